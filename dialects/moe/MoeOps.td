@@ -1,0 +1,475 @@
+//===- MoeOps.td - the moe dialect's operations -----------*- tablegen -*-===//
+#ifndef MOEC_DIALECT_MOE_OPS
+#define MOEC_DIALECT_MOE_OPS
+
+include "MoeBase.td"
+include "MoeAttrs.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+class Moe_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Moe_Dialect, mnemonic, !listconcat(traits, [Pure])> {
+  let hasVerifier = 1;
+}
+
+
+// Element types. Activations: f32 / bf16 / f16. Weights: any of those.
+def Moe_ActTensor : RankedTensorOf<[F32, BF16, F16]>;
+def Moe_WeightTensor : RankedTensorOf<[F32, BF16, F16]>;
+def Moe_F32Tensor : RankedTensorOf<[F32]>;
+def Moe_I32Tensor : RankedTensorOf<[I32]>;
+
+//===----------------------------------------------------------------------===//
+// Weights
+//===----------------------------------------------------------------------===//
+
+def Moe_WeightOp : Moe_Op<"weight"> {
+  let summary = "a named constant tensor whose bytes live outside the IR";
+  let description = [{
+    The value of the tensor named `tensor_name` in the safetensors checkpoint
+    `file` (a `.safetensors` file or a `model.safetensors.index.json` of a
+    sharded checkpoint, resolved at compile time), or an inline `value` (for
+    example a `dense_resource` blob) for graphs written by hand. Exactly one of
+    `file` and `value` is given.
+
+    When `tensor_name` contains `{e}`, the result stacks one tensor per expert:
+    slice `e` of the leading dimension is the tensor named with `{e}` replaced
+    by the decimal `e`, for `e` in `[0, dim 0)`. The stored dtype may differ from
+    the result's element type; the compiler converts (rounding to nearest even)
+    when it packs the weights. The result shape is static.
+
+    ```mlir
+    %wg = moe.weight "model.layers.0.block_sparse_moe.gate.weight" from "model.safetensors" : tensor<8x4096xbf16>
+    %w1 = moe.weight "model.layers.0.block_sparse_moe.experts.{e}.w1.weight" from "model.safetensors" : tensor<8x14336x4096xbf16>
+    ```
+  }];
+  let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
+                       OptionalAttr<ElementsAttr>:$value);
+  let results = (outs Moe_WeightTensor:$result);
+  let assemblyFormat = [{
+    $tensor_name (`from` $file^)? (`=` $value^)? attr-dict `:` type($result)
+  }];
+  let extraClassDeclaration = [{
+    /// True when the name holds the per-expert placeholder `{e}`.
+    bool isStackedPerExpert() { return getTensorName().contains("{e}"); }
+    /// The tensor name for expert `e` (the name itself when not stacked).
+    std::string getTensorNameForExpert(int64_t e);
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Routing
+//===----------------------------------------------------------------------===//
+
+def Moe_RouterOp : Moe_Op<"router"> {
+  let summary = "router logits: x·Wgᵀ (+ bias) in f32";
+  let description = [{
+    `logits[t, e] = Σ_h f32(x[t, h]) · f32(Wg[e, h]) (+ bias[e])`, accumulated
+    in f32 whatever the dtype of `x` and `Wg`. Shapes: x `[T, H]`, Wg `[E, H]`,
+    bias `[E]` f32, logits `[T, E]` f32.
+
+    ```mlir
+    %logits = moe.router %x, %wg : tensor<?x72xf32>, tensor<12x72xf32> -> tensor<?x12xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_WeightTensor:$weight,
+                       Optional<Moe_F32Tensor>:$bias);
+  let results = (outs Moe_F32Tensor:$logits);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
+    (`,` type($bias)^)? `->` type($logits)
+  }];
+}
+
+def Moe_TopKOp : Moe_Op<"topk"> {
+  let summary = "score, select the k best experts per token, and weight them";
+  let description = [{
+    For each token t, from `logits[t, :]` (f32 `[T, E]`) under `routing`
+    (`#moe.routing`):
+
+    1. scores `s = softmax(logits[t])` (over E), `sigmoid(logits[t])` or the
+       logits themselves (`scoring = none`);
+    2. selection scores `q = s + correction_bias` when the optional bias `[E]`
+       is given, else `q = s` (the bias steers selection and never weighting);
+    3. with `n_group > 1`: group g's score is the sum of the two largest `q` in
+       it (`top2_sum`) or the largest (`max`); all experts outside the
+       `topk_group` best groups get `q = -inf`;
+    4. the k experts with the largest `q`, in descending order of `q`, ties to
+       the lower expert index, are `indices[t, :]` (i32 `[T, k]`);
+    5. `weights[t, j] = s[indices[t, j]]`, or, with `softmax_after_topk`,
+       `softmax(logits[t, indices[t, :]])[j]`; with `renormalize`,
+       `w /= (Σ_j w + epsilon)`; finally `w *= scaling_factor` (f32 `[T, k]`).
+
+    ```mlir
+    %w, %i = moe.topk %logits <k = 2, renormalize = true> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+    ```
+  }];
+  let arguments = (ins Moe_F32Tensor:$logits,
+                       Optional<Moe_F32Tensor>:$correction_bias,
+                       Moe_RoutingAttr:$routing);
+  let results = (outs Moe_F32Tensor:$weights, Moe_I32Tensor:$indices);
+  let assemblyFormat = [{
+    $logits (`bias` $correction_bias^)? $routing attr-dict `:` type($logits)
+    (`,` type($correction_bias)^)? `->` type($weights) `,` type($indices)
+  }];
+  let hasCanonicalizer = 1;
+}
+
+def Moe_MixtureOp : Moe_Op<"mixture"> {
+  let summary = "dense mixture: every expert weighted by its score";
+  let description = [{
+    The routing of a top-k that keeps all E experts without renormalizing:
+    `weights[t, e] = scaling_factor · s[t, e]` with `s` the `scoring` of the
+    logits as in `moe.topk`, and `indices[t, e] = e`. It equals `moe.topk` with
+    `k = E` up to the order of the slots (by expert here, by score there); every
+    consumer in this dialect is invariant to that order (`moe.combine` sums in
+    expert order), which is why the canonicalizer rewrites such a `moe.topk` into
+    this op when its results feed only such consumers.
+
+    ```mlir
+    %w, %i = moe.mixture softmax %logits : tensor<?x8xf32> -> tensor<?x8xf32>, tensor<?x8xi32>
+    ```
+  }];
+  let arguments = (ins EnumProp<Moe_ScoringFunc>:$scoring, Moe_F32Tensor:$logits,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scaling_factor);
+  let results = (outs Moe_F32Tensor:$weights, Moe_I32Tensor:$indices);
+  let assemblyFormat = [{
+    $scoring $logits attr-dict `:` type($logits) `->` type($weights) `,` type($indices)
+  }];
+}
+
+def Moe_ExpertChoiceOp : Moe_Op<"expert_choice"> {
+  let summary = "expert-choice routing: each expert takes its best C tokens";
+  let description = [{
+    Zhou et al. 2022. Scores `s[t, :] = softmax(logits[t, :])` (over experts) or
+    `sigmoid(logits[t, :])` per `config.scoring`. With
+    `C = min(T, ceil(capacity_factor · T / E))`, expert e takes the C tokens with
+    the largest `s[:, e]`, in descending order, ties to the lower token index:
+    `tokens[e, c]` (i32 `[E, C]`) and `weights[e, c] = s[tokens[e, c], e]`
+    (f32 `[E, C]`). A token may be taken by several experts or by none. Rows of
+    the expert-ordered buffer are `r = e · C + c`, so `tokens` flattened is the
+    `row_token` of `moe.permute` / `moe.unpermute`.
+
+    ```mlir
+    %w, %tok = moe.expert_choice %logits <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<8x4xf32>, tensor<8x4xi32>
+    ```
+  }];
+  let arguments = (ins Moe_F32Tensor:$logits, Moe_ExpertChoiceAttr:$config);
+  let results = (outs Moe_F32Tensor:$weights, Moe_I32Tensor:$tokens);
+  let assemblyFormat = [{
+    $logits $config attr-dict `:` type($logits) `->` type($weights) `,` type($tokens)
+  }];
+}
+
+def Moe_DispatchOp : Moe_Op<"dispatch"> {
+  let summary = "plan the expert-ordered layout of token copies";
+  let description = [{
+    From `indices` (i32 `[T, k]`, experts in `[0, E)`) computes where each token
+    copy (t, j) goes in a buffer of R rows grouped by expert:
+
+    - Admission: copies are considered in priority order, slot-major (all
+      tokens' slot 0 in token order, then slot 1, ...). Without `capacity` all
+      are admitted. With `#moe.capacity` an expert admits at most C copies; an
+      overflowing copy is dropped, or with `overflow = reroute` goes to the
+      token's most probable expert by `probs` (f32 `[T, E]`, required for
+      reroute) that is not among its other choices and still has room
+      (ties to the lower index); if none has room it is dropped.
+    - `counts[e]` (i32 `[E]`): copies admitted to e.
+    - `offsets` (i32 `[E + 1]`): `offsets[0] = 0`,
+      `offsets[e + 1] = offsets[e] + roundup(counts[e], block)`.
+    - Within group e, rows `offsets[e] + i` hold e's copies in ascending token
+      order; `row_token[r]` (i32 `[R]`) is the source token, or -1 for padding
+      rows and for the unused rows past `offsets[E]`.
+    - `slot_row[t, j]` (i32 `[T, k]`): the row holding copy (t, j), -1 if dropped.
+    - `R = T·k + E·(block − 1)` without capacity, `E · roundup(C, block)` with.
+
+    ```mlir
+    %counts, %offsets, %row_token, %slot_row = moe.dispatch %indices experts(8)
+        : tensor<?x2xi32> -> tensor<8xi32>, tensor<9xi32>, tensor<?xi32>, tensor<?x2xi32>
+    ```
+  }];
+  let arguments = (ins Moe_I32Tensor:$indices, Optional<Moe_F32Tensor>:$probs,
+                       I64Attr:$num_experts,
+                       OptionalAttr<Moe_CapacityAttr>:$capacity,
+                       DefaultValuedAttr<I64Attr, "1">:$block);
+  let results = (outs Moe_I32Tensor:$counts, Moe_I32Tensor:$offsets,
+                      Moe_I32Tensor:$row_token, Moe_I32Tensor:$slot_row);
+  let assemblyFormat = [{
+    $indices (`probs` $probs^)? `experts` `(` $num_experts `)`
+    (`capacity` $capacity^)? attr-dict `:` type($indices) (`,` type($probs)^)?
+    `->` type($counts) `,` type($offsets) `,` type($row_token) `,` type($slot_row)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Data movement
+//===----------------------------------------------------------------------===//
+
+def Moe_PermuteOp : Moe_Op<"permute"> {
+  let summary = "gather token rows into expert order";
+  let description = [{
+    `out[r, :] = input[row_token[r], :]` when `row_token[r] >= 0`, else 0.
+    Shapes: input `[T, H]`, row_token i32 `[R]`, out `[R, H]` (same dtype).
+
+    ```mlir
+    %xp = moe.permute %x, %row_token : tensor<?x72xf32>, tensor<?xi32> -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$row_token);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $row_token attr-dict `:` type($input) `,` type($row_token) `->` type($result)
+  }];
+}
+
+def Moe_UnpermuteOp : Moe_Op<"unpermute", [AttrSizedOperandSegments]> {
+  let summary = "scatter expert-ordered rows back to their tokens, summing";
+  let description = [{
+    `out[t, :] = Σ_{r : row_token[r] = t} row_weight[r] · input[r, :]`, the sum
+    taken in ascending r (that is, in expert order) in f32 and rounded to the
+    result dtype once; tokens that no row names get 0; without `row_weight` every
+    weight is 1. Shapes: input `[R, H]`, row_token i32 `[R]`, row_weight f32
+    `[R]`, out `[T, H]`. When T is dynamic it is given as an index operand, as in
+    `tensor.empty`. Expert-choice routing combines with this op.
+
+    ```mlir
+    %y = moe.unpermute %yp, %row_token weights %w tokens(%t) : tensor<?x72xf32>, tensor<?xi32>, tensor<?xf32> -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$row_token,
+                       Optional<Moe_F32Tensor>:$row_weight,
+                       Optional<Index>:$num_tokens);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $row_token (`weights` $row_weight^)? (`tokens` `(` $num_tokens^ `)`)?
+    attr-dict `:` type($input) `,` type($row_token) (`,` type($row_weight)^)?
+    `->` type($result)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Expert computation
+//===----------------------------------------------------------------------===//
+
+def Moe_GroupedMatmulOp : Moe_Op<"grouped_matmul"> {
+  let summary = "one matrix product per expert over its rows";
+  let description = [{
+    For each expert e and each row r in `[offsets[e], offsets[e + 1])`:
+    `out[r, n] = Σ_k f32(input[r, k]) · f32(weight[e, n, k])`, accumulated in
+    f32 and rounded to the input's dtype; rows at or past `offsets[E]` are 0.
+    Shapes: input `[R, K]`, weight `[E, N, K]`, offsets i32 `[E + 1]`
+    (non-decreasing, `offsets[E] <= R`), out `[R, N]`.
+
+    ```mlir
+    %h = moe.grouped_matmul %xp, %w1, %offsets : tensor<?x72xf32>, tensor<12x40x72xf32>, tensor<13xi32> -> tensor<?x40xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_WeightTensor:$weight,
+                       Moe_I32Tensor:$offsets);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `,` $offsets attr-dict `:` type($input) `,` type($weight)
+    `,` type($offsets) `->` type($result)
+  }];
+}
+
+def Moe_GluOp : Moe_Op<"glu"> {
+  let summary = "gated linear unit: act(gate) ⊙ up";
+  let description = [{
+    `out = act(gate) ⊙ up`, elementwise in f32, rounded to the dtype once, with
+    `act` = silu (`x·σ(x)`, SwiGLU), gelu (`x·Φ(x)`, erf form, GeGLU),
+    gelu_tanh (tanh approximation) or relu. `clamped_swiglu` (GPT-OSS) is
+    `(clamp(up, -limit, limit) + 1) · g · σ(alpha · g)` with `g = min(gate, limit)`.
+    With one operand (the fused form produced by gate/up fusion), its last
+    dimension is `2F`: columns `[0, F)` are the gate, `[F, 2F)` the up
+    projection. Shapes: `[N, F]` in and out.
+
+    ```mlir
+    %a = moe.glu silu %g, %u : tensor<?x40xf32>, tensor<?x40xf32> -> tensor<?x40xf32>
+    %b = moe.glu silu %gu : tensor<?x80xf32> -> tensor<?x40xf32>
+    ```
+  }];
+  let arguments = (ins EnumProp<Moe_Activation>:$activation, Moe_ActTensor:$gate,
+                       Optional<Moe_ActTensor>:$up,
+                       DefaultValuedAttr<F64Attr, "1.702">:$alpha,
+                       DefaultValuedAttr<F64Attr, "7.0">:$limit);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $activation $gate (`,` $up^)? attr-dict `:` type($gate) (`,` type($up)^)?
+    `->` type($result)
+  }];
+}
+
+def Moe_ExpertFfnOp : Moe_Op<"expert_ffn"> {
+  let summary = "each expert's FFN over its rows of the permuted buffer";
+  let description = [{
+    For expert e over its rows `[offsets[e], offsets[e + 1])` of `input`
+    (`[R, H]`): `down_e(act(gate_e(x)) ⊙ up_e(x))` when `ffn.gated`, else
+    `down_e(act(up_e(x)))`, where `p_e(x) = x · W_p[e]ᵀ` as in
+    `moe.grouped_matmul` (the hidden activations are rounded to the input dtype
+    between the projections, as a framework does) and `act` as in `moe.glu`.
+    Rows past `offsets[E]` are 0. Weights: gate and up `[E, F, H]`, down
+    `[E, H, F]`; out `[R, H]`.
+
+    ```mlir
+    %y = moe.expert_ffn %xp, %offsets gate %w1 up %w3 down %w2 <activation = silu>
+        : (tensor<?x72xf32>, tensor<13xi32>, tensor<12x40x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>) -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$offsets,
+                       Optional<Moe_WeightTensor>:$gate_weight,
+                       Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
+                       Moe_FfnAttr:$ffn);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $offsets (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
+    $ffn attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Moe_CombineOp : Moe_Op<"combine", [AttrSizedOperandSegments]> {
+  let summary = "weighted sum of each token's expert outputs";
+  let description = [{
+    `out[t] = Σ_j c(t, j) (+ addend[t])` where
+    `c(t, j) = weights[t, j] · expert_out[slot_row[t, j]]` when
+    `slot_row[t, j] >= 0`; for a dropped slot (`-1`), `c = 0`, or with
+    `passthrough %x` (Switch semantics), `c = weights[t, j] · x[t]`, so a dropped
+    Switch token returns `p_max · x`. The terms are summed in f32 in ascending
+    order of `slot_row` (dropped slots first, in slot order), which is expert
+    order; `addend` (the shared expert's output, say) is added last; the result
+    is rounded to the dtype once. Shapes: expert_out `[R, H]`, weights f32 `[T, k]`,
+    slot_row i32 `[T, k]`, x and addend and out `[T, H]`.
+
+    ```mlir
+    %y = moe.combine %ye, %w, %slot_row : (tensor<?x72xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$expert_out, Moe_F32Tensor:$weights,
+                       Moe_I32Tensor:$slot_row,
+                       Optional<Moe_ActTensor>:$passthrough,
+                       Optional<Moe_ActTensor>:$addend);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $expert_out `,` $weights `,` $slot_row (`passthrough` $passthrough^)?
+    (`addend` $addend^)? attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Moe_SharedExpertOp : Moe_Op<"shared_expert", [AttrSizedOperandSegments]> {
+  let summary = "an always-on dense FFN, optionally sigmoid-gated";
+  let description = [{
+    `out[t] = g(t) · FFN(x[t])` with `FFN` as one expert of `moe.expert_ffn`
+    (gate/up `[F, H]`, down `[H, F]`; no gate weight when `ffn.gated` is false)
+    and `g(t) = sigmoid(Σ_h f32(x[t, h]) · f32(gate[0, h]))` when
+    `sigmoid_gate` (`[1, H]`, Qwen2-MoE's `shared_expert_gate`) is given, else 1.
+    A dense FFN layer is this op without `sigmoid_gate`. `F` may be 0 (the output
+    is then 0). Shapes: x and out `[T, H]`.
+
+    ```mlir
+    %s = moe.shared_expert %x gate %sg up %su down %sd sigmoid_gate %g <activation = silu>
+        : (tensor<?x72xf32>, tensor<40x72xf32>, tensor<40x72xf32>, tensor<72x40xf32>, tensor<1x72xf32>) -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input,
+                       Optional<Moe_WeightTensor>:$gate_weight,
+                       Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
+                       Optional<Moe_WeightTensor>:$sigmoid_gate,
+                       Moe_FfnAttr:$ffn);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
+    (`sigmoid_gate` $sigmoid_gate^)? $ffn attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
+  let summary = "a whole sparse MoE block";
+  let description = [{
+    The sparse feed-forward block of an MoE layer as one op (no residual, no
+    norm), defined as its expansion into primitives:
+
+    - token choice (`routing` is `#moe.routing`):
+      `logits = moe.router(x, router_weight, router_bias)`;
+      `w, idx = moe.topk(logits, correction_bias, routing)`;
+      `dispatch(idx, capacity)`, `permute`, `expert_ffn(gate, up, down, ffn)`,
+      `combine(w)` with `passthrough x` when `dropped = passthrough`; for
+      `overflow = reroute` the dispatch's probabilities are the routing's scores;
+    - expert choice (`routing` is `#moe.expert_choice`): `expert_choice`,
+      `permute`, `expert_ffn`, `unpermute` with the choice weights;
+    - plus, when shared weights are given, `shared_expert(x, shared_*, ffn,
+      shared_expert_gate)` added to the routed output.
+
+    Shapes: x and out `[T, H]`; router_weight `[E, H]`; router_bias and
+    correction_bias f32 `[E]`; up and gate `[E, F, H]`, down `[E, H, F]`;
+    shared up and gate `[Fs, H]`, shared down `[H, Fs]`, shared_expert_gate
+    `[1, H]`. The operand types are listed in the order the operands appear.
+
+    ```mlir
+    %y = moe.block %x router %wg experts(up %w3, down %w2, gate %w1)
+        routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu>
+        : (tensor<?x72xf32>, tensor<8x72xf32>, tensor<8x40x72xf32>, tensor<8x40x72xf32>, tensor<8x72x40xf32>) -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_WeightTensor:$router_weight,
+                       Optional<Moe_F32Tensor>:$router_bias,
+                       Optional<Moe_F32Tensor>:$correction_bias,
+                       Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
+                       Optional<Moe_WeightTensor>:$gate_weight,
+                       Optional<Moe_WeightTensor>:$shared_up_weight,
+                       Optional<Moe_WeightTensor>:$shared_down_weight,
+                       Optional<Moe_WeightTensor>:$shared_gate_weight,
+                       Optional<Moe_WeightTensor>:$shared_expert_gate,
+                       AnyAttrOf<[Moe_RoutingAttr, Moe_ExpertChoiceAttr]>:$routing,
+                       Moe_FfnAttr:$ffn,
+                       OptionalAttr<Moe_CapacityAttr>:$capacity,
+                       DefaultValuedProp<EnumProp<Moe_DroppedPolicy>, "DroppedPolicy::zero">:$dropped);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input `router` $router_weight (`bias` $router_bias^)?
+    (`correction` $correction_bias^)?
+    `experts` `(` `up` $up_weight `,` `down` $down_weight (`,` `gate` $gate_weight^)? `)`
+    (`shared` `(` `up` $shared_up_weight^ `,` `down` $shared_down_weight
+      (`,` `gate` $shared_gate_weight^)? `)`)?
+    (`shared_expert_gate` $shared_expert_gate^)?
+    `routing` $routing `ffn` $ffn (`capacity` $capacity^)?
+    (`dropped` `=` $dropped^)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let extraClassDeclaration = [{
+    bool isExpertChoice() { return ::llvm::isa<ExpertChoiceAttr>(getRouting()); }
+    bool hasSharedExpert() { return getSharedUpWeight() != nullptr; }
+  }];
+  let hasCanonicalizer = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Monitoring
+//===----------------------------------------------------------------------===//
+
+def Moe_RouterStatsOp : Moe_Op<"router_stats"> {
+  let summary = "per-expert load and the usual routing-health losses";
+  let description = [{
+    From logits (f32 `[T, E]`) and the chosen `indices` (i32 `[T, k]`):
+    `counts[e]` (i32 `[E]`) = number of (t, j) with `indices[t, j] = e`;
+    `cv` = population standard deviation of counts / their mean;
+    `load_balancing_loss = E · Σ_e f_e · P_e` with `f_e = counts[e] / T` and
+    `P_e = mean_t softmax(logits[t])[e]` (the Hugging Face / Switch form; it is
+    k for a perfectly balanced top-k router);
+    `z_loss = mean_t (logsumexp_e logits[t, e])²` (ST-MoE). Scalars are f32
+    0-d tensors; all math in f32. With T = 0 the losses and cv are 0.
+
+    ```mlir
+    %c, %cv, %lb, %z = moe.router_stats %logits, %idx : tensor<?x8xf32>, tensor<?x2xi32>
+        -> tensor<8xi32>, tensor<f32>, tensor<f32>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins Moe_F32Tensor:$logits, Moe_I32Tensor:$indices);
+  let results = (outs Moe_I32Tensor:$counts, Moe_F32Tensor:$cv,
+                      Moe_F32Tensor:$load_balancing_loss, Moe_F32Tensor:$z_loss);
+  let assemblyFormat = [{
+    $logits `,` $indices attr-dict `:` type($logits) `,` type($indices) `->`
+    type($counts) `,` type($cv) `,` type($load_balancing_loss) `,` type($z_loss)
+  }];
+}
+
+#endif // MOEC_DIALECT_MOE_OPS

@@ -1,0 +1,26 @@
+//===- moe-opt.cpp - mlir-opt for the moe dialect -------------------------===//
+//
+// Parses, verifies, transforms and prints IR of the moe dialect together with
+// the upstream dialects a graph uses (func, arith, tensor) and MLIR's generic
+// passes (-canonicalize, -cse, ...).
+//
+//===----------------------------------------------------------------------===//
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "mlir/Transforms/Passes.h"
+
+int main(int argc, char **argv) {
+  mlir::registerTransformsPasses();
+
+  mlir::DialectRegistry registry;
+  registry.insert<moec::moe::MoeDialect, mlir::func::FuncDialect,
+                  mlir::arith::ArithDialect, mlir::tensor::TensorDialect>();
+
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "moe-opt: the moec optimizer driver\n", registry));
+}
