@@ -1,0 +1,43 @@
+# moec: the README's commands.
+#   make          build the compiler, runtime and tools into build/
+#   make demo     install what is missing, build, and run the bundled example
+#   make test     install what is missing, build, and run every test (ctest)
+#   make bench    benchmarks (see README)
+#   make docs     regenerate docs/dialects/moe.md from the dialect's ODS
+
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps configure demo test bench docs clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then \
+	  cmake -G Ninja -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS); \
+	fi
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	@echo "== examples/mixtral_block.mlir, canonicalized by moe-opt =="
+	@$(BUILD)/bin/moe-opt examples/mixtral_block.mlir -canonicalize
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@echo "error: no benchmark exists yet: moe-bench arrives with the CPU speed work (see README, 'Status')" >&2
+	@exit 1
+
+docs: build
+	@cp $(BUILD)/docs/dialects/MoeDialect.md docs/dialects/moe.md
+	@echo "docs/dialects/moe.md regenerated"
+
+clean:
+	rm -rf $(BUILD)
