@@ -1,0 +1,81 @@
+//===- ModelConfig.h - Hugging Face config.json → layer plans ---*- C++ -*-===//
+//
+// Reads a Hugging Face config.json and says, for every layer, which FFN it has
+// (sparse MoE block or dense FFN), the checkpoint tensors that hold its
+// weights, and the exact routing semantics of its architecture expressed in the
+// moe dialect's terms. Nothing here reads weights.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_IMPORT_MODELCONFIG_H
+#define MOEC_IMPORT_MODELCONFIG_H
+
+#include "moe/MoeDialect.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/Support/Error.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moec::import {
+
+/// The tensors of one FFN (dense, shared, or per expert with "{e}" standing
+/// for the expert index). `gate` is empty for an ungated FFN.
+struct FfnTensors {
+  std::string gate, up, down;
+  int64_t width = 0; // F
+};
+
+/// What one layer's FFN is and where its weights live.
+struct LayerPlan {
+  int64_t index = 0;
+  bool sparse = false;
+  /// The dense FFN of a non-MoE layer.
+  FfnTensors dense;
+
+  // A sparse block.
+  int64_t numExperts = 0;
+  std::string router;         // [E, H]
+  std::string routerBias;     // [E], optional
+  std::string correctionBias; // [E] f32, optional (DeepSeek-V3)
+  FfnTensors experts;         // names contain "{e}"
+  std::optional<FfnTensors> shared;
+  std::string sharedExpertGate; // [1, H], optional (Qwen2-MoE)
+
+  // Routing, as the attributes of moe.block.
+  int64_t k = 1;
+  moe::ScoringFunc scoring = moe::ScoringFunc::softmax;
+  bool renormalize = false;
+  double epsilon = 0.0;
+  double scalingFactor = 1.0;
+  int64_t nGroup = 1, topkGroup = 1;
+  moe::GroupScore groupScore = moe::GroupScore::top2_sum;
+  /// A fixed per-expert capacity (Switch), 0 for none.
+  int64_t capacityTokens = 0;
+  /// Dropped tokens keep their input scaled by their weight (Switch).
+  bool droppedPassthrough = false;
+};
+
+struct ModelPlan {
+  std::string modelType;
+  int64_t hidden = 0;
+  moe::Activation activation = moe::Activation::silu;
+  bool gated = true;
+  std::vector<LayerPlan> layers;
+};
+
+/// The model_types moe-import understands.
+llvm::ArrayRef<llvm::StringRef> getSupportedModelTypes();
+
+/// Parses config.json text; `fileName` is used in messages.
+llvm::Expected<ModelPlan> parseModelConfig(llvm::StringRef text,
+                                           llvm::StringRef fileName);
+
+/// Reads and parses the config.json at `path`.
+llvm::Expected<ModelPlan> readModelConfig(llvm::StringRef path);
+
+} // namespace moec::import
+
+#endif // MOEC_IMPORT_MODELCONFIG_H

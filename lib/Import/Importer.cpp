@@ -1,0 +1,302 @@
+//===- Importer.cpp - Hugging Face checkpoints → moe graphs ---------------===//
+#include "moec/Import/Importer.h"
+
+#include "moec/Import/ModelConfig.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Verifier.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+
+using namespace mlir;
+using namespace moec;
+using namespace moec::import;
+
+namespace {
+
+llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+/// Emits moe.weight ops after checking each named tensor against the shape
+/// the config implies.
+class WeightEmitter {
+public:
+  WeightEmitter(OpBuilder &builder, const SafetensorsCheckpoint &checkpoint,
+                StringRef source)
+      : builder(builder), checkpoint(checkpoint), source(source) {}
+
+  /// A weight whose tensor (or, with "{e}" in the name, each of the
+  /// `numExperts` tensors) has shape `shape`. The result has element type
+  /// `elementType` and shape `shape`, with E prepended when stacked.
+  FailureOr<Value> emit(StringRef name, ArrayRef<int64_t> shape,
+                        Type elementType, int64_t numExperts = -1) {
+    bool stacked = name.contains("{e}");
+    assert(stacked == (numExperts >= 0) && "stacking needs an expert count");
+    for (int64_t e = 0; e < (stacked ? numExperts : 1); ++e) {
+      std::string tensorName = name.str();
+      if (stacked)
+        for (size_t pos; (pos = tensorName.find("{e}")) != std::string::npos;)
+          tensorName.replace(pos, 3, std::to_string(e));
+      if (failed(check(tensorName, shape)))
+        return failure();
+    }
+    SmallVector<int64_t> resultShape;
+    if (stacked)
+      resultShape.push_back(numExperts);
+    resultShape.append(shape.begin(), shape.end());
+    auto type = RankedTensorType::get(resultShape, elementType);
+    auto op = moe::WeightOp::create(builder, builder.getUnknownLoc(), type,
+                                    builder.getStringAttr(name),
+                                    builder.getStringAttr(source),
+                                    /*value=*/nullptr);
+    return op.getResult();
+  }
+
+  /// The first error met, if any.
+  llvm::Error takeError() {
+    return firstError.empty() ? llvm::Error::success() : makeError(firstError);
+  }
+
+private:
+  LogicalResult check(const std::string &tensorName, ArrayRef<int64_t> shape) {
+    const SafetensorsTensor *t = checkpoint.find(tensorName);
+    std::string expected = formatShape(shape);
+    if (!t)
+      return fail(llvm::Twine(checkpoint.getSourcePath()) + ": missing tensor '" +
+                  tensorName + "' (expected shape " + expected + ")");
+    if (!isSupportedWeightDType(t->dtype))
+      return fail(llvm::Twine(t->file) + ": tensor '" + tensorName + "' has dtype " +
+                  stringifySafetensorsDType(t->dtype).str() +
+                  ", which is not supported yet (supported: F32, F16, BF16)");
+    if (ArrayRef<int64_t>(t->shape) != shape)
+      return fail(llvm::Twine(t->file) + ": tensor '" + tensorName + "' has shape " +
+                  t->getShapeString() + ", expected " + expected);
+    return success();
+  }
+
+  LogicalResult fail(const llvm::Twine &twine) {
+    std::string message = twine.str();
+    if (firstError.empty())
+      firstError = message;
+    return failure();
+  }
+
+  OpBuilder &builder;
+  const SafetensorsCheckpoint &checkpoint;
+  std::string source;
+  std::string firstError;
+};
+
+FailureOr<Value> emitDenseFfn(WeightEmitter &weights, OpBuilder &b, Value x,
+                              const FfnTensors &ffn, int64_t hidden,
+                              Type elementType, moe::FfnAttr ffnAttr) {
+  int64_t f = ffn.width;
+  Value gate;
+  if (!ffn.gate.empty()) {
+    auto g = weights.emit(ffn.gate, {f, hidden}, elementType);
+    if (failed(g))
+      return failure();
+    gate = *g;
+  }
+  auto up = weights.emit(ffn.up, {f, hidden}, elementType);
+  if (failed(up))
+    return failure();
+  auto down = weights.emit(ffn.down, {hidden, f}, elementType);
+  if (failed(down))
+    return failure();
+  return moe::SharedExpertOp::create(b, b.getUnknownLoc(), x.getType(), x,
+                                     gate, *up, *down, /*sigmoid_gate=*/Value(),
+                                     ffnAttr)
+      .getResult();
+}
+
+FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
+                                 const LayerPlan &layer, const ModelPlan &model,
+                                 Type elementType, moe::FfnAttr ffnAttr) {
+  MLIRContext *ctx = b.getContext();
+  int64_t h = model.hidden, e = layer.numExperts, f = layer.experts.width;
+  Type f32 = b.getF32Type();
+  auto router = weights.emit(layer.router, {e, h}, elementType);
+  if (failed(router))
+    return failure();
+  Value routerBias, correction;
+  if (!layer.routerBias.empty()) {
+    auto v = weights.emit(layer.routerBias, {e}, f32);
+    if (failed(v))
+      return failure();
+    routerBias = *v;
+  }
+  if (!layer.correctionBias.empty()) {
+    auto v = weights.emit(layer.correctionBias, {e}, f32);
+    if (failed(v))
+      return failure();
+    correction = *v;
+  }
+  auto up = weights.emit(layer.experts.up, {f, h}, elementType, e);
+  auto down = weights.emit(layer.experts.down, {h, f}, elementType, e);
+  if (failed(up) || failed(down))
+    return failure();
+  Value gate;
+  if (!layer.experts.gate.empty()) {
+    auto g = weights.emit(layer.experts.gate, {f, h}, elementType, e);
+    if (failed(g))
+      return failure();
+    gate = *g;
+  }
+  Value sharedUp, sharedDown, sharedGate, sharedExpertGate;
+  if (layer.shared) {
+    int64_t fs = layer.shared->width;
+    auto su = weights.emit(layer.shared->up, {fs, h}, elementType);
+    auto sd = weights.emit(layer.shared->down, {h, fs}, elementType);
+    if (failed(su) || failed(sd))
+      return failure();
+    sharedUp = *su;
+    sharedDown = *sd;
+    if (!layer.shared->gate.empty()) {
+      auto sg = weights.emit(layer.shared->gate, {fs, h}, elementType);
+      if (failed(sg))
+        return failure();
+      sharedGate = *sg;
+    }
+    if (!layer.sharedExpertGate.empty()) {
+      auto g = weights.emit(layer.sharedExpertGate, {1, h}, elementType);
+      if (failed(g))
+        return failure();
+      sharedExpertGate = *g;
+    }
+  }
+  auto routing = moe::RoutingAttr::get(
+      ctx, layer.k, layer.scoring, layer.renormalize,
+      llvm::APFloat(layer.epsilon), llvm::APFloat(layer.scalingFactor),
+      layer.nGroup, layer.topkGroup, layer.groupScore,
+      /*softmax_after_topk=*/false);
+  moe::CapacityAttr capacity;
+  if (layer.capacityTokens > 0)
+    capacity = moe::CapacityAttr::get(ctx, llvm::APFloat(1.0),
+                                      layer.capacityTokens,
+                                      moe::OverflowPolicy::drop);
+  return moe::BlockOp::create(
+             b, b.getUnknownLoc(), x.getType(), x, *router, routerBias,
+             correction, *up, *down, gate, sharedUp, sharedDown, sharedGate,
+             sharedExpertGate, routing, ffnAttr, capacity,
+             layer.droppedPassthrough ? moe::DroppedPolicy::passthrough
+                                      : moe::DroppedPolicy::zero)
+      .getResult();
+}
+
+} // namespace
+
+llvm::Expected<std::optional<std::vector<int64_t>>>
+moec::import::parseLayerList(StringRef text) {
+  if (text == "all")
+    return std::optional<std::vector<int64_t>>();
+  std::vector<int64_t> layers;
+  SmallVector<StringRef> parts;
+  text.split(parts, ',');
+  for (StringRef part : parts) {
+    part = part.trim();
+    auto [lo, hi] = part.split('-');
+    int64_t first, last;
+    if (lo.getAsInteger(10, first) || first < 0 ||
+        (hi.empty() ? (last = first, false)
+                    : (hi.getAsInteger(10, last) || last < first)))
+      return makeError("--layers: '" + part +
+                       "' is not a layer index or range (expected 'all', "
+                       "'0,3' or '0-2')");
+    for (int64_t i = first; i <= last; ++i)
+      if (!llvm::is_contained(layers, i))
+        layers.push_back(i);
+  }
+  if (layers.empty())
+    return makeError("--layers: no layer given");
+  return std::optional<std::vector<int64_t>>(std::move(layers));
+}
+
+llvm::Expected<OwningOpRef<ModuleOp>>
+moec::import::importCheckpoint(MLIRContext &context,
+                               const ImportOptions &options) {
+  context.loadDialect<moe::MoeDialect, func::FuncDialect>();
+  llvm::SmallString<256> dir(options.checkpointDir);
+  if (!llvm::sys::fs::is_directory(dir))
+    return makeError(options.checkpointDir +
+                     ": not a directory (expected a checkpoint directory with "
+                     "config.json and *.safetensors)");
+  if (std::error_code ec = llvm::sys::fs::make_absolute(dir))
+    return makeError(options.checkpointDir + ": " + ec.message());
+  llvm::sys::path::remove_dots(dir, /*remove_dot_dot=*/true);
+
+  llvm::SmallString<256> configPath(dir);
+  llvm::sys::path::append(configPath, "config.json");
+  auto plan = readModelConfig(configPath);
+  if (!plan)
+    return plan.takeError();
+
+  std::vector<const LayerPlan *> selected;
+  if (options.layers) {
+    int64_t count = plan->layers.size();
+    for (int64_t i : *options.layers) {
+      if (i >= count)
+        return makeError("layer " + llvm::Twine(i) +
+                         " does not exist: the model has " +
+                         llvm::Twine(count) + " layers (0-" +
+                         llvm::Twine(count - 1) + ")");
+      selected.push_back(&plan->layers[i]);
+    }
+  } else {
+    for (const LayerPlan &l : plan->layers)
+      selected.push_back(&l);
+  }
+
+  auto checkpoint = SafetensorsCheckpoint::open(dir, options.progress);
+  if (!checkpoint)
+    return checkpoint.takeError();
+
+  OpBuilder b(&context);
+  OwningOpRef<ModuleOp> module = ModuleOp::create(b, b.getUnknownLoc());
+  (*module)->setAttr("moe.model_type", b.getStringAttr(plan->modelType));
+  b.setInsertionPointToEnd(module->getBody());
+  Type elementType = options.computeType;
+  auto actType = RankedTensorType::get({ShapedType::kDynamic, plan->hidden},
+                                       elementType);
+  auto ffnAttr = moe::FfnAttr::get(&context, plan->activation, plan->gated,
+                                   llvm::APFloat(1.702), llvm::APFloat(7.0));
+  WeightEmitter weights(b, **checkpoint, (*checkpoint)->getSourcePath());
+
+  for (const LayerPlan *layer : selected) {
+    OpBuilder::InsertionGuard guard(b);
+    auto func = func::FuncOp::create(
+        b, b.getUnknownLoc(), "layer_" + std::to_string(layer->index),
+        b.getFunctionType({actType}, {actType}));
+    func->setAttr("moe.layer", b.getI64IntegerAttr(layer->index));
+    func->setAttr("moe.ffn", b.getStringAttr(layer->sparse ? "sparse" : "dense"));
+    Block *entry = func.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    Value x = entry->getArgument(0);
+    FailureOr<Value> out =
+        layer->sparse
+            ? emitSparseBlock(weights, b, x, *layer, *plan, elementType, ffnAttr)
+            : emitDenseFfn(weights, b, x, layer->dense, plan->hidden,
+                           elementType, ffnAttr);
+    if (failed(out))
+      return weights.takeError();
+    func::ReturnOp::create(b, b.getUnknownLoc(), *out);
+  }
+
+  // The importer only builds what the verifier accepts; a failure here is a
+  // config that describes an impossible block (k > E, ...).
+  std::string diagnostics;
+  {
+    ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+      diagnostics += (diagnostics.empty() ? "" : "; ") + d.str();
+      return success();
+    });
+    if (failed(verify(*module)))
+      return makeError(configPath + ": the configuration does not describe a "
+                                    "valid block: " + diagnostics);
+  }
+  return module;
+}

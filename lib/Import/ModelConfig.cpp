@@ -1,0 +1,466 @@
+//===- ModelConfig.cpp - Hugging Face config.json → layer plans -----------===//
+//
+// One function per architecture maps its config keys and tensor names onto a
+// LayerPlan. The routing of each follows the Hugging Face implementation of
+// its sparse block (see docs/import.md for the table).
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Import/ModelConfig.h"
+
+#include "moec/Support/JsonError.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+using namespace llvm;
+using namespace moec;
+using namespace moec::import;
+using moe::Activation;
+using moe::GroupScore;
+using moe::ScoringFunc;
+
+namespace {
+
+/// Typed access to config.json keys with messages naming the file, the key
+/// and the model type.
+class Config {
+public:
+  Config(const json::Object &obj, StringRef file, StringRef modelType)
+      : obj(obj), file(file), modelType(modelType) {}
+
+  Error error(const Twine &message) const {
+    return createStringError(inconvertibleErrorCode(), file + ": " + message);
+  }
+
+  /// A required positive integer.
+  Expected<int64_t> positive(StringRef key) const {
+    auto v = optionalInt(key);
+    if (!v)
+      return v.takeError();
+    if (!*v)
+      return error("missing integer '" + key + "' (required for model_type '" +
+                   modelType + "')");
+    if (**v < 1)
+      return error("'" + key + "' must be at least 1, got " + Twine(**v));
+    return **v;
+  }
+
+  /// An integer with a default; must be >= `min`.
+  Expected<int64_t> integer(StringRef key, int64_t dflt, int64_t min = 0) const {
+    auto v = optionalInt(key);
+    if (!v)
+      return v.takeError();
+    int64_t value = v->value_or(dflt);
+    if (value < min)
+      return error("'" + key + "' must be at least " + Twine(min) + ", got " +
+                   Twine(value));
+    return value;
+  }
+
+  Expected<bool> boolean(StringRef key, bool dflt) const {
+    const json::Value *v = obj.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return dflt;
+    if (auto b = v->getAsBoolean())
+      return *b;
+    return error("'" + key + "' must be true or false");
+  }
+
+  Expected<double> number(StringRef key, double dflt) const {
+    const json::Value *v = obj.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return dflt;
+    if (auto d = v->getAsNumber())
+      return *d;
+    return error("'" + key + "' must be a number");
+  }
+
+  Expected<std::string> string(StringRef key, StringRef dflt) const {
+    const json::Value *v = obj.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return dflt.str();
+    if (auto s = v->getAsString())
+      return s->str();
+    return error("'" + key + "' must be a string");
+  }
+
+  Expected<std::vector<int64_t>> intList(StringRef key) const {
+    std::vector<int64_t> out;
+    const json::Value *v = obj.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return out;
+    const json::Array *a = v->getAsArray();
+    if (!a)
+      return error("'" + key + "' must be a list of integers");
+    for (const json::Value &e : *a) {
+      auto i = e.getAsInteger();
+      if (!i)
+        return error("'" + key + "' must be a list of integers");
+      out.push_back(*i);
+    }
+    return out;
+  }
+
+private:
+  Expected<std::optional<int64_t>> optionalInt(StringRef key) const {
+    const json::Value *v = obj.get(key);
+    if (!v || v->kind() == json::Value::Null)
+      return std::optional<int64_t>();
+    if (auto i = v->getAsInteger())
+      return std::optional<int64_t>(*i);
+    return error("'" + key + "' must be an integer");
+  }
+
+  const json::Object &obj;
+  StringRef file;
+  StringRef modelType;
+};
+
+#define TRY(var, expr)                                                         \
+  auto var##OrErr = (expr);                                                    \
+  if (!var##OrErr)                                                             \
+    return var##OrErr.takeError();                                             \
+  auto var = *var##OrErr;
+
+Expected<Activation> parseActivation(const Config &cfg, StringRef key,
+                                     StringRef dflt) {
+  TRY(name, cfg.string(key, dflt));
+  if (name == "silu" || name == "swish")
+    return Activation::silu;
+  if (name == "gelu")
+    return Activation::gelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast")
+    return Activation::gelu_tanh;
+  if (name == "relu")
+    return Activation::relu;
+  return cfg.error("unsupported " + key + " '" + name +
+                   "' (supported: silu, gelu, gelu_new, gelu_pytorch_tanh, "
+                   "relu)");
+}
+
+FfnTensors swiglu(const Twine &prefix, int64_t width) {
+  return {(prefix + "gate_proj.weight").str(), (prefix + "up_proj.weight").str(),
+          (prefix + "down_proj.weight").str(), width};
+}
+
+/// Mixtral: softmax → top-k → renormalize; experts w1 (gate), w3 (up), w2 (down).
+Expected<ModelPlan> planMixtral(const Config &cfg) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("hidden_size"));
+  TRY(width, cfg.positive("intermediate_size"));
+  TRY(experts, cfg.positive("num_local_experts"));
+  TRY(k, cfg.positive("num_experts_per_tok"));
+  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(act, parseActivation(cfg, "hidden_act", "silu"));
+  plan.hidden = hidden;
+  plan.activation = act;
+  for (int64_t i = 0; i < layers; ++i) {
+    LayerPlan l;
+    l.index = i;
+    l.sparse = true;
+    std::string p = "model.layers." + std::to_string(i) + ".block_sparse_moe.";
+    l.numExperts = experts;
+    l.router = p + "gate.weight";
+    l.experts = {p + "experts.{e}.w1.weight", p + "experts.{e}.w3.weight",
+                 p + "experts.{e}.w2.weight", width};
+    l.k = k;
+    l.renormalize = true;
+    plan.layers.push_back(std::move(l));
+  }
+  return plan;
+}
+
+/// Qwen2-MoE and Qwen3-MoE: softmax → top-k, renormalize iff norm_topk_prob;
+/// Qwen2 adds a shared expert gated by sigmoid(x · shared_expert_gate).
+/// A layer is sparse iff it is not in mlp_only_layers and
+/// (i + 1) % decoder_sparse_step == 0.
+Expected<ModelPlan> planQwen(const Config &cfg, bool withSharedExpert) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("hidden_size"));
+  TRY(width, cfg.positive("moe_intermediate_size"));
+  TRY(denseWidth, cfg.integer("intermediate_size", 0));
+  TRY(experts, cfg.integer("num_experts", 0));
+  TRY(k, cfg.positive("num_experts_per_tok"));
+  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(norm, cfg.boolean("norm_topk_prob", false));
+  TRY(step, cfg.integer("decoder_sparse_step", 1, 1));
+  TRY(mlpOnly, cfg.intList("mlp_only_layers"));
+  TRY(act, parseActivation(cfg, "hidden_act", "silu"));
+  int64_t sharedWidth = 0;
+  if (withSharedExpert) {
+    TRY(sw, cfg.integer("shared_expert_intermediate_size", 0));
+    sharedWidth = sw;
+  }
+  plan.hidden = hidden;
+  plan.activation = act;
+  for (int64_t i = 0; i < layers; ++i) {
+    LayerPlan l;
+    l.index = i;
+    std::string p = "model.layers." + std::to_string(i) + ".mlp.";
+    l.sparse = !llvm::is_contained(mlpOnly, i) && experts > 0 &&
+               (i + 1) % step == 0;
+    if (!l.sparse) {
+      if (denseWidth < 1)
+        return cfg.error("layer " + Twine(i) + " is a dense MLP but "
+                         "'intermediate_size' is missing or 0");
+      l.dense = swiglu(p, denseWidth);
+      plan.layers.push_back(std::move(l));
+      continue;
+    }
+    l.numExperts = experts;
+    l.router = p + "gate.weight";
+    l.experts = swiglu(p + "experts.{e}.", width);
+    l.k = k;
+    l.renormalize = norm;
+    if (withSharedExpert) {
+      l.shared = swiglu(p + "shared_expert.", sharedWidth);
+      l.sharedExpertGate = p + "shared_expert_gate.weight";
+    }
+    plan.layers.push_back(std::move(l));
+  }
+  return plan;
+}
+
+/// OLMoE: softmax → top-k, renormalize iff norm_topk_prob (default off); the
+/// expert width is intermediate_size.
+Expected<ModelPlan> planOlmoe(const Config &cfg) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("hidden_size"));
+  TRY(width, cfg.positive("intermediate_size"));
+  TRY(experts, cfg.positive("num_experts"));
+  TRY(k, cfg.positive("num_experts_per_tok"));
+  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(norm, cfg.boolean("norm_topk_prob", false));
+  TRY(act, parseActivation(cfg, "hidden_act", "silu"));
+  plan.hidden = hidden;
+  plan.activation = act;
+  for (int64_t i = 0; i < layers; ++i) {
+    LayerPlan l;
+    l.index = i;
+    l.sparse = true;
+    std::string p = "model.layers." + std::to_string(i) + ".mlp.";
+    l.numExperts = experts;
+    l.router = p + "gate.weight";
+    l.experts = swiglu(p + "experts.{e}.", width);
+    l.k = k;
+    l.renormalize = norm;
+    plan.layers.push_back(std::move(l));
+  }
+  return plan;
+}
+
+/// DeepSeek-V3 (v3 = true): sigmoid scores, a correction bias for selection
+/// only, group-limited top-k (group score = sum of its top-2), weights from the
+/// unbiased scores, renormalized (+1e-20) iff norm_topk_prob, then always
+/// × routed_scaling_factor.
+/// DeepSeek-V2: softmax scores, greedy or group_limited_greedy (group score =
+/// its max), no bias; renormalized (+1e-20) iff k > 1 and norm_topk_prob,
+/// otherwise × routed_scaling_factor.
+/// Both: shared experts of width moe_intermediate_size × n_shared_experts;
+/// layer i is sparse iff i >= first_k_dense_replace and i % moe_layer_freq == 0.
+Expected<ModelPlan> planDeepSeek(const Config &cfg, bool v3) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("hidden_size"));
+  TRY(width, cfg.positive("moe_intermediate_size"));
+  TRY(denseWidth, cfg.integer("intermediate_size", 0));
+  TRY(experts, cfg.positive("n_routed_experts"));
+  TRY(k, cfg.positive("num_experts_per_tok"));
+  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(nShared, cfg.integer("n_shared_experts", v3 ? 1 : 0));
+  TRY(firstDense, cfg.integer("first_k_dense_replace", v3 ? 3 : 0));
+  TRY(freq, cfg.integer("moe_layer_freq", 1, 1));
+  TRY(norm, cfg.boolean("norm_topk_prob", v3));
+  TRY(scale, cfg.number("routed_scaling_factor", v3 ? 2.5 : 1.0));
+  TRY(scoring, cfg.string("scoring_func", v3 ? "sigmoid" : "softmax"));
+  TRY(method, cfg.string("topk_method", v3 ? "noaux_tc" : "greedy"));
+  TRY(nGroup, cfg.integer("n_group", v3 ? 8 : 1, 1));
+  TRY(topkGroup, cfg.integer("topk_group", v3 ? 4 : 1, 1));
+  TRY(act, parseActivation(cfg, "hidden_act", "silu"));
+  plan.hidden = hidden;
+  plan.activation = act;
+
+  ScoringFunc scoringFunc;
+  if (scoring == "sigmoid")
+    scoringFunc = ScoringFunc::sigmoid;
+  else if (scoring == "softmax")
+    scoringFunc = ScoringFunc::softmax;
+  else
+    return cfg.error("unsupported scoring_func '" + scoring +
+                     "' (supported: sigmoid, softmax)");
+  bool grouped;
+  GroupScore groupScore;
+  if (v3) {
+    if (method != "noaux_tc")
+      return cfg.error("unsupported topk_method '" + method +
+                       "' for deepseek_v3 (supported: noaux_tc)");
+    grouped = true;
+    groupScore = GroupScore::top2_sum;
+  } else if (method == "greedy") {
+    grouped = false;
+    groupScore = GroupScore::max;
+  } else if (method == "group_limited_greedy") {
+    grouped = true;
+    groupScore = GroupScore::max;
+  } else {
+    return cfg.error("unsupported topk_method '" + method +
+                     "' for deepseek_v2 (supported: greedy, "
+                     "group_limited_greedy)");
+  }
+  if (!(scale > 0.0))
+    return cfg.error("'routed_scaling_factor' must be > 0");
+
+  for (int64_t i = 0; i < layers; ++i) {
+    LayerPlan l;
+    l.index = i;
+    std::string p = "model.layers." + std::to_string(i) + ".mlp.";
+    l.sparse = i >= firstDense && i % freq == 0;
+    if (!l.sparse) {
+      if (denseWidth < 1)
+        return cfg.error("layer " + Twine(i) + " is a dense MLP but "
+                         "'intermediate_size' is missing or 0");
+      l.dense = swiglu(p, denseWidth);
+      plan.layers.push_back(std::move(l));
+      continue;
+    }
+    l.numExperts = experts;
+    l.router = p + "gate.weight";
+    if (v3)
+      l.correctionBias = p + "gate.e_score_correction_bias";
+    l.experts = swiglu(p + "experts.{e}.", width);
+    if (nShared > 0)
+      l.shared = swiglu(p + "shared_experts.", width * nShared);
+    l.k = k;
+    l.scoring = scoringFunc;
+    if (grouped) {
+      l.nGroup = nGroup;
+      l.topkGroup = topkGroup;
+    }
+    l.groupScore = groupScore;
+    if (v3) {
+      l.renormalize = norm;
+      l.epsilon = norm ? 1e-20 : 0.0;
+      l.scalingFactor = scale;
+    } else if (k > 1 && norm) {
+      l.renormalize = true;
+      l.epsilon = 1e-20;
+    } else {
+      l.scalingFactor = scale;
+    }
+    plan.layers.push_back(std::move(l));
+  }
+  return plan;
+}
+
+/// Switch Transformers: softmax → top-1 with a fixed expert capacity
+/// (expert_capacity); dropped tokens keep their input, scaled by their router
+/// probability; ReLU experts wi/wo. Layers are the encoder blocks, then the
+/// decoder blocks; a block b of a stack with sparse step s is sparse iff
+/// s > 0 and (s == 1 or b % s == 1).
+Expected<ModelPlan> planSwitch(const Config &cfg) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("d_model"));
+  TRY(width, cfg.positive("d_ff"));
+  TRY(experts, cfg.positive("num_experts"));
+  TRY(capacity, cfg.positive("expert_capacity"));
+  TRY(encoderLayers, cfg.positive("num_layers"));
+  TRY(decoderLayers, cfg.integer("num_decoder_layers", encoderLayers));
+  TRY(encoderStep, cfg.integer("encoder_sparse_step", 1));
+  TRY(decoderStep, cfg.integer("decoder_sparse_step", 1));
+  TRY(routerBias, cfg.boolean("router_bias", false));
+  TRY(act, parseActivation(cfg, "dense_act_fn", "relu"));
+  plan.hidden = hidden;
+  plan.activation = act;
+  plan.gated = false;
+  auto addStack = [&](StringRef stack, int64_t count, int64_t step,
+                      StringRef ffnLayer) {
+    for (int64_t b = 0; b < count; ++b) {
+      LayerPlan l;
+      l.index = static_cast<int64_t>(plan.layers.size());
+      std::string p = (stack + ".block." + Twine(b) + ".layer." + ffnLayer +
+                       ".").str();
+      l.sparse = step > 0 && (step == 1 || b % step == 1);
+      if (!l.sparse) {
+        l.dense = {"", p + "DenseReluDense.wi.weight",
+                   p + "DenseReluDense.wo.weight", width};
+        plan.layers.push_back(std::move(l));
+        continue;
+      }
+      l.numExperts = experts;
+      l.router = p + "mlp.router.classifier.weight";
+      if (routerBias)
+        l.routerBias = p + "mlp.router.classifier.bias";
+      l.experts = {"", p + "mlp.experts.expert_{e}.wi.weight",
+                   p + "mlp.experts.expert_{e}.wo.weight", width};
+      l.k = 1;
+      l.capacityTokens = capacity;
+      l.droppedPassthrough = true;
+      plan.layers.push_back(std::move(l));
+    }
+  };
+  addStack("encoder", encoderLayers, encoderStep, "1");
+  addStack("decoder", decoderLayers, decoderStep, "2");
+  return plan;
+}
+
+#undef TRY
+
+constexpr StringRef kSupported[] = {"mixtral",     "qwen2_moe",
+                                    "qwen3_moe",   "olmoe",
+                                    "deepseek_v2", "deepseek_v3",
+                                    "switch_transformers"};
+} // namespace
+
+ArrayRef<StringRef> moec::import::getSupportedModelTypes() { return kSupported; }
+
+Expected<ModelPlan> moec::import::parseModelConfig(StringRef text,
+                                                   StringRef fileName) {
+  Expected<json::Value> value = json::parse(text);
+  if (!value)
+    return createStringError(inconvertibleErrorCode(),
+                             fileName + ": malformed JSON: " +
+                                 formatJsonError(value.takeError()));
+  const json::Object *obj = value->getAsObject();
+  if (!obj)
+    return createStringError(inconvertibleErrorCode(),
+                             fileName + ": the top level is not an object");
+  std::optional<StringRef> modelType = obj->getString("model_type");
+  std::string supported = llvm::join(getSupportedModelTypes(), ", ");
+  if (!modelType)
+    return createStringError(inconvertibleErrorCode(),
+                             fileName + ": missing string 'model_type' "
+                                        "(supported: " + supported + ")");
+  Config cfg(*obj, fileName, *modelType);
+  auto planFor = [&](StringRef type) -> Expected<ModelPlan> {
+    if (type == "mixtral")
+      return planMixtral(cfg);
+    if (type == "qwen2_moe")
+      return planQwen(cfg, /*withSharedExpert=*/true);
+    if (type == "qwen3_moe")
+      return planQwen(cfg, /*withSharedExpert=*/false);
+    if (type == "olmoe")
+      return planOlmoe(cfg);
+    if (type == "deepseek_v3")
+      return planDeepSeek(cfg, /*v3=*/true);
+    if (type == "deepseek_v2")
+      return planDeepSeek(cfg, /*v3=*/false);
+    if (type == "switch_transformers")
+      return planSwitch(cfg);
+    return createStringError(inconvertibleErrorCode(),
+                             fileName + ": unsupported model_type '" + type +
+                                 "' (supported: " + supported + ")");
+  };
+  Expected<ModelPlan> plan = planFor(*modelType);
+  if (plan)
+    plan->modelType = modelType->str();
+  return plan;
+}
+
+Expected<ModelPlan> moec::import::readModelConfig(StringRef path) {
+  auto buffer = MemoryBuffer::getFile(path, /*IsText=*/true);
+  if (!buffer)
+    return createStringError(inconvertibleErrorCode(),
+                             path + ": cannot open: " +
+                                 buffer.getError().message());
+  return parseModelConfig((*buffer)->getBuffer(), path);
+}

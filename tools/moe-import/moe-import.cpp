@@ -1,0 +1,96 @@
+//===- moe-import.cpp - Hugging Face MoE checkpoints to moe graphs --------===//
+#include "moec/Import/Importer.h"
+#include "moec/Import/ModelConfig.h"
+
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+
+static cl::OptionCategory importCategory("moe-import options");
+static cl::opt<std::string> checkpointDir(cl::Positional, cl::Required,
+                                          cl::desc("<checkpoint directory>"),
+                                          cl::cat(importCategory));
+static cl::opt<std::string> outputFile("o", cl::init("-"), cl::cat(importCategory),
+                                       cl::desc("Output file (default: stdout)"),
+                                       cl::value_desc("graph.mlir"));
+static cl::opt<std::string>
+    layersOpt("layers", cl::init("all"), cl::cat(importCategory),
+              cl::desc("Layers to import: 'all', or indices and ranges such as "
+                       "'0,3' or '0-2' (default: all)"));
+static cl::opt<std::string>
+    dtypeOpt("dtype", cl::init("f32"), cl::cat(importCategory),
+             cl::desc("Compute dtype of activations and weights: f32, bf16 or "
+                      "f16 (default: f32); router math is f32 regardless"));
+static cl::opt<bool> quiet("quiet", cl::cat(importCategory),
+                           cl::desc("No progress lines (they are printed only "
+                                    "when stderr is a terminal)"));
+
+static int fail(const Twine &message) {
+  WithColor::error(errs(), "moe-import") << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  std::string overview =
+      "moe-import: turn a Hugging Face MoE checkpoint into a moe graph\n\n"
+      "  moe-import CKPT_DIR -o graph.mlir [--layers 0,3|all] [--dtype "
+      "f32|bf16|f16]\n\n"
+      "CKPT_DIR holds config.json and model.safetensors or a sharded "
+      "model.safetensors.index.json.\nThe graph has one function "
+      "@layer_<i>(%x: tensor<?xHxdtype>) per layer: the layer's sparse MoE\n"
+      "block (or dense FFN) as the Hugging Face block computes it, without "
+      "residual or norm.\nWeights stay in the safetensors files (moe.weight "
+      "names them).\n\nSupported model_type: " +
+      join(moec::import::getSupportedModelTypes(), ", ") + "\n";
+  cl::HideUnrelatedOptions(importCategory);
+  cl::ParseCommandLineOptions(argc, argv, overview);
+
+  mlir::MLIRContext context;
+  moec::import::ImportOptions options;
+  options.checkpointDir = checkpointDir;
+  if (dtypeOpt == "f32")
+    options.computeType = mlir::Float32Type::get(&context);
+  else if (dtypeOpt == "bf16")
+    options.computeType = mlir::BFloat16Type::get(&context);
+  else if (dtypeOpt == "f16")
+    options.computeType = mlir::Float16Type::get(&context);
+  else
+    return fail("--dtype must be f32, bf16 or f16, got '" + dtypeOpt + "'");
+  auto layers = moec::import::parseLayerList(layersOpt);
+  if (!layers)
+    return fail(toString(layers.takeError()));
+  options.layers = *layers;
+  if (!quiet && sys::Process::StandardErrIsDisplayed())
+    options.progress = [](size_t i, size_t n, StringRef path, uint64_t bytes) {
+      errs() << "moe-import: reading shard " << i << "/" << n << " "
+             << sys::path::filename(path) << " ("
+             << format("%.1f", bytes / 1048576.0) << " MiB)\n";
+    };
+
+  auto module = moec::import::importCheckpoint(context, options);
+  if (!module)
+    return fail(toString(module.takeError()));
+
+  std::error_code ec;
+  auto out = std::make_unique<ToolOutputFile>(outputFile, ec, sys::fs::OF_None);
+  if (ec)
+    return fail(outputFile + ": " + ec.message());
+  (*module)->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return 0;
+}
