@@ -298,7 +298,7 @@ Expected<ModelPlan> planDeepSeek(const Config &cfg, bool v3) {
     groupScore = GroupScore::top2_sum;
   } else if (method == "greedy") {
     grouped = false;
-    groupScore = GroupScore::max;
+    groupScore = GroupScore::top2_sum;
   } else if (method == "group_limited_greedy") {
     grouped = true;
     groupScore = GroupScore::max;
@@ -332,11 +332,11 @@ Expected<ModelPlan> planDeepSeek(const Config &cfg, bool v3) {
       l.shared = swiglu(p + "shared_experts.", width * nShared);
     l.k = k;
     l.scoring = scoringFunc;
-    if (grouped) {
+    if (grouped) { // without groups the group score means nothing
       l.nGroup = nGroup;
       l.topkGroup = topkGroup;
+      l.groupScore = groupScore;
     }
-    l.groupScore = groupScore;
     if (v3) {
       l.renormalize = norm;
       l.epsilon = norm ? 1e-20 : 0.0;

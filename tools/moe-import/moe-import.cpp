@@ -34,9 +34,13 @@ static cl::opt<std::string>
     dtypeOpt("dtype", cl::init("f32"), cl::cat(importCategory),
              cl::desc("Compute dtype of activations and weights: f32, bf16 or "
                       "f16 (default: f32); router math is f32 regardless"));
-static cl::opt<bool> quiet("quiet", cl::cat(importCategory),
-                           cl::desc("No progress lines (they are printed only "
-                                    "when stderr is a terminal)"));
+enum class Progress { Auto, Always, Never };
+static cl::opt<Progress> progressOpt(
+    "progress", cl::init(Progress::Auto), cl::cat(importCategory),
+    cl::desc("A line on stderr per checkpoint shard read"),
+    cl::values(clEnumValN(Progress::Auto, "auto", "when stderr is a terminal (default)"),
+               clEnumValN(Progress::Always, "always", "always"),
+               clEnumValN(Progress::Never, "never", "never")));
 
 static int fail(const Twine &message) {
   WithColor::error(errs(), "moe-import") << message << "\n";
@@ -74,7 +78,8 @@ int main(int argc, char **argv) {
   if (!layers)
     return fail(toString(layers.takeError()));
   options.layers = *layers;
-  if (!quiet && sys::Process::StandardErrIsDisplayed())
+  if (progressOpt == Progress::Always ||
+      (progressOpt == Progress::Auto && sys::Process::StandardErrIsDisplayed()))
     options.progress = [](size_t i, size_t n, StringRef path, uint64_t bytes) {
       errs() << "moe-import: reading shard " << i << "/" << n << " "
              << sys::path::filename(path) << " ("

@@ -1,0 +1,307 @@
+#!/usr/bin/python3
+"""Write a small random MoE checkpoint plus reference inputs/outputs.
+
+    make_checkpoint.py --arch ARCH --out DIR [--dtype f32|bf16|f16] [--shards N]
+                       [--seed S] [--tokens 1,7,64,333] [--layers N]
+                       [--variant V] [--act A] [--capacity-factor CF]
+                       [--set KEY=JSON ...] [--min-margin M]
+
+ARCH: mixtral qwen2_moe qwen3_moe olmoe deepseek_v3 deepseek_v2
+      switch_transformers generic, or "all" (every arch plus the generic
+      variants, each into DIR/<name>/).
+
+DIR gets config.json, the weights (model.safetensors, or N shards plus
+model.safetensors.index.json), and ref/: manifest.json and, per layer i and
+token count T, layer_{i}/x_T{T}.npy, y_T{T}.npy and (sparse layers)
+indices_T{T}.npy, weights_T{T}.npy. See README.md.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import zlib
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moe_reference as ref  # noqa: E402
+import safetensors_np as st  # noqa: E402
+
+F32 = np.float32
+HF_ARCHES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "deepseek_v2",
+             "switch_transformers")
+VARIANTS = ("topk", "topk_drop", "topk_reroute", "expert_choice", "dense")
+# what --arch all writes besides the HF arches: dir name -> (variant, act)
+ALL_GENERIC = {
+    "generic_topk_drop": ("topk_drop", "silu"),
+    "generic_topk_reroute": ("topk_reroute", "silu"),
+    "generic_expert_choice": ("expert_choice", "silu"),
+    "generic_dense": ("dense", "silu"),
+    "generic_topk_clamped": ("topk", "swiglu_clamped"),
+}
+TORCH_DTYPE = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+
+
+def default_config(arch, variant="topk_drop", act="silu", capacity_factor=None):
+    """The small, deliberately odd-shaped default config of each arch."""
+    if arch == "mixtral":
+        return dict(model_type="mixtral", architectures=["MixtralForCausalLM"],
+                    hidden_size=72, intermediate_size=40, num_local_experts=12,
+                    num_experts_per_tok=2, num_hidden_layers=2, hidden_act="silu")
+    if arch == "qwen2_moe":
+        return dict(model_type="qwen2_moe", architectures=["Qwen2MoeForCausalLM"],
+                    hidden_size=72, moe_intermediate_size=40,
+                    shared_expert_intermediate_size=56, intermediate_size=88,
+                    num_experts=12, num_experts_per_tok=3, norm_topk_prob=False,
+                    decoder_sparse_step=1, mlp_only_layers=[1], num_hidden_layers=3,
+                    hidden_act="silu")
+    if arch == "qwen3_moe":
+        return dict(model_type="qwen3_moe", architectures=["Qwen3MoeForCausalLM"],
+                    hidden_size=72, moe_intermediate_size=40, intermediate_size=88,
+                    num_experts=12, num_experts_per_tok=3, norm_topk_prob=True,
+                    decoder_sparse_step=1, mlp_only_layers=[], num_hidden_layers=2,
+                    hidden_act="silu")
+    if arch == "olmoe":
+        return dict(model_type="olmoe", architectures=["OlmoeForCausalLM"],
+                    hidden_size=72, intermediate_size=40, num_experts=12,
+                    num_experts_per_tok=3, norm_topk_prob=False, num_hidden_layers=2,
+                    hidden_act="silu")
+    if arch == "deepseek_v3":
+        return dict(model_type="deepseek_v3", architectures=["DeepseekV3ForCausalLM"],
+                    hidden_size=72, moe_intermediate_size=40, intermediate_size=88,
+                    n_routed_experts=12, num_experts_per_tok=3, n_shared_experts=1,
+                    n_group=4, topk_group=2, norm_topk_prob=True,
+                    routed_scaling_factor=2.5, first_k_dense_replace=1, moe_layer_freq=1,
+                    scoring_func="sigmoid", topk_method="noaux_tc", num_hidden_layers=3,
+                    hidden_act="silu")
+    if arch == "deepseek_v2":
+        return dict(model_type="deepseek_v2", architectures=["DeepseekV2ForCausalLM"],
+                    hidden_size=72, moe_intermediate_size=40, intermediate_size=88,
+                    n_routed_experts=12, num_experts_per_tok=3, n_shared_experts=2,
+                    n_group=4, topk_group=2, norm_topk_prob=False,
+                    routed_scaling_factor=1.5, first_k_dense_replace=1, moe_layer_freq=1,
+                    scoring_func="softmax", topk_method="group_limited_greedy",
+                    num_hidden_layers=3, hidden_act="silu")
+    if arch == "switch_transformers":
+        return dict(model_type="switch_transformers",
+                    architectures=["SwitchTransformersForConditionalGeneration"],
+                    d_model=72, d_ff=40, num_experts=8, expert_capacity=6,
+                    num_layers=2, num_decoder_layers=2, encoder_sparse_step=2,
+                    decoder_sparse_step=2, dense_act_fn="relu", router_dtype="float32",
+                    is_encoder_decoder=True)
+    if arch == "generic":
+        if variant not in VARIANTS:
+            raise ValueError("unknown variant %r" % variant)
+        cfg = dict(model_type="moec_generic", variant=variant, hidden_size=72,
+                   intermediate_size=40, num_experts=12, num_experts_per_tok=2,
+                   num_hidden_layers=2, norm_topk_prob=True, hidden_act=act,
+                   swiglu_alpha=1.702, swiglu_limit=7.0)
+        if variant == "topk":
+            cfg.update(routing="token_choice", capacity_factor=None, overflow_policy=None)
+        elif variant in ("topk_drop", "topk_reroute"):
+            pol = variant[5:]
+            cf = capacity_factor if capacity_factor is not None else (1.0 if pol == "drop" else 0.75)
+            cfg.update(routing="token_choice", capacity_factor=cf, overflow_policy=pol)
+        elif variant == "expert_choice":
+            cf = capacity_factor if capacity_factor is not None else 2.0
+            cfg.update(routing="expert_choice", capacity_factor=cf, overflow_policy=None)
+            del cfg["num_experts_per_tok"], cfg["norm_topk_prob"]
+        else:
+            cfg.update(routing="dense", capacity_factor=None, overflow_policy=None)
+            cfg["num_experts_per_tok"] = cfg["num_experts"]
+            cfg["norm_topk_prob"] = False
+        return cfg
+    raise ValueError("unknown arch %r" % arch)
+
+
+def hidden_size(arch, cfg):
+    return cfg["d_model"] if arch == "switch_transformers" else cfg["hidden_size"]
+
+
+def init_scale(name, shape, cfg):
+    """Standard deviation of a tensor's random init."""
+    if name.endswith("e_score_correction_bias"):
+        return 0.05  # large enough to change many selections vs. the unbiased scores
+    s = 1.0 / np.sqrt(shape[-1])
+    if cfg.get("hidden_act") == "swiglu_clamped" and (
+            name.endswith("experts.gate_proj") or name.endswith("experts.up_proj")):
+        s *= 4.0  # so that |gate|, |up| exceed the clamp limit 7 regularly
+    return s
+
+
+def random_tensor(seed, name, shape, scale):
+    """Deterministic in (seed, name) only: independent of dtype and order."""
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+    return rng.standard_normal(shape, dtype=np.float32) * F32(scale)
+
+
+def make_weights(arch, cfg, seed, dtype):
+    """-> (stored tensors for the file, dtype overrides, f32 values for the reference)."""
+    stored, dtypes, values = {}, {}, {}
+    for name, shape in ref.param_shapes(arch, cfg).items():
+        w = random_tensor(seed, name, shape, init_scale(name, shape, cfg))
+        if dtype == "f32" or name.endswith("e_score_correction_bias"):
+            stored[name] = w
+            values[name] = w
+        elif dtype == "bf16":
+            bits = st.f32_to_bf16_bits(w)
+            stored[name] = bits
+            dtypes[name] = "BF16"
+            values[name] = st.bf16_bits_to_f32(bits)
+        elif dtype == "f16":
+            h = w.astype(np.float16)
+            stored[name] = h
+            values[name] = h.astype(np.float32)
+        else:
+            raise ValueError("unknown dtype %r" % dtype)
+    return stored, dtypes, values
+
+
+def make_input(arch, cfg, values, layer, T, seed, min_margin, max_rounds=200):
+    """Random x [T, H] f32; tokens whose routing decision is within min_margin
+    of a tie are redrawn (so a correct implementation with another f32
+    summation order makes the same decisions). Returns (x, redrawn count)."""
+    rng = np.random.default_rng([seed, 1000003, layer, T])
+    x = rng.standard_normal((T, hidden_size(arch, cfg)), dtype=np.float32)
+    redrawn = 0
+    if min_margin <= 0 or ref.layer_info(arch, cfg, layer)["kind"] != "sparse":
+        return x, 0
+    for _ in range(max_rounds):
+        aux = {}
+        ref.forward_layer(arch, x, values, cfg, layer, aux)
+        bad = np.nonzero(aux["margin"] < min_margin)[0]
+        if bad.size == 0:
+            return x, redrawn
+        x[bad] = rng.standard_normal((bad.size, x.shape[1]), dtype=np.float32)
+        redrawn += int(bad.size)
+    raise RuntimeError("could not clear near-ties in layer %d, T=%d" % (layer, T))
+
+
+def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), layers=None,
+          variant="topk_drop", act="silu", capacity_factor=None, overrides=None,
+          min_margin=1e-4, quiet=False):
+    """Write one checkpoint directory. Returns the config dict."""
+    cfg = default_config(arch, variant, act, capacity_factor)
+    if layers is not None:
+        if arch == "switch_transformers":
+            cfg["num_layers"] = cfg["num_decoder_layers"] = layers
+        else:
+            cfg["num_hidden_layers"] = layers
+    cfg.update(overrides or {})
+    cfg["torch_dtype"] = TORCH_DTYPE[dtype]
+    rarch = "moec_generic" if arch == "generic" else arch
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    stored, dtypes, values = make_weights(rarch, cfg, seed, dtype)
+    for old in os.listdir(out):
+        if old.endswith(".safetensors") or old == "model.safetensors.index.json":
+            os.remove(os.path.join(out, old))
+    if shards > 1:
+        st.write_sharded(out, stored, shards, dtypes=dtypes)
+    else:
+        st.save_file(stored, os.path.join(out, "model.safetensors"), {"format": "pt"}, dtypes)
+
+    shutil.rmtree(os.path.join(out, "ref"), ignore_errors=True)  # no stale reference files
+    manifest = dict(arch=rarch, dtype=dtype, seed=seed, tokens=list(tokens),
+                    min_margin=min_margin, layers=[])
+    for i in range(ref.num_layers(rarch, cfg)):
+        info = ref.layer_info(rarch, cfg, i)
+        d = os.path.join(out, "ref", "layer_%d" % i)
+        os.makedirs(d, exist_ok=True)
+        entry = dict(index=i, **info, files={})
+        for T in tokens:
+            x, redrawn = make_input(rarch, cfg, values, i, T, seed, min_margin)
+            aux = {}
+            y, idx, w = ref.forward_layer(rarch, x, values, cfg, i, aux)
+            files = {"x": "x_T%d.npy" % T, "y": "y_T%d.npy" % T}
+            np.save(os.path.join(d, files["x"]), x)
+            np.save(os.path.join(d, files["y"]), y.astype(np.float32))
+            if idx is not None:
+                files["indices"] = "indices_T%d.npy" % T
+                files["weights"] = "weights_T%d.npy" % T
+                np.save(os.path.join(d, files["indices"]), idx.astype(np.int32))
+                np.save(os.path.join(d, files["weights"]), w.astype(np.float32))
+            extra = {"redrawn_tokens": redrawn}
+            if "capacity" in aux and aux["capacity"] is not None:
+                extra["capacity"] = int(aux["capacity"])
+            if "admitted" in aux:
+                extra["dropped_tokens"] = int(np.sum(~aux["admitted"]))
+            if rarch == "moec_generic" and cfg["routing"] == "token_choice" \
+                    and cfg.get("capacity_factor") is not None:
+                extra["dropped_copies"] = int(np.sum(idx < 0))
+                extra["rerouted_copies"] = int(np.sum((idx >= 0) & (idx != aux["original_indices"])))
+            files.update(extra)
+            entry["files"]["T%d" % T] = files
+        manifest["layers"].append(entry)
+    with open(os.path.join(out, "ref", "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    if not quiet:
+        kinds = "".join("S" if e["kind"] == "sparse" else "D" for e in manifest["layers"])
+        print("%s: %s %s, %d tensors, layers %s" % (out, rarch, dtype, len(stored), kinds))
+    return cfg
+
+
+def _parse_set(items):
+    out = {}
+    for it in items or []:
+        if "=" not in it:
+            raise SystemExit("--set wants KEY=JSON, got %r" % it)
+        k, v = it.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--arch", required=True, choices=HF_ARCHES + ("generic", "all"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tokens", default="1,7,64,333")
+    ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument("--variant", default="topk_drop", choices=VARIANTS,
+                    help="generic only: routing variant")
+    ap.add_argument("--act", default="silu", choices=("silu", "swiglu_clamped"),
+                    help="generic only: expert activation")
+    ap.add_argument("--capacity-factor", type=float, default=None,
+                    help="generic only: capacity factor (topk_drop 1.0, topk_reroute 0.75, "
+                         "expert_choice 2.0 by default)")
+    ap.add_argument("--set", action="append", metavar="KEY=JSON",
+                    help="override a config key (applied after the defaults and --layers)")
+    ap.add_argument("--min-margin", type=float, default=1e-4,
+                    help="redraw input tokens whose routing is this close to a tie (0: never)")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    tokens = [int(t) for t in a.tokens.split(",") if t]
+    if not tokens or min(tokens) < 1:
+        raise SystemExit("--tokens wants positive integers")
+    overrides = _parse_set(a.set)
+    t0 = time.time()
+    common = dict(dtype=a.dtype, shards=a.shards, seed=a.seed, tokens=tokens, layers=a.layers,
+                  overrides=overrides, min_margin=a.min_margin, quiet=a.quiet)
+    if a.arch == "all":
+        for arch in HF_ARCHES:
+            build(arch, os.path.join(a.out, arch), **common)
+        for name, (variant, act) in ALL_GENERIC.items():
+            build("generic", os.path.join(a.out, name), variant=variant, act=act,
+                  capacity_factor=a.capacity_factor, **common)
+    else:
+        build(a.arch, a.out, variant=a.variant, act=a.act, capacity_factor=a.capacity_factor,
+              **common)
+    if not a.quiet:
+        print("done in %.2f s" % (time.time() - t0))
+
+
+if __name__ == "__main__":
+    main()
