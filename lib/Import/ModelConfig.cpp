@@ -139,6 +139,26 @@ Expected<Activation> parseActivation(const Config &cfg, StringRef key,
                    "relu)");
 }
 
+/// A sparse layer routed by `router` to `numExperts` experts, top-`k`.
+LayerPlan sparseLayer(int64_t index, int64_t numExperts, std::string router,
+                      FfnTensors experts, int64_t k) {
+  LayerPlan l;
+  l.index = index;
+  l.sparse = true;
+  l.numExperts = numExperts;
+  l.router = std::move(router);
+  l.experts = std::move(experts);
+  l.k = k;
+  return l;
+}
+
+LayerPlan denseLayer(int64_t index, FfnTensors ffn) {
+  LayerPlan l;
+  l.index = index;
+  l.dense = std::move(ffn);
+  return l;
+}
+
 FfnTensors swiglu(const Twine &prefix, int64_t width) {
   return {(prefix + "gate_proj.weight").str(), (prefix + "up_proj.weight").str(),
           (prefix + "down_proj.weight").str(), width};
@@ -156,15 +176,12 @@ Expected<ModelPlan> planMixtral(const Config &cfg) {
   plan.hidden = hidden;
   plan.activation = act;
   for (int64_t i = 0; i < layers; ++i) {
-    LayerPlan l;
-    l.index = i;
-    l.sparse = true;
     std::string p = "model.layers." + std::to_string(i) + ".block_sparse_moe.";
-    l.numExperts = experts;
-    l.router = p + "gate.weight";
-    l.experts = {p + "experts.{e}.w1.weight", p + "experts.{e}.w3.weight",
-                 p + "experts.{e}.w2.weight", width};
-    l.k = k;
+    LayerPlan l = sparseLayer(i, experts, p + "gate.weight",
+                              {p + "experts.{e}.w1.weight",
+                               p + "experts.{e}.w3.weight",
+                               p + "experts.{e}.w2.weight", width},
+                              k);
     l.renormalize = true;
     plan.layers.push_back(std::move(l));
   }
@@ -195,23 +212,16 @@ Expected<ModelPlan> planQwen(const Config &cfg, bool withSharedExpert) {
   plan.hidden = hidden;
   plan.activation = act;
   for (int64_t i = 0; i < layers; ++i) {
-    LayerPlan l;
-    l.index = i;
     std::string p = "model.layers." + std::to_string(i) + ".mlp.";
-    l.sparse = !llvm::is_contained(mlpOnly, i) && experts > 0 &&
-               (i + 1) % step == 0;
-    if (!l.sparse) {
+    if (llvm::is_contained(mlpOnly, i) || experts == 0 || (i + 1) % step != 0) {
       if (denseWidth < 1)
         return cfg.error("layer " + Twine(i) + " is a dense MLP but "
                          "'intermediate_size' is missing or 0");
-      l.dense = swiglu(p, denseWidth);
-      plan.layers.push_back(std::move(l));
+      plan.layers.push_back(denseLayer(i, swiglu(p, denseWidth)));
       continue;
     }
-    l.numExperts = experts;
-    l.router = p + "gate.weight";
-    l.experts = swiglu(p + "experts.{e}.", width);
-    l.k = k;
+    LayerPlan l = sparseLayer(i, experts, p + "gate.weight",
+                              swiglu(p + "experts.{e}.", width), k);
     l.renormalize = norm;
     if (withSharedExpert) {
       l.shared = swiglu(p + "shared_expert.", sharedWidth);
@@ -236,14 +246,9 @@ Expected<ModelPlan> planOlmoe(const Config &cfg) {
   plan.hidden = hidden;
   plan.activation = act;
   for (int64_t i = 0; i < layers; ++i) {
-    LayerPlan l;
-    l.index = i;
-    l.sparse = true;
     std::string p = "model.layers." + std::to_string(i) + ".mlp.";
-    l.numExperts = experts;
-    l.router = p + "gate.weight";
-    l.experts = swiglu(p + "experts.{e}.", width);
-    l.k = k;
+    LayerPlan l = sparseLayer(i, experts, p + "gate.weight",
+                              swiglu(p + "experts.{e}.", width), k);
     l.renormalize = norm;
     plan.layers.push_back(std::move(l));
   }
@@ -311,26 +316,20 @@ Expected<ModelPlan> planDeepSeek(const Config &cfg, bool v3) {
     return cfg.error("'routed_scaling_factor' must be > 0");
 
   for (int64_t i = 0; i < layers; ++i) {
-    LayerPlan l;
-    l.index = i;
     std::string p = "model.layers." + std::to_string(i) + ".mlp.";
-    l.sparse = i >= firstDense && i % freq == 0;
-    if (!l.sparse) {
+    if (i < firstDense || i % freq != 0) {
       if (denseWidth < 1)
         return cfg.error("layer " + Twine(i) + " is a dense MLP but "
                          "'intermediate_size' is missing or 0");
-      l.dense = swiglu(p, denseWidth);
-      plan.layers.push_back(std::move(l));
+      plan.layers.push_back(denseLayer(i, swiglu(p, denseWidth)));
       continue;
     }
-    l.numExperts = experts;
-    l.router = p + "gate.weight";
+    LayerPlan l = sparseLayer(i, experts, p + "gate.weight",
+                              swiglu(p + "experts.{e}.", width), k);
     if (v3)
       l.correctionBias = p + "gate.e_score_correction_bias";
-    l.experts = swiglu(p + "experts.{e}.", width);
     if (nShared > 0)
       l.shared = swiglu(p + "shared_experts.", width * nShared);
-    l.k = k;
     l.scoring = scoringFunc;
     if (grouped) { // without groups the group score means nothing
       l.nGroup = nGroup;
@@ -375,24 +374,22 @@ Expected<ModelPlan> planSwitch(const Config &cfg) {
   auto addStack = [&](StringRef stack, int64_t count, int64_t step,
                       StringRef ffnLayer) {
     for (int64_t b = 0; b < count; ++b) {
-      LayerPlan l;
-      l.index = static_cast<int64_t>(plan.layers.size());
+      int64_t index = static_cast<int64_t>(plan.layers.size());
       std::string p = (stack + ".block." + Twine(b) + ".layer." + ffnLayer +
                        ".").str();
-      l.sparse = step > 0 && (step == 1 || b % step == 1);
-      if (!l.sparse) {
-        l.dense = {"", p + "DenseReluDense.wi.weight",
-                   p + "DenseReluDense.wo.weight", width};
-        plan.layers.push_back(std::move(l));
+      if (!(step > 0 && (step == 1 || b % step == 1))) {
+        plan.layers.push_back(
+            denseLayer(index, {"", p + "DenseReluDense.wi.weight",
+                               p + "DenseReluDense.wo.weight", width}));
         continue;
       }
-      l.numExperts = experts;
-      l.router = p + "mlp.router.classifier.weight";
+      LayerPlan l = sparseLayer(index, experts,
+                                p + "mlp.router.classifier.weight",
+                                {"", p + "mlp.experts.expert_{e}.wi.weight",
+                                 p + "mlp.experts.expert_{e}.wo.weight", width},
+                                /*k=*/1);
       if (routerBias)
         l.routerBias = p + "mlp.router.classifier.bias";
-      l.experts = {"", p + "mlp.experts.expert_{e}.wi.weight",
-                   p + "mlp.experts.expert_{e}.wo.weight", width};
-      l.k = 1;
       l.capacityTokens = capacity;
       l.droppedPassthrough = true;
       plan.layers.push_back(std::move(l));
