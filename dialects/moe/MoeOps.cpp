@@ -280,16 +280,46 @@ LogicalResult ExpertChoiceOp::verify() {
   if (failed(e))
     return failure();
   int64_t t = getLogits().getType().getDimSize(0);
-  int64_t c = ShapedType::isDynamic(t) ? kDyn : getConfig().getCapacity(t, *e);
-  auto w = check.matrix(getWeights(), "weights", "[E, C]");
-  auto tok = check.matrix(getTokens(), "tokens", "[E, C]");
+  int64_t rows = getNumRows(t, *e, getConfig());
+  auto w = check.rank(getRowWeight(), "row_weight", 1, "[E * C]");
+  auto tok = check.rank(getRowToken(), "row_token", 1, "[E * C]");
   if (failed(w) || failed(tok) ||
-      failed(check.dim(*w, "weights", 0, *e, "E")) ||
-      failed(check.dim(*w, "weights", 1, c, "C")) ||
-      failed(check.dim(*tok, "tokens", 0, *e, "E")) ||
-      failed(check.dim(*tok, "tokens", 1, c, "C")))
+      failed(check.dim(*w, "row_weight", 0, rows, "E * C")) ||
+      failed(check.dim(*tok, "row_token", 0, rows, "E * C")) ||
+      failed(verifyOffsets(check, *this, getOffsets(), *e)))
     return failure();
   return success();
+}
+
+int64_t ExpertChoiceOp::getNumRows(int64_t numTokens, int64_t numExperts,
+                                   ExpertChoiceAttr config) {
+  if (ShapedType::isDynamic(numTokens))
+    return kDyn;
+  return numExperts * config.getCapacity(numTokens, numExperts);
+}
+
+int64_t DispatchOp::getNumRows(int64_t numTokens, int64_t k,
+                               int64_t numExperts, CapacityAttr capacity,
+                               int64_t block) {
+  if (capacity && (capacity.getTokens() > 0 || !ShapedType::isDynamic(numTokens)))
+    return numExperts *
+           roundUp(capacity.getCapacity(numTokens, k, numExperts), block);
+  if (!capacity && !ShapedType::isDynamic(numTokens))
+    return numTokens * k + numExperts * (block - 1);
+  return kDyn;
+}
+
+SmallVector<Type, 4> DispatchOp::inferResultTypes(RankedTensorType indices,
+                                                  int64_t numExperts,
+                                                  CapacityAttr capacity,
+                                                  int64_t block) {
+  Type i32 = IntegerType::get(indices.getContext(), 32);
+  int64_t t = indices.getDimSize(0), k = indices.getDimSize(1);
+  return {RankedTensorType::get({numExperts}, i32),
+          RankedTensorType::get({numExperts + 1}, i32),
+          RankedTensorType::get({getNumRows(t, k, numExperts, capacity, block)},
+                                i32),
+          RankedTensorType::get({t, k}, i32)};
 }
 
 LogicalResult DispatchOp::verify() {
@@ -325,11 +355,7 @@ LogicalResult DispatchOp::verify() {
       return failure();
   }
 
-  int64_t rows = kDyn;
-  if (capacity && (capacity.getTokens() > 0 || !ShapedType::isDynamic(t)))
-    rows = e * roundUp(capacity.getCapacity(t, k, e), block);
-  else if (!capacity && !ShapedType::isDynamic(t))
-    rows = t * k + e * (block - 1);
+  int64_t rows = getNumRows(t, k, e, capacity, block);
 
   auto counts = check.rank(getCounts(), "counts", 1, "[E]");
   auto offsets = check.rank(getOffsets(), "offsets", 1, "[E + 1]");

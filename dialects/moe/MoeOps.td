@@ -144,20 +144,29 @@ def Moe_ExpertChoiceOp : Moe_Op<"expert_choice"> {
     Zhou et al. 2022. Scores `s[t, :] = softmax(logits[t, :])` (over experts) or
     `sigmoid(logits[t, :])` per `config.scoring`. With
     `C = min(T, ceil(capacity_factor · T / E))`, expert e takes the C tokens with
-    the largest `s[:, e]`, in descending order, ties to the lower token index:
-    `tokens[e, c]` (i32 `[E, C]`) and `weights[e, c] = s[tokens[e, c], e]`
-    (f32 `[E, C]`). A token may be taken by several experts or by none. Rows of
-    the expert-ordered buffer are `r = e · C + c`, so `tokens` flattened is the
-    `row_token` of `moe.permute` / `moe.unpermute`.
+    the largest `s[:, e]`, in descending order of score, ties to the lower token
+    index. The results are directly the expert-ordered layout of
+    `moe.permute` / `moe.expert_ffn` / `moe.unpermute`, with `R = E · C` rows,
+    row `r = e · C + c` holding expert e's c-th token:
+    `row_token[r]` (i32 `[R]`), `row_weight[r] = s[row_token[r], e]` (f32 `[R]`)
+    and `offsets[e] = e · C` (i32 `[E + 1]`). A token may be taken by several
+    experts or by none.
 
     ```mlir
-    %w, %tok = moe.expert_choice %logits <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<8x4xf32>, tensor<8x4xi32>
+    %w, %tok, %off = moe.expert_choice %logits <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
     ```
   }];
   let arguments = (ins Moe_F32Tensor:$logits, Moe_ExpertChoiceAttr:$config);
-  let results = (outs Moe_F32Tensor:$weights, Moe_I32Tensor:$tokens);
+  let results = (outs Moe_F32Tensor:$row_weight, Moe_I32Tensor:$row_token,
+                      Moe_I32Tensor:$offsets);
+  let extraClassDeclaration = [{
+    /// R = E · C for T tokens (dynamic when T is).
+    static int64_t getNumRows(int64_t numTokens, int64_t numExperts,
+                              ExpertChoiceAttr config);
+  }];
   let assemblyFormat = [{
-    $logits $config attr-dict `:` type($logits) `->` type($weights) `,` type($tokens)
+    $logits $config attr-dict `:` type($logits) `->` type($row_weight) `,`
+    type($row_token) `,` type($offsets)
   }];
 }
 
@@ -194,6 +203,15 @@ def Moe_DispatchOp : Moe_Op<"dispatch"> {
                        DefaultValuedAttr<I64Attr, "1">:$block);
   let results = (outs Moe_I32Tensor:$counts, Moe_I32Tensor:$offsets,
                       Moe_I32Tensor:$row_token, Moe_I32Tensor:$slot_row);
+  let extraClassDeclaration = [{
+    /// R for T tokens (dynamic when T is and the capacity is not fixed).
+    static int64_t getNumRows(int64_t numTokens, int64_t k, int64_t numExperts,
+                              CapacityAttr capacity, int64_t block);
+    /// The four result types for indices of type `indices`.
+    static ::llvm::SmallVector<::mlir::Type, 4>
+    inferResultTypes(::mlir::RankedTensorType indices, int64_t numExperts,
+                     CapacityAttr capacity, int64_t block);
+  }];
   let assemblyFormat = [{
     $indices (`probs` $probs^)? `experts` `(` $num_experts `)`
     (`capacity` $capacity^)? attr-dict `:` type($indices) (`,` type($probs)^)?
@@ -395,7 +413,7 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
       `combine(w)` with `passthrough x` when `dropped = passthrough`; for
       `overflow = reroute` the dispatch's probabilities are the routing's scores;
     - expert choice (`routing` is `#moe.expert_choice`): `expert_choice`,
-      `permute`, `expert_ffn`, `unpermute` with the choice weights;
+      `permute`, `expert_ffn`, `unpermute` with the row weights;
     - plus, when shared weights are given, `shared_expert(x, shared_*, ffn,
       shared_expert_gate)` added to the routed output.
 

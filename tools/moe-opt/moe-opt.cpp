@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "moe/MoeDialect.h"
+#include "moec/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -16,6 +17,7 @@
 
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
+  moec::registerMoecTransformsPasses();
 
   mlir::DialectRegistry registry;
   registry.insert<moec::moe::MoeDialect, mlir::func::FuncDialect,

@@ -149,7 +149,7 @@ func.func @f(%i: tensor<7x2xi32>) {
 // expert_choice: capacity_factor > 0
 func.func @f(%l: tensor<16x8xf32>) {
   // expected-error@+1 {{expert_choice: capacity_factor must be finite and > 0, got 0.0}}
-  %w, %t = moe.expert_choice %l <capacity_factor = 0.0> : tensor<16x8xf32> -> tensor<8x4xf32>, tensor<8x4xi32>
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 0.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
   return
 }
 
@@ -158,7 +158,7 @@ func.func @f(%l: tensor<16x8xf32>) {
 // expert_choice: scoring must score
 func.func @f(%l: tensor<16x8xf32>) {
   // expected-error@+1 {{expert_choice: scoring must be softmax or sigmoid}}
-  %w, %t = moe.expert_choice %l <scoring = none> : tensor<16x8xf32> -> tensor<8x2xf32>, tensor<8x2xi32>
+  %w, %t, %o = moe.expert_choice %l <scoring = none> : tensor<16x8xf32> -> tensor<16xf32>, tensor<16xi32>, tensor<9xi32>
   return
 }
 
@@ -362,28 +362,28 @@ func.func @f(%l: tensor<?x8xf32>) {
 
 // -----
 
-// expert_choice: C for static T
+// expert_choice: R = E * C for static T
 func.func @f(%l: tensor<16x8xf32>) {
-  // expected-error@+1 {{'moe.expert_choice' op weights dim 1 is 3, expected C = 4}}
-  %w, %t = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<8x3xf32>, tensor<8x3xi32>
+  // expected-error@+1 {{'moe.expert_choice' op row_weight dim 0 is 24, expected E * C = 32}}
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<24xf32>, tensor<32xi32>, tensor<9xi32>
   return
 }
 
 // -----
 
-// expert_choice: C for dynamic T
+// expert_choice: R dynamic for dynamic T
 func.func @f(%l: tensor<?x8xf32>) {
-  // expected-error@+1 {{'moe.expert_choice' op tokens dim 1 is 4, expected C = ?}}
-  %w, %t = moe.expert_choice %l <capacity_factor = 2.0> : tensor<?x8xf32> -> tensor<8x?xf32>, tensor<8x4xi32>
+  // expected-error@+1 {{'moe.expert_choice' op row_token dim 0 is 32, expected E * C = ?}}
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> : tensor<?x8xf32> -> tensor<?xf32>, tensor<32xi32>, tensor<9xi32>
   return
 }
 
 // -----
 
-// expert_choice: E
+// expert_choice: offsets E + 1
 func.func @f(%l: tensor<16x8xf32>) {
-  // expected-error@+1 {{'moe.expert_choice' op weights dim 0 is 4, expected E = 8}}
-  %w, %t = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<4x4xf32>, tensor<8x4xi32>
+  // expected-error@+1 {{'moe.expert_choice' op offsets dim 0 is 8, expected E + 1 = 9}}
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<8xi32>
   return
 }
 

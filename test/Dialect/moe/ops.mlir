@@ -46,13 +46,13 @@ func.func @mixture(%l: tensor<?x8xf32>) -> (tensor<?x8xf32>, tensor<?x8xi32>) {
   return %w, %i : tensor<?x8xf32>, tensor<?x8xi32>
 }
 
-// C = min(T, ceil(2.0 * 16 / 8)) = 4; with a dynamic T, C is dynamic.
+// C = min(T, ceil(2.0 * 16 / 8)) = 4, R = E * C = 32; with a dynamic T, R is dynamic.
 // CHECK-LABEL: func @expert_choice
 func.func @expert_choice(%l: tensor<16x8xf32>, %d: tensor<?x8xf32>) {
-  // CHECK: moe.expert_choice %{{.*}} <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<8x4xf32>, tensor<8x4xi32>
-  %w, %t = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<8x4xf32>, tensor<8x4xi32>
-  // CHECK: moe.expert_choice %{{.*}} <scoring = sigmoid> : tensor<?x8xf32> -> tensor<8x?xf32>, tensor<8x?xi32>
-  %w1, %t1 = moe.expert_choice %d <scoring = sigmoid> : tensor<?x8xf32> -> tensor<8x?xf32>, tensor<8x?xi32>
+  // CHECK: moe.expert_choice %{{.*}} <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
+  // CHECK: moe.expert_choice %{{.*}} <scoring = sigmoid> : tensor<?x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
+  %w1, %t1, %o1 = moe.expert_choice %d <scoring = sigmoid> : tensor<?x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
   return
 }
 
