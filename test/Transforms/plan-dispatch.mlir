@@ -13,7 +13,7 @@
 // CHECK: moe.expert_ffn %{{.*}} -> tensor<74x8xf32>
 // CHECK: moe.combine %{{.*}} : (tensor<74x8xf32>, tensor<7x2xf32>, tensor<7x2xi32>) -> tensor<7x8xf32>
 // ONE-LABEL: func @static_tokens
-// ONE: moe.dispatch %arg0 experts(4) {block = 1 : i64} : tensor<7x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<14xi32>, tensor<7x2xi32>
+// ONE: moe.dispatch %arg0 experts(4) : tensor<7x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<14xi32>, tensor<7x2xi32>
 func.func @static_tokens(%i: tensor<7x2xi32>, %x: tensor<7x8xf32>, %w: tensor<4x6x8xf32>, %w2: tensor<4x8x6xf32>, %wt: tensor<7x2xf32>) -> tensor<7x8xf32> {
   %c, %o, %r, %s = moe.dispatch %i experts(4) : tensor<7x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<14xi32>, tensor<7x2xi32>
   %xp = moe.permute %x, %r : tensor<7x8xf32>, tensor<14xi32> -> tensor<14x8xf32>
