@@ -6,7 +6,11 @@
 //
 //===----------------------------------------------------------------------===//
 #include "moe/MoeDialect.h"
+#include "moec/Conversion/Passes.h"
+#include "moec/Target/Passes.h"
+#include "moec/Target/Pipeline.h"
 #include "moec/Transforms/Passes.h"
+#include "exec/ExecDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -18,9 +22,15 @@
 int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   moec::registerMoecTransformsPasses();
+  moec::registerMoecConversionPasses();
+  moec::registerMoecTargetPasses();
+  moec::registerCompilePipeline();
 
   mlir::DialectRegistry registry;
-  registry.insert<moec::moe::MoeDialect, mlir::func::FuncDialect,
+  registry.insert<moec::moe::MoeDialect, moec::exec::ExecDialect,
+                  mlir::LLVM::LLVMDialect,
+                  mlir::func::FuncDialect, mlir::scf::SCFDialect,
+                  mlir::math::MathDialect, mlir::memref::MemRefDialect,
                   mlir::arith::ArithDialect, mlir::tensor::TensorDialect>();
 
   return mlir::asMainReturnCode(mlir::MlirOptMain(

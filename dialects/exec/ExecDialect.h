@@ -1,0 +1,31 @@
+//===- ExecDialect.h - the exec dialect -------------------------*- C++ -*-===//
+#ifndef MOEC_DIALECT_EXEC_EXECDIALECT_H
+#define MOEC_DIALECT_EXEC_EXECDIALECT_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include "exec/ExecDialect.h.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "exec/ExecTypes.h.inc"
+
+#define GET_OP_CLASSES
+#include "exec/ExecOps.h.inc"
+
+namespace moec::exec {
+/// a·T + b, as stored in the [a, b] arrays of the dialect.
+struct Affine {
+  int64_t perToken = 0, fixed = 0;
+  int64_t at(int64_t tokens) const { return perToken * tokens + fixed; }
+};
+inline Affine toAffine(llvm::ArrayRef<int64_t> a) { return {a[0], a[1]}; }
+} // namespace moec::exec
+
+#endif // MOEC_DIALECT_EXEC_EXECDIALECT_H

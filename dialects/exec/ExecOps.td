@@ -1,0 +1,156 @@
+//===- ExecOps.td - the exec dialect: the artifact's plan --*- tablegen -*-===//
+//
+// The low-level plan of a compiled function: arena buffers, weights, and the
+// commands that run over them. Each command op maps one-to-one onto a command
+// of the .moeb artifact (runtime/schema/moeb.fbs, docs/artifact.md).
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_DIALECT_EXEC_OPS
+#define MOEC_DIALECT_EXEC_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/IR/CommonAttrConstraints.td"
+
+def Exec_Dialect : Dialect {
+  let name = "exec";
+  let cppNamespace = "::moec::exec";
+  let summary = "Arena buffers, weights and the commands of a compiled function";
+  let description = [{
+    What `moe-lower-to-exec` produces and `moe-export-artifact` serializes.
+    Sizes that depend on the run's token count T are written `[a, b]`,
+    meaning `a·T + b` (an `Affine` of the artifact). Buffers are byte ranges of
+    the session's arena at fixed offsets planned for `max_tokens`; a run with
+    T tokens uses the first `bytes(T)` bytes.
+  }];
+  let useDefaultTypePrinterParser = 1;
+}
+
+def Exec_BufferType : TypeDef<Exec_Dialect, "Buffer"> {
+  let mnemonic = "buffer";
+  let summary = "a typed view of an arena range or a weight";
+  let description = [{
+    `!exec.buffer<?x72xf32>`: the shape is informative (`?` is a size that
+    depends on T); the bytes a run uses are given by the op that defines it.
+  }];
+  let parameters = (ins ArrayRefParameter<"int64_t">:$shape,
+                        "::mlir::Type":$elementType);
+  let hasCustomAssemblyFormat = 1;
+}
+
+class Exec_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Exec_Dialect, mnemonic, traits>;
+
+def Exec_AffineAttr : ConfinedAttr<DenseI64ArrayAttr, [DenseArrayCount<2>]>;
+
+def Exec_InputOp : Exec_Op<"input"> {
+  let summary = "a function input, copied into its arena range by the runtime";
+  let arguments = (ins StrAttr:$name, I64Attr:$offset, Exec_AffineAttr:$bytes);
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = [{
+    $name `offset` `(` $offset `)` `bytes` `(` $bytes `)` attr-dict `:` type($result)
+  }];
+}
+
+def Exec_AllocOp : Exec_Op<"alloc"> {
+  let summary = "an arena range for an intermediate value";
+  let description = [{
+    `offset` is assigned by the memory plan (ranges of values whose lifetimes
+    do not overlap may share bytes); `bytes` is `[a, b]` = a·T + b.
+  }];
+  let arguments = (ins I64Attr:$offset, Exec_AffineAttr:$bytes);
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = [{
+    `offset` `(` $offset `)` `bytes` `(` $bytes `)` attr-dict `:` type($result)
+  }];
+}
+
+def Exec_WeightOp : Exec_Op<"weight"> {
+  let summary = "a weight, packed into the artifact's blob section";
+  let description = [{
+    The data of `moe.weight` (same `tensor_name`, `file` and `value`, with
+    `{e}` stacking per expert), converted to the buffer's element type when the
+    artifact is written.
+  }];
+  let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
+                       OptionalAttr<ElementsAttr>:$value);
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = [{
+    $tensor_name (`from` $file^)? (`=` $value^)? attr-dict `:` type($result)
+  }];
+}
+
+def Exec_OutputOp : Exec_Op<"output"> {
+  let summary = "names a buffer as a function output (or an auxiliary one)";
+  let arguments = (ins StrAttr:$name, Exec_BufferType:$buffer, UnitAttr:$aux);
+  let assemblyFormat = [{ $name `,` $buffer attr-dict `:` type($buffer) }];
+}
+
+def Exec_LaunchOp : Exec_Op<"launch"> {
+  let summary = "run a generated kernel over [0, extent(T)) in chunks";
+  let arguments = (ins FlatSymbolRefAttr:$kernel,
+                       Variadic<Exec_BufferType>:$args,
+                       Exec_AffineAttr:$extent, I64Attr:$grain);
+  let assemblyFormat = [{
+    $kernel `(` $args `)` `extent` `(` $extent `)` `grain` `(` $grain `)`
+    attr-dict `:` type($args)
+  }];
+}
+
+def Exec_GemmOp : Exec_Op<"gemm"> {
+  let summary = "C[m, :] (+)= A[m, :] · Bᵀ for m < rows(T), B [n, k]";
+  let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
+                       Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
+                       I64Attr:$k, UnitAttr:$accumulate);
+  let assemblyFormat = [{
+    $a `,` $b `->` $c `rows` `(` $rows `)` `n` `(` $n `)` `k` `(` $k `)`
+    attr-dict `:` type($a) `,` type($b) `->` type($c)
+  }];
+}
+
+def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
+  let summary = "one GEMM per expert over the rows its offsets give";
+  let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
+                       Exec_BufferType:$offsets, Exec_BufferType:$c,
+                       Exec_AffineAttr:$rows, I64Attr:$experts, I64Attr:$n,
+                       I64Attr:$k);
+  let assemblyFormat = [{
+    $a `,` $b `,` $offsets `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
+    `n` `(` $n `)` `k` `(` $k `)` attr-dict `:` type($a) `,` type($b) `,`
+    type($offsets) `->` type($c)
+  }];
+}
+
+def Exec_FillOp : Exec_Op<"fill"> {
+  let summary = "fill bytes(T) bytes with a repeated 32-bit pattern";
+  let arguments = (ins Exec_BufferType:$dst, Exec_AffineAttr:$bytes,
+                       I32Attr:$value);
+  let assemblyFormat = [{
+    $dst `bytes` `(` $bytes `)` `value` `(` $value `)` attr-dict `:` type($dst)
+  }];
+}
+
+def Exec_CopyOp : Exec_Op<"copy"> {
+  let summary = "copy bytes(T) bytes";
+  let arguments = (ins Exec_BufferType:$src, Exec_BufferType:$dst,
+                       Exec_AffineAttr:$bytes);
+  let assemblyFormat = [{
+    $src `->` $dst `bytes` `(` $bytes `)` attr-dict `:` type($src) `->` type($dst)
+  }];
+}
+
+def Exec_CodeObjectOp : Exec_Op<"code_object"> {
+  let summary = "compiled kernels carried by the artifact";
+  let description = [{
+    `format` is `host-so` (an ELF shared object for the host) or `ptx`/`cubin`;
+    `kernels` lists the symbols it defines with their argument counts.
+  }];
+  let arguments = (ins StrAttr:$format, StrAttr:$arch,
+                       ElementsAttr:$data, DictionaryAttr:$kernels);
+  let assemblyFormat = [{
+    $format $arch $kernels attr-dict `=` $data
+  }];
+}
+
+#endif // MOEC_DIALECT_EXEC_OPS

@@ -1,0 +1,45 @@
+//===- Passes.td - code generation and serialization -------*- tablegen -*-===//
+#ifndef MOEC_TARGET_PASSES
+#define MOEC_TARGET_PASSES
+
+include "mlir/Pass/PassBase.td"
+
+def MoeCodegenHost : Pass<"moe-codegen-host", "::mlir::ModuleOp"> {
+  let summary = "Compile the generated kernels to a host shared object";
+  let description = [{
+    Lowers the kernel functions of `module @kernels` (scf / arith / math /
+    memref) through the LLVM dialect (bare-pointer memref calling convention)
+    to LLVM IR, optimizes it (O3) for the chosen CPU, emits an x86-64 object,
+    links it with the system linker into a shared object, and replaces the
+    kernels module with an `exec.code_object "host-so"` carrying its bytes.
+    Each kernel `k` is exported as `void k(void *const *args, int64_t T,
+    int64_t begin, int64_t end)` (docs/artifact.md).
+  }];
+  let options = [
+    Option<"cpu", "cpu", "std::string", /*default=*/"\"x86-64-v3\"",
+           "the CPU the kernels are tuned for (an LLVM CPU name, or 'native')">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::moec::exec::ExecDialect"];
+}
+
+def MoeExportArtifact : Pass<"moe-export-artifact", "::mlir::ModuleOp"> {
+  let summary = "Write the .moeb artifact: plan, code objects, packed weights";
+  let description = [{
+    Serializes every exec function, the code objects and the weights (read
+    from the safetensors checkpoints the exec.weight ops name, stacked per
+    expert, converted to the buffer's element type) into the FlatBuffers table
+    and blob section of docs/artifact.md, with the three checksums, and writes
+    it to `output`. Prints one progress line per checkpoint file packed when
+    stderr is a terminal.
+  }];
+  let options = [
+    Option<"output", "output", "std::string", /*default=*/"\"\"",
+           "the artifact file to write">,
+    Option<"progress", "progress", "bool", /*default=*/"false",
+           "print a progress line per weight file packed">
+  ];
+  let dependentDialects = ["::moec::exec::ExecDialect"];
+}
+
+#endif // MOEC_TARGET_PASSES

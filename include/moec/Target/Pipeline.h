@@ -1,0 +1,35 @@
+//===- Pipeline.h - the moe-compile pass pipeline ---------------*- C++ -*-===//
+#ifndef MOEC_TARGET_PIPELINE_H
+#define MOEC_TARGET_PIPELINE_H
+
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <string>
+
+namespace moec {
+
+/// The stages moe-compile can stop after, in order.
+enum class Stage { Input, Expand, Plan, Exec, Codegen, Artifact };
+llvm::ArrayRef<llvm::StringRef> getStageNames();
+std::optional<Stage> parseStage(llvm::StringRef name);
+
+struct CompileOptions {
+  int64_t maxTokens = 4096;
+  std::string cpu = "x86-64-v3";
+  std::string output; // the artifact, for Stage::Artifact
+  bool progress = false;
+};
+
+/// Adds the passes of every stage up to and including `last`.
+void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options,
+                          Stage last = Stage::Artifact);
+
+/// Registers --moe-compile-pipeline with moe-opt.
+void registerCompilePipeline();
+
+} // namespace moec
+
+#endif // MOEC_TARGET_PIPELINE_H

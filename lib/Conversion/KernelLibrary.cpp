@@ -1,0 +1,185 @@
+//===- KernelLibrary.cpp - kernels defined once, in MLIR ------------------===//
+#include "moec/Conversion/KernelLibrary.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Parser/Parser.h"
+
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/Format.h"
+
+using namespace mlir;
+using namespace moec;
+
+namespace {
+struct Template {
+  const char *name;
+  const char *text;
+};
+const Template kTemplates[] = {
+#include "KernelTemplates.inc"
+};
+} // namespace
+
+llvm::StringRef moec::getKernelTemplate(llvm::StringRef name) {
+  for (const Template &t : kTemplates)
+    if (name == t.name)
+      return t.text;
+  return {};
+}
+
+KernelSpec &KernelSpec::set(const std::string &name, int64_t value) {
+  params[name] = std::to_string(value);
+  return *this;
+}
+
+KernelSpec &KernelSpec::setF32(const std::string &name, double value) {
+  llvm::APFloat f(value);
+  bool lost;
+  f.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven,
+            &lost);
+  std::string text;
+  llvm::raw_string_ostream(text)
+      << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), 10);
+  params[name] = text;
+  return *this;
+}
+
+KernelSpec &KernelSpec::setF64(const std::string &name, double value) {
+  llvm::APFloat f(value);
+  std::string text;
+  llvm::raw_string_ostream(text)
+      << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), 18);
+  params[name] = text;
+  return *this;
+}
+
+KernelSpec &KernelSpec::flag(const std::string &name, bool on) {
+  if (on)
+    flags.insert(name);
+  else
+    flags.erase(name);
+  return *this;
+}
+
+FailureOr<std::string> moec::instantiateKernel(llvm::StringRef text,
+                                               const KernelSpec &spec,
+                                               llvm::StringRef functionName,
+                                               std::string &error) {
+  std::string out;
+  // Each entry: is this block's text kept; was any branch of it taken.
+  llvm::SmallVector<std::pair<bool, bool>> stack;
+  auto active = [&] {
+    return llvm::all_of(stack, [](auto &s) { return s.first; });
+  };
+  llvm::SmallVector<llvm::StringRef> lines;
+  text.split(lines, '\n');
+  for (llvm::StringRef line : lines) {
+    llvm::StringRef trimmed = line.trim();
+    if (trimmed.consume_front("//#if ")) {
+      bool on = spec.flags.count(trimmed.trim().str()) != 0;
+      stack.push_back({on, on});
+      continue;
+    }
+    if (trimmed == "//#else") {
+      if (stack.empty()) {
+        error = "//#else without //#if";
+        return failure();
+      }
+      stack.back().first = !stack.back().second;
+      continue;
+    }
+    if (trimmed == "//#endif") {
+      if (stack.empty()) {
+        error = "//#endif without //#if";
+        return failure();
+      }
+      stack.pop_back();
+      continue;
+    }
+    if (!active())
+      continue;
+    std::string result;
+    for (size_t pos = 0;;) {
+      size_t open = line.find("${", pos);
+      if (open == llvm::StringRef::npos) {
+        result += line.substr(pos).str();
+        break;
+      }
+      size_t close = line.find('}', open);
+      if (close == llvm::StringRef::npos) {
+        error = "unterminated ${ in: " + line.str();
+        return failure();
+      }
+      result += line.substr(pos, open - pos).str();
+      std::string key = line.substr(open + 2, close - open - 2).str();
+      if (key == "NAME") {
+        result += functionName.str();
+      } else {
+        auto it = spec.params.find(key);
+        if (it == spec.params.end()) {
+          error = "kernel template '" + spec.templateName +
+                  "' needs parameter " + key;
+          return failure();
+        }
+        result += it->second;
+      }
+      pos = close + 1;
+    }
+    out += result;
+    out += '\n';
+  }
+  if (!stack.empty()) {
+    error = "//#if without //#endif";
+    return failure();
+  }
+  return out;
+}
+
+FailureOr<func::FuncOp> KernelLibrary::get(const KernelSpec &spec,
+                                           Location loc) {
+  std::string key = spec.templateName;
+  for (const auto &[k, v] : spec.params)
+    key += ";" + k + "=" + v;
+  for (const std::string &f : spec.flags)
+    key += ";" + f;
+  auto it = byKey.find(key);
+  if (it != byKey.end())
+    return kernels.lookupSymbol<func::FuncOp>(it->second);
+
+  llvm::StringRef text = getKernelTemplate(spec.templateName);
+  if (text.empty())
+    return emitError(loc) << "no kernel template '" << spec.templateName << "'";
+  std::string name = spec.templateName + "_" +
+                     std::to_string(counters[spec.templateName]++);
+  std::string error;
+  auto source = instantiateKernel(text, spec, name, error);
+  if (failed(source))
+    return emitError(loc) << "kernel template '" << spec.templateName
+                          << "': " << error;
+  std::string diagnostics;
+  OwningOpRef<ModuleOp> parsed;
+  {
+    ScopedDiagnosticHandler handler(loc.getContext(), [&](Diagnostic &d) {
+      llvm::raw_string_ostream os(diagnostics);
+      os << d.getLocation() << ": " << d.str() << "\n";
+      return success();
+    });
+    parsed = parseSourceString<ModuleOp>(*source,
+                                         ParserConfig(loc.getContext()));
+  }
+  if (!parsed)
+    return emitError(loc) << "kernel template '" << spec.templateName
+                          << "' does not parse as specialized (" << key
+                          << "):\n"
+                          << diagnostics;
+  auto fn = (*parsed).lookupSymbol<func::FuncOp>(name);
+  if (!fn)
+    return emitError(loc) << "kernel template '" << spec.templateName
+                          << "' defines no function ${NAME}";
+  fn->remove();
+  kernels.push_back(fn);
+  byKey[key] = name;
+  return fn;
+}

@@ -1,0 +1,247 @@
+//===- CodegenHost.cpp - kernels → host shared object ---------------------===//
+#include "moec/Target/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+namespace moec {
+#define GEN_PASS_DEF_MOECODEGENHOST
+#include "moec/Target/Passes.h.inc"
+} // namespace moec
+
+using namespace mlir;
+using namespace moec;
+
+namespace {
+
+constexpr const char *kTriple = "x86_64-unknown-linux-gnu";
+
+/// The argument counts of the kernels, from their memref parameters.
+DictionaryAttr kernelSignatures(ModuleOp kernels) {
+  Builder b(kernels.getContext());
+  SmallVector<NamedAttribute> entries;
+  for (auto fn : kernels.getOps<func::FuncOp>()) {
+    int64_t buffers = llvm::count_if(fn.getArgumentTypes(), [](Type t) {
+      return isa<MemRefType>(t);
+    });
+    entries.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(buffers)));
+  }
+  return b.getDictionaryAttr(entries);
+}
+
+/// kernel(void *const *args, i64 T, i64 begin, i64 end) → kernel_impl(args[0],
+/// ..., args[n-1], T, begin, end).
+void addEntryPoints(ModuleOp kernels, DictionaryAttr signatures) {
+  MLIRContext *ctx = kernels.getContext();
+  OpBuilder b(ctx);
+  auto ptr = LLVM::LLVMPointerType::get(ctx);
+  auto i64 = IntegerType::get(ctx, 64);
+  for (NamedAttribute entry : signatures) {
+    auto impl = kernels.lookupSymbol<LLVM::LLVMFuncOp>(entry.getName());
+    int64_t n = cast<IntegerAttr>(entry.getValue()).getInt();
+    std::string name = entry.getName().str();
+    impl.setSymName(name + "_impl");
+    impl.setLinkage(LLVM::Linkage::Internal);
+    b.setInsertionPointToEnd(kernels.getBody());
+    auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                            {ptr, i64, i64, i64});
+    auto fn = LLVM::LLVMFuncOp::create(b, kernels.getLoc(), name, type);
+    Block *block = fn.addEntryBlock(b);
+    b.setInsertionPointToStart(block);
+    SmallVector<Value> args;
+    for (int64_t i = 0; i < n; ++i) {
+      Value slot = LLVM::GEPOp::create(b, fn.getLoc(), ptr, ptr,
+                                       block->getArgument(0),
+                                       ArrayRef<LLVM::GEPArg>{int32_t(i)});
+      args.push_back(LLVM::LoadOp::create(b, fn.getLoc(), ptr, slot));
+    }
+    for (int i = 1; i < 4; ++i)
+      args.push_back(block->getArgument(i));
+    LLVM::CallOp::create(b, fn.getLoc(), impl, args);
+    LLVM::ReturnOp::create(b, fn.getLoc(), ValueRange{});
+  }
+}
+
+/// The system linker: turns an object into a shared object.
+FailureOr<std::string> findLinker(std::string &error) {
+  for (const char *name : {"ld", "ld.lld", "ld.gold", "ld.bfd"})
+    if (auto path = llvm::sys::findProgramByName(name))
+      return *path;
+  error = "no linker found (ld, ld.lld, ld.gold or ld.bfd on PATH); install "
+          "binutils";
+  return failure();
+}
+
+FailureOr<std::vector<char>> linkSharedObject(llvm::StringRef object,
+                                              std::string &error) {
+  auto linker = findLinker(error);
+  if (failed(linker))
+    return failure();
+  llvm::SmallString<128> objPath, soPath;
+  if (auto ec = llvm::sys::fs::createTemporaryFile("moec-kernels", "o", objPath)) {
+    error = "cannot create a temporary file: " + ec.message();
+    return failure();
+  }
+  if (auto ec = llvm::sys::fs::createTemporaryFile("moec-kernels", "so", soPath)) {
+    llvm::sys::fs::remove(objPath);
+    error = "cannot create a temporary file: " + ec.message();
+    return failure();
+  }
+  auto cleanup = llvm::make_scope_exit([&] {
+    llvm::sys::fs::remove(objPath);
+    llvm::sys::fs::remove(soPath);
+  });
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(objPath, ec);
+    if (ec) {
+      error = "cannot write " + objPath.str().str() + ": " + ec.message();
+      return failure();
+    }
+    os << object;
+  }
+  llvm::SmallVector<llvm::StringRef> args{
+      *linker, "-shared", "-z", "noexecstack", "--hash-style=both",
+      "-soname", "moec-kernels.so", "-o", soPath, objPath};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*linker, args, std::nullopt, {}, 120, 0,
+                                     &message);
+  if (rc != 0) {
+    error = "the linker (" + *linker + ") failed" +
+            (message.empty() ? "" : ": " + message);
+    return failure();
+  }
+  auto so = llvm::MemoryBuffer::getFile(soPath, false, false);
+  if (!so) {
+    error = "cannot read the linked kernels: " + so.getError().message();
+    return failure();
+  }
+  return std::vector<char>((*so)->getBufferStart(), (*so)->getBufferEnd());
+}
+
+struct MoeCodegenHostPass
+    : moec::impl::MoeCodegenHostBase<MoeCodegenHostPass> {
+  using moec::impl::MoeCodegenHostBase<MoeCodegenHostPass>::MoeCodegenHostBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    ModuleOp kernels;
+    for (auto nested : module.getOps<ModuleOp>())
+      if (nested.getSymName() == "kernels")
+        kernels = nested;
+    if (!kernels)
+      return; // nothing to compile
+    auto fail = [&](const Twine &message) {
+      kernels.emitError() << "moe-codegen-host: " << message;
+      signalPassFailure();
+    };
+
+    DictionaryAttr signatures = kernelSignatures(kernels);
+
+    // 1. scf/arith/math/memref → LLVM dialect.
+    PassManager pm(&getContext(), ModuleOp::getOperationName());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    pm.addPass(createSCFToControlFlowPass());
+    pm.addPass(createConvertMathToLLVMPass());
+    pm.addPass(createConvertMathToLibmPass());
+    pm.addPass(createArithToLLVMConversionPass());
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    ConvertFuncToLLVMPassOptions funcOptions;
+    funcOptions.useBarePtrCallConv = true;
+    pm.addPass(createConvertFuncToLLVMPass(funcOptions));
+    pm.addPass(createConvertControlFlowToLLVMPass());
+    pm.addPass(createConvertIndexToLLVMPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+    if (failed(pm.run(kernels)))
+      return fail("lowering the kernels to the LLVM dialect failed");
+    addEntryPoints(kernels, signatures);
+
+    // 2. LLVM IR, optimized for the CPU.
+    LLVMInitializeX86TargetInfo();
+    LLVMInitializeX86Target();
+    LLVMInitializeX86TargetMC();
+    LLVMInitializeX86AsmPrinter();
+    std::string cpuName = cpu == "native" ? llvm::sys::getHostCPUName().str()
+                                          : cpu.getValue();
+    llvm::Triple triple(kTriple);
+    std::string error;
+    const llvm::Target *target =
+        llvm::TargetRegistry::lookupTarget(triple, error);
+    if (!target)
+      return fail("no x86-64 target in this LLVM: " + error);
+    std::unique_ptr<llvm::MCSubtargetInfo> subtarget(
+        target->createMCSubtargetInfo(triple, cpuName, ""));
+    if (!subtarget || !subtarget->isCPUStringValid(cpuName))
+      return fail("unknown CPU '" + cpuName +
+                  "' (use an LLVM CPU name such as x86-64-v3, or native)");
+    llvm::TargetOptions options;
+    std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+        triple, cpuName, "", options, llvm::Reloc::PIC_, std::nullopt,
+        llvm::CodeGenOptLevel::Aggressive));
+
+    registerBuiltinDialectTranslation(getContext());
+    registerLLVMDialectTranslation(getContext());
+    llvm::LLVMContext llvmContext;
+    std::unique_ptr<llvm::Module> llvmModule =
+        translateModuleToLLVMIR(kernels, llvmContext, "moec-kernels");
+    if (!llvmModule)
+      return fail("translating the kernels to LLVM IR failed");
+    llvmModule->setTargetTriple(triple);
+    llvmModule->setDataLayout(machine->createDataLayout());
+    auto optimize = makeOptimizingTransformer(3, 0, machine.get());
+    if (llvm::Error err = optimize(llvmModule.get()))
+      return fail("optimizing the kernels failed: " +
+                  llvm::toString(std::move(err)));
+
+    // 3. An object, then a shared object.
+    llvm::SmallVector<char, 0> object;
+    {
+      llvm::raw_svector_ostream os(object);
+      llvm::legacy::PassManager codegen;
+      if (machine->addPassesToEmitFile(codegen, os, nullptr,
+                                       llvm::CodeGenFileType::ObjectFile))
+        return fail("the x86-64 backend cannot emit an object file");
+      codegen.run(*llvmModule);
+    }
+    auto so = linkSharedObject(llvm::StringRef(object.data(), object.size()),
+                               error);
+    if (failed(so))
+      return fail(error);
+
+    // 4. The code object replaces the kernels.
+    OpBuilder b(&getContext());
+    b.setInsertionPoint(kernels);
+    auto type = RankedTensorType::get({static_cast<int64_t>(so->size())},
+                                      b.getIntegerType(8));
+    auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+        ArrayRef<char>(so->data(), so->size()));
+    auto data = DenseResourceElementsAttr::get(type, "host_kernels",
+                                               std::move(blob));
+    exec::CodeObjectOp::create(b, kernels.getLoc(), b.getStringAttr("host-so"),
+                               b.getStringAttr(cpuName), data, signatures);
+    kernels.erase();
+  }
+};
+
+} // namespace

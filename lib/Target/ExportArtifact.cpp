@@ -1,0 +1,411 @@
+//===- ExportArtifact.cpp - exec plans → .moeb ----------------------------===//
+//
+// Writes docs/artifact.md's layout: a 128-byte header, the FlatBuffers table,
+// then the blob section (weights and code objects, 64-byte aligned), with the
+// header, table and blob checksums. Weights are read from the safetensors
+// checkpoints the exec.weight ops name, stacked per expert ("{e}") and
+// converted to f32.
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Target/Passes.h"
+
+#include "moec/Support/Safetensors.h"
+
+#include "moeb_generated.h"
+#include "moert/format.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstring>
+
+namespace moec {
+#define GEN_PASS_DEF_MOEEXPORTARTIFACT
+#include "moec/Target/Passes.h.inc"
+} // namespace moec
+
+using namespace mlir;
+using namespace moec;
+namespace fb = moert::fb;
+
+namespace {
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+  uint32_t bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else { // subnormal: normalize
+      int e = -1;
+      do {
+        ++e;
+        man <<= 1;
+      } while (!(man & 0x400));
+      bits = sign | ((127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// Appends `t`'s elements as f32 to `out`.
+void appendAsF32(const SafetensorsTensor &t, std::vector<char> &out) {
+  size_t n = static_cast<size_t>(t.getNumElements());
+  size_t at = out.size();
+  out.resize(at + 4 * n);
+  float *dst = reinterpret_cast<float *>(out.data() + at);
+  const uint8_t *src = t.data.data();
+  switch (t.dtype) {
+  case SafetensorsDType::F32:
+    std::memcpy(dst, src, 4 * n);
+    break;
+  case SafetensorsDType::BF16:
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t bits = uint32_t(src[2 * i] | (src[2 * i + 1] << 8)) << 16;
+      std::memcpy(dst + i, &bits, 4);
+    }
+    break;
+  case SafetensorsDType::F16:
+    for (size_t i = 0; i < n; ++i)
+      dst[i] = halfToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
+    break;
+  default:
+    llvm_unreachable("checked by the caller");
+  }
+}
+
+fb::DType dtypeOf(Type t) {
+  if (t.isF32())
+    return fb::DType_F32;
+  if (t.isInteger(32))
+    return fb::DType_I32;
+  if (t.isBF16())
+    return fb::DType_BF16;
+  return fb::DType_F16;
+}
+
+class Writer {
+public:
+  Writer(ModuleOp module, bool progress) : module(module), progress(progress) {}
+  LogicalResult write(StringRef path);
+
+private:
+  LogicalResult packWeight(exec::WeightOp op);
+  FailureOr<const SafetensorsCheckpoint *> checkpoint(StringRef file,
+                                                      Operation *op);
+  fb::Ref ref(Value v);
+  flatbuffers::Offset<fb::Function> function(func::FuncOp fn);
+
+  ModuleOp module;
+  bool progress;
+  flatbuffers::FlatBufferBuilder fbb{1 << 16};
+  std::vector<char> blobs;            // the blob section
+  llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> checkpoints;
+  std::map<std::string, uint32_t> weightIndex; // by identity key
+  DenseMap<Value, fb::Ref> refs;      // per function: buffer/weight values
+  std::vector<flatbuffers::Offset<fb::Weight>> weights;
+  llvm::StringMap<uint32_t> kernelIndex;
+  bool failedAny = false;
+};
+
+/// Pads the blob section to the artifact's alignment; returns the offset.
+uint64_t alignBlobs(std::vector<char> &blobs) {
+  blobs.resize(moert::alignUp(blobs.size()), 0);
+  return blobs.size();
+}
+
+FailureOr<const SafetensorsCheckpoint *> Writer::checkpoint(StringRef file,
+                                                            Operation *op) {
+  auto it = checkpoints.find(file);
+  if (it != checkpoints.end())
+    return it->second.get();
+  auto opened = SafetensorsCheckpoint::open(file);
+  if (!opened)
+    return op->emitError() << "moe-export-artifact: "
+                           << llvm::toString(opened.takeError());
+  if (progress && llvm::sys::Process::StandardErrIsDisplayed())
+    llvm::errs() << "moe-compile: packing weights from "
+                 << llvm::sys::path::filename(file) << "\n";
+  auto *ptr = opened->get();
+  checkpoints[file] = std::move(*opened);
+  return ptr;
+}
+
+LogicalResult Writer::packWeight(exec::WeightOp op) {
+  auto type = cast<exec::BufferType>(op.getType());
+  std::string key = op.getTensorName().str() + "|" +
+                    op.getFile().value_or("").str() + "|";
+  llvm::raw_string_ostream(key) << type;
+  if (op.getValue())
+    key += "|inline@" + std::to_string(reinterpret_cast<uintptr_t>(
+                            op.getValueAttr().getAsOpaquePointer()));
+  if (auto it = weightIndex.find(key); it != weightIndex.end()) {
+    refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
+    return success();
+  }
+  if (!type.getElementType().isF32())
+    return op.emitError() << "moe-export-artifact: weights are packed as f32";
+  uint64_t offset = alignBlobs(blobs);
+  ArrayRef<int64_t> shape = type.getShape();
+  if (auto value = op.getValueAttr()) {
+    auto values = value.tryGetValues<APFloat>();
+    if (!values)
+      return op.emitError() << "moe-export-artifact: cannot read the inline "
+                               "value of weight '"
+                            << op.getTensorName() << "'";
+    for (APFloat v : *values) {
+      bool lost;
+      v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+      float f = v.convertToFloat();
+      blobs.insert(blobs.end(), reinterpret_cast<char *>(&f),
+                   reinterpret_cast<char *>(&f) + 4);
+    }
+  } else {
+    auto ckpt = checkpoint(*op.getFile(), op);
+    if (failed(ckpt))
+      return failure();
+    bool stacked = op.getTensorName().contains("{e}");
+    ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
+    int64_t count = stacked ? shape.front() : 1;
+    for (int64_t e = 0; e < count; ++e) {
+      std::string name = op.getTensorName().str();
+      if (stacked)
+        for (size_t pos; (pos = name.find("{e}")) != std::string::npos;)
+          name.replace(pos, 3, std::to_string(e));
+      const SafetensorsTensor *t = (*ckpt)->find(name);
+      if (!t)
+        return op.emitError() << "moe-export-artifact: " << *op.getFile()
+                              << ": missing tensor '" << name << "'";
+      if (!isSupportedWeightDType(t->dtype))
+        return op.emitError() << "moe-export-artifact: tensor '" << name
+                              << "' has dtype "
+                              << stringifySafetensorsDType(t->dtype)
+                              << ", which is not supported yet";
+      if (ArrayRef<int64_t>(t->shape) != each)
+        return op.emitError() << "moe-export-artifact: tensor '" << name
+                              << "' has shape " << t->getShapeString()
+                              << ", expected " << formatShape(each)
+                              << " (the checkpoint changed since import?)";
+      appendAsF32(*t, blobs);
+    }
+  }
+  uint64_t bytes = blobs.size() - offset;
+  std::vector<int64_t> shapeVec(shape.begin(), shape.end());
+  uint32_t index = weights.size();
+  weights.push_back(fb::CreateWeightDirect(fbb, op.getTensorName().str().c_str(),
+                                           fb::DType_F32, &shapeVec, offset,
+                                           bytes));
+  weightIndex[key] = index;
+  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
+  return success();
+}
+
+fb::Ref Writer::ref(Value v) { return refs.lookup(v); }
+
+fb::Affine affine(ArrayRef<int64_t> a) { return fb::Affine(a[0], a[1]); }
+
+flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
+  refs.clear();
+  std::vector<flatbuffers::Offset<fb::BufferDesc>> buffers;
+  std::vector<flatbuffers::Offset<fb::TensorDesc>> inputs, outputs, aux;
+  std::vector<flatbuffers::Offset<fb::CommandEntry>> commands;
+  auto tensorDesc = [&](StringRef name, Value buffer) {
+    auto type = cast<exec::BufferType>(buffer.getType());
+    std::vector<int64_t> shape;
+    for (int64_t d : type.getShape())
+      shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+    return fb::CreateTensorDescDirect(fbb, name.str().c_str(),
+                                      dtypeOf(type.getElementType()), &shape,
+                                      ref(buffer).index());
+  };
+  auto addBuffer = [&](Value v, int64_t offset, ArrayRef<int64_t> bytes) {
+    refs[v] = fb::Ref(fb::RefKind_Buffer, buffers.size());
+    fb::Affine a = affine(bytes);
+    buffers.push_back(fb::CreateBufferDesc(fbb, offset, &a));
+  };
+  for (Operation &op : fn.getBody().front()) {
+    if (failedAny)
+      break;
+    if (auto in = dyn_cast<exec::InputOp>(op)) {
+      addBuffer(in.getResult(), in.getOffset(), in.getBytes());
+      inputs.push_back(tensorDesc(in.getName(), in.getResult()));
+    } else if (auto a = dyn_cast<exec::AllocOp>(op)) {
+      addBuffer(a.getResult(), a.getOffset(), a.getBytes());
+    } else if (auto w = dyn_cast<exec::WeightOp>(op)) {
+      if (failed(packWeight(w)))
+        failedAny = true;
+    } else if (auto out = dyn_cast<exec::OutputOp>(op)) {
+      (out.getAux() ? aux : outputs)
+          .push_back(tensorDesc(out.getName(), out.getBuffer()));
+    } else if (auto l = dyn_cast<exec::LaunchOp>(op)) {
+      auto it = kernelIndex.find(l.getKernel());
+      if (it == kernelIndex.end()) {
+        l.emitError() << "moe-export-artifact: kernel @" << l.getKernel()
+                      << " is in no code object (run moe-codegen-host first)";
+        failedAny = true;
+        break;
+      }
+      std::vector<fb::Ref> args;
+      for (Value v : l.getArgs())
+        args.push_back(ref(v));
+      fb::Affine extent = affine(l.getExtent());
+      auto launch = fb::CreateLaunchDirect(fbb, it->second, &args, &extent,
+                                           l.getGrain());
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_Launch, launch.Union()));
+    } else if (auto g = dyn_cast<exec::GemmOp>(op)) {
+      fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC());
+      fb::Affine rows = affine(g.getRows());
+      auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
+                                 g.getAccumulate());
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
+    } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
+      fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC()),
+              o = ref(g.getOffsets());
+      fb::Affine rows = affine(g.getRows());
+      auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
+                                        g.getExperts(), g.getN(), g.getK());
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
+    } else if (auto f = dyn_cast<exec::FillOp>(op)) {
+      fb::Ref dst = ref(f.getDst());
+      fb::Affine bytes = affine(f.getBytes());
+      auto fill = fb::CreateFill(fbb, &dst, &bytes, f.getValue());
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_Fill, fill.Union()));
+    } else if (auto c = dyn_cast<exec::CopyOp>(op)) {
+      fb::Ref src = ref(c.getSrc()), dst = ref(c.getDst());
+      fb::Affine bytes = affine(c.getBytes());
+      auto copy = fb::CreateCopy(fbb, &src, &dst, &bytes);
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_Copy, copy.Union()));
+    } else if (!isa<func::ReturnOp>(op)) {
+      op.emitError() << "moe-export-artifact: '" << op.getName()
+                     << "' is not an exec command";
+      failedAny = true;
+    }
+  }
+  auto arena = fn->getAttrOfType<IntegerAttr>("exec.arena_bytes");
+  return fb::CreateFunctionDirect(fbb, fn.getSymName().str().c_str(), &inputs,
+                                  &outputs, &aux, &buffers, &commands,
+                                  arena ? arena.getInt() : 0);
+}
+
+LogicalResult Writer::write(StringRef path) {
+  // Code objects first: kernels are referenced by index from launches.
+  std::vector<flatbuffers::Offset<fb::CodeObject>> codeObjects;
+  std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
+  std::string arch = "x86-64";
+  for (auto co : module.getOps<exec::CodeObjectOp>()) {
+    arch = co.getArch().str();
+    if (co.getFormat() != "host-so")
+      return co.emitError() << "moe-export-artifact: unknown code object "
+                               "format '"
+                            << co.getFormat() << "'";
+    auto data = dyn_cast<DenseResourceElementsAttr>(co.getData());
+    AsmResourceBlob *blob = data ? data.getRawHandle().getBlob() : nullptr;
+    if (!blob)
+      return co.emitError() << "moe-export-artifact: the code object has no "
+                               "data";
+    ArrayRef<char> bytes = blob->getData();
+    uint64_t offset = alignBlobs(blobs);
+    blobs.insert(blobs.end(), bytes.begin(), bytes.end());
+    uint32_t index = codeObjects.size();
+    codeObjects.push_back(fb::CreateCodeObjectDirect(
+        fbb, fb::CodeFormat_HostSharedObject, co.getArch().str().c_str(),
+        offset, bytes.size()));
+    for (NamedAttribute k : co.getKernels()) {
+      kernelIndex[k.getName()] = kernels.size();
+      kernels.push_back(fb::CreateKernelDirect(
+          fbb, k.getName().str().c_str(), index,
+          cast<IntegerAttr>(k.getValue()).getInt()));
+    }
+  }
+  std::vector<flatbuffers::Offset<fb::Function>> functions;
+  int64_t maxTokens = 0;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    auto mt = fn->getAttrOfType<IntegerAttr>("exec.max_tokens");
+    if (!mt)
+      return fn.emitError() << "moe-export-artifact: @" << fn.getSymName()
+                            << " is not an exec plan (run moe-lower-to-exec "
+                               "first)";
+    maxTokens = mt.getInt();
+    functions.push_back(function(fn));
+    if (failedAny)
+      return failure();
+  }
+  if (functions.empty())
+    return module.emitError() << "moe-export-artifact: no function to export";
+
+  auto model = fb::CreateModelDirect(fbb, "moec 0.1.0", fb::Target_CpuX86_64,
+                                     arch.c_str(),
+                                     maxTokens, &functions, &kernels,
+                                     &codeObjects, &weights);
+  fbb.Finish(model, fb::ModelIdentifier());
+
+  const char *table = reinterpret_cast<const char *>(fbb.GetBufferPointer());
+  uint64_t tableSize = fbb.GetSize();
+  moert::FileHeader header{};
+  std::memcpy(header.magic, moert::kMagic, 8);
+  header.format_version = moert::kFormatVersion;
+  header.header_size = sizeof(moert::FileHeader);
+  header.table_offset = sizeof(moert::FileHeader);
+  header.table_size = tableSize;
+  header.blob_offset = moert::alignUp(header.table_offset + tableSize);
+  header.blob_size = alignBlobs(blobs);
+  header.file_size = header.blob_offset + header.blob_size;
+  header.table_checksum = moert::checksum64(table, tableSize);
+  // The blob checksum covers the padding after the table too (zeros).
+  std::vector<char> tail(header.blob_offset - header.table_offset - tableSize,
+                         0);
+  tail.insert(tail.end(), blobs.begin(), blobs.end());
+  header.blob_checksum = moert::checksum64(tail.data(), tail.size());
+  header.header_checksum = moert::checksum64(&header, 120);
+
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec)
+    return module.emitError() << "moe-export-artifact: cannot write " << path
+                              << ": " << ec.message();
+  os.write(reinterpret_cast<const char *>(&header), sizeof(header));
+  os.write(table, tableSize);
+  os.write(tail.data(), tail.size());
+  os.close();
+  if (os.has_error())
+    return module.emitError() << "moe-export-artifact: writing " << path
+                              << " failed: " << os.error().message();
+  return success();
+}
+
+struct MoeExportArtifactPass
+    : moec::impl::MoeExportArtifactBase<MoeExportArtifactPass> {
+  using moec::impl::MoeExportArtifactBase<
+      MoeExportArtifactPass>::MoeExportArtifactBase;
+
+  void runOnOperation() override {
+    if (output.empty()) {
+      getOperation().emitError()
+          << "moe-export-artifact: no output file (option output=...)";
+      return signalPassFailure();
+    }
+    Writer writer(getOperation(), progress);
+    if (failed(writer.write(output)))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,77 @@
+//===- Pipeline.cpp - the moe-compile pass pipeline -----------------------===//
+#include "moec/Target/Pipeline.h"
+
+#include "moec/Conversion/Passes.h"
+#include "moec/Target/Passes.h"
+#include "moec/Transforms/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace moec;
+
+namespace {
+constexpr llvm::StringRef kStages[] = {"input", "expand", "plan",
+                                       "exec",  "codegen", "artifact"};
+} // namespace
+
+llvm::ArrayRef<llvm::StringRef> moec::getStageNames() { return kStages; }
+
+std::optional<Stage> moec::parseStage(llvm::StringRef name) {
+  for (auto [i, s] : llvm::enumerate(kStages))
+    if (s == name)
+      return static_cast<Stage>(i);
+  return std::nullopt;
+}
+
+void moec::buildCompilePipeline(OpPassManager &pm,
+                                const CompileOptions &options, Stage last) {
+  if (last < Stage::Expand)
+    return;
+  pm.addPass(createMoeExpandBlocks());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  if (last < Stage::Plan)
+    return;
+  pm.addPass(createMoePlanDispatch(MoePlanDispatchOptions{/*blockSize=*/1}));
+  if (last < Stage::Exec)
+    return;
+  pm.addPass(createMoeLowerToExec(MoeLowerToExecOptions{options.maxTokens}));
+  if (last < Stage::Codegen)
+    return;
+  pm.addPass(createMoeCodegenHost(MoeCodegenHostOptions{options.cpu}));
+  if (last < Stage::Artifact)
+    return;
+  pm.addPass(createMoeExportArtifact(
+      MoeExportArtifactOptions{options.output, options.progress}));
+}
+
+namespace {
+struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
+  Option<int64_t> maxTokens{*this, "max-tokens", llvm::cl::init(4096),
+                            llvm::cl::desc("the largest token count of a run")};
+  Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
+                          llvm::cl::desc("the CPU the kernels are tuned for")};
+  Option<std::string> output{*this, "output", llvm::cl::init(""),
+                             llvm::cl::desc("the .moeb to write")};
+  Option<std::string> stopAfter{
+      *this, "stop-after", llvm::cl::init("artifact"),
+      llvm::cl::desc("input|expand|plan|exec|codegen|artifact")};
+};
+} // namespace
+
+void moec::registerCompilePipeline() {
+  PassPipelineRegistration<PipelineOptions>(
+      "moe-compile-pipeline",
+      "The whole CPU pipeline of moe-compile: expand, canonicalize, plan "
+      "dispatch, lower to exec, codegen, export",
+      [](OpPassManager &pm, const PipelineOptions &o) {
+        CompileOptions options;
+        options.maxTokens = o.maxTokens;
+        options.cpu = o.cpu;
+        options.output = o.output;
+        buildCompilePipeline(pm, options,
+                             parseStage(o.stopAfter).value_or(Stage::Artifact));
+      });
+}

@@ -1,0 +1,90 @@
+/*===- moert/format.h - the .moeb file layout around the table ----------===*
+ *
+ * Shared by the compiler (which writes artifacts) and the runtime (which
+ * reads them); plain C++17, no dependency. A .moeb file is:
+ *
+ *   [0, 128)                FileHeader (little-endian)
+ *   [128, 128 + table_size) the FlatBuffers table (runtime/schema/moeb.fbs)
+ *   [blob_offset, file_size) weights and code objects, each 64-byte aligned
+ *                            (blob_offset = alignUp(128 + table_size))
+ *
+ * and nothing else. Three checksums cover every byte: header_checksum covers
+ * header bytes [0, 120); table_checksum the table; blob_checksum every byte
+ * from the table's end to the end of the file (the padding before and between
+ * blobs included), so a flipped bit anywhere is detected at load.
+ *===---------------------------------------------------------------------===*/
+#ifndef MOERT_FORMAT_H
+#define MOERT_FORMAT_H
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace moert {
+
+constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
+/// Incremented on every incompatible change of the header or the schema.
+constexpr uint32_t kFormatVersion = 1;
+constexpr uint64_t kAlignment = 64;
+
+struct FileHeader {
+  char magic[8];
+  uint32_t format_version;
+  uint32_t header_size;     // sizeof(FileHeader) == 128
+  uint64_t file_size;
+  uint64_t table_offset;    // == 128
+  uint64_t table_size;
+  uint64_t blob_offset;     // alignUp(table_offset + table_size)
+  uint64_t blob_size;       // file_size - blob_offset
+  uint64_t table_checksum;  // checksum64 of the table's bytes
+  uint64_t blob_checksum;   // checksum64 of [table_offset + table_size, file_size)
+  uint64_t reserved[6];     // zero
+  uint64_t header_checksum; // checksum64 of bytes [0, 120) of this header
+};
+static_assert(sizeof(FileHeader) == 128, "the header is 128 bytes");
+
+/// The checksum of every section: a 64-bit hash over the bytes, processed as
+/// little-endian 64-bit words (the tail zero-padded), in 4 lanes. Not
+/// cryptographic; it detects corruption (any flipped bit changes it).
+inline uint64_t checksum64(const void *data, size_t size, uint64_t seed = 0) {
+  constexpr uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full,
+                     P3 = 0x165667B19E3779F9ull, P4 = 0x85EBCA77C2B2AE63ull;
+  auto rotl = [](uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
+  auto round = [&](uint64_t acc, uint64_t input) {
+    acc += input * P2;
+    acc = rotl(acc, 31);
+    return acc * P1;
+  };
+  const unsigned char *p = static_cast<const unsigned char *>(data);
+  uint64_t v[4] = {seed + P1 + P2, seed + P2, seed, seed - P1};
+  size_t i = 0;
+  for (; i + 32 <= size; i += 32)
+    for (int lane = 0; lane < 4; ++lane) {
+      uint64_t w;
+      std::memcpy(&w, p + i + 8 * lane, 8);
+      v[lane] = round(v[lane], w);
+    }
+  uint64_t h = rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18);
+  h ^= static_cast<uint64_t>(size) * P3;
+  for (; i < size; i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, p + i, size - i < 8 ? size - i : 8);
+    h ^= round(0, w);
+    h = rotl(h, 27) * P1 + P4;
+  }
+  h ^= h >> 33;
+  h *= P2;
+  h ^= h >> 29;
+  h *= P3;
+  h ^= h >> 32;
+  return h;
+}
+
+/// Round `v` up to a multiple of kAlignment.
+constexpr uint64_t alignUp(uint64_t v) {
+  return (v + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+} // namespace moert
+
+#endif // MOERT_FORMAT_H

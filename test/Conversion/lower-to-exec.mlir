@@ -1,0 +1,106 @@
+// moe-lower-to-exec: buffers with sizes affine in T, GEMMs as library calls,
+// everything else as launches of kernels specialized from the templates, a
+// router-stats auxiliary output per top-k, and a first-fit memory plan.
+// RUN: moe-opt %s --moe-lower-to-exec=max-tokens=64 -split-input-file -verify-diagnostics | FileCheck %s
+
+// CHECK-LABEL: func.func @mixtral
+// CHECK-SAME: attributes {exec.arena_bytes = [[ARENA:[0-9]+]] : i64, exec.max_tokens = 64 : i64}
+// CHECK: %[[X:.*]] = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+// CHECK: %[[WG:.*]] = exec.weight "gate" from "m.safetensors" : <4x8xf32>
+// CHECK: %[[L:.*]] = exec.alloc offset({{[0-9]+}}) bytes([16, 0]) : <?x4xf32>
+// CHECK: exec.gemm %[[X]], %[[WG]] -> %[[L]] rows([1, 0]) n(4) k(8)
+// CHECK: %[[W:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?x2xf32>
+// CHECK: %[[I:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?x2xi32>
+// CHECK: exec.launch @route_0(%[[L]], %[[W]], %[[I]]) extent([1, 0]) grain(16)
+// CHECK: %[[S:.*]] = exec.alloc {{.*}} bytes([0, 32]) : <8xf32>
+// CHECK: exec.launch @router_stats_0(%[[L]], %[[I]], %[[S]]) extent([0, 1]) grain(1)
+// CHECK: exec.output "router_stats.0", %[[S]] {aux}
+// CHECK: %[[CNT:.*]] = exec.alloc {{.*}} bytes([0, 16]) : <4xi32>
+// CHECK: %[[OFF:.*]] = exec.alloc {{.*}} bytes([0, 20]) : <5xi32>
+// CHECK: %[[RT:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?xi32>
+// CHECK: %[[SR:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?x2xi32>
+// CHECK: exec.launch @dispatch_0(%[[I]], %[[CNT]], %[[OFF]], %[[RT]], %[[SR]]) extent([0, 1]) grain(1)
+// CHECK: %[[XP:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
+// CHECK: exec.launch @permute_0(%[[X]], %[[RT]], %[[XP]]) extent([2, 0]) grain(64)
+// CHECK: %[[G:.*]] = exec.alloc {{.*}} bytes([48, 0]) : <?x6xf32>
+// CHECK: exec.grouped_gemm %[[XP]], %{{.*}}, %[[OFF]] -> %[[G]] rows([2, 0]) experts(4) n(6) k(8)
+// CHECK: %[[U:.*]] = exec.alloc {{.*}} bytes([48, 0]) : <?x6xf32>
+// CHECK: exec.grouped_gemm %[[XP]], %{{.*}}, %[[OFF]] -> %[[U]] rows([2, 0]) experts(4) n(6) k(8)
+// CHECK: exec.launch @glu_0(%[[G]], %[[U]]) extent([2, 0]) grain(32)
+// CHECK: %[[Y:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
+// CHECK: exec.grouped_gemm %[[G]], %{{.*}}, %[[OFF]] -> %[[Y]] rows([2, 0]) experts(4) n(8) k(6)
+// CHECK: %[[O:.*]] = exec.alloc {{.*}} bytes([32, 0]) : <?x8xf32>
+// CHECK: exec.launch @combine_0(%[[Y]], %[[W]], %[[SR]], %[[O]]) extent([1, 0]) grain(8)
+// CHECK: exec.output "y", %[[O]] : <?x8xf32>
+// CHECK-NOT: moe.
+// CHECK: module @kernels
+// CHECK: func.func @route_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
+// CHECK: func.func @router_stats_0(
+// CHECK: func.func @dispatch_0(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128xi32>, %{{.*}}: memref<64x2xi32>,
+// CHECK: func.func @permute_0(
+// CHECK: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>,
+// CHECK: func.func @combine_0(
+func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
+  %w1 = moe.weight "e.{e}.w1" from "m.safetensors" : tensor<4x6x8xf32>
+  %w2 = moe.weight "e.{e}.w2" from "m.safetensors" : tensor<4x8x6xf32>
+  %w3 = moe.weight "e.{e}.w3" from "m.safetensors" : tensor<4x6x8xbf16>
+  %l = moe.router %x, %wg : tensor<?x8xf32>, tensor<4x8xf32> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 2, scoring = none, softmax_after_topk = true> : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) : tensor<?x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<?xi32>, tensor<?x2xi32>
+  %xp = moe.permute %x, %r : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  %y = moe.expert_ffn %xp, %o gate %w1 up %w3 down %w2 <activation = silu> : (tensor<?x8xf32>, tensor<5xi32>, tensor<4x6x8xf32>, tensor<4x6x8xbf16>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
+  %out = moe.combine %y, %w, %s : (tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x8xf32>
+  return %out : tensor<?x8xf32>
+}
+
+// -----
+
+// A fixed capacity gives a constant row count (4 experts x 3); a shared
+// expert with a sigmoid gate becomes three GEMMs, a GLU and a scaling kernel;
+// passthrough and addend go to combine. Identical kernels are shared.
+// CHECK-LABEL: func.func @switch_like
+// CHECK: %[[RT:.*]] = exec.alloc {{.*}} bytes([0, 48]) : <12xi32>
+// CHECK: exec.launch @dispatch_0({{.*}}, %[[RT]], {{.*}}) extent([0, 1])
+// CHECK: exec.launch @permute_0({{.*}}, %[[RT]], {{.*}}) extent([0, 12])
+// CHECK: exec.launch @glu_0(%{{.*}}) extent([0, 12])
+// CHECK: exec.gemm %{{.*}}, %{{.*}} -> %[[SG:.*]] rows([1, 0]) n(5) k(8)
+// CHECK: exec.launch @glu_{{[0-9]+}}(
+// CHECK: exec.launch @elementwise_0(%{{.*}}, %{{.*}}, %{{.*}}) extent([1, 0]) grain(16)
+// CHECK: exec.launch @combine_0(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) extent([1, 0])
+// CHECK: func.func @dispatch_0(%{{.*}}: memref<64x1xi32>, %{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<12xi32>,
+func.func @switch_like(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
+  %u = moe.weight "e.{e}.wi" from "m.safetensors" : tensor<4x6x8xf32>
+  %d = moe.weight "e.{e}.wo" from "m.safetensors" : tensor<4x8x6xf32>
+  %su = moe.weight "s.up" from "m.safetensors" : tensor<5x8xf32>
+  %sd = moe.weight "s.down" from "m.safetensors" : tensor<8x5xf32>
+  %sg = moe.weight "s.gate" from "m.safetensors" : tensor<1x8xf32>
+  %l = moe.router %x, %wg : tensor<?x8xf32>, tensor<4x8xf32> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 1> : tensor<?x4xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) capacity <tokens = 3> : tensor<?x1xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<12xi32>, tensor<?x1xi32>
+  %xp = moe.permute %x, %r : tensor<?x8xf32>, tensor<12xi32> -> tensor<12x8xf32>
+  %y = moe.expert_ffn %xp, %o up %u down %d <activation = relu, gated = false> : (tensor<12x8xf32>, tensor<5xi32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<12x8xf32>
+  %sh = moe.shared_expert %x gate %su up %su down %sd sigmoid_gate %sg <activation = silu> : (tensor<?x8xf32>, tensor<5x8xf32>, tensor<5x8xf32>, tensor<8x5xf32>, tensor<1x8xf32>) -> tensor<?x8xf32>
+  %out = moe.combine %y, %w, %s passthrough %x addend %sh : (tensor<12x8xf32>, tensor<?x1xf32>, tensor<?x1xi32>, tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  return %out : tensor<?x8xf32>
+}
+
+// -----
+
+// The CPU target computes in f32 with a dynamic token dimension.
+// expected-error@+1 {{moe-lower-to-exec: the CPU target compiles functions of f32 tensors with a dynamic token dimension, tensor<?xHxf32>; @bf16 has 'tensor<?x8xbf16>' (import with --dtype f32; weights may stay bf16)}}
+func.func @bf16(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
+  return %x : tensor<?x8xbf16>
+}
+
+// -----
+
+func.func @block_not_expanded(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
+  %u = moe.weight "e.{e}.wi" from "m.safetensors" : tensor<4x6x8xf32>
+  %d = moe.weight "e.{e}.wo" from "m.safetensors" : tensor<4x8x6xf32>
+  // expected-error@+1 {{moe-lower-to-exec: 'moe.block' is not supported by the CPU target (run moe-expand-blocks first for moe.block)}}
+  %y = moe.block %x router %wg experts(up %u, down %d) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}

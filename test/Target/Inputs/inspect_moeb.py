@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""Reads a .moeb file's header independently of the compiler and runtime,
+checks its layout and three checksums (re-implemented here from
+docs/artifact.md), and prints what it found, one fact per line."""
+import struct
+import sys
+
+MASK = (1 << 64) - 1
+P1, P2, P3, P4 = 0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63
+
+
+def rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & MASK
+
+
+def rnd(acc, inp):
+    acc = (acc + inp * P2) & MASK
+    return (rotl(acc, 31) * P1) & MASK
+
+
+def checksum64(data, seed=0):
+    v = [(seed + P1 + P2) & MASK, (seed + P2) & MASK, seed, (seed - P1) & MASK]
+    n = len(data)
+    i = 0
+    while i + 32 <= n:
+        for lane in range(4):
+            (w,) = struct.unpack_from("<Q", data, i + 8 * lane)
+            v[lane] = rnd(v[lane], w)
+        i += 32
+    h = (rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18)) & MASK
+    h ^= (n * P3) & MASK
+    while i < n:
+        chunk = data[i:i + 8] + b"\0" * max(0, 8 - (n - i))
+        (w,) = struct.unpack_from("<Q", chunk, 0)
+        h ^= rnd(0, w)
+        h = (rotl(h, 27) * P1 + P4) & MASK
+        i += 8
+    h ^= h >> 33
+    h = (h * P2) & MASK
+    h ^= h >> 29
+    h = (h * P3) & MASK
+    h ^= h >> 32
+    return h
+
+
+def main():
+    data = open(sys.argv[1], "rb").read()
+    (magic, version, header_size, file_size, table_offset, table_size, blob_offset,
+     blob_size, table_cs, blob_cs) = struct.unpack_from("<8sIIQQQQQQQ", data, 0)
+    (header_cs,) = struct.unpack_from("<Q", data, 120)
+    print("magic", magic.rstrip(b"\0").decode())
+    print("version", version)
+    print("header_size", header_size)
+    print("file_size_matches", file_size == len(data))
+    print("table_offset", table_offset)
+    print("blob_aligned", blob_offset % 64 == 0 and blob_offset >= table_offset + table_size)
+    print("blob_ends_file", blob_offset + blob_size == file_size)
+    print("identifier", data[table_offset + 4:table_offset + 8].decode())
+    print("header_checksum_ok", checksum64(data[:120]) == header_cs)
+    print("table_checksum_ok", checksum64(data[table_offset:table_offset + table_size]) == table_cs)
+    print("blob_checksum_ok", checksum64(data[table_offset + table_size:]) == blob_cs)
+    print("reserved_zero", data[72:120] == b"\0" * 48)
+    print("elf_code_object", b"\x7fELF" in data[blob_offset:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+// moe-codegen-host: the kernels module becomes one host shared object (an
+// x86-64 ELF, embedded as a resource) listing each kernel's buffer count.
+// RUN: moe-opt %s --moe-lower-to-exec=max-tokens=32 --moe-codegen-host | FileCheck %s
+// RUN: not moe-opt %s --moe-lower-to-exec=max-tokens=32 --moe-codegen-host=cpu=pentium9 2>&1 | FileCheck %s --check-prefix=CPU
+
+// CHECK-NOT: module @kernels
+// CHECK: exec.launch @route_0(
+// CHECK: exec.code_object "host-so" "x86-64-v3" {combine_0 = 4 : i64, dispatch_0 = 5 : i64, glu_0 = 2 : i64, permute_0 = 3 : i64, route_0 = 3 : i64, router_stats_0 = 3 : i64} = dense_resource<host_kernels> : tensor<{{[0-9]+}}xi8>
+// The blob: an alignment word, then the ELF magic.
+// CHECK: host_kernels: "0x{{[0-9A-F]+}}7F454C46
+// CPU: error: moe-codegen-host: unknown CPU 'pentium9' (use an LLVM CPU name such as x86-64-v3, or native)
+func.func @f(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" = dense<0.5> : tensor<4x8xf32> : tensor<4x8xf32>
+  %w1 = moe.weight "w1" = dense<0.25> : tensor<4x6x8xf32> : tensor<4x6x8xf32>
+  %w2 = moe.weight "w2" = dense<0.125> : tensor<4x8x6xf32> : tensor<4x8x6xf32>
+  %l = moe.router %x, %wg : tensor<?x8xf32>, tensor<4x8xf32> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 2, renormalize = true> : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) : tensor<?x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<?xi32>, tensor<?x2xi32>
+  %xp = moe.permute %x, %r : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  %y = moe.expert_ffn %xp, %o gate %w1 up %w1 down %w2 <activation = silu> : (tensor<?x8xf32>, tensor<5xi32>, tensor<4x6x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
+  %out = moe.combine %y, %w, %s : (tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x8xf32>
+  return %out : tensor<?x8xf32>
+}

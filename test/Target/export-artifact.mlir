@@ -1,0 +1,30 @@
+// moe-export-artifact: writes the .moeb layout of docs/artifact.md; an
+// independent reader checks the header, alignment and the three checksums.
+// RUN: rm -f %t.moeb
+// RUN: moe-opt %s --moe-compile-pipeline="output=%t.moeb max-tokens=16" -o /dev/null
+// RUN: %python %S/Inputs/inspect_moeb.py %t.moeb | FileCheck %s
+// RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOUT
+// RUN: not moe-opt %s --moe-compile-pipeline="output=%t.dir/nowhere/x.moeb max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADPATH
+
+// CHECK: magic MOEBART
+// CHECK-NEXT: version 1
+// CHECK-NEXT: header_size 128
+// CHECK-NEXT: file_size_matches True
+// CHECK-NEXT: table_offset 128
+// CHECK-NEXT: blob_aligned True
+// CHECK-NEXT: blob_ends_file True
+// CHECK-NEXT: identifier MOEB
+// CHECK-NEXT: header_checksum_ok True
+// CHECK-NEXT: table_checksum_ok True
+// CHECK-NEXT: blob_checksum_ok True
+// CHECK-NEXT: reserved_zero True
+// CHECK-NEXT: elf_code_object True
+// NOOUT: error: moe-export-artifact: no output file (option output=...)
+// BADPATH: error: moe-export-artifact: cannot write {{.*}}x.moeb: No such file or directory
+func.func @f(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" = dense<0.5> : tensor<4x8xf32> : tensor<4x8xf32>
+  %w1 = moe.weight "w1" = dense<0.25> : tensor<4x6x8xbf16> : tensor<4x6x8xbf16>
+  %w2 = moe.weight "w2" = dense<0.125> : tensor<4x8x6xf32> : tensor<4x8x6xf32>
+  %y = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xbf16>, tensor<4x8x6xf32>, tensor<4x6x8xbf16>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}

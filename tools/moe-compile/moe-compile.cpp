@@ -1,0 +1,143 @@
+//===- moe-compile.cpp - moe graphs → .moeb artifacts ---------------------===//
+#include "moec/Target/Pipeline.h"
+
+#include "exec/ExecDialect.h"
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Support/Timing.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Process.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace llvm;
+
+static cl::OptionCategory category("moe-compile options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::Required,
+                                      cl::desc("<graph.mlir>"), cl::cat(category));
+static cl::opt<std::string> outputFile(
+    "o", cl::cat(category), cl::value_desc("model.moeb"),
+    cl::desc("Output: the artifact, or the IR with --compile-to/--emit "
+             "(default: stdout for IR)"));
+static cl::opt<std::string> target("target", cl::init("cpu"), cl::cat(category),
+                                   cl::desc("cpu (default) or cuda[:sm_NN]"));
+static cl::opt<int64_t> maxTokens(
+    "max-tokens", cl::init(4096), cl::cat(category),
+    cl::desc("The largest token count T a run may have (default 4096); the "
+             "arena is planned for it"));
+static cl::opt<std::string> compileTo(
+    "compile-to", cl::init("artifact"), cl::cat(category),
+    cl::desc("Stop after a stage and print the IR: input, expand, plan, exec, "
+             "codegen, artifact (default: write the artifact)"));
+static cl::opt<std::string> emit(
+    "emit", cl::init(""), cl::cat(category),
+    cl::desc("mlir: print the final IR (after codegen) instead of writing an "
+             "artifact; ptx: the CUDA target's PTX"));
+static cl::opt<std::string> cpu(
+    "cpu", cl::init("x86-64-v3"), cl::cat(category),
+    cl::desc("The CPU the host kernels are compiled for: an LLVM CPU name "
+             "(default x86-64-v3) or 'native'"));
+
+static int fail(const Twine &message) {
+  WithColor::error(errs(), "moe-compile") << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerPassManagerCLOptions();
+  mlir::registerDefaultTimingManagerCLOptions();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "moe-compile: compile a moe graph into a .moeb artifact\n\n"
+      "  moe-compile graph.mlir -o model.moeb [--target=cpu] [--max-tokens N]\n"
+      "              [--compile-to=STAGE] [--emit=mlir] [--cpu=NAME]\n\n"
+      "Stages: input (parse and verify), expand (moe.block → primitives, "
+      "canonicalized), plan\n(dispatch padding), exec (buffers, memory plan, "
+      "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
+      "object), artifact (the .moeb file).\n");
+
+  if (target != "cpu") {
+    if (StringRef(target).starts_with("cuda"))
+      return fail("the CUDA target is not built yet; use --target=cpu");
+    return fail("unknown target '" + target + "' (expected cpu or cuda[:sm_NN])");
+  }
+  auto stage = moec::parseStage(compileTo);
+  if (!stage)
+    return fail("--compile-to must be one of " +
+                join(moec::getStageNames(), ", ") + ", got '" + compileTo + "'");
+  if (!emit.empty()) {
+    if (emit == "ptx")
+      return fail("--emit=ptx needs --target=cuda, which is not built yet");
+    if (emit != "mlir")
+      return fail("--emit must be mlir or ptx, got '" + emit + "'");
+    if (*stage == moec::Stage::Artifact)
+      stage = moec::Stage::Codegen;
+  }
+  if (maxTokens < 1)
+    return fail("--max-tokens must be at least 1");
+  bool writeArtifact = *stage == moec::Stage::Artifact;
+  if (writeArtifact && outputFile.empty())
+    return fail("no output file: give -o model.moeb (or --compile-to=STAGE to "
+                "print IR)");
+
+  mlir::MLIRContext context;
+  context.loadDialect<moec::moe::MoeDialect, moec::exec::ExecDialect,
+                      mlir::func::FuncDialect, mlir::arith::ArithDialect,
+                      mlir::tensor::TensorDialect, mlir::scf::SCFDialect,
+                      mlir::math::MathDialect, mlir::memref::MemRefDialect,
+                      mlir::LLVM::LLVMDialect>();
+  std::string error;
+  auto input = mlir::openInputFile(inputFile, &error);
+  if (!input)
+    return fail(error);
+  llvm::SourceMgr sourceMgr;
+  sourceMgr.AddNewSourceBuffer(std::move(input), SMLoc());
+  mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  auto module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
+  if (!module)
+    return 1; // the diagnostic was printed
+
+  moec::CompileOptions options;
+  options.maxTokens = maxTokens;
+  options.cpu = cpu;
+  options.output = writeArtifact ? outputFile.getValue() : "";
+  options.progress = sys::Process::StandardErrIsDisplayed();
+  mlir::PassManager pm(&context);
+  if (failed(mlir::applyPassManagerCLOptions(pm)))
+    return 1;
+  mlir::DefaultTimingManager tm;
+  mlir::applyDefaultTimingManagerCLOptions(tm);
+  mlir::TimingScope timing = tm.getRootScope();
+  pm.enableTiming(timing);
+  moec::buildCompilePipeline(pm, options, *stage);
+  if (failed(pm.run(*module)))
+    return 1;
+  if (writeArtifact)
+    return 0;
+
+  std::string outPath = outputFile.empty() ? "-" : outputFile.getValue();
+  auto out = mlir::openOutputFile(outPath, &error);
+  if (!out)
+    return fail(error);
+  module->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return 0;
+}
