@@ -136,13 +136,19 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
       return failure();
     correction = *v;
   }
-  auto up = weights.emit(layer.experts.up, {f, h}, elementType, e);
-  auto down = weights.emit(layer.experts.down, {h, f}, elementType, e);
+  // Per-expert tensors ("{e}") or one stacked [E, ...] tensor.
+  auto experts = [&](StringRef name, int64_t rows, int64_t cols) {
+    if (name.contains("{e}"))
+      return weights.emit(name, {rows, cols}, elementType, e);
+    return weights.emit(name, {e, rows, cols}, elementType);
+  };
+  auto up = experts(layer.experts.up, f, h);
+  auto down = experts(layer.experts.down, h, f);
   if (failed(up) || failed(down))
     return failure();
   Value gate;
   if (!layer.experts.gate.empty()) {
-    auto g = weights.emit(layer.experts.gate, {f, h}, elementType, e);
+    auto g = experts(layer.experts.gate, f, h);
     if (failed(g))
       return failure();
     gate = *g;
@@ -169,16 +175,22 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
       sharedExpertGate = *g;
     }
   }
-  auto routing = moe::RoutingAttr::get(
+  Attribute routing = moe::RoutingAttr::get(
       ctx, layer.k, layer.scoring, layer.renormalize,
       llvm::APFloat(layer.epsilon), llvm::APFloat(layer.scalingFactor),
       layer.nGroup, layer.topkGroup, layer.groupScore,
       /*softmax_after_topk=*/false);
+  if (layer.expertChoice)
+    routing = moe::ExpertChoiceAttr::get(ctx, llvm::APFloat(*layer.expertChoice),
+                                         moe::ScoringFunc::softmax);
   moe::CapacityAttr capacity;
   if (layer.capacityTokens > 0)
     capacity = moe::CapacityAttr::get(ctx, llvm::APFloat(1.0),
                                       layer.capacityTokens,
                                       moe::OverflowPolicy::drop);
+  else if (layer.capacityFactor > 0.0)
+    capacity = moe::CapacityAttr::get(ctx, llvm::APFloat(layer.capacityFactor),
+                                      0, layer.overflow);
   return moe::BlockOp::create(
              b, b.getUnknownLoc(), x.getType(), x, *router, routerBias,
              correction, *up, *down, gate, sharedUp, sharedDown, sharedGate,
@@ -263,7 +275,8 @@ moec::import::importCheckpoint(MLIRContext &context,
   auto actType = RankedTensorType::get({ShapedType::kDynamic, plan->hidden},
                                        elementType);
   auto ffnAttr = moe::FfnAttr::get(&context, plan->activation, plan->gated,
-                                   llvm::APFloat(1.702), llvm::APFloat(7.0));
+                                   llvm::APFloat(plan->alpha),
+                                   llvm::APFloat(plan->limit));
   WeightEmitter weights(b, **checkpoint, (*checkpoint)->getSourcePath());
 
   for (const LayerPlan *layer : selected) {

@@ -400,12 +400,72 @@ Expected<ModelPlan> planSwitch(const Config &cfg) {
   return plan;
 }
 
+/// moec's own generic checkpoint (test/reference, research variants):
+/// layers.{i}.router.weight [E, H] and stacked layers.{i}.experts.{gate,up}_proj
+/// [E, F, H], down_proj [E, H, F]; `routing` is token_choice (softmax →
+/// top-k, renormalize iff norm_topk_prob, optional capacity_factor with
+/// overflow_policy drop | reroute), expert_choice (capacity_factor) or dense
+/// (k = E, no renormalization); hidden_act silu or swiglu_clamped.
+Expected<ModelPlan> planGeneric(const Config &cfg) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("hidden_size"));
+  TRY(width, cfg.positive("intermediate_size"));
+  TRY(experts, cfg.positive("num_experts"));
+  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(routing, cfg.string("routing", "token_choice"));
+  TRY(norm, cfg.boolean("norm_topk_prob", false));
+  TRY(factor, cfg.number("capacity_factor", 0.0));
+  TRY(policy, cfg.string("overflow_policy", "drop"));
+  TRY(act, cfg.string("hidden_act", "silu"));
+  TRY(alpha, cfg.number("swiglu_alpha", 1.702));
+  TRY(limit, cfg.number("swiglu_limit", 7.0));
+  plan.hidden = hidden;
+  if (act == "swiglu_clamped") {
+    plan.activation = Activation::clamped_swiglu;
+    plan.alpha = alpha;
+    plan.limit = limit;
+  } else {
+    TRY(a, parseActivation(cfg, "hidden_act", "silu"));
+    plan.activation = a;
+  }
+  if (policy != "drop" && policy != "reroute")
+    return cfg.error("unsupported overflow_policy '" + policy +
+                     "' (supported: drop, reroute)");
+  int64_t k = experts;
+  if (routing == "token_choice") {
+    TRY(kk, cfg.positive("num_experts_per_tok"));
+    k = kk;
+  } else if (routing != "expert_choice" && routing != "dense") {
+    return cfg.error("unsupported routing '" + routing +
+                     "' (supported: token_choice, expert_choice, dense)");
+  }
+  if ((routing == "expert_choice" || factor > 0.0) && !(factor > 0.0))
+    return cfg.error("'capacity_factor' must be > 0 for expert_choice");
+  for (int64_t i = 0; i < layers; ++i) {
+    std::string p = "layers." + std::to_string(i) + ".";
+    LayerPlan l = sparseLayer(i, experts, p + "router.weight",
+                              {p + "experts.gate_proj", p + "experts.up_proj",
+                               p + "experts.down_proj", width},
+                              k);
+    if (routing == "token_choice") {
+      l.renormalize = norm;
+      l.capacityFactor = factor;
+      l.overflow = policy == "reroute" ? moe::OverflowPolicy::reroute
+                                       : moe::OverflowPolicy::drop;
+    } else if (routing == "expert_choice") {
+      l.expertChoice = factor;
+    }
+    plan.layers.push_back(std::move(l));
+  }
+  return plan;
+}
+
 #undef TRY
 
 constexpr StringRef kSupported[] = {"mixtral",     "qwen2_moe",
                                     "qwen3_moe",   "olmoe",
                                     "deepseek_v2", "deepseek_v3",
-                                    "switch_transformers"};
+                                    "switch_transformers", "moec_generic"};
 } // namespace
 
 ArrayRef<StringRef> moec::import::getSupportedModelTypes() { return kSupported; }
@@ -443,6 +503,8 @@ Expected<ModelPlan> moec::import::parseModelConfig(StringRef text,
       return planDeepSeek(cfg, /*v3=*/false);
     if (type == "switch_transformers")
       return planSwitch(cfg);
+    if (type == "moec_generic")
+      return planGeneric(cfg);
     return createStringError(inconvertibleErrorCode(),
                              fileName + ": unsupported model_type '" + type +
                                  "' (supported: " + supported + ")");

@@ -54,6 +54,11 @@ struct LayerPlan {
   moe::GroupScore groupScore = moe::GroupScore::top2_sum;
   /// A fixed per-expert capacity (Switch), 0 for none.
   int64_t capacityTokens = 0;
+  /// A capacity factor (C = ceil(f·T·k/E)), 0 for none, and its overflow.
+  double capacityFactor = 0.0;
+  moe::OverflowPolicy overflow = moe::OverflowPolicy::drop;
+  /// Expert-choice routing with this capacity factor instead of top-k.
+  std::optional<double> expertChoice;
   /// Dropped tokens keep their input scaled by their weight (Switch).
   bool droppedPassthrough = false;
 };
@@ -63,6 +68,8 @@ struct ModelPlan {
   int64_t hidden = 0;
   moe::Activation activation = moe::Activation::silu;
   bool gated = true;
+  /// clamped_swiglu's parameters.
+  double alpha = 1.702, limit = 7.0;
   std::vector<LayerPlan> layers;
 };
 
