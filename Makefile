@@ -3,7 +3,7 @@
 #   make demo     install what is missing, build, and run the bundled example
 #   make test     install what is missing, build, and run every test (ctest)
 #   make bench    benchmarks (see README)
-#   make docs     regenerate docs/dialects/moe.md from the dialect's ODS
+#   make docs     regenerate docs/dialects/*.md from the dialects' ODS
 
 BUILD ?= build
 JOBS ?= 2
@@ -37,7 +37,8 @@ bench: build
 
 docs: build
 	@cp $(BUILD)/docs/dialects/MoeDialect.md docs/dialects/moe.md
-	@echo "docs/dialects/moe.md regenerated"
+	@cp $(BUILD)/docs/dialects/ExecDialect.md docs/dialects/exec.md
+	@echo "docs/dialects/moe.md and exec.md regenerated"
 
 clean:
 	rm -rf $(BUILD)

@@ -139,6 +139,26 @@ FailureOr<std::vector<char>> linkSharedObject(llvm::StringRef object,
   return std::vector<char>((*so)->getBufferStart(), (*so)->getBufferEnd());
 }
 
+} // namespace
+
+void moec::buildKernelToLLVMPipeline(OpPassManager &pm) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  ConvertFuncToLLVMPassOptions funcOptions;
+  funcOptions.useBarePtrCallConv = true;
+  pm.addPass(createConvertFuncToLLVMPass(funcOptions));
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+namespace {
+
 struct MoeCodegenHostPass
     : moec::impl::MoeCodegenHostBase<MoeCodegenHostPass> {
   using moec::impl::MoeCodegenHostBase<MoeCodegenHostPass>::MoeCodegenHostBase;
@@ -160,19 +180,7 @@ struct MoeCodegenHostPass
 
     // 1. scf/arith/math/memref → LLVM dialect.
     PassManager pm(&getContext(), ModuleOp::getOperationName());
-    pm.addPass(createCanonicalizerPass());
-    pm.addPass(createCSEPass());
-    pm.addPass(createSCFToControlFlowPass());
-    pm.addPass(createConvertMathToLLVMPass());
-    pm.addPass(createConvertMathToLibmPass());
-    pm.addPass(createArithToLLVMConversionPass());
-    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-    ConvertFuncToLLVMPassOptions funcOptions;
-    funcOptions.useBarePtrCallConv = true;
-    pm.addPass(createConvertFuncToLLVMPass(funcOptions));
-    pm.addPass(createConvertControlFlowToLLVMPass());
-    pm.addPass(createConvertIndexToLLVMPass());
-    pm.addPass(createReconcileUnrealizedCastsPass());
+    buildKernelToLLVMPipeline(pm);
     if (failed(pm.run(kernels)))
       return fail("lowering the kernels to the LLVM dialect failed");
     addEntryPoints(kernels, signatures);

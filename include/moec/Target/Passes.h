@@ -6,6 +6,7 @@
 
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
 
 namespace moec {
 #define GEN_PASS_DECL
@@ -13,6 +14,10 @@ namespace moec {
 
 #define GEN_PASS_REGISTRATION
 #include "moec/Target/Passes.h.inc"
+
+/// The passes that lower kernel functions (scf, arith, math, memref) to the
+/// LLVM dialect with the bare-pointer memref calling convention.
+void buildKernelToLLVMPipeline(mlir::OpPassManager &pm);
 } // namespace moec
 
 #endif // MOEC_TARGET_PASSES_H
