@@ -25,8 +25,7 @@ build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	@echo "== examples/mixtral_block.mlir, canonicalized by moe-opt =="
-	@$(BUILD)/bin/moe-opt examples/mixtral_block.mlir -canonicalize
+	@scripts/demo.sh $(BUILD)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -1,0 +1,274 @@
+/*===- moert/moert.h - the moec runtime's C API --------------------------===*
+ *
+ * libmoert loads a .moeb artifact written by moe-compile, checks it
+ * (docs/artifact.md, "What the loader checks"), and runs its functions.
+ *
+ * Conventions
+ * - Every fallible call returns a moert_status_t *: NULL means success;
+ *   anything else is an error the caller owns and frees with
+ *   moert_status_free(). No call throws, aborts, or exits the process.
+ * - Handles are opaque. Objects a call creates through an out-parameter are
+ *   owned by the caller and freed with the matching *_free (which accept NULL).
+ * - Strings returned by the API are owned by the object they came from and live
+ *   as long as it does; moert_version(), moert_backends() and
+ *   moert_status_code_name() return static strings.
+ *
+ * Threads
+ * - A model is immutable once loaded: any number of threads may query it and
+ *   create sessions from it concurrently.
+ * - A session is used by one thread at a time (run, outputs, free); different
+ *   sessions, of one model or several, run concurrently on different threads.
+ * - A session keeps its model alive: moert_model_free() may be called while
+ *   sessions made from it still exist.
+ *
+ * See docs/runtime.md for a walk-through.
+ *===---------------------------------------------------------------------===*/
+#ifndef MOERT_MOERT_H
+#define MOERT_MOERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(MOERT_BUILDING_LIBRARY)
+#define MOERT_API __attribute__((visibility("default")))
+#else
+#define MOERT_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MOERT_VERSION_MAJOR 0
+#define MOERT_VERSION_MINOR 1
+#define MOERT_VERSION_PATCH 0
+
+/** The largest tensor rank the API carries (inputs, outputs, aux outputs). */
+#define MOERT_MAX_RANK 8
+
+/* ----------------------------------------------------------------------- */
+/* Status                                                                  */
+/* ----------------------------------------------------------------------- */
+
+typedef enum moert_status_code_t {
+  MOERT_OK = 0,
+  /** A bad argument: NULL where a value is needed, an input of the wrong
+   *  shape or dtype, a token count outside 1..max_tokens, bad options. */
+  MOERT_INVALID_ARGUMENT = 1,
+  /** A name that does not exist: function, output index, file. */
+  MOERT_NOT_FOUND = 2,
+  /** The file could not be read. */
+  MOERT_IO_ERROR = 3,
+  /** The artifact is truncated, corrupted or malformed. */
+  MOERT_INVALID_ARTIFACT = 4,
+  /** Valid, but not for this runtime: another format version, a target or
+   *  device backend that is not compiled in. */
+  MOERT_UNSUPPORTED = 5,
+  /** Memory (or threads) could not be allocated. */
+  MOERT_OUT_OF_MEMORY = 6,
+  /** A check made while running failed (e.g. invalid expert offsets). The
+   *  session stays usable; the outputs of the failed run are undefined. */
+  MOERT_EXECUTION_ERROR = 7,
+  /** A host code object could not be loaded or a kernel resolved. */
+  MOERT_LOAD_ERROR = 8,
+  /** A call made in the wrong state (e.g. reading outputs before a run). */
+  MOERT_FAILED_PRECONDITION = 9,
+  MOERT_INTERNAL = 10
+} moert_status_code_t;
+
+typedef struct moert_status moert_status_t;
+
+/** The code of `status`; MOERT_OK for NULL. */
+MOERT_API moert_status_code_t moert_status_code(const moert_status_t *status);
+/** The message of `status` (one line, no trailing newline); "ok" for NULL. */
+MOERT_API const char *moert_status_message(const moert_status_t *status);
+/** Frees a status; NULL is fine. */
+MOERT_API void moert_status_free(moert_status_t *status);
+/** "ok", "invalid argument", "not found", ... (static). */
+MOERT_API const char *moert_status_code_name(moert_status_code_t code);
+
+/* ----------------------------------------------------------------------- */
+/* Library                                                                 */
+/* ----------------------------------------------------------------------- */
+
+/** "0.1.0". */
+MOERT_API const char *moert_version(void);
+/** The device backends compiled in, comma-separated: "cpu". */
+MOERT_API const char *moert_backends(void);
+/** The .moeb format version this runtime reads (FileHeader.format_version). */
+MOERT_API uint32_t moert_format_version(void);
+
+/* ----------------------------------------------------------------------- */
+/* Tensors                                                                 */
+/* ----------------------------------------------------------------------- */
+
+/** Element types; the values are the artifact's (schema DType). */
+typedef enum moert_dtype_t {
+  MOERT_F32 = 0,
+  MOERT_F16 = 1,
+  MOERT_BF16 = 2,
+  MOERT_I32 = 3
+} moert_dtype_t;
+
+/** Bytes per element (4, 2, 2, 4); 0 for a value that is not a dtype. */
+MOERT_API size_t moert_dtype_size(moert_dtype_t dtype);
+/** "f32", "f16", "bf16", "i32"; "?" for a value that is not a dtype. */
+MOERT_API const char *moert_dtype_name(moert_dtype_t dtype);
+
+/** A dense, row-major tensor the caller passes in or receives.
+ *  Inputs: dtype, rank, shape and data describe the caller's array; `bytes`
+ *  is the size of `data` (at least dtype size x prod(shape)).
+ *  Outputs given to moert_session_run: `data` and `bytes` are the caller's
+ *  buffer; the run fills in dtype, rank and shape. Views from
+ *  moert_session_output(): every field is filled in by the runtime. */
+typedef struct moert_tensor_t {
+  moert_dtype_t dtype;
+  int32_t rank;
+  int64_t shape[MOERT_MAX_RANK];
+  void *data;
+  size_t bytes;
+} moert_tensor_t;
+
+/** What a function declares about one of its tensors. */
+typedef struct moert_tensor_info_t {
+  const char *name;   /* owned by the model */
+  moert_dtype_t dtype;
+  int32_t rank;
+  int64_t shape[MOERT_MAX_RANK]; /* -1 marks the token dimension (size T) */
+} moert_tensor_info_t;
+
+typedef enum moert_tensor_kind_t {
+  MOERT_TENSOR_INPUT = 0,
+  MOERT_TENSOR_OUTPUT = 1,
+  /** Auxiliary outputs, e.g. "router_stats.<i>" (docs/artifact.md). */
+  MOERT_TENSOR_AUX_OUTPUT = 2
+} moert_tensor_kind_t;
+
+/* ----------------------------------------------------------------------- */
+/* Models                                                                  */
+/* ----------------------------------------------------------------------- */
+
+typedef struct moert_model moert_model_t;
+
+/** Loads and checks the artifact at `path`. On success *model is a new model;
+ *  on failure *model is NULL and the status says what was wrong. */
+MOERT_API moert_status_t *moert_model_load_file(const char *path,
+                                                moert_model_t **model);
+/** The same from `size` bytes at `data`, which are copied: the caller may
+ *  free them as soon as the call returns. */
+MOERT_API moert_status_t *moert_model_load_memory(const void *data, size_t size,
+                                                  moert_model_t **model);
+/** Drops the caller's reference; sessions keep the model alive. NULL is fine. */
+MOERT_API void moert_model_free(moert_model_t *model);
+
+/** The largest token count T a run accepts (runs take 1 <= T <= max_tokens). */
+MOERT_API int64_t moert_model_max_tokens(const moert_model_t *model);
+/** The artifact's producer string, e.g. "moec 0.1.0". */
+MOERT_API const char *moert_model_producer(const moert_model_t *model);
+/** The artifact's target: "cpu" (target CpuX86_64). */
+MOERT_API const char *moert_model_target(const moert_model_t *model);
+/** The artifact's target_arch string, e.g. "x86-64". */
+MOERT_API const char *moert_model_target_arch(const moert_model_t *model);
+
+MOERT_API size_t moert_model_num_functions(const moert_model_t *model);
+/** The name of function `index`; NULL when out of range. */
+MOERT_API const char *moert_model_function_name(const moert_model_t *model,
+                                                size_t index);
+/** Finds a function by name (MOERT_NOT_FOUND lists the functions). A NULL
+ *  name picks the only function, and fails if there are several. */
+MOERT_API moert_status_t *moert_model_find_function(const moert_model_t *model,
+                                                    const char *name,
+                                                    size_t *index);
+/** How many inputs, outputs or aux outputs function `function` has (0 when
+ *  `function` is out of range). */
+MOERT_API size_t moert_model_num_tensors(const moert_model_t *model,
+                                         size_t function,
+                                         moert_tensor_kind_t kind);
+/** Describes input/output/aux output `index` of function `function`. */
+MOERT_API moert_status_t *moert_model_tensor_info(const moert_model_t *model,
+                                                  size_t function,
+                                                  moert_tensor_kind_t kind,
+                                                  size_t index,
+                                                  moert_tensor_info_t *info);
+
+/* ----------------------------------------------------------------------- */
+/* Sessions                                                                */
+/* ----------------------------------------------------------------------- */
+
+typedef struct moert_session moert_session_t;
+
+typedef struct moert_session_options_t {
+  /** Threads that run a command's chunks and GEMM tiles (the calling thread
+   *  counts as one): 0 = one per CPU this process may run on (its affinity
+   *  mask); at most 1024. */
+  int32_t threads;
+} moert_session_options_t;
+
+/** Fills in the defaults (threads = 0). */
+MOERT_API void moert_session_options_init(moert_session_options_t *options);
+
+/** Creates a session of `model` on `device`: "cpu" (or "cpu:0"). A device of
+ *  a backend that is not compiled in ("cuda", "cuda:N") gives
+ *  MOERT_UNSUPPORTED; anything else MOERT_INVALID_ARGUMENT. NULL device means
+ *  "cpu", NULL options the defaults. The session allocates its arena (the
+ *  largest function's arena_bytes, 64-byte aligned), starts its threads, loads
+ *  the model's host code objects and resolves every kernel, here and only
+ *  here: runs allocate nothing and start no thread. */
+MOERT_API moert_status_t *moert_session_create(moert_model_t *model,
+                                               const char *device,
+                                               const moert_session_options_t *options,
+                                               moert_session_t **session);
+/** Frees a session (unloading code objects no other session uses). NULL is fine. */
+MOERT_API void moert_session_free(moert_session_t *session);
+/** The number of threads the session runs commands on (>= 1). */
+MOERT_API int32_t moert_session_num_threads(const moert_session_t *session);
+
+/** Runs function `function` (NULL: the model's only function).
+ *
+ *  `inputs` are the function's inputs in order (num_inputs must match). The
+ *  token count T is the size of the inputs' token dimension (every input with
+ *  one must agree; 1 <= T <= max_tokens); a function none of whose inputs has
+ *  a token dimension runs with T = 1. Each input's dtype, rank and other
+ *  dimensions must match moert_model_tensor_info exactly.
+ *
+ *  `outputs` may be NULL (num_outputs 0): read results afterwards with
+ *  moert_session_output(). Otherwise num_outputs must equal the function's
+ *  output count; each outputs[i].data must hold outputs[i].bytes bytes, at
+ *  least the output's size at this T; the run copies the result there and
+ *  fills in dtype, rank and shape.
+ *
+ *  Allocates nothing on success. On failure the session remains usable. */
+MOERT_API moert_status_t *moert_session_run(moert_session_t *session,
+                                            const char *function,
+                                            const moert_tensor_t *inputs,
+                                            size_t num_inputs,
+                                            moert_tensor_t *outputs,
+                                            size_t num_outputs);
+/** moert_session_run with the function given by index (no name lookup). */
+MOERT_API moert_status_t *moert_session_run_index(moert_session_t *session,
+                                                  size_t function,
+                                                  const moert_tensor_t *inputs,
+                                                  size_t num_inputs,
+                                                  moert_tensor_t *outputs,
+                                                  size_t num_outputs);
+
+/** A view of output `index` of the last successful run: data points into the
+ *  session's arena and stays valid until the next run or moert_session_free.
+ *  MOERT_FAILED_PRECONDITION before a successful run. */
+MOERT_API moert_status_t *moert_session_output(const moert_session_t *session,
+                                               size_t index,
+                                               moert_tensor_t *view);
+/** The same for aux output `index` (e.g. router_stats.<i>). */
+MOERT_API moert_status_t *moert_session_aux_output(const moert_session_t *session,
+                                                   size_t index,
+                                                   moert_tensor_t *view);
+/** The function index and T of the last successful run; returns 0 (and leaves
+ *  the out-parameters alone) when there was none. Either pointer may be NULL. */
+MOERT_API int moert_session_last_run(const moert_session_t *session,
+                                     size_t *function, int64_t *tokens);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* MOERT_MOERT_H */

@@ -1,0 +1,235 @@
+//===- moert/moert.hpp - a thin C++17 wrapper over moert.h -----------------===//
+//
+// RAII handles and errors as values: calls return moert::Status or
+// moert::Expected<T>; nothing throws (beyond std::bad_alloc from building an
+// error message). Header-only; every call goes through the C API.
+//
+//   auto model = moert::Model::load("model.moeb");
+//   if (!model) { std::cerr << model.status().message() << "\n"; return 1; }
+//   auto session = moert::Session::create(*model, "cpu");
+//   ...
+//   moert::Status st = session->run("forward", inputs, outputs);
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_MOERT_HPP
+#define MOERT_MOERT_HPP
+
+#include "moert/moert.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace moert {
+
+/// A status code and message; ok() when the call succeeded.
+class Status {
+public:
+  Status() = default;
+  Status(moert_status_code_t code, std::string message)
+      : code_(code), message_(std::move(message)) {}
+  /// Takes ownership of a C status (and frees it).
+  static Status adopt(moert_status_t *status) {
+    if (!status)
+      return Status();
+    Status s(moert_status_code(status), moert_status_message(status));
+    moert_status_free(status);
+    return s;
+  }
+  bool ok() const { return code_ == MOERT_OK; }
+  explicit operator bool() const { return ok(); }
+  moert_status_code_t code() const { return code_; }
+  const std::string &message() const { return message_; }
+  const char *codeName() const { return moert_status_code_name(code_); }
+
+private:
+  moert_status_code_t code_ = MOERT_OK;
+  std::string message_;
+};
+
+/// A value or the Status saying why there is none.
+template <typename T> class Expected {
+public:
+  Expected(T value) : v_(std::move(value)) {}
+  Expected(Status status) : v_(std::move(status)) {}
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  /// The error (an ok Status when there is a value).
+  Status status() const { return ok() ? Status() : std::get<1>(v_); }
+  /// The value; only when ok().
+  T &value() & { return std::get<0>(v_); }
+  const T &value() const & { return std::get<0>(v_); }
+  T &&value() && { return std::get<0>(std::move(v_)); }
+  T &operator*() & { return value(); }
+  const T &operator*() const & { return value(); }
+  T &&operator*() && { return std::move(*this).value(); }
+  T *operator->() { return &std::get<0>(v_); }
+  const T *operator->() const { return &std::get<0>(v_); }
+
+private:
+  std::variant<T, Status> v_;
+};
+
+/// What a function declares about one of its tensors (-1 marks T).
+struct TensorInfo {
+  std::string name;
+  moert_dtype_t dtype = MOERT_F32;
+  std::vector<int64_t> shape;
+};
+
+struct FunctionInfo {
+  size_t index = 0;
+  std::string name;
+  std::vector<TensorInfo> inputs, outputs, auxOutputs;
+};
+
+/// A tensor to pass in or receive: builds moert_tensor_t values.
+inline moert_tensor_t tensor(moert_dtype_t dtype, const std::vector<int64_t> &shape,
+                             void *data, size_t bytes) {
+  moert_tensor_t t{};
+  t.dtype = dtype;
+  t.rank = static_cast<int32_t>(shape.size() <= MOERT_MAX_RANK ? shape.size()
+                                                               : MOERT_MAX_RANK + 1);
+  for (size_t d = 0; d < shape.size() && d < MOERT_MAX_RANK; ++d)
+    t.shape[d] = shape[d];
+  t.data = data;
+  t.bytes = bytes;
+  return t;
+}
+
+class Model {
+public:
+  static Expected<Model> load(const std::string &path) {
+    moert_model_t *m = nullptr;
+    Status s = Status::adopt(moert_model_load_file(path.c_str(), &m));
+    if (!s)
+      return s;
+    return Model(m);
+  }
+  static Expected<Model> fromMemory(const void *data, size_t size) {
+    moert_model_t *m = nullptr;
+    Status s = Status::adopt(moert_model_load_memory(data, size, &m));
+    if (!s)
+      return s;
+    return Model(m);
+  }
+
+  moert_model_t *get() const { return model_.get(); }
+  int64_t maxTokens() const { return moert_model_max_tokens(get()); }
+  std::string producer() const { return moert_model_producer(get()); }
+  std::string targetArch() const { return moert_model_target_arch(get()); }
+  size_t numFunctions() const { return moert_model_num_functions(get()); }
+  std::string functionName(size_t i) const {
+    const char *n = moert_model_function_name(get(), i);
+    return n ? n : "";
+  }
+  std::vector<std::string> functionNames() const {
+    std::vector<std::string> names;
+    for (size_t i = 0; i < numFunctions(); ++i)
+      names.push_back(functionName(i));
+    return names;
+  }
+
+  /// Describes a function; an empty name picks the only one.
+  Expected<FunctionInfo> function(const std::string &name = "") const {
+    FunctionInfo f;
+    Status s = Status::adopt(moert_model_find_function(
+        get(), name.empty() ? nullptr : name.c_str(), &f.index));
+    if (!s)
+      return s;
+    f.name = functionName(f.index);
+    const moert_tensor_kind_t kinds[3] = {MOERT_TENSOR_INPUT, MOERT_TENSOR_OUTPUT,
+                                          MOERT_TENSOR_AUX_OUTPUT};
+    std::vector<TensorInfo> *lists[3] = {&f.inputs, &f.outputs, &f.auxOutputs};
+    for (int k = 0; k < 3; ++k) {
+      size_t n = moert_model_num_tensors(get(), f.index, kinds[k]);
+      for (size_t i = 0; i < n; ++i) {
+        moert_tensor_info_t info;
+        s = Status::adopt(moert_model_tensor_info(get(), f.index, kinds[k], i, &info));
+        if (!s)
+          return s;
+        lists[k]->push_back(TensorInfo{
+            info.name, info.dtype,
+            std::vector<int64_t>(info.shape, info.shape + info.rank)});
+      }
+    }
+    return f;
+  }
+
+private:
+  struct Free {
+    void operator()(moert_model_t *m) const { moert_model_free(m); }
+  };
+  explicit Model(moert_model_t *m) : model_(m) {}
+  std::unique_ptr<moert_model_t, Free> model_;
+};
+
+class Session {
+public:
+  /// threads: 0 = one per CPU the process may run on.
+  static Expected<Session> create(const Model &model,
+                                  const std::string &device = "cpu",
+                                  int32_t threads = 0) {
+    moert_session_options_t options;
+    moert_session_options_init(&options);
+    options.threads = threads;
+    moert_session_t *s = nullptr;
+    Status st = Status::adopt(
+        moert_session_create(model.get(), device.c_str(), &options, &s));
+    if (!st)
+      return st;
+    return Session(s);
+  }
+
+  moert_session_t *get() const { return session_.get(); }
+  int32_t numThreads() const { return moert_session_num_threads(get()); }
+
+  /// Runs `function` (empty: the only one). `outputs` may be empty: read
+  /// the results with output() afterwards.
+  Status run(const std::string &function, const std::vector<moert_tensor_t> &inputs,
+             std::vector<moert_tensor_t> *outputs = nullptr) {
+    return Status::adopt(moert_session_run(
+        get(), function.empty() ? nullptr : function.c_str(), inputs.data(),
+        inputs.size(), outputs ? outputs->data() : nullptr,
+        outputs ? outputs->size() : 0));
+  }
+  Status run(size_t function, const std::vector<moert_tensor_t> &inputs,
+             std::vector<moert_tensor_t> *outputs = nullptr) {
+    return Status::adopt(moert_session_run_index(
+        get(), function, inputs.data(), inputs.size(),
+        outputs ? outputs->data() : nullptr, outputs ? outputs->size() : 0));
+  }
+
+  /// A view of output `index` of the last run (valid until the next run).
+  Expected<moert_tensor_t> output(size_t index) const {
+    moert_tensor_t t{};
+    Status s = Status::adopt(moert_session_output(get(), index, &t));
+    if (!s)
+      return s;
+    return t;
+  }
+  Expected<moert_tensor_t> auxOutput(size_t index) const {
+    moert_tensor_t t{};
+    Status s = Status::adopt(moert_session_aux_output(get(), index, &t));
+    if (!s)
+      return s;
+    return t;
+  }
+
+private:
+  struct Free {
+    void operator()(moert_session_t *s) const { moert_session_free(s); }
+  };
+  explicit Session(moert_session_t *s) : session_(s) {}
+  std::unique_ptr<moert_session_t, Free> session_;
+};
+
+inline std::string version() { return moert_version(); }
+inline std::string backends() { return moert_backends(); }
+
+} // namespace moert
+
+#endif // MOERT_MOERT_HPP

@@ -1,0 +1,172 @@
+//===- Interpreter.cpp ------------------------------------------------------===//
+#include "Interpreter.h"
+
+#include <algorithm>
+#include <cblas.h>
+#include <cstring>
+#include <mutex>
+
+namespace moert::rt {
+
+namespace {
+
+/// Below this many multiply-adds a GEMM runs on the calling thread: splitting
+/// it costs more than it saves.
+constexpr double kParallelMacs = 1 << 17;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0); }
+
+/// How a GEMM of M x N (x K) is cut into tiles for `threads` threads: column
+/// blocks of B (each thread packs only its slice of B, the larger operand in
+/// MoE layers), then row blocks when there are too few column blocks.
+struct GemmSplit {
+  int64_t mStep, nStep, mParts, nParts;
+  int64_t tasks() const { return mParts * nParts; }
+};
+
+GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads) {
+  GemmSplit s{M, N, 1, 1};
+  if (threads <= 1 || M <= 0 ||
+      static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) <
+          kParallelMacs)
+    return s;
+  int64_t nParts = std::min<int64_t>(threads, std::max<int64_t>(1, N / 16));
+  int64_t nStep = ceilDiv(N, nParts);
+  if (nStep >= 16 && nStep < N)
+    nStep = std::min<int64_t>(N, ceilDiv(nStep, 16) * 16);
+  nParts = ceilDiv(N, nStep);
+  int64_t mParts = std::min<int64_t>(ceilDiv(threads, nParts),
+                                     std::max<int64_t>(1, M / 4));
+  int64_t mStep = ceilDiv(M, mParts);
+  mParts = ceilDiv(M, mStep);
+  return GemmSplit{mStep, nStep, mParts, nParts};
+}
+
+inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
+                      const float *B, float *C, int64_t ldc, float beta) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(K), 1.0f, A,
+              static_cast<int>(K), B, static_cast<int>(K), beta, C,
+              static_cast<int>(ldc));
+}
+
+int32_t loadI32(const uint8_t *p, int64_t i) {
+  int32_t v;
+  std::memcpy(&v, p + 4 * i, 4);
+  return v;
+}
+
+} // namespace
+
+void initBlasThreading() {
+#if defined(MOERT_HAVE_OPENBLAS_SET_NUM_THREADS)
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+#endif
+}
+
+void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
+               int64_t tokens, int64_t extent, int64_t grain) {
+  if (extent <= 0)
+    return;
+  int64_t chunks = ceilDiv(extent, grain);
+  auto chunk = [&](int64_t i) {
+    int64_t begin = i * grain;
+    int64_t end = begin + std::min(grain, extent - begin);
+    kernel(args, tokens, begin, end);
+  };
+  pool.parallelFor(chunks, chunk);
+}
+
+void runGemm(ThreadPool &pool, int64_t M, int64_t N, int64_t K, const float *A,
+             const float *B, float *C, bool accumulate) {
+  if (M <= 0)
+    return;
+  float beta = accumulate ? 1.0f : 0.0f;
+  GemmSplit s = splitGemm(M, N, K, pool.size());
+  if (s.tasks() == 1) {
+    sgemmTile(M, N, K, A, B, C, N, beta);
+    return;
+  }
+  auto tile = [&](int64_t i) {
+    int64_t m0 = (i / s.nParts) * s.mStep, n0 = (i % s.nParts) * s.nStep;
+    int64_t m = std::min(s.mStep, M - m0), n = std::min(s.nStep, N - n0);
+    if (m > 0 && n > 0)
+      sgemmTile(m, n, K, A + m0 * K, B + n0 * K, C + m0 * N + n0, N, beta);
+  };
+  pool.parallelFor(s.tasks(), tile);
+}
+
+Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N,
+                      int64_t K, const float *A, const float *B, float *C,
+                      const uint8_t *offsets) {
+  int32_t first = loadI32(offsets, 0);
+  if (first != 0)
+    return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[0] = ",
+                 first, ", expected 0");
+  int64_t nonEmpty = 0;
+  for (int64_t e = 0; e < experts; ++e) {
+    int32_t lo = loadI32(offsets, e), hi = loadI32(offsets, e + 1);
+    if (hi < lo)
+      return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[",
+                   e + 1, "] = ", hi, " < offsets[", e, "] = ", lo,
+                   " (they must be non-decreasing)");
+    nonEmpty += hi > lo;
+  }
+  int64_t used = loadI32(offsets, experts);
+  if (used > rows)
+    return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[",
+                 experts, "] = ", used, " exceeds rows(T) = ", rows);
+
+  if (used < rows)
+    std::memset(C + used * N, 0, static_cast<size_t>((rows - used) * N) * sizeof(float));
+  if (used == 0)
+    return Status();
+
+  // Tiles: (expert, column block) pairs; an expert with no rows is a no-op.
+  double macs = static_cast<double>(used) * static_cast<double>(N) * static_cast<double>(K);
+  int64_t nParts = 1;
+  if (pool.size() > 1 && macs >= kParallelMacs)
+    nParts = std::min<int64_t>(std::max<int64_t>(1, N / 16),
+                               ceilDiv(2 * pool.size(), std::max<int64_t>(1, nonEmpty)));
+  int64_t nStep = ceilDiv(N, nParts);
+  nParts = ceilDiv(N, nStep);
+  auto tile = [&](int64_t i) {
+    int64_t e = i / nParts, n0 = (i % nParts) * nStep;
+    int64_t r0 = loadI32(offsets, e), r1 = loadI32(offsets, e + 1);
+    int64_t n = std::min(nStep, N - n0);
+    if (r1 > r0 && n > 0)
+      sgemmTile(r1 - r0, n, K, A + r0 * K, B + (e * N + n0) * K, C + r0 * N + n0,
+                N, 0.0f);
+  };
+  if (pool.size() == 1 || macs < kParallelMacs) {
+    for (int64_t i = 0; i < experts * nParts; ++i)
+      tile(i);
+  } else {
+    pool.parallelFor(experts * nParts, tile);
+  }
+  return Status();
+}
+
+void runFill(uint8_t *dst, int64_t bytes, uint32_t value) {
+  if (bytes <= 0)
+    return;
+  uint8_t pattern[4];
+  std::memcpy(pattern, &value, 4); // little-endian host
+  if (pattern[0] == pattern[1] && pattern[1] == pattern[2] &&
+      pattern[2] == pattern[3]) {
+    std::memset(dst, pattern[0], static_cast<size_t>(bytes));
+    return;
+  }
+  int64_t words = bytes / 4;
+  for (int64_t i = 0; i < words; ++i)
+    std::memcpy(dst + 4 * i, pattern, 4);
+  std::memcpy(dst + 4 * words, pattern, static_cast<size_t>(bytes % 4));
+}
+
+void runCopy(uint8_t *dst, const uint8_t *src, int64_t bytes) {
+  if (bytes > 0)
+    std::memcpy(dst, src, static_cast<size_t>(bytes));
+}
+
+} // namespace moert::rt

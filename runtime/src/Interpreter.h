@@ -1,0 +1,46 @@
+//===- Interpreter.h - the CPU implementations of the artifact's commands --===//
+//
+// Each function runs one command of docs/artifact.md ("Commands") on
+// pointers the session has already resolved and sizes the loader has already
+// checked; they may use the session's thread pool and allocate nothing.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_INTERPRETER_H
+#define MOERT_SRC_INTERPRETER_H
+
+#include "CodeObject.h"
+#include "Status.h"
+#include "ThreadPool.h"
+
+#include <cstdint>
+
+namespace moert::rt {
+
+/// Makes OpenBLAS single-threaded, once per process: GEMMs are split over the
+/// session's own threads instead (see docs/runtime.md, "Threads").
+void initBlasThreading();
+
+/// kernel(args, T, begin, end) for the chunks of [0, extent) of size grain.
+void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
+               int64_t tokens, int64_t extent, int64_t grain);
+
+/// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K], C [M, N].
+void runGemm(ThreadPool &pool, int64_t M, int64_t N, int64_t K, const float *A,
+             const float *B, float *C, bool accumulate);
+
+/// The grouped GEMM over `experts` groups of rows given by the i32 offsets at
+/// `offsets` (experts + 1 of them), validated here: an error status (and C
+/// untouched) when they are not non-decreasing from 0 with
+/// offsets[experts] <= rows.
+Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N,
+                      int64_t K, const float *A, const float *B, float *C,
+                      const uint8_t *offsets);
+
+/// `bytes` bytes of dst <- the little-endian 32-bit `value`, repeated.
+void runFill(uint8_t *dst, int64_t bytes, uint32_t value);
+
+void runCopy(uint8_t *dst, const uint8_t *src, int64_t bytes);
+
+} // namespace moert::rt
+
+#endif // MOERT_SRC_INTERPRETER_H

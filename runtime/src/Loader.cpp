@@ -1,0 +1,928 @@
+//===- Loader.cpp - reading and checking a .moeb artifact ------------------===//
+//
+// Implements docs/artifact.md, "What the loader checks", in its order:
+//   1. header fields, 2. table then blob checksums, 3. the FlatBuffers
+//   Verifier, 4. semantic bounds,
+// and converts the table into Model's plain structures. Every number read
+// from the table is range-checked with overflow-safe arithmetic before it is
+// used, so a bad artifact is a status, never an out-of-bounds access.
+//
+//===----------------------------------------------------------------------===//
+#include "CodeObject.h"
+#include "Model.h"
+
+#include "moert/format.h"
+#include "moert/moeb_generated.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <fcntl.h>
+#include <set>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace moert::rt {
+
+const char *commandKindName(CommandKind kind) {
+  switch (kind) {
+  case CommandKind::Launch: return "Launch";
+  case CommandKind::Gemm: return "Gemm";
+  case CommandKind::GroupedGemm: return "GroupedGemm";
+  case CommandKind::Fill: return "Fill";
+  case CommandKind::Copy: return "Copy";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr size_t kHeaderSize = sizeof(FileHeader);
+constexpr int64_t kBlasMax = INT32_MAX; // cblas_sgemm takes int dimensions
+
+size_t pageSize() {
+  long p = ::sysconf(_SC_PAGESIZE);
+  return p > 0 ? static_cast<size_t>(p) : 4096;
+}
+
+/// An anonymous, page-aligned mapping of at least `size` bytes (one page for 0).
+Status allocMapping(size_t size, uint8_t **map, size_t *mapSize) {
+  size_t ps = pageSize();
+  if (size > SIZE_MAX - ps)
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", size,
+                 " bytes for the artifact");
+  size_t want = (std::max<size_t>(size, 1) + ps - 1) / ps * ps;
+  void *p = ::mmap(nullptr, want, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED)
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", size,
+                 " bytes for the artifact: ", std::strerror(errno));
+  *map = static_cast<uint8_t *>(p);
+  *mapSize = want;
+  return Status();
+}
+
+const char *dtypeName(uint8_t d) {
+  return moert_dtype_name(static_cast<moert_dtype_t>(d));
+}
+
+bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::I32); }
+
+size_t dtypeBytes(uint8_t d) {
+  return moert_dtype_size(static_cast<moert_dtype_t>(d));
+}
+
+std::string shapeString(const flatbuffers::Vector<int64_t> *shape) {
+  std::string s = "[";
+  if (shape)
+    for (flatbuffers::uoffset_t i = 0; i < shape->size(); ++i) {
+      if (i)
+        s += ", ";
+      int64_t d = shape->Get(i);
+      s += d == -1 ? std::string("T") : std::to_string(d);
+    }
+  return s + "]";
+}
+
+/// The Verifier checks a vector's length field, not that its 8-byte elements
+/// are 8-byte aligned; a malformed table can misalign them.
+bool aligned64(const flatbuffers::Vector<int64_t> *v) {
+  return !v || reinterpret_cast<uintptr_t>(v->data()) % alignof(int64_t) == 0;
+}
+
+std::string str(const flatbuffers::String *s) {
+  return s ? std::string(s->c_str(), s->size()) : std::string();
+}
+
+/// Values of an Affine at T = 1 and T = max_tokens. A linear function is
+/// bounded by its values at the ends of [1, max_tokens], so checking both
+/// ends checks every T in between (and that no intermediate overflows).
+struct Ends {
+  int64_t first = 0, last = 0;
+  int64_t max() const { return std::max(first, last); }
+};
+
+bool evalAffine(const Affine &a, int64_t maxTokens, Ends *ends) {
+  int64_t p1, pm;
+  if (__builtin_mul_overflow(a.perToken, int64_t(1), &p1) ||
+      __builtin_mul_overflow(a.perToken, maxTokens, &pm))
+    return false;
+  return !__builtin_add_overflow(p1, a.fixed, &ends->first) &&
+         !__builtin_add_overflow(pm, a.fixed, &ends->last);
+}
+
+/// Semantic checks of one artifact (step 4) and the conversion to Model.
+class TableChecker {
+public:
+  TableChecker(const fb::Model &table, const uint8_t *blob, uint64_t blobSize,
+               int64_t maxTokens)
+      : table_(table), blob_(blob), blobSize_(blobSize), maxT_(maxTokens) {}
+
+  Status weights(std::vector<WeightSpec> *out);
+  Status codeObjects(std::vector<CodeObjectSpec> *out);
+  Status kernels(std::vector<KernelSpec> *out);
+  Status function(uint32_t index, const fb::Function &f, FunctionSpec *out);
+  /// What functions refer to; set after weights() and kernels().
+  void bind(const std::vector<WeightSpec> *weights,
+            const std::vector<KernelSpec> *kernels) {
+    weights_ = weights;
+    kernels_ = kernels;
+  }
+
+private:
+  Status affine(const fb::Affine *a, const std::string &what, Affine *out,
+                Ends *ends, bool required = true);
+  Status operand(const fb::Ref *ref, const std::string &what, Operand *out);
+  /// Checks `op` holds `need` bytes at both ends of [1, max_tokens]
+  /// (`needText` says what they are, for the message); weights must be
+  /// `weightDType` when it is given (< 0: any).
+  Status fits(const Operand &op, const std::string &what, const Ends &need,
+              const std::string &needText, int weightDType = -1);
+  Status writable(const Operand &op, const std::string &what);
+  Status disjoint(const Operand &x, const Ends &needX, const std::string &wx,
+                  const Operand &y, const Ends &needY, const std::string &wy);
+  Status product(const std::string &what, std::initializer_list<int64_t> factors,
+                 const Ends &rowsOrOne, Ends *out);
+  Status command(uint32_t index, const fb::CommandEntry *entry, CommandSpec *out);
+  Status tensor(const fb::TensorDesc *t, const std::string &what, TensorSpec *out);
+
+  const fb::Model &table_;
+  const uint8_t *blob_;
+  uint64_t blobSize_;
+  int64_t maxT_;
+  // The function being checked.
+  const FunctionSpec *fn_ = nullptr;
+  const std::vector<WeightSpec> *weights_ = nullptr;
+  const std::vector<KernelSpec> *kernels_ = nullptr;
+};
+
+Status TableChecker::affine(const fb::Affine *a, const std::string &what,
+                            Affine *out, Ends *ends, bool required) {
+  if (!a) {
+    if (required)
+      return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+    *out = Affine();
+    *ends = Ends();
+    return Status();
+  }
+  out->perToken = a->per_token();
+  out->fixed = a->fixed();
+  if (!evalAffine(*out, maxT_, ends))
+    return error(MOERT_INVALID_ARTIFACT, what, " (", out->perToken, " * T + ",
+                 out->fixed, ") overflows at max_tokens = ", maxT_);
+  if (ends->first < 0 || ends->last < 0)
+    return error(MOERT_INVALID_ARTIFACT, what, " (", out->perToken, " * T + ",
+                 out->fixed, ") is negative for some 1 <= T <= ", maxT_);
+  return Status();
+}
+
+Status TableChecker::weights(std::vector<WeightSpec> *out) {
+  const auto *ws = table_.weights();
+  if (!ws)
+    return Status();
+  out->reserve(ws->size());
+  for (flatbuffers::uoffset_t i = 0; i < ws->size(); ++i) {
+    const fb::Weight *w = ws->Get(i);
+    WeightSpec spec;
+    spec.name = w ? str(w->name()) : std::string();
+    std::string what = "weight " + std::to_string(i) + " ('" + spec.name + "')";
+    if (!w)
+      return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+    uint64_t off = w->offset(), bytes = w->bytes();
+    if (off > blobSize_ || bytes > blobSize_ - off)
+      return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
+                   " + ", bytes, ") lie outside the ", blobSize_,
+                   "-byte blob section");
+    if (off % kAlignment != 0)
+      return error(MOERT_INVALID_ARTIFACT, what, ": offset ", off,
+                   " is not a multiple of ", kAlignment);
+    uint8_t dt = static_cast<uint8_t>(w->dtype());
+    if (!validDType(dt))
+      return error(MOERT_INVALID_ARTIFACT, what, ": unknown dtype ", int(dt));
+    if (!aligned64(w->shape()))
+      return error(MOERT_INVALID_ARTIFACT, what, ": the shape vector is misaligned (malformed table)");
+    uint64_t elems = 1;
+    bool overflow = false;
+    if (const auto *shape = w->shape()) {
+      for (flatbuffers::uoffset_t d = 0; d < shape->size(); ++d) {
+        int64_t dim = shape->Get(d);
+        if (dim < 0)
+          return error(MOERT_INVALID_ARTIFACT, what, ": dimension ", d, " is ",
+                       dim, " (a weight's shape is static)");
+        spec.shape.push_back(dim);
+        overflow |= __builtin_mul_overflow(elems, static_cast<uint64_t>(dim), &elems);
+      }
+    }
+    uint64_t expect = 0;
+    overflow |= __builtin_mul_overflow(elems, dtypeBytes(dt), &expect);
+    if (overflow)
+      return error(MOERT_INVALID_ARTIFACT, what, ": ", dtypeName(dt), " ",
+                   shapeString(w->shape()), " is too large");
+    if (expect != bytes)
+      return error(MOERT_INVALID_ARTIFACT, what, ": bytes is ", bytes, ", but ",
+                   dtypeName(dt), " ", shapeString(w->shape()), " is ", expect,
+                   " bytes");
+    spec.dtype = static_cast<moert_dtype_t>(dt);
+    spec.data = blob_ + off;
+    spec.bytes = bytes;
+    out->push_back(std::move(spec));
+  }
+  return Status();
+}
+
+Status TableChecker::codeObjects(std::vector<CodeObjectSpec> *out) {
+  const auto *cs = table_.code_objects();
+  if (!cs)
+    return Status();
+  out->reserve(cs->size());
+  for (flatbuffers::uoffset_t i = 0; i < cs->size(); ++i) {
+    const fb::CodeObject *c = cs->Get(i);
+    std::string what = "code object " + std::to_string(i);
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+    uint64_t off = c->offset(), bytes = c->bytes();
+    if (off > blobSize_ || bytes > blobSize_ - off)
+      return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
+                   " + ", bytes, ") lie outside the ", blobSize_,
+                   "-byte blob section");
+    if (off % kAlignment != 0)
+      return error(MOERT_INVALID_ARTIFACT, what, ": offset ", off,
+                   " is not a multiple of ", kAlignment);
+    auto format = c->format();
+    if (format != fb::CodeFormat::HostSharedObject) {
+      const char *name = static_cast<uint8_t>(format) <=
+                                 static_cast<uint8_t>(fb::CodeFormat::MAX)
+                             ? fb::EnumNameCodeFormat(format)
+                             : "unknown";
+      return error(MOERT_INVALID_ARTIFACT, what, ": format ", name, " (",
+                   int(format), ") cannot run on the cpu target (expected HostSharedObject)");
+    }
+    Status s = checkHostElfHeader(blob_ + off, bytes);
+    if (!s.ok())
+      return s.prefixed(what + " ");
+    CodeObjectSpec spec;
+    spec.format = static_cast<uint8_t>(format);
+    spec.arch = str(c->arch());
+    spec.data = blob_ + off;
+    spec.bytes = bytes;
+    out->push_back(std::move(spec));
+  }
+  return Status();
+}
+
+Status TableChecker::kernels(std::vector<KernelSpec> *out) {
+  const auto *ks = table_.kernels();
+  if (!ks)
+    return Status();
+  size_t numCode = table_.code_objects() ? table_.code_objects()->size() : 0;
+  out->reserve(ks->size());
+  for (flatbuffers::uoffset_t i = 0; i < ks->size(); ++i) {
+    const fb::Kernel *k = ks->Get(i);
+    KernelSpec spec;
+    spec.name = k ? str(k->name()) : std::string();
+    std::string what = "kernel " + std::to_string(i) + " ('" + spec.name + "')";
+    if (!k)
+      return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+    if (spec.name.empty() || spec.name.find('\0') != std::string::npos)
+      return error(MOERT_INVALID_ARTIFACT, what, ": the symbol name is empty or contains NUL");
+    if (k->code_object() >= numCode)
+      return error(MOERT_INVALID_ARTIFACT, what, ": code object ", k->code_object(),
+                   " does not exist (the artifact has ", numCode, ")");
+    spec.codeObject = k->code_object();
+    spec.numArgs = k->num_args();
+    out->push_back(std::move(spec));
+  }
+  return Status();
+}
+
+Status TableChecker::operand(const fb::Ref *ref, const std::string &what,
+                             Operand *out) {
+  if (!ref)
+    return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+  switch (ref->kind()) {
+  case fb::RefKind::Buffer:
+    if (ref->index() >= fn_->buffers.size())
+      return error(MOERT_INVALID_ARTIFACT, what, ": buffer ", ref->index(),
+                   " does not exist (the function has ", fn_->buffers.size(),
+                   " buffers)");
+    *out = Operand{false, ref->index()};
+    return Status();
+  case fb::RefKind::Weight:
+    if (ref->index() >= weights_->size())
+      return error(MOERT_INVALID_ARTIFACT, what, ": weight ", ref->index(),
+                   " does not exist (the artifact has ", weights_->size(),
+                   " weights)");
+    *out = Operand{true, ref->index()};
+    return Status();
+  }
+  return error(MOERT_INVALID_ARTIFACT, what, ": unknown operand kind ",
+               int(static_cast<uint8_t>(ref->kind())));
+}
+
+std::string operandName(const Operand &op) {
+  return (op.isWeight ? "weight " : "buffer ") + std::to_string(op.index);
+}
+
+Status TableChecker::fits(const Operand &op, const std::string &what,
+                          const Ends &need, const std::string &needText,
+                          int weightDType) {
+  if (op.isWeight) {
+    const WeightSpec &w = (*weights_)[op.index];
+    if (weightDType >= 0 && w.dtype != weightDType)
+      return error(MOERT_INVALID_ARTIFACT, what, " (", operandName(op), " '",
+                   w.name, "') is ", dtypeName(w.dtype), ", expected ",
+                   dtypeName(static_cast<uint8_t>(weightDType)));
+    uint64_t have = w.bytes;
+    if (static_cast<uint64_t>(need.max()) > have)
+      return error(MOERT_INVALID_ARTIFACT, what, " (", operandName(op), " '",
+                   w.name, "') holds ", have, " bytes, but ", needText,
+                   " needs ", need.max());
+    return Status();
+  }
+  const BufferSpec &b = fn_->buffers[op.index];
+  Ends have;
+  evalAffine(b.bytes, maxT_, &have); // checked with the buffers
+  if (need.first > have.first)
+    return error(MOERT_INVALID_ARTIFACT, what, " (", operandName(op), ") holds ",
+                 have.first, " bytes at T = 1, but ", needText, " needs ",
+                 need.first);
+  if (need.last > have.last)
+    return error(MOERT_INVALID_ARTIFACT, what, " (", operandName(op), ") holds ",
+                 have.last, " bytes at T = ", maxT_, ", but ", needText,
+                 " needs ", need.last);
+  return Status();
+}
+
+Status TableChecker::writable(const Operand &op, const std::string &what) {
+  if (op.isWeight)
+    return error(MOERT_INVALID_ARTIFACT, what, " is weight ", op.index,
+                 ": weights are read-only, a command writes only buffers");
+  return Status();
+}
+
+Status TableChecker::disjoint(const Operand &x, const Ends &needX,
+                              const std::string &wx, const Operand &y,
+                              const Ends &needY, const std::string &wy) {
+  if (x.isWeight || y.isWeight)
+    return Status(); // weights and the arena never overlap
+  uint64_t x0 = fn_->buffers[x.index].offset, y0 = fn_->buffers[y.index].offset;
+  uint64_t x1 = x0 + static_cast<uint64_t>(needX.max());
+  uint64_t y1 = y0 + static_cast<uint64_t>(needY.max());
+  if (x0 < y1 && y0 < x1)
+    return error(MOERT_INVALID_ARTIFACT, wx, " (", operandName(x), ", arena [",
+                 x0, ", ", x1, ")) overlaps ", wy, " (", operandName(y),
+                 ", arena [", y0, ", ", y1, "))");
+  return Status();
+}
+
+/// rowsOrOne × Π factors, at both ends; an error when it overflows.
+Status TableChecker::product(const std::string &what,
+                             std::initializer_list<int64_t> factors,
+                             const Ends &rowsOrOne, Ends *out) {
+  int64_t first = rowsOrOne.first, last = rowsOrOne.last;
+  for (int64_t f : factors)
+    if (__builtin_mul_overflow(first, f, &first) ||
+        __builtin_mul_overflow(last, f, &last))
+      return error(MOERT_INVALID_ARTIFACT, what, " overflows");
+  *out = Ends{first, last};
+  return Status();
+}
+
+Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
+                             CommandSpec *out) {
+  std::string where = "command " + std::to_string(index);
+  if (!entry)
+    return error(MOERT_INVALID_ARTIFACT, where, " is missing");
+  auto checkDim = [&](const char *name, int64_t v) -> Status {
+    if (v < 1 || v > kBlasMax)
+      return error(MOERT_INVALID_ARTIFACT, where, ": ", name, " is ", v,
+                   ", expected 1 <= ", name, " <= ", kBlasMax);
+    return Status();
+  };
+  const Ends one{1, 1};
+  Status s;
+  switch (entry->command_type()) {
+  case fb::Command::Launch: {
+    const fb::Launch *c = entry->command_as_Launch();
+    out->kind = CommandKind::Launch;
+    where += " (Launch)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (const auto *args = c->args())
+      for (flatbuffers::uoffset_t i = 0; i < args->size(); ++i) {
+        Operand op;
+        if (!(s = operand(args->Get(i), where + ": argument " + std::to_string(i), &op)))
+          return s;
+        out->args.push_back(op);
+      }
+    Ends ext;
+    if (!(s = affine(c->extent(), where + ": extent", &out->extent, &ext)))
+      return s;
+    out->grain = c->grain();
+    if (out->grain < 1)
+      return error(MOERT_INVALID_ARTIFACT, where, ": grain is ", out->grain,
+                   ", expected >= 1");
+    if (c->kernel() >= kernels_->size())
+      return error(MOERT_INVALID_ARTIFACT, where, ": kernel ", c->kernel(),
+                   " does not exist (the artifact has ", kernels_->size(),
+                   " kernels)");
+    out->kernel = c->kernel();
+    const KernelSpec &k = (*kernels_)[out->kernel];
+    if (k.numArgs != out->args.size())
+      return error(MOERT_INVALID_ARTIFACT, where, ": kernel '", k.name,
+                   "' takes ", k.numArgs, " arguments, the launch passes ",
+                   out->args.size());
+    return Status();
+  }
+  case fb::Command::Gemm: {
+    const fb::Gemm *c = entry->command_as_Gemm();
+    out->kind = CommandKind::Gemm;
+    where += " (Gemm)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (!(s = operand(c->a(), where + ": operand a", &out->a)) ||
+        !(s = operand(c->b(), where + ": operand b", &out->b)) ||
+        !(s = operand(c->c(), where + ": operand c", &out->c)))
+      return s;
+    Ends rows;
+    if (!(s = affine(c->rows(), where + ": rows", &out->rows, &rows)))
+      return s;
+    if (rows.max() > kBlasMax)
+      return error(MOERT_INVALID_ARTIFACT, where, ": rows reaches ", rows.max(),
+                   ", more than ", kBlasMax);
+    out->n = c->n();
+    out->k = c->k();
+    out->accumulate = c->accumulate();
+    if (!(s = checkDim("n", out->n)) || !(s = checkDim("k", out->k)))
+      return s;
+    Ends needA, needB, needC;
+    if (!(s = product(where + ": rows x k", {out->k, 4}, rows, &needA)) ||
+        !(s = product(where + ": n x k", {out->n, out->k, 4}, one, &needB)) ||
+        !(s = product(where + ": rows x n", {out->n, 4}, rows, &needC)))
+      return s;
+    if (!(s = writable(out->c, where + ": operand c")) ||
+        !(s = fits(out->a, where + ": operand a", needA, "f32 [rows, k]", MOERT_F32)) ||
+        !(s = fits(out->b, where + ": operand b", needB, "f32 [n, k]", MOERT_F32)) ||
+        !(s = fits(out->c, where + ": operand c", needC, "f32 [rows, n]", MOERT_F32)) ||
+        !(s = disjoint(out->c, needC, where + ": operand c", out->a, needA, "operand a")) ||
+        !(s = disjoint(out->c, needC, where + ": operand c", out->b, needB, "operand b")))
+      return s;
+    return Status();
+  }
+  case fb::Command::GroupedGemm: {
+    const fb::GroupedGemm *c = entry->command_as_GroupedGemm();
+    out->kind = CommandKind::GroupedGemm;
+    where += " (GroupedGemm)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (!(s = operand(c->a(), where + ": operand a", &out->a)) ||
+        !(s = operand(c->b(), where + ": operand b", &out->b)) ||
+        !(s = operand(c->c(), where + ": operand c", &out->c)) ||
+        !(s = operand(c->offsets(), where + ": operand offsets", &out->offsets)))
+      return s;
+    Ends rows;
+    if (!(s = affine(c->rows(), where + ": rows", &out->rows, &rows)))
+      return s;
+    if (rows.max() > kBlasMax)
+      return error(MOERT_INVALID_ARTIFACT, where, ": rows reaches ", rows.max(),
+                   ", more than ", kBlasMax);
+    out->experts = c->experts();
+    out->n = c->n();
+    out->k = c->k();
+    if (!(s = checkDim("experts", out->experts)) || !(s = checkDim("n", out->n)) ||
+        !(s = checkDim("k", out->k)))
+      return s;
+    Ends needA, needB, needC, needOff;
+    if (!(s = product(where + ": rows x k", {out->k, 4}, rows, &needA)) ||
+        !(s = product(where + ": experts x n x k", {out->experts, out->n, out->k, 4}, one, &needB)) ||
+        !(s = product(where + ": rows x n", {out->n, 4}, rows, &needC)) ||
+        !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)))
+      return s;
+    if (!(s = writable(out->c, where + ": operand c")) ||
+        !(s = fits(out->a, where + ": operand a", needA, "f32 [rows, k]", MOERT_F32)) ||
+        !(s = fits(out->b, where + ": operand b", needB, "f32 [experts, n, k]", MOERT_F32)) ||
+        !(s = fits(out->c, where + ": operand c", needC, "f32 [rows, n]", MOERT_F32)) ||
+        !(s = fits(out->offsets, where + ": operand offsets", needOff, "i32 [experts + 1]", MOERT_I32)) ||
+        !(s = disjoint(out->c, needC, where + ": operand c", out->a, needA, "operand a")) ||
+        !(s = disjoint(out->c, needC, where + ": operand c", out->b, needB, "operand b")) ||
+        !(s = disjoint(out->c, needC, where + ": operand c", out->offsets, needOff, "operand offsets")))
+      return s;
+    return Status();
+  }
+  case fb::Command::Fill: {
+    const fb::Fill *c = entry->command_as_Fill();
+    out->kind = CommandKind::Fill;
+    where += " (Fill)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (!(s = operand(c->dst(), where + ": operand dst", &out->dst)))
+      return s;
+    Ends bytes;
+    if (!(s = affine(c->bytes(), where + ": bytes", &out->bytes, &bytes)))
+      return s;
+    out->value = c->value();
+    if (!(s = writable(out->dst, where + ": operand dst")) ||
+        !(s = fits(out->dst, where + ": operand dst", bytes, "bytes(T)")))
+      return s;
+    return Status();
+  }
+  case fb::Command::Copy: {
+    const fb::Copy *c = entry->command_as_Copy();
+    out->kind = CommandKind::Copy;
+    where += " (Copy)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (!(s = operand(c->src(), where + ": operand src", &out->src)) ||
+        !(s = operand(c->dst(), where + ": operand dst", &out->dst)))
+      return s;
+    Ends bytes;
+    if (!(s = affine(c->bytes(), where + ": bytes", &out->bytes, &bytes)))
+      return s;
+    if (!(s = writable(out->dst, where + ": operand dst")) ||
+        !(s = fits(out->src, where + ": operand src", bytes, "bytes(T)")) ||
+        !(s = fits(out->dst, where + ": operand dst", bytes, "bytes(T)")) ||
+        !(s = disjoint(out->dst, bytes, where + ": operand dst", out->src, bytes, "operand src")))
+      return s;
+    return Status();
+  }
+  case fb::Command::NONE:
+    return error(MOERT_INVALID_ARTIFACT, where, " has no command");
+  }
+  return error(MOERT_INVALID_ARTIFACT, where, " has unknown command type ",
+               int(static_cast<uint8_t>(entry->command_type())));
+}
+
+Status TableChecker::tensor(const fb::TensorDesc *t, const std::string &what,
+                            TensorSpec *out) {
+  if (!t)
+    return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+  out->name = str(t->name());
+  std::string w = what + " ('" + out->name + "')";
+  if (out->name.empty() || out->name.find('\0') != std::string::npos)
+    return error(MOERT_INVALID_ARTIFACT, what, ": the name is empty or contains NUL");
+  uint8_t dt = static_cast<uint8_t>(t->dtype());
+  if (!validDType(dt))
+    return error(MOERT_INVALID_ARTIFACT, w, ": unknown dtype ", int(dt));
+  out->dtype = static_cast<moert_dtype_t>(dt);
+  const auto *shape = t->shape();
+  if (!aligned64(shape))
+    return error(MOERT_INVALID_ARTIFACT, w, ": the shape vector is misaligned (malformed table)");
+  size_t rank = shape ? shape->size() : 0;
+  if (rank > MOERT_MAX_RANK)
+    return error(MOERT_INVALID_ARTIFACT, w, ": rank ", rank,
+                 " exceeds the runtime's maximum of ", MOERT_MAX_RANK);
+  out->rank = static_cast<int32_t>(rank);
+  int64_t elems = 1;
+  bool overflow = false;
+  for (size_t d = 0; d < rank; ++d) {
+    int64_t dim = shape->Get(static_cast<flatbuffers::uoffset_t>(d));
+    out->shape[d] = dim;
+    if (dim == -1) {
+      if (out->tokenDim >= 0)
+        return error(MOERT_INVALID_ARTIFACT, w, ": shape ", shapeString(shape),
+                     " has more than one token (-1) dimension");
+      out->tokenDim = static_cast<int32_t>(d);
+      continue;
+    }
+    if (dim < 0)
+      return error(MOERT_INVALID_ARTIFACT, w, ": dimension ", d, " is ", dim);
+    overflow |= __builtin_mul_overflow(elems, dim, &elems);
+  }
+  int64_t unit = 0;
+  overflow |= __builtin_mul_overflow(elems, static_cast<int64_t>(dtypeBytes(dt)), &unit);
+  Ends need;
+  if (overflow ||
+      (out->tokenDim >= 0 && __builtin_mul_overflow(unit, maxT_, &need.last)))
+    return error(MOERT_INVALID_ARTIFACT, w, ": ", dtypeName(dt), " ",
+                 shapeString(shape), " is too large");
+  out->bytes = out->tokenDim >= 0 ? Affine{unit, 0} : Affine{0, unit};
+  need.first = unit;
+  if (out->tokenDim < 0)
+    need.last = unit;
+  if (t->buffer() >= fn_->buffers.size())
+    return error(MOERT_INVALID_ARTIFACT, w, ": buffer ", t->buffer(),
+                 " does not exist (the function has ", fn_->buffers.size(),
+                 " buffers)");
+  out->buffer = t->buffer();
+  return fits(Operand{false, out->buffer}, w, need,
+              std::string(dtypeName(dt)) + " " + shapeString(shape));
+}
+
+Status TableChecker::function(uint32_t index, const fb::Function &f,
+                              FunctionSpec *out) {
+  out->name = str(f.name());
+  fn_ = out;
+  if (out->name.empty() || out->name.find('\0') != std::string::npos)
+    return error(MOERT_INVALID_ARTIFACT, "function ", index,
+                 ": the name is empty or contains NUL");
+  out->arenaBytes = f.arena_bytes();
+  Status s;
+  // Buffers: inside the arena at max_tokens, sizes non-negative and
+  // non-decreasing in T.
+  if (const auto *bufs = f.buffers()) {
+    out->buffers.reserve(bufs->size());
+    for (flatbuffers::uoffset_t i = 0; i < bufs->size(); ++i) {
+      const fb::BufferDesc *b = bufs->Get(i);
+      std::string what = "buffer " + std::to_string(i);
+      if (!b)
+        return error(MOERT_INVALID_ARTIFACT, what, " is missing");
+      BufferSpec spec;
+      spec.offset = b->offset();
+      Ends ends;
+      if (!(s = affine(b->bytes(), what + ": bytes", &spec.bytes, &ends, /*required=*/false)))
+        return s;
+      if (spec.bytes.perToken < 0)
+        return error(MOERT_INVALID_ARTIFACT, what, ": bytes (", spec.bytes.perToken,
+                     " * T + ", spec.bytes.fixed, ") decreases as T grows");
+      if (spec.offset % kAlignment != 0)
+        return error(MOERT_INVALID_ARTIFACT, what, ": offset ", spec.offset,
+                     " is not a multiple of ", kAlignment);
+      if (spec.offset > out->arenaBytes ||
+          static_cast<uint64_t>(ends.last) > out->arenaBytes - spec.offset)
+        return error(MOERT_INVALID_ARTIFACT, what, ": arena bytes [", spec.offset,
+                     ", ", spec.offset, " + ", ends.last, ") at max_tokens = ", maxT_,
+                     " exceed arena_bytes = ", out->arenaBytes);
+      out->buffers.push_back(spec);
+    }
+  }
+  if (const auto *cmds = f.commands()) {
+    out->commands.resize(cmds->size());
+    for (flatbuffers::uoffset_t i = 0; i < cmds->size(); ++i)
+      if (!(s = command(i, cmds->Get(i), &out->commands[i])))
+        return s;
+  }
+  auto tensors = [&](const flatbuffers::Vector<flatbuffers::Offset<fb::TensorDesc>> *v,
+                     const char *kind, std::vector<TensorSpec> *specs,
+                     std::set<std::string> *names) -> Status {
+    if (!v)
+      return Status();
+    specs->resize(v->size());
+    for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) {
+      Status st = tensor(v->Get(i), std::string(kind) + " " + std::to_string(i),
+                         &(*specs)[i]);
+      if (!st)
+        return st;
+      if (!names->insert((*specs)[i].name).second)
+        return error(MOERT_INVALID_ARTIFACT, kind, " ", i, ": the name '",
+                     (*specs)[i].name, "' is used twice");
+    }
+    return Status();
+  };
+  std::set<std::string> inputNames, outputNames;
+  if (!(s = tensors(f.inputs(), "input", &out->inputs, &inputNames)) ||
+      !(s = tensors(f.outputs(), "output", &out->outputs, &outputNames)) ||
+      !(s = tensors(f.aux_outputs(), "aux output", &out->auxOutputs, &outputNames)))
+    return s;
+  return Status();
+}
+
+} // namespace
+
+Model::~Model() {
+  if (map_)
+    ::munmap(map_, mapSize_);
+}
+
+Status Model::loadMemory(const void *data, size_t size,
+                         std::shared_ptr<const Model> *out) {
+  if (!data && size > 0)
+    return error(MOERT_INVALID_ARGUMENT, "the artifact's data pointer is NULL");
+  uint8_t *map = nullptr;
+  size_t mapSize = 0;
+  Status s = allocMapping(size, &map, &mapSize);
+  if (!s)
+    return s;
+  if (size)
+    std::memcpy(map, data, size);
+  std::shared_ptr<Model> model(new Model());
+  if (!(s = model->adopt(map, mapSize, size)))
+    return s;
+  *out = std::move(model);
+  return Status();
+}
+
+Status Model::loadFile(const char *path, std::shared_ptr<const Model> *out) {
+  if (!path)
+    return error(MOERT_INVALID_ARGUMENT, "the artifact path is NULL");
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    return error(e == ENOENT ? MOERT_NOT_FOUND : MOERT_IO_ERROR, "cannot open '",
+                 path, "': ", std::strerror(e));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return error(MOERT_IO_ERROR, "cannot read '", path, "': not a regular file");
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  uint8_t *map = nullptr;
+  size_t mapSize = 0;
+  Status s = allocMapping(size, &map, &mapSize);
+  if (!s) {
+    ::close(fd);
+    return s.prefixed("'" + std::string(path) + "': ");
+  }
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, map + done, size - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : 0;
+      ::close(fd);
+      ::munmap(map, mapSize);
+      return error(MOERT_IO_ERROR, "cannot read '", path, "': ",
+                   e ? std::strerror(e) : "the file shrank while being read");
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  std::shared_ptr<Model> model(new Model());
+  if (!(s = model->adopt(map, mapSize, size)))
+    return s.prefixed("'" + std::string(path) + "': ");
+  *out = std::move(model);
+  return Status();
+}
+
+Status Model::adopt(uint8_t *map, size_t mapSize, size_t size) {
+  map_ = map;
+  mapSize_ = mapSize;
+  size_ = size;
+  codeCache_.clear();
+  // Weights and code are read-only from here on: a kernel that writes a
+  // weight faults instead of silently changing the model for other sessions.
+  if (::mprotect(map_, mapSize_, PROT_READ) != 0)
+    return error(MOERT_INTERNAL, "mprotect of the artifact failed: ",
+                 std::strerror(errno));
+  Status s = checkHeader();
+  if (!s)
+    return s;
+  return checkTable();
+}
+
+// Steps 1 and 2.
+Status Model::checkHeader() {
+  if (size_ < kHeaderSize)
+    return error(MOERT_INVALID_ARTIFACT, "the artifact is ", size_,
+                 " bytes, smaller than the ", kHeaderSize,
+                 "-byte header (truncated, or not a .moeb file)");
+  FileHeader h;
+  std::memcpy(&h, map_, sizeof h);
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0)
+    return error(MOERT_INVALID_ARTIFACT,
+                 "bad magic: not a .moeb artifact (expected \"MOEBART\\0\")");
+  if (h.format_version != kFormatVersion)
+    return error(MOERT_UNSUPPORTED, "the artifact has format version ",
+                 h.format_version, "; this runtime reads format version ",
+                 kFormatVersion, " only");
+  if (h.header_size != kHeaderSize)
+    return error(MOERT_INVALID_ARTIFACT, "header_size is ", h.header_size,
+                 ", expected ", kHeaderSize);
+  if (checksum64(map_, offsetof(FileHeader, header_checksum)) != h.header_checksum)
+    return error(MOERT_INVALID_ARTIFACT,
+                 "header checksum mismatch: the header is corrupted");
+  if (h.file_size != size_)
+    return error(MOERT_INVALID_ARTIFACT, "the header says file_size = ",
+                 h.file_size, ", but the artifact is ", size_,
+                 " bytes (truncated or extended)");
+  if (h.table_offset != kHeaderSize)
+    return error(MOERT_INVALID_ARTIFACT, "table_offset is ", h.table_offset,
+                 ", expected ", kHeaderSize);
+  if (h.table_size > size_ - kHeaderSize)
+    return error(MOERT_INVALID_ARTIFACT, "table_size ", h.table_size,
+                 " runs past the end of the ", size_, "-byte artifact");
+  uint64_t tableEnd = kHeaderSize + h.table_size;
+  if (h.blob_offset != alignUp(tableEnd))
+    return error(MOERT_INVALID_ARTIFACT, "blob_offset is ", h.blob_offset,
+                 ", expected alignUp(128 + table_size) = ", alignUp(tableEnd));
+  if (h.blob_offset > h.file_size || h.blob_size != h.file_size - h.blob_offset)
+    return error(MOERT_INVALID_ARTIFACT, "blob_offset + blob_size = ",
+                 h.blob_offset, " + ", h.blob_size, ", expected file_size = ",
+                 h.file_size);
+  for (size_t i = 0; i < sizeof h.reserved / sizeof h.reserved[0]; ++i)
+    if (h.reserved[i] != 0)
+      return error(MOERT_INVALID_ARTIFACT, "reserved header word ", i, " is ",
+                   h.reserved[i], ", expected 0");
+  if (checksum64(map_ + kHeaderSize, h.table_size) != h.table_checksum)
+    return error(MOERT_INVALID_ARTIFACT,
+                 "table checksum mismatch: the table is corrupted");
+  if (checksum64(map_ + tableEnd, size_ - tableEnd) != h.blob_checksum)
+    return error(MOERT_INVALID_ARTIFACT, "blob checksum mismatch: the weights, "
+                 "code objects or padding are corrupted");
+  return Status();
+}
+
+// Steps 3 and 4.
+Status Model::checkTable() {
+  FileHeader h;
+  std::memcpy(&h, map_, sizeof h);
+  const uint8_t *table = map_ + kHeaderSize;
+  size_t tableSize = static_cast<size_t>(h.table_size);
+  if (tableSize >= FLATBUFFERS_MAX_BUFFER_SIZE)
+    return error(MOERT_INVALID_ARTIFACT, "the table is ", tableSize,
+                 " bytes, more than FlatBuffers allows");
+  if (tableSize < 2 * sizeof(flatbuffers::uoffset_t))
+    return error(MOERT_INVALID_ARTIFACT, "the table is ", tableSize,
+                 " bytes, too small for a FlatBuffers table");
+  if (!fb::ModelBufferHasIdentifier(table))
+    return error(MOERT_INVALID_ARTIFACT,
+                 "the table's file identifier is not \"MOEB\"");
+  flatbuffers::Verifier verifier(table, tableSize);
+  if (!fb::VerifyModelBuffer(verifier))
+    return error(MOERT_INVALID_ARTIFACT,
+                 "the table fails FlatBuffers verification (malformed table)");
+  const fb::Model &m = *fb::GetModel(table);
+
+  // 4. Semantic bounds.
+  if (m.target() != fb::Target::CpuX86_64) {
+    uint8_t t = static_cast<uint8_t>(m.target());
+    const char *name =
+        t <= static_cast<uint8_t>(fb::Target::MAX) ? fb::EnumNameTarget(m.target()) : "unknown";
+    return error(MOERT_UNSUPPORTED, "the artifact is for target ", name, " (", int(t),
+                 "); this runtime runs target CpuX86_64 only (backends: ",
+                 moert_backends(), ")");
+  }
+#if !defined(__x86_64__)
+  return error(MOERT_UNSUPPORTED,
+               "the artifact is for target CpuX86_64, but this host is not x86-64");
+#endif
+  maxTokens_ = m.max_tokens();
+  if (maxTokens_ < 1)
+    return error(MOERT_INVALID_ARTIFACT, "max_tokens is ", maxTokens_,
+                 ", expected >= 1");
+  producer_ = str(m.producer());
+  targetArch_ = str(m.target_arch());
+
+  TableChecker check(m, map_ + h.blob_offset, h.blob_size, maxTokens_);
+  Status s;
+  if (!(s = check.weights(&weights_)) || !(s = check.codeObjects(&codeObjects_)) ||
+      !(s = check.kernels(&kernels_)))
+    return s;
+  check.bind(&weights_, &kernels_);
+
+  const auto *fns = m.functions();
+  if (!fns || fns->size() == 0)
+    return error(MOERT_INVALID_ARTIFACT, "the artifact has no functions");
+  functions_.resize(fns->size());
+  std::set<std::string> names;
+  for (flatbuffers::uoffset_t i = 0; i < fns->size(); ++i) {
+    const fb::Function *f = fns->Get(i);
+    if (!f)
+      return error(MOERT_INVALID_ARTIFACT, "function ", i, " is missing");
+    if (!(s = check.function(i, *f, &functions_[i])))
+      return functions_[i].name.empty()
+                 ? s
+                 : s.prefixed("function '" + functions_[i].name + "': ");
+    if (!names.insert(functions_[i].name).second)
+      return error(MOERT_INVALID_ARTIFACT, "function ", i, ": the name '",
+                   functions_[i].name, "' is used twice");
+  }
+  codeCache_.resize(codeObjects_.size());
+  return Status();
+}
+
+Status Model::findFunction(const char *name, size_t *index) const {
+  if (!name) {
+    if (functions_.size() == 1) {
+      *index = 0;
+      return Status();
+    }
+  } else {
+    for (size_t i = 0; i < functions_.size(); ++i)
+      if (functions_[i].name == name) {
+        *index = i;
+        return Status();
+      }
+  }
+  std::string list;
+  for (const FunctionSpec &f : functions_)
+    list += (list.empty() ? "" : ", ") + f.name;
+  if (!name)
+    return error(MOERT_INVALID_ARGUMENT, "the artifact has ", functions_.size(),
+                 " functions (", list, "); name one");
+  return error(MOERT_NOT_FOUND, "unknown function '", name,
+               "' (the artifact has: ", list, ")");
+}
+
+Status Model::acquireCode(uint32_t index, std::shared_ptr<LoadedCode> *out) const {
+  if (index >= codeObjects_.size())
+    return error(MOERT_INTERNAL, "code object ", index, " does not exist");
+  std::lock_guard<std::mutex> lock(codeMutex_);
+  if (std::shared_ptr<LoadedCode> code = codeCache_[index].lock()) {
+    *out = std::move(code);
+    return Status();
+  }
+  const CodeObjectSpec &spec = codeObjects_[index];
+  std::shared_ptr<LoadedCode> code;
+  Status s = LoadedCode::load(spec.data, spec.bytes, index, &code);
+  if (!s)
+    return s;
+  codeCache_[index] = code;
+  *out = std::move(code);
+  return Status();
+}
+
+} // namespace moert::rt

@@ -1,0 +1,158 @@
+//===- Model.h - a loaded, checked artifact ---------------------------------===//
+//
+// The loader (Loader.cpp) checks the whole artifact once and converts its
+// FlatBuffers table into the plain structures below, so nothing after loading
+// reads the table or trusts an unchecked number. The file's bytes stay in one
+// read-only mapping that the weights and code objects point into.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_MODEL_H
+#define MOERT_SRC_MODEL_H
+
+#include "Status.h"
+#include "moert/moert.h"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace moert::rt {
+
+class LoadedCode;
+
+/// per_token * T + fixed; the loader guarantees it does not overflow for
+/// 1 <= T <= max_tokens.
+struct Affine {
+  int64_t perToken = 0;
+  int64_t fixed = 0;
+  int64_t at(int64_t tokens) const { return perToken * tokens + fixed; }
+};
+
+struct TensorSpec {
+  std::string name;
+  moert_dtype_t dtype = MOERT_F32;
+  int32_t rank = 0;
+  int64_t shape[MOERT_MAX_RANK] = {}; // -1 marks the token dimension
+  int32_t tokenDim = -1;              // index of the -1, or -1 when none
+  /// Bytes of the tensor at T tokens = bytes.at(T).
+  Affine bytes;
+  uint32_t buffer = 0;
+};
+
+struct BufferSpec {
+  uint64_t offset = 0; // from the arena's start, a multiple of 64
+  Affine bytes;
+};
+
+/// A command operand: an arena buffer of the function, or a weight.
+struct Operand {
+  bool isWeight = false;
+  uint32_t index = 0;
+};
+
+enum class CommandKind : uint8_t { Launch, Gemm, GroupedGemm, Fill, Copy };
+
+const char *commandKindName(CommandKind kind);
+
+struct CommandSpec {
+  CommandKind kind = CommandKind::Fill;
+  // Launch
+  uint32_t kernel = 0;
+  std::vector<Operand> args;
+  Affine extent;
+  int64_t grain = 0;
+  // Gemm, GroupedGemm
+  Operand a, b, c, offsets;
+  Affine rows;
+  int64_t n = 0, k = 0, experts = 0;
+  bool accumulate = false;
+  // Fill, Copy
+  Operand src, dst;
+  Affine bytes;
+  uint32_t value = 0;
+};
+
+struct FunctionSpec {
+  std::string name;
+  std::vector<TensorSpec> inputs, outputs, auxOutputs;
+  std::vector<BufferSpec> buffers;
+  std::vector<CommandSpec> commands;
+  uint64_t arenaBytes = 0;
+};
+
+struct WeightSpec {
+  std::string name;
+  moert_dtype_t dtype = MOERT_F32;
+  std::vector<int64_t> shape;
+  const uint8_t *data = nullptr; // inside the model's read-only mapping
+  uint64_t bytes = 0;
+};
+
+struct CodeObjectSpec {
+  uint8_t format = 0; // moert::fb::CodeFormat
+  std::string arch;
+  const uint8_t *data = nullptr;
+  uint64_t bytes = 0;
+};
+
+struct KernelSpec {
+  std::string name;
+  uint32_t codeObject = 0;
+  uint32_t numArgs = 0;
+};
+
+class Model {
+public:
+  /// Loads from memory; the bytes are copied.
+  static Status loadMemory(const void *data, size_t size,
+                           std::shared_ptr<const Model> *out);
+  /// Loads the file at `path`.
+  static Status loadFile(const char *path, std::shared_ptr<const Model> *out);
+
+  Model(const Model &) = delete;
+  Model &operator=(const Model &) = delete;
+  ~Model();
+
+  int64_t maxTokens() const { return maxTokens_; }
+  const std::string &producer() const { return producer_; }
+  const std::string &targetArch() const { return targetArch_; }
+  const std::vector<FunctionSpec> &functions() const { return functions_; }
+  const std::vector<KernelSpec> &kernels() const { return kernels_; }
+  const std::vector<CodeObjectSpec> &codeObjects() const { return codeObjects_; }
+  const std::vector<WeightSpec> &weights() const { return weights_; }
+
+  /// Finds a function; a null name picks the only one.
+  Status findFunction(const char *name, size_t *index) const;
+
+  /// The loaded form of code object `index`, shared by every session of this
+  /// model that holds it; loaded on first use, unloaded when the last holder
+  /// lets go. Thread-safe.
+  Status acquireCode(uint32_t index, std::shared_ptr<LoadedCode> *out) const;
+
+private:
+  Model() = default;
+  /// Takes ownership of a mapping of `mapSize` bytes holding `size` file bytes.
+  Status adopt(uint8_t *map, size_t mapSize, size_t size);
+  Status checkHeader();
+  Status checkTable();
+
+  uint8_t *map_ = nullptr;
+  size_t mapSize_ = 0;
+  size_t size_ = 0;
+
+  int64_t maxTokens_ = 0;
+  std::string producer_, targetArch_;
+  std::vector<FunctionSpec> functions_;
+  std::vector<KernelSpec> kernels_;
+  std::vector<CodeObjectSpec> codeObjects_;
+  std::vector<WeightSpec> weights_;
+
+  mutable std::mutex codeMutex_;
+  mutable std::vector<std::weak_ptr<LoadedCode>> codeCache_;
+};
+
+} // namespace moert::rt
+
+#endif // MOERT_SRC_MODEL_H

@@ -1,0 +1,395 @@
+//===- Session.cpp ----------------------------------------------------------===//
+#include "Session.h"
+
+#include "Interpreter.h"
+#include "moert/format.h"
+
+#include <cctype>
+#include <cerrno>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+
+namespace moert::rt {
+
+namespace {
+
+constexpr int32_t kMaxThreads = 1024;
+
+bool allDigits(const std::string &s) {
+  if (s.empty())
+    return false;
+  for (char c : s)
+    if (!std::isdigit(static_cast<unsigned char>(c)))
+      return false;
+  return true;
+}
+
+Status checkDevice(const char *device) {
+  std::string d = device ? device : "cpu";
+  if (d == "cpu" || d == "cpu:0")
+    return Status();
+  if (d.rfind("cpu:", 0) == 0)
+    return error(MOERT_INVALID_ARGUMENT, "unknown device '", d,
+                 "': the cpu backend has one device, 'cpu' (or 'cpu:0')");
+  if (d == "cuda" || (d.rfind("cuda:", 0) == 0 && allDigits(d.substr(5))))
+    return error(MOERT_UNSUPPORTED, "device '", d,
+                 "': the CUDA backend is not compiled into this libmoert "
+                 "(backends: ", moert_backends(), ")");
+  return error(MOERT_INVALID_ARGUMENT, "unknown device '", d,
+               "' (expected 'cpu' or 'cuda[:N]')");
+}
+
+std::string specString(const TensorSpec &t) {
+  std::string s = std::string(moert_dtype_name(t.dtype)) + " [";
+  for (int32_t d = 0; d < t.rank; ++d) {
+    if (d)
+      s += ", ";
+    s += t.shape[d] == -1 ? std::string("T") : std::to_string(t.shape[d]);
+  }
+  return s + "]";
+}
+
+std::string tensorString(const moert_tensor_t &t, bool withDType = true) {
+  std::string s = withDType ? std::string(moert_dtype_name(t.dtype)) + " [" : "[";
+  for (int32_t d = 0; d < t.rank && d < MOERT_MAX_RANK; ++d) {
+    if (d)
+      s += ", ";
+    s += std::to_string(t.shape[d]);
+  }
+  return s + "]";
+}
+
+} // namespace
+
+Session::~Session() {
+  // Stop the threads before the arena they may point into goes away.
+  pool_.reset();
+  if (mapping_)
+    ::munmap(mapping_, mappingBytes_);
+}
+
+// The arena is its own mapping: zero-filled, populated up front (a run does
+// not fault pages in), and placed so that it ends exactly at a PROT_NONE guard
+// page (another guards its start): an access past either end faults at once
+// instead of corrupting other memory.
+Status Session::allocateArena(uint64_t bytes) {
+  long pageSize = ::sysconf(_SC_PAGESIZE);
+  uint64_t page = pageSize > 0 ? static_cast<uint64_t>(pageSize) : 4096;
+  long physPages = ::sysconf(_SC_PHYS_PAGES);
+  uint64_t physical = physPages > 0 ? static_cast<uint64_t>(physPages) * page : 0;
+  if (bytes > (uint64_t(1) << 56) || (physical && bytes > physical))
+    return error(MOERT_OUT_OF_MEMORY, "the session's arena needs ", bytes,
+                 " bytes, more than this machine's ", physical, " bytes of memory");
+  uint64_t arena = alignUp(std::max<uint64_t>(bytes, 1));
+  uint64_t body = (arena + page - 1) / page * page;
+  size_t total = static_cast<size_t>(body + 2 * page);
+  void *base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (base == MAP_FAILED)
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate the session's arena of ",
+                 arena, " bytes: ", std::strerror(errno));
+  mapping_ = static_cast<uint8_t *>(base);
+  mappingBytes_ = total;
+  if (::mprotect(mapping_, page, PROT_NONE) != 0 ||
+      ::mprotect(mapping_ + page + body, page, PROT_NONE) != 0)
+    return error(MOERT_INTERNAL, "cannot protect the arena's guard pages: ",
+                 std::strerror(errno));
+  arenaBytes_ = static_cast<size_t>(arena);
+  arena_ = mapping_ + page + (body - arena);
+  return Status();
+}
+
+Status Session::create(std::shared_ptr<const Model> model, const char *device,
+                       const moert_session_options_t *options,
+                       std::unique_ptr<Session> *out) {
+  if (!model)
+    return error(MOERT_INVALID_ARGUMENT, "the model is NULL");
+  Status s = checkDevice(device);
+  if (!s)
+    return s;
+  int32_t threads = options ? options->threads : 0;
+  if (threads < 0 || threads > kMaxThreads)
+    return error(MOERT_INVALID_ARGUMENT, "threads is ", threads,
+                 ", expected 0 (one per available CPU) to ", kMaxThreads);
+  if (threads == 0)
+    threads = std::min(ThreadPool::availableCpus(), kMaxThreads);
+
+  std::unique_ptr<Session> session(new Session());
+  session->model_ = std::move(model);
+  const Model &m = *session->model_;
+
+  uint64_t arena = 0;
+  for (const FunctionSpec &f : m.functions())
+    arena = std::max(arena, f.arenaBytes);
+  if (Status st = session->allocateArena(arena); !st)
+    return st;
+
+  initBlasThreading();
+  if (!(s = ThreadPool::create(threads, &session->pool_)))
+    return s;
+
+  // Load the code objects the kernels live in, and resolve every kernel.
+  session->code_.resize(m.codeObjects().size());
+  session->kernels_.resize(m.kernels().size());
+  for (size_t i = 0; i < m.kernels().size(); ++i) {
+    const KernelSpec &k = m.kernels()[i];
+    std::shared_ptr<LoadedCode> &code = session->code_[k.codeObject];
+    if (!code && !(s = m.acquireCode(k.codeObject, &code)))
+      return s;
+    if (!(s = code->resolve(k.name, &session->kernels_[i])))
+      return s;
+  }
+  if (!(s = session->prepare()))
+    return s;
+  *out = std::move(session);
+  return Status();
+}
+
+uint8_t *Session::address(const FunctionSpec &fn, const Operand &op) const {
+  if (op.isWeight)
+    return const_cast<uint8_t *>(model_->weights()[op.index].data);
+  return arena_ + fn.buffers[op.index].offset;
+}
+
+Status Session::prepare() {
+  const Model &m = *model_;
+  size_t numArgs = 0;
+  for (const FunctionSpec &f : m.functions())
+    for (const CommandSpec &c : f.commands)
+      numArgs += c.args.size();
+  args_.reserve(numArgs);
+  prepared_.resize(m.functions().size());
+  for (size_t fi = 0; fi < m.functions().size(); ++fi) {
+    const FunctionSpec &f = m.functions()[fi];
+    std::vector<Prepared> &cmds = prepared_[fi];
+    cmds.resize(f.commands.size());
+    for (size_t ci = 0; ci < f.commands.size(); ++ci) {
+      const CommandSpec &c = f.commands[ci];
+      Prepared &p = cmds[ci];
+      p.spec = &c;
+      switch (c.kind) {
+      case CommandKind::Launch:
+        p.kernel = kernels_[c.kernel];
+        p.argsBegin = args_.size();
+        for (const Operand &op : c.args)
+          args_.push_back(address(f, op));
+        break;
+      case CommandKind::Gemm:
+        p.a = address(f, c.a);
+        p.b = address(f, c.b);
+        p.c = address(f, c.c);
+        break;
+      case CommandKind::GroupedGemm:
+        p.a = address(f, c.a);
+        p.b = address(f, c.b);
+        p.c = address(f, c.c);
+        p.offsets = address(f, c.offsets);
+        break;
+      case CommandKind::Fill:
+        p.dst = address(f, c.dst);
+        break;
+      case CommandKind::Copy:
+        p.src = address(f, c.src);
+        p.dst = address(f, c.dst);
+        break;
+      }
+    }
+  }
+  return Status();
+}
+
+Status Session::checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs,
+                            size_t numInputs, int64_t *tokens) const {
+  if (numInputs != fn.inputs.size()) {
+    std::string list;
+    for (const TensorSpec &t : fn.inputs)
+      list += (list.empty() ? "" : ", ") + t.name + ": " + specString(t);
+    return error(MOERT_INVALID_ARGUMENT, "function '", fn.name, "' takes ",
+                 fn.inputs.size(), " input(s) (", list, "), got ", numInputs);
+  }
+  if (numInputs > 0 && !inputs)
+    return error(MOERT_INVALID_ARGUMENT, "inputs is NULL");
+  int64_t T = -1;
+  size_t tokenInput = 0;
+  for (size_t i = 0; i < numInputs; ++i) {
+    const TensorSpec &spec = fn.inputs[i];
+    const moert_tensor_t &in = inputs[i];
+    // Built only for an error: a run allocates nothing.
+    auto what = [&] { return "input " + std::to_string(i) + " ('" + spec.name + "')"; };
+    if (in.dtype != spec.dtype)
+      return error(MOERT_INVALID_ARGUMENT, what(), ": dtype ",
+                   moert_dtype_name(in.dtype), ", expected ", specString(spec));
+    if (in.rank != spec.rank)
+      return error(MOERT_INVALID_ARGUMENT, what(), ": rank ", in.rank,
+                   ", expected ", specString(spec));
+    for (int32_t d = 0; d < spec.rank; ++d) {
+      if (d == spec.tokenDim) {
+        if (in.shape[d] < 0)
+          return error(MOERT_INVALID_ARGUMENT, what(), ": shape ",
+                       tensorString(in, false), " has a negative dimension");
+        continue;
+      }
+      if (in.shape[d] != spec.shape[d])
+        return error(MOERT_INVALID_ARGUMENT, what(), ": shape ",
+                     tensorString(in, false), ", expected ", specString(spec));
+    }
+    if (spec.tokenDim >= 0) {
+      int64_t t = in.shape[spec.tokenDim];
+      if (T < 0) {
+        T = t;
+        tokenInput = i;
+      } else if (t != T) {
+        return error(MOERT_INVALID_ARGUMENT, what(), " has ", t,
+                     " tokens, but input ", tokenInput, " ('",
+                     fn.inputs[tokenInput].name, "') has ", T);
+      }
+    }
+  }
+  if (T < 0)
+    T = 1; // no input has a token dimension
+  int64_t maxT = model_->maxTokens();
+  if (T < 1 || T > maxT)
+    return error(MOERT_INVALID_ARGUMENT, "T = ", T, " tokens is out of range: a run takes 1 <= T <= max_tokens = ",
+                 maxT);
+  for (size_t i = 0; i < numInputs; ++i) {
+    const TensorSpec &spec = fn.inputs[i];
+    uint64_t need = static_cast<uint64_t>(spec.bytes.at(T));
+    if (need > 0 && !inputs[i].data)
+      return error(MOERT_INVALID_ARGUMENT, "input ", i, " ('", spec.name,
+                   "'): data is NULL");
+    if (inputs[i].bytes < need)
+      return error(MOERT_INVALID_ARGUMENT, "input ", i, " ('", spec.name,
+                   "'): bytes is ", inputs[i].bytes, ", less than the ", need,
+                   " bytes of ", tensorString(inputs[i]));
+  }
+  *tokens = T;
+  return Status();
+}
+
+void Session::fillView(const FunctionSpec &fn, const TensorSpec &t,
+                       int64_t tokens, moert_tensor_t *out) const {
+  out->dtype = t.dtype;
+  out->rank = t.rank;
+  for (int32_t d = 0; d < MOERT_MAX_RANK; ++d)
+    out->shape[d] = d < t.rank ? (t.shape[d] == -1 ? tokens : t.shape[d]) : 0;
+  out->data = arena_ + fn.buffers[t.buffer].offset;
+  out->bytes = static_cast<size_t>(t.bytes.at(tokens));
+}
+
+Status Session::run(size_t function, const moert_tensor_t *inputs,
+                    size_t numInputs, moert_tensor_t *outputs, size_t numOutputs) {
+  const Model &m = *model_;
+  hasRun_ = false; // a run, failed or not, replaces the last run's outputs
+  if (function >= m.functions().size())
+    return error(MOERT_NOT_FOUND, "function index ", function,
+                 " is out of range (the artifact has ", m.functions().size(),
+                 " functions)");
+  const FunctionSpec &fn = m.functions()[function];
+  int64_t T = 0;
+  Status s = checkInputs(fn, inputs, numInputs, &T);
+  if (!s)
+    return s.prefixed("run '" + fn.name + "': ");
+  if (numOutputs != 0) {
+    if (numOutputs != fn.outputs.size())
+      return error(MOERT_INVALID_ARGUMENT, "run '", fn.name, "': ", numOutputs,
+                   " output buffers given, the function has ", fn.outputs.size(),
+                   " outputs (or pass none and read views)");
+    if (!outputs)
+      return error(MOERT_INVALID_ARGUMENT, "run '", fn.name, "': outputs is NULL");
+    for (size_t i = 0; i < numOutputs; ++i) {
+      const TensorSpec &spec = fn.outputs[i];
+      uint64_t need = static_cast<uint64_t>(spec.bytes.at(T));
+      if ((need > 0 && !outputs[i].data) || outputs[i].bytes < need)
+        return error(MOERT_INVALID_ARGUMENT, "run '", fn.name, "': output ", i,
+                     " ('", spec.name, "') needs ", need, " bytes at T = ", T,
+                     ", the buffer given holds ",
+                     outputs[i].data ? outputs[i].bytes : 0);
+    }
+  }
+
+  for (size_t i = 0; i < numInputs; ++i) {
+    const TensorSpec &spec = fn.inputs[i];
+    size_t bytes = static_cast<size_t>(spec.bytes.at(T));
+    if (bytes) // memmove: the caller may pass a view of this arena
+      std::memmove(arena_ + fn.buffers[spec.buffer].offset, inputs[i].data, bytes);
+  }
+
+  ThreadPool &pool = *pool_;
+  const std::vector<Prepared> &cmds = prepared_[function];
+  for (size_t ci = 0; ci < cmds.size(); ++ci) {
+    const Prepared &p = cmds[ci];
+    const CommandSpec &c = *p.spec;
+    switch (c.kind) {
+    case CommandKind::Launch:
+      runLaunch(pool, p.kernel, args_.data() + p.argsBegin, T, c.extent.at(T),
+                c.grain);
+      break;
+    case CommandKind::Gemm:
+      runGemm(pool, c.rows.at(T), c.n, c.k, reinterpret_cast<const float *>(p.a),
+              reinterpret_cast<const float *>(p.b), reinterpret_cast<float *>(p.c),
+              c.accumulate);
+      break;
+    case CommandKind::GroupedGemm:
+      s = runGroupedGemm(pool, c.rows.at(T), c.experts, c.n, c.k,
+                         reinterpret_cast<const float *>(p.a),
+                         reinterpret_cast<const float *>(p.b),
+                         reinterpret_cast<float *>(p.c), p.offsets);
+      if (!s)
+        return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
+                          " (GroupedGemm), T = " + std::to_string(T) + ": ");
+      break;
+    case CommandKind::Fill:
+      runFill(p.dst, c.bytes.at(T), c.value);
+      break;
+    case CommandKind::Copy:
+      runCopy(p.dst, p.src, c.bytes.at(T));
+      break;
+    }
+  }
+
+  for (size_t i = 0; i < numOutputs; ++i) {
+    const TensorSpec &spec = fn.outputs[i];
+    moert_tensor_t view;
+    fillView(fn, spec, T, &view);
+    if (view.bytes)
+      std::memmove(outputs[i].data, view.data, view.bytes);
+    outputs[i].dtype = view.dtype;
+    outputs[i].rank = view.rank;
+    std::memcpy(outputs[i].shape, view.shape, sizeof view.shape);
+  }
+  hasRun_ = true;
+  lastFunction_ = function;
+  lastTokens_ = T;
+  return Status();
+}
+
+Status Session::view(bool aux, size_t index, moert_tensor_t *out) const {
+  if (!out)
+    return error(MOERT_INVALID_ARGUMENT, "the view pointer is NULL");
+  if (!hasRun_)
+    return error(MOERT_FAILED_PRECONDITION,
+                 "no successful run yet: outputs exist only after one");
+  const FunctionSpec &fn = model_->functions()[lastFunction_];
+  const std::vector<TensorSpec> &list = aux ? fn.auxOutputs : fn.outputs;
+  if (index >= list.size())
+    return error(MOERT_NOT_FOUND, aux ? "aux output " : "output ", index,
+                 " does not exist (function '", fn.name, "' has ", list.size(), ")");
+  fillView(fn, list[index], lastTokens_, out);
+  return Status();
+}
+
+bool Session::lastRun(size_t *function, int64_t *tokens) const {
+  if (!hasRun_)
+    return false;
+  if (function)
+    *function = lastFunction_;
+  if (tokens)
+    *tokens = lastTokens_;
+  return true;
+}
+
+} // namespace moert::rt

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Runs every layer of a compiled checkpoint at every reference token count
+through moe-run and compares with the reference outputs written by
+test/reference/make_checkpoint.py.
+
+  check_e2e.py --moe-run BIN --artifact A.moeb --checkpoint DIR --tol 1e-5 [--threads N]
+
+Prints one line per (layer, T) with the relative error (max |y - ref| /
+max |ref|) and, for token-choice layers, whether the per-expert load equals
+the reference's; the last line is 'N passed, M failed'. Exits 1 on failure.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--moe-run", required=True)
+    p.add_argument("--artifact", required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--tol", type=float, required=True)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args()
+    manifest = json.load(open(os.path.join(a.checkpoint, "ref", "manifest.json")))
+    passed = failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for layer in manifest["layers"]:
+            i = layer["index"]
+            for key, files in sorted(layer["files"].items(), key=lambda kv: int(kv[0][1:])):
+                d = os.path.join(a.checkpoint, "ref", "layer_%d" % i)
+                out = os.path.join(tmp, "y.npy")
+                cmd = [a.moe_run, a.artifact, "--function", "layer_%d" % i,
+                       "--input", os.path.join(d, files["x"]), "--output", out,
+                       "--router-stats", "--device", a.device]
+                if a.threads:
+                    cmd += ["--threads", str(a.threads)]
+                run = subprocess.run(cmd, capture_output=True, text=True)
+                if run.returncode != 0:
+                    print("layer_%d %s: moe-run failed: %s" % (i, key, run.stderr.strip()))
+                    failed += 1
+                    continue
+                y = np.load(out)
+                ref = np.load(os.path.join(d, files["y"]))
+                err = float(np.abs(y - ref).max() / max(np.abs(ref).max(), 1e-30))
+                ok = err <= a.tol and y.shape == ref.shape
+                note = ""
+                if "indices" in files and layer.get("routing") == "token_choice":
+                    idx = np.load(os.path.join(d, files["indices"]))
+                    m = re.search(r"load:([ 0-9]+)", run.stdout)
+                    if m:
+                        load = [int(v) for v in m.group(1).split()]
+                        valid = idx[idx >= 0]
+                        expected = np.bincount(valid, minlength=len(load)).tolist()
+                        if files.get("capacity") is not None:
+                            # With a capacity, router stats count the router's
+                            # choices; the reference's indices are where the
+                            # copies went (dropped: -1, rerouted: elsewhere).
+                            same = sum(load) == idx.size
+                            what = "total matches (capacity)"
+                        else:
+                            same = load == expected
+                            what = "same"
+                        note = " load=%s" % (what if same else "DIFFERENT %s vs %s" % (load, expected))
+                        ok = ok and same
+                print("layer_%d %s: rel_err=%.3g %s%s" % (i, key, err, "ok" if ok else "FAIL", note))
+                passed += ok
+                failed += not ok
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,441 @@
+//===- CommandsTest.cpp - each command against a hand computation ---------===//
+#include "TestUtil.h"
+
+#include <algorithm>
+#include <cstring>
+
+using namespace moert::test;
+namespace fb = moert::fb;
+
+namespace {
+
+constexpr int64_t kMaxT = 16;
+
+/// forward(x: f32 [T, K]) -> y: f32 [T, N] = x · W1ᵀ (+ x · W2ᵀ when
+/// accumulating): one Gemm, or two with the second accumulating.
+struct GemmModel {
+  int64_t N, K, maxT;
+  std::vector<float> w1, w2;
+  Bytes bytes;
+  GemmModel(int64_t n, int64_t k, int64_t maxTokens, bool accumulate)
+      : N(n), K(k), maxT(maxTokens) {
+    ArtifactBuilder b(maxT);
+    w1 = randomFloats(static_cast<size_t>(N * K), 11);
+    w2 = randomFloats(static_cast<size_t>(N * K), 12);
+    uint32_t W1 = b.addWeightF32("w1", {N, K}, w1);
+    uint32_t W2 = b.addWeightF32("w2", {N, K}, w2);
+    FunctionBuilder f = b.function("forward");
+    uint32_t x = f.buffer(4 * K, 0), y = f.buffer(4 * N, 0);
+    f.input("x", fb::DType::F32, {-1, K}, x);
+    f.output("y", fb::DType::F32, {-1, N}, y);
+    f.gemm(buf(x), wt(W1), buf(y), aff(1, 0), N, K);
+    if (accumulate)
+      f.gemm(buf(x), wt(W2), buf(y), aff(1, 0), N, K, /*accumulate=*/true);
+    bytes = b.build();
+  }
+};
+
+std::vector<float> runOne(moert::Session &s, std::vector<float> &x,
+                          std::vector<int64_t> shape, size_t output = 0) {
+  moert::Status st = s.run("", {f32(x, shape)});
+  EXPECT_TRUE(st) << st.message();
+  if (!st)
+    return {};
+  auto view = s.output(output);
+  EXPECT_TRUE(view) << view.status().message();
+  return view ? values(*view) : std::vector<float>();
+}
+
+} // namespace
+
+TEST(Gemm, EveryTokenCountMatchesTheReference) {
+  GemmModel g(40, 24, kMaxT, false);
+  moert::Model m = mustLoad(g.bytes);
+  for (int32_t threads : {1, 3}) {
+    moert::Session s = mustSession(m, threads);
+    for (int64_t T = 1; T <= kMaxT; ++T) {
+      std::vector<float> x = randomFloats(static_cast<size_t>(T * g.K), 100 + T);
+      std::vector<float> y = runOne(s, x, {T, g.K});
+      EXPECT_TRUE(near(y, refGemmBt(x, g.w1.data(), T, g.N, g.K)))
+          << "T = " << T << ", threads = " << threads;
+    }
+  }
+}
+
+TEST(Gemm, AccumulateAddsToC) {
+  GemmModel g(40, 24, kMaxT, true);
+  moert::Model m = mustLoad(g.bytes);
+  moert::Session s = mustSession(m, 2);
+  for (int64_t T : {1, 5, 16}) {
+    std::vector<float> x = randomFloats(static_cast<size_t>(T * g.K), 7 + T);
+    std::vector<float> y = runOne(s, x, {T, g.K});
+    std::vector<float> want = refGemmBt(x, g.w1.data(), T, g.N, g.K);
+    std::vector<float> want2 = refGemmBt(x, g.w2.data(), T, g.N, g.K);
+    for (size_t i = 0; i < want.size(); ++i)
+      want[i] += want2[i];
+    EXPECT_TRUE(near(y, want)) << "T = " << T;
+  }
+}
+
+// Large enough to be split over the session's threads (column and row tiles).
+TEST(Gemm, SplitOverThreadsMatchesTheReference) {
+  GemmModel g(256, 128, 64, false);
+  moert::Model m = mustLoad(g.bytes);
+  for (int32_t threads : {1, 2, 4, 7}) {
+    moert::Session s = mustSession(m, threads);
+    for (int64_t T : {1, 7, 33, 64}) {
+      std::vector<float> x = randomFloats(static_cast<size_t>(T * g.K), 200 + T);
+      std::vector<float> y = runOne(s, x, {T, g.K});
+      EXPECT_TRUE(near(y, refGemmBt(x, g.w1.data(), T, g.N, g.K), 1e-4f, 1e-4f))
+          << "T = " << T << ", threads = " << threads;
+    }
+  }
+}
+
+namespace {
+
+/// grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N]
+struct GroupedModel {
+  int64_t E, N, K, maxT;
+  std::vector<float> w;
+  Bytes bytes;
+  GroupedModel(int64_t e, int64_t n, int64_t k, int64_t maxTokens)
+      : E(e), N(n), K(k), maxT(maxTokens) {
+    ArtifactBuilder b(maxT);
+    w = randomFloats(static_cast<size_t>(E * N * K), 21);
+    uint32_t W = b.addWeightF32("w", {E, N, K}, w);
+    FunctionBuilder f = b.function("grouped");
+    uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+    f.input("a", fb::DType::F32, {-1, K}, a);
+    f.input("offsets", fb::DType::I32, {E + 1}, off);
+    f.output("c", fb::DType::F32, {-1, N}, c);
+    f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+    bytes = b.build();
+  }
+
+  std::vector<float> reference(const std::vector<float> &a,
+                               const std::vector<int32_t> &off, int64_t T) const {
+    std::vector<float> c(static_cast<size_t>(T * N), 0.0f);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t r = off[e]; r < off[e + 1]; ++r)
+        for (int64_t n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k)
+            acc += double(a[r * K + k]) * double(w[(e * N + n) * K + k]);
+          c[r * N + n] = static_cast<float>(acc);
+        }
+    return c;
+  }
+};
+
+moert::Status runGrouped(moert::Session &s, const GroupedModel &g,
+                         std::vector<float> &a, std::vector<int32_t> &off, int64_t T) {
+  return s.run("grouped", {f32(a, {T, g.K}), i32(off, {g.E + 1})});
+}
+
+} // namespace
+
+TEST(GroupedGemm, RandomOffsetsForEveryTokenCount) {
+  GroupedModel g(4, 12, 16, kMaxT);
+  moert::Model m = mustLoad(g.bytes);
+  std::mt19937 rng(5);
+  for (int32_t threads : {1, 3}) {
+    moert::Session s = mustSession(m, threads);
+    for (int64_t T = 1; T <= kMaxT; ++T) {
+      for (int trial = 0; trial < 3; ++trial) {
+        // Non-decreasing cut points from 0, the last one <= T (rows past it are zeroed).
+        std::vector<int32_t> off(static_cast<size_t>(g.E + 1), 0);
+        for (int64_t e = 1; e <= g.E; ++e)
+          off[e] = static_cast<int32_t>(rng() % (T + 1));
+        std::sort(off.begin() + 1, off.end());
+        if (trial == 0)
+          off[g.E] = static_cast<int32_t>(T);
+        std::vector<float> a = randomFloats(static_cast<size_t>(T * g.K), 300 + T);
+        moert::Status st = runGrouped(s, g, a, off, T);
+        ASSERT_TRUE(st) << st.message();
+        auto c = s.output(0);
+        ASSERT_TRUE(c);
+        EXPECT_TRUE(near(values(*c), g.reference(a, off, T)))
+            << "T = " << T << ", trial " << trial << ", threads " << threads;
+      }
+    }
+  }
+}
+
+TEST(GroupedGemm, RowsPastTheLastOffsetAreZeroed) {
+  GroupedModel g(4, 12, 16, kMaxT);
+  moert::Model m = mustLoad(g.bytes);
+  moert::Session s = mustSession(m, 2);
+  int64_t T = 10;
+  std::vector<float> a = randomFloats(static_cast<size_t>(T * g.K), 9);
+  std::vector<int32_t> all = {0, 3, 5, 5, 10};
+  ASSERT_TRUE(runGrouped(s, g, a, all, T)); // every row written
+  std::vector<int32_t> some = {0, 1, 2, 2, 6};
+  ASSERT_TRUE(runGrouped(s, g, a, some, T));
+  std::vector<float> c = values(*s.output(0));
+  for (int64_t r = 6; r < T; ++r)
+    for (int64_t n = 0; n < g.N; ++n)
+      ASSERT_EQ(c[r * g.N + n], 0.0f) << "row " << r;
+  EXPECT_TRUE(near(c, g.reference(a, some, T)));
+  std::vector<int32_t> none = {0, 0, 0, 0, 0};
+  ASSERT_TRUE(runGrouped(s, g, a, none, T));
+  c = values(*s.output(0));
+  EXPECT_TRUE(std::all_of(c.begin(), c.end(), [](float v) { return v == 0.0f; }));
+}
+
+TEST(GroupedGemm, SplitOverThreadsMatchesTheReference) {
+  GroupedModel g(8, 128, 64, 64);
+  moert::Model m = mustLoad(g.bytes);
+  for (int32_t threads : {1, 4}) {
+    moert::Session s = mustSession(m, threads);
+    int64_t T = 64;
+    std::vector<int32_t> off = {0, 3, 20, 20, 21, 40, 41, 60, 64};
+    std::vector<float> a = randomFloats(static_cast<size_t>(T * g.K), 77);
+    ASSERT_TRUE(runGrouped(s, g, a, off, T));
+    EXPECT_TRUE(near(values(*s.output(0)), g.reference(a, off, T), 1e-4f, 1e-4f));
+  }
+}
+
+TEST(GroupedGemm, InvalidRunTimeOffsetsAreAStatus) {
+  GroupedModel g(4, 12, 16, kMaxT);
+  moert::Model m = mustLoad(g.bytes);
+  moert::Session s = mustSession(m, 2);
+  int64_t T = 8;
+  std::vector<float> a = randomFloats(static_cast<size_t>(T * g.K), 1);
+  struct Case {
+    std::vector<int32_t> off;
+    std::string message;
+  } cases[] = {
+      {{1, 2, 3, 4, 5}, "offsets[0] = 1, expected 0"},
+      {{0, 2, 5, 2, 8}, "offsets[3] = 2 < offsets[2] = 5 (they must be non-decreasing)"},
+      {{0, 2, 5, 6, 9}, "offsets[4] = 9 exceeds rows(T) = 8"},
+      {{0, -1, 0, 0, 0}, "offsets[1] = -1 < offsets[0] = 0"},
+      {{0, 0, 0, 0, 2147483647}, "offsets[4] = 2147483647 exceeds rows(T) = 8"},
+  };
+  for (Case &c : cases) {
+    moert::Status st = runGrouped(s, g, a, c.off, T);
+    ASSERT_FALSE(st.ok()) << c.message;
+    EXPECT_EQ(st.code(), MOERT_EXECUTION_ERROR);
+    EXPECT_NE(st.message().find(c.message), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("run 'grouped': command 0 (GroupedGemm), T = 8: invalid expert offsets"),
+              std::string::npos)
+        << st.message();
+    // A failed run leaves no outputs to read.
+    auto view = s.output(0);
+    ASSERT_FALSE(view);
+    EXPECT_EQ(view.status().code(), MOERT_FAILED_PRECONDITION);
+  }
+  // The session is still usable.
+  std::vector<int32_t> ok = {0, 2, 4, 6, 8};
+  ASSERT_TRUE(runGrouped(s, g, a, ok, T));
+  EXPECT_TRUE(near(values(*s.output(0)), g.reference(a, ok, T)));
+}
+
+namespace {
+
+/// chunks(x: f32 [T, 1]) -> hits: i32 [T, 3], lens: i32 [T, 3], tokens: i32 [1]
+/// Launch moert_test_mark_chunks over extent 3T with `grain`.
+Bytes chunkModel(int64_t grain) {
+  ArtifactBuilder b(kMaxT);
+  uint32_t k = b.testKernel("moert_test_mark_chunks", 3);
+  FunctionBuilder f = b.function("chunks");
+  uint32_t x = f.buffer(4, 0), hits = f.buffer(12, 0), lens = f.buffer(12, 0),
+           tokens = f.buffer(0, 4), untouched = f.buffer(0, 16);
+  f.input("x", fb::DType::F32, {-1, 1}, x);
+  f.output("hits", fb::DType::I32, {-1, 3}, hits);
+  f.output("lens", fb::DType::I32, {-1, 3}, lens);
+  f.output("tokens", fb::DType::I32, {1}, tokens);
+  f.output("untouched", fb::DType::I32, {4}, untouched);
+  f.fill(buf(hits), aff(12, 0), 0);
+  f.fill(buf(lens), aff(12, 0), 0);
+  f.fill(buf(untouched), aff(0, 16), 7);
+  f.launch(k, {buf(hits), buf(lens), buf(tokens)}, aff(3, 0), grain);
+  // Extent 0: must launch nothing (the kernel would write 1s into untouched).
+  f.launch(k, {buf(untouched), buf(untouched), buf(untouched)}, aff(0, 0), 1);
+  return b.build();
+}
+
+std::vector<int32_t> ints(const moert_tensor_t &t) {
+  const int32_t *p = static_cast<const int32_t *>(t.data);
+  return std::vector<int32_t>(p, p + t.bytes / 4);
+}
+
+} // namespace
+
+TEST(Launch, ChunksCoverTheExtentOnceWithTheGrain) {
+  for (int64_t grain : {1, 4, 5, 100}) {
+    moert::Model m = mustLoad(chunkModel(grain));
+    for (int32_t threads : {1, 2, 4}) {
+      moert::Session s = mustSession(m, threads);
+      for (int64_t T = 1; T <= kMaxT; ++T) {
+        std::vector<float> x(static_cast<size_t>(T), 0.0f);
+        ASSERT_TRUE(s.run("", {f32(x, {T, 1})}));
+        std::vector<int32_t> hits = ints(*s.output(0)), lens = ints(*s.output(1));
+        int64_t extent = 3 * T;
+        ASSERT_EQ(hits.size(), size_t(extent));
+        for (int64_t i = 0; i < extent; ++i) {
+          ASSERT_EQ(hits[i], 1) << "index " << i << " T " << T << " grain " << grain;
+          int32_t want = i % grain == 0 ? int32_t(std::min(grain, extent - i)) : 0;
+          ASSERT_EQ(lens[i], want) << "index " << i << " T " << T << " grain " << grain;
+        }
+        EXPECT_EQ(ints(*s.output(2)), std::vector<int32_t>{int32_t(T)});
+        EXPECT_EQ(ints(*s.output(3)), (std::vector<int32_t>{7, 7, 7, 7}));
+      }
+    }
+  }
+}
+
+// Chunks really run concurrently: a barrier over T chunks completes only if
+// T threads run them at the same time.
+TEST(Launch, ChunksRunConcurrentlyOnTheSessionThreads) {
+  ArtifactBuilder b(8);
+  uint32_t k = b.testKernel("moert_test_rendezvous", 2);
+  FunctionBuilder f = b.function("barrier");
+  uint32_t x = f.buffer(4, 0), counter = f.buffer(0, 4), flags = f.buffer(4, 0);
+  f.input("x", fb::DType::F32, {-1, 1}, x);
+  f.output("flags", fb::DType::I32, {-1}, flags);
+  f.fill(buf(counter), aff(0, 4), 0);
+  f.fill(buf(flags), aff(4, 0), 0);
+  f.launch(k, {buf(counter), buf(flags)}, aff(1, 0), 1);
+  moert::Model m = mustLoad(b.build());
+  for (int32_t threads : {2, 4}) {
+    moert::Session s = mustSession(m, threads);
+    EXPECT_EQ(s.numThreads(), threads);
+    int64_t T = threads;
+    std::vector<float> x(static_cast<size_t>(T), 0.0f);
+    ASSERT_TRUE(s.run("", {f32(x, {T, 1})}));
+    EXPECT_EQ(ints(*s.output(0)), std::vector<int32_t>(size_t(T), 1))
+        << threads << " chunks did not all run at once on " << threads << " threads";
+  }
+}
+
+TEST(Launch, KernelsCallLibm) {
+  ArtifactBuilder b(kMaxT);
+  uint32_t k = b.testKernel("moert_test_silu", 2);
+  FunctionBuilder f = b.function("silu");
+  uint32_t x = f.buffer(32, 0), y = f.buffer(32, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.launch(k, {buf(x), buf(y)}, aff(8, 0), 5);
+  moert::Model m = mustLoad(b.build());
+  moert::Session s = mustSession(m, 3);
+  for (int64_t T : {1, 3, 16}) {
+    std::vector<float> x = randomFloats(static_cast<size_t>(8 * T), 4, -6.0f, 6.0f);
+    std::vector<float> want(x.size());
+    for (size_t i = 0; i < x.size(); ++i)
+      want[i] = x[i] / (1.0f + std::exp(-x[i]));
+    EXPECT_TRUE(near(runOne(s, x, {T, 8}), want, 1e-6f, 1e-6f));
+  }
+}
+
+TEST(Fill, RepeatsThe32BitPatternIncludingAPartialTail) {
+  ArtifactBuilder b(kMaxT);
+  FunctionBuilder f = b.function("fill");
+  uint32_t x = f.buffer(4, 0), o = f.buffer(12, 0), z = f.buffer(8, 0), u = f.buffer(8, 0);
+  f.input("x", fb::DType::F32, {-1, 1}, x);
+  f.output("o", fb::DType::I32, {-1, 3}, o);
+  f.output("z", fb::DType::I32, {-1, 2}, z);
+  f.output("u", fb::DType::I32, {-1, 2}, u);
+  f.fill(buf(o), aff(12, 0), 0xAABBCCDDu);
+  f.fill(buf(o), aff(12, -2), 0x11223344u); // the last 2 bytes keep 0xAABB
+  f.fill(buf(z), aff(8, 0), 0xFFFFFFFFu);
+  f.fill(buf(z), aff(8, 0), 0u);
+  f.fill(buf(u), aff(8, 0), 0x3F800000u); // 1.0f
+  moert::Model m = mustLoad(b.build());
+  moert::Session s = mustSession(m);
+  for (int64_t T : {1, 2, 16}) {
+    std::vector<float> x(static_cast<size_t>(T), 0.0f);
+    ASSERT_TRUE(s.run("", {f32(x, {T, 1})}));
+    std::vector<int32_t> o = ints(*s.output(0));
+    ASSERT_EQ(o.size(), size_t(3 * T));
+    for (size_t i = 0; i + 1 < o.size(); ++i)
+      ASSERT_EQ(uint32_t(o[i]), 0x11223344u);
+    EXPECT_EQ(uint32_t(o.back()), 0xAABB3344u);
+    std::vector<int32_t> z = ints(*s.output(1));
+    EXPECT_TRUE(std::all_of(z.begin(), z.end(), [](int32_t v) { return v == 0; }));
+    std::vector<float> u = values(*s.output(2));
+    EXPECT_TRUE(std::all_of(u.begin(), u.end(), [](float v) { return v == 1.0f; }));
+  }
+}
+
+TEST(Copy, CopiesBytesOfTFromBuffersAndWeights) {
+  ArtifactBuilder b(kMaxT);
+  std::vector<float> table = {1.5f, -2.0f, 3.25f, 4.0f};
+  uint32_t W = b.addWeightF32("table", {4}, table);
+  FunctionBuilder f = b.function("copy");
+  uint32_t x = f.buffer(32, 0), y = f.buffer(32, 0), t = f.buffer(0, 16), p = f.buffer(4, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.output("t", fb::DType::F32, {4}, t);
+  f.output("prefix", fb::DType::F32, {-1}, p);
+  f.copy(buf(x), buf(y), aff(32, 0));
+  f.copy(wt(W), buf(t), aff(0, 16));
+  f.copy(buf(x), buf(p), aff(4, 0)); // the first T floats of x
+  moert::Model m = mustLoad(b.build());
+  moert::Session s = mustSession(m);
+  for (int64_t T = 1; T <= kMaxT; ++T) {
+    std::vector<float> x = randomFloats(static_cast<size_t>(8 * T), 50 + T);
+    ASSERT_TRUE(s.run("", {f32(x, {T, 8})}));
+    EXPECT_EQ(values(*s.output(0)), x);
+    EXPECT_EQ(values(*s.output(1)), table);
+    EXPECT_EQ(values(*s.output(2)), std::vector<float>(x.begin(), x.begin() + T));
+  }
+}
+
+namespace {
+
+/// A toy top-1 MoE layer through every piece: route (kernel) -> permute
+/// (kernel) -> GroupedGemm -> unpermute (kernel).
+///   moe(x: f32 [T, 8]) -> y: f32 [T, 8], y[t] = W[argmax x[t, 0:4]] · x[t]
+struct ToyMoe {
+  std::vector<float> w = randomFloats(4 * 8 * 8, 31);
+  Bytes bytes;
+  ToyMoe() {
+    ArtifactBuilder b(kMaxT);
+    uint32_t W = b.addWeightF32("experts", {4, 8, 8}, w);
+    uint32_t route = b.testKernel("moert_test_route4", 3);
+    uint32_t perm = b.testKernel("moert_test_permute8", 3);
+    uint32_t unperm = b.testKernel("moert_test_unpermute8", 3);
+    FunctionBuilder f = b.function("moe");
+    uint32_t x = f.buffer(32, 0), off = f.buffer(0, 20), p = f.buffer(4, 0),
+             xp = f.buffer(32, 0), yp = f.buffer(32, 0), y = f.buffer(32, 0);
+    f.input("x", fb::DType::F32, {-1, 8}, x);
+    f.output("y", fb::DType::F32, {-1, 8}, y);
+    f.launch(route, {buf(x), buf(off), buf(p)}, aff(0, 1), 1);
+    f.launch(perm, {buf(x), buf(p), buf(xp)}, aff(1, 0), 3);
+    f.groupedGemm(buf(xp), wt(W), buf(yp), buf(off), aff(1, 0), 4, 8, 8);
+    f.launch(unperm, {buf(yp), buf(p), buf(y)}, aff(1, 0), 3);
+    bytes = b.build();
+  }
+  std::vector<float> reference(const std::vector<float> &x, int64_t T) const {
+    std::vector<float> y(static_cast<size_t>(8 * T));
+    for (int64_t t = 0; t < T; ++t) {
+      int e = 0;
+      for (int j = 1; j < 4; ++j)
+        if (x[t * 8 + j] > x[t * 8 + e])
+          e = j;
+      for (int n = 0; n < 8; ++n) {
+        double acc = 0;
+        for (int k = 0; k < 8; ++k)
+          acc += double(w[(e * 8 + n) * 8 + k]) * x[t * 8 + k];
+        y[t * 8 + n] = static_cast<float>(acc);
+      }
+    }
+    return y;
+  }
+};
+
+} // namespace
+
+TEST(Program, ToyMoeLayerMatchesTheReferenceForEveryT) {
+  ToyMoe toy;
+  moert::Model m = mustLoad(toy.bytes);
+  for (int32_t threads : {1, 3}) {
+    moert::Session s = mustSession(m, threads);
+    for (int64_t T = 1; T <= kMaxT; ++T) {
+      std::vector<float> x = randomFloats(static_cast<size_t>(8 * T), 1000 + T);
+      EXPECT_TRUE(near(runOne(s, x, {T, 8}), toy.reference(x, T)))
+          << "T = " << T << ", threads = " << threads;
+    }
+  }
+}

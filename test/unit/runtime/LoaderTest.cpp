@@ -1,0 +1,742 @@
+//===- LoaderTest.cpp - every check of docs/artifact.md's loader ----------===//
+#include "TestUtil.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <unistd.h>
+
+using namespace moert::test;
+namespace fb = moert::fb;
+
+namespace {
+
+constexpr int64_t kMaxT = 8;
+
+/// Iterations of the random-corruption tests: `fallback`, or
+/// MOERT_TEST_ITERATIONS (for a longer soak, e.g. under ASan).
+int iterations(int fallback) {
+  const char *env = std::getenv("MOERT_TEST_ITERATIONS");
+  int n = env ? std::atoi(env) : 0;
+  return n > 0 ? n : fallback;
+}
+
+/// The seed of the random-corruption tests (MOERT_TEST_SEED, default `fallback`).
+uint32_t seed(uint32_t fallback) {
+  const char *env = std::getenv("MOERT_TEST_SEED");
+  return env ? static_cast<uint32_t>(std::strtoul(env, nullptr, 10)) : fallback;
+}
+
+/// A small artifact using every command kind:
+///   weights: 0 w f32 [8, 8], 1 bias f32 [8], 2 wg f32 [2, 8, 8], 3 offs i32 [3]
+///   kernel 0: moert_test_add_bias8 (3 args) in code object 0
+///   forward(x: f32 [T, 8]) -> y: f32 [T, 8]
+///     buffers 0 x, 1 h, 2 y, 4 g: 32·T bytes; 3 off: 16 bytes
+///     0 Gemm(x, w, h) 1 Launch(add_bias8, h, bias, y) 2 Copy(offs -> off)
+///     3 GroupedGemm(x, wg, g, off) 4 Fill(g, 0)
+void makeSmall(ArtifactBuilder &b) {
+  std::vector<float> w = randomFloats(64, 1);
+  b.addWeightF32("w", {8, 8}, w);
+  b.addWeightF32("bias", {8}, randomFloats(8, 2));
+  b.addWeightF32("wg", {2, 8, 8}, randomFloats(128, 3));
+  b.addWeightI32("offs", {3}, {0, 0, 0});
+  uint32_t k = b.testKernel("moert_test_add_bias8", 3);
+  FunctionBuilder f = b.function("forward");
+  uint32_t x = f.buffer(32, 0), h = f.buffer(32, 0), y = f.buffer(32, 0),
+           off = f.buffer(0, 16), g = f.buffer(32, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.gemm(buf(x), wt(0), buf(h), aff(1, 0), 8, 8);
+  f.launch(k, {buf(h), wt(1), buf(y)}, aff(1, 0), 2);
+  f.copy(wt(3), buf(off), aff(0, 12));
+  f.groupedGemm(buf(x), wt(2), buf(g), buf(off), aff(1, 0), 2, 8, 8);
+  f.fill(buf(g), aff(32, 0), 0);
+}
+
+Bytes small() {
+  ArtifactBuilder b(kMaxT);
+  makeSmall(b);
+  return b.build();
+}
+
+/// The small artifact after `mutate` edits its table (checksums recomputed).
+Bytes mutated(const std::function<void(ArtifactBuilder &)> &mutate,
+              bool keepOffsets = false) {
+  ArtifactBuilder b(kMaxT);
+  makeSmall(b);
+  if (keepOffsets)
+    b.build(); // lay out once so the offsets are real, then edit them
+  mutate(b);
+  ArtifactBuilder::Options o;
+  o.keepOffsets = keepOffsets;
+  return b.build(o);
+}
+
+fb::FunctionT &fn(ArtifactBuilder &b) { return *b.model.functions[0]; }
+template <typename T> T *cmd(ArtifactBuilder &b, size_t i) {
+  return static_cast<T *>(fn(b).commands[i]->command.value);
+}
+
+#define EXPECT_LOAD_ERROR(bytes, expected_code, substring)                               \
+  do {                                                                          \
+    moert::Status s_ = loadStatus(bytes);                                       \
+    EXPECT_FALSE(s_.ok()) << "loaded, expected: " << (substring);               \
+    EXPECT_EQ(s_.code(), (expected_code)) << s_.message();                               \
+    EXPECT_NE(s_.message().find(substring), std::string::npos)                  \
+        << "message: " << s_.message() << "\nexpected to contain: " << (substring); \
+  } while (0)
+
+} // namespace
+
+TEST(Loader, SmallArtifactLoadsAndDescribesItself) {
+  Bytes bytes = small();
+  moert::Model m = mustLoad(bytes);
+  EXPECT_EQ(m.maxTokens(), kMaxT);
+  EXPECT_EQ(m.producer(), "moert tests");
+  EXPECT_EQ(m.targetArch(), "x86-64");
+  ASSERT_EQ(m.numFunctions(), 1u);
+  EXPECT_EQ(m.functionName(0), "forward");
+  EXPECT_EQ(moert_model_function_name(m.get(), 1), nullptr);
+  auto f = m.function();
+  ASSERT_TRUE(f) << f.status().message();
+  ASSERT_EQ(f->inputs.size(), 1u);
+  EXPECT_EQ(f->inputs[0].name, "x");
+  EXPECT_EQ(f->inputs[0].dtype, MOERT_F32);
+  EXPECT_EQ(f->inputs[0].shape, (std::vector<int64_t>{-1, 8}));
+  ASSERT_EQ(f->outputs.size(), 1u);
+  EXPECT_EQ(f->outputs[0].name, "y");
+  EXPECT_TRUE(f->auxOutputs.empty());
+  EXPECT_STREQ(moert_model_target(m.get()), "cpu");
+
+  moert_tensor_info_t info;
+  moert::Status s = moert::Status::adopt(
+      moert_model_tensor_info(m.get(), 0, MOERT_TENSOR_INPUT, 1, &info));
+  EXPECT_EQ(s.code(), MOERT_NOT_FOUND);
+  s = moert::Status::adopt(moert_model_tensor_info(m.get(), 3, MOERT_TENSOR_INPUT, 0, &info));
+  EXPECT_EQ(s.code(), MOERT_NOT_FOUND);
+}
+
+TEST(Loader, LoadsFromAFileAndReportsMissingOnes) {
+  char dir[] = "/tmp/moert-loader-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/m.moeb";
+  ASSERT_TRUE(writeBinaryFile(path, small()));
+  auto m = moert::Model::load(path);
+  EXPECT_TRUE(m) << m.status().message();
+
+  auto missing = moert::Model::load(std::string(dir) + "/nope.moeb");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.status().code(), MOERT_NOT_FOUND);
+  EXPECT_NE(missing.status().message().find("nope.moeb"), std::string::npos);
+  EXPECT_NE(missing.status().message().find("No such file"), std::string::npos);
+
+  auto directory = moert::Model::load(dir);
+  ASSERT_FALSE(directory);
+  EXPECT_EQ(directory.status().code(), MOERT_IO_ERROR);
+  EXPECT_NE(directory.status().message().find("not a regular file"), std::string::npos);
+
+  // A file error names the file.
+  Bytes bad = small();
+  bad.back() ^= 1;
+  ASSERT_TRUE(writeBinaryFile(path, bad));
+  auto corrupted = moert::Model::load(path);
+  ASSERT_FALSE(corrupted);
+  EXPECT_NE(corrupted.status().message().find(path), std::string::npos);
+  EXPECT_NE(corrupted.status().message().find("blob checksum"), std::string::npos);
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
+TEST(Loader, NullArgumentsAreStatuses) {
+  moert_model_t *m = reinterpret_cast<moert_model_t *>(1);
+  moert::Status s = moert::Status::adopt(moert_model_load_file(nullptr, &m));
+  EXPECT_EQ(s.code(), MOERT_INVALID_ARGUMENT);
+  EXPECT_EQ(m, nullptr);
+  s = moert::Status::adopt(moert_model_load_memory(nullptr, 10, &m));
+  EXPECT_EQ(s.code(), MOERT_INVALID_ARGUMENT);
+  s = moert::Status::adopt(moert_model_load_memory("x", 1, nullptr));
+  EXPECT_EQ(s.code(), MOERT_INVALID_ARGUMENT);
+  EXPECT_EQ(moert_model_max_tokens(nullptr), 0);
+  EXPECT_EQ(moert_model_num_functions(nullptr), 0u);
+}
+
+TEST(Loader, CopiesTheBytesItLoadsFrom) {
+  Bytes bytes = small();
+  moert::Model m = mustLoad(bytes);
+  std::fill(bytes.begin(), bytes.end(), 0xAB); // the caller reuses its buffer
+  moert::Session s = mustSession(m);
+  std::vector<float> x(8, 1.0f);
+  EXPECT_TRUE(s.run("", {f32(x, {1, 8})}));
+}
+
+// Every byte is under a checksum: flipping any bit of any byte, or all of
+// them, makes the load fail.
+TEST(Loader, EveryFlippedByteFailsTheLoad) {
+  Bytes good = small();
+  ASSERT_TRUE(loadStatus(good).ok());
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (uint8_t mask : {uint8_t(0xFF), uint8_t(1u << (i % 8))}) {
+      Bytes bad = good;
+      bad[i] ^= mask;
+      moert::Status s = loadStatus(bad);
+      ASSERT_FALSE(s.ok()) << "flipping byte " << i << " (mask " << int(mask)
+                           << ") of " << good.size() << " still loads";
+      ASSERT_FALSE(s.message().empty());
+    }
+  }
+}
+
+TEST(Loader, EveryTruncationFailsTheLoad) {
+  Bytes good = small();
+  for (size_t n = 0; n < good.size(); ++n) {
+    Bytes bad(good.begin(), good.begin() + n);
+    moert::Status s = loadStatus(bad);
+    ASSERT_FALSE(s.ok()) << "a " << n << "-byte prefix loads";
+    if (n < 128)
+      ASSERT_NE(s.message().find("smaller than the 128-byte header"), std::string::npos)
+          << s.message();
+    else
+      ASSERT_NE(s.message().find("file_size"), std::string::npos) << s.message();
+  }
+  Bytes longer = good;
+  longer.push_back(0);
+  EXPECT_LOAD_ERROR(longer, MOERT_INVALID_ARTIFACT, "truncated or extended");
+}
+
+// --- 1. header fields, in order ------------------------------------------------
+
+TEST(LoaderHeader, BadMagic) {
+  Bytes b = small();
+  b[0] = 'X';
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "bad magic");
+  EXPECT_LOAD_ERROR(Bytes(200, 0), MOERT_INVALID_ARTIFACT, "bad magic");
+}
+
+TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
+  for (uint32_t v : {0u, 2u, 7u, 0xFFFFFFFFu}) {
+    Bytes b = small();
+    moert::FileHeader h = header(b);
+    h.format_version = v;
+    setHeader(b, h);
+    rehash(b); // a well-formed artifact of another version
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 1 only");
+  }
+  ArtifactBuilder ab(kMaxT);
+  makeSmall(ab);
+  ArtifactBuilder::Options o;
+  o.formatVersion = 2;
+  EXPECT_LOAD_ERROR(ab.build(o), MOERT_UNSUPPORTED, "format version 2");
+}
+
+TEST(LoaderHeader, HeaderSize) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  h.header_size = 64;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "header_size is 64, expected 128");
+}
+
+TEST(LoaderHeader, HeaderChecksum) {
+  Bytes b = small();
+  b[120] ^= 0x10; // the checksum itself
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "header checksum mismatch");
+  Bytes c = small();
+  c[40] ^= 0x01; // blob_offset, not rehashed
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "header checksum mismatch");
+}
+
+TEST(LoaderHeader, FileSize) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  h.file_size += 64;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "file_size = " + std::to_string(h.file_size) + ", but the artifact is " +
+                        std::to_string(b.size()) + " bytes");
+}
+
+TEST(LoaderHeader, TableOffset) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  h.table_offset = 256;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "table_offset is 256, expected 128");
+}
+
+TEST(LoaderHeader, TableSizePastTheEnd) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  h.table_size = b.size();
+  setHeader(b, h);
+  h.header_checksum = moert::checksum64(b.data(), 120);
+  setHeader(b, h);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "runs past the end");
+  h.table_size = ~uint64_t(0) - 50; // 128 + table_size overflows
+  setHeader(b, h);
+  h.header_checksum = moert::checksum64(b.data(), 120);
+  setHeader(b, h);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "runs past the end");
+}
+
+TEST(LoaderHeader, BlobOffset) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  uint64_t expect = h.blob_offset;
+  h.blob_offset += 64;
+  h.blob_size -= 64;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "expected alignUp(128 + table_size) = " + std::to_string(expect));
+}
+
+TEST(LoaderHeader, BlobSize) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  h.blob_size -= 1;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "blob_offset + blob_size");
+}
+
+TEST(LoaderHeader, ReservedWords) {
+  for (int i = 0; i < 6; ++i) {
+    Bytes b = small();
+    moert::FileHeader h = header(b);
+    h.reserved[i] = 1;
+    setHeader(b, h);
+    rehash(b);
+    EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                      "reserved header word " + std::to_string(i) + " is 1");
+  }
+}
+
+// --- 2. section checksums --------------------------------------------------------
+
+TEST(LoaderChecksums, TableThenBlob) {
+  Bytes b = small();
+  moert::FileHeader h = header(b);
+  Bytes t = b;
+  t[128 + h.table_size / 2] ^= 0x04;
+  EXPECT_LOAD_ERROR(t, MOERT_INVALID_ARTIFACT, "table checksum mismatch");
+  Bytes w = b;
+  w[h.blob_offset] ^= 0x04; // the first weight
+  EXPECT_LOAD_ERROR(w, MOERT_INVALID_ARTIFACT, "blob checksum mismatch");
+  Bytes c = b;
+  c[b.size() - 1] ^= 0x04; // the end of the code object
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "blob checksum mismatch");
+  if (h.blob_offset > 128 + h.table_size) { // padding between table and blobs
+    Bytes p = b;
+    p[128 + h.table_size] ^= 0x04;
+    EXPECT_LOAD_ERROR(p, MOERT_INVALID_ARTIFACT, "blob checksum mismatch");
+  }
+  // Both corrupted: the table is checked first.
+  t[h.blob_offset] ^= 0x04;
+  EXPECT_LOAD_ERROR(t, MOERT_INVALID_ARTIFACT, "table checksum mismatch");
+}
+
+// --- 3. the FlatBuffers verifier --------------------------------------------------
+
+TEST(LoaderVerifier, Identifier) {
+  Bytes b = small();
+  std::memcpy(b.data() + 128 + 4, "MOEX", 4);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "identifier is not \"MOEB\"");
+}
+
+TEST(LoaderVerifier, MalformedTable) {
+  Bytes b = small();
+  uint32_t root = 0x7FFFFFF0; // the root offset points far outside the table
+  std::memcpy(b.data() + 128, &root, 4);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "fails FlatBuffers verification");
+}
+
+TEST(LoaderVerifier, TinyTable) {
+  // A header whose table is 4 bytes long.
+  Bytes b(128 + 64, 0);
+  moert::FileHeader h{};
+  std::memcpy(h.magic, moert::kMagic, 8);
+  h.format_version = 1;
+  h.header_size = 128;
+  h.table_offset = 128;
+  h.table_size = 4;
+  h.blob_offset = 192;
+  h.blob_size = 0;
+  h.file_size = 192;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "too small for a FlatBuffers table");
+}
+
+// Random corruption of the table with recomputed checksums: whatever the
+// verifier and the semantic checks make of it, loading never crashes and
+// never reads out of bounds (run under ASan to see the latter).
+TEST(LoaderVerifier, RandomTableCorruptionNeverCrashes) {
+  Bytes good = small();
+  moert::FileHeader h = header(good);
+  std::mt19937 rng(seed(42));
+  int loaded = 0;
+  for (int iter = 0, n = iterations(3000); iter < n; ++iter) {
+    Bytes b = good;
+    int edits = 1 + iter % 4;
+    for (int e = 0; e < edits; ++e) {
+      size_t at = 128 + rng() % h.table_size;
+      b[at] = static_cast<uint8_t>(rng());
+    }
+    rehash(b);
+    moert::Status s = loadStatus(b);
+    if (s.ok())
+      ++loaded;
+    else
+      ASSERT_FALSE(s.message().empty());
+  }
+  // Most single-byte edits hit names or values that still verify; the point is
+  // that none of them crashed.
+  SUCCEED() << loaded << " corrupted tables still loaded";
+}
+
+// --- 4. semantic bounds -----------------------------------------------------------
+
+TEST(LoaderSemantic, OtherTarget) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.target = fb::Target::Cuda; });
+  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "the artifact is for target Cuda");
+  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "backends: cpu");
+  Bytes c = mutated([](ArtifactBuilder &a) { a.model.target = static_cast<fb::Target>(9); });
+  EXPECT_LOAD_ERROR(c, MOERT_UNSUPPORTED, "target unknown (9)");
+}
+
+TEST(LoaderSemantic, MaxTokens) {
+  for (int64_t t : {0, -5}) {
+    Bytes b = mutated([&](ArtifactBuilder &a) { a.model.max_tokens = t; });
+    EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                      "max_tokens is " + std::to_string(t) + ", expected >= 1");
+  }
+}
+
+TEST(LoaderSemantic, WeightOutsideTheBlob) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.weights[1]->offset = 1 << 20; }, true);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "weight 1 ('bias'): bytes [1048576");
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "outside the");
+  Bytes c = mutated([](ArtifactBuilder &a) {
+    a.model.weights[0]->offset = std::numeric_limits<uint64_t>::max() - 63;
+  }, true);
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "weight 0 ('w'): bytes [");
+  Bytes d = mutated([](ArtifactBuilder &a) { a.model.weights[3]->bytes += 1 << 20; }, true);
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "weight 3 ('offs'): bytes [");
+}
+
+TEST(LoaderSemantic, WeightAlignment) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.weights[1]->offset += 4; }, true);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "is not a multiple of 64");
+}
+
+TEST(LoaderSemantic, WeightBytesMatchDTypeAndShape) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.weights[0]->shape = {8, 7}; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): bytes is 256, but f32 [8, 7] is 224 bytes");
+  Bytes c = mutated([](ArtifactBuilder &a) { a.model.weights[0]->dtype = fb::DType::F16; });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "but f16 [8, 8] is 128 bytes");
+  Bytes d = mutated([](ArtifactBuilder &a) { a.model.weights[0]->dtype = static_cast<fb::DType>(9); });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "weight 0 ('w'): unknown dtype 9");
+  Bytes e = mutated([](ArtifactBuilder &a) { a.model.weights[0]->shape = {-1, 8}; });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "dimension 0 is -1");
+  Bytes f = mutated([](ArtifactBuilder &a) {
+    a.model.weights[0]->shape = {1 << 30, 1 << 30, 1 << 30};
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "weight 0 ('w'): f32 [1073741824, 1073741824, 1073741824] is too large");
+}
+
+TEST(LoaderSemantic, CodeObjects) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.code_objects[0]->bytes += 1 << 24; }, true);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "code object 0: bytes [");
+  Bytes c = mutated([](ArtifactBuilder &a) { a.model.code_objects[0]->offset -= 8; }, true);
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "code object 0: offset");
+  Bytes d = mutated([](ArtifactBuilder &a) { a.model.code_objects[0]->format = fb::CodeFormat::Ptx; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "code object 0: format Ptx");
+  Bytes e = mutated([](ArtifactBuilder &a) { a.addCodeObject(Bytes(256, 0x42)); });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "code object 1 is not an ELF object");
+  Bytes elf32 = testKernelsObject();
+  elf32[4] = 1; // ELFCLASS32
+  Bytes f = mutated([&](ArtifactBuilder &a) { a.addCodeObject(elf32); });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "not a 64-bit little-endian ELF");
+  Bytes arm = testKernelsObject();
+  arm[18] = 183; // EM_AARCH64
+  arm[19] = 0;
+  Bytes g = mutated([&](ArtifactBuilder &a) { a.addCodeObject(arm); });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "not an x86-64 ELF object (e_machine 183)");
+}
+
+TEST(LoaderSemantic, KernelsNameExistingCodeObjects) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.kernels[0]->code_object = 5; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "kernel 0 ('moert_test_add_bias8'): code object 5 does not exist");
+  Bytes c = mutated([](ArtifactBuilder &a) { a.model.kernels[0]->name = ""; });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "symbol name is empty");
+}
+
+TEST(LoaderSemantic, BuffersLieInsideTheArena) {
+  Bytes b = mutated([](ArtifactBuilder &a) { fn(a).arena_bytes -= 1; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "function 'forward': buffer 4: arena bytes [");
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "at max_tokens = 8 exceed arena_bytes");
+  Bytes c = mutated([](ArtifactBuilder &a) { fn(a).buffers[1]->offset = ~uint64_t(0) - 63; });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "buffer 1: arena bytes [");
+  Bytes d = mutated([](ArtifactBuilder &a) { fn(a).buffers[1]->offset += 4; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "buffer 1: offset");
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "is not a multiple of 64");
+}
+
+TEST(LoaderSemantic, BufferSizesAreNonNegativeAndNonDecreasing) {
+  Bytes b = mutated([](ArtifactBuilder &a) { *fn(a).buffers[2]->bytes = fb::Affine(-32, 512); });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "buffer 2: bytes (-32 * T + 512) decreases");
+  Bytes c = mutated([](ArtifactBuilder &a) { *fn(a).buffers[2]->bytes = fb::Affine(0, -1); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "buffer 2: bytes (0 * T + -1) is negative");
+  Bytes d = mutated([](ArtifactBuilder &a) {
+    *fn(a).buffers[2]->bytes = fb::Affine(std::numeric_limits<int64_t>::max() / 4, 0);
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "overflows at max_tokens = 8");
+}
+
+TEST(LoaderSemantic, RefsIndexExistingBuffersAndWeights) {
+  Bytes b = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->a = buf(99); });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "function 'forward': command 0 (Gemm): operand a: buffer 99 does not exist");
+  Bytes c = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->b = wt(4); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): operand b: weight 4 does not exist (the artifact has 4 weights)");
+  Bytes d = mutated([](ArtifactBuilder &a) { cmd<fb::LaunchT>(a, 1)->args[2] = buf(5); });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "command 1 (Launch): argument 2: buffer 5 does not exist");
+  Bytes e = mutated([](ArtifactBuilder &a) { *cmd<fb::CopyT>(a, 2)->src = wt(1000); });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "command 2 (Copy): operand src: weight 1000");
+  Bytes f = mutated([](ArtifactBuilder &a) {
+    *cmd<fb::GroupedGemmT>(a, 3)->offsets = fb::Ref(static_cast<fb::RefKind>(7), 0);
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "operand offsets: unknown operand kind 7");
+  Bytes g = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->c.reset(); });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "command 0 (Gemm): operand c is missing");
+}
+
+TEST(LoaderSemantic, GemmOperandSizes) {
+  Bytes b = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->k = 16; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): operand a (buffer 0) holds 32 bytes at T = 1, but f32 [rows, k] needs 64");
+  Bytes c = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->rows = fb::Affine(2, 0); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "operand a (buffer 0) holds 32 bytes at T = 1");
+  Bytes d = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->rows = fb::Affine(1, 1); });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "holds 32 bytes at T = 1, but f32 [rows, k] needs 64");
+  Bytes e = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->n = 9; });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "operand b (weight 0 'w') holds 256 bytes, but f32 [n, k] needs 288");
+  Bytes f = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->n = 0; });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "command 0 (Gemm): n is 0");
+  Bytes g = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->k = int64_t(1) << 40; });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "k is 1099511627776");
+  // Holding an operand at max_tokens is not enough: x of 64·T − 40 bytes
+  // holds rows × k f32 at T = 8 (472 >= 256) but not at T = 1 (24 < 32).
+  Bytes t1 = mutated([](ArtifactBuilder &a) {
+    *fn(a).buffers[0]->bytes = fb::Affine(64, -40);
+    fn(a).arena_bytes += 1024;
+  });
+  EXPECT_LOAD_ERROR(t1, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): operand a (buffer 0) holds 24 bytes at T = 1, but f32 [rows, k] needs 32");
+  Bytes h = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->rows = fb::Affine(-1, 0); });
+  EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "rows (-1 * T + 0) is negative");
+}
+
+TEST(LoaderSemantic, GemmWritesABufferOfF32WithoutAliasing) {
+  Bytes b = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->c = wt(0); });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "operand c is weight 0: weights are read-only");
+  Bytes c = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->b = wt(3); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "operand b (weight 3 'offs') is i32, expected f32");
+  Bytes d = mutated([](ArtifactBuilder &a) { *cmd<fb::GemmT>(a, 0)->c = buf(0); });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "operand c (buffer 0, arena [0, 256)) overlaps operand a");
+  // Another buffer placed over A's bytes overlaps too.
+  Bytes e = mutated([](ArtifactBuilder &a) {
+    FunctionBuilder f(a.model, fn(a));
+    uint32_t alias = f.bufferAt(64, 32, 0);
+    *cmd<fb::GemmT>(a, 0)->c = buf(alias);
+  });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "overlaps operand a");
+}
+
+TEST(LoaderSemantic, GroupedGemmOperands) {
+  Bytes b = mutated([](ArtifactBuilder &a) { cmd<fb::GroupedGemmT>(a, 3)->experts = 3; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): operand b (weight 2 'wg') holds 512 bytes, but f32 [experts, n, k] needs 768");
+  Bytes c = mutated([](ArtifactBuilder &a) { *cmd<fb::GroupedGemmT>(a, 3)->offsets = wt(1); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "operand offsets (weight 1 'bias') is f32, expected i32");
+  Bytes d = mutated([](ArtifactBuilder &a) {
+    FunctionBuilder f(a.model, fn(a));
+    *cmd<fb::GroupedGemmT>(a, 3)->offsets = buf(f.buffer(0, 8));
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "operand offsets (buffer 5) holds 8 bytes at T = 1, but i32 [experts + 1] needs 12");
+  Bytes e = mutated([](ArtifactBuilder &a) { *cmd<fb::GroupedGemmT>(a, 3)->c = buf(3); });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "operand c (buffer 3) holds 16 bytes at T = 1");
+  Bytes f = mutated([](ArtifactBuilder &a) { cmd<fb::GroupedGemmT>(a, 3)->experts = 0; });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "experts is 0");
+}
+
+TEST(LoaderSemantic, FillAndCopy) {
+  Bytes b = mutated([](ArtifactBuilder &a) { *cmd<fb::FillT>(a, 4)->bytes = fb::Affine(32, 4); });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "command 4 (Fill): operand dst (buffer 4) holds 32 bytes at T = 1, but bytes(T) needs 36");
+  Bytes c = mutated([](ArtifactBuilder &a) { *cmd<fb::FillT>(a, 4)->dst = wt(1); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "command 4 (Fill): operand dst is weight 1: weights are read-only");
+  Bytes d = mutated([](ArtifactBuilder &a) { *cmd<fb::CopyT>(a, 2)->bytes = fb::Affine(0, 16); });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "command 2 (Copy): operand src (weight 3 'offs') holds 12 bytes, but bytes(T) needs 16");
+  Bytes e = mutated([](ArtifactBuilder &a) { *cmd<fb::CopyT>(a, 2)->src = buf(3); });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "command 2 (Copy): operand dst (buffer 3, arena [768, 780)) overlaps operand src");
+  Bytes f = mutated([](ArtifactBuilder &a) { cmd<fb::CopyT>(a, 2)->bytes.reset(); });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "command 2 (Copy): bytes is missing");
+}
+
+TEST(LoaderSemantic, Launches) {
+  Bytes b = mutated([](ArtifactBuilder &a) { cmd<fb::LaunchT>(a, 1)->kernel = 7; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "command 1 (Launch): kernel 7 does not exist (the artifact has 1 kernels)");
+  Bytes c = mutated([](ArtifactBuilder &a) { cmd<fb::LaunchT>(a, 1)->args.pop_back(); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "kernel 'moert_test_add_bias8' takes 3 arguments, the launch passes 2");
+  Bytes d = mutated([](ArtifactBuilder &a) { cmd<fb::LaunchT>(a, 1)->grain = 0; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "grain is 0, expected >= 1");
+  Bytes e = mutated([](ArtifactBuilder &a) { *cmd<fb::LaunchT>(a, 1)->extent = fb::Affine(1, -2); });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "extent (1 * T + -2) is negative");
+  Bytes f = mutated([](ArtifactBuilder &a) { cmd<fb::LaunchT>(a, 1)->extent.reset(); });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "command 1 (Launch): extent is missing");
+}
+
+TEST(LoaderSemantic, CommandsMustHaveABody) {
+  Bytes b = mutated([](ArtifactBuilder &a) {
+    fn(a).commands.push_back(std::make_unique<fb::CommandEntryT>());
+  });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "command 5 has no command");
+}
+
+TEST(LoaderSemantic, InputsAndOutputs) {
+  Bytes b = mutated([](ArtifactBuilder &a) { fn(a).inputs[0]->shape = {-1, -1}; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "input 0 ('x'): shape [T, T] has more than one token (-1) dimension");
+  Bytes c = mutated([](ArtifactBuilder &a) { fn(a).inputs[0]->shape = {-1, 16}; });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "input 0 ('x') (buffer 0) holds 32 bytes at T = 1, but f32 [T, 16] needs 64");
+  Bytes d = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->buffer = 42; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "output 0 ('y'): buffer 42 does not exist");
+  Bytes e = mutated([](ArtifactBuilder &a) { fn(a).inputs[0]->shape = {-1, 1, 1, 1, 1, 1, 1, 1, 8}; });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "rank 9 exceeds the runtime's maximum of 8");
+  Bytes f = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->shape = {-1, -2}; });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "output 0 ('y'): dimension 1 is -2");
+  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(4); });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 4");
+  Bytes h = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->name = "x"; fn(a).inputs[0]->name = ""; });
+  EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "input 0: the name is empty");
+  Bytes i = mutated([](ArtifactBuilder &a) {
+    FunctionBuilder f(a.model, fn(a));
+    f.auxOutput("y", fb::DType::F32, {4}, 3);
+  });
+  EXPECT_LOAD_ERROR(i, MOERT_INVALID_ARTIFACT, "aux output 0: the name 'y' is used twice");
+  // A fixed-size tensor in a T-sized buffer must fit at T = 1.
+  Bytes j = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->shape = {2, 8}; });
+  EXPECT_LOAD_ERROR(j, MOERT_INVALID_ARTIFACT, "holds 32 bytes at T = 1, but f32 [2, 8] needs 64");
+}
+
+TEST(LoaderSemantic, Functions) {
+  Bytes b = mutated([](ArtifactBuilder &a) { a.model.functions.clear(); });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "the artifact has no functions");
+  Bytes c = mutated([](ArtifactBuilder &a) { a.function("forward"); });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "function 1: the name 'forward' is used twice");
+  Bytes d = mutated([](ArtifactBuilder &a) { fn(a).name = ""; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "function 0: the name is empty");
+}
+
+// The checks run in the documented order: a header problem is reported before
+// a table problem, the table checksum before the blob's, the target before
+// any other semantic problem.
+TEST(LoaderSemantic, ChecksRunInOrder) {
+  Bytes b = mutated([](ArtifactBuilder &a) {
+    a.model.target = fb::Target::Cuda;
+    a.model.max_tokens = 0;
+    fn(a).arena_bytes = 0;
+  });
+  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "target Cuda");
+  Bytes c = mutated([](ArtifactBuilder &a) {
+    a.model.max_tokens = 0;
+    a.model.weights[0]->shape = {1};
+  });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "max_tokens is 0");
+}
+
+// Corrupted tables that still load must also run safely: with only the
+// built-in commands (no kernel, which trusts its arguments), every command's
+// reads and writes stay inside its operands whatever the table says (an ASan
+// build turns any stray access into a failure).
+TEST(LoaderVerifier, CorruptedTablesThatLoadRunSafely) {
+  ArtifactBuilder b(6);
+  b.addWeightF32("w", {8, 8}, randomFloats(64, 1));
+  b.addWeightF32("wg", {3, 8, 8}, randomFloats(192, 2));
+  b.addWeightI32("offs", {4}, {0, 1, 1, 2});
+  FunctionBuilder f = b.function("f");
+  uint32_t x = f.buffer(32, 0), h = f.buffer(32, 0), off = f.buffer(0, 16), g = f.buffer(32, 0),
+           y = f.buffer(32, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.gemm(buf(x), wt(0), buf(h), aff(1, 0), 8, 8);
+  f.copy(wt(2), buf(off), aff(0, 16));
+  f.groupedGemm(buf(h), wt(1), buf(g), buf(off), aff(1, 0), 3, 8, 8);
+  f.gemm(buf(g), wt(0), buf(y), aff(1, 0), 8, 8, true);
+  f.fill(buf(h), aff(32, 0), 0x3f800000u);
+  f.copy(buf(h), buf(y), aff(16, 0));
+  Bytes good = b.build();
+  moert::FileHeader hd = header(good);
+  std::mt19937 rng(seed(7));
+  int ran = 0;
+  for (int iter = 0, n = iterations(8000); iter < n; ++iter) {
+    Bytes bad = good;
+    for (int e = 0; e < 1 + iter % 3; ++e)
+      bad[128 + rng() % hd.table_size] = static_cast<uint8_t>(rng());
+    rehash(bad);
+    auto m = moert::Model::fromMemory(bad.data(), bad.size());
+    if (!m)
+      continue;
+    // Skip arenas this test should not populate (a session allocates them).
+    const fb::Model *table = fb::GetModel(bad.data() + 128);
+    bool hugeArena = false;
+    for (const fb::Function *fn : *table->functions())
+      hugeArena |= fn->arena_bytes() > (64u << 20);
+    if (hugeArena)
+      continue;
+    for (size_t fi = 0; fi < m->numFunctions(); ++fi) {
+      auto fn = m->function(m->functionName(fi));
+      ASSERT_TRUE(fn) << fn.status().message();
+      auto s = moert::Session::create(*m, "cpu", 1 + iter % 2);
+      if (!s)
+        continue; // e.g. an arena too large to allocate
+      for (int64_t T : {int64_t(1), m->maxTokens() < 64 ? m->maxTokens() : int64_t(64)}) {
+        std::vector<std::vector<uint8_t>> storage;
+        std::vector<moert_tensor_t> inputs;
+        bool representable = true;
+        for (const moert::TensorInfo &t : fn->inputs) {
+          std::vector<int64_t> shape = t.shape;
+          size_t n = moert_dtype_size(t.dtype);
+          for (int64_t &d : shape) {
+            d = d == -1 ? T : d;
+            n *= static_cast<size_t>(d);
+          }
+          if (n > (64u << 20)) {
+            representable = false;
+            break;
+          }
+          storage.emplace_back(n, 0);
+          inputs.push_back(moert::tensor(t.dtype, shape, storage.back().data(), n));
+        }
+        if (!representable)
+          continue;
+        moert::Status st = s->run(fi, inputs);
+        ran += st.ok();
+      }
+    }
+  }
+  // Most corruptions hit names or values that leave a runnable model: make
+  // sure the runs happened.
+  EXPECT_GT(ran, 200) << "too few corrupted artifacts ran";
+  std::printf("%d runs of corrupted artifacts succeeded\n", ran);
+}

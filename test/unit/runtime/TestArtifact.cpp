@@ -1,0 +1,279 @@
+//===- TestArtifact.cpp -----------------------------------------------------===//
+#include "TestArtifact.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+
+#ifndef MOERT_TEST_KERNELS_SO
+#error "MOERT_TEST_KERNELS_SO must name the test kernels' shared object"
+#endif
+
+namespace moert::test {
+
+Bytes readBinaryFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error("cannot read " + path);
+  return Bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool writeBinaryFile(const std::string &path, const Bytes &bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char *>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  return static_cast<bool>(out);
+}
+
+const Bytes &testKernelsObject() {
+  static const Bytes bytes = readBinaryFile(MOERT_TEST_KERNELS_SO);
+  return bytes;
+}
+
+FileHeader header(const Bytes &file) {
+  FileHeader h;
+  if (file.size() < sizeof h)
+    throw std::runtime_error("header(): file shorter than a header");
+  std::memcpy(&h, file.data(), sizeof h);
+  return h;
+}
+
+void setHeader(Bytes &file, const FileHeader &h) {
+  std::memcpy(file.data(), &h, sizeof h);
+}
+
+void rehash(Bytes &file) {
+  FileHeader h = header(file);
+  uint64_t tableEnd = sizeof h + h.table_size;
+  if (tableEnd > file.size())
+    throw std::runtime_error("rehash(): table_size runs past the file");
+  h.table_checksum = checksum64(file.data() + sizeof h, h.table_size);
+  h.blob_checksum = checksum64(file.data() + tableEnd, file.size() - tableEnd);
+  setHeader(file, h);
+  h.header_checksum = checksum64(file.data(), offsetof(FileHeader, header_checksum));
+  setHeader(file, h);
+}
+
+ArtifactBuilder::ArtifactBuilder(int64_t maxTokens) {
+  model.producer = "moert tests";
+  model.target = fb::Target::CpuX86_64;
+  model.target_arch = "x86-64";
+  model.max_tokens = maxTokens;
+}
+
+uint32_t ArtifactBuilder::addWeight(const std::string &name, fb::DType dtype,
+                                    std::vector<int64_t> shape, const void *data,
+                                    size_t bytes) {
+  auto w = std::make_unique<fb::WeightT>();
+  w->name = name;
+  w->dtype = dtype;
+  w->shape = std::move(shape);
+  w->bytes = bytes;
+  model.weights.push_back(std::move(w));
+  const uint8_t *p = static_cast<const uint8_t *>(data);
+  weightData_.emplace_back(p, p + bytes);
+  return static_cast<uint32_t>(model.weights.size() - 1);
+}
+
+uint32_t ArtifactBuilder::addWeightF32(const std::string &name,
+                                       std::vector<int64_t> shape,
+                                       const std::vector<float> &values) {
+  return addWeight(name, fb::DType::F32, std::move(shape), values.data(),
+                   values.size() * sizeof(float));
+}
+
+uint32_t ArtifactBuilder::addWeightI32(const std::string &name,
+                                       std::vector<int64_t> shape,
+                                       const std::vector<int32_t> &values) {
+  return addWeight(name, fb::DType::I32, std::move(shape), values.data(),
+                   values.size() * sizeof(int32_t));
+}
+
+uint32_t ArtifactBuilder::addCodeObject(Bytes bytes, fb::CodeFormat format) {
+  auto c = std::make_unique<fb::CodeObjectT>();
+  c->format = format;
+  c->arch = "x86-64";
+  c->bytes = bytes.size();
+  model.code_objects.push_back(std::move(c));
+  codeData_.push_back(std::move(bytes));
+  return static_cast<uint32_t>(model.code_objects.size() - 1);
+}
+
+uint32_t ArtifactBuilder::addKernel(const std::string &name, uint32_t codeObject,
+                                    uint32_t numArgs) {
+  auto k = std::make_unique<fb::KernelT>();
+  k->name = name;
+  k->code_object = codeObject;
+  k->num_args = numArgs;
+  model.kernels.push_back(std::move(k));
+  return static_cast<uint32_t>(model.kernels.size() - 1);
+}
+
+uint32_t ArtifactBuilder::testKernel(const std::string &name, uint32_t numArgs) {
+  if (testCode_ < 0)
+    testCode_ = addCodeObject(testKernelsObject());
+  return addKernel(name, static_cast<uint32_t>(testCode_), numArgs);
+}
+
+FunctionBuilder ArtifactBuilder::function(const std::string &name) {
+  auto f = std::make_unique<fb::FunctionT>();
+  f->name = name;
+  model.functions.push_back(std::move(f));
+  return FunctionBuilder(model, *model.functions.back());
+}
+
+Bytes ArtifactBuilder::build(const Options &options) {
+  // The blob section: weights, then code objects, each 64-byte aligned.
+  Bytes blob;
+  auto place = [&](const Bytes &data) {
+    blob.resize(alignUp(blob.size()), 0);
+    uint64_t at = blob.size();
+    blob.insert(blob.end(), data.begin(), data.end());
+    return at;
+  };
+  for (size_t i = 0; i < weightData_.size(); ++i) {
+    uint64_t at = place(weightData_[i]);
+    if (!options.keepOffsets && i < model.weights.size()) {
+      model.weights[i]->offset = at;
+      model.weights[i]->bytes = weightData_[i].size();
+    }
+  }
+  for (size_t i = 0; i < codeData_.size(); ++i) {
+    uint64_t at = place(codeData_[i]);
+    if (!options.keepOffsets && i < model.code_objects.size()) {
+      model.code_objects[i]->offset = at;
+      model.code_objects[i]->bytes = codeData_[i].size();
+    }
+  }
+
+  flatbuffers::FlatBufferBuilder fbb;
+  fb::FinishModelBuffer(fbb, fb::Model::Pack(fbb, &model));
+  const uint8_t *table = fbb.GetBufferPointer();
+  uint64_t tableSize = fbb.GetSize();
+
+  FileHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.format_version = options.formatVersion;
+  h.header_size = sizeof(FileHeader);
+  h.table_offset = sizeof(FileHeader);
+  h.table_size = tableSize;
+  h.blob_offset = alignUp(sizeof(FileHeader) + tableSize);
+  h.blob_size = blob.size();
+  h.file_size = h.blob_offset + h.blob_size;
+
+  Bytes file(h.file_size, 0);
+  std::memcpy(file.data() + sizeof h, table, tableSize);
+  if (!blob.empty())
+    std::memcpy(file.data() + h.blob_offset, blob.data(), blob.size());
+  setHeader(file, h);
+  rehash(file);
+  return file;
+}
+
+uint32_t FunctionBuilder::bufferAt(uint64_t offset, int64_t perToken, int64_t fixed) {
+  auto b = std::make_unique<fb::BufferDescT>();
+  b->offset = offset;
+  b->bytes = std::make_unique<fb::Affine>(perToken, fixed);
+  uint64_t end = offset + static_cast<uint64_t>(perToken * model_.max_tokens + fixed);
+  f.arena_bytes = std::max<uint64_t>(f.arena_bytes, end);
+  f.buffers.push_back(std::move(b));
+  return static_cast<uint32_t>(f.buffers.size() - 1);
+}
+
+uint32_t FunctionBuilder::buffer(int64_t perToken, int64_t fixed) {
+  return bufferAt(alignUp(f.arena_bytes), perToken, fixed);
+}
+
+namespace {
+std::unique_ptr<fb::TensorDescT> tensorDesc(const std::string &name, fb::DType dtype,
+                                            std::vector<int64_t> shape,
+                                            uint32_t buffer) {
+  auto t = std::make_unique<fb::TensorDescT>();
+  t->name = name;
+  t->dtype = dtype;
+  t->shape = std::move(shape);
+  t->buffer = buffer;
+  return t;
+}
+
+template <typename T> void addCommand(fb::FunctionT &f, T command) {
+  auto entry = std::make_unique<fb::CommandEntryT>();
+  entry->command.Set(std::move(command));
+  f.commands.push_back(std::move(entry));
+}
+} // namespace
+
+void FunctionBuilder::input(const std::string &name, fb::DType dtype,
+                            std::vector<int64_t> shape, uint32_t buffer) {
+  f.inputs.push_back(tensorDesc(name, dtype, std::move(shape), buffer));
+}
+
+void FunctionBuilder::output(const std::string &name, fb::DType dtype,
+                             std::vector<int64_t> shape, uint32_t buffer) {
+  f.outputs.push_back(tensorDesc(name, dtype, std::move(shape), buffer));
+}
+
+void FunctionBuilder::auxOutput(const std::string &name, fb::DType dtype,
+                                std::vector<int64_t> shape, uint32_t buffer) {
+  f.aux_outputs.push_back(tensorDesc(name, dtype, std::move(shape), buffer));
+}
+
+void FunctionBuilder::launch(uint32_t kernel, std::vector<fb::Ref> args,
+                             fb::Affine extent, int64_t grain) {
+  fb::LaunchT c;
+  c.kernel = kernel;
+  c.args = std::move(args);
+  c.extent = std::make_unique<fb::Affine>(extent);
+  c.grain = grain;
+  addCommand(f, std::move(c));
+}
+
+void FunctionBuilder::gemm(fb::Ref a, fb::Ref b, fb::Ref c, fb::Affine rows,
+                           int64_t n, int64_t k, bool accumulate) {
+  fb::GemmT g;
+  g.a = std::make_unique<fb::Ref>(a);
+  g.b = std::make_unique<fb::Ref>(b);
+  g.c = std::make_unique<fb::Ref>(c);
+  g.rows = std::make_unique<fb::Affine>(rows);
+  g.n = n;
+  g.k = k;
+  g.accumulate = accumulate;
+  addCommand(f, std::move(g));
+}
+
+void FunctionBuilder::groupedGemm(fb::Ref a, fb::Ref b, fb::Ref c, fb::Ref offsets,
+                                  fb::Affine rows, int64_t experts, int64_t n,
+                                  int64_t k) {
+  fb::GroupedGemmT g;
+  g.a = std::make_unique<fb::Ref>(a);
+  g.b = std::make_unique<fb::Ref>(b);
+  g.c = std::make_unique<fb::Ref>(c);
+  g.offsets = std::make_unique<fb::Ref>(offsets);
+  g.rows = std::make_unique<fb::Affine>(rows);
+  g.experts = experts;
+  g.n = n;
+  g.k = k;
+  addCommand(f, std::move(g));
+}
+
+void FunctionBuilder::fill(fb::Ref dst, fb::Affine bytes, uint32_t value) {
+  fb::FillT c;
+  c.dst = std::make_unique<fb::Ref>(dst);
+  c.bytes = std::make_unique<fb::Affine>(bytes);
+  c.value = value;
+  addCommand(f, std::move(c));
+}
+
+void FunctionBuilder::copy(fb::Ref src, fb::Ref dst, fb::Affine bytes) {
+  fb::CopyT c;
+  c.src = std::make_unique<fb::Ref>(src);
+  c.dst = std::make_unique<fb::Ref>(dst);
+  c.bytes = std::make_unique<fb::Affine>(bytes);
+  addCommand(f, std::move(c));
+}
+
+} // namespace moert::test

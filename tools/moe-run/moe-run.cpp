@@ -1,0 +1,381 @@
+//===- moe-run.cpp - run a .moeb artifact on .npy inputs -------------------===//
+//
+//   moe-run model.moeb --input x.npy [--input ...] [--output y.npy]
+//           [--function NAME] [--device cpu|cuda:0] [--threads N] [--bench N]
+//           [--router-stats] [--quiet]
+//   moe-run --version
+//
+// Every error is one line on stderr starting with "error: " and exit code 1.
+//
+//===----------------------------------------------------------------------===//
+#include "Npy.h"
+#include "moert/moert.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char *kUsage =
+    "usage: moe-run model.moeb --input x.npy [--input ...] [--output y.npy]\n"
+    "               [--function NAME] [--device cpu|cuda:0] [--threads N]\n"
+    "               [--bench N] [--router-stats] [--quiet]\n"
+    "       moe-run --version\n"
+    "\n"
+    "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
+    "('<f4', '<f2' or '<i4', C order), one --input per function input, in order.\n"
+    "\n"
+    "  --output FILE     write the first output as a float32 .npy\n"
+    "  --function NAME   the function to run (needed when there are several)\n"
+    "  --device DEV      cpu (default) or cuda:N when that backend is compiled in\n"
+    "  --threads N       threads of the session (0, the default: all cores)\n"
+    "  --bench N         after the run, one warm-up run then N timed runs\n"
+    "  --router-stats    print the router statistics (router_stats.<i> outputs)\n"
+    "  --quiet           print no output summary and no time_ms\n";
+
+[[noreturn]] void fail(const std::string &message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  std::exit(1);
+}
+
+struct Options {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string output;
+  std::string function;
+  std::string device = "cpu";
+  int32_t threads = 0;
+  int64_t bench = 0;
+  bool routerStats = false;
+  bool quiet = false;
+};
+
+int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
+                 int64_t hi) {
+  errno = 0;
+  char *end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
+    fail(flag + " expects an integer in [" + std::to_string(lo) + ", " +
+         std::to_string(hi) + "], got '" + text + "'");
+  return v;
+}
+
+Options parseArgs(int argc, char **argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string value;
+    bool hasInline = false;
+    if (a.rfind("--", 0) == 0) {
+      size_t eq = a.find('=');
+      if (eq != std::string::npos) {
+        value = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        hasInline = true;
+      }
+    }
+    auto next = [&]() -> std::string {
+      if (hasInline)
+        return value;
+      if (i + 1 >= args.size())
+        fail(a + " needs a value (see moe-run --help)");
+      return args[++i];
+    };
+    auto noValue = [&] {
+      if (hasInline)
+        fail(a + " takes no value");
+    };
+    if (a == "--version") {
+      noValue();
+      std::printf("moe-run (moec) %s\nbackends: %s\n", moert::version().c_str(),
+                  moert::backends().c_str());
+      std::exit(0);
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--input" || a == "-i") {
+      o.inputs.push_back(next());
+    } else if (a == "--output" || a == "-o") {
+      o.output = next();
+    } else if (a == "--function") {
+      o.function = next();
+      if (o.function.empty())
+        fail("--function needs a name");
+    } else if (a == "--device") {
+      o.device = next();
+    } else if (a == "--threads") {
+      o.threads = static_cast<int32_t>(parseInt("--threads", next(), 0, 1024));
+    } else if (a == "--bench") {
+      o.bench = parseInt("--bench", next(), 1, 1000000);
+    } else if (a == "--router-stats") {
+      noValue();
+      o.routerStats = true;
+    } else if (a == "--quiet" || a == "-q") {
+      noValue();
+      o.quiet = true;
+    } else if (!a.empty() && a[0] == '-' && a != "-") {
+      fail("unknown option '" + a + "' (see moe-run --help)");
+    } else if (o.model.empty()) {
+      o.model = a;
+    } else {
+      fail("more than one artifact given ('" + o.model + "' and '" + a + "')");
+    }
+  }
+  if (o.model.empty())
+    fail("no artifact given (usage: moe-run model.moeb --input x.npy ...; see --help)");
+  return o;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape, bool symbolic) {
+  std::string s = "[";
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (d)
+      s += ", ";
+    s += symbolic && shape[d] == -1 ? std::string("T") : std::to_string(shape[d]);
+  }
+  return s + "]";
+}
+
+std::string specText(const moert::TensorInfo &t) {
+  return t.name + ": " + moert_dtype_name(t.dtype) + " " + shapeText(t.shape, true);
+}
+
+std::vector<int64_t> viewShape(const moert_tensor_t &t) {
+  return std::vector<int64_t>(t.shape, t.shape + t.rank);
+}
+
+size_t elementCount(const moert_tensor_t &t) {
+  size_t n = 1;
+  for (int32_t d = 0; d < t.rank; ++d)
+    n *= static_cast<size_t>(t.shape[d]);
+  return n;
+}
+
+double element(const moert_tensor_t &t, size_t i) {
+  const uint8_t *p = static_cast<const uint8_t *>(t.data);
+  switch (t.dtype) {
+  case MOERT_F32: {
+    float v;
+    std::memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  case MOERT_F16: {
+    uint16_t v;
+    std::memcpy(&v, p + 2 * i, 2);
+    return moert::npy::halfToFloat(v);
+  }
+  case MOERT_BF16: {
+    uint16_t v;
+    std::memcpy(&v, p + 2 * i, 2);
+    return moert::npy::bf16ToFloat(v);
+  }
+  case MOERT_I32: {
+    int32_t v;
+    std::memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  }
+  return 0;
+}
+
+void printSummary(const std::string &name, const moert_tensor_t &t) {
+  size_t n = elementCount(t);
+  double mn = INFINITY, mx = -INFINITY, sum = 0, absmax = 0;
+  bool nan = false;
+  for (size_t i = 0; i < n; ++i) {
+    double v = element(t, i);
+    if (std::isnan(v)) {
+      nan = true;
+      continue;
+    }
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+    absmax = std::max(absmax, std::fabs(v));
+    sum += v;
+  }
+  std::string shape = shapeText(viewShape(t), false);
+  if (n == 0) {
+    std::printf("output %s: %s %s (empty)\n", name.c_str(), moert_dtype_name(t.dtype),
+                shape.c_str());
+    return;
+  }
+  if (nan) {
+    std::printf("output %s: %s %s min=nan max=nan mean=nan absmax=nan\n", name.c_str(),
+                moert_dtype_name(t.dtype), shape.c_str());
+    return;
+  }
+  std::printf("output %s: %s %s min=%.6g max=%.6g mean=%.6g absmax=%.6g\n",
+              name.c_str(), moert_dtype_name(t.dtype), shape.c_str(), mn, mx,
+              sum / static_cast<double>(n), absmax);
+}
+
+bool isRouterStats(const std::string &name) {
+  if (name == "router_stats")
+    return true;
+  const std::string prefix = "router_stats.";
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size())
+    return false;
+  return std::all_of(name.begin() + prefix.size(), name.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+void printRouterStats(const moert::FunctionInfo &fn, const moert::Session &session) {
+  bool any = false;
+  for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
+    const moert::TensorInfo &info = fn.auxOutputs[i];
+    if (!isRouterStats(info.name))
+      continue;
+    any = true;
+    auto view = session.auxOutput(i);
+    if (!view)
+      fail(view.status().message());
+    const moert_tensor_t &t = *view;
+    if (t.dtype != MOERT_F32 || t.rank != 1 || t.shape[0] < 5)
+      fail("aux output '" + info.name + "' is " + moert_dtype_name(t.dtype) + " " +
+           shapeText(viewShape(t), false) +
+           ", expected f32 [E + 4] with E >= 1 (docs/artifact.md)");
+    const float *v = static_cast<const float *>(t.data);
+    int64_t experts = t.shape[0] - 4;
+    std::printf("%s: experts=%lld tokens=%.6g\n", info.name.c_str(),
+                static_cast<long long>(experts), static_cast<double>(v[experts + 3]));
+    std::printf("  load:");
+    for (int64_t e = 0; e < experts; ++e)
+      std::printf(" %.6g", static_cast<double>(v[e]));
+    std::printf("\n  cv=%.6g load_balancing_loss=%.6g z_loss=%.6g\n",
+                static_cast<double>(v[experts]), static_cast<double>(v[experts + 1]),
+                static_cast<double>(v[experts + 2]));
+  }
+  if (!any)
+    std::printf("router-stats: function '%s' has no router_stats outputs\n",
+                fn.name.c_str());
+}
+
+double msSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                   start)
+      .count();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o = parseArgs(argc, argv);
+
+  auto model = moert::Model::load(o.model);
+  if (!model)
+    fail(model.status().message());
+
+  auto fnInfo = model->function(o.function);
+  if (!fnInfo) {
+    if (o.function.empty()) {
+      std::string list;
+      for (const std::string &n : model->functionNames())
+        list += (list.empty() ? "" : ", ") + n;
+      fail("the artifact has " + std::to_string(model->numFunctions()) +
+           " functions (" + list + "); choose one with --function");
+    }
+    fail(fnInfo.status().message());
+  }
+  const moert::FunctionInfo &fn = *fnInfo;
+
+  auto session = moert::Session::create(*model, o.device, o.threads);
+  if (!session)
+    fail(session.status().message());
+
+  if (o.inputs.size() != fn.inputs.size()) {
+    std::string list;
+    for (const moert::TensorInfo &t : fn.inputs)
+      list += (list.empty() ? "" : ", ") + specText(t);
+    fail("function '" + fn.name + "' takes " + std::to_string(fn.inputs.size()) +
+         " input(s) (" + list + "), got " + std::to_string(o.inputs.size()) +
+         " --input");
+  }
+  std::vector<moert::npy::Array> arrays(o.inputs.size());
+  std::vector<moert_tensor_t> inputs;
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    std::string err;
+    if (!moert::npy::readFile(o.inputs[i], &arrays[i], &err))
+      fail(err);
+    const moert::npy::Array &a = arrays[i];
+    const moert::TensorInfo &spec = fn.inputs[i];
+    bool shapeOk = a.shape.size() == spec.shape.size();
+    for (size_t d = 0; shapeOk && d < a.shape.size(); ++d)
+      shapeOk = spec.shape[d] == -1 || spec.shape[d] == a.shape[d];
+    if (a.dtype != spec.dtype || !shapeOk)
+      fail("input " + std::to_string(i) + " ('" + spec.name + "') is " +
+           moert_dtype_name(spec.dtype) + " " + shapeText(spec.shape, true) + ", but " +
+           o.inputs[i] + " holds " + moert_dtype_name(a.dtype) + " " +
+           shapeText(a.shape, false));
+    inputs.push_back(moert::tensor(a.dtype, a.shape, const_cast<uint8_t *>(a.data.data()),
+                                   a.data.size()));
+  }
+
+  auto start = std::chrono::steady_clock::now();
+  moert::Status st = session->run(fn.index, inputs);
+  double ms = msSince(start);
+  if (!st)
+    fail(st.message());
+
+  if (!o.quiet) {
+    for (size_t i = 0; i < fn.outputs.size(); ++i) {
+      auto view = session->output(i);
+      if (!view)
+        fail(view.status().message());
+      printSummary(fn.outputs[i].name, *view);
+    }
+    std::printf("time_ms=%.3f\n", ms);
+  }
+
+  if (!o.output.empty()) {
+    if (fn.outputs.empty())
+      fail("--output: function '" + fn.name + "' has no outputs");
+    auto view = session->output(0);
+    if (!view)
+      fail(view.status().message());
+    size_t n = elementCount(*view);
+    std::vector<float> values(n);
+    for (size_t i = 0; i < n; ++i)
+      values[i] = static_cast<float>(element(*view, i));
+    std::string err;
+    if (!moert::npy::writeFile(o.output, moert::npy::serializeF32(values.data(), viewShape(*view)),
+                               &err))
+      fail(err);
+  }
+
+  if (o.routerStats)
+    printRouterStats(fn, *session);
+
+  if (o.bench > 0) {
+    size_t fi = 0;
+    int64_t tokens = 0;
+    moert_session_last_run(session->get(), &fi, &tokens);
+    if (!(st = session->run(fn.index, inputs))) // warm-up
+      fail(st.message());
+    std::vector<double> times;
+    times.reserve(static_cast<size_t>(o.bench));
+    for (int64_t r = 0; r < o.bench; ++r) {
+      auto t0 = std::chrono::steady_clock::now();
+      st = session->run(fn.index, inputs);
+      times.push_back(msSince(t0));
+      if (!st)
+        fail(st.message());
+    }
+    std::sort(times.begin(), times.end());
+    size_t n = times.size();
+    double median = n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+    std::printf("median_ms=%.4f min_ms=%.4f max_ms=%.4f runs=%lld tokens=%lld\n", median,
+                times.front(), times.back(), static_cast<long long>(n),
+                static_cast<long long>(tokens));
+  }
+  std::fflush(stdout);
+  return 0;
+}
