@@ -203,6 +203,14 @@ struct MoeCodegenHostPass
     if (!subtarget || !subtarget->isCPUStringValid(cpuName))
       return fail("unknown CPU '" + cpuName +
                   "' (use an LLVM CPU name such as x86-64-v3, or native)");
+    // The code object's arch: the CPU and the instruction-set features its
+    // code may use, which the runtime checks before loading it.
+    std::string arch = cpuName;
+    for (const char *feature :
+         {"sse4.2", "popcnt", "avx", "avx2", "fma", "bmi", "bmi2", "avx512f",
+          "avx512bw", "avx512dq", "avx512vl", "avx512vnni", "avx512bf16"})
+      if (subtarget->checkFeatures(std::string("+") + feature))
+        arch += std::string("+") + feature;
     llvm::TargetOptions options;
     std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
         triple, cpuName, "", options, llvm::Reloc::PIC_, std::nullopt,
@@ -247,7 +255,7 @@ struct MoeCodegenHostPass
     auto data = DenseResourceElementsAttr::get(type, "host_kernels",
                                                std::move(blob));
     exec::CodeObjectOp::create(b, kernels.getLoc(), b.getStringAttr("host-so"),
-                               b.getStringAttr(cpuName), data, signatures);
+                               b.getStringAttr(arch), data, signatures);
     kernels.erase();
   }
 };

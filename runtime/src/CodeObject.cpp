@@ -103,6 +103,53 @@ Status checkHostElfHeader(const uint8_t *data, size_t size) {
   return Status();
 }
 
+Status checkHostCpuFeatures(const std::string &arch, uint32_t index) {
+  // __builtin_cpu_supports takes only string literals: one entry per feature.
+  struct Feature {
+    const char *name;
+    bool present;
+  };
+  __builtin_cpu_init();
+  const Feature known[] = {
+      {"sse4.2", bool(__builtin_cpu_supports("sse4.2"))},
+      {"popcnt", bool(__builtin_cpu_supports("popcnt"))},
+      {"avx", bool(__builtin_cpu_supports("avx"))},
+      {"avx2", bool(__builtin_cpu_supports("avx2"))},
+      {"fma", bool(__builtin_cpu_supports("fma"))},
+      {"bmi", bool(__builtin_cpu_supports("bmi"))},
+      {"bmi2", bool(__builtin_cpu_supports("bmi2"))},
+      {"avx512f", bool(__builtin_cpu_supports("avx512f"))},
+      {"avx512bw", bool(__builtin_cpu_supports("avx512bw"))},
+      {"avx512dq", bool(__builtin_cpu_supports("avx512dq"))},
+      {"avx512vl", bool(__builtin_cpu_supports("avx512vl"))},
+      {"avx512vnni", bool(__builtin_cpu_supports("avx512vnni"))},
+      {"avx512bf16", bool(__builtin_cpu_supports("avx512bf16"))},
+  };
+  size_t plus = arch.find('+');
+  std::string cpu = arch.substr(0, plus);
+  while (plus != std::string::npos) {
+    size_t next = arch.find('+', plus + 1);
+    std::string name = arch.substr(plus + 1, next == std::string::npos
+                                                 ? std::string::npos
+                                                 : next - plus - 1);
+    plus = next;
+    const Feature *f = nullptr;
+    for (const Feature &k : known)
+      if (name == k.name)
+        f = &k;
+    if (!f)
+      return error(MOERT_UNSUPPORTED, "code object ", index,
+                   ": its kernels need the CPU feature '", name,
+                   "', which this runtime cannot check");
+    if (!f->present)
+      return error(MOERT_UNSUPPORTED, "code object ", index,
+                   ": its kernels were compiled for ", cpu, " and need ",
+                   name, ", which this CPU lacks; recompile with "
+                   "moe-compile --cpu=x86-64 (or --cpu=native on this machine)");
+  }
+  return Status();
+}
+
 Status LoadedCode::load(const uint8_t *data, size_t size, uint32_t index,
                         std::shared_ptr<LoadedCode> *out) {
   std::shared_ptr<LoadedCode> code(new LoadedCode());

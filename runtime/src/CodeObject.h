@@ -26,6 +26,10 @@ using KernelFn = void (*)(void *const *args, int64_t tokens, int64_t begin,
 /// x86-64 shared object (no read past `size`).
 Status checkHostElfHeader(const uint8_t *data, size_t size);
 
+/// Checks that this CPU has every instruction-set feature a host code
+/// object's `arch` ("cpu+feature+feature...", docs/artifact.md) names.
+Status checkHostCpuFeatures(const std::string &arch, uint32_t index);
+
 class LoadedCode {
 public:
   /// Loads `size` bytes at `data` (code object `index`, for messages).

@@ -916,6 +916,8 @@ Status Model::acquireCode(uint32_t index, std::shared_ptr<LoadedCode> *out) cons
     return Status();
   }
   const CodeObjectSpec &spec = codeObjects_[index];
+  if (Status s = checkHostCpuFeatures(spec.arch, index); !s)
+    return s;
   std::shared_ptr<LoadedCode> code;
   Status s = LoadedCode::load(spec.data, spec.bytes, index, &code);
   if (!s)

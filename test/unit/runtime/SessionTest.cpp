@@ -453,3 +453,56 @@ TEST(Session, SeveralModelsLoadTheirOwnCode) {
     EXPECT_EQ(values(*sa.output(0)), values(*sb.output(0)));
   }
 }
+
+namespace {
+
+/// A model whose one kernel's code object claims `arch`.
+moert::test::Bytes modelWithArch(const std::string &arch) {
+  ArtifactBuilder b;
+  uint32_t addBias = b.testKernel("moert_test_add_bias8", 3);
+  b.model.code_objects[b.model.kernels[addBias]->code_object]->arch = arch;
+  std::vector<float> bias(8, 1.0f);
+  uint32_t B = b.addWeightF32("bias", {8}, bias);
+  FunctionBuilder f = b.function("f");
+  uint32_t x = f.buffer(32, 0), y = f.buffer(32, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.launch(addBias, {buf(x), wt(B), buf(y)}, aff(1, 0), 4);
+  return b.build();
+}
+
+} // namespace
+
+TEST(Session, HostCodeNeedsTheCpuFeaturesItNames) {
+  // Features every x86-64 machine running these tests has.
+  {
+    moert::Model m = mustLoad(modelWithArch("x86-64+sse4.2+popcnt"));
+    moert::Session s = mustSession(m, 1);
+  }
+  // A feature the runtime does not know is refused, not guessed.
+  {
+    moert::Model m = mustLoad(modelWithArch("x86-64-v9+avx1024"));
+    moert_session_options_t options;
+    moert_session_options_init(&options);
+    moert_session_t *session = nullptr;
+    moert::Status s = moert::Status::adopt(
+        moert_session_create(m.get(), "cpu", &options, &session));
+    EXPECT_STATUS(s, MOERT_UNSUPPORTED,
+                  "its kernels need the CPU feature 'avx1024', which this "
+                  "runtime cannot check");
+    EXPECT_EQ(session, nullptr);
+  }
+  // Where this CPU lacks a feature, the message names it and the fix.
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bf16")) {
+    moert::Model m = mustLoad(modelWithArch("sapphirerapids+avx512bf16"));
+    moert_session_options_t options;
+    moert_session_options_init(&options);
+    moert_session_t *session = nullptr;
+    moert::Status s = moert::Status::adopt(
+        moert_session_create(m.get(), "cpu", &options, &session));
+    EXPECT_STATUS(s, MOERT_UNSUPPORTED,
+                  "compiled for sapphirerapids and need avx512bf16, which this "
+                  "CPU lacks; recompile with moe-compile --cpu=x86-64");
+  }
+}
