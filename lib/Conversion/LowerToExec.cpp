@@ -262,9 +262,11 @@ LogicalResult FunctionLowering::lowerTopK(moe::TopKOp op) {
   st.setF32("EF", static_cast<double>(e));
   if (failed(launch(st, {*logits, idx, stats}, {0, 1}, 1)))
     return failure();
-  exec::OutputOp::create(
-      b, loc, b.getStringAttr("router_stats." + std::to_string(statsCount++)),
-      stats, b.getUnitAttr());
+  std::string index = std::to_string(statsCount++);
+  exec::OutputOp::create(b, loc, b.getStringAttr("router_stats." + index),
+                         stats, b.getUnitAttr());
+  exec::OutputOp::create(b, loc, b.getStringAttr("router_indices." + index),
+                         idx, b.getUnitAttr());
   return success();
 }
 

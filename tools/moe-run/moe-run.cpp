@@ -2,7 +2,7 @@
 //
 //   moe-run model.moeb --input x.npy [--input ...] [--output y.npy]
 //           [--function NAME] [--device cpu|cuda:0] [--threads N] [--bench N]
-//           [--router-stats] [--quiet]
+//           [--router-stats] [--save-aux DIR] [--quiet]
 //   moe-run --version
 //
 // Every error is one line on stderr starting with "error: " and exit code 1.
@@ -26,7 +26,7 @@ namespace {
 const char *kUsage =
     "usage: moe-run model.moeb --input x.npy [--input ...] [--output y.npy]\n"
     "               [--function NAME] [--device cpu|cuda:0] [--threads N]\n"
-    "               [--bench N] [--router-stats] [--quiet]\n"
+    "               [--bench N] [--router-stats] [--save-aux DIR] [--quiet]\n"
     "       moe-run --version\n"
     "\n"
     "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
@@ -38,6 +38,8 @@ const char *kUsage =
     "  --threads N       threads of the session (0, the default: all cores)\n"
     "  --bench N         after the run, one warm-up run then N timed runs\n"
     "  --router-stats    print the router statistics (router_stats.<i> outputs)\n"
+    "  --save-aux DIR    write every auxiliary output (router_stats.<i>,\n"
+    "                    router_indices.<i>) as DIR/<name>.npy\n"
     "  --quiet           print no output summary and no time_ms\n";
 
 [[noreturn]] void fail(const std::string &message) {
@@ -55,6 +57,7 @@ struct Options {
   int64_t bench = 0;
   bool routerStats = false;
   bool quiet = false;
+  std::string saveAux;
 };
 
 int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
@@ -116,6 +119,10 @@ Options parseArgs(int argc, char **argv) {
       o.threads = static_cast<int32_t>(parseInt("--threads", next(), 0, 1024));
     } else if (a == "--bench") {
       o.bench = parseInt("--bench", next(), 1, 1000000);
+    } else if (a == "--save-aux") {
+      o.saveAux = next();
+      if (o.saveAux.empty())
+        fail("--save-aux needs a directory");
     } else if (a == "--router-stats") {
       noValue();
       o.routerStats = true;
@@ -353,6 +360,19 @@ int main(int argc, char **argv) {
 
   if (o.routerStats)
     printRouterStats(fn, *session);
+
+  if (!o.saveAux.empty()) {
+    for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
+      auto view = session->auxOutput(i);
+      if (!view)
+        fail(view.status().message());
+      std::string err, path = o.saveAux + "/" + fn.auxOutputs[i].name + ".npy";
+      if (!moert::npy::writeFile(
+              path, moert::npy::serialize(view->dtype, view->data, viewShape(*view)),
+              &err))
+        fail(err);
+    }
+  }
 
   if (o.bench > 0) {
     size_t fi = 0;

@@ -14,7 +14,8 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     `exec.grouped_gemm`), and every other op becomes a launch of a generated
     kernel, specialized from the templates in lib/Conversion/Kernels into a
     nested `module @kernels`. A top-k also feeds a router-statistics kernel
-    whose result is an auxiliary output `router_stats.<i>`. The memory plan
+    whose result is an auxiliary output `router_stats.<i>`, and its indices
+    are the auxiliary output `router_indices.<i>` (i32 [T, k]). The memory plan
     assigns arena offsets at `max-tokens` by first fit over buffer lifetimes.
     Activations must be f32; weights of any float type are converted to f32
     when the artifact is written.

@@ -6,8 +6,11 @@ test/reference/make_checkpoint.py.
   check_e2e.py --moe-run BIN --artifact A.moeb --checkpoint DIR --tol 1e-5 [--threads N]
 
 Prints one line per (layer, T) with the relative error (max |y - ref| /
-max |ref|) and, for token-choice layers, whether the per-expert load equals
-the reference's; the last line is 'N passed, M failed'. Exits 1 on failure.
+max |ref|) and, for token-choice layers, whether each token's experts (the
+router_indices aux output) equal the reference's and whether the per-expert
+load does; the last line is 'N passed, M failed'. Exits 1 on failure. The
+reference redraws tokens whose routing is within 1e-4 of a tie, so every
+token's experts are expected to match.
 """
 import argparse
 import json
@@ -37,9 +40,13 @@ def main():
             for key, files in sorted(layer["files"].items(), key=lambda kv: int(kv[0][1:])):
                 d = os.path.join(a.checkpoint, "ref", "layer_%d" % i)
                 out = os.path.join(tmp, "y.npy")
+                aux = os.path.join(tmp, "aux")
+                os.makedirs(aux, exist_ok=True)
+                for f in os.listdir(aux):
+                    os.remove(os.path.join(aux, f))
                 cmd = [a.moe_run, a.artifact, "--function", "layer_%d" % i,
                        "--input", os.path.join(d, files["x"]), "--output", out,
-                       "--router-stats", "--device", a.device]
+                       "--router-stats", "--save-aux", aux, "--device", a.device]
                 if a.threads:
                     cmd += ["--threads", str(a.threads)]
                 run = subprocess.run(cmd, capture_output=True, text=True)
@@ -70,6 +77,21 @@ def main():
                             what = "same"
                         note = " load=%s" % (what if same else "DIFFERENT %s vs %s" % (load, expected))
                         ok = ok and same
+                    chosen_path = os.path.join(aux, "router_indices.0.npy")
+                    if os.path.exists(chosen_path):
+                        chosen = np.sort(np.load(chosen_path), axis=1)
+                        if files.get("capacity") is None:
+                            same = chosen.shape == idx.shape and (chosen == np.sort(idx, axis=1)).all()
+                        elif not files.get("rerouted_copies"):
+                            # Admitted copies are a subset of the router's choices.
+                            same = all(set(r[r >= 0]) <= set(c) for r, c in zip(idx, chosen))
+                        else:
+                            same = True  # rerouted copies go where the router did not choose
+                        note += " experts=%s" % ("same" if same else "DIFFERENT")
+                        ok = ok and same
+                    else:
+                        note += " experts=MISSING (no router_indices.0 output)"
+                        ok = False
                 print("layer_%d %s: rel_err=%.3g %s%s" % (i, key, err, "ok" if ok else "FAIL", note))
                 passed += ok
                 failed += not ok
