@@ -40,7 +40,9 @@ def Exec_BufferType : TypeDef<Exec_Dialect, "Buffer"> {
 }
 
 class Exec_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Exec_Dialect, mnemonic, traits>;
+    : Op<Exec_Dialect, mnemonic, traits> {
+  let hasVerifier = 1;
+}
 
 def Exec_AffineAttr : ConfinedAttr<DenseI64ArrayAttr, [DenseArrayCount<2>]>;
 

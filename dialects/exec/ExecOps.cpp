@@ -1,0 +1,152 @@
+//===- ExecOps.cpp - verifiers of the exec dialect's ops ------------------===//
+//
+// The plan must be something the runtime can execute: sizes non-negative,
+// arena offsets 64-byte aligned, and every command's operands shaped as the
+// command reads them (the runtime checks the same again at load, in bytes).
+//
+//===----------------------------------------------------------------------===//
+#include "exec/ExecDialect.h"
+
+using namespace mlir;
+using namespace moec::exec;
+
+namespace {
+
+LogicalResult verifyAffine(Operation *op, StringRef what,
+                           ArrayRef<int64_t> a) {
+  if (a[0] < 0 || a[1] < 0)
+    return op->emitOpError() << what << " [" << a[0] << ", " << a[1]
+                             << "] must be non-negative";
+  return success();
+}
+
+LogicalResult verifyOffset(Operation *op, int64_t offset) {
+  if (offset < 0 || offset % 64 != 0)
+    return op->emitOpError() << "offset " << offset
+                             << " must be a non-negative multiple of 64";
+  return success();
+}
+
+/// `v` is a buffer of `rank` dimensions of element type `elem`; dims given as
+/// non-negative values must match (a negative value matches anything).
+LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
+                           ArrayRef<int64_t> dims, Type elem) {
+  auto type = cast<BufferType>(v.getType());
+  if (type.getShape().size() != dims.size())
+    return op->emitOpError() << name << " must have rank " << dims.size()
+                             << ", got " << type;
+  if (type.getElementType() != elem)
+    return op->emitOpError() << name << " must hold " << elem << ", got "
+                             << type;
+  for (auto [i, d] : llvm::enumerate(dims))
+    if (d >= 0 && type.getShape()[i] != d)
+      return op->emitOpError()
+             << name << " dim " << i << " is "
+             << (ShapedType::isDynamic(type.getShape()[i])
+                     ? std::string("?")
+                     : std::to_string(type.getShape()[i]))
+             << ", expected " << d;
+  return success();
+}
+
+} // namespace
+
+LogicalResult InputOp::verify() {
+  if (getName().empty())
+    return emitOpError() << "an input needs a name";
+  if (failed(verifyOffset(*this, getOffset())))
+    return failure();
+  return verifyAffine(*this, "bytes", getBytes());
+}
+
+LogicalResult AllocOp::verify() {
+  if (failed(verifyOffset(*this, getOffset())))
+    return failure();
+  return verifyAffine(*this, "bytes", getBytes());
+}
+
+LogicalResult WeightOp::verify() {
+  if (getTensorName().empty())
+    return emitOpError() << "tensor name must not be empty";
+  if (getFile().has_value() == getValue().has_value())
+    return emitOpError() << "needs exactly one of 'from \"file\"' and "
+                            "'= value'";
+  auto type = cast<BufferType>(getType());
+  if (llvm::any_of(type.getShape(), ShapedType::isDynamic))
+    return emitOpError() << "a weight has a static shape, got " << type;
+  if (auto value = getValue())
+    if (cast<ShapedType>(value->getType()).getShape() != type.getShape())
+      return emitOpError() << "inline value of type " << value->getType()
+                           << " does not have the buffer's shape " << type;
+  return success();
+}
+
+LogicalResult OutputOp::verify() {
+  if (getName().empty())
+    return emitOpError() << "an output needs a name";
+  return success();
+}
+
+LogicalResult LaunchOp::verify() {
+  if (getGrain() < 1)
+    return emitOpError() << "grain must be at least 1, got " << getGrain();
+  return verifyAffine(*this, "extent", getExtent());
+}
+
+LogicalResult GemmOp::verify() {
+  Type f32 = Float32Type::get(getContext());
+  int64_t n = getN(), k = getK();
+  if (n < 1 || k < 1)
+    return emitOpError() << "n and k must be at least 1, got n = " << n
+                         << ", k = " << k;
+  if (failed(verifyAffine(*this, "rows", getRows())) ||
+      failed(verifyBuffer(*this, "A", getA(), {-1, k}, f32)) ||
+      failed(verifyBuffer(*this, "B", getB(), {n, k}, f32)) ||
+      failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
+    return failure();
+  if (getC() == getA() || getC() == getB())
+    return emitOpError() << "C must not be an operand";
+  return success();
+}
+
+LogicalResult GroupedGemmOp::verify() {
+  Type f32 = Float32Type::get(getContext());
+  Type i32 = IntegerType::get(getContext(), 32);
+  int64_t e = getExperts(), n = getN(), k = getK();
+  if (e < 1 || n < 1 || k < 1)
+    return emitOpError() << "experts, n and k must be at least 1, got "
+                         << e << ", " << n << ", " << k;
+  if (failed(verifyAffine(*this, "rows", getRows())) ||
+      failed(verifyBuffer(*this, "A", getA(), {-1, k}, f32)) ||
+      failed(verifyBuffer(*this, "B", getB(), {e, n, k}, f32)) ||
+      failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)) ||
+      failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
+    return failure();
+  if (getC() == getA())
+    return emitOpError() << "C must not be A";
+  return success();
+}
+
+LogicalResult FillOp::verify() {
+  return verifyAffine(*this, "bytes", getBytes());
+}
+
+LogicalResult CopyOp::verify() {
+  if (getSrc() == getDst())
+    return emitOpError() << "source and destination are the same buffer";
+  return verifyAffine(*this, "bytes", getBytes());
+}
+
+LogicalResult CodeObjectOp::verify() {
+  if (getFormat() != "host-so" && getFormat() != "ptx" &&
+      getFormat() != "cubin")
+    return emitOpError() << "format must be host-so, ptx or cubin, got '"
+                         << getFormat() << "'";
+  for (NamedAttribute k : getKernels()) {
+    auto n = dyn_cast<IntegerAttr>(k.getValue());
+    if (!n || n.getInt() < 0)
+      return emitOpError() << "kernel '" << k.getName().getValue()
+                           << "' needs a non-negative argument count";
+  }
+  return success();
+}

@@ -1,0 +1,221 @@
+// One case per verifier error of the exec dialect (dialects/exec/ExecOps.cpp).
+// RUN: moe-opt %s -split-input-file -verify-diagnostics
+
+// input: a name
+// expected-error@+1 {{'exec.input' op an input needs a name}}
+%x = exec.input "" offset(0) bytes([32, 0]) : <?x8xf32>
+
+// -----
+
+// input: aligned offset
+// expected-error@+1 {{'exec.input' op offset 32 must be a non-negative multiple of 64}}
+%x = exec.input "x" offset(32) bytes([32, 0]) : <?x8xf32>
+
+// -----
+
+// alloc: non-negative bytes
+// expected-error@+1 {{'exec.alloc' op bytes [-4, 0] must be non-negative}}
+%y = exec.alloc offset(0) bytes([-4, 0]) : <?x8xf32>
+
+// -----
+
+// alloc: two entries
+// expected-error@+1 {{'exec.alloc' op attribute 'bytes' failed to satisfy constraint}}
+%y = exec.alloc offset(0) bytes([4]) : <?x8xf32>
+
+// -----
+
+// alloc: negative offset
+// expected-error@+1 {{'exec.alloc' op offset -64 must be a non-negative multiple of 64}}
+%y = exec.alloc offset(-64) bytes([4, 0]) : <?x8xf32>
+
+// -----
+
+// weight: a name
+// expected-error@+1 {{'exec.weight' op tensor name must not be empty}}
+%w = exec.weight "" from "m.safetensors" : <4x8xf32>
+
+// -----
+
+// weight: file or value
+// expected-error@+1 {{'exec.weight' op needs exactly one of 'from "file"' and '= value'}}
+%w = exec.weight "w" : <4x8xf32>
+
+// -----
+
+// weight: static shape
+// expected-error@+1 {{'exec.weight' op a weight has a static shape, got '!exec.buffer<?x8xf32>'}}
+%w = exec.weight "w" from "m.safetensors" : <?x8xf32>
+
+// -----
+
+// weight: value shape
+// expected-error@+1 {{'exec.weight' op inline value of type 'tensor<2x8xf32>' does not have the buffer's shape '!exec.buffer<4x8xf32>'}}
+%w = exec.weight "w" = dense<1.0> : tensor<2x8xf32> : <4x8xf32>
+
+// -----
+
+// output: a name
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+// expected-error@+1 {{'exec.output' op an output needs a name}}
+exec.output "", %x : <?x8xf32>
+
+// -----
+
+// launch: grain
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+// expected-error@+1 {{'exec.launch' op grain must be at least 1, got 0}}
+exec.launch @k(%x) extent([1, 0]) grain(0) : !exec.buffer<?x8xf32>
+
+// -----
+
+// launch: extent
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+// expected-error@+1 {{'exec.launch' op extent [1, -1] must be non-negative}}
+exec.launch @k(%x) extent([1, -1]) grain(4) : !exec.buffer<?x8xf32>
+
+// -----
+
+// gemm: n and k
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op n and k must be at least 1, got n = 0, k = 8}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(0) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: B is [n, k]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op B dim 0 is 4, expected 5}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(5) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: A is [m, k]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A dim 1 is 8, expected 4}}
+exec.gemm %x, %y -> %y rows([1, 0]) n(4) k(4) : <?x8xf32>, <?x4xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: f32 operands
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xi32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x8xi32>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xi32>, <4x8xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: rank
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+%v = exec.weight "v" from "m.safetensors" : <4x8x1xf32>
+// expected-error@+1 {{'exec.gemm' op B must have rank 2, got '!exec.buffer<4x8x1xf32>'}}
+exec.gemm %x, %v -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8x1xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: rows
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op rows [-1, 0] must be non-negative}}
+exec.gemm %x, %w -> %y rows([-1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: C is not an operand
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <8x8xf32>
+// expected-error@+1 {{'exec.gemm' op C must not be an operand}}
+exec.gemm %x, %w -> %x rows([1, 0]) n(8) k(8) : <?x8xf32>, <8x8xf32> -> <?x8xf32>
+
+// -----
+
+// grouped_gemm: sizes
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op experts, n and k must be at least 1, got 0, 4, 8}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(0) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+
+// -----
+
+// grouped_gemm: B is [E, n, k]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op B dim 0 is 2, expected 3}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(3) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+
+// -----
+
+// grouped_gemm: offsets are i32 [E + 1]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 8]) : <2xi32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op offsets dim 0 is 2, expected 3}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <2xi32> -> <?x4xf32>
+
+// -----
+
+// grouped_gemm: C is [rows, n]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(128) bytes([20, 0]) : <?x5xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op C dim 1 is 5, expected 4}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x5xf32>
+
+// -----
+
+// grouped_gemm: C is not A
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x8x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+// expected-error@+1 {{'exec.grouped_gemm' op C must not be A}}
+exec.grouped_gemm %x, %v, %o -> %x rows([1, 0]) experts(2) n(8) k(8) : <?x8xf32>, <2x8x8xf32>, <3xi32> -> <?x8xf32>
+
+// -----
+
+// fill: bytes
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+// expected-error@+1 {{'exec.fill' op bytes [0, -8] must be non-negative}}
+exec.fill %x bytes([0, -8]) value(0) : <?x8xf32>
+
+// -----
+
+// copy: distinct buffers
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+// expected-error@+1 {{'exec.copy' op source and destination are the same buffer}}
+exec.copy %x -> %x bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
+
+// -----
+
+// copy: bytes
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%z = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
+// expected-error@+1 {{'exec.copy' op bytes [-32, 0] must be non-negative}}
+exec.copy %x -> %z bytes([-32, 0]) : <?x8xf32> -> <?x8xf32>
+
+// -----
+
+// code_object: format
+// expected-error@+1 {{'exec.code_object' op format must be host-so, ptx or cubin, got 'wasm'}}
+exec.code_object "wasm" "x86-64" {k = 1 : i64} = dense<0> : tensor<4xi8>
+
+// -----
+
+// code_object: argument counts
+// expected-error@+1 {{'exec.code_object' op kernel 'k' needs a non-negative argument count}}
+exec.code_object "host-so" "x86-64" {k = -1 : i64} = dense<0> : tensor<4xi8>
