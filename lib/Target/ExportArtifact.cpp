@@ -13,6 +13,7 @@
 
 #include "moeb_generated.h"
 #include "moert/format.h"
+#include "moert/half.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -37,30 +38,6 @@ namespace fb = moert::fb;
 
 namespace {
 
-float halfToFloat(uint16_t h) {
-  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else { // subnormal: normalize
-      int e = -1;
-      do {
-        ++e;
-        man <<= 1;
-      } while (!(man & 0x400));
-      bits = sign | ((127 - 15 - e) << 23) | ((man & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 /// Appends `t`'s elements as f32 to `out`.
 void appendAsF32(const SafetensorsTensor &t, std::vector<char> &out) {
   size_t n = static_cast<size_t>(t.getNumElements());
@@ -73,14 +50,12 @@ void appendAsF32(const SafetensorsTensor &t, std::vector<char> &out) {
     std::memcpy(dst, src, 4 * n);
     break;
   case SafetensorsDType::BF16:
-    for (size_t i = 0; i < n; ++i) {
-      uint32_t bits = uint32_t(src[2 * i] | (src[2 * i + 1] << 8)) << 16;
-      std::memcpy(dst + i, &bits, 4);
-    }
+    for (size_t i = 0; i < n; ++i)
+      dst[i] = moert::bf16ToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
     break;
   case SafetensorsDType::F16:
     for (size_t i = 0; i < n; ++i)
-      dst[i] = halfToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
+      dst[i] = moert::halfToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
     break;
   default:
     llvm_unreachable("checked by the caller");

@@ -10,6 +10,7 @@
 #ifndef MOERT_SRC_NPY_H
 #define MOERT_SRC_NPY_H
 
+#include "moert/half.h"
 #include "moert/moert.h"
 
 #include <cstddef>
@@ -43,9 +44,9 @@ std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
 bool writeFile(const std::string &path, const std::vector<uint8_t> &bytes,
                std::string *error);
 
-float halfToFloat(uint16_t h);
-uint16_t floatToHalf(float f); // round to nearest even
-float bf16ToFloat(uint16_t b);
+using moert::bf16ToFloat;
+using moert::floatToHalf; // round to nearest even
+using moert::halfToFloat;
 
 } // namespace moert::npy
 
