@@ -4,12 +4,17 @@
 #   make test     install what is missing, build, and run every test (ctest)
 #   make bench    benchmarks (see README)
 #   make docs     regenerate docs/dialects/*.md from the dialects' ODS
+#   make fuzz     build the libFuzzer targets (clang-22) and run each for
+#                 FUZZ_SECONDS (default 60) on its seed corpus
 
 BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps configure demo test bench docs clean
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build deps configure demo test bench docs fuzz clean
 
 all: build
 
@@ -39,5 +44,13 @@ docs: build
 	@cp $(BUILD)/docs/dialects/ExecDialect.md docs/dialects/exec.md
 	@echo "docs/dialects/moe.md and exec.md regenerated"
 
+fuzz: deps
+	@if [ ! -f $(FUZZ_BUILD)/build.ninja ]; then \
+	  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S . -B $(FUZZ_BUILD) \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEC_FUZZ=ON -DMOEC_ENABLE_CUDA=OFF; \
+	fi
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target moec-fuzzers
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGET)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

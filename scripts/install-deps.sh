@@ -9,6 +9,7 @@ pkgs=(
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   flatbuffers-compiler libflatbuffers-dev
   libopenblas-dev libgtest-dev
+  clang-22 libclang-rt-22-dev
 )
 
 missing=()

@@ -33,7 +33,12 @@ public:
     return createStringError(inconvertibleErrorCode(), file + ": " + message);
   }
 
-  /// A required positive integer.
+  /// Every count and size a config may give: far above any real model, low
+  /// enough that products of two stay within 64 bits and that a hostile config
+  /// cannot make the importer loop or allocate without bound.
+  static constexpr int64_t kMaxValue = int64_t(1) << 24;
+
+  /// A required positive integer, at most kMaxValue.
   Expected<int64_t> positive(StringRef key) const {
     auto v = optionalInt(key);
     if (!v)
@@ -41,21 +46,26 @@ public:
     if (!*v)
       return error("missing integer '" + key + "' (required for model_type '" +
                    modelType + "')");
-    if (**v < 1)
-      return error("'" + key + "' must be at least 1, got " + Twine(**v));
-    return **v;
+    return inRange(key, **v, 1);
   }
 
-  /// An integer with a default; must be >= `min`.
+  /// A required layer count: real models have a few hundred at most.
+  Expected<int64_t> layerCount(StringRef key) const {
+    auto v = positive(key);
+    if (v && *v > kMaxLayers)
+      return error("'" + key + "' is " + Twine(*v) +
+                   ", more layers than moe-import accepts (" +
+                   Twine(kMaxLayers) + ")");
+    return v;
+  }
+  static constexpr int64_t kMaxLayers = 10000;
+
+  /// An integer with a default, in [min, kMaxValue].
   Expected<int64_t> integer(StringRef key, int64_t dflt, int64_t min = 0) const {
     auto v = optionalInt(key);
     if (!v)
       return v.takeError();
-    int64_t value = v->value_or(dflt);
-    if (value < min)
-      return error("'" + key + "' must be at least " + Twine(min) + ", got " +
-                   Twine(value));
-    return value;
+    return inRange(key, v->value_or(dflt), min);
   }
 
   Expected<bool> boolean(StringRef key, bool dflt) const {
@@ -103,6 +113,16 @@ public:
   }
 
 private:
+  Expected<int64_t> inRange(StringRef key, int64_t value, int64_t min) const {
+    if (value < min)
+      return error("'" + key + "' must be at least " + Twine(min) + ", got " +
+                   Twine(value));
+    if (value > kMaxValue)
+      return error("'" + key + "' is " + Twine(value) +
+                   ", more than moe-import accepts (" + Twine(kMaxValue) + ")");
+    return value;
+  }
+
   Expected<std::optional<int64_t>> optionalInt(StringRef key) const {
     const json::Value *v = obj.get(key);
     if (!v || v->kind() == json::Value::Null)
@@ -171,7 +191,7 @@ Expected<ModelPlan> planMixtral(const Config &cfg) {
   TRY(width, cfg.positive("intermediate_size"));
   TRY(experts, cfg.positive("num_local_experts"));
   TRY(k, cfg.positive("num_experts_per_tok"));
-  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(layers, cfg.layerCount("num_hidden_layers"));
   TRY(act, parseActivation(cfg, "hidden_act", "silu"));
   plan.hidden = hidden;
   plan.activation = act;
@@ -199,7 +219,7 @@ Expected<ModelPlan> planQwen(const Config &cfg, bool withSharedExpert) {
   TRY(denseWidth, cfg.integer("intermediate_size", 0));
   TRY(experts, cfg.integer("num_experts", 0));
   TRY(k, cfg.positive("num_experts_per_tok"));
-  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(layers, cfg.layerCount("num_hidden_layers"));
   TRY(norm, cfg.boolean("norm_topk_prob", false));
   TRY(step, cfg.integer("decoder_sparse_step", 1, 1));
   TRY(mlpOnly, cfg.intList("mlp_only_layers"));
@@ -240,7 +260,7 @@ Expected<ModelPlan> planOlmoe(const Config &cfg) {
   TRY(width, cfg.positive("intermediate_size"));
   TRY(experts, cfg.positive("num_experts"));
   TRY(k, cfg.positive("num_experts_per_tok"));
-  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(layers, cfg.layerCount("num_hidden_layers"));
   TRY(norm, cfg.boolean("norm_topk_prob", false));
   TRY(act, parseActivation(cfg, "hidden_act", "silu"));
   plan.hidden = hidden;
@@ -271,7 +291,7 @@ Expected<ModelPlan> planDeepSeek(const Config &cfg, bool v3) {
   TRY(denseWidth, cfg.integer("intermediate_size", 0));
   TRY(experts, cfg.positive("n_routed_experts"));
   TRY(k, cfg.positive("num_experts_per_tok"));
-  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(layers, cfg.layerCount("num_hidden_layers"));
   TRY(nShared, cfg.integer("n_shared_experts", v3 ? 1 : 0));
   TRY(firstDense, cfg.integer("first_k_dense_replace", v3 ? 3 : 0));
   TRY(freq, cfg.integer("moe_layer_freq", 1, 1));
@@ -362,8 +382,12 @@ Expected<ModelPlan> planSwitch(const Config &cfg) {
   TRY(width, cfg.positive("d_ff"));
   TRY(experts, cfg.positive("num_experts"));
   TRY(capacity, cfg.positive("expert_capacity"));
-  TRY(encoderLayers, cfg.positive("num_layers"));
+  TRY(encoderLayers, cfg.layerCount("num_layers"));
   TRY(decoderLayers, cfg.integer("num_decoder_layers", encoderLayers));
+  if (decoderLayers > Config::kMaxLayers)
+    return cfg.error("'num_decoder_layers' is " + Twine(decoderLayers) +
+                     ", more layers than moe-import accepts (" +
+                     Twine(Config::kMaxLayers) + ")");
   TRY(encoderStep, cfg.integer("encoder_sparse_step", 1));
   TRY(decoderStep, cfg.integer("decoder_sparse_step", 1));
   TRY(routerBias, cfg.boolean("router_bias", false));
@@ -411,7 +435,7 @@ Expected<ModelPlan> planGeneric(const Config &cfg) {
   TRY(hidden, cfg.positive("hidden_size"));
   TRY(width, cfg.positive("intermediate_size"));
   TRY(experts, cfg.positive("num_experts"));
-  TRY(layers, cfg.positive("num_hidden_layers"));
+  TRY(layers, cfg.layerCount("num_hidden_layers"));
   TRY(routing, cfg.string("routing", "token_choice"));
   TRY(norm, cfg.boolean("norm_topk_prob", false));
   TRY(factor, cfg.number("capacity_factor", 0.0));

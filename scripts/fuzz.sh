@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make fuzz: runs every libFuzzer target of test/fuzz for SECONDS each, on a
+# copy of its checked-in seed corpus (new inputs stay in the build directory).
+# A crash stops the run: the reproducer is saved as BUILD/fuzz/<target>/crash-*
+# and should become a regression input in test/fuzz/corpus/<target>/.
+set -euo pipefail
+BUILD=${1:-build-fuzz}
+SECONDS_EACH=${2:-60}
+ONLY=${3:-}
+src=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(cd "$BUILD/bin" && pwd)
+targets="fuzz_artifact fuzz_npy fuzz_safetensors fuzz_config fuzz_moe_opt"
+declare -A maxlen=([fuzz_artifact]=65536 [fuzz_npy]=4096 [fuzz_safetensors]=4096
+                   [fuzz_config]=4096 [fuzz_moe_opt]=8192)
+status=0
+for t in $targets; do
+  [ -n "$ONLY" ] && [ "$ONLY" != "$t" ] && continue
+  work=$BUILD/fuzz/$t
+  mkdir -p "$work/corpus"
+  cp -n "$src/test/fuzz/corpus/$t/"* "$work/corpus/" 2>/dev/null || true
+  echo "== $t: ${SECONDS_EACH}s"
+  if ! (cd "$work" && "$bin/$t" -max_total_time="$SECONDS_EACH" \
+          -max_len="${maxlen[$t]}" -timeout=10 -rss_limit_mb=4096 \
+          -print_final_stats=1 corpus > log.txt 2>&1); then
+    echo "   CRASH or failure; see $work/log.txt and $work/crash-*"
+    tail -30 "$work/log.txt"
+    status=1
+    continue
+  fi
+  grep -E "stat::number_of_executed_units|stat::new_units_added" "$work/log.txt" | sed 's/^/   /'
+  echo "   corpus: $(ls "$work/corpus" | wc -l) inputs"
+done
+exit $status

@@ -1,0 +1,11 @@
+func.func @blocks(%x: tensor<?x72xf32>, %wg: tensor<12x72xf32>, %cb: tensor<12xf32>,
+                  %w1: tensor<12x40x72xf32>, %w2: tensor<12x72x40xf32>,
+                  %s1: tensor<80x72xf32>, %s2: tensor<72x80xf32>, %sg: tensor<1x72xf32>) {
+  %0 = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
+  %1 = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) shared(up %s1, down %s2, gate %s1) shared_expert_gate %sg routing #moe.routing<k = 4> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>, tensor<80x72xf32>, tensor<72x80xf32>, tensor<80x72xf32>, tensor<1x72xf32>) -> tensor<?x72xf32>
+  %2 = moe.block %x router %wg correction %cb experts(up %w1, down %w2, gate %w1) shared(up %s1, down %s2, gate %s1) routing #moe.routing<k = 4, scoring = sigmoid, renormalize = true, epsilon = 1.0e-20, scaling_factor = 2.5, n_group = 4, topk_group = 2> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>, tensor<80x72xf32>, tensor<72x80xf32>, tensor<80x72xf32>) -> tensor<?x72xf32>
+  %3 = moe.block %x router %wg experts(up %w1, down %w2) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> capacity <tokens = 4> dropped = passthrough : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>) -> tensor<?x72xf32>
+  %4 = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.expert_choice<capacity_factor = 2.0> ffn <activation = gelu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
+  %5 = moe.block %x router %wg bias %cb experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2> ffn <activation = silu> capacity <factor = 1.5, overflow = reroute> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
+  return
+}

@@ -1,0 +1,4 @@
+func.func @softmax_epsilon_stays(%l: tensor<?x8xf32>) -> tensor<?x2xf32> {
+  %w, %i = moe.topk %l <k = 2, renormalize = true, epsilon = 1.0e-6> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  return %w : tensor<?x2xf32>
+}

@@ -1,0 +1,17 @@
+func.func @plan() {
+  %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+  %w = exec.weight "w" from "m.safetensors" : <4x8xf32>
+  %v = exec.weight "v" = dense<1.0> : tensor<2x4x8xf32> : <2x4x8xf32>
+  %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+  %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+  %z = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
+  exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+  exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+  exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
+  exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>
+  exec.copy %x -> %z bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
+  exec.output "y", %z : <?x8xf32>
+  exec.output "stats", %o {aux} : <3xi32>
+  return
+}
+exec.code_object "host-so" "x86-64+avx2" {kernel_0 = 2 : i64} = dense<[127, 69, 76, 70]> : tensor<4xi8>
