@@ -4,6 +4,8 @@
 #   make test     install what is missing, build, and run every test (ctest)
 #   make bench    benchmarks (see README)
 #   make docs     regenerate docs/dialects/*.md from the dialects' ODS
+#   make test-sanitize  every test under ASan + UBSan (build-asan), and the
+#                 concurrency stress test under ThreadSanitizer (build-tsan)
 #   make fuzz     build the libFuzzer targets (clang-22) and run each for
 #                 FUZZ_SECONDS (default 60) on its seed corpus
 
@@ -14,7 +16,7 @@ CMAKE_FLAGS ?=
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build deps configure demo test bench docs fuzz clean
+.PHONY: all build deps configure demo test test-sanitize bench docs fuzz clean
 
 all: build
 
@@ -35,6 +37,9 @@ demo: build
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+test-sanitize: deps
+	@scripts/test-sanitize.sh $(JOBS)
+
 bench: build
 	@echo "error: no benchmark exists yet: moe-bench arrives with the CPU speed work (see README, 'Status')" >&2
 	@exit 1
@@ -53,4 +58,4 @@ fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGET)
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) build-asan build-tsan

@@ -107,7 +107,7 @@ FailureOr<std::vector<char>> linkSharedObject(llvm::StringRef object,
     error = "cannot create a temporary file: " + ec.message();
     return failure();
   }
-  auto cleanup = llvm::make_scope_exit([&] {
+  llvm::scope_exit cleanup([&] {
     llvm::sys::fs::remove(objPath);
     llvm::sys::fs::remove(soPath);
   });
