@@ -506,3 +506,22 @@ TEST(Session, HostCodeNeedsTheCpuFeaturesItNames) {
                   "CPU lacks; recompile with moe-compile --cpu=x86-64");
   }
 }
+
+TEST(Session, AnArenaThatCannotBeAllocatedIsAStatus) {
+  // 1 GiB per token at up to 2^20 tokens: a valid artifact whose session
+  // would need a petabyte arena.
+  ArtifactBuilder b(int64_t(1) << 20);
+  FunctionBuilder f = b.function("f");
+  uint32_t x = f.buffer(int64_t(1) << 30, 0), y = f.buffer(int64_t(1) << 30, 0);
+  f.input("x", fb::DType::F32, {-1, int64_t(1) << 28}, x);
+  f.output("y", fb::DType::F32, {-1, int64_t(1) << 28}, y);
+  f.copy(buf(x), buf(y), aff(int64_t(1) << 30, 0));
+  moert::Model m = mustLoad(b.build());
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  moert_session_t *session = nullptr;
+  moert::Status s = moert::Status::adopt(
+      moert_session_create(m.get(), "cpu", &options, &session));
+  EXPECT_STATUS(s, MOERT_OUT_OF_MEMORY, "the session's arena needs ");
+  EXPECT_EQ(session, nullptr);
+}
