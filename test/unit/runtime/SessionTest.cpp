@@ -456,6 +456,19 @@ TEST(Session, SeveralModelsLoadTheirOwnCode) {
 
 namespace {
 
+/// The status of creating a CPU session of `m` (which must fail: no session
+/// is returned).
+moert::Status sessionCreationStatus(const moert::Model &m) {
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  moert_session_t *session = nullptr;
+  moert::Status s = moert::Status::adopt(
+      moert_session_create(m.get(), "cpu", &options, &session));
+  EXPECT_EQ(session, nullptr);
+  moert_session_free(session);
+  return s;
+}
+
 /// A model whose one kernel's code object claims `arch`.
 moert::test::Bytes modelWithArch(const std::string &arch) {
   ArtifactBuilder b;
@@ -482,26 +495,15 @@ TEST(Session, HostCodeNeedsTheCpuFeaturesItNames) {
   // A feature the runtime does not know is refused, not guessed.
   {
     moert::Model m = mustLoad(modelWithArch("x86-64-v9+avx1024"));
-    moert_session_options_t options;
-    moert_session_options_init(&options);
-    moert_session_t *session = nullptr;
-    moert::Status s = moert::Status::adopt(
-        moert_session_create(m.get(), "cpu", &options, &session));
-    EXPECT_STATUS(s, MOERT_UNSUPPORTED,
+    EXPECT_STATUS(sessionCreationStatus(m), MOERT_UNSUPPORTED,
                   "its kernels need the CPU feature 'avx1024', which this "
                   "runtime cannot check");
-    EXPECT_EQ(session, nullptr);
   }
   // Where this CPU lacks a feature, the message names it and the fix.
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("avx512bf16")) {
     moert::Model m = mustLoad(modelWithArch("sapphirerapids+avx512bf16"));
-    moert_session_options_t options;
-    moert_session_options_init(&options);
-    moert_session_t *session = nullptr;
-    moert::Status s = moert::Status::adopt(
-        moert_session_create(m.get(), "cpu", &options, &session));
-    EXPECT_STATUS(s, MOERT_UNSUPPORTED,
+    EXPECT_STATUS(sessionCreationStatus(m), MOERT_UNSUPPORTED,
                   "compiled for sapphirerapids and need avx512bf16, which this "
                   "CPU lacks; recompile with moe-compile --cpu=x86-64");
   }
@@ -517,11 +519,6 @@ TEST(Session, AnArenaThatCannotBeAllocatedIsAStatus) {
   f.output("y", fb::DType::F32, {-1, int64_t(1) << 28}, y);
   f.copy(buf(x), buf(y), aff(int64_t(1) << 30, 0));
   moert::Model m = mustLoad(b.build());
-  moert_session_options_t options;
-  moert_session_options_init(&options);
-  moert_session_t *session = nullptr;
-  moert::Status s = moert::Status::adopt(
-      moert_session_create(m.get(), "cpu", &options, &session));
-  EXPECT_STATUS(s, MOERT_OUT_OF_MEMORY, "the session's arena needs ");
-  EXPECT_EQ(session, nullptr);
+  EXPECT_STATUS(sessionCreationStatus(m), MOERT_OUT_OF_MEMORY,
+                "the session's arena needs ");
 }
