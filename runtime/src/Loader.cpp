@@ -403,6 +403,40 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
   };
   const Ends one{1, 1};
   Status s;
+  // What Gemm and GroupedGemm share (a Gemm is one expert): C[rows, n] =
+  // A[rows, k] · B[experts, n, k]ᵀ, C written, A and B read, C disjoint from
+  // both.
+  auto matmul = [&](const auto *c, int64_t experts, const char *bLabel,
+                    const char *bShape, Ends *needA, Ends *needB,
+                    Ends *needC) -> Status {
+    Status st;
+    if (!(st = operand(c->a(), where + ": operand a", &out->a)) ||
+        !(st = operand(c->b(), where + ": operand b", &out->b)) ||
+        !(st = operand(c->c(), where + ": operand c", &out->c)))
+      return st;
+    Ends rows;
+    if (!(st = affine(c->rows(), where + ": rows", &out->rows, &rows)))
+      return st;
+    if (rows.max() > kBlasMax)
+      return error(MOERT_INVALID_ARTIFACT, where, ": rows reaches ", rows.max(),
+                   ", more than ", kBlasMax);
+    out->n = c->n();
+    out->k = c->k();
+    if (!(st = checkDim("n", out->n)) || !(st = checkDim("k", out->k)))
+      return st;
+    if (!(st = product(where + ": rows x k", {out->k, 4}, rows, needA)) ||
+        !(st = product(where + ": " + bLabel, {experts, out->n, out->k, 4}, one, needB)) ||
+        !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
+      return st;
+    if (!(st = writable(out->c, where + ": operand c")) ||
+        !(st = fits(out->a, where + ": operand a", *needA, "f32 [rows, k]", MOERT_F32)) ||
+        !(st = fits(out->b, where + ": operand b", *needB, bShape, MOERT_F32)) ||
+        !(st = fits(out->c, where + ": operand c", *needC, "f32 [rows, n]", MOERT_F32)) ||
+        !(st = disjoint(out->c, *needC, where + ": operand c", out->a, *needA, "operand a")) ||
+        !(st = disjoint(out->c, *needC, where + ": operand c", out->b, *needB, "operand b")))
+      return st;
+    return Status();
+  };
   switch (entry->command_type()) {
   case fb::Command::Launch: {
     const fb::Launch *c = entry->command_as_Launch();
@@ -442,34 +476,9 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     where += " (Gemm)";
     if (!c)
       return error(MOERT_INVALID_ARTIFACT, where, " has no body");
-    if (!(s = operand(c->a(), where + ": operand a", &out->a)) ||
-        !(s = operand(c->b(), where + ": operand b", &out->b)) ||
-        !(s = operand(c->c(), where + ": operand c", &out->c)))
-      return s;
-    Ends rows;
-    if (!(s = affine(c->rows(), where + ": rows", &out->rows, &rows)))
-      return s;
-    if (rows.max() > kBlasMax)
-      return error(MOERT_INVALID_ARTIFACT, where, ": rows reaches ", rows.max(),
-                   ", more than ", kBlasMax);
-    out->n = c->n();
-    out->k = c->k();
     out->accumulate = c->accumulate();
-    if (!(s = checkDim("n", out->n)) || !(s = checkDim("k", out->k)))
-      return s;
     Ends needA, needB, needC;
-    if (!(s = product(where + ": rows x k", {out->k, 4}, rows, &needA)) ||
-        !(s = product(where + ": n x k", {out->n, out->k, 4}, one, &needB)) ||
-        !(s = product(where + ": rows x n", {out->n, 4}, rows, &needC)))
-      return s;
-    if (!(s = writable(out->c, where + ": operand c")) ||
-        !(s = fits(out->a, where + ": operand a", needA, "f32 [rows, k]", MOERT_F32)) ||
-        !(s = fits(out->b, where + ": operand b", needB, "f32 [n, k]", MOERT_F32)) ||
-        !(s = fits(out->c, where + ": operand c", needC, "f32 [rows, n]", MOERT_F32)) ||
-        !(s = disjoint(out->c, needC, where + ": operand c", out->a, needA, "operand a")) ||
-        !(s = disjoint(out->c, needC, where + ": operand c", out->b, needB, "operand b")))
-      return s;
-    return Status();
+    return matmul(c, 1, "n x k", "f32 [n, k]", &needA, &needB, &needC);
   }
   case fb::Command::GroupedGemm: {
     const fb::GroupedGemm *c = entry->command_as_GroupedGemm();
@@ -477,36 +486,16 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     where += " (GroupedGemm)";
     if (!c)
       return error(MOERT_INVALID_ARTIFACT, where, " has no body");
-    if (!(s = operand(c->a(), where + ": operand a", &out->a)) ||
-        !(s = operand(c->b(), where + ": operand b", &out->b)) ||
-        !(s = operand(c->c(), where + ": operand c", &out->c)) ||
-        !(s = operand(c->offsets(), where + ": operand offsets", &out->offsets)))
+    if (!(s = operand(c->offsets(), where + ": operand offsets", &out->offsets)))
       return s;
-    Ends rows;
-    if (!(s = affine(c->rows(), where + ": rows", &out->rows, &rows)))
-      return s;
-    if (rows.max() > kBlasMax)
-      return error(MOERT_INVALID_ARTIFACT, where, ": rows reaches ", rows.max(),
-                   ", more than ", kBlasMax);
     out->experts = c->experts();
-    out->n = c->n();
-    out->k = c->k();
-    if (!(s = checkDim("experts", out->experts)) || !(s = checkDim("n", out->n)) ||
-        !(s = checkDim("k", out->k)))
+    if (!(s = checkDim("experts", out->experts)))
       return s;
     Ends needA, needB, needC, needOff;
-    if (!(s = product(where + ": rows x k", {out->k, 4}, rows, &needA)) ||
-        !(s = product(where + ": experts x n x k", {out->experts, out->n, out->k, 4}, one, &needB)) ||
-        !(s = product(where + ": rows x n", {out->n, 4}, rows, &needC)) ||
-        !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)))
-      return s;
-    if (!(s = writable(out->c, where + ": operand c")) ||
-        !(s = fits(out->a, where + ": operand a", needA, "f32 [rows, k]", MOERT_F32)) ||
-        !(s = fits(out->b, where + ": operand b", needB, "f32 [experts, n, k]", MOERT_F32)) ||
-        !(s = fits(out->c, where + ": operand c", needC, "f32 [rows, n]", MOERT_F32)) ||
+    if (!(s = matmul(c, out->experts, "experts x n x k", "f32 [experts, n, k]",
+                     &needA, &needB, &needC)) ||
+        !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)) ||
         !(s = fits(out->offsets, where + ": operand offsets", needOff, "i32 [experts + 1]", MOERT_I32)) ||
-        !(s = disjoint(out->c, needC, where + ": operand c", out->a, needA, "operand a")) ||
-        !(s = disjoint(out->c, needC, where + ": operand c", out->b, needB, "operand b")) ||
         !(s = disjoint(out->c, needC, where + ": operand c", out->offsets, needOff, "operand offsets")))
       return s;
     return Status();
