@@ -68,9 +68,11 @@ LogicalResult AllocOp::verify() {
 LogicalResult WeightOp::verify() {
   if (getTensorName().empty())
     return emitOpError() << "tensor name must not be empty";
-  if (getFile().has_value() == getValue().has_value())
-    return emitOpError() << "needs exactly one of 'from \"file\"' and "
-                            "'= value'";
+  if (int(getFile().has_value()) + int(getValue().has_value()) +
+          int(getRandomSeed().has_value()) !=
+      1)
+    return emitOpError() << "needs exactly one of 'from \"file\"', '= value' "
+                            "and 'random(seed)'";
   auto type = cast<BufferType>(getType());
   if (llvm::any_of(type.getShape(), ShapedType::isDynamic))
     return emitOpError() << "a weight has a static shape, got " << type;

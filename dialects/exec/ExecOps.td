@@ -73,13 +73,16 @@ def Exec_WeightOp : Exec_Op<"weight"> {
   let description = [{
     The data of `moe.weight` (same `tensor_name`, `file` and `value`, with
     `{e}` stacking per expert), converted to the buffer's element type when the
-    artifact is written.
+    artifact is written; or, with `random(seed)`, synthetic values the runtime
+    generates at load time (see `moe.weight`).
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
-                       OptionalAttr<ElementsAttr>:$value);
+                       OptionalAttr<ElementsAttr>:$value,
+                       OptionalAttr<I64Attr>:$random_seed);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = [{
-    $tensor_name (`from` $file^)? (`=` $value^)? attr-dict `:` type($result)
+    $tensor_name (`from` $file^)? (`=` $value^)?
+    (`random` `(` $random_seed^ `)`)? attr-dict `:` type($result)
   }];
 }
 

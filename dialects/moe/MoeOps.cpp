@@ -170,9 +170,12 @@ LogicalResult WeightOp::verify() {
   auto type = cast<RankedTensorType>(getType());
   if (getTensorName().empty())
     return emitOpError() << "tensor name must not be empty";
-  if (getFile().has_value() == getValue().has_value())
+  if (int(getFile().has_value()) + int(getValue().has_value()) +
+          int(getRandomSeed().has_value()) !=
+      1)
     return emitOpError() << "needs exactly one of 'from \"file\"' (a "
-                            "checkpoint) and '= value' (inline data)";
+                            "checkpoint), '= value' (inline data) and "
+                            "'random(seed)' (synthetic)";
   if (failed(check.isStatic(type, "result")))
     return failure();
   if (getFile() && getFile()->empty())
@@ -185,6 +188,9 @@ LogicalResult WeightOp::verify() {
       return emitOpError() << "'{e}' stacks checkpoint tensors; it cannot be "
                               "used with an inline value";
   }
+  if (getRandomSeed() && type.getRank() < 1)
+    return emitOpError() << "random values are scaled by the last dimension; "
+                            "a rank-0 weight has none";
   if (isStackedPerExpert() && type.getRank() < 1)
     return emitOpError() << "a per-expert weight ('{e}' in the name) needs a "
                             "leading expert dimension, got "

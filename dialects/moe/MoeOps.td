@@ -29,8 +29,12 @@ def Moe_WeightOp : Moe_Op<"weight"> {
     The value of the tensor named `tensor_name` in the safetensors checkpoint
     `file` (a `.safetensors` file or a `model.safetensors.index.json` of a
     sharded checkpoint, resolved at compile time), or an inline `value` (for
-    example a `dense_resource` blob) for graphs written by hand. Exactly one of
-    `file` and `value` is given.
+    example a `dense_resource` blob) for graphs written by hand, or synthetic
+    values `random(seed)` for benchmarks (moe-bench): uniform in
+    `[-1/sqrt(K), 1/sqrt(K))`, K the last dimension (as `nn.Linear` initializes
+    a `[N, K]` weight), generated at load time by the runtime from the seed
+    with the counter-based generator of docs/artifact.md, so the artifact
+    carries no bytes for it. Exactly one of `file`, `value` and `random` is given.
 
     When `tensor_name` contains `{e}`, the result stacks one tensor per expert:
     slice `e` of the leading dimension is the tensor named with `{e}` replaced
@@ -41,13 +45,16 @@ def Moe_WeightOp : Moe_Op<"weight"> {
     ```mlir
     %wg = moe.weight "model.layers.0.block_sparse_moe.gate.weight" from "model.safetensors" : tensor<8x4096xbf16>
     %w1 = moe.weight "model.layers.0.block_sparse_moe.experts.{e}.w1.weight" from "model.safetensors" : tensor<8x14336x4096xbf16>
+    %w2 = moe.weight "w2" random(3) : tensor<8x4096x14336xf32>
     ```
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
-                       OptionalAttr<ElementsAttr>:$value);
+                       OptionalAttr<ElementsAttr>:$value,
+                       OptionalAttr<I64Attr>:$random_seed);
   let results = (outs Moe_WeightTensor:$result);
   let assemblyFormat = [{
-    $tensor_name (`from` $file^)? (`=` $value^)? attr-dict `:` type($result)
+    $tensor_name (`from` $file^)? (`=` $value^)?
+    (`random` `(` $random_seed^ `)`)? attr-dict `:` type($result)
   }];
   let extraClassDeclaration = [{
     /// True when the name holds the per-expert placeholder `{e}`.

@@ -117,7 +117,7 @@ private:
           exec::BufferType::get(b.getContext(), type.getShape(), f32);
       Value buffer = exec::WeightOp::create(
           b, w.getLoc(), bufferType, w.getTensorNameAttr(), w.getFileAttr(),
-          w.getValueAttr());
+          w.getValueAttr(), w.getRandomSeedAttr());
       buffers[v] = buffer;
       return buffer;
     }

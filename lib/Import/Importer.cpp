@@ -52,7 +52,7 @@ public:
     auto op = moe::WeightOp::create(builder, builder.getUnknownLoc(), type,
                                     builder.getStringAttr(name),
                                     builder.getStringAttr(source),
-                                    /*value=*/nullptr);
+                                    /*value=*/nullptr, /*random_seed=*/nullptr);
     return op.getResult();
   }
 

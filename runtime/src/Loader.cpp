@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <set>
+#include <thread>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -191,6 +192,18 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (!w)
       return error(MOERT_INVALID_ARTIFACT, what, " is missing");
     uint64_t off = w->offset(), bytes = w->bytes();
+    uint8_t init = static_cast<uint8_t>(w->init());
+    if (init > static_cast<uint8_t>(fb::WeightInit::MAX))
+      return error(MOERT_INVALID_ARTIFACT, what, ": unknown init ", int(init));
+    bool synthetic = w->init() == fb::WeightInit::RandomUniform;
+    if (synthetic && (off != 0 || bytes != 0))
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   ": a RandomUniform weight has no bytes in the blob section "
+                   "(offset ", off, ", bytes ", bytes, "; expected 0, 0)");
+    if (synthetic && w->dtype() != fb::DType::F32)
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   ": a RandomUniform weight is f32, got ",
+                   dtypeName(static_cast<uint8_t>(w->dtype())));
     if (off > blobSize_ || bytes > blobSize_ - off)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
                    " + ", bytes, ") lie outside the ", blobSize_,
@@ -220,13 +233,18 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (overflow)
       return error(MOERT_INVALID_ARTIFACT, what, ": ", dtypeName(dt), " ",
                    shapeString(w->shape()), " is too large");
-    if (expect != bytes)
+    if (synthetic && spec.shape.empty())
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   ": a RandomUniform weight needs a last dimension");
+    if (!synthetic && expect != bytes)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes is ", bytes, ", but ",
                    dtypeName(dt), " ", shapeString(w->shape()), " is ", expect,
                    " bytes");
     spec.dtype = static_cast<moert_dtype_t>(dt);
-    spec.data = blob_ + off;
-    spec.bytes = bytes;
+    spec.data = synthetic ? nullptr : blob_ + off; // generated after the checks
+    spec.bytes = expect;
+    spec.synthetic = synthetic;
+    spec.seed = w->seed();
     out->push_back(std::move(spec));
   }
   return Status();
@@ -672,6 +690,49 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
 Model::~Model() {
   if (map_)
     ::munmap(map_, mapSize_);
+  for (const auto &[data, size] : syntheticMaps_)
+    ::munmap(data, size);
+}
+
+// Synthetic weights are generated into private read-only mappings, split over
+// the machine's threads (a benchmark's weights reach gigabytes).
+Status Model::generateSyntheticWeights() {
+  for (WeightSpec &w : weights_) {
+    if (!w.synthetic || w.bytes == 0)
+      continue;
+    size_t size = alignUp(w.bytes);
+    void *map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+      return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", w.bytes,
+                   " bytes for the synthetic weight '", w.name, "': ",
+                   std::strerror(errno));
+    syntheticMaps_.emplace_back(map, size);
+    float *values = static_cast<float *>(map);
+    uint64_t count = w.bytes / sizeof(float);
+    float bound = randomUniformBound(w.shape.back());
+    uint64_t seed = w.seed;
+    auto fill = [=](uint64_t begin, uint64_t end) {
+      for (uint64_t i = begin; i < end; ++i)
+        values[i] = randomUniformWeight(seed, i, bound);
+    };
+    unsigned parts = count < (1u << 20)
+                         ? 1u
+                         : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    uint64_t step = (count + parts - 1) / parts;
+    for (unsigned p = 1; p < parts; ++p)
+      threads.emplace_back(fill, std::min(count, p * step),
+                           std::min(count, (p + 1) * step));
+    fill(0, std::min(count, step));
+    for (std::thread &t : threads)
+      t.join();
+    if (::mprotect(map, size, PROT_READ) != 0)
+      return error(MOERT_INTERNAL, "mprotect of a synthetic weight failed: ",
+                   std::strerror(errno));
+    w.data = static_cast<const uint8_t *>(map);
+  }
+  return Status();
 }
 
 Status Model::loadMemory(const void *data, size_t size,
@@ -870,7 +931,7 @@ Status Model::checkTable() {
                    functions_[i].name, "' is used twice");
   }
   codeCache_.resize(codeObjects_.size());
-  return Status();
+  return generateSyntheticWeights();
 }
 
 Status Model::findFunction(const char *name, size_t *index) const {

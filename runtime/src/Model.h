@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moert::rt {
@@ -88,6 +89,9 @@ struct WeightSpec {
   std::vector<int64_t> shape;
   const uint8_t *data = nullptr; // inside the model's read-only mapping
   uint64_t bytes = 0;
+  /// Generated at load time (WeightInit::RandomUniform) from `seed`.
+  bool synthetic = false;
+  uint64_t seed = 0;
 };
 
 struct CodeObjectSpec {
@@ -137,6 +141,7 @@ private:
   Status adopt(uint8_t *map, size_t mapSize, size_t size);
   Status checkHeader();
   Status checkTable();
+  Status generateSyntheticWeights();
 
   uint8_t *map_ = nullptr;
   size_t mapSize_ = 0;
@@ -148,6 +153,8 @@ private:
   std::vector<KernelSpec> kernels_;
   std::vector<CodeObjectSpec> codeObjects_;
   std::vector<WeightSpec> weights_;
+
+  std::vector<std::pair<void *, size_t>> syntheticMaps_;
 
   mutable std::mutex codeMutex_;
   mutable std::vector<std::weak_ptr<LoadedCode>> codeCache_;

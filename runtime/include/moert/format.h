@@ -16,6 +16,7 @@
 #ifndef MOERT_FORMAT_H
 #define MOERT_FORMAT_H
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -83,6 +84,30 @@ inline uint64_t checksum64(const void *data, size_t size, uint64_t seed = 0) {
 /// Round `v` up to a multiple of kAlignment.
 constexpr uint64_t alignUp(uint64_t v) {
   return (v + kAlignment - 1) / kAlignment * kAlignment;
+}
+
+/// SplitMix64's output function: a bijective 64-bit mix.
+constexpr uint64_t splitmix64(uint64_t z) {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/// The bound of a synthetic weight whose last dimension is K: 1/sqrt(K) in
+/// f32 (nn.Linear's default initialization range for K inputs).
+inline float randomUniformBound(int64_t lastDim) {
+  return 1.0f / std::sqrt(static_cast<float>(lastDim > 0 ? lastDim : 1));
+}
+
+/// Element i (row-major) of a synthetic weight (WeightInit::RandomUniform)
+/// with `seed`: u = top 24 bits of splitmix64(seed * 0x9E3779B97F4A7C15 + i)
+/// as a fraction in [0, 1), value = f32(2u - 1) * bound (one f32 rounding).
+/// Counter-based, so any range of elements can be generated independently.
+inline float randomUniformWeight(uint64_t seed, uint64_t i, float bound) {
+  uint64_t h = splitmix64(seed * 0x9E3779B97F4A7C15ull + i);
+  float u = static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
+  return (2.0f * u - 1.0f) * bound;
 }
 
 } // namespace moert

@@ -38,8 +38,14 @@
 // -----
 
 // weight: file or value
-// expected-error@+1 {{'exec.weight' op needs exactly one of 'from "file"' and '= value'}}
+// expected-error@+1 {{'exec.weight' op needs exactly one of 'from "file"', '= value' and 'random(seed)'}}
 %w = exec.weight "w" : <4x8xf32>
+
+// -----
+
+// weight: value and random
+// expected-error@+1 {{'exec.weight' op needs exactly one of 'from "file"', '= value' and 'random(seed)'}}
+%w = exec.weight "w" = dense<0.0> : tensor<4x8xf32> random(2) : <4x8xf32>
 
 // -----
 

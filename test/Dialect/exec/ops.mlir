@@ -6,6 +6,7 @@
 // CHECK: %[[X:.*]] = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 // CHECK: %[[W:.*]] = exec.weight "w" from "m.safetensors" : <4x8xf32>
 // CHECK: %[[V:.*]] = exec.weight "v" = dense<1.000000e+00> : tensor<2x4x8xf32> : <2x4x8xf32>
+// CHECK: exec.weight "r" random(7) : <2x4x8xf32>
 // CHECK: %[[O:.*]] = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 // CHECK: %[[Y:.*]] = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // CHECK: %[[Z:.*]] = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
@@ -21,6 +22,7 @@ func.func @plan() {
   %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
   %w = exec.weight "w" from "m.safetensors" : <4x8xf32>
   %v = exec.weight "v" = dense<1.0> : tensor<2x4x8xf32> : <2x4x8xf32>
+  %r = exec.weight "r" random(7) : <2x4x8xf32>
   %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
   %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
   %z = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>

@@ -171,14 +171,26 @@ func.func @f(%l: tensor<16x8xf32>) {
 // -----
 
 // weight: neither file nor value
-// expected-error@+1 {{'moe.weight' op needs exactly one of 'from "file"' (a checkpoint) and '= value' (inline data)}}
+// expected-error@+1 {{'moe.weight' op needs exactly one of 'from "file"' (a checkpoint), '= value' (inline data) and 'random(seed)' (synthetic)}}
 %w = moe.weight "w" : tensor<4x8xf32>
 
 // -----
 
 // weight: both file and value
-// expected-error@+1 {{'moe.weight' op needs exactly one of 'from "file"' (a checkpoint) and '= value' (inline data)}}
+// expected-error@+1 {{'moe.weight' op needs exactly one of 'from "file"' (a checkpoint), '= value' (inline data) and 'random(seed)' (synthetic)}}
 %w = moe.weight "w" from "m.safetensors" = dense<0.0> : tensor<4x8xf32> : tensor<4x8xf32>
+
+// -----
+
+// weight: both file and random
+// expected-error@+1 {{'moe.weight' op needs exactly one of 'from "file"' (a checkpoint), '= value' (inline data) and 'random(seed)' (synthetic)}}
+%w = moe.weight "w" from "m.safetensors" random(1) : tensor<4x8xf32>
+
+// -----
+
+// weight: random needs a last dimension
+// expected-error@+1 {{'moe.weight' op random values are scaled by the last dimension; a rank-0 weight has none}}
+%w = moe.weight "w" random(1) : tensor<f32>
 
 // -----
 

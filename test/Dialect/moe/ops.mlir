@@ -4,14 +4,16 @@
 // RUN: moe-opt %s --mlir-print-op-generic | moe-opt | FileCheck %s
 
 // CHECK-LABEL: func @weights
-func.func @weights() -> (tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf32>) {
+func.func @weights() -> (tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf32>, tensor<12x40x72xbf16>) {
   // CHECK: moe.weight "model.layers.0.mlp.gate.weight" from "model.safetensors" : tensor<12x72xbf16>
   %0 = moe.weight "model.layers.0.mlp.gate.weight" from "model.safetensors" : tensor<12x72xbf16>
   // CHECK: moe.weight "model.layers.0.mlp.experts.{e}.gate_proj.weight" from "model.safetensors.index.json" : tensor<12x40x72xf32>
   %1 = moe.weight "model.layers.0.mlp.experts.{e}.gate_proj.weight" from "model.safetensors.index.json" : tensor<12x40x72xf32>
   // CHECK: moe.weight "inline" = dense<{{\[\[}}1.000000e+00, 2.000000e+00, 3.000000e+00], [4.000000e+00, 5.000000e+00, 6.000000e+00]]> : tensor<2x3xf32> : tensor<2x3xf32>
   %2 = moe.weight "inline" = dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32> : tensor<2x3xf32>
-  return %0, %1, %2 : tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf32>
+  // CHECK: moe.weight "synthetic.{e}" random(42) : tensor<12x40x72xbf16>
+  %3 = moe.weight "synthetic.{e}" random(42) : tensor<12x40x72xbf16>
+  return %0, %1, %2, %3 : tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf32>, tensor<12x40x72xbf16>
 }
 
 // CHECK-LABEL: func @router

@@ -1,6 +1,7 @@
 //===- CommandsTest.cpp - each command against a hand computation ---------===//
 #include "TestUtil.h"
 
+#include <cmath>
 #include <algorithm>
 #include <cstring>
 
@@ -380,6 +381,34 @@ TEST(Copy, CopiesBytesOfTFromBuffersAndWeights) {
     EXPECT_EQ(values(*s.output(1)), table);
     EXPECT_EQ(values(*s.output(2)), std::vector<float>(x.begin(), x.begin() + T));
   }
+}
+
+TEST(Weights, RandomUniformWeightsAreGeneratedAtLoad) {
+  ArtifactBuilder b(kMaxT);
+  uint32_t W = b.addWeightF32("synthetic", {3, 100}, std::vector<float>(300));
+  b.model.weights[W]->init = fb::WeightInit::RandomUniform;
+  b.model.weights[W]->seed = 99;
+  FunctionBuilder f = b.function("copy");
+  uint32_t x = f.buffer(4, 0), t = f.buffer(0, 1200);
+  f.input("x", fb::DType::F32, {-1}, x);
+  f.output("t", fb::DType::F32, {3, 100}, t);
+  f.copy(wt(W), buf(t), aff(0, 1200));
+  moert::Model m = mustLoad(b.build());
+  moert::Session s = mustSession(m);
+  std::vector<float> in(1);
+  ASSERT_TRUE(s.run("", {f32(in, {1})}));
+  std::vector<float> v = values(*s.output(0));
+  ASSERT_EQ(v.size(), 300u);
+  float bound = moert::randomUniformBound(100);
+  EXPECT_EQ(bound, 0.1f);
+  double sum = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    EXPECT_EQ(v[i], moert::randomUniformWeight(99, i, bound)) << i;
+    EXPECT_LT(std::fabs(v[i]), bound);
+    sum += v[i];
+  }
+  EXPECT_LT(std::fabs(sum / 300), 0.02); // centred: the mean of U(-0.1, 0.1)
+  EXPECT_NE(v[0], v[1]);
 }
 
 namespace {

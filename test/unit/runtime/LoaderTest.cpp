@@ -453,6 +453,25 @@ TEST(LoaderSemantic, WeightBytesMatchDTypeAndShape) {
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "weight 0 ('w'): f32 [1073741824, 1073741824, 1073741824] is too large");
 }
 
+TEST(LoaderSemantic, RandomUniformWeights) {
+  // A synthetic weight carries no bytes: offset and bytes must be 0.
+  Bytes b = mutated([](ArtifactBuilder &a) {
+    a.model.weights[0]->init = fb::WeightInit::RandomUniform;
+  }, true);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): a RandomUniform weight has no bytes in the blob section");
+  Bytes c = mutated([](ArtifactBuilder &a) {
+    a.model.weights[3]->init = fb::WeightInit::RandomUniform;
+    a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
+  }, true);
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "weight 3 ('offs'): a RandomUniform weight is f32, got i32");
+  Bytes d = mutated([](ArtifactBuilder &a) {
+    a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "weight 0 ('w'): unknown init 7");
+}
+
 TEST(LoaderSemantic, CodeObjects) {
   Bytes b = mutated([](ArtifactBuilder &a) { a.model.code_objects[0]->bytes += 1 << 24; }, true);
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "code object 0: bytes [");

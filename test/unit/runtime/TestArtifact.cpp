@@ -136,6 +136,12 @@ Bytes ArtifactBuilder::build(const Options &options) {
     return at;
   };
   for (size_t i = 0; i < weightData_.size(); ++i) {
+    bool synthetic = i < model.weights.size() &&
+                     model.weights[i]->init == fb::WeightInit::RandomUniform;
+    if (synthetic && !options.keepOffsets) {
+      model.weights[i]->offset = model.weights[i]->bytes = 0; // no bytes
+      continue;
+    }
     uint64_t at = place(weightData_[i]);
     if (!options.keepOffsets && i < model.weights.size()) {
       model.weights[i]->offset = at;
