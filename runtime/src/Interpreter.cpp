@@ -1,5 +1,6 @@
 //===- Interpreter.cpp ------------------------------------------------------===//
 #include "Interpreter.h"
+#include "cpu/SmallGemm.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -42,8 +43,17 @@ GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads) {
   return GemmSplit{mStep, nStep, mParts, nParts};
 }
 
+/// One tile of C = A·Bᵀ: the runtime's own kernel up to kSmallGemmMaxRows
+/// rows (a weight-streaming product, where BLAS's packing of B costs more than
+/// it saves), BLAS above. The crossover was measured with moe-bench (mixtral-s
+/// and olmoe, T = 16..256; docs/runtime.md).
 inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
                       const float *B, float *C, int64_t ldc, float beta) {
+  static const bool direct = smallGemmAvailable();
+  if (direct && m <= kSmallGemmMaxRows) {
+    smallGemm(m, n, K, A, B, C, ldc, beta != 0.0f);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
               static_cast<int>(n), static_cast<int>(K), 1.0f, A,
               static_cast<int>(K), B, static_cast<int>(K), beta, C,

@@ -93,6 +93,30 @@ TEST(Gemm, SplitOverThreadsMatchesTheReference) {
   }
 }
 
+// Up to 32 rows the runtime uses its own kernel (groups of 8 rows, chunks of
+// B, masked tails of k), above that BLAS: every row count on both sides, k
+// with and without a tail, N not a multiple of the kernel's rows of B, and a
+// K large enough to chunk B; with accumulation.
+TEST(Gemm, RowCountsAroundTheDirectKernelMatchTheReference) {
+  for (auto [N, K] : {std::pair<int64_t, int64_t>{37, 1}, {37, 17}, {19, 300}, {70, 2000}}) {
+    GemmModel g(N, K, 40, true);
+    moert::Model m = mustLoad(g.bytes);
+    for (int32_t threads : {1, 2}) {
+      moert::Session s = mustSession(m, threads);
+      for (int64_t T = 1; T <= 40; ++T) {
+        std::vector<float> x = randomFloats(static_cast<size_t>(T * K), 300 + T);
+        std::vector<float> y = runOne(s, x, {T, K});
+        std::vector<float> want = refGemmBt(x, g.w1.data(), T, N, K);
+        std::vector<float> want2 = refGemmBt(x, g.w2.data(), T, N, K);
+        for (size_t i = 0; i < want.size(); ++i)
+          want[i] += want2[i];
+        EXPECT_TRUE(near(y, want, 1e-4f, 1e-4f))
+            << "N = " << N << ", K = " << K << ", T = " << T << ", threads = " << threads;
+      }
+    }
+  }
+}
+
 namespace {
 
 /// grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N]

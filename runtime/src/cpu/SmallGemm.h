@@ -1,0 +1,32 @@
+//===- SmallGemm.h - GEMMs with few rows, at memory speed ---------*- C++ -*-===//
+//
+// Decode-time MoE GEMMs have a handful of rows per expert (T = 1: one row) and
+// a weight of megabytes: their cost is streaming B once from memory. BLAS
+// libraries pack B for reuse across rows, which at M <= 8 costs more than the
+// product itself. These kernels read each row of B exactly once, straight
+// from the weight, and keep the (few) rows of A in cache.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_CPU_SMALLGEMM_H
+#define MOERT_SRC_CPU_SMALLGEMM_H
+
+#include <cstdint>
+
+namespace moert::rt {
+
+/// The most rows the runtime gives smallGemm; larger products go to BLAS.
+constexpr int64_t kSmallGemmMaxRows = 32;
+
+/// Whether this CPU has a small-GEMM kernel (AVX-512F, or AVX2 + FMA).
+bool smallGemmAvailable();
+
+/// C[m, n] (+)= Σ_k A[m, k] · B[n, k] for m < M and n < N (groups of 8 rows
+/// of A, each against chunks of B that stay in L2); A is [M, K] with row stride K, B is [N, K] row-major, C has row
+/// stride ldc. Sums run in f32 over 16 (AVX-512) or 8 (AVX2) lanes of k and
+/// are then reduced across lanes. Requires smallGemmAvailable().
+void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
+               float *C, int64_t ldc, bool accumulate);
+
+} // namespace moert::rt
+
+#endif // MOERT_SRC_CPU_SMALLGEMM_H
