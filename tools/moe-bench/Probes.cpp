@@ -155,7 +155,7 @@ ProbeResult measureFmaPeak(int threads) {
   }
   iters *= 5;
   double best = 0;
-  for (int trial = 0; trial < 3; ++trial) {
+  for (int trial = 0; trial < 5; ++trial) {
     double s = timeParallel(threads, [&](int) { sink = loop(iters); });
     double flops = 2.0 * kChains * lanes * static_cast<double>(iters) * threads;
     best = std::max(best, flops / s / 1e9);

@@ -92,6 +92,8 @@ cl::opt<std::string> outputFormat("format", cl::init("table"), cl::cat(category)
 cl::opt<bool> noProbes("no-probes", cl::cat(category),
                        cl::desc("Skip the FMA-peak and streaming-read probes "
                                 "(no % of roofline)"));
+cl::opt<bool> probeOnly("probe-only", cl::cat(category),
+                        cl::desc("Run the two probes, print them and exit"));
 cl::opt<int64_t> probeMiB("probe-mib", cl::init(1024), cl::cat(category),
                           cl::desc("Buffer of the streaming-read probe in MiB "
                                    "(default 1024)"));
@@ -99,6 +101,11 @@ cl::opt<std::string> keepArtifact(
     "keep-artifact", cl::init(""), cl::cat(category), cl::value_desc("dir"),
     cl::desc("Write each shape's artifact to <dir>/<shape>.moeb (they carry "
              "no weight bytes) instead of a temporary file"));
+cl::opt<bool> warmCache(
+    "warm-cache", cl::cat(category),
+    cl::desc("Do not evict the caches before each timed run (by default a "
+             "128 MiB buffer is read first, so a layer's weights come from "
+             "memory, as in a model whose other layers run in between)"));
 cl::opt<bool> quiet("quiet", cl::cat(category),
                     cl::desc("No progress lines on stderr"));
 
@@ -320,6 +327,17 @@ private:
   Limits limits;
 };
 
+/// Reads a buffer larger than the last-level cache, so the next run finds
+/// none of the model's weights there.
+void evictCaches() {
+  static std::vector<float> buffer(size_t(32) << 20, 1.0f);
+  float sum = 0;
+  for (size_t i = 0; i < buffer.size(); i += 16)
+    sum += buffer[i];
+  static volatile float sink;
+  sink = sum;
+}
+
 /// Times one shape over the token sweep.
 int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table &table) {
   int64_t maxTokens = *std::max_element(tokens.begin(), tokens.end());
@@ -392,6 +410,8 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table &table)
     while (ms.size() < 1000 &&
            (static_cast<int>(ms.size()) < reps ||
             std::chrono::duration<double>(Clock::now() - begin).count() < minTime)) {
+      if (!warmCache)
+        evictCaches();
       auto t0 = Clock::now();
       if (moert::Status st = session->run(0, inputs); !st)
         return fail(s.name + " at T=" + Twine(T) + ": " + st.message());
@@ -484,7 +504,7 @@ int main(int argc, char **argv) {
       probeThreads = CPU_COUNT(&set);
   }
   Limits limits;
-  if (!noProbes) {
+  if (!noProbes || probeOnly) {
     progress("probing the FMA peak and the streaming-read bandwidth");
     moebench::ProbeResult fma = moebench::measureFmaPeak(probeThreads);
     moebench::ProbeResult read =
@@ -496,6 +516,8 @@ int main(int argc, char **argv) {
            << (outputFormat == "csv" ? "# " : "") << "stream read: "
            << llvm::format("%.1f", read.value) << " GB/s (" << read.how << ")\n";
   }
+  if (probeOnly)
+    return 0;
   Table table(limits);
   for (const Shape &s : shapes)
     if (int rc = benchShape(s, tokens, table))

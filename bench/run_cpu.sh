@@ -1,0 +1,105 @@
+#!/bin/sh
+# make bench: the standard CPU sweep. Writes bench/results/cpu.csv (moe-bench),
+# cpu-torch.csv (the eager PyTorch peer, when python3-torch is installed),
+# cpu.md and cpu.svg. Usage: bench/run_cpu.sh [BUILD_DIR] (default build).
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+OUT=$ROOT/bench/results
+BENCH=$BUILD/bin/moe-bench
+THREADS=${BENCH_THREADS:-2}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+mkdir -p "$OUT"
+[ -x "$BENCH" ] || { echo "error: $BENCH not found: run 'make' first" >&2; exit 1; }
+
+HAVE_TORCH=0
+if "$PY" -c "import torch" 2>/dev/null; then HAVE_TORCH=1; fi
+
+# Both sides use OpenBLAS (PyTorch through libblas, moec above 32 rows per
+# expert): give them its fastest kernels for this CPU, chosen by timing an
+# f32 GEMM under each core type OpenBLAS may pick.
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$HAVE_TORCH" = 1 ]; then
+  best=""; bestt=999
+  for c in "" Haswell SkylakeX Cooperlake Zen; do
+    t=$(OPENBLAS_CORETYPE=$c "$PY" -c "
+import time, torch
+torch.set_num_threads($THREADS)
+a = torch.rand(1024, 1024); b = torch.rand(1024, 1024)
+for _ in range(3): a @ b
+ts = []
+for _ in range(10):
+    t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)
+print(min(ts))" 2>/dev/null || echo 999)
+    if "$PY" -c "import sys; sys.exit(0 if $t < $bestt else 1)"; then best=$c; bestt=$t; fi
+  done
+  export OPENBLAS_CORETYPE="$best"
+fi
+CORE="${OPENBLAS_CORETYPE:-}"
+echo "bench: OPENBLAS_CORETYPE=${CORE:-<OpenBLAS's own choice>}, $THREADS threads" >&2
+
+COMMON="--num-threads $THREADS --warmup 2 --reps 7 --min-time 0.5 --format csv --no-probes"
+PROBE="$BENCH --probe-only --num-threads $THREADS --format csv --quiet"
+# The probes run before and after the sweep; the ratios use the best of each
+# (on a shared machine a probe can catch a neighbour's load).
+{
+  $PROBE
+  "$BENCH" $COMMON --shape mixtral-s,olmoe,qwen3,switch --tokens 1,16,64,256,1024
+  "$BENCH" $COMMON --shape mixtral --tokens 1,16,256 | grep -v '^shape,'
+  "$BENCH" $COMMON --shape deepseek-v3 --tokens 1,16 | grep -v '^shape,' || true
+  $PROBE
+} > "$OUT/cpu.csv.tmp"
+"$PY" - "$OUT/cpu.csv.tmp" "$OUT/cpu.csv" <<'PYEOF'
+import csv, re, sys
+src, dst = sys.argv[1], sys.argv[2]
+lines = [l for l in open(src) if l.strip()]
+probes = {"fma peak": [], "stream read": []}
+comments = []
+for l in lines:
+    if not l.startswith("#"):
+        continue
+    m = re.match(r"# (fma peak|stream read): ([0-9.]+) (\S+) \((.*)\)", l)
+    if m:
+        probes[m.group(1)].append((float(m.group(2)), m.group(3), m.group(4)))
+    else:
+        comments.append(l)
+g = max(p[0] for p in probes["fma peak"])
+b = max(p[0] for p in probes["stream read"])
+for name, best in (("fma peak", g), ("stream read", b)):
+    unit, how = probes[name][0][1], probes[name][0][2]
+    seen = ", ".join(f"{p[0]:.1f}" for p in probes[name])
+    comments.insert(0, f"# {name}: {best:.1f} {unit} ({how}; best of the probes before and after the sweep: {seen})\n")
+comments.sort(key=lambda c: not (c.startswith("# fma") or c.startswith("# stream")))
+rows = list(csv.DictReader(l for l in lines if not l.startswith("#")))
+with open(dst, "w") as f:
+    f.writelines(comments)
+    if rows:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()), lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            sec = float(r["median_ms"]) * 1e-3
+            fl = float(r["gflops"]) * sec * 1e9
+            by = float(r["weight_gbps"]) * sec * 1e9
+            r["fma_peak_gflops"], r["stream_read_gbps"] = f"{g:.2f}", f"{b:.2f}"
+            r["pct_fma_peak"] = f"{100 * float(r['gflops']) / g:.1f}"
+            r["pct_stream_read"] = f"{100 * float(r['weight_gbps']) / b:.1f}"
+            r["pct_roofline"] = f"{100 * max(fl / (g * 1e9), by / (b * 1e9)) / sec:.1f}"
+            w.writerow(r)
+PYEOF
+rm -f "$OUT/cpu.csv.tmp"
+
+TORCH_ARG=""
+if [ "$HAVE_TORCH" = 1 ]; then
+  "$PY" "$ROOT/bench/torch_peer.py" --threads "$THREADS" --warmup 2 --reps 7 --min-time 0.5 \
+    --shapes mixtral-s,olmoe,qwen3,switch --tokens 1,16,64,256,1024 > "$OUT/cpu-torch.csv"
+  "$PY" "$ROOT/bench/torch_peer.py" --threads "$THREADS" --warmup 1 --reps 3 --min-time 0 \
+    --shapes mixtral --tokens 1,16,256 | grep -v '^shape,' >> "$OUT/cpu-torch.csv"
+  TORCH_ARG="--torch $OUT/cpu-torch.csv"
+  NOTE="PyTorch $("$PY" -c 'import torch; print(torch.__version__)') eager, OPENBLAS_CORETYPE=${CORE:-default}"
+else
+  rm -f "$OUT/cpu-torch.csv"
+  NOTE="python3-torch is not installed: no PyTorch column (apt-get install python3-torch)"
+fi
+"$PY" "$ROOT/bench/report.py" --moec "$OUT/cpu.csv" $TORCH_ARG \
+  --md "$OUT/cpu.md" --svg "$OUT/cpu.svg" --note "$NOTE"
+echo "bench: wrote $OUT/cpu.md and $OUT/cpu.svg" >&2
