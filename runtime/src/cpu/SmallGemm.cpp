@@ -16,7 +16,7 @@ namespace {
 
 /// Rows of B per step for M rows of A, so that the M x NR accumulators and
 /// the NR + 1 loaded vectors fit the register file (32 zmm, 16 ymm).
-constexpr int rowsOfB512(int M) { return M <= 2 ? 8 : M <= 4 ? 4 : 2; }
+constexpr int rowsOfB512(int M) { return M <= 2 ? 8 : M <= 4 ? 6 : M <= 6 ? 4 : 3; }
 constexpr int rowsOfB256(int M) { return M <= 2 ? 4 : M <= 4 ? 2 : 1; }
 
 template <int M, int NR>
