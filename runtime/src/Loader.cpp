@@ -697,6 +697,21 @@ Model::~Model() {
 // Synthetic weights are generated into private read-only mappings, split over
 // the machine's threads (a benchmark's weights reach gigabytes).
 Status Model::generateSyntheticWeights() {
+#if defined(MOERT_SYNTHETIC_WEIGHT_LIMIT)
+  const uint64_t limit = MOERT_SYNTHETIC_WEIGHT_LIMIT; // fuzzing builds
+  const char *limitWhat = "this build's limit";
+#else
+  const uint64_t limit = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                         static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const char *limitWhat = "this machine's memory";
+#endif
+  uint64_t total = 0;
+  for (const WeightSpec &w : weights_)
+    if (w.synthetic && __builtin_add_overflow(total, w.bytes, &total))
+      total = UINT64_MAX;
+  if (total > limit)
+    return error(MOERT_OUT_OF_MEMORY, "the artifact's synthetic weights need ",
+                 total, " bytes, more than ", limitWhat, " (", limit, " bytes)");
   for (WeightSpec &w : weights_) {
     if (!w.synthetic || w.bytes == 0)
       continue;

@@ -470,6 +470,12 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
   });
   EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "weight 0 ('w'): unknown init 7");
+  Bytes e = mutated([](ArtifactBuilder &a) {
+    a.model.weights[0]->init = fb::WeightInit::RandomUniform;
+    a.model.weights[0]->offset = a.model.weights[0]->bytes = 0;
+    a.model.weights[0]->shape = {1 << 20, 1 << 20}; // 4 TiB
+  }, true);
+  EXPECT_LOAD_ERROR(e, MOERT_OUT_OF_MEMORY, "synthetic weights need 4398046511104 bytes, more than");
 }
 
 TEST(LoaderSemantic, CodeObjects) {
