@@ -16,11 +16,13 @@ mkdir -p "$OUT"
 HAVE_TORCH=0
 if "$PY" -c "import torch" 2>/dev/null; then HAVE_TORCH=1; fi
 
-# Both sides use OpenBLAS (PyTorch through libblas, moec above 32 rows per
-# expert): give them its fastest kernels for this CPU, chosen by timing an
-# f32 GEMM under each core type OpenBLAS may pick.
+# PyTorch's BLAS is OpenBLAS (through libblas): give it its fastest kernels
+# for this CPU, chosen by timing an f32 GEMM under each core type OpenBLAS may
+# pick. moec runs with OpenBLAS's own choice (it calls BLAS only above 32 rows
+# per expert), unless OPENBLAS_CORETYPE is set for both by the caller.
+TORCH_CORE="${OPENBLAS_CORETYPE:-}"
 if [ -z "${OPENBLAS_CORETYPE:-}" ] && [ "$HAVE_TORCH" = 1 ]; then
-  best=""; bestt=999
+  bestt=999
   for c in "" Haswell SkylakeX Cooperlake Zen; do
     t=$(OPENBLAS_CORETYPE=$c "$PY" -c "
 import time, torch
@@ -31,12 +33,10 @@ ts = []
 for _ in range(10):
     t0 = time.perf_counter(); a @ b; ts.append(time.perf_counter() - t0)
 print(min(ts))" 2>/dev/null || echo 999)
-    if "$PY" -c "import sys; sys.exit(0 if $t < $bestt else 1)"; then best=$c; bestt=$t; fi
+    if "$PY" -c "import sys; sys.exit(0 if $t < $bestt else 1)"; then TORCH_CORE=$c; bestt=$t; fi
   done
-  export OPENBLAS_CORETYPE="$best"
 fi
-CORE="${OPENBLAS_CORETYPE:-}"
-echo "bench: OPENBLAS_CORETYPE=${CORE:-<OpenBLAS's own choice>}, $THREADS threads" >&2
+echo "bench: $THREADS threads; OPENBLAS_CORETYPE: moec ${OPENBLAS_CORETYPE:-<OpenBLAS's own choice>}, PyTorch ${TORCH_CORE:-<OpenBLAS's own choice>}" >&2
 
 COMMON="--num-threads $THREADS --warmup 2 --reps 7 --min-time 0.5 --format csv --no-probes"
 PROBE="$BENCH --probe-only --num-threads $THREADS --format csv --quiet"
@@ -90,12 +90,12 @@ rm -f "$OUT/cpu.csv.tmp"
 
 TORCH_ARG=""
 if [ "$HAVE_TORCH" = 1 ]; then
-  "$PY" "$ROOT/bench/torch_peer.py" --threads "$THREADS" --warmup 2 --reps 7 --min-time 0.5 \
+  OPENBLAS_CORETYPE=$TORCH_CORE "$PY" "$ROOT/bench/torch_peer.py" --threads "$THREADS" --warmup 2 --reps 7 --min-time 0.5 \
     --shapes mixtral-s,olmoe,qwen3,switch --tokens 1,16,64,256,1024 > "$OUT/cpu-torch.csv"
-  "$PY" "$ROOT/bench/torch_peer.py" --threads "$THREADS" --warmup 1 --reps 3 --min-time 0 \
+  OPENBLAS_CORETYPE=$TORCH_CORE "$PY" "$ROOT/bench/torch_peer.py" --threads "$THREADS" --warmup 1 --reps 3 --min-time 0 \
     --shapes mixtral --tokens 1,16,256 | grep -v '^shape,' >> "$OUT/cpu-torch.csv"
   TORCH_ARG="--torch $OUT/cpu-torch.csv"
-  NOTE="PyTorch $("$PY" -c 'import torch; print(torch.__version__)') eager, OPENBLAS_CORETYPE=${CORE:-default}"
+  NOTE="PyTorch $("$PY" -c 'import torch; print(torch.__version__)') eager with OPENBLAS_CORETYPE=${TORCH_CORE:-default} (the fastest for it); moec with OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-default}"
 else
   rm -f "$OUT/cpu-torch.csv"
   NOTE="python3-torch is not installed: no PyTorch column (apt-get install python3-torch)"
