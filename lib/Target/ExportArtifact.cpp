@@ -22,9 +22,11 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <chrono>
 #include <cstring>
 
 namespace moec {
@@ -90,6 +92,11 @@ private:
   std::vector<char> blobs;            // the blob section
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> checkpoints;
   std::map<std::string, uint32_t> weightIndex; // by identity key
+  // Progress of packing weights from checkpoints.
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point packStart = Clock::now();
+  int64_t weightsFromFiles = 0, packedFromFiles = 0;
+  uint64_t packedBytes = 0;
   DenseMap<Value, fb::Ref> refs;      // per function: buffer/weight values
   std::vector<flatbuffers::Offset<fb::Weight>> weights;
   llvm::StringMap<uint32_t> kernelIndex;
@@ -111,7 +118,7 @@ FailureOr<const SafetensorsCheckpoint *> Writer::checkpoint(StringRef file,
   if (!opened)
     return op->emitError() << "moe-export-artifact: "
                            << llvm::toString(opened.takeError());
-  if (progress && llvm::sys::Process::StandardErrIsDisplayed())
+  if (progress)
     llvm::errs() << "moe-compile: packing weights from "
                  << llvm::sys::path::filename(file) << "\n";
   auto *ptr = opened->get();
@@ -188,6 +195,19 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                               << ", expected " << formatShape(each)
                               << " (the checkpoint changed since import?)";
       appendAsF32(*t, blobs);
+    }
+    packedFromFiles += 1;
+    packedBytes += blobs.size() - offset;
+    if (progress) {
+      double seconds =
+          std::chrono::duration<double>(Clock::now() - packStart).count();
+      double mib = packedBytes / double(1 << 20);
+      llvm::errs() << "moe-compile: packed '" << op.getTensorName() << "' "
+                   << formatShape(shape) << " f32, " << packedFromFiles << "/"
+                   << weightsFromFiles << " weights, "
+                   << llvm::format("%.1f MiB in %.2f s (%.0f MiB/s)", mib,
+                                   seconds, seconds > 0 ? mib / seconds : 0.0)
+                   << "\n";
     }
   }
   uint64_t bytes = blobs.size() - offset;
@@ -294,6 +314,19 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
 }
 
 LogicalResult Writer::write(StringRef path) {
+  // The blob section is built in memory: reserve it once (weights counted
+  // twice when shared are only an over-estimate), so packing a checkpoint of
+  // gigabytes does not copy it at every growth of the vector.
+  uint64_t expected = 1 << 20;
+  module.walk([&](exec::WeightOp w) {
+    weightsFromFiles += w.getFile().has_value();
+    if (!w.getRandomSeed())
+      expected += moert::alignUp(
+          4 * static_cast<uint64_t>(ShapedType::getNumElements(
+                  cast<exec::BufferType>(w.getType()).getShape())));
+  });
+  blobs.reserve(expected);
+  packStart = Clock::now();
   // Code objects first: kernels are referenced by index from launches.
   std::vector<flatbuffers::Offset<fb::CodeObject>> codeObjects;
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;

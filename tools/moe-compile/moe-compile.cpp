@@ -53,6 +53,15 @@ static cl::opt<std::string> cpu(
     cl::desc("The CPU the host kernels are compiled for: an LLVM CPU name "
              "(default x86-64-v3) or 'native'"));
 
+enum class Progress { Auto, Always, Never };
+static cl::opt<Progress> progressOpt(
+    "progress", cl::init(Progress::Auto), cl::cat(category),
+    cl::desc("Progress lines on stderr while weights are packed (per "
+             "checkpoint file and per weight, with MiB/s)"),
+    cl::values(clEnumValN(Progress::Auto, "auto", "when stderr is a terminal (default)"),
+               clEnumValN(Progress::Always, "always", "always"),
+               clEnumValN(Progress::Never, "never", "never")));
+
 static int fail(const Twine &message) {
   WithColor::error(errs(), "moe-compile") << message << "\n";
   return 1;
@@ -118,7 +127,9 @@ int main(int argc, char **argv) {
   options.maxTokens = maxTokens;
   options.cpu = cpu;
   options.output = writeArtifact ? outputFile.getValue() : "";
-  options.progress = sys::Process::StandardErrIsDisplayed();
+  options.progress = progressOpt == Progress::Always ||
+                     (progressOpt == Progress::Auto &&
+                      sys::Process::StandardErrIsDisplayed());
   mlir::PassManager pm(&context);
   if (failed(mlir::applyPassManagerCLOptions(pm)))
     return 1;

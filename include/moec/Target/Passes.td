@@ -30,14 +30,14 @@ def MoeExportArtifact : Pass<"moe-export-artifact", "::mlir::ModuleOp"> {
     from the safetensors checkpoints the exec.weight ops name, stacked per
     expert, converted to the buffer's element type) into the FlatBuffers table
     and blob section of docs/artifact.md, with the three checksums, and writes
-    it to `output`. Prints one progress line per checkpoint file packed when
-    stderr is a terminal.
+    it to `output`. With `progress`, prints a line on stderr per checkpoint
+    file opened and per weight packed (MiB so far, seconds, MiB/s).
   }];
   let options = [
     Option<"output", "output", "std::string", /*default=*/"\"\"",
            "the artifact file to write">,
     Option<"progress", "progress", "bool", /*default=*/"false",
-           "print a progress line per weight file packed">
+           "print a progress line per checkpoint file and per weight packed">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect"];
 }
