@@ -5,6 +5,17 @@
 #include "moec/Target/Passes.h"
 #include "moec/Transforms/Passes.h"
 
+#include "exec/ExecDialect.h"
+#include "moe/MoeDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -23,6 +34,13 @@ std::optional<Stage> moec::parseStage(llvm::StringRef name) {
     if (s == name)
       return static_cast<Stage>(i);
   return std::nullopt;
+}
+
+void moec::loadCompileDialects(MLIRContext &context) {
+  context.loadDialect<moe::MoeDialect, exec::ExecDialect, func::FuncDialect,
+                      arith::ArithDialect, tensor::TensorDialect,
+                      scf::SCFDialect, math::MathDialect, memref::MemRefDialect,
+                      LLVM::LLVMDialect>();
 }
 
 void moec::buildCompilePipeline(OpPassManager &pm,

@@ -9,18 +9,10 @@
 //===----------------------------------------------------------------------===//
 #include "Probes.h"
 
-#include "exec/ExecDialect.h"
-#include "moe/MoeDialect.h"
 #include "moec/Target/Pipeline.h"
 #include "moert/moert.hpp"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -208,11 +200,7 @@ std::string graphText(const Shape &s) {
 FailureOr<double> compile(const std::string &graph, const std::string &path,
                           int64_t maxTokens) {
   mlir::MLIRContext context;
-  context.loadDialect<moec::moe::MoeDialect, moec::exec::ExecDialect,
-                      mlir::func::FuncDialect, mlir::arith::ArithDialect,
-                      mlir::tensor::TensorDialect, mlir::scf::SCFDialect,
-                      mlir::math::MathDialect, mlir::memref::MemRefDialect,
-                      mlir::LLVM::LLVMDialect>();
+  moec::loadCompileDialects(context);
   auto start = Clock::now();
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(MemoryBuffer::getMemBuffer(graph, "moe-bench"),

@@ -1,16 +1,8 @@
 //===- moe-compile.cpp - moe graphs → .moeb artifacts ---------------------===//
 #include "moec/Target/Pipeline.h"
 
-#include "exec/ExecDialect.h"
-#include "moe/MoeDialect.h"
 
-#include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/Math/IR/Math.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -107,11 +99,7 @@ int main(int argc, char **argv) {
                 "print IR)");
 
   mlir::MLIRContext context;
-  context.loadDialect<moec::moe::MoeDialect, moec::exec::ExecDialect,
-                      mlir::func::FuncDialect, mlir::arith::ArithDialect,
-                      mlir::tensor::TensorDialect, mlir::scf::SCFDialect,
-                      mlir::math::MathDialect, mlir::memref::MemRefDialect,
-                      mlir::LLVM::LLVMDialect>();
+  moec::loadCompileDialects(context);
   std::string error;
   auto input = mlir::openInputFile(inputFile, &error);
   if (!input)

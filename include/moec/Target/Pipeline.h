@@ -23,6 +23,11 @@ struct CompileOptions {
   bool progress = false;
 };
 
+/// Loads every dialect a graph given to the pipeline may hold (moe, exec,
+/// func, arith, tensor) and the ones its stages create (scf, math, memref,
+/// llvm), as moe-compile and moe-bench need before parsing.
+void loadCompileDialects(mlir::MLIRContext &context);
+
 /// Adds the passes of every stage up to and including `last`.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options,
                           Stage last = Stage::Artifact);
