@@ -49,8 +49,7 @@ GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads) {
 /// and olmoe, T = 16..256; docs/runtime.md).
 inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
                       const float *B, float *C, int64_t ldc, float beta) {
-  static const bool direct = smallGemmAvailable();
-  if (direct && m <= kSmallGemmMaxRows) {
+  if (m <= kSmallGemmMaxRows && smallGemmAvailable()) {
     smallGemm(m, n, K, A, B, C, ldc, beta != 0.0f);
     return;
   }

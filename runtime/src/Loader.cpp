@@ -690,8 +690,9 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
 Model::~Model() {
   if (map_)
     ::munmap(map_, mapSize_);
-  for (const auto &[data, size] : syntheticMaps_)
-    ::munmap(data, size);
+  for (const WeightSpec &w : weights_)
+    if (w.synthetic && w.data) // mapped by generateSyntheticWeights
+      ::munmap(const_cast<uint8_t *>(w.data), alignUp(w.bytes));
 }
 
 // Synthetic weights are generated into private read-only mappings, split over
@@ -722,7 +723,7 @@ Status Model::generateSyntheticWeights() {
       return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", w.bytes,
                    " bytes for the synthetic weight '", w.name, "': ",
                    std::strerror(errno));
-    syntheticMaps_.emplace_back(map, size);
+    w.data = static_cast<const uint8_t *>(map); // unmapped by ~Model
     float *values = static_cast<float *>(map);
     uint64_t count = w.bytes / sizeof(float);
     float bound = randomUniformBound(w.shape.back());
@@ -745,7 +746,6 @@ Status Model::generateSyntheticWeights() {
     if (::mprotect(map, size, PROT_READ) != 0)
       return error(MOERT_INTERNAL, "mprotect of a synthetic weight failed: ",
                    std::strerror(errno));
-    w.data = static_cast<const uint8_t *>(map);
   }
   return Status();
 }

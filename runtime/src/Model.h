@@ -16,7 +16,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <utility>
 #include <vector>
 
 namespace moert::rt {
@@ -153,8 +152,6 @@ private:
   std::vector<KernelSpec> kernels_;
   std::vector<CodeObjectSpec> codeObjects_;
   std::vector<WeightSpec> weights_;
-
-  std::vector<std::pair<void *, size_t>> syntheticMaps_;
 
   mutable std::mutex codeMutex_;
   mutable std::vector<std::weak_ptr<LoadedCode>> codeCache_;
