@@ -74,8 +74,10 @@ const char *activationFlag(moe::Activation a) {
 /// Lowers one function on tensors to an exec plan in place.
 class FunctionLowering {
 public:
-  FunctionLowering(func::FuncOp fn, KernelLibrary &kernels, int64_t maxTokens)
-      : fn(fn), kernels(kernels), maxTokens(maxTokens), b(fn.getContext()),
+  FunctionLowering(func::FuncOp fn, KernelLibrary &kernels, int64_t maxTokens,
+                   bool cuda)
+      : fn(fn), kernels(kernels), maxTokens(maxTokens), cuda(cuda),
+        b(fn.getContext()),
         f32(b.getF32Type()), i32(b.getI32Type()) {}
 
   LogicalResult run();
@@ -193,6 +195,7 @@ private:
   func::FuncOp fn;
   KernelLibrary &kernels;
   int64_t maxTokens;
+  bool cuda; // the CUDA target: warp-per-token routing where it applies
   OpBuilder b;
   Type f32, i32;
   Location loc = UnknownLoc::get(b.getContext());
@@ -228,8 +231,12 @@ LogicalResult FunctionLowering::lowerTopK(moe::TopKOp op) {
   moe::RoutingAttr r = op.getRouting();
   int64_t e = dim(op.getLogits(), 1), k = r.getK();
   double scaleFactor = r.getScalingFactor().convertToDouble();
-  KernelSpec spec{"route"};
+  // On the GPU a warp routes a token (shuffle reductions); group-limited
+  // routing keeps the one-thread-per-token kernel.
+  bool warp = cuda && !r.isGroupLimited();
+  KernelSpec spec{warp ? "route_warp" : "route"};
   spec.set("E", e).set("K", k).set("MT", maxRows(t));
+  spec.set("EPL", (e + 31) / 32);
   spec.setF32("EPS", r.getEpsilon().convertToDouble());
   spec.setF32("SCALE", scaleFactor);
   spec.set("NG", r.getNGroup()).set("GS", e / r.getNGroup());
@@ -628,7 +635,7 @@ LogicalResult FunctionLowering::run() {
     if (!tensor || tensor.getRank() != 2 || !tensor.isDynamicDim(0) ||
         !tensor.getElementType().isF32())
       return fn.emitError()
-             << "moe-lower-to-exec: the CPU target compiles functions of "
+             << "moe-lower-to-exec: the plan compiles functions of "
                 "f32 tensors with a dynamic token dimension, "
                 "tensor<?xHxf32>; @"
              << fn.getSymName() << " has " << t
@@ -690,6 +697,13 @@ struct MoeLowerToExecPass
                          << maxTokens.getValue();
       return signalPassFailure();
     }
+    if (target != "cpu" && target != "cuda") {
+      module.emitError() << "moe-lower-to-exec: target must be cpu or cuda, "
+                            "got '"
+                         << target.getValue() << "'";
+      return signalPassFailure();
+    }
+    module->setAttr("exec.target", StringAttr::get(&getContext(), target));
     OpBuilder b(&getContext());
     b.setInsertionPointToEnd(module.getBody());
     auto kernels = ModuleOp::create(b, module.getLoc(), StringRef("kernels"));
@@ -697,7 +711,7 @@ struct MoeLowerToExecPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isExternal())
         continue;
-      FunctionLowering lowering(fn, library, maxTokens);
+      FunctionLowering lowering(fn, library, maxTokens, target == "cuda");
       if (failed(lowering.run()))
         return signalPassFailure();
     }

@@ -323,13 +323,24 @@ LogicalResult Writer::write(StringRef path) {
   // Code objects first: kernels are referenced by index from launches.
   std::vector<flatbuffers::Offset<fb::CodeObject>> codeObjects;
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
-  std::string arch = "x86-64";
+  auto targetAttr = module->getAttrOfType<StringAttr>("exec.target");
+  bool cuda = targetAttr && targetAttr.getValue() == "cuda";
+  std::string arch = cuda ? "" : "x86-64";
+  if (auto a = module->getAttrOfType<StringAttr>("exec.target_arch"))
+    arch = a.getValue().str();
   for (auto co : module.getOps<exec::CodeObjectOp>()) {
     arch = co.getArch().str();
-    if (co.getFormat() != "host-so")
-      return co.emitError() << "moe-export-artifact: unknown code object "
-                               "format '"
-                            << co.getFormat() << "'";
+    fb::CodeFormat format;
+    if (co.getFormat() == "host-so" && !cuda)
+      format = fb::CodeFormat_HostSharedObject;
+    else if (co.getFormat() == "ptx" && cuda)
+      format = fb::CodeFormat_Ptx;
+    else if (co.getFormat() == "cubin" && cuda)
+      format = fb::CodeFormat_Cubin;
+    else
+      return co.emitError() << "moe-export-artifact: code object format '"
+                            << co.getFormat() << "' does not belong to the "
+                            << (cuda ? "cuda" : "cpu") << " target";
     auto data = dyn_cast<DenseResourceElementsAttr>(co.getData());
     AsmResourceBlob *blob = data ? data.getRawHandle().getBlob() : nullptr;
     if (!blob)
@@ -340,13 +351,17 @@ LogicalResult Writer::write(StringRef path) {
     blobs.insert(blobs.end(), bytes.begin(), bytes.end());
     uint32_t index = codeObjects.size();
     codeObjects.push_back(fb::CreateCodeObjectDirect(
-        fbb, fb::CodeFormat_HostSharedObject, co.getArch().str().c_str(),
-        offset, bytes.size()));
+        fbb, format, co.getArch().str().c_str(), offset, bytes.size()));
+    auto lanes = co->getAttrOfType<DictionaryAttr>("exec.lanes");
     for (NamedAttribute k : co.getKernels()) {
+      uint32_t laneCount = 1;
+      if (lanes)
+        if (auto l = lanes.getAs<IntegerAttr>(k.getName()))
+          laneCount = l.getInt();
       kernelIndex[k.getName()] = kernels.size();
       kernels.push_back(fb::CreateKernelDirect(
           fbb, k.getName().str().c_str(), index,
-          cast<IntegerAttr>(k.getValue()).getInt()));
+          cast<IntegerAttr>(k.getValue()).getInt(), laneCount));
     }
   }
   std::vector<flatbuffers::Offset<fb::Function>> functions;
@@ -365,7 +380,8 @@ LogicalResult Writer::write(StringRef path) {
   if (functions.empty())
     return module.emitError() << "moe-export-artifact: no function to export";
 
-  auto model = fb::CreateModelDirect(fbb, "moec 0.1.0", fb::Target_CpuX86_64,
+  auto model = fb::CreateModelDirect(fbb, "moec 0.1.0",
+                                     cuda ? fb::Target_Cuda : fb::Target_CpuX86_64,
                                      arch.c_str(),
                                      maxTokens, &functions, &kernels,
                                      &codeObjects, &weights);

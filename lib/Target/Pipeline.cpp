@@ -10,6 +10,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -40,7 +41,33 @@ void moec::loadCompileDialects(MLIRContext &context) {
   context.loadDialect<moe::MoeDialect, exec::ExecDialect, func::FuncDialect,
                       arith::ArithDialect, tensor::TensorDialect,
                       scf::SCFDialect, math::MathDialect, memref::MemRefDialect,
-                      LLVM::LLVMDialect>();
+                      LLVM::LLVMDialect, gpu::GPUDialect>();
+}
+
+bool moec::parseTarget(llvm::StringRef text, CompileOptions &options,
+                       std::string &error) {
+  if (text == "cpu") {
+    options.target = "cpu";
+    return true;
+  }
+  if (text == "cuda" || text.starts_with("cuda:")) {
+    options.target = "cuda";
+    if (text.consume_front("cuda:")) {
+      unsigned sm = 0;
+      llvm::StringRef rest = text;
+      if (!rest.consume_front("sm_") || rest.consumeInteger(10, sm) ||
+          !(rest.empty() || rest == "a") || sm < 50) {
+        error = "unknown GPU architecture '" + text.str() +
+                "' in --target (expected cuda:sm_NN with NN >= 50, e.g. "
+                "cuda:sm_80 or cuda:sm_90)";
+        return false;
+      }
+      options.chip = text.str();
+    }
+    return true;
+  }
+  error = "unknown target '" + text.str() + "' (expected cpu or cuda[:sm_NN])";
+  return false;
 }
 
 void moec::buildCompilePipeline(OpPassManager &pm,
@@ -55,10 +82,15 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoePlanDispatch(MoePlanDispatchOptions{/*blockSize=*/1}));
   if (last < Stage::Exec)
     return;
-  pm.addPass(createMoeLowerToExec(MoeLowerToExecOptions{options.maxTokens}));
+  pm.addPass(createMoeLowerToExec(
+      MoeLowerToExecOptions{options.maxTokens, options.target}));
   if (last < Stage::Codegen)
     return;
-  pm.addPass(createMoeCodegenHost(MoeCodegenHostOptions{options.cpu}));
+  if (options.target == "cuda")
+    pm.addPass(createMoeCodegenCuda(MoeCodegenCudaOptions{
+        options.chip, options.cudaBinary, options.cudaPath}));
+  else
+    pm.addPass(createMoeCodegenHost(MoeCodegenHostOptions{options.cpu}));
   if (last < Stage::Artifact)
     return;
   pm.addPass(createMoeExportArtifact(
@@ -69,6 +101,8 @@ namespace {
 struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<int64_t> maxTokens{*this, "max-tokens", llvm::cl::init(4096),
                             llvm::cl::desc("the largest token count of a run")};
+  Option<std::string> target{*this, "target", llvm::cl::init("cpu"),
+                             llvm::cl::desc("cpu or cuda[:sm_NN]")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),
@@ -82,13 +116,17 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
 void moec::registerCompilePipeline() {
   PassPipelineRegistration<PipelineOptions>(
       "moe-compile-pipeline",
-      "The whole CPU pipeline of moe-compile: expand, canonicalize, plan "
+      "The whole pipeline of moe-compile: expand, canonicalize, plan "
       "dispatch, lower to exec, codegen, export",
       [](OpPassManager &pm, const PipelineOptions &o) {
         CompileOptions options;
         options.maxTokens = o.maxTokens;
         options.cpu = o.cpu;
         options.output = o.output;
+        std::string error;
+        if (!parseTarget(o.target, options, error))
+          options.target = o.target; // moe-lower-to-exec reports it
+
         buildCompilePipeline(pm, options,
                              parseStage(o.stopAfter).value_or(Stage::Artifact));
       });

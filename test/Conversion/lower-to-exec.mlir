@@ -89,7 +89,7 @@ func.func @switch_like(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // -----
 
 // The CPU target computes in f32 with a dynamic token dimension.
-// expected-error@+1 {{moe-lower-to-exec: the CPU target compiles functions of f32 tensors with a dynamic token dimension, tensor<?xHxf32>; @bf16 has 'tensor<?x8xbf16>' (import with --dtype f32; weights may stay bf16)}}
+// expected-error@+1 {{moe-lower-to-exec: the plan compiles functions of f32 tensors with a dynamic token dimension, tensor<?xHxf32>; @bf16 has 'tensor<?x8xbf16>' (import with --dtype f32; weights may stay bf16)}}
 func.func @bf16(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
   return %x : tensor<?x8xbf16>
 }

@@ -2,7 +2,10 @@
 #include "moec/Target/Pipeline.h"
 
 
+#include "exec/ExecDialect.h"
+
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -26,8 +29,18 @@ static cl::opt<std::string> outputFile(
     "o", cl::cat(category), cl::value_desc("model.moeb"),
     cl::desc("Output: the artifact, or the IR with --compile-to/--emit "
              "(default: stdout for IR)"));
-static cl::opt<std::string> target("target", cl::init("cpu"), cl::cat(category),
-                                   cl::desc("cpu (default) or cuda[:sm_NN]"));
+static cl::opt<std::string> target(
+    "target", cl::init("cpu"), cl::cat(category),
+    cl::desc("cpu (default), or cuda[:sm_NN] for NVIDIA GPUs (default sm_90)"));
+static cl::opt<std::string> cudaBinary(
+    "cuda-binary", cl::init("auto"), cl::cat(category),
+    cl::desc("The CUDA target's code object: ptx (compiled by the driver at "
+             "load), cubin (assembled by ptxas), or auto (cubin when ptxas is "
+             "found; default)"));
+static cl::opt<std::string> cudaPath(
+    "cuda-path", cl::init(""), cl::cat(category),
+    cl::desc("The CUDA toolkit whose ptxas assembles cubins (default "
+             "/usr/local/cuda when present, else ptxas on PATH)"));
 static cl::opt<int64_t> maxTokens(
     "max-tokens", cl::init(4096), cl::cat(category),
     cl::desc("The largest token count T a run may have (default 4096); the "
@@ -39,7 +52,7 @@ static cl::opt<std::string> compileTo(
 static cl::opt<std::string> emit(
     "emit", cl::init(""), cl::cat(category),
     cl::desc("mlir: print the final IR (after codegen) instead of writing an "
-             "artifact; ptx: the CUDA target's PTX"));
+             "artifact; ptx: print the CUDA target's PTX"));
 static cl::opt<std::string> cpu(
     "cpu", cl::init("x86-64-v3"), cl::cat(category),
     cl::desc("The CPU the host kernels are compiled for: an LLVM CPU name "
@@ -67,26 +80,33 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(
       argc, argv,
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
-      "  moe-compile graph.mlir -o model.moeb [--target=cpu] [--max-tokens N]\n"
-      "              [--compile-to=STAGE] [--emit=mlir] [--cpu=NAME]\n\n"
+      "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
+      "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
+      "              [--cpu=NAME] [--cuda-binary=auto|ptx|cubin]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
       "canonicalized), plan\n(dispatch padding), exec (buffers, memory plan, "
       "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
-      "object), artifact (the .moeb file).\n");
+      "object, or to PTX/cubin for cuda), artifact (the .moeb file).\n");
 
-  if (target != "cpu") {
-    if (StringRef(target).starts_with("cuda"))
-      return fail("the CUDA target is not built yet; use --target=cpu");
-    return fail("unknown target '" + target + "' (expected cpu or cuda[:sm_NN])");
-  }
+  moec::CompileOptions options;
+  std::string targetError;
+  if (!moec::parseTarget(target, options, targetError))
+    return fail(targetError);
+  if (cudaBinary != "auto" && cudaBinary != "ptx" && cudaBinary != "cubin")
+    return fail("--cuda-binary must be auto, ptx or cubin, got '" + cudaBinary +
+                "'");
+  bool emitPtx = emit == "ptx";
   auto stage = moec::parseStage(compileTo);
   if (!stage)
     return fail("--compile-to must be one of " +
                 join(moec::getStageNames(), ", ") + ", got '" + compileTo + "'");
   if (!emit.empty()) {
-    if (emit == "ptx")
-      return fail("--emit=ptx needs --target=cuda, which is not built yet");
-    if (emit != "mlir")
+    if (emitPtx && options.target != "cuda")
+      return fail("--emit=ptx needs --target=cuda[:sm_NN]");
+    if (emitPtx && *stage != moec::Stage::Artifact)
+      return fail("--emit=ptx prints the codegen stage's PTX; it does not "
+                  "combine with --compile-to");
+    if (!emitPtx && emit != "mlir")
       return fail("--emit must be mlir or ptx, got '" + emit + "'");
     if (*stage == moec::Stage::Artifact)
       stage = moec::Stage::Codegen;
@@ -111,9 +131,10 @@ int main(int argc, char **argv) {
   if (!module)
     return 1; // the diagnostic was printed
 
-  moec::CompileOptions options;
   options.maxTokens = maxTokens;
   options.cpu = cpu;
+  options.cudaBinary = emitPtx ? "ptx" : cudaBinary.getValue();
+  options.cudaPath = cudaPath;
   options.output = writeArtifact ? outputFile.getValue() : "";
   options.progress = progressOpt == Progress::Always ||
                      (progressOpt == Progress::Auto &&
@@ -135,8 +156,23 @@ int main(int argc, char **argv) {
   auto out = mlir::openOutputFile(outPath, &error);
   if (!out)
     return fail(error);
-  module->print(out->os());
-  out->os() << "\n";
+  if (emitPtx) {
+    bool found = false;
+    for (auto code : module->getOps<moec::exec::CodeObjectOp>()) {
+      auto data = llvm::dyn_cast<mlir::DenseResourceElementsAttr>(code.getData());
+      auto blob = data ? data.getRawHandle().getBlob() : nullptr;
+      if (!blob)
+        return fail("the code object carries no data");
+      ArrayRef<char> bytes = blob->getData();
+      out->os() << StringRef(bytes.data(), bytes.size());
+      found = true;
+    }
+    if (!found)
+      return fail("the graph has no kernels, so there is no PTX to print");
+  } else {
+    module->print(out->os());
+    out->os() << "\n";
+  }
   out->keep();
   return 0;
 }

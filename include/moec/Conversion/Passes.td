@@ -7,7 +7,7 @@ include "mlir/Pass/PassBase.td"
 def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
   let summary = "Bufferize, plan memory and select kernels and library GEMMs";
   let description = [{
-    Turns each function on tensors into an exec plan for the CPU target:
+    Turns each function on tensors into an exec plan for the CPU or CUDA target:
     every tensor value gets an arena buffer whose size is an affine function
     a·T + b of the run's token count (an upper bound where the exact row count
     is data-dependent), projections become library GEMM commands (`exec.gemm`,
@@ -22,14 +22,18 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"4096",
-           "the largest token count a run may have">
+           "the largest token count a run may have">,
+    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+           "cpu or cuda: with cuda, routing without group limits uses the "
+           "warp-per-token kernel (route_warp)">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",
                            "::mlir::arith::ArithDialect",
                            "::mlir::math::MathDialect",
                            "::mlir::memref::MemRefDialect",
-                           "::mlir::scf::SCFDialect"];
+                           "::mlir::scf::SCFDialect",
+                           "::mlir::gpu::GPUDialect"];
 }
 
 #endif // MOEC_CONVERSION_PASSES

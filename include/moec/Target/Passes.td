@@ -23,6 +23,34 @@ def MoeCodegenHost : Pass<"moe-codegen-host", "::mlir::ModuleOp"> {
                            "::moec::exec::ExecDialect"];
 }
 
+def MoeCodegenCuda : Pass<"moe-codegen-cuda", "::mlir::ModuleOp"> {
+  let summary = "Compile the generated kernels to PTX (and cubin) for NVIDIA GPUs";
+  let description = [{
+    Wraps each kernel of `module @kernels` in a `gpu.func` entry point
+    `k(buffers..., i64 T, i64 extent)` (bare pointers): grid thread g runs item
+    g / lanes of [0, extent), where lanes is the kernel's `exec.lanes` (1, or
+    32 for warp-per-item kernels such as route_warp). The gpu.module is lowered
+    through MLIR's GPU path (math functions as polynomials, so no libdevice is
+    needed; gpu → NVVM with the bare-pointer ABI; `nvvm-attach-target`;
+    `gpu-module-to-binary` to PTX) and, when ptxas is available (or
+    binary=cubin), assembled to a cubin. The kernels module is replaced by an
+    `exec.code_object "ptx"` or `"cubin"` for `chip`, with an `exec.lanes`
+    dictionary (docs/artifact.md).
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
+           "the GPU architecture (sm_NN)">,
+    Option<"binary", "binary", "std::string", /*default=*/"\"auto\"",
+           "ptx, cubin (needs ptxas) or auto (cubin when ptxas is found)">,
+    Option<"cudaPath", "cuda-path", "std::string", /*default=*/"\"\"",
+           "the CUDA toolkit (for ptxas); default /usr/local/cuda if present">
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::NVVM::NVVMDialect",
+                           "::moec::exec::ExecDialect"];
+}
+
 def MoeExportArtifact : Pass<"moe-export-artifact", "::mlir::ModuleOp"> {
   let summary = "Write the .moeb artifact: plan, code objects, packed weights";
   let description = [{

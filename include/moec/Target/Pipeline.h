@@ -18,7 +18,14 @@ std::optional<Stage> parseStage(llvm::StringRef name);
 
 struct CompileOptions {
   int64_t maxTokens = 4096;
+  /// "cpu" or "cuda".
+  std::string target = "cpu";
   std::string cpu = "x86-64-v3";
+  /// The CUDA target: the GPU architecture, the code object's form (auto,
+  /// ptx or cubin) and the toolkit (for ptxas; empty: /usr/local/cuda).
+  std::string chip = "sm_90";
+  std::string cudaBinary = "auto";
+  std::string cudaPath;
   std::string output; // the artifact, for Stage::Artifact
   bool progress = false;
 };
@@ -27,6 +34,11 @@ struct CompileOptions {
 /// func, arith, tensor) and the ones its stages create (scf, math, memref,
 /// llvm), as moe-compile and moe-bench need before parsing.
 void loadCompileDialects(mlir::MLIRContext &context);
+
+/// Parses "cpu", "cuda" or "cuda:sm_NN" into options.target / options.chip;
+/// false (with a message in `error`) for anything else.
+bool parseTarget(llvm::StringRef text, CompileOptions &options,
+                 std::string &error);
 
 /// Adds the passes of every stage up to and including `last`.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options,

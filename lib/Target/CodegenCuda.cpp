@@ -1,0 +1,348 @@
+//===- CodegenCuda.cpp - kernels → PTX (and cubin) for NVIDIA GPUs --------===//
+//
+// Each kernel of `module @kernels` (a func.func over [begin, end) of its
+// extent) becomes a gpu.func entry point: thread g of the grid runs item
+// g / lanes, and every lane of that item runs the kernel's body over
+// [item, item + 1). The gpu.module then goes down MLIR's GPU path: math
+// functions as polynomials (no libdevice needed), scf → cf, arith / math /
+// index → LLVM and gpu → NVVM (GPUToNVVM's patterns) with the bare-pointer
+// kernel ABI, nvvm-attach-target and gpu-module-to-binary (PTX). With ptxas,
+// the PTX is assembled to a cubin.
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Target/Passes.h"
+
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/IndexToLLVM/IndexToLLVM.h"
+#include "mlir/Conversion/LLVMCommon/ConversionTarget.h"
+#include "mlir/Conversion/LLVMCommon/TypeConverter.h"
+#include "mlir/Conversion/MathToLLVM/MathToLLVM.h"
+#include "mlir/Conversion/MemRefToLLVM/MemRefToLLVM.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+
+namespace moec {
+#define GEN_PASS_DEF_MOECODEGENCUDA
+#include "moec/Target/Passes.h.inc"
+} // namespace moec
+
+using namespace mlir;
+using namespace moec;
+
+namespace {
+
+/// sm_NN with NN >= 50 (what LLVM's NVPTX backend and ptxas accept).
+bool validChip(llvm::StringRef chip) {
+  unsigned sm = 0;
+  return chip.consume_front("sm_") && !chip.consumeInteger(10, sm) &&
+         (chip.empty() || chip == "a") && sm >= 50;
+}
+
+/// The CUDA toolkit: the option, else /usr/local/cuda when it exists.
+std::string toolkitPath(llvm::StringRef option) {
+  if (!option.empty())
+    return option.str();
+  if (llvm::sys::fs::is_directory("/usr/local/cuda"))
+    return "/usr/local/cuda";
+  return "";
+}
+
+std::optional<std::string> findPtxas(llvm::StringRef toolkit) {
+  if (!toolkit.empty()) {
+    llvm::SmallString<128> path(toolkit);
+    llvm::sys::path::append(path, "bin", "ptxas");
+    if (llvm::sys::fs::can_execute(path))
+      return path.str().str();
+  }
+  if (auto path = llvm::sys::findProgramByName("ptxas"))
+    return *path;
+  return std::nullopt;
+}
+
+/// Assembles `ptx` for `chip` with ptxas.
+FailureOr<std::vector<char>> assemble(llvm::StringRef ptxas,
+                                      llvm::StringRef ptx,
+                                      llvm::StringRef chip,
+                                      std::string &error) {
+  llvm::SmallString<128> ptxPath, cubinPath, logPath;
+  for (auto [path, ext] : {std::pair{&ptxPath, "ptx"},
+                           std::pair{&cubinPath, "cubin"},
+                           std::pair{&logPath, "log"}})
+    if (auto ec = llvm::sys::fs::createTemporaryFile("moec-kernels", ext, *path)) {
+      error = "cannot create a temporary file: " + ec.message();
+      return failure();
+    }
+  llvm::scope_exit cleanup([&] {
+    llvm::sys::fs::remove(ptxPath);
+    llvm::sys::fs::remove(cubinPath);
+    llvm::sys::fs::remove(logPath);
+  });
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(ptxPath, ec);
+    if (ec) {
+      error = "cannot write " + ptxPath.str().str() + ": " + ec.message();
+      return failure();
+    }
+    os << ptx;
+  }
+  std::string arch = ("-arch=" + chip).str();
+  llvm::SmallVector<llvm::StringRef> args{ptxas, arch, "-O3", ptxPath, "-o",
+                                          cubinPath};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath, logPath};
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 300,
+                                     0, &message);
+  if (rc != 0) {
+    auto log = llvm::MemoryBuffer::getFile(logPath);
+    error = "ptxas (" + ptxas.str() + ") failed" +
+            (message.empty() ? "" : ": " + message) +
+            (log ? ":\n" + (*log)->getBuffer().str() : "");
+    return failure();
+  }
+  auto cubin = llvm::MemoryBuffer::getFile(cubinPath, false, false);
+  if (!cubin) {
+    error = "cannot read ptxas's output: " + cubin.getError().message();
+    return failure();
+  }
+  return std::vector<char>((*cubin)->getBufferStart(), (*cubin)->getBufferEnd());
+}
+
+/// gpu.func @name(buffers..., %T: index, %extent: index) for each kernel.
+LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
+                               DictionaryAttr &signatures,
+                               DictionaryAttr &lanesAttr) {
+  MLIRContext *ctx = kernels.getContext();
+  OpBuilder b(ctx);
+  SmallVector<NamedAttribute> sigs, lanes;
+  for (auto fn : kernels.getOps<func::FuncOp>()) {
+    Location loc = fn.getLoc();
+    if (!fn.getBody().hasOneBlock())
+      return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
+                            << " has more than one block";
+    ArrayRef<Type> inputs = fn.getArgumentTypes();
+    int64_t buffers = llvm::count_if(inputs, [](Type t) {
+      return isa<MemRefType>(t);
+    });
+    if (inputs.size() != static_cast<size_t>(buffers) + 3)
+      return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
+                            << " does not take (buffers..., T, begin, end)";
+    int64_t laneCount = 1;
+    if (auto attr = fn->getAttrOfType<IntegerAttr>("exec.lanes"))
+      laneCount = attr.getInt();
+    if (laneCount != 1 && laneCount != 32)
+      return fn.emitError() << "moe-codegen-cuda: exec.lanes must be 1 or 32";
+    sigs.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(buffers)));
+    lanes.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(laneCount)));
+
+    SmallVector<Type> argTypes(inputs.take_front(buffers));
+    argTypes.append({b.getIndexType(), b.getIndexType()}); // T, extent
+    b.setInsertionPointToEnd(gpuModule.getBody());
+    auto gfn = gpu::GPUFuncOp::create(b, loc, fn.getSymName(),
+                                      b.getFunctionType(argTypes, {}));
+    gfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+    Block &entry = gfn.getBody().front();
+    b.setInsertionPointToStart(&entry);
+    Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    Value bid = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+    Value bdim = gpu::BlockDimOp::create(b, loc, gpu::Dimension::x);
+    Value global = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, bid, bdim), tid);
+    Value item = arith::DivUIOp::create(
+        b, loc, global, arith::ConstantIndexOp::create(b, loc, laneCount));
+    Value next = arith::AddIOp::create(b, loc, item,
+                                       arith::ConstantIndexOp::create(b, loc, 1));
+    Value extent = entry.getArgument(buffers + 1);
+    Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          item, extent);
+
+    IRMapping map;
+    Block &body = fn.getBody().front();
+    for (int64_t i = 0; i < buffers; ++i)
+      map.map(body.getArgument(i), entry.getArgument(i));
+    map.map(body.getArgument(buffers), entry.getArgument(buffers)); // T
+    map.map(body.getArgument(buffers + 1), item);                   // begin
+    map.map(body.getArgument(buffers + 2), next);                   // end
+    // Stack arrays live in the entry block (no dynamic allocas on the GPU).
+    for (Operation &op : body.without_terminator())
+      if (isa<memref::AllocaOp>(op))
+        b.clone(op, map);
+    auto guard = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+    b.setInsertionPoint(guard.thenBlock()->getTerminator());
+    for (Operation &op : body.without_terminator())
+      if (!isa<memref::AllocaOp>(op))
+        b.clone(op, map);
+    b.setInsertionPointToEnd(&entry);
+    gpu::ReturnOp::create(b, loc);
+  }
+  signatures = b.getDictionaryAttr(sigs);
+  lanesAttr = b.getDictionaryAttr(lanes);
+  return success();
+}
+
+/// gpu / arith / math / cf / memref / index → LLVM + NVVM, with the
+/// bare-pointer kernel ABI. Unlike convert-gpu-to-nvvm, LLVM's math
+/// intrinsics (floor, fma, sqrt, fabs, ...) stay legal, since NVPTX has
+/// instructions for them: nothing is turned into a libdevice call.
+LogicalResult lowerToNVVM(gpu::GPUModuleOp gpuModule) {
+  MLIRContext *ctx = gpuModule.getContext();
+  LowerToLLVMOptions options(ctx);
+  options.overrideIndexBitwidth(64);
+  options.useBarePtrCallConv = true;
+  LLVMTypeConverter converter(ctx, options);
+  configureGpuToNVVMTypeConverter(converter);
+  RewritePatternSet patterns(ctx);
+  arith::populateArithToLLVMConversionPatterns(converter, patterns);
+  populateMathToLLVMConversionPatterns(converter, patterns);
+  cf::populateControlFlowToLLVMConversionPatterns(converter, patterns);
+  populateFinalizeMemRefToLLVMConversionPatterns(converter, patterns);
+  index::populateIndexToLLVMConversionPatterns(converter, patterns);
+  populateGpuToNVVMConversionPatterns(converter, patterns);
+  LLVMConversionTarget target(*ctx);
+  target.addLegalDialect<NVVM::NVVMDialect>();
+  target.addIllegalDialect<gpu::GPUDialect>();
+  target.addLegalOp<gpu::GPUModuleOp>();
+  return applyPartialConversion(gpuModule, target, std::move(patterns));
+}
+
+struct MoeCodegenCudaPass
+    : moec::impl::MoeCodegenCudaBase<MoeCodegenCudaPass> {
+  using moec::impl::MoeCodegenCudaBase<MoeCodegenCudaPass>::MoeCodegenCudaBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    module->setAttr("exec.target_arch", StringAttr::get(&getContext(), chip));
+    ModuleOp kernels;
+    for (auto nested : module.getOps<ModuleOp>())
+      if (nested.getSymName() == "kernels")
+        kernels = nested;
+    if (!kernels)
+      return; // nothing to compile
+    auto fail = [&](const Twine &message) {
+      kernels.emitError() << "moe-codegen-cuda: " << message;
+      signalPassFailure();
+    };
+    if (!validChip(chip))
+      return fail("unknown GPU architecture '" + chip +
+                  "' (expected sm_NN with NN >= 50, e.g. sm_80 or sm_90)");
+    if (binary != "auto" && binary != "ptx" && binary != "cubin")
+      return fail("binary must be auto, ptx or cubin, got '" + binary + "'");
+    std::string toolkit = toolkitPath(cudaPath);
+    std::optional<std::string> ptxas = findPtxas(toolkit);
+    if (binary == "cubin" && !ptxas)
+      return fail("a cubin needs ptxas, which is neither in the CUDA toolkit (" +
+                  (toolkit.empty() ? std::string("none found") : toolkit) +
+                  ") nor on PATH; use binary=ptx to carry PTX the driver "
+                  "compiles at load");
+
+    MLIRContext *ctx = &getContext();
+    NVVM::registerNVVMTargetInterfaceExternalModels(*ctx);
+    registerBuiltinDialectTranslation(*ctx);
+    registerLLVMDialectTranslation(*ctx);
+    registerGPUDialectTranslation(*ctx);
+    registerNVVMDialectTranslation(*ctx);
+
+    // 1. A container module holding one gpu.module with the entry points.
+    OpBuilder b(ctx);
+    OwningOpRef<ModuleOp> container = ModuleOp::create(b, kernels.getLoc());
+    (*container)->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                          b.getUnitAttr());
+    b.setInsertionPointToStart(container->getBody());
+    auto gpuModule =
+        gpu::GPUModuleOp::create(b, kernels.getLoc(), "moec_kernels");
+    DictionaryAttr signatures, lanes;
+    if (failed(buildEntryPoints(kernels, gpuModule, signatures, lanes)))
+      return signalPassFailure();
+
+    // 2. Math functions as polynomials: no libdevice calls remain.
+    {
+      RewritePatternSet patterns(ctx);
+      populateMathPolynomialApproximationPatterns(patterns);
+      if (failed(applyPatternsGreedily(gpuModule, std::move(patterns))))
+        return fail("expanding math functions failed");
+    }
+
+    // 3. GPU path to PTX.
+    PassManager pm(ctx, ModuleOp::getOperationName());
+    OpPassManager &device = pm.nest<gpu::GPUModuleOp>();
+    device.addPass(createCanonicalizerPass());
+    device.addPass(createCSEPass());
+    device.addPass(createSCFToControlFlowPass());
+    if (failed(pm.run(*container)))
+      return fail("lowering the kernels' loops failed");
+    if (failed(lowerToNVVM(gpuModule)))
+      return fail("lowering the kernels to NVVM failed");
+    pm.clear();
+    pm.nest<gpu::GPUModuleOp>().addPass(createReconcileUnrealizedCastsPass());
+    GpuNVVMAttachTargetOptions attach;
+    attach.chip = chip;
+    attach.optLevel = 3;
+    pm.addPass(createGpuNVVMAttachTarget(attach));
+    GpuModuleToBinaryPassOptions toBinary;
+    toBinary.compilationTarget = "isa";
+    toBinary.toolkitPath = toolkit;
+    pm.addPass(createGpuModuleToBinaryPass(toBinary));
+    if (failed(pm.run(*container)))
+      return fail("lowering the kernels to PTX for " + chip + " failed");
+
+    std::string ptx;
+    for (auto bin : container->getOps<gpu::BinaryOp>())
+      for (Attribute object : bin.getObjects())
+        if (auto o = dyn_cast<gpu::ObjectAttr>(object))
+          ptx = o.getObject().getValue().str();
+    if (ptx.empty())
+      return fail("gpu-module-to-binary produced no PTX");
+
+    // 4. The code object: a cubin when ptxas is at hand (or asked for).
+    std::string format = "ptx";
+    std::vector<char> bytes(ptx.begin(), ptx.end());
+    if (binary == "cubin" || (binary == "auto" && ptxas)) {
+      std::string error;
+      auto cubin = assemble(*ptxas, ptx, chip, error);
+      if (failed(cubin))
+        return fail(error);
+      format = "cubin";
+      bytes = std::move(*cubin);
+    }
+    b.setInsertionPoint(kernels);
+    auto type = RankedTensorType::get({static_cast<int64_t>(bytes.size())},
+                                      b.getIntegerType(8));
+    auto blob = HeapAsmResourceBlob::allocateAndCopyInferAlign(
+        ArrayRef<char>(bytes.data(), bytes.size()));
+    auto data = DenseResourceElementsAttr::get(type, "cuda_kernels",
+                                               std::move(blob));
+    auto code = exec::CodeObjectOp::create(b, kernels.getLoc(),
+                                           b.getStringAttr(format),
+                                           b.getStringAttr(chip), data,
+                                           signatures);
+    code->setAttr("exec.lanes", lanes);
+    kernels.erase();
+  }
+};
+
+} // namespace

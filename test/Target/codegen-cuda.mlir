@@ -1,0 +1,44 @@
+// moe-codegen-cuda: the kernels module becomes one PTX code object for the
+// chosen GPU, listing each kernel's buffer count and its lanes per item: 32
+// for the warp-per-token routing (top-k over 40 experts, two per lane), 1 for
+// group-limited routing and the other kernels. The math functions are
+// polynomials, so the PTX calls nothing (no libdevice).
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=32 target=cuda" --moe-codegen-cuda="chip=sm_80 binary=ptx" | FileCheck %s
+// RUN: moe-compile %s --target=cuda:sm_80 --max-tokens 32 --emit=ptx | FileCheck %s --check-prefix=PTX
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=32 target=cuda" --moe-codegen-cuda="chip=sm_7" 2>&1 | FileCheck %s --check-prefix=CHIP
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=32 target=cuda" --moe-codegen-cuda="binary=elf" 2>&1 | FileCheck %s --check-prefix=BINARY
+// RUN: not moe-opt %s --moe-lower-to-exec="target=tpu" 2>&1 | FileCheck %s --check-prefix=TARGET
+
+// CHECK: module attributes {exec.target = "cuda", exec.target_arch = "sm_80"}
+// CHECK-NOT: module @kernels
+// CHECK: exec.launch @route_warp_0(
+// CHECK: exec.launch @route_0(
+// CHECK: exec.code_object "ptx" "sm_80" {{{.*}}route_0 = 3 : i64, route_warp_0 = 3 : i64{{.*}}} {exec.lanes = {{{.*}}route_0 = 1 : i64, route_warp_0 = 32 : i64{{.*}}}} = dense_resource<cuda_kernels>
+
+// PTX: .version
+// PTX: .target sm_80
+// PTX: .address_size 64
+// PTX-NOT: .extern
+// PTX-NOT: __nv_
+// PTX: .visible .entry route_warp_0(
+// PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_0,
+// PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_1,
+// PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_2,
+// PTX-NEXT: .param .u64 route_warp_0_param_3,
+// PTX-NEXT: .param .u64 route_warp_0_param_4
+// PTX: shfl.sync.bfly.b32
+// PTX: .visible .entry route_0(
+// PTX-NOT: call
+
+// CHIP: error: moe-codegen-cuda: unknown GPU architecture 'sm_7' (expected sm_NN with NN >= 50, e.g. sm_80 or sm_90)
+// BINARY: error: moe-codegen-cuda: binary must be auto, ptx or cubin, got 'elf'
+// TARGET: error: moe-lower-to-exec: target must be cpu or cuda, got 'tpu'
+func.func @f(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x2xf32>) {
+  %wg = moe.weight "gate" = dense<0.5> : tensor<40x16xf32> : tensor<40x16xf32>
+  %l = moe.router %x, %wg : tensor<?x16xf32>, tensor<40x16xf32> -> tensor<?x40xf32>
+  %w, %i = moe.topk %l <k = 8> : tensor<?x40xf32> -> tensor<?x8xf32>, tensor<?x8xi32>
+  %wg2 = moe.weight "gate2" = dense<0.25> : tensor<8x16xf32> : tensor<8x16xf32>
+  %l2 = moe.router %x, %wg2 : tensor<?x16xf32>, tensor<8x16xf32> -> tensor<?x8xf32>
+  %w2, %i2 = moe.topk %l2 <k = 2, scoring = sigmoid, n_group = 4, topk_group = 2> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  return %w, %w2 : tensor<?x8xf32>, tensor<?x2xf32>
+}
