@@ -85,7 +85,7 @@ extern "C" {
 
 const char *moert_version(void) { return MOERT_VERSION_STRING; }
 
-const char *moert_backends(void) { return "cpu"; }
+const char *moert_backends(void) { return "cpu,cuda"; }
 
 uint32_t moert_format_version(void) { return moert::kFormatVersion; }
 
@@ -134,7 +134,9 @@ const char *moert_model_producer(const moert_model_t *model) {
 }
 
 const char *moert_model_target(const moert_model_t *model) {
-  return model ? "cpu" : "";
+  if (!model)
+    return "";
+  return model->model->target() == moert::rt::MOERT_TARGET_CUDA ? "cuda" : "cpu";
 }
 
 const char *moert_model_target_arch(const moert_model_t *model) {

@@ -106,27 +106,34 @@ void runGemm(ThreadPool &pool, int64_t M, int64_t N, int64_t K, const float *A,
   pool.parallelFor(s.tasks(), tile);
 }
 
-Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N,
-                      int64_t K, const float *A, const float *B, float *C,
-                      const uint8_t *offsets) {
+Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows) {
   int32_t first = loadI32(offsets, 0);
   if (first != 0)
     return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[0] = ",
                  first, ", expected 0");
-  int64_t nonEmpty = 0;
   for (int64_t e = 0; e < experts; ++e) {
     int32_t lo = loadI32(offsets, e), hi = loadI32(offsets, e + 1);
     if (hi < lo)
       return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[",
                    e + 1, "] = ", hi, " < offsets[", e, "] = ", lo,
                    " (they must be non-decreasing)");
-    nonEmpty += hi > lo;
   }
   int64_t used = loadI32(offsets, experts);
   if (used > rows)
     return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[",
                  experts, "] = ", used, " exceeds rows(T) = ", rows);
+  return Status();
+}
 
+Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N,
+                      int64_t K, const float *A, const float *B, float *C,
+                      const uint8_t *offsets) {
+  if (Status s = checkExpertOffsets(offsets, experts, rows); !s)
+    return s;
+  int64_t nonEmpty = 0;
+  for (int64_t e = 0; e < experts; ++e)
+    nonEmpty += loadI32(offsets, e + 1) > loadI32(offsets, e);
+  int64_t used = loadI32(offsets, experts);
   if (used < rows)
     std::memset(C + used * N, 0, static_cast<size_t>((rows - used) * N) * sizeof(float));
   if (used == 0)

@@ -28,10 +28,13 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
 void runGemm(ThreadPool &pool, int64_t M, int64_t N, int64_t K, const float *A,
              const float *B, float *C, bool accumulate);
 
+/// The checks of a grouped GEMM's i32 offsets [experts + 1]: offsets[0] = 0,
+/// non-decreasing, offsets[experts] <= rows (MOERT_EXECUTION_ERROR otherwise).
+Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows);
+
 /// The grouped GEMM over `experts` groups of rows given by the i32 offsets at
 /// `offsets` (experts + 1 of them), validated here: an error status (and C
-/// untouched) when they are not non-decreasing from 0 with
-/// offsets[experts] <= rows.
+/// untouched) when checkExpertOffsets fails.
 Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N,
                       int64_t K, const float *A, const float *B, float *C,
                       const uint8_t *offsets);

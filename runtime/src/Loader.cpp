@@ -269,17 +269,29 @@ Status TableChecker::codeObjects(std::vector<CodeObjectSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what, ": offset ", off,
                    " is not a multiple of ", kAlignment);
     auto format = c->format();
-    if (format != fb::CodeFormat::HostSharedObject) {
+    bool cuda = table_.target() == fb::Target::Cuda;
+    bool fits = cuda ? (format == fb::CodeFormat::Ptx || format == fb::CodeFormat::Cubin)
+                     : format == fb::CodeFormat::HostSharedObject;
+    if (!fits) {
       const char *name = static_cast<uint8_t>(format) <=
                                  static_cast<uint8_t>(fb::CodeFormat::MAX)
                              ? fb::EnumNameCodeFormat(format)
                              : "unknown";
       return error(MOERT_INVALID_ARTIFACT, what, ": format ", name, " (",
-                   int(format), ") cannot run on the cpu target (expected HostSharedObject)");
+                   int(format), ") cannot run on the ", cuda ? "cuda" : "cpu",
+                   " target (expected ", cuda ? "Ptx or Cubin" : "HostSharedObject", ")");
     }
-    Status s = checkHostElfHeader(blob_ + off, bytes);
-    if (!s.ok())
-      return s.prefixed(what + " ");
+    if (format == fb::CodeFormat::HostSharedObject) {
+      Status s = checkHostElfHeader(blob_ + off, bytes);
+      if (!s.ok())
+        return s.prefixed(what + " ");
+    } else if (format == fb::CodeFormat::Ptx) {
+      // The driver reads PTX as a NUL-terminated string: none inside.
+      if (bytes == 0 || std::memchr(blob_ + off, 0, bytes) != nullptr)
+        return error(MOERT_INVALID_ARTIFACT, what, ": PTX text is empty or contains NUL");
+    } else if (bytes < 4 || std::memcmp(blob_ + off, "\x7f" "ELF", 4) != 0) {
+      return error(MOERT_INVALID_ARTIFACT, what, ": a cubin must be an ELF image");
+    }
     CodeObjectSpec spec;
     spec.format = static_cast<uint8_t>(format);
     spec.arch = str(c->arch());
@@ -310,6 +322,10 @@ Status TableChecker::kernels(std::vector<KernelSpec> *out) {
                    " does not exist (the artifact has ", numCode, ")");
     spec.codeObject = k->code_object();
     spec.numArgs = k->num_args();
+    if (k->lanes() != 1 && k->lanes() != 32)
+      return error(MOERT_INVALID_ARTIFACT, what, ": lanes is ", k->lanes(),
+                   ", expected 1 or 32");
+    spec.lanes = k->lanes();
     out->push_back(std::move(spec));
   }
   return Status();
@@ -902,18 +918,19 @@ Status Model::checkTable() {
   const fb::Model &m = *fb::GetModel(table);
 
   // 4. Semantic bounds.
-  if (m.target() != fb::Target::CpuX86_64) {
+  if (m.target() == fb::Target::Cuda) {
+    target_ = MOERT_TARGET_CUDA;
+  } else if (m.target() == fb::Target::CpuX86_64) {
+#if !defined(__x86_64__)
+    return error(MOERT_UNSUPPORTED,
+                 "the artifact is for target CpuX86_64, but this host is not x86-64");
+#endif
+  } else {
     uint8_t t = static_cast<uint8_t>(m.target());
-    const char *name =
-        t <= static_cast<uint8_t>(fb::Target::MAX) ? fb::EnumNameTarget(m.target()) : "unknown";
-    return error(MOERT_UNSUPPORTED, "the artifact is for target ", name, " (", int(t),
-                 "); this runtime runs target CpuX86_64 only (backends: ",
+    return error(MOERT_UNSUPPORTED, "the artifact is for target ", int(t),
+                 ", which this runtime does not know (backends: ",
                  moert_backends(), ")");
   }
-#if !defined(__x86_64__)
-  return error(MOERT_UNSUPPORTED,
-               "the artifact is for target CpuX86_64, but this host is not x86-64");
-#endif
   maxTokens_ = m.max_tokens();
   if (maxTokens_ < 1)
     return error(MOERT_INVALID_ARTIFACT, "max_tokens is ", maxTokens_,

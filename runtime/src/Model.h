@@ -104,7 +104,11 @@ struct KernelSpec {
   std::string name;
   uint32_t codeObject = 0;
   uint32_t numArgs = 0;
+  uint32_t lanes = 1; // CUDA threads per item (1 or 32)
 };
+
+/// Which backend an artifact's code runs on.
+enum ModelTarget { MOERT_TARGET_CPU = 0, MOERT_TARGET_CUDA = 1 };
 
 class Model {
 public:
@@ -119,6 +123,7 @@ public:
   ~Model();
 
   int64_t maxTokens() const { return maxTokens_; }
+  ModelTarget target() const { return target_; }
   const std::string &producer() const { return producer_; }
   const std::string &targetArch() const { return targetArch_; }
   const std::vector<FunctionSpec> &functions() const { return functions_; }
@@ -147,6 +152,7 @@ private:
   size_t size_ = 0;
 
   int64_t maxTokens_ = 0;
+  ModelTarget target_ = MOERT_TARGET_CPU;
   std::string producer_, targetArch_;
   std::vector<FunctionSpec> functions_;
   std::vector<KernelSpec> kernels_;

@@ -28,17 +28,23 @@ bool allDigits(const std::string &s) {
   return true;
 }
 
-Status checkDevice(const char *device) {
+/// Parses the device: -1 for the CPU, N for "cuda:N" ("cuda" is cuda:0).
+Status parseDevice(const char *device, int *cudaOrdinal) {
   std::string d = device ? device : "cpu";
+  *cudaOrdinal = -1;
   if (d == "cpu" || d == "cpu:0")
     return Status();
   if (d.rfind("cpu:", 0) == 0)
     return error(MOERT_INVALID_ARGUMENT, "unknown device '", d,
                  "': the cpu backend has one device, 'cpu' (or 'cpu:0')");
-  if (d == "cuda" || (d.rfind("cuda:", 0) == 0 && allDigits(d.substr(5))))
-    return error(MOERT_UNSUPPORTED, "device '", d,
-                 "': the CUDA backend is not compiled into this libmoert "
-                 "(backends: ", moert_backends(), ")");
+  if (d == "cuda") {
+    *cudaOrdinal = 0;
+    return Status();
+  }
+  if (d.rfind("cuda:", 0) == 0 && allDigits(d.substr(5)) && d.size() <= 12) {
+    *cudaOrdinal = std::atoi(d.c_str() + 5);
+    return Status();
+  }
   return error(MOERT_INVALID_ARGUMENT, "unknown device '", d,
                "' (expected 'cpu' or 'cuda[:N]')");
 }
@@ -108,9 +114,19 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
                        std::unique_ptr<Session> *out) {
   if (!model)
     return error(MOERT_INVALID_ARGUMENT, "the model is NULL");
-  Status s = checkDevice(device);
+  int cudaOrdinal = -1;
+  Status s = parseDevice(device, &cudaOrdinal);
   if (!s)
     return s;
+  bool cudaModel = model->target() == MOERT_TARGET_CUDA;
+  if (cudaModel && cudaOrdinal < 0)
+    return error(MOERT_INVALID_ARGUMENT, "the artifact is compiled for the cuda "
+                 "target (", model->targetArch(), "): create its session on "
+                 "device 'cuda' or 'cuda:N', not '", device ? device : "cpu", "'");
+  if (!cudaModel && cudaOrdinal >= 0)
+    return error(MOERT_INVALID_ARGUMENT, "the artifact is compiled for the cpu "
+                 "target: device '", device, "' cannot run it (compile with "
+                 "moe-compile --target=cuda:sm_NN)");
   int32_t threads = options ? options->threads : 0;
   if (threads < 0 || threads > kMaxThreads)
     return error(MOERT_INVALID_ARGUMENT, "threads is ", threads,
@@ -128,6 +144,15 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   if (Status st = session->allocateArena(arena); !st)
     return st;
 
+  if (cudaModel) {
+    // The host side of a CUDA session only stages inputs and outputs.
+    if (!(s = ThreadPool::create(1, &session->pool_)))
+      return s;
+    if (!(s = cuda::CudaDevice::create(m, cudaOrdinal, &session->cuda_)))
+      return s.prefixed("device 'cuda:" + std::to_string(cudaOrdinal) + "': ");
+    *out = std::move(session);
+    return Status();
+  }
   initBlasThreading();
   if (!(s = ThreadPool::create(threads, &session->pool_)))
     return s;
@@ -318,8 +343,15 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
       std::memmove(arena_ + fn.buffers[spec.buffer].offset, inputs[i].data, bytes);
   }
 
+  if (cuda_) {
+    s = cuda_->run(fn, function, T, arena_);
+    if (!s)
+      return s.prefixed("run '" + fn.name + "' on " + cuda_->description() +
+                        ", T = " + std::to_string(T) + ": ");
+  }
   ThreadPool &pool = *pool_;
-  const std::vector<Prepared> &cmds = prepared_[function];
+  static const std::vector<Prepared> kNone;
+  const std::vector<Prepared> &cmds = cuda_ ? kNone : prepared_[function];
   for (size_t ci = 0; ci < cmds.size(); ++ci) {
     const Prepared &p = cmds[ci];
     const CommandSpec &c = *p.spec;

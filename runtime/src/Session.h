@@ -1,5 +1,7 @@
 //===- Session.h - a model bound to the CPU, ready to run -------------------===//
 //
+// A session on "cuda[:N]" runs a CUDA artifact through cuda::CudaDevice
+// (cuda/CudaDevice.h); the rest of this comment is about the CPU.
 // Everything a run needs is prepared when the session is created: the arena
 // (the largest function's arena_bytes, 64-byte aligned, zero-filled), the
 // thread pool, the loaded code objects, every kernel's address, and each
@@ -14,6 +16,7 @@
 #include "CodeObject.h"
 #include "Model.h"
 #include "ThreadPool.h"
+#include "cuda/CudaDevice.h"
 
 #include <memory>
 #include <vector>
@@ -70,6 +73,10 @@ private:
   std::vector<KernelFn> kernels_;                 // by kernel index
   std::vector<std::vector<Prepared>> prepared_;   // by function, by command
   std::vector<void *> args_;                      // every Launch's argument addresses
+
+  /// Set for a session on a GPU: it runs the commands; the host arena above
+  /// stages the inputs and receives the outputs.
+  std::unique_ptr<cuda::CudaDevice> cuda_;
 
   bool hasRun_ = false;
   size_t lastFunction_ = 0;

@@ -1,7 +1,7 @@
 //===- moe-run.cpp - run a .moeb artifact on .npy inputs -------------------===//
 //
 //   moe-run model.moeb --input x.npy [--input ...] [--output y.npy]
-//           [--function NAME] [--device cpu|cuda:0] [--threads N] [--bench N]
+//           [--function NAME] [--device cpu|cuda:N] [--threads N] [--bench N]
 //           [--router-stats] [--save-aux DIR] [--quiet]
 //   moe-run --version
 //
@@ -25,7 +25,7 @@ namespace {
 
 const char *kUsage =
     "usage: moe-run model.moeb --input x.npy [--input ...] [--output y.npy]\n"
-    "               [--function NAME] [--device cpu|cuda:0] [--threads N]\n"
+    "               [--function NAME] [--device cpu|cuda:N] [--threads N]\n"
     "               [--bench N] [--router-stats] [--save-aux DIR] [--quiet]\n"
     "       moe-run --version\n"
     "\n"
@@ -34,7 +34,8 @@ const char *kUsage =
     "\n"
     "  --output FILE     write the first output as a float32 .npy\n"
     "  --function NAME   the function to run (needed when there are several)\n"
-    "  --device DEV      cpu (default) or cuda:N when that backend is compiled in\n"
+    "  --device DEV      cpu, or cuda[:N] for an artifact compiled with\n"
+    "                    --target=cuda (default: the artifact's target, cuda:0)\n"
     "  --threads N       threads of the session (0, the default: all cores)\n"
     "  --bench N         after the run, one warm-up run then N timed runs\n"
     "  --router-stats    print the router statistics (router_stats.<i> outputs)\n"
@@ -52,7 +53,7 @@ struct Options {
   std::vector<std::string> inputs;
   std::string output;
   std::string function;
-  std::string device = "cpu";
+  std::string device; // empty: the artifact's target
   int32_t threads = 0;
   int64_t bench = 0;
   bool routerStats = false;
@@ -294,6 +295,8 @@ int main(int argc, char **argv) {
   }
   const moert::FunctionInfo &fn = *fnInfo;
 
+  if (o.device.empty())
+    o.device = model->target() == "cuda" ? "cuda:0" : "cpu";
   auto session = moert::Session::create(*model, o.device, o.threads);
   if (!session)
     fail(session.status().message());

@@ -93,7 +93,8 @@ MOERT_API const char *moert_status_code_name(moert_status_code_t code);
 
 /** "0.1.0". */
 MOERT_API const char *moert_version(void);
-/** The device backends compiled in, comma-separated: "cpu". */
+/** The device backends compiled in, comma-separated: "cpu,cuda". The CUDA
+ *  backend loads the driver and cuBLAS when a CUDA session is created. */
 MOERT_API const char *moert_backends(void);
 /** The .moeb format version this runtime reads (FileHeader.format_version). */
 MOERT_API uint32_t moert_format_version(void);
@@ -165,7 +166,7 @@ MOERT_API void moert_model_free(moert_model_t *model);
 MOERT_API int64_t moert_model_max_tokens(const moert_model_t *model);
 /** The artifact's producer string, e.g. "moec 0.1.0". */
 MOERT_API const char *moert_model_producer(const moert_model_t *model);
-/** The artifact's target: "cpu" (target CpuX86_64). */
+/** The artifact's target: "cpu" (target CpuX86_64) or "cuda". */
 MOERT_API const char *moert_model_target(const moert_model_t *model);
 /** The artifact's target_arch string, e.g. "x86-64". */
 MOERT_API const char *moert_model_target_arch(const moert_model_t *model);
@@ -207,13 +208,21 @@ typedef struct moert_session_options_t {
 /** Fills in the defaults (threads = 0). */
 MOERT_API void moert_session_options_init(moert_session_options_t *options);
 
-/** Creates a session of `model` on `device`: "cpu" (or "cpu:0"). A device of
- *  a backend that is not compiled in ("cuda", "cuda:N") gives
- *  MOERT_UNSUPPORTED; anything else MOERT_INVALID_ARGUMENT. NULL device means
- *  "cpu", NULL options the defaults. The session allocates its arena (the
- *  largest function's arena_bytes, 64-byte aligned), starts its threads, loads
- *  the model's host code objects and resolves every kernel, here and only
- *  here: runs allocate nothing and start no thread. */
+/** Creates a session of `model` on `device`: "cpu" (or "cpu:0") for an
+ *  artifact of the cpu target, "cuda" (= "cuda:0") or "cuda:N" for one of the
+ *  cuda target; the other pairings and unknown devices give
+ *  MOERT_INVALID_ARGUMENT. NULL device means "cpu", NULL options the defaults.
+ *  The session allocates its arena (the largest function's arena_bytes,
+ *  64-byte aligned), starts its threads, loads the model's host code objects
+ *  and resolves every kernel, here and only here: runs allocate nothing and
+ *  start no thread.
+ *  On a GPU the session opens the CUDA driver and cuBLAS (MOERT_UNSUPPORTED,
+ *  saying which, when they or a GPU are missing), loads the kernels, uploads
+ *  the weights and allocates the arena on the device (threads is ignored);
+ *  each run copies the inputs in and the outputs back and synchronizes, and
+ *  repeated runs at the same T replay CUDA graphs. A failed CUDA or cuBLAS
+ *  call gives MOERT_EXECUTION_ERROR (MOERT_OUT_OF_MEMORY when memory ran out)
+ *  naming the call, its error and the command. */
 MOERT_API moert_status_t *moert_session_create(moert_model_t *model,
                                                const char *device,
                                                const moert_session_options_t *options,

@@ -120,6 +120,7 @@ public:
   moert_model_t *get() const { return model_.get(); }
   int64_t maxTokens() const { return moert_model_max_tokens(get()); }
   std::string producer() const { return moert_model_producer(get()); }
+  std::string target() const { return moert_model_target(get()); }
   std::string targetArch() const { return moert_model_target_arch(get()); }
   size_t numFunctions() const { return moert_model_num_functions(get()); }
   std::string functionName(size_t i) const {

@@ -9,7 +9,7 @@ using namespace moert::test;
 
 TEST(Api, VersionAndBackends) {
   EXPECT_STREQ(moert_version(), "0.1.0");
-  EXPECT_STREQ(moert_backends(), "cpu");
+  EXPECT_STREQ(moert_backends(), "cpu,cuda");
   EXPECT_EQ(moert_format_version(), moert::kFormatVersion);
   EXPECT_EQ(moert::version(), "0.1.0");
 }

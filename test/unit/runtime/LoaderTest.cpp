@@ -405,11 +405,48 @@ TEST(LoaderVerifier, RandomTableCorruptionNeverCrashes) {
 // --- 4. semantic bounds -----------------------------------------------------------
 
 TEST(LoaderSemantic, OtherTarget) {
+  // A cuda artifact must carry PTX or a cubin, not a host shared object.
   Bytes b = mutated([](ArtifactBuilder &a) { a.model.target = fb::Target::Cuda; });
-  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "the artifact is for target Cuda");
-  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "backends: cpu");
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "code object 0: format HostSharedObject (0) cannot run on the cuda "
+                    "target (expected Ptx or Cubin)");
   Bytes c = mutated([](ArtifactBuilder &a) { a.model.target = static_cast<fb::Target>(9); });
-  EXPECT_LOAD_ERROR(c, MOERT_UNSUPPORTED, "target unknown (9)");
+  EXPECT_LOAD_ERROR(c, MOERT_UNSUPPORTED,
+                    "the artifact is for target 9, which this runtime does not know "
+                    "(backends: cpu,cuda)");
+  // And a cpu artifact cannot carry GPU code.
+  Bytes d = mutated([](ArtifactBuilder &a) { a.model.code_objects[0]->format = fb::CodeFormat::Ptx; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
+                    "format Ptx (1) cannot run on the cpu target (expected HostSharedObject)");
+}
+
+TEST(LoaderSemantic, CudaCodeObjects) {
+  auto cuda = [](fb::CodeFormat format) {
+    return [format](ArtifactBuilder &a) {
+      a.model.target = fb::Target::Cuda;
+      a.model.code_objects[0]->format = format;
+      a.model.code_objects[0]->arch = "sm_90";
+    };
+  };
+  // The test's code object is an ELF image: a valid-looking cubin, but PTX
+  // text must not contain NUL bytes.
+  moert::Status ok = loadStatus(mutated(cuda(fb::CodeFormat::Cubin)));
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  EXPECT_LOAD_ERROR(mutated(cuda(fb::CodeFormat::Ptx)), MOERT_INVALID_ARTIFACT,
+                    "code object 0: PTX text is empty or contains NUL");
+  Bytes notElf = mutated(
+      [&](ArtifactBuilder &a) {
+        cuda(fb::CodeFormat::Cubin)(a);
+        a.model.code_objects[0]->bytes = 2;
+      },
+      /*keepOffsets=*/true);
+  EXPECT_LOAD_ERROR(notElf, MOERT_INVALID_ARTIFACT,
+                    "code object 0: a cubin must be an ELF image");
+  Bytes lanes = mutated([&](ArtifactBuilder &a) {
+    cuda(fb::CodeFormat::Cubin)(a);
+    a.model.kernels[0]->lanes = 7;
+  });
+  EXPECT_LOAD_ERROR(lanes, MOERT_INVALID_ARTIFACT, "lanes is 7, expected 1 or 32");
 }
 
 TEST(LoaderSemantic, MaxTokens) {
@@ -678,11 +715,11 @@ TEST(LoaderSemantic, Functions) {
 // any other semantic problem.
 TEST(LoaderSemantic, ChecksRunInOrder) {
   Bytes b = mutated([](ArtifactBuilder &a) {
-    a.model.target = fb::Target::Cuda;
+    a.model.target = static_cast<fb::Target>(7);
     a.model.max_tokens = 0;
     fn(a).arena_bytes = 0;
   });
-  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "target Cuda");
+  EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "target 7");
   Bytes c = mutated([](ArtifactBuilder &a) {
     a.model.max_tokens = 0;
     a.model.weights[0]->shape = {1};

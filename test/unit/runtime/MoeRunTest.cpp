@@ -70,7 +70,12 @@ protected:
       setHeader(v2, hd);
       rehash(v2);
       ASSERT_TRUE(writeBinaryFile(dir + "/v2.moeb", v2));
+      // The same plan for the cuda target (the ELF image stands in for a
+      // cubin: the loader accepts it, the driver would not).
       b.model.target = fb::Target::Cuda;
+      b.model.target_arch = "sm_90";
+      b.model.code_objects[0]->format = fb::CodeFormat::Cubin;
+      b.model.code_objects[0]->arch = "sm_90";
       ASSERT_TRUE(writeBinaryFile(dir + "/cuda.moeb", b.build()));
     }
     // two: a(x: f32 [T, 4]) and b(x: f32 [T, 4]) -> copies; half(h: f16 [T, 4]).
@@ -148,7 +153,7 @@ std::string MoeRun::dir;
 TEST_F(MoeRun, Version) {
   Result r = run("--version");
   EXPECT_EQ(r.code, 0);
-  EXPECT_EQ(r.out, "moe-run (moec) 0.1.0\nbackends: cpu\n");
+  EXPECT_EQ(r.out, "moe-run (moec) 0.1.0\nbackends: cpu,cuda\n");
   EXPECT_EQ(r.err, "");
 }
 
@@ -234,7 +239,15 @@ TEST_F(MoeRun, BadArtifacts) {
   EXPECT_CLI_ERROR("truncated.moeb --input x.npy", "'truncated.moeb': the header says file_size");
   EXPECT_CLI_ERROR("corrupted.moeb --input x.npy", "checksum mismatch");
   EXPECT_CLI_ERROR("v2.moeb --input x.npy", "the artifact has format version 2; this runtime reads format version 1 only");
-  EXPECT_CLI_ERROR("cuda.moeb --input x.npy", "the artifact is for target Cuda");
+  // A cuda artifact (here one that needs no kernel) runs on cuda:0 by
+  // default; with the backend disabled that is a clear error, and the cpu
+  // cannot run it.
+  ::setenv("MOERT_CUDA_DISABLE", "1", 1);
+  EXPECT_CLI_ERROR("cuda.moeb --input x.npy",
+                   "device 'cuda:0': the CUDA backend is disabled by MOERT_CUDA_DISABLE");
+  ::unsetenv("MOERT_CUDA_DISABLE");
+  EXPECT_CLI_ERROR("cuda.moeb --input x.npy --device cpu",
+                   "the artifact is compiled for the cuda target");
   EXPECT_CLI_ERROR("x.npy --input x.npy", "bad magic: not a .moeb artifact");
 }
 
@@ -242,7 +255,7 @@ TEST_F(MoeRun, FunctionsAndDevices) {
   EXPECT_CLI_ERROR("two.moeb --input x4.npy", "the artifact has 3 functions (a, b, half); choose one with --function");
   EXPECT_CLI_ERROR("linear.moeb --input x.npy --function nope", "unknown function 'nope' (the artifact has: forward)");
   EXPECT_CLI_ERROR("linear.moeb --input x.npy --device cuda:0",
-                   "device 'cuda:0': the CUDA backend is not compiled into this libmoert (backends: cpu)");
+                   "the artifact is compiled for the cpu target: device 'cuda:0' cannot run it");
   EXPECT_CLI_ERROR("linear.moeb --input x.npy --device tpu", "unknown device 'tpu'");
   Result r = run("two.moeb --function b --input x4.npy");
   EXPECT_EQ(r.code, 0) << r.err;

@@ -245,14 +245,40 @@ TEST(Session, FunctionsByNameAndIndex) {
   EXPECT_EQ(index, 1u);
 }
 
+// A cuda artifact (a GEMM, no kernel): the cpu cannot run it, and without a
+// usable CUDA backend the session says so (MOERT_CUDA_DISABLE stands in for a
+// machine without a driver, so the test means the same everywhere).
+TEST(Session, CudaArtifactWithoutDevice) {
+  ArtifactBuilder b(kMaxT);
+  uint32_t W = b.addWeightF32("w", {8, 8}, randomFloats(64, 4));
+  FunctionBuilder f = b.function("forward");
+  uint32_t x = f.buffer(32, 0), y = f.buffer(32, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.gemm(buf(x), wt(W), buf(y), aff(1, 0), 8, 8);
+  b.model.target = fb::Target::Cuda;
+  b.model.target_arch = "sm_90";
+  moert::Model m = mustLoad(b.build());
+  EXPECT_EQ(m.target(), "cuda");
+  EXPECT_STATUS(moert::Session::create(m, "cpu", 1).status(), MOERT_INVALID_ARGUMENT,
+                "the artifact is compiled for the cuda target (sm_90): create its "
+                "session on device 'cuda' or 'cuda:N', not 'cpu'");
+  ::setenv("MOERT_CUDA_DISABLE", "1", 1);
+  for (const char *cuda : {"cuda", "cuda:0", "cuda:3"})
+    EXPECT_STATUS(moert::Session::create(m, cuda, 1).status(), MOERT_UNSUPPORTED,
+                  "the CUDA backend is disabled by MOERT_CUDA_DISABLE");
+  EXPECT_STATUS(moert::Session::create(m, "cuda:-1", 1).status(), MOERT_INVALID_ARGUMENT,
+                "unknown device 'cuda:-1'");
+}
+
 TEST(Session, Devices) {
   moert::Model m = mustLoad(model().bytes);
   EXPECT_TRUE(moert::Session::create(m, "cpu", 1));
   EXPECT_TRUE(moert::Session::create(m, "cpu:0", 1));
   for (const char *cuda : {"cuda", "cuda:0", "cuda:3"})
-    EXPECT_STATUS(moert::Session::create(m, cuda, 1).status(), MOERT_UNSUPPORTED,
-                  std::string("device '") + cuda +
-                      "': the CUDA backend is not compiled into this libmoert (backends: cpu)");
+    EXPECT_STATUS(moert::Session::create(m, cuda, 1).status(), MOERT_INVALID_ARGUMENT,
+                  std::string("the artifact is compiled for the cpu target: device '") +
+                      cuda + "' cannot run it");
   EXPECT_STATUS(moert::Session::create(m, "tpu", 1).status(), MOERT_INVALID_ARGUMENT,
                 "unknown device 'tpu' (expected 'cpu' or 'cuda[:N]')");
   EXPECT_STATUS(moert::Session::create(m, "cuda:x", 1).status(), MOERT_INVALID_ARGUMENT,

@@ -1,0 +1,115 @@
+//===- CudaApi.h - the CUDA driver and cuBLAS, loaded at run time -----------===//
+//
+// libmoert does not link CUDA: the driver (libcuda.so.1) and cuBLAS
+// (libcublas.so.13 / .12) are opened with dlopen when the first CUDA session
+// is created, so one build runs on machines with and without a GPU. The few
+// types and constants used are declared here with the values of the CUDA
+// headers (cuda.h, cublas_api.h, library_types.h), which the build does not
+// need.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_CUDA_CUDAAPI_H
+#define MOERT_SRC_CUDA_CUDAAPI_H
+
+#include "../Status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace moert::rt::cuda {
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUgraph = struct CUgraph_st *;
+using CUgraphExec = struct CUgraphExec_st *;
+using cublasHandle_t = struct cublasContext *;
+using cublasStatus_t = int;
+
+constexpr CUresult CUDA_SUCCESS = 0;
+constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
+constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
+constexpr int CU_JIT_ERROR_LOG_BUFFER = 5;
+constexpr int CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6;
+constexpr unsigned CU_STREAM_NON_BLOCKING = 1;
+constexpr int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
+constexpr cublasStatus_t CUBLAS_STATUS_SUCCESS = 0;
+constexpr int CUBLAS_OP_N = 0;
+constexpr int CUBLAS_OP_T = 1;
+constexpr int CUDA_R_32F = 0;
+constexpr int CUBLAS_COMPUTE_32F = 68;
+constexpr int CUBLAS_GEMM_DEFAULT = -1;
+
+/// The entry points moert uses. Every member is set once load() succeeds.
+struct Api {
+  // Driver.
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuDriverGetVersion)(int *);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRelease)(CUdevice);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuModuleLoadDataEx)(CUmodule *, const void *, unsigned, int *, void **);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemGetInfo)(size_t *, size_t *);
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr, const void *, size_t, CUstream);
+  CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*cuStreamCreate)(CUstream *, unsigned);
+  CUresult (*cuStreamDestroy)(CUstream);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
+  CUresult (*cuStreamBeginCapture)(CUstream, int);
+  CUresult (*cuStreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*cuGraphInstantiateWithFlags)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*cuGraphExecDestroy)(CUgraphExec);
+  CUresult (*cuGraphDestroy)(CUgraph);
+  CUresult (*cuGetErrorName)(CUresult, const char **);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+  // cuBLAS.
+  cublasStatus_t (*cublasCreate)(cublasHandle_t *);
+  cublasStatus_t (*cublasDestroy)(cublasHandle_t);
+  cublasStatus_t (*cublasSetStream)(cublasHandle_t, CUstream);
+  cublasStatus_t (*cublasSetWorkspace)(cublasHandle_t, void *, size_t);
+  cublasStatus_t (*cublasGemmEx)(cublasHandle_t, int, int, int, int, int,
+                                 const void *, const void *, int, int,
+                                 const void *, int, int, const void *, void *,
+                                 int, int, int, int);
+  const char *(*cublasGetStatusName)(cublasStatus_t);
+};
+
+/// Opens the driver and cuBLAS and initializes the driver, once per process;
+/// later calls return the first outcome. MOERT_UNSUPPORTED says which library
+/// or symbol is missing, or that the driver found no device.
+Status load(const Api **out);
+
+/// "CUDA_ERROR_OUT_OF_MEMORY (out of memory)" for a driver result.
+std::string resultName(const Api &api, CUresult r);
+/// "CUBLAS_STATUS_NOT_SUPPORTED (15)" for a cuBLAS status.
+std::string cublasName(const Api &api, cublasStatus_t s);
+
+/// The status of a failed driver call: MOERT_OUT_OF_MEMORY for
+/// CUDA_ERROR_OUT_OF_MEMORY (2), MOERT_EXECUTION_ERROR otherwise, with the
+/// result's name and `what` (the call and the command it served).
+Status driverError(const Api &api, CUresult r, const std::string &what);
+Status cublasError(const Api &api, cublasStatus_t s, const std::string &what);
+
+} // namespace moert::rt::cuda
+
+#endif // MOERT_SRC_CUDA_CUDAAPI_H

@@ -1,0 +1,430 @@
+//===- CudaDevice.cpp - a session's state on an NVIDIA GPU ------------------===//
+#include "CudaDevice.h"
+
+#include "../Interpreter.h"
+#include "moert/format.h"
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+namespace moert::rt::cuda {
+
+namespace {
+
+constexpr unsigned kBlock = 128;                   // threads per block
+constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS, graph-safe
+constexpr size_t kMaxGraphs = 512;                 // per session
+constexpr uint64_t kDeviceAlign = 256;
+
+uint64_t alignDevice(uint64_t v) {
+  return (v + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign;
+}
+
+/// "sm_90" → 90; -1 when it is not sm_NN[a].
+int smVersion(const std::string &arch) {
+  if (arch.rfind("sm_", 0) != 0)
+    return -1;
+  char *end = nullptr;
+  long v = std::strtol(arch.c_str() + 3, &end, 10);
+  if (end == arch.c_str() + 3 || (*end && std::strcmp(end, "a") != 0))
+    return -1;
+  return static_cast<int>(v);
+}
+
+} // namespace
+
+Status CudaDevice::check(CUresult r, const std::string &what) const {
+  if (r == CUDA_SUCCESS)
+    return Status();
+  return driverError(*api_, r, what);
+}
+
+Status CudaDevice::create(const Model &model, int ordinal,
+                          std::unique_ptr<CudaDevice> *out) {
+  std::unique_ptr<CudaDevice> d(new CudaDevice(model));
+  if (Status s = d->init(ordinal); !s)
+    return s;
+  *out = std::move(d);
+  return Status();
+}
+
+Status CudaDevice::init(int ordinal) {
+  if (Status s = load(&api_); !s)
+    return s;
+  const Api &api = *api_;
+  int count = 0;
+  if (Status s = check(api.cuDeviceGetCount(&count), "cuDeviceGetCount"); !s)
+    return s;
+  if (ordinal < 0 || ordinal >= count)
+    return error(MOERT_INVALID_ARGUMENT, "device cuda:", ordinal,
+                 " does not exist: the driver sees ", count, " GPU(s), cuda:0 to cuda:",
+                 count - 1);
+  if (Status s = check(api.cuDeviceGet(&device_, ordinal), "cuDeviceGet"); !s)
+    return s;
+  char name[256] = {};
+  api.cuDeviceGetName(name, sizeof name - 1, device_);
+  int major = 0, minor = 0;
+  api.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device_);
+  api.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device_);
+  int sm = major * 10 + minor;
+  description_ = std::string(name) + " (sm_" + std::to_string(sm) + ")";
+
+  // The code object must suit this GPU: PTX for an architecture up to the
+  // device's; a cubin for the same major version, up to the device's minor.
+  for (size_t i = 0; i < model_.codeObjects().size(); ++i) {
+    const CodeObjectSpec &co = model_.codeObjects()[i];
+    int want = smVersion(co.arch);
+    if (want < 0)
+      return error(MOERT_INVALID_ARTIFACT, "code object ", i, ": architecture '",
+                   co.arch, "' is not sm_NN");
+    bool cubin = co.format == 2;
+    bool fits = cubin ? (want / 10 == major && want % 10 <= minor) : want <= sm;
+    if (!fits)
+      return error(MOERT_UNSUPPORTED, "the artifact's ", cubin ? "cubin" : "PTX",
+                   " is for ", co.arch, ", which cannot run on cuda:", ordinal, " (",
+                   description_, "); compile with --target=cuda:sm_", sm);
+  }
+
+  if (Status s = check(api.cuDevicePrimaryCtxRetain(&context_, device_),
+                       "cuDevicePrimaryCtxRetain");
+      !s)
+    return s;
+  retained_ = true;
+  if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
+    return s;
+  if (Status s = check(api.cuStreamCreate(&stream_, CU_STREAM_NON_BLOCKING),
+                       "cuStreamCreate");
+      !s)
+    return s;
+  if (cublasStatus_t b = api.cublasCreate(&blas_); b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasCreate");
+  if (cublasStatus_t b = api.cublasSetStream(blas_, stream_); b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasSetStream");
+  // A fixed workspace: cuBLAS allocates nothing while a graph is captured.
+  if (Status s = check(api.cuMemAlloc(&workspace_, kWorkspaceBytes),
+                       "cuMemAlloc of cuBLAS's workspace");
+      !s)
+    return s;
+  if (cublasStatus_t b = api.cublasSetWorkspace(
+          blas_, reinterpret_cast<void *>(workspace_), kWorkspaceBytes);
+      b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasSetWorkspace");
+
+  // The kernels (one code object for the CUDA target).
+  if (!model_.codeObjects().empty()) {
+    if (model_.codeObjects().size() != 1)
+      return error(MOERT_INVALID_ARTIFACT, "a CUDA artifact carries one code "
+                   "object, this one has ", model_.codeObjects().size());
+    const CodeObjectSpec &co = model_.codeObjects()[0];
+    // PTX is a NUL-terminated string for the driver.
+    std::string text;
+    const void *image = co.data;
+    if (co.format == 1) {
+      text.assign(reinterpret_cast<const char *>(co.data), co.bytes);
+      image = text.c_str();
+    }
+    char log[4096] = {};
+    int options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void *values[] = {log, reinterpret_cast<void *>(uintptr_t(sizeof log - 1))};
+    CUresult r = api.cuModuleLoadDataEx(&module_, image, 2, options, values);
+    if (r != CUDA_SUCCESS)
+      return error(MOERT_LOAD_ERROR, "cuModuleLoadDataEx (the kernels' ",
+                   co.format == 1 ? "PTX" : "cubin", " for ", co.arch, ") failed: ",
+                   resultName(api, r), log[0] ? std::string(": ") + log : "");
+  }
+  kernels_.resize(model_.kernels().size());
+  for (size_t i = 0; i < kernels_.size(); ++i) {
+    const KernelSpec &k = model_.kernels()[i];
+    CUresult r = api.cuModuleGetFunction(&kernels_[i], module_, k.name.c_str());
+    if (r != CUDA_SUCCESS)
+      return error(MOERT_LOAD_ERROR, "kernel '", k.name,
+                   "' is not in the artifact's code object: ", resultName(api, r));
+  }
+
+  // The weights, once.
+  uint64_t total = 0;
+  for (const WeightSpec &w : model_.weights())
+    total += alignDevice(w.bytes);
+  if (total) {
+    if (Status s = check(api.cuMemAlloc(&weights_, total),
+                         "cuMemAlloc of " + std::to_string(total) + " bytes of weights");
+        !s)
+      return s;
+  }
+  uint64_t at = 0;
+  for (const WeightSpec &w : model_.weights()) {
+    weightAddress_.push_back(weights_ + at);
+    if (w.bytes)
+      if (Status s = check(api.cuMemcpyHtoD(weights_ + at, w.data, w.bytes),
+                           "cuMemcpyHtoD of weight '" + w.name + "'");
+          !s)
+        return s;
+    at += alignDevice(w.bytes);
+  }
+
+  uint64_t arena = kDeviceAlign;
+  for (const FunctionSpec &f : model_.functions())
+    arena = std::max(arena, alignDevice(f.arenaBytes));
+  if (Status s = check(api.cuMemAlloc(&arena_, arena),
+                       "cuMemAlloc of the " + std::to_string(arena) + "-byte arena");
+      !s)
+    return s;
+  if (const char *v = std::getenv("MOERT_CUDA_GRAPHS"); v && std::strcmp(v, "0") == 0)
+    graphs_ = false;
+  return Status();
+}
+
+CudaDevice::~CudaDevice() {
+  if (!api_)
+    return;
+  const Api &api = *api_;
+  if (context_)
+    api.cuCtxSetCurrent(context_);
+  for (auto &entry : graphCache_)
+    api.cuGraphExecDestroy(entry.second);
+  if (stream_)
+    api.cuStreamSynchronize(stream_);
+  if (blas_)
+    api.cublasDestroy(blas_);
+  if (arena_)
+    api.cuMemFree(arena_);
+  if (weights_)
+    api.cuMemFree(weights_);
+  if (workspace_)
+    api.cuMemFree(workspace_);
+  if (module_)
+    api.cuModuleUnload(module_);
+  if (stream_)
+    api.cuStreamDestroy(stream_);
+  if (retained_)
+    api.cuDevicePrimaryCtxRelease(device_);
+}
+
+CUdeviceptr CudaDevice::address(const FunctionSpec &fn, const Operand &op) const {
+  if (op.isWeight)
+    return weightAddress_[op.index];
+  return arena_ + fn.buffers[op.index].offset;
+}
+
+Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
+                        CUdeviceptr cOut, int64_t m, bool accumulate,
+                        const std::string &what) {
+  if (m <= 0)
+    return Status();
+  if (m > INT_MAX || c.n > INT_MAX || c.k > INT_MAX)
+    return error(MOERT_UNSUPPORTED, what, ": a GEMM of ", m, " x ", c.n, " x ",
+                 c.k, " exceeds cuBLAS's 32-bit sizes");
+  // Row-major C[m, n] = A[m, k] · B[n, k]ᵀ is column-major Cᵀ = op(B)·Aᵀ.
+  const float one = 1.0f, zero = 0.0f;
+  int n = static_cast<int>(c.n), k = static_cast<int>(c.k);
+  cublasStatus_t s = api_->cublasGemmEx(
+      blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, static_cast<int>(m), k, &one,
+      reinterpret_cast<const void *>(b), CUDA_R_32F, k,
+      reinterpret_cast<const void *>(a), CUDA_R_32F, k,
+      accumulate ? &one : &zero, reinterpret_cast<void *>(cOut), CUDA_R_32F, n,
+      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    return cublasError(*api_, s, what + ": cublasGemmEx");
+  return Status();
+}
+
+Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
+                         int64_t T) {
+  const Api &api = *api_;
+  for (size_t ci = begin; ci < end; ++ci) {
+    const CommandSpec &c = fn.commands[ci];
+    std::string what = "command " + std::to_string(ci) + " (" +
+                       commandKindName(c.kind) + ")";
+    switch (c.kind) {
+    case CommandKind::Launch: {
+      const KernelSpec &k = model_.kernels()[c.kernel];
+      int64_t extent = c.extent.at(T);
+      if (extent <= 0)
+        break;
+      int64_t threads = extent * k.lanes;
+      int64_t blocks = (threads + kBlock - 1) / kBlock;
+      if (blocks > INT_MAX)
+        return error(MOERT_UNSUPPORTED, what, ": ", extent,
+                     " items exceed a grid's size");
+      std::vector<CUdeviceptr> ptrs;
+      for (const Operand &op : c.args)
+        ptrs.push_back(address(fn, op));
+      int64_t scalars[2] = {T, extent};
+      std::vector<void *> params;
+      for (CUdeviceptr &p : ptrs)
+        params.push_back(&p);
+      params.push_back(&scalars[0]);
+      params.push_back(&scalars[1]);
+      if (Status s = check(api.cuLaunchKernel(kernels_[c.kernel],
+                                              static_cast<unsigned>(blocks), 1, 1,
+                                              kBlock, 1, 1, 0, stream_,
+                                              params.data(), nullptr),
+                           what + ": cuLaunchKernel of '" + k.name + "'");
+          !s)
+        return s;
+      break;
+    }
+    case CommandKind::Gemm:
+      if (Status s = gemm(c, address(fn, c.a), address(fn, c.b),
+                          address(fn, c.c), c.rows.at(T), c.accumulate, what);
+          !s)
+        return s;
+      break;
+    case CommandKind::GroupedGemm:
+      return error(MOERT_INTERNAL, what, ": a grouped GEMM inside a stretch");
+    case CommandKind::Fill: {
+      int64_t bytes = c.bytes.at(T);
+      if (bytes % 4)
+        return error(MOERT_EXECUTION_ERROR, what, ": ", bytes,
+                     " bytes is not a whole number of 32-bit words");
+      if (bytes > 0)
+        if (Status s = check(api.cuMemsetD32Async(address(fn, c.dst), c.value,
+                                                  static_cast<size_t>(bytes / 4),
+                                                  stream_),
+                             what + ": cuMemsetD32Async");
+            !s)
+          return s;
+      break;
+    }
+    case CommandKind::Copy: {
+      int64_t bytes = c.bytes.at(T);
+      if (bytes > 0)
+        if (Status s = check(api.cuMemcpyDtoDAsync(address(fn, c.dst),
+                                                   address(fn, c.src),
+                                                   static_cast<size_t>(bytes),
+                                                   stream_),
+                             what + ": cuMemcpyDtoDAsync");
+            !s)
+          return s;
+      break;
+    }
+    }
+  }
+  return Status();
+}
+
+Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
+                               size_t index, int64_t T) {
+  const Api &api = *api_;
+  std::string what = "command " + std::to_string(index) + " (GroupedGemm)";
+  offsets_.resize(static_cast<size_t>(c.experts) + 1);
+  if (Status s = check(api.cuMemcpyDtoHAsync(offsets_.data(), address(fn, c.offsets),
+                                             offsets_.size() * 4, stream_),
+                       what + ": cuMemcpyDtoHAsync of the offsets");
+      !s)
+    return s;
+  if (Status s = check(api.cuStreamSynchronize(stream_),
+                       what + ": cuStreamSynchronize (the commands before it)");
+      !s)
+    return s;
+  int64_t rows = c.rows.at(T);
+  const uint8_t *offsets = reinterpret_cast<const uint8_t *>(offsets_.data());
+  if (Status s = checkExpertOffsets(offsets, c.experts, rows); !s)
+    return s.prefixed(what + ": ");
+  CUdeviceptr a = address(fn, c.a), b = address(fn, c.b), out = address(fn, c.c);
+  int64_t used = offsets_[c.experts];
+  if (used < rows)
+    if (Status s = check(api.cuMemsetD32Async(out + uint64_t(used * c.n) * 4, 0,
+                                              static_cast<size_t>((rows - used) * c.n),
+                                              stream_),
+                         what + ": cuMemsetD32Async of the unused rows");
+        !s)
+      return s;
+  for (int64_t e = 0; e < c.experts; ++e) {
+    int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
+    if (Status s = gemm(c, a + uint64_t(r0 * c.k) * 4,
+                        b + uint64_t(e * c.n * c.k) * 4, out + uint64_t(r0 * c.n) * 4,
+                        r1 - r0, false, what + ", expert " + std::to_string(e));
+        !s)
+      return s;
+  }
+  return Status();
+}
+
+Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
+                       uint8_t *hostArena) {
+  const Api &api = *api_;
+  if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
+    return s;
+  for (const TensorSpec &t : fn.inputs) {
+    int64_t bytes = t.bytes.at(T);
+    uint64_t offset = fn.buffers[t.buffer].offset;
+    if (bytes > 0)
+      if (Status s = check(api.cuMemcpyHtoDAsync(arena_ + offset, hostArena + offset,
+                                                 static_cast<size_t>(bytes), stream_),
+                           "cuMemcpyHtoDAsync of input '" + t.name + "'");
+          !s)
+        return s;
+  }
+  size_t begin = 0;
+  for (size_t ci = 0; ci <= fn.commands.size(); ++ci) {
+    bool grouped = ci < fn.commands.size() &&
+                   fn.commands[ci].kind == CommandKind::GroupedGemm;
+    if (ci < fn.commands.size() && !grouped)
+      continue;
+    // Commands [begin, ci): one stretch, replayed from a graph when one was
+    // captured at this T.
+    if (ci > begin) {
+      auto key = std::make_tuple(function, begin, T);
+      auto it = graphCache_.find(key);
+      if (it != graphCache_.end()) {
+        if (Status s = check(api.cuGraphLaunch(it->second, stream_),
+                             "cuGraphLaunch of commands " + std::to_string(begin) +
+                                 " to " + std::to_string(ci - 1));
+            !s)
+          return s;
+      } else if (graphs_ && graphCache_.size() < kMaxGraphs) {
+        if (Status s = check(api.cuStreamBeginCapture(stream_,
+                                                      CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                             "cuStreamBeginCapture");
+            !s)
+          return s;
+        Status issued = issue(fn, begin, ci, T);
+        CUgraph graph = nullptr;
+        CUresult ended = api.cuStreamEndCapture(stream_, &graph);
+        if (!issued) {
+          if (graph)
+            api.cuGraphDestroy(graph);
+          return issued;
+        }
+        if (Status s = check(ended, "cuStreamEndCapture"); !s)
+          return s;
+        CUgraphExec exec = nullptr;
+        CUresult r = api.cuGraphInstantiateWithFlags(&exec, graph, 0);
+        api.cuGraphDestroy(graph);
+        if (Status s = check(r, "cuGraphInstantiateWithFlags"); !s)
+          return s;
+        graphCache_[key] = exec;
+        if (Status s = check(api.cuGraphLaunch(exec, stream_), "cuGraphLaunch"); !s)
+          return s;
+      } else if (Status s = issue(fn, begin, ci, T); !s) {
+        return s;
+      }
+    }
+    if (grouped)
+      if (Status s = groupedGemm(fn, fn.commands[ci], ci, T); !s)
+        return s;
+    begin = ci + 1;
+  }
+  auto copyOut = [&](const std::vector<TensorSpec> &list) -> Status {
+    for (const TensorSpec &t : list) {
+      int64_t bytes = t.bytes.at(T);
+      uint64_t offset = fn.buffers[t.buffer].offset;
+      if (bytes > 0)
+        if (Status s = check(api.cuMemcpyDtoHAsync(hostArena + offset, arena_ + offset,
+                                                   static_cast<size_t>(bytes), stream_),
+                             "cuMemcpyDtoHAsync of output '" + t.name + "'");
+            !s)
+          return s;
+    }
+    return Status();
+  };
+  if (Status s = copyOut(fn.outputs); !s)
+    return s;
+  if (Status s = copyOut(fn.auxOutputs); !s)
+    return s;
+  return check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
+}
+
+} // namespace moert::rt::cuda

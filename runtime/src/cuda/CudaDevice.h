@@ -1,0 +1,82 @@
+//===- CudaDevice.h - a session's state on an NVIDIA GPU --------------------===//
+//
+// What a CUDA session holds on its device, all made when the session is
+// created: the device's primary context, a stream, a cuBLAS handle bound to
+// it, the kernels' module (PTX compiled by the driver, or a cubin), the
+// weights uploaded once, and the arena (the memory plan's offsets, on the
+// device). A run copies the inputs in, issues the commands on the stream and
+// copies the outputs (and auxiliary outputs) back into the session's host
+// arena, from which the C API's views read.
+//
+// Stretches of commands between two grouped GEMMs are captured into CUDA
+// graphs, one per (function, stretch, T), and replayed by later runs at the
+// same T. A grouped GEMM reads the experts' row offsets back to the host (its
+// per-expert cuBLAS calls need their row counts), so it is issued directly.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_CUDA_CUDADEVICE_H
+#define MOERT_SRC_CUDA_CUDADEVICE_H
+
+#include "../Model.h"
+#include "CudaApi.h"
+
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+namespace moert::rt::cuda {
+
+class CudaDevice {
+public:
+  /// Binds `model` (a CUDA artifact) to GPU `ordinal`.
+  static Status create(const Model &model, int ordinal,
+                       std::unique_ptr<CudaDevice> *out);
+  ~CudaDevice();
+  CudaDevice(const CudaDevice &) = delete;
+  CudaDevice &operator=(const CudaDevice &) = delete;
+
+  /// Runs function `fn` at T tokens: its inputs are read from `hostArena`
+  /// (at their buffers' offsets), its outputs and auxiliary outputs are
+  /// written there.
+  Status run(const FunctionSpec &fn, size_t function, int64_t T,
+             uint8_t *hostArena);
+
+  /// "NVIDIA H100 80GB HBM3 (sm_90)".
+  const std::string &description() const { return description_; }
+
+private:
+  explicit CudaDevice(const Model &model) : model_(model) {}
+  Status init(int ordinal);
+  CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
+  /// Issues commands [begin, end) of `fn` on the stream.
+  Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
+  Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
+                     int64_t T);
+  Status gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
+              CUdeviceptr cOut, int64_t m, bool accumulate,
+              const std::string &what);
+  Status check(CUresult r, const std::string &what) const;
+
+  const Model &model_;
+  const Api *api_ = nullptr;
+  CUdevice device_ = 0;
+  bool retained_ = false;
+  CUcontext context_ = nullptr;
+  CUstream stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  CUmodule module_ = nullptr;
+  std::vector<CUfunction> kernels_;
+  CUdeviceptr weights_ = 0;
+  std::vector<CUdeviceptr> weightAddress_;
+  CUdeviceptr arena_ = 0;
+  CUdeviceptr workspace_ = 0;
+  std::vector<int32_t> offsets_; // a grouped GEMM's offsets, read back
+  bool graphs_ = true;
+  std::map<std::tuple<size_t, size_t, int64_t>, CUgraphExec> graphCache_;
+  std::string description_;
+};
+
+} // namespace moert::rt::cuda
+
+#endif // MOERT_SRC_CUDA_CUDADEVICE_H
