@@ -1,6 +1,7 @@
 # lit configuration of moec's regression suite.
 import os
 import shutil
+import subprocess
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -27,3 +28,22 @@ if config.cuda_enabled:
     config.available_features.add("cuda")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
+config.substitutions.append(("%moec_bin", config.moec_tools_dir))
+
+# cuda-gpu: a GPU the driver reports (nvidia-smi), e.g. for test/e2e/cuda_gpu.test;
+# %cuda_arch is its architecture (sm_90 for compute capability 9.0).
+def _gpu_arch():
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        out = subprocess.run([smi, "--query-gpu=compute_cap", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return "sm_" + out[0].replace(".", "") if out else None
+
+_arch = _gpu_arch()
+if _arch:
+    config.available_features.add("cuda-gpu")
+    config.substitutions.append(("%cuda_arch", _arch))

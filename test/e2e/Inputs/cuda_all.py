@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""Compiles every checkpoint under a root (make_checkpoint.py --arch all) for
+the CUDA target and, with --check, runs each artifact on the GPU against its
+reference outputs with check_e2e.py.
+
+  cuda_all.py --root DIR --target cuda:sm_90 --bin BUILD/bin [--cuda-binary cubin]
+              [--check --tol 1e-5 [--tol-bf16 2e-2]]
+
+Prints 'compiled NAME (FORMAT, BYTES bytes)' per checkpoint, then with --check
+check_e2e.py's lines and 'NAME: ok' or 'NAME: FAIL'; the last line is
+'N checkpoints, M failed'. Exits 1 on any failure. A checkpoint whose
+directory name ends in _bf16 is checked at --tol-bf16.
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--root", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--bin", required=True, help="directory holding moe-import, moe-compile, moe-run")
+    p.add_argument("--cuda-binary", default="auto")
+    p.add_argument("--max-tokens", default="512")
+    p.add_argument("--check", action="store_true")
+    p.add_argument("--tol", type=float, default=1e-5)
+    p.add_argument("--tol-bf16", type=float, default=2e-2)
+    a = p.parse_args()
+    here = os.path.dirname(os.path.abspath(__file__))
+    names = sorted(d for d in os.listdir(a.root)
+                   if os.path.exists(os.path.join(a.root, d, "config.json")))
+    failed = 0
+    for name in names:
+        ckpt = os.path.join(a.root, name)
+        graph, artifact = ckpt + ".mlir", ckpt + ".moeb"
+        steps = [[os.path.join(a.bin, "moe-import"), ckpt, "-o", graph, "--dtype", "f32"],
+                 [os.path.join(a.bin, "moe-compile"), graph, "-o", artifact,
+                  "--target", a.target, "--cuda-binary", a.cuda_binary,
+                  "--max-tokens", a.max_tokens, "--progress=never"]]
+        ok = True
+        for cmd in steps:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode != 0:
+                print(f"{name}: FAIL: {' '.join(cmd[:1])}: {r.stderr.strip()}")
+                ok = False
+                break
+        if ok:
+            print(f"compiled {name} ({os.path.getsize(artifact)} bytes)")
+        if ok and a.check:
+            tol = a.tol_bf16 if name.endswith("_bf16") else a.tol
+            r = subprocess.run([sys.executable, os.path.join(here, "check_e2e.py"),
+                                "--moe-run", os.path.join(a.bin, "moe-run"),
+                                "--artifact", artifact, "--checkpoint", ckpt,
+                                "--tol", str(tol), "--device", "cuda:0"],
+                               capture_output=True, text=True)
+            sys.stdout.write(r.stdout)
+            ok = r.returncode == 0
+            if not ok:
+                sys.stdout.write(r.stderr)
+            print(f"{name}: {'ok' if ok else 'FAIL'}")
+        failed += not ok
+    print(f"{len(names)} checkpoints, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
