@@ -74,8 +74,15 @@ cl::opt<int> reps("reps", cl::init(10), cl::cat(category),
 cl::opt<double> minTime("min-time", cl::init(0.5), cl::cat(category),
                         cl::desc("Keep timing a point until this many seconds "
                                  "have passed (default 0.5; at most 1000 runs)"));
-cl::opt<std::string> target("target", cl::init("cpu"), cl::cat(category),
-                            cl::desc("cpu (default); cuda is not built yet"));
+cl::opt<std::string> target(
+    "target", cl::init("cpu"), cl::cat(category),
+    cl::desc("cpu (default). The GPU is timed from prebuilt artifacts: "
+             "--print-graph, moe-compile --target=cuda, moe-run --bench "
+             "(scripts/gpu-check.sh)"));
+cl::opt<bool> printGraph(
+    "print-graph", cl::cat(category),
+    cl::desc("Print the graph of each shape (synthetic weights) and exit, "
+             "e.g. to compile it for another target"));
 cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"), cl::cat(category),
                          cl::desc("The CPU the kernels are compiled for (as "
                                   "moe-compile --cpu; default x86-64-v3)"));
@@ -441,9 +448,11 @@ int main(int argc, char **argv) {
              << "  " << s.note << "\n";
     return 0;
   }
-  if (target != "cpu")
+  if (target != "cpu" && !printGraph)
     return fail("--target=" + target +
-                ": only the cpu target is built (the CUDA target is not built yet)");
+                ": moe-bench times the cpu target in this process; for a GPU, "
+                "compile --print-graph's graph with moe-compile --target=cuda "
+                "and time it with moe-run --bench (scripts/gpu-check.sh does)");
   if (outputFormat != "table" && outputFormat != "csv" && outputFormat != "markdown")
     return fail("--format must be table, csv or markdown, got '" + outputFormat + "'");
   if (warmup < 0 || reps < 1 || minTime < 0)
@@ -476,6 +485,11 @@ int main(int argc, char **argv) {
                   ", custom)");
     }
     shapes.push_back(*it);
+  }
+  if (printGraph) {
+    for (const Shape &s : shapes)
+      outs() << graphText(s);
+    return 0;
   }
   std::vector<int64_t> tokens(tokenList.begin(), tokenList.end());
   if (tokens.empty())
