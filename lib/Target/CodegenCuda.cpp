@@ -12,6 +12,8 @@
 //===----------------------------------------------------------------------===//
 #include "moec/Target/Passes.h"
 
+#include "moec/Target/ExternalTool.h"
+
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
@@ -40,9 +42,7 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 
@@ -54,14 +54,13 @@ namespace moec {
 using namespace mlir;
 using namespace moec;
 
-namespace {
-
-/// sm_NN with NN >= 50 (what LLVM's NVPTX backend and ptxas accept).
-bool validChip(llvm::StringRef chip) {
+bool moec::isCudaChip(llvm::StringRef chip) {
   unsigned sm = 0;
   return chip.consume_front("sm_") && !chip.consumeInteger(10, sm) &&
          (chip.empty() || chip == "a") && sm >= 50;
 }
+
+namespace {
 
 /// The CUDA toolkit: the option, else /usr/local/cuda when it exists.
 std::string toolkitPath(llvm::StringRef option) {
@@ -89,48 +88,10 @@ FailureOr<std::vector<char>> assemble(llvm::StringRef ptxas,
                                       llvm::StringRef ptx,
                                       llvm::StringRef chip,
                                       std::string &error) {
-  llvm::SmallString<128> ptxPath, cubinPath, logPath;
-  for (auto [path, ext] : {std::pair{&ptxPath, "ptx"},
-                           std::pair{&cubinPath, "cubin"},
-                           std::pair{&logPath, "log"}})
-    if (auto ec = llvm::sys::fs::createTemporaryFile("moec-kernels", ext, *path)) {
-      error = "cannot create a temporary file: " + ec.message();
-      return failure();
-    }
-  llvm::scope_exit cleanup([&] {
-    llvm::sys::fs::remove(ptxPath);
-    llvm::sys::fs::remove(cubinPath);
-    llvm::sys::fs::remove(logPath);
-  });
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(ptxPath, ec);
-    if (ec) {
-      error = "cannot write " + ptxPath.str().str() + ": " + ec.message();
-      return failure();
-    }
-    os << ptx;
-  }
-  std::string arch = ("-arch=" + chip).str();
-  llvm::SmallVector<llvm::StringRef> args{ptxas, arch, "-O3", ptxPath, "-o",
-                                          cubinPath};
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, logPath, logPath};
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 300,
-                                     0, &message);
-  if (rc != 0) {
-    auto log = llvm::MemoryBuffer::getFile(logPath);
-    error = "ptxas (" + ptxas.str() + ") failed" +
-            (message.empty() ? "" : ": " + message) +
-            (log ? ":\n" + (*log)->getBuffer().str() : "");
-    return failure();
-  }
-  auto cubin = llvm::MemoryBuffer::getFile(cubinPath, false, false);
-  if (!cubin) {
-    error = "cannot read ptxas's output: " + cubin.getError().message();
-    return failure();
-  }
-  return std::vector<char>((*cubin)->getBufferStart(), (*cubin)->getBufferEnd());
+  return runExternalTool(ptxas,
+                         {ptxas.str(), ("-arch=" + chip).str(), "-O3", "{in}",
+                          "-o", "{out}"},
+                         ptx, "ptx", "cubin", "ptxas", 300, error);
 }
 
 /// gpu.func @name(buffers..., %T: index, %extent: index) for each kernel.
@@ -237,17 +198,14 @@ struct MoeCodegenCudaPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     module->setAttr("exec.target_arch", StringAttr::get(&getContext(), chip));
-    ModuleOp kernels;
-    for (auto nested : module.getOps<ModuleOp>())
-      if (nested.getSymName() == "kernels")
-        kernels = nested;
+    ModuleOp kernels = getKernelsModule(module);
     if (!kernels)
       return; // nothing to compile
     auto fail = [&](const Twine &message) {
       kernels.emitError() << "moe-codegen-cuda: " << message;
       signalPassFailure();
     };
-    if (!validChip(chip))
+    if (!isCudaChip(chip))
       return fail("unknown GPU architecture '" + chip +
                   "' (expected sm_NN with NN >= 50, e.g. sm_80 or sm_90)");
     if (binary != "auto" && binary != "ptx" && binary != "cubin")

@@ -1,6 +1,8 @@
 //===- CodegenHost.cpp - kernels → host shared object ---------------------===//
 #include "moec/Target/Passes.h"
 
+#include "moec/Target/ExternalTool.h"
+
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -12,13 +14,10 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "mlir/Transforms/Passes.h"
 
-#include "llvm/ADT/ScopeExit.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/IR/Module.h"
 #include "llvm/MC/TargetRegistry.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Target/TargetMachine.h"
@@ -97,49 +96,21 @@ FailureOr<std::vector<char>> linkSharedObject(llvm::StringRef object,
   auto linker = findLinker(error);
   if (failed(linker))
     return failure();
-  llvm::SmallString<128> objPath, soPath;
-  if (auto ec = llvm::sys::fs::createTemporaryFile("moec-kernels", "o", objPath)) {
-    error = "cannot create a temporary file: " + ec.message();
-    return failure();
-  }
-  if (auto ec = llvm::sys::fs::createTemporaryFile("moec-kernels", "so", soPath)) {
-    llvm::sys::fs::remove(objPath);
-    error = "cannot create a temporary file: " + ec.message();
-    return failure();
-  }
-  llvm::scope_exit cleanup([&] {
-    llvm::sys::fs::remove(objPath);
-    llvm::sys::fs::remove(soPath);
-  });
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objPath, ec);
-    if (ec) {
-      error = "cannot write " + objPath.str().str() + ": " + ec.message();
-      return failure();
-    }
-    os << object;
-  }
-  llvm::SmallVector<llvm::StringRef> args{
-      *linker, "-shared", "-z", "noexecstack", "--hash-style=both",
-      "-soname", "moec-kernels.so", "-o", soPath, objPath};
-  std::string message;
-  int rc = llvm::sys::ExecuteAndWait(*linker, args, std::nullopt, {}, 120, 0,
-                                     &message);
-  if (rc != 0) {
-    error = "the linker (" + *linker + ") failed" +
-            (message.empty() ? "" : ": " + message);
-    return failure();
-  }
-  auto so = llvm::MemoryBuffer::getFile(soPath, false, false);
-  if (!so) {
-    error = "cannot read the linked kernels: " + so.getError().message();
-    return failure();
-  }
-  return std::vector<char>((*so)->getBufferStart(), (*so)->getBufferEnd());
+  return runExternalTool(*linker,
+                         {*linker, "-shared", "-z", "noexecstack",
+                          "--hash-style=both", "-soname", "moec-kernels.so",
+                          "-o", "{out}", "{in}"},
+                         object, "o", "so", "the linker", 120, error);
 }
 
 } // namespace
+
+ModuleOp moec::getKernelsModule(ModuleOp module) {
+  for (auto nested : module.getOps<ModuleOp>())
+    if (nested.getSymName() == "kernels")
+      return nested;
+  return nullptr;
+}
 
 void moec::buildKernelToLLVMPipeline(OpPassManager &pm) {
   pm.addPass(createCanonicalizerPass());
@@ -165,10 +136,7 @@ struct MoeCodegenHostPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    ModuleOp kernels;
-    for (auto nested : module.getOps<ModuleOp>())
-      if (nested.getSymName() == "kernels")
-        kernels = nested;
+    ModuleOp kernels = getKernelsModule(module);
     if (!kernels)
       return; // nothing to compile
     auto fail = [&](const Twine &message) {

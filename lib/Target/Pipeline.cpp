@@ -53,10 +53,7 @@ bool moec::parseTarget(llvm::StringRef text, CompileOptions &options,
   if (text == "cuda" || text.starts_with("cuda:")) {
     options.target = "cuda";
     if (text.consume_front("cuda:")) {
-      unsigned sm = 0;
-      llvm::StringRef rest = text;
-      if (!rest.consume_front("sm_") || rest.consumeInteger(10, sm) ||
-          !(rest.empty() || rest == "a") || sm < 50) {
+      if (!isCudaChip(text)) {
         error = "unknown GPU architecture '" + text.str() +
                 "' in --target (expected cuda:sm_NN with NN >= 50, e.g. "
                 "cuda:sm_80 or cuda:sm_90)";

@@ -17,6 +17,13 @@ namespace moec {
 #define GEN_PASS_REGISTRATION
 #include "moec/Target/Passes.h.inc"
 
+/// The `module @kernels` moe-lower-to-exec nests in `module`, or null.
+mlir::ModuleOp getKernelsModule(mlir::ModuleOp module);
+
+/// Whether `chip` names a GPU architecture the CUDA target compiles for:
+/// sm_NN (or sm_NNa) with NN >= 50.
+bool isCudaChip(llvm::StringRef chip);
+
 /// The passes that lower kernel functions (scf, arith, math, memref) to the
 /// LLVM dialect with the bare-pointer memref calling convention.
 void buildKernelToLLVMPipeline(mlir::OpPassManager &pm);
