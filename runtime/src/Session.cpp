@@ -348,10 +348,31 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
     if (!s)
       return s.prefixed("run '" + fn.name + "' on " + cuda_->description() +
                         ", T = " + std::to_string(T) + ": ");
+  } else if (!(s = runCommands(function, T))) {
+    return s;
   }
+
+  for (size_t i = 0; i < numOutputs; ++i) {
+    const TensorSpec &spec = fn.outputs[i];
+    moert_tensor_t view;
+    fillView(fn, spec, T, &view);
+    if (view.bytes)
+      std::memmove(outputs[i].data, view.data, view.bytes);
+    outputs[i].dtype = view.dtype;
+    outputs[i].rank = view.rank;
+    std::memcpy(outputs[i].shape, view.shape, sizeof view.shape);
+  }
+  hasRun_ = true;
+  lastFunction_ = function;
+  lastTokens_ = T;
+  return Status();
+}
+
+Status Session::runCommands(size_t function, int64_t T) {
+  const FunctionSpec &fn = model_->functions()[function];
+  Status s;
   ThreadPool &pool = *pool_;
-  static const std::vector<Prepared> kNone;
-  const std::vector<Prepared> &cmds = cuda_ ? kNone : prepared_[function];
+  const std::vector<Prepared> &cmds = prepared_[function];
   for (size_t ci = 0; ci < cmds.size(); ++ci) {
     const Prepared &p = cmds[ci];
     const CommandSpec &c = *p.spec;
@@ -382,20 +403,6 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
       break;
     }
   }
-
-  for (size_t i = 0; i < numOutputs; ++i) {
-    const TensorSpec &spec = fn.outputs[i];
-    moert_tensor_t view;
-    fillView(fn, spec, T, &view);
-    if (view.bytes)
-      std::memmove(outputs[i].data, view.data, view.bytes);
-    outputs[i].dtype = view.dtype;
-    outputs[i].rank = view.rank;
-    std::memcpy(outputs[i].shape, view.shape, sizeof view.shape);
-  }
-  hasRun_ = true;
-  lastFunction_ = function;
-  lastTokens_ = T;
   return Status();
 }
 

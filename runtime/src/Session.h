@@ -58,6 +58,8 @@ private:
   Status allocateArena(uint64_t bytes);
   uint8_t *address(const FunctionSpec &fn, const Operand &op) const;
   Status prepare();
+  /// Interprets function `function`'s commands on the CPU at T tokens.
+  Status runCommands(size_t function, int64_t T);
   Status checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs,
                      size_t numInputs, int64_t *tokens) const;
   void fillView(const FunctionSpec &fn, const TensorSpec &t, int64_t tokens,
