@@ -49,6 +49,16 @@ LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
   return success();
 }
 
+/// A GEMM's operand type, B's element type: f32, bf16 or f16 (A must hold
+/// the same; C is f32).
+FailureOr<Type> gemmOperandType(Operation *op, Value b) {
+  Type t = cast<BufferType>(b.getType()).getElementType();
+  if (!t.isF32() && !t.isBF16() && !t.isF16())
+    return op->emitOpError() << "B must hold f32, bf16 or f16, got "
+                             << b.getType();
+  return t;
+}
+
 } // namespace
 
 LogicalResult InputOp::verify() {
@@ -101,9 +111,10 @@ LogicalResult GemmOp::verify() {
   if (n < 1 || k < 1)
     return emitOpError() << "n and k must be at least 1, got n = " << n
                          << ", k = " << k;
-  if (failed(verifyAffine(*this, "rows", getRows())) ||
-      failed(verifyBuffer(*this, "A", getA(), {-1, k}, f32)) ||
-      failed(verifyBuffer(*this, "B", getB(), {n, k}, f32)) ||
+  FailureOr<Type> ab = gemmOperandType(*this, getB());
+  if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
+      failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
+      failed(verifyBuffer(*this, "B", getB(), {n, k}, *ab)) ||
       failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
     return failure();
   if (getC() == getA() || getC() == getB())
@@ -118,9 +129,10 @@ LogicalResult GroupedGemmOp::verify() {
   if (e < 1 || n < 1 || k < 1)
     return emitOpError() << "experts, n and k must be at least 1, got "
                          << e << ", " << n << ", " << k;
-  if (failed(verifyAffine(*this, "rows", getRows())) ||
-      failed(verifyBuffer(*this, "A", getA(), {-1, k}, f32)) ||
-      failed(verifyBuffer(*this, "B", getB(), {e, n, k}, f32)) ||
+  FailureOr<Type> ab = gemmOperandType(*this, getB());
+  if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
+      failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
+      failed(verifyBuffer(*this, "B", getB(), {e, n, k}, *ab)) ||
       failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)) ||
       failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
     return failure();

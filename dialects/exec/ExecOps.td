@@ -105,6 +105,10 @@ def Exec_LaunchOp : Exec_Op<"launch"> {
 
 def Exec_GemmOp : Exec_Op<"gemm"> {
   let summary = "C[m, :] (+)= A[m, :] · Bᵀ for m < rows(T), B [n, k]";
+  let description = [{
+    A and B hold the same element type, f32, bf16 or f16; C is f32, and the
+    products (exact in f32 for the 16-bit types) accumulate in f32.
+  }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
                        I64Attr:$k, UnitAttr:$accumulate);
@@ -116,6 +120,9 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
 
 def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let summary = "one GEMM per expert over the rows its offsets give";
+  let description = [{
+    Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, C f32.
+  }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$offsets, Exec_BufferType:$c,
                        Exec_AffineAttr:$rows, I64Attr:$experts, I64Attr:$n,

@@ -18,6 +18,7 @@
 
 #include "moert/format.h"
 
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 #include <cmath>
@@ -34,6 +35,8 @@ using exec::Affine;
 namespace {
 
 constexpr int64_t kWord = 4; // f32 and i32
+
+int64_t bytesOf(Type elem) { return elem.getIntOrFloatBitWidth() / 8; }
 
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
@@ -75,10 +78,10 @@ const char *activationFlag(moe::Activation a) {
 class FunctionLowering {
 public:
   FunctionLowering(func::FuncOp fn, KernelLibrary &kernels, int64_t maxTokens,
-                   bool cuda)
+                   bool cuda, Type ffnType)
       : fn(fn), kernels(kernels), maxTokens(maxTokens), cuda(cuda),
-        b(fn.getContext()),
-        f32(b.getF32Type()), i32(b.getI32Type()) {}
+        b(fn.getContext()), f32(b.getF32Type()), i32(b.getI32Type()),
+        ffnType(ffnType) {}
 
   LogicalResult run();
 
@@ -87,7 +90,7 @@ private:
 
   /// A new arena buffer of rows(T) × `trailing` elements of `elem`.
   Value alloc(Affine rowsOf, ArrayRef<int64_t> trailing, Type elem) {
-    int64_t perRow = kWord;
+    int64_t perRow = bytesOf(elem);
     for (int64_t d : trailing)
       perRow *= d;
     SmallVector<int64_t> shape{rowsOf.perToken ? ShapedType::kDynamic
@@ -108,15 +111,16 @@ private:
     return buffer;
   }
 
-  /// The buffer holding `v` (a weight becomes an exec.weight on first use).
-  FailureOr<Value> bufferOf(Value v) {
+  /// The buffer holding `v` (a weight becomes an exec.weight on first use,
+  /// with elements of `weightType`, f32 unless given).
+  FailureOr<Value> bufferOf(Value v, Type weightType = {}) {
     auto it = buffers.find(v);
     if (it != buffers.end())
       return it->second;
     if (auto w = v.getDefiningOp<moe::WeightOp>()) {
       auto type = cast<RankedTensorType>(w.getType());
-      auto bufferType =
-          exec::BufferType::get(b.getContext(), type.getShape(), f32);
+      auto bufferType = exec::BufferType::get(
+          b.getContext(), type.getShape(), weightType ? weightType : f32);
       Value buffer = exec::WeightOp::create(
           b, w.getLoc(), bufferType, w.getTensorNameAttr(), w.getFileAttr(),
           w.getValueAttr(), w.getRandomSeedAttr());
@@ -146,17 +150,51 @@ private:
     return success();
   }
 
-  void gemm(Value a, Value w, Value c, Affine rowsOf, int64_t n, int64_t k) {
-    exec::GemmOp::create(b, loc, a, w, c, affineAttr(b, rowsOf),
-                         b.getI64IntegerAttr(n), b.getI64IntegerAttr(k),
-                         /*accumulate=*/nullptr);
+  /// The buffer of an expert (or shared expert) FFN weight: elements of the
+  /// FFN GEMMs' operand type (--weight-type).
+  FailureOr<Value> ffnWeight(Value v) { return bufferOf(v, ffnType); }
+
+  /// A GEMM's A operand for weights `w`: `a` itself when `w` is f32, else
+  /// `a` rounded to w's 16-bit type by a TO_BF16 / TO_F16 kernel (once per
+  /// buffer: the gate and up projections share theirs).
+  FailureOr<Value> operandFor(Value a, Value w, Affine rowsOf, int64_t k) {
+    Type elem = cast<exec::BufferType>(w.getType()).getElementType();
+    if (elem.isF32())
+      return a;
+    if (Value done = rounded.lookup(a))
+      return done;
+    Value out = alloc(rowsOf, {k}, elem);
+    KernelSpec spec{"elementwise"};
+    spec.set("ROWS", maxRows(rowsOf)).set("COLS", k);
+    spec.flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+    if (failed(launch(spec, {a, out}, rowsOf, 16)))
+      return failure();
+    rounded[a] = out;
+    return out;
   }
 
-  void groupedGemm(Value a, Value w, Value offsets, Value c, Affine rowsOf,
-                   int64_t experts, int64_t n, int64_t k) {
-    exec::GroupedGemmOp::create(b, loc, a, w, offsets, c, affineAttr(b, rowsOf),
+  LogicalResult gemm(Value a, Value w, Value c, Affine rowsOf, int64_t n,
+                     int64_t k) {
+    auto in = operandFor(a, w, rowsOf, k);
+    if (failed(in))
+      return failure();
+    exec::GemmOp::create(b, loc, *in, w, c, affineAttr(b, rowsOf),
+                         b.getI64IntegerAttr(n), b.getI64IntegerAttr(k),
+                         /*accumulate=*/nullptr);
+    return success();
+  }
+
+  LogicalResult groupedGemm(Value a, Value w, Value offsets, Value c,
+                            Affine rowsOf, int64_t experts, int64_t n,
+                            int64_t k) {
+    auto in = operandFor(a, w, rowsOf, k);
+    if (failed(in))
+      return failure();
+    exec::GroupedGemmOp::create(b, loc, *in, w, offsets, c,
+                                affineAttr(b, rowsOf),
                                 b.getI64IntegerAttr(experts),
                                 b.getI64IntegerAttr(n), b.getI64IntegerAttr(k));
+    return success();
   }
 
   /// act(gate) ⊙ up in place in `gate` (or act(up) in place when ungated).
@@ -198,9 +236,11 @@ private:
   bool cuda; // the CUDA target: warp-per-token routing where it applies
   OpBuilder b;
   Type f32, i32;
+  Type ffnType; // the FFN weights' element type: f32, bf16 or f16
   Location loc = UnknownLoc::get(b.getContext());
   DenseMap<Value, Value> buffers;
   DenseMap<Value, Affine> rows;
+  DenseMap<Value, Value> rounded; // f32 buffer -> its 16-bit copy
   int statsCount = 0;
 };
 
@@ -211,7 +251,8 @@ LogicalResult FunctionLowering::lowerRouter(moe::RouterOp op) {
   Affine t = rowsOf(op.getInput());
   int64_t e = dim(op.getWeight(), 0), h = dim(op.getWeight(), 1);
   Value logits = allocFor(op.getLogits(), t);
-  gemm(*x, *w, logits, t, e, h);
+  if (failed(gemm(*x, *w, logits, t, e, h)))
+    return failure();
   if (Value bias = op.getBias()) {
     auto bb = bufferOf(bias);
     if (failed(bb))
@@ -345,7 +386,7 @@ LogicalResult FunctionLowering::lowerPermute(moe::PermuteOp op) {
 
 LogicalResult FunctionLowering::lowerExpertFfn(moe::ExpertFfnOp op) {
   auto xp = bufferOf(op.getInput()), off = bufferOf(op.getOffsets());
-  auto up = bufferOf(op.getUpWeight()), down = bufferOf(op.getDownWeight());
+  auto up = ffnWeight(op.getUpWeight()), down = ffnWeight(op.getDownWeight());
   if (failed(xp) || failed(off) || failed(up) || failed(down))
     return failure();
   Affine r = rowsOf(op.getInput());
@@ -354,33 +395,33 @@ LogicalResult FunctionLowering::lowerExpertFfn(moe::ExpertFfnOp op) {
   moe::FfnAttr ffn = op.getFfn();
   Value gate;
   if (op.getGateWeight()) {
-    auto g = bufferOf(op.getGateWeight());
+    auto g = ffnWeight(op.getGateWeight());
     if (failed(g))
       return failure();
     gate = alloc(r, {f}, f32);
-    groupedGemm(*xp, *g, *off, gate, r, e, f, h);
+    if (failed(groupedGemm(*xp, *g, *off, gate, r, e, f, h)))
+      return failure();
   }
   Value u = alloc(r, {f}, f32);
-  groupedGemm(*xp, *up, *off, u, r, e, f, h);
+  if (failed(groupedGemm(*xp, *up, *off, u, r, e, f, h)))
+    return failure();
   if (failed(glu(gate, u, r, f, ffn.getActivation(),
                  ffn.getAlpha().convertToDouble(),
                  ffn.getLimit().convertToDouble())))
     return failure();
   Value y = allocFor(op.getResult(), r);
-  groupedGemm(gate ? gate : u, *down, *off, y, r, e, h, f);
-  return success();
+  return groupedGemm(gate ? gate : u, *down, *off, y, r, e, h, f);
 }
 
 LogicalResult FunctionLowering::lowerGroupedMatmul(moe::GroupedMatmulOp op) {
-  auto x = bufferOf(op.getInput()), w = bufferOf(op.getWeight()),
+  auto x = bufferOf(op.getInput()), w = ffnWeight(op.getWeight()),
        off = bufferOf(op.getOffsets());
   if (failed(x) || failed(w) || failed(off))
     return failure();
   Affine r = rowsOf(op.getInput());
   Value y = allocFor(op.getResult(), r);
-  groupedGemm(*x, *w, *off, y, r, dim(op.getWeight(), 0),
-              dim(op.getWeight(), 1), dim(op.getWeight(), 2));
-  return success();
+  return groupedGemm(*x, *w, *off, y, r, dim(op.getWeight(), 0),
+                     dim(op.getWeight(), 1), dim(op.getWeight(), 2));
 }
 
 LogicalResult FunctionLowering::lowerGlu(moe::GluOp op) {
@@ -437,25 +478,28 @@ LogicalResult FunctionLowering::lowerSharedExpert(moe::SharedExpertOp op) {
                          b.getI32IntegerAttr(0));
     return success();
   }
-  auto up = bufferOf(op.getUpWeight()), down = bufferOf(op.getDownWeight());
+  auto up = ffnWeight(op.getUpWeight()), down = ffnWeight(op.getDownWeight());
   if (failed(up) || failed(down))
     return failure();
   moe::FfnAttr ffn = op.getFfn();
   Value gate;
   if (op.getGateWeight()) {
-    auto g = bufferOf(op.getGateWeight());
+    auto g = ffnWeight(op.getGateWeight());
     if (failed(g))
       return failure();
     gate = alloc(t, {f}, f32);
-    gemm(*x, *g, gate, t, f, h);
+    if (failed(gemm(*x, *g, gate, t, f, h)))
+      return failure();
   }
   Value u = alloc(t, {f}, f32);
-  gemm(*x, *up, u, t, f, h);
+  if (failed(gemm(*x, *up, u, t, f, h)))
+    return failure();
   if (failed(glu(gate, u, t, f, ffn.getActivation(),
                  ffn.getAlpha().convertToDouble(),
                  ffn.getLimit().convertToDouble())))
     return failure();
-  gemm(gate ? gate : u, *down, y, t, h, f);
+  if (failed(gemm(gate ? gate : u, *down, y, t, h, f)))
+    return failure();
   if (Value sg = op.getSigmoidGate()) {
     auto g = bufferOf(sg);
     if (failed(g))
@@ -703,6 +747,17 @@ struct MoeLowerToExecPass
                          << target.getValue() << "'";
       return signalPassFailure();
     }
+    Type ffnType = llvm::StringSwitch<Type>(weightType)
+                       .Case("f32", Float32Type::get(&getContext()))
+                       .Case("bf16", BFloat16Type::get(&getContext()))
+                       .Case("f16", Float16Type::get(&getContext()))
+                       .Default(Type());
+    if (!ffnType) {
+      module.emitError() << "moe-lower-to-exec: weight-type must be f32, bf16 "
+                            "or f16, got '"
+                         << weightType.getValue() << "'";
+      return signalPassFailure();
+    }
     module->setAttr("exec.target", StringAttr::get(&getContext(), target));
     OpBuilder b(&getContext());
     b.setInsertionPointToEnd(module.getBody());
@@ -711,7 +766,8 @@ struct MoeLowerToExecPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isExternal())
         continue;
-      FunctionLowering lowering(fn, library, maxTokens, target == "cuda");
+      FunctionLowering lowering(fn, library, maxTokens, target == "cuda",
+                                ffnType);
       if (failed(lowering.run()))
         return signalPassFailure();
     }

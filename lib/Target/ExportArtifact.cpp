@@ -40,27 +40,49 @@ namespace fb = moert::fb;
 
 namespace {
 
-/// Appends `t`'s elements as f32 to `out`.
-void appendAsF32(const SafetensorsTensor &t, std::vector<char> &out) {
+/// Appends `f` to `out` as an element of `elem` (f32, bf16 or f16; the
+/// 16-bit types rounded to nearest even), little-endian.
+void appendElement(float f, Type elem, std::vector<char> &out) {
+  if (elem.isF32()) {
+    out.insert(out.end(), reinterpret_cast<char *>(&f),
+               reinterpret_cast<char *>(&f) + 4);
+    return;
+  }
+  uint16_t h = elem.isBF16() ? moert::floatToBf16(f) : moert::floatToHalf(f);
+  out.push_back(static_cast<char>(h & 0xff));
+  out.push_back(static_cast<char>(h >> 8));
+}
+
+/// Appends `t`'s elements to `out` as elements of `elem`: the bytes as they
+/// are when the checkpoint holds that type, else each value converted (one
+/// rounding from the stored value).
+void appendAs(const SafetensorsTensor &t, Type elem, std::vector<char> &out) {
   size_t n = static_cast<size_t>(t.getNumElements());
-  size_t at = out.size();
-  out.resize(at + 4 * n);
-  float *dst = reinterpret_cast<float *>(out.data() + at);
   const uint8_t *src = t.data.data();
-  switch (t.dtype) {
-  case SafetensorsDType::F32:
-    std::memcpy(dst, src, 4 * n);
-    break;
-  case SafetensorsDType::BF16:
-    for (size_t i = 0; i < n; ++i)
-      dst[i] = moert::bf16ToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
-    break;
-  case SafetensorsDType::F16:
-    for (size_t i = 0; i < n; ++i)
-      dst[i] = moert::halfToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
-    break;
-  default:
-    llvm_unreachable("checked by the caller");
+  if ((elem.isF32() && t.dtype == SafetensorsDType::F32) ||
+      (elem.isBF16() && t.dtype == SafetensorsDType::BF16) ||
+      (elem.isF16() && t.dtype == SafetensorsDType::F16)) {
+    out.insert(out.end(), reinterpret_cast<const char *>(src),
+               reinterpret_cast<const char *>(src) + t.data.size());
+    return;
+  }
+  out.reserve(out.size() + n * (elem.getIntOrFloatBitWidth() / 8));
+  for (size_t i = 0; i < n; ++i) {
+    float f;
+    switch (t.dtype) {
+    case SafetensorsDType::F32:
+      std::memcpy(&f, src + 4 * i, 4);
+      break;
+    case SafetensorsDType::BF16:
+      f = moert::bf16ToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
+      break;
+    case SafetensorsDType::F16:
+      f = moert::halfToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
+      break;
+    default:
+      llvm_unreachable("checked by the caller");
+    }
+    appendElement(f, elem, out);
   }
 }
 
@@ -72,6 +94,11 @@ fb::DType dtypeOf(Type t) {
   if (t.isBF16())
     return fb::DType_BF16;
   return fb::DType_F16;
+}
+
+/// A GEMM command's operand dtype: the element type of its B buffer.
+fb::DType gemmDType(Value b) {
+  return dtypeOf(cast<exec::BufferType>(b.getType()).getElementType());
 }
 
 class Writer {
@@ -140,8 +167,11 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
     return success();
   }
-  if (!type.getElementType().isF32())
-    return op.emitError() << "moe-export-artifact: weights are packed as f32";
+  Type elem = type.getElementType();
+  if (!elem.isF32() && !elem.isBF16() && !elem.isF16())
+    return op.emitError() << "moe-export-artifact: weights are packed as f32, "
+                             "bf16 or f16, not "
+                          << elem;
   ArrayRef<int64_t> shape = type.getShape();
   std::optional<int64_t> seed = op.getRandomSeed();
   uint64_t offset = seed ? 0 : alignBlobs(blobs);
@@ -156,9 +186,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     for (APFloat v : *values) {
       bool lost;
       v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
-      float f = v.convertToFloat();
-      blobs.insert(blobs.end(), reinterpret_cast<char *>(&f),
-                   reinterpret_cast<char *>(&f) + 4);
+      appendElement(v.convertToFloat(), elem, blobs);
     }
   } else {
     auto ckpt = checkpoint(*op.getFile(), op);
@@ -186,7 +214,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                               << "' has shape " << t->getShapeString()
                               << ", expected " << formatShape(each)
                               << " (the checkpoint changed since import?)";
-      appendAsF32(*t, blobs);
+      appendAs(*t, elem, blobs);
     }
     packedFromFiles += 1;
     packedBytes += blobs.size() - offset;
@@ -195,7 +223,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
           std::chrono::duration<double>(Clock::now() - packStart).count();
       double mib = packedBytes / double(1 << 20);
       llvm::errs() << "moe-compile: packed '" << op.getTensorName() << "' "
-                   << formatShape(shape) << " f32, " << packedFromFiles << "/"
+                   << formatShape(shape) << " " << elem << ", " << packedFromFiles << "/"
                    << weightsFromFiles << " weights, "
                    << llvm::format("%.1f MiB in %.2f s (%.0f MiB/s)", mib,
                                    seconds, seconds > 0 ? mib / seconds : 0.0)
@@ -206,7 +234,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
   weights.push_back(fb::CreateWeightDirect(
-      fbb, op.getTensorName().str().c_str(), fb::DType_F32, &shapeVec, offset,
+      fbb, op.getTensorName().str().c_str(), dtypeOf(elem), &shapeVec, offset,
       bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
       static_cast<uint64_t>(seed.value_or(0))));
   weightIndex[key] = index;
@@ -271,7 +299,7 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC());
       fb::Affine rows = affine(g.getRows());
       auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
-                                 g.getAccumulate());
+                                 g.getAccumulate(), gemmDType(g.getB()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
     } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
@@ -279,7 +307,8 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
               o = ref(g.getOffsets());
       fb::Affine rows = affine(g.getRows());
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
-                                        g.getExperts(), g.getN(), g.getK());
+                                        g.getExperts(), g.getN(), g.getK(),
+                                        gemmDType(g.getB()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto f = dyn_cast<exec::FillOp>(op)) {

@@ -80,7 +80,8 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   if (last < Stage::Exec)
     return;
   pm.addPass(createMoeLowerToExec(
-      MoeLowerToExecOptions{options.maxTokens, options.target}));
+      MoeLowerToExecOptions{options.maxTokens, options.target,
+                            options.weightType}));
   if (last < Stage::Codegen)
     return;
   if (options.target == "cuda")
@@ -100,6 +101,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                             llvm::cl::desc("the largest token count of a run")};
   Option<std::string> target{*this, "target", llvm::cl::init("cpu"),
                              llvm::cl::desc("cpu or cuda[:sm_NN]")};
+  Option<std::string> weightType{
+      *this, "weight-type", llvm::cl::init("f32"),
+      llvm::cl::desc("f32, bf16 or f16: the FFN weights and their GEMMs")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),
@@ -119,6 +123,7 @@ void moec::registerCompilePipeline() {
         CompileOptions options;
         options.maxTokens = o.maxTokens;
         options.cpu = o.cpu;
+        options.weightType = o.weightType;
         options.output = o.output;
         std::string error;
         if (!parseTarget(o.target, options, error))

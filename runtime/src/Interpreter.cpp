@@ -59,6 +59,48 @@ inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
               static_cast<int>(ldc));
 }
 
+/// One tile of C = A·Bᵀ with A and B in bf16 (`bf16`) or f16: the runtime's
+/// kernel for few rows, else panels of A and B widened to f32 (exactly) and
+/// BLAS's sgemm. (Debian's OpenBLAS is built without its bf16 GEMM,
+/// cblas_sbgemm, so AVX512_BF16's dot products are not used.)
+void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
+                const uint16_t *B, float *C, int64_t ldc, float beta) {
+  if (m <= kSmallGemmMaxRows && smallGemmAvailable()) {
+    smallGemm16(bf16, m, n, K, A, B, C, ldc, beta != 0.0f);
+    return;
+  }
+  // Panels: B in chunks of about 4 MiB of f32, each widened once, against A
+  // in chunks of 256 rows.
+  int64_t nStep = std::max<int64_t>(16, (int64_t(1) << 20) / std::max<int64_t>(K, 1));
+  constexpr int64_t mStep = 256;
+  for (int64_t n0 = 0; n0 < n; n0 += nStep) {
+    int64_t nc = std::min(nStep, n - n0);
+    const float *b = widenRows(bf16, nc, K, B + n0 * K, /*slot=*/1);
+    for (int64_t m0 = 0; m0 < m; m0 += mStep) {
+      int64_t mc = std::min(mStep, m - m0);
+      const float *a = widenRows(bf16, mc, K, A + m0 * K, /*slot=*/0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mc),
+                  static_cast<int>(nc), static_cast<int>(K), 1.0f, a,
+                  static_cast<int>(K), b, static_cast<int>(K), beta,
+                  C + m0 * ldc + n0, static_cast<int>(ldc));
+    }
+  }
+}
+
+/// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
+/// of A) and `b` (rows of B) from A and B.
+inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
+                     const void *A, int64_t a, const void *B, int64_t b,
+                     float *C, int64_t ldc, float beta) {
+  if (dtype == MOERT_F32) {
+    sgemmTile(m, n, K, static_cast<const float *>(A) + a * K,
+              static_cast<const float *>(B) + b * K, C, ldc, beta);
+    return;
+  }
+  gemmTile16(dtype == MOERT_BF16, m, n, K, static_cast<const uint16_t *>(A) + a * K,
+             static_cast<const uint16_t *>(B) + b * K, C, ldc, beta);
+}
+
 int32_t loadI32(const uint8_t *p, int64_t i) {
   int32_t v;
   std::memcpy(&v, p + 4 * i, 4);
@@ -87,21 +129,21 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
   pool.parallelFor(chunks, chunk);
 }
 
-void runGemm(ThreadPool &pool, int64_t M, int64_t N, int64_t K, const float *A,
-             const float *B, float *C, bool accumulate) {
+void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
+             int64_t K, const void *A, const void *B, float *C, bool accumulate) {
   if (M <= 0)
     return;
   float beta = accumulate ? 1.0f : 0.0f;
   GemmSplit s = splitGemm(M, N, K, pool.size());
   if (s.tasks() == 1) {
-    sgemmTile(M, N, K, A, B, C, N, beta);
+    gemmTile(dtype, M, N, K, A, 0, B, 0, C, N, beta);
     return;
   }
   auto tile = [&](int64_t i) {
     int64_t m0 = (i / s.nParts) * s.mStep, n0 = (i % s.nParts) * s.nStep;
     int64_t m = std::min(s.mStep, M - m0), n = std::min(s.nStep, N - n0);
     if (m > 0 && n > 0)
-      sgemmTile(m, n, K, A + m0 * K, B + n0 * K, C + m0 * N + n0, N, beta);
+      gemmTile(dtype, m, n, K, A, m0, B, n0, C + m0 * N + n0, N, beta);
   };
   pool.parallelFor(s.tasks(), tile);
 }
@@ -125,9 +167,9 @@ Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows)
   return Status();
 }
 
-Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N,
-                      int64_t K, const float *A, const float *B, float *C,
-                      const uint8_t *offsets) {
+Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
+                      int64_t experts, int64_t N, int64_t K, const void *A,
+                      const void *B, float *C, const uint8_t *offsets) {
   if (Status s = checkExpertOffsets(offsets, experts, rows); !s)
     return s;
   int64_t nonEmpty = 0;
@@ -152,8 +194,8 @@ Status runGroupedGemm(ThreadPool &pool, int64_t rows, int64_t experts, int64_t N
     int64_t r0 = loadI32(offsets, e), r1 = loadI32(offsets, e + 1);
     int64_t n = std::min(nStep, N - n0);
     if (r1 > r0 && n > 0)
-      sgemmTile(r1 - r0, n, K, A + r0 * K, B + (e * N + n0) * K, C + r0 * N + n0,
-                N, 0.0f);
+      gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, C + r0 * N + n0, N,
+               0.0f);
   };
   if (pool.size() == 1 || macs < kParallelMacs) {
     for (int64_t i = 0; i < experts * nParts; ++i)

@@ -12,6 +12,7 @@
 #include "Model.h"
 
 #include "moert/format.h"
+#include "moert/half.h"
 #include "moert/moeb_generated.h"
 
 #include <algorithm>
@@ -200,9 +201,10 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what,
                    ": a RandomUniform weight has no bytes in the blob section "
                    "(offset ", off, ", bytes ", bytes, "; expected 0, 0)");
-    if (synthetic && w->dtype() != fb::DType::F32)
+    if (synthetic && w->dtype() != fb::DType::F32 &&
+        w->dtype() != fb::DType::BF16 && w->dtype() != fb::DType::F16)
       return error(MOERT_INVALID_ARTIFACT, what,
-                   ": a RandomUniform weight is f32, got ",
+                   ": a RandomUniform weight is f32, bf16 or f16, got ",
                    dtypeName(static_cast<uint8_t>(w->dtype())));
     if (off > blobSize_ || bytes > blobSize_ - off)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
@@ -448,6 +450,15 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
         !(st = operand(c->b(), where + ": operand b", &out->b)) ||
         !(st = operand(c->c(), where + ": operand c", &out->c)))
       return st;
+    uint8_t dt = static_cast<uint8_t>(c->dtype());
+    if (c->dtype() != fb::DType::F32 && c->dtype() != fb::DType::BF16 &&
+        c->dtype() != fb::DType::F16)
+      return error(MOERT_INVALID_ARTIFACT, where, ": dtype is ",
+                   validDType(dt) ? dtypeName(dt) : "unknown",
+                   " (", int(dt), "), expected f32, bf16 or f16");
+    out->dtype = static_cast<moert_dtype_t>(dt);
+    int64_t size = static_cast<int64_t>(dtypeBytes(dt));
+    std::string ab = std::string(dtypeName(dt));
     Ends rows;
     if (!(st = affine(c->rows(), where + ": rows", &out->rows, &rows)))
       return st;
@@ -458,13 +469,13 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     out->k = c->k();
     if (!(st = checkDim("n", out->n)) || !(st = checkDim("k", out->k)))
       return st;
-    if (!(st = product(where + ": rows x k", {out->k, 4}, rows, needA)) ||
-        !(st = product(where + ": " + bLabel, {experts, out->n, out->k, 4}, one, needB)) ||
+    if (!(st = product(where + ": rows x k", {out->k, size}, rows, needA)) ||
+        !(st = product(where + ": " + bLabel, {experts, out->n, out->k, size}, one, needB)) ||
         !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
       return st;
     if (!(st = writable(out->c, where + ": operand c")) ||
-        !(st = fits(out->a, where + ": operand a", *needA, "f32 [rows, k]", MOERT_F32)) ||
-        !(st = fits(out->b, where + ": operand b", *needB, bShape, MOERT_F32)) ||
+        !(st = fits(out->a, where + ": operand a", *needA, ab + " [rows, k]", out->dtype)) ||
+        !(st = fits(out->b, where + ": operand b", *needB, ab + " " + bShape, out->dtype)) ||
         !(st = fits(out->c, where + ": operand c", *needC, "f32 [rows, n]", MOERT_F32)) ||
         !(st = disjoint(out->c, *needC, where + ": operand c", out->a, *needA, "operand a")) ||
         !(st = disjoint(out->c, *needC, where + ": operand c", out->b, *needB, "operand b")))
@@ -512,7 +523,7 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return error(MOERT_INVALID_ARTIFACT, where, " has no body");
     out->accumulate = c->accumulate();
     Ends needA, needB, needC;
-    return matmul(c, 1, "n x k", "f32 [n, k]", &needA, &needB, &needC);
+    return matmul(c, 1, "n x k", "[n, k]", &needA, &needB, &needC);
   }
   case fb::Command::GroupedGemm: {
     const fb::GroupedGemm *c = entry->command_as_GroupedGemm();
@@ -526,7 +537,7 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     if (!(s = checkDim("experts", out->experts)))
       return s;
     Ends needA, needB, needC, needOff;
-    if (!(s = matmul(c, out->experts, "experts x n x k", "f32 [experts, n, k]",
+    if (!(s = matmul(c, out->experts, "experts x n x k", "[experts, n, k]",
                      &needA, &needB, &needC)) ||
         !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)) ||
         !(s = fits(out->offsets, where + ": operand offsets", needOff, "i32 [experts + 1]", MOERT_I32)) ||
@@ -740,13 +751,21 @@ Status Model::generateSyntheticWeights() {
                    " bytes for the synthetic weight '", w.name, "': ",
                    std::strerror(errno));
     w.data = static_cast<const uint8_t *>(map); // unmapped by ~Model
-    float *values = static_cast<float *>(map);
-    uint64_t count = w.bytes / sizeof(float);
+    // The f32 values of format.h, rounded to nearest even for bf16 / f16.
+    moert_dtype_t dtype = w.dtype;
+    uint64_t count = w.bytes / moert_dtype_size(dtype);
     float bound = randomUniformBound(w.shape.back());
     uint64_t seed = w.seed;
     auto fill = [=](uint64_t begin, uint64_t end) {
-      for (uint64_t i = begin; i < end; ++i)
-        values[i] = randomUniformWeight(seed, i, bound);
+      float *f32 = static_cast<float *>(map);
+      uint16_t *u16 = static_cast<uint16_t *>(map);
+      for (uint64_t i = begin; i < end; ++i) {
+        float v = randomUniformWeight(seed, i, bound);
+        if (dtype == MOERT_F32)
+          f32[i] = v;
+        else
+          u16[i] = dtype == MOERT_BF16 ? floatToBf16(v) : floatToHalf(v);
+      }
     };
     unsigned parts = count < (1u << 20)
                          ? 1u

@@ -68,6 +68,7 @@ struct CommandSpec {
   Affine rows;
   int64_t n = 0, k = 0, experts = 0;
   bool accumulate = false;
+  moert_dtype_t dtype = MOERT_F32; // of A and B; C is f32
   // Fill, Copy
   Operand src, dst;
   Affine bytes;

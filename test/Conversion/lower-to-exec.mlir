@@ -2,6 +2,10 @@
 // everything else as launches of kernels specialized from the templates, a
 // router-stats auxiliary output per top-k, and a first-fit memory plan.
 // RUN: moe-opt %s --moe-lower-to-exec=max-tokens=64 -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=bf16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
+// RUN: not moe-opt %s --moe-lower-to-exec="weight-type=f64" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
+// BADTYPE: moe-lower-to-exec: weight-type must be f32, bf16 or f16, got 'f64'
 
 // CHECK-LABEL: func.func @mixtral
 // CHECK-SAME: attributes {exec.arena_bytes = [[ARENA:[0-9]+]] : i64, exec.max_tokens = 64 : i64}
@@ -40,6 +44,32 @@
 // CHECK: func.func @permute_0(
 // CHECK: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>,
 // CHECK: func.func @combine_0(
+
+// --weight-type=bf16: the expert weights (not the router's) are packed bf16;
+// the permuted tokens are rounded to bf16 once for the gate and up GEMMs,
+// the GLU's output once for the down GEMM. f16 alike.
+// BF16-LABEL: func.func @mixtral
+// BF16: exec.weight "gate" from "m.safetensors" : <4x8xf32>
+// BF16: exec.gemm %{{.*}}, %{{.*}} -> %{{.*}} rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+// BF16: %[[XP:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
+// BF16: exec.launch @permute_0(%{{.*}}, %{{.*}}, %[[XP]])
+// BF16: %[[W1:.*]] = exec.weight "e.{e}.w1" from "m.safetensors" : <4x6x8xbf16>
+// BF16: %[[XB:.*]] = exec.alloc {{.*}} bytes([32, 0]) : <?x8xbf16>
+// BF16: exec.launch @elementwise_0(%[[XP]], %[[XB]]) extent([2, 0]) grain(16)
+// BF16: exec.grouped_gemm %[[XB]], %[[W1]], %{{.*}} -> %[[G:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>, <5xi32> -> <?x6xf32>
+// BF16-NOT: exec.launch @elementwise
+// BF16: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %[[U:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>
+// BF16: exec.launch @glu_0(%[[G]], %[[U]])
+// BF16: %[[HB:.*]] = exec.alloc {{.*}} bytes([24, 0]) : <?x6xbf16>
+// BF16: exec.launch @elementwise_1(%[[G]], %[[HB]]) extent([2, 0]) grain(16)
+// BF16: exec.grouped_gemm %[[HB]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(8) k(6) : <?x6xbf16>, <4x8x6xbf16>
+// BF16: func.func @elementwise_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
+// BF16: arith.bitcast %{{.*}} : f32 to i32
+// BF16: arith.cmpf uno
+// F16-LABEL: func.func @mixtral
+// F16: exec.grouped_gemm %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) : <?x8xf16>, <4x6x8xf16>, <5xi32> -> <?x6xf32>
+// F16: func.func @elementwise_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
+// F16: arith.truncf %{{.*}} : f32 to f16
 func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
   %w1 = moe.weight "e.{e}.w1" from "m.safetensors" : tensor<4x6x8xf32>

@@ -208,7 +208,7 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
         st.save_file(stored, os.path.join(out, "model.safetensors"), {"format": "pt"}, dtypes)
 
     shutil.rmtree(os.path.join(out, "ref"), ignore_errors=True)  # no stale reference files
-    manifest = dict(arch=rarch, dtype=dtype, seed=seed, tokens=list(tokens),
+    manifest = dict(arch=rarch, dtype=dtype, ffn_dtype=ref.FFN_OPERAND_DTYPE or "f32", seed=seed, tokens=list(tokens),
                     min_margin=min_margin, layers=[])
     for i in range(ref.num_layers(rarch, cfg)):
         info = ref.layer_info(rarch, cfg, i)
@@ -266,6 +266,9 @@ def main(argv=None):
     ap.add_argument("--arch", required=True, choices=HF_ARCHES + ("generic", "all"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
+    ap.add_argument("--ffn-dtype", default="f32", choices=("f32", "bf16", "f16"),
+                    help="the reference's expert FFN operand type: bf16/f16 round both "
+                         "operands of each FFN projection (moe-compile --weight-type)")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tokens", default="1,7,64,333")
@@ -287,6 +290,7 @@ def main(argv=None):
     if not tokens or min(tokens) < 1:
         raise SystemExit("--tokens wants positive integers")
     overrides = _parse_set(a.set)
+    ref.FFN_OPERAND_DTYPE = a.ffn_dtype
     t0 = time.time()
     common = dict(dtype=a.dtype, shards=a.shards, seed=a.seed, tokens=tokens, layers=a.layers,
                   overrides=overrides, min_margin=a.min_margin, quiet=a.quiet)

@@ -54,6 +54,38 @@ def linear(x, w):
     return np.matmul(_f32(x), _f32(w).T)
 
 
+# The operand type of the expert FFNs' projections (and the dense / shared
+# experts' MLPs): None or "f32" for float32; "bf16" or "f16" rounds both
+# operands of each projection to that type (round to nearest even) and sums
+# the exact products in float32, as `moe-compile --weight-type` does. The
+# routers and the shared-expert gate stay float32 either way.
+FFN_OPERAND_DTYPE = None
+
+
+def round_bf16(a):
+    """float32 -> the nearest bfloat16 (ties to even), as float32 values."""
+    a = _f32(a)
+    u = a.view(np.uint32).astype(np.uint64)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16
+    out = (r & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(a), a, out)
+
+
+def round_operand(a):
+    if FFN_OPERAND_DTYPE in (None, "f32"):
+        return _f32(a)
+    if FFN_OPERAND_DTYPE == "bf16":
+        return round_bf16(a)
+    if FFN_OPERAND_DTYPE == "f16":
+        return _f32(a).astype(np.float16).astype(np.float32)
+    raise ValueError("unknown FFN operand dtype %r" % FFN_OPERAND_DTYPE)
+
+
+def ffn_linear(x, w):
+    """linear() of an FFN projection, operands in FFN_OPERAND_DTYPE."""
+    return np.matmul(round_operand(x), round_operand(w).T)
+
+
 def sigmoid(x):
     """1 / (1 + exp(-x)) in float32, written to avoid overflow warnings."""
     x = _f32(x)
@@ -93,12 +125,12 @@ def swiglu_clamped(gate, up, alpha=1.702, limit=7.0):
 
 def swiglu_mlp(x, w_gate, w_up, w_down):
     """down(silu(gate x) * (up x)): the Llama/Mixtral/Qwen/DeepSeek MLP."""
-    return linear(silu(linear(x, w_gate)) * linear(x, w_up), w_down)
+    return ffn_linear(silu(ffn_linear(x, w_gate)) * ffn_linear(x, w_up), w_down)
 
 
 def relu_mlp(x, wi, wo):
     """wo(relu(wi x)): the T5/Switch DenseReluDense."""
-    return linear(relu(linear(x, wi)), wo)
+    return ffn_linear(relu(ffn_linear(x, wi)), wo)
 
 
 def dense_ffn(x, tensors, prefix, act="silu"):
@@ -457,15 +489,15 @@ def generic_expert_fn(params, act="silu", alpha=1.702, limit=7.0):
     gate, up, down = params["gate"], params["up"], params["down"]
 
     def expert(e, xs):
-        g = linear(xs, gate[e])
-        u = linear(xs, up[e])
+        g = ffn_linear(xs, gate[e])
+        u = ffn_linear(xs, up[e])
         if act == "silu":
             h = silu(g) * u
         elif act == "swiglu_clamped":
             h = swiglu_clamped(g, u, alpha, limit)
         else:
             raise ValueError("unsupported act %r" % act)
-        return linear(h, down[e])
+        return ffn_linear(h, down[e])
     return expert
 
 

@@ -45,6 +45,12 @@ static cl::opt<int64_t> maxTokens(
     "max-tokens", cl::init(4096), cl::cat(category),
     cl::desc("The largest token count T a run may have (default 4096); the "
              "arena is planned for it"));
+static cl::opt<std::string> weightType(
+    "weight-type", cl::init("f32"), cl::cat(category),
+    cl::desc("The expert FFN weights' type in the artifact and of their GEMMs' "
+             "operands: f32 (default), bf16 or f16. With bf16/f16 the "
+             "activations a GEMM reads are rounded to that type and the "
+             "products are summed in f32; the router stays f32"));
 static cl::opt<std::string> compileTo(
     "compile-to", cl::init("artifact"), cl::cat(category),
     cl::desc("Stop after a stage and print the IR: input, expand, plan, exec, "
@@ -82,7 +88,8 @@ int main(int argc, char **argv) {
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
-      "              [--cpu=NAME] [--cuda-binary=auto|ptx|cubin]\n\n"
+      "              [--weight-type=f32|bf16|f16] [--cpu=NAME]\n"
+      "              [--cuda-binary=auto|ptx|cubin]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
       "canonicalized), plan\n(dispatch padding), exec (buffers, memory plan, "
       "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
@@ -113,6 +120,9 @@ int main(int argc, char **argv) {
   }
   if (maxTokens < 1)
     return fail("--max-tokens must be at least 1");
+  if (weightType != "f32" && weightType != "bf16" && weightType != "f16")
+    return fail("--weight-type must be f32, bf16 or f16, got '" + weightType +
+                "'");
   bool writeArtifact = *stage == moec::Stage::Artifact;
   if (writeArtifact && outputFile.empty())
     return fail("no output file: give -o model.moeb (or --compile-to=STAGE to "
@@ -133,6 +143,7 @@ int main(int argc, char **argv) {
 
   options.maxTokens = maxTokens;
   options.cpu = cpu;
+  options.weightType = weightType;
   options.cudaBinary = emitPtx ? "ptx" : cudaBinary.getValue();
   options.cudaPath = cudaPath;
   options.output = writeArtifact ? outputFile.getValue() : "";

@@ -17,15 +17,23 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     whose result is an auxiliary output `router_stats.<i>`, and its indices
     are the auxiliary output `router_indices.<i>` (i32 [T, k]). The memory plan
     assigns arena offsets at `max-tokens` by first fit over buffer lifetimes.
-    Activations must be f32; weights of any float type are converted to f32
-    when the artifact is written.
+    Activations must be f32. The expert and shared-expert FFN weights are
+    packed as `weight-type` (f32, bf16 or f16); with a 16-bit type each of
+    their GEMMs reads its A operand rounded to that type (round to nearest
+    even, by a TO_BF16 / TO_F16 elementwise kernel) and accumulates the exact
+    products in f32. Every other weight (the router's, biases, the shared
+    expert's gate) stays f32. Weights are converted when the artifact is
+    written.
   }];
   let options = [
     Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"4096",
            "the largest token count a run may have">,
     Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
            "cpu or cuda: with cuda, routing without group limits uses the "
-           "warp-per-token kernel (route_warp)">
+           "warp-per-token kernel (route_warp)">,
+    Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
+           "f32, bf16 or f16: the element type of the FFN weights and of their "
+           "GEMMs' operands (f32 accumulation)">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",

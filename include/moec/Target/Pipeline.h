@@ -21,6 +21,9 @@ struct CompileOptions {
   /// "cpu" or "cuda".
   std::string target = "cpu";
   std::string cpu = "x86-64-v3";
+  /// The FFN weights' element type and their GEMMs' operand type: f32, bf16
+  /// or f16 (moe-lower-to-exec's weight-type).
+  std::string weightType = "f32";
   /// The CUDA target: the GPU architecture, the code object's form (auto,
   /// ptx or cubin) and the toolkit (for ptxas; empty: /usr/local/cuda).
   std::string chip = "sm_90";

@@ -75,6 +75,16 @@ inline float bf16ToFloat(uint16_t b) {
   return f;
 }
 
+/// float → bfloat16, rounded to nearest even; a NaN stays a (quiet) NaN.
+inline uint16_t floatToBf16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  if ((bits & 0x7fffffffu) > 0x7f800000u)
+    return static_cast<uint16_t>((bits >> 16) | 0x0040u);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return static_cast<uint16_t>(bits >> 16);
+}
+
 } // namespace moert
 
 #endif // MOERT_HALF_H

@@ -3,13 +3,24 @@
 // Each kernel walks NR rows of B at once (NR weight streams) against all M
 // rows of A: per step of 16 (8) floats of k, NR loads of B, M loads of A (from
 // L1/L2) and M x NR FMAs into M x NR accumulators (<= 16 registers). The tail
-// of k is a masked load (AVX-512) or a scalar loop (AVX2).
+// of k is a masked load (AVX-512) or a scalar loop (AVX2). With bf16 / f16
+// operands (smallGemm16) A is widened to f32 once per call, into a scratch
+// buffer of the calling thread, and B's elements are widened as they are
+// loaded (exactly: bf16 by a 16-bit shift, f16 by vcvtph2ps), so a 16-bit
+// weight is streamed at half the bytes and the f32 sums are the same.
 //
 //===----------------------------------------------------------------------===//
 #include "SmallGemm.h"
 
+#include "moert/half.h"
+
 #include <algorithm>
+// GCC 12's AVX-512 widening intrinsics start from _mm512_undefined_*(),
+// which its flow analysis reports as uninitialized.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#include <vector>
 
 namespace moert::rt {
 namespace {
@@ -19,10 +30,60 @@ namespace {
 constexpr int rowsOfB512(int M) { return M <= 2 ? 8 : M <= 4 ? 6 : M <= 6 ? 4 : 3; }
 constexpr int rowsOfB256(int M) { return M <= 2 ? 4 : M <= 4 ? 2 : 1; }
 
-template <int M, int NR>
-__attribute__((target("avx512f"))) void blockAvx512(int64_t K, const float *A,
-                                                    const float *B, float *C,
-                                                    int64_t ldc, bool accumulate) {
+/// How the kernels read B: 16 (AVX-512) or 8 (AVX2) elements at once as f32,
+/// a masked tail of 16, and one element.
+struct LoadF32 {
+  using T = float;
+  __attribute__((target("avx512f"))) static __m512 v16(const float *p) {
+    return _mm512_loadu_ps(p);
+  }
+  __attribute__((target("avx512f"))) static __m512 v16(__mmask16 m, const float *p) {
+    return _mm512_maskz_loadu_ps(m, p);
+  }
+  __attribute__((target("avx2,fma"))) static __m256 v8(const float *p) {
+    return _mm256_loadu_ps(p);
+  }
+  static float one(const float *p) { return *p; }
+};
+
+struct LoadBF16 {
+  using T = uint16_t;
+  __attribute__((target("avx512f"))) static __m512 widen(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  __attribute__((target("avx512f"))) static __m512 v16(const uint16_t *p) {
+    return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+  }
+  __attribute__((target("avx512f,avx512bw,avx512vl"))) static __m512 v16(__mmask16 m,
+                                                                        const uint16_t *p) {
+    return widen(_mm256_maskz_loadu_epi16(m, p));
+  }
+  __attribute__((target("avx2,fma"))) static __m256 v8(const uint16_t *p) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static float one(const uint16_t *p) { return bf16ToFloat(*p); }
+};
+
+struct LoadF16 {
+  using T = uint16_t;
+  __attribute__((target("avx512f"))) static __m512 v16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(p)));
+  }
+  __attribute__((target("avx512f,avx512bw,avx512vl"))) static __m512 v16(__mmask16 m,
+                                                                        const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+  }
+  __attribute__((target("avx2,fma,f16c"))) static __m256 v8(const uint16_t *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(p)));
+  }
+  static float one(const uint16_t *p) { return halfToFloat(*p); }
+};
+
+template <int M, int NR, class L>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void
+blockAvx512(int64_t K, const float *A, const typename L::T *B, float *C,
+            int64_t ldc, bool accumulate) {
   __m512 acc[M][NR];
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < NR; ++r)
@@ -31,7 +92,7 @@ __attribute__((target("avx512f"))) void blockAvx512(int64_t K, const float *A,
   for (; k + 16 <= K; k += 16) {
     __m512 b[NR];
     for (int r = 0; r < NR; ++r)
-      b[r] = _mm512_loadu_ps(B + r * K + k);
+      b[r] = L::v16(B + r * K + k);
     for (int m = 0; m < M; ++m) {
       __m512 a = _mm512_loadu_ps(A + m * K + k);
       for (int r = 0; r < NR; ++r)
@@ -42,7 +103,7 @@ __attribute__((target("avx512f"))) void blockAvx512(int64_t K, const float *A,
     __mmask16 mask = static_cast<__mmask16>((1u << (K - k)) - 1);
     __m512 b[NR];
     for (int r = 0; r < NR; ++r)
-      b[r] = _mm512_maskz_loadu_ps(mask, B + r * K + k);
+      b[r] = L::v16(mask, B + r * K + k);
     for (int m = 0; m < M; ++m) {
       __m512 a = _mm512_maskz_loadu_ps(mask, A + m * K + k);
       for (int r = 0; r < NR; ++r)
@@ -63,10 +124,10 @@ __attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-template <int M, int NR>
-__attribute__((target("avx2,fma"))) void blockAvx2(int64_t K, const float *A,
-                                                 const float *B, float *C,
-                                                 int64_t ldc, bool accumulate) {
+template <int M, int NR, class L>
+__attribute__((target("avx2,fma,f16c"))) void
+blockAvx2(int64_t K, const float *A, const typename L::T *B, float *C,
+          int64_t ldc, bool accumulate) {
   __m256 acc[M][NR];
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < NR; ++r)
@@ -75,7 +136,7 @@ __attribute__((target("avx2,fma"))) void blockAvx2(int64_t K, const float *A,
   for (; k + 8 <= K; k += 8) {
     __m256 b[NR];
     for (int r = 0; r < NR; ++r)
-      b[r] = _mm256_loadu_ps(B + r * K + k);
+      b[r] = L::v8(B + r * K + k);
     for (int m = 0; m < M; ++m) {
       __m256 a = _mm256_loadu_ps(A + m * K + k);
       for (int r = 0; r < NR; ++r)
@@ -86,73 +147,107 @@ __attribute__((target("avx2,fma"))) void blockAvx2(int64_t K, const float *A,
     for (int r = 0; r < NR; ++r) {
       float v = hsum256(acc[m][r]);
       for (int64_t j = k; j < K; ++j)
-        v += A[m * K + j] * B[r * K + j];
+        v += A[m * K + j] * L::one(B + r * K + j);
       C[m * ldc + r] = accumulate ? C[m * ldc + r] + v : v;
     }
 }
 
-template <int M>
-void rows(bool avx512, int64_t N, int64_t K, const float *A, const float *B,
-          float *C, int64_t ldc, bool accumulate) {
+template <int M, class L>
+void rows(bool avx512, int64_t N, int64_t K, const float *A,
+          const typename L::T *B, float *C, int64_t ldc, bool accumulate) {
   int64_t n = 0;
   if (avx512) {
     constexpr int NR = rowsOfB512(M);
     for (; n + NR <= N; n += NR)
-      blockAvx512<M, NR>(K, A, B + n * K, C + n, ldc, accumulate);
+      blockAvx512<M, NR, L>(K, A, B + n * K, C + n, ldc, accumulate);
     for (; n < N; ++n)
-      blockAvx512<M, 1>(K, A, B + n * K, C + n, ldc, accumulate);
+      blockAvx512<M, 1, L>(K, A, B + n * K, C + n, ldc, accumulate);
   } else {
     constexpr int NR = rowsOfB256(M);
     for (; n + NR <= N; n += NR)
-      blockAvx2<M, NR>(K, A, B + n * K, C + n, ldc, accumulate);
+      blockAvx2<M, NR, L>(K, A, B + n * K, C + n, ldc, accumulate);
     for (; n < N; ++n)
-      blockAvx2<M, 1>(K, A, B + n * K, C + n, ldc, accumulate);
+      blockAvx2<M, 1, L>(K, A, B + n * K, C + n, ldc, accumulate);
   }
 }
 
+/// The AVX-512 kernels' masked 16-bit loads need AVX512BW and VL too (every
+/// AVX-512 CPU since Skylake-SP has them).
 bool hasAvx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
+  static const bool has = __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
   return has;
 }
 
 } // namespace
 
 bool smallGemmAvailable() {
-  static const bool has = hasAvx512() || (__builtin_cpu_supports("avx2") &&
-                                          __builtin_cpu_supports("fma"));
+  static const bool has =
+      hasAvx512() || (__builtin_cpu_supports("avx2") &&
+                      __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"));
   return has;
 }
 
 namespace {
+template <class L>
 void rowGroup(bool avx512, int64_t M, int64_t N, int64_t K, const float *A,
-              const float *B, float *C, int64_t ldc, bool accumulate) {
+              const typename L::T *B, float *C, int64_t ldc, bool accumulate) {
   switch (M) {
-  case 1: return rows<1>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 2: return rows<2>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 3: return rows<3>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 4: return rows<4>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 5: return rows<5>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 6: return rows<6>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 7: return rows<7>(avx512, N, K, A, B, C, ldc, accumulate);
-  default: return rows<8>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 1: return rows<1, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 2: return rows<2, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 3: return rows<3, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 4: return rows<4, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 5: return rows<5, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 6: return rows<6, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  case 7: return rows<7, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  default: return rows<8, L>(avx512, N, K, A, B, C, ldc, accumulate);
+  }
+}
+
+template <class L>
+void smallGemmOf(int64_t M, int64_t N, int64_t K, const float *A,
+                 const typename L::T *B, float *C, int64_t ldc, bool accumulate) {
+  bool avx512 = hasAvx512();
+  if (M <= 8)
+    return rowGroup<L>(avx512, M, N, K, A, B, C, ldc, accumulate);
+  // More rows: groups of 8 rows of A against a chunk of B small enough to
+  // stay in L2 (about 256 KiB) while every group passes over it.
+  int64_t chunk = std::max<int64_t>(
+      8, (256 << 10) / (int64_t(sizeof(typename L::T)) * std::max<int64_t>(K, 1)) / 8 * 8);
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    int64_t n = std::min(chunk, N - n0);
+    for (int64_t m0 = 0; m0 < M; m0 += 8)
+      rowGroup<L>(avx512, std::min<int64_t>(8, M - m0), n, K, A + m0 * K,
+                  B + n0 * K, C + m0 * ldc + n0, ldc, accumulate);
   }
 }
 } // namespace
 
 void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
                float *C, int64_t ldc, bool accumulate) {
-  bool avx512 = hasAvx512();
-  if (M <= 8)
-    return rowGroup(avx512, M, N, K, A, B, C, ldc, accumulate);
-  // More rows: groups of 8 rows of A against a chunk of B small enough to
-  // stay in L2 (about 256 KiB) while every group passes over it.
-  int64_t chunk = std::max<int64_t>(8, (256 << 10) / (4 * std::max<int64_t>(K, 1)) / 8 * 8);
-  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-    int64_t n = std::min(chunk, N - n0);
-    for (int64_t m0 = 0; m0 < M; m0 += 8)
-      rowGroup(avx512, std::min<int64_t>(8, M - m0), n, K, A + m0 * K,
-               B + n0 * K, C + m0 * ldc + n0, ldc, accumulate);
-  }
+  smallGemmOf<LoadF32>(M, N, K, A, B, C, ldc, accumulate);
+}
+
+const float *widenRows(bool bf16, int64_t rows, int64_t K, const uint16_t *A,
+                       int slot) {
+  thread_local std::vector<float> scratches[2];
+  std::vector<float> &scratch = scratches[slot];
+  size_t need = static_cast<size_t>(rows * K);
+  if (scratch.size() < need)
+    scratch.resize(need);
+  for (size_t i = 0; i < need; ++i)
+    scratch[i] = bf16 ? bf16ToFloat(A[i]) : halfToFloat(A[i]);
+  return scratch.data();
+}
+
+void smallGemm16(bool bf16, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                 const uint16_t *B, float *C, int64_t ldc, bool accumulate) {
+  const float *wide = widenRows(bf16, M, K, A);
+  if (bf16)
+    smallGemmOf<LoadBF16>(M, N, K, wide, B, C, ldc, accumulate);
+  else
+    smallGemmOf<LoadF16>(M, N, K, wide, B, C, ldc, accumulate);
 }
 
 } // namespace moert::rt

@@ -17,7 +17,8 @@ namespace moert::rt {
 /// The most rows the runtime gives smallGemm; larger products go to BLAS.
 constexpr int64_t kSmallGemmMaxRows = 32;
 
-/// Whether this CPU has a small-GEMM kernel (AVX-512F, or AVX2 + FMA).
+/// Whether this CPU has a small-GEMM kernel (AVX-512F/BW/VL, or AVX2 + FMA +
+/// F16C).
 bool smallGemmAvailable();
 
 /// C[m, n] (+)= Σ_k A[m, k] · B[n, k] for m < M and n < N (groups of 8 rows
@@ -26,6 +27,18 @@ bool smallGemmAvailable();
 /// are then reduced across lanes. Requires smallGemmAvailable().
 void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
                float *C, int64_t ldc, bool accumulate);
+
+/// smallGemm with A and B in bf16 (`bf16`) or f16: the same f32 sums of the
+/// exactly widened values. A is widened into a scratch buffer of the calling
+/// thread (grown on its first use, then reused); B is widened as it streams.
+void smallGemm16(bool bf16, int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                 const uint16_t *B, float *C, int64_t ldc, bool accumulate);
+
+/// `rows` x K 16-bit values (bf16 when `bf16`, else f16) widened to f32 in
+/// scratch buffer `slot` (0 or 1; smallGemm16 uses 0) of the calling thread,
+/// valid until that slot's next use.
+const float *widenRows(bool bf16, int64_t rows, int64_t K, const uint16_t *A,
+                       int slot = 0);
 
 } // namespace moert::rt
 

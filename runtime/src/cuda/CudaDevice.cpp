@@ -216,12 +216,16 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
     return error(MOERT_UNSUPPORTED, what, ": a GEMM of ", m, " x ", c.n, " x ",
                  c.k, " exceeds cuBLAS's 32-bit sizes");
   // Row-major C[m, n] = A[m, k] · B[n, k]ᵀ is column-major Cᵀ = op(B)·Aᵀ.
+  // A and B hold c.dtype; C is f32 and the sums run in f32 either way.
   const float one = 1.0f, zero = 0.0f;
   int n = static_cast<int>(c.n), k = static_cast<int>(c.k);
+  int ab = c.dtype == MOERT_BF16  ? CUDA_R_16BF
+           : c.dtype == MOERT_F16 ? CUDA_R_16F
+                                  : CUDA_R_32F;
   cublasStatus_t s = api_->cublasGemmEx(
       blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, static_cast<int>(m), k, &one,
-      reinterpret_cast<const void *>(b), CUDA_R_32F, k,
-      reinterpret_cast<const void *>(a), CUDA_R_32F, k,
+      reinterpret_cast<const void *>(b), ab, k,
+      reinterpret_cast<const void *>(a), ab, k,
       accumulate ? &one : &zero, reinterpret_cast<void *>(cOut), CUDA_R_32F, n,
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
@@ -331,10 +335,11 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
                          what + ": cuMemsetD32Async of the unused rows");
         !s)
       return s;
+  uint64_t size = moert_dtype_size(c.dtype); // of A and B; C is f32
   for (int64_t e = 0; e < c.experts; ++e) {
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
-    if (Status s = gemm(c, a + uint64_t(r0 * c.k) * 4,
-                        b + uint64_t(e * c.n * c.k) * 4, out + uint64_t(r0 * c.n) * 4,
+    if (Status s = gemm(c, a + uint64_t(r0 * c.k) * size,
+                        b + uint64_t(e * c.n * c.k) * size, out + uint64_t(r0 * c.n) * 4,
                         r1 - r0, false, what + ", expert " + std::to_string(e));
         !s)
       return s;

@@ -225,3 +225,22 @@ exec.code_object "wasm" "x86-64" {k = 1 : i64} = dense<0> : tensor<4xi8>
 // code_object: argument counts
 // expected-error@+1 {{'exec.code_object' op kernel 'k' needs a non-negative argument count}}
 exec.code_object "host-so" "x86-64" {k = -1 : i64} = dense<0> : tensor<4xi8>
+
+// -----
+
+// gemm: A and B hold the same type
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%w = exec.weight "w" from "m.safetensors" : <4x8xbf16>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A must hold 'bf16', got '!exec.buffer<?x8xf32>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xbf16> -> <?x4xf32>
+
+// -----
+
+// grouped_gemm: operands are f32, bf16 or f16
+%x = exec.alloc offset(0) bytes([32, 0]) : <?x8xi32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xi32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16 or f16, got '!exec.buffer<2x4x8xi32>'}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xi32>, <2x4x8xi32>, <3xi32> -> <?x4xf32>

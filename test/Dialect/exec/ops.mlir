@@ -12,6 +12,10 @@
 // CHECK: %[[Z:.*]] = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
 // CHECK: exec.gemm %[[X]], %[[W]] -> %[[Y]] rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
 // CHECK: exec.grouped_gemm %[[X]], %[[V]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+// CHECK: %[[XB:.*]] = exec.alloc offset(320) bytes([16, 0]) : <?x8xbf16>
+// CHECK: %[[WB:.*]] = exec.weight "wb" random(3) : <2x4x8xbf16>
+// CHECK: exec.grouped_gemm %[[XB]], %[[WB]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xbf16>, <2x4x8xbf16>, <3xi32> -> <?x4xf32>
+// CHECK: %[[WH:.*]] = exec.weight "wh" from "m.safetensors" : <4x8xf16>
 // CHECK: exec.launch @kernel_0(%[[X]], %[[Y]]) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
 // CHECK: exec.fill %[[Y]] bytes([16, 0]) value(0) : <?x4xf32>
 // CHECK: exec.copy %[[X]] -> %[[Z]] bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
@@ -28,6 +32,12 @@ func.func @plan() {
   %z = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
   exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
   exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+  %xb = exec.alloc offset(320) bytes([16, 0]) : <?x8xbf16>
+  %wb = exec.weight "wb" random(3) : <2x4x8xbf16>
+  exec.grouped_gemm %xb, %wb, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xbf16>, <2x4x8xbf16>, <3xi32> -> <?x4xf32>
+  %wh = exec.weight "wh" from "m.safetensors" : <4x8xf16>
+  %xh = exec.alloc offset(320) bytes([16, 0]) : <?x8xf16>
+  exec.gemm %xh, %wh -> %y rows([1, 0]) n(4) k(8) : <?x8xf16>, <4x8xf16> -> <?x4xf32>
   exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
   exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>
   exec.copy %x -> %z bytes([32, 0]) : <?x8xf32> -> <?x8xf32>

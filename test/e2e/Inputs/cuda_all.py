@@ -9,9 +9,13 @@ reference outputs with check_e2e.py.
 Prints 'compiled NAME (FORMAT, BYTES bytes)' per checkpoint, then with --check
 check_e2e.py's lines and 'NAME: ok' or 'NAME: FAIL'; the last line is
 'N checkpoints, M failed'. Exits 1 on any failure. A checkpoint whose
-directory name ends in _bf16 is checked at --tol-bf16.
+directory name ends in _bf16 is checked at --tol-bf16. A checkpoint whose
+reference was made with make_checkpoint.py --ffn-dtype bf16|f16 is compiled
+with --weight-type of that type and checked at --tol-16 (the same
+semantics; only the order of the f32 sums differs).
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +31,7 @@ def main():
     p.add_argument("--check", action="store_true")
     p.add_argument("--tol", type=float, default=1e-5)
     p.add_argument("--tol-bf16", type=float, default=2e-2)
+    p.add_argument("--tol-16", type=float, default=1e-3)
     a = p.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     names = sorted(d for d in os.listdir(a.root)
@@ -35,10 +40,12 @@ def main():
     for name in names:
         ckpt = os.path.join(a.root, name)
         graph, artifact = ckpt + ".mlir", ckpt + ".moeb"
+        manifest = os.path.join(ckpt, "ref", "manifest.json")
+        ffn = json.load(open(manifest)).get("ffn_dtype", "f32") if os.path.exists(manifest) else "f32"
         steps = [[os.path.join(a.bin, "moe-import"), ckpt, "-o", graph, "--dtype", "f32"],
                  [os.path.join(a.bin, "moe-compile"), graph, "-o", artifact,
                   "--target", a.target, "--cuda-binary", a.cuda_binary,
-                  "--max-tokens", a.max_tokens, "--progress=never"]]
+                  "--max-tokens", a.max_tokens, "--progress=never", "--weight-type", ffn]]
         ok = True
         for cmd in steps:
             r = subprocess.run(cmd, capture_output=True, text=True)
@@ -49,7 +56,7 @@ def main():
         if ok:
             print(f"compiled {name} ({os.path.getsize(artifact)} bytes)")
         if ok and a.check:
-            tol = a.tol_bf16 if name.endswith("_bf16") else a.tol
+            tol = a.tol_16 if ffn != "f32" else a.tol_bf16 if name.endswith("_bf16") else a.tol
             r = subprocess.run([sys.executable, os.path.join(here, "check_e2e.py"),
                                 "--moe-run", os.path.join(a.bin, "moe-run"),
                                 "--artifact", artifact, "--checkpoint", ckpt,

@@ -1,6 +1,8 @@
 //===- CommandsTest.cpp - each command against a hand computation ---------===//
 #include "TestUtil.h"
 
+#include "moert/half.h"
+
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -182,6 +184,84 @@ TEST(GroupedGemm, RandomOffsetsForEveryTokenCount) {
         ASSERT_TRUE(c);
         EXPECT_TRUE(near(values(*c), g.reference(a, off, T)))
             << "T = " << T << ", trial " << trial << ", threads " << threads;
+      }
+    }
+  }
+}
+
+namespace {
+
+/// grouped(a: bf16|f16 [T, K], offsets) -> c: f32 [T, N], with 16-bit weights
+/// [E, N, K]: the sums of the exactly widened products.
+struct Grouped16Model {
+  int64_t E, N, K;
+  bool bf16;
+  std::vector<uint16_t> w;
+  Bytes bytes;
+  Grouped16Model(bool isBf16, int64_t e, int64_t n, int64_t k, int64_t maxT)
+      : E(e), N(n), K(k), bf16(isBf16) {
+    ArtifactBuilder b(maxT);
+    w = to16(randomFloats(static_cast<size_t>(E * N * K), 31));
+    fb::DType dt = bf16 ? fb::DType::BF16 : fb::DType::F16;
+    uint32_t W = b.addWeight("w", dt, {E, N, K}, w.data(), w.size() * 2);
+    FunctionBuilder f = b.function("grouped");
+    uint32_t a = f.buffer(2 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+    f.input("a", dt, {-1, K}, a);
+    f.input("offsets", fb::DType::I32, {E + 1}, off);
+    f.output("c", fb::DType::F32, {-1, N}, c);
+    f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+    fn(b).commands.back()->command.AsGroupedGemm()->dtype = dt;
+    bytes = b.build();
+  }
+  static fb::FunctionT &fn(ArtifactBuilder &b) { return *b.model.functions.back(); }
+
+  std::vector<uint16_t> to16(const std::vector<float> &v) const {
+    std::vector<uint16_t> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i)
+      out[i] = bf16 ? moert::floatToBf16(v[i]) : moert::floatToHalf(v[i]);
+    return out;
+  }
+  double wide(uint16_t h) const {
+    return bf16 ? moert::bf16ToFloat(h) : moert::halfToFloat(h);
+  }
+  std::vector<float> reference(const std::vector<uint16_t> &a,
+                               const std::vector<int32_t> &off, int64_t T) const {
+    std::vector<float> c(static_cast<size_t>(T * N), 0.0f);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t r = off[e]; r < off[e + 1]; ++r)
+        for (int64_t n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k)
+            acc += wide(a[r * K + k]) * wide(w[(e * N + n) * K + k]);
+          c[r * N + n] = static_cast<float>(acc);
+        }
+    return c;
+  }
+};
+
+} // namespace
+
+// Up to 80 rows per expert: the runtime's 16-bit kernel (<= 32 rows, with
+// the masked tail of K = 300) and the widened BLAS panels above it.
+TEST(GroupedGemm, Bf16AndF16OperandsSumTheWidenedProducts) {
+  constexpr int64_t maxT = 80;
+  for (bool bf16 : {true, false}) {
+    Grouped16Model g(bf16, 3, 40, 300, maxT);
+    moert::Model m = mustLoad(g.bytes);
+    for (int32_t threads : {1, 2}) {
+      moert::Session s = mustSession(m, threads);
+      for (int64_t T : {1, 5, 31, 33, 80}) {
+        std::vector<int32_t> off{0, static_cast<int32_t>(T / 4),
+                                 static_cast<int32_t>(T / 4), static_cast<int32_t>(T)};
+        std::vector<uint16_t> a = g.to16(randomFloats(static_cast<size_t>(T * g.K), 500 + T));
+        moert_dtype_t dt = bf16 ? MOERT_BF16 : MOERT_F16;
+        moert::Status st = s.run("grouped", {moert::tensor(dt, {T, g.K}, a.data(), a.size() * 2),
+                                             i32(off, {g.E + 1})});
+        ASSERT_TRUE(st) << st.message();
+        auto c = s.output(0);
+        ASSERT_TRUE(c);
+        EXPECT_TRUE(near(values(*c), g.reference(a, off, T), 1e-5f, 1e-5f))
+            << (bf16 ? "bf16" : "f16") << ", T = " << T << ", threads " << threads;
       }
     }
   }

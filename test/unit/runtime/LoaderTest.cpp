@@ -502,7 +502,7 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
   }, true);
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "weight 3 ('offs'): a RandomUniform weight is f32, got i32");
+                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16 or f16, got i32");
   Bytes d = mutated([](ArtifactBuilder &a) {
     a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
   });
@@ -624,6 +624,36 @@ TEST(LoaderSemantic, GemmWritesABufferOfF32WithoutAliasing) {
     *cmd<fb::GemmT>(a, 0)->c = buf(alias);
   });
   EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "overlaps operand a");
+}
+
+TEST(LoaderSemantic, GemmDTypes) {
+  // B is a weight of the command's dtype; A's bytes are counted in it.
+  Bytes b = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->dtype = fb::DType::BF16; });
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): operand b (weight 0 'w') is f32, expected bf16");
+  Bytes c = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->dtype = fb::DType::I32; });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16 or f16");
+  Bytes d = mutated([](ArtifactBuilder &a) {
+    cmd<fb::GroupedGemmT>(a, 3)->dtype = static_cast<fb::DType>(9);
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16 or f16");
+  // f16 [8, 16] is f32 [8, 8]'s 256 bytes; x holds 32 bytes = 16 f16 per row.
+  auto asF16 = [](ArtifactBuilder &a) {
+    a.model.weights[0]->dtype = fb::DType::F16;
+    a.model.weights[0]->shape = {8, 16};
+    cmd<fb::GemmT>(a, 0)->dtype = fb::DType::F16;
+    cmd<fb::GemmT>(a, 0)->k = 16;
+  };
+  Bytes e = mutated(asF16);
+  EXPECT_TRUE(loadStatus(e)) << loadStatus(e).message();
+  Bytes f = mutated([&](ArtifactBuilder &a) {
+    asF16(a);
+    *cmd<fb::GemmT>(a, 0)->rows = fb::Affine(2, 0);
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT,
+                    "operand a (buffer 0) holds 32 bytes at T = 1, but f16 [rows, k] needs 64");
 }
 
 TEST(LoaderSemantic, GroupedGemmOperands) {
