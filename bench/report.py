@@ -91,7 +91,10 @@ def main():
         except (OSError, KeyError):
             peer = {}
     md = ["# CPU benchmark (`make bench`)", "",
-          f"- CPU: {cpu_name()}; threads: {rows[0]['threads'] if rows else '?'}; f32 activations and weights"]
+          f"- CPU: {cpu_name()}; threads: {rows[0]['threads'] if rows else '?'}; f32 activations; "
+          "f32 weights, except the sections marked bf16 (`--weight-type bf16`: expert weights in bf16, "
+          "each expert GEMM's activations rounded to bf16, f32 sums; their × PyTorch is against the "
+          "same f32 PyTorch block)"]
     md += [f"- {c}" for c in comments]
     md += [f"- {n}" for n in args.note]
     md += ["- % FMA peak = GFLOP/s / measured FMA peak; % stream read = weight bytes touched per second / "
@@ -101,13 +104,15 @@ def main():
            "`bench/torch_peer.py`, same shapes, same threads, timed in the same `make bench`).", ""]
     by_shape = {}
     for r in rows:
-        by_shape.setdefault(r["shape"], []).append(r)
+        wt = r.get("weight_type") or "f32"
+        by_shape.setdefault((r["shape"], wt), []).append(r)
     series = {}
-    for shape, rs in by_shape.items():
+    for (shape, wt), rs in by_shape.items():
+        label = shape if wt == "f32" else f"{shape} {wt}"
         r0 = rs[0]
         desc = f"H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}" + (
             f" shared F={r0['shared_F']}" if r0["shared_F"] != "0" else "")
-        md += [f"## {shape} ({desc}), compiled in {float(r0['compile_s']):.2f} s", "",
+        md += [f"## {label} ({desc}), compiled in {float(r0['compile_s']):.2f} s", "",
                "| T | median ms | min–max ms | GFLOP/s | weight GB/s | % FMA peak | % stream read | % roofline | PyTorch ms | × PyTorch |",
                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rs:
@@ -118,7 +123,7 @@ def main():
                       f"{float(r['gflops']):.1f} | {float(r['weight_gbps']):.2f} | {float(r['pct_fma_peak']):.1f} | "
                       f"{float(r['pct_stream_read']):.1f} | {float(r['pct_roofline']):.1f} | "
                       + (f"{p:.3f} | {p / med:.2f}× |" if p else "– | – |"))
-            series.setdefault(shape, []).append((T, float(r["pct_roofline"])))
+            series.setdefault(label, []).append((T, float(r["pct_roofline"])))
         md.append("")
     skipped = [c for c in comments if "skipped" in c]
     if skipped:

@@ -46,6 +46,7 @@ PROBE="$BENCH --probe-only --num-threads $THREADS --format csv --quiet"
   $PROBE
   "$BENCH" $COMMON --shape mixtral-s,olmoe,qwen3,switch --tokens 1,16,64,256,1024
   "$BENCH" $COMMON --shape mixtral --tokens 1,16,256 | grep -v '^shape,'
+  "$BENCH" $COMMON --weight-type bf16 --shape mixtral-s,olmoe --tokens 1,16,64,256,1024 | grep -v '^shape,'
   "$BENCH" $COMMON --shape deepseek-v3 --tokens 1,16 | grep -v '^shape,' || true
   $PROBE
 } > "$OUT/cpu.csv.tmp"

@@ -65,7 +65,7 @@ inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
 /// cblas_sbgemm, so AVX512_BF16's dot products are not used.)
 void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
                 const uint16_t *B, float *C, int64_t ldc, float beta) {
-  if (m <= kSmallGemmMaxRows && smallGemmAvailable()) {
+  if (m <= kSmallGemm16MaxRows && smallGemmAvailable()) {
     smallGemm16(bf16, m, n, K, A, B, C, ldc, beta != 0.0f);
     return;
   }

@@ -86,6 +86,10 @@ cl::opt<bool> printGraph(
 cl::opt<std::string> cpu("cpu", cl::init("x86-64-v3"), cl::cat(category),
                          cl::desc("The CPU the kernels are compiled for (as "
                                   "moe-compile --cpu; default x86-64-v3)"));
+cl::opt<std::string> weightType(
+    "weight-type", cl::init("f32"), cl::cat(category),
+    cl::desc("The expert weights' type, as moe-compile --weight-type: f32 "
+             "(default), bf16 or f16 (weight bytes are counted at that size)"));
 cl::opt<std::string> outputFormat("format", cl::init("table"), cl::cat(category),
                             cl::desc("table (default), csv or markdown"));
 cl::opt<bool> noProbes("no-probes", cl::cat(category),
@@ -219,6 +223,7 @@ FailureOr<double> compile(const std::string &graph, const std::string &path,
   moec::CompileOptions options;
   options.maxTokens = maxTokens;
   options.cpu = cpu;
+  options.weightType = weightType;
   options.output = path;
   mlir::PassManager pm(&context);
   moec::buildCompilePipeline(pm, options);
@@ -265,7 +270,7 @@ public:
       outs() << "shape,H,F,E,k,shared_F,threads,T,runs,min_ms,median_ms,max_ms,"
                 "gflops,weight_gbps,experts_touched,fma_peak_gflops,"
                 "stream_read_gbps,pct_fma_peak,pct_stream_read,pct_roofline,"
-                "compile_s\n";
+                "compile_s,weight_type\n";
   }
   void header(const Shape &s, int nThreads, double compileSeconds) {
     if (outputFormat == "csv")
@@ -274,7 +279,8 @@ public:
            << s.hidden << " F=" << s.ffn << " E=" << s.experts << " k=" << s.topk;
     if (s.sharedFfn)
       outs() << " shared F=" << s.sharedFfn;
-    outs() << ", f32, " << nThreads << " threads, compiled in "
+    outs() << ", " << (weightType == "f32" ? "f32" : weightType + " expert weights")
+           << ", " << nThreads << " threads, compiled in "
            << llvm::format("%.2f s", compileSeconds)
            << (s.note.empty() ? "" : " (" + s.note + ")") << "\n";
     if (outputFormat == "markdown")
@@ -300,8 +306,9 @@ public:
              << llvm::format(",%.4f,%.4f,%.4f,%.2f,%.2f,", p.minMs, p.medianMs,
                              p.maxMs, gflops, gbps)
              << p.expertsTouched
-             << llvm::format(",%.2f,%.2f,%.1f,%.1f,%.1f,%.3f\n", limits.gflops,
-                             limits.gbps, pf, pb, roof, compileSeconds);
+             << llvm::format(",%.2f,%.2f,%.1f,%.1f,%.1f,%.3f,", limits.gflops,
+                             limits.gbps, pf, pb, roof, compileSeconds)
+             << weightType << "\n";
     } else if (outputFormat == "markdown") {
       outs() << llvm::format("| %lld | %.3f | %.3f | %.3f | %.1f | %.2f | %lld | "
                              "%.1f | %.1f | %.1f |\n",
@@ -421,8 +428,9 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table &table)
     double H = s.hidden, F = s.ffn, E = s.experts, S = s.sharedFfn;
     double mats = s.gated ? 3 : 2;
     p.flops = 2.0 * T * (H * E + s.topk * mats * H * F + 3 * H * S);
-    p.weightBytes = 4.0 * (E * H + (s.correctionBias ? E : 0) +
-                           p.expertsTouched * mats * H * F + 3 * H * S);
+    double ffnBytes = weightType == "f32" ? 4.0 : 2.0; // the router stays f32
+    p.weightBytes = 4.0 * (E * H + (s.correctionBias ? E : 0)) +
+                    ffnBytes * (p.expertsTouched * mats * H * F + 3 * H * S);
     table.row(s, nThreads, *compileSeconds, p);
   }
   return 0;
@@ -455,6 +463,8 @@ int main(int argc, char **argv) {
                 "and time it with moe-run --bench (scripts/gpu-check.sh does)");
   if (outputFormat != "table" && outputFormat != "csv" && outputFormat != "markdown")
     return fail("--format must be table, csv or markdown, got '" + outputFormat + "'");
+  if (weightType != "f32" && weightType != "bf16" && weightType != "f16")
+    return fail("--weight-type must be f32, bf16 or f16, got '" + weightType + "'");
   if (warmup < 0 || reps < 1 || minTime < 0)
     return fail("--warmup must be >= 0, --reps >= 1 and --min-time >= 0");
   if (threads < 0)

@@ -17,6 +17,12 @@ namespace moert::rt {
 /// The most rows the runtime gives smallGemm; larger products go to BLAS.
 constexpr int64_t kSmallGemmMaxRows = 32;
 
+/// The same for smallGemm16: above it, 16-bit panels are widened to f32 for
+/// BLAS, which costs more, so the crossover is higher (moe-bench, bf16
+/// weights, 2 threads, rows 32 -> 64: olmoe T = 256 320 -> 242 ms, mixtral-s
+/// T = 64..1024 within 5%; 128 and 512 were no better or worse).
+constexpr int64_t kSmallGemm16MaxRows = 64;
+
 /// Whether this CPU has a small-GEMM kernel (AVX-512F/BW/VL, or AVX2 + FMA +
 /// F16C).
 bool smallGemmAvailable();
