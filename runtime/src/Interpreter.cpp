@@ -60,12 +60,15 @@ inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
 }
 
 /// One tile of C = A·Bᵀ with A and B in bf16 (`bf16`) or f16: the runtime's
-/// kernel for few rows, else panels of A and B widened to f32 (exactly) and
-/// BLAS's sgemm. (Debian's OpenBLAS is built without its bf16 GEMM,
-/// cblas_sbgemm, so AVX512_BF16's dot products are not used.)
+/// 16-bit kernel for any number of rows when it has AVX512_BF16's dot
+/// products (bf16 only; faster than the alternatives at every T measured,
+/// docs/runtime.md) or for few rows, else panels of A and B widened to f32
+/// (exactly) and BLAS's sgemm. (Debian's OpenBLAS is built without its bf16
+/// GEMM, cblas_sbgemm.)
 void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
                 const uint16_t *B, float *C, int64_t ldc, float beta) {
-  if (m <= kSmallGemm16MaxRows && smallGemmAvailable()) {
+  if ((bf16 && hasBf16Dot()) ||
+      (m <= kSmallGemm16MaxRows && smallGemmAvailable())) {
     smallGemm16(bf16, m, n, K, A, B, C, ldc, beta != 0.0f);
     return;
   }

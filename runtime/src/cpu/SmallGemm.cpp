@@ -15,6 +15,7 @@
 #include "moert/half.h"
 
 #include <algorithm>
+#include <cstdlib>
 // GCC 12's AVX-512 widening intrinsics start from _mm512_undefined_*(),
 // which its flow analysis reports as uninitialized.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -229,6 +230,71 @@ void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
   smallGemmOf<LoadF32>(M, N, K, A, B, C, ldc, accumulate);
 }
 
+namespace {
+
+/// bf16 x bf16 with AVX512_BF16: each vdpbf16ps adds 16 lanes of
+/// a[2i]·b[2i] + a[2i+1]·b[2i+1] (exact products, f32 sums; the instruction
+/// treats subnormal inputs and results as zero) for 32 values of k, A read
+/// as bf16 without widening. The tail of k is a masked load of zeros.
+template <int M, int NR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void
+blockBf16Dot(int64_t K, const uint16_t *A, const uint16_t *B, float *C,
+             int64_t ldc, bool accumulate) {
+  __m512 acc[M][NR];
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < NR; ++r)
+      acc[m][r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 32) {
+    __mmask32 mask = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
+    __m512i b[NR];
+    for (int r = 0; r < NR; ++r)
+      b[r] = _mm512_maskz_loadu_epi16(mask, B + r * K + k);
+    for (int m = 0; m < M; ++m) {
+      __m512i a = _mm512_maskz_loadu_epi16(mask, A + m * K + k);
+      for (int r = 0; r < NR; ++r)
+        acc[m][r] = _mm512_dpbf16_ps(acc[m][r], (__m512bh)a, (__m512bh)b[r]);
+    }
+  }
+  for (int m = 0; m < M; ++m)
+    for (int r = 0; r < NR; ++r) {
+      float v = _mm512_reduce_add_ps(acc[m][r]);
+      C[m * ldc + r] = accumulate ? C[m * ldc + r] + v : v;
+    }
+}
+
+template <int M>
+void rowsBf16Dot(int64_t N, int64_t K, const uint16_t *A, const uint16_t *B,
+                 float *C, int64_t ldc, bool accumulate) {
+  constexpr int NR = rowsOfB512(M);
+  int64_t n = 0;
+  for (; n + NR <= N; n += NR)
+    blockBf16Dot<M, NR>(K, A, B + n * K, C + n, ldc, accumulate);
+  for (; n < N; ++n)
+    blockBf16Dot<M, 1>(K, A, B + n * K, C + n, ldc, accumulate);
+}
+
+void rowGroupBf16Dot(int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                     const uint16_t *B, float *C, int64_t ldc, bool accumulate) {
+  switch (M) {
+  case 1: return rowsBf16Dot<1>(N, K, A, B, C, ldc, accumulate);
+  case 2: return rowsBf16Dot<2>(N, K, A, B, C, ldc, accumulate);
+  case 3: return rowsBf16Dot<3>(N, K, A, B, C, ldc, accumulate);
+  case 4: return rowsBf16Dot<4>(N, K, A, B, C, ldc, accumulate);
+  case 5: return rowsBf16Dot<5>(N, K, A, B, C, ldc, accumulate);
+  case 6: return rowsBf16Dot<6>(N, K, A, B, C, ldc, accumulate);
+  case 7: return rowsBf16Dot<7>(N, K, A, B, C, ldc, accumulate);
+  default: return rowsBf16Dot<8>(N, K, A, B, C, ldc, accumulate);
+  }
+}
+
+} // namespace
+
+bool hasBf16Dot() {
+  static const bool has = hasAvx512() && __builtin_cpu_supports("avx512bf16") &&
+                          !std::getenv("MOERT_NO_AVX512_BF16");
+  return has;
+}
+
 const float *widenRows(bool bf16, int64_t rows, int64_t K, const uint16_t *A,
                        int slot) {
   thread_local std::vector<float> scratches[2];
@@ -243,6 +309,17 @@ const float *widenRows(bool bf16, int64_t rows, int64_t K, const uint16_t *A,
 
 void smallGemm16(bool bf16, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                  const uint16_t *B, float *C, int64_t ldc, bool accumulate) {
+  if (bf16 && hasBf16Dot()) {
+    // As smallGemmOf: groups of 8 rows against chunks of B that stay in L2.
+    int64_t chunk = std::max<int64_t>(8, (256 << 10) / (2 * std::max<int64_t>(K, 1)) / 8 * 8);
+    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+      int64_t n = std::min(chunk, N - n0);
+      for (int64_t m0 = 0; m0 < M; m0 += 8)
+        rowGroupBf16Dot(std::min<int64_t>(8, M - m0), n, K, A + m0 * K, B + n0 * K,
+                        C + m0 * ldc + n0, ldc, accumulate);
+    }
+    return;
+  }
   const float *wide = widenRows(bf16, M, K, A);
   if (bf16)
     smallGemmOf<LoadBF16>(M, N, K, wide, B, C, ldc, accumulate);

@@ -40,6 +40,11 @@ void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
 void smallGemm16(bool bf16, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                  const uint16_t *B, float *C, int64_t ldc, bool accumulate);
 
+/// Whether smallGemm16 computes bf16 products with AVX512_BF16's vdpbf16ps
+/// (detected at run time; MOERT_NO_AVX512_BF16=1 in the environment turns it
+/// off, e.g. to compare).
+bool hasBf16Dot();
+
 /// `rows` x K 16-bit values (bf16 when `bf16`, else f16) widened to f32 in
 /// scratch buffer `slot` (0 or 1; smallGemm16 uses 0) of the calling thread,
 /// valid until that slot's next use.
