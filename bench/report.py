@@ -94,7 +94,8 @@ def main():
           f"- CPU: {cpu_name()}; threads: {rows[0]['threads'] if rows else '?'}; f32 activations; "
           "f32 weights, except the sections marked bf16 (`--weight-type bf16`: expert weights in bf16, "
           "each expert GEMM's activations rounded to bf16, f32 sums; their × PyTorch is against the "
-          "same f32 PyTorch block)"]
+          "same f32 PyTorch block, and their % FMA peak against the f32 FMA peak, though "
+          "AVX512_BF16's vdpbf16ps does twice the multiply-adds per instruction)"]
     md += [f"- {c}" for c in comments]
     md += [f"- {n}" for n in args.note]
     md += ["- % FMA peak = GFLOP/s / measured FMA peak; % stream read = weight bytes touched per second / "
