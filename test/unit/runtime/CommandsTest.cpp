@@ -121,6 +121,24 @@ TEST(Gemm, RowCountsAroundTheDirectKernelMatchTheReference) {
 
 namespace {
 
+/// A grouped GEMM computed in double: rows [off[e], off[e + 1]) of A times
+/// expert e of W [E, N, K]; `value` reads an element of A or W as a double.
+template <typename A, typename W, typename Value>
+std::vector<float> groupedReference(const std::vector<A> &a, const std::vector<W> &w,
+                                    const std::vector<int32_t> &off, int64_t T,
+                                    int64_t E, int64_t N, int64_t K, Value value) {
+  std::vector<float> c(static_cast<size_t>(T * N), 0.0f);
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t r = off[e]; r < off[e + 1]; ++r)
+      for (int64_t n = 0; n < N; ++n) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += value(a[r * K + k]) * value(w[(e * N + n) * K + k]);
+        c[r * N + n] = static_cast<float>(acc);
+      }
+  return c;
+}
+
 /// grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N]
 struct GroupedModel {
   int64_t E, N, K, maxT;
@@ -142,16 +160,7 @@ struct GroupedModel {
 
   std::vector<float> reference(const std::vector<float> &a,
                                const std::vector<int32_t> &off, int64_t T) const {
-    std::vector<float> c(static_cast<size_t>(T * N), 0.0f);
-    for (int64_t e = 0; e < E; ++e)
-      for (int64_t r = off[e]; r < off[e + 1]; ++r)
-        for (int64_t n = 0; n < N; ++n) {
-          double acc = 0;
-          for (int64_t k = 0; k < K; ++k)
-            acc += double(a[r * K + k]) * double(w[(e * N + n) * K + k]);
-          c[r * N + n] = static_cast<float>(acc);
-        }
-    return c;
+    return groupedReference(a, w, off, T, E, N, K, [](float v) { return double(v); });
   }
 };
 
@@ -226,16 +235,7 @@ struct Grouped16Model {
   }
   std::vector<float> reference(const std::vector<uint16_t> &a,
                                const std::vector<int32_t> &off, int64_t T) const {
-    std::vector<float> c(static_cast<size_t>(T * N), 0.0f);
-    for (int64_t e = 0; e < E; ++e)
-      for (int64_t r = off[e]; r < off[e + 1]; ++r)
-        for (int64_t n = 0; n < N; ++n) {
-          double acc = 0;
-          for (int64_t k = 0; k < K; ++k)
-            acc += wide(a[r * K + k]) * wide(w[(e * N + n) * K + k]);
-          c[r * N + n] = static_cast<float>(acc);
-        }
-    return c;
+    return groupedReference(a, w, off, T, E, N, K, [this](uint16_t h) { return wide(h); });
   }
 };
 
