@@ -17,6 +17,11 @@
 # Exits 1 when a check fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+unpack_libs() { # moe-run's libraries shipped by gpu-prepare.sh
+  for z in "$1"/lib/*.xz; do [ -e "$z" ] && xz -dkf "$z"; done
+  [ -d "$1/lib" ] && export LD_LIBRARY_PATH="$1/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  return 0
+}
 prep=""
 device=cuda:0
 bench=1
@@ -53,6 +58,7 @@ if [ ! -d "$prep" ]; then
     exit 1
   fi
 fi
+unpack_libs "$prep"
 run="$prep/bin/moe-run"
 echo "gpu-check: $(cat "$prep/target" 2>/dev/null) artifacts from $prep on $device"
 

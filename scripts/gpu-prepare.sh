@@ -27,6 +27,12 @@ target=cuda:$arch
 
 rm -rf "$out" && mkdir -p "$out/bin" "$out/ckpt" "$out/bench" "$out/tools"
 cp "$build/bin/moe-run" "$out/bin/"
+# moe-run's libraries that a GPU machine may lack (OpenBLAS and the Fortran
+# runtime it needs), xz-compressed to stay under the carry limit; gpu-check.sh
+# unpacks them and puts them on LD_LIBRARY_PATH.
+mkdir -p "$out/lib"
+ldd "$build/bin/moe-run" | awk '/libopenblas|libgfortran|libquadmath/ {print $3}' |
+  while read -r lib; do cp -L "$lib" "$out/lib/$(basename "$lib")" && xz -T2 -6 "$out/lib/$(basename "$lib")"; done
 cp "$root/test/e2e/Inputs/check_e2e.py" "$out/tools/"
 echo "gpu-prepare: reference checkpoints (every architecture, T = 1, 7, 64, 333)"
 "$py" "$root/test/reference/make_checkpoint.py" --arch all --out "$out/ckpt" --tokens 1,7,64,333 -q
