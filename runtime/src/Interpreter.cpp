@@ -47,16 +47,22 @@ GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads) {
 /// rows (a weight-streaming product, where BLAS's packing of B costs more than
 /// it saves), BLAS above. The crossover was measured with moe-bench (mixtral-s
 /// and olmoe, T = 16..256; docs/runtime.md).
+/// BLAS's C = A·Bᵀ (+ beta·C), A [m, K] and B [n, K] row-major.
+inline void blasTile(int64_t m, int64_t n, int64_t K, const float *A,
+                     const float *B, float *C, int64_t ldc, float beta) {
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
+              static_cast<int>(n), static_cast<int>(K), 1.0f, A,
+              static_cast<int>(K), B, static_cast<int>(K), beta, C,
+              static_cast<int>(ldc));
+}
+
 inline void sgemmTile(int64_t m, int64_t n, int64_t K, const float *A,
                       const float *B, float *C, int64_t ldc, float beta) {
   if (m <= kSmallGemmMaxRows && smallGemmAvailable()) {
     smallGemm(m, n, K, A, B, C, ldc, beta != 0.0f);
     return;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(K), 1.0f, A,
-              static_cast<int>(K), B, static_cast<int>(K), beta, C,
-              static_cast<int>(ldc));
+  blasTile(m, n, K, A, B, C, ldc, beta);
 }
 
 /// One tile of C = A·Bᵀ with A and B in bf16 (`bf16`) or f16: the runtime's
@@ -82,10 +88,7 @@ void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
     for (int64_t m0 = 0; m0 < m; m0 += mStep) {
       int64_t mc = std::min(mStep, m - m0);
       const float *a = widenRows(bf16, mc, K, A + m0 * K, /*slot=*/0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(mc),
-                  static_cast<int>(nc), static_cast<int>(K), 1.0f, a,
-                  static_cast<int>(K), b, static_cast<int>(K), beta,
-                  C + m0 * ldc + n0, static_cast<int>(ldc));
+      blasTile(mc, nc, K, a, b, C + m0 * ldc + n0, ldc, beta);
     }
   }
 }

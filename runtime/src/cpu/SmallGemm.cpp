@@ -191,46 +191,6 @@ bool smallGemmAvailable() {
 }
 
 namespace {
-template <class L>
-void rowGroup(bool avx512, int64_t M, int64_t N, int64_t K, const float *A,
-              const typename L::T *B, float *C, int64_t ldc, bool accumulate) {
-  switch (M) {
-  case 1: return rows<1, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 2: return rows<2, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 3: return rows<3, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 4: return rows<4, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 5: return rows<5, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 6: return rows<6, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  case 7: return rows<7, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  default: return rows<8, L>(avx512, N, K, A, B, C, ldc, accumulate);
-  }
-}
-
-template <class L>
-void smallGemmOf(int64_t M, int64_t N, int64_t K, const float *A,
-                 const typename L::T *B, float *C, int64_t ldc, bool accumulate) {
-  bool avx512 = hasAvx512();
-  if (M <= 8)
-    return rowGroup<L>(avx512, M, N, K, A, B, C, ldc, accumulate);
-  // More rows: groups of 8 rows of A against a chunk of B small enough to
-  // stay in L2 (about 256 KiB) while every group passes over it.
-  int64_t chunk = std::max<int64_t>(
-      8, (256 << 10) / (int64_t(sizeof(typename L::T)) * std::max<int64_t>(K, 1)) / 8 * 8);
-  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-    int64_t n = std::min(chunk, N - n0);
-    for (int64_t m0 = 0; m0 < M; m0 += 8)
-      rowGroup<L>(avx512, std::min<int64_t>(8, M - m0), n, K, A + m0 * K,
-                  B + n0 * K, C + m0 * ldc + n0, ldc, accumulate);
-  }
-}
-} // namespace
-
-void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
-               float *C, int64_t ldc, bool accumulate) {
-  smallGemmOf<LoadF32>(M, N, K, A, B, C, ldc, accumulate);
-}
-
-namespace {
 
 /// bf16 x bf16 with AVX512_BF16: each vdpbf16ps adds 16 lanes of
 /// a[2i]·b[2i] + a[2i+1]·b[2i+1] (exact products, f32 sums; the instruction
@@ -262,32 +222,73 @@ blockBf16Dot(int64_t K, const uint16_t *A, const uint16_t *B, float *C,
     }
 }
 
-template <int M>
-void rowsBf16Dot(int64_t N, int64_t K, const uint16_t *A, const uint16_t *B,
-                 float *C, int64_t ldc, bool accumulate) {
-  constexpr int NR = rowsOfB512(M);
-  int64_t n = 0;
-  for (; n + NR <= N; n += NR)
-    blockBf16Dot<M, NR>(K, A, B + n * K, C + n, ldc, accumulate);
-  for (; n < N; ++n)
-    blockBf16Dot<M, 1>(K, A, B + n * K, C + n, ldc, accumulate);
+/// The kernel families the driver below runs: the element types of A and B,
+/// and rows<M>(...) for M (<= 8) rows of A against all N rows of B.
+template <class L> struct Widening { // A in f32, B widened by L as it streams
+  using AT = float;
+  using BT = typename L::T;
+  template <int M>
+  static void rows(int64_t N, int64_t K, const AT *A, const BT *B, float *C,
+                   int64_t ldc, bool accumulate) {
+    moert::rt::rows<M, L>(hasAvx512(), N, K, A, B, C, ldc, accumulate);
+  }
+};
+
+struct Bf16Dot { // A and B in bf16, vdpbf16ps
+  using AT = uint16_t;
+  using BT = uint16_t;
+  template <int M>
+  static void rows(int64_t N, int64_t K, const AT *A, const BT *B, float *C,
+                   int64_t ldc, bool accumulate) {
+    constexpr int NR = rowsOfB512(M);
+    int64_t n = 0;
+    for (; n + NR <= N; n += NR)
+      blockBf16Dot<M, NR>(K, A, B + n * K, C + n, ldc, accumulate);
+    for (; n < N; ++n)
+      blockBf16Dot<M, 1>(K, A, B + n * K, C + n, ldc, accumulate);
+  }
+};
+
+template <class Kernel>
+void rowGroup(int64_t M, int64_t N, int64_t K, const typename Kernel::AT *A,
+              const typename Kernel::BT *B, float *C, int64_t ldc, bool accumulate) {
+  switch (M) {
+  case 1: return Kernel::template rows<1>(N, K, A, B, C, ldc, accumulate);
+  case 2: return Kernel::template rows<2>(N, K, A, B, C, ldc, accumulate);
+  case 3: return Kernel::template rows<3>(N, K, A, B, C, ldc, accumulate);
+  case 4: return Kernel::template rows<4>(N, K, A, B, C, ldc, accumulate);
+  case 5: return Kernel::template rows<5>(N, K, A, B, C, ldc, accumulate);
+  case 6: return Kernel::template rows<6>(N, K, A, B, C, ldc, accumulate);
+  case 7: return Kernel::template rows<7>(N, K, A, B, C, ldc, accumulate);
+  default: return Kernel::template rows<8>(N, K, A, B, C, ldc, accumulate);
+  }
 }
 
-void rowGroupBf16Dot(int64_t M, int64_t N, int64_t K, const uint16_t *A,
-                     const uint16_t *B, float *C, int64_t ldc, bool accumulate) {
-  switch (M) {
-  case 1: return rowsBf16Dot<1>(N, K, A, B, C, ldc, accumulate);
-  case 2: return rowsBf16Dot<2>(N, K, A, B, C, ldc, accumulate);
-  case 3: return rowsBf16Dot<3>(N, K, A, B, C, ldc, accumulate);
-  case 4: return rowsBf16Dot<4>(N, K, A, B, C, ldc, accumulate);
-  case 5: return rowsBf16Dot<5>(N, K, A, B, C, ldc, accumulate);
-  case 6: return rowsBf16Dot<6>(N, K, A, B, C, ldc, accumulate);
-  case 7: return rowsBf16Dot<7>(N, K, A, B, C, ldc, accumulate);
-  default: return rowsBf16Dot<8>(N, K, A, B, C, ldc, accumulate);
+/// C (+)= A·Bᵀ with `Kernel`: up to 8 rows of A at once against all of B, or
+/// groups of 8 rows of A against a chunk of B small enough to stay in L2
+/// (about 256 KiB) while every group passes over it.
+template <class Kernel>
+void smallGemmOf(int64_t M, int64_t N, int64_t K, const typename Kernel::AT *A,
+                 const typename Kernel::BT *B, float *C, int64_t ldc,
+                 bool accumulate) {
+  if (M <= 8)
+    return rowGroup<Kernel>(M, N, K, A, B, C, ldc, accumulate);
+  int64_t chunk = std::max<int64_t>(
+      8, (256 << 10) / (int64_t(sizeof(typename Kernel::BT)) * std::max<int64_t>(K, 1)) / 8 * 8);
+  for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+    int64_t n = std::min(chunk, N - n0);
+    for (int64_t m0 = 0; m0 < M; m0 += 8)
+      rowGroup<Kernel>(std::min<int64_t>(8, M - m0), n, K, A + m0 * K,
+                       B + n0 * K, C + m0 * ldc + n0, ldc, accumulate);
   }
 }
 
 } // namespace
+
+void smallGemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B,
+               float *C, int64_t ldc, bool accumulate) {
+  smallGemmOf<Widening<LoadF32>>(M, N, K, A, B, C, ldc, accumulate);
+}
 
 bool hasBf16Dot() {
   static const bool has = hasAvx512() && __builtin_cpu_supports("avx512bf16") &&
@@ -309,22 +310,13 @@ const float *widenRows(bool bf16, int64_t rows, int64_t K, const uint16_t *A,
 
 void smallGemm16(bool bf16, int64_t M, int64_t N, int64_t K, const uint16_t *A,
                  const uint16_t *B, float *C, int64_t ldc, bool accumulate) {
-  if (bf16 && hasBf16Dot()) {
-    // As smallGemmOf: groups of 8 rows against chunks of B that stay in L2.
-    int64_t chunk = std::max<int64_t>(8, (256 << 10) / (2 * std::max<int64_t>(K, 1)) / 8 * 8);
-    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-      int64_t n = std::min(chunk, N - n0);
-      for (int64_t m0 = 0; m0 < M; m0 += 8)
-        rowGroupBf16Dot(std::min<int64_t>(8, M - m0), n, K, A + m0 * K, B + n0 * K,
-                        C + m0 * ldc + n0, ldc, accumulate);
-    }
-    return;
-  }
+  if (bf16 && hasBf16Dot())
+    return smallGemmOf<Bf16Dot>(M, N, K, A, B, C, ldc, accumulate);
   const float *wide = widenRows(bf16, M, K, A);
   if (bf16)
-    smallGemmOf<LoadBF16>(M, N, K, wide, B, C, ldc, accumulate);
+    smallGemmOf<Widening<LoadBF16>>(M, N, K, wide, B, C, ldc, accumulate);
   else
-    smallGemmOf<LoadF16>(M, N, K, wide, B, C, ldc, accumulate);
+    smallGemmOf<Widening<LoadF16>>(M, N, K, wide, B, C, ldc, accumulate);
 }
 
 } // namespace moert::rt
