@@ -3,6 +3,7 @@
 # with an NVIDIA GPU and driver, cuBLAS, Python 3 and NumPy; no LLVM needed.
 #
 #   scripts/gpu-check.sh [PREP] [--device cuda:N] [--bench-only] [--no-bench]
+#                        [--profile]
 #
 # PREP defaults to build/gpu-prep; when it does not exist and the compiler is
 # built here, gpu-prepare.sh makes it first (for this GPU's architecture).
@@ -13,7 +14,9 @@
 #     (MOERT_CUDA_GRAPHS=0).
 #  2. The Mixtral-shape block (H 4096, F 14336, E 8, k 2), with f32 and with
 #     bf16 expert weights, at T = 1, 16, 256, 4096: median time, weight bytes
-#     touched per second (HBM GB/s) and TFLOP/s.
+#     touched per second (HBM GB/s) and TFLOP/s. With --profile, each point
+#     is then run again under MOERT_CUDA_PROFILE=1 and its per-command times
+#     are printed.
 # Exits 1 when a check fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,12 +29,14 @@ prep=""
 device=cuda:0
 bench=1
 suite=1
+profile=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device=$2; shift ;;
     --bench-only) suite=0 ;;
     --no-bench) bench=0 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --profile) profile=1 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) prep=$1 ;;
   esac
   shift
@@ -84,10 +89,10 @@ fi
 if [ $bench = 1 ]; then
   for artifact in "$prep"/bench/*.moeb; do
     base=$(basename "$artifact" .moeb)
-    "$py" - "$run" "$artifact" "$prep/bench/${base%%.*}.shape" "$device" <<'PY' || failed=$((failed + 1))
+    "$py" - "$run" "$artifact" "$prep/bench/${base%%.*}.shape" "$device" "$profile" <<'PY' || failed=$((failed + 1))
 import os, re, subprocess, sys, tempfile
 import numpy as np
-run, artifact, shape_file, device = sys.argv[1:5]
+run, artifact, shape_file, device, profile = sys.argv[1:6]
 fields = dict(re.findall(r"(\w)=(\d+)", open(shape_file).read()))
 H, F, E, k = (int(fields[c]) for c in "HFEk")
 ffn_bytes = 2 if artifact.endswith(".bf16.moeb") else 4
@@ -95,6 +100,7 @@ print(f"\nbench: {os.path.basename(artifact)} H={H} F={F} E={E} k={k}, "
       f"{'bf16' if ffn_bytes == 2 else 'f32'} expert weights, on {device}")
 print(f"{'T':>6} {'median ms':>10} {'min ms':>9} {'experts':>8} {'weight GB/s':>12} {'TFLOP/s':>8}")
 status = 0
+profiles = []
 with tempfile.TemporaryDirectory() as tmp:
     for T in (1, 16, 256, 4096):
         x = os.path.join(tmp, "x.npy")
@@ -116,6 +122,13 @@ with tempfile.TemporaryDirectory() as tmp:
         flops = 2 * T * E * H + 2 * T * k * 3 * H * F
         print(f"{T:>6} {median:>10.3f} {best:>9.3f} {touched:>8} "
               f"{weight_bytes / median / 1e6:>12.1f} {flops / median / 1e9:>8.2f}")
+        if profile == "1":
+            p = subprocess.run([run, artifact, "--input", x, "--device", device, "--quiet",
+                                "--bench", "10"], capture_output=True, text=True,
+                               env=dict(os.environ, MOERT_CUDA_PROFILE="1"))
+            profiles.append(f"T = {T}:\n" + (p.stderr.strip() or f"(no profile, exit {p.returncode})"))
+for p in profiles:
+    print(p)
 sys.exit(status)
 PY
   done

@@ -3,7 +3,11 @@
 // Each kernel of `module @kernels` (a func.func over [begin, end) of its
 // extent) becomes a gpu.func entry point: thread g of the grid runs item
 // g / lanes, and every lane of that item runs the kernel's body over
-// [item, item + 1). The gpu.module then goes down MLIR's GPU path: math
+// [item, item + 1). A kernel's `exec.spread` loops (loops whose iterations
+// are independent, such as a row's columns) are split across its lanes: lane
+// l runs iterations l, l + lanes, ..., so a warp's loads are consecutive
+// (coalesced); such a kernel gets 32 to 1024 lanes, about one per 8
+// iterations of its longest spread loop. The gpu.module then goes down MLIR's GPU path: math
 // functions as polynomials (no libdevice needed), scf → cf, arith / math /
 // index → LLVM and gpu → NVVM (GPUToNVVM's patterns) with the bare-pointer
 // kernel ABI, nvvm-attach-target and gpu-module-to-binary (PTX). With ptxas,
@@ -94,6 +98,46 @@ FailureOr<std::vector<char>> assemble(llvm::StringRef ptxas,
                          ptx, "ptx", "cubin", "ptxas", 300, error);
 }
 
+constexpr llvm::StringLiteral kSpread = "exec.spread";
+
+/// The lanes of a kernel with exec.spread loops: a power of two from 32 to
+/// 1024, about one per 8 iterations of the longest one (1 without such
+/// loops). Every lane runs the code outside those loops, so the kernel may
+/// write device memory only inside them (its stack arrays are per lane).
+FailureOr<int64_t> spreadLanes(func::FuncOp fn) {
+  int64_t longest = 0;
+  bool any = false;
+  fn.walk([&](scf::ForOp loop) {
+    if (!loop->hasAttr(kSpread))
+      return;
+    any = true;
+    std::optional<APInt> trips = loop.getStaticTripCount();
+    longest = std::max<int64_t>(longest, trips ? trips->getSExtValue() : 8 * 1024);
+  });
+  if (!any)
+    return 1;
+  WalkResult stray = fn.walk([&](Operation *op) {
+    auto store = dyn_cast<memref::StoreOp>(op);
+    if (!store && !isa<memref::AtomicRMWOp, memref::CopyOp>(op))
+      return WalkResult::advance();
+    if (store && store.getMemRef().getDefiningOp<memref::AllocaOp>())
+      return WalkResult::advance();
+    for (Operation *p = op->getParentOp(); p && p != fn; p = p->getParentOp())
+      if (p->hasAttr(kSpread))
+        return WalkResult::advance();
+    op->emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
+                    << " writes memory outside its exec.spread loops, which "
+                       "every lane of an item runs";
+    return WalkResult::interrupt();
+  });
+  if (stray.wasInterrupted())
+    return failure();
+  int64_t lanes = 32;
+  while (lanes < 1024 && lanes * 8 < longest)
+    lanes *= 2;
+  return lanes;
+}
+
 /// gpu.func @name(buffers..., %T: index, %extent: index) for each kernel.
 LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
                                DictionaryAttr &signatures,
@@ -118,6 +162,15 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
       laneCount = attr.getInt();
     if (laneCount != 1 && laneCount != 32)
       return fn.emitError() << "moe-codegen-cuda: exec.lanes must be 1 or 32";
+    FailureOr<int64_t> spread = spreadLanes(fn);
+    if (failed(spread))
+      return failure();
+    if (*spread > 1) {
+      if (laneCount != 1)
+        return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
+                              << " has both exec.lanes and exec.spread loops";
+      laneCount = *spread;
+    }
     sigs.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(buffers)));
     lanes.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(laneCount)));
 
@@ -134,8 +187,9 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     Value bdim = gpu::BlockDimOp::create(b, loc, gpu::Dimension::x);
     Value global = arith::AddIOp::create(
         b, loc, arith::MulIOp::create(b, loc, bid, bdim), tid);
-    Value item = arith::DivUIOp::create(
-        b, loc, global, arith::ConstantIndexOp::create(b, loc, laneCount));
+    Value lanesValue = arith::ConstantIndexOp::create(b, loc, laneCount);
+    Value item = arith::DivUIOp::create(b, loc, global, lanesValue);
+    Value lane = arith::RemUIOp::create(b, loc, global, lanesValue);
     Value next = arith::AddIOp::create(b, loc, item,
                                        arith::ConstantIndexOp::create(b, loc, 1));
     Value extent = entry.getArgument(buffers + 1);
@@ -158,6 +212,19 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     for (Operation &op : body.without_terminator())
       if (!isa<memref::AllocaOp>(op))
         b.clone(op, map);
+    if (laneCount > 1)
+      guard.thenBlock()->walk([&](scf::ForOp loop) {
+        if (!loop->hasAttr(kSpread))
+          return;
+        // lower + lane · step, step · lanes.
+        OpBuilder lb(loop);
+        Value offset = arith::MulIOp::create(lb, loc, lane, loop.getStep());
+        loop.getLowerBoundMutable().assign(
+            arith::AddIOp::create(lb, loc, loop.getLowerBound(), offset));
+        loop.getStepMutable().assign(
+            arith::MulIOp::create(lb, loc, loop.getStep(), lanesValue));
+        loop->removeAttr(kSpread);
+      });
     b.setInsertionPointToEnd(&entry);
     gpu::ReturnOp::create(b, loc);
   }

@@ -324,9 +324,11 @@ Status TableChecker::kernels(std::vector<KernelSpec> *out) {
                    " does not exist (the artifact has ", numCode, ")");
     spec.codeObject = k->code_object();
     spec.numArgs = k->num_args();
-    if (k->lanes() != 1 && k->lanes() != 32)
-      return error(MOERT_INVALID_ARTIFACT, what, ": lanes is ", k->lanes(),
-                   ", expected 1 or 32");
+    // 1, or a power of two from 32 to 1024 (whole warps per item).
+    uint32_t lanes = k->lanes();
+    if (lanes != 1 && (lanes < 32 || lanes > 1024 || (lanes & (lanes - 1))))
+      return error(MOERT_INVALID_ARTIFACT, what, ": lanes is ", lanes,
+                   ", expected 1 or a power of two from 32 to 1024");
     spec.lanes = k->lanes();
     out->push_back(std::move(spec));
   }

@@ -105,7 +105,7 @@ struct KernelSpec {
   std::string name;
   uint32_t codeObject = 0;
   uint32_t numArgs = 0;
-  uint32_t lanes = 1; // CUDA threads per item (1 or 32)
+  uint32_t lanes = 1; // CUDA threads per item (1, or 32 to 1024)
 };
 
 /// Which backend an artifact's code runs on.

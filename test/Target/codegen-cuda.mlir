@@ -1,13 +1,23 @@
 // moe-codegen-cuda: the kernels module becomes one PTX code object for the
 // chosen GPU, listing each kernel's buffer count and its lanes per item: 32
 // for the warp-per-token routing (top-k over 40 experts, two per lane), 1 for
-// group-limited routing and the other kernels. The math functions are
+// group-limited routing. The math functions are
 // polynomials, so the PTX calls nothing (no libdevice).
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=32 target=cuda" --moe-codegen-cuda="chip=sm_80 binary=ptx" | FileCheck %s
 // RUN: moe-compile %s --target=cuda:sm_80 --max-tokens 32 --emit=ptx | FileCheck %s --check-prefix=PTX
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=32 target=cuda" --moe-codegen-cuda="chip=sm_7" 2>&1 | FileCheck %s --check-prefix=CHIP
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=32 target=cuda" --moe-codegen-cuda="binary=elf" 2>&1 | FileCheck %s --check-prefix=BINARY
 // RUN: not moe-opt %s --moe-lower-to-exec="target=tpu" 2>&1 | FileCheck %s --check-prefix=TARGET
+//
+// exec.spread loops are split across an item's lanes (32 to 1024, about one
+// per 8 iterations): H = 256 gives permute and combine 32 lanes, F = 1000 the
+// GLU 128. Thread g runs row g / lanes from column g mod lanes, stepping by
+// lanes (a row of 1000 floats is 4000 bytes; 128 lanes step 512 bytes).
+// RUN: moe-bench --shape custom --hidden 256 --ffn 1000 --experts 4 --topk 2 --print-graph > %t.mlir
+// RUN: moe-compile %t.mlir --target=cuda:sm_80 --max-tokens 64 --compile-to=codegen | FileCheck %s --check-prefix=LANES
+// RUN: moe-compile %t.mlir --target=cuda:sm_80 --max-tokens 64 --emit=ptx | FileCheck %s --check-prefix=SPREAD
+// RUN: not moe-opt %S/Inputs/codegen-cuda-spread.mlir --split-input-file --moe-codegen-cuda="chip=sm_80 binary=ptx" 2>/dev/null | FileCheck %s --check-prefix=KERNELS
+// RUN: not moe-opt %S/Inputs/codegen-cuda-spread.mlir --split-input-file --moe-codegen-cuda="chip=sm_80 binary=ptx" 2>&1 >/dev/null | FileCheck %s --check-prefix=SPREAD-ERR
 
 // CHECK: module attributes {exec.target = "cuda", exec.target_arch = "sm_80"}
 // CHECK-NOT: module @kernels
@@ -29,6 +39,21 @@
 // PTX: shfl.sync.bfly.b32
 // PTX: .visible .entry route_0(
 // PTX-NOT: call
+
+// LANES: exec.lanes = {combine_0 = 32 : i64, dispatch_0 = 1 : i64, glu_0 = 128 : i64, permute_0 = 32 : i64, route_warp_0 = 32 : i64, router_stats_0 = 1 : i64}
+
+// SPREAD: .visible .entry glu_0(
+// SPREAD: shr.u64 [[ROW:%rd[0-9]+]], [[G:%rd[0-9]+]], 7;
+// SPREAD: and.b64 {{%rd[0-9]+}}, [[G]], 127;
+// SPREAD: mad.lo.s64 {{%rd[0-9]+}}, [[ROW]], 4000,
+// SPREAD: ld.global.b32
+// SPREAD: st.global.b32
+// SPREAD: add.s64 {{%rd[0-9]+}}, {{%rd[0-9]+}}, 512;
+// SPREAD: ret;
+
+// KERNELS: exec.code_object "ptx" "sm_80" {scale = 1 : i64} {exec.lanes = {scale = 128 : i64}}
+// SPREAD-ERR: codegen-cuda-spread.mlir:34:9: error: moe-codegen-cuda: kernel stray writes memory outside its exec.spread loops, which every lane of an item runs
+// SPREAD-ERR: codegen-cuda-spread.mlir:49:5: error: moe-codegen-cuda: kernel both has both exec.lanes and exec.spread loops
 
 // CHIP: error: moe-codegen-cuda: unknown GPU architecture 'sm_7' (expected sm_NN with NN >= 50, e.g. sm_80 or sm_90)
 // BINARY: error: moe-codegen-cuda: binary must be auto, ptx or cubin, got 'elf'

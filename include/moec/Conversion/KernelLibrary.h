@@ -5,7 +5,10 @@
 // A template is specialized by substituting ${PARAM}s and keeping the lines
 // between "//#if FLAG" / "//#else" / "//#endif" whose flags are set; the result
 // is parsed into a kernel function. Only the mapping of the outer loop
-// ([begin, end) of a launch) to hardware differs between targets.
+// ([begin, end) of a launch) to hardware differs between targets, and loops
+// marked `{exec.spread}` (independent iterations, such as a row's columns),
+// which the CUDA target splits across an item's lanes; the CPU runs them as
+// written.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOEC_CONVERSION_KERNELLIBRARY_H

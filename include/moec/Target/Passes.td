@@ -29,7 +29,12 @@ def MoeCodegenCuda : Pass<"moe-codegen-cuda", "::mlir::ModuleOp"> {
     Wraps each kernel of `module @kernels` in a `gpu.func` entry point
     `k(buffers..., i64 T, i64 extent)` (bare pointers): grid thread g runs item
     g / lanes of [0, extent), where lanes is the kernel's `exec.lanes` (1, or
-    32 for warp-per-item kernels such as route_warp). The gpu.module is lowered
+    32 for warp-per-item kernels such as route_warp). Loops marked
+    `exec.spread` (independent iterations, such as a row's columns) are split
+    across the item's lanes, lane l running iterations l, l + lanes, ...; such
+    a kernel gets 32 to 1024 lanes (a power of two, about one per 8 iterations
+    of its longest spread loop) and may write memory only inside those loops.
+    The gpu.module is lowered
     through MLIR's GPU path (math functions as polynomials, so no libdevice is
     needed; gpu → NVVM with the bare-pointer ABI; `nvvm-attach-target`;
     `gpu-module-to-binary` to PTX) and, when ptxas is available (or

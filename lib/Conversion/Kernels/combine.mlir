@@ -27,7 +27,7 @@ func.func @${NAME}(%y: memref<${RMAX}x${H}xf32>, %w: memref<${MT}x${K}xf32>,
   scf.for %t = %begin to %end step %c1 {
     scf.for %h = %c0 to %cH step %c1 {
       memref.store %zero, %out[%t, %h] : memref<${MT}x${H}xf32>
-    }
+    } {exec.spread}
     scf.for %j = %c0 to %cK step %c1 {
       memref.store %false, %done[%j] : memref<${K}xi1>
       %row = memref.load %slot_row[%t, %j] : memref<${MT}x${K}xi32>
@@ -41,7 +41,7 @@ func.func @${NAME}(%y: memref<${RMAX}x${H}xf32>, %w: memref<${MT}x${K}xf32>,
           %p = arith.mulf %wv, %v : f32
           %s = arith.addf %o, %p : f32
           memref.store %s, %out[%t, %h] : memref<${MT}x${H}xf32>
-        }
+        } {exec.spread}
       }
 //#endif
       scf.if %dropped {
@@ -73,7 +73,7 @@ func.func @${NAME}(%y: memref<${RMAX}x${H}xf32>, %w: memref<${MT}x${K}xf32>,
           %p = arith.mulf %wv, %v : f32
           %s = arith.addf %o, %p : f32
           memref.store %s, %out[%t, %h] : memref<${MT}x${H}xf32>
-        }
+        } {exec.spread}
       }
     }
 //#if ADDEND
@@ -82,7 +82,7 @@ func.func @${NAME}(%y: memref<${RMAX}x${H}xf32>, %w: memref<${MT}x${K}xf32>,
       %a = memref.load %addend[%t, %h] : memref<${MT}x${H}xf32>
       %s = arith.addf %o, %a : f32
       memref.store %s, %out[%t, %h] : memref<${MT}x${H}xf32>
-    }
+    } {exec.spread}
 //#endif
   }
   return

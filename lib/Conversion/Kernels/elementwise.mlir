@@ -16,7 +16,7 @@ func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %bias: memref<${COLS}xf32>,
       %b = memref.load %bias[%c] : memref<${COLS}xf32>
       %s = arith.addf %v, %b : f32
       memref.store %s, %a[%r, %c] : memref<${ROWS}x${COLS}xf32>
-    }
+    } {exec.spread}
   }
   return
 }
@@ -34,7 +34,7 @@ func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %b: memref<${ROWS}x${COLS}xf
       %y = memref.load %b[%r, %c] : memref<${ROWS}x${COLS}xf32>
       %s = arith.addf %x, %y : f32
       memref.store %s, %out[%r, %c] : memref<${ROWS}x${COLS}xf32>
-    }
+    } {exec.spread}
   }
   return
 }
@@ -93,7 +93,7 @@ func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %out: memref<${ROWS}x${COLS}
       %nan = arith.cmpf uno, %x, %x : f32
       %v = arith.select %nan, %qnan, %rounded : i16
       memref.store %v, %out[%r, %c] : memref<${ROWS}x${COLS}xi16>
-    }
+    } {exec.spread}
   }
   return
 }
@@ -110,7 +110,7 @@ func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %out: memref<${ROWS}x${COLS}
       %h = arith.truncf %x : f32 to f16
       %v = arith.bitcast %h : f16 to i16
       memref.store %v, %out[%r, %c] : memref<${ROWS}x${COLS}xi16>
-    }
+    } {exec.spread}
   }
   return
 }

@@ -77,7 +77,7 @@ func.func @${NAME}(
 //#else
       memref.store %a, %up[%r, %f] : memref<${ROWS}x${F}xf32>
 //#endif
-    }
+    } {exec.spread}
   }
   return
 }

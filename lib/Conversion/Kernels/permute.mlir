@@ -16,11 +16,11 @@ func.func @${NAME}(%x: memref<${MT}x${H}xf32>, %row_token: memref<${RMAX}xi32>,
       scf.for %h = %c0 to %cH step %c1 {
         %v = memref.load %x[%t, %h] : memref<${MT}x${H}xf32>
         memref.store %v, %out[%r, %h] : memref<${RMAX}x${H}xf32>
-      }
+      } {exec.spread}
     } else {
       scf.for %h = %c0 to %cH step %c1 {
         memref.store %zero, %out[%r, %h] : memref<${RMAX}x${H}xf32>
-      }
+      } {exec.spread}
     }
   }
   return

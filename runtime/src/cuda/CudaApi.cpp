@@ -71,6 +71,13 @@ Status loadOnce(Api *api) {
   if (!missing.empty())
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks ", missing,
                  " (a driver for CUDA 12 or newer is needed)");
+  // Optional: only MOERT_CUDA_PROFILE needs them.
+  std::string optional;
+  bind(driver, "cuEventCreate", api->cuEventCreate, &optional);
+  bind(driver, "cuEventDestroy_v2", api->cuEventDestroy, &optional);
+  bind(driver, "cuEventRecord", api->cuEventRecord, &optional);
+  if (!bind(driver, "cuEventElapsedTime_v2", api->cuEventElapsedTime, &optional))
+    bind(driver, "cuEventElapsedTime", api->cuEventElapsedTime, &optional);
 
   tried.clear();
   void *blas = openFirst({"libcublas.so.13", "libcublas.so.12", "libcublas.so"},

@@ -28,6 +28,7 @@ using CUfunction = struct CUfunc_st *;
 using CUstream = struct CUstream_st *;
 using CUgraph = struct CUgraph_st *;
 using CUgraphExec = struct CUgraphExec_st *;
+using CUevent = struct CUevent_st *;
 using cublasHandle_t = struct cublasContext *;
 using cublasStatus_t = int;
 
@@ -84,6 +85,11 @@ struct Api {
   CUresult (*cuGraphDestroy)(CUgraph);
   CUresult (*cuGetErrorName)(CUresult, const char **);
   CUresult (*cuGetErrorString)(CUresult, const char **);
+  // Events, for MOERT_CUDA_PROFILE only (null when the driver lacks them).
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventDestroy)(CUevent);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
   // cuBLAS.
   cublasStatus_t (*cublasCreate)(cublasHandle_t *);
   cublasStatus_t (*cublasDestroy)(cublasHandle_t);

@@ -4,7 +4,9 @@
 #include "../Interpreter.h"
 #include "moert/format.h"
 
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -172,10 +174,21 @@ Status CudaDevice::init(int ordinal) {
     return s;
   if (const char *v = std::getenv("MOERT_CUDA_GRAPHS"); v && std::strcmp(v, "0") == 0)
     graphs_ = false;
+  if (const char *v = std::getenv("MOERT_CUDA_PROFILE"); v && *v && std::strcmp(v, "0")) {
+    if (!api.cuEventCreate || !api.cuEventDestroy || !api.cuEventRecord ||
+        !api.cuEventElapsedTime)
+      return error(MOERT_UNSUPPORTED, "MOERT_CUDA_PROFILE: the CUDA driver lacks "
+                   "the event functions (cuEventCreate, cuEventRecord, "
+                   "cuEventElapsedTime)");
+    profile_ = true;
+    graphs_ = false;
+  }
   return Status();
 }
 
 CudaDevice::~CudaDevice() {
+  if (profile_ && !profileRuns_.empty())
+    printProfile();
   if (!api_)
     return;
   const Api &api = *api_;
@@ -185,6 +198,8 @@ CudaDevice::~CudaDevice() {
     api.cuGraphExecDestroy(entry.second);
   if (stream_)
     api.cuStreamSynchronize(stream_);
+  for (CUevent e : events_)
+    api.cuEventDestroy(e);
   if (blas_)
     api.cublasDestroy(blas_);
   if (arena_)
@@ -308,20 +323,58 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
   return Status();
 }
 
+void CudaDevice::noteWrites(const FunctionSpec &fn, size_t begin, size_t end,
+                            int64_t T) {
+  auto touches = [&](const Operand &op) {
+    if (op.isWeight || !offsetsBytes_)
+      return false;
+    const BufferSpec &b = fn.buffers[op.index];
+    uint64_t bytes = static_cast<uint64_t>(std::max<int64_t>(b.bytes.at(T), 0));
+    return b.offset < offsetsAt_ + offsetsBytes_ && offsetsAt_ < b.offset + bytes;
+  };
+  for (size_t ci = begin; ci < end && offsetsBytes_; ++ci) {
+    const CommandSpec &c = fn.commands[ci];
+    bool writes = false;
+    switch (c.kind) {
+    case CommandKind::Launch:
+      for (const Operand &op : c.args)
+        writes = writes || touches(op);
+      break;
+    case CommandKind::Gemm:
+    case CommandKind::GroupedGemm:
+      writes = touches(c.c);
+      break;
+    case CommandKind::Fill:
+    case CommandKind::Copy:
+      writes = touches(c.dst);
+      break;
+    }
+    if (writes)
+      offsetsBytes_ = 0;
+  }
+}
+
 Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
                                size_t index, int64_t T) {
   const Api &api = *api_;
   std::string what = "command " + std::to_string(index) + " (GroupedGemm)";
-  offsets_.resize(static_cast<size_t>(c.experts) + 1);
-  if (Status s = check(api.cuMemcpyDtoHAsync(offsets_.data(), address(fn, c.offsets),
-                                             offsets_.size() * 4, stream_),
-                       what + ": cuMemcpyDtoHAsync of the offsets");
-      !s)
-    return s;
-  if (Status s = check(api.cuStreamSynchronize(stream_),
-                       what + ": cuStreamSynchronize (the commands before it)");
-      !s)
-    return s;
+  uint64_t at = address(fn, c.offsets) - arena_;
+  uint64_t bytes = (static_cast<uint64_t>(c.experts) + 1) * 4;
+  if (c.offsets.isWeight || at != offsetsAt_ || bytes != offsetsBytes_) {
+    offsetsBytes_ = 0;
+    offsets_.resize(static_cast<size_t>(c.experts) + 1);
+    if (Status s = check(api.cuMemcpyDtoHAsync(offsets_.data(), address(fn, c.offsets),
+                                               bytes, stream_),
+                         what + ": cuMemcpyDtoHAsync of the offsets");
+        !s)
+      return s;
+    if (Status s = check(api.cuStreamSynchronize(stream_),
+                         what + ": cuStreamSynchronize (the commands before it)");
+        !s)
+      return s;
+    if (!c.offsets.isWeight)
+      offsetsAt_ = at, offsetsBytes_ = bytes;
+  }
   int64_t rows = c.rows.at(T);
   const uint8_t *offsets = reinterpret_cast<const uint8_t *>(offsets_.data());
   if (Status s = checkExpertOffsets(offsets, c.experts, rows); !s)
@@ -335,6 +388,7 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
                          what + ": cuMemsetD32Async of the unused rows");
         !s)
       return s;
+  noteWrites(fn, index, index + 1, T);
   uint64_t size = moert_dtype_size(c.dtype); // of A and B; C is f32
   for (int64_t e = 0; e < c.experts; ++e) {
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
@@ -362,14 +416,21 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
           !s)
         return s;
   }
+  offsetsBytes_ = 0; // offsets are read afresh in every run
   size_t begin = 0;
-  for (size_t ci = 0; ci <= fn.commands.size(); ++ci) {
+  if (profile_) {
+    if (Status s = issueProfiled(fn, T); !s)
+      return s;
+    begin = fn.commands.size() + 1; // nothing left to issue
+  }
+  for (size_t ci = begin; ci <= fn.commands.size(); ++ci) {
     bool grouped = ci < fn.commands.size() &&
                    fn.commands[ci].kind == CommandKind::GroupedGemm;
     if (ci < fn.commands.size() && !grouped)
       continue;
     // Commands [begin, ci): one stretch, replayed from a graph when one was
     // captured at this T.
+    noteWrites(fn, begin, ci, T);
     if (ci > begin) {
       auto key = std::make_tuple(function, begin, T);
       auto it = graphCache_.find(key);
@@ -429,7 +490,72 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
     return s;
   if (Status s = copyOut(fn.auxOutputs); !s)
     return s;
-  return check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
+  if (Status s = check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
+      !s)
+    return s;
+  if (profile_) {
+    for (size_t ci = 0; ci < fn.commands.size(); ++ci) {
+      float ms = 0;
+      if (Status s = check(api.cuEventElapsedTime(&ms, events_[ci], events_[ci + 1]),
+                           "cuEventElapsedTime");
+          !s)
+        return s;
+      profileMs_[{function, ci}] += ms;
+    }
+    ++profileRuns_[function];
+  }
+  return Status();
+}
+
+Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
+  const Api &api = *api_;
+  while (events_.size() < fn.commands.size() + 1) {
+    CUevent e = nullptr;
+    if (Status s = check(api.cuEventCreate(&e, 0), "cuEventCreate"); !s)
+      return s;
+    events_.push_back(e);
+  }
+  for (size_t ci = 0; ci <= fn.commands.size(); ++ci) {
+    if (Status s = check(api.cuEventRecord(events_[ci], stream_), "cuEventRecord"); !s)
+      return s;
+    if (ci == fn.commands.size())
+      break;
+    noteWrites(fn, ci, ci + 1, T);
+    Status s = fn.commands[ci].kind == CommandKind::GroupedGemm
+                   ? groupedGemm(fn, fn.commands[ci], ci, T)
+                   : issue(fn, ci, ci + 1, T);
+    if (!s)
+      return s;
+  }
+  return Status();
+}
+
+void CudaDevice::printProfile() const {
+  for (const auto &[function, runs] : profileRuns_) {
+    const FunctionSpec &fn = model_.functions()[function];
+    double total = 0;
+    for (size_t ci = 0; ci < fn.commands.size(); ++ci)
+      total += profileMs_.at({function, ci});
+    std::fprintf(stderr,
+                 "moert: CUDA profile of function '%s' on %s: %lld runs, "
+                 "%.3f ms per run in its commands\n"
+                 "     #  command       kernel / GEMM (n x k)         ms per run      %%\n",
+                 fn.name.c_str(), description_.c_str(), static_cast<long long>(runs),
+                 total / runs);
+    for (size_t ci = 0; ci < fn.commands.size(); ++ci) {
+      const CommandSpec &c = fn.commands[ci];
+      std::string what;
+      if (c.kind == CommandKind::Launch)
+        what = model_.kernels()[c.kernel].name;
+      else if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm)
+        what = std::to_string(c.n) + " x " + std::to_string(c.k) + " " +
+               moert_dtype_name(c.dtype);
+      double ms = profileMs_.at({function, ci});
+      std::fprintf(stderr, "  %4zu  %-12s  %-28s %10.4f  %5.1f\n", ci,
+                   commandKindName(c.kind), what.c_str(), ms / runs,
+                   total > 0 ? 100.0 * ms / total : 0.0);
+    }
+  }
 }
 
 } // namespace moert::rt::cuda

@@ -11,7 +11,14 @@
 // Stretches of commands between two grouped GEMMs are captured into CUDA
 // graphs, one per (function, stretch, T), and replayed by later runs at the
 // same T. A grouped GEMM reads the experts' row offsets back to the host (its
-// per-expert cuBLAS calls need their row counts), so it is issued directly.
+// per-expert cuBLAS calls need their row counts), so it is issued directly;
+// it reuses the offsets the previous one read when no command in between may
+// have written their bytes (the gate, up and down GEMMs of one dispatch share
+// them), so a layer waits for the device once.
+//
+// MOERT_CUDA_PROFILE=1 times every command with events (graphs are then off)
+// and prints each function's per-command totals to stderr when the session
+// ends.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOERT_SRC_CUDA_CUDADEVICE_H
@@ -57,6 +64,14 @@ private:
               CUdeviceptr cOut, int64_t m, bool accumulate,
               const std::string &what);
   Status check(CUresult r, const std::string &what) const;
+  /// Forgets the offsets read back when a command of [begin, end) may write
+  /// their bytes (a launch's operands, a GEMM's C, a fill's or copy's
+  /// destination).
+  void noteWrites(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
+  /// Issues every command of `fn` with an event before each and after the
+  /// last (MOERT_CUDA_PROFILE).
+  Status issueProfiled(const FunctionSpec &fn, int64_t T);
+  void printProfile() const;
 
   const Model &model_;
   const Api *api_ = nullptr;
@@ -72,9 +87,18 @@ private:
   CUdeviceptr arena_ = 0;
   CUdeviceptr workspace_ = 0;
   std::vector<int32_t> offsets_; // a grouped GEMM's offsets, read back
+  // Where offsets_ came from: [offsetsAt_, + offsetsBytes_) of the arena;
+  // 0 bytes when nothing valid was read in this run.
+  uint64_t offsetsAt_ = 0, offsetsBytes_ = 0;
   bool graphs_ = true;
   std::map<std::tuple<size_t, size_t, int64_t>, CUgraphExec> graphCache_;
   std::string description_;
+  // MOERT_CUDA_PROFILE: events_[i] precedes command i; (function, command) →
+  // milliseconds summed over the runs, and each function's number of runs.
+  bool profile_ = false;
+  std::vector<CUevent> events_;
+  std::map<std::pair<size_t, size_t>, double> profileMs_;
+  std::map<size_t, int64_t> profileRuns_;
 };
 
 } // namespace moert::rt::cuda

@@ -442,11 +442,23 @@ TEST(LoaderSemantic, CudaCodeObjects) {
       /*keepOffsets=*/true);
   EXPECT_LOAD_ERROR(notElf, MOERT_INVALID_ARTIFACT,
                     "code object 0: a cubin must be an ELF image");
-  Bytes lanes = mutated([&](ArtifactBuilder &a) {
-    cuda(fb::CodeFormat::Cubin)(a);
-    a.model.kernels[0]->lanes = 7;
-  });
-  EXPECT_LOAD_ERROR(lanes, MOERT_INVALID_ARTIFACT, "lanes is 7, expected 1 or 32");
+  for (uint32_t bad : {7u, 16u, 96u, 2048u}) {
+    Bytes lanes = mutated([&](ArtifactBuilder &a) {
+      cuda(fb::CodeFormat::Cubin)(a);
+      a.model.kernels[0]->lanes = bad;
+    });
+    EXPECT_LOAD_ERROR(lanes, MOERT_INVALID_ARTIFACT,
+                      "lanes is " + std::to_string(bad) +
+                          ", expected 1 or a power of two from 32 to 1024");
+  }
+  for (uint32_t good : {1u, 32u, 256u, 1024u}) {
+    Bytes lanes = mutated([&](ArtifactBuilder &a) {
+      cuda(fb::CodeFormat::Cubin)(a);
+      a.model.kernels[0]->lanes = good;
+    });
+    moert::Status s = loadStatus(lanes);
+    EXPECT_TRUE(s.ok()) << good << ": " << s.message();
+  }
 }
 
 TEST(LoaderSemantic, MaxTokens) {
