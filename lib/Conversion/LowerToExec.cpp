@@ -302,13 +302,22 @@ LogicalResult FunctionLowering::lowerTopK(moe::TopKOp op) {
   if (failed(launch(spec, args, t, 16)))
     return failure();
 
-  // Router statistics of this top-k, an auxiliary output.
+  // Router statistics of this top-k, an auxiliary output: per-chunk sums
+  // over tokens (in parallel), then their total in chunk order.
+  constexpr int64_t kStatsChunk = 64;
+  int64_t chunks = (maxRows(t) + kStatsChunk - 1) / kStatsChunk;
+  Value part = alloc({0, std::max<int64_t>(chunks, 1)}, {2 * e + 1}, f32);
   Value stats = alloc({0, e + 4}, {}, f32);
   KernelSpec st{"router_stats"};
   st.set("MT", maxRows(t)).set("E", e).set("E4", e + 4).set("K", k);
   st.set("E_1", e + 1).set("E_2", e + 2).set("E_3", e + 3);
+  st.set("CH", kStatsChunk).set("CHM1", kStatsChunk - 1);
+  st.set("NC", std::max<int64_t>(chunks, 1)).set("W", 2 * e + 1).set("E2", 2 * e);
   st.setF32("EF", static_cast<double>(e));
-  if (failed(launch(st, {*logits, idx, stats}, {0, 1}, 1)))
+  KernelSpec partial = st;
+  partial.flag("PARTIAL");
+  if (failed(launch(partial, {*logits, idx, part}, t, kStatsChunk)) ||
+      failed(launch(st, {part, stats}, {0, 1}, 1)))
     return failure();
   std::string index = std::to_string(statsCount++);
   exec::OutputOp::create(b, loc, b.getStringAttr("router_stats." + index),

@@ -16,8 +16,10 @@
 // CHECK: %[[W:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?x2xf32>
 // CHECK: %[[I:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?x2xi32>
 // CHECK: exec.launch @route_0(%[[L]], %[[W]], %[[I]]) extent([1, 0]) grain(16)
+// CHECK: %[[P:.*]] = exec.alloc {{.*}} bytes([0, 36]) : <1x9xf32>
 // CHECK: %[[S:.*]] = exec.alloc {{.*}} bytes([0, 32]) : <8xf32>
-// CHECK: exec.launch @router_stats_0(%[[L]], %[[I]], %[[S]]) extent([0, 1]) grain(1)
+// CHECK: exec.launch @router_stats_0(%[[L]], %[[I]], %[[P]]) extent([1, 0]) grain(64)
+// CHECK: exec.launch @router_stats_1(%[[P]], %[[S]]) extent([0, 1]) grain(1)
 // CHECK: exec.output "router_stats.0", %[[S]] {aux}
 // CHECK: %[[CNT:.*]] = exec.alloc {{.*}} bytes([0, 16]) : <4xi32>
 // CHECK: %[[OFF:.*]] = exec.alloc {{.*}} bytes([0, 20]) : <5xi32>
@@ -39,7 +41,8 @@
 // CHECK-NOT: moe.
 // CHECK: module @kernels
 // CHECK: func.func @route_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
-// CHECK: func.func @router_stats_0(
+// CHECK: func.func @router_stats_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x9xf32>,
+// CHECK: func.func @router_stats_1(%{{.*}}: memref<1x9xf32>, %{{.*}}: memref<8xf32>,
 // CHECK: func.func @dispatch_0(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128xi32>, %{{.*}}: memref<64x2xi32>,
 // CHECK: func.func @permute_0(
 // CHECK: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>,

@@ -227,6 +227,18 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
                 files["weights"] = "weights_T%d.npy" % T
                 np.save(os.path.join(d, files["indices"]), idx.astype(np.int32))
                 np.save(os.path.join(d, files["weights"]), w.astype(np.float32))
+            if idx is not None and "logits" in aux:
+                # The logit terms of the router statistics, in float64: the
+                # softmax probabilities summed over tokens (one per expert)
+                # and the z-loss, mean over tokens of logsumexp(logits)².
+                lg = np.asarray(aux["logits"], dtype=np.float64)
+                m = lg.max(axis=1, keepdims=True)
+                ex = np.exp(lg - m)
+                lse = np.log(ex.sum(axis=1)) + m[:, 0]
+                terms = np.concatenate([(ex / ex.sum(axis=1, keepdims=True)).sum(axis=0),
+                                        [np.mean(lse * lse)]])
+                files["router_terms"] = "router_terms_T%d.npy" % T
+                np.save(os.path.join(d, files["router_terms"]), terms)
             extra = {"redrawn_tokens": redrawn}
             if "capacity" in aux and aux["capacity"] is not None:
                 extra["capacity"] = int(aux["capacity"])

@@ -38,7 +38,8 @@ protected:
              {"E_3", 15}, {"K", 3}, {"MT", 16}, {"RMAX", 60}, {"RPT", 3},
              {"RFIX", 12}, {"H", 8}, {"F", 6}, {"ROWS", 16}, {"COLS", 8},
              {"NG", 4}, {"GS", 3}, {"TG", 2}, {"BLOCK", 1}, {"BLOCKM1", 0},
-             {"CAPT", 4}})
+             {"CAPT", 4}, {"CH", 4}, {"CHM1", 3}, {"NC", 4}, {"W", 25},
+             {"E2", 24}})
       s.set(k, v);
     s.setF32("EPS", 1e-20).setF32("SCALE", 2.5).setF32("ALPHA", 1.702);
     s.setF32("LIMIT", 7.0).setF32("NLIMIT", -7.0).setF32("EF", 12.0);
@@ -141,6 +142,7 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   }
   for (const char *name : {"permute", "expert_choice", "router_stats"})
     EXPECT_EQ(check(spec(name)), "") << name;
+  EXPECT_EQ(check(spec("router_stats").flag("PARTIAL")), "") << "router_stats PARTIAL";
 }
 
 TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {

@@ -71,8 +71,10 @@ Status loadOnce(Api *api) {
   if (!missing.empty())
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks ", missing,
                  " (a driver for CUDA 12 or newer is needed)");
-  // Optional: only MOERT_CUDA_PROFILE needs them.
+  // Optional: pinning speeds copies up; only MOERT_CUDA_PROFILE needs events.
   std::string optional;
+  bind(driver, "cuMemHostRegister_v2", api->cuMemHostRegister, &optional);
+  bind(driver, "cuMemHostUnregister", api->cuMemHostUnregister, &optional);
   bind(driver, "cuEventCreate", api->cuEventCreate, &optional);
   bind(driver, "cuEventDestroy_v2", api->cuEventDestroy, &optional);
   bind(driver, "cuEventRecord", api->cuEventRecord, &optional);

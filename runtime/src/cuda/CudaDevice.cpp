@@ -200,6 +200,8 @@ CudaDevice::~CudaDevice() {
     api.cuStreamSynchronize(stream_);
   for (CUevent e : events_)
     api.cuEventDestroy(e);
+  for (void *p : pinned_)
+    api.cuMemHostUnregister(p);
   if (blas_)
     api.cublasDestroy(blas_);
   if (arena_)
@@ -323,6 +325,42 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
   return Status();
 }
 
+void CudaDevice::pinStaging(uint8_t *hostArena) {
+  const Api &api = *api_;
+  for (void *p : pinned_)
+    api.cuMemHostUnregister(p);
+  pinned_.clear();
+  pinnedArena_ = hostArena;
+  if (!api.cuMemHostRegister || !api.cuMemHostUnregister)
+    return;
+  if (const char *v = std::getenv("MOERT_CUDA_PIN"); v && std::strcmp(v, "0") == 0)
+    return;
+  // Page-aligned [begin, end) ranges of the arena, merged where they touch.
+  const uint64_t page = 4096;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const FunctionSpec &f : model_.functions())
+    for (const auto *list : {&f.inputs, &f.outputs, &f.auxOutputs})
+      for (const TensorSpec &t : *list) {
+        int64_t bytes = t.bytes.at(model_.maxTokens());
+        if (bytes <= 0)
+          continue;
+        uint64_t at = reinterpret_cast<uintptr_t>(hostArena) + f.buffers[t.buffer].offset;
+        ranges.push_back({at / page * page, (at + bytes + page - 1) / page * page});
+      }
+  std::sort(ranges.begin(), ranges.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (const auto &r : ranges)
+    if (!merged.empty() && r.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, r.second);
+    else
+      merged.push_back(r);
+  for (const auto &[lo, hi] : merged) {
+    void *p = reinterpret_cast<void *>(lo);
+    if (api.cuMemHostRegister(p, static_cast<size_t>(hi - lo), 0) == CUDA_SUCCESS)
+      pinned_.push_back(p);
+  }
+}
+
 void CudaDevice::noteWrites(const FunctionSpec &fn, size_t begin, size_t end,
                             int64_t T) {
   auto touches = [&](const Operand &op) {
@@ -406,6 +444,21 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
   const Api &api = *api_;
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
     return s;
+  if (hostArena != pinnedArena_)
+    pinStaging(hostArena);
+  // MOERT_CUDA_PROFILE: events_[0] before the inputs' copies, [1 + i] before
+  // command i, [n + 1] before the outputs' copies, [n + 2] after them.
+  size_t n = fn.commands.size();
+  if (profile_) {
+    while (events_.size() < n + 3) {
+      CUevent e = nullptr;
+      if (Status s = check(api.cuEventCreate(&e, 0), "cuEventCreate"); !s)
+        return s;
+      events_.push_back(e);
+    }
+    if (Status s = check(api.cuEventRecord(events_[0], stream_), "cuEventRecord"); !s)
+      return s;
+  }
   for (const TensorSpec &t : fn.inputs) {
     int64_t bytes = t.bytes.at(T);
     uint64_t offset = fn.buffers[t.buffer].offset;
@@ -421,7 +474,7 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
   if (profile_) {
     if (Status s = issueProfiled(fn, T); !s)
       return s;
-    begin = fn.commands.size() + 1; // nothing left to issue
+    begin = n + 1; // nothing left to issue
   }
   for (size_t ci = begin; ci <= fn.commands.size(); ++ci) {
     bool grouped = ci < fn.commands.size() &&
@@ -490,17 +543,22 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
     return s;
   if (Status s = copyOut(fn.auxOutputs); !s)
     return s;
+  if (profile_)
+    if (Status s = check(api.cuEventRecord(events_[n + 2], stream_), "cuEventRecord"); !s)
+      return s;
   if (Status s = check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
       !s)
     return s;
-  if (profile_) {
-    for (size_t ci = 0; ci < fn.commands.size(); ++ci) {
+  // The first run of a function at a T loads cuBLAS's kernels and is not
+  // counted.
+  if (profile_ && !profiledShapes_.insert({function, T}).second) {
+    for (size_t i = 0; i < n + 2; ++i) {
       float ms = 0;
-      if (Status s = check(api.cuEventElapsedTime(&ms, events_[ci], events_[ci + 1]),
+      if (Status s = check(api.cuEventElapsedTime(&ms, events_[i], events_[i + 1]),
                            "cuEventElapsedTime");
           !s)
         return s;
-      profileMs_[{function, ci}] += ms;
+      profileMs_[{function, i}] += ms;
     }
     ++profileRuns_[function];
   }
@@ -509,14 +567,8 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
 
 Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
   const Api &api = *api_;
-  while (events_.size() < fn.commands.size() + 1) {
-    CUevent e = nullptr;
-    if (Status s = check(api.cuEventCreate(&e, 0), "cuEventCreate"); !s)
-      return s;
-    events_.push_back(e);
-  }
   for (size_t ci = 0; ci <= fn.commands.size(); ++ci) {
-    if (Status s = check(api.cuEventRecord(events_[ci], stream_), "cuEventRecord"); !s)
+    if (Status s = check(api.cuEventRecord(events_[ci + 1], stream_), "cuEventRecord"); !s)
       return s;
     if (ci == fn.commands.size())
       break;
@@ -533,26 +585,37 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
 void CudaDevice::printProfile() const {
   for (const auto &[function, runs] : profileRuns_) {
     const FunctionSpec &fn = model_.functions()[function];
+    size_t n = fn.commands.size();
     double total = 0;
-    for (size_t ci = 0; ci < fn.commands.size(); ++ci)
-      total += profileMs_.at({function, ci});
+    for (size_t i = 0; i < n + 2; ++i)
+      total += profileMs_.at({function, i});
     std::fprintf(stderr,
-                 "moert: CUDA profile of function '%s' on %s: %lld runs, "
-                 "%.3f ms per run in its commands\n"
+                 "moert: CUDA profile of function '%s' on %s: %lld runs (the first "
+                 "at each T not counted), %.4f ms per run\n"
                  "     #  command       kernel / GEMM (n x k)         ms per run      %%\n",
                  fn.name.c_str(), description_.c_str(), static_cast<long long>(runs),
                  total / runs);
-    for (size_t ci = 0; ci < fn.commands.size(); ++ci) {
-      const CommandSpec &c = fn.commands[ci];
-      std::string what;
-      if (c.kind == CommandKind::Launch)
-        what = model_.kernels()[c.kernel].name;
-      else if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm)
-        what = std::to_string(c.n) + " x " + std::to_string(c.k) + " " +
-               moert_dtype_name(c.dtype);
-      double ms = profileMs_.at({function, ci});
-      std::fprintf(stderr, "  %4zu  %-12s  %-28s %10.4f  %5.1f\n", ci,
-                   commandKindName(c.kind), what.c_str(), ms / runs,
+    for (size_t i = 0; i < n + 2; ++i) {
+      std::string index = "-", kind, what;
+      if (i == 0) {
+        kind = "Copy";
+        what = "inputs, host to device";
+      } else if (i == n + 1) {
+        kind = "Copy";
+        what = "outputs, device to host";
+      } else {
+        const CommandSpec &c = fn.commands[i - 1];
+        index = std::to_string(i - 1);
+        kind = commandKindName(c.kind);
+        if (c.kind == CommandKind::Launch)
+          what = model_.kernels()[c.kernel].name;
+        else if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm)
+          what = std::to_string(c.n) + " x " + std::to_string(c.k) + " " +
+                 moert_dtype_name(c.dtype);
+      }
+      double ms = profileMs_.at({function, i});
+      std::fprintf(stderr, "  %4s  %-12s  %-28s %10.4f  %5.1f\n", index.c_str(),
+                   kind.c_str(), what.c_str(), ms / runs,
                    total > 0 ? 100.0 * ms / total : 0.0);
     }
   }

@@ -16,9 +16,9 @@
 // have written their bytes (the gate, up and down GEMMs of one dispatch share
 // them), so a layer waits for the device once.
 //
-// MOERT_CUDA_PROFILE=1 times every command with events (graphs are then off)
-// and prints each function's per-command totals to stderr when the session
-// ends.
+// MOERT_CUDA_PROFILE=1 times every command (and the copies in and out) with
+// events (graphs are then off) and prints each function's per-command times
+// to stderr when the session ends.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOERT_SRC_CUDA_CUDADEVICE_H
@@ -29,6 +29,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -72,6 +73,10 @@ private:
   /// last (MOERT_CUDA_PROFILE).
   Status issueProfiled(const FunctionSpec &fn, int64_t T);
   void printProfile() const;
+  /// Page-locks the ranges of `hostArena` that runs copy to and from (every
+  /// function's inputs and outputs at max_tokens), so copies run at the
+  /// link's speed; where the driver refuses, they stay pageable.
+  void pinStaging(uint8_t *hostArena);
 
   const Model &model_;
   const Api *api_ = nullptr;
@@ -99,6 +104,11 @@ private:
   std::vector<CUevent> events_;
   std::map<std::pair<size_t, size_t>, double> profileMs_;
   std::map<size_t, int64_t> profileRuns_;
+  std::set<std::pair<size_t, int64_t>> profiledShapes_; // (function, T) seen
+  // The host arena's input and output ranges, page-locked (cuMemHostRegister)
+  // for fast copies; pinnedArena_ is the arena they belong to.
+  uint8_t *pinnedArena_ = nullptr;
+  std::vector<void *> pinned_;
 };
 
 } // namespace moert::rt::cuda

@@ -77,6 +77,21 @@ def main():
                             what = "same"
                         note = " load=%s" % (what if same else "DIFFERENT %s vs %s" % (load, expected))
                         ok = ok and same
+                    stats_path = os.path.join(aux, "router_stats.0.npy")
+                    if "router_terms" in files and os.path.exists(stats_path):
+                        # [load_0 .. load_{E-1}, cv, lb loss, z-loss, T] against
+                        # the reference's float64 logit terms (and cv from load).
+                        st = np.load(stats_path).astype(np.float64)
+                        terms = np.load(os.path.join(d, files["router_terms"]))
+                        E = len(terms) - 1
+                        load_, T_ = st[:E], st[E + 3]
+                        want = [load_.std() / load_.mean(),
+                                E * np.sum((load_ / T_) * (terms[:E] / T_)), terms[E]]
+                        got = st[E:E + 3]
+                        close = T_ == idx.shape[0] and np.allclose(got, want, rtol=1e-4, atol=1e-6)
+                        note += " stats=%s" % ("same" if close else "DIFFERENT %s vs %s" % (
+                            got.tolist(), [float(v) for v in want]))
+                        ok = ok and close
                     chosen_path = os.path.join(aux, "router_indices.0.npy")
                     if os.path.exists(chosen_path):
                         chosen = np.sort(np.load(chosen_path), axis=1)
