@@ -217,6 +217,9 @@ private:
   LogicalResult lowerTopK(moe::TopKOp op);
   LogicalResult lowerMixture(moe::MixtureOp op);
   LogicalResult lowerDispatch(moe::DispatchOp op);
+  /// moe.dispatch without a capacity: dispatch_chunked's four kernels.
+  LogicalResult dispatchChunked(moe::DispatchOp op, Value idx, Affine t,
+                                Affine r, int64_t e, int64_t k, int64_t block);
   LogicalResult lowerPermute(moe::PermuteOp op);
   LogicalResult lowerExpertFfn(moe::ExpertFfnOp op);
   LogicalResult lowerGroupedMatmul(moe::GroupedMatmulOp op);
@@ -357,6 +360,8 @@ LogicalResult FunctionLowering::lowerDispatch(moe::DispatchOp op) {
     r = {static_cast<int64_t>(
              std::ceil(cap.getFactor().convertToDouble() * k)),
          e * block};
+  if (!cap && !op.getProbs())
+    return dispatchChunked(op, *idx, t, r, e, k, block);
   KernelSpec spec{"dispatch"};
   spec.set("E", e).set("E1", e + 1).set("K", k).set("MT", maxRows(t));
   spec.set("RMAX", maxRows(r)).set("RPT", r.perToken).set("RFIX", r.fixed);
@@ -379,6 +384,34 @@ LogicalResult FunctionLowering::lowerDispatch(moe::DispatchOp op) {
   Value slotRow = allocFor(op.getSlotRow(), t);
   args.append({counts, offsets, rowToken, slotRow});
   return launch(spec, args, {0, 1}, 1);
+}
+
+LogicalResult FunctionLowering::dispatchChunked(moe::DispatchOp op, Value idx,
+                                                Affine t, Affine r, int64_t e,
+                                                int64_t k, int64_t block) {
+  // Counts per chunk of tokens (parallel), their prefix per expert (parallel
+  // over experts), the padded offsets, then the rows (parallel over chunks).
+  constexpr int64_t kChunk = 64;
+  int64_t chunks = std::max<int64_t>((maxRows(t) + kChunk - 1) / kChunk, 1);
+  KernelSpec spec{"dispatch_chunked"};
+  spec.set("E", e).set("E1", e + 1).set("K", k).set("MT", maxRows(t));
+  spec.set("RMAX", maxRows(r)).set("CH", kChunk).set("CHM1", kChunk - 1);
+  spec.set("NC", chunks).set("BLOCK", block).set("BLOCKM1", block - 1);
+  Value part = alloc({0, chunks}, {e}, i32);
+  Value counts = allocFor(op.getCounts(), {0, e});
+  Value offsets = allocFor(op.getOffsets(), {0, e + 1});
+  Value rowToken = allocFor(op.getRowToken(), r);
+  Value slotRow = allocFor(op.getSlotRow(), t);
+  KernelSpec count = spec, scan = spec, offs = spec, place = spec;
+  if (failed(launch(count.flag("COUNT"), {idx, part}, t, kChunk)) ||
+      failed(launch(scan.flag("SCAN"), {part, counts}, {0, e}, 8)) ||
+      failed(launch(offs.flag("OFFSETS"), {counts, offsets}, {0, 1}, 1)))
+    return failure();
+  // Every row of this run starts as padding (-1).
+  exec::FillOp::create(b, loc, rowToken, affineAttr(b, scale(r, kWord)),
+                       b.getI32IntegerAttr(-1));
+  return launch(place.flag("PLACE"), {idx, part, offsets, rowToken, slotRow}, t,
+                kChunk);
 }
 
 LogicalResult FunctionLowering::lowerPermute(moe::PermuteOp op) {

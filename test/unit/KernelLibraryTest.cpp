@@ -143,6 +143,8 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   for (const char *name : {"permute", "expert_choice", "router_stats"})
     EXPECT_EQ(check(spec(name)), "") << name;
   EXPECT_EQ(check(spec("router_stats").flag("PARTIAL")), "") << "router_stats PARTIAL";
+  for (const char *step : {"COUNT", "SCAN", "OFFSETS", "PLACE"})
+    EXPECT_EQ(check(spec("dispatch_chunked").flag(step)), "") << step;
 }
 
 TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {
