@@ -72,8 +72,10 @@ std::string tensorString(const moert_tensor_t &t, bool withDType = true) {
 } // namespace
 
 Session::~Session() {
-  // Stop the threads before the arena they may point into goes away.
+  // Stop the threads before the arena they may point into goes away, and let
+  // the CUDA device unregister the arena's page-locked ranges.
   pool_.reset();
+  cuda_.reset();
   if (mapping_)
     ::munmap(mapping_, mappingBytes_);
 }

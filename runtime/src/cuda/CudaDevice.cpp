@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <unistd.h>
 
 namespace moert::rt::cuda {
 
@@ -336,7 +337,7 @@ void CudaDevice::pinStaging(uint8_t *hostArena) {
   if (const char *v = std::getenv("MOERT_CUDA_PIN"); v && std::strcmp(v, "0") == 0)
     return;
   // Page-aligned [begin, end) ranges of the arena, merged where they touch.
-  const uint64_t page = 4096;
+  const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (const FunctionSpec &f : model_.functions())
     for (const auto *list : {&f.inputs, &f.outputs, &f.auxOutputs})
