@@ -35,6 +35,9 @@ using exec::Affine;
 namespace {
 
 constexpr int64_t kWord = 4; // f32 and i32
+/// Tokens per item of the chunked kernels (router_stats' PARTIAL and
+/// dispatch_chunked's COUNT / PLACE): each chunk's sums run in token order.
+constexpr int64_t kTokenChunk = 64;
 
 int64_t bytesOf(Type elem) { return elem.getIntOrFloatBitWidth() / 8; }
 
@@ -307,19 +310,18 @@ LogicalResult FunctionLowering::lowerTopK(moe::TopKOp op) {
 
   // Router statistics of this top-k, an auxiliary output: per-chunk sums
   // over tokens (in parallel), then their total in chunk order.
-  constexpr int64_t kStatsChunk = 64;
-  int64_t chunks = (maxRows(t) + kStatsChunk - 1) / kStatsChunk;
-  Value part = alloc({0, std::max<int64_t>(chunks, 1)}, {2 * e + 1}, f32);
+  int64_t chunks = std::max<int64_t>((maxRows(t) + kTokenChunk - 1) / kTokenChunk, 1);
+  Value part = alloc({0, chunks}, {2 * e + 1}, f32);
   Value stats = alloc({0, e + 4}, {}, f32);
   KernelSpec st{"router_stats"};
   st.set("MT", maxRows(t)).set("E", e).set("E4", e + 4).set("K", k);
   st.set("E_1", e + 1).set("E_2", e + 2).set("E_3", e + 3);
-  st.set("CH", kStatsChunk).set("CHM1", kStatsChunk - 1);
-  st.set("NC", std::max<int64_t>(chunks, 1)).set("W", 2 * e + 1).set("E2", 2 * e);
+  st.set("CH", kTokenChunk).set("CHM1", kTokenChunk - 1);
+  st.set("NC", chunks).set("W", 2 * e + 1).set("E2", 2 * e);
   st.setF32("EF", static_cast<double>(e));
   KernelSpec partial = st;
   partial.flag("PARTIAL");
-  if (failed(launch(partial, {*logits, idx, part}, t, kStatsChunk)) ||
+  if (failed(launch(partial, {*logits, idx, part}, t, kTokenChunk)) ||
       failed(launch(st, {part, stats}, {0, 1}, 1)))
     return failure();
   std::string index = std::to_string(statsCount++);
@@ -391,11 +393,10 @@ LogicalResult FunctionLowering::dispatchChunked(moe::DispatchOp op, Value idx,
                                                 int64_t k, int64_t block) {
   // Counts per chunk of tokens (parallel), their prefix per expert (parallel
   // over experts), the padded offsets, then the rows (parallel over chunks).
-  constexpr int64_t kChunk = 64;
-  int64_t chunks = std::max<int64_t>((maxRows(t) + kChunk - 1) / kChunk, 1);
+  int64_t chunks = std::max<int64_t>((maxRows(t) + kTokenChunk - 1) / kTokenChunk, 1);
   KernelSpec spec{"dispatch_chunked"};
   spec.set("E", e).set("E1", e + 1).set("K", k).set("MT", maxRows(t));
-  spec.set("RMAX", maxRows(r)).set("CH", kChunk).set("CHM1", kChunk - 1);
+  spec.set("RMAX", maxRows(r)).set("CH", kTokenChunk).set("CHM1", kTokenChunk - 1);
   spec.set("NC", chunks).set("BLOCK", block).set("BLOCKM1", block - 1);
   Value part = alloc({0, chunks}, {e}, i32);
   Value counts = allocFor(op.getCounts(), {0, e});
@@ -403,7 +404,7 @@ LogicalResult FunctionLowering::dispatchChunked(moe::DispatchOp op, Value idx,
   Value rowToken = allocFor(op.getRowToken(), r);
   Value slotRow = allocFor(op.getSlotRow(), t);
   KernelSpec count = spec, scan = spec, offs = spec, place = spec;
-  if (failed(launch(count.flag("COUNT"), {idx, part}, t, kChunk)) ||
+  if (failed(launch(count.flag("COUNT"), {idx, part}, t, kTokenChunk)) ||
       failed(launch(scan.flag("SCAN"), {part, counts}, {0, e}, 8)) ||
       failed(launch(offs.flag("OFFSETS"), {counts, offsets}, {0, 1}, 1)))
     return failure();
@@ -411,7 +412,7 @@ LogicalResult FunctionLowering::dispatchChunked(moe::DispatchOp op, Value idx,
   exec::FillOp::create(b, loc, rowToken, affineAttr(b, scale(r, kWord)),
                        b.getI32IntegerAttr(-1));
   return launch(place.flag("PLACE"), {idx, part, offsets, rowToken, slotRow}, t,
-                kChunk);
+                kTokenChunk);
 }
 
 LogicalResult FunctionLowering::lowerPermute(moe::PermuteOp op) {

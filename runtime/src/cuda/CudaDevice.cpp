@@ -573,10 +573,11 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
       return s;
     if (ci == fn.commands.size())
       break;
-    noteWrites(fn, ci, ci + 1, T);
-    Status s = fn.commands[ci].kind == CommandKind::GroupedGemm
-                   ? groupedGemm(fn, fn.commands[ci], ci, T)
-                   : issue(fn, ci, ci + 1, T);
+    // A grouped GEMM notes its own writes.
+    bool grouped = fn.commands[ci].kind == CommandKind::GroupedGemm;
+    if (!grouped)
+      noteWrites(fn, ci, ci + 1, T);
+    Status s = grouped ? groupedGemm(fn, fn.commands[ci], ci, T) : issue(fn, ci, ci + 1, T);
     if (!s)
       return s;
   }
