@@ -90,6 +90,25 @@ LogicalResult WeightOp::verify() {
     if (cast<ShapedType>(value->getType()).getShape() != type.getShape())
       return emitOpError() << "inline value of type " << value->getType()
                            << " does not have the buffer's shape " << type;
+  if (getPanels()) {
+    if (!type.getElementType().isF32() || type.getShape().size() < 2)
+      return emitOpError() << "a weight in panels is f32 of rank >= 2, got "
+                           << type;
+    for (OpOperand &use : getResult().getUses()) {
+      Operation *user = use.getOwner();
+      bool isB = false;
+      if (auto g = dyn_cast<GemmOp>(user))
+        isB = &use == &g.getBMutable();
+      else if (auto g = dyn_cast<GroupedGemmOp>(user))
+        isB = &use == &g.getBMutable();
+      if (!isB)
+        return emitOpError()
+               << "a weight in panels is read only as the B operand of "
+                  "exec.gemm or exec.grouped_gemm; '"
+               << user->getName() << "' uses it as operand "
+               << use.getOperandNumber();
+    }
+  }
   return success();
 }
 

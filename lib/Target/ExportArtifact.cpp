@@ -115,6 +115,7 @@ private:
 
   ModuleOp module;
   bool progress;
+  bool cuda = false; // the module's exec.target
   flatbuffers::FlatBufferBuilder fbb{1 << 16};
   std::vector<char> blobs;            // the blob section
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> checkpoints;
@@ -129,6 +130,23 @@ private:
   llvm::StringMap<uint32_t> kernelIndex;
   bool failedAny = false;
 };
+
+/// Reorders blobs[start, end) -- `matrices` row-major f32 [n, k] matrices --
+/// into panels (WeightLayout::Panels32, moert/format.h), growing it by the
+/// padding rows.
+void packRegionInPanels(std::vector<char> &blobs, size_t start,
+                        int64_t matrices, int64_t n, int64_t k) {
+  std::vector<float> rows((blobs.size() - start) / sizeof(float));
+  std::memcpy(rows.data(), blobs.data() + start, rows.size() * sizeof(float));
+  uint64_t each = moert::panelElements(n, k);
+  blobs.resize(start + matrices * each * sizeof(float));
+  std::vector<float> panels(each);
+  for (int64_t m = 0; m < matrices; ++m) {
+    moert::packPanels(rows.data() + m * n * k, n, k, panels.data());
+    std::memcpy(blobs.data() + start + m * each * sizeof(float), panels.data(),
+                each * sizeof(float));
+  }
+}
 
 /// Pads the blob section to the artifact's alignment; returns the offset.
 uint64_t alignBlobs(std::vector<char> &blobs) {
@@ -163,6 +181,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                             op.getValueAttr().getAsOpaquePointer()));
   if (auto seed = op.getRandomSeed())
     key += "|random@" + std::to_string(*seed);
+  if (op.getPanels())
+    key += "|panels";
   if (auto it = weightIndex.find(key); it != weightIndex.end()) {
     refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
     return success();
@@ -173,6 +193,15 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                              "bf16 or f16, not "
                           << elem;
   ArrayRef<int64_t> shape = type.getShape();
+  bool panels = op.getPanels();
+  if (panels && cuda)
+    return op.emitError() << "moe-export-artifact: weight '"
+                          << op.getTensorName()
+                          << "' is in panels, the CPU target's layout, but "
+                             "the module is for cuda";
+  // In panels: each [n, k] matrix is reordered once it is appended.
+  int64_t n = panels ? shape[shape.size() - 2] : 0, k = shape.back();
+  int64_t matrices = panels ? ShapedType::getNumElements(shape.drop_back(2)) : 0;
   std::optional<int64_t> seed = op.getRandomSeed();
   uint64_t offset = seed ? 0 : alignBlobs(blobs);
   if (seed) {
@@ -188,6 +217,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
       appendElement(v.convertToFloat(), elem, blobs);
     }
+    if (panels)
+      packRegionInPanels(blobs, offset, matrices, n, k);
   } else {
     auto ckpt = checkpoint(*op.getFile(), op);
     if (failed(ckpt))
@@ -214,7 +245,10 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                               << "' has shape " << t->getShapeString()
                               << ", expected " << formatShape(each)
                               << " (the checkpoint changed since import?)";
+      size_t start = blobs.size();
       appendAs(*t, elem, blobs);
+      if (panels)
+        packRegionInPanels(blobs, start, matrices / count, n, k);
     }
     packedFromFiles += 1;
     packedBytes += blobs.size() - offset;
@@ -236,7 +270,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
   weights.push_back(fb::CreateWeightDirect(
       fbb, op.getTensorName().str().c_str(), dtypeOf(elem), &shapeVec, offset,
       bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
-      static_cast<uint64_t>(seed.value_or(0))));
+      static_cast<uint64_t>(seed.value_or(0)),
+      panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
   return success();
@@ -353,7 +388,7 @@ LogicalResult Writer::write(StringRef path) {
   std::vector<flatbuffers::Offset<fb::CodeObject>> codeObjects;
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
   auto targetAttr = module->getAttrOfType<StringAttr>("exec.target");
-  bool cuda = targetAttr && targetAttr.getValue() == "cuda";
+  cuda = targetAttr && targetAttr.getValue() == "cuda";
   std::string arch = cuda ? "" : "x86-64";
   if (auto a = module->getAttrOfType<StringAttr>("exec.target_arch"))
     arch = a.getValue().str();

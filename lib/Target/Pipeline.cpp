@@ -82,6 +82,8 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoeLowerToExec(
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType}));
+  if (options.target == "cpu" && options.packWeights)
+    pm.addPass(createMoePackWeights());
   if (last < Stage::Codegen)
     return;
   if (options.target == "cuda")
@@ -104,6 +106,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<std::string> weightType{
       *this, "weight-type", llvm::cl::init("f32"),
       llvm::cl::desc("f32, bf16 or f16: the FFN weights and their GEMMs")};
+  Option<bool> packWeights{
+      *this, "pack-weights", llvm::cl::init(true),
+      llvm::cl::desc("cpu: f32 GEMM weights pre-packed in panels")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),
@@ -124,6 +129,7 @@ void moec::registerCompilePipeline() {
         options.maxTokens = o.maxTokens;
         options.cpu = o.cpu;
         options.weightType = o.weightType;
+        options.packWeights = o.packWeights;
         options.output = o.output;
         std::string error;
         if (!parseTarget(o.target, options, error))

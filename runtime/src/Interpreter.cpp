@@ -1,6 +1,8 @@
 //===- Interpreter.cpp ------------------------------------------------------===//
 #include "Interpreter.h"
+#include "cpu/PanelGemm.h"
 #include "cpu/SmallGemm.h"
+#include "moert/format.h"
 
 #include <algorithm>
 #include <cblas.h>
@@ -25,16 +27,22 @@ struct GemmSplit {
   int64_t tasks() const { return mParts * nParts; }
 };
 
-GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads) {
+/// Column blocks of a GEMM start at multiples of this: 16, or a panel's 32
+/// columns when B is in panels.
+int64_t columnQuantum(bool bPanels) { return bPanels ? kPanelWidth : 16; }
+
+GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads,
+                    bool bPanels) {
   GemmSplit s{M, N, 1, 1};
   if (threads <= 1 || M <= 0 ||
       static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) <
           kParallelMacs)
     return s;
+  int64_t q = columnQuantum(bPanels);
   int64_t nParts = std::min<int64_t>(threads, std::max<int64_t>(1, N / 16));
   int64_t nStep = ceilDiv(N, nParts);
-  if (nStep >= 16 && nStep < N)
-    nStep = std::min<int64_t>(N, ceilDiv(nStep, 16) * 16);
+  if ((nStep >= 16 || bPanels) && nStep < N)
+    nStep = std::min<int64_t>(N, ceilDiv(nStep, q) * q);
   nParts = ceilDiv(N, nStep);
   int64_t mParts = std::min<int64_t>(ceilDiv(threads, nParts),
                                      std::max<int64_t>(1, M / 4));
@@ -94,10 +102,20 @@ void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
 }
 
 /// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
-/// of A) and `b` (rows of B) from A and B.
+/// of A) and `b` (rows of B) from A and B; with `bPanels`, B is an f32 weight
+/// of [N, K] matrices in panels (format.h), `b` is e * N + n0 for columns
+/// [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
 inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                      const void *A, int64_t a, const void *B, int64_t b,
-                     float *C, int64_t ldc, float beta) {
+                     bool bPanels, int64_t N, float *C, int64_t ldc, float beta) {
+  if (bPanels) {
+    int64_t e = b / N, n0 = b % N;
+    const float *panels = static_cast<const float *>(B) + e * panelElements(N, K) +
+                          n0 / kPanelWidth * K * kPanelWidth;
+    panelGemm(m, n, K, static_cast<const float *>(A) + a * K, panels, C, ldc,
+              beta != 0.0f, bestPanelIsa());
+    return;
+  }
   if (dtype == MOERT_F32) {
     sgemmTile(m, n, K, static_cast<const float *>(A) + a * K,
               static_cast<const float *>(B) + b * K, C, ldc, beta);
@@ -136,20 +154,21 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
 }
 
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
-             int64_t K, const void *A, const void *B, float *C, bool accumulate) {
+             int64_t K, const void *A, const void *B, bool bPanels, float *C,
+             bool accumulate) {
   if (M <= 0)
     return;
   float beta = accumulate ? 1.0f : 0.0f;
-  GemmSplit s = splitGemm(M, N, K, pool.size());
+  GemmSplit s = splitGemm(M, N, K, pool.size(), bPanels);
   if (s.tasks() == 1) {
-    gemmTile(dtype, M, N, K, A, 0, B, 0, C, N, beta);
+    gemmTile(dtype, M, N, K, A, 0, B, 0, bPanels, N, C, N, beta);
     return;
   }
   auto tile = [&](int64_t i) {
     int64_t m0 = (i / s.nParts) * s.mStep, n0 = (i % s.nParts) * s.nStep;
     int64_t m = std::min(s.mStep, M - m0), n = std::min(s.nStep, N - n0);
     if (m > 0 && n > 0)
-      gemmTile(dtype, m, n, K, A, m0, B, n0, C + m0 * N + n0, N, beta);
+      gemmTile(dtype, m, n, K, A, m0, B, n0, bPanels, N, C + m0 * N + n0, N, beta);
   };
   pool.parallelFor(s.tasks(), tile);
 }
@@ -175,7 +194,8 @@ Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows)
 
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
-                      const void *B, float *C, const uint8_t *offsets) {
+                      const void *B, bool bPanels, float *C,
+                      const uint8_t *offsets) {
   if (Status s = checkExpertOffsets(offsets, experts, rows); !s)
     return s;
   int64_t nonEmpty = 0;
@@ -194,14 +214,16 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
     nParts = std::min<int64_t>(std::max<int64_t>(1, N / 16),
                                ceilDiv(2 * pool.size(), std::max<int64_t>(1, nonEmpty)));
   int64_t nStep = ceilDiv(N, nParts);
+  if (bPanels)
+    nStep = ceilDiv(nStep, kPanelWidth) * kPanelWidth;
   nParts = ceilDiv(N, nStep);
   auto tile = [&](int64_t i) {
     int64_t e = i / nParts, n0 = (i % nParts) * nStep;
     int64_t r0 = loadI32(offsets, e), r1 = loadI32(offsets, e + 1);
     int64_t n = std::min(nStep, N - n0);
     if (r1 > r0 && n > 0)
-      gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, C + r0 * N + n0, N,
-               0.0f);
+      gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, bPanels, N,
+               C + r0 * N + n0, N, 0.0f);
   };
   if (pool.size() == 1 || macs < kParallelMacs) {
     for (int64_t i = 0; i < experts * nParts; ++i)

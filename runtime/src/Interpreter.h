@@ -25,9 +25,11 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
                int64_t tokens, int64_t extent, int64_t grain);
 
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,
-/// bf16 or f16), C [M, N] f32; the sums run in f32.
+/// bf16 or f16; row-major, or f32 in panels with `bPanels`), C [M, N] f32;
+/// the sums run in f32.
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
-             int64_t K, const void *A, const void *B, float *C, bool accumulate);
+             int64_t K, const void *A, const void *B, bool bPanels, float *C,
+             bool accumulate);
 
 /// The checks of a grouped GEMM's i32 offsets [experts + 1]: offsets[0] = 0,
 /// non-decreasing, offsets[experts] <= rows (MOERT_EXECUTION_ERROR otherwise).
@@ -38,7 +40,8 @@ Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows)
 /// untouched) when checkExpertOffsets fails.
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
-                      const void *B, float *C, const uint8_t *offsets);
+                      const void *B, bool bPanels, float *C,
+                      const uint8_t *offsets);
 
 /// `bytes` bytes of dst <- the little-endian 32-bit `value`, repeated.
 void runFill(uint8_t *dst, int64_t bytes, uint32_t value);

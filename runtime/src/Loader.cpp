@@ -136,7 +136,9 @@ public:
 private:
   Status affine(const fb::Affine *a, const std::string &what, Affine *out,
                 Ends *ends, bool required = true);
-  Status operand(const fb::Ref *ref, const std::string &what, Operand *out);
+  /// A weight in panels is an operand only where `panelsOk` (a GEMM's B).
+  Status operand(const fb::Ref *ref, const std::string &what, Operand *out,
+                 bool panelsOk = false);
   /// Checks `op` holds `need` bytes at both ends of [1, max_tokens]
   /// (`needText` says what they are, for the message); weights must be
   /// `weightDType` when it is given (< 0: any).
@@ -238,10 +240,33 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (synthetic && spec.shape.empty())
       return error(MOERT_INVALID_ARTIFACT, what,
                    ": a RandomUniform weight needs a last dimension");
+    uint8_t layout = static_cast<uint8_t>(w->layout());
+    if (layout > static_cast<uint8_t>(fb::WeightLayout::MAX))
+      return error(MOERT_INVALID_ARTIFACT, what, ": unknown layout ", int(layout));
+    spec.panels = w->layout() == fb::WeightLayout::Panels32;
+    if (spec.panels) {
+      if (table_.target() != fb::Target::CpuX86_64)
+        return error(MOERT_INVALID_ARTIFACT, what,
+                     ": layout Panels32 is the CPU target's, not this artifact's");
+      if (w->dtype() != fb::DType::F32 || spec.shape.size() < 2)
+        return error(MOERT_INVALID_ARTIFACT, what, ": layout Panels32 needs an "
+                     "f32 weight of rank >= 2, got ", dtypeName(dt), " ",
+                     shapeString(w->shape()));
+      // Π(leading dims) matrices of ceil(n / 32) x 32 x k f32 values.
+      uint64_t n = static_cast<uint64_t>(spec.shape[spec.shape.size() - 2]);
+      uint64_t padded = (n / kPanelWidth + (n % kPanelWidth != 0)) * kPanelWidth;
+      overflow |= __builtin_mul_overflow(padded, static_cast<uint64_t>(spec.shape.back()), &padded);
+      for (size_t d = 0; d + 2 < spec.shape.size(); ++d)
+        overflow |= __builtin_mul_overflow(padded, static_cast<uint64_t>(spec.shape[d]), &padded);
+      overflow |= __builtin_mul_overflow(padded, uint64_t(4), &expect);
+      if (overflow)
+        return error(MOERT_INVALID_ARTIFACT, what, ": f32 ", shapeString(w->shape()),
+                     " in panels is too large");
+    }
     if (!synthetic && expect != bytes)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes is ", bytes, ", but ",
-                   dtypeName(dt), " ", shapeString(w->shape()), " is ", expect,
-                   " bytes");
+                   dtypeName(dt), " ", shapeString(w->shape()),
+                   spec.panels ? " in panels" : "", " is ", expect, " bytes");
     spec.dtype = static_cast<moert_dtype_t>(dt);
     spec.data = synthetic ? nullptr : blob_ + off; // generated after the checks
     spec.bytes = expect;
@@ -336,7 +361,7 @@ Status TableChecker::kernels(std::vector<KernelSpec> *out) {
 }
 
 Status TableChecker::operand(const fb::Ref *ref, const std::string &what,
-                             Operand *out) {
+                             Operand *out, bool panelsOk) {
   if (!ref)
     return error(MOERT_INVALID_ARTIFACT, what, " is missing");
   switch (ref->kind()) {
@@ -352,6 +377,11 @@ Status TableChecker::operand(const fb::Ref *ref, const std::string &what,
       return error(MOERT_INVALID_ARTIFACT, what, ": weight ", ref->index(),
                    " does not exist (the artifact has ", weights_->size(),
                    " weights)");
+    if ((*weights_)[ref->index()].panels && !panelsOk)
+      return error(MOERT_INVALID_ARTIFACT, what, ": weight ", ref->index(),
+                   " ('", (*weights_)[ref->index()].name,
+                   "') is in panels (Panels32), which only a Gemm's or "
+                   "GroupedGemm's operand b reads");
     *out = Operand{true, ref->index()};
     return Status();
   }
@@ -449,7 +479,7 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                     Ends *needC) -> Status {
     Status st;
     if (!(st = operand(c->a(), where + ": operand a", &out->a)) ||
-        !(st = operand(c->b(), where + ": operand b", &out->b)) ||
+        !(st = operand(c->b(), where + ": operand b", &out->b, /*panelsOk=*/true)) ||
         !(st = operand(c->c(), where + ": operand c", &out->c)))
       return st;
     uint8_t dt = static_cast<uint8_t>(c->dtype());
@@ -471,8 +501,22 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     out->k = c->k();
     if (!(st = checkDim("n", out->n)) || !(st = checkDim("k", out->k)))
       return st;
+    out->bPanels = out->b.isWeight && (*weights_)[out->b.index].panels;
+    if (out->bPanels) {
+      // The weight's matrices must be [n, k] exactly: the panels' order
+      // depends on both.
+      const WeightSpec &w = (*weights_)[out->b.index];
+      int64_t wn = w.shape[w.shape.size() - 2], wk = w.shape.back();
+      if (wn != out->n || wk != out->k)
+        return error(MOERT_INVALID_ARTIFACT, where, ": operand b (weight ",
+                     out->b.index, " '", w.name, "') is in panels of [", wn,
+                     ", ", wk, "] matrices, but the command multiplies by [",
+                     out->n, ", ", out->k, "]");
+    }
+    int64_t bRows = out->bPanels ? (out->n + kPanelWidth - 1) / kPanelWidth * kPanelWidth
+                                 : out->n;
     if (!(st = product(where + ": rows x k", {out->k, size}, rows, needA)) ||
-        !(st = product(where + ": " + bLabel, {experts, out->n, out->k, size}, one, needB)) ||
+        !(st = product(where + ": " + bLabel, {experts, bRows, out->k, size}, one, needB)) ||
         !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
       return st;
     if (!(st = writable(out->c, where + ": operand c")) ||
@@ -758,11 +802,28 @@ Status Model::generateSyntheticWeights() {
     uint64_t count = w.bytes / moert_dtype_size(dtype);
     float bound = randomUniformBound(w.shape.back());
     uint64_t seed = w.seed;
+    // In panels, storage element i holds logical (row-major) element
+    // `logical` of matrix i / perMatrix, or padding (zero).
+    bool panels = w.panels;
+    int64_t n = panels ? w.shape[w.shape.size() - 2] : 0, k = w.shape.back();
+    uint64_t perMatrix = panels ? panelElements(n, k) : 0;
     auto fill = [=](uint64_t begin, uint64_t end) {
       float *f32 = static_cast<float *>(map);
       uint16_t *u16 = static_cast<uint16_t *>(map);
       for (uint64_t i = begin; i < end; ++i) {
-        float v = randomUniformWeight(seed, i, bound);
+        uint64_t logical = i;
+        if (panels) {
+          uint64_t matrix = i / perMatrix, r = i % perMatrix;
+          uint64_t panelSize = static_cast<uint64_t>(k) * kPanelWidth;
+          uint64_t row = r / panelSize * kPanelWidth + r % kPanelWidth;
+          uint64_t col = r % panelSize / kPanelWidth;
+          if (row >= static_cast<uint64_t>(n)) {
+            f32[i] = 0.0f;
+            continue;
+          }
+          logical = (matrix * static_cast<uint64_t>(n) + row) * static_cast<uint64_t>(k) + col;
+        }
+        float v = randomUniformWeight(seed, logical, bound);
         if (dtype == MOERT_F32)
           f32[i] = v;
         else

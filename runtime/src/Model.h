@@ -68,6 +68,7 @@ struct CommandSpec {
   Affine rows;
   int64_t n = 0, k = 0, experts = 0;
   bool accumulate = false;
+  bool bPanels = false;            // B is a weight in panels (Panels32)
   moert_dtype_t dtype = MOERT_F32; // of A and B; C is f32
   // Fill, Copy
   Operand src, dst;
@@ -92,6 +93,8 @@ struct WeightSpec {
   /// Generated at load time (WeightInit::RandomUniform) from `seed`.
   bool synthetic = false;
   uint64_t seed = 0;
+  /// WeightLayout::Panels32 (f32 [..., n, k] in panels; moert/format.h).
+  bool panels = false;
 };
 
 struct CodeObjectSpec {

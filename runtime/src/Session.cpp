@@ -384,12 +384,12 @@ Status Session::runCommands(size_t function, int64_t T) {
                 c.grain);
       break;
     case CommandKind::Gemm:
-      runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, p.a, p.b,
+      runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, p.a, p.b, c.bPanels,
               reinterpret_cast<float *>(p.c), c.accumulate);
       break;
     case CommandKind::GroupedGemm:
       s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n, c.k, p.a,
-                         p.b, reinterpret_cast<float *>(p.c), p.offsets);
+                         p.b, c.bPanels, reinterpret_cast<float *>(p.c), p.offsets);
       if (!s)
         return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
                           " (GroupedGemm), T = " + std::to_string(T) + ": ");

@@ -7,7 +7,7 @@
 // RUN: not moe-opt %s --moe-compile-pipeline="output=%t.dir/nowhere/x.moeb max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADPATH
 
 // CHECK: magic MOEBART
-// CHECK-NEXT: version 1
+// CHECK-NEXT: version 2
 // CHECK-NEXT: header_size 128
 // CHECK-NEXT: file_size_matches True
 // CHECK-NEXT: table_offset 128

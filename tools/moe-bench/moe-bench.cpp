@@ -90,6 +90,10 @@ cl::opt<std::string> weightType(
     "weight-type", cl::init("f32"), cl::cat(category),
     cl::desc("The expert weights' type, as moe-compile --weight-type: f32 "
              "(default), bf16 or f16 (weight bytes are counted at that size)"));
+cl::opt<bool> packWeights(
+    "pack-weights", cl::init(true), cl::cat(category),
+    cl::desc("As moe-compile --pack-weights: f32 GEMM weights in panels "
+             "(default true; false to compare with the row-major kernels)"));
 cl::opt<std::string> outputFormat("format", cl::init("table"), cl::cat(category),
                             cl::desc("table (default), csv or markdown"));
 cl::opt<bool> noProbes("no-probes", cl::cat(category),
@@ -224,6 +228,7 @@ FailureOr<double> compile(const std::string &graph, const std::string &path,
   options.maxTokens = maxTokens;
   options.cpu = cpu;
   options.weightType = weightType;
+  options.packWeights = packWeights;
   options.output = path;
   mlir::PassManager pm(&context);
   moec::buildCompilePipeline(pm, options);

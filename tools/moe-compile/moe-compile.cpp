@@ -51,6 +51,11 @@ static cl::opt<std::string> weightType(
              "operands: f32 (default), bf16 or f16. With bf16/f16 the "
              "activations a GEMM reads are rounded to that type and the "
              "products are summed in f32; the router stays f32"));
+static cl::opt<bool> packWeights(
+    "pack-weights", cl::init(true), cl::cat(category),
+    cl::desc("--target=cpu: write the f32 GEMM weights pre-packed in panels "
+             "of 32 rows for the runtime's CPU GEMM (default true; false "
+             "keeps them row-major, read by the row-major kernels and BLAS)"));
 static cl::opt<std::string> compileTo(
     "compile-to", cl::init("artifact"), cl::cat(category),
     cl::desc("Stop after a stage and print the IR: input, expand, plan, exec, "
@@ -88,7 +93,8 @@ int main(int argc, char **argv) {
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
-      "              [--weight-type=f32|bf16|f16] [--cpu=NAME]\n"
+      "              [--weight-type=f32|bf16|f16] [--pack-weights=true|false]\n"
+      "              [--cpu=NAME]\n"
       "              [--cuda-binary=auto|ptx|cubin]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
       "canonicalized), plan\n(dispatch padding), exec (buffers, memory plan, "
@@ -144,6 +150,7 @@ int main(int argc, char **argv) {
   options.maxTokens = maxTokens;
   options.cpu = cpu;
   options.weightType = weightType;
+  options.packWeights = packWeights;
   options.cudaBinary = emitPtx ? "ptx" : cudaBinary.getValue();
   options.cudaPath = cudaPath;
   options.output = writeArtifact ? outputFile.getValue() : "";

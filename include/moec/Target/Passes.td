@@ -23,6 +23,21 @@ def MoeCodegenHost : Pass<"moe-codegen-host", "::mlir::ModuleOp"> {
                            "::moec::exec::ExecDialect"];
 }
 
+def MoePackWeights : Pass<"moe-pack-weights", "::mlir::ModuleOp"> {
+  let summary = "Lay out the CPU GEMMs' f32 weights in panels for its kernel";
+  let description = [{
+    Marks `panels` every f32 `exec.weight` of rank >= 2 that only the B
+    operands of `exec.gemm` / `exec.grouped_gemm` read, so that
+    `moe-export-artifact` writes it pre-packed (k x 32 panels; `exec.weight`)
+    and the runtime's CPU GEMM streams it in the order its register tiles
+    consume it. bf16 / f16 weights and weights anything else reads keep the
+    row-major layout. An error on a module for the CUDA target (cuBLAS reads
+    weights row-major). `moe-compile` runs it for `--target=cpu` unless
+    `--pack-weights=false`.
+  }];
+  let dependentDialects = ["::moec::exec::ExecDialect"];
+}
+
 def MoeCodegenCuda : Pass<"moe-codegen-cuda", "::mlir::ModuleOp"> {
   let summary = "Compile the generated kernels to PTX (and cubin) for NVIDIA GPUs";
   let description = [{

@@ -25,7 +25,7 @@ namespace moert {
 
 constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// Incremented on every incompatible change of the header or the schema.
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2; // 2: Weight.layout (panels)
 constexpr uint64_t kAlignment = 64;
 
 struct FileHeader {
@@ -108,6 +108,47 @@ inline float randomUniformWeight(uint64_t seed, uint64_t i, float bound) {
   uint64_t h = splitmix64(seed * 0x9E3779B97F4A7C15ull + i);
   float u = static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
   return (2.0f * u - 1.0f) * bound;
+}
+
+/// The width of a weight panel (WeightLayout::Panels32): the CPU GEMM's B
+/// operand, pre-packed by the compiler. A matrix B [N, K] (row n = output n)
+/// is stored as ceil(N / 32) panels; panel p holds, for each k, the 32 values
+/// B[32p + j, k] (j < 32) contiguously, with zeros for rows 32p + j >= N. A
+/// weight [..., N, K] stores each of its Π(leading dims) matrices that way,
+/// one after the other. f32 only.
+constexpr int64_t kPanelWidth = 32;
+
+/// Elements of one [N, K] matrix stored in panels (N rounded up to 32).
+constexpr uint64_t panelElements(int64_t n, int64_t k) {
+  return static_cast<uint64_t>((n + kPanelWidth - 1) / kPanelWidth) *
+         static_cast<uint64_t>(kPanelWidth) * static_cast<uint64_t>(k);
+}
+
+/// Where element (n, k) of an [N, K] matrix lies in its panels.
+constexpr uint64_t panelIndex(int64_t n, int64_t k, int64_t K) {
+  return (static_cast<uint64_t>(n / kPanelWidth) * static_cast<uint64_t>(K) +
+          static_cast<uint64_t>(k)) * static_cast<uint64_t>(kPanelWidth) +
+         static_cast<uint64_t>(n % kPanelWidth);
+}
+
+/// Packs row-major `rows` [N, K] into panels `out` (panelElements(N, K)
+/// elements; the padding rows are zero). T is float or a 16-bit pattern.
+template <class T>
+void packPanels(const T *rows, int64_t n, int64_t k, T *out) {
+  std::memset(out, 0, panelElements(n, k) * sizeof(T));
+  constexpr int64_t kStep = 64; // a 64 x 32 block of the output at a time
+  for (int64_t p = 0; p * kPanelWidth < n; ++p) {
+    int64_t width = n - p * kPanelWidth < kPanelWidth ? n - p * kPanelWidth : kPanelWidth;
+    T *panel = out + static_cast<uint64_t>(p) * static_cast<uint64_t>(k) * kPanelWidth;
+    for (int64_t c0 = 0; c0 < k; c0 += kStep) {
+      int64_t c1 = c0 + kStep < k ? c0 + kStep : k;
+      for (int64_t j = 0; j < width; ++j) {
+        const T *row = rows + (p * kPanelWidth + j) * k;
+        for (int64_t c = c0; c < c1; ++c)
+          panel[c * kPanelWidth + j] = row[c];
+      }
+    }
+  }
 }
 
 } // namespace moert

@@ -215,20 +215,20 @@ TEST(LoaderHeader, BadMagic) {
 }
 
 TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
-  for (uint32_t v : {0u, 2u, 7u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, 1u, 3u, 7u, 0xFFFFFFFFu}) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.format_version = v;
     setHeader(b, h);
     rehash(b); // a well-formed artifact of another version
     EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
-    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 1 only");
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 2 only");
   }
   ArtifactBuilder ab(kMaxT);
   makeSmall(ab);
   ArtifactBuilder::Options o;
-  o.formatVersion = 2;
-  EXPECT_LOAD_ERROR(ab.build(o), MOERT_UNSUPPORTED, "format version 2");
+  o.formatVersion = 3;
+  EXPECT_LOAD_ERROR(ab.build(o), MOERT_UNSUPPORTED, "format version 3");
 }
 
 TEST(LoaderHeader, HeaderSize) {
@@ -363,7 +363,7 @@ TEST(LoaderVerifier, TinyTable) {
   Bytes b(128 + 64, 0);
   moert::FileHeader h{};
   std::memcpy(h.magic, moert::kMagic, 8);
-  h.format_version = 1;
+  h.format_version = moert::kFormatVersion;
   h.header_size = 128;
   h.table_offset = 128;
   h.table_size = 4;

@@ -1,0 +1,48 @@
+//===- PackWeights.cpp - CPU GEMM weights in panels -----------------------===//
+#include "moec/Target/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace moec {
+#define GEN_PASS_DEF_MOEPACKWEIGHTS
+#include "moec/Target/Passes.h.inc"
+} // namespace moec
+
+using namespace mlir;
+using namespace moec;
+
+namespace {
+
+/// Whether every use of `weight` is the B operand of a GEMM.
+bool onlyGemmB(exec::WeightOp weight) {
+  for (OpOperand &use : weight.getResult().getUses()) {
+    Operation *user = use.getOwner();
+    if (auto g = dyn_cast<exec::GemmOp>(user); g && &use == &g.getBMutable())
+      continue;
+    if (auto g = dyn_cast<exec::GroupedGemmOp>(user); g && &use == &g.getBMutable())
+      continue;
+    return false;
+  }
+  return !weight.getResult().use_empty();
+}
+
+struct PackWeights : moec::impl::MoePackWeightsBase<PackWeights> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (auto target = module->getAttrOfType<StringAttr>("exec.target");
+        target && target.getValue() != "cpu") {
+      module.emitError() << "moe-pack-weights: panels are the CPU GEMM's "
+                            "layout; this module's target is '"
+                         << target.getValue() << "'";
+      return signalPassFailure();
+    }
+    module.walk([&](exec::WeightOp weight) {
+      auto type = cast<exec::BufferType>(weight.getType());
+      if (type.getElementType().isF32() && type.getShape().size() >= 2 &&
+          onlyGemmB(weight))
+        weight.setPanels(true);
+    });
+  }
+};
+
+} // namespace
