@@ -3,6 +3,17 @@
 // RUN: rm -f %t.moeb
 // RUN: moe-opt %s --moe-compile-pipeline="output=%t.moeb max-tokens=16" -o /dev/null
 // RUN: %python %S/Inputs/inspect_moeb.py %t.moeb | FileCheck %s
+// A weight in panels is written packed (moe-pack-weights), else row-major:
+// RUN: moe-opt %S/Inputs/export-panels.mlir --moe-pack-weights --moe-export-artifact=output=%t.panels.moeb -o /dev/null
+// RUN: %python %S/Inputs/inspect_moeb.py %t.panels.moeb --matrix 40 3 | FileCheck %s --check-prefix=PANELS
+// RUN: moe-opt %S/Inputs/export-panels.mlir --moe-export-artifact=output=%t.rows.moeb -o /dev/null
+// RUN: %python %S/Inputs/inspect_moeb.py %t.rows.moeb --matrix 40 3 | FileCheck %s --check-prefix=ROWS
+// RUN: not moe-opt %S/Inputs/export-panels-cuda.mlir --moe-export-artifact=output=%t.cuda.moeb -o /dev/null 2>&1 | FileCheck %s --check-prefix=CUDA
+// PANELS: row_major_in_blob False
+// PANELS-NEXT: panels_in_blob True
+// ROWS: row_major_in_blob True
+// ROWS-NEXT: panels_in_blob False
+// CUDA: error: moe-export-artifact: weight 'w' is in panels, the CPU target's layout, but the module is for cuda
 // RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOUT
 // RUN: not moe-opt %s --moe-compile-pipeline="output=%t.dir/nowhere/x.moeb max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADPATH
 

@@ -61,6 +61,29 @@
 
 // -----
 
+// weight: panels hold f32 matrices
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32 of rank >= 2, got '!exec.buffer<4x8xbf16>'}}
+%w = exec.weight "w" random(1) panels : <4x8xbf16>
+
+// -----
+
+// weight: panels hold f32 matrices
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32 of rank >= 2, got '!exec.buffer<8xf32>'}}
+%w = exec.weight "w" random(1) panels : <8xf32>
+
+// -----
+
+// weight: only a GEMM's B reads panels
+func.func @f() {
+  // expected-error@+1 {{'exec.weight' op a weight in panels is read only as the B operand of exec.gemm or exec.grouped_gemm; 'exec.copy' uses it as operand 0}}
+  %w = exec.weight "w" random(1) panels : <4x8xf32>
+  %z = exec.alloc offset(0) bytes([0, 128]) : <4x8xf32>
+  exec.copy %w -> %z bytes([0, 128]) : <4x8xf32> -> <4x8xf32>
+  return
+}
+
+// -----
+
 // output: a name
 %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 // expected-error@+1 {{'exec.output' op an output needs a name}}

@@ -7,11 +7,13 @@
 // CHECK: %[[W:.*]] = exec.weight "w" from "m.safetensors" : <4x8xf32>
 // CHECK: %[[V:.*]] = exec.weight "v" = dense<1.000000e+00> : tensor<2x4x8xf32> : <2x4x8xf32>
 // CHECK: exec.weight "r" random(7) : <2x4x8xf32>
+// CHECK: %[[P:.*]] = exec.weight "p" random(8) panels : <2x4x8xf32>
 // CHECK: %[[O:.*]] = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 // CHECK: %[[Y:.*]] = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // CHECK: %[[Z:.*]] = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
 // CHECK: exec.gemm %[[X]], %[[W]] -> %[[Y]] rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
 // CHECK: exec.grouped_gemm %[[X]], %[[V]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+// CHECK: exec.grouped_gemm %[[X]], %[[P]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
 // CHECK: %[[XB:.*]] = exec.alloc offset(320) bytes([16, 0]) : <?x8xbf16>
 // CHECK: %[[WB:.*]] = exec.weight "wb" random(3) : <2x4x8xbf16>
 // CHECK: exec.grouped_gemm %[[XB]], %[[WB]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xbf16>, <2x4x8xbf16>, <3xi32> -> <?x4xf32>
@@ -27,11 +29,13 @@ func.func @plan() {
   %w = exec.weight "w" from "m.safetensors" : <4x8xf32>
   %v = exec.weight "v" = dense<1.0> : tensor<2x4x8xf32> : <2x4x8xf32>
   %r = exec.weight "r" random(7) : <2x4x8xf32>
+  %p = exec.weight "p" random(8) panels : <2x4x8xf32>
   %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
   %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
   %z = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
   exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
   exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+  exec.grouped_gemm %x, %p, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
   %xb = exec.alloc offset(320) bytes([16, 0]) : <?x8xbf16>
   %wb = exec.weight "wb" random(3) : <2x4x8xbf16>
   exec.grouped_gemm %xb, %wb, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xbf16>, <2x4x8xbf16>, <3xi32> -> <?x4xf32>

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Reads a .moeb file's header independently of the compiler and runtime,
 checks its layout and three checksums (re-implemented here from
-docs/artifact.md), and prints what it found, one fact per line."""
+docs/artifact.md), and prints what it found, one fact per line. With
+`--matrix N K`, also whether the blob section holds the f32 [N, K] matrix of
+values n * K + k + 1 row-major and in panels (WeightLayout Panels32)."""
 import struct
 import sys
 
@@ -43,6 +45,22 @@ def checksum64(data, seed=0):
     return h
 
 
+def find_weight_layouts(blob, n, k):
+    """Whether the blob holds the f32 [n, k] matrix of values r * k + c + 1
+    row-major, and in panels of 32 rows (docs/artifact.md: for each panel,
+    k steps of 32 values, rows past n zero)."""
+    rows = struct.pack("<%df" % (n * k), *[r * k + c + 1 for r in range(n) for c in range(k)])
+    panels = []
+    for p in range((n + 31) // 32):
+        for c in range(k):
+            for j in range(32):
+                r = 32 * p + j
+                panels.append(float(r * k + c + 1) if r < n else 0.0)
+    packed = struct.pack("<%df" % len(panels), *panels)
+    print("row_major_in_blob", rows in blob)
+    print("panels_in_blob", packed in blob)
+
+
 def main():
     data = open(sys.argv[1], "rb").read()
     (magic, version, header_size, file_size, table_offset, table_size, blob_offset,
@@ -61,6 +79,8 @@ def main():
     print("blob_checksum_ok", checksum64(data[table_offset + table_size:]) == blob_cs)
     print("reserved_zero", data[72:120] == b"\0" * 48)
     print("elf_code_object", b"\x7fELF" in data[blob_offset:])
+    if len(sys.argv) == 5 and sys.argv[2] == "--matrix":
+        find_weight_layouts(data[blob_offset:], int(sys.argv[3]), int(sys.argv[4]))
 
 
 if __name__ == "__main__":

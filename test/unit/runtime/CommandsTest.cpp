@@ -20,13 +20,15 @@ struct GemmModel {
   int64_t N, K, maxT;
   std::vector<float> w1, w2;
   Bytes bytes;
-  GemmModel(int64_t n, int64_t k, int64_t maxTokens, bool accumulate)
+  /// With `panels`, both weights are stored in panels (Panels32).
+  GemmModel(int64_t n, int64_t k, int64_t maxTokens, bool accumulate,
+            bool panels = false)
       : N(n), K(k), maxT(maxTokens) {
     ArtifactBuilder b(maxT);
     w1 = randomFloats(static_cast<size_t>(N * K), 11);
     w2 = randomFloats(static_cast<size_t>(N * K), 12);
-    uint32_t W1 = b.addWeightF32("w1", {N, K}, w1);
-    uint32_t W2 = b.addWeightF32("w2", {N, K}, w2);
+    uint32_t W1 = panels ? b.addWeightPanels("w1", {N, K}, w1) : b.addWeightF32("w1", {N, K}, w1);
+    uint32_t W2 = panels ? b.addWeightPanels("w2", {N, K}, w2) : b.addWeightF32("w2", {N, K}, w2);
     FunctionBuilder f = b.function("forward");
     uint32_t x = f.buffer(4 * K, 0), y = f.buffer(4 * N, 0);
     f.input("x", fb::DType::F32, {-1, K}, x);
@@ -119,6 +121,30 @@ TEST(Gemm, RowCountsAroundTheDirectKernelMatchTheReference) {
   }
 }
 
+// B in panels (the CPU GEMM's pre-packed layout): N = 70 pads its last panel
+// (6 of 32 rows), K = 600 crosses the kernel's k-slice of 512, and up to 40
+// rows cover full and partial register tiles (8 rows); split over threads
+// at panel boundaries; with accumulation.
+TEST(Gemm, WeightsInPanelsMatchTheReference) {
+  for (auto [N, K] : {std::pair<int64_t, int64_t>{70, 600}, {32, 5}, {7, 33}}) {
+    GemmModel g(N, K, 40, true, /*panels=*/true);
+    moert::Model m = mustLoad(g.bytes);
+    for (int32_t threads : {1, 2, 3}) {
+      moert::Session s = mustSession(m, threads);
+      for (int64_t T = 1; T <= 40; T += (T < 10 ? 1 : 7)) {
+        std::vector<float> x = randomFloats(static_cast<size_t>(T * K), 400 + T);
+        std::vector<float> y = runOne(s, x, {T, K});
+        std::vector<float> want = refGemmBt(x, g.w1.data(), T, N, K);
+        std::vector<float> want2 = refGemmBt(x, g.w2.data(), T, N, K);
+        for (size_t i = 0; i < want.size(); ++i)
+          want[i] += want2[i];
+        EXPECT_TRUE(near(y, want, 1e-4f, 1e-4f))
+            << "N = " << N << ", K = " << K << ", T = " << T << ", threads = " << threads;
+      }
+    }
+  }
+}
+
 namespace {
 
 /// A grouped GEMM computed in double: rows [off[e], off[e + 1]) of A times
@@ -144,11 +170,13 @@ struct GroupedModel {
   int64_t E, N, K, maxT;
   std::vector<float> w;
   Bytes bytes;
-  GroupedModel(int64_t e, int64_t n, int64_t k, int64_t maxTokens)
+  GroupedModel(int64_t e, int64_t n, int64_t k, int64_t maxTokens,
+               bool panels = false)
       : E(e), N(n), K(k), maxT(maxTokens) {
     ArtifactBuilder b(maxT);
     w = randomFloats(static_cast<size_t>(E * N * K), 21);
-    uint32_t W = b.addWeightF32("w", {E, N, K}, w);
+    uint32_t W = panels ? b.addWeightPanels("w", {E, N, K}, w)
+                        : b.addWeightF32("w", {E, N, K}, w);
     FunctionBuilder f = b.function("grouped");
     uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
     f.input("a", fb::DType::F32, {-1, K}, a);
@@ -172,7 +200,9 @@ moert::Status runGrouped(moert::Session &s, const GroupedModel &g,
 } // namespace
 
 TEST(GroupedGemm, RandomOffsetsForEveryTokenCount) {
-  GroupedModel g(4, 12, 16, kMaxT);
+ for (bool panels : {false, true}) {
+  // In panels: N = 40 is a full and a padded panel per expert.
+  GroupedModel g(4, panels ? 40 : 12, 16, kMaxT, panels);
   moert::Model m = mustLoad(g.bytes);
   std::mt19937 rng(5);
   for (int32_t threads : {1, 3}) {
@@ -192,10 +222,12 @@ TEST(GroupedGemm, RandomOffsetsForEveryTokenCount) {
         auto c = s.output(0);
         ASSERT_TRUE(c);
         EXPECT_TRUE(near(values(*c), g.reference(a, off, T)))
-            << "T = " << T << ", trial " << trial << ", threads " << threads;
+            << "T = " << T << ", trial " << trial << ", threads " << threads
+            << ", panels " << panels;
       }
     }
   }
+ }
 }
 
 namespace {
@@ -513,6 +545,40 @@ TEST(Weights, RandomUniformWeightsAreGeneratedAtLoad) {
   }
   EXPECT_LT(std::fabs(sum / 300), 0.02); // centred: the mean of U(-0.1, 0.1)
   EXPECT_NE(v[0], v[1]);
+}
+
+// A synthetic weight in panels holds the same logical values as a row-major
+// one: element (e, n, k) is randomUniformWeight(seed, (e * N + n) * K + k),
+// read back through products with unit rows of A.
+TEST(Weights, RandomUniformWeightsInPanelsHoldTheRowMajorValues) {
+  constexpr int64_t E = 2, N = 33, K = 5;
+  ArtifactBuilder b(kMaxT);
+  uint32_t W = b.addWeightPanels("synthetic", {E, N, K}, std::vector<float>(E * N * K));
+  b.model.weights[W]->init = fb::WeightInit::RandomUniform;
+  b.model.weights[W]->seed = 7;
+  FunctionBuilder f = b.function("grouped");
+  uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+  f.input("a", fb::DType::F32, {-1, K}, a);
+  f.input("offsets", fb::DType::I32, {E + 1}, off);
+  f.output("c", fb::DType::F32, {-1, N}, c);
+  f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+  moert::Model m = mustLoad(b.build());
+  moert::Session s = mustSession(m);
+  // Rows e * K + j of A are unit vector j, for expert e: C's row is column j
+  // of expert e's matrix.
+  std::vector<float> in(static_cast<size_t>(E * K * K), 0.0f);
+  for (int64_t r = 0; r < E * K; ++r)
+    in[r * K + r % K] = 1.0f;
+  std::vector<int32_t> offs = {0, int32_t(K), int32_t(2 * K)};
+  ASSERT_TRUE(s.run("", {f32(in, {E * K, K}), i32(offs, {E + 1})}));
+  std::vector<float> v = values(*s.output(0));
+  float bound = moert::randomUniformBound(K);
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t j = 0; j < K; ++j)
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_EQ(v[(e * K + j) * N + n],
+                  moert::randomUniformWeight(7, (e * N + n) * K + j, bound))
+            << e << " " << n << " " << j;
 }
 
 namespace {

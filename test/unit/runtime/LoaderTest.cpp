@@ -420,6 +420,77 @@ TEST(LoaderSemantic, OtherTarget) {
                     "format Ptx (1) cannot run on the cpu target (expected HostSharedObject)");
 }
 
+namespace {
+
+/// forward(x [T, 8]) -> y [T, 40] = x · Wᵀ with W (weight 0) f32 [40, 8] in
+/// panels (Panels32), then `mutate` on the table.
+Bytes panelArtifact(const std::function<void(ArtifactBuilder &)> &mutate = {}) {
+  ArtifactBuilder b(kMaxT);
+  b.addWeightPanels("w", {40, 8}, randomFloats(320, 4));
+  b.addWeightF32("bias", {8}, randomFloats(8, 2));
+  FunctionBuilder f = b.function("forward");
+  uint32_t x = f.buffer(32, 0), y = f.buffer(160, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 40}, y);
+  f.gemm(buf(x), wt(0), buf(y), aff(1, 0), 40, 8);
+  if (mutate)
+    mutate(b);
+  return b.build();
+}
+
+} // namespace
+
+TEST(LoaderSemantic, WeightsInPanels) {
+  EXPECT_TRUE(loadStatus(panelArtifact()).ok());
+  // 40 rows are two panels of 32: 64 x 8 f32, not 40 x 8.
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->layout = fb::WeightLayout::Panels32;
+                      a.model.weights[1]->layout = fb::WeightLayout::Panels32;
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 1 ('bias'): layout Panels32 needs an f32 weight of rank >= 2, got f32 [8]");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->dtype = fb::DType::BF16;
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): layout Panels32 needs an f32 weight of rank >= 2, got bf16 [40, 8]");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->shape = {33, 16}; // 2 panels x 16
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): bytes is 2048, but f32 [33, 16] in panels is 4096 bytes");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->layout = static_cast<fb::WeightLayout>(7);
+                    }),
+                    MOERT_INVALID_ARTIFACT, "weight 0 ('w'): unknown layout 7");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) { a.model.target = fb::Target::Cuda; }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): layout Panels32 is the CPU target's, not this artifact's");
+  // The panels' order depends on n and k: the Gemm must multiply by [40, 8].
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      auto *g = static_cast<fb::GemmT *>(
+                          a.model.functions[0]->commands[0]->command.value);
+                      g->n = 32;
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "operand b (weight 0 'w') is in panels of [40, 8] matrices, but the "
+                    "command multiplies by [32, 8]");
+  // Only a GEMM's B reads panels.
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      FunctionBuilder f(a.model, *a.model.functions[0]);
+                      f.copy(wt(0), buf(1), aff(0, 64));
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "command 1 (Copy): operand src: weight 0 ('w') is in panels (Panels32), "
+                    "which only a Gemm's or GroupedGemm's operand b reads");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      auto *g = static_cast<fb::GemmT *>(
+                          a.model.functions[0]->commands[0]->command.value);
+                      *g->a = wt(0);
+                    }),
+                    MOERT_INVALID_ARTIFACT, "operand a: weight 0 ('w') is in panels");
+}
+
 TEST(LoaderSemantic, CudaCodeObjects) {
   auto cuda = [](fb::CodeFormat format) {
     return [format](ArtifactBuilder &a) {

@@ -86,6 +86,20 @@ uint32_t ArtifactBuilder::addWeightF32(const std::string &name,
                    values.size() * sizeof(float));
 }
 
+uint32_t ArtifactBuilder::addWeightPanels(const std::string &name,
+                                          std::vector<int64_t> shape,
+                                          const std::vector<float> &values) {
+  int64_t n = shape[shape.size() - 2], k = shape.back();
+  size_t matrices = values.size() / static_cast<size_t>(n * k);
+  size_t each = moert::panelElements(n, k);
+  std::vector<float> packed(matrices * each);
+  for (size_t m = 0; m < matrices; ++m)
+    moert::packPanels(values.data() + m * n * k, n, k, packed.data() + m * each);
+  uint32_t index = addWeightF32(name, std::move(shape), packed);
+  model.weights[index]->layout = fb::WeightLayout::Panels32;
+  return index;
+}
+
 uint32_t ArtifactBuilder::addWeightI32(const std::string &name,
                                        std::vector<int64_t> shape,
                                        const std::vector<int32_t> &values) {

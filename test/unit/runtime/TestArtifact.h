@@ -50,6 +50,10 @@ public:
                      std::vector<int64_t> shape, const void *data, size_t bytes);
   uint32_t addWeightF32(const std::string &name, std::vector<int64_t> shape,
                         const std::vector<float> &values);
+  /// An f32 weight [..., n, k] stored in panels (WeightLayout::Panels32,
+  /// moert::packPanels per [n, k] matrix) from its row-major `values`.
+  uint32_t addWeightPanels(const std::string &name, std::vector<int64_t> shape,
+                           const std::vector<float> &values);
   uint32_t addWeightI32(const std::string &name, std::vector<int64_t> shape,
                         const std::vector<int32_t> &values);
   uint32_t addCodeObject(Bytes bytes, fb::CodeFormat format = fb::CodeFormat::HostSharedObject);

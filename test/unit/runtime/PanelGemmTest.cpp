@@ -1,0 +1,84 @@
+//===- PanelGemmTest.cpp - the panel GEMM kernels of every ISA ------------===//
+//
+// panelGemm (runtime/src/cpu/PanelGemm.cpp) against a plain triple loop, for
+// each kernel family this CPU can run (AVX-512, AVX2, portable). Integer-valued
+// inputs keep every partial sum exact in f32, so the results must be equal.
+//
+//===----------------------------------------------------------------------===//
+#include "cpu/PanelGemm.h"
+#include "moert/format.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+using moert::rt::PanelIsa;
+
+namespace {
+
+std::vector<PanelIsa> isasOfThisCpu() {
+  std::vector<PanelIsa> isas = {PanelIsa::Generic};
+  if (moert::rt::bestPanelIsa() != PanelIsa::Generic)
+    isas.push_back(PanelIsa::Avx2);
+  if (moert::rt::bestPanelIsa() == PanelIsa::Avx512)
+    isas.push_back(PanelIsa::Avx512);
+  return isas;
+}
+
+const char *name(PanelIsa isa) {
+  return isa == PanelIsa::Avx512 ? "avx512" : isa == PanelIsa::Avx2 ? "avx2" : "generic";
+}
+
+} // namespace
+
+// M crosses the register tiles (8 / 6 / 4 rows) and the 256-row block, K the
+// 512-deep k-slice, N partial and padded panels (and AVX2's half panels);
+// C has a wider row stride whose extra columns must stay untouched.
+TEST(PanelGemm, EveryIsaMatchesTheLoopExactly) {
+  std::mt19937 rng(3);
+  for (PanelIsa isa : isasOfThisCpu())
+    for (int64_t M : {1, 5, 8, 9, 263})
+      for (int64_t N : {1, 16, 31, 32, 33, 70})
+        for (int64_t K : {1, 7, 512, 1030})
+          for (bool accumulate : {false, true}) {
+            int64_t ldc = N + 3;
+            std::vector<float> A(M * K), B(N * K), P(moert::panelElements(N, K));
+            std::vector<float> C(M * ldc), want(M * ldc);
+            for (float &v : A) v = float(int(rng() % 7) - 3);
+            for (float &v : B) v = float(int(rng() % 5) - 2);
+            for (size_t i = 0; i < C.size(); ++i)
+              C[i] = want[i] = float(int(rng() % 9) - 4);
+            moert::packPanels(B.data(), N, K, P.data());
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t n = 0; n < N; ++n) {
+                float s = accumulate ? want[m * ldc + n] : 0.0f;
+                for (int64_t k = 0; k < K; ++k)
+                  s += A[m * K + k] * B[n * K + k];
+                want[m * ldc + n] = s;
+              }
+            moert::rt::panelGemm(M, N, K, A.data(), P.data(), C.data(), ldc,
+                                 accumulate, isa);
+            ASSERT_EQ(C, want) << name(isa) << " M = " << M << " N = " << N
+                               << " K = " << K << " accumulate " << accumulate;
+          }
+}
+
+// Columns [32p, 32p + n) of C from panel p on: the offset the runtime's
+// thread split uses.
+TEST(PanelGemm, AColumnRangeStartsAtItsPanel) {
+  constexpr int64_t M = 3, N = 100, K = 9;
+  std::vector<float> A(M * K, 1.0f), B(N * K), P(moert::panelElements(N, K));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      B[n * K + k] = float(n);
+  moert::packPanels(B.data(), N, K, P.data());
+  for (PanelIsa isa : isasOfThisCpu()) {
+    std::vector<float> C(M * N, -1.0f);
+    moert::rt::panelGemm(M, N - 64, K, A.data(), P.data() + 2 * K * 32,
+                         C.data() + 64, N, false, isa);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_EQ(C[m * N + n], n < 64 ? -1.0f : float(K * n)) << name(isa);
+  }
+}
