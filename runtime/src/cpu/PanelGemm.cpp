@@ -123,46 +123,27 @@ void tileGeneric(int64_t kc, const float *A, int64_t lda, const float *panel,
       C[i * ldc + j] = acc[i][j];
 }
 
-/// Tiles of a kernel family: `tile<MR>` for MR in [1, kMR], and how many
+/// A register tile of some kernel family for a fixed number of rows.
+using TileFn = void (*)(int64_t kc, const float *A, int64_t lda,
+                        const float *panel, float *C, int64_t ldc, int width,
+                        bool load);
+
+/// A kernel family: its tiles for 1..maxRows rows (tiles[r - 1]) and the
 /// columns one call covers (32, or 16 for AVX2's half panels).
-struct Avx512Tiles {
-  static constexpr int kMR = 8, kCols = 32;
-  template <int MR> static void tile(int64_t kc, const float *A, int64_t lda,
-                                     const float *p, float *C, int64_t ldc,
-                                     int width, bool load) {
-    tileAvx512<MR>(kc, A, lda, p, C, ldc, width, load);
-  }
-};
-struct Avx2Tiles {
-  static constexpr int kMR = 6, kCols = 16;
-  template <int MR> static void tile(int64_t kc, const float *A, int64_t lda,
-                                     const float *p, float *C, int64_t ldc,
-                                     int width, bool load) {
-    tileAvx2<MR>(kc, A, lda, p, C, ldc, width, load);
-  }
-};
-struct GenericTiles {
-  static constexpr int kMR = 4, kCols = 32;
-  template <int MR> static void tile(int64_t kc, const float *A, int64_t lda,
-                                     const float *p, float *C, int64_t ldc,
-                                     int width, bool load) {
-    tileGeneric<MR>(kc, A, lda, p, C, ldc, width, load);
-  }
+struct Family {
+  const TileFn *tiles;
+  int maxRows, cols;
 };
 
-/// One call of Tiles' kernel for `rows` (<= kMR) rows.
-template <class Tiles, int MR = Tiles::kMR>
-void tileRows(int rows, int64_t kc, const float *A, int64_t lda, const float *p,
-              float *C, int64_t ldc, int width, bool load) {
-  if constexpr (MR > 1) {
-    if (rows < MR)
-      return tileRows<Tiles, MR - 1>(rows, kc, A, lda, p, C, ldc, width, load);
-  }
-  Tiles::template tile<MR>(kc, A, lda, p, C, ldc, width, load);
-}
+constexpr TileFn kAvx512Tiles[] = {tileAvx512<1>, tileAvx512<2>, tileAvx512<3>,
+                                   tileAvx512<4>, tileAvx512<5>, tileAvx512<6>,
+                                   tileAvx512<7>, tileAvx512<8>};
+constexpr TileFn kAvx2Tiles[] = {tileAvx2<1>, tileAvx2<2>, tileAvx2<3>,
+                                 tileAvx2<4>, tileAvx2<5>, tileAvx2<6>};
+constexpr TileFn kGenericTiles[] = {tileGeneric<1>, tileGeneric<2>,
+                                    tileGeneric<3>, tileGeneric<4>};
 
-template <class Tiles>
-void gemmOf(int64_t M, int64_t N, int64_t K, const float *A,
+void gemmOf(const Family &f, int64_t M, int64_t N, int64_t K, const float *A,
             const float *panels, float *C, int64_t ldc, bool accumulate) {
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
   for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
@@ -172,17 +153,16 @@ void gemmOf(int64_t M, int64_t N, int64_t K, const float *A,
       for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kSlice) {
         int64_t kc = std::min(kSlice, K - k0);
         bool load = accumulate || k0 > 0;
-        for (int64_t c0 = 0; c0 < kPanelWidth; c0 += Tiles::kCols) {
+        for (int64_t c0 = 0; c0 < kPanelWidth; c0 += f.cols) {
           int64_t n0 = p * kPanelWidth + c0;
           if (n0 >= N)
             break;
-          int width = static_cast<int>(std::min<int64_t>(Tiles::kCols, N - n0));
-          for (int64_t i = 0; i < mc; i += Tiles::kMR) {
-            int rows = static_cast<int>(std::min<int64_t>(Tiles::kMR, mc - i));
+          int width = static_cast<int>(std::min<int64_t>(f.cols, N - n0));
+          for (int64_t i = 0; i < mc; i += f.maxRows) {
+            int rows = static_cast<int>(std::min<int64_t>(f.maxRows, mc - i));
             int64_t m = m0 + i;
-            tileRows<Tiles>(rows, kc, A + m * K + k0, K,
-                            panel + k0 * kPanelWidth + c0, C + m * ldc + n0,
-                            ldc, width, load);
+            f.tiles[rows - 1](kc, A + m * K + k0, K, panel + k0 * kPanelWidth + c0,
+                              C + m * ldc + n0, ldc, width, load);
           }
         }
         if (K == 0)
@@ -210,11 +190,11 @@ void panelGemm(int64_t M, int64_t N, int64_t K, const float *A,
     return;
   switch (isa) {
   case PanelIsa::Avx512:
-    return gemmOf<Avx512Tiles>(M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf({kAvx512Tiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Avx2:
-    return gemmOf<Avx2Tiles>(M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf({kAvx2Tiles, 6, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Generic:
-    return gemmOf<GenericTiles>(M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf({kGenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);
   }
 }
 

@@ -101,24 +101,34 @@ TEST(Gemm, SplitOverThreadsMatchesTheReference) {
 // B, masked tails of k), above that BLAS: every row count on both sides, k
 // with and without a tail, N not a multiple of the kernel's rows of B, and a
 // K large enough to chunk B; with accumulation.
-TEST(Gemm, RowCountsAroundTheDirectKernelMatchTheReference) {
-  for (auto [N, K] : {std::pair<int64_t, int64_t>{37, 1}, {37, 17}, {19, 300}, {70, 2000}}) {
-    GemmModel g(N, K, 40, true);
-    moert::Model m = mustLoad(g.bytes);
-    for (int32_t threads : {1, 2}) {
-      moert::Session s = mustSession(m, threads);
-      for (int64_t T = 1; T <= 40; ++T) {
-        std::vector<float> x = randomFloats(static_cast<size_t>(T * K), 300 + T);
-        std::vector<float> y = runOne(s, x, {T, K});
-        std::vector<float> want = refGemmBt(x, g.w1.data(), T, N, K);
-        std::vector<float> want2 = refGemmBt(x, g.w2.data(), T, N, K);
-        for (size_t i = 0; i < want.size(); ++i)
-          want[i] += want2[i];
-        EXPECT_TRUE(near(y, want, 1e-4f, 1e-4f))
-            << "N = " << N << ", K = " << K << ", T = " << T << ", threads = " << threads;
-      }
+namespace {
+
+/// Runs an accumulating GemmModel (x · W1ᵀ + x · W2ᵀ) at T = 1..40 (every T,
+/// or `step` apart from T = 10 on) on each thread count, against the
+/// reference.
+void expectAccumulatedGemms(const GemmModel &g, std::initializer_list<int32_t> threadCounts,
+                            int64_t step = 1) {
+  moert::Model m = mustLoad(g.bytes);
+  for (int32_t threads : threadCounts) {
+    moert::Session s = mustSession(m, threads);
+    for (int64_t T = 1; T <= 40; T += (T < 10 ? 1 : step)) {
+      std::vector<float> x = randomFloats(static_cast<size_t>(T * g.K), 300 + T);
+      std::vector<float> y = runOne(s, x, {T, g.K});
+      std::vector<float> want = refGemmBt(x, g.w1.data(), T, g.N, g.K);
+      std::vector<float> want2 = refGemmBt(x, g.w2.data(), T, g.N, g.K);
+      for (size_t i = 0; i < want.size(); ++i)
+        want[i] += want2[i];
+      EXPECT_TRUE(near(y, want, 1e-4f, 1e-4f))
+          << "N = " << g.N << ", K = " << g.K << ", T = " << T << ", threads = " << threads;
     }
   }
+}
+
+} // namespace
+
+TEST(Gemm, RowCountsAroundTheDirectKernelMatchTheReference) {
+  for (auto [N, K] : {std::pair<int64_t, int64_t>{37, 1}, {37, 17}, {19, 300}, {70, 2000}})
+    expectAccumulatedGemms(GemmModel(N, K, 40, true), {1, 2});
 }
 
 // B in panels (the CPU GEMM's pre-packed layout): N = 70 pads its last panel
@@ -126,23 +136,9 @@ TEST(Gemm, RowCountsAroundTheDirectKernelMatchTheReference) {
 // rows cover full and partial register tiles (8 rows); split over threads
 // at panel boundaries; with accumulation.
 TEST(Gemm, WeightsInPanelsMatchTheReference) {
-  for (auto [N, K] : {std::pair<int64_t, int64_t>{70, 600}, {32, 5}, {7, 33}}) {
-    GemmModel g(N, K, 40, true, /*panels=*/true);
-    moert::Model m = mustLoad(g.bytes);
-    for (int32_t threads : {1, 2, 3}) {
-      moert::Session s = mustSession(m, threads);
-      for (int64_t T = 1; T <= 40; T += (T < 10 ? 1 : 7)) {
-        std::vector<float> x = randomFloats(static_cast<size_t>(T * K), 400 + T);
-        std::vector<float> y = runOne(s, x, {T, K});
-        std::vector<float> want = refGemmBt(x, g.w1.data(), T, N, K);
-        std::vector<float> want2 = refGemmBt(x, g.w2.data(), T, N, K);
-        for (size_t i = 0; i < want.size(); ++i)
-          want[i] += want2[i];
-        EXPECT_TRUE(near(y, want, 1e-4f, 1e-4f))
-            << "N = " << N << ", K = " << K << ", T = " << T << ", threads = " << threads;
-      }
-    }
-  }
+  for (auto [N, K] : {std::pair<int64_t, int64_t>{70, 600}, {32, 5}, {7, 33}})
+    expectAccumulatedGemms(GemmModel(N, K, 40, true, /*panels=*/true), {1, 2, 3},
+                           /*step=*/7);
 }
 
 namespace {
