@@ -26,6 +26,7 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cassert>
 #include <chrono>
 #include <cstring>
 
@@ -136,6 +137,8 @@ private:
 /// padding rows.
 void packRegionInPanels(std::vector<char> &blobs, size_t start,
                         int64_t matrices, int64_t n, int64_t k) {
+  assert(blobs.size() - start == size_t(matrices * n * k) * sizeof(float) &&
+         "the region holds exactly the matrices");
   std::vector<float> rows((blobs.size() - start) / sizeof(float));
   std::memcpy(rows.data(), blobs.data() + start, rows.size() * sizeof(float));
   uint64_t each = moert::panelElements(n, k);
@@ -226,6 +229,10 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     bool stacked = op.getTensorName().contains("{e}");
     ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
     int64_t count = stacked ? shape.front() : 1;
+    // In panels, each file's tensor is packed as it is appended when it
+    // holds whole [n, k] matrices (a stacked [E, ..., n, k]); else (a
+    // stacked [E, k]: each file one row) the whole weight once at the end.
+    bool packEach = panels && each.size() >= 2;
     for (int64_t e = 0; e < count; ++e) {
       std::string name = op.getTensorName().str();
       if (stacked)
@@ -247,9 +254,11 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                               << " (the checkpoint changed since import?)";
       size_t start = blobs.size();
       appendAs(*t, elem, blobs);
-      if (panels)
+      if (packEach)
         packRegionInPanels(blobs, start, matrices / count, n, k);
     }
+    if (panels && !packEach)
+      packRegionInPanels(blobs, offset, matrices, n, k);
     packedFromFiles += 1;
     packedBytes += blobs.size() - offset;
     if (progress) {
@@ -377,10 +386,13 @@ LogicalResult Writer::write(StringRef path) {
   uint64_t expected = 1 << 20;
   module.walk([&](exec::WeightOp w) {
     weightsFromFiles += w.getFile().has_value();
+    ArrayRef<int64_t> shape = cast<exec::BufferType>(w.getType()).getShape();
     if (!w.getRandomSeed())
       expected += moert::alignUp(
-          4 * static_cast<uint64_t>(ShapedType::getNumElements(
-                  cast<exec::BufferType>(w.getType()).getShape())));
+          4 * (w.getPanels()
+                   ? static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2))) *
+                         moert::panelElements(shape[shape.size() - 2], shape.back())
+                   : static_cast<uint64_t>(ShapedType::getNumElements(shape))));
   });
   blobs.reserve(expected);
   packStart = Clock::now();

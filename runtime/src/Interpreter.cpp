@@ -5,6 +5,7 @@
 #include "moert/format.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cblas.h>
 #include <cstring>
 #include <mutex>
@@ -27,8 +28,9 @@ struct GemmSplit {
   int64_t tasks() const { return mParts * nParts; }
 };
 
-/// Column blocks of a GEMM start at multiples of this: 16, or a panel's 32
-/// columns when B is in panels.
+/// Column blocks of a GEMM longer than this are rounded up to a multiple of
+/// it: 16, or a panel's 32 columns when B is in panels (where every block is
+/// rounded, so that each starts at a panel).
 int64_t columnQuantum(bool bPanels) { return bPanels ? kPanelWidth : 16; }
 
 GemmSplit splitGemm(int64_t M, int64_t N, int64_t K, int32_t threads,
@@ -110,6 +112,7 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                      bool bPanels, int64_t N, float *C, int64_t ldc, float beta) {
   if (bPanels) {
     int64_t e = b / N, n0 = b % N;
+    assert(n0 % kPanelWidth == 0 && "column blocks start at a panel");
     const float *panels = static_cast<const float *>(B) + e * panelElements(N, K) +
                           n0 / kPanelWidth * K * kPanelWidth;
     panelGemm(m, n, K, static_cast<const float *>(A) + a * K, panels, C, ldc,

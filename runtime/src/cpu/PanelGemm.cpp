@@ -18,7 +18,9 @@
 #include "moert/format.h"
 
 #include <algorithm>
-#include <cstring>
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its flow
+// analysis reports as uninitialized where they are inlined (in this file's
+// functions), so the warnings are off for the file, as in SmallGemm.cpp.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -63,8 +65,9 @@ tileAvx512(int64_t kc, const float *A, int64_t lda, const float *panel,
   }
 }
 
-/// The same over 16 of the panel's 32 columns (`half` 0 or 1) with AVX2:
-/// 2 x MR accumulators of 8 lanes. A partial tile goes through a local copy.
+/// The same over 16 of the panel's 32 columns (`panel` points at the first
+/// of them) with AVX2: 2 x MR accumulators of 8 lanes. A partial tile goes
+/// through a local copy.
 template <int MR>
 __attribute__((target("avx2,fma"))) void
 tileAvx2(int64_t kc, const float *A, int64_t lda, const float *panel,

@@ -329,6 +329,25 @@ TEST(GroupedGemm, SplitOverThreadsMatchesTheReference) {
   }
 }
 
+// In panels, split over threads: with 2 of 8 experts non-empty each is cut
+// into column blocks, which must start at panels (N = 200: 7 panels, the
+// last padded), and the rows of each block cross the 8-row register tiles.
+TEST(GroupedGemm, WeightsInPanelsSplitOverThreadsMatchTheReference) {
+  GroupedModel g(8, 200, 64, 64, /*panels=*/true);
+  moert::Model m = mustLoad(g.bytes);
+  for (int32_t threads : {1, 2, 4, 7}) {
+    moert::Session s = mustSession(m, threads);
+    for (auto off : {std::vector<int32_t>{0, 0, 0, 27, 27, 27, 27, 64, 64},
+                     std::vector<int32_t>{0, 3, 20, 20, 21, 40, 41, 60, 64}}) {
+      int64_t T = 64;
+      std::vector<float> a = randomFloats(static_cast<size_t>(T * g.K), 78);
+      ASSERT_TRUE(runGrouped(s, g, a, off, T));
+      EXPECT_TRUE(near(values(*s.output(0)), g.reference(a, off, T), 1e-4f, 1e-4f))
+          << "threads " << threads << ", offsets[2] " << off[2];
+    }
+  }
+}
+
 TEST(GroupedGemm, InvalidRunTimeOffsetsAreAStatus) {
   GroupedModel g(4, 12, 16, kMaxT);
   moert::Model m = mustLoad(g.bytes);

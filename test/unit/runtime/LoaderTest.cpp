@@ -442,7 +442,6 @@ Bytes panelArtifact(const std::function<void(ArtifactBuilder &)> &mutate = {}) {
 
 TEST(LoaderSemantic, WeightsInPanels) {
   EXPECT_TRUE(loadStatus(panelArtifact()).ok());
-  // 40 rows are two panels of 32: 64 x 8 f32, not 40 x 8.
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->layout = fb::WeightLayout::Panels32;
                       a.model.weights[1]->layout = fb::WeightLayout::Panels32;
@@ -455,7 +454,9 @@ TEST(LoaderSemantic, WeightsInPanels) {
                     MOERT_INVALID_ARTIFACT,
                     "weight 0 ('w'): layout Panels32 needs an f32 weight of rank >= 2, got bf16 [40, 8]");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
-                      a.model.weights[0]->shape = {33, 16}; // 2 panels x 16
+                      // The bytes of [40, 8] in panels (2 x 32 x 8), not
+                      // those of [33, 16] (2 x 32 x 16).
+                      a.model.weights[0]->shape = {33, 16};
                     }),
                     MOERT_INVALID_ARTIFACT,
                     "weight 0 ('w'): bytes is 2048, but f32 [33, 16] in panels is 4096 bytes");

@@ -32,6 +32,30 @@ const char *name(PanelIsa isa) {
 
 } // namespace
 
+// packPanels puts element (n, k) where panelIndex says, and zeros the
+// padding rows of the last panel.
+TEST(PanelGemm, PackingFollowsPanelIndex) {
+  constexpr int64_t N = 45, K = 7;
+  std::vector<float> B(N * K), P(moert::panelElements(N, K), -1.0f);
+  for (int64_t i = 0; i < N * K; ++i)
+    B[i] = float(i + 1);
+  moert::packPanels(B.data(), N, K, P.data());
+  ASSERT_EQ(P.size(), size_t(64 * K));
+  std::vector<bool> seen(P.size(), false);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      uint64_t at = moert::panelIndex(n, k, K);
+      EXPECT_EQ(P[at], B[n * K + k]) << n << " " << k;
+      seen[at] = true;
+    }
+  for (size_t i = 0; i < P.size(); ++i) {
+    if (!seen[i]) {
+      EXPECT_EQ(P[i], 0.0f) << i;
+    }
+  }
+  EXPECT_EQ(moert::panelIndex(33, 2, K), uint64_t((1 * K + 2) * 32 + 1));
+}
+
 // M crosses the register tiles (8 / 6 / 4 rows) and the 256-row block, K the
 // 512-deep k-slice, N partial and padded panels (and AVX2's half panels);
 // C has a wider row stride whose extra columns must stay untouched.
