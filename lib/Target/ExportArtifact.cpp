@@ -67,7 +67,11 @@ void appendAs(const SafetensorsTensor &t, Type elem, std::vector<char> &out) {
                reinterpret_cast<const char *>(src) + t.data.size());
     return;
   }
-  out.reserve(out.size() + n * (elem.getIntOrFloatBitWidth() / 8));
+  // Sized once, then written in place (one element at a time through
+  // push_back was the packing's bottleneck).
+  size_t size = elem.getIntOrFloatBitWidth() / 8, at = out.size();
+  out.resize(at + n * size);
+  char *dst = out.data() + at;
   for (size_t i = 0; i < n; ++i) {
     float f;
     switch (t.dtype) {
@@ -83,7 +87,12 @@ void appendAs(const SafetensorsTensor &t, Type elem, std::vector<char> &out) {
     default:
       llvm_unreachable("checked by the caller");
     }
-    appendElement(f, elem, out);
+    if (size == 4) {
+      std::memcpy(dst + 4 * i, &f, 4);
+    } else {
+      uint16_t h = elem.isBF16() ? moert::floatToBf16(f) : moert::floatToHalf(f);
+      std::memcpy(dst + 2 * i, &h, 2); // little-endian host
+    }
   }
 }
 
@@ -143,12 +152,11 @@ void packRegionInPanels(std::vector<char> &blobs, size_t start,
   std::memcpy(rows.data(), blobs.data() + start, rows.size() * sizeof(float));
   uint64_t each = moert::panelElements(n, k);
   blobs.resize(start + matrices * each * sizeof(float));
-  std::vector<float> panels(each);
-  for (int64_t m = 0; m < matrices; ++m) {
-    moert::packPanels(rows.data() + m * n * k, n, k, panels.data());
-    std::memcpy(blobs.data() + start + m * each * sizeof(float), panels.data(),
-                each * sizeof(float));
-  }
+  // The vector's storage (operator new) is aligned for float, and `start` is
+  // a multiple of 4.
+  float *out = reinterpret_cast<float *>(blobs.data() + start);
+  for (int64_t m = 0; m < matrices; ++m)
+    moert::packPanels(rows.data() + m * n * k, n, k, out + m * each);
 }
 
 /// Pads the blob section to the artifact's alignment; returns the offset.
