@@ -158,6 +158,17 @@ std::vector<float> groupedReference(const std::vector<A> &a, const std::vector<W
   return c;
 }
 
+/// Adds grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N], one
+/// GroupedGemm by weight W [E, N, K].
+void addGroupedFunction(ArtifactBuilder &b, uint32_t W, int64_t E, int64_t N, int64_t K) {
+  FunctionBuilder f = b.function("grouped");
+  uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+  f.input("a", fb::DType::F32, {-1, K}, a);
+  f.input("offsets", fb::DType::I32, {E + 1}, off);
+  f.output("c", fb::DType::F32, {-1, N}, c);
+  f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+}
+
 /// grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N]
 struct GroupedModel {
   int64_t E, N, K, maxT;
@@ -170,12 +181,7 @@ struct GroupedModel {
     w = randomFloats(static_cast<size_t>(E * N * K), 21);
     uint32_t W = panels ? b.addWeightPanels("w", {E, N, K}, w)
                         : b.addWeightF32("w", {E, N, K}, w);
-    FunctionBuilder f = b.function("grouped");
-    uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
-    f.input("a", fb::DType::F32, {-1, K}, a);
-    f.input("offsets", fb::DType::I32, {E + 1}, off);
-    f.output("c", fb::DType::F32, {-1, N}, c);
-    f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+    addGroupedFunction(b, W, E, N, K);
     bytes = b.build();
   }
 
@@ -568,12 +574,7 @@ TEST(Weights, RandomUniformWeightsInPanelsHoldTheRowMajorValues) {
   uint32_t W = b.addWeightPanels("synthetic", {E, N, K}, std::vector<float>(E * N * K));
   b.model.weights[W]->init = fb::WeightInit::RandomUniform;
   b.model.weights[W]->seed = 7;
-  FunctionBuilder f = b.function("grouped");
-  uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
-  f.input("a", fb::DType::F32, {-1, K}, a);
-  f.input("offsets", fb::DType::I32, {E + 1}, off);
-  f.output("c", fb::DType::F32, {-1, N}, c);
-  f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+  addGroupedFunction(b, W, E, N, K);
   moert::Model m = mustLoad(b.build());
   moert::Session s = mustSession(m);
   // Rows e * K + j of A are unit vector j, for expert e: C's row is column j
