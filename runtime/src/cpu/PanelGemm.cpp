@@ -21,8 +21,10 @@
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its flow
 // analysis reports as uninitialized where they are inlined (in this file's
 // functions), so the warnings are off for the file, as in SmallGemm.cpp.
+#if defined(__GNUC__) && !defined(__clang__) // clang has no such warning
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace moert::rt {
