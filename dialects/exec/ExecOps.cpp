@@ -91,8 +91,9 @@ LogicalResult WeightOp::verify() {
       return emitOpError() << "inline value of type " << value->getType()
                            << " does not have the buffer's shape " << type;
   if (getPanels()) {
-    if (!type.getElementType().isF32() || type.getShape().size() < 2)
-      return emitOpError() << "a weight in panels is f32 of rank >= 2, got "
+    if (!(type.getElementType().isF32() || type.getElementType().isBF16()) ||
+        type.getShape().size() < 2)
+      return emitOpError() << "a weight in panels is f32 or bf16 of rank >= 2, got "
                            << type;
     for (OpOperand &use : getResult().getUses()) {
       Operation *user = use.getOwner();

@@ -141,22 +141,32 @@ private:
   bool failedAny = false;
 };
 
-/// Reorders blobs[start, end) -- `matrices` row-major f32 [n, k] matrices --
-/// into panels (WeightLayout::Panels32, moert/format.h), growing it by the
-/// padding rows.
-void packRegionInPanels(std::vector<char> &blobs, size_t start,
-                        int64_t matrices, int64_t n, int64_t k) {
-  assert(blobs.size() - start == size_t(matrices * n * k) * sizeof(float) &&
+/// Reorders blobs[start, end) -- `matrices` row-major [n, k] matrices of T
+/// (float, or a bf16 pattern) -- into panels (WeightLayout::Panels32,
+/// moert/format.h), growing it by the padding.
+template <class T>
+void packRegionInPanelsOf(std::vector<char> &blobs, size_t start,
+                          int64_t matrices, int64_t n, int64_t k) {
+  assert(blobs.size() - start == size_t(matrices * n * k) * sizeof(T) &&
          "the region holds exactly the matrices");
-  std::vector<float> rows((blobs.size() - start) / sizeof(float));
-  std::memcpy(rows.data(), blobs.data() + start, rows.size() * sizeof(float));
-  uint64_t each = moert::panelElements(n, k);
-  blobs.resize(start + matrices * each * sizeof(float));
-  // The vector's storage (operator new) is aligned for float, and `start` is
-  // a multiple of 4.
-  float *out = reinterpret_cast<float *>(blobs.data() + start);
+  int64_t depth = moert::panelDepth(sizeof(T));
+  std::vector<T> rows((blobs.size() - start) / sizeof(T));
+  std::memcpy(rows.data(), blobs.data() + start, rows.size() * sizeof(T));
+  uint64_t each = moert::panelElements(n, k, depth);
+  blobs.resize(start + matrices * each * sizeof(T));
+  // The vector's storage (operator new) is aligned for T, and `start` is a
+  // multiple of sizeof(T).
+  T *out = reinterpret_cast<T *>(blobs.data() + start);
   for (int64_t m = 0; m < matrices; ++m)
-    moert::packPanels(rows.data() + m * n * k, n, k, out + m * each);
+    moert::packPanels(rows.data() + m * n * k, n, k, out + m * each, depth);
+}
+
+void packRegionInPanels(Type elem, std::vector<char> &blobs, size_t start,
+                        int64_t matrices, int64_t n, int64_t k) {
+  if (elem.isF32())
+    packRegionInPanelsOf<float>(blobs, start, matrices, n, k);
+  else
+    packRegionInPanelsOf<uint16_t>(blobs, start, matrices, n, k);
 }
 
 /// Pads the blob section to the artifact's alignment; returns the offset.
@@ -229,7 +239,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       appendElement(v.convertToFloat(), elem, blobs);
     }
     if (panels)
-      packRegionInPanels(blobs, offset, matrices, n, k);
+      packRegionInPanels(elem, blobs, offset, matrices, n, k);
   } else {
     auto ckpt = checkpoint(*op.getFile(), op);
     if (failed(ckpt))
@@ -263,10 +273,10 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       size_t start = blobs.size();
       appendAs(*t, elem, blobs);
       if (packEach)
-        packRegionInPanels(blobs, start, matrices / count, n, k);
+        packRegionInPanels(elem, blobs, start, matrices / count, n, k);
     }
     if (panels && !packEach)
-      packRegionInPanels(blobs, offset, matrices, n, k);
+      packRegionInPanels(elem, blobs, offset, matrices, n, k);
     packedFromFiles += 1;
     packedBytes += blobs.size() - offset;
     if (progress) {
@@ -399,7 +409,7 @@ LogicalResult Writer::write(StringRef path) {
       expected += moert::alignUp(
           4 * (w.getPanels()
                    ? static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2))) *
-                         moert::panelElements(shape[shape.size() - 2], shape.back())
+                         moert::panelElements(shape[shape.size() - 2], shape.back(), 2)
                    : static_cast<uint64_t>(ShapedType::getNumElements(shape))));
   });
   blobs.reserve(expected);

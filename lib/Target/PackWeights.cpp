@@ -38,7 +38,8 @@ struct PackWeights : moec::impl::MoePackWeightsBase<PackWeights> {
     }
     module.walk([&](exec::WeightOp weight) {
       auto type = cast<exec::BufferType>(weight.getType());
-      if (type.getElementType().isF32() && type.getShape().size() >= 2 &&
+      Type elem = type.getElementType();
+      if ((elem.isF32() || elem.isBF16()) && type.getShape().size() >= 2 &&
           onlyGemmB(weight))
         weight.setPanels(true);
     });

@@ -113,10 +113,17 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
   if (bPanels) {
     int64_t e = b / N, n0 = b % N;
     assert(n0 % kPanelWidth == 0 && "column blocks start at a panel");
-    const float *panels = static_cast<const float *>(B) + e * panelElements(N, K) +
-                          n0 / kPanelWidth * K * kPanelWidth;
-    panelGemm(m, n, K, static_cast<const float *>(A) + a * K, panels, C, ldc,
-              beta != 0.0f, bestPanelIsa());
+    int64_t depth = dtype == MOERT_F32 ? 1 : 2; // f32 or bf16 (the loader checks)
+    uint64_t at = e * panelElements(N, K, depth) +
+                  n0 / kPanelWidth * panelElements(kPanelWidth, K, depth);
+    if (dtype == MOERT_F32)
+      panelGemm(m, n, K, static_cast<const float *>(A) + a * K,
+                static_cast<const float *>(B) + at, C, ldc, beta != 0.0f,
+                bestPanelIsa());
+    else
+      panelGemmBf16(m, n, K, static_cast<const uint16_t *>(A) + a * K,
+                    static_cast<const uint16_t *>(B) + at, C, ldc, beta != 0.0f,
+                    bestBf16PanelIsa());
     return;
   }
   if (dtype == MOERT_F32) {

@@ -248,20 +248,24 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       if (table_.target() != fb::Target::CpuX86_64)
         return error(MOERT_INVALID_ARTIFACT, what,
                      ": layout Panels32 is the CPU target's, not this artifact's");
-      if (w->dtype() != fb::DType::F32 || spec.shape.size() < 2)
+      if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16) ||
+          spec.shape.size() < 2)
         return error(MOERT_INVALID_ARTIFACT, what, ": layout Panels32 needs an "
-                     "f32 weight of rank >= 2, got ", dtypeName(dt), " ",
+                     "f32 or bf16 weight of rank >= 2, got ", dtypeName(dt), " ",
                      shapeString(w->shape()));
-      // Π(leading dims) matrices of ceil(n / 32) x 32 x k f32 values.
+      // Π(leading dims) matrices of ceil(n / 32) x 32 rows of k values (k
+      // rounded up to the panel depth: pairs for bf16).
       uint64_t n = static_cast<uint64_t>(spec.shape[spec.shape.size() - 2]);
+      uint64_t k = static_cast<uint64_t>(spec.shape.back());
+      uint64_t depth = static_cast<uint64_t>(panelDepth(dtypeBytes(dt)));
       uint64_t padded = (n / kPanelWidth + (n % kPanelWidth != 0)) * kPanelWidth;
-      overflow |= __builtin_mul_overflow(padded, static_cast<uint64_t>(spec.shape.back()), &padded);
+      overflow |= __builtin_mul_overflow(padded, (k / depth + (k % depth != 0)) * depth, &padded);
       for (size_t d = 0; d + 2 < spec.shape.size(); ++d)
         overflow |= __builtin_mul_overflow(padded, static_cast<uint64_t>(spec.shape[d]), &padded);
-      overflow |= __builtin_mul_overflow(padded, uint64_t(4), &expect);
+      overflow |= __builtin_mul_overflow(padded, dtypeBytes(dt), &expect);
       if (overflow)
-        return error(MOERT_INVALID_ARTIFACT, what, ": f32 ", shapeString(w->shape()),
-                     " in panels is too large");
+        return error(MOERT_INVALID_ARTIFACT, what, ": ", dtypeName(dt), " ",
+                     shapeString(w->shape()), " in panels is too large");
     }
     if (!synthetic && expect != bytes)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes is ", bytes, ", but ",
@@ -513,10 +517,12 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                      ", ", wk, "] matrices, but the command multiplies by [",
                      out->n, ", ", out->k, "]");
     }
+    int64_t depth = panelDepth(size);
     int64_t bRows = out->bPanels ? (out->n + kPanelWidth - 1) / kPanelWidth * kPanelWidth
                                  : out->n;
+    int64_t bCols = out->bPanels ? (out->k + depth - 1) / depth * depth : out->k;
     if (!(st = product(where + ": rows x k", {out->k, size}, rows, needA)) ||
-        !(st = product(where + ": " + bLabel, {experts, bRows, out->k, size}, one, needB)) ||
+        !(st = product(where + ": " + bLabel, {experts, bRows, bCols, size}, one, needB)) ||
         !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
       return st;
     if (!(st = writable(out->c, where + ": operand c")) ||
@@ -806,19 +812,25 @@ Status Model::generateSyntheticWeights() {
     // `logical` of matrix i / perMatrix, or padding (zero).
     bool panels = w.panels;
     int64_t n = panels ? w.shape[w.shape.size() - 2] : 0, k = w.shape.back();
-    uint64_t perMatrix = panels ? panelElements(n, k) : 0;
+    int64_t depth = panelDepth(moert_dtype_size(dtype));
+    uint64_t perMatrix = panels ? panelElements(n, k, depth) : 0;
     auto fill = [=](uint64_t begin, uint64_t end) {
       float *f32 = static_cast<float *>(map);
       uint16_t *u16 = static_cast<uint16_t *>(map);
       for (uint64_t i = begin; i < end; ++i) {
         uint64_t logical = i;
         if (panels) {
+          // Panel p, step s of `depth` values of k, column j, value d.
           uint64_t matrix = i / perMatrix, r = i % perMatrix;
-          uint64_t panelSize = static_cast<uint64_t>(k) * kPanelWidth;
-          uint64_t row = r / panelSize * kPanelWidth + r % kPanelWidth;
-          uint64_t col = r % panelSize / kPanelWidth;
-          if (row >= static_cast<uint64_t>(n)) {
-            f32[i] = 0.0f;
+          uint64_t step = static_cast<uint64_t>(kPanelWidth * depth);
+          uint64_t panelSize = static_cast<uint64_t>((k + depth - 1) / depth) * step;
+          uint64_t row = r / panelSize * kPanelWidth + r % step / depth;
+          uint64_t col = r % panelSize / step * depth + r % depth;
+          if (row >= static_cast<uint64_t>(n) || col >= static_cast<uint64_t>(k)) {
+            if (dtype == MOERT_F32)
+              f32[i] = 0.0f;
+            else
+              u16[i] = 0;
             continue;
           }
           logical = (matrix * static_cast<uint64_t>(n) + row) * static_cast<uint64_t>(k) + col;

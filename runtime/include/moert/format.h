@@ -112,40 +112,50 @@ inline float randomUniformWeight(uint64_t seed, uint64_t i, float bound) {
 
 /// The width of a weight panel (WeightLayout::Panels32): the CPU GEMM's B
 /// operand, pre-packed by the compiler. A matrix B [N, K] (row n = output n)
-/// is stored as ceil(N / 32) panels; panel p holds, for each k, the 32 values
-/// B[32p + j, k] (j < 32) contiguously, with zeros for rows 32p + j >= N. A
+/// is stored as ceil(N / 32) panels; panel p holds, for each step of `depth`
+/// values of k, the 32 columns' values B[32p + j, k..k+depth) (j < 32)
+/// contiguously, with zeros for rows 32p + j >= N and for k >= K. depth is 1
+/// for f32 and 2 for bf16 (the pairs AVX512_BF16's vdpbf16ps multiplies). A
 /// weight [..., N, K] stores each of its Π(leading dims) matrices that way,
-/// one after the other. f32 only.
+/// one after the other.
 constexpr int64_t kPanelWidth = 32;
 
-/// Elements of one [N, K] matrix stored in panels (N rounded up to 32).
-constexpr uint64_t panelElements(int64_t n, int64_t k) {
+/// The depth of a panel of elements of `elementBytes` (4: f32, 2: bf16).
+constexpr int64_t panelDepth(int64_t elementBytes) { return elementBytes == 2 ? 2 : 1; }
+
+/// Elements of one [N, K] matrix stored in panels (N rounded up to 32, K to
+/// the depth).
+constexpr uint64_t panelElements(int64_t n, int64_t k, int64_t depth = 1) {
   return static_cast<uint64_t>((n + kPanelWidth - 1) / kPanelWidth) *
-         static_cast<uint64_t>(kPanelWidth) * static_cast<uint64_t>(k);
+         static_cast<uint64_t>(kPanelWidth) *
+         static_cast<uint64_t>((k + depth - 1) / depth * depth);
 }
 
 /// Where element (n, k) of an [N, K] matrix lies in its panels.
-constexpr uint64_t panelIndex(int64_t n, int64_t k, int64_t K) {
-  return (static_cast<uint64_t>(n / kPanelWidth) * static_cast<uint64_t>(K) +
-          static_cast<uint64_t>(k)) * static_cast<uint64_t>(kPanelWidth) +
-         static_cast<uint64_t>(n % kPanelWidth);
+constexpr uint64_t panelIndex(int64_t n, int64_t k, int64_t K, int64_t depth = 1) {
+  return (static_cast<uint64_t>(n / kPanelWidth) *
+              static_cast<uint64_t>((K + depth - 1) / depth) +
+          static_cast<uint64_t>(k / depth)) *
+             static_cast<uint64_t>(kPanelWidth * depth) +
+         static_cast<uint64_t>(n % kPanelWidth * depth + k % depth);
 }
 
-/// Packs row-major `rows` [N, K] into panels `out` (panelElements(N, K)
-/// elements; the padding rows are zero). T is float or a 16-bit pattern.
+/// Packs row-major `rows` [N, K] into panels `out` (panelElements(N, K,
+/// depth) elements; the padding is zero). T is float or a 16-bit pattern.
 template <class T>
-void packPanels(const T *rows, int64_t n, int64_t k, T *out) {
-  std::memset(out, 0, panelElements(n, k) * sizeof(T));
-  constexpr int64_t kStep = 64; // a 64 x 32 block of the output at a time
+void packPanels(const T *rows, int64_t n, int64_t k, T *out, int64_t depth = 1) {
+  std::memset(out, 0, panelElements(n, k, depth) * sizeof(T));
+  int64_t steps = (k + depth - 1) / depth, step = kPanelWidth * depth;
+  constexpr int64_t kStep = 64; // 64 values of k at a time, for each row
   for (int64_t p = 0; p * kPanelWidth < n; ++p) {
     int64_t width = n - p * kPanelWidth < kPanelWidth ? n - p * kPanelWidth : kPanelWidth;
-    T *panel = out + static_cast<uint64_t>(p) * static_cast<uint64_t>(k) * kPanelWidth;
+    T *panel = out + static_cast<uint64_t>(p) * static_cast<uint64_t>(steps * step);
     for (int64_t c0 = 0; c0 < k; c0 += kStep) {
       int64_t c1 = c0 + kStep < k ? c0 + kStep : k;
       for (int64_t j = 0; j < width; ++j) {
         const T *row = rows + (p * kPanelWidth + j) * k;
         for (int64_t c = c0; c < c1; ++c)
-          panel[c * kPanelWidth + j] = row[c];
+          panel[c / depth * step + j * depth + c % depth] = row[c];
       }
     }
   }

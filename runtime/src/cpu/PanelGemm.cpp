@@ -15,9 +15,12 @@
 //===----------------------------------------------------------------------===//
 #include "PanelGemm.h"
 
+#include "SmallGemm.h" // hasBf16Dot
 #include "moert/format.h"
+#include "moert/half.h"
 
 #include <algorithm>
+#include <cstring>
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its flow
 // analysis reports as uninitialized where they are inlined (in this file's
 // functions), so the warnings are off for the file, as in SmallGemm.cpp.
@@ -38,8 +41,8 @@ constexpr int64_t kSlice = 512;
 /// loaded nor stored.
 template <int MR>
 __attribute__((target("avx512f"))) void
-tileAvx512(int64_t kc, const float *A, int64_t lda, const float *panel,
-           float *C, int64_t ldc, int width, bool load) {
+tileAvx512(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
+           const float *panel, float *C, int64_t ldc, int width, bool load) {
   __mmask16 m0 = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
   __mmask16 m1 = width >= 32   ? 0xffff
                  : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
@@ -72,8 +75,8 @@ tileAvx512(int64_t kc, const float *A, int64_t lda, const float *panel,
 /// through a local copy.
 template <int MR>
 __attribute__((target("avx2,fma"))) void
-tileAvx2(int64_t kc, const float *A, int64_t lda, const float *panel,
-         float *C, int64_t ldc, int width, bool load) {
+tileAvx2(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
+         const float *panel, float *C, int64_t ldc, int width, bool load) {
   alignas(32) float tmp[MR][16];
   bool full = width >= 16;
   float *out = full ? C : &tmp[0][0];
@@ -111,8 +114,8 @@ tileAvx2(int64_t kc, const float *A, int64_t lda, const float *panel,
 
 /// Portable C++ (whatever the compiler vectorizes for the baseline).
 template <int MR>
-void tileGeneric(int64_t kc, const float *A, int64_t lda, const float *panel,
-                 float *C, int64_t ldc, int width, bool load) {
+void tileGeneric(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
+                 const float *panel, float *C, int64_t ldc, int width, bool load) {
   float acc[MR][kPanelWidth];
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < kPanelWidth; ++j)
@@ -128,35 +131,221 @@ void tileGeneric(int64_t kc, const float *A, int64_t lda, const float *panel,
       C[i * ldc + j] = acc[i][j];
 }
 
-/// A register tile of some kernel family for a fixed number of rows.
-using TileFn = void (*)(int64_t kc, const float *A, int64_t lda,
-                        const float *panel, float *C, int64_t ldc, int width,
+/// bf16 panels (depth 2): per step, 32 columns x a pair of k, as 32-bit
+/// lanes (low half the even k). The pair of A at `a` as such a lane; `half`:
+/// only a[0] exists (the last step of an odd K), the odd value is zero.
+inline uint32_t pairOf(const uint16_t *a, bool half) {
+  if (half)
+    return a[0];
+  uint32_t v;
+  std::memcpy(&v, a, 4);
+  return v;
+}
+
+/// A tile of MR rows x 32 columns over `steps` pairs of k with AVX512_BF16:
+/// vdpbf16ps adds both products of a pair per lane (exact products, f32
+/// sums; subnormal inputs and results are flushed to zero).
+template <int MR>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void
+tileBf16Dot(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
+            const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
+  __mmask16 m0 = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
+  __mmask16 m1 = width >= 32   ? 0xffff
+                 : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
+                              : 0;
+  __m512 acc[MR][2];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, C + i * ldc) : _mm512_setzero_ps();
+    acc[i][1] = load ? _mm512_maskz_loadu_ps(m1, C + i * ldc + 16) : _mm512_setzero_ps();
+  }
+  // Full pairs, then (odd K) the last step with only its even value.
+  int64_t full = steps - (tail ? 1 : 0);
+  for (int64_t s = 0; s <= full; ++s) {
+    if (s == full && !tail)
+      break;
+    bool half = s == full;
+    __m512i b0 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth);
+    __m512i b1 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth + kPanelWidth);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      __m512i a = _mm512_set1_epi32(static_cast<int>(pairOf(A + i * lda + 2 * s, half)));
+      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], (__m512bh)a, (__m512bh)b0);
+      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], (__m512bh)a, (__m512bh)b1);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(C + i * ldc, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(C + i * ldc + 16, m1, acc[i][1]);
+  }
+}
+
+/// The same with AVX-512F only: each lane's pair widened exactly (the even
+/// value by a 16-bit shift, the odd one by masking) and two f32 FMAs, even k
+/// first.
+template <int MR>
+__attribute__((target("avx512f"))) void
+tileBf16Avx512(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
+               const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
+  __mmask16 m0 = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
+  __mmask16 m1 = width >= 32   ? 0xffff
+                 : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
+                              : 0;
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  __m512 acc[MR][2];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, C + i * ldc) : _mm512_setzero_ps();
+    acc[i][1] = load ? _mm512_maskz_loadu_ps(m1, C + i * ldc + 16) : _mm512_setzero_ps();
+  }
+  for (int64_t s = 0; s < steps; ++s) {
+    bool half = tail && s == steps - 1;
+    __m512i b0 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth);
+    __m512i b1 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth + kPanelWidth);
+    __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(b0, 16));
+    __m512 o0 = _mm512_castsi512_ps(_mm512_and_si512(b0, high));
+    __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(b1, 16));
+    __m512 o1 = _mm512_castsi512_ps(_mm512_and_si512(b1, high));
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      __m512 ae = _mm512_set1_ps(bf16ToFloat(A[i * lda + 2 * s]));
+      __m512 ao = _mm512_set1_ps(half ? 0.0f : bf16ToFloat(A[i * lda + 2 * s + 1]));
+      acc[i][0] = _mm512_fmadd_ps(ao, o0, _mm512_fmadd_ps(ae, e0, acc[i][0]));
+      acc[i][1] = _mm512_fmadd_ps(ao, o1, _mm512_fmadd_ps(ae, e1, acc[i][1]));
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(C + i * ldc, m0, acc[i][0]);
+    _mm512_mask_storeu_ps(C + i * ldc + 16, m1, acc[i][1]);
+  }
+}
+
+/// The same with AVX2 over 16 of the panel's 32 columns (`panel` points at
+/// the first of them); a partial tile goes through a local copy.
+template <int MR>
+__attribute__((target("avx2,fma"))) void
+tileBf16Avx2(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
+             const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
+  alignas(32) float tmp[MR][16];
+  bool full = width >= 16;
+  float *out = full ? C : &tmp[0][0];
+  int64_t ldo = full ? ldc : 16;
+  if (!full)
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 16; ++j)
+        tmp[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  __m256 acc[MR][2];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = load || !full ? _mm256_loadu_ps(out + i * ldo) : _mm256_setzero_ps();
+    acc[i][1] = load || !full ? _mm256_loadu_ps(out + i * ldo + 8) : _mm256_setzero_ps();
+  }
+  for (int64_t s = 0; s < steps; ++s) {
+    bool half = tail && s == steps - 1;
+    const uint16_t *p = panel + s * 2 * kPanelWidth;
+    __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+    __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 16));
+    __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(b0, 16));
+    __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(b0, high));
+    __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(b1, 16));
+    __m256 o1 = _mm256_castsi256_ps(_mm256_and_si256(b1, high));
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      __m256 ae = _mm256_set1_ps(bf16ToFloat(A[i * lda + 2 * s]));
+      __m256 ao = _mm256_set1_ps(half ? 0.0f : bf16ToFloat(A[i * lda + 2 * s + 1]));
+      acc[i][0] = _mm256_fmadd_ps(ao, o0, _mm256_fmadd_ps(ae, e0, acc[i][0]));
+      acc[i][1] = _mm256_fmadd_ps(ao, o1, _mm256_fmadd_ps(ae, e1, acc[i][1]));
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm256_storeu_ps(out + i * ldo, acc[i][0]);
+    _mm256_storeu_ps(out + i * ldo + 8, acc[i][1]);
+  }
+  if (!full)
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < width; ++j)
+        C[i * ldc + j] = tmp[i][j];
+}
+
+/// Portable C++ for bf16 panels.
+template <int MR>
+void tileBf16Generic(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
+                     const uint16_t *panel, float *C, int64_t ldc, int width,
+                     bool load) {
+  float acc[MR][kPanelWidth];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kPanelWidth; ++j)
+      acc[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  for (int64_t s = 0; s < steps; ++s) {
+    bool half = tail && s == steps - 1;
+    const uint16_t *p = panel + s * 2 * kPanelWidth;
+    for (int i = 0; i < MR; ++i) {
+      float ae = bf16ToFloat(A[i * lda + 2 * s]);
+      float ao = half ? 0.0f : bf16ToFloat(A[i * lda + 2 * s + 1]);
+      for (int j = 0; j < kPanelWidth; ++j) {
+        acc[i][j] += ae * bf16ToFloat(p[2 * j]);
+        acc[i][j] += ao * bf16ToFloat(p[2 * j + 1]);
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < width; ++j)
+      C[i * ldc + j] = acc[i][j];
+}
+
+/// A register tile of some kernel family for a fixed number of rows: over
+/// `steps` steps of the panel's depth (1 value of k for f32, a pair for
+/// bf16; `tail`: the last pair has only its even value).
+template <class T>
+using TileFn = void (*)(int64_t steps, bool tail, const T *A, int64_t lda,
+                        const T *panel, float *C, int64_t ldc, int width,
                         bool load);
 
 /// A kernel family: its tiles for 1..maxRows rows (tiles[r - 1]) and the
 /// columns one call covers (32, or 16 for AVX2's half panels).
-struct Family {
-  const TileFn *tiles;
+template <class T> struct Family {
+  const TileFn<T> *tiles;
   int maxRows, cols;
 };
 
-constexpr TileFn kAvx512Tiles[] = {tileAvx512<1>, tileAvx512<2>, tileAvx512<3>,
-                                   tileAvx512<4>, tileAvx512<5>, tileAvx512<6>,
-                                   tileAvx512<7>, tileAvx512<8>};
-constexpr TileFn kAvx2Tiles[] = {tileAvx2<1>, tileAvx2<2>, tileAvx2<3>,
-                                 tileAvx2<4>, tileAvx2<5>, tileAvx2<6>};
-constexpr TileFn kGenericTiles[] = {tileGeneric<1>, tileGeneric<2>,
-                                    tileGeneric<3>, tileGeneric<4>};
+constexpr TileFn<float> kAvx512Tiles[] = {
+    tileAvx512<1>, tileAvx512<2>, tileAvx512<3>, tileAvx512<4>,
+    tileAvx512<5>, tileAvx512<6>, tileAvx512<7>, tileAvx512<8>};
+constexpr TileFn<float> kAvx2Tiles[] = {tileAvx2<1>, tileAvx2<2>, tileAvx2<3>,
+                                        tileAvx2<4>, tileAvx2<5>, tileAvx2<6>};
+constexpr TileFn<float> kGenericTiles[] = {tileGeneric<1>, tileGeneric<2>,
+                                           tileGeneric<3>, tileGeneric<4>};
+constexpr TileFn<uint16_t> kBf16DotTiles[] = {
+    tileBf16Dot<1>, tileBf16Dot<2>, tileBf16Dot<3>, tileBf16Dot<4>,
+    tileBf16Dot<5>, tileBf16Dot<6>, tileBf16Dot<7>, tileBf16Dot<8>};
+constexpr TileFn<uint16_t> kBf16Avx512Tiles[] = {
+    tileBf16Avx512<1>, tileBf16Avx512<2>, tileBf16Avx512<3>, tileBf16Avx512<4>,
+    tileBf16Avx512<5>, tileBf16Avx512<6>, tileBf16Avx512<7>, tileBf16Avx512<8>};
+constexpr TileFn<uint16_t> kBf16Avx2Tiles[] = {tileBf16Avx2<1>, tileBf16Avx2<2>,
+                                               tileBf16Avx2<3>, tileBf16Avx2<4>};
+constexpr TileFn<uint16_t> kBf16GenericTiles[] = {
+    tileBf16Generic<1>, tileBf16Generic<2>, tileBf16Generic<3>, tileBf16Generic<4>};
 
-void gemmOf(const Family &f, int64_t M, int64_t N, int64_t K, const float *A,
-            const float *panels, float *C, int64_t ldc, bool accumulate) {
+/// The blocking above for panels of `depth` (1: f32, 2: bf16). k slices are
+/// a multiple of the depth; only the last may end in a partial step.
+template <class T>
+void gemmOf(const Family<T> &f, int64_t depth, int64_t M, int64_t N, int64_t K,
+            const T *A, const T *panels, float *C, int64_t ldc, bool accumulate) {
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t stepSize = kPanelWidth * depth; // elements per step of a panel
+  int64_t panelSize = (K + depth - 1) / depth * stepSize;
   for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
     int64_t mc = std::min(kRowBlock, M - m0);
     for (int64_t p = 0; p < numPanels; ++p) {
-      const float *panel = panels + p * K * kPanelWidth;
+      const T *panel = panels + p * panelSize;
       for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kSlice) {
         int64_t kc = std::min(kSlice, K - k0);
+        int64_t steps = (kc + depth - 1) / depth;
+        bool tail = kc % depth != 0;
         bool load = accumulate || k0 > 0;
         for (int64_t c0 = 0; c0 < kPanelWidth; c0 += f.cols) {
           int64_t n0 = p * kPanelWidth + c0;
@@ -166,7 +355,8 @@ void gemmOf(const Family &f, int64_t M, int64_t N, int64_t K, const float *A,
           for (int64_t i = 0; i < mc; i += f.maxRows) {
             int rows = static_cast<int>(std::min<int64_t>(f.maxRows, mc - i));
             int64_t m = m0 + i;
-            f.tiles[rows - 1](kc, A + m * K + k0, K, panel + k0 * kPanelWidth + c0,
+            f.tiles[rows - 1](steps, tail, A + m * K + k0, K,
+                              panel + k0 / depth * stepSize + c0 * depth,
                               C + m * ldc + n0, ldc, width, load);
           }
         }
@@ -195,11 +385,38 @@ void panelGemm(int64_t M, int64_t N, int64_t K, const float *A,
     return;
   switch (isa) {
   case PanelIsa::Avx512:
-    return gemmOf({kAvx512Tiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<float>({kAvx512Tiles, 8, 32}, 1, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Avx2:
-    return gemmOf({kAvx2Tiles, 6, 16}, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<float>({kAvx2Tiles, 6, 16}, 1, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Generic:
-    return gemmOf({kGenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<float>({kGenericTiles, 4, 32}, 1, M, N, K, A, panels, C, ldc, accumulate);
+  }
+}
+
+Bf16PanelIsa bestBf16PanelIsa() {
+  static const Bf16PanelIsa isa =
+      hasBf16Dot() ? Bf16PanelIsa::Avx512Bf16
+      : __builtin_cpu_supports("avx512f") ? Bf16PanelIsa::Avx512
+      : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+          ? Bf16PanelIsa::Avx2
+          : Bf16PanelIsa::Generic;
+  return isa;
+}
+
+void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                   const uint16_t *panels, float *C, int64_t ldc,
+                   bool accumulate, Bf16PanelIsa isa) {
+  if (M <= 0 || N <= 0)
+    return;
+  switch (isa) {
+  case Bf16PanelIsa::Avx512Bf16:
+    return gemmOf<uint16_t>({kBf16DotTiles, 8, 32}, 2, M, N, K, A, panels, C, ldc, accumulate);
+  case Bf16PanelIsa::Avx512:
+    return gemmOf<uint16_t>({kBf16Avx512Tiles, 8, 32}, 2, M, N, K, A, panels, C, ldc, accumulate);
+  case Bf16PanelIsa::Avx2:
+    return gemmOf<uint16_t>({kBf16Avx2Tiles, 4, 16}, 2, M, N, K, A, panels, C, ldc, accumulate);
+  case Bf16PanelIsa::Generic:
+    return gemmOf<uint16_t>({kBf16GenericTiles, 4, 32}, 2, M, N, K, A, panels, C, ldc, accumulate);
   }
 }
 

@@ -31,6 +31,20 @@ void panelGemm(int64_t M, int64_t N, int64_t K, const float *A,
                const float *panels, float *C, int64_t ldc, bool accumulate,
                PanelIsa isa);
 
+/// The kernels of panelGemmBf16: AVX512_BF16's vdpbf16ps (when
+/// hasBf16Dot()), or B widened exactly to f32 in registers (AVX-512F, AVX2 +
+/// FMA, portable).
+enum class Bf16PanelIsa { Generic, Avx2, Avx512, Avx512Bf16 };
+
+/// The best of them this CPU has.
+Bf16PanelIsa bestBf16PanelIsa();
+
+/// panelGemm with A bf16 [M, K] and B in bf16 panels (depth 2: pairs of k,
+/// moert/format.h): C (+)= the f32 sums of the exact products.
+void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                   const uint16_t *panels, float *C, int64_t ldc,
+                   bool accumulate, Bf16PanelIsa isa);
+
 } // namespace moert::rt
 
 #endif // MOERT_SRC_CPU_PANELGEMM_H

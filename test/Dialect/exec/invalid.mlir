@@ -62,13 +62,13 @@
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32 of rank >= 2, got '!exec.buffer<4x8xbf16>'}}
-%w = exec.weight "w" random(1) panels : <4x8xbf16>
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32 or bf16 of rank >= 2, got '!exec.buffer<4x8xf16>'}}
+%w = exec.weight "w" random(1) panels : <4x8xf16>
 
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32 of rank >= 2, got '!exec.buffer<8xf32>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32 or bf16 of rank >= 2, got '!exec.buffer<8xf32>'}}
 %w = exec.weight "w" random(1) panels : <8xf32>
 
 // -----
