@@ -238,12 +238,24 @@ struct Grouped16Model {
   bool bf16;
   std::vector<uint16_t> w;
   Bytes bytes;
-  Grouped16Model(bool isBf16, int64_t e, int64_t n, int64_t k, int64_t maxT)
+  /// With `panels` (bf16 only), W is stored in panels of pairs of k.
+  Grouped16Model(bool isBf16, int64_t e, int64_t n, int64_t k, int64_t maxT,
+                 bool panels = false)
       : E(e), N(n), K(k), bf16(isBf16) {
     ArtifactBuilder b(maxT);
     w = to16(randomFloats(static_cast<size_t>(E * N * K), 31));
     fb::DType dt = bf16 ? fb::DType::BF16 : fb::DType::F16;
-    uint32_t W = b.addWeight("w", dt, {E, N, K}, w.data(), w.size() * 2);
+    uint32_t W;
+    if (panels) {
+      size_t each = moert::panelElements(N, K, 2);
+      std::vector<uint16_t> packed(E * each);
+      for (int64_t x = 0; x < E; ++x)
+        moert::packPanels(w.data() + x * N * K, N, K, packed.data() + x * each, 2);
+      W = b.addWeight("w", dt, {E, N, K}, packed.data(), packed.size() * 2);
+      b.model.weights[W]->layout = fb::WeightLayout::Panels32;
+    } else {
+      W = b.addWeight("w", dt, {E, N, K}, w.data(), w.size() * 2);
+    }
     FunctionBuilder f = b.function("grouped");
     uint32_t a = f.buffer(2 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
     f.input("a", dt, {-1, K}, a);
@@ -274,10 +286,13 @@ struct Grouped16Model {
 
 // Up to 75 rows per expert: the runtime's 16-bit kernel (<= 64 rows, with
 // the masked tail of K = 300) and the widened BLAS panels above it.
+// bf16 in panels: K = 301 ends in a half pair, N = 40 pads a panel; split
+// over threads.
 TEST(GroupedGemm, Bf16AndF16OperandsSumTheWidenedProducts) {
   constexpr int64_t maxT = 100;
-  for (bool bf16 : {true, false}) {
-    Grouped16Model g(bf16, 3, 40, 300, maxT);
+  for (int variant = 0; variant < 3; ++variant) {
+    bool bf16 = variant != 1, panels = variant == 2;
+    Grouped16Model g(bf16, 3, 40, panels ? 301 : 300, maxT, panels);
     moert::Model m = mustLoad(g.bytes);
     for (int32_t threads : {1, 2}) {
       moert::Session s = mustSession(m, threads);
@@ -292,7 +307,8 @@ TEST(GroupedGemm, Bf16AndF16OperandsSumTheWidenedProducts) {
         auto c = s.output(0);
         ASSERT_TRUE(c);
         EXPECT_TRUE(near(values(*c), g.reference(a, off, T), 1e-5f, 1e-5f))
-            << (bf16 ? "bf16" : "f16") << ", T = " << T << ", threads " << threads;
+            << (bf16 ? "bf16" : "f16") << (panels ? " in panels" : "") << ", T = " << T
+            << ", threads " << threads;
       }
     }
   }
@@ -591,6 +607,42 @@ TEST(Weights, RandomUniformWeightsInPanelsHoldTheRowMajorValues) {
       for (int64_t n = 0; n < N; ++n)
         EXPECT_EQ(v[(e * K + j) * N + n],
                   moert::randomUniformWeight(7, (e * N + n) * K + j, bound))
+            << e << " " << n << " " << j;
+}
+
+// The same for bf16 panels (pairs of k; K = 5 leaves a half pair): the
+// stored values are the f32 ones rounded to bf16.
+TEST(Weights, RandomUniformBf16WeightsInPanelsHoldTheRowMajorValues) {
+  constexpr int64_t E = 2, N = 33, K = 5;
+  ArtifactBuilder b(kMaxT);
+  std::vector<uint16_t> none(moert::panelElements(N, K, 2) * E);
+  uint32_t W = b.addWeight("synthetic", fb::DType::BF16, {E, N, K}, none.data(), 0);
+  b.model.weights[W]->init = fb::WeightInit::RandomUniform;
+  b.model.weights[W]->seed = 8;
+  b.model.weights[W]->layout = fb::WeightLayout::Panels32;
+  FunctionBuilder f = b.function("grouped");
+  uint32_t a = f.buffer(2 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+  f.input("a", fb::DType::BF16, {-1, K}, a);
+  f.input("offsets", fb::DType::I32, {E + 1}, off);
+  f.output("c", fb::DType::F32, {-1, N}, c);
+  f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+  b.model.functions.back()->commands.back()->command.AsGroupedGemm()->dtype = fb::DType::BF16;
+  moert::Model m = mustLoad(b.build());
+  moert::Session s = mustSession(m);
+  std::vector<uint16_t> in(static_cast<size_t>(E * K * K), 0);
+  for (int64_t r = 0; r < E * K; ++r)
+    in[r * K + r % K] = moert::floatToBf16(1.0f);
+  std::vector<int32_t> offs = {0, int32_t(K), int32_t(2 * K)};
+  ASSERT_TRUE(s.run("", {moert::tensor(MOERT_BF16, {E * K, K}, in.data(), in.size() * 2),
+                         i32(offs, {E + 1})}));
+  std::vector<float> v = values(*s.output(0));
+  float bound = moert::randomUniformBound(K);
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t j = 0; j < K; ++j)
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_EQ(v[(e * K + j) * N + n],
+                  moert::bf16ToFloat(moert::floatToBf16(
+                      moert::randomUniformWeight(8, (e * N + n) * K + j, bound))))
             << e << " " << n << " " << j;
 }
 
