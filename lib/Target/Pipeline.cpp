@@ -108,7 +108,7 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("f32, bf16 or f16: the FFN weights and their GEMMs")};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
-      llvm::cl::desc("cpu: f32 GEMM weights pre-packed in panels")};
+      llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),

@@ -104,8 +104,8 @@ void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
 }
 
 /// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
-/// of A) and `b` (rows of B) from A and B; with `bPanels`, B is an f32 weight
-/// of [N, K] matrices in panels (format.h), `b` is e * N + n0 for columns
+/// of A) and `b` (rows of B) from A and B; with `bPanels`, B is an f32 or
+/// bf16 weight of [N, K] matrices in panels (format.h), `b` is e * N + n0 for columns
 /// [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
 inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                      const void *A, int64_t a, const void *B, int64_t b,

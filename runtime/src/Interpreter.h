@@ -25,7 +25,7 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
                int64_t tokens, int64_t extent, int64_t grain);
 
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,
-/// bf16 or f16; row-major, or f32 in panels with `bPanels`), C [M, N] f32;
+/// bf16 or f16; row-major, or f32 / bf16 in panels with `bPanels`), C [M, N] f32;
 /// the sums run in f32.
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
              int64_t K, const void *A, const void *B, bool bPanels, float *C,

@@ -93,7 +93,7 @@ struct WeightSpec {
   /// Generated at load time (WeightInit::RandomUniform) from `seed`.
   bool synthetic = false;
   uint64_t seed = 0;
-  /// WeightLayout::Panels32 (f32 [..., n, k] in panels; moert/format.h).
+  /// WeightLayout::Panels32 (f32 or bf16 [..., n, k] in panels; moert/format.h).
   bool panels = false;
 };
 

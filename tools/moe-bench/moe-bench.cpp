@@ -92,7 +92,7 @@ cl::opt<std::string> weightType(
              "(default), bf16 or f16 (weight bytes are counted at that size)"));
 cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
-    cl::desc("As moe-compile --pack-weights: f32 GEMM weights in panels "
+    cl::desc("As moe-compile --pack-weights: f32/bf16 GEMM weights in panels "
              "(default true; false to compare with the row-major kernels)"));
 cl::opt<std::string> outputFormat("format", cl::init("table"), cl::cat(category),
                             cl::desc("table (default), csv or markdown"));

@@ -53,9 +53,10 @@ static cl::opt<std::string> weightType(
              "products are summed in f32; the router stays f32"));
 static cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
-    cl::desc("--target=cpu: write the f32 GEMM weights pre-packed in panels "
-             "of 32 rows for the runtime's CPU GEMM (default true; false "
-             "keeps them row-major, read by the row-major kernels and BLAS)"));
+    cl::desc("--target=cpu: write the f32 and bf16 GEMM weights pre-packed "
+             "in panels of 32 rows for the runtime's CPU GEMM (default true; "
+             "false keeps them row-major, read by the row-major kernels and "
+             "BLAS)"));
 static cl::opt<std::string> compileTo(
     "compile-to", cl::init("artifact"), cl::cat(category),
     cl::desc("Stop after a stage and print the IR: input, expand, plan, exec, "

@@ -24,7 +24,7 @@ struct CompileOptions {
   /// The FFN weights' element type and their GEMMs' operand type: f32, bf16
   /// or f16 (moe-lower-to-exec's weight-type).
   std::string weightType = "f32";
-  /// The CPU target: f32 GEMM weights pre-packed in panels
+  /// The CPU target: f32 and bf16 GEMM weights pre-packed in panels
   /// (moe-pack-weights); false keeps them row-major.
   bool packWeights = true;
   /// The CUDA target: the GPU architecture, the code object's form (auto,
