@@ -15,26 +15,96 @@
 //===----------------------------------------------------------------------===//
 #include "PanelGemm.h"
 
+#include "Intrinsics.h"
 #include "SmallGemm.h" // hasBf16Dot
 #include "moert/format.h"
 #include "moert/half.h"
 
 #include <algorithm>
 #include <cstring>
-// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*(), which its flow
-// analysis reports as uninitialized where they are inlined (in this file's
-// functions), so the warnings are off for the file, as in SmallGemm.cpp.
-#if defined(__GNUC__) && !defined(__clang__) // clang has no such warning
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
 
 namespace moert::rt {
 namespace {
 
 constexpr int64_t kRowBlock = 256;
 constexpr int64_t kSlice = 512;
+
+/// The lanes of C's first `width` columns in a 32-column tile's two
+/// AVX-512 registers.
+struct ColumnMasks {
+  __mmask16 lo, hi;
+};
+inline ColumnMasks columnMasks(int width) {
+  return {width >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << width) - 1),
+          width >= 32   ? __mmask16(0xffff)
+          : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
+                       : __mmask16(0)};
+}
+
+/// An MR x 32 tile of C into accumulators (or zeros, unless `load`), and
+/// back; only the masked columns are read and written.
+template <int MR>
+__attribute__((target("avx512f"))) inline void
+loadTile512(__m512 (&acc)[MR][2], const float *C, int64_t ldc, ColumnMasks m, bool load) {
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = load ? _mm512_maskz_loadu_ps(m.lo, C + i * ldc) : _mm512_setzero_ps();
+    acc[i][1] = load ? _mm512_maskz_loadu_ps(m.hi, C + i * ldc + 16) : _mm512_setzero_ps();
+  }
+}
+template <int MR>
+__attribute__((target("avx512f"))) inline void
+storeTile512(__m512 (&acc)[MR][2], float *C, int64_t ldc, ColumnMasks m) {
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm512_mask_storeu_ps(C + i * ldc, m.lo, acc[i][0]);
+    _mm512_mask_storeu_ps(C + i * ldc + 16, m.hi, acc[i][1]);
+  }
+}
+
+/// An AVX2 tile covers 16 columns; one narrower than that (the last panel)
+/// works on a local copy: stage16 returns where the tile reads and writes C
+/// (C itself, or `tmp` holding C's columns, or zeros), unstage16 copies the
+/// valid columns back.
+template <int MR>
+inline float *stage16(float (&tmp)[MR][16], float *C, int64_t ldc, int width,
+                      bool load, int64_t *ldo) {
+  if (width >= 16) {
+    *ldo = ldc;
+    return C;
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < 16; ++j)
+      tmp[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  *ldo = 16;
+  return &tmp[0][0];
+}
+template <int MR>
+inline void unstage16(const float (&tmp)[MR][16], float *C, int64_t ldc, int width) {
+  if (width >= 16)
+    return;
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < width; ++j)
+      C[i * ldc + j] = tmp[i][j];
+}
+template <int MR>
+__attribute__((target("avx2"))) inline void
+loadTile256(__m256 (&acc)[MR][2], const float *C, int64_t ldc, bool load) {
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    acc[i][0] = load ? _mm256_loadu_ps(C + i * ldc) : _mm256_setzero_ps();
+    acc[i][1] = load ? _mm256_loadu_ps(C + i * ldc + 8) : _mm256_setzero_ps();
+  }
+}
+template <int MR>
+__attribute__((target("avx2"))) inline void
+storeTile256(__m256 (&acc)[MR][2], float *C, int64_t ldc) {
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+    _mm256_storeu_ps(C + i * ldc, acc[i][0]);
+    _mm256_storeu_ps(C + i * ldc + 8, acc[i][1]);
+  }
+}
 
 /// A tile of MR rows x 32 columns over k in [0, kc): `panel` points at the
 /// slice's first k. Columns >= `width` (the last panel's padding) are neither
@@ -43,16 +113,9 @@ template <int MR>
 __attribute__((target("avx512f"))) void
 tileAvx512(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
            const float *panel, float *C, int64_t ldc, int width, bool load) {
-  __mmask16 m0 = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
-  __mmask16 m1 = width >= 32   ? 0xffff
-                 : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
-                              : 0;
+  ColumnMasks masks = columnMasks(width);
   __m512 acc[MR][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, C + i * ldc) : _mm512_setzero_ps();
-    acc[i][1] = load ? _mm512_maskz_loadu_ps(m1, C + i * ldc + 16) : _mm512_setzero_ps();
-  }
+  loadTile512<MR>(acc, C, ldc, masks, load);
   for (int64_t k = 0; k < kc; ++k) {
     __m512 b0 = _mm512_loadu_ps(panel + k * kPanelWidth);
     __m512 b1 = _mm512_loadu_ps(panel + k * kPanelWidth + 16);
@@ -63,11 +126,7 @@ tileAvx512(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
       acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm512_mask_storeu_ps(C + i * ldc, m0, acc[i][0]);
-    _mm512_mask_storeu_ps(C + i * ldc + 16, m1, acc[i][1]);
-  }
+  storeTile512<MR>(acc, C, ldc, masks);
 }
 
 /// The same over 16 of the panel's 32 columns (`panel` points at the first
@@ -78,19 +137,10 @@ __attribute__((target("avx2,fma"))) void
 tileAvx2(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
          const float *panel, float *C, int64_t ldc, int width, bool load) {
   alignas(32) float tmp[MR][16];
-  bool full = width >= 16;
-  float *out = full ? C : &tmp[0][0];
-  int64_t ldo = full ? ldc : 16;
-  if (!full)
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 16; ++j)
-        tmp[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  int64_t ldo;
+  float *out = stage16<MR>(tmp, C, ldc, width, load, &ldo);
   __m256 acc[MR][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = load || !full ? _mm256_loadu_ps(out + i * ldo) : _mm256_setzero_ps();
-    acc[i][1] = load || !full ? _mm256_loadu_ps(out + i * ldo + 8) : _mm256_setzero_ps();
-  }
+  loadTile256<MR>(acc, out, ldo, load || width < 16);
   for (int64_t k = 0; k < kc; ++k) {
     __m256 b0 = _mm256_loadu_ps(panel + k * kPanelWidth);
     __m256 b1 = _mm256_loadu_ps(panel + k * kPanelWidth + 8);
@@ -101,15 +151,8 @@ tileAvx2(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
       acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_ps(out + i * ldo, acc[i][0]);
-    _mm256_storeu_ps(out + i * ldo + 8, acc[i][1]);
-  }
-  if (!full)
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < width; ++j)
-        C[i * ldc + j] = tmp[i][j];
+  storeTile256<MR>(acc, out, ldo);
+  unstage16<MR>(tmp, C, ldc, width);
 }
 
 /// Portable C++ (whatever the compiler vectorizes for the baseline).
@@ -149,16 +192,9 @@ template <int MR>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) void
 tileBf16Dot(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
             const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
-  __mmask16 m0 = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
-  __mmask16 m1 = width >= 32   ? 0xffff
-                 : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
-                              : 0;
+  ColumnMasks masks = columnMasks(width);
   __m512 acc[MR][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, C + i * ldc) : _mm512_setzero_ps();
-    acc[i][1] = load ? _mm512_maskz_loadu_ps(m1, C + i * ldc + 16) : _mm512_setzero_ps();
-  }
+  loadTile512<MR>(acc, C, ldc, masks, load);
   // Full pairs, then (odd K) the last step with only its even value.
   int64_t full = steps - (tail ? 1 : 0);
   for (int64_t s = 0; s <= full; ++s) {
@@ -174,11 +210,7 @@ tileBf16Dot(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
       acc[i][1] = _mm512_dpbf16_ps(acc[i][1], (__m512bh)a, (__m512bh)b1);
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm512_mask_storeu_ps(C + i * ldc, m0, acc[i][0]);
-    _mm512_mask_storeu_ps(C + i * ldc + 16, m1, acc[i][1]);
-  }
+  storeTile512<MR>(acc, C, ldc, masks);
 }
 
 /// The same with AVX-512F only: each lane's pair widened exactly (the even
@@ -188,17 +220,10 @@ template <int MR>
 __attribute__((target("avx512f"))) void
 tileBf16Avx512(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
                const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
-  __mmask16 m0 = width >= 16 ? 0xffff : static_cast<__mmask16>((1u << width) - 1);
-  __mmask16 m1 = width >= 32   ? 0xffff
-                 : width > 16 ? static_cast<__mmask16>((1u << (width - 16)) - 1)
-                              : 0;
+  ColumnMasks masks = columnMasks(width);
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
   __m512 acc[MR][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = load ? _mm512_maskz_loadu_ps(m0, C + i * ldc) : _mm512_setzero_ps();
-    acc[i][1] = load ? _mm512_maskz_loadu_ps(m1, C + i * ldc + 16) : _mm512_setzero_ps();
-  }
+  loadTile512<MR>(acc, C, ldc, masks, load);
   for (int64_t s = 0; s < steps; ++s) {
     bool half = tail && s == steps - 1;
     __m512i b0 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth);
@@ -215,11 +240,7 @@ tileBf16Avx512(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
       acc[i][1] = _mm512_fmadd_ps(ao, o1, _mm512_fmadd_ps(ae, e1, acc[i][1]));
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm512_mask_storeu_ps(C + i * ldc, m0, acc[i][0]);
-    _mm512_mask_storeu_ps(C + i * ldc + 16, m1, acc[i][1]);
-  }
+  storeTile512<MR>(acc, C, ldc, masks);
 }
 
 /// The same with AVX2 over 16 of the panel's 32 columns (`panel` points at
@@ -229,20 +250,11 @@ __attribute__((target("avx2,fma"))) void
 tileBf16Avx2(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
              const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
   alignas(32) float tmp[MR][16];
-  bool full = width >= 16;
-  float *out = full ? C : &tmp[0][0];
-  int64_t ldo = full ? ldc : 16;
-  if (!full)
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < 16; ++j)
-        tmp[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  int64_t ldo;
+  float *out = stage16<MR>(tmp, C, ldc, width, load, &ldo);
   const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
   __m256 acc[MR][2];
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = load || !full ? _mm256_loadu_ps(out + i * ldo) : _mm256_setzero_ps();
-    acc[i][1] = load || !full ? _mm256_loadu_ps(out + i * ldo + 8) : _mm256_setzero_ps();
-  }
+  loadTile256<MR>(acc, out, ldo, load || width < 16);
   for (int64_t s = 0; s < steps; ++s) {
     bool half = tail && s == steps - 1;
     const uint16_t *p = panel + s * 2 * kPanelWidth;
@@ -260,15 +272,8 @@ tileBf16Avx2(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
       acc[i][1] = _mm256_fmadd_ps(ao, o1, _mm256_fmadd_ps(ae, e1, acc[i][1]));
     }
   }
-#pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_ps(out + i * ldo, acc[i][0]);
-    _mm256_storeu_ps(out + i * ldo + 8, acc[i][1]);
-  }
-  if (!full)
-    for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < width; ++j)
-        C[i * ldc + j] = tmp[i][j];
+  storeTile256<MR>(acc, out, ldo);
+  unstage16<MR>(tmp, C, ldc, width);
 }
 
 /// Portable C++ for bf16 panels.

@@ -12,17 +12,11 @@
 //===----------------------------------------------------------------------===//
 #include "SmallGemm.h"
 
+#include "Intrinsics.h"
 #include "moert/half.h"
 
 #include <algorithm>
 #include <cstdlib>
-// GCC 12's AVX-512 widening intrinsics start from _mm512_undefined_*(),
-// which its flow analysis reports as uninitialized.
-#if defined(__GNUC__) && !defined(__clang__) // clang has no such warning
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
 #include <vector>
 
 namespace moert::rt {

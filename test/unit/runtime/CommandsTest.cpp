@@ -158,15 +158,18 @@ std::vector<float> groupedReference(const std::vector<A> &a, const std::vector<W
   return c;
 }
 
-/// Adds grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N], one
-/// GroupedGemm by weight W [E, N, K].
-void addGroupedFunction(ArtifactBuilder &b, uint32_t W, int64_t E, int64_t N, int64_t K) {
+/// Adds grouped(a: dt [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N], one
+/// GroupedGemm by weight W [E, N, K] of dt (f32, bf16 or f16).
+void addGroupedFunction(ArtifactBuilder &b, uint32_t W, int64_t E, int64_t N, int64_t K,
+                        fb::DType dt = fb::DType::F32) {
   FunctionBuilder f = b.function("grouped");
-  uint32_t a = f.buffer(4 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
-  f.input("a", fb::DType::F32, {-1, K}, a);
+  int64_t size = dt == fb::DType::F32 ? 4 : 2;
+  uint32_t a = f.buffer(size * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+  f.input("a", dt, {-1, K}, a);
   f.input("offsets", fb::DType::I32, {E + 1}, off);
   f.output("c", fb::DType::F32, {-1, N}, c);
   f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
+  b.model.functions.back()->commands.back()->command.AsGroupedGemm()->dtype = dt;
 }
 
 /// grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N]
@@ -256,16 +259,9 @@ struct Grouped16Model {
     } else {
       W = b.addWeight("w", dt, {E, N, K}, w.data(), w.size() * 2);
     }
-    FunctionBuilder f = b.function("grouped");
-    uint32_t a = f.buffer(2 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
-    f.input("a", dt, {-1, K}, a);
-    f.input("offsets", fb::DType::I32, {E + 1}, off);
-    f.output("c", fb::DType::F32, {-1, N}, c);
-    f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
-    fn(b).commands.back()->command.AsGroupedGemm()->dtype = dt;
+    addGroupedFunction(b, W, E, N, K, dt);
     bytes = b.build();
   }
-  static fb::FunctionT &fn(ArtifactBuilder &b) { return *b.model.functions.back(); }
 
   std::vector<uint16_t> to16(const std::vector<float> &v) const {
     std::vector<uint16_t> out(v.size());
@@ -582,68 +578,45 @@ TEST(Weights, RandomUniformWeightsAreGeneratedAtLoad) {
 }
 
 // A synthetic weight in panels holds the same logical values as a row-major
-// one: element (e, n, k) is randomUniformWeight(seed, (e * N + n) * K + k),
+// one: element (e, n, k) is randomUniformWeight(seed, (e * N + n) * K + k)
+// (for bf16 rounded to bf16; K = 5 leaves bf16's last pair half empty),
 // read back through products with unit rows of A.
 TEST(Weights, RandomUniformWeightsInPanelsHoldTheRowMajorValues) {
   constexpr int64_t E = 2, N = 33, K = 5;
-  ArtifactBuilder b(kMaxT);
-  uint32_t W = b.addWeightPanels("synthetic", {E, N, K}, std::vector<float>(E * N * K));
-  b.model.weights[W]->init = fb::WeightInit::RandomUniform;
-  b.model.weights[W]->seed = 7;
-  addGroupedFunction(b, W, E, N, K);
-  moert::Model m = mustLoad(b.build());
-  moert::Session s = mustSession(m);
-  // Rows e * K + j of A are unit vector j, for expert e: C's row is column j
-  // of expert e's matrix.
-  std::vector<float> in(static_cast<size_t>(E * K * K), 0.0f);
-  for (int64_t r = 0; r < E * K; ++r)
-    in[r * K + r % K] = 1.0f;
-  std::vector<int32_t> offs = {0, int32_t(K), int32_t(2 * K)};
-  ASSERT_TRUE(s.run("", {f32(in, {E * K, K}), i32(offs, {E + 1})}));
-  std::vector<float> v = values(*s.output(0));
-  float bound = moert::randomUniformBound(K);
-  for (int64_t e = 0; e < E; ++e)
-    for (int64_t j = 0; j < K; ++j)
-      for (int64_t n = 0; n < N; ++n)
-        EXPECT_EQ(v[(e * K + j) * N + n],
-                  moert::randomUniformWeight(7, (e * N + n) * K + j, bound))
-            << e << " " << n << " " << j;
-}
-
-// The same for bf16 panels (pairs of k; K = 5 leaves a half pair): the
-// stored values are the f32 ones rounded to bf16.
-TEST(Weights, RandomUniformBf16WeightsInPanelsHoldTheRowMajorValues) {
-  constexpr int64_t E = 2, N = 33, K = 5;
-  ArtifactBuilder b(kMaxT);
-  std::vector<uint16_t> none(moert::panelElements(N, K, 2) * E);
-  uint32_t W = b.addWeight("synthetic", fb::DType::BF16, {E, N, K}, none.data(), 0);
-  b.model.weights[W]->init = fb::WeightInit::RandomUniform;
-  b.model.weights[W]->seed = 8;
-  b.model.weights[W]->layout = fb::WeightLayout::Panels32;
-  FunctionBuilder f = b.function("grouped");
-  uint32_t a = f.buffer(2 * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
-  f.input("a", fb::DType::BF16, {-1, K}, a);
-  f.input("offsets", fb::DType::I32, {E + 1}, off);
-  f.output("c", fb::DType::F32, {-1, N}, c);
-  f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
-  b.model.functions.back()->commands.back()->command.AsGroupedGemm()->dtype = fb::DType::BF16;
-  moert::Model m = mustLoad(b.build());
-  moert::Session s = mustSession(m);
-  std::vector<uint16_t> in(static_cast<size_t>(E * K * K), 0);
-  for (int64_t r = 0; r < E * K; ++r)
-    in[r * K + r % K] = moert::floatToBf16(1.0f);
-  std::vector<int32_t> offs = {0, int32_t(K), int32_t(2 * K)};
-  ASSERT_TRUE(s.run("", {moert::tensor(MOERT_BF16, {E * K, K}, in.data(), in.size() * 2),
-                         i32(offs, {E + 1})}));
-  std::vector<float> v = values(*s.output(0));
-  float bound = moert::randomUniformBound(K);
-  for (int64_t e = 0; e < E; ++e)
-    for (int64_t j = 0; j < K; ++j)
-      for (int64_t n = 0; n < N; ++n)
-        EXPECT_EQ(v[(e * K + j) * N + n],
-                  moert::bf16ToFloat(moert::floatToBf16(
-                      moert::randomUniformWeight(8, (e * N + n) * K + j, bound))))
-            << e << " " << n << " " << j;
+  for (bool bf16 : {false, true}) {
+    fb::DType dt = bf16 ? fb::DType::BF16 : fb::DType::F32;
+    ArtifactBuilder b(kMaxT);
+    uint32_t W = b.addWeight("synthetic", dt, {E, N, K}, nullptr, 0);
+    b.model.weights[W]->init = fb::WeightInit::RandomUniform;
+    b.model.weights[W]->seed = 7;
+    b.model.weights[W]->layout = fb::WeightLayout::Panels32;
+    addGroupedFunction(b, W, E, N, K, dt);
+    moert::Model m = mustLoad(b.build());
+    moert::Session s = mustSession(m);
+    // Rows e * K + j of A are unit vector j, for expert e: C's row is column
+    // j of expert e's matrix.
+    std::vector<float> in(static_cast<size_t>(E * K * K), 0.0f);
+    for (int64_t r = 0; r < E * K; ++r)
+      in[r * K + r % K] = 1.0f;
+    std::vector<uint16_t> in16(in.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      in16[i] = moert::floatToBf16(in[i]);
+    std::vector<int32_t> offs = {0, int32_t(K), int32_t(2 * K)};
+    moert_tensor_t a = bf16 ? moert::tensor(MOERT_BF16, {E * K, K}, in16.data(), in16.size() * 2)
+                            : f32(in, {E * K, K});
+    ASSERT_TRUE(s.run("", {a, i32(offs, {E + 1})}));
+    std::vector<float> v = values(*s.output(0));
+    float bound = moert::randomUniformBound(K);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < K; ++j)
+        for (int64_t n = 0; n < N; ++n) {
+          float want = moert::randomUniformWeight(7, (e * N + n) * K + j, bound);
+          if (bf16)
+            want = moert::bf16ToFloat(moert::floatToBf16(want));
+          EXPECT_EQ(v[(e * K + j) * N + n], want)
+              << (bf16 ? "bf16 " : "f32 ") << e << " " << n << " " << j;
+        }
+  }
 }
 
 namespace {
