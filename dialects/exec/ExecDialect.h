@@ -26,6 +26,10 @@ struct Affine {
   int64_t at(int64_t tokens) const { return perToken * tokens + fixed; }
 };
 inline Affine toAffine(llvm::ArrayRef<int64_t> a) { return {a[0], a[1]}; }
+
+/// Whether `use` is the B operand of an exec.gemm or exec.grouped_gemm (the
+/// only reader a weight in panels may have).
+bool isGemmB(mlir::OpOperand &use);
 } // namespace moec::exec
 
 #endif // MOEC_DIALECT_EXEC_EXECDIALECT_H

@@ -61,6 +61,14 @@ FailureOr<Type> gemmOperandType(Operation *op, Value b) {
 
 } // namespace
 
+bool moec::exec::isGemmB(OpOperand &use) {
+  if (auto g = dyn_cast<GemmOp>(use.getOwner()))
+    return &use == &g.getBMutable();
+  if (auto g = dyn_cast<GroupedGemmOp>(use.getOwner()))
+    return &use == &g.getBMutable();
+  return false;
+}
+
 LogicalResult InputOp::verify() {
   if (getName().empty())
     return emitOpError() << "an input needs a name";
@@ -95,20 +103,13 @@ LogicalResult WeightOp::verify() {
         type.getShape().size() < 2)
       return emitOpError() << "a weight in panels is f32 or bf16 of rank >= 2, got "
                            << type;
-    for (OpOperand &use : getResult().getUses()) {
-      Operation *user = use.getOwner();
-      bool isB = false;
-      if (auto g = dyn_cast<GemmOp>(user))
-        isB = &use == &g.getBMutable();
-      else if (auto g = dyn_cast<GroupedGemmOp>(user))
-        isB = &use == &g.getBMutable();
-      if (!isB)
+    for (OpOperand &use : getResult().getUses())
+      if (!isGemmB(use))
         return emitOpError()
                << "a weight in panels is read only as the B operand of "
                   "exec.gemm or exec.grouped_gemm; '"
-               << user->getName() << "' uses it as operand "
+               << use.getOwner()->getName() << "' uses it as operand "
                << use.getOperandNumber();
-    }
   }
   return success();
 }

@@ -13,17 +13,12 @@ using namespace moec;
 
 namespace {
 
-/// Whether every use of `weight` is the B operand of a GEMM.
+/// Whether `weight` is used, and only as the B operand of GEMMs.
 bool onlyGemmB(exec::WeightOp weight) {
-  for (OpOperand &use : weight.getResult().getUses()) {
-    Operation *user = use.getOwner();
-    if (auto g = dyn_cast<exec::GemmOp>(user); g && &use == &g.getBMutable())
-      continue;
-    if (auto g = dyn_cast<exec::GroupedGemmOp>(user); g && &use == &g.getBMutable())
-      continue;
-    return false;
-  }
-  return !weight.getResult().use_empty();
+  Value w = weight.getResult();
+  return !w.use_empty() && llvm::all_of(w.getUses(), [](OpOperand &use) {
+           return exec::isGemmB(use);
+         });
 }
 
 struct PackWeights : moec::impl::MoePackWeightsBase<PackWeights> {
