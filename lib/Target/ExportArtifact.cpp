@@ -41,17 +41,25 @@ namespace fb = moert::fb;
 
 namespace {
 
-/// Appends `f` to `out` as an element of `elem` (f32, bf16 or f16; the
-/// 16-bit types rounded to nearest even), little-endian.
-void appendElement(float f, Type elem, std::vector<char> &out) {
+/// Bytes of an element of `elem` (f32, bf16 or f16).
+size_t elementBytes(Type elem) { return elem.getIntOrFloatBitWidth() / 8; }
+
+/// Writes `f` at `dst` as an element of `elem` (the 16-bit types rounded to
+/// nearest even), little-endian (the host's order).
+void storeElement(float f, Type elem, char *dst) {
   if (elem.isF32()) {
-    out.insert(out.end(), reinterpret_cast<char *>(&f),
-               reinterpret_cast<char *>(&f) + 4);
+    std::memcpy(dst, &f, 4);
     return;
   }
   uint16_t h = elem.isBF16() ? moert::floatToBf16(f) : moert::floatToHalf(f);
-  out.push_back(static_cast<char>(h & 0xff));
-  out.push_back(static_cast<char>(h >> 8));
+  std::memcpy(dst, &h, 2);
+}
+
+/// Appends `f` to `out` as an element of `elem`.
+void appendElement(float f, Type elem, std::vector<char> &out) {
+  size_t at = out.size();
+  out.resize(at + elementBytes(elem));
+  storeElement(f, elem, out.data() + at);
 }
 
 /// Appends `t`'s elements to `out` as elements of `elem`: the bytes as they
@@ -69,7 +77,7 @@ void appendAs(const SafetensorsTensor &t, Type elem, std::vector<char> &out) {
   }
   // Sized once, then written in place (one element at a time through
   // push_back was the packing's bottleneck).
-  size_t size = elem.getIntOrFloatBitWidth() / 8, at = out.size();
+  size_t size = elementBytes(elem), at = out.size();
   out.resize(at + n * size);
   char *dst = out.data() + at;
   for (size_t i = 0; i < n; ++i) {
@@ -87,12 +95,7 @@ void appendAs(const SafetensorsTensor &t, Type elem, std::vector<char> &out) {
     default:
       llvm_unreachable("checked by the caller");
     }
-    if (size == 4) {
-      std::memcpy(dst + 4 * i, &f, 4);
-    } else {
-      uint16_t h = elem.isBF16() ? moert::floatToBf16(f) : moert::floatToHalf(f);
-      std::memcpy(dst + 2 * i, &h, 2); // little-endian host
-    }
+    storeElement(f, elem, dst + size * i);
   }
 }
 
