@@ -113,7 +113,7 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
   if (bPanels) {
     int64_t e = b / N, n0 = b % N;
     assert(n0 % kPanelWidth == 0 && "column blocks start at a panel");
-    int64_t depth = dtype == MOERT_F32 ? 1 : 2; // f32 or bf16 (the loader checks)
+    int64_t depth = panelDepth(moert_dtype_size(dtype)); // f32 or bf16 (the loader checks)
     uint64_t at = e * panelElements(N, K, depth) +
                   n0 / kPanelWidth * panelElements(kPanelWidth, K, depth);
     if (dtype == MOERT_F32)

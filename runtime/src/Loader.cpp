@@ -517,12 +517,12 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                      ", ", wk, "] matrices, but the command multiplies by [",
                      out->n, ", ", out->k, "]");
     }
-    int64_t depth = panelDepth(size);
-    int64_t bRows = out->bPanels ? (out->n + kPanelWidth - 1) / kPanelWidth * kPanelWidth
-                                 : out->n;
-    int64_t bCols = out->bPanels ? (out->k + depth - 1) / depth * depth : out->k;
+    // n and k are at most kBlasMax each, so n x k (padded) fits an int64.
+    int64_t bMatrix = out->bPanels ? static_cast<int64_t>(panelElements(
+                                         out->n, out->k, panelDepth(size)))
+                                   : out->n * out->k;
     if (!(st = product(where + ": rows x k", {out->k, size}, rows, needA)) ||
-        !(st = product(where + ": " + bLabel, {experts, bRows, bCols, size}, one, needB)) ||
+        !(st = product(where + ": " + bLabel, {experts, bMatrix, size}, one, needB)) ||
         !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
       return st;
     if (!(st = writable(out->c, where + ": operand c")) ||
@@ -810,32 +810,30 @@ Status Model::generateSyntheticWeights() {
     uint64_t seed = w.seed;
     // In panels, storage element i holds logical (row-major) element
     // `logical` of matrix i / perMatrix, or padding (zero).
+    // In panels (format.h): matrix, panel, step of `depth` values of k,
+    // column and value within the step.
     bool panels = w.panels;
-    int64_t n = panels ? w.shape[w.shape.size() - 2] : 0, k = w.shape.back();
+    uint64_t n = panels ? static_cast<uint64_t>(w.shape[w.shape.size() - 2]) : 0;
+    uint64_t k = static_cast<uint64_t>(w.shape.back());
     int64_t depth = panelDepth(moert_dtype_size(dtype));
-    uint64_t perMatrix = panels ? panelElements(n, k, depth) : 0;
+    uint64_t perMatrix = panels ? panelElements(int64_t(n), int64_t(k), depth) : 0;
+    uint64_t stepSize = static_cast<uint64_t>(kPanelWidth * depth);
+    uint64_t panelSize = panelElements(kPanelWidth, int64_t(k), depth);
     auto fill = [=](uint64_t begin, uint64_t end) {
       float *f32 = static_cast<float *>(map);
       uint16_t *u16 = static_cast<uint16_t *>(map);
       for (uint64_t i = begin; i < end; ++i) {
-        uint64_t logical = i;
-        if (panels) {
-          // Panel p, step s of `depth` values of k, column j, value d.
+        float v = 0.0f; // the padding of panels
+        if (!panels) {
+          v = randomUniformWeight(seed, i, bound);
+        } else {
           uint64_t matrix = i / perMatrix, r = i % perMatrix;
-          uint64_t step = static_cast<uint64_t>(kPanelWidth * depth);
-          uint64_t panelSize = static_cast<uint64_t>((k + depth - 1) / depth) * step;
-          uint64_t row = r / panelSize * kPanelWidth + r % step / depth;
-          uint64_t col = r % panelSize / step * depth + r % depth;
-          if (row >= static_cast<uint64_t>(n) || col >= static_cast<uint64_t>(k)) {
-            if (dtype == MOERT_F32)
-              f32[i] = 0.0f;
-            else
-              u16[i] = 0;
-            continue;
-          }
-          logical = (matrix * static_cast<uint64_t>(n) + row) * static_cast<uint64_t>(k) + col;
+          uint64_t d = static_cast<uint64_t>(depth);
+          uint64_t row = r / panelSize * kPanelWidth + r % stepSize / d;
+          uint64_t col = r % panelSize / stepSize * d + r % d;
+          if (row < n && col < k)
+            v = randomUniformWeight(seed, (matrix * n + row) * k + col, bound);
         }
-        float v = randomUniformWeight(seed, logical, bound);
         if (dtype == MOERT_F32)
           f32[i] = v;
         else

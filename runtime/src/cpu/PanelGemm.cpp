@@ -1,4 +1,4 @@
-//===- PanelGemm.cpp - f32 GEMMs against weights packed in panels ---------===//
+//===- PanelGemm.cpp - f32 / bf16 GEMMs against weights in panels ---------===//
 //
 // Blocking: rows of A in blocks of kRowBlock (their k-slice stays in L2), then
 // per panel, k in slices of kSlice (the panel's slice, 32 x kSlice floats,
@@ -195,12 +195,8 @@ tileBf16Dot(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
   ColumnMasks masks = columnMasks(width);
   __m512 acc[MR][2];
   loadTile512<MR>(acc, C, ldc, masks, load);
-  // Full pairs, then (odd K) the last step with only its even value.
-  int64_t full = steps - (tail ? 1 : 0);
-  for (int64_t s = 0; s <= full; ++s) {
-    if (s == full && !tail)
-      break;
-    bool half = s == full;
+  for (int64_t s = 0; s < steps; ++s) {
+    bool half = tail && s == steps - 1;
     __m512i b0 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth);
     __m512i b1 = _mm512_loadu_si512(panel + s * 2 * kPanelWidth + kPanelWidth);
 #pragma GCC unroll 8
@@ -335,14 +331,16 @@ constexpr TileFn<uint16_t> kBf16Avx2Tiles[] = {tileBf16Avx2<1>, tileBf16Avx2<2>,
 constexpr TileFn<uint16_t> kBf16GenericTiles[] = {
     tileBf16Generic<1>, tileBf16Generic<2>, tileBf16Generic<3>, tileBf16Generic<4>};
 
-/// The blocking above for panels of `depth` (1: f32, 2: bf16). k slices are
-/// a multiple of the depth; only the last may end in a partial step.
+/// The blocking above for panels of T (f32: depth 1; bf16: pairs of k). k
+/// slices are a multiple of the depth; only the last may end in a partial
+/// step.
 template <class T>
-void gemmOf(const Family<T> &f, int64_t depth, int64_t M, int64_t N, int64_t K,
-            const T *A, const T *panels, float *C, int64_t ldc, bool accumulate) {
+void gemmOf(const Family<T> &f, int64_t M, int64_t N, int64_t K, const T *A,
+            const T *panels, float *C, int64_t ldc, bool accumulate) {
+  constexpr int64_t depth = panelDepth(sizeof(T));
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
   int64_t stepSize = kPanelWidth * depth; // elements per step of a panel
-  int64_t panelSize = (K + depth - 1) / depth * stepSize;
+  int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K, depth));
   for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
     int64_t mc = std::min(kRowBlock, M - m0);
     for (int64_t p = 0; p < numPanels; ++p) {
@@ -390,22 +388,23 @@ void panelGemm(int64_t M, int64_t N, int64_t K, const float *A,
     return;
   switch (isa) {
   case PanelIsa::Avx512:
-    return gemmOf<float>({kAvx512Tiles, 8, 32}, 1, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<float>({kAvx512Tiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Avx2:
-    return gemmOf<float>({kAvx2Tiles, 6, 16}, 1, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<float>({kAvx2Tiles, 6, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Generic:
-    return gemmOf<float>({kGenericTiles, 4, 32}, 1, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<float>({kGenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);
   }
 }
 
 Bf16PanelIsa bestBf16PanelIsa() {
-  static const Bf16PanelIsa isa =
-      hasBf16Dot() ? Bf16PanelIsa::Avx512Bf16
-      : __builtin_cpu_supports("avx512f") ? Bf16PanelIsa::Avx512
-      : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-          ? Bf16PanelIsa::Avx2
-          : Bf16PanelIsa::Generic;
-  return isa;
+  if (hasBf16Dot())
+    return Bf16PanelIsa::Avx512Bf16;
+  switch (bestPanelIsa()) {
+  case PanelIsa::Avx512: return Bf16PanelIsa::Avx512;
+  case PanelIsa::Avx2: return Bf16PanelIsa::Avx2;
+  case PanelIsa::Generic: break;
+  }
+  return Bf16PanelIsa::Generic;
 }
 
 void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
@@ -415,13 +414,13 @@ void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
     return;
   switch (isa) {
   case Bf16PanelIsa::Avx512Bf16:
-    return gemmOf<uint16_t>({kBf16DotTiles, 8, 32}, 2, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<uint16_t>({kBf16DotTiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Avx512:
-    return gemmOf<uint16_t>({kBf16Avx512Tiles, 8, 32}, 2, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<uint16_t>({kBf16Avx512Tiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Avx2:
-    return gemmOf<uint16_t>({kBf16Avx2Tiles, 4, 16}, 2, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<uint16_t>({kBf16Avx2Tiles, 4, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Generic:
-    return gemmOf<uint16_t>({kBf16GenericTiles, 4, 32}, 2, M, N, K, A, panels, C, ldc, accumulate);
+    return gemmOf<uint16_t>({kBf16GenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);
   }
 }
 

@@ -1,6 +1,6 @@
-//===- PanelGemm.h - f32 GEMMs against weights packed in panels ---*- C++ -*-===//
+//===- PanelGemm.h - f32 / bf16 GEMMs against weights in panels --*- C++ -*-===//
 //
-// The CPU's f32 GEMM when the compiler packed B (a weight) in panels of 32
+// The CPU's f32 and bf16 GEMMs when the compiler packed B (a weight) in panels of 32
 // rows (WeightLayout::Panels32, moert/format.h): per step of k, one panel
 // gives 32 consecutive floats of B, and a register tile of MR rows of C x 32
 // columns takes MR broadcasts of A and 2 x MR FMAs (AVX-512), with no
