@@ -139,6 +139,10 @@ private:
 
   Affine rowsOf(Value v) { return rows.lookup(v); }
   int64_t maxRows(Affine r) { return r.at(maxTokens); }
+  /// The kTokenChunk-token chunks of t's rows at max_tokens (at least one).
+  int64_t tokenChunks(Affine t) {
+    return std::max<int64_t>((maxRows(t) + kTokenChunk - 1) / kTokenChunk, 1);
+  }
   static int64_t dim(Value v, unsigned i) {
     return cast<ShapedType>(v.getType()).getDimSize(i);
   }
@@ -310,7 +314,7 @@ LogicalResult FunctionLowering::lowerTopK(moe::TopKOp op) {
 
   // Router statistics of this top-k, an auxiliary output: per-chunk sums
   // over tokens (in parallel), then their total in chunk order.
-  int64_t chunks = std::max<int64_t>((maxRows(t) + kTokenChunk - 1) / kTokenChunk, 1);
+  int64_t chunks = tokenChunks(t);
   Value part = alloc({0, chunks}, {2 * e + 1}, f32);
   Value stats = alloc({0, e + 4}, {}, f32);
   KernelSpec st{"router_stats"};
@@ -393,7 +397,7 @@ LogicalResult FunctionLowering::dispatchChunked(moe::DispatchOp op, Value idx,
                                                 int64_t k, int64_t block) {
   // Counts per chunk of tokens (parallel), their prefix per expert (parallel
   // over experts), the padded offsets, then the rows (parallel over chunks).
-  int64_t chunks = std::max<int64_t>((maxRows(t) + kTokenChunk - 1) / kTokenChunk, 1);
+  int64_t chunks = tokenChunks(t);
   KernelSpec spec{"dispatch_chunked"};
   spec.set("E", e).set("E1", e + 1).set("K", k).set("MT", maxRows(t));
   spec.set("RMAX", maxRows(r)).set("CH", kTokenChunk).set("CHM1", kTokenChunk - 1);
