@@ -3,7 +3,7 @@
 # with an NVIDIA GPU and driver, cuBLAS, Python 3 and NumPy; no LLVM needed.
 #
 #   scripts/gpu-check.sh [PREP] [--device cuda:N] [--bench-only] [--no-bench]
-#                        [--profile]
+#                        [--profile] [--results DIR]
 #
 # PREP defaults to build/gpu-prep; when it does not exist and the compiler is
 # built here, gpu-prepare.sh makes it first (for this GPU's architecture).
@@ -12,11 +12,16 @@
 #     bf16 / f16 FFN GEMM artifacts (--weight-type) at 1e-3 against references
 #     with the same rounding), once with CUDA graphs and once without
 #     (MOERT_CUDA_GRAPHS=0).
-#  2. The Mixtral-shape block (H 4096, F 14336, E 8, k 2), with f32 and with
-#     bf16 expert weights, at T = 1, 16, 256, 4096: median time, weight bytes
-#     touched per second (HBM GB/s) and TFLOP/s. With --profile, each point
-#     is then run again under MOERT_CUDA_PROFILE=1 and its per-command times
-#     are printed.
+#  2. moe-bench --target cuda --artifacts PREP/bench: the Mixtral-shape block
+#     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
+#     with bf16 expert weights, at T = 1, 16, 256, 4096 (BENCH_TOKENS): median
+#     time, weight bytes touched per second (HBM GB/s) and TFLOP/s. Where
+#     PyTorch sees the GPU, it also measures the GPU's copy bandwidth and GEMM
+#     rates (the % columns are against them) and times the same block in eager
+#     PyTorch (bench/torch_peer.py; f32, and bf16 throughout) for the
+#     "x torch" column. With --profile, each point is then run again under
+#     MOERT_CUDA_PROFILE=1 and its per-command times are printed.
+#     --results DIR keeps the CSVs there.
 # Exits 1 when a check fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,13 +35,15 @@ device=cuda:0
 bench=1
 suite=1
 profile=0
+results=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device=$2; shift ;;
     --bench-only) suite=0 ;;
     --no-bench) bench=0 ;;
     --profile) profile=1 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --results) results=$2; shift ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) prep=$1 ;;
   esac
   shift
@@ -87,51 +94,75 @@ if [ $suite = 1 ]; then
 fi
 
 if [ $bench = 1 ]; then
-  for artifact in "$prep"/bench/*.moeb; do
-    base=$(basename "$artifact" .moeb)
-    "$py" - "$run" "$artifact" "$prep/bench/${base%%.*}.shape" "$device" "$profile" <<'PY' || failed=$((failed + 1))
-import os, re, subprocess, sys, tempfile
-import numpy as np
-run, artifact, shape_file, device, profile = sys.argv[1:6]
-fields = dict(re.findall(r"(\w)=(\d+)", open(shape_file).read()))
-H, F, E, k = (int(fields[c]) for c in "HFEk")
-ffn_bytes = 2 if artifact.endswith(".bf16.moeb") else 4
-print(f"\nbench: {os.path.basename(artifact)} H={H} F={F} E={E} k={k}, "
-      f"{'bf16' if ffn_bytes == 2 else 'f32'} expert weights, on {device}")
-print(f"{'T':>6} {'median ms':>10} {'min ms':>9} {'experts':>8} {'weight GB/s':>12} {'TFLOP/s':>8}")
-status = 0
-profiles = []
-with tempfile.TemporaryDirectory() as tmp:
-    for T in (1, 16, 256, 4096):
-        x = os.path.join(tmp, "x.npy")
-        np.save(x, np.random.default_rng(T).uniform(-1, 1, (T, H)).astype(np.float32))
-        aux = os.path.join(tmp, "aux")
-        os.makedirs(aux, exist_ok=True)
-        r = subprocess.run([run, artifact, "--input", x, "--device", device, "--quiet",
-                            "--save-aux", aux, "--bench", "20"], capture_output=True, text=True)
-        m = re.search(r"median_ms=([0-9.]+) min_ms=([0-9.]+)", r.stdout)
-        if r.returncode != 0 or not m:
-            print(f"{T:>6} FAIL: {r.stderr.strip() or r.stdout.strip()}")
-            status = 1
-            continue
-        median, best = float(m.group(1)), float(m.group(2))
-        stats = [f for f in os.listdir(aux) if f.startswith("router_stats")]
-        load = np.load(os.path.join(aux, stats[0]))[:E] if stats else np.ones(E)
-        touched = int((load > 0).sum())
-        weight_bytes = 4 * E * H + ffn_bytes * touched * 3 * H * F
-        flops = 2 * T * E * H + 2 * T * k * 3 * H * F
-        print(f"{T:>6} {median:>10.3f} {best:>9.3f} {touched:>8} "
-              f"{weight_bytes / median / 1e6:>12.1f} {flops / median / 1e9:>8.2f}")
-        if profile == "1":
-            p = subprocess.run([run, artifact, "--input", x, "--device", device, "--quiet",
-                                "--bench", "10"], capture_output=True, text=True,
-                               env=dict(os.environ, MOERT_CUDA_PROFILE="1"))
-            profiles.append(f"T = {T}:\n" + (p.stderr.strip() or f"(no profile, exit {p.returncode})"))
-for p in profiles:
-    print(p)
-sys.exit(status)
+  shape=mixtral tokens=1,16,256,4096
+  # shellcheck disable=SC1091
+  [ -f "$prep/bench/config" ] && . "$prep/bench/config"
+  kind=${device%%:*}
+  tmp=$(mktemp -d)
+  limits=""
+  if [ "$kind" = cuda ] && "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+    echo "gpu-check: measuring the GPU's copy bandwidth and GEMM rates with PyTorch"
+    limits=$("$py" "$prep/tools/torch_peer.py" --device "$device" --device-limits) || limits=""
+    echo "$limits" | sed 's/^/  /'
+  else
+    echo "gpu-check: PyTorch does not see a GPU here: no limits measured and no PyTorch column"
+  fi
+  limit() { echo "$limits" | sed -n "s/^$1=//p"; }
+  for wt in f32 bf16; do
+    peaks=(--no-probes)
+    gbps=$(limit copy_gbps) tflops=$(limit "${wt}_tflops")
+    if [ -n "$gbps" ] && [ -n "$tflops" ]; then
+      peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
+    fi
+    bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$shape"
+                --weight-type "$wt" --warmup 3 --reps 20 --min-time 0 --quiet)
+    if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$tokens" "${peaks[@]}" --format csv \
+         > "$tmp/moec-$wt.csv"; then
+      echo "FAIL  moe-bench $shape $wt"
+      failed=$((failed + 1))
+      continue
+    fi
+    if [ -n "$limits" ]; then
+      "$py" "$prep/tools/torch_peer.py" --device "$device" --dtype "$wt" --shapes "$shape" \
+        --tokens "$tokens" --warmup 2 --reps 10 --min-time 0 > "$tmp/torch-$wt.csv" ||
+        { echo "gpu-check: the PyTorch peer failed ($wt); no PyTorch column"; rm -f "$tmp/torch-$wt.csv"; }
+    fi
+    "$py" - "$tmp/moec-$wt.csv" "$tmp/torch-$wt.csv" "$wt" "$device" <<'PY'
+import csv, os, sys
+moec, peer, wt, device = sys.argv[1:5]
+rows = [r for r in csv.DictReader(l for l in open(moec) if not l.startswith("#"))]
+torch = {}
+if os.path.exists(peer):
+    torch = {int(r["T"]): float(r["median_ms"])
+             for r in csv.DictReader(l for l in open(peer) if not l.startswith("#"))}
+r0 = rows[0]
+print(f"\nbench: {r0['shape']} H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}, "
+      f"{wt} expert weights, on {device} (moe-bench --artifacts)")
+if float(r0["stream_read_gbps"]) > 0:
+    print(f"limits measured by PyTorch: copy {float(r0['stream_read_gbps']):.0f} GB/s, "
+          f"{wt} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")
+print(f"{'T':>6} {'median ms':>10} {'min ms':>9} {'experts':>8} {'HBM GB/s':>9} {'TFLOP/s':>8} "
+      f"{'% copy':>7} {'% GEMM':>7} {'% roof':>7} {'torch ms':>9} {'x torch':>8}")
+for r in rows:
+    T = int(r["T"])
+    t = torch.get(T)
+    print(f"{T:>6} {float(r['median_ms']):>10.3f} {float(r['min_ms']):>9.3f} {r['experts_touched']:>8} "
+          f"{float(r['weight_gbps']):>9.0f} {float(r['gflops']) / 1000:>8.2f} "
+          f"{float(r['pct_stream_read']):>7.1f} {float(r['pct_fma_peak']):>7.1f} {float(r['pct_roofline']):>7.1f} "
+          + (f"{t:>9.3f} {t / float(r['median_ms']):>7.2f}x" if t else f"{'-':>9} {'-':>8}"))
 PY
+    if [ $profile = 1 ]; then
+      for T in ${tokens//,/ }; do
+        echo "T = $T:"
+        MOERT_CUDA_PROFILE=1 "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$T" --no-probes \
+          --warmup 1 --reps 10 --format csv 2>&1 >/dev/null
+      done
+    fi
   done
+  if [ -n "$results" ]; then
+    mkdir -p "$results" && cp "$tmp"/*.csv "$results/" && echo "gpu-check: CSVs in $results"
+  fi
+  rm -rf "$tmp"
 fi
 if [ $failed -gt 0 ]; then
   echo "gpu-check: $failed check(s) FAILED"

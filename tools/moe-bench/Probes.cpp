@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <immintrin.h>
+#include "cpu/Intrinsics.h" // <immintrin.h>, without GCC 12's false warnings
 #include <sys/mman.h>
 #include <thread>
 #include <vector>
