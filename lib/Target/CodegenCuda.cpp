@@ -46,8 +46,11 @@
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/TargetParser/Triple.h"
 #include "llvm/Support/Program.h"
 
 namespace moec {
@@ -58,10 +61,27 @@ namespace moec {
 using namespace mlir;
 using namespace moec;
 
+extern "C" void LLVMInitializeNVPTXTargetInfo();
+extern "C" void LLVMInitializeNVPTXTargetMC();
+
 bool moec::isCudaChip(llvm::StringRef chip) {
+  // sm_75 is the oldest the kernels' shuffles lower for that CUDA 13's ptxas
+  // still assembles (sm_50..sm_72 abort in the NVPTX backend or are refused
+  // by ptxas); newer names must be ones this LLVM's NVPTX backend knows, which
+  // would otherwise abort on an unknown processor.
   unsigned sm = 0;
-  return chip.consume_front("sm_") && !chip.consumeInteger(10, sm) &&
-         (chip.empty() || chip == "a") && sm >= 50;
+  llvm::StringRef digits = chip;
+  if (!digits.consume_front("sm_") || digits.consumeInteger(10, sm) || sm < 75)
+    return false;
+  static const llvm::MCSubtargetInfo *nvptx = [] {
+    LLVMInitializeNVPTXTargetInfo();
+    LLVMInitializeNVPTXTargetMC();
+    llvm::Triple triple("nvptx64-nvidia-cuda");
+    std::string error;
+    const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+    return target ? target->createMCSubtargetInfo(triple, "sm_75", "") : nullptr;
+  }();
+  return nvptx && nvptx->isCPUStringValid(chip);
 }
 
 namespace {
@@ -274,7 +294,8 @@ struct MoeCodegenCudaPass
     };
     if (!isCudaChip(chip))
       return fail("unknown GPU architecture '" + chip +
-                  "' (expected sm_NN with NN >= 50, e.g. sm_80 or sm_90)");
+                  "' (expected sm_NN with NN >= 75 that this LLVM's NVPTX backend "
+                  "knows, e.g. sm_80, sm_90 or sm_90a)");
     if (binary != "auto" && binary != "ptx" && binary != "cubin")
       return fail("binary must be auto, ptx or cubin, got '" + binary + "'");
     std::string toolkit = toolkitPath(cudaPath);

@@ -55,8 +55,9 @@ bool moec::parseTarget(llvm::StringRef text, CompileOptions &options,
     if (text.consume_front("cuda:")) {
       if (!isCudaChip(text)) {
         error = "unknown GPU architecture '" + text.str() +
-                "' in --target (expected cuda:sm_NN with NN >= 50, e.g. "
-                "cuda:sm_80 or cuda:sm_90)";
+                "' in --target (expected cuda:sm_NN with NN >= 75 that "
+                "this LLVM's NVPTX backend knows, e.g. cuda:sm_80, cuda:sm_90 "
+                "or cuda:sm_90a)";
         return false;
       }
       options.chip = text.str();

@@ -55,7 +55,7 @@
 // SPREAD-ERR: codegen-cuda-spread.mlir:34:9: error: moe-codegen-cuda: kernel stray writes memory outside its exec.spread loops, which every lane of an item runs
 // SPREAD-ERR: codegen-cuda-spread.mlir:49:5: error: moe-codegen-cuda: kernel both has both exec.lanes and exec.spread loops
 
-// CHIP: error: moe-codegen-cuda: unknown GPU architecture 'sm_7' (expected sm_NN with NN >= 50, e.g. sm_80 or sm_90)
+// CHIP: error: moe-codegen-cuda: unknown GPU architecture 'sm_7' (expected sm_NN with NN >= 75 that this LLVM's NVPTX backend knows, e.g. sm_80, sm_90 or sm_90a)
 // BINARY: error: moe-codegen-cuda: binary must be auto, ptx or cubin, got 'elf'
 // TARGET: error: moe-lower-to-exec: target must be cpu or cuda, got 'tpu'
 func.func @f(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x2xf32>) {

@@ -21,7 +21,8 @@ namespace moec {
 mlir::ModuleOp getKernelsModule(mlir::ModuleOp module);
 
 /// Whether `chip` names a GPU architecture the CUDA target compiles for:
-/// sm_NN (or sm_NNa) with NN >= 50.
+/// sm_NN (or a suffixed sm_NNa / sm_NNf) with NN >= 75 that LLVM's NVPTX
+/// backend knows.
 bool isCudaChip(llvm::StringRef chip);
 
 /// The passes that lower kernel functions (scf, arith, math, memref) to the
