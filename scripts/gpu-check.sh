@@ -11,7 +11,8 @@
 #     against test/reference (f32 at 1e-5, the bf16 checkpoint at 2e-2, the
 #     bf16 / f16 FFN GEMM artifacts (--weight-type) at 1e-3 against references
 #     with the same rounding), once with CUDA graphs and once without
-#     (MOERT_CUDA_GRAPHS=0).
+#     (MOERT_CUDA_GRAPHS=0); the PREP/ckpt-gemv artifacts run the same checks
+#     with the grouped GEMMs' generated kernel at T = 1 and 7 (cuBLAS above).
 #  2. moe-bench --target cuda --artifacts PREP/bench: the Mixtral-shape block
 #     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
 #     with bf16 expert weights, at T = 1, 16, 256, 4096 (BENCH_TOKENS): median
@@ -21,7 +22,9 @@
 #     PyTorch (bench/torch_peer.py; f32, and bf16 throughout) for the
 #     "x torch" column. With --profile, each point is then run again under
 #     MOERT_CUDA_PROFILE=1 and its per-command times are printed.
-#     --results DIR keeps the CSVs there.
+#     The generated grouped-GEMM kernel's artifacts (gpu-prepare.sh's
+#     BENCH_GEMV) are timed too, at the T it covers, against the same T
+#     with cuBLAS. --results DIR keeps the CSVs there.
 # Exits 1 when a check fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,15 +80,18 @@ echo "gpu-check: $(cat "$prep/target" 2>/dev/null) artifacts from $prep on $devi
 failed=0
 if [ $suite = 1 ]; then
   for graphs in 1 0; do
-    for artifact in "$prep"/ckpt/*.moeb; do
+    for artifact in "$prep"/ckpt/*.moeb "$prep"/ckpt-gemv/*.moeb; do
+      [ -e "$artifact" ] || continue
       name=$(basename "$artifact" .moeb)
+      engine=""
+      [ "$(basename "$(dirname "$artifact")")" = ckpt-gemv ] && engine=", gemv T <= 8"
       tol=1e-5
       case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16) tol=1e-3 ;; esac
       if log=$(MOERT_CUDA_GRAPHS=$graphs "$py" "$prep/tools/check_e2e.py" --moe-run "$run" \
                --artifact "$artifact" --checkpoint "$prep/ckpt/$name" --tol $tol --device "$device" 2>&1); then
-        echo "ok    $name (graphs=$graphs, tol $tol): $(echo "$log" | tail -1)"
+        echo "ok    $name (graphs=$graphs, tol $tol$engine): $(echo "$log" | tail -1)"
       else
-        echo "FAIL  $name (graphs=$graphs, tol $tol):"
+        echo "FAIL  $name (graphs=$graphs, tol $tol$engine):"
         echo "$log" | grep -v " ok" | tail -20
         failed=$((failed + 1))
       fi
@@ -94,7 +100,7 @@ if [ $suite = 1 ]; then
 fi
 
 if [ $bench = 1 ]; then
-  shape=mixtral tokens=1,16,256,4096
+  shape=mixtral tokens=1,16,256,4096 gemv=""
   # shellcheck disable=SC1091
   [ -f "$prep/bench/config" ] && . "$prep/bench/config"
   kind=${device%%:*}
@@ -108,26 +114,37 @@ if [ $bench = 1 ]; then
     echo "gpu-check: PyTorch does not see a GPU here: no limits measured and no PyTorch column"
   fi
   limit() { echo "$limits" | sed -n "s/^$1=//p"; }
-  for wt in f32 bf16; do
+  runs=("f32" "bf16")
+  if [ -n "$gemv" ]; then
+    # The generated kernel's T: those of the sweep it covers.
+    gemv_tokens=$(echo "$tokens" | tr ',' '\n' | awk -v g="$gemv" '$1 <= g' | paste -sd, -)
+    [ -n "$gemv_tokens" ] && runs+=("f32:gemv" "bf16:gemv")
+  fi
+  for run_name in "${runs[@]}"; do
+    wt=${run_name%%:*}
+    label=$wt run_tokens=$tokens engine=()
+    if [ "$run_name" != "$wt" ]; then
+      label="$wt-gemv$gemv" run_tokens=$gemv_tokens engine=(--cuda-gemv-max-tokens "$gemv")
+    fi
     peaks=(--no-probes)
     gbps=$(limit copy_gbps) tflops=$(limit "${wt}_tflops")
     if [ -n "$gbps" ] && [ -n "$tflops" ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
     fi
     bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$shape"
-                --weight-type "$wt" --warmup 3 --reps 20 --min-time 0 --quiet)
-    if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$tokens" "${peaks[@]}" --format csv \
-         > "$tmp/moec-$wt.csv"; then
-      echo "FAIL  moe-bench $shape $wt"
+                --weight-type "$wt" "${engine[@]}" --warmup 3 --reps 20 --min-time 0 --quiet)
+    if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$run_tokens" "${peaks[@]}" --format csv \
+         > "$tmp/moec-$label.csv"; then
+      echo "FAIL  moe-bench $shape $label"
       failed=$((failed + 1))
       continue
     fi
-    if [ -n "$limits" ]; then
+    if [ -n "$limits" ] && [ ! -e "$tmp/torch-$wt.csv" ]; then
       "$py" "$prep/tools/torch_peer.py" --device "$device" --dtype "$wt" --shapes "$shape" \
         --tokens "$tokens" --warmup 2 --reps 10 --min-time 0 > "$tmp/torch-$wt.csv" ||
         { echo "gpu-check: the PyTorch peer failed ($wt); no PyTorch column"; rm -f "$tmp/torch-$wt.csv"; }
     fi
-    "$py" - "$tmp/moec-$wt.csv" "$tmp/torch-$wt.csv" "$wt" "$device" <<'PY'
+    "$py" - "$tmp/moec-$label.csv" "$tmp/torch-$wt.csv" "$label" "$device" <<'PY'
 import csv, os, sys
 moec, peer, wt, device = sys.argv[1:5]
 rows = [r for r in csv.DictReader(l for l in open(moec) if not l.startswith("#"))]
@@ -137,10 +154,12 @@ if os.path.exists(peer):
              for r in csv.DictReader(l for l in open(peer) if not l.startswith("#"))}
 r0 = rows[0]
 print(f"\nbench: {r0['shape']} H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}, "
-      f"{wt} expert weights, on {device} (moe-bench --artifacts)")
+      f"{wt.split('-')[0]} expert weights, on {device} (moe-bench --artifacts"
+      + (f"; grouped GEMMs: the generated kernel, {wt.split('-')[1]})" if "-" in wt
+         else "; grouped GEMMs: cuBLAS)" if device.startswith("cuda") else ")"))
 if float(r0["stream_read_gbps"]) > 0:
     print(f"limits measured by PyTorch: copy {float(r0['stream_read_gbps']):.0f} GB/s, "
-          f"{wt} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")
+          f"{wt.split('-')[0]} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")
 print(f"{'T':>6} {'median ms':>10} {'min ms':>9} {'experts':>8} {'HBM GB/s':>9} {'TFLOP/s':>8} "
       f"{'% copy':>7} {'% GEMM':>7} {'% roof':>7} {'torch ms':>9} {'x torch':>8}")
 for r in rows:
@@ -152,7 +171,7 @@ for r in rows:
           + (f"{t:>9.3f} {t / float(r['median_ms']):>7.2f}x" if t else f"{'-':>9} {'-':>8}"))
 PY
     if [ $profile = 1 ]; then
-      for T in ${tokens//,/ }; do
+      for T in ${run_tokens//,/ }; do
         echo "T = $T:"
         MOERT_CUDA_PROFILE=1 "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$T" --no-probes \
           --warmup 1 --reps 10 --format csv 2>&1 >/dev/null

@@ -11,6 +11,11 @@
 # ARCH is sm_NN (or 'cpu', to try the scripts on a machine without a GPU).
 # BENCH_SHAPE (a moe-bench --list-shapes name, default mixtral) and
 # BENCH_TOKENS (default 1,16,256,4096) pick the benchmark block and its sweep.
+# For a cuda target, the grouped GEMMs' generated kernel (moe-compile
+# --cuda-gemv-max-tokens) is prepared too: GEMV_CHECKPOINTS (default mixtral,
+# mixtral_wbf16, olmoe, qwen3_moe, deepseek_v3_wf16: f32, bf16 and f16 GEMMs)
+# compiled with it up to T = 8 into OUT/ckpt-gemv, and the benchmark block
+# with it up to T = BENCH_GEMV (default 16), for an A/B against cuBLAS.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/build/gpu-prep}
@@ -19,6 +24,8 @@ build=${BUILD:-$root/build}
 py=$(command -v /usr/bin/python3 || command -v python3)
 shape=${BENCH_SHAPE:-mixtral}
 tokens=${BENCH_TOKENS:-1,16,256,4096}
+gemv_ckpts=${GEMV_CHECKPOINTS:-mixtral mixtral_wbf16 olmoe qwen3_moe deepseek_v3_wf16}
+bench_gemv=${BENCH_GEMV:-16}
 for tool in moe-import moe-compile moe-run moe-bench; do
   [ -x "$build/bin/$tool" ] || { echo "error: $build/bin/$tool is missing: run 'make' first" >&2; exit 1; }
 done
@@ -26,6 +33,7 @@ target=cuda:$arch
 [ "$arch" = cpu ] && target=cpu
 
 rm -rf "$out" && mkdir -p "$out/bin" "$out/ckpt" "$out/bench" "$out/tools"
+[ "$arch" = cpu ] || mkdir -p "$out/ckpt-gemv"
 cp "$build/bin/moe-run" "$build/bin/moe-bench" "$out/bin/"
 # moe-run's and moe-bench's libraries that a GPU machine may lack (OpenBLAS and
 # the Fortran runtime it needs), xz-compressed to stay under the carry limit; gpu-check.sh
@@ -52,13 +60,22 @@ for ckpt in "$out"/ckpt/*/; do
   "$build/bin/moe-import" "$ckpt" -o "$out/ckpt/$name.mlir" --dtype f32
   "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt/$name.moeb" --target "$target" \
     --max-tokens 512 --progress=never --weight-type "$wt"
+  if [ "$arch" != cpu ] && [[ " $gemv_ckpts " == *" $name "* ]]; then
+    "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-gemv/$name.moeb" --target "$target" \
+      --max-tokens 512 --progress=never --weight-type "$wt" --cuda-gemv-max-tokens 8
+  fi
   rm "$out/ckpt/$name.mlir"
 done
 echo "gpu-prepare: the $shape benchmark block for $target (T = $tokens), f32 and bf16 expert weights"
 for wt in f32 bf16; do
   "$build/bin/moe-bench" --target "$target" --shape "$shape" --tokens "$tokens" --weight-type "$wt" \
     --compile-only --keep-artifact "$out/bench" --quiet
+  if [ "$arch" != cpu ]; then
+    "$build/bin/moe-bench" --target "$target" --shape "$shape" --tokens "$tokens" --weight-type "$wt" \
+      --cuda-gemv-max-tokens "$bench_gemv" --compile-only --keep-artifact "$out/bench" --quiet
+  fi
 done
-printf 'shape=%s\ntokens=%s\n' "$shape" "$tokens" > "$out/bench/config"
+printf 'shape=%s\ntokens=%s\ngemv=%s\n' "$shape" "$tokens" "$([ "$arch" = cpu ] || echo "$bench_gemv")" \
+  > "$out/bench/config"
 echo "$target" > "$out/target"
 echo "gpu-prepare: $(du -sh "$out" | cut -f1) in $out"

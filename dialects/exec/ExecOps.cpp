@@ -159,6 +159,11 @@ LogicalResult GroupedGemmOp::verify() {
     return failure();
   if (getC() == getA())
     return emitOpError() << "C must not be A";
+  if (getGemv().has_value() != getGemvMaxTokens().has_value())
+    return emitOpError() << "gemv and gemv_max_tokens go together";
+  if (getGemvMaxTokens() && *getGemvMaxTokens() < 1)
+    return emitOpError() << "gemv_max_tokens must be at least 1, got "
+                         << *getGemvMaxTokens();
   return success();
 }
 

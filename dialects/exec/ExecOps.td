@@ -130,11 +130,19 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let summary = "one GEMM per expert over the rows its offsets give";
   let description = [{
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, C f32.
+
+    The compiler's choice of engine for the CUDA target: without `gemv`, a
+    vendor GEMM (cuBLAS) per expert, after the offsets are read back to the
+    host. With `gemv = @kernel, gemv_max_tokens = N`, a run with T <= N
+    zeroes C and launches the generated kernel (`grouped_gemv_warp`: its
+    buffers are A, B, offsets, C; extent experts·n) instead, which reads the
+    offsets on the device; larger T keep the vendor GEMM.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$offsets, Exec_BufferType:$c,
                        Exec_AffineAttr:$rows, I64Attr:$experts, I64Attr:$n,
-                       I64Attr:$k);
+                       I64Attr:$k, OptionalAttr<FlatSymbolRefAttr>:$gemv,
+                       OptionalAttr<I64Attr>:$gemv_max_tokens);
   let assemblyFormat = [{
     $a `,` $b `,` $offsets `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
     `n` `(` $n `)` `k` `(` $k `)` attr-dict `:` type($a) `,` type($b) `,`

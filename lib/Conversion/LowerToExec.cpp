@@ -81,10 +81,10 @@ const char *activationFlag(moe::Activation a) {
 class FunctionLowering {
 public:
   FunctionLowering(func::FuncOp fn, KernelLibrary &kernels, int64_t maxTokens,
-                   bool cuda, Type ffnType)
+                   bool cuda, Type ffnType, int64_t gemvMaxTokens)
       : fn(fn), kernels(kernels), maxTokens(maxTokens), cuda(cuda),
         b(fn.getContext()), f32(b.getF32Type()), i32(b.getI32Type()),
-        ffnType(ffnType) {}
+        ffnType(ffnType), gemvMaxTokens(gemvMaxTokens) {}
 
   LogicalResult run();
 
@@ -197,10 +197,24 @@ private:
     auto in = operandFor(a, w, rowsOf, k);
     if (failed(in))
       return failure();
-    exec::GroupedGemmOp::create(b, loc, *in, w, offsets, c,
-                                affineAttr(b, rowsOf),
-                                b.getI64IntegerAttr(experts),
-                                b.getI64IntegerAttr(n), b.getI64IntegerAttr(k));
+    auto op = exec::GroupedGemmOp::create(
+        b, loc, *in, w, offsets, c, affineAttr(b, rowsOf),
+        b.getI64IntegerAttr(experts), b.getI64IntegerAttr(n),
+        b.getI64IntegerAttr(k), /*gemv=*/nullptr, /*gemv_max_tokens=*/nullptr);
+    if (gemvMaxTokens < 1)
+      return success();
+    // The CUDA target's engine for T <= gemvMaxTokens: the generated kernel.
+    Type elem = cast<exec::BufferType>(w.getType()).getElementType();
+    KernelSpec spec{"grouped_gemv_warp"};
+    spec.set("E", experts).set("E1", experts + 1).set("N", n).set("K", k);
+    spec.set("MR", maxRows(rowsOf));
+    spec.params["DT"] = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";
+    spec.flag("WIDEN", !elem.isF32());
+    auto kernel = kernels.get(spec, loc);
+    if (failed(kernel))
+      return failure();
+    op.setGemvAttr(FlatSymbolRefAttr::get(*kernel));
+    op.setGemvMaxTokensAttr(b.getI64IntegerAttr(gemvMaxTokens));
     return success();
   }
 
@@ -247,6 +261,7 @@ private:
   OpBuilder b;
   Type f32, i32;
   Type ffnType; // the FFN weights' element type: f32, bf16 or f16
+  int64_t gemvMaxTokens; // cuda: grouped GEMMs' generated kernel up to this T
   Location loc = UnknownLoc::get(b.getContext());
   DenseMap<Value, Value> buffers;
   DenseMap<Value, Affine> rows;
@@ -805,6 +820,13 @@ struct MoeLowerToExecPass
                          << weightType.getValue() << "'";
       return signalPassFailure();
     }
+    if (gemvMaxTokens < 0 || (gemvMaxTokens > 0 && target != "cuda")) {
+      module.emitError() << "moe-lower-to-exec: gemv-max-tokens is a T >= 0 "
+                            "for the cuda target, got "
+                         << gemvMaxTokens.getValue() << " for target '"
+                         << target.getValue() << "'";
+      return signalPassFailure();
+    }
     module->setAttr("exec.target", StringAttr::get(&getContext(), target));
     OpBuilder b(&getContext());
     b.setInsertionPointToEnd(module.getBody());
@@ -814,7 +836,7 @@ struct MoeLowerToExecPass
       if (fn.isExternal())
         continue;
       FunctionLowering lowering(fn, library, maxTokens, target == "cuda",
-                                ffnType);
+                                ffnType, gemvMaxTokens);
       if (failed(lowering.run()))
         return signalPassFailure();
     }

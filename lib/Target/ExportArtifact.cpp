@@ -371,9 +371,21 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC()),
               o = ref(g.getOffsets());
       fb::Affine rows = affine(g.getRows());
+      int32_t gemvKernel = -1;
+      if (auto gemv = g.getGemv()) {
+        auto it = kernelIndex.find(*gemv);
+        if (it == kernelIndex.end()) {
+          g.emitError() << "moe-export-artifact: gemv kernel @" << *gemv
+                        << " is in no code object (run moe-codegen-cuda first)";
+          failedAny = true;
+          break;
+        }
+        gemvKernel = static_cast<int32_t>(it->second);
+      }
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
                                         g.getExperts(), g.getN(), g.getK(),
-                                        gemmDType(g.getB()));
+                                        gemmDType(g.getB()), gemvKernel,
+                                        g.getGemvMaxTokens().value_or(0));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto f = dyn_cast<exec::FillOp>(op)) {

@@ -82,7 +82,7 @@ void moec::buildCompilePipeline(OpPassManager &pm,
     return;
   pm.addPass(createMoeLowerToExec(
       MoeLowerToExecOptions{options.maxTokens, options.target,
-                            options.weightType}));
+                            options.weightType, options.cudaGemvMaxTokens}));
   if (options.target == "cpu" && options.packWeights)
     pm.addPass(createMoePackWeights());
   if (last < Stage::Codegen)
@@ -110,6 +110,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
+  Option<int64_t> cudaGemvMaxTokens{
+      *this, "cuda-gemv-max-tokens", llvm::cl::init(0),
+      llvm::cl::desc("cuda: grouped GEMMs run the generated kernel at T <= N")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),
@@ -131,6 +134,7 @@ void moec::registerCompilePipeline() {
         options.cpu = o.cpu;
         options.weightType = o.weightType;
         options.packWeights = o.packWeights;
+        options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
         options.output = o.output;
         std::string error;
         if (!parseTarget(o.target, options, error))

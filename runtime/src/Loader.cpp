@@ -595,6 +595,28 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
         !(s = fits(out->offsets, where + ": operand offsets", needOff, "i32 [experts + 1]", MOERT_I32)) ||
         !(s = disjoint(out->c, needC, where + ": operand c", out->offsets, needOff, "operand offsets")))
       return s;
+    // The generated engine for small T (CUDA): a kernel over (a, b, offsets,
+    // c), one warp per (expert, column).
+    int64_t gk = c->gemv_kernel(), gmax = c->gemv_max_tokens();
+    if (gk == -1 && gmax == 0)
+      return Status();
+    if (table_.target() != fb::Target::Cuda)
+      return error(MOERT_INVALID_ARTIFACT, where,
+                   ": a gemv kernel is the cuda target's, not this artifact's");
+    if (gk < 0 || static_cast<uint64_t>(gk) >= kernels_->size())
+      return error(MOERT_INVALID_ARTIFACT, where, ": gemv kernel ", gk,
+                   " does not exist (the artifact has ", kernels_->size(),
+                   " kernels)");
+    if (gmax < 1 || gmax > maxT_)
+      return error(MOERT_INVALID_ARTIFACT, where, ": gemv_max_tokens is ", gmax,
+                   ", expected 1 <= gemv_max_tokens <= max_tokens (", maxT_, ")");
+    const KernelSpec &k = (*kernels_)[static_cast<size_t>(gk)];
+    if (k.numArgs != 4 || k.lanes != 32)
+      return error(MOERT_INVALID_ARTIFACT, where, ": gemv kernel '", k.name,
+                   "' takes ", k.numArgs, " buffers with ", k.lanes,
+                   " lanes, expected 4 (a, b, offsets, c) with 32");
+    out->gemvKernel = gk;
+    out->gemvMaxTokens = gmax;
     return Status();
   }
   case fb::Command::Fill: {

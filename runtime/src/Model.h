@@ -70,6 +70,10 @@ struct CommandSpec {
   bool accumulate = false;
   bool bPanels = false;            // B is a weight in panels (Panels32)
   moert_dtype_t dtype = MOERT_F32; // of A and B; C is f32
+  // GroupedGemm on the CUDA target: at T <= gemvMaxTokens, kernel gemvKernel
+  // (buffers a, b, offsets, c; extent experts * n) instead of cuBLAS.
+  int64_t gemvKernel = -1;
+  int64_t gemvMaxTokens = 0;
   // Fill, Copy
   Operand src, dst;
   Affine bytes;

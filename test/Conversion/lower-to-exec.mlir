@@ -6,6 +6,11 @@
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
 // RUN: not moe-opt %s --moe-lower-to-exec="weight-type=f64" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
 // BADTYPE: moe-lower-to-exec: weight-type must be f32, bf16 or f16, got 'f64'
+// The CUDA target's generated engine for small T: each grouped GEMM names
+// its grouped_gemv_warp kernel (A, B, offsets, C) and the T it is used to.
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 target=cuda weight-type=bf16 gemv-max-tokens=8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=GEMV
+// RUN: not moe-opt %s --moe-lower-to-exec="gemv-max-tokens=8" -split-input-file 2>&1 | FileCheck %s --check-prefix=GEMVCPU
+// GEMVCPU: moe-lower-to-exec: gemv-max-tokens is a T >= 0 for the cuda target, got 8 for target 'cpu'
 
 // CHECK-LABEL: func.func @mixtral
 // CHECK-SAME: attributes {exec.arena_bytes = [[ARENA:[0-9]+]] : i64, exec.max_tokens = 64 : i64}
@@ -70,6 +75,13 @@
 // BF16: %[[XB:.*]] = exec.alloc {{.*}} bytes([32, 0]) : <?x8xbf16>
 // BF16: exec.launch @elementwise_0(%[[XP]], %[[XB]]) extent([2, 0]) grain(16)
 // BF16: exec.grouped_gemm %[[XB]], %[[W1]], %{{.*}} -> %[[G:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>, <5xi32> -> <?x6xf32>
+// GEMV-LABEL: func.func @mixtral
+// GEMV: exec.grouped_gemm %{{.*}}, %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) {gemv = @[[GV1:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x8xbf16>, <4x6x8xbf16>, <5xi32> -> <?x6xf32>
+// GEMV: exec.grouped_gemm %{{.*}}, %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) {gemv = @[[GV1]], gemv_max_tokens = 8 : i64}
+// GEMV: exec.grouped_gemm %{{.*}}, %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(8) k(6) {gemv = @[[GV2:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x6xbf16>, <4x8x6xbf16>
+// GEMV: func.func @[[GV1]](%{{.*}}: memref<128x8xbf16>, %{{.*}}: memref<4x6x8xbf16>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x6xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) attributes {exec.lanes = 32 : i64}
+// GEMV: gpu.shuffle xor
+// GEMV: func.func @[[GV2]](%{{.*}}: memref<128x6xbf16>, %{{.*}}: memref<4x8x6xbf16>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x8xf32>
 // BF16-NOT: exec.launch @elementwise
 // BF16: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %[[U:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>
 // BF16: exec.launch @glu_0(%[[G]], %[[U]])

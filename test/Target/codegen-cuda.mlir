@@ -16,6 +16,13 @@
 // RUN: moe-bench --shape custom --hidden 256 --ffn 1000 --experts 4 --topk 2 --print-graph > %t.mlir
 // RUN: moe-compile %t.mlir --target=cuda:sm_80 --max-tokens 64 --compile-to=codegen | FileCheck %s --check-prefix=LANES
 // RUN: moe-compile %t.mlir --target=cuda:sm_80 --max-tokens 64 --emit=ptx | FileCheck %s --check-prefix=SPREAD
+// The grouped GEMMs' generated engine (--cuda-gemv-max-tokens): one warp per
+// (expert, column) with 32 lanes; the offsets are read on the device and
+// clamped to [0, rows at max-tokens = 128]; bf16 loads are widened (a shift
+// on sm_80), summed
+// with fma, four rows at a time, and reduced by butterfly shuffles.
+// RUN: moe-compile %t.mlir --target=cuda:sm_80 --max-tokens 64 --weight-type bf16 --cuda-gemv-max-tokens 4 --compile-to=codegen | FileCheck %s --check-prefix=GEMV-IR
+// RUN: moe-compile %t.mlir --target=cuda:sm_80 --max-tokens 64 --weight-type bf16 --cuda-gemv-max-tokens 4 --emit=ptx | FileCheck %s --check-prefix=GEMV
 // RUN: not moe-opt %S/Inputs/codegen-cuda-spread.mlir --split-input-file --moe-codegen-cuda="chip=sm_80 binary=ptx" 2>/dev/null | FileCheck %s --check-prefix=KERNELS
 // RUN: not moe-opt %S/Inputs/codegen-cuda-spread.mlir --split-input-file --moe-codegen-cuda="chip=sm_80 binary=ptx" 2>&1 >/dev/null | FileCheck %s --check-prefix=SPREAD-ERR
 
@@ -67,3 +74,20 @@ func.func @f(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x2xf32>) {
   %w2, %i2 = moe.topk %l2 <k = 2, scoring = sigmoid, n_group = 4, topk_group = 2> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
   return %w, %w2 : tensor<?x8xf32>, tensor<?x2xf32>
 }
+
+// GEMV-IR: exec.grouped_gemm {{.*}} experts(4) n(1000) k(256) {gemv = @[[UP:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 4 : i64}
+// GEMV-IR: exec.grouped_gemm {{.*}} experts(4) n(256) k(1000) {gemv = @[[DOWN:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 4 : i64}
+// GEMV-IR: exec.code_object "{{ptx|cubin}}" "sm_80" {{.*}}[[UP]] = 4 : i64{{.*}} {exec.lanes = {{.*}}[[UP]] = 32 : i64
+// GEMV: .entry grouped_gemv_warp_0(
+// GEMV: ld.global.b32 [[O0:%r[0-9]+]], [[[OFF:%rd[0-9]+]]];
+// GEMV-NEXT: ld.global.b32 [[O1:%r[0-9]+]], [[[OFF]]+4];
+// GEMV-NEXT: max.s32 [[H0:%r[0-9]+]], [[O1]], 0;
+// GEMV-NEXT: min.s32 {{%r[0-9]+}}, [[H0]], 128;
+// GEMV: mov.u32 {{.*}}%laneid;
+// GEMV: ld.global.b16 [[BW:%r[0-9]+]],
+// GEMV-NEXT: shl.b32 {{%r[0-9]+}}, [[BW]], 16;
+// GEMV: fma.rn.f32
+// GEMV: shfl.sync.bfly.b32 {{%r[0-9]+}}, {{%r[0-9]+}}, 16, 31, -1;
+// GEMV: shfl.sync.bfly.b32 {{%r[0-9]+}}, {{%r[0-9]+}}, 1, 31, -1;
+// GEMV: st.global.b32
+// GEMV: .entry

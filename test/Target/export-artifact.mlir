@@ -8,6 +8,17 @@
 // RUN: %python %S/Inputs/inspect_moeb.py %t.panels.moeb --matrix 40 3 | FileCheck %s --check-prefix=PANELS
 // RUN: moe-opt %S/Inputs/export-panels.mlir --moe-export-artifact=output=%t.rows.moeb -o /dev/null
 // RUN: %python %S/Inputs/inspect_moeb.py %t.rows.moeb --matrix 40 3 | FileCheck %s --check-prefix=ROWS
+// The cuda target records each grouped GEMM's engine (--cuda-gemv-max-tokens),
+// read back from the table by flatc:
+// RUN: %if cuda %{ rm -rf %t.fb && mkdir %t.fb %}
+// RUN: %if cuda %{ moe-opt %s --moe-compile-pipeline="output=%t.fb/gemv.moeb max-tokens=16 target=cuda:sm_80 cuda-gemv-max-tokens=4" -o /dev/null %}
+// RUN: %if cuda %{ %python %S/Inputs/inspect_moeb.py %t.fb/gemv.moeb --table %t.fb/gemv.bin | FileCheck %s %}
+// RUN: %if cuda %{ flatc --json --strict-json --raw-binary -o %t.fb %moec_src/runtime/schema/moeb.fbs -- %t.fb/gemv.bin %}
+// RUN: %if cuda %{ %python %S/Inputs/gemm_engines.py %t.fb/gemv.json | FileCheck %s --check-prefix=GEMV %}
+// RUN: %if cuda %{ moe-opt %s --moe-compile-pipeline="output=%t.fb/blas.moeb max-tokens=16 target=cuda:sm_80" -o /dev/null %}
+// RUN: %if cuda %{ %python %S/Inputs/inspect_moeb.py %t.fb/blas.moeb --table %t.fb/blas.bin > /dev/null %}
+// RUN: %if cuda %{ flatc --json --strict-json --raw-binary -o %t.fb %moec_src/runtime/schema/moeb.fbs -- %t.fb/blas.bin %}
+// RUN: %if cuda %{ %python %S/Inputs/gemm_engines.py %t.fb/blas.json | FileCheck %s --check-prefix=BLAS %}
 // RUN: not moe-opt %S/Inputs/export-panels-cuda.mlir --moe-export-artifact=output=%t.cuda.moeb -o /dev/null 2>&1 | FileCheck %s --check-prefix=CUDA
 // PANELS: row_major_in_blob False
 // PANELS-NEXT: panels_in_blob True
@@ -39,3 +50,12 @@ func.func @f(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %y = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xbf16>, tensor<4x8x6xf32>, tensor<4x6x8xbf16>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// GEMV: target Cuda
+// GEMV-NEXT: grouped_gemm n 6 k 8: gemv grouped_gemv_warp_0 (args 4, lanes 32) up to T = 4, else cublas
+// GEMV-NEXT: grouped_gemm n 6 k 8: gemv grouped_gemv_warp_0 (args 4, lanes 32) up to T = 4, else cublas
+// GEMV-NEXT: grouped_gemm n 8 k 6: gemv grouped_gemv_warp_1 (args 4, lanes 32) up to T = 4, else cublas
+// BLAS: target Cuda
+// BLAS-NEXT: grouped_gemm n 6 k 8: cublas
+// BLAS-NEXT: grouped_gemm n 6 k 8: cublas
+// BLAS-NEXT: grouped_gemm n 8 k 6: cublas

@@ -71,10 +71,13 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        true; false to compare with the row-major kernels)
   --cpu NAME           the CPU the host kernels are compiled for (default
                        x86-64-v3)
+  --cuda-gemv-max-tokens N
+                       cuda: grouped GEMMs run the generated kernel instead of
+                       cuBLAS at T <= N (as moe-compile; default 0: never)
   --moe-compile PATH   the compiler (default: moe-compile next to moe-bench,
                        else on PATH)
   --keep-artifact DIR  write each artifact to DIR/<shape>-<type>[-rowmajor]-
-                       <cpu|cuda>.moeb instead of a temporary file
+                       <cpu|cuda>[-gemvN].moeb instead of a temporary file
   --compile-only       with --keep-artifact: compile, run nothing, exit
   --artifacts DIR      run the artifacts --keep-artifact wrote to DIR, compile
                        nothing (for a machine without the compiler)
@@ -159,6 +162,7 @@ struct Options {
   std::string weightType = "f32";
   bool packWeights = true;
   std::string cpu = "x86-64-v3";
+  int64_t cudaGemvMaxTokens = 0;
   std::string moeCompile;
   std::string keepArtifact;
   bool compileOnly = false;
@@ -259,6 +263,8 @@ void parseArgs(int argc, char **argv) {
       opts.packWeights = flag();
     } else if (a == "--cpu") {
       opts.cpu = value();
+    } else if (a == "--cuda-gemv-max-tokens") {
+      opts.cudaGemvMaxTokens = integer(0, INT32_MAX);
     } else if (a == "--moe-compile") {
       opts.moeCompile = value();
     } else if (a == "--keep-artifact") {
@@ -454,6 +460,8 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
                                    "--max-tokens=" + std::to_string(maxTokens),
                                    "--weight-type=" + opts.weightType,
                                    "--progress=never"};
+  if (opts.gpu())
+    args.push_back("--cuda-gemv-max-tokens=" + std::to_string(opts.cudaGemvMaxTokens));
   if (!opts.gpu()) {
     args.push_back("--cpu=" + opts.cpu);
     args.push_back(std::string("--pack-weights=") + (opts.packWeights ? "true" : "false"));
@@ -490,6 +498,7 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
 std::string artifactName(const Shape &s) {
   return s.name + "-" + opts.weightType +
          (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") + "-" + opts.targetKind() +
+         (opts.cudaGemvMaxTokens > 0 ? "-gemv" + std::to_string(opts.cudaGemvMaxTokens) : "") +
          ".moeb";
 }
 
@@ -781,6 +790,8 @@ std::string validate() {
     return "--warmup must be >= 0, --reps >= 1 and --min-time >= 0";
   if (opts.threads < 0)
     return "--num-threads must be >= 0 (0: every CPU)";
+  if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
+    return "--cuda-gemv-max-tokens is for --target=cuda";
   if (opts.compileOnly && opts.keepArtifact.empty())
     return "--compile-only needs --keep-artifact DIR (where the artifacts go)";
   if (!opts.artifacts.empty() && (!opts.keepArtifact.empty() || opts.compileOnly))

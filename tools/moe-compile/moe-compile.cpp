@@ -57,6 +57,13 @@ static cl::opt<bool> packWeights(
              "in panels of 32 rows for the runtime's CPU GEMM (default true; "
              "false keeps them row-major, read by the row-major kernels and "
              "BLAS)"));
+static cl::opt<int64_t> cudaGemvMaxTokens(
+    "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
+    cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
+             "runs the generated grouped_gemv_warp kernel, which reads the "
+             "experts' row ranges on the GPU (no host synchronization), "
+             "instead of cuBLAS when a run's T <= N; the choice is recorded "
+             "in the artifact (default 0: cuBLAS at every T)"));
 static cl::opt<std::string> compileTo(
     "compile-to", cl::init("artifact"), cl::cat(category),
     cl::desc("Stop after a stage and print the IR: input, expand, plan, exec, "
@@ -96,7 +103,7 @@ int main(int argc, char **argv) {
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
       "              [--weight-type=f32|bf16|f16] [--pack-weights=true|false]\n"
       "              [--cpu=NAME]\n"
-      "              [--cuda-binary=auto|ptx|cubin]\n\n"
+      "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
       "canonicalized), plan\n(dispatch padding), exec (buffers, memory plan, "
       "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
@@ -130,6 +137,10 @@ int main(int argc, char **argv) {
   if (weightType != "f32" && weightType != "bf16" && weightType != "f16")
     return fail("--weight-type must be f32, bf16 or f16, got '" + weightType +
                 "'");
+  if (cudaGemvMaxTokens < 0)
+    return fail("--cuda-gemv-max-tokens must be >= 0");
+  if (cudaGemvMaxTokens > 0 && options.target != "cuda")
+    return fail("--cuda-gemv-max-tokens is for --target=cuda");
   bool writeArtifact = *stage == moec::Stage::Artifact;
   if (writeArtifact && outputFile.empty())
     return fail("no output file: give -o model.moeb (or --compile-to=STAGE to "
@@ -152,6 +163,7 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.weightType = weightType;
   options.packWeights = packWeights;
+  options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? "ptx" : cudaBinary.getValue();
   options.cudaPath = cudaPath;
   options.output = writeArtifact ? outputFile.getValue() : "";

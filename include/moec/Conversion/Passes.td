@@ -33,7 +33,11 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
            "warp-per-token kernel (route_warp)">,
     Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
            "f32, bf16 or f16: the element type of the FFN weights and of their "
-           "GEMMs' operands (f32 accumulation)">
+           "GEMMs' operands (f32 accumulation)">,
+    Option<"gemvMaxTokens", "gemv-max-tokens", "int64_t", /*default=*/"0",
+           "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
+           "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "
+           "every T)">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",

@@ -30,6 +30,10 @@ struct CompileOptions {
   /// The CUDA target: the GPU architecture, the code object's form (auto,
   /// ptx or cubin) and the toolkit (for ptxas; empty: /usr/local/cuda).
   std::string chip = "sm_90";
+  /// Grouped GEMMs run the generated grouped_gemv_warp kernel instead of
+  /// cuBLAS when T <= this (0: cuBLAS at every T; moe-lower-to-exec's
+  /// gemv-max-tokens).
+  int64_t cudaGemvMaxTokens = 0;
   std::string cudaBinary = "auto";
   std::string cudaPath;
   std::string output; // the artifact, for Stage::Artifact

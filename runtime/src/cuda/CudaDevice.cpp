@@ -251,6 +251,26 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
   return Status();
 }
 
+Status CudaDevice::launch(uint32_t kernel, std::vector<CUdeviceptr> buffers,
+                          int64_t extent, int64_t T, const std::string &what) {
+  const KernelSpec &k = model_.kernels()[kernel];
+  if (extent <= 0)
+    return Status();
+  int64_t threads = extent * k.lanes;
+  int64_t blocks = (threads + kBlock - 1) / kBlock;
+  if (blocks > INT_MAX)
+    return error(MOERT_UNSUPPORTED, what, ": ", extent, " items exceed a grid's size");
+  int64_t scalars[2] = {T, extent};
+  std::vector<void *> params;
+  for (CUdeviceptr &p : buffers)
+    params.push_back(&p);
+  params.push_back(&scalars[0]);
+  params.push_back(&scalars[1]);
+  return check(api_->cuLaunchKernel(kernels_[kernel], static_cast<unsigned>(blocks), 1, 1,
+                                    kBlock, 1, 1, 0, stream_, params.data(), nullptr),
+               what + ": cuLaunchKernel of '" + k.name + "'");
+}
+
 Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
                          int64_t T) {
   const Api &api = *api_;
@@ -260,30 +280,10 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
                        commandKindName(c.kind) + ")";
     switch (c.kind) {
     case CommandKind::Launch: {
-      const KernelSpec &k = model_.kernels()[c.kernel];
-      int64_t extent = c.extent.at(T);
-      if (extent <= 0)
-        break;
-      int64_t threads = extent * k.lanes;
-      int64_t blocks = (threads + kBlock - 1) / kBlock;
-      if (blocks > INT_MAX)
-        return error(MOERT_UNSUPPORTED, what, ": ", extent,
-                     " items exceed a grid's size");
       std::vector<CUdeviceptr> ptrs;
       for (const Operand &op : c.args)
         ptrs.push_back(address(fn, op));
-      int64_t scalars[2] = {T, extent};
-      std::vector<void *> params;
-      for (CUdeviceptr &p : ptrs)
-        params.push_back(&p);
-      params.push_back(&scalars[0]);
-      params.push_back(&scalars[1]);
-      if (Status s = check(api.cuLaunchKernel(kernels_[c.kernel],
-                                              static_cast<unsigned>(blocks), 1, 1,
-                                              kBlock, 1, 1, 0, stream_,
-                                              params.data(), nullptr),
-                           what + ": cuLaunchKernel of '" + k.name + "'");
-          !s)
+      if (Status s = launch(c.kernel, std::move(ptrs), c.extent.at(T), T, what); !s)
         return s;
       break;
     }
@@ -293,8 +293,27 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
           !s)
         return s;
       break;
-    case CommandKind::GroupedGemm:
-      return error(MOERT_INTERNAL, what, ": a grouped GEMM inside a stretch");
+    case CommandKind::GroupedGemm: {
+      if (hostGrouped(c, T))
+        return error(MOERT_INTERNAL, what, ": a cuBLAS grouped GEMM inside a stretch");
+      // The compiler's engine for this T: C's rows(T) zeroed (rows no expert
+      // has keep 0), then the generated kernel, which reads the offsets on
+      // the device.
+      int64_t rows = c.rows.at(T);
+      CUdeviceptr out = address(fn, c.c);
+      if (rows > 0)
+        if (Status s = check(api.cuMemsetD32Async(out, 0, static_cast<size_t>(rows * c.n),
+                                                  stream_),
+                             what + ": cuMemsetD32Async of C");
+            !s)
+          return s;
+      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel),
+                            {address(fn, c.a), address(fn, c.b), address(fn, c.offsets), out},
+                            c.experts * c.n, T, what);
+          !s)
+        return s;
+      break;
+    }
     case CommandKind::Fill: {
       int64_t bytes = c.bytes.at(T);
       if (bytes % 4)
@@ -478,8 +497,7 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
     begin = n + 1; // nothing left to issue
   }
   for (size_t ci = begin; ci <= fn.commands.size(); ++ci) {
-    bool grouped = ci < fn.commands.size() &&
-                   fn.commands[ci].kind == CommandKind::GroupedGemm;
+    bool grouped = ci < fn.commands.size() && hostGrouped(fn.commands[ci], T);
     if (ci < fn.commands.size() && !grouped)
       continue;
     // Commands [begin, ci): one stretch, replayed from a graph when one was
@@ -574,7 +592,7 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
     if (ci == fn.commands.size())
       break;
     // A grouped GEMM notes its own writes.
-    bool grouped = fn.commands[ci].kind == CommandKind::GroupedGemm;
+    bool grouped = hostGrouped(fn.commands[ci], T);
     if (!grouped)
       noteWrites(fn, ci, ci + 1, T);
     Status s = grouped ? groupedGemm(fn, fn.commands[ci], ci, T) : issue(fn, ci, ci + 1, T);

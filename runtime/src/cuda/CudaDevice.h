@@ -59,6 +59,16 @@ private:
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
   /// Issues commands [begin, end) of `fn` on the stream.
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
+  /// Launches kernel `kernel` over `extent` items on `buffers` (+ T, extent).
+  Status launch(uint32_t kernel, std::vector<CUdeviceptr> buffers, int64_t extent,
+                int64_t T, const std::string &what);
+  /// Whether command `c` at T is a grouped GEMM that runs on the host's
+  /// schedule (cuBLAS per expert, offsets read back) rather than inside a
+  /// stretch (its generated kernel: T <= gemvMaxTokens).
+  static bool hostGrouped(const CommandSpec &c, int64_t T) {
+    return c.kind == CommandKind::GroupedGemm &&
+           !(c.gemvKernel >= 0 && T <= c.gemvMaxTokens);
+  }
   Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                      int64_t T);
   Status gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,

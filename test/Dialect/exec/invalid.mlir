@@ -188,6 +188,25 @@ exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(3) n(4) k(8) : <?x8xf32>
 
 // -----
 
+// grouped_gemm: the generated engine needs its kernel and its T bound
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op gemv and gemv_max_tokens go together}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) {gemv = @k} : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+
+// -----
+
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op gemv_max_tokens must be at least 1, got 0}}
+exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) {gemv = @k, gemv_max_tokens = 0 : i64} : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
+
+// -----
+
 // grouped_gemm: offsets are i32 [E + 1]
 %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 %v = exec.weight "v" from "m.safetensors" : <2x4x8xf32>

@@ -62,6 +62,7 @@ def find_weight_layouts(blob, n, k):
 
 
 def main():
+    """inspect_moeb.py FILE [--matrix N K | --table OUT]"""
     data = open(sys.argv[1], "rb").read()
     (magic, version, header_size, file_size, table_offset, table_size, blob_offset,
      blob_size, table_cs, blob_cs) = struct.unpack_from("<8sIIQQQQQQQ", data, 0)
@@ -81,6 +82,9 @@ def main():
     print("elf_code_object", b"\x7fELF" in data[blob_offset:])
     if len(sys.argv) == 5 and sys.argv[2] == "--matrix":
         find_weight_layouts(data[blob_offset:], int(sys.argv[3]), int(sys.argv[4]))
+    if len(sys.argv) == 4 and sys.argv[2] == "--table":
+        # The FlatBuffers table alone, for `flatc --json --raw-binary`.
+        open(sys.argv[3], "wb").write(data[table_offset:table_offset + table_size])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ the CUDA target and, with --check, runs each artifact on the GPU against its
 reference outputs with check_e2e.py.
 
   cuda_all.py --root DIR --target cuda:sm_90 --bin BUILD/bin [--cuda-binary cubin]
-              [--check --tol 1e-5 [--tol-bf16 2e-2]]
+              [--gemv-max-tokens N] [--check --tol 1e-5 [--tol-bf16 2e-2]]
 
 Prints 'compiled NAME (FORMAT, BYTES bytes)' per checkpoint, then with --check
 check_e2e.py's lines and 'NAME: ok' or 'NAME: FAIL'; the last line is
@@ -28,6 +28,8 @@ def main():
     p.add_argument("--bin", required=True, help="directory holding moe-import, moe-compile, moe-run")
     p.add_argument("--cuda-binary", default="auto")
     p.add_argument("--max-tokens", default="512")
+    p.add_argument("--gemv-max-tokens", default="0",
+                   help="moe-compile --cuda-gemv-max-tokens (0: cuBLAS at every T)")
     p.add_argument("--check", action="store_true")
     p.add_argument("--tol", type=float, default=1e-5)
     p.add_argument("--tol-bf16", type=float, default=2e-2)
@@ -45,7 +47,8 @@ def main():
         steps = [[os.path.join(a.bin, "moe-import"), ckpt, "-o", graph, "--dtype", "f32"],
                  [os.path.join(a.bin, "moe-compile"), graph, "-o", artifact,
                   "--target", a.target, "--cuda-binary", a.cuda_binary,
-                  "--max-tokens", a.max_tokens, "--progress=never", "--weight-type", ffn]]
+                  "--max-tokens", a.max_tokens, "--progress=never", "--weight-type", ffn,
+                  "--cuda-gemv-max-tokens", a.gemv_max_tokens]]
         ok = True
         for cmd in steps:
             r = subprocess.run(cmd, capture_output=True, text=True)

@@ -763,6 +763,45 @@ TEST(LoaderSemantic, GroupedGemmOperands) {
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "experts is 0");
 }
 
+/// The CUDA target's generated engine for a grouped GEMM: a kernel of four
+/// buffers and 32 lanes, up to a T within max_tokens, and only on cuda.
+TEST(LoaderSemantic, GroupedGemmGemvKernel) {
+  auto gemv = [](int32_t kernel, int64_t maxT, uint32_t args, uint32_t lanes,
+                 bool cuda = true) {
+    return mutated([=](ArtifactBuilder &a) {
+      if (cuda) {
+        a.model.target = fb::Target::Cuda;
+        a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
+        a.model.code_objects[0]->arch = "sm_90";
+      }
+      uint32_t k = a.testKernel("grouped_gemv_warp_0", args);
+      a.model.kernels[k]->lanes = lanes;
+      auto *g = cmd<fb::GroupedGemmT>(a, 3);
+      g->gemv_kernel = kernel < 0 ? static_cast<int32_t>(k) : kernel;
+      g->gemv_max_tokens = maxT;
+    });
+  };
+  moert::Status ok = loadStatus(gemv(-1, 8, 4, 32));
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  ok = loadStatus(gemv(-1, kMaxT, 4, 32));
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  EXPECT_LOAD_ERROR(gemv(-1, 8, 4, 32, /*cuda=*/false), MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): a gemv kernel is the cuda target's, not this artifact's");
+  EXPECT_LOAD_ERROR(gemv(9, 8, 4, 32), MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): gemv kernel 9 does not exist (the artifact has 2 kernels)");
+  EXPECT_LOAD_ERROR(gemv(-1, 0, 4, 32), MOERT_INVALID_ARTIFACT,
+                    "gemv_max_tokens is 0, expected 1 <= gemv_max_tokens <= max_tokens");
+  EXPECT_LOAD_ERROR(gemv(-1, kMaxT + 1, 4, 32), MOERT_INVALID_ARTIFACT,
+                    "gemv_max_tokens is " + std::to_string(kMaxT + 1));
+  EXPECT_LOAD_ERROR(gemv(-1, 8, 3, 32), MOERT_INVALID_ARTIFACT,
+                    "gemv kernel 'grouped_gemv_warp_0' takes 3 buffers with 32 lanes, expected 4 (a, b, offsets, c) with 32");
+  EXPECT_LOAD_ERROR(gemv(-1, 8, 4, 1), MOERT_INVALID_ARTIFACT,
+                    "takes 4 buffers with 1 lanes, expected 4");
+  // A launch's kernel (3 buffers, 1 lane) is not a gemv kernel.
+  EXPECT_LOAD_ERROR(gemv(0, 8, 4, 32), MOERT_INVALID_ARTIFACT,
+                    "gemv kernel 'moert_test_add_bias8' takes 3 buffers");
+}
+
 TEST(LoaderSemantic, FillAndCopy) {
   Bytes b = mutated([](ArtifactBuilder &a) { *cmd<fb::FillT>(a, 4)->bytes = fb::Affine(32, 4); });
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "command 4 (Fill): operand dst (buffer 4) holds 32 bytes at T = 1, but bytes(T) needs 36");
