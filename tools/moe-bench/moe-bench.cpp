@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Probes.h"
+#include "common/ParseInt.h"
 
 #include "moert/moert.hpp"
 
@@ -188,13 +189,11 @@ Options opts;
 
 int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
                  int64_t hi) {
-  errno = 0;
-  char *end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
-    usageError(flag + " expects an integer in [" + std::to_string(lo) + ", " +
-               std::to_string(hi) + "], got '" + text + "'");
-  return v;
+  std::string error;
+  std::optional<int64_t> v = moetools::parseInt(flag, text, lo, hi, error);
+  if (!v)
+    usageError(error);
+  return *v;
 }
 
 double parseDouble(const std::string &flag, const std::string &text) {
@@ -278,11 +277,11 @@ void parseArgs(int argc, char **argv) {
     } else if (a == "--device") {
       opts.device = value();
     } else if (a == "--num-threads") {
-      opts.threads = static_cast<int>(integer(INT32_MIN, 1024));
+      opts.threads = static_cast<int>(integer(0, 1024));
     } else if (a == "--warmup") {
-      opts.warmup = static_cast<int>(integer(INT32_MIN, 1000000));
+      opts.warmup = static_cast<int>(integer(0, 1000000));
     } else if (a == "--reps") {
-      opts.reps = static_cast<int>(integer(INT32_MIN, 1000000));
+      opts.reps = static_cast<int>(integer(1, 1000000));
     } else if (a == "--min-time") {
       opts.minTime = parseDouble(a, value());
     } else if (a == "--warm-cache") {
@@ -786,10 +785,6 @@ std::string validate() {
     return "--format must be table, csv or markdown, got '" + opts.format + "'";
   if (opts.weightType != "f32" && opts.weightType != "bf16" && opts.weightType != "f16")
     return "--weight-type must be f32, bf16 or f16, got '" + opts.weightType + "'";
-  if (opts.warmup < 0 || opts.reps < 1)
-    return "--warmup must be >= 0, --reps >= 1 and --min-time >= 0";
-  if (opts.threads < 0)
-    return "--num-threads must be >= 0 (0: every CPU)";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
     return "--cuda-gemv-max-tokens is for --target=cuda";
   if (opts.compileOnly && opts.keepArtifact.empty())

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
+#include "common/ParseInt.h"
 #include "moert/moert.hpp"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,13 +65,11 @@ struct Options {
 
 int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
                  int64_t hi) {
-  errno = 0;
-  char *end = nullptr;
-  long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || v < lo || v > hi)
-    fail(flag + " expects an integer in [" + std::to_string(lo) + ", " +
-         std::to_string(hi) + "], got '" + text + "'");
-  return v;
+  std::string error;
+  std::optional<int64_t> v = moetools::parseInt(flag, text, lo, hi, error);
+  if (!v)
+    fail(error);
+  return *v;
 }
 
 Options parseArgs(int argc, char **argv) {
