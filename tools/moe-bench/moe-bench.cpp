@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -433,8 +434,34 @@ struct Remover {
   }
 };
 
+/// Runs `args` (args[0] looked up on PATH when it has no '/') and waits;
+/// returns its wait status, or nothing (after saying why) when it could not
+/// be started.
+std::optional<int> runProcess(std::vector<std::string> args) {
+  std::vector<char *> argv;
+  for (std::string &a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid;
+  if (int rc = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ)) {
+    fail("cannot run " + args[0] + ": " + std::strerror(rc) +
+         " (build it, pass --moe-compile PATH, or run prebuilt artifacts with "
+         "--artifacts DIR)");
+    return std::nullopt;
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) {
+      fail("waiting for " + args[0] + ": " + std::strerror(errno));
+      return std::nullopt;
+    }
+  return status;
+}
+
 /// Compiles `graph` into the artifact at `path` with moe-compile; returns the
 /// seconds it took (the whole process: start-up, parsing, passes, writing).
+/// Before the first, `moe-compile --version` runs untimed, so the first
+/// shape's time does not include reading the compiler's libraries from disk.
 std::optional<double> compile(const Shape &s, const std::string &path, int64_t maxTokens) {
   std::optional<std::string> graphPath = temporaryFile(".mlir");
   if (!graphPath) {
@@ -451,6 +478,22 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
     }
   }
   std::string compiler = moeCompilePath();
+  static bool warm = false;
+  if (!warm) {
+    int devNull = ::open("/dev/null", O_WRONLY);
+    int saved = ::dup(STDOUT_FILENO);
+    if (devNull >= 0 && saved >= 0)
+      ::dup2(devNull, STDOUT_FILENO);
+    std::optional<int> status = runProcess({compiler, "--version"});
+    if (devNull >= 0 && saved >= 0)
+      ::dup2(saved, STDOUT_FILENO);
+    for (int fd : {devNull, saved})
+      if (fd >= 0)
+        ::close(fd);
+    if (!status)
+      return std::nullopt;
+    warm = true;
+  }
   std::vector<std::string> args = {compiler,
                                    *graphPath,
                                    "-o",
@@ -459,34 +502,20 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
                                    "--max-tokens=" + std::to_string(maxTokens),
                                    "--weight-type=" + opts.weightType,
                                    "--progress=never"};
-  if (opts.gpu())
+  if (opts.gpu()) {
     args.push_back("--cuda-gemv-max-tokens=" + std::to_string(opts.cudaGemvMaxTokens));
-  if (!opts.gpu()) {
+  } else {
     args.push_back("--cpu=" + opts.cpu);
     args.push_back(std::string("--pack-weights=") + (opts.packWeights ? "true" : "false"));
   }
-  std::vector<char *> argv;
-  for (std::string &a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
   auto start = Clock::now();
-  pid_t pid;
-  if (int rc = ::posix_spawnp(&pid, compiler.c_str(), nullptr, nullptr, argv.data(), environ)) {
-    fail("cannot run " + compiler + ": " + std::strerror(rc) +
-         " (build it, pass --moe-compile PATH, or run prebuilt artifacts with "
-         "--artifacts DIR)");
+  std::optional<int> status = runProcess(args);
+  if (!status)
     return std::nullopt;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) {
-      fail(std::string("waiting for moe-compile: ") + std::strerror(errno));
-      return std::nullopt;
-    }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     fail(compiler + " failed on shape '" + s.name + "' (" +
-         (WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                            : "signal " + std::to_string(WTERMSIG(status))) +
+         (WIFEXITED(*status) ? "exit " + std::to_string(WEXITSTATUS(*status))
+                             : "signal " + std::to_string(WTERMSIG(*status))) +
          "): " + join(std::vector<std::string>(args.begin() + 2, args.end()), " "));
     return std::nullopt;
   }
@@ -706,8 +735,9 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     return 0;
   }
 
-  progress("loading " + s.name + " and generating " + format("%.2f", weightGiB) +
-           " GiB of synthetic weights" + (opts.gpu() ? " on " + opts.device : ""));
+  progress("loading " + s.name + " and generating its synthetic weights (" +
+           format("%.2f", weightGiB) + " GiB as f32)" +
+           (opts.gpu() ? " for " + opts.device : ""));
   auto model = moert::Model::load(artifact.path);
   if (!model)
     return fail("loading " + artifact.path + ": " + model.status().message());
