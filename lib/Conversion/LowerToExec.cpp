@@ -162,8 +162,9 @@ private:
   FailureOr<Value> ffnWeight(Value v) { return bufferOf(v, ffnType); }
 
   /// A GEMM's A operand for weights `w`: `a` itself when `w` is f32, else
-  /// `a` rounded to w's 16-bit type by a TO_BF16 / TO_F16 kernel (once per
-  /// buffer: the gate and up projections share theirs).
+  /// `a` rounded to w's 16-bit type by an elementwise ROUND16 kernel (once
+  /// per buffer: the gate and up projections share theirs; a GLU that
+  /// rounded its own output has recorded it).
   FailureOr<Value> operandFor(Value a, Value w, Affine rowsOf, int64_t k) {
     Type elem = cast<exec::BufferType>(w.getType()).getElementType();
     if (elem.isF32())
@@ -173,7 +174,7 @@ private:
     Value out = alloc(rowsOf, {k}, elem);
     KernelSpec spec{"elementwise"};
     spec.set("ROWS", maxRows(rowsOf)).set("COLS", k);
-    spec.flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+    spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
     if (failed(launch(spec, {a, out}, rowsOf, 16)))
       return failure();
     rounded[a] = out;
@@ -219,8 +220,12 @@ private:
   }
 
   /// act(gate) ⊙ up in place in `gate` (or act(up) in place when ungated).
+  /// When `next` (the weight of the GEMM that reads the result) is 16-bit,
+  /// the GLU writes the result rounded to that type into a new buffer
+  /// instead, which that GEMM's operandFor then finds.
   LogicalResult glu(Value gate, Value up, Affine rowsOf, int64_t width,
-                    moe::Activation act, double alpha, double limit) {
+                    moe::Activation act, double alpha, double limit,
+                    Value next = nullptr) {
     KernelSpec spec{"glu"};
     spec.set("ROWS", maxRows(rowsOf)).set("F", width);
     spec.setF32("ALPHA", alpha).setF32("LIMIT", limit).setF32("NLIMIT", -limit);
@@ -229,6 +234,13 @@ private:
     if (gate)
       args.push_back(gate);
     args.push_back(up);
+    Type elem = next ? cast<exec::BufferType>(next.getType()).getElementType() : f32;
+    if (!elem.isF32()) {
+      Value out = alloc(rowsOf, {width}, elem);
+      spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+      args.push_back(out);
+      rounded[gate ? gate : up] = out;
+    }
     return launch(spec, args, rowsOf, 32);
   }
 
@@ -469,7 +481,7 @@ LogicalResult FunctionLowering::lowerExpertFfn(moe::ExpertFfnOp op) {
     return failure();
   if (failed(glu(gate, u, r, f, ffn.getActivation(),
                  ffn.getAlpha().convertToDouble(),
-                 ffn.getLimit().convertToDouble())))
+                 ffn.getLimit().convertToDouble(), *down)))
     return failure();
   Value y = allocFor(op.getResult(), r);
   return groupedGemm(gate ? gate : u, *down, *off, y, r, e, h, f);
@@ -558,7 +570,7 @@ LogicalResult FunctionLowering::lowerSharedExpert(moe::SharedExpertOp op) {
     return failure();
   if (failed(glu(gate, u, t, f, ffn.getActivation(),
                  ffn.getAlpha().convertToDouble(),
-                 ffn.getLimit().convertToDouble())))
+                 ffn.getLimit().convertToDouble(), *down)))
     return failure();
   if (failed(gemm(gate ? gate : u, *down, y, t, h, f)))
     return failure();

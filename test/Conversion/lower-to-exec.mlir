@@ -84,16 +84,26 @@
 // GEMV: func.func @[[GV2]](%{{.*}}: memref<128x6xbf16>, %{{.*}}: memref<4x8x6xbf16>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x8xf32>
 // BF16-NOT: exec.launch @elementwise
 // BF16: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %[[U:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>
-// BF16: exec.launch @glu_0(%[[G]], %[[U]])
+// The GLU writes its result rounded to bf16 for the down projection itself
+// (ROUND16): no f32 result, no separate rounding kernel.
 // BF16: %[[HB:.*]] = exec.alloc {{.*}} bytes([24, 0]) : <?x6xbf16>
-// BF16: exec.launch @elementwise_1(%[[G]], %[[HB]]) extent([2, 0]) grain(16)
+// BF16: exec.launch @glu_0(%[[G]], %[[U]], %[[HB]])
+// BF16-NOT: exec.launch @elementwise
 // BF16: exec.grouped_gemm %[[HB]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(8) k(6) : <?x6xbf16>, <4x8x6xbf16>
 // BF16: func.func @elementwise_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
 // BF16: arith.bitcast %{{.*}} : f32 to i32
 // BF16: arith.cmpf uno
+// BF16: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>, %[[OUT:.*]]: memref<128x6xi16>,
+// BF16: math.exp
+// BF16: arith.bitcast %{{.*}} : f32 to i32
+// BF16: arith.cmpf uno
+// BF16: memref.store %{{.*}}, %[[OUT]]
 // F16-LABEL: func.func @mixtral
 // F16: exec.grouped_gemm %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) : <?x8xf16>, <4x6x8xf16>, <5xi32> -> <?x6xf32>
+// F16: exec.launch @glu_0(%{{.*}}, %{{.*}}, %{{.*}}) {{.*}} : !exec.buffer<?x6xf32>, !exec.buffer<?x6xf32>, !exec.buffer<?x6xf16>
 // F16: func.func @elementwise_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
+// F16: arith.truncf %{{.*}} : f32 to f16
+// F16: func.func @glu_0(
 // F16: arith.truncf %{{.*}} : f32 to f16
 func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>

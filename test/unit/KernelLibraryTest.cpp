@@ -109,11 +109,14 @@ TEST_F(KernelLibraryTest, DispatchEveryCapacityMode) {
 
 TEST_F(KernelLibraryTest, GluEveryActivation) {
   for (const char *act : {"SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"})
-    for (bool gated : {false, true}) {
-      KernelSpec s = spec("glu");
-      s.flag(act).flag("GATED", gated);
-      EXPECT_EQ(check(s), "") << describe(s);
-    }
+    for (bool gated : {false, true})
+      for (const char *round : {"", "TO_BF16", "TO_F16"}) {
+        KernelSpec s = spec("glu");
+        s.flag(act).flag("GATED", gated);
+        if (*round)
+          s.flag("ROUND16").flag(round);
+        EXPECT_EQ(check(s), "") << describe(s);
+      }
 }
 
 TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
@@ -133,6 +136,11 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   for (const char *kind : {"BIAS", "ADD", "SIGMOID_SCALE"}) {
     KernelSpec s = spec("elementwise");
     s.flag(kind);
+    EXPECT_EQ(check(s), "") << describe(s);
+  }
+  for (const char *round : {"TO_BF16", "TO_F16"}) {
+    KernelSpec s = spec("elementwise");
+    s.flag("ROUND16").flag(round);
     EXPECT_EQ(check(s), "") << describe(s);
   }
   for (bool weighted : {false, true}) {
@@ -175,6 +183,25 @@ TEST(KernelTemplates, PreprocessorAndParameters) {
   EXPECT_EQ(error, "kernel template 't' needs parameter M");
   EXPECT_TRUE(failed(instantiateKernel("//#if ON\nx", s, "f", error)));
   EXPECT_EQ(error, "//#if without //#endif");
+  // //#include: another template's text with its ${KEY}s set, before the
+  // flags apply (round16 has a TO_BF16 and a TO_F16 part).
+  KernelSpec r{"t"};
+  r.flag("TO_F16");
+  auto inc = instantiateKernel("a\n//#include round16 IN=%x OUT=%v\nb", r, "f", error);
+  ASSERT_TRUE(succeeded(inc)) << error;
+  EXPECT_NE(inc->find("\n      %v_h = arith.truncf %x : f32 to f16\n"
+                      "      %v = arith.bitcast %v_h : f16 to i16\nb\n"),
+            std::string::npos)
+      << *inc;
+  EXPECT_EQ(inc->rfind("a\n", 0), 0u) << *inc;
+  EXPECT_EQ(inc->find("arith.select"), std::string::npos) << *inc;
+  EXPECT_TRUE(failed(instantiateKernel("//#include nope X=1", r, "f", error)));
+  EXPECT_EQ(error, "//#include of unknown template 'nope'");
+  EXPECT_TRUE(failed(instantiateKernel("//#include round16 IN", r, "f", error)));
+  EXPECT_EQ(error, "//#include round16: 'IN' is not KEY=VALUE");
+  // Without OUT, the snippet's ${OUT} is an unset parameter.
+  EXPECT_TRUE(failed(instantiateKernel("//#include round16 IN=%x", r, "f", error)));
+  EXPECT_EQ(error, "kernel template 't' needs parameter OUT");
   KernelSpec f;
   f.setF32("X", 1.0).setF64("Y", 1.0);
   EXPECT_EQ(f.params["X"], "0x3f800000");

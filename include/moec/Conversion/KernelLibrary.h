@@ -42,7 +42,10 @@ struct KernelSpec {
 /// The template texts built into the compiler, by name ("route", ...).
 llvm::StringRef getKernelTemplate(llvm::StringRef name);
 
-/// Specializes `text`: flags select //#if blocks, ${NAME} is `functionName`.
+/// Specializes `text`: `//#include TEMPLATE KEY=VALUE...` lines are replaced
+/// by that template's text with its ${KEY}s set (a shared snippet, such as
+/// round16's rounding), then flags select //#if blocks, and ${NAME} is
+/// `functionName`.
 mlir::FailureOr<std::string> instantiateKernel(llvm::StringRef text,
                                                const KernelSpec &spec,
                                                llvm::StringRef functionName,

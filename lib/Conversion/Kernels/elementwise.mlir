@@ -1,8 +1,8 @@
 // Small row kernels over rows [begin, end): BIAS adds bias[c] to every row of
 // `a` (router bias); ADD writes a + b to `out`; SIGMOID_SCALE multiplies row t
-// of `y` by sigmoid(Σ_h x[t, h] · g[h]) (the shared expert's gate); TO_BF16
-// and TO_F16 write `a` rounded to nearest-even as bf16 / f16 bits into `out`
-// (a 16-bit GEMM's A operand; bf16 keeps NaNs quiet).
+// of `y` by sigmoid(Σ_h x[t, h] · g[h]) (the shared expert's gate); ROUND16
+// writes `a` rounded to nearest-even as bf16 (flag TO_BF16) or f16 (TO_F16)
+// bits into `out` (a 16-bit GEMM's A operand; round16.mlir).
 // Parameters: ROWS, COLS (and H for SIGMOID_SCALE).
 //#if BIAS
 func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %bias: memref<${COLS}xf32>,
@@ -70,35 +70,7 @@ func.func @${NAME}(%x: memref<${ROWS}x${H}xf32>, %g: memref<1x${H}xf32>,
   return
 }
 //#endif
-//#if TO_BF16
-func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %out: memref<${ROWS}x${COLS}xi16>,
-                   %T: index, %begin: index, %end: index) {
-  %c0 = arith.constant 0 : index
-  %c1 = arith.constant 1 : index
-  %cC = arith.constant ${COLS} : index
-  %one = arith.constant 1 : i32
-  %c16 = arith.constant 16 : i32
-  %bias = arith.constant 32767 : i32
-  %qnan = arith.constant 32704 : i16
-  scf.for %r = %begin to %end step %c1 {
-    scf.for %c = %c0 to %cC step %c1 {
-      %x = memref.load %a[%r, %c] : memref<${ROWS}x${COLS}xf32>
-      %bits = arith.bitcast %x : f32 to i32
-      %hi = arith.shrui %bits, %c16 : i32
-      %odd = arith.andi %hi, %one : i32
-      %inc = arith.addi %bias, %odd : i32
-      %sum = arith.addi %bits, %inc : i32
-      %top = arith.shrui %sum, %c16 : i32
-      %rounded = arith.trunci %top : i32 to i16
-      %nan = arith.cmpf uno, %x, %x : f32
-      %v = arith.select %nan, %qnan, %rounded : i16
-      memref.store %v, %out[%r, %c] : memref<${ROWS}x${COLS}xi16>
-    } {exec.spread}
-  }
-  return
-}
-//#endif
-//#if TO_F16
+//#if ROUND16
 func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %out: memref<${ROWS}x${COLS}xi16>,
                    %T: index, %begin: index, %end: index) {
   %c0 = arith.constant 0 : index
@@ -107,8 +79,7 @@ func.func @${NAME}(%a: memref<${ROWS}x${COLS}xf32>, %out: memref<${ROWS}x${COLS}
   scf.for %r = %begin to %end step %c1 {
     scf.for %c = %c0 to %cC step %c1 {
       %x = memref.load %a[%r, %c] : memref<${ROWS}x${COLS}xf32>
-      %h = arith.truncf %x : f32 to f16
-      %v = arith.bitcast %h : f16 to i16
+//#include round16 IN=%x OUT=%v
       memref.store %v, %out[%r, %c] : memref<${ROWS}x${COLS}xi16>
     } {exec.spread}
   }

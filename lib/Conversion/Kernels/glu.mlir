@@ -1,12 +1,18 @@
 // moe.glu over rows [begin, end): out = act(gate) * up, in place in `gate`
-// (out may alias gate). Without GATED: out = act(up) in place.
+// (out may alias gate). Without GATED: out = act(up) in place. With ROUND16
+// the result goes instead to `out`, rounded to bf16 (TO_BF16) or f16 (TO_F16)
+// bits (round16.mlir): the A operand of a 16-bit down projection, with no
+// f32 pass in between.
 // Parameters: ROWS (buffer rows), F, ALPHA, LIMIT; flags GATED and one of
-// SILU | GELU | GELU_TANH | RELU | CLAMPED.
+// SILU | GELU | GELU_TANH | RELU | CLAMPED; ROUND16 with TO_BF16 | TO_F16.
 func.func @${NAME}(
 //#if GATED
                    %gate: memref<${ROWS}x${F}xf32>,
 //#endif
                    %up: memref<${ROWS}x${F}xf32>,
+//#if ROUND16
+                   %out: memref<${ROWS}x${F}xi16>,
+//#endif
                    %T: index, %begin: index, %end: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -73,9 +79,19 @@ func.func @${NAME}(
 //#else
       %o = arith.mulf %a, %u : f32
 //#endif
+//#if ROUND16
+//#include round16 IN=%o OUT=%o16
+      memref.store %o16, %out[%r, %f] : memref<${ROWS}x${F}xi16>
+//#else
       memref.store %o, %gate[%r, %f] : memref<${ROWS}x${F}xf32>
+//#endif
+//#else
+//#if ROUND16
+//#include round16 IN=%a OUT=%a16
+      memref.store %a16, %out[%r, %f] : memref<${ROWS}x${F}xi16>
 //#else
       memref.store %a, %up[%r, %f] : memref<${ROWS}x${F}xf32>
+//#endif
 //#endif
     } {exec.spread}
   }
