@@ -114,19 +114,7 @@ func.func @${NAME}(%idx: memref<${MT}x${K}xi32>,
   }
 //#endif
   // Offsets: each group padded to a multiple of BLOCK.
-  memref.store %z32, %offsets[%c0] : memref<${E1}xi32>
-  %unused = scf.for %e = %c0 to %cE step %c1 iter_args(%acc = %c0) -> (index) {
-    %c32 = memref.load %counts[%e] : memref<${E}xi32>
-    %c = arith.index_cast %c32 : i32 to index
-    %cpad = arith.addi %c, %cBlockM1 : index
-    %blocks = arith.divui %cpad, %cBlock : index
-    %padded = arith.muli %blocks, %cBlock : index
-    %next = arith.addi %acc, %padded : index
-    %e1 = arith.addi %e, %c1 : index
-    %n32 = arith.index_cast %next : index to i32
-    memref.store %n32, %offsets[%e1] : memref<${E1}xi32>
-    scf.yield %next : index
-  }
+//#include padded_offsets COUNTS=%counts OFFSETS=%offsets
   // Every row of this run (RPT * T + RFIX) starts as padding.
   %cRPT = arith.constant ${RPT} : index
   %cRFIX = arith.constant ${RFIX} : index
