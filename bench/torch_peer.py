@@ -69,6 +69,7 @@ class Block(torch.nn.Module):
         weights, selected = torch.topk(probs, self.k, dim=-1)
         if self.renormalize:
             weights = weights / weights.sum(dim=-1, keepdim=True)
+        weights = weights.to(x.dtype)  # f32 from the softmax; bf16 blocks add in bf16, as HF does
         out = torch.zeros_like(x)
         mask = Fn.one_hot(selected, num_classes=self.E).permute(2, 1, 0)
         hit = torch.nonzero(mask.sum(dim=(-1, -2)) > 0).flatten().tolist()
@@ -82,8 +83,9 @@ class Block(torch.nn.Module):
         return out
 
 
-def median_ms(fn, warmup, reps, min_time):
-    """Times fn() (which must return only when its work is done)."""
+def times_ms(fn, warmup, reps, min_time):
+    """Times fn() (which must return only when its work is done): the list of
+    milliseconds of the timed runs."""
     for _ in range(warmup):
         fn()
     ms = []
@@ -105,7 +107,7 @@ def device_limits(device):
     def copy():
         b.copy_(a)
         torch.cuda.synchronize(device)
-    ms = median_ms(copy, 3, 10, 0)
+    ms = times_ms(copy, 3, 10, 0)
     print(f"copy_gbps={2 * 4 * n / min(ms) / 1e6:.1f}")
     del a, b
     m = 8192
@@ -116,7 +118,7 @@ def device_limits(device):
         def gemm():
             x @ y
             torch.cuda.synchronize(device)
-        ms = median_ms(gemm, 3, 10, 0)
+        ms = times_ms(gemm, 3, 10, 0)
         print(f"{name}_tflops={2 * m ** 3 / min(ms) / 1e9:.1f}")
 
 
@@ -163,7 +165,8 @@ def main():
                     if line.startswith("MemAvailable:"):
                         avail = int(line.split()[1]) * 1024
         if avail and need > 0.85 * avail:
-            print(f"# {name}: skipped (f32 weights {need / 2**30:.1f} GiB)")
+            print(f"# {name}: skipped (f32 weights {need / 2**30:.1f} GiB, "
+                  f"{avail / 2**30:.1f} GiB available)")
             continue
         # Made on the device where PyTorch can (>= 2.0: torch.device is a
         # context), not initialised on the CPU and copied.
@@ -178,7 +181,7 @@ def main():
                 else:
                     def run():
                         block(x)
-                ms = median_ms(run, args.warmup, args.reps, args.min_time)
+                ms = times_ms(run, args.warmup, args.reps, args.min_time)
                 print(f"{name},{T},{args.threads},{len(ms)},{min(ms):.4f},{statistics.median(ms):.4f},{max(ms):.4f}",
                       flush=True)
         del block

@@ -41,12 +41,12 @@ profile=0
 results=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --device) device=$2; shift ;;
+    --device) [ $# -ge 2 ] || { echo "error: --device needs a value" >&2; exit 1; }; device=$2; shift ;;
     --bench-only) suite=0 ;;
     --no-bench) bench=0 ;;
     --profile) profile=1 ;;
-    --results) results=$2; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --results) [ $# -ge 2 ] || { echo "error: --results needs a directory" >&2; exit 1; }; results=$2; shift ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) prep=$1 ;;
   esac
   shift
@@ -84,7 +84,8 @@ if [ $suite = 1 ]; then
       [ -e "$artifact" ] || continue
       name=$(basename "$artifact" .moeb)
       engine=""
-      [ "$(basename "$(dirname "$artifact")")" = ckpt-gemv ] && engine=", gemv T <= 8"
+      [ "$(basename "$(dirname "$artifact")")" = ckpt-gemv ] &&
+        engine=", gemv T <= $(cat "$prep/ckpt-gemv/max_tokens" 2>/dev/null || echo '?')"
       tol=1e-5
       case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16) tol=1e-3 ;; esac
       if log=$(MOERT_CUDA_GRAPHS=$graphs "$py" "$prep/tools/check_e2e.py" --moe-run "$run" \
@@ -132,7 +133,7 @@ if [ $bench = 1 ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
     fi
     bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$shape"
-                --weight-type "$wt" "${engine[@]}" --warmup 3 --reps 20 --min-time 0 --quiet)
+                --weight-type "$wt" ${engine[@]+"${engine[@]}"} --warmup 3 --reps 20 --min-time 0 --quiet)
     if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$run_tokens" "${peaks[@]}" --format csv \
          > "$tmp/moec-$label.csv"; then
       echo "FAIL  moe-bench $shape $label"
@@ -144,10 +145,12 @@ if [ $bench = 1 ]; then
         --tokens "$tokens" --warmup 2 --reps 10 --min-time 0 > "$tmp/torch-$wt.csv" ||
         { echo "gpu-check: the PyTorch peer failed ($wt); no PyTorch column"; rm -f "$tmp/torch-$wt.csv"; }
     fi
-    "$py" - "$tmp/moec-$label.csv" "$tmp/torch-$wt.csv" "$label" "$device" <<'PY'
+    "$py" - "$tmp/moec-$label.csv" "$tmp/torch-$wt.csv" "$label" "$device" <<'PY' || failed=$((failed + 1))
 import csv, os, sys
 moec, peer, wt, device = sys.argv[1:5]
 rows = [r for r in csv.DictReader(l for l in open(moec) if not l.startswith("#"))]
+if not rows:
+    sys.exit(f"FAIL  moe-bench wrote no rows for {wt} ({moec})")
 torch = {}
 if os.path.exists(peer):
     torch = {int(r["T"]): float(r["median_ms"])

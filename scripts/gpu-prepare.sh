@@ -26,6 +26,7 @@ shape=${BENCH_SHAPE:-mixtral}
 tokens=${BENCH_TOKENS:-1,16,256,4096}
 gemv_ckpts=${GEMV_CHECKPOINTS:-mixtral mixtral_wbf16 olmoe qwen3_moe deepseek_v3_wf16}
 bench_gemv=${BENCH_GEMV:-16}
+ckpt_gemv=8 # the e2e checks' T are 1, 7, 64, 333: the kernel at 1 and 7
 for tool in moe-import moe-compile moe-run moe-bench; do
   [ -x "$build/bin/$tool" ] || { echo "error: $build/bin/$tool is missing: run 'make' first" >&2; exit 1; }
 done
@@ -33,7 +34,7 @@ target=cuda:$arch
 [ "$arch" = cpu ] && target=cpu
 
 rm -rf "$out" && mkdir -p "$out/bin" "$out/ckpt" "$out/bench" "$out/tools"
-[ "$arch" = cpu ] || mkdir -p "$out/ckpt-gemv"
+[ "$arch" = cpu ] || { mkdir -p "$out/ckpt-gemv" && echo "$ckpt_gemv" > "$out/ckpt-gemv/max_tokens"; }
 cp "$build/bin/moe-run" "$build/bin/moe-bench" "$out/bin/"
 # moe-run's and moe-bench's libraries that a GPU machine may lack (OpenBLAS and
 # the Fortran runtime it needs), xz-compressed to stay under the carry limit; gpu-check.sh
@@ -62,7 +63,7 @@ for ckpt in "$out"/ckpt/*/; do
     --max-tokens 512 --progress=never --weight-type "$wt"
   if [ "$arch" != cpu ] && [[ " $gemv_ckpts " == *" $name "* ]]; then
     "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-gemv/$name.moeb" --target "$target" \
-      --max-tokens 512 --progress=never --weight-type "$wt" --cuda-gemv-max-tokens 8
+      --max-tokens 512 --progress=never --weight-type "$wt" --cuda-gemv-max-tokens "$ckpt_gemv"
   fi
   rm "$out/ckpt/$name.mlir"
 done
@@ -75,7 +76,7 @@ for wt in f32 bf16; do
       --cuda-gemv-max-tokens "$bench_gemv" --compile-only --keep-artifact "$out/bench" --quiet
   fi
 done
-printf 'shape=%s\ntokens=%s\ngemv=%s\n' "$shape" "$tokens" "$([ "$arch" = cpu ] || echo "$bench_gemv")" \
+printf 'shape=%q\ntokens=%q\ngemv=%q\n' "$shape" "$tokens" "$([ "$arch" = cpu ] || echo "$bench_gemv")" \
   > "$out/bench/config"
 echo "$target" > "$out/target"
 echo "gpu-prepare: $(du -sh "$out" | cut -f1) in $out"

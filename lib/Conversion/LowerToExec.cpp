@@ -215,7 +215,8 @@ private:
     if (failed(kernel))
       return failure();
     op.setGemvAttr(FlatSymbolRefAttr::get(*kernel));
-    op.setGemvMaxTokensAttr(b.getI64IntegerAttr(gemvMaxTokens));
+    // No run has more than maxTokens tokens: a larger bound means "every T".
+    op.setGemvMaxTokensAttr(b.getI64IntegerAttr(std::min(gemvMaxTokens, maxTokens)));
     return success();
   }
 

@@ -9,6 +9,10 @@
 // The CUDA target's generated engine for small T: each grouped GEMM names
 // its grouped_gemv_warp kernel (A, B, offsets, C) and the T it is used to.
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 target=cuda weight-type=bf16 gemv-max-tokens=8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=GEMV
+// A bound above max-tokens covers every T and is recorded as max-tokens (the
+// runtime refuses a larger one).
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 target=cuda gemv-max-tokens=1000" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=GEMVALL
+// GEMVALL: exec.grouped_gemm {{.*}} {gemv = @grouped_gemv_warp_{{[0-9]+}}, gemv_max_tokens = 64 : i64}
 // RUN: not moe-opt %s --moe-lower-to-exec="gemv-max-tokens=8" -split-input-file 2>&1 | FileCheck %s --check-prefix=GEMVCPU
 // GEMVCPU: moe-lower-to-exec: gemv-max-tokens is a T >= 0 for the cuda target, got 8 for target 'cpu'
 

@@ -209,20 +209,26 @@ double parseDouble(const std::string &flag, const std::string &text) {
 void parseArgs(int argc, char **argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
-    std::string a = args[i];
+    const std::string &given = args[i];
+    std::string a = given;
+    if (a == "-h")
+      a = "--help";
+    else if (a.size() > 1 && a[0] == '-' && a[1] != '-')
+      a = "-" + a; // -shape works as --shape
     std::optional<std::string> inlineValue;
     if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
       inlineValue = a.substr(a.find('=') + 1);
       a = a.substr(0, a.find('='));
-    } else if (a.rfind("-", 0) == 0 && a.rfind("--", 0) != 0 && a.size() > 1) {
-      a = "-" + a; // -shape works as --shape
     }
     auto value = [&]() -> std::string {
+      std::string v;
       if (inlineValue)
-        return *inlineValue;
-      if (i + 1 >= args.size())
+        v = *inlineValue;
+      else if (i + 1 < args.size())
+        v = args[++i];
+      if (v.empty())
         usageError(a + " needs a value (see moe-bench --help)");
-      return args[++i];
+      return v;
     };
     auto flag = [&]() -> bool {
       if (!inlineValue)
@@ -234,7 +240,7 @@ void parseArgs(int argc, char **argv) {
       usageError(a + " takes true or false, got '" + *inlineValue + "'");
     };
     auto integer = [&](int64_t lo, int64_t hi) { return parseInt(a, value(), lo, hi); };
-    if (a == "--help" || a == "-h") {
+    if (a == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
     } else if (a == "--shape") {
@@ -302,8 +308,8 @@ void parseArgs(int argc, char **argv) {
     } else if (a == "--quiet") {
       opts.quiet = flag();
     } else {
-      usageError((a.rfind("-", 0) == 0 ? "unknown option '" : "unexpected argument '") +
-                 a + "' (see moe-bench --help)");
+      usageError((given.rfind("-", 0) == 0 ? "unknown option '" : "unexpected argument '") +
+                 given + "' (see moe-bench --help)");
     }
   }
 }
@@ -480,8 +486,8 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
   std::string compiler = moeCompilePath();
   static bool warm = false;
   if (!warm) {
-    int devNull = ::open("/dev/null", O_WRONLY);
-    int saved = ::dup(STDOUT_FILENO);
+    int devNull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    int saved = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
     if (devNull >= 0 && saved >= 0)
       ::dup2(devNull, STDOUT_FILENO);
     std::optional<int> status = runProcess({compiler, "--version"});
@@ -492,6 +498,10 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
         ::close(fd);
     if (!status)
       return std::nullopt;
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      fail(compiler + " --version failed: is it moec's compiler?");
+      return std::nullopt;
+    }
     warm = true;
   }
   std::vector<std::string> args = {compiler,
@@ -670,7 +680,8 @@ std::optional<int> prepareArtifact(const Shape &s, int64_t maxTokens, Artifact &
     if (::stat(a.path.c_str(), &st) != 0)
       return fail("no artifact " + a.path + ": make it where the compiler is with "
                   "moe-bench --compile-only --keep-artifact DIR and the same --shape, "
-                  "--weight-type, --target and --tokens (or a larger T)");
+                  "--weight-type, --target, --pack-weights, --cuda-gemv-max-tokens and "
+                  "--tokens (or a larger T)");
     return std::nullopt;
   }
   if (!opts.keepArtifact.empty()) {

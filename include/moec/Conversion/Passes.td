@@ -37,7 +37,7 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     Option<"gemvMaxTokens", "gemv-max-tokens", "int64_t", /*default=*/"0",
            "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
            "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "
-           "every T)">
+           "every T; above max-tokens: every T, recorded as max-tokens)">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",
