@@ -80,23 +80,27 @@ Session::~Session() {
     ::munmap(mapping_, mappingBytes_);
 }
 
-// The arena is its own mapping: zero-filled, populated up front (a run does
-// not fault pages in), and placed so that it ends exactly at a PROT_NONE guard
-// page (another guards its start): an access past either end faults at once
-// instead of corrupting other memory.
-Status Session::allocateArena(uint64_t bytes) {
+// The arena is its own mapping: zero-filled, populated up front when
+// `populate` (a CPU run then does not fault pages in; a CUDA session's host
+// arena only stages inputs and outputs, so only those pages are ever touched
+// and it is not populated), and placed so that it ends exactly at a PROT_NONE
+// guard page (another guards its start): an access past either end faults at
+// once instead of corrupting other memory.
+Status Session::allocateArena(uint64_t bytes, bool populate) {
   long pageSize = ::sysconf(_SC_PAGESIZE);
   uint64_t page = pageSize > 0 ? static_cast<uint64_t>(pageSize) : 4096;
   long physPages = ::sysconf(_SC_PHYS_PAGES);
   uint64_t physical = physPages > 0 ? static_cast<uint64_t>(physPages) * page : 0;
-  if (bytes > (uint64_t(1) << 56) || (physical && bytes > physical))
+  if (bytes > (uint64_t(1) << 56) || (populate && physical && bytes > physical))
     return error(MOERT_OUT_OF_MEMORY, "the session's arena needs ", bytes,
                  " bytes, more than this machine's ", physical, " bytes of memory");
   uint64_t arena = alignUp(std::max<uint64_t>(bytes, 1));
   uint64_t body = (arena + page - 1) / page * page;
   size_t total = static_cast<size_t>(body + 2 * page);
   void *base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+                      MAP_PRIVATE | MAP_ANONYMOUS |
+                          (populate ? MAP_POPULATE : MAP_NORESERVE),
+                      -1, 0);
   if (base == MAP_FAILED)
     return error(MOERT_OUT_OF_MEMORY, "cannot allocate the session's arena of ",
                  arena, " bytes: ", std::strerror(errno));
@@ -143,7 +147,7 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   uint64_t arena = 0;
   for (const FunctionSpec &f : m.functions())
     arena = std::max(arena, f.arenaBytes);
-  if (Status st = session->allocateArena(arena); !st)
+  if (Status st = session->allocateArena(arena, /*populate=*/!cudaModel); !st)
     return st;
 
   if (cudaModel) {

@@ -55,7 +55,7 @@ private:
     uint8_t *src = nullptr, *dst = nullptr;
   };
 
-  Status allocateArena(uint64_t bytes);
+  Status allocateArena(uint64_t bytes, bool populate);
   uint8_t *address(const FunctionSpec &fn, const Operand &op) const;
   Status prepare();
   /// Interprets function `function`'s commands on the CPU at T tokens.
