@@ -10,22 +10,22 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
-#include <optional>
 #include <string>
 
 namespace moetools {
 
 /// `text`, the value given to `flag`, when it is a whole decimal integer in
-/// [lo, hi]; otherwise nothing, and `error` says what was expected.
-inline std::optional<int64_t> parseInt(const std::string &flag, const std::string &text,
-                                       int64_t lo, int64_t hi, std::string &error) {
+/// [lo, hi]; otherwise `fail` (the tool's usage error, which does not return)
+/// gets a message saying what was expected.
+inline int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
+                        int64_t hi, void (*fail)(const std::string &)) {
   errno = 0;
   char *end = nullptr;
   long long v = std::strtoll(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || errno != 0 || v < lo || v > hi) {
-    error = flag + " expects an integer in [" + std::to_string(lo) + ", " +
-            std::to_string(hi) + "], got '" + text + "'";
-    return std::nullopt;
+    fail(flag + " expects an integer in [" + std::to_string(lo) + ", " +
+         std::to_string(hi) + "], got '" + text + "'");
+    std::abort(); // `fail` returned
   }
   return v;
 }

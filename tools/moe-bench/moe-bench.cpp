@@ -188,14 +188,6 @@ struct Options {
 
 Options opts;
 
-int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
-                 int64_t hi) {
-  std::string error;
-  std::optional<int64_t> v = moetools::parseInt(flag, text, lo, hi, error);
-  if (!v)
-    usageError(error);
-  return *v;
-}
 
 double parseDouble(const std::string &flag, const std::string &text) {
   errno = 0;
@@ -239,7 +231,9 @@ void parseArgs(int argc, char **argv) {
         return false;
       usageError(a + " takes true or false, got '" + *inlineValue + "'");
     };
-    auto integer = [&](int64_t lo, int64_t hi) { return parseInt(a, value(), lo, hi); };
+    auto integer = [&](int64_t lo, int64_t hi) {
+      return moetools::parseInt(a, value(), lo, hi, usageError);
+    };
     if (a == "--help") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -260,7 +254,7 @@ void parseArgs(int argc, char **argv) {
       opts.sharedFfn = integer(0, INT32_MAX);
     } else if (a == "--tokens") {
       for (const std::string &t : splitCommas(value()))
-        opts.tokens.push_back(parseInt("--tokens", t, INT64_MIN, INT64_MAX));
+        opts.tokens.push_back(moetools::parseInt("--tokens", t, INT64_MIN, INT64_MAX, usageError));
     } else if (a == "--target") {
       opts.target = value();
     } else if (a == "--weight-type") {
@@ -440,16 +434,22 @@ struct Remover {
   }
 };
 
-/// Runs `args` (args[0] looked up on PATH when it has no '/') and waits;
-/// returns its wait status, or nothing (after saying why) when it could not
-/// be started.
-std::optional<int> runProcess(std::vector<std::string> args) {
+/// Runs `args` (args[0] looked up on PATH when it has no '/'), its standard
+/// output sent to /dev/null when `quiet`, and waits; returns its wait status,
+/// or nothing (after saying why) when it could not be started.
+std::optional<int> runProcess(std::vector<std::string> args, bool quiet = false) {
   std::vector<char *> argv;
   for (std::string &a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  if (quiet)
+    ::posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
   pid_t pid;
-  if (int rc = ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ)) {
+  int rc = ::posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  if (rc) {
     fail("cannot run " + args[0] + ": " + std::strerror(rc) +
          " (build it, pass --moe-compile PATH, or run prebuilt artifacts with "
          "--artifacts DIR)");
@@ -486,16 +486,7 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
   std::string compiler = moeCompilePath();
   static bool warm = false;
   if (!warm) {
-    int devNull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-    int saved = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
-    if (devNull >= 0 && saved >= 0)
-      ::dup2(devNull, STDOUT_FILENO);
-    std::optional<int> status = runProcess({compiler, "--version"});
-    if (devNull >= 0 && saved >= 0)
-      ::dup2(saved, STDOUT_FILENO);
-    for (int fd : {devNull, saved})
-      if (fd >= 0)
-        ::close(fd);
+    std::optional<int> status = runProcess({compiler, "--version"}, /*quiet=*/true);
     if (!status)
       return std::nullopt;
     if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {

@@ -14,12 +14,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,14 +61,6 @@ struct Options {
   std::string saveAux;
 };
 
-int64_t parseInt(const std::string &flag, const std::string &text, int64_t lo,
-                 int64_t hi) {
-  std::string error;
-  std::optional<int64_t> v = moetools::parseInt(flag, text, lo, hi, error);
-  if (!v)
-    fail(error);
-  return *v;
-}
 
 Options parseArgs(int argc, char **argv) {
   Options o;
@@ -117,9 +107,10 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--device") {
       o.device = next();
     } else if (a == "--threads") {
-      o.threads = static_cast<int32_t>(parseInt("--threads", next(), 0, 1024));
+      o.threads =
+          static_cast<int32_t>(moetools::parseInt("--threads", next(), 0, 1024, fail));
     } else if (a == "--bench") {
-      o.bench = parseInt("--bench", next(), 1, 1000000);
+      o.bench = moetools::parseInt("--bench", next(), 1, 1000000, fail);
     } else if (a == "--save-aux") {
       o.saveAux = next();
       if (o.saveAux.empty())
