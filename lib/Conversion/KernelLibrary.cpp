@@ -72,11 +72,11 @@ static FailureOr<std::string> expandIncludes(llvm::StringRef text,
   llvm::SmallVector<llvm::StringRef> lines;
   text.split(lines, '\n');
   for (auto [i, line] : llvm::enumerate(lines)) {
+    if (i > 0)
+      out += '\n';
     llvm::StringRef trimmed = line.trim();
     if (!trimmed.consume_front("//#include ")) {
       out += line.str();
-      if (i + 1 < lines.size())
-        out += '\n';
       continue;
     }
     llvm::SmallVector<llvm::StringRef> words;
@@ -106,9 +106,9 @@ static FailureOr<std::string> expandIncludes(llvm::StringRef text,
     FailureOr<std::string> nested = expandIncludes(body, error, depth + 1);
     if (failed(nested))
       return failure();
-    out += *nested;
-    if (!llvm::StringRef(*nested).ends_with("\n") && i + 1 < lines.size())
-      out += '\n';
+    // The snippet's lines replace this one (its file's last newline is this
+    // line's own).
+    out += llvm::StringRef(*nested).drop_back(llvm::StringRef(*nested).ends_with("\n"));
   }
   return out;
 }

@@ -161,6 +161,12 @@ private:
   /// FFN GEMMs' operand type (--weight-type).
   FailureOr<Value> ffnWeight(Value v) { return bufferOf(v, ffnType); }
 
+  /// The flags of a kernel's ROUND16 variant (round16.mlir) for `elem`, bf16
+  /// or f16.
+  static void round16(KernelSpec &spec, Type elem) {
+    spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+  }
+
   /// A GEMM's A operand for weights `w`: `a` itself when `w` is f32, else
   /// `a` rounded to w's 16-bit type by an elementwise ROUND16 kernel (once
   /// per buffer: the gate and up projections share theirs; a GLU that
@@ -174,7 +180,7 @@ private:
     Value out = alloc(rowsOf, {k}, elem);
     KernelSpec spec{"elementwise"};
     spec.set("ROWS", maxRows(rowsOf)).set("COLS", k);
-    spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+    round16(spec, elem);
     if (failed(launch(spec, {a, out}, rowsOf, 16)))
       return failure();
     rounded[a] = out;
@@ -238,7 +244,7 @@ private:
     Type elem = next ? cast<exec::BufferType>(next.getType()).getElementType() : f32;
     if (!elem.isF32()) {
       Value out = alloc(rowsOf, {width}, elem);
-      spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+      round16(spec, elem);
       args.push_back(out);
       rounded[gate ? gate : up] = out;
     }
