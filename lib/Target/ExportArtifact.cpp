@@ -330,6 +330,18 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
     fb::Affine a = affine(bytes);
     buffers.push_back(fb::CreateBufferDesc(fbb, offset, &a));
   };
+  // The artifact's index of kernel @sym, which `op` runs; an error on `op`
+  // when no code object holds it (the codegen pass did not run).
+  auto kernelOf = [&](Operation &op, StringRef sym) -> std::optional<uint32_t> {
+    auto it = kernelIndex.find(sym);
+    if (it != kernelIndex.end())
+      return it->second;
+    op.emitError() << "moe-export-artifact: kernel @" << sym
+                   << " is in no code object (run moe-codegen-host or "
+                      "moe-codegen-cuda first)";
+    failedAny = true;
+    return std::nullopt;
+  };
   for (Operation &op : fn.getBody().front()) {
     if (failedAny)
       break;
@@ -345,18 +357,14 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       (out.getAux() ? aux : outputs)
           .push_back(tensorDesc(out.getName(), out.getBuffer()));
     } else if (auto l = dyn_cast<exec::LaunchOp>(op)) {
-      auto it = kernelIndex.find(l.getKernel());
-      if (it == kernelIndex.end()) {
-        l.emitError() << "moe-export-artifact: kernel @" << l.getKernel()
-                      << " is in no code object (run moe-codegen-host first)";
-        failedAny = true;
+      std::optional<uint32_t> kernel = kernelOf(op, l.getKernel());
+      if (!kernel)
         break;
-      }
       std::vector<fb::Ref> args;
       for (Value v : l.getArgs())
         args.push_back(ref(v));
       fb::Affine extent = affine(l.getExtent());
-      auto launch = fb::CreateLaunchDirect(fbb, it->second, &args, &extent,
+      auto launch = fb::CreateLaunchDirect(fbb, *kernel, &args, &extent,
                                            l.getGrain());
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Launch, launch.Union()));
@@ -373,14 +381,10 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       fb::Affine rows = affine(g.getRows());
       int32_t gemvKernel = -1;
       if (auto gemv = g.getGemv()) {
-        auto it = kernelIndex.find(*gemv);
-        if (it == kernelIndex.end()) {
-          g.emitError() << "moe-export-artifact: gemv kernel @" << *gemv
-                        << " is in no code object (run moe-codegen-cuda first)";
-          failedAny = true;
+        std::optional<uint32_t> kernel = kernelOf(op, *gemv);
+        if (!kernel)
           break;
-        }
-        gemvKernel = static_cast<int32_t>(it->second);
+        gemvKernel = static_cast<int32_t>(*kernel);
       }
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
                                         g.getExperts(), g.getN(), g.getK(),

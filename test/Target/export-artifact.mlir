@@ -25,6 +25,10 @@
 // ROWS: row_major_in_blob True
 // ROWS-NEXT: panels_in_blob False
 // CUDA: error: moe-export-artifact: weight 'w' is in panels, the CPU target's layout, but the module is for cuda
+// A plan whose kernels were never compiled has nothing to launch:
+// RUN: moe-opt %s --moe-compile-pipeline="max-tokens=16 stop-after=exec" -o %t.exec.mlir
+// RUN: not moe-opt %t.exec.mlir --moe-export-artifact=output=%t.nocode.moeb -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOCODE
+// NOCODE: error: moe-export-artifact: kernel @{{[a-z_]+[0-9]+}} is in no code object (run moe-codegen-host or moe-codegen-cuda first)
 // RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOUT
 // RUN: not moe-opt %s --moe-compile-pipeline="output=%t.dir/nowhere/x.moeb max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADPATH
 
