@@ -188,7 +188,7 @@ Status CudaDevice::init(int ordinal) {
 }
 
 CudaDevice::~CudaDevice() {
-  if (profile_ && !profileRuns_.empty())
+  if (profile_)
     printProfile();
   if (!api_)
     return;
@@ -251,8 +251,8 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
   return Status();
 }
 
-Status CudaDevice::launch(uint32_t kernel, std::vector<CUdeviceptr> buffers,
-                          int64_t extent, int64_t T, const std::string &what) {
+Status CudaDevice::launch(uint32_t kernel, int64_t extent, int64_t T,
+                          const std::string &what) {
   const KernelSpec &k = model_.kernels()[kernel];
   if (extent <= 0)
     return Status();
@@ -260,14 +260,17 @@ Status CudaDevice::launch(uint32_t kernel, std::vector<CUdeviceptr> buffers,
   int64_t blocks = (threads + kBlock - 1) / kBlock;
   if (blocks > INT_MAX)
     return error(MOERT_UNSUPPORTED, what, ": ", extent, " items exceed a grid's size");
+  // cuLaunchKernel copies the parameters, so the arrays are free again when
+  // it returns.
   int64_t scalars[2] = {T, extent};
-  std::vector<void *> params;
-  for (CUdeviceptr &p : buffers)
-    params.push_back(&p);
-  params.push_back(&scalars[0]);
-  params.push_back(&scalars[1]);
+  launchParams_.clear();
+  for (CUdeviceptr &p : launchBuffers_)
+    launchParams_.push_back(&p);
+  launchParams_.push_back(&scalars[0]);
+  launchParams_.push_back(&scalars[1]);
   return check(api_->cuLaunchKernel(kernels_[kernel], static_cast<unsigned>(blocks), 1, 1,
-                                    kBlock, 1, 1, 0, stream_, params.data(), nullptr),
+                                    kBlock, 1, 1, 0, stream_, launchParams_.data(),
+                                    nullptr),
                what + ": cuLaunchKernel of '" + k.name + "'");
 }
 
@@ -280,10 +283,10 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
                        commandKindName(c.kind) + ")";
     switch (c.kind) {
     case CommandKind::Launch: {
-      std::vector<CUdeviceptr> ptrs;
+      launchBuffers_.clear();
       for (const Operand &op : c.args)
-        ptrs.push_back(address(fn, op));
-      if (Status s = launch(c.kernel, std::move(ptrs), c.extent.at(T), T, what); !s)
+        launchBuffers_.push_back(address(fn, op));
+      if (Status s = launch(c.kernel, c.extent.at(T), T, what); !s)
         return s;
       break;
     }
@@ -307,9 +310,9 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
                              what + ": cuMemsetD32Async of C");
             !s)
           return s;
-      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel),
-                            {address(fn, c.a), address(fn, c.b), address(fn, c.offsets), out},
-                            c.experts * c.n, T, what);
+      launchBuffers_.assign(
+          {address(fn, c.a), address(fn, c.b), address(fn, c.offsets), out});
+      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel), c.experts * c.n, T, what);
           !s)
         return s;
       break;
@@ -570,16 +573,21 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
     return s;
   // The first run of a function at a T loads cuBLAS's kernels and is not
   // counted.
-  if (profile_ && !profiledShapes_.insert({function, T}).second) {
-    for (size_t i = 0; i < n + 2; ++i) {
-      float ms = 0;
-      if (Status s = check(api.cuEventElapsedTime(&ms, events_[i], events_[i + 1]),
-                           "cuEventElapsedTime");
-          !s)
-        return s;
-      profileMs_[{function, i}] += ms;
+  if (profile_) {
+    Profile &p = profiles_[{function, T}];
+    if (p.ms.empty()) {
+      p.ms.assign(n + 2, 0.0);
+    } else {
+      ++p.runs;
+      for (size_t i = 0; i < n + 2; ++i) {
+        float ms = 0;
+        if (Status s = check(api.cuEventElapsedTime(&ms, events_[i], events_[i + 1]),
+                             "cuEventElapsedTime");
+            !s)
+          return s;
+        p.ms[i] += ms;
+      }
     }
-    ++profileRuns_[function];
   }
   return Status();
 }
@@ -603,18 +611,21 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
 }
 
 void CudaDevice::printProfile() const {
-  for (const auto &[function, runs] : profileRuns_) {
+  for (const auto &[key, p] : profiles_) {
+    const auto &[function, T] = key;
+    if (p.runs == 0)
+      continue;
     const FunctionSpec &fn = model_.functions()[function];
     size_t n = fn.commands.size();
     double total = 0;
-    for (size_t i = 0; i < n + 2; ++i)
-      total += profileMs_.at({function, i});
+    for (double ms : p.ms)
+      total += ms;
     std::fprintf(stderr,
-                 "moert: CUDA profile of function '%s' on %s: %lld runs (the first "
-                 "at each T not counted), %.4f ms per run\n"
+                 "moert: CUDA profile of function '%s' at T = %lld on %s: %lld runs "
+                 "(the first not counted), %.4f ms per run\n"
                  "     #  command       kernel / GEMM (n x k)         ms per run      %%\n",
-                 fn.name.c_str(), description_.c_str(), static_cast<long long>(runs),
-                 total / runs);
+                 fn.name.c_str(), static_cast<long long>(T), description_.c_str(),
+                 static_cast<long long>(p.runs), total / p.runs);
     for (size_t i = 0; i < n + 2; ++i) {
       std::string index = "-", kind, what;
       if (i == 0) {
@@ -632,11 +643,13 @@ void CudaDevice::printProfile() const {
         else if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm)
           what = std::to_string(c.n) + " x " + std::to_string(c.k) + " " +
                  moert_dtype_name(c.dtype);
+        // Which engine ran this grouped GEMM at this T.
+        if (c.kind == CommandKind::GroupedGemm)
+          what += hostGrouped(c, T) ? " cuBLAS" : " gemv";
       }
-      double ms = profileMs_.at({function, i});
       std::fprintf(stderr, "  %4s  %-12s  %-28s %10.4f  %5.1f\n", index.c_str(),
-                   kind.c_str(), what.c_str(), ms / runs,
-                   total > 0 ? 100.0 * ms / total : 0.0);
+                   kind.c_str(), what.c_str(), p.ms[i] / p.runs,
+                   total > 0 ? 100.0 * p.ms[i] / total : 0.0);
     }
   }
 }

@@ -17,8 +17,8 @@
 // them), so a layer waits for the device once.
 //
 // MOERT_CUDA_PROFILE=1 times every command (and the copies in and out) with
-// events (graphs are then off) and prints each function's per-command times
-// to stderr when the session ends.
+// events (graphs are then off) and prints, for each function and T run, the
+// per-command times to stderr when the session ends.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOERT_SRC_CUDA_CUDADEVICE_H
@@ -29,7 +29,6 @@
 
 #include <map>
 #include <memory>
-#include <set>
 #include <tuple>
 #include <vector>
 
@@ -59,9 +58,9 @@ private:
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
   /// Issues commands [begin, end) of `fn` on the stream.
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
-  /// Launches kernel `kernel` over `extent` items on `buffers` (+ T, extent).
-  Status launch(uint32_t kernel, std::vector<CUdeviceptr> buffers, int64_t extent,
-                int64_t T, const std::string &what);
+  /// Launches kernel `kernel` over `extent` items on the buffers in
+  /// launchBuffers_ (+ T, extent).
+  Status launch(uint32_t kernel, int64_t extent, int64_t T, const std::string &what);
   /// Whether command `c` at T is a grouped GEMM that runs on the host's
   /// schedule (cuBLAS per expert, offsets read back) rather than inside a
   /// stretch (its generated kernel: T <= gemvMaxTokens).
@@ -108,13 +107,20 @@ private:
   bool graphs_ = true;
   std::map<std::tuple<size_t, size_t, int64_t>, CUgraphExec> graphCache_;
   std::string description_;
-  // MOERT_CUDA_PROFILE: events_[i] precedes command i; (function, command) →
-  // milliseconds summed over the runs, and each function's number of runs.
+  // A launch's buffer addresses and cuLaunchKernel's parameter pointers,
+  // reused so that a launch allocates nothing once they have grown.
+  std::vector<CUdeviceptr> launchBuffers_;
+  std::vector<void *> launchParams_;
+  // MOERT_CUDA_PROFILE: events_[i] precedes command i. Per (function, T):
+  // each command's milliseconds summed over the counted runs, and how many
+  // runs were seen (the first is not counted).
+  struct Profile {
+    std::vector<double> ms;
+    int64_t runs = 0;
+  };
   bool profile_ = false;
   std::vector<CUevent> events_;
-  std::map<std::pair<size_t, size_t>, double> profileMs_;
-  std::map<size_t, int64_t> profileRuns_;
-  std::set<std::pair<size_t, int64_t>> profiledShapes_; // (function, T) seen
+  std::map<std::pair<size_t, int64_t>, Profile> profiles_;
   // The host arena's input and output ranges, page-locked (cuMemHostRegister)
   // for fast copies; pinnedArena_ is the arena they belong to.
   uint8_t *pinnedArena_ = nullptr;
