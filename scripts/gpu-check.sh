@@ -170,7 +170,8 @@ for r in rows:
     t = torch.get(T)
     print(f"{T:>6} {float(r['median_ms']):>10.3f} {float(r['min_ms']):>9.3f} {r['experts_touched']:>8} "
           f"{float(r['weight_gbps']):>9.0f} {float(r['gflops']) / 1000:>8.2f} "
-          f"{float(r['pct_stream_read']):>7.1f} {float(r['pct_fma_peak']):>7.1f} {float(r['pct_roofline']):>7.1f} "
+          + (f"{float(r['pct_stream_read']):>7.1f} {float(r['pct_fma_peak']):>7.1f} {float(r['pct_roofline']):>7.1f} "
+             if float(r['stream_read_gbps']) > 0 else f"{'-':>7} {'-':>7} {'-':>7} ")
           + (f"{t:>9.3f} {t / float(r['median_ms']):>7.2f}x" if t else f"{'-':>9} {'-':>8}"))
 PY
     if [ $profile = 1 ]; then
