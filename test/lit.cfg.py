@@ -30,6 +30,13 @@ if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
 config.substitutions.append(("%moec_bin", config.moec_tools_dir))
 
+# fake-cuda: the stand-in CUDA driver and cuBLAS of test/unit/runtime/fakecuda
+# (built with the runtime's tests), in %fakecuda.
+_fakecuda = os.path.join(config.moec_obj_root, "test", "unit", "runtime", "fakecuda")
+if os.path.exists(os.path.join(_fakecuda, "libcuda.so.1")):
+    config.available_features.add("fake-cuda")
+    config.substitutions.append(("%fakecuda", _fakecuda))
+
 # cuda-gpu: a GPU the driver reports (nvidia-smi), e.g. for test/e2e/cuda_gpu.test;
 # %cuda_arch is its architecture (sm_90 for compute capability 9.0).
 def _gpu_arch():
