@@ -575,18 +575,22 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
   // counted.
   if (profile_) {
     Profile &p = profiles_[{function, T}];
+    std::vector<double> ms(n + 2);
+    for (size_t i = 0; i < n + 2; ++i) {
+      float elapsed = 0;
+      if (Status s = check(api.cuEventElapsedTime(&elapsed, events_[i], events_[i + 1]),
+                           "cuEventElapsedTime");
+          !s)
+        return s;
+      ms[i] = elapsed;
+    }
+    // The first run at each T is seen, not counted.
     if (p.ms.empty()) {
       p.ms.assign(n + 2, 0.0);
     } else {
+      for (size_t i = 0; i < n + 2; ++i)
+        p.ms[i] += ms[i];
       ++p.runs;
-      for (size_t i = 0; i < n + 2; ++i) {
-        float ms = 0;
-        if (Status s = check(api.cuEventElapsedTime(&ms, events_[i], events_[i + 1]),
-                             "cuEventElapsedTime");
-            !s)
-          return s;
-        p.ms[i] += ms;
-      }
     }
   }
   return Status();
@@ -613,9 +617,14 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
 void CudaDevice::printProfile() const {
   for (const auto &[key, p] : profiles_) {
     const auto &[function, T] = key;
-    if (p.runs == 0)
-      continue;
     const FunctionSpec &fn = model_.functions()[function];
+    if (p.runs == 0) {
+      std::fprintf(stderr,
+                   "moert: CUDA profile of function '%s' at T = %lld: one run, which "
+                   "is not counted (the first at each T loads cuBLAS's kernels)\n",
+                   fn.name.c_str(), static_cast<long long>(T));
+      continue;
+    }
     size_t n = fn.commands.size();
     double total = 0;
     for (double ms : p.ms)

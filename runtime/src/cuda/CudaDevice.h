@@ -111,9 +111,10 @@ private:
   // reused so that a launch allocates nothing once they have grown.
   std::vector<CUdeviceptr> launchBuffers_;
   std::vector<void *> launchParams_;
-  // MOERT_CUDA_PROFILE: events_[i] precedes command i. Per (function, T):
+  // MOERT_CUDA_PROFILE: events_[0] precedes the inputs' copies, events_[i + 1]
+  // command i (and events_[n + 1] the outputs' copies). Per (function, T):
   // each command's milliseconds summed over the counted runs, and how many
-  // runs were seen (the first is not counted).
+  // were counted (the first run is not; ms is empty until it was seen).
   struct Profile {
     std::vector<double> ms;
     int64_t runs = 0;
