@@ -1,17 +1,23 @@
 //===- FakeCublas.cpp - a stand-in libcublas.so.13 for tests (FakeCuda.h) ---===//
 //
 // GEMMs are checked (operand types, leading dimensions, every operand inside
-// a device allocation) and traced on the handle's stream, not computed.
+// a device allocation, a workspace when the stream is being captured) and
+// queued on the handle's stream, where they compute nothing.
 //
 //===----------------------------------------------------------------------===//
 #include "FakeCuda.h"
+
+#include "cuda/CudaApi.h" // the signatures libmoert binds
 
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <set>
+#include <type_traits>
 
-using cublasStatus_t = int;
+using moert::rt::cuda::cublasHandle_t;
+using moert::rt::cuda::cublasStatus_t;
+using moert::rt::cuda::CUstream;
 
 namespace {
 
@@ -19,21 +25,22 @@ constexpr cublasStatus_t kSuccess = 0, kNotInitialized = 1, kInvalidValue = 7,
                          kNotSupported = 15;
 
 struct Handle {
-  void *stream = nullptr;
+  CUstream stream = nullptr;
   bool workspace = false;
 };
 
 std::mutex mu;
-std::set<Handle *> handles;
+std::set<Handle *> *handles = new std::set<Handle *>; // never destroyed
 
 bool live(Handle *h) {
   std::lock_guard<std::mutex> lock(mu);
-  return handles.count(h) != 0;
+  return handles->count(h) != 0;
 }
 
 /// Bytes per element of a cudaDataType: f32, f16, bf16; 0 for others.
 uint64_t elementBytes(int type) {
-  return type == 0 ? 4 : type == 2 || type == 14 ? 2 : 0;
+  using namespace moert::rt::cuda;
+  return type == CUDA_R_32F ? 4 : type == CUDA_R_16F || type == CUDA_R_16BF ? 2 : 0;
 }
 
 /// Elements a column-major rows × cols matrix with leading dimension ld
@@ -45,47 +52,42 @@ uint64_t span(int rows, int cols, int ld) {
          static_cast<uint64_t>(rows);
 }
 
-#define FAKE_BLAS_ENTRY(name)                                                  \
-  if (int injectedCode = fakecuda::injected(name)) {                           \
-    fakecuda::trace(std::string(name) + " fails with " +                       \
-                    std::to_string(injectedCode) + " (FAKECUDA_FAIL)");        \
-    return injectedCode;                                                       \
-  }
-
 } // namespace
 
 extern "C" {
 
-cublasStatus_t cublasCreate_v2(void **handle) {
-  FAKE_BLAS_ENTRY("cublasCreate_v2");
+cublasStatus_t cublasCreate_v2(cublasHandle_t *handle) {
+  FAKECUDA_ENTRY("cublasCreate_v2");
   auto *h = new Handle;
   std::lock_guard<std::mutex> lock(mu);
-  handles.insert(h);
-  *handle = h;
+  handles->insert(h);
+  fakecuda::noteBlasHandles(static_cast<int>(handles->size()));
+  *handle = reinterpret_cast<cublasHandle_t>(h);
   return kSuccess;
 }
 
-cublasStatus_t cublasDestroy_v2(void *handle) {
+cublasStatus_t cublasDestroy_v2(cublasHandle_t handle) {
   std::lock_guard<std::mutex> lock(mu);
-  auto *h = static_cast<Handle *>(handle);
-  if (!handles.erase(h))
+  auto *h = reinterpret_cast<Handle *>(handle);
+  if (!handles->erase(h))
     return kNotInitialized;
+  fakecuda::noteBlasHandles(static_cast<int>(handles->size()));
   delete h;
   return kSuccess;
 }
 
-cublasStatus_t cublasSetStream_v2(void *handle, void *stream) {
-  FAKE_BLAS_ENTRY("cublasSetStream_v2");
-  auto *h = static_cast<Handle *>(handle);
+cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, CUstream stream) {
+  FAKECUDA_ENTRY("cublasSetStream_v2");
+  auto *h = reinterpret_cast<Handle *>(handle);
   if (!live(h))
     return kNotInitialized;
   h->stream = stream;
   return kSuccess;
 }
 
-cublasStatus_t cublasSetWorkspace_v2(void *handle, void *workspace, size_t bytes) {
-  FAKE_BLAS_ENTRY("cublasSetWorkspace_v2");
-  auto *h = static_cast<Handle *>(handle);
+cublasStatus_t cublasSetWorkspace_v2(cublasHandle_t handle, void *workspace, size_t bytes) {
+  FAKECUDA_ENTRY("cublasSetWorkspace_v2");
+  auto *h = reinterpret_cast<Handle *>(handle);
   if (!live(h))
     return kNotInitialized;
   if (!fakecuda::inside(reinterpret_cast<uintptr_t>(workspace), bytes))
@@ -94,22 +96,30 @@ cublasStatus_t cublasSetWorkspace_v2(void *handle, void *workspace, size_t bytes
   return kSuccess;
 }
 
-cublasStatus_t cublasGemmEx(void *handle, int transa, int transb, int m, int n, int k,
-                            const void *alpha, const void *a, int aType, int lda,
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, int transa, int transb, int m, int n,
+                            int k, const void *alpha, const void *a, int aType, int lda,
                             const void *b, int bType, int ldb, const void *beta, void *c,
                             int cType, int ldc, int compute, int algo) {
-  FAKE_BLAS_ENTRY("cublasGemmEx");
-  auto *h = static_cast<Handle *>(handle);
-  if (!live(h))
+  using namespace moert::rt::cuda;
+  FAKECUDA_ENTRY("cublasGemmEx");
+  auto *h = reinterpret_cast<Handle *>(handle);
+  if (!live(h) || !h->stream)
     return kNotInitialized;
-  if (!alpha || !beta || m <= 0 || n <= 0 || k <= 0 || (transa != 0 && transa != 1) ||
-      (transb != 0 && transb != 1))
+  if (fakecuda::capturing(h->stream) && !h->workspace) {
+    // cuBLAS would allocate its workspace, which a capture refuses.
+    fakecuda::trace("cublasGemmEx: captured without a workspace");
+    return kNotSupported;
+  }
+  if (!alpha || !beta || m <= 0 || n <= 0 || k <= 0 ||
+      (transa != CUBLAS_OP_N && transa != CUBLAS_OP_T) ||
+      (transb != CUBLAS_OP_N && transb != CUBLAS_OP_T))
     return kInvalidValue;
-  if (aType != bType || !elementBytes(aType) || cType != 0 || compute != 68 || algo != -1)
+  if (aType != bType || !elementBytes(aType) || cType != CUDA_R_32F ||
+      compute != CUBLAS_COMPUTE_32F || algo != CUBLAS_GEMM_DEFAULT)
     return kNotSupported;
   // op(A) is m × k, op(B) k × n, C m × n, all column-major.
-  uint64_t aElems = transa ? span(k, m, lda) : span(m, k, lda);
-  uint64_t bElems = transb ? span(n, k, ldb) : span(k, n, ldb);
+  uint64_t aElems = transa == CUBLAS_OP_T ? span(k, m, lda) : span(m, k, lda);
+  uint64_t bElems = transb == CUBLAS_OP_T ? span(n, k, ldb) : span(k, n, ldb);
   uint64_t cElems = span(m, n, ldc);
   if (!aElems || !bElems || !cElems)
     return kInvalidValue;
@@ -123,14 +133,15 @@ cublasStatus_t cublasGemmEx(void *handle, int transa, int transb, int m, int n, 
     fakecuda::trace(std::string("cublasGemmEx: ") + bad + " is outside any allocation");
     return kInvalidValue;
   }
-  const char *type = aType == 0 ? "f32" : aType == 2 ? "f16" : "bf16";
+  const char *type = aType == CUDA_R_32F ? "f32" : aType == CUDA_R_16F ? "f16" : "bf16";
   fakecuda::enqueue(h->stream,
                     "cublasGemmEx " + std::to_string(m) + "x" + std::to_string(n) + "x" +
-                        std::to_string(k) + " " + type + (transa ? " T" : " N") +
-                        (transb ? "T" : "N") + " a " + fakecuda::where(at(a)) + " lda " +
-                        std::to_string(lda) + " b " + fakecuda::where(at(b)) + " ldb " +
-                        std::to_string(ldb) + " c " + fakecuda::where(at(c)) + " ldc " +
-                        std::to_string(ldc) +
+                        std::to_string(k) + " " + type +
+                        (transa == CUBLAS_OP_T ? " T" : " N") +
+                        (transb == CUBLAS_OP_T ? "T" : "N") + " a " +
+                        fakecuda::where(at(a)) + " lda " + std::to_string(lda) + " b " +
+                        fakecuda::where(at(b)) + " ldb " + std::to_string(ldb) + " c " +
+                        fakecuda::where(at(c)) + " ldc " + std::to_string(ldc) +
                         (*static_cast<const float *>(beta) != 0 ? " accumulate" : ""),
                     [] {});
   return kSuccess;
@@ -149,3 +160,16 @@ const char *cublasGetStatusName(cublasStatus_t s) {
 }
 
 } // extern "C"
+
+// The stand-ins have the types libmoert calls them with.
+namespace {
+using Api = moert::rt::cuda::Api;
+static_assert(std::is_same_v<decltype(Api::cublasCreate), decltype(&cublasCreate_v2)>);
+static_assert(std::is_same_v<decltype(Api::cublasDestroy), decltype(&cublasDestroy_v2)>);
+static_assert(std::is_same_v<decltype(Api::cublasSetStream), decltype(&cublasSetStream_v2)>);
+static_assert(
+    std::is_same_v<decltype(Api::cublasSetWorkspace), decltype(&cublasSetWorkspace_v2)>);
+static_assert(std::is_same_v<decltype(Api::cublasGemmEx), decltype(&cublasGemmEx)>);
+static_assert(
+    std::is_same_v<decltype(Api::cublasGetStatusName), decltype(&cublasGetStatusName)>);
+} // namespace

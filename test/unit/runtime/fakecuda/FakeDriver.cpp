@@ -1,6 +1,9 @@
 //===- FakeDriver.cpp - a stand-in libcuda.so.1 for tests (see FakeCuda.h) ---===//
 #include "FakeCuda.h"
 
+#include "cuda/CudaApi.h" // the signatures libmoert binds
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -8,36 +11,50 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <type_traits>
 #include <vector>
 
-using CUresult = int;
-using CUdeviceptr = unsigned long long;
+using moert::rt::cuda::CUcontext;
+using moert::rt::cuda::CUdevice;
+using moert::rt::cuda::CUdeviceptr;
+using moert::rt::cuda::CUevent;
+using moert::rt::cuda::CUfunction;
+using moert::rt::cuda::CUgraph;
+using moert::rt::cuda::CUgraphExec;
+using moert::rt::cuda::CUmodule;
+using moert::rt::cuda::CUresult;
+using moert::rt::cuda::CUstream;
 
 namespace fakecuda {
 namespace {
 
 constexpr CUresult kSuccess = 0, kInvalidValue = 1, kOutOfMemory = 2,
                    kNotInitialized = 3, kInvalidDevice = 101, kInvalidImage = 200,
-                   kInvalidHandle = 400, kNotFound = 500,
-                   kCaptureUnsupported = 900, kCaptureInvalidated = 901;
+                   kInvalidHandle = 400, kIllegalState = 401, kNotFound = 500,
+                   kNotReady = 600, kCaptureUnsupported = 900,
+                   kCaptureInvalidated = 901;
 
 struct Op {
   std::string what;
   std::function<void()> run;
+  bool takesTime = true; // an event's record takes none
 };
 struct Stream {
   bool capturing = false, invalidated = false;
-  std::vector<Op> captured;
+  std::vector<Op> captured, pending;
   double clockMs = 0; // each operation takes 1 µs of "device" time
 };
 struct Graph {
+  int id;
   std::vector<Op> ops;
 };
 struct Event {
+  bool recorded = false, done = false;
   double ms = 0;
 };
 struct Param {
   bool pointer;
+  unsigned bytes;
 };
 struct Function {
   std::string name;
@@ -50,44 +67,27 @@ struct Module {
   std::vector<std::unique_ptr<Function>> functions;
 };
 
+void report();
+
+/// Never destroyed: calls made while the process exits still find it.
 struct State {
   std::mutex mu;
   FILE *trace = nullptr;
-  std::map<std::string, int> calls; // per entry point, for FAKECUDA_FAIL
+  std::map<std::string, int> calls;         // per entry point, for FAKECUDA_FAIL
   std::map<uint64_t, uint64_t> allocations; // address → bytes
   std::map<uint64_t, int> ordinals;         // address → its allocation's number
-  int allocated = 0;
+  int allocated = 0, graphsMade = 0, blasHandles = 0, contexts = 0;
   std::set<Stream *> streams;
   std::set<Graph *> graphs, execs;
   std::set<Event *> events;
   std::set<Module *> modules;
   std::map<void *, size_t> registered;
-  int contexts = 0;
   bool initialized = false;
 
   State() {
     if (const char *path = std::getenv("FAKECUDA_TRACE"); path && *path)
       trace = std::fopen(path, "a");
-  }
-  // Whatever the process did not give back.
-  ~State() {
-    for (const auto &[at, bytes] : allocations)
-      line("leak: " + std::to_string(bytes) + " bytes of device memory");
-    if (!streams.empty())
-      line("leak: " + std::to_string(streams.size()) + " stream(s)");
-    if (!graphs.empty() || !execs.empty())
-      line("leak: " + std::to_string(graphs.size() + execs.size()) + " graph(s)");
-    if (!events.empty())
-      line("leak: " + std::to_string(events.size()) + " event(s)");
-    if (!modules.empty())
-      line("leak: " + std::to_string(modules.size()) + " module(s)");
-    if (!registered.empty())
-      line("leak: " + std::to_string(registered.size()) + " page-locked range(s)");
-    if (contexts)
-      line("leak: the primary context is retained " + std::to_string(contexts) +
-           " more time(s) than released");
-    if (trace)
-      std::fclose(trace);
+    std::atexit(report);
   }
   void line(const std::string &s) {
     if (trace) {
@@ -98,13 +98,51 @@ struct State {
 };
 
 State &state() {
-  static State s;
-  return s;
+  static State *s = new State;
+  return *s;
+}
+
+/// Whatever the process did not give back, then "exit".
+void report() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  for (const auto &[at, bytes] : s.allocations)
+    s.line("leak: " + std::to_string(bytes) + " bytes of device memory");
+  auto count = [&](size_t n, const char *what) {
+    if (n)
+      s.line("leak: " + std::to_string(n) + " " + what);
+  };
+  count(s.streams.size(), "stream(s)");
+  count(s.graphs.size() + s.execs.size(), "graph(s)");
+  count(s.events.size(), "event(s)");
+  count(s.modules.size(), "module(s)");
+  count(s.registered.size(), "page-locked range(s)");
+  count(static_cast<size_t>(s.contexts), "retain(s) of the primary context");
+  count(static_cast<size_t>(s.blasHandles), "cuBLAS handle(s)");
+  s.line("exit");
+}
+
+/// The thread's stream being captured, if any (the runtime captures in
+/// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).
+thread_local Stream *capturingHere = nullptr;
+
+[[noreturn]] void malformed(const char *variable, const std::string &value) {
+  std::fprintf(stderr, "fakecuda: malformed %s '%s'\n", variable, value.c_str());
+  std::abort();
+}
+
+long long number(const char *variable, const std::string &text) {
+  errno = 0;
+  char *end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end || errno)
+    malformed(variable, text);
+  return v;
 }
 
 int envInt(const char *name, int fallback) {
   const char *v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
+  return v && *v ? static_cast<int>(number(name, v)) : fallback;
 }
 
 bool insideLocked(State &s, uint64_t address, uint64_t bytes) {
@@ -116,16 +154,18 @@ bool insideLocked(State &s, uint64_t address, uint64_t bytes) {
          bytes <= it->second - (address - it->first);
 }
 
-/// The result of a call that FAKECUDA_FAIL makes fail, traced.
-#define FAKE_ENTRY(name)                                                       \
-  if (int injectedCode = fakecuda::injected(name)) {                           \
-    fakecuda::trace(std::string(name) + " fails with " +                       \
-                    std::to_string(injectedCode) + " (FAKECUDA_FAIL)");        \
-    return injectedCode;                                                       \
-  }
+/// A call the driver refuses while this thread captures: the capture is
+/// spoilt, as it is by the driver.
+bool refusedInCapture(const char *entry) {
+  if (!capturingHere)
+    return false;
+  capturingHere->invalidated = true;
+  trace(std::string(entry) + ": refused while the thread captures a stream");
+  return true;
+}
 
 /// ".visible .entry NAME( .param .u64 .ptr ... NAME_param_0, ... )" → NAME's
-/// parameters, pointer or not.
+/// parameters, pointer or not, and their sizes.
 std::map<std::string, std::vector<Param>> parsePtx(const std::string &ptx) {
   std::map<std::string, std::vector<Param>> out;
   size_t at = 0;
@@ -141,7 +181,8 @@ std::map<std::string, std::vector<Param>> parsePtx(const std::string &ptx) {
     while ((p = list.find(".param", p)) != std::string::npos) {
       size_t end = list.find(',', p);
       std::string one = list.substr(p, end == std::string::npos ? std::string::npos : end - p);
-      params.push_back({one.find(".ptr") != std::string::npos});
+      bool wide = one.find("64 ") != std::string::npos;
+      params.push_back({one.find(".ptr") != std::string::npos, wide ? 8u : 4u});
       p += 6;
     }
     out[name] = params;
@@ -153,19 +194,22 @@ std::map<std::string, std::vector<Param>> parsePtx(const std::string &ptx) {
 /// FAKECUDA_WRITE for kernel `name`: the parameter and the values, or -1.
 int writeSpec(const std::string &name, std::vector<int32_t> *values) {
   const char *spec = std::getenv("FAKECUDA_WRITE");
-  if (!spec)
+  if (!spec || !*spec)
     return -1;
   std::string text = spec;
   size_t c1 = text.find(':'), c2 = c1 == std::string::npos ? c1 : text.find(':', c1 + 1);
-  if (c2 == std::string::npos || text.substr(0, c1) != name)
+  if (c2 == std::string::npos || c2 + 1 == text.size())
+    malformed("FAKECUDA_WRITE", text);
+  if (text.substr(0, c1) != name)
     return -1;
   values->clear();
-  for (size_t at = c2 + 1; at < text.size();) {
-    size_t comma = text.find(',', at);
-    values->push_back(static_cast<int32_t>(std::atol(text.substr(at, comma - at).c_str())));
-    at = comma == std::string::npos ? text.size() : comma + 1;
+  for (size_t at = c2 + 1; at <= text.size();) {
+    size_t comma = std::min(text.find(',', at), text.size());
+    values->push_back(static_cast<int32_t>(
+        number("FAKECUDA_WRITE", text.substr(at, comma - at))));
+    at = comma + 1;
   }
-  return std::atoi(text.substr(c1 + 1, c2 - c1 - 1).c_str());
+  return static_cast<int>(number("FAKECUDA_WRITE", text.substr(c1 + 1, c2 - c1 - 1)));
 }
 
 std::string hex(uint64_t v) {
@@ -191,14 +235,16 @@ int injected(const char *entry) {
     return 0;
   std::string text = spec;
   size_t eq = text.find('=');
-  if (eq == std::string::npos || text.substr(0, eq) != entry)
+  if (eq == std::string::npos)
+    malformed("FAKECUDA_FAIL", text);
+  if (text.substr(0, eq) != entry)
     return 0;
   size_t atSign = text.find('@', eq);
-  int code = std::atoi(text.substr(eq + 1, atSign == std::string::npos
-                                                ? std::string::npos
-                                                : atSign - eq - 1)
-                           .c_str());
-  int nth = atSign == std::string::npos ? 1 : std::atoi(text.c_str() + atSign + 1);
+  int code = static_cast<int>(number(
+      "FAKECUDA_FAIL",
+      text.substr(eq + 1, atSign == std::string::npos ? std::string::npos : atSign - eq - 1)));
+  long long nth =
+      atSign == std::string::npos ? 1 : number("FAKECUDA_FAIL", text.substr(atSign + 1));
   return n == nth ? code : 0;
 }
 
@@ -218,20 +264,25 @@ std::string where(uint64_t address) {
          std::to_string(address - it->first);
 }
 
+bool capturing(void *stream) { return static_cast<Stream *>(stream)->capturing; }
+
 void enqueue(void *stream, const std::string &what, std::function<void()> op) {
   State &s = state();
   auto *st = static_cast<Stream *>(stream);
-  {
-    std::lock_guard<std::mutex> lock(s.mu);
-    if (st->capturing) {
-      s.line(what + " (captured)");
-      st->captured.push_back({what, std::move(op)});
-      return;
-    }
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (st->capturing) {
+    s.line(what + " (captured)");
+    st->captured.push_back({what, std::move(op)});
+  } else {
     s.line(what);
+    st->pending.push_back({what, std::move(op)});
   }
-  op();
-  st->clockMs += 0.001;
+}
+
+void noteBlasHandles(int handles) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.blasHandles = handles;
 }
 
 } // namespace fakecuda
@@ -240,13 +291,15 @@ using namespace fakecuda;
 
 namespace {
 
-Stream *asStream(void *p) { return static_cast<Stream *>(p); }
+Stream *asStream(CUstream p) { return reinterpret_cast<Stream *>(p); }
 
 /// Copies `bytes` between device addresses checked to be inside allocations
-/// (and host addresses taken on trust), on `stream`.
+/// (and host addresses taken on trust): now, or queued on `stream`.
 CUresult copy(const char *entry, void *dst, uint64_t dstDevice, const void *src,
-              uint64_t srcDevice, size_t bytes, void *stream, bool async) {
-  FAKE_ENTRY(entry);
+              uint64_t srcDevice, size_t bytes, CUstream stream, bool async) {
+  FAKECUDA_ENTRY(entry);
+  if (async ? !stream : refusedInCapture(entry))
+    return async ? kInvalidHandle : kCaptureUnsupported;
   State &s = state();
   {
     std::lock_guard<std::mutex> lock(s.mu);
@@ -278,58 +331,61 @@ CUresult copy(const char *entry, void *dst, uint64_t dstDevice, const void *src,
 extern "C" {
 
 CUresult cuInit(unsigned) {
-  FAKE_ENTRY("cuInit");
+  FAKECUDA_ENTRY("cuInit");
   state().initialized = true;
   return kSuccess;
 }
 
 CUresult cuDriverGetVersion(int *v) {
+  FAKECUDA_ENTRY("cuDriverGetVersion");
   *v = 13000;
   return kSuccess;
 }
 
 CUresult cuDeviceGetCount(int *count) {
-  FAKE_ENTRY("cuDeviceGetCount");
+  FAKECUDA_ENTRY("cuDeviceGetCount");
   if (!state().initialized)
     return kNotInitialized;
   *count = envInt("FAKECUDA_DEVICES", 1);
   return kSuccess;
 }
 
-CUresult cuDeviceGet(int *device, int ordinal) {
-  FAKE_ENTRY("cuDeviceGet");
+CUresult cuDeviceGet(CUdevice *device, int ordinal) {
+  FAKECUDA_ENTRY("cuDeviceGet");
   if (ordinal < 0 || ordinal >= envInt("FAKECUDA_DEVICES", 1))
     return kInvalidDevice;
   *device = ordinal;
   return kSuccess;
 }
 
-CUresult cuDeviceGetName(char *name, int len, int) {
+CUresult cuDeviceGetName(char *name, int len, CUdevice) {
+  FAKECUDA_ENTRY("cuDeviceGetName");
   std::snprintf(name, static_cast<size_t>(len), "moec fake GPU");
   return kSuccess;
 }
 
-CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
+CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice) {
+  FAKECUDA_ENTRY("cuDeviceGetAttribute");
   int sm = envInt("FAKECUDA_SM", 90);
-  if (attribute == 75)
+  if (attribute == moert::rt::cuda::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
     *value = sm / 10;
-  else if (attribute == 76)
+  else if (attribute == moert::rt::cuda::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
     *value = sm % 10;
   else
     return kInvalidValue;
   return kSuccess;
 }
 
-CUresult cuDevicePrimaryCtxRetain(void **context, int) {
-  FAKE_ENTRY("cuDevicePrimaryCtxRetain");
+CUresult cuDevicePrimaryCtxRetain(CUcontext *context, CUdevice) {
+  FAKECUDA_ENTRY("cuDevicePrimaryCtxRetain");
   std::lock_guard<std::mutex> lock(state().mu);
   ++state().contexts;
   static int primary;
-  *context = &primary;
+  *context = reinterpret_cast<CUcontext>(&primary);
   return kSuccess;
 }
 
-CUresult cuDevicePrimaryCtxRelease_v2(int) {
+CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) {
   std::lock_guard<std::mutex> lock(state().mu);
   if (state().contexts == 0)
     return kInvalidValue;
@@ -337,16 +393,18 @@ CUresult cuDevicePrimaryCtxRelease_v2(int) {
   return kSuccess;
 }
 
-CUresult cuCtxSetCurrent(void *context) {
-  FAKE_ENTRY("cuCtxSetCurrent");
+CUresult cuCtxSetCurrent(CUcontext context) {
+  FAKECUDA_ENTRY("cuCtxSetCurrent");
   return context ? kSuccess : kInvalidValue;
 }
 
-CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned, int *, void **) {
-  FAKE_ENTRY("cuModuleLoadDataEx");
+CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned, int *, void **) {
+  FAKECUDA_ENTRY("cuModuleLoadDataEx");
+  if (refusedInCapture("cuModuleLoadDataEx"))
+    return kCaptureUnsupported;
   auto m = std::make_unique<Module>();
   const char *bytes = static_cast<const char *>(image);
-  if (std::memcmp(bytes, "\x7f" "ELF", 4) != 0) {
+  if (std::strncmp(bytes, "\x7f" "ELF", 4) != 0) {
     std::string ptx(bytes); // PTX is NUL-terminated
     if (ptx.find(".version") == std::string::npos || ptx.find(".target") == std::string::npos)
       return kInvalidImage;
@@ -357,14 +415,14 @@ CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned, int *, v
         (m->ptx ? "PTX, " + std::to_string(m->entries.size()) + " entries" : "cubin"));
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  *module = m.get();
+  *module = reinterpret_cast<CUmodule>(m.get());
   s.modules.insert(m.release());
   return kSuccess;
 }
 
-CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
-  FAKE_ENTRY("cuModuleGetFunction");
-  auto *m = static_cast<Module *>(module);
+CUresult cuModuleGetFunction(CUfunction *function, CUmodule module, const char *name) {
+  FAKECUDA_ENTRY("cuModuleGetFunction");
+  auto *m = reinterpret_cast<Module *>(module);
   if (!m)
     return kInvalidHandle;
   auto f = std::make_unique<Function>();
@@ -376,15 +434,15 @@ CUresult cuModuleGetFunction(void **function, void *module, const char *name) {
     f->known = true;
     f->params = it->second;
   }
-  *function = f.get();
+  *function = reinterpret_cast<CUfunction>(f.get());
   m->functions.push_back(std::move(f));
   return kSuccess;
 }
 
-CUresult cuModuleUnload(void *module) {
+CUresult cuModuleUnload(CUmodule module) {
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  auto *m = static_cast<Module *>(module);
+  auto *m = reinterpret_cast<Module *>(module);
   if (!s.modules.erase(m))
     return kInvalidHandle;
   delete m;
@@ -392,7 +450,9 @@ CUresult cuModuleUnload(void *module) {
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
-  FAKE_ENTRY("cuMemAlloc_v2");
+  FAKECUDA_ENTRY("cuMemAlloc_v2");
+  if (refusedInCapture("cuMemAlloc_v2"))
+    return kCaptureUnsupported;
   if (bytes == 0)
     return kInvalidValue;
   void *p = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
@@ -410,6 +470,8 @@ CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
 }
 
 CUresult cuMemFree_v2(CUdeviceptr p) {
+  if (refusedInCapture("cuMemFree_v2"))
+    return kCaptureUnsupported;
   State &s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (!s.allocations.erase(p))
@@ -420,6 +482,7 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
 }
 
 CUresult cuMemGetInfo_v2(size_t *free, size_t *total) {
+  FAKECUDA_ENTRY("cuMemGetInfo_v2");
   *free = size_t(64) << 30;
   *total = size_t(80) << 30;
   return kSuccess;
@@ -429,43 +492,48 @@ CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t bytes) {
   return copy("cuMemcpyHtoD_v2", nullptr, dst, src, 0, bytes, nullptr, false);
 }
 
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes, void *stream) {
+CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src, size_t bytes,
+                              CUstream stream) {
   return copy("cuMemcpyHtoDAsync_v2", nullptr, dst, src, 0, bytes, stream, true);
 }
 
-CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, void *stream) {
+CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, CUstream stream) {
   return copy("cuMemcpyDtoHAsync_v2", dst, 0, nullptr, src, bytes, stream, true);
 }
 
-CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes, void *stream) {
+CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes,
+                              CUstream stream) {
   return copy("cuMemcpyDtoDAsync_v2", nullptr, dst, nullptr, src, bytes, stream, true);
 }
 
-CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t words, void *stream) {
-  FAKE_ENTRY("cuMemsetD32Async");
-  if (!inside(dst, words * 4)) {
-    trace("cuMemsetD32Async: " + std::to_string(words * 4) + " bytes outside any allocation");
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t words, CUstream stream) {
+  FAKECUDA_ENTRY("cuMemsetD32Async");
+  if (!stream)
+    return kInvalidHandle;
+  if (dst % 4 || !inside(dst, words * 4)) {
+    trace("cuMemsetD32Async: " + std::to_string(words * 4) + " bytes at " + hex(dst) +
+          " are misaligned or outside any allocation");
     return kInvalidValue;
   }
   enqueue(stream, "cuMemsetD32Async " + std::to_string(words * 4) + " bytes at " + where(dst),
           [=] {
-    auto *w = reinterpret_cast<uint32_t *>(dst);
-    for (size_t i = 0; i < words; ++i)
-      w[i] = value;
-  });
+            auto *w = reinterpret_cast<uint32_t *>(dst);
+            for (size_t i = 0; i < words; ++i)
+              w[i] = value;
+          });
   return kSuccess;
 }
 
-CUresult cuStreamCreate(void **stream, unsigned) {
-  FAKE_ENTRY("cuStreamCreate");
+CUresult cuStreamCreate(CUstream *stream, unsigned) {
+  FAKECUDA_ENTRY("cuStreamCreate");
   auto *st = new Stream;
   std::lock_guard<std::mutex> lock(state().mu);
   state().streams.insert(st);
-  *stream = st;
+  *stream = reinterpret_cast<CUstream>(st);
   return kSuccess;
 }
 
-CUresult cuStreamDestroy_v2(void *stream) {
+CUresult cuStreamDestroy_v2(CUstream stream) {
   std::lock_guard<std::mutex> lock(state().mu);
   if (!state().streams.erase(asStream(stream)))
     return kInvalidHandle;
@@ -473,32 +541,45 @@ CUresult cuStreamDestroy_v2(void *stream) {
   return kSuccess;
 }
 
-CUresult cuStreamSynchronize(void *stream) {
-  FAKE_ENTRY("cuStreamSynchronize");
+CUresult cuStreamSynchronize(CUstream stream) {
+  FAKECUDA_ENTRY("cuStreamSynchronize");
   Stream *st = asStream(stream);
-  if (st->capturing) {
-    // As the driver does: the call fails and the capture is lost.
-    st->invalidated = true;
-    trace("cuStreamSynchronize: the stream is being captured");
+  if (!st)
+    return kInvalidHandle;
+  if (refusedInCapture("cuStreamSynchronize"))
     return kCaptureUnsupported;
+  std::vector<Op> work;
+  {
+    std::lock_guard<std::mutex> lock(state().mu);
+    work.swap(st->pending);
   }
-  trace("cuStreamSynchronize");
+  trace("cuStreamSynchronize: " + std::to_string(work.size()) + " operations run");
+  for (Op &op : work) {
+    op.run();
+    if (op.takesTime)
+      st->clockMs += 0.001;
+  }
   return kSuccess;
 }
 
-CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                        unsigned by, unsigned bz, unsigned shared, void *stream,
-                        void **params, void **extra) {
-  FAKE_ENTRY("cuLaunchKernel");
-  auto *f = static_cast<Function *>(function);
-  if (!f || extra || gx == 0 || gy != 1 || gz != 1 || bx == 0 || bx > 1024 || by != 1 ||
-      bz != 1 || shared)
+CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned gz,
+                        unsigned bx, unsigned by, unsigned bz, unsigned shared,
+                        CUstream stream, void **params, void **extra) {
+  FAKECUDA_ENTRY("cuLaunchKernel");
+  auto *f = reinterpret_cast<Function *>(function);
+  if (!f || !stream || extra || gx == 0 || gy != 1 || gz != 1 || bx == 0 || bx > 1024 ||
+      by != 1 || bz != 1 || shared)
     return kInvalidValue;
   std::string what = "cuLaunchKernel " + f->name + " grid " + std::to_string(gx) + "x" +
                      std::to_string(bx);
+  auto value = [&](size_t i) -> uint64_t {
+    if (f->params[i].bytes == 8)
+      return *static_cast<uint64_t *>(params[i]);
+    return *static_cast<uint32_t *>(params[i]);
+  };
   if (f->known) {
     for (size_t i = 0; i < f->params.size(); ++i) {
-      uint64_t v = *static_cast<uint64_t *>(params[i]);
+      uint64_t v = value(i);
       if (f->params[i].pointer) {
         // The kernel's extent is not known here: the address must at least
         // be inside an allocation.
@@ -515,10 +596,11 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
   }
   std::vector<int32_t> values;
   int target = f->known ? writeSpec(f->name, &values) : -1;
+  uint64_t at = 0;
   if (target >= 0) {
     if (static_cast<size_t>(target) >= f->params.size() || !f->params[target].pointer)
-      return kInvalidValue;
-    uint64_t at = *static_cast<uint64_t *>(params[target]);
+      malformed("FAKECUDA_WRITE", std::getenv("FAKECUDA_WRITE"));
+    at = value(static_cast<size_t>(target));
     if (!inside(at, values.size() * 4)) {
       trace("FAKECUDA_WRITE: " + std::to_string(values.size()) + " values do not fit at " +
             f->name + "'s parameter " + std::to_string(target));
@@ -526,79 +608,103 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz, u
     }
     what += " (writes " + std::to_string(values.size()) + " values)";
   }
-  enqueue(stream, what, [at = target >= 0 ? *static_cast<uint64_t *>(params[target]) : 0,
-                         values] {
+  enqueue(stream, what, [at, values] {
     if (at)
       std::memcpy(reinterpret_cast<void *>(at), values.data(), values.size() * 4);
   });
   return kSuccess;
 }
 
-CUresult cuStreamBeginCapture_v2(void *stream, int) {
-  FAKE_ENTRY("cuStreamBeginCapture_v2");
+CUresult cuStreamBeginCapture_v2(CUstream stream, int mode) {
+  FAKECUDA_ENTRY("cuStreamBeginCapture_v2");
   Stream *st = asStream(stream);
-  if (st->capturing)
-    return kInvalidValue;
+  if (!st)
+    return kInvalidHandle;
+  if (st->capturing || capturingHere ||
+      mode != moert::rt::cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+    return kIllegalState;
   st->capturing = true;
   st->invalidated = false;
   st->captured.clear();
+  capturingHere = st;
   trace("capture begins");
   return kSuccess;
 }
 
-CUresult cuStreamEndCapture(void *stream, void **graph) {
+CUresult cuStreamEndCapture(CUstream stream, CUgraph *graph) {
+  FAKECUDA_ENTRY("cuStreamEndCapture");
   Stream *st = asStream(stream);
-  if (!st->capturing)
-    return kInvalidValue;
+  if (!st || !st->capturing)
+    return kIllegalState;
   st->capturing = false;
+  capturingHere = nullptr;
   *graph = nullptr;
-  if (st->invalidated)
+  if (st->invalidated) {
+    st->captured.clear();
+    trace("capture ends: invalidated");
     return kCaptureInvalidated;
-  auto *g = new Graph{std::move(st->captured)};
+  }
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto *g = new Graph{s.graphsMade++, std::move(st->captured)};
   st->captured.clear();
-  trace("capture ends: " + std::to_string(g->ops.size()) + " operations");
-  std::lock_guard<std::mutex> lock(state().mu);
-  state().graphs.insert(g);
-  *graph = g;
+  s.line("capture ends: graph " + std::to_string(g->id) + ", " +
+         std::to_string(g->ops.size()) + " operations");
+  s.graphs.insert(g);
+  *graph = reinterpret_cast<CUgraph>(g);
   return kSuccess;
 }
 
-CUresult cuGraphInstantiateWithFlags(void **exec, void *graph, unsigned long long) {
-  FAKE_ENTRY("cuGraphInstantiateWithFlags");
-  auto *e = new Graph{static_cast<Graph *>(graph)->ops};
+CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph graph, unsigned long long) {
+  FAKECUDA_ENTRY("cuGraphInstantiateWithFlags");
   std::lock_guard<std::mutex> lock(state().mu);
+  auto *g = reinterpret_cast<Graph *>(graph);
+  if (!state().graphs.count(g))
+    return kInvalidHandle;
+  auto *e = new Graph(*g);
   state().execs.insert(e);
-  *exec = e;
+  *exec = reinterpret_cast<CUgraphExec>(e);
   return kSuccess;
 }
 
-CUresult cuGraphLaunch(void *exec, void *stream) {
-  FAKE_ENTRY("cuGraphLaunch");
-  auto *e = static_cast<Graph *>(exec);
+CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream) {
+  FAKECUDA_ENTRY("cuGraphLaunch");
+  auto *e = reinterpret_cast<Graph *>(exec);
   Stream *st = asStream(stream);
+  if (!st)
+    return kInvalidHandle;
+  {
+    std::lock_guard<std::mutex> lock(state().mu);
+    if (!state().execs.count(e))
+      return kInvalidHandle;
+  }
   if (st->capturing)
     return kCaptureUnsupported;
-  trace("cuGraphLaunch: " + std::to_string(e->ops.size()) + " operations");
-  for (const Op &op : e->ops) {
-    op.run();
-    st->clockMs += 0.001;
-  }
+  enqueue(stream,
+          "cuGraphLaunch: graph " + std::to_string(e->id) + ", " +
+              std::to_string(e->ops.size()) + " operations",
+          [ops = e->ops] {
+            for (const Op &op : ops)
+              op.run();
+          });
   return kSuccess;
 }
 
-CUresult cuGraphExecDestroy(void *exec) {
+CUresult cuGraphExecDestroy(CUgraphExec exec) {
   std::lock_guard<std::mutex> lock(state().mu);
-  if (!state().execs.erase(static_cast<Graph *>(exec)))
+  auto *e = reinterpret_cast<Graph *>(exec);
+  if (!state().execs.erase(e))
     return kInvalidHandle;
-  delete static_cast<Graph *>(exec);
+  delete e;
   return kSuccess;
 }
 
-CUresult cuGraphDestroy(void *graph) {
+CUresult cuGraphDestroy(CUgraph graph) {
   std::lock_guard<std::mutex> lock(state().mu);
-  if (!state().graphs.erase(static_cast<Graph *>(graph)))
+  auto *g = reinterpret_cast<Graph *>(graph);
+  if (!state().graphs.erase(g))
     return kInvalidHandle;
-  delete static_cast<Graph *>(graph);
+  delete g;
   return kSuccess;
 }
 
@@ -611,7 +717,9 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
       {kInvalidDevice, "CUDA_ERROR_INVALID_DEVICE"},
       {kInvalidImage, "CUDA_ERROR_INVALID_IMAGE"},
       {kInvalidHandle, "CUDA_ERROR_INVALID_HANDLE"},
+      {kIllegalState, "CUDA_ERROR_ILLEGAL_STATE"},
       {kNotFound, "CUDA_ERROR_NOT_FOUND"},
+      {kNotReady, "CUDA_ERROR_NOT_READY"},
       {700, "CUDA_ERROR_ILLEGAL_ADDRESS"},
       {kCaptureUnsupported, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"},
       {kCaptureInvalidated, "CUDA_ERROR_STREAM_CAPTURE_INVALIDATED"}};
@@ -624,14 +732,17 @@ CUresult cuGetErrorString(CUresult r, const char **text) {
   static const std::map<int, const char *> texts = {
       {kOutOfMemory, "out of memory"},
       {700, "an illegal memory access was encountered"},
-      {kCaptureUnsupported, "operation not permitted when stream is capturing"}};
+      {kCaptureUnsupported, "operation not permitted when stream is capturing"},
+      {kCaptureInvalidated, "operation failed due to a previous error during capture"}};
   auto it = texts.find(r);
   *text = it == texts.end() ? nullptr : it->second;
   return it == texts.end() ? kInvalidValue : kSuccess;
 }
 
 CUresult cuMemHostRegister_v2(void *p, size_t bytes, unsigned) {
-  FAKE_ENTRY("cuMemHostRegister_v2");
+  FAKECUDA_ENTRY("cuMemHostRegister_v2");
+  if (refusedInCapture("cuMemHostRegister_v2"))
+    return kCaptureUnsupported;
   std::lock_guard<std::mutex> lock(state().mu);
   if (reinterpret_cast<uintptr_t>(p) % 4096 || bytes % 4096 || !bytes ||
       !state().registered.emplace(p, bytes).second)
@@ -649,37 +760,99 @@ CUresult cuMemHostUnregister(void *p) {
   return state().registered.erase(p) ? kSuccess : kInvalidValue;
 }
 
-CUresult cuEventCreate(void **event, unsigned) {
-  FAKE_ENTRY("cuEventCreate");
+CUresult cuEventCreate(CUevent *event, unsigned) {
+  FAKECUDA_ENTRY("cuEventCreate");
   auto *e = new Event;
   std::lock_guard<std::mutex> lock(state().mu);
   state().events.insert(e);
-  *event = e;
+  *event = reinterpret_cast<CUevent>(e);
   return kSuccess;
 }
 
-CUresult cuEventDestroy_v2(void *event) {
+CUresult cuEventDestroy_v2(CUevent event) {
   std::lock_guard<std::mutex> lock(state().mu);
-  if (!state().events.erase(static_cast<Event *>(event)))
+  auto *e = reinterpret_cast<Event *>(event);
+  if (!state().events.erase(e))
     return kInvalidHandle;
-  delete static_cast<Event *>(event);
+  delete e;
   return kSuccess;
 }
 
-CUresult cuEventRecord(void *event, void *stream) {
-  FAKE_ENTRY("cuEventRecord");
-  auto *e = static_cast<Event *>(event);
+CUresult cuEventRecord(CUevent event, CUstream stream) {
+  FAKECUDA_ENTRY("cuEventRecord");
+  auto *e = reinterpret_cast<Event *>(event);
   Stream *st = asStream(stream);
+  if (!e || !st)
+    return kInvalidHandle;
   if (st->capturing)
-    return kCaptureUnsupported;
-  e->ms = st->clockMs; // the stream's work so far has already run
+    return kCaptureUnsupported; // the runtime profiles without graphs
+  e->recorded = true;
+  e->done = false;
+  std::lock_guard<std::mutex> lock(state().mu);
+  st->pending.push_back({"event",
+                         [e, st] {
+                           e->ms = st->clockMs;
+                           e->done = true;
+                         },
+                         false});
   return kSuccess;
 }
 
-CUresult cuEventElapsedTime_v2(float *ms, void *start, void *end) {
-  FAKE_ENTRY("cuEventElapsedTime_v2");
-  *ms = static_cast<float>(static_cast<Event *>(end)->ms - static_cast<Event *>(start)->ms);
+CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
+  FAKECUDA_ENTRY("cuEventElapsedTime_v2");
+  auto *a = reinterpret_cast<Event *>(start), *b = reinterpret_cast<Event *>(end);
+  if (!a || !b || !a->recorded || !b->recorded)
+    return kInvalidHandle;
+  if (!a->done || !b->done)
+    return kNotReady;
+  *ms = static_cast<float>(b->ms - a->ms);
   return kSuccess;
 }
 
 } // extern "C"
+
+// The stand-ins have the types libmoert calls them with.
+namespace {
+using Api = moert::rt::cuda::Api;
+#define FAKECUDA_SAME_TYPE(member, function)                                   \
+  static_assert(std::is_same_v<decltype(Api::member), decltype(&function)>,    \
+                #function " does not have the type of Api::" #member)
+FAKECUDA_SAME_TYPE(cuInit, cuInit);
+FAKECUDA_SAME_TYPE(cuDriverGetVersion, cuDriverGetVersion);
+FAKECUDA_SAME_TYPE(cuDeviceGetCount, cuDeviceGetCount);
+FAKECUDA_SAME_TYPE(cuDeviceGet, cuDeviceGet);
+FAKECUDA_SAME_TYPE(cuDeviceGetName, cuDeviceGetName);
+FAKECUDA_SAME_TYPE(cuDeviceGetAttribute, cuDeviceGetAttribute);
+FAKECUDA_SAME_TYPE(cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRetain);
+FAKECUDA_SAME_TYPE(cuDevicePrimaryCtxRelease, cuDevicePrimaryCtxRelease_v2);
+FAKECUDA_SAME_TYPE(cuCtxSetCurrent, cuCtxSetCurrent);
+FAKECUDA_SAME_TYPE(cuModuleLoadDataEx, cuModuleLoadDataEx);
+FAKECUDA_SAME_TYPE(cuModuleGetFunction, cuModuleGetFunction);
+FAKECUDA_SAME_TYPE(cuModuleUnload, cuModuleUnload);
+FAKECUDA_SAME_TYPE(cuMemAlloc, cuMemAlloc_v2);
+FAKECUDA_SAME_TYPE(cuMemFree, cuMemFree_v2);
+FAKECUDA_SAME_TYPE(cuMemGetInfo, cuMemGetInfo_v2);
+FAKECUDA_SAME_TYPE(cuMemcpyHtoD, cuMemcpyHtoD_v2);
+FAKECUDA_SAME_TYPE(cuMemcpyHtoDAsync, cuMemcpyHtoDAsync_v2);
+FAKECUDA_SAME_TYPE(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2);
+FAKECUDA_SAME_TYPE(cuMemcpyDtoDAsync, cuMemcpyDtoDAsync_v2);
+FAKECUDA_SAME_TYPE(cuMemsetD32Async, cuMemsetD32Async);
+FAKECUDA_SAME_TYPE(cuStreamCreate, cuStreamCreate);
+FAKECUDA_SAME_TYPE(cuStreamDestroy, cuStreamDestroy_v2);
+FAKECUDA_SAME_TYPE(cuStreamSynchronize, cuStreamSynchronize);
+FAKECUDA_SAME_TYPE(cuLaunchKernel, cuLaunchKernel);
+FAKECUDA_SAME_TYPE(cuStreamBeginCapture, cuStreamBeginCapture_v2);
+FAKECUDA_SAME_TYPE(cuStreamEndCapture, cuStreamEndCapture);
+FAKECUDA_SAME_TYPE(cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags);
+FAKECUDA_SAME_TYPE(cuGraphLaunch, cuGraphLaunch);
+FAKECUDA_SAME_TYPE(cuGraphExecDestroy, cuGraphExecDestroy);
+FAKECUDA_SAME_TYPE(cuGraphDestroy, cuGraphDestroy);
+FAKECUDA_SAME_TYPE(cuGetErrorName, cuGetErrorName);
+FAKECUDA_SAME_TYPE(cuGetErrorString, cuGetErrorString);
+FAKECUDA_SAME_TYPE(cuMemHostRegister, cuMemHostRegister_v2);
+FAKECUDA_SAME_TYPE(cuMemHostUnregister, cuMemHostUnregister);
+FAKECUDA_SAME_TYPE(cuEventCreate, cuEventCreate);
+FAKECUDA_SAME_TYPE(cuEventDestroy, cuEventDestroy_v2);
+FAKECUDA_SAME_TYPE(cuEventRecord, cuEventRecord);
+FAKECUDA_SAME_TYPE(cuEventElapsedTime, cuEventElapsedTime_v2);
+} // namespace
