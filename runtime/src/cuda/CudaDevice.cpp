@@ -251,8 +251,8 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
   return Status();
 }
 
-Status CudaDevice::launch(uint32_t kernel, int64_t extent, int64_t T,
-                          const std::string &what) {
+Status CudaDevice::launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count,
+                          int64_t extent, int64_t T, const std::string &what) {
   const KernelSpec &k = model_.kernels()[kernel];
   if (extent <= 0)
     return Status();
@@ -260,12 +260,12 @@ Status CudaDevice::launch(uint32_t kernel, int64_t extent, int64_t T,
   int64_t blocks = (threads + kBlock - 1) / kBlock;
   if (blocks > INT_MAX)
     return error(MOERT_UNSUPPORTED, what, ": ", extent, " items exceed a grid's size");
-  // cuLaunchKernel copies the parameters, so the arrays are free again when
-  // it returns.
+  // cuLaunchKernel copies the parameters, so launchParams_ is free again
+  // when it returns.
   int64_t scalars[2] = {T, extent};
   launchParams_.clear();
-  for (CUdeviceptr &p : launchBuffers_)
-    launchParams_.push_back(&p);
+  for (size_t i = 0; i < count; ++i)
+    launchParams_.push_back(const_cast<CUdeviceptr *>(&buffers[i]));
   launchParams_.push_back(&scalars[0]);
   launchParams_.push_back(&scalars[1]);
   return check(api_->cuLaunchKernel(kernels_[kernel], static_cast<unsigned>(blocks), 1, 1,
@@ -286,7 +286,9 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       launchBuffers_.clear();
       for (const Operand &op : c.args)
         launchBuffers_.push_back(address(fn, op));
-      if (Status s = launch(c.kernel, c.extent.at(T), T, what); !s)
+      if (Status s = launch(c.kernel, launchBuffers_.data(), launchBuffers_.size(),
+                            c.extent.at(T), T, what);
+          !s)
         return s;
       break;
     }
@@ -310,9 +312,10 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
                              what + ": cuMemsetD32Async of C");
             !s)
           return s;
-      launchBuffers_.assign(
-          {address(fn, c.a), address(fn, c.b), address(fn, c.offsets), out});
-      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel), c.experts * c.n, T, what);
+      const CUdeviceptr buffers[] = {address(fn, c.a), address(fn, c.b),
+                                     address(fn, c.offsets), out};
+      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel), buffers, 4,
+                            c.experts * c.n, T, what);
           !s)
         return s;
       break;
@@ -571,27 +574,23 @@ Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
   if (Status s = check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
       !s)
     return s;
-  // The first run of a function at a T loads cuBLAS's kernels and is not
-  // counted.
+  // The first run of a function at a T loads cuBLAS's kernels: it is seen,
+  // not counted, and its times are not read.
   if (profile_) {
     Profile &p = profiles_[{function, T}];
-    std::vector<double> ms(n + 2);
-    for (size_t i = 0; i < n + 2; ++i) {
-      float elapsed = 0;
-      if (Status s = check(api.cuEventElapsedTime(&elapsed, events_[i], events_[i + 1]),
+    if (p.ms.empty()) {
+      p.ms.assign(n + 2, 0.0);
+      return Status();
+    }
+    std::vector<float> ms(n + 2);
+    for (size_t i = 0; i < n + 2; ++i)
+      if (Status s = check(api.cuEventElapsedTime(&ms[i], events_[i], events_[i + 1]),
                            "cuEventElapsedTime");
           !s)
         return s;
-      ms[i] = elapsed;
-    }
-    // The first run at each T is seen, not counted.
-    if (p.ms.empty()) {
-      p.ms.assign(n + 2, 0.0);
-    } else {
-      for (size_t i = 0; i < n + 2; ++i)
-        p.ms[i] += ms[i];
-      ++p.runs;
-    }
+    for (size_t i = 0; i < n + 2; ++i)
+      p.ms[i] += ms[i];
+    ++p.runs;
   }
   return Status();
 }

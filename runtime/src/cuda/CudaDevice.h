@@ -58,9 +58,10 @@ private:
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
   /// Issues commands [begin, end) of `fn` on the stream.
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
-  /// Launches kernel `kernel` over `extent` items on the buffers in
-  /// launchBuffers_ (+ T, extent).
-  Status launch(uint32_t kernel, int64_t extent, int64_t T, const std::string &what);
+  /// Launches kernel `kernel` over `extent` items on `count` buffers
+  /// (+ T, extent).
+  Status launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count, int64_t extent,
+                int64_t T, const std::string &what);
   /// Whether command `c` at T is a grouped GEMM that runs on the host's
   /// schedule (cuBLAS per expert, offsets read back) rather than inside a
   /// stretch (its generated kernel: T <= gemvMaxTokens).
@@ -107,8 +108,8 @@ private:
   bool graphs_ = true;
   std::map<std::tuple<size_t, size_t, int64_t>, CUgraphExec> graphCache_;
   std::string description_;
-  // A launch's buffer addresses and cuLaunchKernel's parameter pointers,
-  // reused so that a launch allocates nothing once they have grown.
+  // A Launch command's buffer addresses and cuLaunchKernel's parameter
+  // pointers, reused so that a launch allocates nothing once they have grown.
   std::vector<CUdeviceptr> launchBuffers_;
   std::vector<void *> launchParams_;
   // MOERT_CUDA_PROFILE: events_[0] precedes the inputs' copies, events_[i + 1]
