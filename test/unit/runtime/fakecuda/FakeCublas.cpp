@@ -163,13 +163,10 @@ const char *cublasGetStatusName(cublasStatus_t s) {
 
 // The stand-ins have the types libmoert calls them with.
 namespace {
-using Api = moert::rt::cuda::Api;
-static_assert(std::is_same_v<decltype(Api::cublasCreate), decltype(&cublasCreate_v2)>);
-static_assert(std::is_same_v<decltype(Api::cublasDestroy), decltype(&cublasDestroy_v2)>);
-static_assert(std::is_same_v<decltype(Api::cublasSetStream), decltype(&cublasSetStream_v2)>);
-static_assert(
-    std::is_same_v<decltype(Api::cublasSetWorkspace), decltype(&cublasSetWorkspace_v2)>);
-static_assert(std::is_same_v<decltype(Api::cublasGemmEx), decltype(&cublasGemmEx)>);
-static_assert(
-    std::is_same_v<decltype(Api::cublasGetStatusName), decltype(&cublasGetStatusName)>);
+FAKECUDA_SAME_TYPE(cublasCreate, cublasCreate_v2);
+FAKECUDA_SAME_TYPE(cublasDestroy, cublasDestroy_v2);
+FAKECUDA_SAME_TYPE(cublasSetStream, cublasSetStream_v2);
+FAKECUDA_SAME_TYPE(cublasSetWorkspace, cublasSetWorkspace_v2);
+FAKECUDA_SAME_TYPE(cublasGemmEx, cublasGemmEx);
+FAKECUDA_SAME_TYPE(cublasGetStatusName, cublasGetStatusName);
 } // namespace

@@ -84,4 +84,12 @@ void noteBlasHandles(int handles);
     }                                                                          \
   } while (0)
 
+/// Fails to compile unless stand-in `function` has the type of the entry
+/// point libmoert binds to Api::`member` (runtime/src/cuda/CudaApi.h, which
+/// the including file includes, with <type_traits>).
+#define FAKECUDA_SAME_TYPE(member, function)                                   \
+  static_assert(std::is_same_v<decltype(moert::rt::cuda::Api::member),         \
+                               decltype(&function)>,                           \
+                #function " does not have the type of Api::" #member)
+
 #endif // MOEC_TEST_FAKECUDA_FAKECUDA_H

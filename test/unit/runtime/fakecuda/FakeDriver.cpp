@@ -813,10 +813,6 @@ CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
 
 // The stand-ins have the types libmoert calls them with.
 namespace {
-using Api = moert::rt::cuda::Api;
-#define FAKECUDA_SAME_TYPE(member, function)                                   \
-  static_assert(std::is_same_v<decltype(Api::member), decltype(&function)>,    \
-                #function " does not have the type of Api::" #member)
 FAKECUDA_SAME_TYPE(cuInit, cuInit);
 FAKECUDA_SAME_TYPE(cuDriverGetVersion, cuDriverGetVersion);
 FAKECUDA_SAME_TYPE(cuDeviceGetCount, cuDeviceGetCount);
