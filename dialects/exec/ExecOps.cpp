@@ -7,6 +7,8 @@
 //===----------------------------------------------------------------------===//
 #include "exec/ExecDialect.h"
 
+#include "mlir/Interfaces/FunctionInterfaces.h"
+
 using namespace mlir;
 using namespace moec::exec;
 
@@ -59,6 +61,31 @@ FailureOr<Type> gemmOperandType(Operation *op, Value b) {
   return t;
 }
 
+/// An arena range [offset, offset + bytes(max_tokens)) lies inside its
+/// function's planned arena (exec.arena_bytes, once the memory plan ran).
+LogicalResult verifyInArena(Operation *op, int64_t offset,
+                            ArrayRef<int64_t> bytes) {
+  auto fn = op->getParentOfType<FunctionOpInterface>();
+  if (!fn)
+    return success();
+  auto *dialect = cast<ExecDialect>(op->getDialect());
+  IntegerAttr arena = dialect->getArenaBytesAttrHelper().getAttr(fn);
+  IntegerAttr maxTokens = dialect->getMaxTokensAttrHelper().getAttr(fn);
+  if (!arena || !maxTokens)
+    return success();
+  Affine size = toAffine(bytes);
+  // Overflow-safe: the range's end as a·T + b + offset, in 128 bits.
+  __int128 end = static_cast<__int128>(size.perToken) * maxTokens.getInt() +
+                 size.fixed + offset;
+  if (end > arena.getInt())
+    return op->emitOpError()
+           << "range [" << offset << ", " << static_cast<int64_t>(end)
+           << ") at max_tokens = " << maxTokens.getInt()
+           << " does not fit the function's arena of " << arena.getInt()
+           << " bytes";
+  return success();
+}
+
 } // namespace
 
 bool moec::exec::isGemmB(OpOperand &use) {
@@ -72,15 +99,17 @@ bool moec::exec::isGemmB(OpOperand &use) {
 LogicalResult InputOp::verify() {
   if (getName().empty())
     return emitOpError() << "an input needs a name";
-  if (failed(verifyOffset(*this, getOffset())))
+  if (failed(verifyOffset(*this, getOffset())) ||
+      failed(verifyAffine(*this, "bytes", getBytes())))
     return failure();
-  return verifyAffine(*this, "bytes", getBytes());
+  return verifyInArena(*this, getOffset(), getBytes());
 }
 
 LogicalResult AllocOp::verify() {
-  if (failed(verifyOffset(*this, getOffset())))
+  if (failed(verifyOffset(*this, getOffset())) ||
+      failed(verifyAffine(*this, "bytes", getBytes())))
     return failure();
-  return verifyAffine(*this, "bytes", getBytes());
+  return verifyInArena(*this, getOffset(), getBytes());
 }
 
 LogicalResult WeightOp::verify() {
@@ -188,5 +217,16 @@ LogicalResult CodeObjectOp::verify() {
       return emitOpError() << "kernel '" << k.getName().getValue()
                            << "' needs a non-negative argument count";
   }
+  if (std::optional<DictionaryAttr> lanes = getLanes())
+    for (NamedAttribute l : *lanes) {
+      if (!getKernels().contains(l.getName()))
+        return emitOpError() << "lanes of '" << l.getName().getValue()
+                             << "', which is not one of its kernels";
+      auto n = dyn_cast<IntegerAttr>(l.getValue());
+      if (!n || n.getInt() < 1 || n.getInt() > 1024 ||
+          !llvm::isPowerOf2_64(n.getInt()))
+        return emitOpError() << "lanes of '" << l.getName().getValue()
+                             << "' must be a power of two from 1 to 1024";
+    }
   return success();
 }

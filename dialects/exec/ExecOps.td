@@ -23,8 +23,30 @@ def Exec_Dialect : Dialect {
     meaning `a·T + b` (an `Affine` of the artifact). Buffers are byte ranges of
     the session's arena at fixed offsets planned for `max_tokens`; a run with
     T tokens uses the first `bytes(T)` bytes.
+
+    The plan's facts beyond its ops are the dialect's attributes, each checked
+    where it appears (any other `exec.*` attribute is an error):
+
+    | attribute | on | value |
+    | --- | --- | --- |
+    | `exec.target` | `builtin.module` | `"cpu"` or `"cuda"` |
+    | `exec.target_arch` | `builtin.module` | the GPU's `sm_NN` (target `cuda`) |
+    | `exec.max_tokens` | `func.func` (a plan) | the largest T of a run, i64 >= 1 |
+    | `exec.arena_bytes` | `func.func` (a plan) | the arena, i64: every `exec.alloc` and `exec.input` ends inside it at `max_tokens` (needs `exec.max_tokens`) |
+    | `exec.lanes` | `func.func` (a kernel) | 1, or 32: a warp runs each launch item |
+    | `exec.spread` | a loop of a kernel | unit: its iterations are independent, and the CUDA target splits them across an item's lanes |
   }];
   let useDefaultTypePrinterParser = 1;
+
+  let discardableAttrs = (ins
+    "::mlir::StringAttr":$target,
+    "::mlir::StringAttr":$target_arch,
+    "::mlir::IntegerAttr":$max_tokens,
+    "::mlir::IntegerAttr":$arena_bytes,
+    "::mlir::IntegerAttr":$lanes,
+    "::mlir::UnitAttr":$spread
+  );
+  let hasOperationAttrVerify = 1;
 }
 
 def Exec_BufferType : TypeDef<Exec_Dialect, "Buffer"> {
@@ -172,12 +194,15 @@ def Exec_CodeObjectOp : Exec_Op<"code_object"> {
   let summary = "compiled kernels carried by the artifact";
   let description = [{
     `format` is `host-so` (an ELF shared object for the host) or `ptx`/`cubin`;
-    `kernels` lists the symbols it defines with their argument counts.
+    `kernels` lists the symbols it defines with their argument counts, and
+    `lanes` (GPU code objects) the threads that run each launch item of a
+    kernel: a power of two from 1 to 1024 (1 when a kernel is not listed).
   }];
   let arguments = (ins StrAttr:$format, StrAttr:$arch,
-                       ElementsAttr:$data, DictionaryAttr:$kernels);
+                       ElementsAttr:$data, DictionaryAttr:$kernels,
+                       OptionalAttr<DictionaryAttr>:$lanes);
   let assemblyFormat = [{
-    $format $arch $kernels attr-dict `=` $data
+    $format $arch $kernels (`lanes` $lanes^)? attr-dict `=` $data
   }];
 }
 

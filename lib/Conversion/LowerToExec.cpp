@@ -748,8 +748,9 @@ LogicalResult FunctionLowering::planMemory() {
     live[i].op->setAttr("offset", b.getI64IntegerAttr(live[i].offset));
     arena = std::max(arena, live[i].offset + live[i].bytes);
   }
-  fn->setAttr("exec.arena_bytes", b.getI64IntegerAttr(arena));
-  fn->setAttr("exec.max_tokens", b.getI64IntegerAttr(maxTokens));
+  auto *dialect = b.getContext()->getLoadedDialect<exec::ExecDialect>();
+  dialect->getMaxTokensAttrHelper().setAttr(fn, b.getI64IntegerAttr(maxTokens));
+  dialect->getArenaBytesAttrHelper().setAttr(fn, b.getI64IntegerAttr(arena));
   return success();
 }
 
@@ -846,7 +847,8 @@ struct MoeLowerToExecPass
                          << target.getValue() << "'";
       return signalPassFailure();
     }
-    module->setAttr("exec.target", StringAttr::get(&getContext(), target));
+    getContext().getLoadedDialect<exec::ExecDialect>()->getTargetAttrHelper().setAttr(
+        module, StringAttr::get(&getContext(), target));
     OpBuilder b(&getContext());
     b.setInsertionPointToEnd(module.getBody());
     auto kernels = ModuleOp::create(b, module.getLoc(), StringRef("kernels"));

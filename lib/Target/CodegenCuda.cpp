@@ -118,7 +118,8 @@ FailureOr<std::vector<char>> assemble(llvm::StringRef ptxas,
                          ptx, "ptx", "cubin", "ptxas", 300, error);
 }
 
-constexpr llvm::StringLiteral kSpread = "exec.spread";
+constexpr llvm::StringLiteral kSpread =
+    exec::ExecDialect::SpreadAttrHelper::getNameStr();
 
 /// The lanes of a kernel with exec.spread loops: a power of two from 32 to
 /// 1024, about one per 8 iterations of the longest one (1 without such
@@ -178,10 +179,9 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
       return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
                             << " does not take (buffers..., T, begin, end)";
     int64_t laneCount = 1;
-    if (auto attr = fn->getAttrOfType<IntegerAttr>("exec.lanes"))
-      laneCount = attr.getInt();
-    if (laneCount != 1 && laneCount != 32)
-      return fn.emitError() << "moe-codegen-cuda: exec.lanes must be 1 or 32";
+    if (auto attr = fn->getAttrOfType<IntegerAttr>(
+            exec::ExecDialect::LanesAttrHelper::getNameStr()))
+      laneCount = attr.getInt(); // 1 or 32 (the dialect's verifier)
     FailureOr<int64_t> spread = spreadLanes(fn);
     if (failed(spread))
       return failure();
@@ -284,7 +284,8 @@ struct MoeCodegenCudaPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    module->setAttr("exec.target_arch", StringAttr::get(&getContext(), chip));
+    getContext().getLoadedDialect<exec::ExecDialect>()->getTargetArchAttrHelper().setAttr(
+        module, StringAttr::get(&getContext(), chip));
     ModuleOp kernels = getKernelsModule(module);
     if (!kernels)
       return; // nothing to compile
@@ -385,8 +386,7 @@ struct MoeCodegenCudaPass
     auto code = exec::CodeObjectOp::create(b, kernels.getLoc(),
                                            b.getStringAttr(format),
                                            b.getStringAttr(chip), data,
-                                           signatures);
-    code->setAttr("exec.lanes", lanes);
+                                           signatures, lanes);
     kernels.erase();
   }
 };

@@ -223,7 +223,8 @@ struct MoeCodegenHostPass
     auto data = DenseResourceElementsAttr::get(type, "host_kernels",
                                                std::move(blob));
     exec::CodeObjectOp::create(b, kernels.getLoc(), b.getStringAttr("host-so"),
-                               b.getStringAttr(arch), data, signatures);
+                               b.getStringAttr(arch), data, signatures,
+                               /*lanes=*/nullptr);
     kernels.erase();
   }
 };

@@ -410,7 +410,8 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       failedAny = true;
     }
   }
-  auto arena = fn->getAttrOfType<IntegerAttr>("exec.arena_bytes");
+  auto arena = fn->getAttrOfType<IntegerAttr>(
+      exec::ExecDialect::ArenaBytesAttrHelper::getNameStr());
   return fb::CreateFunctionDirect(fbb, fn.getSymName().str().c_str(), &inputs,
                                   &outputs, &aux, &buffers, &commands,
                                   arena ? arena.getInt() : 0);
@@ -436,10 +437,12 @@ LogicalResult Writer::write(StringRef path) {
   // Code objects first: kernels are referenced by index from launches.
   std::vector<flatbuffers::Offset<fb::CodeObject>> codeObjects;
   std::vector<flatbuffers::Offset<fb::Kernel>> kernels;
-  auto targetAttr = module->getAttrOfType<StringAttr>("exec.target");
+  auto targetAttr = module->getAttrOfType<StringAttr>(
+      exec::ExecDialect::TargetAttrHelper::getNameStr());
   cuda = targetAttr && targetAttr.getValue() == "cuda";
   std::string arch = cuda ? "" : "x86-64";
-  if (auto a = module->getAttrOfType<StringAttr>("exec.target_arch"))
+  if (auto a = module->getAttrOfType<StringAttr>(
+          exec::ExecDialect::TargetArchAttrHelper::getNameStr()))
     arch = a.getValue().str();
   for (auto co : module.getOps<exec::CodeObjectOp>()) {
     arch = co.getArch().str();
@@ -465,11 +468,11 @@ LogicalResult Writer::write(StringRef path) {
     uint32_t index = codeObjects.size();
     codeObjects.push_back(fb::CreateCodeObjectDirect(
         fbb, format, co.getArch().str().c_str(), offset, bytes.size()));
-    auto lanes = co->getAttrOfType<DictionaryAttr>("exec.lanes");
+    std::optional<DictionaryAttr> lanes = co.getLanes();
     for (NamedAttribute k : co.getKernels()) {
       uint32_t laneCount = 1;
       if (lanes)
-        if (auto l = lanes.getAs<IntegerAttr>(k.getName()))
+        if (auto l = lanes->getAs<IntegerAttr>(k.getName()))
           laneCount = l.getInt();
       kernelIndex[k.getName()] = kernels.size();
       kernels.push_back(fb::CreateKernelDirect(
@@ -480,7 +483,8 @@ LogicalResult Writer::write(StringRef path) {
   std::vector<flatbuffers::Offset<fb::Function>> functions;
   int64_t maxTokens = 0;
   for (auto fn : module.getOps<func::FuncOp>()) {
-    auto mt = fn->getAttrOfType<IntegerAttr>("exec.max_tokens");
+    auto mt = fn->getAttrOfType<IntegerAttr>(
+        exec::ExecDialect::MaxTokensAttrHelper::getNameStr());
     if (!mt)
       return fn.emitError() << "moe-export-artifact: @" << fn.getSymName()
                             << " is not an exec plan (run moe-lower-to-exec "

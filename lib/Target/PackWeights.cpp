@@ -24,7 +24,8 @@ bool onlyGemmB(exec::WeightOp weight) {
 struct PackWeights : moec::impl::MoePackWeightsBase<PackWeights> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (auto target = module->getAttrOfType<StringAttr>("exec.target");
+    if (auto target = module->getAttrOfType<StringAttr>(
+            exec::ExecDialect::TargetAttrHelper::getNameStr());
         target && target.getValue() != "cpu") {
       module.emitError() << "moe-pack-weights: panels are the CPU GEMM's "
                             "layout; this module's target is '"

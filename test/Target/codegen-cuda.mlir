@@ -30,7 +30,7 @@
 // CHECK-NOT: module @kernels
 // CHECK: exec.launch @route_warp_0(
 // CHECK: exec.launch @route_0(
-// CHECK: exec.code_object "ptx" "sm_80" {{{.*}}route_0 = 3 : i64, route_warp_0 = 3 : i64{{.*}}} {exec.lanes = {{{.*}}route_0 = 1 : i64, route_warp_0 = 32 : i64{{.*}}}} = dense_resource<cuda_kernels>
+// CHECK: exec.code_object "ptx" "sm_80" {{{.*}}route_0 = 3 : i64, route_warp_0 = 3 : i64{{.*}}} lanes {{{.*}}route_0 = 1 : i64, route_warp_0 = 32 : i64{{.*}} = dense_resource<cuda_kernels>
 
 // PTX: .version
 // PTX: .target sm_80
@@ -47,7 +47,7 @@
 // PTX: .visible .entry route_0(
 // PTX-NOT: call
 
-// LANES: exec.lanes = {combine_0 = 32 : i64, dispatch_chunked_0 = 1 : i64, dispatch_chunked_1 = 1 : i64, dispatch_chunked_2 = 1 : i64, dispatch_chunked_3 = 1 : i64, glu_0 = 128 : i64, permute_0 = 32 : i64, route_warp_0 = 32 : i64, router_stats_0 = 1 : i64, router_stats_1 = 1 : i64}
+// LANES: lanes {combine_0 = 32 : i64, dispatch_chunked_0 = 1 : i64, dispatch_chunked_1 = 1 : i64, dispatch_chunked_2 = 1 : i64, dispatch_chunked_3 = 1 : i64, glu_0 = 128 : i64, permute_0 = 32 : i64, route_warp_0 = 32 : i64, router_stats_0 = 1 : i64, router_stats_1 = 1 : i64}
 
 // SPREAD: .visible .entry glu_0(
 // SPREAD: shr.u64 [[ROW:%rd[0-9]+]], [[G:%rd[0-9]+]], 7;
@@ -58,7 +58,7 @@
 // SPREAD: add.s64 {{%rd[0-9]+}}, {{%rd[0-9]+}}, 512;
 // SPREAD: ret;
 
-// KERNELS: exec.code_object "ptx" "sm_80" {scale = 1 : i64} {exec.lanes = {scale = 128 : i64}}
+// KERNELS: exec.code_object "ptx" "sm_80" {scale = 1 : i64} lanes {scale = 128 : i64}
 // SPREAD-ERR: codegen-cuda-spread.mlir:34:9: error: moe-codegen-cuda: kernel stray writes memory outside its exec.spread loops, which every lane of an item runs
 // SPREAD-ERR: codegen-cuda-spread.mlir:49:5: error: moe-codegen-cuda: kernel both has both exec.lanes and exec.spread loops
 
@@ -77,7 +77,7 @@ func.func @f(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x2xf32>) {
 
 // GEMV-IR: exec.grouped_gemm {{.*}} experts(4) n(1000) k(256) {gemv = @[[UP:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 4 : i64}
 // GEMV-IR: exec.grouped_gemm {{.*}} experts(4) n(256) k(1000) {gemv = @[[DOWN:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 4 : i64}
-// GEMV-IR: exec.code_object "{{ptx|cubin}}" "sm_80" {{.*}}[[UP]] = 4 : i64{{.*}} {exec.lanes = {{.*}}[[UP]] = 32 : i64
+// GEMV-IR: exec.code_object "{{ptx|cubin}}" "sm_80" {{.*}}[[UP]] = 4 : i64{{.*}} lanes {{.*}}[[UP]] = 32 : i64
 // GEMV: .entry grouped_gemv_warp_0(
 // GEMV: ld.global.b32 [[O0:%r[0-9]+]], [[[OFF:%rd[0-9]+]]];
 // GEMV-NEXT: ld.global.b32 [[O1:%r[0-9]+]], [[[OFF]]+4];

@@ -286,3 +286,107 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xbf16> -> <?x4xf3
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16 or f16, got '!exec.buffer<2x4x8xi32>'}}
 exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xi32>, <2x4x8xi32>, <3xi32> -> <?x4xf32>
+
+// -----
+
+// The plan's attributes (dialects/exec/ExecDialect.cpp).
+// exec.target: cpu or cuda
+// expected-error@+1 {{'exec.target' must be "cpu" or "cuda", got "tpu"}}
+module attributes {exec.target = "tpu"} {}
+
+// -----
+
+// exec.target: on a module
+// expected-error@+1 {{'exec.target' belongs on a builtin.module}}
+func.func @f() attributes {exec.target = "cpu"} { return }
+
+// -----
+
+// exec.target_arch: sm_NN
+// expected-error@+1 {{'exec.target_arch' must be a GPU architecture sm_NN (or sm_NNa), got "gfx90a"}}
+module attributes {exec.target = "cuda", exec.target_arch = "gfx90a"} {}
+
+// -----
+
+// exec.target_arch: the cuda target's
+// expected-error@+1 {{'exec.target_arch' needs the cuda target, this module's is "cpu"}}
+module attributes {exec.target = "cpu", exec.target_arch = "sm_90"} {}
+
+// -----
+
+// exec.max_tokens: at least 1
+// expected-error@+1 {{'exec.max_tokens' must be at least 1, got 0}}
+func.func @f() attributes {exec.max_tokens = 0 : i64} { return }
+
+// -----
+
+// exec.max_tokens: an i64
+// expected-error@+1 {{'exec.max_tokens' must be an i64}}
+func.func @f() attributes {exec.max_tokens = "8"} { return }
+
+// -----
+
+// exec.arena_bytes: needs max_tokens
+// expected-error@+1 {{'exec.arena_bytes' needs 'exec.max_tokens', the T that it is planned for}}
+func.func @f() attributes {exec.arena_bytes = 64 : i64} { return }
+
+// -----
+
+// exec.arena_bytes: every range fits at max_tokens
+func.func @f() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 256 : i64} {
+  %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+  // expected-error@+1 {{'exec.alloc' op range [128, 384) at max_tokens = 8 does not fit the function's arena of 256 bytes}}
+  %y = exec.alloc offset(128) bytes([32, 0]) : <?x8xf32>
+  return
+}
+
+// -----
+
+// exec.arena_bytes: inputs too
+func.func @f() attributes {exec.max_tokens = 4 : i64, exec.arena_bytes = 64 : i64} {
+  // expected-error@+1 {{'exec.input' op range [0, 128) at max_tokens = 4 does not fit the function's arena of 64 bytes}}
+  %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+  return
+}
+
+// -----
+
+// exec.lanes: 1 or 32
+// expected-error@+1 {{'exec.lanes' must be 1 or 32 (a warp per item), got 64}}
+func.func @k() attributes {exec.lanes = 64 : i64} { return }
+
+// -----
+
+// exec.spread: on a loop
+// expected-error@+1 {{'exec.spread' belongs on a loop}}
+func.func @k() attributes {exec.spread} { return }
+
+// -----
+
+// exec.spread: a unit attribute
+func.func @k(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  // expected-error@+1 {{'exec.spread' is a unit attribute}}
+  scf.for %i = %c0 to %n step %c1 {
+  } {exec.spread = 2 : i64}
+  return
+}
+
+// -----
+
+// unknown exec attributes
+// expected-error@+1 {{unknown exec attribute 'exec.arena_size'}}
+func.func @f() attributes {exec.arena_size = 64 : i64} { return }
+
+// -----
+
+// code_object: lanes of its own kernels
+// expected-error@+1 {{'exec.code_object' op lanes of 'other', which is not one of its kernels}}
+exec.code_object "ptx" "sm_90" {k = 1 : i64} lanes {other = 32 : i64} = dense<0> : tensor<4xi8>
+
+// -----
+
+// code_object: lanes a power of two up to 1024
+// expected-error@+1 {{'exec.code_object' op lanes of 'k' must be a power of two from 1 to 1024}}
+exec.code_object "ptx" "sm_90" {k = 1 : i64} lanes {k = 48 : i64} = dense<0> : tensor<4xi8>

@@ -2,7 +2,9 @@
 // RUN: moe-opt %s | moe-opt | FileCheck %s
 // RUN: moe-opt %s --mlir-print-op-generic | moe-opt | FileCheck %s
 
+// CHECK: module attributes {exec.target = "cuda", exec.target_arch = "sm_90"}
 // CHECK-LABEL: func.func @plan
+// CHECK-SAME: attributes {exec.arena_bytes = 512 : i64, exec.max_tokens = 8 : i64}
 // CHECK: %[[X:.*]] = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 // CHECK: %[[W:.*]] = exec.weight "w" from "m.safetensors" : <4x8xf32>
 // CHECK: %[[V:.*]] = exec.weight "v" = dense<1.000000e+00> : tensor<2x4x8xf32> : <2x4x8xf32>
@@ -24,7 +26,12 @@
 // CHECK: exec.output "y", %[[Z]] : <?x8xf32>
 // CHECK: exec.output "stats", %[[O]] {aux} : <3xi32>
 // CHECK: exec.code_object "host-so" "x86-64+avx2" {kernel_0 = 2 : i64} = dense<[127, 69, 76, 70]> : tensor<4xi8>
-func.func @plan() {
+// CHECK: exec.code_object "ptx" "sm_90" {kernel_0 = 2 : i64, kernel_1 = 3 : i64} lanes {kernel_0 = 32 : i64} = dense<0> : tensor<4xi8>
+// CHECK-LABEL: func.func @warp_kernel
+// CHECK-SAME: attributes {exec.lanes = 32 : i64}
+// CHECK: } {exec.spread}
+module attributes {exec.target = "cuda", exec.target_arch = "sm_90"} {
+func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 512 : i64} {
   %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
   %w = exec.weight "w" from "m.safetensors" : <4x8xf32>
   %v = exec.weight "v" = dense<1.0> : tensor<2x4x8xf32> : <2x4x8xf32>
@@ -50,3 +57,12 @@ func.func @plan() {
   return
 }
 exec.code_object "host-so" "x86-64+avx2" {kernel_0 = 2 : i64} = dense<[127, 69, 76, 70]> : tensor<4xi8>
+exec.code_object "ptx" "sm_90" {kernel_0 = 2 : i64, kernel_1 = 3 : i64} lanes {kernel_0 = 32 : i64} = dense<0> : tensor<4xi8>
+func.func @warp_kernel(%n: index) attributes {exec.lanes = 32 : i64} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+  } {exec.spread}
+  return
+}
+}
