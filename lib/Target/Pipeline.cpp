@@ -83,6 +83,7 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoeLowerToExec(
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType, options.cudaGemvMaxTokens}));
+  pm.addPass(createExecPlanMemory());
   if (options.target == "cpu" && options.packWeights)
     pm.addPass(createMoePackWeights());
   if (last < Stage::Codegen)

@@ -1,6 +1,7 @@
 // moe-lower-to-exec: buffers with sizes affine in T, GEMMs as library calls,
 // everything else as launches of kernels specialized from the templates, a
-// router-stats auxiliary output per top-k, and a first-fit memory plan.
+// router-stats auxiliary output per top-k; offsets are left to
+// exec-plan-memory (plan-memory.mlir).
 // RUN: moe-opt %s --moe-lower-to-exec=max-tokens=64 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=bf16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
@@ -17,7 +18,7 @@
 // GEMVCPU: moe-lower-to-exec: gemv-max-tokens is a T >= 0 for the cuda target, got 8 for target 'cpu'
 
 // CHECK-LABEL: func.func @mixtral
-// CHECK-SAME: attributes {exec.arena_bytes = [[ARENA:[0-9]+]] : i64, exec.max_tokens = 64 : i64}
+// CHECK-SAME: attributes {exec.max_tokens = 64 : i64}
 // CHECK: %[[X:.*]] = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 // CHECK: %[[WG:.*]] = exec.weight "gate" from "m.safetensors" : <4x8xf32>
 // CHECK: %[[L:.*]] = exec.alloc offset({{[0-9]+}}) bytes([16, 0]) : <?x4xf32>
@@ -157,7 +158,7 @@ func.func @switch_like(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-// The CPU target computes in f32 with a dynamic token dimension.
+// Plans compute in f32 with a dynamic token dimension.
 // expected-error@+1 {{moe-lower-to-exec: the plan compiles functions of f32 tensors with a dynamic token dimension, tensor<?xHxf32>; @bf16 has 'tensor<?x8xbf16>' (import with --dtype f32; weights may stay bf16)}}
 func.func @bf16(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
   return %x : tensor<?x8xbf16>
@@ -169,7 +170,7 @@ func.func @block_not_expanded(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
   %u = moe.weight "e.{e}.wi" from "m.safetensors" : tensor<4x6x8xf32>
   %d = moe.weight "e.{e}.wo" from "m.safetensors" : tensor<4x8x6xf32>
-  // expected-error@+1 {{moe-lower-to-exec: 'moe.block' is not supported by the CPU target (run moe-expand-blocks first for moe.block)}}
+  // expected-error@+1 {{moe-lower-to-exec: 'moe.block' is not supported (run moe-expand-blocks first for moe.block)}}
   %y = moe.block %x router %wg experts(up %u, down %d) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }

@@ -5,7 +5,7 @@
 include "mlir/Pass/PassBase.td"
 
 def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
-  let summary = "Bufferize, plan memory and select kernels and library GEMMs";
+  let summary = "Bufferize, and select kernels and library GEMMs";
   let description = [{
     Turns each function on tensors into an exec plan for the CPU or CUDA target:
     every tensor value gets an arena buffer whose size is an affine function
@@ -15,9 +15,10 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     kernel, specialized from the templates in lib/Conversion/Kernels into a
     nested `module @kernels`. A top-k also feeds a router-statistics kernel
     whose result is an auxiliary output `router_stats.<i>`, and its indices
-    are the auxiliary output `router_indices.<i>` (i32 [T, k]). The memory plan
-    assigns arena offsets at `max-tokens` by first fit over buffer lifetimes.
-    Activations must be f32. The expert and shared-expert FFN weights are
+    are the auxiliary output `router_indices.<i>` (i32 [T, k]). Each function
+    gets `exec.max_tokens`; its buffers' offsets are left at 0 for
+    `exec-plan-memory`. The patterns live in one file per op family
+    (include/moec/Conversion/MoeToExec.h). Activations must be f32. The expert and shared-expert FFN weights are
     packed as `weight-type` (f32, bf16 or f16); with a 16-bit type each of
     their GEMMs reads its A operand rounded to that type (round to nearest
     even, by a TO_BF16 / TO_F16 elementwise kernel) and accumulates the exact
@@ -46,6 +47,20 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
                            "::mlir::memref::MemRefDialect",
                            "::mlir::scf::SCFDialect",
                            "::mlir::gpu::GPUDialect"];
+}
+
+def ExecPlanMemory : Pass<"exec-plan-memory", "::mlir::ModuleOp"> {
+  let summary = "Place every buffer of each exec plan in its arena";
+  let description = [{
+    For each function of the module (an exec plan, with `exec.max_tokens`):
+    sets the `offset` of every `exec.input` and `exec.alloc` and the
+    function's `exec.arena_bytes`. Sizes are taken at `max_tokens`, each
+    rounded up to 64 bytes. First fit over lifetimes, in program order: a
+    buffer lives from the op that defines it to its last user (inputs from
+    the start, outputs to the end), and two buffers share bytes only when
+    their lifetimes do not overlap. Offsets already set are replaced.
+  }];
+  let dependentDialects = ["::moec::exec::ExecDialect"];
 }
 
 #endif // MOEC_CONVERSION_PASSES

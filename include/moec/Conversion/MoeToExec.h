@@ -1,0 +1,225 @@
+//===- MoeToExec.h - patterns lowering moe ops to exec plans ----*- C++ -*-===//
+//
+// The conversion of moe graphs (tensors) to exec plans (arena buffers and
+// commands), as dialect-conversion patterns in one file per op family:
+//
+//   Routing.cpp      moe.router, moe.topk (+ its router statistics),
+//                    moe.mixture, moe.expert_choice
+//   Dispatch.cpp     moe.dispatch, moe.permute, moe.unpermute
+//   ExpertFfn.cpp    moe.expert_ffn, moe.grouped_matmul, moe.glu,
+//                    moe.shared_expert: library GEMMs and the GLU kernel
+//   Combine.cpp      moe.combine
+//   Elementwise.cpp  arith.addf, func.return (the plan's outputs)
+//   Rounding.cpp     16-bit GEMM operands: each A operand of a GEMM whose
+//                    weights are bf16 or f16 is rounded once, by the GLU that
+//                    produces it or by an elementwise kernel
+//
+// A tensor becomes an `!exec.buffer` of its shape (ExecTypeConverter); the
+// buffer's bytes are affine in the run's token count T (`Affine` rows times
+// the row's bytes): T-row values (inputs, logits, routing weights, outputs)
+// have T rows, expert-ordered values R(T) rows, the dispatch's row count or an
+// affine upper bound of it where it depends on the data. Weights become
+// `exec.weight`s on first use. The memory plan (offsets, arena) is the
+// separate pass exec-plan-memory.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOEC_CONVERSION_MOETOEXEC_H
+#define MOEC_CONVERSION_MOETOEXEC_H
+
+#include "moec/Conversion/KernelLibrary.h"
+
+#include "exec/ExecDialect.h"
+#include "moe/MoeDialect.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+namespace moec {
+
+/// Bytes of an f32 or i32 element.
+constexpr int64_t kWord = 4;
+/// Tokens per item of the chunked kernels (router_stats' PARTIAL and
+/// dispatch_chunked's COUNT / PLACE): each chunk's sums run in token order.
+constexpr int64_t kTokenChunk = 64;
+
+/// The choices of a target that the patterns need.
+struct ExecLoweringOptions {
+  int64_t maxTokens = 4096;
+  /// The CUDA target: warp-per-token routing where it applies, and the
+  /// grouped GEMMs' generated kernel up to gemvMaxTokens (0: never).
+  bool cuda = false;
+  int64_t gemvMaxTokens = 0;
+  /// The expert and shared-expert FFN weights' element type: f32, bf16, f16.
+  mlir::Type ffnType;
+};
+
+/// Tensors become exec buffers of the same shape and element type.
+class ExecTypeConverter : public mlir::TypeConverter {
+public:
+  ExecTypeConverter();
+};
+
+/// What the patterns of one conversion share: options, kernels, and the
+/// buffers they made (rows, weights, 16-bit copies), valid for one function.
+class ExecLowering {
+public:
+  ExecLowering(mlir::MLIRContext *ctx, KernelLibrary &kernels,
+               ExecLoweringOptions options)
+      : ctx(ctx), kernels(kernels), options(options) {}
+
+  mlir::MLIRContext *getContext() const { return ctx; }
+  ExecTypeConverter &getTypeConverter() { return typeConverter; }
+  const ExecLoweringOptions &getOptions() const { return options; }
+  KernelLibrary &getKernels() { return kernels; }
+
+  /// Forgets the buffers of the previous function.
+  void beginFunction();
+
+private:
+  friend class ExecBuilder;
+  mlir::MLIRContext *ctx;
+  KernelLibrary &kernels;
+  ExecLoweringOptions options;
+  ExecTypeConverter typeConverter;
+  llvm::DenseMap<mlir::Value, exec::Affine> rows; // a buffer's rows(T)
+  /// moe.weight results -> their exec.weight, per element type.
+  llvm::DenseMap<std::pair<mlir::Value, mlir::Type>, mlir::Value> weights;
+  llvm::DenseMap<mlir::Value, mlir::Value> rounded; // f32 buffer -> 16-bit copy
+  int routerStats = 0; // router_stats.<i> outputs so far
+};
+
+/// Emits exec ops for one moe op at the rewriter's insertion point (before
+/// that op), with its location.
+class ExecBuilder {
+public:
+  ExecBuilder(ExecLowering &lowering, mlir::ConversionPatternRewriter &rewriter,
+              mlir::Location loc)
+      : lowering(lowering), rewriter(rewriter), loc(loc) {}
+
+  mlir::ConversionPatternRewriter &getRewriter() { return rewriter; }
+  mlir::Location getLoc() const { return loc; }
+  const ExecLoweringOptions &options() const { return lowering.options; }
+  mlir::Type f32() { return rewriter.getF32Type(); }
+  mlir::Type i32() { return rewriter.getI32Type(); }
+  mlir::DenseI64ArrayAttr affine(exec::Affine a) {
+    return rewriter.getDenseI64ArrayAttr({a.perToken, a.fixed});
+  }
+
+  /// A new arena buffer of rows(T) × `trailing` elements of `elem`.
+  mlir::Value alloc(exec::Affine rows, llvm::ArrayRef<int64_t> trailing,
+                    mlir::Type elem);
+  /// A buffer for the tensor `v` (rows `rows`, v's element type and
+  /// trailing dimensions): the value that replaces it.
+  mlir::Value allocFor(mlir::Value v, exec::Affine rows);
+  /// The rows(T) of a buffer that this conversion made, or of a function
+  /// input (T).
+  exec::Affine rowsOf(mlir::Value buffer);
+  int64_t maxRows(exec::Affine rows) {
+    return rows.at(lowering.options.maxTokens);
+  }
+  /// The kTokenChunk-token chunks of `rows` at max_tokens (at least one).
+  int64_t tokenChunks(exec::Affine rows) {
+    return std::max<int64_t>((maxRows(rows) + kTokenChunk - 1) / kTokenChunk,
+                             1);
+  }
+  /// The buffer of an operand: `adapted`, the converted value, or for a
+  /// moe.weight result its f32 exec.weight.
+  mlir::FailureOr<mlir::Value> bufferOf(mlir::Value original,
+                                        mlir::Value adapted);
+  /// The exec.weight of a moe.weight result with elements of `elem` (f32
+  /// unless given), created on its first use.
+  mlir::FailureOr<mlir::Value> weight(mlir::Value moeWeight,
+                                      mlir::Type elem = {});
+  /// A weight of the expert and shared-expert FFNs (elements: ffnType).
+  mlir::FailureOr<mlir::Value> ffnWeight(mlir::Value moeWeight) {
+    return weight(moeWeight, lowering.options.ffnType);
+  }
+  /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`.
+  mlir::LogicalResult launch(const KernelSpec &spec,
+                             llvm::ArrayRef<mlir::Value> args,
+                             exec::Affine extent, int64_t grain);
+  /// The next router_stats.<i> index of this function.
+  int nextRouterStats() { return lowering.routerStats++; }
+
+  // GEMMs (ExpertFfn.cpp) ---------------------------------------------------
+  /// C[rows(T), n] = A · Wᵀ (A rounded first when W is 16-bit).
+  mlir::LogicalResult gemm(mlir::Value a, mlir::Value w, mlir::Value c,
+                           exec::Affine rows, int64_t n, int64_t k);
+  /// One GEMM per expert over the rows its offsets give.
+  mlir::LogicalResult groupedGemm(mlir::Value a, mlir::Value w,
+                                  mlir::Value offsets, mlir::Value c,
+                                  exec::Affine rows, int64_t experts,
+                                  int64_t n, int64_t k);
+  /// act(gate) ⊙ up in place in `gate` (act(up) in place in `up` when
+  /// ungated); when `next`, the weight of the GEMM that reads the result, is
+  /// 16-bit, the result goes rounded to that type to a new buffer instead.
+  mlir::LogicalResult glu(mlir::Value gate, mlir::Value up, exec::Affine rows,
+                          int64_t width, moe::Activation act, double alpha,
+                          double limit, mlir::Value next = nullptr);
+
+  // 16-bit operands (Rounding.cpp) -------------------------------------------
+  /// A GEMM's A operand for weights `w`: `a` itself when `w` is f32, else
+  /// `a` rounded to w's type (once per buffer).
+  mlir::FailureOr<mlir::Value> operandFor(mlir::Value a, mlir::Value w,
+                                          exec::Affine rows, int64_t k);
+  /// Sets a GLU's rounded output: when `next` is a 16-bit weight, sets the
+  /// ROUND16 variant of `spec`, appends its output buffer to `args` and
+  /// records it as the 16-bit copy of `result`.
+  void roundGluOutput(KernelSpec &spec, llvm::SmallVectorImpl<mlir::Value> &args,
+                      mlir::Value result, mlir::Value next, exec::Affine rows,
+                      int64_t width);
+
+private:
+  ExecLowering &lowering;
+  mlir::ConversionPatternRewriter &rewriter;
+  mlir::Location loc;
+};
+
+/// A pattern of this conversion: an OpConversionPattern with the shared
+/// ExecLowering.
+template <typename OpTy>
+class ExecPattern : public mlir::OpConversionPattern<OpTy> {
+public:
+  explicit ExecPattern(ExecLowering &lowering)
+      : mlir::OpConversionPattern<OpTy>(lowering.getTypeConverter(),
+                                        lowering.getContext()),
+        lowering(lowering) {}
+
+protected:
+  ExecBuilder builder(mlir::ConversionPatternRewriter &rewriter,
+                      mlir::Operation *op) const {
+    return ExecBuilder(lowering, rewriter, op->getLoc());
+  }
+  ExecLowering &lowering;
+};
+
+/// The dimension i of a shaped value.
+inline int64_t dimOf(mlir::Value v, unsigned i) {
+  return llvm::cast<mlir::ShapedType>(v.getType()).getDimSize(i);
+}
+
+/// Bytes per element of f32, i32, bf16, f16.
+inline int64_t bytesOf(mlir::Type elem) {
+  return elem.getIntOrFloatBitWidth() / 8;
+}
+
+inline exec::Affine scale(exec::Affine a, int64_t f) {
+  return {a.perToken * f, a.fixed * f};
+}
+
+void populateRoutingToExecPatterns(ExecLowering &lowering,
+                                   mlir::RewritePatternSet &patterns);
+void populateDispatchToExecPatterns(ExecLowering &lowering,
+                                    mlir::RewritePatternSet &patterns);
+void populateExpertFfnToExecPatterns(ExecLowering &lowering,
+                                     mlir::RewritePatternSet &patterns);
+void populateCombineToExecPatterns(ExecLowering &lowering,
+                                   mlir::RewritePatternSet &patterns);
+void populateElementwiseToExecPatterns(ExecLowering &lowering,
+                                       mlir::RewritePatternSet &patterns);
+/// All of the above.
+void populateMoeToExecPatterns(ExecLowering &lowering,
+                               mlir::RewritePatternSet &patterns);
+
+} // namespace moec
+
+#endif // MOEC_CONVERSION_MOETOEXEC_H

@@ -1,0 +1,58 @@
+//===- Combine.cpp - the weighted combine to exec -------------------------===//
+//
+// moe.combine: out[t] = Σ_j w[t, j] · y[slot_row[t, j]], with a dropped
+// slot's passthrough (Switch) and an addend (shared expert, residual) fused
+// into the same combine kernel.
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Conversion/MoeToExec.h"
+
+using namespace mlir;
+using namespace moec;
+using exec::Affine;
+
+namespace {
+
+struct CombineLowering : ExecPattern<moe::CombineOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::CombineOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    auto y = b.bufferOf(op.getExpertOut(), adaptor.getExpertOut()),
+         w = b.bufferOf(op.getWeights(), adaptor.getWeights()),
+         sr = b.bufferOf(op.getSlotRow(), adaptor.getSlotRow());
+    if (failed(y) || failed(w) || failed(sr))
+      return failure();
+    Affine t = b.rowsOf(*w);
+    int64_t h = dimOf(op.getExpertOut(), 1), k = dimOf(op.getWeights(), 1);
+    KernelSpec spec{"combine"};
+    spec.set("MT", b.maxRows(t)).set("RMAX", b.maxRows(b.rowsOf(*y)));
+    spec.set("H", h).set("K", k);
+    spec.flag("PASSTHROUGH", bool(op.getPassthrough()));
+    spec.flag("ADDEND", bool(op.getAddend()));
+    SmallVector<Value> args{*y, *w, *sr};
+    for (auto [v, adapted] : {std::pair(op.getPassthrough(), adaptor.getPassthrough()),
+                              std::pair(op.getAddend(), adaptor.getAddend())}) {
+      if (!v)
+        continue;
+      auto bv = b.bufferOf(v, adapted);
+      if (failed(bv))
+        return failure();
+      args.push_back(*bv);
+    }
+    Value out = b.allocFor(op.getResult(), t);
+    args.push_back(out);
+    if (failed(b.launch(spec, args, t, 8)))
+      return failure();
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+} // namespace
+
+void moec::populateCombineToExecPatterns(ExecLowering &lowering,
+                                         RewritePatternSet &patterns) {
+  patterns.add<CombineLowering>(lowering);
+}

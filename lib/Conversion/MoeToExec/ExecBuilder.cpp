@@ -1,0 +1,101 @@
+//===- ExecBuilder.cpp - buffers, weights and launches of the lowering ----===//
+#include "moec/Conversion/MoeToExec.h"
+
+using namespace mlir;
+using namespace moec;
+using exec::Affine;
+
+ExecTypeConverter::ExecTypeConverter() {
+  addConversion([](Type t) { return t; });
+  addConversion([](RankedTensorType t) -> Type {
+    return exec::BufferType::get(t.getContext(), t.getShape(),
+                                 t.getElementType());
+  });
+  // A tensor that ops left to the end still read (tensor.dim of an input:
+  // T is the runtime's) stays a cast of its buffer; the lowering erases both
+  // with the rest of the tensor program.
+  addSourceMaterialization([](OpBuilder &b, Type type, ValueRange inputs,
+                              Location loc) -> Value {
+    return UnrealizedConversionCastOp::create(b, loc, type, inputs).getResult(0);
+  });
+}
+
+void ExecLowering::beginFunction() {
+  rows.clear();
+  weights.clear();
+  rounded.clear();
+  routerStats = 0;
+}
+
+Value ExecBuilder::alloc(Affine rowsOf, ArrayRef<int64_t> trailing,
+                         Type elem) {
+  int64_t perRow = bytesOf(elem);
+  for (int64_t d : trailing)
+    perRow *= d;
+  SmallVector<int64_t> shape{rowsOf.perToken ? ShapedType::kDynamic
+                                             : rowsOf.fixed};
+  shape.append(trailing.begin(), trailing.end());
+  auto type = exec::BufferType::get(rewriter.getContext(), shape, elem);
+  Value buffer = exec::AllocOp::create(rewriter, loc, type,
+                                       rewriter.getI64IntegerAttr(0),
+                                       affine(scale(rowsOf, perRow)));
+  lowering.rows[buffer] = rowsOf;
+  return buffer;
+}
+
+Value ExecBuilder::allocFor(Value v, Affine rowsOf) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return alloc(rowsOf, type.getShape().drop_front(), type.getElementType());
+}
+
+Affine ExecBuilder::rowsOf(Value buffer) {
+  if (isa<BlockArgument>(buffer)) // a function input: T rows
+    return {1, 0};
+  auto it = lowering.rows.find(buffer);
+  if (it != lowering.rows.end())
+    return it->second;
+  // A weight: its first dimension.
+  ArrayRef<int64_t> shape = cast<exec::BufferType>(buffer.getType()).getShape();
+  return {0, shape.empty() ? 1 : shape.front()};
+}
+
+FailureOr<Value> ExecBuilder::weight(Value v, Type elem) {
+  auto w = v.getDefiningOp<moe::WeightOp>();
+  if (!w)
+    return emitError(loc) << "moe-lower-to-exec: a weight operand must be a "
+                             "moe.weight, got a value defined by "
+                          << (v.getDefiningOp()
+                                  ? v.getDefiningOp()->getName().getStringRef()
+                                  : StringRef("a block argument"));
+  if (!elem)
+    elem = f32();
+  Value &buffer = lowering.weights[{v, elem}];
+  if (!buffer) {
+    auto type = cast<RankedTensorType>(w.getType());
+    buffer = exec::WeightOp::create(
+        rewriter, w.getLoc(),
+        exec::BufferType::get(rewriter.getContext(), type.getShape(), elem),
+        w.getTensorNameAttr(), w.getFileAttr(), w.getValueAttr(),
+        w.getRandomSeedAttr());
+  }
+  return buffer;
+}
+
+LogicalResult ExecBuilder::launch(const KernelSpec &spec, ArrayRef<Value> args,
+                                  Affine extent, int64_t grain) {
+  auto kernel = lowering.kernels.get(spec, loc);
+  if (failed(kernel))
+    return failure();
+  exec::LaunchOp::create(rewriter, loc, FlatSymbolRefAttr::get(*kernel), args,
+                         affine(extent), rewriter.getI64IntegerAttr(grain));
+  return success();
+}
+
+FailureOr<Value> ExecBuilder::bufferOf(Value original, Value adapted) {
+  if (original.getDefiningOp<moe::WeightOp>())
+    return weight(original);
+  if (!isa<exec::BufferType>(adapted.getType()))
+    return emitError(loc) << "moe-lower-to-exec: no buffer for a value of type "
+                          << original.getType();
+  return adapted;
+}

@@ -1,0 +1,235 @@
+//===- ExpertFfn.cpp - expert FFNs and GEMMs to exec ----------------------===//
+//
+// moe.expert_ffn, moe.grouped_matmul, moe.glu and moe.shared_expert: their
+// projections become library GEMM commands (exec.gemm, exec.grouped_gemm; on
+// the CUDA target a grouped GEMM may also carry the generated
+// grouped_gemv_warp kernel for small T), and the activation a launch of the
+// glu kernel, in place.
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Conversion/MoeToExec.h"
+
+using namespace mlir;
+using namespace moec;
+using exec::Affine;
+
+static const char *activationFlag(moe::Activation a) {
+  switch (a) {
+  case moe::Activation::silu:
+    return "SILU";
+  case moe::Activation::gelu:
+    return "GELU";
+  case moe::Activation::gelu_tanh:
+    return "GELU_TANH";
+  case moe::Activation::relu:
+    return "RELU";
+  case moe::Activation::clamped_swiglu:
+    return "CLAMPED";
+  }
+  llvm_unreachable("activation");
+}
+
+LogicalResult ExecBuilder::gemm(Value a, Value w, Value c, Affine rows,
+                                int64_t n, int64_t k) {
+  auto in = operandFor(a, w, rows, k);
+  if (failed(in))
+    return failure();
+  exec::GemmOp::create(rewriter, loc, *in, w, c, affine(rows),
+                       rewriter.getI64IntegerAttr(n),
+                       rewriter.getI64IntegerAttr(k), /*accumulate=*/nullptr);
+  return success();
+}
+
+LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
+                                       Affine rows, int64_t experts, int64_t n,
+                                       int64_t k) {
+  auto in = operandFor(a, w, rows, k);
+  if (failed(in))
+    return failure();
+  auto op = exec::GroupedGemmOp::create(
+      rewriter, loc, *in, w, offsets, c, affine(rows),
+      rewriter.getI64IntegerAttr(experts), rewriter.getI64IntegerAttr(n),
+      rewriter.getI64IntegerAttr(k), /*gemv=*/nullptr,
+      /*gemv_max_tokens=*/nullptr);
+  int64_t gemvMaxTokens = options().gemvMaxTokens;
+  if (gemvMaxTokens < 1)
+    return success();
+  // The CUDA target's engine for T <= gemvMaxTokens: the generated kernel.
+  Type elem = cast<exec::BufferType>(w.getType()).getElementType();
+  KernelSpec spec{"grouped_gemv_warp"};
+  spec.set("E", experts).set("E1", experts + 1).set("N", n).set("K", k);
+  spec.set("MR", maxRows(rows));
+  spec.params["DT"] = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";
+  spec.flag("WIDEN", !elem.isF32());
+  auto kernel = lowering.kernels.get(spec, loc);
+  if (failed(kernel))
+    return failure();
+  op.setGemvAttr(FlatSymbolRefAttr::get(*kernel));
+  // No run has more than maxTokens tokens: a larger bound means "every T".
+  op.setGemvMaxTokensAttr(rewriter.getI64IntegerAttr(
+      std::min(gemvMaxTokens, options().maxTokens)));
+  return success();
+}
+
+LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
+                               int64_t width, moe::Activation act,
+                               double alpha, double limit, Value next) {
+  KernelSpec spec{"glu"};
+  spec.set("ROWS", maxRows(rows)).set("F", width);
+  spec.setF32("ALPHA", alpha).setF32("LIMIT", limit).setF32("NLIMIT", -limit);
+  spec.flag(activationFlag(act)).flag("GATED", bool(gate));
+  SmallVector<Value> args;
+  if (gate)
+    args.push_back(gate);
+  args.push_back(up);
+  roundGluOutput(spec, args, gate ? gate : up, next, rows, width);
+  return launch(spec, args, rows, 32);
+}
+
+namespace {
+
+struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::ExpertFfnOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    Value xp = adaptor.getInput(), off = adaptor.getOffsets();
+    auto up = b.ffnWeight(op.getUpWeight()),
+         down = b.ffnWeight(op.getDownWeight());
+    if (failed(up) || failed(down))
+      return failure();
+    Affine r = b.rowsOf(xp);
+    int64_t e = dimOf(op.getUpWeight(), 0), f = dimOf(op.getUpWeight(), 1),
+            h = dimOf(op.getUpWeight(), 2);
+    moe::FfnAttr ffn = op.getFfn();
+    Value gate;
+    if (op.getGateWeight()) {
+      auto g = b.ffnWeight(op.getGateWeight());
+      if (failed(g))
+        return failure();
+      gate = b.alloc(r, {f}, b.f32());
+      if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h)))
+        return failure();
+    }
+    Value u = b.alloc(r, {f}, b.f32());
+    if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h)))
+      return failure();
+    if (failed(b.glu(gate, u, r, f, ffn.getActivation(),
+                     ffn.getAlpha().convertToDouble(),
+                     ffn.getLimit().convertToDouble(), *down)))
+      return failure();
+    Value y = b.allocFor(op.getResult(), r);
+    if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f)))
+      return failure();
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+struct GroupedMatmulLowering : ExecPattern<moe::GroupedMatmulOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::GroupedMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    auto w = b.ffnWeight(op.getWeight());
+    if (failed(w))
+      return failure();
+    Affine r = b.rowsOf(adaptor.getInput());
+    Value y = b.allocFor(op.getResult(), r);
+    if (failed(b.groupedGemm(adaptor.getInput(), *w, adaptor.getOffsets(), y, r,
+                             dimOf(op.getWeight(), 0), dimOf(op.getWeight(), 1),
+                             dimOf(op.getWeight(), 2))))
+      return failure();
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+struct GluLowering : ExecPattern<moe::GluOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::GluOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (!op.getUp())
+      return op.emitError() << "moe-lower-to-exec: the fused one-operand "
+                               "moe.glu is not supported yet";
+    if (cast<RankedTensorType>(op.getGate().getType()).getRank() != 2)
+      return op.emitError() << "moe-lower-to-exec: moe.glu must be 2-D here";
+    ExecBuilder b = builder(rewriter, op);
+    Value g = adaptor.getGate(), u = adaptor.getUp();
+    Affine r = b.rowsOf(g);
+    int64_t f = dimOf(op.getGate(), 1);
+    Value out = b.allocFor(op.getResult(), r);
+    exec::CopyOp::create(rewriter, op.getLoc(), g, out,
+                         b.affine(scale(r, f * kWord)));
+    if (failed(b.glu(out, u, r, f, op.getActivation(),
+                     op.getAlpha().convertToDouble(),
+                     op.getLimit().convertToDouble())))
+      return failure();
+    rewriter.replaceOp(op, out);
+    return success();
+  }
+};
+
+struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::SharedExpertOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    Value x = adaptor.getInput();
+    Affine t = b.rowsOf(x);
+    int64_t f = dimOf(op.getUpWeight(), 0), h = dimOf(op.getUpWeight(), 1);
+    Value y = b.allocFor(op.getResult(), t);
+    if (f == 0) { // an empty FFN adds exactly 0
+      exec::FillOp::create(rewriter, op.getLoc(), y,
+                           b.affine(scale(t, h * kWord)),
+                           rewriter.getI32IntegerAttr(0));
+      rewriter.replaceOp(op, y);
+      return success();
+    }
+    auto up = b.ffnWeight(op.getUpWeight()),
+         down = b.ffnWeight(op.getDownWeight());
+    if (failed(up) || failed(down))
+      return failure();
+    moe::FfnAttr ffn = op.getFfn();
+    Value gate;
+    if (op.getGateWeight()) {
+      auto g = b.ffnWeight(op.getGateWeight());
+      if (failed(g))
+        return failure();
+      gate = b.alloc(t, {f}, b.f32());
+      if (failed(b.gemm(x, *g, gate, t, f, h)))
+        return failure();
+    }
+    Value u = b.alloc(t, {f}, b.f32());
+    if (failed(b.gemm(x, *up, u, t, f, h)) ||
+        failed(b.glu(gate, u, t, f, ffn.getActivation(),
+                     ffn.getAlpha().convertToDouble(),
+                     ffn.getLimit().convertToDouble(), *down)) ||
+        failed(b.gemm(gate ? gate : u, *down, y, t, h, f)))
+      return failure();
+    if (Value sg = op.getSigmoidGate()) {
+      auto g = b.bufferOf(sg, adaptor.getSigmoidGate());
+      if (failed(g))
+        return failure();
+      KernelSpec spec{"elementwise"};
+      spec.set("ROWS", b.maxRows(t)).set("COLS", h).set("H", h);
+      spec.flag("SIGMOID_SCALE");
+      if (failed(b.launch(spec, {x, *g, y}, t, 16)))
+        return failure();
+    }
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
+} // namespace
+
+void moec::populateExpertFfnToExecPatterns(ExecLowering &lowering,
+                                           RewritePatternSet &patterns) {
+  patterns.add<ExpertFfnLowering, GroupedMatmulLowering, GluLowering,
+               SharedExpertLowering>(lowering);
+}

@@ -1,0 +1,50 @@
+//===- Rounding.cpp - 16-bit A operands of GEMMs over 16-bit weights ------===//
+//
+// A GEMM whose weights are bf16 or f16 reads its A operand in the same type
+// (the exact products accumulate in f32). The f32 activations are rounded to
+// that type (round to nearest even) once per buffer: by the GLU that produces
+// them when it can write its result rounded (its ROUND16 variant, so no f32
+// copy is written and read again), otherwise by an elementwise kernel (the
+// gate and up projections share one rounded copy of their input).
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Conversion/MoeToExec.h"
+
+using namespace mlir;
+using namespace moec;
+using exec::Affine;
+
+/// The flags of a kernel's ROUND16 variant (round16.mlir) for `elem`.
+static void setRound16(KernelSpec &spec, Type elem) {
+  spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+}
+
+FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
+                                         int64_t k) {
+  Type elem = cast<exec::BufferType>(w.getType()).getElementType();
+  if (elem.isF32())
+    return a;
+  if (Value done = lowering.rounded.lookup(a))
+    return done;
+  Value out = alloc(rows, {k}, elem);
+  KernelSpec spec{"elementwise"};
+  spec.set("ROWS", maxRows(rows)).set("COLS", k);
+  setRound16(spec, elem);
+  if (failed(launch(spec, {a, out}, rows, 16)))
+    return failure();
+  lowering.rounded[a] = out;
+  return out;
+}
+
+void ExecBuilder::roundGluOutput(KernelSpec &spec, SmallVectorImpl<Value> &args,
+                                 Value result, Value next, Affine rows,
+                                 int64_t width) {
+  Type elem =
+      next ? cast<exec::BufferType>(next.getType()).getElementType() : f32();
+  if (elem.isF32())
+    return;
+  Value out = alloc(rows, {width}, elem);
+  setRound16(spec, elem);
+  args.push_back(out);
+  lowering.rounded[result] = out;
+}

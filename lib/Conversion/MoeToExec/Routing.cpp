@@ -1,0 +1,192 @@
+//===- Routing.cpp - routers and routing to exec --------------------------===//
+//
+// moe.router (a GEMM, plus a bias kernel), moe.topk (the route kernel, or on
+// the CUDA target route_warp, a warp per token, where routing is not
+// group-limited; plus the router statistics of each top-k, auxiliary
+// outputs), moe.mixture (scores) and moe.expert_choice (scores, then the
+// expert_choice kernel).
+//
+//===----------------------------------------------------------------------===//
+#include "moec/Conversion/MoeToExec.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace moec;
+using exec::Affine;
+
+static const char *scoringFlag(moe::ScoringFunc s) {
+  switch (s) {
+  case moe::ScoringFunc::softmax:
+    return "SOFTMAX";
+  case moe::ScoringFunc::sigmoid:
+    return "SIGMOID";
+  case moe::ScoringFunc::none:
+    return "NONE";
+  }
+  llvm_unreachable("scoring");
+}
+
+namespace {
+
+struct RouterLowering : ExecPattern<moe::RouterOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::RouterOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    auto x = b.bufferOf(op.getInput(), adaptor.getInput()),
+         w = b.bufferOf(op.getWeight(), adaptor.getWeight());
+    if (failed(x) || failed(w))
+      return failure();
+    Affine t = b.rowsOf(*x);
+    int64_t e = dimOf(op.getWeight(), 0), h = dimOf(op.getWeight(), 1);
+    Value logits = b.allocFor(op.getLogits(), t);
+    if (failed(b.gemm(*x, *w, logits, t, e, h)))
+      return failure();
+    if (Value bias = op.getBias()) {
+      auto bb = b.bufferOf(bias, adaptor.getBias());
+      if (failed(bb))
+        return failure();
+      KernelSpec spec{"elementwise"};
+      spec.set("ROWS", b.maxRows(t)).set("COLS", e).flag("BIAS");
+      if (failed(b.launch(spec, {logits, *bb}, t, 64)))
+        return failure();
+    }
+    rewriter.replaceOp(op, logits);
+    return success();
+  }
+};
+
+struct TopKLowering : ExecPattern<moe::TopKOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::TopKOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    Value logits = adaptor.getLogits();
+    Affine t = b.rowsOf(logits);
+    moe::RoutingAttr r = op.getRouting();
+    int64_t e = dimOf(op.getLogits(), 1), k = r.getK();
+    double scaleFactor = r.getScalingFactor().convertToDouble();
+    // On the GPU a warp routes a token (shuffle reductions); group-limited
+    // routing keeps the one-thread-per-token kernel.
+    bool warp = b.options().cuda && !r.isGroupLimited();
+    KernelSpec spec{warp ? "route_warp" : "route"};
+    spec.set("E", e).set("K", k).set("MT", b.maxRows(t));
+    spec.set("EPL", (e + 31) / 32);
+    spec.setF32("EPS", r.getEpsilon().convertToDouble());
+    spec.setF32("SCALE", scaleFactor);
+    spec.set("NG", r.getNGroup()).set("GS", e / r.getNGroup());
+    spec.set("TG", r.getTopkGroup());
+    spec.flag(scoringFlag(r.getScoring()));
+    spec.flag("HAS_BIAS", bool(op.getCorrectionBias()));
+    spec.flag("GROUPED", r.isGroupLimited());
+    spec.flag("TOP2", r.getGroupScore() == moe::GroupScore::top2_sum);
+    spec.flag("RENORM", r.getRenormalize());
+    spec.flag("SOFTMAX_AFTER", r.getSoftmaxAfterTopk());
+    spec.flag("SCALED", scaleFactor != 1.0);
+    SmallVector<Value> args{logits};
+    if (Value bias = op.getCorrectionBias()) {
+      auto bb = b.bufferOf(bias, adaptor.getCorrectionBias());
+      if (failed(bb))
+        return failure();
+      args.push_back(*bb);
+    }
+    Value w = b.allocFor(op.getWeights(), t);
+    Value idx = b.allocFor(op.getIndices(), t);
+    args.append({w, idx});
+    if (failed(b.launch(spec, args, t, 16)))
+      return failure();
+
+    // Router statistics of this top-k, an auxiliary output: per-chunk sums
+    // over tokens (in parallel), then their total in chunk order.
+    int64_t chunks = b.tokenChunks(t);
+    Value part = b.alloc({0, chunks}, {2 * e + 1}, b.f32());
+    Value stats = b.alloc({0, e + 4}, {}, b.f32());
+    KernelSpec st{"router_stats"};
+    st.set("MT", b.maxRows(t)).set("E", e).set("E4", e + 4).set("K", k);
+    st.set("E_1", e + 1).set("E_2", e + 2).set("E_3", e + 3);
+    st.set("CH", kTokenChunk).set("CHM1", kTokenChunk - 1);
+    st.set("NC", chunks).set("W", 2 * e + 1).set("E2", 2 * e);
+    st.setF32("EF", static_cast<double>(e));
+    KernelSpec partial = st;
+    partial.flag("PARTIAL");
+    if (failed(b.launch(partial, {logits, idx, part}, t, kTokenChunk)) ||
+        failed(b.launch(st, {part, stats}, {0, 1}, 1)))
+      return failure();
+    std::string index = std::to_string(b.nextRouterStats());
+    exec::OutputOp::create(rewriter, op.getLoc(),
+                           rewriter.getStringAttr("router_stats." + index),
+                           stats, rewriter.getUnitAttr());
+    exec::OutputOp::create(rewriter, op.getLoc(),
+                           rewriter.getStringAttr("router_indices." + index),
+                           idx, rewriter.getUnitAttr());
+    rewriter.replaceOp(op, {w, idx});
+    return success();
+  }
+};
+
+struct MixtureLowering : ExecPattern<moe::MixtureOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::MixtureOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    Value logits = adaptor.getLogits();
+    Affine t = b.rowsOf(logits);
+    int64_t e = dimOf(op.getLogits(), 1);
+    double s = op.getScalingFactor().convertToDouble();
+    KernelSpec spec{"scores"};
+    spec.set("MT", b.maxRows(t)).set("E", e).setF32("SCALE", s);
+    spec.flag(scoringFlag(op.getScoring())).flag("INDICES");
+    spec.flag("SCALED", s != 1.0);
+    Value w = b.allocFor(op.getWeights(), t);
+    Value idx = b.allocFor(op.getIndices(), t);
+    if (failed(b.launch(spec, {logits, w, idx}, t, 16)))
+      return failure();
+    rewriter.replaceOp(op, {w, idx});
+    return success();
+  }
+};
+
+struct ExpertChoiceLowering : ExecPattern<moe::ExpertChoiceOp> {
+  using ExecPattern::ExecPattern;
+  LogicalResult
+  matchAndRewrite(moe::ExpertChoiceOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ExecBuilder b = builder(rewriter, op);
+    Value logits = adaptor.getLogits();
+    Affine t = b.rowsOf(logits);
+    int64_t e = dimOf(op.getLogits(), 1);
+    moe::ExpertChoiceAttr config = op.getConfig();
+    double cf = config.getCapacityFactor().convertToDouble();
+    Value scores = b.alloc(t, {e}, b.f32());
+    KernelSpec sc{"scores"};
+    sc.set("MT", b.maxRows(t)).set("E", e).setF32("SCALE", 1.0);
+    sc.flag(scoringFlag(config.getScoring()));
+    if (failed(b.launch(sc, {logits, scores}, t, 16)))
+      return failure();
+    // E · min(T, ceil(cf · T / E)) <= cf · T + E.
+    Affine r{static_cast<int64_t>(std::ceil(cf)), e};
+    KernelSpec spec{"expert_choice"};
+    spec.set("MT", b.maxRows(t)).set("E", e).set("E1", e + 1);
+    spec.set("RMAX", b.maxRows(r)).set("RPT", r.perToken).set("RFIX", r.fixed);
+    spec.setF64("CF", cf).setF64("EF64", static_cast<double>(e));
+    Value rw = b.allocFor(op.getRowWeight(), r);
+    Value rt = b.allocFor(op.getRowToken(), r);
+    Value off = b.allocFor(op.getOffsets(), {0, e + 1});
+    if (failed(b.launch(spec, {scores, rw, rt, off}, {0, e}, 1)))
+      return failure();
+    rewriter.replaceOp(op, {rw, rt, off});
+    return success();
+  }
+};
+
+} // namespace
+
+void moec::populateRoutingToExecPatterns(ExecLowering &lowering,
+                                         RewritePatternSet &patterns) {
+  patterns.add<RouterLowering, TopKLowering, MixtureLowering,
+               ExpertChoiceLowering>(lowering);
+}
