@@ -432,7 +432,7 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
     ```mlir
     %y = moe.block %x router %wg experts(up %w3, down %w2, gate %w1)
         routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu>
-        : (tensor<?x72xf32>, tensor<8x72xf32>, tensor<8x40x72xf32>, tensor<8x40x72xf32>, tensor<8x72x40xf32>) -> tensor<?x72xf32>
+        : (tensor<?x72xf32>, tensor<8x72xf32>, tensor<8x40x72xf32>, tensor<8x72x40xf32>, tensor<8x40x72xf32>) -> tensor<?x72xf32>
     ```
   }];
   let arguments = (ins Moe_ActTensor:$input, Moe_WeightTensor:$router_weight,

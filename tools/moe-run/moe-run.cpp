@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,8 @@ const char *kUsage =
     "  --bench N         after the run, one warm-up run then N timed runs\n"
     "  --router-stats    print the router statistics (router_stats.<i> outputs)\n"
     "  --save-aux DIR    write every auxiliary output (router_stats.<i>,\n"
-    "                    router_indices.<i>) as DIR/<name>.npy\n"
+    "                    router_indices.<i>) as DIR/<name>.npy (DIR is\n"
+    "                    created if missing)\n"
     "  --quiet           print no output summary and no time_ms\n";
 
 [[noreturn]] void fail(const std::string &message) {
@@ -356,11 +358,24 @@ int main(int argc, char **argv) {
     printRouterStats(fn, *session);
 
   if (!o.saveAux.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.saveAux, ec);
+    if (ec || !std::filesystem::is_directory(o.saveAux))
+      fail("--save-aux: cannot create the directory '" + o.saveAux + "'" +
+           (ec ? ": " + ec.message() : std::string(": not a directory")));
     for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
       auto view = session->auxOutput(i);
       if (!view)
         fail(view.status().message());
-      std::string err, path = o.saveAux + "/" + fn.auxOutputs[i].name + ".npy";
+      // The artifact names the files: a name that is not a plain file name
+      // (a '/', '..') would write outside DIR.
+      const std::string &name = fn.auxOutputs[i].name;
+      if (name.empty() || name[0] == '.' ||
+          name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                 "0123456789._-") != std::string::npos)
+        fail("--save-aux: the artifact's aux output name '" + name +
+             "' is not a plain file name");
+      std::string err, path = o.saveAux + "/" + name + ".npy";
       if (!moert::npy::writeFile(
               path, moert::npy::serialize(view->dtype, view->data, viewShape(*view)),
               &err))

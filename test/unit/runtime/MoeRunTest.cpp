@@ -60,6 +60,20 @@ protected:
       Bytes bytes = b.build();
       ASSERT_TRUE(writeBinaryFile(dir + "/linear.moeb", bytes));
 
+      // An aux output named to escape --save-aux's directory.
+      {
+        ArtifactBuilder e(16);
+        uint32_t S2 = e.addWeightF32("stats", {8}, std::vector<float>(8, 1.0f));
+        FunctionBuilder g = e.function("forward");
+        uint32_t gx = g.buffer(32, 0), gy = g.buffer(32, 0), gs = g.buffer(0, 32);
+        g.input("x", fb::DType::F32, {-1, 8}, gx);
+        g.output("y", fb::DType::F32, {-1, 8}, gy);
+        g.auxOutput("../escaped", fb::DType::F32, {8}, gs);
+        g.copy(buf(gx), buf(gy), aff(32, 0));
+        g.copy(wt(S2), buf(gs), aff(0, 32));
+        ASSERT_TRUE(writeBinaryFile(dir + "/escape.moeb", e.build()));
+      }
+
       Bytes corrupted = bytes;
       corrupted[corrupted.size() / 2] ^= 0x20;
       ASSERT_TRUE(writeBinaryFile(dir + "/corrupted.moeb", corrupted));
@@ -217,6 +231,24 @@ TEST_F(MoeRun, RouterStats) {
   Result none = run("two.moeb --function a --input x4.npy --router-stats --quiet");
   ASSERT_EQ(none.code, 0) << none.err;
   EXPECT_EQ(none.out, "router-stats: function 'a' has no router_stats outputs\n");
+}
+
+TEST_F(MoeRun, SaveAuxCreatesItsDirectory) {
+  Result r = run("linear.moeb --input x.npy --quiet --save-aux aux/nested");
+  ASSERT_EQ(r.code, 0) << r.err;
+  moert::npy::Array st;
+  std::string err;
+  ASSERT_TRUE(moert::npy::readFile(dir + "/aux/nested/router_stats.0.npy", &st, &err)) << err;
+  EXPECT_EQ(st.shape, (std::vector<int64_t>{8}));
+  const float *v = reinterpret_cast<const float *>(st.data.data());
+  EXPECT_EQ(std::vector<float>(v, v + 8), (std::vector<float>{3, 1, 0, 4, 0.5f, 1.25f, 2.5f, 8}));
+  // A file where the directory should be, and an aux name that is a path.
+  ASSERT_TRUE(writeBinaryFile(dir + "/afile", Bytes(1, 'x')));
+  EXPECT_CLI_ERROR("linear.moeb --input x.npy --quiet --save-aux afile",
+                   "--save-aux: cannot create the directory 'afile'");
+  EXPECT_CLI_ERROR("escape.moeb --input x.npy --quiet --save-aux out",
+                   "--save-aux: the artifact's aux output name '../escaped' is not a plain file name");
+  EXPECT_NE(::access((dir + "/escaped.npy").c_str(), F_OK), 0);
 }
 
 TEST_F(MoeRun, BadInputs) {
