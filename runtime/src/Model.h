@@ -1,8 +1,10 @@
 //===- Model.h - a loaded, checked artifact ---------------------------------===//
 //
-// The loader (Loader.cpp) checks the whole artifact once and converts its
-// FlatBuffers table into the plain structures below, so nothing after loading
-// reads the table or trusts an unchecked number. The file's bytes stay in one
+// The loader (ArtifactFile.cpp: the file, header and checksums;
+// TableChecker.cpp: the table; SyntheticWeights.cpp) checks the whole
+// artifact once and converts its FlatBuffers table into the plain structures
+// below, so nothing after loading reads the table or trusts an unchecked
+// number. The file's bytes stay in one
 // read-only mapping that the weights and code objects point into.
 //
 //===----------------------------------------------------------------------===//
@@ -79,6 +81,42 @@ struct CommandSpec {
   Affine bytes;
   uint32_t value = 0;
 };
+
+/// How a command uses an operand.
+enum class Access : uint8_t { Read, Write, ReadWrite };
+
+/// f(operand, access) for each operand of `c`, in the artifact's order
+/// (docs/artifact.md, "Commands"): a launch's arguments (a kernel may read
+/// and write each), a GEMM's A and B (read) and C (written; read too when it
+/// accumulates), a grouped GEMM's A, B and offsets (read) and C (written), a
+/// fill's destination, a copy's source and destination. The one place that
+/// knows which operands each kind of command has.
+template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
+  switch (c.kind) {
+  case CommandKind::Launch:
+    for (const Operand &op : c.args)
+      f(op, Access::ReadWrite);
+    return;
+  case CommandKind::Gemm:
+    f(c.a, Access::Read);
+    f(c.b, Access::Read);
+    f(c.c, c.accumulate ? Access::ReadWrite : Access::Write);
+    return;
+  case CommandKind::GroupedGemm:
+    f(c.a, Access::Read);
+    f(c.b, Access::Read);
+    f(c.offsets, Access::Read);
+    f(c.c, Access::Write);
+    return;
+  case CommandKind::Fill:
+    f(c.dst, Access::Write);
+    return;
+  case CommandKind::Copy:
+    f(c.src, Access::Read);
+    f(c.dst, Access::Write);
+    return;
+  }
+}
 
 struct FunctionSpec {
   std::string name;

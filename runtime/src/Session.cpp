@@ -1,53 +1,18 @@
 //===- Session.cpp ----------------------------------------------------------===//
 #include "Session.h"
 
-#include "Interpreter.h"
 #include "moert/format.h"
 
-#include <cctype>
+#include <algorithm>
 #include <cerrno>
-#include <sys/mman.h>
-#include <unistd.h>
-#include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace moert::rt {
 
 namespace {
-
-constexpr int32_t kMaxThreads = 1024;
-
-bool allDigits(const std::string &s) {
-  if (s.empty())
-    return false;
-  for (char c : s)
-    if (!std::isdigit(static_cast<unsigned char>(c)))
-      return false;
-  return true;
-}
-
-/// Parses the device: -1 for the CPU, N for "cuda:N" ("cuda" is cuda:0).
-Status parseDevice(const char *device, int *cudaOrdinal) {
-  std::string d = device ? device : "cpu";
-  *cudaOrdinal = -1;
-  if (d == "cpu" || d == "cpu:0")
-    return Status();
-  if (d.rfind("cpu:", 0) == 0)
-    return error(MOERT_INVALID_ARGUMENT, "unknown device '", d,
-                 "': the cpu backend has one device, 'cpu' (or 'cpu:0')");
-  if (d == "cuda") {
-    *cudaOrdinal = 0;
-    return Status();
-  }
-  if (d.rfind("cuda:", 0) == 0 && allDigits(d.substr(5)) && d.size() <= 12) {
-    *cudaOrdinal = std::atoi(d.c_str() + 5);
-    return Status();
-  }
-  return error(MOERT_INVALID_ARGUMENT, "unknown device '", d,
-               "' (expected 'cpu' or 'cuda[:N]')");
-}
 
 std::string specString(const TensorSpec &t) {
   std::string s = std::string(moert_dtype_name(t.dtype)) + " [";
@@ -72,10 +37,9 @@ std::string tensorString(const moert_tensor_t &t, bool withDType = true) {
 } // namespace
 
 Session::~Session() {
-  // Stop the threads before the arena they may point into goes away, and let
-  // the CUDA device unregister the arena's page-locked ranges.
-  pool_.reset();
-  cuda_.reset();
+  // The device goes first: the CPU's threads may point into the arena, and a
+  // GPU unregisters the arena's page-locked ranges.
+  device_.reset();
   if (mapping_)
     ::munmap(mapping_, mappingBytes_);
 }
@@ -120,116 +84,20 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
                        std::unique_ptr<Session> *out) {
   if (!model)
     return error(MOERT_INVALID_ARGUMENT, "the model is NULL");
-  int cudaOrdinal = -1;
-  Status s = parseDevice(device, &cudaOrdinal);
-  if (!s)
-    return s;
-  bool cudaModel = model->target() == MOERT_TARGET_CUDA;
-  if (cudaModel && cudaOrdinal < 0)
-    return error(MOERT_INVALID_ARGUMENT, "the artifact is compiled for the cuda "
-                 "target (", model->targetArch(), "): create its session on "
-                 "device 'cuda' or 'cuda:N', not '", device ? device : "cpu", "'");
-  if (!cudaModel && cudaOrdinal >= 0)
-    return error(MOERT_INVALID_ARGUMENT, "the artifact is compiled for the cpu "
-                 "target: device '", device, "' cannot run it (compile with "
-                 "moe-compile --target=cuda:sm_NN)");
-  int32_t threads = options ? options->threads : 0;
-  if (threads < 0 || threads > kMaxThreads)
-    return error(MOERT_INVALID_ARGUMENT, "threads is ", threads,
-                 ", expected 0 (one per available CPU) to ", kMaxThreads);
-  if (threads == 0)
-    threads = std::min(ThreadPool::availableCpus(), kMaxThreads);
-
   std::unique_ptr<Session> session(new Session());
   session->model_ = std::move(model);
   const Model &m = *session->model_;
-
+  Status s = Device::create(m, device, options, &session->device_);
+  if (!s)
+    return s;
   uint64_t arena = 0;
   for (const FunctionSpec &f : m.functions())
     arena = std::max(arena, f.arenaBytes);
-  if (Status st = session->allocateArena(arena, /*populate=*/!cudaModel); !st)
-    return st;
-
-  if (cudaModel) {
-    // The host side of a CUDA session only stages inputs and outputs.
-    if (!(s = ThreadPool::create(1, &session->pool_)))
-      return s;
-    if (!(s = cuda::CudaDevice::create(m, cudaOrdinal, &session->cuda_)))
-      return s.prefixed("device 'cuda:" + std::to_string(cudaOrdinal) + "': ");
-    *out = std::move(session);
-    return Status();
-  }
-  initBlasThreading();
-  if (!(s = ThreadPool::create(threads, &session->pool_)))
-    return s;
-
-  // Load the code objects the kernels live in, and resolve every kernel.
-  session->code_.resize(m.codeObjects().size());
-  session->kernels_.resize(m.kernels().size());
-  for (size_t i = 0; i < m.kernels().size(); ++i) {
-    const KernelSpec &k = m.kernels()[i];
-    std::shared_ptr<LoadedCode> &code = session->code_[k.codeObject];
-    if (!code && !(s = m.acquireCode(k.codeObject, &code)))
-      return s;
-    if (!(s = code->resolve(k.name, &session->kernels_[i])))
-      return s;
-  }
-  if (!(s = session->prepare()))
+  if (!(s = session->allocateArena(arena,
+                                   session->device_->computesInHostArena())) ||
+      !(s = session->device_->bind(session->arena_)))
     return s;
   *out = std::move(session);
-  return Status();
-}
-
-uint8_t *Session::address(const FunctionSpec &fn, const Operand &op) const {
-  if (op.isWeight)
-    return const_cast<uint8_t *>(model_->weights()[op.index].data);
-  return arena_ + fn.buffers[op.index].offset;
-}
-
-Status Session::prepare() {
-  const Model &m = *model_;
-  size_t numArgs = 0;
-  for (const FunctionSpec &f : m.functions())
-    for (const CommandSpec &c : f.commands)
-      numArgs += c.args.size();
-  args_.reserve(numArgs);
-  prepared_.resize(m.functions().size());
-  for (size_t fi = 0; fi < m.functions().size(); ++fi) {
-    const FunctionSpec &f = m.functions()[fi];
-    std::vector<Prepared> &cmds = prepared_[fi];
-    cmds.resize(f.commands.size());
-    for (size_t ci = 0; ci < f.commands.size(); ++ci) {
-      const CommandSpec &c = f.commands[ci];
-      Prepared &p = cmds[ci];
-      p.spec = &c;
-      switch (c.kind) {
-      case CommandKind::Launch:
-        p.kernel = kernels_[c.kernel];
-        p.argsBegin = args_.size();
-        for (const Operand &op : c.args)
-          args_.push_back(address(f, op));
-        break;
-      case CommandKind::Gemm:
-        p.a = address(f, c.a);
-        p.b = address(f, c.b);
-        p.c = address(f, c.c);
-        break;
-      case CommandKind::GroupedGemm:
-        p.a = address(f, c.a);
-        p.b = address(f, c.b);
-        p.c = address(f, c.c);
-        p.offsets = address(f, c.offsets);
-        break;
-      case CommandKind::Fill:
-        p.dst = address(f, c.dst);
-        break;
-      case CommandKind::Copy:
-        p.src = address(f, c.src);
-        p.dst = address(f, c.dst);
-        break;
-      }
-    }
-  }
   return Status();
 }
 
@@ -349,14 +217,8 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
       std::memmove(arena_ + fn.buffers[spec.buffer].offset, inputs[i].data, bytes);
   }
 
-  if (cuda_) {
-    s = cuda_->run(fn, function, T, arena_);
-    if (!s)
-      return s.prefixed("run '" + fn.name + "' on " + cuda_->description() +
-                        ", T = " + std::to_string(T) + ": ");
-  } else if (!(s = runCommands(function, T))) {
+  if (!(s = device_->run(fn, function, T)))
     return s;
-  }
 
   for (size_t i = 0; i < numOutputs; ++i) {
     const TensorSpec &spec = fn.outputs[i];
@@ -371,41 +233,6 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
   hasRun_ = true;
   lastFunction_ = function;
   lastTokens_ = T;
-  return Status();
-}
-
-Status Session::runCommands(size_t function, int64_t T) {
-  const FunctionSpec &fn = model_->functions()[function];
-  Status s;
-  ThreadPool &pool = *pool_;
-  const std::vector<Prepared> &cmds = prepared_[function];
-  for (size_t ci = 0; ci < cmds.size(); ++ci) {
-    const Prepared &p = cmds[ci];
-    const CommandSpec &c = *p.spec;
-    switch (c.kind) {
-    case CommandKind::Launch:
-      runLaunch(pool, p.kernel, args_.data() + p.argsBegin, T, c.extent.at(T),
-                c.grain);
-      break;
-    case CommandKind::Gemm:
-      runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, p.a, p.b, c.bPanels,
-              reinterpret_cast<float *>(p.c), c.accumulate);
-      break;
-    case CommandKind::GroupedGemm:
-      s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n, c.k, p.a,
-                         p.b, c.bPanels, reinterpret_cast<float *>(p.c), p.offsets);
-      if (!s)
-        return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
-                          " (GroupedGemm), T = " + std::to_string(T) + ": ");
-      break;
-    case CommandKind::Fill:
-      runFill(p.dst, c.bytes.at(T), c.value);
-      break;
-    case CommandKind::Copy:
-      runCopy(p.dst, p.src, c.bytes.at(T));
-      break;
-    }
-  }
   return Status();
 }
 

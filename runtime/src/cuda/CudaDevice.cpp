@@ -1,7 +1,7 @@
 //===- CudaDevice.cpp - a session's state on an NVIDIA GPU ------------------===//
 #include "CudaDevice.h"
 
-#include "../Interpreter.h"
+#include "../ExpertOffsets.h"
 #include "moert/format.h"
 
 #include <algorithm>
@@ -44,7 +44,7 @@ Status CudaDevice::check(CUresult r, const std::string &what) const {
 }
 
 Status CudaDevice::create(const Model &model, int ordinal,
-                          std::unique_ptr<CudaDevice> *out) {
+                          std::unique_ptr<Device> *out) {
   std::unique_ptr<CudaDevice> d(new CudaDevice(model));
   if (Status s = d->init(ordinal); !s)
     return s;
@@ -399,20 +399,9 @@ void CudaDevice::noteWrites(const FunctionSpec &fn, size_t begin, size_t end,
   for (size_t ci = begin; ci < end && offsetsBytes_; ++ci) {
     const CommandSpec &c = fn.commands[ci];
     bool writes = false;
-    switch (c.kind) {
-    case CommandKind::Launch:
-      for (const Operand &op : c.args)
-        writes = writes || touches(op);
-      break;
-    case CommandKind::Gemm:
-    case CommandKind::GroupedGemm:
-      writes = touches(c.c);
-      break;
-    case CommandKind::Fill:
-    case CommandKind::Copy:
-      writes = touches(c.dst);
-      break;
-    }
+    forEachOperand(c, [&](const Operand &op, Access access) {
+      writes = writes || (access != Access::Read && touches(op));
+    });
     if (writes)
       offsetsBytes_ = 0;
   }
@@ -465,8 +454,15 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
   return Status();
 }
 
-Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T,
-                       uint8_t *hostArena) {
+Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
+  if (Status s = runOnDevice(fn, function, T, hostArena_); !s)
+    return s.prefixed("run '" + fn.name + "' on " + description_ + ", T = " +
+                      std::to_string(T) + ": ");
+  return Status();
+}
+
+Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
+                               int64_t T, uint8_t *hostArena) {
   const Api &api = *api_;
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
     return s;

@@ -24,7 +24,7 @@
 #ifndef MOERT_SRC_CUDA_CUDADEVICE_H
 #define MOERT_SRC_CUDA_CUDADEVICE_H
 
-#include "../Model.h"
+#include "../Device.h"
 #include "CudaApi.h"
 
 #include <map>
@@ -34,25 +34,34 @@
 
 namespace moert::rt::cuda {
 
-class CudaDevice {
+class CudaDevice : public Device {
 public:
   /// Binds `model` (a CUDA artifact) to GPU `ordinal`.
   static Status create(const Model &model, int ordinal,
-                       std::unique_ptr<CudaDevice> *out);
-  ~CudaDevice();
+                       std::unique_ptr<Device> *out);
+  ~CudaDevice() override;
   CudaDevice(const CudaDevice &) = delete;
   CudaDevice &operator=(const CudaDevice &) = delete;
 
-  /// Runs function `fn` at T tokens: its inputs are read from `hostArena`
-  /// (at their buffers' offsets), its outputs and auxiliary outputs are
-  /// written there.
-  Status run(const FunctionSpec &fn, size_t function, int64_t T,
-             uint8_t *hostArena);
+  /// The host arena only stages the inputs and receives the outputs.
+  bool computesInHostArena() const override { return false; }
+  Status bind(uint8_t *hostArena) override {
+    hostArena_ = hostArena;
+    return Status();
+  }
+  /// Copies the inputs from the host arena (at their buffers' offsets) to
+  /// the device, issues the commands, and copies the outputs and auxiliary
+  /// outputs back; errors are prefixed with the function, the GPU and T.
+  Status run(const FunctionSpec &fn, size_t function, int64_t T) override;
+  /// The host side of a run is one thread.
+  int32_t threads() const override { return 1; }
 
   /// "NVIDIA H100 80GB HBM3 (sm_90)".
   const std::string &description() const { return description_; }
 
 private:
+  Status runOnDevice(const FunctionSpec &fn, size_t function, int64_t T,
+                     uint8_t *hostArena);
   explicit CudaDevice(const Model &model) : model_(model) {}
   Status init(int ordinal);
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
@@ -126,6 +135,7 @@ private:
   // The host arena's input and output ranges, page-locked (cuMemHostRegister)
   // for fast copies; pinnedArena_ is the arena they belong to.
   uint8_t *pinnedArena_ = nullptr;
+  uint8_t *hostArena_ = nullptr; // the session's (bind)
   std::vector<void *> pinned_;
 };
 

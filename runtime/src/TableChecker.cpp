@@ -1,11 +1,10 @@
-//===- Loader.cpp - reading and checking a .moeb artifact ------------------===//
+//===- TableChecker.cpp - checking an artifact's table ----------------------===//
 //
-// Implements docs/artifact.md, "What the loader checks", in its order:
-//   1. header fields, 2. table then blob checksums, 3. the FlatBuffers
-//   Verifier, 4. semantic bounds,
-// and converts the table into Model's plain structures. Every number read
-// from the table is range-checked with overflow-safe arithmetic before it is
-// used, so a bad artifact is a status, never an out-of-bounds access.
+// Steps 3 and 4 of docs/artifact.md, "What the loader checks": the
+// FlatBuffers Verifier, then semantic bounds, converting the table into Model's
+// plain structures. Every number read from the table is range-checked with
+// overflow-safe arithmetic before it is used, so a bad artifact is a status,
+// never an out-of-bounds access.
 //
 //===----------------------------------------------------------------------===//
 #include "CodeObject.h"
@@ -19,52 +18,16 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <fcntl.h>
 #include <set>
-#include <thread>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 namespace moert::rt {
-
-const char *commandKindName(CommandKind kind) {
-  switch (kind) {
-  case CommandKind::Launch: return "Launch";
-  case CommandKind::Gemm: return "Gemm";
-  case CommandKind::GroupedGemm: return "GroupedGemm";
-  case CommandKind::Fill: return "Fill";
-  case CommandKind::Copy: return "Copy";
-  }
-  return "?";
-}
 
 namespace {
 
 constexpr size_t kHeaderSize = sizeof(FileHeader);
 constexpr int64_t kBlasMax = INT32_MAX; // cblas_sgemm takes int dimensions
-
-size_t pageSize() {
-  long p = ::sysconf(_SC_PAGESIZE);
-  return p > 0 ? static_cast<size_t>(p) : 4096;
-}
-
-/// An anonymous, page-aligned mapping of at least `size` bytes (one page for 0).
-Status allocMapping(size_t size, uint8_t **map, size_t *mapSize) {
-  size_t ps = pageSize();
-  if (size > SIZE_MAX - ps)
-    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", size,
-                 " bytes for the artifact");
-  size_t want = (std::max<size_t>(size, 1) + ps - 1) / ps * ps;
-  void *p = ::mmap(nullptr, want, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED)
-    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", size,
-                 " bytes for the artifact: ", std::strerror(errno));
-  *map = static_cast<uint8_t *>(p);
-  *mapSize = want;
-  return Status();
-}
 
 const char *dtypeName(uint8_t d) {
   return moert_dtype_name(static_cast<moert_dtype_t>(d));
@@ -788,228 +751,6 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
 
 } // namespace
 
-Model::~Model() {
-  if (map_)
-    ::munmap(map_, mapSize_);
-  for (const WeightSpec &w : weights_)
-    if (w.synthetic && w.data) // mapped by generateSyntheticWeights
-      ::munmap(const_cast<uint8_t *>(w.data), alignUp(w.bytes));
-}
-
-// Synthetic weights are generated into private read-only mappings, split over
-// the machine's threads (a benchmark's weights reach gigabytes).
-Status Model::generateSyntheticWeights() {
-#if defined(MOERT_SYNTHETIC_WEIGHT_LIMIT)
-  const uint64_t limit = MOERT_SYNTHETIC_WEIGHT_LIMIT; // fuzzing builds
-  const char *limitWhat = "this build's limit";
-#else
-  const uint64_t limit = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
-                         static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const char *limitWhat = "this machine's memory";
-#endif
-  uint64_t total = 0;
-  for (const WeightSpec &w : weights_)
-    if (w.synthetic && __builtin_add_overflow(total, w.bytes, &total))
-      total = UINT64_MAX;
-  if (total > limit)
-    return error(MOERT_OUT_OF_MEMORY, "the artifact's synthetic weights need ",
-                 total, " bytes, more than ", limitWhat, " (", limit, " bytes)");
-  for (WeightSpec &w : weights_) {
-    if (!w.synthetic || w.bytes == 0)
-      continue;
-    size_t size = alignUp(w.bytes);
-    void *map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
-      return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", w.bytes,
-                   " bytes for the synthetic weight '", w.name, "': ",
-                   std::strerror(errno));
-    w.data = static_cast<const uint8_t *>(map); // unmapped by ~Model
-    // The f32 values of format.h, rounded to nearest even for bf16 / f16.
-    moert_dtype_t dtype = w.dtype;
-    uint64_t count = w.bytes / moert_dtype_size(dtype);
-    float bound = randomUniformBound(w.shape.back());
-    uint64_t seed = w.seed;
-    // In panels, storage element i holds logical (row-major) element
-    // `logical` of matrix i / perMatrix, or padding (zero).
-    // In panels (format.h): matrix, panel, step of `depth` values of k,
-    // column and value within the step.
-    bool panels = w.panels;
-    uint64_t n = panels ? static_cast<uint64_t>(w.shape[w.shape.size() - 2]) : 0;
-    uint64_t k = static_cast<uint64_t>(w.shape.back());
-    int64_t depth = panelDepth(moert_dtype_size(dtype));
-    uint64_t perMatrix = panels ? panelElements(int64_t(n), int64_t(k), depth) : 0;
-    uint64_t stepSize = static_cast<uint64_t>(kPanelWidth * depth);
-    uint64_t panelSize = panelElements(kPanelWidth, int64_t(k), depth);
-    auto fill = [=](uint64_t begin, uint64_t end) {
-      float *f32 = static_cast<float *>(map);
-      uint16_t *u16 = static_cast<uint16_t *>(map);
-      for (uint64_t i = begin; i < end; ++i) {
-        float v = 0.0f; // the padding of panels
-        if (!panels) {
-          v = randomUniformWeight(seed, i, bound);
-        } else {
-          uint64_t matrix = i / perMatrix, r = i % perMatrix;
-          uint64_t d = static_cast<uint64_t>(depth);
-          uint64_t row = r / panelSize * kPanelWidth + r % stepSize / d;
-          uint64_t col = r % panelSize / stepSize * d + r % d;
-          if (row < n && col < k)
-            v = randomUniformWeight(seed, (matrix * n + row) * k + col, bound);
-        }
-        if (dtype == MOERT_F32)
-          f32[i] = v;
-        else
-          u16[i] = dtype == MOERT_BF16 ? floatToBf16(v) : floatToHalf(v);
-      }
-    };
-    unsigned parts = count < (1u << 20)
-                         ? 1u
-                         : std::max(1u, std::thread::hardware_concurrency());
-    std::vector<std::thread> threads;
-    uint64_t step = (count + parts - 1) / parts;
-    for (unsigned p = 1; p < parts; ++p)
-      threads.emplace_back(fill, std::min(count, p * step),
-                           std::min(count, (p + 1) * step));
-    fill(0, std::min(count, step));
-    for (std::thread &t : threads)
-      t.join();
-    if (::mprotect(map, size, PROT_READ) != 0)
-      return error(MOERT_INTERNAL, "mprotect of a synthetic weight failed: ",
-                   std::strerror(errno));
-  }
-  return Status();
-}
-
-Status Model::loadMemory(const void *data, size_t size,
-                         std::shared_ptr<const Model> *out) {
-  if (!data && size > 0)
-    return error(MOERT_INVALID_ARGUMENT, "the artifact's data pointer is NULL");
-  uint8_t *map = nullptr;
-  size_t mapSize = 0;
-  Status s = allocMapping(size, &map, &mapSize);
-  if (!s)
-    return s;
-  if (size)
-    std::memcpy(map, data, size);
-  std::shared_ptr<Model> model(new Model());
-  if (!(s = model->adopt(map, mapSize, size)))
-    return s;
-  *out = std::move(model);
-  return Status();
-}
-
-Status Model::loadFile(const char *path, std::shared_ptr<const Model> *out) {
-  if (!path)
-    return error(MOERT_INVALID_ARGUMENT, "the artifact path is NULL");
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return error(e == ENOENT ? MOERT_NOT_FOUND : MOERT_IO_ERROR, "cannot open '",
-                 path, "': ", std::strerror(e));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return error(MOERT_IO_ERROR, "cannot read '", path, "': not a regular file");
-  }
-  size_t size = static_cast<size_t>(st.st_size);
-  uint8_t *map = nullptr;
-  size_t mapSize = 0;
-  Status s = allocMapping(size, &map, &mapSize);
-  if (!s) {
-    ::close(fd);
-    return s.prefixed("'" + std::string(path) + "': ");
-  }
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::read(fd, map + done, size - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      int e = n < 0 ? errno : 0;
-      ::close(fd);
-      ::munmap(map, mapSize);
-      return error(MOERT_IO_ERROR, "cannot read '", path, "': ",
-                   e ? std::strerror(e) : "the file shrank while being read");
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  std::shared_ptr<Model> model(new Model());
-  if (!(s = model->adopt(map, mapSize, size)))
-    return s.prefixed("'" + std::string(path) + "': ");
-  *out = std::move(model);
-  return Status();
-}
-
-Status Model::adopt(uint8_t *map, size_t mapSize, size_t size) {
-  map_ = map;
-  mapSize_ = mapSize;
-  size_ = size;
-  codeCache_.clear();
-  // Weights and code are read-only from here on: a kernel that writes a
-  // weight faults instead of silently changing the model for other sessions.
-  if (::mprotect(map_, mapSize_, PROT_READ) != 0)
-    return error(MOERT_INTERNAL, "mprotect of the artifact failed: ",
-                 std::strerror(errno));
-  Status s = checkHeader();
-  if (!s)
-    return s;
-  return checkTable();
-}
-
-// Steps 1 and 2.
-Status Model::checkHeader() {
-  if (size_ < kHeaderSize)
-    return error(MOERT_INVALID_ARTIFACT, "the artifact is ", size_,
-                 " bytes, smaller than the ", kHeaderSize,
-                 "-byte header (truncated, or not a .moeb file)");
-  FileHeader h;
-  std::memcpy(&h, map_, sizeof h);
-  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0)
-    return error(MOERT_INVALID_ARTIFACT,
-                 "bad magic: not a .moeb artifact (expected \"MOEBART\\0\")");
-  if (h.format_version != kFormatVersion)
-    return error(MOERT_UNSUPPORTED, "the artifact has format version ",
-                 h.format_version, "; this runtime reads format version ",
-                 kFormatVersion, " only");
-  if (h.header_size != kHeaderSize)
-    return error(MOERT_INVALID_ARTIFACT, "header_size is ", h.header_size,
-                 ", expected ", kHeaderSize);
-  if (checksum64(map_, offsetof(FileHeader, header_checksum)) != h.header_checksum)
-    return error(MOERT_INVALID_ARTIFACT,
-                 "header checksum mismatch: the header is corrupted");
-  if (h.file_size != size_)
-    return error(MOERT_INVALID_ARTIFACT, "the header says file_size = ",
-                 h.file_size, ", but the artifact is ", size_,
-                 " bytes (truncated or extended)");
-  if (h.table_offset != kHeaderSize)
-    return error(MOERT_INVALID_ARTIFACT, "table_offset is ", h.table_offset,
-                 ", expected ", kHeaderSize);
-  if (h.table_size > size_ - kHeaderSize)
-    return error(MOERT_INVALID_ARTIFACT, "table_size ", h.table_size,
-                 " runs past the end of the ", size_, "-byte artifact");
-  uint64_t tableEnd = kHeaderSize + h.table_size;
-  if (h.blob_offset != alignUp(tableEnd))
-    return error(MOERT_INVALID_ARTIFACT, "blob_offset is ", h.blob_offset,
-                 ", expected alignUp(128 + table_size) = ", alignUp(tableEnd));
-  if (h.blob_offset > h.file_size || h.blob_size != h.file_size - h.blob_offset)
-    return error(MOERT_INVALID_ARTIFACT, "blob_offset + blob_size = ",
-                 h.blob_offset, " + ", h.blob_size, ", expected file_size = ",
-                 h.file_size);
-  for (size_t i = 0; i < sizeof h.reserved / sizeof h.reserved[0]; ++i)
-    if (h.reserved[i] != 0)
-      return error(MOERT_INVALID_ARTIFACT, "reserved header word ", i, " is ",
-                   h.reserved[i], ", expected 0");
-  if (checksum64(map_ + kHeaderSize, h.table_size) != h.table_checksum)
-    return error(MOERT_INVALID_ARTIFACT,
-                 "table checksum mismatch: the table is corrupted");
-  if (checksum64(map_ + tableEnd, size_ - tableEnd) != h.blob_checksum)
-    return error(MOERT_INVALID_ARTIFACT, "blob checksum mismatch: the weights, "
-                 "code objects or padding are corrupted");
-  return Status();
-}
-
 // Steps 3 and 4.
 Status Model::checkTable() {
   FileHeader h;
@@ -1078,49 +819,6 @@ Status Model::checkTable() {
   }
   codeCache_.resize(codeObjects_.size());
   return generateSyntheticWeights();
-}
-
-Status Model::findFunction(const char *name, size_t *index) const {
-  if (!name) {
-    if (functions_.size() == 1) {
-      *index = 0;
-      return Status();
-    }
-  } else {
-    for (size_t i = 0; i < functions_.size(); ++i)
-      if (functions_[i].name == name) {
-        *index = i;
-        return Status();
-      }
-  }
-  std::string list;
-  for (const FunctionSpec &f : functions_)
-    list += (list.empty() ? "" : ", ") + f.name;
-  if (!name)
-    return error(MOERT_INVALID_ARGUMENT, "the artifact has ", functions_.size(),
-                 " functions (", list, "); name one");
-  return error(MOERT_NOT_FOUND, "unknown function '", name,
-               "' (the artifact has: ", list, ")");
-}
-
-Status Model::acquireCode(uint32_t index, std::shared_ptr<LoadedCode> *out) const {
-  if (index >= codeObjects_.size())
-    return error(MOERT_INTERNAL, "code object ", index, " does not exist");
-  std::lock_guard<std::mutex> lock(codeMutex_);
-  if (std::shared_ptr<LoadedCode> code = codeCache_[index].lock()) {
-    *out = std::move(code);
-    return Status();
-  }
-  const CodeObjectSpec &spec = codeObjects_[index];
-  if (Status s = checkHostCpuFeatures(spec.arch, index); !s)
-    return s;
-  std::shared_ptr<LoadedCode> code;
-  Status s = LoadedCode::load(spec.data, spec.bytes, index, &code);
-  if (!s)
-    return s;
-  codeCache_[index] = code;
-  *out = std::move(code);
-  return Status();
 }
 
 } // namespace moert::rt

@@ -1,16 +1,16 @@
-//===- Interpreter.h - the CPU implementations of the artifact's commands --===//
+//===- CpuCommands.h - the CPU implementations of the artifact's commands -===//
 //
 // Each function runs one command of docs/artifact.md ("Commands") on
 // pointers the session has already resolved and sizes the loader has already
 // checked; they may use the session's thread pool and allocate nothing.
 //
 //===----------------------------------------------------------------------===//
-#ifndef MOERT_SRC_INTERPRETER_H
-#define MOERT_SRC_INTERPRETER_H
+#ifndef MOERT_SRC_CPU_CPUCOMMANDS_H
+#define MOERT_SRC_CPU_CPUCOMMANDS_H
 
-#include "CodeObject.h"
-#include "Status.h"
-#include "ThreadPool.h"
+#include "../CodeObject.h"
+#include "../Status.h"
+#include "../ThreadPool.h"
 
 #include <cstdint>
 
@@ -31,13 +31,9 @@ void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
              int64_t K, const void *A, const void *B, bool bPanels, float *C,
              bool accumulate);
 
-/// The checks of a grouped GEMM's i32 offsets [experts + 1]: offsets[0] = 0,
-/// non-decreasing, offsets[experts] <= rows (MOERT_EXECUTION_ERROR otherwise).
-Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows);
-
 /// The grouped GEMM over `experts` groups of rows given by the i32 offsets at
 /// `offsets` (experts + 1 of them), validated here: an error status (and C
-/// untouched) when checkExpertOffsets fails.
+/// untouched) when checkExpertOffsets (ExpertOffsets.h) fails.
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
                       const void *B, bool bPanels, float *C,
@@ -50,4 +46,4 @@ void runCopy(uint8_t *dst, const uint8_t *src, int64_t bytes);
 
 } // namespace moert::rt
 
-#endif // MOERT_SRC_INTERPRETER_H
+#endif // MOERT_SRC_CPU_CPUCOMMANDS_H

@@ -1,5 +1,6 @@
-//===- Interpreter.cpp ------------------------------------------------------===//
-#include "Interpreter.h"
+//===- CpuCommands.cpp - the artifact's commands on the CPU ---------------===//
+#include "cpu/CpuCommands.h"
+#include "ExpertOffsets.h"
 #include "cpu/PanelGemm.h"
 #include "cpu/SmallGemm.h"
 #include "moert/format.h"
@@ -135,12 +136,6 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
              static_cast<const uint16_t *>(B) + b * K, C, ldc, beta);
 }
 
-int32_t loadI32(const uint8_t *p, int64_t i) {
-  int32_t v;
-  std::memcpy(&v, p + 4 * i, 4);
-  return v;
-}
-
 } // namespace
 
 void initBlasThreading() {
@@ -183,25 +178,6 @@ void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
   pool.parallelFor(s.tasks(), tile);
 }
 
-Status checkExpertOffsets(const uint8_t *offsets, int64_t experts, int64_t rows) {
-  int32_t first = loadI32(offsets, 0);
-  if (first != 0)
-    return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[0] = ",
-                 first, ", expected 0");
-  for (int64_t e = 0; e < experts; ++e) {
-    int32_t lo = loadI32(offsets, e), hi = loadI32(offsets, e + 1);
-    if (hi < lo)
-      return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[",
-                   e + 1, "] = ", hi, " < offsets[", e, "] = ", lo,
-                   " (they must be non-decreasing)");
-  }
-  int64_t used = loadI32(offsets, experts);
-  if (used > rows)
-    return error(MOERT_EXECUTION_ERROR, "invalid expert offsets: offsets[",
-                 experts, "] = ", used, " exceeds rows(T) = ", rows);
-  return Status();
-}
-
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
                       const void *B, bool bPanels, float *C,
@@ -210,8 +186,8 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
     return s;
   int64_t nonEmpty = 0;
   for (int64_t e = 0; e < experts; ++e)
-    nonEmpty += loadI32(offsets, e + 1) > loadI32(offsets, e);
-  int64_t used = loadI32(offsets, experts);
+    nonEmpty += loadOffset(offsets, e + 1) > loadOffset(offsets, e);
+  int64_t used = loadOffset(offsets, experts);
   if (used < rows)
     std::memset(C + used * N, 0, static_cast<size_t>((rows - used) * N) * sizeof(float));
   if (used == 0)
@@ -229,7 +205,7 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
   nParts = ceilDiv(N, nStep);
   auto tile = [&](int64_t i) {
     int64_t e = i / nParts, n0 = (i % nParts) * nStep;
-    int64_t r0 = loadI32(offsets, e), r1 = loadI32(offsets, e + 1);
+    int64_t r0 = loadOffset(offsets, e), r1 = loadOffset(offsets, e + 1);
     int64_t n = std::min(nStep, N - n0);
     if (r1 > r0 && n > 0)
       gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, bPanels, N,

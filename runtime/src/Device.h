@@ -1,0 +1,44 @@
+//===- Device.h - the backends a session runs on --------------------------===//
+//
+// A session holds a model, its host arena and one Device: the CPU
+// (cpu/CpuDevice.h) or an NVIDIA GPU (cuda/CudaDevice.h), peers behind this
+// interface, each executing the artifact's commands its own way. Device::create
+// is the one place that maps a device name to a backend.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_DEVICE_H
+#define MOERT_SRC_DEVICE_H
+
+#include "Model.h"
+
+#include <memory>
+#include <string>
+
+namespace moert::rt {
+
+class Device {
+public:
+  /// The backend for `device` ("cpu", "cpu:0" or NULL; "cuda" or "cuda:N")
+  /// that runs `model`, which must be compiled for that target.
+  static Status create(const Model &model, const char *device,
+                       const moert_session_options_t *options,
+                       std::unique_ptr<Device> *out);
+  virtual ~Device();
+
+  /// Whether the commands run in the session's host arena (the CPU: its
+  /// pages are committed up front) or it only stages inputs and outputs
+  /// (a GPU: its own arena is on the device).
+  virtual bool computesInHostArena() const = 0;
+  /// Binds the session's host arena, once, before the first run.
+  virtual Status bind(uint8_t *hostArena) = 0;
+  /// Runs function `function` (`fn`) at T tokens: its inputs are in the host
+  /// arena at their buffers' offsets, and its outputs and auxiliary outputs
+  /// are left there. Errors name the function, the command and T.
+  virtual Status run(const FunctionSpec &fn, size_t function, int64_t T) = 0;
+  /// The threads a run uses on the host.
+  virtual int32_t threads() const = 0;
+};
+
+} // namespace moert::rt
+
+#endif // MOERT_SRC_DEVICE_H

@@ -1,0 +1,106 @@
+//===- SyntheticWeights.cpp - weights generated at load time ----------------===//
+//
+// The weights of an artifact whose table gives them as RandomUniform(seed)
+// (moe-bench's synthetic blocks) are generated here, after the table is
+// checked, with the values of moert/format.h.
+//
+//===----------------------------------------------------------------------===//
+#include "Model.h"
+
+#include "moert/format.h"
+#include "moert/half.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace moert::rt {
+
+// Synthetic weights are generated into private read-only mappings, split over
+// the machine's threads (a benchmark's weights reach gigabytes).
+Status Model::generateSyntheticWeights() {
+#if defined(MOERT_SYNTHETIC_WEIGHT_LIMIT)
+  const uint64_t limit = MOERT_SYNTHETIC_WEIGHT_LIMIT; // fuzzing builds
+  const char *limitWhat = "this build's limit";
+#else
+  const uint64_t limit = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                         static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const char *limitWhat = "this machine's memory";
+#endif
+  uint64_t total = 0;
+  for (const WeightSpec &w : weights_)
+    if (w.synthetic && __builtin_add_overflow(total, w.bytes, &total))
+      total = UINT64_MAX;
+  if (total > limit)
+    return error(MOERT_OUT_OF_MEMORY, "the artifact's synthetic weights need ",
+                 total, " bytes, more than ", limitWhat, " (", limit, " bytes)");
+  for (WeightSpec &w : weights_) {
+    if (!w.synthetic || w.bytes == 0)
+      continue;
+    size_t size = alignUp(w.bytes);
+    void *map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+      return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", w.bytes,
+                   " bytes for the synthetic weight '", w.name, "': ",
+                   std::strerror(errno));
+    w.data = static_cast<const uint8_t *>(map); // unmapped by ~Model
+    // The f32 values of format.h, rounded to nearest even for bf16 / f16.
+    moert_dtype_t dtype = w.dtype;
+    uint64_t count = w.bytes / moert_dtype_size(dtype);
+    float bound = randomUniformBound(w.shape.back());
+    uint64_t seed = w.seed;
+    // In panels, storage element i holds logical (row-major) element
+    // `logical` of matrix i / perMatrix, or padding (zero).
+    // In panels (format.h): matrix, panel, step of `depth` values of k,
+    // column and value within the step.
+    bool panels = w.panels;
+    uint64_t n = panels ? static_cast<uint64_t>(w.shape[w.shape.size() - 2]) : 0;
+    uint64_t k = static_cast<uint64_t>(w.shape.back());
+    int64_t depth = panelDepth(moert_dtype_size(dtype));
+    uint64_t perMatrix = panels ? panelElements(int64_t(n), int64_t(k), depth) : 0;
+    uint64_t stepSize = static_cast<uint64_t>(kPanelWidth * depth);
+    uint64_t panelSize = panelElements(kPanelWidth, int64_t(k), depth);
+    auto fill = [=](uint64_t begin, uint64_t end) {
+      float *f32 = static_cast<float *>(map);
+      uint16_t *u16 = static_cast<uint16_t *>(map);
+      for (uint64_t i = begin; i < end; ++i) {
+        float v = 0.0f; // the padding of panels
+        if (!panels) {
+          v = randomUniformWeight(seed, i, bound);
+        } else {
+          uint64_t matrix = i / perMatrix, r = i % perMatrix;
+          uint64_t d = static_cast<uint64_t>(depth);
+          uint64_t row = r / panelSize * kPanelWidth + r % stepSize / d;
+          uint64_t col = r % panelSize / stepSize * d + r % d;
+          if (row < n && col < k)
+            v = randomUniformWeight(seed, (matrix * n + row) * k + col, bound);
+        }
+        if (dtype == MOERT_F32)
+          f32[i] = v;
+        else
+          u16[i] = dtype == MOERT_BF16 ? floatToBf16(v) : floatToHalf(v);
+      }
+    };
+    unsigned parts = count < (1u << 20)
+                         ? 1u
+                         : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<std::thread> threads;
+    uint64_t step = (count + parts - 1) / parts;
+    for (unsigned p = 1; p < parts; ++p)
+      threads.emplace_back(fill, std::min(count, p * step),
+                           std::min(count, (p + 1) * step));
+    fill(0, std::min(count, step));
+    for (std::thread &t : threads)
+      t.join();
+    if (::mprotect(map, size, PROT_READ) != 0)
+      return error(MOERT_INTERNAL, "mprotect of a synthetic weight failed: ",
+                   std::strerror(errno));
+  }
+  return Status();
+}
+
+} // namespace moert::rt

@@ -1,0 +1,52 @@
+//===- CpuDevice.h - the CPU backend ----------------------------*- C++ -*-===//
+//
+// Everything a CPU run needs is prepared when the session is created: the
+// thread pool, the loaded code objects, every kernel's address, and each
+// command's operand addresses in the session's host arena (where the
+// commands run). A run interprets the commands (cpu/CpuCommands.h); it
+// allocates nothing and starts no thread.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_CPU_CPUDEVICE_H
+#define MOERT_SRC_CPU_CPUDEVICE_H
+
+#include "../CodeObject.h"
+#include "../Device.h"
+#include "../ThreadPool.h"
+
+#include <vector>
+
+namespace moert::rt {
+
+class CpuDevice : public Device {
+public:
+  /// `threads` >= 1.
+  static Status create(const Model &model, int32_t threads,
+                       std::unique_ptr<Device> *out);
+
+  bool computesInHostArena() const override { return true; }
+  Status bind(uint8_t *hostArena) override;
+  Status run(const FunctionSpec &fn, size_t function, int64_t T) override;
+  int32_t threads() const override { return pool_->size(); }
+
+private:
+  explicit CpuDevice(const Model &model) : model_(model) {}
+
+  /// A command with its operands' addresses (forEachOperand's order) and,
+  /// for a launch, its kernel.
+  struct Prepared {
+    KernelFn kernel = nullptr;
+    size_t operandsBegin = 0; // into operands_
+  };
+
+  const Model &model_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::shared_ptr<LoadedCode>> code_; // by code object index
+  std::vector<KernelFn> kernels_;                 // by kernel index
+  std::vector<std::vector<Prepared>> prepared_;   // by function, by command
+  std::vector<void *> operands_;                  // every command's operands
+};
+
+} // namespace moert::rt
+
+#endif // MOERT_SRC_CPU_CPUDEVICE_H
