@@ -36,6 +36,7 @@ public:
                         Type elementType, int64_t numExperts = -1) {
     bool stacked = name.contains("{e}");
     assert(stacked == (numExperts >= 0) && "stacking needs an expert count");
+    std::string firstFile;
     for (int64_t e = 0; e < (stacked ? numExperts : 1); ++e) {
       std::string tensorName = name.str();
       if (stacked)
@@ -43,13 +44,20 @@ public:
           tensorName.replace(pos, 3, std::to_string(e));
       if (failed(check(tensorName, shape)))
         return failure();
+      if (e == 0)
+        firstFile = checkpoint.find(tensorName)->file;
     }
     SmallVector<int64_t> resultShape;
     if (stacked)
       resultShape.push_back(numExperts);
     resultShape.append(shape.begin(), shape.end());
     auto type = RankedTensorType::get(resultShape, elementType);
-    auto op = moe::WeightOp::create(builder, builder.getUnknownLoc(), type,
+    // Where the weight comes from: its name, in the (first) safetensors file
+    // that holds it (line 0: a file, not a line of it).
+    Location loc = NameLoc::get(
+        builder.getStringAttr(name),
+        FileLineColLoc::get(builder.getContext(), firstFile, 0, 0));
+    auto op = moe::WeightOp::create(builder, loc, type,
                                     builder.getStringAttr(name),
                                     builder.getStringAttr(source),
                                     /*value=*/nullptr, /*random_seed=*/nullptr);

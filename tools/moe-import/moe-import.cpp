@@ -34,6 +34,10 @@ static cl::opt<std::string>
     dtypeOpt("dtype", cl::init("f32"), cl::cat(importCategory),
              cl::desc("Compute dtype of activations and weights: f32, bf16 or "
                       "f16 (default: f32); router math is f32 regardless"));
+static cl::opt<bool> debugInfo(
+    "debug-info", cl::init(false), cl::cat(importCategory),
+    cl::desc("Print locations: each moe.weight's tensor name and the "
+             "safetensors file that holds it"));
 enum class Progress { Auto, Always, Never };
 static cl::opt<Progress> progressOpt(
     "progress", cl::init(Progress::Auto), cl::cat(importCategory),
@@ -52,7 +56,7 @@ int main(int argc, char **argv) {
   std::string overview =
       "moe-import: turn a Hugging Face MoE checkpoint into a moe graph\n\n"
       "  moe-import CKPT_DIR -o graph.mlir [--layers 0,3|all] [--dtype "
-      "f32|bf16|f16]\n\n"
+      "f32|bf16|f16] [--debug-info]\n\n"
       "CKPT_DIR holds config.json and model.safetensors or a sharded "
       "model.safetensors.index.json.\nThe graph has one function "
       "@layer_<i>(%x: tensor<?xHxdtype>) per layer: the layer's sparse MoE\n"
@@ -94,7 +98,10 @@ int main(int argc, char **argv) {
   auto out = std::make_unique<ToolOutputFile>(outputFile, ec, sys::fs::OF_None);
   if (ec)
     return fail(outputFile + ": " + ec.message());
-  (*module)->print(out->os());
+  mlir::OpPrintingFlags flags;
+  if (debugInfo)
+    flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
+  (*module)->print(out->os(), flags);
   out->os() << "\n";
   out->keep();
   return 0;
