@@ -109,38 +109,27 @@ struct MoeLowerToExecPass
                          << maxTokens.getValue();
       return signalPassFailure();
     }
-    if (target != "cpu" && target != "cuda") {
-      module.emitError() << "moe-lower-to-exec: target must be cpu or cuda, "
-                            "got '"
-                         << target.getValue() << "'";
-      return signalPassFailure();
-    }
-    Type ffnType = llvm::StringSwitch<Type>(weightType)
-                       .Case("f32", Float32Type::get(&getContext()))
-                       .Case("bf16", BFloat16Type::get(&getContext()))
-                       .Case("f16", Float16Type::get(&getContext()))
-                       .Default(Type());
-    if (!ffnType) {
-      module.emitError() << "moe-lower-to-exec: weight-type must be f32, bf16 "
-                            "or f16, got '"
-                         << weightType.getValue() << "'";
-      return signalPassFailure();
-    }
-    if (gemvMaxTokens < 0 || (gemvMaxTokens > 0 && target != "cuda")) {
+    Type ffnType = weightType == WeightType::BF16
+                       ? Type(BFloat16Type::get(&getContext()))
+                   : weightType == WeightType::F16
+                       ? Type(Float16Type::get(&getContext()))
+                       : Type(Float32Type::get(&getContext()));
+    bool cuda = target == ExecTarget::Cuda;
+    if (gemvMaxTokens < 0 || (gemvMaxTokens > 0 && !cuda)) {
       module.emitError() << "moe-lower-to-exec: gemv-max-tokens is a T >= 0 "
                             "for the cuda target, got "
                          << gemvMaxTokens.getValue() << " for target '"
-                         << target.getValue() << "'";
+                         << stringify(target) << "'";
       return signalPassFailure();
     }
     getContext().getLoadedDialect<exec::ExecDialect>()->getTargetAttrHelper().setAttr(
-        module, StringAttr::get(&getContext(), target));
+        module, StringAttr::get(&getContext(), stringify(target)));
     OpBuilder b(&getContext());
     b.setInsertionPointToEnd(module.getBody());
     auto kernels = ModuleOp::create(b, module.getLoc(), StringRef("kernels"));
     KernelLibrary library(kernels);
     ExecLowering lowering(&getContext(), library,
-                          {maxTokens, target == "cuda", gemvMaxTokens, ffnType});
+                          {maxTokens, cuda, gemvMaxTokens, ffnType});
     ExecTypeConverter &types = lowering.getTypeConverter();
     RewritePatternSet patterns(&getContext());
     populateMoeToExecPatterns(lowering, patterns);

@@ -297,11 +297,9 @@ struct MoeCodegenCudaPass
       return fail("unknown GPU architecture '" + chip +
                   "' (expected sm_NN with NN >= 75 that this LLVM's NVPTX backend "
                   "knows, e.g. sm_80, sm_90 or sm_90a)");
-    if (binary != "auto" && binary != "ptx" && binary != "cubin")
-      return fail("binary must be auto, ptx or cubin, got '" + binary + "'");
     std::string toolkit = toolkitPath(cudaPath);
     std::optional<std::string> ptxas = findPtxas(toolkit);
-    if (binary == "cubin" && !ptxas)
+    if (binary == CudaBinary::Cubin && !ptxas)
       return fail("a cubin needs ptxas, which is neither in the CUDA toolkit (" +
                   (toolkit.empty() ? std::string("none found") : toolkit) +
                   ") nor on PATH; use binary=ptx to carry PTX the driver "
@@ -368,7 +366,7 @@ struct MoeCodegenCudaPass
     // 4. The code object: a cubin when ptxas is at hand (or asked for).
     std::string format = "ptx";
     std::vector<char> bytes(ptx.begin(), ptx.end());
-    if (binary == "cubin" || (binary == "auto" && ptxas)) {
+    if (binary == CudaBinary::Cubin || (binary == CudaBinary::Auto && ptxas)) {
       std::string error;
       auto cubin = assemble(*ptxas, ptx, chip, error);
       if (failed(cubin))

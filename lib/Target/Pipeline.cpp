@@ -47,11 +47,11 @@ void moec::loadCompileDialects(MLIRContext &context) {
 bool moec::parseTarget(llvm::StringRef text, CompileOptions &options,
                        std::string &error) {
   if (text == "cpu") {
-    options.target = "cpu";
+    options.target = ExecTarget::Cpu;
     return true;
   }
   if (text == "cuda" || text.starts_with("cuda:")) {
-    options.target = "cuda";
+    options.target = ExecTarget::Cuda;
     if (text.consume_front("cuda:")) {
       if (!isCudaChip(text)) {
         error = "unknown GPU architecture '" + text.str() +
@@ -84,11 +84,11 @@ void moec::buildCompilePipeline(OpPassManager &pm,
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType, options.cudaGemvMaxTokens}));
   pm.addPass(createExecPlanMemory());
-  if (options.target == "cpu" && options.packWeights)
+  if (options.target == ExecTarget::Cpu && options.packWeights)
     pm.addPass(createMoePackWeights());
   if (last < Stage::Codegen)
     return;
-  if (options.target == "cuda")
+  if (options.target == ExecTarget::Cuda)
     pm.addPass(createMoeCodegenCuda(MoeCodegenCudaOptions{
         options.chip, options.cudaBinary, options.cudaPath}));
   else
@@ -100,14 +100,32 @@ void moec::buildCompilePipeline(OpPassManager &pm,
 }
 
 namespace {
+/// A pipeline builder cannot fail: a bad option of --moe-compile-pipeline
+/// becomes this pass, which reports it on the module and fails.
+struct PipelineOptionError
+    : PassWrapper<PipelineOptionError, OperationPass<ModuleOp>> {
+  MLIR_DEFINE_EXPLICIT_INTERNAL_INLINE_TYPE_ID(PipelineOptionError)
+  explicit PipelineOptionError(std::string message)
+      : message(std::move(message)) {}
+  StringRef getArgument() const override { return "moe-compile-pipeline-error"; }
+  void runOnOperation() override {
+    getOperation().emitError() << "moe-compile-pipeline: " << message;
+    signalPassFailure();
+  }
+  std::string message;
+};
+
 struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<int64_t> maxTokens{*this, "max-tokens", llvm::cl::init(4096),
                             llvm::cl::desc("the largest token count of a run")};
   Option<std::string> target{*this, "target", llvm::cl::init("cpu"),
                              llvm::cl::desc("cpu or cuda[:sm_NN]")};
-  Option<std::string> weightType{
-      *this, "weight-type", llvm::cl::init("f32"),
-      llvm::cl::desc("f32, bf16 or f16: the FFN weights and their GEMMs")};
+  Option<WeightType> weightType{
+      *this, "weight-type", llvm::cl::init(WeightType::F32),
+      llvm::cl::desc("f32, bf16 or f16: the FFN weights and their GEMMs"),
+      llvm::cl::values(clEnumValN(WeightType::F32, "f32", "f32"),
+                       clEnumValN(WeightType::BF16, "bf16", "bfloat16"),
+                       clEnumValN(WeightType::F16, "f16", "IEEE half"))};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
@@ -139,9 +157,13 @@ void moec::registerCompilePipeline() {
         options.output = o.output;
         std::string error;
         if (!parseTarget(o.target, options, error))
-          options.target = o.target; // moe-lower-to-exec reports it
-
-        buildCompilePipeline(pm, options,
-                             parseStage(o.stopAfter).value_or(Stage::Artifact));
+          return pm.addPass(std::make_unique<PipelineOptionError>(error));
+        std::optional<Stage> last = parseStage(o.stopAfter);
+        if (!last)
+          return pm.addPass(std::make_unique<PipelineOptionError>(
+              "stop-after must be one of " +
+              llvm::join(getStageNames(), ", ") + ", got '" + o.stopAfter +
+              "'"));
+        buildCompilePipeline(pm, options, *last);
       });
 }

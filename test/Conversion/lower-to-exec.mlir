@@ -5,8 +5,9 @@
 // RUN: moe-opt %s --moe-lower-to-exec=max-tokens=64 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=bf16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
+// Enum options: MLIR's option parser names the bad value.
 // RUN: not moe-opt %s --moe-lower-to-exec="weight-type=f64" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
-// BADTYPE: moe-lower-to-exec: weight-type must be f32, bf16 or f16, got 'f64'
+// BADTYPE: for the --weight-type option: Cannot find option named 'f64'!
 // The CUDA target's generated engine for small T: each grouped GEMM names
 // its grouped_gemv_warp kernel (A, B, offsets, C) and the T it is used to.
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 target=cuda weight-type=bf16 gemv-max-tokens=8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=GEMV

@@ -63,8 +63,8 @@
 // SPREAD-ERR: codegen-cuda-spread.mlir:49:5: error: moe-codegen-cuda: kernel both has both exec.lanes and exec.spread loops
 
 // CHIP: error: moe-codegen-cuda: unknown GPU architecture 'sm_7' (expected sm_NN with NN >= 75 that this LLVM's NVPTX backend knows, e.g. sm_80, sm_90 or sm_90a)
-// BINARY: error: moe-codegen-cuda: binary must be auto, ptx or cubin, got 'elf'
-// TARGET: error: moe-lower-to-exec: target must be cpu or cuda, got 'tpu'
+// BINARY: for the --binary option: Cannot find option named 'elf'!
+// TARGET: for the --target option: Cannot find option named 'tpu'!
 func.func @f(%x: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x2xf32>) {
   %wg = moe.weight "gate" = dense<0.5> : tensor<40x16xf32> : tensor<40x16xf32>
   %l = moe.router %x, %wg : tensor<?x16xf32>, tensor<40x16xf32> -> tensor<?x40xf32>

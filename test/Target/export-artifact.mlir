@@ -31,6 +31,11 @@
 // NOCODE: error: moe-export-artifact: kernel @{{[a-z_]+[0-9]+}} is in no code object (run moe-codegen-host or moe-codegen-cuda first)
 // RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=NOOUT
 // RUN: not moe-opt %s --moe-compile-pipeline="output=%t.dir/nowhere/x.moeb max-tokens=16" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADPATH
+// The pipeline's own options: a bad target or stage is an error, not a default.
+// RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16 target=tpu" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADTARGET
+// BADTARGET: error: moe-compile-pipeline: unknown target 'tpu' (expected cpu or cuda[:sm_NN])
+// RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16 stop-after=lower" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADSTAGE
+// BADSTAGE: error: moe-compile-pipeline: stop-after must be one of input, expand, plan, exec, codegen, artifact, got 'lower'
 
 // CHECK: magic MOEBART
 // CHECK-NEXT: version 2

@@ -113,7 +113,8 @@ int main(int argc, char **argv) {
   std::string targetError;
   if (!moec::parseTarget(target, options, targetError))
     return fail(targetError);
-  if (cudaBinary != "auto" && cudaBinary != "ptx" && cudaBinary != "cubin")
+  std::optional<moec::CudaBinary> binary = moec::parseCudaBinary(cudaBinary);
+  if (!binary)
     return fail("--cuda-binary must be auto, ptx or cubin, got '" + cudaBinary +
                 "'");
   bool emitPtx = emit == "ptx";
@@ -122,7 +123,7 @@ int main(int argc, char **argv) {
     return fail("--compile-to must be one of " +
                 join(moec::getStageNames(), ", ") + ", got '" + compileTo + "'");
   if (!emit.empty()) {
-    if (emitPtx && options.target != "cuda")
+    if (emitPtx && options.target != moec::ExecTarget::Cuda)
       return fail("--emit=ptx needs --target=cuda[:sm_NN]");
     if (emitPtx && *stage != moec::Stage::Artifact)
       return fail("--emit=ptx prints the codegen stage's PTX; it does not "
@@ -134,12 +135,13 @@ int main(int argc, char **argv) {
   }
   if (maxTokens < 1)
     return fail("--max-tokens must be at least 1");
-  if (weightType != "f32" && weightType != "bf16" && weightType != "f16")
+  std::optional<moec::WeightType> ffnType = moec::parseWeightType(weightType);
+  if (!ffnType)
     return fail("--weight-type must be f32, bf16 or f16, got '" + weightType +
                 "'");
   if (cudaGemvMaxTokens < 0)
     return fail("--cuda-gemv-max-tokens must be >= 0");
-  if (cudaGemvMaxTokens > 0 && options.target != "cuda")
+  if (cudaGemvMaxTokens > 0 && options.target != moec::ExecTarget::Cuda)
     return fail("--cuda-gemv-max-tokens is for --target=cuda");
   bool writeArtifact = *stage == moec::Stage::Artifact;
   if (writeArtifact && outputFile.empty())
@@ -161,10 +163,10 @@ int main(int argc, char **argv) {
 
   options.maxTokens = maxTokens;
   options.cpu = cpu;
-  options.weightType = weightType;
+  options.weightType = *ffnType;
   options.packWeights = packWeights;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
-  options.cudaBinary = emitPtx ? "ptx" : cudaBinary.getValue();
+  options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;
   options.cudaPath = cudaPath;
   options.output = writeArtifact ? outputFile.getValue() : "";
   options.progress = progressOpt == Progress::Always ||

@@ -4,6 +4,7 @@
 
 #include "exec/ExecDialect.h"
 #include "moe/MoeDialect.h"
+#include "moec/Support/TargetOptions.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

@@ -29,12 +29,21 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
   let options = [
     Option<"maxTokens", "max-tokens", "int64_t", /*default=*/"4096",
            "the largest token count a run may have">,
-    Option<"target", "target", "std::string", /*default=*/"\"cpu\"",
+    Option<"target", "target", "::moec::ExecTarget",
+           /*default=*/"::moec::ExecTarget::Cpu",
            "cpu or cuda: with cuda, routing without group limits uses the "
-           "warp-per-token kernel (route_warp)">,
-    Option<"weightType", "weight-type", "std::string", /*default=*/"\"f32\"",
+           "warp-per-token kernel (route_warp)",
+           [{::llvm::cl::values(
+               clEnumValN(::moec::ExecTarget::Cpu, "cpu", "the host CPU"),
+               clEnumValN(::moec::ExecTarget::Cuda, "cuda", "NVIDIA GPUs"))}]>,
+    Option<"weightType", "weight-type", "::moec::WeightType",
+           /*default=*/"::moec::WeightType::F32",
            "f32, bf16 or f16: the element type of the FFN weights and of their "
-           "GEMMs' operands (f32 accumulation)">,
+           "GEMMs' operands (f32 accumulation)",
+           [{::llvm::cl::values(
+               clEnumValN(::moec::WeightType::F32, "f32", "f32"),
+               clEnumValN(::moec::WeightType::BF16, "bf16", "bfloat16"),
+               clEnumValN(::moec::WeightType::F16, "f16", "IEEE half"))}]>,
     Option<"gemvMaxTokens", "gemv-max-tokens", "int64_t", /*default=*/"0",
            "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
            "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "

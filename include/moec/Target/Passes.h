@@ -3,6 +3,7 @@
 #define MOEC_TARGET_PASSES_H
 
 #include "exec/ExecDialect.h"
+#include "moec/Support/TargetOptions.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -54,14 +54,20 @@ def MoeCodegenCuda : Pass<"moe-codegen-cuda", "::mlir::ModuleOp"> {
     needed; gpu → NVVM with the bare-pointer ABI; `nvvm-attach-target`;
     `gpu-module-to-binary` to PTX) and, when ptxas is available (or
     binary=cubin), assembled to a cubin. The kernels module is replaced by an
-    `exec.code_object "ptx"` or `"cubin"` for `chip`, with an `exec.lanes`
+    `exec.code_object "ptx"` or `"cubin"` for `chip`, with its `lanes`
     dictionary (docs/artifact.md).
   }];
   let options = [
     Option<"chip", "chip", "std::string", /*default=*/"\"sm_90\"",
            "the GPU architecture (sm_NN)">,
-    Option<"binary", "binary", "std::string", /*default=*/"\"auto\"",
-           "ptx, cubin (needs ptxas) or auto (cubin when ptxas is found)">,
+    Option<"binary", "binary", "::moec::CudaBinary",
+           /*default=*/"::moec::CudaBinary::Auto",
+           "ptx, cubin (needs ptxas) or auto (cubin when ptxas is found)",
+           [{::llvm::cl::values(
+               clEnumValN(::moec::CudaBinary::Auto, "auto",
+                          "cubin when ptxas is found, else ptx"),
+               clEnumValN(::moec::CudaBinary::Ptx, "ptx", "PTX"),
+               clEnumValN(::moec::CudaBinary::Cubin, "cubin", "a cubin"))}]>,
     Option<"cudaPath", "cuda-path", "std::string", /*default=*/"\"\"",
            "the CUDA toolkit (for ptxas); default /usr/local/cuda if present">
   ];

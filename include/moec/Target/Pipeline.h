@@ -2,6 +2,8 @@
 #ifndef MOEC_TARGET_PIPELINE_H
 #define MOEC_TARGET_PIPELINE_H
 
+#include "moec/Support/TargetOptions.h"
+
 #include "mlir/Pass/PassManager.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -18,12 +20,11 @@ std::optional<Stage> parseStage(llvm::StringRef name);
 
 struct CompileOptions {
   int64_t maxTokens = 4096;
-  /// "cpu" or "cuda".
-  std::string target = "cpu";
+  ExecTarget target = ExecTarget::Cpu;
   std::string cpu = "x86-64-v3";
-  /// The FFN weights' element type and their GEMMs' operand type: f32, bf16
-  /// or f16 (moe-lower-to-exec's weight-type).
-  std::string weightType = "f32";
+  /// The FFN weights' element type and their GEMMs' operand type
+  /// (moe-lower-to-exec's weight-type).
+  WeightType weightType = WeightType::F32;
   /// The CPU target: f32 and bf16 GEMM weights pre-packed in panels
   /// (moe-pack-weights); false keeps them row-major.
   bool packWeights = true;
@@ -34,7 +35,7 @@ struct CompileOptions {
   /// cuBLAS when T <= this (0: cuBLAS at every T; moe-lower-to-exec's
   /// gemv-max-tokens).
   int64_t cudaGemvMaxTokens = 0;
-  std::string cudaBinary = "auto";
+  CudaBinary cudaBinary = CudaBinary::Auto;
   std::string cudaPath;
   std::string output; // the artifact, for Stage::Artifact
   bool progress = false;
