@@ -5,6 +5,7 @@
 #include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Interfaces/LoopLikeInterface.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/TypeSwitch.h"
 
 using namespace mlir;
@@ -126,8 +127,139 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
       return op->emitError() << "'" << name << "' belongs on a loop";
     return success();
   }
+  if (name == KernelParamsAttrHelper::getNameStr()) {
+    if (!isa<FunctionOpInterface>(op))
+      return op->emitError() << "'" << name << "' belongs on a function";
+    auto params = dyn_cast<DictionaryAttr>(value);
+    if (!params)
+      return op->emitError() << "'" << name << "' must be a dictionary";
+    for (NamedAttribute p : params) {
+      auto type = dyn_cast<TypeAttr>(p.getValue());
+      Type t = type ? type.getValue() : Type();
+      if (!t || !(t.isIndex() || t.isInteger(1) || t.isInteger(64) ||
+                  t.isF32() || t.isF64()))
+        return op->emitError() << "kernel parameter '" << p.getName().getValue()
+                               << "' must have type index, i1, i64, f32 or "
+                                  "f64, got "
+                               << p.getValue();
+    }
+    return success();
+  }
+  if (name == KernelOneOfAttrHelper::getNameStr()) {
+    auto groups = dyn_cast<ArrayAttr>(value);
+    if (!groups || !isa<FunctionOpInterface>(op))
+      return op->emitError() << "'" << name
+                             << "' is an array of flag groups on a function";
+    auto params = op->getAttrOfType<DictionaryAttr>(
+        KernelParamsAttrHelper::getNameStr());
+    for (Attribute g : groups) {
+      auto group = dyn_cast<ArrayAttr>(g);
+      if (!group || group.empty())
+        return op->emitError() << "'" << name << "': " << g
+                               << " is not a non-empty array of flag names";
+      for (Attribute f : group) {
+        auto flag = dyn_cast<StringAttr>(f);
+        auto type = flag && params ? params.getAs<TypeAttr>(flag) : TypeAttr();
+        if (!type || !type.getValue().isInteger(1))
+          return op->emitError() << "'" << name << "': " << f
+                                 << " is not an i1 parameter of the kernel";
+      }
+    }
+    return success();
+  }
+  if (name == ShapeAttrHelper::getNameStr() || name == IfAttrHelper::getNameStr())
+    return op->emitError() << "'" << name << "' belongs on a kernel's argument";
   return op->emitError() << "unknown exec attribute '" << name
                          << "' (expected one of exec.target, exec.target_arch, "
                             "exec.max_tokens, exec.arena_bytes, exec.lanes, "
-                            "exec.spread)";
+                            "exec.spread, exec.kernel_params, "
+                            "exec.kernel_one_of)";
+}
+
+/// The type of kernel parameter `name` of `fn`, or null.
+static Type paramType(Operation *fn, StringRef name) {
+  auto params =
+      fn->getAttrOfType<DictionaryAttr>(ExecDialect::KernelParamsAttrHelper::getNameStr());
+  auto type = params ? params.getAs<TypeAttr>(name) : TypeAttr();
+  return type ? type.getValue() : Type();
+}
+
+LogicalResult ExecDialect::verifyRegionArgAttribute(Operation *op,
+                                                    unsigned region,
+                                                    unsigned index,
+                                                    NamedAttribute attr) {
+  StringRef name = attr.getName().getValue();
+  auto fn = dyn_cast<FunctionOpInterface>(op);
+  if (!fn || region != 0)
+    return op->emitError() << "'" << name << "' belongs on a function's argument";
+  Type argType = fn.getArgument(index).getType();
+  if (name == IfAttrHelper::getNameStr()) {
+    auto flag = dyn_cast<StringAttr>(attr.getValue());
+    if (!flag)
+      return op->emitError() << "'" << name << "' of argument " << index
+                             << " must name a flag";
+    Type t = paramType(op, flag.getValue());
+    if (!t || !t.isInteger(1))
+      return op->emitError() << "'" << name << "' of argument " << index
+                             << ": '" << flag.getValue()
+                             << "' is not an i1 parameter of the kernel";
+    return success();
+  }
+  if (name == ShapeAttrHelper::getNameStr()) {
+    auto shape = dyn_cast<ArrayAttr>(attr.getValue());
+    auto memref = dyn_cast<MemRefType>(argType);
+    if (!shape || !memref)
+      return op->emitError() << "'" << name << "' of argument " << index
+                             << " must be an array, on a memref";
+    if (static_cast<int64_t>(shape.size()) != memref.getRank())
+      return op->emitError() << "'" << name << "' of argument " << index
+                             << " has " << shape.size()
+                             << " dimensions, the memref " << memref.getRank();
+    for (Attribute entry : shape) {
+      FailureOr<ShapeDim> dim = parseShapeDim(entry);
+      if (failed(dim))
+        return op->emitError() << "'" << name << "' of argument " << index
+                               << ": " << entry
+                               << " is not N, NAME, NAME+B or A*NAME+B";
+      if (dim->param.empty())
+        continue;
+      Type t = paramType(op, dim->param);
+      if (!t || !t.isIndex())
+        return op->emitError() << "'" << name << "' of argument " << index
+                               << ": '" << dim->param
+                               << "' is not an index parameter of the kernel";
+    }
+    return success();
+  }
+  return op->emitError() << "unknown exec argument attribute '" << name
+                         << "' (expected exec.shape or exec.if)";
+}
+
+FailureOr<ShapeDim> moec::exec::parseShapeDim(Attribute entry) {
+  ShapeDim dim;
+  if (auto n = dyn_cast<IntegerAttr>(entry)) {
+    dim.scale = 0;
+    dim.offset = n.getInt();
+    return dim;
+  }
+  auto text = dyn_cast<StringAttr>(entry);
+  if (!text)
+    return failure();
+  StringRef s = text.getValue().trim();
+  auto [head, tail] = s.split('+');
+  if (!tail.empty() && tail.trim().getAsInteger(10, dim.offset))
+    return failure();
+  if (head.contains('*')) {
+    auto [a, n] = head.split('*');
+    if (a.trim().getAsInteger(10, dim.scale))
+      return failure();
+    head = n;
+  }
+  head = head.trim();
+  if (head.empty() || !llvm::all_of(head, [](char c) {
+        return llvm::isAlnum(c) || c == '_';
+      }) || llvm::isDigit(head.front()))
+    return failure();
+  dim.param = head.str();
+  return dim;
 }

@@ -10,6 +10,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "exec/ExecDialect.h.inc"
 
@@ -26,6 +27,15 @@ struct Affine {
   int64_t at(int64_t tokens) const { return perToken * tokens + fixed; }
 };
 inline Affine toAffine(llvm::ArrayRef<int64_t> a) { return {a[0], a[1]}; }
+
+/// One dimension of `exec.shape`: `scale * param + offset` (param empty for
+/// a plain integer), parsed from "N", "NAME", "NAME+B" or "A*NAME+B".
+struct ShapeDim {
+  std::string param;
+  int64_t scale = 1, offset = 0;
+  int64_t at(int64_t value) const { return scale * value + offset; }
+};
+mlir::FailureOr<ShapeDim> parseShapeDim(mlir::Attribute entry);
 
 /// Whether `use` is the B operand of an exec.gemm or exec.grouped_gemm (the
 /// only reader a weight in panels may have).

@@ -206,6 +206,29 @@ LogicalResult CopyOp::verify() {
   return verifyAffine(*this, "bytes", getBytes());
 }
 
+LogicalResult ParamOp::verify() {
+  auto fn = (*this)->getParentOfType<FunctionOpInterface>();
+  auto params = fn ? cast<ExecDialect>((*this)->getDialect())
+                         ->getKernelParamsAttrHelper()
+                         .getAttr(fn)
+                   : DictionaryAttr();
+  if (!params)
+    return emitOpError() << "is not in a kernel that declares its parameters "
+                            "(exec.kernel_params)";
+  auto type = params.getAs<TypeAttr>(getName());
+  if (!type) {
+    std::string declared;
+    for (NamedAttribute p : params)
+      declared += (declared.empty() ? "" : ", ") + p.getName().str();
+    return emitOpError() << "'" << getName() << "' is not a parameter of @"
+                         << fn.getName() << " (declared: " << declared << ")";
+  }
+  if (type.getValue() != getType())
+    return emitOpError() << "'" << getName() << "' is declared " << type.getValue()
+                         << ", read as " << getType();
+  return success();
+}
+
 LogicalResult CodeObjectOp::verify() {
   if (getFormat() != "host-so" && getFormat() != "ptx" &&
       getFormat() != "cubin")

@@ -12,6 +12,7 @@ include "mlir/IR/OpBase.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Exec_Dialect : Dialect {
   let name = "exec";
@@ -35,6 +36,18 @@ def Exec_Dialect : Dialect {
     | `exec.arena_bytes` | `func.func` (a plan) | the arena, i64: every `exec.alloc` and `exec.input` ends inside it at `max_tokens` (needs `exec.max_tokens`) |
     | `exec.lanes` | `func.func` (a kernel) | 1, or 32: a warp runs each launch item |
     | `exec.spread` | a loop of a kernel | unit: its iterations are independent, and the CUDA target splits them across an item's lanes |
+    | `exec.kernel_params` | `func.func` (a generic kernel) | its compile-time parameters: a dictionary of name = type (`index`, `i1` for a flag, `i64`, `f32`, `f64`), read in the body by `exec.param` |
+    | `exec.kernel_one_of` | `func.func` (a generic kernel) | groups of its flags of which a specialization sets exactly one each (an activation, say) |
+    | `exec.shape` | a memref argument of a generic kernel | its static shape once specialized: one entry per dimension, an integer or an index parameter as `NAME`, `NAME+B` or `A*NAME+B` |
+    | `exec.if` | an argument of a generic kernel | the flag (an `i1` parameter) without which the specialized kernel does not take this argument |
+
+    Kernels are MLIR functions (lib/Conversion/Kernels/*.mlir, each with its
+    lit test): a generic kernel takes dynamically shaped memrefs, reads its
+    parameters with `exec.param`, and is specialized by
+    `exec-specialize-kernel` (or the lowering's kernel library), which
+    clones it, inlines the private helpers it calls, binds every parameter
+    to a constant, drops the arguments whose flag is off, gives the memrefs
+    their `exec.shape`, and folds.
   }];
   let useDefaultTypePrinterParser = 1;
 
@@ -44,9 +57,14 @@ def Exec_Dialect : Dialect {
     "::mlir::IntegerAttr":$max_tokens,
     "::mlir::IntegerAttr":$arena_bytes,
     "::mlir::IntegerAttr":$lanes,
-    "::mlir::UnitAttr":$spread
+    "::mlir::UnitAttr":$spread,
+    "::mlir::DictionaryAttr":$kernel_params,
+    "::mlir::ArrayAttr":$kernel_one_of,
+    "::mlir::ArrayAttr":$shape,
+    "::mlir::StringAttr":$if
   );
   let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
 }
 
 def Exec_BufferType : TypeDef<Exec_Dialect, "Buffer"> {
@@ -204,6 +222,18 @@ def Exec_CodeObjectOp : Exec_Op<"code_object"> {
   let assemblyFormat = [{
     $format $arch $kernels (`lanes` $lanes^)? attr-dict `=` $data
   }];
+}
+
+def Exec_ParamOp : Exec_Op<"param", [Pure]> {
+  let summary = "a compile-time parameter of a generic kernel";
+  let description = [{
+    `%e = exec.param "E" : index` is parameter E of the kernel function it is
+    in, which declares it with this type in `exec.kernel_params`; a flag is an
+    `i1` parameter. Specialization replaces it by a constant.
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyTypeOf<[Index, I1, I64, F32, F64]>:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
 }
 
 #endif // MOEC_DIALECT_EXEC_OPS

@@ -1,6 +1,8 @@
 //===- KernelLibrary.cpp - kernels defined once, in MLIR ------------------===//
 #include "moec/Conversion/KernelLibrary.h"
 
+#include "exec/ExecDialect.h"
+
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Parser/Parser.h"
 
@@ -20,7 +22,46 @@ struct Template {
 const Template kTemplates[] = {
 #include "KernelTemplates.inc"
 };
+/// lib/Conversion/Kernels/*.mlir: modules of generic kernels.
+const Template kKernelFiles[] = {
+#include "Kernels.inc"
+};
 } // namespace
+
+KernelLibrary::~KernelLibrary() = default;
+
+FailureOr<func::FuncOp> KernelLibrary::findGeneric(llvm::StringRef name,
+                                                   Location loc) {
+  MLIRContext *ctx = loc.getContext();
+  if (generic.empty()) {
+    if (!ctx->getLoadedDialect<exec::ExecDialect>())
+      return emitError(loc) << "the kernel library needs the exec dialect "
+                               "loaded";
+    for (const Template &file : kKernelFiles) {
+      std::string diagnostics;
+      OwningOpRef<ModuleOp> module;
+      {
+        ScopedDiagnosticHandler handler(ctx, [&](Diagnostic &d) {
+          llvm::raw_string_ostream os(diagnostics);
+          os << d.getLocation() << ": " << d.str() << "\n";
+          return success();
+        });
+        module = parseSourceString<ModuleOp>(
+            file.text, ParserConfig(ctx),
+            std::string("Kernels/") + file.name + ".mlir");
+      }
+      if (!module)
+        return emitError(loc) << "the kernel library's " << file.name
+                              << ".mlir does not parse:\n"
+                              << diagnostics;
+      generic.push_back(std::move(module));
+    }
+  }
+  for (OwningOpRef<ModuleOp> &module : generic)
+    if (auto fn = module->lookupSymbol<func::FuncOp>(name); fn && fn.isPublic())
+      return fn;
+  return func::FuncOp();
+}
 
 llvm::StringRef moec::getKernelTemplate(llvm::StringRef name) {
   for (const Template &t : kTemplates)
@@ -31,6 +72,7 @@ llvm::StringRef moec::getKernelTemplate(llvm::StringRef name) {
 
 KernelSpec &KernelSpec::set(const std::string &name, int64_t value) {
   params[name] = std::to_string(value);
+  ints[name] = value;
   return *this;
 }
 
@@ -43,6 +85,7 @@ KernelSpec &KernelSpec::setF32(const std::string &name, double value) {
   llvm::raw_string_ostream(text)
       << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), 10);
   params[name] = text;
+  f32s[name] = value;
   return *this;
 }
 
@@ -52,6 +95,7 @@ KernelSpec &KernelSpec::setF64(const std::string &name, double value) {
   llvm::raw_string_ostream(text)
       << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), 18);
   params[name] = text;
+  f64s[name] = value;
   return *this;
 }
 
@@ -202,9 +246,36 @@ FailureOr<func::FuncOp> KernelLibrary::get(const KernelSpec &spec,
   if (it != byKey.end())
     return kernels.lookupSymbol<func::FuncOp>(it->second);
 
+  FailureOr<func::FuncOp> genericFn = findGeneric(spec.templateName, loc);
+  if (failed(genericFn))
+    return failure();
+  if (*genericFn) {
+    MLIRContext *ctx = loc.getContext();
+    Builder b(ctx);
+    KernelBindings bindings;
+    for (const auto &[k, v] : spec.ints)
+      bindings[k] = b.getI64IntegerAttr(v);
+    for (const auto &[k, v] : spec.f32s)
+      bindings[k] = b.getF32FloatAttr(static_cast<float>(v));
+    for (const auto &[k, v] : spec.f64s)
+      bindings[k] = b.getF64FloatAttr(v);
+    for (const std::string &f : spec.flags)
+      bindings[f] = b.getBoolAttr(true);
+    if (!folding)
+      folding.emplace(getKernelFoldingPatterns(ctx));
+    std::string name = spec.templateName + "_" +
+                       std::to_string(counters[spec.templateName]++);
+    auto fn = specializeKernel(*genericFn, name, bindings, kernels, *folding, loc);
+    if (failed(fn))
+      return failure();
+    byKey[key] = name;
+    return fn;
+  }
+
   llvm::StringRef text = getKernelTemplate(spec.templateName);
   if (text.empty())
-    return emitError(loc) << "no kernel template '" << spec.templateName << "'";
+    return emitError(loc) << "no kernel '" << spec.templateName
+                          << "' in lib/Conversion/Kernels or KernelTemplates";
   std::string name = spec.templateName + "_" +
                      std::to_string(counters[spec.templateName]++);
   std::string error;

@@ -79,7 +79,7 @@
 // BF16: exec.launch @permute_0(%{{.*}}, %{{.*}}, %[[XP]])
 // BF16: %[[W1:.*]] = exec.weight "e.{e}.w1" from "m.safetensors" : <4x6x8xbf16>
 // BF16: %[[XB:.*]] = exec.alloc {{.*}} bytes([32, 0]) : <?x8xbf16>
-// BF16: exec.launch @elementwise_0(%[[XP]], %[[XB]]) extent([2, 0]) grain(16)
+// BF16: exec.launch @elementwise_round16_0(%[[XP]], %[[XB]]) extent([2, 0]) grain(16)
 // BF16: exec.grouped_gemm %[[XB]], %[[W1]], %{{.*}} -> %[[G:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>, <5xi32> -> <?x6xf32>
 // GEMV-LABEL: func.func @mixtral
 // GEMV: exec.grouped_gemm %{{.*}}, %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) {gemv = @[[GV1:grouped_gemv_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x8xbf16>, <4x6x8xbf16>, <5xi32> -> <?x6xf32>
@@ -96,7 +96,7 @@
 // BF16: exec.launch @glu_0(%[[G]], %[[U]], %[[HB]])
 // BF16-NOT: exec.launch @elementwise
 // BF16: exec.grouped_gemm %[[HB]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(8) k(6) : <?x6xbf16>, <4x8x6xbf16>
-// BF16: func.func @elementwise_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
+// BF16: func.func @elementwise_round16_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
 // BF16: arith.bitcast %{{.*}} : f32 to i32
 // BF16: arith.cmpf uno
 // BF16: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>, %[[OUT:.*]]: memref<128x6xi16>,
@@ -107,7 +107,7 @@
 // F16-LABEL: func.func @mixtral
 // F16: exec.grouped_gemm %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) : <?x8xf16>, <4x6x8xf16>, <5xi32> -> <?x6xf32>
 // F16: exec.launch @glu_0(%{{.*}}, %{{.*}}, %{{.*}}) {{.*}} : !exec.buffer<?x6xf32>, !exec.buffer<?x6xf32>, !exec.buffer<?x6xf16>
-// F16: func.func @elementwise_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
+// F16: func.func @elementwise_round16_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
 // F16: arith.truncf %{{.*}} : f32 to f16
 // F16: func.func @glu_0(
 // F16: arith.truncf %{{.*}} : f32 to f16
@@ -137,7 +137,7 @@ func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // CHECK: exec.launch @glu_0(%{{.*}}) extent([0, 12])
 // CHECK: exec.gemm %{{.*}}, %{{.*}} -> %[[SG:.*]] rows([1, 0]) n(5) k(8)
 // CHECK: exec.launch @glu_{{[0-9]+}}(
-// CHECK: exec.launch @elementwise_0(%{{.*}}, %{{.*}}, %{{.*}}) extent([1, 0]) grain(16)
+// CHECK: exec.launch @elementwise_sigmoid_scale_0(%{{.*}}, %{{.*}}, %{{.*}}) extent([1, 0]) grain(16)
 // CHECK: exec.launch @combine_0(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) extent([1, 0])
 // CHECK: func.func @dispatch_0(%{{.*}}: memref<64x1xi32>, %{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<12xi32>,
 func.func @switch_like(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {

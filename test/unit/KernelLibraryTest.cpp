@@ -25,12 +25,22 @@ namespace {
 class KernelLibraryTest : public ::testing::Test {
 protected:
   KernelLibraryTest() {
-    context.loadDialect<func::FuncDialect, arith::ArithDialect,
+    context.loadDialect<exec::ExecDialect, func::FuncDialect, arith::ArithDialect,
                         math::MathDialect, memref::MemRefDialect,
                         scf::SCFDialect, LLVM::LLVMDialect>();
   }
 
-  /// A spec with every parameter any template needs.
+  /// A spec of a generic kernel (Kernels/*.mlir) with its own parameters.
+  KernelSpec generic(const std::string &name,
+                     std::initializer_list<std::pair<const char *, int64_t>> ints) {
+    KernelSpec s{name};
+    for (auto [k, v] : ints)
+      s.set(k, v);
+    return s;
+  }
+
+  /// A spec of a text template (KernelTemplates/) with every parameter any
+  /// template needs.
   KernelSpec spec(const std::string &name) {
     KernelSpec s{name};
     for (auto [k, v] : std::initializer_list<std::pair<const char *, int64_t>>{
@@ -110,13 +120,38 @@ TEST_F(KernelLibraryTest, DispatchEveryCapacityMode) {
 TEST_F(KernelLibraryTest, GluEveryActivation) {
   for (const char *act : {"SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"})
     for (bool gated : {false, true})
-      for (const char *round : {"", "TO_BF16", "TO_F16"}) {
-        KernelSpec s = spec("glu");
+      for (int round : {0, 1, 2}) { // f32, bf16, f16
+        KernelSpec s = generic("glu", {{"ROWS", 16}, {"F", 6}});
+        s.setF32("ALPHA", 1.702).setF32("LIMIT", 7.0);
         s.flag(act).flag("GATED", gated);
-        if (*round)
-          s.flag("ROUND16").flag(round);
+        s.flag("ROUND16", round > 0).flag("TO_F16", round == 2);
         EXPECT_EQ(check(s), "") << describe(s);
       }
+}
+
+TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
+  KernelLibrary library(*module);
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(&context, [&](Diagnostic &d) {
+    diagnostics = d.str();
+    return success();
+  });
+  Location loc = UnknownLoc::get(&context);
+  // An unknown flag is an error, not a silent false.
+  KernelSpec unknown = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
+  unknown.flag("WEIGHTED");
+  EXPECT_TRUE(failed(library.get(unknown, loc)));
+  EXPECT_NE(diagnostics.find("kernel @permute has no parameter 'WEIGHTED'"),
+            std::string::npos)
+      << diagnostics;
+  EXPECT_TRUE(failed(library.get(generic("permute", {{"MT", 16}, {"H", 8}}), loc)));
+  EXPECT_EQ(diagnostics, "kernel @permute needs parameter 'RMAX' of type 'index'");
+  KernelSpec twoActs = generic("glu", {{"ROWS", 16}, {"F", 6}});
+  twoActs.setF32("ALPHA", 1.0).setF32("LIMIT", 7.0).flag("SILU").flag("RELU");
+  EXPECT_TRUE(failed(library.get(twoActs, loc)));
+  EXPECT_EQ(diagnostics, "kernel @glu needs exactly one of SILU, GELU, "
+                         "GELU_TANH, RELU, CLAMPED, got SILU, RELU");
 }
 
 TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
@@ -133,22 +168,24 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
         s.flag(scoring).flag("INDICES", indices).flag("SCALED", scaled);
         EXPECT_EQ(check(s), "") << describe(s);
       }
-  for (const char *kind : {"BIAS", "ADD", "SIGMOID_SCALE"}) {
-    KernelSpec s = spec("elementwise");
-    s.flag(kind);
-    EXPECT_EQ(check(s), "") << describe(s);
-  }
-  for (const char *round : {"TO_BF16", "TO_F16"}) {
-    KernelSpec s = spec("elementwise");
-    s.flag("ROUND16").flag(round);
+  for (const char *kind : {"elementwise_bias", "elementwise_add"})
+    EXPECT_EQ(check(generic(kind, {{"ROWS", 16}, {"COLS", 8}})), "") << kind;
+  EXPECT_EQ(check(generic("elementwise_sigmoid_scale",
+                          {{"ROWS", 16}, {"COLS", 8}, {"H", 8}})),
+            "");
+  for (bool f16 : {false, true}) {
+    KernelSpec s = generic("elementwise_round16", {{"ROWS", 16}, {"COLS", 8}});
+    s.flag("TO_F16", f16);
     EXPECT_EQ(check(s), "") << describe(s);
   }
   for (bool weighted : {false, true}) {
-    KernelSpec s = spec("unpermute");
+    KernelSpec s = generic("unpermute", {{"MT", 16}, {"RMAX", 60}, {"H", 8},
+                                         {"RPT", 3}, {"RFIX", 12}});
     s.flag("WEIGHTED", weighted);
     EXPECT_EQ(check(s), "") << describe(s);
   }
-  for (const char *name : {"permute", "expert_choice", "router_stats"})
+  EXPECT_EQ(check(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}})), "");
+  for (const char *name : {"expert_choice", "router_stats"})
     EXPECT_EQ(check(spec(name)), "") << name;
   EXPECT_EQ(check(spec("router_stats").flag("PARTIAL")), "") << "router_stats PARTIAL";
   for (const char *step : {"COUNT", "SCAN", "OFFSETS", "PLACE"})
@@ -158,7 +195,8 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
 TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   KernelLibrary library(*module);
-  KernelSpec a = spec("permute"), b = spec("permute");
+  KernelSpec a = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
+  KernelSpec b = a;
   auto fa = library.get(a, UnknownLoc::get(&context));
   auto fb = library.get(b, UnknownLoc::get(&context));
   ASSERT_TRUE(succeeded(fa) && succeeded(fb));
@@ -183,25 +221,26 @@ TEST(KernelTemplates, PreprocessorAndParameters) {
   EXPECT_EQ(error, "kernel template 't' needs parameter M");
   EXPECT_TRUE(failed(instantiateKernel("//#if ON\nx", s, "f", error)));
   EXPECT_EQ(error, "//#if without //#endif");
-  // //#include: another template's text with its ${KEY}s set, before the
-  // flags apply (round16 has a TO_BF16 and a TO_F16 part).
+  // //#include: another template's text with its ${KEY}s set, then the
+  // including spec's parameters.
   KernelSpec r{"t"};
-  r.flag("TO_F16");
-  auto inc = instantiateKernel("a\n//#include round16 IN=%x OUT=%v\nb", r, "f", error);
+  r.set("E1", 13).set("E", 12);
+  auto inc = instantiateKernel("a\n//#include padded_offsets COUNTS=%c OFFSETS=%o\nb",
+                               r, "f", error);
   ASSERT_TRUE(succeeded(inc)) << error;
-  EXPECT_NE(inc->find("\n      %v_h = arith.truncf %x : f32 to f16\n"
-                      "      %v = arith.bitcast %v_h : f16 to i16\nb\n"),
+  EXPECT_NE(inc->find("\n  memref.store %z32, %o[%c0] : memref<13xi32>\n"),
             std::string::npos)
       << *inc;
+  EXPECT_NE(inc->find("memref.load %c[%e] : memref<12xi32>"), std::string::npos)
+      << *inc;
   EXPECT_EQ(inc->rfind("a\n", 0), 0u) << *inc;
-  EXPECT_EQ(inc->find("arith.select"), std::string::npos) << *inc;
   EXPECT_TRUE(failed(instantiateKernel("//#include nope X=1", r, "f", error)));
   EXPECT_EQ(error, "//#include of unknown template 'nope'");
-  EXPECT_TRUE(failed(instantiateKernel("//#include round16 IN", r, "f", error)));
-  EXPECT_EQ(error, "//#include round16: 'IN' is not KEY=VALUE");
-  // Without OUT, the snippet's ${OUT} is an unset parameter.
-  EXPECT_TRUE(failed(instantiateKernel("//#include round16 IN=%x", r, "f", error)));
-  EXPECT_EQ(error, "kernel template 't' needs parameter OUT");
+  EXPECT_TRUE(failed(instantiateKernel("//#include padded_offsets COUNTS", r, "f", error)));
+  EXPECT_EQ(error, "//#include padded_offsets: 'COUNTS' is not KEY=VALUE");
+  // Without OFFSETS, the snippet's ${OFFSETS} is an unset parameter.
+  EXPECT_TRUE(failed(instantiateKernel("//#include padded_offsets COUNTS=%c", r, "f", error)));
+  EXPECT_EQ(error, "kernel template 't' needs parameter OFFSETS");
   KernelSpec f;
   f.setF32("X", 1.0).setF64("Y", 1.0);
   EXPECT_EQ(f.params["X"], "0x3f800000");

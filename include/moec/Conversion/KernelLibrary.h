@@ -1,10 +1,13 @@
 //===- KernelLibrary.h - kernels defined once, in MLIR ----------*- C++ -*-===//
 //
 // The non-GEMM kernels (routing, dispatch, permutation, GLU, combine, ...)
-// are MLIR functions written once as templates in lib/Conversion/Kernels/.
-// A template is specialized by substituting ${PARAM}s and keeping the lines
-// between "//#if FLAG" / "//#else" / "//#endif" whose flags are set; the result
-// is parsed into a kernel function. Only the mapping of the outer loop
+// are MLIR functions written once. Most are generic kernels in
+// lib/Conversion/Kernels/*.mlir, valid MLIR that moe-opt parses, each
+// specialized by specializeKernel (KernelSpecialization.h). The rest are
+// still text templates in lib/Conversion/KernelTemplates/, specialized by
+// substituting ${PARAM}s and keeping the lines between "//#if FLAG" /
+// "//#else" / "//#endif" whose flags are set; the result is parsed into a
+// kernel function. A spec names either; only the mapping of the outer loop
 // ([begin, end) of a launch) to hardware differs between targets, and loops
 // marked `{exec.spread}` (independent iterations, such as a row's columns),
 // which the CUDA target splits across an item's lanes; the CPU runs them as
@@ -14,8 +17,11 @@
 #ifndef MOEC_CONVERSION_KERNELLIBRARY_H
 #define MOEC_CONVERSION_KERNELLIBRARY_H
 
+#include "moec/Conversion/KernelSpecialization.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -26,11 +32,16 @@
 
 namespace moec {
 
-/// One specialization of a kernel template.
+/// One specialization of a kernel: the generic kernel (or template) and its
+/// parameters, kept both typed (for generic kernels) and as text (for
+/// templates).
 struct KernelSpec {
   std::string templateName;
   std::map<std::string, std::string> params;
   std::set<std::string> flags;
+  /// The typed values of set / setF32 / setF64.
+  std::map<std::string, int64_t> ints;
+  std::map<std::string, double> f32s, f64s;
 
   KernelSpec &set(const std::string &name, int64_t value);
   /// A float parameter, written as the exact bits of its f32 (or f64) value.
@@ -44,7 +55,7 @@ llvm::StringRef getKernelTemplate(llvm::StringRef name);
 
 /// Specializes `text`: `//#include TEMPLATE KEY=VALUE...` lines are replaced
 /// by that template's text with its ${KEY}s set (a shared snippet, such as
-/// round16's rounding), then flags select //#if blocks, and ${NAME} is
+/// padded_offsets), then flags select //#if blocks, and ${NAME} is
 /// `functionName`.
 mlir::FailureOr<std::string> instantiateKernel(llvm::StringRef text,
                                                const KernelSpec &spec,
@@ -56,6 +67,7 @@ mlir::FailureOr<std::string> instantiateKernel(llvm::StringRef text,
 class KernelLibrary {
 public:
   explicit KernelLibrary(mlir::ModuleOp kernels) : kernels(kernels) {}
+  ~KernelLibrary();
 
   /// The kernel function for `spec` (instantiated on first use); its name is
   /// "<template>_<n>".
@@ -63,7 +75,14 @@ public:
                                           mlir::Location loc);
 
 private:
+  /// The generic kernel named `name`, or null (parsing the library on first
+  /// use: an error at `loc` if a file of it does not parse).
+  mlir::FailureOr<mlir::func::FuncOp> findGeneric(llvm::StringRef name,
+                                                  mlir::Location loc);
+
   mlir::ModuleOp kernels;
+  std::vector<mlir::OwningOpRef<mlir::ModuleOp>> generic; // one per file
+  std::optional<mlir::FrozenRewritePatternSet> folding;
   std::map<std::string, std::string> byKey;
   llvm::StringMap<unsigned> counters;
 };

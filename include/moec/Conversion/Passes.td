@@ -21,7 +21,7 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     (include/moec/Conversion/MoeToExec.h). Activations must be f32. The expert and shared-expert FFN weights are
     packed as `weight-type` (f32, bf16 or f16); with a 16-bit type each of
     their GEMMs reads its A operand rounded to that type (round to nearest
-    even, by a TO_BF16 / TO_F16 elementwise kernel) and accumulates the exact
+    even, by the elementwise_round16 kernel or the GLU that produces them) and accumulates the exact
     products in f32. Every other weight (the router's, biases, the shared
     expert's gate) stays f32. Weights are converted when the artifact is
     written.
@@ -70,6 +70,30 @@ def ExecPlanMemory : Pass<"exec-plan-memory", "::mlir::ModuleOp"> {
     their lifetimes do not overlap. Offsets already set are replaced.
   }];
   let dependentDialects = ["::moec::exec::ExecDialect"];
+}
+
+def ExecSpecializeKernel : Pass<"exec-specialize-kernel", "::mlir::ModuleOp"> {
+  let summary = "Specialize a generic kernel of the module for bound parameters";
+  let description = [{
+    Adds to the module the specialization of its generic kernel `kernel`
+    (a func.func with exec.kernel_params, as in lib/Conversion/Kernels/)
+    named `name`, with the parameters given by `bind` (NAME=VALUE, VALUE an
+    integer, true/false for a flag, or a float). The steps are those of
+    KernelSpecialization.h: bindings checked against the declared parameters
+    (an unknown or missing one is an error), helpers inlined, parameters made
+    constants, flags' dead branches folded, arguments whose flag is off
+    dropped, memrefs given their exec.shape, and the result verified.
+  }];
+  let options = [
+    Option<"kernel", "kernel", "std::string", /*default=*/"\"\"",
+           "the generic kernel to specialize">,
+    Option<"name", "name", "std::string", /*default=*/"\"\"",
+           "the specialization's name (default: <kernel>_0)">,
+    ListOption<"bindings", "bind", "std::string",
+               "NAME=VALUE for each parameter (flags default to false)">
+  ];
+  let dependentDialects = ["::moec::exec::ExecDialect",
+                           "::mlir::arith::ArithDialect"];
 }
 
 #endif // MOEC_CONVERSION_PASSES

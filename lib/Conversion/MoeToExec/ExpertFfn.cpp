@@ -76,7 +76,7 @@ LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
                                double alpha, double limit, Value next) {
   KernelSpec spec{"glu"};
   spec.set("ROWS", maxRows(rows)).set("F", width);
-  spec.setF32("ALPHA", alpha).setF32("LIMIT", limit).setF32("NLIMIT", -limit);
+  spec.setF32("ALPHA", alpha).setF32("LIMIT", limit);
   spec.flag(activationFlag(act)).flag("GATED", bool(gate));
   SmallVector<Value> args;
   if (gate)
@@ -215,9 +215,8 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
       auto g = b.bufferOf(sg, adaptor.getSigmoidGate());
       if (failed(g))
         return failure();
-      KernelSpec spec{"elementwise"};
+      KernelSpec spec{"elementwise_sigmoid_scale"};
       spec.set("ROWS", b.maxRows(t)).set("COLS", h).set("H", h);
-      spec.flag("SIGMOID_SCALE");
       if (failed(b.launch(spec, {x, *g, y}, t, 16)))
         return failure();
     }

@@ -14,9 +14,10 @@ using namespace mlir;
 using namespace moec;
 using exec::Affine;
 
-/// The flags of a kernel's ROUND16 variant (round16.mlir) for `elem`.
+/// The flags of a kernel's rounded variant (Kernels/rows.mlir's round16) for
+/// `elem`, bf16 or f16.
 static void setRound16(KernelSpec &spec, Type elem) {
-  spec.flag("ROUND16").flag(elem.isBF16() ? "TO_BF16" : "TO_F16");
+  spec.flag("ROUND16").flag("TO_F16", elem.isF16());
 }
 
 FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
@@ -27,9 +28,8 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
   if (Value done = lowering.rounded.lookup(a))
     return done;
   Value out = alloc(rows, {k}, elem);
-  KernelSpec spec{"elementwise"};
-  spec.set("ROWS", maxRows(rows)).set("COLS", k);
-  setRound16(spec, elem);
+  KernelSpec spec{"elementwise_round16"};
+  spec.set("ROWS", maxRows(rows)).set("COLS", k).flag("TO_F16", elem.isF16());
   if (failed(launch(spec, {a, out}, rows, 16)))
     return failure();
   lowering.rounded[a] = out;

@@ -48,8 +48,8 @@ struct RouterLowering : ExecPattern<moe::RouterOp> {
       auto bb = b.bufferOf(bias, adaptor.getBias());
       if (failed(bb))
         return failure();
-      KernelSpec spec{"elementwise"};
-      spec.set("ROWS", b.maxRows(t)).set("COLS", e).flag("BIAS");
+      KernelSpec spec{"elementwise_bias"};
+      spec.set("ROWS", b.maxRows(t)).set("COLS", e);
       if (failed(b.launch(spec, {logits, *bb}, t, 64)))
         return failure();
     }

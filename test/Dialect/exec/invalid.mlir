@@ -390,3 +390,66 @@ exec.code_object "ptx" "sm_90" {k = 1 : i64} lanes {other = 32 : i64} = dense<0>
 // code_object: lanes a power of two up to 1024
 // expected-error@+1 {{'exec.code_object' op lanes of 'k' must be a power of two from 1 to 1024}}
 exec.code_object "ptx" "sm_90" {k = 1 : i64} lanes {k = 48 : i64} = dense<0> : tensor<4xi8>
+
+// -----
+
+// param: only in a kernel that declares parameters
+func.func @k() {
+  // expected-error@+1 {{'exec.param' op is not in a kernel that declares its parameters (exec.kernel_params)}}
+  %e = exec.param "E" : index
+  return
+}
+
+// -----
+
+// param: a declared name
+func.func @k() attributes {exec.kernel_params = {E = index, K = index}} {
+  // expected-error@+1 {{'exec.param' op 'H' is not a parameter of @k (declared: E, K)}}
+  %h = exec.param "H" : index
+  return
+}
+
+// -----
+
+// param: of its declared type
+func.func @k() attributes {exec.kernel_params = {ALPHA = f32}} {
+  // expected-error@+1 {{'exec.param' op 'ALPHA' is declared 'f32', read as 'f64'}}
+  %a = exec.param "ALPHA" : f64
+  return
+}
+
+// -----
+
+// kernel_params: types a kernel can bind
+// expected-error@+1 {{kernel parameter 'S' must have type index, i1, i64, f32 or f64, got vector<2xf32>}}
+func.func @k() attributes {exec.kernel_params = {S = vector<2xf32>}} { return }
+
+// -----
+
+// shape: one entry per dimension
+// expected-error@+1 {{'exec.shape' of argument 0 has 1 dimensions, the memref 2}}
+func.func @k(%x: memref<?x?xf32> {exec.shape = ["N"]}) attributes {exec.kernel_params = {N = index}} { return }
+
+// -----
+
+// shape: index parameters
+// expected-error@+1 {{'exec.shape' of argument 0: 'ALPHA' is not an index parameter of the kernel}}
+func.func @k(%x: memref<?xf32> {exec.shape = ["2*ALPHA+1"]}) attributes {exec.kernel_params = {ALPHA = f32}} { return }
+
+// -----
+
+// shape: N, NAME, NAME+B or A*NAME+B
+// expected-error@+1 {{'exec.shape' of argument 0: "N-1" is not N, NAME, NAME+B or A*NAME+B}}
+func.func @k(%x: memref<?xf32> {exec.shape = ["N-1"]}) attributes {exec.kernel_params = {N = index}} { return }
+
+// -----
+
+// if: a flag
+// expected-error@+1 {{'exec.if' of argument 0: 'N' is not an i1 parameter of the kernel}}
+func.func @k(%x: memref<?xf32> {exec.if = "N"}) attributes {exec.kernel_params = {N = index}} { return }
+
+// -----
+
+// kernel_one_of: groups of flags
+// expected-error@+1 {{'exec.kernel_one_of': "N" is not an i1 parameter of the kernel}}
+func.func @k() attributes {exec.kernel_params = {A = i1, N = index}, exec.kernel_one_of = [["A", "N"]]} { return }

@@ -1,0 +1,230 @@
+//===- KernelSpecialization.cpp - generic kernels made concrete -----------===//
+#include "moec/Conversion/KernelSpecialization.h"
+
+#include "exec/ExecDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+using namespace mlir;
+using namespace moec;
+
+FrozenRewritePatternSet moec::getKernelFoldingPatterns(MLIRContext *ctx) {
+  RewritePatternSet patterns(ctx);
+  for (Dialect *dialect : ctx->getLoadedDialects())
+    dialect->getCanonicalizationPatterns(patterns);
+  for (RegisteredOperationName op : ctx->getRegisteredOperations())
+    op.getCanonicalizationPatterns(patterns, ctx);
+  return FrozenRewritePatternSet(std::move(patterns));
+}
+
+namespace {
+
+std::string listOf(DictionaryAttr params) {
+  std::string s;
+  for (NamedAttribute p : params) {
+    std::string type;
+    llvm::raw_string_ostream(type) << cast<TypeAttr>(p.getValue()).getValue();
+    s += (s.empty() ? "" : ", ") + p.getName().str() + ": " + type;
+  }
+  return s;
+}
+
+/// The constant of parameter `name` of type `type` bound to `value`.
+FailureOr<TypedAttr> constantOf(StringRef name, Type type, Attribute value,
+                                Location loc, StringRef kernel) {
+  auto fail = [&](StringRef what) -> FailureOr<TypedAttr> {
+    return emitError(loc) << "kernel @" << kernel << ": parameter '" << name
+                          << "' is " << type << ", bound to " << what << " "
+                          << value;
+  };
+  if (type.isIndex() || type.isInteger(64) || type.isInteger(1)) {
+    int64_t v;
+    if (auto b = dyn_cast<BoolAttr>(value))
+      v = b.getValue();
+    else if (auto i = dyn_cast<IntegerAttr>(value))
+      v = i.getValue().getSExtValue();
+    else
+      return fail("the non-integer");
+    if (type.isInteger(1) && v != 0 && v != 1)
+      return fail("the value");
+    return cast<TypedAttr>(IntegerAttr::get(type, v));
+  }
+  if (auto i = dyn_cast<IntegerAttr>(value); i && !isa<BoolAttr>(value))
+    return cast<TypedAttr>(
+        FloatAttr::get(type, static_cast<double>(i.getValue().getSExtValue())));
+  auto f = dyn_cast<FloatAttr>(value);
+  if (!f)
+    return fail("the non-number");
+  return cast<TypedAttr>(FloatAttr::get(type, f.getValueAsDouble()));
+}
+
+/// Inlines every call in `fn` to a single-block function of `library`.
+LogicalResult inlineHelpers(func::FuncOp fn, ModuleOp library, Location loc) {
+  for (int round = 0; round < 8; ++round) {
+    SmallVector<func::CallOp> calls;
+    fn.walk([&](func::CallOp call) { calls.push_back(call); });
+    if (calls.empty())
+      return success();
+    for (func::CallOp call : calls) {
+      auto callee = library.lookupSymbol<func::FuncOp>(call.getCallee());
+      if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
+        return emitError(call.getLoc())
+               << "kernel @" << fn.getSymName() << " calls @"
+               << call.getCallee()
+               << ", which is not a single-block helper of the kernel library";
+      IRMapping map;
+      Block &body = callee.getBody().front();
+      map.map(body.getArguments(), call.getOperands());
+      OpBuilder b(call);
+      for (Operation &op : body.without_terminator())
+        b.clone(op, map);
+      auto ret = cast<func::ReturnOp>(body.getTerminator());
+      for (auto [result, value] : llvm::zip(call.getResults(), ret.getOperands()))
+        result.replaceAllUsesWith(map.lookupOrDefault(value));
+      call.erase();
+    }
+  }
+  return emitError(loc) << "kernel @" << fn.getSymName()
+                        << ": helpers nested more than 8 deep";
+}
+
+} // namespace
+
+FailureOr<func::FuncOp>
+moec::specializeKernel(func::FuncOp generic, StringRef name,
+                       const KernelBindings &bindings, ModuleOp into,
+                       const FrozenRewritePatternSet &folding, Location loc) {
+  MLIRContext *ctx = generic.getContext();
+  auto *dialect = ctx->getLoadedDialect<exec::ExecDialect>();
+  StringRef kernel = generic.getSymName();
+  DictionaryAttr params = dialect->getKernelParamsAttrHelper().getAttr(generic);
+  if (!params)
+    return emitError(loc) << "@" << kernel
+                          << " is not a generic kernel (no exec.kernel_params)";
+
+  // 1. The bindings against the declared parameters.
+  llvm::StringMap<TypedAttr> values;
+  for (const auto &entry : bindings) {
+    auto type = params.getAs<TypeAttr>(entry.getKey());
+    if (!type)
+      return emitError(loc) << "kernel @" << kernel << " has no parameter '"
+                            << entry.getKey() << "' (its parameters: "
+                            << listOf(params) << ")";
+    auto c = constantOf(entry.getKey(), type.getValue(), entry.getValue(), loc,
+                        kernel);
+    if (failed(c))
+      return failure();
+    values[entry.getKey()] = *c;
+  }
+  for (NamedAttribute p : params) {
+    Type type = cast<TypeAttr>(p.getValue()).getValue();
+    if (values.count(p.getName().getValue()))
+      continue;
+    if (!type.isInteger(1))
+      return emitError(loc) << "kernel @" << kernel << " needs parameter '"
+                            << p.getName().getValue() << "' of type " << type;
+    values[p.getName().getValue()] = IntegerAttr::get(type, 0); // a flag: off
+  }
+
+  if (auto groups = dialect->getKernelOneOfAttrHelper().getAttr(generic))
+    for (auto group : groups.getAsRange<ArrayAttr>()) {
+      std::string names, set;
+      for (auto flag : group.getAsRange<StringAttr>()) {
+        names += (names.empty() ? "" : ", ") + flag.str();
+        if (cast<IntegerAttr>(values[flag.getValue()]).getInt())
+          set += (set.empty() ? "" : ", ") + flag.str();
+      }
+      if (set.empty() || set.find(',') != std::string::npos)
+        return emitError(loc) << "kernel @" << kernel << " needs exactly one of "
+                              << names << ", got "
+                              << (set.empty() ? std::string("none") : set);
+    }
+
+  // 2. The clone, with its helpers inlined.
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(into.getBody());
+  auto fn = cast<func::FuncOp>(b.clone(*generic));
+  fn.setSymName(name);
+  auto parent = generic->getParentOfType<ModuleOp>();
+  if (failed(inlineHelpers(fn, parent, loc))) {
+    fn.erase();
+    return failure();
+  }
+
+  // 3. Parameters become constants.
+  fn.walk([&](exec::ParamOp p) {
+    OpBuilder at(p);
+    Value c = arith::ConstantOp::create(at, p.getLoc(), values[p.getName()]);
+    p.replaceAllUsesWith(c);
+    p.erase();
+  });
+  dialect->getKernelParamsAttrHelper().removeAttr(fn);
+  if (dialect->getKernelOneOfAttrHelper().isAttrPresent(fn))
+    dialect->getKernelOneOfAttrHelper().removeAttr(fn);
+
+  // 4. Fold the flags' branches away.
+  GreedyRewriteConfig config;
+  (void)applyPatternsGreedily(fn.getOperation(), folding, config);
+
+  // 5. Arguments: drop those whose flag is off, give the rest their shapes.
+  llvm::BitVector drop(fn.getNumArguments());
+  SmallVector<Type> types;
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    BlockArgument arg = fn.getArgument(i);
+    if (auto flag = fn.getArgAttrOfType<StringAttr>(
+            i, exec::ExecDialect::IfAttrHelper::getNameStr())) {
+      auto on = cast<IntegerAttr>(values[flag.getValue()]);
+      if (on.getInt() == 0) {
+        if (!arg.use_empty()) {
+          auto err = emitError(loc) << "kernel @" << kernel << ": argument " << i
+                                    << " is used with its flag '"
+                                    << flag.getValue() << "' off";
+          fn.erase();
+          return err;
+        }
+        drop.set(i);
+        continue;
+      }
+    }
+    if (auto shape = fn.getArgAttrOfType<ArrayAttr>(
+            i, exec::ExecDialect::ShapeAttrHelper::getNameStr())) {
+      SmallVector<int64_t> dims;
+      for (Attribute entry : shape) {
+        exec::ShapeDim d = *exec::parseShapeDim(entry); // verified
+        int64_t v = d.param.empty()
+                        ? 0
+                        : cast<IntegerAttr>(values[d.param]).getInt();
+        dims.push_back(d.at(v));
+        if (dims.back() < 0) {
+          auto err = emitError(loc) << "kernel @" << kernel << ": argument "
+                                    << i << " has dimension " << dims.back();
+          fn.erase();
+          return err;
+        }
+      }
+      arg.setType(MemRefType::get(dims, cast<MemRefType>(arg.getType())
+                                            .getElementType()));
+    }
+    types.push_back(arg.getType());
+  }
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i)
+    fn.setArgAttrs(i, DictionaryAttr::get(ctx));
+  if (failed(fn.eraseArguments(drop))) {
+    fn.erase();
+    return emitError(loc) << "kernel @" << kernel << ": cannot drop arguments";
+  }
+  fn.setType(FunctionType::get(ctx, types, {}));
+
+  // 6. Fold what the static shapes made constant, and check.
+  (void)applyPatternsGreedily(fn.getOperation(), folding, config);
+  if (failed(verify(fn))) {
+    fn.erase();
+    return emitError(loc) << "kernel @" << kernel << " specialized as @" << name
+                          << " does not verify";
+  }
+  return fn;
+}

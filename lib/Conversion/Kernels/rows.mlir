@@ -1,0 +1,255 @@
+// Row kernels: each launch item is a row r in [begin, end) of buffers with
+// ROWS rows (the rows at max_tokens); T is unused. Generic kernels
+// (exec.kernel_params), specialized by exec-specialize-kernel. Tests:
+// test/Conversion/Kernels/{glu,elementwise}.mlir.
+
+// The f32 %x rounded to nearest even as bf16 bits (a NaN becomes the quiet
+// NaN 0x7FC0), or as f16 bits: a 16-bit GEMM's A operand.
+func.func private @round_to_bf16(%x: f32) -> i16 {
+  %bits = arith.bitcast %x : f32 to i32
+  %one = arith.constant 1 : i32
+  %c16 = arith.constant 16 : i32
+  %bias = arith.constant 32767 : i32
+  %qnan = arith.constant 32704 : i16
+  %hi = arith.shrui %bits, %c16 : i32
+  %odd = arith.andi %hi, %one : i32
+  %inc = arith.addi %bias, %odd : i32
+  %sum = arith.addi %bits, %inc : i32
+  %top = arith.shrui %sum, %c16 : i32
+  %rounded = arith.trunci %top : i32 to i16
+  %nan = arith.cmpf uno, %x, %x : f32
+  %v = arith.select %nan, %qnan, %rounded : i16
+  return %v : i16
+}
+
+func.func private @round_to_f16(%x: f32) -> i16 {
+  %h = arith.truncf %x : f32 to f16
+  %v = arith.bitcast %h : f16 to i16
+  return %v : i16
+}
+
+// TO_F16 picks f16, else bf16.
+func.func private @round16(%x: f32, %toF16: i1) -> i16 {
+  %v = scf.if %toF16 -> i16 {
+    %h = func.call @round_to_f16(%x) : (f32) -> i16
+    scf.yield %h : i16
+  } else {
+    %b = func.call @round_to_bf16(%x) : (f32) -> i16
+    scf.yield %b : i16
+  }
+  return %v : i16
+}
+
+// moe.glu: out = act(gate) ⊙ up, in place in `gate` (act(up) in place in
+// `up` without GATED). With ROUND16 the result goes instead to `out`,
+// rounded to bf16 (or f16 with TO_F16) bits: the A operand of a 16-bit down
+// projection, with no f32 pass in between. Exactly one activation flag is
+// set: SILU, GELU (erf), GELU_TANH, RELU or CLAMPED (gpt-oss: the gate
+// clamped above at LIMIT, x·σ(ALPHA·x); up clamped to ±LIMIT, plus one).
+func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", "F"]},
+               %up: memref<?x?xf32> {exec.shape = ["ROWS", "F"]},
+               %out: memref<?x?xi16> {exec.if = "ROUND16", exec.shape = ["ROWS", "F"]},
+               %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, F = index, ALPHA = f32, LIMIT = f32,
+                                      GATED = i1, ROUND16 = i1, TO_F16 = i1,
+                                      SILU = i1, GELU = i1, GELU_TANH = i1, RELU = i1,
+                                      CLAMPED = i1},
+                exec.kernel_one_of = [["SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"]]} {
+  %gated = exec.param "GATED" : i1
+  %round = exec.param "ROUND16" : i1
+  %toF16 = exec.param "TO_F16" : i1
+  %silu = exec.param "SILU" : i1
+  %gelu = exec.param "GELU" : i1
+  %geluTanh = exec.param "GELU_TANH" : i1
+  %relu = exec.param "RELU" : i1
+  %cF = exec.param "F" : index
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %half = arith.constant 0.5 : f32
+  scf.for %r = %begin to %end step %c1 {
+    scf.for %f = %c0 to %cF step %c1 {
+      %x = scf.if %gated -> f32 {
+        %g = memref.load %gate[%r, %f] : memref<?x?xf32>
+        scf.yield %g : f32
+      } else {
+        %u = memref.load %up[%r, %f] : memref<?x?xf32>
+        scf.yield %u : f32
+      }
+      %a = scf.if %silu -> f32 {
+        %nx = arith.negf %x : f32
+        %ex = math.exp %nx : f32
+        %den = arith.addf %one, %ex : f32
+        %s = arith.divf %x, %den : f32
+        scf.yield %s : f32
+      } else {
+        %a1 = scf.if %gelu -> f32 {
+          %rsqrt2 = arith.constant 0.707106769 : f32
+          %xs = arith.mulf %x, %rsqrt2 : f32
+          %er = math.erf %xs : f32
+          %p1 = arith.addf %one, %er : f32
+          %hx = arith.mulf %half, %x : f32
+          %g = arith.mulf %hx, %p1 : f32
+          scf.yield %g : f32
+        } else {
+          %a2 = scf.if %geluTanh -> f32 {
+            %k0 = arith.constant 0.797884583 : f32
+            %k1 = arith.constant 0.044715 : f32
+            %x2 = arith.mulf %x, %x : f32
+            %x3 = arith.mulf %x2, %x : f32
+            %kx3 = arith.mulf %k1, %x3 : f32
+            %in = arith.addf %x, %kx3 : f32
+            %arg = arith.mulf %k0, %in : f32
+            %th = math.tanh %arg : f32
+            %p1 = arith.addf %one, %th : f32
+            %hx = arith.mulf %half, %x : f32
+            %g = arith.mulf %hx, %p1 : f32
+            scf.yield %g : f32
+          } else {
+            %a3 = scf.if %relu -> f32 {
+              %m = arith.maximumf %x, %zero : f32
+              scf.yield %m : f32
+            } else { // CLAMPED
+              %limit = exec.param "LIMIT" : f32
+              %alpha = exec.param "ALPHA" : f32
+              %g = arith.minimumf %x, %limit : f32
+              %ag = arith.mulf %alpha, %g : f32
+              %nag = arith.negf %ag : f32
+              %ex = math.exp %nag : f32
+              %den = arith.addf %one, %ex : f32
+              %sig = arith.divf %one, %den : f32
+              %c = arith.mulf %g, %sig : f32
+              scf.yield %c : f32
+            }
+            scf.yield %a3 : f32
+          }
+          scf.yield %a2 : f32
+        }
+        scf.yield %a1 : f32
+      }
+      scf.if %gated {
+        %u = memref.load %up[%r, %f] : memref<?x?xf32>
+        %clamped = exec.param "CLAMPED" : i1
+        %o = scf.if %clamped -> f32 {
+          %limit = exec.param "LIMIT" : f32
+          %nlimit = arith.negf %limit : f32
+          %ulo = arith.maximumf %u, %nlimit : f32
+          %uc = arith.minimumf %ulo, %limit : f32
+          %u1 = arith.addf %uc, %one : f32
+          %m = arith.mulf %u1, %a : f32
+          scf.yield %m : f32
+        } else {
+          %m = arith.mulf %a, %u : f32
+          scf.yield %m : f32
+        }
+        scf.if %round {
+          %o16 = func.call @round16(%o, %toF16) : (f32, i1) -> i16
+          memref.store %o16, %out[%r, %f] : memref<?x?xi16>
+        } else {
+          memref.store %o, %gate[%r, %f] : memref<?x?xf32>
+        }
+      } else {
+        scf.if %round {
+          %a16 = func.call @round16(%a, %toF16) : (f32, i1) -> i16
+          memref.store %a16, %out[%r, %f] : memref<?x?xi16>
+        } else {
+          memref.store %a, %up[%r, %f] : memref<?x?xf32>
+        }
+      }
+    } {exec.spread}
+  }
+  return
+}
+
+// The router's bias: a[r, c] += bias[c].
+func.func @elementwise_bias(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                            %bias: memref<?xf32> {exec.shape = ["COLS"]},
+                            %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  scf.for %r = %begin to %end step %c1 {
+    scf.for %c = %c0 to %cC step %c1 {
+      %v = memref.load %a[%r, %c] : memref<?x?xf32>
+      %b = memref.load %bias[%c] : memref<?xf32>
+      %s = arith.addf %v, %b : f32
+      memref.store %s, %a[%r, %c] : memref<?x?xf32>
+    } {exec.spread}
+  }
+  return
+}
+
+// out = a + b (a residual).
+func.func @elementwise_add(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                           %b: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                           %out: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                           %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  scf.for %r = %begin to %end step %c1 {
+    scf.for %c = %c0 to %cC step %c1 {
+      %x = memref.load %a[%r, %c] : memref<?x?xf32>
+      %y = memref.load %b[%r, %c] : memref<?x?xf32>
+      %s = arith.addf %x, %y : f32
+      memref.store %s, %out[%r, %c] : memref<?x?xf32>
+    } {exec.spread}
+  }
+  return
+}
+
+// The shared expert's gate: row r of y times sigmoid(Σ_h x[r, h] · g[h]).
+func.func @elementwise_sigmoid_scale(%x: memref<?x?xf32> {exec.shape = ["ROWS", "H"]},
+                                     %g: memref<?x?xf32> {exec.shape = [1, "H"]},
+                                     %y: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                                     %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, H = index}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cH = exec.param "H" : index
+  %cC = exec.param "COLS" : index
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  scf.for %r = %begin to %end step %c1 {
+    %dot = scf.for %h = %c0 to %cH step %c1 iter_args(%acc = %zero) -> (f32) {
+      %a = memref.load %x[%r, %h] : memref<?x?xf32>
+      %b = memref.load %g[%c0, %h] : memref<?x?xf32>
+      %p = arith.mulf %a, %b : f32
+      %s = arith.addf %acc, %p : f32
+      scf.yield %s : f32
+    }
+    %n = arith.negf %dot : f32
+    %ex = math.exp %n : f32
+    %den = arith.addf %one, %ex : f32
+    %sig = arith.divf %one, %den : f32
+    scf.for %c = %c0 to %cC step %c1 {
+      %v = memref.load %y[%r, %c] : memref<?x?xf32>
+      %s = arith.mulf %sig, %v : f32
+      memref.store %s, %y[%r, %c] : memref<?x?xf32>
+    }
+  }
+  return
+}
+
+// out = a rounded to bf16 (or f16 with TO_F16) bits: a 16-bit GEMM's A
+// operand.
+func.func @elementwise_round16(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                               %out: memref<?x?xi16> {exec.shape = ["ROWS", "COLS"]},
+                               %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, TO_F16 = i1}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  %toF16 = exec.param "TO_F16" : i1
+  scf.for %r = %begin to %end step %c1 {
+    scf.for %c = %c0 to %cC step %c1 {
+      %x = memref.load %a[%r, %c] : memref<?x?xf32>
+      %v = func.call @round16(%x, %toF16) : (f32, i1) -> i16
+      memref.store %v, %out[%r, %c] : memref<?x?xi16>
+    } {exec.spread}
+  }
+  return
+}

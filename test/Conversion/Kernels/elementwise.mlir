@@ -1,0 +1,42 @@
+// The generic elementwise kernels (lib/Conversion/Kernels/rows.mlir), each
+// specialized: the router bias, a residual add, the shared expert's sigmoid
+// gate, and the 16-bit rounding of a GEMM operand to bf16 and to f16.
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_bias name=bias bind=ROWS=16,COLS=12" | FileCheck %s --check-prefix=BIAS
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_add name=add bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=ADD
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_sigmoid_scale name=gate bind=ROWS=16,COLS=72,H=72" | FileCheck %s --check-prefix=GATE
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=bf16 bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=BF16
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=f16 bind=ROWS=16,COLS=72,TO_F16=true" | FileCheck %s --check-prefix=F16
+
+// BIAS: func.func @bias(%[[A:.*]]: memref<16x12xf32>, %[[B:.*]]: memref<12xf32>,
+// BIAS: %[[V:.*]] = memref.load %[[A]]
+// BIAS: %[[W:.*]] = memref.load %[[B]]
+// BIAS: %[[S:.*]] = arith.addf %[[V]], %[[W]]
+// BIAS: memref.store %[[S]], %[[A]]
+
+// ADD: func.func @add(%[[A:.*]]: memref<16x72xf32>, %[[B:.*]]: memref<16x72xf32>, %[[O:.*]]: memref<16x72xf32>,
+// ADD: arith.addf
+// ADD: memref.store %{{.*}}, %[[O]]
+
+// The dot product with the gate's one row, then the sigmoid scales the row.
+// GATE: func.func @gate(%[[X:.*]]: memref<16x72xf32>, %[[G:.*]]: memref<1x72xf32>, %[[Y:.*]]: memref<16x72xf32>,
+// GATE: scf.for {{.*}} iter_args
+// GATE: memref.load %[[G]]
+// GATE: math.exp
+// GATE: arith.divf
+// GATE: memref.store %{{.*}}, %[[Y]]
+
+// Round to nearest even on the high 16 bits; NaN becomes the quiet NaN.
+// BF16: func.func @bf16(%[[A:.*]]: memref<16x72xf32>, %[[O:.*]]: memref<16x72xi16>,
+// BF16-DAG: arith.constant 32767 : i32
+// BF16-DAG: arith.constant 32704 : i16
+// BF16: arith.shrui
+// BF16: arith.trunci
+// BF16: arith.cmpf uno
+// BF16: arith.select
+// BF16-NOT: arith.truncf
+// BF16: memref.store %{{.*}}, %[[O]]
+
+// F16: func.func @f16(
+// F16: arith.truncf %{{.*}} : f32 to f16
+// F16: arith.bitcast %{{.*}} : f16 to i16
+// F16-NOT: arith.select

@@ -1,0 +1,42 @@
+// The generic glu kernel (lib/Conversion/Kernels/rows.mlir): it parses and
+// verifies as it stands, and specializes for a SwiGLU in place and for the
+// gated, clamped SwiGLU of gpt-oss rounded to bf16.
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir | FileCheck %s --check-prefix=PARSE
+// PARSE: func.func @glu(%{{.*}}: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", "F"]}
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=swiglu bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,SILU=true" | FileCheck %s --check-prefix=SILU
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=clamped bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,CLAMPED=true,ROUND16=true" | FileCheck %s --check-prefix=CLAMPED
+
+// silu(gate) · up, in place in the gate's buffer, over its 40 columns.
+// SILU: func.func @swiglu(%[[G:.*]]: memref<64x40xf32>, %[[U:.*]]: memref<64x40xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) {
+// SILU-DAG: %[[F:.*]] = arith.constant 40 : index
+// SILU: scf.for
+// SILU: scf.for %[[C:.*]] = %{{.*}} to %[[F]]
+// SILU: %[[X:.*]] = memref.load %[[G]]
+// SILU: arith.negf %[[X]]
+// SILU: math.exp
+// SILU: %[[A:.*]] = arith.divf %[[X]],
+// SILU: %[[UP:.*]] = memref.load %[[U]]
+// SILU: %[[O:.*]] = arith.mulf %[[A]], %[[UP]]
+// SILU: memref.store %[[O]], %[[G]]
+// SILU: } {exec.spread}
+// SILU-NOT: exec.param
+// SILU-NOT: scf.if
+// SILU-NOT: math.erf
+// SILU: return
+
+// gpt-oss: the gate clamped above at 7 and scaled by 1.702 in the sigmoid,
+// up clamped to [-7, 7] plus one, rounded to bf16 bits into a third buffer.
+// CLAMPED: func.func @clamped(%[[G:.*]]: memref<64x40xf32>, %[[U:.*]]: memref<64x40xf32>, %[[OUT:.*]]: memref<64x40xi16>,
+// CLAMPED-DAG: arith.constant 7.000000e+00 : f32
+// CLAMPED-DAG: arith.constant -7.000000e+00 : f32
+// CLAMPED-DAG: arith.constant 1.702000e+00 : f32
+// CLAMPED-DAG: arith.constant 32767 : i32
+// CLAMPED: arith.minimumf
+// CLAMPED: math.exp
+// CLAMPED: arith.maximumf
+// CLAMPED: arith.minimumf
+// CLAMPED: arith.bitcast %{{.*}} : f32 to i32
+// CLAMPED: arith.cmpf uno
+// CLAMPED: memref.store %{{.*}}, %[[OUT]]
+// CLAMPED-NOT: memref.store
+// CLAMPED: return

@@ -1,0 +1,90 @@
+// exec-specialize-kernel: a generic kernel cloned under a new name with its
+// parameters bound (flags default to off), the arguments of flags that are
+// off dropped, memrefs given their exec.shape (A*NAME+B entries too), private
+// helpers inlined, and the dead branches folded; every wrong binding is an
+// error that names the kernel.
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=scale name=s4 bind=N=4,FACTOR=0.5" | FileCheck %s
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=scale name=s4b bind=N=4,FACTOR=0.5,BIASED=true" | FileCheck %s --check-prefix=WITHBIAS
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N=4,FACTOR=0.5,SHIFT=1" 2>&1 | FileCheck %s --check-prefix=UNKNOWN
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=FACTOR=0.5" 2>&1 | FileCheck %s --check-prefix=MISSING
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N=4,FACTOR=true" 2>&1 | FileCheck %s --check-prefix=TYPE
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=pick bind=A=true,B=true" 2>&1 | FileCheck %s --check-prefix=ONEOF
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=pick" 2>&1 | FileCheck %s --check-prefix=NONE
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=leaky bind=N=4" 2>&1 | FileCheck %s --check-prefix=LEAK
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=nothere" 2>&1 | FileCheck %s --check-prefix=NOKERNEL
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N" 2>&1 | FileCheck %s --check-prefix=SYNTAX
+
+// The generic kernel stays as it was; the specialization comes last.
+// CHECK: func.func @scale(%{{.*}}: memref<?xf32> {exec.shape = ["N"]}
+// CHECK: func.func @s4(%[[X:.*]]: memref<4xf32>, %[[Y:.*]]: memref<9xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) {
+// CHECK-DAG: %[[F:.*]] = arith.constant 5.000000e-01 : f32
+// CHECK-DAG: %[[N:.*]] = arith.constant 4 : index
+// CHECK: scf.for %[[I:.*]] = %{{.*}} to %[[N]]
+// CHECK: %[[V:.*]] = memref.load %[[X]][%[[I]]]
+// CHECK: %[[S:.*]] = arith.mulf %[[V]], %[[F]]
+// CHECK: memref.store %[[S]], %[[Y]][%[[I]]]
+// CHECK-NOT: exec.param
+// CHECK-NOT: scf.if
+// CHECK: return
+
+// WITHBIAS: func.func @s4b(%{{.*}}: memref<4xf32>, %[[B:.*]]: memref<4xf32>, %{{.*}}: memref<9xf32>,
+// WITHBIAS: memref.load %[[B]]
+// WITHBIAS: arith.addf
+
+// UNKNOWN: error: kernel @scale has no parameter 'SHIFT' (its parameters: BIASED: i1, FACTOR: f32, N: index)
+// MISSING: error: kernel @scale needs parameter 'N' of type 'index'
+// TYPE: error: kernel @scale: parameter 'FACTOR' is 'f32', bound to the non-number true
+// ONEOF: error: kernel @pick needs exactly one of A, B, got A, B
+// NONE: error: kernel @pick needs exactly one of A, B, got none
+// LEAK: error: kernel @leaky: argument 1 is used with its flag 'USE' off
+// NOKERNEL: error: exec-specialize-kernel: no kernel @nothere in this module
+// SYNTAX: error: exec-specialize-kernel: 'N' is not NAME=VALUE (an integer, true, false or a float)
+
+func.func private @times(%v: f32, %f: f32) -> f32 {
+  %p = arith.mulf %v, %f : f32
+  return %p : f32
+}
+
+// y[i] = x[i] · FACTOR (+ b[i] with BIASED); y has 2·N + 1 elements.
+func.func @scale(%x: memref<?xf32> {exec.shape = ["N"]},
+                 %b: memref<?xf32> {exec.if = "BIASED", exec.shape = ["N"]},
+                 %y: memref<?xf32> {exec.shape = ["2*N+1"]},
+                 %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {N = index, FACTOR = f32, BIASED = i1}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %n = exec.param "N" : index
+  %f = exec.param "FACTOR" : f32
+  %biased = exec.param "BIASED" : i1
+  scf.for %i = %c0 to %n step %c1 {
+    %v = memref.load %x[%i] : memref<?xf32>
+    %s = func.call @times(%v, %f) : (f32, f32) -> f32
+    %r = scf.if %biased -> f32 {
+      %bv = memref.load %b[%i] : memref<?xf32>
+      %a = arith.addf %s, %bv : f32
+      scf.yield %a : f32
+    } else {
+      scf.yield %s : f32
+    }
+    memref.store %r, %y[%i] : memref<?xf32>
+  }
+  return
+}
+
+// Its second argument is read whatever USE says.
+func.func @leaky(%x: memref<?xf32> {exec.shape = ["N"]},
+                 %w: memref<?xf32> {exec.if = "USE", exec.shape = ["N"]},
+                 %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {N = index, USE = i1}} {
+  %c0 = arith.constant 0 : index
+  %v = memref.load %w[%c0] : memref<?xf32>
+  memref.store %v, %x[%c0] : memref<?xf32>
+  return
+}
+
+// One of two variants.
+func.func @pick(%T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {A = i1, B = i1},
+                exec.kernel_one_of = [["A", "B"]]} {
+  return
+}
