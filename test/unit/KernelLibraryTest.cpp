@@ -157,17 +157,21 @@ TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
 TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   for (bool passthrough : {false, true})
     for (bool addend : {false, true}) {
-      KernelSpec s = spec("combine");
+      KernelSpec s = generic("combine", {{"MT", 16}, {"RMAX", 60}, {"H", 8}, {"K", 3}});
       s.flag("PASSTHROUGH", passthrough).flag("ADDEND", addend);
       EXPECT_EQ(check(s), "") << describe(s);
     }
   for (const char *scoring : {"SOFTMAX", "SIGMOID", "NONE"})
     for (bool indices : {false, true})
       for (bool scaled : {false, true}) {
-        KernelSpec s = spec("scores");
-        s.flag(scoring).flag("INDICES", indices).flag("SCALED", scaled);
+        KernelSpec s = generic("scores", {{"MT", 16}, {"E", 12}});
+        s.setF32("SCALE", 2.5).flag(scoring).flag("INDICES", indices);
+        s.flag("SCALED", scaled);
         EXPECT_EQ(check(s), "") << describe(s);
       }
+  KernelSpec ec = generic("expert_choice", {{"MT", 16}, {"E", 12}, {"RMAX", 60},
+                                            {"RPT", 3}, {"RFIX", 12}});
+  EXPECT_EQ(check(ec.setF64("CF", 2.0)), "");
   for (const char *kind : {"elementwise_bias", "elementwise_add"})
     EXPECT_EQ(check(generic(kind, {{"ROWS", 16}, {"COLS", 8}})), "") << kind;
   EXPECT_EQ(check(generic("elementwise_sigmoid_scale",
@@ -185,8 +189,7 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
     EXPECT_EQ(check(s), "") << describe(s);
   }
   EXPECT_EQ(check(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}})), "");
-  for (const char *name : {"expert_choice", "router_stats"})
-    EXPECT_EQ(check(spec(name)), "") << name;
+  EXPECT_EQ(check(spec("router_stats")), "") << "router_stats";
   EXPECT_EQ(check(spec("router_stats").flag("PARTIAL")), "") << "router_stats PARTIAL";
   for (const char *step : {"COUNT", "SCAN", "OFFSETS", "PLACE"})
     EXPECT_EQ(check(spec("dispatch_chunked").flag(step)), "") << step;

@@ -170,9 +170,9 @@ struct ExpertChoiceLowering : ExecPattern<moe::ExpertChoiceOp> {
     // E · min(T, ceil(cf · T / E)) <= cf · T + E.
     Affine r{static_cast<int64_t>(std::ceil(cf)), e};
     KernelSpec spec{"expert_choice"};
-    spec.set("MT", b.maxRows(t)).set("E", e).set("E1", e + 1);
+    spec.set("MT", b.maxRows(t)).set("E", e);
     spec.set("RMAX", b.maxRows(r)).set("RPT", r.perToken).set("RFIX", r.fixed);
-    spec.setF64("CF", cf).setF64("EF64", static_cast<double>(e));
+    spec.setF64("CF", cf);
     Value rw = b.allocFor(op.getRowWeight(), r);
     Value rt = b.allocFor(op.getRowToken(), r);
     Value off = b.allocFor(op.getOffsets(), {0, e + 1});

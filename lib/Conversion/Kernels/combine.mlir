@@ -1,0 +1,92 @@
+// The weighted combine. A generic kernel (exec.kernel_params), specialized
+// by exec-specialize-kernel. Test: test/Conversion/Kernels/combine.mlir.
+
+// moe.combine for tokens [begin, end): out[t] = Σ w[t, j] · y[slot_row[t, j]]
+// in ascending slot_row order (dropped slots first, in slot order; they add
+// w · x[t] with PASSTHROUGH, else nothing), then + addend[t] (ADDEND).
+func.func @combine(%y: memref<?x?xf32> {exec.shape = ["RMAX", "H"]},
+                   %w: memref<?x?xf32> {exec.shape = ["MT", "K"]},
+                   %slot_row: memref<?x?xi32> {exec.shape = ["MT", "K"]},
+                   %x: memref<?x?xf32> {exec.if = "PASSTHROUGH", exec.shape = ["MT", "H"]},
+                   %addend: memref<?x?xf32> {exec.if = "ADDEND", exec.shape = ["MT", "H"]},
+                   %out: memref<?x?xf32> {exec.shape = ["MT", "H"]},
+                   %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {MT = index, RMAX = index, H = index, K = index,
+                                      PASSTHROUGH = i1, ADDEND = i1}} {
+  %passthrough = exec.param "PASSTHROUGH" : i1
+  %hasAddend = exec.param "ADDEND" : i1
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cH = exec.param "H" : index
+  %cK = exec.param "K" : index
+  %zero = arith.constant 0.0 : f32
+  %m1 = arith.constant -1 : i32
+  %z32 = arith.constant 0 : i32
+  %big = arith.constant 2147483647 : i32
+  %cm1 = arith.constant -1 : index
+  %done = memref.alloca(%cK) : memref<?xi1>
+  %true = arith.constant true
+  %false = arith.constant false
+  scf.for %t = %begin to %end step %c1 {
+    scf.for %h = %c0 to %cH step %c1 {
+      memref.store %zero, %out[%t, %h] : memref<?x?xf32>
+    } {exec.spread}
+    scf.for %j = %c0 to %cK step %c1 {
+      memref.store %false, %done[%j] : memref<?xi1>
+      %row = memref.load %slot_row[%t, %j] : memref<?x?xi32>
+      %dropped = arith.cmpi slt, %row, %z32 : i32
+      scf.if %passthrough {
+        scf.if %dropped {
+          %wv = memref.load %w[%t, %j] : memref<?x?xf32>
+          scf.for %h = %c0 to %cH step %c1 {
+            %o = memref.load %out[%t, %h] : memref<?x?xf32>
+            %v = memref.load %x[%t, %h] : memref<?x?xf32>
+            %p = arith.mulf %wv, %v : f32
+            %s = arith.addf %o, %p : f32
+            memref.store %s, %out[%t, %h] : memref<?x?xf32>
+          } {exec.spread}
+        }
+      }
+      scf.if %dropped {
+        memref.store %true, %done[%j] : memref<?xi1>
+      }
+    }
+    // The remaining slots in ascending row order.
+    scf.for %n = %c0 to %cK step %c1 {
+      %best:2 = scf.for %j = %c0 to %cK step %c1 iter_args(%br = %big, %bj = %cm1) -> (i32, index) {
+        %dn = memref.load %done[%j] : memref<?xi1>
+        %row = memref.load %slot_row[%t, %j] : memref<?x?xi32>
+        %lt = arith.cmpi slt, %row, %br : i32
+        %first = arith.cmpi eq, %bj, %cm1 : index
+        %better = arith.ori %lt, %first : i1
+        %free = arith.xori %dn, %true : i1
+        %take = arith.andi %free, %better : i1
+        %nr = arith.select %take, %row, %br : i32
+        %nj = arith.select %take, %j, %bj : index
+        scf.yield %nr, %nj : i32, index
+      }
+      %found = arith.cmpi ne, %best#1, %cm1 : index
+      scf.if %found {
+        memref.store %true, %done[%best#1] : memref<?xi1>
+        %r = arith.index_cast %best#0 : i32 to index
+        %wv = memref.load %w[%t, %best#1] : memref<?x?xf32>
+        scf.for %h = %c0 to %cH step %c1 {
+          %o = memref.load %out[%t, %h] : memref<?x?xf32>
+          %v = memref.load %y[%r, %h] : memref<?x?xf32>
+          %p = arith.mulf %wv, %v : f32
+          %s = arith.addf %o, %p : f32
+          memref.store %s, %out[%t, %h] : memref<?x?xf32>
+        } {exec.spread}
+      }
+    }
+    scf.if %hasAddend {
+      scf.for %h = %c0 to %cH step %c1 {
+        %o = memref.load %out[%t, %h] : memref<?x?xf32>
+        %a = memref.load %addend[%t, %h] : memref<?x?xf32>
+        %s = arith.addf %o, %a : f32
+        memref.store %s, %out[%t, %h] : memref<?x?xf32>
+      } {exec.spread}
+    }
+  }
+  return
+}
