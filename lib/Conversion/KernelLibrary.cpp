@@ -107,64 +107,11 @@ KernelSpec &KernelSpec::flag(const std::string &name, bool on) {
   return *this;
 }
 
-/// `text` with each `//#include NAME KEY=VALUE...` line replaced by template
-/// NAME's text, in which every ${KEY} is VALUE (typically an SSA name of the
-/// including kernel); included text may include in turn, 4 levels deep.
-static FailureOr<std::string> expandIncludes(llvm::StringRef text,
-                                             std::string &error, int depth = 0) {
-  std::string out;
-  llvm::SmallVector<llvm::StringRef> lines;
-  text.split(lines, '\n');
-  for (auto [i, line] : llvm::enumerate(lines)) {
-    if (i > 0)
-      out += '\n';
-    llvm::StringRef trimmed = line.trim();
-    if (!trimmed.consume_front("//#include ")) {
-      out += line.str();
-      continue;
-    }
-    llvm::SmallVector<llvm::StringRef> words;
-    trimmed.split(words, ' ', -1, /*KeepEmpty=*/false);
-    llvm::StringRef snippet = getKernelTemplate(words[0]);
-    if (snippet.empty()) {
-      error = "//#include of unknown template '" + words[0].str() + "'";
-      return failure();
-    }
-    if (depth >= 4) {
-      error = "//#include nested more than 4 deep at '" + words[0].str() + "'";
-      return failure();
-    }
-    std::string body = snippet.str();
-    for (llvm::StringRef arg : llvm::drop_begin(words)) {
-      auto [key, value] = arg.split('=');
-      if (key.empty() || value.empty()) {
-        error = "//#include " + words[0].str() + ": '" + arg.str() +
-                "' is not KEY=VALUE";
-        return failure();
-      }
-      std::string pattern = "${" + key.str() + "}";
-      for (size_t at = body.find(pattern); at != std::string::npos;
-           at = body.find(pattern, at + value.size()))
-        body.replace(at, pattern.size(), value.str());
-    }
-    FailureOr<std::string> nested = expandIncludes(body, error, depth + 1);
-    if (failed(nested))
-      return failure();
-    // The snippet's lines replace this one (its file's last newline is this
-    // line's own).
-    out += llvm::StringRef(*nested).drop_back(llvm::StringRef(*nested).ends_with("\n"));
-  }
-  return out;
-}
-
 FailureOr<std::string> moec::instantiateKernel(llvm::StringRef source,
                                                const KernelSpec &spec,
                                                llvm::StringRef functionName,
                                                std::string &error) {
-  FailureOr<std::string> expanded = expandIncludes(source, error);
-  if (failed(expanded))
-    return failure();
-  llvm::StringRef text = *expanded;
+  llvm::StringRef text = source;
   std::string out;
   // Each entry: is this block's text kept; was any branch of it taken.
   llvm::SmallVector<std::pair<bool, bool>> stack;

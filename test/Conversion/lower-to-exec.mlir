@@ -39,11 +39,11 @@
 // CHECK: %[[OFF:.*]] = exec.alloc {{.*}} bytes([0, 20]) : <5xi32>
 // CHECK: %[[RT:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?xi32>
 // CHECK: %[[SR:.*]] = exec.alloc {{.*}} bytes([8, 0]) : <?x2xi32>
-// CHECK: exec.launch @dispatch_chunked_0(%[[I]], %[[PART]]) extent([1, 0]) grain(64)
-// CHECK: exec.launch @dispatch_chunked_1(%[[PART]], %[[CNT]]) extent([0, 4]) grain(8)
-// CHECK: exec.launch @dispatch_chunked_2(%[[CNT]], %[[OFF]]) extent([0, 1]) grain(1)
+// CHECK: exec.launch @dispatch_chunked_count_0(%[[I]], %[[PART]]) extent([1, 0]) grain(64)
+// CHECK: exec.launch @dispatch_chunked_scan_0(%[[PART]], %[[CNT]]) extent([0, 4]) grain(8)
+// CHECK: exec.launch @dispatch_chunked_offsets_0(%[[CNT]], %[[OFF]]) extent([0, 1]) grain(1)
 // CHECK: exec.fill %[[RT]] bytes([8, 0]) value(-1)
-// CHECK: exec.launch @dispatch_chunked_3(%[[I]], %[[PART]], %[[OFF]], %[[RT]], %[[SR]]) extent([1, 0]) grain(64)
+// CHECK: exec.launch @dispatch_chunked_place_0(%[[I]], %[[PART]], %[[OFF]], %[[RT]], %[[SR]]) extent([1, 0]) grain(64)
 // CHECK: %[[XP:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
 // CHECK: exec.launch @permute_0(%[[X]], %[[RT]], %[[XP]]) extent([2, 0]) grain(64)
 // CHECK: %[[G:.*]] = exec.alloc {{.*}} bytes([48, 0]) : <?x6xf32>
@@ -61,10 +61,10 @@
 // CHECK: func.func @route_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
 // CHECK: func.func @router_stats_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x9xf32>,
 // CHECK: func.func @router_stats_1(%{{.*}}: memref<1x9xf32>, %{{.*}}: memref<8xf32>,
-// CHECK: func.func @dispatch_chunked_0(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x4xi32>,
-// CHECK: func.func @dispatch_chunked_1(%{{.*}}: memref<1x4xi32>, %{{.*}}: memref<4xi32>,
-// CHECK: func.func @dispatch_chunked_2(%{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>,
-// CHECK: func.func @dispatch_chunked_3(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x4xi32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128xi32>, %{{.*}}: memref<64x2xi32>,
+// CHECK: func.func @dispatch_chunked_count_0(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x4xi32>,
+// CHECK: func.func @dispatch_chunked_scan_0(%{{.*}}: memref<1x4xi32>, %{{.*}}: memref<4xi32>,
+// CHECK: func.func @dispatch_chunked_offsets_0(%{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>,
+// CHECK: func.func @dispatch_chunked_place_0(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x4xi32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128xi32>, %{{.*}}: memref<64x2xi32>,
 // CHECK: func.func @permute_0(
 // CHECK: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>,
 // CHECK: func.func @combine_0(

@@ -110,11 +110,22 @@ TEST_F(KernelLibraryTest, DispatchEveryCapacityMode) {
   for (Mode m : {Mode{false, false, false}, Mode{true, false, false},
                  Mode{true, true, false}, Mode{true, false, true},
                  Mode{true, true, true}}) {
-    KernelSpec s = spec("dispatch");
+    KernelSpec s = generic("dispatch", {{"E", 12}, {"K", 3}, {"MT", 16}, {"RMAX", 60},
+                                        {"RPT", 3}, {"RFIX", 12}, {"BLOCK", 1},
+                                        {"CAPT", 4}});
+    s.setF64("CAPF", 1.25);
     s.flag("CAPACITY", m.capacity).flag("FIXED_CAP", m.fixed);
     s.flag("REROUTE", m.reroute);
     EXPECT_EQ(check(s), "") << describe(s);
   }
+  EXPECT_EQ(check(generic("dispatch_chunked_count",
+                          {{"E", 12}, {"K", 3}, {"MT", 16}, {"NC", 4}, {"CH", 4}})),
+            "");
+  EXPECT_EQ(check(generic("dispatch_chunked_scan", {{"E", 12}, {"NC", 4}, {"CH", 4}})), "");
+  EXPECT_EQ(check(generic("dispatch_chunked_offsets", {{"E", 12}, {"BLOCK", 4}})), "");
+  EXPECT_EQ(check(generic("dispatch_chunked_place", {{"E", 12}, {"K", 3}, {"MT", 16},
+                                                     {"NC", 4}, {"CH", 4}, {"RMAX", 60}})),
+            "");
 }
 
 TEST_F(KernelLibraryTest, GluEveryActivation) {
@@ -191,8 +202,6 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   EXPECT_EQ(check(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}})), "");
   EXPECT_EQ(check(spec("router_stats")), "") << "router_stats";
   EXPECT_EQ(check(spec("router_stats").flag("PARTIAL")), "") << "router_stats PARTIAL";
-  for (const char *step : {"COUNT", "SCAN", "OFFSETS", "PLACE"})
-    EXPECT_EQ(check(spec("dispatch_chunked").flag(step)), "") << step;
 }
 
 TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {
@@ -224,26 +233,6 @@ TEST(KernelTemplates, PreprocessorAndParameters) {
   EXPECT_EQ(error, "kernel template 't' needs parameter M");
   EXPECT_TRUE(failed(instantiateKernel("//#if ON\nx", s, "f", error)));
   EXPECT_EQ(error, "//#if without //#endif");
-  // //#include: another template's text with its ${KEY}s set, then the
-  // including spec's parameters.
-  KernelSpec r{"t"};
-  r.set("E1", 13).set("E", 12);
-  auto inc = instantiateKernel("a\n//#include padded_offsets COUNTS=%c OFFSETS=%o\nb",
-                               r, "f", error);
-  ASSERT_TRUE(succeeded(inc)) << error;
-  EXPECT_NE(inc->find("\n  memref.store %z32, %o[%c0] : memref<13xi32>\n"),
-            std::string::npos)
-      << *inc;
-  EXPECT_NE(inc->find("memref.load %c[%e] : memref<12xi32>"), std::string::npos)
-      << *inc;
-  EXPECT_EQ(inc->rfind("a\n", 0), 0u) << *inc;
-  EXPECT_TRUE(failed(instantiateKernel("//#include nope X=1", r, "f", error)));
-  EXPECT_EQ(error, "//#include of unknown template 'nope'");
-  EXPECT_TRUE(failed(instantiateKernel("//#include padded_offsets COUNTS", r, "f", error)));
-  EXPECT_EQ(error, "//#include padded_offsets: 'COUNTS' is not KEY=VALUE");
-  // Without OFFSETS, the snippet's ${OFFSETS} is an unset parameter.
-  EXPECT_TRUE(failed(instantiateKernel("//#include padded_offsets COUNTS=%c", r, "f", error)));
-  EXPECT_EQ(error, "kernel template 't' needs parameter OFFSETS");
   KernelSpec f;
   f.setF32("X", 1.0).setF64("Y", 1.0);
   EXPECT_EQ(f.params["X"], "0x3f800000");

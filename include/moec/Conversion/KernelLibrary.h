@@ -53,10 +53,8 @@ struct KernelSpec {
 /// The template texts built into the compiler, by name ("route", ...).
 llvm::StringRef getKernelTemplate(llvm::StringRef name);
 
-/// Specializes `text`: `//#include TEMPLATE KEY=VALUE...` lines are replaced
-/// by that template's text with its ${KEY}s set (a shared snippet, such as
-/// padded_offsets), then flags select //#if blocks, and ${NAME} is
-/// `functionName`.
+/// Specializes `text`: flags select //#if blocks, ${PARAM}s are replaced by
+/// their values, and ${NAME} is `functionName`.
 mlir::FailureOr<std::string> instantiateKernel(llvm::StringRef text,
                                                const KernelSpec &spec,
                                                llvm::StringRef functionName,

@@ -47,34 +47,35 @@ struct DispatchLowering : ExecPattern<moe::DispatchOp> {
       // (parallel over experts), the padded offsets, then the rows (parallel
       // over chunks).
       int64_t chunks = b.tokenChunks(t);
-      KernelSpec spec{"dispatch_chunked"};
-      spec.set("E", e).set("E1", e + 1).set("K", k).set("MT", b.maxRows(t));
-      spec.set("RMAX", b.maxRows(r)).set("CH", kTokenChunk);
-      spec.set("CHM1", kTokenChunk - 1).set("NC", chunks);
-      spec.set("BLOCK", block).set("BLOCKM1", block - 1);
+      KernelSpec count{"dispatch_chunked_count"}, scan{"dispatch_chunked_scan"},
+          offs{"dispatch_chunked_offsets"}, place{"dispatch_chunked_place"};
+      count.set("E", e).set("K", k).set("MT", b.maxRows(t)).set("NC", chunks);
+      count.set("CH", kTokenChunk);
+      scan.set("E", e).set("NC", chunks).set("CH", kTokenChunk);
+      offs.set("E", e).set("BLOCK", block);
+      place = count;
+      place.templateName = "dispatch_chunked_place";
+      place.set("RMAX", b.maxRows(r));
       Value part = b.alloc({0, chunks}, {e}, b.i32());
       allocResults();
-      KernelSpec count = spec, scan = spec, offs = spec, place = spec;
-      if (failed(b.launch(count.flag("COUNT"), {idx, part}, t, kTokenChunk)) ||
-          failed(b.launch(scan.flag("SCAN"), {part, counts}, {0, e}, 8)) ||
-          failed(b.launch(offs.flag("OFFSETS"), {counts, offsets}, {0, 1}, 1)))
+      if (failed(b.launch(count, {idx, part}, t, kTokenChunk)) ||
+          failed(b.launch(scan, {part, counts}, {0, e}, 8)) ||
+          failed(b.launch(offs, {counts, offsets}, {0, 1}, 1)))
         return failure();
       // Every row of this run starts as padding (-1).
       exec::FillOp::create(rewriter, op.getLoc(), rowToken,
                            b.affine(scale(r, kWord)),
                            rewriter.getI32IntegerAttr(-1));
-      if (failed(b.launch(place.flag("PLACE"),
-                          {idx, part, offsets, rowToken, slotRow}, t,
+      if (failed(b.launch(place, {idx, part, offsets, rowToken, slotRow}, t,
                           kTokenChunk)))
         return failure();
       rewriter.replaceOp(op, {counts, offsets, rowToken, slotRow});
       return success();
     }
     KernelSpec spec{"dispatch"};
-    spec.set("E", e).set("E1", e + 1).set("K", k).set("MT", b.maxRows(t));
+    spec.set("E", e).set("K", k).set("MT", b.maxRows(t));
     spec.set("RMAX", b.maxRows(r)).set("RPT", r.perToken).set("RFIX", r.fixed);
-    spec.set("BLOCK", block).set("BLOCKM1", block - 1);
-    spec.setF64("EF64", static_cast<double>(e));
+    spec.set("BLOCK", block);
     spec.setF64("CAPF", cap ? cap.getFactor().convertToDouble() : 1.0);
     spec.set("CAPT", cap ? cap.getTokens() : 0);
     spec.flag("CAPACITY", bool(cap));
