@@ -29,8 +29,8 @@
 // CHECK: exec.launch @route_0(%[[L]], %[[W]], %[[I]]) extent([1, 0]) grain(16)
 // CHECK: %[[P:.*]] = exec.alloc {{.*}} bytes([0, 36]) : <1x9xf32>
 // CHECK: %[[S:.*]] = exec.alloc {{.*}} bytes([0, 32]) : <8xf32>
-// CHECK: exec.launch @router_stats_0(%[[L]], %[[I]], %[[P]]) extent([1, 0]) grain(64)
-// CHECK: exec.launch @router_stats_1(%[[P]], %[[S]]) extent([0, 1]) grain(1)
+// CHECK: exec.launch @router_stats_partial_0(%[[L]], %[[I]], %[[P]]) extent([1, 0]) grain(64)
+// CHECK: exec.launch @router_stats_final_0(%[[P]], %[[S]]) extent([0, 1]) grain(1)
 // CHECK: exec.output "router_stats.0", %[[S]] {aux}
 // Without a capacity, dispatch runs over chunks of 64 tokens: counts per
 // chunk, their prefix per expert, the offsets, -1 rows, then the placement.
@@ -59,8 +59,8 @@
 // CHECK-NOT: moe.
 // CHECK: module @kernels
 // CHECK: func.func @route_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index)
-// CHECK: func.func @router_stats_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x9xf32>,
-// CHECK: func.func @router_stats_1(%{{.*}}: memref<1x9xf32>, %{{.*}}: memref<8xf32>,
+// CHECK: func.func @router_stats_partial_0(%{{.*}}: memref<64x4xf32>, %{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x9xf32>,
+// CHECK: func.func @router_stats_final_0(%{{.*}}: memref<1x9xf32>, %{{.*}}: memref<8xf32>,
 // CHECK: func.func @dispatch_chunked_count_0(%{{.*}}: memref<64x2xi32>, %{{.*}}: memref<1x4xi32>,
 // CHECK: func.func @dispatch_chunked_scan_0(%{{.*}}: memref<1x4xi32>, %{{.*}}: memref<4xi32>,
 // CHECK: func.func @dispatch_chunked_offsets_0(%{{.*}}: memref<4xi32>, %{{.*}}: memref<5xi32>,

@@ -47,7 +47,7 @@
 // PTX: .visible .entry route_0(
 // PTX-NOT: call
 
-// LANES: lanes {combine_0 = 32 : i64, dispatch_chunked_count_0 = 1 : i64, dispatch_chunked_offsets_0 = 1 : i64, dispatch_chunked_place_0 = 1 : i64, dispatch_chunked_scan_0 = 1 : i64, glu_0 = 128 : i64, permute_0 = 32 : i64, route_warp_0 = 32 : i64, router_stats_0 = 1 : i64, router_stats_1 = 1 : i64}
+// LANES: lanes {combine_0 = 32 : i64, dispatch_chunked_count_0 = 1 : i64, dispatch_chunked_offsets_0 = 1 : i64, dispatch_chunked_place_0 = 1 : i64, dispatch_chunked_scan_0 = 1 : i64, glu_0 = 128 : i64, permute_0 = 32 : i64, route_warp_0 = 32 : i64, router_stats_final_0 = 1 : i64, router_stats_partial_0 = 1 : i64}
 
 // SPREAD: .visible .entry glu_0(
 // SPREAD: shr.u64 [[ROW:%rd[0-9]+]], [[G:%rd[0-9]+]], 7;

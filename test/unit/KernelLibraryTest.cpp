@@ -200,8 +200,10 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
     EXPECT_EQ(check(s), "") << describe(s);
   }
   EXPECT_EQ(check(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}})), "");
-  EXPECT_EQ(check(spec("router_stats")), "") << "router_stats";
-  EXPECT_EQ(check(spec("router_stats").flag("PARTIAL")), "") << "router_stats PARTIAL";
+  EXPECT_EQ(check(generic("router_stats_partial",
+                          {{"MT", 16}, {"E", 12}, {"K", 3}, {"NC", 4}, {"CH", 4}})),
+            "");
+  EXPECT_EQ(check(generic("router_stats_final", {{"E", 12}, {"NC", 4}, {"CH", 4}})), "");
 }
 
 TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {

@@ -104,16 +104,12 @@ struct TopKLowering : ExecPattern<moe::TopKOp> {
     int64_t chunks = b.tokenChunks(t);
     Value part = b.alloc({0, chunks}, {2 * e + 1}, b.f32());
     Value stats = b.alloc({0, e + 4}, {}, b.f32());
-    KernelSpec st{"router_stats"};
-    st.set("MT", b.maxRows(t)).set("E", e).set("E4", e + 4).set("K", k);
-    st.set("E_1", e + 1).set("E_2", e + 2).set("E_3", e + 3);
-    st.set("CH", kTokenChunk).set("CHM1", kTokenChunk - 1);
-    st.set("NC", chunks).set("W", 2 * e + 1).set("E2", 2 * e);
-    st.setF32("EF", static_cast<double>(e));
-    KernelSpec partial = st;
-    partial.flag("PARTIAL");
+    KernelSpec partial{"router_stats_partial"}, final{"router_stats_final"};
+    partial.set("MT", b.maxRows(t)).set("E", e).set("K", k).set("NC", chunks);
+    partial.set("CH", kTokenChunk);
+    final.set("E", e).set("NC", chunks).set("CH", kTokenChunk);
     if (failed(b.launch(partial, {logits, idx, part}, t, kTokenChunk)) ||
-        failed(b.launch(st, {part, stats}, {0, 1}, 1)))
+        failed(b.launch(final, {part, stats}, {0, 1}, 1)))
       return failure();
     std::string index = std::to_string(b.nextRouterStats());
     exec::OutputOp::create(rewriter, op.getLoc(),
