@@ -137,10 +137,10 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
       auto type = dyn_cast<TypeAttr>(p.getValue());
       Type t = type ? type.getValue() : Type();
       if (!t || !(t.isIndex() || t.isInteger(1) || t.isInteger(64) ||
-                  t.isF32() || t.isF64()))
+                  t.isF32() || t.isF64() || isa<NoneType>(t)))
         return op->emitError() << "kernel parameter '" << p.getName().getValue()
-                               << "' must have type index, i1, i64, f32 or "
-                                  "f64, got "
+                               << "' must have type index, i1, i64, f32, f64 "
+                                  "or none (an element type), got "
                                << p.getValue();
     }
     return success();
@@ -167,7 +167,8 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
-  if (name == ShapeAttrHelper::getNameStr() || name == IfAttrHelper::getNameStr())
+  if (name == ShapeAttrHelper::getNameStr() || name == IfAttrHelper::getNameStr() ||
+      name == ElementTypeAttrHelper::getNameStr())
     return op->emitError() << "'" << name << "' belongs on a kernel's argument";
   return op->emitError() << "unknown exec attribute '" << name
                          << "' (expected one of exec.target, exec.target_arch, "
@@ -231,8 +232,22 @@ LogicalResult ExecDialect::verifyRegionArgAttribute(Operation *op,
     }
     return success();
   }
+  if (name == ElementTypeAttrHelper::getNameStr()) {
+    auto param = dyn_cast<StringAttr>(attr.getValue());
+    auto memref = dyn_cast<MemRefType>(argType);
+    if (!param || !memref || !memref.getElementType().isF32())
+      return op->emitError() << "'" << name << "' of argument " << index
+                             << " must name a type parameter, on an f32 memref";
+    Type t = paramType(op, param.getValue());
+    if (!t || !isa<NoneType>(t))
+      return op->emitError() << "'" << name << "' of argument " << index
+                             << ": '" << param.getValue()
+                             << "' is not a type parameter (none) of the kernel";
+    return success();
+  }
   return op->emitError() << "unknown exec argument attribute '" << name
-                         << "' (expected exec.shape or exec.if)";
+                         << "' (expected exec.shape, exec.if or "
+                            "exec.element_type)";
 }
 
 FailureOr<ShapeDim> moec::exec::parseShapeDim(Attribute entry) {

@@ -36,10 +36,11 @@ def Exec_Dialect : Dialect {
     | `exec.arena_bytes` | `func.func` (a plan) | the arena, i64: every `exec.alloc` and `exec.input` ends inside it at `max_tokens` (needs `exec.max_tokens`) |
     | `exec.lanes` | `func.func` (a kernel) | 1, or 32: a warp runs each launch item |
     | `exec.spread` | a loop of a kernel | unit: its iterations are independent, and the CUDA target splits them across an item's lanes |
-    | `exec.kernel_params` | `func.func` (a generic kernel) | its compile-time parameters: a dictionary of name = type (`index`, `i1` for a flag, `i64`, `f32`, `f64`), read in the body by `exec.param` |
+    | `exec.kernel_params` | `func.func` (a generic kernel) | its compile-time parameters: a dictionary of name = type (`index`, `i1` for a flag, `i64`, `f32`, `f64`; `none` for an element type, used by `exec.element_type`), read in the body by `exec.param` |
     | `exec.kernel_one_of` | `func.func` (a generic kernel) | groups of its flags of which a specialization sets exactly one each (an activation, say) |
     | `exec.shape` | a memref argument of a generic kernel | its static shape once specialized: one entry per dimension, an integer or an index parameter as `NAME`, `NAME+B` or `A*NAME+B` |
     | `exec.if` | an argument of a generic kernel | the flag (an `i1` parameter) without which the specialized kernel does not take this argument |
+    | `exec.element_type` | an f32 memref argument of a generic kernel | a type parameter (declared `none`, bound to `f32`, `bf16` or `f16`): the buffer holds that type, and each f32 load of it becomes a load of that type widened exactly to f32 (the argument is only read) |
 
     Kernels are MLIR functions (lib/Conversion/Kernels/*.mlir, each with its
     lit test): a generic kernel takes dynamically shaped memrefs, reads its
@@ -61,7 +62,8 @@ def Exec_Dialect : Dialect {
     "::mlir::DictionaryAttr":$kernel_params,
     "::mlir::ArrayAttr":$kernel_one_of,
     "::mlir::ArrayAttr":$shape,
-    "::mlir::StringAttr":$if
+    "::mlir::StringAttr":$if,
+    "::mlir::StringAttr":$element_type
   );
   let hasOperationAttrVerify = 1;
   let hasRegionArgAttrVerify = 1;

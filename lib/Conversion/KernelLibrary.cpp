@@ -99,6 +99,13 @@ KernelSpec &KernelSpec::setF64(const std::string &name, double value) {
   return *this;
 }
 
+KernelSpec &KernelSpec::setElementType(const std::string &name,
+                                       const std::string &type) {
+  params[name] = type;
+  elementTypes[name] = type;
+  return *this;
+}
+
 KernelSpec &KernelSpec::flag(const std::string &name, bool on) {
   if (on)
     flags.insert(name);
@@ -208,6 +215,10 @@ FailureOr<func::FuncOp> KernelLibrary::get(const KernelSpec &spec,
       bindings[k] = b.getF64FloatAttr(v);
     for (const std::string &f : spec.flags)
       bindings[f] = b.getBoolAttr(true);
+    for (const auto &[k, v] : spec.elementTypes)
+      bindings[k] = TypeAttr::get(v == "bf16"  ? Type(b.getBF16Type())
+                                  : v == "f16" ? Type(b.getF16Type())
+                                               : Type(b.getF32Type()));
     if (!folding)
       folding.emplace(getKernelFoldingPatterns(ctx));
     std::string name = spec.templateName + "_" +

@@ -4,6 +4,7 @@
 #include "exec/ExecDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/IR/Verifier.h"
@@ -108,12 +109,25 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
 
   // 1. The bindings against the declared parameters.
   llvm::StringMap<TypedAttr> values;
+  llvm::StringMap<Type> elementTypes; // the type parameters (declared none)
   for (const auto &entry : bindings) {
     auto type = params.getAs<TypeAttr>(entry.getKey());
     if (!type)
       return emitError(loc) << "kernel @" << kernel << " has no parameter '"
                             << entry.getKey() << "' (its parameters: "
                             << listOf(params) << ")";
+    if (isa<NoneType>(type.getValue())) {
+      auto t = dyn_cast<TypeAttr>(entry.getValue());
+      if (!t || !(t.getValue().isF32() || t.getValue().isBF16() ||
+                  t.getValue().isF16()))
+        return emitError(loc) << "kernel @" << kernel << ": parameter '"
+                              << entry.getKey()
+                              << "' is an element type (f32, bf16 or f16), "
+                                 "bound to "
+                              << entry.getValue();
+      elementTypes[entry.getKey()] = t.getValue();
+      continue;
+    }
     auto c = constantOf(entry.getKey(), type.getValue(), entry.getValue(), loc,
                         kernel);
     if (failed(c))
@@ -122,8 +136,13 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
   }
   for (NamedAttribute p : params) {
     Type type = cast<TypeAttr>(p.getValue()).getValue();
-    if (values.count(p.getName().getValue()))
+    if (values.count(p.getName().getValue()) ||
+        elementTypes.count(p.getName().getValue()))
       continue;
+    if (isa<NoneType>(type))
+      return emitError(loc) << "kernel @" << kernel << " needs parameter '"
+                            << p.getName().getValue()
+                            << "', an element type (f32, bf16 or f16)";
     if (!type.isInteger(1))
       return emitError(loc) << "kernel @" << kernel << " needs parameter '"
                             << p.getName().getValue() << "' of type " << type;
@@ -163,6 +182,38 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
     p.erase();
   });
   dialect->getKernelParamsAttrHelper().removeAttr(fn);
+
+  // 3b. Buffers of a bound element type: each f32 load becomes a load of that
+  // type, widened exactly.
+  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
+    auto param = fn.getArgAttrOfType<StringAttr>(
+        i, exec::ExecDialect::ElementTypeAttrHelper::getNameStr());
+    if (!param)
+      continue;
+    Type elem = elementTypes[param.getValue()];
+    BlockArgument arg = fn.getArgument(i);
+    auto memref = cast<MemRefType>(arg.getType());
+    if (elem == memref.getElementType())
+      continue;
+    for (Operation *user : llvm::to_vector(arg.getUsers())) {
+      auto load = dyn_cast<memref::LoadOp>(user);
+      if (!load) {
+        auto err = emitError(user->getLoc())
+                   << "kernel @" << kernel << ": argument " << i
+                   << " holds elements of type " << param.getValue()
+                   << ", so it may only be loaded, not used by '"
+                   << user->getName() << "'";
+        fn.erase();
+        return err;
+      }
+      load.getResult().setType(elem);
+      OpBuilder after(load->getBlock(), std::next(load->getIterator()));
+      auto widened = arith::ExtFOp::create(after, load.getLoc(),
+                                           b.getF32Type(), load.getResult());
+      load.getResult().replaceAllUsesExcept(widened, widened);
+    }
+    arg.setType(MemRefType::get(memref.getShape(), elem));
+  }
   if (dialect->getKernelOneOfAttrHelper().isAttrPresent(fn))
     dialect->getKernelOneOfAttrHelper().removeAttr(fn);
 

@@ -24,6 +24,12 @@ FailureOr<std::pair<std::string, Attribute>> parseBinding(StringRef text,
   Builder b(ctx);
   int64_t i;
   double d;
+  if (value == "f32" || value == "bf16" || value == "f16") {
+    Type t = value == "f32"    ? Type(b.getF32Type())
+             : value == "bf16" ? Type(b.getBF16Type())
+                               : Type(b.getF16Type());
+    return std::make_pair(name.str(), Attribute(TypeAttr::get(t)));
+  }
   if (value == "true" || value == "false")
     return std::make_pair(name.str(), Attribute(b.getBoolAttr(value == "true")));
   if (!value.getAsInteger(10, i))
@@ -50,8 +56,8 @@ struct ExecSpecializeKernelPass
       auto binding = parseBinding(text, &getContext());
       if (failed(binding)) {
         module.emitError() << "exec-specialize-kernel: '" << text
-                           << "' is not NAME=VALUE (an integer, true, false "
-                              "or a float)";
+                           << "' is not NAME=VALUE (an integer, true, false, "
+                              "a float, or f32, bf16 or f16)";
         return signalPassFailure();
       }
       values[binding->first] = binding->second;

@@ -12,6 +12,8 @@
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=pick" 2>&1 | FileCheck %s --check-prefix=NONE
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=leaky bind=N=4" 2>&1 | FileCheck %s --check-prefix=LEAK
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=nothere" 2>&1 | FileCheck %s --check-prefix=NOKERNEL
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=widen name=w bind=DT=f16" | FileCheck %s --check-prefix=WIDEN
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=bf16" 2>&1 | FileCheck %s --check-prefix=NARROW
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N" 2>&1 | FileCheck %s --check-prefix=SYNTAX
 
 // The generic kernel stays as it was; the specialization comes last.
@@ -37,8 +39,13 @@
 // ONEOF: error: kernel @pick needs exactly one of A, B, got A, B
 // NONE: error: kernel @pick needs exactly one of A, B, got none
 // LEAK: error: kernel @leaky: argument 1 is used with its flag 'USE' off
+// WIDEN: func.func @w(%[[X:.*]]: memref<4xf16>, %[[Y:.*]]: memref<4xf32>,
+// WIDEN: %[[H:.*]] = memref.load %[[X]]
+// WIDEN: %[[F:.*]] = arith.extf %[[H]] : f16 to f32
+// WIDEN: memref.store %[[F]], %[[Y]]
+// NARROW: error: kernel @narrow: argument 0 holds elements of type DT, so it may only be loaded, not used by 'memref.store'
 // NOKERNEL: error: exec-specialize-kernel: no kernel @nothere in this module
-// SYNTAX: error: exec-specialize-kernel: 'N' is not NAME=VALUE (an integer, true, false or a float)
+// SYNTAX: error: exec-specialize-kernel: 'N' is not NAME=VALUE (an integer, true, false, a float, or f32, bf16 or f16)
 
 func.func private @times(%v: f32, %f: f32) -> f32 {
   %p = arith.mulf %v, %f : f32
@@ -86,5 +93,26 @@ func.func @leaky(%x: memref<?xf32> {exec.shape = ["N"]},
 func.func @pick(%T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {A = i1, B = i1},
                 exec.kernel_one_of = [["A", "B"]]} {
+  return
+}
+
+// y = x, where x holds DT: each f32 load of x reads DT, widened.
+func.func @widen(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
+                 %y: memref<?xf32> {exec.shape = [4]},
+                 %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {DT = none}} {
+  %c0 = arith.constant 0 : index
+  %v = memref.load %x[%c0] : memref<?xf32>
+  memref.store %v, %y[%c0] : memref<?xf32>
+  return
+}
+
+// A buffer of an element type is only read.
+func.func @narrow(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
+                  %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {DT = none}} {
+  %c0 = arith.constant 0 : index
+  %zero = arith.constant 0.0 : f32
+  memref.store %zero, %x[%c0] : memref<?xf32>
   return
 }

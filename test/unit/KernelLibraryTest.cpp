@@ -10,6 +10,7 @@
 #include "moec/Target/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -25,7 +26,8 @@ namespace {
 class KernelLibraryTest : public ::testing::Test {
 protected:
   KernelLibraryTest() {
-    context.loadDialect<exec::ExecDialect, func::FuncDialect, arith::ArithDialect,
+    context.loadDialect<exec::ExecDialect, gpu::GPUDialect, func::FuncDialect,
+                        arith::ArithDialect,
                         math::MathDialect, memref::MemRefDialect,
                         scf::SCFDialect, LLVM::LLVMDialect>();
   }

@@ -2,7 +2,8 @@
 //
 // Parses, verifies, transforms and prints IR of the moe dialect together with
 // the upstream dialects a graph uses (func, arith, tensor) and MLIR's generic
-// passes (-canonicalize, -cse, ...).
+// passes (-canonicalize, -cse, ...), and the kernels' dialects (scf, math,
+// memref, gpu) so that lib/Conversion/Kernels parses as it stands.
 //
 //===----------------------------------------------------------------------===//
 #include "moe/MoeDialect.h"
@@ -28,7 +29,7 @@ int main(int argc, char **argv) {
 
   mlir::DialectRegistry registry;
   registry.insert<moec::moe::MoeDialect, moec::exec::ExecDialect,
-                  mlir::LLVM::LLVMDialect,
+                  mlir::LLVM::LLVMDialect, mlir::gpu::GPUDialect,
                   mlir::func::FuncDialect, mlir::scf::SCFDialect,
                   mlir::math::MathDialect, mlir::memref::MemRefDialect,
                   mlir::arith::ArithDialect, mlir::tensor::TensorDialect>();

@@ -39,15 +39,18 @@ struct KernelSpec {
   std::string templateName;
   std::map<std::string, std::string> params;
   std::set<std::string> flags;
-  /// The typed values of set / setF32 / setF64.
+  /// The typed values of set / setF32 / setF64 / setElementType.
   std::map<std::string, int64_t> ints;
   std::map<std::string, double> f32s, f64s;
+  std::map<std::string, std::string> elementTypes; // "f32", "bf16", "f16"
 
   KernelSpec &set(const std::string &name, int64_t value);
   /// A float parameter, written as the exact bits of its f32 (or f64) value.
   KernelSpec &setF32(const std::string &name, double value);
   KernelSpec &setF64(const std::string &name, double value);
   KernelSpec &flag(const std::string &name, bool on = true);
+  /// An element type parameter: "f32", "bf16" or "f16".
+  KernelSpec &setElementType(const std::string &name, const std::string &type);
 };
 
 /// The template texts built into the compiler, by name ("route", ...).

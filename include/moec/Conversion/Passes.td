@@ -78,7 +78,8 @@ def ExecSpecializeKernel : Pass<"exec-specialize-kernel", "::mlir::ModuleOp"> {
     Adds to the module the specialization of its generic kernel `kernel`
     (a func.func with exec.kernel_params, as in lib/Conversion/Kernels/)
     named `name`, with the parameters given by `bind` (NAME=VALUE, VALUE an
-    integer, true/false for a flag, or a float). The steps are those of
+    integer, true/false for a flag, a float, or f32/bf16/f16 for an element
+    type). The steps are those of
     KernelSpecialization.h: bindings checked against the declared parameters
     (an unknown or missing one is an error), helpers inlined, parameters made
     constants, flags' dead branches folded, arguments whose flag is off

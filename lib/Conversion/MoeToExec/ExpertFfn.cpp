@@ -57,10 +57,8 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
   // The CUDA target's engine for T <= gemvMaxTokens: the generated kernel.
   Type elem = cast<exec::BufferType>(w.getType()).getElementType();
   KernelSpec spec{"grouped_gemv_warp"};
-  spec.set("E", experts).set("E1", experts + 1).set("N", n).set("K", k);
-  spec.set("MR", maxRows(rows));
-  spec.params["DT"] = elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32";
-  spec.flag("WIDEN", !elem.isF32());
+  spec.set("E", experts).set("N", n).set("K", k).set("MR", maxRows(rows));
+  spec.setElementType("DT", elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32");
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))
     return failure();

@@ -421,7 +421,7 @@ func.func @k() attributes {exec.kernel_params = {ALPHA = f32}} {
 // -----
 
 // kernel_params: types a kernel can bind
-// expected-error@+1 {{kernel parameter 'S' must have type index, i1, i64, f32 or f64, got vector<2xf32>}}
+// expected-error@+1 {{kernel parameter 'S' must have type index, i1, i64, f32, f64 or none (an element type), got vector<2xf32>}}
 func.func @k() attributes {exec.kernel_params = {S = vector<2xf32>}} { return }
 
 // -----
@@ -453,3 +453,9 @@ func.func @k(%x: memref<?xf32> {exec.if = "N"}) attributes {exec.kernel_params =
 // kernel_one_of: groups of flags
 // expected-error@+1 {{'exec.kernel_one_of': "N" is not an i1 parameter of the kernel}}
 func.func @k() attributes {exec.kernel_params = {A = i1, N = index}, exec.kernel_one_of = [["A", "N"]]} { return }
+
+// -----
+
+// element_type: a type parameter, on an f32 memref
+// expected-error@+1 {{'exec.element_type' of argument 0: 'N' is not a type parameter (none) of the kernel}}
+func.func @k(%x: memref<?xf32> {exec.element_type = "N"}) attributes {exec.kernel_params = {N = index}} { return }

@@ -13,12 +13,19 @@
 // Rows of C that no expert's range covers are not written (the runtime zeroes
 // C first). The offsets are clamped to [0, MR], so corrupt ones cannot make
 // the kernel read or write outside its buffers.
-// Launched with exec.lanes = 32. Parameters: E, E1 (= E + 1), N, K, MR (the
-// rows' upper bound), DT (f32, bf16 or f16); flag WIDEN (DT is not f32).
-func.func @${NAME}(%a: memref<${MR}x${K}x${DT}>, %b: memref<${E}x${N}x${K}x${DT}>,
-                   %off: memref<${E1}xi32>, %c: memref<${MR}x${N}xf32>,
-                   %T: index, %begin: index, %end: index)
-    attributes {exec.lanes = 32 : i64} {
+// Launched with exec.lanes = 32. Parameters: E, N, K, MR (the rows' upper
+// bound), and DT, the element type of A and B (f32, bf16 or f16: their f32
+// loads read DT, widened exactly). Test:
+// test/Conversion/Kernels/grouped_gemv_warp.mlir.
+func.func @grouped_gemv_warp(
+    %a: memref<?x?xf32> {exec.element_type = "DT", exec.shape = ["MR", "K"]},
+    %b: memref<?x?x?xf32> {exec.element_type = "DT", exec.shape = ["E", "N", "K"]},
+    %off: memref<?xi32> {exec.shape = ["E+1"]},
+    %c: memref<?x?xf32> {exec.shape = ["MR", "N"]},
+    %T: index, %begin: index, %end: index)
+    attributes {exec.lanes = 32 : i64,
+                exec.kernel_params = {E = index, N = index, K = index, MR = index,
+                                      DT = none}} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c2 = arith.constant 2 : index
@@ -27,10 +34,11 @@ func.func @${NAME}(%a: memref<${MR}x${K}x${DT}>, %b: memref<${E}x${N}x${K}x${DT}
   %c5 = arith.constant 5 : index
   %c32 = arith.constant 32 : index
   %c128 = arith.constant 128 : index
-  %cN = arith.constant ${N} : index
-  %cK = arith.constant ${K} : index
+  %cN = exec.param "N" : index
+  %cK = exec.param "K" : index
   %i0 = arith.constant 0 : i32
-  %iMR = arith.constant ${MR} : i32
+  %cMR = exec.param "MR" : index
+  %iMR = arith.index_cast %cMR : index to i32
   %i16 = arith.constant 16 : i32
   %width = arith.constant 32 : i32
   %zero = arith.constant 0.0 : f32
@@ -40,8 +48,8 @@ func.func @${NAME}(%a: memref<${MR}x${K}x${DT}>, %b: memref<${E}x${N}x${K}x${DT}
     %e = arith.divui %item, %cN : index
     %n = arith.remui %item, %cN : index
     %e1 = arith.addi %e, %c1 : index
-    %o0 = memref.load %off[%e] : memref<${E1}xi32>
-    %o1 = memref.load %off[%e1] : memref<${E1}xi32>
+    %o0 = memref.load %off[%e] : memref<?xi32>
+    %o1 = memref.load %off[%e1] : memref<?xi32>
     %h0 = arith.maxsi %o1, %i0 : i32
     %hi = arith.minsi %h0, %iMR : i32
     %l0 = arith.maxsi %o0, %i0 : i32
@@ -72,24 +80,11 @@ func.func @${NAME}(%a: memref<${MR}x${K}x${DT}>, %b: memref<${E}x${N}x${K}x${DT}
           %k = arith.addi %kl, %lane : index
           %ink = arith.cmpi ult, %k, %cK : index
           %y:4 = scf.if %ink -> (f32, f32, f32, f32) {
-//#if WIDEN
-            %bw = memref.load %b[%e, %n, %k] : memref<${E}x${N}x${K}x${DT}>
-            %bv = arith.extf %bw : ${DT} to f32
-            %aw0 = memref.load %a[%r, %k] : memref<${MR}x${K}x${DT}>
-            %a0 = arith.extf %aw0 : ${DT} to f32
-            %aw1 = memref.load %a[%q1, %k] : memref<${MR}x${K}x${DT}>
-            %a1 = arith.extf %aw1 : ${DT} to f32
-            %aw2 = memref.load %a[%q2, %k] : memref<${MR}x${K}x${DT}>
-            %a2 = arith.extf %aw2 : ${DT} to f32
-            %aw3 = memref.load %a[%q3, %k] : memref<${MR}x${K}x${DT}>
-            %a3 = arith.extf %aw3 : ${DT} to f32
-//#else
-            %bv = memref.load %b[%e, %n, %k] : memref<${E}x${N}x${K}x${DT}>
-            %a0 = memref.load %a[%r, %k] : memref<${MR}x${K}x${DT}>
-            %a1 = memref.load %a[%q1, %k] : memref<${MR}x${K}x${DT}>
-            %a2 = memref.load %a[%q2, %k] : memref<${MR}x${K}x${DT}>
-            %a3 = memref.load %a[%q3, %k] : memref<${MR}x${K}x${DT}>
-//#endif
+            %bv = memref.load %b[%e, %n, %k] : memref<?x?x?xf32>
+            %a0 = memref.load %a[%r, %k] : memref<?x?xf32>
+            %a1 = memref.load %a[%q1, %k] : memref<?x?xf32>
+            %a2 = memref.load %a[%q2, %k] : memref<?x?xf32>
+            %a3 = memref.load %a[%q3, %k] : memref<?x?xf32>
             %w0 = math.fma %a0, %bv, %v0 : f32
             %w1 = math.fma %a1, %bv, %v1 : f32
             %w2 = math.fma %a2, %bv, %v2 : f32
@@ -118,18 +113,18 @@ func.func @${NAME}(%a: memref<${MR}x${K}x${DT}>, %b: memref<${E}x${N}x${K}x${DT}
         scf.yield %w0, %w1, %w2, %w3 : f32, f32, f32, f32
       }
       scf.if %lane0 {
-        memref.store %t#0, %c[%r, %n] : memref<${MR}x${N}xf32>
+        memref.store %t#0, %c[%r, %n] : memref<?x?xf32>
         %in1 = arith.cmpi ult, %p1, %r1 : index
         scf.if %in1 {
-          memref.store %t#1, %c[%p1, %n] : memref<${MR}x${N}xf32>
+          memref.store %t#1, %c[%p1, %n] : memref<?x?xf32>
         }
         %in2 = arith.cmpi ult, %p2, %r1 : index
         scf.if %in2 {
-          memref.store %t#2, %c[%p2, %n] : memref<${MR}x${N}xf32>
+          memref.store %t#2, %c[%p2, %n] : memref<?x?xf32>
         }
         %in3 = arith.cmpi ult, %p3, %r1 : index
         scf.if %in3 {
-          memref.store %t#3, %c[%p3, %n] : memref<${MR}x${N}xf32>
+          memref.store %t#3, %c[%p3, %n] : memref<?x?xf32>
         }
       }
     }
