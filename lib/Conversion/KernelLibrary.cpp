@@ -1,4 +1,4 @@
-//===- KernelLibrary.cpp - kernels defined once, in MLIR ------------------===//
+//===- KernelLibrary.cpp - the kernels a plan launches --------------------===//
 #include "moec/Conversion/KernelLibrary.h"
 
 #include "exec/ExecDialect.h"
@@ -7,26 +7,101 @@
 #include "mlir/Parser/Parser.h"
 
 #include "llvm/ADT/APFloat.h"
-#include "llvm/ADT/SmallString.h"
-#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/Format.h"
 
 using namespace mlir;
 using namespace moec;
 
 namespace {
-struct Template {
+struct KernelFile {
   const char *name;
   const char *text;
 };
-const Template kTemplates[] = {
-#include "KernelTemplates.inc"
-};
 /// lib/Conversion/Kernels/*.mlir: modules of generic kernels.
-const Template kKernelFiles[] = {
+const KernelFile kKernelFiles[] = {
 #include "Kernels.inc"
 };
+
+/// The exact bits of `value` rounded to f32 (`bits` 32) or f64.
+std::string hexBits(double value, bool f32) {
+  llvm::APFloat f(value);
+  bool lost;
+  if (f32)
+    f.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven,
+              &lost);
+  std::string text;
+  llvm::raw_string_ostream(text)
+      << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), f32 ? 10 : 18);
+  return text;
+}
 } // namespace
+
+KernelSpecialization &KernelSpecialization::set(const std::string &name,
+                                                int64_t value) {
+  ints[name] = value;
+  return *this;
+}
+
+KernelSpecialization &KernelSpecialization::setF32(const std::string &name,
+                                                   double value) {
+  f32s[name] = value;
+  return *this;
+}
+
+KernelSpecialization &KernelSpecialization::setF64(const std::string &name,
+                                                   double value) {
+  f64s[name] = value;
+  return *this;
+}
+
+KernelSpecialization &
+KernelSpecialization::setElementType(const std::string &name,
+                                     const std::string &type) {
+  elementTypes[name] = type;
+  return *this;
+}
+
+KernelSpecialization &KernelSpecialization::flag(const std::string &name,
+                                                 bool on) {
+  if (on)
+    flags.insert(name);
+  else
+    flags.erase(name);
+  return *this;
+}
+
+std::string KernelSpecialization::key() const {
+  std::string key = kernel;
+  for (const auto &[k, v] : ints)
+    key += ";" + k + "=" + std::to_string(v);
+  for (const auto &[k, v] : f32s)
+    key += ";" + k + "=" + hexBits(v, true);
+  for (const auto &[k, v] : f64s)
+    key += ";" + k + "=" + hexBits(v, false);
+  for (const auto &[k, v] : elementTypes)
+    key += ";" + k + "=" + v;
+  for (const std::string &f : flags)
+    key += ";" + f;
+  return key;
+}
+
+KernelBindings KernelSpecialization::bindings(MLIRContext *ctx) const {
+  Builder b(ctx);
+  KernelBindings out;
+  for (const auto &[k, v] : ints)
+    out[k] = b.getI64IntegerAttr(v);
+  for (const auto &[k, v] : f32s)
+    out[k] = b.getF32FloatAttr(static_cast<float>(v));
+  for (const auto &[k, v] : f64s)
+    out[k] = b.getF64FloatAttr(v);
+  for (const auto &[k, v] : elementTypes)
+    out[k] = TypeAttr::get(v == "bf16"  ? Type(b.getBF16Type())
+                           : v == "f16" ? Type(b.getF16Type())
+                                        : Type(b.getF32Type()));
+  for (const std::string &f : flags)
+    out[f] = b.getBoolAttr(true);
+  return out;
+}
 
 KernelLibrary::~KernelLibrary() = default;
 
@@ -37,7 +112,7 @@ FailureOr<func::FuncOp> KernelLibrary::findGeneric(llvm::StringRef name,
     if (!ctx->getLoadedDialect<exec::ExecDialect>())
       return emitError(loc) << "the kernel library needs the exec dialect "
                                "loaded";
-    for (const Template &file : kKernelFiles) {
+    for (const KernelFile &file : kKernelFiles) {
       std::string diagnostics;
       OwningOpRef<ModuleOp> module;
       {
@@ -60,209 +135,28 @@ FailureOr<func::FuncOp> KernelLibrary::findGeneric(llvm::StringRef name,
   for (OwningOpRef<ModuleOp> &module : generic)
     if (auto fn = module->lookupSymbol<func::FuncOp>(name); fn && fn.isPublic())
       return fn;
-  return func::FuncOp();
+  return emitError(loc) << "no kernel '" << name
+                        << "' in the kernel library (lib/Conversion/Kernels)";
 }
 
-llvm::StringRef moec::getKernelTemplate(llvm::StringRef name) {
-  for (const Template &t : kTemplates)
-    if (name == t.name)
-      return t.text;
-  return {};
-}
-
-KernelSpec &KernelSpec::set(const std::string &name, int64_t value) {
-  params[name] = std::to_string(value);
-  ints[name] = value;
-  return *this;
-}
-
-KernelSpec &KernelSpec::setF32(const std::string &name, double value) {
-  llvm::APFloat f(value);
-  bool lost;
-  f.convert(llvm::APFloat::IEEEsingle(), llvm::APFloat::rmNearestTiesToEven,
-            &lost);
-  std::string text;
-  llvm::raw_string_ostream(text)
-      << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), 10);
-  params[name] = text;
-  f32s[name] = value;
-  return *this;
-}
-
-KernelSpec &KernelSpec::setF64(const std::string &name, double value) {
-  llvm::APFloat f(value);
-  std::string text;
-  llvm::raw_string_ostream(text)
-      << llvm::format_hex(f.bitcastToAPInt().getZExtValue(), 18);
-  params[name] = text;
-  f64s[name] = value;
-  return *this;
-}
-
-KernelSpec &KernelSpec::setElementType(const std::string &name,
-                                       const std::string &type) {
-  params[name] = type;
-  elementTypes[name] = type;
-  return *this;
-}
-
-KernelSpec &KernelSpec::flag(const std::string &name, bool on) {
-  if (on)
-    flags.insert(name);
-  else
-    flags.erase(name);
-  return *this;
-}
-
-FailureOr<std::string> moec::instantiateKernel(llvm::StringRef source,
-                                               const KernelSpec &spec,
-                                               llvm::StringRef functionName,
-                                               std::string &error) {
-  llvm::StringRef text = source;
-  std::string out;
-  // Each entry: is this block's text kept; was any branch of it taken.
-  llvm::SmallVector<std::pair<bool, bool>> stack;
-  auto active = [&] {
-    return llvm::all_of(stack, [](auto &s) { return s.first; });
-  };
-  llvm::SmallVector<llvm::StringRef> lines;
-  text.split(lines, '\n');
-  for (llvm::StringRef line : lines) {
-    llvm::StringRef trimmed = line.trim();
-    if (trimmed.consume_front("//#if ")) {
-      bool on = spec.flags.count(trimmed.trim().str()) != 0;
-      stack.push_back({on, on});
-      continue;
-    }
-    if (trimmed == "//#else") {
-      if (stack.empty()) {
-        error = "//#else without //#if";
-        return failure();
-      }
-      stack.back().first = !stack.back().second;
-      continue;
-    }
-    if (trimmed == "//#endif") {
-      if (stack.empty()) {
-        error = "//#endif without //#if";
-        return failure();
-      }
-      stack.pop_back();
-      continue;
-    }
-    if (!active())
-      continue;
-    std::string result;
-    for (size_t pos = 0;;) {
-      size_t open = line.find("${", pos);
-      if (open == llvm::StringRef::npos) {
-        result += line.substr(pos).str();
-        break;
-      }
-      size_t close = line.find('}', open);
-      if (close == llvm::StringRef::npos) {
-        error = "unterminated ${ in: " + line.str();
-        return failure();
-      }
-      result += line.substr(pos, open - pos).str();
-      std::string key = line.substr(open + 2, close - open - 2).str();
-      if (key == "NAME") {
-        result += functionName.str();
-      } else {
-        auto it = spec.params.find(key);
-        if (it == spec.params.end()) {
-          error = "kernel template '" + spec.templateName +
-                  "' needs parameter " + key;
-          return failure();
-        }
-        result += it->second;
-      }
-      pos = close + 1;
-    }
-    out += result;
-    out += '\n';
-  }
-  if (!stack.empty()) {
-    error = "//#if without //#endif";
-    return failure();
-  }
-  return out;
-}
-
-FailureOr<func::FuncOp> KernelLibrary::get(const KernelSpec &spec,
+FailureOr<func::FuncOp> KernelLibrary::get(const KernelSpecialization &spec,
                                            Location loc) {
-  std::string key = spec.templateName;
-  for (const auto &[k, v] : spec.params)
-    key += ";" + k + "=" + v;
-  for (const std::string &f : spec.flags)
-    key += ";" + f;
+  std::string key = spec.key();
   auto it = byKey.find(key);
   if (it != byKey.end())
     return kernels.lookupSymbol<func::FuncOp>(it->second);
-
-  FailureOr<func::FuncOp> genericFn = findGeneric(spec.templateName, loc);
+  FailureOr<func::FuncOp> genericFn = findGeneric(spec.kernel, loc);
   if (failed(genericFn))
     return failure();
-  if (*genericFn) {
-    MLIRContext *ctx = loc.getContext();
-    Builder b(ctx);
-    KernelBindings bindings;
-    for (const auto &[k, v] : spec.ints)
-      bindings[k] = b.getI64IntegerAttr(v);
-    for (const auto &[k, v] : spec.f32s)
-      bindings[k] = b.getF32FloatAttr(static_cast<float>(v));
-    for (const auto &[k, v] : spec.f64s)
-      bindings[k] = b.getF64FloatAttr(v);
-    for (const std::string &f : spec.flags)
-      bindings[f] = b.getBoolAttr(true);
-    for (const auto &[k, v] : spec.elementTypes)
-      bindings[k] = TypeAttr::get(v == "bf16"  ? Type(b.getBF16Type())
-                                  : v == "f16" ? Type(b.getF16Type())
-                                               : Type(b.getF32Type()));
-    if (!folding)
-      folding.emplace(getKernelFoldingPatterns(ctx));
-    std::string name = spec.templateName + "_" +
-                       std::to_string(counters[spec.templateName]++);
-    auto fn = specializeKernel(*genericFn, name, bindings, kernels, *folding, loc);
-    if (failed(fn))
-      return failure();
-    byKey[key] = name;
-    return fn;
-  }
-
-  llvm::StringRef text = getKernelTemplate(spec.templateName);
-  if (text.empty())
-    return emitError(loc) << "no kernel '" << spec.templateName
-                          << "' in lib/Conversion/Kernels or KernelTemplates";
-  std::string name = spec.templateName + "_" +
-                     std::to_string(counters[spec.templateName]++);
-  std::string error;
-  auto source = instantiateKernel(text, spec, name, error);
-  if (failed(source))
-    return emitError(loc) << "kernel template '" << spec.templateName
-                          << "': " << error;
-  std::string diagnostics;
-  OwningOpRef<ModuleOp> parsed;
-  {
-    ScopedDiagnosticHandler handler(loc.getContext(), [&](Diagnostic &d) {
-      llvm::raw_string_ostream os(diagnostics);
-      os << d.getLocation() << ": " << d.str() << "\n";
-      return success();
-    });
-    parsed = parseSourceString<ModuleOp>(*source,
-                                         ParserConfig(loc.getContext()));
-  }
-  if (!parsed)
-    return emitError(loc) << "kernel template '" << spec.templateName
-                          << "' does not parse as specialized (" << key
-                          << "):\n"
-                          << diagnostics;
-  auto fn = (*parsed).lookupSymbol<func::FuncOp>(name);
-  if (!fn)
-    return emitError(loc) << "kernel template '" << spec.templateName
-                          << "' defines no function ${NAME}";
-  fn->remove();
-  kernels.push_back(fn);
+  MLIRContext *ctx = loc.getContext();
+  if (!folding)
+    folding.emplace(getKernelFoldingPatterns(ctx));
+  std::string name =
+      spec.kernel + "_" + std::to_string(counters[spec.kernel]++);
+  auto fn = specializeKernel(*genericFn, name, spec.bindings(ctx), kernels,
+                             *folding, loc);
+  if (failed(fn))
+    return failure();
   byKey[key] = name;
   return fn;
 }

@@ -1,9 +1,9 @@
-//===- KernelLibraryTest.cpp - every kernel template, every variant -------===//
+//===- KernelLibraryTest.cpp - every generic kernel, every variant --------===//
 //
-// Each template is specialized under every combination of its flags that the
+// Each generic kernel is specialized under every combination of its flags the
 // compiler can produce; each result must parse, verify and lower to the LLVM
 // dialect. The e2e tests check the numbers of the variants they reach; this
-// checks that no branch of a template is broken.
+// checks that no branch of a kernel is broken.
 //
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/KernelLibrary.h"
@@ -32,35 +32,18 @@ protected:
                         scf::SCFDialect, LLVM::LLVMDialect>();
   }
 
-  /// A spec of a generic kernel (Kernels/*.mlir) with its own parameters.
-  KernelSpec generic(const std::string &name,
-                     std::initializer_list<std::pair<const char *, int64_t>> ints) {
-    KernelSpec s{name};
+  /// A specialization of a generic kernel (Kernels/*.mlir) with these
+  /// index parameters.
+  KernelSpecialization generic(const std::string &name,
+                               std::initializer_list<std::pair<const char *, int64_t>> ints) {
+    KernelSpecialization s{name};
     for (auto [k, v] : ints)
       s.set(k, v);
     return s;
   }
 
-  /// A spec of a text template (KernelTemplates/) with every parameter any
-  /// template needs.
-  KernelSpec spec(const std::string &name) {
-    KernelSpec s{name};
-    for (auto [k, v] : std::initializer_list<std::pair<const char *, int64_t>>{
-             {"E", 12}, {"E1", 13}, {"E4", 16}, {"E_1", 13}, {"E_2", 14},
-             {"E_3", 15}, {"K", 3}, {"MT", 16}, {"RMAX", 60}, {"RPT", 3},
-             {"RFIX", 12}, {"H", 8}, {"F", 6}, {"ROWS", 16}, {"COLS", 8},
-             {"NG", 4}, {"GS", 3}, {"TG", 2}, {"BLOCK", 1}, {"BLOCKM1", 0},
-             {"CAPT", 4}, {"CH", 4}, {"CHM1", 3}, {"NC", 4}, {"W", 25},
-             {"E2", 24}})
-      s.set(k, v);
-    s.setF32("EPS", 1e-20).setF32("SCALE", 2.5).setF32("ALPHA", 1.702);
-    s.setF32("LIMIT", 7.0).setF32("NLIMIT", -7.0).setF32("EF", 12.0);
-    s.setF64("CAPF", 1.25).setF64("EF64", 12.0).setF64("CF", 2.0);
-    return s;
-  }
-
   /// Instantiates, verifies and lowers `s`; returns the failure, or "".
-  std::string check(const KernelSpec &s) {
+  std::string check(const KernelSpecialization &s) {
     OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
     KernelLibrary library(*module);
     std::string diagnostics;
@@ -82,8 +65,8 @@ protected:
   MLIRContext context;
 };
 
-std::string describe(const KernelSpec &s) {
-  std::string d = s.templateName;
+std::string describe(const KernelSpecialization &s) {
+  std::string d = s.kernel;
   for (const std::string &f : s.flags)
     d += " " + f;
   return d;
@@ -97,7 +80,9 @@ TEST_F(KernelLibraryTest, RouteEveryVariant) {
         for (bool renorm : {false, true})
           for (bool after : {false, true})
             for (bool scaled : {false, true}) {
-              KernelSpec s = spec("route");
+              KernelSpecialization s = generic(
+                  "route", {{"E", 12}, {"K", 3}, {"MT", 16}, {"NG", 4}, {"GS", 3}, {"TG", 2}});
+              s.setF32("EPS", 1e-20).setF32("SCALE", 2.5);
               s.flag(scoring).flag("HAS_BIAS", bias).flag("GROUPED", groups > 0);
               s.flag("TOP2", groups == 1).flag("RENORM", renorm);
               s.flag("SOFTMAX_AFTER", after).flag("SCALED", scaled);
@@ -112,7 +97,7 @@ TEST_F(KernelLibraryTest, DispatchEveryCapacityMode) {
   for (Mode m : {Mode{false, false, false}, Mode{true, false, false},
                  Mode{true, true, false}, Mode{true, false, true},
                  Mode{true, true, true}}) {
-    KernelSpec s = generic("dispatch", {{"E", 12}, {"K", 3}, {"MT", 16}, {"RMAX", 60},
+    KernelSpecialization s = generic("dispatch", {{"E", 12}, {"K", 3}, {"MT", 16}, {"RMAX", 60},
                                         {"RPT", 3}, {"RFIX", 12}, {"BLOCK", 1},
                                         {"CAPT", 4}});
     s.setF64("CAPF", 1.25);
@@ -134,7 +119,7 @@ TEST_F(KernelLibraryTest, GluEveryActivation) {
   for (const char *act : {"SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"})
     for (bool gated : {false, true})
       for (int round : {0, 1, 2}) { // f32, bf16, f16
-        KernelSpec s = generic("glu", {{"ROWS", 16}, {"F", 6}});
+        KernelSpecialization s = generic("glu", {{"ROWS", 16}, {"F", 6}});
         s.setF32("ALPHA", 1.702).setF32("LIMIT", 7.0);
         s.flag(act).flag("GATED", gated);
         s.flag("ROUND16", round > 0).flag("TO_F16", round == 2);
@@ -152,7 +137,7 @@ TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
   });
   Location loc = UnknownLoc::get(&context);
   // An unknown flag is an error, not a silent false.
-  KernelSpec unknown = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
+  KernelSpecialization unknown = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
   unknown.flag("WEIGHTED");
   EXPECT_TRUE(failed(library.get(unknown, loc)));
   EXPECT_NE(diagnostics.find("kernel @permute has no parameter 'WEIGHTED'"),
@@ -160,7 +145,7 @@ TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
       << diagnostics;
   EXPECT_TRUE(failed(library.get(generic("permute", {{"MT", 16}, {"H", 8}}), loc)));
   EXPECT_EQ(diagnostics, "kernel @permute needs parameter 'RMAX' of type 'index'");
-  KernelSpec twoActs = generic("glu", {{"ROWS", 16}, {"F", 6}});
+  KernelSpecialization twoActs = generic("glu", {{"ROWS", 16}, {"F", 6}});
   twoActs.setF32("ALPHA", 1.0).setF32("LIMIT", 7.0).flag("SILU").flag("RELU");
   EXPECT_TRUE(failed(library.get(twoActs, loc)));
   EXPECT_EQ(diagnostics, "kernel @glu needs exactly one of SILU, GELU, "
@@ -170,19 +155,19 @@ TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
 TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   for (bool passthrough : {false, true})
     for (bool addend : {false, true}) {
-      KernelSpec s = generic("combine", {{"MT", 16}, {"RMAX", 60}, {"H", 8}, {"K", 3}});
+      KernelSpecialization s = generic("combine", {{"MT", 16}, {"RMAX", 60}, {"H", 8}, {"K", 3}});
       s.flag("PASSTHROUGH", passthrough).flag("ADDEND", addend);
       EXPECT_EQ(check(s), "") << describe(s);
     }
   for (const char *scoring : {"SOFTMAX", "SIGMOID", "NONE"})
     for (bool indices : {false, true})
       for (bool scaled : {false, true}) {
-        KernelSpec s = generic("scores", {{"MT", 16}, {"E", 12}});
+        KernelSpecialization s = generic("scores", {{"MT", 16}, {"E", 12}});
         s.setF32("SCALE", 2.5).flag(scoring).flag("INDICES", indices);
         s.flag("SCALED", scaled);
         EXPECT_EQ(check(s), "") << describe(s);
       }
-  KernelSpec ec = generic("expert_choice", {{"MT", 16}, {"E", 12}, {"RMAX", 60},
+  KernelSpecialization ec = generic("expert_choice", {{"MT", 16}, {"E", 12}, {"RMAX", 60},
                                             {"RPT", 3}, {"RFIX", 12}});
   EXPECT_EQ(check(ec.setF64("CF", 2.0)), "");
   for (const char *kind : {"elementwise_bias", "elementwise_add"})
@@ -191,12 +176,12 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
                           {{"ROWS", 16}, {"COLS", 8}, {"H", 8}})),
             "");
   for (bool f16 : {false, true}) {
-    KernelSpec s = generic("elementwise_round16", {{"ROWS", 16}, {"COLS", 8}});
+    KernelSpecialization s = generic("elementwise_round16", {{"ROWS", 16}, {"COLS", 8}});
     s.flag("TO_F16", f16);
     EXPECT_EQ(check(s), "") << describe(s);
   }
   for (bool weighted : {false, true}) {
-    KernelSpec s = generic("unpermute", {{"MT", 16}, {"RMAX", 60}, {"H", 8},
+    KernelSpecialization s = generic("unpermute", {{"MT", 16}, {"RMAX", 60}, {"H", 8},
                                          {"RPT", 3}, {"RFIX", 12}});
     s.flag("WEIGHTED", weighted);
     EXPECT_EQ(check(s), "") << describe(s);
@@ -211,8 +196,8 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
 TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   KernelLibrary library(*module);
-  KernelSpec a = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
-  KernelSpec b = a;
+  KernelSpecialization a = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
+  KernelSpecialization b = a;
   auto fa = library.get(a, UnknownLoc::get(&context));
   auto fb = library.get(b, UnknownLoc::get(&context));
   ASSERT_TRUE(succeeded(fa) && succeeded(fb));
@@ -222,25 +207,6 @@ TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {
   auto fc = library.get(b, UnknownLoc::get(&context));
   ASSERT_TRUE(succeeded(fc));
   EXPECT_EQ(fc->getSymName(), "permute_1");
-}
-
-TEST(KernelTemplates, PreprocessorAndParameters) {
-  KernelSpec s{"t"};
-  s.set("N", 4).flag("ON");
-  std::string error;
-  auto out = instantiateKernel("a ${N}\n//#if ON\nb\n//#else\nc\n//#endif\n"
-                               "//#if OFF\nd\n//#else\ne\n//#endif\n@${NAME}",
-                               s, "f", error);
-  ASSERT_TRUE(succeeded(out)) << error;
-  EXPECT_EQ(*out, "a 4\nb\ne\n@f\n");
-  EXPECT_TRUE(failed(instantiateKernel("${M}", s, "f", error)));
-  EXPECT_EQ(error, "kernel template 't' needs parameter M");
-  EXPECT_TRUE(failed(instantiateKernel("//#if ON\nx", s, "f", error)));
-  EXPECT_EQ(error, "//#if without //#endif");
-  KernelSpec f;
-  f.setF32("X", 1.0).setF64("Y", 1.0);
-  EXPECT_EQ(f.params["X"], "0x3f800000");
-  EXPECT_EQ(f.params["Y"], "0x3ff0000000000000");
 }
 
 } // namespace

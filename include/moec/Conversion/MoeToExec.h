@@ -134,7 +134,7 @@ public:
     return weight(moeWeight, lowering.options.ffnType);
   }
   /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`.
-  mlir::LogicalResult launch(const KernelSpec &spec,
+  mlir::LogicalResult launch(const KernelSpecialization &spec,
                              llvm::ArrayRef<mlir::Value> args,
                              exec::Affine extent, int64_t grain);
   /// The next router_stats.<i> index of this function.
@@ -164,7 +164,7 @@ public:
   /// Sets a GLU's rounded output: when `next` is a 16-bit weight, sets the
   /// ROUND16 variant of `spec`, appends its output buffer to `args` and
   /// records it as the 16-bit copy of `result`.
-  void roundGluOutput(KernelSpec &spec, llvm::SmallVectorImpl<mlir::Value> &args,
+  void roundGluOutput(KernelSpecialization &spec, llvm::SmallVectorImpl<mlir::Value> &args,
                       mlir::Value result, mlir::Value next, exec::Affine rows,
                       int64_t width);
 

@@ -12,7 +12,7 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     a·T + b of the run's token count (an upper bound where the exact row count
     is data-dependent), projections become library GEMM commands (`exec.gemm`,
     `exec.grouped_gemm`), and every other op becomes a launch of a generated
-    kernel, specialized from the templates in lib/Conversion/Kernels into a
+    kernel, specialized from the generic kernels of lib/Conversion/Kernels into a
     nested `module @kernels`. A top-k also feeds a router-statistics kernel
     whose result is an auxiliary output `router_stats.<i>`, and its indices
     are the auxiliary output `router_indices.<i>` (i32 [T, k]). Each function

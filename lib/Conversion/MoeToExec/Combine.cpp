@@ -26,7 +26,7 @@ struct CombineLowering : ExecPattern<moe::CombineOp> {
       return failure();
     Affine t = b.rowsOf(*w);
     int64_t h = dimOf(op.getExpertOut(), 1), k = dimOf(op.getWeights(), 1);
-    KernelSpec spec{"combine"};
+    KernelSpecialization spec{"combine"};
     spec.set("MT", b.maxRows(t)).set("RMAX", b.maxRows(b.rowsOf(*y)));
     spec.set("H", h).set("K", k);
     spec.flag("PASSTHROUGH", bool(op.getPassthrough()));

@@ -47,14 +47,14 @@ struct DispatchLowering : ExecPattern<moe::DispatchOp> {
       // (parallel over experts), the padded offsets, then the rows (parallel
       // over chunks).
       int64_t chunks = b.tokenChunks(t);
-      KernelSpec count{"dispatch_chunked_count"}, scan{"dispatch_chunked_scan"},
+      KernelSpecialization count{"dispatch_chunked_count"}, scan{"dispatch_chunked_scan"},
           offs{"dispatch_chunked_offsets"}, place{"dispatch_chunked_place"};
       count.set("E", e).set("K", k).set("MT", b.maxRows(t)).set("NC", chunks);
       count.set("CH", kTokenChunk);
       scan.set("E", e).set("NC", chunks).set("CH", kTokenChunk);
       offs.set("E", e).set("BLOCK", block);
       place = count;
-      place.templateName = "dispatch_chunked_place";
+      place.kernel = "dispatch_chunked_place";
       place.set("RMAX", b.maxRows(r));
       Value part = b.alloc({0, chunks}, {e}, b.i32());
       allocResults();
@@ -72,7 +72,7 @@ struct DispatchLowering : ExecPattern<moe::DispatchOp> {
       rewriter.replaceOp(op, {counts, offsets, rowToken, slotRow});
       return success();
     }
-    KernelSpec spec{"dispatch"};
+    KernelSpecialization spec{"dispatch"};
     spec.set("E", e).set("K", k).set("MT", b.maxRows(t));
     spec.set("RMAX", b.maxRows(r)).set("RPT", r.perToken).set("RFIX", r.fixed);
     spec.set("BLOCK", block);
@@ -106,7 +106,7 @@ struct PermuteLowering : ExecPattern<moe::PermuteOp> {
     Value x = adaptor.getInput(), rt = adaptor.getRowToken();
     Affine r = b.rowsOf(rt);
     int64_t h = dimOf(op.getInput(), 1);
-    KernelSpec spec{"permute"};
+    KernelSpecialization spec{"permute"};
     spec.set("MT", b.maxRows(b.rowsOf(x))).set("RMAX", b.maxRows(r)).set("H", h);
     Value out = b.allocFor(op.getResult(), r);
     if (failed(b.launch(spec, {x, rt, out}, r, 64)))
@@ -128,7 +128,7 @@ struct UnpermuteLowering : ExecPattern<moe::UnpermuteOp> {
     int64_t resultRows = dimOf(op.getResult(), 0);
     Affine t = ShapedType::isDynamic(resultRows) ? Affine{1, 0}
                                                  : Affine{0, resultRows};
-    KernelSpec spec{"unpermute"};
+    KernelSpecialization spec{"unpermute"};
     spec.set("MT", b.maxRows(t)).set("RMAX", b.maxRows(r)).set("H", h);
     spec.set("RPT", r.perToken).set("RFIX", r.fixed);
     spec.flag("WEIGHTED", bool(op.getRowWeight()));

@@ -33,7 +33,7 @@ struct AddLowering : ExecPattern<arith::AddFOp> {
     if (failed(lhs) || failed(rhs))
       return failure();
     Affine r = b.rowsOf(*lhs);
-    KernelSpec spec{"elementwise_add"};
+    KernelSpecialization spec{"elementwise_add"};
     spec.set("ROWS", b.maxRows(r)).set("COLS", type.getDimSize(1));
     Value out = b.allocFor(op.getResult(), r);
     if (failed(b.launch(spec, {*lhs, *rhs, out}, r, 64)))

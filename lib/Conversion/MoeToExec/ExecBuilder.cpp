@@ -81,7 +81,7 @@ FailureOr<Value> ExecBuilder::weight(Value v, Type elem) {
   return buffer;
 }
 
-LogicalResult ExecBuilder::launch(const KernelSpec &spec, ArrayRef<Value> args,
+LogicalResult ExecBuilder::launch(const KernelSpecialization &spec, ArrayRef<Value> args,
                                   Affine extent, int64_t grain) {
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))

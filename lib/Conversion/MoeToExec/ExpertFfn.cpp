@@ -56,7 +56,7 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
     return success();
   // The CUDA target's engine for T <= gemvMaxTokens: the generated kernel.
   Type elem = cast<exec::BufferType>(w.getType()).getElementType();
-  KernelSpec spec{"grouped_gemv_warp"};
+  KernelSpecialization spec{"grouped_gemv_warp"};
   spec.set("E", experts).set("N", n).set("K", k).set("MR", maxRows(rows));
   spec.setElementType("DT", elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32");
   auto kernel = lowering.kernels.get(spec, loc);
@@ -72,7 +72,7 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
 LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
                                int64_t width, moe::Activation act,
                                double alpha, double limit, Value next) {
-  KernelSpec spec{"glu"};
+  KernelSpecialization spec{"glu"};
   spec.set("ROWS", maxRows(rows)).set("F", width);
   spec.setF32("ALPHA", alpha).setF32("LIMIT", limit);
   spec.flag(activationFlag(act)).flag("GATED", bool(gate));
@@ -213,7 +213,7 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
       auto g = b.bufferOf(sg, adaptor.getSigmoidGate());
       if (failed(g))
         return failure();
-      KernelSpec spec{"elementwise_sigmoid_scale"};
+      KernelSpecialization spec{"elementwise_sigmoid_scale"};
       spec.set("ROWS", b.maxRows(t)).set("COLS", h).set("H", h);
       if (failed(b.launch(spec, {x, *g, y}, t, 16)))
         return failure();

@@ -16,7 +16,7 @@ using exec::Affine;
 
 /// The flags of a kernel's rounded variant (Kernels/rows.mlir's round16) for
 /// `elem`, bf16 or f16.
-static void setRound16(KernelSpec &spec, Type elem) {
+static void setRound16(KernelSpecialization &spec, Type elem) {
   spec.flag("ROUND16").flag("TO_F16", elem.isF16());
 }
 
@@ -28,7 +28,7 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
   if (Value done = lowering.rounded.lookup(a))
     return done;
   Value out = alloc(rows, {k}, elem);
-  KernelSpec spec{"elementwise_round16"};
+  KernelSpecialization spec{"elementwise_round16"};
   spec.set("ROWS", maxRows(rows)).set("COLS", k).flag("TO_F16", elem.isF16());
   if (failed(launch(spec, {a, out}, rows, 16)))
     return failure();
@@ -36,7 +36,7 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
   return out;
 }
 
-void ExecBuilder::roundGluOutput(KernelSpec &spec, SmallVectorImpl<Value> &args,
+void ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Value> &args,
                                  Value result, Value next, Affine rows,
                                  int64_t width) {
   Type elem =

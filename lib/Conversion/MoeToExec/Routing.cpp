@@ -48,7 +48,7 @@ struct RouterLowering : ExecPattern<moe::RouterOp> {
       auto bb = b.bufferOf(bias, adaptor.getBias());
       if (failed(bb))
         return failure();
-      KernelSpec spec{"elementwise_bias"};
+      KernelSpecialization spec{"elementwise_bias"};
       spec.set("ROWS", b.maxRows(t)).set("COLS", e);
       if (failed(b.launch(spec, {logits, *bb}, t, 64)))
         return failure();
@@ -72,17 +72,18 @@ struct TopKLowering : ExecPattern<moe::TopKOp> {
     // On the GPU a warp routes a token (shuffle reductions); group-limited
     // routing keeps the one-thread-per-token kernel.
     bool warp = b.options().cuda && !r.isGroupLimited();
-    KernelSpec spec{warp ? "route_warp" : "route"};
+    KernelSpecialization spec{warp ? "route_warp" : "route"};
     spec.set("E", e).set("K", k).set("MT", b.maxRows(t));
-    spec.set("EPL", (e + 31) / 32);
     spec.setF32("EPS", r.getEpsilon().convertToDouble());
     spec.setF32("SCALE", scaleFactor);
-    spec.set("NG", r.getNGroup()).set("GS", e / r.getNGroup());
-    spec.set("TG", r.getTopkGroup());
+    if (!warp) { // group-limited routing: the one-thread-per-token kernel
+      spec.set("NG", r.getNGroup()).set("GS", e / r.getNGroup());
+      spec.set("TG", r.getTopkGroup());
+      spec.flag("GROUPED", r.isGroupLimited());
+      spec.flag("TOP2", r.getGroupScore() == moe::GroupScore::top2_sum);
+    }
     spec.flag(scoringFlag(r.getScoring()));
     spec.flag("HAS_BIAS", bool(op.getCorrectionBias()));
-    spec.flag("GROUPED", r.isGroupLimited());
-    spec.flag("TOP2", r.getGroupScore() == moe::GroupScore::top2_sum);
     spec.flag("RENORM", r.getRenormalize());
     spec.flag("SOFTMAX_AFTER", r.getSoftmaxAfterTopk());
     spec.flag("SCALED", scaleFactor != 1.0);
@@ -104,7 +105,7 @@ struct TopKLowering : ExecPattern<moe::TopKOp> {
     int64_t chunks = b.tokenChunks(t);
     Value part = b.alloc({0, chunks}, {2 * e + 1}, b.f32());
     Value stats = b.alloc({0, e + 4}, {}, b.f32());
-    KernelSpec partial{"router_stats_partial"}, final{"router_stats_final"};
+    KernelSpecialization partial{"router_stats_partial"}, final{"router_stats_final"};
     partial.set("MT", b.maxRows(t)).set("E", e).set("K", k).set("NC", chunks);
     partial.set("CH", kTokenChunk);
     final.set("E", e).set("NC", chunks).set("CH", kTokenChunk);
@@ -133,7 +134,7 @@ struct MixtureLowering : ExecPattern<moe::MixtureOp> {
     Affine t = b.rowsOf(logits);
     int64_t e = dimOf(op.getLogits(), 1);
     double s = op.getScalingFactor().convertToDouble();
-    KernelSpec spec{"scores"};
+    KernelSpecialization spec{"scores"};
     spec.set("MT", b.maxRows(t)).set("E", e).setF32("SCALE", s);
     spec.flag(scoringFlag(op.getScoring())).flag("INDICES");
     spec.flag("SCALED", s != 1.0);
@@ -158,14 +159,14 @@ struct ExpertChoiceLowering : ExecPattern<moe::ExpertChoiceOp> {
     moe::ExpertChoiceAttr config = op.getConfig();
     double cf = config.getCapacityFactor().convertToDouble();
     Value scores = b.alloc(t, {e}, b.f32());
-    KernelSpec sc{"scores"};
+    KernelSpecialization sc{"scores"};
     sc.set("MT", b.maxRows(t)).set("E", e).setF32("SCALE", 1.0);
     sc.flag(scoringFlag(config.getScoring()));
     if (failed(b.launch(sc, {logits, scores}, t, 16)))
       return failure();
     // E · min(T, ceil(cf · T / E)) <= cf · T + E.
     Affine r{static_cast<int64_t>(std::ceil(cf)), e};
-    KernelSpec spec{"expert_choice"};
+    KernelSpecialization spec{"expert_choice"};
     spec.set("MT", b.maxRows(t)).set("E", e);
     spec.set("RMAX", b.maxRows(r)).set("RPT", r.perToken).set("RFIX", r.fixed);
     spec.setF64("CF", cf);
