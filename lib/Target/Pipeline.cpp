@@ -24,7 +24,7 @@ using namespace mlir;
 using namespace moec;
 
 namespace {
-constexpr llvm::StringRef kStages[] = {"input", "expand", "plan",
+constexpr llvm::StringRef kStages[] = {"input", "expand",
                                        "exec",  "codegen", "artifact"};
 } // namespace
 
@@ -75,9 +75,6 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoeExpandBlocks());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  if (last < Stage::Plan)
-    return;
-  pm.addPass(createMoePlanDispatch(MoePlanDispatchOptions{/*blockSize=*/1}));
   if (last < Stage::Exec)
     return;
   pm.addPass(createMoeLowerToExec(
@@ -138,14 +135,14 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                              llvm::cl::desc("the .moeb to write")};
   Option<std::string> stopAfter{
       *this, "stop-after", llvm::cl::init("artifact"),
-      llvm::cl::desc("input|expand|plan|exec|codegen|artifact")};
+      llvm::cl::desc("input|expand|exec|codegen|artifact")};
 };
 } // namespace
 
 void moec::registerCompilePipeline() {
   PassPipelineRegistration<PipelineOptions>(
       "moe-compile-pipeline",
-      "The whole pipeline of moe-compile: expand, canonicalize, plan "
+      "The whole pipeline of moe-compile: expand, canonicalize, "
       "dispatch, lower to exec, codegen, export",
       [](OpPassManager &pm, const PipelineOptions &o) {
         CompileOptions options;

@@ -35,7 +35,7 @@
 // RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16 target=tpu" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADTARGET
 // BADTARGET: error: moe-compile-pipeline: unknown target 'tpu' (expected cpu or cuda[:sm_NN])
 // RUN: not moe-opt %s --moe-compile-pipeline="max-tokens=16 stop-after=lower" -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADSTAGE
-// BADSTAGE: error: moe-compile-pipeline: stop-after must be one of input, expand, plan, exec, codegen, artifact, got 'lower'
+// BADSTAGE: error: moe-compile-pipeline: stop-after must be one of input, expand, exec, codegen, artifact, got 'lower'
 
 // CHECK: magic MOEBART
 // CHECK-NEXT: version 2

@@ -66,7 +66,7 @@ static cl::opt<int64_t> cudaGemvMaxTokens(
              "in the artifact (default 0: cuBLAS at every T)"));
 static cl::opt<std::string> compileTo(
     "compile-to", cl::init("artifact"), cl::cat(category),
-    cl::desc("Stop after a stage and print the IR: input, expand, plan, exec, "
+    cl::desc("Stop after a stage and print the IR: input, expand, exec, "
              "codegen, artifact (default: write the artifact)"));
 static cl::opt<std::string> emit(
     "emit", cl::init(""), cl::cat(category),
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
       "              [--cpu=NAME]\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
-      "canonicalized), plan\n(dispatch padding), exec (buffers, memory plan, "
+      "canonicalized), exec\n(buffers, memory plan, "
       "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
       "object, or to PTX/cubin for cuda), artifact (the .moeb file).\n");
 

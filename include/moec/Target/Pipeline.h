@@ -14,7 +14,10 @@
 namespace moec {
 
 /// The stages moe-compile can stop after, in order.
-enum class Stage { Input, Expand, Plan, Exec, Codegen, Artifact };
+/// (moe-plan-dispatch, which pads each expert's rows to a block, is not
+/// among them: every target's GEMMs take any row count, so the padding
+/// would cost rows and buy nothing.)
+enum class Stage { Input, Expand, Exec, Codegen, Artifact };
 llvm::ArrayRef<llvm::StringRef> getStageNames();
 std::optional<Stage> parseStage(llvm::StringRef name);
 
