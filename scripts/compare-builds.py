@@ -2,6 +2,7 @@
 """Checks that two builds of moec compute the same bits.
 
   scripts/compare-builds.py BIN_A BIN_B [--tokens 1,7,64,333] [--work DIR] [--keep]
+                            [--ptx]
 
 BIN_A and BIN_B are folders holding moe-import, moe-compile and moe-run (a
 build's bin/, or a copy of it kept from before a change). Every checkpoint that
@@ -10,14 +11,20 @@ and each generic routing variant), plus a bf16-weight (--weight-type=bf16) and
 an f16-weight compile and a row-major (--pack-weights=false) one, is imported
 and compiled for the CPU by each build; every layer runs at every T, and the
 output and every auxiliary output (router statistics and indices) must be
-equal byte for byte. It prints one line per checkpoint and compile, and ends
-with 'N passed, N failed'; the exit status is 1 if anything differs or fails.
+equal byte for byte. With --ptx, each checkpoint is also compiled for the
+CUDA target (sm_90; f32, bf16 weights with the grouped GEMV up to T = 8, f16
+weights) and every kernel's PTX must be byte-identical to one kernel of the
+other build's (kernels are matched by their text with the entry's own name
+masked, so a kernel that was renamed still matches). It prints one line per
+checkpoint and compile, and ends with 'N passed, N failed'; the exit status
+is 1 if anything differs or fails.
 
 Use it around a change that must not change behaviour: copy build/bin aside
 before the change, rebuild, then compare the copy with build/bin.
 """
 import argparse
 import filecmp
+import re
 import json
 import os
 import shutil
@@ -67,6 +74,20 @@ def build_outputs(bin_dir, ckpt, flags, max_tokens, out_dir):
     return runs
 
 
+CUDA_COMPILES = [[], ["--weight-type=bf16", "--cuda-gemv-max-tokens", "8"],
+                 ["--weight-type=f16"]]
+
+
+def ptx_kernels(bin_dir, ckpt, flags, work):
+    """Each kernel's PTX (.entry to its closing brace), its own name masked."""
+    mlir = os.path.join(work, "graph.mlir")
+    run([os.path.join(bin_dir, "moe-import"), ckpt, "-o", mlir])
+    ptx = run([os.path.join(bin_dir, "moe-compile"), mlir, "--target=cuda:sm_90",
+               "--emit=ptx", "--max-tokens", "64"] + flags)
+    return sorted(m.group(0).replace(m.group(1), "KERNEL")
+                  for m in re.finditer(r"\.entry (\w+)\((.*?)\n}\n", ptx, re.S))
+
+
 def compare(dir_a, dir_b):
     """The files under dir_a and dir_b (both trees) that differ or exist in
     one only; the compiled IR and artifact themselves may differ."""
@@ -94,6 +115,8 @@ def main():
     p.add_argument("--tokens", default="1,7,64,333")
     p.add_argument("--work", help="folder for checkpoints and outputs (default: a temporary one)")
     p.add_argument("--keep", action="store_true", help="keep --work's contents")
+    p.add_argument("--ptx", action="store_true",
+                   help="also compare every CUDA kernel's PTX")
     a = p.parse_args()
     for d in (a.bin_a, a.bin_b):
         for tool in ("moe-import", "moe-compile", "moe-run"):
@@ -128,6 +151,28 @@ def main():
             else:
                 print("%-24s identical (%d runs)" % (name, len(runs)))
                 passed += 1
+        if a.ptx:
+            for name in sorted(os.listdir(ck_root)):
+                for flags in CUDA_COMPILES:
+                    tag = "%s cuda %s" % (name, " ".join(flags) or "f32")
+                    try:
+                        kernels = []
+                        for side, bin_dir in (("a", a.bin_a), ("b", a.bin_b)):
+                            d = os.path.join(work, "ptx", name, side)
+                            os.makedirs(d, exist_ok=True)
+                            kernels.append(ptx_kernels(bin_dir, os.path.join(ck_root, name),
+                                                       flags, d))
+                    except RuntimeError as e:
+                        print("%-24s FAIL %s" % (tag, e))
+                        failed += 1
+                        continue
+                    if kernels[0] == kernels[1] and kernels[0]:
+                        print("%-24s identical PTX (%d kernels)" % (tag, len(kernels[0])))
+                        passed += 1
+                    else:
+                        print("%-24s FAIL PTX differs (%d vs %d kernels)"
+                              % (tag, len(kernels[0]), len(kernels[1])))
+                        failed += 1
         print("%d passed, %d failed" % (passed, failed))
         return 1 if failed else 0
     finally:
