@@ -193,7 +193,8 @@ LogicalResult ExecDialect::verifyRegionArgAttribute(Operation *op,
   auto fn = dyn_cast<FunctionOpInterface>(op);
   if (!fn || region != 0)
     return op->emitError() << "'" << name << "' belongs on a function's argument";
-  Type argType = fn.getArgument(index).getType();
+  // From the type, not the block: a declaration has no entry block.
+  Type argType = fn.getArgumentTypes()[index];
   if (name == IfAttrHelper::getNameStr()) {
     auto flag = dyn_cast<StringAttr>(attr.getValue());
     if (!flag)

@@ -27,6 +27,8 @@
 // CHECK: exec.output "stats", %[[O]] {aux} : <3xi32>
 // CHECK: exec.code_object "host-so" "x86-64+avx2" {kernel_0 = 2 : i64} = dense<[127, 69, 76, 70]> : tensor<4xi8>
 // CHECK: exec.code_object "ptx" "sm_90" {kernel_0 = 2 : i64, kernel_1 = 3 : i64} lanes {kernel_0 = 32 : i64} = dense<0> : tensor<4xi8>
+// A generic kernel's declaration: its argument attributes verify without a body.
+// CHECK: func.func private @declared(memref<?xf32> {exec.shape = ["2*N+1"]}) attributes {exec.kernel_params = {N = index}}
 // CHECK-LABEL: func.func @warp_kernel
 // CHECK-SAME: attributes {exec.lanes = 32 : i64}
 // CHECK: } {exec.spread}
@@ -58,6 +60,7 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 512 
 }
 exec.code_object "host-so" "x86-64+avx2" {kernel_0 = 2 : i64} = dense<[127, 69, 76, 70]> : tensor<4xi8>
 exec.code_object "ptx" "sm_90" {kernel_0 = 2 : i64, kernel_1 = 3 : i64} lanes {kernel_0 = 32 : i64} = dense<0> : tensor<4xi8>
+func.func private @declared(memref<?xf32> {exec.shape = ["2*N+1"]}) attributes {exec.kernel_params = {N = index}}
 func.func @warp_kernel(%n: index) attributes {exec.lanes = 32 : i64} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
