@@ -1,7 +1,14 @@
 #!/usr/bin/python3
-"""Checks that the MLIR examples in the docs parse and verify.
+"""Checks that the examples in the docs work: MLIR parses and verifies, and
+the marked shell commands run.
 
-  check_doc_examples.py --moe-opt BIN FILE.md...
+  check_doc_examples.py --moe-opt BIN [--bin DIR --src DIR] FILE.md...
+
+Shell blocks (```sh) right after a `<!-- doc-test -->` line run with --bin
+and --src: each file's marked blocks in order, in one temporary folder (so a
+block can use what an earlier one wrote), with build/bin/ read as DIR,
+examples/ and test/reference/ as the source tree's, /tmp/ as the temporary
+folder, and `set -e`; a command that fails fails the example.
 
 Every ```mlir block of each file is given to moe-opt as it stands. An example
 is usually a fragment: its operands (%x, %wg, ...) are defined elsewhere. The
@@ -14,9 +21,11 @@ error) fails the example. A block that is not MLIR should be fenced as
 ```text. Prints one line per example and 'N passed, N failed'.
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
+import tempfile
 
 UNDECLARED = re.compile(r"<stdin>:(\d+):(\d+): error: use of undeclared SSA value name")
 RETYPE = re.compile(r"error: definition of SSA value '(%[\w.$-]+)#0' has type 'i1'\n.*?"
@@ -57,14 +66,45 @@ def check(moe_opt, block):
     return err.strip().split("\n")[0]
 
 
+def run_shell(block, bin_dir, src, tmp):
+    """None when the block's commands succeed, else the failure."""
+    script = block
+    script = re.sub(r"(^|\s)build/bin/", lambda m: m.group(1) + bin_dir + "/", script, flags=re.M)
+    for prefix in ("examples/", "test/reference/"):
+        script = re.sub(r"(^|\s)" + re.escape(prefix),
+                        lambda m: m.group(1) + os.path.join(src, prefix), script, flags=re.M)
+    script = script.replace("/tmp/", tmp + "/")
+    p = subprocess.run(["bash", "-ec", script], cwd=tmp, capture_output=True, text=True)
+    if p.returncode != 0:
+        out = p.stderr + p.stdout
+        errors = [l for l in out.splitlines() if "error" in l]
+        return "exit %d: %s" % (p.returncode, (errors[0] if errors else out.strip())[:300])
+    return None
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--moe-opt", required=True)
+    p.add_argument("--bin", help="the tools of the shell examples (build/bin)")
+    p.add_argument("--src", help="the source tree (for examples/ and test/reference/)")
     p.add_argument("files", nargs="+")
     a = p.parse_args()
+    if a.bin and a.src:
+        a.bin, a.src = os.path.abspath(a.bin), os.path.abspath(a.src)
     passed = failed = 0
     for path in a.files:
         text = open(path).read()
+        if a.bin and a.src:
+            with tempfile.TemporaryDirectory() as tmp:
+                for m in re.finditer(r"^<!-- doc-test -->\n```sh\n(.*?)^```", text, re.S | re.M):
+                    where = "%s:%d" % (path, text[:m.start()].count("\n") + 2)
+                    error = run_shell(m.group(1), a.bin, a.src, tmp)
+                    if error:
+                        print("FAIL %s: %s" % (where, error))
+                        failed += 1
+                    else:
+                        print("ok   %s (shell)" % where)
+                        passed += 1
         for m in re.finditer(r"^```mlir\n(.*?)^```", text, re.S | re.M):
             where = "%s:%d" % (path, text[:m.start()].count("\n") + 1)
             error = check(a.moe_opt, m.group(1))
