@@ -68,12 +68,12 @@ def check(moe_opt, block):
 
 def run_shell(block, bin_dir, src, tmp):
     """None when the block's commands succeed, else the failure."""
-    script = block
-    script = re.sub(r"(^|\s)build/bin/", lambda m: m.group(1) + bin_dir + "/", script, flags=re.M)
-    for prefix in ("examples/", "test/reference/"):
-        script = re.sub(r"(^|\s)" + re.escape(prefix),
-                        lambda m: m.group(1) + os.path.join(src, prefix), script, flags=re.M)
-    script = script.replace("/tmp/", tmp + "/")
+    # Each path of the text is replaced once, where a word starts with it (the
+    # replacements themselves may start with /tmp/).
+    places = {"build/bin/": bin_dir + "/", "examples/": os.path.join(src, "examples/"),
+              "test/reference/": os.path.join(src, "test/reference/"), "/tmp/": tmp + "/"}
+    pattern = r"(^|\s)(" + "|".join(re.escape(k) for k in places) + ")"
+    script = re.sub(pattern, lambda m: m.group(1) + places[m.group(2)], block, flags=re.M)
     p = subprocess.run(["bash", "-ec", script], cwd=tmp, capture_output=True, text=True)
     if p.returncode != 0:
         out = p.stderr + p.stdout
