@@ -65,7 +65,7 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
     if (!isa<FunctionOpInterface>(op))
       return op->emitError() << "'" << name << "' belongs on a function";
     auto n = dyn_cast<IntegerAttr>(value);
-    if (!n || !n.getType().isInteger(64))
+    if (!n || !n.getType().isSignlessInteger(64))
       return op->emitError() << "'" << name << "' must be an i64";
     if (n.getInt() < least)
       return op->emitError() << "'" << name << "' must be at least " << least
@@ -136,7 +136,7 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
     for (NamedAttribute p : params) {
       auto type = dyn_cast<TypeAttr>(p.getValue());
       Type t = type ? type.getValue() : Type();
-      if (!t || !(t.isIndex() || t.isInteger(1) || t.isInteger(64) ||
+      if (!t || !(t.isIndex() || t.isSignlessInteger(1) || t.isSignlessInteger(64) ||
                   t.isF32() || t.isF64() || isa<NoneType>(t)))
         return op->emitError() << "kernel parameter '" << p.getName().getValue()
                                << "' must have type index, i1, i64, f32, f64 "
@@ -160,7 +160,7 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
       for (Attribute f : group) {
         auto flag = dyn_cast<StringAttr>(f);
         auto type = flag && params ? params.getAs<TypeAttr>(flag) : TypeAttr();
-        if (!type || !type.getValue().isInteger(1))
+        if (!type || !type.getValue().isSignlessInteger(1))
           return op->emitError() << "'" << name << "': " << f
                                  << " is not an i1 parameter of the kernel";
       }
@@ -201,7 +201,7 @@ LogicalResult ExecDialect::verifyRegionArgAttribute(Operation *op,
       return op->emitError() << "'" << name << "' of argument " << index
                              << " must name a flag";
     Type t = paramType(op, flag.getValue());
-    if (!t || !t.isInteger(1))
+    if (!t || !t.isSignlessInteger(1))
       return op->emitError() << "'" << name << "' of argument " << index
                              << ": '" << flag.getValue()
                              << "' is not an i1 parameter of the kernel";
@@ -254,6 +254,9 @@ LogicalResult ExecDialect::verifyRegionArgAttribute(Operation *op,
 FailureOr<ShapeDim> moec::exec::parseShapeDim(Attribute entry) {
   ShapeDim dim;
   if (auto n = dyn_cast<IntegerAttr>(entry)) {
+    if (!n.getType().isSignlessInteger() ||
+        n.getType().getIntOrFloatBitWidth() > 64)
+      return failure();
     dim.scale = 0;
     dim.offset = n.getInt();
     return dim;

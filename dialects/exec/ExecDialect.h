@@ -33,7 +33,6 @@ inline Affine toAffine(llvm::ArrayRef<int64_t> a) { return {a[0], a[1]}; }
 struct ShapeDim {
   std::string param;
   int64_t scale = 1, offset = 0;
-  int64_t at(int64_t value) const { return scale * value + offset; }
 };
 mlir::FailureOr<ShapeDim> parseShapeDim(mlir::Attribute entry);
 

@@ -112,6 +112,8 @@ FailureOr<func::FuncOp> KernelLibrary::findGeneric(llvm::StringRef name,
     if (!ctx->getLoadedDialect<exec::ExecDialect>())
       return emitError(loc) << "the kernel library needs the exec dialect "
                                "loaded";
+    // All files or none: a later call must not find a partial library.
+    std::vector<OwningOpRef<ModuleOp>> parsed;
     for (const KernelFile &file : kKernelFiles) {
       std::string diagnostics;
       OwningOpRef<ModuleOp> module;
@@ -129,8 +131,9 @@ FailureOr<func::FuncOp> KernelLibrary::findGeneric(llvm::StringRef name,
         return emitError(loc) << "the kernel library's " << file.name
                               << ".mlir does not parse:\n"
                               << diagnostics;
-      generic.push_back(std::move(module));
+      parsed.push_back(std::move(module));
     }
+    generic = std::move(parsed);
   }
   for (OwningOpRef<ModuleOp> &module : generic)
     if (auto fn = module->lookupSymbol<func::FuncOp>(name); fn && fn.isPublic())

@@ -10,6 +10,8 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
+#include <limits>
+
 using namespace mlir;
 using namespace moec;
 
@@ -63,8 +65,10 @@ FailureOr<TypedAttr> constantOf(StringRef name, Type type, Attribute value,
   return cast<TypedAttr>(FloatAttr::get(type, f.getValueAsDouble()));
 }
 
-/// Inlines every call in `fn` to a single-block function of `library`.
-LogicalResult inlineHelpers(func::FuncOp fn, ModuleOp library, Location loc) {
+/// Inlines every call in `fn` (the clone of `kernel`) to a single-block
+/// function of `library`.
+LogicalResult inlineHelpers(func::FuncOp fn, StringRef kernel, ModuleOp library,
+                            Location loc) {
   for (int round = 0; round < 8; ++round) {
     SmallVector<func::CallOp> calls;
     fn.walk([&](func::CallOp call) { calls.push_back(call); });
@@ -72,9 +76,10 @@ LogicalResult inlineHelpers(func::FuncOp fn, ModuleOp library, Location loc) {
       return success();
     for (func::CallOp call : calls) {
       auto callee = library.lookupSymbol<func::FuncOp>(call.getCallee());
-      if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock())
+      if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock() ||
+          callee->hasAttr(exec::ExecDialect::KernelParamsAttrHelper::getNameStr()))
         return emitError(call.getLoc())
-               << "kernel @" << fn.getSymName() << " calls @"
+               << "kernel @" << kernel << " calls @"
                << call.getCallee()
                << ", which is not a single-block helper of the kernel library";
       IRMapping map;
@@ -89,7 +94,7 @@ LogicalResult inlineHelpers(func::FuncOp fn, ModuleOp library, Location loc) {
       call.erase();
     }
   }
-  return emitError(loc) << "kernel @" << fn.getSymName()
+  return emitError(loc) << "kernel @" << kernel
                         << ": helpers nested more than 8 deep";
 }
 
@@ -106,6 +111,9 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
   if (!params)
     return emitError(loc) << "@" << kernel
                           << " is not a generic kernel (no exec.kernel_params)";
+  if (generic.isExternal())
+    return emitError(loc) << "@" << kernel
+                          << " is a declaration: there is no body to specialize";
 
   // 1. The bindings against the declared parameters.
   llvm::StringMap<TypedAttr> values;
@@ -169,51 +177,30 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
   auto fn = cast<func::FuncOp>(b.clone(*generic));
   fn.setSymName(name);
   auto parent = generic->getParentOfType<ModuleOp>();
-  if (failed(inlineHelpers(fn, parent, loc))) {
+  if (failed(inlineHelpers(fn, kernel, parent, loc))) {
     fn.erase();
     return failure();
   }
 
-  // 3. Parameters become constants.
-  fn.walk([&](exec::ParamOp p) {
+  // 3. Parameters become constants (helpers declare none: inlined code reads
+  // the kernel's own).
+  SmallVector<exec::ParamOp> reads;
+  fn.walk([&](exec::ParamOp p) { reads.push_back(p); });
+  for (exec::ParamOp p : reads) {
+    TypedAttr value = values.lookup(p.getName());
+    if (!value || value.getType() != p.getType()) {
+      auto err = emitError(p.getLoc()) << "kernel @" << kernel << ": '"
+                                       << p.getName()
+                                       << "' is not a parameter of this type";
+      fn.erase();
+      return err;
+    }
     OpBuilder at(p);
-    Value c = arith::ConstantOp::create(at, p.getLoc(), values[p.getName()]);
+    Value c = arith::ConstantOp::create(at, p.getLoc(), value);
     p.replaceAllUsesWith(c);
     p.erase();
-  });
-  dialect->getKernelParamsAttrHelper().removeAttr(fn);
-
-  // 3b. Buffers of a bound element type: each f32 load becomes a load of that
-  // type, widened exactly.
-  for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
-    auto param = fn.getArgAttrOfType<StringAttr>(
-        i, exec::ExecDialect::ElementTypeAttrHelper::getNameStr());
-    if (!param)
-      continue;
-    Type elem = elementTypes[param.getValue()];
-    BlockArgument arg = fn.getArgument(i);
-    auto memref = cast<MemRefType>(arg.getType());
-    if (elem == memref.getElementType())
-      continue;
-    for (Operation *user : llvm::to_vector(arg.getUsers())) {
-      auto load = dyn_cast<memref::LoadOp>(user);
-      if (!load) {
-        auto err = emitError(user->getLoc())
-                   << "kernel @" << kernel << ": argument " << i
-                   << " holds elements of type " << param.getValue()
-                   << ", so it may only be loaded, not used by '"
-                   << user->getName() << "'";
-        fn.erase();
-        return err;
-      }
-      load.getResult().setType(elem);
-      OpBuilder after(load->getBlock(), std::next(load->getIterator()));
-      auto widened = arith::ExtFOp::create(after, load.getLoc(),
-                                           b.getF32Type(), load.getResult());
-      load.getResult().replaceAllUsesExcept(widened, widened);
-    }
-    arg.setType(MemRefType::get(memref.getShape(), elem));
   }
+  dialect->getKernelParamsAttrHelper().removeAttr(fn);
   if (dialect->getKernelOneOfAttrHelper().isAttrPresent(fn))
     dialect->getKernelOneOfAttrHelper().removeAttr(fn);
 
@@ -241,6 +228,34 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
         continue;
       }
     }
+    if (auto param = fn.getArgAttrOfType<StringAttr>(
+            i, exec::ExecDialect::ElementTypeAttrHelper::getNameStr())) {
+      // A buffer of a bound element type: each f32 load becomes a load of
+      // that type, widened exactly (after folding, so that only the loads
+      // this variant keeps are looked at).
+      Type elem = elementTypes.lookup(param.getValue());
+      auto memref = cast<MemRefType>(arg.getType());
+      if (elem && elem != memref.getElementType()) {
+        for (Operation *user : llvm::to_vector(arg.getUsers())) {
+          auto load = dyn_cast<memref::LoadOp>(user);
+          if (!load) {
+            auto err = emitError(user->getLoc())
+                       << "kernel @" << kernel << ": argument " << i
+                       << " holds elements of type " << param.getValue()
+                       << ", so it may only be loaded, not used by '"
+                       << user->getName() << "'";
+            fn.erase();
+            return err;
+          }
+          load.getResult().setType(elem);
+          OpBuilder after(load->getBlock(), std::next(load->getIterator()));
+          auto widened = arith::ExtFOp::create(after, load.getLoc(),
+                                               b.getF32Type(), load.getResult());
+          load.getResult().replaceAllUsesExcept(widened, widened);
+        }
+        arg.setType(MemRefType::Builder(memref).setElementType(elem));
+      }
+    }
     if (auto shape = fn.getArgAttrOfType<ArrayAttr>(
             i, exec::ExecDialect::ShapeAttrHelper::getNameStr())) {
       SmallVector<int64_t> dims;
@@ -249,16 +264,19 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
         int64_t v = d.param.empty()
                         ? 0
                         : cast<IntegerAttr>(values[d.param]).getInt();
-        dims.push_back(d.at(v));
-        if (dims.back() < 0) {
+        __int128 dim = static_cast<__int128>(d.scale) * v + d.offset;
+        if (dim < 0 || dim > std::numeric_limits<int32_t>::max()) {
           auto err = emitError(loc) << "kernel @" << kernel << ": argument "
-                                    << i << " has dimension " << dims.back();
+                                    << i << " has a dimension out of range ("
+                                    << entry << " with " << d.param << " = "
+                                    << v << ")";
           fn.erase();
           return err;
         }
+        dims.push_back(static_cast<int64_t>(dim));
       }
-      arg.setType(MemRefType::get(dims, cast<MemRefType>(arg.getType())
-                                            .getElementType()));
+      arg.setType(MemRefType::Builder(cast<MemRefType>(arg.getType()))
+                      .setShape(dims));
     }
     types.push_back(arg.getType());
   }

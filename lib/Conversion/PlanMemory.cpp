@@ -46,8 +46,11 @@ int64_t planFunction(func::FuncOp fn, int64_t maxTokens) {
       continue;
     int64_t begin = isa<exec::InputOp>(op) ? 0 : position[&op];
     int64_t end = begin;
-    for (Operation *user : op.getResult(0).getUsers())
-      end = std::max(end, isa<exec::OutputOp>(user) ? n : position[user]);
+    for (Operation *user : op.getResult(0).getUsers()) {
+      // A use nested in an op of the plan counts at that op.
+      Operation *at = body.findAncestorOpInBlock(*user);
+      end = std::max(end, !at || isa<exec::OutputOp>(at) ? n : position[at]);
+    }
     live.push_back({&op, begin, end,
                     static_cast<int64_t>(moert::alignUp(bytes->at(maxTokens)))});
   }

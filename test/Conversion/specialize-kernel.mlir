@@ -12,6 +12,9 @@
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=pick" 2>&1 | FileCheck %s --check-prefix=NONE
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=leaky bind=N=4" 2>&1 | FileCheck %s --check-prefix=LEAK
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=nothere" 2>&1 | FileCheck %s --check-prefix=NOKERNEL
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=declared" 2>&1 | FileCheck %s --check-prefix=DECL
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N=2000000000,FACTOR=1.0" 2>&1 | FileCheck %s --check-prefix=RANGE
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=nested" 2>&1 | FileCheck %s --check-prefix=NESTED
 // RUN: moe-opt %s --exec-specialize-kernel="kernel=widen name=w bind=DT=f16" | FileCheck %s --check-prefix=WIDEN
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=bf16" 2>&1 | FileCheck %s --check-prefix=NARROW
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N" 2>&1 | FileCheck %s --check-prefix=SYNTAX
@@ -44,6 +47,9 @@
 // WIDEN: %[[F:.*]] = arith.extf %[[H]] : f16 to f32
 // WIDEN: memref.store %[[F]], %[[Y]]
 // NARROW: error: kernel @narrow: argument 0 holds elements of type DT, so it may only be loaded, not used by 'memref.store'
+// DECL: error: @declared is a declaration: there is no body to specialize
+// RANGE: error: kernel @scale: argument 2 has a dimension out of range ("2*N+1" with N = 2000000000)
+// NESTED: error: kernel @nested calls @pick, which is not a single-block helper of the kernel library
 // NOKERNEL: error: exec-specialize-kernel: no kernel @nothere in this module
 // SYNTAX: error: exec-specialize-kernel: 'N' is not NAME=VALUE (an integer, true, false, a float, or f32, bf16 or f16)
 
@@ -114,5 +120,15 @@ func.func @narrow(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]}
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
   memref.store %zero, %x[%c0] : memref<?xf32>
+  return
+}
+
+// A generic kernel without a body.
+func.func private @declared(memref<?xf32> {exec.shape = [4]}) attributes {exec.kernel_params = {}}
+
+// Another kernel is no helper: its parameters are its own.
+func.func @nested(%T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {}} {
+  func.call @pick(%T, %begin, %end) : (index, index, index) -> ()
   return
 }

@@ -11,7 +11,9 @@
 //   4. folds (every canonicalization pattern: scf.if on a constant flag
 //      keeps one branch);
 //   5. drops the arguments whose exec.if flag is off (an error if one is
-//      still used) and gives the memrefs their exec.shape;
+//      still used), gives the memrefs their exec.shape (a dimension outside
+//      [0, 2^31) is an error), and turns the loads of an exec.element_type
+//      buffer into loads of that type widened to f32;
 //   6. folds again and verifies the result.
 // exec-specialize-kernel (SpecializeKernel.cpp) runs it from moe-opt; the
 // lowering's KernelLibrary runs it for every kernel it launches.

@@ -459,3 +459,15 @@ func.func @k() attributes {exec.kernel_params = {A = i1, N = index}, exec.kernel
 // element_type: a type parameter, on an f32 memref
 // expected-error@+1 {{'exec.element_type' of argument 0: 'N' is not a type parameter (none) of the kernel}}
 func.func @k(%x: memref<?xf32> {exec.element_type = "N"}) attributes {exec.kernel_params = {N = index}} { return }
+
+// -----
+
+// The plan's integers are signless.
+// expected-error@+1 {{'exec.max_tokens' must be an i64}}
+func.func @f() attributes {exec.max_tokens = 8 : si64} { return }
+
+// -----
+
+// shape: signless integer entries
+// expected-error@+1 {{'exec.shape' of argument 0: 4 : ui32 is not N, NAME, NAME+B or A*NAME+B}}
+func.func @k(%x: memref<?xf32> {exec.shape = [4 : ui32]}) attributes {exec.kernel_params = {}} { return }
