@@ -28,19 +28,11 @@ using exec::Affine;
 
 namespace {
 
-/// The one op lowering of each op the patterns handle, and what needs none.
-bool isLowered(Operation *op) {
-  return isa<moe::WeightOp, moe::RouterOp, moe::TopKOp, moe::MixtureOp,
-             moe::DispatchOp, moe::PermuteOp, moe::ExpertFfnOp,
-             moe::GroupedMatmulOp, moe::GluOp, moe::CombineOp,
-             moe::SharedExpertOp, moe::ExpertChoiceOp, moe::UnpermuteOp,
-             arith::AddFOp, func::ReturnOp, tensor::DimOp,
-             arith::ConstantIndexOp>(op);
-}
-
 /// What the patterns assume of a function: f32 activations [T, H] in and
-/// out, and only ops they lower.
-LogicalResult checkLowerable(func::FuncOp fn) {
+/// out, and only ops that the conversion target leaves or a pattern lowers
+/// (casts are the conversion's own, not the program's).
+LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
+                             const FrozenRewritePatternSet &patterns) {
   FunctionType type = fn.getFunctionType();
   for (Type t : llvm::concat<const Type>(type.getInputs(), type.getResults())) {
     auto tensor = dyn_cast<RankedTensorType>(t);
@@ -56,7 +48,10 @@ LogicalResult checkLowerable(func::FuncOp fn) {
                      : "");
   }
   for (Operation &op : fn.getBody().front()) {
-    if (!isLowered(&op))
+    bool lowered = !isa<UnrealizedConversionCastOp>(op) &&
+                   (legal.isLegal(&op) ||
+                    patterns.getOpSpecificNativePatterns().count(op.getName()));
+    if (!lowered)
       return op.emitError() << "moe-lower-to-exec: '" << op.getName()
                             << "' is not supported (run moe-expand-blocks "
                                "first for moe.block)";
@@ -142,8 +137,9 @@ struct MoeLowerToExecPass
     legal.addIllegalDialect<moe::MoeDialect>();
     // Weights become exec.weights at their first use; dims of T are the
     // runtime's. Both go with the tensor program afterwards (finishPlan).
-    legal.addLegalOp<moe::WeightOp, tensor::DimOp, arith::ConstantOp,
-                     UnrealizedConversionCastOp>();
+    legal.addLegalOp<moe::WeightOp, tensor::DimOp, UnrealizedConversionCastOp>();
+    legal.addDynamicallyLegalOp<arith::ConstantOp>(
+        [](arith::ConstantOp c) { return c.getType().isIndex(); });
     legal.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp fn) {
       return types.isSignatureLegal(fn.getFunctionType());
     });
@@ -156,7 +152,7 @@ struct MoeLowerToExecPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isExternal())
         continue;
-      if (failed(checkLowerable(fn)))
+      if (failed(checkLowerable(fn, legal, frozen)))
         return signalPassFailure();
       lowering.beginFunction();
       if (failed(applyPartialConversion(fn.getOperation(), legal, frozen)))

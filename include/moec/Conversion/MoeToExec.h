@@ -68,8 +68,6 @@ public:
 
   mlir::MLIRContext *getContext() const { return ctx; }
   ExecTypeConverter &getTypeConverter() { return typeConverter; }
-  const ExecLoweringOptions &getOptions() const { return options; }
-  KernelLibrary &getKernels() { return kernels; }
 
   /// Forgets the buffers of the previous function.
   void beginFunction();
@@ -95,8 +93,6 @@ public:
               mlir::Location loc)
       : lowering(lowering), rewriter(rewriter), loc(loc) {}
 
-  mlir::ConversionPatternRewriter &getRewriter() { return rewriter; }
-  mlir::Location getLoc() const { return loc; }
   const ExecLoweringOptions &options() const { return lowering.options; }
   mlir::Type f32() { return rewriter.getF32Type(); }
   mlir::Type i32() { return rewriter.getI32Type(); }
