@@ -351,12 +351,10 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
   return Status();
 }
 
-void CudaDevice::pinStaging(uint8_t *hostArena) {
+void CudaDevice::pinStaging() {
   const Api &api = *api_;
-  for (void *p : pinned_)
-    api.cuMemHostUnregister(p);
-  pinned_.clear();
-  pinnedArena_ = hostArena;
+  stagingPinned_ = true;
+  uint8_t *hostArena = hostArena_;
   if (!api.cuMemHostRegister || !api.cuMemHostUnregister)
     return;
   if (const char *v = std::getenv("MOERT_CUDA_PIN"); v && std::strcmp(v, "0") == 0)
@@ -455,19 +453,20 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
 }
 
 Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
-  if (Status s = runOnDevice(fn, function, T, hostArena_); !s)
+  if (Status s = runOnDevice(fn, function, T); !s)
     return s.prefixed("run '" + fn.name + "' on " + description_ + ", T = " +
                       std::to_string(T) + ": ");
   return Status();
 }
 
 Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
-                               int64_t T, uint8_t *hostArena) {
+                               int64_t T) {
   const Api &api = *api_;
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
     return s;
-  if (hostArena != pinnedArena_)
-    pinStaging(hostArena);
+  uint8_t *hostArena = hostArena_;
+  if (!stagingPinned_)
+    pinStaging();
   // MOERT_CUDA_PROFILE: events_[0] before the inputs' copies, [1 + i] before
   // command i, [n + 1] before the outputs' copies, [n + 2] after them.
   size_t n = fn.commands.size();

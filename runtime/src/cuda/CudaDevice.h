@@ -60,8 +60,7 @@ public:
   const std::string &description() const { return description_; }
 
 private:
-  Status runOnDevice(const FunctionSpec &fn, size_t function, int64_t T,
-                     uint8_t *hostArena);
+  Status runOnDevice(const FunctionSpec &fn, size_t function, int64_t T);
   explicit CudaDevice(const Model &model) : model_(model) {}
   Status init(int ordinal);
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
@@ -92,10 +91,11 @@ private:
   /// last (MOERT_CUDA_PROFILE).
   Status issueProfiled(const FunctionSpec &fn, int64_t T);
   void printProfile() const;
-  /// Page-locks the ranges of `hostArena` that runs copy to and from (every
+  /// Page-locks the ranges of the host arena that runs copy to and from (every
   /// function's inputs and outputs at max_tokens), so copies run at the
   /// link's speed; where the driver refuses, they stay pageable.
-  void pinStaging(uint8_t *hostArena);
+  /// Done once, at the first run (the host arena is bound once).
+  void pinStaging();
 
   const Model &model_;
   const Api *api_ = nullptr;
@@ -132,10 +132,10 @@ private:
   bool profile_ = false;
   std::vector<CUevent> events_;
   std::map<std::pair<size_t, int64_t>, Profile> profiles_;
-  // The host arena's input and output ranges, page-locked (cuMemHostRegister)
-  // for fast copies; pinnedArena_ is the arena they belong to.
-  uint8_t *pinnedArena_ = nullptr;
-  uint8_t *hostArena_ = nullptr; // the session's (bind)
+  // The session's host arena (bind); its input and output ranges are
+  // page-locked (cuMemHostRegister) for fast copies once stagingPinned_.
+  uint8_t *hostArena_ = nullptr;
+  bool stagingPinned_ = false;
   std::vector<void *> pinned_;
 };
 
