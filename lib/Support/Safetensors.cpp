@@ -1,6 +1,10 @@
 //===- Safetensors.cpp - validated, memory-mapped safetensors -------------===//
 #include "moec/Support/Safetensors.h"
 
+#include "llvm/Support/Process.h"
+
+#include <sys/mman.h>
+
 #include "moec/Support/JsonError.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -99,6 +103,20 @@ int64_t SafetensorsTensor::getNumElements() const {
 
 std::string SafetensorsTensor::getShapeString() const {
   return formatShape(shape);
+}
+
+void SafetensorsTensor::releasePages() const {
+  if (!mapped || data.empty())
+    return;
+  // Only the pages that lie wholly inside the tensor: a neighbour's bytes
+  // on a shared page would be read again anyway.
+  uintptr_t page = static_cast<uintptr_t>(llvm::sys::Process::getPageSizeEstimate());
+  uintptr_t begin = reinterpret_cast<uintptr_t>(data.data());
+  uintptr_t end = begin + data.size();
+  begin = (begin + page - 1) / page * page;
+  end = end / page * page;
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
 }
 
 //===----------------------------------------------------------------------===//
@@ -214,6 +232,7 @@ SafetensorsFile::parse(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
                              Twine(*begin) + ", " + Twine(*end) + "] hold " +
                              Twine(*end - *begin));
     tensor.data = ArrayRef<uint8_t>(bytes + dataStart + *begin, byteCount);
+    tensor.mapped = buffer->getBufferKind() == MemoryBuffer::MemoryBuffer_MMap;
     file->tensors.push_back(std::move(tensor));
   }
 

@@ -1,10 +1,15 @@
 //===- ExportArtifact.cpp - exec plans → .moeb ----------------------------===//
 //
-// Writes docs/artifact.md's layout: a 128-byte header, the FlatBuffers table,
-// then the blob section (weights and code objects, 64-byte aligned), with the
-// header, table and blob checksums. Weights are read from the safetensors
-// checkpoints the exec.weight ops name, stacked per expert ("{e}") and
-// converted to f32.
+// Writes docs/artifact.md's layout: a 128-byte header, the blob section
+// (code objects and weights, 64-byte aligned), then the FlatBuffers table,
+// with the header's and table's checksums and each blob's chunk checksums.
+// Weights are read from the safetensors checkpoints the exec.weight ops name,
+// stacked per expert ("{e}"), converted to the weight's type and packed in
+// the kernels' layout one checkpoint tensor at a time, on all cores, and
+// streamed to the file as they are packed: the compiler's memory does not
+// grow with the model (a scratch buffer of the largest tensor, and the
+// checkpoint's pages released once read). The table and the header are
+// written last.
 //
 //===----------------------------------------------------------------------===//
 #include "moec/Target/Passes.h"
@@ -26,9 +31,16 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include "llvm/Support/Parallel.h"
+
 #include <cassert>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
+#include <set>
+#include <unistd.h>
 
 namespace moec {
 #define GEN_PASS_DEF_MOEEXPORTARTIFACT
@@ -44,60 +56,240 @@ namespace {
 /// Bytes of an element of `elem` (f32, bf16 or f16).
 size_t elementBytes(Type elem) { return elem.getIntOrFloatBitWidth() / 8; }
 
-/// Writes `f` at `dst` as an element of `elem` (the 16-bit types rounded to
-/// nearest even), little-endian (the host's order).
-void storeElement(float f, Type elem, char *dst) {
-  if (elem.isF32()) {
-    std::memcpy(dst, &f, 4);
-    return;
-  }
-  uint16_t h = elem.isBF16() ? moert::floatToBf16(f) : moert::floatToHalf(f);
-  std::memcpy(dst, &h, 2);
+/// The element types weights are stored as, and how to read and write them.
+enum class Elem { F32, BF16, F16 };
+
+template <Elem E> struct Codec;
+template <> struct Codec<Elem::F32> {
+  using Bits = uint32_t;
+  static float toFloat(Bits b) { float f; std::memcpy(&f, &b, 4); return f; }
+  static Bits fromFloat(float f) { Bits b; std::memcpy(&b, &f, 4); return b; }
+};
+template <> struct Codec<Elem::BF16> {
+  using Bits = uint16_t;
+  static float toFloat(Bits b) { return moert::bf16ToFloat(b); }
+  static Bits fromFloat(float f) { return moert::floatToBf16(f); }
+};
+template <> struct Codec<Elem::F16> {
+  using Bits = uint16_t;
+  static float toFloat(Bits b) { return moert::halfToFloat(b); }
+  static Bits fromFloat(float f) { return moert::floatToHalf(f); }
+};
+
+/// Source element i converted to a destination element: the bits as they are
+/// for the same type, else one rounding (to nearest even) from the value.
+template <Elem S, Elem D>
+typename Codec<D>::Bits convertElement(const uint8_t *src, size_t i) {
+  typename Codec<S>::Bits b;
+  std::memcpy(&b, src + i * sizeof b, sizeof b); // little-endian, the host's
+  if constexpr (S == D)
+    return b;
+  else
+    return Codec<D>::fromFloat(Codec<S>::toFloat(b));
 }
 
-/// Appends `f` to `out` as an element of `elem`.
-void appendElement(float f, Type elem, std::vector<char> &out) {
-  size_t at = out.size();
-  out.resize(at + elementBytes(elem));
-  storeElement(f, elem, out.data() + at);
+std::optional<Elem> elemOf(Type t) {
+  if (t.isF32())
+    return Elem::F32;
+  if (t.isBF16())
+    return Elem::BF16;
+  if (t.isF16())
+    return Elem::F16;
+  return std::nullopt;
 }
 
-/// Appends `t`'s elements to `out` as elements of `elem`: the bytes as they
-/// are when the checkpoint holds that type, else each value converted (one
-/// rounding from the stored value).
-void appendAs(const SafetensorsTensor &t, Type elem, std::vector<char> &out) {
-  size_t n = static_cast<size_t>(t.getNumElements());
-  const uint8_t *src = t.data.data();
-  if ((elem.isF32() && t.dtype == SafetensorsDType::F32) ||
-      (elem.isBF16() && t.dtype == SafetensorsDType::BF16) ||
-      (elem.isF16() && t.dtype == SafetensorsDType::F16)) {
-    out.insert(out.end(), reinterpret_cast<const char *>(src),
-               reinterpret_cast<const char *>(src) + t.data.size());
-    return;
+std::optional<Elem> elemOf(SafetensorsDType d) {
+  switch (d) {
+  case SafetensorsDType::F32: return Elem::F32;
+  case SafetensorsDType::BF16: return Elem::BF16;
+  case SafetensorsDType::F16: return Elem::F16;
+  default: return std::nullopt;
   }
-  // Sized once, then written in place (one element at a time through
-  // push_back was the packing's bottleneck).
-  size_t size = elementBytes(elem), at = out.size();
-  out.resize(at + n * size);
-  char *dst = out.data() + at;
-  for (size_t i = 0; i < n; ++i) {
-    float f;
-    switch (t.dtype) {
-    case SafetensorsDType::F32:
-      std::memcpy(&f, src + 4 * i, 4);
-      break;
-    case SafetensorsDType::BF16:
-      f = moert::bf16ToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
-      break;
-    case SafetensorsDType::F16:
-      f = moert::halfToFloat(uint16_t(src[2 * i] | (src[2 * i + 1] << 8)));
-      break;
-    default:
-      llvm_unreachable("checked by the caller");
+}
+
+size_t elemBytes(Elem e) { return e == Elem::F32 ? 4 : 2; }
+
+/// Converts `count` elements at `src` to `dst`, row-major, on all cores.
+template <Elem S, Elem D>
+void convertRows(const uint8_t *src, size_t count, uint8_t *dst) {
+  using Out = typename Codec<D>::Bits;
+  constexpr size_t kBlock = size_t(1) << 16;
+  llvm::parallelFor(0, (count + kBlock - 1) / kBlock, [&](size_t blk) {
+    size_t end = std::min(count, (blk + 1) * kBlock);
+    for (size_t i = blk * kBlock; i < end; ++i) {
+      Out v = convertElement<S, D>(src, i);
+      std::memcpy(dst + i * sizeof(Out), &v, sizeof v);
     }
-    storeElement(f, elem, dst + size * i);
+  });
+}
+
+/// Packs the row-major [n, k] matrix at `src` into panels at `dst`
+/// (WeightLayout::Panels32, moert/format.h: panelElements(n, k, depth)
+/// elements, the padding zero), converting each element; one panel per task,
+/// on all cores.
+template <Elem S, Elem D>
+void packPanels(const uint8_t *src, int64_t n, int64_t k, uint8_t *dst) {
+  using Out = typename Codec<D>::Bits;
+  const int64_t depth = moert::panelDepth(sizeof(Out));
+  const int64_t steps = (k + depth - 1) / depth, step = moert::kPanelWidth * depth;
+  const int64_t panels = (n + moert::kPanelWidth - 1) / moert::kPanelWidth;
+  llvm::parallelFor(0, static_cast<size_t>(panels), [&](size_t p) {
+    Out *panel = reinterpret_cast<Out *>(dst) + p * steps * step;
+    std::memset(panel, 0, steps * step * sizeof(Out));
+    int64_t first = static_cast<int64_t>(p) * moert::kPanelWidth;
+    int64_t width = std::min<int64_t>(moert::kPanelWidth, n - first);
+    constexpr int64_t kStep = 64; // 64 values of k at a time, for each row
+    for (int64_t c0 = 0; c0 < k; c0 += kStep) {
+      int64_t c1 = std::min(c0 + kStep, k);
+      for (int64_t j = 0; j < width; ++j) {
+        size_t row = static_cast<size_t>((first + j) * k);
+        for (int64_t c = c0; c < c1; ++c)
+          panel[c / depth * step + j * depth + c % depth] =
+              convertElement<S, D>(src, row + c);
+      }
+    }
+  });
+}
+
+/// Calls F<S, D>::run(args...) for the runtime pair (s, d).
+template <template <Elem, Elem> class F, class... Args>
+void dispatch(Elem s, Elem d, Args &&...args) {
+  auto to = [&](auto src) {
+    constexpr Elem S = decltype(src)::value;
+    switch (d) {
+    case Elem::F32: return F<S, Elem::F32>::run(args...);
+    case Elem::BF16: return F<S, Elem::BF16>::run(args...);
+    case Elem::F16: return F<S, Elem::F16>::run(args...);
+    }
+  };
+  switch (s) {
+  case Elem::F32: return to(std::integral_constant<Elem, Elem::F32>());
+  case Elem::BF16: return to(std::integral_constant<Elem, Elem::BF16>());
+  case Elem::F16: return to(std::integral_constant<Elem, Elem::F16>());
   }
 }
+
+template <Elem S, Elem D> struct ConvertRows {
+  static void run(const uint8_t *src, size_t count, uint8_t *dst) {
+    convertRows<S, D>(src, count, dst);
+  }
+};
+template <Elem S, Elem D> struct PackPanels {
+  static void run(const uint8_t *src, int64_t n, int64_t k, uint8_t *dst) {
+    packPanels<S, D>(src, n, k, dst);
+  }
+};
+
+/// A growable buffer whose allocation failure is an error, not an abort.
+class Scratch {
+public:
+  ~Scratch() { std::free(data_); }
+  /// At least `bytes` bytes; nullptr when the memory is not there.
+  uint8_t *get(size_t bytes) {
+    if (bytes > capacity_) {
+      std::free(data_);
+      data_ = static_cast<uint8_t *>(std::malloc(bytes));
+      capacity_ = data_ ? bytes : 0;
+    }
+    return data_;
+  }
+
+private:
+  uint8_t *data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+std::string formatBytes(uint64_t bytes) {
+  std::string out;
+  llvm::raw_string_ostream os(out);
+  if (bytes >= (uint64_t(1) << 30))
+    os << llvm::format("%.2f GiB", bytes / double(uint64_t(1) << 30));
+  else
+    os << llvm::format("%.1f MiB", bytes / double(1 << 20));
+  return out;
+}
+
+/// The artifact being written: a file that grows at its end, a header
+/// written last. Written under a temporary name in the same folder and
+/// renamed when complete, so that a failed compile leaves no partial
+/// artifact behind.
+class OutputFile {
+public:
+  ~OutputFile() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(temp_.c_str());
+    }
+  }
+
+  /// Creates the file and reserves `expected` bytes of disk for it.
+  std::optional<std::string> open(StringRef path, uint64_t expected) {
+    path_ = path.str();
+    temp_ = path_ + ".partial";
+    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+      return "cannot write " + path_ + ": " + std::strerror(errno);
+    // Reserve the space up front: a full disk is one clear error now, not
+    // after minutes of packing (where the file system supports it).
+    if (int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(expected));
+        e == ENOSPC || e == EFBIG)
+      return "cannot reserve " + formatBytes(expected) + " (" +
+             std::to_string(expected) + " bytes) for " + path_ + ": " +
+             std::strerror(e);
+    return std::nullopt;
+  }
+
+  uint64_t size() const { return size_; }
+
+  std::optional<std::string> append(const void *data, size_t bytes) {
+    const char *p = static_cast<const char *>(data);
+    while (bytes) {
+      ssize_t n = ::pwrite(fd_, p, std::min<size_t>(bytes, size_t(1) << 30),
+                           static_cast<off_t>(size_));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return "writing " + path_ + " failed at byte " + std::to_string(size_) +
+               ": " + std::strerror(n < 0 ? errno : EIO);
+      p += n;
+      bytes -= static_cast<size_t>(n);
+      size_ += static_cast<uint64_t>(n);
+    }
+    return std::nullopt;
+  }
+
+  /// Zeros up to the next multiple of moert::kAlignment.
+  std::optional<std::string> align() {
+    static const char zeros[moert::kAlignment] = {};
+    return append(zeros, moert::alignUp(size_) - size_);
+  }
+
+  /// Writes the header at offset 0, trims the reservation, and renames the
+  /// file into place.
+  std::optional<std::string> finish(const moert::FileHeader &header) {
+    if (::pwrite(fd_, &header, sizeof header, 0) != sizeof header)
+      return "writing the header of " + path_ + " failed: " + std::strerror(errno);
+    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0)
+      return "truncating " + path_ + " failed: " + std::strerror(errno);
+    if (::close(fd_) != 0) {
+      fd_ = -1;
+      ::unlink(temp_.c_str());
+      return "writing " + path_ + " failed: " + std::strerror(errno);
+    }
+    fd_ = -1;
+    if (::rename(temp_.c_str(), path_.c_str()) != 0) {
+      int e = errno;
+      ::unlink(temp_.c_str());
+      return "cannot rename " + temp_ + " to " + path_ + ": " + std::strerror(e);
+    }
+    return std::nullopt;
+  }
+
+private:
+  std::string path_, temp_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
 
 fb::DType dtypeOf(Type t) {
   if (t.isF32())
@@ -123,6 +315,16 @@ private:
   LogicalResult packWeight(exec::WeightOp op);
   FailureOr<const SafetensorsCheckpoint *> checkpoint(StringRef file,
                                                       Operation *op);
+  /// Appends a blob (64-byte aligned) from `produce`, which calls its
+  /// argument with the blob's bytes in pieces; returns its offset in the
+  /// blob section and its chunk checksums.
+  LogicalResult appendBlob(Operation *op,
+                           llvm::function_ref<LogicalResult(
+                               llvm::function_ref<LogicalResult(const uint8_t *, size_t)>)>
+                               produce,
+                           uint64_t *offset, uint64_t *bytes,
+                           std::vector<uint64_t> *checksums);
+  uint8_t *scratch(Operation *op, size_t bytes, StringRef what);
   fb::Ref ref(Value v);
   flatbuffers::Offset<fb::Function> function(func::FuncOp fn);
 
@@ -130,52 +332,55 @@ private:
   bool progress;
   bool cuda = false; // the module's exec.target
   flatbuffers::FlatBufferBuilder fbb{1 << 16};
-  std::vector<char> blobs;            // the blob section
+  OutputFile out;
+  Scratch packed, gathered;
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> checkpoints;
   std::map<std::string, uint32_t> weightIndex; // by identity key
   // Progress of packing weights from checkpoints.
   using Clock = std::chrono::steady_clock;
   Clock::time_point packStart = Clock::now();
   int64_t weightsFromFiles = 0, packedFromFiles = 0;
-  uint64_t packedBytes = 0;
+  uint64_t expectedBytes = 0;
   DenseMap<Value, fb::Ref> refs;      // per function: buffer/weight values
   std::vector<flatbuffers::Offset<fb::Weight>> weights;
   llvm::StringMap<uint32_t> kernelIndex;
   bool failedAny = false;
 };
 
-/// Reorders blobs[start, end) -- `matrices` row-major [n, k] matrices of T
-/// (float, or a bf16 pattern) -- into panels (WeightLayout::Panels32,
-/// moert/format.h), growing it by the padding.
-template <class T>
-void packRegionInPanelsOf(std::vector<char> &blobs, size_t start,
-                          int64_t matrices, int64_t n, int64_t k) {
-  assert(blobs.size() - start == size_t(matrices * n * k) * sizeof(T) &&
-         "the region holds exactly the matrices");
-  int64_t depth = moert::panelDepth(sizeof(T));
-  std::vector<T> rows((blobs.size() - start) / sizeof(T));
-  std::memcpy(rows.data(), blobs.data() + start, rows.size() * sizeof(T));
-  uint64_t each = moert::panelElements(n, k, depth);
-  blobs.resize(start + matrices * each * sizeof(T));
-  // The vector's storage (operator new) is aligned for T, and `start` is a
-  // multiple of sizeof(T).
-  T *out = reinterpret_cast<T *>(blobs.data() + start);
-  for (int64_t m = 0; m < matrices; ++m)
-    moert::packPanels(rows.data() + m * n * k, n, k, out + m * each, depth);
+constexpr uint64_t kHeaderBytes = sizeof(moert::FileHeader);
+
+LogicalResult Writer::appendBlob(
+    Operation *op,
+    llvm::function_ref<LogicalResult(
+        llvm::function_ref<LogicalResult(const uint8_t *, size_t)>)>
+        produce,
+    uint64_t *offset, uint64_t *bytes, std::vector<uint64_t> *checksums) {
+  if (auto e = out.align())
+    return op->emitError() << "moe-export-artifact: " << *e;
+  uint64_t start = out.size();
+  moert::ChunkChecksums sums;
+  auto sink = [&](const uint8_t *data, size_t size) -> LogicalResult {
+    sums.update(data, size);
+    if (auto e = out.append(data, size))
+      return op->emitError() << "moe-export-artifact: " << *e;
+    return success();
+  };
+  if (failed(produce(sink)))
+    return failure();
+  *offset = start - kHeaderBytes;
+  *bytes = out.size() - start;
+  sums.finish(*checksums);
+  return success();
 }
 
-void packRegionInPanels(Type elem, std::vector<char> &blobs, size_t start,
-                        int64_t matrices, int64_t n, int64_t k) {
-  if (elem.isF32())
-    packRegionInPanelsOf<float>(blobs, start, matrices, n, k);
-  else
-    packRegionInPanelsOf<uint16_t>(blobs, start, matrices, n, k);
-}
-
-/// Pads the blob section to the artifact's alignment; returns the offset.
-uint64_t alignBlobs(std::vector<char> &blobs) {
-  blobs.resize(moert::alignUp(blobs.size()), 0);
-  return blobs.size();
+uint8_t *Writer::scratch(Operation *op, size_t bytes, StringRef what) {
+  uint8_t *p = (what == "gathered" ? gathered : packed).get(bytes);
+  if (!p)
+    op->emitError() << "moe-export-artifact: out of memory: cannot allocate "
+                    << formatBytes(bytes) << " (" << bytes
+                    << " bytes) to pack weight '"
+                    << cast<exec::WeightOp>(op).getTensorName() << "'";
+  return p;
 }
 
 FailureOr<const SafetensorsCheckpoint *> Writer::checkpoint(StringRef file,
@@ -188,11 +393,22 @@ FailureOr<const SafetensorsCheckpoint *> Writer::checkpoint(StringRef file,
     return op->emitError() << "moe-export-artifact: "
                            << llvm::toString(opened.takeError());
   if (progress)
-    llvm::errs() << "moe-compile: packing weights from "
-                 << llvm::sys::path::filename(file) << "\n";
+    llvm::errs() << "moe-compile: packing weights from " << file << " ("
+                 << (*opened)->getNumShards() << " shard"
+                 << ((*opened)->getNumShards() == 1 ? "" : "s") << ")\n";
   auto *ptr = opened->get();
   checkpoints[file] = std::move(*opened);
   return ptr;
+}
+
+/// The bytes of `shape` of `elem` in the artifact (in panels or not).
+uint64_t weightBytes(ArrayRef<int64_t> shape, Elem elem, bool panels) {
+  uint64_t elems =
+      panels ? static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2))) *
+                   moert::panelElements(shape[shape.size() - 2], shape.back(),
+                                        moert::panelDepth(elemBytes(elem)))
+             : static_cast<uint64_t>(ShapedType::getNumElements(shape));
+  return elems * elemBytes(elem);
 }
 
 LogicalResult Writer::packWeight(exec::WeightOp op) {
@@ -211,11 +427,12 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
     return success();
   }
-  Type elem = type.getElementType();
-  if (!elem.isF32() && !elem.isBF16() && !elem.isF16())
+  Type elemType = type.getElementType();
+  std::optional<Elem> elem = elemOf(elemType);
+  if (!elem)
     return op.emitError() << "moe-export-artifact: weights are packed as f32, "
                              "bf16 or f16, not "
-                          << elem;
+                          << elemType;
   ArrayRef<int64_t> shape = type.getShape();
   bool panels = op.getPanels();
   if (panels && cuda)
@@ -223,11 +440,50 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                           << op.getTensorName()
                           << "' is in panels, the CPU target's layout, but "
                              "the module is for cuda";
-  // In panels: each [n, k] matrix is reordered once it is appended.
+  // In panels: each [n, k] matrix is packed as it is written.
   int64_t n = panels ? shape[shape.size() - 2] : 0, k = shape.back();
-  int64_t matrices = panels ? ShapedType::getNumElements(shape.drop_back(2)) : 0;
+  size_t eb = elemBytes(*elem);
+  uint64_t matrixBytes =
+      panels ? moert::panelElements(n, k, moert::panelDepth(eb)) * eb : 0;
   std::optional<int64_t> seed = op.getRandomSeed();
-  uint64_t offset = seed ? 0 : alignBlobs(blobs);
+  uint64_t offset = 0, bytes = 0;
+  std::vector<uint64_t> checksums;
+  auto start = Clock::now();
+  std::set<std::string> shards;
+
+  // Writes `count` row-major elements of `src` (of `from`) as the weight's
+  // bytes: as they are, or packed one [n, k] matrix at a time.
+  auto emitRows = [&](auto sink, const uint8_t *src, Elem from,
+                      uint64_t count) -> LogicalResult {
+    if (!panels) {
+      if (from == *elem)
+        return sink(src, count * eb);
+      // Converted in pieces of at most 64 MiB of output.
+      uint64_t piece = std::max<uint64_t>(1, (uint64_t(64) << 20) / eb);
+      uint8_t *dst = scratch(op, std::min(count, piece) * eb, "packed");
+      if (!dst)
+        return failure();
+      for (uint64_t at = 0; at < count; at += piece) {
+        uint64_t m = std::min(piece, count - at);
+        dispatch<ConvertRows>(from, *elem, src + at * elemBytes(from), m, dst);
+        if (failed(sink(dst, m * eb)))
+          return failure();
+      }
+      return success();
+    }
+    uint64_t perMatrix = static_cast<uint64_t>(n * k);
+    assert(count % perMatrix == 0 && "whole matrices");
+    uint8_t *dst = scratch(op, matrixBytes, "packed");
+    if (!dst)
+      return failure();
+    for (uint64_t at = 0; at < count; at += perMatrix) {
+      dispatch<PackPanels>(from, *elem, src + at * elemBytes(from), n, k, dst);
+      if (failed(sink(dst, matrixBytes)))
+        return failure();
+    }
+    return success();
+  };
+
   if (seed) {
     // Generated by the runtime at load time: no bytes in the artifact.
   } else if (auto value = op.getValueAttr()) {
@@ -236,13 +492,25 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       return op.emitError() << "moe-export-artifact: cannot read the inline "
                                "value of weight '"
                             << op.getTensorName() << "'";
+    uint64_t count = static_cast<uint64_t>(value.getNumElements());
+    uint8_t *rows = scratch(op, count * eb, "gathered");
+    if (!rows)
+      return failure();
+    uint64_t i = 0;
     for (APFloat v : *values) {
       bool lost;
       v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
-      appendElement(v.convertToFloat(), elem, blobs);
+      float f = v.convertToFloat();
+      uint32_t b32 = Codec<Elem::F32>::fromFloat(f);
+      dispatch<ConvertRows>(Elem::F32, *elem,
+                            reinterpret_cast<const uint8_t *>(&b32), 1,
+                            rows + eb * i++);
     }
-    if (panels)
-      packRegionInPanels(elem, blobs, offset, matrices, n, k);
+    if (failed(appendBlob(
+            op,
+            [&](auto sink) { return emitRows(sink, rows, *elem, count); },
+            &offset, &bytes, &checksums)))
+      return failure();
   } else {
     auto ckpt = checkpoint(*op.getFile(), op);
     if (failed(ckpt))
@@ -250,10 +518,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     bool stacked = op.getTensorName().contains("{e}");
     ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
     int64_t count = stacked ? shape.front() : 1;
-    // In panels, each file's tensor is packed as it is appended when it
-    // holds whole [n, k] matrices (a stacked [E, ..., n, k]); else (a
-    // stacked [E, k]: each file one row) the whole weight once at the end.
-    bool packEach = panels && each.size() >= 2;
+    // The tensors, checked before anything is written.
+    std::vector<const SafetensorsTensor *> tensors;
     for (int64_t e = 0; e < count; ++e) {
       std::string name = op.getTensorName().str();
       if (stacked)
@@ -263,7 +529,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       if (!t)
         return op.emitError() << "moe-export-artifact: " << *op.getFile()
                               << ": missing tensor '" << name << "'";
-      if (!isSupportedWeightDType(t->dtype))
+      if (!elemOf(t->dtype))
         return op.emitError() << "moe-export-artifact: tensor '" << name
                               << "' has dtype "
                               << stringifySafetensorsDType(t->dtype)
@@ -273,35 +539,72 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                               << "' has shape " << t->getShapeString()
                               << ", expected " << formatShape(each)
                               << " (the checkpoint changed since import?)";
-      size_t start = blobs.size();
-      appendAs(*t, elem, blobs);
-      if (packEach)
-        packRegionInPanels(elem, blobs, start, matrices / count, n, k);
+      tensors.push_back(t);
+      shards.insert(llvm::sys::path::filename(t->file).str());
     }
-    if (panels && !packEach)
-      packRegionInPanels(elem, blobs, offset, matrices, n, k);
+    // Each tensor holds whole [n, k] matrices (or the weight is not in
+    // panels): packed and written one tensor at a time. Else (a stacked
+    // [E, k] in panels: each tensor one row) the rows are gathered first.
+    bool gather = panels && each.size() < 2;
+    uint64_t perTensor = static_cast<uint64_t>(ShapedType::getNumElements(each));
+    uint8_t *rows = nullptr;
+    if (gather && !(rows = scratch(op, perTensor * count * eb, "gathered")))
+      return failure();
+    auto produce = [&](auto sink) -> LogicalResult {
+      for (int64_t e = 0; e < count; ++e) {
+        const SafetensorsTensor *t = tensors[e];
+        Elem from = *elemOf(t->dtype);
+        if (gather)
+          dispatch<ConvertRows>(from, *elem, t->data.data(), perTensor,
+                                rows + e * perTensor * eb);
+        else if (failed(emitRows(sink, t->data.data(), from, perTensor)))
+          return failure();
+        t->releasePages();
+      }
+      if (gather)
+        return emitRows(sink, rows, *elem, perTensor * count);
+      return success();
+    };
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)))
+      return failure();
+  }
+  if (!seed && bytes != weightBytes(shape, *elem, panels))
+    return op.emitError() << "moe-export-artifact: internal error: weight '"
+                          << op.getTensorName() << "' packed to " << bytes
+                          << " bytes, expected "
+                          << weightBytes(shape, *elem, panels);
+  if (op.getFile() && !seed) {
     packedFromFiles += 1;
-    packedBytes += blobs.size() - offset;
     if (progress) {
-      double seconds =
+      double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      double total =
           std::chrono::duration<double>(Clock::now() - packStart).count();
-      double mib = packedBytes / double(1 << 20);
-      llvm::errs() << "moe-compile: packed '" << op.getTensorName() << "' "
-                   << formatShape(shape) << " " << elem << ", " << packedFromFiles << "/"
-                   << weightsFromFiles << " weights, "
-                   << llvm::format("%.1f MiB in %.2f s (%.0f MiB/s)", mib,
-                                   seconds, seconds > 0 ? mib / seconds : 0.0)
+      uint64_t done = out.size();
+      std::string from;
+      for (const std::string &shard : shards)
+        from += (from.empty() ? "" : ", ") + shard;
+      llvm::errs() << "moe-compile: packed " << packedFromFiles << "/"
+                   << weightsFromFiles << " '" << op.getTensorName() << "' "
+                   << formatShape(shape) << " " << elemType << " from " << from
+                   << ": " << formatBytes(bytes)
+                   << llvm::format(" in %.2f s (%.0f MiB/s); ", seconds,
+                                   seconds > 0 ? bytes / double(1 << 20) / seconds
+                                               : 0.0)
+                   << formatBytes(done) << " of about "
+                   << formatBytes(expectedBytes) << " written, "
+                   << llvm::format("%.0f MiB/s", total > 0 ? done / double(1 << 20) / total
+                                                            : 0.0)
                    << "\n";
     }
   }
-  uint64_t bytes = seed ? 0 : blobs.size() - offset;
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
   weights.push_back(fb::CreateWeightDirect(
-      fbb, op.getTensorName().str().c_str(), dtypeOf(elem), &shapeVec, offset,
+      fbb, op.getTensorName().str().c_str(), dtypeOf(elemType), &shapeVec, offset,
       bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
       static_cast<uint64_t>(seed.value_or(0)),
-      panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor));
+      panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor,
+      &checksums));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
   return success();
@@ -418,21 +721,31 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
 }
 
 LogicalResult Writer::write(StringRef path) {
-  // The blob section is built in memory: reserve it once (weights counted
-  // twice when shared are only an over-estimate), so packing a checkpoint of
-  // gigabytes does not copy it at every growth of the vector.
-  uint64_t expected = 1 << 20;
+  // What the file will hold, for the disk reservation and the progress
+  // lines (weights shared by several ops are counted once per op: an
+  // over-estimate; the file is trimmed at the end).
+  expectedBytes = kHeaderBytes + (1 << 20);
   module.walk([&](exec::WeightOp w) {
-    weightsFromFiles += w.getFile().has_value();
-    ArrayRef<int64_t> shape = cast<exec::BufferType>(w.getType()).getShape();
-    if (!w.getRandomSeed())
-      expected += moert::alignUp(
-          4 * (w.getPanels()
-                   ? static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2))) *
-                         moert::panelElements(shape[shape.size() - 2], shape.back(), 2)
-                   : static_cast<uint64_t>(ShapedType::getNumElements(shape))));
+    weightsFromFiles += w.getFile().has_value() && !w.getRandomSeed();
+    auto type = cast<exec::BufferType>(w.getType());
+    std::optional<Elem> elem = elemOf(type.getElementType());
+    if (!w.getRandomSeed() && elem)
+      expectedBytes += moert::alignUp(
+          weightBytes(type.getShape(), *elem, w.getPanels()));
   });
-  blobs.reserve(expected);
+  for (auto co : module.getOps<exec::CodeObjectOp>())
+    if (auto data = dyn_cast<DenseResourceElementsAttr>(co.getData()))
+      if (AsmResourceBlob *blob = data.getRawHandle().getBlob())
+        expectedBytes += moert::alignUp(blob->getData().size());
+  if (auto e = out.open(path, expectedBytes))
+    return module.emitError() << "moe-export-artifact: " << *e;
+  static const char zeros[kHeaderBytes] = {}; // the header, written last
+  if (auto e = out.append(zeros, kHeaderBytes))
+    return module.emitError() << "moe-export-artifact: " << *e;
+  if (progress)
+    llvm::errs() << "moe-compile: writing " << path << ": " << weightsFromFiles
+                 << " weights from checkpoints, about "
+                 << formatBytes(expectedBytes) << "\n";
   packStart = Clock::now();
   // Code objects first: kernels are referenced by index from launches.
   std::vector<flatbuffers::Offset<fb::CodeObject>> codeObjects;
@@ -463,11 +776,19 @@ LogicalResult Writer::write(StringRef path) {
       return co.emitError() << "moe-export-artifact: the code object has no "
                                "data";
     ArrayRef<char> bytes = blob->getData();
-    uint64_t offset = alignBlobs(blobs);
-    blobs.insert(blobs.end(), bytes.begin(), bytes.end());
+    uint64_t offset = 0, size = 0;
+    std::vector<uint64_t> checksums;
+    if (failed(appendBlob(
+            co,
+            [&](auto sink) {
+              return sink(reinterpret_cast<const uint8_t *>(bytes.data()),
+                          bytes.size());
+            },
+            &offset, &size, &checksums)))
+      return failure();
     uint32_t index = codeObjects.size();
     codeObjects.push_back(fb::CreateCodeObjectDirect(
-        fbb, format, co.getArch().str().c_str(), offset, bytes.size()));
+        fbb, format, co.getArch().str().c_str(), offset, size, &checksums));
     std::optional<DictionaryAttr> lanes = co.getLanes();
     for (NamedAttribute k : co.getKernels()) {
       uint32_t laneCount = 1;
@@ -504,37 +825,38 @@ LogicalResult Writer::write(StringRef path) {
                                      &codeObjects, &weights);
   fbb.Finish(model, fb::ModelIdentifier());
 
+  // The table after the blobs, then the header.
+  if (auto e = out.align())
+    return module.emitError() << "moe-export-artifact: " << *e;
   const char *table = reinterpret_cast<const char *>(fbb.GetBufferPointer());
   uint64_t tableSize = fbb.GetSize();
   moert::FileHeader header{};
   std::memcpy(header.magic, moert::kMagic, 8);
   header.format_version = moert::kFormatVersion;
-  header.header_size = sizeof(moert::FileHeader);
-  header.table_offset = sizeof(moert::FileHeader);
+  header.header_size = kHeaderBytes;
+  header.blob_offset = kHeaderBytes;
+  header.table_offset = out.size();
+  header.blob_size = header.table_offset - kHeaderBytes; // the padding too
   header.table_size = tableSize;
-  header.blob_offset = moert::alignUp(header.table_offset + tableSize);
-  header.blob_size = alignBlobs(blobs);
-  header.file_size = header.blob_offset + header.blob_size;
+  header.file_size = header.table_offset + tableSize;
   header.table_checksum = moert::checksum64(table, tableSize);
-  // The blob checksum covers the padding after the table too (zeros).
-  std::vector<char> tail(header.blob_offset - header.table_offset - tableSize,
-                         0);
-  tail.insert(tail.end(), blobs.begin(), blobs.end());
-  header.blob_checksum = moert::checksum64(tail.data(), tail.size());
-  header.header_checksum = moert::checksum64(&header, 120);
-
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
-  if (ec)
-    return module.emitError() << "moe-export-artifact: cannot write " << path
-                              << ": " << ec.message();
-  os.write(reinterpret_cast<const char *>(&header), sizeof(header));
-  os.write(table, tableSize);
-  os.write(tail.data(), tail.size());
-  os.close();
-  if (os.has_error())
-    return module.emitError() << "moe-export-artifact: writing " << path
-                              << " failed: " << os.error().message();
+  header.header_checksum =
+      moert::checksum64(&header, offsetof(moert::FileHeader, header_checksum));
+  if (auto e = out.append(table, tableSize))
+    return module.emitError() << "moe-export-artifact: " << *e;
+  if (auto e = out.finish(header))
+    return module.emitError() << "moe-export-artifact: " << *e;
+  if (progress) {
+    double seconds = std::chrono::duration<double>(Clock::now() - packStart).count();
+    llvm::errs() << "moe-compile: wrote " << path << ": "
+                 << formatBytes(header.file_size) << " ("
+                 << weights.size() << " weights, " << codeObjects.size()
+                 << " code objects) in "
+                 << llvm::format("%.2f s (%.0f MiB/s)", seconds,
+                                 seconds > 0 ? header.file_size / double(1 << 20) / seconds
+                                             : 0.0)
+                 << "\n";
+  }
   return success();
 }
 

@@ -1,9 +1,10 @@
 //===- ArtifactFile.cpp - reading a .moeb artifact, its header and checksums ===//
 //
-// Steps 1 and 2 of docs/artifact.md, "What the loader checks": the file (or
-// the caller's bytes) into one private mapping, made read-only, then the
-// header's fields and the three checksums. Model::checkTable (TableChecker.cpp)
-// follows.
+// Steps 1 and 2 of docs/artifact.md, "What the loader checks": the file
+// mapped read-only (or the caller's bytes copied into a private mapping, made
+// read-only), then the header's fields and the table's checksum.
+// Model::checkTable (TableChecker.cpp) follows, then the blobs' checksums
+// (Verification.cpp).
 //
 //===----------------------------------------------------------------------===//
 #include "Model.h"
@@ -47,7 +48,7 @@ Status allocMapping(size_t size, uint8_t **map, size_t *mapSize) {
 
 } // namespace
 
-Status Model::loadMemory(const void *data, size_t size,
+Status Model::loadMemory(const void *data, size_t size, Verify verify,
                          std::shared_ptr<const Model> *out) {
   if (!data && size > 0)
     return error(MOERT_INVALID_ARGUMENT, "the artifact's data pointer is NULL");
@@ -58,14 +59,26 @@ Status Model::loadMemory(const void *data, size_t size,
     return s;
   if (size)
     std::memcpy(map, data, size);
+  // Weights and code are read-only from here on: a kernel that writes a
+  // weight faults instead of silently changing the model for other sessions.
+  if (::mprotect(map, mapSize, PROT_READ) != 0) {
+    int e = errno;
+    ::munmap(map, mapSize);
+    return error(MOERT_INTERNAL, "mprotect of the artifact failed: ",
+                 std::strerror(e));
+  }
   std::shared_ptr<Model> model(new Model());
-  if (!(s = model->adopt(map, mapSize, size)))
+  if (!(s = model->adopt(map, mapSize, size, verify)))
     return s;
   *out = std::move(model);
   return Status();
 }
 
-Status Model::loadFile(const char *path, std::shared_ptr<const Model> *out) {
+// The file is mapped read-only and shared: its pages are the page cache's,
+// so every process that serves the same artifact shares them, and a page is
+// read from disk when it is first touched (by verification or by a run).
+Status Model::loadFile(const char *path, Verify verify,
+                       std::shared_ptr<const Model> *out) {
   if (!path)
     return error(MOERT_INVALID_ARGUMENT, "the artifact path is NULL");
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
@@ -80,52 +93,56 @@ Status Model::loadFile(const char *path, std::shared_ptr<const Model> *out) {
     return error(MOERT_IO_ERROR, "cannot read '", path, "': not a regular file");
   }
   size_t size = static_cast<size_t>(st.st_size);
-  uint8_t *map = nullptr;
-  size_t mapSize = 0;
-  Status s = allocMapping(size, &map, &mapSize);
-  if (!s) {
+  if (size < kHeaderSize) {
     ::close(fd);
-    return s.prefixed("'" + std::string(path) + "': ");
+    return error(MOERT_INVALID_ARTIFACT, "'", path, "': the artifact is ", size,
+                 " bytes, smaller than the ", kHeaderSize,
+                 "-byte header (truncated, or not a .moeb file)");
   }
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::read(fd, map + done, size - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      int e = n < 0 ? errno : 0;
-      ::close(fd);
-      ::munmap(map, mapSize);
-      return error(MOERT_IO_ERROR, "cannot read '", path, "': ",
-                   e ? std::strerror(e) : "the file shrank while being read");
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::close(fd);
+  void *p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  int e = errno;
+  ::close(fd); // the mapping keeps the file
+  if (p == MAP_FAILED)
+    return error(e == ENOMEM ? MOERT_OUT_OF_MEMORY : MOERT_IO_ERROR,
+                 "cannot map '", path, "' (", size, " bytes): ", std::strerror(e));
+  size_t ps = pageSize();
   std::shared_ptr<Model> model(new Model());
-  if (!(s = model->adopt(map, mapSize, size)))
+  if (Status s = model->adopt(static_cast<uint8_t *>(p), (size + ps - 1) / ps * ps,
+                              size, verify);
+      !s)
     return s.prefixed("'" + std::string(path) + "': ");
   *out = std::move(model);
   return Status();
 }
 
-Status Model::adopt(uint8_t *map, size_t mapSize, size_t size) {
+Status Model::adopt(uint8_t *map, size_t mapSize, size_t size, Verify verify) {
   map_ = map;
   mapSize_ = mapSize;
   size_ = size;
+  verify_ = verify;
   codeCache_.clear();
-  // Weights and code are read-only from here on: a kernel that writes a
-  // weight faults instead of silently changing the model for other sessions.
-  if (::mprotect(map_, mapSize_, PROT_READ) != 0)
-    return error(MOERT_INTERNAL, "mprotect of the artifact failed: ",
-                 std::strerror(errno));
   Status s = checkHeader();
   if (!s)
     return s;
-  return checkTable();
+  if (!(s = checkTable()))
+    return s;
+  // The code objects are small and loaded by every session: checked now in
+  // both modes. The weights: all of them now (full), or each before its
+  // first use (lazy, Model::verifyWeights).
+  if (!(s = verifyCodeObjects()))
+    return s;
+  if (verify_ == Verify::Full) {
+    std::vector<uint32_t> all(weights_.size());
+    for (uint32_t i = 0; i < all.size(); ++i)
+      all[i] = i;
+    if (!(s = verifyWeights(all)) || !(s = checkPadding()))
+      return s;
+  }
+  return Status();
 }
 
-// Steps 1 and 2.
+// Steps 1 and 2: the header and the table's checksum (the blobs' checksums
+// are Verification.cpp's).
 Status Model::checkHeader() {
   if (size_ < kHeaderSize)
     return error(MOERT_INVALID_ARTIFACT, "the artifact is ", size_,
@@ -150,30 +167,32 @@ Status Model::checkHeader() {
     return error(MOERT_INVALID_ARTIFACT, "the header says file_size = ",
                  h.file_size, ", but the artifact is ", size_,
                  " bytes (truncated or extended)");
-  if (h.table_offset != kHeaderSize)
-    return error(MOERT_INVALID_ARTIFACT, "table_offset is ", h.table_offset,
-                 ", expected ", kHeaderSize);
-  if (h.table_size > size_ - kHeaderSize)
-    return error(MOERT_INVALID_ARTIFACT, "table_size ", h.table_size,
-                 " runs past the end of the ", size_, "-byte artifact");
-  uint64_t tableEnd = kHeaderSize + h.table_size;
-  if (h.blob_offset != alignUp(tableEnd))
+  if (h.blob_offset != kHeaderSize)
     return error(MOERT_INVALID_ARTIFACT, "blob_offset is ", h.blob_offset,
-                 ", expected alignUp(128 + table_size) = ", alignUp(tableEnd));
-  if (h.blob_offset > h.file_size || h.blob_size != h.file_size - h.blob_offset)
-    return error(MOERT_INVALID_ARTIFACT, "blob_offset + blob_size = ",
-                 h.blob_offset, " + ", h.blob_size, ", expected file_size = ",
-                 h.file_size);
+                 ", expected ", kHeaderSize);
+  if (h.blob_size % kAlignment != 0)
+    return error(MOERT_INVALID_ARTIFACT, "blob_size ", h.blob_size,
+                 " is not a multiple of ", kAlignment);
+  if (h.blob_size > size_ - kHeaderSize)
+    return error(MOERT_INVALID_ARTIFACT, "blob_size ", h.blob_size,
+                 " runs past the end of the ", size_, "-byte artifact");
+  if (h.table_offset != kHeaderSize + h.blob_size)
+    return error(MOERT_INVALID_ARTIFACT, "table_offset is ", h.table_offset,
+                 ", expected 128 + blob_size = ", kHeaderSize + h.blob_size);
+  if (h.table_size != size_ - h.table_offset)
+    return error(MOERT_INVALID_ARTIFACT, "table_offset + table_size = ",
+                 h.table_offset, " + ", h.table_size,
+                 " runs past the end of the ", size_,
+                 "-byte artifact or stops short of it");
   for (size_t i = 0; i < sizeof h.reserved / sizeof h.reserved[0]; ++i)
     if (h.reserved[i] != 0)
       return error(MOERT_INVALID_ARTIFACT, "reserved header word ", i, " is ",
                    h.reserved[i], ", expected 0");
-  if (checksum64(map_ + kHeaderSize, h.table_size) != h.table_checksum)
+  if (checksum64(map_ + h.table_offset, h.table_size) != h.table_checksum)
     return error(MOERT_INVALID_ARTIFACT,
                  "table checksum mismatch: the table is corrupted");
-  if (checksum64(map_ + tableEnd, size_ - tableEnd) != h.blob_checksum)
-    return error(MOERT_INVALID_ARTIFACT, "blob checksum mismatch: the weights, "
-                 "code objects or padding are corrupted");
+  blobSize_ = h.blob_size;
+  tableOffset_ = h.table_offset;
   return Status();
 }
 

@@ -64,14 +64,25 @@ const std::vector<TensorSpec> *tensorList(const Model &m, size_t function,
 }
 
 moert_status_t *loadCommon(moert_model_t **out, bool fromFile, const char *path,
-                           const void *data, size_t size) {
+                           const void *data, size_t size,
+                           const moert_load_options_t *options) {
   if (!out)
     return nullArgument("the model out-pointer is NULL");
   *out = nullptr;
+  moert_load_options_t o;
+  moert_load_options_init(&o);
+  if (options)
+    o = *options;
+  if (o.verify != MOERT_VERIFY_FULL && o.verify != MOERT_VERIFY_LAZY)
+    return toC(moert::rt::error(MOERT_INVALID_ARGUMENT, "unknown verify mode ",
+                     static_cast<int>(o.verify),
+                     " (MOERT_VERIFY_FULL or MOERT_VERIFY_LAZY)"));
+  using moert::rt::Verify;
+  Verify verify = o.verify == MOERT_VERIFY_LAZY ? Verify::Lazy : Verify::Full;
   return guarded([&]() -> Status {
     std::shared_ptr<const Model> model;
-    Status s = fromFile ? Model::loadFile(path, &model)
-                        : Model::loadMemory(data, size, &model);
+    Status s = fromFile ? Model::loadFile(path, verify, &model)
+                        : Model::loadMemory(data, size, verify, &model);
     if (!s)
       return s;
     *out = new moert_model{std::move(model)};
@@ -109,18 +120,35 @@ const char *moert_dtype_name(moert_dtype_t dtype) {
   return "?";
 }
 
-moert_status_t *moert_model_load_file(const char *path, moert_model_t **model) {
+void moert_load_options_init(moert_load_options_t *options) {
+  if (options)
+    options->verify = MOERT_VERIFY_FULL;
+}
+
+moert_status_t *moert_model_load_file_with(const char *path,
+                                           const moert_load_options_t *options,
+                                           moert_model_t **model) {
   if (!path) {
     if (model)
       *model = nullptr;
     return nullArgument("the artifact path is NULL");
   }
-  return loadCommon(model, true, path, nullptr, 0);
+  return loadCommon(model, true, path, nullptr, 0, options);
+}
+
+moert_status_t *moert_model_load_file(const char *path, moert_model_t **model) {
+  return moert_model_load_file_with(path, nullptr, model);
+}
+
+moert_status_t *moert_model_load_memory_with(const void *data, size_t size,
+                                             const moert_load_options_t *options,
+                                             moert_model_t **model) {
+  return loadCommon(model, false, nullptr, data, size, options);
 }
 
 moert_status_t *moert_model_load_memory(const void *data, size_t size,
                                         moert_model_t **model) {
-  return loadCommon(model, false, nullptr, data, size);
+  return moert_model_load_memory_with(data, size, nullptr, model);
 }
 
 void moert_model_free(moert_model_t *model) { delete model; }

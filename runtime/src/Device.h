@@ -25,10 +25,6 @@ public:
                        std::unique_ptr<Device> *out);
   virtual ~Device();
 
-  /// Whether the commands run in the session's host arena (the CPU: its
-  /// pages are committed up front) or it only stages inputs and outputs
-  /// (a GPU: its own arena is on the device).
-  virtual bool computesInHostArena() const = 0;
   /// Binds the session's host arena, once, before the first run.
   virtual Status bind(uint8_t *hostArena) = 0;
   /// Runs function `function` (`fn`) at T tokens: its inputs are in the host

@@ -131,7 +131,9 @@ struct WeightSpec {
   moert_dtype_t dtype = MOERT_F32;
   std::vector<int64_t> shape;
   const uint8_t *data = nullptr; // inside the model's read-only mapping
+  uint64_t offset = 0;           // in the blob section
   uint64_t bytes = 0;
+  std::vector<uint64_t> checksums; // per kChecksumChunk bytes (moert/format.h)
   /// Generated at load time (WeightInit::RandomUniform) from `seed`.
   bool synthetic = false;
   uint64_t seed = 0;
@@ -143,7 +145,9 @@ struct CodeObjectSpec {
   uint8_t format = 0; // moert::fb::CodeFormat
   std::string arch;
   const uint8_t *data = nullptr;
+  uint64_t offset = 0; // in the blob section
   uint64_t bytes = 0;
+  std::vector<uint64_t> checksums;
 };
 
 struct KernelSpec {
@@ -156,13 +160,22 @@ struct KernelSpec {
 /// Which backend an artifact's code runs on.
 enum ModelTarget { MOERT_TARGET_CPU = 0, MOERT_TARGET_CUDA = 1 };
 
+/// When the blobs' checksums are checked (docs/artifact.md, "Verification").
+enum class Verify : uint8_t {
+  /// At load: every weight and code object, and the padding between them.
+  Full,
+  /// At load: the code objects; a weight before its first use.
+  Lazy,
+};
+
 class Model {
 public:
   /// Loads from memory; the bytes are copied.
-  static Status loadMemory(const void *data, size_t size,
+  static Status loadMemory(const void *data, size_t size, Verify verify,
                            std::shared_ptr<const Model> *out);
-  /// Loads the file at `path`.
-  static Status loadFile(const char *path, std::shared_ptr<const Model> *out);
+  /// Loads the file at `path`, mapped read-only and shared.
+  static Status loadFile(const char *path, Verify verify,
+                         std::shared_ptr<const Model> *out);
 
   Model(const Model &) = delete;
   Model &operator=(const Model &) = delete;
@@ -180,6 +193,17 @@ public:
   /// Finds a function; a null name picks the only one.
   Status findFunction(const char *name, size_t *index) const;
 
+  /// Checks the checksums of the weights `indices` not checked yet (in
+  /// parallel); an error names the first corrupted one, and stays: a weight
+  /// that failed fails every later call. Thread-safe.
+  Status verifyWeights(const std::vector<uint32_t> &indices) const;
+  /// The indices of the weights function `index` reads.
+  const std::vector<uint32_t> &functionWeights(size_t index) const {
+    return functionWeights_[index];
+  }
+  /// The size of the artifact in bytes.
+  size_t fileBytes() const { return size_; }
+
   /// The loaded form of code object `index`, shared by every session of this
   /// model that holds it; loaded on first use, unloaded when the last holder
   /// lets go. Thread-safe.
@@ -188,14 +212,19 @@ public:
 private:
   Model() = default;
   /// Takes ownership of a mapping of `mapSize` bytes holding `size` file bytes.
-  Status adopt(uint8_t *map, size_t mapSize, size_t size);
+  Status adopt(uint8_t *map, size_t mapSize, size_t size, Verify verify);
   Status checkHeader();
   Status checkTable();
   Status generateSyntheticWeights();
+  // Verification.cpp
+  Status verifyCodeObjects();
+  Status checkPadding() const;
 
   uint8_t *map_ = nullptr;
   size_t mapSize_ = 0;
   size_t size_ = 0;
+  uint64_t blobSize_ = 0, tableOffset_ = 0;
+  Verify verify_ = Verify::Full;
 
   int64_t maxTokens_ = 0;
   ModelTarget target_ = MOERT_TARGET_CPU;
@@ -204,6 +233,11 @@ private:
   std::vector<KernelSpec> kernels_;
   std::vector<CodeObjectSpec> codeObjects_;
   std::vector<WeightSpec> weights_;
+  std::vector<std::vector<uint32_t>> functionWeights_;
+
+  // Per weight: 0 not checked yet, 1 good, 2 corrupted (verifyMutex_).
+  mutable std::mutex verifyMutex_;
+  mutable std::vector<uint8_t> weightChecked_;
 
   mutable std::mutex codeMutex_;
   mutable std::vector<std::weak_ptr<LoadedCode>> codeCache_;

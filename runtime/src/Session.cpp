@@ -44,30 +44,28 @@ Session::~Session() {
     ::munmap(mapping_, mappingBytes_);
 }
 
-// The arena is its own mapping: zero-filled, populated up front when
-// `populate` (a CPU run then does not fault pages in; a CUDA session's host
-// arena only stages inputs and outputs, so only those pages are ever touched
-// and it is not populated), and placed so that it ends exactly at a PROT_NONE
-// guard page (another guards its start): an access past either end faults at
-// once instead of corrupting other memory.
-Status Session::allocateArena(uint64_t bytes, bool populate) {
+// The arena is its own mapping: zero-filled and committed as runs touch it
+// (a buffer's offset is planned at max_tokens, but a run with T tokens
+// touches only its first bytes(T) bytes, so a session that runs at T = 1
+// commits memory in proportion to T = 1, whatever max_tokens is; the pages a
+// run touched stay for the next run). It is placed so that it ends exactly
+// at a PROT_NONE guard page (another guards its start): an access past either
+// end faults at once instead of corrupting other memory.
+Status Session::allocateArena(uint64_t bytes) {
   long pageSize = ::sysconf(_SC_PAGESIZE);
   uint64_t page = pageSize > 0 ? static_cast<uint64_t>(pageSize) : 4096;
-  long physPages = ::sysconf(_SC_PHYS_PAGES);
-  uint64_t physical = physPages > 0 ? static_cast<uint64_t>(physPages) * page : 0;
-  if (bytes > (uint64_t(1) << 56) || (populate && physical && bytes > physical))
+  if (bytes > (uint64_t(1) << 56))
     return error(MOERT_OUT_OF_MEMORY, "the session's arena needs ", bytes,
-                 " bytes, more than this machine's ", physical, " bytes of memory");
+                 " bytes, more than any machine's address space");
   uint64_t arena = alignUp(std::max<uint64_t>(bytes, 1));
   uint64_t body = (arena + page - 1) / page * page;
   size_t total = static_cast<size_t>(body + 2 * page);
   void *base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS |
-                          (populate ? MAP_POPULATE : MAP_NORESERVE),
+                      MAP_PRIVATE | MAP_ANONYMOUS,
                       -1, 0);
   if (base == MAP_FAILED)
-    return error(MOERT_OUT_OF_MEMORY, "cannot allocate the session's arena of ",
-                 arena, " bytes: ", std::strerror(errno));
+    return error(MOERT_OUT_OF_MEMORY, "the session's arena needs ", arena,
+                 " bytes, which cannot be reserved: ", std::strerror(errno));
   mapping_ = static_cast<uint8_t *>(base);
   mappingBytes_ = total;
   if (::mprotect(mapping_, page, PROT_NONE) != 0 ||
@@ -87,14 +85,14 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   std::unique_ptr<Session> session(new Session());
   session->model_ = std::move(model);
   const Model &m = *session->model_;
+  session->weightsChecked_.assign(m.functions().size(), 0);
   Status s = Device::create(m, device, options, &session->device_);
   if (!s)
     return s;
   uint64_t arena = 0;
   for (const FunctionSpec &f : m.functions())
     arena = std::max(arena, f.arenaBytes);
-  if (!(s = session->allocateArena(arena,
-                                   session->device_->computesInHostArena())) ||
+  if (!(s = session->allocateArena(arena)) ||
       !(s = session->device_->bind(session->arena_)))
     return s;
   *out = std::move(session);
@@ -208,6 +206,13 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
                      ", the buffer given holds ",
                      outputs[i].data ? outputs[i].bytes : 0);
     }
+  }
+
+  // Verify::Lazy: the weights this function reads, before its first run.
+  if (!weightsChecked_[function]) {
+    if (!(s = m.verifyWeights(m.functionWeights(function))))
+      return s.prefixed("run '" + fn.name + "': ");
+    weightsChecked_[function] = 1;
   }
 
   for (size_t i = 0; i < numInputs; ++i) {

@@ -42,7 +42,7 @@ public:
 private:
   Session() = default;
 
-  Status allocateArena(uint64_t bytes, bool populate);
+  Status allocateArena(uint64_t bytes);
   Status checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs,
                      size_t numInputs, int64_t *tokens) const;
   void fillView(const FunctionSpec &fn, const TensorSpec &t, int64_t tokens,
@@ -55,6 +55,8 @@ private:
   size_t mappingBytes_ = 0;
   std::unique_ptr<Device> device_;
 
+  // Per function: its weights' checksums are known to be good.
+  std::vector<uint8_t> weightsChecked_;
   bool hasRun_ = false;
   size_t lastFunction_ = 0;
   int64_t lastTokens_ = 0;

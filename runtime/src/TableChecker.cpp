@@ -53,8 +53,10 @@ std::string shapeString(const flatbuffers::Vector<int64_t> *shape) {
 
 /// The Verifier checks a vector's length field, not that its 8-byte elements
 /// are 8-byte aligned; a malformed table can misalign them.
-bool aligned64(const flatbuffers::Vector<int64_t> *v) {
-  return !v || reinterpret_cast<uintptr_t>(v->data()) % alignof(int64_t) == 0;
+template <class T> bool aligned64(const flatbuffers::Vector<T> *v) {
+  static_assert(sizeof(T) == 8, "a vector of 64-bit elements");
+  return !v || v->size() == 0 ||
+         reinterpret_cast<uintptr_t>(v->data()) % alignof(T) == 0;
 }
 
 std::string str(const flatbuffers::String *s) {
@@ -76,6 +78,23 @@ bool evalAffine(const Affine &a, int64_t maxTokens, Ends *ends) {
     return false;
   return !__builtin_add_overflow(p1, a.fixed, &ends->first) &&
          !__builtin_add_overflow(pm, a.fixed, &ends->last);
+}
+
+/// A blob's chunk checksums: checksumChunks(bytes) of them.
+Status checksums(const flatbuffers::Vector<uint64_t> *v, uint64_t bytes,
+                 std::vector<uint64_t> *out) {
+  if (!aligned64(v))
+    return error(MOERT_INVALID_ARTIFACT,
+                 "the checksums vector is misaligned (malformed table)");
+  uint64_t want = checksumChunks(bytes), have = v ? v->size() : 0;
+  if (have != want)
+    return error(MOERT_INVALID_ARTIFACT, "has ", have, " checksums, expected ",
+                 want, " (one per ", kChecksumChunk, " bytes of its ", bytes,
+                 ")");
+  out->clear();
+  if (v)
+    out->assign(v->begin(), v->end());
+  return Status();
 }
 
 /// Semantic checks of one artifact (step 4) and the conversion to Model.
@@ -234,7 +253,10 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes is ", bytes, ", but ",
                    dtypeName(dt), " ", shapeString(w->shape()),
                    spec.panels ? " in panels" : "", " is ", expect, " bytes");
+    if (Status c = checksums(w->checksums(), synthetic ? 0 : bytes, &spec.checksums); !c)
+      return c.prefixed(what + ": ");
     spec.dtype = static_cast<moert_dtype_t>(dt);
+    spec.offset = off;
     spec.data = synthetic ? nullptr : blob_ + off; // generated after the checks
     spec.bytes = expect;
     spec.synthetic = synthetic;
@@ -287,6 +309,9 @@ Status TableChecker::codeObjects(std::vector<CodeObjectSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what, ": a cubin must be an ELF image");
     }
     CodeObjectSpec spec;
+    if (Status cs = checksums(c->checksums(), bytes, &spec.checksums); !cs)
+      return cs.prefixed(what + ": ");
+    spec.offset = off;
     spec.format = static_cast<uint8_t>(format);
     spec.arch = str(c->arch());
     spec.data = blob_ + off;
@@ -755,7 +780,7 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
 Status Model::checkTable() {
   FileHeader h;
   std::memcpy(&h, map_, sizeof h);
-  const uint8_t *table = map_ + kHeaderSize;
+  const uint8_t *table = map_ + h.table_offset;
   size_t tableSize = static_cast<size_t>(h.table_size);
   if (tableSize >= FLATBUFFERS_MAX_BUFFER_SIZE)
     return error(MOERT_INVALID_ARTIFACT, "the table is ", tableSize,
@@ -818,6 +843,21 @@ Status Model::checkTable() {
                    functions_[i].name, "' is used twice");
   }
   codeCache_.resize(codeObjects_.size());
+  functionWeights_.resize(functions_.size());
+  for (size_t i = 0; i < functions_.size(); ++i) {
+    std::vector<uint32_t> &used = functionWeights_[i];
+    for (const CommandSpec &c : functions_[i].commands)
+      forEachOperand(c, [&](const Operand &op, Access) {
+        if (op.isWeight)
+          used.push_back(op.index);
+      });
+    std::sort(used.begin(), used.end());
+    used.erase(std::unique(used.begin(), used.end()), used.end());
+  }
+  weightChecked_.assign(weights_.size(), 0);
+  for (size_t i = 0; i < weights_.size(); ++i)
+    if (weights_[i].synthetic) // generated here, not read from the file
+      weightChecked_[i] = 1;
   return generateSyntheticWeights();
 }
 

@@ -51,8 +51,16 @@ struct SafetensorsTensor {
   llvm::ArrayRef<uint8_t> data;
   /// The file it lives in (for messages).
   std::string file;
+  /// Whether `data` lies in a read-only mapping of the file (not in a copy).
+  bool mapped = false;
 
   int64_t getNumElements() const;
+  /// Drops the pages of a mapped tensor from this process's memory once it
+  /// has been read (they stay in the page cache, and are read again if the
+  /// tensor is touched again), so that streaming a checkpoint of any size
+  /// through a mapping keeps the process's resident memory bounded. Nothing
+  /// for a tensor held in a copy.
+  void releasePages() const;
   /// "[12, 72]".
   std::string getShapeString() const;
 };

@@ -3,15 +3,20 @@
  * Shared by the compiler (which writes artifacts) and the runtime (which
  * reads them); plain C++17, no dependency. A .moeb file is:
  *
- *   [0, 128)                FileHeader (little-endian)
- *   [128, 128 + table_size) the FlatBuffers table (runtime/schema/moeb.fbs)
- *   [blob_offset, file_size) weights and code objects, each 64-byte aligned
- *                            (blob_offset = alignUp(128 + table_size))
+ *   [0, 128)                  FileHeader (little-endian)
+ *   [128, 128 + blob_size)    the blob section: weights and code objects, each
+ *                             64-byte aligned, zeros between and after them
+ *                             (blob_size is a multiple of 64)
+ *   [table_offset, file_size) the FlatBuffers table (runtime/schema/moeb.fbs),
+ *                             table_offset = 128 + blob_size
  *
- * and nothing else. Three checksums cover every byte: header_checksum covers
- * header bytes [0, 120); table_checksum the table; blob_checksum every byte
- * from the table's end to the end of the file (the padding before and between
- * blobs included), so a flipped bit anywhere is detected at load.
+ * and nothing else. The table comes last so that a compiler can stream the
+ * blobs to the file as it packs them and write the table when it knows it.
+ * header_checksum covers header bytes [0, 120) and table_checksum the table;
+ * each weight and code object carries its own checksums, one per
+ * kChecksumChunk bytes (Weight.checksums, CodeObject.checksums), so that a
+ * loader can verify them in parallel, or lazily when a weight is first used,
+ * without reading the whole file up front (docs/artifact.md, "Verification").
  *===---------------------------------------------------------------------===*/
 #ifndef MOERT_FORMAT_H
 #define MOERT_FORMAT_H
@@ -20,66 +25,151 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace moert {
 
 constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// Incremented on every incompatible change of the header or the schema.
-constexpr uint32_t kFormatVersion = 2; // 2: Weight.layout (panels)
+/// 2: Weight.layout (panels). 3: the table after the blobs, per-chunk
+/// checksums of each weight and code object instead of one blob checksum.
+constexpr uint32_t kFormatVersion = 3;
 constexpr uint64_t kAlignment = 64;
+/// A weight's or code object's bytes are checksummed in chunks of this many
+/// bytes (the last may be shorter): chunk i covers [i * kChecksumChunk,
+/// min(bytes, (i + 1) * kChecksumChunk)).
+constexpr uint64_t kChecksumChunk = uint64_t(1) << 24;
 
 struct FileHeader {
   char magic[8];
   uint32_t format_version;
   uint32_t header_size;     // sizeof(FileHeader) == 128
   uint64_t file_size;
-  uint64_t table_offset;    // == 128
-  uint64_t table_size;
-  uint64_t blob_offset;     // alignUp(table_offset + table_size)
-  uint64_t blob_size;       // file_size - blob_offset
+  uint64_t table_offset;    // blob_offset + blob_size
+  uint64_t table_size;      // file_size - table_offset
+  uint64_t blob_offset;     // == 128
+  uint64_t blob_size;       // a multiple of 64
   uint64_t table_checksum;  // checksum64 of the table's bytes
-  uint64_t blob_checksum;   // checksum64 of [table_offset + table_size, file_size)
-  uint64_t reserved[6];     // zero
+  uint64_t reserved[7];     // zero
   uint64_t header_checksum; // checksum64 of bytes [0, 120) of this header
 };
 static_assert(sizeof(FileHeader) == 128, "the header is 128 bytes");
 
-/// The checksum of every section: a 64-bit hash over the bytes, processed as
-/// little-endian 64-bit words (the tail zero-padded), in 4 lanes. Not
-/// cryptographic; it detects corruption (any flipped bit changes it).
-inline uint64_t checksum64(const void *data, size_t size, uint64_t seed = 0) {
-  constexpr uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full,
-                     P3 = 0x165667B19E3779F9ull, P4 = 0x85EBCA77C2B2AE63ull;
-  auto rotl = [](uint64_t x, int r) { return (x << r) | (x >> (64 - r)); };
-  auto round = [&](uint64_t acc, uint64_t input) {
+/// The checksum of the header, the table and each chunk of a blob: a 64-bit
+/// hash over the bytes, processed as little-endian 64-bit words (the tail
+/// zero-padded), in 4 lanes. Not cryptographic; it detects corruption (any
+/// flipped bit changes it). Checksum64 computes it over bytes given in pieces
+/// (the same value as over their concatenation).
+class Checksum64 {
+public:
+  explicit Checksum64(uint64_t seed = 0)
+      : v_{seed + P1 + P2, seed + P2, seed, seed - P1} {}
+
+  void update(const void *data, size_t size) {
+    const unsigned char *p = static_cast<const unsigned char *>(data);
+    size_ += size;
+    if (held_) { // complete the held block first
+      size_t take = size < 32 - held_ ? size : 32 - held_;
+      std::memcpy(block_ + held_, p, take);
+      held_ += take;
+      p += take;
+      size -= take;
+      if (held_ < 32)
+        return;
+      consume(block_);
+      held_ = 0;
+    }
+    for (; size >= 32; p += 32, size -= 32)
+      consume(p);
+    std::memcpy(block_, p, size);
+    held_ = size;
+  }
+
+  uint64_t finish() const {
+    uint64_t h = rotl(v_[0], 1) + rotl(v_[1], 7) + rotl(v_[2], 12) + rotl(v_[3], 18);
+    h ^= static_cast<uint64_t>(size_) * P3;
+    for (size_t i = 0; i < held_; i += 8) {
+      uint64_t w = 0;
+      std::memcpy(&w, block_ + i, held_ - i < 8 ? held_ - i : 8);
+      h ^= round(0, w);
+      h = rotl(h, 27) * P1 + P4;
+    }
+    h ^= h >> 33;
+    h *= P2;
+    h ^= h >> 29;
+    h *= P3;
+    h ^= h >> 32;
+    return h;
+  }
+
+private:
+  static constexpr uint64_t P1 = 0x9E3779B185EBCA87ull, P2 = 0xC2B2AE3D27D4EB4Full,
+                            P3 = 0x165667B19E3779F9ull, P4 = 0x85EBCA77C2B2AE63ull;
+  static uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+  static uint64_t round(uint64_t acc, uint64_t input) {
     acc += input * P2;
     acc = rotl(acc, 31);
     return acc * P1;
-  };
-  const unsigned char *p = static_cast<const unsigned char *>(data);
-  uint64_t v[4] = {seed + P1 + P2, seed + P2, seed, seed - P1};
-  size_t i = 0;
-  for (; i + 32 <= size; i += 32)
+  }
+  void consume(const unsigned char *p) {
     for (int lane = 0; lane < 4; ++lane) {
       uint64_t w;
-      std::memcpy(&w, p + i + 8 * lane, 8);
-      v[lane] = round(v[lane], w);
+      std::memcpy(&w, p + 8 * lane, 8);
+      v_[lane] = round(v_[lane], w);
     }
-  uint64_t h = rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18);
-  h ^= static_cast<uint64_t>(size) * P3;
-  for (; i < size; i += 8) {
-    uint64_t w = 0;
-    std::memcpy(&w, p + i, size - i < 8 ? size - i : 8);
-    h ^= round(0, w);
-    h = rotl(h, 27) * P1 + P4;
   }
-  h ^= h >> 33;
-  h *= P2;
-  h ^= h >> 29;
-  h *= P3;
-  h ^= h >> 32;
-  return h;
+
+  uint64_t v_[4];
+  unsigned char block_[32] = {};
+  size_t held_ = 0;
+  uint64_t size_ = 0;
+};
+
+inline uint64_t checksum64(const void *data, size_t size, uint64_t seed = 0) {
+  Checksum64 c(seed);
+  c.update(data, size);
+  return c.finish();
 }
+
+/// The number of checksum chunks of a blob of `bytes` bytes.
+constexpr uint64_t checksumChunks(uint64_t bytes) {
+  return bytes / kChecksumChunk + (bytes % kChecksumChunk != 0);
+}
+
+/// The chunk checksums of a blob whose bytes are given in pieces, in order.
+class ChunkChecksums {
+public:
+  void update(const void *data, size_t size) {
+    const unsigned char *p = static_cast<const unsigned char *>(data);
+    while (size) {
+      uint64_t room = kChecksumChunk - inChunk_;
+      size_t take = size < room ? size : static_cast<size_t>(room);
+      current_.update(p, take);
+      inChunk_ += take;
+      p += take;
+      size -= take;
+      if (inChunk_ == kChecksumChunk)
+        flush();
+    }
+  }
+  /// The checksums (checksumChunks(total bytes) of them); resets.
+  template <class Vector> void finish(Vector &out) {
+    if (inChunk_)
+      flush();
+    out.assign(done_.begin(), done_.end());
+    done_.clear();
+  }
+
+private:
+  void flush() {
+    done_.push_back(current_.finish());
+    current_ = Checksum64();
+    inChunk_ = 0;
+  }
+  Checksum64 current_;
+  uint64_t inChunk_ = 0;
+  std::vector<uint64_t> done_;
+};
 
 /// Round `v` up to a multiple of kAlignment.
 constexpr uint64_t alignUp(uint64_t v) {

@@ -151,12 +151,45 @@ typedef enum moert_tensor_kind_t {
 
 typedef struct moert_model moert_model_t;
 
-/** Loads and checks the artifact at `path`. On success *model is a new model;
- *  on failure *model is NULL and the status says what was wrong. */
+/** When the checksums of the weights are checked (docs/artifact.md,
+ *  "Verification"). Both modes check the header, the table and the code
+ *  objects at load, and neither ever runs on a weight whose checksum failed:
+ *  the failure is a MOERT_INVALID_ARTIFACT status naming the weight. */
+typedef enum moert_verify_t {
+  /** At load: every byte of the artifact (the weights in parallel). A model
+   *  that loads is intact; load time is bounded by reading the file. */
+  MOERT_VERIFY_FULL = 0,
+  /** At load: the header, the table and the code objects only. Each weight is
+   *  checked once, before its first use: the first run of a function that
+   *  reads it (that run fails if it is corrupted), or a GPU session's upload.
+   *  Loading reads almost nothing; bytes no command reads are never checked. */
+  MOERT_VERIFY_LAZY = 1
+} moert_verify_t;
+
+typedef struct moert_load_options_t {
+  moert_verify_t verify;
+} moert_load_options_t;
+
+/** Fills in the defaults (verify = MOERT_VERIFY_FULL). */
+MOERT_API void moert_load_options_init(moert_load_options_t *options);
+
+/** Loads and checks the artifact at `path`, mapped read-only and shared: the
+ *  processes that serve one artifact share its pages through the page cache,
+ *  and the file must not be changed or truncated while a model uses it.
+ *  NULL options are the defaults. On success *model is a new model; on
+ *  failure *model is NULL and the status says what was wrong. */
+MOERT_API moert_status_t *moert_model_load_file_with(const char *path,
+                                                     const moert_load_options_t *options,
+                                                     moert_model_t **model);
+/** moert_model_load_file_with(path, NULL, model). */
 MOERT_API moert_status_t *moert_model_load_file(const char *path,
                                                 moert_model_t **model);
 /** The same from `size` bytes at `data`, which are copied: the caller may
  *  free them as soon as the call returns. */
+MOERT_API moert_status_t *moert_model_load_memory_with(const void *data, size_t size,
+                                                       const moert_load_options_t *options,
+                                                       moert_model_t **model);
+/** moert_model_load_memory_with(data, size, NULL, model). */
 MOERT_API moert_status_t *moert_model_load_memory(const void *data, size_t size,
                                                   moert_model_t **model);
 /** Drops the caller's reference; sessions keep the model alive. NULL is fine. */

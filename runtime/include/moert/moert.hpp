@@ -102,16 +102,24 @@ inline moert_tensor_t tensor(moert_dtype_t dtype, const std::vector<int64_t> &sh
 
 class Model {
 public:
-  static Expected<Model> load(const std::string &path) {
+  static Expected<Model> load(const std::string &path,
+                              moert_verify_t verify = MOERT_VERIFY_FULL) {
     moert_model_t *m = nullptr;
-    Status s = Status::adopt(moert_model_load_file(path.c_str(), &m));
+    moert_load_options_t options;
+    moert_load_options_init(&options);
+    options.verify = verify;
+    Status s = Status::adopt(moert_model_load_file_with(path.c_str(), &options, &m));
     if (!s)
       return s;
     return Model(m);
   }
-  static Expected<Model> fromMemory(const void *data, size_t size) {
+  static Expected<Model> fromMemory(const void *data, size_t size,
+                                    moert_verify_t verify = MOERT_VERIFY_FULL) {
     moert_model_t *m = nullptr;
-    Status s = Status::adopt(moert_model_load_memory(data, size, &m));
+    moert_load_options_t options;
+    moert_load_options_init(&options);
+    options.verify = verify;
+    Status s = Status::adopt(moert_model_load_memory_with(data, size, &options, &m));
     if (!s)
       return s;
     return Model(m);

@@ -24,7 +24,6 @@ public:
   static Status create(const Model &model, int32_t threads,
                        std::unique_ptr<Device> *out);
 
-  bool computesInHostArena() const override { return true; }
   Status bind(uint8_t *hostArena) override;
   Status run(const FunctionSpec &fn, size_t function, int64_t T) override;
   int32_t threads() const override { return pool_->size(); }

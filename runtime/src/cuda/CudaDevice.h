@@ -44,7 +44,6 @@ public:
   CudaDevice &operator=(const CudaDevice &) = delete;
 
   /// The host arena only stages the inputs and receives the outputs.
-  bool computesInHostArena() const override { return false; }
   Status bind(uint8_t *hostArena) override {
     hostArena_ = hostArena;
     return Status();

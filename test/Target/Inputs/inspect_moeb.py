@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Reads a .moeb file's header independently of the compiler and runtime,
-checks its layout and three checksums (re-implemented here from
+checks its layout (header, blob section, then the table) and the header's and
+table's checksums (re-implemented here from
 docs/artifact.md), and prints what it found, one fact per line. With
 `--matrix N K`, also whether the blob section holds the f32 [N, K] matrix of
 values n * K + k + 1 row-major and in panels (WeightLayout Panels32)."""
@@ -65,23 +66,24 @@ def main():
     """inspect_moeb.py FILE [--matrix N K | --table OUT]"""
     data = open(sys.argv[1], "rb").read()
     (magic, version, header_size, file_size, table_offset, table_size, blob_offset,
-     blob_size, table_cs, blob_cs) = struct.unpack_from("<8sIIQQQQQQQ", data, 0)
+     blob_size, table_cs) = struct.unpack_from("<8sIIQQQQQQ", data, 0)
     (header_cs,) = struct.unpack_from("<Q", data, 120)
     print("magic", magic.rstrip(b"\0").decode())
     print("version", version)
     print("header_size", header_size)
     print("file_size_matches", file_size == len(data))
     print("table_offset", table_offset)
-    print("blob_aligned", blob_offset % 64 == 0 and blob_offset >= table_offset + table_size)
-    print("blob_ends_file", blob_offset + blob_size == file_size)
+    print("blobs_after_header", blob_offset == 128 and blob_size % 64 == 0)
+    print("table_after_blobs", table_offset == blob_offset + blob_size)
+    print("table_ends_file", table_offset + table_size == file_size)
     print("identifier", data[table_offset + 4:table_offset + 8].decode())
     print("header_checksum_ok", checksum64(data[:120]) == header_cs)
     print("table_checksum_ok", checksum64(data[table_offset:table_offset + table_size]) == table_cs)
-    print("blob_checksum_ok", checksum64(data[table_offset + table_size:]) == blob_cs)
-    print("reserved_zero", data[72:120] == b"\0" * 48)
-    print("elf_code_object", b"\x7fELF" in data[blob_offset:])
+    print("reserved_zero", data[64:120] == b"\0" * 56)
+    print("elf_code_object", b"\x7fELF" in data[blob_offset:blob_offset + blob_size])
     if len(sys.argv) == 5 and sys.argv[2] == "--matrix":
-        find_weight_layouts(data[blob_offset:], int(sys.argv[3]), int(sys.argv[4]))
+        find_weight_layouts(data[blob_offset:blob_offset + blob_size], int(sys.argv[3]),
+                            int(sys.argv[4]))
     if len(sys.argv) == 4 and sys.argv[2] == "--table":
         # The FlatBuffers table alone, for `flatc --json --raw-binary`.
         open(sys.argv[3], "wb").write(data[table_offset:table_offset + table_size])

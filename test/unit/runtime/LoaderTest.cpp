@@ -143,7 +143,7 @@ TEST(Loader, LoadsFromAFileAndReportsMissingOnes) {
   auto corrupted = moert::Model::load(path);
   ASSERT_FALSE(corrupted);
   EXPECT_NE(corrupted.status().message().find(path), std::string::npos);
-  EXPECT_NE(corrupted.status().message().find("blob checksum"), std::string::npos);
+  EXPECT_NE(corrupted.status().message().find("table checksum"), std::string::npos);
   std::remove(path.c_str());
   rmdir(dir);
 }
@@ -168,6 +168,88 @@ TEST(Loader, CopiesTheBytesItLoadsFrom) {
   moert::Session s = mustSession(m);
   std::vector<float> x(8, 1.0f);
   EXPECT_TRUE(s.run("", {f32(x, {1, 8})}));
+}
+
+// Verify::Lazy: a corrupted weight loads, and every run of a function that
+// reads it fails naming it (never a wrong answer); a function that does not
+// read it runs. Full verification refuses the same bytes at load.
+TEST(Loader, LazyVerificationChecksAWeightBeforeItsFirstUse) {
+  ArtifactBuilder ab(kMaxT);
+  makeSmall(ab);
+  FunctionBuilder g = ab.function("copy_only"); // reads no weight
+  uint32_t gx = g.buffer(32, 0), gy = g.buffer(32, 0);
+  g.input("x", fb::DType::F32, {-1, 8}, gx);
+  g.output("y", fb::DType::F32, {-1, 8}, gy);
+  g.copy(buf(gx), buf(gy), aff(32, 0));
+  Bytes b = ab.build();
+  const fb::Model *m = fb::GetModel(b.data() + header(b).table_offset);
+  b[header(b).blob_offset + m->weights()->Get(2)->offset() + 100] ^= 0x20; // 'wg'
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "weight 2 ('wg'): checksum mismatch");
+
+  auto lazy = moert::Model::fromMemory(b.data(), b.size(), MOERT_VERIFY_LAZY);
+  ASSERT_TRUE(lazy) << lazy.status().message();
+  moert::Session s = mustSession(*lazy);
+  std::vector<float> x(8, 1.0f);
+  EXPECT_TRUE(s.run("copy_only", {f32(x, {1, 8})}));
+  for (int i = 0; i < 2; ++i) {
+    moert::Status r = s.run("forward", {f32(x, {1, 8})});
+    EXPECT_EQ(r.code(), MOERT_INVALID_ARTIFACT);
+    EXPECT_NE(r.message().find("run 'forward': weight 2 ('wg')"), std::string::npos)
+        << r.message();
+  }
+  // Another session of the same model is refused too.
+  moert::Session s2 = mustSession(*lazy);
+  EXPECT_EQ(s2.run("forward", {f32(x, {1, 8})}).code(), MOERT_INVALID_ARTIFACT);
+
+  // Intact bytes: lazy and full give the same outputs.
+  Bytes good = ab.build();
+  auto l = moert::Model::fromMemory(good.data(), good.size(), MOERT_VERIFY_LAZY);
+  ASSERT_TRUE(l);
+  moert::Model f = mustLoad(good);
+  moert::Session sl = mustSession(*l), sf = mustSession(f);
+  std::vector<float> yl(8), yf(8);
+  std::vector<moert_tensor_t> ol = {f32(yl, {1, 8})}, of = {f32(yf, {1, 8})};
+  ASSERT_TRUE(sl.run("forward", {f32(x, {1, 8})}, &ol));
+  ASSERT_TRUE(sf.run("forward", {f32(x, {1, 8})}, &of));
+  EXPECT_EQ(yl, yf);
+
+  // An unknown mode is refused.
+  moert_load_options_t o;
+  moert_load_options_init(&o);
+  EXPECT_EQ(o.verify, MOERT_VERIFY_FULL);
+  o.verify = static_cast<moert_verify_t>(9);
+  moert_model_t *raw = nullptr;
+  moert::Status bad = moert::Status::adopt(
+      moert_model_load_memory_with(good.data(), good.size(), &o, &raw));
+  EXPECT_EQ(bad.code(), MOERT_INVALID_ARGUMENT);
+  EXPECT_EQ(raw, nullptr);
+}
+
+// A blob of more than one checksum chunk: a flip in any chunk is found, and
+// the message names the chunk's bytes.
+TEST(Loader, EachChunkOfAWeightHasItsChecksum) {
+  ArtifactBuilder ab(kMaxT);
+  size_t n = (moert::kChecksumChunk * 2 + 4096) / 4; // 3 chunks
+  std::vector<float> big(n, 0.5f);
+  ab.addWeightF32("big", {static_cast<int64_t>(n)}, big);
+  FunctionBuilder f = ab.function("f");
+  uint32_t x = f.buffer(32, 0), y = f.buffer(32, 0);
+  f.input("x", fb::DType::F32, {-1, 8}, x);
+  f.output("y", fb::DType::F32, {-1, 8}, y);
+  f.copy(wt(0), buf(y), aff(32, 0));
+  Bytes good = ab.build();
+  const fb::Model *m = fb::GetModel(good.data() + header(good).table_offset);
+  ASSERT_EQ(m->weights()->Get(0)->checksums()->size(), 3u);
+  for (uint64_t chunk = 0; chunk < 3; ++chunk) {
+    Bytes b = good;
+    b[header(b).blob_offset + m->weights()->Get(0)->offset() +
+      chunk * moert::kChecksumChunk + 7] ^= 1;
+    uint64_t begin = chunk * moert::kChecksumChunk,
+             end = std::min<uint64_t>(begin + moert::kChecksumChunk, n * 4);
+    EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                      "weight 0 ('big'): checksum mismatch in its bytes [" +
+                          std::to_string(begin) + ", " + std::to_string(end) + ")");
+  }
 }
 
 // Every byte is under a checksum: flipping any bit of any byte, or all of
@@ -215,20 +297,20 @@ TEST(LoaderHeader, BadMagic) {
 }
 
 TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
-  for (uint32_t v : {0u, 1u, 3u, 7u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, 1u, 2u, 4u, 7u, 0xFFFFFFFFu}) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.format_version = v;
     setHeader(b, h);
     rehash(b); // a well-formed artifact of another version
     EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
-    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 2 only");
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 3 only");
   }
   ArtifactBuilder ab(kMaxT);
   makeSmall(ab);
   ArtifactBuilder::Options o;
-  o.formatVersion = 3;
-  EXPECT_LOAD_ERROR(ab.build(o), MOERT_UNSUPPORTED, "format version 3");
+  o.formatVersion = 2;
+  EXPECT_LOAD_ERROR(ab.build(o), MOERT_UNSUPPORTED, "format version 2");
 }
 
 TEST(LoaderHeader, HeaderSize) {
@@ -266,7 +348,9 @@ TEST(LoaderHeader, TableOffset) {
   h.table_offset = 256;
   setHeader(b, h);
   rehash(b);
-  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "table_offset is 256, expected 128");
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
+                    "table_offset is 256, expected 128 + blob_size = " +
+                        std::to_string(128 + h.blob_size));
 }
 
 TEST(LoaderHeader, TableSizePastTheEnd) {
@@ -277,7 +361,7 @@ TEST(LoaderHeader, TableSizePastTheEnd) {
   h.header_checksum = moert::checksum64(b.data(), 120);
   setHeader(b, h);
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "runs past the end");
-  h.table_size = ~uint64_t(0) - 50; // 128 + table_size overflows
+  h.table_size = ~uint64_t(0) - 50; // table_offset + table_size overflows
   setHeader(b, h);
   h.header_checksum = moert::checksum64(b.data(), 120);
   setHeader(b, h);
@@ -287,13 +371,11 @@ TEST(LoaderHeader, TableSizePastTheEnd) {
 TEST(LoaderHeader, BlobOffset) {
   Bytes b = small();
   moert::FileHeader h = header(b);
-  uint64_t expect = h.blob_offset;
   h.blob_offset += 64;
   h.blob_size -= 64;
   setHeader(b, h);
   rehash(b);
-  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
-                    "expected alignUp(128 + table_size) = " + std::to_string(expect));
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "blob_offset is 192, expected 128");
 }
 
 TEST(LoaderHeader, BlobSize) {
@@ -302,11 +384,20 @@ TEST(LoaderHeader, BlobSize) {
   h.blob_size -= 1;
   setHeader(b, h);
   rehash(b);
-  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "blob_offset + blob_size");
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "is not a multiple of 64");
+  h.blob_size -= 63;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "expected 128 + blob_size");
+  h.blob_size = b.size() / 64 * 64 + 64;
+  setHeader(b, h);
+  rehash(b);
+  EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "blob_size " + std::to_string(h.blob_size) +
+                                                   " runs past the end");
 }
 
 TEST(LoaderHeader, ReservedWords) {
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < 7; ++i) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.reserved[i] = 1;
@@ -319,25 +410,34 @@ TEST(LoaderHeader, ReservedWords) {
 
 // --- 2. section checksums --------------------------------------------------------
 
-TEST(LoaderChecksums, TableThenBlob) {
+TEST(LoaderChecksums, TableThenBlobs) {
   Bytes b = small();
   moert::FileHeader h = header(b);
   Bytes t = b;
-  t[128 + h.table_size / 2] ^= 0x04;
+  t[h.table_offset + h.table_size / 2] ^= 0x04;
   EXPECT_LOAD_ERROR(t, MOERT_INVALID_ARTIFACT, "table checksum mismatch");
   Bytes w = b;
-  w[h.blob_offset] ^= 0x04; // the first weight
-  EXPECT_LOAD_ERROR(w, MOERT_INVALID_ARTIFACT, "blob checksum mismatch");
+  w[h.blob_offset + 4] ^= 0x04; // the first weight
+  EXPECT_LOAD_ERROR(w, MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): checksum mismatch in its bytes [0, 256)");
+  // The code object comes last in the blob section.
+  const fb::Model *m = fb::GetModel(b.data() + h.table_offset);
+  uint64_t codeEnd = h.blob_offset + m->code_objects()->Get(0)->offset() +
+                     m->code_objects()->Get(0)->bytes();
   Bytes c = b;
-  c[b.size() - 1] ^= 0x04; // the end of the code object
-  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "blob checksum mismatch");
-  if (h.blob_offset > 128 + h.table_size) { // padding between table and blobs
-    Bytes p = b;
-    p[128 + h.table_size] ^= 0x04;
-    EXPECT_LOAD_ERROR(p, MOERT_INVALID_ARTIFACT, "blob checksum mismatch");
+  c[codeEnd - 1] ^= 0x04;
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "code object 0: checksum mismatch");
+  // The padding after weight 1 ('bias', 32 bytes) and before the table.
+  Bytes p = b;
+  p[h.blob_offset + m->weights()->Get(1)->offset() + 40] ^= 0x04;
+  EXPECT_LOAD_ERROR(p, MOERT_INVALID_ARTIFACT, "lies between blobs and is not zero");
+  if (codeEnd < h.table_offset) {
+    Bytes q = b;
+    q[h.table_offset - 1] ^= 0x04;
+    EXPECT_LOAD_ERROR(q, MOERT_INVALID_ARTIFACT, "lies between blobs and is not zero");
   }
   // Both corrupted: the table is checked first.
-  t[h.blob_offset] ^= 0x04;
+  t[h.blob_offset + 4] ^= 0x04;
   EXPECT_LOAD_ERROR(t, MOERT_INVALID_ARTIFACT, "table checksum mismatch");
 }
 
@@ -345,7 +445,7 @@ TEST(LoaderChecksums, TableThenBlob) {
 
 TEST(LoaderVerifier, Identifier) {
   Bytes b = small();
-  std::memcpy(b.data() + 128 + 4, "MOEX", 4);
+  std::memcpy(b.data() + header(b).table_offset + 4, "MOEX", 4);
   rehash(b);
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "identifier is not \"MOEB\"");
 }
@@ -353,23 +453,23 @@ TEST(LoaderVerifier, Identifier) {
 TEST(LoaderVerifier, MalformedTable) {
   Bytes b = small();
   uint32_t root = 0x7FFFFFF0; // the root offset points far outside the table
-  std::memcpy(b.data() + 128, &root, 4);
+  std::memcpy(b.data() + header(b).table_offset, &root, 4);
   rehash(b);
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "fails FlatBuffers verification");
 }
 
 TEST(LoaderVerifier, TinyTable) {
   // A header whose table is 4 bytes long.
-  Bytes b(128 + 64, 0);
+  Bytes b(128 + 4, 0);
   moert::FileHeader h{};
   std::memcpy(h.magic, moert::kMagic, 8);
   h.format_version = moert::kFormatVersion;
   h.header_size = 128;
   h.table_offset = 128;
   h.table_size = 4;
-  h.blob_offset = 192;
+  h.blob_offset = 128;
   h.blob_size = 0;
-  h.file_size = 192;
+  h.file_size = 132;
   setHeader(b, h);
   rehash(b);
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT, "too small for a FlatBuffers table");
@@ -387,7 +487,7 @@ TEST(LoaderVerifier, RandomTableCorruptionNeverCrashes) {
     Bytes b = good;
     int edits = 1 + iter % 4;
     for (int e = 0; e < edits; ++e) {
-      size_t at = 128 + rng() % h.table_size;
+      size_t at = h.table_offset + rng() % h.table_size;
       b[at] = static_cast<uint8_t>(rng());
     }
     rehash(b);
@@ -600,6 +700,7 @@ TEST(LoaderSemantic, RandomUniformWeights) {
   Bytes e = mutated([](ArtifactBuilder &a) {
     a.model.weights[0]->init = fb::WeightInit::RandomUniform;
     a.model.weights[0]->offset = a.model.weights[0]->bytes = 0;
+    a.model.weights[0]->checksums.clear();
     a.model.weights[0]->shape = {1 << 20, 1 << 20}; // 4 TiB
   }, true);
   EXPECT_LOAD_ERROR(e, MOERT_OUT_OF_MEMORY, "synthetic weights need 4398046511104 bytes, more than");
@@ -913,13 +1014,13 @@ TEST(LoaderVerifier, CorruptedTablesThatLoadRunSafely) {
   for (int iter = 0, n = iterations(8000); iter < n; ++iter) {
     Bytes bad = good;
     for (int e = 0; e < 1 + iter % 3; ++e)
-      bad[128 + rng() % hd.table_size] = static_cast<uint8_t>(rng());
+      bad[hd.table_offset + rng() % hd.table_size] = static_cast<uint8_t>(rng());
     rehash(bad);
     auto m = moert::Model::fromMemory(bad.data(), bad.size());
     if (!m)
       continue;
     // Skip arenas this test should not populate (a session allocates them).
-    const fb::Model *table = fb::GetModel(bad.data() + 128);
+    const fb::Model *table = fb::GetModel(bad.data() + hd.table_offset);
     bool hugeArena = false;
     for (const fb::Function *fn : *table->functions())
       hugeArena |= fn->arena_bytes() > (64u << 20);

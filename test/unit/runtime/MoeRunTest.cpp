@@ -78,12 +78,12 @@ protected:
       corrupted[corrupted.size() / 2] ^= 0x20;
       ASSERT_TRUE(writeBinaryFile(dir + "/corrupted.moeb", corrupted));
       ASSERT_TRUE(writeBinaryFile(dir + "/truncated.moeb", Bytes(bytes.begin(), bytes.begin() + 1000)));
-      Bytes v3 = bytes;
-      moert::FileHeader hd = header(v3);
-      hd.format_version = 3;
-      setHeader(v3, hd);
-      rehash(v3);
-      ASSERT_TRUE(writeBinaryFile(dir + "/v3.moeb", v3));
+      Bytes v4 = bytes;
+      moert::FileHeader hd = header(v4);
+      hd.format_version = 4;
+      setHeader(v4, hd);
+      rehash(v4);
+      ASSERT_TRUE(writeBinaryFile(dir + "/v4.moeb", v4));
       // The same plan for the cuda target (the ELF image stands in for a
       // cubin: the loader accepts it, the driver would not).
       b.model.target = fb::Target::Cuda;
@@ -270,7 +270,7 @@ TEST_F(MoeRun, BadArtifacts) {
   EXPECT_CLI_ERROR("nowhere.moeb --input x.npy", "cannot open 'nowhere.moeb': No such file or directory");
   EXPECT_CLI_ERROR("truncated.moeb --input x.npy", "'truncated.moeb': the header says file_size");
   EXPECT_CLI_ERROR("corrupted.moeb --input x.npy", "checksum mismatch");
-  EXPECT_CLI_ERROR("v3.moeb --input x.npy", "the artifact has format version 3; this runtime reads format version 2 only");
+  EXPECT_CLI_ERROR("v4.moeb --input x.npy", "the artifact has format version 4; this runtime reads format version 3 only");
   // A cuda artifact (here one that needs no kernel) runs on cuda:0 by
   // default; with the backend disabled that is a clear error, and the cpu
   // cannot run it.

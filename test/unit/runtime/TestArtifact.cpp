@@ -48,11 +48,9 @@ void setHeader(Bytes &file, const FileHeader &h) {
 
 void rehash(Bytes &file) {
   FileHeader h = header(file);
-  uint64_t tableEnd = sizeof h + h.table_size;
-  if (tableEnd > file.size())
-    throw std::runtime_error("rehash(): table_size runs past the file");
-  h.table_checksum = checksum64(file.data() + sizeof h, h.table_size);
-  h.blob_checksum = checksum64(file.data() + tableEnd, file.size() - tableEnd);
+  if (h.table_offset > file.size() || h.table_size > file.size() - h.table_offset)
+    throw std::runtime_error("rehash(): the table runs past the file");
+  h.table_checksum = checksum64(file.data() + h.table_offset, h.table_size);
   setHeader(file, h);
   h.header_checksum = checksum64(file.data(), offsetof(FileHeader, header_checksum));
   setHeader(file, h);
@@ -141,7 +139,8 @@ FunctionBuilder ArtifactBuilder::function(const std::string &name) {
 }
 
 Bytes ArtifactBuilder::build(const Options &options) {
-  // The blob section: weights, then code objects, each 64-byte aligned.
+  // The blob section: weights, then code objects, each 64-byte aligned,
+  // with their chunk checksums.
   Bytes blob;
   auto place = [&](const Bytes &data) {
     blob.resize(alignUp(blob.size()), 0);
@@ -149,17 +148,26 @@ Bytes ArtifactBuilder::build(const Options &options) {
     blob.insert(blob.end(), data.begin(), data.end());
     return at;
   };
+  auto sums = [&](const Bytes &data) {
+    ChunkChecksums c;
+    c.update(data.data(), data.size());
+    std::vector<uint64_t> out;
+    c.finish(out);
+    return out;
+  };
   for (size_t i = 0; i < weightData_.size(); ++i) {
     bool synthetic = i < model.weights.size() &&
                      model.weights[i]->init == fb::WeightInit::RandomUniform;
     if (synthetic && !options.keepOffsets) {
       model.weights[i]->offset = model.weights[i]->bytes = 0; // no bytes
+      model.weights[i]->checksums.clear();
       continue;
     }
     uint64_t at = place(weightData_[i]);
     if (!options.keepOffsets && i < model.weights.size()) {
       model.weights[i]->offset = at;
       model.weights[i]->bytes = weightData_[i].size();
+      model.weights[i]->checksums = sums(weightData_[i]);
     }
   }
   for (size_t i = 0; i < codeData_.size(); ++i) {
@@ -167,8 +175,10 @@ Bytes ArtifactBuilder::build(const Options &options) {
     if (!options.keepOffsets && i < model.code_objects.size()) {
       model.code_objects[i]->offset = at;
       model.code_objects[i]->bytes = codeData_[i].size();
+      model.code_objects[i]->checksums = sums(codeData_[i]);
     }
   }
+  blob.resize(alignUp(blob.size()), 0);
 
   flatbuffers::FlatBufferBuilder fbb;
   fb::FinishModelBuffer(fbb, fb::Model::Pack(fbb, &model));
@@ -179,16 +189,16 @@ Bytes ArtifactBuilder::build(const Options &options) {
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.format_version = options.formatVersion;
   h.header_size = sizeof(FileHeader);
-  h.table_offset = sizeof(FileHeader);
-  h.table_size = tableSize;
-  h.blob_offset = alignUp(sizeof(FileHeader) + tableSize);
+  h.blob_offset = sizeof(FileHeader);
   h.blob_size = blob.size();
-  h.file_size = h.blob_offset + h.blob_size;
+  h.table_offset = alignUp(h.blob_offset + h.blob_size);
+  h.table_size = tableSize;
+  h.file_size = h.table_offset + h.table_size;
 
   Bytes file(h.file_size, 0);
-  std::memcpy(file.data() + sizeof h, table, tableSize);
   if (!blob.empty())
     std::memcpy(file.data() + h.blob_offset, blob.data(), blob.size());
+  std::memcpy(file.data() + h.table_offset, table, tableSize);
   setHeader(file, h);
   rehash(file);
   return file;

@@ -1,6 +1,6 @@
 //===- TestArtifact.h - building .moeb files for the runtime tests ---------===//
 //
-// Writes valid artifacts (header, table, aligned blobs, checksums: the layout
+// Writes valid artifacts (header, aligned blobs, table, checksums: the layout
 // of runtime/include/moert/format.h and docs/artifact.md) for hand-made
 // programs, through the FlatBuffers object API, so a test can also break any
 // one field on purpose and still produce a file whose checksums match.
@@ -30,8 +30,9 @@ inline fb::Ref buf(uint32_t index) { return fb::Ref(fb::RefKind::Buffer, index);
 inline fb::Ref wt(uint32_t index) { return fb::Ref(fb::RefKind::Weight, index); }
 inline fb::Affine aff(int64_t perToken, int64_t fixed) { return fb::Affine(perToken, fixed); }
 
-/// Recomputes the three checksums of a file from its header's table_size
-/// (after a test changed the header, table or blobs on purpose).
+/// Recomputes the table's and the header's checksums of a file from its
+/// header's table_offset and table_size (after a test changed the header or
+/// the table on purpose; a blob's checksums live in the table).
 void rehash(Bytes &file);
 
 /// The header of a file (a copy).
