@@ -22,12 +22,15 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 namespace {
 
 const char *kUsage =
     "usage: moe-run model.moeb --input x.npy [--input ...] [--output y.npy]\n"
-    "               [--function NAME] [--device cpu|cuda:N] [--threads N]\n"
-    "               [--bench N] [--router-stats] [--save-aux DIR] [--quiet]\n"
+    "               [--function NAME | --layer N] [--device cpu|cuda:N]\n"
+    "               [--threads N] [--verify full|lazy] [--bench N]\n"
+    "               [--router-stats] [--save-aux DIR] [--quiet]\n"
     "       moe-run --version\n"
     "\n"
     "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
@@ -35,6 +38,11 @@ const char *kUsage =
     "\n"
     "  --output FILE     write the first output as a float32 .npy\n"
     "  --function NAME   the function to run (needed when there are several)\n"
+    "  --layer N         the function of model layer N (moe-import names it\n"
+    "                    layer_N), in an artifact of several layers\n"
+    "  --verify MODE     full (default): check every byte of the artifact at\n"
+    "                    load; lazy: check the header, table and code at load\n"
+    "                    and each weight before its first use\n"
     "  --device DEV      cpu, or cuda[:N] for an artifact compiled with\n"
     "                    --target=cuda (default: the artifact's target, cuda:0)\n"
     "  --threads N       threads of the session (0, the default: all cores)\n"
@@ -43,7 +51,11 @@ const char *kUsage =
     "  --save-aux DIR    write every auxiliary output (router_stats.<i>,\n"
     "                    router_indices.<i>) as DIR/<name>.npy (DIR is\n"
     "                    created if missing)\n"
-    "  --quiet           print no output summary and no time_ms\n";
+    "  --quiet           print no output summary, no time_ms and no load time\n"
+    "\n"
+    "The artifact is mapped read-only and shared: processes that serve the same\n"
+    "file share its pages. After the outputs, time_ms is the run's time, and\n"
+    "load_s and session_s the times to load the artifact and create the session.\n";
 
 [[noreturn]] void fail(const std::string &message) {
   std::fprintf(stderr, "error: %s\n", message.c_str());
@@ -60,6 +72,7 @@ struct Options {
   int64_t bench = 0;
   bool routerStats = false;
   bool quiet = false;
+  moert_verify_t verify = MOERT_VERIFY_FULL;
   std::string saveAux;
 };
 
@@ -103,9 +116,24 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--output" || a == "-o") {
       o.output = next();
     } else if (a == "--function") {
+      if (!o.function.empty())
+        fail("give --function or --layer, not both");
       o.function = next();
       if (o.function.empty())
         fail("--function needs a name");
+    } else if (a == "--layer") {
+      if (!o.function.empty())
+        fail("give --function or --layer, not both");
+      o.function = "layer_" + std::to_string(moetools::parseInt(
+                                  "--layer", next(), 0, int64_t(1) << 40, fail));
+    } else if (a == "--verify") {
+      std::string v = next();
+      if (v == "full")
+        o.verify = MOERT_VERIFY_FULL;
+      else if (v == "lazy")
+        o.verify = MOERT_VERIFY_LAZY;
+      else
+        fail("--verify must be full or lazy, got '" + v + "'");
     } else if (a == "--device") {
       o.device = next();
     } else if (a == "--threads") {
@@ -271,9 +299,12 @@ double msSince(std::chrono::steady_clock::time_point start) {
 int main(int argc, char **argv) {
   Options o = parseArgs(argc, argv);
 
-  auto model = moert::Model::load(o.model);
+  using Clock = std::chrono::steady_clock;
+  auto loadStart = Clock::now();
+  auto model = moert::Model::load(o.model, o.verify);
   if (!model)
     fail(model.status().message());
+  double loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count();
 
   auto fnInfo = model->function(o.function);
   if (!fnInfo) {
@@ -290,9 +321,12 @@ int main(int argc, char **argv) {
 
   if (o.device.empty())
     o.device = model->target() == "cuda" ? "cuda:0" : "cpu";
+  auto sessionStart = Clock::now();
   auto session = moert::Session::create(*model, o.device, o.threads);
   if (!session)
     fail(session.status().message());
+  double sessionSeconds =
+      std::chrono::duration<double>(Clock::now() - sessionStart).count();
 
   if (o.inputs.size() != fn.inputs.size()) {
     std::string list;
@@ -336,6 +370,11 @@ int main(int argc, char **argv) {
       printSummary(fn.outputs[i].name, *view);
     }
     std::printf("time_ms=%.3f\n", ms);
+    struct stat st {};
+    ::stat(o.model.c_str(), &st);
+    std::printf("load_s=%.3f session_s=%.3f artifact_mib=%.1f verify=%s\n",
+                loadSeconds, sessionSeconds, st.st_size / double(1 << 20),
+                o.verify == MOERT_VERIFY_LAZY ? "lazy" : "full");
   }
 
   if (!o.output.empty()) {

@@ -179,7 +179,24 @@ TEST_F(MoeRun, SummaryLinePerOutputAndTime) {
   EXPECT_NE(r.out.find("output y: f32 [3, 8] min=0.5 max=46.5 mean=23.5 absmax=46.5\n"),
             std::string::npos)
       << r.out;
-  EXPECT_TRUE(std::regex_search(r.out, std::regex("\ntime_ms=[0-9]+\\.[0-9]+\n$"))) << r.out;
+  EXPECT_TRUE(std::regex_search(
+      r.out, std::regex("\ntime_ms=[0-9]+\\.[0-9]+\nload_s=[0-9]+\\.[0-9]+ "
+                        "session_s=[0-9]+\\.[0-9]+ artifact_mib=[0-9.]+ verify=full\n$")))
+      << r.out;
+  // Lazy verification and a layer by index.
+  Result lazy = run("linear.moeb --input x.npy --verify lazy");
+  ASSERT_EQ(lazy.code, 0) << lazy.err;
+  EXPECT_NE(lazy.out.find("verify=lazy\n"), std::string::npos) << lazy.out;
+  EXPECT_NE(lazy.out.find("mean=23.5"), std::string::npos) << lazy.out;
+  Result bad = run("linear.moeb --input x.npy --verify some");
+  EXPECT_EQ(bad.err, "error: --verify must be full or lazy, got 'some'\n");
+  Result layer = run("linear.moeb --input x.npy --layer 3");
+  EXPECT_EQ(layer.code, 1);
+  EXPECT_NE(layer.err.find("error: unknown function 'layer_3' (the artifact has: forward)"),
+            std::string::npos)
+      << layer.err;
+  Result both = run("linear.moeb --input x.npy --layer 3 --function forward");
+  EXPECT_EQ(both.err, "error: give --function or --layer, not both\n");
 }
 
 TEST_F(MoeRun, WritesTheFirstOutput) {
