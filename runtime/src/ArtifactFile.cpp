@@ -107,6 +107,7 @@ Status Model::loadFile(const char *path, Verify verify,
                  "cannot map '", path, "' (", size, " bytes): ", std::strerror(e));
   size_t ps = pageSize();
   std::shared_ptr<Model> model(new Model());
+  model->fileBacked_ = true;
   if (Status s = model->adopt(static_cast<uint8_t *>(p), (size + ps - 1) / ps * ps,
                               size, verify);
       !s)
@@ -139,6 +140,16 @@ Status Model::adopt(uint8_t *map, size_t mapSize, size_t size, Verify verify) {
       return s;
   }
   return Status();
+}
+
+void Model::releasePages(const uint8_t *data, uint64_t bytes) const {
+  if (!fileBacked_ || !bytes || data < map_ || data + bytes > map_ + size_)
+    return;
+  uintptr_t ps = pageSize();
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + ps - 1) / ps * ps;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / ps * ps;
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_DONTNEED);
 }
 
 // Steps 1 and 2: the header and the table's checksum (the blobs' checksums

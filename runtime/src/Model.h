@@ -201,6 +201,10 @@ public:
   const std::vector<uint32_t> &functionWeights(size_t index) const {
     return functionWeights_[index];
   }
+  /// Drops the pages of [data, data + bytes) (inside a file-mapped artifact)
+  /// from this process's resident memory; they stay in the page cache and
+  /// are read again if touched. Nothing for an artifact loaded from memory.
+  void releasePages(const uint8_t *data, uint64_t bytes) const;
   /// The size of the artifact in bytes.
   size_t fileBytes() const { return size_; }
 
@@ -225,6 +229,7 @@ private:
   size_t size_ = 0;
   uint64_t blobSize_ = 0, tableOffset_ = 0;
   Verify verify_ = Verify::Full;
+  bool fileBacked_ = false;
 
   int64_t maxTokens_ = 0;
   ModelTarget target_ = MOERT_TARGET_CPU;

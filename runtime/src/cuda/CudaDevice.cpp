@@ -155,14 +155,25 @@ Status CudaDevice::init(int ordinal) {
         !s)
       return s;
   }
+  // Verify::Lazy: the upload is every weight's first use.
+  std::vector<uint32_t> all(model_.weights().size());
+  for (uint32_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  if (Status s = model_.verifyWeights(all); !s)
+    return s;
+  // Uploaded straight from the artifact's mapping; each weight's pages are
+  // then dropped from this process (the page cache keeps them), so a CUDA
+  // session keeps no resident host copy of the weights.
   uint64_t at = 0;
   for (const WeightSpec &w : model_.weights()) {
     weightAddress_.push_back(weights_ + at);
-    if (w.bytes)
+    if (w.bytes) {
       if (Status s = check(api.cuMemcpyHtoD(weights_ + at, w.data, w.bytes),
                            "cuMemcpyHtoD of weight '" + w.name + "'");
           !s)
         return s;
+      model_.releasePages(w.data, w.bytes);
+    }
     at += alignDevice(w.bytes);
   }
 
