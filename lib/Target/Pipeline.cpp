@@ -7,6 +7,10 @@
 
 #include "exec/ExecDialect.h"
 #include "moe/MoeDialect.h"
+#include "moec/Support/Safetensors.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Path.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -163,4 +167,48 @@ void moec::registerCompilePipeline() {
               "'"));
         buildCompilePipeline(pm, options, *last);
       });
+}
+
+void moec::resolveWeightFiles(mlir::ModuleOp module, llvm::StringRef base) {
+  module.walk([&](moe::WeightOp w) {
+    std::optional<llvm::StringRef> file = w.getFile();
+    if (!file || llvm::sys::path::is_absolute(*file))
+      return;
+    llvm::SmallString<256> path(base);
+    llvm::sys::path::append(path, *file);
+    llvm::sys::path::remove_dots(path, /*remove_dot_dot=*/true);
+    w.setFileAttr(mlir::StringAttr::get(module.getContext(), path));
+  });
+}
+
+moec::WeightType moec::nativeWeightType(mlir::ModuleOp module) {
+  llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> opened;
+  bool any = false, allBf16 = true, allF16 = true;
+  module.walk([&](moe::WeightOp w) {
+    std::optional<llvm::StringRef> file = w.getFile();
+    if (!file)
+      return;
+    auto &ckpt = opened[*file];
+    if (!ckpt) {
+      auto o = SafetensorsCheckpoint::open(*file);
+      if (!o) {
+        llvm::consumeError(o.takeError()); // the exporter reports it
+        allBf16 = allF16 = false;
+        return;
+      }
+      ckpt = std::move(*o);
+    }
+    std::string name = w.getTensorName().str();
+    for (size_t pos; (pos = name.find("{e}")) != std::string::npos;)
+      name.replace(pos, 3, "0");
+    const SafetensorsTensor *t = ckpt->find(name);
+    any = true;
+    allBf16 &= t && t->dtype == SafetensorsDType::BF16;
+    allF16 &= t && t->dtype == SafetensorsDType::F16;
+  });
+  if (any && allBf16)
+    return WeightType::BF16;
+  if (any && allF16)
+    return WeightType::F16;
+  return WeightType::F32;
 }

@@ -14,6 +14,8 @@
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
@@ -46,11 +48,12 @@ static cl::opt<int64_t> maxTokens(
     cl::desc("The largest token count T a run may have (default 4096); the "
              "arena is planned for it"));
 static cl::opt<std::string> weightType(
-    "weight-type", cl::init("f32"), cl::cat(category),
+    "weight-type", cl::init("native"), cl::cat(category),
     cl::desc("The expert FFN weights' type in the artifact and of their GEMMs' "
-             "operands: f32 (default), bf16 or f16. With bf16/f16 the "
-             "activations a GEMM reads are rounded to that type and the "
-             "products are summed in f32; the router stays f32"));
+             "operands: native (default: the checkpoint's type when all its "
+             "weights are bf16, or all f16; else f32), f32, bf16 or f16. With "
+             "bf16/f16 the activations a GEMM reads are rounded to that type "
+             "and the products are summed in f32; the router stays f32"));
 static cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
     cl::desc("--target=cpu: write the f32 and bf16 GEMM weights pre-packed "
@@ -101,7 +104,7 @@ int main(int argc, char **argv) {
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
-      "              [--weight-type=f32|bf16|f16] [--pack-weights=true|false]\n"
+      "              [--weight-type=native|f32|bf16|f16] [--pack-weights=true|false]\n"
       "              [--cpu=NAME]\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
@@ -135,10 +138,10 @@ int main(int argc, char **argv) {
   }
   if (maxTokens < 1)
     return fail("--max-tokens must be at least 1");
-  std::optional<moec::WeightType> ffnType = moec::parseWeightType(weightType);
-  if (!ffnType)
-    return fail("--weight-type must be f32, bf16 or f16, got '" + weightType +
-                "'");
+  std::optional<moec::WeightType> ffnType;
+  if (weightType != "native" && !(ffnType = moec::parseWeightType(weightType)))
+    return fail("--weight-type must be native, f32, bf16 or f16, got '" +
+                weightType + "'");
   if (cudaGemvMaxTokens < 0)
     return fail("--cuda-gemv-max-tokens must be >= 0");
   if (cudaGemvMaxTokens > 0 && options.target != moec::ExecTarget::Cuda)
@@ -160,6 +163,16 @@ int main(int argc, char **argv) {
   auto module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
   if (!module)
     return 1; // the diagnostic was printed
+  // Relative checkpoint paths are relative to the IR file's folder.
+  if (inputFile != "-") {
+    SmallString<256> base(inputFile.getValue());
+    if (!sys::fs::make_absolute(base)) {
+      sys::path::remove_filename(base);
+      moec::resolveWeightFiles(*module, base);
+    }
+  }
+  if (!ffnType)
+    ffnType = moec::nativeWeightType(*module);
 
   options.maxTokens = maxTokens;
   options.cpu = cpu;

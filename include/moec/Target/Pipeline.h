@@ -11,6 +11,8 @@
 
 #include <string>
 
+#include "mlir/IR/BuiltinOps.h"
+
 namespace moec {
 
 /// The stages moe-compile can stop after, in order.
@@ -57,6 +59,17 @@ bool parseTarget(llvm::StringRef text, CompileOptions &options,
 /// Adds the passes of every stage up to and including `last`.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options,
                           Stage last = Stage::Artifact);
+
+/// Makes the relative checkpoint paths (`moe.weight ... from "PATH"`) of
+/// `module` relative to `base`, the folder of the IR file they were read
+/// from, so that a module compiles from any working directory.
+void resolveWeightFiles(mlir::ModuleOp module, llvm::StringRef base);
+
+/// The type a checkpoint's weights are stored in, when every moe.weight of
+/// `module` read from a checkpoint is BF16 (or every one F16): the default
+/// weight type of moe-compile. F32 otherwise (mixed types, f32 checkpoints,
+/// no checkpoint).
+WeightType nativeWeightType(mlir::ModuleOp module);
 
 /// Registers --moe-compile-pipeline with moe-opt.
 void registerCompilePipeline();
