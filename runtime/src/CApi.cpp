@@ -10,6 +10,8 @@
 #include "moert/format.h"
 #include "moert/moert.h"
 
+#include <cstring>
+
 #include <exception>
 #include <new>
 
@@ -69,16 +71,18 @@ moert_status_t *loadCommon(moert_model_t **out, bool fromFile, const char *path,
   if (!out)
     return nullArgument("the model out-pointer is NULL");
   *out = nullptr;
-  moert_load_options_t o;
-  moert_load_options_init(&o);
-  if (options)
-    o = *options;
-  if (o.verify != MOERT_VERIFY_FULL && o.verify != MOERT_VERIFY_LAZY)
+  // Read as an integer: a caller's value outside the enum is an error to
+  // report, not one to load as the enum type.
+  int32_t mode = MOERT_VERIFY_FULL;
+  if (options) {
+    static_assert(sizeof(options->verify) == sizeof(mode), "an int-sized enum");
+    std::memcpy(&mode, &options->verify, sizeof mode);
+  }
+  if (mode != MOERT_VERIFY_FULL && mode != MOERT_VERIFY_LAZY)
     return toC(moert::rt::error(MOERT_INVALID_ARGUMENT, "unknown verify mode ",
-                     static_cast<int>(o.verify),
-                     " (MOERT_VERIFY_FULL or MOERT_VERIFY_LAZY)"));
+                                mode, " (MOERT_VERIFY_FULL or MOERT_VERIFY_LAZY)"));
   using moert::rt::Verify;
-  Verify verify = o.verify == MOERT_VERIFY_LAZY ? Verify::Lazy : Verify::Full;
+  Verify verify = mode == MOERT_VERIFY_LAZY ? Verify::Lazy : Verify::Full;
   return guarded([&]() -> Status {
     std::shared_ptr<const Model> model;
     Status s = fromFile ? Model::loadFile(path, verify, &model)

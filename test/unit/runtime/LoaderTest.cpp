@@ -217,7 +217,8 @@ TEST(Loader, LazyVerificationChecksAWeightBeforeItsFirstUse) {
   moert_load_options_t o;
   moert_load_options_init(&o);
   EXPECT_EQ(o.verify, MOERT_VERIFY_FULL);
-  o.verify = static_cast<moert_verify_t>(9);
+  int32_t nine = 9; // a caller's value outside the enum (set as C code could)
+  std::memcpy(&o.verify, &nine, sizeof nine);
   moert_model_t *raw = nullptr;
   moert::Status bad = moert::Status::adopt(
       moert_model_load_memory_with(good.data(), good.size(), &o, &raw));
