@@ -71,10 +71,14 @@ Status loadOnce(Api *api) {
   if (!missing.empty())
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks ", missing,
                  " (a driver for CUDA 12 or newer is needed)");
-  // Optional: pinning speeds copies up; only MOERT_CUDA_PROFILE needs events.
+  // Optional: pinning speeds copies up; the weights' staging ring and
+  // MOERT_CUDA_PROFILE need events.
   std::string optional;
   bind(driver, "cuMemHostRegister_v2", api->cuMemHostRegister, &optional);
   bind(driver, "cuMemHostUnregister", api->cuMemHostUnregister, &optional);
+  bind(driver, "cuMemAllocHost_v2", api->cuMemAllocHost, &optional);
+  bind(driver, "cuMemFreeHost", api->cuMemFreeHost, &optional);
+  bind(driver, "cuEventSynchronize", api->cuEventSynchronize, &optional);
   bind(driver, "cuEventCreate", api->cuEventCreate, &optional);
   bind(driver, "cuEventDestroy_v2", api->cuEventDestroy, &optional);
   bind(driver, "cuEventRecord", api->cuEventRecord, &optional);

@@ -88,6 +88,11 @@ struct Api {
   // Page-locking of the host arena's staging ranges (null when absent).
   CUresult (*cuMemHostRegister)(void *, size_t, unsigned);
   CUresult (*cuMemHostUnregister)(void *);
+  // The weights' upload through page-locked staging buffers (null when
+  // absent: then each weight is copied from the artifact directly).
+  CUresult (*cuMemAllocHost)(void **, size_t);
+  CUresult (*cuMemFreeHost)(void *);
+  CUresult (*cuEventSynchronize)(CUevent);
   // Events, for MOERT_CUDA_PROFILE only (null when the driver lacks them).
   CUresult (*cuEventCreate)(CUevent *, unsigned);
   CUresult (*cuEventDestroy)(CUevent);

@@ -161,21 +161,8 @@ Status CudaDevice::init(int ordinal) {
     all[i] = i;
   if (Status s = model_.verifyWeights(all); !s)
     return s;
-  // Uploaded straight from the artifact's mapping; each weight's pages are
-  // then dropped from this process (the page cache keeps them), so a CUDA
-  // session keeps no resident host copy of the weights.
-  uint64_t at = 0;
-  for (const WeightSpec &w : model_.weights()) {
-    weightAddress_.push_back(weights_ + at);
-    if (w.bytes) {
-      if (Status s = check(api.cuMemcpyHtoD(weights_ + at, w.data, w.bytes),
-                           "cuMemcpyHtoD of weight '" + w.name + "'");
-          !s)
-        return s;
-      model_.releasePages(w.data, w.bytes);
-    }
-    at += alignDevice(w.bytes);
-  }
+  if (Status s = uploadWeights(); !s)
+    return s;
 
   uint64_t arena = kDeviceAlign;
   for (const FunctionSpec &f : model_.functions())
@@ -196,6 +183,77 @@ Status CudaDevice::init(int ordinal) {
     graphs_ = false;
   }
   return Status();
+}
+
+// The weights go up through a ring of two page-locked staging buffers: the
+// host copies a chunk of the artifact's mapping into one while the other's
+// chunk is on its way to the device (an event says when a buffer is free
+// again). Each weight's pages in the mapping are dropped from the process
+// once copied (the page cache keeps them), so a CUDA session keeps no
+// resident host copy of the weights. Without the driver's page-locked
+// allocations or events, or when they fail, each weight is copied from the
+// mapping directly.
+Status CudaDevice::uploadWeights() {
+  const Api &api = *api_;
+  constexpr size_t kStage = size_t(16) << 20;
+  void *stage[2] = {nullptr, nullptr};
+  CUevent done[2] = {nullptr, nullptr};
+  bool ring = api.cuMemAllocHost && api.cuMemFreeHost && api.cuEventCreate &&
+              api.cuEventDestroy && api.cuEventRecord && api.cuEventSynchronize;
+  for (int i = 0; ring && i < 2; ++i)
+    ring = api.cuMemAllocHost(&stage[i], kStage) == CUDA_SUCCESS &&
+           api.cuEventCreate(&done[i], 0) == CUDA_SUCCESS;
+  auto release = [&] {
+    for (int i = 0; i < 2; ++i) {
+      if (stage[i])
+        api.cuMemFreeHost(stage[i]);
+      if (done[i])
+        api.cuEventDestroy(done[i]);
+    }
+  };
+  bool used[2] = {false, false};
+  int slot = 0;
+  uint64_t at = 0;
+  for (const WeightSpec &w : model_.weights()) {
+    weightAddress_.push_back(weights_ + at);
+    std::string what = "the upload of weight '" + w.name + "'";
+    for (uint64_t off = 0; off < w.bytes;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(w.bytes - off, ring ? kStage : w.bytes));
+      Status s;
+      if (!ring) {
+        s = check(api.cuMemcpyHtoD(weights_ + at + off, w.data + off, n),
+                  "cuMemcpyHtoD (" + what + ")");
+      } else {
+        if (used[slot])
+          s = check(api.cuEventSynchronize(done[slot]), "cuEventSynchronize (" + what + ")");
+        if (s) {
+          std::memcpy(stage[slot], w.data + off, n);
+          s = check(api.cuMemcpyHtoDAsync(weights_ + at + off, stage[slot], n, stream_),
+                    "cuMemcpyHtoDAsync (" + what + ")");
+        }
+        if (s)
+          s = check(api.cuEventRecord(done[slot], stream_), "cuEventRecord (" + what + ")");
+        used[slot] = true;
+        slot ^= 1;
+      }
+      if (!s) {
+        for (int i = 0; ring && i < 2; ++i)
+          if (used[i])
+            api.cuEventSynchronize(done[i]);
+        release();
+        return s;
+      }
+      off += n;
+    }
+    model_.releasePages(w.data, w.bytes);
+    at += alignDevice(w.bytes);
+  }
+  Status s;
+  for (int i = 0; ring && i < 2; ++i)
+    if (s && used[i])
+      s = check(api.cuEventSynchronize(done[i]), "cuEventSynchronize (the weights' upload)");
+  release();
+  return s;
 }
 
 CudaDevice::~CudaDevice() {

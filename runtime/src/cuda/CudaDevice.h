@@ -82,6 +82,8 @@ private:
               CUdeviceptr cOut, int64_t m, bool accumulate,
               const std::string &what);
   Status check(CUresult r, const std::string &what) const;
+  /// Allocated weights_ filled from the model (weightAddress_ set).
+  Status uploadWeights();
   /// Forgets the offsets read back when a command of [begin, end) may write
   /// their bytes (a launch's operands, a GEMM's C, a fill's or copy's
   /// destination).

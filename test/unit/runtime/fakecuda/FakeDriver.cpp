@@ -48,9 +48,11 @@ struct Graph {
   int id;
   std::vector<Op> ops;
 };
+struct Stream;
 struct Event {
   bool recorded = false, done = false;
   double ms = 0;
+  Stream *stream = nullptr; // where it was last recorded
 };
 struct Param {
   bool pointer;
@@ -82,6 +84,7 @@ struct State {
   std::set<Event *> events;
   std::set<Module *> modules;
   std::map<void *, size_t> registered;
+  std::map<void *, size_t> pinned; // cuMemAllocHost
   bool initialized = false;
 
   State() {
@@ -115,6 +118,7 @@ void report() {
   count(s.streams.size(), "stream(s)");
   count(s.graphs.size() + s.execs.size(), "graph(s)");
   count(s.events.size(), "event(s)");
+  count(s.pinned.size(), "page-locked host allocation(s)");
   count(s.modules.size(), "module(s)");
   count(s.registered.size(), "page-locked range(s)");
   count(static_cast<size_t>(s.contexts), "retain(s) of the primary context");
@@ -788,6 +792,7 @@ CUresult cuEventRecord(CUevent event, CUstream stream) {
     return kCaptureUnsupported; // the runtime profiles without graphs
   e->recorded = true;
   e->done = false;
+  e->stream = st;
   std::lock_guard<std::mutex> lock(state().mu);
   st->pending.push_back({"event",
                          [e, st] {
@@ -795,6 +800,55 @@ CUresult cuEventRecord(CUevent event, CUstream stream) {
                            e->done = true;
                          },
                          false});
+  return kSuccess;
+}
+
+// Runs the work queued on the event's stream up to now (the fake runs a
+// stream's work in order, so this includes everything before the event).
+CUresult cuEventSynchronize(CUevent event) {
+  FAKECUDA_ENTRY("cuEventSynchronize");
+  auto *e = reinterpret_cast<Event *>(event);
+  if (!e)
+    return kInvalidHandle;
+  if (!e->recorded || e->done)
+    return kSuccess;
+  std::vector<Op> work;
+  {
+    std::lock_guard<std::mutex> lock(state().mu);
+    work.swap(e->stream->pending);
+  }
+  trace("cuEventSynchronize: " + std::to_string(work.size()) + " operations run");
+  for (Op &op : work) {
+    op.run();
+    if (op.takesTime)
+      e->stream->clockMs += 0.001;
+  }
+  return kSuccess;
+}
+
+CUresult cuMemAllocHost_v2(void **out, size_t bytes) {
+  FAKECUDA_ENTRY("cuMemAllocHost_v2");
+  if (refusedInCapture("cuMemAllocHost_v2"))
+    return kCaptureUnsupported;
+  if (bytes == 0)
+    return kInvalidValue;
+  void *p = std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096);
+  if (!p)
+    return kOutOfMemory;
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.pinned[p] = bytes;
+  s.line("cuMemAllocHost_v2 " + std::to_string(bytes) + " bytes");
+  *out = p;
+  return kSuccess;
+}
+
+CUresult cuMemFreeHost(void *p) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!s.pinned.erase(p))
+    return kInvalidValue;
+  std::free(p);
   return kSuccess;
 }
 
@@ -850,5 +904,8 @@ FAKECUDA_SAME_TYPE(cuMemHostUnregister, cuMemHostUnregister);
 FAKECUDA_SAME_TYPE(cuEventCreate, cuEventCreate);
 FAKECUDA_SAME_TYPE(cuEventDestroy, cuEventDestroy_v2);
 FAKECUDA_SAME_TYPE(cuEventRecord, cuEventRecord);
+FAKECUDA_SAME_TYPE(cuEventSynchronize, cuEventSynchronize);
+FAKECUDA_SAME_TYPE(cuMemAllocHost, cuMemAllocHost_v2);
+FAKECUDA_SAME_TYPE(cuMemFreeHost, cuMemFreeHost);
 FAKECUDA_SAME_TYPE(cuEventElapsedTime, cuEventElapsedTime_v2);
 } // namespace
