@@ -16,11 +16,15 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
+
+#include <cstring>
+#include <unistd.h>
 
 using namespace llvm;
 
@@ -96,6 +100,18 @@ static int fail(const Twine &message) {
 
 int main(int argc, char **argv) {
   InitLLVM init(argc, argv);
+  // Memory that runs out inside the compiler (outside the exporter's own
+  // buffers, which say how much they needed): one error line, not an LLVM
+  // crash report.
+  install_bad_alloc_error_handler([](void *, const char *reason, bool) {
+    static const char head[] = "moe-compile: error: out of memory (";
+    static const char tail[] = ")\n";
+    ssize_t ignored = ::write(2, head, sizeof head - 1);
+    ignored = ::write(2, reason, std::strlen(reason));
+    ignored = ::write(2, tail, sizeof tail - 1);
+    (void)ignored;
+    ::_exit(1);
+  });
   mlir::registerPassManagerCLOptions();
   mlir::registerDefaultTimingManagerCLOptions();
   cl::HideUnrelatedOptions(category);
