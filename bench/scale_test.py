@@ -44,22 +44,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
 
 
+# Per shape: the router's name, the experts' prefix, and each expert's
+# projections as (name, "FH" for [F, H] or "HF" for [H, F]).
+NAMES = {
+    "mixtral": ("block_sparse_moe.gate.weight", "block_sparse_moe.experts.%d.",
+                [("w1", "FH"), ("w2", "HF"), ("w3", "FH")]),
+    "qwen3": ("mlp.gate.weight", "mlp.experts.%d.",
+              [("gate_proj", "FH"), ("up_proj", "FH"), ("down_proj", "HF")]),
+}
+
+
 def tensor_names(shape, layer, s):
+    router, experts, projections = NAMES[shape]
     p = "model.layers.%d." % layer
-    if shape == "mixtral":
-        yield p + "block_sparse_moe.gate.weight", (s["E"], s["H"])
-        for e in range(s["E"]):
-            q = p + "block_sparse_moe.experts.%d." % e
-            yield q + "w1.weight", (s["F"], s["H"])
-            yield q + "w2.weight", (s["H"], s["F"])
-            yield q + "w3.weight", (s["F"], s["H"])
-    else:
-        yield p + "mlp.gate.weight", (s["E"], s["H"])
-        for e in range(s["E"]):
-            q = p + "mlp.experts.%d." % e
-            yield q + "gate_proj.weight", (s["F"], s["H"])
-            yield q + "up_proj.weight", (s["F"], s["H"])
-            yield q + "down_proj.weight", (s["H"], s["F"])
+    yield p + router, (s["E"], s["H"])
+    for e in range(s["E"]):
+        for name, dims in projections:
+            yield p + experts % e + name + ".weight", (s[dims[0]], s[dims[1]])
 
 
 def write_checkpoint(path, shape, layers):

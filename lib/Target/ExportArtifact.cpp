@@ -324,7 +324,9 @@ private:
                                produce,
                            uint64_t *offset, uint64_t *bytes,
                            std::vector<uint64_t> *checksums);
-  uint8_t *scratch(Operation *op, size_t bytes, StringRef what);
+  /// At least `bytes` of `buffer`; an error on `op` (a weight) when the
+  /// memory is not there.
+  uint8_t *scratch(Scratch &buffer, exec::WeightOp op, size_t bytes);
   fb::Ref ref(Value v);
   flatbuffers::Offset<fb::Function> function(func::FuncOp fn);
 
@@ -373,13 +375,12 @@ LogicalResult Writer::appendBlob(
   return success();
 }
 
-uint8_t *Writer::scratch(Operation *op, size_t bytes, StringRef what) {
-  uint8_t *p = (what == "gathered" ? gathered : packed).get(bytes);
+uint8_t *Writer::scratch(Scratch &buffer, exec::WeightOp op, size_t bytes) {
+  uint8_t *p = buffer.get(bytes);
   if (!p)
-    op->emitError() << "moe-export-artifact: out of memory: cannot allocate "
-                    << formatBytes(bytes) << " (" << bytes
-                    << " bytes) to pack weight '"
-                    << cast<exec::WeightOp>(op).getTensorName() << "'";
+    op.emitError() << "moe-export-artifact: out of memory: cannot allocate "
+                   << formatBytes(bytes) << " (" << bytes
+                   << " bytes) to pack weight '" << op.getTensorName() << "'";
   return p;
 }
 
@@ -460,7 +461,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
         return sink(src, count * eb);
       // Converted in pieces of at most 64 MiB of output.
       uint64_t piece = std::max<uint64_t>(1, (uint64_t(64) << 20) / eb);
-      uint8_t *dst = scratch(op, std::min(count, piece) * eb, "packed");
+      uint8_t *dst = scratch(packed, op, std::min(count, piece) * eb);
       if (!dst)
         return failure();
       for (uint64_t at = 0; at < count; at += piece) {
@@ -473,7 +474,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     }
     uint64_t perMatrix = static_cast<uint64_t>(n * k);
     assert(count % perMatrix == 0 && "whole matrices");
-    uint8_t *dst = scratch(op, matrixBytes, "packed");
+    uint8_t *dst = scratch(packed, op, matrixBytes);
     if (!dst)
       return failure();
     for (uint64_t at = 0; at < count; at += perMatrix) {
@@ -493,7 +494,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                                "value of weight '"
                             << op.getTensorName() << "'";
     uint64_t count = static_cast<uint64_t>(value.getNumElements());
-    uint8_t *rows = scratch(op, count * eb, "gathered");
+    uint8_t *rows = scratch(gathered, op, count * eb);
     if (!rows)
       return failure();
     uint64_t i = 0;
@@ -548,7 +549,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     bool gather = panels && each.size() < 2;
     uint64_t perTensor = static_cast<uint64_t>(ShapedType::getNumElements(each));
     uint8_t *rows = nullptr;
-    if (gather && !(rows = scratch(op, perTensor * count * eb, "gathered")))
+    if (gather && !(rows = scratch(gathered, op, perTensor * count * eb)))
       return failure();
     auto produce = [&](auto sink) -> LogicalResult {
       for (int64_t e = 0; e < count; ++e) {

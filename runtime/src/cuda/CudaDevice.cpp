@@ -203,15 +203,22 @@ Status CudaDevice::uploadWeights() {
   for (int i = 0; ring && i < 2; ++i)
     ring = api.cuMemAllocHost(&stage[i], kStage) == CUDA_SUCCESS &&
            api.cuEventCreate(&done[i], 0) == CUDA_SUCCESS;
-  auto release = [&] {
+  bool used[2] = {false, false};
+  // Waits for the copies in flight (unless `s` failed already), then frees
+  // the ring; returns `s` or the wait's failure.
+  auto finish = [&](Status s) {
     for (int i = 0; i < 2; ++i) {
+      if (used[i] && s)
+        s = check(api.cuEventSynchronize(done[i]), "cuEventSynchronize (the weights' upload)");
+      else if (used[i])
+        api.cuEventSynchronize(done[i]); // the copies read the ring: wait anyway
       if (stage[i])
         api.cuMemFreeHost(stage[i]);
       if (done[i])
         api.cuEventDestroy(done[i]);
     }
+    return s;
   };
-  bool used[2] = {false, false};
   int slot = 0;
   uint64_t at = 0;
   for (const WeightSpec &w : model_.weights()) {
@@ -236,24 +243,14 @@ Status CudaDevice::uploadWeights() {
         used[slot] = true;
         slot ^= 1;
       }
-      if (!s) {
-        for (int i = 0; ring && i < 2; ++i)
-          if (used[i])
-            api.cuEventSynchronize(done[i]);
-        release();
-        return s;
-      }
+      if (!s)
+        return finish(s);
       off += n;
     }
     model_.releasePages(w.data, w.bytes);
     at += alignDevice(w.bytes);
   }
-  Status s;
-  for (int i = 0; ring && i < 2; ++i)
-    if (s && used[i])
-      s = check(api.cuEventSynchronize(done[i]), "cuEventSynchronize (the weights' upload)");
-  release();
-  return s;
+  return finish(Status());
 }
 
 CudaDevice::~CudaDevice() {

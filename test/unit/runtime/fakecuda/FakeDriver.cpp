@@ -270,6 +270,21 @@ std::string where(uint64_t address) {
 
 bool capturing(void *stream) { return static_cast<Stream *>(stream)->capturing; }
 
+/// Runs the work queued on `st`, in order (a synchronization, `entry`).
+void runPending(Stream *st, const char *entry) {
+  std::vector<Op> work;
+  {
+    std::lock_guard<std::mutex> lock(state().mu);
+    work.swap(st->pending);
+  }
+  trace(std::string(entry) + ": " + std::to_string(work.size()) + " operations run");
+  for (Op &op : work) {
+    op.run();
+    if (op.takesTime)
+      st->clockMs += 0.001;
+  }
+}
+
 void enqueue(void *stream, const std::string &what, std::function<void()> op) {
   State &s = state();
   auto *st = static_cast<Stream *>(stream);
@@ -552,17 +567,7 @@ CUresult cuStreamSynchronize(CUstream stream) {
     return kInvalidHandle;
   if (refusedInCapture("cuStreamSynchronize"))
     return kCaptureUnsupported;
-  std::vector<Op> work;
-  {
-    std::lock_guard<std::mutex> lock(state().mu);
-    work.swap(st->pending);
-  }
-  trace("cuStreamSynchronize: " + std::to_string(work.size()) + " operations run");
-  for (Op &op : work) {
-    op.run();
-    if (op.takesTime)
-      st->clockMs += 0.001;
-  }
+  runPending(st, "cuStreamSynchronize");
   return kSuccess;
 }
 
@@ -812,17 +817,7 @@ CUresult cuEventSynchronize(CUevent event) {
     return kInvalidHandle;
   if (!e->recorded || e->done)
     return kSuccess;
-  std::vector<Op> work;
-  {
-    std::lock_guard<std::mutex> lock(state().mu);
-    work.swap(e->stream->pending);
-  }
-  trace("cuEventSynchronize: " + std::to_string(work.size()) + " operations run");
-  for (Op &op : work) {
-    op.run();
-    if (op.takesTime)
-      e->stream->clockMs += 0.001;
-  }
+  runPending(e->stream, "cuEventSynchronize");
   return kSuccess;
 }
 
