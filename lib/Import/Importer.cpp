@@ -212,6 +212,8 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
 
 llvm::Expected<std::optional<std::vector<int64_t>>>
 moec::import::parseLayerList(StringRef text) {
+  // As ModelConfig's kMaxLayers: no config may declare more layers.
+  constexpr int64_t kMaxLayerIndex = 10000;
   if (text == "all")
     return std::optional<std::vector<int64_t>>();
   std::vector<int64_t> layers;
@@ -227,6 +229,13 @@ moec::import::parseLayerList(StringRef text) {
       return makeError("--layers: '" + part +
                        "' is not a layer index or range (expected 'all', "
                        "'0,3' or '0-2')");
+    // Checked against the model's layer count later; bounded here so that
+    // '0-99999999999' is an error, not a loop over 10^11 indices.
+    if (last >= kMaxLayerIndex)
+      return makeError("--layers: '" + part + "' goes beyond layer " +
+                       llvm::Twine(kMaxLayerIndex - 1) +
+                       " (moe-import reads at most " + llvm::Twine(kMaxLayerIndex) +
+                       " layers)");
     for (int64_t i = first; i <= last; ++i)
       if (!llvm::is_contained(layers, i))
         layers.push_back(i);

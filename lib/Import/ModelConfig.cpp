@@ -7,11 +7,15 @@
 //===----------------------------------------------------------------------===//
 #include "moec/Import/ModelConfig.h"
 
+#include "moec/Support/Files.h"
 #include "moec/Support/JsonError.h"
 
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
+
+#include <cmath>
+#include <cstdio>
 
 using namespace llvm;
 using namespace moec;
@@ -59,6 +63,8 @@ public:
     return v;
   }
   static constexpr int64_t kMaxLayers = 10000;
+  /// The largest magnitude a real-valued config entry may have.
+  static constexpr double kMaxNumber = 1e6;
 
   /// An integer with a default, in [min, kMaxValue].
   Expected<int64_t> integer(StringRef key, int64_t dflt, int64_t min = 0) const {
@@ -81,9 +87,19 @@ public:
     const json::Value *v = obj.get(key);
     if (!v || v->kind() == json::Value::Null)
       return dflt;
-    if (auto d = v->getAsNumber())
-      return *d;
-    return error("'" + key + "' must be a number");
+    std::optional<double> d = v->getAsNumber();
+    if (!d)
+      return error("'" + key + "' must be a number");
+    // JSON has no inf or nan, but 1e999 parses as inf; and no factor or
+    // limit a model gives is anywhere near kMaxNumber.
+    if (!std::isfinite(*d) || std::fabs(*d) > kMaxNumber)
+    {
+      char text[32];
+      std::snprintf(text, sizeof text, "%g", *d);
+      return error("'" + key + "' is " + text +
+                   ", not a finite number of magnitude at most 1e6");
+    }
+    return *d;
   }
 
   Expected<std::string> string(StringRef key, StringRef dflt) const {
@@ -496,7 +512,7 @@ ArrayRef<StringRef> moec::import::getSupportedModelTypes() { return kSupported; 
 
 Expected<ModelPlan> moec::import::parseModelConfig(StringRef text,
                                                    StringRef fileName) {
-  Expected<json::Value> value = json::parse(text);
+  Expected<json::Value> value = parseJson(text);
   if (!value)
     return createStringError(inconvertibleErrorCode(),
                              fileName + ": malformed JSON: " +
@@ -540,10 +556,8 @@ Expected<ModelPlan> moec::import::parseModelConfig(StringRef text,
 }
 
 Expected<ModelPlan> moec::import::readModelConfig(StringRef path) {
-  auto buffer = MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto buffer = openInputFile(path, kMaxJsonConfigBytes);
   if (!buffer)
-    return createStringError(inconvertibleErrorCode(),
-                             path + ": cannot open: " +
-                                 buffer.getError().message());
+    return buffer.takeError();
   return parseModelConfig((*buffer)->getBuffer(), path);
 }

@@ -1,5 +1,6 @@
 //===- JsonError.cpp - JSON parse errors as "line:column: message" --------===//
 #include "moec/Support/JsonError.h"
+#include "moec/Support/Files.h"
 
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/Regex.h"
@@ -14,4 +15,13 @@ std::string moec::formatJsonError(Error error) {
   if (pattern.match(text, &m))
     return ("line " + m[1] + ", column " + m[2] + ": " + m[3]).str();
   return text;
+}
+
+Expected<json::Value> moec::parseJson(StringRef text) {
+  if (unsigned depth = jsonNestingDepth(text, kMaxJsonDepth);
+      depth > kMaxJsonDepth)
+    return createStringError(inconvertibleErrorCode(),
+                             "nested more than " + Twine(kMaxJsonDepth) +
+                                 " levels deep; refused");
+  return json::parse(text);
 }

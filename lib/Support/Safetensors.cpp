@@ -5,6 +5,7 @@
 
 #include <sys/mman.h>
 
+#include "moec/Support/Files.h"
 #include "moec/Support/JsonError.h"
 
 #include "llvm/ADT/STLExtras.h"
@@ -125,11 +126,15 @@ void SafetensorsTensor::releasePages() const {
 
 Expected<std::unique_ptr<SafetensorsFile>>
 SafetensorsFile::open(StringRef path) {
-  auto buffer = MemoryBuffer::getFile(path, /*IsText=*/false,
-                                      /*RequiresNullTerminator=*/false);
+  auto buffer = openInputFile(path, UINT64_MAX, /*map=*/true);
   if (!buffer)
-    return fileError(path, "cannot open: " + buffer.getError().message());
-  return parse(std::move(*buffer), path);
+    return buffer.takeError();
+  auto guard = std::make_unique<MappedFileGuard>(
+      (*buffer)->getBufferStart(), (*buffer)->getBufferSize(), path);
+  auto file = parse(std::move(*buffer), path);
+  if (file)
+    (*file)->guard = std::move(guard);
+  return file;
 }
 
 Expected<std::unique_ptr<SafetensorsFile>>
@@ -144,19 +149,22 @@ SafetensorsFile::parse(std::unique_ptr<MemoryBuffer> buffer, StringRef name) {
                                " bytes, too short for the 8-byte header length "
                                "(truncated or not a safetensors file)");
   uint64_t headerLen = readLE64(bytes);
+  // The first 8 bytes of any file read as some length: say what is wrong
+  // without echoing them as if they were one.
   if (headerLen > maxHeaderBytes)
-    return fileError(name, "header length " + Twine(headerLen) +
-                               " exceeds the limit of " + Twine(maxHeaderBytes) +
-                               " bytes (not a safetensors file?)");
+    return fileError(name, "not a safetensors file: its first 8 bytes are not "
+                           "a header length (more than the " +
+                               Twine(maxHeaderBytes) + "-byte limit)");
   if (headerLen > size - 8)
-    return fileError(name, "header length " + Twine(headerLen) +
-                               " runs past the end of the file (" +
-                               Twine(size) + " bytes): truncated?");
+    return fileError(name, "truncated or not a safetensors file: the header "
+                           "length in its first 8 bytes runs past the end of "
+                           "the file (" +
+                               Twine(size) + " bytes)");
   const uint64_t dataStart = 8 + headerLen;
   const uint64_t dataSize = size - dataStart;
   StringRef headerText(reinterpret_cast<const char *>(bytes + 8), headerLen);
 
-  Expected<json::Value> header = json::parse(headerText);
+  Expected<json::Value> header = parseJson(headerText);
   if (!header)
     return fileError(name, "malformed JSON header: " +
                                formatJsonError(header.takeError()));
@@ -300,10 +308,10 @@ SafetensorsCheckpoint::open(StringRef pathArg, const ProgressFn &progress) {
   }
 
   // A sharded checkpoint: {"weight_map": {"tensor": "shard file", ...}}.
-  auto text = MemoryBuffer::getFile(path, /*IsText=*/true);
+  auto text = openInputFile(path, kMaxJsonConfigBytes);
   if (!text)
-    return fileError(path, "cannot open: " + text.getError().message());
-  Expected<json::Value> index = json::parse((*text)->getBuffer());
+    return text.takeError();
+  Expected<json::Value> index = parseJson((*text)->getBuffer());
   if (!index)
     return fileError(path, "malformed JSON: " +
                                formatJsonError(index.takeError()));

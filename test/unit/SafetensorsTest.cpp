@@ -86,8 +86,9 @@ TEST(Safetensors, RejectsShortAndTruncatedFiles) {
                             "safetensors file)");
   // The header claims 100 bytes; 10 follow.
   EXPECT_EQ(errorOf(image("{\"a\":1}   ", "", 100)),
-            "test.safetensors: header length 100 runs past the end of the file "
-            "(18 bytes): truncated?");
+            "test.safetensors: truncated or not a safetensors file: the header "
+            "length in its first 8 bytes runs past the end of the file (18 "
+            "bytes)");
   // Data cut short: the tensor needs 24 bytes, 8 are there.
   std::string header = R"({"a":{"dtype":"F32","shape":[6],"data_offsets":[0,24]}})";
   EXPECT_EQ(errorOf(image(header, floats({1, 2}))),
@@ -97,10 +98,24 @@ TEST(Safetensors, RejectsShortAndTruncatedFiles) {
 
 TEST(Safetensors, RejectsHugeHeaderLength) {
   EXPECT_EQ(errorOf(image("{}", "", 1ull << 62)),
-            "test.safetensors: header length 4611686018427387904 exceeds the "
-            "limit of 104857600 bytes (not a safetensors file?)");
-  EXPECT_NE(errorOf(image("{}", "", ~1ull)).find("exceeds the limit"),
+            "test.safetensors: not a safetensors file: its first 8 bytes are "
+            "not a header length (more than the 104857600-byte limit)");
+  // The bytes are not echoed as if they were a length.
+  EXPECT_EQ(errorOf(image("{}", "", ~1ull)).find("18446744073709551614"),
             std::string::npos);
+}
+
+TEST(Safetensors, RejectsDeeplyNestedJson) {
+  // llvm::json::parse recurses per level: 40000 levels overflowed the stack.
+  std::string deep = "{\"a\":" + std::string(40000, '[') +
+                     std::string(40000, ']') + "}";
+  EXPECT_EQ(errorOf(image(deep, "")),
+            "test.safetensors: malformed JSON header: nested more than 128 "
+            "levels deep; refused");
+  // Brackets inside strings do not count.
+  std::string quoted = "{\"__metadata__\":{\"k\":\"" +
+                       std::string(1000, '[') + "\"}}";
+  EXPECT_TRUE(bool(parse(image(quoted, ""))));
 }
 
 TEST(Safetensors, RejectsMalformedJson) {

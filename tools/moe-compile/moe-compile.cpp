@@ -1,4 +1,5 @@
 //===- moe-compile.cpp - moe graphs → .moeb artifacts ---------------------===//
+#include "moec/Support/Files.h"
 #include "moec/Target/Pipeline.h"
 
 
@@ -170,11 +171,13 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context;
   moec::loadCompileDialects(context);
   std::string error;
-  auto input = mlir::openInputFile(inputFile, &error);
+  auto input = moec::openInputFile(inputFile, moec::kMaxTextInputBytes);
   if (!input)
-    return fail(error);
+    return fail(toString(input.takeError()));
+  if (Error e = moec::checkMlirInput((*input)->getBuffer(), inputFile))
+    return fail(toString(std::move(e)));
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(std::move(input), SMLoc());
+  sourceMgr.AddNewSourceBuffer(std::move(*input), SMLoc());
   mlir::SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   auto module = mlir::parseSourceFile<mlir::ModuleOp>(sourceMgr, &context);
   if (!module)
@@ -235,6 +238,7 @@ int main(int argc, char **argv) {
     module->print(out->os());
     out->os() << "\n";
   }
-  out->keep();
+  if (Error e = moec::finishOutput(*out))
+    return fail(toString(std::move(e)));
   return 0;
 }

@@ -1,6 +1,7 @@
 //===- moe-import.cpp - Hugging Face MoE checkpoints to moe graphs --------===//
 #include "moec/Import/Importer.h"
 #include "moec/Import/ModelConfig.h"
+#include "moec/Support/Files.h"
 
 #include "moe/MoeDialect.h"
 
@@ -103,6 +104,7 @@ int main(int argc, char **argv) {
     flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
   (*module)->print(out->os(), flags);
   out->os() << "\n";
-  out->keep();
+  if (Error e = moec::finishOutput(*out))
+    return fail(toString(std::move(e)));
   return 0;
 }

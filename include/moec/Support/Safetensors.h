@@ -12,6 +12,8 @@
 #ifndef MOEC_SUPPORT_SAFETENSORS_H
 #define MOEC_SUPPORT_SAFETENSORS_H
 
+#include "moec/Support/Files.h"
+
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
@@ -92,6 +94,7 @@ public:
 private:
   SafetensorsFile() = default;
   std::unique_ptr<llvm::MemoryBuffer> buffer;
+  std::unique_ptr<MappedFileGuard> guard; // after buffer: released first
   std::string path;
   std::vector<SafetensorsTensor> tensors;
   llvm::StringMap<size_t> byName;
