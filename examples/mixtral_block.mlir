@@ -1,8 +1,8 @@
 // A Mixtral-style sparse MoE block (E = 8 experts, top-2, SwiGLU experts) at
 // toy sizes (H = 72, F = 40), written twice: as one composite moe.block, and as
-// the primitives it stands for. `make demo` canonicalizes it with moe-opt;
-// watch the primitive form's softmax -> top-2 -> renormalize become top-2 on
-// the logits followed by a softmax over the two winners.
+// the primitives it stands for. Canonicalization keeps the primitive form's
+// softmax -> top-2 -> renormalize as it is: top-2 on the logits would agree in
+// real arithmetic but not at f32 near-ties, where the lower expert wins.
 
 func.func @mixtral_block(%x: tensor<?x72xf32>) -> tensor<?x72xf32> {
   %wg = moe.weight "model.layers.0.block_sparse_moe.gate.weight" from "model.safetensors" : tensor<8x72xf32>

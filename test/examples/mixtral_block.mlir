@@ -6,7 +6,7 @@
 // CHECK-LABEL: func.func @mixtral_block(
 // CHECK: moe.block %arg0 router %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu>
 // CHECK-LABEL: func.func @mixtral_block_primitives(
-// CHECK: moe.topk %{{.*}} <k = 2, scoring = none, softmax_after_topk = true>
+// CHECK: moe.topk %{{.*}} <k = 2, renormalize = true>
 // CHECK: moe.combine
 
 // ROUNDTRIP: moe.topk %{{.*}} <k = 2, renormalize = true>

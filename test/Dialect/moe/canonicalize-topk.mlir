@@ -1,5 +1,6 @@
 // Canonicalization of moe.topk: the dense mixture (k == E without
-// renormalization) and softmax -> top-k -> renormalize == top-k -> softmax.
+// renormalization). softmax -> top-k -> renormalize stays as it is: top-k on
+// the logits would break the tie rule where probabilities tie in f32.
 // RUN: moe-opt %s -canonicalize -split-input-file | FileCheck %s
 
 // k == E, no renormalization, consumed by dispatch and combine: a mixture
@@ -67,11 +68,13 @@ func.func @fewer_than_all_stays(%l: tensor<?x4xf32>) -> tensor<?x3xf32> {
 
 // -----
 
-// Mixtral's softmax -> top-2 -> renormalize is softmax over the two winning
-// logits; the scale is kept.
-// CHECK-LABEL: func @softmax_renormalize
-// CHECK: moe.topk %arg0 <k = 2, scoring = none, scaling_factor = 2.0, softmax_after_topk = true> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
-func.func @softmax_renormalize(%l: tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>) {
+// Mixtral's softmax -> top-2 -> renormalize is not rewritten into top-k on
+// the logits: where two probabilities tie in f32 but their logits differ,
+// the tie rule (lower expert index) and the larger logit disagree.
+// CHECK-LABEL: func @softmax_renormalize_stays
+// CHECK: moe.topk %arg0 <k = 2, renormalize = true, scaling_factor = 2.0> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+// CHECK-NOT: softmax_after_topk
+func.func @softmax_renormalize_stays(%l: tensor<?x8xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>) {
   %w, %i = moe.topk %l <k = 2, renormalize = true, scaling_factor = 2.0> : tensor<?x8xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
   return %w, %i : tensor<?x2xf32>, tensor<?x2xi32>
 }
