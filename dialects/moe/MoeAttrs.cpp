@@ -112,9 +112,9 @@ CapacityAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!isFinitePositive(factor))
     return emitError() << "capacity: factor must be finite and > 0, got "
                        << factor;
-  if (tokens < 0)
-    return emitError() << "capacity: tokens must be >= 0 (0: use factor), got "
-                       << tokens;
+  if (tokens < 0 || tokens > kMaxDimension)
+    return emitError() << "capacity: tokens must be in [0, " << kMaxDimension
+                       << "] (0: use factor), got " << tokens;
   return success();
 }
 
@@ -122,9 +122,13 @@ int64_t CapacityAttr::getCapacity(int64_t numTokens, int64_t k,
                                   int64_t numExperts) const {
   if (getTokens() > 0)
     return getTokens();
-  return static_cast<int64_t>(
-      std::ceil(getFactor().convertToDouble() * static_cast<double>(numTokens * k) /
-                static_cast<double>(numExperts)));
+  // No expert receives more than one copy of a token, so a capacity above T
+  // admits the same copies as T: clamp (a factor of 1e15 must not overflow).
+  double c = std::ceil(getFactor().convertToDouble() *
+                       static_cast<double>(numTokens * k) /
+                       static_cast<double>(numExperts));
+  return c >= static_cast<double>(numTokens) ? numTokens
+                                             : static_cast<int64_t>(c);
 }
 
 LogicalResult
@@ -142,8 +146,9 @@ ExpertChoiceAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 int64_t ExpertChoiceAttr::getCapacity(int64_t numTokens,
                                       int64_t numExperts) const {
-  auto c = static_cast<int64_t>(
-      std::ceil(getCapacityFactor().convertToDouble() * static_cast<double>(numTokens) /
-                static_cast<double>(numExperts)));
-  return std::min(c, numTokens);
+  double c = std::ceil(getCapacityFactor().convertToDouble() *
+                       static_cast<double>(numTokens) /
+                       static_cast<double>(numExperts));
+  return c >= static_cast<double>(numTokens) ? numTokens
+                                             : static_cast<int64_t>(c);
 }

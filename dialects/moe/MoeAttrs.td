@@ -100,8 +100,10 @@ def Moe_CapacityAttr : Moe_Attr<"Capacity", "capacity"> {
   let summary = "a per-expert capacity and what happens on overflow";
   let description = [{
     Each expert accepts at most C token copies: `C = tokens` when `tokens > 0`
-    (a fixed capacity, as Hugging Face's Switch Transformers configure it), else
-    `C = ceil(factor · T · k / E)`, computed in f64.
+    (a fixed capacity, as Hugging Face's Switch Transformers configure it, at
+    most 2^20), else `C = min(T, ceil(factor · T · k / E))`, computed in f64 (an
+    expert never receives more than T copies, so the clamp changes nothing but
+    the memory planned for the rows).
     Copies are admitted in priority order: all tokens' first choices (slot 0) in
     token order, then all second choices, and so on. A copy that finds its expert
     full is dropped (`overflow = drop`, Switch) or rerouted (`overflow = reroute`)

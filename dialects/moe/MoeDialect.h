@@ -21,6 +21,15 @@
 #include "moe/MoeEnums.h.inc"
 
 namespace moec::moe {
+/// Limits on sizes, checked by the verifiers so that no size a graph states
+/// can overflow the compiler's 64-bit arithmetic or a kernel's stack
+/// (docs/reliability.md, "Threat model"): the routing kernels keep a few
+/// bytes per expert on the stack, and products such as max_tokens · k · H ·
+/// 4 bytes or E · F · H stay far below 2^63.
+constexpr int64_t kMaxExperts = 4096;       // E
+constexpr int64_t kMaxDimension = 1 << 20;  // H, F and a capacity in tokens
+constexpr int64_t kMaxTokensLimit = 1 << 20; // moe-compile --max-tokens
+
 /// Parses a double attribute parameter (`1.25`, `1.0e-20`, `7`).
 mlir::FailureOr<llvm::APFloat> parseF64Param(mlir::AsmParser &parser);
 /// Prints a double attribute parameter in the shortest form that parses back

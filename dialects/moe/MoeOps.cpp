@@ -114,6 +114,12 @@ FailureOr<int64_t> verifyFfnWeights(ShapeCheck &check, Operation *op,
   if (failed(upType))
     return failure();
   int64_t f = upType->getDimSize(fDim);
+  if (f > kMaxDimension || hidden > kMaxDimension ||
+      (perExpert && numExperts > kMaxExperts))
+    return op->emitOpError() << upName << " " << *upType
+                             << " is larger than moec supports (E at most "
+                             << kMaxExperts << ", F and H at most "
+                             << kMaxDimension << ")";
   if (perExpert && failed(check.dim(*upType, upName, 0, numExperts, "E")))
     return failure();
   if (failed(check.dim(*upType, upName, fDim + 1, hidden, "H")))
@@ -246,6 +252,10 @@ static FailureOr<int64_t> verifyLogits(ShapeCheck &check, Operation *op,
     return op->emitOpError() << "the number of experts (logits dim 1) must be "
                                 "static, got "
                              << *type;
+  if (type->getDimSize(1) > kMaxExperts)
+    return op->emitOpError() << "has " << type->getDimSize(1)
+                             << " experts, more than moec supports ("
+                             << kMaxExperts << ")";
   return type->getDimSize(1);
 }
 

@@ -10,6 +10,7 @@
 #include "moec/Conversion/Passes.h"
 
 #include "moec/Conversion/MoeToExec.h"
+#include "moe/MoeDialect.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -98,9 +99,9 @@ struct MoeLowerToExecPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (maxTokens < 1) {
-      module.emitError() << "moe-lower-to-exec: max-tokens must be at least "
-                            "1, got "
+    if (maxTokens < 1 || maxTokens > moe::kMaxTokensLimit) {
+      module.emitError() << "moe-lower-to-exec: max-tokens must be in [1, "
+                         << moe::kMaxTokensLimit << "], got "
                          << maxTokens.getValue();
       return signalPassFailure();
     }

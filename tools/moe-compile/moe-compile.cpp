@@ -1,4 +1,5 @@
 //===- moe-compile.cpp - moe graphs → .moeb artifacts ---------------------===//
+#include "moe/MoeDialect.h"
 #include "moec/Support/Files.h"
 #include "moec/Target/Pipeline.h"
 
@@ -51,7 +52,7 @@ static cl::opt<std::string> cudaPath(
 static cl::opt<int64_t> maxTokens(
     "max-tokens", cl::init(4096), cl::cat(category),
     cl::desc("The largest token count T a run may have (default 4096); the "
-             "arena is planned for it"));
+             "arena is planned for it; at most 1048576"));
 static cl::opt<std::string> weightType(
     "weight-type", cl::init("native"), cl::cat(category),
     cl::desc("The expert FFN weights' type in the artifact and of their GEMMs' "
@@ -153,8 +154,10 @@ int main(int argc, char **argv) {
     if (*stage == moec::Stage::Artifact)
       stage = moec::Stage::Codegen;
   }
-  if (maxTokens < 1)
-    return fail("--max-tokens must be at least 1");
+  if (maxTokens < 1 || maxTokens > moec::moe::kMaxTokensLimit)
+    return fail("--max-tokens must be in [1, " +
+                Twine(moec::moe::kMaxTokensLimit) + "], got " +
+                Twine(maxTokens.getValue()));
   std::optional<moec::WeightType> ffnType;
   if (weightType != "native" && !(ffnType = moec::parseWeightType(weightType)))
     return fail("--weight-type must be native, f32, bf16 or f16, got '" +

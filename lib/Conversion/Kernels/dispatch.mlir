@@ -31,7 +31,7 @@ func.func private @padded_offsets(%counts: memref<?xi32>, %offsets: memref<?xi32
 
 // The whole plan in one sequential pass (launch extent 1): admission (all,
 // or a capacity C with drop / reroute, in slot-major priority), counts,
-// offsets, row_token and slot_row. CAPACITY: C = ceil(CAPF · T · K / E), or
+// offsets, row_token and slot_row. CAPACITY: C = min(T, ceil(CAPF · T · K / E)), or
 // CAPT with FIXED_CAP; REROUTE sends a copy that finds no room to the most
 // probable expert (probs) that still has room and is none of the token's
 // choices. Rows: RPT · T + RFIX.
@@ -77,7 +77,12 @@ func.func @dispatch(%idx: memref<?x?xi32> {exec.shape = ["MT", "K"]},
       %ef = arith.sitofp %e64 : i64 to f64
       %num = arith.mulf %factor, %tkf : f64
       %quot = arith.divf %num, %ef : f64
-      %ceil = math.ceil %quot : f64
+      // min(T, ...): no expert takes more than T copies; keeps a huge
+      // factor's quotient within i32.
+      %T64 = arith.index_cast %T : index to i64
+      %Tf = arith.sitofp %T64 : i64 to f64
+      %clamped = arith.minimumf %quot, %Tf : f64
+      %ceil = math.ceil %clamped : f64
       %c = arith.fptosi %ceil : f64 to i32
       scf.yield %c : i32
     }

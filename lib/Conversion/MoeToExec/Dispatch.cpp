@@ -28,13 +28,21 @@ struct DispatchLowering : ExecPattern<moe::DispatchOp> {
     int64_t e = op.getNumExperts(), k = dimOf(op.getIndices(), 1);
     int64_t block = op.getBlock();
     moe::CapacityAttr cap = op.getCapacityAttr();
+    // Rows: the k copies of each token plus padding, T·k + E·(block - 1),
+    // whatever the capacity; a capacity can only lower that. A fixed one
+    // gives E·roundup(C, block); a factor gives C(T) <= f·T·k/E + 1, so
+    // E·roundup(C, block) <= f·k·T + E·block. The smaller bound at
+    // max_tokens is planned (a factor of 1e15 or C = 2^20 plans T·k rows).
     Affine r{k, e * (block - 1)};
-    if (cap && cap.getTokens() > 0)
-      r = {0, e * roundUp(cap.getTokens(), block)};
-    else if (cap) // C(T) <= f·T·k/E + 1, so E·roundup(C, block) <= f·k·T + E·block
-      r = {static_cast<int64_t>(
-               std::ceil(cap.getFactor().convertToDouble() * k)),
-           e * block};
+    if (cap && cap.getTokens() > 0) {
+      Affine fixedRows{0, e * roundUp(cap.getTokens(), block)};
+      if (b.maxRows(fixedRows) < b.maxRows(r))
+        r = fixedRows;
+    } else if (cap) {
+      double perToken = std::ceil(cap.getFactor().convertToDouble() * k);
+      if (perToken < static_cast<double>(k))
+        r = {static_cast<int64_t>(perToken), e * block};
+    }
     Value counts, offsets, rowToken, slotRow;
     auto allocResults = [&] {
       counts = b.allocFor(op.getCounts(), {0, e});

@@ -139,8 +139,36 @@ func.func @f(%i: tensor<7x2xi32>) {
 
 // capacity: tokens >= 0
 func.func @f(%i: tensor<7x2xi32>) {
-  // expected-error@+1 {{capacity: tokens must be >= 0 (0: use factor), got -3}}
+  // expected-error@+1 {{capacity: tokens must be in [0, 1048576] (0: use factor), got -3}}
   %c, %o, %r, %s = moe.dispatch %i experts(8) capacity <tokens = -3> : tensor<7x2xi32> -> tensor<8xi32>, tensor<9xi32>, tensor<24xi32>, tensor<7x2xi32>
+  return
+}
+
+// -----
+
+// capacity: tokens at most 2^20 (rows are planned from it)
+func.func @f(%i: tensor<7x2xi32>) {
+  // expected-error@+1 {{capacity: tokens must be in [0, 1048576] (0: use factor), got 4611686018427387904}}
+  %c, %o, %r, %s = moe.dispatch %i experts(8) capacity <tokens = 4611686018427387904> : tensor<7x2xi32> -> tensor<8xi32>, tensor<9xi32>, tensor<24xi32>, tensor<7x2xi32>
+  return
+}
+
+// -----
+
+// topk: at most 4096 experts (the routing kernels keep per-expert scratch on
+// the stack; two million experts once crashed a run)
+func.func @f(%l: tensor<?x2000000xf32>) {
+  // expected-error@+1 {{'moe.topk' op has 2000000 experts, more than moec supports (4096)}}
+  %w, %i = moe.topk %l <k = 2> : tensor<?x2000000xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  return
+}
+
+// -----
+
+// block: F and H at most 2^20
+func.func @f(%x: tensor<?x8xf32>, %wg: tensor<2x8xf32>, %u: tensor<2x2000000x8xf32>, %d: tensor<2x8x2000000xf32>) {
+  // expected-error@+1 {{'moe.block' op up weight 'tensor<2x2000000x8xf32>' is larger than moec supports (E at most 4096, F and H at most 1048576)}}
+  %y = moe.block %x router %wg experts(up %u, down %d, gate %u) routing #moe.routing<k = 1> ffn <activation = silu> : (tensor<?x8xf32>, tensor<2x8xf32>, tensor<2x2000000x8xf32>, tensor<2x8x2000000xf32>, tensor<2x2000000x8xf32>) -> tensor<?x8xf32>
   return
 }
 
