@@ -7,6 +7,7 @@
 // (Verification.cpp).
 //
 //===----------------------------------------------------------------------===//
+#include "InputFile.h"
 #include "Model.h"
 
 #include "moert/format.h"
@@ -48,7 +49,7 @@ Status allocMapping(size_t size, uint8_t **map, size_t *mapSize) {
 
 } // namespace
 
-Status Model::loadMemory(const void *data, size_t size, Verify verify,
+Status Model::loadMemory(const void *data, size_t size, const LoadPolicy &policy,
                          std::shared_ptr<const Model> *out) {
   if (!data && size > 0)
     return error(MOERT_INVALID_ARGUMENT, "the artifact's data pointer is NULL");
@@ -68,7 +69,7 @@ Status Model::loadMemory(const void *data, size_t size, Verify verify,
                  std::strerror(e));
   }
   std::shared_ptr<Model> model(new Model());
-  if (!(s = model->adopt(map, mapSize, size, verify)))
+  if (!(s = model->adopt(map, mapSize, size, policy)))
     return s;
   *out = std::move(model);
   return Status();
@@ -77,22 +78,18 @@ Status Model::loadMemory(const void *data, size_t size, Verify verify,
 // The file is mapped read-only and shared: its pages are the page cache's,
 // so every process that serves the same artifact shares them, and a page is
 // read from disk when it is first touched (by verification or by a run).
-Status Model::loadFile(const char *path, Verify verify,
+Status Model::loadFile(const char *path, const LoadPolicy &policy,
                        std::shared_ptr<const Model> *out) {
   if (!path)
     return error(MOERT_INVALID_ARGUMENT, "the artifact path is NULL");
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return error(e == ENOENT ? MOERT_NOT_FOUND : MOERT_IO_ERROR, "cannot open '",
-                 path, "': ", std::strerror(e));
-  }
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return error(MOERT_IO_ERROR, "cannot read '", path, "': not a regular file");
-  }
-  size_t size = static_cast<size_t>(st.st_size);
+  uint64_t fileSize = 0;
+  std::string why;
+  int err = 0;
+  int fd = openRegularFile(path, &fileSize, &why, &err);
+  if (fd < 0)
+    return error(err == ENOENT ? MOERT_NOT_FOUND : MOERT_IO_ERROR, "'", path,
+                 "': ", why);
+  size_t size = static_cast<size_t>(fileSize);
   if (size < kHeaderSize) {
     ::close(fd);
     return error(MOERT_INVALID_ARTIFACT, "'", path, "': the artifact is ", size,
@@ -109,23 +106,36 @@ Status Model::loadFile(const char *path, Verify verify,
   std::shared_ptr<Model> model(new Model());
   model->fileBacked_ = true;
   if (Status s = model->adopt(static_cast<uint8_t *>(p), (size + ps - 1) / ps * ps,
-                              size, verify);
+                              size, policy);
       !s)
     return s.prefixed("'" + std::string(path) + "': ");
   *out = std::move(model);
   return Status();
 }
 
-Status Model::adopt(uint8_t *map, size_t mapSize, size_t size, Verify verify) {
+uint64_t Model::memoryBudget() const {
+  if (policy_.memoryBudget)
+    return policy_.memoryBudget;
+  long pages = ::sysconf(_SC_PHYS_PAGES);
+  return pages > 0 ? static_cast<uint64_t>(pages) * pageSize() : UINT64_MAX;
+}
+
+Status Model::adopt(uint8_t *map, size_t mapSize, size_t size,
+                    const LoadPolicy &policy) {
   map_ = map;
   mapSize_ = mapSize;
   size_ = size;
-  verify_ = verify;
+  policy_ = policy;
+  verify_ = policy.verify;
   codeCache_.clear();
   Status s = checkHeader();
   if (!s)
     return s;
-  if (!(s = checkTable()))
+  // A signature covers the header, the table and the blobs' hashes: checked
+  // before anything in the table is read (Signature.cpp).
+  if (!(s = checkSignature()))
+    return s;
+  if (!(s = checkTable()) || !(s = attachBlobHashes()))
     return s;
   // The code objects are small and loaded by every session: checked now in
   // both modes. The weights: all of them now (full), or each before its
@@ -190,11 +200,22 @@ Status Model::checkHeader() {
   if (h.table_offset != kHeaderSize + h.blob_size)
     return error(MOERT_INVALID_ARTIFACT, "table_offset is ", h.table_offset,
                  ", expected 128 + blob_size = ", kHeaderSize + h.blob_size);
-  if (h.table_size != size_ - h.table_offset)
+  // The table ends where the signature section starts, or at the end.
+  uint64_t tableEnd = h.signature_size ? h.signature_offset : size_;
+  if (h.signature_size == 0 && h.signature_offset != 0)
+    return error(MOERT_INVALID_ARTIFACT, "signature_offset is ",
+                 h.signature_offset, " with signature_size 0");
+  if (h.signature_size &&
+      (h.signature_offset < h.table_offset ||
+       h.signature_offset > size_ || h.signature_size != size_ - h.signature_offset))
+    return error(MOERT_INVALID_ARTIFACT, "the signature section [",
+                 h.signature_offset, ", +", h.signature_size,
+                 ") does not end the ", size_, "-byte artifact");
+  if (h.table_size != tableEnd - h.table_offset)
     return error(MOERT_INVALID_ARTIFACT, "table_offset + table_size = ",
                  h.table_offset, " + ", h.table_size,
                  " runs past the end of the ", size_,
-                 "-byte artifact or stops short of it");
+                 "-byte artifact (or its signature section) or stops short of it");
   for (size_t i = 0; i < sizeof h.reserved / sizeof h.reserved[0]; ++i)
     if (h.reserved[i] != 0)
       return error(MOERT_INVALID_ARTIFACT, "reserved header word ", i, " is ",
@@ -204,6 +225,9 @@ Status Model::checkHeader() {
                  "table checksum mismatch: the table is corrupted");
   blobSize_ = h.blob_size;
   tableOffset_ = h.table_offset;
+  tableSize_ = h.table_size;
+  signatureOffset_ = h.signature_offset;
+  signatureSize_ = h.signature_size;
   return Status();
 }
 

@@ -10,6 +10,7 @@
 #include "moert/format.h"
 #include "moert/moert.h"
 
+#include <atomic>
 #include <cstring>
 
 #include <exception>
@@ -31,9 +32,24 @@ struct moert_model {
 
 struct moert_session {
   std::unique_ptr<Session> session;
+  /// Set while a call uses the session: a second thread that enters at the
+  /// same time gets an error instead of racing on the arena.
+  mutable std::atomic<bool> busy{false};
 };
 
 namespace {
+
+/// Claims `session` for the calling thread for one call (see moert_session).
+template <typename Body>
+moert_status_t *exclusive(const moert_session_t *session, Body &&body) {
+  if (session->busy.exchange(true, std::memory_order_acquire))
+    return toC(MOERT_FAILED_PRECONDITION,
+               "the session is in use by another thread (a session is used by "
+               "one thread at a time; create one session per thread)");
+  moert_status_t *status = body();
+  session->busy.store(false, std::memory_order_release);
+  return status;
+}
 
 /// Runs `body` (returning Status), turning any exception into a status.
 template <typename Body> moert_status_t *guarded(Body &&body) {
@@ -82,11 +98,26 @@ moert_status_t *loadCommon(moert_model_t **out, bool fromFile, const char *path,
     return toC(moert::rt::error(MOERT_INVALID_ARGUMENT, "unknown verify mode ",
                                 mode, " (MOERT_VERIFY_FULL or MOERT_VERIFY_LAZY)"));
   using moert::rt::Verify;
-  Verify verify = mode == MOERT_VERIFY_LAZY ? Verify::Lazy : Verify::Full;
+  moert::rt::LoadPolicy policy;
+  policy.verify = mode == MOERT_VERIFY_LAZY ? Verify::Lazy : Verify::Full;
+  if (options) {
+    if (options->num_trusted_keys && !options->trusted_keys)
+      return nullArgument("num_trusted_keys is nonzero but trusted_keys is NULL");
+    if (options->num_trusted_keys > 4096)
+      return toC(moert::rt::error(MOERT_INVALID_ARGUMENT, "num_trusted_keys is ",
+                                  options->num_trusted_keys, ", more than 4096"));
+    for (size_t i = 0; i < options->num_trusted_keys; ++i) {
+      moert::rt::PublicKey key;
+      std::memcpy(key.data(), options->trusted_keys + 32 * i, key.size());
+      policy.trustedKeys.push_back(key);
+    }
+    policy.requireSignature = options->require_signature != 0;
+    policy.memoryBudget = options->memory_budget;
+  }
   return guarded([&]() -> Status {
     std::shared_ptr<const Model> model;
-    Status s = fromFile ? Model::loadFile(path, verify, &model)
-                        : Model::loadMemory(data, size, verify, &model);
+    Status s = fromFile ? Model::loadFile(path, policy, &model)
+                        : Model::loadMemory(data, size, policy, &model);
     if (!s)
       return s;
     *out = new moert_model{std::move(model)};
@@ -125,8 +156,10 @@ const char *moert_dtype_name(moert_dtype_t dtype) {
 }
 
 void moert_load_options_init(moert_load_options_t *options) {
-  if (options)
+  if (options) {
+    std::memset(options, 0, sizeof *options);
     options->verify = MOERT_VERIFY_FULL;
+  }
 }
 
 moert_status_t *moert_model_load_file_with(const char *path,
@@ -272,9 +305,11 @@ moert_status_t *moert_session_run_index(moert_session_t *session, size_t functio
                                         size_t num_outputs) {
   if (!session)
     return nullArgument("the session is NULL");
-  return guarded([&] {
-    return session->session->run(function, inputs, num_inputs, outputs,
-                                 num_outputs);
+  return exclusive(session, [&] {
+    return guarded([&] {
+      return session->session->run(function, inputs, num_inputs, outputs,
+                                   num_outputs);
+    });
   });
 }
 
@@ -283,14 +318,17 @@ moert_status_t *moert_session_run(moert_session_t *session, const char *function
                                   moert_tensor_t *outputs, size_t num_outputs) {
   if (!session)
     return nullArgument("the session is NULL");
-  return guarded([&]() -> Status {
-    size_t index = 0;
-    Status s = session->session->model().findFunction(function, &index);
-    if (!s) {
-      session->session->forgetLastRun();
-      return s;
-    }
-    return session->session->run(index, inputs, num_inputs, outputs, num_outputs);
+  return exclusive(session, [&] {
+    return guarded([&]() -> Status {
+      size_t index = 0;
+      Status s = session->session->model().findFunction(function, &index);
+      if (!s) {
+        session->session->forgetLastRun();
+        return s;
+      }
+      return session->session->run(index, inputs, num_inputs, outputs,
+                                   num_outputs);
+    });
   });
 }
 
@@ -298,14 +336,18 @@ moert_status_t *moert_session_output(const moert_session_t *session, size_t inde
                                      moert_tensor_t *view) {
   if (!session)
     return nullArgument("the session is NULL");
-  return guarded([&] { return session->session->view(false, index, view); });
+  return exclusive(session, [&] {
+    return guarded([&] { return session->session->view(false, index, view); });
+  });
 }
 
 moert_status_t *moert_session_aux_output(const moert_session_t *session,
                                          size_t index, moert_tensor_t *view) {
   if (!session)
     return nullArgument("the session is NULL");
-  return guarded([&] { return session->session->view(true, index, view); });
+  return exclusive(session, [&] {
+    return guarded([&] { return session->session->view(true, index, view); });
+  });
 }
 
 int moert_session_last_run(const moert_session_t *session, size_t *function,

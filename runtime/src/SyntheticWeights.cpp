@@ -23,12 +23,13 @@ namespace moert::rt {
 // the machine's threads (a benchmark's weights reach gigabytes).
 Status Model::generateSyntheticWeights() {
 #if defined(MOERT_SYNTHETIC_WEIGHT_LIMIT)
-  const uint64_t limit = MOERT_SYNTHETIC_WEIGHT_LIMIT; // fuzzing builds
+  const uint64_t limit = std::min<uint64_t>(MOERT_SYNTHETIC_WEIGHT_LIMIT,
+                                            memoryBudget()); // fuzzing builds
   const char *limitWhat = "this build's limit";
 #else
-  const uint64_t limit = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
-                         static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-  const char *limitWhat = "this machine's memory";
+  const uint64_t limit = memoryBudget();
+  const char *limitWhat = policy_.memoryBudget ? "the memory budget"
+                                               : "this machine's memory";
 #endif
   uint64_t total = 0;
   for (const WeightSpec &w : weights_)

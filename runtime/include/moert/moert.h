@@ -16,7 +16,9 @@
  * Threads
  * - A model is immutable once loaded: any number of threads may query it and
  *   create sessions from it concurrently.
- * - A session is used by one thread at a time (run, outputs, free); different
+ * - A session is used by one thread at a time (run, outputs, free): a call
+ *   that enters while another thread is inside one (run or outputs) fails
+ *   with MOERT_FAILED_PRECONDITION instead of racing; different
  *   sessions, of one model or several, run concurrently on different threads.
  * - A session keeps its model alive: moert_model_free() may be called while
  *   sessions made from it still exist.
@@ -166,11 +168,32 @@ typedef enum moert_verify_t {
   MOERT_VERIFY_LAZY = 1
 } moert_verify_t;
 
+/** How an artifact is loaded. Always fill one with moert_load_options_init
+ *  first: fields may be added. Which artifacts to trust is the caller's
+ *  decision (docs/reliability.md, "Threat model"): an artifact carries native
+ *  code that sessions run, so load only artifacts you would run as programs,
+ *  or require a signature by a key you trust. */
 typedef struct moert_load_options_t {
   moert_verify_t verify;
+  /** Ed25519 public keys (32 bytes each, num_trusted_keys of them, back to
+   *  back) whose signatures are trusted (docs/artifact.md, "Signatures").
+   *  With any, a signed artifact must be signed by one of them; a signature
+   *  is always checked, and with no trusted key proves only that the file is
+   *  as its signer wrote it. */
+  const uint8_t *trusted_keys;
+  size_t num_trusted_keys;
+  /** Nonzero: refuse (MOERT_INVALID_ARTIFACT) an artifact not signed by a
+   *  trusted key, before anything in it is used. Needs trusted keys. */
+  int32_t require_signature;
+  /** The most memory, in bytes, a model may make a session allocate:
+   *  synthetic weights in all, and each function's arena
+   *  (MOERT_OUT_OF_MEMORY at load beyond it); 0: the machine's physical
+   *  memory. */
+  uint64_t memory_budget;
 } moert_load_options_t;
 
-/** Fills in the defaults (verify = MOERT_VERIFY_FULL). */
+/** Fills in the defaults (verify = MOERT_VERIFY_FULL, no trusted key, no
+ *  signature required, memory_budget 0). */
 MOERT_API void moert_load_options_init(moert_load_options_t *options);
 
 /** Loads and checks the artifact at `path`, mapped read-only and shared: the

@@ -104,10 +104,15 @@ class Model {
 public:
   static Expected<Model> load(const std::string &path,
                               moert_verify_t verify = MOERT_VERIFY_FULL) {
-    moert_model_t *m = nullptr;
     moert_load_options_t options;
     moert_load_options_init(&options);
     options.verify = verify;
+    return load(path, options);
+  }
+  /** With every load option (fill them with moert_load_options_init). */
+  static Expected<Model> load(const std::string &path,
+                              const moert_load_options_t &options) {
+    moert_model_t *m = nullptr;
     Status s = Status::adopt(moert_model_load_file_with(path.c_str(), &options, &m));
     if (!s)
       return s;
@@ -115,10 +120,14 @@ public:
   }
   static Expected<Model> fromMemory(const void *data, size_t size,
                                     moert_verify_t verify = MOERT_VERIFY_FULL) {
-    moert_model_t *m = nullptr;
     moert_load_options_t options;
     moert_load_options_init(&options);
     options.verify = verify;
+    return fromMemory(data, size, options);
+  }
+  static Expected<Model> fromMemory(const void *data, size_t size,
+                                    const moert_load_options_t &options) {
+    moert_model_t *m = nullptr;
     Status s = Status::adopt(moert_model_load_memory_with(data, size, &options, &m));
     if (!s)
       return s;
