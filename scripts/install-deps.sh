@@ -8,7 +8,7 @@ pkgs=(
   cmake ninja-build g++ make python3 python3-numpy
   llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools
   flatbuffers-compiler libflatbuffers-dev
-  libopenblas-dev libgtest-dev
+  libopenblas-dev libgtest-dev libsodium-dev
   clang-22 libclang-rt-22-dev
 )
 

@@ -167,6 +167,25 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
     }
     return success();
   }
+  if (name == kFaultWordAttr) {
+    auto fn = dyn_cast<FunctionOpInterface>(op);
+    if (!isa<UnitAttr>(value) || !fn)
+      return op->emitError() << "'" << name << "' is a unit attribute on a kernel";
+    ArrayRef<Type> args = fn.getArgumentTypes();
+    auto memrefs = llvm::make_filter_range(
+        args, [](Type t) { return isa<MemRefType>(t); });
+    Type last;
+    for (Type t : memrefs)
+      last = t;
+    if (!last) // lowered to the LLVM dialect: the arguments are pointers
+      return success();
+    auto word = dyn_cast<MemRefType>(last);
+    if ( word.getShape() != ArrayRef<int64_t>{1} ||
+        !word.getElementType().isSignlessInteger(32))
+      return op->emitError() << "'" << name << "': the kernel's last buffer "
+                                "argument must be its fault word, memref<1xi32>";
+    return success();
+  }
   if (name == ShapeAttrHelper::getNameStr() || name == IfAttrHelper::getNameStr() ||
       name == ElementTypeAttrHelper::getNameStr())
     return op->emitError() << "'" << name << "' belongs on a kernel's argument";
@@ -174,7 +193,7 @@ LogicalResult ExecDialect::verifyOperationAttribute(Operation *op,
                          << "' (expected one of exec.target, exec.target_arch, "
                             "exec.max_tokens, exec.arena_bytes, exec.lanes, "
                             "exec.spread, exec.kernel_params, "
-                            "exec.kernel_one_of)";
+                            "exec.kernel_one_of, exec.fault_word)";
 }
 
 /// The type of kernel parameter `name` of `fn`, or null.

@@ -21,6 +21,11 @@
 #include "exec/ExecOps.h.inc"
 
 namespace moec::exec {
+/// Marks a kernel whose last buffer argument is its fault word
+/// (exec-guard-kernel-indices): not one of the table's arguments; the
+/// runtime passes it after them.
+constexpr llvm::StringLiteral kFaultWordAttr = "exec.fault_word";
+
 /// a·T + b, as stored in the [a, b] arrays of the dialect.
 struct Affine {
   int64_t perToken = 0, fixed = 0;

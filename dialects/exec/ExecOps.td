@@ -217,12 +217,21 @@ def Exec_CodeObjectOp : Exec_Op<"code_object"> {
     `kernels` lists the symbols it defines with their argument counts, and
     `lanes` (GPU code objects) the threads that run each launch item of a
     kernel: a power of two from 1 to 1024 (1 when a kernel is not listed).
+    `bounds` gives each kernel's
+    `array<i64: max_extent, writes, bytes_0, ..., bytes_n-1>`: the largest
+    launch extent it was specialized for, a mask of the buffer arguments it
+    writes (bit i: argument i) and the bytes it may touch through each
+    argument. The artifact carries them and the runtime checks every launch
+    against them; a host code object also defines each kernel's bounds as the
+    constant `moec_bounds.<kernel>`, which the runtime compares with the
+    table's.
   }];
   let arguments = (ins StrAttr:$format, StrAttr:$arch,
                        ElementsAttr:$data, DictionaryAttr:$kernels,
-                       OptionalAttr<DictionaryAttr>:$lanes);
+                       OptionalAttr<DictionaryAttr>:$lanes,
+                       OptionalAttr<DictionaryAttr>:$bounds);
   let assemblyFormat = [{
-    $format $arch $kernels (`lanes` $lanes^)? attr-dict `=` $data
+    $format $arch $kernels (`lanes` $lanes^)? (`bounds` $bounds^)? attr-dict `=` $data
   }];
 }
 

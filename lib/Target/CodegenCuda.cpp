@@ -14,6 +14,7 @@
 // the PTX is assembled to a cubin.
 //
 //===----------------------------------------------------------------------===//
+#include "moec/Target/KernelBounds.h"
 #include "moec/Target/Passes.h"
 
 #include "moec/Target/ExternalTool.h"
@@ -171,6 +172,11 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     if (!fn.getBody().hasOneBlock())
       return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
                             << " has more than one block";
+    if (fn->hasAttr(exec::kFaultWordAttr))
+      return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
+                            << " has a fault word, which the CUDA target does "
+                               "not pass (run exec-guard-kernel-indices with "
+                               "fault-word=false)";
     ArrayRef<Type> inputs = fn.getArgumentTypes();
     int64_t buffers = llvm::count_if(inputs, [](Type t) {
       return isa<MemRefType>(t);
@@ -321,6 +327,9 @@ struct MoeCodegenCudaPass
     auto gpuModule =
         gpu::GPUModuleOp::create(b, kernels.getLoc(), "moec_kernels");
     DictionaryAttr signatures, lanes;
+    FailureOr<DictionaryAttr> bounds = computeKernelBounds(module, kernels);
+    if (failed(bounds))
+      return signalPassFailure();
     if (failed(buildEntryPoints(kernels, gpuModule, signatures, lanes)))
       return signalPassFailure();
 
@@ -384,7 +393,7 @@ struct MoeCodegenCudaPass
     auto code = exec::CodeObjectOp::create(b, kernels.getLoc(),
                                            b.getStringAttr(format),
                                            b.getStringAttr(chip), data,
-                                           signatures, lanes);
+                                           signatures, lanes, *bounds);
     kernels.erase();
   }
 };

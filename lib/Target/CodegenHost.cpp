@@ -1,4 +1,7 @@
 //===- CodegenHost.cpp - kernels → host shared object ---------------------===//
+#include "moec/Target/KernelBounds.h"
+
+#include "llvm/ADT/StringSet.h"
 #include "moec/Target/Passes.h"
 
 #include "moec/Target/ExternalTool.h"
@@ -43,21 +46,28 @@ DictionaryAttr kernelSignatures(ModuleOp kernels) {
     int64_t buffers = llvm::count_if(fn.getArgumentTypes(), [](Type t) {
       return isa<MemRefType>(t);
     });
+    // The fault word (exec-guard-kernel-indices) is not one of the table's
+    // arguments: the runtime passes it after them.
+    if (fn->hasAttr(exec::kFaultWordAttr))
+      --buffers;
     entries.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(buffers)));
   }
   return b.getDictionaryAttr(entries);
 }
 
 /// kernel(void *const *args, i64 T, i64 begin, i64 end) → kernel_impl(args[0],
-/// ..., args[n-1], T, begin, end).
-void addEntryPoints(ModuleOp kernels, DictionaryAttr signatures) {
+/// ..., args[n-1], T, begin, end), with args[n] too for a kernel in
+/// `faulting` (its fault word).
+void addEntryPoints(ModuleOp kernels, DictionaryAttr signatures,
+                    const llvm::StringSet<> &faulting) {
   MLIRContext *ctx = kernels.getContext();
   OpBuilder b(ctx);
   auto ptr = LLVM::LLVMPointerType::get(ctx);
   auto i64 = IntegerType::get(ctx, 64);
   for (NamedAttribute entry : signatures) {
     auto impl = kernels.lookupSymbol<LLVM::LLVMFuncOp>(entry.getName());
-    int64_t n = cast<IntegerAttr>(entry.getValue()).getInt();
+    int64_t n = cast<IntegerAttr>(entry.getValue()).getInt() +
+                faulting.contains(entry.getName());
     std::string name = entry.getName().str();
     impl.setSymName(name + "_impl");
     impl.setLinkage(LLVM::Linkage::Internal);
@@ -103,6 +113,25 @@ FailureOr<std::vector<char>> linkSharedObject(llvm::StringRef object,
                          object, "o", "so", "the linker", 120, error);
 }
 
+/// For each kernel, `moec_bounds.<kernel>`: a constant i64 array with its
+/// bounds (KernelBounds.h), exported so that the runtime can compare the
+/// table's bounds with those of the code it calls.
+void addBoundsConstants(ModuleOp kernels, DictionaryAttr bounds) {
+  OpBuilder b(kernels.getContext());
+  b.setInsertionPointToEnd(kernels.getBody());
+  for (NamedAttribute entry : bounds) {
+    auto values = cast<DenseI64ArrayAttr>(entry.getValue());
+    auto i64 = b.getI64Type();
+    auto type = LLVM::LLVMArrayType::get(i64, values.size());
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get({static_cast<int64_t>(values.size())}, i64),
+        values.asArrayRef());
+    LLVM::GlobalOp::create(b, kernels.getLoc(), type, /*isConstant=*/true,
+                           LLVM::Linkage::External,
+                           kernelBoundsSymbol(entry.getName()), init);
+  }
+}
+
 } // namespace
 
 ModuleOp moec::getKernelsModule(ModuleOp module) {
@@ -145,13 +174,21 @@ struct MoeCodegenHostPass
     };
 
     DictionaryAttr signatures = kernelSignatures(kernels);
+    llvm::StringSet<> faulting;
+    for (auto fn : kernels.getOps<func::FuncOp>())
+      if (fn->hasAttr(exec::kFaultWordAttr))
+        faulting.insert(fn.getSymName());
+    FailureOr<DictionaryAttr> bounds = computeKernelBounds(module, kernels);
+    if (failed(bounds))
+      return signalPassFailure();
 
     // 1. scf/arith/math/memref → LLVM dialect.
     PassManager pm(&getContext(), ModuleOp::getOperationName());
     buildKernelToLLVMPipeline(pm);
     if (failed(pm.run(kernels)))
       return fail("lowering the kernels to the LLVM dialect failed");
-    addEntryPoints(kernels, signatures);
+    addEntryPoints(kernels, signatures, faulting);
+    addBoundsConstants(kernels, *bounds);
 
     // 2. LLVM IR, optimized for the CPU.
     LLVMInitializeX86TargetInfo();
@@ -224,7 +261,7 @@ struct MoeCodegenHostPass
                                                std::move(blob));
     exec::CodeObjectOp::create(b, kernels.getLoc(), b.getStringAttr("host-so"),
                                b.getStringAttr(arch), data, signatures,
-                               /*lanes=*/nullptr);
+                               /*lanes=*/nullptr, *bounds);
     kernels.erase();
   }
 };

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "moec/Target/Passes.h"
 
+#include "moec/Support/Files.h"
 #include "moec/Support/Safetensors.h"
 
 #include "moeb_generated.h"
@@ -39,7 +40,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <array>
+#include <map>
 #include <set>
+#include <sodium.h>
 #include <unistd.h>
 
 namespace moec {
@@ -306,9 +310,50 @@ fb::DType gemmDType(Value b) {
   return dtypeOf(cast<exec::BufferType>(b.getType()).getElementType());
 }
 
+using BlobHash = std::array<uint8_t, moert::kBlobHashBytes>;
+
+/// The BLAKE2b-256 of each moert::kChecksumChunk-byte chunk of a blob given
+/// in pieces (a signed artifact's hash list, moert/format.h).
+class ChunkHashes {
+public:
+  ChunkHashes() { crypto_generichash_init(&state_, nullptr, 0, kBytes); }
+  void update(const uint8_t *data, size_t size) {
+    while (size) {
+      uint64_t room = moert::kChecksumChunk - inChunk_;
+      size_t take = size < room ? size : static_cast<size_t>(room);
+      crypto_generichash_update(&state_, data, take);
+      inChunk_ += take;
+      data += take;
+      size -= take;
+      if (inChunk_ == moert::kChecksumChunk)
+        flush();
+    }
+  }
+  std::vector<BlobHash> finish() {
+    if (inChunk_)
+      flush();
+    return std::move(hashes_);
+  }
+
+private:
+  static constexpr size_t kBytes = moert::kBlobHashBytes;
+  void flush() {
+    BlobHash h;
+    crypto_generichash_final(&state_, h.data(), kBytes);
+    hashes_.push_back(h);
+    crypto_generichash_init(&state_, nullptr, 0, kBytes);
+    inChunk_ = 0;
+  }
+  crypto_generichash_state state_;
+  uint64_t inChunk_ = 0;
+  std::vector<BlobHash> hashes_;
+};
+
 class Writer {
 public:
   Writer(ModuleOp module, bool progress) : module(module), progress(progress) {}
+  /// Signs the artifact with the Ed25519 secret key in `keyFile`.
+  LogicalResult setSigningKey(StringRef keyFile);
   LogicalResult write(StringRef path);
 
 private:
@@ -347,7 +392,31 @@ private:
   std::vector<flatbuffers::Offset<fb::Weight>> weights;
   llvm::StringMap<uint32_t> kernelIndex;
   bool failedAny = false;
+  // Signing: the secret key, and each blob's chunk hashes by blob offset;
+  // the blobs of the code objects and weights in table order (UINT64_MAX:
+  // a synthetic weight, which has none).
+  bool signing = false;
+  uint8_t secretKey[crypto_sign_SECRETKEYBYTES];
+  std::map<uint64_t, std::vector<BlobHash>> blobHashes;
+  std::vector<uint64_t> codeBlobs, weightBlobs;
 };
+
+LogicalResult Writer::setSigningKey(StringRef keyFile) {
+  auto text = openInputFile(keyFile, 4096);
+  if (!text)
+    return module.emitError() << "moe-export-artifact: --sign: "
+                              << llvm::toString(text.takeError());
+  std::string why;
+  if (!moert::parseKeyText((*text)->getBuffer().str(), moert::kSecretKeyLabel,
+                           secretKey, sizeof secretKey, &why))
+    return module.emitError() << "moe-export-artifact: --sign: " << keyFile
+                              << ": " << why;
+  if (sodium_init() < 0)
+    return module.emitError() << "moe-export-artifact: libsodium failed to "
+                                 "initialize";
+  signing = true;
+  return success();
+}
 
 constexpr uint64_t kHeaderBytes = sizeof(moert::FileHeader);
 
@@ -361,8 +430,11 @@ LogicalResult Writer::appendBlob(
     return op->emitError() << "moe-export-artifact: " << *e;
   uint64_t start = out.size();
   moert::ChunkChecksums sums;
+  ChunkHashes hashes;
   auto sink = [&](const uint8_t *data, size_t size) -> LogicalResult {
     sums.update(data, size);
+    if (signing)
+      hashes.update(data, size);
     if (auto e = out.append(data, size))
       return op->emitError() << "moe-export-artifact: " << *e;
     return success();
@@ -372,6 +444,8 @@ LogicalResult Writer::appendBlob(
   *offset = start - kHeaderBytes;
   *bytes = out.size() - start;
   sums.finish(*checksums);
+  if (signing)
+    blobHashes[*offset] = hashes.finish();
   return success();
 }
 
@@ -600,6 +674,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
   }
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
+  weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
       fbb, op.getTensorName().str().c_str(), dtypeOf(elemType), &shapeVec, offset,
       bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
@@ -788,18 +863,30 @@ LogicalResult Writer::write(StringRef path) {
             &offset, &size, &checksums)))
       return failure();
     uint32_t index = codeObjects.size();
+    codeBlobs.push_back(offset);
     codeObjects.push_back(fb::CreateCodeObjectDirect(
         fbb, format, co.getArch().str().c_str(), offset, size, &checksums));
     std::optional<DictionaryAttr> lanes = co.getLanes();
+    std::optional<DictionaryAttr> bounds = co.getBounds();
     for (NamedAttribute k : co.getKernels()) {
       uint32_t laneCount = 1;
       if (lanes)
         if (auto l = lanes->getAs<IntegerAttr>(k.getName()))
           laneCount = l.getInt();
+      int64_t numArgs = cast<IntegerAttr>(k.getValue()).getInt();
+      auto b = bounds ? bounds->getAs<DenseI64ArrayAttr>(k.getName())
+                      : DenseI64ArrayAttr();
+      if (!b || b.size() != numArgs + 2)
+        return co.emitError() << "moe-export-artifact: the code object states "
+                                 "no bounds for kernel '"
+                              << k.getName() << "' (compile it with "
+                                 "moe-codegen-host or moe-codegen-cuda)";
+      std::vector<uint64_t> argBytes(b.asArrayRef().begin() + 2,
+                                     b.asArrayRef().end());
       kernelIndex[k.getName()] = kernels.size();
       kernels.push_back(fb::CreateKernelDirect(
-          fbb, k.getName().str().c_str(), index,
-          cast<IntegerAttr>(k.getValue()).getInt(), laneCount));
+          fbb, k.getName().str().c_str(), index, numArgs, laneCount, b[0],
+          static_cast<uint64_t>(b[1]), &argBytes));
     }
   }
   std::vector<flatbuffers::Offset<fb::Function>> functions;
@@ -841,10 +928,48 @@ LogicalResult Writer::write(StringRef path) {
   header.table_size = tableSize;
   header.file_size = header.table_offset + tableSize;
   header.table_checksum = moert::checksum64(table, tableSize);
+  std::vector<BlobHash> hashList;
+  if (signing) {
+    for (const std::vector<uint64_t> *blobs : {&codeBlobs, &weightBlobs})
+      for (uint64_t offset : *blobs)
+        if (offset != UINT64_MAX)
+          llvm::append_range(hashList, blobHashes[offset]);
+    header.signature_offset = header.file_size;
+    header.signature_size = sizeof(moert::SignatureHead) +
+                            hashList.size() * moert::kBlobHashBytes;
+    header.file_size += header.signature_size;
+  }
   header.header_checksum =
       moert::checksum64(&header, offsetof(moert::FileHeader, header_checksum));
   if (auto e = out.append(table, tableSize))
     return module.emitError() << "moe-export-artifact: " << *e;
+  if (signing) {
+    moert::SignatureHead head{};
+    std::memcpy(head.magic, moert::kSignatureMagic, sizeof head.magic);
+    std::memcpy(head.public_key, secretKey + crypto_sign_SEEDBYTES,
+                sizeof head.public_key);
+    head.hash_count = hashList.size();
+    uint8_t digest[crypto_generichash_BYTES_MAX];
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, nullptr, 0, sizeof digest);
+    crypto_generichash_update(
+        &state, reinterpret_cast<const uint8_t *>(moert::kSignatureContext),
+        sizeof moert::kSignatureContext - 1);
+    crypto_generichash_update(&state, reinterpret_cast<const uint8_t *>(&header),
+                              sizeof header);
+    crypto_generichash_update(&state, reinterpret_cast<const uint8_t *>(table),
+                              tableSize);
+    for (const BlobHash &h : hashList)
+      crypto_generichash_update(&state, h.data(), h.size());
+    crypto_generichash_final(&state, digest, sizeof digest);
+    crypto_sign_detached(head.signature, nullptr, digest, sizeof digest,
+                         secretKey);
+    if (auto e = out.append(reinterpret_cast<const char *>(&head), sizeof head))
+      return module.emitError() << "moe-export-artifact: " << *e;
+    for (const BlobHash &h : hashList)
+      if (auto e = out.append(reinterpret_cast<const char *>(h.data()), h.size()))
+        return module.emitError() << "moe-export-artifact: " << *e;
+  }
   if (auto e = out.finish(header))
     return module.emitError() << "moe-export-artifact: " << *e;
   if (progress) {
@@ -873,7 +998,8 @@ struct MoeExportArtifactPass
       return signalPassFailure();
     }
     Writer writer(getOperation(), progress);
-    if (failed(writer.write(output)))
+    if ((!signKey.empty() && failed(writer.setSigningKey(signKey))) ||
+        failed(writer.write(output)))
       signalPassFailure();
   }
 };

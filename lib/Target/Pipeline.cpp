@@ -89,6 +89,10 @@ void moec::buildCompilePipeline(OpPassManager &pm,
     pm.addPass(createMoePackWeights());
   if (last < Stage::Codegen)
     return;
+  // Data-derived indices checked in every kernel; the CPU reports them
+  // through a fault word, the CUDA target (no such argument yet) only clamps.
+  pm.addPass(createExecGuardKernelIndices(ExecGuardKernelIndicesOptions{
+      options.target == ExecTarget::Cpu}));
   if (options.target == ExecTarget::Cuda)
     pm.addPass(createMoeCodegenCuda(MoeCodegenCudaOptions{
         options.chip, options.cudaBinary, options.cudaPath}));
@@ -97,7 +101,8 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   if (last < Stage::Artifact)
     return;
   pm.addPass(createMoeExportArtifact(
-      MoeExportArtifactOptions{options.output, options.progress}));
+      MoeExportArtifactOptions{options.output, options.progress,
+                               options.signKey}));
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include "Status.h"
 #include "moert/moert.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -134,6 +135,9 @@ struct WeightSpec {
   uint64_t offset = 0;           // in the blob section
   uint64_t bytes = 0;
   std::vector<uint64_t> checksums; // per kChecksumChunk bytes (moert/format.h)
+  /// A signed artifact: the chunks' BLAKE2b-256 hashes (kBlobHashBytes each,
+  /// inside the signature section), checked with the checksums; else null.
+  const uint8_t *hashes = nullptr;
   /// Generated at load time (WeightInit::RandomUniform) from `seed`.
   bool synthetic = false;
   uint64_t seed = 0;
@@ -148,6 +152,7 @@ struct CodeObjectSpec {
   uint64_t offset = 0; // in the blob section
   uint64_t bytes = 0;
   std::vector<uint64_t> checksums;
+  const uint8_t *hashes = nullptr; // as WeightSpec::hashes
 };
 
 struct KernelSpec {
@@ -155,6 +160,12 @@ struct KernelSpec {
   uint32_t codeObject = 0;
   uint32_t numArgs = 0;
   uint32_t lanes = 1; // CUDA threads per item (1, or 32 to 1024)
+  /// Its bounds (docs/artifact.md, "Kernel bounds"): the largest extent a
+  /// launch may have, the arguments it writes (bit i: argument i) and the
+  /// bytes it may touch through each argument.
+  int64_t maxExtent = 0;
+  uint64_t writes = 0;
+  std::vector<uint64_t> argBytes;
 };
 
 /// Which backend an artifact's code runs on.
@@ -168,13 +179,29 @@ enum class Verify : uint8_t {
   Lazy,
 };
 
+using PublicKey = std::array<uint8_t, 32>;
+
+/// How an artifact is loaded (moert_load_options_t).
+struct LoadPolicy {
+  Verify verify = Verify::Full;
+  /// Ed25519 public keys whose signatures are trusted (docs/artifact.md,
+  /// "Signatures"); with any, a signed artifact must be signed by one.
+  std::vector<PublicKey> trustedKeys;
+  /// Refuse an artifact that is not signed by a trusted key.
+  bool requireSignature = false;
+  /// The most memory a model may make its sessions allocate (synthetic
+  /// weights, a function's arena); 0: the machine's physical memory.
+  uint64_t memoryBudget = 0;
+};
+
 class Model {
 public:
   /// Loads from memory; the bytes are copied.
-  static Status loadMemory(const void *data, size_t size, Verify verify,
+  static Status loadMemory(const void *data, size_t size,
+                           const LoadPolicy &policy,
                            std::shared_ptr<const Model> *out);
   /// Loads the file at `path`, mapped read-only and shared.
-  static Status loadFile(const char *path, Verify verify,
+  static Status loadFile(const char *path, const LoadPolicy &policy,
                          std::shared_ptr<const Model> *out);
 
   Model(const Model &) = delete;
@@ -207,6 +234,9 @@ public:
   void releasePages(const uint8_t *data, uint64_t bytes) const;
   /// The size of the artifact in bytes.
   size_t fileBytes() const { return size_; }
+  /// The signing key when the artifact is signed (and the signature was
+  /// checked), else null.
+  const PublicKey *signer() const { return signed_ ? &signer_ : nullptr; }
 
   /// The loaded form of code object `index`, shared by every session of this
   /// model that holds it; loaded on first use, unloaded when the last holder
@@ -216,10 +246,15 @@ public:
 private:
   Model() = default;
   /// Takes ownership of a mapping of `mapSize` bytes holding `size` file bytes.
-  Status adopt(uint8_t *map, size_t mapSize, size_t size, Verify verify);
+  Status adopt(uint8_t *map, size_t mapSize, size_t size,
+               const LoadPolicy &policy);
   Status checkHeader();
   Status checkTable();
   Status generateSyntheticWeights();
+  uint64_t memoryBudget() const;
+  // Signature.cpp
+  Status checkSignature();
+  Status attachBlobHashes();
   // Verification.cpp
   Status verifyCodeObjects();
   Status checkPadding() const;
@@ -227,8 +262,12 @@ private:
   uint8_t *map_ = nullptr;
   size_t mapSize_ = 0;
   size_t size_ = 0;
-  uint64_t blobSize_ = 0, tableOffset_ = 0;
+  uint64_t blobSize_ = 0, tableOffset_ = 0, tableSize_ = 0;
+  uint64_t signatureOffset_ = 0, signatureSize_ = 0;
+  LoadPolicy policy_;
   Verify verify_ = Verify::Full;
+  bool signed_ = false;
+  PublicKey signer_{};
   bool fileBacked_ = false;
 
   int64_t maxTokens_ = 0;

@@ -347,6 +347,28 @@ Status TableChecker::kernels(std::vector<KernelSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what, ": lanes is ", lanes,
                    ", expected 1 or a power of two from 32 to 1024");
     spec.lanes = k->lanes();
+    // The bounds the compiler recorded: one size per argument, a writes
+    // mask within the arguments, an extent that T never makes negative.
+    spec.maxExtent = k->max_extent();
+    spec.writes = k->writes();
+    const auto *argBytes = k->arg_bytes();
+    if (!aligned64(argBytes))
+      return error(MOERT_INVALID_ARTIFACT, what, ": arg_bytes is misaligned (malformed table)");
+    size_t listed = argBytes ? argBytes->size() : 0;
+    if (listed != spec.numArgs)
+      return error(MOERT_INVALID_ARTIFACT, what, ": arg_bytes lists ", listed,
+                   " sizes for ", spec.numArgs, " arguments");
+    if (spec.numArgs > 63 || (spec.writes >> spec.numArgs) != 0)
+      return error(MOERT_INVALID_ARTIFACT, what, ": writes mask ", spec.writes,
+                   " names arguments beyond its ", spec.numArgs);
+    if (spec.maxExtent < 0)
+      return error(MOERT_INVALID_ARTIFACT, what, ": max_extent is ", spec.maxExtent);
+    for (flatbuffers::uoffset_t a = 0; a < listed; ++a) {
+      spec.argBytes.push_back(argBytes->Get(a));
+      if (spec.argBytes.back() > static_cast<uint64_t>(INT64_MAX))
+        return error(MOERT_INVALID_ARTIFACT, what, ": argument ", a, " has ",
+                     spec.argBytes.back(), " bytes");
+    }
     out->push_back(std::move(spec));
   }
   return Status();
@@ -553,6 +575,24 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return error(MOERT_INVALID_ARTIFACT, where, ": kernel '", k.name,
                    "' takes ", k.numArgs, " arguments, the launch passes ",
                    out->args.size());
+    // The kernel's bounds: no larger extent than it was compiled for, every
+    // argument at least as large as the kernel may touch, and only buffers
+    // where it writes.
+    if (ext.max() > k.maxExtent)
+      return error(MOERT_INVALID_ARTIFACT, where, ": extent reaches ", ext.max(),
+                   " at max_tokens = ", maxT_, ", but kernel '", k.name,
+                   "' handles at most ", k.maxExtent);
+    for (size_t a = 0; a < out->args.size(); ++a) {
+      std::string arg = where + ": argument " + std::to_string(a);
+      // The kernel's memrefs are sized at max_tokens, as the arena plans
+      // every buffer: compare at max_tokens.
+      int64_t need = static_cast<int64_t>(k.argBytes[a]);
+      if (!(s = fits(out->args[a], arg, Ends{0, need},
+                     "kernel '" + k.name + "'")))
+        return s;
+      if ((k.writes >> a & 1) && !(s = writable(out->args[a], arg)))
+        return s;
+    }
     return Status();
   }
   case fb::Command::Gemm: {
@@ -763,6 +803,16 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
       if (!names->insert((*specs)[i].name).second)
         return error(MOERT_INVALID_ARTIFACT, kind, " ", i, ": the name '",
                      (*specs)[i].name, "' is used twice");
+      // Tools name files after aux outputs (moe-run --save-aux): a plain name
+      // only, so that no artifact can make them write outside a folder.
+      const std::string &name = (*specs)[i].name;
+      if (specs == &out->auxOutputs &&
+          (name[0] == '.' || name.size() > 128 ||
+           name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._-") != std::string::npos))
+        return error(MOERT_INVALID_ARTIFACT, kind, " ", i, ": the name '", name,
+                     "' is not a plain name (letters, digits, '.', '_', '-', "
+                     "not starting with '.', at most 128 characters)");
     }
     return Status();
   };
@@ -771,6 +821,44 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
       !(s = tensors(f.outputs(), "output", &out->outputs, &outputNames)) ||
       !(s = tensors(f.aux_outputs(), "aux output", &out->auxOutputs, &outputNames)))
     return s;
+  // Each output holds what the plan computed for it: the last command that
+  // writes any of its bytes writes its buffer (not another buffer over the
+  // same bytes), so that an edited table cannot return a stale buffer.
+  auto lastWrite = [&](const TensorSpec &t, const std::string &what) -> Status {
+    const BufferSpec &ob = out->buffers[t.buffer];
+    uint64_t begin = ob.offset, end = begin + static_cast<uint64_t>(ob.bytes.at(maxT_));
+    int64_t last = -1;
+    uint32_t writer = 0;
+    for (size_t ci = 0; ci < out->commands.size(); ++ci) {
+      const CommandSpec &c = out->commands[ci];
+      size_t arg = 0;
+      forEachOperand(c, [&](const Operand &op, Access access) {
+        bool writes = c.kind == CommandKind::Launch
+                          ? ((*kernels_)[c.kernel].writes >> arg & 1) != 0
+                          : access != Access::Read;
+        ++arg;
+        if (!writes || op.isWeight)
+          return;
+        const BufferSpec &b = out->buffers[op.index];
+        uint64_t b0 = b.offset, b1 = b0 + static_cast<uint64_t>(b.bytes.at(maxT_));
+        if (b0 < end && begin < b1 && begin < end) {
+          last = static_cast<int64_t>(ci);
+          writer = op.index;
+        }
+      });
+    }
+    if (last >= 0 && writer != t.buffer)
+      return error(MOERT_INVALID_ARTIFACT, what, " ('", t.name, "', buffer ",
+                   t.buffer, "): command ", last, " writes buffer ", writer,
+                   " over its bytes after it is computed");
+    return Status();
+  };
+  for (size_t i = 0; i < out->outputs.size(); ++i)
+    if (!(s = lastWrite(out->outputs[i], "output " + std::to_string(i))))
+      return s;
+  for (size_t i = 0; i < out->auxOutputs.size(); ++i)
+    if (!(s = lastWrite(out->auxOutputs[i], "aux output " + std::to_string(i))))
+      return s;
   return Status();
 }
 
@@ -858,6 +946,13 @@ Status Model::checkTable() {
   for (size_t i = 0; i < weights_.size(); ++i)
     if (weights_[i].synthetic) // generated here, not read from the file
       weightChecked_[i] = 1;
+  // A session allocates a function's arena: refuse one that cannot fit.
+  for (const FunctionSpec &f : functions_)
+    if (f.arenaBytes > memoryBudget())
+      return error(MOERT_OUT_OF_MEMORY, "function '", f.name, "' needs an arena of ",
+                   f.arenaBytes, " bytes, more than ",
+                   policy_.memoryBudget ? "the memory budget" : "this machine's memory",
+                   " (", memoryBudget(), " bytes)");
   return generateSyntheticWeights();
 }
 

@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <sodium.h>
 
 namespace moert::rt {
 
@@ -32,7 +34,16 @@ struct Chunk {
   uint64_t expected;
   size_t owner; // index into the caller's list of blobs
   uint64_t begin;
+  const uint8_t *hash; // a signed artifact's BLAKE2b-256 of the chunk, or null
 };
+
+bool hashMatches(const Chunk &c) {
+  if (!c.hash)
+    return true;
+  uint8_t h[kBlobHashBytes];
+  crypto_generichash(h, sizeof h, c.data, c.bytes, nullptr, 0);
+  return std::memcmp(h, c.hash, sizeof h) == 0;
+}
 
 /// Checks every chunk (on up to availableCpus() threads); returns the index
 /// (into `chunks`) of the first bad chunk in order, or chunks.size().
@@ -40,7 +51,8 @@ size_t checkChunks(const std::vector<Chunk> &chunks) {
   std::vector<uint8_t> bad(chunks.size(), 0);
   auto one = [&](int64_t i) {
     const Chunk &c = chunks[static_cast<size_t>(i)];
-    bad[static_cast<size_t>(i)] = checksum64(c.data, c.bytes) != c.expected;
+    bad[static_cast<size_t>(i)] =
+        checksum64(c.data, c.bytes) != c.expected || !hashMatches(c);
   };
   std::unique_ptr<ThreadPool> pool;
   int32_t threads = std::min<int64_t>(
@@ -59,14 +71,18 @@ void addChunks(const Spec &spec, size_t owner, std::vector<Chunk> *out) {
   for (uint64_t i = 0; i < spec.checksums.size(); ++i) {
     uint64_t begin = i * kChecksumChunk;
     out->push_back({spec.data + begin, std::min(kChecksumChunk, spec.bytes - begin),
-                    spec.checksums[i], owner, begin});
+                    spec.checksums[i], owner, begin,
+                    spec.hashes ? spec.hashes + i * kBlobHashBytes : nullptr});
   }
 }
 
 Status corrupted(const std::string &what, const Chunk &c) {
-  return error(MOERT_INVALID_ARTIFACT, what, ": checksum mismatch in its bytes [",
+  return error(MOERT_INVALID_ARTIFACT, what,
+               c.hash ? ": checksum or signed hash mismatch in its bytes ["
+                      : ": checksum mismatch in its bytes [",
                c.begin, ", ", c.begin + c.bytes,
-               "): the artifact is corrupted (or was changed after it was written)");
+               "): the artifact is corrupted (or was changed after it was ",
+               c.hash ? "signed)" : "written)");
 }
 
 } // namespace

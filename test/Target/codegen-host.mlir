@@ -5,7 +5,15 @@
 
 // CHECK-NOT: module @kernels
 // CHECK: exec.launch @route_0(
-// CHECK: exec.code_object "host-so" "x86-64-v3+sse4.2+popcnt+avx+avx2+fma+bmi+bmi2" {combine_0 = 4 : i64, dispatch_chunked_count_0 = 2 : i64, dispatch_chunked_offsets_0 = 2 : i64, dispatch_chunked_place_0 = 5 : i64, dispatch_chunked_scan_0 = 2 : i64, glu_0 = 2 : i64, permute_0 = 3 : i64, route_0 = 3 : i64, router_stats_final_0 = 2 : i64, router_stats_partial_0 = 3 : i64} = dense_resource<host_kernels> : tensor<{{[0-9]+}}xi8>
+// CHECK: exec.code_object "host-so" "x86-64-v3+sse4.2+popcnt+avx+avx2+fma+bmi+bmi2" {combine_0 = 4 : i64, dispatch_chunked_count_0 = 2 : i64, dispatch_chunked_offsets_0 = 2 : i64, dispatch_chunked_place_0 = 5 : i64, dispatch_chunked_scan_0 = 2 : i64, glu_0 = 2 : i64, permute_0 = 3 : i64, route_0 = 3 : i64, router_stats_final_0 = 2 : i64, router_stats_partial_0 = 3 : i64}
+// Each kernel's bounds: the largest extent (route_0 runs over T <= 32 tokens,
+// dispatch_chunked_offsets_0 once), the arguments it writes (combine_0: y,
+// argument 3; route_0: the weights and indices, 1 and 2) and the bytes of
+// each argument at max_tokens (combine_0: 32 tokens x 8 x f32 = 1024 for y).
+// CHECK-SAME: bounds {combine_0 = array<i64: 32, 8, 2048, 256, 256, 1024>,
+// CHECK-SAME: dispatch_chunked_offsets_0 = array<i64: 1, 2, 16, 20>,
+// CHECK-SAME: route_0 = array<i64: 32, 6, 512, 256, 256>,
+// CHECK-SAME: = dense_resource<host_kernels> : tensor<{{[0-9]+}}xi8>
 // The blob: an alignment word, then the ELF magic.
 // CHECK: host_kernels: "0x{{[0-9A-F]+}}7F454C46
 // CPU: error: moe-codegen-host: unknown CPU 'pentium9' (use an LLVM CPU name such as x86-64-v3, or native)

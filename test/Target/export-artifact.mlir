@@ -38,13 +38,14 @@
 // BADSTAGE: error: moe-compile-pipeline: stop-after must be one of input, expand, exec, codegen, artifact, got 'lower'
 
 // CHECK: magic MOEBART
-// CHECK-NEXT: version 3
+// CHECK-NEXT: version 4
 // CHECK-NEXT: header_size 128
 // CHECK-NEXT: file_size_matches True
 // CHECK-NEXT: table_offset {{[0-9]+}}
 // CHECK-NEXT: blobs_after_header True
 // CHECK-NEXT: table_after_blobs True
 // CHECK-NEXT: table_ends_file True
+// CHECK-NEXT: signed False
 // CHECK-NEXT: identifier MOEB
 // CHECK-NEXT: header_checksum_ok True
 // CHECK-NEXT: table_checksum_ok True

@@ -25,14 +25,20 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
+#include <cerrno>
 #include <cstring>
+#include <fcntl.h>
+#include <optional>
+#include <sodium.h>
 #include <unistd.h>
+
+#include "moert/format.h"
 
 using namespace llvm;
 
 static cl::OptionCategory category("moe-compile options");
-static cl::opt<std::string> inputFile(cl::Positional, cl::Required,
-                                      cl::desc("<graph.mlir>"), cl::cat(category));
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<graph.mlir>"),
+                                      cl::cat(category));
 static cl::opt<std::string> outputFile(
     "o", cl::cat(category), cl::value_desc("model.moeb"),
     cl::desc("Output: the artifact, or the IR with --compile-to/--emit "
@@ -86,6 +92,17 @@ static cl::opt<std::string> cpu(
     cl::desc("The CPU the host kernels are compiled for: an LLVM CPU name "
              "(default x86-64-v3) or 'native'"));
 
+static cl::opt<std::string> signKey(
+    "sign", cl::cat(category), cl::value_desc("KEY"),
+    cl::desc("Sign the artifact with the Ed25519 secret key in the file KEY "
+             "(written by --generate-key); moe-run --trusted-key checks the "
+             "signature (docs/artifact.md, \"Signatures\")"));
+static cl::opt<std::string> generateKey(
+    "generate-key", cl::cat(category), cl::value_desc("NAME"),
+    cl::desc("Write a new signing key pair, NAME.key (the secret key, mode "
+             "0600) and NAME.pub (the public key), then exit; an existing "
+             "file is not overwritten"));
+
 enum class Progress { Auto, Always, Never };
 static cl::opt<Progress> progressOpt(
     "progress", cl::init(Progress::Auto), cl::cat(category),
@@ -98,6 +115,46 @@ static cl::opt<Progress> progressOpt(
 static int fail(const Twine &message) {
   WithColor::error(errs(), "moe-compile") << message << "\n";
   return 1;
+}
+
+/// Writes `text` to a new file `path` (never over an existing one).
+static std::optional<std::string> writeNewFile(const std::string &path,
+                                               const std::string &text,
+                                               mode_t mode) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0)
+    return path + ": " + std::strerror(errno);
+  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size());
+  int e = errno;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok) {
+    ::unlink(path.c_str());
+    return path + ": writing failed: " + std::strerror(e);
+  }
+  return std::nullopt;
+}
+
+/// --generate-key NAME: NAME.key and NAME.pub.
+static int generateKeyPair(const std::string &name) {
+  if (sodium_init() < 0)
+    return fail("libsodium failed to initialize");
+  uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  crypto_sign_keypair(pk, sk);
+  std::string secret = moert::formatKeyText(moert::kSecretKeyLabel, sk, sizeof sk);
+  sodium_memzero(sk, sizeof sk);
+  if (auto e = writeNewFile(name + ".key", secret, 0600))
+    return fail(*e);
+  sodium_memzero(secret.data(), secret.size());
+  if (auto e = writeNewFile(name + ".pub",
+                            moert::formatKeyText(moert::kPublicKeyLabel, pk,
+                                                 sizeof pk),
+                            0644)) {
+    ::unlink((name + ".key").c_str());
+    return fail(*e);
+  }
+  outs() << "moe-compile: wrote " << name << ".key (secret: keep it private) "
+         << "and " << name << ".pub (give it to moe-run --trusted-key)\n";
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -123,14 +180,21 @@ int main(int argc, char **argv) {
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
       "              [--weight-type=native|f32|bf16|f16] [--pack-weights=true|false]\n"
-      "              [--cpu=NAME]\n"
+      "              [--cpu=NAME] [--sign KEY]\n"
+      "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
       "canonicalized), exec\n(buffers, memory plan, "
       "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
       "object, or to PTX/cubin for cuda), artifact (the .moeb file).\n");
 
+  if (!generateKey.empty())
+    return generateKeyPair(generateKey);
+  if (inputFile.empty())
+    return fail("no input graph: give graph.mlir (see --help)");
+
   moec::CompileOptions options;
+  options.signKey = signKey;
   std::string targetError;
   if (!moec::parseTarget(target, options, targetError))
     return fail(targetError);
@@ -167,6 +231,9 @@ int main(int argc, char **argv) {
   if (cudaGemvMaxTokens > 0 && options.target != moec::ExecTarget::Cuda)
     return fail("--cuda-gemv-max-tokens is for --target=cuda");
   bool writeArtifact = *stage == moec::Stage::Artifact;
+  if (!signKey.empty() && !writeArtifact)
+    return fail("--sign signs the artifact; it does not go with --compile-to "
+                "or --emit");
   if (writeArtifact && outputFile.empty())
     return fail("no output file: give -o model.moeb (or --compile-to=STAGE to "
                 "print IR)");

@@ -8,13 +8,16 @@
 // Every error is one line on stderr starting with "error: " and exit code 1.
 //
 //===----------------------------------------------------------------------===//
+#include "InputFile.h"
 #include "Npy.h"
 #include "common/ParseInt.h"
+#include "moert/format.h"
 #include "moert/moert.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace {
 
@@ -31,6 +35,8 @@ const char *kUsage =
     "               [--function NAME | --layer N] [--device cpu|cuda:N]\n"
     "               [--threads N] [--verify full|lazy] [--bench N]\n"
     "               [--router-stats] [--save-aux DIR] [--quiet]\n"
+    "               [--trusted-key KEY.pub ...] [--require-signature]\n"
+    "               [--memory-budget BYTES]\n"
     "       moe-run --version\n"
     "\n"
     "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
@@ -52,6 +58,14 @@ const char *kUsage =
     "                    router_indices.<i>) as DIR/<name>.npy (DIR is\n"
     "                    created if missing)\n"
     "  --quiet           print no output summary, no time_ms and no load time\n"
+    "  --trusted-key F   trust the Ed25519 public key in F (moe-compile\n"
+    "                    --generate-key writes NAME.pub); a signed artifact\n"
+    "                    must then be signed by a trusted key (repeatable)\n"
+    "  --require-signature  refuse an artifact that is not signed by a\n"
+    "                    trusted key, before anything in it is used\n"
+    "  --memory-budget B the most bytes the model may make the session\n"
+    "                    allocate (synthetic weights, the arena); default:\n"
+    "                    the machine's memory\n"
     "\n"
     "The artifact is mapped read-only and shared: processes that serve the same\n"
     "file share its pages. After the outputs, time_ms is the run's time, and\n"
@@ -74,7 +88,30 @@ struct Options {
   bool quiet = false;
   moert_verify_t verify = MOERT_VERIFY_FULL;
   std::string saveAux;
+  std::vector<uint8_t> trustedKeys; // 32 bytes each
+  bool requireSignature = false;
+  uint64_t memoryBudget = 0;
 };
+
+/// The public key in the file `path` (moe-compile --generate-key's NAME.pub).
+void readTrustedKey(const std::string &path, std::vector<uint8_t> *keys) {
+  uint64_t size = 0;
+  std::string why;
+  int err = 0;
+  int fd = moert::rt::openRegularFile(path.c_str(), &size, &why, &err);
+  if (fd < 0)
+    fail("--trusted-key: '" + path + "': " + why);
+  std::string text(static_cast<size_t>(std::min<uint64_t>(size, 4096)), '\0');
+  ssize_t n = ::read(fd, text.data(), text.size());
+  ::close(fd);
+  if (size > 4096 || n != static_cast<ssize_t>(text.size()))
+    fail("--trusted-key: '" + path + "': not a key file (" +
+         std::to_string(size) + " bytes)");
+  uint8_t key[32];
+  if (!moert::parseKeyText(text, moert::kPublicKeyLabel, key, sizeof key, &why))
+    fail("--trusted-key: '" + path + "': " + why);
+  keys->insert(keys->end(), key, key + sizeof key);
+}
 
 
 Options parseArgs(int argc, char **argv) {
@@ -134,6 +171,13 @@ Options parseArgs(int argc, char **argv) {
         o.verify = MOERT_VERIFY_LAZY;
       else
         fail("--verify must be full or lazy, got '" + v + "'");
+    } else if (a == "--trusted-key") {
+      readTrustedKey(next(), &o.trustedKeys);
+    } else if (a == "--require-signature") {
+      o.requireSignature = true;
+    } else if (a == "--memory-budget") {
+      o.memoryBudget = static_cast<uint64_t>(moetools::parseInt(
+          "--memory-budget", next(), 1, INT64_MAX, fail));
     } else if (a == "--device") {
       o.device = next();
     } else if (a == "--threads") {
@@ -301,7 +345,14 @@ int main(int argc, char **argv) {
 
   using Clock = std::chrono::steady_clock;
   auto loadStart = Clock::now();
-  auto model = moert::Model::load(o.model, o.verify);
+  moert_load_options_t loadOptions;
+  moert_load_options_init(&loadOptions);
+  loadOptions.verify = o.verify;
+  loadOptions.trusted_keys = o.trustedKeys.data();
+  loadOptions.num_trusted_keys = o.trustedKeys.size() / 32;
+  loadOptions.require_signature = o.requireSignature;
+  loadOptions.memory_budget = o.memoryBudget;
+  auto model = moert::Model::load(o.model, loadOptions);
   if (!model)
     fail(model.status().message());
   double loadSeconds = std::chrono::duration<double>(Clock::now() - loadStart).count();
@@ -444,6 +495,9 @@ int main(int argc, char **argv) {
                 times.front(), times.back(), static_cast<long long>(n),
                 static_cast<long long>(tokens));
   }
-  std::fflush(stdout);
+  // Standard output is the run's result: a failed write (a full disk,
+  // /dev/full) is an error, not exit 0 with the output lost.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    fail(std::string("writing to standard output failed: ") + std::strerror(errno));
   return 0;
 }

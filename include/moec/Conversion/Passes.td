@@ -97,4 +97,30 @@ def ExecSpecializeKernel : Pass<"exec-specialize-kernel", "::mlir::ModuleOp"> {
                            "::mlir::arith::ArithDialect"];
 }
 
+def ExecGuardKernelIndices : Pass<"exec-guard-kernel-indices", "::mlir::ModuleOp"> {
+  let summary = "Bounds-check every memory access whose index comes from data";
+  let description = [{
+    In the module's `kernels` module (docs/reliability.md, "Threat model"):
+    an index derived from a value the kernel read from memory (an expert
+    index, a row number, an offset) is checked against the memref's size
+    before the access. An out-of-range load yields zero instead and an
+    out-of-range store is skipped, so that no buffer contents, whatever an
+    artifact's table makes a kernel read, can make it touch memory outside
+    its arguments. With `fault-word` (the CPU target), a public kernel that
+    has such checks gets one more buffer argument, `memref<1xi32>`, placed
+    after its others and marked by the `exec.fault_word` attribute, where it
+    stores 1 on an out-of-range access; the runtime passes a per-session word
+    there (docs/artifact.md, "Host kernel ABI") and fails the run. Indices
+    from loop counters, T and the launch range are not checked: the runtime
+    bounds those by the kernel bounds the table records.
+  }];
+  let options = [
+    Option<"faultWord", "fault-word", "bool", /*default=*/"true",
+           "report out-of-range accesses through a fault word argument">
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 #endif // MOEC_CONVERSION_PASSES

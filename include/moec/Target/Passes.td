@@ -85,13 +85,18 @@ def MoeExportArtifact : Pass<"moe-export-artifact", "::mlir::ModuleOp"> {
     expert, converted to the buffer's element type) into the FlatBuffers table
     and blob section of docs/artifact.md, with the three checksums, and writes
     it to `output`. With `progress`, prints a line on stderr per checkpoint
-    file opened and per weight packed (MiB so far, seconds, MiB/s).
+    file opened and per weight packed (MiB so far, seconds, MiB/s). With
+    `sign-key`, appends the signature section (docs/artifact.md,
+    "Signatures"): a BLAKE2b-256 hash of every checksum chunk and an Ed25519
+    signature over the header, the table and the hashes.
   }];
   let options = [
     Option<"output", "output", "std::string", /*default=*/"\"\"",
            "the artifact file to write">,
     Option<"progress", "progress", "bool", /*default=*/"false",
-           "print a progress line per checkpoint file and per weight packed">
+           "print a progress line per checkpoint file and per weight packed">,
+    Option<"signKey", "sign-key", "std::string", /*default=*/"\"\"",
+           "sign the artifact with the Ed25519 secret key in this file">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect"];
 }

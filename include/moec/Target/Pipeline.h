@@ -43,6 +43,8 @@ struct CompileOptions {
   CudaBinary cudaBinary = CudaBinary::Auto;
   std::string cudaPath;
   std::string output; // the artifact, for Stage::Artifact
+  /// A file with an Ed25519 secret key: the artifact is signed with it.
+  std::string signKey;
   bool progress = false;
 };
 

@@ -7,8 +7,14 @@
  *   [128, 128 + blob_size)    the blob section: weights and code objects, each
  *                             64-byte aligned, zeros between and after them
  *                             (blob_size is a multiple of 64)
- *   [table_offset, file_size) the FlatBuffers table (runtime/schema/moeb.fbs),
+ *   [table_offset, +table_size) the FlatBuffers table (runtime/schema/moeb.fbs),
  *                             table_offset = 128 + blob_size
+ *   [signature_offset, file_size) a signed artifact's signature section
+ *                             (SignatureHead, then one kBlobHashBytes hash
+ *                             per checksum chunk), right after the table;
+ *                             absent (signature_offset = signature_size = 0,
+ *                             table_offset + table_size = file_size) when
+ *                             the artifact is not signed
  *
  * and nothing else. The table comes last so that a compiler can stream the
  * blobs to the file as it packs them and write the table when it knows it.
@@ -25,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace moert {
@@ -33,7 +40,9 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// Incremented on every incompatible change of the header or the schema.
 /// 2: Weight.layout (panels). 3: the table after the blobs, per-chunk
 /// checksums of each weight and code object instead of one blob checksum.
-constexpr uint32_t kFormatVersion = 3;
+/// 4: kernel bounds (Kernel.max_extent, writes, arg_bytes) and the optional
+/// signature section.
+constexpr uint32_t kFormatVersion = 4;
 constexpr uint64_t kAlignment = 64;
 /// A weight's or code object's bytes are checksummed in chunks of this many
 /// bytes (the last may be shorter): chunk i covers [i * kChecksumChunk,
@@ -46,14 +55,34 @@ struct FileHeader {
   uint32_t header_size;     // sizeof(FileHeader) == 128
   uint64_t file_size;
   uint64_t table_offset;    // blob_offset + blob_size
-  uint64_t table_size;      // file_size - table_offset
+  uint64_t table_size;      // (signature_offset or file_size) - table_offset
   uint64_t blob_offset;     // == 128
   uint64_t blob_size;       // a multiple of 64
   uint64_t table_checksum;  // checksum64 of the table's bytes
-  uint64_t reserved[7];     // zero
+  uint64_t signature_offset; // table_offset + table_size, or 0: unsigned
+  uint64_t signature_size;   // file_size - signature_offset, or 0
+  uint64_t reserved[5];     // zero
   uint64_t header_checksum; // checksum64 of bytes [0, 120) of this header
 };
 static_assert(sizeof(FileHeader) == 128, "the header is 128 bytes");
+
+/// A signed artifact (docs/artifact.md, "Signatures"): the signature section
+/// is a SignatureHead followed by hash_count hashes of kBlobHashBytes: the
+/// BLAKE2b-256 of every checksum chunk of every code object (in table
+/// order), then of every weight stored in the blob section (in table order).
+/// `signature` is the Ed25519 signature by `public_key` of the BLAKE2b-512
+/// hash of kSignatureContext, the header's 128 bytes, the table's bytes and
+/// the hash list, in this order.
+constexpr char kSignatureMagic[8] = {'M', 'O', 'E', 'S', 'I', 'G', '0', '1'};
+constexpr char kSignatureContext[] = "moec artifact signature, format 4";
+constexpr size_t kBlobHashBytes = 32;
+struct SignatureHead {
+  char magic[8];
+  uint8_t public_key[32];
+  uint8_t signature[64];
+  uint64_t hash_count;
+};
+static_assert(sizeof(SignatureHead) == 112, "the signature head is 112 bytes");
 
 /// The checksum of the header, the table and each chunk of a blob: a 64-bit
 /// hash over the bytes, processed as little-endian 64-bit words (the tail
@@ -249,6 +278,65 @@ void packPanels(const T *rows, int64_t n, int64_t k, T *out, int64_t depth = 1) 
       }
     }
   }
+}
+
+/// Signing keys as text files (docs/artifact.md, "Signatures"): one line,
+/// "<label> <hex bytes>", label kPublicKeyLabel (32 bytes) or
+/// kSecretKeyLabel (64 bytes: libsodium's Ed25519 secret key, the seed then
+/// the public key).
+constexpr char kPublicKeyLabel[] = "moec-ed25519-public-key";
+constexpr char kSecretKeyLabel[] = "moec-ed25519-secret-key";
+
+inline std::string formatKeyText(const char *label, const uint8_t *key,
+                                 size_t bytes) {
+  static const char hex[] = "0123456789abcdef";
+  std::string text = std::string(label) + " ";
+  for (size_t i = 0; i < bytes; ++i) {
+    text += hex[key[i] >> 4];
+    text += hex[key[i] & 15];
+  }
+  return text + "\n";
+}
+
+/// Parses formatKeyText's output (surrounding whitespace allowed) into
+/// `bytes` bytes at `key`; false with `*why` when it is not such a key.
+inline bool parseKeyText(const std::string &text, const char *label,
+                         uint8_t *key, size_t bytes, std::string *why) {
+  size_t begin = text.find_first_not_of(" \t\r\n");
+  size_t end = text.find_last_not_of(" \t\r\n");
+  std::string line = begin == std::string::npos
+                         ? std::string()
+                         : text.substr(begin, end - begin + 1);
+  std::string prefix = std::string(label) + " ";
+  if (line.compare(0, prefix.size(), prefix) != 0) {
+    *why = std::string("not a key file: expected a line '") + label +
+           " <hex>'";
+    return false;
+  }
+  std::string digits = line.substr(prefix.size());
+  if (digits.size() != 2 * bytes) {
+    *why = "the key has " + std::to_string(digits.size()) +
+           " hex digits, expected " + std::to_string(2 * bytes);
+    return false;
+  }
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < bytes; ++i) {
+    int hi = nibble(digits[2 * i]), lo = nibble(digits[2 * i + 1]);
+    if (hi < 0 || lo < 0) {
+      *why = "the key has a character that is not a hex digit";
+      return false;
+    }
+    key[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
 }
 
 } // namespace moert

@@ -3,7 +3,34 @@
 
 #include "cpu/CpuCommands.h"
 
+#include <cstring>
+#include <vector>
+
 namespace moert::rt {
+
+namespace {
+/// moec's host code objects state each kernel's bounds as the constant
+/// moec_bounds.<kernel> = {max_extent, writes, bytes...}: they must equal
+/// the table's, so that a table edited to give a kernel another's name (or
+/// other bounds) is refused. An object without the constant (one not made
+/// by moec) has only the table's bounds.
+Status checkStatedBounds(const LoadedCode &code, const KernelSpec &k) {
+  const void *data = nullptr;
+  uint64_t size = 0;
+  if (!code.resolveConstant("moec_bounds." + k.name, &data, &size).ok())
+    return Status();
+  std::vector<int64_t> table{k.maxExtent, static_cast<int64_t>(k.writes)};
+  for (uint64_t b : k.argBytes)
+    table.push_back(static_cast<int64_t>(b));
+  if (size != table.size() * sizeof(int64_t) ||
+      std::memcmp(data, table.data(), size) != 0)
+    return error(MOERT_INVALID_ARTIFACT, "kernel '", k.name,
+                 "': the bounds in the table differ from those its code "
+                 "states (moec_bounds.", k.name,
+                 "): the table does not belong to this code");
+  return Status();
+}
+} // namespace
 
 Status CpuDevice::create(const Model &model, int32_t threads,
                          std::unique_ptr<Device> *out) {
@@ -20,7 +47,8 @@ Status CpuDevice::create(const Model &model, int32_t threads,
     std::shared_ptr<LoadedCode> &code = device->code_[k.codeObject];
     if (!code && !(s = model.acquireCode(k.codeObject, &code)))
       return s;
-    if (!(s = code->resolve(k.name, &device->kernels_[i])))
+    if (!(s = code->resolve(k.name, &device->kernels_[i])) ||
+        !(s = checkStatedBounds(*code, k)))
       return s;
   }
   *out = std::move(device);
@@ -30,8 +58,10 @@ Status CpuDevice::create(const Model &model, int32_t threads,
 Status CpuDevice::bind(uint8_t *hostArena) {
   size_t numOperands = 0;
   for (const FunctionSpec &f : model_.functions())
-    for (const CommandSpec &c : f.commands)
+    for (const CommandSpec &c : f.commands) {
+      numOperands += c.kind == CommandKind::Launch; // the fault word
       forEachOperand(c, [&](const Operand &, Access) { ++numOperands; });
+    }
   operands_.clear();
   operands_.reserve(numOperands);
   prepared_.assign(model_.functions().size(), {});
@@ -49,6 +79,9 @@ Status CpuDevice::bind(uint8_t *hostArena) {
             op.isWeight ? const_cast<uint8_t *>(model_.weights()[op.index].data)
                         : hostArena + f.buffers[op.index].offset);
       });
+      // args[n]: the session's fault word (docs/artifact.md, "Host kernel ABI").
+      if (c.kind == CommandKind::Launch)
+        operands_.push_back(&fault_);
     }
   }
   return Status();
@@ -65,6 +98,15 @@ Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
     switch (c.kind) {
     case CommandKind::Launch:
       runLaunch(pool, p.kernel, op, T, c.extent.at(T), c.grain);
+      if (fault_ != 0) {
+        fault_ = 0;
+        return error(MOERT_EXECUTION_ERROR, "run '", fn.name, "': command ", ci,
+                     " (Launch of kernel '", model_.kernels()[c.kernel].name,
+                     "'), T = ", T,
+                     ": the kernel met an index out of range in the data it "
+                     "read (the artifact's plan is inconsistent); the run's "
+                     "outputs are not valid");
+      }
       break;
     case CommandKind::Gemm: // A, B, C
       runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], op[1], c.bPanels,

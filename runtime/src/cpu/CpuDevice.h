@@ -44,6 +44,9 @@ private:
   std::vector<KernelFn> kernels_;                 // by kernel index
   std::vector<std::vector<Prepared>> prepared_;   // by function, by command
   std::vector<void *> operands_;                  // every command's operands
+  /// Set to nonzero by a kernel that met a data-derived index out of range
+  /// (exec-guard-kernel-indices); checked after each launch.
+  int32_t fault_ = 0;
 };
 
 } // namespace moert::rt

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Reads a .moeb file's header independently of the compiler and runtime,
-checks its layout (header, blob section, then the table) and the header's and
+checks its layout (header, blob section, the table, then a signed artifact's
+signature section) and the header's and
 table's checksums (re-implemented here from
 docs/artifact.md), and prints what it found, one fact per line. With
 `--matrix N K`, also whether the blob section holds the f32 [N, K] matrix of
@@ -63,10 +64,12 @@ def find_weight_layouts(blob, n, k):
 
 
 def main():
-    """inspect_moeb.py FILE [--matrix N K | --table OUT]"""
+    """inspect_moeb.py FILE [--matrix N K | --table OUT | --edit-table AT OUT |
+    --swap-names A B OUT]"""
     data = open(sys.argv[1], "rb").read()
     (magic, version, header_size, file_size, table_offset, table_size, blob_offset,
      blob_size, table_cs) = struct.unpack_from("<8sIIQQQQQQ", data, 0)
+    (sig_offset, sig_size) = struct.unpack_from("<QQ", data, 64)
     (header_cs,) = struct.unpack_from("<Q", data, 120)
     print("magic", magic.rstrip(b"\0").decode())
     print("version", version)
@@ -75,15 +78,46 @@ def main():
     print("table_offset", table_offset)
     print("blobs_after_header", blob_offset == 128 and blob_size % 64 == 0)
     print("table_after_blobs", table_offset == blob_offset + blob_size)
-    print("table_ends_file", table_offset + table_size == file_size)
+    # The table ends the file, or the signature section right after it does.
+    table_end = sig_offset if sig_size else file_size
+    print("table_ends_file", table_offset + table_size == table_end)
+    print("signed", sig_size != 0)
+    if sig_size:
+        magic_sig, = struct.unpack_from("<8s", data, sig_offset)
+        (count,) = struct.unpack_from("<Q", data, sig_offset + 104)
+        print("signature_magic", magic_sig.decode())
+        print("signature_ends_file", sig_offset + sig_size == file_size and
+              sig_size == 112 + 32 * count)
     print("identifier", data[table_offset + 4:table_offset + 8].decode())
     print("header_checksum_ok", checksum64(data[:120]) == header_cs)
     print("table_checksum_ok", checksum64(data[table_offset:table_offset + table_size]) == table_cs)
-    print("reserved_zero", data[64:120] == b"\0" * 56)
+    print("reserved_zero", data[80:120] == b"\0" * 40)
     print("elf_code_object", b"\x7fELF" in data[blob_offset:blob_offset + blob_size])
     if len(sys.argv) == 5 and sys.argv[2] == "--matrix":
         find_weight_layouts(data[blob_offset:blob_offset + blob_size], int(sys.argv[3]),
                             int(sys.argv[4]))
+    if len(sys.argv) == 5 and sys.argv[2] == "--edit-table":
+        # An attacker's edit: one byte of the table changed, then the table's
+        # and the header's checksums recomputed ("re-sealed").
+        out = bytearray(data)
+        out[table_offset + int(sys.argv[3])] ^= 0x01
+        struct.pack_into("<Q", out, 56,
+                         checksum64(bytes(out[table_offset:table_offset + table_size])))
+        struct.pack_into("<Q", out, 120, checksum64(bytes(out[:120])))
+        open(sys.argv[4], "wb").write(bytes(out))
+    if len(sys.argv) == 6 and sys.argv[2] == "--swap-names":
+        # Two kernel names of equal length swapped in the table, re-sealed.
+        a, b = sys.argv[3].encode(), sys.argv[4].encode()
+        assert len(a) == len(b)
+        table = data[table_offset:table_offset + table_size]
+        hold = b"\xfe" * len(a)
+        assert hold not in table
+        table = table.replace(a, hold).replace(b, a).replace(hold, b)
+        out = bytearray(data)
+        out[table_offset:table_offset + table_size] = table
+        struct.pack_into("<Q", out, 56, checksum64(table))
+        struct.pack_into("<Q", out, 120, checksum64(bytes(out[:120])))
+        open(sys.argv[5], "wb").write(bytes(out))
     if len(sys.argv) == 4 and sys.argv[2] == "--table":
         # The FlatBuffers table alone, for `flatc --json --raw-binary`.
         open(sys.argv[3], "wb").write(data[table_offset:table_offset + table_size])

@@ -1,6 +1,8 @@
 //===- LoaderTest.cpp - every check of docs/artifact.md's loader ----------===//
 #include "TestUtil.h"
 
+#include <sodium.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -298,14 +300,14 @@ TEST(LoaderHeader, BadMagic) {
 }
 
 TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
-  for (uint32_t v : {0u, 1u, 2u, 4u, 7u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, 1u, 2u, 3u, 5u, 7u, 0xFFFFFFFFu}) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.format_version = v;
     setHeader(b, h);
     rehash(b); // a well-formed artifact of another version
     EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
-    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 3 only");
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format version 4 only");
   }
   ArtifactBuilder ab(kMaxT);
   makeSmall(ab);
@@ -398,7 +400,7 @@ TEST(LoaderHeader, BlobSize) {
 }
 
 TEST(LoaderHeader, ReservedWords) {
-  for (int i = 0; i < 7; ++i) {
+  for (int i = 0; i < 5; ++i) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.reserved[i] = 1;
@@ -930,6 +932,48 @@ TEST(LoaderSemantic, Launches) {
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "command 1 (Launch): extent is missing");
 }
 
+// The kernel's bounds (docs/artifact.md, "Kernel bounds"): an edited extent,
+// an argument smaller than the kernel touches, a write to a weight, or bounds
+// that do not fit the kernel are load errors, not runs out of bounds.
+TEST(LoaderSemantic, KernelBounds) {
+  // add_bias8(h, bias, y) over T rows of 8 f32: 256, 32 and 256 bytes at
+  // max_tokens = 8, writes y.
+  auto bounded = [](int64_t maxExtent, uint64_t writes,
+                    std::vector<uint64_t> bytes) {
+    return [=](ArtifactBuilder &a) { a.setKernelBounds(0, maxExtent, writes, bytes); };
+  };
+  {
+    moert::Status s = loadStatus(mutated(bounded(kMaxT, 4, {256, 32, 256})));
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  Bytes e = mutated([&](ArtifactBuilder &a) {
+    bounded(kMaxT, 4, {256, 32, 256})(a);
+    *cmd<fb::LaunchT>(a, 1)->extent = fb::Affine(2, 0);
+  });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT,
+                    "command 1 (Launch): extent reaches 16 at max_tokens = 8, "
+                    "but kernel 'moert_test_add_bias8' handles at most 8");
+  Bytes small = mutated(bounded(kMaxT, 4, {256, 32, 512}));
+  EXPECT_LOAD_ERROR(small, MOERT_INVALID_ARTIFACT,
+                    "command 1 (Launch): argument 2 (buffer 2) holds 256 bytes "
+                    "at T = 8, but kernel 'moert_test_add_bias8' needs 512");
+  Bytes weight = mutated(bounded(kMaxT, 4, {256, 64, 256}));
+  EXPECT_LOAD_ERROR(weight, MOERT_INVALID_ARTIFACT,
+                    "argument 1 (weight 1 'bias') holds 32 bytes, but kernel "
+                    "'moert_test_add_bias8' needs 64");
+  Bytes writes = mutated(bounded(kMaxT, 2, {256, 32, 256}));
+  EXPECT_LOAD_ERROR(writes, MOERT_INVALID_ARTIFACT,
+                    "command 1 (Launch): argument 1 is weight 1: weights are "
+                    "read-only");
+  Bytes count = mutated(bounded(kMaxT, 4, {256, 32}));
+  EXPECT_LOAD_ERROR(count, MOERT_INVALID_ARTIFACT,
+                    "kernel 0 ('moert_test_add_bias8'): arg_bytes lists 2 sizes for 3 arguments");
+  Bytes mask = mutated(bounded(kMaxT, 8, {256, 32, 256}));
+  EXPECT_LOAD_ERROR(mask, MOERT_INVALID_ARTIFACT, "writes mask 8 names arguments beyond its 3");
+  Bytes neg = mutated(bounded(-1, 4, {256, 32, 256}));
+  EXPECT_LOAD_ERROR(neg, MOERT_INVALID_ARTIFACT, "max_extent is -1");
+}
+
 TEST(LoaderSemantic, CommandsMustHaveABody) {
   Bytes b = mutated([](ArtifactBuilder &a) {
     fn(a).commands.push_back(std::make_unique<fb::CommandEntryT>());
@@ -1062,4 +1106,88 @@ TEST(LoaderVerifier, CorruptedTablesThatLoadRunSafely) {
   // sure the runs happened.
   EXPECT_GT(ran, 200) << "too few corrupted artifacts ran";
   std::printf("%d runs of corrupted artifacts succeeded\n", ran);
+}
+
+// --- signatures (docs/artifact.md, "Signatures") ------------------------------
+
+namespace {
+struct KeyPair {
+  uint8_t pk[32], sk[64];
+  KeyPair() {
+    if (sodium_init() < 0)
+      std::abort();
+    crypto_sign_keypair(pk, sk);
+  }
+};
+
+moert::Status loadWith(const Bytes &bytes, const std::vector<const KeyPair *> &trusted,
+                       bool require, moert_verify_t verify = MOERT_VERIFY_FULL) {
+  std::vector<uint8_t> keys;
+  for (const KeyPair *k : trusted)
+    keys.insert(keys.end(), k->pk, k->pk + 32);
+  moert_load_options_t o;
+  moert_load_options_init(&o);
+  o.verify = verify;
+  o.trusted_keys = keys.data();
+  o.num_trusted_keys = trusted.size();
+  o.require_signature = require;
+  moert_model_t *m = nullptr;
+  moert::Status s =
+      moert::Status::adopt(moert_model_load_memory_with(bytes.data(), bytes.size(), &o, &m));
+  moert_model_free(m);
+  return s;
+}
+} // namespace
+
+TEST(LoaderSignature, SignedArtifactsLoadForTheirKeysOnly) {
+  KeyPair alice, mallory;
+  Bytes plain = small();
+  Bytes signedBytes = plain;
+  sign(signedBytes, alice.sk);
+  EXPECT_TRUE(loadWith(signedBytes, {&alice}, true).ok());
+  EXPECT_TRUE(loadWith(signedBytes, {&alice}, true, MOERT_VERIFY_LAZY).ok());
+  EXPECT_TRUE(loadWith(signedBytes, {}, false).ok()); // intact, signer not judged
+  EXPECT_TRUE(loadWith(plain, {&alice}, false).ok());  // unsigned, not required
+  moert::Status s = loadWith(plain, {&alice}, true);
+  EXPECT_NE(s.message().find("the artifact is not signed"), std::string::npos) << s.message();
+  s = loadWith(signedBytes, {&mallory}, false);
+  EXPECT_NE(s.message().find("which is not trusted"), std::string::npos) << s.message();
+  s = loadWith(signedBytes, {}, true);
+  EXPECT_EQ(s.code(), MOERT_INVALID_ARGUMENT);
+  // Signed again by mallory: mallory's key, not alice's.
+  Bytes resigned = signedBytes;
+  sign(resigned, mallory.sk);
+  EXPECT_FALSE(loadWith(resigned, {&alice}, true).ok());
+  EXPECT_TRUE(loadWith(resigned, {&mallory}, true).ok());
+}
+
+TEST(LoaderSignature, ReSealedEditsAreRefused) {
+  KeyPair alice;
+  Bytes good = small();
+  sign(good, alice.sk);
+  // A table edit re-sealed (table and header checksums recomputed).
+  Bytes table = good;
+  moert::FileHeader h = header(table);
+  table[h.table_offset + h.table_size / 2] ^= 1;
+  rehash(table);
+  moert::Status s = loadWith(table, {&alice}, true);
+  EXPECT_NE(s.message().find("the signature does not verify"), std::string::npos) << s.message();
+  // A changed blob hash in the signature section.
+  Bytes hashes = good;
+  hashes[hashes.size() - 1] ^= 1;
+  s = loadWith(hashes, {&alice}, true);
+  EXPECT_NE(s.message().find("the signature does not verify"), std::string::npos) << s.message();
+  // A weight byte changed: refused at load (full), or before its first use
+  // (lazy), never used.
+  Bytes weight = good;
+  weight[h.blob_offset + 4] ^= 1; // weight 0, 'w'
+  s = loadWith(weight, {&alice}, true);
+  EXPECT_NE(s.message().find("weight 0 ('w'): checksum or signed hash mismatch"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(loadWith(weight, {&alice}, true, MOERT_VERIFY_LAZY).ok());
+  // The signature section must end the file and match its hash count.
+  Bytes cut = good;
+  cut.resize(cut.size() - 32);
+  EXPECT_FALSE(loadWith(cut, {&alice}, true).ok());
 }

@@ -1,6 +1,8 @@
 //===- TestArtifact.cpp -----------------------------------------------------===//
 #include "TestArtifact.h"
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -54,6 +56,54 @@ void rehash(Bytes &file) {
   setHeader(file, h);
   h.header_checksum = checksum64(file.data(), offsetof(FileHeader, header_checksum));
   setHeader(file, h);
+}
+
+void sign(Bytes &file, const uint8_t *secretKey) {
+  if (sodium_init() < 0)
+    throw std::runtime_error("sign(): libsodium failed to initialize");
+  FileHeader h = header(file);
+  if (h.signature_size) // drop the old section
+    file.resize(h.signature_offset);
+  const fb::Model *m = fb::GetModel(file.data() + h.table_offset);
+  std::vector<uint8_t> hashes;
+  auto hashBlob = [&](uint64_t offset, uint64_t bytes) {
+    for (uint64_t at = 0; at < bytes; at += kChecksumChunk) {
+      uint8_t out[kBlobHashBytes];
+      crypto_generichash(out, sizeof out, file.data() + h.blob_offset + offset + at,
+                         std::min(kChecksumChunk, bytes - at), nullptr, 0);
+      hashes.insert(hashes.end(), out, out + sizeof out);
+    }
+  };
+  if (m->code_objects())
+    for (const fb::CodeObject *c : *m->code_objects())
+      hashBlob(c->offset(), c->bytes());
+  if (m->weights())
+    for (const fb::Weight *w : *m->weights())
+      if (w->init() == fb::WeightInit::Blob)
+        hashBlob(w->offset(), w->bytes());
+  h.signature_offset = file.size();
+  h.signature_size = sizeof(SignatureHead) + hashes.size();
+  h.file_size = h.signature_offset + h.signature_size;
+  setHeader(file, h);
+  rehash(file);
+  h = header(file);
+  SignatureHead head{};
+  std::memcpy(head.magic, kSignatureMagic, sizeof head.magic);
+  std::memcpy(head.public_key, secretKey + 32, sizeof head.public_key);
+  head.hash_count = hashes.size() / kBlobHashBytes;
+  uint8_t digest[crypto_generichash_BYTES_MAX];
+  crypto_generichash_state state;
+  crypto_generichash_init(&state, nullptr, 0, sizeof digest);
+  crypto_generichash_update(&state, reinterpret_cast<const uint8_t *>(kSignatureContext),
+                            sizeof kSignatureContext - 1);
+  crypto_generichash_update(&state, file.data(), sizeof(FileHeader));
+  crypto_generichash_update(&state, file.data() + h.table_offset, h.table_size);
+  crypto_generichash_update(&state, hashes.data(), hashes.size());
+  crypto_generichash_final(&state, digest, sizeof digest);
+  crypto_sign_detached(head.signature, nullptr, digest, sizeof digest, secretKey);
+  const uint8_t *p = reinterpret_cast<const uint8_t *>(&head);
+  file.insert(file.end(), p, p + sizeof head);
+  file.insert(file.end(), hashes.begin(), hashes.end());
 }
 
 ArtifactBuilder::ArtifactBuilder(int64_t maxTokens) {
@@ -121,8 +171,21 @@ uint32_t ArtifactBuilder::addKernel(const std::string &name, uint32_t codeObject
   k->name = name;
   k->code_object = codeObject;
   k->num_args = numArgs;
+  // Bounds that let any launch through (arguments of any size, reads only);
+  // a test of the bounds sets them with setKernelBounds.
+  k->max_extent = int64_t(1) << 40;
+  k->arg_bytes.assign(numArgs, 0);
   model.kernels.push_back(std::move(k));
   return static_cast<uint32_t>(model.kernels.size() - 1);
+}
+
+void ArtifactBuilder::setKernelBounds(uint32_t kernel, int64_t maxExtent,
+                                      uint64_t writes,
+                                      std::vector<uint64_t> argBytes) {
+  fb::KernelT &k = *model.kernels[kernel];
+  k.max_extent = maxExtent;
+  k.writes = writes;
+  k.arg_bytes = std::move(argBytes);
 }
 
 uint32_t ArtifactBuilder::testKernel(const std::string &name, uint32_t numArgs) {

@@ -35,6 +35,12 @@ inline fb::Affine aff(int64_t perToken, int64_t fixed) { return fb::Affine(perTo
 /// the table on purpose; a blob's checksums live in the table).
 void rehash(Bytes &file);
 
+/// Signs a built artifact with an Ed25519 secret key (libsodium's 64 bytes),
+/// as moe-compile --sign does: the BLAKE2b-256 of every checksum chunk of the
+/// code objects and then the weights in the blob section, the signature over
+/// header, table and hashes; a signature section already there is replaced.
+void sign(Bytes &file, const uint8_t *secretKey);
+
 /// The header of a file (a copy).
 FileHeader header(const Bytes &file);
 void setHeader(Bytes &file, const FileHeader &h);
@@ -61,6 +67,10 @@ public:
   uint32_t addKernel(const std::string &name, uint32_t codeObject, uint32_t numArgs);
   /// A kernel of test_kernels.c (its code object is added once).
   uint32_t testKernel(const std::string &name, uint32_t numArgs);
+  /// The kernel's bounds (docs/artifact.md, "Kernel bounds"); addKernel's
+  /// defaults accept any launch.
+  void setKernelBounds(uint32_t kernel, int64_t maxExtent, uint64_t writes,
+                       std::vector<uint64_t> argBytes);
   FunctionBuilder function(const std::string &name);
 
   struct Options {

@@ -1,0 +1,109 @@
+//===- KernelBounds.cpp - what each kernel reads and writes ---------------===//
+#include "moec/Target/KernelBounds.h"
+
+#include "exec/ExecDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
+
+using namespace mlir;
+
+namespace {
+
+/// The function argument a memref value is a view of, or null.
+BlockArgument rootArgument(Value v) {
+  while (v) {
+    if (auto arg = dyn_cast<BlockArgument>(v))
+      return arg;
+    auto view = v.getDefiningOp<ViewLikeOpInterface>();
+    if (!view)
+      return {};
+    v = view.getViewSource();
+  }
+  return {};
+}
+
+/// Bit i set: the kernel may write argument i. An op that does not state its
+/// effects (a call, say) is taken to write every memref it is given.
+uint64_t writtenArguments(func::FuncOp fn) {
+  uint64_t mask = 0;
+  auto mark = [&](Value v) {
+    BlockArgument arg = rootArgument(v);
+    if (arg && arg.getOwner() == &fn.getBody().front() && arg.getArgNumber() < 64)
+      mask |= uint64_t(1) << arg.getArgNumber();
+  };
+  fn.walk([&](Operation *op) {
+    auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+    if (!effects) {
+      if (op->hasTrait<OpTrait::HasRecursiveMemoryEffects>() ||
+          op->getNumRegions() > 0 || isa<func::ReturnOp>(op))
+        return;
+      for (Value operand : op->getOperands())
+        if (isa<MemRefType>(operand.getType()))
+          mark(operand);
+      return;
+    }
+    SmallVector<MemoryEffects::EffectInstance> list;
+    effects.getEffects(list);
+    for (const auto &e : list)
+      if (isa<MemoryEffects::Write>(e.getEffect()) && e.getValue())
+        mark(e.getValue());
+  });
+  return mask;
+}
+
+} // namespace
+
+std::string moec::kernelBoundsSymbol(StringRef kernel) {
+  return ("moec_bounds." + kernel).str();
+}
+
+FailureOr<DictionaryAttr> moec::computeKernelBounds(ModuleOp module,
+                                                    ModuleOp kernels) {
+  llvm::StringMap<int64_t> maxExtent;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    auto mt = fn->getAttrOfType<IntegerAttr>(
+        exec::ExecDialect::MaxTokensAttrHelper::getNameStr());
+    int64_t maxTokens = mt ? mt.getInt() : 1;
+    fn.walk([&](exec::LaunchOp launch) {
+      exec::Affine extent = exec::toAffine(launch.getExtent());
+      int64_t e = std::max(extent.at(maxTokens), extent.at(1));
+      int64_t &m = maxExtent[launch.getKernel()];
+      m = std::max(m, e);
+    });
+  }
+  Builder b(kernels.getContext());
+  SmallVector<NamedAttribute> entries;
+  for (auto fn : kernels.getOps<func::FuncOp>()) {
+    int64_t buffers = llvm::count_if(fn.getArgumentTypes(), [](Type t) {
+      return isa<MemRefType>(t);
+    });
+    if (fn->hasAttr(exec::kFaultWordAttr))
+      --buffers; // the fault word is the runtime's, not the table's
+    uint64_t writes = writtenArguments(fn);
+    if (buffers < 64)
+      writes &= (uint64_t(1) << buffers) - 1;
+    SmallVector<int64_t> bounds{maxExtent.lookup(fn.getSymName()),
+                                static_cast<int64_t>(writes)};
+    for (Type t : fn.getArgumentTypes()) {
+      auto memref = dyn_cast<MemRefType>(t);
+      if (!memref || static_cast<int64_t>(bounds.size()) - 2 == buffers)
+        continue;
+      if (!memref.hasStaticShape())
+        return fn.emitError() << "kernel " << fn.getSymName()
+                              << ": buffer argument " << memref
+                              << " has no static size, so its bounds cannot "
+                                 "be recorded";
+      unsigned bits = memref.getElementTypeBitWidth();
+      bounds.push_back(memref.getNumElements() * ((bits + 7) / 8));
+    }
+    if (bounds.size() - 2 > 63)
+      return fn.emitError() << "kernel " << fn.getSymName()
+                            << " takes more than 63 buffers";
+    entries.push_back(
+        b.getNamedAttr(fn.getSymName(), b.getDenseI64ArrayAttr(bounds)));
+  }
+  return b.getDictionaryAttr(entries);
+}
