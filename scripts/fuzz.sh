@@ -9,8 +9,8 @@ SECONDS_EACH=${2:-60}
 ONLY=${3:-}
 src=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(cd "$BUILD/bin" && pwd)
-targets="fuzz_artifact fuzz_npy fuzz_safetensors fuzz_config fuzz_moe_opt"
-declare -A maxlen=([fuzz_artifact]=65536 [fuzz_npy]=4096 [fuzz_safetensors]=4096
+targets="fuzz_artifact fuzz_elf fuzz_npy fuzz_safetensors fuzz_config fuzz_moe_opt"
+declare -A maxlen=([fuzz_artifact]=65536 [fuzz_elf]=65536 [fuzz_npy]=4096 [fuzz_safetensors]=4096
                    [fuzz_config]=4096 [fuzz_moe_opt]=8192)
 status=0
 for t in $targets; do

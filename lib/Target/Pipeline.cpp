@@ -142,6 +142,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),
                              llvm::cl::desc("the .moeb to write")};
+  Option<std::string> signKey{
+      *this, "sign-key", llvm::cl::init(""),
+      llvm::cl::desc("sign the .moeb with the Ed25519 secret key in this file")};
   Option<std::string> stopAfter{
       *this, "stop-after", llvm::cl::init("artifact"),
       llvm::cl::desc("input|expand|exec|codegen|artifact")};
@@ -161,6 +164,7 @@ void moec::registerCompilePipeline() {
         options.packWeights = o.packWeights;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
         options.output = o.output;
+        options.signKey = o.signKey;
         std::string error;
         if (!parseTarget(o.target, options, error))
           return pm.addPass(std::make_unique<PipelineOptionError>(error));

@@ -6,8 +6,11 @@
 // that mutations of the table and the blobs reach the FlatBuffers verifier
 // and the semantic checks behind the checksums (with full verification, each
 // weight's chunk checksums at load). Inputs whose second-to-last byte is odd
-// load with lazy verification instead. Whatever loads is queried. Nothing may crash, hang or read out of bounds; a bad artifact
-// must come back as a status.
+// load with lazy verification instead. Whatever loads is queried, and a CPU
+// session runs each function at T = 1 and T = max_tokens (up to 64) on
+// inputs made from the input's bytes: a re-sealed table reaches the kernels,
+// whose bounds and guarded indices must hold. Nothing may crash, hang or
+// read out of bounds; a bad artifact must come back as a status.
 //
 //===----------------------------------------------------------------------===//
 #include "moert/format.h"
@@ -64,6 +67,60 @@ void reseal(std::vector<uint8_t> &file) {
   h.header_checksum = moert::checksum64(file.data(), 120);
   std::memcpy(file.data(), &h, sizeof(h));
 }
+/// Runs every function of a CPU model at T = 1 and T = max_tokens (when at
+/// most 64) on inputs filled from `seed`'s bytes; statuses are fine.
+void runSessions(moert_model_t *model, int64_t maxTokens, const uint8_t *seed,
+                 size_t seedSize) {
+  moert_session_options_t so;
+  moert_session_options_init(&so);
+  so.threads = 1;
+  moert_session_t *session = nullptr;
+  if (moert_status_t *st = moert_session_create(model, "cpu", &so, &session)) {
+    moert_status_free(st);
+    return;
+  }
+  size_t functions = moert_model_num_functions(model);
+  for (size_t f = 0; f < functions; ++f) {
+    for (int64_t T : {int64_t(1), maxTokens}) {
+      if (T > 64)
+        continue;
+      size_t n = moert_model_num_tensors(model, f, MOERT_TENSOR_INPUT);
+      std::vector<std::vector<uint8_t>> data(n);
+      std::vector<moert_tensor_t> inputs(n);
+      bool ok = true;
+      for (size_t i = 0; i < n && ok; ++i) {
+        moert_tensor_info_t info;
+        if (moert_status_t *st = moert_model_tensor_info(model, f, MOERT_TENSOR_INPUT, i, &info)) {
+          moert_status_free(st);
+          ok = false;
+          break;
+        }
+        moert_tensor_t &t = inputs[i];
+        t.dtype = info.dtype;
+        t.rank = info.rank;
+        size_t elems = 1;
+        for (int32_t d = 0; d < info.rank; ++d) {
+          t.shape[d] = info.shape[d] < 0 ? T : info.shape[d];
+          elems *= static_cast<size_t>(t.shape[d]);
+          ok = ok && elems <= (size_t(1) << 20);
+        }
+        if (!ok)
+          break;
+        data[i].resize(elems * moert_dtype_size(info.dtype));
+        for (size_t b = 0; b < data[i].size(); ++b)
+          data[i][b] = seedSize ? seed[(b * 131 + i) % seedSize] : 0;
+        t.data = data[i].data();
+        t.bytes = data[i].size();
+      }
+      if (!ok)
+        continue;
+      if (moert_status_t *st =
+              moert_session_run_index(session, f, inputs.data(), n, nullptr, 0))
+        moert_status_free(st);
+    }
+  }
+  moert_session_free(session);
+}
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size) {
@@ -75,6 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size) {
   moert_load_options_init(&options);
   if (size >= 2 && (input[size - 2] & 1))
     options.verify = MOERT_VERIFY_LAZY;
+  options.memory_budget = uint64_t(256) << 20; // arenas and synthetic weights
   moert_model_t *model = nullptr;
   moert_status_t *status = moert_model_load_memory_with(data, size, &options, &model);
   if (status) {
@@ -82,10 +140,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *input, size_t size) {
     moert_status_free(status);
     return 0;
   }
-  (void)moert_model_max_tokens(model);
+  int64_t maxTokens = moert_model_max_tokens(model);
   size_t functions = moert_model_num_functions(model);
   for (size_t i = 0; i < functions; ++i)
     (void)moert_model_function_name(model, i);
+  runSessions(model, maxTokens, input, size);
   moert_model_free(model);
   return 0;
 }

@@ -1,11 +1,15 @@
 //===- fuzz_moe_opt.cpp - libFuzzer target: parsing and verifying moe IR --===//
 //
-// Arbitrary text through the MLIR parser with the moe and exec dialects
-// registered, then the verifier; what verifies is printed again.
+// Arbitrary text through the check the tools run first (moec::checkMlirInput:
+// no bytecode, bounded nesting), then the MLIR parser with the moe and exec
+// dialects registered, then the verifier; what verifies is printed again.
+// MLIR bytecode is refused by the tools (its reader is not hardened), so it
+// has no fuzz target.
 //
 //===----------------------------------------------------------------------===//
 #include "exec/ExecDialect.h"
 #include "moe/MoeDialect.h"
+#include "moec/Support/Files.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -43,6 +47,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   // MLIR's lexer relies on a NUL after the text (as moe-opt's files have:
   // MemoryBuffer terminates them); it reads past a bare buffer's end.
   std::string text(reinterpret_cast<const char *>(data), size);
+  if (llvm::Error e = moec::checkMlirInput(text, "input")) {
+    llvm::consumeError(std::move(e));
+    return 0;
+  }
   auto module = mlir::parseSourceString<mlir::ModuleOp>(text, &context);
   if (module && mlir::succeeded(mlir::verify(*module))) {
     std::string text;
