@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 #include "Probes.h"
 #include "common/ParseInt.h"
+#include "common/SingleThreadedBlas.h"
 
 #include "moert/moert.hpp"
 
@@ -835,6 +836,7 @@ std::string validate() {
 } // namespace
 
 int main(int argc, char **argv) {
+  moetools::reexecWithSingleThreadedBlas(argv);
   parseArgs(argc, argv);
   if (opts.listShapes) {
     for (const Shape &s : namedShapes())

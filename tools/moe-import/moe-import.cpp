@@ -47,6 +47,32 @@ static cl::opt<Progress> progressOpt(
                clEnumValN(Progress::Always, "always", "always"),
                clEnumValN(Progress::Never, "never", "never")));
 
+/// Symbolic links in the checkpoint folder are followed (a Hugging Face cache
+/// links every file of a snapshot to its blob store); one that leads outside
+/// the folder gets a note, so that what is read is never a surprise.
+static void noteSymlinks(StringRef dir) {
+  SmallString<256> root;
+  if (sys::fs::real_path(dir, root))
+    return;
+  std::error_code ec;
+  for (sys::fs::directory_iterator it(dir, ec, /*follow_symlinks=*/false), end;
+       it != end && !ec; it.increment(ec)) {
+    if (it->type() != sys::fs::file_type::symlink_file)
+      continue;
+    StringRef name = sys::path::filename(it->path());
+    if (!(name == "config.json" || name.ends_with(".safetensors") ||
+          name.ends_with(".safetensors.index.json")))
+      continue;
+    SmallString<256> target;
+    if (sys::fs::real_path(it->path(), target))
+      continue;
+    if (!StringRef(target).starts_with((root + "/").str()))
+      WithColor::note(errs(), "moe-import")
+          << it->path() << " is a symbolic link to " << target
+          << ", outside the checkpoint folder; reading it there\n";
+  }
+}
+
 static int fail(const Twine &message) {
   WithColor::error(errs(), "moe-import") << message << "\n";
   return 1;
@@ -91,6 +117,7 @@ int main(int argc, char **argv) {
              << format("%.1f", bytes / 1048576.0) << " MiB)\n";
     };
 
+  noteSymlinks(checkpointDir);
   auto module = moec::import::importCheckpoint(context, options);
   if (!module)
     return fail(toString(module.takeError()));

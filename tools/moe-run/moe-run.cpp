@@ -11,6 +11,7 @@
 #include "InputFile.h"
 #include "Npy.h"
 #include "common/ParseInt.h"
+#include "common/SingleThreadedBlas.h"
 #include "moert/format.h"
 #include "moert/moert.hpp"
 
@@ -341,6 +342,7 @@ double msSince(std::chrono::steady_clock::time_point start) {
 } // namespace
 
 int main(int argc, char **argv) {
+  moetools::reexecWithSingleThreadedBlas(argv);
   Options o = parseArgs(argc, argv);
 
   using Clock = std::chrono::steady_clock;

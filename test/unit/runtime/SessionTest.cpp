@@ -3,6 +3,7 @@
 #include "TestUtil.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -557,4 +558,42 @@ TEST(Session, AnArenaThatCannotBeAllocatedIsAStatus) {
   ASSERT_TRUE(m) << m.status().message();
   EXPECT_STATUS(sessionCreationStatus(*m), MOERT_OUT_OF_MEMORY,
                 "the session's arena needs ");
+}
+
+// A session is used by one thread at a time: a second thread entering while
+// a run is inside it gets an error, not a race (the first run is unharmed).
+TEST(Session, ASecondThreadInsideOneSessionIsAnError) {
+  ArtifactBuilder b(8);
+  uint32_t k = b.testKernel("moert_test_rendezvous", 2);
+  FunctionBuilder f = b.function("barrier");
+  uint32_t xb = f.buffer(4, 0), counter = f.buffer(0, 4), flags = f.buffer(4, 0);
+  f.input("x", fb::DType::F32, {-1, 1}, xb);
+  f.output("flags", fb::DType::I32, {-1}, flags);
+  f.fill(buf(counter), aff(0, 4), 0);
+  f.fill(buf(flags), aff(4, 0), 0);
+  f.launch(k, {buf(counter), buf(flags)}, aff(1, 0), 1);
+  moert::Model m = mustLoad(b.build());
+  // One thread, two chunks that wait for each other: the run stays inside the
+  // session for seconds (the barrier's timeout).
+  moert::Session s = mustSession(m, 1);
+  std::vector<float> x(2, 0.0f);
+  std::atomic<bool> done{false};
+  std::thread first([&] {
+    EXPECT_TRUE(s.run("", {f32(x, {2, 1})}));
+    done = true;
+  });
+  std::vector<float> x1(1, 0.0f);
+  moert::Status second;
+  for (int i = 0; i < 2000 && !done; ++i) {
+    second = s.run("", {f32(x1, {1, 1})});
+    if (second.code() == MOERT_FAILED_PRECONDITION)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  first.join();
+  EXPECT_EQ(second.code(), MOERT_FAILED_PRECONDITION) << second.message();
+  EXPECT_NE(second.message().find("the session is in use by another thread"),
+            std::string::npos)
+      << second.message();
+  EXPECT_TRUE(s.run("", {f32(x1, {1, 1})})); // free again
 }
