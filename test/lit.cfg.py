@@ -26,6 +26,10 @@ config.substitutions.append(("%moe_run", os.path.join(config.moec_tools_dir, "mo
 
 if config.cuda_enabled:
     config.available_features.add("cuda")
+# sanitized: the tools were built with a sanitizer (make test-sanitize), whose
+# shadow memory needs more address space than `ulimit -v` tests allow.
+if getattr(config, "sanitized", False):
+    config.available_features.add("sanitized")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
 config.substitutions.append(("%moec_bin", config.moec_tools_dir))
