@@ -43,14 +43,10 @@ DictionaryAttr kernelSignatures(ModuleOp kernels) {
   Builder b(kernels.getContext());
   SmallVector<NamedAttribute> entries;
   for (auto fn : kernels.getOps<func::FuncOp>()) {
-    int64_t buffers = llvm::count_if(fn.getArgumentTypes(), [](Type t) {
-      return isa<MemRefType>(t);
-    });
     // The fault word (exec-guard-kernel-indices) is not one of the table's
     // arguments: the runtime passes it after them.
-    if (fn->hasAttr(exec::kFaultWordAttr))
-      --buffers;
-    entries.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(buffers)));
+    entries.push_back(b.getNamedAttr(fn.getSymName(),
+                                     b.getI64IntegerAttr(kernelTableArguments(fn))));
   }
   return b.getDictionaryAttr(entries);
 }

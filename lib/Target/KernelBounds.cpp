@@ -56,6 +56,14 @@ uint64_t writtenArguments(func::FuncOp fn) {
 
 } // namespace
 
+int64_t moec::kernelTableArguments(func::FuncOp fn) {
+  int64_t buffers = llvm::count_if(fn.getArgumentTypes(), [](Type t) {
+    return isa<MemRefType>(t);
+  });
+  // The fault word is the runtime's, not the table's.
+  return fn->hasAttr(exec::kFaultWordAttr) ? buffers - 1 : buffers;
+}
+
 std::string moec::kernelBoundsSymbol(StringRef kernel) {
   return ("moec_bounds." + kernel).str();
 }
@@ -77,11 +85,7 @@ FailureOr<DictionaryAttr> moec::computeKernelBounds(ModuleOp module,
   Builder b(kernels.getContext());
   SmallVector<NamedAttribute> entries;
   for (auto fn : kernels.getOps<func::FuncOp>()) {
-    int64_t buffers = llvm::count_if(fn.getArgumentTypes(), [](Type t) {
-      return isa<MemRefType>(t);
-    });
-    if (fn->hasAttr(exec::kFaultWordAttr))
-      --buffers; // the fault word is the runtime's, not the table's
+    int64_t buffers = kernelTableArguments(fn);
     uint64_t writes = writtenArguments(fn);
     if (buffers < 64)
       writes &= (uint64_t(1) << buffers) - 1;

@@ -11,6 +11,7 @@
 #define MOEC_TARGET_KERNELBOUNDS_H
 
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
 
@@ -23,6 +24,10 @@ namespace moec {
 /// whose size is not static or on more than 63 buffer arguments.
 mlir::FailureOr<mlir::DictionaryAttr> computeKernelBounds(mlir::ModuleOp module,
                                                           mlir::ModuleOp kernels);
+
+/// The buffer arguments of kernel `fn` that the table lists: its memref
+/// arguments but the fault word (exec-guard-kernel-indices).
+int64_t kernelTableArguments(mlir::func::FuncOp fn);
 
 /// The name of the constant through which a host code object states a
 /// kernel's bounds itself: "moec_bounds.<kernel>" (see CodeObject.cpp).
