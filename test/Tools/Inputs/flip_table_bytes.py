@@ -5,7 +5,7 @@ classifies the result: an 'error:' line and exit 1 (refused), a run whose
 output equals the reference (harmless edit), a wrong output, or a crash or
 hang. Prints 'R refused, H harmless, C crashed, W wrong'.
 
-  flip_table_bytes.py ARTIFACT MOE_RUN X.npy Y.npy N
+  flip_table_bytes.py ARTIFACT MOE_RUN X.npy Y.npy N [MOE_RUN_ARGS...]
 """
 import os
 import struct
@@ -21,6 +21,7 @@ from inspect_moeb import checksum64  # noqa: E402
 
 def main():
     art, moe_run, x, y, n = sys.argv[1:6]
+    extra = sys.argv[6:]
     data = open(art, "rb").read()
     (table_offset, table_size) = struct.unpack_from("<QQ", data, 24)
     ref = np.load(y)
@@ -38,7 +39,7 @@ def main():
             if os.path.exists(out):
                 os.remove(out)
             try:
-                r = subprocess.run([moe_run, path, "--input", x, "--output", out, "--quiet"],
+                r = subprocess.run([moe_run, path, "--input", x, "--output", out, "--quiet"] + extra,
                                    capture_output=True, timeout=30)
             except subprocess.TimeoutExpired:
                 counts["crashed"] += 1
