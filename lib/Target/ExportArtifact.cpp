@@ -41,6 +41,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <array>
+#include <atomic>
 #include <map>
 #include <set>
 #include <sodium.h>
@@ -230,7 +231,7 @@ public:
   std::optional<std::string> open(StringRef path, uint64_t expected) {
     path_ = path.str();
     temp_ = path_ + ".partial";
-    fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd_ = ::open(temp_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644); // read back to hash
     if (fd_ < 0)
       return "cannot write " + path_ + ": " + std::strerror(errno);
     // Reserve the space up front: a full disk is one clear error now, not
@@ -260,6 +261,21 @@ public:
       size_ += static_cast<uint64_t>(n);
     }
     return std::nullopt;
+  }
+
+  /// Reads `bytes` bytes at `offset` of what was written (for hashing).
+  bool readAt(uint64_t offset, uint8_t *data, size_t bytes) const {
+    while (bytes) {
+      ssize_t n = ::pread(fd_, data, bytes, static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return false;
+      data += n;
+      offset += static_cast<uint64_t>(n);
+      bytes -= static_cast<size_t>(n);
+    }
+    return true;
   }
 
   /// Zeros up to the next multiple of moert::kAlignment.
@@ -311,43 +327,6 @@ fb::DType gemmDType(Value b) {
 }
 
 using BlobHash = std::array<uint8_t, moert::kBlobHashBytes>;
-
-/// The BLAKE2b-256 of each moert::kChecksumChunk-byte chunk of a blob given
-/// in pieces (a signed artifact's hash list, moert/format.h).
-class ChunkHashes {
-public:
-  ChunkHashes() { crypto_generichash_init(&state_, nullptr, 0, kBytes); }
-  void update(const uint8_t *data, size_t size) {
-    while (size) {
-      uint64_t room = moert::kChecksumChunk - inChunk_;
-      size_t take = size < room ? size : static_cast<size_t>(room);
-      crypto_generichash_update(&state_, data, take);
-      inChunk_ += take;
-      data += take;
-      size -= take;
-      if (inChunk_ == moert::kChecksumChunk)
-        flush();
-    }
-  }
-  std::vector<BlobHash> finish() {
-    if (inChunk_)
-      flush();
-    return std::move(hashes_);
-  }
-
-private:
-  static constexpr size_t kBytes = moert::kBlobHashBytes;
-  void flush() {
-    BlobHash h;
-    crypto_generichash_final(&state_, h.data(), kBytes);
-    hashes_.push_back(h);
-    crypto_generichash_init(&state_, nullptr, 0, kBytes);
-    inChunk_ = 0;
-  }
-  crypto_generichash_state state_;
-  uint64_t inChunk_ = 0;
-  std::vector<BlobHash> hashes_;
-};
 
 class Writer {
 public:
@@ -430,11 +409,8 @@ LogicalResult Writer::appendBlob(
     return op->emitError() << "moe-export-artifact: " << *e;
   uint64_t start = out.size();
   moert::ChunkChecksums sums;
-  ChunkHashes hashes;
   auto sink = [&](const uint8_t *data, size_t size) -> LogicalResult {
     sums.update(data, size);
-    if (signing)
-      hashes.update(data, size);
     if (auto e = out.append(data, size))
       return op->emitError() << "moe-export-artifact: " << *e;
     return success();
@@ -444,8 +420,28 @@ LogicalResult Writer::appendBlob(
   *offset = start - kHeaderBytes;
   *bytes = out.size() - start;
   sums.finish(*checksums);
-  if (signing)
-    blobHashes[*offset] = hashes.finish();
+  if (signing) {
+    // The signed artifact's hash of each chunk, read back from the file just
+    // written (still in the page cache), on all cores.
+    uint64_t chunks = moert::checksumChunks(*bytes);
+    std::vector<BlobHash> &hashes = blobHashes[*offset];
+    hashes.resize(chunks);
+    std::atomic<bool> readFailed{false};
+    llvm::parallelFor(0, static_cast<size_t>(chunks), [&](size_t c) {
+      uint64_t at = c * moert::kChecksumChunk;
+      size_t n = static_cast<size_t>(std::min(moert::kChecksumChunk, *bytes - at));
+      std::vector<uint8_t> chunk(n);
+      if (!out.readAt(start + at, chunk.data(), n)) {
+        readFailed = true;
+        return;
+      }
+      crypto_generichash(hashes[c].data(), hashes[c].size(), chunk.data(), n,
+                         nullptr, 0);
+    });
+    if (readFailed)
+      return op->emitError() << "moe-export-artifact: reading back a blob of "
+                                "the artifact to hash it failed";
+  }
   return success();
 }
 
