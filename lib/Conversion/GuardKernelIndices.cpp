@@ -37,6 +37,22 @@ DenseSet<Value> dataDerived(func::FuncOp fn) {
       if (isa<memref::LoadOp, gpu::ShuffleOp>(op)) {
         for (Value r : op->getResults())
           mark(r);
+      } else if (isa<arith::MinUIOp, arith::MinSIOp>(op)) {
+        // A clamp to a bound the compiler computed is as trusted as the
+        // bound: min_u(x, B), and min_s(max_s(x, L), B) with L and B not
+        // data-derived (the grouped GEMV kernel clamps its offsets so).
+        Value a = op->getOperand(0), b = op->getOperand(1);
+        auto bounded = [&](Value v, Value bound) {
+          if (tainted.contains(bound))
+            return false;
+          if (isa<arith::MinUIOp>(op) || !tainted.contains(v))
+            return true;
+          auto lower = v.getDefiningOp<arith::MaxSIOp>();
+          return lower && (!tainted.contains(lower.getLhs()) ||
+                           !tainted.contains(lower.getRhs()));
+        };
+        if (any({a, b}) && !bounded(a, b) && !bounded(b, a))
+          mark(op->getResult(0));
       } else if (auto sel = dyn_cast<arith::SelectOp>(op)) {
         if (any({sel.getTrueValue(), sel.getFalseValue()}))
           mark(sel.getResult());

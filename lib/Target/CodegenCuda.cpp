@@ -144,6 +144,10 @@ FailureOr<int64_t> spreadLanes(func::FuncOp fn) {
       return WalkResult::advance();
     if (store && store.getMemRef().getDefiningOp<memref::AllocaOp>())
       return WalkResult::advance();
+    // The fault word: every lane may set it to 1, the same value.
+    if (store && fn->hasAttr(exec::kFaultWordAttr) &&
+        store.getMemRef() == fn.getArgument(kernelTableArguments(fn)))
+      return WalkResult::advance();
     for (Operation *p = op->getParentOp(); p && p != fn; p = p->getParentOp())
       if (p->hasAttr(kSpread))
         return WalkResult::advance();
@@ -160,7 +164,8 @@ FailureOr<int64_t> spreadLanes(func::FuncOp fn) {
   return lanes;
 }
 
-/// gpu.func @name(buffers..., %T: index, %extent: index) for each kernel.
+/// gpu.func @name(buffers..., %fault: memref<1xi32>, %T: index,
+/// %extent: index) for each kernel.
 LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
                                DictionaryAttr &signatures,
                                DictionaryAttr &lanesAttr) {
@@ -172,16 +177,16 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     if (!fn.getBody().hasOneBlock())
       return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
                             << " has more than one block";
-    if (fn->hasAttr(exec::kFaultWordAttr))
-      return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
-                            << " has a fault word, which the CUDA target does "
-                               "not pass (run exec-guard-kernel-indices with "
-                               "fault-word=false)";
     ArrayRef<Type> inputs = fn.getArgumentTypes();
-    int64_t buffers = llvm::count_if(inputs, [](Type t) {
+    int64_t memrefs = llvm::count_if(inputs, [](Type t) {
       return isa<MemRefType>(t);
     });
-    if (inputs.size() != static_cast<size_t>(buffers) + 3)
+    // The table's buffers, then the fault word: every entry point takes one
+    // (the runtime always passes it); a kernel without checked indices
+    // ignores it.
+    bool hasFault = fn->hasAttr(exec::kFaultWordAttr);
+    int64_t buffers = kernelTableArguments(fn);
+    if (inputs.size() != static_cast<size_t>(memrefs) + 3)
       return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
                             << " does not take (buffers..., T, begin, end)";
     int64_t laneCount = 1;
@@ -201,6 +206,7 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     lanes.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(laneCount)));
 
     SmallVector<Type> argTypes(inputs.take_front(buffers));
+    argTypes.push_back(MemRefType::get({1}, b.getI32Type())); // the fault word
     argTypes.append({b.getIndexType(), b.getIndexType()}); // T, extent
     b.setInsertionPointToEnd(gpuModule.getBody());
     auto gfn = gpu::GPUFuncOp::create(b, loc, fn.getSymName(),
@@ -218,7 +224,7 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     Value lane = arith::RemUIOp::create(b, loc, global, lanesValue);
     Value next = arith::AddIOp::create(b, loc, item,
                                        arith::ConstantIndexOp::create(b, loc, 1));
-    Value extent = entry.getArgument(buffers + 1);
+    Value extent = entry.getArgument(buffers + 2);
     Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                           item, extent);
 
@@ -226,9 +232,11 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     Block &body = fn.getBody().front();
     for (int64_t i = 0; i < buffers; ++i)
       map.map(body.getArgument(i), entry.getArgument(i));
-    map.map(body.getArgument(buffers), entry.getArgument(buffers)); // T
-    map.map(body.getArgument(buffers + 1), item);                   // begin
-    map.map(body.getArgument(buffers + 2), next);                   // end
+    if (hasFault)
+      map.map(body.getArgument(buffers), entry.getArgument(buffers));
+    map.map(body.getArgument(memrefs), entry.getArgument(buffers + 1)); // T
+    map.map(body.getArgument(memrefs + 1), item);                       // begin
+    map.map(body.getArgument(memrefs + 2), next);                       // end
     // Stack arrays live in the entry block (no dynamic allocas on the GPU).
     for (Operation &op : body.without_terminator())
       if (isa<memref::AllocaOp>(op))

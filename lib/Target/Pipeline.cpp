@@ -89,10 +89,9 @@ void moec::buildCompilePipeline(OpPassManager &pm,
     pm.addPass(createMoePackWeights());
   if (last < Stage::Codegen)
     return;
-  // Data-derived indices checked in every kernel; the CPU reports them
-  // through a fault word, the CUDA target (no such argument yet) only clamps.
-  pm.addPass(createExecGuardKernelIndices(ExecGuardKernelIndicesOptions{
-      options.target == ExecTarget::Cpu}));
+  // Data-derived indices checked in every kernel, reported through the
+  // kernel's fault word.
+  pm.addPass(createExecGuardKernelIndices());
   if (options.target == ExecTarget::Cuda)
     pm.addPass(createMoeCodegenCuda(MoeCodegenCudaOptions{
         options.chip, options.cudaBinary, options.cudaPath}));

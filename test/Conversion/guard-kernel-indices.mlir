@@ -66,6 +66,25 @@ module {
       return
     }
 
+    // A value clamped to bounds the compiler computed, min_s(max_s(x, 0), 7),
+    // is as trusted as they are: no check.
+    // CHECK-LABEL: func.func @clamped(
+    // CHECK-NOT: scf.if
+    // CHECK: return
+    func.func @clamped(%off: memref<2xi32>, %x: memref<8xf32>, %y: memref<1xf32>,
+                       %T: index, %begin: index, %end: index) {
+      %c0 = arith.constant 0 : index
+      %zero = arith.constant 0 : i32
+      %seven = arith.constant 7 : i32
+      %o = memref.load %off[%c0] : memref<2xi32>
+      %lo = arith.maxsi %o, %zero : i32
+      %r = arith.minsi %lo, %seven : i32
+      %ri = arith.index_cast %r : i32 to index
+      %v = memref.load %x[%ri] : memref<8xf32>
+      memref.store %v, %y[%c0] : memref<1xf32>
+      return
+    }
+
     // Nothing read from memory indexes anything: unchanged, no fault word.
     // CHECK-LABEL: func.func @copy(
     // CHECK-SAME: %{{.*}}: memref<8xf32>, %{{.*}}: memref<8xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) {

@@ -41,8 +41,10 @@
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_0,
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_1,
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_2,
-// PTX-NEXT: .param .u64 route_warp_0_param_3,
-// PTX-NEXT: .param .u64 route_warp_0_param_4
+// The fault word (exec-guard-kernel-indices), then T and the extent:
+// PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_3,
+// PTX-NEXT: .param .u64 route_warp_0_param_4,
+// PTX-NEXT: .param .u64 route_warp_0_param_5
 // PTX: shfl.sync.bfly.b32
 // PTX: .visible .entry route_0(
 // PTX-NOT: call

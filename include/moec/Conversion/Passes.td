@@ -106,7 +106,9 @@ def ExecGuardKernelIndices : Pass<"exec-guard-kernel-indices", "::mlir::ModuleOp
     before the access. An out-of-range load yields zero instead and an
     out-of-range store is skipped, so that no buffer contents, whatever an
     artifact's table makes a kernel read, can make it touch memory outside
-    its arguments. With `fault-word` (the CPU target), a public kernel that
+    its arguments. A value clamped to a bound that is not data-derived
+    (`min_u(x, B)`, `min_s(max_s(x, L), B)`) needs no check. With
+    `fault-word` (the default, for both targets), a public kernel that
     has such checks gets one more buffer argument, `memref<1xi32>`, placed
     after its others and marked by the `exec.fault_word` attribute, where it
     stores 1 on an out-of-range access; the runtime passes a per-session word

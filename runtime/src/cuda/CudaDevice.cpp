@@ -167,8 +167,13 @@ Status CudaDevice::init(int ordinal) {
   uint64_t arena = kDeviceAlign;
   for (const FunctionSpec &f : model_.functions())
     arena = std::max(arena, alignDevice(f.arenaBytes));
-  if (Status s = check(api.cuMemAlloc(&arena_, arena),
+  if (Status s = check(api.cuMemAlloc(&arena_, arena + kDeviceAlign),
                        "cuMemAlloc of the " + std::to_string(arena) + "-byte arena");
+      !s)
+    return s;
+  faultWord_ = arena_ + arena;
+  if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, stream_),
+                       "cuMemsetD32Async of the fault word");
       !s)
     return s;
   if (const char *v = std::getenv("MOERT_CUDA_GRAPHS"); v && std::strcmp(v, "0") == 0)
@@ -332,6 +337,7 @@ Status CudaDevice::launch(uint32_t kernel, const CUdeviceptr *buffers, size_t co
   launchParams_.clear();
   for (size_t i = 0; i < count; ++i)
     launchParams_.push_back(const_cast<CUdeviceptr *>(&buffers[i]));
+  launchParams_.push_back(&faultWord_); // docs/artifact.md, "CUDA kernel ABI"
   launchParams_.push_back(&scalars[0]);
   launchParams_.push_back(&scalars[1]);
   return check(api_->cuLaunchKernel(kernels_[kernel], static_cast<unsigned>(blocks), 1, 1,
@@ -629,12 +635,27 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
     return s;
   if (Status s = copyOut(fn.auxOutputs); !s)
     return s;
+  if (Status s = check(api.cuMemcpyDtoHAsync(&hostFault_, faultWord_, sizeof hostFault_,
+                                             stream_),
+                       "cuMemcpyDtoHAsync of the fault word");
+      !s)
+    return s;
   if (profile_)
     if (Status s = check(api.cuEventRecord(events_[n + 2], stream_), "cuEventRecord"); !s)
       return s;
   if (Status s = check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
       !s)
     return s;
+  if (hostFault_ != 0) {
+    hostFault_ = 0;
+    if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, stream_),
+                         "cuMemsetD32Async of the fault word");
+        !s)
+      return s;
+    return error(MOERT_EXECUTION_ERROR,
+                 "a kernel met an index out of range in the data it read (the "
+                 "artifact's plan is inconsistent); the run's outputs are not valid");
+  }
   // The first run of a function at a T loads cuBLAS's kernels: it is seen,
   // not counted, and its times are not read.
   if (profile_) {

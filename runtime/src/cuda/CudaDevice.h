@@ -110,6 +110,11 @@ private:
   CUdeviceptr weights_ = 0;
   std::vector<CUdeviceptr> weightAddress_;
   CUdeviceptr arena_ = 0;
+  /// The kernels' fault word (after the arena, in its allocation): a kernel
+  /// stores 1 there on an out-of-range data-derived index; read back with
+  /// the outputs at the end of each run.
+  CUdeviceptr faultWord_ = 0;
+  int32_t hostFault_ = 0;
   CUdeviceptr workspace_ = 0;
   std::vector<int32_t> offsets_; // a grouped GEMM's offsets, read back
   // Where offsets_ came from: [offsetsAt_, + offsetsBytes_) of the arena;
