@@ -58,9 +58,6 @@ namespace fb = moert::fb;
 
 namespace {
 
-/// Bytes of an element of `elem` (f32, bf16 or f16).
-size_t elementBytes(Type elem) { return elem.getIntOrFloatBitWidth() / 8; }
-
 /// The element types weights are stored as, and how to read and write them.
 enum class Elem { F32, BF16, F16 };
 
