@@ -120,6 +120,10 @@ uint64_t Model::memoryBudget() const {
   return pages > 0 ? static_cast<uint64_t>(pages) * pageSize() : UINT64_MAX;
 }
 
+const char *Model::memoryBudgetName() const {
+  return policy_.memoryBudget ? "the memory budget" : "this machine's memory";
+}
+
 Status Model::adopt(uint8_t *map, size_t mapSize, size_t size,
                     const LoadPolicy &policy) {
   map_ = map;

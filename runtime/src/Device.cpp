@@ -49,6 +49,13 @@ Status parseDevice(const char *device, int *cudaOrdinal) {
 
 Device::~Device() = default;
 
+Status Device::kernelFault(const std::string &where) {
+  return error(MOERT_EXECUTION_ERROR, where, where.empty() ? "" : ": ",
+               "a kernel met an index out of range in the data it read (the "
+               "artifact's plan is inconsistent); the run's outputs are not "
+               "valid");
+}
+
 Status Device::create(const Model &model, const char *device,
                       const moert_session_options_t *options,
                       std::unique_ptr<Device> *out) {

@@ -33,6 +33,12 @@ public:
   virtual Status run(const FunctionSpec &fn, size_t function, int64_t T) = 0;
   /// The threads a run uses on the host.
   virtual int32_t threads() const = 0;
+
+protected:
+  /// The error of a run whose kernel set the fault word (a data-derived
+  /// index out of range: exec-guard-kernel-indices); `where`, when given,
+  /// says which command.
+  static Status kernelFault(const std::string &where = "");
 };
 
 } // namespace moert::rt

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
+#include <new>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,6 +64,46 @@ inline int openRegularFile(const char *path, uint64_t *size, std::string *error,
   }
   *size = static_cast<uint64_t>(st.st_size);
   return fd;
+}
+
+/// Reads the regular file `path` whole into `*out`, if it is at most
+/// `maxBytes`; false with `*error` ("cannot open: ...", "is a FIFO, not a
+/// regular file", "is N bytes, more than M", "cannot read: ...") otherwise.
+inline bool readRegularFile(const char *path, uint64_t maxBytes, std::string *out,
+                            std::string *error) {
+  uint64_t size = 0;
+  int err = 0;
+  int fd = openRegularFile(path, &size, error, &err);
+  if (fd < 0)
+    return false;
+  if (size > maxBytes) {
+    ::close(fd);
+    *error = "is " + std::to_string(size) + " bytes, more than " +
+             std::to_string(maxBytes);
+    return false;
+  }
+  try {
+    out->resize(static_cast<size_t>(size));
+  } catch (const std::bad_alloc &) {
+    ::close(fd);
+    *error = std::to_string(size) + " bytes do not fit in memory";
+    return false;
+  }
+  size_t have = 0;
+  while (have < out->size()) {
+    ssize_t n = ::read(fd, &(*out)[have], out->size() - have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      *error = std::string("cannot read: ") +
+               (n < 0 ? std::strerror(errno) : "the file shrank");
+      ::close(fd);
+      return false;
+    }
+    have += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return true;
 }
 
 } // namespace moert::rt

@@ -252,6 +252,8 @@ private:
   Status checkTable();
   Status generateSyntheticWeights();
   uint64_t memoryBudget() const;
+  /// "the memory budget" or "this machine's memory", for messages.
+  const char *memoryBudgetName() const;
   // Signature.cpp
   Status checkSignature();
   Status attachBlobHashes();

@@ -1,12 +1,11 @@
 //===- Npy.cpp --------------------------------------------------------------===//
 #include "Npy.h"
 
+#include "InputFile.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include "InputFile.h"
-
-#include <new>
 #include <limits>
 
 namespace moert::npy {
@@ -279,35 +278,11 @@ bool parse(const uint8_t *data, size_t size, Array *out, std::string *error) {
 }
 
 bool readFile(const std::string &path, Array *out, std::string *error) {
-  uint64_t size = 0;
+  std::string bytes;
   std::string why;
-  int err = 0;
-  int fd = rt::openRegularFile(path.c_str(), &size, &why, &err);
-  if (fd < 0)
+  if (!rt::readRegularFile(path.c_str(), UINT64_MAX, &bytes, &why))
     return *error = "'" + path + "': " + why, false;
-  std::vector<uint8_t> bytes;
-  try {
-    bytes.resize(static_cast<size_t>(size));
-  } catch (const std::bad_alloc &) {
-    ::close(fd);
-    return *error = "'" + path + "': " + std::to_string(size) +
-                    " bytes do not fit in memory",
-           false;
-  }
-  size_t have = 0;
-  while (have < bytes.size()) {
-    ssize_t n = ::read(fd, bytes.data() + have, bytes.size() - have);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      std::string reason = n < 0 ? std::strerror(errno) : "the file shrank";
-      ::close(fd);
-      return *error = "cannot read '" + path + "': " + reason, false;
-    }
-    have += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  if (!parse(bytes.data(), bytes.size(), out, error))
+  if (!parse(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), out, error))
     return *error = "'" + path + "': " + *error, false;
   return true;
 }

@@ -28,8 +28,7 @@ Status Model::generateSyntheticWeights() {
   const char *limitWhat = "this build's limit";
 #else
   const uint64_t limit = memoryBudget();
-  const char *limitWhat = policy_.memoryBudget ? "the memory budget"
-                                               : "this machine's memory";
+  const char *limitWhat = memoryBudgetName();
 #endif
   uint64_t total = 0;
   for (const WeightSpec &w : weights_)

@@ -950,9 +950,8 @@ Status Model::checkTable() {
   for (const FunctionSpec &f : functions_)
     if (f.arenaBytes > memoryBudget())
       return error(MOERT_OUT_OF_MEMORY, "function '", f.name, "' needs an arena of ",
-                   f.arenaBytes, " bytes, more than ",
-                   policy_.memoryBudget ? "the memory budget" : "this machine's memory",
-                   " (", memoryBudget(), " bytes)");
+                   f.arenaBytes, " bytes, more than ", memoryBudgetName(), " (",
+                   memoryBudget(), " bytes)");
   return generateSyntheticWeights();
 }
 

@@ -96,18 +96,9 @@ struct Options {
 
 /// The public key in the file `path` (moe-compile --generate-key's NAME.pub).
 void readTrustedKey(const std::string &path, std::vector<uint8_t> *keys) {
-  uint64_t size = 0;
-  std::string why;
-  int err = 0;
-  int fd = moert::rt::openRegularFile(path.c_str(), &size, &why, &err);
-  if (fd < 0)
+  std::string text, why;
+  if (!moert::rt::readRegularFile(path.c_str(), 4096, &text, &why))
     fail("--trusted-key: '" + path + "': " + why);
-  std::string text(static_cast<size_t>(std::min<uint64_t>(size, 4096)), '\0');
-  ssize_t n = ::read(fd, text.data(), text.size());
-  ::close(fd);
-  if (size > 4096 || n != static_cast<ssize_t>(text.size()))
-    fail("--trusted-key: '" + path + "': not a key file (" +
-         std::to_string(size) + " bytes)");
   uint8_t key[32];
   if (!moert::parseKeyText(text, moert::kPublicKeyLabel, key, sizeof key, &why))
     fail("--trusted-key: '" + path + "': " + why);
@@ -459,15 +450,9 @@ int main(int argc, char **argv) {
       auto view = session->auxOutput(i);
       if (!view)
         fail(view.status().message());
-      // The artifact names the files: a name that is not a plain file name
-      // (a '/', '..') would write outside DIR.
-      const std::string &name = fn.auxOutputs[i].name;
-      if (name.empty() || name[0] == '.' ||
-          name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                 "0123456789._-") != std::string::npos)
-        fail("--save-aux: the artifact's aux output name '" + name +
-             "' is not a plain file name");
-      std::string err, path = o.saveAux + "/" + name + ".npy";
+      // The artifact names the files; the loader accepts only plain names
+      // for aux outputs, so none writes outside DIR.
+      std::string err, path = o.saveAux + "/" + fn.auxOutputs[i].name + ".npy";
       if (!moert::npy::writeFile(
               path, moert::npy::serialize(view->dtype, view->data, viewShape(*view)),
               &err))

@@ -100,12 +100,9 @@ Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
       runLaunch(pool, p.kernel, op, T, c.extent.at(T), c.grain);
       if (fault_ != 0) {
         fault_ = 0;
-        return error(MOERT_EXECUTION_ERROR, "run '", fn.name, "': command ", ci,
-                     " (Launch of kernel '", model_.kernels()[c.kernel].name,
-                     "'), T = ", T,
-                     ": the kernel met an index out of range in the data it "
-                     "read (the artifact's plan is inconsistent); the run's "
-                     "outputs are not valid");
+        return kernelFault("run '" + fn.name + "': command " + std::to_string(ci) +
+                           " (Launch of kernel '" + model_.kernels()[c.kernel].name +
+                           "'), T = " + std::to_string(T));
       }
       break;
     case CommandKind::Gemm: // A, B, C

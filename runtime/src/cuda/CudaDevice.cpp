@@ -652,9 +652,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
                          "cuMemsetD32Async of the fault word");
         !s)
       return s;
-    return error(MOERT_EXECUTION_ERROR,
-                 "a kernel met an index out of range in the data it read (the "
-                 "artifact's plan is inconsistent); the run's outputs are not valid");
+    return kernelFault();
   }
   // The first run of a function at a T loads cuBLAS's kernels: it is seen,
   // not counted, and its times are not read.
