@@ -178,20 +178,26 @@ moec::MappedFileGuard::~MappedFileGuard() {
 // Nesting depth
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// The index of the '"' that closes the string opened at `open` (backslash
+/// escapes skipped), or text.size() when it is not closed.
+size_t stringEnd(StringRef text, size_t open) {
+  for (size_t i = open + 1; i < text.size(); ++i) {
+    if (text[i] == '\\')
+      ++i;
+    else if (text[i] == '"')
+      return i;
+  }
+  return text.size();
+}
+} // namespace
+
 unsigned moec::jsonNestingDepth(StringRef text, unsigned limit) {
   unsigned depth = 0, deepest = 0;
-  bool inString = false;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (inString) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        inString = false;
-      continue;
-    }
     if (c == '"') {
-      inString = true;
+      i = stringEnd(text, i);
     } else if (c == '[' || c == '{') {
       deepest = std::max(deepest, ++depth);
       if (deepest > limit)
@@ -211,22 +217,18 @@ Error moec::checkMlirInput(StringRef text, StringRef name) {
                            "FILE.mlir)");
   unsigned depth = 0;
   unsigned line = 1;
-  bool inString = false;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (c == '\n')
-      ++line;
-    if (inString) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        inString = false;
-      continue;
-    }
     switch (c) {
-    case '"':
-      inString = true;
+    case '\n':
+      ++line;
       break;
+    case '"': {
+      size_t end = stringEnd(text, i);
+      line += text.slice(i, end).count('\n');
+      i = end;
+      break;
+    }
     case '/':
       if (i + 1 < text.size() && text[i + 1] == '/') { // a comment
         size_t eol = text.find('\n', i);

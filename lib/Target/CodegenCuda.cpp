@@ -178,14 +178,12 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
       return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
                             << " has more than one block";
     ArrayRef<Type> inputs = fn.getArgumentTypes();
-    int64_t memrefs = llvm::count_if(inputs, [](Type t) {
-      return isa<MemRefType>(t);
-    });
     // The table's buffers, then the fault word: every entry point takes one
     // (the runtime always passes it); a kernel without checked indices
     // ignores it.
     bool hasFault = fn->hasAttr(exec::kFaultWordAttr);
     int64_t buffers = kernelTableArguments(fn);
+    int64_t memrefs = buffers + hasFault;
     if (inputs.size() != static_cast<size_t>(memrefs) + 3)
       return fn.emitError() << "moe-codegen-cuda: kernel " << fn.getSymName()
                             << " does not take (buffers..., T, begin, end)";
@@ -398,10 +396,9 @@ struct MoeCodegenCudaPass
         ArrayRef<char>(bytes.data(), bytes.size()));
     auto data = DenseResourceElementsAttr::get(type, "cuda_kernels",
                                                std::move(blob));
-    auto code = exec::CodeObjectOp::create(b, kernels.getLoc(),
-                                           b.getStringAttr(format),
-                                           b.getStringAttr(chip), data,
-                                           signatures, lanes, *bounds);
+    exec::CodeObjectOp::create(b, kernels.getLoc(), b.getStringAttr(format),
+                               b.getStringAttr(chip), data, signatures, lanes,
+                               *bounds);
     kernels.erase();
   }
 };

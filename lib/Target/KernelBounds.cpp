@@ -75,37 +75,41 @@ FailureOr<DictionaryAttr> moec::computeKernelBounds(ModuleOp module,
     auto mt = fn->getAttrOfType<IntegerAttr>(
         exec::ExecDialect::MaxTokensAttrHelper::getNameStr());
     int64_t maxTokens = mt ? mt.getInt() : 1;
+    auto note = [&](StringRef kernel, int64_t extent) {
+      int64_t &m = maxExtent[kernel];
+      m = std::max(m, extent);
+    };
     fn.walk([&](exec::LaunchOp launch) {
       exec::Affine extent = exec::toAffine(launch.getExtent());
-      int64_t e = std::max(extent.at(maxTokens), extent.at(1));
-      int64_t &m = maxExtent[launch.getKernel()];
-      m = std::max(m, e);
+      note(launch.getKernel(), std::max(extent.at(maxTokens), extent.at(1)));
+    });
+    // A grouped GEMM's generated kernel runs over experts · n items.
+    fn.walk([&](exec::GroupedGemmOp gemm) {
+      if (auto gemv = gemm.getGemv())
+        note(*gemv, gemm.getExperts() * gemm.getN());
     });
   }
   Builder b(kernels.getContext());
   SmallVector<NamedAttribute> entries;
   for (auto fn : kernels.getOps<func::FuncOp>()) {
+    // The table's buffers come first (then the fault word, T, begin, end).
     int64_t buffers = kernelTableArguments(fn);
-    uint64_t writes = writtenArguments(fn);
-    if (buffers < 64)
-      writes &= (uint64_t(1) << buffers) - 1;
+    if (buffers > 63)
+      return fn.emitError() << "kernel " << fn.getSymName()
+                            << " takes more than 63 buffers";
+    uint64_t writes = writtenArguments(fn) & ((uint64_t(1) << buffers) - 1);
     SmallVector<int64_t> bounds{maxExtent.lookup(fn.getSymName()),
                                 static_cast<int64_t>(writes)};
-    for (Type t : fn.getArgumentTypes()) {
+    for (Type t : fn.getArgumentTypes().take_front(buffers)) {
       auto memref = dyn_cast<MemRefType>(t);
-      if (!memref || static_cast<int64_t>(bounds.size()) - 2 == buffers)
-        continue;
-      if (!memref.hasStaticShape())
+      if (!memref || !memref.hasStaticShape())
         return fn.emitError() << "kernel " << fn.getSymName()
-                              << ": buffer argument " << memref
+                              << ": buffer argument " << t
                               << " has no static size, so its bounds cannot "
                                  "be recorded";
       unsigned bits = memref.getElementTypeBitWidth();
       bounds.push_back(memref.getNumElements() * ((bits + 7) / 8));
     }
-    if (bounds.size() - 2 > 63)
-      return fn.emitError() << "kernel " << fn.getSymName()
-                            << " takes more than 63 buffers";
     entries.push_back(
         b.getNamedAttr(fn.getSymName(), b.getDenseI64ArrayAttr(bounds)));
   }
