@@ -945,15 +945,11 @@ LogicalResult Writer::write(StringRef path) {
     uint8_t digest[crypto_generichash_BYTES_MAX];
     crypto_generichash_state state;
     crypto_generichash_init(&state, nullptr, 0, sizeof digest);
-    crypto_generichash_update(
-        &state, reinterpret_cast<const uint8_t *>(moert::kSignatureContext),
-        sizeof moert::kSignatureContext - 1);
-    crypto_generichash_update(&state, reinterpret_cast<const uint8_t *>(&header),
-                              sizeof header);
-    crypto_generichash_update(&state, reinterpret_cast<const uint8_t *>(table),
-                              tableSize);
-    for (const BlobHash &h : hashList)
-      crypto_generichash_update(&state, h.data(), h.size());
+    moert::forEachSignedPiece(
+        header, table, tableSize, hashList.data(),
+        hashList.size() * moert::kBlobHashBytes, [&](const void *p, uint64_t n) {
+          crypto_generichash_update(&state, static_cast<const uint8_t *>(p), n);
+        });
     crypto_generichash_final(&state, digest, sizeof digest);
     crypto_sign_detached(head.signature, nullptr, digest, sizeof digest,
                          secretKey);

@@ -68,13 +68,14 @@ Status Model::checkSignature() {
   uint8_t digest[crypto_generichash_BYTES_MAX];
   crypto_generichash_state state;
   crypto_generichash_init(&state, nullptr, 0, sizeof digest);
-  crypto_generichash_update(&state,
-                            reinterpret_cast<const uint8_t *>(kSignatureContext),
-                            sizeof kSignatureContext - 1);
-  crypto_generichash_update(&state, map_, sizeof(FileHeader));
-  crypto_generichash_update(&state, map_ + tableOffset_, tableSize_);
-  crypto_generichash_update(&state, map_ + signatureOffset_ + sizeof head,
-                            hashBytes);
+  FileHeader header;
+  std::memcpy(&header, map_, sizeof header);
+  forEachSignedPiece(header, map_ + tableOffset_, tableSize_,
+                     map_ + signatureOffset_ + sizeof head, hashBytes,
+                     [&](const void *p, uint64_t n) {
+                       crypto_generichash_update(
+                           &state, static_cast<const uint8_t *>(p), n);
+                     });
   crypto_generichash_final(&state, digest, sizeof digest);
   if (crypto_sign_verify_detached(head.signature, digest, sizeof digest,
                                   head.public_key) != 0)

@@ -84,6 +84,19 @@ struct SignatureHead {
 };
 static_assert(sizeof(SignatureHead) == 112, "the signature head is 112 bytes");
 
+/// Calls f(data, bytes) with the pieces a signature's digest covers, in
+/// order: kSignatureContext (without its NUL), the header, the table and
+/// the hash list.
+template <typename F>
+void forEachSignedPiece(const FileHeader &header, const void *table,
+                        uint64_t tableBytes, const void *hashes,
+                        uint64_t hashBytes, F &&f) {
+  f(static_cast<const void *>(kSignatureContext), uint64_t(sizeof kSignatureContext - 1));
+  f(static_cast<const void *>(&header), uint64_t(sizeof header));
+  f(table, tableBytes);
+  f(hashes, hashBytes);
+}
+
 /// The checksum of the header, the table and each chunk of a blob: a 64-bit
 /// hash over the bytes, processed as little-endian 64-bit words (the tail
 /// zero-padded), in 4 lanes. Not cryptographic; it detects corruption (any

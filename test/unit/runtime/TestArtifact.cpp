@@ -94,11 +94,11 @@ void sign(Bytes &file, const uint8_t *secretKey) {
   uint8_t digest[crypto_generichash_BYTES_MAX];
   crypto_generichash_state state;
   crypto_generichash_init(&state, nullptr, 0, sizeof digest);
-  crypto_generichash_update(&state, reinterpret_cast<const uint8_t *>(kSignatureContext),
-                            sizeof kSignatureContext - 1);
-  crypto_generichash_update(&state, file.data(), sizeof(FileHeader));
-  crypto_generichash_update(&state, file.data() + h.table_offset, h.table_size);
-  crypto_generichash_update(&state, hashes.data(), hashes.size());
+  forEachSignedPiece(h, file.data() + h.table_offset, h.table_size, hashes.data(),
+                     hashes.size(), [&](const void *p, uint64_t n) {
+                       crypto_generichash_update(
+                           &state, static_cast<const uint8_t *>(p), n);
+                     });
   crypto_generichash_final(&state, digest, sizeof digest);
   crypto_sign_detached(head.signature, nullptr, digest, sizeof digest, secretKey);
   const uint8_t *p = reinterpret_cast<const uint8_t *>(&head);
