@@ -27,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_checkpoint as mk  # noqa: E402
 import moe_reference as ref  # noqa: E402
+import quant  # noqa: E402
 import safetensors_np as st  # noqa: E402
 
 F32 = np.float32
@@ -207,6 +208,25 @@ def naive_layer(arch, X, t, cfg, layer):
                 h = X[i]
             Y[i] = pr[e] * h
             routes.append((e, pr[e], adm))
+        return Y, routes, extra
+    if arch == "gpt_oss":
+        p = "model.layers.%d.mlp." % layer
+        k = cfg["num_experts_per_tok"]
+        alpha, limit = cfg.get("swiglu_alpha", 1.702), cfg.get("swiglu_limit", 7.0)
+        GU, GUb = t[p + "experts.gate_up_proj"], t[p + "experts.gate_up_proj_bias"]
+        D, Db = t[p + "experts.down_proj"], t[p + "experts.down_proj_bias"]
+        for i in range(T):
+            lg = t[p + "router.weight"] @ X[i] + t[p + "router.bias"]
+            sel = n_rank(lg)[:k]
+            ex = np.exp(np.array([lg[e] for e in sel]) - max(lg[e] for e in sel))
+            r = {e: ex[j] / ex.sum() for j, e in enumerate(sel)}
+            for e in sorted(r):
+                gu = X[i] @ GU[e] + GUb[e]
+                g = np.minimum(gu[0::2], limit)
+                u = np.clip(gu[1::2], -limit, limit)
+                h = (u + 1.0) * g * n_sigmoid(alpha * g)
+                Y[i] += r[e] * (h @ D[e] + Db[e])
+            routes.append(r)
         return Y, routes, extra
     if arch == "moec_generic":
         p = "layers.%d." % layer
@@ -539,6 +559,8 @@ _TMP = {}
 
 
 def _build(name, out, **kw):
+    if kw.get("weight_format") is None:
+        kw.pop("weight_format", None)
     if name in mk.ALL_GENERIC:
         v, a = mk.ALL_GENERIC[name]
         return mk.build("generic", out, variant=v, act=a, quiet=True, **kw)
@@ -551,11 +573,11 @@ def tmpdir():
     return _TMP["root"]
 
 
-def built(name, dtype="f32", shards=1):
-    key = (name, dtype, shards)
+def built(name, dtype="f32", shards=1, wf=None):
+    key = (name, dtype, shards) if wf is None else (name, dtype, shards, wf)
     if key not in _TMP:
-        out = os.path.join(tmpdir(), "%s_%s_%d" % (name, dtype, shards))
-        _build(name, out, dtype=dtype, shards=shards, tokens=TOKENS)
+        out = os.path.join(tmpdir(), "%s_%s_%d%s" % (name, dtype, shards, "" if wf is None else "_" + wf))
+        _build(name, out, dtype=dtype, shards=shards, tokens=TOKENS, weight_format=wf)
         _TMP[key] = out
     return _TMP[key]
 
@@ -608,19 +630,42 @@ def layer_patterns():
             expect(has == (e["kind"] == "sparse"), "%s layer %d indices file" % (name, e["index"]))
 
 
-def _verify_checkpoint(name, dtype, shards, naive=True):
-    d = built(name, dtype, shards)
+def _stored_layout(arch, cfg, dtype, wf):
+    """name -> (dtype string, shape) that a checkpoint should hold."""
+    out = {}
+    for n, shape in ref.param_shapes(arch, cfg).items():
+        plain = "F32" if (dtype == "f32" or n.endswith("e_score_correction_bias")) else dtype.upper()
+        if wf == "fp8" and mk.is_fp8_weight(n):
+            out[n] = ("F8_E4M3", tuple(shape))
+            out[n + "_scale_inv"] = ("F32", tuple(shape[:-2]) + tuple(-(-d // 128) for d in shape[-2:]))
+        elif wf == "mxfp4" and n.endswith(("experts.gate_up_proj", "experts.down_proj")):
+            E, K, N = shape  # dequantized [E, K, N]; stored by rows [E, N, K/32, 16]
+            out[n + "_blocks"] = ("U8", (E, N, K // 32, 16))
+            out[n + "_scales"] = ("U8", (E, N, K // 32))
+        else:
+            out[n] = (plain, tuple(shape))
+    return out
+
+
+def _verify_checkpoint(name, dtype, shards, naive=True, wf=None):
+    d = built(name, dtype, shards, wf)
     cfg = json.load(open(os.path.join(d, "config.json")))
     arch = ref.arch_of(cfg)
     tensors, dts = st.load_checkpoint(d)
-    expect(set(tensors) == set(ref.param_shapes(arch, cfg)), "tensor names")
-    for n, a in tensors.items():
-        expect(tuple(a.shape) == tuple(ref.param_shapes(arch, cfg)[n]), "%s shape" % n)
-        want = "F32" if (dtype == "f32" or n.endswith("e_score_correction_bias")) else dtype.upper()
-        expect(dts[n] == want, "%s stored as %s, want %s" % (n, dts[n], want))
-    vals = {n: st.to_f32(a, dts[n]) for n, a in tensors.items()}
-    v64 = {n: a.astype(np.float64) for n, a in vals.items()}
     man = json.load(open(os.path.join(d, "ref", "manifest.json")))
+    fmt = man.get("weight_format", "none")
+    expect(fmt == (wf or ("mxfp4" if arch == "gpt_oss" else "none")), "manifest weight_format %s" % fmt)
+    layout = _stored_layout(arch, cfg, dtype, fmt)
+    expect(set(tensors) == set(layout), "tensor names: %s" % sorted(set(tensors) ^ set(layout))[:4])
+    for n, a in tensors.items():
+        expect(tuple(a.shape) == layout[n][1], "%s shape %s, want %s" % (n, a.shape, layout[n][1]))
+        expect(dts[n] == layout[n][0], "%s stored as %s, want %s" % (n, dts[n], layout[n][0]))
+    if fmt == "none":
+        vals = {n: st.to_f32(a, dts[n]) for n, a in tensors.items()}
+    else:
+        vals = quant.dequantize_tensors(tensors, dts)
+        expect(set(vals) == set(ref.param_shapes(arch, cfg)), "dequantized names")
+    v64 = {n: a.astype(np.float64) for n, a in vals.items()}
     for layer in range(ref.num_layers(arch, cfg)):
         for T in TOKENS:
             x, y = load_ref(d, layer, T, "x"), load_ref(d, layer, T, "y")
@@ -647,10 +692,11 @@ def _verify_checkpoint(name, dtype, shards, naive=True):
                     same_bits(idx.astype(np.int64), final, what + ": capacity assignment vs naive")
 
 
-def _make_arch_check(name, dtype, shards, naive):
+def _make_arch_check(name, dtype, shards, naive, wf=None):
     def fn():
-        _verify_checkpoint(name, dtype, shards, naive)
-    fn.__name__ = "checkpoint_%s_%s_shards%d%s" % (name, dtype, shards, "" if naive else "_reload")
+        _verify_checkpoint(name, dtype, shards, naive, wf)
+    fn.__name__ = "checkpoint_%s_%s%s_shards%d%s" % (name, dtype, "" if wf is None else "_" + wf, shards,
+                                                    "" if naive else "_reload")
     return fn
 
 
@@ -861,6 +907,372 @@ def cli_sharded_bf16_single_arch():
     x = load_ref(out, 2, 5, "x")
     y, _, _ = ref.mixtral_moe(x, t, cfg, 2)
     same_bits(y, load_ref(out, 2, 5, "y"), "cli reference")
+
+
+# ============================================================================
+# quantized formats (quant.py), each against the spec written out again here
+
+def n_e4m3(code):
+    """An e4m3 code's value from the spec, in float64 (None for NaN)."""
+    s, e, m = code >> 7, (code >> 3) & 15, code & 7
+    if e == 15 and m == 7:
+        return None
+    v = (m / 8.0) * 2.0 ** -6 if e == 0 else (1.0 + m / 8.0) * 2.0 ** (e - 7)
+    return -v if s else v
+
+
+def n_e2m1(code):
+    s, e, m = (code >> 3) & 1, (code >> 1) & 3, code & 1
+    v = m * 0.5 if e == 0 else (1.0 + m / 2.0) * 2.0 ** (e - 1)
+    return -v if s else v
+
+
+def n_nearest_even(x, table):
+    """Brute force: the code of the table value nearest to |x| (ties: even code),
+    saturating at the last."""
+    a = abs(float(x))
+    if a >= table[-1]:
+        return len(table) - 1
+    best = min(range(len(table)), key=lambda c: (abs(a - table[c]), c % 2))
+    return best
+
+
+@check
+def e4m3_known_codes_and_all_256():
+    d = quant.decode_e4m3(np.arange(256, dtype=np.uint8))
+    expect(d.dtype == np.float32, "decode dtype")
+    known = {0x00: 0.0, 0x01: 2.0 ** -9, 0x07: 7 * 2.0 ** -9, 0x08: 2.0 ** -6, 0x38: 1.0,
+             0x7E: 448.0, 0xFE: -448.0, 0x40: 2.0, 0x3F: 1.875, 0x77: 240.0, 0x78: 256.0, 0x80: -0.0}
+    for c, v in known.items():
+        expect(float(d[c]) == v, "e4m3 0x%02X = %r, want %r" % (c, float(d[c]), v))
+    expect(np.signbit(d[0x80]) and not np.signbit(d[0x00]), "signed zeros")
+    expect(np.isnan(d[0x7F]) and np.isnan(d[0xFF]) and int(np.isnan(d).sum()) == 2, "exactly 0x7F/0xFF NaN")
+    expect(not np.any(np.isinf(d)), "no infinities")
+    for c in range(256):
+        v = n_e4m3(c)
+        expect((v is None and np.isnan(d[c])) or float(d[c]) == v, "e4m3 0x%02X vs spec" % c)
+    expect(float(np.nanmax(d)) == 448.0 and float(np.nanmin(d)) == -448.0, "range +-448")
+
+
+@check
+def e4m3_encode_round_trip_ties_and_saturation():
+    codes = np.array([c for c in range(256) if (c & 0x7F) != 0x7F], dtype=np.uint8)
+    same_bits(quant.encode_e4m3(quant.decode_e4m3(codes)), codes, "encode(decode(c)) for the 254 finite codes")
+    table = [n_e4m3(c) for c in range(0x7F)]
+    for c in range(0x7E):
+        mid = (table[c] + table[c + 1]) / 2.0
+        expect(float(np.float32(mid)) == mid, "midpoint exact in f32")
+        even = c if c % 2 == 0 else c + 1
+        for sign in (1.0, -1.0):
+            got = int(quant.encode_e4m3(np.array([sign * mid], np.float32))[0])
+            want = even | (0x80 if sign < 0 else 0)
+            expect(got == want, "tie %r -> 0x%02X, want 0x%02X" % (sign * mid, got, want))
+        below = np.nextafter(np.float32(mid), np.float32(0))
+        above = np.nextafter(np.float32(mid), np.float32(1e9))
+        expect(int(quant.encode_e4m3(np.array([below], np.float32))[0]) == c, "just below a midpoint")
+        expect(int(quant.encode_e4m3(np.array([above], np.float32))[0]) == c + 1, "just above a midpoint")
+    sat = np.array([448.0, 449.0, 464.0, 480.0, 1e6, 3e38, -449.0, -1e30], np.float32)
+    same_bits(quant.encode_e4m3(sat), np.array([0x7E] * 6 + [0xFE] * 2, np.uint8), "saturation at +-448")
+    odd = quant.encode_e4m3(np.array([np.nan, np.inf, -np.inf, -0.0, 2.0 ** -11], np.float32))
+    same_bits(odd, np.array([0x7F, 0x7F, 0xFF, 0x80, 0x00], np.uint8), "NaN/inf -> NaN code, -0, underflow")
+    # random floats over the whole range against the brute-force nearest-even
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal(3000) * np.exp2(rng.uniform(-14, 10, 3000))).astype(np.float32)
+    got = quant.encode_e4m3(x)
+    for xi, g in zip(x, got):
+        want = n_nearest_even(xi, table) | (0x80 if xi < 0 else 0)
+        expect(int(g) == want, "encode(%r) = 0x%02X, want 0x%02X" % (float(xi), g, want))
+
+
+@check
+def fp8_block_quantize_dequantize():
+    rng = np.random.default_rng(9)
+    w = rng.standard_normal((2, 300, 200)).astype(np.float32)
+    # very different magnitudes per block, and an all-zero block
+    w[0, :128, :128] *= np.float32(1e-3)
+    w[1, 256:, 128:] *= np.float32(300.0)
+    w[0, 128:256, 128:] = 0
+    codes, s = quant.quantize_fp8_block(w)
+    expect(codes.dtype == np.uint8 and codes.shape == w.shape, "codes")
+    expect(s.dtype == np.float32 and s.shape == (2, 3, 2), "scale_inv shape %s" % (s.shape,))
+    deq = quant.dequant_fp8_block(codes, s)
+    expect(deq.dtype == np.float32 and deq.shape == w.shape, "dequant shape")
+    for b in range(2):
+        for i in range(3):
+            for j in range(2):
+                blk = (b, slice(128 * i, 128 * (i + 1)), slice(128 * j, 128 * (j + 1)))
+                amax = float(np.max(np.abs(w[blk])))
+                if amax == 0:
+                    expect(s[b, i, j] == 1.0 and not codes[blk].any(), "all-zero block: scale 1, codes 0")
+                    continue
+                expect(s[b, i, j] == np.float32(np.float32(amax) / np.float32(448)), "scale = amax / 448 in f32")
+                expect(np.max(np.abs(deq[blk].astype(np.float64) - w[blk])) <= amax * 2.0 ** -4,
+                       "block error above 2^-4 amax")
+                # the largest value lands on +-448 (scale rounding may put it just above: saturation)
+                expect(int(np.max(codes[blk] & 0x7F)) == 0x7E, "block amax not at 448")
+                # each code is the nearest e4m3 (ties even) of float32(w / scale)
+                q = (w[blk] / s[b, i, j]).astype(np.float32)
+                same_bits(codes[blk], quant.encode_e4m3(q), "codes = RNE(w / scale)")
+                # half an ulp at each value's own binade (plus f32 rounding of q)
+                dq = quant.decode_e4m3(codes[blk]).astype(np.float64)
+                ulp = np.exp2(np.maximum(np.floor(np.log2(np.maximum(np.abs(dq), 2.0 ** -6))), -6) - 3)
+                expect(np.all(np.abs(dq - q) <= ulp / 2 * (1 + 1e-6)), "code more than half an ulp away")
+    # dequantization is one f32 product with the block's scale
+    want = (quant.decode_e4m3(codes).astype(np.float64)
+            * np.repeat(np.repeat(s, 128, 1), 128, 2)[:, :300, :200]).astype(np.float32)
+    same_bits(deq, want, "decode * scale rounded once to f32")
+    # ragged edge blocks pick the right scale
+    ones = np.full((130, 129), 0x38, np.uint8)
+    sc = np.array([[2.0, 3.0], [5.0, 7.0]], np.float32)
+    dq = quant.dequant_fp8_block(ones, sc)
+    expect(dq[127, 127] == 2 and dq[127, 128] == 3 and dq[128, 127] == 5 and dq[129, 128] == 7, "edge blocks")
+    for bad in (np.ones((2, 2), np.float32), np.ones((2, 3), np.float32)):
+        try:
+            quant.dequant_fp8_block(ones, bad[:1] if bad.shape == (2, 2) else bad)
+        except quant.QuantError:
+            continue
+        raise Fail("wrong scale shape accepted")
+    try:
+        quant.quantize_fp8_block(np.array([[np.inf]], np.float32))
+    except quant.QuantError:
+        pass
+    else:
+        raise Fail("inf quantized")
+
+
+@check
+def e2m1_e8m0_known_values():
+    d = quant.decode_e2m1(np.arange(16))
+    same_bits(d, np.array([0, .5, 1, 1.5, 2, 3, 4, 6, -0.0, -.5, -1, -1.5, -2, -3, -4, -6], np.float32), "e2m1 table")
+    for c in range(16):
+        expect(float(d[c]) == n_e2m1(c), "e2m1 %d vs spec" % c)
+    same_bits(quant.encode_e2m1(d), np.arange(16, dtype=np.uint8), "e2m1 round trip")
+    x = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 7.0, 100.0, -5.0, -0.25, 0.26, 5.01], np.float32)
+    same_bits(quant.encode_e2m1(x), np.array([0, 2, 2, 4, 4, 6, 6, 7, 7, 14, 8, 1, 7], np.uint8),
+              "e2m1 ties to even, saturation")
+    e = quant.decode_e8m0(np.array([0, 1, 126, 127, 128, 254, 255], np.uint8))
+    expect(float(e[0]) == 2.0 ** -127 and float(e[1]) == 2.0 ** -126 and float(e[2]) == 0.5
+           and float(e[3]) == 1.0 and float(e[4]) == 2.0 and float(e[5]) == 2.0 ** 127 and np.isnan(e[6]),
+           "e8m0 values %s" % e)
+
+
+def n_mxfp4_row(blocks, scales, idx):
+    """One dequantized row [K] from blocks [..., N, G, 16], scales [..., N, G]:
+    element k is in byte k//2 of block k//32 (k even: low nibble)."""
+    b, sc = blocks[idx], scales[idx]
+    out = []
+    for k in range(b.shape[0] * 32):
+        byte = int(b[k // 32, (k % 32) // 2])
+        nib = byte & 15 if k % 2 == 0 else byte >> 4
+        out.append(n_e2m1(nib) * 2.0 ** (int(sc[k // 32]) - 127))
+    return np.array(out)
+
+
+@check
+def mxfp4_nibble_order_and_round_trip():
+    # byte 0x21: element 0 = low nibble 1 (0.5), element 1 = high nibble 2 (1.0)
+    blocks = np.zeros((1, 1, 16), np.uint8)
+    blocks[0, 0, 0] = 0x21
+    blocks[0, 0, 15] = 0xF7  # element 30 = 6, element 31 = -6
+    got = quant.dequant_mxfp4(blocks, np.array([[128]], np.uint8))
+    expect(got.shape == (1, 32) and got[0, 0] == 1.0 and got[0, 1] == 2.0 and got[0, 30] == 12.0
+           and got[0, 31] == -12.0 and not got[0, 2:30].any(), "low nibble = even element, scale 2^1")
+    # exactly representable blocks round-trip bit for bit (rule ocp: amax in {4, 6} * 2^X)
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 16, size=(3, 5, 4, 32)).astype(np.uint8)
+    codes[..., 7] = rng.choice([6, 7, 14, 15], size=codes.shape[:-1])  # some +-4 or +-6 in each block
+    X = rng.integers(-20, 20, size=codes.shape[:-1])
+    w = (quant.decode_e2m1(codes).astype(np.float64) * np.exp2(X)[..., None]).astype(np.float32).reshape(3, 5, 128)
+    b, sc = quant.quantize_mxfp4(w)
+    expect(b.shape == (3, 5, 4, 16) and sc.shape == (3, 5, 4), "mxfp4 shapes")
+    same_bits(sc, (X + 127).astype(np.uint8), "shared exponents")
+    same_bits(quant.unpack_fp4(b), codes, "codes")
+    same_bits(quant.dequant_mxfp4(b, sc), w, "exact round trip")
+    for idx in ((0, 0), (2, 4), (1, 3)):
+        close(quant.dequant_mxfp4(b, sc)[idx], n_mxfp4_row(b, sc, idx), 0, 0, "vs the naive row decoder")
+    # random values: X = floor(log2 amax) - 2, codes nearest-even of w / 2^X, saturating at 6
+    w = (rng.standard_normal((4, 8, 96)) * np.exp2(rng.uniform(-8, 8, (4, 8, 1)))).astype(np.float32)
+    w[0, 0, :32] = 0
+    table = [n_e2m1(c) for c in range(8)]
+    for rule in ("ocp", "ceil"):
+        b, sc = quant.quantize_mxfp4(w, rule)
+        g = w.reshape(4, 8, 3, 32).astype(np.float64)
+        amax = np.abs(g).max(-1)
+        Xs = sc.astype(np.int64) - 127
+        expect(Xs[0, 0, 0] == 0, "zero block gets 2^0")
+        nz = amax > 0
+        r = amax[nz] / np.exp2(Xs[nz])
+        if rule == "ocp":
+            expect(np.all((r >= 4) & (r < 8)), "ocp: amax / 2^X in [4, 8)")
+        else:
+            expect(np.all((r > 3) & (r <= 6)), "ceil: amax / 2^X in (3, 6]")
+        cds = quant.unpack_fp4(b)
+        for idx in [(0, 1, 2), (3, 7, 0), (2, 2, 1)]:
+            for j in range(32):
+                v = g[idx][j] / 2.0 ** Xs[idx]
+                want = n_nearest_even(v, table) | (8 if np.signbit(np.float32(g[idx][j])) else 0)
+                expect(int(cds[idx][j]) == want, "%s code %s[%d]" % (rule, idx, j))
+        deq = quant.dequant_mxfp4(b, sc).reshape(4, 8, 3, 32)
+        bound = np.exp2(Xs)[..., None] * (2.0 if rule == "ocp" else 1.0)
+        expect(np.all(np.abs(deq - g) <= bound), "%s: error above the step" % rule)
+
+
+@check
+def safetensors_u8_and_f8_e4m3():
+    d = tempfile.mkdtemp()
+    try:
+        codes = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        u8 = np.arange(10, dtype=np.uint8)
+        path = os.path.join(d, "q.safetensors")
+        st.save_file({"w": codes, "u": u8, "s": np.ones((1, 1), np.float32)}, path, dtypes={"w": "F8_E4M3"})
+        infos, _, _ = st.read_header(path)
+        expect(infos["w"]["dtype"] == "F8_E4M3" and infos["u"]["dtype"] == "U8", "header dtypes")
+        expect(infos["w"]["data_offsets"][1] - infos["w"]["data_offsets"][0] == 256, "one byte per code")
+        t, dts, _ = st.load_file_full(path)
+        same_bits(t["w"], codes, "F8_E4M3 codes read back as uint8")
+        same_bits(t["u"], u8, "U8")
+        expect(dts["w"] == "F8_E4M3" and dts["u"] == "U8", "dtypes read back")
+        same_bits(st.to_f32(t["u"], "U8"), u8.astype(np.float32), "U8 to f32")
+        try:
+            st.to_f32(t["w"], "F8_E4M3")
+        except st.SafetensorsError as e:
+            expect("scale" in str(e), "refusal says why")
+        else:
+            raise Fail("to_f32 converted F8_E4M3 silently")
+        same_bits(st.to_f32(t["w"], "F8_E4M3", fp8_unscaled=True), quant.decode_e4m3(codes), "explicit decode")
+        try:
+            st.save_file({"w": codes.astype(np.int8)}, path, dtypes={"w": "F8_E4M3"})
+        except st.SafetensorsError:
+            pass
+        else:
+            raise Fail("int8 stored as F8_E4M3")
+    finally:
+        shutil.rmtree(d)
+
+
+# ============================================================================
+# quantized checkpoints
+
+FP8_ARCHES = list(mk.HF_ARCHES)
+for _n in FP8_ARCHES:
+    CHECKS.append(_make_arch_check(_n, "f32", 1, _n in ("mixtral", "qwen3_moe", "deepseek_v3"), "fp8"))
+CHECKS.append(_make_arch_check("deepseek_v3", "bf16", 3, False, "fp8"))
+CHECKS.append(_make_arch_check("gpt_oss", "f32", 1, True, "mxfp4"))
+CHECKS.append(_make_arch_check("gpt_oss", "bf16", 2, True, "mxfp4"))
+CHECKS.append(_make_arch_check("gpt_oss", "f32", 1, True, "none"))
+
+
+@check
+def fp8_checkpoints_scales_dims_and_config():
+    for name in FP8_ARCHES:
+        d = built(name, "f32", 1, "fp8")
+        cfg = json.load(open(os.path.join(d, "config.json")))
+        expect(cfg["quantization_config"] == {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                              "weight_block_size": [128, 128]}, "%s quantization_config" % name)
+        tensors, dts = st.load_checkpoint(d)
+        try:
+            st.load_checkpoint_f32(d)
+        except st.SafetensorsError:
+            pass
+        else:
+            raise Fail("load_checkpoint_f32 converted fp8 without scales")
+        fp8 = [n for n in tensors if dts[n] == "F8_E4M3"]
+        expect(fp8 and all(mk.is_fp8_weight(n) for n in fp8), "%s: fp8 tensors" % name)
+        expect(not any(n.endswith(("gate.weight", "classifier.weight", "bias")) and dts[n] == "F8_E4M3"
+                       for n in tensors), "router quantized")
+        ragged = multi = 0
+        for n in fp8:
+            N, K = tensors[n].shape
+            s = tensors[n + "_scale_inv"]
+            expect(s.shape == (-(-N // 128), -(-K // 128)) and dts[n + "_scale_inv"] == "F32", "%s scale shape" % n)
+            ragged += (N % 128 != 0) + (K % 128 != 0)
+            multi += (N > 128) + (K > 128)
+            # the codes are the quantized random f32 weights
+            if n.endswith(("experts.0.gate_proj.weight", "experts.1.w2.weight", "shared_experts.up_proj.weight",
+                           "mlp.down_proj.weight", "expert_0.wo.weight")):
+                shape = ref.param_shapes(ref.arch_of(cfg), cfg)[n]
+                c2, s2 = quant.quantize_fp8_block(mk.random_tensor(0, n, shape, mk.init_scale(n, shape, cfg)))
+                same_bits(c2, tensors[n], n + " codes")
+                same_bits(s2, s, n + " scales")
+        expect(ragged > 0 and multi > 0, "%s: blocks not ragged/multiple" % name)
+        vals = st.load_checkpoint_f32(d, dequantize=True)
+        some = fp8[0]
+        expect(not np.array_equal(vals[some], mk.random_tensor(0, some, vals[some].shape, 1.0)), "dequantized")
+    expect(mk.FP8_DIMS["deepseek_v3"]["hidden_size"] == 200, "documented dims")
+    # --ffn-dtype is refused with a quantized format; fp8 is refused for generic
+    for argv in (["--arch", "mixtral", "--weight-format", "fp8", "--ffn-dtype", "bf16"],
+                 ["--arch", "gpt_oss", "--ffn-dtype", "f32"],
+                 ["--arch", "generic", "--weight-format", "fp8"],
+                 ["--arch", "qwen3_moe", "--weight-format", "mxfp4"]):
+        try:
+            mk.main(argv + ["--out", os.path.join(tmpdir(), "refused"), "-q"])
+        except SystemExit as e:
+            expect(isinstance(e.code, str) and "--" in e.code, "%s: no message" % argv)
+            continue
+        raise Fail("accepted %s" % argv)
+    expect(not os.path.exists(os.path.join(tmpdir(), "refused", "config.json")), "refused run wrote files")
+
+
+@check
+def fp8_cli_set_overrides():
+    out = os.path.join(tmpdir(), "cli_fp8")
+    mk.main(["--arch", "qwen3_moe", "--out", out, "--weight-format", "fp8", "--tokens", "5", "--layers", "1",
+             "--set", "hidden_size=130", "--set", "moe_intermediate_size=257", "--shards", "2", "-q"])
+    t, dts = st.load_checkpoint(out)
+    n = "model.layers.0.mlp.experts.3.down_proj.weight"
+    expect(t[n].shape == (130, 257) and t[n + "_scale_inv"].shape == (2, 3) and dts[n] == "F8_E4M3", "shapes")
+    cfg = json.load(open(os.path.join(out, "config.json")))
+    vals = st.load_checkpoint_f32(out, dequantize=True)
+    x = load_ref(out, 0, 5, "x")
+    y, _, _ = ref.qwen3_moe_moe(x, vals, cfg, 0)
+    same_bits(y, load_ref(out, 0, 5, "y"), "cli fp8 reference")
+
+
+@check
+def gpt_oss_checkpoint_layout_and_invariants():
+    d = built("gpt_oss", "f32", 1, "mxfp4")
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    expect(cfg["model_type"] == "gpt_oss" and cfg["quantization_config"]["quant_method"] == "mxfp4"
+           and "model.layers.*.mlp.router" in cfg["quantization_config"]["modules_to_not_convert"], "config")
+    E, k, H, F = cfg["num_local_experts"], cfg["num_experts_per_tok"], cfg["hidden_size"], cfg["intermediate_size"]
+    expect(H % 32 == 0 and F % 32 == 0 and H % 128 and F % 128, "dims multiple of 32, not of 128")
+    tensors, dts = st.load_checkpoint(d)
+    p = "model.layers.1.mlp.experts."
+    expect(tensors[p + "gate_up_proj_blocks"].shape == (E, 2 * F, H // 32, 16), "gate_up blocks [E, 2F, H/32, 16]")
+    expect(tensors[p + "down_proj_blocks"].shape == (E, H, F // 32, 16), "down blocks [E, H, F/32, 16]")
+    vals = st.load_checkpoint_f32(d, dequantize=True)
+    # the dequantized layout equals the naive decoder's rows, transposed (transformers)
+    gu = vals[p + "gate_up_proj"]
+    expect(gu.shape == (E, H, 2 * F) and vals[p + "down_proj"].shape == (E, F, H), "dequantized shapes")
+    for e, n in ((0, 0), (3, 1), (E - 1, 2 * F - 1)):
+        close(gu[e, :, n], n_mxfp4_row(tensors[p + "gate_up_proj_blocks"], tensors[p + "gate_up_proj_scales"],
+                                       (e, n)), 0, 0, "gate_up row %d of expert %d" % (n, e))
+    # same matrices as the unquantized (none) checkpoint, up to MXFP4 rounding
+    dn = built("gpt_oss", "f32", 1, "none")
+    plain = st.load_checkpoint_f32(dn)
+    for q in ("gate_up_proj", "down_proj"):
+        w = np.ascontiguousarray(np.swapaxes(plain[p + q], 1, 2))
+        b, s = quant.quantize_mxfp4(w)
+        same_bits(b, tensors[p + q + "_blocks"], q + " blocks = quantized plain weights")
+        same_bits(s, tensors[p + q + "_scales"], q + " scales")
+    for n in ("router.weight", "router.bias", "experts.down_proj_bias"):
+        same_bits(plain["model.layers.1.mlp." + n], vals["model.layers.1.mlp." + n], n + " unquantized")
+    clamped = changed = 0
+    for i in range(cfg["num_hidden_layers"]):
+        pi = "model.layers.%d.mlp." % i
+        for T in TOKENS:
+            x, idx, w = (load_ref(d, i, T, s) for s in ("x", "indices", "weights"))
+            _route_basics(idx, w, T, k, E)
+            close(w.astype(np.float64).sum(-1), np.ones(T), 1e-6, 0, "softmax over the top-k sums to 1")
+            expect(np.all(np.diff(w, axis=-1) <= 0), "weights descending")
+            lg = x.astype(np.float64) @ vals[pi + "router.weight"].T.astype(np.float64)
+            nb, _ = ref.topk_desc(lg.astype(np.float32), k)
+            changed += sum(set(a.tolist()) != set(b.tolist()) for a, b in zip(idx, nb))
+            h = np.einsum("th,ehf->tef", x, vals[pi + "experts.gate_up_proj"]) + vals[pi + "experts.gate_up_proj_bias"]
+            clamped += int(np.sum(h[..., 0::2] > 7)) + int(np.sum(np.abs(h[..., 1::2]) > 7))
+    expect(changed > 0, "the router bias never mattered")
+    expect(clamped > 100, "clamp rarely reached (%d)" % clamped)
+
 
 
 def main():

@@ -4,11 +4,20 @@
     make_checkpoint.py --arch ARCH --out DIR [--dtype f32|bf16|f16] [--shards N]
                        [--seed S] [--tokens 1,7,64,333] [--layers N]
                        [--variant V] [--act A] [--capacity-factor CF]
+                       [--weight-format none|fp8|mxfp4] [--ffn-dtype D]
                        [--set KEY=JSON ...] [--min-margin M]
 
 ARCH: mixtral qwen2_moe qwen3_moe olmoe deepseek_v3 deepseek_v2
-      switch_transformers generic, or "all" (every arch plus the generic
-      variants, each into DIR/<name>/).
+      switch_transformers gpt_oss generic, or "all" (every arch but gpt_oss,
+      plus the generic variants, each into DIR/<name>/; with
+      --weight-format fp8 only the seven HF arches).
+
+--weight-format fp8 stores the FFN projections (experts, shared experts,
+dense MLPs; not routers, gates or biases) as F8_E4M3 codes with a
+`<name>_scale_inv` F32 tensor per 128 x 128 block (DeepSeek-V3's format) and
+uses larger, ragged default widths. gpt_oss is always written as gpt-oss
+ships it, MXFP4 (`--weight-format mxfp4`, its default), or with
+`--weight-format none` as plain dequantized tensors.
 
 DIR gets config.json, the weights (model.safetensors, or N shards plus
 model.safetensors.index.json), and ref/: manifest.json and, per layer i and
@@ -28,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import moe_reference as ref  # noqa: E402
+import quant  # noqa: E402
 import safetensors_np as st  # noqa: E402
 
 F32 = np.float32
@@ -43,6 +53,31 @@ ALL_GENERIC = {
     "generic_topk_clamped": ("topk", "swiglu_clamped"),
 }
 TORCH_DTYPE = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+# arches that --arch accepts besides HF_ARCHES and generic (not part of "all")
+EXTRA_ARCHES = ("gpt_oss",)
+WEIGHT_FORMATS = ("none", "fp8", "mxfp4")
+# --weight-format fp8: the tensors that are quantized (by name suffix)
+FP8_WEIGHT_SUFFIXES = ("gate_proj.weight", "up_proj.weight", "down_proj.weight",
+                       "w1.weight", "w2.weight", "w3.weight", "wi.weight", "wo.weight")
+# --weight-format fp8: default widths (before --layers and --set), so that the
+# 128 x 128 scale blocks are several per matrix and ragged at the edges
+FP8_DIMS = {
+    "mixtral": dict(hidden_size=200, intermediate_size=136),
+    "qwen2_moe": dict(hidden_size=200, moe_intermediate_size=136,
+                      shared_expert_intermediate_size=72, intermediate_size=256),
+    "qwen3_moe": dict(hidden_size=200, moe_intermediate_size=136, intermediate_size=256),
+    "olmoe": dict(hidden_size=200, intermediate_size=136),
+    "deepseek_v3": dict(hidden_size=200, moe_intermediate_size=136, intermediate_size=256),
+    "deepseek_v2": dict(hidden_size=200, moe_intermediate_size=136, intermediate_size=256),
+    "switch_transformers": dict(d_model=200, d_ff=136),
+}
+FP8_QUANTIZATION_CONFIG = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                           "weight_block_size": [128, 128]}
+# as in openai/gpt-oss-20b's config.json
+MXFP4_QUANTIZATION_CONFIG = {"modules_to_not_convert": ["model.layers.*.self_attn",
+                                                        "model.layers.*.mlp.router",
+                                                        "model.embed_tokens", "lm_head"],
+                             "quant_method": "mxfp4"}
 
 
 def default_config(arch, variant="topk_drop", act="silu", capacity_factor=None):
@@ -92,6 +127,11 @@ def default_config(arch, variant="topk_drop", act="silu", capacity_factor=None):
                     num_layers=2, num_decoder_layers=2, encoder_sparse_step=2,
                     decoder_sparse_step=2, dense_act_fn="relu", router_dtype="float32",
                     is_encoder_decoder=True)
+    if arch == "gpt_oss":
+        return dict(model_type="gpt_oss", architectures=["GptOssForCausalLM"],
+                    hidden_size=96, intermediate_size=160, num_local_experts=12,
+                    num_experts_per_tok=4, experts_per_token=4, num_hidden_layers=2,
+                    hidden_act="silu", swiglu_limit=7.0)
     if arch == "generic":
         if variant not in VARIANTS:
             raise ValueError("unknown variant %r" % variant)
@@ -125,6 +165,11 @@ def init_scale(name, shape, cfg):
     """Standard deviation of a tensor's random init."""
     if name.endswith("e_score_correction_bias"):
         return 0.05  # large enough to change many selections vs. the unbiased scores
+    if cfg.get("model_type") == "gpt_oss":
+        if name.endswith("bias"):
+            return 0.5  # large enough that a missing bias shows
+        if name.endswith("experts.gate_up_proj"):
+            return 4.0 / np.sqrt(shape[-1])  # so that the +-7 clamps are reached
     s = 1.0 / np.sqrt(shape[-1])
     if cfg.get("hidden_act") == "swiglu_clamped" and (
             name.endswith("experts.gate_proj") or name.endswith("experts.up_proj")):
@@ -138,25 +183,81 @@ def random_tensor(seed, name, shape, scale):
     return rng.standard_normal(shape, dtype=np.float32) * F32(scale)
 
 
-def make_weights(arch, cfg, seed, dtype):
-    """-> (stored tensors for the file, dtype overrides, f32 values for the reference)."""
+def is_fp8_weight(name):
+    """Whether --weight-format fp8 stores this tensor as F8_E4M3."""
+    return name.endswith(FP8_WEIGHT_SUFFIXES)
+
+
+def _store_plain(name, w, dtype, stored, dtypes, values):
+    if dtype == "f32":
+        stored[name] = w
+        values[name] = w
+    elif dtype == "bf16":
+        bits = st.f32_to_bf16_bits(w)
+        stored[name] = bits
+        dtypes[name] = "BF16"
+        values[name] = st.bf16_bits_to_f32(bits)
+    elif dtype == "f16":
+        h = w.astype(np.float16)
+        stored[name] = h
+        values[name] = h.astype(np.float32)
+    else:
+        raise ValueError("unknown dtype %r" % dtype)
+
+
+def make_gpt_oss_weights(cfg, seed, dtype, weight_format):
+    """GPT-OSS. The expert matrices are drawn in the orientation the MXFP4
+    blocks use ([E, 2F, H] for gate_up with gate/up rows interleaved,
+    [E, H, F] for down; rows = output features), named after the
+    dequantized parameter; the reference gets their transposes, as
+    transformers' convert_moe_packed_tensors gives them. mxfp4: stored as
+    `<name>_blocks` U8 [..., N, K/32, 16] and `<name>_scales` U8 [..., N, K/32];
+    none: stored dequantized-style as `<name>` in --dtype. Router and biases
+    are stored in --dtype."""
+    stored, dtypes, values = {}, {}, {}
+    for name, shape in ref.param_shapes("gpt_oss", cfg).items():
+        if name.endswith("experts.gate_up_proj") or name.endswith("experts.down_proj"):
+            rows = (shape[0], shape[2], shape[1])  # [E, N, K]
+            w = random_tensor(seed, name, rows, init_scale(name, rows, cfg))
+            if weight_format == "mxfp4":
+                blocks, scales = quant.quantize_mxfp4(w)
+                stored[name + "_blocks"] = blocks
+                stored[name + "_scales"] = scales
+                values[name] = np.ascontiguousarray(np.swapaxes(quant.dequant_mxfp4(blocks, scales), 1, 2))
+            elif weight_format == "none":
+                tmp = {}
+                _store_plain(name, np.ascontiguousarray(np.swapaxes(w, 1, 2)), dtype, stored, dtypes, tmp)
+                values[name] = tmp[name]
+            else:
+                raise ValueError("gpt_oss: weight format %r not supported (mxfp4 or none)" % weight_format)
+            continue
+        w = random_tensor(seed, name, shape, init_scale(name, shape, cfg))
+        _store_plain(name, w, dtype, stored, dtypes, values)
+    return stored, dtypes, values
+
+
+def make_weights(arch, cfg, seed, dtype, weight_format="none"):
+    """-> (stored tensors for the file, dtype overrides, f32 values for the reference).
+
+    weight_format "fp8": the FFN projections (is_fp8_weight) are stored as
+    F8_E4M3 codes plus `<name>_scale_inv` (F32), quantized from the same
+    random f32 weights; the reference values are the dequantized weights."""
+    if arch == "gpt_oss":
+        return make_gpt_oss_weights(cfg, seed, dtype, weight_format)
+    if weight_format not in ("none", "fp8"):
+        raise ValueError("%s: weight format %r not supported (none or fp8)" % (arch, weight_format))
     stored, dtypes, values = {}, {}, {}
     for name, shape in ref.param_shapes(arch, cfg).items():
         w = random_tensor(seed, name, shape, init_scale(name, shape, cfg))
-        if dtype == "f32" or name.endswith("e_score_correction_bias"):
-            stored[name] = w
-            values[name] = w
-        elif dtype == "bf16":
-            bits = st.f32_to_bf16_bits(w)
-            stored[name] = bits
-            dtypes[name] = "BF16"
-            values[name] = st.bf16_bits_to_f32(bits)
-        elif dtype == "f16":
-            h = w.astype(np.float16)
-            stored[name] = h
-            values[name] = h.astype(np.float32)
+        if weight_format == "fp8" and is_fp8_weight(name):
+            codes, scale_inv = quant.quantize_fp8_block(w)
+            stored[name] = codes
+            dtypes[name] = "F8_E4M3"
+            stored[name + quant.SCALE_INV_SUFFIX] = scale_inv
+            values[name] = quant.dequant_fp8_block(codes, scale_inv)
         else:
-            raise ValueError("unknown dtype %r" % dtype)
+            keep_f32 = name.endswith("e_score_correction_bias")
+            _store_plain(name, w, "f32" if keep_f32 else dtype, stored, dtypes, values)
     return stored, dtypes, values
 
 
@@ -180,16 +281,40 @@ def make_input(arch, cfg, values, layer, T, seed, min_margin, max_rounds=200):
     raise RuntimeError("could not clear near-ties in layer %d, T=%d" % (layer, T))
 
 
+def resolve_weight_format(arch, weight_format):
+    """None -> the arch's default ("mxfp4" for gpt_oss, else "none"); checks
+    that the arch supports the format."""
+    if weight_format is None:
+        return "mxfp4" if arch == "gpt_oss" else "none"
+    if weight_format not in WEIGHT_FORMATS:
+        raise ValueError("unknown weight format %r" % weight_format)
+    ok = {"none": True, "fp8": arch in HF_ARCHES, "mxfp4": arch == "gpt_oss"}[weight_format]
+    if not ok:
+        raise ValueError("--weight-format %s is not supported for --arch %s (fp8: %s; mxfp4: gpt_oss)"
+                         % (weight_format, arch, " ".join(HF_ARCHES)))
+    return weight_format
+
+
 def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), layers=None,
           variant="topk_drop", act="silu", capacity_factor=None, overrides=None,
-          min_margin=1e-4, quiet=False):
+          min_margin=1e-4, quiet=False, weight_format=None):
     """Write one checkpoint directory. Returns the config dict."""
+    weight_format = resolve_weight_format(arch, weight_format)
+    if weight_format != "none" and ref.FFN_OPERAND_DTYPE not in (None, "f32"):
+        raise ValueError("--ffn-dtype %s cannot be combined with --weight-format %s"
+                         % (ref.FFN_OPERAND_DTYPE, weight_format))
     cfg = default_config(arch, variant, act, capacity_factor)
+    if weight_format == "fp8":
+        cfg.update(FP8_DIMS[arch])
     if layers is not None:
         if arch == "switch_transformers":
             cfg["num_layers"] = cfg["num_decoder_layers"] = layers
         else:
             cfg["num_hidden_layers"] = layers
+    if weight_format == "fp8":
+        cfg["quantization_config"] = json.loads(json.dumps(FP8_QUANTIZATION_CONFIG))
+    elif weight_format == "mxfp4":
+        cfg["quantization_config"] = json.loads(json.dumps(MXFP4_QUANTIZATION_CONFIG))
     cfg.update(overrides or {})
     cfg["torch_dtype"] = TORCH_DTYPE[dtype]
     rarch = "moec_generic" if arch == "generic" else arch
@@ -198,7 +323,7 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
-    stored, dtypes, values = make_weights(rarch, cfg, seed, dtype)
+    stored, dtypes, values = make_weights(rarch, cfg, seed, dtype, weight_format)
     for old in os.listdir(out):
         if old.endswith(".safetensors") or old == "model.safetensors.index.json":
             os.remove(os.path.join(out, old))
@@ -210,6 +335,8 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
     shutil.rmtree(os.path.join(out, "ref"), ignore_errors=True)  # no stale reference files
     manifest = dict(arch=rarch, dtype=dtype, ffn_dtype=ref.FFN_OPERAND_DTYPE or "f32", seed=seed, tokens=list(tokens),
                     min_margin=min_margin, layers=[])
+    if weight_format != "none" or arch == "gpt_oss":  # absent otherwise: older outputs stay byte-identical
+        manifest["weight_format"] = weight_format
     for i in range(ref.num_layers(rarch, cfg)):
         info = ref.layer_info(rarch, cfg, i)
         d = os.path.join(out, "ref", "layer_%d" % i)
@@ -256,7 +383,8 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
         f.write("\n")
     if not quiet:
         kinds = "".join("S" if e["kind"] == "sparse" else "D" for e in manifest["layers"])
-        print("%s: %s %s, %d tensors, layers %s" % (out, rarch, dtype, len(stored), kinds))
+        wf = "" if weight_format == "none" else " " + weight_format
+        print("%s: %s %s%s, %d tensors, layers %s" % (out, rarch, dtype, wf, len(stored), kinds))
     return cfg
 
 
@@ -275,12 +403,17 @@ def _parse_set(items):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", required=True, choices=HF_ARCHES + ("generic", "all"))
+    ap.add_argument("--arch", required=True, choices=HF_ARCHES + EXTRA_ARCHES + ("generic", "all"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
-    ap.add_argument("--ffn-dtype", default="f32", choices=("f32", "bf16", "f16"),
-                    help="the reference's expert FFN operand type: bf16/f16 round both "
-                         "operands of each FFN projection (moe-compile --weight-type)")
+    ap.add_argument("--ffn-dtype", default=None, choices=("f32", "bf16", "f16"),
+                    help="the reference's expert FFN operand type (default f32): bf16/f16 round both "
+                         "operands of each FFN projection (moe-compile --weight-type); "
+                         "not with a quantized --weight-format")
+    ap.add_argument("--weight-format", default=None, choices=WEIGHT_FORMATS,
+                    help="none (default; gpt_oss: mxfp4): fp8 stores the FFN projections as "
+                         "F8_E4M3 + <name>_scale_inv [ceil(N/128), ceil(K/128)] F32 (HF arches) "
+                         "with larger ragged default widths; mxfp4: gpt_oss as shipped")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tokens", default="1,7,64,333")
@@ -302,16 +435,30 @@ def main(argv=None):
     if not tokens or min(tokens) < 1:
         raise SystemExit("--tokens wants positive integers")
     overrides = _parse_set(a.set)
-    ref.FFN_OPERAND_DTYPE = a.ffn_dtype
+    quantized = a.weight_format not in (None, "none") or (a.arch == "gpt_oss" and a.weight_format is None)
+    if quantized and a.ffn_dtype is not None:
+        raise SystemExit("--ffn-dtype cannot be combined with a quantized weight format (%s): the "
+                         "reference computes quantized checkpoints from the dequantized weights in f32"
+                         % (a.weight_format or "mxfp4"))
+    if a.arch == "all" and a.weight_format == "mxfp4":
+        raise SystemExit("--weight-format mxfp4 is for --arch gpt_oss only")
+    if a.arch != "all":
+        try:
+            resolve_weight_format(a.arch, a.weight_format)
+        except ValueError as e:
+            raise SystemExit(str(e))
+    ref.FFN_OPERAND_DTYPE = a.ffn_dtype or "f32"
     t0 = time.time()
     common = dict(dtype=a.dtype, shards=a.shards, seed=a.seed, tokens=tokens, layers=a.layers,
-                  overrides=overrides, min_margin=a.min_margin, quiet=a.quiet)
+                  overrides=overrides, min_margin=a.min_margin, quiet=a.quiet,
+                  weight_format=a.weight_format)
     if a.arch == "all":
         for arch in HF_ARCHES:
             build(arch, os.path.join(a.out, arch), **common)
-        for name, (variant, act) in ALL_GENERIC.items():
-            build("generic", os.path.join(a.out, name), variant=variant, act=act,
-                  capacity_factor=a.capacity_factor, **common)
+        if a.weight_format in (None, "none"):
+            for name, (variant, act) in ALL_GENERIC.items():
+                build("generic", os.path.join(a.out, name), variant=variant, act=act,
+                      capacity_factor=a.capacity_factor, **common)
     else:
         build(a.arch, a.out, variant=a.variant, act=a.act, capacity_factor=a.capacity_factor,
               **common)

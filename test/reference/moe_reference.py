@@ -6,7 +6,9 @@ Every layer function has the signature
     fn(x, tensors, config, layer, aux=None) -> (out, topk_indices, topk_weights)
 
 x: [T, H] float32; tensors: dict of Hugging Face tensor names -> float32
-arrays (bf16/f16 weights already converted exactly to f32); config: the parsed
+arrays (bf16/f16 weights already converted exactly to f32, fp8/MXFP4 weights
+dequantized with quant.py; gpt_oss takes the dequantized names
+`...experts.gate_up_proj` [E, H, 2F] etc.); config: the parsed
 config.json dict; layer: the layer index. The function computes the layer's
 whole FFN block (the MoE block for sparse layers, the dense MLP otherwise; for
 dense layers the indices and weights are None). No residual, no norm.
@@ -36,7 +38,7 @@ import numpy as np
 F32 = np.float32
 
 ARCHES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3",
-          "deepseek_v2", "switch_transformers", "moec_generic")
+          "deepseek_v2", "switch_transformers", "gpt_oss", "moec_generic")
 
 
 # ----------------------------------------------------------------------------
@@ -480,6 +482,51 @@ def switch_transformers_moe(x, tensors, config, layer, aux=None):
 
 
 # ----------------------------------------------------------------------------
+# GPT-OSS
+
+def gpt_oss_moe(x, tensors, config, layer, aux=None):
+    """GPT-OSS (transformers models/gpt_oss/modeling_gpt_oss.py, GptOssMLP).
+
+    Router (GptOssTopKRouter): logits = x Wr^T + br; top-k of the logits
+    (ties to the lower index); w = softmax over the k selected logits.
+    Experts (GptOssExperts), in the dequantized layout transformers uses:
+    gate_up_proj [E, H, 2F], gate_up_proj_bias [E, 2F], down_proj [E, F, H],
+    down_proj_bias [E, H]:
+        gate_up = x @ gate_up_proj[e] + gate_up_proj_bias[e]
+        gate, up = gate_up[:, 0::2], gate_up[:, 1::2]     (interleaved)
+        gate = min(gate, limit); up = clip(up, -limit, limit)
+        glu = gate * sigmoid(gate * alpha)
+        out_e = ((up + 1) * glu) @ down_proj[e] + down_proj_bias[e]
+    combined as sum over the selected experts (ascending) of out_e * w.
+    alpha = config swiglu_alpha (1.702), limit = config swiglu_limit (7.0).
+    Every layer is sparse."""
+    p = "model.layers.%d.mlp." % layer
+    E = config["num_local_experts"]
+    k = config["num_experts_per_tok"]
+    alpha = F32(config.get("swiglu_alpha", 1.702))
+    limit = F32(config.get("swiglu_limit", 7.0))
+    logits = linear(x, tensors[p + "router.weight"]) + _f32(tensors[p + "router.bias"])[None, :]
+    idx, margin = topk_desc(logits, k)
+    w = softmax(np.take_along_axis(logits, idx, axis=-1))
+    gu, gub = tensors[p + "experts.gate_up_proj"], tensors[p + "experts.gate_up_proj_bias"]
+    dn, dnb = tensors[p + "experts.down_proj"], tensors[p + "experts.down_proj_bias"]
+
+    def expert(e, xs):
+        h = np.matmul(round_operand(xs), round_operand(gu[e])) + _f32(gub[e])[None, :]
+        gate, up = h[:, 0::2], h[:, 1::2]
+        gate = np.minimum(gate, limit)
+        up = np.clip(up, -limit, limit)
+        glu = gate * sigmoid(gate * alpha)
+        a = (up + F32(1)) * glu
+        return np.matmul(round_operand(a), round_operand(dn[e])) + _f32(dnb[e])[None, :]
+
+    out = accumulate_experts(x, idx, w, expert, E)
+    if aux is not None:
+        aux.update(logits=logits, margin=margin)
+    return out, idx, w
+
+
+# ----------------------------------------------------------------------------
 # generic variants over a plain parameter set
 #
 # params: {"router": [E, H], "gate": [E, F, H], "up": [E, F, H], "down": [E, H, F]}
@@ -669,6 +716,7 @@ LAYER_FN = {
     "deepseek_v3": deepseek_v3_moe,
     "deepseek_v2": deepseek_v2_moe,
     "switch_transformers": switch_transformers_moe,
+    "gpt_oss": gpt_oss_moe,
     "moec_generic": moec_generic_moe,
 }
 
@@ -704,6 +752,8 @@ def layer_info(arch, config, layer):
         return dict(kind="sparse" if sparse else "dense",
                     routing="token_choice" if sparse else None,
                     prefix=p + ("mlp." if sparse else "DenseReluDense."))
+    if arch == "gpt_oss":
+        return dict(kind="sparse", routing="token_choice", prefix="model.layers.%d.mlp." % layer)
     if arch == "moec_generic":
         r = config["routing"]
         return dict(kind="sparse", routing="dense_mixture" if r == "dense" else r,
@@ -764,6 +814,14 @@ def param_shapes(arch, config):
             for e in range(config["num_experts"]):
                 q = p + "experts.expert_%d." % e
                 out.update({q + "wi.weight": (F, H), q + "wo.weight": (H, F)})
+        elif arch == "gpt_oss":
+            # the dequantized layout (transformers' GptOssExperts); the
+            # MXFP4 checkpoint stores the experts as _blocks/_scales
+            H, F, E = config["hidden_size"], config["intermediate_size"], config["num_local_experts"]
+            q = p + "experts."
+            out.update({p + "router.weight": (E, H), p + "router.bias": (E,),
+                        q + "gate_up_proj": (E, H, 2 * F), q + "gate_up_proj_bias": (E, 2 * F),
+                        q + "down_proj": (E, F, H), q + "down_proj_bias": (E, H)})
         elif arch == "moec_generic":
             H, F, E = config["hidden_size"], config["intermediate_size"], config["num_experts"]
             out.update({p + "router.weight": (E, H), p + "experts.gate_proj": (E, F, H),

@@ -23,6 +23,7 @@ Only numpy and the standard library are used.
 import json
 import os
 import struct
+import sys
 
 import numpy as np
 
@@ -41,8 +42,9 @@ DTYPES = {
     "U16": np.dtype("<u2"),
     "U8": np.dtype("u1"),
     "BOOL": np.dtype("?"),
-    # fp8 bytes, stored as uint8; the reference never converts them (tests
-    # use them to check that importers refuse them clearly).
+    # fp8 bytes, kept as uint8 codes (write a uint8 array with
+    # dtypes={name: "F8_E4M3"}). quant.py decodes F8_E4M3; to_f32 refuses
+    # both (an F8_E4M3 value needs its block scale).
     "F8_E4M3": np.dtype("u1"),
     "F8_E5M2": np.dtype("u1"),
 }
@@ -99,10 +101,33 @@ def bf16_bits_to_f32(u16):
     return (u16.astype(np.uint32) << np.uint32(16)).view(np.float32).reshape(u16.shape)
 
 
-def to_f32(array, dtype_name):
-    """A tensor as read from a file -> float32 values (exact for F16/BF16/F32)."""
+def _quant():
+    """quant.py from this directory (imported lazily: it imports this module)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import quant
+    return quant
+
+
+def to_f32(array, dtype_name, fp8_unscaled=False):
+    """A tensor as read from a file -> float32 values (exact for F16/BF16/F32).
+
+    F8_E4M3 codes are refused (SafetensorsError): their values need the
+    block scales of a companion tensor (quant.dequant_fp8_block, or
+    quant.dequantize_tensors for a whole checkpoint). fp8_unscaled=True
+    decodes the bare e4m3 codes without any scale. F8_E5M2 is refused.
+    """
     if dtype_name == "BF16":
         return bf16_bits_to_f32(array)
+    if dtype_name == "F8_E4M3":
+        if not fp8_unscaled:
+            raise SafetensorsError(
+                "to_f32: an F8_E4M3 tensor needs its block scales (<name>_scale_inv); "
+                "use quant.dequant_fp8_block, or to_f32(..., fp8_unscaled=True) for the bare codes")
+        return _quant().decode_e4m3(np.asarray(array, dtype=np.uint8))
+    if dtype_name == "F8_E5M2":
+        raise SafetensorsError("to_f32: F8_E5M2 is not supported by the reference")
     return np.asarray(array).astype(np.float32)
 
 
@@ -354,17 +379,23 @@ def load_checkpoint(directory, bf16_as_f32=False):
     return t, d
 
 
-def load_checkpoint_f32(directory):
-    """A checkpoint directory -> dict name -> float32 values (exact conversion)."""
+def load_checkpoint_f32(directory, dequantize=False):
+    """A checkpoint directory -> dict name -> float32 values (exact conversion).
+
+    dequantize=True decodes quantized weights with quant.dequantize_tensors
+    (F8_E4M3 + `_scale_inv`; MXFP4 `_blocks` + `_scales`), giving the names
+    the reference uses; without it an F8_E4M3 tensor raises SafetensorsError.
+    """
     tensors, dts = load_checkpoint(directory)
+    if dequantize:
+        return _quant().dequantize_tensors(tensors, dts)
     return {n: to_f32(a, dts[n]) for n, a in tensors.items()}
 
 
 if __name__ == "__main__":
-    import sys
     for p in sys.argv[1:]:
         infos, meta, start = read_header(p)
         print("%s: header %d bytes, metadata %r" % (p, start - 8, meta))
         for name in sorted(infos, key=lambda n: infos[n]["data_offsets"][0]):
             i = infos[name]
-            print("  %-70s %-5s %-16s %r" % (name, i["dtype"], i["shape"], i["data_offsets"]))
+            print("  %-70s %-7s %-16s %r" % (name, i["dtype"], i["shape"], i["data_offsets"]))
