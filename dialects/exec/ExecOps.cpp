@@ -53,12 +53,20 @@ LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
 
 /// A GEMM's operand type, B's element type: f32, bf16 or f16 (A must hold
 /// the same; C is f32).
+/// The element type of a GEMM's A operand: B's, or f32 for fp8 weights.
 FailureOr<Type> gemmOperandType(Operation *op, Value b) {
   Type t = cast<BufferType>(b.getType()).getElementType();
+  if (isa<Float8E4M3FNType>(t))
+    return Type(Float32Type::get(op->getContext()));
   if (!t.isF32() && !t.isBF16() && !t.isF16())
-    return op->emitOpError() << "B must hold f32, bf16 or f16, got "
+    return op->emitOpError() << "B must hold f32, bf16, f16 or f8E4M3FN, got "
                              << b.getType();
   return t;
+}
+
+/// B's element type: A's, or fp8 against f32 activations.
+Type gemmWeightType(Value b) {
+  return cast<BufferType>(b.getType()).getElementType();
 }
 
 /// An arena range [offset, offset + bytes(max_tokens)) lies inside its
@@ -127,10 +135,22 @@ LogicalResult WeightOp::verify() {
     if (cast<ShapedType>(value->getType()).getShape() != type.getShape())
       return emitOpError() << "inline value of type " << value->getType()
                            << " does not have the buffer's shape " << type;
+  Type elem = type.getElementType();
+  bool fp8 = isa<Float8E4M3FNType>(elem);
+  if (!fp8 && !elem.isF32() && !elem.isBF16() && !elem.isF16())
+    return emitOpError() << "a weight holds f32, bf16, f16 or f8E4M3FN, got "
+                         << type;
+  if ((fp8 || getScales()) && (type.getShape().size() < 2 || getValue()))
+    return emitOpError() << "an fp8 weight (or one read from fp8 codes with "
+                            "'scales') has rank >= 2 and no inline value, got "
+                         << type;
+  if (getScales() && !getFile())
+    return emitOpError() << "'scales' names a checkpoint tensor; the weight "
+                            "needs 'from \"file\"'";
   if (getPanels()) {
-    if (!(type.getElementType().isF32() || type.getElementType().isBF16()) ||
-        type.getShape().size() < 2)
-      return emitOpError() << "a weight in panels is f32 or bf16 of rank >= 2, got "
+    if (!(elem.isF32() || elem.isBF16() || fp8) || type.getShape().size() < 2)
+      return emitOpError() << "a weight in panels is f32, bf16 or f8E4M3FN of "
+                              "rank >= 2, got "
                            << type;
     for (OpOperand &use : getResult().getUses())
       if (!isGemmB(use))
@@ -140,6 +160,13 @@ LogicalResult WeightOp::verify() {
                << use.getOwner()->getName() << "' uses it as operand "
                << use.getOperandNumber();
   }
+  if (fp8)
+    for (OpOperand &use : getResult().getUses())
+      if (!isGemmB(use))
+        return emitOpError() << "an fp8 weight is read only as the B operand "
+                                "of exec.gemm or exec.grouped_gemm; '"
+                             << use.getOwner()->getName()
+                             << "' uses it as operand " << use.getOperandNumber();
   return success();
 }
 
@@ -164,7 +191,7 @@ LogicalResult GemmOp::verify() {
   FailureOr<Type> ab = gemmOperandType(*this, getB());
   if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
       failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
-      failed(verifyBuffer(*this, "B", getB(), {n, k}, *ab)) ||
+      failed(verifyBuffer(*this, "B", getB(), {n, k}, gemmWeightType(getB()))) ||
       failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
     return failure();
   if (getC() == getA() || getC() == getB())
@@ -182,7 +209,7 @@ LogicalResult GroupedGemmOp::verify() {
   FailureOr<Type> ab = gemmOperandType(*this, getB());
   if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
       failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
-      failed(verifyBuffer(*this, "B", getB(), {e, n, k}, *ab)) ||
+      failed(verifyBuffer(*this, "B", getB(), {e, n, k}, gemmWeightType(getB()))) ||
       failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)) ||
       failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
     return failure();

@@ -124,13 +124,24 @@ def Exec_WeightOp : Exec_Op<"weight"> {
     32p..32p+31 of each k contiguously, for bf16 of each pair of k
     interleaved; zeros past n and k; the artifact's `WeightLayout.Panels32`). The buffer's shape stays the logical one. Such a
     weight is read only as the B operand of `exec.gemm` / `exec.grouped_gemm`.
+
+    fp8 weights (element type `f8E4M3FN`) are stored as one e4m3 code per
+    value plus, per `[n, k]` matrix, f32 scales `[ceil(n / 128),
+    ceil(k / 128)]` (a second weight in the artifact, `Weight.scales`): with
+    `scales "NAME"` the checkpoint's codes and its scale tensor `NAME` are
+    copied; without, the values are quantized when the artifact is written
+    (per 128 x 128 block: scale = amax / 448, codes rounded to nearest even;
+    moert/fp8.h). An f32, bf16 or f16 weight with `scales "NAME"` reads fp8
+    codes and dequantizes them. In panels, an fp8 weight's panels hold one
+    byte per value (32 bytes per step of k).
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
                        OptionalAttr<ElementsAttr>:$value,
-                       OptionalAttr<I64Attr>:$random_seed, UnitAttr:$panels);
+                       OptionalAttr<I64Attr>:$random_seed, UnitAttr:$panels,
+                       OptionalAttr<StrAttr>:$scales);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = [{
-    $tensor_name (`from` $file^)? (`=` $value^)?
+    $tensor_name (`from` $file^)? (`scales` $scales^)? (`=` $value^)?
     (`random` `(` $random_seed^ `)`)? (`panels` $panels^)? attr-dict `:`
     type($result)
   }];
@@ -157,7 +168,9 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
   let summary = "C[m, :] (+)= A[m, :] · Bᵀ for m < rows(T), B [n, k]";
   let description = [{
     A and B hold the same element type, f32, bf16 or f16; C is f32, and the
-    products (exact in f32 for the 16-bit types) accumulate in f32.
+    products (exact in f32 for the 16-bit types) accumulate in f32. Or B is
+    an fp8 weight (`f8E4M3FN`, with its block scales; see `exec.weight`) and
+    A is f32: each weight value is decoded and scaled in f32.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
@@ -171,7 +184,8 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
 def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let summary = "one GEMM per expert over the rows its offsets give";
   let description = [{
-    Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, C f32.
+    Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
+    and B fp8; C f32.
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the

@@ -72,5 +72,10 @@ def Moe_DroppedPolicy : I32EnumAttr<"DroppedPolicy",
   let genSpecializedAttr = 0;
 }
 
+def Moe_WeightFormat : I32EnumAttr<"WeightFormat",
+    "how a checkpoint stores a weight's values", [
+    I32EnumAttrCase<"fp8_e4m3", 0>]> {
+  let cppNamespace = "::moec::moe";
+}
 
 #endif // MOEC_DIALECT_MOE_BASE

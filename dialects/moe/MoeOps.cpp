@@ -201,6 +201,23 @@ LogicalResult WeightOp::verify() {
     return emitOpError() << "a per-expert weight ('{e}' in the name) needs a "
                             "leading expert dimension, got "
                          << type;
+  if (getFormat().has_value() != getScales().has_value())
+    return emitOpError() << "a stored format needs its scale tensor and the "
+                            "other way round ('format fp8_e4m3 scales \"NAME\"')";
+  if (getFormat()) {
+    if (!getFile())
+      return emitOpError() << "a stored format describes checkpoint tensors; "
+                              "it needs 'from \"file\"'";
+    if (type.getRank() < 2)
+      return emitOpError() << "fp8_e4m3 scales [N, K] matrices in 128 x 128 "
+                              "blocks; the weight must have rank >= 2, got "
+                           << type;
+    if (getScales()->empty() ||
+        getScales()->contains("{e}") != isStackedPerExpert())
+      return emitOpError() << "the scale tensor name '" << *getScales()
+                           << "' must be non-empty and stack per expert ('{e}') "
+                              "exactly when the weight does";
+  }
   return success();
 }
 

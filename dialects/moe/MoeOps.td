@@ -42,19 +42,32 @@ def Moe_WeightOp : Moe_Op<"weight"> {
     the result's element type; the compiler converts (rounding to nearest even)
     when it packs the weights. The result shape is static.
 
+    With `format fp8_e4m3 scales "NAME"`, the checkpoint stores the tensor
+    quantized: one fp8 e4m3 code per value (safetensors `F8_E4M3`) and, per
+    `[N, K]` matrix, the f32 (or bf16) tensor `NAME` of shape
+    `[ceil(N / 128), ceil(K / 128)]` (`{e}` stacks it as the weight does),
+    the multiplier of each 128 x 128 block, as DeepSeek-V3 and Qwen3-FP8 ship
+    (`weight_scale_inv`). The value is `decode(code) · scale`; the result type
+    is the type the graph computes in, and the compiler keeps the codes (fp8
+    weights, moe-compile's `--weight-type`) or converts them.
+
     ```mlir
     %wg = moe.weight "model.layers.0.block_sparse_moe.gate.weight" from "model.safetensors" : tensor<8x4096xbf16>
+    %w8 = moe.weight "model.layers.3.mlp.experts.{e}.up_proj.weight" from "model.safetensors" format fp8_e4m3 scales "model.layers.3.mlp.experts.{e}.up_proj.weight_scale_inv" : tensor<256x2048x7168xf32>
     %w1 = moe.weight "model.layers.0.block_sparse_moe.experts.{e}.w1.weight" from "model.safetensors" : tensor<8x14336x4096xbf16>
     %w2 = moe.weight "w2" random(3) : tensor<8x4096x14336xf32>
     ```
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
                        OptionalAttr<ElementsAttr>:$value,
-                       OptionalAttr<I64Attr>:$random_seed);
+                       OptionalAttr<I64Attr>:$random_seed,
+                       OptionalAttr<Moe_WeightFormat>:$format,
+                       OptionalAttr<StrAttr>:$scales);
   let results = (outs Moe_WeightTensor:$result);
   let assemblyFormat = [{
     $tensor_name (`from` $file^)? (`=` $value^)?
-    (`random` `(` $random_seed^ `)`)? attr-dict `:` type($result)
+    (`random` `(` $random_seed^ `)`)? (`format` $format^ `scales` $scales)?
+    attr-dict `:` type($result)
   }];
   let extraClassDeclaration = [{
     /// True when the name holds the per-expert placeholder `{e}`.

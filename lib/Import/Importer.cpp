@@ -3,6 +3,8 @@
 
 #include "moec/Import/ModelConfig.h"
 
+#include "moert/fp8.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Verifier.h"
@@ -26,8 +28,9 @@ llvm::Error makeError(const llvm::Twine &message) {
 class WeightEmitter {
 public:
   WeightEmitter(OpBuilder &builder, const SafetensorsCheckpoint &checkpoint,
-                StringRef source)
-      : builder(builder), checkpoint(checkpoint), source(source) {}
+                StringRef source, Quantization quantization)
+      : builder(builder), checkpoint(checkpoint), source(source),
+        quantization(quantization) {}
 
   /// A weight whose tensor (or, with "{e}" in the name, each of the
   /// `numExperts` tensors) has shape `shape`. The result has element type
@@ -37,6 +40,7 @@ public:
     bool stacked = name.contains("{e}");
     assert(stacked == (numExperts >= 0) && "stacking needs an expert count");
     std::string firstFile;
+    bool fp8 = false;
     for (int64_t e = 0; e < (stacked ? numExperts : 1); ++e) {
       std::string tensorName = name.str();
       if (stacked)
@@ -44,8 +48,19 @@ public:
           tensorName.replace(pos, 3, std::to_string(e));
       if (failed(check(tensorName, shape)))
         return failure();
-      if (e == 0)
-        firstFile = checkpoint.find(tensorName)->file;
+      const SafetensorsTensor *t = checkpoint.find(tensorName);
+      bool isFp8 = t->dtype == SafetensorsDType::F8_E4M3;
+      if (e == 0) {
+        firstFile = t->file;
+        fp8 = isFp8;
+      } else if (isFp8 != fp8) {
+        return fail(llvm::Twine(t->file) + ": tensor '" + tensorName +
+                    "' has dtype " + stringifySafetensorsDType(t->dtype).str() +
+                    ", but expert 0's is " + (fp8 ? "F8_E4M3" : "not F8_E4M3") +
+                    " (a stacked weight's experts share one format)");
+      }
+      if (isFp8 && failed(checkScales(tensorName, shape)))
+        return failure();
     }
     SmallVector<int64_t> resultShape;
     if (stacked)
@@ -57,10 +72,14 @@ public:
     Location loc = NameLoc::get(
         builder.getStringAttr(name),
         FileLineColLoc::get(builder.getContext(), firstFile, 0, 0));
-    auto op = moe::WeightOp::create(builder, loc, type,
-                                    builder.getStringAttr(name),
-                                    builder.getStringAttr(source),
-                                    /*value=*/nullptr, /*random_seed=*/nullptr);
+    auto op = moe::WeightOp::create(
+        builder, loc, type, builder.getStringAttr(name),
+        builder.getStringAttr(source),
+        /*value=*/nullptr, /*random_seed=*/nullptr,
+        fp8 ? moe::WeightFormatAttr::get(builder.getContext(),
+                                         moe::WeightFormat::fp8_e4m3)
+            : nullptr,
+        fp8 ? builder.getStringAttr(name.str() + kScaleSuffix) : nullptr);
     return op.getResult();
   }
 
@@ -76,13 +95,51 @@ private:
     if (!t)
       return fail(llvm::Twine(checkpoint.getSourcePath()) + ": missing tensor '" +
                   tensorName + "' (expected shape " + expected + ")");
-    if (!isSupportedWeightDType(t->dtype))
+    bool fp8 = t->dtype == SafetensorsDType::F8_E4M3;
+    if (!isSupportedWeightDType(t->dtype) && !fp8)
       return fail(llvm::Twine(t->file) + ": tensor '" + tensorName + "' has dtype " +
                   stringifySafetensorsDType(t->dtype).str() +
-                  ", which is not supported yet (supported: F32, F16, BF16)");
+                  ", which is not supported yet (supported: F32, F16, BF16, "
+                  "and F8_E4M3 with block scales)");
     if (ArrayRef<int64_t>(t->shape) != shape)
       return fail(llvm::Twine(t->file) + ": tensor '" + tensorName + "' has shape " +
                   t->getShapeString() + ", expected " + expected);
+    if (fp8 && quantization != Quantization::Fp8Block128)
+      return fail(llvm::Twine(t->file) + ": tensor '" + tensorName +
+                  "' has dtype F8_E4M3, but config.json has no fp8 "
+                  "quantization_config (quant_method \"fp8\", "
+                  "weight_block_size [128, 128]) to say how it is scaled");
+    if (fp8 && shape.size() < 2)
+      return fail(llvm::Twine(t->file) + ": tensor '" + tensorName +
+                  "' has dtype F8_E4M3 but shape " + expected +
+                  "; fp8 block scales apply to matrices only");
+    return success();
+  }
+
+  /// The scale tensor of an fp8 tensor [..., N, K]: F32 (or BF16)
+  /// [..., ceil(N / 128), ceil(K / 128)].
+  LogicalResult checkScales(const std::string &tensorName,
+                            ArrayRef<int64_t> shape) {
+    std::string name = tensorName + kScaleSuffix;
+    SmallVector<int64_t> blocks(shape.drop_back(2));
+    blocks.push_back(moert::fp8Blocks(shape[shape.size() - 2]));
+    blocks.push_back(moert::fp8Blocks(shape.back()));
+    std::string expected = formatShape(blocks);
+    const SafetensorsTensor *s = checkpoint.find(name);
+    if (!s)
+      return fail(llvm::Twine(checkpoint.getSourcePath()) +
+                  ": missing tensor '" + name + "', the block scales of the "
+                  "F8_E4M3 tensor '" + tensorName + "' (expected F32 " +
+                  expected + ")");
+    if (s->dtype != SafetensorsDType::F32 && s->dtype != SafetensorsDType::BF16)
+      return fail(llvm::Twine(s->file) + ": scale tensor '" + name +
+                  "' has dtype " + stringifySafetensorsDType(s->dtype).str() +
+                  ", expected F32 (or BF16)");
+    if (ArrayRef<int64_t>(s->shape) != ArrayRef<int64_t>(blocks))
+      return fail(llvm::Twine(s->file) + ": scale tensor '" + name +
+                  "' has shape " + s->getShapeString() + ", expected " +
+                  expected + " (one scale per 128 x 128 block of '" +
+                  tensorName + "' " + formatShape(shape) + ")");
     return success();
   }
 
@@ -96,7 +153,10 @@ private:
   OpBuilder &builder;
   const SafetensorsCheckpoint &checkpoint;
   std::string source;
+  Quantization quantization;
   std::string firstError;
+  /// An fp8 tensor's scales, as DeepSeek-V3 and Qwen3-FP8 name them.
+  static constexpr const char *kScaleSuffix = "_scale_inv";
 };
 
 FailureOr<Value> emitDenseFfn(WeightEmitter &weights, OpBuilder &b, Value x,
@@ -294,7 +354,8 @@ moec::import::importCheckpoint(MLIRContext &context,
   auto ffnAttr = moe::FfnAttr::get(&context, plan->activation, plan->gated,
                                    llvm::APFloat(plan->alpha),
                                    llvm::APFloat(plan->limit));
-  WeightEmitter weights(b, **checkpoint, (*checkpoint)->getSourcePath());
+  WeightEmitter weights(b, **checkpoint, (*checkpoint)->getSourcePath(),
+                        plan->quantization);
 
   for (const LayerPlan *layer : selected) {
     OpBuilder::InsertionGuard guard(b);

@@ -502,6 +502,54 @@ Expected<ModelPlan> planGeneric(const Config &cfg) {
 
 #undef TRY
 
+/// config.json's quantization_config: absent, or fp8 e4m3 with 128 x 128
+/// block scales and dynamic activations (DeepSeek-V3, Qwen3-*-FP8). Every
+/// other method is refused by name.
+Expected<Quantization> parseQuantization(const json::Object &obj,
+                                         StringRef fileName) {
+  const json::Value *value = obj.get("quantization_config");
+  if (!value || value->kind() == json::Value::Null)
+    return Quantization::None;
+  auto fail = [&](const Twine &message) {
+    return createStringError(inconvertibleErrorCode(),
+                             fileName + ": quantization_config: " + message);
+  };
+  const json::Object *q = value->getAsObject();
+  if (!q)
+    return fail("expected an object");
+  std::optional<StringRef> method = q->getString("quant_method");
+  if (!method)
+    return fail("missing string 'quant_method'");
+  if (*method != "fp8")
+    return fail("quant_method '" + *method +
+                "' is not supported (moe-import reads fp8 checkpoints with "
+                "128 x 128 block scales, as DeepSeek-V3 and Qwen3-FP8 ship)");
+  if (std::optional<StringRef> fmt = q->getString("fmt"); fmt && *fmt != "e4m3")
+    return fail("fp8 format '" + *fmt + "' is not supported (only e4m3)");
+  else if (!fmt && q->get("fmt"))
+    return fail("'fmt' must be a string");
+  if (const json::Value *scheme = q->get("activation_scheme")) {
+    std::optional<StringRef> s = scheme->getAsString();
+    if (!s || *s != "dynamic")
+      return fail("activation_scheme must be \"dynamic\" (activations "
+                  "are not quantized with stored scales here)");
+  }
+  const json::Array *block = q->getArray("weight_block_size");
+  if (!block)
+    return fail("missing 'weight_block_size' (expected [128, 128]; "
+                "per-tensor fp8 scales are not supported)");
+  std::optional<int64_t> rows = block->size() == 2 ? (*block)[0].getAsInteger() : std::nullopt;
+  std::optional<int64_t> cols = block->size() == 2 ? (*block)[1].getAsInteger() : std::nullopt;
+  if (!rows || !cols || *rows != 128 || *cols != 128) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << json::Value(json::Array(*block));
+    return fail("weight_block_size " + text +
+                " is not supported (moec's fp8 blocks are [128, 128])");
+  }
+  return Quantization::Fp8Block128;
+}
+
 constexpr StringRef kSupported[] = {"mixtral",     "qwen2_moe",
                                     "qwen3_moe",   "olmoe",
                                     "deepseek_v2", "deepseek_v3",
@@ -550,8 +598,13 @@ Expected<ModelPlan> moec::import::parseModelConfig(StringRef text,
                                  "' (supported: " + supported + ")");
   };
   Expected<ModelPlan> plan = planFor(*modelType);
-  if (plan)
-    plan->modelType = modelType->str();
+  if (!plan)
+    return plan;
+  plan->modelType = modelType->str();
+  auto quantization = parseQuantization(*obj, fileName);
+  if (!quantization)
+    return quantization.takeError();
+  plan->quantization = *quantization;
   return plan;
 }
 

@@ -18,6 +18,7 @@ std::optional<WeightType> moec::parseWeightType(llvm::StringRef name) {
       .Case("f32", WeightType::F32)
       .Case("bf16", WeightType::BF16)
       .Case("f16", WeightType::F16)
+      .Case("fp8", WeightType::FP8)
       .Default(std::nullopt);
 }
 
@@ -41,6 +42,8 @@ llvm::StringRef moec::stringify(WeightType type) {
     return "bf16";
   case WeightType::F16:
     return "f16";
+  case WeightType::FP8:
+    return "fp8";
   }
   llvm_unreachable("weight type");
 }

@@ -19,12 +19,14 @@
 
 #include "moeb_generated.h"
 #include "moert/format.h"
+#include "moert/fp8.h"
 #include "moert/half.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
@@ -40,6 +42,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <array>
 #include <atomic>
 #include <map>
@@ -182,6 +185,36 @@ template <Elem S, Elem D> struct PackPanels {
   }
 };
 
+/// The tensor name of expert `e` of a weight whose name may stack per
+/// expert ("{e}").
+std::string expertTensorName(StringRef pattern, int64_t e) {
+  std::string name = pattern.str();
+  for (size_t pos; (pos = name.find("{e}")) != std::string::npos;)
+    name.replace(pos, 3, std::to_string(e));
+  return name;
+}
+
+/// Scale i of an fp8 tensor's scale tensor (F32 or BF16, checked at import
+/// and by findTensors' callers).
+float scaleAt(const SafetensorsTensor &s, uint64_t i) {
+  if (s.dtype == SafetensorsDType::BF16) {
+    uint16_t b;
+    std::memcpy(&b, s.data.data() + 2 * i, 2);
+    return moert::bf16ToFloat(b);
+  }
+  float f;
+  std::memcpy(&f, s.data.data() + 4 * i, 4);
+  return f;
+}
+
+/// The shape of the scales of an fp8 weight `shape` ([..., n, k]).
+SmallVector<int64_t> fp8ScaleShape(ArrayRef<int64_t> shape) {
+  SmallVector<int64_t> out(shape.drop_back(2));
+  out.push_back(moert::fp8Blocks(shape[shape.size() - 2]));
+  out.push_back(moert::fp8Blocks(shape.back()));
+  return out;
+}
+
 /// A growable buffer whose allocation failure is an error, not an abort.
 class Scratch {
 public:
@@ -309,6 +342,8 @@ private:
 };
 
 fb::DType dtypeOf(Type t) {
+  if (isa<Float8E4M3FNType>(t))
+    return fb::DType_F8E4M3;
   if (t.isF32())
     return fb::DType_F32;
   if (t.isInteger(32))
@@ -334,6 +369,23 @@ public:
 
 private:
   LogicalResult packWeight(exec::WeightOp op);
+  LogicalResult packFp8Weight(exec::WeightOp op, const std::string &key);
+  /// The checkpoint tensors of `pattern` (one, or `count` with "{e}"), each
+  /// of shape `each`; an error names a missing one or a wrong shape.
+  FailureOr<std::vector<const SafetensorsTensor *>>
+  findTensors(exec::WeightOp op, const SafetensorsCheckpoint &ckpt,
+              StringRef pattern, int64_t count, ArrayRef<int64_t> each);
+  /// Matrix `m` of the fp8 tensor `codes` [..., n, k] (row-major codes)
+  /// and its scales from `scales`: the codes checked (no NaN) and, with
+  /// `values`, decoded and scaled to f32 there; the matrix's scales checked
+  /// (finite) and written to `scalesOut`.
+  LogicalResult readFp8Matrix(exec::WeightOp op, const SafetensorsTensor &codes,
+                              const SafetensorsTensor &scales, uint64_t m,
+                              int64_t n, int64_t k, float *scalesOut,
+                              float *values);
+  void reportPacked(exec::WeightOp op, uint64_t bytes,
+                    const std::set<std::string> &shards,
+                    std::chrono::steady_clock::time_point start);
   FailureOr<const SafetensorsCheckpoint *> checkpoint(StringRef file,
                                                       Operation *op);
   /// Appends a blob (64-byte aligned) from `produce`, which calls its
@@ -356,7 +408,7 @@ private:
   bool cuda = false; // the module's exec.target
   flatbuffers::FlatBufferBuilder fbb{1 << 16};
   OutputFile out;
-  Scratch packed, gathered;
+  Scratch packed, gathered, decoded;
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> checkpoints;
   std::map<std::string, uint32_t> weightIndex; // by identity key
   // Progress of packing weights from checkpoints.
@@ -479,6 +531,177 @@ uint64_t weightBytes(ArrayRef<int64_t> shape, Elem elem, bool panels) {
   return elems * elemBytes(elem);
 }
 
+/// The codes of an fp8 weight `shape` (in panels or not).
+uint64_t fp8Bytes(ArrayRef<int64_t> shape, bool panels) {
+  return panels ? static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2))) *
+                      moert::panelElements(shape[shape.size() - 2], shape.back())
+                : static_cast<uint64_t>(ShapedType::getNumElements(shape));
+}
+
+/// An fp8 weight (f8E4M3FN): its codes, one matrix at a time (in panels
+/// or row-major), then its f32 scales as a second weight, which the first
+/// names (Weight.scales). The codes and scales of a checkpoint's F8_E4M3
+/// tensors are copied (checked: no NaN code, finite scales); f32, bf16 or
+/// f16 values (a checkpoint's or an inline value) are quantized per
+/// 128 x 128 block (moert/fp8.h); a synthetic weight is quantized by the
+/// runtime when it generates it.
+LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
+  auto type = cast<exec::BufferType>(op.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  bool panels = op.getPanels();
+  if (cuda || !panels)
+    return op.emitError() << "moe-export-artifact: fp8 weight '"
+                          << op.getTensorName()
+                          << "' must be in panels for the cpu target (the "
+                             "only one with fp8 kernels so far; "
+                             "--pack-weights=false keeps f32, bf16 and f16 "
+                             "weights row-major, not fp8 ones)";
+  int64_t n = shape[shape.size() - 2], k = shape.back();
+  uint64_t perMatrix = static_cast<uint64_t>(n * k);
+  uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
+  uint64_t codeBytes = moert::panelElements(n, k);
+  uint64_t perScales = static_cast<uint64_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k));
+  SmallVector<int64_t> scaleShape = fp8ScaleShape(shape);
+  std::vector<float> scales(matrices * perScales);
+  std::optional<int64_t> seed = op.getRandomSeed();
+  uint64_t offset = 0, bytes = 0, scaleOffset = 0, scaleBytes = 0;
+  std::vector<uint64_t> checksums, scaleChecksums;
+  std::set<std::string> shards;
+  auto start = Clock::now();
+  if (!seed) {
+    // matrix(m, codes, scales): matrix m's row-major codes and its scales.
+    std::function<LogicalResult(uint64_t, uint8_t *, float *)> matrix;
+    std::vector<const SafetensorsTensor *> tensors, scaleTensors;
+    uint64_t perTensor = matrices; // matrices per checkpoint tensor
+    std::vector<float> inline_;
+    auto quantize = [&](const float *values, uint8_t *codes, float *s,
+                        StringRef what) -> LogicalResult {
+      if (!moert::quantizeFp8Matrix(values, n, k, codes, s))
+        return op.emitError() << "moe-export-artifact: " << what
+                              << " holds a value that is not finite; fp8 "
+                                 "quantization needs finite values";
+      return success();
+    };
+    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
+    if (!values)
+      return failure();
+    if (auto value = op.getValueAttr()) {
+      auto all = value.tryGetValues<APFloat>();
+      if (!all)
+        return op.emitError() << "moe-export-artifact: cannot read the inline "
+                                 "value of weight '"
+                              << op.getTensorName() << "'";
+      for (APFloat v : *all) {
+        bool lost;
+        v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+        inline_.push_back(v.convertToFloat());
+      }
+      matrix = [&](uint64_t m, uint8_t *codes, float *s) {
+        return quantize(inline_.data() + m * perMatrix, codes, s,
+                        "the inline value of '" + op.getTensorName().str() + "'");
+      };
+    } else {
+      auto ckpt = checkpoint(*op.getFile(), op);
+      if (failed(ckpt))
+        return failure();
+      bool stacked = op.getTensorName().contains("{e}");
+      ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
+      int64_t count = stacked ? shape.front() : 1;
+      perTensor = matrices / static_cast<uint64_t>(count);
+      auto found = findTensors(op, **ckpt, op.getTensorName(), count, each);
+      if (failed(found))
+        return failure();
+      tensors = std::move(*found);
+      bool fromCodes = op.getScales().has_value();
+      if (fromCodes) {
+        auto s = findTensors(op, **ckpt, *op.getScales(), count, fp8ScaleShape(each));
+        if (failed(s))
+          return failure();
+        scaleTensors = std::move(*s);
+      }
+      for (size_t i = 0; i < tensors.size(); ++i) {
+        const SafetensorsTensor *t = tensors[i];
+        bool ok = fromCodes ? t->dtype == SafetensorsDType::F8_E4M3 &&
+                                  (scaleTensors[i]->dtype == SafetensorsDType::F32 ||
+                                   scaleTensors[i]->dtype == SafetensorsDType::BF16)
+                            : elemOf(t->dtype).has_value();
+        if (!ok)
+          return op.emitError()
+                 << "moe-export-artifact: tensor '" << t->name << "' has dtype "
+                 << stringifySafetensorsDType(t->dtype) << ", expected "
+                 << (fromCodes ? "F8_E4M3 codes with F32 or BF16 scales"
+                               : "F32, BF16 or F16 values to quantize");
+        shards.insert(llvm::sys::path::filename(t->file).str());
+      }
+      matrix = [&, fromCodes](uint64_t m, uint8_t *codes, float *s) -> LogicalResult {
+        const SafetensorsTensor &t = *tensors[m / perTensor];
+        uint64_t local = m % perTensor;
+        LogicalResult done = success();
+        if (fromCodes) {
+          done = readFp8Matrix(op, t, *scaleTensors[m / perTensor], local, n, k,
+                               s, /*values=*/nullptr);
+          std::memcpy(codes, t.data.data() + local * perMatrix, perMatrix);
+        } else {
+          Elem from = *elemOf(t.dtype);
+          dispatch<ConvertRows>(from, Elem::F32,
+                                t.data.data() + local * perMatrix * elemBytes(from),
+                                perMatrix, reinterpret_cast<uint8_t *>(values));
+          done = quantize(values, codes, s, "tensor '" + t.name + "'");
+        }
+        if (local + 1 == perTensor)
+          t.releasePages();
+        return done;
+      };
+    }
+    uint8_t *rowCodes = scratch(gathered, op, perMatrix);
+    uint8_t *panelCodes = scratch(packed, op, codeBytes);
+    if (!rowCodes || !panelCodes)
+      return failure();
+    auto produce = [&](auto sink) -> LogicalResult {
+      for (uint64_t m = 0; m < matrices; ++m) {
+        if (failed(matrix(m, rowCodes, scales.data() + m * perScales)))
+          return failure();
+        moert::packPanels(rowCodes, n, k, panelCodes);
+        if (failed(sink(panelCodes, codeBytes)))
+          return failure();
+      }
+      return success();
+    };
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)) ||
+        failed(appendBlob(
+            op,
+            [&](auto sink) {
+              return sink(reinterpret_cast<const uint8_t *>(scales.data()),
+                          scales.size() * sizeof(float));
+            },
+            &scaleOffset, &scaleBytes, &scaleChecksums)))
+      return failure();
+    if (op.getFile())
+      reportPacked(op, bytes + scaleBytes, shards, start);
+  }
+  // The scales first, so the codes can name them.
+  std::string scaleName =
+      op.getScales() ? op.getScales()->str() : op.getTensorName().str() + "_scale_inv";
+  std::vector<int64_t> shapeVec(shape.begin(), shape.end()),
+      scaleVec(scaleShape.begin(), scaleShape.end());
+  auto init = seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob;
+  uint64_t seedValue = static_cast<uint64_t>(seed.value_or(0));
+  uint32_t scaleIndex = weights.size();
+  weightBlobs.push_back(seed ? UINT64_MAX : scaleOffset);
+  weights.push_back(fb::CreateWeightDirect(
+      fbb, scaleName.c_str(), fb::DType_F32, &scaleVec, scaleOffset, scaleBytes,
+      init, seedValue, fb::WeightLayout_RowMajor, &scaleChecksums));
+  uint32_t index = weights.size();
+  weightBlobs.push_back(seed ? UINT64_MAX : offset);
+  weights.push_back(fb::CreateWeightDirect(
+      fbb, op.getTensorName().str().c_str(), fb::DType_F8E4M3, &shapeVec, offset,
+      bytes, init, seedValue, fb::WeightLayout_Panels32, &checksums,
+      static_cast<int32_t>(scaleIndex)));
+  weightIndex[key] = index;
+  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
+  return success();
+}
+
 LogicalResult Writer::packWeight(exec::WeightOp op) {
   auto type = cast<exec::BufferType>(op.getType());
   std::string key = op.getTensorName().str() + "|" +
@@ -496,6 +719,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     return success();
   }
   Type elemType = type.getElementType();
+  if (isa<Float8E4M3FNType>(elemType))
+    return packFp8Weight(op, key);
   std::optional<Elem> elem = elemOf(elemType);
   if (!elem)
     return op.emitError() << "moe-export-artifact: weights are packed as f32, "
@@ -586,28 +811,34 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     bool stacked = op.getTensorName().contains("{e}");
     ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
     int64_t count = stacked ? shape.front() : 1;
-    // The tensors, checked before anything is written.
-    std::vector<const SafetensorsTensor *> tensors;
-    for (int64_t e = 0; e < count; ++e) {
-      std::string name = op.getTensorName().str();
-      if (stacked)
-        for (size_t pos; (pos = name.find("{e}")) != std::string::npos;)
-          name.replace(pos, 3, std::to_string(e));
-      const SafetensorsTensor *t = (*ckpt)->find(name);
-      if (!t)
-        return op.emitError() << "moe-export-artifact: " << *op.getFile()
-                              << ": missing tensor '" << name << "'";
-      if (!elemOf(t->dtype))
-        return op.emitError() << "moe-export-artifact: tensor '" << name
-                              << "' has dtype "
-                              << stringifySafetensorsDType(t->dtype)
-                              << ", which is not supported yet";
-      if (ArrayRef<int64_t>(t->shape) != each)
-        return op.emitError() << "moe-export-artifact: tensor '" << name
-                              << "' has shape " << t->getShapeString()
-                              << ", expected " << formatShape(each)
-                              << " (the checkpoint changed since import?)";
-      tensors.push_back(t);
+    // The tensors, checked before anything is written. With `scales`, fp8
+    // codes dequantized here (to f32, then converted as any f32 tensor).
+    auto found = findTensors(op, **ckpt, op.getTensorName(), count, each);
+    if (failed(found))
+      return failure();
+    std::vector<const SafetensorsTensor *> &tensors = *found, scaleTensors;
+    bool fromCodes = op.getScales().has_value();
+    if (fromCodes) {
+      auto s = findTensors(op, **ckpt, *op.getScales(), count, fp8ScaleShape(each));
+      if (failed(s))
+        return failure();
+      scaleTensors = std::move(*s);
+    }
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const SafetensorsTensor *t = tensors[i];
+      bool isCodes = t->dtype == SafetensorsDType::F8_E4M3;
+      if (isCodes != fromCodes || (!isCodes && !elemOf(t->dtype)) ||
+          (fromCodes && scaleTensors[i]->dtype != SafetensorsDType::F32 &&
+           scaleTensors[i]->dtype != SafetensorsDType::BF16))
+        return op.emitError()
+               << "moe-export-artifact: tensor '" << t->name << "' has dtype "
+               << stringifySafetensorsDType(t->dtype)
+               << (fromCodes ? " (its scales " +
+                                   stringifySafetensorsDType(scaleTensors[i]->dtype).str() + ")"
+                             : "")
+               << ", expected "
+               << (fromCodes ? "F8_E4M3 codes with F32 or BF16 scales"
+                             : "F32, BF16 or F16");
       shards.insert(llvm::sys::path::filename(t->file).str());
     }
     // Each tensor holds whole [n, k] matrices (or the weight is not in
@@ -621,11 +852,27 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     auto produce = [&](auto sink) -> LogicalResult {
       for (int64_t e = 0; e < count; ++e) {
         const SafetensorsTensor *t = tensors[e];
-        Elem from = *elemOf(t->dtype);
+        const uint8_t *src = t->data.data();
+        Elem from = fromCodes ? Elem::F32 : *elemOf(t->dtype);
+        if (fromCodes) { // dequantized, matrix by matrix
+          int64_t n = each[each.size() - 2], k = each.back();
+          uint64_t perMatrix = static_cast<uint64_t>(n * k);
+          uint64_t perScales = moert::fp8Blocks(n) * moert::fp8Blocks(k);
+          float *values = reinterpret_cast<float *>(
+              scratch(decoded, op, perTensor * sizeof(float)));
+          std::vector<float> blockScales(perScales);
+          if (!values)
+            return failure();
+          for (uint64_t m = 0; m < perTensor / perMatrix; ++m)
+            if (failed(readFp8Matrix(op, *t, *scaleTensors[e], m, n, k,
+                                     blockScales.data(), values + m * perMatrix)))
+              return failure();
+          src = reinterpret_cast<const uint8_t *>(values);
+        }
         if (gather)
-          dispatch<ConvertRows>(from, *elem, t->data.data(), perTensor,
+          dispatch<ConvertRows>(from, *elem, src, perTensor,
                                 rows + e * perTensor * eb);
-        else if (failed(emitRows(sink, t->data.data(), from, perTensor)))
+        else if (failed(emitRows(sink, src, from, perTensor)))
           return failure();
         t->releasePages();
       }
@@ -641,30 +888,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                           << op.getTensorName() << "' packed to " << bytes
                           << " bytes, expected "
                           << weightBytes(shape, *elem, panels);
-  if (op.getFile() && !seed) {
-    packedFromFiles += 1;
-    if (progress) {
-      double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-      double total =
-          std::chrono::duration<double>(Clock::now() - packStart).count();
-      uint64_t done = out.size();
-      std::string from;
-      for (const std::string &shard : shards)
-        from += (from.empty() ? "" : ", ") + shard;
-      llvm::errs() << "moe-compile: packed " << packedFromFiles << "/"
-                   << weightsFromFiles << " '" << op.getTensorName() << "' "
-                   << formatShape(shape) << " " << elemType << " from " << from
-                   << ": " << formatBytes(bytes)
-                   << llvm::format(" in %.2f s (%.0f MiB/s); ", seconds,
-                                   seconds > 0 ? bytes / double(1 << 20) / seconds
-                                               : 0.0)
-                   << formatBytes(done) << " of about "
-                   << formatBytes(expectedBytes) << " written, "
-                   << llvm::format("%.0f MiB/s", total > 0 ? done / double(1 << 20) / total
-                                                            : 0.0)
-                   << "\n";
-    }
-  }
+  if (op.getFile() && !seed)
+    reportPacked(op, bytes, shards, start);
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
@@ -676,6 +901,96 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       &checksums));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
+  return success();
+}
+
+/// A progress line for a weight packed from a checkpoint.
+void Writer::reportPacked(exec::WeightOp op, uint64_t bytes,
+                          const std::set<std::string> &shards,
+                          Clock::time_point start) {
+  packedFromFiles += 1;
+  if (!progress)
+    return;
+  auto type = cast<exec::BufferType>(op.getType());
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  double total = std::chrono::duration<double>(Clock::now() - packStart).count();
+  uint64_t done = out.size();
+  std::string from;
+  for (const std::string &shard : shards)
+    from += (from.empty() ? "" : ", ") + shard;
+  llvm::errs() << "moe-compile: packed " << packedFromFiles << "/"
+               << weightsFromFiles << " '" << op.getTensorName() << "' "
+               << formatShape(type.getShape()) << " " << type.getElementType()
+               << " from " << from << ": " << formatBytes(bytes)
+               << llvm::format(" in %.2f s (%.0f MiB/s); ", seconds,
+                               seconds > 0 ? bytes / double(1 << 20) / seconds
+                                           : 0.0)
+               << formatBytes(done) << " of about " << formatBytes(expectedBytes)
+               << " written, "
+               << llvm::format("%.0f MiB/s",
+                               total > 0 ? done / double(1 << 20) / total : 0.0)
+               << "\n";
+}
+
+FailureOr<std::vector<const SafetensorsTensor *>>
+Writer::findTensors(exec::WeightOp op, const SafetensorsCheckpoint &ckpt,
+                    StringRef pattern, int64_t count, ArrayRef<int64_t> each) {
+  std::vector<const SafetensorsTensor *> tensors;
+  for (int64_t e = 0; e < count; ++e) {
+    std::string name = expertTensorName(pattern, e);
+    const SafetensorsTensor *t = ckpt.find(name);
+    if (!t)
+      return op.emitError() << "moe-export-artifact: " << *op.getFile()
+                            << ": missing tensor '" << name << "'";
+    if (ArrayRef<int64_t>(t->shape) != each)
+      return op.emitError() << "moe-export-artifact: tensor '" << name
+                            << "' has shape " << t->getShapeString()
+                            << ", expected " << formatShape(each)
+                            << " (the checkpoint changed since import?)";
+    tensors.push_back(t);
+  }
+  return tensors;
+}
+
+LogicalResult Writer::readFp8Matrix(exec::WeightOp op,
+                                    const SafetensorsTensor &codes,
+                                    const SafetensorsTensor &scales, uint64_t m,
+                                    int64_t n, int64_t k, float *scalesOut,
+                                    float *values) {
+  int64_t kb = moert::fp8Blocks(k);
+  uint64_t perScales = static_cast<uint64_t>(moert::fp8Blocks(n) * kb);
+  for (uint64_t i = 0; i < perScales; ++i) {
+    float s = scaleAt(scales, m * perScales + i);
+    if (!std::isfinite(s))
+      return op.emitError() << "moe-export-artifact: scale tensor '"
+                            << scales.name << "' holds " << s << " at index "
+                            << m * perScales + i
+                            << "; fp8 block scales must be finite";
+    scalesOut[i] = s;
+  }
+  const uint8_t *c = codes.data.data() + m * static_cast<uint64_t>(n * k);
+  std::atomic<int64_t> firstNaN{-1};
+  llvm::parallelFor(0, static_cast<size_t>(n), [&](size_t r) {
+    for (int64_t j = 0; j < k; ++j) {
+      uint8_t code = c[r * k + j];
+      if (moert::isFp8NaN(code)) {
+        int64_t at = static_cast<int64_t>(r) * k + j, seen = firstNaN.load();
+        while ((seen < 0 || at < seen) && !firstNaN.compare_exchange_weak(seen, at)) {
+        }
+        return;
+      }
+      if (values)
+        values[r * k + j] = moert::fp8ToFloat(code) *
+                            scalesOut[static_cast<int64_t>(r) / moert::kFp8Block * kb +
+                                      j / moert::kFp8Block];
+    }
+  });
+  if (int64_t at = firstNaN.load(); at >= 0)
+    return op.emitError() << "moe-export-artifact: tensor '" << codes.name
+                          << "' holds the fp8 NaN code 0x"
+                          << llvm::utohexstr(c[at], /*LowerCase=*/false, 2) << " at ["
+                          << m * n + at / k << ", " << at % k
+                          << "] (matrix row, column); a weight must be finite";
   return success();
 }
 
@@ -801,6 +1116,10 @@ LogicalResult Writer::write(StringRef path) {
     if (!w.getRandomSeed() && elem)
       expectedBytes += moert::alignUp(
           weightBytes(type.getShape(), *elem, w.getPanels()));
+    if (!w.getRandomSeed() && isa<Float8E4M3FNType>(type.getElementType()))
+      expectedBytes += moert::alignUp(fp8Bytes(type.getShape(), w.getPanels())) +
+                       moert::alignUp(4 * static_cast<uint64_t>(ShapedType::getNumElements(
+                                              fp8ScaleShape(type.getShape()))));
   });
   for (auto co : module.getOps<exec::CodeObjectOp>())
     if (auto data = dyn_cast<DenseResourceElementsAttr>(co.getData()))

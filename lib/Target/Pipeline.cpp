@@ -127,10 +127,12 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                              llvm::cl::desc("cpu or cuda[:sm_NN]")};
   Option<WeightType> weightType{
       *this, "weight-type", llvm::cl::init(WeightType::F32),
-      llvm::cl::desc("f32, bf16 or f16: the FFN weights and their GEMMs"),
+      llvm::cl::desc("f32, bf16, f16 or fp8: the FFN weights and their GEMMs"),
       llvm::cl::values(clEnumValN(WeightType::F32, "f32", "f32"),
                        clEnumValN(WeightType::BF16, "bf16", "bfloat16"),
-                       clEnumValN(WeightType::F16, "f16", "IEEE half"))};
+                       clEnumValN(WeightType::F16, "f16", "IEEE half"),
+                       clEnumValN(WeightType::FP8, "fp8",
+                                  "e4m3, 128 x 128 block scales"))};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
@@ -191,8 +193,9 @@ void moec::resolveWeightFiles(mlir::ModuleOp module, llvm::StringRef base) {
 
 moec::WeightType moec::nativeWeightType(mlir::ModuleOp module) {
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> opened;
-  bool any = false, allBf16 = true, allF16 = true;
+  bool any = false, allBf16 = true, allF16 = true, anyFp8 = false;
   module.walk([&](moe::WeightOp w) {
+    anyFp8 |= w.getFormat() == moe::WeightFormat::fp8_e4m3;
     std::optional<llvm::StringRef> file = w.getFile();
     if (!file)
       return;
@@ -214,6 +217,8 @@ moec::WeightType moec::nativeWeightType(mlir::ModuleOp module) {
     allBf16 &= t && t->dtype == SafetensorsDType::BF16;
     allF16 &= t && t->dtype == SafetensorsDType::F16;
   });
+  if (anyFp8) // as shipped: the FFN weights stay fp8
+    return WeightType::FP8;
   if (any && allBf16)
     return WeightType::BF16;
   if (any && allF16)

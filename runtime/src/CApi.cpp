@@ -141,6 +141,7 @@ size_t moert_dtype_size(moert_dtype_t dtype) {
   case MOERT_F16: return 2;
   case MOERT_BF16: return 2;
   case MOERT_I32: return 4;
+  case MOERT_F8E4M3: return 1;
   }
   return 0;
 }
@@ -151,6 +152,7 @@ const char *moert_dtype_name(moert_dtype_t dtype) {
   case MOERT_F16: return "f16";
   case MOERT_BF16: return "bf16";
   case MOERT_I32: return "i32";
+  case MOERT_F8E4M3: return "f8e4m3";
   }
   return "?";
 }

@@ -141,8 +141,12 @@ struct WeightSpec {
   /// Generated at load time (WeightInit::RandomUniform) from `seed`.
   bool synthetic = false;
   uint64_t seed = 0;
-  /// WeightLayout::Panels32 (f32 or bf16 [..., n, k] in panels; moert/format.h).
+  /// WeightLayout::Panels32 (f32, bf16 or f8e4m3 [..., n, k] in panels;
+  /// moert/format.h).
   bool panels = false;
+  /// An f8e4m3 weight: the index of its f32 block scales (moert/fp8.h);
+  /// on that weight, scalesOf is the fp8 weight's index. -1: none.
+  int64_t scales = -1, scalesOf = -1;
 };
 
 struct CodeObjectSpec {
@@ -251,6 +255,7 @@ private:
   Status checkHeader();
   Status checkTable();
   Status generateSyntheticWeights();
+  void generateFp8(const WeightSpec &w, uint8_t *scales);
   uint64_t memoryBudget() const;
   /// "the memory budget" or "this machine's memory", for messages.
   const char *memoryBudgetName() const;

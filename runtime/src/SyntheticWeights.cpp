@@ -8,6 +8,7 @@
 #include "Model.h"
 
 #include "moert/format.h"
+#include "moert/fp8.h"
 #include "moert/half.h"
 
 #include <algorithm>
@@ -37,17 +38,26 @@ Status Model::generateSyntheticWeights() {
   if (total > limit)
     return error(MOERT_OUT_OF_MEMORY, "the artifact's synthetic weights need ",
                  total, " bytes, more than ", limitWhat, " (", limit, " bytes)");
+  // Mapped first: an fp8 weight writes its scales' mapping too.
   for (WeightSpec &w : weights_) {
     if (!w.synthetic || w.bytes == 0)
       continue;
-    size_t size = alignUp(w.bytes);
-    void *map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+    void *map = ::mmap(nullptr, alignUp(w.bytes), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED)
       return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", w.bytes,
                    " bytes for the synthetic weight '", w.name, "': ",
                    std::strerror(errno));
     w.data = static_cast<const uint8_t *>(map); // unmapped by ~Model
+  }
+  for (WeightSpec &w : weights_) {
+    if (!w.synthetic || w.bytes == 0 || w.scalesOf >= 0)
+      continue; // scales are generated with their fp8 weight
+    void *map = const_cast<uint8_t *>(w.data);
+    if (w.dtype == MOERT_F8E4M3) {
+      generateFp8(w, const_cast<uint8_t *>(weights_[w.scales].data));
+      continue;
+    }
     // The f32 values of format.h, rounded to nearest even for bf16 / f16.
     moert_dtype_t dtype = w.dtype;
     uint64_t count = w.bytes / moert_dtype_size(dtype);
@@ -96,11 +106,55 @@ Status Model::generateSyntheticWeights() {
     fill(0, std::min(count, step));
     for (std::thread &t : threads)
       t.join();
-    if (::mprotect(map, size, PROT_READ) != 0)
+  }
+  for (WeightSpec &w : weights_)
+    if (w.synthetic && w.bytes != 0 &&
+        ::mprotect(const_cast<uint8_t *>(w.data), alignUp(w.bytes), PROT_READ) != 0)
       return error(MOERT_INTERNAL, "mprotect of a synthetic weight failed: ",
                    std::strerror(errno));
-  }
   return Status();
+}
+
+// An fp8 weight: each [n, k] matrix's f32 values (as any synthetic weight's,
+// row-major element i of the whole weight) quantized per 128 x 128 block
+// (fp8.h), the codes then packed into panels (or kept row-major), the
+// scales written row-major to `scales`. One matrix per task.
+void Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
+  int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
+  uint64_t matrices = 1;
+  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
+    matrices *= static_cast<uint64_t>(w.shape[d]);
+  uint64_t perMatrix = static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
+  uint64_t stored = w.panels ? panelElements(n, k) : perMatrix;
+  uint64_t perScales = static_cast<uint64_t>(fp8Blocks(n) * fp8Blocks(k));
+  float bound = randomUniformBound(k);
+  uint8_t *codes = const_cast<uint8_t *>(w.data);
+  float *scaleOut = reinterpret_cast<float *>(scales);
+  auto one = [&](uint64_t m, std::vector<float> &values, std::vector<uint8_t> &rows) {
+    values.resize(perMatrix);
+    rows.resize(perMatrix);
+    for (uint64_t i = 0; i < perMatrix; ++i)
+      values[i] = randomUniformWeight(w.seed, m * perMatrix + i, bound);
+    quantizeFp8Matrix(values.data(), n, k, rows.data(), scaleOut + m * perScales);
+    if (w.panels)
+      packPanels(rows.data(), n, k, codes + m * stored);
+    else
+      std::memcpy(codes + m * stored, rows.data(), perMatrix);
+  };
+  unsigned parts = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                                   static_cast<unsigned>(std::min<uint64_t>(matrices, 64))));
+  std::vector<std::thread> threads;
+  auto worker = [&](unsigned p) {
+    std::vector<float> values;
+    std::vector<uint8_t> rows;
+    for (uint64_t m = p; m < matrices; m += parts)
+      one(m, values, rows);
+  };
+  for (unsigned p = 1; p < parts; ++p)
+    threads.emplace_back(worker, p);
+  worker(0);
+  for (std::thread &t : threads)
+    t.join();
 }
 
 } // namespace moert::rt

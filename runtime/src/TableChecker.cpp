@@ -11,6 +11,7 @@
 #include "Model.h"
 
 #include "moert/format.h"
+#include "moert/fp8.h"
 #include "moert/half.h"
 #include "moert/moeb_generated.h"
 
@@ -33,7 +34,7 @@ const char *dtypeName(uint8_t d) {
   return moert_dtype_name(static_cast<moert_dtype_t>(d));
 }
 
-bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::I32); }
+bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::F8E4M3); }
 
 size_t dtypeBytes(uint8_t d) {
   return moert_dtype_size(static_cast<moert_dtype_t>(d));
@@ -48,6 +49,13 @@ std::string shapeString(const flatbuffers::Vector<int64_t> *shape) {
       int64_t d = shape->Get(i);
       s += d == -1 ? std::string("T") : std::to_string(d);
     }
+  return s + "]";
+}
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
 
@@ -105,6 +113,7 @@ public:
       : table_(table), blob_(blob), blobSize_(blobSize), maxT_(maxTokens) {}
 
   Status weights(std::vector<WeightSpec> *out);
+  Status fp8Scales(std::vector<WeightSpec> *weights);
   Status codeObjects(std::vector<CodeObjectSpec> *out);
   Status kernels(std::vector<KernelSpec> *out);
   Status function(uint32_t index, const fb::Function &f, FunctionSpec *out);
@@ -186,9 +195,10 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
                    ": a RandomUniform weight has no bytes in the blob section "
                    "(offset ", off, ", bytes ", bytes, "; expected 0, 0)");
     if (synthetic && w->dtype() != fb::DType::F32 &&
-        w->dtype() != fb::DType::BF16 && w->dtype() != fb::DType::F16)
+        w->dtype() != fb::DType::BF16 && w->dtype() != fb::DType::F16 &&
+        w->dtype() != fb::DType::F8E4M3)
       return error(MOERT_INVALID_ARTIFACT, what,
-                   ": a RandomUniform weight is f32, bf16 or f16, got ",
+                   ": a RandomUniform weight is f32, bf16, f16 or f8e4m3, got ",
                    dtypeName(static_cast<uint8_t>(w->dtype())));
     if (off > blobSize_ || bytes > blobSize_ - off)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
@@ -230,10 +240,11 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       if (table_.target() != fb::Target::CpuX86_64)
         return error(MOERT_INVALID_ARTIFACT, what,
                      ": layout Panels32 is the CPU target's, not this artifact's");
-      if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16) ||
+      if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16 &&
+           w->dtype() != fb::DType::F8E4M3) ||
           spec.shape.size() < 2)
         return error(MOERT_INVALID_ARTIFACT, what, ": layout Panels32 needs an "
-                     "f32 or bf16 weight of rank >= 2, got ", dtypeName(dt), " ",
+                     "f32, bf16 or f8e4m3 weight of rank >= 2, got ", dtypeName(dt), " ",
                      shapeString(w->shape()));
       // Π(leading dims) matrices of ceil(n / 32) x 32 rows of k values (k
       // rounded up to the panel depth: pairs for bf16).
@@ -256,12 +267,50 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (Status c = checksums(w->checksums(), synthetic ? 0 : bytes, &spec.checksums); !c)
       return c.prefixed(what + ": ");
     spec.dtype = static_cast<moert_dtype_t>(dt);
+    spec.scales = w->scales();
+    if ((w->dtype() == fb::DType::F8E4M3) != (spec.scales != -1))
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   w->dtype() == fb::DType::F8E4M3
+                       ? ": an f8e4m3 weight needs its scales (Weight.scales)"
+                       : ": only an f8e4m3 weight has scales (Weight.scales is ",
+                   w->dtype() == fb::DType::F8E4M3 ? "" : std::to_string(spec.scales),
+                   w->dtype() == fb::DType::F8E4M3 ? "" : ")");
+    if (spec.shape.size() < 2 && spec.scales != -1)
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   ": an f8e4m3 weight has rank >= 2, got ", shapeString(w->shape()));
     spec.offset = off;
     spec.data = synthetic ? nullptr : blob_ + off; // generated after the checks
     spec.bytes = expect;
     spec.synthetic = synthetic;
     spec.seed = w->seed();
     out->push_back(std::move(spec));
+  }
+  return fp8Scales(out);
+}
+
+// Each f8e4m3 weight [..., n, k] names its own scales: an f32 row-major
+// weight [..., ceil(n / 128), ceil(k / 128)], synthetic exactly when it is.
+Status TableChecker::fp8Scales(std::vector<WeightSpec> *weights) {
+  for (size_t i = 0; i < weights->size(); ++i) {
+    WeightSpec &w = (*weights)[i];
+    if (w.scales == -1)
+      continue;
+    std::string what = "weight " + std::to_string(i) + " ('" + w.name + "')";
+    if (w.scales < 0 || static_cast<size_t>(w.scales) >= weights->size() ||
+        static_cast<size_t>(w.scales) == i)
+      return error(MOERT_INVALID_ARTIFACT, what, ": its scales are weight ",
+                   w.scales, ", which does not exist or is itself");
+    WeightSpec &s = (*weights)[w.scales];
+    std::vector<int64_t> want(w.shape.begin(), w.shape.end() - 2);
+    want.push_back(fp8Blocks(w.shape[w.shape.size() - 2]));
+    want.push_back(fp8Blocks(w.shape.back()));
+    if (s.dtype != MOERT_F32 || s.panels || s.shape != want ||
+        s.synthetic != w.synthetic || s.scalesOf != -1)
+      return error(MOERT_INVALID_ARTIFACT, what, ": its scales (weight ",
+                   w.scales, " '", s.name, "') must be an f32 row-major weight ",
+                   shapeString(want), " of no other weight, synthetic exactly "
+                   "when this one is");
+    s.scalesOf = static_cast<int64_t>(i);
   }
   return Status();
 }
@@ -498,13 +547,25 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return st;
     uint8_t dt = static_cast<uint8_t>(c->dtype());
     if (c->dtype() != fb::DType::F32 && c->dtype() != fb::DType::BF16 &&
-        c->dtype() != fb::DType::F16)
+        c->dtype() != fb::DType::F16 && c->dtype() != fb::DType::F8E4M3)
       return error(MOERT_INVALID_ARTIFACT, where, ": dtype is ",
                    validDType(dt) ? dtypeName(dt) : "unknown",
-                   " (", int(dt), "), expected f32, bf16 or f16");
+                   " (", int(dt), "), expected f32, bf16, f16 or f8e4m3");
     out->dtype = static_cast<moert_dtype_t>(dt);
+    // fp8: A is f32, B the fp8 weight (its scales come with it).
+    bool fp8 = out->dtype == MOERT_F8E4M3;
+    moert_dtype_t aType = fp8 ? MOERT_F32 : out->dtype;
     int64_t size = static_cast<int64_t>(dtypeBytes(dt));
+    int64_t aSize = static_cast<int64_t>(moert_dtype_size(aType));
     std::string ab = std::string(dtypeName(dt));
+    std::string aName = moert_dtype_name(aType);
+    if (fp8 && table_.target() != fb::Target::CpuX86_64)
+      return error(MOERT_INVALID_ARTIFACT, where,
+                   ": f8e4m3 GEMMs run on the CPU target only (this runtime's "
+                   "CUDA backend has none yet)");
+    if (fp8 && !(out->b.isWeight && (*weights_)[out->b.index].panels))
+      return error(MOERT_INVALID_ARTIFACT, where,
+                   ": an f8e4m3 GEMM's operand b must be a weight in panels");
     Ends rows;
     if (!(st = affine(c->rows(), where + ": rows", &out->rows, &rows)))
       return st;
@@ -531,12 +592,12 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     int64_t bMatrix = out->bPanels ? static_cast<int64_t>(panelElements(
                                          out->n, out->k, panelDepth(size)))
                                    : out->n * out->k;
-    if (!(st = product(where + ": rows x k", {out->k, size}, rows, needA)) ||
+    if (!(st = product(where + ": rows x k", {out->k, aSize}, rows, needA)) ||
         !(st = product(where + ": " + bLabel, {experts, bMatrix, size}, one, needB)) ||
         !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
       return st;
     if (!(st = writable(out->c, where + ": operand c")) ||
-        !(st = fits(out->a, where + ": operand a", *needA, ab + " [rows, k]", out->dtype)) ||
+        !(st = fits(out->a, where + ": operand a", *needA, aName + " [rows, k]", aType)) ||
         !(st = fits(out->b, where + ": operand b", *needB, ab + " " + bShape, out->dtype)) ||
         !(st = fits(out->c, where + ": operand c", *needC, "f32 [rows, n]", MOERT_F32)) ||
         !(st = disjoint(out->c, *needC, where + ": operand c", out->a, *needA, "operand a")) ||
@@ -701,6 +762,8 @@ Status TableChecker::tensor(const fb::TensorDesc *t, const std::string &what,
   uint8_t dt = static_cast<uint8_t>(t->dtype());
   if (!validDType(dt))
     return error(MOERT_INVALID_ARTIFACT, w, ": unknown dtype ", int(dt));
+  if (t->dtype() == fb::DType::F8E4M3)
+    return error(MOERT_INVALID_ARTIFACT, w, ": dtype f8e4m3 is for weights only");
   out->dtype = static_cast<moert_dtype_t>(dt);
   const auto *shape = t->shape();
   if (!aligned64(shape))
@@ -938,6 +1001,8 @@ Status Model::checkTable() {
       forEachOperand(c, [&](const Operand &op, Access) {
         if (op.isWeight)
           used.push_back(op.index);
+        if (op.isWeight && weights_[op.index].scales >= 0) // read with it
+          used.push_back(static_cast<uint32_t>(weights_[op.index].scales));
       });
     std::sort(used.begin(), used.end());
     used.erase(std::unique(used.begin(), used.end()), used.end());

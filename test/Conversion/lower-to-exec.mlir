@@ -5,6 +5,9 @@
 // RUN: moe-opt %s --moe-lower-to-exec=max-tokens=64 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=bf16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=FP8CUDA
+// FP8CUDA: moe-lower-to-exec: fp8 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 checkpoint when the artifact is written)
 // Enum options: MLIR's option parser names the bad value.
 // RUN: not moe-opt %s --moe-lower-to-exec="weight-type=f64" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
 // BADTYPE: for the --weight-type option: Cannot find option named 'f64'!
@@ -104,6 +107,27 @@
 // BF16: arith.bitcast %{{.*}} : f32 to i32
 // BF16: arith.cmpf uno
 // BF16: memref.store %{{.*}}, %[[OUT]]
+// --weight-type=fp8: the expert weights are fp8 (quantized when the artifact
+// is written); their GEMMs read the f32 activations as they are: no
+// rounding kernel, the GLU in place.
+// FP8-LABEL: func.func @mixtral
+// FP8: exec.weight "gate" from "m.safetensors" : <4x8xf32>
+// FP8: %[[XP:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
+// FP8: exec.launch @permute_0(%{{.*}}, %{{.*}}, %[[XP]])
+// FP8: %[[W1:.*]] = exec.weight "e.{e}.w1" from "m.safetensors" : <4x6x8xf8E4M3FN>
+// FP8: exec.grouped_gemm %[[XP]], %[[W1]], %{{.*}} -> %[[G:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xf32>, <4x6x8xf8E4M3FN>, <5xi32> -> <?x6xf32>
+// FP8-NOT: exec.launch @elementwise
+// FP8: exec.launch @glu_0(%[[G]], %{{.*}}) extent([2, 0]) grain(32) : !exec.buffer<?x6xf32>, !exec.buffer<?x6xf32>
+// FP8: exec.grouped_gemm %[[G]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(8) k(6) : <?x6xf32>, <4x8x6xf8E4M3FN>
+// An fp8 checkpoint's weight keeps its scale tensor's name: the codes are
+// copied, not quantized again.
+// FP8-LABEL: func.func @fp8_checkpoint
+// FP8: exec.weight "e.{e}.w1" from "m.safetensors" scales "e.{e}.w1_scale_inv" : <4x6x8xf8E4M3FN>
+// With another weight type the same weight is dequantized when written.
+// CHECK-LABEL: func.func @fp8_checkpoint
+// CHECK: exec.weight "e.{e}.w1" from "m.safetensors" scales "e.{e}.w1_scale_inv" : <4x6x8xf32>
+// BF16-LABEL: func.func @fp8_checkpoint
+// BF16: exec.weight "e.{e}.w1" from "m.safetensors" scales "e.{e}.w1_scale_inv" : <4x6x8xbf16>
 // F16-LABEL: func.func @mixtral
 // F16: exec.grouped_gemm %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) : <?x8xf16>, <4x6x8xf16>, <5xi32> -> <?x6xf32>
 // F16: exec.launch @glu_0(%{{.*}}, %{{.*}}, %{{.*}}) {{.*}} : !exec.buffer<?x6xf32>, !exec.buffer<?x6xf32>, !exec.buffer<?x6xf16>
@@ -114,6 +138,22 @@
 func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
   %w1 = moe.weight "e.{e}.w1" from "m.safetensors" : tensor<4x6x8xf32>
+  %w2 = moe.weight "e.{e}.w2" from "m.safetensors" : tensor<4x8x6xf32>
+  %w3 = moe.weight "e.{e}.w3" from "m.safetensors" : tensor<4x6x8xbf16>
+  %l = moe.router %x, %wg : tensor<?x8xf32>, tensor<4x8xf32> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 2, scoring = none, softmax_after_topk = true> : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) : tensor<?x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<?xi32>, tensor<?x2xi32>
+  %xp = moe.permute %x, %r : tensor<?x8xf32>, tensor<?xi32> -> tensor<?x8xf32>
+  %y = moe.expert_ffn %xp, %o gate %w1 up %w3 down %w2 <activation = silu> : (tensor<?x8xf32>, tensor<5xi32>, tensor<4x6x8xf32>, tensor<4x6x8xbf16>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
+  %out = moe.combine %y, %w, %s : (tensor<?x8xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x8xf32>
+  return %out : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @fp8_checkpoint(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
+  %w1 = moe.weight "e.{e}.w1" from "m.safetensors" format fp8_e4m3 scales "e.{e}.w1_scale_inv" : tensor<4x6x8xf32>
   %w2 = moe.weight "e.{e}.w2" from "m.safetensors" : tensor<4x8x6xf32>
   %w3 = moe.weight "e.{e}.w3" from "m.safetensors" : tensor<4x6x8xbf16>
   %l = moe.router %x, %wg : tensor<?x8xf32>, tensor<4x8xf32> -> tensor<?x4xf32>

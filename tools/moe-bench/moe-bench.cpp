@@ -67,7 +67,8 @@ Shapes:
 
 Compiling (moe-compile runs as a subprocess, with these options):
   --target TARGET      cpu (default), or cuda[:sm_NN] (default sm_90)
-  --weight-type TYPE   the expert weights' type: f32 (default), bf16 or f16
+  --weight-type TYPE   the expert weights' type: f32 (default), bf16, f16 or
+                       fp8 (e4m3, a scale per 128 x 128 block; cpu only)
                        (weight bytes are counted at that size)
   --pack-weights[=BOOL]
                        f32/bf16 GEMM weights in panels, cpu target (default
@@ -322,6 +323,7 @@ struct Shape {
   std::string ffnAttr = "activation = silu";
   bool gated = true;
   bool correctionBias = false;
+  bool routerBias = false;
   std::string capacity;       // "capacity <...> dropped = ..." or empty
   std::string note;
 };
@@ -329,20 +331,23 @@ struct Shape {
 const std::vector<Shape> &namedShapes() {
   static const std::vector<Shape> shapes = {
       {"mixtral", 4096, 14336, 8, 2, 0, "k = 2, renormalize = true", "activation = silu",
-       true, false, "", "Mixtral-8x7B"},
+       true, false, false, "", "Mixtral-8x7B"},
       {"mixtral-s", 1024, 2816, 8, 2, 0, "k = 2, renormalize = true",
-       "activation = silu", true, false, "", "Mixtral routing at 1/4 width"},
-      {"olmoe", 2048, 1024, 64, 8, 0, "k = 8", "activation = silu", true, false, "",
+       "activation = silu", true, false, false, "", "Mixtral routing at 1/4 width"},
+      {"olmoe", 2048, 1024, 64, 8, 0, "k = 8", "activation = silu", true, false, false, "",
        "OLMoE-1B-7B"},
       {"qwen3", 2048, 768, 128, 8, 0, "k = 8, renormalize = true", "activation = silu",
-       true, false, "", "Qwen3-30B-A3B"},
+       true, false, false, "", "Qwen3-30B-A3B"},
       {"deepseek-v3", 7168, 2048, 256, 8, 2048,
        "k = 8, scoring = sigmoid, renormalize = true, epsilon = 1.0e-20, "
        "scaling_factor = 2.5, n_group = 8, topk_group = 4",
-       "activation = silu", true, true, "", "DeepSeek-V3, 1 shared expert"},
+       "activation = silu", true, true, false, "", "DeepSeek-V3, 1 shared expert"},
       {"switch", 768, 3072, 8, 1, 0, "k = 1", "activation = relu, gated = false", false,
-       false, "capacity <factor = 1.25> dropped = passthrough",
+       false, false, "capacity <factor = 1.25> dropped = passthrough",
        "Switch-Base-8, capacity factor 1.25"},
+      {"gpt-oss-20b", 2880, 2880, 32, 4, 0, "k = 4, scoring = none, softmax_after_topk = true",
+       "activation = clamped_swiglu, alpha = 1.702, limit = 7.0", true, false, true, "",
+       "gpt-oss-20b's routing and clamped SwiGLU (without the experts' biases)"},
   };
   return shapes;
 }
@@ -350,6 +355,7 @@ const std::vector<Shape> &namedShapes() {
 int64_t weightFloats(const Shape &s) {
   int64_t perExpert = (s.gated ? 3 : 2) * s.hidden * s.ffn;
   return s.experts * s.hidden + (s.correctionBias ? s.experts : 0) +
+         (s.routerBias ? s.experts : 0) +
          s.experts * perExpert + 3 * s.hidden * s.sharedFfn;
 }
 
@@ -373,6 +379,8 @@ std::string graphText(const Shape &s) {
     types.push_back(type);
   };
   weight("router", t({E, H}));
+  if (s.routerBias)
+    weight("router_bias", t({E}));
   if (s.correctionBias)
     weight("bias", t({E}));
   weight("up", t({E, F, H}));
@@ -385,6 +393,8 @@ std::string graphText(const Shape &s) {
     weight("shared_gate", t({S, H}));
   }
   os << "  %y = moe.block %x router %router";
+  if (s.routerBias)
+    os << " bias %router_bias";
   if (s.correctionBias)
     os << " correction %bias";
   os << " experts(up %up, down %down" << (s.gated ? ", gate %gate" : "") << ")";
@@ -796,8 +806,12 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     double H = s.hidden, F = s.ffn, E = s.experts, S = s.sharedFfn;
     double mats = s.gated ? 3 : 2;
     p.flops = 2.0 * T * (H * E + s.topk * mats * H * F + 3 * H * S);
-    double ffnBytes = opts.weightType == "f32" ? 4.0 : 2.0; // the router stays f32
-    p.weightBytes = 4.0 * (E * H + (s.correctionBias ? E : 0)) +
+    // the router stays f32; fp8: a byte per value and an f32 scale per
+    // 128 x 128 block
+    double ffnBytes = opts.weightType == "f32"   ? 4.0
+                      : opts.weightType == "fp8" ? 1.0 + 4.0 / (128.0 * 128.0)
+                                                 : 2.0;
+    p.weightBytes = 4.0 * (E * H + (s.correctionBias ? E : 0) + (s.routerBias ? E : 0)) +
                     ffnBytes * (p.expertsTouched * mats * H * F + 3 * H * S);
     table->row(s, artifact.how, p);
   }
@@ -816,8 +830,11 @@ std::string validate() {
            " artifacts";
   if (opts.format != "table" && opts.format != "csv" && opts.format != "markdown")
     return "--format must be table, csv or markdown, got '" + opts.format + "'";
-  if (opts.weightType != "f32" && opts.weightType != "bf16" && opts.weightType != "f16")
-    return "--weight-type must be f32, bf16 or f16, got '" + opts.weightType + "'";
+  if (opts.weightType != "f32" && opts.weightType != "bf16" &&
+      opts.weightType != "f16" && opts.weightType != "fp8")
+    return "--weight-type must be f32, bf16, f16 or fp8, got '" + opts.weightType + "'";
+  if (opts.weightType == "fp8" && opts.targetKind() != "cpu")
+    return "--weight-type fp8 runs on the cpu target only so far";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
     return "--cuda-gemv-max-tokens is for --target=cuda";
   if (opts.compileOnly && opts.keepArtifact.empty())

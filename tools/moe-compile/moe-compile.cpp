@@ -62,10 +62,14 @@ static cl::opt<int64_t> maxTokens(
 static cl::opt<std::string> weightType(
     "weight-type", cl::init("native"), cl::cat(category),
     cl::desc("The expert FFN weights' type in the artifact and of their GEMMs' "
-             "operands: native (default: the checkpoint's type when all its "
-             "weights are bf16, or all f16; else f32), f32, bf16 or f16. With "
-             "bf16/f16 the activations a GEMM reads are rounded to that type "
-             "and the products are summed in f32; the router stays f32"));
+             "operands: native (default: fp8 for an fp8 checkpoint; the "
+             "checkpoint's type when all its weights are bf16, or all f16; "
+             "else f32), f32, bf16, f16 or fp8. With bf16/f16 the activations "
+             "a GEMM reads are rounded to that type and the products are "
+             "summed in f32. fp8 (--target=cpu): e4m3 codes with a scale per "
+             "128 x 128 block (an fp8 checkpoint's as shipped, other weights "
+             "quantized here: scale = amax / 448, round to nearest even) "
+             "against f32 activations. The router stays f32"));
 static cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
     cl::desc("--target=cpu: write the f32 and bf16 GEMM weights pre-packed "
@@ -179,7 +183,7 @@ int main(int argc, char **argv) {
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
-      "              [--weight-type=native|f32|bf16|f16] [--pack-weights=true|false]\n"
+      "              [--weight-type=native|f32|bf16|f16|fp8] [--pack-weights=true|false]\n"
       "              [--cpu=NAME] [--sign KEY]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
@@ -224,7 +228,7 @@ int main(int argc, char **argv) {
                 Twine(maxTokens.getValue()));
   std::optional<moec::WeightType> ffnType;
   if (weightType != "native" && !(ffnType = moec::parseWeightType(weightType)))
-    return fail("--weight-type must be native, f32, bf16 or f16, got '" +
+    return fail("--weight-type must be native, f32, bf16, f16 or fp8, got '" +
                 weightType + "'");
   if (cudaGemvMaxTokens < 0)
     return fail("--cuda-gemv-max-tokens must be >= 0");
@@ -260,8 +264,15 @@ int main(int argc, char **argv) {
       moec::resolveWeightFiles(*module, base);
     }
   }
-  if (!ffnType)
+  bool native = !ffnType;
+  if (native)
     ffnType = moec::nativeWeightType(*module);
+  if (*ffnType == moec::WeightType::FP8 && options.target == moec::ExecTarget::Cuda)
+    return fail(native ? "the checkpoint's weights are fp8, and the cuda target "
+                         "has no fp8 kernels yet: give --weight-type=bf16 (or "
+                         "f32) to dequantize them when the artifact is written"
+                       : "--weight-type=fp8 is for --target=cpu (the cuda "
+                         "target has no fp8 kernels yet)");
 
   options.maxTokens = maxTokens;
   options.cpu = cpu;

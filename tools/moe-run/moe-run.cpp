@@ -248,6 +248,8 @@ double element(const moert_tensor_t &t, size_t i) {
     std::memcpy(&v, p + 4 * i, 4);
     return v;
   }
+  case MOERT_F8E4M3: // weights only: never a function's output
+    break;
   }
   return 0;
 }

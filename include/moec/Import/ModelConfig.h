@@ -63,8 +63,17 @@ struct LayerPlan {
   bool droppedPassthrough = false;
 };
 
+/// How config.json's quantization_config says the checkpoint stores weights.
+enum class Quantization {
+  None,
+  /// fp8 e4m3 with 128 x 128 block scales ("quant_method": "fp8"): F8_E4M3
+  /// tensors, each with a `<name>_scale_inv` tensor.
+  Fp8Block128,
+};
+
 struct ModelPlan {
   std::string modelType;
+  Quantization quantization = Quantization::None;
   int64_t hidden = 0;
   moe::Activation activation = moe::Activation::silu;
   bool gated = true;

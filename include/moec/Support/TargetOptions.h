@@ -17,8 +17,9 @@ namespace moec {
 /// Where an exec plan runs.
 enum class ExecTarget { Cpu, Cuda };
 /// The expert and shared-expert FFN weights' element type, and their GEMMs'
-/// operand type.
-enum class WeightType { F32, BF16, F16 };
+/// operand type (FP8: e4m3 weights with 128 x 128 block scales, f32
+/// activations).
+enum class WeightType { F32, BF16, F16, FP8 };
 /// The CUDA target's code object: PTX, a cubin (ptxas), or a cubin when
 /// ptxas is found.
 enum class CudaBinary { Auto, Ptx, Cubin };

@@ -76,7 +76,7 @@ FailureOr<Value> ExecBuilder::weight(Value v, Type elem) {
         rewriter, w.getLoc(),
         exec::BufferType::get(rewriter.getContext(), type.getShape(), elem),
         w.getTensorNameAttr(), w.getFileAttr(), w.getValueAttr(),
-        w.getRandomSeedAttr());
+        w.getRandomSeedAttr(), /*panels=*/nullptr, w.getScalesAttr());
   }
   return buffer;
 }

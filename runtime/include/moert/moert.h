@@ -110,12 +110,16 @@ typedef enum moert_dtype_t {
   MOERT_F32 = 0,
   MOERT_F16 = 1,
   MOERT_BF16 = 2,
-  MOERT_I32 = 3
+  MOERT_I32 = 3,
+  /** fp8 e4m3 with block scales: an artifact's weights only, never a
+   *  function's input or output. */
+  MOERT_F8E4M3 = 4
 } moert_dtype_t;
 
-/** Bytes per element (4, 2, 2, 4); 0 for a value that is not a dtype. */
+/** Bytes per element (4, 2, 2, 4, 1); 0 for a value that is not a dtype. */
 MOERT_API size_t moert_dtype_size(moert_dtype_t dtype);
-/** "f32", "f16", "bf16", "i32"; "?" for a value that is not a dtype. */
+/** "f32", "f16", "bf16", "i32", "f8e4m3"; "?" for a value that is not a
+ *  dtype. */
 MOERT_API const char *moert_dtype_name(moert_dtype_t dtype);
 
 /** A dense, row-major tensor the caller passes in or receives.

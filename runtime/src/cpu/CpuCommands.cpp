@@ -4,10 +4,12 @@
 #include "cpu/PanelGemm.h"
 #include "cpu/SmallGemm.h"
 #include "moert/format.h"
+#include "moert/fp8.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cblas.h>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -104,23 +106,47 @@ void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
   }
 }
 
+/// The f32 and fp8 panel kernels' instruction set: the best this CPU has, or
+/// a lower one named by MOERT_PANEL_ISA (avx2, generic), for tests and
+/// comparisons on one machine. A name the CPU cannot run, or an unknown one,
+/// keeps the best.
+PanelIsa panelIsa() {
+  static const PanelIsa isa = [] {
+    PanelIsa best = bestPanelIsa();
+    const char *v = std::getenv("MOERT_PANEL_ISA");
+    if (v && std::strcmp(v, "generic") == 0)
+      return PanelIsa::Generic;
+    if (v && std::strcmp(v, "avx2") == 0 && best != PanelIsa::Generic)
+      return PanelIsa::Avx2;
+    return best;
+  }();
+  return isa;
+}
+
 /// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
-/// of A) and `b` (rows of B) from A and B; with `bPanels`, B is an f32 or
-/// bf16 weight of [N, K] matrices in panels (format.h), `b` is e * N + n0 for columns
-/// [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
+/// of A) and `b` (rows of B) from A and B; with B in panels, B is an f32,
+/// bf16 or f8e4m3 weight of [N, K] matrices in panels (format.h), `b` is
+/// e * N + n0 for columns [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
 inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
-                     const void *A, int64_t a, const void *B, int64_t b,
-                     bool bPanels, int64_t N, float *C, int64_t ldc, float beta) {
-  if (bPanels) {
+                     const void *A, int64_t a, GemmB gb, int64_t b, int64_t N,
+                     float *C, int64_t ldc, float beta) {
+  const void *B = gb.data;
+  if (gb.panels) {
     int64_t e = b / N, n0 = b % N;
     assert(n0 % kPanelWidth == 0 && "column blocks start at a panel");
-    int64_t depth = panelDepth(moert_dtype_size(dtype)); // f32 or bf16 (the loader checks)
+    // f32, bf16 or f8e4m3 (the loader checks)
+    int64_t depth = panelDepth(moert_dtype_size(dtype));
     uint64_t at = e * panelElements(N, K, depth) +
                   n0 / kPanelWidth * panelElements(kPanelWidth, K, depth);
-    if (dtype == MOERT_F32)
+    if (dtype == MOERT_F8E4M3)
+      panelGemmFp8(m, n, K, static_cast<const float *>(A) + a * K,
+                   static_cast<const uint8_t *>(B) + at,
+                   gb.scales + e * fp8Blocks(N) * fp8Blocks(K), n0, C, ldc,
+                   beta != 0.0f, panelIsa());
+    else if (dtype == MOERT_F32)
       panelGemm(m, n, K, static_cast<const float *>(A) + a * K,
                 static_cast<const float *>(B) + at, C, ldc, beta != 0.0f,
-                bestPanelIsa());
+                panelIsa());
     else
       panelGemmBf16(m, n, K, static_cast<const uint16_t *>(A) + a * K,
                     static_cast<const uint16_t *>(B) + at, C, ldc, beta != 0.0f,
@@ -159,29 +185,27 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
 }
 
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
-             int64_t K, const void *A, const void *B, bool bPanels, float *C,
-             bool accumulate) {
+             int64_t K, const void *A, GemmB B, float *C, bool accumulate) {
   if (M <= 0)
     return;
   float beta = accumulate ? 1.0f : 0.0f;
-  GemmSplit s = splitGemm(M, N, K, pool.size(), bPanels);
+  GemmSplit s = splitGemm(M, N, K, pool.size(), B.panels);
   if (s.tasks() == 1) {
-    gemmTile(dtype, M, N, K, A, 0, B, 0, bPanels, N, C, N, beta);
+    gemmTile(dtype, M, N, K, A, 0, B, 0, N, C, N, beta);
     return;
   }
   auto tile = [&](int64_t i) {
     int64_t m0 = (i / s.nParts) * s.mStep, n0 = (i % s.nParts) * s.nStep;
     int64_t m = std::min(s.mStep, M - m0), n = std::min(s.nStep, N - n0);
     if (m > 0 && n > 0)
-      gemmTile(dtype, m, n, K, A, m0, B, n0, bPanels, N, C + m0 * N + n0, N, beta);
+      gemmTile(dtype, m, n, K, A, m0, B, n0, N, C + m0 * N + n0, N, beta);
   };
   pool.parallelFor(s.tasks(), tile);
 }
 
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
-                      const void *B, bool bPanels, float *C,
-                      const uint8_t *offsets) {
+                      GemmB B, float *C, const uint8_t *offsets) {
   if (Status s = checkExpertOffsets(offsets, experts, rows); !s)
     return s;
   int64_t nonEmpty = 0;
@@ -200,7 +224,7 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
     nParts = std::min<int64_t>(std::max<int64_t>(1, N / 16),
                                ceilDiv(2 * pool.size(), std::max<int64_t>(1, nonEmpty)));
   int64_t nStep = ceilDiv(N, nParts);
-  if (bPanels)
+  if (B.panels)
     nStep = ceilDiv(nStep, kPanelWidth) * kPanelWidth;
   nParts = ceilDiv(N, nStep);
   auto tile = [&](int64_t i) {
@@ -208,7 +232,7 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
     int64_t r0 = loadOffset(offsets, e), r1 = loadOffset(offsets, e + 1);
     int64_t n = std::min(nStep, N - n0);
     if (r1 > r0 && n > 0)
-      gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, bPanels, N,
+      gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, N,
                C + r0 * N + n0, N, 0.0f);
   };
   if (pool.size() == 1 || macs < kParallelMacs) {

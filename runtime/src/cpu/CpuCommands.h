@@ -24,20 +24,26 @@ void initBlasThreading();
 void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
                int64_t tokens, int64_t extent, int64_t grain);
 
+/// A GEMM's B operand: its bytes, whether they are in panels (format.h), and
+/// for an f8e4m3 weight (always in panels) its f32 block scales (fp8.h).
+struct GemmB {
+  const void *data = nullptr;
+  bool panels = false;
+  const float *scales = nullptr;
+};
+
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,
-/// bf16 or f16; row-major, or f32 / bf16 in panels with `bPanels`), C [M, N] f32;
-/// the sums run in f32.
+/// bf16 or f16; row-major, or f32 / bf16 in panels), or A f32 and B f8e4m3
+/// in panels, C [M, N] f32; the sums run in f32.
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
-             int64_t K, const void *A, const void *B, bool bPanels, float *C,
-             bool accumulate);
+             int64_t K, const void *A, GemmB B, float *C, bool accumulate);
 
 /// The grouped GEMM over `experts` groups of rows given by the i32 offsets at
 /// `offsets` (experts + 1 of them), validated here: an error status (and C
 /// untouched) when checkExpertOffsets (ExpertOffsets.h) fails.
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
-                      const void *B, bool bPanels, float *C,
-                      const uint8_t *offsets);
+                      GemmB B, float *C, const uint8_t *offsets);
 
 /// `bytes` bytes of dst <- the little-endian 32-bit `value`, repeated.
 void runFill(uint8_t *dst, int64_t bytes, uint32_t value);

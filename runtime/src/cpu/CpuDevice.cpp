@@ -82,6 +82,12 @@ Status CpuDevice::bind(uint8_t *hostArena) {
       // args[n]: the session's fault word (docs/artifact.md, "Host kernel ABI").
       if (c.kind == CommandKind::Launch)
         operands_.push_back(&fault_);
+      if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm) {
+        cmds[ci].b = GemmB{operands_[cmds[ci].operandsBegin + 1], c.bPanels, nullptr};
+        if (c.b.isWeight && model_.weights()[c.b.index].scales >= 0)
+          cmds[ci].b.scales = reinterpret_cast<const float *>(
+              model_.weights()[model_.weights()[c.b.index].scales].data);
+      }
     }
   }
   return Status();
@@ -106,12 +112,12 @@ Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
       }
       break;
     case CommandKind::Gemm: // A, B, C
-      runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], op[1], c.bPanels,
+      runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], p.b,
               static_cast<float *>(op[2]), c.accumulate);
       break;
     case CommandKind::GroupedGemm: // A, B, offsets, C
       if (Status s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n,
-                                    c.k, op[0], op[1], c.bPanels,
+                                    c.k, op[0], p.b,
                                     static_cast<float *>(op[3]), bytes(2));
           !s)
         return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +

@@ -13,6 +13,7 @@
 #include "../CodeObject.h"
 #include "../Device.h"
 #include "../ThreadPool.h"
+#include "CpuCommands.h"
 
 #include <vector>
 
@@ -36,6 +37,7 @@ private:
   struct Prepared {
     KernelFn kernel = nullptr;
     size_t operandsBegin = 0; // into operands_
+    GemmB b;                  // a GEMM's B (its data is operand 1)
   };
 
   const Model &model_;

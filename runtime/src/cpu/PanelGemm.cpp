@@ -1,4 +1,4 @@
-//===- PanelGemm.cpp - f32 / bf16 GEMMs against weights in panels ---------===//
+//===- PanelGemm.cpp - f32 / bf16 / fp8 GEMMs against weights in panels ---===//
 //
 // Blocking: rows of A in blocks of kRowBlock (their k-slice stays in L2), then
 // per panel, k in slices of kSlice (the panel's slice, 32 x kSlice floats,
@@ -18,10 +18,14 @@
 #include "Intrinsics.h"
 #include "SmallGemm.h" // hasBf16Dot
 #include "moert/format.h"
+#include "moert/fp8.h"
 #include "moert/half.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cpuid.h>
 #include <cstring>
+#include <vector>
 
 namespace moert::rt {
 namespace {
@@ -62,26 +66,26 @@ storeTile512(__m512 (&acc)[MR][2], float *C, int64_t ldc, ColumnMasks m) {
   }
 }
 
-/// An AVX2 tile covers 16 columns; one narrower than that (the last panel)
-/// works on a local copy: stage16 returns where the tile reads and writes C
-/// (C itself, or `tmp` holding C's columns, or zeros), unstage16 copies the
-/// valid columns back.
-template <int MR>
-inline float *stage16(float (&tmp)[MR][16], float *C, int64_t ldc, int width,
-                      bool load, int64_t *ldo) {
-  if (width >= 16) {
+/// An AVX2 tile covers W columns (16 for f32 and bf16, 32 for fp8); one
+/// narrower than that (the last panel) works on a local copy: stage returns
+/// where the tile reads and writes C (C itself, or `tmp` holding C's columns,
+/// or zeros), unstage copies the valid columns back.
+template <int W, int MR>
+inline float *stage(float (&tmp)[MR][W], float *C, int64_t ldc, int width,
+                    bool load, int64_t *ldo) {
+  if (width >= W) {
     *ldo = ldc;
     return C;
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < 16; ++j)
+    for (int j = 0; j < W; ++j)
       tmp[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
-  *ldo = 16;
+  *ldo = W;
   return &tmp[0][0];
 }
-template <int MR>
-inline void unstage16(const float (&tmp)[MR][16], float *C, int64_t ldc, int width) {
-  if (width >= 16)
+template <int W, int MR>
+inline void unstage(const float (&tmp)[MR][W], float *C, int64_t ldc, int width) {
+  if (width >= W)
     return;
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < width; ++j)
@@ -138,7 +142,7 @@ tileAvx2(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
          const float *panel, float *C, int64_t ldc, int width, bool load) {
   alignas(32) float tmp[MR][16];
   int64_t ldo;
-  float *out = stage16<MR>(tmp, C, ldc, width, load, &ldo);
+  float *out = stage<16, MR>(tmp, C, ldc, width, load, &ldo);
   __m256 acc[MR][2];
   loadTile256<MR>(acc, out, ldo, load || width < 16);
   for (int64_t k = 0; k < kc; ++k) {
@@ -152,7 +156,7 @@ tileAvx2(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
     }
   }
   storeTile256<MR>(acc, out, ldo);
-  unstage16<MR>(tmp, C, ldc, width);
+  unstage<16, MR>(tmp, C, ldc, width);
 }
 
 /// Portable C++ (whatever the compiler vectorizes for the baseline).
@@ -247,7 +251,7 @@ tileBf16Avx2(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
              const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
   alignas(32) float tmp[MR][16];
   int64_t ldo;
-  float *out = stage16<MR>(tmp, C, ldc, width, load, &ldo);
+  float *out = stage<16, MR>(tmp, C, ldc, width, load, &ldo);
   const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
   __m256 acc[MR][2];
   loadTile256<MR>(acc, out, ldo, load || width < 16);
@@ -269,7 +273,7 @@ tileBf16Avx2(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
     }
   }
   storeTile256<MR>(acc, out, ldo);
-  unstage16<MR>(tmp, C, ldc, width);
+  unstage<16, MR>(tmp, C, ldc, width);
 }
 
 /// Portable C++ for bf16 panels.
@@ -370,6 +374,428 @@ void gemmOf(const Family<T> &f, int64_t M, int64_t N, int64_t K, const T *A,
   }
 }
 
+// fp8 e4m3 panels with 128 x 128 block scales (panelGemmFp8). Per block of
+// rows, per group of panels that share a row of scales (the up to 4 panels of
+// one 128-column block), per k slice of kFp8Slice values (a multiple of 128),
+// the rows' slice of A is multiplied by its block scales and by 2^8 into a
+// scratch buffer of the thread: a'' = f32(A · s) · 2^8 (the second product
+// is exact: a power of two). The codes become IEEE halves equal to their
+// values · 2^-8, exactly (decodeFp8x32), which vcvtph2ps widens to f32 in
+// registers: a'' · (w · 2^-8) = a' · w exactly, so each element's sum is the
+// contract's FMA chain, bit for bit. Then, per panel of the group:
+// - a few rows (at most fusedRows: one register tile) decode the codes in
+//   the tile, as they stream from memory (the "fused" tiles);
+// - more rows decode the panel's slice once into a second buffer (L1) and
+//   run their tiles on the halves (vcvtph2ps from memory: no shuffle), which
+//   takes the integer work out of every tile but the first.
+//
+// Measured on an Intel Xeon (Emerald Rapids: AVX-512, 2 MiB of L2 per core),
+// one thread, a 2048 x 7168 weight (medians; runs vary by about 10%):
+// decoding in every tile reached about 97 GFLOP/s at M = 256, decoding once
+// per slice 119 with MR = 8 and 124-127 with MR = 12 (f32 panelGemm:
+// 129-142); at M = 1..8 the fused tiles were as fast or faster (M = 1: 16.5
+// against 12 GB/s of codes with the weight in L3: for a single tile, a
+// separate decoding pass costs more than it saves). At M = 1 a weight in
+// DRAM streams at 12-15 GB/s (f32 panelGemm: 15) with the software prefetch
+// 4 KiB ahead, 7.6 without it. Slices of 128 to 1024 were within the noise
+// of 256.
+
+/// The fp8 k slice: a panel's decoded slice (32 x kFp8Slice halves, 16 KiB)
+/// and a register tile's rows of a'' stay in L1, the group's a'' (kRowBlock x
+/// kFp8Slice floats, 256 KiB) in L2.
+constexpr int64_t kFp8Slice = 256;
+
+/// How far ahead of their decoding the codes are prefetched (bytes): the
+/// hardware prefetchers alone let a panel stream at about half the machine's
+/// read bandwidth once the kernel does more than stream.
+constexpr int64_t kFp8Prefetch = 4096;
+
+/// An fp8 register tile over kc values of k: `A` the scaled rows (row stride
+/// lda), `B` the panel's slice (raw codes for a fused tile, else as the
+/// family's Fp8DecodeFn wrote it), C as for TileFn.
+using Fp8TileFn = void (*)(int64_t kc, const float *A, int64_t lda,
+                           const void *B, float *C, int64_t ldc, int width,
+                           bool load);
+
+/// Decodes kc steps of a panel (32 codes each) into `out` for the family's
+/// tiles, 32 values of decodedBytes per step.
+using Fp8DecodeFn = void (*)(int64_t kc, const uint8_t *panel, void *out);
+
+/// `rows` rows of kc values of A (row stride lda) times their block scales
+/// (s[b] for k in [128b, 128b + 128)) and 2^8, into `out` (row stride kc).
+using Fp8ScaleFn = void (*)(int64_t rows, int64_t kc, const float *A,
+                            int64_t lda, const float *s, float *out);
+
+/// An fp8 kernel family: tiles on decoded slices for 1..maxRows rows, fused
+/// tiles for 1..fusedRows rows (none: fusedRows = 0), the scaling of A and
+/// the decoding of panels.
+struct Fp8Family {
+  const Fp8TileFn *tiles;
+  int maxRows;
+  const Fp8TileFn *fused;
+  int fusedRows;
+  Fp8ScaleFn scale;
+  Fp8DecodeFn decode;
+  int decodedBytes;
+};
+
+/// 32 codes (one panel step) as IEEE halves equal to their values · 2^-8,
+/// exactly. e4m3 is s eeee mmm (bias 7, subnormal m/8 · 2^-6 at e = 0), a
+/// half s eeeee mmmmmmmmmm (bias 15, subnormal m/1024 · 2^-14): the code
+/// sign-extended to 16 bits and shifted left by 7 has the sign in bit 15, a
+/// copy of it in bit 14 (cleared by the mask) and eeee mmm in the exponent's
+/// low 4 bits and the mantissa's top 3, so the exponent is (e - 7) - 8 and a
+/// subnormal m/8 · 2^-14: both 2^-8 times the e4m3 value. (The NaN codes
+/// become 480 · 2^-8.)
+constexpr short kFp8HalfMask = static_cast<short>(0xBF80);
+__attribute__((target("avx512f,avx512bw"))) inline __m512i
+decodeFp8x32(const uint8_t *codes, __m512i keep) {
+  __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(codes));
+  return _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(c), 7), keep);
+}
+/// The same for 16 codes with AVX2.
+__attribute__((target("avx2"))) inline __m256i
+decodeFp8x16(const uint8_t *codes, __m256i keep) {
+  __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i *>(codes));
+  return _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(c), 7), keep);
+}
+
+/// Prefetches the codes kFp8Prefetch bytes ahead (into L1; past the end of
+/// the weight it is harmless).
+inline void prefetchCodes(const uint8_t *codes) {
+  __builtin_prefetch(codes + kFp8Prefetch, 0, 3);
+}
+
+/// A fused tile of MR rows x 32 columns: per k, the panel's 32 codes decoded
+/// to two registers of 16 floats, then 2 x MR FMAs.
+template <int MR>
+__attribute__((target("avx512f,avx512bw"))) void
+tileFp8FusedAvx512(int64_t kc, const float *A, int64_t lda, const void *B,
+                   float *C, int64_t ldc, int width, bool load) {
+  const uint8_t *panel = static_cast<const uint8_t *>(B);
+  ColumnMasks masks = columnMasks(width);
+  const __m512i keep = _mm512_set1_epi16(kFp8HalfMask);
+  __m512 acc[MR][2];
+  loadTile512<MR>(acc, C, ldc, masks, load);
+  for (int64_t k = 0; k < kc; ++k) {
+    prefetchCodes(panel + k * kPanelWidth);
+    __m512i h = decodeFp8x32(panel + k * kPanelWidth, keep);
+    __m512 b0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+    __m512 b1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+  }
+  storeTile512<MR>(acc, C, ldc, masks);
+}
+
+/// The same on a decoded slice (32 halves per k).
+template <int MR>
+__attribute__((target("avx512f"))) void
+tileFp8Avx512(int64_t kc, const float *A, int64_t lda, const void *B,
+              float *C, int64_t ldc, int width, bool load) {
+  const __m256i *h = static_cast<const __m256i *>(B);
+  ColumnMasks masks = columnMasks(width);
+  __m512 acc[MR][2];
+  loadTile512<MR>(acc, C, ldc, masks, load);
+  for (int64_t k = 0; k < kc; ++k) {
+    __m512 b0 = _mm512_cvtph_ps(_mm256_loadu_si256(h + 2 * k));
+    __m512 b1 = _mm512_cvtph_ps(_mm256_loadu_si256(h + 2 * k + 1));
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+  }
+  storeTile512<MR>(acc, C, ldc, masks);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void
+decodeFp8Avx512(int64_t kc, const uint8_t *panel, void *out) {
+  const __m512i keep = _mm512_set1_epi16(kFp8HalfMask);
+  __m512i *h = static_cast<__m512i *>(out);
+  int64_t k = 0;
+  for (; k + 2 <= kc; k += 2) { // one prefetch per 64-byte line
+    prefetchCodes(panel + k * kPanelWidth);
+    _mm512_storeu_si512(h + k, decodeFp8x32(panel + k * kPanelWidth, keep));
+    _mm512_storeu_si512(h + k + 1, decodeFp8x32(panel + (k + 1) * kPanelWidth, keep));
+  }
+  if (k < kc)
+    _mm512_storeu_si512(h + k, decodeFp8x32(panel + k * kPanelWidth, keep));
+}
+
+/// A fused tile with AVX2 + F16C: all 32 columns per pass (4 x MR
+/// accumulators of 8 lanes), so that each k reads the panel's whole 32-byte
+/// row, decoded 16 codes at a time. A partial tile goes through a local
+/// copy.
+template <int MR>
+__attribute__((target("avx2,fma,f16c"))) void
+tileFp8FusedAvx2(int64_t kc, const float *A, int64_t lda, const void *B,
+                 float *C, int64_t ldc, int width, bool load) {
+  const uint8_t *panel = static_cast<const uint8_t *>(B);
+  alignas(32) float tmp[MR][kPanelWidth];
+  int64_t ldo;
+  float *out = stage<kPanelWidth, MR>(tmp, C, ldc, width, load, &ldo);
+  bool fromC = load || width < kPanelWidth;
+  const __m256i keep = _mm256_set1_epi16(kFp8HalfMask);
+  __m256 acc[MR][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = fromC ? _mm256_loadu_ps(out + i * ldo + 8 * j) : _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const uint8_t *p = panel + k * kPanelWidth;
+    prefetchCodes(p);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256i x = decodeFp8x16(p + 16 * h, keep);
+      __m256 b0 = _mm256_cvtph_ps(_mm256_castsi256_si128(x));
+      __m256 b1 = _mm256_cvtph_ps(_mm256_extracti128_si256(x, 1));
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) {
+        __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+        acc[i][2 * h] = _mm256_fmadd_ps(a, b0, acc[i][2 * h]);
+        acc[i][2 * h + 1] = _mm256_fmadd_ps(a, b1, acc[i][2 * h + 1]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j)
+      _mm256_storeu_ps(out + i * ldo + 8 * j, acc[i][j]);
+  unstage<kPanelWidth, MR>(tmp, C, ldc, width);
+}
+
+/// The same on a decoded slice (32 halves per k).
+template <int MR>
+__attribute__((target("avx2,fma,f16c"))) void
+tileFp8Avx2(int64_t kc, const float *A, int64_t lda, const void *B, float *C,
+            int64_t ldc, int width, bool load) {
+  const __m128i *h = static_cast<const __m128i *>(B);
+  alignas(32) float tmp[MR][kPanelWidth];
+  int64_t ldo;
+  float *out = stage<kPanelWidth, MR>(tmp, C, ldc, width, load, &ldo);
+  bool fromC = load || width < kPanelWidth;
+  __m256 acc[MR][4];
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j)
+      acc[i][j] = fromC ? _mm256_loadu_ps(out + i * ldo + 8 * j) : _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(h + 4 * k + j));
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i)
+        acc[i][j] = _mm256_fmadd_ps(_mm256_broadcast_ss(A + i * lda + k), b, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j)
+      _mm256_storeu_ps(out + i * ldo + 8 * j, acc[i][j]);
+  unstage<kPanelWidth, MR>(tmp, C, ldc, width);
+}
+
+__attribute__((target("avx2"))) void
+decodeFp8Avx2(int64_t kc, const uint8_t *panel, void *out) {
+  const __m256i keep = _mm256_set1_epi16(kFp8HalfMask);
+  __m256i *h = static_cast<__m256i *>(out);
+  for (int64_t k = 0; k < kc; ++k) {
+    const uint8_t *p = panel + k * kPanelWidth;
+    if (k % 2 == 0) // one prefetch per 64-byte line
+      prefetchCodes(p);
+    _mm256_storeu_si256(h + 2 * k, decodeFp8x16(p, keep));
+    _mm256_storeu_si256(h + 2 * k + 1, decodeFp8x16(p + 16, keep));
+  }
+}
+
+/// Each code's value · 2^-8 (exact), NaN for the NaN codes.
+const float *fp8Table() {
+  static const struct Table {
+    float v[256];
+    Table() {
+      for (int c = 0; c < 256; ++c)
+        v[c] = std::ldexp(fp8ToFloat(static_cast<uint8_t>(c)), -8);
+    }
+  } table;
+  return table.v;
+}
+
+/// Portable C++: a decoded slice of floats (fp8Table), std::fma.
+template <int MR>
+void tileFp8Generic(int64_t kc, const float *A, int64_t lda, const void *B,
+                    float *C, int64_t ldc, int width, bool load) {
+  const float *w = static_cast<const float *>(B);
+  float acc[MR][kPanelWidth];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kPanelWidth; ++j)
+      acc[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  for (int64_t k = 0; k < kc; ++k)
+    for (int i = 0; i < MR; ++i) {
+      float a = A[i * lda + k];
+      for (int j = 0; j < kPanelWidth; ++j)
+        acc[i][j] = std::fma(a, w[k * kPanelWidth + j], acc[i][j]);
+    }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < width; ++j)
+      C[i * ldc + j] = acc[i][j];
+}
+
+void decodeFp8Generic(int64_t kc, const uint8_t *panel, void *out) {
+  const float *table = fp8Table();
+  float *w = static_cast<float *>(out);
+  for (int64_t i = 0; i < kc * kPanelWidth; ++i)
+    w[i] = table[panel[i]];
+}
+
+/// The scaling of A's slice, 16 (AVX-512), 8 (AVX2) or 1 lane at a time:
+/// two roundings, f32(a · s) then the exact · 2^8.
+__attribute__((target("avx512f"))) void
+scaleFp8Avx512(int64_t rows, int64_t kc, const float *A, int64_t lda,
+               const float *s, float *out) {
+  const __m512 two8 = _mm512_set1_ps(256.0f);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t b0 = 0; b0 < kc; b0 += kFp8Block) {
+      __m512 sb = _mm512_set1_ps(s[b0 / kFp8Block]);
+      int64_t b1 = std::min(kc, b0 + kFp8Block);
+      for (int64_t k = b0; k < b1; k += 16) {
+        __mmask16 m = b1 - k >= 16 ? __mmask16(0xffff)
+                                   : static_cast<__mmask16>((1u << (b1 - k)) - 1);
+        __m512 a = _mm512_maskz_loadu_ps(m, A + i * lda + k);
+        _mm512_mask_storeu_ps(out + i * kc + k, m,
+                              _mm512_mul_ps(_mm512_mul_ps(a, sb), two8));
+      }
+    }
+}
+__attribute__((target("avx2"))) void
+scaleFp8Avx2(int64_t rows, int64_t kc, const float *A, int64_t lda,
+             const float *s, float *out) {
+  const __m256 two8 = _mm256_set1_ps(256.0f);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t b0 = 0; b0 < kc; b0 += kFp8Block) {
+      float sf = s[b0 / kFp8Block];
+      __m256 sb = _mm256_set1_ps(sf);
+      int64_t b1 = std::min(kc, b0 + kFp8Block), k = b0;
+      for (; k + 8 <= b1; k += 8) {
+        __m256 a = _mm256_loadu_ps(A + i * lda + k);
+        _mm256_storeu_ps(out + i * kc + k, _mm256_mul_ps(_mm256_mul_ps(a, sb), two8));
+      }
+      for (; k < b1; ++k)
+        out[i * kc + k] = A[i * lda + k] * sf * 256.0f;
+    }
+}
+void scaleFp8Generic(int64_t rows, int64_t kc, const float *A, int64_t lda,
+                     const float *s, float *out) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t k = 0; k < kc; ++k)
+      out[i * kc + k] = A[i * lda + k] * s[k / kFp8Block] * 256.0f;
+}
+
+constexpr Fp8TileFn kFp8Avx512Tiles[] = {
+    tileFp8Avx512<1>, tileFp8Avx512<2>,  tileFp8Avx512<3>,  tileFp8Avx512<4>,
+    tileFp8Avx512<5>, tileFp8Avx512<6>,  tileFp8Avx512<7>,  tileFp8Avx512<8>,
+    tileFp8Avx512<9>, tileFp8Avx512<10>, tileFp8Avx512<11>, tileFp8Avx512<12>};
+constexpr Fp8TileFn kFp8FusedAvx512Tiles[] = {
+    tileFp8FusedAvx512<1>, tileFp8FusedAvx512<2>, tileFp8FusedAvx512<3>,
+    tileFp8FusedAvx512<4>, tileFp8FusedAvx512<5>, tileFp8FusedAvx512<6>,
+    tileFp8FusedAvx512<7>, tileFp8FusedAvx512<8>};
+constexpr Fp8TileFn kFp8Avx2Tiles[] = {tileFp8Avx2<1>, tileFp8Avx2<2>, tileFp8Avx2<3>};
+constexpr Fp8TileFn kFp8FusedAvx2Tiles[] = {tileFp8FusedAvx2<1>, tileFp8FusedAvx2<2>,
+                                            tileFp8FusedAvx2<3>};
+constexpr Fp8TileFn kFp8GenericTiles[] = {tileFp8Generic<1>, tileFp8Generic<2>,
+                                          tileFp8Generic<3>, tileFp8Generic<4>};
+
+constexpr Fp8Family kFp8Avx512 = {kFp8Avx512Tiles, 12, kFp8FusedAvx512Tiles, 8,
+                                  scaleFp8Avx512, decodeFp8Avx512, 2};
+constexpr Fp8Family kFp8Avx2 = {kFp8Avx2Tiles, 3, kFp8FusedAvx2Tiles, 3,
+                                scaleFp8Avx2, decodeFp8Avx2, 2};
+constexpr Fp8Family kFp8Generic = {kFp8GenericTiles, 4, nullptr, 0,
+                                   scaleFp8Generic, decodeFp8Generic, 4};
+
+bool hasAvx512Bw() {
+  static const bool has = __builtin_cpu_supports("avx512bw");
+  return has;
+}
+
+bool hasF16c() { // CPUID.1:ECX (clang's __builtin_cpu_supports lacks "f16c")
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+  }();
+  return has;
+}
+
+/// Scratch buffer `slot` (0: a'', 1: a decoded slice) of the calling thread,
+/// at least `bytes` long and 64-byte aligned; grown, never shrunk.
+void *fp8Scratch(int slot, size_t bytes) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float> &b = buffers[slot];
+  size_t need = (bytes + 63) / sizeof(float) + 16;
+  if (b.size() < need)
+    b.resize(need);
+  uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return reinterpret_cast<void *>((p + 63) & ~uintptr_t(63));
+}
+
+/// The blocking above for fp8 panels with the kernels of family `f`.
+void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
+               const float *A, const uint8_t *panels, const float *scales,
+               int64_t n0, float *C, int64_t ldc, bool accumulate) {
+  int64_t slice = std::min(kFp8Slice, K);
+  float *scaled = static_cast<float *>(
+      fp8Scratch(0, sizeof(float) * std::min(kRowBlock, M) * slice));
+  void *decoded = nullptr;
+  int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t panelSize = kPanelWidth * K, kBlocks = fp8Blocks(K);
+  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
+    int64_t mc = std::min(kRowBlock, M - m0);
+    bool fused = mc <= f.fusedRows;
+    if (!fused && !decoded)
+      decoded = fp8Scratch(1, f.decodedBytes * kPanelWidth * slice);
+    // ceil(mc / maxRows) tiles of q or q + 1 rows (the first r of them).
+    int64_t tiles = (mc + f.maxRows - 1) / f.maxRows;
+    int64_t q = mc / tiles, r = mc % tiles;
+    for (int64_t p0 = 0, p1; p0 < numPanels; p0 = p1) {
+      int64_t block = (n0 + p0 * kPanelWidth) / kFp8Block;
+      for (p1 = p0 + 1; p1 < numPanels && (n0 + p1 * kPanelWidth) / kFp8Block == block;)
+        ++p1;
+      for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kFp8Slice) {
+        int64_t kc = std::min(kFp8Slice, K - k0);
+        f.scale(mc, kc, A + m0 * K + k0, K, scales + block * kBlocks + k0 / kFp8Block,
+                scaled);
+        bool load = accumulate || k0 > 0;
+        for (int64_t p = p0; p < p1; ++p) {
+          int64_t c0 = p * kPanelWidth;
+          int width = static_cast<int>(std::min<int64_t>(kPanelWidth, N - c0));
+          const uint8_t *codes = panels + p * panelSize + k0 * kPanelWidth;
+          if (fused) {
+            f.fused[mc - 1](kc, scaled, kc, codes, C + m0 * ldc + c0, ldc, width, load);
+            continue;
+          }
+          f.decode(kc, codes, decoded);
+          for (int64_t t = 0, i = 0; t < tiles; ++t) {
+            int64_t rows = q + (t < r);
+            f.tiles[rows - 1](kc, scaled + i * kc, kc, decoded,
+                              C + (m0 + i) * ldc + c0, ldc, width, load);
+            i += rows;
+          }
+        }
+        if (K == 0)
+          break;
+      }
+    }
+  }
+}
+
 } // namespace
 
 PanelIsa bestPanelIsa() {
@@ -421,6 +847,27 @@ void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
     return gemmOf<uint16_t>({kBf16Avx2Tiles, 4, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Generic:
     return gemmOf<uint16_t>({kBf16GenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);
+  }
+}
+
+void panelGemmFp8(int64_t M, int64_t N, int64_t K, const float *A,
+                  const uint8_t *panels, const float *scales, int64_t n0,
+                  float *C, int64_t ldc, bool accumulate, PanelIsa isa) {
+  if (M <= 0 || N <= 0)
+    return;
+  // AVX-512F without BW (Knights Landing) or AVX2 without F16C: the next
+  // family down.
+  if (isa == PanelIsa::Avx512 && !hasAvx512Bw())
+    isa = PanelIsa::Avx2;
+  if (isa == PanelIsa::Avx2 && !hasF16c())
+    isa = PanelIsa::Generic;
+  switch (isa) {
+  case PanelIsa::Avx512:
+    return gemmFp8Of(kFp8Avx512, M, N, K, A, panels, scales, n0, C, ldc, accumulate);
+  case PanelIsa::Avx2:
+    return gemmFp8Of(kFp8Avx2, M, N, K, A, panels, scales, n0, C, ldc, accumulate);
+  case PanelIsa::Generic:
+    return gemmFp8Of(kFp8Generic, M, N, K, A, panels, scales, n0, C, ldc, accumulate);
   }
 }
 

@@ -1,12 +1,12 @@
-//===- PanelGemm.h - f32 / bf16 GEMMs against weights in panels --*- C++ -*-===//
+//===- PanelGemm.h - f32 / bf16 / fp8 GEMMs against weights in panels ---===//
 //
-// The CPU's f32 and bf16 GEMMs when the compiler packed B (a weight) in panels of 32
-// rows (WeightLayout::Panels32, moert/format.h): per step of k, one panel
-// gives 32 consecutive floats of B, and a register tile of MR rows of C x 32
-// columns takes MR broadcasts of A and 2 x MR FMAs (AVX-512), with no
-// reduction across lanes. B streams once per block of rows (sequentially, one
-// stream per panel), so the same kernel serves decode (a few rows, at memory
-// speed) and prefill (many rows, at FMA speed).
+// The CPU's f32, bf16 and fp8 GEMMs when the compiler packed B (a weight) in
+// panels of 32 rows (WeightLayout::Panels32, moert/format.h): per step of k,
+// one panel gives 32 consecutive values of B, and a register tile of MR rows
+// of C x 32 columns takes MR broadcasts of A and 2 x MR FMAs (AVX-512), with
+// no reduction across lanes. B streams once per block of rows (sequentially,
+// one stream per panel), so the same kernel serves decode (a few rows, at
+// memory speed) and prefill (many rows, at FMA speed).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOERT_SRC_CPU_PANELGEMM_H
@@ -44,6 +44,24 @@ Bf16PanelIsa bestBf16PanelIsa();
 void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
                    const uint16_t *panels, float *C, int64_t ldc,
                    bool accumulate, Bf16PanelIsa isa);
+
+/// C[m, n] (+)= Σ_k A[m, k] · w(n0 + n, k) for m < M, n < N, where the weight
+/// matrix [Ntotal, K] is fp8 e4m3 in panels (depth 1) with block scales:
+/// w(c, k) = fp8ToFloat(code(c, k))
+///           · scales[(c / 128) · fp8Blocks(K) + k / 128].
+/// `panels` points at the panel holding column n0 (a multiple of 32); `scales`
+/// at the matrix's first scale; A is [M, K] row-major, C has row stride ldc.
+/// Each element of C is one f32 FMA chain in k order, on C's value when
+/// `accumulate`, else on 0: acc = fma(a', w8, acc) with a' = f32(A[m, k] ·
+/// scale) and w8 = fp8ToFloat(code), so results are bit-identical across
+/// ISAs and to that loop. The codes are dequantized on the fly (never a
+/// dequantized copy of the weight); the NaN codes 0x7F and 0xFF, which
+/// quantizeFp8Matrix never writes, give unspecified results, as does
+/// |a'| >= 2^120. `isa` as for panelGemm (AVX-512 without AVX512BW runs the
+/// AVX2 kernels, AVX2 without F16C the portable ones).
+void panelGemmFp8(int64_t M, int64_t N, int64_t K, const float *A,
+                  const uint8_t *panels, const float *scales, int64_t n0,
+                  float *C, int64_t ldc, bool accumulate, PanelIsa isa);
 
 } // namespace moert::rt
 

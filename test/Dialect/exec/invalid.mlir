@@ -55,6 +55,24 @@
 
 // -----
 
+// weight: fp8 weights are matrices
+// expected-error@+1 {{'exec.weight' op an fp8 weight (or one read from fp8 codes with 'scales') has rank >= 2 and no inline value, got '!exec.buffer<8xf8E4M3FN>'}}
+%w = exec.weight "w" random(1) : <8xf8E4M3FN>
+
+// -----
+
+// weight: scales name a checkpoint tensor
+// expected-error@+1 {{'exec.weight' op 'scales' names a checkpoint tensor; the weight needs 'from "file"'}}
+%w = exec.weight "w" random(1) {scales = "s"} : <4x8xf32>
+
+// -----
+
+// weight: an element type GEMMs read
+// expected-error@+1 {{'exec.weight' op a weight holds f32, bf16, f16 or f8E4M3FN, got '!exec.buffer<4x8xi8>'}}
+%w = exec.weight "w" random(1) : <4x8xi8>
+
+// -----
+
 // weight: value shape
 // expected-error@+1 {{'exec.weight' op inline value of type 'tensor<2x8xf32>' does not have the buffer's shape '!exec.buffer<4x8xf32>'}}
 %w = exec.weight "w" = dense<1.0> : tensor<2x8xf32> : <4x8xf32>
@@ -62,13 +80,13 @@
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32 or bf16 of rank >= 2, got '!exec.buffer<4x8xf16>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16 or f8E4M3FN of rank >= 2, got '!exec.buffer<4x8xf16>'}}
 %w = exec.weight "w" random(1) panels : <4x8xf16>
 
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32 or bf16 of rank >= 2, got '!exec.buffer<8xf32>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16 or f8E4M3FN of rank >= 2, got '!exec.buffer<8xf32>'}}
 %w = exec.weight "w" random(1) panels : <8xf32>
 
 // -----
@@ -120,6 +138,26 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(0) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // expected-error@+1 {{'exec.gemm' op B dim 0 is 4, expected 5}}
 exec.gemm %x, %w -> %y rows([1, 0]) n(5) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: fp8 weights multiply f32 activations
+%x = exec.input "x" offset(0) bytes([16, 0]) : <?x8xbf16>
+%w = exec.weight "w" from "m.safetensors" panels : <4x8xf8E4M3FN>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x8xbf16>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xbf16>, <4x8xf8E4M3FN> -> <?x4xf32>
+
+// -----
+
+// weight: only a GEMM's B reads fp8 codes
+func.func @f() {
+  // expected-error@+1 {{'exec.weight' op an fp8 weight is read only as the B operand of exec.gemm or exec.grouped_gemm; 'exec.copy' uses it as operand 0}}
+  %w = exec.weight "w" from "m.safetensors" : <4x8xf8E4M3FN>
+  %z = exec.alloc offset(0) bytes([0, 32]) : <4x8xf8E4M3FN>
+  exec.copy %w -> %z bytes([0, 32]) : <4x8xf8E4M3FN> -> <4x8xf8E4M3FN>
+  return
+}
 
 // -----
 
@@ -281,10 +319,10 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xbf16> -> <?x4xf3
 
 // grouped_gemm: operands are f32, bf16 or f16
 %x = exec.alloc offset(0) bytes([32, 0]) : <?x8xi32>
-%v = exec.weight "v" from "m.safetensors" : <2x4x8xi32>
+%v = exec.alloc offset(256) bytes([0, 256]) : <2x4x8xi32>
 %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
-// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16 or f16, got '!exec.buffer<2x4x8xi32>'}}
+// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16, f16 or f8E4M3FN, got '!exec.buffer<2x4x8xi32>'}}
 exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xi32>, <2x4x8xi32>, <3xi32> -> <?x4xf32>
 
 // -----

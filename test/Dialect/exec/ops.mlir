@@ -20,6 +20,10 @@
 // CHECK: %[[WB:.*]] = exec.weight "wb" random(3) : <2x4x8xbf16>
 // CHECK: exec.grouped_gemm %[[XB]], %[[WB]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xbf16>, <2x4x8xbf16>, <3xi32> -> <?x4xf32>
 // CHECK: %[[WH:.*]] = exec.weight "wh" from "m.safetensors" : <4x8xf16>
+// CHECK: %[[W8:.*]] = exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" panels : <2x4x8xf8E4M3FN>
+// CHECK: exec.grouped_gemm %[[X]], %[[W8]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
+// CHECK: exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
+// CHECK: exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
 // CHECK: exec.launch @kernel_0(%[[X]], %[[Y]]) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
 // CHECK: exec.fill %[[Y]] bytes([16, 0]) value(0) : <?x4xf32>
 // CHECK: exec.copy %[[X]] -> %[[Z]] bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
@@ -51,6 +55,12 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 512 
   %wh = exec.weight "wh" from "m.safetensors" : <4x8xf16>
   %xh = exec.alloc offset(320) bytes([16, 0]) : <?x8xf16>
   exec.gemm %xh, %wh -> %y rows([1, 0]) n(4) k(8) : <?x8xf16>, <4x8xf16> -> <?x4xf32>
+  %w8 = exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" panels : <2x4x8xf8E4M3FN>
+  exec.grouped_gemm %x, %w8, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
+  %q8 = exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
+  exec.gemm %x, %q8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf8E4M3FN> -> <?x4xf32>
+  %d8 = exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
+  exec.gemm %x, %d8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
   exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
   exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>
   exec.copy %x -> %z bytes([32, 0]) : <?x8xf32> -> <?x8xf32>

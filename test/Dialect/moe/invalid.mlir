@@ -192,6 +192,30 @@ func.func @f(%l: tensor<16x8xf32>) {
 
 // -----
 
+// weight: a stored format needs its scales (and the other way round)
+// expected-error@+1 {{'moe.weight' op a stored format needs its scale tensor and the other way round ('format fp8_e4m3 scales "NAME"')}}
+%w = moe.weight "w" from "m.safetensors" {format = 0 : i32} : tensor<4x8xf32>
+
+// -----
+
+// weight: fp8 scales come from a checkpoint
+// expected-error@+1 {{'moe.weight' op a stored format describes checkpoint tensors; it needs 'from "file"'}}
+%w = moe.weight "w" random(3) format fp8_e4m3 scales "s" : tensor<4x8xf32>
+
+// -----
+
+// weight: fp8 blocks are 2-D
+// expected-error@+1 {{'moe.weight' op fp8_e4m3 scales [N, K] matrices in 128 x 128 blocks; the weight must have rank >= 2, got 'tensor<8xf32>'}}
+%w = moe.weight "w" from "m.safetensors" format fp8_e4m3 scales "s" : tensor<8xf32>
+
+// -----
+
+// weight: the scales stack per expert as the weight does
+// expected-error@+1 {{'moe.weight' op the scale tensor name 's' must be non-empty and stack per expert ('{e}') exactly when the weight does}}
+%w = moe.weight "w.{e}" from "m.safetensors" format fp8_e4m3 scales "s" : tensor<2x4x8xf32>
+
+// -----
+
 // weight: empty name
 // expected-error@+1 {{'moe.weight' op tensor name must not be empty}}
 %w = moe.weight "" from "m.safetensors" : tensor<4x8xf32>

@@ -9,6 +9,9 @@ func.func @weights() -> (tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf3
   %0 = moe.weight "model.layers.0.mlp.gate.weight" from "model.safetensors" : tensor<12x72xbf16>
   // CHECK: moe.weight "model.layers.0.mlp.experts.{e}.gate_proj.weight" from "model.safetensors.index.json" : tensor<12x40x72xf32>
   %1 = moe.weight "model.layers.0.mlp.experts.{e}.gate_proj.weight" from "model.safetensors.index.json" : tensor<12x40x72xf32>
+  // fp8 codes with 128 x 128 block scales, as DeepSeek-V3 ships them.
+  // CHECK: moe.weight "model.layers.3.mlp.experts.{e}.up_proj.weight" from "model.safetensors" format fp8_e4m3 scales "model.layers.3.mlp.experts.{e}.up_proj.weight_scale_inv" : tensor<12x200x136xf32>
+  %fp8 = moe.weight "model.layers.3.mlp.experts.{e}.up_proj.weight" from "model.safetensors" format fp8_e4m3 scales "model.layers.3.mlp.experts.{e}.up_proj.weight_scale_inv" : tensor<12x200x136xf32>
   // CHECK: moe.weight "inline" = dense<{{\[\[}}1.000000e+00, 2.000000e+00, 3.000000e+00], [4.000000e+00, 5.000000e+00, 6.000000e+00]]> : tensor<2x3xf32> : tensor<2x3xf32>
   %2 = moe.weight "inline" = dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32> : tensor<2x3xf32>
   // CHECK: moe.weight "synthetic.{e}" random(42) : tensor<12x40x72xbf16>

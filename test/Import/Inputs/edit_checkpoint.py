@@ -5,6 +5,8 @@ precise way, for moe-import's bad-input tests.
   edit_checkpoint.py DIR drop TENSOR            remove a tensor
   edit_checkpoint.py DIR reshape TENSOR D0,D1   store a tensor with another shape
   edit_checkpoint.py DIR fp8 TENSOR             store a tensor as F8_E4M3 bytes
+  edit_checkpoint.py DIR set TENSOR I VALUE      set flat element I (a byte of an
+                                                F8_E4M3 tensor, or a float: nan)
   edit_checkpoint.py DIR truncate N             cut model.safetensors to N bytes
   edit_checkpoint.py DIR header-length N        overwrite the 8-byte header length
   edit_checkpoint.py DIR config KEY JSON        set a config.json key ('-' deletes)
@@ -51,6 +53,10 @@ def main():
     elif op == "fp8":
         tensors[name] = np.zeros(tensors[name].shape, dtype=np.uint8)
         dtypes[name] = "F8_E4M3"
+    elif op == "set":
+        flat = tensors[name].reshape(-1).copy()
+        flat[int(args[1])] = int(args[2], 0) if flat.dtype == np.uint8 else float(args[2])
+        tensors[name] = flat.reshape(tensors[name].shape)
     else:
         sys.exit("unknown edit " + op)
     st.save_file(tensors, path, metadata=meta, dtypes=dtypes)

@@ -550,12 +550,12 @@ TEST(LoaderSemantic, WeightsInPanels) {
                       a.model.weights[1]->layout = fb::WeightLayout::Panels32;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 1 ('bias'): layout Panels32 needs an f32 or bf16 weight of rank >= 2, got f32 [8]");
+                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16 or f8e4m3 weight of rank >= 2, got f32 [8]");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::F16;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 0 ('w'): layout Panels32 needs an f32 or bf16 weight of rank >= 2, got f16 [40, 8]");
+                    "weight 0 ('w'): layout Panels32 needs an f32, bf16 or f8e4m3 weight of rank >= 2, got f16 [40, 8]");
   // bf16 panels hold pairs of k: 64 x 8 x 2 bytes, not the 2048 of f32.
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::BF16;
@@ -695,7 +695,7 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
   }, true);
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16 or f16, got i32");
+                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16 or f8e4m3, got i32");
   Bytes d = mutated([](ArtifactBuilder &a) {
     a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
   });
@@ -827,12 +827,12 @@ TEST(LoaderSemantic, GemmDTypes) {
                     "command 0 (Gemm): operand b (weight 0 'w') is f32, expected bf16");
   Bytes c = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->dtype = fb::DType::I32; });
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16 or f16");
+                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16, f16 or f8e4m3");
   Bytes d = mutated([](ArtifactBuilder &a) {
     cmd<fb::GroupedGemmT>(a, 3)->dtype = static_cast<fb::DType>(9);
   });
   EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
-                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16 or f16");
+                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16, f16 or f8e4m3");
   // f16 [8, 16] is f32 [8, 8]'s 256 bytes; x holds 32 bytes = 16 f16 per row.
   auto asF16 = [](ArtifactBuilder &a) {
     a.model.weights[0]->dtype = fb::DType::F16;
@@ -848,6 +848,51 @@ TEST(LoaderSemantic, GemmDTypes) {
   });
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT,
                     "operand a (buffer 0) holds 32 bytes at T = 1, but f16 [rows, k] needs 64");
+}
+
+// An fp8 grouped GEMM: B is an f8e4m3 weight [2, 8, 8] in panels (weight 4)
+// with its scales [2, 1, 1] (weight 5); A and C f32.
+void useFp8(ArtifactBuilder &a) {
+  std::vector<uint8_t> codes(2 * moert::panelElements(8, 8), 0x38); // 1.0
+  uint32_t w = a.addWeight("w8", fb::DType::F8E4M3, {2, 8, 8}, codes.data(), codes.size());
+  a.model.weights[w]->layout = fb::WeightLayout::Panels32;
+  uint32_t s = a.addWeightF32("w8_scale_inv", {2, 1, 1}, {0.5f, 2.0f});
+  a.model.weights[w]->scales = static_cast<int32_t>(s);
+  *cmd<fb::GroupedGemmT>(a, 3)->b = wt(w);
+  cmd<fb::GroupedGemmT>(a, 3)->dtype = fb::DType::F8E4M3;
+}
+
+TEST(LoaderSemantic, Fp8WeightsAndTheirScales) {
+  Bytes good = mutated(useFp8);
+  EXPECT_TRUE(loadStatus(good)) << loadStatus(good).message();
+  Bytes a = mutated([](ArtifactBuilder &b) { useFp8(b); b.model.weights[4]->scales = -1; });
+  EXPECT_LOAD_ERROR(a, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w8'): an f8e4m3 weight needs its scales (Weight.scales)");
+  Bytes c = mutated([](ArtifactBuilder &b) { useFp8(b); b.model.weights[0]->scales = 5; });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): only an f8e4m3 weight has scales (Weight.scales is 5)");
+  Bytes d = mutated([](ArtifactBuilder &b) { useFp8(b); b.model.weights[4]->scales = 1; });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w8'): its scales (weight 1 'bias') must be an f32 row-major "
+                    "weight [2, 1, 1] of no other weight");
+  Bytes e = mutated([](ArtifactBuilder &b) { useFp8(b); b.model.weights[4]->scales = 4; });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w8'): its scales are weight 4, which does not exist or is itself");
+  Bytes f = mutated([](ArtifactBuilder &b) {
+    useFp8(b);
+    b.model.weights[4]->layout = fb::WeightLayout::RowMajor;
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "weight 4 ('w8'): bytes is 512, but f8e4m3 "
+                                               "[2, 8, 8] is 128 bytes");
+  // A GEMM of f32 weights cannot be relabelled fp8, nor a function's tensor.
+  Bytes g = mutated([](ArtifactBuilder &b) {
+    useFp8(b);
+    cmd<fb::GemmT>(b, 0)->dtype = fb::DType::F8E4M3;
+  });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): an f8e4m3 GEMM's operand b must be a weight in panels");
+  Bytes h = mutated([](ArtifactBuilder &b) { fn(b).inputs[0]->dtype = fb::DType::F8E4M3; });
+  EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "dtype f8e4m3 is for weights only");
 }
 
 TEST(LoaderSemantic, GroupedGemmOperands) {
@@ -992,8 +1037,8 @@ TEST(LoaderSemantic, InputsAndOutputs) {
   EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "rank 9 exceeds the runtime's maximum of 8");
   Bytes f = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->shape = {-1, -2}; });
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "output 0 ('y'): dimension 1 is -2");
-  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(4); });
-  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 4");
+  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(5); });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 5");
   Bytes h = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->name = "x"; fn(a).inputs[0]->name = ""; });
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "input 0: the name is empty");
   Bytes i = mutated([](ArtifactBuilder &a) {

@@ -3,15 +3,22 @@
 // panelGemm (runtime/src/cpu/PanelGemm.cpp) against a plain triple loop, for
 // each kernel family this CPU can run (AVX-512, AVX2, portable). Integer-valued
 // inputs keep every partial sum exact in f32, so the results must be equal.
+// panelGemmFp8 promises the loop's own FMA chain (std::fma in k order on the
+// activations times their block scale), so its results must be bit-identical
+// for any inputs.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/PanelGemm.h"
 #include "cpu/SmallGemm.h"
 #include "moert/format.h"
+#include "moert/fp8.h"
 #include "moert/half.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -180,5 +187,174 @@ TEST(PanelGemm, AColumnRangeStartsAtItsPanel) {
     for (int64_t m = 0; m < M; ++m)
       for (int64_t n = 0; n < N; ++n)
         EXPECT_EQ(C[m * N + n], n < 64 ? -1.0f : float(K * n)) << name(isa);
+  }
+}
+
+namespace {
+
+/// Codes of a random [n, k] fp8 matrix: any code but the NaN ones.
+std::vector<uint8_t> randomFp8Codes(std::mt19937 &rng, int64_t n, int64_t k) {
+  std::vector<uint8_t> codes(n * k);
+  for (uint8_t &c : codes)
+    do
+      c = static_cast<uint8_t>(rng());
+    while (moert::isFp8NaN(c));
+  return codes;
+}
+
+/// panelGemmFp8's contract as a loop: for columns [n0, n0 + N) of the weight
+/// `codes` [*, K] (row-major) with `scales` [*, fp8Blocks(K)], each element
+/// one std::fma chain in k order on f32(A · scale).
+void fp8Loop(int64_t M, int64_t N, int64_t K, const std::vector<float> &A,
+             const std::vector<uint8_t> &codes, const std::vector<float> &scales,
+             int64_t n0, std::vector<float> &C, int64_t ldc, bool accumulate) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t col = n0 + n;
+      float acc = accumulate ? C[m * ldc + n] : 0.0f;
+      for (int64_t k = 0; k < K; ++k) {
+        float a = A[m * K + k] *
+                  scales[col / moert::kFp8Block * moert::fp8Blocks(K) + k / moert::kFp8Block];
+        acc = std::fma(a, moert::fp8ToFloat(codes[col * K + k]), acc);
+      }
+      C[m * ldc + n] = acc;
+    }
+}
+
+/// The first element whose bits differ, or -1.
+int64_t firstBitDifference(const std::vector<float> &a, const std::vector<float> &b) {
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], sizeof(float)) != 0)
+      return static_cast<int64_t>(i);
+  return -1;
+}
+
+} // namespace
+
+// The kernels' decoding: a code sign-extended to 16 bits, shifted left by 7
+// and masked with 0xBF80 is an IEEE half of the e4m3 value times 2^-8, for
+// every finite code (subnormals and both zeros included). Then each kernel,
+// with A = 1, scale 1 and C = -0 accumulated (so that fma(1, w, -0) = w, also
+// for w = -0), gives back every code's value: M = 1 decodes in the register
+// tile, M = 13 once per panel slice.
+TEST(PanelGemm, Fp8DecodeIsExactForEveryFiniteCode) {
+  int finite = 0;
+  for (int c = 0; c < 256; ++c) {
+    uint8_t code = static_cast<uint8_t>(c);
+    if (moert::isFp8NaN(code))
+      continue;
+    ++finite;
+    uint16_t extended = static_cast<uint16_t>(static_cast<int8_t>(code)); // vpmovsxbw
+    uint16_t half = static_cast<uint16_t>((extended << 7) & 0xBF80);
+    float value = std::ldexp(moert::halfToFloat(half), 8);
+    float want = moert::fp8ToFloat(code);
+    EXPECT_EQ(value, want) << "code " << c;
+    EXPECT_EQ(std::signbit(value), std::signbit(want)) << "code " << c;
+  }
+  EXPECT_EQ(finite, 254);
+
+  constexpr int64_t N = 256, K = 1;
+  std::vector<uint8_t> codes(N), P(moert::panelElements(N, K));
+  for (int64_t c = 0; c < N; ++c)
+    codes[c] = moert::isFp8NaN(static_cast<uint8_t>(c)) ? 0 : static_cast<uint8_t>(c);
+  moert::packPanels<uint8_t>(codes.data(), N, K, P.data());
+  std::vector<float> scales(moert::fp8Blocks(N) * moert::fp8Blocks(K), 1.0f);
+  for (PanelIsa isa : isasOfThisCpu())
+    for (int64_t M : {1, 13}) {
+      std::vector<float> A(M * K, 1.0f), C(M * N, -0.0f);
+      moert::rt::panelGemmFp8(M, N, K, A.data(), P.data(), scales.data(), 0,
+                              C.data(), N, true, isa);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t c = 0; c < N; ++c) {
+          float want = moert::fp8ToFloat(codes[c]), got = C[m * N + c];
+          ASSERT_TRUE(got == want && std::signbit(got) == std::signbit(want))
+              << name(isa) << " M = " << M << " code " << c << ": " << got
+              << " != " << want;
+        }
+    }
+}
+
+// Columns [n0, n0 + N) of weights whose Ntotal and K are not multiples of 32
+// or 128 (partial panels, partial scale blocks, the 256-deep k slice crossed
+// with a tail), n0 at a panel inside a scale block (32, 160) or at one (0,
+// 128), N to the end of the weight or ending inside a panel; M crosses the
+// register tiles (fused up to 8 rows with AVX-512, 3 with AVX2) and the
+// 256-row block. C has a wider row stride whose extra columns must stay
+// untouched. Random activations, codes and scales: bit-identical results.
+TEST(PanelGemm, Fp8EveryIsaMatchesTheLoopExactly) {
+  struct Shape {
+    int64_t Ntotal, K;
+  };
+  std::mt19937 rng(6);
+  std::uniform_real_distribution<float> activation(-2.0f, 2.0f);
+  std::uniform_real_distribution<float> scale(1.0f / 4096, 1.0f / 64);
+  for (Shape shape : {Shape{200, 300}, Shape{33, 129}, Shape{200, 1}, Shape{160, 0}}) {
+    int64_t Ntotal = shape.Ntotal, K = shape.K;
+    std::vector<uint8_t> codes = randomFp8Codes(rng, Ntotal, K);
+    // (At least 1 byte and 1 scale: K = 0 has none, and memset rejects null.)
+    std::vector<uint8_t> P(std::max<uint64_t>(moert::panelElements(Ntotal, K), 1));
+    moert::packPanels<uint8_t>(codes.data(), Ntotal, K, P.data());
+    std::vector<float> scales(
+        std::max<int64_t>(moert::fp8Blocks(Ntotal) * moert::fp8Blocks(K), 1));
+    for (float &s : scales)
+      s = scale(rng);
+    for (int64_t n0 : {0, 32, 128, 160})
+      for (int64_t N : {Ntotal - n0, std::min<int64_t>(Ntotal - n0, 45)}) {
+        if (N <= 0)
+          continue;
+        for (int64_t M : {0, 1, 2, 3, 7, 8, 9, 13, 17, 300})
+          for (bool accumulate : {false, true}) {
+            int64_t ldc = N + 3;
+            std::vector<float> A(M * K), C0(M * ldc);
+            for (float &v : A)
+              v = activation(rng);
+            for (float &v : C0)
+              v = activation(rng);
+            std::vector<float> want = C0;
+            fp8Loop(M, N, K, A, codes, scales, n0, want, ldc, accumulate);
+            const uint8_t *panels =
+                P.data() + n0 / moert::kPanelWidth * moert::panelElements(moert::kPanelWidth, K);
+            for (PanelIsa isa : isasOfThisCpu()) {
+              std::vector<float> C = C0;
+              moert::rt::panelGemmFp8(M, N, K, A.data(), panels, scales.data(), n0,
+                                      C.data(), ldc, accumulate, isa);
+              int64_t at = firstBitDifference(C, want);
+              ASSERT_EQ(at, -1) << name(isa) << " Ntotal = " << Ntotal << " K = " << K
+                                << " n0 = " << n0 << " N = " << N << " M = " << M
+                                << " accumulate " << accumulate << ": C[" << at / ldc
+                                << ", " << at % ldc << "] = " << C[at]
+                                << " != " << want[at];
+            }
+          }
+      }
+  }
+}
+
+// Block scales so small that A · scale is an f32 subnormal (rounded there
+// once, as the contract says) and the products and sums are subnormal: still
+// the loop's bits, in the fused and the decoded-slice tiles.
+TEST(PanelGemm, Fp8SubnormalScaledActivationsStayExact) {
+  constexpr int64_t Ntotal = 200, K = 300;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> activation(-2.0f, 2.0f), scale(1e-40f, 1e-38f);
+  std::vector<uint8_t> codes = randomFp8Codes(rng, Ntotal, K);
+  std::vector<uint8_t> P(moert::panelElements(Ntotal, K));
+  moert::packPanels<uint8_t>(codes.data(), Ntotal, K, P.data());
+  std::vector<float> scales(moert::fp8Blocks(Ntotal) * moert::fp8Blocks(K));
+  for (float &s : scales)
+    s = scale(rng);
+  for (int64_t M : {1, 13}) {
+    std::vector<float> A(M * K), C(M * Ntotal);
+    for (float &v : A)
+      v = activation(rng);
+    std::vector<float> want = C;
+    fp8Loop(M, Ntotal, K, A, codes, scales, 0, want, Ntotal, false);
+    for (PanelIsa isa : isasOfThisCpu()) {
+      moert::rt::panelGemmFp8(M, Ntotal, K, A.data(), P.data(), scales.data(), 0,
+                              C.data(), Ntotal, false, isa);
+      int64_t at = firstBitDifference(C, want);
+      ASSERT_EQ(at, -1) << name(isa) << " M = " << M << ": " << C[at]
+                        << " != " << want[at];
+    }
   }
 }
