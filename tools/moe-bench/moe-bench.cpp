@@ -352,11 +352,21 @@ const std::vector<Shape> &namedShapes() {
   return shapes;
 }
 
-int64_t weightFloats(const Shape &s) {
-  int64_t perExpert = (s.gated ? 3 : 2) * s.hidden * s.ffn;
-  return s.experts * s.hidden + (s.correctionBias ? s.experts : 0) +
-         (s.routerBias ? s.experts : 0) +
-         s.experts * perExpert + 3 * s.hidden * s.sharedFfn;
+/// The bytes of one FFN weight value in the artifact: the router stays f32;
+/// fp8 is a byte per value and an f32 scale per 128 x 128 block.
+double ffnElementBytes() {
+  return opts.weightType == "f32"   ? 4.0
+         : opts.weightType == "fp8" ? 1.0 + 4.0 / (128.0 * 128.0)
+                                    : 2.0;
+}
+
+/// The bytes of a shape's weights as the artifact (and the runtime's
+/// synthetic weights) hold them.
+double weightBytes(const Shape &s) {
+  double perExpert = (s.gated ? 3 : 2) * double(s.hidden) * double(s.ffn);
+  return 4.0 * (s.experts * s.hidden + (s.correctionBias ? s.experts : 0) +
+                (s.routerBias ? s.experts : 0)) +
+         ffnElementBytes() * (s.experts * perExpert + 3.0 * s.hidden * s.sharedFfn);
 }
 
 /// The graph: one function @block(x[T, H]) -> [T, H] holding one moe.block.
@@ -725,15 +735,16 @@ std::optional<int> checkArtifact(const Shape &s, const moert::Model &model,
 /// Times one shape over the token sweep.
 int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table) {
   int64_t maxTokens = *std::max_element(tokens.begin(), tokens.end());
-  double weightGiB = weightFloats(s) * 4.0 / (1 << 30);
+  double weightGiB = weightBytes(s) / (1 << 30);
   int64_t avail = availableMemoryBytes();
-  // On the CPU the runtime generates the synthetic weights in f32 before it
-  // converts them; on a GPU they go to device memory.
-  if (!opts.gpu() && !opts.compileOnly && avail > 0 && weightFloats(s) * 4.0 > 0.85 * avail) {
-    vfail("warning", s.name + ": skipped: its f32 weights need " +
+  // On the CPU the runtime generates the synthetic weights in host memory
+  // (in their own type); on a GPU they go to device memory.
+  std::string what = opts.weightType + " weights";
+  if (!opts.gpu() && !opts.compileOnly && avail > 0 && weightBytes(s) > 0.85 * avail) {
+    vfail("warning", s.name + ": skipped: its " + what + " need " +
                          format("%.1f", weightGiB) + " GiB, and this machine has " +
                          format("%.1f", avail / double(1 << 30)) + " GiB available");
-    std::cout << (opts.format == "csv" ? "# " : "\n") << s.name << ": skipped (f32 weights "
+    std::cout << (opts.format == "csv" ? "# " : "\n") << s.name << ": skipped (" << what << " "
               << format("%.1f", weightGiB) << " GiB > 85% of the "
               << format("%.1f", avail / double(1 << 30)) << " GiB available)\n";
     return 0;
@@ -806,11 +817,7 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     double H = s.hidden, F = s.ffn, E = s.experts, S = s.sharedFfn;
     double mats = s.gated ? 3 : 2;
     p.flops = 2.0 * T * (H * E + s.topk * mats * H * F + 3 * H * S);
-    // the router stays f32; fp8: a byte per value and an f32 scale per
-    // 128 x 128 block
-    double ffnBytes = opts.weightType == "f32"   ? 4.0
-                      : opts.weightType == "fp8" ? 1.0 + 4.0 / (128.0 * 128.0)
-                                                 : 2.0;
+    double ffnBytes = ffnElementBytes();
     p.weightBytes = 4.0 * (E * H + (s.correctionBias ? E : 0) + (s.routerBias ? E : 0)) +
                     ffnBytes * (p.expertsTouched * mats * H * F + 3 * H * S);
     table->row(s, artifact.how, p);
