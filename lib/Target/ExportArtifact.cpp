@@ -375,6 +375,17 @@ private:
   FailureOr<std::vector<const SafetensorsTensor *>>
   findTensors(exec::WeightOp op, const SafetensorsCheckpoint &ckpt,
               StringRef pattern, int64_t count, ArrayRef<int64_t> each);
+  /// The checkpoint tensors weight `op` reads, checked before anything is
+  /// written: its values (F32, BF16 or F16), or with `scales` its fp8
+  /// codes (F8_E4M3) and their scales (F32 or BF16), one per expert when
+  /// stacked. Adds their files to `shards`.
+  struct WeightTensors {
+    std::vector<const SafetensorsTensor *> values, scales;
+    int64_t count = 1;        // tensors (experts when stacked)
+    ArrayRef<int64_t> each;   // the shape of each
+  };
+  FailureOr<WeightTensors> weightTensors(exec::WeightOp op,
+                                         std::set<std::string> &shards);
   /// Matrix `m` of the fp8 tensor `codes` [..., n, k] (row-major codes)
   /// and its scales from `scales`: the codes checked (no NaN) and, with
   /// `values`, decoded and scaled to f32 there; the matrix's scales checked
@@ -601,38 +612,13 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
                         "the inline value of '" + op.getTensorName().str() + "'");
       };
     } else {
-      auto ckpt = checkpoint(*op.getFile(), op);
-      if (failed(ckpt))
-        return failure();
-      bool stacked = op.getTensorName().contains("{e}");
-      ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
-      int64_t count = stacked ? shape.front() : 1;
-      perTensor = matrices / static_cast<uint64_t>(count);
-      auto found = findTensors(op, **ckpt, op.getTensorName(), count, each);
+      auto found = weightTensors(op, shards);
       if (failed(found))
         return failure();
-      tensors = std::move(*found);
+      tensors = std::move(found->values);
+      scaleTensors = std::move(found->scales);
+      perTensor = matrices / static_cast<uint64_t>(found->count);
       bool fromCodes = op.getScales().has_value();
-      if (fromCodes) {
-        auto s = findTensors(op, **ckpt, *op.getScales(), count, fp8ScaleShape(each));
-        if (failed(s))
-          return failure();
-        scaleTensors = std::move(*s);
-      }
-      for (size_t i = 0; i < tensors.size(); ++i) {
-        const SafetensorsTensor *t = tensors[i];
-        bool ok = fromCodes ? t->dtype == SafetensorsDType::F8_E4M3 &&
-                                  (scaleTensors[i]->dtype == SafetensorsDType::F32 ||
-                                   scaleTensors[i]->dtype == SafetensorsDType::BF16)
-                            : elemOf(t->dtype).has_value();
-        if (!ok)
-          return op.emitError()
-                 << "moe-export-artifact: tensor '" << t->name << "' has dtype "
-                 << stringifySafetensorsDType(t->dtype) << ", expected "
-                 << (fromCodes ? "F8_E4M3 codes with F32 or BF16 scales"
-                               : "F32, BF16 or F16 values to quantize");
-        shards.insert(llvm::sys::path::filename(t->file).str());
-      }
       matrix = [&, fromCodes](uint64_t m, uint8_t *codes, float *s) -> LogicalResult {
         const SafetensorsTensor &t = *tensors[m / perTensor];
         uint64_t local = m % perTensor;
@@ -805,42 +791,16 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
             &offset, &bytes, &checksums)))
       return failure();
   } else {
-    auto ckpt = checkpoint(*op.getFile(), op);
-    if (failed(ckpt))
-      return failure();
-    bool stacked = op.getTensorName().contains("{e}");
-    ArrayRef<int64_t> each = stacked ? shape.drop_front() : shape;
-    int64_t count = stacked ? shape.front() : 1;
     // The tensors, checked before anything is written. With `scales`, fp8
     // codes dequantized here (to f32, then converted as any f32 tensor).
-    auto found = findTensors(op, **ckpt, op.getTensorName(), count, each);
+    auto found = weightTensors(op, shards);
     if (failed(found))
       return failure();
-    std::vector<const SafetensorsTensor *> &tensors = *found, scaleTensors;
+    std::vector<const SafetensorsTensor *> &tensors = found->values,
+                                           &scaleTensors = found->scales;
+    ArrayRef<int64_t> each = found->each;
+    int64_t count = found->count;
     bool fromCodes = op.getScales().has_value();
-    if (fromCodes) {
-      auto s = findTensors(op, **ckpt, *op.getScales(), count, fp8ScaleShape(each));
-      if (failed(s))
-        return failure();
-      scaleTensors = std::move(*s);
-    }
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      const SafetensorsTensor *t = tensors[i];
-      bool isCodes = t->dtype == SafetensorsDType::F8_E4M3;
-      if (isCodes != fromCodes || (!isCodes && !elemOf(t->dtype)) ||
-          (fromCodes && scaleTensors[i]->dtype != SafetensorsDType::F32 &&
-           scaleTensors[i]->dtype != SafetensorsDType::BF16))
-        return op.emitError()
-               << "moe-export-artifact: tensor '" << t->name << "' has dtype "
-               << stringifySafetensorsDType(t->dtype)
-               << (fromCodes ? " (its scales " +
-                                   stringifySafetensorsDType(scaleTensors[i]->dtype).str() + ")"
-                             : "")
-               << ", expected "
-               << (fromCodes ? "F8_E4M3 codes with F32 or BF16 scales"
-                             : "F32, BF16 or F16");
-      shards.insert(llvm::sys::path::filename(t->file).str());
-    }
     // Each tensor holds whole [n, k] matrices (or the weight is not in
     // panels): packed and written one tensor at a time. Else (a stacked
     // [E, k] in panels: each tensor one row) the rows are gathered first.
@@ -950,6 +910,49 @@ Writer::findTensors(exec::WeightOp op, const SafetensorsCheckpoint &ckpt,
     tensors.push_back(t);
   }
   return tensors;
+}
+
+FailureOr<Writer::WeightTensors>
+Writer::weightTensors(exec::WeightOp op, std::set<std::string> &shards) {
+  auto ckpt = checkpoint(*op.getFile(), op);
+  if (failed(ckpt))
+    return failure();
+  ArrayRef<int64_t> shape = cast<exec::BufferType>(op.getType()).getShape();
+  WeightTensors out;
+  bool stacked = op.getTensorName().contains("{e}");
+  out.each = stacked ? shape.drop_front() : shape;
+  out.count = stacked ? shape.front() : 1;
+  auto values = findTensors(op, **ckpt, op.getTensorName(), out.count, out.each);
+  if (failed(values))
+    return failure();
+  out.values = std::move(*values);
+  bool fromCodes = op.getScales().has_value();
+  if (fromCodes) {
+    auto scales = findTensors(op, **ckpt, *op.getScales(), out.count,
+                              fp8ScaleShape(out.each));
+    if (failed(scales))
+      return failure();
+    out.scales = std::move(*scales);
+  }
+  for (size_t i = 0; i < out.values.size(); ++i) {
+    const SafetensorsTensor *t = out.values[i];
+    bool ok = fromCodes ? t->dtype == SafetensorsDType::F8_E4M3 &&
+                              (out.scales[i]->dtype == SafetensorsDType::F32 ||
+                               out.scales[i]->dtype == SafetensorsDType::BF16)
+                        : elemOf(t->dtype).has_value();
+    if (!ok)
+      return op.emitError()
+             << "moe-export-artifact: tensor '" << t->name << "' has dtype "
+             << stringifySafetensorsDType(t->dtype)
+             << (fromCodes ? " (its scales " +
+                                 stringifySafetensorsDType(out.scales[i]->dtype).str() + ")"
+                           : "")
+             << ", expected "
+             << (fromCodes ? "F8_E4M3 codes with F32 or BF16 scales"
+                           : "F32, BF16 or F16 values");
+    shards.insert(llvm::sys::path::filename(t->file).str());
+  }
+  return out;
 }
 
 LogicalResult Writer::readFp8Matrix(exec::WeightOp op,
