@@ -255,7 +255,7 @@ private:
   Status checkHeader();
   Status checkTable();
   Status generateSyntheticWeights();
-  void generateFp8(const WeightSpec &w, uint8_t *scales);
+  Status generateFp8(const WeightSpec &w, uint8_t *scales);
   uint64_t memoryBudget() const;
   /// "the memory budget" or "this machine's memory", for messages.
   const char *memoryBudgetName() const;

@@ -12,6 +12,8 @@
 #include "moert/half.h"
 
 #include <algorithm>
+#include <atomic>
+#include <new>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -55,7 +57,8 @@ Status Model::generateSyntheticWeights() {
       continue; // scales are generated with their fp8 weight
     void *map = const_cast<uint8_t *>(w.data);
     if (w.dtype == MOERT_F8E4M3) {
-      generateFp8(w, const_cast<uint8_t *>(weights_[w.scales].data));
+      if (Status s = generateFp8(w, const_cast<uint8_t *>(weights_[w.scales].data)); !s)
+        return s;
       continue;
     }
     // The f32 values of format.h, rounded to nearest even for bf16 / f16.
@@ -118,8 +121,10 @@ Status Model::generateSyntheticWeights() {
 // An fp8 weight: each [n, k] matrix's f32 values (as any synthetic weight's,
 // row-major element i of the whole weight) quantized per 128 x 128 block
 // (fp8.h), the codes then packed into panels (or kept row-major), the
-// scales written row-major to `scales`. One matrix per task.
-void Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
+// scales written row-major to `scales`. One matrix per task; each thread
+// holds one matrix's f32 values and codes, and a failed allocation of them
+// is a status, not an exception on a worker thread.
+Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
   int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
   uint64_t matrices = 1;
   for (size_t d = 0; d + 2 < w.shape.size(); ++d)
@@ -144,17 +149,27 @@ void Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
   unsigned parts = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
                                                    static_cast<unsigned>(std::min<uint64_t>(matrices, 64))));
   std::vector<std::thread> threads;
+  std::atomic<bool> outOfMemory{false};
   auto worker = [&](unsigned p) {
-    std::vector<float> values;
-    std::vector<uint8_t> rows;
-    for (uint64_t m = p; m < matrices; m += parts)
-      one(m, values, rows);
+    try {
+      std::vector<float> values;
+      std::vector<uint8_t> rows;
+      for (uint64_t m = p; m < matrices && !outOfMemory; m += parts)
+        one(m, values, rows);
+    } catch (const std::bad_alloc &) {
+      outOfMemory = true;
+    }
   };
   for (unsigned p = 1; p < parts; ++p)
     threads.emplace_back(worker, p);
   worker(0);
   for (std::thread &t : threads)
     t.join();
+  if (outOfMemory)
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", 5 * perMatrix,
+                 " bytes to generate a matrix of the synthetic fp8 weight '",
+                 w.name, "'");
+  return Status();
 }
 
 } // namespace moert::rt
