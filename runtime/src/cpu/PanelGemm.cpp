@@ -91,23 +91,26 @@ inline void unstage(const float (&tmp)[MR][W], float *C, int64_t ldc, int width)
     for (int j = 0; j < width; ++j)
       C[i * ldc + j] = tmp[i][j];
 }
-template <int MR>
+/// An MR x 8J tile of C in J registers of 8 lanes per row (J = 2: 16
+/// columns; J = 4: a panel's 32), loaded (or zeros, unless `load`) and
+/// stored back.
+template <int MR, int J = 2>
 __attribute__((target("avx2"))) inline void
-loadTile256(__m256 (&acc)[MR][2], const float *C, int64_t ldc, bool load) {
+loadTile256(__m256 (&acc)[MR][J], const float *C, int64_t ldc, bool load) {
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    acc[i][0] = load ? _mm256_loadu_ps(C + i * ldc) : _mm256_setzero_ps();
-    acc[i][1] = load ? _mm256_loadu_ps(C + i * ldc + 8) : _mm256_setzero_ps();
-  }
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; ++j)
+      acc[i][j] = load ? _mm256_loadu_ps(C + i * ldc + 8 * j) : _mm256_setzero_ps();
 }
-template <int MR>
+template <int MR, int J = 2>
 __attribute__((target("avx2"))) inline void
-storeTile256(__m256 (&acc)[MR][2], float *C, int64_t ldc) {
+storeTile256(__m256 (&acc)[MR][J], float *C, int64_t ldc) {
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) {
-    _mm256_storeu_ps(C + i * ldc, acc[i][0]);
-    _mm256_storeu_ps(C + i * ldc + 8, acc[i][1]);
-  }
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < J; ++j)
+      _mm256_storeu_ps(C + i * ldc + 8 * j, acc[i][j]);
 }
 
 /// A tile of MR rows x 32 columns over k in [0, kc): `panel` points at the
@@ -540,14 +543,9 @@ tileFp8FusedAvx2(int64_t kc, const float *A, int64_t lda, const void *B,
   alignas(32) float tmp[MR][kPanelWidth];
   int64_t ldo;
   float *out = stage<kPanelWidth, MR>(tmp, C, ldc, width, load, &ldo);
-  bool fromC = load || width < kPanelWidth;
   const __m256i keep = _mm256_set1_epi16(kFp8HalfMask);
   __m256 acc[MR][4];
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = fromC ? _mm256_loadu_ps(out + i * ldo + 8 * j) : _mm256_setzero_ps();
+  loadTile256<MR, 4>(acc, out, ldo, load || width < kPanelWidth);
   for (int64_t k = 0; k < kc; ++k) {
     const uint8_t *p = panel + k * kPanelWidth;
     prefetchCodes(p);
@@ -564,11 +562,7 @@ tileFp8FusedAvx2(int64_t kc, const float *A, int64_t lda, const void *B,
       }
     }
   }
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      _mm256_storeu_ps(out + i * ldo + 8 * j, acc[i][j]);
+  storeTile256<MR, 4>(acc, out, ldo);
   unstage<kPanelWidth, MR>(tmp, C, ldc, width);
 }
 
@@ -581,13 +575,8 @@ tileFp8Avx2(int64_t kc, const float *A, int64_t lda, const void *B, float *C,
   alignas(32) float tmp[MR][kPanelWidth];
   int64_t ldo;
   float *out = stage<kPanelWidth, MR>(tmp, C, ldc, width, load, &ldo);
-  bool fromC = load || width < kPanelWidth;
   __m256 acc[MR][4];
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = fromC ? _mm256_loadu_ps(out + i * ldo + 8 * j) : _mm256_setzero_ps();
+  loadTile256<MR, 4>(acc, out, ldo, load || width < kPanelWidth);
   for (int64_t k = 0; k < kc; ++k) {
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
@@ -597,11 +586,7 @@ tileFp8Avx2(int64_t kc, const float *A, int64_t lda, const void *B, float *C,
         acc[i][j] = _mm256_fmadd_ps(_mm256_broadcast_ss(A + i * lda + k), b, acc[i][j]);
     }
   }
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      _mm256_storeu_ps(out + i * ldo + 8 * j, acc[i][j]);
+  storeTile256<MR, 4>(acc, out, ldo);
   unstage<kPanelWidth, MR>(tmp, C, ldc, width);
 }
 
