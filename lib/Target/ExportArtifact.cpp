@@ -605,27 +605,30 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   std::set<std::string> shards;
   auto start = Clock::now();
   if (!seed) {
-    // matrix(m, codes, scales): matrix m's row-major codes and its scales.
-    std::function<LogicalResult(uint64_t, uint8_t *, float *)> matrix;
+    // matrix(m, scales): matrix m's row-major codes (the checkpoint's own,
+    // or quantized into rowCodes) and its scales.
+    std::function<FailureOr<const uint8_t *>(uint64_t, float *)> matrix;
     std::vector<const SafetensorsTensor *> tensors, scaleTensors;
     uint64_t perTensor = matrices; // matrices per checkpoint tensor
-    auto quantize = [&](const float *values, uint8_t *codes, float *s,
-                        StringRef what) -> LogicalResult {
-      if (!moert::quantizeFp8Matrix(values, n, k, codes, s))
+    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
+    uint8_t *rowCodes = scratch(gathered, op, perMatrix);
+    uint8_t *panelCodes = scratch(packed, op, codeBytes);
+    if (!values || !rowCodes || !panelCodes)
+      return failure();
+    auto quantize = [&](const float *from, float *s,
+                        StringRef what) -> FailureOr<const uint8_t *> {
+      if (!moert::quantizeFp8Matrix(from, n, k, rowCodes, s))
         return op.emitError() << "moe-export-artifact: " << what
                               << " holds a value that is not finite; fp8 "
                                  "quantization needs finite values";
-      return success();
+      return static_cast<const uint8_t *>(rowCodes);
     };
-    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
-    if (!values)
-      return failure();
     if (op.getValue()) {
       const float *all = inlineValues(op, inlined);
       if (!all)
         return failure();
-      matrix = [&, all](uint64_t m, uint8_t *codes, float *s) {
-        return quantize(all + m * perMatrix, codes, s,
+      matrix = [&, all](uint64_t m, float *s) {
+        return quantize(all + m * perMatrix, s,
                         "the inline value of '" + op.getTensorName().str() + "'");
       };
     } else {
@@ -636,35 +639,30 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
       scaleTensors = std::move(found->scales);
       perTensor = matrices / static_cast<uint64_t>(found->count);
       bool fromCodes = op.getScales().has_value();
-      matrix = [&, fromCodes](uint64_t m, uint8_t *codes, float *s) -> LogicalResult {
+      matrix = [&, fromCodes](uint64_t m, float *s) -> FailureOr<const uint8_t *> {
         const SafetensorsTensor &t = *tensors[m / perTensor];
         uint64_t local = m % perTensor;
-        LogicalResult done = success();
-        if (fromCodes) {
-          done = readFp8Matrix(op, t, *scaleTensors[m / perTensor], local, n, k,
-                               s, /*values=*/nullptr);
-          std::memcpy(codes, t.data.data() + local * perMatrix, perMatrix);
-        } else {
-          Elem from = *elemOf(t.dtype);
-          dispatch<ConvertRows>(from, Elem::F32,
-                                t.data.data() + local * perMatrix * elemBytes(from),
-                                perMatrix, reinterpret_cast<uint8_t *>(values));
-          done = quantize(values, codes, s, "tensor '" + t.name + "'");
+        if (fromCodes) { // packed straight from the checkpoint's mapping
+          if (failed(readFp8Matrix(op, t, *scaleTensors[m / perTensor], local,
+                                   n, k, s, /*values=*/nullptr)))
+            return failure();
+          return t.data.data() + local * perMatrix;
         }
-        if (local + 1 == perTensor)
-          t.releasePages();
-        return done;
+        Elem from = *elemOf(t.dtype);
+        dispatch<ConvertRows>(from, Elem::F32,
+                              t.data.data() + local * perMatrix * elemBytes(from),
+                              perMatrix, reinterpret_cast<uint8_t *>(values));
+        return quantize(values, s, "tensor '" + t.name + "'");
       };
     }
-    uint8_t *rowCodes = scratch(gathered, op, perMatrix);
-    uint8_t *panelCodes = scratch(packed, op, codeBytes);
-    if (!rowCodes || !panelCodes)
-      return failure();
     auto produce = [&](auto sink) -> LogicalResult {
       for (uint64_t m = 0; m < matrices; ++m) {
-        if (failed(matrix(m, rowCodes, scales.data() + m * perScales)))
+        auto codes = matrix(m, scales.data() + m * perScales);
+        if (failed(codes))
           return failure();
-        moert::packPanels(rowCodes, n, k, panelCodes);
+        moert::packPanels(*codes, n, k, panelCodes);
+        if (!op.getValue() && (m + 1) % perTensor == 0)
+          tensors[m / perTensor]->releasePages();
         if (failed(sink(panelCodes, codeBytes)))
           return failure();
       }

@@ -268,14 +268,15 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       return c.prefixed(what + ": ");
     spec.dtype = static_cast<moert_dtype_t>(dt);
     spec.scales = w->scales();
-    if ((w->dtype() == fb::DType::F8E4M3) != (spec.scales != -1))
+    bool fp8 = w->dtype() == fb::DType::F8E4M3;
+    if (fp8 && spec.scales == -1)
       return error(MOERT_INVALID_ARTIFACT, what,
-                   w->dtype() == fb::DType::F8E4M3
-                       ? ": an f8e4m3 weight needs its scales (Weight.scales)"
-                       : ": only an f8e4m3 weight has scales (Weight.scales is ",
-                   w->dtype() == fb::DType::F8E4M3 ? "" : std::to_string(spec.scales),
-                   w->dtype() == fb::DType::F8E4M3 ? "" : ")");
-    if (spec.shape.size() < 2 && spec.scales != -1)
+                   ": an f8e4m3 weight needs its scales (Weight.scales)");
+    if (!fp8 && spec.scales != -1)
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   ": only an f8e4m3 weight has scales (Weight.scales is ",
+                   spec.scales, ")");
+    if (fp8 && spec.shape.size() < 2)
       return error(MOERT_INVALID_ARTIFACT, what,
                    ": an f8e4m3 weight has rank >= 2, got ", shapeString(w->shape()));
     spec.offset = off;
