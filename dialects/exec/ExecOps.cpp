@@ -140,9 +140,9 @@ LogicalResult WeightOp::verify() {
   if (!fp8 && !elem.isF32() && !elem.isBF16() && !elem.isF16())
     return emitOpError() << "a weight holds f32, bf16, f16 or f8E4M3FN, got "
                          << type;
-  if ((fp8 || getScales()) && (type.getShape().size() < 2 || getValue()))
+  if ((fp8 || getScales()) && type.getShape().size() < 2)
     return emitOpError() << "an fp8 weight (or one read from fp8 codes with "
-                            "'scales') has rank >= 2 and no inline value, got "
+                            "'scales') has rank >= 2, got "
                          << type;
   if (getScales() && !getFile())
     return emitOpError() << "'scales' names a checkpoint tensor; the weight "

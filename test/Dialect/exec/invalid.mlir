@@ -56,7 +56,7 @@
 // -----
 
 // weight: fp8 weights are matrices
-// expected-error@+1 {{'exec.weight' op an fp8 weight (or one read from fp8 codes with 'scales') has rank >= 2 and no inline value, got '!exec.buffer<8xf8E4M3FN>'}}
+// expected-error@+1 {{'exec.weight' op an fp8 weight (or one read from fp8 codes with 'scales') has rank >= 2, got '!exec.buffer<8xf8E4M3FN>'}}
 %w = exec.weight "w" random(1) : <8xf8E4M3FN>
 
 // -----
