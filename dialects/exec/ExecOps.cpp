@@ -147,6 +147,29 @@ LogicalResult WeightOp::verify() {
   if (getScales() && !getFile())
     return emitOpError() << "'scales' names a checkpoint tensor; the weight "
                             "needs 'from \"file\"'";
+  if (getMxfp4() && !getScales())
+    return emitOpError() << "an mxfp4 weight needs its scale tensor "
+                            "('mxfp4 scales \"NAME\"')";
+  if (getMxfp4() && type.getShape().back() % 32 != 0)
+    return emitOpError() << "mxfp4 blocks hold rows of whole groups of 32 "
+                            "values: K (the last dimension) must be a "
+                            "multiple of 32, got "
+                         << type;
+  if (getRowStart().has_value() != getRowStep().has_value())
+    return emitOpError() << "'rows' needs a start and a step";
+  if (getRowStart()) {
+    int64_t start = *getRowStart(), step = *getRowStep();
+    if (!getFile() || getTensorName().contains("{e}") ||
+        type.getShape().size() < 2 || type.getShape().size() > 3)
+      return emitOpError() << "'rows' selects along dimension 1 of one "
+                              "checkpoint tensor (no '{e}') of rank 2 or 3";
+    if (step < 1 || start < 0 || start >= step)
+      return emitOpError() << "rows(" << start << ", " << step
+                           << ") must have step >= 1 and 0 <= start < step";
+    if (getScales() && !getMxfp4())
+      return emitOpError() << "'rows' does not select fp8 codes (their "
+                              "128 x 128 scale blocks span rows)";
+  }
   if (getPanels()) {
     if (!(elem.isF32() || elem.isBF16() || fp8) || type.getShape().size() < 2)
       return emitOpError() << "a weight in panels is f32, bf16 or f8E4M3FN of "

@@ -134,14 +134,22 @@ def Exec_WeightOp : Exec_Op<"weight"> {
     moert/fp8.h). An f32, bf16 or f16 weight with `scales "NAME"` reads fp8
     codes and dequantizes them. In panels, an fp8 weight's panels hold one
     byte per value (32 bytes per step of k).
+
+    With `mxfp4 scales "NAME"` the checkpoint tensor holds MXFP4 blocks and
+    `NAME` their e8m0 scales (as `moe.weight`'s `format mxfp4`); the values
+    are dequantized exactly when the artifact is written. `rows(start, step)`
+    selects along dimension 1 of the checkpoint tensor, as `moe.weight`'s.
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
                        OptionalAttr<ElementsAttr>:$value,
                        OptionalAttr<I64Attr>:$random_seed, UnitAttr:$panels,
-                       OptionalAttr<StrAttr>:$scales);
+                       OptionalAttr<StrAttr>:$scales, UnitAttr:$mxfp4,
+                       OptionalAttr<I64Attr>:$row_start,
+                       OptionalAttr<I64Attr>:$row_step);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = [{
-    $tensor_name (`from` $file^)? (`scales` $scales^)? (`=` $value^)?
+    $tensor_name (`from` $file^)? (`mxfp4` $mxfp4^)? (`scales` $scales^)?
+    (`rows` `(` $row_start^ `,` $row_step `)`)? (`=` $value^)?
     (`random` `(` $random_seed^ `)`)? (`panels` $panels^)? attr-dict `:`
     type($result)
   }];

@@ -74,7 +74,7 @@ def Moe_DroppedPolicy : I32EnumAttr<"DroppedPolicy",
 
 def Moe_WeightFormat : I32EnumAttr<"WeightFormat",
     "how a checkpoint stores a weight's values", [
-    I32EnumAttrCase<"fp8_e4m3", 0>]> {
+    I32EnumAttrCase<"fp8_e4m3", 0>, I32EnumAttrCase<"mxfp4", 1>]> {
   let cppNamespace = "::moec::moe";
 }
 

@@ -155,6 +155,30 @@ FailureOr<int64_t> verifyOffsets(ShapeCheck &check, Operation *op,
   return numExperts;
 }
 
+/// The experts' biases: all absent, or up [E, F] and down [E, H] with gate
+/// [E, F] exactly when the FFN is gated.
+LogicalResult verifyExpertBiases(ShapeCheck &check, Operation *op, FfnAttr ffn,
+                                 Value gate, Value up, Value down,
+                                 int64_t numExperts, int64_t f, int64_t hidden) {
+  if (!up)
+    return success();
+  if (ffn.getGated() != bool(gate))
+    return op->emitOpError() << "expert biases need a gate bias exactly when "
+                                "the ffn is gated ("
+                             << ffn << ")";
+  for (auto [v, name, width, symbol] :
+       {std::tuple{gate, "gate bias", f, "F"}, std::tuple{up, "up bias", f, "F"},
+        std::tuple{down, "down bias", hidden, "H"}}) {
+    if (!v)
+      continue;
+    auto type = check.rank(v, name, 2, symbol == StringRef("F") ? "[E, F]" : "[E, H]");
+    if (failed(type) || failed(check.dim(*type, name, 0, numExperts, "E")) ||
+        failed(check.dim(*type, name, 1, width, symbol)))
+      return failure();
+  }
+  return success();
+}
+
 int64_t roundUp(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 } // namespace
 
@@ -208,15 +232,42 @@ LogicalResult WeightOp::verify() {
     if (!getFile())
       return emitOpError() << "a stored format describes checkpoint tensors; "
                               "it needs 'from \"file\"'";
+    bool fp8 = *getFormat() == WeightFormat::fp8_e4m3;
     if (type.getRank() < 2)
-      return emitOpError() << "fp8_e4m3 scales [N, K] matrices in 128 x 128 "
-                              "blocks; the weight must have rank >= 2, got "
+      return emitOpError() << (fp8 ? "fp8_e4m3 scales [N, K] matrices in 128 "
+                                     "x 128 blocks"
+                                   : "mxfp4 scales the rows of [N, K] "
+                                     "matrices in groups of 32")
+                           << "; the weight must have rank >= 2, got " << type;
+    if (!fp8 && type.getShape().back() % 32 != 0)
+      return emitOpError() << "mxfp4 stores each row in groups of 32 values; "
+                              "K (the last dimension) must be a multiple of "
+                              "32, got "
                            << type;
     if (getScales()->empty() ||
         getScales()->contains("{e}") != isStackedPerExpert())
       return emitOpError() << "the scale tensor name '" << *getScales()
                            << "' must be non-empty and stack per expert ('{e}') "
                               "exactly when the weight does";
+  }
+  if (getRowStart().has_value() != getRowStep().has_value())
+    return emitOpError() << "'rows' needs a start and a step";
+  if (getRowStart()) {
+    int64_t start = *getRowStart(), step = *getRowStep();
+    if (!getFile())
+      return emitOpError() << "'rows' selects rows of a checkpoint tensor; "
+                              "it needs 'from \"file\"'";
+    if (type.getRank() < 2 || type.getRank() > 3 || isStackedPerExpert())
+      return emitOpError() << "'rows' selects along dimension 1 of one "
+                              "checkpoint tensor (no '{e}'); the weight must "
+                              "have rank 2 or 3, got "
+                           << type;
+    if (getFormat() == WeightFormat::fp8_e4m3)
+      return emitOpError() << "'rows' does not select fp8 codes (their "
+                              "128 x 128 scale blocks span rows)";
+    if (step < 1 || start < 0 || start >= step)
+      return emitOpError() << "rows(" << start << ", " << step
+                           << ") must have step >= 1 and 0 <= start < step";
   }
   return success();
 }
@@ -513,11 +564,14 @@ LogicalResult ExpertFfnOp::verify() {
   auto up = check.weight(getUpWeight(), "up weight", 3, "[E, F, H]");
   if (failed(x) || failed(out) || failed(up))
     return failure();
-  int64_t e = up->getDimSize(0);
-  if (failed(verifyOffsets(check, *this, getOffsets(), e)) ||
-      failed(verifyFfnWeights(check, *this, getFfn(), getGateWeight(),
-                              getUpWeight(), getDownWeight(), e,
-                              x->getDimSize(1), "")) ||
+  int64_t e = up->getDimSize(0), h = x->getDimSize(1);
+  if (failed(verifyOffsets(check, *this, getOffsets(), e)))
+    return failure();
+  auto f = verifyFfnWeights(check, *this, getFfn(), getGateWeight(),
+                            getUpWeight(), getDownWeight(), e, h, "");
+  if (failed(f) ||
+      failed(verifyExpertBiases(check, *this, getFfn(), getGateBias(),
+                                getUpBias(), getDownBias(), e, *f, h)) ||
       failed(check.dim(*out, "result", 0, x->getDimSize(0), "R")) ||
       failed(check.dim(*out, "result", 1, x->getDimSize(1), "H")))
     return failure();
@@ -592,8 +646,11 @@ LogicalResult BlockOp::verify() {
     if (failed(b) || failed(check.dim(*b, name, 0, e, "E")))
       return failure();
   }
-  if (failed(verifyFfnWeights(check, *this, getFfn(), getGateWeight(),
-                              getUpWeight(), getDownWeight(), e, h, "")))
+  auto f = verifyFfnWeights(check, *this, getFfn(), getGateWeight(),
+                            getUpWeight(), getDownWeight(), e, h, "");
+  if (failed(f) ||
+      failed(verifyExpertBiases(check, *this, getFfn(), getGateBias(),
+                                getUpBias(), getDownBias(), e, *f, h)))
     return failure();
 
   if (getSharedUpWeight()) {

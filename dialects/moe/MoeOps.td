@@ -51,22 +51,38 @@ def Moe_WeightOp : Moe_Op<"weight"> {
     is the type the graph computes in, and the compiler keeps the codes (fp8
     weights, moe-compile's `--weight-type`) or converts them.
 
+    With `format mxfp4 scales "NAME"` (gpt-oss), `tensor_name` is the U8 tensor
+    of blocks `[..., N, K / 32, 16]`: two e2m1 values per byte, the element of
+    even k in the low nibble; `NAME` is the U8 tensor `[..., N, K / 32]` of
+    e8m0 scales, one per 32 values of a row. The value is
+    `e2m1(code) · 2^(scale - 127)`, exact in f32. K must be a multiple of 32.
+
+    `rows(start, step)` takes, of the stored tensor's dimension 1 (a matrix's
+    rows after the expert dimension, or an `[E, N]` bias's columns), the
+    indices `start, start + step, …`: the stored dimension is `step` times the
+    result's. gpt-oss interleaves its gate and up projections this way
+    (`rows(0, 2)` is the gate, `rows(1, 2)` the up projection).
+
     ```mlir
     %wg = moe.weight "model.layers.0.block_sparse_moe.gate.weight" from "model.safetensors" : tensor<8x4096xbf16>
     %w8 = moe.weight "model.layers.3.mlp.experts.{e}.up_proj.weight" from "model.safetensors" format fp8_e4m3 scales "model.layers.3.mlp.experts.{e}.up_proj.weight_scale_inv" : tensor<256x2048x7168xf32>
     %w1 = moe.weight "model.layers.0.block_sparse_moe.experts.{e}.w1.weight" from "model.safetensors" : tensor<8x14336x4096xbf16>
     %w2 = moe.weight "w2" random(3) : tensor<8x4096x14336xf32>
+    %gt = moe.weight "model.layers.0.mlp.experts.gate_up_proj_blocks" from "model.safetensors" format mxfp4 scales "model.layers.0.mlp.experts.gate_up_proj_scales" rows(0, 2) : tensor<32x2880x2880xf32>
     ```
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
                        OptionalAttr<ElementsAttr>:$value,
                        OptionalAttr<I64Attr>:$random_seed,
                        OptionalAttr<Moe_WeightFormat>:$format,
-                       OptionalAttr<StrAttr>:$scales);
+                       OptionalAttr<StrAttr>:$scales,
+                       OptionalAttr<I64Attr>:$row_start,
+                       OptionalAttr<I64Attr>:$row_step);
   let results = (outs Moe_WeightTensor:$result);
   let assemblyFormat = [{
     $tensor_name (`from` $file^)? (`=` $value^)?
     (`random` `(` $random_seed^ `)`)? (`format` $format^ `scales` $scales)?
+    (`rows` `(` $row_start^ `,` $row_step `)`)?
     attr-dict `:` type($result)
   }];
   let extraClassDeclaration = [{
@@ -338,7 +354,7 @@ def Moe_GluOp : Moe_Op<"glu"> {
   }];
 }
 
-def Moe_ExpertFfnOp : Moe_Op<"expert_ffn"> {
+def Moe_ExpertFfnOp : Moe_Op<"expert_ffn", [AttrSizedOperandSegments]> {
   let summary = "each expert's FFN over its rows of the permuted buffer";
   let description = [{
     For expert e over its rows `[offsets[e], offsets[e + 1])` of `input`
@@ -347,7 +363,10 @@ def Moe_ExpertFfnOp : Moe_Op<"expert_ffn"> {
     `moe.grouped_matmul` (the hidden activations are rounded to the input dtype
     between the projections, as a framework does) and `act` as in `moe.glu`.
     Rows past `offsets[E]` are 0. Weights: gate and up `[E, F, H]`, down
-    `[E, H, F]`; out `[R, H]`.
+    `[E, H, F]`; out `[R, H]`. With `biases(up %bu, down %bd, gate %bg)`
+    (gpt-oss), `p_e(x) = x · W_p[e]ᵀ + b_p[e]`: the bias (f32, gate and up
+    `[E, F]`, down `[E, H]`; gate exactly when the FFN is gated) is added in
+    f32 before the projection's result is rounded.
 
     ```mlir
     %y = moe.expert_ffn %xp, %offsets gate %w1 up %w3 down %w2 <activation = silu>
@@ -357,10 +376,14 @@ def Moe_ExpertFfnOp : Moe_Op<"expert_ffn"> {
   let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$offsets,
                        Optional<Moe_WeightTensor>:$gate_weight,
                        Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
+                       Optional<Moe_F32Tensor>:$up_bias,
+                       Optional<Moe_F32Tensor>:$down_bias,
+                       Optional<Moe_F32Tensor>:$gate_bias,
                        Moe_FfnAttr:$ffn);
   let results = (outs Moe_ActTensor:$result);
   let assemblyFormat = [{
     $input `,` $offsets (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
+    (`biases` `(` `up` $up_bias^ `,` `down` $down_bias (`,` `gate` $gate_bias^)? `)`)?
     $ffn attr-dict `:` functional-type(operands, results)
   }];
 }
@@ -439,6 +462,8 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
 
     Shapes: x and out `[T, H]`; router_weight `[E, H]`; router_bias and
     correction_bias f32 `[E]`; up and gate `[E, F, H]`, down `[E, H, F]`;
+    the experts' biases (`biases(up, down, gate)`, as in `moe.expert_ffn`)
+    f32 `[E, F]`, `[E, H]`, `[E, F]`;
     shared up and gate `[Fs, H]`, shared down `[H, Fs]`, shared_expert_gate
     `[1, H]`. The operand types are listed in the order the operands appear.
 
@@ -453,6 +478,9 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
                        Optional<Moe_F32Tensor>:$correction_bias,
                        Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
                        Optional<Moe_WeightTensor>:$gate_weight,
+                       Optional<Moe_F32Tensor>:$up_bias,
+                       Optional<Moe_F32Tensor>:$down_bias,
+                       Optional<Moe_F32Tensor>:$gate_bias,
                        Optional<Moe_WeightTensor>:$shared_up_weight,
                        Optional<Moe_WeightTensor>:$shared_down_weight,
                        Optional<Moe_WeightTensor>:$shared_gate_weight,
@@ -466,6 +494,7 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
     $input `router` $router_weight (`bias` $router_bias^)?
     (`correction` $correction_bias^)?
     `experts` `(` `up` $up_weight `,` `down` $down_weight (`,` `gate` $gate_weight^)? `)`
+    (`biases` `(` `up` $up_bias^ `,` `down` $down_bias (`,` `gate` $gate_bias^)? `)`)?
     (`shared` `(` `up` $shared_up_weight^ `,` `down` $shared_down_weight
       (`,` `gate` $shared_gate_weight^)? `)`)?
     (`shared_expert_gate` $shared_expert_gate^)?

@@ -4,6 +4,7 @@
 #include "moec/Import/ModelConfig.h"
 
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -32,21 +33,51 @@ public:
       : builder(builder), checkpoint(checkpoint), source(source),
         quantization(quantization) {}
 
+  /// Rows start, start + step, ... of dimension 1 of a stored tensor.
+  struct RowSelection {
+    int64_t start, step;
+  };
+
   /// A weight whose tensor (or, with "{e}" in the name, each of the
   /// `numExperts` tensors) has shape `shape`. The result has element type
-  /// `elementType` and shape `shape`, with E prepended when stacked.
+  /// `elementType` and shape `shape`, with E prepended when stacked. With
+  /// `rows`, the weight is those rows of a tensor whose dimension 1 is
+  /// `step` times shape's. In an MXFP4 checkpoint a tensor `<name>` may be
+  /// stored as `<name>_blocks` and `<name>_scales`.
   FailureOr<Value> emit(StringRef name, ArrayRef<int64_t> shape,
-                        Type elementType, int64_t numExperts = -1) {
+                        Type elementType, int64_t numExperts = -1,
+                        std::optional<RowSelection> rows = std::nullopt) {
     bool stacked = name.contains("{e}");
     assert(stacked == (numExperts >= 0) && "stacking needs an expert count");
+    assert(!(stacked && rows) && "rows select from one tensor");
+    SmallVector<int64_t> stored(shape);
+    if (rows)
+      stored[1] *= rows->step;
     std::string firstFile;
-    bool fp8 = false;
+    bool fp8 = false, mxfp4 = false;
     for (int64_t e = 0; e < (stacked ? numExperts : 1); ++e) {
       std::string tensorName = name.str();
       if (stacked)
         for (size_t pos; (pos = tensorName.find("{e}")) != std::string::npos;)
           tensorName.replace(pos, 3, std::to_string(e));
-      if (failed(check(tensorName, shape)))
+      bool isMxfp4 = quantization == Quantization::Mxfp4 &&
+                     !checkpoint.find(tensorName) &&
+                     checkpoint.find(tensorName + kBlocksSuffix);
+      if (e > 0 && isMxfp4 != mxfp4)
+        return fail(llvm::Twine(checkpoint.getSourcePath()) + ": tensor '" +
+                    tensorName + "' is " + (isMxfp4 ? "" : "not ") +
+                    "stored as MXFP4 blocks, but expert 0's is" +
+                    (mxfp4 ? "" : " not") +
+                    " (a stacked weight's experts share one format)");
+      mxfp4 = isMxfp4;
+      if (mxfp4) {
+        if (failed(checkMxfp4(tensorName, stored)))
+          return failure();
+        if (e == 0)
+          firstFile = checkpoint.find(tensorName + kBlocksSuffix)->file;
+        continue;
+      }
+      if (failed(check(tensorName, stored)))
         return failure();
       const SafetensorsTensor *t = checkpoint.find(tensorName);
       bool isFp8 = t->dtype == SafetensorsDType::F8_E4M3;
@@ -72,14 +103,24 @@ public:
     Location loc = NameLoc::get(
         builder.getStringAttr(name),
         FileLineColLoc::get(builder.getContext(), firstFile, 0, 0));
+    MLIRContext *ctx = builder.getContext();
+    moe::WeightFormatAttr format;
+    StringAttr scales;
+    std::string tensorName = name.str();
+    if (fp8) {
+      format = moe::WeightFormatAttr::get(ctx, moe::WeightFormat::fp8_e4m3);
+      scales = builder.getStringAttr(name.str() + kScaleSuffix);
+    } else if (mxfp4) {
+      format = moe::WeightFormatAttr::get(ctx, moe::WeightFormat::mxfp4);
+      scales = builder.getStringAttr(name.str() + kMxfp4ScalesSuffix);
+      tensorName += kBlocksSuffix;
+    }
     auto op = moe::WeightOp::create(
-        builder, loc, type, builder.getStringAttr(name),
+        builder, loc, type, builder.getStringAttr(tensorName),
         builder.getStringAttr(source),
-        /*value=*/nullptr, /*random_seed=*/nullptr,
-        fp8 ? moe::WeightFormatAttr::get(builder.getContext(),
-                                         moe::WeightFormat::fp8_e4m3)
-            : nullptr,
-        fp8 ? builder.getStringAttr(name.str() + kScaleSuffix) : nullptr);
+        /*value=*/nullptr, /*random_seed=*/nullptr, format, scales,
+        rows ? builder.getI64IntegerAttr(rows->start) : nullptr,
+        rows ? builder.getI64IntegerAttr(rows->step) : nullptr);
     return op.getResult();
   }
 
@@ -92,18 +133,35 @@ private:
   LogicalResult check(const std::string &tensorName, ArrayRef<int64_t> shape) {
     const SafetensorsTensor *t = checkpoint.find(tensorName);
     std::string expected = formatShape(shape);
+    if (!t && checkpoint.find(tensorName + kBlocksSuffix))
+      return fail(llvm::Twine(checkpoint.getSourcePath()) + ": tensor '" +
+                  tensorName + "' is stored as MXFP4 blocks ('" + tensorName +
+                  kBlocksSuffix + "'), but config.json has no mxfp4 "
+                  "quantization_config (quant_method \"mxfp4\")");
     if (!t)
       return fail(llvm::Twine(checkpoint.getSourcePath()) + ": missing tensor '" +
-                  tensorName + "' (expected shape " + expected + ")");
+                  tensorName + "' (expected shape " + expected +
+                  (quantization == Quantization::Mxfp4
+                       ? ", or MXFP4 '" + tensorName + kBlocksSuffix + "' and '" +
+                             tensorName + kMxfp4ScalesSuffix + "')"
+                       : std::string(")")));
     bool fp8 = t->dtype == SafetensorsDType::F8_E4M3;
     if (!isSupportedWeightDType(t->dtype) && !fp8)
       return fail(llvm::Twine(t->file) + ": tensor '" + tensorName + "' has dtype " +
                   stringifySafetensorsDType(t->dtype).str() +
                   ", which is not supported yet (supported: F32, F16, BF16, "
                   "and F8_E4M3 with block scales)");
-    if (ArrayRef<int64_t>(t->shape) != shape)
+    if (ArrayRef<int64_t>(t->shape) != shape) {
+      SmallVector<int64_t> transposed(shape);
+      if (shape.size() >= 2)
+        std::swap(transposed[shape.size() - 2], transposed.back());
+      bool isTransposed = ArrayRef<int64_t>(t->shape) == ArrayRef<int64_t>(transposed);
       return fail(llvm::Twine(t->file) + ": tensor '" + tensorName + "' has shape " +
-                  t->getShapeString() + ", expected " + expected);
+                  t->getShapeString() + ", expected " + expected +
+                  (isTransposed ? " (it is stored transposed, [..., in, out]; "
+                                  "moe-import reads [..., out, in] matrices)"
+                                : ""));
+    }
     if (fp8 && quantization != Quantization::Fp8Block128)
       return fail(llvm::Twine(t->file) + ": tensor '" + tensorName +
                   "' has dtype F8_E4M3, but config.json has no fp8 "
@@ -143,6 +201,45 @@ private:
     return success();
   }
 
+  /// The MXFP4 tensors of a weight [..., N, K]: U8 blocks [..., N, K / 32,
+  /// 16] and U8 e8m0 scales [..., N, K / 32] that agree with them.
+  LogicalResult checkMxfp4(const std::string &tensorName,
+                           ArrayRef<int64_t> shape) {
+    std::string blocksName = tensorName + kBlocksSuffix,
+                scalesName = tensorName + kMxfp4ScalesSuffix;
+    const SafetensorsTensor *b = checkpoint.find(blocksName);
+    const SafetensorsTensor *s = checkpoint.find(scalesName);
+    if (shape.size() < 2 || shape.back() % moert::kMxfp4Group != 0)
+      return fail(llvm::Twine(b->file) + ": tensor '" + blocksName +
+                  "' holds MXFP4 blocks, but its weight has shape " +
+                  formatShape(shape) + " (MXFP4 needs a matrix whose rows "
+                  "are whole groups of 32)");
+    SmallVector<int64_t> groups(shape);
+    groups.back() /= moert::kMxfp4Group;
+    SmallVector<int64_t> blocks(groups);
+    blocks.push_back(moert::kMxfp4Group / 2);
+    if (b->dtype != SafetensorsDType::U8 ||
+        ArrayRef<int64_t>(b->shape) != ArrayRef<int64_t>(blocks))
+      return fail(llvm::Twine(b->file) + ": MXFP4 tensor '" + blocksName +
+                  "' is " + stringifySafetensorsDType(b->dtype).str() + " " +
+                  b->getShapeString() + ", expected U8 " + formatShape(blocks) +
+                  " (two e2m1 values per byte for a weight " +
+                  formatShape(shape) + ")");
+    if (!s)
+      return fail(llvm::Twine(checkpoint.getSourcePath()) +
+                  ": missing tensor '" + scalesName + "', the e8m0 scales of "
+                  "the MXFP4 blocks '" + blocksName + "' (expected U8 " +
+                  formatShape(groups) + ")");
+    if (s->dtype != SafetensorsDType::U8 ||
+        ArrayRef<int64_t>(s->shape) != ArrayRef<int64_t>(groups))
+      return fail(llvm::Twine(s->file) + ": MXFP4 scales '" + scalesName +
+                  "' are " + stringifySafetensorsDType(s->dtype).str() + " " +
+                  s->getShapeString() + ", but the blocks '" + blocksName +
+                  "' " + b->getShapeString() + " need U8 " +
+                  formatShape(groups) + " (one scale per 32 values)");
+    return success();
+  }
+
   LogicalResult fail(const llvm::Twine &twine) {
     std::string message = twine.str();
     if (firstError.empty())
@@ -157,6 +254,9 @@ private:
   std::string firstError;
   /// An fp8 tensor's scales, as DeepSeek-V3 and Qwen3-FP8 name them.
   static constexpr const char *kScaleSuffix = "_scale_inv";
+  /// An MXFP4 tensor's parts, as gpt-oss names them.
+  static constexpr const char *kBlocksSuffix = "_blocks";
+  static constexpr const char *kMxfp4ScalesSuffix = "_scales";
 };
 
 FailureOr<Value> emitDenseFfn(WeightEmitter &weights, OpBuilder &b, Value x,
@@ -204,22 +304,43 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
       return failure();
     correction = *v;
   }
-  // Per-expert tensors ("{e}") or one stacked [E, ...] tensor.
-  auto experts = [&](StringRef name, int64_t rows, int64_t cols) {
+  // Per-expert tensors ("{e}") or one stacked [E, ...] tensor; gpt-oss's
+  // gate and up (and their biases) alternate rows of one tensor.
+  bool interleaved = layer.experts.interleavedGateUp;
+  using Rows = std::optional<WeightEmitter::RowSelection>;
+  auto gateRows = interleaved ? Rows({0, 2}) : Rows(),
+       upRows = interleaved ? Rows({1, 2}) : Rows();
+  auto experts = [&](StringRef name, int64_t rows, int64_t cols,
+                     Rows select = std::nullopt) {
     if (name.contains("{e}"))
       return weights.emit(name, {rows, cols}, elementType, e);
-    return weights.emit(name, {e, rows, cols}, elementType);
+    return weights.emit(name, {e, rows, cols}, elementType, -1, select);
   };
-  auto up = experts(layer.experts.up, f, h);
+  auto up = experts(layer.experts.up, f, h, upRows);
   auto down = experts(layer.experts.down, h, f);
   if (failed(up) || failed(down))
     return failure();
   Value gate;
   if (!layer.experts.gate.empty()) {
-    auto g = experts(layer.experts.gate, f, h);
+    auto g = experts(layer.experts.gate, f, h, gateRows);
     if (failed(g))
       return failure();
     gate = *g;
+  }
+  Value upBias, downBias, gateBias;
+  if (!layer.experts.upBias.empty()) {
+    auto ub = weights.emit(layer.experts.upBias, {e, f}, f32, -1, upRows);
+    auto db = weights.emit(layer.experts.downBias, {e, h}, f32);
+    if (failed(ub) || failed(db))
+      return failure();
+    upBias = *ub;
+    downBias = *db;
+    if (gate) {
+      auto gb = weights.emit(layer.experts.gateBias, {e, f}, f32, -1, gateRows);
+      if (failed(gb))
+        return failure();
+      gateBias = *gb;
+    }
   }
   Value sharedUp, sharedDown, sharedGate, sharedExpertGate;
   if (layer.shared) {
@@ -247,7 +368,7 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
       ctx, layer.k, layer.scoring, layer.renormalize,
       llvm::APFloat(layer.epsilon), llvm::APFloat(layer.scalingFactor),
       layer.nGroup, layer.topkGroup, layer.groupScore,
-      /*softmax_after_topk=*/false);
+      layer.softmaxAfterTopk);
   if (layer.expertChoice)
     routing = moe::ExpertChoiceAttr::get(ctx, llvm::APFloat(*layer.expertChoice),
                                          moe::ScoringFunc::softmax);
@@ -261,7 +382,8 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
                                       0, layer.overflow);
   return moe::BlockOp::create(
              b, b.getUnknownLoc(), x.getType(), x, *router, routerBias,
-             correction, *up, *down, gate, sharedUp, sharedDown, sharedGate,
+             correction, *up, *down, gate, upBias, downBias, gateBias, sharedUp,
+             sharedDown, sharedGate,
              sharedExpertGate, routing, ffnAttr, capacity,
              layer.droppedPassthrough ? moe::DroppedPolicy::passthrough
                                       : moe::DroppedPolicy::zero)

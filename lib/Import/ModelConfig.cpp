@@ -440,6 +440,39 @@ Expected<ModelPlan> planSwitch(const Config &cfg) {
   return plan;
 }
 
+/// gpt-oss: logits = x · Wrᵀ + br; top-k of the logits, softmax over the k;
+/// experts with a fused gate_up_proj [E, 2F, H] whose rows alternate gate and
+/// up, biases on every projection, clamped SwiGLU (swiglu_limit, alpha
+/// 1.702, the (up + 1) form). Every layer is sparse.
+Expected<ModelPlan> planGptOss(const Config &cfg) {
+  ModelPlan plan;
+  TRY(hidden, cfg.positive("hidden_size"));
+  TRY(width, cfg.positive("intermediate_size"));
+  TRY(experts, cfg.positive("num_local_experts"));
+  TRY(k, cfg.positive("num_experts_per_tok"));
+  TRY(layers, cfg.layerCount("num_hidden_layers"));
+  TRY(limit, cfg.number("swiglu_limit", 7.0));
+  if (!(limit > 0.0))
+    return cfg.error("'swiglu_limit' must be > 0");
+  plan.hidden = hidden;
+  plan.activation = Activation::clamped_swiglu;
+  plan.limit = limit; // alpha: 1.702, fixed in transformers' GptOssExperts
+  for (int64_t i = 0; i < layers; ++i) {
+    std::string p = "model.layers." + std::to_string(i) + ".mlp.";
+    FfnTensors ffn{p + "experts.gate_up_proj", p + "experts.gate_up_proj",
+                   p + "experts.down_proj", width};
+    ffn.interleavedGateUp = true;
+    ffn.gateBias = ffn.upBias = p + "experts.gate_up_proj_bias";
+    ffn.downBias = p + "experts.down_proj_bias";
+    LayerPlan l = sparseLayer(i, experts, p + "router.weight", ffn, k);
+    l.routerBias = p + "router.bias";
+    l.scoring = ScoringFunc::none;
+    l.softmaxAfterTopk = true;
+    plan.layers.push_back(std::move(l));
+  }
+  return plan;
+}
+
 /// moec's own generic checkpoint (test/reference, research variants):
 /// layers.{i}.router.weight [E, H] and stacked layers.{i}.experts.{gate,up}_proj
 /// [E, F, H], down_proj [E, H, F]; `routing` is token_choice (softmax →
@@ -520,10 +553,13 @@ Expected<Quantization> parseQuantization(const json::Object &obj,
   std::optional<StringRef> method = q->getString("quant_method");
   if (!method)
     return fail("missing string 'quant_method'");
+  if (*method == "mxfp4")
+    return Quantization::Mxfp4;
   if (*method != "fp8")
     return fail("quant_method '" + *method +
                 "' is not supported (moe-import reads fp8 checkpoints with "
-                "128 x 128 block scales, as DeepSeek-V3 and Qwen3-FP8 ship)");
+                "128 x 128 block scales, as DeepSeek-V3 and Qwen3-FP8 ship, "
+                "and mxfp4 ones, as gpt-oss ships)");
   if (std::optional<StringRef> fmt = q->getString("fmt"); fmt && *fmt != "e4m3")
     return fail("fp8 format '" + *fmt + "' is not supported (only e4m3)");
   else if (!fmt && q->get("fmt"))
@@ -553,7 +589,8 @@ Expected<Quantization> parseQuantization(const json::Object &obj,
 constexpr StringRef kSupported[] = {"mixtral",     "qwen2_moe",
                                     "qwen3_moe",   "olmoe",
                                     "deepseek_v2", "deepseek_v3",
-                                    "switch_transformers", "moec_generic"};
+                                    "switch_transformers", "gpt_oss",
+                                    "moec_generic"};
 } // namespace
 
 ArrayRef<StringRef> moec::import::getSupportedModelTypes() { return kSupported; }
@@ -591,6 +628,8 @@ Expected<ModelPlan> moec::import::parseModelConfig(StringRef text,
       return planDeepSeek(cfg, /*v3=*/false);
     if (type == "switch_transformers")
       return planSwitch(cfg);
+    if (type == "gpt_oss")
+      return planGptOss(cfg);
     if (type == "moec_generic")
       return planGeneric(cfg);
     return createStringError(inconvertibleErrorCode(),

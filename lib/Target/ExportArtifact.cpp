@@ -20,6 +20,7 @@
 #include "moeb_generated.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 #include "moert/half.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -194,17 +195,36 @@ std::string expertTensorName(StringRef pattern, int64_t e) {
   return name;
 }
 
-/// Scale i of an fp8 tensor's scale tensor (F32 or BF16, checked at import
-/// and by findTensors' callers).
-float scaleAt(const SafetensorsTensor &s, uint64_t i) {
-  if (s.dtype == SafetensorsDType::BF16) {
+/// Element i of an F32, BF16 or F16 tensor (an fp8 tensor's scales are F32
+/// or BF16, checked at import and by findTensors' callers).
+float valueAt(const SafetensorsTensor &s, uint64_t i) {
+  if (s.dtype == SafetensorsDType::BF16 || s.dtype == SafetensorsDType::F16) {
     uint16_t b;
     std::memcpy(&b, s.data.data() + 2 * i, 2);
-    return moert::bf16ToFloat(b);
+    return s.dtype == SafetensorsDType::BF16 ? moert::bf16ToFloat(b)
+                                             : moert::halfToFloat(b);
   }
   float f;
   std::memcpy(&f, s.data.data() + 4 * i, 4);
   return f;
+}
+
+/// A weight's name in the artifact: its tensor's, with its row selection.
+std::string artifactName(exec::WeightOp op) {
+  std::string name = op.getTensorName().str();
+  if (auto start = op.getRowStart())
+    name += "[rows " + std::to_string(*start) + "::" +
+            std::to_string(*op.getRowStep()) + "]";
+  return name;
+}
+
+/// The stored shape of a weight read with rows(start, step): dimension 1
+/// `step` times the weight's.
+SmallVector<int64_t> storedShape(exec::WeightOp op, ArrayRef<int64_t> each) {
+  SmallVector<int64_t> out(each);
+  if (auto step = op.getRowStep())
+    out[1] *= *step;
+  return out;
 }
 
 /// The shape of the scales of an fp8 weight `shape` ([..., n, k]).
@@ -394,6 +414,14 @@ private:
                               const SafetensorsTensor &scales, uint64_t m,
                               int64_t n, int64_t k, float *scalesOut,
                               float *values);
+  /// Matrix `m` ([n, k], the last two dimensions of `logical`) of a weight
+  /// read with a row selection or from MXFP4 blocks, from its checkpoint
+  /// tensor `t` (and `scales`, the e8m0 scales of MXFP4 blocks), as f32 in
+  /// `values`; an NaN scale is an error.
+  LogicalResult readSelectedMatrix(exec::WeightOp op, const SafetensorsTensor &t,
+                                   const SafetensorsTensor *scales,
+                                   ArrayRef<int64_t> logical, uint64_t m,
+                                   float *values);
   void reportPacked(exec::WeightOp op, uint64_t bytes,
                     const std::set<std::string> &shards,
                     std::chrono::steady_clock::time_point start);
@@ -638,10 +666,19 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
       tensors = std::move(found->values);
       scaleTensors = std::move(found->scales);
       perTensor = matrices / static_cast<uint64_t>(found->count);
-      bool fromCodes = op.getScales().has_value();
-      matrix = [&, fromCodes](uint64_t m, float *s) -> FailureOr<const uint8_t *> {
+      bool selected = op.getMxfp4() || op.getRowStart().has_value();
+      bool fromCodes = op.getScales().has_value() && !selected;
+      ArrayRef<int64_t> each = found->each;
+      matrix = [&, fromCodes, selected, each](uint64_t m, float *s) -> FailureOr<const uint8_t *> {
         const SafetensorsTensor &t = *tensors[m / perTensor];
         uint64_t local = m % perTensor;
+        if (selected) { // MXFP4 values or selected rows, quantized
+          if (failed(readSelectedMatrix(
+                  op, t, scaleTensors.empty() ? nullptr : scaleTensors[m / perTensor],
+                  each, local, values)))
+            return failure();
+          return quantize(values, s, "tensor '" + t.name + "'");
+        }
         if (fromCodes) { // packed straight from the checkpoint's mapping
           if (failed(readFp8Matrix(op, t, *scaleTensors[m / perTensor], local,
                                    n, k, s, /*values=*/nullptr)))
@@ -681,8 +718,9 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
       reportPacked(op, bytes + scaleBytes, shards, start);
   }
   // The scales first, so the codes can name them.
-  std::string scaleName =
-      op.getScales() ? op.getScales()->str() : op.getTensorName().str() + "_scale_inv";
+  std::string scaleName = op.getScales() && !op.getMxfp4() && !op.getRowStart()
+                              ? op.getScales()->str()
+                              : artifactName(op) + "_scale_inv";
   std::vector<int64_t> shapeVec(shape.begin(), shape.end()),
       scaleVec(scaleShape.begin(), scaleShape.end());
   auto init = seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob;
@@ -695,7 +733,7 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
-      fbb, op.getTensorName().str().c_str(), fb::DType_F8E4M3, &shapeVec, offset,
+      fbb, artifactName(op).c_str(), fb::DType_F8E4M3, &shapeVec, offset,
       bytes, init, seedValue, fb::WeightLayout_Panels32, &checksums,
       static_cast<int32_t>(scaleIndex)));
   weightIndex[key] = index;
@@ -715,6 +753,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     key += "|random@" + std::to_string(*seed);
   if (op.getPanels())
     key += "|panels";
+  if (auto start = op.getRowStart())
+    key += "|rows@" + std::to_string(*start) + "/" + std::to_string(*op.getRowStep());
   if (auto it = weightIndex.find(key); it != weightIndex.end()) {
     refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
     return success();
@@ -804,7 +844,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                                            &scaleTensors = found->scales;
     ArrayRef<int64_t> each = found->each;
     int64_t count = found->count;
-    bool fromCodes = op.getScales().has_value();
+    bool selected = op.getMxfp4() || op.getRowStart().has_value();
+    bool fromCodes = op.getScales().has_value() && !selected;
     // Each tensor holds whole [n, k] matrices (or the weight is not in
     // panels): packed and written one tensor at a time. Else (a stacked
     // [E, k] in panels: each tensor one row) the rows are gathered first.
@@ -817,6 +858,23 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       for (int64_t e = 0; e < count; ++e) {
         const SafetensorsTensor *t = tensors[e];
         const uint8_t *src = t->data.data();
+        if (selected) { // selected rows or MXFP4, matrix by matrix in f32
+          int64_t n = each[each.size() - 2], k = each.back();
+          uint64_t perMatrix = static_cast<uint64_t>(n * k);
+          float *values = reinterpret_cast<float *>(
+              scratch(decoded, op, perMatrix * sizeof(float)));
+          if (!values)
+            return failure();
+          for (uint64_t m = 0; m < perTensor / perMatrix; ++m)
+            if (failed(readSelectedMatrix(
+                    op, *t, scaleTensors.empty() ? nullptr : scaleTensors[e],
+                    each, m, values)) ||
+                failed(emitRows(sink, reinterpret_cast<const uint8_t *>(values),
+                                Elem::F32, perMatrix)))
+              return failure();
+          t->releasePages();
+          continue;
+        }
         Elem from = fromCodes ? Elem::F32 : *elemOf(t->dtype);
         if (fromCodes) { // dequantized, matrix by matrix
           int64_t n = each[each.size() - 2], k = each.back();
@@ -858,7 +916,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
-      fbb, op.getTensorName().str().c_str(), dtypeOf(elemType), &shapeVec, offset,
+      fbb, artifactName(op).c_str(), dtypeOf(elemType), &shapeVec, offset,
       bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
       static_cast<uint64_t>(seed.value_or(0)),
       panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor,
@@ -926,7 +984,32 @@ Writer::weightTensors(exec::WeightOp op, std::set<std::string> &shards) {
   bool stacked = op.getTensorName().contains("{e}");
   out.each = stacked ? shape.drop_front() : shape;
   out.count = stacked ? shape.front() : 1;
-  auto values = findTensors(op, **ckpt, op.getTensorName(), out.count, out.each);
+  SmallVector<int64_t> stored = storedShape(op, out.each);
+  bool mxfp4 = op.getMxfp4();
+  if (mxfp4) { // blocks [..., n, k / 32, 16] and scales [..., n, k / 32]
+    stored.back() /= moert::kMxfp4Group;
+    SmallVector<int64_t> blocks(stored);
+    blocks.push_back(moert::kMxfp4Group / 2);
+    auto values = findTensors(op, **ckpt, op.getTensorName(), out.count, blocks);
+    if (failed(values))
+      return failure();
+    auto scales = findTensors(op, **ckpt, *op.getScales(), out.count, stored);
+    if (failed(scales))
+      return failure();
+    out.values = std::move(*values);
+    out.scales = std::move(*scales);
+    for (size_t i = 0; i < out.values.size(); ++i) {
+      for (const SafetensorsTensor *t : {out.values[i], out.scales[i]})
+        if (t->dtype != SafetensorsDType::U8)
+          return op.emitError()
+                 << "moe-export-artifact: tensor '" << t->name << "' has dtype "
+                 << stringifySafetensorsDType(t->dtype)
+                 << ", expected U8 (MXFP4 blocks and their e8m0 scales)";
+      shards.insert(llvm::sys::path::filename(out.values[i]->file).str());
+    }
+    return out;
+  }
+  auto values = findTensors(op, **ckpt, op.getTensorName(), out.count, stored);
   if (failed(values))
     return failure();
   out.values = std::move(*values);
@@ -959,6 +1042,57 @@ Writer::weightTensors(exec::WeightOp op, std::set<std::string> &shards) {
   return out;
 }
 
+LogicalResult Writer::readSelectedMatrix(exec::WeightOp op,
+                                         const SafetensorsTensor &t,
+                                         const SafetensorsTensor *scales,
+                                         ArrayRef<int64_t> logical, uint64_t m,
+                                         float *values) {
+  int64_t n = logical[logical.size() - 2], k = logical.back();
+  int64_t start = op.getRowStart().value_or(0), step = op.getRowStep().value_or(1);
+  bool columns = op.getRowStart() && logical.size() == 2; // [E, N]: dim 1
+  // Element (r, c) of matrix m is element (row(r), start' + c · step') of
+  // the stored tensor, whose rows hold rowLength values.
+  int64_t rowLength = columns ? k * step : k;
+  int64_t colStart = columns ? start : 0, colStep = columns ? step : 1;
+  auto storedRow = [&](int64_t r) -> uint64_t {
+    if (columns || !op.getRowStart())
+      return m * static_cast<uint64_t>(n) + static_cast<uint64_t>(r);
+    return (m * static_cast<uint64_t>(n) + static_cast<uint64_t>(r)) * step + start;
+  };
+  int64_t groups = rowLength / moert::kMxfp4Group;
+  std::atomic<int64_t> firstNaN{-1};
+  llvm::parallelFor(0, static_cast<size_t>(n), [&](size_t r) {
+    uint64_t row = storedRow(static_cast<int64_t>(r));
+    float *out = values + r * static_cast<uint64_t>(k);
+    if (!scales) {
+      for (int64_t c = 0; c < k; ++c)
+        out[c] = valueAt(t, row * rowLength + colStart + c * colStep);
+      return;
+    }
+    const uint8_t *codes = t.data.data() + row * (rowLength / 2);
+    const uint8_t *exps = scales->data.data() + row * groups;
+    for (int64_t c = 0; c < k; ++c) {
+      int64_t sc = colStart + c * colStep;
+      uint8_t e = exps[sc / moert::kMxfp4Group];
+      if (moert::isE8m0NaN(e)) {
+        int64_t at = static_cast<int64_t>(row * groups) + sc / moert::kMxfp4Group,
+                seen = firstNaN.load();
+        while ((seen < 0 || at < seen) && !firstNaN.compare_exchange_weak(seen, at)) {
+        }
+        return;
+      }
+      uint8_t code = (sc & 1) ? codes[sc / 2] >> 4 : codes[sc / 2] & 15;
+      out[c] = moert::e2m1ToFloat(code) * moert::e8m0ToFloat(e);
+    }
+  });
+  if (int64_t at = firstNaN.load(); at >= 0)
+    return op.emitError() << "moe-export-artifact: scale tensor '"
+                          << scales->name << "' holds the e8m0 NaN scale 0xFF at ["
+                          << at / groups << ", " << at % groups
+                          << "] (row, group of 32); a weight must be finite";
+  return success();
+}
+
 LogicalResult Writer::readFp8Matrix(exec::WeightOp op,
                                     const SafetensorsTensor &codes,
                                     const SafetensorsTensor &scales, uint64_t m,
@@ -967,7 +1101,7 @@ LogicalResult Writer::readFp8Matrix(exec::WeightOp op,
   int64_t kb = moert::fp8Blocks(k);
   uint64_t perScales = static_cast<uint64_t>(moert::fp8Blocks(n) * kb);
   for (uint64_t i = 0; i < perScales; ++i) {
-    float s = scaleAt(scales, m * perScales + i);
+    float s = valueAt(scales, m * perScales + i);
     if (!std::isfinite(s))
       return op.emitError() << "moe-export-artifact: scale tensor '"
                             << scales.name << "' holds " << s << " at index "

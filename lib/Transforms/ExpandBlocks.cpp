@@ -78,7 +78,8 @@ struct ExpandBlock : OpRewritePattern<BlockOp> {
                                    dispatch.getRowToken());
       Value y = ExpertFfnOp::create(
           rewriter, loc, xp.getType(), xp, dispatch.getOffsets(),
-          op.getGateWeight(), op.getUpWeight(), op.getDownWeight(), op.getFfn());
+          op.getGateWeight(), op.getUpWeight(), op.getDownWeight(),
+          op.getUpBias(), op.getDownBias(), op.getGateBias(), op.getFfn());
       Value passthrough =
           op.getDropped() == DroppedPolicy::passthrough ? x : Value();
       result = CombineOp::create(rewriter, loc, xType, y, topk.getWeights(),
@@ -96,7 +97,8 @@ struct ExpandBlock : OpRewritePattern<BlockOp> {
       Value y = ExpertFfnOp::create(rewriter, loc, xp.getType(), xp,
                                     choice.getOffsets(), op.getGateWeight(),
                                     op.getUpWeight(), op.getDownWeight(),
-                                    op.getFfn());
+                                    op.getUpBias(), op.getDownBias(),
+                                    op.getGateBias(), op.getFfn());
       Value numTokens;
       if (ShapedType::isDynamic(t))
         numTokens = tensor::DimOp::create(rewriter, loc, x, 0);

@@ -167,6 +167,40 @@ func.func @fp8_checkpoint(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
+// gpt-oss: MXFP4 weights (dequantized when the artifact is written) with a
+// row selection, and a bias after each projection: the expert_bias kernel,
+// in place, over the rows of the buffer each expert's offsets give.
+// CHECK-LABEL: func.func @gpt_oss
+// CHECK: %[[GW:.*]] = exec.weight "gu_blocks" from "m.safetensors" mxfp4 scales "gu_scales" rows(0, 2) : <4x6x32xf32>
+// CHECK: exec.grouped_gemm %{{.*}}, %[[GW]], %[[O:.*]] -> %[[G:.*]] rows([2, 0]) experts(4) n(6) k(32)
+// CHECK: %[[GB:.*]] = exec.weight "gu_bias" from "m.safetensors" rows(0, 2) : <4x6xf32>
+// CHECK: exec.launch @expert_bias_0(%[[G]], %[[GB]], %[[O]]) extent([2, 0]) grain(16)
+// CHECK: exec.launch @expert_bias_0(%{{.*}}, %{{.*}}, %[[O]])
+// CHECK: exec.launch @glu_0(
+// CHECK: exec.grouped_gemm {{.*}} -> %[[Y:.*]] rows([2, 0]) experts(4) n(32) k(6)
+// CHECK: %[[DB:.*]] = exec.weight "d_bias" from "m.safetensors" : <4x32xf32>
+// CHECK: exec.launch @expert_bias_1(%[[Y]], %[[DB]], %[[O]]) extent([2, 0]) grain(16)
+// CHECK: func.func @expert_bias_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<4x6xf32>, %{{.*}}: memref<5xi32>,
+// CHECK: func.func @expert_bias_1(%{{.*}}: memref<128x32xf32>, %{{.*}}: memref<4x32xf32>, %{{.*}}: memref<5xi32>,
+func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
+  %wg = moe.weight "router" from "m.safetensors" : tensor<4x32xf32>
+  %g = moe.weight "gu_blocks" from "m.safetensors" format mxfp4 scales "gu_scales" rows(0, 2) : tensor<4x6x32xf32>
+  %u = moe.weight "gu_blocks" from "m.safetensors" format mxfp4 scales "gu_scales" rows(1, 2) : tensor<4x6x32xf32>
+  %d = moe.weight "d" from "m.safetensors" : tensor<4x32x6xf32>
+  %gb = moe.weight "gu_bias" from "m.safetensors" rows(0, 2) : tensor<4x6xf32>
+  %ub = moe.weight "gu_bias" from "m.safetensors" rows(1, 2) : tensor<4x6xf32>
+  %db = moe.weight "d_bias" from "m.safetensors" : tensor<4x32xf32>
+  %l = moe.router %x, %wg : tensor<?x32xf32>, tensor<4x32xf32> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 2, scoring = none, softmax_after_topk = true> : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) : tensor<?x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<?xi32>, tensor<?x2xi32>
+  %xp = moe.permute %x, %r : tensor<?x32xf32>, tensor<?xi32> -> tensor<?x32xf32>
+  %y = moe.expert_ffn %xp, %o gate %g up %u down %d biases(up %ub, down %db, gate %gb) <activation = clamped_swiglu> : (tensor<?x32xf32>, tensor<5xi32>, tensor<4x6x32xf32>, tensor<4x6x32xf32>, tensor<4x32x6xf32>, tensor<4x6xf32>, tensor<4x32xf32>, tensor<4x6xf32>) -> tensor<?x32xf32>
+  %out = moe.combine %y, %w, %s : (tensor<?x32xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x32xf32>
+  return %out : tensor<?x32xf32>
+}
+
+// -----
+
 // A fixed capacity gives a constant row count (4 experts x 3); a shared
 // expert with a sigmoid gate becomes three GEMMs, a GLU and a scaling kernel;
 // passthrough and addend go to combine. Identical kernels are shared.

@@ -130,7 +130,8 @@ TEST_F(MoeDialectTest, BuildersProduceVerifiedOps) {
                             b.getStringAttr("logits"), StringAttr(),
                             DenseElementsAttr::get(
                                 RankedTensorType::get({5, 8}, f32), 0.5f),
-                            IntegerAttr(), WeightFormatAttr(), StringAttr());
+                            IntegerAttr(), WeightFormatAttr(), StringAttr(),
+                            IntegerAttr(), IntegerAttr());
   auto routing = RoutingAttr::get(&context, 2, ScoringFunc::softmax, true,
                                   APFloat(0.0), APFloat(1.0), 1, 1,
                                   GroupScore::top2_sum, false);

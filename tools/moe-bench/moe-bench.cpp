@@ -326,6 +326,7 @@ struct Shape {
   bool routerBias = false;
   std::string capacity;       // "capacity <...> dropped = ..." or empty
   std::string note;
+  bool expertBiases = false;  // gpt-oss: a bias on every expert projection
 };
 
 const std::vector<Shape> &namedShapes() {
@@ -347,7 +348,8 @@ const std::vector<Shape> &namedShapes() {
        "Switch-Base-8, capacity factor 1.25"},
       {"gpt-oss-20b", 2880, 2880, 32, 4, 0, "k = 4, scoring = none, softmax_after_topk = true",
        "activation = clamped_swiglu, alpha = 1.702, limit = 7.0", true, false, true, "",
-       "gpt-oss-20b's routing and clamped SwiGLU (without the experts' biases)"},
+       "gpt-oss-20b: router bias, softmax over the top 4, clamped SwiGLU, biased experts",
+       true},
   };
   return shapes;
 }
@@ -365,7 +367,8 @@ double ffnElementBytes() {
 double weightBytes(const Shape &s) {
   double perExpert = (s.gated ? 3 : 2) * double(s.hidden) * double(s.ffn);
   return 4.0 * (s.experts * s.hidden + (s.correctionBias ? s.experts : 0) +
-                (s.routerBias ? s.experts : 0)) +
+                (s.routerBias ? s.experts : 0) +
+                (s.expertBiases ? s.experts * ((s.gated ? 2 : 1) * s.ffn + s.hidden) : 0)) +
          ffnElementBytes() * (s.experts * perExpert + 3.0 * s.hidden * s.sharedFfn);
 }
 
@@ -397,6 +400,12 @@ std::string graphText(const Shape &s) {
   weight("down", t({E, H, F}));
   if (s.gated)
     weight("gate", t({E, F, H}));
+  if (s.expertBiases) {
+    weight("up_bias", t({E, F}));
+    weight("down_bias", t({E, H}));
+    if (s.gated)
+      weight("gate_bias", t({E, F}));
+  }
   if (S > 0) {
     weight("shared_up", t({S, H}));
     weight("shared_down", t({H, S}));
@@ -408,6 +417,9 @@ std::string graphText(const Shape &s) {
   if (s.correctionBias)
     os << " correction %bias";
   os << " experts(up %up, down %down" << (s.gated ? ", gate %gate" : "") << ")";
+  if (s.expertBiases)
+    os << " biases(up %up_bias, down %down_bias"
+       << (s.gated ? ", gate %gate_bias" : "") << ")";
   if (S > 0)
     os << " shared(up %shared_up, down %shared_down, gate %shared_gate)";
   os << " routing #moe.routing<" << s.routing << "> ffn <" << s.ffnAttr << ">";

@@ -145,6 +145,11 @@ public:
                                   mlir::Value offsets, mlir::Value c,
                                   exec::Affine rows, int64_t experts,
                                   int64_t n, int64_t k);
+  /// c[r, :] += bias[e, :] for the expert e whose rows hold r (nothing when
+  /// `bias`, a moe.weight or null, is null).
+  mlir::LogicalResult expertBias(mlir::Value c, mlir::Value bias,
+                                 mlir::Value offsets, exec::Affine rows,
+                                 int64_t experts, int64_t width);
   /// act(gate) ⊙ up in place in `gate` (act(up) in place in `up` when
   /// ungated); when `next`, the weight of the GEMM that reads the result, is
   /// 16-bit, the result goes rounded to that type to a new buffer instead.

@@ -26,6 +26,11 @@ namespace moec::import {
 struct FfnTensors {
   std::string gate, up, down;
   int64_t width = 0; // F
+  /// gpt-oss: `gate` and `up` name one tensor [E, 2F, H] whose rows
+  /// alternate gate, up (and their biases one [E, 2F] tensor).
+  bool interleavedGateUp = false;
+  /// Per-expert biases, [E, F] (gate, up) and [E, H] (down); empty for none.
+  std::string gateBias, upBias, downBias;
 };
 
 /// What one layer's FFN is and where its weights live.
@@ -51,6 +56,8 @@ struct LayerPlan {
   double epsilon = 0.0;
   double scalingFactor = 1.0;
   int64_t nGroup = 1, topkGroup = 1;
+  /// gpt-oss: top-k of the logits, then the softmax over the k.
+  bool softmaxAfterTopk = false;
   moe::GroupScore groupScore = moe::GroupScore::top2_sum;
   /// A fixed per-expert capacity (Switch), 0 for none.
   int64_t capacityTokens = 0;
@@ -69,6 +76,10 @@ enum class Quantization {
   /// fp8 e4m3 with 128 x 128 block scales ("quant_method": "fp8"): F8_E4M3
   /// tensors, each with a `<name>_scale_inv` tensor.
   Fp8Block128,
+  /// MXFP4 ("quant_method": "mxfp4", gpt-oss): a weight `<name>` stored as
+  /// U8 `<name>_blocks` [..., N, K / 32, 16] and `<name>_scales` [..., N,
+  /// K / 32].
+  Mxfp4,
 };
 
 struct ModelPlan {

@@ -181,6 +181,43 @@ func.func @elementwise_bias(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
   return
 }
 
+// The experts' biases (gpt-oss): a[r, c] += bias[e, c] for the expert e
+// whose rows [offsets[e], offsets[e + 1]) hold r; rows at or past
+// offsets[E] stay as they are (0).
+func.func @expert_bias(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                       %bias: memref<?x?xf32> {exec.shape = ["E", "COLS"]},
+                       %offsets: memref<?xi32> {exec.shape = ["E+1"]},
+                       %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, E = index}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  %cE = exec.param "E" : index
+  %end32 = memref.load %offsets[%cE] : memref<?xi32>
+  %used = arith.index_cast %end32 : i32 to index
+  scf.for %r = %begin to %end step %c1 {
+    %inUse = arith.cmpi ult, %r, %used : index
+    scf.if %inUse {
+      // e = the number of experts after the first whose rows begin at or before r
+      %e = scf.for %i = %c1 to %cE step %c1 iter_args(%n = %c0) -> (index) {
+        %o32 = memref.load %offsets[%i] : memref<?xi32>
+        %o = arith.index_cast %o32 : i32 to index
+        %past = arith.cmpi ule, %o, %r : index
+        %n1 = arith.addi %n, %c1 : index
+        %next = arith.select %past, %n1, %n : index
+        scf.yield %next : index
+      }
+      scf.for %c = %c0 to %cC step %c1 {
+        %v = memref.load %a[%r, %c] : memref<?x?xf32>
+        %b = memref.load %bias[%e, %c] : memref<?x?xf32>
+        %s = arith.addf %v, %b : f32
+        memref.store %s, %a[%r, %c] : memref<?x?xf32>
+      } {exec.spread}
+    }
+  }
+  return
+}
+
 // out = a + b (a residual).
 func.func @elementwise_add(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
                            %b: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},

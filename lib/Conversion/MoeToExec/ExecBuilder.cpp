@@ -76,7 +76,10 @@ FailureOr<Value> ExecBuilder::weight(Value v, Type elem) {
         rewriter, w.getLoc(),
         exec::BufferType::get(rewriter.getContext(), type.getShape(), elem),
         w.getTensorNameAttr(), w.getFileAttr(), w.getValueAttr(),
-        w.getRandomSeedAttr(), /*panels=*/nullptr, w.getScalesAttr());
+        w.getRandomSeedAttr(), /*panels=*/nullptr, w.getScalesAttr(),
+        w.getFormat() == moe::WeightFormat::mxfp4 ? rewriter.getUnitAttr()
+                                                   : nullptr,
+        w.getRowStartAttr(), w.getRowStepAttr());
   }
   return buffer;
 }

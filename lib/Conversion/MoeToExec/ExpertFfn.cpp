@@ -3,8 +3,8 @@
 // moe.expert_ffn, moe.grouped_matmul, moe.glu and moe.shared_expert: their
 // projections become library GEMM commands (exec.gemm, exec.grouped_gemm; on
 // the CUDA target a grouped GEMM may also carry the generated
-// grouped_gemv_warp kernel for small T), and the activation a launch of the
-// glu kernel, in place.
+// grouped_gemv_warp kernel for small T), the experts' biases launches of the
+// expert_bias kernel, and the activation a launch of the glu kernel, in place.
 //
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/MoeToExec.h"
@@ -84,6 +84,19 @@ LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
   return launch(spec, args, rows, 32);
 }
 
+LogicalResult ExecBuilder::expertBias(Value c, Value bias, Value offsets,
+                                      Affine rows, int64_t experts,
+                                      int64_t width) {
+  if (!bias)
+    return success();
+  auto b = weight(bias);
+  if (failed(b))
+    return failure();
+  KernelSpecialization spec{"expert_bias"};
+  spec.set("ROWS", maxRows(rows)).set("COLS", width).set("E", experts);
+  return launch(spec, {c, *b, offsets}, rows, 16);
+}
+
 namespace {
 
 struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
@@ -107,18 +120,21 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
       if (failed(g))
         return failure();
       gate = b.alloc(r, {f}, b.f32());
-      if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h)))
+      if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h)) ||
+          failed(b.expertBias(gate, op.getGateBias(), off, r, e, f)))
         return failure();
     }
     Value u = b.alloc(r, {f}, b.f32());
-    if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h)))
+    if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h)) ||
+        failed(b.expertBias(u, op.getUpBias(), off, r, e, f)))
       return failure();
     if (failed(b.glu(gate, u, r, f, ffn.getActivation(),
                      ffn.getAlpha().convertToDouble(),
                      ffn.getLimit().convertToDouble(), *down)))
       return failure();
     Value y = b.allocFor(op.getResult(), r);
-    if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f)))
+    if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f)) ||
+        failed(b.expertBias(y, op.getDownBias(), off, r, e, h)))
       return failure();
     rewriter.replaceOp(op, y);
     return success();

@@ -1,9 +1,10 @@
 // The generic elementwise kernels (lib/Conversion/Kernels/rows.mlir), each
-// specialized: the router bias, a residual add, the shared expert's sigmoid
+// specialized: the router bias, the experts' biases, a residual add, the shared expert's sigmoid
 // gate, and the 16-bit rounding of a GEMM operand to bf16 and to f16.
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_bias name=bias bind=ROWS=16,COLS=12" | FileCheck %s --check-prefix=BIAS
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_add name=add bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=ADD
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_sigmoid_scale name=gate bind=ROWS=16,COLS=72,H=72" | FileCheck %s --check-prefix=GATE
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=expert_bias name=eb bind=ROWS=16,COLS=12,E=4" | FileCheck %s --check-prefix=EXPERT
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=bf16 bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=f16 bind=ROWS=16,COLS=72,TO_F16=true" | FileCheck %s --check-prefix=F16
 
@@ -12,6 +13,19 @@
 // BIAS: %[[W:.*]] = memref.load %[[B]]
 // BIAS: %[[S:.*]] = arith.addf %[[V]], %[[W]]
 // BIAS: memref.store %[[S]], %[[A]]
+
+// The experts' biases: rows at or past offsets[E] are left alone; a row's
+// expert is the number of experts after the first whose rows begin at or
+// before it.
+// EXPERT: func.func @eb(%[[A:.*]]: memref<16x12xf32>, %[[B:.*]]: memref<4x12xf32>, %[[O:.*]]: memref<5xi32>,
+// EXPERT: %[[END:.*]] = memref.load %[[O]][%c4]
+// EXPERT: arith.cmpi ult
+// EXPERT: scf.if
+// EXPERT: scf.for %{{.*}} = %c1 to %c4 step %c1 iter_args
+// EXPERT: arith.cmpi ule
+// EXPERT: memref.load %[[B]][%{{.*}}, %{{.*}}]
+// EXPERT: arith.addf
+// EXPERT: memref.store %{{.*}}, %[[A]]
 
 // ADD: func.func @add(%[[A:.*]]: memref<16x72xf32>, %[[B:.*]]: memref<16x72xf32>, %[[O:.*]]: memref<16x72xf32>,
 // ADD: arith.addf

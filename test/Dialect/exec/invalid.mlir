@@ -61,6 +61,30 @@
 
 // -----
 
+// weight: MXFP4 blocks need their scales
+// expected-error@+1 {{'exec.weight' op an mxfp4 weight needs its scale tensor ('mxfp4 scales "NAME"')}}
+%w = exec.weight "w" from "m.safetensors" mxfp4 : <4x32xf32>
+
+// -----
+
+// weight: MXFP4 rows are whole groups of 32
+// expected-error@+1 {{'exec.weight' op mxfp4 blocks hold rows of whole groups of 32 values: K (the last dimension) must be a multiple of 32, got '!exec.buffer<4x40xf32>'}}
+%w = exec.weight "w" from "m.safetensors" mxfp4 scales "s" : <4x40xf32>
+
+// -----
+
+// weight: rows select along dimension 1 of one tensor
+// expected-error@+1 {{'exec.weight' op 'rows' selects along dimension 1 of one checkpoint tensor (no '{e}') of rank 2 or 3}}
+%w = exec.weight "w.{e}" from "m.safetensors" rows(0, 2) : <2x4x8xf32>
+
+// -----
+
+// weight: rows do not select fp8 codes
+// expected-error@+1 {{'exec.weight' op 'rows' does not select fp8 codes (their 128 x 128 scale blocks span rows)}}
+%w = exec.weight "w" from "m.safetensors" scales "s" rows(1, 2) : <2x4x8xf32>
+
+// -----
+
 // weight: scales name a checkpoint tensor
 // expected-error@+1 {{'exec.weight' op 'scales' names a checkpoint tensor; the weight needs 'from "file"'}}
 %w = exec.weight "w" random(1) {scales = "s"} : <4x8xf32>

@@ -24,6 +24,8 @@
 // CHECK: exec.grouped_gemm %[[X]], %[[W8]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
 // CHECK: exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
+// CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
+// CHECK: exec.weight "g_bias" from "m.safetensors" rows(1, 2) : <2x4xf32>
 // CHECK: exec.launch @kernel_0(%[[X]], %[[Y]]) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
 // CHECK: exec.fill %[[Y]] bytes([16, 0]) value(0) : <?x4xf32>
 // CHECK: exec.copy %[[X]] -> %[[Z]] bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
@@ -61,6 +63,8 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 512 
   exec.gemm %x, %q8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf8E4M3FN> -> <?x4xf32>
   %d8 = exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
   exec.gemm %x, %d8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
+  %mx = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
+  %gb = exec.weight "g_bias" from "m.safetensors" rows(1, 2) : <2x4xf32>
   exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
   exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>
   exec.copy %x -> %z bytes([32, 0]) : <?x8xf32> -> <?x8xf32>

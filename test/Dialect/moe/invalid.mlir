@@ -210,6 +210,30 @@ func.func @f(%l: tensor<16x8xf32>) {
 
 // -----
 
+// weight: MXFP4 groups of 32 along K
+// expected-error@+1 {{'moe.weight' op mxfp4 stores each row in groups of 32 values; K (the last dimension) must be a multiple of 32, got 'tensor<2x4x40xf32>'}}
+%w = moe.weight "w_blocks" from "m.safetensors" format mxfp4 scales "w_scales" : tensor<2x4x40xf32>
+
+// -----
+
+// weight: rows need a step of at least 1 and a start below it
+// expected-error@+1 {{'moe.weight' op rows(2, 2) must have step >= 1 and 0 <= start < step}}
+%w = moe.weight "w" from "m.safetensors" rows(2, 2) : tensor<2x4x32xf32>
+
+// -----
+
+// weight: rows select from one tensor
+// expected-error@+1 {{'moe.weight' op 'rows' selects along dimension 1 of one checkpoint tensor (no '{e}'); the weight must have rank 2 or 3, got 'tensor<2x4x32xf32>'}}
+%w = moe.weight "w.{e}" from "m.safetensors" rows(0, 2) : tensor<2x4x32xf32>
+
+// -----
+
+// weight: fp8 codes are not selected by rows
+// expected-error@+1 {{'moe.weight' op 'rows' does not select fp8 codes (their 128 x 128 scale blocks span rows)}}
+%w = moe.weight "w" from "m.safetensors" format fp8_e4m3 scales "s" rows(0, 2) : tensor<2x4x32xf32>
+
+// -----
+
 // weight: the scales stack per expert as the weight does
 // expected-error@+1 {{'moe.weight' op the scale tensor name 's' must be non-empty and stack per expert ('{e}') exactly when the weight does}}
 %w = moe.weight "w.{e}" from "m.safetensors" format fp8_e4m3 scales "s" : tensor<2x4x8xf32>
@@ -1222,5 +1246,32 @@ func.func @f(%l: tensor<4x8xf32>, %i: tensor<4x9xi32>) {
 func.func @f(%l: tensor<4x8xf32>, %i: tensor<4x2xi32>) {
   // expected-error@+1 {{'moe.router_stats' op z_loss must have rank 0 (a scalar), got 'tensor<1xf32>'}}
   %c, %cv, %lb, %z = moe.router_stats %l, %i : tensor<4x8xf32>, tensor<4x2xi32> -> tensor<8xi32>, tensor<f32>, tensor<f32>, tensor<1xf32>
+  return
+}
+
+// -----
+
+// expert_ffn: a gated FFN's biases include the gate's
+func.func @f(%x: tensor<?x8xf32>, %o: tensor<3xi32>, %u: tensor<2x4x8xf32>, %d: tensor<2x8x4xf32>, %b4: tensor<2x4xf32>, %b8: tensor<2x8xf32>) {
+  // expected-error@+1 {{'moe.expert_ffn' op expert biases need a gate bias exactly when the ffn is gated (#moe.ffn<activation = silu>)}}
+  %y = moe.expert_ffn %x, %o gate %u up %u down %d biases(up %b4, down %b8) <activation = silu> : (tensor<?x8xf32>, tensor<3xi32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<2x4xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// expert_ffn: the down bias is [E, H]
+func.func @f(%x: tensor<?x8xf32>, %o: tensor<3xi32>, %u: tensor<2x4x8xf32>, %d: tensor<2x8x4xf32>, %b4: tensor<2x4xf32>) {
+  // expected-error@+1 {{'moe.expert_ffn' op down bias dim 1 is 4, expected H = 8}}
+  %y = moe.expert_ffn %x, %o gate %u up %u down %d biases(up %b4, down %b4, gate %b4) <activation = silu> : (tensor<?x8xf32>, tensor<3xi32>, tensor<2x4x8xf32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// block: one bias per expert
+func.func @f(%x: tensor<?x8xf32>, %wg: tensor<2x8xf32>, %u: tensor<2x4x8xf32>, %d: tensor<2x8x4xf32>, %b4: tensor<3x4xf32>, %b8: tensor<2x8xf32>) {
+  // expected-error@+1 {{'moe.block' op up bias dim 0 is 3, expected E = 2}}
+  %y = moe.block %x router %wg experts(up %u, down %d) biases(up %b4, down %b8) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<2x8xf32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<3x4xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
   return
 }

@@ -12,6 +12,11 @@ func.func @weights() -> (tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf3
   // fp8 codes with 128 x 128 block scales, as DeepSeek-V3 ships them.
   // CHECK: moe.weight "model.layers.3.mlp.experts.{e}.up_proj.weight" from "model.safetensors" format fp8_e4m3 scales "model.layers.3.mlp.experts.{e}.up_proj.weight_scale_inv" : tensor<12x200x136xf32>
   %fp8 = moe.weight "model.layers.3.mlp.experts.{e}.up_proj.weight" from "model.safetensors" format fp8_e4m3 scales "model.layers.3.mlp.experts.{e}.up_proj.weight_scale_inv" : tensor<12x200x136xf32>
+  // MXFP4 blocks, and gpt-oss's gate as every other row of its fused gate_up.
+  // CHECK: moe.weight "model.layers.0.mlp.experts.gate_up_proj_blocks" from "model.safetensors" format mxfp4 scales "model.layers.0.mlp.experts.gate_up_proj_scales" rows(0, 2) : tensor<12x40x96xf32>
+  %mx = moe.weight "model.layers.0.mlp.experts.gate_up_proj_blocks" from "model.safetensors" format mxfp4 scales "model.layers.0.mlp.experts.gate_up_proj_scales" rows(0, 2) : tensor<12x40x96xf32>
+  // CHECK: moe.weight "model.layers.0.mlp.experts.gate_up_proj_bias" from "model.safetensors" rows(1, 2) : tensor<12x40xf32>
+  %bias = moe.weight "model.layers.0.mlp.experts.gate_up_proj_bias" from "model.safetensors" rows(1, 2) : tensor<12x40xf32>
   // CHECK: moe.weight "inline" = dense<{{\[\[}}1.000000e+00, 2.000000e+00, 3.000000e+00], [4.000000e+00, 5.000000e+00, 6.000000e+00]]> : tensor<2x3xf32> : tensor<2x3xf32>
   %2 = moe.weight "inline" = dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]> : tensor<2x3xf32> : tensor<2x3xf32>
   // CHECK: moe.weight "synthetic.{e}" random(42) : tensor<12x40x72xbf16>
@@ -94,7 +99,8 @@ func.func @movement(%x: tensor<?x72xf16>, %rt: tensor<?xi32>, %rw: tensor<?xf32>
 }
 
 // CHECK-LABEL: func @experts
-func.func @experts(%xp: tensor<?x72xbf16>, %o: tensor<13xi32>, %w1: tensor<12x40x72xbf16>, %w2: tensor<12x72x40xbf16>) -> tensor<?x72xbf16> {
+func.func @experts(%xp: tensor<?x72xbf16>, %o: tensor<13xi32>, %w1: tensor<12x40x72xbf16>, %w2: tensor<12x72x40xbf16>,
+                    %bf: tensor<12x40xf32>, %bh: tensor<12x72xf32>) -> tensor<?x72xbf16> {
   // CHECK: moe.grouped_matmul %{{.*}}, %{{.*}}, %{{.*}} : tensor<?x72xbf16>, tensor<12x40x72xbf16>, tensor<13xi32> -> tensor<?x40xbf16>
   %g = moe.grouped_matmul %xp, %w1, %o : tensor<?x72xbf16>, tensor<12x40x72xbf16>, tensor<13xi32> -> tensor<?x40xbf16>
   // CHECK: moe.glu silu %{{.*}}, %{{.*}} : tensor<?x40xbf16>, tensor<?x40xbf16> -> tensor<?x40xbf16>
@@ -113,6 +119,9 @@ func.func @experts(%xp: tensor<?x72xbf16>, %o: tensor<13xi32>, %w1: tensor<12x40
   %z = moe.expert_ffn %xp, %o up %w1 down %w2 <activation = relu, gated = false> : (tensor<?x72xbf16>, tensor<13xi32>, tensor<12x40x72xbf16>, tensor<12x72x40xbf16>) -> tensor<?x72xbf16>
   // CHECK: moe.expert_ffn %{{.*}}, %{{.*}} gate %{{.*}} up %{{.*}} down %{{.*}} <activation = clamped_swiglu, alpha = 1.5, limit = 5.0>
   %q = moe.expert_ffn %xp, %o gate %w1 up %w1 down %w2 <activation = clamped_swiglu, alpha = 1.5, limit = 5.0> : (tensor<?x72xbf16>, tensor<13xi32>, tensor<12x40x72xbf16>, tensor<12x40x72xbf16>, tensor<12x72x40xbf16>) -> tensor<?x72xbf16>
+  // gpt-oss: biases on every projection.
+  // CHECK: moe.expert_ffn %{{.*}}, %{{.*}} gate %{{.*}} up %{{.*}} down %{{.*}} biases(up %{{.*}}, down %{{.*}}, gate %{{.*}}) <activation = clamped_swiglu>
+  %p = moe.expert_ffn %xp, %o gate %w1 up %w1 down %w2 biases(up %bf, down %bh, gate %bf) <activation = clamped_swiglu> : (tensor<?x72xbf16>, tensor<13xi32>, tensor<12x40x72xbf16>, tensor<12x40x72xbf16>, tensor<12x72x40xbf16>, tensor<12x40xf32>, tensor<12x72xf32>, tensor<12x40xf32>) -> tensor<?x72xbf16>
   return %y : tensor<?x72xbf16>
 }
 
@@ -144,7 +153,8 @@ func.func @shared_expert(%x: tensor<?x72xf32>, %g: tensor<40x72xf32>, %d: tensor
 // CHECK-LABEL: func @blocks
 func.func @blocks(%x: tensor<?x72xf32>, %wg: tensor<12x72xf32>, %cb: tensor<12xf32>,
                   %w1: tensor<12x40x72xf32>, %w2: tensor<12x72x40xf32>,
-                  %s1: tensor<80x72xf32>, %s2: tensor<72x80xf32>, %sg: tensor<1x72xf32>) {
+                  %s1: tensor<80x72xf32>, %s2: tensor<72x80xf32>, %sg: tensor<1x72xf32>,
+                  %b40: tensor<12x40xf32>, %b72: tensor<12x72xf32>) {
   // Mixtral.
   // CHECK: moe.block %{{.*}} router %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
   %0 = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
@@ -154,6 +164,9 @@ func.func @blocks(%x: tensor<?x72xf32>, %wg: tensor<12x72xf32>, %cb: tensor<12xf
   // DeepSeek-V3: correction bias, groups, ungated shared expert.
   // CHECK: moe.block %{{.*}} router %{{.*}} correction %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) shared(up %{{.*}}, down %{{.*}}, gate %{{.*}}) routing #moe.routing<k = 4, scoring = sigmoid, renormalize = true, epsilon = 1.0e-20, scaling_factor = 2.5, n_group = 4, topk_group = 2> ffn <activation = silu>
   %2 = moe.block %x router %wg correction %cb experts(up %w1, down %w2, gate %w1) shared(up %s1, down %s2, gate %s1) routing #moe.routing<k = 4, scoring = sigmoid, renormalize = true, epsilon = 1.0e-20, scaling_factor = 2.5, n_group = 4, topk_group = 2> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>, tensor<80x72xf32>, tensor<72x80xf32>, tensor<80x72xf32>) -> tensor<?x72xf32>
+  // gpt-oss: router bias, softmax over the top k, biased experts.
+  // CHECK: moe.block %{{.*}} router %{{.*}} bias %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) biases(up %{{.*}}, down %{{.*}}, gate %{{.*}}) routing #moe.routing<k = 4, scoring = none, softmax_after_topk = true> ffn <activation = clamped_swiglu>
+  %g = moe.block %x router %wg bias %cb experts(up %w1, down %w2, gate %w1) biases(up %b40, down %b72, gate %b40) routing #moe.routing<k = 4, scoring = none, softmax_after_topk = true> ffn <activation = clamped_swiglu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>, tensor<12x40xf32>, tensor<12x72xf32>, tensor<12x40xf32>) -> tensor<?x72xf32>
   // Switch: top-1, ReLU experts, fixed capacity, dropped tokens pass through.
   // CHECK: moe.block %{{.*}} router %{{.*}} experts(up %{{.*}}, down %{{.*}}) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> capacity <tokens = 4> dropped = passthrough
   %3 = moe.block %x router %wg experts(up %w1, down %w2) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> capacity <tokens = 4> dropped = passthrough : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>) -> tensor<?x72xf32>

@@ -3,7 +3,8 @@
 precise way, for moe-import's bad-input tests.
 
   edit_checkpoint.py DIR drop TENSOR            remove a tensor
-  edit_checkpoint.py DIR reshape TENSOR D0,D1   store a tensor with another shape
+  edit_checkpoint.py DIR reshape TENSOR D0,D1   store a tensor with another shape (F32
+                                                zeros; U8 ones stay U8)
   edit_checkpoint.py DIR fp8 TENSOR             store a tensor as F8_E4M3 bytes
   edit_checkpoint.py DIR set TENSOR I VALUE      set flat element I (a byte of an
                                                 F8_E4M3 tensor, or a float: nan)
@@ -48,8 +49,11 @@ def main():
         dtypes.pop(name, None)
     elif op == "reshape":
         shape = [int(s) for s in args[1].split(",")]
-        tensors[name] = np.zeros(shape, dtype=np.float32)
-        dtypes[name] = "F32"
+        if tensors[name].dtype == np.uint8 and dtypes.get(name, "U8") == "U8":
+            tensors[name] = np.zeros(shape, dtype=np.uint8)  # MXFP4 blocks or scales stay U8
+        else:
+            tensors[name] = np.zeros(shape, dtype=np.float32)
+            dtypes[name] = "F32"
     elif op == "fp8":
         tensors[name] = np.zeros(tensors[name].shape, dtype=np.uint8)
         dtypes[name] = "F8_E4M3"
