@@ -4,18 +4,24 @@
  * code, each run of 32 values along K one e8m0 scale; value = e2m1(code) ·
  * 2^(scale - 127), exact in f32. Checkpoints store a matrix [N, K] as blocks
  * [N, K / 32, 16] (two codes per byte, even k in the low nibble) and scales
- * [N, K / 32]. Shared by the compiler and the runtime; plain C++17.
+ * [N, K / 32]. The CPU kernels read it repacked in MXFP4 panels
+ * (packMxfp4Panels). Shared by the compiler and the runtime; plain C++17.
  *===---------------------------------------------------------------------===*/
 #ifndef MOERT_MXFP4_H
 #define MOERT_MXFP4_H
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace moert {
 
 /// The values that share one scale (along K).
 constexpr int64_t kMxfp4Group = 32;
+
+/// The bytes of one group of one MXFP4 panel: 32 scales, then 32 steps of k
+/// of 16 bytes (32 codes).
+constexpr int64_t kMxfp4GroupBytes = 32 + 32 * 16; // 544
 
 /// An e2m1 code's value (the low 4 bits): sign (bit 3), 2 exponent bits
 /// (bias 1) and 1 mantissa bit; exponent 0 is subnormal (m · 0.5). The
@@ -34,6 +40,73 @@ constexpr bool isE8m0NaN(uint8_t e) { return e == 255; }
 /// subnormal); NaN for 255.
 inline float e8m0ToFloat(uint8_t e) {
   return isE8m0NaN(e) ? std::nanf("") : std::ldexp(1.0f, static_cast<int>(e) - 127);
+}
+
+// MXFP4 panels: a matrix [N, K] (K a multiple of 32) as the panels of 32
+// columns of moert/format.h (the last one padded), each as K / 32 groups of
+// kMxfp4GroupBytes, k in order: the e8m0 scales of the panel's 32 columns
+// for the group's k, then per k of the group (a step) 16 bytes, byte j
+// holding column j's code in its low nibble and column 16 + j's in its high
+// one. A step's codes are 16 contiguous bytes and a group's scales sit just
+// before them, so the weight streams once, in order. The padding columns
+// have code 0 and scale 127 (the value +0).
+
+/// The bytes of an [n, k] matrix in MXFP4 panels.
+constexpr uint64_t mxfp4PanelBytes(int64_t n, int64_t k) {
+  return static_cast<uint64_t>((n + 31) / 32) * static_cast<uint64_t>(k / kMxfp4Group) *
+         static_cast<uint64_t>(kMxfp4GroupBytes);
+}
+
+/// Where the group holding element (c, kk) of an [N, K] matrix starts in its
+/// MXFP4 panels.
+constexpr uint64_t mxfp4GroupOffset(int64_t c, int64_t kk, int64_t K) {
+  return (static_cast<uint64_t>(c / 32) * static_cast<uint64_t>(K / kMxfp4Group) +
+          static_cast<uint64_t>(kk / kMxfp4Group)) *
+         static_cast<uint64_t>(kMxfp4GroupBytes);
+}
+
+/// The e8m0 scale of element (c, kk) of an [N, K] matrix in MXFP4 panels.
+inline uint8_t mxfp4PanelScale(const uint8_t *panels, int64_t c, int64_t kk, int64_t K) {
+  return panels[mxfp4GroupOffset(c, kk, K) + static_cast<uint64_t>(c % 32)];
+}
+
+/// The e2m1 code of element (c, kk) of an [N, K] matrix in MXFP4 panels.
+inline uint8_t mxfp4PanelCode(const uint8_t *panels, int64_t c, int64_t kk, int64_t K) {
+  uint8_t b = panels[mxfp4GroupOffset(c, kk, K) + 32 +
+                     static_cast<uint64_t>(kk % kMxfp4Group * 16 + c % 16)];
+  return static_cast<uint8_t>((c % 32 < 16 ? b : b >> 4) & 15);
+}
+
+/// The value of element (c, kk): exact in f32 (±infinity past its range,
+/// which takes a scale of 253 or more).
+inline float mxfp4PanelValue(const uint8_t *panels, int64_t c, int64_t kk, int64_t K) {
+  return e2m1ToFloat(mxfp4PanelCode(panels, c, kk, K)) *
+         e8m0ToFloat(mxfp4PanelScale(panels, c, kk, K));
+}
+
+/// Packs one [n, k] matrix as checkpoints store it (`blocks` row-major [n, k
+/// / 2] bytes, even k in the low nibble; `scales` row-major [n, k / 32])
+/// into MXFP4 panels `out` (mxfp4PanelBytes(n, k) bytes). k must be a
+/// multiple of 32.
+inline void packMxfp4Panels(const uint8_t *blocks, const uint8_t *scales, int64_t n,
+                            int64_t k, uint8_t *out) {
+  int64_t groups = k / kMxfp4Group;
+  for (int64_t p = 0; p * 32 < n; ++p)
+    for (int64_t g = 0; g < groups; ++g) {
+      uint8_t *group = out + (p * groups + g) * kMxfp4GroupBytes, *steps = group + 32;
+      std::memset(steps, 0, 32 * 16);
+      for (int64_t j = 0; j < 32; ++j) {
+        int64_t c = p * 32 + j;
+        group[j] = c < n ? scales[c * groups + g] : 127;
+        if (c >= n)
+          continue;
+        const uint8_t *row = blocks + c * (k / 2) + g * (kMxfp4Group / 2);
+        for (int64_t s = 0; s < kMxfp4Group; ++s) {
+          int code = (row[s / 2] >> (s % 2 * 4)) & 15;
+          steps[s * 16 + j % 16] |= static_cast<uint8_t>(code << (j / 16 * 4));
+        }
+      }
+    }
 }
 
 } // namespace moert

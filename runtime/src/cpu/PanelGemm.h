@@ -1,12 +1,12 @@
-//===- PanelGemm.h - f32 / bf16 / fp8 GEMMs against weights in panels ---===//
+//===- PanelGemm.h - f32 / bf16 / fp8 / MXFP4 GEMMs on weights in panels -===//
 //
-// The CPU's f32, bf16 and fp8 GEMMs when the compiler packed B (a weight) in
-// panels of 32 rows (WeightLayout::Panels32, moert/format.h): per step of k,
-// one panel gives 32 consecutive values of B, and a register tile of MR rows
-// of C x 32 columns takes MR broadcasts of A and 2 x MR FMAs (AVX-512), with
-// no reduction across lanes. B streams once per block of rows (sequentially,
-// one stream per panel), so the same kernel serves decode (a few rows, at
-// memory speed) and prefill (many rows, at FMA speed).
+// The CPU's f32, bf16, fp8 and MXFP4 GEMMs when the compiler packed B (a
+// weight) in panels of 32 rows (WeightLayout::Panels32, moert/format.h): per
+// step of k, one panel gives 32 consecutive values of B, and a register tile
+// of MR rows of C x 32 columns takes MR broadcasts of A and 2 x MR FMAs
+// (AVX-512), with no reduction across lanes. B streams once per block of
+// rows (sequentially, one stream per panel), so the same kernel serves decode
+// (a few rows, at memory speed) and prefill (many rows, at FMA speed).
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOERT_SRC_CPU_PANELGEMM_H
@@ -62,6 +62,20 @@ void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
 void panelGemmFp8(int64_t M, int64_t N, int64_t K, const float *A,
                   const uint8_t *panels, const float *scales, int64_t n0,
                   float *C, int64_t ldc, bool accumulate, PanelIsa isa);
+
+/// C[m, n] (+)= Σ_k A[m, k] · w(n, k) for m < M, n < N, where the weight is
+/// in MXFP4 panels (moert/mxfp4.h): w(n, k) = e2m1(code) · 2^(e - 127), exact
+/// in f32 (mxfp4PanelValue). `panels` points at the first panel of the
+/// call's columns (the caller offsets it by whole panels); K is a multiple of
+/// 32; A is [M, K] row-major, C has row stride ldc. Each element of C is one
+/// f32 FMA chain in k order, on C's value when `accumulate`, else on 0: acc
+/// = fma(A[m, k], w(n, k), acc), so results are bit-identical across ISAs,
+/// to that loop and to panelGemm's AVX2 and AVX-512 kernels on the
+/// dequantized weight. The codes are dequantized on the fly; the NaN scale
+/// 255 gives unspecified results. `isa` as for panelGemm.
+void panelGemmMxfp4(int64_t M, int64_t N, int64_t K, const float *A,
+                    const uint8_t *panels, float *C, int64_t ldc, bool accumulate,
+                    PanelIsa isa);
 
 } // namespace moert::rt
 

@@ -4,8 +4,8 @@
 // each kernel family this CPU can run (AVX-512, AVX2, portable). Integer-valued
 // inputs keep every partial sum exact in f32, so the results must be equal.
 // panelGemmFp8 promises the loop's own FMA chain (std::fma in k order on the
-// activations times their block scale), so its results must be bit-identical
-// for any inputs.
+// activations times their block scale), and panelGemmMxfp4 the one on the
+// dequantized weight, so their results must be bit-identical for any inputs.
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/PanelGemm.h"
@@ -13,6 +13,7 @@
 #include "moert/format.h"
 #include "moert/fp8.h"
 #include "moert/half.h"
+#include "moert/mxfp4.h"
 
 #include <gtest/gtest.h>
 
@@ -356,5 +357,197 @@ TEST(PanelGemm, Fp8SubnormalScaledActivationsStayExact) {
       ASSERT_EQ(at, -1) << name(isa) << " M = " << M << ": " << C[at]
                         << " != " << want[at];
     }
+  }
+}
+
+// e2m1: sign, 2 exponent bits (bias 1), 1 mantissa bit; e8m0: 2^(e - 127).
+TEST(PanelGemm, Mxfp4ScalarDecoding) {
+  const float values[16] = {0.0f,  0.5f,  1.0f,  1.5f,  2.0f,  3.0f,  4.0f,  6.0f,
+                            -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+  for (int c = 0; c < 16; ++c) {
+    float v = moert::e2m1ToFloat(static_cast<uint8_t>(c));
+    EXPECT_EQ(v, values[c]) << "code " << c;
+    EXPECT_EQ(std::signbit(v), std::signbit(values[c])) << "code " << c;
+  }
+  uint32_t bits;
+  float tiny = moert::e8m0ToFloat(0); // 2^-127: a subnormal
+  std::memcpy(&bits, &tiny, 4);
+  EXPECT_EQ(bits, 0x00400000u);
+  EXPECT_EQ(moert::e8m0ToFloat(1), 0x1p-126f);
+  EXPECT_EQ(moert::e8m0ToFloat(127), 1.0f);
+  EXPECT_EQ(moert::e8m0ToFloat(254), 0x1p127f);
+  EXPECT_TRUE(std::isnan(moert::e8m0ToFloat(255)));
+  EXPECT_TRUE(moert::isE8m0NaN(255));
+  EXPECT_FALSE(moert::isE8m0NaN(254));
+}
+
+// packMxfp4Panels against the checkpoint's row-major layout (even k in the
+// low nibble): every element's code and scale where the accessors say, the
+// padding columns code 0 with scale 127, and one element's byte by hand.
+TEST(PanelGemm, Mxfp4PackingFollowsTheLayout) {
+  constexpr int64_t N = 45, K = 96, G = K / 32;
+  std::mt19937 rng(8);
+  std::vector<uint8_t> blocks(N * K / 2), scales(N * G);
+  for (uint8_t &b : blocks)
+    b = static_cast<uint8_t>(rng());
+  for (uint8_t &e : scales)
+    e = static_cast<uint8_t>(rng());
+  ASSERT_EQ(moert::mxfp4PanelBytes(N, K), uint64_t(2 * G * 544));
+  std::vector<uint8_t> P(moert::mxfp4PanelBytes(N, K), 0xEE);
+  moert::packMxfp4Panels(blocks.data(), scales.data(), N, K, P.data());
+  for (int64_t n = 0; n < 64; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      uint8_t byte = n < N ? blocks[n * K / 2 + k / 2] : 0;
+      uint8_t code = k % 2 == 0 ? byte & 15 : byte >> 4;
+      uint8_t scale = n < N ? scales[n * G + k / 32] : 127;
+      ASSERT_EQ(moert::mxfp4PanelCode(P.data(), n, k, K), code) << n << " " << k;
+      ASSERT_EQ(moert::mxfp4PanelScale(P.data(), n, k, K), scale) << n << " " << k;
+    }
+  // Column 33 = panel 1, column 1 (low nibble), k = 70 = group 2, step 6.
+  size_t at = (1 * G + 2) * 544 + 32 + 6 * 16 + 1;
+  EXPECT_EQ(P[at] & 15, (blocks[33 * K / 2 + 35] & 15));
+  // Column 20 = panel 0, column 20 (high nibble of byte 4), k = 33.
+  EXPECT_EQ(P[(0 * G + 1) * 544 + 32 + 1 * 16 + 4] >> 4, blocks[20 * K / 2 + 16] >> 4);
+  EXPECT_EQ(P[(1 * G + 0) * 544 + 31], 127); // column 63's scale: padding
+}
+
+namespace {
+
+/// A random e8m0 scale: half of them from the edges (the subnormal 2^-127,
+/// the smallest normals, around 1, the largest), half around 1.
+uint8_t randomScale(std::mt19937 &rng) {
+  static const uint8_t edges[] = {0, 1, 2, 126, 127, 128, 200, 254};
+  return rng() % 2 ? edges[rng() % 8] : static_cast<uint8_t>(110 + rng() % 31);
+}
+
+/// A random [Ntotal, K] MXFP4 matrix in panels: any code, the edge scales
+/// included; with scale 254 the codes stay below 2 (finite weights).
+std::vector<uint8_t> randomMxfp4Panels(std::mt19937 &rng, int64_t Ntotal, int64_t K) {
+  int64_t G = K / moert::kMxfp4Group;
+  std::vector<uint8_t> blocks(Ntotal * K / 2), scales(Ntotal * G);
+  for (uint8_t &e : scales)
+    e = randomScale(rng);
+  for (int64_t n = 0; n < Ntotal; ++n)
+    for (int64_t i = 0; i < K / 2; ++i) {
+      uint8_t b = static_cast<uint8_t>(rng());
+      if (scales[n * G + 2 * i / moert::kMxfp4Group] == 254)
+        b &= 0xBB; // |value| <= 1.5
+      blocks[n * K / 2 + i] = b;
+    }
+  std::vector<uint8_t> P(std::max<uint64_t>(moert::mxfp4PanelBytes(Ntotal, K), 1));
+  moert::packMxfp4Panels(blocks.data(), scales.data(), Ntotal, K, P.data());
+  return P;
+}
+
+} // namespace
+
+// Every code at every edge scale, through each kernel's decoding: column c
+// holds code c % 16 with scale edges[c / 16] at k = c % 32 and -0 (code 8)
+// elsewhere; with A = 1 and C = -0 accumulated, each fma(1, -0, acc) keeps
+// acc, so C gets back that weight bit for bit (-0 and infinity included).
+// M = 1 decodes in the register tile, M = 13 once per panel slice.
+TEST(PanelGemm, Mxfp4DecodeIsExactForEveryCodeAndScale) {
+  const uint8_t edges[] = {0, 1, 2, 126, 127, 128, 200, 254};
+  constexpr int64_t N = 128, K = 32;
+  std::vector<uint8_t> blocks(N * K / 2, 0x88), scales(N);
+  for (int64_t c = 0; c < N; ++c) {
+    scales[c] = edges[c / 16];
+    uint8_t &b = blocks[c * K / 2 + c % 32 / 2];
+    b = c % 2 == 0 ? static_cast<uint8_t>(0x80 | c % 16) : static_cast<uint8_t>(c % 16 << 4 | 8);
+  }
+  std::vector<uint8_t> P(moert::mxfp4PanelBytes(N, K));
+  moert::packMxfp4Panels(blocks.data(), scales.data(), N, K, P.data());
+  for (PanelIsa isa : isasOfThisCpu())
+    for (int64_t M : {1, 13}) {
+      std::vector<float> A(M * K, 1.0f), C(M * N, -0.0f);
+      moert::rt::panelGemmMxfp4(M, N, K, A.data(), P.data(), C.data(), N, true, isa);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t c = 0; c < N; ++c) {
+          float want = moert::e2m1ToFloat(static_cast<uint8_t>(c % 16)) *
+                       moert::e8m0ToFloat(edges[c / 16]);
+          float got = C[m * N + c];
+          ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
+              << name(isa) << " M = " << M << " column " << c << ": " << got
+              << " != " << want;
+        }
+    }
+}
+
+// Columns [n0, n0 + N) of MXFP4 weights against (a) the contract's loop
+// (std::fma in k order on mxfp4PanelValue) and (b) panelGemm on the
+// dequantized weight in f32 panels (its AVX2 or AVX-512 kernels: the
+// portable f32 tile does not fuse its multiply-adds). M crosses the fused
+// tiles (up to 8 rows with AVX-512, 3 with AVX2), the decoded-slice tiles
+// and the 256-row block, K the k slice (256 values, 512 past 128 rows), N
+// partial panels; C has a wider row stride whose extra columns must stay
+// untouched. The activations' 2^-8 keeps the sums finite with scales up to
+// 2^127 and makes products with 2^-127 subnormal: all bits must match.
+TEST(PanelGemm, Mxfp4EveryIsaMatchesTheLoopExactly) {
+  struct Shape {
+    int64_t Ntotal, K;
+    std::vector<int64_t> Ms;
+  };
+  const std::vector<int64_t> allMs = {0, 1, 2, 3, 7, 8, 9, 13, 64, 257};
+  const Shape shapes[] = {{1, 32, allMs},         {17, 64, allMs},     {32, 96, allMs},
+                          {33, 32, allMs},        {100, 96, allMs},    {100, 2880, {3, 257}},
+                          {2880, 2880, {1, 9}},   {2890, 64, {2, 64}}, {64, 0, {1, 13}}};
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> activation(-0x1p-8f, 0x1p-8f);
+  PanelIsa best = moert::rt::bestPanelIsa();
+  for (const Shape &shape : shapes) {
+    int64_t Ntotal = shape.Ntotal, K = shape.K;
+    std::vector<uint8_t> P = randomMxfp4Panels(rng, Ntotal, K);
+    std::vector<float> W(Ntotal * K), F(std::max<uint64_t>(moert::panelElements(Ntotal, K), 1));
+    for (int64_t n = 0; n < Ntotal; ++n)
+      for (int64_t k = 0; k < K; ++k)
+        W[n * K + k] = moert::mxfp4PanelValue(P.data(), n, k, K);
+    moert::packPanels(W.data(), Ntotal, K, F.data());
+    for (int64_t n0 : {0, 32, 64})
+      for (int64_t N : {Ntotal - n0, std::min<int64_t>(Ntotal - n0, 17)}) {
+        if (N <= 0 || (n0 > 0 && Ntotal * K > 100 * 96))
+          continue;
+        for (int64_t M : shape.Ms)
+          for (bool accumulate : {false, true}) {
+            int64_t ldc = N + 3;
+            std::vector<float> A(M * K), C0(M * ldc);
+            for (float &v : A)
+              v = activation(rng);
+            for (float &v : C0)
+              v = activation(rng);
+            std::vector<float> want = C0;
+            for (int64_t m = 0; m < M; ++m)
+              for (int64_t n = 0; n < N; ++n) {
+                float acc = accumulate ? want[m * ldc + n] : 0.0f;
+                for (int64_t k = 0; k < K; ++k)
+                  acc = std::fma(A[m * K + k], W[(n0 + n) * K + k], acc);
+                want[m * ldc + n] = acc;
+              }
+            const uint8_t *panels =
+                P.data() + n0 / moert::kPanelWidth * moert::mxfp4PanelBytes(moert::kPanelWidth, K);
+            const float *f32Panels =
+                F.data() + n0 / moert::kPanelWidth * moert::panelElements(moert::kPanelWidth, K);
+            for (PanelIsa isa : isasOfThisCpu()) {
+              std::vector<float> C = C0;
+              moert::rt::panelGemmMxfp4(M, N, K, A.data(), panels, C.data(), ldc, accumulate,
+                                        isa);
+              int64_t at = firstBitDifference(C, want);
+              ASSERT_EQ(at, -1) << name(isa) << " Ntotal = " << Ntotal << " K = " << K
+                                << " n0 = " << n0 << " N = " << N << " M = " << M
+                                << " accumulate " << accumulate << ": C[" << at / ldc
+                                << ", " << at % ldc << "] = " << C[at] << " != " << want[at];
+              if (best == PanelIsa::Generic)
+                continue;
+              std::vector<float> viaF32 = C0;
+              moert::rt::panelGemm(M, N, K, A.data(), f32Panels, viaF32.data(), ldc,
+                                   accumulate, isa == PanelIsa::Generic ? best : isa);
+              at = firstBitDifference(C, viaF32);
+              ASSERT_EQ(at, -1) << name(isa) << " against panelGemm: Ntotal = " << Ntotal
+                                << " K = " << K << " n0 = " << n0 << " N = " << N
+                                << " M = " << M << " accumulate " << accumulate << ": C["
+                                << at / ldc << ", " << at % ldc << "] = " << C[at]
+                                << " != " << viaF32[at];
+            }
+          }
+      }
   }
 }
