@@ -53,13 +53,14 @@ LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
 
 /// A GEMM's operand type, B's element type: f32, bf16 or f16 (A must hold
 /// the same; C is f32).
-/// The element type of a GEMM's A operand: B's, or f32 for fp8 weights.
+/// The element type of a GEMM's A operand: B's, or f32 for fp8 and mxfp4
+/// weights.
 FailureOr<Type> gemmOperandType(Operation *op, Value b) {
   Type t = cast<BufferType>(b.getType()).getElementType();
-  if (isa<Float8E4M3FNType>(t))
+  if (isa<Float8E4M3FNType, Float4E2M1FNType>(t))
     return Type(Float32Type::get(op->getContext()));
   if (!t.isF32() && !t.isBF16() && !t.isF16())
-    return op->emitOpError() << "B must hold f32, bf16, f16 or f8E4M3FN, got "
+    return op->emitOpError() << "B must hold f32, bf16, f16, f8E4M3FN or f4E2M1FN, got "
                              << b.getType();
   return t;
 }
@@ -137,8 +138,15 @@ LogicalResult WeightOp::verify() {
                            << " does not have the buffer's shape " << type;
   Type elem = type.getElementType();
   bool fp8 = isa<Float8E4M3FNType>(elem);
-  if (!fp8 && !elem.isF32() && !elem.isBF16() && !elem.isF16())
-    return emitOpError() << "a weight holds f32, bf16, f16 or f8E4M3FN, got "
+  bool fp4 = isa<Float4E2M1FNType>(elem);
+  if (!fp8 && !fp4 && !elem.isF32() && !elem.isBF16() && !elem.isF16())
+    return emitOpError() << "a weight holds f32, bf16, f16, f8E4M3FN or "
+                            "f4E2M1FN, got "
+                         << type;
+  if (fp4 && (type.getShape().size() < 2 || type.getShape().back() % 32 != 0))
+    return emitOpError() << "an mxfp4 weight (f4E2M1FN) is [..., n, k] with k "
+                            "a multiple of 32 (the values that share a scale), "
+                            "got "
                          << type;
   if ((fp8 || getScales()) && type.getShape().size() < 2)
     return emitOpError() << "an fp8 weight (or one read from fp8 codes with "
@@ -171,9 +179,9 @@ LogicalResult WeightOp::verify() {
                               "128 x 128 scale blocks span rows)";
   }
   if (getPanels()) {
-    if (!(elem.isF32() || elem.isBF16() || fp8) || type.getShape().size() < 2)
-      return emitOpError() << "a weight in panels is f32, bf16 or f8E4M3FN of "
-                              "rank >= 2, got "
+    if (!(elem.isF32() || elem.isBF16() || fp8 || fp4) || type.getShape().size() < 2)
+      return emitOpError() << "a weight in panels is f32, bf16, f8E4M3FN or "
+                              "f4E2M1FN of rank >= 2, got "
                            << type;
     for (OpOperand &use : getResult().getUses())
       if (!isGemmB(use))
@@ -183,10 +191,11 @@ LogicalResult WeightOp::verify() {
                << use.getOwner()->getName() << "' uses it as operand "
                << use.getOperandNumber();
   }
-  if (fp8)
+  if (fp8 || fp4)
     for (OpOperand &use : getResult().getUses())
       if (!isGemmB(use))
-        return emitOpError() << "an fp8 weight is read only as the B operand "
+        return emitOpError() << "an " << (fp8 ? "fp8" : "mxfp4")
+                             << " weight is read only as the B operand "
                                 "of exec.gemm or exec.grouped_gemm; '"
                              << use.getOwner()->getName()
                              << "' uses it as operand " << use.getOperandNumber();

@@ -136,8 +136,18 @@ def Exec_WeightOp : Exec_Op<"weight"> {
     byte per value (32 bytes per step of k).
 
     With `mxfp4 scales "NAME"` the checkpoint tensor holds MXFP4 blocks and
-    `NAME` their e8m0 scales (as `moe.weight`'s `format mxfp4`); the values
-    are dequantized exactly when the artifact is written. `rows(start, step)`
+    `NAME` their e8m0 scales (as `moe.weight`'s `format mxfp4`); for an f32,
+    bf16, f16 or fp8 weight the values are dequantized exactly when the
+    artifact is written.
+
+    mxfp4 weights (element type `f4E2M1FN`, `[..., n, k]` with k a multiple
+    of 32) are stored in MXFP4 panels (moert/mxfp4.h: per panel of 32 rows
+    and group of 32 k, the rows' e8m0 scales, then per k 16 bytes of two
+    e2m1 codes): an MXFP4 checkpoint's blocks and scales as they are, other
+    values quantized when the artifact is written (per row and group of 32:
+    scale = the smallest power of two 2^X with amax / 2^X <= 6, codes
+    rounded to nearest even). Such a weight is read only as the B operand of
+    `exec.gemm` / `exec.grouped_gemm`, against f32 activations. `rows(start, step)`
     selects along dimension 1 of the checkpoint tensor, as `moe.weight`'s.
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
@@ -178,7 +188,8 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
     A and B hold the same element type, f32, bf16 or f16; C is f32, and the
     products (exact in f32 for the 16-bit types) accumulate in f32. Or B is
     an fp8 weight (`f8E4M3FN`, with its block scales; see `exec.weight`) and
-    A is f32: each weight value is decoded and scaled in f32.
+    A is f32: each weight value is decoded and scaled in f32. Or B is an
+    mxfp4 weight (`f4E2M1FN`) and A is f32, likewise.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
@@ -193,7 +204,7 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let summary = "one GEMM per expert over the rows its offsets give";
   let description = [{
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
-    and B fp8; C f32.
+    and B fp8 or mxfp4; C f32.
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the

@@ -32,8 +32,20 @@ namespace {
 /// What the patterns assume of a function: f32 activations [T, H] in and
 /// out, and only ops that the conversion target leaves or a pattern lowers
 /// (casts are the conversion's own, not the program's).
+/// The FFN weights (of ffnType) that `op` reads as GEMM operands.
+SmallVector<Value, 3> ffnWeights(Operation *op) {
+  if (auto e = dyn_cast<moe::ExpertFfnOp>(op))
+    return {e.getGateWeight(), e.getUpWeight(), e.getDownWeight()};
+  if (auto s = dyn_cast<moe::SharedExpertOp>(op))
+    return {s.getGateWeight(), s.getUpWeight(), s.getDownWeight()};
+  if (auto g = dyn_cast<moe::GroupedMatmulOp>(op))
+    return {g.getWeight()};
+  return {};
+}
+
 LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
-                             const FrozenRewritePatternSet &patterns) {
+                             const FrozenRewritePatternSet &patterns,
+                             WeightType weightType) {
   FunctionType type = fn.getFunctionType();
   for (Type t : llvm::concat<const Type>(type.getInputs(), type.getResults())) {
     auto tensor = dyn_cast<RankedTensorType>(t);
@@ -49,6 +61,16 @@ LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
                      : "");
   }
   for (Operation &op : fn.getBody().front()) {
+    // MXFP4 shares a scale among 32 values along K.
+    if (weightType == WeightType::MXFP4)
+      for (Value w : ffnWeights(&op))
+        if (auto t = w ? dyn_cast<RankedTensorType>(w.getType()) : nullptr;
+            t && (t.getRank() < 2 || t.getShape().back() % 32 != 0))
+          return op.emitError()
+                 << "moe-lower-to-exec: weight-type mxfp4 shares a scale among "
+                    "32 values along K, so K (the last dimension of each FFN "
+                    "weight) must be a multiple of 32; this op's weight is "
+                 << t << " (weight-type fp8, bf16 or f32 takes any K)";
     bool lowered = !isa<UnrealizedConversionCastOp>(op) &&
                    (legal.isLegal(&op) ||
                     patterns.getOpSpecificNativePatterns().count(op.getName()));
@@ -111,13 +133,15 @@ struct MoeLowerToExecPass
                        ? Type(Float16Type::get(&getContext()))
                    : weightType == WeightType::FP8
                        ? Type(Float8E4M3FNType::get(&getContext()))
+                   : weightType == WeightType::MXFP4
+                       ? Type(Float4E2M1FNType::get(&getContext()))
                        : Type(Float32Type::get(&getContext()));
     bool cuda = target == ExecTarget::Cuda;
-    if (cuda && weightType == WeightType::FP8) {
-      module.emitError() << "moe-lower-to-exec: fp8 weights are not supported "
-                            "on the cuda target yet (weight-type bf16 or f32 "
-                            "dequantizes an fp8 checkpoint when the artifact "
-                            "is written)";
+    if (cuda && (weightType == WeightType::FP8 || weightType == WeightType::MXFP4)) {
+      module.emitError() << "moe-lower-to-exec: " << stringify(weightType.getValue())
+                         << " weights are not supported on the cuda target yet "
+                            "(weight-type bf16 or f32 dequantizes an fp8 or "
+                            "MXFP4 checkpoint when the artifact is written)";
       return signalPassFailure();
     }
     if (gemvMaxTokens < 0 || (gemvMaxTokens > 0 && !cuda)) {
@@ -162,7 +186,7 @@ struct MoeLowerToExecPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isExternal())
         continue;
-      if (failed(checkLowerable(fn, legal, frozen)))
+      if (failed(checkLowerable(fn, legal, frozen, weightType)))
         return signalPassFailure();
       lowering.beginFunction();
       if (failed(applyPartialConversion(fn.getOperation(), legal, frozen)))

@@ -19,6 +19,7 @@ std::optional<WeightType> moec::parseWeightType(llvm::StringRef name) {
       .Case("bf16", WeightType::BF16)
       .Case("f16", WeightType::F16)
       .Case("fp8", WeightType::FP8)
+      .Case("mxfp4", WeightType::MXFP4)
       .Default(std::nullopt);
 }
 
@@ -44,6 +45,8 @@ llvm::StringRef moec::stringify(WeightType type) {
     return "f16";
   case WeightType::FP8:
     return "fp8";
+  case WeightType::MXFP4:
+    return "mxfp4";
   }
   llvm_unreachable("weight type");
 }

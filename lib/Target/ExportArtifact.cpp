@@ -364,6 +364,8 @@ private:
 fb::DType dtypeOf(Type t) {
   if (isa<Float8E4M3FNType>(t))
     return fb::DType_F8E4M3;
+  if (isa<Float4E2M1FNType>(t))
+    return fb::DType_MXFP4;
   if (t.isF32())
     return fb::DType_F32;
   if (t.isInteger(32))
@@ -390,6 +392,14 @@ public:
 private:
   LogicalResult packWeight(exec::WeightOp op);
   LogicalResult packFp8Weight(exec::WeightOp op, const std::string &key);
+  LogicalResult packMxfp4Weight(exec::WeightOp op, const std::string &key);
+  /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
+  /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
+  /// `scales` (n · k / 32), as they are; an NaN scale is an error.
+  LogicalResult readMxfp4Matrix(exec::WeightOp op, const SafetensorsTensor &t,
+                                const SafetensorsTensor &scales, uint64_t m,
+                                int64_t n, int64_t k, uint8_t *blocks,
+                                uint8_t *scalesOut);
   /// The checkpoint tensors of `pattern` (one, or `count` with "{e}"), each
   /// of shape `each`; an error names a missing one or a wrong shape.
   FailureOr<std::vector<const SafetensorsTensor *>>
@@ -741,6 +751,132 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   return success();
 }
 
+/// An mxfp4 weight (f4E2M1FN), always in MXFP4 panels (moert/mxfp4.h), one
+/// matrix at a time. A checkpoint's MXFP4 blocks and scales are repacked as
+/// they are (the rows of a row selection gathered; an NaN scale refused);
+/// f32, bf16, f16 or fp8 values (a checkpoint's, selected rows or an inline
+/// value) are quantized per row and group of 32 (quantizeMxfp4Row); a
+/// synthetic weight is quantized by the runtime when it generates it.
+LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key) {
+  auto type = cast<exec::BufferType>(op.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  if (cuda || !op.getPanels())
+    return op.emitError() << "moe-export-artifact: mxfp4 weight '"
+                          << op.getTensorName()
+                          << "' must be in panels for the cpu target (the "
+                             "only one with mxfp4 kernels so far; "
+                             "--pack-weights=false keeps f32, bf16 and f16 "
+                             "weights row-major, not mxfp4 ones)";
+  int64_t n = shape[shape.size() - 2], k = shape.back();
+  uint64_t perMatrix = static_cast<uint64_t>(n * k);
+  uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
+  uint64_t matrixBytes = moert::mxfp4PanelBytes(n, k);
+  std::optional<int64_t> seed = op.getRandomSeed();
+  uint64_t offset = 0, bytes = 0;
+  std::vector<uint64_t> checksums;
+  std::set<std::string> shards;
+  auto start = Clock::now();
+  if (!seed) {
+    // rowsOf(m): matrix m as a checkpoint stores MXFP4, in `blocks` and
+    // `scales`.
+    uint8_t *blocks = scratch(gathered, op, perMatrix / 2 + perMatrix / moert::kMxfp4Group);
+    uint8_t *panels = scratch(packed, op, matrixBytes);
+    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
+    if (!blocks || !panels || !values)
+      return failure();
+    uint8_t *scales = blocks + perMatrix / 2;
+    std::vector<float> fp8Scales;
+    auto quantize = [&](const float *from, StringRef what) -> LogicalResult {
+      std::atomic<bool> finite{true};
+      llvm::parallelFor(0, static_cast<size_t>(n), [&](size_t r) {
+        if (!moert::quantizeMxfp4Row(from + r * k, k, blocks + r * (k / 2),
+                                     scales + r * (k / moert::kMxfp4Group)))
+          finite = false;
+      });
+      if (!finite)
+        return op.emitError() << "moe-export-artifact: " << what
+                              << " holds a value that is not finite; mxfp4 "
+                                 "quantization needs finite values";
+      return success();
+    };
+    std::function<LogicalResult(uint64_t)> rowsOf;
+    std::vector<const SafetensorsTensor *> tensors, scaleTensors;
+    uint64_t perTensor = matrices; // matrices per checkpoint tensor
+    if (op.getValue()) {
+      const float *all = inlineValues(op, inlined);
+      if (!all)
+        return failure();
+      rowsOf = [&, all](uint64_t m) {
+        return quantize(all + m * perMatrix,
+                        "the inline value of '" + op.getTensorName().str() + "'");
+      };
+    } else {
+      auto found = weightTensors(op, shards);
+      if (failed(found))
+        return failure();
+      tensors = std::move(found->values);
+      scaleTensors = std::move(found->scales);
+      perTensor = matrices / static_cast<uint64_t>(found->count);
+      ArrayRef<int64_t> each = found->each;
+      bool mxfp4 = op.getMxfp4(), selected = op.getRowStart().has_value();
+      bool fromCodes = op.getScales().has_value() && !mxfp4;
+      if (fromCodes)
+        fp8Scales.resize(static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
+      rowsOf = [&, each, mxfp4, selected, fromCodes](uint64_t m) -> LogicalResult {
+        const SafetensorsTensor &t = *tensors[m / perTensor];
+        uint64_t local = m % perTensor;
+        if (mxfp4) // as shipped
+          return readMxfp4Matrix(op, t, *scaleTensors[m / perTensor], local, n, k,
+                                 blocks, scales);
+        if (selected) {
+          if (failed(readSelectedMatrix(op, t, nullptr, each, local, values)))
+            return failure();
+        } else if (fromCodes) {
+          if (failed(readFp8Matrix(op, t, *scaleTensors[m / perTensor], local, n, k,
+                                   fp8Scales.data(), values)))
+            return failure();
+        } else {
+          Elem from = *elemOf(t.dtype);
+          dispatch<ConvertRows>(from, Elem::F32,
+                                t.data.data() + local * perMatrix * elemBytes(from),
+                                perMatrix, reinterpret_cast<uint8_t *>(values));
+        }
+        return quantize(values, "tensor '" + t.name + "'");
+      };
+    }
+    auto produce = [&](auto sink) -> LogicalResult {
+      for (uint64_t m = 0; m < matrices; ++m) {
+        if (failed(rowsOf(m)))
+          return failure();
+        moert::packMxfp4Panels(blocks, scales, n, k, panels);
+        if (!op.getValue() && (m + 1) % perTensor == 0) {
+          tensors[m / perTensor]->releasePages();
+          if (!scaleTensors.empty())
+            scaleTensors[m / perTensor]->releasePages();
+        }
+        if (failed(sink(panels, matrixBytes)))
+          return failure();
+      }
+      return success();
+    };
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)))
+      return failure();
+    if (op.getFile())
+      reportPacked(op, bytes, shards, start);
+  }
+  std::vector<int64_t> shapeVec(shape.begin(), shape.end());
+  uint32_t index = weights.size();
+  weightBlobs.push_back(seed ? UINT64_MAX : offset);
+  weights.push_back(fb::CreateWeightDirect(
+      fbb, artifactName(op).c_str(), fb::DType_MXFP4, &shapeVec, offset, bytes,
+      seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
+      static_cast<uint64_t>(seed.value_or(0)), fb::WeightLayout_Panels32,
+      &checksums));
+  weightIndex[key] = index;
+  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
+  return success();
+}
+
 LogicalResult Writer::packWeight(exec::WeightOp op) {
   auto type = cast<exec::BufferType>(op.getType());
   std::string key = op.getTensorName().str() + "|" +
@@ -762,6 +898,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
   Type elemType = type.getElementType();
   if (isa<Float8E4M3FNType>(elemType))
     return packFp8Weight(op, key);
+  if (isa<Float4E2M1FNType>(elemType))
+    return packMxfp4Weight(op, key);
   std::optional<Elem> elem = elemOf(elemType);
   if (!elem)
     return op.emitError() << "moe-export-artifact: weights are packed as f32, "
@@ -1042,6 +1180,55 @@ Writer::weightTensors(exec::WeightOp op, std::set<std::string> &shards) {
   return out;
 }
 
+/// The stored row of row r of matrix m ([n, k]) of a weight read with
+/// rows(start, step) along its rows (or without a selection).
+uint64_t selectedRow(exec::WeightOp op, uint64_t m, int64_t n, int64_t r) {
+  uint64_t row = m * static_cast<uint64_t>(n) + static_cast<uint64_t>(r);
+  if (!op.getRowStart())
+    return row;
+  return row * static_cast<uint64_t>(*op.getRowStep()) +
+         static_cast<uint64_t>(*op.getRowStart());
+}
+
+/// Records `at` (an index, say of a NaN) in `first` when it comes before the
+/// one `first` holds (-1: none yet). Lock-free, for parallel rows.
+void noteFirst(std::atomic<int64_t> &first, int64_t at) {
+  int64_t seen = first.load();
+  while ((seen < 0 || at < seen) && !first.compare_exchange_weak(seen, at)) {
+  }
+}
+
+/// The error for the NaN e8m0 scale at `at` (row · groups + group).
+LogicalResult nanScaleError(exec::WeightOp op, const SafetensorsTensor &scales,
+                            int64_t at, int64_t groups) {
+  return op.emitError() << "moe-export-artifact: scale tensor '" << scales.name
+                        << "' holds the e8m0 NaN scale 0xFF at [" << at / groups
+                        << ", " << at % groups
+                        << "] (row, group of 32); a weight must be finite";
+}
+
+LogicalResult Writer::readMxfp4Matrix(exec::WeightOp op, const SafetensorsTensor &t,
+                                      const SafetensorsTensor &scales, uint64_t m,
+                                      int64_t n, int64_t k, uint8_t *blocks,
+                                      uint8_t *scalesOut) {
+  int64_t groups = k / moert::kMxfp4Group;
+  std::atomic<int64_t> firstNaN{-1};
+  llvm::parallelFor(0, static_cast<size_t>(n), [&](size_t r) {
+    uint64_t row = selectedRow(op, m, n, static_cast<int64_t>(r));
+    std::memcpy(blocks + r * (k / 2), t.data.data() + row * (k / 2), k / 2);
+    const uint8_t *e = scales.data.data() + row * groups;
+    std::memcpy(scalesOut + r * groups, e, groups);
+    for (int64_t g = 0; g < groups; ++g)
+      if (moert::isE8m0NaN(e[g])) {
+        noteFirst(firstNaN, static_cast<int64_t>(row) * groups + g);
+        return;
+      }
+  });
+  if (int64_t at = firstNaN.load(); at >= 0)
+    return nanScaleError(op, scales, at, groups);
+  return success();
+}
+
 LogicalResult Writer::readSelectedMatrix(exec::WeightOp op,
                                          const SafetensorsTensor &t,
                                          const SafetensorsTensor *scales,
@@ -1055,9 +1242,8 @@ LogicalResult Writer::readSelectedMatrix(exec::WeightOp op,
   int64_t rowLength = columns ? k * step : k;
   int64_t colStart = columns ? start : 0, colStep = columns ? step : 1;
   auto storedRow = [&](int64_t r) -> uint64_t {
-    if (columns || !op.getRowStart())
-      return m * static_cast<uint64_t>(n) + static_cast<uint64_t>(r);
-    return (m * static_cast<uint64_t>(n) + static_cast<uint64_t>(r)) * step + start;
+    return columns ? m * static_cast<uint64_t>(n) + static_cast<uint64_t>(r)
+                   : selectedRow(op, m, n, r);
   };
   int64_t groups = rowLength / moert::kMxfp4Group;
   std::atomic<int64_t> firstNaN{-1};
@@ -1075,10 +1261,7 @@ LogicalResult Writer::readSelectedMatrix(exec::WeightOp op,
       int64_t sc = colStart + c * colStep;
       uint8_t e = exps[sc / moert::kMxfp4Group];
       if (moert::isE8m0NaN(e)) {
-        int64_t at = static_cast<int64_t>(row * groups) + sc / moert::kMxfp4Group,
-                seen = firstNaN.load();
-        while ((seen < 0 || at < seen) && !firstNaN.compare_exchange_weak(seen, at)) {
-        }
+        noteFirst(firstNaN, static_cast<int64_t>(row * groups) + sc / moert::kMxfp4Group);
         return;
       }
       uint8_t code = (sc & 1) ? codes[sc / 2] >> 4 : codes[sc / 2] & 15;
@@ -1086,10 +1269,7 @@ LogicalResult Writer::readSelectedMatrix(exec::WeightOp op,
     }
   });
   if (int64_t at = firstNaN.load(); at >= 0)
-    return op.emitError() << "moe-export-artifact: scale tensor '"
-                          << scales->name << "' holds the e8m0 NaN scale 0xFF at ["
-                          << at / groups << ", " << at % groups
-                          << "] (row, group of 32); a weight must be finite";
+    return nanScaleError(op, *scales, at, groups);
   return success();
 }
 
@@ -1115,9 +1295,7 @@ LogicalResult Writer::readFp8Matrix(exec::WeightOp op,
     for (int64_t j = 0; j < k; ++j) {
       uint8_t code = c[r * k + j];
       if (moert::isFp8NaN(code)) {
-        int64_t at = static_cast<int64_t>(r) * k + j, seen = firstNaN.load();
-        while ((seen < 0 || at < seen) && !firstNaN.compare_exchange_weak(seen, at)) {
-        }
+        noteFirst(firstNaN, static_cast<int64_t>(r) * k + j);
         return;
       }
       if (values)
@@ -1257,6 +1435,11 @@ LogicalResult Writer::write(StringRef path) {
     if (!w.getRandomSeed() && elem)
       expectedBytes += moert::alignUp(
           weightBytes(type.getShape(), *elem, w.getPanels()));
+    if (!w.getRandomSeed() && isa<Float4E2M1FNType>(type.getElementType()))
+      expectedBytes += moert::alignUp(
+          static_cast<uint64_t>(ShapedType::getNumElements(type.getShape().drop_back(2))) *
+          moert::mxfp4PanelBytes(type.getShape()[type.getShape().size() - 2],
+                                 type.getShape().back()));
     if (!w.getRandomSeed() && isa<Float8E4M3FNType>(type.getElementType()))
       expectedBytes += moert::alignUp(fp8Bytes(type.getShape(), w.getPanels())) +
                        moert::alignUp(4 * static_cast<uint64_t>(ShapedType::getNumElements(

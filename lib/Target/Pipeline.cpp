@@ -127,12 +127,14 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                              llvm::cl::desc("cpu or cuda[:sm_NN]")};
   Option<WeightType> weightType{
       *this, "weight-type", llvm::cl::init(WeightType::F32),
-      llvm::cl::desc("f32, bf16, f16 or fp8: the FFN weights and their GEMMs"),
+      llvm::cl::desc("f32, bf16, f16, fp8 or mxfp4: the FFN weights and their GEMMs"),
       llvm::cl::values(clEnumValN(WeightType::F32, "f32", "f32"),
                        clEnumValN(WeightType::BF16, "bf16", "bfloat16"),
                        clEnumValN(WeightType::F16, "f16", "IEEE half"),
                        clEnumValN(WeightType::FP8, "fp8",
-                                  "e4m3, 128 x 128 block scales"))};
+                                  "e4m3, 128 x 128 block scales"),
+                       clEnumValN(WeightType::MXFP4, "mxfp4",
+                                  "e2m1, an e8m0 scale per 32 values"))};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
@@ -193,9 +195,10 @@ void moec::resolveWeightFiles(mlir::ModuleOp module, llvm::StringRef base) {
 
 moec::WeightType moec::nativeWeightType(mlir::ModuleOp module) {
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> opened;
-  bool any = false, allBf16 = true, allF16 = true, anyFp8 = false;
+  bool any = false, allBf16 = true, allF16 = true, anyFp8 = false, anyMxfp4 = false;
   module.walk([&](moe::WeightOp w) {
     anyFp8 |= w.getFormat() == moe::WeightFormat::fp8_e4m3;
+    anyMxfp4 |= w.getFormat() == moe::WeightFormat::mxfp4;
     std::optional<llvm::StringRef> file = w.getFile();
     if (!file)
       return;
@@ -219,6 +222,8 @@ moec::WeightType moec::nativeWeightType(mlir::ModuleOp module) {
   });
   if (anyFp8) // as shipped: the FFN weights stay fp8
     return WeightType::FP8;
+  if (anyMxfp4) // as shipped: the FFN weights stay MXFP4
+    return WeightType::MXFP4;
   if (any && allBf16)
     return WeightType::BF16;
   if (any && allF16)

@@ -142,6 +142,7 @@ size_t moert_dtype_size(moert_dtype_t dtype) {
   case MOERT_BF16: return 2;
   case MOERT_I32: return 4;
   case MOERT_F8E4M3: return 1;
+  case MOERT_MXFP4: return 0; // half a byte per code, plus the scales
   }
   return 0;
 }
@@ -153,6 +154,7 @@ const char *moert_dtype_name(moert_dtype_t dtype) {
   case MOERT_BF16: return "bf16";
   case MOERT_I32: return "i32";
   case MOERT_F8E4M3: return "f8e4m3";
+  case MOERT_MXFP4: return "mxfp4";
   }
   return "?";
 }

@@ -256,6 +256,7 @@ private:
   Status checkTable();
   Status generateSyntheticWeights();
   Status generateFp8(const WeightSpec &w, uint8_t *scales);
+  Status generateMxfp4(const WeightSpec &w);
   uint64_t memoryBudget() const;
   /// "the memory budget" or "this machine's memory", for messages.
   const char *memoryBudgetName() const;

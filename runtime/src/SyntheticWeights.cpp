@@ -9,6 +9,7 @@
 
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 #include "moert/half.h"
 
 #include <algorithm>
@@ -58,6 +59,11 @@ Status Model::generateSyntheticWeights() {
     void *map = const_cast<uint8_t *>(w.data);
     if (w.dtype == MOERT_F8E4M3) {
       if (Status s = generateFp8(w, const_cast<uint8_t *>(weights_[w.scales].data)); !s)
+        return s;
+      continue;
+    }
+    if (w.dtype == MOERT_MXFP4) {
+      if (Status s = generateMxfp4(w); !s)
         return s;
       continue;
     }
@@ -118,6 +124,36 @@ Status Model::generateSyntheticWeights() {
   return Status();
 }
 
+namespace {
+
+// Runs one(m, scratch) for every matrix m < matrices on up to 64 threads,
+// each with its own Scratch. False when an allocation failed (the rest of
+// the matrices are skipped): a status for the caller, not an exception on a
+// worker thread.
+template <class Scratch, class Fn> bool forEachMatrix(uint64_t matrices, Fn &one) {
+  unsigned parts = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                                   static_cast<unsigned>(std::min<uint64_t>(matrices, 64))));
+  std::vector<std::thread> threads;
+  std::atomic<bool> outOfMemory{false};
+  auto worker = [&](unsigned p) {
+    try {
+      Scratch scratch;
+      for (uint64_t m = p; m < matrices && !outOfMemory; m += parts)
+        one(m, scratch);
+    } catch (const std::bad_alloc &) {
+      outOfMemory = true;
+    }
+  };
+  for (unsigned p = 1; p < parts; ++p)
+    threads.emplace_back(worker, p);
+  worker(0);
+  for (std::thread &t : threads)
+    t.join();
+  return !outOfMemory;
+}
+
+} // namespace
+
 // An fp8 weight: each [n, k] matrix's f32 values (as any synthetic weight's,
 // row-major element i of the whole weight) quantized per 128 x 128 block
 // (fp8.h), the codes then packed into panels (or kept row-major), the
@@ -135,7 +171,13 @@ Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
   float bound = randomUniformBound(k);
   uint8_t *codes = const_cast<uint8_t *>(w.data);
   float *scaleOut = reinterpret_cast<float *>(scales);
-  auto one = [&](uint64_t m, std::vector<float> &values, std::vector<uint8_t> &rows) {
+  struct Scratch {
+    std::vector<float> values;
+    std::vector<uint8_t> rows;
+  };
+  auto one = [&](uint64_t m, Scratch &s) {
+    std::vector<float> &values = s.values;
+    std::vector<uint8_t> &rows = s.rows;
     values.resize(perMatrix);
     rows.resize(perMatrix);
     for (uint64_t i = 0; i < perMatrix; ++i)
@@ -146,28 +188,46 @@ Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
     else
       std::memcpy(codes + m * stored, rows.data(), perMatrix);
   };
-  unsigned parts = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
-                                                   static_cast<unsigned>(std::min<uint64_t>(matrices, 64))));
-  std::vector<std::thread> threads;
-  std::atomic<bool> outOfMemory{false};
-  auto worker = [&](unsigned p) {
-    try {
-      std::vector<float> values;
-      std::vector<uint8_t> rows;
-      for (uint64_t m = p; m < matrices && !outOfMemory; m += parts)
-        one(m, values, rows);
-    } catch (const std::bad_alloc &) {
-      outOfMemory = true;
-    }
-  };
-  for (unsigned p = 1; p < parts; ++p)
-    threads.emplace_back(worker, p);
-  worker(0);
-  for (std::thread &t : threads)
-    t.join();
-  if (outOfMemory)
+  if (!forEachMatrix<Scratch>(matrices, one))
     return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", 5 * perMatrix,
                  " bytes to generate a matrix of the synthetic fp8 weight '",
+                 w.name, "'");
+  return Status();
+}
+
+// An mxfp4 weight (always in MXFP4 panels): each [n, k] matrix's f32 values
+// (as any synthetic weight's) quantized per row and group of 32
+// (quantizeMxfp4Row, mxfp4.h), then packed. One matrix per task, as for fp8.
+Status Model::generateMxfp4(const WeightSpec &w) {
+  int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
+  uint64_t matrices = 1;
+  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
+    matrices *= static_cast<uint64_t>(w.shape[d]);
+  uint64_t perMatrix = static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
+  float bound = randomUniformBound(k);
+  uint8_t *out = const_cast<uint8_t *>(w.data);
+  struct Scratch {
+    std::vector<float> row;
+    std::vector<uint8_t> blocks, scales;
+  };
+  auto one = [&](uint64_t m, Scratch &s) {
+    std::vector<float> &row = s.row;
+    std::vector<uint8_t> &blocks = s.blocks, &scales = s.scales;
+    row.resize(static_cast<size_t>(k));
+    blocks.resize(perMatrix / 2);
+    scales.resize(perMatrix / kMxfp4Group);
+    for (int64_t r = 0; r < n; ++r) {
+      uint64_t first = m * perMatrix + static_cast<uint64_t>(r * k);
+      for (int64_t c = 0; c < k; ++c)
+        row[c] = randomUniformWeight(w.seed, first + static_cast<uint64_t>(c), bound);
+      quantizeMxfp4Row(row.data(), k, blocks.data() + r * (k / 2),
+                       scales.data() + r * (k / kMxfp4Group)); // finite values
+    }
+    packMxfp4Panels(blocks.data(), scales.data(), n, k, out + m * mxfp4PanelBytes(n, k));
+  };
+  if (!forEachMatrix<Scratch>(matrices, one))
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", perMatrix / 2 + perMatrix / 32,
+                 " bytes to generate a matrix of the synthetic mxfp4 weight '",
                  w.name, "'");
   return Status();
 }

@@ -12,6 +12,7 @@
 
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 #include "moert/half.h"
 #include "moert/moeb_generated.h"
 
@@ -34,7 +35,7 @@ const char *dtypeName(uint8_t d) {
   return moert_dtype_name(static_cast<moert_dtype_t>(d));
 }
 
-bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::F8E4M3); }
+bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::MXFP4); }
 
 size_t dtypeBytes(uint8_t d) {
   return moert_dtype_size(static_cast<moert_dtype_t>(d));
@@ -196,9 +197,9 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
                    "(offset ", off, ", bytes ", bytes, "; expected 0, 0)");
     if (synthetic && w->dtype() != fb::DType::F32 &&
         w->dtype() != fb::DType::BF16 && w->dtype() != fb::DType::F16 &&
-        w->dtype() != fb::DType::F8E4M3)
+        w->dtype() != fb::DType::F8E4M3 && w->dtype() != fb::DType::MXFP4)
       return error(MOERT_INVALID_ARTIFACT, what,
-                   ": a RandomUniform weight is f32, bf16, f16 or f8e4m3, got ",
+                   ": a RandomUniform weight is f32, bf16, f16, f8e4m3 or mxfp4, got ",
                    dtypeName(static_cast<uint8_t>(w->dtype())));
     if (off > blobSize_ || bytes > blobSize_ - off)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
@@ -236,7 +237,25 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (layout > static_cast<uint8_t>(fb::WeightLayout::MAX))
       return error(MOERT_INVALID_ARTIFACT, what, ": unknown layout ", int(layout));
     spec.panels = w->layout() == fb::WeightLayout::Panels32;
-    if (spec.panels) {
+    bool mxfp4 = w->dtype() == fb::DType::MXFP4;
+    if (mxfp4 && (!spec.panels || spec.shape.size() < 2 || spec.shape.back() % kMxfp4Group != 0))
+      return error(MOERT_INVALID_ARTIFACT, what, ": an mxfp4 weight is [..., n, k] "
+                   "with k a multiple of ", kMxfp4Group, " in layout Panels32, got ",
+                   shapeString(w->shape()),
+                   spec.panels ? "" : " in layout RowMajor");
+    if (mxfp4) {
+      // Π(leading dims) matrices of ceil(n / 32) panels of k / 32 groups
+      // (mxfp4PanelBytes, mxfp4.h).
+      uint64_t n = static_cast<uint64_t>(spec.shape[spec.shape.size() - 2]);
+      uint64_t groups = static_cast<uint64_t>(spec.shape.back() / kMxfp4Group);
+      overflow |= __builtin_mul_overflow(n / kPanelWidth + (n % kPanelWidth != 0), groups, &expect);
+      overflow |= __builtin_mul_overflow(expect, static_cast<uint64_t>(kMxfp4GroupBytes), &expect);
+      for (size_t d = 0; d + 2 < spec.shape.size(); ++d)
+        overflow |= __builtin_mul_overflow(expect, static_cast<uint64_t>(spec.shape[d]), &expect);
+      if (overflow)
+        return error(MOERT_INVALID_ARTIFACT, what, ": mxfp4 ",
+                     shapeString(w->shape()), " in panels is too large");
+    } else if (spec.panels) {
       if (table_.target() != fb::Target::CpuX86_64)
         return error(MOERT_INVALID_ARTIFACT, what,
                      ": layout Panels32 is the CPU target's, not this artifact's");
@@ -244,7 +263,7 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
            w->dtype() != fb::DType::F8E4M3) ||
           spec.shape.size() < 2)
         return error(MOERT_INVALID_ARTIFACT, what, ": layout Panels32 needs an "
-                     "f32, bf16 or f8e4m3 weight of rank >= 2, got ", dtypeName(dt), " ",
+                     "f32, bf16, f8e4m3 or mxfp4 weight of rank >= 2, got ", dtypeName(dt), " ",
                      shapeString(w->shape()));
       // Π(leading dims) matrices of ceil(n / 32) x 32 rows of k values (k
       // rounded up to the panel depth: pairs for bf16).
@@ -548,25 +567,28 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return st;
     uint8_t dt = static_cast<uint8_t>(c->dtype());
     if (c->dtype() != fb::DType::F32 && c->dtype() != fb::DType::BF16 &&
-        c->dtype() != fb::DType::F16 && c->dtype() != fb::DType::F8E4M3)
+        c->dtype() != fb::DType::F16 && c->dtype() != fb::DType::F8E4M3 &&
+        c->dtype() != fb::DType::MXFP4)
       return error(MOERT_INVALID_ARTIFACT, where, ": dtype is ",
                    validDType(dt) ? dtypeName(dt) : "unknown",
-                   " (", int(dt), "), expected f32, bf16, f16 or f8e4m3");
+                   " (", int(dt), "), expected f32, bf16, f16, f8e4m3 or mxfp4");
     out->dtype = static_cast<moert_dtype_t>(dt);
-    // fp8: A is f32, B the fp8 weight (its scales come with it).
-    bool fp8 = out->dtype == MOERT_F8E4M3;
+    // fp8 and mxfp4: A is f32, B the quantized weight (fp8's scales come
+    // with it; mxfp4's are inside its panels).
+    bool mxfp4 = out->dtype == MOERT_MXFP4;
+    bool fp8 = out->dtype == MOERT_F8E4M3 || mxfp4;
     moert_dtype_t aType = fp8 ? MOERT_F32 : out->dtype;
     int64_t size = static_cast<int64_t>(dtypeBytes(dt));
     int64_t aSize = static_cast<int64_t>(moert_dtype_size(aType));
     std::string ab = std::string(dtypeName(dt));
     std::string aName = moert_dtype_name(aType);
     if (fp8 && table_.target() != fb::Target::CpuX86_64)
-      return error(MOERT_INVALID_ARTIFACT, where,
-                   ": f8e4m3 GEMMs run on the CPU target only (this runtime's "
+      return error(MOERT_INVALID_ARTIFACT, where, ": ", ab,
+                   " GEMMs run on the CPU target only (this runtime's "
                    "CUDA backend has none yet)");
     if (fp8 && !(out->b.isWeight && (*weights_)[out->b.index].panels))
-      return error(MOERT_INVALID_ARTIFACT, where,
-                   ": an f8e4m3 GEMM's operand b must be a weight in panels");
+      return error(MOERT_INVALID_ARTIFACT, where, ": an ", ab,
+                   " GEMM's operand b must be a weight in panels");
     Ends rows;
     if (!(st = affine(c->rows(), where + ": rows", &out->rows, &rows)))
       return st;
@@ -590,9 +612,13 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                      out->n, ", ", out->k, "]");
     }
     // n and k are at most kBlasMax each, so n x k (padded) fits an int64.
-    int64_t bMatrix = out->bPanels ? static_cast<int64_t>(panelElements(
-                                         out->n, out->k, panelDepth(size)))
-                                   : out->n * out->k;
+    // mxfp4 (in panels, k a multiple of 32 as the weight's): bytes.
+    int64_t bMatrix = mxfp4 ? static_cast<int64_t>(mxfp4PanelBytes(out->n, out->k))
+                      : out->bPanels ? static_cast<int64_t>(panelElements(
+                                           out->n, out->k, panelDepth(size)))
+                                     : out->n * out->k;
+    if (mxfp4)
+      size = 1;
     if (!(st = product(where + ": rows x k", {out->k, aSize}, rows, needA)) ||
         !(st = product(where + ": " + bLabel, {experts, bMatrix, size}, one, needB)) ||
         !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))

@@ -7,7 +7,16 @@
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=FP8CUDA
-// FP8CUDA: moe-lower-to-exec: fp8 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 checkpoint when the artifact is written)
+// FP8CUDA: moe-lower-to-exec: fp8 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 or MXFP4 checkpoint when the artifact is written)
+// --weight-type=mxfp4: the FFN weights are f4E2M1FN (an MXFP4 checkpoint's
+// blocks as they are, other values quantized when the artifact is written)
+// against f32 activations; K (each weight's last dimension) must be a
+// multiple of 32, so the splits with K = 8 or 6 fail with one error each.
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=MXFP4ERR
+// MXFP4ERR: error: moe-lower-to-exec: weight-type mxfp4 shares a scale among 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of 32; this op's weight is 'tensor<4x6x8xf32>' (weight-type fp8, bf16 or f32 takes any K)
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=MXFP4CUDA
+// MXFP4CUDA: moe-lower-to-exec: mxfp4 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 or MXFP4 checkpoint when the artifact is written)
 // Enum options: MLIR's option parser names the bad value.
 // RUN: not moe-opt %s --moe-lower-to-exec="weight-type=f64" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
 // BADTYPE: for the --weight-type option: Cannot find option named 'f64'!
@@ -182,6 +191,7 @@ func.func @fp8_checkpoint(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // CHECK: exec.launch @expert_bias_1(%[[Y]], %[[DB]], %[[O]]) extent([2, 0]) grain(16)
 // CHECK: func.func @expert_bias_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<4x6xf32>, %{{.*}}: memref<5xi32>,
 // CHECK: func.func @expert_bias_1(%{{.*}}: memref<128x32xf32>, %{{.*}}: memref<4x32xf32>, %{{.*}}: memref<5xi32>,
+// MXFP4-NOT: func.func @gpt_oss
 func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
   %wg = moe.weight "router" from "m.safetensors" : tensor<4x32xf32>
   %g = moe.weight "gu_blocks" from "m.safetensors" format mxfp4 scales "gu_scales" rows(0, 2) : tensor<4x6x32xf32>
@@ -197,6 +207,34 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
   %y = moe.expert_ffn %xp, %o gate %g up %u down %d biases(up %ub, down %db, gate %gb) <activation = clamped_swiglu> : (tensor<?x32xf32>, tensor<5xi32>, tensor<4x6x32xf32>, tensor<4x6x32xf32>, tensor<4x32x6xf32>, tensor<4x6xf32>, tensor<4x32xf32>, tensor<4x6xf32>) -> tensor<?x32xf32>
   %out = moe.combine %y, %w, %s : (tensor<?x32xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x32xf32>
   return %out : tensor<?x32xf32>
+}
+
+// -----
+
+// The router stays f32; no rounding kernel before the GEMMs.
+// MXFP4-LABEL: func.func @mxfp4
+// MXFP4: exec.weight "router" from "m.safetensors" : <4x64xf32>
+// MXFP4: %[[U:.*]] = exec.weight "u" from "m.safetensors" : <4x32x64xf4E2M1FN>
+// MXFP4: %[[D:.*]] = exec.weight "d" from "m.safetensors" : <4x64x32xf4E2M1FN>
+// MXFP4: %[[G:.*]] = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf4E2M1FN>
+// MXFP4-NOT: exec.launch @elementwise
+// MXFP4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
+// MXFP4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
+// MXFP4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xf4E2M1FN>, <5xi32> -> <?x64xf32>
+// CHECK-LABEL: func.func @mxfp4
+// CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf32>
+func.func @mxfp4(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %wg = moe.weight "router" from "m.safetensors" : tensor<4x64xf32>
+  %g = moe.weight "g_blocks" from "m.safetensors" format mxfp4 scales "g_scales" : tensor<4x32x64xf32>
+  %u = moe.weight "u" from "m.safetensors" : tensor<4x32x64xf32>
+  %d = moe.weight "d" from "m.safetensors" : tensor<4x64x32xf32>
+  %l = moe.router %x, %wg : tensor<?x64xf32>, tensor<4x64xf32> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 2> : tensor<?x4xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) : tensor<?x2xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<?xi32>, tensor<?x2xi32>
+  %xp = moe.permute %x, %r : tensor<?x64xf32>, tensor<?xi32> -> tensor<?x64xf32>
+  %y = moe.expert_ffn %xp, %o gate %g up %u down %d <activation = silu> : (tensor<?x64xf32>, tensor<5xi32>, tensor<4x32x64xf32>, tensor<4x32x64xf32>, tensor<4x64x32xf32>) -> tensor<?x64xf32>
+  %out = moe.combine %y, %w, %s : (tensor<?x64xf32>, tensor<?x2xf32>, tensor<?x2xi32>) -> tensor<?x64xf32>
+  return %out : tensor<?x64xf32>
 }
 
 // -----

@@ -1,4 +1,4 @@
-// moe-pack-weights: the f32, bf16 and fp8 weights (rank >= 2) that only the B
+// moe-pack-weights: the f32, bf16, fp8 and mxfp4 weights (rank >= 2) that only the B
 // operands of GEMMs read are laid out in panels; f16 weights and weights a
 // copy or a launch reads stay row-major; a module for cuda is an error.
 // RUN: moe-opt %s --split-input-file --verify-diagnostics --moe-pack-weights | FileCheck %s
@@ -10,6 +10,7 @@
 // CHECK: exec.weight "wb" random(3) panels : <2x4x8xbf16>
 // CHECK: exec.weight "wh" random(4) : <4x8xf16>
 // CHECK: exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" panels : <2x4x8xf8E4M3FN>
+// CHECK: exec.weight "w4" random(11) panels : <2x4x32xf4E2M1FN>
 // CHECK: exec.weight "bias" random(9) : <8xf32>
 // CHECK: exec.weight "unused" random(10) : <4x8xf32>
 func.func @plan() {
@@ -20,6 +21,7 @@ func.func @plan() {
   %wb = exec.weight "wb" random(3) : <2x4x8xbf16>
   %wh = exec.weight "wh" random(4) : <4x8xf16>
   %w8 = exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" : <2x4x8xf8E4M3FN>
+  %w4 = exec.weight "w4" random(11) : <2x4x32xf4E2M1FN>
   %bias = exec.weight "bias" random(9) : <8xf32>
   %unused = exec.weight "unused" random(10) : <4x8xf32>
   %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
@@ -35,6 +37,8 @@ func.func @plan() {
   %xh = exec.alloc offset(16384) bytes([16, 0]) : <?x8xf16>
   exec.gemm %xh, %wh -> %y4 rows([1, 0]) n(4) k(8) : <?x8xf16>, <4x8xf16> -> <?x4xf32>
   exec.grouped_gemm %x, %w8, %o -> %y4 rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
+  %x32 = exec.alloc offset(20480) bytes([128, 0]) : <?x32xf32>
+  exec.grouped_gemm %x32, %w4, %o -> %y4 rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
   exec.launch @kernel_0(%x, %bias) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<8xf32>
   exec.output "y", %y : <?x40xf32>
   return

@@ -59,8 +59,11 @@ def linear(x, w):
 # The operand type of the expert FFNs' projections (and the dense / shared
 # experts' MLPs): None or "f32" for float32; "bf16" or "f16" rounds both
 # operands of each projection to that type (round to nearest even) and sums
-# the exact products in float32, as `moe-compile --weight-type` does. The
-# routers and the shared-expert gate stay float32 either way.
+# the exact products in float32, as `moe-compile --weight-type` does;
+# "mxfp4" quantizes each weight [N, K] to MXFP4 per row and group of 32
+# along K with quant.py's "ceil" scale rule (what --weight-type=mxfp4 does
+# to weights that are not MXFP4 already) and keeps the activations float32.
+# The routers and the shared-expert gate stay float32 either way.
 FFN_OPERAND_DTYPE = None
 
 
@@ -74,7 +77,7 @@ def round_bf16(a):
 
 
 def round_operand(a):
-    if FFN_OPERAND_DTYPE in (None, "f32"):
+    if FFN_OPERAND_DTYPE in (None, "f32", "mxfp4"):
         return _f32(a)
     if FFN_OPERAND_DTYPE == "bf16":
         return round_bf16(a)
@@ -83,9 +86,18 @@ def round_operand(a):
     raise ValueError("unknown FFN operand dtype %r" % FFN_OPERAND_DTYPE)
 
 
+def ffn_weight(w):
+    """An FFN projection's weight [N, K] in FFN_OPERAND_DTYPE, as float32."""
+    if FFN_OPERAND_DTYPE == "mxfp4":
+        import quant  # the reference's own bit-level decoders and quantizers
+        blocks, scales = quant.quantize_mxfp4(_f32(w), rule="ceil")
+        return quant.dequant_mxfp4(blocks, scales)
+    return round_operand(w)
+
+
 def ffn_linear(x, w):
     """linear() of an FFN projection, operands in FFN_OPERAND_DTYPE."""
-    return np.matmul(round_operand(x), round_operand(w).T)
+    return np.matmul(round_operand(x), ffn_weight(w).T)
 
 
 def sigmoid(x):
@@ -512,13 +524,13 @@ def gpt_oss_moe(x, tensors, config, layer, aux=None):
     dn, dnb = tensors[p + "experts.down_proj"], tensors[p + "experts.down_proj_bias"]
 
     def expert(e, xs):
-        h = np.matmul(round_operand(xs), round_operand(gu[e])) + _f32(gub[e])[None, :]
+        h = np.matmul(round_operand(xs), ffn_weight(gu[e].T).T) + _f32(gub[e])[None, :]
         gate, up = h[:, 0::2], h[:, 1::2]
         gate = np.minimum(gate, limit)
         up = np.clip(up, -limit, limit)
         glu = gate * sigmoid(gate * alpha)
         a = (up + F32(1)) * glu
-        return np.matmul(round_operand(a), round_operand(dn[e])) + _f32(dnb[e])[None, :]
+        return np.matmul(round_operand(a), ffn_weight(dn[e].T).T) + _f32(dnb[e])[None, :]
 
     out = accumulate_experts(x, idx, w, expert, E)
     if aux is not None:

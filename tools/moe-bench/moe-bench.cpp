@@ -67,11 +67,13 @@ Shapes:
 
 Compiling (moe-compile runs as a subprocess, with these options):
   --target TARGET      cpu (default), or cuda[:sm_NN] (default sm_90)
-  --weight-type TYPE   the expert weights' type: f32 (default), bf16, f16 or
-                       fp8 (e4m3, a scale per 128 x 128 block; cpu only)
+  --weight-type TYPE   the expert weights' type: f32 (default), bf16, f16,
+                       fp8 (e4m3, a scale per 128 x 128 block; cpu only) or
+                       mxfp4 (e2m1, a scale per 32 values; cpu only, H and F
+                       multiples of 32)
                        (weight bytes are counted at that size)
   --pack-weights[=BOOL]
-                       f32/bf16 GEMM weights in panels, cpu target (default
+                       GEMM weights in panels, cpu target (default
                        true; false to compare with the row-major kernels)
   --cpu NAME           the CPU the host kernels are compiled for (default
                        x86-64-v3)
@@ -355,11 +357,13 @@ const std::vector<Shape> &namedShapes() {
 }
 
 /// The bytes of one FFN weight value in the artifact: the router stays f32;
-/// fp8 is a byte per value and an f32 scale per 128 x 128 block.
+/// fp8 is a byte per value and an f32 scale per 128 x 128 block; mxfp4 half
+/// a byte per value and a byte per 32.
 double ffnElementBytes() {
-  return opts.weightType == "f32"   ? 4.0
-         : opts.weightType == "fp8" ? 1.0 + 4.0 / (128.0 * 128.0)
-                                    : 2.0;
+  return opts.weightType == "f32"     ? 4.0
+         : opts.weightType == "fp8"   ? 1.0 + 4.0 / (128.0 * 128.0)
+         : opts.weightType == "mxfp4" ? 0.5 + 1.0 / 32.0
+                                      : 2.0;
 }
 
 /// The bytes of a shape's weights as the artifact (and the runtime's
@@ -772,7 +776,7 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
   }
 
   progress("loading " + s.name + " and generating its synthetic weights (" +
-           format("%.2f", weightGiB) + " GiB as f32)" +
+           format("%.2f", weightGiB) + " GiB, the FFN weights as " + opts.weightType + ")" +
            (opts.gpu() ? " for " + opts.device : ""));
   auto model = moert::Model::load(artifact.path);
   if (!model)
@@ -850,10 +854,10 @@ std::string validate() {
   if (opts.format != "table" && opts.format != "csv" && opts.format != "markdown")
     return "--format must be table, csv or markdown, got '" + opts.format + "'";
   if (opts.weightType != "f32" && opts.weightType != "bf16" &&
-      opts.weightType != "f16" && opts.weightType != "fp8")
-    return "--weight-type must be f32, bf16, f16 or fp8, got '" + opts.weightType + "'";
-  if (opts.weightType == "fp8" && opts.targetKind() != "cpu")
-    return "--weight-type fp8 runs on the cpu target only so far";
+      opts.weightType != "f16" && opts.weightType != "fp8" && opts.weightType != "mxfp4")
+    return "--weight-type must be f32, bf16, f16, fp8 or mxfp4, got '" + opts.weightType + "'";
+  if ((opts.weightType == "fp8" || opts.weightType == "mxfp4") && opts.targetKind() != "cpu")
+    return "--weight-type " + opts.weightType + " runs on the cpu target only so far";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
     return "--cuda-gemv-max-tokens is for --target=cuda";
   if (opts.compileOnly && opts.keepArtifact.empty())

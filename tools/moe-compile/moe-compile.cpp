@@ -62,20 +62,25 @@ static cl::opt<int64_t> maxTokens(
 static cl::opt<std::string> weightType(
     "weight-type", cl::init("native"), cl::cat(category),
     cl::desc("The expert FFN weights' type in the artifact and of their GEMMs' "
-             "operands: native (default: fp8 for an fp8 checkpoint; the "
-             "checkpoint's type when all its weights are bf16, or all f16; "
-             "else f32), f32, bf16, f16 or fp8. With bf16/f16 the activations "
+             "operands: native (default: fp8 for an fp8 checkpoint, mxfp4 for "
+             "an MXFP4 one; the checkpoint's type when all its weights are "
+             "bf16, or all f16; else f32), f32, bf16, f16, fp8 or mxfp4. With "
+             "bf16/f16 the activations "
              "a GEMM reads are rounded to that type and the products are "
              "summed in f32. fp8 (--target=cpu): e4m3 codes with a scale per "
              "128 x 128 block (an fp8 checkpoint's as shipped, other weights "
              "quantized here: scale = amax / 448, round to nearest even) "
-             "against f32 activations. The router stays f32"));
+             "against f32 activations. mxfp4 (--target=cpu, K a multiple of "
+             "32): e2m1 codes with an e8m0 scale per 32 values along K (an "
+             "MXFP4 checkpoint's as shipped, other weights quantized here: "
+             "the smallest power-of-two scale with amax / scale <= 6, round "
+             "to nearest even) against f32 activations. The router stays f32"));
 static cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
-    cl::desc("--target=cpu: write the f32 and bf16 GEMM weights pre-packed "
+    cl::desc("--target=cpu: write the f32, bf16, fp8 and mxfp4 GEMM weights pre-packed "
              "in panels of 32 rows for the runtime's CPU GEMM (default true; "
-             "false keeps them row-major, read by the row-major kernels and "
-             "BLAS)"));
+             "false keeps f32, bf16 and f16 ones row-major, read by the "
+             "row-major kernels and BLAS; fp8 and mxfp4 weights need panels)"));
 static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
@@ -183,7 +188,7 @@ int main(int argc, char **argv) {
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
-      "              [--weight-type=native|f32|bf16|f16|fp8] [--pack-weights=true|false]\n"
+      "              [--weight-type=native|f32|bf16|f16|fp8|mxfp4] [--pack-weights=true|false]\n"
       "              [--cpu=NAME] [--sign KEY]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
@@ -228,7 +233,7 @@ int main(int argc, char **argv) {
                 Twine(maxTokens.getValue()));
   std::optional<moec::WeightType> ffnType;
   if (weightType != "native" && !(ffnType = moec::parseWeightType(weightType)))
-    return fail("--weight-type must be native, f32, bf16, f16 or fp8, got '" +
+    return fail("--weight-type must be native, f32, bf16, f16, fp8 or mxfp4, got '" +
                 weightType + "'");
   if (cudaGemvMaxTokens < 0)
     return fail("--cuda-gemv-max-tokens must be >= 0");
@@ -267,12 +272,16 @@ int main(int argc, char **argv) {
   bool native = !ffnType;
   if (native)
     ffnType = moec::nativeWeightType(*module);
-  if (*ffnType == moec::WeightType::FP8 && options.target == moec::ExecTarget::Cuda)
-    return fail(native ? "the checkpoint's weights are fp8, and the cuda target "
-                         "has no fp8 kernels yet: give --weight-type=bf16 (or "
-                         "f32) to dequantize them when the artifact is written"
-                       : "--weight-type=fp8 is for --target=cpu (the cuda "
-                         "target has no fp8 kernels yet)");
+  if ((*ffnType == moec::WeightType::FP8 || *ffnType == moec::WeightType::MXFP4) &&
+      options.target == moec::ExecTarget::Cuda) {
+    std::string type = moec::stringify(*ffnType).str();
+    return fail(native ? "the checkpoint's weights are " + type +
+                             ", and the cuda target has no " + type +
+                             " kernels yet: give --weight-type=bf16 (or f32) to "
+                             "dequantize them when the artifact is written"
+                       : "--weight-type=" + type + " is for --target=cpu (the cuda "
+                         "target has no " + type + " kernels yet)");
+  }
 
   options.maxTokens = maxTokens;
   options.cpu = cpu;

@@ -249,6 +249,7 @@ double element(const moert_tensor_t &t, size_t i) {
     return v;
   }
   case MOERT_F8E4M3: // weights only: never a function's output
+  case MOERT_MXFP4:
     break;
   }
   return 0;

@@ -19,11 +19,13 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     gets `exec.max_tokens`; its buffers' offsets are left at 0 for
     `exec-plan-memory`. The patterns live in one file per op family
     (include/moec/Conversion/MoeToExec.h). Activations must be f32. The expert and shared-expert FFN weights are
-    packed as `weight-type` (f32, bf16, f16 or fp8); with a 16-bit type each of
+    packed as `weight-type` (f32, bf16, f16, fp8 or mxfp4); with a 16-bit type each of
     their GEMMs reads its A operand rounded to that type (round to nearest
     even, by the elementwise_round16 kernel or the GLU that produces them) and accumulates the exact
     products in f32; with fp8 (CPU target only) the weights are e4m3 codes
-    with 128 x 128 block scales and the GEMMs read f32 activations. Every other weight (the router's, biases, the shared
+    with 128 x 128 block scales and the GEMMs read f32 activations; with
+    mxfp4 (CPU target only, K a multiple of 32) the weights are e2m1 codes
+    with an e8m0 scale per 32 values along K, against f32 activations. Every other weight (the router's, biases, the shared
     expert's gate) stays f32. Weights are converted when the artifact is
     written.
   }];
@@ -39,15 +41,18 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
                clEnumValN(::moec::ExecTarget::Cuda, "cuda", "NVIDIA GPUs"))}]>,
     Option<"weightType", "weight-type", "::moec::WeightType",
            /*default=*/"::moec::WeightType::F32",
-           "f32, bf16, f16 or fp8: the element type of the FFN weights and of "
-           "their GEMMs' operands (f32 accumulation; fp8: e4m3 weights with "
-           "128 x 128 block scales against f32 activations)",
+           "f32, bf16, f16, fp8 or mxfp4: the element type of the FFN weights "
+           "and of their GEMMs' operands (f32 accumulation; fp8: e4m3 weights "
+           "with 128 x 128 block scales, mxfp4: e2m1 weights with an e8m0 "
+           "scale per 32 values, both against f32 activations)",
            [{::llvm::cl::values(
                clEnumValN(::moec::WeightType::F32, "f32", "f32"),
                clEnumValN(::moec::WeightType::BF16, "bf16", "bfloat16"),
                clEnumValN(::moec::WeightType::F16, "f16", "IEEE half"),
                clEnumValN(::moec::WeightType::FP8, "fp8",
-                          "e4m3, 128 x 128 block scales"))}]>,
+                          "e4m3, 128 x 128 block scales"),
+               clEnumValN(::moec::WeightType::MXFP4, "mxfp4",
+                          "e2m1, an e8m0 scale per 32 values"))}]>,
     Option<"gemvMaxTokens", "gemv-max-tokens", "int64_t", /*default=*/"0",
            "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
            "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "

@@ -17,9 +17,10 @@ namespace moec {
 /// Where an exec plan runs.
 enum class ExecTarget { Cpu, Cuda };
 /// The expert and shared-expert FFN weights' element type, and their GEMMs'
-/// operand type (FP8: e4m3 weights with 128 x 128 block scales, f32
+/// operand type (FP8: e4m3 weights with 128 x 128 block scales; MXFP4: e2m1
+/// weights with an e8m0 scale per 32 values along k; both against f32
 /// activations).
-enum class WeightType { F32, BF16, F16, FP8 };
+enum class WeightType { F32, BF16, F16, FP8, MXFP4 };
 /// The CUDA target's code object: PTX, a cubin (ptxas), or a cubin when
 /// ptxas is found.
 enum class CudaBinary { Auto, Ptx, Cubin };

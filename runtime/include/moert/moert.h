@@ -113,12 +113,18 @@ typedef enum moert_dtype_t {
   MOERT_I32 = 3,
   /** fp8 e4m3 with block scales: an artifact's weights only, never a
    *  function's input or output. */
-  MOERT_F8E4M3 = 4
+  MOERT_F8E4M3 = 4,
+  /** MXFP4: e2m1 codes with an e8m0 scale per 32 values, in MXFP4 panels
+   *  (moert/mxfp4.h): an artifact's weights only, never a function's input
+   *  or output. */
+  MOERT_MXFP4 = 5
 } moert_dtype_t;
 
-/** Bytes per element (4, 2, 2, 4, 1); 0 for a value that is not a dtype. */
+/** Bytes per element (4, 2, 2, 4, 1); 0 for a value that is not a dtype
+ *  and for MXFP4, which has no whole bytes per element (half a byte per
+ *  code plus a scale byte per 32 codes). */
 MOERT_API size_t moert_dtype_size(moert_dtype_t dtype);
-/** "f32", "f16", "bf16", "i32", "f8e4m3"; "?" for a value that is not a
+/** "f32", "f16", "bf16", "i32", "f8e4m3", "mxfp4"; "?" for a value that is not a
  *  dtype. */
 MOERT_API const char *moert_dtype_name(moert_dtype_t dtype);
 

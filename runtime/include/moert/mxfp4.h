@@ -42,6 +42,60 @@ inline float e8m0ToFloat(uint8_t e) {
   return isE8m0NaN(e) ? std::nanf("") : std::ldexp(1.0f, static_cast<int>(e) - 127);
 }
 
+/// A finite float to the nearest e2m1 code (ties to the even code, i.e. the
+/// even mantissa), saturating at ±6; the sign is kept (-0 gives code 8).
+inline uint8_t floatToE2m1(float f) {
+  static constexpr float kValues[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  float a = std::fabs(f);
+  uint8_t code = 7;
+  for (uint8_t c = 0; c < 7; ++c) {
+    float mid = 0.5f * (kValues[c] + kValues[c + 1]); // exact
+    if (a < mid || (a == mid && c % 2 == 0)) {
+      code = c;
+      break;
+    }
+  }
+  return static_cast<uint8_t>(code | (std::signbit(f) ? 8 : 0));
+}
+
+/// Quantizes the `k` values of one row (k a multiple of 32) as a checkpoint
+/// stores them: `blocks` k / 2 bytes (even k in the low nibble), `scales` k
+/// / 32 e8m0 bytes. Per group of 32 the scale is the smallest power of two
+/// 2^X with amax / 2^X <= 6 (X = floor(log2 amax) - 2, plus 1 when amax
+/// exceeds 6 · 2^X; 0 for a group of zeros; clamped to [-127, 127]), so no
+/// value saturates; each code is value / 2^X rounded to nearest even. False
+/// (nothing meaningful written) when a value is not finite.
+inline bool quantizeMxfp4Row(const float *values, int64_t k, uint8_t *blocks,
+                             uint8_t *scales) {
+  for (int64_t g = 0; g * kMxfp4Group < k; ++g) {
+    const float *v = values + g * kMxfp4Group;
+    double amax = 0.0;
+    for (int64_t i = 0; i < kMxfp4Group; ++i) {
+      if (!std::isfinite(v[i]))
+        return false;
+      amax = std::fmax(amax, std::fabs(static_cast<double>(v[i])));
+    }
+    int x = 0;
+    if (amax > 0.0) {
+      int ex;
+      std::frexp(amax, &ex); // amax = f · 2^ex, f in [0.5, 1)
+      x = ex - 1 - 2;
+      if (amax > std::ldexp(6.0, x))
+        ++x;
+      x = x < -127 ? -127 : x > 127 ? 127 : x;
+    }
+    scales[g] = static_cast<uint8_t>(x + 127);
+    uint8_t *out = blocks + g * (kMxfp4Group / 2);
+    for (int64_t i = 0; i < kMxfp4Group; i += 2) {
+      // Exact in double: a power-of-two scaling of an f32 value.
+      uint8_t lo = floatToE2m1(static_cast<float>(std::ldexp(static_cast<double>(v[i]), -x)));
+      uint8_t hi = floatToE2m1(static_cast<float>(std::ldexp(static_cast<double>(v[i + 1]), -x)));
+      out[i / 2] = static_cast<uint8_t>(lo | hi << 4);
+    }
+  }
+  return true;
+}
+
 // MXFP4 panels: a matrix [N, K] (K a multiple of 32) as the panels of 32
 // columns of moert/format.h (the last one padded), each as K / 32 groups of
 // kMxfp4GroupBytes, k in order: the e8m0 scales of the panel's 32 columns

@@ -5,6 +5,7 @@
 #include "cpu/SmallGemm.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 
 #include <algorithm>
 #include <cassert>
@@ -106,7 +107,7 @@ void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
   }
 }
 
-/// The f32 and fp8 panel kernels' instruction set: the best this CPU has, or
+/// The f32, fp8 and mxfp4 panel kernels' instruction set: the best this CPU has, or
 /// a lower one named by MOERT_PANEL_ISA (avx2, generic), for tests and
 /// comparisons on one machine. A name the CPU cannot run, or an unknown one,
 /// keeps the best.
@@ -125,7 +126,8 @@ PanelIsa panelIsa() {
 
 /// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
 /// of A) and `b` (rows of B) from A and B; with B in panels, B is an f32,
-/// bf16 or f8e4m3 weight of [N, K] matrices in panels (format.h), `b` is
+/// bf16, f8e4m3 or mxfp4 weight of [N, K] matrices in panels (format.h,
+/// mxfp4.h), `b` is
 /// e * N + n0 for columns [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
 inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                      const void *A, int64_t a, GemmB gb, int64_t b, int64_t N,
@@ -134,6 +136,14 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
   if (gb.panels) {
     int64_t e = b / N, n0 = b % N;
     assert(n0 % kPanelWidth == 0 && "column blocks start at a panel");
+    if (dtype == MOERT_MXFP4) { // MXFP4 panels (mxfp4.h), K a multiple of 32
+      panelGemmMxfp4(m, n, K, static_cast<const float *>(A) + a * K,
+                     static_cast<const uint8_t *>(B) +
+                         static_cast<uint64_t>(e) * mxfp4PanelBytes(N, K) +
+                         mxfp4GroupOffset(n0, 0, K),
+                     C, ldc, beta != 0.0f, panelIsa());
+      return;
+    }
     // f32, bf16 or f8e4m3 (the loader checks)
     int64_t depth = panelDepth(moert_dtype_size(dtype));
     uint64_t at = e * panelElements(N, K, depth) +

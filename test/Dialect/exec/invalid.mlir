@@ -92,7 +92,7 @@
 // -----
 
 // weight: an element type GEMMs read
-// expected-error@+1 {{'exec.weight' op a weight holds f32, bf16, f16 or f8E4M3FN, got '!exec.buffer<4x8xi8>'}}
+// expected-error@+1 {{'exec.weight' op a weight holds f32, bf16, f16, f8E4M3FN or f4E2M1FN, got '!exec.buffer<4x8xi8>'}}
 %w = exec.weight "w" random(1) : <4x8xi8>
 
 // -----
@@ -104,13 +104,13 @@
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16 or f8E4M3FN of rank >= 2, got '!exec.buffer<4x8xf16>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16, f8E4M3FN or f4E2M1FN of rank >= 2, got '!exec.buffer<4x8xf16>'}}
 %w = exec.weight "w" random(1) panels : <4x8xf16>
 
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16 or f8E4M3FN of rank >= 2, got '!exec.buffer<8xf32>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16, f8E4M3FN or f4E2M1FN of rank >= 2, got '!exec.buffer<8xf32>'}}
 %w = exec.weight "w" random(1) panels : <8xf32>
 
 // -----
@@ -171,6 +171,38 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(5) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x8xbf16>'}}
 exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xbf16>, <4x8xf8E4M3FN> -> <?x4xf32>
+
+// -----
+
+// gemm: mxfp4 weights multiply f32 activations
+%x = exec.input "x" offset(0) bytes([64, 0]) : <?x32xbf16>
+%w = exec.weight "w" random(1) panels : <4x32xf4E2M1FN>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x32xbf16>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) : <?x32xbf16>, <4x32xf4E2M1FN> -> <?x4xf32>
+
+// -----
+
+// weight: an mxfp4 weight's K holds whole groups of 32
+// expected-error@+1 {{'exec.weight' op an mxfp4 weight (f4E2M1FN) is [..., n, k] with k a multiple of 32 (the values that share a scale), got '!exec.buffer<4x48xf4E2M1FN>'}}
+%w = exec.weight "w" random(1) : <4x48xf4E2M1FN>
+
+// -----
+
+// weight: an mxfp4 weight is a matrix
+// expected-error@+1 {{'exec.weight' op an mxfp4 weight (f4E2M1FN) is [..., n, k] with k a multiple of 32 (the values that share a scale), got '!exec.buffer<64xf4E2M1FN>'}}
+%w = exec.weight "w" random(1) : <64xf4E2M1FN>
+
+// -----
+
+// weight: only a GEMM's B reads mxfp4 codes
+func.func @f() {
+  // expected-error@+1 {{'exec.weight' op an mxfp4 weight is read only as the B operand of exec.gemm or exec.grouped_gemm; 'exec.copy' uses it as operand 0}}
+  %w = exec.weight "w" random(1) : <4x32xf4E2M1FN>
+  %z = exec.alloc offset(0) bytes([0, 64]) : <4x32xf4E2M1FN>
+  exec.copy %w -> %z bytes([0, 64]) : <4x32xf4E2M1FN> -> <4x32xf4E2M1FN>
+  return
+}
 
 // -----
 
@@ -346,7 +378,7 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xbf16> -> <?x4xf3
 %v = exec.alloc offset(256) bytes([0, 256]) : <2x4x8xi32>
 %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
-// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16, f16 or f8E4M3FN, got '!exec.buffer<2x4x8xi32>'}}
+// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16, f16, f8E4M3FN or f4E2M1FN, got '!exec.buffer<2x4x8xi32>'}}
 exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xi32>, <2x4x8xi32>, <3xi32> -> <?x4xf32>
 
 // -----

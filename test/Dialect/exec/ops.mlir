@@ -4,7 +4,7 @@
 
 // CHECK: module attributes {exec.target = "cuda", exec.target_arch = "sm_90"}
 // CHECK-LABEL: func.func @plan
-// CHECK-SAME: attributes {exec.arena_bytes = 512 : i64, exec.max_tokens = 8 : i64}
+// CHECK-SAME: attributes {exec.arena_bytes = 4096 : i64, exec.max_tokens = 8 : i64}
 // CHECK: %[[X:.*]] = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 // CHECK: %[[W:.*]] = exec.weight "w" from "m.safetensors" : <4x8xf32>
 // CHECK: %[[V:.*]] = exec.weight "v" = dense<1.000000e+00> : tensor<2x4x8xf32> : <2x4x8xf32>
@@ -23,6 +23,9 @@
 // CHECK: %[[W8:.*]] = exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" panels : <2x4x8xf8E4M3FN>
 // CHECK: exec.grouped_gemm %[[X]], %[[W8]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
+// CHECK: %[[F4:.*]] = exec.weight "f4_blocks" from "m.safetensors" mxfp4 scales "f4_scales" rows(1, 2) panels : <2x4x32xf4E2M1FN>
+// CHECK: exec.grouped_gemm %{{.*}}, %[[F4]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
+// CHECK: exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
 // CHECK: exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
 // CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
 // CHECK: exec.weight "g_bias" from "m.safetensors" rows(1, 2) : <2x4xf32>
@@ -39,7 +42,7 @@
 // CHECK-SAME: attributes {exec.lanes = 32 : i64}
 // CHECK: } {exec.spread}
 module attributes {exec.target = "cuda", exec.target_arch = "sm_90"} {
-func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 512 : i64} {
+func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096 : i64} {
   %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
   %w = exec.weight "w" from "m.safetensors" : <4x8xf32>
   %v = exec.weight "v" = dense<1.0> : tensor<2x4x8xf32> : <2x4x8xf32>
@@ -61,6 +64,12 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 512 
   exec.grouped_gemm %x, %w8, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
   %q8 = exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
   exec.gemm %x, %q8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf8E4M3FN> -> <?x4xf32>
+  %x32 = exec.alloc offset(512) bytes([128, 0]) : <?x32xf32>
+  %f4 = exec.weight "f4_blocks" from "m.safetensors" mxfp4 scales "f4_scales" rows(1, 2) panels : <2x4x32xf4E2M1FN>
+  exec.grouped_gemm %x32, %f4, %o -> %y rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
+  %x64 = exec.alloc offset(1536) bytes([256, 0]) : <?x64xf32>
+  %q4 = exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
+  exec.gemm %x64, %q4 -> %y rows([1, 0]) n(4) k(64) : <?x64xf32>, <4x64xf4E2M1FN> -> <?x4xf32>
   %d8 = exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
   exec.gemm %x, %d8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
   %mx = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
