@@ -789,8 +789,8 @@ Status TableChecker::tensor(const fb::TensorDesc *t, const std::string &what,
   uint8_t dt = static_cast<uint8_t>(t->dtype());
   if (!validDType(dt))
     return error(MOERT_INVALID_ARTIFACT, w, ": unknown dtype ", int(dt));
-  if (t->dtype() == fb::DType::F8E4M3)
-    return error(MOERT_INVALID_ARTIFACT, w, ": dtype f8e4m3 is for weights only");
+  if (t->dtype() == fb::DType::F8E4M3 || t->dtype() == fb::DType::MXFP4)
+    return error(MOERT_INVALID_ARTIFACT, w, ": dtype ", dtypeName(dt), " is for weights only");
   out->dtype = static_cast<moert_dtype_t>(dt);
   const auto *shape = t->shape();
   if (!aligned64(shape))

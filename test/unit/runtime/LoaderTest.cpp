@@ -1,5 +1,6 @@
 //===- LoaderTest.cpp - every check of docs/artifact.md's loader ----------===//
 #include "TestUtil.h"
+#include "moert/mxfp4.h"
 
 #include <sodium.h>
 
@@ -550,12 +551,12 @@ TEST(LoaderSemantic, WeightsInPanels) {
                       a.model.weights[1]->layout = fb::WeightLayout::Panels32;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16 or f8e4m3 weight of rank >= 2, got f32 [8]");
+                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16, f8e4m3 or mxfp4 weight of rank >= 2, got f32 [8]");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::F16;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 0 ('w'): layout Panels32 needs an f32, bf16 or f8e4m3 weight of rank >= 2, got f16 [40, 8]");
+                    "weight 0 ('w'): layout Panels32 needs an f32, bf16, f8e4m3 or mxfp4 weight of rank >= 2, got f16 [40, 8]");
   // bf16 panels hold pairs of k: 64 x 8 x 2 bytes, not the 2048 of f32.
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::BF16;
@@ -695,7 +696,7 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
   }, true);
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16 or f8e4m3, got i32");
+                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16, f8e4m3 or mxfp4, got i32");
   Bytes d = mutated([](ArtifactBuilder &a) {
     a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
   });
@@ -827,12 +828,12 @@ TEST(LoaderSemantic, GemmDTypes) {
                     "command 0 (Gemm): operand b (weight 0 'w') is f32, expected bf16");
   Bytes c = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->dtype = fb::DType::I32; });
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16, f16 or f8e4m3");
+                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16, f16, f8e4m3 or mxfp4");
   Bytes d = mutated([](ArtifactBuilder &a) {
     cmd<fb::GroupedGemmT>(a, 3)->dtype = static_cast<fb::DType>(9);
   });
   EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
-                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16, f16 or f8e4m3");
+                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16, f16, f8e4m3 or mxfp4");
   // f16 [8, 16] is f32 [8, 8]'s 256 bytes; x holds 32 bytes = 16 f16 per row.
   auto asF16 = [](ArtifactBuilder &a) {
     a.model.weights[0]->dtype = fb::DType::F16;
@@ -893,6 +894,78 @@ TEST(LoaderSemantic, Fp8WeightsAndTheirScales) {
                     "command 0 (Gemm): an f8e4m3 GEMM's operand b must be a weight in panels");
   Bytes h = mutated([](ArtifactBuilder &b) { fn(b).inputs[0]->dtype = fb::DType::F8E4M3; });
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "dtype f8e4m3 is for weights only");
+}
+
+// An mxfp4 grouped GEMM: B is an mxfp4 weight [2, 8, 32] in MXFP4 panels
+// (weight 4: per matrix one panel of one group, 544 bytes), A a new f32
+// buffer [rows, 32], C f32.
+void useMxfp4(ArtifactBuilder &a) {
+  std::vector<uint8_t> panels(2 * moert::mxfp4PanelBytes(8, 32), 0);
+  uint32_t w = a.addWeight("w4", fb::DType::MXFP4, {2, 8, 32}, panels.data(), panels.size());
+  a.model.weights[w]->layout = fb::WeightLayout::Panels32;
+  FunctionBuilder f(a.model, fn(a));
+  auto *g = cmd<fb::GroupedGemmT>(a, 3);
+  *g->a = buf(f.buffer(128, 0));
+  *g->b = wt(w);
+  g->k = 32;
+  g->dtype = fb::DType::MXFP4;
+}
+
+TEST(LoaderSemantic, Mxfp4Weights) {
+  Bytes good = mutated(useMxfp4);
+  EXPECT_TRUE(loadStatus(good)) << loadStatus(good).message();
+  // Always in panels, k a multiple of 32, the panels' bytes exactly.
+  Bytes a = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    b.model.weights[4]->layout = fb::WeightLayout::RowMajor;
+  });
+  EXPECT_LOAD_ERROR(a, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): an mxfp4 weight is [..., n, k] with k a multiple of 32 "
+                    "in layout Panels32, got [2, 8, 32] in layout RowMajor");
+  Bytes c = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    b.model.weights[4]->shape = {2, 8, 48};
+  });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): an mxfp4 weight is [..., n, k] with k a multiple of 32 "
+                    "in layout Panels32, got [2, 8, 48]");
+  Bytes d = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    b.model.weights[4]->shape = {2, 40, 32}; // two panels per matrix
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): bytes is 1088, but mxfp4 [2, 40, 32] in panels is 2176 bytes");
+  Bytes e = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    b.model.weights[4]->shape = {INT64_MAX / 2, 8, 32};
+  });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "mxfp4 [4611686018427387903, 8, 32] is too large");
+  // The command multiplies by the weight's own [n, k] matrices, on the CPU.
+  Bytes f = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    cmd<fb::GroupedGemmT>(b, 3)->dtype = fb::DType::F32;
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "operand b (weight 4 'w4') is mxfp4, expected f32");
+  Bytes g = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    cmd<fb::GemmT>(b, 0)->dtype = fb::DType::MXFP4;
+  });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): an mxfp4 GEMM's operand b must be a weight in panels");
+  Bytes h = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    *cmd<fb::GroupedGemmT>(b, 3)->a = buf(0);
+  });
+  EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "but f32 [rows, k] needs 128");
+  Bytes i = mutated([](ArtifactBuilder &b) { fn(b).inputs[0]->dtype = fb::DType::MXFP4; });
+  EXPECT_LOAD_ERROR(i, MOERT_INVALID_ARTIFACT, "dtype mxfp4 is for weights only");
+  Bytes j = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    b.model.weights[4]->init = fb::WeightInit::RandomUniform;
+    b.model.weights[4]->offset = b.model.weights[4]->bytes = 0;
+    b.model.weights[4]->checksums.clear();
+  });
+  EXPECT_TRUE(loadStatus(j)) << loadStatus(j).message();
 }
 
 TEST(LoaderSemantic, GroupedGemmOperands) {
@@ -1037,8 +1110,8 @@ TEST(LoaderSemantic, InputsAndOutputs) {
   EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "rank 9 exceeds the runtime's maximum of 8");
   Bytes f = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->shape = {-1, -2}; });
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "output 0 ('y'): dimension 1 is -2");
-  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(5); });
-  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 5");
+  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(6); });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 6");
   Bytes h = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->name = "x"; fn(a).inputs[0]->name = ""; });
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "input 0: the name is empty");
   Bytes i = mutated([](ArtifactBuilder &a) {

@@ -381,6 +381,42 @@ TEST(PanelGemm, Mxfp4ScalarDecoding) {
   EXPECT_FALSE(moert::isE8m0NaN(254));
 }
 
+// The quantizer (--weight-type=mxfp4, synthetic weights), against values
+// worked out from the e2m1 grid {0, 0.5, 1, 1.5, 2, 3, 4, 6}: midpoints go
+// to the even code, magnitudes past 5 to 6 (code 7), the sign is kept.
+TEST(PanelGemm, Mxfp4Quantization) {
+  const std::pair<float, uint8_t> cases[] = {
+      {0.0f, 0},    {0.24f, 0},  {0.25f, 0},  {0.26f, 1},  {0.75f, 2},  {1.25f, 2},
+      {1.3f, 3},    {1.75f, 4},  {2.5f, 4},   {2.6f, 5},   {3.5f, 6},   {5.0f, 6},
+      {5.1f, 7},    {6.0f, 7},   {1e30f, 7},  {-0.0f, 8},  {-0.75f, 10}, {-5.0f, 14},
+      {-1e30f, 15}};
+  for (auto [v, code] : cases)
+    EXPECT_EQ(moert::floatToE2m1(v), code) << v;
+  // One row of three groups: amax 6 (scale 2^0), amax 6.5 (2^1: 6.5 / 2 =
+  // 3.25 -> 3), amax 2^-3 (2^-5: 0.125 / 2^-5 = 4); zeros elsewhere.
+  float row[96] = {};
+  row[0] = 6.0f, row[1] = -1.25f, row[2] = 0.3f;
+  row[32] = 6.5f, row[33] = 1.0f;
+  row[64] = 0.125f, row[95] = -0.0390625f; // 1.25 · 2^-5 -> 1
+  uint8_t blocks[48], scales[3];
+  ASSERT_TRUE(moert::quantizeMxfp4Row(row, 96, blocks, scales));
+  EXPECT_EQ(scales[0], 127);
+  EXPECT_EQ(scales[1], 128);
+  EXPECT_EQ(scales[2], 122);
+  EXPECT_EQ(blocks[0], 7 | 10 << 4);  // 6, -1.25 -> -1
+  EXPECT_EQ(blocks[1], 1);            // 0.3 -> 0.5, 0
+  EXPECT_EQ(blocks[16], 5 | 1 << 4);  // 3.25 -> 3, 0.5
+  EXPECT_EQ(blocks[32], 6);           // 4
+  EXPECT_EQ(blocks[47], 10 << 4);     // -1.25 -> -1 (high nibble: k = 95)
+  // A group of zeros has scale 2^0; a non-finite value is refused.
+  float zeros[32] = {};
+  ASSERT_TRUE(moert::quantizeMxfp4Row(zeros, 32, blocks, scales));
+  EXPECT_EQ(scales[0], 127);
+  EXPECT_EQ(blocks[0], 0);
+  zeros[5] = std::nanf("");
+  EXPECT_FALSE(moert::quantizeMxfp4Row(zeros, 32, blocks, scales));
+}
+
 // packMxfp4Panels against the checkpoint's row-major layout (even k in the
 // low nibble): every element's code and scale where the accessors say, the
 // padding columns code 0 with scale 127, and one element's byte by hand.
