@@ -56,6 +56,8 @@ def Moe_WeightOp : Moe_Op<"weight"> {
     even k in the low nibble; `NAME` is the U8 tensor `[..., N, K / 32]` of
     e8m0 scales, one per 32 values of a row. The value is
     `e2m1(code) · 2^(scale - 127)`, exact in f32. K must be a multiple of 32.
+    The compiler keeps the codes and scales (mxfp4 weights, moe-compile's
+    `--weight-type`) or converts them.
 
     `rows(start, step)` takes, of the stored tensor's dimension 1 (a matrix's
     rows after the expert dimension, or an `[E, N]` bias's columns), the
