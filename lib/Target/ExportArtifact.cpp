@@ -393,6 +393,7 @@ private:
   LogicalResult packWeight(exec::WeightOp op);
   LogicalResult packFp8Weight(exec::WeightOp op, const std::string &key);
   LogicalResult packMxfp4Weight(exec::WeightOp op, const std::string &key);
+  LogicalResult checkQuantizedInPanels(exec::WeightOp op, StringRef type);
   /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
   /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
   /// `scales` (n · k / 32), as they are; an NaN scale is an error.
@@ -416,6 +417,27 @@ private:
   };
   FailureOr<WeightTensors> weightTensors(exec::WeightOp op,
                                          std::set<std::string> &shards);
+  /// Where a quantized weight's [n, k] matrices come from: its inline
+  /// value (as f32), or its checkpoint tensors, `perTensor` matrices each.
+  struct MatrixSource {
+    const float *inlineValues = nullptr;
+    WeightTensors tensors;
+    uint64_t perTensor = 1;
+    /// What matrix m's values are called in an error.
+    std::string what(exec::WeightOp op, uint64_t m) const;
+    /// Releases the checkpoint pages of matrix m's tensors once it is the
+    /// last matrix of them.
+    void done(uint64_t m) const;
+  };
+  FailureOr<MatrixSource> matrixSource(exec::WeightOp op, uint64_t matrices,
+                                       std::set<std::string> &shards);
+  /// Matrix m ([n, k]) of `src` as f32, whatever the source holds: in an
+  /// inline value (returned as it is), or read into `values` from f32 /
+  /// bf16 / f16 values, selected rows, MXFP4 blocks, or fp8 codes (their
+  /// scales checked into `fp8Scales`, fp8Blocks(n) · fp8Blocks(k) floats).
+  FailureOr<const float *> readMatrixF32(exec::WeightOp op, const MatrixSource &src,
+                                         uint64_t m, int64_t n, int64_t k,
+                                         float *values, float *fp8Scales);
   /// Matrix `m` of the fp8 tensor `codes` [..., n, k] (row-major codes)
   /// and its scales from `scales`: the codes checked (no NaN) and, with
   /// `values`, decoded and scaled to f32 there; the matrix's scales checked
@@ -612,6 +634,21 @@ uint64_t fp8Bytes(ArrayRef<int64_t> shape, bool panels) {
                 : static_cast<uint64_t>(ShapedType::getNumElements(shape));
 }
 
+/// A quantized weight (`type`: fp8 or mxfp4) is in panels, on the CPU:
+/// the only layout and target with kernels for it.
+LogicalResult Writer::checkQuantizedInPanels(exec::WeightOp op, StringRef type) {
+  if (!cuda && op.getPanels())
+    return success();
+  return op.emitError() << "moe-export-artifact: " << type << " weight '"
+                        << op.getTensorName()
+                        << "' must be in panels for the cpu target (the only "
+                           "one with "
+                        << type
+                        << " kernels so far; --pack-weights=false keeps f32, "
+                           "bf16 and f16 weights row-major, not "
+                        << type << " ones)";
+}
+
 /// An fp8 weight (f8E4M3FN): its codes, one matrix at a time (in panels
 /// or row-major), then its f32 scales as a second weight, which the first
 /// names (Weight.scales). The codes and scales of a checkpoint's F8_E4M3
@@ -622,14 +659,8 @@ uint64_t fp8Bytes(ArrayRef<int64_t> shape, bool panels) {
 LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   auto type = cast<exec::BufferType>(op.getType());
   ArrayRef<int64_t> shape = type.getShape();
-  bool panels = op.getPanels();
-  if (cuda || !panels)
-    return op.emitError() << "moe-export-artifact: fp8 weight '"
-                          << op.getTensorName()
-                          << "' must be in panels for the cpu target (the "
-                             "only one with fp8 kernels so far; "
-                             "--pack-weights=false keeps f32, bf16 and f16 "
-                             "weights row-major, not fp8 ones)";
+  if (failed(checkQuantizedInPanels(op, "fp8")))
+    return failure();
   int64_t n = shape[shape.size() - 2], k = shape.back();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
   uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
@@ -645,9 +676,9 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   if (!seed) {
     // matrix(m, scales): matrix m's row-major codes (the checkpoint's own,
     // or quantized into rowCodes) and its scales.
-    std::function<FailureOr<const uint8_t *>(uint64_t, float *)> matrix;
-    std::vector<const SafetensorsTensor *> tensors, scaleTensors;
-    uint64_t perTensor = matrices; // matrices per checkpoint tensor
+    auto src = matrixSource(op, matrices, shards);
+    if (failed(src))
+      return failure();
     float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
     uint8_t *rowCodes = scratch(gathered, op, perMatrix);
     uint8_t *panelCodes = scratch(packed, op, codeBytes);
@@ -661,55 +692,29 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
                                  "quantization needs finite values";
       return static_cast<const uint8_t *>(rowCodes);
     };
-    if (op.getValue()) {
-      const float *all = inlineValues(op, inlined);
-      if (!all)
+    // Packed straight from the checkpoint's mapping: fp8 codes as they are.
+    bool fromCodes = op.getScales() && !op.getMxfp4() && !op.getRowStart();
+    auto matrix = [&](uint64_t m, float *s) -> FailureOr<const uint8_t *> {
+      if (fromCodes) {
+        const SafetensorsTensor &t = *src->tensors.values[m / src->perTensor];
+        uint64_t local = m % src->perTensor;
+        if (failed(readFp8Matrix(op, t, *src->tensors.scales[m / src->perTensor],
+                                 local, n, k, s, /*values=*/nullptr)))
+          return failure();
+        return t.data.data() + local * perMatrix;
+      }
+      auto from = readMatrixF32(op, *src, m, n, k, values, nullptr);
+      if (failed(from))
         return failure();
-      matrix = [&, all](uint64_t m, float *s) {
-        return quantize(all + m * perMatrix, s,
-                        "the inline value of '" + op.getTensorName().str() + "'");
-      };
-    } else {
-      auto found = weightTensors(op, shards);
-      if (failed(found))
-        return failure();
-      tensors = std::move(found->values);
-      scaleTensors = std::move(found->scales);
-      perTensor = matrices / static_cast<uint64_t>(found->count);
-      bool selected = op.getMxfp4() || op.getRowStart().has_value();
-      bool fromCodes = op.getScales().has_value() && !selected;
-      ArrayRef<int64_t> each = found->each;
-      matrix = [&, fromCodes, selected, each](uint64_t m, float *s) -> FailureOr<const uint8_t *> {
-        const SafetensorsTensor &t = *tensors[m / perTensor];
-        uint64_t local = m % perTensor;
-        if (selected) { // MXFP4 values or selected rows, quantized
-          if (failed(readSelectedMatrix(
-                  op, t, scaleTensors.empty() ? nullptr : scaleTensors[m / perTensor],
-                  each, local, values)))
-            return failure();
-          return quantize(values, s, "tensor '" + t.name + "'");
-        }
-        if (fromCodes) { // packed straight from the checkpoint's mapping
-          if (failed(readFp8Matrix(op, t, *scaleTensors[m / perTensor], local,
-                                   n, k, s, /*values=*/nullptr)))
-            return failure();
-          return t.data.data() + local * perMatrix;
-        }
-        Elem from = *elemOf(t.dtype);
-        dispatch<ConvertRows>(from, Elem::F32,
-                              t.data.data() + local * perMatrix * elemBytes(from),
-                              perMatrix, reinterpret_cast<uint8_t *>(values));
-        return quantize(values, s, "tensor '" + t.name + "'");
-      };
-    }
+      return quantize(*from, s, src->what(op, m));
+    };
     auto produce = [&](auto sink) -> LogicalResult {
       for (uint64_t m = 0; m < matrices; ++m) {
         auto codes = matrix(m, scales.data() + m * perScales);
         if (failed(codes))
           return failure();
         moert::packPanels(*codes, n, k, panelCodes);
-        if (!op.getValue() && (m + 1) % perTensor == 0)
-          tensors[m / perTensor]->releasePages();
+        src->done(m);
         if (failed(sink(panelCodes, codeBytes)))
           return failure();
       }
@@ -760,13 +765,8 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
 LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key) {
   auto type = cast<exec::BufferType>(op.getType());
   ArrayRef<int64_t> shape = type.getShape();
-  if (cuda || !op.getPanels())
-    return op.emitError() << "moe-export-artifact: mxfp4 weight '"
-                          << op.getTensorName()
-                          << "' must be in panels for the cpu target (the "
-                             "only one with mxfp4 kernels so far; "
-                             "--pack-weights=false keeps f32, bf16 and f16 "
-                             "weights row-major, not mxfp4 ones)";
+  if (failed(checkQuantizedInPanels(op, "mxfp4")))
+    return failure();
   int64_t n = shape[shape.size() - 2], k = shape.back();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
   uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
@@ -799,61 +799,28 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
                                  "quantization needs finite values";
       return success();
     };
-    std::function<LogicalResult(uint64_t)> rowsOf;
-    std::vector<const SafetensorsTensor *> tensors, scaleTensors;
-    uint64_t perTensor = matrices; // matrices per checkpoint tensor
-    if (op.getValue()) {
-      const float *all = inlineValues(op, inlined);
-      if (!all)
+    auto src = matrixSource(op, matrices, shards);
+    if (failed(src))
+      return failure();
+    if (op.getScales() && !op.getMxfp4()) // fp8 codes: their scales
+      fp8Scales.resize(static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
+    auto rowsOf = [&](uint64_t m) -> LogicalResult {
+      if (op.getMxfp4()) { // as shipped
+        uint64_t t = m / src->perTensor;
+        return readMxfp4Matrix(op, *src->tensors.values[t], *src->tensors.scales[t],
+                               m % src->perTensor, n, k, blocks, scales);
+      }
+      auto from = readMatrixF32(op, *src, m, n, k, values, fp8Scales.data());
+      if (failed(from))
         return failure();
-      rowsOf = [&, all](uint64_t m) {
-        return quantize(all + m * perMatrix,
-                        "the inline value of '" + op.getTensorName().str() + "'");
-      };
-    } else {
-      auto found = weightTensors(op, shards);
-      if (failed(found))
-        return failure();
-      tensors = std::move(found->values);
-      scaleTensors = std::move(found->scales);
-      perTensor = matrices / static_cast<uint64_t>(found->count);
-      ArrayRef<int64_t> each = found->each;
-      bool mxfp4 = op.getMxfp4(), selected = op.getRowStart().has_value();
-      bool fromCodes = op.getScales().has_value() && !mxfp4;
-      if (fromCodes)
-        fp8Scales.resize(static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
-      rowsOf = [&, each, mxfp4, selected, fromCodes](uint64_t m) -> LogicalResult {
-        const SafetensorsTensor &t = *tensors[m / perTensor];
-        uint64_t local = m % perTensor;
-        if (mxfp4) // as shipped
-          return readMxfp4Matrix(op, t, *scaleTensors[m / perTensor], local, n, k,
-                                 blocks, scales);
-        if (selected) {
-          if (failed(readSelectedMatrix(op, t, nullptr, each, local, values)))
-            return failure();
-        } else if (fromCodes) {
-          if (failed(readFp8Matrix(op, t, *scaleTensors[m / perTensor], local, n, k,
-                                   fp8Scales.data(), values)))
-            return failure();
-        } else {
-          Elem from = *elemOf(t.dtype);
-          dispatch<ConvertRows>(from, Elem::F32,
-                                t.data.data() + local * perMatrix * elemBytes(from),
-                                perMatrix, reinterpret_cast<uint8_t *>(values));
-        }
-        return quantize(values, "tensor '" + t.name + "'");
-      };
-    }
+      return quantize(*from, src->what(op, m));
+    };
     auto produce = [&](auto sink) -> LogicalResult {
       for (uint64_t m = 0; m < matrices; ++m) {
         if (failed(rowsOf(m)))
           return failure();
         moert::packMxfp4Panels(blocks, scales, n, k, panels);
-        if (!op.getValue() && (m + 1) % perTensor == 0) {
-          tensors[m / perTensor]->releasePages();
-          if (!scaleTensors.empty())
-            scaleTensors[m / perTensor]->releasePages();
-        }
+        src->done(m);
         if (failed(sink(panels, matrixBytes)))
           return failure();
       }
@@ -1178,6 +1145,63 @@ Writer::weightTensors(exec::WeightOp op, std::set<std::string> &shards) {
     shards.insert(llvm::sys::path::filename(t->file).str());
   }
   return out;
+}
+
+FailureOr<Writer::MatrixSource>
+Writer::matrixSource(exec::WeightOp op, uint64_t matrices, std::set<std::string> &shards) {
+  MatrixSource src;
+  src.perTensor = matrices;
+  if (op.getValue()) {
+    src.inlineValues = inlineValues(op, inlined);
+    if (!src.inlineValues)
+      return failure();
+    return src;
+  }
+  auto found = weightTensors(op, shards);
+  if (failed(found))
+    return failure();
+  src.tensors = std::move(*found);
+  src.perTensor = matrices / static_cast<uint64_t>(src.tensors.count);
+  return src;
+}
+
+std::string Writer::MatrixSource::what(exec::WeightOp op, uint64_t m) const {
+  if (inlineValues)
+    return "the inline value of '" + op.getTensorName().str() + "'";
+  return "tensor '" + tensors.values[m / perTensor]->name + "'";
+}
+
+void Writer::MatrixSource::done(uint64_t m) const {
+  if (inlineValues || (m + 1) % perTensor != 0)
+    return;
+  tensors.values[m / perTensor]->releasePages();
+  if (!tensors.scales.empty())
+    tensors.scales[m / perTensor]->releasePages();
+}
+
+FailureOr<const float *> Writer::readMatrixF32(exec::WeightOp op, const MatrixSource &src,
+                                               uint64_t m, int64_t n, int64_t k,
+                                               float *values, float *fp8Scales) {
+  uint64_t perMatrix = static_cast<uint64_t>(n * k);
+  if (src.inlineValues)
+    return src.inlineValues + m * perMatrix;
+  const SafetensorsTensor &t = *src.tensors.values[m / src.perTensor];
+  const SafetensorsTensor *scales =
+      src.tensors.scales.empty() ? nullptr : src.tensors.scales[m / src.perTensor];
+  uint64_t local = m % src.perTensor;
+  if (op.getMxfp4() || op.getRowStart()) { // MXFP4 values or selected rows
+    if (failed(readSelectedMatrix(op, t, op.getMxfp4() ? scales : nullptr,
+                                  src.tensors.each, local, values)))
+      return failure();
+  } else if (scales) { // fp8 codes, decoded and scaled
+    if (failed(readFp8Matrix(op, t, *scales, local, n, k, fp8Scales, values)))
+      return failure();
+  } else {
+    Elem from = *elemOf(t.dtype);
+    dispatch<ConvertRows>(from, Elem::F32, t.data.data() + local * perMatrix * elemBytes(from),
+                          perMatrix, reinterpret_cast<uint8_t *>(values));
+  }
+  return static_cast<const float *>(values);
 }
 
 /// The stored row of row r of matrix m ([n, k]) of a weight read with
