@@ -31,14 +31,17 @@ namespace {
 constexpr size_t kHeaderSize = sizeof(FileHeader);
 constexpr int64_t kBlasMax = INT32_MAX; // cblas_sgemm takes int dimensions
 
-const char *dtypeName(uint8_t d) {
+bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::MXFP4); }
+
+/// A dtype's name; a byte that is no moert_dtype_t is never cast to one.
+std::string dtypeName(uint8_t d) {
+  if (!validDType(d))
+    return "unknown dtype " + std::to_string(d);
   return moert_dtype_name(static_cast<moert_dtype_t>(d));
 }
 
-bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::MXFP4); }
-
 size_t dtypeBytes(uint8_t d) {
-  return moert_dtype_size(static_cast<moert_dtype_t>(d));
+  return validDType(d) ? moert_dtype_size(static_cast<moert_dtype_t>(d)) : 0;
 }
 
 std::string shapeString(const flatbuffers::Vector<int64_t> *shape) {
@@ -237,6 +240,9 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (layout > static_cast<uint8_t>(fb::WeightLayout::MAX))
       return error(MOERT_INVALID_ARTIFACT, what, ": unknown layout ", int(layout));
     spec.panels = w->layout() == fb::WeightLayout::Panels32;
+    if (spec.panels && table_.target() != fb::Target::CpuX86_64)
+      return error(MOERT_INVALID_ARTIFACT, what,
+                   ": layout Panels32 is the CPU target's, not this artifact's");
     bool mxfp4 = w->dtype() == fb::DType::MXFP4;
     if (mxfp4 && (!spec.panels || spec.shape.size() < 2 || spec.shape.back() % kMxfp4Group != 0))
       return error(MOERT_INVALID_ARTIFACT, what, ": an mxfp4 weight is [..., n, k] "
@@ -256,9 +262,6 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
         return error(MOERT_INVALID_ARTIFACT, what, ": mxfp4 ",
                      shapeString(w->shape()), " in panels is too large");
     } else if (spec.panels) {
-      if (table_.target() != fb::Target::CpuX86_64)
-        return error(MOERT_INVALID_ARTIFACT, what,
-                     ": layout Panels32 is the CPU target's, not this artifact's");
       if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16 &&
            w->dtype() != fb::DType::F8E4M3) ||
           spec.shape.size() < 2)

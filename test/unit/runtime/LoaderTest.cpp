@@ -697,6 +697,16 @@ TEST(LoaderSemantic, RandomUniformWeights) {
   }, true);
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
                     "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16, f8e4m3 or mxfp4, got i32");
+  // A dtype byte that is no moert_dtype_t is named by its number (found by
+  // fuzz_artifact: it was cast to the enum for its name).
+  Bytes c2 = mutated([](ArtifactBuilder &a) {
+    a.model.weights[3]->init = fb::WeightInit::RandomUniform;
+    a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
+    a.model.weights[3]->dtype = static_cast<fb::DType>(251);
+  }, true);
+  EXPECT_LOAD_ERROR(c2, MOERT_INVALID_ARTIFACT,
+                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16, f8e4m3 or "
+                    "mxfp4, got unknown dtype 251");
   Bytes d = mutated([](ArtifactBuilder &a) {
     a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
   });
@@ -957,6 +967,21 @@ TEST(LoaderSemantic, Mxfp4Weights) {
     *cmd<fb::GroupedGemmT>(b, 3)->a = buf(0);
   });
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "but f32 [rows, k] needs 128");
+  // The command reads experts x [n, k] in panels: 3 x 544 bytes of a 2 x 544
+  // weight is refused; so are MXFP4 panels in an artifact for the GPU.
+  Bytes k = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    cmd<fb::GroupedGemmT>(b, 3)->experts = 3;
+  });
+  EXPECT_LOAD_ERROR(k, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): operand b (weight 4 'w4') holds 1088 bytes, "
+                    "but mxfp4 [experts, n, k] needs 1632");
+  Bytes l = mutated([](ArtifactBuilder &b) {
+    useMxfp4(b);
+    b.model.target = fb::Target::Cuda;
+  });
+  EXPECT_LOAD_ERROR(l, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): layout Panels32 is the CPU target's, not this artifact's");
   Bytes i = mutated([](ArtifactBuilder &b) { fn(b).inputs[0]->dtype = fb::DType::MXFP4; });
   EXPECT_LOAD_ERROR(i, MOERT_INVALID_ARTIFACT, "dtype mxfp4 is for weights only");
   Bytes j = mutated([](ArtifactBuilder &b) {
