@@ -177,6 +177,11 @@ LogicalResult WeightOp::verify() {
     if (getScales() && !getMxfp4())
       return emitOpError() << "'rows' does not select fp8 codes (their "
                               "128 x 128 scale blocks span rows)";
+    if (getMxfp4() && type.getShape().size() != 3)
+      return emitOpError() << "'rows' selects whole mxfp4 rows of an [E, N, K] "
+                              "tensor; on a rank-2 weight it would split K's "
+                              "groups of 32, got "
+                           << type;
   }
   if (getPanels()) {
     if (!(elem.isF32() || elem.isBF16() || fp8 || fp4) || type.getShape().size() < 2)

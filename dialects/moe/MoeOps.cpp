@@ -265,6 +265,11 @@ LogicalResult WeightOp::verify() {
     if (getFormat() == WeightFormat::fp8_e4m3)
       return emitOpError() << "'rows' does not select fp8 codes (their "
                               "128 x 128 scale blocks span rows)";
+    if (getFormat() == WeightFormat::mxfp4 && type.getRank() != 3)
+      return emitOpError() << "'rows' selects whole mxfp4 rows of an [E, N, K] "
+                              "tensor; on a rank-2 weight it would split K's "
+                              "groups of 32, got "
+                           << type;
     if (step < 1 || start < 0 || start >= step)
       return emitOpError() << "rows(" << start << ", " << step
                            << ") must have step >= 1 and 0 <= start < step";

@@ -74,7 +74,8 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        (weight bytes are counted at that size)
   --pack-weights[=BOOL]
                        GEMM weights in panels, cpu target (default
-                       true; false to compare with the row-major kernels)
+                       true; false to compare with the row-major kernels,
+                       f32, bf16 and f16 only)
   --cpu NAME           the CPU the host kernels are compiled for (default
                        x86-64-v3)
   --cuda-gemv-max-tokens N
@@ -858,6 +859,9 @@ std::string validate() {
     return "--weight-type must be f32, bf16, f16, fp8 or mxfp4, got '" + opts.weightType + "'";
   if ((opts.weightType == "fp8" || opts.weightType == "mxfp4") && opts.targetKind() != "cpu")
     return "--weight-type " + opts.weightType + " runs on the cpu target only so far";
+  if ((opts.weightType == "fp8" || opts.weightType == "mxfp4") && !opts.packWeights)
+    return "--weight-type " + opts.weightType + " needs --pack-weights (its kernels read " +
+           "weights in panels only)";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
     return "--cuda-gemv-max-tokens is for --target=cuda";
   if (opts.compileOnly && opts.keepArtifact.empty())
@@ -900,6 +904,10 @@ int main(int argc, char **argv) {
           opts.topk > opts.experts || opts.sharedFfn < 0)
         return fail("the custom shape needs --hidden, --ffn, --experts >= 1 and "
                     "1 <= --topk <= --experts");
+      if (opts.weightType == "mxfp4" &&
+          (opts.hidden % 32 || opts.ffn % 32 || opts.sharedFfn % 32))
+        return fail("--weight-type mxfp4 shares a scale among 32 values of a row: "
+                    "--hidden, --ffn and --shared-ffn must be multiples of 32");
       Shape s;
       s.name = "custom";
       s.hidden = opts.hidden;

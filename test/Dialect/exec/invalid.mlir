@@ -79,6 +79,12 @@
 
 // -----
 
+// weight: rows select whole mxfp4 rows, never K's groups
+// expected-error@+1 {{'exec.weight' op 'rows' selects whole mxfp4 rows of an [E, N, K] tensor; on a rank-2 weight it would split K's groups of 32, got '!exec.buffer<4x32xf32>'}}
+%w = exec.weight "w_blocks" from "m.safetensors" mxfp4 scales "w_scales" rows(0, 2) : <4x32xf32>
+
+// -----
+
 // weight: rows do not select fp8 codes
 // expected-error@+1 {{'exec.weight' op 'rows' does not select fp8 codes (their 128 x 128 scale blocks span rows)}}
 %w = exec.weight "w" from "m.safetensors" scales "s" rows(1, 2) : <2x4x8xf32>

@@ -216,6 +216,12 @@ func.func @f(%l: tensor<16x8xf32>) {
 
 // -----
 
+// weight: rows select whole mxfp4 rows, never K's groups
+// expected-error@+1 {{'moe.weight' op 'rows' selects whole mxfp4 rows of an [E, N, K] tensor; on a rank-2 weight it would split K's groups of 32, got 'tensor<4x32xf32>'}}
+%w = moe.weight "w_blocks" from "m.safetensors" format mxfp4 scales "w_scales" rows(0, 2) : tensor<4x32xf32>
+
+// -----
+
 // weight: rows need a step of at least 1 and a start below it
 // expected-error@+1 {{'moe.weight' op rows(2, 2) must have step >= 1 and 0 <= start < step}}
 %w = moe.weight "w" from "m.safetensors" rows(2, 2) : tensor<2x4x32xf32>

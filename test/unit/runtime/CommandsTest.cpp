@@ -2,6 +2,7 @@
 #include "TestUtil.h"
 
 #include "moert/half.h"
+#include "moert/mxfp4.h"
 
 #include <cmath>
 #include <algorithm>
@@ -358,6 +359,48 @@ TEST(GroupedGemm, WeightsInPanelsSplitOverThreadsMatchTheReference) {
       std::vector<float> a = randomFloats(static_cast<size_t>(T * g.K), 78);
       ASSERT_TRUE(runGrouped(s, g, a, off, T));
       EXPECT_TRUE(near(values(*s.output(0)), g.reference(a, off, T), 1e-4f, 1e-4f))
+          << "threads " << threads << ", offsets[2] " << off[2];
+    }
+  }
+}
+
+// MXFP4 weights in panels, split over threads the same way: column blocks
+// of experts after the first (e > 0, n0 > 0) must find their own matrix's
+// panel groups. The reference decodes the row-major blocks and scales (the
+// checkpoint's layout) that were packed into the panels.
+TEST(GroupedGemm, Mxfp4WeightsSplitOverThreadsMatchTheReference) {
+  const int64_t E = 8, N = 200, K = 64, G = K / moert::kMxfp4Group;
+  std::vector<float> raw = randomFloats(static_cast<size_t>(E * N * K), 23);
+  std::vector<uint8_t> blocks(static_cast<size_t>(E * N * K / 2)),
+      scales(static_cast<size_t>(E * N * G));
+  for (int64_t r = 0; r < E * N; ++r)
+    ASSERT_TRUE(moert::quantizeMxfp4Row(&raw[r * K], K, &blocks[r * K / 2], &scales[r * G]));
+  std::vector<float> w(raw.size());
+  for (int64_t r = 0; r < E * N; ++r)
+    for (int64_t k = 0; k < K; ++k)
+      w[r * K + k] = moert::e2m1ToFloat((blocks[(r * K + k) / 2] >> (k % 2 * 4)) & 15) *
+                     moert::e8m0ToFloat(scales[r * G + k / moert::kMxfp4Group]);
+  std::vector<uint8_t> panels(E * moert::mxfp4PanelBytes(N, K));
+  for (int64_t e = 0; e < E; ++e)
+    moert::packMxfp4Panels(&blocks[e * N * K / 2], &scales[e * N * G], N, K,
+                           &panels[e * moert::mxfp4PanelBytes(N, K)]);
+  ArtifactBuilder b(64);
+  uint32_t W = b.addWeight("w", fb::DType::MXFP4, {E, N, K}, panels.data(), panels.size());
+  b.model.weights[W]->layout = fb::WeightLayout::Panels32;
+  addGroupedFunction(b, W, E, N, K);
+  b.model.functions.back()->commands.back()->command.AsGroupedGemm()->dtype = fb::DType::MXFP4;
+  moert::Model m = mustLoad(b.build());
+  for (int32_t threads : {1, 2, 4, 7}) {
+    moert::Session s = mustSession(m, threads);
+    for (auto off : {std::vector<int32_t>{0, 0, 0, 27, 27, 27, 27, 64, 64},
+                     std::vector<int32_t>{0, 3, 20, 20, 21, 40, 41, 60, 64},
+                     std::vector<int32_t>{0, 0, 0, 0, 0, 0, 0, 1, 1}}) {
+      int64_t T = 64;
+      std::vector<float> a = randomFloats(static_cast<size_t>(T * K), 79);
+      ASSERT_TRUE(s.run("grouped", {f32(a, {T, K}), i32(off, {E + 1})}));
+      std::vector<float> ref =
+          groupedReference(a, w, off, T, E, N, K, [](float v) { return double(v); });
+      EXPECT_TRUE(near(values(*s.output(0)), ref, 1e-4f, 1e-4f))
           << "threads " << threads << ", offsets[2] " << off[2];
     }
   }
