@@ -42,6 +42,7 @@ Status allocMapping(size_t size, uint8_t **map, size_t *mapSize) {
   if (p == MAP_FAILED)
     return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", size,
                  " bytes for the artifact: ", std::strerror(errno));
+  ::madvise(p, want, MADV_HUGEPAGE); // as synthetic weights (SyntheticWeights.cpp)
   *map = static_cast<uint8_t *>(p);
   *mapSize = want;
   return Status();

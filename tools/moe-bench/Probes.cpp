@@ -168,30 +168,42 @@ ProbeResult measureStreamRead(int threads, size_t bytes) {
   threads = std::max(1, threads);
   size_t n = bytes / sizeof(float);
   n -= n % (64 * static_cast<size_t>(threads));
-  void *map = ::mmap(nullptr, n * sizeof(float), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (map == MAP_FAILED)
-    return {0, "could not allocate the probe's buffer"};
-  float *data = static_cast<float *>(map);
-  size_t slice = n / threads;
-  // Each thread touches (and so places) its own slice first.
-  timeParallel(threads, [&](int t) {
-    for (size_t i = t * slice; i < (t + 1) * slice; ++i)
-      data[i] = 1.0f;
-  });
   float (*sum)(const float *, size_t) = sumScalar;
   if (__builtin_cpu_supports("avx512f"))
     sum = sumAvx512;
   else if (__builtin_cpu_supports("avx2"))
     sum = sumAvx2;
+  // The best of 4 KiB pages and 2 MiB ones (MADV_HUGEPAGE; the runtime asks
+  // for them too), so that "% read" is against what the machine can do.
   double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
-    double s = timeParallel(threads, [&](int t) { sink = sum(data + t * slice, slice); });
-    best = std::max(best, static_cast<double>(n * sizeof(float)) / s / 1e9);
+  bool bestHuge = false;
+  for (bool huge : {false, true}) {
+    void *map = ::mmap(nullptr, n * sizeof(float), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+      return {0, "could not allocate the probe's buffer"};
+    if (huge)
+      ::madvise(map, n * sizeof(float), MADV_HUGEPAGE);
+    float *data = static_cast<float *>(map);
+    size_t slice = n / threads;
+    // Each thread touches (and so places) its own slice first.
+    timeParallel(threads, [&](int t) {
+      for (size_t i = t * slice; i < (t + 1) * slice; ++i)
+        data[i] = 1.0f;
+    });
+    for (int pass = 0; pass < 5; ++pass) {
+      double s = timeParallel(threads, [&](int t) { sink = sum(data + t * slice, slice); });
+      double gbps = static_cast<double>(n * sizeof(float)) / s / 1e9;
+      if (gbps > best) {
+        best = gbps;
+        bestHuge = huge;
+      }
+    }
+    ::munmap(map, n * sizeof(float));
   }
-  ::munmap(map, n * sizeof(float));
   return {best, std::to_string(n * sizeof(float) >> 20) + " MiB, " +
-                    std::to_string(threads) + " thread" + (threads == 1 ? "" : "s")};
+                    std::to_string(threads) + " thread" + (threads == 1 ? "" : "s") +
+                    (bestHuge ? ", 2 MiB pages" : ", 4 KiB pages")};
 }
 
 } // namespace moebench

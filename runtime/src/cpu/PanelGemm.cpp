@@ -737,7 +737,9 @@ void *fp8Scratch(int slot, size_t bytes) {
 void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
                const float *A, const uint8_t *panels, const float *scales,
                int64_t n0, float *C, int64_t ldc, bool accumulate) {
-  int64_t slice = std::min(kFp8Slice, K);
+  // A few rows (fused tiles) take all of K as one slice: each panel then
+  // streams once from start to end, one sequential stream per thread.
+  int64_t slice = M <= f.fusedRows ? std::max<int64_t>(K, 1) : std::min(kFp8Slice, K);
   float *scaled = static_cast<float *>(
       fp8Scratch(0, sizeof(float) * std::min(kRowBlock, M) * slice));
   void *decoded = nullptr;
@@ -755,8 +757,8 @@ void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
       int64_t block = (n0 + p0 * kPanelWidth) / kFp8Block;
       for (p1 = p0 + 1; p1 < numPanels && (n0 + p1 * kPanelWidth) / kFp8Block == block;)
         ++p1;
-      for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kFp8Slice) {
-        int64_t kc = std::min(kFp8Slice, K - k0);
+      for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += slice) {
+        int64_t kc = std::min(slice, K - k0);
         f.scale(mc, kc, A + m0 * K + k0, K, scales + block * kBlocks + k0 / kFp8Block,
                 scaled);
         bool load = accumulate || k0 > 0;
