@@ -103,6 +103,10 @@ Status Model::loadFile(const char *path, const LoadPolicy &policy,
   if (p == MAP_FAILED)
     return error(e == ENOMEM ? MOERT_OUT_OF_MEMORY : MOERT_IO_ERROR,
                  "cannot map '", path, "' (", size, " bytes): ", std::strerror(e));
+  // Readahead in 2 MiB folios where the kernel and filesystem have them, so
+  // that weights stream without a page walk per 4 KiB (docs/runtime.md,
+  // "Pages"); an error only means small pages.
+  ::madvise(p, size, MADV_HUGEPAGE);
   size_t ps = pageSize();
   std::shared_ptr<Model> model(new Model());
   model->fileBacked_ = true;

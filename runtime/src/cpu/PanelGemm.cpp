@@ -409,6 +409,13 @@ void gemmOf(const Family<T> &f, int64_t M, int64_t N, int64_t K, const T *A,
 /// kFp8Slice floats, 256 KiB) in L2.
 constexpr int64_t kFp8Slice = 256;
 
+/// The k slice of the rows that decode in their register tiles (at most
+/// fusedRows): a multiple of the block, and at most 8 x 16384 floats (512
+/// KiB) of scaled A.
+constexpr int64_t kFp8StreamSlice = 16384;
+static_assert(kFp8StreamSlice % kFp8Block == 0 && kFp8Slice % kFp8Block == 0,
+              "slices hold whole scale blocks");
+
 /// How far ahead of their decoding the codes are prefetched (bytes): the
 /// hardware prefetchers alone let a panel stream at about half the machine's
 /// read bandwidth once the kernel does more than stream.
@@ -737,9 +744,11 @@ void *fp8Scratch(int slot, size_t bytes) {
 void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
                const float *A, const uint8_t *panels, const float *scales,
                int64_t n0, float *C, int64_t ldc, bool accumulate) {
-  // A few rows (fused tiles) take all of K as one slice: each panel then
-  // streams once from start to end, one sequential stream per thread.
-  int64_t slice = M <= f.fusedRows ? std::max<int64_t>(K, 1) : std::min(kFp8Slice, K);
+  // A few rows (fused tiles) take up to kFp8StreamSlice values of K as one
+  // slice: each panel then streams from start to end, one sequential stream
+  // per thread (measured: 5-10% faster at M = 1 than slices of 256 over the
+  // block's panels in turn).
+  int64_t slice = std::min(M <= f.fusedRows ? kFp8StreamSlice : kFp8Slice, K);
   float *scaled = static_cast<float *>(
       fp8Scratch(0, sizeof(float) * std::min(kRowBlock, M) * slice));
   void *decoded = nullptr;

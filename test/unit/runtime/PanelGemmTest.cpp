@@ -282,6 +282,34 @@ TEST(PanelGemm, Fp8DecodeIsExactForEveryFiniteCode) {
 // register tiles (fused up to 8 rows with AVX-512, 3 with AVX2) and the
 // 256-row block. C has a wider row stride whose extra columns must stay
 // untouched. Random activations, codes and scales: bit-identical results.
+// Rows that decode in their tiles stream k in slices of 16384: a K past
+// one slice (ragged last scale block) gives the loop's bits too.
+TEST(PanelGemm, Fp8FewRowsAcrossStreamSlicesMatchTheLoopExactly) {
+  std::mt19937 rng(16);
+  std::uniform_real_distribution<float> activation(-2.0f, 2.0f);
+  std::uniform_real_distribution<float> scale(1.0f / 4096, 1.0f / 64);
+  const int64_t N = 40, K = 16384 + 300;
+  std::vector<uint8_t> codes = randomFp8Codes(rng, N, K);
+  std::vector<uint8_t> P(moert::panelElements(N, K));
+  moert::packPanels<uint8_t>(codes.data(), N, K, P.data());
+  std::vector<float> scales(moert::fp8Blocks(N) * moert::fp8Blocks(K));
+  for (float &s : scales)
+    s = scale(rng);
+  for (int64_t M : {1, 2, 8}) {
+    std::vector<float> A(M * K), C0(M * N, 0.0f);
+    for (float &v : A)
+      v = activation(rng);
+    std::vector<float> want = C0;
+    fp8Loop(M, N, K, A, codes, scales, 0, want, N, false);
+    for (PanelIsa isa : isasOfThisCpu()) {
+      std::vector<float> C = C0;
+      moert::rt::panelGemmFp8(M, N, K, A.data(), P.data(), scales.data(), 0, C.data(), N,
+                              false, isa);
+      EXPECT_EQ(firstBitDifference(C, want), -1) << name(isa) << " M = " << M;
+    }
+  }
+}
+
 TEST(PanelGemm, Fp8EveryIsaMatchesTheLoopExactly) {
   struct Shape {
     int64_t Ntotal, K;
