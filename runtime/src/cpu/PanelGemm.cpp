@@ -137,6 +137,33 @@ tileAvx512(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
   storeTile512<MR>(acc, C, ldc, masks);
 }
 
+/// A few rows (decode) with AVX2 over all 32 columns of the panel: 4 x MR
+/// accumulators, so that each k reads the panel's whole 128-byte row and
+/// the panel streams once (the 16-column tiles below read half of every
+/// row per pass). Used for at most kAvx2WideRows rows; the same FMA chains.
+template <int MR>
+__attribute__((target("avx2,fma"))) void
+tileAvx2Wide(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
+             const float *panel, float *C, int64_t ldc, int width, bool load) {
+  alignas(32) float tmp[MR][32];
+  int64_t ldo;
+  float *out = stage<32, MR>(tmp, C, ldc, width, load, &ldo);
+  __m256 acc[MR][4];
+  loadTile256<MR, 4>(acc, out, ldo, load || width < 32);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float *row = panel + k * kPanelWidth;
+#pragma GCC unroll 3
+    for (int i = 0; i < MR; ++i) {
+      __m256 a = _mm256_broadcast_ss(A + i * lda + k);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j)
+        acc[i][j] = _mm256_fmadd_ps(a, _mm256_loadu_ps(row + 8 * j), acc[i][j]);
+    }
+  }
+  storeTile256<MR, 4>(acc, out, ldo);
+  unstage<32, MR>(tmp, C, ldc, width);
+}
+
 /// The same over 16 of the panel's 32 columns (`panel` points at the first
 /// of them) with AVX2: 2 x MR accumulators of 8 lanes. A partial tile goes
 /// through a local copy.
@@ -326,6 +353,10 @@ constexpr TileFn<float> kAvx512Tiles[] = {
     tileAvx512<5>, tileAvx512<6>, tileAvx512<7>, tileAvx512<8>};
 constexpr TileFn<float> kAvx2Tiles[] = {tileAvx2<1>, tileAvx2<2>, tileAvx2<3>,
                                         tileAvx2<4>, tileAvx2<5>, tileAvx2<6>};
+/// At most this many rows run the whole-panel AVX2 tiles.
+constexpr int kAvx2WideRows = 3;
+constexpr TileFn<float> kAvx2WideTiles[] = {tileAvx2Wide<1>, tileAvx2Wide<2>,
+                                            tileAvx2Wide<3>};
 constexpr TileFn<float> kGenericTiles[] = {tileGeneric<1>, tileGeneric<2>,
                                            tileGeneric<3>, tileGeneric<4>};
 constexpr TileFn<uint16_t> kBf16DotTiles[] = {
@@ -1131,6 +1162,9 @@ void panelGemm(int64_t M, int64_t N, int64_t K, const float *A,
   case PanelIsa::Avx512:
     return gemmOf<float>({kAvx512Tiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Avx2:
+    if (M <= kAvx2WideRows)
+      return gemmOf<float>({kAvx2WideTiles, kAvx2WideRows, 32}, M, N, K, A, panels, C,
+                           ldc, accumulate);
     return gemmOf<float>({kAvx2Tiles, 6, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Generic:
     return gemmOf<float>({kGenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);
