@@ -107,10 +107,9 @@ void gemmTile16(bool bf16, int64_t m, int64_t n, int64_t K, const uint16_t *A,
   }
 }
 
-/// The f32, fp8 and mxfp4 panel kernels' instruction set: the best this CPU has, or
-/// a lower one named by MOERT_PANEL_ISA (avx2, generic), for tests and
-/// comparisons on one machine. A name the CPU cannot run, or an unknown one,
-/// keeps the best.
+/// The panel kernels' instruction set: the best this CPU has, or a lower one
+/// named by MOERT_PANEL_ISA (avx2, generic), for tests and comparisons on
+/// one machine. A name the CPU cannot run, or an unknown one, keeps the best.
 PanelIsa panelIsa() {
   static const PanelIsa isa = [] {
     PanelIsa best = bestPanelIsa();
@@ -120,6 +119,20 @@ PanelIsa panelIsa() {
     if (v && std::strcmp(v, "avx2") == 0 && best != PanelIsa::Generic)
       return PanelIsa::Avx2;
     return best;
+  }();
+  return isa;
+}
+
+/// The same cap for the bf16 panel kernels (whose best may be AVX512_BF16's
+/// dot products): MOERT_PANEL_ISA=avx2 runs their AVX2 tiles.
+Bf16PanelIsa bf16PanelIsa() {
+  static const Bf16PanelIsa isa = [] {
+    switch (panelIsa()) {
+    case PanelIsa::Generic: return Bf16PanelIsa::Generic;
+    case PanelIsa::Avx2: return Bf16PanelIsa::Avx2;
+    case PanelIsa::Avx512: break;
+    }
+    return bestBf16PanelIsa();
   }();
   return isa;
 }
@@ -160,7 +173,7 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
     else
       panelGemmBf16(m, n, K, static_cast<const uint16_t *>(A) + a * K,
                     static_cast<const uint16_t *>(B) + at, C, ldc, beta != 0.0f,
-                    bestBf16PanelIsa());
+                    bf16PanelIsa());
     return;
   }
   if (dtype == MOERT_F32) {

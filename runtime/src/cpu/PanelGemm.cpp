@@ -274,6 +274,43 @@ tileBf16Avx512(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
   storeTile512<MR>(acc, C, ldc, masks);
 }
 
+/// A few rows (decode) with AVX2 over all 32 columns of the panel: each
+/// step reads the panel's whole 128-byte row (see tileAvx2Wide). Up to
+/// kBf16Avx2WideRows rows (8 accumulators, the broadcasts and the decoded
+/// pair fill the 16 registers); the same FMA chains as tileBf16Avx2.
+template <int MR>
+__attribute__((target("avx2,fma"))) void
+tileBf16Avx2Wide(int64_t steps, bool tail, const uint16_t *A, int64_t lda,
+                 const uint16_t *panel, float *C, int64_t ldc, int width, bool load) {
+  alignas(32) float tmp[MR][32];
+  int64_t ldo;
+  float *out = stage<32, MR>(tmp, C, ldc, width, load, &ldo);
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  __m256 acc[MR][4];
+  loadTile256<MR, 4>(acc, out, ldo, load || width < 32);
+  for (int64_t s = 0; s < steps; ++s) {
+    bool half = tail && s == steps - 1;
+    const uint16_t *p = panel + s * 2 * kPanelWidth;
+    __m256 ae[MR], ao[MR];
+#pragma GCC unroll 2
+    for (int i = 0; i < MR; ++i) {
+      ae[i] = _mm256_set1_ps(bf16ToFloat(A[i * lda + 2 * s]));
+      ao[i] = _mm256_set1_ps(half ? 0.0f : bf16ToFloat(A[i * lda + 2 * s + 1]));
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 16 * j));
+      __m256 e = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
+      __m256 o = _mm256_castsi256_ps(_mm256_and_si256(b, high));
+#pragma GCC unroll 2
+      for (int i = 0; i < MR; ++i)
+        acc[i][j] = _mm256_fmadd_ps(ao[i], o, _mm256_fmadd_ps(ae[i], e, acc[i][j]));
+    }
+  }
+  storeTile256<MR, 4>(acc, out, ldo);
+  unstage<32, MR>(tmp, C, ldc, width);
+}
+
 /// The same with AVX2 over 16 of the panel's 32 columns (`panel` points at
 /// the first of them); a partial tile goes through a local copy.
 template <int MR>
@@ -367,6 +404,10 @@ constexpr TileFn<uint16_t> kBf16Avx512Tiles[] = {
     tileBf16Avx512<5>, tileBf16Avx512<6>, tileBf16Avx512<7>, tileBf16Avx512<8>};
 constexpr TileFn<uint16_t> kBf16Avx2Tiles[] = {tileBf16Avx2<1>, tileBf16Avx2<2>,
                                                tileBf16Avx2<3>, tileBf16Avx2<4>};
+/// At most this many rows run the whole-panel AVX2 bf16 tiles.
+constexpr int kBf16Avx2WideRows = 2;
+constexpr TileFn<uint16_t> kBf16Avx2WideTiles[] = {tileBf16Avx2Wide<1>,
+                                                   tileBf16Avx2Wide<2>};
 constexpr TileFn<uint16_t> kBf16GenericTiles[] = {
     tileBf16Generic<1>, tileBf16Generic<2>, tileBf16Generic<3>, tileBf16Generic<4>};
 
@@ -1193,6 +1234,9 @@ void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
   case Bf16PanelIsa::Avx512:
     return gemmOf<uint16_t>({kBf16Avx512Tiles, 8, 32}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Avx2:
+    if (M <= kBf16Avx2WideRows)
+      return gemmOf<uint16_t>({kBf16Avx2WideTiles, kBf16Avx2WideRows, 32}, M, N, K, A,
+                              panels, C, ldc, accumulate);
     return gemmOf<uint16_t>({kBf16Avx2Tiles, 4, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Generic:
     return gemmOf<uint16_t>({kBf16GenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);

@@ -121,7 +121,7 @@ std::vector<moert::rt::Bf16PanelIsa> bf16IsasOfThisCpu() {
 TEST(PanelGemm, Bf16EveryIsaMatchesTheLoopExactly) {
   std::mt19937 rng(4);
   for (auto isa : bf16IsasOfThisCpu())
-    for (int64_t M : {1, 5, 9, 263})
+    for (int64_t M : {1, 2, 3, 5, 9, 263})
       for (int64_t N : {1, 17, 32, 70})
         for (int64_t K : {1, 2, 7, 512, 1031})
           for (bool accumulate : {false, true}) {
