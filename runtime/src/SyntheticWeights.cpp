@@ -54,8 +54,8 @@ Status Model::generateSyntheticWeights() {
     // 2 MiB pages where the kernel has them (THP "madvise" mode included):
     // decode streams weights, and with 4 KiB pages the page walks cost a
     // fifth of an fp8 layer's time on a 2-vCPU Xeon (docs/runtime.md,
-    // "Pages"). A mapped artifact's page cache gives its weights large
-    // pages itself; an error here only means small pages.
+    // "Pages"). The artifact's own mapping is advised too (ArtifactFile.cpp);
+    // an error here only means small pages.
     ::madvise(map, alignUp(w.bytes), MADV_HUGEPAGE);
     w.data = static_cast<const uint8_t *>(map); // unmapped by ~Model
   }

@@ -452,7 +452,8 @@ void gemmOf(const Family<T> &f, int64_t M, int64_t N, int64_t K, const T *A,
 
 // fp8 e4m3 panels with 128 x 128 block scales (panelGemmFp8). Per block of
 // rows, per group of panels that share a row of scales (the up to 4 panels of
-// one 128-column block), per k slice of kFp8Slice values (a multiple of 128),
+// one 128-column block), per k slice of kFp8Slice values (a multiple of 128;
+// kFp8StreamSlice for rows few enough for the fused tiles below),
 // the rows' slice of A is multiplied by its block scales and by 2^8 into a
 // scratch buffer of the thread: a'' = f32(A · s) · 2^8 (the second product
 // is exact: a power of two). The codes become IEEE halves equal to their

@@ -275,13 +275,6 @@ TEST(PanelGemm, Fp8DecodeIsExactForEveryFiniteCode) {
     }
 }
 
-// Columns [n0, n0 + N) of weights whose Ntotal and K are not multiples of 32
-// or 128 (partial panels, partial scale blocks, the 256-deep k slice crossed
-// with a tail), n0 at a panel inside a scale block (32, 160) or at one (0,
-// 128), N to the end of the weight or ending inside a panel; M crosses the
-// register tiles (fused up to 8 rows with AVX-512, 3 with AVX2) and the
-// 256-row block. C has a wider row stride whose extra columns must stay
-// untouched. Random activations, codes and scales: bit-identical results.
 // Rows that decode in their tiles stream k in slices of 16384: a K past
 // one slice (ragged last scale block) gives the loop's bits too.
 TEST(PanelGemm, Fp8FewRowsAcrossStreamSlicesMatchTheLoopExactly) {
@@ -310,6 +303,13 @@ TEST(PanelGemm, Fp8FewRowsAcrossStreamSlicesMatchTheLoopExactly) {
   }
 }
 
+// Columns [n0, n0 + N) of weights whose Ntotal and K are not multiples of 32
+// or 128 (partial panels, partial scale blocks, the 256-deep k slice crossed
+// with a tail), n0 at a panel inside a scale block (32, 160) or at one (0,
+// 128), N to the end of the weight or ending inside a panel; M crosses the
+// register tiles (fused up to 8 rows with AVX-512, 3 with AVX2) and the
+// 256-row block. C has a wider row stride whose extra columns must stay
+// untouched. Random activations, codes and scales: bit-identical results.
 TEST(PanelGemm, Fp8EveryIsaMatchesTheLoopExactly) {
   struct Shape {
     int64_t Ntotal, K;
