@@ -143,6 +143,8 @@ size_t moert_dtype_size(moert_dtype_t dtype) {
   case MOERT_I32: return 4;
   case MOERT_F8E4M3: return 1;
   case MOERT_MXFP4: return 0; // half a byte per code, plus the scales
+  case MOERT_INT8: return 0;  // codes and scales in integer panels
+  case MOERT_INT4: return 0;
   }
   return 0;
 }
@@ -155,6 +157,8 @@ const char *moert_dtype_name(moert_dtype_t dtype) {
   case MOERT_I32: return "i32";
   case MOERT_F8E4M3: return "f8e4m3";
   case MOERT_MXFP4: return "mxfp4";
+  case MOERT_INT8: return "int8";
+  case MOERT_INT4: return "int4";
   }
   return "?";
 }

@@ -147,6 +147,8 @@ struct WeightSpec {
   /// An f8e4m3 weight: the index of its f32 block scales (moert/fp8.h);
   /// on that weight, scalesOf is the fp8 weight's index. -1: none.
   int64_t scales = -1, scalesOf = -1;
+  /// An int8 / int4 weight: the values along k per scale (moert/intq.h).
+  int64_t group = 0;
 };
 
 struct CodeObjectSpec {
@@ -257,6 +259,7 @@ private:
   Status generateSyntheticWeights();
   Status generateFp8(const WeightSpec &w, uint8_t *scales);
   Status generateMxfp4(const WeightSpec &w);
+  Status generateInt(const WeightSpec &w);
   uint64_t memoryBudget() const;
   /// "the memory budget" or "this machine's memory", for messages.
   const char *memoryBudgetName() const;

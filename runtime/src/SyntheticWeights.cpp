@@ -9,6 +9,7 @@
 
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 #include "moert/half.h"
 
@@ -70,6 +71,11 @@ Status Model::generateSyntheticWeights() {
     }
     if (w.dtype == MOERT_MXFP4) {
       if (Status s = generateMxfp4(w); !s)
+        return s;
+      continue;
+    }
+    if (w.dtype == MOERT_INT8 || w.dtype == MOERT_INT4) {
+      if (Status s = generateInt(w); !s)
         return s;
       continue;
     }
@@ -235,6 +241,32 @@ Status Model::generateMxfp4(const WeightSpec &w) {
     return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", perMatrix / 2 + perMatrix / 32,
                  " bytes to generate a matrix of the synthetic mxfp4 weight '",
                  w.name, "'");
+  return Status();
+}
+
+// An int8 / int4 weight (always in integer panels): each [n, k] matrix's f32
+// values (as any synthetic weight's) quantized per row and group and packed
+// (packIntPanels, intq.h). One matrix per task.
+Status Model::generateInt(const WeightSpec &w) {
+  int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
+  int bits = w.dtype == MOERT_INT8 ? 8 : 4;
+  uint64_t matrices = 1;
+  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
+    matrices *= static_cast<uint64_t>(w.shape[d]);
+  uint64_t perMatrix = static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
+  float bound = randomUniformBound(k);
+  uint8_t *out = const_cast<uint8_t *>(w.data);
+  auto one = [&](uint64_t m, std::vector<float> &values) {
+    values.resize(static_cast<size_t>(perMatrix));
+    for (uint64_t i = 0; i < perMatrix; ++i)
+      values[i] = randomUniformWeight(w.seed, m * perMatrix + i, bound);
+    // Finite values in [-bound, bound]: every group quantizes.
+    packIntPanels(bits, values.data(), n, k, w.group, out + m * intPanelBytes(bits, n, k, w.group));
+  };
+  if (!forEachMatrix<std::vector<float>>(matrices, one))
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", 4 * perMatrix,
+                 " bytes to generate a matrix of the synthetic ", moert_dtype_name(w.dtype),
+                 " weight '", w.name, "'");
   return Status();
 }
 

@@ -12,6 +12,7 @@
 
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 #include "moert/half.h"
 #include "moert/moeb_generated.h"
@@ -31,7 +32,7 @@ namespace {
 constexpr size_t kHeaderSize = sizeof(FileHeader);
 constexpr int64_t kBlasMax = INT32_MAX; // cblas_sgemm takes int dimensions
 
-bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::MXFP4); }
+bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::INT4); }
 
 /// A dtype's name; a byte that is no moert_dtype_t is never cast to one.
 std::string dtypeName(uint8_t d) {
@@ -198,11 +199,9 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what,
                    ": a RandomUniform weight has no bytes in the blob section "
                    "(offset ", off, ", bytes ", bytes, "; expected 0, 0)");
-    if (synthetic && w->dtype() != fb::DType::F32 &&
-        w->dtype() != fb::DType::BF16 && w->dtype() != fb::DType::F16 &&
-        w->dtype() != fb::DType::F8E4M3 && w->dtype() != fb::DType::MXFP4)
+    if (synthetic && w->dtype() == fb::DType::I32)
       return error(MOERT_INVALID_ARTIFACT, what,
-                   ": a RandomUniform weight is f32, bf16, f16, f8e4m3 or mxfp4, got ",
+                   ": a RandomUniform weight is f32, bf16, f16, f8e4m3, mxfp4, int8 or int4, got ",
                    dtypeName(static_cast<uint8_t>(w->dtype())));
     if (off > blobSize_ || bytes > blobSize_ - off)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes [", off, ", ", off,
@@ -244,29 +243,42 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       return error(MOERT_INVALID_ARTIFACT, what,
                    ": layout Panels32 is the CPU target's, not this artifact's");
     bool mxfp4 = w->dtype() == fb::DType::MXFP4;
-    if (mxfp4 && (!spec.panels || spec.shape.size() < 2 || spec.shape.back() % kMxfp4Group != 0))
-      return error(MOERT_INVALID_ARTIFACT, what, ": an mxfp4 weight is [..., n, k] "
-                   "with k a multiple of ", kMxfp4Group, " in layout Panels32, got ",
-                   shapeString(w->shape()),
+    bool intq = w->dtype() == fb::DType::INT8 || w->dtype() == fb::DType::INT4;
+    int bits = w->dtype() == fb::DType::INT8 ? 8 : 4;
+    int64_t group = intq ? w->group_size() : mxfp4 ? kMxfp4Group : 0;
+    if (!intq && w->group_size() != 0)
+      return error(MOERT_INVALID_ARTIFACT, what, ": only an int8 or int4 weight has a "
+                   "group size (group_size is ", w->group_size(), ")");
+    if (intq && !validIntGroup(group))
+      return error(MOERT_INVALID_ARTIFACT, what, ": an ", dtypeName(dt),
+                   " weight's group size is 32, 64 or 128, got ", group);
+    if ((mxfp4 || intq) &&
+        (!spec.panels || spec.shape.size() < 2 || spec.shape.back() % group != 0))
+      return error(MOERT_INVALID_ARTIFACT, what, ": an ", dtypeName(dt),
+                   " weight is [..., n, k] with k a multiple of ", group,
+                   " in layout Panels32, got ", shapeString(w->shape()),
                    spec.panels ? "" : " in layout RowMajor");
-    if (mxfp4) {
-      // Π(leading dims) matrices of ceil(n / 32) panels of k / 32 groups
-      // (mxfp4PanelBytes, mxfp4.h).
+    if (mxfp4 || intq) {
+      // Π(leading dims) matrices of ceil(n / 32) panels of k / group groups
+      // (mxfp4PanelBytes, mxfp4.h; intPanelBytes, intq.h).
       uint64_t n = static_cast<uint64_t>(spec.shape[spec.shape.size() - 2]);
-      uint64_t groups = static_cast<uint64_t>(spec.shape.back() / kMxfp4Group);
+      uint64_t groups = static_cast<uint64_t>(spec.shape.back() / group);
+      uint64_t groupBytes =
+          static_cast<uint64_t>(mxfp4 ? kMxfp4GroupBytes : intGroupBytes(bits, group));
       overflow |= __builtin_mul_overflow(n / kPanelWidth + (n % kPanelWidth != 0), groups, &expect);
-      overflow |= __builtin_mul_overflow(expect, static_cast<uint64_t>(kMxfp4GroupBytes), &expect);
+      overflow |= __builtin_mul_overflow(expect, groupBytes, &expect);
       for (size_t d = 0; d + 2 < spec.shape.size(); ++d)
         overflow |= __builtin_mul_overflow(expect, static_cast<uint64_t>(spec.shape[d]), &expect);
       if (overflow)
-        return error(MOERT_INVALID_ARTIFACT, what, ": mxfp4 ",
+        return error(MOERT_INVALID_ARTIFACT, what, ": ", dtypeName(dt), " ",
                      shapeString(w->shape()), " in panels is too large");
+      spec.group = intq ? group : 0;
     } else if (spec.panels) {
       if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16 &&
            w->dtype() != fb::DType::F8E4M3) ||
           spec.shape.size() < 2)
         return error(MOERT_INVALID_ARTIFACT, what, ": layout Panels32 needs an "
-                     "f32, bf16, f8e4m3 or mxfp4 weight of rank >= 2, got ", dtypeName(dt), " ",
+                     "f32, bf16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got ", dtypeName(dt), " ",
                      shapeString(w->shape()));
       // Π(leading dims) matrices of ceil(n / 32) x 32 rows of k values (k
       // rounded up to the panel depth: pairs for bf16).
@@ -569,17 +581,16 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
         !(st = operand(c->c(), where + ": operand c", &out->c)))
       return st;
     uint8_t dt = static_cast<uint8_t>(c->dtype());
-    if (c->dtype() != fb::DType::F32 && c->dtype() != fb::DType::BF16 &&
-        c->dtype() != fb::DType::F16 && c->dtype() != fb::DType::F8E4M3 &&
-        c->dtype() != fb::DType::MXFP4)
+    if (!validDType(dt) || c->dtype() == fb::DType::I32)
       return error(MOERT_INVALID_ARTIFACT, where, ": dtype is ",
-                   validDType(dt) ? dtypeName(dt) : "unknown",
-                   " (", int(dt), "), expected f32, bf16, f16, f8e4m3 or mxfp4");
+                   validDType(dt) ? dtypeName(dt) : "unknown", " (", int(dt),
+                   "), expected f32, bf16, f16, f8e4m3, mxfp4, int8 or int4");
     out->dtype = static_cast<moert_dtype_t>(dt);
-    // fp8 and mxfp4: A is f32, B the quantized weight (fp8's scales come
-    // with it; mxfp4's are inside its panels).
+    // fp8, mxfp4, int8 and int4: A is f32, B the quantized weight (fp8's
+    // scales come with it; the others' are inside their panels).
+    bool intq = out->dtype == MOERT_INT8 || out->dtype == MOERT_INT4;
     bool mxfp4 = out->dtype == MOERT_MXFP4;
-    bool fp8 = out->dtype == MOERT_F8E4M3 || mxfp4;
+    bool fp8 = out->dtype == MOERT_F8E4M3 || mxfp4 || intq;
     moert_dtype_t aType = fp8 ? MOERT_F32 : out->dtype;
     int64_t size = static_cast<int64_t>(dtypeBytes(dt));
     int64_t aSize = static_cast<int64_t>(moert_dtype_size(aType));
@@ -615,12 +626,16 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                      out->n, ", ", out->k, "]");
     }
     // n and k are at most kBlasMax each, so n x k (padded) fits an int64.
-    // mxfp4 (in panels, k a multiple of 32 as the weight's): bytes.
-    int64_t bMatrix = mxfp4 ? static_cast<int64_t>(mxfp4PanelBytes(out->n, out->k))
-                      : out->bPanels ? static_cast<int64_t>(panelElements(
-                                           out->n, out->k, panelDepth(size)))
-                                     : out->n * out->k;
-    if (mxfp4)
+    // mxfp4, int8 and int4 (in panels, k a multiple of the group as the
+    // weight's): bytes.
+    int64_t bMatrix =
+        mxfp4  ? static_cast<int64_t>(mxfp4PanelBytes(out->n, out->k))
+        : intq ? static_cast<int64_t>(intPanelBytes(out->dtype == MOERT_INT8 ? 8 : 4, out->n,
+                                                    out->k, (*weights_)[out->b.index].group))
+        : out->bPanels
+            ? static_cast<int64_t>(panelElements(out->n, out->k, panelDepth(size)))
+            : out->n * out->k;
+    if (mxfp4 || intq)
       size = 1;
     if (!(st = product(where + ": rows x k", {out->k, aSize}, rows, needA)) ||
         !(st = product(where + ": " + bLabel, {experts, bMatrix, size}, one, needB)) ||
@@ -792,7 +807,8 @@ Status TableChecker::tensor(const fb::TensorDesc *t, const std::string &what,
   uint8_t dt = static_cast<uint8_t>(t->dtype());
   if (!validDType(dt))
     return error(MOERT_INVALID_ARTIFACT, w, ": unknown dtype ", int(dt));
-  if (t->dtype() == fb::DType::F8E4M3 || t->dtype() == fb::DType::MXFP4)
+  if (t->dtype() == fb::DType::F8E4M3 || t->dtype() == fb::DType::MXFP4 ||
+      t->dtype() == fb::DType::INT8 || t->dtype() == fb::DType::INT4)
     return error(MOERT_INVALID_ARTIFACT, w, ": dtype ", dtypeName(dt), " is for weights only");
   out->dtype = static_cast<moert_dtype_t>(dt);
   const auto *shape = t->shape();

@@ -250,6 +250,8 @@ double element(const moert_tensor_t &t, size_t i) {
   }
   case MOERT_F8E4M3: // weights only: never a function's output
   case MOERT_MXFP4:
+  case MOERT_INT8:
+  case MOERT_INT4:
     break;
   }
   return 0;

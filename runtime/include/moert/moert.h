@@ -117,15 +117,21 @@ typedef enum moert_dtype_t {
   /** MXFP4: e2m1 codes with an e8m0 scale per 32 values, in MXFP4 panels
    *  (moert/mxfp4.h): an artifact's weights only, never a function's input
    *  or output. */
-  MOERT_MXFP4 = 5
+  MOERT_MXFP4 = 5,
+  /** int8 codes with an f16 scale per group of 32, 64 or 128 values, in
+   *  integer panels (moert/intq.h): an artifact's weights only. */
+  MOERT_INT8 = 6,
+  /** int4 codes with an f16 scale and a zero point per group, in integer
+   *  panels (moert/intq.h): an artifact's weights only. */
+  MOERT_INT4 = 7
 } moert_dtype_t;
 
 /** Bytes per element (4, 2, 2, 4, 1); 0 for a value that is not a dtype
- *  and for MXFP4, which has no whole bytes per element (half a byte per
- *  code plus a scale byte per 32 codes). */
+ *  and for MXFP4, INT8 and INT4, whose panels hold their scales among the
+ *  codes (no whole bytes per element). */
 MOERT_API size_t moert_dtype_size(moert_dtype_t dtype);
-/** "f32", "f16", "bf16", "i32", "f8e4m3", "mxfp4"; "?" for a value that is not a
- *  dtype. */
+/** "f32", "f16", "bf16", "i32", "f8e4m3", "mxfp4", "int8", "int4"; "?" for a
+ *  value that is not a dtype. */
 MOERT_API const char *moert_dtype_name(moert_dtype_t dtype);
 
 /** A dense, row-major tensor the caller passes in or receives.

@@ -5,6 +5,7 @@
 #include "cpu/SmallGemm.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 
 #include <algorithm>
@@ -139,8 +140,8 @@ Bf16PanelIsa bf16PanelIsa() {
 
 /// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
 /// of A) and `b` (rows of B) from A and B; with B in panels, B is an f32,
-/// bf16, f8e4m3 or mxfp4 weight of [N, K] matrices in panels (format.h,
-/// mxfp4.h), `b` is
+/// bf16, f8e4m3, mxfp4, int8 or int4 weight of [N, K] matrices in panels
+/// (format.h, mxfp4.h, intq.h), `b` is
 /// e * N + n0 for columns [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
 inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                      const void *A, int64_t a, GemmB gb, int64_t b, int64_t N,
@@ -155,6 +156,15 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                          static_cast<uint64_t>(e) * mxfp4PanelBytes(N, K) +
                          mxfp4GroupOffset(n0, 0, K),
                      C, ldc, beta != 0.0f, panelIsa());
+      return;
+    }
+    if (dtype == MOERT_INT8 || dtype == MOERT_INT4) { // integer panels (intq.h)
+      int bits = dtype == MOERT_INT8 ? 8 : 4;
+      panelGemmInt(bits, gb.group, m, n, K, static_cast<const float *>(A) + a * K,
+                   static_cast<const uint8_t *>(B) +
+                       static_cast<uint64_t>(e) * intPanelBytes(bits, N, K, gb.group) +
+                       intGroupOffset(bits, n0, 0, K, gb.group),
+                   C, ldc, beta != 0.0f, panelIsa());
       return;
     }
     // f32, bf16 or f8e4m3 (the loader checks)

@@ -30,6 +30,7 @@ struct GemmB {
   const void *data = nullptr;
   bool panels = false;
   const float *scales = nullptr;
+  int64_t group = 0; // an int8 / int4 weight's values per scale (moert/intq.h)
 };
 
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,

@@ -20,6 +20,7 @@
 #include "moert/format.h"
 #include "moert/fp8.h"
 #include "moert/half.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 
 #include <algorithm>
@@ -1184,6 +1185,310 @@ void gemmMxfp4Of(const Mxfp4Family &f, int64_t M, int64_t N, int64_t K, const fl
   }
 }
 
+// Integer panels (panelGemmInt, moert/intq.h): int8 codes q with an f16
+// scale d per group (w = q · d), or int4 codes with a scale and an integer
+// zero point (w = (q - z) · d). Both products are exact in f32, so, as for
+// MXFP4, the kernels decode each weight to f32 in registers and run the f32
+// FMA chain on A as it is: bit-identical to panelGemm on the dequantized
+// weight. A quad's 32-bit lane holds 4 consecutive k of one column, so step
+// s of 16 columns is a shift and a mask (int4) or two shifts (int8, sign
+// extended) of one register. Blocking as for MXFP4: a few rows decode in the
+// register tile over the whole of K (one sequential stream per panel, as
+// fp8's few-rows path measured best); more rows decode each slice of whole
+// groups once into f32 panels and run panelGemm's f32 tiles on it.
+
+/// A fused integer tile over kc values of k (whole groups of g) from the
+/// slice's first group; a decoding of kc values (whole groups) to 32 floats
+/// per k.
+using IntTileFn = void (*)(int64_t kc, int64_t g, const float *A, int64_t lda,
+                           const uint8_t *groups, float *C, int64_t ldc, int width,
+                           bool load);
+using IntDecodeFn = void (*)(int64_t kc, int64_t g, const uint8_t *groups, float *out);
+
+struct IntFamily {
+  const IntTileFn *fused;
+  int fusedRows;
+  IntDecodeFn decode;
+  const Fp8TileFn *tiles; // on decoded slices
+  int maxRows;
+};
+
+/// The decoded group header for 16 columns (AVX-512): the scales and, for
+/// int4, -z · d (exact), so that w = fma(q, d, -z · d).
+struct IntScales512 {
+  __m512 d[2], mz[2];
+};
+
+template <int Bits>
+__attribute__((target("avx512f"))) inline IntScales512 intScales512(const uint8_t *group) {
+  IntScales512 s;
+  for (int h = 0; h < 2; ++h) {
+    s.d[h] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group) + h));
+    if (Bits == 4) {
+      __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 64 + 16 * h))));
+      s.mz[h] = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, s.d[h]));
+    }
+  }
+  return s;
+}
+
+/// Step s (0..3) of a quad as the weights of columns 0..15 (b0) and 16..31
+/// (b1): int8, x0 and x1 the quad's two halves; int4, x0 the quad.
+template <int Bits>
+__attribute__((target("avx512f"))) inline void
+intStep512(__m512i x0, __m512i x1, int s, const IntScales512 &sc, __m512 &b0, __m512 &b1) {
+  if (Bits == 8) {
+    __m512i q0 = _mm512_srai_epi32(_mm512_sllv_epi32(x0, _mm512_set1_epi32(24 - 8 * s)), 24);
+    __m512i q1 = _mm512_srai_epi32(_mm512_sllv_epi32(x1, _mm512_set1_epi32(24 - 8 * s)), 24);
+    b0 = _mm512_mul_ps(_mm512_cvtepi32_ps(q0), sc.d[0]);
+    b1 = _mm512_mul_ps(_mm512_cvtepi32_ps(q1), sc.d[1]);
+  } else {
+    const __m512i nibble = _mm512_set1_epi32(15);
+    __m512i t = _mm512_srlv_epi32(x0, _mm512_set1_epi32(8 * s));
+    __m512i q0 = _mm512_and_si512(t, nibble);
+    __m512i q1 = _mm512_and_si512(_mm512_srli_epi32(t, 4), nibble);
+    b0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q0), sc.d[0], sc.mz[0]);
+    b1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q1), sc.d[1], sc.mz[1]);
+  }
+}
+
+template <int Bits, int MR>
+__attribute__((target("avx512f"))) void
+tileIntFusedAvx512(int64_t kc, int64_t g, const float *A, int64_t lda, const uint8_t *group,
+                   float *C, int64_t ldc, int width, bool load) {
+  ColumnMasks masks = columnMasks(width);
+  __m512 acc[MR][2];
+  loadTile512<MR>(acc, C, ldc, masks, load);
+  const int64_t header = intGroupHeader(Bits), qb = intQuadBytes(Bits);
+  for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+    IntScales512 sc = intScales512<Bits>(group);
+    const uint8_t *quad = group + header;
+    for (int64_t k = k0; k < k0 + g; k += kIntQuad, quad += qb) {
+      prefetchCodes(quad);
+      if (Bits == 8)
+        prefetchCodes(quad + 64);
+      __m512i x0 = _mm512_loadu_si512(quad);
+      __m512i x1 = Bits == 8 ? _mm512_loadu_si512(quad + 64) : x0;
+#pragma GCC unroll 4
+      for (int s = 0; s < kIntQuad; ++s) {
+        __m512 b0, b1;
+        intStep512<Bits>(x0, x1, s, sc, b0, b1);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+          __m512 a = _mm512_set1_ps(A[i * lda + k + s]);
+          acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+          acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
+      }
+    }
+  }
+  storeTile512<MR>(acc, C, ldc, masks);
+}
+
+template <int Bits>
+__attribute__((target("avx512f"))) void
+decodeIntAvx512(int64_t kc, int64_t g, const uint8_t *group, float *w) {
+  const int64_t header = intGroupHeader(Bits), qb = intQuadBytes(Bits);
+  for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+    IntScales512 sc = intScales512<Bits>(group);
+    const uint8_t *quad = group + header;
+    for (int64_t k = k0; k < k0 + g; k += kIntQuad, quad += qb) {
+      prefetchCodes(quad);
+      __m512i x0 = _mm512_loadu_si512(quad);
+      __m512i x1 = Bits == 8 ? _mm512_loadu_si512(quad + 64) : x0;
+      for (int s = 0; s < kIntQuad; ++s) {
+        __m512 b0, b1;
+        intStep512<Bits>(x0, x1, s, sc, b0, b1);
+        _mm512_storeu_ps(w + (k + s) * kPanelWidth, b0);
+        _mm512_storeu_ps(w + (k + s) * kPanelWidth + 16, b1);
+      }
+    }
+  }
+}
+
+/// The decoded group header for AVX2: per 8 columns j (0..7, 8..15,
+/// 16..23, 24..31) the scales and -z · d.
+struct IntScales256 {
+  __m256 d[4], mz[4];
+};
+
+template <int Bits>
+__attribute__((target("avx2,fma,f16c"))) inline IntScales256
+intScales256(const uint8_t *group) {
+  IntScales256 s;
+  for (int j = 0; j < 4; ++j) {
+    s.d[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group) + j));
+    if (Bits == 4) {
+      __m256 z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+          _mm_loadl_epi64(reinterpret_cast<const __m128i *>(group + 64 + 8 * j))));
+      s.mz[j] = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, s.d[j]));
+    }
+  }
+  return s;
+}
+
+/// Step s of a quad as the weights of the 4 groups of 8 columns: int8, x[j]
+/// the quad's 32 bytes of columns 8j..8j + 7; int4, x[0] and x[1] the
+/// quad's halves (columns 0..7 and 16..23, 8..15 and 24..31).
+template <int Bits>
+__attribute__((target("avx2,fma"))) inline void
+intStep256(const __m256i (&x)[4], int s, const IntScales256 &sc, __m256 (&b)[4]) {
+  if (Bits == 8) {
+    __m128i left = _mm_cvtsi32_si128(24 - 8 * s);
+    for (int j = 0; j < 4; ++j)
+      b[j] = _mm256_mul_ps(
+          _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_sll_epi32(x[j], left), 24)), sc.d[j]);
+  } else {
+    const __m256i nibble = _mm256_set1_epi32(15);
+    __m128i right = _mm_cvtsi32_si128(8 * s);
+    for (int h = 0; h < 2; ++h) {
+      __m256i t = _mm256_srl_epi32(x[h], right);
+      __m256i lo = _mm256_and_si256(t, nibble);
+      __m256i hi = _mm256_and_si256(_mm256_srli_epi32(t, 4), nibble);
+      b[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lo), sc.d[h], sc.mz[h]);
+      b[2 + h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hi), sc.d[2 + h], sc.mz[2 + h]);
+    }
+  }
+}
+
+template <int Bits>
+__attribute__((target("avx2"))) inline void loadQuad256(const uint8_t *quad, __m256i (&x)[4]) {
+  for (int j = 0; j < (Bits == 8 ? 4 : 2); ++j)
+    x[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(quad) + j);
+  if (Bits == 4)
+    x[2] = x[3] = x[0];
+}
+
+/// A fused tile with AVX2: all 32 columns per pass (4 x MR accumulators),
+/// each quad read whole. A partial tile goes through a local copy.
+template <int Bits, int MR>
+__attribute__((target("avx2,fma,f16c"))) void
+tileIntFusedAvx2(int64_t kc, int64_t g, const float *A, int64_t lda, const uint8_t *group,
+                 float *C, int64_t ldc, int width, bool load) {
+  alignas(32) float tmp[MR][kPanelWidth];
+  int64_t ldo;
+  float *out = stage<kPanelWidth, MR>(tmp, C, ldc, width, load, &ldo);
+  __m256 acc[MR][4];
+  loadTile256<MR, 4>(acc, out, ldo, load || width < kPanelWidth);
+  const int64_t header = intGroupHeader(Bits), qb = intQuadBytes(Bits);
+  for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+    IntScales256 sc = intScales256<Bits>(group);
+    const uint8_t *quad = group + header;
+    for (int64_t k = k0; k < k0 + g; k += kIntQuad, quad += qb) {
+      prefetchCodes(quad);
+      if (Bits == 8)
+        prefetchCodes(quad + 64);
+      __m256i x[4];
+      loadQuad256<Bits>(quad, x);
+#pragma GCC unroll 4
+      for (int s = 0; s < kIntQuad; ++s) {
+        __m256 b[4];
+        intStep256<Bits>(x, s, sc, b);
+#pragma GCC unroll 4
+        for (int i = 0; i < MR; ++i) {
+          __m256 a = _mm256_broadcast_ss(A + i * lda + k + s);
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; ++j)
+            acc[i][j] = _mm256_fmadd_ps(a, b[j], acc[i][j]);
+        }
+      }
+    }
+  }
+  storeTile256<MR, 4>(acc, out, ldo);
+  unstage<kPanelWidth, MR>(tmp, C, ldc, width);
+}
+
+template <int Bits>
+__attribute__((target("avx2,fma,f16c"))) void
+decodeIntAvx2(int64_t kc, int64_t g, const uint8_t *group, float *w) {
+  const int64_t header = intGroupHeader(Bits), qb = intQuadBytes(Bits);
+  for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+    IntScales256 sc = intScales256<Bits>(group);
+    const uint8_t *quad = group + header;
+    for (int64_t k = k0; k < k0 + g; k += kIntQuad, quad += qb) {
+      prefetchCodes(quad);
+      __m256i x[4];
+      loadQuad256<Bits>(quad, x);
+      for (int s = 0; s < kIntQuad; ++s) {
+        __m256 b[4];
+        intStep256<Bits>(x, s, sc, b);
+        for (int j = 0; j < 4; ++j)
+          _mm256_storeu_ps(w + (k + s) * kPanelWidth + 8 * j, b[j]);
+      }
+    }
+  }
+}
+
+/// Portable C++: a decoded slice of floats, element by element
+/// (tileFp8Generic runs on it).
+template <int Bits>
+void decodeIntGeneric(int64_t kc, int64_t g, const uint8_t *groups, float *w) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int j = 0; j < kPanelWidth; ++j)
+      w[k * kPanelWidth + j] = intPanelValue(Bits, groups, j, k, kc, g);
+}
+
+template <int Bits>
+constexpr IntTileFn kIntFusedAvx512Tiles[] = {
+    tileIntFusedAvx512<Bits, 1>, tileIntFusedAvx512<Bits, 2>, tileIntFusedAvx512<Bits, 3>,
+    tileIntFusedAvx512<Bits, 4>, tileIntFusedAvx512<Bits, 5>, tileIntFusedAvx512<Bits, 6>,
+    tileIntFusedAvx512<Bits, 7>, tileIntFusedAvx512<Bits, 8>};
+template <int Bits>
+constexpr IntTileFn kIntFusedAvx2Tiles[] = {
+    tileIntFusedAvx2<Bits, 1>, tileIntFusedAvx2<Bits, 2>, tileIntFusedAvx2<Bits, 3>};
+
+template <int Bits>
+constexpr IntFamily kIntAvx512 = {kIntFusedAvx512Tiles<Bits>, 8, decodeIntAvx512<Bits>,
+                                  kMxfp4Avx512Tiles, 8};
+template <int Bits>
+constexpr IntFamily kIntAvx2 = {kIntFusedAvx2Tiles<Bits>, 3, decodeIntAvx2<Bits>,
+                                kMxfp4Avx2Tiles, 6};
+template <int Bits>
+constexpr IntFamily kIntGeneric = {nullptr, 0, decodeIntGeneric<Bits>, kFp8GenericTiles, 4};
+
+/// The blocking for integer panels with the kernels of family `f`.
+void gemmIntOf(const IntFamily &f, int bits, int64_t g, int64_t M, int64_t N, int64_t K,
+               const float *A, const uint8_t *panels, float *C, int64_t ldc,
+               bool accumulate) {
+  int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t panelBytes = static_cast<int64_t>(intPanelBytes(bits, kPanelWidth, K, g));
+  int64_t groupBytes = intGroupBytes(bits, g);
+  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
+    int64_t mc = std::min(kRowBlock, M - m0);
+    bool fused = mc <= f.fusedRows;
+    // The fused tiles stream each panel whole; decoded slices are whole
+    // groups (mxfp4Slice is a multiple of every group size).
+    int64_t slice = fused ? K : mxfp4Slice(mc);
+    float *decoded = fused ? nullptr
+                           : static_cast<float *>(fp8Scratch(
+                                 1, sizeof(float) * kPanelWidth * std::min(slice, K)));
+    int64_t tiles = (mc + f.maxRows - 1) / f.maxRows;
+    int64_t q = mc / tiles, r = mc % tiles;
+    for (int64_t p = 0; p < numPanels; ++p) {
+      int64_t c0 = p * kPanelWidth;
+      int width = static_cast<int>(std::min<int64_t>(kPanelWidth, N - c0));
+      for (int64_t k0 = 0; k0 < K; k0 += slice) {
+        int64_t kc = std::min(slice, K - k0);
+        bool load = accumulate || k0 > 0;
+        const uint8_t *groups = panels + p * panelBytes + k0 / g * groupBytes;
+        if (fused) {
+          f.fused[mc - 1](kc, g, A + m0 * K + k0, K, groups, C + m0 * ldc + c0, ldc, width,
+                          load);
+          continue;
+        }
+        f.decode(kc, g, groups, decoded);
+        for (int64_t t = 0, i = 0; t < tiles; ++t) {
+          int64_t rows = q + (t < r);
+          f.tiles[rows - 1](kc, A + (m0 + i) * K + k0, K, decoded, C + (m0 + i) * ldc + c0,
+                            ldc, width, load);
+          i += rows;
+        }
+      }
+    }
+  }
+}
+
 } // namespace
 
 PanelIsa bestPanelIsa() {
@@ -1278,6 +1583,27 @@ void panelGemmMxfp4(int64_t M, int64_t N, int64_t K, const float *A,
     return gemmMxfp4Of(kMxfp4Avx2, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Generic:
     return gemmMxfp4Of(kMxfp4Generic, M, N, K, A, panels, C, ldc, accumulate);
+  }
+}
+
+void panelGemmInt(int bits, int64_t group, int64_t M, int64_t N, int64_t K, const float *A,
+                  const uint8_t *panels, float *C, int64_t ldc, bool accumulate,
+                  PanelIsa isa) {
+  if (M <= 0 || N <= 0 || K <= 0)
+    return; // K >= g > 0 for a checked weight
+  if (isa == PanelIsa::Avx2 && !hasF16c())
+    isa = PanelIsa::Generic;
+  bool int8 = bits == 8;
+  switch (isa) {
+  case PanelIsa::Avx512:
+    return gemmIntOf(int8 ? kIntAvx512<8> : kIntAvx512<4>, bits, group, M, N, K, A, panels, C,
+                     ldc, accumulate);
+  case PanelIsa::Avx2:
+    return gemmIntOf(int8 ? kIntAvx2<8> : kIntAvx2<4>, bits, group, M, N, K, A, panels, C,
+                     ldc, accumulate);
+  case PanelIsa::Generic:
+    return gemmIntOf(int8 ? kIntGeneric<8> : kIntGeneric<4>, bits, group, M, N, K, A, panels,
+                     C, ldc, accumulate);
   }
 }
 

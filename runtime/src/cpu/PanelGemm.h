@@ -1,6 +1,6 @@
-//===- PanelGemm.h - f32 / bf16 / fp8 / MXFP4 GEMMs on weights in panels -===//
+//===- PanelGemm.h - f32 / bf16 / fp8 / MXFP4 / int GEMMs on panels ===//
 //
-// The CPU's f32, bf16, fp8 and MXFP4 GEMMs when the compiler packed B (a
+// The CPU's f32, bf16, fp8, MXFP4, int8 and int4 GEMMs when the compiler packed B (a
 // weight) in panels of 32 rows (WeightLayout::Panels32, moert/format.h): per
 // step of k, one panel gives 32 consecutive values of B, and a register tile
 // of MR rows of C x 32 columns takes MR broadcasts of A and 2 x MR FMAs
@@ -76,6 +76,21 @@ void panelGemmFp8(int64_t M, int64_t N, int64_t K, const float *A,
 void panelGemmMxfp4(int64_t M, int64_t N, int64_t K, const float *A,
                     const uint8_t *panels, float *C, int64_t ldc, bool accumulate,
                     PanelIsa isa);
+
+/// C[m, n] (+)= Σ_k A[m, k] · w(n, k) for m < M, n < N, where the weight is
+/// in integer panels (moert/intq.h) of `bits` 8 (w = q · d) or 4 (w = (q -
+/// z) · d) with `group` values of k per scale: exact in f32
+/// (intPanelValue). `panels` points at the first panel of the call's columns
+/// (the caller offsets it by whole panels); K is a multiple of `group`; A is
+/// [M, K] row-major, C has row stride ldc. Each element of C is one f32 FMA
+/// chain in k order, on C's value when `accumulate`, else on 0, so results
+/// are bit-identical across ISAs, to that loop and to panelGemm's AVX2 and
+/// AVX-512 kernels on the dequantized weight. The codes are dequantized in
+/// registers. `isa` as for panelGemm (AVX2 without F16C runs the portable
+/// kernels).
+void panelGemmInt(int bits, int64_t group, int64_t M, int64_t N, int64_t K, const float *A,
+                  const uint8_t *panels, float *C, int64_t ldc, bool accumulate,
+                  PanelIsa isa);
 
 } // namespace moert::rt
 

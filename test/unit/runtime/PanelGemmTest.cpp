@@ -5,7 +5,8 @@
 // inputs keep every partial sum exact in f32, so the results must be equal.
 // panelGemmFp8 promises the loop's own FMA chain (std::fma in k order on the
 // activations times their block scale), and panelGemmMxfp4 the one on the
-// dequantized weight, so their results must be bit-identical for any inputs.
+// dequantized weight, so their results must be bit-identical for any inputs;
+// so must panelGemmInt's (int8 and int4).
 //
 //===----------------------------------------------------------------------===//
 #include "cpu/PanelGemm.h"
@@ -13,6 +14,7 @@
 #include "moert/format.h"
 #include "moert/fp8.h"
 #include "moert/half.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 
 #include <gtest/gtest.h>
@@ -614,4 +616,211 @@ TEST(PanelGemm, Mxfp4EveryIsaMatchesTheLoopExactly) {
           }
       }
   }
+}
+
+// int8 and int4 quantization (moert/intq.h) on values whose results are
+// known: the scale, the zero point, the rounding to nearest even, the clamp.
+TEST(PanelGemm, IntQuantization) {
+  float v[32] = {};
+  v[0] = 127.0f; // amax: d = 1
+  v[1] = -2.5f;  // a tie: rounds to the even -2
+  v[2] = 3.5f;   // 4
+  v[3] = -127.0f;
+  uint8_t q[32];
+  uint16_t d;
+  ASSERT_TRUE(moert::quantizeIntGroup(8, v, 32, q, &d, nullptr));
+  EXPECT_EQ(moert::halfToFloat(d), 1.0f);
+  EXPECT_EQ(static_cast<int8_t>(q[0]), 127);
+  EXPECT_EQ(static_cast<int8_t>(q[1]), -2);
+  EXPECT_EQ(static_cast<int8_t>(q[2]), 4);
+  EXPECT_EQ(static_cast<int8_t>(q[3]), -127);
+  EXPECT_EQ(q[4], 0);
+  // int4: lo = -5, hi = 10: d = 1, z = 5; v = 2.5 -> rint(2.5) + 5 = 7.
+  float w[32] = {};
+  w[0] = -5.0f;
+  w[1] = 10.0f;
+  w[2] = 2.5f;
+  uint8_t z;
+  ASSERT_TRUE(moert::quantizeIntGroup(4, w, 32, q, &d, &z));
+  EXPECT_EQ(moert::halfToFloat(d), 1.0f);
+  EXPECT_EQ(z, 5);
+  EXPECT_EQ(q[0], 0);
+  EXPECT_EQ(q[1], 15);
+  EXPECT_EQ(q[2], 7);
+  EXPECT_EQ(q[3], 5); // 0 is exact: q = z
+  // All positive: lo = 0, so z = 0.
+  for (float &x : w)
+    x = 1.5f;
+  ASSERT_TRUE(moert::quantizeIntGroup(4, w, 32, q, &d, &z));
+  EXPECT_EQ(z, 0);
+  EXPECT_EQ(q[0], 15); // d = f16(1.5 / 15) = 0.09998
+  EXPECT_LE(std::fabs(static_cast<float>(q[0]) * moert::halfToFloat(d) - 1.5f),
+            moert::halfToFloat(d) / 2);
+  // A group of zeros: d = 0, codes 0.
+  float zeros[32] = {};
+  ASSERT_TRUE(moert::quantizeIntGroup(4, zeros, 32, q, &d, &z));
+  EXPECT_EQ(d, 0);
+  EXPECT_EQ(z, 0);
+  // Refused: not finite, or a scale past f16.
+  zeros[7] = NAN;
+  EXPECT_FALSE(moert::quantizeIntGroup(8, zeros, 32, q, &d, nullptr));
+  zeros[7] = 1e7f; // 1e7 / 127 > 65504
+  EXPECT_FALSE(moert::quantizeIntGroup(8, zeros, 32, q, &d, nullptr));
+  zeros[7] = 1e6f; // int8: fine; int4: (1e6 - 0) / 15 > 65504
+  EXPECT_TRUE(moert::quantizeIntGroup(8, zeros, 32, q, &d, nullptr));
+  EXPECT_FALSE(moert::quantizeIntGroup(4, zeros, 32, q, &d, &z));
+}
+
+// packIntPanels puts each code, scale and zero point where moert/intq.h's
+// layout says (checked byte by byte for one element of each kind), and
+// intPanelValue reads back the quantization of each row's group.
+TEST(PanelGemm, IntPackingFollowsTheLayout) {
+  std::mt19937 rng(21);
+  std::uniform_real_distribution<float> value(-2.0f, 3.0f);
+  for (int bits : {8, 4})
+    for (int64_t g : {32, 64, 128}) {
+      const int64_t N = 45, K = 2 * g;
+      std::vector<float> W(N * K);
+      for (float &x : W)
+        x = value(rng);
+      std::vector<uint8_t> P(moert::intPanelBytes(bits, N, K, g), 0xAB);
+      ASSERT_TRUE(moert::packIntPanels(bits, W.data(), N, K, g, P.data()));
+      for (int64_t n = 0; n < 64; ++n) // the padding columns read 0
+        for (int64_t gi = 0; gi < K / g; ++gi) {
+          uint8_t q[128], z = 0;
+          uint16_t d = 0;
+          if (n < N) {
+            ASSERT_TRUE(moert::quantizeIntGroup(bits, W.data() + n * K + gi * g, g, q, &d,
+                                                bits == 4 ? &z : nullptr));
+          }
+          for (int64_t i = 0; i < g; ++i) {
+            float want = n >= N      ? 0.0f
+                         : bits == 8 ? static_cast<float>(static_cast<int8_t>(q[i])) *
+                                           moert::halfToFloat(d)
+                                     : static_cast<float>(q[i] - z) * moert::halfToFloat(d);
+            ASSERT_EQ(moert::intPanelValue(bits, P.data(), n, gi * g + i, K, g), want)
+                << bits << " bits, g = " << g << ", (" << n << ", " << gi * g + i << ")";
+          }
+        }
+      // Column 17 (panel 0, j = 17), k = g + 6 (group 1, quad 1, step 2).
+      uint8_t q[128], z = 0;
+      uint16_t d;
+      ASSERT_TRUE(moert::quantizeIntGroup(bits, W.data() + 17 * K + g, g, q, &d,
+                                          bits == 4 ? &z : nullptr));
+      const uint8_t *group = P.data() + moert::intGroupBytes(bits, g);
+      uint16_t stored;
+      std::memcpy(&stored, group + 2 * 17, 2);
+      EXPECT_EQ(stored, d);
+      const uint8_t *quad = group + moert::intGroupHeader(bits) + moert::intQuadBytes(bits);
+      if (bits == 8) {
+        EXPECT_EQ(quad[64 + 4 * 1 + 2], q[6]);
+      } else {
+        EXPECT_EQ(group[64 + 17], z);
+        EXPECT_EQ(quad[4 * 1 + 2] >> 4, q[6]);
+      }
+    }
+}
+
+namespace {
+
+/// Random integer panels of `bits` with group g: codes of every value and
+/// scales of several magnitudes (subnormal f16 included).
+std::vector<uint8_t> randomIntPanels(std::mt19937 &rng, int bits, int64_t Ntotal, int64_t K,
+                                     int64_t g) {
+  std::vector<uint8_t> P(std::max<uint64_t>(moert::intPanelBytes(bits, Ntotal, K, g), 1));
+  std::uniform_int_distribution<int> byte(0, 255), exponent(-20, 4);
+  std::uniform_real_distribution<float> mantissa(1.0f, 2.0f);
+  int64_t gb = moert::intGroupBytes(bits, g), header = moert::intGroupHeader(bits);
+  for (int64_t at = 0; at + gb <= static_cast<int64_t>(P.size()); at += gb) {
+    for (int64_t j = 0; j < 32; ++j) {
+      uint16_t h = moert::floatToHalf(std::ldexp(mantissa(rng), exponent(rng)));
+      std::memcpy(&P[at + 2 * j], &h, 2);
+      if (bits == 4)
+        P[at + 64 + j] = static_cast<uint8_t>(byte(rng) % 16);
+    }
+    for (int64_t i = header; i < gb; ++i)
+      P[at + i] = static_cast<uint8_t>(byte(rng));
+  }
+  // The padding columns of the last panel: d = 0 as packIntPanels writes.
+  for (int64_t p = Ntotal / 32; p < (Ntotal + 31) / 32; ++p)
+    for (int64_t gi = 0; gi < K / g; ++gi)
+      for (int64_t j = Ntotal % 32; j < 32; ++j)
+        std::memset(&P[(p * (K / g) + gi) * gb + 2 * j], 0, 2);
+  return P;
+}
+
+} // namespace
+
+// Columns [n0, n0 + N) of int8 and int4 weights of each group size against
+// (a) the contract's loop (std::fma in k order on intPanelValue) and (b)
+// panelGemm on the dequantized weight in f32 panels. M crosses the fused
+// tiles (8 rows with AVX-512, 3 with AVX2), the decoded-slice tiles and
+// the 256-row block, K the decoded slice (256, 512 past 128 rows); C's
+// extra columns must stay untouched. All bits must match.
+TEST(PanelGemm, IntEveryIsaMatchesTheLoopExactly) {
+  struct Shape {
+    int64_t Ntotal, K;
+    std::vector<int64_t> Ms;
+  };
+  const std::vector<int64_t> allMs = {0, 1, 2, 3, 4, 8, 9, 64, 257};
+  const Shape shapes[] = {{1, 128, allMs}, {33, 256, allMs}, {100, 384, {1, 3, 9, 257}},
+                          {96, 1152, {1, 2, 130}}};
+  std::mt19937 rng(23);
+  std::uniform_real_distribution<float> activation(-1.0f, 1.0f);
+  PanelIsa best = moert::rt::bestPanelIsa();
+  for (int bits : {8, 4})
+    for (int64_t g : {32, 64, 128})
+      for (const Shape &shape : shapes) {
+        int64_t Ntotal = shape.Ntotal, K = shape.K;
+        std::vector<uint8_t> P = randomIntPanels(rng, bits, Ntotal, K, g);
+        std::vector<float> W(Ntotal * K), F(moert::panelElements(Ntotal, K));
+        for (int64_t n = 0; n < Ntotal; ++n)
+          for (int64_t k = 0; k < K; ++k)
+            W[n * K + k] = moert::intPanelValue(bits, P.data(), n, k, K, g);
+        moert::packPanels(W.data(), Ntotal, K, F.data());
+        for (int64_t n0 : {0, 32})
+          for (int64_t N : {Ntotal - n0, std::min<int64_t>(Ntotal - n0, 17)}) {
+            if (N <= 0)
+              continue;
+            for (int64_t M : shape.Ms)
+              for (bool accumulate : {false, true}) {
+                int64_t ldc = N + 3;
+                std::vector<float> A(M * K), C0(M * ldc);
+                for (float &v : A)
+                  v = activation(rng);
+                for (float &v : C0)
+                  v = activation(rng);
+                std::vector<float> want = C0;
+                for (int64_t m = 0; m < M; ++m)
+                  for (int64_t n = 0; n < N; ++n) {
+                    float acc = accumulate ? want[m * ldc + n] : 0.0f;
+                    for (int64_t k = 0; k < K; ++k)
+                      acc = std::fma(A[m * K + k], W[(n0 + n) * K + k], acc);
+                    want[m * ldc + n] = acc;
+                  }
+                const uint8_t *panels = P.data() + n0 / moert::kPanelWidth *
+                                                       moert::intPanelBytes(bits, 32, K, g);
+                const float *f32Panels = F.data() + n0 / moert::kPanelWidth *
+                                                        moert::panelElements(32, K);
+                for (PanelIsa isa : isasOfThisCpu()) {
+                  std::vector<float> C = C0;
+                  moert::rt::panelGemmInt(bits, g, M, N, K, A.data(), panels, C.data(), ldc,
+                                          accumulate, isa);
+                  int64_t at = firstBitDifference(C, want);
+                  ASSERT_EQ(at, -1) << name(isa) << " int" << bits << " g = " << g
+                                    << " Ntotal = " << Ntotal << " K = " << K << " n0 = " << n0
+                                    << " N = " << N << " M = " << M << " accumulate "
+                                    << accumulate << ": C[" << at / ldc << ", " << at % ldc
+                                    << "] = " << C[at] << " != " << want[at];
+                  if (best == PanelIsa::Generic)
+                    continue;
+                  std::vector<float> viaF32 = C0;
+                  moert::rt::panelGemm(M, N, K, A.data(), f32Panels, viaF32.data(), ldc,
+                                       accumulate, isa == PanelIsa::Generic ? best : isa);
+                  ASSERT_EQ(firstBitDifference(C, viaF32), -1)
+                      << name(isa) << " int" << bits << " against panelGemm, M = " << M;
+                }
+              }
+          }
+      }
 }
