@@ -43,6 +43,10 @@ mlir::FailureOr<ShapeDim> parseShapeDim(mlir::Attribute entry);
 
 /// Whether `use` is the B operand of an exec.gemm or exec.grouped_gemm (the
 /// only reader a weight in panels may have).
+/// A quantized weight's element type (f8E4M3FN, f4E2M1FN, i8, i4): its
+/// GEMMs take f32 activations.
+bool isQuantizedWeightType(mlir::Type t);
+
 bool isGemmB(mlir::OpOperand &use);
 } // namespace moec::exec
 

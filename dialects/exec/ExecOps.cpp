@@ -51,16 +51,15 @@ LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
   return success();
 }
 
-/// A GEMM's operand type, B's element type: f32, bf16 or f16 (A must hold
-/// the same; C is f32).
-/// The element type of a GEMM's A operand: B's, or f32 for fp8 and mxfp4
-/// weights.
+/// The element type of a GEMM's A operand: B's (f32, bf16 or f16), or f32
+/// for quantized weights (fp8, mxfp4, int8, int4).
 FailureOr<Type> gemmOperandType(Operation *op, Value b) {
   Type t = cast<BufferType>(b.getType()).getElementType();
-  if (isa<Float8E4M3FNType, Float4E2M1FNType>(t))
+  if (isQuantizedWeightType(t))
     return Type(Float32Type::get(op->getContext()));
   if (!t.isF32() && !t.isBF16() && !t.isF16())
-    return op->emitOpError() << "B must hold f32, bf16, f16, f8E4M3FN or f4E2M1FN, got "
+    return op->emitOpError() << "B must hold f32, bf16, f16, f8E4M3FN, f4E2M1FN, i8 "
+                                "or i4, got "
                              << b.getType();
   return t;
 }
@@ -96,6 +95,11 @@ LogicalResult verifyInArena(Operation *op, int64_t offset,
 }
 
 } // namespace
+
+bool moec::exec::isQuantizedWeightType(Type t) {
+  return isa<Float8E4M3FNType, Float4E2M1FNType>(t) || t.isSignlessInteger(8) ||
+         t.isSignlessInteger(4);
+}
 
 bool moec::exec::isGemmB(OpOperand &use) {
   if (auto g = dyn_cast<GemmOp>(use.getOwner()))
@@ -139,10 +143,34 @@ LogicalResult WeightOp::verify() {
   Type elem = type.getElementType();
   bool fp8 = isa<Float8E4M3FNType>(elem);
   bool fp4 = isa<Float4E2M1FNType>(elem);
-  if (!fp8 && !fp4 && !elem.isF32() && !elem.isBF16() && !elem.isF16())
-    return emitOpError() << "a weight holds f32, bf16, f16, f8E4M3FN or "
-                            "f4E2M1FN, got "
+  bool intq = elem.isSignlessInteger(8) || elem.isSignlessInteger(4);
+  if (!fp8 && !fp4 && !intq && !elem.isF32() && !elem.isBF16() && !elem.isF16())
+    return emitOpError() << "a weight holds f32, bf16, f16, f8E4M3FN, "
+                            "f4E2M1FN, i8 or i4, got "
                          << type;
+  if (intq && !getGroupSize())
+    return emitOpError() << "an int8 / int4 weight needs 'group(G)', the values "
+                            "along k that share a scale, got "
+                         << type;
+  if (!intq && getGroupSize())
+    return emitOpError() << "'group(G)' is for int8 / int4 (i8 / i4) weights "
+                            "only, got "
+                         << type;
+  if (intq) {
+    int64_t g = *getGroupSize();
+    if (g != 32 && g != 64 && g != 128)
+      return emitOpError() << "group(" << g << ") must be 32, 64 or 128";
+    if (type.getShape().size() < 2 || type.getShape().back() % g != 0)
+      return emitOpError() << "an int8 / int4 weight is [..., n, k] with k a "
+                              "multiple of its group "
+                           << g << ", got " << type;
+    for (OpOperand &use : getResult().getUses())
+      if (!isGemmB(use))
+        return emitOpError() << "an int8 / int4 weight is read only as the B "
+                                "operand of exec.gemm or exec.grouped_gemm; '"
+                             << use.getOwner()->getName() << "' uses it as operand "
+                             << use.getOperandNumber();
+  }
   if (fp4 && (type.getShape().size() < 2 || type.getShape().back() % 32 != 0))
     return emitOpError() << "an mxfp4 weight (f4E2M1FN) is [..., n, k] with k "
                             "a multiple of 32 (the values that share a scale), "
@@ -184,9 +212,10 @@ LogicalResult WeightOp::verify() {
                            << type;
   }
   if (getPanels()) {
-    if (!(elem.isF32() || elem.isBF16() || fp8 || fp4) || type.getShape().size() < 2)
-      return emitOpError() << "a weight in panels is f32, bf16, f8E4M3FN or "
-                              "f4E2M1FN of rank >= 2, got "
+    if (!(elem.isF32() || elem.isBF16() || fp8 || fp4 || intq) ||
+        type.getShape().size() < 2)
+      return emitOpError() << "a weight in panels is f32, bf16, f8E4M3FN, "
+                              "f4E2M1FN, i8 or i4 of rank >= 2, got "
                            << type;
     for (OpOperand &use : getResult().getUses())
       if (!isGemmB(use))

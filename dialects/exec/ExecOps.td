@@ -149,19 +149,29 @@ def Exec_WeightOp : Exec_Op<"weight"> {
     rounded to nearest even). Such a weight is read only as the B operand of
     `exec.gemm` / `exec.grouped_gemm`, against f32 activations. `rows(start, step)`
     selects along dimension 1 of the checkpoint tensor, as `moe.weight`'s.
+
+    int8 and int4 weights (element type `i8` / `i4`, `[..., n, k]`, with
+    `group(G)`: G = 32, 64 or 128 values along k share a scale, k a multiple
+    of G) are stored in integer panels (moert/intq.h): the values (of any
+    checkpoint type, fp8 and MXFP4 dequantized first) are quantized when the
+    artifact is written, per row and group: int8 symmetric (q · d, d = f16(amax
+    / 127)), int4 with an integer zero point ((q - z) · d, d = f16(range / 15)).
+    Such a weight is read only as the B operand of `exec.gemm` /
+    `exec.grouped_gemm`, against f32 activations, and only in panels.
   }];
   let arguments = (ins StrAttr:$tensor_name, OptionalAttr<StrAttr>:$file,
                        OptionalAttr<ElementsAttr>:$value,
                        OptionalAttr<I64Attr>:$random_seed, UnitAttr:$panels,
                        OptionalAttr<StrAttr>:$scales, UnitAttr:$mxfp4,
                        OptionalAttr<I64Attr>:$row_start,
-                       OptionalAttr<I64Attr>:$row_step);
+                       OptionalAttr<I64Attr>:$row_step,
+                       OptionalAttr<I64Attr>:$group_size);
   let results = (outs Exec_BufferType:$result);
   let assemblyFormat = [{
     $tensor_name (`from` $file^)? (`mxfp4` $mxfp4^)? (`scales` $scales^)?
     (`rows` `(` $row_start^ `,` $row_step `)`)? (`=` $value^)?
-    (`random` `(` $random_seed^ `)`)? (`panels` $panels^)? attr-dict `:`
-    type($result)
+    (`random` `(` $random_seed^ `)`)? (`group` `(` $group_size^ `)`)?
+    (`panels` $panels^)? attr-dict `:` type($result)
   }];
 }
 
@@ -189,7 +199,8 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
     products (exact in f32 for the 16-bit types) accumulate in f32. Or B is
     an fp8 weight (`f8E4M3FN`, with its block scales; see `exec.weight`) and
     A is f32: each weight value is decoded and scaled in f32. Or B is an
-    mxfp4 weight (`f4E2M1FN`) and A is f32, likewise.
+    mxfp4 weight (`f4E2M1FN`), or an int8 / int4 weight (`i8` / `i4`), and
+    A is f32, likewise.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
@@ -204,7 +215,7 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let summary = "one GEMM per expert over the rows its offsets give";
   let description = [{
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
-    and B fp8 or mxfp4; C f32.
+    and B fp8, mxfp4, int8 or int4; C f32.
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the

@@ -11,6 +11,7 @@
 
 #include "moec/Conversion/MoeToExec.h"
 #include "moe/MoeDialect.h"
+#include "moert/intq.h"
 
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
@@ -45,7 +46,7 @@ SmallVector<Value, 3> ffnWeights(Operation *op) {
 
 LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
                              const FrozenRewritePatternSet &patterns,
-                             WeightType weightType) {
+                             WeightType weightType, int64_t groupSize) {
   FunctionType type = fn.getFunctionType();
   for (Type t : llvm::concat<const Type>(type.getInputs(), type.getResults())) {
     auto tensor = dyn_cast<RankedTensorType>(t);
@@ -71,6 +72,17 @@ LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
                     "32 values along K, so K (the last dimension of each FFN "
                     "weight) must be a multiple of 32; this op's weight is "
                  << t << " (weight-type fp8, bf16 or f32 takes any K)";
+    // int8 and int4 share a scale among group-size values along K.
+    if (isIntWeightType(weightType))
+      for (Value w : ffnWeights(&op))
+        if (auto t = w ? dyn_cast<RankedTensorType>(w.getType()) : nullptr;
+            t && (t.getRank() < 2 || t.getShape().back() % groupSize != 0))
+          return op.emitError()
+                 << "moe-lower-to-exec: weight-type " << stringify(weightType)
+                 << " shares a scale among group-size = " << groupSize
+                 << " values along K, so K (the last dimension of each FFN "
+                    "weight) must be a multiple of it; this op's weight is "
+                 << t << (groupSize > 32 ? " (try group-size 32)" : "");
     bool lowered = !isa<UnrealizedConversionCastOp>(op) &&
                    (legal.isLegal(&op) ||
                     patterns.getOpSpecificNativePatterns().count(op.getName()));
@@ -135,8 +147,24 @@ struct MoeLowerToExecPass
                        ? Type(Float8E4M3FNType::get(&getContext()))
                    : weightType == WeightType::MXFP4
                        ? Type(Float4E2M1FNType::get(&getContext()))
+                   : weightType == WeightType::INT8
+                       ? Type(IntegerType::get(&getContext(), 8))
+                   : weightType == WeightType::INT4
+                       ? Type(IntegerType::get(&getContext(), 4))
                        : Type(Float32Type::get(&getContext()));
     bool cuda = target == ExecTarget::Cuda;
+    if (isIntWeightType(weightType) && !moert::validIntGroup(groupSize)) {
+      module.emitError() << "moe-lower-to-exec: group-size must be 32, 64 or 128, got "
+                         << groupSize.getValue();
+      return signalPassFailure();
+    }
+    if (cuda && isIntWeightType(weightType)) {
+      module.emitError() << "moe-lower-to-exec: " << stringify(weightType.getValue())
+                         << " weights run on the cpu target only (the cuda target has "
+                            "no integer GEMM kernels yet; weight-type bf16 or f32 runs "
+                            "there)";
+      return signalPassFailure();
+    }
     if (cuda && (weightType == WeightType::FP8 || weightType == WeightType::MXFP4)) {
       module.emitError() << "moe-lower-to-exec: " << stringify(weightType.getValue())
                          << " weights are not supported on the cuda target yet "
@@ -158,7 +186,8 @@ struct MoeLowerToExecPass
     auto kernels = ModuleOp::create(b, module.getLoc(), StringRef("kernels"));
     KernelLibrary library(kernels);
     ExecLowering lowering(&getContext(), library,
-                          {maxTokens, cuda, gemvMaxTokens, ffnType});
+                          {maxTokens, cuda, gemvMaxTokens, ffnType,
+                           isIntWeightType(weightType) ? int64_t(groupSize) : 0});
     ExecTypeConverter &types = lowering.getTypeConverter();
     RewritePatternSet patterns(&getContext());
     populateMoeToExecPatterns(lowering, patterns);
@@ -186,7 +215,7 @@ struct MoeLowerToExecPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isExternal())
         continue;
-      if (failed(checkLowerable(fn, legal, frozen, weightType)))
+      if (failed(checkLowerable(fn, legal, frozen, weightType, groupSize)))
         return signalPassFailure();
       lowering.beginFunction();
       if (failed(applyPartialConversion(fn.getOperation(), legal, frozen)))

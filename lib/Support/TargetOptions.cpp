@@ -20,6 +20,8 @@ std::optional<WeightType> moec::parseWeightType(llvm::StringRef name) {
       .Case("f16", WeightType::F16)
       .Case("fp8", WeightType::FP8)
       .Case("mxfp4", WeightType::MXFP4)
+      .Case("int8", WeightType::INT8)
+      .Case("int4", WeightType::INT4)
       .Default(std::nullopt);
 }
 
@@ -47,6 +49,10 @@ llvm::StringRef moec::stringify(WeightType type) {
     return "fp8";
   case WeightType::MXFP4:
     return "mxfp4";
+  case WeightType::INT8:
+    return "int8";
+  case WeightType::INT4:
+    return "int4";
   }
   llvm_unreachable("weight type");
 }

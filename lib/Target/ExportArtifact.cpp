@@ -20,6 +20,7 @@
 #include "moeb_generated.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 #include "moert/half.h"
 
@@ -366,6 +367,10 @@ fb::DType dtypeOf(Type t) {
     return fb::DType_F8E4M3;
   if (isa<Float4E2M1FNType>(t))
     return fb::DType_MXFP4;
+  if (t.isSignlessInteger(8))
+    return fb::DType_INT8;
+  if (t.isSignlessInteger(4))
+    return fb::DType_INT4;
   if (t.isF32())
     return fb::DType_F32;
   if (t.isInteger(32))
@@ -393,6 +398,7 @@ private:
   LogicalResult packWeight(exec::WeightOp op);
   LogicalResult packFp8Weight(exec::WeightOp op, const std::string &key);
   LogicalResult packMxfp4Weight(exec::WeightOp op, const std::string &key);
+  LogicalResult packIntWeight(exec::WeightOp op, const std::string &key);
   LogicalResult checkQuantizedInPanels(exec::WeightOp op, StringRef type);
   /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
   /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
@@ -844,6 +850,74 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
   return success();
 }
 
+/// An int8 / int4 weight (i8 / i4 with group(G)), always in integer panels
+/// (moert/intq.h), one matrix at a time: the values of any source (f32,
+/// bf16 or f16; fp8 codes and MXFP4 blocks dequantized; selected rows; an
+/// inline value) quantized per row and group (packIntPanels); a synthetic
+/// weight is quantized by the runtime when it generates it.
+LogicalResult Writer::packIntWeight(exec::WeightOp op, const std::string &key) {
+  auto type = cast<exec::BufferType>(op.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  int bits = type.getElementType().isSignlessInteger(8) ? 8 : 4;
+  std::string name = bits == 8 ? "int8" : "int4";
+  if (failed(checkQuantizedInPanels(op, name)))
+    return failure();
+  int64_t n = shape[shape.size() - 2], k = shape.back(), g = *op.getGroupSize();
+  uint64_t perMatrix = static_cast<uint64_t>(n * k);
+  uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
+  uint64_t matrixBytes = moert::intPanelBytes(bits, n, k, g);
+  std::optional<int64_t> seed = op.getRandomSeed();
+  uint64_t offset = 0, bytes = 0;
+  std::vector<uint64_t> checksums;
+  std::set<std::string> shards;
+  auto start = Clock::now();
+  if (!seed) {
+    uint8_t *panels = scratch(packed, op, matrixBytes);
+    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
+    if (!panels || !values)
+      return failure();
+    auto src = matrixSource(op, matrices, shards);
+    if (failed(src))
+      return failure();
+    std::vector<float> fp8Scales;
+    if (op.getScales() && !op.getMxfp4()) // fp8 codes: their scales
+      fp8Scales.resize(static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
+    auto produce = [&](auto sink) -> LogicalResult {
+      for (uint64_t m = 0; m < matrices; ++m) {
+        auto from = readMatrixF32(op, *src, m, n, k, values, fp8Scales.data());
+        if (failed(from))
+          return failure();
+        int64_t badRow = 0;
+        if (!moert::packIntPanels(bits, *from, n, k, g, panels, &badRow))
+          return op.emitError()
+                 << "moe-export-artifact: " << src->what(op, m) << " row " << badRow
+                 << " holds a value that is not finite, or one whose " << name
+                 << " scale overflows f16 (|value| above "
+                 << (bits == 8 ? "8.3e6" : "a range of 9.8e5") << ")";
+        src->done(m);
+        if (failed(sink(panels, matrixBytes)))
+          return failure();
+      }
+      return success();
+    };
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)))
+      return failure();
+    if (op.getFile())
+      reportPacked(op, bytes, shards, start);
+  }
+  std::vector<int64_t> shapeVec(shape.begin(), shape.end());
+  uint32_t index = weights.size();
+  weightBlobs.push_back(seed ? UINT64_MAX : offset);
+  weights.push_back(fb::CreateWeightDirect(
+      fbb, artifactName(op).c_str(), bits == 8 ? fb::DType_INT8 : fb::DType_INT4, &shapeVec,
+      offset, bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
+      static_cast<uint64_t>(seed.value_or(0)), fb::WeightLayout_Panels32, &checksums,
+      /*scales=*/-1, static_cast<int32_t>(g)));
+  weightIndex[key] = index;
+  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
+  return success();
+}
+
 LogicalResult Writer::packWeight(exec::WeightOp op) {
   auto type = cast<exec::BufferType>(op.getType());
   std::string key = op.getTensorName().str() + "|" +
@@ -856,6 +930,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     key += "|random@" + std::to_string(*seed);
   if (op.getPanels())
     key += "|panels";
+  if (auto g = op.getGroupSize())
+    key += "|group@" + std::to_string(*g);
   if (auto start = op.getRowStart())
     key += "|rows@" + std::to_string(*start) + "/" + std::to_string(*op.getRowStep());
   if (auto it = weightIndex.find(key); it != weightIndex.end()) {
@@ -867,6 +943,8 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     return packFp8Weight(op, key);
   if (isa<Float4E2M1FNType>(elemType))
     return packMxfp4Weight(op, key);
+  if (elemType.isSignlessInteger(8) || elemType.isSignlessInteger(4))
+    return packIntWeight(op, key);
   std::optional<Elem> elem = elemOf(elemType);
   if (!elem)
     return op.emitError() << "moe-export-artifact: weights are packed as f32, "
@@ -1464,6 +1542,12 @@ LogicalResult Writer::write(StringRef path) {
           static_cast<uint64_t>(ShapedType::getNumElements(type.getShape().drop_back(2))) *
           moert::mxfp4PanelBytes(type.getShape()[type.getShape().size() - 2],
                                  type.getShape().back()));
+    if (!w.getRandomSeed() && w.getGroupSize())
+      expectedBytes += moert::alignUp(
+          static_cast<uint64_t>(ShapedType::getNumElements(type.getShape().drop_back(2))) *
+          moert::intPanelBytes(type.getElementType().isSignlessInteger(8) ? 8 : 4,
+                               type.getShape()[type.getShape().size() - 2],
+                               type.getShape().back(), *w.getGroupSize()));
     if (!w.getRandomSeed() && isa<Float8E4M3FNType>(type.getElementType()))
       expectedBytes += moert::alignUp(fp8Bytes(type.getShape(), w.getPanels())) +
                        moert::alignUp(4 * static_cast<uint64_t>(ShapedType::getNumElements(

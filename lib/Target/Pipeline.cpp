@@ -83,7 +83,8 @@ void moec::buildCompilePipeline(OpPassManager &pm,
     return;
   pm.addPass(createMoeLowerToExec(
       MoeLowerToExecOptions{options.maxTokens, options.target,
-                            options.weightType, options.cudaGemvMaxTokens}));
+                            options.weightType, options.groupSize,
+                            options.cudaGemvMaxTokens}));
   pm.addPass(createExecPlanMemory());
   if (options.target == ExecTarget::Cpu && options.packWeights)
     pm.addPass(createMoePackWeights());
@@ -127,14 +128,20 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
                              llvm::cl::desc("cpu or cuda[:sm_NN]")};
   Option<WeightType> weightType{
       *this, "weight-type", llvm::cl::init(WeightType::F32),
-      llvm::cl::desc("f32, bf16, f16, fp8 or mxfp4: the FFN weights and their GEMMs"),
+      llvm::cl::desc("f32, bf16, f16, fp8, mxfp4, int8 or int4: the FFN weights and their GEMMs"),
       llvm::cl::values(clEnumValN(WeightType::F32, "f32", "f32"),
                        clEnumValN(WeightType::BF16, "bf16", "bfloat16"),
                        clEnumValN(WeightType::F16, "f16", "IEEE half"),
                        clEnumValN(WeightType::FP8, "fp8",
                                   "e4m3, 128 x 128 block scales"),
                        clEnumValN(WeightType::MXFP4, "mxfp4",
-                                  "e2m1, an e8m0 scale per 32 values"))};
+                                  "e2m1, an e8m0 scale per 32 values"),
+                       clEnumValN(WeightType::INT8, "int8", "symmetric, an f16 scale per group"),
+                       clEnumValN(WeightType::INT4, "int4",
+                                  "an f16 scale and a zero point per group"))};
+  Option<int64_t> groupSize{
+      *this, "group-size", llvm::cl::init(32),
+      llvm::cl::desc("int8 / int4: values along k per scale (32, 64 or 128)")};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
@@ -164,6 +171,7 @@ void moec::registerCompilePipeline() {
         options.maxTokens = o.maxTokens;
         options.cpu = o.cpu;
         options.weightType = o.weightType;
+        options.groupSize = o.groupSize;
         options.packWeights = o.packWeights;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
         options.output = o.output;

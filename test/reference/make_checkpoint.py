@@ -300,7 +300,7 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
           min_margin=1e-4, quiet=False, weight_format=None):
     """Write one checkpoint directory. Returns the config dict."""
     weight_format = resolve_weight_format(arch, weight_format)
-    if weight_format != "none" and ref.FFN_OPERAND_DTYPE not in (None, "f32", "mxfp4"):
+    if weight_format != "none" and ref.FFN_OPERAND_DTYPE not in (None, "f32", "mxfp4", "int8", "int4"):
         raise ValueError("--ffn-dtype %s cannot be combined with --weight-format %s"
                          % (ref.FFN_OPERAND_DTYPE, weight_format))
     cfg = default_config(arch, variant, act, capacity_factor)
@@ -333,7 +333,7 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
         st.save_file(stored, os.path.join(out, "model.safetensors"), {"format": "pt"}, dtypes)
 
     shutil.rmtree(os.path.join(out, "ref"), ignore_errors=True)  # no stale reference files
-    manifest = dict(arch=rarch, dtype=dtype, ffn_dtype=ref.FFN_OPERAND_DTYPE or "f32", seed=seed, tokens=list(tokens),
+    manifest = dict(arch=rarch, dtype=dtype, ffn_dtype=ref.FFN_OPERAND_DTYPE or "f32", ffn_group_size=ref.FFN_GROUP_SIZE, seed=seed, tokens=list(tokens),
                     min_margin=min_margin, layers=[])
     if weight_format != "none" or arch == "gpt_oss":  # absent otherwise: older outputs stay byte-identical
         manifest["weight_format"] = weight_format
@@ -406,12 +406,16 @@ def main(argv=None):
     ap.add_argument("--arch", required=True, choices=HF_ARCHES + EXTRA_ARCHES + ("generic", "all"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
-    ap.add_argument("--ffn-dtype", default=None, choices=("f32", "bf16", "f16", "mxfp4"),
+    ap.add_argument("--ffn-dtype", default=None, choices=("f32", "bf16", "f16", "mxfp4", "int8", "int4"),
                     help="the reference's expert FFN operand type (default f32): bf16/f16 round both "
                          "operands of each FFN projection (moe-compile --weight-type); mxfp4 "
                          "quantizes each FFN weight per row and 32 values (quant.py, rule ceil) "
                          "against f32 activations (also of a quantized --weight-format's "
-                         "dequantized weights); bf16/f16 not with a quantized --weight-format")
+                         "dequantized weights); int8/int4 quantize per row and --group-size values "
+                         "(quant.quantize_int) against f32 activations; bf16/f16 not with a "
+                         "quantized --weight-format")
+    ap.add_argument("--group-size", type=int, default=32, choices=(32, 64, 128),
+                    help="--ffn-dtype int8/int4: the values along K per scale (default 32)")
     ap.add_argument("--weight-format", default=None, choices=WEIGHT_FORMATS,
                     help="none (default; gpt_oss: mxfp4): fp8 stores the FFN projections as "
                          "F8_E4M3 + <name>_scale_inv [ceil(N/128), ceil(K/128)] F32 (HF arches) "
@@ -438,7 +442,7 @@ def main(argv=None):
         raise SystemExit("--tokens wants positive integers")
     overrides = _parse_set(a.set)
     quantized = a.weight_format not in (None, "none") or (a.arch == "gpt_oss" and a.weight_format is None)
-    if quantized and a.ffn_dtype not in (None, "mxfp4"):
+    if quantized and a.ffn_dtype not in (None, "mxfp4", "int8", "int4"):
         raise SystemExit("--ffn-dtype cannot be combined with a quantized weight format (%s): the "
                          "reference computes quantized checkpoints from the dequantized weights in f32"
                          % (a.weight_format or "mxfp4"))
@@ -450,6 +454,7 @@ def main(argv=None):
         except ValueError as e:
             raise SystemExit(str(e))
     ref.FFN_OPERAND_DTYPE = a.ffn_dtype or "f32"
+    ref.FFN_GROUP_SIZE = a.group_size
     t0 = time.time()
     common = dict(dtype=a.dtype, shards=a.shards, seed=a.seed, tokens=tokens, layers=a.layers,
                   overrides=overrides, min_margin=a.min_margin, quiet=a.quiet,

@@ -62,9 +62,13 @@ def linear(x, w):
 # the exact products in float32, as `moe-compile --weight-type` does;
 # "mxfp4" quantizes each weight [N, K] to MXFP4 per row and group of 32
 # along K with quant.py's "ceil" scale rule (what --weight-type=mxfp4 does
-# to weights that are not MXFP4 already) and keeps the activations float32.
+# to weights that are not MXFP4 already) and keeps the activations float32;
+# "int8" / "int4" quantize each weight per row and group of FFN_GROUP_SIZE
+# values along K (quant.quantize_int, as --weight-type=int8|int4
+# --group-size) against float32 activations.
 # The routers and the shared-expert gate stay float32 either way.
 FFN_OPERAND_DTYPE = None
+FFN_GROUP_SIZE = 32
 
 
 def round_bf16(a):
@@ -77,7 +81,7 @@ def round_bf16(a):
 
 
 def round_operand(a):
-    if FFN_OPERAND_DTYPE in (None, "f32", "mxfp4"):
+    if FFN_OPERAND_DTYPE in (None, "f32", "mxfp4", "int8", "int4"):
         return _f32(a)
     if FFN_OPERAND_DTYPE == "bf16":
         return round_bf16(a)
@@ -92,6 +96,10 @@ def ffn_weight(w):
         import quant  # the reference's own bit-level decoders and quantizers
         blocks, scales = quant.quantize_mxfp4(_f32(w), rule="ceil")
         return quant.dequant_mxfp4(blocks, scales)
+    if FFN_OPERAND_DTYPE in ("int8", "int4"):
+        import quant
+        bits = 8 if FFN_OPERAND_DTYPE == "int8" else 4
+        return quant.dequant_int(*quant.quantize_int(_f32(w), bits, FFN_GROUP_SIZE), FFN_GROUP_SIZE)
     return round_operand(w)
 
 

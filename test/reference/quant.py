@@ -53,6 +53,21 @@ MXFP4 as gpt-oss ships it and Hugging Face transformers decodes it
     amax / 2^X <= 6 (never saturates; what triton_kernels'
     downcast_to_mxfp does with its default ROUND_UP scale mode, as far as we
     read it). A block of zeros gets X = 0 (scale byte 127).
+
+int8 and int4 per group (moec's --weight-type=int8|int4 --group-size G,
+G in 32, 64, 128): a weight [..., N, K] (K % G == 0) is quantized per row
+and group of G consecutive values along K, every step in float32 with
+round to nearest even, the scale d an IEEE half:
+    int8 (symmetric, as llama.cpp's Q8_0): amax = max |v|;
+        d = f16(amax / 127); q = clip(rint(v / d), -127, 127);
+        value = q * d.
+    int4 (an integer zero point, as GPTQ / AWQ): lo = min(0, min v),
+        hi = max(0, max v); d = f16((hi - lo) / 15);
+        z = clip(rint(-lo / d), 0, 15); q = clip(rint(v / d) + z, 0, 15);
+        value = (q - z) * d.
+    A group with d = 0 has q = z = 0 (value 0). Both values are exact in
+    float32 (a small integer times a half). A d that overflows f16 (inf) is
+    refused, as is a value that is not finite.
 """
 
 import numpy as np
@@ -284,6 +299,56 @@ def quantize_mxfp4(w, rule="ocp"):
     q = np.ldexp(g.astype(np.float64), -X[..., None])  # exact: a power-of-two scaling
     codes = encode_e2m1(q.astype(np.float32))
     return pack_fp4(codes), (X + 127).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------
+# int8 / int4 per group
+
+INT_GROUPS = (32, 64, 128)
+
+
+def quantize_int(w, bits, group):
+    """float32 w [..., N, K] -> (codes int32 [..., N, K], scales float16
+    [..., N, K/G], zero points int32 [..., N, K/G]; all zero for int8), per
+    the rules in the module docstring."""
+    w = np.asarray(w)
+    if w.dtype != np.float32:
+        raise TypeError("quantize_int wants float32, got %s" % w.dtype)
+    if bits not in (8, 4) or group not in INT_GROUPS:
+        raise ValueError("int%d with group %d: bits 8 or 4, group 32, 64 or 128" % (bits, group))
+    if w.ndim < 2 or w.shape[-1] % group:
+        raise QuantError("int%d needs [..., N, K] with K a multiple of %d, got %s" % (bits, group, w.shape))
+    if not np.all(np.isfinite(w)):
+        raise QuantError("cannot quantize non-finite values to int%d" % bits)
+    g = w.reshape(w.shape[:-1] + (w.shape[-1] // group, group))
+    lo = np.minimum(g.min(axis=-1), F32(0))
+    hi = np.maximum(g.max(axis=-1), F32(0))
+    if bits == 8:
+        span = (np.maximum(-lo, hi) / F32(127)).astype(np.float32)
+    else:
+        span = ((hi - lo).astype(np.float32) / F32(15)).astype(np.float32)
+    with np.errstate(over="ignore"):
+        d16 = span.astype(np.float16)
+    if not np.all(np.isfinite(d16)):
+        raise QuantError("an int%d scale overflows float16" % bits)
+    d = d16.astype(np.float32)
+    live = d > 0
+    safe = np.where(live, d, F32(1))
+    if bits == 8:
+        z = np.zeros(d.shape, dtype=np.int32)
+        q = np.clip(np.rint(g / safe[..., None]), -127, 127)
+    else:
+        z = np.where(live, np.clip(np.rint(-lo / safe), 0, 15), 0).astype(np.int32)
+        q = np.clip(np.rint(g / safe[..., None]) + z[..., None].astype(np.float32), 0, 15)
+    q = np.where(live[..., None], q, 0).astype(np.int32)
+    return q.reshape(w.shape), d16, z
+
+
+def dequant_int(codes, scales, zeros, group):
+    """(codes, f16 scales, zero points) of quantize_int -> float32 values."""
+    q = codes.reshape(codes.shape[:-1] + (codes.shape[-1] // group, group)).astype(np.float32)
+    v = (q - zeros[..., None].astype(np.float32)) * scales.astype(np.float32)[..., None]
+    return v.reshape(codes.shape).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------

@@ -64,7 +64,8 @@ static cl::opt<std::string> weightType(
     cl::desc("The expert FFN weights' type in the artifact and of their GEMMs' "
              "operands: native (default: fp8 for an fp8 checkpoint, mxfp4 for "
              "an MXFP4 one; the checkpoint's type when all its weights are "
-             "bf16, or all f16; else f32), f32, bf16, f16, fp8 or mxfp4. With "
+             "bf16, or all f16; else f32), f32, bf16, f16, fp8, mxfp4, int8 or "
+             "int4. With "
              "bf16/f16 the activations "
              "a GEMM reads are rounded to that type and the products are "
              "summed in f32. fp8 (--target=cpu): e4m3 codes with a scale per "
@@ -74,13 +75,23 @@ static cl::opt<std::string> weightType(
              "32): e2m1 codes with an e8m0 scale per 32 values along K (an "
              "MXFP4 checkpoint's as shipped, other weights quantized here: "
              "the smallest power-of-two scale with amax / scale <= 6, round "
-             "to nearest even) against f32 activations. The router stays f32"));
+             "to nearest even) against f32 activations. int8 / int4 "
+             "(--target=cpu, K a multiple of --group-size): quantized here per "
+             "row and group of --group-size values along K, int8 symmetric "
+             "(an f16 scale amax / 127), int4 with an f16 scale and an integer "
+             "zero point (range / 15), round to nearest even, against f32 "
+             "activations (moert/intq.h). The router stays f32"));
+static cl::opt<int64_t> groupSize(
+    "group-size", cl::init(32), cl::cat(category),
+    cl::desc("--weight-type=int8|int4: the values along K that share a scale: "
+             "32 (default), 64 or 128 (fewer bytes, larger error)"));
 static cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
-    cl::desc("--target=cpu: write the f32, bf16, fp8 and mxfp4 GEMM weights pre-packed "
-             "in panels of 32 rows for the runtime's CPU GEMM (default true; "
-             "false keeps f32, bf16 and f16 ones row-major, read by the "
-             "row-major kernels and BLAS; fp8 and mxfp4 weights need panels)"));
+    cl::desc("--target=cpu: write the f32, bf16, fp8, mxfp4, int8 and int4 GEMM "
+             "weights pre-packed in panels of 32 rows for the runtime's CPU GEMM "
+             "(default true; false keeps f32, bf16 and f16 ones row-major, read "
+             "by the row-major kernels and BLAS; the quantized types need "
+             "panels)"));
 static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
@@ -188,7 +199,8 @@ int main(int argc, char **argv) {
       "moe-compile: compile a moe graph into a .moeb artifact\n\n"
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
-      "              [--weight-type=native|f32|bf16|f16|fp8|mxfp4] [--pack-weights=true|false]\n"
+      "              [--weight-type=native|f32|bf16|f16|fp8|mxfp4|int8|int4]\n"
+      "              [--group-size=32|64|128] [--pack-weights=true|false]\n"
       "              [--cpu=NAME] [--sign KEY]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
@@ -233,8 +245,19 @@ int main(int argc, char **argv) {
                 Twine(maxTokens.getValue()));
   std::optional<moec::WeightType> ffnType;
   if (weightType != "native" && !(ffnType = moec::parseWeightType(weightType)))
-    return fail("--weight-type must be native, f32, bf16, f16, fp8 or mxfp4, got '" +
-                weightType + "'");
+    return fail("--weight-type must be native, f32, bf16, f16, fp8, mxfp4, int8 or int4, "
+                "got '" + weightType + "'");
+  bool intWeights = ffnType && moec::isIntWeightType(*ffnType);
+  if (groupSize.getNumOccurrences() && !intWeights)
+    return fail("--group-size is for --weight-type=int8 or int4");
+  if (intWeights && groupSize != 32 && groupSize != 64 && groupSize != 128)
+    return fail("--group-size must be 32, 64 or 128, got " + Twine(groupSize.getValue()));
+  if (intWeights && options.target == moec::ExecTarget::Cuda)
+    return fail("--weight-type=" + weightType + " is for --target=cpu (the cuda target "
+                "has no integer kernels yet)");
+  if (intWeights && !packWeights)
+    return fail("--weight-type=" + weightType + " needs --pack-weights (its kernels read "
+                "integer panels)");
   if (cudaGemvMaxTokens < 0)
     return fail("--cuda-gemv-max-tokens must be >= 0");
   if (cudaGemvMaxTokens > 0 && options.target != moec::ExecTarget::Cuda)
@@ -286,6 +309,7 @@ int main(int argc, char **argv) {
   options.maxTokens = maxTokens;
   options.cpu = cpu;
   options.weightType = *ffnType;
+  options.groupSize = groupSize;
   options.packWeights = packWeights;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;

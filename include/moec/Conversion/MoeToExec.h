@@ -48,8 +48,11 @@ struct ExecLoweringOptions {
   /// grouped GEMMs' generated kernel up to gemvMaxTokens (0: never).
   bool cuda = false;
   int64_t gemvMaxTokens = 0;
-  /// The expert and shared-expert FFN weights' element type: f32, bf16, f16.
+  /// The expert and shared-expert FFN weights' element type: f32, bf16,
+  /// f16, f8E4M3FN, f4E2M1FN, or i8 / i4 with `groupSize` values of k per
+  /// scale.
   mlir::Type ffnType;
+  int64_t groupSize = 0;
 };
 
 /// Tensors become exec buffers of the same shape and element type.
@@ -124,10 +127,10 @@ public:
   /// The exec.weight of a moe.weight result with elements of `elem` (f32
   /// unless given), created on its first use.
   mlir::FailureOr<mlir::Value> weight(mlir::Value moeWeight,
-                                      mlir::Type elem = {});
+                                      mlir::Type elem = {}, int64_t groupSize = 0);
   /// A weight of the expert and shared-expert FFNs (elements: ffnType).
   mlir::FailureOr<mlir::Value> ffnWeight(mlir::Value moeWeight) {
-    return weight(moeWeight, lowering.options.ffnType);
+    return weight(moeWeight, lowering.options.ffnType, lowering.options.groupSize);
   }
   /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`.
   mlir::LogicalResult launch(const KernelSpecialization &spec,

@@ -41,10 +41,11 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
                clEnumValN(::moec::ExecTarget::Cuda, "cuda", "NVIDIA GPUs"))}]>,
     Option<"weightType", "weight-type", "::moec::WeightType",
            /*default=*/"::moec::WeightType::F32",
-           "f32, bf16, f16, fp8 or mxfp4: the element type of the FFN weights "
-           "and of their GEMMs' operands (f32 accumulation; fp8: e4m3 weights "
-           "with 128 x 128 block scales, mxfp4: e2m1 weights with an e8m0 "
-           "scale per 32 values, both against f32 activations)",
+           "f32, bf16, f16, fp8, mxfp4, int8 or int4: the element type of the "
+           "FFN weights and of their GEMMs' operands (f32 accumulation; fp8: "
+           "e4m3 weights with 128 x 128 block scales, mxfp4: e2m1 weights with "
+           "an e8m0 scale per 32 values, int8 / int4: integer weights with an "
+           "f16 scale per group-size values; all against f32 activations)",
            [{::llvm::cl::values(
                clEnumValN(::moec::WeightType::F32, "f32", "f32"),
                clEnumValN(::moec::WeightType::BF16, "bf16", "bfloat16"),
@@ -52,7 +53,14 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
                clEnumValN(::moec::WeightType::FP8, "fp8",
                           "e4m3, 128 x 128 block scales"),
                clEnumValN(::moec::WeightType::MXFP4, "mxfp4",
-                          "e2m1, an e8m0 scale per 32 values"))}]>,
+                          "e2m1, an e8m0 scale per 32 values"),
+               clEnumValN(::moec::WeightType::INT8, "int8",
+                          "symmetric, an f16 scale per group"),
+               clEnumValN(::moec::WeightType::INT4, "int4",
+                          "an f16 scale and a zero point per group"))}]>,
+    Option<"groupSize", "group-size", "int64_t", /*default=*/"32",
+           "int8 and int4: the values along k that share a scale (32, 64 or "
+           "128; each FFN weight's K must be a multiple)">,
     Option<"gemvMaxTokens", "gemv-max-tokens", "int64_t", /*default=*/"0",
            "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
            "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "

@@ -18,9 +18,15 @@ namespace moec {
 enum class ExecTarget { Cpu, Cuda };
 /// The expert and shared-expert FFN weights' element type, and their GEMMs'
 /// operand type (FP8: e4m3 weights with 128 x 128 block scales; MXFP4: e2m1
-/// weights with an e8m0 scale per 32 values along k; both against f32
-/// activations).
-enum class WeightType { F32, BF16, F16, FP8, MXFP4 };
+/// weights with an e8m0 scale per 32 values along k; INT8 / INT4: integer
+/// weights with an f16 scale (int4: and a zero point) per group of values
+/// along k, moert/intq.h; all against f32 activations).
+enum class WeightType { F32, BF16, F16, FP8, MXFP4, INT8, INT4 };
+
+/// Quantized to int8 or int4 (values along k share a scale per group).
+inline bool isIntWeightType(WeightType type) {
+  return type == WeightType::INT8 || type == WeightType::INT4;
+}
 /// The CUDA target's code object: PTX, a cubin (ptxas), or a cubin when
 /// ptxas is found.
 enum class CudaBinary { Auto, Ptx, Cubin };

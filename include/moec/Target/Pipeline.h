@@ -30,6 +30,8 @@ struct CompileOptions {
   /// The FFN weights' element type and their GEMMs' operand type
   /// (moe-lower-to-exec's weight-type).
   WeightType weightType = WeightType::F32;
+  /// int8 / int4: the values along k that share a scale (32, 64 or 128).
+  int64_t groupSize = 32;
   /// The CPU target: f32 and bf16 GEMM weights pre-packed in panels
   /// (moe-pack-weights); false keeps them row-major.
   bool packWeights = true;

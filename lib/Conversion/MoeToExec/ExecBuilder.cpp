@@ -59,7 +59,7 @@ Affine ExecBuilder::rowsOf(Value buffer) {
   return {0, shape.empty() ? 1 : shape.front()};
 }
 
-FailureOr<Value> ExecBuilder::weight(Value v, Type elem) {
+FailureOr<Value> ExecBuilder::weight(Value v, Type elem, int64_t groupSize) {
   auto w = v.getDefiningOp<moe::WeightOp>();
   if (!w)
     return emitError(loc) << "moe-lower-to-exec: a weight operand must be a "
@@ -79,7 +79,8 @@ FailureOr<Value> ExecBuilder::weight(Value v, Type elem) {
         w.getRandomSeedAttr(), /*panels=*/nullptr, w.getScalesAttr(),
         w.getFormat() == moe::WeightFormat::mxfp4 ? rewriter.getUnitAttr()
                                                    : nullptr,
-        w.getRowStartAttr(), w.getRowStepAttr());
+        w.getRowStartAttr(), w.getRowStepAttr(),
+        isa<IntegerType>(elem) ? rewriter.getI64IntegerAttr(groupSize) : nullptr);
   }
   return buffer;
 }

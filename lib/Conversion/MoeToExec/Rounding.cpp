@@ -23,7 +23,7 @@ static void setRound16(KernelSpecialization &spec, Type elem) {
 FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
                                          int64_t k) {
   Type elem = cast<exec::BufferType>(w.getType()).getElementType();
-  if (elem.isF32() || isa<Float8E4M3FNType, Float4E2M1FNType>(elem)) // f32 activations
+  if (elem.isF32() || exec::isQuantizedWeightType(elem)) // f32 activations
     return a;
   if (Value done = lowering.rounded.lookup(a))
     return done;
@@ -41,7 +41,7 @@ void ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Val
                                  int64_t width) {
   Type elem =
       next ? cast<exec::BufferType>(next.getType()).getElementType() : f32();
-  if (elem.isF32() || isa<Float8E4M3FNType, Float4E2M1FNType>(elem))
+  if (elem.isF32() || exec::isQuantizedWeightType(elem))
     return;
   Value out = alloc(rows, {width}, elem);
   setRound16(spec, elem);
