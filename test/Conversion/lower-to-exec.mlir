@@ -17,6 +17,19 @@
 // MXFP4ERR: error: moe-lower-to-exec: weight-type mxfp4 shares a scale among 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of 32; this op's weight is 'tensor<4x6x8xf32>' (weight-type fp8, bf16 or f32 takes any K)
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=MXFP4CUDA
 // MXFP4CUDA: moe-lower-to-exec: mxfp4 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 or MXFP4 checkpoint when the artifact is written)
+// --weight-type=int8|int4: the FFN weights are i8 / i4 with group(G) (any
+// checkpoint's values quantized when the artifact is written) against f32
+// activations; K must be a multiple of group-size, which is 32, 64 or 128;
+// the cuda target has no integer kernels.
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT4
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=INTERR
+// INTERR: error: moe-lower-to-exec: weight-type int8 shares a scale among group-size = 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of it; this op's weight is 'tensor<4x6x8xf32>'
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8 group-size=64" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=INTG64
+// INTG64: error: moe-lower-to-exec: weight-type int8 shares a scale among group-size = 64 values along K, so K (the last dimension of each FFN weight) must be a multiple of it; this op's weight is 'tensor<4x64x32xf32>' (try group-size 32)
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int4 group-size=48" -split-input-file 2>&1 | FileCheck %s --check-prefix=INTG48
+// INTG48: error: moe-lower-to-exec: group-size must be 32, 64 or 128, got 48
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int4 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=INTCUDA
+// INTCUDA: error: moe-lower-to-exec: int4 weights run on the cpu target only (the cuda target has no integer GEMM kernels yet; weight-type bf16 or f32 runs there)
 // Enum options: MLIR's option parser names the bad value.
 // RUN: not moe-opt %s --moe-lower-to-exec="weight-type=f64" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
 // BADTYPE: for the --weight-type option: Cannot find option named 'f64'!
@@ -221,6 +234,15 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
 // MXFP4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
 // MXFP4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
 // MXFP4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xf4E2M1FN>, <5xi32> -> <?x64xf32>
+// INT4-LABEL: func.func @mxfp4
+// INT4: exec.weight "router" from "m.safetensors" : <4x64xf32>
+// INT4: %[[U:.*]] = exec.weight "u" from "m.safetensors" group(32) : <4x32x64xi4>
+// INT4: %[[D:.*]] = exec.weight "d" from "m.safetensors" group(32) : <4x64x32xi4>
+// INT4: %[[G:.*]] = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" group(32) : <4x32x64xi4>
+// INT4-NOT: exec.launch @elementwise
+// INT4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
+// INT4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
+// INT4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xi4>, <5xi32> -> <?x64xf32>
 // CHECK-LABEL: func.func @mxfp4
 // CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf32>
 func.func @mxfp4(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {

@@ -98,8 +98,58 @@
 // -----
 
 // weight: an element type GEMMs read
-// expected-error@+1 {{'exec.weight' op a weight holds f32, bf16, f16, f8E4M3FN or f4E2M1FN, got '!exec.buffer<4x8xi8>'}}
-%w = exec.weight "w" random(1) : <4x8xi8>
+// expected-error@+1 {{'exec.weight' op a weight holds f32, bf16, f16, f8E4M3FN, f4E2M1FN, i8 or i4, got '!exec.buffer<4x8xi16>'}}
+%w = exec.weight "w" random(1) : <4x8xi16>
+
+// -----
+
+// weight: an int8 weight names its group
+// expected-error@+1 {{'exec.weight' op an int8 / int4 weight needs 'group(G)', the values along k that share a scale, got '!exec.buffer<4x32xi8>'}}
+%w = exec.weight "w" random(1) : <4x32xi8>
+
+// -----
+
+// weight: only int8 / int4 weights have a group
+// expected-error@+1 {{'exec.weight' op 'group(G)' is for int8 / int4 (i8 / i4) weights only, got '!exec.buffer<4x32xf32>'}}
+%w = exec.weight "w" random(1) group(32) : <4x32xf32>
+
+// -----
+
+// weight: the group sizes
+// expected-error@+1 {{'exec.weight' op group(48) must be 32, 64 or 128}}
+%w = exec.weight "w" random(1) group(48) : <4x96xi4>
+
+// -----
+
+// weight: K holds whole groups
+// expected-error@+1 {{'exec.weight' op an int8 / int4 weight is [..., n, k] with k a multiple of its group 64, got '!exec.buffer<4x96xi4>'}}
+%w = exec.weight "w" random(1) group(64) : <4x96xi4>
+
+// -----
+
+// weight: an int4 weight is a matrix
+// expected-error@+1 {{'exec.weight' op an int8 / int4 weight is [..., n, k] with k a multiple of its group 32, got '!exec.buffer<64xi4>'}}
+%w = exec.weight "w" random(1) group(32) : <64xi4>
+
+// -----
+
+// weight: only a GEMM's B reads integer codes
+func.func @f() {
+  // expected-error@+1 {{'exec.weight' op an int8 / int4 weight is read only as the B operand of exec.gemm or exec.grouped_gemm; 'exec.copy' uses it as operand 0}}
+  %w = exec.weight "w" random(1) group(32) : <4x32xi8>
+  %z = exec.alloc offset(0) bytes([0, 128]) : <4x32xi8>
+  exec.copy %w -> %z bytes([0, 128]) : <4x32xi8> -> <4x32xi8>
+  return
+}
+
+// -----
+
+// gemm: int8 weights multiply f32 activations
+%x = exec.input "x" offset(0) bytes([64, 0]) : <?x32xbf16>
+%w = exec.weight "w" random(1) group(32) panels : <4x32xi8>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x32xbf16>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) : <?x32xbf16>, <4x32xi8> -> <?x4xf32>
 
 // -----
 
@@ -110,13 +160,13 @@
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16, f8E4M3FN or f4E2M1FN of rank >= 2, got '!exec.buffer<4x8xf16>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16, f8E4M3FN, f4E2M1FN, i8 or i4 of rank >= 2, got '!exec.buffer<4x8xf16>'}}
 %w = exec.weight "w" random(1) panels : <4x8xf16>
 
 // -----
 
 // weight: panels hold f32 matrices
-// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16, f8E4M3FN or f4E2M1FN of rank >= 2, got '!exec.buffer<8xf32>'}}
+// expected-error@+1 {{'exec.weight' op a weight in panels is f32, bf16, f8E4M3FN, f4E2M1FN, i8 or i4 of rank >= 2, got '!exec.buffer<8xf32>'}}
 %w = exec.weight "w" random(1) panels : <8xf32>
 
 // -----
@@ -384,7 +434,7 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xbf16> -> <?x4xf3
 %v = exec.alloc offset(256) bytes([0, 256]) : <2x4x8xi32>
 %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
-// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16, f16, f8E4M3FN or f4E2M1FN, got '!exec.buffer<2x4x8xi32>'}}
+// expected-error@+1 {{'exec.grouped_gemm' op B must hold f32, bf16, f16, f8E4M3FN, f4E2M1FN, i8 or i4, got '!exec.buffer<2x4x8xi32>'}}
 exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xi32>, <2x4x8xi32>, <3xi32> -> <?x4xf32>
 
 // -----
