@@ -68,10 +68,13 @@ Shapes:
 Compiling (moe-compile runs as a subprocess, with these options):
   --target TARGET      cpu (default), or cuda[:sm_NN] (default sm_90)
   --weight-type TYPE   the expert weights' type: f32 (default), bf16, f16,
-                       fp8 (e4m3, a scale per 128 x 128 block; cpu only) or
+                       fp8 (e4m3, a scale per 128 x 128 block; cpu only),
                        mxfp4 (e2m1, a scale per 32 values; cpu only, H and F
-                       multiples of 32)
+                       multiples of 32), int8 or int4 (an f16 scale per
+                       --group-size values, int4 also a zero point; cpu only,
+                       H and F multiples of the group)
                        (weight bytes are counted at that size)
+  --group-size G       int8 / int4: values per scale, 32 (default), 64 or 128
   --pack-weights[=BOOL]
                        GEMM weights in panels, cpu target (default
                        true; false to compare with the row-major kernels,
@@ -167,6 +170,11 @@ struct Options {
   std::vector<int64_t> tokens;
   std::string target = "cpu";
   std::string weightType = "f32";
+  int64_t groupSize = 32; // int8 / int4
+  bool groupSizeGiven = false;
+  bool intWeights() const { return weightType == "int8" || weightType == "int4"; }
+  /// Needs the quantized kernels: the cpu target, in panels.
+  bool quantized() const { return weightType == "fp8" || weightType == "mxfp4" || intWeights(); }
   bool packWeights = true;
   std::string cpu = "x86-64-v3";
   int64_t cudaGemvMaxTokens = 0;
@@ -264,6 +272,9 @@ void parseArgs(int argc, char **argv) {
       opts.target = value();
     } else if (a == "--weight-type") {
       opts.weightType = value();
+    } else if (a == "--group-size") {
+      opts.groupSize = integer(1, 1 << 20);
+      opts.groupSizeGiven = true;
     } else if (a == "--pack-weights") {
       opts.packWeights = flag();
     } else if (a == "--cpu") {
@@ -359,11 +370,15 @@ const std::vector<Shape> &namedShapes() {
 
 /// The bytes of one FFN weight value in the artifact: the router stays f32;
 /// fp8 is a byte per value and an f32 scale per 128 x 128 block; mxfp4 half
-/// a byte per value and a byte per 32.
+/// a byte per value and a byte per 32; int8 a byte and an f16 scale per
+/// group; int4 half a byte, and an f16 scale and a zero-point byte per group.
 double ffnElementBytes() {
+  double g = static_cast<double>(opts.groupSize);
   return opts.weightType == "f32"     ? 4.0
          : opts.weightType == "fp8"   ? 1.0 + 4.0 / (128.0 * 128.0)
          : opts.weightType == "mxfp4" ? 0.5 + 1.0 / 32.0
+         : opts.weightType == "int8"  ? 1.0 + 2.0 / g
+         : opts.weightType == "int4"  ? 0.5 + 3.0 / g
                                       : 2.0;
 }
 
@@ -546,6 +561,8 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
   } else {
     args.push_back("--cpu=" + opts.cpu);
     args.push_back(std::string("--pack-weights=") + (opts.packWeights ? "true" : "false"));
+    if (opts.intWeights())
+      args.push_back("--group-size=" + std::to_string(opts.groupSize));
   }
   auto start = Clock::now();
   std::optional<int> status = runProcess(args);
@@ -564,6 +581,7 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
 /// The artifact's file name under --keep-artifact / --artifacts.
 std::string artifactName(const Shape &s) {
   return s.name + "-" + opts.weightType +
+         (opts.intWeights() ? "-g" + std::to_string(opts.groupSize) : "") +
          (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") + "-" + opts.targetKind() +
          (opts.cudaGemvMaxTokens > 0 ? "-gemv" + std::to_string(opts.cudaGemvMaxTokens) : "") +
          ".moeb";
@@ -854,12 +872,17 @@ std::string validate() {
            " artifacts";
   if (opts.format != "table" && opts.format != "csv" && opts.format != "markdown")
     return "--format must be table, csv or markdown, got '" + opts.format + "'";
-  if (opts.weightType != "f32" && opts.weightType != "bf16" &&
-      opts.weightType != "f16" && opts.weightType != "fp8" && opts.weightType != "mxfp4")
-    return "--weight-type must be f32, bf16, f16, fp8 or mxfp4, got '" + opts.weightType + "'";
-  if ((opts.weightType == "fp8" || opts.weightType == "mxfp4") && opts.targetKind() != "cpu")
+  if (opts.weightType != "f32" && opts.weightType != "bf16" && opts.weightType != "f16" &&
+      !opts.quantized())
+    return "--weight-type must be f32, bf16, f16, fp8, mxfp4, int8 or int4, got '" +
+           opts.weightType + "'";
+  if (opts.groupSizeGiven && !opts.intWeights())
+    return "--group-size is for --weight-type int8 or int4";
+  if (opts.groupSize != 32 && opts.groupSize != 64 && opts.groupSize != 128)
+    return "--group-size must be 32, 64 or 128, got " + std::to_string(opts.groupSize);
+  if (opts.quantized() && opts.targetKind() != "cpu")
     return "--weight-type " + opts.weightType + " runs on the cpu target only so far";
-  if ((opts.weightType == "fp8" || opts.weightType == "mxfp4") && !opts.packWeights)
+  if (opts.quantized() && !opts.packWeights)
     return "--weight-type " + opts.weightType + " needs --pack-weights (its kernels read " +
            "weights in panels only)";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
@@ -930,6 +953,14 @@ int main(int argc, char **argv) {
     }
     shapes.push_back(*it);
   }
+  for (const Shape &s : shapes)
+    if (opts.intWeights() && (s.hidden % opts.groupSize || s.ffn % opts.groupSize ||
+                              s.sharedFfn % opts.groupSize))
+      return fail("--weight-type " + opts.weightType + " shares a scale among --group-size = " +
+                  std::to_string(opts.groupSize) + " values of a row: shape '" + s.name +
+                  "' has H = " + std::to_string(s.hidden) + ", F = " + std::to_string(s.ffn) +
+                  (s.sharedFfn ? ", shared F = " + std::to_string(s.sharedFfn) : "") +
+                  ", not all multiples of it");
   if (opts.printGraph) {
     for (const Shape &s : shapes)
       std::cout << graphText(s);
