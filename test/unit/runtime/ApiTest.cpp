@@ -47,14 +47,19 @@ TEST(Api, DTypes) {
   EXPECT_EQ(moert_dtype_size(MOERT_F16), 2u);
   EXPECT_EQ(moert_dtype_size(MOERT_BF16), 2u);
   EXPECT_EQ(moert_dtype_size(MOERT_I32), 4u);
-  EXPECT_EQ(moert_dtype_size(static_cast<moert_dtype_t>(7)), 0u);
+  EXPECT_EQ(moert_dtype_size(MOERT_INT8), 0u); // scales among the codes
+  EXPECT_EQ(moert_dtype_size(static_cast<moert_dtype_t>(9)), 0u);
   EXPECT_STREQ(moert_dtype_name(MOERT_BF16), "bf16");
-  EXPECT_STREQ(moert_dtype_name(static_cast<moert_dtype_t>(7)), "?");
+  EXPECT_STREQ(moert_dtype_name(MOERT_INT8), "int8");
+  EXPECT_STREQ(moert_dtype_name(MOERT_INT4), "int4");
+  EXPECT_STREQ(moert_dtype_name(static_cast<moert_dtype_t>(9)), "?");
   // The C enum matches the schema's.
   EXPECT_EQ(int(MOERT_F32), int(moert::fb::DType::F32));
   EXPECT_EQ(int(MOERT_F16), int(moert::fb::DType::F16));
   EXPECT_EQ(int(MOERT_BF16), int(moert::fb::DType::BF16));
   EXPECT_EQ(int(MOERT_I32), int(moert::fb::DType::I32));
+  EXPECT_EQ(int(MOERT_INT8), int(moert::fb::DType::INT8));
+  EXPECT_EQ(int(MOERT_INT4), int(moert::fb::DType::INT4));
 }
 
 TEST(Api, NullHandlesAreHandled) {

@@ -1,5 +1,6 @@
 //===- LoaderTest.cpp - every check of docs/artifact.md's loader ----------===//
 #include "TestUtil.h"
+#include "moert/intq.h"
 #include "moert/mxfp4.h"
 
 #include <sodium.h>
@@ -551,12 +552,12 @@ TEST(LoaderSemantic, WeightsInPanels) {
                       a.model.weights[1]->layout = fb::WeightLayout::Panels32;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16, f8e4m3 or mxfp4 weight of rank >= 2, got f32 [8]");
+                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got f32 [8]");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::F16;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 0 ('w'): layout Panels32 needs an f32, bf16, f8e4m3 or mxfp4 weight of rank >= 2, got f16 [40, 8]");
+                    "weight 0 ('w'): layout Panels32 needs an f32, bf16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got f16 [40, 8]");
   // bf16 panels hold pairs of k: 64 x 8 x 2 bytes, not the 2048 of f32.
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::BF16;
@@ -696,7 +697,7 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
   }, true);
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16, f8e4m3 or mxfp4, got i32");
+                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16, f8e4m3, mxfp4, int8 or int4, got i32");
   // A dtype byte that is no moert_dtype_t is named by its number (found by
   // fuzz_artifact: it was cast to the enum for its name).
   Bytes c2 = mutated([](ArtifactBuilder &a) {
@@ -704,9 +705,7 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[3]->offset = a.model.weights[3]->bytes = 0;
     a.model.weights[3]->dtype = static_cast<fb::DType>(251);
   }, true);
-  EXPECT_LOAD_ERROR(c2, MOERT_INVALID_ARTIFACT,
-                    "weight 3 ('offs'): a RandomUniform weight is f32, bf16, f16, f8e4m3 or "
-                    "mxfp4, got unknown dtype 251");
+  EXPECT_LOAD_ERROR(c2, MOERT_INVALID_ARTIFACT, "weight 3 ('offs'): unknown dtype 251");
   Bytes d = mutated([](ArtifactBuilder &a) {
     a.model.weights[0]->init = static_cast<fb::WeightInit>(7);
   });
@@ -838,12 +837,12 @@ TEST(LoaderSemantic, GemmDTypes) {
                     "command 0 (Gemm): operand b (weight 0 'w') is f32, expected bf16");
   Bytes c = mutated([](ArtifactBuilder &a) { cmd<fb::GemmT>(a, 0)->dtype = fb::DType::I32; });
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
-                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16, f16, f8e4m3 or mxfp4");
+                    "command 0 (Gemm): dtype is i32 (3), expected f32, bf16, f16, f8e4m3, mxfp4, int8 or int4");
   Bytes d = mutated([](ArtifactBuilder &a) {
     cmd<fb::GroupedGemmT>(a, 3)->dtype = static_cast<fb::DType>(9);
   });
   EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
-                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16, f16, f8e4m3 or mxfp4");
+                    "command 3 (GroupedGemm): dtype is unknown (9), expected f32, bf16, f16, f8e4m3, mxfp4, int8 or int4");
   // f16 [8, 16] is f32 [8, 8]'s 256 bytes; x holds 32 bytes = 16 f16 per row.
   auto asF16 = [](ArtifactBuilder &a) {
     a.model.weights[0]->dtype = fb::DType::F16;
@@ -993,6 +992,97 @@ TEST(LoaderSemantic, Mxfp4Weights) {
   EXPECT_TRUE(loadStatus(j)) << loadStatus(j).message();
 }
 
+// An int4 grouped GEMM: B is an int4 weight [2, 8, 64] with groups of 32
+// in integer panels (weight 4: per matrix one panel of two groups of 608
+// bytes), A a new f32 buffer [rows, 64], C f32.
+void useInt4(ArtifactBuilder &a) {
+  std::vector<uint8_t> panels(2 * moert::intPanelBytes(4, 8, 64, 32), 0);
+  uint32_t w = a.addWeight("w4", fb::DType::INT4, {2, 8, 64}, panels.data(), panels.size());
+  a.model.weights[w]->layout = fb::WeightLayout::Panels32;
+  a.model.weights[w]->group_size = 32;
+  FunctionBuilder f(a.model, fn(a));
+  auto *g = cmd<fb::GroupedGemmT>(a, 3);
+  *g->a = buf(f.buffer(256, 0));
+  *g->b = wt(w);
+  g->k = 64;
+  g->dtype = fb::DType::INT4;
+}
+
+TEST(LoaderSemantic, IntWeights) {
+  Bytes good = mutated(useInt4);
+  EXPECT_TRUE(loadStatus(good)) << loadStatus(good).message();
+  // The group size: 32, 64 or 128, k a multiple of it; on int weights only.
+  Bytes a = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.weights[4]->group_size = 48;
+  });
+  EXPECT_LOAD_ERROR(a, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): an int4 weight's group size is 32, 64 or 128, got 48");
+  Bytes c = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.weights[4]->group_size = 128;
+  });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): an int4 weight is [..., n, k] with k a multiple of 128 in "
+                    "layout Panels32, got [2, 8, 64]");
+  Bytes d = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.weights[4]->layout = fb::WeightLayout::RowMajor;
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "got [2, 8, 64] in layout RowMajor");
+  Bytes e = mutated([](ArtifactBuilder &b) { b.model.weights[0]->group_size = 32; });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): only an int8 or int4 weight has a group size (group_size is 32)");
+  // The panels' bytes exactly: int8 panels of the same shape are larger.
+  Bytes f = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.weights[4]->dtype = fb::DType::INT8;
+    cmd<fb::GroupedGemmT>(b, 3)->dtype = fb::DType::INT8;
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): bytes is 2432, but int8 [2, 8, 64] in panels is 4352 bytes");
+  Bytes g = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.weights[4]->shape = {INT64_MAX / 2, 8, 64};
+  });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "int4 [4611686018427387903, 8, 64] is too large");
+  // The command's dtype is the weight's; B in panels; experts within it.
+  Bytes h = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    cmd<fb::GroupedGemmT>(b, 3)->dtype = fb::DType::INT8;
+  });
+  EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "operand b (weight 4 'w4') is int4, expected int8");
+  Bytes i = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    cmd<fb::GemmT>(b, 0)->dtype = fb::DType::INT8;
+  });
+  EXPECT_LOAD_ERROR(i, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): an int8 GEMM's operand b must be a weight in panels");
+  Bytes j = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    cmd<fb::GroupedGemmT>(b, 3)->experts = 3;
+  });
+  EXPECT_LOAD_ERROR(j, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): operand b (weight 4 'w4') holds 2432 bytes, "
+                    "but int4 [experts, n, k] needs 3648");
+  Bytes k = mutated([](ArtifactBuilder &b) { fn(b).inputs[0]->dtype = fb::DType::INT8; });
+  EXPECT_LOAD_ERROR(k, MOERT_INVALID_ARTIFACT, "dtype int8 is for weights only");
+  Bytes l = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.target = fb::Target::Cuda;
+  });
+  EXPECT_LOAD_ERROR(l, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): layout Panels32 is the CPU target's, not this artifact's");
+  // Synthetic: generated and quantized at load time.
+  Bytes m = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    b.model.weights[4]->init = fb::WeightInit::RandomUniform;
+    b.model.weights[4]->offset = b.model.weights[4]->bytes = 0;
+    b.model.weights[4]->checksums.clear();
+  });
+  EXPECT_TRUE(loadStatus(m)) << loadStatus(m).message();
+}
+
 TEST(LoaderSemantic, GroupedGemmOperands) {
   Bytes b = mutated([](ArtifactBuilder &a) { cmd<fb::GroupedGemmT>(a, 3)->experts = 3; });
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
@@ -1135,8 +1225,8 @@ TEST(LoaderSemantic, InputsAndOutputs) {
   EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT, "rank 9 exceeds the runtime's maximum of 8");
   Bytes f = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->shape = {-1, -2}; });
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "output 0 ('y'): dimension 1 is -2");
-  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(6); });
-  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 6");
+  Bytes g = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->dtype = static_cast<fb::DType>(8); });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, "output 0 ('y'): unknown dtype 8");
   Bytes h = mutated([](ArtifactBuilder &a) { fn(a).outputs[0]->name = "x"; fn(a).inputs[0]->name = ""; });
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "input 0: the name is empty");
   Bytes i = mutated([](ArtifactBuilder &a) {
