@@ -31,6 +31,14 @@
  * So each 32-bit lane of a quad holds 4 consecutive k of one column (what
  * an integer dot product takes), a shift and a mask give one k of 16
  * columns, and a panel streams once, in order.
+ *
+ * A GEMM on such a weight takes its f32 activations A as they are (each
+ * product A · w in f32), or, with int8 activations (llama.cpp's Q8 dot),
+ * quantizes each row of A per group of the weight's G values along K:
+ * s = amax / 127, a = clamp(rint(A / s), -127, 127) (f32, to nearest even;
+ * s = 0 and a = 0 for a group of zeros), then per group the exact integer
+ * sum t = Σ (q - z) · a (z = 0 for int8) and C = fma(f32(t), f32(d · s), C),
+ * group after group in k order (quantizeActivationGroup, intDotReference).
  * Shared by the compiler and the runtime; plain C++17.
  *===---------------------------------------------------------------------===*/
 #ifndef MOERT_INTQ_H
@@ -170,6 +178,33 @@ inline bool packIntPanels(int bits, const float *values, int64_t n, int64_t k, i
       }
     }
   return true;
+}
+
+/// The int8 quantization of one group of `g` activations (see the file
+/// comment): the codes into `q`, their sum into `*sum`; returns the scale s.
+/// A group that holds a value that is not finite gets s = NaN (and codes 0),
+/// so the outputs it reaches are NaN, as with f32 activations.
+inline float quantizeActivationGroup(const float *a, int64_t g, int8_t *q, int32_t *sum) {
+  float amax = 0.0f;
+  bool finite = true;
+  for (int64_t i = 0; i < g; ++i) {
+    finite &= std::isfinite(a[i]);
+    float m = std::fabs(a[i]);
+    amax = m > amax ? m : amax;
+  }
+  float s = finite ? amax / 127.0f : std::nanf("");
+  int32_t total = 0;
+  for (int64_t i = 0; i < g; ++i) {
+    int c = 0;
+    if (finite && s > 0.0f) {
+      float r = std::nearbyint(a[i] / s);
+      c = r < -127.0f ? -127 : r > 127.0f ? 127 : static_cast<int>(r);
+    }
+    q[i] = static_cast<int8_t>(c);
+    total += c;
+  }
+  *sum = total;
+  return s;
 }
 
 } // namespace moert

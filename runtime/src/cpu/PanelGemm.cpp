@@ -1489,6 +1489,303 @@ void gemmIntOf(const IntFamily &f, int bits, int64_t g, int64_t M, int64_t N, in
   }
 }
 
+// Integer dot products (panelGemmInt with int8 activations): each row of A
+// quantized per group of g values to int8 (quantizeActivationGroup) into a
+// thread-local buffer, then per group the exact integer sum of codes times
+// codes and one f32 FMA (moert/intq.h). A quad's 32-bit lane holds 4
+// consecutive k of one column, which is what vpdpbusd (AVX512_VNNI: 64
+// products of u8 by s8, summed per 4 into 16 lanes) and AVX2's vpmaddubsw +
+// vpmaddwd take. int4 codes (0..15) are the unsigned operand as they are;
+// int8 codes are the signed one, against the activations + 128 (XOR 0x80),
+// corrected by 128 · Σ codes (VNNI), or |code| against the activation with
+// the code's sign (AVX2: no product pair reaches the int16 saturation). The
+// integer sums are exact (at most 128 · 255 · 127 < 2^24), as is their f32
+// conversion and the corrections, so every ISA gives the loop's bits.
+
+/// Row i's quantized activations: codes [rows, K], and per group of g the
+/// scale and the sum of the codes.
+struct QuantRows {
+  const int8_t *q;
+  const float *scale;
+  const int32_t *sum;
+  int64_t K, groups; // row strides of q and of scale / sum
+};
+
+using IntDotTileFn = void (*)(int64_t kc, int64_t g, const QuantRows &a, const uint8_t *groups,
+                              float *C, int64_t ldc, int width, bool load);
+
+/// The VNNI tile: MR rows x 32 columns over kc values of k (whole groups),
+/// the integer sums in 2 x MR registers per group, C in 2 x MR.
+template <int Bits, int MR>
+__attribute__((target("avx512f,avx512bw,avx512vnni,avx512vl"))) void
+tileIntDotVnni(int64_t kc, int64_t g, const QuantRows &a, const uint8_t *group, float *C,
+               int64_t ldc, int width, bool load) {
+  ColumnMasks masks = columnMasks(width);
+  __m512 acc[MR][2];
+  loadTile512<MR>(acc, C, ldc, masks, load);
+  const __m512i low = _mm512_set1_epi8(0x0F), ones = _mm512_set1_epi8(1),
+                flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const int64_t header = intGroupHeader(Bits), qb = intQuadBytes(Bits);
+  for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+    int64_t gi = k0 / g;
+    __m512i isum[MR][2], wsum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int i = 0; i < MR; ++i)
+      isum[i][0] = isum[i][1] = _mm512_setzero_si512();
+    const uint8_t *quad = group + header;
+    for (int64_t k = k0; k < k0 + g; k += kIntQuad, quad += qb) {
+      prefetchCodes(quad);
+      __m512i w0, w1;
+      if (Bits == 4) {
+        __m512i x = _mm512_loadu_si512(quad);
+        w0 = _mm512_and_si512(x, low);
+        w1 = _mm512_and_si512(_mm512_srli_epi16(x, 4), low);
+      } else {
+        prefetchCodes(quad + 64);
+        w0 = _mm512_loadu_si512(quad);
+        w1 = _mm512_loadu_si512(quad + 64);
+        wsum[0] = _mm512_dpbusd_epi32(wsum[0], ones, w0);
+        wsum[1] = _mm512_dpbusd_epi32(wsum[1], ones, w1);
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < MR; ++i) {
+        int32_t four;
+        std::memcpy(&four, a.q + i * a.K + k, 4);
+        __m512i x = _mm512_set1_epi32(four);
+        if (Bits == 4) {
+          isum[i][0] = _mm512_dpbusd_epi32(isum[i][0], w0, x);
+          isum[i][1] = _mm512_dpbusd_epi32(isum[i][1], w1, x);
+        } else {
+          x = _mm512_xor_si512(x, flip); // + 128: unsigned
+          isum[i][0] = _mm512_dpbusd_epi32(isum[i][0], x, w0);
+          isum[i][1] = _mm512_dpbusd_epi32(isum[i][1], x, w1);
+        }
+      }
+    }
+    __m512 d[2], zf[2], corr[2];
+    for (int h = 0; h < 2; ++h) {
+      d[h] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group) + h));
+      if (Bits == 4)
+        zf[h] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+            _mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 64 + 16 * h))));
+      else // 128 · Σ codes
+        corr[h] = _mm512_mul_ps(_mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(wsum[h]));
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      __m512 s = _mm512_set1_ps(a.scale[i * a.groups + gi]);
+      __m512 asum = _mm512_set1_ps(static_cast<float>(a.sum[i * a.groups + gi]));
+      for (int h = 0; h < 2; ++h) {
+        __m512 t = _mm512_cvtepi32_ps(isum[i][h]);
+        t = Bits == 4 ? _mm512_fnmadd_ps(zf[h], asum, t) : _mm512_sub_ps(t, corr[h]); // exact
+        acc[i][h] = _mm512_fmadd_ps(t, _mm512_mul_ps(d[h], s), acc[i][h]);
+      }
+    }
+  }
+  storeTile512<MR>(acc, C, ldc, masks);
+}
+
+/// The AVX2 tile (MR <= 2: 4 x MR sums, 4 weight registers and 3
+/// constants fill the 16): per quad the codes of the 4 groups of 8 columns
+/// (int4: the masked nibbles, once), then per row vpmaddubsw pairs and
+/// vpmaddwd to 32 bits; per group the f32 update of the rows' 32 values of
+/// C in a local copy.
+template <int Bits, int MR>
+__attribute__((target("avx2,fma,f16c"))) void
+tileIntDotAvx2(int64_t kc, int64_t g, const QuantRows &a, const uint8_t *group, float *C,
+               int64_t ldc, int width, bool load) {
+  alignas(32) float acc[MR][kPanelWidth];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < kPanelWidth; ++j)
+      acc[i][j] = load && j < width ? C[i * ldc + j] : 0.0f;
+  const __m256i low = _mm256_set1_epi8(0x0F), pairs = _mm256_set1_epi16(1);
+  const int64_t header = intGroupHeader(Bits), qb = intQuadBytes(Bits);
+  for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+    int64_t gi = k0 / g;
+    __m256i isum[MR][4];
+    for (int i = 0; i < MR; ++i)
+      for (int j = 0; j < 4; ++j)
+        isum[i][j] = _mm256_setzero_si256();
+    const uint8_t *quad = group + header;
+    for (int64_t k = k0; k < k0 + g; k += kIntQuad, quad += qb) {
+      prefetchCodes(quad);
+      const __m256i *v = reinterpret_cast<const __m256i *>(quad);
+      __m256i w[4];
+      if (Bits == 4) {
+        __m256i x0 = _mm256_loadu_si256(v), x1 = _mm256_loadu_si256(v + 1);
+        w[0] = _mm256_and_si256(x0, low);
+        w[1] = _mm256_and_si256(x1, low);
+        w[2] = _mm256_and_si256(_mm256_srli_epi16(x0, 4), low);
+        w[3] = _mm256_and_si256(_mm256_srli_epi16(x1, 4), low);
+      } else {
+        prefetchCodes(quad + 64);
+      }
+#pragma GCC unroll 2
+      for (int i = 0; i < MR; ++i) {
+        int32_t four;
+        std::memcpy(&four, a.q + i * a.K + k, 4);
+        __m256i x = _mm256_set1_epi32(four);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; ++j) {
+          __m256i p;
+          if (Bits == 4) {
+            p = _mm256_maddubs_epi16(w[j], x);
+          } else { // |code| against the activation with the code's sign, per row
+            __m256i c = _mm256_loadu_si256(v + j); // measured faster than keeping them
+            p = _mm256_maddubs_epi16(_mm256_abs_epi8(c), _mm256_sign_epi8(x, c));
+          }
+          isum[i][j] = _mm256_add_epi32(isum[i][j], _mm256_madd_epi16(p, pairs));
+        }
+      }
+    }
+    for (int j = 0; j < 4; ++j) {
+      // isum[i][j] holds columns 8j..8j + 7 (int4: 0-7, 8-15, 16-23, 24-31 too)
+      __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group) + j));
+      __m256 zf = Bits == 4 ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                                  reinterpret_cast<const __m128i *>(group + 64 + 8 * j))))
+                            : _mm256_setzero_ps();
+      for (int i = 0; i < MR; ++i) {
+        __m256 t = _mm256_cvtepi32_ps(isum[i][j]);
+        if (Bits == 4) // exact
+          t = _mm256_fnmadd_ps(zf, _mm256_set1_ps(static_cast<float>(a.sum[i * a.groups + gi])), t);
+        __m256 ds = _mm256_mul_ps(d, _mm256_set1_ps(a.scale[i * a.groups + gi]));
+        float *c = acc[i] + 8 * j;
+        _mm256_store_ps(c, _mm256_fmadd_ps(t, ds, _mm256_load_ps(c)));
+      }
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < width; ++j)
+      C[i * ldc + j] = acc[i][j];
+}
+
+/// Portable C++: the loop of the contract, element by element.
+template <int Bits>
+void tileIntDotGeneric(int64_t kc, int64_t g, const QuantRows &a, const uint8_t *groups,
+                       float *C, int64_t /*ldc*/, int width, bool load) {
+  for (int j = 0; j < width; ++j) {
+    const uint8_t *group = groups;
+    float acc = load ? C[j] : 0.0f;
+    for (int64_t k0 = 0; k0 < kc; k0 += g, group += intGroupBytes(Bits, g)) {
+      uint16_t h;
+      std::memcpy(&h, group + 2 * j, 2);
+      int z = Bits == 4 ? group[64 + j] : 0;
+      const uint8_t *quads = group + intGroupHeader(Bits);
+      int32_t t = 0;
+      for (int64_t i = 0; i < g; ++i) {
+        const uint8_t *quad = quads + i / kIntQuad * intQuadBytes(Bits);
+        int s = static_cast<int>(i % kIntQuad), q;
+        if (Bits == 8) {
+          q = static_cast<int8_t>(quad[(j / 16) * 64 + 4 * (j % 16) + s]);
+        } else {
+          uint8_t b = quad[4 * (j % 16) + s];
+          q = ((j < 16 ? b : b >> 4) & 15) - z;
+        }
+        t += q * a.q[k0 + i];
+      }
+      acc = std::fma(static_cast<float>(t), halfToFloat(h) * a.scale[k0 / g], acc);
+    }
+    C[j] = acc;
+  }
+}
+
+template <int Bits>
+constexpr IntDotTileFn kIntDotVnniTiles[] = {tileIntDotVnni<Bits, 1>, tileIntDotVnni<Bits, 2>,
+                                             tileIntDotVnni<Bits, 3>, tileIntDotVnni<Bits, 4>};
+template <int Bits>
+constexpr IntDotTileFn kIntDotAvx2Tiles[] = {tileIntDotAvx2<Bits, 1>, tileIntDotAvx2<Bits, 2>};
+template <int Bits>
+constexpr IntDotTileFn kIntDotGenericTiles[] = {tileIntDotGeneric<Bits>};
+
+/// The quantization of `rows` rows of A (K values each, groups of g) into
+/// `out` (codes, then scales, then sums), with AVX-512 where the CPU has it
+/// (the same bits as quantizeActivationGroup: a division and a rounding to
+/// nearest even per value).
+__attribute__((target("avx512f,avx512bw"))) void
+quantizeRowsAvx512(int64_t rows, int64_t K, int64_t g, const float *A, int8_t *q, float *scale,
+                   int32_t *sum) {
+  int64_t groups = K / g;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const float *v = A + r * K + gi * g;
+      __m512 amax = _mm512_setzero_ps();
+      __mmask16 bad = 0;
+      for (int64_t i = 0; i < g; i += 16) {
+        __m512 x = _mm512_loadu_ps(v + i);
+        __m512 zero = _mm512_sub_ps(x, x); // NaN for inf and NaN
+        bad |= _mm512_cmp_ps_mask(zero, zero, _CMP_UNORD_Q);
+        amax = _mm512_max_ps(amax, _mm512_abs_ps(x));
+      }
+      float s = bad ? std::nanf("") : _mm512_reduce_max_ps(amax) / 127.0f;
+      scale[r * groups + gi] = s;
+      int8_t *out = q + r * K + gi * g;
+      if (bad || !(s > 0.0f)) {
+        std::memset(out, 0, static_cast<size_t>(g));
+        sum[r * groups + gi] = 0;
+        continue;
+      }
+      __m512 sv = _mm512_set1_ps(s), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+      __m512i total = _mm512_setzero_si512();
+      for (int64_t i = 0; i < g; i += 16) {
+        __m512 x = _mm512_div_ps(_mm512_loadu_ps(v + i), sv);
+        x = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512i c = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(x, lo), hi));
+        total = _mm512_add_epi32(total, c);
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(out + i), _mm512_cvtepi32_epi8(c));
+      }
+      sum[r * groups + gi] = _mm512_reduce_add_epi32(total);
+    }
+}
+
+void quantizeRowsGeneric(int64_t rows, int64_t K, int64_t g, const float *A, int8_t *q,
+                         float *scale, int32_t *sum) {
+  int64_t groups = K / g;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t gi = 0; gi < groups; ++gi)
+      scale[r * groups + gi] = quantizeActivationGroup(A + r * K + gi * g, g,
+                                                       q + r * K + gi * g, sum + r * groups + gi);
+}
+
+bool hasVnni() {
+  static const bool has = __builtin_cpu_supports("avx512vnni") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return has;
+}
+
+/// The blocking for integer dot products: A's rows quantized once per call
+/// (thread-local scratch), then per block of rows, per panel, tiles of up
+/// to 4 rows over all of k (a panel's codes stay in L1/L2 while the block's
+/// tiles pass over them).
+void gemmIntDotOf(const IntDotTileFn *tiles, int maxRows, bool avx512Quantize, int bits,
+                  int64_t g, int64_t M, int64_t N, int64_t K, const float *A,
+                  const uint8_t *panels, float *C, int64_t ldc, bool accumulate) {
+  int64_t groups = K / g;
+  size_t codeBytes = static_cast<size_t>(M * K), scaleBytes = sizeof(float) * M * groups;
+  uint8_t *scratch = static_cast<uint8_t *>(fp8Scratch(0, codeBytes + 2 * scaleBytes + 128));
+  int8_t *q = reinterpret_cast<int8_t *>(scratch);
+  float *scale = reinterpret_cast<float *>(scratch + alignUp(codeBytes));
+  int32_t *sum = reinterpret_cast<int32_t *>(scratch + alignUp(codeBytes) + alignUp(scaleBytes));
+  (avx512Quantize ? quantizeRowsAvx512 : quantizeRowsGeneric)(M, K, g, A, q, scale, sum);
+  int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t panelBytes = static_cast<int64_t>(intPanelBytes(bits, kPanelWidth, K, g));
+  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
+    int64_t mc = std::min(kRowBlock, M - m0);
+    int64_t count = (mc + maxRows - 1) / maxRows;
+    int64_t base = mc / count, extra = mc % count;
+    for (int64_t p = 0; p < numPanels; ++p) {
+      int64_t c0 = p * kPanelWidth;
+      int width = static_cast<int>(std::min<int64_t>(kPanelWidth, N - c0));
+      for (int64_t t = 0, i = m0; t < count; ++t) {
+        int64_t rows = base + (t < extra);
+        QuantRows a = {q + i * K, scale + i * groups, sum + i * groups, K, groups};
+        tiles[rows - 1](K, g, a, panels + p * panelBytes, C + i * ldc + c0, ldc, width,
+                        accumulate);
+        i += rows;
+      }
+    }
+  }
+}
+
 } // namespace
 
 PanelIsa bestPanelIsa() {
@@ -1588,12 +1885,23 @@ void panelGemmMxfp4(int64_t M, int64_t N, int64_t K, const float *A,
 
 void panelGemmInt(int bits, int64_t group, int64_t M, int64_t N, int64_t K, const float *A,
                   const uint8_t *panels, float *C, int64_t ldc, bool accumulate,
-                  PanelIsa isa) {
+                  PanelIsa isa, bool int8Activations) {
   if (M <= 0 || N <= 0 || K <= 0)
     return; // K >= g > 0 for a checked weight
   if (isa == PanelIsa::Avx2 && !hasF16c())
     isa = PanelIsa::Generic;
   bool int8 = bits == 8;
+  if (int8Activations) {
+    bool vnni = isa == PanelIsa::Avx512 && hasVnni();
+    if (isa == PanelIsa::Avx512 && !vnni) // AVX-512 without VNNI: the AVX2 tiles
+      isa = hasF16c() ? PanelIsa::Avx2 : PanelIsa::Generic;
+    const IntDotTileFn *tiles = vnni                      ? (int8 ? kIntDotVnniTiles<8> : kIntDotVnniTiles<4>)
+                                : isa == PanelIsa::Avx2 ? (int8 ? kIntDotAvx2Tiles<8> : kIntDotAvx2Tiles<4>)
+                                                        : (int8 ? kIntDotGenericTiles<8> : kIntDotGenericTiles<4>);
+    int maxRows = vnni ? 4 : isa == PanelIsa::Avx2 ? 2 : 1;
+    return gemmIntDotOf(tiles, maxRows, vnni || (isa != PanelIsa::Generic && hasAvx512Bw()),
+                        bits, group, M, N, K, A, panels, C, ldc, accumulate);
+  }
   switch (isa) {
   case PanelIsa::Avx512:
     return gemmIntOf(int8 ? kIntAvx512<8> : kIntAvx512<4>, bits, group, M, N, K, A, panels, C,

@@ -88,9 +88,15 @@ void panelGemmMxfp4(int64_t M, int64_t N, int64_t K, const float *A,
 /// AVX-512 kernels on the dequantized weight. The codes are dequantized in
 /// registers. `isa` as for panelGemm (AVX2 without F16C runs the portable
 /// kernels).
+///
+/// With `int8Activations`, each row of A is quantized per group to int8 and
+/// each group's products are summed exactly in integers (moert/intq.h:
+/// C = fma(f32(Σ (q - z) · a), f32(d · s), C) group after group), with
+/// AVX512_VNNI's vpdpbusd, AVX2's vpmaddubsw (also on AVX-512 CPUs without
+/// VNNI) or portable C++: bit-identical across them and to that loop.
 void panelGemmInt(int bits, int64_t group, int64_t M, int64_t N, int64_t K, const float *A,
                   const uint8_t *panels, float *C, int64_t ldc, bool accumulate,
-                  PanelIsa isa);
+                  PanelIsa isa, bool int8Activations = false);
 
 } // namespace moert::rt
 

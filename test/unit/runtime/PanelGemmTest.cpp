@@ -824,3 +824,114 @@ TEST(PanelGemm, IntEveryIsaMatchesTheLoopExactly) {
           }
       }
 }
+
+// panelGemmInt with int8 activations against the contract's loop: each row
+// of A quantized per group (quantizeActivationGroup), per group the exact
+// integer sum of (q - z) · a, then fma(f32(sum), f32(d · s), C) in k order.
+// Every ISA (VNNI, AVX2's vpmaddubsw, portable) must give its bits, for
+// int8 and int4 at every group size, across the 4-row tiles, partial panels
+// and the 256-row block. A zero group and an infinite activation are in
+// the data (the infinity's group gives NaN, as with f32 activations).
+TEST(PanelGemm, IntDotEveryIsaMatchesTheLoopExactly) {
+  struct Shape {
+    int64_t Ntotal, K;
+    std::vector<int64_t> Ms;
+  };
+  const std::vector<int64_t> allMs = {1, 2, 3, 4, 5, 8, 9, 257};
+  const Shape shapes[] = {{1, 128, allMs}, {33, 256, allMs}, {100, 384, {1, 3, 9}},
+                          {96, 1152, {1, 2, 130}}};
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<float> activation(-1.0f, 1.0f);
+  for (int bits : {8, 4})
+    for (int64_t g : {32, 64, 128})
+      for (const Shape &shape : shapes) {
+        int64_t Ntotal = shape.Ntotal, K = shape.K;
+        std::vector<uint8_t> P = randomIntPanels(rng, bits, Ntotal, K, g);
+        // (q - z) and d of each element, read back from the layout.
+        std::vector<int32_t> code(Ntotal * K);
+        std::vector<float> scaleOf(Ntotal * (K / g));
+        for (int64_t n = 0; n < Ntotal; ++n)
+          for (int64_t k = 0; k < K; ++k) {
+            uint16_t h;
+            std::memcpy(&h, P.data() + moert::intGroupOffset(bits, n, k, K, g) + 2 * (n % 32), 2);
+            float d = moert::halfToFloat(h);
+            scaleOf[n * (K / g) + k / g] = d;
+            code[n * K + k] =
+                static_cast<int32_t>(moert::intPanelValue(bits, P.data(), n, k, K, g) / d);
+          }
+        for (int64_t n0 : {0, 32})
+          for (int64_t N : {Ntotal - n0, std::min<int64_t>(Ntotal - n0, 17)}) {
+            if (N <= 0)
+              continue;
+            for (int64_t M : shape.Ms)
+              for (bool accumulate : {false, true}) {
+                int64_t ldc = N + 3;
+                std::vector<float> A(M * K), C0(M * ldc);
+                for (float &v : A)
+                  v = activation(rng);
+                for (float &v : C0)
+                  v = activation(rng);
+                std::fill(A.begin(), A.begin() + std::min<int64_t>(g, M * K), 0.0f);
+                if (M > 2)
+                  A[2 * K + 1] = INFINITY;
+                std::vector<int8_t> q(M * K);
+                std::vector<float> s(M * (K / g));
+                for (int64_t m = 0; m < M; ++m)
+                  for (int64_t gi = 0; gi < K / g; ++gi) {
+                    int32_t unused;
+                    s[m * (K / g) + gi] = moert::quantizeActivationGroup(
+                        A.data() + m * K + gi * g, g, q.data() + m * K + gi * g, &unused);
+                  }
+                std::vector<float> want = C0;
+                for (int64_t m = 0; m < M; ++m)
+                  for (int64_t n = 0; n < N; ++n) {
+                    float acc = accumulate ? want[m * ldc + n] : 0.0f;
+                    for (int64_t gi = 0; gi < K / g; ++gi) {
+                      int32_t t = 0;
+                      for (int64_t k = gi * g; k < (gi + 1) * g; ++k)
+                        t += code[(n0 + n) * K + k] * q[m * K + k];
+                      acc = std::fma(static_cast<float>(t),
+                                     scaleOf[(n0 + n) * (K / g) + gi] * s[m * (K / g) + gi], acc);
+                    }
+                    want[m * ldc + n] = acc;
+                  }
+                const uint8_t *panels = P.data() + n0 / moert::kPanelWidth *
+                                                       moert::intPanelBytes(bits, 32, K, g);
+                for (PanelIsa isa : isasOfThisCpu()) {
+                  std::vector<float> C = C0;
+                  moert::rt::panelGemmInt(bits, g, M, N, K, A.data(), panels, C.data(), ldc,
+                                          accumulate, isa, /*int8Activations=*/true);
+                  int64_t at = firstBitDifference(C, want);
+                  ASSERT_EQ(at, -1) << name(isa) << " int" << bits << " g = " << g
+                                    << " Ntotal = " << Ntotal << " K = " << K << " n0 = " << n0
+                                    << " N = " << N << " M = " << M << " accumulate "
+                                    << accumulate << ": C[" << at / ldc << ", " << at % ldc
+                                    << "] = " << C[at] << " != " << want[at];
+                }
+              }
+          }
+      }
+}
+
+// int8 activations: the quantization of a group (scale, rounding to even,
+// clamp, sum), a group of zeros and one that is not finite.
+TEST(PanelGemm, IntActivationQuantization) {
+  float a[32] = {};
+  a[0] = 12.7f; // s = 0.1
+  a[1] = -0.25f; // -2.5 -> -2 (to even)
+  a[2] = 0.35f;  // 3.5 -> 4
+  int8_t q[32];
+  int32_t sum;
+  float s = moert::quantizeActivationGroup(a, 32, q, &sum);
+  EXPECT_EQ(s, 12.7f / 127.0f);
+  EXPECT_EQ(q[0], 127);
+  EXPECT_EQ(q[1], static_cast<int8_t>(std::nearbyint(-0.25f / s)));
+  EXPECT_EQ(q[2], static_cast<int8_t>(std::nearbyint(0.35f / s)));
+  EXPECT_EQ(sum, q[0] + q[1] + q[2]);
+  float zeros[32] = {};
+  EXPECT_EQ(moert::quantizeActivationGroup(zeros, 32, q, &sum), 0.0f);
+  EXPECT_EQ(sum, 0);
+  zeros[5] = -INFINITY;
+  EXPECT_TRUE(std::isnan(moert::quantizeActivationGroup(zeros, 32, q, &sum)));
+  EXPECT_EQ(q[5], 0);
+}
