@@ -69,6 +69,15 @@ Type gemmWeightType(Value b) {
   return cast<BufferType>(b.getType()).getElementType();
 }
 
+/// `int8_activations` needs an int8 / int4 B.
+LogicalResult verifyInt8Activations(Operation *op, bool set, Value b) {
+  Type t = gemmWeightType(b);
+  if (set && !t.isSignlessInteger(8) && !t.isSignlessInteger(4))
+    return op->emitOpError() << "int8_activations is for an int8 / int4 (i8 / i4) B, got "
+                             << b.getType();
+  return success();
+}
+
 /// An arena range [offset, offset + bytes(max_tokens)) lies inside its
 /// function's planned arena (exec.arena_bytes, once the memory plan ran).
 LogicalResult verifyInArena(Operation *op, int64_t offset,
@@ -262,7 +271,7 @@ LogicalResult GemmOp::verify() {
     return failure();
   if (getC() == getA() || getC() == getB())
     return emitOpError() << "C must not be an operand";
-  return success();
+  return verifyInt8Activations(*this, getInt8Activations(), getB());
 }
 
 LogicalResult GroupedGemmOp::verify() {
@@ -286,7 +295,7 @@ LogicalResult GroupedGemmOp::verify() {
   if (getGemvMaxTokens() && *getGemvMaxTokens() < 1)
     return emitOpError() << "gemv_max_tokens must be at least 1, got "
                          << *getGemvMaxTokens();
-  return success();
+  return verifyInt8Activations(*this, getInt8Activations(), getB());
 }
 
 LogicalResult FillOp::verify() {

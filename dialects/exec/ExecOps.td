@@ -200,11 +200,14 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
     an fp8 weight (`f8E4M3FN`, with its block scales; see `exec.weight`) and
     A is f32: each weight value is decoded and scaled in f32. Or B is an
     mxfp4 weight (`f4E2M1FN`), or an int8 / int4 weight (`i8` / `i4`), and
-    A is f32, likewise.
+    A is f32, likewise; with `int8_activations` (int8 / int4 B only) each
+    row of A is quantized per group of the weight's G values to int8 and
+    each group's products are summed in integers (moert/intq.h).
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
-                       I64Attr:$k, UnitAttr:$accumulate);
+                       I64Attr:$k, UnitAttr:$accumulate,
+                       UnitAttr:$int8_activations);
   let assemblyFormat = [{
     $a `,` $b `->` $c `rows` `(` $rows `)` `n` `(` $n `)` `k` `(` $k `)`
     attr-dict `:` type($a) `,` type($b) `->` type($c)
@@ -215,7 +218,8 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let summary = "one GEMM per expert over the rows its offsets give";
   let description = [{
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
-    and B fp8, mxfp4, int8 or int4; C f32.
+    and B fp8, mxfp4, int8 or int4 (with `int8_activations` as
+    `exec.gemm`'s); C f32.
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the
@@ -228,7 +232,8 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
                        Exec_BufferType:$offsets, Exec_BufferType:$c,
                        Exec_AffineAttr:$rows, I64Attr:$experts, I64Attr:$n,
                        I64Attr:$k, OptionalAttr<FlatSymbolRefAttr>:$gemv,
-                       OptionalAttr<I64Attr>:$gemv_max_tokens);
+                       OptionalAttr<I64Attr>:$gemv_max_tokens,
+                       UnitAttr:$int8_activations);
   let assemblyFormat = [{
     $a `,` $b `,` $offsets `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
     `n` `(` $n `)` `k` `(` $k `)` attr-dict `:` type($a) `,` type($b) `,`

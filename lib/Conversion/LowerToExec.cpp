@@ -187,7 +187,8 @@ struct MoeLowerToExecPass
     KernelLibrary library(kernels);
     ExecLowering lowering(&getContext(), library,
                           {maxTokens, cuda, gemvMaxTokens, ffnType,
-                           isIntWeightType(weightType) ? int64_t(groupSize) : 0});
+                           isIntWeightType(weightType) ? int64_t(groupSize) : 0,
+                           int8Activations});
     ExecTypeConverter &types = lowering.getTypeConverter();
     RewritePatternSet patterns(&getContext());
     populateMoeToExecPatterns(lowering, patterns);

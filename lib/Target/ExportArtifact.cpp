@@ -1480,7 +1480,8 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC());
       fb::Affine rows = affine(g.getRows());
       auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
-                                 g.getAccumulate(), gemmDType(g.getB()));
+                                 g.getAccumulate(), gemmDType(g.getB()),
+                                 g.getInt8Activations());
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
     } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
@@ -1497,7 +1498,8 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
                                         g.getExperts(), g.getN(), g.getK(),
                                         gemmDType(g.getB()), gemvKernel,
-                                        g.getGemvMaxTokens().value_or(0));
+                                        g.getGemvMaxTokens().value_or(0),
+                                        g.getInt8Activations());
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto f = dyn_cast<exec::FillOp>(op)) {

@@ -84,7 +84,7 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoeLowerToExec(
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType, options.groupSize,
-                            options.cudaGemvMaxTokens}));
+                            options.int8Activations, options.cudaGemvMaxTokens}));
   pm.addPass(createExecPlanMemory());
   if (options.target == ExecTarget::Cpu && options.packWeights)
     pm.addPass(createMoePackWeights());
@@ -142,6 +142,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<int64_t> groupSize{
       *this, "group-size", llvm::cl::init(32),
       llvm::cl::desc("int8 / int4: values along k per scale (32, 64 or 128)")};
+  Option<bool> int8Activations{
+      *this, "int8-activations", llvm::cl::init(true),
+      llvm::cl::desc("int8 / int4: GEMMs quantize the activations per group")};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
@@ -172,6 +175,7 @@ void moec::registerCompilePipeline() {
         options.cpu = o.cpu;
         options.weightType = o.weightType;
         options.groupSize = o.groupSize;
+        options.int8Activations = o.int8Activations;
         options.packWeights = o.packWeights;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
         options.output = o.output;

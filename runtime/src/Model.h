@@ -73,6 +73,7 @@ struct CommandSpec {
   bool accumulate = false;
   bool bPanels = false;            // B is a weight in panels (Panels32)
   moert_dtype_t dtype = MOERT_F32; // of A and B; C is f32
+  bool int8Activations = false;    // an int8 / int4 GEMM's A quantized per group
   // GroupedGemm on the CUDA target: at T <= gemvMaxTokens, kernel gemvKernel
   // (buffers a, b, offsets, c; extent experts * n) instead of cuBLAS.
   int64_t gemvKernel = -1;

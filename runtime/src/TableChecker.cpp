@@ -589,6 +589,10 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     // fp8, mxfp4, int8 and int4: A is f32, B the quantized weight (fp8's
     // scales come with it; the others' are inside their panels).
     bool intq = out->dtype == MOERT_INT8 || out->dtype == MOERT_INT4;
+    out->int8Activations = c->int8_activations();
+    if (out->int8Activations && !intq)
+      return error(MOERT_INVALID_ARTIFACT, where, ": int8_activations is for int8 and int4 "
+                   "GEMMs, not ", dtypeName(dt));
     bool mxfp4 = out->dtype == MOERT_MXFP4;
     bool fp8 = out->dtype == MOERT_F8E4M3 || mxfp4 || intq;
     moert_dtype_t aType = fp8 ? MOERT_F32 : out->dtype;

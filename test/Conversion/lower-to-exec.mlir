@@ -18,10 +18,12 @@
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=MXFP4CUDA
 // MXFP4CUDA: moe-lower-to-exec: mxfp4 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 or MXFP4 checkpoint when the artifact is written)
 // --weight-type=int8|int4: the FFN weights are i8 / i4 with group(G) (any
-// checkpoint's values quantized when the artifact is written) against f32
-// activations; K must be a multiple of group-size, which is 32, 64 or 128;
-// the cuda target has no integer kernels.
+// checkpoint's values quantized when the artifact is written); their GEMMs
+// quantize the activations to int8 (int8_activations) unless
+// int8-activations=false; K must be a multiple of group-size, which is 32,
+// 64 or 128; the cuda target has no integer kernels.
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT4
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8 int8-activations=false" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INTF32
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=INTERR
 // INTERR: error: moe-lower-to-exec: weight-type int8 shares a scale among group-size = 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of it; this op's weight is 'tensor<4x6x8xf32>'
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8 group-size=64" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=INTG64
@@ -240,9 +242,12 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
 // INT4: %[[D:.*]] = exec.weight "d" from "m.safetensors" group(32) : <4x64x32xi4>
 // INT4: %[[G:.*]] = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" group(32) : <4x32x64xi4>
 // INT4-NOT: exec.launch @elementwise
-// INT4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
-// INT4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
-// INT4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xi4>, <5xi32> -> <?x64xf32>
+// INT4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) {int8_activations} : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
+// INT4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) {int8_activations} : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
+// INT4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) {int8_activations} : <?x32xf32>, <4x64x32xi4>, <5xi32> -> <?x64xf32>
+// INTF32-LABEL: func.func @mxfp4
+// INTF32: %[[U:.*]] = exec.weight "u" from "m.safetensors" group(32) : <4x32x64xi8>
+// INTF32: exec.grouped_gemm {{.*}} k(64) : <?x64xf32>, <4x32x64xi8>, <5xi32> -> <?x32xf32>
 // CHECK-LABEL: func.func @mxfp4
 // CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf32>
 func.func @mxfp4(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {

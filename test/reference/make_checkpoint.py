@@ -333,7 +333,7 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
         st.save_file(stored, os.path.join(out, "model.safetensors"), {"format": "pt"}, dtypes)
 
     shutil.rmtree(os.path.join(out, "ref"), ignore_errors=True)  # no stale reference files
-    manifest = dict(arch=rarch, dtype=dtype, ffn_dtype=ref.FFN_OPERAND_DTYPE or "f32", ffn_group_size=ref.FFN_GROUP_SIZE, seed=seed, tokens=list(tokens),
+    manifest = dict(arch=rarch, dtype=dtype, ffn_dtype=ref.FFN_OPERAND_DTYPE or "f32", ffn_group_size=ref.FFN_GROUP_SIZE, ffn_int_activations=ref.FFN_INT_ACTIVATIONS, seed=seed, tokens=list(tokens),
                     min_margin=min_margin, layers=[])
     if weight_format != "none" or arch == "gpt_oss":  # absent otherwise: older outputs stay byte-identical
         manifest["weight_format"] = weight_format
@@ -416,6 +416,9 @@ def main(argv=None):
                          "quantized --weight-format")
     ap.add_argument("--group-size", type=int, default=32, choices=(32, 64, 128),
                     help="--ffn-dtype int8/int4: the values along K per scale (default 32)")
+    ap.add_argument("--int-activations", default="int8", choices=("int8", "f32"),
+                    help="--ffn-dtype int8/int4: the activations quantized per group to int8 "
+                         "(default, as moe-compile's --int-activations) or kept f32")
     ap.add_argument("--weight-format", default=None, choices=WEIGHT_FORMATS,
                     help="none (default; gpt_oss: mxfp4): fp8 stores the FFN projections as "
                          "F8_E4M3 + <name>_scale_inv [ceil(N/128), ceil(K/128)] F32 (HF arches) "
@@ -455,6 +458,7 @@ def main(argv=None):
             raise SystemExit(str(e))
     ref.FFN_OPERAND_DTYPE = a.ffn_dtype or "f32"
     ref.FFN_GROUP_SIZE = a.group_size
+    ref.FFN_INT_ACTIVATIONS = a.int_activations
     t0 = time.time()
     common = dict(dtype=a.dtype, shards=a.shards, seed=a.seed, tokens=tokens, layers=a.layers,
                   overrides=overrides, min_margin=a.min_margin, quiet=a.quiet,

@@ -69,6 +69,10 @@ def linear(x, w):
 # The routers and the shared-expert gate stay float32 either way.
 FFN_OPERAND_DTYPE = None
 FFN_GROUP_SIZE = 32
+# int8 / int4: "int8" quantizes each row of the activations per group too
+# (quant.linear_int8_activations, moe-compile's default --int-activations);
+# "f32" keeps them float32 against the dequantized weights.
+FFN_INT_ACTIVATIONS = "int8"
 
 
 def round_bf16(a):
@@ -105,6 +109,11 @@ def ffn_weight(w):
 
 def ffn_linear(x, w):
     """linear() of an FFN projection, operands in FFN_OPERAND_DTYPE."""
+    if FFN_OPERAND_DTYPE in ("int8", "int4") and FFN_INT_ACTIVATIONS == "int8":
+        import quant
+        bits = 8 if FFN_OPERAND_DTYPE == "int8" else 4
+        codes, scales, zeros = quant.quantize_int(_f32(w), bits, FFN_GROUP_SIZE)
+        return quant.linear_int8_activations(_f32(x), codes, scales, zeros, FFN_GROUP_SIZE)
     return np.matmul(round_operand(x), ffn_weight(w).T)
 
 
@@ -532,13 +541,13 @@ def gpt_oss_moe(x, tensors, config, layer, aux=None):
     dn, dnb = tensors[p + "experts.down_proj"], tensors[p + "experts.down_proj_bias"]
 
     def expert(e, xs):
-        h = np.matmul(round_operand(xs), ffn_weight(gu[e].T).T) + _f32(gub[e])[None, :]
+        h = ffn_linear(xs, gu[e].T) + _f32(gub[e])[None, :]
         gate, up = h[:, 0::2], h[:, 1::2]
         gate = np.minimum(gate, limit)
         up = np.clip(up, -limit, limit)
         glu = gate * sigmoid(gate * alpha)
         a = (up + F32(1)) * glu
-        return np.matmul(round_operand(a), ffn_weight(dn[e].T).T) + _f32(dnb[e])[None, :]
+        return ffn_linear(a, dn[e].T) + _f32(dnb[e])[None, :]
 
     out = accumulate_experts(x, idx, w, expert, E)
     if aux is not None:

@@ -68,6 +68,12 @@ round to nearest even, the scale d an IEEE half:
     A group with d = 0 has q = z = 0 (value 0). Both values are exact in
     float32 (a small integer times a half). A d that overflows f16 (inf) is
     refused, as is a value that is not finite.
+    With int8 activations (moec's default for these weights, as llama.cpp's
+    Q8 dot): each row x of the activations is quantized per group of the
+    same G values along K, in float32: s = amax / 127, a = clip(rint(x /
+    s), -127, 127) (s = 0, a = 0 for a group of zeros); the group's
+    products are the exact integer t = sum (q - z) * a, and the output is
+    the sum over groups of t * float32(d * s).
 """
 
 import numpy as np
@@ -342,6 +348,33 @@ def quantize_int(w, bits, group):
         q = np.clip(np.rint(g / safe[..., None]) + z[..., None].astype(np.float32), 0, 15)
     q = np.where(live[..., None], q, 0).astype(np.int32)
     return q.reshape(w.shape), d16, z
+
+
+def quantize_activations_int8(x, group):
+    """float32 x [T, K] -> (codes int32 [T, K], scales float32 [T, K/G])."""
+    x = np.asarray(x, dtype=np.float32)
+    g = x.reshape(x.shape[:-1] + (x.shape[-1] // group, group))
+    s = (np.abs(g).max(axis=-1) / F32(127)).astype(np.float32)
+    live = s > 0
+    safe = np.where(live, s, F32(1))
+    a = np.clip(np.rint(g / safe[..., None]), -127, 127)
+    a = np.where(live[..., None], a, 0).astype(np.int32)
+    return a.reshape(x.shape), s
+
+
+def linear_int8_activations(x, codes, scales, zeros, group):
+    """x [T, K] float32 against an int weight (quantize_int's codes [N, K],
+    scales [N, K/G], zeros [N, K/G]) with int8 activations -> [T, N]
+    float32: per group the exact integer sum, times float32(d * s)."""
+    a, s = quantize_activations_int8(x, group)
+    T, K = a.shape
+    N = codes.shape[0]
+    G = K // group
+    w = (codes.reshape(N, G, group) - zeros[..., None]).astype(np.int64)
+    ag = a.reshape(T, G, group).astype(np.int64)
+    t = np.einsum("tgk,ngk->tng", ag, w)  # exact integers
+    ds = (scales.astype(np.float32)[None, :, :] * s[:, None, :]).astype(np.float32)
+    return (t.astype(np.float64) * ds.astype(np.float64)).sum(axis=-1).astype(np.float32)
 
 
 def dequant_int(codes, scales, zeros, group):

@@ -75,6 +75,8 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        H and F multiples of the group)
                        (weight bytes are counted at that size)
   --group-size G       int8 / int4: values per scale, 32 (default), 64 or 128
+  --int-activations A  int8 / int4: int8 (default: activations quantized per
+                       group, integer dot products) or f32
   --pack-weights[=BOOL]
                        GEMM weights in panels, cpu target (default
                        true; false to compare with the row-major kernels,
@@ -171,6 +173,7 @@ struct Options {
   std::string target = "cpu";
   std::string weightType = "f32";
   int64_t groupSize = 32; // int8 / int4
+  std::string intActivations = "int8";
   bool groupSizeGiven = false;
   bool intWeights() const { return weightType == "int8" || weightType == "int4"; }
   /// Needs the quantized kernels: the cpu target, in panels.
@@ -272,6 +275,8 @@ void parseArgs(int argc, char **argv) {
       opts.target = value();
     } else if (a == "--weight-type") {
       opts.weightType = value();
+    } else if (a == "--int-activations") {
+      opts.intActivations = value();
     } else if (a == "--group-size") {
       opts.groupSize = integer(1, 1 << 20);
       opts.groupSizeGiven = true;
@@ -561,8 +566,10 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
   } else {
     args.push_back("--cpu=" + opts.cpu);
     args.push_back(std::string("--pack-weights=") + (opts.packWeights ? "true" : "false"));
-    if (opts.intWeights())
+    if (opts.intWeights()) {
       args.push_back("--group-size=" + std::to_string(opts.groupSize));
+      args.push_back("--int-activations=" + opts.intActivations);
+    }
   }
   auto start = Clock::now();
   std::optional<int> status = runProcess(args);
@@ -581,7 +588,8 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
 /// The artifact's file name under --keep-artifact / --artifacts.
 std::string artifactName(const Shape &s) {
   return s.name + "-" + opts.weightType +
-         (opts.intWeights() ? "-g" + std::to_string(opts.groupSize) : "") +
+         (opts.intWeights() ? "-g" + std::to_string(opts.groupSize) + "-a" + opts.intActivations
+                            : "") +
          (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") + "-" + opts.targetKind() +
          (opts.cudaGemvMaxTokens > 0 ? "-gemv" + std::to_string(opts.cudaGemvMaxTokens) : "") +
          ".moeb";
@@ -648,6 +656,9 @@ public:
       std::cout << " shared F=" << s.sharedFfn;
     std::cout << ", "
               << (opts.weightType == "f32" ? "f32" : opts.weightType + " expert weights")
+              << (opts.intWeights() ? " (groups of " + std::to_string(opts.groupSize) + ", " +
+                                          opts.intActivations + " activations)"
+                                    : "")
               << ", "
               << (opts.gpu() ? "on " + how.device
                              : std::to_string(how.threads) + " threads")
@@ -878,6 +889,10 @@ std::string validate() {
            opts.weightType + "'";
   if (opts.groupSizeGiven && !opts.intWeights())
     return "--group-size is for --weight-type int8 or int4";
+  if (opts.intActivations != "int8" && opts.intActivations != "f32")
+    return "--int-activations must be int8 or f32, got '" + opts.intActivations + "'";
+  if (opts.intActivations != "int8" && !opts.intWeights())
+    return "--int-activations is for --weight-type int8 or int4";
   if (opts.groupSize != 32 && opts.groupSize != 64 && opts.groupSize != 128)
     return "--group-size must be 32, 64 or 128, got " + std::to_string(opts.groupSize);
   if (opts.quantized() && opts.targetKind() != "cpu")

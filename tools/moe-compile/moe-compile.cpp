@@ -79,8 +79,16 @@ static cl::opt<std::string> weightType(
              "(--target=cpu, K a multiple of --group-size): quantized here per "
              "row and group of --group-size values along K, int8 symmetric "
              "(an f16 scale amax / 127), int4 with an f16 scale and an integer "
-             "zero point (range / 15), round to nearest even, against f32 "
-             "activations (moert/intq.h). The router stays f32"));
+             "zero point (range / 15), round to nearest even, against int8 "
+             "or f32 activations (--int-activations; moert/intq.h). The "
+             "router stays f32"));
+static cl::opt<std::string> intActivations(
+    "int-activations", cl::init("int8"), cl::cat(category),
+    cl::desc("--weight-type=int8|int4: int8 (default: each GEMM quantizes its "
+             "activations per row and group to int8, s = amax / 127, and sums "
+             "each group's products in integers, as llama.cpp's Q8 dot; the "
+             "faster) or f32 (the activations as they are, against the "
+             "dequantized weights; exact to them)"));
 static cl::opt<int64_t> groupSize(
     "group-size", cl::init(32), cl::cat(category),
     cl::desc("--weight-type=int8|int4: the values along K that share a scale: "
@@ -200,7 +208,8 @@ int main(int argc, char **argv) {
       "  moe-compile graph.mlir -o model.moeb [--target=cpu|cuda:sm_NN]\n"
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
       "              [--weight-type=native|f32|bf16|f16|fp8|mxfp4|int8|int4]\n"
-      "              [--group-size=32|64|128] [--pack-weights=true|false]\n"
+      "              [--group-size=32|64|128] [--int-activations=int8|f32]\n"
+      "              [--pack-weights=true|false]\n"
       "              [--cpu=NAME] [--sign KEY]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
@@ -250,6 +259,10 @@ int main(int argc, char **argv) {
   bool intWeights = ffnType && moec::isIntWeightType(*ffnType);
   if (groupSize.getNumOccurrences() && !intWeights)
     return fail("--group-size is for --weight-type=int8 or int4");
+  if (intActivations.getNumOccurrences() && !intWeights)
+    return fail("--int-activations is for --weight-type=int8 or int4");
+  if (intActivations != "int8" && intActivations != "f32")
+    return fail("--int-activations must be int8 or f32, got '" + intActivations + "'");
   if (intWeights && groupSize != 32 && groupSize != 64 && groupSize != 128)
     return fail("--group-size must be 32, 64 or 128, got " + Twine(groupSize.getValue()));
   if (intWeights && options.target == moec::ExecTarget::Cuda)
@@ -310,6 +323,7 @@ int main(int argc, char **argv) {
   options.cpu = cpu;
   options.weightType = *ffnType;
   options.groupSize = groupSize;
+  options.int8Activations = intActivations == "int8";
   options.packWeights = packWeights;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;

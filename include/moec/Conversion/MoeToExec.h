@@ -53,6 +53,9 @@ struct ExecLoweringOptions {
   /// scale.
   mlir::Type ffnType;
   int64_t groupSize = 0;
+  /// i8 / i4 FFN weights: their GEMMs quantize the activations per group
+  /// (exec `int8_activations`).
+  bool int8Activations = true;
 };
 
 /// Tensors become exec buffers of the same shape and element type.
@@ -132,6 +135,8 @@ public:
   mlir::FailureOr<mlir::Value> ffnWeight(mlir::Value moeWeight) {
     return weight(moeWeight, lowering.options.ffnType, lowering.options.groupSize);
   }
+  /// `int8_activations` for a GEMM whose B is `w`, or null.
+  mlir::UnitAttr int8Activations(mlir::Value w);
   /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`.
   mlir::LogicalResult launch(const KernelSpecialization &spec,
                              llvm::ArrayRef<mlir::Value> args,

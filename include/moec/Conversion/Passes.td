@@ -61,6 +61,10 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     Option<"groupSize", "group-size", "int64_t", /*default=*/"32",
            "int8 and int4: the values along k that share a scale (32, 64 or "
            "128; each FFN weight's K must be a multiple)">,
+    Option<"int8Activations", "int8-activations", "bool", /*default=*/"true",
+           "int8 and int4: their GEMMs quantize the activations per group to "
+           "int8 and sum each group's products in integers (false: f32 "
+           "activations against the dequantized weights)">,
     Option<"gemvMaxTokens", "gemv-max-tokens", "int64_t", /*default=*/"0",
            "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
            "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "

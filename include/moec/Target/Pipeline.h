@@ -32,6 +32,9 @@ struct CompileOptions {
   WeightType weightType = WeightType::F32;
   /// int8 / int4: the values along k that share a scale (32, 64 or 128).
   int64_t groupSize = 32;
+  /// int8 / int4: their GEMMs quantize the activations per group to int8
+  /// (false: f32 activations against the dequantized weights).
+  bool int8Activations = true;
   /// The CPU target: f32 and bf16 GEMM weights pre-packed in panels
   /// (moe-pack-weights); false keeps them row-major.
   bool packWeights = true;

@@ -29,6 +29,14 @@ static const char *activationFlag(moe::Activation a) {
   llvm_unreachable("activation");
 }
 
+/// Set on a GEMM of an int8 / int4 weight when the lowering quantizes its
+/// activations (ExecLoweringOptions::int8Activations).
+UnitAttr ExecBuilder::int8Activations(Value w) {
+  Type t = cast<exec::BufferType>(w.getType()).getElementType();
+  bool intq = t.isSignlessInteger(8) || t.isSignlessInteger(4);
+  return intq && options().int8Activations ? rewriter.getUnitAttr() : nullptr;
+}
+
 LogicalResult ExecBuilder::gemm(Value a, Value w, Value c, Affine rows,
                                 int64_t n, int64_t k) {
   auto in = operandFor(a, w, rows, k);
@@ -36,7 +44,8 @@ LogicalResult ExecBuilder::gemm(Value a, Value w, Value c, Affine rows,
     return failure();
   exec::GemmOp::create(rewriter, loc, *in, w, c, affine(rows),
                        rewriter.getI64IntegerAttr(n),
-                       rewriter.getI64IntegerAttr(k), /*accumulate=*/nullptr);
+                       rewriter.getI64IntegerAttr(k), /*accumulate=*/nullptr,
+                       int8Activations(w));
   return success();
 }
 
@@ -50,7 +59,7 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
       rewriter, loc, *in, w, offsets, c, affine(rows),
       rewriter.getI64IntegerAttr(experts), rewriter.getI64IntegerAttr(n),
       rewriter.getI64IntegerAttr(k), /*gemv=*/nullptr,
-      /*gemv_max_tokens=*/nullptr);
+      /*gemv_max_tokens=*/nullptr, int8Activations(w));
   int64_t gemvMaxTokens = options().gemvMaxTokens;
   if (gemvMaxTokens < 1)
     return success();

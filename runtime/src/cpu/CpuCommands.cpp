@@ -164,7 +164,7 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                    static_cast<const uint8_t *>(B) +
                        static_cast<uint64_t>(e) * intPanelBytes(bits, N, K, gb.group) +
                        intGroupOffset(bits, n0, 0, K, gb.group),
-                   C, ldc, beta != 0.0f, panelIsa());
+                   C, ldc, beta != 0.0f, panelIsa(), gb.int8Activations);
       return;
     }
     // f32, bf16 or f8e4m3 (the loader checks)

@@ -31,6 +31,7 @@ struct GemmB {
   bool panels = false;
   const float *scales = nullptr;
   int64_t group = 0; // an int8 / int4 weight's values per scale (moert/intq.h)
+  bool int8Activations = false; // its GEMM quantizes A per group
 };
 
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,

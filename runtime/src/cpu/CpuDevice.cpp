@@ -84,7 +84,8 @@ Status CpuDevice::bind(uint8_t *hostArena) {
         operands_.push_back(&fault_);
       if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm) {
         cmds[ci].b = GemmB{operands_[cmds[ci].operandsBegin + 1], c.bPanels, nullptr,
-                           c.b.isWeight ? model_.weights()[c.b.index].group : 0};
+                           c.b.isWeight ? model_.weights()[c.b.index].group : 0,
+                           c.int8Activations};
         if (c.b.isWeight && model_.weights()[c.b.index].scales >= 0)
           cmds[ci].b.scales = reinterpret_cast<const float *>(
               model_.weights()[model_.weights()[c.b.index].scales].data);

@@ -621,3 +621,12 @@ func.func @f() attributes {exec.max_tokens = 8 : si64} { return }
 // shape: signless integer entries
 // expected-error@+1 {{'exec.shape' of argument 0: 4 : ui32 is not N, NAME, NAME+B or A*NAME+B}}
 func.func @k(%x: memref<?xf32> {exec.shape = [4 : ui32]}) attributes {exec.kernel_params = {}} { return }
+
+// -----
+
+// gemm: int8_activations needs an int8 / int4 B
+%x = exec.input "x" offset(0) bytes([128, 0]) : <?x32xf32>
+%w = exec.weight "w" random(1) panels : <4x32xf32>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op int8_activations is for an int8 / int4 (i8 / i4) B, got '!exec.buffer<4x32xf32>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) {int8_activations} : <?x32xf32>, <4x32xf32> -> <?x4xf32>

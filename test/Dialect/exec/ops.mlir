@@ -27,7 +27,7 @@
 // CHECK: exec.grouped_gemm %{{.*}}, %[[F4]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
 // CHECK: %[[I8:.*]] = exec.weight "i8" from "m.safetensors" group(64) panels : <2x4x64xi8>
-// CHECK: exec.grouped_gemm %{{.*}}, %[[I8]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(64) : <?x64xf32>, <2x4x64xi8>, <3xi32> -> <?x4xf32>
+// CHECK: exec.grouped_gemm %{{.*}}, %[[I8]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(64) {int8_activations} : <?x64xf32>, <2x4x64xi8>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "i4" random(7) group(32) panels : <4x64xi4>
 // CHECK: exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
 // CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
@@ -74,7 +74,7 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   %q4 = exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
   exec.gemm %x64, %q4 -> %y rows([1, 0]) n(4) k(64) : <?x64xf32>, <4x64xf4E2M1FN> -> <?x4xf32>
   %i8 = exec.weight "i8" from "m.safetensors" group(64) panels : <2x4x64xi8>
-  exec.grouped_gemm %x64, %i8, %o -> %y rows([1, 0]) experts(2) n(4) k(64) : <?x64xf32>, <2x4x64xi8>, <3xi32> -> <?x4xf32>
+  exec.grouped_gemm %x64, %i8, %o -> %y rows([1, 0]) experts(2) n(4) k(64) {int8_activations} : <?x64xf32>, <2x4x64xi8>, <3xi32> -> <?x4xf32>
   %i4 = exec.weight "i4" random(7) group(32) panels : <4x64xi4>
   exec.gemm %x64, %i4 -> %y rows([1, 0]) n(4) k(64) : <?x64xf32>, <4x64xi4> -> <?x4xf32>
   %d8 = exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>

@@ -1065,6 +1065,15 @@ TEST(LoaderSemantic, IntWeights) {
   EXPECT_LOAD_ERROR(j, MOERT_INVALID_ARTIFACT,
                     "command 3 (GroupedGemm): operand b (weight 4 'w4') holds 2432 bytes, "
                     "but int4 [experts, n, k] needs 3648");
+  // int8 activations: an int GEMM's choice only.
+  Bytes n = mutated([](ArtifactBuilder &b) {
+    useInt4(b);
+    cmd<fb::GroupedGemmT>(b, 3)->int8_activations = true;
+  });
+  EXPECT_TRUE(loadStatus(n)) << loadStatus(n).message();
+  Bytes o = mutated([](ArtifactBuilder &b) { cmd<fb::GemmT>(b, 0)->int8_activations = true; });
+  EXPECT_LOAD_ERROR(o, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): int8_activations is for int8 and int4 GEMMs, not f32");
   Bytes k = mutated([](ArtifactBuilder &b) { fn(b).inputs[0]->dtype = fb::DType::INT8; });
   EXPECT_LOAD_ERROR(k, MOERT_INVALID_ARTIFACT, "dtype int8 is for weights only");
   Bytes l = mutated([](ArtifactBuilder &b) {
