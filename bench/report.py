@@ -2,8 +2,8 @@
 """Turns `make bench`'s CSVs into bench/results/cpu.md (a table) and
 bench/results/cpu.svg (% of roofline against T, one line per shape).
 
-    report.py --moec cpu.csv [--torch cpu-torch.csv] --md cpu.md --svg cpu.svg
-              [--note TEXT ...]
+    report.py --moec cpu.csv [--torch cpu-torch.csv] [--ggml cpu-ggml.csv]
+              --md cpu.md --svg cpu.svg [--note TEXT ...]
 No dependency beyond the standard library (the plot is written as SVG)."""
 import argparse
 import csv
@@ -77,6 +77,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--moec", required=True)
     ap.add_argument("--torch")
+    ap.add_argument("--ggml")
     ap.add_argument("--md", required=True)
     ap.add_argument("--svg", required=True)
     ap.add_argument("--note", action="append", default=[])
@@ -90,6 +91,23 @@ def main():
             comments += tcomments
         except (OSError, KeyError):
             peer = {}
+    # ggml's counterpart of each moec weight type: the fastest of its types
+    # and modes (plain or repacked) at each (shape, T).
+    GGML_TYPES = {"f32": ("f32",), "bf16": ("bf16",), "int8": ("q8_0",), "int4": ("q4_0", "q4_k")}
+    ggml = {}
+    if args.ggml:
+        try:
+            grows, _ = read_csv(args.ggml)
+            for r in grows:
+                base = r["type"].split("+")[0]
+                for wt, types in GGML_TYPES.items():
+                    if base in types:
+                        key = (r["shape"], wt, int(r["T"]))
+                        ms = float(r["median_ms"])
+                        if key not in ggml or ms < ggml[key][0]:
+                            ggml[key] = (ms, r["type"])
+        except (OSError, KeyError):
+            ggml = {}
     md = ["# CPU benchmark (`make bench`)", "",
           f"- CPU: {cpu_name()}; threads: {rows[0]['threads'] if rows else '?'}; f32 activations; "
           "f32 weights, except the sections marked bf16 (`--weight-type bf16`: expert weights in bf16, "
@@ -102,7 +120,12 @@ def main():
            "measured streaming-read bandwidth; % roofline = max(FLOPs / peak, bytes / bandwidth) / time "
            "(both limits measured by moe-bench in the same run).",
            "- × PyTorch = PyTorch eager median / moec median (the Hugging Face loop over experts, "
-           "`bench/torch_peer.py`, same shapes, same threads, timed in the same `make bench`).", ""]
+           "`bench/torch_peer.py`, same shapes, same threads, timed in the same `make bench`).",
+           "- × ggml = ggml median / moec median: llama.cpp's build_moe_ffn graph on ggml's CPU "
+           "backend (`bench/ggml_peer.cpp`), same shapes and threads, caches evicted before each run "
+           "as moe-bench does, the expert weights in ggml's counterpart of moec's type (int8: Q8_0; "
+           "int4: the faster of Q4_0 and Q4_K; f32, bf16 as they are), plain or repacked, whichever "
+           "was faster.", ""]
     by_shape = {}
     for r in rows:
         wt = r.get("weight_type") or "f32"
@@ -114,16 +137,18 @@ def main():
         desc = f"H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}" + (
             f" shared F={r0['shared_F']}" if r0["shared_F"] != "0" else "")
         md += [f"## {label} ({desc}), compiled in {float(r0['compile_s']):.2f} s", "",
-               "| T | median ms | min–max ms | GFLOP/s | weight GB/s | % FMA peak | % stream read | % roofline | PyTorch ms | × PyTorch |",
-               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+               "| T | median ms | min–max ms | GFLOP/s | weight GB/s | % FMA peak | % stream read | % roofline | PyTorch ms | × PyTorch | ggml ms (type) | × ggml |",
+               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rs:
             T = int(r["T"])
             med = float(r["median_ms"])
-            p = peer.get((shape, T))
+            p = peer.get((shape, T)) if wt in ("f32", "bf16") else None
+            gp = ggml.get((shape, wt, T))
             md.append(f"| {T} | {med:.3f} | {float(r['min_ms']):.3f}–{float(r['max_ms']):.3f} | "
                       f"{float(r['gflops']):.1f} | {float(r['weight_gbps']):.2f} | {float(r['pct_fma_peak']):.1f} | "
                       f"{float(r['pct_stream_read']):.1f} | {float(r['pct_roofline']):.1f} | "
-                      + (f"{p:.3f} | {p / med:.2f}× |" if p else "– | – |"))
+                      + (f"{p:.3f} | {p / med:.2f}× |" if p else "– | – |")
+                      + (f" {gp[0]:.3f} ({gp[1]}) | {gp[0] / med:.2f}× |" if gp else " – | – |"))
             series.setdefault(label, []).append((T, float(r["pct_roofline"])))
         md.append("")
     skipped = [c for c in comments if "skipped" in c]

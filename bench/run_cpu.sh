@@ -1,6 +1,8 @@
 #!/bin/sh
 # make bench: the standard CPU sweep. Writes bench/results/cpu.csv (moe-bench),
 # cpu-torch.csv (the eager PyTorch peer, when python3-torch is installed),
+# cpu-ggml.csv (llama.cpp's ggml, when MOEC_GGML_DIR names a ggml checkout
+# built with cmake into its build/ folder, or MOEC_GGML_BUILD elsewhere),
 # cpu.md and cpu.svg. Usage: bench/run_cpu.sh [BUILD_DIR] (default build).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +40,38 @@ print(min(ts))" 2>/dev/null || echo 999)
 fi
 echo "bench: $THREADS threads; OPENBLAS_CORETYPE: moec ${OPENBLAS_CORETYPE:-<OpenBLAS's own choice>}, PyTorch ${TORCH_CORE:-<OpenBLAS's own choice>}" >&2
 
+# The ggml peer (bench/ggml_peer.cpp), built here against the user's ggml.
+GGML_PEER=""
+if [ -n "${MOEC_GGML_DIR:-}" ]; then
+  GB=${MOEC_GGML_BUILD:-$MOEC_GGML_DIR/build}
+  if c++ -O2 -std=c++17 -I"$MOEC_GGML_DIR/include" "$ROOT/bench/ggml_peer.cpp" \
+       "$GB/src/libggml.a" "$GB/src/libggml-cpu.a" "$GB/src/libggml-base.a" \
+       -lpthread -fopenmp -o "$OUT/ggml_peer"; then
+    GGML_PEER="$OUT/ggml_peer"
+  else
+    echo "warning: bench/ggml_peer.cpp did not build against $MOEC_GGML_DIR ($GB): no ggml column" >&2
+  fi
+fi
+# ggml_at SHAPE TYPE...: the peer on moe-bench's shape, plain, and repacked
+# for the types ggml repacks on x86 (Q4_0, Q4_K; its CPU_REPACK buffer takes
+# no other of these types).
+ggml_at() {
+  shape=$1; shift
+  dims=$("$BENCH" --list-shapes | awk -v s="$shape" '$1 == s {
+    for (i = 2; i <= 5; ++i) { split($i, kv, "="); printf "%s ", kv[2] } }')
+  set -- $dims "$@"
+  h=$1; f=$2; e=$3; k=$4; shift 4
+  for t in "$@"; do
+    modes=""
+    case $t in q4_0|q4_k) modes=--repack ;; esac
+    for mode in "" $modes; do
+      "$GGML_PEER" --shape "$shape" --hidden "$h" --ffn "$f" --experts "$e" --topk "$k" \
+        --type "$t" --tokens 1,16,256,1024 --threads "$THREADS" $mode 2>/dev/null |
+        grep -v '^shape,' || true
+    done
+  done
+}
+
 COMMON="--num-threads $THREADS --warmup 2 --reps 7 --min-time 0.5 --format csv --no-probes"
 PROBE="$BENCH --probe-only --num-threads $THREADS --format csv --quiet"
 # The probes run before and after the sweep; the ratios use the best of each
@@ -48,8 +82,20 @@ PROBE="$BENCH --probe-only --num-threads $THREADS --format csv --quiet"
   "$BENCH" $COMMON --shape mixtral --tokens 1,16,256 | grep -v '^shape,'
   "$BENCH" $COMMON --weight-type bf16 --shape mixtral-s,olmoe --tokens 1,16,64,256,1024 | grep -v '^shape,'
   "$BENCH" $COMMON --shape deepseek-v3 --tokens 1,16 | grep -v '^shape,' || true
+  "$BENCH" $COMMON --weight-type int8 --shape mixtral-s,olmoe --tokens 1,16,256,1024 | grep -v '^shape,'
+  "$BENCH" $COMMON --weight-type int4 --shape mixtral-s,olmoe --tokens 1,16,256,1024 | grep -v '^shape,'
   $PROBE
 } > "$OUT/cpu.csv.tmp"
+# ggml right after moec, on the same shapes and threads: f32, bf16, and its
+# int8 / int4 counterparts (Q8_0; Q4_0 and Q4_K), each plain and repacked.
+if [ -n "$GGML_PEER" ]; then
+  {
+    echo "shape,type,threads,T,runs,median_ms,min_ms"
+    for s in mixtral-s olmoe; do ggml_at "$s" f32 bf16 q8_0 q4_0 q4_k; done
+  } > "$OUT/cpu-ggml.csv"
+else
+  rm -f "$OUT/cpu-ggml.csv"
+fi
 "$PY" - "$OUT/cpu.csv.tmp" "$OUT/cpu.csv" <<'PYEOF'
 import csv, re, sys
 src, dst = sys.argv[1], sys.argv[2]
@@ -101,6 +147,12 @@ else
   rm -f "$OUT/cpu-torch.csv"
   NOTE="python3-torch is not installed: no PyTorch column (apt-get install python3-torch)"
 fi
-"$PY" "$ROOT/bench/report.py" --moec "$OUT/cpu.csv" $TORCH_ARG \
-  --md "$OUT/cpu.md" --svg "$OUT/cpu.svg" --note "$NOTE"
+GGML_ARG=""
+GGML_NOTE="no ggml column (set MOEC_GGML_DIR to a ggml checkout built with cmake)"
+if [ -n "$GGML_PEER" ]; then
+  GGML_ARG="--ggml $OUT/cpu-ggml.csv"
+  GGML_NOTE="ggml from $MOEC_GGML_DIR ($(git -C "$MOEC_GGML_DIR" log -1 --format=%h 2>/dev/null || echo 'no git')): bench/ggml_peer.cpp"
+fi
+"$PY" "$ROOT/bench/report.py" --moec "$OUT/cpu.csv" $TORCH_ARG $GGML_ARG \
+  --md "$OUT/cpu.md" --svg "$OUT/cpu.svg" --note "$NOTE" --note "$GGML_NOTE"
 echo "bench: wrote $OUT/cpu.md and $OUT/cpu.svg" >&2
