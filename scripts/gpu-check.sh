@@ -160,7 +160,7 @@ print(f"\nbench: {r0['shape']} H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}, 
       f"{wt.split('-')[0]} expert weights, on {device} (moe-bench --artifacts"
       + (f"; grouped GEMMs: the generated kernel, {wt.split('-')[1]})" if "-" in wt
          else "; grouped GEMMs: cuBLAS)" if device.startswith("cuda") else ")"))
-if float(r0["stream_read_gbps"]) > 0:
+if float(r0["stream_read_gbps"] or 0) > 0:
     print(f"limits measured by PyTorch: copy {float(r0['stream_read_gbps']):.0f} GB/s, "
           f"{wt.split('-')[0]} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")
 print(f"{'T':>6} {'median ms':>10} {'min ms':>9} {'experts':>8} {'HBM GB/s':>9} {'TFLOP/s':>8} "
@@ -171,7 +171,7 @@ for r in rows:
     print(f"{T:>6} {float(r['median_ms']):>10.3f} {float(r['min_ms']):>9.3f} {r['experts_touched']:>8} "
           f"{float(r['weight_gbps']):>9.0f} {float(r['gflops']) / 1000:>8.2f} "
           + (f"{float(r['pct_stream_read']):>7.1f} {float(r['pct_fma_peak']):>7.1f} {float(r['pct_roofline']):>7.1f} "
-             if float(r['stream_read_gbps']) > 0 else f"{'-':>7} {'-':>7} {'-':>7} ")
+             if float(r['stream_read_gbps'] or 0) > 0 else f"{'-':>7} {'-':>7} {'-':>7} ")
           + (f"{t:>9.3f} {t / float(r['median_ms']):>7.2f}x" if t else f"{'-':>9} {'-':>8}"))
 PY
     if [ $profile = 1 ]; then

@@ -684,27 +684,34 @@ public:
     double pb = limits.gbps > 0 ? 100 * gbps / limits.gbps : 0;
     double roof = rooflinePct(p, limits);
     double shown = opts.gpu() ? gflops / 1000 : gflops;
+    // A limit that was not measured (--no-probes) leaves its columns empty
+    // (csv) or "-", never a 0 that reads as a measurement.
+    bool haveF = limits.gflops > 0, haveB = limits.gbps > 0, haveRoof = haveF && haveB;
+    auto pct = [&](bool have, double v, const char *fmt) {
+      return have ? format(fmt, v) : std::string(opts.format == "csv" ? "" : "-");
+    };
     if (opts.format == "csv") {
       std::cout << s.name << "," << s.hidden << "," << s.ffn << "," << s.experts << ","
                 << s.topk << "," << s.sharedFfn << "," << how.threads << "," << p.tokens
                 << "," << p.runs
                 << format(",%.4f,%.4f,%.4f,%.2f,%.2f,", p.minMs, p.medianMs, p.maxMs,
                           gflops, gbps)
-                << p.expertsTouched
-                << format(",%.2f,%.2f,%.1f,%.1f,%.1f,", limits.gflops, limits.gbps, pf,
-                          pb, roof)
+                << p.expertsTouched << "," << pct(haveF, limits.gflops, "%.2f") << ","
+                << pct(haveB, limits.gbps, "%.2f") << "," << pct(haveF, pf, "%.1f") << ","
+                << pct(haveB, pb, "%.1f") << "," << pct(haveRoof, roof, "%.1f") << ","
                 << (how.compileSeconds ? format("%.3f", *how.compileSeconds) : "")
                 << "," << opts.weightType << "," << how.device << "\n";
     } else if (opts.format == "markdown") {
-      std::cout << format("| %lld | %.3f | %.3f | %.3f | %.1f | %.2f | %lld | "
-                          "%.1f | %.1f | %.1f |\n",
+      std::cout << format("| %lld | %.3f | %.3f | %.3f | %.1f | %.2f | %lld | ",
                           (long long)p.tokens, p.medianMs, p.minMs, p.maxMs, shown,
-                          gbps, (long long)p.expertsTouched, pf, pb, roof);
+                          gbps, (long long)p.expertsTouched)
+                << pct(haveF, pf, "%.1f") << " | " << pct(haveB, pb, "%.1f") << " | "
+                << pct(haveRoof, roof, "%.1f") << " |\n";
     } else {
-      std::cout << format("%6lld %11.3f %10.3f %10.3f %9.1f %11.2f %8lld %7.1f "
-                          "%7.1f %7.1f\n",
+      std::cout << format("%6lld %11.3f %10.3f %10.3f %9.1f %11.2f %8lld %7s %7s %7s\n",
                           (long long)p.tokens, p.medianMs, p.minMs, p.maxMs, shown, gbps,
-                          (long long)p.expertsTouched, pf, pb, roof);
+                          (long long)p.expertsTouched, pct(haveF, pf, "%.1f").c_str(),
+                          pct(haveB, pb, "%.1f").c_str(), pct(haveRoof, roof, "%.1f").c_str());
     }
     std::cout.flush();
   }
