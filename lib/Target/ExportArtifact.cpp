@@ -399,6 +399,8 @@ private:
   LogicalResult packFp8Weight(exec::WeightOp op, const std::string &key);
   LogicalResult packMxfp4Weight(exec::WeightOp op, const std::string &key);
   LogicalResult packIntWeight(exec::WeightOp op, const std::string &key);
+  void addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DType dtype,
+                       uint64_t offset, uint64_t bytes, const std::vector<uint64_t> &checksums);
   LogicalResult checkQuantizedInPanels(exec::WeightOp op, StringRef type);
   /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
   /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
@@ -837,17 +839,28 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
     if (op.getFile())
       reportPacked(op, bytes, shards, start);
   }
+  addPanelsWeight(op, key, fb::DType_MXFP4, offset, bytes, checksums);
+  return success();
+}
+
+/// Records a weight whose scales are inside its panels (MXFP4, int8, int4),
+/// as `key`: written at [offset, offset + bytes) with `checksums`, or
+/// synthetic (its op's random seed).
+void Writer::addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DType dtype,
+                             uint64_t offset, uint64_t bytes,
+                             const std::vector<uint64_t> &checksums) {
+  ArrayRef<int64_t> shape = cast<exec::BufferType>(op.getType()).getShape();
+  std::optional<int64_t> seed = op.getRandomSeed();
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
-      fbb, artifactName(op).c_str(), fb::DType_MXFP4, &shapeVec, offset, bytes,
+      fbb, artifactName(op).c_str(), dtype, &shapeVec, offset, bytes,
       seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
-      static_cast<uint64_t>(seed.value_or(0)), fb::WeightLayout_Panels32,
-      &checksums));
+      static_cast<uint64_t>(seed.value_or(0)), fb::WeightLayout_Panels32, &checksums,
+      /*scales=*/-1, static_cast<int32_t>(op.getGroupSize().value_or(0))));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
-  return success();
 }
 
 /// An int8 / int4 weight (i8 / i4 with group(G)), always in integer panels
@@ -905,16 +918,8 @@ LogicalResult Writer::packIntWeight(exec::WeightOp op, const std::string &key) {
     if (op.getFile())
       reportPacked(op, bytes, shards, start);
   }
-  std::vector<int64_t> shapeVec(shape.begin(), shape.end());
-  uint32_t index = weights.size();
-  weightBlobs.push_back(seed ? UINT64_MAX : offset);
-  weights.push_back(fb::CreateWeightDirect(
-      fbb, artifactName(op).c_str(), bits == 8 ? fb::DType_INT8 : fb::DType_INT4, &shapeVec,
-      offset, bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
-      static_cast<uint64_t>(seed.value_or(0)), fb::WeightLayout_Panels32, &checksums,
-      /*scales=*/-1, static_cast<int32_t>(g)));
-  weightIndex[key] = index;
-  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
+  addPanelsWeight(op, key, bits == 8 ? fb::DType_INT8 : fb::DType_INT4, offset, bytes,
+                  checksums);
   return success();
 }
 

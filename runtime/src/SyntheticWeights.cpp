@@ -164,6 +164,15 @@ template <class Scratch, class Fn> bool forEachMatrix(uint64_t matrices, Fn &one
   return !outOfMemory;
 }
 
+/// The [n, k] matrices of a weight [..., n, k]: the product of its leading
+/// dimensions.
+uint64_t matricesOf(const WeightSpec &w) {
+  uint64_t matrices = 1;
+  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
+    matrices *= static_cast<uint64_t>(w.shape[d]);
+  return matrices;
+}
+
 } // namespace
 
 // An fp8 weight: each [n, k] matrix's f32 values (as any synthetic weight's,
@@ -174,9 +183,7 @@ template <class Scratch, class Fn> bool forEachMatrix(uint64_t matrices, Fn &one
 // is a status, not an exception on a worker thread.
 Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
   int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
-  uint64_t matrices = 1;
-  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
-    matrices *= static_cast<uint64_t>(w.shape[d]);
+  uint64_t matrices = matricesOf(w);
   uint64_t perMatrix = static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
   uint64_t stored = w.panels ? panelElements(n, k) : perMatrix;
   uint64_t perScales = static_cast<uint64_t>(fp8Blocks(n) * fp8Blocks(k));
@@ -212,9 +219,7 @@ Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
 // (quantizeMxfp4Row, mxfp4.h), then packed. One matrix per task, as for fp8.
 Status Model::generateMxfp4(const WeightSpec &w) {
   int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
-  uint64_t matrices = 1;
-  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
-    matrices *= static_cast<uint64_t>(w.shape[d]);
+  uint64_t matrices = matricesOf(w);
   uint64_t perMatrix = static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
   float bound = randomUniformBound(k);
   uint8_t *out = const_cast<uint8_t *>(w.data);
@@ -250,9 +255,7 @@ Status Model::generateMxfp4(const WeightSpec &w) {
 Status Model::generateInt(const WeightSpec &w) {
   int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
   int bits = w.dtype == MOERT_INT8 ? 8 : 4;
-  uint64_t matrices = 1;
-  for (size_t d = 0; d + 2 < w.shape.size(); ++d)
-    matrices *= static_cast<uint64_t>(w.shape[d]);
+  uint64_t matrices = matricesOf(w);
   uint64_t perMatrix = static_cast<uint64_t>(n) * static_cast<uint64_t>(k);
   float bound = randomUniformBound(k);
   uint8_t *out = const_cast<uint8_t *>(w.data);
