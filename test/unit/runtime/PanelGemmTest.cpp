@@ -232,6 +232,22 @@ int64_t firstBitDifference(const std::vector<float> &a, const std::vector<float>
   return -1;
 }
 
+/// The contracts' loop on a dequantized weight W [Ntotal, K]: C0 (row
+/// stride ldc) with C[m, n] = one std::fma chain in k order of A[m, k] ·
+/// W[n0 + n, k], on C0[m, n] when `accumulate`, else on 0.
+std::vector<float> fmaLoop(int64_t M, int64_t N, int64_t K, const std::vector<float> &A,
+                           const std::vector<float> &W, int64_t n0, std::vector<float> C,
+                           int64_t ldc, bool accumulate) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float acc = accumulate ? C[m * ldc + n] : 0.0f;
+      for (int64_t k = 0; k < K; ++k)
+        acc = std::fma(A[m * K + k], W[(n0 + n) * K + k], acc);
+      C[m * ldc + n] = acc;
+    }
+  return C;
+}
+
 } // namespace
 
 // The kernels' decoding: a code sign-extended to 16 bits, shifted left by 7
@@ -580,14 +596,7 @@ TEST(PanelGemm, Mxfp4EveryIsaMatchesTheLoopExactly) {
               v = activation(rng);
             for (float &v : C0)
               v = activation(rng);
-            std::vector<float> want = C0;
-            for (int64_t m = 0; m < M; ++m)
-              for (int64_t n = 0; n < N; ++n) {
-                float acc = accumulate ? want[m * ldc + n] : 0.0f;
-                for (int64_t k = 0; k < K; ++k)
-                  acc = std::fma(A[m * K + k], W[(n0 + n) * K + k], acc);
-                want[m * ldc + n] = acc;
-              }
+            std::vector<float> want = fmaLoop(M, N, K, A, W, n0, C0, ldc, accumulate);
             const uint8_t *panels =
                 P.data() + n0 / moert::kPanelWidth * moert::mxfp4PanelBytes(moert::kPanelWidth, K);
             const float *f32Panels =
@@ -790,14 +799,7 @@ TEST(PanelGemm, IntEveryIsaMatchesTheLoopExactly) {
                   v = activation(rng);
                 for (float &v : C0)
                   v = activation(rng);
-                std::vector<float> want = C0;
-                for (int64_t m = 0; m < M; ++m)
-                  for (int64_t n = 0; n < N; ++n) {
-                    float acc = accumulate ? want[m * ldc + n] : 0.0f;
-                    for (int64_t k = 0; k < K; ++k)
-                      acc = std::fma(A[m * K + k], W[(n0 + n) * K + k], acc);
-                    want[m * ldc + n] = acc;
-                  }
+                std::vector<float> want = fmaLoop(M, N, K, A, W, n0, C0, ldc, accumulate);
                 const uint8_t *panels = P.data() + n0 / moert::kPanelWidth *
                                                        moert::intPanelBytes(bits, 32, K, g);
                 const float *f32Panels = F.data() + n0 / moert::kPanelWidth *
