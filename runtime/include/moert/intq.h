@@ -38,7 +38,7 @@
  * s = amax / 127, a = clamp(rint(A / s), -127, 127) (f32, to nearest even;
  * s = 0 and a = 0 for a group of zeros), then per group the exact integer
  * sum t = Σ (q - z) · a (z = 0 for int8) and C = fma(f32(t), f32(d · s), C),
- * group after group in k order (quantizeActivationGroup, intDotReference).
+ * group after group in k order (quantizeActivationGroup).
  * Shared by the compiler and the runtime; plain C++17.
  *===---------------------------------------------------------------------===*/
 #ifndef MOERT_INTQ_H
