@@ -1214,9 +1214,9 @@ struct IntFamily {
 };
 
 /// The decoded group header for 16 columns (AVX-512): the scales and, for
-/// int4, -z · d (exact), so that w = fma(q, d, -z · d).
+/// int4, the zero points and -z · d (exact), so that w = fma(q, d, -z · d).
 struct IntScales512 {
-  __m512 d[2], mz[2];
+  __m512 d[2], z[2], mz[2];
 };
 
 template <int Bits>
@@ -1225,9 +1225,9 @@ __attribute__((target("avx512f"))) inline IntScales512 intScales512(const uint8_
   for (int h = 0; h < 2; ++h) {
     s.d[h] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group) + h));
     if (Bits == 4) {
-      __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+      s.z[h] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
           _mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 64 + 16 * h))));
-      s.mz[h] = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, s.d[h]));
+      s.mz[h] = _mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(s.z[h], s.d[h]));
     }
   }
   return s;
@@ -1308,9 +1308,9 @@ decodeIntAvx512(int64_t kc, int64_t g, const uint8_t *group, float *w) {
 }
 
 /// The decoded group header for AVX2: per 8 columns j (0..7, 8..15,
-/// 16..23, 24..31) the scales and -z · d.
+/// 16..23, 24..31) the scales and, for int4, the zero points and -z · d.
 struct IntScales256 {
-  __m256 d[4], mz[4];
+  __m256 d[4], z[4], mz[4];
 };
 
 template <int Bits>
@@ -1320,9 +1320,9 @@ intScales256(const uint8_t *group) {
   for (int j = 0; j < 4; ++j) {
     s.d[j] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group) + j));
     if (Bits == 4) {
-      __m256 z = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
+      s.z[j] = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(
           _mm_loadl_epi64(reinterpret_cast<const __m128i *>(group + 64 + 8 * j))));
-      s.mz[j] = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, s.d[j]));
+      s.mz[j] = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(s.z[j], s.d[j]));
     }
   }
   return s;
@@ -1561,23 +1561,18 @@ tileIntDotVnni(int64_t kc, int64_t g, const QuantRows &a, const uint8_t *group, 
         }
       }
     }
-    __m512 d[2], zf[2], corr[2];
-    for (int h = 0; h < 2; ++h) {
-      d[h] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(group) + h));
-      if (Bits == 4)
-        zf[h] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-            _mm_loadu_si128(reinterpret_cast<const __m128i *>(group + 64 + 16 * h))));
-      else // 128 · Σ codes
-        corr[h] = _mm512_mul_ps(_mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(wsum[h]));
-    }
+    IntScales512 sc = intScales512<Bits>(group);
+    __m512 corr[2] = {}; // int8: 128 · Σ codes
+    for (int h = 0; Bits == 8 && h < 2; ++h)
+      corr[h] = _mm512_mul_ps(_mm512_set1_ps(128.0f), _mm512_cvtepi32_ps(wsum[h]));
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       __m512 s = _mm512_set1_ps(a.scale[i * a.groups + gi]);
       __m512 asum = _mm512_set1_ps(static_cast<float>(a.sum[i * a.groups + gi]));
       for (int h = 0; h < 2; ++h) {
         __m512 t = _mm512_cvtepi32_ps(isum[i][h]);
-        t = Bits == 4 ? _mm512_fnmadd_ps(zf[h], asum, t) : _mm512_sub_ps(t, corr[h]); // exact
-        acc[i][h] = _mm512_fmadd_ps(t, _mm512_mul_ps(d[h], s), acc[i][h]);
+        t = Bits == 4 ? _mm512_fnmadd_ps(sc.z[h], asum, t) : _mm512_sub_ps(t, corr[h]); // exact
+        acc[i][h] = _mm512_fmadd_ps(t, _mm512_mul_ps(sc.d[h], s), acc[i][h]);
       }
     }
   }
@@ -1637,17 +1632,15 @@ tileIntDotAvx2(int64_t kc, int64_t g, const QuantRows &a, const uint8_t *group, 
         }
       }
     }
+    IntScales256 sc = intScales256<Bits>(group);
     for (int j = 0; j < 4; ++j) {
       // isum[i][j] holds columns 8j..8j + 7 (int4: 0-7, 8-15, 16-23, 24-31 too)
-      __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i *>(group) + j));
-      __m256 zf = Bits == 4 ? _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
-                                  reinterpret_cast<const __m128i *>(group + 64 + 8 * j))))
-                            : _mm256_setzero_ps();
       for (int i = 0; i < MR; ++i) {
         __m256 t = _mm256_cvtepi32_ps(isum[i][j]);
         if (Bits == 4) // exact
-          t = _mm256_fnmadd_ps(zf, _mm256_set1_ps(static_cast<float>(a.sum[i * a.groups + gi])), t);
-        __m256 ds = _mm256_mul_ps(d, _mm256_set1_ps(a.scale[i * a.groups + gi]));
+          t = _mm256_fnmadd_ps(sc.z[j], _mm256_set1_ps(static_cast<float>(a.sum[i * a.groups + gi])),
+                               t);
+        __m256 ds = _mm256_mul_ps(sc.d[j], _mm256_set1_ps(a.scale[i * a.groups + gi]));
         float *c = acc[i] + 8 * j;
         _mm256_store_ps(c, _mm256_fmadd_ps(t, ds, _mm256_load_ps(c)));
       }
