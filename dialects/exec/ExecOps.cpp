@@ -173,12 +173,6 @@ LogicalResult WeightOp::verify() {
       return emitOpError() << "an int8 / int4 weight is [..., n, k] with k a "
                               "multiple of its group "
                            << g << ", got " << type;
-    for (OpOperand &use : getResult().getUses())
-      if (!isGemmB(use))
-        return emitOpError() << "an int8 / int4 weight is read only as the B "
-                                "operand of exec.gemm or exec.grouped_gemm; '"
-                             << use.getOwner()->getName() << "' uses it as operand "
-                             << use.getOperandNumber();
   }
   if (fp4 && (type.getShape().size() < 2 || type.getShape().back() % 32 != 0))
     return emitOpError() << "an mxfp4 weight (f4E2M1FN) is [..., n, k] with k "
@@ -234,10 +228,10 @@ LogicalResult WeightOp::verify() {
                << use.getOwner()->getName() << "' uses it as operand "
                << use.getOperandNumber();
   }
-  if (fp8 || fp4)
+  if (fp8 || fp4 || intq)
     for (OpOperand &use : getResult().getUses())
       if (!isGemmB(use))
-        return emitOpError() << "an " << (fp8 ? "fp8" : "mxfp4")
+        return emitOpError() << "an " << (fp8 ? "fp8" : fp4 ? "mxfp4" : "int8 / int4")
                              << " weight is read only as the B operand "
                                 "of exec.gemm or exec.grouped_gemm; '"
                              << use.getOwner()->getName()

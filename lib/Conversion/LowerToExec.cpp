@@ -62,27 +62,28 @@ LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
                      : "");
   }
   for (Operation &op : fn.getBody().front()) {
-    // MXFP4 shares a scale among 32 values along K.
-    if (weightType == WeightType::MXFP4)
-      for (Value w : ffnWeights(&op))
-        if (auto t = w ? dyn_cast<RankedTensorType>(w.getType()) : nullptr;
-            t && (t.getRank() < 2 || t.getShape().back() % 32 != 0))
+    // MXFP4 shares a scale among 32 values along K, int8 and int4 among
+    // group-size values: K must hold whole groups.
+    bool mxfp4 = weightType == WeightType::MXFP4;
+    int64_t group = mxfp4 ? 32 : isIntWeightType(weightType) ? groupSize : 0;
+    if (group > 0)
+      for (Value w : ffnWeights(&op)) {
+        auto t = w ? dyn_cast<RankedTensorType>(w.getType()) : nullptr;
+        if (!t || (t.getRank() >= 2 && t.getShape().back() % group == 0))
+          continue;
+        if (mxfp4)
           return op.emitError()
                  << "moe-lower-to-exec: weight-type mxfp4 shares a scale among "
                     "32 values along K, so K (the last dimension of each FFN "
                     "weight) must be a multiple of 32; this op's weight is "
                  << t << " (weight-type fp8, bf16 or f32 takes any K)";
-    // int8 and int4 share a scale among group-size values along K.
-    if (isIntWeightType(weightType))
-      for (Value w : ffnWeights(&op))
-        if (auto t = w ? dyn_cast<RankedTensorType>(w.getType()) : nullptr;
-            t && (t.getRank() < 2 || t.getShape().back() % groupSize != 0))
-          return op.emitError()
-                 << "moe-lower-to-exec: weight-type " << stringify(weightType)
-                 << " shares a scale among group-size = " << groupSize
-                 << " values along K, so K (the last dimension of each FFN "
-                    "weight) must be a multiple of it; this op's weight is "
-                 << t << (groupSize > 32 ? " (try group-size 32)" : "");
+        return op.emitError()
+               << "moe-lower-to-exec: weight-type " << stringify(weightType)
+               << " shares a scale among group-size = " << group
+               << " values along K, so K (the last dimension of each FFN "
+                  "weight) must be a multiple of it; this op's weight is "
+               << t << (group > 32 ? " (try group-size 32)" : "");
+      }
     bool lowered = !isa<UnrealizedConversionCastOp>(op) &&
                    (legal.isLegal(&op) ||
                     patterns.getOpSpecificNativePatterns().count(op.getName()));
