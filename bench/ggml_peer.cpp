@@ -16,6 +16,8 @@
 #include "ggml-cpu.h"
 #include "ggml.h"
 
+#include "EvictCaches.h" // tools/moe-bench: the same eviction as moe-bench's
+
 #include <algorithm>
 #include <cmath>
 #include <chrono>
@@ -110,15 +112,6 @@ void fill(ggml_tensor *w, ggml_type type, std::mt19937 &rng) {
   ggml_backend_tensor_set(w, out.data(), 0, out.size());
 }
 
-/// Reads a buffer larger than the last-level cache (as moe-bench does).
-float evictCaches() {
-  static std::vector<float> buffer(size_t(32) << 20, 1.0f);
-  float sum = 0;
-  for (size_t i = 0; i < buffer.size(); i += 16)
-    sum += buffer[i];
-  return sum;
-}
-
 } // namespace
 
 int main(int argc, char **argv) {
@@ -188,7 +181,7 @@ int main(int argc, char **argv) {
     volatile float sink = 0;
     auto start = std::chrono::steady_clock::now();
     for (;;) {
-      sink = sink + evictCaches();
+      sink = sink + moebench::evictCaches();
       auto t0 = std::chrono::steady_clock::now();
       ggml_backend_graph_compute(be, gf);
       auto t1 = std::chrono::steady_clock::now();

@@ -44,7 +44,7 @@ echo "bench: $THREADS threads; OPENBLAS_CORETYPE: moec ${OPENBLAS_CORETYPE:-<Ope
 GGML_PEER=""
 if [ -n "${MOEC_GGML_DIR:-}" ]; then
   GB=${MOEC_GGML_BUILD:-$MOEC_GGML_DIR/build}
-  if c++ -O2 -std=c++17 -I"$MOEC_GGML_DIR/include" "$ROOT/bench/ggml_peer.cpp" \
+  if c++ -O2 -std=c++17 -I"$MOEC_GGML_DIR/include" -I"$ROOT/tools/moe-bench" "$ROOT/bench/ggml_peer.cpp" \
        "$GB/src/libggml.a" "$GB/src/libggml-cpu.a" "$GB/src/libggml-base.a" \
        -lpthread -fopenmp -o "$OUT/ggml_peer"; then
     GGML_PEER="$OUT/ggml_peer"

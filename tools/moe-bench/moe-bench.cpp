@@ -11,6 +11,7 @@
 // e.g. on a GPU machine with artifacts compiled elsewhere (scripts/gpu-check.sh).
 //
 //===----------------------------------------------------------------------===//
+#include "EvictCaches.h"
 #include "Probes.h"
 #include "common/ParseInt.h"
 #include "common/SingleThreadedBlas.h"
@@ -720,16 +721,6 @@ private:
   Limits limits;
 };
 
-/// Reads a buffer larger than the last-level cache, so the next run finds
-/// none of the model's weights there.
-float evictCaches() {
-  static std::vector<float> buffer(size_t(32) << 20, 1.0f);
-  float sum = 0;
-  for (size_t i = 0; i < buffer.size(); i += 16)
-    sum += buffer[i];
-  return sum;
-}
-
 /// The artifact of one shape: compiled now (into a temporary file, or
 /// --keep-artifact's directory), or taken from --artifacts.
 struct Artifact {
@@ -855,7 +846,7 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
            (static_cast<int>(ms.size()) < opts.reps ||
             std::chrono::duration<double>(Clock::now() - begin).count() < opts.minTime)) {
       if (!opts.warmCache && !opts.gpu())
-        sink = sink + evictCaches();
+        sink = sink + moebench::evictCaches();
       auto t0 = Clock::now();
       if (moert::Status st = session->run(0, inputs); !st)
         return fail(s.name + " at T=" + std::to_string(T) + ": " + st.message());
