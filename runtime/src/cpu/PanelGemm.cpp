@@ -896,16 +896,32 @@ constexpr int64_t mxfp4Slice(int64_t rows) { return rows > 128 ? 512 : 256; }
 
 static_assert(kMxfp4Group == kPanelWidth, "an MXFP4 group's scales fill a panel row");
 
-/// An MXFP4 kernel family: tiles on decoded slices for 1..maxRows rows,
-/// fused tiles (B: the slice's first group in the panel) for 1..fusedRows
-/// rows (none: fusedRows = 0), and the decoding of a slice (kc a multiple of
-/// 32, from its first group) to 32 floats per k.
-struct Mxfp4Family {
-  const Fp8TileFn *tiles;
-  int maxRows;
-  const Fp8TileFn *fused;
+/// A fused tile over kc values of k (whole groups of g values, from the
+/// slice's first group in the panel); the decoding of kc values (whole
+/// groups) to 32 floats per k. For panels whose groups hold their scales:
+/// MXFP4 (g = 32) and the integer panels.
+using GroupTileFn = void (*)(int64_t kc, int64_t g, const float *A, int64_t lda,
+                             const uint8_t *groups, float *C, int64_t ldc, int width,
+                             bool load);
+using GroupDecodeFn = void (*)(int64_t kc, int64_t g, const uint8_t *groups, float *out);
+
+/// A kernel family for such panels: fused tiles for 1..fusedRows rows (none:
+/// fusedRows = 0), the decoding of a slice, and tiles on decoded slices for
+/// 1..maxRows rows.
+struct GroupFamily {
+  const GroupTileFn *fused;
   int fusedRows;
-  Fp8DecodeFn decode;
+  GroupDecodeFn decode;
+  const Fp8TileFn *tiles; // on decoded slices
+  int maxRows;
+};
+
+/// Where a panel's groups are: g values of k per group, groupBytes each,
+/// panelBytes per panel; `streamWhole`: the fused tiles take all of k as
+/// one slice (else slices of mxfp4Slice values, as the decoded ones).
+struct GroupLayout {
+  int64_t g, groupBytes, panelBytes;
+  bool streamWhole;
 };
 
 /// An f32 panel tile (`Tile`, covering `Cols` columns) over the 32 columns
@@ -951,9 +967,8 @@ decodeMxfp4x32(const uint8_t *step, __m512 values, __m512 s0, __m512 s1, __m512 
 /// then 2 x MR FMAs. The codes are prefetched once per 64 bytes.
 template <int MR>
 __attribute__((target("avx512f"))) void
-tileMxfp4FusedAvx512(int64_t kc, const float *A, int64_t lda, const void *B, float *C,
-                     int64_t ldc, int width, bool load) {
-  const uint8_t *group = static_cast<const uint8_t *>(B);
+tileMxfp4FusedAvx512(int64_t kc, int64_t /*g*/, const float *A, int64_t lda,
+                     const uint8_t *group, float *C, int64_t ldc, int width, bool load) {
   ColumnMasks masks = columnMasks(width);
   const __m512 values = e2m1Values512();
   __m512 acc[MR][2];
@@ -980,8 +995,7 @@ tileMxfp4FusedAvx512(int64_t kc, const float *A, int64_t lda, const void *B, flo
 }
 
 __attribute__((target("avx512f"))) void
-decodeMxfp4Avx512(int64_t kc, const uint8_t *group, void *out) {
-  float *w = static_cast<float *>(out);
+decodeMxfp4Avx512(int64_t kc, int64_t /*g*/, const uint8_t *group, float *w) {
   const __m512 values = e2m1Values512();
   for (int64_t k0 = 0; k0 < kc; k0 += kMxfp4Group, group += kMxfp4GroupBytes) {
     prefetchCodes(group);
@@ -1038,9 +1052,8 @@ decodeMxfp4x8(const uint8_t *codes, __m256 values, __m256 slo, __m256 shi, __m25
 /// through a local copy.
 template <int MR>
 __attribute__((target("avx2,fma"))) void
-tileMxfp4FusedAvx2(int64_t kc, const float *A, int64_t lda, const void *B, float *C,
-                   int64_t ldc, int width, bool load) {
-  const uint8_t *group = static_cast<const uint8_t *>(B);
+tileMxfp4FusedAvx2(int64_t kc, int64_t /*g*/, const float *A, int64_t lda,
+                   const uint8_t *group, float *C, int64_t ldc, int width, bool load) {
   alignas(32) float tmp[MR][kPanelWidth];
   int64_t ldo;
   float *out = stage<kPanelWidth, MR>(tmp, C, ldc, width, load, &ldo);
@@ -1076,8 +1089,7 @@ tileMxfp4FusedAvx2(int64_t kc, const float *A, int64_t lda, const void *B, float
 }
 
 __attribute__((target("avx2"))) void
-decodeMxfp4Avx2(int64_t kc, const uint8_t *group, void *out) {
-  float *w = static_cast<float *>(out);
+decodeMxfp4Avx2(int64_t kc, int64_t /*g*/, const uint8_t *group, float *w) {
   const __m256 values = e2m1Values256();
   for (int64_t k0 = 0; k0 < kc; k0 += kMxfp4Group, group += kMxfp4GroupBytes) {
     prefetchCodes(group);
@@ -1100,7 +1112,7 @@ decodeMxfp4Avx2(int64_t kc, const uint8_t *group, void *out) {
 }
 
 /// Portable C++: a decoded slice of floats (tileFp8Generic runs on it).
-void decodeMxfp4Generic(int64_t kc, const uint8_t *group, void *out) {
+void decodeMxfp4Generic(int64_t kc, int64_t /*g*/, const uint8_t *group, float *w) {
   static const struct Table {
     float v[16];
     Table() {
@@ -1108,7 +1120,6 @@ void decodeMxfp4Generic(int64_t kc, const uint8_t *group, void *out) {
         v[c] = e2m1ToFloat(static_cast<uint8_t>(c));
     }
   } table;
-  float *w = static_cast<float *>(out);
   for (int64_t k0 = 0; k0 < kc; k0 += kMxfp4Group, group += kMxfp4GroupBytes) {
     float scale[kPanelWidth];
     for (int j = 0; j < kPanelWidth; ++j)
@@ -1128,7 +1139,7 @@ constexpr Fp8TileFn kMxfp4Avx512Tiles[] = {
     onDecodedSlice<tileAvx512<3>, 32>, onDecodedSlice<tileAvx512<4>, 32>,
     onDecodedSlice<tileAvx512<5>, 32>, onDecodedSlice<tileAvx512<6>, 32>,
     onDecodedSlice<tileAvx512<7>, 32>, onDecodedSlice<tileAvx512<8>, 32>};
-constexpr Fp8TileFn kMxfp4FusedAvx512Tiles[] = {
+constexpr GroupTileFn kMxfp4FusedAvx512Tiles[] = {
     tileMxfp4FusedAvx512<1>, tileMxfp4FusedAvx512<2>, tileMxfp4FusedAvx512<3>,
     tileMxfp4FusedAvx512<4>, tileMxfp4FusedAvx512<5>, tileMxfp4FusedAvx512<6>,
     tileMxfp4FusedAvx512<7>, tileMxfp4FusedAvx512<8>};
@@ -1136,54 +1147,15 @@ constexpr Fp8TileFn kMxfp4Avx2Tiles[] = {
     onDecodedSlice<tileAvx2<1>, 16>, onDecodedSlice<tileAvx2<2>, 16>,
     onDecodedSlice<tileAvx2<3>, 16>, onDecodedSlice<tileAvx2<4>, 16>,
     onDecodedSlice<tileAvx2<5>, 16>, onDecodedSlice<tileAvx2<6>, 16>};
-constexpr Fp8TileFn kMxfp4FusedAvx2Tiles[] = {
+constexpr GroupTileFn kMxfp4FusedAvx2Tiles[] = {
     tileMxfp4FusedAvx2<1>, tileMxfp4FusedAvx2<2>, tileMxfp4FusedAvx2<3>};
 
-constexpr Mxfp4Family kMxfp4Avx512 = {kMxfp4Avx512Tiles, 8, kMxfp4FusedAvx512Tiles, 8,
-                                      decodeMxfp4Avx512};
-constexpr Mxfp4Family kMxfp4Avx2 = {kMxfp4Avx2Tiles, 6, kMxfp4FusedAvx2Tiles, 3,
-                                    decodeMxfp4Avx2};
-constexpr Mxfp4Family kMxfp4Generic = {kFp8GenericTiles, 4, nullptr, 0,
-                                       decodeMxfp4Generic};
+constexpr GroupFamily kMxfp4Avx512 = {kMxfp4FusedAvx512Tiles, 8, decodeMxfp4Avx512,
+                                      kMxfp4Avx512Tiles, 8};
+constexpr GroupFamily kMxfp4Avx2 = {kMxfp4FusedAvx2Tiles, 3, decodeMxfp4Avx2,
+                                    kMxfp4Avx2Tiles, 6};
+constexpr GroupFamily kMxfp4Generic = {nullptr, 0, decodeMxfp4Generic, kFp8GenericTiles, 4};
 
-/// The blocking above for MXFP4 panels with the kernels of family `f`.
-void gemmMxfp4Of(const Mxfp4Family &f, int64_t M, int64_t N, int64_t K, const float *A,
-                 const uint8_t *panels, float *C, int64_t ldc, bool accumulate) {
-  int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t panelBytes = static_cast<int64_t>(mxfp4PanelBytes(kPanelWidth, K));
-  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
-    int64_t mc = std::min(kRowBlock, M - m0), slice = mxfp4Slice(mc);
-    bool fused = mc <= f.fusedRows;
-    void *decoded =
-        fused ? nullptr : fp8Scratch(1, sizeof(float) * kPanelWidth * std::min(slice, K));
-    // ceil(mc / maxRows) tiles of q or q + 1 rows (the first r of them).
-    int64_t tiles = (mc + f.maxRows - 1) / f.maxRows;
-    int64_t q = mc / tiles, r = mc % tiles;
-    for (int64_t p = 0; p < numPanels; ++p) {
-      int64_t c0 = p * kPanelWidth;
-      int width = static_cast<int>(std::min<int64_t>(kPanelWidth, N - c0));
-      for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += slice) {
-        int64_t kc = std::min(slice, K - k0);
-        bool load = accumulate || k0 > 0;
-        const uint8_t *groups = panels + p * panelBytes + k0 / kMxfp4Group * kMxfp4GroupBytes;
-        if (fused) {
-          f.fused[mc - 1](kc, A + m0 * K + k0, K, groups, C + m0 * ldc + c0, ldc, width,
-                          load);
-        } else {
-          f.decode(kc, groups, decoded);
-          for (int64_t t = 0, i = 0; t < tiles; ++t) {
-            int64_t rows = q + (t < r);
-            f.tiles[rows - 1](kc, A + (m0 + i) * K + k0, K, decoded,
-                              C + (m0 + i) * ldc + c0, ldc, width, load);
-            i += rows;
-          }
-        }
-        if (K == 0)
-          break;
-      }
-    }
-  }
-}
 
 // Integer panels (panelGemmInt, moert/intq.h): int8 codes q with an f16
 // scale d per group (w = q · d), or int4 codes with a scale and an integer
@@ -1196,22 +1168,6 @@ void gemmMxfp4Of(const Mxfp4Family &f, int64_t M, int64_t N, int64_t K, const fl
 // register tile over the whole of K (one sequential stream per panel, as
 // fp8's few-rows path measured best); more rows decode each slice of whole
 // groups once into f32 panels and run panelGemm's f32 tiles on it.
-
-/// A fused integer tile over kc values of k (whole groups of g) from the
-/// slice's first group; a decoding of kc values (whole groups) to 32 floats
-/// per k.
-using IntTileFn = void (*)(int64_t kc, int64_t g, const float *A, int64_t lda,
-                           const uint8_t *groups, float *C, int64_t ldc, int width,
-                           bool load);
-using IntDecodeFn = void (*)(int64_t kc, int64_t g, const uint8_t *groups, float *out);
-
-struct IntFamily {
-  const IntTileFn *fused;
-  int fusedRows;
-  IntDecodeFn decode;
-  const Fp8TileFn *tiles; // on decoded slices
-  int maxRows;
-};
 
 /// The decoded group header for 16 columns (AVX-512): the scales and, for
 /// int4, the zero points and -z · d (exact), so that w = fma(q, d, -z · d).
@@ -1430,60 +1386,63 @@ void decodeIntGeneric(int64_t kc, int64_t g, const uint8_t *groups, float *w) {
 }
 
 template <int Bits>
-constexpr IntTileFn kIntFusedAvx512Tiles[] = {
+constexpr GroupTileFn kIntFusedAvx512Tiles[] = {
     tileIntFusedAvx512<Bits, 1>, tileIntFusedAvx512<Bits, 2>, tileIntFusedAvx512<Bits, 3>,
     tileIntFusedAvx512<Bits, 4>, tileIntFusedAvx512<Bits, 5>, tileIntFusedAvx512<Bits, 6>,
     tileIntFusedAvx512<Bits, 7>, tileIntFusedAvx512<Bits, 8>};
 template <int Bits>
-constexpr IntTileFn kIntFusedAvx2Tiles[] = {
+constexpr GroupTileFn kIntFusedAvx2Tiles[] = {
     tileIntFusedAvx2<Bits, 1>, tileIntFusedAvx2<Bits, 2>, tileIntFusedAvx2<Bits, 3>};
 
 template <int Bits>
-constexpr IntFamily kIntAvx512 = {kIntFusedAvx512Tiles<Bits>, 8, decodeIntAvx512<Bits>,
+constexpr GroupFamily kIntAvx512 = {kIntFusedAvx512Tiles<Bits>, 8, decodeIntAvx512<Bits>,
                                   kMxfp4Avx512Tiles, 8};
 template <int Bits>
-constexpr IntFamily kIntAvx2 = {kIntFusedAvx2Tiles<Bits>, 3, decodeIntAvx2<Bits>,
+constexpr GroupFamily kIntAvx2 = {kIntFusedAvx2Tiles<Bits>, 3, decodeIntAvx2<Bits>,
                                 kMxfp4Avx2Tiles, 6};
 template <int Bits>
-constexpr IntFamily kIntGeneric = {nullptr, 0, decodeIntGeneric<Bits>, kFp8GenericTiles, 4};
+constexpr GroupFamily kIntGeneric = {nullptr, 0, decodeIntGeneric<Bits>, kFp8GenericTiles, 4};
 
-/// The blocking for integer panels with the kernels of family `f`.
-void gemmIntOf(const IntFamily &f, int bits, int64_t g, int64_t M, int64_t N, int64_t K,
-               const float *A, const uint8_t *panels, float *C, int64_t ldc,
-               bool accumulate) {
+/// The blocking for panels whose groups hold their scales (MXFP4, int8,
+/// int4) with the kernels of family `f`: per block of rows, per panel, per
+/// k slice (whole groups; at least one pass, so that K = 0 still writes C),
+/// the fused tiles, or the slice decoded once and the f32 tiles on it.
+void gemmGroupsOf(const GroupFamily &f, const GroupLayout &l, int64_t M, int64_t N, int64_t K,
+                  const float *A, const uint8_t *panels, float *C, int64_t ldc,
+                  bool accumulate) {
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t panelBytes = static_cast<int64_t>(intPanelBytes(bits, kPanelWidth, K, g));
-  int64_t groupBytes = intGroupBytes(bits, g);
   for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
     int64_t mc = std::min(kRowBlock, M - m0);
     bool fused = mc <= f.fusedRows;
-    // The fused tiles stream each panel whole; decoded slices are whole
-    // groups (mxfp4Slice is a multiple of every group size).
-    int64_t slice = fused ? K : mxfp4Slice(mc);
+    // mxfp4Slice is a multiple of every group size.
+    int64_t slice = fused && l.streamWhole ? K : mxfp4Slice(mc);
     float *decoded = fused ? nullptr
                            : static_cast<float *>(fp8Scratch(
                                  1, sizeof(float) * kPanelWidth * std::min(slice, K)));
+    // ceil(mc / maxRows) tiles of q or q + 1 rows (the first r of them).
     int64_t tiles = (mc + f.maxRows - 1) / f.maxRows;
     int64_t q = mc / tiles, r = mc % tiles;
     for (int64_t p = 0; p < numPanels; ++p) {
       int64_t c0 = p * kPanelWidth;
       int width = static_cast<int>(std::min<int64_t>(kPanelWidth, N - c0));
-      for (int64_t k0 = 0; k0 < K; k0 += slice) {
+      for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += slice) {
         int64_t kc = std::min(slice, K - k0);
         bool load = accumulate || k0 > 0;
-        const uint8_t *groups = panels + p * panelBytes + k0 / g * groupBytes;
+        const uint8_t *groups = panels + p * l.panelBytes + k0 / l.g * l.groupBytes;
         if (fused) {
-          f.fused[mc - 1](kc, g, A + m0 * K + k0, K, groups, C + m0 * ldc + c0, ldc, width,
-                          load);
-          continue;
+          f.fused[mc - 1](kc, l.g, A + m0 * K + k0, K, groups, C + m0 * ldc + c0, ldc,
+                          width, load);
+        } else {
+          f.decode(kc, l.g, groups, decoded);
+          for (int64_t t = 0, i = 0; t < tiles; ++t) {
+            int64_t rows = q + (t < r);
+            f.tiles[rows - 1](kc, A + (m0 + i) * K + k0, K, decoded,
+                              C + (m0 + i) * ldc + c0, ldc, width, load);
+            i += rows;
+          }
         }
-        f.decode(kc, g, groups, decoded);
-        for (int64_t t = 0, i = 0; t < tiles; ++t) {
-          int64_t rows = q + (t < r);
-          f.tiles[rows - 1](kc, A + (m0 + i) * K + k0, K, decoded, C + (m0 + i) * ldc + c0,
-                            ldc, width, load);
-          i += rows;
-        }
+        if (K == 0)
+          break;
       }
     }
   }
@@ -1866,14 +1825,12 @@ void panelGemmMxfp4(int64_t M, int64_t N, int64_t K, const float *A,
                     PanelIsa isa) {
   if (M <= 0 || N <= 0)
     return;
-  switch (isa) {
-  case PanelIsa::Avx512:
-    return gemmMxfp4Of(kMxfp4Avx512, M, N, K, A, panels, C, ldc, accumulate);
-  case PanelIsa::Avx2:
-    return gemmMxfp4Of(kMxfp4Avx2, M, N, K, A, panels, C, ldc, accumulate);
-  case PanelIsa::Generic:
-    return gemmMxfp4Of(kMxfp4Generic, M, N, K, A, panels, C, ldc, accumulate);
-  }
+  GroupLayout layout = {kMxfp4Group, kMxfp4GroupBytes,
+                        static_cast<int64_t>(mxfp4PanelBytes(kPanelWidth, K)), false};
+  const GroupFamily &f = isa == PanelIsa::Avx512 ? kMxfp4Avx512
+                         : isa == PanelIsa::Avx2 ? kMxfp4Avx2
+                                                 : kMxfp4Generic;
+  gemmGroupsOf(f, layout, M, N, K, A, panels, C, ldc, accumulate);
 }
 
 void panelGemmInt(int bits, int64_t group, int64_t M, int64_t N, int64_t K, const float *A,
@@ -1895,17 +1852,12 @@ void panelGemmInt(int bits, int64_t group, int64_t M, int64_t N, int64_t K, cons
     return gemmIntDotOf(tiles, maxRows, vnni || (isa != PanelIsa::Generic && hasAvx512Bw()),
                         bits, group, M, N, K, A, panels, C, ldc, accumulate);
   }
-  switch (isa) {
-  case PanelIsa::Avx512:
-    return gemmIntOf(int8 ? kIntAvx512<8> : kIntAvx512<4>, bits, group, M, N, K, A, panels, C,
-                     ldc, accumulate);
-  case PanelIsa::Avx2:
-    return gemmIntOf(int8 ? kIntAvx2<8> : kIntAvx2<4>, bits, group, M, N, K, A, panels, C,
-                     ldc, accumulate);
-  case PanelIsa::Generic:
-    return gemmIntOf(int8 ? kIntGeneric<8> : kIntGeneric<4>, bits, group, M, N, K, A, panels,
-                     C, ldc, accumulate);
-  }
+  GroupLayout layout = {group, intGroupBytes(bits, group),
+                        static_cast<int64_t>(intPanelBytes(bits, kPanelWidth, K, group)), true};
+  const GroupFamily &f = isa == PanelIsa::Avx512 ? (int8 ? kIntAvx512<8> : kIntAvx512<4>)
+                         : isa == PanelIsa::Avx2 ? (int8 ? kIntAvx2<8> : kIntAvx2<4>)
+                                                 : (int8 ? kIntGeneric<8> : kIntGeneric<4>);
+  gemmGroupsOf(f, layout, M, N, K, A, panels, C, ldc, accumulate);
 }
 
 } // namespace moert::rt
