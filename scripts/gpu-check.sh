@@ -9,13 +9,16 @@
 # built here, gpu-prepare.sh makes it first (for this GPU's architecture).
 #  1. Every architecture's artifact runs on the GPU at T = 1, 7, 64, 333
 #     against test/reference (f32 at 1e-5, the bf16 checkpoint at 2e-2, the
-#     bf16 / f16 FFN GEMM artifacts (--weight-type) at 1e-3 against references
-#     with the same rounding), once with CUDA graphs and once without
+#     bf16 / f16 FFN GEMM artifacts (--weight-type) and the fp8 one at 1e-3
+#     against references with the same rounding), once with CUDA graphs and once without
 #     (MOERT_CUDA_GRAPHS=0); the PREP/ckpt-gemv artifacts run the same checks
 #     with the grouped GEMMs' generated kernel at T = 1 and 7 (cuBLAS above).
 #  2. moe-bench --target cuda --artifacts PREP/bench: the Mixtral-shape block
 #     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
-#     with bf16 expert weights, at T = 1, 16, 256, 4096 (BENCH_TOKENS): median
+#     with bf16 expert weights, and the DeepSeek-V3-shape block (H 7168, F 2048,
+#     E 256, k 8, a shared expert; BENCH_FP8_SHAPE) with fp8 expert weights
+#     (read as bf16 values, against the bf16 GEMM rate; no PyTorch column),
+#     at T = 1, 16, 256, 4096 (BENCH_TOKENS): median
 #     time, weight bytes touched per second (HBM GB/s) and TFLOP/s. Where
 #     PyTorch sees the GPU, it also measures the GPU's copy bandwidth and GEMM
 #     rates (the % columns are against them) and times the same block in eager
@@ -87,7 +90,7 @@ if [ $suite = 1 ]; then
       [ "$(basename "$(dirname "$artifact")")" = ckpt-gemv ] &&
         engine=", gemv T <= $(cat "$prep/ckpt-gemv/max_tokens" 2>/dev/null || echo '?')"
       tol=1e-5
-      case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16) tol=1e-3 ;; esac
+      case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16 | *_wfp8) tol=1e-3 ;; esac
       if log=$(MOERT_CUDA_GRAPHS=$graphs "$py" "$prep/tools/check_e2e.py" --moe-run "$run" \
                --artifact "$artifact" --checkpoint "$prep/ckpt/$name" --tol $tol --device "$device" 2>&1); then
         echo "ok    $name (graphs=$graphs, tol $tol$engine): $(echo "$log" | tail -1)"
@@ -101,7 +104,7 @@ if [ $suite = 1 ]; then
 fi
 
 if [ $bench = 1 ]; then
-  shape=mixtral tokens=1,16,256,4096 gemv=""
+  shape=mixtral fp8_shape="" tokens=1,16,256,4096 gemv=""
   # shellcheck disable=SC1091
   [ -f "$prep/bench/config" ] && . "$prep/bench/config"
   kind=${device%%:*}
@@ -116,31 +119,35 @@ if [ $bench = 1 ]; then
   fi
   limit() { echo "$limits" | sed -n "s/^$1=//p"; }
   runs=("f32" "bf16")
+  [ -n "$fp8_shape" ] && runs+=("fp8")
   if [ -n "$gemv" ]; then
     # The generated kernel's T: those of the sweep it covers.
     gemv_tokens=$(echo "$tokens" | tr ',' '\n' | awk -v g="$gemv" '$1 <= g' | paste -sd, -)
     [ -n "$gemv_tokens" ] && runs+=("f32:gemv" "bf16:gemv")
+    [ -n "$gemv_tokens" ] && [ -n "$fp8_shape" ] && runs+=("fp8:gemv")
   fi
   for run_name in "${runs[@]}"; do
     wt=${run_name%%:*}
-    label=$wt run_tokens=$tokens engine=()
+    label=$wt run_tokens=$tokens engine=() run_shape=$shape
+    [ "$wt" = fp8 ] && run_shape=$fp8_shape
     if [ "$run_name" != "$wt" ]; then
       label="$wt-gemv$gemv" run_tokens=$gemv_tokens engine=(--cuda-gemv-max-tokens "$gemv")
     fi
     peaks=(--no-probes)
-    gbps=$(limit copy_gbps) tflops=$(limit "${wt}_tflops")
+    # fp8 weights are read as bf16 values: the bf16 GEMM rate is their limit.
+    gbps=$(limit copy_gbps) tflops=$(limit "${wt/fp8/bf16}_tflops")
     if [ -n "$gbps" ] && [ -n "$tflops" ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
     fi
-    bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$shape"
+    bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$run_shape"
                 --weight-type "$wt" ${engine[@]+"${engine[@]}"} --warmup 3 --reps 20 --min-time 0 --quiet)
     if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$run_tokens" "${peaks[@]}" --format csv \
          > "$tmp/moec-$label.csv"; then
-      echo "FAIL  moe-bench $shape $label"
+      echo "FAIL  moe-bench $run_shape $label"
       failed=$((failed + 1))
       continue
     fi
-    if [ -n "$limits" ] && [ ! -e "$tmp/torch-$wt.csv" ]; then
+    if [ -n "$limits" ] && [ "$wt" != fp8 ] && [ ! -e "$tmp/torch-$wt.csv" ]; then
       "$py" "$prep/tools/torch_peer.py" --device "$device" --dtype "$wt" --shapes "$shape" \
         --tokens "$tokens" --warmup 2 --reps 10 --min-time 0 > "$tmp/torch-$wt.csv" ||
         { echo "gpu-check: the PyTorch peer failed ($wt); no PyTorch column"; rm -f "$tmp/torch-$wt.csv"; }

@@ -34,6 +34,17 @@ if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
 config.substitutions.append(("%moec_bin", config.moec_tools_dir))
 
+# mlir-runner: LLVM's JIT runner with its runtime libraries, to run a generic
+# kernel on the CPU (test/Conversion/Kernels/fp8.mlir); %mlir_runner_libs
+# is its -shared-libs value.
+_llvm_lib = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+_runner_libs = [os.path.join(_llvm_lib, "lib%s.so" % n)
+                for n in ("mlir_runner_utils", "mlir_c_runner_utils")]
+if os.path.exists(os.path.join(config.llvm_tools_dir, "mlir-runner")) and all(
+        os.path.exists(p) for p in _runner_libs):
+    config.available_features.add("mlir-runner")
+    config.substitutions.append(("%mlir_runner_libs", ",".join(_runner_libs)))
+
 # fake-cuda: the stand-in CUDA driver and cuBLAS of test/unit/runtime/fakecuda
 # (built with the runtime's tests), in %fakecuda.
 _fakecuda = os.path.join(config.moec_obj_root, "test", "unit", "runtime", "fakecuda")

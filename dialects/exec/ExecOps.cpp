@@ -52,9 +52,16 @@ LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
 }
 
 /// The element type of a GEMM's A operand: B's (f32, bf16 or f16), or f32
-/// for quantized weights (fp8, mxfp4, int8, int4).
-FailureOr<Type> gemmOperandType(Operation *op, Value b) {
+/// for quantized weights (fp8, mxfp4, int8, int4), or bf16 for an fp8 B
+/// read through a `dequant` kernel (the CUDA target's).
+FailureOr<Type> gemmOperandType(Operation *op, Value b, bool dequant) {
   Type t = cast<BufferType>(b.getType()).getElementType();
+  if (dequant) {
+    if (!isa<Float8E4M3FNType>(t))
+      return op->emitOpError() << "dequant is for an fp8 (f8E4M3FN) B, got "
+                               << b.getType();
+    return Type(BFloat16Type::get(op->getContext()));
+  }
   if (isQuantizedWeightType(t))
     return Type(Float32Type::get(op->getContext()));
   if (!t.isF32() && !t.isBF16() && !t.isF16())
@@ -257,7 +264,7 @@ LogicalResult GemmOp::verify() {
   if (n < 1 || k < 1)
     return emitOpError() << "n and k must be at least 1, got n = " << n
                          << ", k = " << k;
-  FailureOr<Type> ab = gemmOperandType(*this, getB());
+  FailureOr<Type> ab = gemmOperandType(*this, getB(), getDequant().has_value());
   if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
       failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
       failed(verifyBuffer(*this, "B", getB(), {n, k}, gemmWeightType(getB()))) ||
@@ -275,7 +282,7 @@ LogicalResult GroupedGemmOp::verify() {
   if (e < 1 || n < 1 || k < 1)
     return emitOpError() << "experts, n and k must be at least 1, got "
                          << e << ", " << n << ", " << k;
-  FailureOr<Type> ab = gemmOperandType(*this, getB());
+  FailureOr<Type> ab = gemmOperandType(*this, getB(), getDequant().has_value());
   if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
       failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
       failed(verifyBuffer(*this, "B", getB(), {e, n, k}, gemmWeightType(getB()))) ||

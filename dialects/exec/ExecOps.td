@@ -203,11 +203,18 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
     A is f32, likewise; with `int8_activations` (int8 / int4 B only) each
     row of A is quantized per group of the weight's G values to int8 and
     each group's products are summed in integers (moert/intq.h).
+
+    On the CUDA target an fp8 B carries `dequant = @kernel` and A holds bf16:
+    each weight value is read as bf16(e4m3(code) · scale) (rounded to nearest
+    even), by the generated decode kernel and by the vendor GEMM alike; the
+    kernel (`dequant_fp8`: buffers B's codes, its scales, the bf16 copy;
+    extent n) writes one [n, k] matrix as bf16 for the vendor GEMM.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
                        I64Attr:$k, UnitAttr:$accumulate,
-                       UnitAttr:$int8_activations);
+                       UnitAttr:$int8_activations,
+                       OptionalAttr<FlatSymbolRefAttr>:$dequant);
   let assemblyFormat = [{
     $a `,` $b `->` $c `rows` `(` $rows `)` `n` `(` $n `)` `k` `(` $k `)`
     attr-dict `:` type($a) `,` type($b) `->` type($c)
@@ -219,13 +226,15 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let description = [{
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
     and B fp8, mxfp4, int8 or int4 (with `int8_activations` as
-    `exec.gemm`'s); C f32.
+    `exec.gemm`'s), or on the CUDA target A bf16 and B fp8 with `dequant`
+    (as `exec.gemm`'s, applied to each expert's matrix); C f32.
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the
     host. With `gemv = @kernel, gemv_max_tokens = N`, a run with T <= N
     zeroes C and launches the generated kernel (`grouped_gemv_warp`: its
-    buffers are A, B, offsets, C; extent experts·n) instead, which reads the
+    buffers are A, B, offsets, C; `grouped_gemv_fp8_warp` for an fp8 B: A,
+    B, B's scales, offsets, C; extent experts·n) instead, which reads the
     offsets on the device; larger T keep the vendor GEMM.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
@@ -233,7 +242,8 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
                        Exec_AffineAttr:$rows, I64Attr:$experts, I64Attr:$n,
                        I64Attr:$k, OptionalAttr<FlatSymbolRefAttr>:$gemv,
                        OptionalAttr<I64Attr>:$gemv_max_tokens,
-                       UnitAttr:$int8_activations);
+                       UnitAttr:$int8_activations,
+                       OptionalAttr<FlatSymbolRefAttr>:$dequant);
   let assemblyFormat = [{
     $a `,` $b `,` $offsets `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
     `n` `(` $n `)` `k` `(` $k `)` attr-dict `:` type($a) `,` type($b) `,`

@@ -166,11 +166,11 @@ struct MoeLowerToExecPass
                             "there)";
       return signalPassFailure();
     }
-    if (cuda && (weightType == WeightType::FP8 || weightType == WeightType::MXFP4)) {
-      module.emitError() << "moe-lower-to-exec: " << stringify(weightType.getValue())
-                         << " weights are not supported on the cuda target yet "
-                            "(weight-type bf16 or f32 dequantizes an fp8 or "
-                            "MXFP4 checkpoint when the artifact is written)";
+    if (cuda && weightType == WeightType::MXFP4) {
+      module.emitError() << "moe-lower-to-exec: mxfp4 weights are not supported "
+                            "on the cuda target yet (weight-type fp8, bf16 or "
+                            "f32 converts an MXFP4 checkpoint when the artifact "
+                            "is written)";
       return signalPassFailure();
     }
     if (gemvMaxTokens < 0 || (gemvMaxTokens > 0 && !cuda)) {

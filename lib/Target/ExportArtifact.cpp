@@ -658,8 +658,8 @@ LogicalResult Writer::checkQuantizedInPanels(exec::WeightOp op, StringRef type) 
 }
 
 /// An fp8 weight (f8E4M3FN): its codes, one matrix at a time (in panels
-/// or row-major), then its f32 scales as a second weight, which the first
-/// names (Weight.scales). The codes and scales of a checkpoint's F8_E4M3
+/// on the cpu target, row-major on the cuda target), then its f32 scales as
+/// a second weight, which the first names (Weight.scales). The codes and scales of a checkpoint's F8_E4M3
 /// tensors are copied (checked: no NaN code, finite scales); f32, bf16 or
 /// f16 values (a checkpoint's or an inline value) are quantized per
 /// 128 x 128 block (moert/fp8.h); a synthetic weight is quantized by the
@@ -667,12 +667,17 @@ LogicalResult Writer::checkQuantizedInPanels(exec::WeightOp op, StringRef type) 
 LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   auto type = cast<exec::BufferType>(op.getType());
   ArrayRef<int64_t> shape = type.getShape();
-  if (failed(checkQuantizedInPanels(op, "fp8")))
+  // The cuda target's kernels read the codes row-major.
+  bool panels = !cuda;
+  if (cuda && op.getPanels())
+    return op.emitError() << "moe-export-artifact: fp8 weight '" << op.getTensorName()
+                          << "' is in panels, which the cuda target does not read";
+  if (!cuda && failed(checkQuantizedInPanels(op, "fp8")))
     return failure();
   int64_t n = shape[shape.size() - 2], k = shape.back();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
   uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
-  uint64_t codeBytes = moert::panelElements(n, k);
+  uint64_t codeBytes = panels ? moert::panelElements(n, k) : perMatrix;
   uint64_t perScales = static_cast<uint64_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k));
   SmallVector<int64_t> scaleShape = fp8ScaleShape(shape);
   std::vector<float> scales(matrices * perScales);
@@ -721,9 +726,11 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
         auto codes = matrix(m, scales.data() + m * perScales);
         if (failed(codes))
           return failure();
-        moert::packPanels(*codes, n, k, panelCodes);
+        if (panels)
+          moert::packPanels(*codes, n, k, panelCodes);
+        LogicalResult written = sink(panels ? panelCodes : *codes, codeBytes);
         src->done(m);
-        if (failed(sink(panelCodes, codeBytes)))
+        if (failed(written))
           return failure();
       }
       return success();
@@ -757,7 +764,8 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
       fbb, artifactName(op).c_str(), fb::DType_F8E4M3, &shapeVec, offset,
-      bytes, init, seedValue, fb::WeightLayout_Panels32, &checksums,
+      bytes, init, seedValue,
+      panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor, &checksums,
       static_cast<int32_t>(scaleIndex)));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
@@ -1455,6 +1463,17 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
     failedAny = true;
     return std::nullopt;
   };
+  // A command's optional kernel (gemv, dequant): its index, or -1 without
+  // one; nullopt after an error.
+  auto optionalKernel = [&](Operation &op,
+                            std::optional<StringRef> sym) -> std::optional<int32_t> {
+    if (!sym)
+      return -1;
+    std::optional<uint32_t> kernel = kernelOf(op, *sym);
+    if (!kernel)
+      return std::nullopt;
+    return static_cast<int32_t>(*kernel);
+  };
   for (Operation &op : fn.getBody().front()) {
     if (failedAny)
       break;
@@ -1484,27 +1503,27 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
     } else if (auto g = dyn_cast<exec::GemmOp>(op)) {
       fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC());
       fb::Affine rows = affine(g.getRows());
+      std::optional<int32_t> dequant = optionalKernel(op, g.getDequant());
+      if (!dequant)
+        break;
       auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
                                  g.getAccumulate(), gemmDType(g.getB()),
-                                 g.getInt8Activations());
+                                 g.getInt8Activations(), *dequant);
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
     } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
       fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC()),
               o = ref(g.getOffsets());
       fb::Affine rows = affine(g.getRows());
-      int32_t gemvKernel = -1;
-      if (auto gemv = g.getGemv()) {
-        std::optional<uint32_t> kernel = kernelOf(op, *gemv);
-        if (!kernel)
-          break;
-        gemvKernel = static_cast<int32_t>(*kernel);
-      }
+      std::optional<int32_t> gemv = optionalKernel(op, g.getGemv()),
+                             dequant = optionalKernel(op, g.getDequant());
+      if (!gemv || !dequant)
+        break;
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
                                         g.getExperts(), g.getN(), g.getK(),
-                                        gemmDType(g.getB()), gemvKernel,
+                                        gemmDType(g.getB()), *gemv,
                                         g.getGemvMaxTokens().value_or(0),
-                                        g.getInt8Activations());
+                                        g.getInt8Activations(), *dequant);
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto f = dyn_cast<exec::FillOp>(op)) {

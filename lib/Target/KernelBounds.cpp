@@ -83,10 +83,17 @@ FailureOr<DictionaryAttr> moec::computeKernelBounds(ModuleOp module,
       exec::Affine extent = exec::toAffine(launch.getExtent());
       note(launch.getKernel(), std::max(extent.at(maxTokens), extent.at(1)));
     });
-    // A grouped GEMM's generated kernel runs over experts · n items.
+    // A grouped GEMM's generated kernel runs over experts · n items, a
+    // GEMM's dequant kernel over the n rows of one matrix.
     fn.walk([&](exec::GroupedGemmOp gemm) {
       if (auto gemv = gemm.getGemv())
         note(*gemv, gemm.getExperts() * gemm.getN());
+      if (auto dequant = gemm.getDequant())
+        note(*dequant, gemm.getN());
+    });
+    fn.walk([&](exec::GemmOp gemm) {
+      if (auto dequant = gemm.getDequant())
+        note(*dequant, gemm.getN());
     });
   }
   Builder b(kernels.getContext());

@@ -78,6 +78,9 @@ struct CommandSpec {
   // (buffers a, b, offsets, c; extent experts * n) instead of cuBLAS.
   int64_t gemvKernel = -1;
   int64_t gemvMaxTokens = 0;
+  // Gemm and GroupedGemm of f8e4m3 weights on the CUDA target: the kernel
+  // that writes one [n, k] matrix of B as bf16 for the vendor GEMM.
+  int64_t dequantKernel = -1;
   // Fill, Copy
   Operand src, dst;
   Affine bytes;

@@ -595,18 +595,43 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                    "GEMMs, not ", dtypeName(dt));
     bool mxfp4 = out->dtype == MOERT_MXFP4;
     bool fp8 = out->dtype == MOERT_F8E4M3 || mxfp4 || intq;
-    moert_dtype_t aType = fp8 ? MOERT_F32 : out->dtype;
+    // fp8 on the CUDA target: A bf16, B row-major, read through a dequant
+    // kernel (B's codes, its scales, a bf16 copy of one matrix).
+    bool cuda = table_.target() == fb::Target::Cuda;
+    bool cudaFp8 = cuda && out->dtype == MOERT_F8E4M3;
+    moert_dtype_t aType = cudaFp8 ? MOERT_BF16 : fp8 ? MOERT_F32 : out->dtype;
     int64_t size = static_cast<int64_t>(dtypeBytes(dt));
     int64_t aSize = static_cast<int64_t>(moert_dtype_size(aType));
     std::string ab = std::string(dtypeName(dt));
     std::string aName = moert_dtype_name(aType);
-    if (fp8 && table_.target() != fb::Target::CpuX86_64)
+    if (fp8 && !cudaFp8 && table_.target() != fb::Target::CpuX86_64)
       return error(MOERT_INVALID_ARTIFACT, where, ": ", ab,
                    " GEMMs run on the CPU target only (this runtime's "
                    "CUDA backend has none yet)");
-    if (fp8 && !(out->b.isWeight && (*weights_)[out->b.index].panels))
+    if (fp8 && !cudaFp8 && !(out->b.isWeight && (*weights_)[out->b.index].panels))
       return error(MOERT_INVALID_ARTIFACT, where, ": an ", ab,
                    " GEMM's operand b must be a weight in panels");
+    if (cudaFp8 && !(out->b.isWeight && !(*weights_)[out->b.index].panels))
+      return error(MOERT_INVALID_ARTIFACT, where,
+                   ": an f8e4m3 GEMM's operand b must be a row-major weight "
+                   "on the cuda target");
+    int64_t dq = c->dequant_kernel();
+    if (cudaFp8 != (dq != -1))
+      return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel ", dq,
+                   cudaFp8 ? ", but an f8e4m3 GEMM on the cuda target needs one"
+                           : ", but only an f8e4m3 GEMM on the cuda target has one");
+    if (cudaFp8) {
+      if (dq < 0 || static_cast<uint64_t>(dq) >= kernels_->size())
+        return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel ", dq,
+                     " does not exist (the artifact has ", kernels_->size(),
+                     " kernels)");
+      const KernelSpec &k = (*kernels_)[static_cast<size_t>(dq)];
+      if (k.numArgs != 3 || k.maxExtent < c->n())
+        return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel '", k.name,
+                     "' takes ", k.numArgs, " buffers over at most ", k.maxExtent,
+                     " rows, expected 3 (codes, scales, copy) over ", c->n());
+      out->dequantKernel = dq;
+    }
     Ends rows;
     if (!(st = affine(c->rows(), where + ": rows", &out->rows, &rows)))
       return st;
@@ -749,10 +774,13 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return error(MOERT_INVALID_ARTIFACT, where, ": gemv_max_tokens is ", gmax,
                    ", expected 1 <= gemv_max_tokens <= max_tokens (", maxT_, ")");
     const KernelSpec &k = (*kernels_)[static_cast<size_t>(gk)];
-    if (k.numArgs != 4 || k.lanes != 32)
+    size_t gemvArgs = out->dtype == MOERT_F8E4M3 ? 5 : 4;
+    if (k.numArgs != gemvArgs || k.lanes != 32)
       return error(MOERT_INVALID_ARTIFACT, where, ": gemv kernel '", k.name,
-                   "' takes ", k.numArgs, " buffers with ", k.lanes,
-                   " lanes, expected 4 (a, b, offsets, c) with 32");
+                   "' takes ", k.numArgs, " buffers with ", k.lanes, " lanes, expected ",
+                   gemvArgs, gemvArgs == 5 ? " (a, b, b's scales, offsets, c)"
+                                           : " (a, b, offsets, c)",
+                   " with 32");
     out->gemvKernel = gk;
     out->gemvMaxTokens = gmax;
     return Status();

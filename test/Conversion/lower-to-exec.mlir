@@ -6,8 +6,20 @@
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=bf16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8
-// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=FP8CUDA
-// FP8CUDA: moe-lower-to-exec: fp8 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 or MXFP4 checkpoint when the artifact is written)
+// fp8 on the cuda target: A rounded to bf16 (each weight value is read as
+// bf16 there), every fp8 GEMM names its dequant kernel (the matrix as bf16
+// for cuBLAS: codes, scales, copy), and the grouped ones their gemv kernel
+// (A, B, B's scales, offsets, C).
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8 target=cuda gemv-max-tokens=8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8CUDA
+// FP8CUDA-LABEL: func.func @mixtral
+// FP8CUDA: exec.launch @elementwise_round16_{{[0-9]+}}(%{{.*}}, %[[XB:.*]]) extent([2, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x8xbf16>
+// FP8CUDA: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(6) k(8) {dequant = @[[DQ:dequant_fp8_[0-9]+]], gemv = @[[GV:grouped_gemv_fp8_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x8xbf16>, <4x6x8xf8E4M3FN>, <5xi32> -> <?x6xf32>
+// FP8CUDA: exec.launch @glu_{{[0-9]+}}(%{{.*}}, %{{.*}}, %[[HB:[0-9]+]]) {{.*}} !exec.buffer<?x6xbf16>
+// FP8CUDA: exec.grouped_gemm %[[HB]], {{.*}} n(8) k(6) {dequant = @dequant_fp8_{{[0-9]+}}, gemv = @grouped_gemv_fp8_warp_{{[0-9]+}}, gemv_max_tokens = 8 : i64} : <?x6xbf16>, <4x8x6xf8E4M3FN>
+// FP8CUDA: func.func @[[DQ]](%{{.*}}: memref<6x8xi8>, %{{.*}}: memref<1x1xf32>, %{{.*}}: memref<6x8xi16>,
+// FP8CUDA: func.func @[[GV]](%{{.*}}: memref<128x8xbf16>, %{{.*}}: memref<4x6x8xi8>, %{{.*}}: memref<4x1x1xf32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x6xf32>,
+// FP8CUDA-LABEL: func.func @switch_like
+// FP8CUDA: exec.gemm %{{.*}}, %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) {dequant = @dequant_fp8_{{[0-9]+}}} : <?x8xbf16>, <5x8xf8E4M3FN> -> <?x5xf32>
 // --weight-type=mxfp4: the FFN weights are f4E2M1FN (an MXFP4 checkpoint's
 // blocks as they are, other values quantized when the artifact is written)
 // against f32 activations; K (each weight's last dimension) must be a
@@ -16,7 +28,7 @@
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=MXFP4ERR
 // MXFP4ERR: error: moe-lower-to-exec: weight-type mxfp4 shares a scale among 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of 32; this op's weight is 'tensor<4x6x8xf32>' (weight-type fp8, bf16 or f32 takes any K)
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=MXFP4CUDA
-// MXFP4CUDA: moe-lower-to-exec: mxfp4 weights are not supported on the cuda target yet (weight-type bf16 or f32 dequantizes an fp8 or MXFP4 checkpoint when the artifact is written)
+// MXFP4CUDA: moe-lower-to-exec: mxfp4 weights are not supported on the cuda target yet (weight-type fp8, bf16 or f32 converts an MXFP4 checkpoint when the artifact is written)
 // --weight-type=int8|int4: the FFN weights are i8 / i4 with group(G) (any
 // checkpoint's values quantized when the artifact is written); their GEMMs
 // quantize the activations to int8 (int8_activations) unless

@@ -68,10 +68,12 @@ static cl::opt<std::string> weightType(
              "int4. With "
              "bf16/f16 the activations "
              "a GEMM reads are rounded to that type and the products are "
-             "summed in f32. fp8 (--target=cpu): e4m3 codes with a scale per "
+             "summed in f32. fp8: e4m3 codes with a scale per "
              "128 x 128 block (an fp8 checkpoint's as shipped, other weights "
              "quantized here: scale = amax / 448, round to nearest even) "
-             "against f32 activations. mxfp4 (--target=cpu, K a multiple of "
+             "against f32 activations on the cpu target; on the cuda target "
+             "each value is read as bf16(code x scale) against bf16 "
+             "activations. mxfp4 (--target=cpu, K a multiple of "
              "32): e2m1 codes with an e8m0 scale per 32 values along K (an "
              "MXFP4 checkpoint's as shipped, other weights quantized here: "
              "the smallest power-of-two scale with amax / scale <= 6, round "
@@ -103,7 +105,8 @@ static cl::opt<bool> packWeights(
 static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
-             "runs the generated grouped_gemv_warp kernel, which reads the "
+             "runs the generated grouped_gemv_warp kernel (grouped_gemv_fp8_warp "
+             "for fp8 weights), which reads the "
              "experts' row ranges on the GPU (no host synchronization), "
              "instead of cuBLAS when a run's T <= N; the choice is recorded "
              "in the artifact (default 0: cuBLAS at every T)"));
@@ -308,16 +311,12 @@ int main(int argc, char **argv) {
   bool native = !ffnType;
   if (native)
     ffnType = moec::nativeWeightType(*module);
-  if ((*ffnType == moec::WeightType::FP8 || *ffnType == moec::WeightType::MXFP4) &&
-      options.target == moec::ExecTarget::Cuda) {
-    std::string type = moec::stringify(*ffnType).str();
-    return fail(native ? "the checkpoint's weights are " + type +
-                             ", and the cuda target has no " + type +
-                             " kernels yet: give --weight-type=bf16 (or f32) to "
-                             "dequantize them when the artifact is written"
-                       : "--weight-type=" + type + " is for --target=cpu (the cuda "
-                         "target has no " + type + " kernels yet)");
-  }
+  if (*ffnType == moec::WeightType::MXFP4 && options.target == moec::ExecTarget::Cuda)
+    return fail(native ? "the checkpoint's weights are mxfp4, and the cuda target has "
+                         "no mxfp4 kernels yet: give --weight-type=fp8, bf16 or f32 "
+                         "to convert them when the artifact is written"
+                       : "--weight-type=mxfp4 is for --target=cpu (the cuda target "
+                         "has no mxfp4 kernels yet)");
 
   options.maxTokens = maxTokens;
   options.cpu = cpu;

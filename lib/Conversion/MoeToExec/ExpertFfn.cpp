@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/MoeToExec.h"
 
+#include "moert/fp8.h"
+
 using namespace mlir;
 using namespace moec;
 using exec::Affine;
@@ -37,15 +39,35 @@ UnitAttr ExecBuilder::int8Activations(Value w) {
   return intq && options().int8Activations ? rewriter.getUnitAttr() : nullptr;
 }
 
+/// The fp8 kernels' block counts along n and k.
+static void setFp8Blocks(KernelSpecialization &spec, int64_t n, int64_t k) {
+  spec.set("NB", moert::fp8Blocks(n)).set("KB", moert::fp8Blocks(k));
+}
+
+FailureOr<FlatSymbolRefAttr> ExecBuilder::dequantKernel(Value w, int64_t n,
+                                                        int64_t k) {
+  Type elem = cast<exec::BufferType>(w.getType()).getElementType();
+  if (!options().cuda || !isa<Float8E4M3FNType>(elem))
+    return FlatSymbolRefAttr();
+  KernelSpecialization spec{"dequant_fp8"};
+  spec.set("N", n).set("K", k);
+  setFp8Blocks(spec, n, k);
+  auto kernel = lowering.kernels.get(spec, loc);
+  if (failed(kernel))
+    return failure();
+  return FlatSymbolRefAttr::get(*kernel);
+}
+
 LogicalResult ExecBuilder::gemm(Value a, Value w, Value c, Affine rows,
                                 int64_t n, int64_t k) {
   auto in = operandFor(a, w, rows, k);
-  if (failed(in))
+  auto dequant = dequantKernel(w, n, k);
+  if (failed(in) || failed(dequant))
     return failure();
   exec::GemmOp::create(rewriter, loc, *in, w, c, affine(rows),
                        rewriter.getI64IntegerAttr(n),
                        rewriter.getI64IntegerAttr(k), /*accumulate=*/nullptr,
-                       int8Activations(w));
+                       int8Activations(w), *dequant);
   return success();
 }
 
@@ -53,21 +75,26 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
                                        Affine rows, int64_t experts, int64_t n,
                                        int64_t k) {
   auto in = operandFor(a, w, rows, k);
-  if (failed(in))
+  auto dequant = dequantKernel(w, n, k);
+  if (failed(in) || failed(dequant))
     return failure();
   auto op = exec::GroupedGemmOp::create(
       rewriter, loc, *in, w, offsets, c, affine(rows),
       rewriter.getI64IntegerAttr(experts), rewriter.getI64IntegerAttr(n),
       rewriter.getI64IntegerAttr(k), /*gemv=*/nullptr,
-      /*gemv_max_tokens=*/nullptr, int8Activations(w));
+      /*gemv_max_tokens=*/nullptr, int8Activations(w), *dequant);
   int64_t gemvMaxTokens = options().gemvMaxTokens;
   if (gemvMaxTokens < 1)
     return success();
   // The CUDA target's engine for T <= gemvMaxTokens: the generated kernel.
   Type elem = cast<exec::BufferType>(w.getType()).getElementType();
-  KernelSpecialization spec{"grouped_gemv_warp"};
+  bool fp8 = isa<Float8E4M3FNType>(elem);
+  KernelSpecialization spec{fp8 ? "grouped_gemv_fp8_warp" : "grouped_gemv_warp"};
   spec.set("E", experts).set("N", n).set("K", k).set("MR", maxRows(rows));
-  spec.setElementType("DT", elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32");
+  if (fp8)
+    setFp8Blocks(spec, n, k);
+  else
+    spec.setElementType("DT", elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32");
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))
     return failure();

@@ -1,7 +1,8 @@
 //===- Rounding.cpp - 16-bit A operands of GEMMs over 16-bit weights ------===//
 //
 // A GEMM whose weights are bf16 or f16 reads its A operand in the same type
-// (the exact products accumulate in f32). The f32 activations are rounded to
+// (the exact products accumulate in f32), as does one over fp8 weights on
+// the CUDA target (read as bf16 values there). The f32 activations are rounded to
 // that type (round to nearest even) once per buffer: by the GLU that produces
 // them when it can write its result rounded (its ROUND16 variant, so no f32
 // copy is written and read again), otherwise by an elementwise kernel (the
@@ -20,10 +21,16 @@ static void setRound16(KernelSpecialization &spec, Type elem) {
   spec.flag("ROUND16").flag("TO_F16", elem.isF16());
 }
 
+Type ExecBuilder::operandType(Type elem) {
+  if (options().cuda && isa<Float8E4M3FNType>(elem))
+    return rewriter.getBF16Type();
+  return exec::isQuantizedWeightType(elem) ? f32() : elem;
+}
+
 FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
                                          int64_t k) {
-  Type elem = cast<exec::BufferType>(w.getType()).getElementType();
-  if (elem.isF32() || exec::isQuantizedWeightType(elem)) // f32 activations
+  Type elem = operandType(cast<exec::BufferType>(w.getType()).getElementType());
+  if (elem.isF32())
     return a;
   if (Value done = lowering.rounded.lookup(a))
     return done;
@@ -39,9 +46,9 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
 void ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Value> &args,
                                  Value result, Value next, Affine rows,
                                  int64_t width) {
-  Type elem =
-      next ? cast<exec::BufferType>(next.getType()).getElementType() : f32();
-  if (elem.isF32() || exec::isQuantizedWeightType(elem))
+  Type elem = next ? operandType(cast<exec::BufferType>(next.getType()).getElementType())
+                   : f32();
+  if (elem.isF32())
     return;
   Value out = alloc(rows, {width}, elem);
   setRound16(spec, elem);

@@ -3,6 +3,7 @@
 
 #include "../ExpertOffsets.h"
 #include "moert/format.h"
+#include "moert/fp8.h"
 
 #include <algorithm>
 #include <climits>
@@ -164,14 +165,23 @@ Status CudaDevice::init(int ordinal) {
   if (Status s = uploadWeights(); !s)
     return s;
 
-  uint64_t arena = kDeviceAlign;
-  for (const FunctionSpec &f : model_.functions())
+  uint64_t arena = kDeviceAlign, dequant = 0;
+  for (const FunctionSpec &f : model_.functions()) {
     arena = std::max(arena, alignDevice(f.arenaBytes));
-  if (Status s = check(api.cuMemAlloc(&arena_, arena + kDeviceAlign),
-                       "cuMemAlloc of the " + std::to_string(arena) + "-byte arena");
+    for (const CommandSpec &c : f.commands)
+      if (c.dequantKernel >= 0)
+        dequant = std::max(dequant, alignDevice(static_cast<uint64_t>(c.n * c.k) * 2));
+  }
+  if (Status s = check(api.cuMemAlloc(&arena_, arena + kDeviceAlign + dequant),
+                       "cuMemAlloc of the " + std::to_string(arena) + "-byte arena" +
+                           (dequant ? " and a " + std::to_string(dequant) +
+                                          "-byte bf16 copy of an fp8 matrix"
+                                    : std::string()));
       !s)
     return s;
   faultWord_ = arena_ + arena;
+  if (dequant)
+    dequant_ = faultWord_ + kDeviceAlign;
   if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, stream_),
                        "cuMemsetD32Async of the fault word");
       !s)
@@ -296,21 +306,36 @@ CUdeviceptr CudaDevice::address(const FunctionSpec &fn, const Operand &op) const
   return arena_ + fn.buffers[op.index].offset;
 }
 
+CUdeviceptr CudaDevice::scalesAddress(const Operand &b) const {
+  if (!b.isWeight || model_.weights()[b.index].scales < 0)
+    return 0;
+  return weightAddress_[static_cast<size_t>(model_.weights()[b.index].scales)];
+}
+
 Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
-                        CUdeviceptr cOut, int64_t m, bool accumulate,
-                        const std::string &what) {
+                        CUdeviceptr scales, CUdeviceptr cOut, int64_t m,
+                        bool accumulate, int64_t T, const std::string &what) {
   if (m <= 0)
     return Status();
   if (m > INT_MAX || c.n > INT_MAX || c.k > INT_MAX)
     return error(MOERT_UNSUPPORTED, what, ": a GEMM of ", m, " x ", c.n, " x ",
                  c.k, " exceeds cuBLAS's 32-bit sizes");
+  // An f8e4m3 B: its bf16 values first (docs/artifact.md, "fp8 weights").
+  bool fp8 = c.dequantKernel >= 0;
+  if (fp8) {
+    const CUdeviceptr buffers[] = {b, scales, dequant_};
+    if (Status s = launch(static_cast<uint32_t>(c.dequantKernel), buffers, 3, c.n, T, what);
+        !s)
+      return s;
+    b = dequant_;
+  }
   // Row-major C[m, n] = A[m, k] · B[n, k]ᵀ is column-major Cᵀ = op(B)·Aᵀ.
-  // A and B hold c.dtype; C is f32 and the sums run in f32 either way.
+  // A and B hold c.dtype (bf16 for fp8); C is f32 and the sums run in f32.
   const float one = 1.0f, zero = 0.0f;
   int n = static_cast<int>(c.n), k = static_cast<int>(c.k);
-  int ab = c.dtype == MOERT_BF16  ? CUDA_R_16BF
-           : c.dtype == MOERT_F16 ? CUDA_R_16F
-                                  : CUDA_R_32F;
+  int ab = c.dtype == MOERT_BF16 || fp8 ? CUDA_R_16BF
+           : c.dtype == MOERT_F16       ? CUDA_R_16F
+                                        : CUDA_R_32F;
   cublasStatus_t s = api_->cublasGemmEx(
       blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, static_cast<int>(m), k, &one,
       reinterpret_cast<const void *>(b), ab, k,
@@ -365,8 +390,8 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       break;
     }
     case CommandKind::Gemm:
-      if (Status s = gemm(c, address(fn, c.a), address(fn, c.b),
-                          address(fn, c.c), c.rows.at(T), c.accumulate, what);
+      if (Status s = gemm(c, address(fn, c.a), address(fn, c.b), scalesAddress(c.b),
+                          address(fn, c.c), c.rows.at(T), c.accumulate, T, what);
           !s)
         return s;
       break;
@@ -384,9 +409,14 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
                              what + ": cuMemsetD32Async of C");
             !s)
           return s;
-      const CUdeviceptr buffers[] = {address(fn, c.a), address(fn, c.b),
-                                     address(fn, c.offsets), out};
-      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel), buffers, 4,
+      // grouped_gemv_warp: a, b, offsets, c; grouped_gemv_fp8_warp: b's
+      // scales after b.
+      CUdeviceptr buffers[] = {address(fn, c.a), address(fn, c.b), scalesAddress(c.b),
+                               address(fn, c.offsets), out};
+      bool fp8 = c.dtype == MOERT_F8E4M3;
+      if (!fp8)
+        std::copy(buffers + 3, buffers + 5, buffers + 2);
+      if (Status s = launch(static_cast<uint32_t>(c.gemvKernel), buffers, fp8 ? 5 : 4,
                             c.experts * c.n, T, what);
           !s)
         return s;
@@ -512,12 +542,20 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
         !s)
       return s;
   noteWrites(fn, index, index + 1, T);
-  uint64_t size = moert_dtype_size(c.dtype); // of A and B; C is f32
+  // A's and B's bytes per element (fp8: bf16 A, one-byte codes with one
+  // f32 scale per 128 x 128 block); C is f32.
+  bool fp8 = c.dtype == MOERT_F8E4M3;
+  uint64_t aSize = fp8 ? 2 : moert_dtype_size(c.dtype);
+  uint64_t bSize = fp8 ? 1 : aSize;
+  uint64_t scaleBytes = static_cast<uint64_t>(fp8Blocks(c.n) * fp8Blocks(c.k)) * 4;
+  CUdeviceptr scales = scalesAddress(c.b);
   for (int64_t e = 0; e < c.experts; ++e) {
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
-    if (Status s = gemm(c, a + uint64_t(r0 * c.k) * size,
-                        b + uint64_t(e * c.n * c.k) * size, out + uint64_t(r0 * c.n) * 4,
-                        r1 - r0, false, what + ", expert " + std::to_string(e));
+    if (Status s = gemm(c, a + uint64_t(r0 * c.k) * aSize,
+                        b + uint64_t(e * c.n * c.k) * bSize,
+                        scales ? scales + uint64_t(e) * scaleBytes : 0,
+                        out + uint64_t(r0 * c.n) * 4, r1 - r0, false, T,
+                        what + ", expert " + std::to_string(e));
         !s)
       return s;
   }

@@ -78,9 +78,13 @@ private:
   }
   Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                      int64_t T);
+  /// C[m, n] (+)= A · Bᵀ by cuBLAS; for an f8e4m3 B (`scales` its
+  /// matrix's scales), after the dequant kernel wrote B as bf16 to dequant_.
   Status gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
-              CUdeviceptr cOut, int64_t m, bool accumulate,
-              const std::string &what);
+              CUdeviceptr scales, CUdeviceptr cOut, int64_t m, bool accumulate,
+              int64_t T, const std::string &what);
+  /// The scales of weight operand `b` (an f8e4m3 weight's), or 0.
+  CUdeviceptr scalesAddress(const Operand &b) const;
   Status check(CUresult r, const std::string &what) const;
   /// Allocated weights_ filled from the model (weightAddress_ set).
   Status uploadWeights();
@@ -116,6 +120,9 @@ private:
   CUdeviceptr faultWord_ = 0;
   int32_t hostFault_ = 0;
   CUdeviceptr workspace_ = 0;
+  /// The bf16 copy of one f8e4m3 matrix that cuBLAS reads (after the fault
+  /// word, in the arena's allocation; the largest such matrix's bytes).
+  CUdeviceptr dequant_ = 0;
   std::vector<int32_t> offsets_; // a grouped GEMM's offsets, read back
   // Where offsets_ came from: [offsetsAt_, + offsetsBytes_) of the arena;
   // 0 bytes when nothing valid was read in this run.

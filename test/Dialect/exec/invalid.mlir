@@ -630,3 +630,31 @@ func.func @k(%x: memref<?xf32> {exec.shape = [4 : ui32]}) attributes {exec.kerne
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // expected-error@+1 {{'exec.gemm' op int8_activations is for an int8 / int4 (i8 / i4) B, got '!exec.buffer<4x32xf32>'}}
 exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) {int8_activations} : <?x32xf32>, <4x32xf32> -> <?x4xf32>
+
+// -----
+
+// gemm: dequant reads an fp8 B
+%x = exec.input "x" offset(0) bytes([64, 0]) : <?x32xbf16>
+%w = exec.weight "w" random(1) : <4x32xbf16>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op dequant is for an fp8 (f8E4M3FN) B, got '!exec.buffer<4x32xbf16>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) {dequant = @d} : <?x32xbf16>, <4x32xbf16> -> <?x4xf32>
+
+// -----
+
+// grouped_gemm: with dequant, A holds bf16 (the values B is read as)
+%x = exec.input "x" offset(0) bytes([128, 0]) : <?x32xf32>
+%w = exec.weight "w" random(1) : <2x4x32xf8E4M3FN>
+%o = exec.alloc offset(128) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(256) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op A must hold 'bf16', got '!exec.buffer<?x32xf32>'}}
+exec.grouped_gemm %x, %w, %o -> %y rows([1, 0]) experts(2) n(4) k(32) {dequant = @d} : <?x32xf32>, <2x4x32xf8E4M3FN>, <3xi32> -> <?x4xf32>
+
+// -----
+
+// gemm: without dequant an fp8 B is read against f32 A
+%x = exec.input "x" offset(0) bytes([64, 0]) : <?x32xbf16>
+%w = exec.weight "w" random(1) : <4x32xf8E4M3FN>
+%y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x32xbf16>'}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) : <?x32xbf16>, <4x32xf8E4M3FN> -> <?x4xf32>

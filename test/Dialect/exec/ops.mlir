@@ -23,6 +23,9 @@
 // CHECK: %[[W8:.*]] = exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" panels : <2x4x8xf8E4M3FN>
 // CHECK: exec.grouped_gemm %[[X]], %[[W8]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
+// CHECK: %[[R8:.*]] = exec.weight "r8" random(4) : <2x4x8xf8E4M3FN>
+// CHECK: exec.grouped_gemm %[[XB]], %[[R8]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) {dequant = @kernel_1, gemv = @kernel_0, gemv_max_tokens = 4 : i64} : <?x8xbf16>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
+// CHECK: exec.gemm %[[XB]], %{{.*}} -> %[[Y]] rows([1, 0]) n(4) k(8) {dequant = @kernel_1} : <?x8xbf16>, <4x8xf8E4M3FN> -> <?x4xf32>
 // CHECK: %[[F4:.*]] = exec.weight "f4_blocks" from "m.safetensors" mxfp4 scales "f4_scales" rows(1, 2) panels : <2x4x32xf4E2M1FN>
 // CHECK: exec.grouped_gemm %{{.*}}, %[[F4]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
@@ -67,6 +70,10 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   exec.grouped_gemm %x, %w8, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
   %q8 = exec.weight "q8" random(5) panels : <4x8xf8E4M3FN>
   exec.gemm %x, %q8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf8E4M3FN> -> <?x4xf32>
+  %r8 = exec.weight "r8" random(4) : <2x4x8xf8E4M3FN>
+  exec.grouped_gemm %xb, %r8, %o -> %y rows([1, 0]) experts(2) n(4) k(8) {dequant = @kernel_1, gemv = @kernel_0, gemv_max_tokens = 4 : i64} : <?x8xbf16>, <2x4x8xf8E4M3FN>, <3xi32> -> <?x4xf32>
+  %s8 = exec.weight "s8" random(5) : <4x8xf8E4M3FN>
+  exec.gemm %xb, %s8 -> %y rows([1, 0]) n(4) k(8) {dequant = @kernel_1} : <?x8xbf16>, <4x8xf8E4M3FN> -> <?x4xf32>
   %x32 = exec.alloc offset(512) bytes([128, 0]) : <?x32xf32>
   %f4 = exec.weight "f4_blocks" from "m.safetensors" mxfp4 scales "f4_scales" rows(1, 2) panels : <2x4x32xf4E2M1FN>
   exec.grouped_gemm %x32, %f4, %o -> %y rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>

@@ -5,7 +5,11 @@ signature section) and the header's and
 table's checksums (re-implemented here from
 docs/artifact.md), and prints what it found, one fact per line. With
 `--matrix N K`, also whether the blob section holds the f32 [N, K] matrix of
-values n * K + k + 1 row-major and in panels (WeightLayout Panels32)."""
+values n * K + k + 1 row-major and in panels (WeightLayout Panels32). With
+`--holds-tensor CHECKPOINT.safetensors NAME...`, whether the blob section
+holds each tensor's bytes as the checkpoint stores them (e.g. fp8 codes and
+scales copied as shipped)."""
+import json
 import struct
 import sys
 
@@ -63,9 +67,20 @@ def find_weight_layouts(blob, n, k):
     print("panels_in_blob", packed in blob)
 
 
+def holds_tensors(blob, checkpoint, names):
+    """Whether the blob holds each named tensor's bytes of a safetensors file
+    (an 8-byte header length, the JSON header, then the data)."""
+    data = open(checkpoint, "rb").read()
+    (length,) = struct.unpack_from("<Q", data, 0)
+    header = json.loads(data[8:8 + length])
+    for name in names:
+        begin, end = header[name]["data_offsets"]
+        print("tensor_in_blob", name, data[8 + length + begin:8 + length + end] in blob)
+
+
 def main():
     """inspect_moeb.py FILE [--matrix N K | --table OUT | --edit-table AT OUT |
-    --swap-names A B OUT]"""
+    --swap-names A B OUT | --holds-tensor CHECKPOINT NAME...]"""
     data = open(sys.argv[1], "rb").read()
     (magic, version, header_size, file_size, table_offset, table_size, blob_offset,
      blob_size, table_cs) = struct.unpack_from("<8sIIQQQQQQ", data, 0)
@@ -96,6 +111,8 @@ def main():
     if len(sys.argv) == 5 and sys.argv[2] == "--matrix":
         find_weight_layouts(data[blob_offset:blob_offset + blob_size], int(sys.argv[3]),
                             int(sys.argv[4]))
+    if len(sys.argv) >= 5 and sys.argv[2] == "--holds-tensor":
+        holds_tensors(data[blob_offset:blob_offset + blob_size], sys.argv[3], sys.argv[4:])
     if len(sys.argv) == 5 and sys.argv[2] == "--edit-table":
         # An attacker's edit: one byte of the table changed, then the table's
         # and the header's checksums recomputed ("re-sealed").

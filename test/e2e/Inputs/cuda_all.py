@@ -12,7 +12,11 @@ check_e2e.py's lines and 'NAME: ok' or 'NAME: FAIL'; the last line is
 directory name ends in _bf16 is checked at --tol-bf16. A checkpoint whose
 reference was made with make_checkpoint.py --ffn-dtype bf16|f16 is compiled
 with --weight-type of that type and checked at --tol-16 (the same
-semantics; only the order of the f32 sums differs).
+semantics; only the order of the f32 sums differs). One stored as fp8
+(--weight-format fp8) with --ffn-dtype bf16 is compiled with its fp8
+weights as they are (--weight-type=fp8), which the CUDA target reads as
+bf16(code · scale) against bf16 activations: the reference's semantics,
+checked at --tol-16 too.
 """
 import argparse
 import json
@@ -43,11 +47,13 @@ def main():
         ckpt = os.path.join(a.root, name)
         graph, artifact = ckpt + ".mlir", ckpt + ".moeb"
         manifest = os.path.join(ckpt, "ref", "manifest.json")
-        ffn = json.load(open(manifest)).get("ffn_dtype", "f32") if os.path.exists(manifest) else "f32"
+        info = json.load(open(manifest)) if os.path.exists(manifest) else {}
+        ffn = info.get("ffn_dtype", "f32")
+        weight_type = "fp8" if info.get("weight_format") == "fp8" and ffn == "bf16" else ffn
         steps = [[os.path.join(a.bin, "moe-import"), ckpt, "-o", graph, "--dtype", "f32"],
                  [os.path.join(a.bin, "moe-compile"), graph, "-o", artifact,
                   "--target", a.target, "--cuda-binary", a.cuda_binary,
-                  "--max-tokens", a.max_tokens, "--progress=never", "--weight-type", ffn,
+                  "--max-tokens", a.max_tokens, "--progress=never", "--weight-type", weight_type,
                   "--cuda-gemv-max-tokens", a.gemv_max_tokens]]
         ok = True
         for cmd in steps:

@@ -905,6 +905,86 @@ TEST(LoaderSemantic, Fp8WeightsAndTheirScales) {
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "dtype f8e4m3 is for weights only");
 }
 
+// fp8 on the CUDA target: B a row-major f8e4m3 weight [2, 8, 8] (weight 4)
+// with its scales (weight 5), A bf16, and a dequant kernel (codes, scales,
+// bf16 copy) over the n = 8 rows of a matrix.
+void useFp8Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 3, int64_t dequantRows = 8) {
+  a.model.target = fb::Target::Cuda;
+  a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
+  a.model.code_objects[0]->arch = "sm_90";
+  std::vector<uint8_t> codes(2 * 8 * 8, 0x38); // 1.0
+  uint32_t w = a.addWeight("w8", fb::DType::F8E4M3, {2, 8, 8}, codes.data(), codes.size());
+  uint32_t s = a.addWeightF32("w8_scale_inv", {2, 1, 1}, {0.5f, 2.0f});
+  a.model.weights[w]->scales = static_cast<int32_t>(s);
+  uint32_t k = a.testKernel("dequant_fp8_0", dequantArgs);
+  // Writes its last buffer (the copy).
+  a.setKernelBounds(k, dequantRows, uint64_t(1) << (dequantArgs - 1),
+                    std::vector<uint64_t>(dequantArgs, 128));
+  auto *g = cmd<fb::GroupedGemmT>(a, 3);
+  *g->b = wt(w);
+  g->dtype = fb::DType::F8E4M3;
+  g->dequant_kernel = static_cast<int32_t>(k);
+}
+
+TEST(LoaderSemantic, Fp8OnCuda) {
+  Bytes good = mutated([](ArtifactBuilder &b) { useFp8Cuda(b); });
+  EXPECT_TRUE(loadStatus(good)) << loadStatus(good).message();
+  Bytes a = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel = -1;
+  });
+  EXPECT_LOAD_ERROR(a, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): dequant kernel -1, but an f8e4m3 GEMM on the "
+                    "cuda target needs one");
+  Bytes c = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel = 7;
+  });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): dequant kernel 7 does not exist");
+  EXPECT_LOAD_ERROR(mutated([](ArtifactBuilder &b) { useFp8Cuda(b, 2); }), MOERT_INVALID_ARTIFACT,
+                    "dequant kernel 'dequant_fp8_0' takes 2 buffers over at most 8 rows, "
+                    "expected 3 (codes, scales, copy) over 8");
+  EXPECT_LOAD_ERROR(mutated([](ArtifactBuilder &b) { useFp8Cuda(b, 3, 4); }),
+                    MOERT_INVALID_ARTIFACT, "takes 3 buffers over at most 4 rows");
+  // In panels (the CPU's layout), or a dequant kernel on another GEMM.
+  Bytes d = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    b.model.weights[4]->layout = fb::WeightLayout::Panels32;
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "layout Panels32 is the CPU target's");
+  Bytes e = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    cmd<fb::GemmT>(b, 0)->dequant_kernel = cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel;
+  });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): dequant kernel 1, but only an f8e4m3 GEMM on the cuda "
+                    "target has one");
+  // A is bf16 there: [rows, k] of 2 bytes each.
+  Bytes f = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    FunctionBuilder fb(b.model, fn(b));
+    *cmd<fb::GroupedGemmT>(b, 3)->a = buf(fb.buffer(15, 0));
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "but bf16 [rows, k] needs 16");
+  // The gemv kernel of an fp8 grouped GEMM takes B's scales too.
+  auto gemv = [](uint32_t args) {
+    return mutated([=](ArtifactBuilder &b) {
+      useFp8Cuda(b);
+      uint32_t k = b.testKernel("grouped_gemv_fp8_warp_0", args);
+      b.model.kernels[k]->lanes = 32;
+      auto *g = cmd<fb::GroupedGemmT>(b, 3);
+      g->gemv_kernel = static_cast<int32_t>(k);
+      g->gemv_max_tokens = 4;
+    });
+  };
+  moert::Status ok = loadStatus(gemv(5));
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  EXPECT_LOAD_ERROR(gemv(4), MOERT_INVALID_ARTIFACT,
+                    "gemv kernel 'grouped_gemv_fp8_warp_0' takes 4 buffers with 32 lanes, "
+                    "expected 5 (a, b, b's scales, offsets, c) with 32");
+}
+
 // An mxfp4 grouped GEMM: B is an mxfp4 weight [2, 8, 32] in MXFP4 panels
 // (weight 4: per matrix one panel of one group, 544 bytes), A a new f32
 // buffer [rows, 32], C f32.
