@@ -9,7 +9,7 @@
 # built here, gpu-prepare.sh makes it first (for this GPU's architecture).
 #  1. Every architecture's artifact runs on the GPU at T = 1, 7, 64, 333
 #     against test/reference (f32 at 1e-5, the bf16 checkpoint at 2e-2, the
-#     bf16 / f16 FFN GEMM artifacts (--weight-type) and the fp8 one at 1e-3
+#     bf16 / f16 FFN GEMM artifacts (--weight-type) and the fp8 and MXFP4 ones at 1e-3
 #     against references with the same rounding), once with CUDA graphs and once without
 #     (MOERT_CUDA_GRAPHS=0); the PREP/ckpt-gemv artifacts run the same checks
 #     with the grouped GEMMs' generated kernel at T = 1 and 7 (cuBLAS above).
@@ -17,7 +17,9 @@
 #     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
 #     with bf16 expert weights, and the DeepSeek-V3-shape block (H 7168, F 2048,
 #     E 256, k 8, a shared expert; BENCH_FP8_SHAPE) with fp8 expert weights
-#     (read as bf16 values, against the bf16 GEMM rate; no PyTorch column),
+#     and the gpt-oss-20b-shape block (H 2880, F 2880, E 32, k 4;
+#     BENCH_MXFP4_SHAPE) with MXFP4 ones (both read as bf16 values, against
+#     the bf16 GEMM rate; no PyTorch column),
 #     at T = 1, 16, 256, 4096 (BENCH_TOKENS): median
 #     time, weight bytes touched per second (HBM GB/s) and TFLOP/s. Where
 #     PyTorch sees the GPU, it also measures the GPU's copy bandwidth and GEMM
@@ -90,7 +92,7 @@ if [ $suite = 1 ]; then
       [ "$(basename "$(dirname "$artifact")")" = ckpt-gemv ] &&
         engine=", gemv T <= $(cat "$prep/ckpt-gemv/max_tokens" 2>/dev/null || echo '?')"
       tol=1e-5
-      case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16 | *_wfp8) tol=1e-3 ;; esac
+      case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16 | *_wfp8 | *_wmxfp4) tol=1e-3 ;; esac
       if log=$(MOERT_CUDA_GRAPHS=$graphs "$py" "$prep/tools/check_e2e.py" --moe-run "$run" \
                --artifact "$artifact" --checkpoint "$prep/ckpt/$name" --tol $tol --device "$device" 2>&1); then
         echo "ok    $name (graphs=$graphs, tol $tol$engine): $(echo "$log" | tail -1)"
@@ -104,7 +106,7 @@ if [ $suite = 1 ]; then
 fi
 
 if [ $bench = 1 ]; then
-  shape=mixtral fp8_shape="" tokens=1,16,256,4096 gemv=""
+  shape=mixtral fp8_shape="" mxfp4_shape="" tokens=1,16,256,4096 gemv=""
   # shellcheck disable=SC1091
   [ -f "$prep/bench/config" ] && . "$prep/bench/config"
   kind=${device%%:*}
@@ -120,22 +122,28 @@ if [ $bench = 1 ]; then
   limit() { echo "$limits" | sed -n "s/^$1=//p"; }
   runs=("f32" "bf16")
   [ -n "$fp8_shape" ] && runs+=("fp8")
+  [ -n "$mxfp4_shape" ] && runs+=("mxfp4")
   if [ -n "$gemv" ]; then
     # The generated kernel's T: those of the sweep it covers.
     gemv_tokens=$(echo "$tokens" | tr ',' '\n' | awk -v g="$gemv" '$1 <= g' | paste -sd, -)
     [ -n "$gemv_tokens" ] && runs+=("f32:gemv" "bf16:gemv")
     [ -n "$gemv_tokens" ] && [ -n "$fp8_shape" ] && runs+=("fp8:gemv")
+    [ -n "$gemv_tokens" ] && [ -n "$mxfp4_shape" ] && runs+=("mxfp4:gemv")
   fi
   for run_name in "${runs[@]}"; do
     wt=${run_name%%:*}
     label=$wt run_tokens=$tokens engine=() run_shape=$shape
     [ "$wt" = fp8 ] && run_shape=$fp8_shape
+    [ "$wt" = mxfp4 ] && run_shape=$mxfp4_shape
     if [ "$run_name" != "$wt" ]; then
       label="$wt-gemv$gemv" run_tokens=$gemv_tokens engine=(--cuda-gemv-max-tokens "$gemv")
     fi
     peaks=(--no-probes)
-    # fp8 weights are read as bf16 values: the bf16 GEMM rate is their limit.
-    gbps=$(limit copy_gbps) tflops=$(limit "${wt/fp8/bf16}_tflops")
+    # fp8 and mxfp4 weights are read as bf16 values: the bf16 GEMM rate is
+    # their limit.
+    rate=$wt
+    case "$wt" in fp8 | mxfp4) rate=bf16 ;; esac
+    gbps=$(limit copy_gbps) tflops=$(limit "${rate}_tflops")
     if [ -n "$gbps" ] && [ -n "$tflops" ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
     fi
@@ -147,7 +155,7 @@ if [ $bench = 1 ]; then
       failed=$((failed + 1))
       continue
     fi
-    if [ -n "$limits" ] && [ "$wt" != fp8 ] && [ ! -e "$tmp/torch-$wt.csv" ]; then
+    if [ -n "$limits" ] && [ "$wt" != fp8 ] && [ "$wt" != mxfp4 ] && [ ! -e "$tmp/torch-$wt.csv" ]; then
       "$py" "$prep/tools/torch_peer.py" --device "$device" --dtype "$wt" --shapes "$shape" \
         --tokens "$tokens" --warmup 2 --reps 10 --min-time 0 > "$tmp/torch-$wt.csv" ||
         { echo "gpu-check: the PyTorch peer failed ($wt); no PyTorch column"; rm -f "$tmp/torch-$wt.csv"; }

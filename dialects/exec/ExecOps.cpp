@@ -52,13 +52,14 @@ LogicalResult verifyBuffer(Operation *op, StringRef name, Value v,
 }
 
 /// The element type of a GEMM's A operand: B's (f32, bf16 or f16), or f32
-/// for quantized weights (fp8, mxfp4, int8, int4), or bf16 for an fp8 B
-/// read through a `dequant` kernel (the CUDA target's).
+/// for quantized weights (fp8, mxfp4, int8, int4), or bf16 for an fp8 or
+/// mxfp4 B read through a `dequant` kernel (the CUDA target's).
 FailureOr<Type> gemmOperandType(Operation *op, Value b, bool dequant) {
   Type t = cast<BufferType>(b.getType()).getElementType();
   if (dequant) {
-    if (!isa<Float8E4M3FNType>(t))
-      return op->emitOpError() << "dequant is for an fp8 (f8E4M3FN) B, got "
+    if (!isa<Float8E4M3FNType, Float4E2M1FNType>(t))
+      return op->emitOpError() << "dequant is for an fp8 or mxfp4 (f8E4M3FN, "
+                                  "f4E2M1FN) B, got "
                                << b.getType();
     return Type(BFloat16Type::get(op->getContext()));
   }

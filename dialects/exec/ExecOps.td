@@ -143,7 +143,9 @@ def Exec_WeightOp : Exec_Op<"weight"> {
     mxfp4 weights (element type `f4E2M1FN`, `[..., n, k]` with k a multiple
     of 32) are stored in MXFP4 panels (moert/mxfp4.h: per panel of 32 rows
     and group of 32 k, the rows' e8m0 scales, then per k 16 bytes of two
-    e2m1 codes): an MXFP4 checkpoint's blocks and scales as they are, other
+    e2m1 codes), or on the CUDA target (without `panels`) in MXFP4 rows
+    (each row's k / 2 code bytes, then its k / 32 scales): an MXFP4
+    checkpoint's blocks and scales as they are, other
     values quantized when the artifact is written (per row and group of 32:
     scale = the smallest power of two 2^X with amax / 2^X <= 6, codes
     rounded to nearest even). Such a weight is read only as the B operand of
@@ -204,11 +206,13 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
     row of A is quantized per group of the weight's G values to int8 and
     each group's products are summed in integers (moert/intq.h).
 
-    On the CUDA target an fp8 B carries `dequant = @kernel` and A holds bf16:
-    each weight value is read as bf16(e4m3(code) · scale) (rounded to nearest
-    even), by the generated decode kernel and by the vendor GEMM alike; the
-    kernel (`dequant_fp8`: buffers B's codes, its scales, the bf16 copy;
-    extent n) writes one [n, k] matrix as bf16 for the vendor GEMM.
+    On the CUDA target an fp8 or mxfp4 B carries `dequant = @kernel` and A
+    holds bf16: each weight value is read as a bf16 (fp8: bf16(e4m3(code) ·
+    scale), rounded to nearest even; mxfp4: its value, exact in bf16), by
+    the generated decode kernel and by the vendor GEMM alike; the kernel
+    (`dequant_fp8`: buffers B's codes, its scales, the bf16 copy;
+    `dequant_mxfp4`: B's MXFP4 rows, the copy; extent n) writes one [n, k]
+    matrix as bf16 for the vendor GEMM.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
@@ -226,15 +230,16 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
   let description = [{
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
     and B fp8, mxfp4, int8 or int4 (with `int8_activations` as
-    `exec.gemm`'s), or on the CUDA target A bf16 and B fp8 with `dequant`
-    (as `exec.gemm`'s, applied to each expert's matrix); C f32.
+    `exec.gemm`'s), or on the CUDA target A bf16 and B fp8 or mxfp4 with
+    `dequant` (as `exec.gemm`'s, applied to each expert's matrix); C f32.
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the
     host. With `gemv = @kernel, gemv_max_tokens = N`, a run with T <= N
     zeroes C and launches the generated kernel (`grouped_gemv_warp`: its
     buffers are A, B, offsets, C; `grouped_gemv_fp8_warp` for an fp8 B: A,
-    B, B's scales, offsets, C; extent experts·n) instead, which reads the
+    B, B's scales, offsets, C; `grouped_gemv_mxfp4_warp` for an mxfp4 B as
+    `grouped_gemv_warp`; extent experts·n) instead, which reads the
     offsets on the device; larger T keep the vendor GEMM.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,

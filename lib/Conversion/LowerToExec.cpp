@@ -166,13 +166,6 @@ struct MoeLowerToExecPass
                             "there)";
       return signalPassFailure();
     }
-    if (cuda && weightType == WeightType::MXFP4) {
-      module.emitError() << "moe-lower-to-exec: mxfp4 weights are not supported "
-                            "on the cuda target yet (weight-type fp8, bf16 or "
-                            "f32 converts an MXFP4 checkpoint when the artifact "
-                            "is written)";
-      return signalPassFailure();
-    }
     if (gemvMaxTokens < 0 || (gemvMaxTokens > 0 && !cuda)) {
       module.emitError() << "moe-lower-to-exec: gemv-max-tokens is a T >= 0 "
                             "for the cuda target, got "

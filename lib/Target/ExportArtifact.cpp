@@ -400,8 +400,9 @@ private:
   LogicalResult packMxfp4Weight(exec::WeightOp op, const std::string &key);
   LogicalResult packIntWeight(exec::WeightOp op, const std::string &key);
   void addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DType dtype,
-                       uint64_t offset, uint64_t bytes, const std::vector<uint64_t> &checksums);
-  LogicalResult checkQuantizedInPanels(exec::WeightOp op, StringRef type);
+                       uint64_t offset, uint64_t bytes, const std::vector<uint64_t> &checksums,
+                       bool panels = true);
+  LogicalResult checkQuantizedLayout(exec::WeightOp op, StringRef type);
   /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
   /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
   /// `scales` (n · k / 32), as they are; an NaN scale is an error.
@@ -642,18 +643,22 @@ uint64_t fp8Bytes(ArrayRef<int64_t> shape, bool panels) {
                 : static_cast<uint64_t>(ShapedType::getNumElements(shape));
 }
 
-/// A quantized weight (`type`: fp8 or mxfp4) is in panels, on the CPU:
-/// the only layout and target with kernels for it.
-LogicalResult Writer::checkQuantizedInPanels(exec::WeightOp op, StringRef type) {
-  if (!cuda && op.getPanels())
+/// A quantized weight (`type`: fp8, mxfp4, int8 or int4) is in panels on
+/// the cpu target, whose kernels read those only, and in its row-major
+/// layout (fp8 codes row-major; MXFP4 rows) on the cuda target, whose
+/// kernels read those.
+LogicalResult Writer::checkQuantizedLayout(exec::WeightOp op, StringRef type) {
+  if (cuda && op.getPanels())
+    return op.emitError() << "moe-export-artifact: " << type << " weight '"
+                          << op.getTensorName()
+                          << "' is in panels, which the cuda target does not read";
+  if (cuda || op.getPanels())
     return success();
   return op.emitError() << "moe-export-artifact: " << type << " weight '"
                         << op.getTensorName()
-                        << "' must be in panels for the cpu target (the only "
-                           "one with "
-                        << type
-                        << " kernels so far; --pack-weights=false keeps f32, "
-                           "bf16 and f16 weights row-major, not "
+                        << "' must be in panels for the cpu target (its " << type
+                        << " kernels read panels only; --pack-weights=false keeps "
+                           "f32, bf16 and f16 weights row-major, not "
                         << type << " ones)";
 }
 
@@ -669,10 +674,7 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   ArrayRef<int64_t> shape = type.getShape();
   // The cuda target's kernels read the codes row-major.
   bool panels = !cuda;
-  if (cuda && op.getPanels())
-    return op.emitError() << "moe-export-artifact: fp8 weight '" << op.getTensorName()
-                          << "' is in panels, which the cuda target does not read";
-  if (!cuda && failed(checkQuantizedInPanels(op, "fp8")))
+  if (failed(checkQuantizedLayout(op, "fp8")))
     return failure();
   int64_t n = shape[shape.size() - 2], k = shape.back();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
@@ -781,12 +783,14 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
 LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key) {
   auto type = cast<exec::BufferType>(op.getType());
   ArrayRef<int64_t> shape = type.getShape();
-  if (failed(checkQuantizedInPanels(op, "mxfp4")))
+  // The cuda target's kernels read MXFP4 rows.
+  bool panels = !cuda;
+  if (failed(checkQuantizedLayout(op, "mxfp4")))
     return failure();
   int64_t n = shape[shape.size() - 2], k = shape.back();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
   uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
-  uint64_t matrixBytes = moert::mxfp4PanelBytes(n, k);
+  uint64_t matrixBytes = moert::mxfp4MatrixBytes(n, k, panels);
   std::optional<int64_t> seed = op.getRandomSeed();
   uint64_t offset = 0, bytes = 0;
   std::vector<uint64_t> checksums;
@@ -796,9 +800,9 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
     // rowsOf(m): matrix m as a checkpoint stores MXFP4, in `blocks` and
     // `scales`.
     uint8_t *blocks = scratch(gathered, op, perMatrix / 2 + perMatrix / moert::kMxfp4Group);
-    uint8_t *panels = scratch(packed, op, matrixBytes);
+    uint8_t *packedMatrix = scratch(packed, op, matrixBytes);
     float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
-    if (!blocks || !panels || !values)
+    if (!blocks || !packedMatrix || !values)
       return failure();
     uint8_t *scales = blocks + perMatrix / 2;
     std::vector<float> fp8Scales;
@@ -835,9 +839,9 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
       for (uint64_t m = 0; m < matrices; ++m) {
         if (failed(rowsOf(m)))
           return failure();
-        moert::packMxfp4Panels(blocks, scales, n, k, panels);
+        moert::packMxfp4(blocks, scales, n, k, panels, packedMatrix);
         src->done(m);
-        if (failed(sink(panels, matrixBytes)))
+        if (failed(sink(packedMatrix, matrixBytes)))
           return failure();
       }
       return success();
@@ -847,16 +851,16 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
     if (op.getFile())
       reportPacked(op, bytes, shards, start);
   }
-  addPanelsWeight(op, key, fb::DType_MXFP4, offset, bytes, checksums);
+  addPanelsWeight(op, key, fb::DType_MXFP4, offset, bytes, checksums, panels);
   return success();
 }
 
-/// Records a weight whose scales are inside its panels (MXFP4, int8, int4),
-/// as `key`: written at [offset, offset + bytes) with `checksums`, or
-/// synthetic (its op's random seed).
+/// Records a weight whose scales are inside its bytes (MXFP4, int8, int4 in
+/// panels; MXFP4 rows on the cuda target), as `key`: written at [offset,
+/// offset + bytes) with `checksums`, or synthetic (its op's random seed).
 void Writer::addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DType dtype,
                              uint64_t offset, uint64_t bytes,
-                             const std::vector<uint64_t> &checksums) {
+                             const std::vector<uint64_t> &checksums, bool panels) {
   ArrayRef<int64_t> shape = cast<exec::BufferType>(op.getType()).getShape();
   std::optional<int64_t> seed = op.getRandomSeed();
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
@@ -865,7 +869,8 @@ void Writer::addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DTyp
   weights.push_back(fb::CreateWeightDirect(
       fbb, artifactName(op).c_str(), dtype, &shapeVec, offset, bytes,
       seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
-      static_cast<uint64_t>(seed.value_or(0)), fb::WeightLayout_Panels32, &checksums,
+      static_cast<uint64_t>(seed.value_or(0)),
+      panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor, &checksums,
       /*scales=*/-1, static_cast<int32_t>(op.getGroupSize().value_or(0))));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
@@ -881,7 +886,7 @@ LogicalResult Writer::packIntWeight(exec::WeightOp op, const std::string &key) {
   ArrayRef<int64_t> shape = type.getShape();
   int bits = type.getElementType().isSignlessInteger(8) ? 8 : 4;
   std::string name = bits == 8 ? "int8" : "int4";
-  if (failed(checkQuantizedInPanels(op, name)))
+  if (failed(checkQuantizedLayout(op, name)))
     return failure();
   int64_t n = shape[shape.size() - 2], k = shape.back(), g = *op.getGroupSize();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
@@ -1566,8 +1571,8 @@ LogicalResult Writer::write(StringRef path) {
     if (!w.getRandomSeed() && isa<Float4E2M1FNType>(type.getElementType()))
       expectedBytes += moert::alignUp(
           static_cast<uint64_t>(ShapedType::getNumElements(type.getShape().drop_back(2))) *
-          moert::mxfp4PanelBytes(type.getShape()[type.getShape().size() - 2],
-                                 type.getShape().back()));
+          moert::mxfp4MatrixBytes(type.getShape()[type.getShape().size() - 2],
+                                  type.getShape().back(), w.getPanels()));
     if (!w.getRandomSeed() && w.getGroupSize())
       expectedBytes += moert::alignUp(
           static_cast<uint64_t>(ShapedType::getNumElements(type.getShape().drop_back(2))) *

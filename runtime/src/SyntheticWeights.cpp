@@ -214,9 +214,10 @@ Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
   return Status();
 }
 
-// An mxfp4 weight (always in MXFP4 panels): each [n, k] matrix's f32 values
-// (as any synthetic weight's) quantized per row and group of 32
-// (quantizeMxfp4Row, mxfp4.h), then packed. One matrix per task, as for fp8.
+// An mxfp4 weight (in MXFP4 panels, or MXFP4 rows on the CUDA target): each
+// [n, k] matrix's f32 values (as any synthetic weight's) quantized per row
+// and group of 32 (quantizeMxfp4Row, mxfp4.h), then packed. One matrix per
+// task, as for fp8.
 Status Model::generateMxfp4(const WeightSpec &w) {
   int64_t n = w.shape[w.shape.size() - 2], k = w.shape.back();
   uint64_t matrices = matricesOf(w);
@@ -240,7 +241,8 @@ Status Model::generateMxfp4(const WeightSpec &w) {
       quantizeMxfp4Row(row.data(), k, blocks.data() + r * (k / 2),
                        scales.data() + r * (k / kMxfp4Group)); // finite values
     }
-    packMxfp4Panels(blocks.data(), scales.data(), n, k, out + m * mxfp4PanelBytes(n, k));
+    packMxfp4(blocks.data(), scales.data(), n, k, w.panels,
+              out + m * mxfp4MatrixBytes(n, k, w.panels));
   };
   if (!forEachMatrix<Scratch>(matrices, one))
     return error(MOERT_OUT_OF_MEMORY, "cannot allocate ", perMatrix / 2 + perMatrix / 32,

@@ -252,26 +252,37 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (intq && !validIntGroup(group))
       return error(MOERT_INVALID_ARTIFACT, what, ": an ", dtypeName(dt),
                    " weight's group size is 32, 64 or 128, got ", group);
+    // MXFP4 rows: the CUDA target's layout of an mxfp4 weight.
+    bool mxfp4Rows = mxfp4 && !spec.panels && table_.target() == fb::Target::Cuda;
     if ((mxfp4 || intq) &&
-        (!spec.panels || spec.shape.size() < 2 || spec.shape.back() % group != 0))
+        ((!spec.panels && !mxfp4Rows) || spec.shape.size() < 2 ||
+         spec.shape.back() % group != 0))
       return error(MOERT_INVALID_ARTIFACT, what, ": an ", dtypeName(dt),
                    " weight is [..., n, k] with k a multiple of ", group,
-                   " in layout Panels32, got ", shapeString(w->shape()),
-                   spec.panels ? "" : " in layout RowMajor");
+                   mxfp4 && table_.target() == fb::Target::Cuda
+                       ? " in layout RowMajor (MXFP4 rows) on the cuda target"
+                       : " in layout Panels32",
+                   ", got ", shapeString(w->shape()), spec.panels ? "" : " in layout RowMajor");
     if (mxfp4 || intq) {
       // Π(leading dims) matrices of ceil(n / 32) panels of k / group groups
-      // (mxfp4PanelBytes, mxfp4.h; intPanelBytes, intq.h).
+      // (mxfp4PanelBytes, mxfp4.h; intPanelBytes, intq.h), or of n MXFP4
+      // rows (mxfp4RowBytes).
       uint64_t n = static_cast<uint64_t>(spec.shape[spec.shape.size() - 2]);
       uint64_t groups = static_cast<uint64_t>(spec.shape.back() / group);
       uint64_t groupBytes =
           static_cast<uint64_t>(mxfp4 ? kMxfp4GroupBytes : intGroupBytes(bits, group));
-      overflow |= __builtin_mul_overflow(n / kPanelWidth + (n % kPanelWidth != 0), groups, &expect);
-      overflow |= __builtin_mul_overflow(expect, groupBytes, &expect);
+      if (mxfp4Rows)
+        overflow |= __builtin_mul_overflow(n, mxfp4RowBytes(spec.shape.back()), &expect);
+      else
+        overflow |= __builtin_mul_overflow(n / kPanelWidth + (n % kPanelWidth != 0), groups,
+                                           &expect) ||
+                    __builtin_mul_overflow(expect, groupBytes, &expect);
       for (size_t d = 0; d + 2 < spec.shape.size(); ++d)
         overflow |= __builtin_mul_overflow(expect, static_cast<uint64_t>(spec.shape[d]), &expect);
       if (overflow)
         return error(MOERT_INVALID_ARTIFACT, what, ": ", dtypeName(dt), " ",
-                     shapeString(w->shape()), " in panels is too large");
+                     shapeString(w->shape()), mxfp4Rows ? " in MXFP4 rows" : " in panels",
+                     " is too large");
       spec.group = intq ? group : 0;
     } else if (spec.panels) {
       if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16 &&
@@ -297,7 +308,8 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     if (!synthetic && expect != bytes)
       return error(MOERT_INVALID_ARTIFACT, what, ": bytes is ", bytes, ", but ",
                    dtypeName(dt), " ", shapeString(w->shape()),
-                   spec.panels ? " in panels" : "", " is ", expect, " bytes");
+                   spec.panels ? " in panels" : mxfp4Rows ? " in MXFP4 rows" : "", " is ",
+                   expect, " bytes");
     if (Status c = checksums(w->checksums(), synthetic ? 0 : bytes, &spec.checksums); !c)
       return c.prefixed(what + ": ");
     spec.dtype = static_cast<moert_dtype_t>(dt);
@@ -595,10 +607,11 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                    "GEMMs, not ", dtypeName(dt));
     bool mxfp4 = out->dtype == MOERT_MXFP4;
     bool fp8 = out->dtype == MOERT_F8E4M3 || mxfp4 || intq;
-    // fp8 on the CUDA target: A bf16, B row-major, read through a dequant
-    // kernel (B's codes, its scales, a bf16 copy of one matrix).
+    // fp8 and mxfp4 on the CUDA target: A bf16, B row-major (fp8 codes,
+    // MXFP4 rows), read through a dequant kernel (B's codes, fp8's scales, a
+    // bf16 copy of one matrix).
     bool cuda = table_.target() == fb::Target::Cuda;
-    bool cudaFp8 = cuda && out->dtype == MOERT_F8E4M3;
+    bool cudaFp8 = cuda && (out->dtype == MOERT_F8E4M3 || mxfp4);
     moert_dtype_t aType = cudaFp8 ? MOERT_BF16 : fp8 ? MOERT_F32 : out->dtype;
     int64_t size = static_cast<int64_t>(dtypeBytes(dt));
     int64_t aSize = static_cast<int64_t>(moert_dtype_size(aType));
@@ -612,24 +625,26 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return error(MOERT_INVALID_ARTIFACT, where, ": an ", ab,
                    " GEMM's operand b must be a weight in panels");
     if (cudaFp8 && !(out->b.isWeight && !(*weights_)[out->b.index].panels))
-      return error(MOERT_INVALID_ARTIFACT, where,
-                   ": an f8e4m3 GEMM's operand b must be a row-major weight "
-                   "on the cuda target");
+      return error(MOERT_INVALID_ARTIFACT, where, ": an ", ab,
+                   " GEMM's operand b must be a row-major weight on the cuda target");
     int64_t dq = c->dequant_kernel();
     if (cudaFp8 != (dq != -1))
       return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel ", dq,
-                   cudaFp8 ? ", but an f8e4m3 GEMM on the cuda target needs one"
-                           : ", but only an f8e4m3 GEMM on the cuda target has one");
+                   cudaFp8 ? ", but an " + ab + " GEMM on the cuda target needs one"
+                           : std::string(", but only an f8e4m3 or mxfp4 GEMM on the "
+                                         "cuda target has one"));
     if (cudaFp8) {
       if (dq < 0 || static_cast<uint64_t>(dq) >= kernels_->size())
         return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel ", dq,
                      " does not exist (the artifact has ", kernels_->size(),
                      " kernels)");
       const KernelSpec &k = (*kernels_)[static_cast<size_t>(dq)];
-      if (k.numArgs != 3 || k.maxExtent < c->n())
+      size_t args = mxfp4 ? 2 : 3;
+      if (k.numArgs != args || k.maxExtent < c->n())
         return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel '", k.name,
                      "' takes ", k.numArgs, " buffers over at most ", k.maxExtent,
-                     " rows, expected 3 (codes, scales, copy) over ", c->n());
+                     " rows, expected ", args,
+                     mxfp4 ? " (rows, copy)" : " (codes, scales, copy)", " over ", c->n());
       out->dequantKernel = dq;
     }
     Ends rows;
@@ -643,22 +658,22 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     if (!(st = checkDim("n", out->n)) || !(st = checkDim("k", out->k)))
       return st;
     out->bPanels = out->b.isWeight && (*weights_)[out->b.index].panels;
-    if (out->bPanels) {
+    if (out->bPanels || (mxfp4 && out->b.isWeight)) {
       // The weight's matrices must be [n, k] exactly: the panels' order
-      // depends on both.
+      // (an MXFP4 row's bytes) depends on both.
       const WeightSpec &w = (*weights_)[out->b.index];
       int64_t wn = w.shape[w.shape.size() - 2], wk = w.shape.back();
       if (wn != out->n || wk != out->k)
         return error(MOERT_INVALID_ARTIFACT, where, ": operand b (weight ",
-                     out->b.index, " '", w.name, "') is in panels of [", wn,
-                     ", ", wk, "] matrices, but the command multiplies by [",
-                     out->n, ", ", out->k, "]");
+                     out->b.index, " '", w.name, "') is in ",
+                     out->bPanels ? "panels" : "MXFP4 rows", " of [", wn, ", ", wk,
+                     "] matrices, but the command multiplies by [", out->n, ", ", out->k, "]");
     }
     // n and k are at most kBlasMax each, so n x k (padded) fits an int64.
     // mxfp4, int8 and int4 (in panels, k a multiple of the group as the
     // weight's): bytes.
     int64_t bMatrix =
-        mxfp4  ? static_cast<int64_t>(mxfp4PanelBytes(out->n, out->k))
+        mxfp4  ? static_cast<int64_t>(mxfp4MatrixBytes(out->n, out->k, out->bPanels))
         : intq ? static_cast<int64_t>(intPanelBytes(out->dtype == MOERT_INT8 ? 8 : 4, out->n,
                                                     out->k, (*weights_)[out->b.index].group))
         : out->bPanels

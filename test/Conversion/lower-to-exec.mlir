@@ -27,8 +27,11 @@
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=MXFP4ERR
 // MXFP4ERR: error: moe-lower-to-exec: weight-type mxfp4 shares a scale among 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of 32; this op's weight is 'tensor<4x6x8xf32>' (weight-type fp8, bf16 or f32 takes any K)
-// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda" -split-input-file 2>&1 | FileCheck %s --check-prefix=MXFP4CUDA
-// MXFP4CUDA: moe-lower-to-exec: mxfp4 weights are not supported on the cuda target yet (weight-type fp8, bf16 or f32 converts an MXFP4 checkpoint when the artifact is written)
+// mxfp4 on the cuda target (the same K errors): A rounded to bf16, each
+// grouped GEMM names its dequant kernel (MXFP4 rows, the bf16 copy) and its
+// gemv kernel (A, the rows, offsets, C); a row of K values is K / 2 bytes of
+// codes then K / 32 scale bytes (K = 64: 34 bytes).
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda gemv-max-tokens=8" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4CUDA
 // --weight-type=int8|int4: the FFN weights are i8 / i4 with group(G) (any
 // checkpoint's values quantized when the artifact is written); their GEMMs
 // quantize the activations to int8 (int8_activations) unless
@@ -240,6 +243,12 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
 
 // The router stays f32; no rounding kernel before the GEMMs.
 // MXFP4-LABEL: func.func @mxfp4
+// MXFP4CUDA-LABEL: func.func @mxfp4
+// MXFP4CUDA: exec.launch @elementwise_round16_0(%{{.*}}, %[[XB:.*]]) extent([2, 0]) grain(16) : !exec.buffer<?x64xf32>, !exec.buffer<?x64xbf16>
+// MXFP4CUDA: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) {dequant = @[[DQ:dequant_mxfp4_[0-9]+]], gemv = @[[GV:grouped_gemv_mxfp4_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x64xbf16>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
+// MXFP4CUDA: exec.grouped_gemm %{{.*}} n(64) k(32) {dequant = @dequant_mxfp4_{{[0-9]+}}, gemv = @grouped_gemv_mxfp4_warp_{{[0-9]+}}, gemv_max_tokens = 8 : i64} : <?x32xbf16>, <4x64x32xf4E2M1FN>
+// MXFP4CUDA: func.func @[[DQ]](%{{.*}}: memref<32x34xi8>, %{{.*}}: memref<32x64xi16>,
+// MXFP4CUDA: func.func @[[GV]](%{{.*}}: memref<128x64xbf16>, %{{.*}}: memref<4x32x34xi8>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x32xf32>,
 // MXFP4: exec.weight "router" from "m.safetensors" : <4x64xf32>
 // MXFP4: %[[U:.*]] = exec.weight "u" from "m.safetensors" : <4x32x64xf4E2M1FN>
 // MXFP4: %[[D:.*]] = exec.weight "d" from "m.safetensors" : <4x64x32xf4E2M1FN>

@@ -1199,7 +1199,7 @@ def fp8_checkpoints_scales_dims_and_config():
         some = fp8[0]
         expect(not np.array_equal(vals[some], mk.random_tensor(0, some, vals[some].shape, 1.0)), "dequantized")
     expect(mk.FP8_DIMS["deepseek_v3"]["hidden_size"] == 200, "documented dims")
-    # --ffn-dtype is refused with a quantized format (but bf16 with fp8: the
+    # --ffn-dtype is refused with a quantized format (but bf16 with fp8 or mxfp4: the
     # cuda target's reading); fp8 is refused for generic
     for argv in (["--arch", "mixtral", "--weight-format", "fp8", "--ffn-dtype", "f16"],
                  ["--arch", "gpt_oss", "--ffn-dtype", "f32"],
@@ -1215,23 +1215,24 @@ def fp8_checkpoints_scales_dims_and_config():
 
 
 @check
-def fp8_with_bf16_operands():
-    # --weight-format fp8 --ffn-dtype bf16: the same checkpoint, a reference
-    # whose FFN operands are the dequantized weights and the activations
-    # rounded to bf16 (the cuda target's fp8 semantics): close to the f32
-    # one, but not equal.
-    outs = {}
-    for ffn in ("f32", "bf16"):
-        outs[ffn] = os.path.join(tmpdir(), "fp8_ops_" + ffn)
-        mk.main(["--arch", "qwen3_moe", "--out", outs[ffn], "--weight-format", "fp8", "--tokens", "9",
-                 "--layers", "1", "-q"] + (["--ffn-dtype", ffn] if ffn != "f32" else []))
-    a, b = (open(os.path.join(outs[f], "model.safetensors"), "rb").read() for f in ("f32", "bf16"))
-    expect(a == b, "the weights differ")
-    ya, yb = (load_ref(outs[f], 0, 9, "y") for f in ("f32", "bf16"))
-    rel = np.abs(ya - yb).max() / np.abs(ya).max()
-    expect(1e-4 < rel < 2e-2, "bf16 operands changed the output by %g (relative)" % rel)
-    manifest = json.load(open(os.path.join(outs["bf16"], "ref", "manifest.json")))
-    expect(manifest["ffn_dtype"] == "bf16" and manifest["weight_format"] == "fp8", "manifest")
+def quantized_with_bf16_operands():
+    # --weight-format fp8|mxfp4 --ffn-dtype bf16: the same checkpoint, a
+    # reference whose FFN operands are the dequantized weights and the
+    # activations rounded to bf16 (the cuda target's fp8 and mxfp4 semantics):
+    # close to the f32 one, but not equal.
+    for arch, fmt in (("qwen3_moe", "fp8"), ("gpt_oss", "mxfp4")):
+        outs = {}
+        for ffn in ("f32", "bf16"):
+            outs[ffn] = os.path.join(tmpdir(), "%s_ops_%s" % (fmt, ffn))
+            mk.main(["--arch", arch, "--out", outs[ffn], "--weight-format", fmt, "--tokens", "9",
+                     "--layers", "1", "-q"] + (["--ffn-dtype", ffn] if ffn != "f32" else []))
+        a, b = (open(os.path.join(outs[f], "model.safetensors"), "rb").read() for f in ("f32", "bf16"))
+        expect(a == b, "the %s weights differ" % fmt)
+        ya, yb = (load_ref(outs[f], 0, 9, "y") for f in ("f32", "bf16"))
+        rel = np.abs(ya - yb).max() / np.abs(ya).max()
+        expect(1e-4 < rel < 2e-2, "bf16 operands changed the %s output by %g (relative)" % (fmt, rel))
+        manifest = json.load(open(os.path.join(outs["bf16"], "ref", "manifest.json")))
+        expect(manifest["ffn_dtype"] == "bf16" and manifest["weight_format"] == fmt, "manifest")
 
 
 @check

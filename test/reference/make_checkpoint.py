@@ -301,7 +301,7 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
     """Write one checkpoint directory. Returns the config dict."""
     weight_format = resolve_weight_format(arch, weight_format)
     if (weight_format != "none" and ref.FFN_OPERAND_DTYPE not in (None, "f32", "mxfp4", "int8", "int4")
-            and not (weight_format == "fp8" and ref.FFN_OPERAND_DTYPE == "bf16")):
+            and not (weight_format in ("fp8", "mxfp4") and ref.FFN_OPERAND_DTYPE == "bf16")):
         raise ValueError("--ffn-dtype %s cannot be combined with --weight-format %s"
                          % (ref.FFN_OPERAND_DTYPE, weight_format))
     cfg = default_config(arch, variant, act, capacity_factor)
@@ -414,9 +414,9 @@ def main(argv=None):
                          "against f32 activations (also of a quantized --weight-format's "
                          "dequantized weights); int8/int4 quantize per row and --group-size values "
                          "(quant.quantize_int) against f32 activations; bf16/f16 not with a "
-                         "quantized --weight-format, except bf16 with fp8: the dequantized "
-                         "values rounded to bf16 against bf16 activations (the cuda target's "
-                         "fp8 semantics)")
+                         "quantized --weight-format, except bf16 with fp8 or mxfp4: the "
+                         "dequantized values rounded to bf16 (exact for mxfp4) against bf16 "
+                         "activations (the cuda target's fp8 and mxfp4 semantics)")
     ap.add_argument("--group-size", type=int, default=32, choices=(32, 64, 128),
                     help="--ffn-dtype int8/int4: the values along K per scale (default 32)")
     ap.add_argument("--int-activations", default="int8", choices=("int8", "f32"),
@@ -449,7 +449,8 @@ def main(argv=None):
     overrides = _parse_set(a.set)
     quantized = a.weight_format not in (None, "none") or (a.arch == "gpt_oss" and a.weight_format is None)
     if (quantized and a.ffn_dtype not in (None, "mxfp4", "int8", "int4")
-            and not (a.weight_format == "fp8" and a.ffn_dtype == "bf16")):
+            and not (a.weight_format in ("fp8", "mxfp4", None) and a.ffn_dtype == "bf16"
+                     and (a.weight_format is not None or a.arch == "gpt_oss"))):
         raise SystemExit("--ffn-dtype cannot be combined with a quantized weight format (%s): the "
                          "reference computes quantized checkpoints from the dequantized weights in f32"
                          % (a.weight_format or "mxfp4"))

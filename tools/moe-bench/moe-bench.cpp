@@ -70,8 +70,8 @@ Compiling (moe-compile runs as a subprocess, with these options):
   --target TARGET      cpu (default), or cuda[:sm_NN] (default sm_90)
   --weight-type TYPE   the expert weights' type: f32 (default), bf16, f16,
                        fp8 (e4m3, a scale per 128 x 128 block; cuda reads
-                       the values as bf16, against bf16 activations),
-                       mxfp4 (e2m1, a scale per 32 values; cpu only, H and F
+                       fp8 and mxfp4 values as bf16, against bf16 activations),
+                       mxfp4 (e2m1, a scale per 32 values; H and F
                        multiples of 32), int8 or int4 (an f16 scale per
                        --group-size values, int4 also a zero point; cpu only,
                        H and F multiples of the group)
@@ -894,9 +894,9 @@ std::string validate() {
     return "--int-activations is for --weight-type int8 or int4";
   if (opts.groupSize != 32 && opts.groupSize != 64 && opts.groupSize != 128)
     return "--group-size must be 32, 64 or 128, got " + std::to_string(opts.groupSize);
-  if (opts.quantized() && opts.weightType != "fp8" && opts.targetKind() != "cpu")
+  if (opts.intWeights() && opts.targetKind() != "cpu")
     return "--weight-type " + opts.weightType + " runs on the cpu target only so far "
-           "(fp8 runs on cuda too)";
+           "(fp8 and mxfp4 run on cuda too)";
   if (opts.quantized() && !opts.packWeights)
     return "--weight-type " + opts.weightType + " needs --pack-weights (its kernels read " +
            "weights in panels only)";

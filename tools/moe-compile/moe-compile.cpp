@@ -73,11 +73,13 @@ static cl::opt<std::string> weightType(
              "quantized here: scale = amax / 448, round to nearest even) "
              "against f32 activations on the cpu target; on the cuda target "
              "each value is read as bf16(code x scale) against bf16 "
-             "activations. mxfp4 (--target=cpu, K a multiple of "
+             "activations. mxfp4 (K a multiple of "
              "32): e2m1 codes with an e8m0 scale per 32 values along K (an "
              "MXFP4 checkpoint's as shipped, other weights quantized here: "
              "the smallest power-of-two scale with amax / scale <= 6, round "
-             "to nearest even) against f32 activations. int8 / int4 "
+             "to nearest even) against f32 activations on the cpu target, "
+             "bf16 ones on the cuda target (the values are exact in bf16). "
+             "int8 / int4 "
              "(--target=cpu, K a multiple of --group-size): quantized here per "
              "row and group of --group-size values along K, int8 symmetric "
              "(an f16 scale amax / 127), int4 with an f16 scale and an integer "
@@ -106,7 +108,7 @@ static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
              "runs the generated grouped_gemv_warp kernel (grouped_gemv_fp8_warp "
-             "for fp8 weights), which reads the "
+             "/ _mxfp4_warp for fp8 / mxfp4 weights), which reads the "
              "experts' row ranges on the GPU (no host synchronization), "
              "instead of cuBLAS when a run's T <= N; the choice is recorded "
              "in the artifact (default 0: cuBLAS at every T)"));
@@ -311,13 +313,6 @@ int main(int argc, char **argv) {
   bool native = !ffnType;
   if (native)
     ffnType = moec::nativeWeightType(*module);
-  if (*ffnType == moec::WeightType::MXFP4 && options.target == moec::ExecTarget::Cuda)
-    return fail(native ? "the checkpoint's weights are mxfp4, and the cuda target has "
-                         "no mxfp4 kernels yet: give --weight-type=fp8, bf16 or f32 "
-                         "to convert them when the artifact is written"
-                       : "--weight-type=mxfp4 is for --target=cpu (the cuda target "
-                         "has no mxfp4 kernels yet)");
-
   options.maxTokens = maxTokens;
   options.cpu = cpu;
   options.weightType = *ffnType;

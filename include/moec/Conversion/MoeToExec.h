@@ -137,9 +137,9 @@ public:
   }
   /// `int8_activations` for a GEMM whose B is `w`, or null.
   mlir::UnitAttr int8Activations(mlir::Value w);
-  /// The CUDA target reads an fp8 `w` ([..., n, k]) as bf16 values: the
-  /// kernel that writes one matrix of it as bf16 for the vendor GEMM (the
-  /// GEMM's `dequant`); null for other weights and targets.
+  /// The CUDA target reads an fp8 or mxfp4 `w` ([..., n, k]) as bf16
+  /// values: the kernel that writes one matrix of it as bf16 for the vendor
+  /// GEMM (the GEMM's `dequant`); null for other weights and targets.
   mlir::FailureOr<mlir::FlatSymbolRefAttr> dequantKernel(mlir::Value w,
                                                          int64_t n, int64_t k);
   /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`.
@@ -172,8 +172,8 @@ public:
 
   // 16-bit operands (Rounding.cpp) -------------------------------------------
   /// The element type of the A operand of a GEMM over weights of `elem`:
-  /// elem (f32, bf16, f16), f32 for quantized weights, bf16 for fp8 ones on
-  /// the CUDA target (read as bf16 values there).
+  /// elem (f32, bf16, f16), f32 for quantized weights, bf16 for fp8 and
+  /// mxfp4 ones on the CUDA target (read as bf16 values there).
   mlir::Type operandType(mlir::Type elem);
   /// A GEMM's A operand for weights `w`: `a` itself when its type is f32,
   /// else `a` rounded to it (once per buffer).

@@ -22,10 +22,13 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     packed as `weight-type` (f32, bf16, f16, fp8 or mxfp4); with a 16-bit type each of
     their GEMMs reads its A operand rounded to that type (round to nearest
     even, by the elementwise_round16 kernel or the GLU that produces them) and accumulates the exact
-    products in f32; with fp8 (CPU target only) the weights are e4m3 codes
-    with 128 x 128 block scales and the GEMMs read f32 activations; with
-    mxfp4 (CPU target only, K a multiple of 32) the weights are e2m1 codes
-    with an e8m0 scale per 32 values along K, against f32 activations. Every other weight (the router's, biases, the shared
+    products in f32; with fp8 the weights are e4m3 codes with 128 x 128
+    block scales; with mxfp4 (K a multiple of 32) they are e2m1 codes with an
+    e8m0 scale per 32 values along K. Both read f32 activations on the CPU
+    target; on the CUDA target each weight value is read as bf16 against
+    activations rounded to bf16, by a gemv kernel that decodes the codes
+    (T <= gemv-max-tokens) or a dequant kernel writing the matrix as bf16
+    for cuBLAS. Every other weight (the router's, biases, the shared
     expert's gate) stays f32. Weights are converted when the artifact is
     written.
   }];

@@ -10,6 +10,7 @@
 #include "moec/Conversion/MoeToExec.h"
 
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 
 using namespace mlir;
 using namespace moec;
@@ -39,19 +40,24 @@ UnitAttr ExecBuilder::int8Activations(Value w) {
   return intq && options().int8Activations ? rewriter.getUnitAttr() : nullptr;
 }
 
-/// The fp8 kernels' block counts along n and k.
-static void setFp8Blocks(KernelSpecialization &spec, int64_t n, int64_t k) {
-  spec.set("NB", moert::fp8Blocks(n)).set("KB", moert::fp8Blocks(k));
+/// The quantized kernels' sizes besides n and k: the fp8 scales' block
+/// counts, or an MXFP4 row's code bytes and bytes.
+static void setQuantizedSizes(KernelSpecialization &spec, Type elem, int64_t n,
+                              int64_t k) {
+  if (isa<Float8E4M3FNType>(elem))
+    spec.set("NB", moert::fp8Blocks(n)).set("KB", moert::fp8Blocks(k));
+  else
+    spec.set("KH", k / 2).set("RB", static_cast<int64_t>(moert::mxfp4RowBytes(k)));
 }
 
 FailureOr<FlatSymbolRefAttr> ExecBuilder::dequantKernel(Value w, int64_t n,
                                                         int64_t k) {
   Type elem = cast<exec::BufferType>(w.getType()).getElementType();
-  if (!options().cuda || !isa<Float8E4M3FNType>(elem))
+  if (!options().cuda || !isa<Float8E4M3FNType, Float4E2M1FNType>(elem))
     return FlatSymbolRefAttr();
-  KernelSpecialization spec{"dequant_fp8"};
+  KernelSpecialization spec{isa<Float8E4M3FNType>(elem) ? "dequant_fp8" : "dequant_mxfp4"};
   spec.set("N", n).set("K", k);
-  setFp8Blocks(spec, n, k);
+  setQuantizedSizes(spec, elem, n, k);
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))
     return failure();
@@ -88,11 +94,13 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
     return success();
   // The CUDA target's engine for T <= gemvMaxTokens: the generated kernel.
   Type elem = cast<exec::BufferType>(w.getType()).getElementType();
-  bool fp8 = isa<Float8E4M3FNType>(elem);
-  KernelSpecialization spec{fp8 ? "grouped_gemv_fp8_warp" : "grouped_gemv_warp"};
+  bool fp8 = isa<Float8E4M3FNType>(elem), mxfp4 = isa<Float4E2M1FNType>(elem);
+  KernelSpecialization spec{fp8     ? "grouped_gemv_fp8_warp"
+                            : mxfp4 ? "grouped_gemv_mxfp4_warp"
+                                    : "grouped_gemv_warp"};
   spec.set("E", experts).set("N", n).set("K", k).set("MR", maxRows(rows));
-  if (fp8)
-    setFp8Blocks(spec, n, k);
+  if (fp8 || mxfp4)
+    setQuantizedSizes(spec, elem, n, k);
   else
     spec.setElementType("DT", elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32");
   auto kernel = lowering.kernels.get(spec, loc);

@@ -1,8 +1,8 @@
 //===- Rounding.cpp - 16-bit A operands of GEMMs over 16-bit weights ------===//
 //
 // A GEMM whose weights are bf16 or f16 reads its A operand in the same type
-// (the exact products accumulate in f32), as does one over fp8 weights on
-// the CUDA target (read as bf16 values there). The f32 activations are rounded to
+// (the exact products accumulate in f32), as does one over fp8 or mxfp4
+// weights on the CUDA target (read as bf16 values there). The f32 activations are rounded to
 // that type (round to nearest even) once per buffer: by the GLU that produces
 // them when it can write its result rounded (its ROUND16 variant, so no f32
 // copy is written and read again), otherwise by an elementwise kernel (the
@@ -22,7 +22,7 @@ static void setRound16(KernelSpecialization &spec, Type elem) {
 }
 
 Type ExecBuilder::operandType(Type elem) {
-  if (options().cuda && isa<Float8E4M3FNType>(elem))
+  if (options().cuda && isa<Float8E4M3FNType, Float4E2M1FNType>(elem))
     return rewriter.getBF16Type();
   return exec::isQuantizedWeightType(elem) ? f32() : elem;
 }

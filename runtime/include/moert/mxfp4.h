@@ -163,6 +163,41 @@ inline void packMxfp4Panels(const uint8_t *blocks, const uint8_t *scales, int64_
     }
 }
 
+/// MXFP4 rows, the CUDA target's layout: each row of an [n, k] matrix is
+/// its k / 2 code bytes as checkpoints store them (even k in the low
+/// nibble), then its k / 32 e8m0 scales.
+constexpr uint64_t mxfp4RowBytes(int64_t k) {
+  return static_cast<uint64_t>(k / 2 + k / kMxfp4Group);
+}
+
+/// The bytes of an [n, k] matrix in MXFP4 panels or, without `panels`, in
+/// MXFP4 rows.
+constexpr uint64_t mxfp4MatrixBytes(int64_t n, int64_t k, bool panels) {
+  return panels ? mxfp4PanelBytes(n, k) : static_cast<uint64_t>(n) * mxfp4RowBytes(k);
+}
+
+/// Packs one [n, k] matrix as checkpoints store it (as packMxfp4Panels
+/// takes it) into MXFP4 rows `out` (n · mxfp4RowBytes(k) bytes).
+inline void packMxfp4Rows(const uint8_t *blocks, const uint8_t *scales, int64_t n,
+                          int64_t k, uint8_t *out) {
+  size_t codes = static_cast<size_t>(k / 2), groups = static_cast<size_t>(k / kMxfp4Group);
+  for (int64_t r = 0; r < n; ++r) {
+    uint8_t *row = out + static_cast<uint64_t>(r) * mxfp4RowBytes(k);
+    std::memcpy(row, blocks + static_cast<size_t>(r) * codes, codes);
+    std::memcpy(row + codes, scales + static_cast<size_t>(r) * groups, groups);
+  }
+}
+
+/// Packs one [n, k] matrix (blocks and scales as checkpoints store them) in
+/// MXFP4 panels or, without `panels`, MXFP4 rows.
+inline void packMxfp4(const uint8_t *blocks, const uint8_t *scales, int64_t n, int64_t k,
+                      bool panels, uint8_t *out) {
+  if (panels)
+    packMxfp4Panels(blocks, scales, n, k, out);
+  else
+    packMxfp4Rows(blocks, scales, n, k, out);
+}
+
 } // namespace moert
 
 #endif // MOERT_MXFP4_H

@@ -4,6 +4,7 @@
 #include "../ExpertOffsets.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/mxfp4.h"
 
 #include <algorithm>
 #include <climits>
@@ -320,22 +321,26 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
   if (m > INT_MAX || c.n > INT_MAX || c.k > INT_MAX)
     return error(MOERT_UNSUPPORTED, what, ": a GEMM of ", m, " x ", c.n, " x ",
                  c.k, " exceeds cuBLAS's 32-bit sizes");
-  // An f8e4m3 B: its bf16 values first (docs/artifact.md, "fp8 weights").
-  bool fp8 = c.dequantKernel >= 0;
-  if (fp8) {
-    const CUdeviceptr buffers[] = {b, scales, dequant_};
-    if (Status s = launch(static_cast<uint32_t>(c.dequantKernel), buffers, 3, c.n, T, what);
+  // An f8e4m3 or mxfp4 B: its bf16 values first (docs/artifact.md, "fp8
+  // weights", "MXFP4 weights"); an mxfp4 one holds its scales.
+  bool quantized = c.dequantKernel >= 0;
+  if (quantized) {
+    const CUdeviceptr fp8Buffers[] = {b, scales, dequant_}, mxfp4Buffers[] = {b, dequant_};
+    bool fp8 = c.dtype == MOERT_F8E4M3;
+    if (Status s = launch(static_cast<uint32_t>(c.dequantKernel),
+                          fp8 ? fp8Buffers : mxfp4Buffers, fp8 ? 3 : 2, c.n, T, what);
         !s)
       return s;
     b = dequant_;
   }
   // Row-major C[m, n] = A[m, k] · B[n, k]ᵀ is column-major Cᵀ = op(B)·Aᵀ.
-  // A and B hold c.dtype (bf16 for fp8); C is f32 and the sums run in f32.
+  // A and B hold c.dtype (bf16 for a dequantized B); C is f32 and the sums
+  // run in f32.
   const float one = 1.0f, zero = 0.0f;
   int n = static_cast<int>(c.n), k = static_cast<int>(c.k);
-  int ab = c.dtype == MOERT_BF16 || fp8 ? CUDA_R_16BF
-           : c.dtype == MOERT_F16       ? CUDA_R_16F
-                                        : CUDA_R_32F;
+  int ab = c.dtype == MOERT_BF16 || quantized ? CUDA_R_16BF
+           : c.dtype == MOERT_F16             ? CUDA_R_16F
+                                              : CUDA_R_32F;
   cublasStatus_t s = api_->cublasGemmEx(
       blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, static_cast<int>(m), k, &one,
       reinterpret_cast<const void *>(b), ab, k,
@@ -542,17 +547,19 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
         !s)
       return s;
   noteWrites(fn, index, index + 1, T);
-  // A's and B's bytes per element (fp8: bf16 A, one-byte codes with one
-  // f32 scale per 128 x 128 block); C is f32.
-  bool fp8 = c.dtype == MOERT_F8E4M3;
-  uint64_t aSize = fp8 ? 2 : moert_dtype_size(c.dtype);
-  uint64_t bSize = fp8 ? 1 : aSize;
+  // A's bytes per row and B's per matrix (fp8 and mxfp4: bf16 A; one-byte
+  // fp8 codes with one f32 scale per 128 x 128 block elsewhere; MXFP4
+  // rows); C is f32.
+  bool quantized = c.dequantKernel >= 0;
+  uint64_t aRow = uint64_t(c.k) * (quantized ? 2 : moert_dtype_size(c.dtype));
+  uint64_t bMatrix = c.dtype == MOERT_MXFP4    ? mxfp4MatrixBytes(c.n, c.k, false)
+                     : c.dtype == MOERT_F8E4M3 ? uint64_t(c.n * c.k)
+                                               : uint64_t(c.n * c.k) * moert_dtype_size(c.dtype);
   uint64_t scaleBytes = static_cast<uint64_t>(fp8Blocks(c.n) * fp8Blocks(c.k)) * 4;
   CUdeviceptr scales = scalesAddress(c.b);
   for (int64_t e = 0; e < c.experts; ++e) {
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
-    if (Status s = gemm(c, a + uint64_t(r0 * c.k) * aSize,
-                        b + uint64_t(e * c.n * c.k) * bSize,
+    if (Status s = gemm(c, a + uint64_t(r0) * aRow, b + uint64_t(e) * bMatrix,
                         scales ? scales + uint64_t(e) * scaleBytes : 0,
                         out + uint64_t(r0 * c.n) * 4, r1 - r0, false, T,
                         what + ", expert " + std::to_string(e));

@@ -35,7 +35,7 @@
 // REQUIRES: mlir-runner
 // RUN: rm -rf %t && mkdir -p %t
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=dequant_fp8 name=dq bind=N=130,K=200,NB=2,KB=2" --symbol-privatize=exclude=dq --symbol-dce -o %t/kernel.mlir
-// RUN: %python %S/Inputs/fp8_dequant.py driver %t/kernel.mlir %t/driver.mlir
+// RUN: %python %S/Inputs/dequant_kernel.py fp8 driver %t/kernel.mlir %t/driver.mlir
 // RUN: mlir-opt %t/driver.mlir --convert-scf-to-cf --convert-to-llvm --reconcile-unrealized-casts | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs > %t/out.txt
-// RUN: %python %S/Inputs/fp8_dequant.py check %t/out.txt | FileCheck %s --check-prefix=RAN
-// RAN: fp8 dequant: 26000 values equal the reference (219 NaN codes)
+// RUN: %python %S/Inputs/dequant_kernel.py fp8 check %t/out.txt | FileCheck %s --check-prefix=RAN
+// RAN: fp8 dequant: 26000 values equal the reference (219 NaN, 0 infinite)

@@ -637,7 +637,7 @@ exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) {int8_activations} : <?x32xf32>, 
 %x = exec.input "x" offset(0) bytes([64, 0]) : <?x32xbf16>
 %w = exec.weight "w" random(1) : <4x32xbf16>
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
-// expected-error@+1 {{'exec.gemm' op dequant is for an fp8 (f8E4M3FN) B, got '!exec.buffer<4x32xbf16>'}}
+// expected-error@+1 {{'exec.gemm' op dequant is for an fp8 or mxfp4 (f8E4M3FN, f4E2M1FN) B, got '!exec.buffer<4x32xbf16>'}}
 exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) {dequant = @d} : <?x32xbf16>, <4x32xbf16> -> <?x4xf32>
 
 // -----

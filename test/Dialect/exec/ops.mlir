@@ -28,6 +28,9 @@
 // CHECK: exec.gemm %[[XB]], %{{.*}} -> %[[Y]] rows([1, 0]) n(4) k(8) {dequant = @kernel_1} : <?x8xbf16>, <4x8xf8E4M3FN> -> <?x4xf32>
 // CHECK: %[[F4:.*]] = exec.weight "f4_blocks" from "m.safetensors" mxfp4 scales "f4_scales" rows(1, 2) panels : <2x4x32xf4E2M1FN>
 // CHECK: exec.grouped_gemm %{{.*}}, %[[F4]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
+// CHECK: %[[X32B:.*]] = exec.alloc offset(512) bytes([64, 0]) : <?x32xbf16>
+// CHECK: %[[R4:.*]] = exec.weight "r4" random(6) : <2x4x32xf4E2M1FN>
+// CHECK: exec.grouped_gemm %[[X32B]], %[[R4]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(32) {dequant = @kernel_1} : <?x32xbf16>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
 // CHECK: exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
 // CHECK: %[[I8:.*]] = exec.weight "i8" from "m.safetensors" group(64) panels : <2x4x64xi8>
 // CHECK: exec.grouped_gemm %{{.*}}, %[[I8]], %[[O]] -> %{{.*}} rows([1, 0]) experts(2) n(4) k(64) {int8_activations} : <?x64xf32>, <2x4x64xi8>, <3xi32> -> <?x4xf32>
@@ -77,6 +80,9 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   %x32 = exec.alloc offset(512) bytes([128, 0]) : <?x32xf32>
   %f4 = exec.weight "f4_blocks" from "m.safetensors" mxfp4 scales "f4_scales" rows(1, 2) panels : <2x4x32xf4E2M1FN>
   exec.grouped_gemm %x32, %f4, %o -> %y rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
+  %x32b = exec.alloc offset(512) bytes([64, 0]) : <?x32xbf16>
+  %r4 = exec.weight "r4" random(6) : <2x4x32xf4E2M1FN>
+  exec.grouped_gemm %x32b, %r4, %o -> %y rows([1, 0]) experts(2) n(4) k(32) {dequant = @kernel_1} : <?x32xbf16>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
   %x64 = exec.alloc offset(1536) bytes([256, 0]) : <?x64xf32>
   %q4 = exec.weight "q4" random(6) panels : <4x64xf4E2M1FN>
   exec.gemm %x64, %q4 -> %y rows([1, 0]) n(4) k(64) : <?x64xf32>, <4x64xf4E2M1FN> -> <?x4xf32>

@@ -12,11 +12,11 @@ check_e2e.py's lines and 'NAME: ok' or 'NAME: FAIL'; the last line is
 directory name ends in _bf16 is checked at --tol-bf16. A checkpoint whose
 reference was made with make_checkpoint.py --ffn-dtype bf16|f16 is compiled
 with --weight-type of that type and checked at --tol-16 (the same
-semantics; only the order of the f32 sums differs). One stored as fp8
-(--weight-format fp8) with --ffn-dtype bf16 is compiled with its fp8
-weights as they are (--weight-type=fp8), which the CUDA target reads as
-bf16(code · scale) against bf16 activations: the reference's semantics,
-checked at --tol-16 too.
+semantics; only the order of the f32 sums differs). One stored as fp8 or
+MXFP4 (--weight-format fp8 | mxfp4) with --ffn-dtype bf16 is compiled with
+its weights as they are (--weight-type=fp8 | mxfp4), which the CUDA target
+reads as bf16(code · scale) against bf16 activations: the reference's
+semantics, checked at --tol-16 too.
 """
 import argparse
 import json
@@ -49,7 +49,8 @@ def main():
         manifest = os.path.join(ckpt, "ref", "manifest.json")
         info = json.load(open(manifest)) if os.path.exists(manifest) else {}
         ffn = info.get("ffn_dtype", "f32")
-        weight_type = "fp8" if info.get("weight_format") == "fp8" and ffn == "bf16" else ffn
+        shipped = info.get("weight_format")
+        weight_type = shipped if shipped in ("fp8", "mxfp4") and ffn == "bf16" else ffn
         steps = [[os.path.join(a.bin, "moe-import"), ckpt, "-o", graph, "--dtype", "f32"],
                  [os.path.join(a.bin, "moe-compile"), graph, "-o", artifact,
                   "--target", a.target, "--cuda-binary", a.cuda_binary,

@@ -926,6 +926,19 @@ void useFp8Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 3, int64_t dequantRow
   g->dequant_kernel = static_cast<int32_t>(k);
 }
 
+// The artifact `use` makes, its grouped GEMM (command 3) given a gemv
+// kernel `name` of `args` buffers and 32 lanes, used up to T = 4.
+template <typename Use> Bytes withGemvKernel(Use use, const char *name, uint32_t args) {
+  return mutated([=](ArtifactBuilder &b) {
+    use(b);
+    uint32_t k = b.testKernel(name, args);
+    b.model.kernels[k]->lanes = 32;
+    auto *g = cmd<fb::GroupedGemmT>(b, 3);
+    g->gemv_kernel = static_cast<int32_t>(k);
+    g->gemv_max_tokens = 4;
+  });
+}
+
 TEST(LoaderSemantic, Fp8OnCuda) {
   Bytes good = mutated([](ArtifactBuilder &b) { useFp8Cuda(b); });
   EXPECT_TRUE(loadStatus(good)) << loadStatus(good).message();
@@ -958,8 +971,8 @@ TEST(LoaderSemantic, Fp8OnCuda) {
     cmd<fb::GemmT>(b, 0)->dequant_kernel = cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel;
   });
   EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT,
-                    "command 0 (Gemm): dequant kernel 1, but only an f8e4m3 GEMM on the cuda "
-                    "target has one");
+                    "command 0 (Gemm): dequant kernel 1, but only an f8e4m3 or mxfp4 GEMM on "
+                    "the cuda target has one");
   // A is bf16 there: [rows, k] of 2 bytes each.
   Bytes f = mutated([](ArtifactBuilder &b) {
     useFp8Cuda(b);
@@ -969,14 +982,8 @@ TEST(LoaderSemantic, Fp8OnCuda) {
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "but bf16 [rows, k] needs 16");
   // The gemv kernel of an fp8 grouped GEMM takes B's scales too.
   auto gemv = [](uint32_t args) {
-    return mutated([=](ArtifactBuilder &b) {
-      useFp8Cuda(b);
-      uint32_t k = b.testKernel("grouped_gemv_fp8_warp_0", args);
-      b.model.kernels[k]->lanes = 32;
-      auto *g = cmd<fb::GroupedGemmT>(b, 3);
-      g->gemv_kernel = static_cast<int32_t>(k);
-      g->gemv_max_tokens = 4;
-    });
+    return withGemvKernel([](ArtifactBuilder &b) { useFp8Cuda(b); },
+                          "grouped_gemv_fp8_warp_0", args);
   };
   moert::Status ok = loadStatus(gemv(5));
   EXPECT_TRUE(ok.ok()) << ok.message();
@@ -1070,6 +1077,84 @@ TEST(LoaderSemantic, Mxfp4Weights) {
     b.model.weights[4]->checksums.clear();
   });
   EXPECT_TRUE(loadStatus(j)) << loadStatus(j).message();
+}
+
+// mxfp4 on the CUDA target: B an mxfp4 weight [2, 8, 64] in MXFP4 rows
+// (weight 4: per row 32 bytes of codes then 2 scale bytes), A bf16, and a
+// dequant kernel (rows, bf16 copy) over the n = 8 rows of a matrix.
+void useMxfp4Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 2) {
+  a.model.target = fb::Target::Cuda;
+  a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
+  a.model.code_objects[0]->arch = "sm_90";
+  std::vector<uint8_t> rows(2 * 8 * moert::mxfp4RowBytes(64), 0);
+  uint32_t w = a.addWeight("w4", fb::DType::MXFP4, {2, 8, 64}, rows.data(), rows.size());
+  uint32_t k = a.testKernel("dequant_mxfp4_0", dequantArgs);
+  // Writes its last buffer (the copy).
+  a.setKernelBounds(k, 8, uint64_t(1) << (dequantArgs - 1),
+                    std::vector<uint64_t>(dequantArgs, 128));
+  FunctionBuilder f(a.model, fn(a));
+  auto *g = cmd<fb::GroupedGemmT>(a, 3);
+  *g->a = buf(f.buffer(128, 0)); // bf16 [rows, 64]
+  *g->b = wt(w);
+  g->k = 64;
+  g->dtype = fb::DType::MXFP4;
+  g->dequant_kernel = static_cast<int32_t>(k);
+}
+
+TEST(LoaderSemantic, Mxfp4OnCuda) {
+  EXPECT_EQ(moert::mxfp4RowBytes(64), 34u);
+  Bytes good = mutated([](ArtifactBuilder &b) { useMxfp4Cuda(b); });
+  EXPECT_TRUE(loadStatus(good)) << loadStatus(good).message();
+  // The rows' bytes exactly: 2 x 8 x 34, not the 2 x 8 x 51 of [2, 8, 96].
+  Bytes a = mutated([](ArtifactBuilder &b) {
+    useMxfp4Cuda(b);
+    b.model.weights[4]->shape = {2, 8, 96};
+  });
+  EXPECT_LOAD_ERROR(a, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): bytes is 544, but mxfp4 [2, 8, 96] in MXFP4 rows is 816 bytes");
+  Bytes c = mutated([](ArtifactBuilder &b) {
+    useMxfp4Cuda(b);
+    b.model.weights[4]->shape = {2, 16, 34};
+  });
+  EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT,
+                    "weight 4 ('w4'): an mxfp4 weight is [..., n, k] with k a multiple of 32 "
+                    "in layout RowMajor (MXFP4 rows) on the cuda target, got [2, 16, 34]");
+  Bytes d = mutated([](ArtifactBuilder &b) {
+    useMxfp4Cuda(b);
+    cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel = -1;
+  });
+  EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): dequant kernel -1, but an mxfp4 GEMM on the "
+                    "cuda target needs one");
+  EXPECT_LOAD_ERROR(mutated([](ArtifactBuilder &b) { useMxfp4Cuda(b, 3); }),
+                    MOERT_INVALID_ARTIFACT,
+                    "dequant kernel 'dequant_mxfp4_0' takes 3 buffers over at most 8 rows, "
+                    "expected 2 (rows, copy) over 8");
+  // The command multiplies by the weight's own [n, k] matrices.
+  Bytes e = mutated([](ArtifactBuilder &b) {
+    useMxfp4Cuda(b);
+    cmd<fb::GroupedGemmT>(b, 3)->n = 4;
+  });
+  EXPECT_LOAD_ERROR(e, MOERT_INVALID_ARTIFACT,
+                    "operand b (weight 4 'w4') is in MXFP4 rows of [8, 64] matrices, but the "
+                    "command multiplies by [4, 64]");
+  // A is bf16 there: [rows, 64] of 2 bytes each.
+  Bytes f = mutated([](ArtifactBuilder &b) {
+    useMxfp4Cuda(b);
+    FunctionBuilder fb(b.model, fn(b));
+    *cmd<fb::GroupedGemmT>(b, 3)->a = buf(fb.buffer(127, 0));
+  });
+  EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "but bf16 [rows, k] needs 128");
+  // Its gemv kernel takes (a, b, offsets, c): the scales are in the rows.
+  auto gemv = [](uint32_t args) {
+    return withGemvKernel([](ArtifactBuilder &b) { useMxfp4Cuda(b); },
+                          "grouped_gemv_mxfp4_warp_0", args);
+  };
+  moert::Status ok = loadStatus(gemv(4));
+  EXPECT_TRUE(ok.ok()) << ok.message();
+  EXPECT_LOAD_ERROR(gemv(5), MOERT_INVALID_ARTIFACT,
+                    "gemv kernel 'grouped_gemv_mxfp4_warp_0' takes 5 buffers with 32 lanes, "
+                    "expected 4 (a, b, offsets, c) with 32");
 }
 
 // An int4 grouped GEMM: B is an int4 weight [2, 8, 64] with groups of 32
