@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -85,6 +86,11 @@ struct State {
   std::set<Module *> modules;
   std::map<void *, size_t> registered;
   std::map<void *, size_t> pinned; // cuMemAllocHost
+  /// The stream each thread captures (the runtime captures in
+  /// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL). Not a thread_local: this library
+  /// is dlopen'd, and the sanitizer runtime of GCC <= 13 can misread a
+  /// dlopen'd library's dynamic TLS block and crash LeakSanitizer at exit.
+  std::map<std::thread::id, Stream *> capturing;
   bool initialized = false;
 
   State() {
@@ -126,9 +132,22 @@ void report() {
   s.line("exit");
 }
 
-/// The thread's stream being captured, if any (the runtime captures in
-/// CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).
-thread_local Stream *capturingHere = nullptr;
+/// The stream this thread captures, if any.
+Stream *capturingHere() {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.capturing.find(std::this_thread::get_id());
+  return it == s.capturing.end() ? nullptr : it->second;
+}
+
+void setCapturingHere(Stream *st) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (st)
+    s.capturing[std::this_thread::get_id()] = st;
+  else
+    s.capturing.erase(std::this_thread::get_id());
+}
 
 [[noreturn]] void malformed(const char *variable, const std::string &value) {
   std::fprintf(stderr, "fakecuda: malformed %s '%s'\n", variable, value.c_str());
@@ -161,9 +180,10 @@ bool insideLocked(State &s, uint64_t address, uint64_t bytes) {
 /// A call the driver refuses while this thread captures: the capture is
 /// spoilt, as it is by the driver.
 bool refusedInCapture(const char *entry) {
-  if (!capturingHere)
+  Stream *st = capturingHere();
+  if (!st)
     return false;
-  capturingHere->invalidated = true;
+  st->invalidated = true;
   trace(std::string(entry) + ": refused while the thread captures a stream");
   return true;
 }
@@ -629,13 +649,13 @@ CUresult cuStreamBeginCapture_v2(CUstream stream, int mode) {
   Stream *st = asStream(stream);
   if (!st)
     return kInvalidHandle;
-  if (st->capturing || capturingHere ||
+  if (st->capturing || capturingHere() ||
       mode != moert::rt::cuda::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
     return kIllegalState;
   st->capturing = true;
   st->invalidated = false;
   st->captured.clear();
-  capturingHere = st;
+  setCapturingHere(st);
   trace("capture begins");
   return kSuccess;
 }
@@ -646,7 +666,7 @@ CUresult cuStreamEndCapture(CUstream stream, CUgraph *graph) {
   if (!st || !st->capturing)
     return kIllegalState;
   st->capturing = false;
-  capturingHere = nullptr;
+  setCapturingHere(nullptr);
   *graph = nullptr;
   if (st->invalidated) {
     st->captured.clear();
