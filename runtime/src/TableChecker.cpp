@@ -658,16 +658,18 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     if (!(st = checkDim("n", out->n)) || !(st = checkDim("k", out->k)))
       return st;
     out->bPanels = out->b.isWeight && (*weights_)[out->b.index].panels;
-    if (out->bPanels || (mxfp4 && out->b.isWeight)) {
-      // The weight's matrices must be [n, k] exactly: the panels' order
-      // (an MXFP4 row's bytes) depends on both.
+    if (out->bPanels || (cudaFp8 && out->b.isWeight)) {
+      // The weight's matrices must be [n, k] exactly: the panels' order, an
+      // MXFP4 row's bytes and where each fp8 matrix's scales start depend
+      // on both.
       const WeightSpec &w = (*weights_)[out->b.index];
       int64_t wn = w.shape[w.shape.size() - 2], wk = w.shape.back();
       if (wn != out->n || wk != out->k)
         return error(MOERT_INVALID_ARTIFACT, where, ": operand b (weight ",
                      out->b.index, " '", w.name, "') is in ",
-                     out->bPanels ? "panels" : "MXFP4 rows", " of [", wn, ", ", wk,
-                     "] matrices, but the command multiplies by [", out->n, ", ", out->k, "]");
+                     out->bPanels ? "panels" : mxfp4 ? "MXFP4 rows" : "128 x 128 scale blocks",
+                     " of [", wn, ", ", wk, "] matrices, but the command multiplies by [",
+                     out->n, ", ", out->k, "]");
     }
     // n and k are at most kBlasMax each, so n x k (padded) fits an int64.
     // mxfp4, int8 and int4 (in panels, k a multiple of the group as the
@@ -692,6 +694,24 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
         !(st = disjoint(out->c, *needC, where + ": operand c", out->a, *needA, "operand a")) ||
         !(st = disjoint(out->c, *needC, where + ": operand c", out->b, *needB, "operand b")))
       return st;
+    if (cudaFp8) {
+      // The dequant kernel's bounds: it reads one matrix of B (and its
+      // scales) and writes only the copy, n x k bf16 values.
+      const KernelSpec &k = (*kernels_)[static_cast<size_t>(out->dequantKernel)];
+      uint64_t copy = static_cast<uint64_t>(out->n * out->k) * 2;
+      std::vector<uint64_t> most = {static_cast<uint64_t>(bMatrix)};
+      if (!mxfp4)
+        most.push_back(static_cast<uint64_t>(fp8Blocks(out->n) * fp8Blocks(out->k)) * 4);
+      most.push_back(copy);
+      if (k.writes & ~(uint64_t(1) << (most.size() - 1)))
+        return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel '", k.name,
+                     "' writes arguments other than its last (the copy)");
+      for (size_t a = 0; a < most.size(); ++a)
+        if (k.argBytes[a] > most[a])
+          return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel '", k.name,
+                       "' may touch ", k.argBytes[a], " bytes through argument ", a,
+                       ", but one [", out->n, ", ", out->k, "] matrix gives it ", most[a]);
+    }
     return Status();
   };
   switch (entry->command_type()) {
@@ -789,13 +809,37 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return error(MOERT_INVALID_ARTIFACT, where, ": gemv_max_tokens is ", gmax,
                    ", expected 1 <= gemv_max_tokens <= max_tokens (", maxT_, ")");
     const KernelSpec &k = (*kernels_)[static_cast<size_t>(gk)];
-    size_t gemvArgs = out->dtype == MOERT_F8E4M3 ? 5 : 4;
+    bool fp8Gemv = out->dtype == MOERT_F8E4M3;
+    size_t gemvArgs = fp8Gemv ? 5 : 4;
     if (k.numArgs != gemvArgs || k.lanes != 32)
       return error(MOERT_INVALID_ARTIFACT, where, ": gemv kernel '", k.name,
                    "' takes ", k.numArgs, " buffers with ", k.lanes, " lanes, expected ",
                    gemvArgs, gemvArgs == 5 ? " (a, b, b's scales, offsets, c)"
                                            : " (a, b, offsets, c)",
                    " with 32");
+    // Its bounds, as a launch's (compared at max_tokens): each argument at
+    // least as large as the kernel may touch, and it writes only c.
+    if (k.writes & ~(uint64_t(1) << (gemvArgs - 1)))
+      return error(MOERT_INVALID_ARTIFACT, where, ": gemv kernel '", k.name,
+                   "' writes arguments other than c");
+    std::vector<const Operand *> gemvOps = {&out->a, &out->b, &out->offsets, &out->c};
+    if (fp8Gemv)
+      gemvOps.insert(gemvOps.begin() + 2, nullptr); // B's scales
+    for (size_t a = 0; a < gemvOps.size(); ++a) {
+      std::string arg = where + ": gemv kernel argument " + std::to_string(a);
+      int64_t need = static_cast<int64_t>(k.argBytes[a]);
+      if (gemvOps[a]) {
+        if (!(s = fits(*gemvOps[a], arg, Ends{0, need}, "kernel '" + k.name + "'")))
+          return s;
+        continue;
+      }
+      const WeightSpec &w = (*weights_)[out->b.index];
+      uint64_t have = w.scales >= 0 ? (*weights_)[static_cast<size_t>(w.scales)].bytes : 0;
+      if (k.argBytes[a] > have)
+        return error(MOERT_INVALID_ARTIFACT, arg, " (the scales of weight ", out->b.index,
+                     " '", w.name, "') holds ", have, " bytes, but kernel '", k.name,
+                     "' needs ", k.argBytes[a]);
+    }
     out->gemvKernel = gk;
     out->gemvMaxTokens = gmax;
     return Status();

@@ -897,7 +897,7 @@ std::string validate() {
   if (opts.intWeights() && opts.targetKind() != "cpu")
     return "--weight-type " + opts.weightType + " runs on the cpu target only so far "
            "(fp8 and mxfp4 run on cuda too)";
-  if (opts.quantized() && !opts.packWeights)
+  if (opts.quantized() && !opts.packWeights && !opts.gpu())
     return "--weight-type " + opts.weightType + " needs --pack-weights (its kernels read " +
            "weights in panels only)";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())

@@ -176,7 +176,7 @@ Status CudaDevice::init(int ordinal) {
   if (Status s = check(api.cuMemAlloc(&arena_, arena + kDeviceAlign + dequant),
                        "cuMemAlloc of the " + std::to_string(arena) + "-byte arena" +
                            (dequant ? " and a " + std::to_string(dequant) +
-                                          "-byte bf16 copy of an fp8 matrix"
+                                          "-byte bf16 copy of an fp8 or mxfp4 matrix"
                                     : std::string()));
       !s)
     return s;

@@ -79,7 +79,8 @@ private:
   Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                      int64_t T);
   /// C[m, n] (+)= A · Bᵀ by cuBLAS; for an f8e4m3 B (`scales` its
-  /// matrix's scales), after the dequant kernel wrote B as bf16 to dequant_.
+  /// matrix's scales) or an mxfp4 one, after the dequant kernel wrote B as
+  /// bf16 to dequant_.
   Status gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
               CUdeviceptr scales, CUdeviceptr cOut, int64_t m, bool accumulate,
               int64_t T, const std::string &what);
@@ -120,8 +121,9 @@ private:
   CUdeviceptr faultWord_ = 0;
   int32_t hostFault_ = 0;
   CUdeviceptr workspace_ = 0;
-  /// The bf16 copy of one f8e4m3 matrix that cuBLAS reads (after the fault
-  /// word, in the arena's allocation; the largest such matrix's bytes).
+  /// The bf16 copy of one f8e4m3 or mxfp4 matrix that cuBLAS reads (after
+  /// the fault word, in the arena's allocation; the largest such matrix's
+  /// bytes).
   CUdeviceptr dequant_ = 0;
   std::vector<int32_t> offsets_; // a grouped GEMM's offsets, read back
   // Where offsets_ came from: [offsetsAt_, + offsetsBytes_) of the arena;

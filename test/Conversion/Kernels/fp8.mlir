@@ -16,11 +16,21 @@
 // DEQUANT: } {exec.spread}
 
 // GEMV: func.func @g(%[[A:.*]]: memref<32x200xbf16>, %[[B:.*]]: memref<4x130x200xi8>, %[[S:.*]]: memref<4x2x2xf32>, %{{.*}}: memref<5xi32>, %[[C:.*]]: memref<32x130xf32>, {{.*}} attributes {exec.lanes = 32 : i64}
-// GEMV: gpu.lane_id
-// GEMV: %[[SC:.*]] = memref.load %[[S]]
-// GEMV: %[[CODE:.*]] = memref.load %[[B]]
+// The kernel's indices (its decoding is dequant_fp8's, run below): lane l
+// of item (e, n) reads codes j = jb + 32 u + l of the block of 128 at jb,
+// whose scale is S[e, n / 128, jb / 128], against A's k = j.
+// GEMV: %[[LANE:[0-9]+]] = gpu.lane_id
+// GEMV: %[[E:[0-9]+]] = arith.divui %{{.*}}, %c130 : index
+// GEMV-NEXT: %[[N:[0-9]+]] = arith.remui %{{.*}}, %c130 : index
+// GEMV-NEXT: %[[NB:[0-9]+]] = arith.divui %[[N]], %c128 : index
+// GEMV: %[[KB:[0-9]+]] = arith.divui %[[JB:[a-z0-9]+]], %c128 : index
+// GEMV-NEXT: %[[SC:[0-9]+]] = memref.load %[[S]][%[[E]], %[[NB]], %[[KB]]] : memref<4x2x2xf32>
+// GEMV: %[[U:[0-9]+]] = arith.muli %{{.*}}, %c32 : index
+// GEMV-NEXT: %[[JL:[0-9]+]] = arith.addi %[[JB]], %[[U]] : index
+// GEMV-NEXT: %[[J:[0-9]+]] = arith.addi %[[JL]], %[[LANE]] : index
+// GEMV: %[[CODE:[0-9]+]] = memref.load %[[B]][%[[E]], %[[N]], %[[J]]] : memref<4x130x200xi8>
 // GEMV: arith.mulf %{{.*}}, %[[SC]] : f32
-// GEMV: %[[AW:.*]] = memref.load %[[A]]
+// GEMV: %[[AW:[0-9]+]] = memref.load %[[A]][%{{.*}}, %[[J]]] : memref<32x200xbf16>
 // GEMV: arith.extf %[[AW]] : bf16 to f32
 // GEMV: math.fma
 // GEMV: gpu.shuffle xor

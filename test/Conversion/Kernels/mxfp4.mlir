@@ -17,9 +17,23 @@
 // DEQUANT: } {exec.spread}
 
 // GEMV: func.func @g(%[[A:.*]]: memref<32x64xbf16>, %[[B:.*]]: memref<4x6x34xi8>, %{{.*}}: memref<5xi32>, %[[C:.*]]: memref<32x6xf32>, {{.*}} attributes {exec.lanes = 32 : i64}
-// GEMV: gpu.lane_id
-// GEMV: memref.load %[[B]]
-// GEMV: %[[AW:.*]] = memref.load %[[A]]
+// The kernel's indices (its decoding is dequant_mxfp4's, run below): lane l
+// of item (e, n) reads code bytes j = 128 b + 32 u + l, their group's scale
+// at byte KH + j / 16 of the row, and A's k = 2 j (low nibble), 2 j + 1
+// (here KH = 32: one block, b = 0 folded away).
+// GEMV: %[[LANE:[0-9]+]] = gpu.lane_id
+// GEMV: %[[E:[0-9]+]] = arith.divui %{{.*}}, %c6 : index
+// GEMV-NEXT: %[[N:[0-9]+]] = arith.remui %{{.*}}, %c6 : index
+// GEMV: %[[U:[0-9]+]] = arith.muli %{{.*}}, %c32 : index
+// GEMV-NEXT: %[[J:[0-9]+]] = arith.addi %[[U]], %[[LANE]] : index
+// GEMV: %[[G:[0-9]+]] = arith.divui %[[J]], %c16 : index
+// GEMV-NEXT: %[[AT:[0-9]+]] = arith.addi %[[G]], %c32 : index
+// GEMV-NEXT: memref.load %[[B]][%[[E]], %[[N]], %[[AT]]] : memref<4x6x34xi8>
+// GEMV: memref.load %[[B]][%[[E]], %[[N]], %[[J]]] : memref<4x6x34xi8>
+// GEMV: %[[K0:[0-9]+]] = arith.muli %[[J]], %c2 : index
+// GEMV-NEXT: %[[K1:[0-9]+]] = arith.addi %[[K0]], %c1 : index
+// GEMV-NEXT: memref.load %[[A]][%{{.*}}, %[[K0]]] : memref<32x64xbf16>
+// GEMV-NEXT: memref.load %[[A]][%{{.*}}, %[[K1]]] : memref<32x64xbf16>
 // GEMV: arith.extf %{{.*}} : bf16 to f32
 // GEMV: math.fma
 // GEMV: gpu.shuffle xor

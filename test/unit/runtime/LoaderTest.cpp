@@ -917,9 +917,11 @@ void useFp8Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 3, int64_t dequantRow
   uint32_t s = a.addWeightF32("w8_scale_inv", {2, 1, 1}, {0.5f, 2.0f});
   a.model.weights[w]->scales = static_cast<int32_t>(s);
   uint32_t k = a.testKernel("dequant_fp8_0", dequantArgs);
-  // Writes its last buffer (the copy).
-  a.setKernelBounds(k, dequantRows, uint64_t(1) << (dequantArgs - 1),
-                    std::vector<uint64_t>(dequantArgs, 128));
+  // Writes its last buffer (the copy): one matrix's codes, its one block's
+  // scale, the matrix as bf16.
+  std::vector<uint64_t> bounds = {64, 4, 128};
+  bounds.resize(dequantArgs, 128);
+  a.setKernelBounds(k, dequantRows, uint64_t(1) << (dequantArgs - 1), bounds);
   auto *g = cmd<fb::GroupedGemmT>(a, 3);
   *g->b = wt(w);
   g->dtype = fb::DType::F8E4M3;
@@ -980,6 +982,33 @@ TEST(LoaderSemantic, Fp8OnCuda) {
     *cmd<fb::GroupedGemmT>(b, 3)->a = buf(fb.buffer(15, 0));
   });
   EXPECT_LOAD_ERROR(f, MOERT_INVALID_ARTIFACT, "but bf16 [rows, k] needs 16");
+  // The dequant kernel's bounds: one matrix's codes and scales, the copy
+  // written and nothing else.
+  auto bounds = [](std::vector<uint64_t> argBytes, uint64_t writes) {
+    return mutated([=](ArtifactBuilder &b) {
+      useFp8Cuda(b);
+      b.setKernelBounds(static_cast<uint32_t>(cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel), 8,
+                        writes, argBytes);
+    });
+  };
+  EXPECT_LOAD_ERROR(bounds({65, 4, 128}, 4), MOERT_INVALID_ARTIFACT,
+                    "dequant kernel 'dequant_fp8_0' may touch 65 bytes through argument 0, but "
+                    "one [8, 8] matrix gives it 64");
+  EXPECT_LOAD_ERROR(bounds({64, 8, 128}, 4), MOERT_INVALID_ARTIFACT,
+                    "may touch 8 bytes through argument 1, but one [8, 8] matrix gives it 4");
+  EXPECT_LOAD_ERROR(bounds({64, 4, 256}, 4), MOERT_INVALID_ARTIFACT,
+                    "may touch 256 bytes through argument 2, but one [8, 8] matrix gives it 128");
+  EXPECT_LOAD_ERROR(bounds({64, 4, 128}, 5), MOERT_INVALID_ARTIFACT,
+                    "dequant kernel 'dequant_fp8_0' writes arguments other than its last (the copy)");
+  // Each matrix's scales start at e x its blocks: the command's [n, k] must
+  // be the weight's.
+  Bytes g = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    cmd<fb::GroupedGemmT>(b, 3)->n = 4;
+  });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT,
+                    "operand b (weight 4 'w8') is in 128 x 128 scale blocks of [8, 8] matrices, "
+                    "but the command multiplies by [4, 8]");
   // The gemv kernel of an fp8 grouped GEMM takes B's scales too.
   auto gemv = [](uint32_t args) {
     return withGemvKernel([](ArtifactBuilder &b) { useFp8Cuda(b); },
@@ -990,6 +1019,19 @@ TEST(LoaderSemantic, Fp8OnCuda) {
   EXPECT_LOAD_ERROR(gemv(4), MOERT_INVALID_ARTIFACT,
                     "gemv kernel 'grouped_gemv_fp8_warp_0' takes 4 buffers with 32 lanes, "
                     "expected 5 (a, b, b's scales, offsets, c) with 32");
+  // Its bounds: B's scales hold 2 x 4 bytes.
+  Bytes h = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    uint32_t k = b.testKernel("grouped_gemv_fp8_warp_0", 5);
+    b.model.kernels[k]->lanes = 32;
+    b.setKernelBounds(k, 1 << 20, 16, {0, 128, 12, 0, 0});
+    auto *g = cmd<fb::GroupedGemmT>(b, 3);
+    g->gemv_kernel = static_cast<int32_t>(k);
+    g->gemv_max_tokens = 4;
+  });
+  EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): gemv kernel argument 2 (the scales of weight 4 "
+                    "'w8') holds 8 bytes, but kernel 'grouped_gemv_fp8_warp_0' needs 12");
 }
 
 // An mxfp4 grouped GEMM: B is an mxfp4 weight [2, 8, 32] in MXFP4 panels
@@ -1089,9 +1131,10 @@ void useMxfp4Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 2) {
   std::vector<uint8_t> rows(2 * 8 * moert::mxfp4RowBytes(64), 0);
   uint32_t w = a.addWeight("w4", fb::DType::MXFP4, {2, 8, 64}, rows.data(), rows.size());
   uint32_t k = a.testKernel("dequant_mxfp4_0", dequantArgs);
-  // Writes its last buffer (the copy).
-  a.setKernelBounds(k, 8, uint64_t(1) << (dequantArgs - 1),
-                    std::vector<uint64_t>(dequantArgs, 128));
+  // Writes its last buffer (the copy): one matrix's rows, the matrix as bf16.
+  std::vector<uint64_t> bounds = {8 * 34, 8 * 64 * 2};
+  bounds.resize(dequantArgs, 128);
+  a.setKernelBounds(k, 8, uint64_t(1) << (dequantArgs - 1), bounds);
   FunctionBuilder f(a.model, fn(a));
   auto *g = cmd<fb::GroupedGemmT>(a, 3);
   *g->a = buf(f.buffer(128, 0)); // bf16 [rows, 64]
@@ -1155,6 +1198,15 @@ TEST(LoaderSemantic, Mxfp4OnCuda) {
   EXPECT_LOAD_ERROR(gemv(5), MOERT_INVALID_ARTIFACT,
                     "gemv kernel 'grouped_gemv_mxfp4_warp_0' takes 5 buffers with 32 lanes, "
                     "expected 4 (a, b, offsets, c) with 32");
+  // The dequant kernel reads one matrix's rows (8 x 34 bytes).
+  Bytes g = mutated([](ArtifactBuilder &b) {
+    useMxfp4Cuda(b);
+    b.setKernelBounds(static_cast<uint32_t>(cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel), 8,
+                      2, {8 * 34 + 1, 8 * 64 * 2});
+  });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT,
+                    "dequant kernel 'dequant_mxfp4_0' may touch 273 bytes through argument 0, "
+                    "but one [8, 64] matrix gives it 272");
 }
 
 // An int4 grouped GEMM: B is an int4 weight [2, 8, 64] with groups of 32
@@ -1311,6 +1363,29 @@ TEST(LoaderSemantic, GroupedGemmGemvKernel) {
   // A launch's kernel (3 buffers, 1 lane) is not a gemv kernel.
   EXPECT_LOAD_ERROR(gemv(0, 8, 4, 32), MOERT_INVALID_ARTIFACT,
                     "gemv kernel 'moert_test_add_bias8' takes 3 buffers");
+  // Its bounds, as a launch's: no argument smaller than the kernel may
+  // touch (compared at max_tokens), and it writes only c.
+  auto bounded = [&](uint64_t writes, std::vector<uint64_t> argBytes) {
+    return mutated([=](ArtifactBuilder &a) {
+      a.model.target = fb::Target::Cuda;
+      a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
+      a.model.code_objects[0]->arch = "sm_90";
+      uint32_t k = a.testKernel("grouped_gemv_warp_0", 4);
+      a.model.kernels[k]->lanes = 32;
+      a.setKernelBounds(k, 1 << 20, writes, argBytes);
+      auto *g = cmd<fb::GroupedGemmT>(a, 3);
+      g->gemv_kernel = static_cast<int32_t>(k);
+      g->gemv_max_tokens = 8;
+    });
+  };
+  EXPECT_LOAD_ERROR(bounded(1, {0, 0, 0, 0}), MOERT_INVALID_ARTIFACT,
+                    "gemv kernel 'grouped_gemv_warp_0' writes arguments other than c");
+  EXPECT_LOAD_ERROR(bounded(8, {uint64_t(1) << 40, 0, 0, 0}), MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): gemv kernel argument 0 (buffer");
+  EXPECT_LOAD_ERROR(bounded(8, {0, uint64_t(1) << 40, 0, 0}), MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): gemv kernel argument 1 (weight");
+  EXPECT_LOAD_ERROR(bounded(8, {0, 0, 0, uint64_t(1) << 40}), MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): gemv kernel argument 3 (buffer");
 }
 
 TEST(LoaderSemantic, FillAndCopy) {
