@@ -962,13 +962,16 @@ using GroupDecodeFn = void (*)(int64_t kc, int64_t g, const uint8_t *groups, flo
 
 /// A kernel family for such panels: fused tiles for 1..fusedRows rows (none:
 /// fusedRows = 0), the decoding of a slice, and tiles on decoded slices for
-/// 1..maxRows rows.
+/// 1..maxRows rows; fused tiles over pairs of full panels for 1..pairRows
+/// rows (none: pairRows = 0; MXFP4's own group layout only).
 struct GroupFamily {
   const GroupTileFn *fused;
   int fusedRows;
   GroupDecodeFn decode;
   const Fp8TileFn *tiles; // on decoded slices
   int maxRows;
+  const Fp8PairTileFn *pairs = nullptr;
+  int pairRows = 0;
 };
 
 /// Where a panel's groups are: g values of k per group, groupBytes each,
@@ -1047,6 +1050,50 @@ tileMxfp4FusedAvx512(int64_t kc, int64_t /*g*/, const float *A, int64_t lda,
     }
   }
   storeTile512<MR>(acc, C, ldc, masks);
+}
+
+/// Two full panels at once (the one at `group` and the one panelBytes
+/// further; 64 columns of C) for MR rows: each column's chain is
+/// tileMxfp4FusedAvx512's, with four independent chains per row instead of
+/// two, which bound one row by the FMAs' latency (as for fp8, above).
+template <int MR>
+__attribute__((target("avx512f"))) void
+tileMxfp4FusedPairAvx512(int64_t kc, const float *A, int64_t lda, const uint8_t *group,
+                         int64_t panelBytes, float *C, int64_t ldc, bool load) {
+  const ColumnMasks masks = columnMasks(kPanelWidth);
+  const __m512 values = e2m1Values512();
+  const uint8_t *group1 = group + panelBytes;
+  __m512 acc0[MR][2], acc1[MR][2];
+  loadTile512<MR>(acc0, C, ldc, masks, load);
+  loadTile512<MR>(acc1, C + kPanelWidth, ldc, masks, load);
+  for (int64_t k0 = 0; k0 < kc;
+       k0 += kMxfp4Group, group += kMxfp4GroupBytes, group1 += kMxfp4GroupBytes) {
+    prefetchCodes(group);
+    prefetchCodes(group1);
+    __m512 s00 = e8m0x16(group), s01 = e8m0x16(group + 16);
+    __m512 s10 = e8m0x16(group1), s11 = e8m0x16(group1 + 16);
+    const uint8_t *steps0 = group + kPanelWidth, *steps1 = group1 + kPanelWidth;
+#pragma GCC unroll 4
+    for (int s = 0; s < kMxfp4Group; ++s) {
+      if (s % 4 == 0) {
+        prefetchCodes(steps0 + 16 * s);
+        prefetchCodes(steps1 + 16 * s);
+      }
+      __m512 b00, b01, b10, b11;
+      decodeMxfp4x32(steps0 + 16 * s, values, s00, s01, b00, b01);
+      decodeMxfp4x32(steps1 + 16 * s, values, s10, s11, b10, b11);
+#pragma GCC unroll 4
+      for (int i = 0; i < MR; ++i) {
+        __m512 a = _mm512_set1_ps(A[i * lda + k0 + s]);
+        acc0[i][0] = _mm512_fmadd_ps(a, b00, acc0[i][0]);
+        acc0[i][1] = _mm512_fmadd_ps(a, b01, acc0[i][1]);
+        acc1[i][0] = _mm512_fmadd_ps(a, b10, acc1[i][0]);
+        acc1[i][1] = _mm512_fmadd_ps(a, b11, acc1[i][1]);
+      }
+    }
+  }
+  storeTile512<MR>(acc0, C, ldc, masks);
+  storeTile512<MR>(acc1, C + kPanelWidth, ldc, masks);
 }
 
 __attribute__((target("avx512f"))) void
@@ -1205,8 +1252,10 @@ constexpr Fp8TileFn kMxfp4Avx2Tiles[] = {
 constexpr GroupTileFn kMxfp4FusedAvx2Tiles[] = {
     tileMxfp4FusedAvx2<1>, tileMxfp4FusedAvx2<2>, tileMxfp4FusedAvx2<3>};
 
+constexpr Fp8PairTileFn kMxfp4PairAvx512Tiles[] = {tileMxfp4FusedPairAvx512<1>,
+                                                   tileMxfp4FusedPairAvx512<2>};
 constexpr GroupFamily kMxfp4Avx512 = {kMxfp4FusedAvx512Tiles, 8, decodeMxfp4Avx512,
-                                      kMxfp4Avx512Tiles, 8};
+                                      kMxfp4Avx512Tiles, 8, kMxfp4PairAvx512Tiles, 2};
 constexpr GroupFamily kMxfp4Avx2 = {kMxfp4FusedAvx2Tiles, 3, decodeMxfp4Avx2,
                                     kMxfp4Avx2Tiles, 6};
 constexpr GroupFamily kMxfp4Generic = {nullptr, 0, decodeMxfp4Generic, kFp8GenericTiles, 4};
@@ -1480,11 +1529,16 @@ void gemmGroupsOf(const GroupFamily &f, const GroupLayout &l, int64_t M, int64_t
     for (int64_t p = 0; p < numPanels; ++p) {
       int64_t c0 = p * kPanelWidth;
       int width = static_cast<int>(std::min<int64_t>(kPanelWidth, N - c0));
+      // One or two rows: two full panels per tile where the family has it.
+      bool pair = mc <= f.pairRows && N - c0 >= 2 * kPanelWidth;
       for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += slice) {
         int64_t kc = std::min(slice, K - k0);
         bool load = accumulate || k0 > 0;
         const uint8_t *groups = panels + p * l.panelBytes + k0 / l.g * l.groupBytes;
-        if (fused) {
+        if (pair) {
+          f.pairs[mc - 1](kc, A + m0 * K + k0, K, groups, l.panelBytes, C + m0 * ldc + c0,
+                          ldc, load);
+        } else if (fused) {
           f.fused[mc - 1](kc, l.g, A + m0 * K + k0, K, groups, C + m0 * ldc + c0, ldc,
                           width, load);
         } else {
@@ -1499,6 +1553,7 @@ void gemmGroupsOf(const GroupFamily &f, const GroupLayout &l, int64_t M, int64_t
         if (K == 0)
           break;
       }
+      p += pair;
     }
   }
 }
