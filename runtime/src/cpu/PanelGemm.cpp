@@ -585,6 +585,23 @@ tileFp8FusedAvx512(int64_t kc, const float *A, int64_t lda, const void *B,
   storeTile512<MR>(acc, C, ldc, masks);
 }
 
+/// One k step of a tile over two panels: A[i][0] (row stride lda) times
+/// the step's weights of the first panel (b00, b01: columns 0..15, 16..31)
+/// into acc0[i] and of the second (b10, b11) into acc1[i].
+template <int MR>
+__attribute__((target("avx512f"))) inline void
+fmaPanelPair(__m512 (&acc0)[MR][2], __m512 (&acc1)[MR][2], const float *A, int64_t lda,
+             __m512 b00, __m512 b01, __m512 b10, __m512 b11) {
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) {
+    __m512 a = _mm512_set1_ps(A[i * lda]);
+    acc0[i][0] = _mm512_fmadd_ps(a, b00, acc0[i][0]);
+    acc0[i][1] = _mm512_fmadd_ps(a, b01, acc0[i][1]);
+    acc1[i][0] = _mm512_fmadd_ps(a, b10, acc1[i][0]);
+    acc1[i][1] = _mm512_fmadd_ps(a, b11, acc1[i][1]);
+  }
+}
+
 /// Two full panels at once (64 columns: the panel at B and the next one,
 /// panelBytes further) for MR rows: each column's FMA chain is the one
 /// tileFp8FusedAvx512 computes, but a row has four independent chains
@@ -611,14 +628,7 @@ tileFp8FusedPairAvx512(int64_t kc, const float *A, int64_t lda, const uint8_t *B
     __m512 b01 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h0, 1));
     __m512 b10 = _mm512_cvtph_ps(_mm512_castsi512_si256(h1));
     __m512 b11 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h1, 1));
-#pragma GCC unroll 4
-    for (int i = 0; i < MR; ++i) {
-      __m512 a = _mm512_set1_ps(A[i * lda + k]);
-      acc0[i][0] = _mm512_fmadd_ps(a, b00, acc0[i][0]);
-      acc0[i][1] = _mm512_fmadd_ps(a, b01, acc0[i][1]);
-      acc1[i][0] = _mm512_fmadd_ps(a, b10, acc1[i][0]);
-      acc1[i][1] = _mm512_fmadd_ps(a, b11, acc1[i][1]);
-    }
+    fmaPanelPair<MR>(acc0, acc1, A + k, lda, b00, b01, b10, b11);
   }
   storeTile512<MR>(acc0, C, ldc, masks);
   storeTile512<MR>(acc1, C + kPanelWidth, ldc, masks);
@@ -1082,14 +1092,7 @@ tileMxfp4FusedPairAvx512(int64_t kc, const float *A, int64_t lda, const uint8_t 
       __m512 b00, b01, b10, b11;
       decodeMxfp4x32(steps0 + 16 * s, values, s00, s01, b00, b01);
       decodeMxfp4x32(steps1 + 16 * s, values, s10, s11, b10, b11);
-#pragma GCC unroll 4
-      for (int i = 0; i < MR; ++i) {
-        __m512 a = _mm512_set1_ps(A[i * lda + k0 + s]);
-        acc0[i][0] = _mm512_fmadd_ps(a, b00, acc0[i][0]);
-        acc0[i][1] = _mm512_fmadd_ps(a, b01, acc0[i][1]);
-        acc1[i][0] = _mm512_fmadd_ps(a, b10, acc1[i][0]);
-        acc1[i][1] = _mm512_fmadd_ps(a, b11, acc1[i][1]);
-      }
+      fmaPanelPair<MR>(acc0, acc1, A + k0 + s, lda, b00, b01, b10, b11);
     }
   }
   storeTile512<MR>(acc0, C, ldc, masks);
