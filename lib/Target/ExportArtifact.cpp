@@ -644,9 +644,9 @@ uint64_t fp8Bytes(ArrayRef<int64_t> shape, bool panels) {
 }
 
 /// A quantized weight (`type`: fp8, mxfp4, int8 or int4) is in panels on
-/// the cpu target, whose kernels read those only, and in its row-major
-/// layout (fp8 codes row-major; MXFP4 rows) on the cuda target, whose
-/// kernels read those.
+/// the cpu target, whose kernels read those only, and not in panels on the
+/// cuda target, whose kernels read fp8 codes row-major and MXFP4 rows (int8
+/// and int4 never reach it: moe-lower-to-exec refuses them there).
 LogicalResult Writer::checkQuantizedLayout(exec::WeightOp op, StringRef type) {
   if (cuda && op.getPanels())
     return op.emitError() << "moe-export-artifact: " << type << " weight '"

@@ -905,13 +905,19 @@ TEST(LoaderSemantic, Fp8WeightsAndTheirScales) {
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "dtype f8e4m3 is for weights only");
 }
 
+// An artifact for the CUDA target (sm_90): its test code object taken for a
+// cubin.
+void useCudaTarget(ArtifactBuilder &a) {
+  a.model.target = fb::Target::Cuda;
+  a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
+  a.model.code_objects[0]->arch = "sm_90";
+}
+
 // fp8 on the CUDA target: B a row-major f8e4m3 weight [2, 8, 8] (weight 4)
 // with its scales (weight 5), A bf16, and a dequant kernel (codes, scales,
 // bf16 copy) over the n = 8 rows of a matrix.
 void useFp8Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 3, int64_t dequantRows = 8) {
-  a.model.target = fb::Target::Cuda;
-  a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
-  a.model.code_objects[0]->arch = "sm_90";
+  useCudaTarget(a);
   std::vector<uint8_t> codes(2 * 8 * 8, 0x38); // 1.0
   uint32_t w = a.addWeight("w8", fb::DType::F8E4M3, {2, 8, 8}, codes.data(), codes.size());
   uint32_t s = a.addWeightF32("w8_scale_inv", {2, 1, 1}, {0.5f, 2.0f});
@@ -929,12 +935,17 @@ void useFp8Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 3, int64_t dequantRow
 }
 
 // The artifact `use` makes, its grouped GEMM (command 3) given a gemv
-// kernel `name` of `args` buffers and 32 lanes, used up to T = 4.
-template <typename Use> Bytes withGemvKernel(Use use, const char *name, uint32_t args) {
+// kernel `name` of `args` buffers and 32 lanes, used up to T = 4; with
+// `argBytes`, the kernel's bounds are those and `writes`.
+template <typename Use>
+Bytes withGemvKernel(Use use, const char *name, uint32_t args, uint64_t writes = 0,
+                     std::vector<uint64_t> argBytes = {}) {
   return mutated([=](ArtifactBuilder &b) {
     use(b);
     uint32_t k = b.testKernel(name, args);
     b.model.kernels[k]->lanes = 32;
+    if (!argBytes.empty())
+      b.setKernelBounds(k, 1 << 20, writes, argBytes);
     auto *g = cmd<fb::GroupedGemmT>(b, 3);
     g->gemv_kernel = static_cast<int32_t>(k);
     g->gemv_max_tokens = 4;
@@ -1020,15 +1031,8 @@ TEST(LoaderSemantic, Fp8OnCuda) {
                     "gemv kernel 'grouped_gemv_fp8_warp_0' takes 4 buffers with 32 lanes, "
                     "expected 5 (a, b, b's scales, offsets, c) with 32");
   // Its bounds: B's scales hold 2 x 4 bytes.
-  Bytes h = mutated([](ArtifactBuilder &b) {
-    useFp8Cuda(b);
-    uint32_t k = b.testKernel("grouped_gemv_fp8_warp_0", 5);
-    b.model.kernels[k]->lanes = 32;
-    b.setKernelBounds(k, 1 << 20, 16, {0, 128, 12, 0, 0});
-    auto *g = cmd<fb::GroupedGemmT>(b, 3);
-    g->gemv_kernel = static_cast<int32_t>(k);
-    g->gemv_max_tokens = 4;
-  });
+  Bytes h = withGemvKernel([](ArtifactBuilder &b) { useFp8Cuda(b); },
+                           "grouped_gemv_fp8_warp_0", 5, 16, {0, 128, 12, 0, 0});
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT,
                     "command 3 (GroupedGemm): gemv kernel argument 2 (the scales of weight 4 "
                     "'w8') holds 8 bytes, but kernel 'grouped_gemv_fp8_warp_0' needs 12");
@@ -1125,9 +1129,7 @@ TEST(LoaderSemantic, Mxfp4Weights) {
 // (weight 4: per row 32 bytes of codes then 2 scale bytes), A bf16, and a
 // dequant kernel (rows, bf16 copy) over the n = 8 rows of a matrix.
 void useMxfp4Cuda(ArtifactBuilder &a, uint32_t dequantArgs = 2) {
-  a.model.target = fb::Target::Cuda;
-  a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
-  a.model.code_objects[0]->arch = "sm_90";
+  useCudaTarget(a);
   std::vector<uint8_t> rows(2 * 8 * moert::mxfp4RowBytes(64), 0);
   uint32_t w = a.addWeight("w4", fb::DType::MXFP4, {2, 8, 64}, rows.data(), rows.size());
   uint32_t k = a.testKernel("dequant_mxfp4_0", dequantArgs);
@@ -1332,11 +1334,8 @@ TEST(LoaderSemantic, GroupedGemmGemvKernel) {
   auto gemv = [](int32_t kernel, int64_t maxT, uint32_t args, uint32_t lanes,
                  bool cuda = true) {
     return mutated([=](ArtifactBuilder &a) {
-      if (cuda) {
-        a.model.target = fb::Target::Cuda;
-        a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
-        a.model.code_objects[0]->arch = "sm_90";
-      }
+      if (cuda)
+        useCudaTarget(a);
       uint32_t k = a.testKernel("grouped_gemv_warp_0", args);
       a.model.kernels[k]->lanes = lanes;
       auto *g = cmd<fb::GroupedGemmT>(a, 3);
@@ -1365,18 +1364,8 @@ TEST(LoaderSemantic, GroupedGemmGemvKernel) {
                     "gemv kernel 'moert_test_add_bias8' takes 3 buffers");
   // Its bounds, as a launch's: no argument smaller than the kernel may
   // touch (compared at max_tokens), and it writes only c.
-  auto bounded = [&](uint64_t writes, std::vector<uint64_t> argBytes) {
-    return mutated([=](ArtifactBuilder &a) {
-      a.model.target = fb::Target::Cuda;
-      a.model.code_objects[0]->format = fb::CodeFormat::Cubin;
-      a.model.code_objects[0]->arch = "sm_90";
-      uint32_t k = a.testKernel("grouped_gemv_warp_0", 4);
-      a.model.kernels[k]->lanes = 32;
-      a.setKernelBounds(k, 1 << 20, writes, argBytes);
-      auto *g = cmd<fb::GroupedGemmT>(a, 3);
-      g->gemv_kernel = static_cast<int32_t>(k);
-      g->gemv_max_tokens = 8;
-    });
+  auto bounded = [](uint64_t writes, std::vector<uint64_t> argBytes) {
+    return withGemvKernel(useCudaTarget, "grouped_gemv_warp_0", 4, writes, argBytes);
   };
   EXPECT_LOAD_ERROR(bounded(1, {0, 0, 0, 0}), MOERT_INVALID_ARTIFACT,
                     "gemv kernel 'grouped_gemv_warp_0' writes arguments other than c");
