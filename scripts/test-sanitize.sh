@@ -3,7 +3,8 @@
 #  1. build-asan: everything built with ASan + UBSan (gcc); runs every test
 #     (lit with the e2e suite, the compiler's and the runtime's unit tests).
 #  2. build-tsan: the runtime alone built with ThreadSanitizer; runs the
-#     concurrency stress test (8 threads) on an artifact compiled by (1).
+#     concurrency stress test (8 threads, then 2 sessions of 2 threads for
+#     the thread pool) on an artifact compiled by (1).
 set -euo pipefail
 JOBS=${1:-2}
 asan_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
@@ -37,4 +38,6 @@ build-asan/bin/moe-import "$work/ckpt" -o "$work/g.mlir"
 build-asan/bin/moe-compile "$work/g.mlir" -o "$work/g.moeb" --max-tokens 64
 TSAN_OPTIONS=halt_on_error=1 build-tsan/bin/moert-stress "$work/g.moeb" \
   "$work/ckpt/ref/layer_0/x_T64.npy" --threads 8 --runs 250
+TSAN_OPTIONS=halt_on_error=1 build-tsan/bin/moert-stress "$work/g.moeb" \
+  "$work/ckpt/ref/layer_0/x_T64.npy" --threads 2 --session-threads 2 --runs 150
 echo "test-sanitize: ASan/UBSan suite and TSan stress test passed"

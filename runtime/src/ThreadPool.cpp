@@ -5,6 +5,7 @@
 #include "ThreadPool.h"
 
 #include <sched.h>
+#include <cstdlib>
 #include <system_error>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -15,6 +16,40 @@
 #endif
 
 namespace moert::rt {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// The spin window when the pool fits the CPUs. MOERT_SPIN_US overrides it
+/// (0 to sleep at once).
+std::chrono::nanoseconds defaultSpin() {
+  if (const char *v = std::getenv("MOERT_SPIN_US")) {
+    char *end = nullptr;
+    long us = std::strtol(v, &end, 10);
+    if (end != v && *end == '\0' && us >= 0 && us <= 1000000)
+      return std::chrono::microseconds(us);
+  }
+  return std::chrono::microseconds(250);
+}
+
+/// Spins until done() or until `window` has passed; returns done().
+template <typename Done> bool spinUntil(std::chrono::nanoseconds window, Done done) {
+  if (window.count() <= 0)
+    return done();
+  Clock::time_point end = Clock::now() + window;
+  for (;;) {
+    for (int i = 0; i < 32; ++i) {
+      if (done())
+        return true;
+      MOERT_CPU_RELAX();
+    }
+    if (Clock::now() >= end)
+      return done();
+  }
+}
+
+} // namespace
 
 int32_t ThreadPool::availableCpus() {
   cpu_set_t set;
@@ -30,7 +65,7 @@ int32_t ThreadPool::availableCpus() {
 
 Status ThreadPool::create(int32_t threads, std::unique_ptr<ThreadPool> *out) {
   std::unique_ptr<ThreadPool> pool(new ThreadPool());
-  pool->spinLimit_ = threads <= availableCpus() ? 2000 : 0;
+  pool->spin_ = threads <= availableCpus() ? defaultSpin() : std::chrono::nanoseconds(0);
   try {
     pool->workers_.reserve(static_cast<size_t>(threads > 1 ? threads - 1 : 0));
     for (int32_t i = 1; i < threads; ++i)
@@ -45,10 +80,9 @@ Status ThreadPool::create(int32_t threads, std::unique_ptr<ThreadPool> *out) {
 }
 
 ThreadPool::~ThreadPool() {
+  stop_.store(true);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-    publishedGeneration_.store(~uint64_t(0), std::memory_order_release);
   }
   wake_.notify_all();
   for (std::thread &t : workers_)
@@ -64,31 +98,46 @@ void ThreadPool::runTasks() {
   }
 }
 
+void ThreadPool::prepare() {
+  if (workers_.empty() || sleepers_.load() == 0)
+    return;
+  wakeups_.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+  }
+  wake_.notify_all();
+}
+
 void ThreadPool::workerLoop() {
-  uint64_t seen = 0;
+  uint64_t seen = generation_.load();
+  uint64_t woken = wakeups_.load();
   for (;;) {
-    // Decode runs launch many short jobs back to back: spin a little before
-    // sleeping so a job that follows closely does not pay a wake-up.
-    // (Not when the pool has more threads than the machine: a spinning
-    // worker would then take a core from one with work to do.)
-    for (int spin = 0; spin < spinLimit_; ++spin) {
-      if (publishedGeneration_.load(std::memory_order_acquire) != seen)
-        break;
-      MOERT_CPU_RELAX();
+    auto news = [&] {
+      return stop_.load(std::memory_order_relaxed) ||
+             generation_.load(std::memory_order_acquire) != seen;
+    };
+    if (!spinUntil(spin_, news)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      sleepers_.fetch_add(1); // before checking: see parallelFor
+      wake_.wait(lock, [&] {
+        return stop_.load() || generation_.load() != seen || wakeups_.load() != woken;
+      });
+      sleepers_.fetch_sub(1);
+      woken = wakeups_.load();
+      if (!news())
+        continue; // woken by prepare(): spin for the next job
     }
-    std::unique_lock<std::mutex> lock(mutex_);
-    wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-    if (stop_)
+    if (stop_.load())
       return;
-    seen = generation_;
-    if (!open_)
-      continue; // the job was already finished by the others
-    ++active_;
-    lock.unlock();
-    runTasks();
-    lock.lock();
-    if (--active_ == 0 && !open_)
+    uint64_t g = generation_.load(std::memory_order_acquire);
+    seen = g;
+    active_.fetch_add(1);
+    if (open_.load() == g)
+      runTasks();
+    if (active_.fetch_sub(1) == 1 && callerWaits_.load()) {
+      { std::lock_guard<std::mutex> lock(mutex_); }
       idle_.notify_one();
+    }
   }
 }
 
@@ -100,23 +149,29 @@ void ThreadPool::parallelFor(int64_t count, TaskFn fn, void *context) {
       fn(context, i);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    fn_ = fn;
-    context_ = context;
-    count_ = count;
-    next_.store(0, std::memory_order_relaxed);
-    open_ = true;
-    ++generation_;
-    publishedGeneration_.store(generation_, std::memory_order_release);
+  // No worker is inside a job here (the last one ended with active_ == 0
+  // after open_ was closed), so the job's fields are the caller's.
+  fn_ = fn;
+  context_ = context;
+  count_ = count;
+  next_.store(0, std::memory_order_relaxed);
+  uint64_t g = ++lastGeneration_;
+  open_.store(g);
+  generation_.store(g);
+  if (sleepers_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mutex_); }
+    wake_.notify_all();
   }
-  wake_.notify_all();
   runTasks();
-  // Every index is taken; close the job so late workers do not join it, and
-  // wait for the workers still running one of its tasks.
+  // Every index is taken; close the job so that late workers do not join
+  // it, and wait for the workers still running one of its tasks.
+  open_.store(0);
+  if (spinUntil(spin_, [&] { return active_.load() == 0; }))
+    return;
   std::unique_lock<std::mutex> lock(mutex_);
-  open_ = false;
-  idle_.wait(lock, [&] { return active_ == 0; });
+  callerWaits_.store(true); // before checking: see workerLoop
+  idle_.wait(lock, [&] { return active_.load() == 0; });
+  callerWaits_.store(false);
 }
 
 } // namespace moert::rt

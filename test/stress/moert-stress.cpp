@@ -1,6 +1,7 @@
 //===- moert-stress.cpp - one artifact, many threads, bit-exact results ---===//
 //
 //   moert-stress model.moeb x.npy [--threads 8] [--runs 400] [--seed 1]
+//                [--session-threads 1]
 //
 // Loads the artifact once and shares it. For every function and every token
 // count T in 1..rows(x) it first computes the output alone, on one session,
@@ -8,8 +9,10 @@
 // performs --runs runs of (function, T) drawn at random, each on the first T
 // rows of x, and compares every output byte with the reference, and the
 // router_indices / router_stats aux outputs too. Prints
-// "runs=N mismatches=M" and exits 1 on any mismatch or error. Every session
-// uses one worker thread, so the concurrency is that of the sessions.
+// "runs=N mismatches=M" and exits 1 on any mismatch or error. Each session
+// runs on --session-threads threads (default 1: the concurrency is that of
+// the sessions; more puts each session's thread pool under the same test,
+// since results do not depend on the thread count).
 //
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
@@ -64,8 +67,9 @@ std::string runOnce(moert::Session &session, const moert::FunctionInfo &fn,
 
 int main(int argc, char **argv) {
   if (argc < 3)
-    fail("usage: moert-stress model.moeb x.npy [--threads N] [--runs N] [--seed N]");
-  int threads = 8, runs = 400;
+    fail("usage: moert-stress model.moeb x.npy [--threads N] [--runs N] [--seed N] "
+         "[--session-threads N]");
+  int threads = 8, runs = 400, sessionThreads = 1;
   unsigned seed = 1;
   for (int i = 3; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
@@ -74,13 +78,15 @@ int main(int argc, char **argv) {
       threads = v;
     else if (flag == "--runs")
       runs = v;
+    else if (flag == "--session-threads")
+      sessionThreads = v;
     else if (flag == "--seed")
       seed = unsigned(v);
     else
       fail("unknown option " + flag);
   }
-  if (threads < 1 || runs < 1)
-    fail("--threads and --runs must be at least 1");
+  if (threads < 1 || runs < 1 || sessionThreads < 1)
+    fail("--threads, --runs and --session-threads must be at least 1");
 
   auto model = moert::Model::load(argv[1]);
   if (!model)
@@ -123,7 +129,7 @@ int main(int argc, char **argv) {
   std::vector<std::thread> pool;
   for (int w = 0; w < threads; ++w)
     pool.emplace_back([&, w] {
-      auto session = moert::Session::create(*model, "cpu", 1);
+      auto session = moert::Session::create(*model, "cpu", sessionThreads);
       if (!session) {
         ++errors;
         return;
@@ -146,9 +152,9 @@ int main(int argc, char **argv) {
     });
   for (std::thread &t : pool)
     t.join();
-  std::printf("threads=%d runs=%ld functions=%zu tokens=1..%lld mismatches=%ld "
-              "errors=%ld\n",
-              threads, done.load(), functions.size(), (long long)rows,
+  std::printf("threads=%d session_threads=%d runs=%ld functions=%zu tokens=1..%lld "
+              "mismatches=%ld errors=%ld\n",
+              threads, sessionThreads, done.load(), functions.size(), (long long)rows,
               mismatches.load(), errors.load());
   return mismatches || errors ? 1 : 0;
 }

@@ -97,6 +97,9 @@ Status CpuDevice::bind(uint8_t *hostArena) {
 
 Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
   ThreadPool &pool = *pool_;
+  // Workers that slept since the last run start spinning now, while the
+  // first commands (routing) run on this thread.
+  pool.prepare();
   const std::vector<Prepared> &cmds = prepared_[function];
   for (size_t ci = 0; ci < cmds.size(); ++ci) {
     const Prepared &p = cmds[ci];
