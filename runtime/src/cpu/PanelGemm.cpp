@@ -451,6 +451,95 @@ void gemmOf(const Family<T> &f, int64_t M, int64_t N, int64_t K, const T *A,
   }
 }
 
+/// Scratch buffer `slot` of the calling thread (0: rows of A scaled, widened
+/// or quantized; 1: a panel slice decoded or widened), at least `bytes` long
+/// and 64-byte aligned; grown, never shrunk.
+void *threadScratch(int slot, size_t bytes) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float> &b = buffers[slot];
+  size_t need = (bytes + 63) / sizeof(float) + 16;
+  if (b.size() < need)
+    b.resize(need);
+  uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
+  return reinterpret_cast<void *>((p + 63) & ~uintptr_t(63));
+}
+
+/// bf16 panels for many rows with AVX2 (no AVX512_BF16): the widening tiles
+/// spend more instructions widening each pair and converting each of A's
+/// values than on their FMAs. Instead, per block of
+/// rows and k slice, the rows' slice of A is widened to f32 once, and per
+/// panel the panel's slice is widened once into an f32 panel slice (32 x
+/// kSlice floats, 64 KiB), which the f32 tiles of `f` run over; both
+/// widenings are exact. A pair's odd value past an odd K is widened too
+/// (A's as 0), so each element's sum is the widening tiles' FMA chain, bit
+/// for bit.
+__attribute__((target("avx2"))) void widenBf16(const uint16_t *src, int64_t n, float *dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(src + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst + i),
+                        _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  for (; i < n; ++i)
+    dst[i] = bf16ToFloat(src[i]);
+}
+
+/// `steps` pairs of a bf16 panel (per step 32 columns' (even, odd) k pairs)
+/// as 2 * steps rows of an f32 panel (per k, 32 columns).
+__attribute__((target("avx2"))) void widenBf16Panel(const uint16_t *panel, int64_t steps,
+                                                    float *out) {
+  const __m256i high = _mm256_set1_epi32(static_cast<int>(0xFFFF0000u));
+  for (int64_t s = 0; s < steps; ++s) {
+    const uint16_t *p = panel + s * 2 * kPanelWidth;
+    float *even = out + 2 * s * kPanelWidth, *odd = even + kPanelWidth;
+    for (int j = 0; j < 4; ++j) { // 8 columns' pairs per 256 bits
+      __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p + 16 * j));
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(even + 8 * j), _mm256_slli_epi32(b, 16));
+      _mm256_storeu_si256(reinterpret_cast<__m256i *>(odd + 8 * j), _mm256_and_si256(b, high));
+    }
+  }
+}
+
+void gemmBf16Widened(const Family<float> &f, int64_t M, int64_t N, int64_t K,
+                     const uint16_t *A, const uint16_t *panels, float *C, int64_t ldc,
+                     bool accumulate) {
+  static_assert(kSlice % 2 == 0, "k slices hold whole pairs");
+  int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
+  int64_t kPairs = (K + 1) / 2 * 2; // K with the odd value of a half pair
+  int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K, 2));
+  float *a = static_cast<float *>(
+      threadScratch(0, sizeof(float) * std::min(kRowBlock, M) * std::min(kSlice, kPairs)));
+  float *w = static_cast<float *>(
+      threadScratch(1, sizeof(float) * kPanelWidth * std::min(kSlice, kPairs)));
+  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
+    int64_t mc = std::min(kRowBlock, M - m0);
+    for (int64_t k0 = 0; k0 < kPairs; k0 += kSlice) {
+      int64_t kc = std::min(kSlice, kPairs - k0);
+      int64_t valid = std::min(kc, K - k0); // A's values in this slice
+      for (int64_t i = 0; i < mc; ++i) {
+        widenBf16(A + (m0 + i) * K + k0, valid, a + i * kc);
+        if (valid < kc)
+          a[i * kc + valid] = 0.0f;
+      }
+      bool load = accumulate || k0 > 0;
+      for (int64_t p = 0; p < numPanels; ++p) {
+        widenBf16Panel(panels + p * panelSize + k0 * kPanelWidth, kc / 2, w);
+        for (int64_t c0 = 0; c0 < kPanelWidth; c0 += f.cols) {
+          int64_t n0 = p * kPanelWidth + c0;
+          if (n0 >= N)
+            break;
+          int width = static_cast<int>(std::min<int64_t>(f.cols, N - n0));
+          for (int64_t i = 0; i < mc; i += f.maxRows) {
+            int rows = static_cast<int>(std::min<int64_t>(f.maxRows, mc - i));
+            f.tiles[rows - 1](kc, false, a + i * kc, kc, w + c0, C + (m0 + i) * ldc + n0,
+                              ldc, width, load);
+          }
+        }
+      }
+    }
+  }
+}
+
 // fp8 e4m3 panels with 128 x 128 block scales (panelGemmFp8). Per block of
 // rows, per group of panels that share a row of scales (the up to 4 panels of
 // one 128-column block), per k slice of kFp8Slice values (a multiple of 128;
@@ -861,19 +950,6 @@ bool hasF16c() { // CPUID.1:ECX (clang's __builtin_cpu_supports lacks "f16c")
   return has;
 }
 
-/// Scratch buffer `slot` (0: a'', 1: a decoded slice, fp8 or MXFP4) of the
-/// calling thread, at least `bytes` long and 64-byte aligned; grown, never
-/// shrunk.
-void *fp8Scratch(int slot, size_t bytes) {
-  thread_local std::vector<float> buffers[2];
-  std::vector<float> &b = buffers[slot];
-  size_t need = (bytes + 63) / sizeof(float) + 16;
-  if (b.size() < need)
-    b.resize(need);
-  uintptr_t p = reinterpret_cast<uintptr_t>(b.data());
-  return reinterpret_cast<void *>((p + 63) & ~uintptr_t(63));
-}
-
 /// The blocking above for fp8 panels with the kernels of family `f`.
 void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
                const float *A, const uint8_t *panels, const float *scales,
@@ -884,7 +960,7 @@ void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
   // block's panels in turn).
   int64_t slice = std::min(M <= f.fusedRows ? kFp8StreamSlice : kFp8Slice, K);
   float *scaled = static_cast<float *>(
-      fp8Scratch(0, sizeof(float) * std::min(kRowBlock, M) * slice));
+      threadScratch(0, sizeof(float) * std::min(kRowBlock, M) * slice));
   void *decoded = nullptr;
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
   int64_t panelSize = kPanelWidth * K, kBlocks = fp8Blocks(K);
@@ -892,7 +968,7 @@ void gemmFp8Of(const Fp8Family &f, int64_t M, int64_t N, int64_t K,
     int64_t mc = std::min(kRowBlock, M - m0);
     bool fused = mc <= f.fusedRows;
     if (!fused && !decoded)
-      decoded = fp8Scratch(1, f.decodedBytes * kPanelWidth * slice);
+      decoded = threadScratch(1, f.decodedBytes * kPanelWidth * slice);
     // ceil(mc / maxRows) tiles of q or q + 1 rows (the first r of them).
     int64_t tiles = (mc + f.maxRows - 1) / f.maxRows;
     int64_t q = mc / tiles, r = mc % tiles;
@@ -1524,7 +1600,7 @@ void gemmGroupsOf(const GroupFamily &f, const GroupLayout &l, int64_t M, int64_t
     // mxfp4Slice is a multiple of every group size.
     int64_t slice = fused && l.streamWhole ? K : mxfp4Slice(mc);
     float *decoded = fused ? nullptr
-                           : static_cast<float *>(fp8Scratch(
+                           : static_cast<float *>(threadScratch(
                                  1, sizeof(float) * kPanelWidth * std::min(slice, K)));
     // ceil(mc / maxRows) tiles of q or q + 1 rows (the first r of them).
     int64_t tiles = (mc + f.maxRows - 1) / f.maxRows;
@@ -1826,7 +1902,7 @@ void gemmIntDotOf(const IntDotTileFn *tiles, int maxRows, bool avx512Quantize, i
                   const uint8_t *panels, float *C, int64_t ldc, bool accumulate) {
   int64_t groups = K / g;
   size_t codeBytes = static_cast<size_t>(M * K), scaleBytes = sizeof(float) * M * groups;
-  uint8_t *scratch = static_cast<uint8_t *>(fp8Scratch(0, codeBytes + 2 * scaleBytes + 128));
+  uint8_t *scratch = static_cast<uint8_t *>(threadScratch(0, codeBytes + 2 * scaleBytes + 128));
   int8_t *q = reinterpret_cast<int8_t *>(scratch);
   float *scale = reinterpret_cast<float *>(scratch + alignUp(codeBytes));
   int32_t *sum = reinterpret_cast<int32_t *>(scratch + alignUp(codeBytes) + alignUp(scaleBytes));
@@ -1891,6 +1967,15 @@ Bf16PanelIsa bestBf16PanelIsa() {
   return Bf16PanelIsa::Generic;
 }
 
+/// Above this many rows, AVX2 bf16 GEMMs widen their slices first
+/// (gemmBf16Widened). One thread, 2816 x 1024 (AMD Zen 5 running the AVX2
+/// kernels; GFLOP/s, widening tiles -> widened slices; f32 tiles 81-96):
+/// M = 12 85 -> 82, 16 85 -> 84, 32 84 -> 90, 64 82 -> 95, 256 85 -> 101.
+/// The AVX-512 widening tiles were as fast as the f32 ones there (M = 8..256:
+/// 174-192 against 188-200), and widened slices no faster (133-188), so
+/// they keep their tiles.
+constexpr int64_t kBf16WidenedRows = 16;
+
 void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
                    const uint16_t *panels, float *C, int64_t ldc,
                    bool accumulate, Bf16PanelIsa isa) {
@@ -1905,6 +1990,8 @@ void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
     if (M <= kBf16Avx2WideRows)
       return gemmOf<uint16_t>({kBf16Avx2WideTiles, kBf16Avx2WideRows, 32}, M, N, K, A,
                               panels, C, ldc, accumulate);
+    if (M > kBf16WidenedRows && K > 0)
+      return gemmBf16Widened({kAvx2Tiles, 6, 16}, M, N, K, A, panels, C, ldc, accumulate);
     return gemmOf<uint16_t>({kBf16Avx2Tiles, 4, 16}, M, N, K, A, panels, C, ldc, accumulate);
   case Bf16PanelIsa::Generic:
     return gemmOf<uint16_t>({kBf16GenericTiles, 4, 32}, M, N, K, A, panels, C, ldc, accumulate);

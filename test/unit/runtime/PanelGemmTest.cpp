@@ -123,7 +123,7 @@ std::vector<moert::rt::Bf16PanelIsa> bf16IsasOfThisCpu() {
 TEST(PanelGemm, Bf16EveryIsaMatchesTheLoopExactly) {
   std::mt19937 rng(4);
   for (auto isa : bf16IsasOfThisCpu())
-    for (int64_t M : {1, 2, 3, 5, 9, 263})
+    for (int64_t M : {1, 2, 3, 5, 9, 17, 40, 263})
       for (int64_t N : {1, 17, 32, 70})
         for (int64_t K : {1, 2, 7, 512, 1031})
           for (bool accumulate : {false, true}) {
@@ -147,6 +147,40 @@ TEST(PanelGemm, Bf16EveryIsaMatchesTheLoopExactly) {
             ASSERT_EQ(C, want) << "bf16 isa " << int(isa) << " M = " << M << " N = " << N
                                << " K = " << K << " accumulate " << accumulate;
           }
+}
+
+// Without AVX512_BF16 every bf16 kernel (the widening tiles at few rows, the
+// widened slices under the f32 tiles at more) is one FMA chain in k order on
+// the widened values: bit for bit the loop's, on values whose sums round.
+TEST(PanelGemm, Bf16WideningKernelsAreTheLoopsFmaChain) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (auto isa : bf16IsasOfThisCpu()) {
+    if (isa != moert::rt::Bf16PanelIsa::Avx2 && isa != moert::rt::Bf16PanelIsa::Avx512)
+      continue;
+    for (int64_t M : {2, 3, 17, 263})
+      for (int64_t K : {7, 1031})
+        for (bool accumulate : {false, true}) {
+          int64_t N = 70, ldc = N;
+          std::vector<uint16_t> A(M * K), B(N * K), P(moert::panelElements(N, K, 2));
+          std::vector<float> C(M * ldc), want(M * ldc);
+          for (uint16_t &v : A) v = moert::floatToBf16(u(rng));
+          for (uint16_t &v : B) v = moert::floatToBf16(u(rng));
+          for (size_t i = 0; i < C.size(); ++i)
+            C[i] = want[i] = u(rng);
+          moert::packPanels(B.data(), N, K, P.data(), 2);
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N; ++n) {
+              float s = accumulate ? want[m * ldc + n] : 0.0f;
+              for (int64_t k = 0; k < K; ++k)
+                s = std::fma(moert::bf16ToFloat(A[m * K + k]), moert::bf16ToFloat(B[n * K + k]), s);
+              want[m * ldc + n] = s;
+            }
+          moert::rt::panelGemmBf16(M, N, K, A.data(), P.data(), C.data(), ldc, accumulate, isa);
+          ASSERT_EQ(C, want) << "bf16 isa " << int(isa) << " M = " << M << " K = " << K
+                             << " accumulate " << accumulate;
+        }
+  }
 }
 
 // The pair layout: element (n, k) where panelIndex(depth 2) says, the odd
