@@ -223,10 +223,10 @@ LogicalResult WeightOp::verify() {
                            << type;
   }
   if (getPanels()) {
-    if (!(elem.isF32() || elem.isBF16() || fp8 || fp4 || intq) ||
-        type.getShape().size() < 2)
-      return emitOpError() << "a weight in panels is f32, bf16, f8E4M3FN, "
-                              "f4E2M1FN, i8 or i4 of rank >= 2, got "
+    // (Every element type a weight holds has panels.)
+    if (type.getShape().size() < 2)
+      return emitOpError() << "a weight in panels has rank >= 2 (its [n, k] "
+                              "matrices are packed), got "
                            << type;
     for (OpOperand &use : getResult().getUses())
       if (!isGemmB(use))

@@ -137,7 +137,7 @@ void convertRows(const uint8_t *src, size_t count, uint8_t *dst) {
 template <Elem S, Elem D>
 void packPanels(const uint8_t *src, int64_t n, int64_t k, uint8_t *dst) {
   using Out = typename Codec<D>::Bits;
-  const int64_t depth = moert::panelDepth(sizeof(Out));
+  const int64_t depth = moert::panelDepthFor(D == Elem::BF16);
   const int64_t steps = (k + depth - 1) / depth, step = moert::kPanelWidth * depth;
   const int64_t panels = (n + moert::kPanelWidth - 1) / moert::kPanelWidth;
   llvm::parallelFor(0, static_cast<size_t>(panels), [&](size_t p) {
@@ -631,7 +631,7 @@ uint64_t weightBytes(ArrayRef<int64_t> shape, Elem elem, bool panels) {
   uint64_t elems =
       panels ? static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2))) *
                    moert::panelElements(shape[shape.size() - 2], shape.back(),
-                                        moert::panelDepth(elemBytes(elem)))
+                                        moert::panelDepthFor(elem == Elem::BF16))
              : static_cast<uint64_t>(ShapedType::getNumElements(shape));
   return elems * elemBytes(elem);
 }
@@ -979,7 +979,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
   int64_t n = panels ? shape[shape.size() - 2] : 0, k = shape.back();
   size_t eb = elemBytes(*elem);
   uint64_t matrixBytes =
-      panels ? moert::panelElements(n, k, moert::panelDepth(eb)) * eb : 0;
+      panels ? moert::panelElements(n, k, moert::panelDepthFor(*elem == Elem::BF16)) * eb : 0;
   std::optional<int64_t> seed = op.getRandomSeed();
   uint64_t offset = 0, bytes = 0;
   std::vector<uint64_t> checksums;

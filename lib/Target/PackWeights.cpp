@@ -35,7 +35,8 @@ struct PackWeights : moec::impl::MoePackWeightsBase<PackWeights> {
     module.walk([&](exec::WeightOp weight) {
       auto type = cast<exec::BufferType>(weight.getType());
       Type elem = type.getElementType();
-      if ((elem.isF32() || elem.isBF16() || exec::isQuantizedWeightType(elem)) &&
+      if ((elem.isF32() || elem.isBF16() || elem.isF16() ||
+           exec::isQuantizedWeightType(elem)) &&
           type.getShape().size() >= 2 &&
           onlyGemmB(weight))
         weight.setPanels(true);

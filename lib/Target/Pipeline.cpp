@@ -147,7 +147,7 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("int8 / int4: GEMMs quantize the activations per group")};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
-      llvm::cl::desc("cpu: f32/bf16 GEMM weights pre-packed in panels")};
+      llvm::cl::desc("cpu: GEMM weights pre-packed in panels")};
   Option<int64_t> cudaGemvMaxTokens{
       *this, "cuda-gemv-max-tokens", llvm::cl::init(0),
       llvm::cl::desc("cuda: grouped GEMMs run the generated kernel at T <= N")};

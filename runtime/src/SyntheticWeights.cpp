@@ -91,7 +91,7 @@ Status Model::generateSyntheticWeights() {
     bool panels = w.panels;
     uint64_t n = panels ? static_cast<uint64_t>(w.shape[w.shape.size() - 2]) : 0;
     uint64_t k = static_cast<uint64_t>(w.shape.back());
-    int64_t depth = panelDepth(moert_dtype_size(dtype));
+    int64_t depth = panelDepthFor(dtype == MOERT_BF16);
     uint64_t perMatrix = panels ? panelElements(int64_t(n), int64_t(k), depth) : 0;
     uint64_t stepSize = static_cast<uint64_t>(kPanelWidth * depth);
     uint64_t panelSize = panelElements(kPanelWidth, int64_t(k), depth);

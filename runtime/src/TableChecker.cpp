@@ -286,16 +286,16 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
       spec.group = intq ? group : 0;
     } else if (spec.panels) {
       if ((w->dtype() != fb::DType::F32 && w->dtype() != fb::DType::BF16 &&
-           w->dtype() != fb::DType::F8E4M3) ||
+           w->dtype() != fb::DType::F16 && w->dtype() != fb::DType::F8E4M3) ||
           spec.shape.size() < 2)
         return error(MOERT_INVALID_ARTIFACT, what, ": layout Panels32 needs an "
-                     "f32, bf16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got ", dtypeName(dt), " ",
+                     "f32, bf16, f16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got ", dtypeName(dt), " ",
                      shapeString(w->shape()));
       // Π(leading dims) matrices of ceil(n / 32) x 32 rows of k values (k
       // rounded up to the panel depth: pairs for bf16).
       uint64_t n = static_cast<uint64_t>(spec.shape[spec.shape.size() - 2]);
       uint64_t k = static_cast<uint64_t>(spec.shape.back());
-      uint64_t depth = static_cast<uint64_t>(panelDepth(dtypeBytes(dt)));
+      uint64_t depth = static_cast<uint64_t>(panelDepthFor(w->dtype() == fb::DType::BF16));
       uint64_t padded = (n / kPanelWidth + (n % kPanelWidth != 0)) * kPanelWidth;
       overflow |= __builtin_mul_overflow(padded, (k / depth + (k % depth != 0)) * depth, &padded);
       for (size_t d = 0; d + 2 < spec.shape.size(); ++d)
@@ -679,7 +679,8 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
         : intq ? static_cast<int64_t>(intPanelBytes(out->dtype == MOERT_INT8 ? 8 : 4, out->n,
                                                     out->k, (*weights_)[out->b.index].group))
         : out->bPanels
-            ? static_cast<int64_t>(panelElements(out->n, out->k, panelDepth(size)))
+            ? static_cast<int64_t>(
+                  panelElements(out->n, out->k, panelDepthFor(out->dtype == MOERT_BF16)))
             : out->n * out->k;
     if (mxfp4 || intq)
       size = 1;

@@ -1,6 +1,6 @@
-// moe-pack-weights: the f32, bf16, fp8 and mxfp4 weights (rank >= 2) that only the B
-// operands of GEMMs read are laid out in panels; f16 weights and weights a
-// copy or a launch reads stay row-major; a module for cuda is an error.
+// moe-pack-weights: the f32, bf16, f16, fp8 and mxfp4 weights (rank >= 2) that only
+// the B operands of GEMMs read are laid out in panels; weights a copy or a
+// launch reads stay row-major; a module for cuda is an error.
 // RUN: moe-opt %s --split-input-file --verify-diagnostics --moe-pack-weights | FileCheck %s
 
 // CHECK-LABEL: func.func @plan
@@ -8,7 +8,7 @@
 // CHECK: exec.weight "v" random(7) panels : <2x4x8xf32>
 // CHECK: exec.weight "shared" random(8) : <4x8xf32>
 // CHECK: exec.weight "wb" random(3) panels : <2x4x8xbf16>
-// CHECK: exec.weight "wh" random(4) : <4x8xf16>
+// CHECK: exec.weight "wh" random(4) panels : <4x8xf16>
 // CHECK: exec.weight "w8" from "m.safetensors" scales "w8_scale_inv" panels : <2x4x8xf8E4M3FN>
 // CHECK: exec.weight "w4" random(11) panels : <2x4x32xf4E2M1FN>
 // CHECK: exec.weight "bias" random(9) : <8xf32>

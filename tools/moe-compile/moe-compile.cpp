@@ -99,7 +99,7 @@ static cl::opt<int64_t> groupSize(
              "32 (default), 64 or 128 (fewer bytes, larger error)"));
 static cl::opt<bool> packWeights(
     "pack-weights", cl::init(true), cl::cat(category),
-    cl::desc("--target=cpu: write the f32, bf16, fp8, mxfp4, int8 and int4 GEMM "
+    cl::desc("--target=cpu: write the f32, bf16, f16, fp8, mxfp4, int8 and int4 GEMM "
              "weights pre-packed in panels of 32 rows for the runtime's CPU GEMM "
              "(default true; false keeps f32, bf16 and f16 ones row-major, read "
              "by the row-major kernels and BLAS; the quantized types need "

@@ -24,14 +24,15 @@ def MoeCodegenHost : Pass<"moe-codegen-host", "::mlir::ModuleOp"> {
 }
 
 def MoePackWeights : Pass<"moe-pack-weights", "::mlir::ModuleOp"> {
-  let summary = "Lay out the CPU GEMMs' f32 and bf16 weights in panels";
+  let summary = "Lay out the CPU GEMMs' weights in panels";
   let description = [{
-    Marks `panels` every f32 or bf16 `exec.weight` of rank >= 2 that only the
+    Marks `panels` every `exec.weight` of rank >= 2 (f32, bf16, f16, fp8,
+    mxfp4, int8 or int4) that only the
     B operands of `exec.gemm` / `exec.grouped_gemm` read, so that
     `moe-export-artifact` writes it pre-packed (panels of 32 rows;
     `exec.weight`) and the runtime's CPU GEMM streams it in the order its
-    register tiles consume it. f16 weights and weights anything else reads
-    keep the row-major layout. An error on a module for the CUDA target (cuBLAS reads
+    register tiles consume it. Weights anything else reads keep the row-major
+    layout. An error on a module for the CUDA target (cuBLAS reads
     weights row-major). `moe-compile` runs it for `--target=cpu` unless
     `--pack-weights=false`.
   }];

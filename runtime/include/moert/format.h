@@ -246,14 +246,14 @@ inline float randomUniformWeight(uint64_t seed, uint64_t i, float bound) {
 /// operand, pre-packed by the compiler. A matrix B [N, K] (row n = output n)
 /// is stored as ceil(N / 32) panels; panel p holds, for each step of `depth`
 /// values of k, the 32 columns' values B[32p + j, k..k+depth) (j < 32)
-/// contiguously, with zeros for rows 32p + j >= N and for k >= K. depth is 1
-/// for f32 and 2 for bf16 (the pairs AVX512_BF16's vdpbf16ps multiplies). A
-/// weight [..., N, K] stores each of its Π(leading dims) matrices that way,
-/// one after the other.
+/// contiguously, with zeros for rows 32p + j >= N and for k >= K. depth is 2
+/// for bf16 (the pairs AVX512_BF16's vdpbf16ps multiplies) and 1 for every
+/// other type (f32, f16, fp8). A weight [..., N, K] stores each of its
+/// Π(leading dims) matrices that way, one after the other.
 constexpr int64_t kPanelWidth = 32;
 
-/// The depth of a panel of elements of `elementBytes` (4: f32, 2: bf16).
-constexpr int64_t panelDepth(int64_t elementBytes) { return elementBytes == 2 ? 2 : 1; }
+/// The depth of a panel: 2 for bf16 values, 1 for the others.
+constexpr int64_t panelDepthFor(bool bf16) { return bf16 ? 2 : 1; }
 
 /// Elements of one [N, K] matrix stored in panels (N rounded up to 32, K to
 /// the depth).

@@ -140,7 +140,7 @@ Bf16PanelIsa bf16PanelIsa() {
 
 /// A tile of a GEMM whose operands hold `dtype`, at element offsets `a` (rows
 /// of A) and `b` (rows of B) from A and B; with B in panels, B is an f32,
-/// bf16, f8e4m3, mxfp4, int8 or int4 weight of [N, K] matrices in panels
+/// bf16, f16, f8e4m3, mxfp4, int8 or int4 weight of [N, K] matrices in panels
 /// (format.h, mxfp4.h, intq.h), `b` is
 /// e * N + n0 for columns [n0, n0 + n) of matrix e, and n0 is a multiple of 32.
 inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
@@ -167,8 +167,8 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
                    C, ldc, beta != 0.0f, panelIsa(), gb.int8Activations);
       return;
     }
-    // f32, bf16 or f8e4m3 (the loader checks)
-    int64_t depth = panelDepth(moert_dtype_size(dtype));
+    // f32, bf16, f16 or f8e4m3 (the loader checks)
+    int64_t depth = panelDepthFor(dtype == MOERT_BF16);
     uint64_t at = e * panelElements(N, K, depth) +
                   n0 / kPanelWidth * panelElements(kPanelWidth, K, depth);
     if (dtype == MOERT_F8E4M3)
@@ -180,6 +180,9 @@ inline void gemmTile(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K,
       panelGemm(m, n, K, static_cast<const float *>(A) + a * K,
                 static_cast<const float *>(B) + at, C, ldc, beta != 0.0f,
                 panelIsa());
+    else if (dtype == MOERT_F16)
+      panelGemmF16(m, n, K, static_cast<const uint16_t *>(A) + a * K,
+                   static_cast<const uint16_t *>(B) + at, C, ldc, beta != 0.0f, panelIsa());
     else
       panelGemmBf16(m, n, K, static_cast<const uint16_t *>(A) + a * K,
                     static_cast<const uint16_t *>(B) + at, C, ldc, beta != 0.0f,

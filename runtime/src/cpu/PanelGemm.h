@@ -32,8 +32,8 @@ void panelGemm(int64_t M, int64_t N, int64_t K, const float *A,
                PanelIsa isa);
 
 /// The kernels of panelGemmBf16: AVX512_BF16's vdpbf16ps (when
-/// hasBf16Dot()), or B widened exactly to f32 in registers (AVX-512F, AVX2 +
-/// FMA, portable).
+/// hasBf16Dot()), or B widened exactly to f32 in registers (AVX-512F with
+/// BW, else AVX2 + FMA + F16C, portable).
 enum class Bf16PanelIsa { Generic, Avx2, Avx512, Avx512Bf16 };
 
 /// The best of them this CPU has.
@@ -44,6 +44,16 @@ Bf16PanelIsa bestBf16PanelIsa();
 void panelGemmBf16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
                    const uint16_t *panels, float *C, int64_t ldc,
                    bool accumulate, Bf16PanelIsa isa);
+
+/// panelGemm with A f16 [M, K] and B in f16 panels (depth 1, as f32's):
+/// C (+)= the f32 sums of the exact products, each element one FMA chain in
+/// k order on the widened values (bit-identical across ISAs but the
+/// portable one, and to that loop). The f32 tiles widen B as they load it
+/// (F16C's vcvtph2ps); A is widened once per block of rows and k slice.
+/// `isa` as for panelGemm (AVX2 without F16C runs the portable kernels).
+void panelGemmF16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
+                  const uint16_t *panels, float *C, int64_t ldc, bool accumulate,
+                  PanelIsa isa);
 
 /// C[m, n] (+)= Σ_k A[m, k] · w(n0 + n, k) for m < M, n < N, where the weight
 /// matrix [Ntotal, K] is fp8 e4m3 in panels (depth 1) with block scales:

@@ -552,18 +552,24 @@ TEST(LoaderSemantic, WeightsInPanels) {
                       a.model.weights[1]->layout = fb::WeightLayout::Panels32;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got f32 [8]");
+                    "weight 1 ('bias'): layout Panels32 needs an f32, bf16, f16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got f32 [8]");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
-                      a.model.weights[0]->dtype = fb::DType::F16;
+                      a.model.weights[0]->dtype = fb::DType::I32;
                     }),
                     MOERT_INVALID_ARTIFACT,
-                    "weight 0 ('w'): layout Panels32 needs an f32, bf16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got f16 [40, 8]");
+                    "weight 0 ('w'): layout Panels32 needs an f32, bf16, f16, f8e4m3, mxfp4, int8 or int4 weight of rank >= 2, got i32 [40, 8]");
   // bf16 panels hold pairs of k: 64 x 8 x 2 bytes, not the 2048 of f32.
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::BF16;
                     }),
                     MOERT_INVALID_ARTIFACT,
                     "weight 0 ('w'): bytes is 2048, but bf16 [40, 8] in panels is 1024 bytes");
+  // So do f16 panels.
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->dtype = fb::DType::F16;
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): bytes is 2048, but f16 [40, 8] in panels is 1024 bytes");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       // The bytes of [40, 8] in panels (2 x 32 x 8), not
                       // those of [33, 16] (2 x 32 x 16).

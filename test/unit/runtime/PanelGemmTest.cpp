@@ -183,6 +183,51 @@ TEST(PanelGemm, Bf16WideningKernelsAreTheLoopsFmaChain) {
   }
 }
 
+// f16 panels (depth 1, as f32's) under the f32 tiles: M crosses the register
+// tiles, the one-slice decode path (at most one tile of rows), the 256-row
+// block; K the 512-deep k slice. Every ISA is exact on small integers (f16
+// holds them exactly) and, except the portable one, the loop's FMA chain on
+// random values.
+TEST(PanelGemm, F16EveryIsaMatchesTheLoopExactly) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (PanelIsa isa : isasOfThisCpu())
+    for (bool integers : {true, false}) {
+      if (!integers && isa == PanelIsa::Generic)
+        continue;
+      for (int64_t M : {1, 2, 3, 4, 8, 9, 40, 263})
+        for (int64_t N : {1, 17, 32, 70})
+          for (int64_t K : {0, 1, 7, 512, 1031})
+            for (bool accumulate : {false, true}) {
+              int64_t ldc = N + 3;
+              std::vector<uint16_t> A(M * K), B(N * K), P(moert::panelElements(N, K));
+              std::vector<float> C(M * ldc), want(M * ldc);
+              auto value = [&](int range) {
+                return moert::floatToHalf(integers ? float(int(rng() % range) - range / 2)
+                                                   : u(rng));
+              };
+              for (uint16_t &v : A) v = value(7);
+              for (uint16_t &v : B) v = value(5);
+              for (size_t i = 0; i < C.size(); ++i)
+                C[i] = want[i] = integers ? float(int(rng() % 9) - 4) : u(rng);
+              moert::packPanels(B.data(), N, K, P.data());
+              for (int64_t m = 0; m < M; ++m)
+                for (int64_t n = 0; n < N; ++n) {
+                  float s = accumulate ? want[m * ldc + n] : 0.0f;
+                  for (int64_t k = 0; k < K; ++k)
+                    s = std::fma(moert::halfToFloat(A[m * K + k]),
+                                 moert::halfToFloat(B[n * K + k]), s);
+                  want[m * ldc + n] = s;
+                }
+              moert::rt::panelGemmF16(M, N, K, A.data(), P.data(), C.data(), ldc, accumulate,
+                                      isa);
+              ASSERT_EQ(C, want) << name(isa) << (integers ? " integers" : " random")
+                                 << " M = " << M << " N = " << N << " K = " << K
+                                 << " accumulate " << accumulate;
+            }
+    }
+}
+
 // The pair layout: element (n, k) where panelIndex(depth 2) says, the odd
 // value after an odd K and the rows past N zero.
 TEST(PanelGemm, Bf16PackingFollowsPanelIndex) {
