@@ -276,6 +276,8 @@ constexpr uint64_t panelIndex(int64_t n, int64_t k, int64_t K, int64_t depth = 1
 /// depth) elements; the padding is zero). T is float or a 16-bit pattern.
 template <class T>
 void packPanels(const T *rows, int64_t n, int64_t k, T *out, int64_t depth = 1) {
+  if (panelElements(n, k, depth) == 0) // n or k is 0: nothing (and `out` may be null)
+    return;
   std::memset(out, 0, panelElements(n, k, depth) * sizeof(T));
   int64_t steps = (k + depth - 1) / depth, step = kPanelWidth * depth;
   constexpr int64_t kStep = 64; // 64 values of k at a time, for each row
