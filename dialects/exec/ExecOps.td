@@ -121,7 +121,7 @@ def Exec_WeightOp : Exec_Op<"weight"> {
     With `panels` (set by `moe-pack-weights` for the CPU target), an f32,
     bf16 or f16 weight `[..., n, k]` is stored pre-packed for the CPU's GEMM
     kernel: each `[n, k]` matrix as ceil(n / 32) panels (panel p holds rows
-    32p..32p+31 of each k contiguously, for bf16 and f16 of each pair of k
+    32p..32p+31 of each k contiguously, for bf16 of each pair of k
     interleaved; zeros past n and k; the artifact's `WeightLayout.Panels32`). The buffer's shape stays the logical one. Such a
     weight is read only as the B operand of `exec.gemm` / `exec.grouped_gemm`.
 

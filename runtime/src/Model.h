@@ -145,8 +145,8 @@ struct WeightSpec {
   /// Generated at load time (WeightInit::RandomUniform) from `seed`.
   bool synthetic = false;
   uint64_t seed = 0;
-  /// WeightLayout::Panels32 (f32, bf16 or f8e4m3 [..., n, k] in panels;
-  /// moert/format.h).
+  /// WeightLayout::Panels32 (f32, bf16, f16, f8e4m3, mxfp4, int8 or int4
+  /// [..., n, k] in panels; moert/format.h).
   bool panels = false;
   /// An f8e4m3 weight: the index of its f32 block scales (moert/fp8.h);
   /// on that weight, scalesOf is the fp8 weight's index. -1: none.

@@ -99,7 +99,8 @@ void ThreadPool::runTasks() {
 }
 
 void ThreadPool::prepare() {
-  if (workers_.empty() || sleepers_.load() == 0)
+  // Workers that do not spin would go straight back to sleep.
+  if (workers_.empty() || spin_.count() == 0 || sleepers_.load() == 0)
     return;
   wakeups_.fetch_add(1);
   {
@@ -109,8 +110,10 @@ void ThreadPool::prepare() {
 }
 
 void ThreadPool::workerLoop() {
-  uint64_t seen = generation_.load();
-  uint64_t woken = wakeups_.load();
+  // The values at creation, not what this thread finds when it starts: a
+  // job may already have been published by then.
+  uint64_t seen = 0;
+  uint64_t woken = 0;
   for (;;) {
     auto news = [&] {
       return stop_.load(std::memory_order_relaxed) ||

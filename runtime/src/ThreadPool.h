@@ -52,7 +52,8 @@ public:
   std::chrono::nanoseconds spinWindow() const { return spin_; }
 
   /// Wakes sleeping workers so that they spin, ready for the jobs that
-  /// follow (a run calls it first). Returns at once; no job is started.
+  /// follow (a run calls it first; nothing when the pool does not spin).
+  /// No job is started.
   void prepare();
 
   /// Runs fn(context, i) for every i in [0, count), concurrently; returns
@@ -75,8 +76,10 @@ private:
   std::vector<std::thread> workers_;
   std::chrono::nanoseconds spin_{0};
 
-  // The current job: written by the caller while no worker is inside one
-  // (open_ == 0 and active_ == 0), then published through generation_.
+  // The current job: written by the caller while no worker runs its tasks
+  // (open_ == 0 and the workers that joined the last job have left; a late
+  // worker may still count in active_, but it reads no field: see below),
+  // then published through generation_.
   TaskFn fn_ = nullptr;
   void *context_ = nullptr;
   int64_t count_ = 0;

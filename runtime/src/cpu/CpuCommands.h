@@ -35,8 +35,8 @@ struct GemmB {
 };
 
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,
-/// bf16 or f16; row-major, or f32 / bf16 in panels), or A f32 and B f8e4m3
-/// in panels, C [M, N] f32; the sums run in f32.
+/// bf16 or f16; row-major or in panels), or A f32 and B f8e4m3, mxfp4, int8
+/// or int4 in panels, C [M, N] f32; the sums run in f32.
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
              int64_t K, const void *A, GemmB B, float *C, bool accumulate);
 

@@ -464,7 +464,8 @@ inline void tilesOverSlice(const Family<T, TB> &f, int64_t p, int64_t N, int64_t
 template <class T>
 void gemmOf(const Family<T> &f, int64_t M, int64_t N, int64_t K, const T *A,
             const T *panels, float *C, int64_t ldc, bool accumulate) {
-  constexpr int64_t depth = panelDepthFor(sizeof(T) == 2); // bf16: pairs
+  // T is float or bf16 (f16 panels, of depth 1, run gemmF16Of).
+  constexpr int64_t depth = panelDepthFor(sizeof(T) == 2);
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
   int64_t stepSize = kPanelWidth * depth; // elements per step of a panel
   int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K, depth));

@@ -564,12 +564,25 @@ TEST(LoaderSemantic, WeightsInPanels) {
                     }),
                     MOERT_INVALID_ARTIFACT,
                     "weight 0 ('w'): bytes is 2048, but bf16 [40, 8] in panels is 1024 bytes");
-  // So do f16 panels.
+  // f16 panels have depth 1 (k values, not pairs): with an odd k they are
+  // smaller than bf16's.
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       a.model.weights[0]->dtype = fb::DType::F16;
                     }),
                     MOERT_INVALID_ARTIFACT,
                     "weight 0 ('w'): bytes is 2048, but f16 [40, 8] in panels is 1024 bytes");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->dtype = fb::DType::F16;
+                      a.model.weights[0]->shape = {40, 7};
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): bytes is 2048, but f16 [40, 7] in panels is 896 bytes");
+  EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
+                      a.model.weights[0]->dtype = fb::DType::BF16;
+                      a.model.weights[0]->shape = {40, 7};
+                    }),
+                    MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): bytes is 2048, but bf16 [40, 7] in panels is 1024 bytes");
   EXPECT_LOAD_ERROR(panelArtifact([](ArtifactBuilder &a) {
                       // The bytes of [40, 8] in panels (2 x 32 x 8), not
                       // those of [33, 16] (2 x 32 x 16).

@@ -69,6 +69,15 @@ bool tasksMeet(ThreadPool &pool) {
 
 } // namespace
 
+TEST(ThreadPool, AJobRightAfterCreationReachesTheWorkers) {
+  // The workers may not have started yet when the first job is published.
+  for (int i = 0; i < 20; ++i) {
+    auto pool = makePool(2, i % 2 ? "0" : "100000");
+    ASSERT_TRUE(pool);
+    EXPECT_TRUE(tasksMeet(*pool)) << "pool " << i;
+  }
+}
+
 TEST(ThreadPool, EveryIndexRunsOnceWhileWorkersSpin) {
   auto pool = makePool(2, "100000"); // 100 ms: they never sleep here
   ASSERT_TRUE(pool);
