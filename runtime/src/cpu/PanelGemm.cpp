@@ -536,69 +536,74 @@ __attribute__((target("avx2"))) void widenBf16Panel(const uint16_t *panel, int64
   }
 }
 
-void gemmBf16Widened(const Family<float> &f, int64_t M, int64_t N, int64_t K,
-                     const uint16_t *A, const uint16_t *panels, float *C, int64_t ldc,
-                     bool accumulate) {
-  static_assert(kSlice % 2 == 0, "k slices hold whole pairs");
-  int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t kPairs = (K + 1) / 2 * 2; // K with the odd value of a half pair
-  int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K, 2));
-  float *a = static_cast<float *>(
-      threadScratch(0, sizeof(float) * std::min(kRowBlock, M) * std::min(kSlice, kPairs)));
-  float *w = static_cast<float *>(
-      threadScratch(1, sizeof(float) * kPanelWidth * std::min(kSlice, kPairs)));
-  for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
-    int64_t mc = std::min(kRowBlock, M - m0);
-    for (int64_t k0 = 0; k0 < kPairs; k0 += kSlice) {
-      int64_t kc = std::min(kSlice, kPairs - k0);
-      int64_t valid = std::min(kc, K - k0); // A's values in this slice
-      for (int64_t i = 0; i < mc; ++i) {
-        widenBf16(A + (m0 + i) * K + k0, valid, a + i * kc);
-        if (valid < kc)
-          a[i * kc + valid] = 0.0f;
-      }
-      bool load = accumulate || k0 > 0;
-      for (int64_t p = 0; p < numPanels; ++p) {
-        widenBf16Panel(panels + p * panelSize + k0 * kPanelWidth, kc / 2, w);
-        tilesOverSlice(f, p, N, mc, kc, false, 1, a, kc, w, C + m0 * ldc, ldc, load);
-      }
-    }
-  }
-}
-
-/// f16 panels (depth 1, as f32's) under the f32 tiles, which widen B as they
-/// load it (vcvtph2ps). A's f16 values are widened once per block of rows
-/// and k slice into the thread's scratch, so the tiles broadcast f32 as for
-/// f32 GEMMs; few rows (at most one register tile) take all of k as one
-/// slice, so that each panel streams once (decode). Each element's sum is
-/// the f32 tiles' FMA chain in k order on the widened values.
-template <class Widen>
-void gemmF16Of(const Family<float, uint16_t> &f, Widen widenRow, int64_t M, int64_t N,
-               int64_t K, const uint16_t *A, const uint16_t *panels, float *C, int64_t ldc,
-               bool accumulate) {
-  if (K == 0) {
+/// The blocking of the 16-bit GEMMs that run the f32 tiles: per block of
+/// rows and k slice of `slice` values, the rows' slice of A (16-bit, row
+/// stride K) is widened to f32 once by widenRow (the values from K up to
+/// kHeld, the panels' k, as 0), and per panel the tiles run over
+/// sliceOf(p, k0, kc), panel p's slice at k0 as they read it.
+template <class TB, class WidenRow, class SliceOf>
+void gemmOnWidenedRows(const Family<float, TB> &f, WidenRow widenRow, SliceOf sliceOf,
+                       int64_t M, int64_t N, int64_t K, int64_t kHeld, int64_t slice,
+                       const uint16_t *A, float *C, int64_t ldc, bool accumulate) {
+  if (kHeld == 0) {
     if (!accumulate)
       for (int64_t m = 0; m < M; ++m)
         std::fill(C + m * ldc, C + m * ldc + N, 0.0f);
     return;
   }
   int64_t numPanels = (N + kPanelWidth - 1) / kPanelWidth;
-  int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K));
-  int64_t slice = M <= f.maxRows ? K : std::min(kSlice, K);
   float *a = static_cast<float *>(
       threadScratch(0, sizeof(float) * std::min(kRowBlock, M) * slice));
   for (int64_t m0 = 0; m0 < M; m0 += kRowBlock) {
     int64_t mc = std::min(kRowBlock, M - m0);
-    for (int64_t k0 = 0; k0 < K; k0 += slice) {
-      int64_t kc = std::min(slice, K - k0);
-      for (int64_t i = 0; i < mc; ++i)
-        widenRow(A + (m0 + i) * K + k0, kc, a + i * kc);
+    for (int64_t k0 = 0; k0 < kHeld; k0 += slice) {
+      int64_t kc = std::min(slice, kHeld - k0);
+      int64_t valid = std::min(kc, K - k0); // A's values in this slice
+      for (int64_t i = 0; i < mc; ++i) {
+        widenRow(A + (m0 + i) * K + k0, valid, a + i * kc);
+        std::fill(a + i * kc + valid, a + (i + 1) * kc, 0.0f);
+      }
       bool load = accumulate || k0 > 0;
       for (int64_t p = 0; p < numPanels; ++p)
-        tilesOverSlice(f, p, N, mc, kc, false, 1, a, kc,
-                       panels + p * panelSize + k0 * kPanelWidth, C + m0 * ldc, ldc, load);
+        tilesOverSlice(f, p, N, mc, kc, false, 1, a, kc, sliceOf(p, k0, kc), C + m0 * ldc, ldc,
+                       load);
     }
   }
+}
+
+/// bf16 panels through gemmOnWidenedRows: each panel's slice is widened
+/// into scratch buffer 1 (32 x kSlice floats, 64 KiB); k runs to the
+/// panels' pairs, so a half pair's odd value is multiplied by 0.
+void gemmBf16Widened(const Family<float> &f, int64_t M, int64_t N, int64_t K,
+                     const uint16_t *A, const uint16_t *panels, float *C, int64_t ldc,
+                     bool accumulate) {
+  static_assert(kSlice % 2 == 0, "k slices hold whole pairs");
+  int64_t kPairs = (K + 1) / 2 * 2;
+  int64_t slice = std::min(kSlice, kPairs);
+  int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K, 2));
+  float *w = static_cast<float *>(threadScratch(1, sizeof(float) * kPanelWidth * slice));
+  auto sliceOf = [&](int64_t p, int64_t k0, int64_t kc) -> const float * {
+    widenBf16Panel(panels + p * panelSize + k0 * kPanelWidth, kc / 2, w);
+    return w;
+  };
+  gemmOnWidenedRows(f, widenBf16, sliceOf, M, N, K, kPairs, slice, A, C, ldc, accumulate);
+}
+
+/// f16 panels (depth 1, as f32's) through gemmOnWidenedRows: the f32 tiles
+/// widen B as they load it (vcvtph2ps), so they read the panels in place.
+/// Few rows (at most one register tile) take all of k as one slice, so that
+/// each panel streams once (decode). Each element's sum is the f32 tiles'
+/// FMA chain in k order on the widened values.
+template <class Widen>
+void gemmF16Of(const Family<float, uint16_t> &f, Widen widenRow, int64_t M, int64_t N,
+               int64_t K, const uint16_t *A, const uint16_t *panels, float *C, int64_t ldc,
+               bool accumulate) {
+  int64_t panelSize = static_cast<int64_t>(panelElements(kPanelWidth, K));
+  auto sliceOf = [&](int64_t p, int64_t k0, int64_t) {
+    return panels + p * panelSize + k0 * kPanelWidth;
+  };
+  gemmOnWidenedRows(f, widenRow, sliceOf, M, N, K, K,
+                    M <= f.maxRows ? K : std::min(kSlice, K), A, C, ldc, accumulate);
 }
 
 __attribute__((target("avx2,f16c"))) void widenHalvesF16c(const uint16_t *src, int64_t n,
