@@ -79,12 +79,16 @@ Status ThreadPool::create(int32_t threads, std::unique_ptr<ThreadPool> *out) {
   return Status();
 }
 
+void ThreadPool::wakeSleepers() {
+  // Taking the mutex once orders this after any worker that has announced
+  // its sleep and not yet waited: it is then waiting, and gets the notify.
+  { std::lock_guard<std::mutex> lock(mutex_); }
+  wake_.notify_all();
+}
+
 ThreadPool::~ThreadPool() {
   stop_.store(true);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-  }
-  wake_.notify_all();
+  wakeSleepers();
   for (std::thread &t : workers_)
     t.join();
 }
@@ -103,10 +107,7 @@ void ThreadPool::prepare() {
   if (workers_.empty() || spin_.count() == 0 || sleepers_.load() == 0)
     return;
   wakeups_.fetch_add(1);
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-  }
-  wake_.notify_all();
+  wakeSleepers();
 }
 
 void ThreadPool::workerLoop() {
@@ -161,10 +162,8 @@ void ThreadPool::parallelFor(int64_t count, TaskFn fn, void *context) {
   uint64_t g = ++lastGeneration_;
   open_.store(g);
   generation_.store(g);
-  if (sleepers_.load() > 0) {
-    { std::lock_guard<std::mutex> lock(mutex_); }
-    wake_.notify_all();
-  }
+  if (sleepers_.load() > 0)
+    wakeSleepers();
   runTasks();
   // Every index is taken; close the job so that late workers do not join
   // it, and wait for the workers still running one of its tasks.

@@ -72,6 +72,7 @@ private:
   ThreadPool() = default;
   void workerLoop();
   void runTasks();
+  void wakeSleepers(); // notifies wake_
 
   std::vector<std::thread> workers_;
   std::chrono::nanoseconds spin_{0};
