@@ -7,7 +7,7 @@
 #   make test-sanitize  every test under ASan + UBSan (build-asan), and the
 #                 concurrency stress test under ThreadSanitizer (build-tsan)
 #   make fuzz     build the libFuzzer targets (clang-22) and run each for
-#                 FUZZ_SECONDS (default 60) on its seed corpus
+#                 FUZZ_SECONDS (default 60) on its seed corpus, JOBS at a time
 
 BUILD ?= build
 JOBS ?= 2
@@ -54,7 +54,7 @@ fuzz: deps
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEC_FUZZ=ON -DMOEC_ENABLE_CUDA=OFF; \
 	fi
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target moec-fuzzers
-	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGET)
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) "$(FUZZ_TARGET)" $(JOBS)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) build-asan build-tsan
