@@ -70,7 +70,10 @@ const char *kUsage =
     "\n"
     "The artifact is mapped read-only and shared: processes that serve the same\n"
     "file share its pages. After the outputs, time_ms is the run's time, and\n"
-    "load_s and session_s the times to load the artifact and create the session.\n";
+    "load_s and session_s the times to load the artifact and create the session.\n"
+    "With MOERT_CPU_PROFILE=1 (MOERT_CUDA_PROFILE=1 on a GPU) in the environment,\n"
+    "each command's time per run is printed when the session ends (with --bench N\n"
+    "for a steady state; docs/runtime.md).\n";
 
 [[noreturn]] void fail(const std::string &message) {
   std::fprintf(stderr, "error: %s\n", message.c_str());

@@ -3,6 +3,8 @@
 
 #include "cpu/CpuCommands.h"
 
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -35,6 +37,8 @@ Status checkStatedBounds(const LoadedCode &code, const KernelSpec &k) {
 Status CpuDevice::create(const Model &model, int32_t threads,
                          std::unique_ptr<Device> *out) {
   std::unique_ptr<CpuDevice> device(new CpuDevice(model));
+  if (const char *v = std::getenv("MOERT_CPU_PROFILE"); v && *v && std::strcmp(v, "0"))
+    device->profiling_ = true;
   initBlasThreading();
   Status s;
   if (!(s = ThreadPool::create(threads, &device->pool_)))
@@ -95,46 +99,76 @@ Status CpuDevice::bind(uint8_t *hostArena) {
   return Status();
 }
 
+CpuDevice::~CpuDevice() {
+  if (!profiling_)
+    return;
+  std::string device = std::to_string(pool_->size()) +
+                       (pool_->size() == 1 ? " thread" : " threads");
+  profile_.print(model_, "CPU", device, "the first at each T touches the arena's pages",
+                 [&](const FunctionSpec &fn, int64_t, size_t i) {
+                   const CommandSpec &c = fn.commands[i];
+                   std::string what = CommandProfile::what(model_, c);
+                   // How the weight is laid out (cpu/CpuCommands.h).
+                   if ((c.kind == CommandKind::Gemm ||
+                        c.kind == CommandKind::GroupedGemm) && c.b.isWeight)
+                     what += c.bPanels ? " panels" : " rows";
+                   return CommandProfile::Line{std::to_string(i),
+                                               commandKindName(c.kind), what};
+                 });
+}
+
 Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
-  ThreadPool &pool = *pool_;
   // Workers that slept since the last run start spinning now, while the
   // first commands (routing) run on this thread.
-  pool.prepare();
+  pool_->prepare();
   const std::vector<Prepared> &cmds = prepared_[function];
+  double *profile = profiling_ ? profile_.slots(function, T, cmds.size()) : nullptr;
   for (size_t ci = 0; ci < cmds.size(); ++ci) {
-    const Prepared &p = cmds[ci];
-    const CommandSpec &c = fn.commands[ci];
-    void *const *op = operands_.data() + p.operandsBegin; // forEachOperand's order
-    auto bytes = [&](size_t i) { return static_cast<uint8_t *>(op[i]); };
-    switch (c.kind) {
-    case CommandKind::Launch:
-      runLaunch(pool, p.kernel, op, T, c.extent.at(T), c.grain);
-      if (fault_ != 0) {
-        fault_ = 0;
-        return kernelFault("run '" + fn.name + "': command " + std::to_string(ci) +
-                           " (Launch of kernel '" + model_.kernels()[c.kernel].name +
-                           "'), T = " + std::to_string(T));
-      }
-      break;
-    case CommandKind::Gemm: // A, B, C
-      runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], p.b,
-              static_cast<float *>(op[2]), c.accumulate);
-      break;
-    case CommandKind::GroupedGemm: // A, B, offsets, C
-      if (Status s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n,
-                                    c.k, op[0], p.b,
-                                    static_cast<float *>(op[3]), bytes(2));
-          !s)
-        return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
-                          " (GroupedGemm), T = " + std::to_string(T) + ": ");
-      break;
-    case CommandKind::Fill: // dst
-      runFill(bytes(0), c.bytes.at(T), c.value);
-      break;
-    case CommandKind::Copy: // src, dst
-      runCopy(bytes(1), bytes(0), c.bytes.at(T));
-      break;
+    auto start = profile ? std::chrono::steady_clock::now()
+                         : std::chrono::steady_clock::time_point();
+    if (Status s = runCommand(fn, ci, cmds[ci], T); !s)
+      return s;
+    if (profile)
+      profile[ci] += std::chrono::duration<double, std::milli>(
+                         std::chrono::steady_clock::now() - start)
+                         .count();
+  }
+  return Status();
+}
+
+Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &p,
+                             int64_t T) {
+  ThreadPool &pool = *pool_;
+  const CommandSpec &c = fn.commands[ci];
+  void *const *op = operands_.data() + p.operandsBegin; // forEachOperand's order
+  auto bytes = [&](size_t i) { return static_cast<uint8_t *>(op[i]); };
+  switch (c.kind) {
+  case CommandKind::Launch:
+    runLaunch(pool, p.kernel, op, T, c.extent.at(T), c.grain);
+    if (fault_ != 0) {
+      fault_ = 0;
+      return kernelFault("run '" + fn.name + "': command " + std::to_string(ci) +
+                         " (Launch of kernel '" + model_.kernels()[c.kernel].name +
+                         "'), T = " + std::to_string(T));
     }
+    break;
+  case CommandKind::Gemm: // A, B, C
+    runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], p.b,
+            static_cast<float *>(op[2]), c.accumulate);
+    break;
+  case CommandKind::GroupedGemm: // A, B, offsets, C
+    if (Status s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n, c.k,
+                                  op[0], p.b, static_cast<float *>(op[3]), bytes(2));
+        !s)
+      return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
+                        " (GroupedGemm), T = " + std::to_string(T) + ": ");
+    break;
+  case CommandKind::Fill: // dst
+    runFill(bytes(0), c.bytes.at(T), c.value);
+    break;
+  case CommandKind::Copy: // src, dst
+    runCopy(bytes(1), bytes(0), c.bytes.at(T));
+    break;
   }
   return Status();
 }

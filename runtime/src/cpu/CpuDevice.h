@@ -11,6 +11,7 @@
 #define MOERT_SRC_CPU_CPUDEVICE_H
 
 #include "../CodeObject.h"
+#include "../CommandProfile.h"
 #include "../Device.h"
 #include "../ThreadPool.h"
 #include "CpuCommands.h"
@@ -28,6 +29,7 @@ public:
   Status bind(uint8_t *hostArena) override;
   Status run(const FunctionSpec &fn, size_t function, int64_t T) override;
   int32_t threads() const override { return pool_->size(); }
+  ~CpuDevice() override;
 
 private:
   explicit CpuDevice(const Model &model) : model_(model) {}
@@ -39,6 +41,7 @@ private:
     size_t operandsBegin = 0; // into operands_
     GemmB b;                  // a GEMM's B (its data is operand 1)
   };
+  Status runCommand(const FunctionSpec &fn, size_t ci, const Prepared &p, int64_t T);
 
   const Model &model_;
   std::unique_ptr<ThreadPool> pool_;
@@ -49,6 +52,10 @@ private:
   /// Set to nonzero by a kernel that met a data-derived index out of range
   /// (exec-guard-kernel-indices); checked after each launch.
   int32_t fault_ = 0;
+  /// MOERT_CPU_PROFILE: each command's wall time (the thread pool's
+  /// hand-offs included), printed when the session ends.
+  bool profiling_ = false;
+  CommandProfile profile_;
 };
 
 } // namespace moert::rt

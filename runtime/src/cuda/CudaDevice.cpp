@@ -195,7 +195,7 @@ Status CudaDevice::init(int ordinal) {
       return error(MOERT_UNSUPPORTED, "MOERT_CUDA_PROFILE: the CUDA driver lacks "
                    "the event functions (cuEventCreate, cuEventRecord, "
                    "cuEventElapsedTime)");
-    profile_ = true;
+    profiling_ = true;
     graphs_ = false;
   }
   return Status();
@@ -270,7 +270,7 @@ Status CudaDevice::uploadWeights() {
 }
 
 CudaDevice::~CudaDevice() {
-  if (profile_)
+  if (profiling_)
     printProfile();
   if (!api_)
     return;
@@ -587,7 +587,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
   // MOERT_CUDA_PROFILE: events_[0] before the inputs' copies, [1 + i] before
   // command i, [n + 1] before the outputs' copies, [n + 2] after them.
   size_t n = fn.commands.size();
-  if (profile_) {
+  if (profiling_) {
     while (events_.size() < n + 3) {
       CUevent e = nullptr;
       if (Status s = check(api.cuEventCreate(&e, 0), "cuEventCreate"); !s)
@@ -609,7 +609,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
   }
   offsetsBytes_ = 0; // offsets are read afresh in every run
   size_t begin = 0;
-  if (profile_) {
+  if (profiling_) {
     if (Status s = issueProfiled(fn, T); !s)
       return s;
     begin = n + 1; // nothing left to issue
@@ -685,7 +685,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
                        "cuMemcpyDtoHAsync of the fault word");
       !s)
     return s;
-  if (profile_)
+  if (profiling_)
     if (Status s = check(api.cuEventRecord(events_[n + 2], stream_), "cuEventRecord"); !s)
       return s;
   if (Status s = check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (the run)");
@@ -701,22 +701,16 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
   }
   // The first run of a function at a T loads cuBLAS's kernels: it is seen,
   // not counted, and its times are not read.
-  if (profile_) {
-    Profile &p = profiles_[{function, T}];
-    if (p.ms.empty()) {
-      p.ms.assign(n + 2, 0.0);
-      return Status();
-    }
-    std::vector<float> ms(n + 2);
-    for (size_t i = 0; i < n + 2; ++i)
-      if (Status s = check(api.cuEventElapsedTime(&ms[i], events_[i], events_[i + 1]),
-                           "cuEventElapsedTime");
-          !s)
-        return s;
-    for (size_t i = 0; i < n + 2; ++i)
-      p.ms[i] += ms[i];
-    ++p.runs;
-  }
+  if (profiling_)
+    if (double *acc = profile_.slots(function, T, n + 2))
+      for (size_t i = 0; i < n + 2; ++i) {
+        float ms = 0;
+        if (Status s = check(api.cuEventElapsedTime(&ms, events_[i], events_[i + 1]),
+                             "cuEventElapsedTime");
+            !s)
+          return s;
+        acc[i] += ms;
+      }
   return Status();
 }
 
@@ -739,52 +733,22 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
 }
 
 void CudaDevice::printProfile() const {
-  for (const auto &[key, p] : profiles_) {
-    const auto &[function, T] = key;
-    const FunctionSpec &fn = model_.functions()[function];
-    if (p.runs == 0) {
-      std::fprintf(stderr,
-                   "moert: CUDA profile of function '%s' at T = %lld: one run, which "
-                   "is not counted (the first at each T loads cuBLAS's kernels)\n",
-                   fn.name.c_str(), static_cast<long long>(T));
-      continue;
-    }
-    size_t n = fn.commands.size();
-    double total = 0;
-    for (double ms : p.ms)
-      total += ms;
-    std::fprintf(stderr,
-                 "moert: CUDA profile of function '%s' at T = %lld on %s: %lld runs "
-                 "(the first not counted), %.4f ms per run\n"
-                 "     #  command       kernel / GEMM (n x k)         ms per run      %%\n",
-                 fn.name.c_str(), static_cast<long long>(T), description_.c_str(),
-                 static_cast<long long>(p.runs), total / p.runs);
-    for (size_t i = 0; i < n + 2; ++i) {
-      std::string index = "-", kind, what;
-      if (i == 0) {
-        kind = "Copy";
-        what = "inputs, host to device";
-      } else if (i == n + 1) {
-        kind = "Copy";
-        what = "outputs, device to host";
-      } else {
-        const CommandSpec &c = fn.commands[i - 1];
-        index = std::to_string(i - 1);
-        kind = commandKindName(c.kind);
-        if (c.kind == CommandKind::Launch)
-          what = model_.kernels()[c.kernel].name;
-        else if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm)
-          what = std::to_string(c.n) + " x " + std::to_string(c.k) + " " +
-                 moert_dtype_name(c.dtype);
-        // Which engine ran this grouped GEMM at this T.
-        if (c.kind == CommandKind::GroupedGemm)
-          what += hostGrouped(c, T) ? " cuBLAS" : " gemv";
-      }
-      std::fprintf(stderr, "  %4s  %-12s  %-28s %10.4f  %5.1f\n", index.c_str(),
-                   kind.c_str(), what.c_str(), p.ms[i] / p.runs,
-                   total > 0 ? 100.0 * p.ms[i] / total : 0.0);
-    }
-  }
+  profile_.print(model_, "CUDA", description_,
+                 "the first at each T loads cuBLAS's kernels",
+                 [&](const FunctionSpec &fn, int64_t T, size_t i) {
+                   size_t n = fn.commands.size();
+                   if (i == 0)
+                     return CommandProfile::Line{"-", "Copy", "inputs, host to device"};
+                   if (i == n + 1)
+                     return CommandProfile::Line{"-", "Copy", "outputs, device to host"};
+                   const CommandSpec &c = fn.commands[i - 1];
+                   std::string what = CommandProfile::what(model_, c);
+                   // Which engine ran this grouped GEMM at this T.
+                   if (c.kind == CommandKind::GroupedGemm)
+                     what += hostGrouped(c, T) ? " cuBLAS" : " gemv";
+                   return CommandProfile::Line{std::to_string(i - 1),
+                                               commandKindName(c.kind), what};
+                 });
 }
 
 } // namespace moert::rt::cuda

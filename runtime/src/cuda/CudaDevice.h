@@ -24,6 +24,7 @@
 #ifndef MOERT_SRC_CUDA_CUDADEVICE_H
 #define MOERT_SRC_CUDA_CUDADEVICE_H
 
+#include "../CommandProfile.h"
 #include "../Device.h"
 #include "CudaApi.h"
 
@@ -137,16 +138,11 @@ private:
   std::vector<CUdeviceptr> launchBuffers_;
   std::vector<void *> launchParams_;
   // MOERT_CUDA_PROFILE: events_[0] precedes the inputs' copies, events_[i + 1]
-  // command i (and events_[n + 1] the outputs' copies). Per (function, T):
-  // each command's milliseconds summed over the counted runs, and how many
-  // were counted (the first run is not; ms is empty until it was seen).
-  struct Profile {
-    std::vector<double> ms;
-    int64_t runs = 0;
-  };
-  bool profile_ = false;
+  // command i (and events_[n + 1] the outputs' copies); the profile's slots
+  // are the n + 2 intervals between them.
+  bool profiling_ = false;
   std::vector<CUevent> events_;
-  std::map<std::pair<size_t, int64_t>, Profile> profiles_;
+  CommandProfile profile_;
   // The session's host arena (bind); its input and output ranges are
   // page-locked (cuMemHostRegister) for fast copies once stagingPinned_.
   uint8_t *hostArena_ = nullptr;
