@@ -51,7 +51,9 @@ docs: build
 fuzz: deps
 	@if [ ! -f $(FUZZ_BUILD)/build.ninja ]; then \
 	  CC=clang-22 CXX=clang++-22 cmake -G Ninja -S . -B $(FUZZ_BUILD) \
-	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOEC_FUZZ=ON -DMOEC_ENABLE_CUDA=OFF; \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only -DNDEBUG" \
+	    -DMOEC_FUZZ=ON -DMOEC_ENABLE_CUDA=OFF; \
 	fi
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target moec-fuzzers
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) "$(FUZZ_TARGET)" $(JOBS)

@@ -45,16 +45,15 @@ inline float e8m0ToFloat(uint8_t e) {
 /// A finite float to the nearest e2m1 code (ties to the even code, i.e. the
 /// even mantissa), saturating at ±6; the sign is kept (-0 gives code 8).
 inline uint8_t floatToE2m1(float f) {
-  static constexpr float kValues[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+  // The code of |f| counts the midpoints between neighbouring values that
+  // |f| lies above, a tie going to the even code: above 0.25 (0 | 1), at or
+  // above 0.75 (1 | 2), above 1.25, at or above 1.75, above 2.5, at or above
+  // 3.5, above 5 (6 | 7). Infinity gives 7, and so does NaN.
   float a = std::fabs(f);
-  uint8_t code = 7;
-  for (uint8_t c = 0; c < 7; ++c) {
-    float mid = 0.5f * (kValues[c] + kValues[c + 1]); // exact
-    if (a < mid || (a == mid && c % 2 == 0)) {
-      code = c;
-      break;
-    }
-  }
+  int code = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) +
+             (a >= 3.5f) + (a > 5.0f);
+  if (a != a)
+    code = 7;
   return static_cast<uint8_t>(code | (std::signbit(f) ? 8 : 0));
 }
 
@@ -86,10 +85,12 @@ inline bool quantizeMxfp4Row(const float *values, int64_t k, uint8_t *blocks,
     }
     scales[g] = static_cast<uint8_t>(x + 127);
     uint8_t *out = blocks + g * (kMxfp4Group / 2);
+    // Exact in double: a power-of-two scaling (2^-x, |x| <= 127) of an f32
+    // value stays far inside double's range.
+    const double inv = std::ldexp(1.0, -x);
     for (int64_t i = 0; i < kMxfp4Group; i += 2) {
-      // Exact in double: a power-of-two scaling of an f32 value.
-      uint8_t lo = floatToE2m1(static_cast<float>(std::ldexp(static_cast<double>(v[i]), -x)));
-      uint8_t hi = floatToE2m1(static_cast<float>(std::ldexp(static_cast<double>(v[i + 1]), -x)));
+      uint8_t lo = floatToE2m1(static_cast<float>(static_cast<double>(v[i]) * inv));
+      uint8_t hi = floatToE2m1(static_cast<float>(static_cast<double>(v[i + 1]) * inv));
       out[i / 2] = static_cast<uint8_t>(lo | hi << 4);
     }
   }
