@@ -17,6 +17,7 @@ declare -A maxlen=([fuzz_artifact]=65536 [fuzz_elf]=65536 [fuzz_npy]=4096 [fuzz_
 # Targets run JOBS at a time (each libFuzzer process is single-threaded); the
 # reports are printed in the order of the list once all have finished.
 JOBS=${4:-1}
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || { echo "error: JOBS must be a positive integer, not '$JOBS'" >&2; exit 2; }
 run_one() {
   local t=$1 work=$BUILD/fuzz/$1
   mkdir -p "$work/corpus"
@@ -50,11 +51,11 @@ for t in $selected; do
   echo "== $t: ${SECONDS_EACH}s"
   if [ "$(cat "$work/status" 2>/dev/null)" != ok ]; then
     echo "   CRASH or failure; see $work/log.txt and $work/crash-*"
-    tail -30 "$work/log.txt"
+    tail -30 "$work/log.txt" || true
     status=1
     continue
   fi
-  grep -E "stat::number_of_executed_units|stat::new_units_added" "$work/log.txt" | sed 's/^/   /'
+  grep -E "stat::number_of_executed_units|stat::new_units_added" "$work/log.txt" | sed 's/^/   /' || true
   echo "   corpus: $(ls "$work/corpus" | wc -l) inputs"
 done
 exit $status

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-sanitize:
 #  1. build-asan: everything built with ASan + UBSan (gcc); runs every test
-#     (lit with the e2e suite, the compiler's and the runtime's unit tests).
+#     (lit with the e2e suite, the compiler's and the runtime's unit tests)
+#     but the install test and the NumPy-only reference self-check.
 #  2. build-tsan: the runtime alone built with ThreadSanitizer; runs the
 #     concurrency stress test (8 threads, then 2 sessions of 2 threads for
 #     the thread pool) on an artifact compiled by (1).

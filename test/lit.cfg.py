@@ -27,7 +27,11 @@ config.substitutions.append(("%moe_run", os.path.join(config.moec_tools_dir, "mo
 if config.cuda_enabled:
     config.available_features.add("cuda")
 # sanitized: the tools were built with a sanitizer (make test-sanitize), whose
-# shadow memory needs more address space than `ulimit -v` tests allow.
+# shadow memory needs more address space than `ulimit -v` tests allow, and
+# under which each process is slower: tampered-artifact.test flips fewer
+# bytes, cuda_ptxas.test compiles one configuration of three, and the e2e
+# runs with MOERT_PANEL_ISA (each ISA's kernels: moert-kernel-tests checks
+# them exactly there) are left out.
 if getattr(config, "sanitized", False):
     config.available_features.add("sanitized")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):

@@ -3,19 +3,41 @@
 
 #include "moert/moert.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace moert::rt {
 
-double *CommandProfile::slots(size_t function, int64_t T, size_t n) {
+double *CommandProfile::begin(size_t function, int64_t T, size_t n) {
+  Entry &e = entries_[{function, T}];
+  if (!e.seen) {
+    e.ms.assign(n, 0.0);
+    e.pending.assign(n, 0.0);
+    return nullptr;
+  }
+  std::fill(e.pending.begin(), e.pending.end(), 0.0);
+  return e.pending.data();
+}
+
+void CommandProfile::commit(size_t function, int64_t T) {
   Entry &e = entries_[{function, T}];
   if (!e.seen) {
     e.seen = true;
-    e.ms.assign(n, 0.0);
-    return nullptr;
+    return;
   }
+  for (size_t i = 0; i < e.ms.size(); ++i)
+    e.ms[i] += e.pending[i];
   ++e.runs;
-  return e.ms.data();
+}
+
+int64_t CommandProfile::runs(size_t function, int64_t T) const {
+  auto it = entries_.find({function, T});
+  return it == entries_.end() ? 0 : it->second.runs;
+}
+
+double CommandProfile::sum(size_t function, int64_t T, size_t slot) const {
+  auto it = entries_.find({function, T});
+  return it == entries_.end() || slot >= it->second.ms.size() ? 0.0 : it->second.ms[slot];
 }
 
 std::string CommandProfile::what(const Model &model, const CommandSpec &c) {
@@ -34,6 +56,8 @@ void CommandProfile::print(
   for (const auto &[key, e] : entries_) {
     const auto &[function, T] = key;
     const FunctionSpec &fn = model.functions()[function];
+    if (!e.seen)
+      continue; // no run there succeeded
     if (e.runs == 0) {
       std::fprintf(stderr,
                    "moert: %s profile of function '%s' at T = %lld: one run, which "

@@ -23,10 +23,18 @@ namespace moert::rt {
 
 class CommandProfile {
 public:
-  /// The `slots` milliseconds a run at (function, T) adds its times to, or
-  /// null for the first run there (which is not counted). Allocates only at
-  /// that first run.
-  double *slots(size_t function, int64_t T, size_t slots);
+  /// The `slots` milliseconds (zeroed) a run at (function, T) times its
+  /// commands into, or null while no run there has succeeded yet (the first
+  /// is not counted). Allocates only then.
+  double *begin(size_t function, int64_t T, size_t slots);
+  /// The run begun at (function, T) succeeded: its times count (or, for the
+  /// first, it was seen). A run that fails is never committed.
+  void commit(size_t function, int64_t T);
+
+  /// The counted runs at (function, T), and slot i's milliseconds summed
+  /// over them (0 where nothing was counted).
+  int64_t runs(size_t function, int64_t T) const;
+  double sum(size_t function, int64_t T, size_t slot) const;
 
   /// One line of a table: the command's index ("-" for a slot that is no
   /// command), its kind, and what it runs.
@@ -46,9 +54,10 @@ public:
 
 private:
   struct Entry {
-    std::vector<double> ms;
-    int64_t runs = 0; // counted runs
-    bool seen = false;
+    std::vector<double> ms;      // summed over the counted runs
+    std::vector<double> pending; // the run in progress
+    int64_t runs = 0;            // counted runs
+    bool seen = false;           // a first run succeeded
   };
   std::map<std::pair<size_t, int64_t>, Entry> entries_;
 };

@@ -7,6 +7,11 @@
 // RUN: moe-opt %s --moe-lower-to-exec=max-tokens=32 --moe-codegen-host -o %t.mlir
 // RUN: %python -c "import re, sys; h = re.search(r'host_kernels: \"0x([0-9A-F]+)\"', open(sys.argv[1]).read()).group(1); b = bytes.fromhex(h); print('elf', b.find(b'\x7fELF') >= 0, 'expf', b.find(b'\x00expf\x00') >= 0, 'logf', b.find(b'\x00logf\x00') >= 0)" %t.mlir | FileCheck %s --check-prefix=IMPORTS
 // IMPORTS: elf True expf False logf True
+// A CPU without FMA (x86-64) keeps libm's expf: the expansion's fused
+// multiply-adds would each be a call to fmaf there.
+// RUN: moe-opt %s --moe-lower-to-exec=max-tokens=32 --moe-codegen-host=cpu=x86-64 -o %t.v1.mlir
+// RUN: %python -c "import re, sys; h = re.search(r'host_kernels: \"0x([0-9A-F]+)\"', open(sys.argv[1]).read()).group(1); b = bytes.fromhex(h); print('elf', b.find(b'\x7fELF') >= 0, 'expf', b.find(b'\x00expf\x00') >= 0, 'fmaf', b.find(b'\x00fmaf\x00') >= 0)" %t.v1.mlir | FileCheck %s --check-prefix=V1
+// V1: elf True expf True fmaf False
 
 // CHECK-NOT: module @kernels
 // CHECK: exec.launch @route_0(

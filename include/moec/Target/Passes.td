@@ -7,8 +7,8 @@ include "mlir/Pass/PassBase.td"
 def MoeCodegenHost : Pass<"moe-codegen-host", "::mlir::ModuleOp"> {
   let summary = "Compile the generated kernels to a host shared object";
   let description = [{
-    Expands `math.exp` into arithmetic (MLIR's polynomial approximation, so
-    the loops that call it vectorize), then lowers the kernel functions of
+    Expands `math.exp` into arithmetic when the CPU has FMA (MLIR's
+    polynomial approximation, so the loops that call it vectorize), then lowers the kernel functions of
     `module @kernels` (scf / arith / math /
     memref) through the LLVM dialect (bare-pointer memref calling convention)
     to LLVM IR, optimizes it (O3) for the chosen CPU, emits an x86-64 object,

@@ -100,7 +100,7 @@ Status CpuDevice::bind(uint8_t *hostArena) {
 }
 
 CpuDevice::~CpuDevice() {
-  if (!profiling_)
+  if (!profiling_ || !pool_) // no pool: creation failed, nothing ran
     return;
   std::string device = std::to_string(pool_->size()) +
                        (pool_->size() == 1 ? " thread" : " threads");
@@ -122,7 +122,7 @@ Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
   // first commands (routing) run on this thread.
   pool_->prepare();
   const std::vector<Prepared> &cmds = prepared_[function];
-  double *profile = profiling_ ? profile_.slots(function, T, cmds.size()) : nullptr;
+  double *profile = profiling_ ? profile_.begin(function, T, cmds.size()) : nullptr;
   for (size_t ci = 0; ci < cmds.size(); ++ci) {
     auto start = profile ? std::chrono::steady_clock::now()
                          : std::chrono::steady_clock::time_point();
@@ -133,6 +133,8 @@ Status CpuDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
                          std::chrono::steady_clock::now() - start)
                          .count();
   }
+  if (profiling_)
+    profile_.commit(function, T);
   return Status();
 }
 

@@ -4,7 +4,8 @@
 // thread pool, the loaded code objects, every kernel's address, and each
 // command's operand addresses in the session's host arena (where the
 // commands run). A run interprets the commands (cpu/CpuCommands.h); it
-// allocates nothing and starts no thread.
+// allocates nothing (with MOERT_CPU_PROFILE, but the first run at each
+// function and T) and starts no thread.
 //
 //===----------------------------------------------------------------------===//
 #ifndef MOERT_SRC_CPU_CPUDEVICE_H

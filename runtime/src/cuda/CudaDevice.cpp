@@ -701,16 +701,18 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
   }
   // The first run of a function at a T loads cuBLAS's kernels: it is seen,
   // not counted, and its times are not read.
-  if (profiling_)
-    if (double *acc = profile_.slots(function, T, n + 2))
+  if (profiling_) {
+    if (double *acc = profile_.begin(function, T, n + 2))
       for (size_t i = 0; i < n + 2; ++i) {
         float ms = 0;
         if (Status s = check(api.cuEventElapsedTime(&ms, events_[i], events_[i + 1]),
                              "cuEventElapsedTime");
             !s)
           return s;
-        acc[i] += ms;
+        acc[i] = ms;
       }
+    profile_.commit(function, T);
+  }
   return Status();
 }
 
