@@ -5,8 +5,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace moert::rt {
+
+bool CommandProfile::requested(const char *variable) {
+  const char *v = std::getenv(variable);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
 
 double *CommandProfile::begin(size_t function, int64_t T, size_t n) {
   Entry &e = entries_[{function, T}];

@@ -23,6 +23,10 @@ namespace moert::rt {
 
 class CommandProfile {
 public:
+  /// Whether the environment variable `variable` (MOERT_CPU_PROFILE,
+  /// MOERT_CUDA_PROFILE) asks for a profile: set, not empty and not "0".
+  static bool requested(const char *variable);
+
   /// The `slots` milliseconds (zeroed) a run at (function, T) times its
   /// commands into, or null while no run there has succeeded yet (the first
   /// is not counted). Allocates only then.

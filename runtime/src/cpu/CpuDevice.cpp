@@ -4,7 +4,6 @@
 #include "cpu/CpuCommands.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -37,8 +36,7 @@ Status checkStatedBounds(const LoadedCode &code, const KernelSpec &k) {
 Status CpuDevice::create(const Model &model, int32_t threads,
                          std::unique_ptr<Device> *out) {
   std::unique_ptr<CpuDevice> device(new CpuDevice(model));
-  if (const char *v = std::getenv("MOERT_CPU_PROFILE"); v && *v && std::strcmp(v, "0"))
-    device->profiling_ = true;
+  device->profiling_ = CommandProfile::requested("MOERT_CPU_PROFILE");
   initBlasThreading();
   Status s;
   if (!(s = ThreadPool::create(threads, &device->pool_)))

@@ -189,7 +189,7 @@ Status CudaDevice::init(int ordinal) {
     return s;
   if (const char *v = std::getenv("MOERT_CUDA_GRAPHS"); v && std::strcmp(v, "0") == 0)
     graphs_ = false;
-  if (const char *v = std::getenv("MOERT_CUDA_PROFILE"); v && *v && std::strcmp(v, "0")) {
+  if (CommandProfile::requested("MOERT_CUDA_PROFILE")) {
     if (!api.cuEventCreate || !api.cuEventDestroy || !api.cuEventRecord ||
         !api.cuEventElapsedTime)
       return error(MOERT_UNSUPPORTED, "MOERT_CUDA_PROFILE: the CUDA driver lacks "
