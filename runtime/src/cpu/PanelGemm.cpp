@@ -155,6 +155,47 @@ tileAvx512(int64_t kc, bool /*tail*/, const float *A, int64_t lda,
   storeTile512<MR>(acc, C, ldc, masks);
 }
 
+/// One k step of a tile over two panels: A[i][0] (row stride lda) times
+/// the step's weights of the first panel (b00, b01: columns 0..15, 16..31)
+/// into acc0[i] and of the second (b10, b11) into acc1[i].
+template <int MR>
+__attribute__((target("avx512f"))) inline void
+fmaPanelPair(__m512 (&acc0)[MR][2], __m512 (&acc1)[MR][2], const float *A, int64_t lda,
+             __m512 b00, __m512 b01, __m512 b10, __m512 b11) {
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; ++i) {
+    __m512 a = _mm512_set1_ps(A[i * lda]);
+    acc0[i][0] = _mm512_fmadd_ps(a, b00, acc0[i][0]);
+    acc0[i][1] = _mm512_fmadd_ps(a, b01, acc0[i][1]);
+    acc1[i][0] = _mm512_fmadd_ps(a, b10, acc1[i][0]);
+    acc1[i][1] = _mm512_fmadd_ps(a, b11, acc1[i][1]);
+  }
+}
+
+/// Two full panels at once (64 columns: panel0 and panel1) for MR rows, B
+/// f32 or f16: each column's FMA chain is tileAvx512's, but a row has four
+/// independent chains instead of two. At one or two rows tileAvx512 is bound
+/// by the FMAs' latency (one k per 4 cycles per chain), which keeps too few
+/// of the panel's loads in flight to stream it from memory (AMD EPYC (Zen 5)
+/// VM, 2 threads, 2816 x 1024 f16 weights from DRAM, M = 1: 52 GB/s against
+/// 56-57 here and 57-60 for a plain read of the same bytes).
+template <class B, int MR>
+__attribute__((target("avx512f"))) void
+tilePairAvx512(int64_t kc, const float *A, int64_t lda, const B *panel0, const B *panel1,
+               float *C, int64_t ldc, bool load) {
+  const ColumnMasks masks = columnMasks(kPanelWidth);
+  __m512 acc0[MR][2], acc1[MR][2];
+  loadTile512<MR>(acc0, C, ldc, masks, load);
+  loadTile512<MR>(acc1, C + kPanelWidth, ldc, masks, load);
+  for (int64_t k = 0; k < kc; ++k) {
+    const B *row0 = panel0 + k * kPanelWidth, *row1 = panel1 + k * kPanelWidth;
+    fmaPanelPair<MR>(acc0, acc1, A + k, lda, loadPanel16(row0), loadPanel16(row0 + 16),
+                     loadPanel16(row1), loadPanel16(row1 + 16));
+  }
+  storeTile512<MR>(acc0, C, ldc, masks);
+  storeTile512<MR>(acc1, C + kPanelWidth, ldc, masks);
+}
+
 /// A few rows (decode) with AVX2 over all 32 columns of the panel: 4 x MR
 /// accumulators, so that each k reads the panel's whole 128-byte row and
 /// the panel streams once (the 16-column tiles below read half of every
@@ -396,11 +437,21 @@ using TileFn = void (*)(int64_t steps, bool tail, const T *A, int64_t lda,
                         const TB *panel, float *C, int64_t ldc, int width,
                         bool load);
 
+/// A tile over two full panels (tilePairAvx512): kc values of k, the
+/// panels' slices at panel0 and panel1, C's 64 columns.
+template <class TB>
+using PairTileFn = void (*)(int64_t kc, const float *A, int64_t lda, const TB *panel0,
+                            const TB *panel1, float *C, int64_t ldc, bool load);
+
 /// A kernel family: its tiles for 1..maxRows rows (tiles[r - 1]) and the
-/// columns one call covers (32, or 16 for AVX2's half panels).
+/// columns one call covers (32, or 16 for AVX2's half panels); tiles over
+/// pairs of full panels for 1..pairRows rows (none: pairRows = 0; only
+/// gemmOnWidenedRows runs them, where the panels are read in place).
 template <class T, class TB = T> struct Family {
   const TileFn<T, TB> *tiles;
   int maxRows, cols;
+  const PairTileFn<TB> *pairs = nullptr;
+  int pairRows = 0;
 };
 
 /// The f32 tiles, for B f32 or f16 panels (A f32).
@@ -419,6 +470,8 @@ constexpr TileFn<float, B> kAvx2WideTilesOf[] = {tileAvx2Wide<B, 1>, tileAvx2Wid
 template <class B>
 constexpr TileFn<float, B> kGenericTilesOf[] = {tileGeneric<B, 1>, tileGeneric<B, 2>,
                                                 tileGeneric<B, 3>, tileGeneric<B, 4>};
+template <class B>
+constexpr PairTileFn<B> kAvx512PairTilesOf[] = {tilePairAvx512<B, 1>, tilePairAvx512<B, 2>};
 constexpr const TileFn<float> *kAvx512Tiles = kAvx512TilesOf<float>;
 constexpr const TileFn<float> *kAvx2Tiles = kAvx2TilesOf<float>;
 constexpr const TileFn<float> *kAvx2WideTiles = kAvx2WideTilesOf<float>;
@@ -540,7 +593,9 @@ __attribute__((target("avx2"))) void widenBf16Panel(const uint16_t *panel, int64
 /// rows and k slice of `slice` values, the rows' slice of A (16-bit, row
 /// stride K) is widened to f32 once by widenRow (the values from K up to
 /// kHeld, the panels' k, as 0), and per panel the tiles run over
-/// sliceOf(p, k0, kc), panel p's slice at k0 as they read it.
+/// sliceOf(p, k0, kc), panel p's slice at k0 as they read it (a family with
+/// pair tiles takes two full panels at once, so sliceOf(p + 1, ...) must not
+/// overwrite what sliceOf(p, ...) returned).
 template <class TB, class WidenRow, class SliceOf>
 void gemmOnWidenedRows(const Family<float, TB> &f, WidenRow widenRow, SliceOf sliceOf,
                        int64_t M, int64_t N, int64_t K, int64_t kHeld, int64_t slice,
@@ -564,9 +619,16 @@ void gemmOnWidenedRows(const Family<float, TB> &f, WidenRow widenRow, SliceOf sl
         std::fill(a + i * kc + valid, a + (i + 1) * kc, 0.0f);
       }
       bool load = accumulate || k0 > 0;
-      for (int64_t p = 0; p < numPanels; ++p)
+      for (int64_t p = 0; p < numPanels; ++p) {
+        if (mc <= f.pairRows && N - p * kPanelWidth >= 2 * kPanelWidth) {
+          f.pairs[mc - 1](kc, a, kc, sliceOf(p, k0, kc), sliceOf(p + 1, k0, kc),
+                          C + m0 * ldc + p * kPanelWidth, ldc, load);
+          ++p;
+          continue;
+        }
         tilesOverSlice(f, p, N, mc, kc, false, 1, a, kc, sliceOf(p, k0, kc), C + m0 * ldc, ldc,
                        load);
+      }
     }
   }
 }
@@ -592,8 +654,9 @@ void gemmBf16Widened(const Family<float> &f, int64_t M, int64_t N, int64_t K,
 /// f16 panels (depth 1, as f32's) through gemmOnWidenedRows: the f32 tiles
 /// widen B as they load it (vcvtph2ps), so they read the panels in place.
 /// Few rows (at most one register tile) take all of k as one slice, so that
-/// each panel streams once (decode). Each element's sum is the f32 tiles'
-/// FMA chain in k order on the widened values.
+/// each panel streams once (decode); with AVX-512 one or two rows take two
+/// full panels per tile (tilePairAvx512). Each element's sum is the f32
+/// tiles' FMA chain in k order on the widened values.
 template <class Widen>
 void gemmF16Of(const Family<float, uint16_t> &f, Widen widenRow, int64_t M, int64_t N,
                int64_t K, const uint16_t *A, const uint16_t *panels, float *C, int64_t ldc,
@@ -753,23 +816,6 @@ tileFp8FusedAvx512(int64_t kc, const float *A, int64_t lda, const void *B,
     }
   }
   storeTile512<MR>(acc, C, ldc, masks);
-}
-
-/// One k step of a tile over two panels: A[i][0] (row stride lda) times
-/// the step's weights of the first panel (b00, b01: columns 0..15, 16..31)
-/// into acc0[i] and of the second (b10, b11) into acc1[i].
-template <int MR>
-__attribute__((target("avx512f"))) inline void
-fmaPanelPair(__m512 (&acc0)[MR][2], __m512 (&acc1)[MR][2], const float *A, int64_t lda,
-             __m512 b00, __m512 b01, __m512 b10, __m512 b11) {
-#pragma GCC unroll 4
-  for (int i = 0; i < MR; ++i) {
-    __m512 a = _mm512_set1_ps(A[i * lda]);
-    acc0[i][0] = _mm512_fmadd_ps(a, b00, acc0[i][0]);
-    acc0[i][1] = _mm512_fmadd_ps(a, b01, acc0[i][1]);
-    acc1[i][0] = _mm512_fmadd_ps(a, b10, acc1[i][0]);
-    acc1[i][1] = _mm512_fmadd_ps(a, b11, acc1[i][1]);
-  }
 }
 
 /// Two full panels at once (64 columns: the panel at B and the next one,
@@ -2095,8 +2141,8 @@ void panelGemmF16(int64_t M, int64_t N, int64_t K, const uint16_t *A,
     isa = PanelIsa::Generic;
   switch (isa) {
   case PanelIsa::Avx512:
-    return gemmF16Of({kAvx512TilesOf<uint16_t>, 8, 32}, widenHalvesF16c, M, N, K, A, panels,
-                     C, ldc, accumulate);
+    return gemmF16Of({kAvx512TilesOf<uint16_t>, 8, 32, kAvx512PairTilesOf<uint16_t>, 2},
+                     widenHalvesF16c, M, N, K, A, panels, C, ldc, accumulate);
   case PanelIsa::Avx2:
     if (M <= kF16Avx2WideRows)
       return gemmF16Of({kAvx2WideTilesOf<uint16_t>, kF16Avx2WideRows, 32}, widenHalvesF16c, M,
