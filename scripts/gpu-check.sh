@@ -13,6 +13,9 @@
 #     against references with the same rounding), once with CUDA graphs and once without
 #     (MOERT_CUDA_GRAPHS=0); the PREP/ckpt-gemv artifacts run the same checks
 #     with the grouped GEMMs' generated kernel at T = 1 and 7 (cuBLAS above).
+#     Then moert-stress: 4 threads, each with its own session of the Mixtral
+#     artifact (the weights uploaded once and shared), 50 runs each at random
+#     T in 1..64, every output byte for byte equal to one session's alone.
 #  2. moe-bench --target cuda --artifacts PREP/bench: the Mixtral-shape block
 #     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
 #     with bf16 expert weights, and the DeepSeek-V3-shape block (H 7168, F 2048,
@@ -103,6 +106,16 @@ if [ $suite = 1 ]; then
       fi
     done
   done
+  stress="$prep/bin/moert-stress"
+  if [ -x "$stress" ] && [ -e "$prep/ckpt/mixtral.moeb" ]; then
+    if log=$("$stress" "$prep/ckpt/mixtral.moeb" "$prep/ckpt/mixtral/ref/layer_0/x_T64.npy" \
+             --device "$device" --threads 4 --runs 50 2>&1); then
+      echo "ok    moert-stress (4 sessions, shared weights): $log"
+    else
+      echo "FAIL  moert-stress (4 sessions, shared weights): $log"
+      failed=$((failed + 1))
+    fi
+  fi
 fi
 
 if [ $bench = 1 ]; then

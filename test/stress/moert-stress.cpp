@@ -1,7 +1,7 @@
 //===- moert-stress.cpp - one artifact, many threads, bit-exact results ---===//
 //
 //   moert-stress model.moeb x.npy [--threads 8] [--runs 400] [--seed 1]
-//                [--session-threads 1]
+//                [--session-threads 1] [--device cpu]
 //
 // Loads the artifact once and shares it. For every function and every token
 // count T in 1..rows(x) it first computes the output alone, on one session,
@@ -12,7 +12,10 @@
 // "runs=N mismatches=M" and exits 1 on any mismatch or error. Each session
 // runs on --session-threads threads (default 1: the concurrency is that of
 // the sessions; more puts each session's thread pool under the same test,
-// since results do not depend on the thread count).
+// since results do not depend on the thread count). Every session is on
+// --device (cpu, or cuda[:N] for a CUDA artifact). The reference's session
+// ends once every thread has created its own, before their runs: on a GPU
+// they share the weights it uploaded, which must outlive it.
 //
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
@@ -23,6 +26,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -68,13 +72,18 @@ std::string runOnce(moert::Session &session, const moert::FunctionInfo &fn,
 int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: moert-stress model.moeb x.npy [--threads N] [--runs N] [--seed N] "
-         "[--session-threads N]");
+         "[--session-threads N] [--device DEV]");
   int threads = 8, runs = 400, sessionThreads = 1;
   unsigned seed = 1;
-  for (int i = 3; i + 1 < argc; i += 2) {
+  std::string device = "cpu";
+  for (int i = 3; i < argc; i += 2) {
     std::string flag = argv[i];
+    if (i + 1 == argc)
+      fail("option " + flag + " needs a value");
     int v = std::atoi(argv[i + 1]);
-    if (flag == "--threads")
+    if (flag == "--device")
+      device = argv[i + 1];
+    else if (flag == "--threads")
       threads = v;
     else if (flag == "--runs")
       runs = v;
@@ -112,24 +121,30 @@ int main(int argc, char **argv) {
 
   // References, computed alone.
   std::map<std::pair<size_t, int64_t>, Snapshot> reference;
+  std::optional<moert::Session> alone;
   {
-    auto session = moert::Session::create(*model, "cpu", 1);
+    auto session = moert::Session::create(*model, device.c_str(), 1);
     if (!session)
       fail(session.status().message());
-    for (size_t f = 0; f < functions.size(); ++f)
-      for (int64_t t = 1; t <= rows; ++t) {
-        std::string e = runOnce(*session, functions[f], xs, t, h,
-                                &reference[{f, t}]);
-        if (!e.empty())
-          fail(e);
-      }
+    alone.emplace(std::move(*session));
   }
+  for (size_t f = 0; f < functions.size(); ++f)
+    for (int64_t t = 1; t <= rows; ++t) {
+      std::string e = runOnce(*alone, functions[f], xs, t, h, &reference[{f, t}]);
+      if (!e.empty())
+        fail(e);
+    }
 
   std::atomic<long> done{0}, mismatches{0}, errors{0};
+  std::atomic<int> created{0};
+  std::atomic<bool> go{false};
   std::vector<std::thread> pool;
   for (int w = 0; w < threads; ++w)
     pool.emplace_back([&, w] {
-      auto session = moert::Session::create(*model, "cpu", sessionThreads);
+      auto session = moert::Session::create(*model, device.c_str(), sessionThreads);
+      ++created;
+      while (!go.load())
+        std::this_thread::yield();
       if (!session) {
         ++errors;
         return;
@@ -150,6 +165,10 @@ int main(int argc, char **argv) {
         ++done;
       }
     });
+  while (created.load() < threads)
+    std::this_thread::yield();
+  alone.reset();
+  go = true;
   for (std::thread &t : pool)
     t.join();
   std::printf("threads=%d session_threads=%d runs=%ld functions=%zu tokens=1..%lld "

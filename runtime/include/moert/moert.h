@@ -290,7 +290,9 @@ MOERT_API void moert_session_options_init(moert_session_options_t *options);
  *  start no thread.
  *  On a GPU the session opens the CUDA driver and cuBLAS (MOERT_UNSUPPORTED,
  *  saying which, when they or a GPU are missing), loads the kernels, uploads
- *  the weights and allocates the arena on the device (threads is ignored);
+ *  the weights (once per model and GPU: a live session of the same model on
+ *  the same GPU lends its copy, which the last such session frees) and
+ *  allocates the arena on the device (threads is ignored);
  *  each run copies the inputs in and the outputs back and synchronizes, and
  *  repeated runs at the same T replay CUDA graphs. A failed CUDA or cuBLAS
  *  call gives MOERT_EXECUTION_ERROR (MOERT_OUT_OF_MEMORY when memory ran out)

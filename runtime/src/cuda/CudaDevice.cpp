@@ -20,12 +20,6 @@ namespace {
 constexpr unsigned kBlock = 128;                   // threads per block
 constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS, graph-safe
 constexpr size_t kMaxGraphs = 512;                 // per session
-constexpr uint64_t kDeviceAlign = 256;
-
-uint64_t alignDevice(uint64_t v) {
-  return (v + kDeviceAlign - 1) / kDeviceAlign * kDeviceAlign;
-}
-
 /// "sm_90" → 90; -1 when it is not sm_NN[a].
 int smVersion(const std::string &arch) {
   if (arch.rfind("sm_", 0) != 0)
@@ -147,23 +141,9 @@ Status CudaDevice::init(int ordinal) {
                    "' is not in the artifact's code object: ", resultName(api, r));
   }
 
-  // The weights, once.
-  uint64_t total = 0;
-  for (const WeightSpec &w : model_.weights())
-    total += alignDevice(w.bytes);
-  if (total) {
-    if (Status s = check(api.cuMemAlloc(&weights_, total),
-                         "cuMemAlloc of " + std::to_string(total) + " bytes of weights");
-        !s)
-      return s;
-  }
-  // Verify::Lazy: the upload is every weight's first use.
-  std::vector<uint32_t> all(model_.weights().size());
-  for (uint32_t i = 0; i < all.size(); ++i)
-    all[i] = i;
-  if (Status s = model_.verifyWeights(all); !s)
-    return s;
-  if (Status s = uploadWeights(); !s)
+  // The weights: those a live session of this model uploaded to this GPU,
+  // or uploaded now.
+  if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, &weights_); !s)
     return s;
 
   uint64_t arena = kDeviceAlign, dequant = 0;
@@ -201,74 +181,6 @@ Status CudaDevice::init(int ordinal) {
   return Status();
 }
 
-// The weights go up through a ring of two page-locked staging buffers: the
-// host copies a chunk of the artifact's mapping into one while the other's
-// chunk is on its way to the device (an event says when a buffer is free
-// again). Each weight's pages in the mapping are dropped from the process
-// once copied (the page cache keeps them), so a CUDA session keeps no
-// resident host copy of the weights. Without the driver's page-locked
-// allocations or events, or when they fail, each weight is copied from the
-// mapping directly.
-Status CudaDevice::uploadWeights() {
-  const Api &api = *api_;
-  constexpr size_t kStage = size_t(16) << 20;
-  void *stage[2] = {nullptr, nullptr};
-  CUevent done[2] = {nullptr, nullptr};
-  bool ring = api.cuMemAllocHost && api.cuMemFreeHost && api.cuEventCreate &&
-              api.cuEventDestroy && api.cuEventRecord && api.cuEventSynchronize;
-  for (int i = 0; ring && i < 2; ++i)
-    ring = api.cuMemAllocHost(&stage[i], kStage) == CUDA_SUCCESS &&
-           api.cuEventCreate(&done[i], 0) == CUDA_SUCCESS;
-  bool used[2] = {false, false};
-  // Waits for the copies in flight (unless `s` failed already), then frees
-  // the ring; returns `s` or the wait's failure.
-  auto finish = [&](Status s) {
-    for (int i = 0; i < 2; ++i) {
-      if (used[i] && s)
-        s = check(api.cuEventSynchronize(done[i]), "cuEventSynchronize (the weights' upload)");
-      else if (used[i])
-        api.cuEventSynchronize(done[i]); // the copies read the ring: wait anyway
-      if (stage[i])
-        api.cuMemFreeHost(stage[i]);
-      if (done[i])
-        api.cuEventDestroy(done[i]);
-    }
-    return s;
-  };
-  int slot = 0;
-  uint64_t at = 0;
-  for (const WeightSpec &w : model_.weights()) {
-    weightAddress_.push_back(weights_ + at);
-    std::string what = "the upload of weight '" + w.name + "'";
-    for (uint64_t off = 0; off < w.bytes;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(w.bytes - off, ring ? kStage : w.bytes));
-      Status s;
-      if (!ring) {
-        s = check(api.cuMemcpyHtoD(weights_ + at + off, w.data + off, n),
-                  "cuMemcpyHtoD (" + what + ")");
-      } else {
-        if (used[slot])
-          s = check(api.cuEventSynchronize(done[slot]), "cuEventSynchronize (" + what + ")");
-        if (s) {
-          std::memcpy(stage[slot], w.data + off, n);
-          s = check(api.cuMemcpyHtoDAsync(weights_ + at + off, stage[slot], n, stream_),
-                    "cuMemcpyHtoDAsync (" + what + ")");
-        }
-        if (s)
-          s = check(api.cuEventRecord(done[slot], stream_), "cuEventRecord (" + what + ")");
-        used[slot] = true;
-        slot ^= 1;
-      }
-      if (!s)
-        return finish(s);
-      off += n;
-    }
-    model_.releasePages(w.data, w.bytes);
-    at += alignDevice(w.bytes);
-  }
-  return finish(Status());
-}
-
 CudaDevice::~CudaDevice() {
   if (profiling_)
     printProfile();
@@ -289,8 +201,6 @@ CudaDevice::~CudaDevice() {
     api.cublasDestroy(blas_);
   if (arena_)
     api.cuMemFree(arena_);
-  if (weights_)
-    api.cuMemFree(weights_);
   if (workspace_)
     api.cuMemFree(workspace_);
   if (module_)
@@ -303,14 +213,14 @@ CudaDevice::~CudaDevice() {
 
 CUdeviceptr CudaDevice::address(const FunctionSpec &fn, const Operand &op) const {
   if (op.isWeight)
-    return weightAddress_[op.index];
+    return weights_->address(op.index);
   return arena_ + fn.buffers[op.index].offset;
 }
 
 CUdeviceptr CudaDevice::scalesAddress(const Operand &b) const {
   if (!b.isWeight || model_.weights()[b.index].scales < 0)
     return 0;
-  return weightAddress_[static_cast<size_t>(model_.weights()[b.index].scales)];
+  return weights_->address(static_cast<size_t>(model_.weights()[b.index].scales));
 }
 
 Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,

@@ -3,8 +3,9 @@
 // What a CUDA session holds on its device, all made when the session is
 // created: the device's primary context, a stream, a cuBLAS handle bound to
 // it, the kernels' module (PTX compiled by the driver, or a cubin), the
-// weights uploaded once, and the arena (the memory plan's offsets, on the
-// device). A run copies the inputs in, issues the commands on the stream and
+// weights (uploaded by the model's first session on this GPU and shared by
+// its others: DeviceWeights.h), and the arena (the memory plan's offsets, on
+// the device). A run copies the inputs in, issues the commands on the stream and
 // copies the outputs (and auxiliary outputs) back into the session's host
 // arena, from which the C API's views read.
 //
@@ -27,6 +28,7 @@
 #include "../CommandProfile.h"
 #include "../Device.h"
 #include "CudaApi.h"
+#include "DeviceWeights.h"
 
 #include <map>
 #include <memory>
@@ -88,8 +90,6 @@ private:
   /// The scales of weight operand `b` (an f8e4m3 weight's), or 0.
   CUdeviceptr scalesAddress(const Operand &b) const;
   Status check(CUresult r, const std::string &what) const;
-  /// Allocated weights_ filled from the model (weightAddress_ set).
-  Status uploadWeights();
   /// Forgets the offsets read back when a command of [begin, end) may write
   /// their bytes (a launch's operands, a GEMM's C, a fill's or copy's
   /// destination).
@@ -113,8 +113,8 @@ private:
   cublasHandle_t blas_ = nullptr;
   CUmodule module_ = nullptr;
   std::vector<CUfunction> kernels_;
-  CUdeviceptr weights_ = 0;
-  std::vector<CUdeviceptr> weightAddress_;
+  /// The weights, shared with the model's other sessions on this GPU.
+  std::shared_ptr<const DeviceWeights> weights_;
   CUdeviceptr arena_ = 0;
   /// The kernels' fault word (after the arena, in its allocation): a kernel
   /// stores 1 there on an out-of-range data-derived index; read back with

@@ -1,0 +1,150 @@
+//===- DeviceWeights.cpp - a model's weights on one GPU, shared -------------===//
+#include "DeviceWeights.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
+
+namespace moert::rt::cuda {
+
+namespace {
+
+Status check(const Api &api, CUresult r, const std::string &what) {
+  if (r == CUDA_SUCCESS)
+    return Status();
+  return driverError(api, r, what);
+}
+
+/// The uploaded weights of each (model, GPU), while a session holds them.
+/// Held while a session looks its weights up or uploads them, so that
+/// sessions created at once upload one copy.
+std::mutex registryMutex;
+std::map<std::pair<const Model *, CUdevice>, std::weak_ptr<const DeviceWeights>> registry;
+
+} // namespace
+
+Status DeviceWeights::acquire(const Api &api, const Model &model, CUdevice device,
+                              CUstream stream, std::shared_ptr<const DeviceWeights> *out) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  std::weak_ptr<const DeviceWeights> &slot = registry[{&model, device}];
+  if (auto live = slot.lock()) {
+    *out = std::move(live);
+    return Status();
+  }
+  // Entries whose sessions all ended (their models may be gone) go now.
+  for (auto it = registry.begin(); it != registry.end();)
+    it = it->second.expired() && &it->second != &slot ? registry.erase(it) : std::next(it);
+  std::shared_ptr<DeviceWeights> w(new DeviceWeights(api, device));
+  if (Status s = w->upload(model, stream); !s)
+    return s;
+  slot = w;
+  *out = std::move(w);
+  return Status();
+}
+
+Status DeviceWeights::upload(const Model &model, CUstream stream) {
+  const Api &api = api_;
+  // The weights outlive the session that uploads them, so they hold the
+  // primary context too (it is current: the session retained it).
+  if (Status s = check(api, api.cuDevicePrimaryCtxRetain(&context_, device_),
+                       "cuDevicePrimaryCtxRetain");
+      !s)
+    return s;
+  uint64_t total = 0;
+  for (const WeightSpec &w : model.weights())
+    total += alignDevice(w.bytes);
+  if (total) {
+    if (Status s = check(api, api.cuMemAlloc(&base_, total),
+                         "cuMemAlloc of " + std::to_string(total) + " bytes of weights");
+        !s)
+      return s;
+  }
+  // Verify::Lazy: the upload is every weight's first use.
+  std::vector<uint32_t> all(model.weights().size());
+  for (uint32_t i = 0; i < all.size(); ++i)
+    all[i] = i;
+  if (Status s = model.verifyWeights(all); !s)
+    return s;
+  return copy(model, stream);
+}
+
+DeviceWeights::~DeviceWeights() {
+  if (!context_)
+    return;
+  api_.cuCtxSetCurrent(context_);
+  if (base_)
+    api_.cuMemFree(base_);
+  api_.cuDevicePrimaryCtxRelease(device_);
+}
+
+// The weights go up through a ring of two page-locked staging buffers: the
+// host copies a chunk of the artifact's mapping into one while the other's
+// chunk is on its way to the device (an event says when a buffer is free
+// again). Each weight's pages in the mapping are dropped from the process
+// once copied (the page cache keeps them), so a CUDA session keeps no
+// resident host copy of the weights. Without the driver's page-locked
+// allocations or events, or when they fail, each weight is copied from the
+// mapping directly.
+Status DeviceWeights::copy(const Model &model, CUstream stream) {
+  const Api &api = api_;
+  constexpr size_t kStage = size_t(16) << 20;
+  void *stage[2] = {nullptr, nullptr};
+  CUevent done[2] = {nullptr, nullptr};
+  bool ring = api.cuMemAllocHost && api.cuMemFreeHost && api.cuEventCreate &&
+              api.cuEventDestroy && api.cuEventRecord && api.cuEventSynchronize;
+  for (int i = 0; ring && i < 2; ++i)
+    ring = api.cuMemAllocHost(&stage[i], kStage) == CUDA_SUCCESS &&
+           api.cuEventCreate(&done[i], 0) == CUDA_SUCCESS;
+  bool used[2] = {false, false};
+  // Waits for the copies in flight (unless `s` failed already), then frees
+  // the ring; returns `s` or the wait's failure.
+  auto finish = [&](Status s) {
+    for (int i = 0; i < 2; ++i) {
+      if (used[i] && s)
+        s = check(api, api.cuEventSynchronize(done[i]), "cuEventSynchronize (the weights' upload)");
+      else if (used[i])
+        api.cuEventSynchronize(done[i]); // the copies read the ring: wait anyway
+      if (stage[i])
+        api.cuMemFreeHost(stage[i]);
+      if (done[i])
+        api.cuEventDestroy(done[i]);
+    }
+    return s;
+  };
+  int slot = 0;
+  uint64_t at = 0;
+  for (const WeightSpec &w : model.weights()) {
+    address_.push_back(base_ + at);
+    std::string what = "the upload of weight '" + w.name + "'";
+    for (uint64_t off = 0; off < w.bytes;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(w.bytes - off, ring ? kStage : w.bytes));
+      Status s;
+      if (!ring) {
+        s = check(api, api.cuMemcpyHtoD(base_ + at + off, w.data + off, n),
+                  "cuMemcpyHtoD (" + what + ")");
+      } else {
+        if (used[slot])
+          s = check(api, api.cuEventSynchronize(done[slot]), "cuEventSynchronize (" + what + ")");
+        if (s) {
+          std::memcpy(stage[slot], w.data + off, n);
+          s = check(api, api.cuMemcpyHtoDAsync(base_ + at + off, stage[slot], n, stream),
+                    "cuMemcpyHtoDAsync (" + what + ")");
+        }
+        if (s)
+          s = check(api, api.cuEventRecord(done[slot], stream), "cuEventRecord (" + what + ")");
+        used[slot] = true;
+        slot ^= 1;
+      }
+      if (!s)
+        return finish(s);
+      off += n;
+    }
+    model.releasePages(w.data, w.bytes);
+    at += alignDevice(w.bytes);
+  }
+  return finish(Status());
+}
+
+} // namespace moert::rt::cuda
