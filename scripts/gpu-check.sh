@@ -16,6 +16,10 @@
 #     Then moert-stress: 4 threads, each with its own session of the Mixtral
 #     artifact (the weights uploaded once and shared), 50 runs each at random
 #     T in 1..64, every output byte for byte equal to one session's alone.
+#     Then moert-enqueue: the Mixtral layer with the generated grouped kernel
+#     enqueued 3 times on a stream of the tool's with device tensors, then
+#     inside the tool's own stream capture; its output at T = 7 against the
+#     reference (1e-5).
 #  2. moe-bench --target cuda --artifacts PREP/bench: the Mixtral-shape block
 #     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
 #     with bf16 expert weights, and the DeepSeek-V3-shape block (H 7168, F 2048,
@@ -115,6 +119,28 @@ if [ $suite = 1 ]; then
       echo "FAIL  moert-stress (4 sessions, shared weights): $log"
       failed=$((failed + 1))
     fi
+  fi
+  # Runs enqueued on the caller's stream with device tensors, alone and
+  # inside the caller's capture, against the reference.
+  enqueue="$prep/bin/moert-enqueue" ref="$prep/ckpt/mixtral/ref/layer_0"
+  if [ -x "$enqueue" ] && [ -e "$prep/ckpt-gemv/mixtral.moeb" ]; then
+    out=$(mktemp -d)
+    for mode in stream capture; do
+      flag=""
+      [ $mode = capture ] && flag=--capture
+      if log=$("$enqueue" "$prep/ckpt-gemv/mixtral.moeb" "$ref/x_T7.npy" --function layer_0 \
+               --device "$device" --runs 3 $flag --out "$out/y.npy" 2>&1) &&
+         log="$log; $("$py" -c 'import sys, numpy as np
+y, r = np.load(sys.argv[1]), np.load(sys.argv[2])
+d = float(np.abs(y - r).max() / max(1.0, float(np.abs(r).max())))
+print("max relative difference %.2e" % d); sys.exit(0 if d <= 1e-5 else 1)' "$out/y.npy" "$ref/y_T7.npy" 2>&1)"; then
+        echo "ok    moert-enqueue ($mode, T = 7): $log"
+      else
+        echo "FAIL  moert-enqueue ($mode, T = 7): $log"
+        failed=$((failed + 1))
+      fi
+    done
+    rm -rf "$out"
   fi
 fi
 

@@ -68,6 +68,25 @@ moert_status_t *nullArgument(const char *what) {
   return toC(MOERT_INVALID_ARGUMENT, what);
 }
 
+/// `body(index)` for the function named `function` (NULL: the only one), with
+/// the session held; a name that is not found ends the last run too.
+template <typename Body>
+moert_status_t *onFunction(moert_session_t *session, const char *function, Body &&body) {
+  if (!session)
+    return nullArgument("the session is NULL");
+  return exclusive(session, [&] {
+    return guarded([&]() -> Status {
+      size_t index = 0;
+      Status s = session->session->model().findFunction(function, &index);
+      if (!s) {
+        session->session->forgetLastRun();
+        return s;
+      }
+      return body(index);
+    });
+  });
+}
+
 const std::vector<TensorSpec> *tensorList(const Model &m, size_t function,
                                           moert_tensor_kind_t kind) {
   if (function >= m.functions().size())
@@ -321,23 +340,29 @@ moert_status_t *moert_session_run_index(moert_session_t *session, size_t functio
   });
 }
 
+
 moert_status_t *moert_session_run(moert_session_t *session, const char *function,
                                   const moert_tensor_t *inputs, size_t num_inputs,
                                   moert_tensor_t *outputs, size_t num_outputs) {
+  return onFunction(session, function, [&](size_t index) {
+    return session->session->run(index, inputs, num_inputs, outputs, num_outputs);
+  });
+}
+
+moert_status_t *moert_session_enqueue(moert_session_t *session, const char *function,
+                                      const moert_device_tensor_t *inputs, size_t num_inputs,
+                                      const moert_device_tensor_t *outputs, size_t num_outputs,
+                                      void *stream) {
+  return onFunction(session, function, [&](size_t index) {
+    return session->session->enqueue(index, inputs, num_inputs, outputs, num_outputs, stream);
+  });
+}
+
+moert_status_t *moert_session_device_error(moert_session_t *session, void *stream) {
   if (!session)
     return nullArgument("the session is NULL");
-  return exclusive(session, [&] {
-    return guarded([&]() -> Status {
-      size_t index = 0;
-      Status s = session->session->model().findFunction(function, &index);
-      if (!s) {
-        session->session->forgetLastRun();
-        return s;
-      }
-      return session->session->run(index, inputs, num_inputs, outputs,
-                                   num_outputs);
-    });
-  });
+  return exclusive(session,
+                   [&] { return guarded([&] { return session->session->deviceError(stream); }); });
 }
 
 moert_status_t *moert_session_output(const moert_session_t *session, size_t index,

@@ -56,6 +56,17 @@ Status Device::kernelFault(const std::string &where) {
                "valid");
 }
 
+Status Device::enqueue(const FunctionSpec &, size_t, int64_t, const moert_device_tensor_t *,
+                       const moert_device_tensor_t *, void *) {
+  return error(MOERT_UNSUPPORTED, "a CPU session runs on host memory: runs on a "
+               "stream with device tensors need a CUDA session (use moert_session_run)");
+}
+
+Status Device::deviceError(void *) {
+  return error(MOERT_UNSUPPORTED, "a CPU session has no device fault word: its runs "
+               "report kernel faults themselves");
+}
+
 Status Device::create(const Model &model, const char *device,
                       const moert_session_options_t *options,
                       std::unique_ptr<Device> *out) {

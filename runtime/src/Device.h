@@ -33,6 +33,15 @@ public:
   virtual Status run(const FunctionSpec &fn, size_t function, int64_t T) = 0;
   /// The threads a run uses on the host.
   virtual int32_t threads() const = 0;
+  /// Enqueues a run of `fn` at T on the caller's `stream`, its inputs and
+  /// outputs in device memory (moert_session_enqueue; the session checked
+  /// their count, dtypes, shapes and strides). Only a GPU has it.
+  virtual Status enqueue(const FunctionSpec &fn, size_t function, int64_t T,
+                         const moert_device_tensor_t *inputs,
+                         const moert_device_tensor_t *outputs, void *stream);
+  /// Reads and clears the fault word of enqueued runs after `stream`'s work
+  /// (moert_session_device_error). Only a GPU has it.
+  virtual Status deviceError(void *stream);
 
 protected:
   /// The error of a run whose kernel set the fault word (a data-derived

@@ -287,6 +287,14 @@ bool readFile(const std::string &path, Array *out, std::string *error) {
   return true;
 }
 
+bool readTokens(const std::string &path, Array *out, std::string *error) {
+  if (!readFile(path, out, error))
+    return false;
+  if (out->dtype != MOERT_F32 || out->shape.size() != 2)
+    return *error = "'" + path + "': x must be f32 [T, H]", false;
+  return true;
+}
+
 std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
                                const std::vector<int64_t> &shape) {
   const char *descr = descrOf(dtype);

@@ -34,6 +34,8 @@ bool parse(const uint8_t *data, size_t size, Array *out, std::string *error);
 
 /// Reads and parses a file; errors name the file.
 bool readFile(const std::string &path, Array *out, std::string *error);
+/// readFile of a layer's input x, which must be f32 [T, H] (the test tools').
+bool readTokens(const std::string &path, Array *out, std::string *error);
 
 /// A .npy version 1.0 file holding float32 `values` of `shape` (C order).
 std::vector<uint8_t> serializeF32(const float *values, const std::vector<int64_t> &shape);

@@ -86,6 +86,10 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   session->model_ = std::move(model);
   const Model &m = *session->model_;
   session->weightsChecked_.assign(m.functions().size(), 0);
+  size_t staged = 0;
+  for (const FunctionSpec &f : m.functions())
+    staged = std::max(staged, f.inputs.size() + f.outputs.size());
+  session->staged_.resize(staged);
   Status s = Device::create(m, device, options, &session->device_);
   if (!s)
     return s;
@@ -99,24 +103,27 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   return Status();
 }
 
-Status Session::checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs,
-                            size_t numInputs, int64_t *tokens) const {
-  if (numInputs != fn.inputs.size()) {
+Status Session::checkTensors(const FunctionSpec &fn, bool outputs,
+                             const moert_tensor_t *tensors, size_t count,
+                             int64_t *tokens) const {
+  const std::vector<TensorSpec> &specs = outputs ? fn.outputs : fn.inputs;
+  const char *kind = outputs ? "output" : "input";
+  if (count != specs.size()) {
     std::string list;
-    for (const TensorSpec &t : fn.inputs)
+    for (const TensorSpec &t : specs)
       list += (list.empty() ? "" : ", ") + t.name + ": " + specString(t);
-    return error(MOERT_INVALID_ARGUMENT, "function '", fn.name, "' takes ",
-                 fn.inputs.size(), " input(s) (", list, "), got ", numInputs);
+    return error(MOERT_INVALID_ARGUMENT, "function '", fn.name, outputs ? "' has " : "' takes ",
+                 specs.size(), " ", kind, "(s) (", list, "), got ", count);
   }
-  if (numInputs > 0 && !inputs)
-    return error(MOERT_INVALID_ARGUMENT, "inputs is NULL");
-  int64_t T = -1;
+  if (count > 0 && !tensors)
+    return error(MOERT_INVALID_ARGUMENT, kind, "s is NULL");
+  int64_t T = outputs ? *tokens : -1;
   size_t tokenInput = 0;
-  for (size_t i = 0; i < numInputs; ++i) {
-    const TensorSpec &spec = fn.inputs[i];
-    const moert_tensor_t &in = inputs[i];
+  for (size_t i = 0; i < count; ++i) {
+    const TensorSpec &spec = specs[i];
+    const moert_tensor_t &in = tensors[i];
     // Built only for an error: a run allocates nothing.
-    auto what = [&] { return "input " + std::to_string(i) + " ('" + spec.name + "')"; };
+    auto what = [&] { return kind + (" " + std::to_string(i)) + " ('" + spec.name + "')"; };
     if (in.dtype != spec.dtype)
       return error(MOERT_INVALID_ARGUMENT, what(), ": dtype ",
                    moert_dtype_name(in.dtype), ", expected ", specString(spec));
@@ -136,6 +143,8 @@ Status Session::checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs
     }
     if (spec.tokenDim >= 0) {
       int64_t t = in.shape[spec.tokenDim];
+      if (outputs && t != T)
+        return error(MOERT_INVALID_ARGUMENT, what(), " has ", t, " tokens, the run has ", T);
       if (T < 0) {
         T = t;
         tokenInput = i;
@@ -152,16 +161,16 @@ Status Session::checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs
   if (T < 1 || T > maxT)
     return error(MOERT_INVALID_ARGUMENT, "T = ", T, " tokens is out of range: a run takes 1 <= T <= max_tokens = ",
                  maxT);
-  for (size_t i = 0; i < numInputs; ++i) {
-    const TensorSpec &spec = fn.inputs[i];
+  for (size_t i = 0; i < count; ++i) {
+    const TensorSpec &spec = specs[i];
     uint64_t need = static_cast<uint64_t>(spec.bytes.at(T));
-    if (need > 0 && !inputs[i].data)
-      return error(MOERT_INVALID_ARGUMENT, "input ", i, " ('", spec.name,
+    if (need > 0 && !tensors[i].data)
+      return error(MOERT_INVALID_ARGUMENT, kind, " ", i, " ('", spec.name,
                    "'): data is NULL");
-    if (inputs[i].bytes < need)
-      return error(MOERT_INVALID_ARGUMENT, "input ", i, " ('", spec.name,
-                   "'): bytes is ", inputs[i].bytes, ", less than the ", need,
-                   " bytes of ", tensorString(inputs[i]));
+    if (tensors[i].bytes < need)
+      return error(MOERT_INVALID_ARGUMENT, kind, " ", i, " ('", spec.name,
+                   "'): bytes is ", tensors[i].bytes, ", less than the ", need,
+                   " bytes of ", tensorString(tensors[i]));
   }
   *tokens = T;
   return Status();
@@ -187,7 +196,7 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
                  " functions)");
   const FunctionSpec &fn = m.functions()[function];
   int64_t T = 0;
-  Status s = checkInputs(fn, inputs, numInputs, &T);
+  Status s = checkTensors(fn, false, inputs, numInputs, &T);
   if (!s)
     return s.prefixed("run '" + fn.name + "': ");
   if (numOutputs != 0) {
@@ -239,6 +248,63 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
   lastFunction_ = function;
   lastTokens_ = T;
   return Status();
+}
+
+Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
+                        size_t numInputs, const moert_device_tensor_t *outputs,
+                        size_t numOutputs, void *stream) {
+  const Model &m = *model_;
+  hasRun_ = false; // an enqueued run leaves no outputs in the host arena
+  if (function >= m.functions().size())
+    return error(MOERT_NOT_FOUND, "function index ", function,
+                 " is out of range (the artifact has ", m.functions().size(),
+                 " functions)");
+  const FunctionSpec &fn = m.functions()[function];
+  auto prefixed = [&](const Status &s) { return s.prefixed("enqueue '" + fn.name + "': "); };
+  int64_t T = 0;
+  // The counts first (staged_ holds the function's tensors, no more):
+  // checkTensors reports a wrong count or a NULL array before it reads one.
+  if (numInputs != fn.inputs.size() || (numInputs && !inputs))
+    return prefixed(checkTensors(fn, false, inputs ? staged_.data() : nullptr, numInputs, &T));
+  if (numOutputs != fn.outputs.size() || (numOutputs && !outputs))
+    return prefixed(checkTensors(fn, true, outputs ? staged_.data() : nullptr, numOutputs, &T));
+  for (size_t i = 0; i < numInputs + numOutputs; ++i) {
+    bool isOutput = i >= numInputs;
+    const moert_device_tensor_t &d = isOutput ? outputs[i - numInputs] : inputs[i];
+    size_t index = isOutput ? i - numInputs : i;
+    auto what = [&] {
+      const TensorSpec &spec = isOutput ? fn.outputs[index] : fn.inputs[index];
+      return std::string(isOutput ? "output " : "input ") + std::to_string(index) + " ('" +
+             spec.name + "')";
+    };
+    if (d.device_type != MOERT_DEVICE_CUDA)
+      return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": device type ",
+                            static_cast<int>(d.device_type),
+                            ", expected MOERT_DEVICE_CUDA (2): its data must be in GPU memory"));
+    if (d.rank < 0 || d.rank > MOERT_MAX_RANK)
+      return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": rank ", d.rank,
+                            " is out of range"));
+    int64_t step = 1;
+    for (int32_t k = d.rank - 1; d.strides && k >= 0; --k) {
+      if (d.shape[k] > 1 && d.strides[k] != step)
+        return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": stride ", d.strides[k],
+                              " of dimension ", k, " is not row-major's (", step,
+                              "): only compact tensors are taken"));
+      step *= std::max<int64_t>(d.shape[k], 1);
+    }
+    moert_tensor_t &t = staged_[i];
+    t.dtype = d.dtype;
+    t.rank = d.rank;
+    std::memcpy(t.shape, d.shape, sizeof t.shape);
+    t.data = d.data;
+    t.bytes = d.bytes;
+  }
+  Status s = checkTensors(fn, false, staged_.data(), numInputs, &T);
+  if (s)
+    s = checkTensors(fn, true, staged_.data() + numInputs, numOutputs, &T);
+  if (!s)
+    return prefixed(s);
+  return device_->enqueue(fn, function, T, inputs, outputs, stream);
 }
 
 Status Session::view(bool aux, size_t index, moert_tensor_t *out) const {

@@ -32,6 +32,11 @@ public:
 
   Status run(size_t function, const moert_tensor_t *inputs, size_t numInputs,
              moert_tensor_t *outputs, size_t numOutputs);
+  /// moert_session_enqueue: checks the device tensors as run checks host
+  /// ones (and their strides), then has the device enqueue the run.
+  Status enqueue(size_t function, const moert_device_tensor_t *inputs, size_t numInputs,
+                 const moert_device_tensor_t *outputs, size_t numOutputs, void *stream);
+  Status deviceError(void *stream) { return device_->deviceError(stream); }
   /// A view of output (or aux output) `index` of the last successful run.
   Status view(bool aux, size_t index, moert_tensor_t *out) const;
   bool lastRun(size_t *function, int64_t *tokens) const;
@@ -43,8 +48,11 @@ private:
   Session() = default;
 
   Status allocateArena(uint64_t bytes);
-  Status checkInputs(const FunctionSpec &fn, const moert_tensor_t *inputs,
-                     size_t numInputs, int64_t *tokens) const;
+  /// Checks the function's inputs (`outputs` false: T, from their token
+  /// dimension, into *tokens) or its outputs at T = *tokens: their count,
+  /// dtypes, ranks, shapes and bytes.
+  Status checkTensors(const FunctionSpec &fn, bool outputs, const moert_tensor_t *tensors,
+                      size_t count, int64_t *tokens) const;
   void fillView(const FunctionSpec &fn, const TensorSpec &t, int64_t tokens,
                 moert_tensor_t *out) const;
 
@@ -55,6 +63,9 @@ private:
   size_t mappingBytes_ = 0;
   std::unique_ptr<Device> device_;
 
+  // enqueue's inputs then outputs as host tensors, for checkTensors (sized
+  // for the function with the most at creation: enqueue allocates nothing).
+  std::vector<moert_tensor_t> staged_;
   // Per function: its weights' checksums are known to be good.
   std::vector<uint8_t> weightsChecked_;
   bool hasRun_ = false;

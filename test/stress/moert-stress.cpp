@@ -102,10 +102,8 @@ int main(int argc, char **argv) {
     fail(model.status().message());
   moert::npy::Array x;
   std::string err;
-  if (!moert::npy::readFile(argv[2], &x, &err))
+  if (!moert::npy::readTokens(argv[2], &x, &err))
     fail(err);
-  if (x.dtype != MOERT_F32 || x.shape.size() != 2)
-    fail("x must be f32 [T, H]");
   int64_t rows = std::min<int64_t>(x.shape[0], model->maxTokens());
   int64_t h = x.shape[1];
   std::vector<float> xs(size_t(x.shape[0] * h));

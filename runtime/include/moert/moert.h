@@ -335,6 +335,67 @@ MOERT_API moert_status_t *moert_session_run_index(moert_session_t *session,
                                                   moert_tensor_t *outputs,
                                                   size_t num_outputs);
 
+/** Where a moert_device_tensor_t's data lives (DLPack's DLDeviceType values). */
+typedef enum moert_device_type_t {
+  MOERT_DEVICE_CPU = 1,
+  MOERT_DEVICE_CUDA = 2
+} moert_device_type_t;
+
+/** A tensor in a GPU's memory, shaped as DLPack's DLTensor: `data` is a device
+ *  address (a CUdeviceptr) and `bytes` how many bytes the caller's buffer
+ *  holds from there; `strides` (elements per step of each dimension) may be
+ *  NULL for a row-major tensor and must otherwise be row-major's (compact). */
+typedef struct moert_device_tensor_t {
+  void *data;
+  size_t bytes;
+  moert_device_type_t device_type;
+  int32_t device_id;
+  moert_dtype_t dtype;
+  int32_t rank;
+  int64_t shape[MOERT_MAX_RANK];
+  const int64_t *strides;
+} moert_device_tensor_t;
+
+/** Enqueues a run of `function` (NULL: the only one) on a CUDA session, on the
+ *  caller's CUDA stream `stream` (a CUstream; NULL is the legacy default
+ *  stream), reading `inputs` and writing `outputs` in device memory: the
+ *  inputs are copied into the session's arena and the outputs out of it by
+ *  device-to-device copies ordered on `stream`, and the call only enqueues.
+ *  It never synchronizes, allocates nothing, copies nothing to the host, and
+ *  may be called while the caller captures `stream` into a CUDA graph (the
+ *  commands are then captured into the caller's graph; otherwise stretches
+ *  of commands replay the session's own graphs on `stream`).
+ *
+ *  The inputs are checked as moert_session_run checks them; num_outputs must
+ *  equal the function's output count, each output's dtype, rank and shape
+ *  (with T) must be the output's, and every tensor must be on the session's
+ *  GPU and lie inside one of the driver's allocations (MOERT_INVALID_ARGUMENT
+ *  naming the tensor otherwise). Auxiliary outputs are not returned, and
+ *  moert_session_output has no view of an enqueued run.
+ *
+ *  A T at which a grouped GEMM runs on cuBLAS reads the experts' row counts
+ *  back to the host, so it cannot be enqueued: MOERT_UNSUPPORTED, which says
+ *  the largest T that can (moe-compile --cuda-gemv-max-tokens; 0 when the
+ *  artifact has no generated grouped kernel). A CPU session gives
+ *  MOERT_UNSUPPORTED.
+ *
+ *  Errors the kernels find on the device (a data-derived index out of range)
+ *  are kept in the session's fault word until moert_session_device_error. */
+MOERT_API moert_status_t *moert_session_enqueue(moert_session_t *session,
+                                                const char *function,
+                                                const moert_device_tensor_t *inputs,
+                                                size_t num_inputs,
+                                                const moert_device_tensor_t *outputs,
+                                                size_t num_outputs, void *stream);
+
+/** Reads and clears the fault word of a CUDA session's enqueued runs after the
+ *  work enqueued on `stream` so far: it enqueues the word's copy to the host
+ *  and synchronizes `stream` (the one call of this API that waits). NULL (OK)
+ *  when no kernel reported a fault, MOERT_EXECUTION_ERROR when one did (the
+ *  runs since the last call may hold wrong values). Not during a capture. */
+MOERT_API moert_status_t *moert_session_device_error(moert_session_t *session,
+                                                     void *stream);
+
 /** A view of output `index` of the last successful run: data points into the
  *  session's arena and stays valid until the next run or moert_session_free.
  *  MOERT_FAILED_PRECONDITION before a successful run. */

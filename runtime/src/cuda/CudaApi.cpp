@@ -72,13 +72,16 @@ Status loadOnce(Api *api) {
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks ", missing,
                  " (a driver for CUDA 12 or newer is needed)");
   // Optional: pinning speeds copies up; the weights' staging ring and
-  // MOERT_CUDA_PROFILE need events.
+  // MOERT_CUDA_PROFILE need events; moert_session_enqueue the pointer and
+  // capture queries.
   std::string optional;
   bind(driver, "cuMemHostRegister_v2", api->cuMemHostRegister, &optional);
   bind(driver, "cuMemHostUnregister", api->cuMemHostUnregister, &optional);
   bind(driver, "cuMemAllocHost_v2", api->cuMemAllocHost, &optional);
   bind(driver, "cuMemFreeHost", api->cuMemFreeHost, &optional);
   bind(driver, "cuEventSynchronize", api->cuEventSynchronize, &optional);
+  bind(driver, "cuPointerGetAttribute", api->cuPointerGetAttribute, &optional);
+  bind(driver, "cuStreamIsCapturing", api->cuStreamIsCapturing, &optional);
   bind(driver, "cuEventCreate", api->cuEventCreate, &optional);
   bind(driver, "cuEventDestroy_v2", api->cuEventDestroy, &optional);
   bind(driver, "cuEventRecord", api->cuEventRecord, &optional);

@@ -61,6 +61,7 @@ Status CudaDevice::init(int ordinal) {
                  count - 1);
   if (Status s = check(api.cuDeviceGet(&device_, ordinal), "cuDeviceGet"); !s)
     return s;
+  ordinal_ = ordinal;
   char name[256] = {};
   api.cuDeviceGetName(name, sizeof name - 1, device_);
   int major = 0, minor = 0;
@@ -163,9 +164,13 @@ Status CudaDevice::init(int ordinal) {
   faultWord_ = arena_ + arena;
   if (dequant)
     dequant_ = faultWord_ + kDeviceAlign;
+  // Zeroed before creation returns: runs enqueued on a caller's stream are
+  // not ordered after the session's own stream.
   if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, stream_),
                        "cuMemsetD32Async of the fault word");
       !s)
+    return s;
+  if (Status s = check(api.cuStreamSynchronize(stream_), "cuStreamSynchronize (creation)"); !s)
     return s;
   if (const char *v = std::getenv("MOERT_CUDA_GRAPHS"); v && std::strcmp(v, "0") == 0)
     graphs_ = false;
@@ -479,6 +484,191 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
   return Status();
 }
 
+Status CudaDevice::replay(const FunctionSpec &fn, size_t function, size_t begin, size_t end,
+                          int64_t T) {
+  const Api &api = *api_;
+  auto key = std::make_tuple(function, begin, T);
+  auto it = graphCache_.find(key);
+  if (it != graphCache_.end())
+    return check(api.cuGraphLaunch(it->second, stream_),
+                 "cuGraphLaunch of commands " + std::to_string(begin) + " to " +
+                     std::to_string(end - 1));
+  if (!graphs_ || graphCache_.size() >= kMaxGraphs)
+    return issue(fn, begin, end, T);
+  if (Status s = check(api.cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                       "cuStreamBeginCapture");
+      !s)
+    return s;
+  Status issued = issue(fn, begin, end, T);
+  CUgraph graph = nullptr;
+  CUresult ended = api.cuStreamEndCapture(stream_, &graph);
+  if (!issued) {
+    if (graph)
+      api.cuGraphDestroy(graph);
+    return issued;
+  }
+  if (Status s = check(ended, "cuStreamEndCapture"); !s)
+    return s;
+  CUgraphExec exec = nullptr;
+  CUresult r = api.cuGraphInstantiateWithFlags(&exec, graph, 0);
+  api.cuGraphDestroy(graph);
+  if (Status s = check(r, "cuGraphInstantiateWithFlags"); !s)
+    return s;
+  graphCache_[key] = exec;
+  return check(api.cuGraphLaunch(exec, stream_), "cuGraphLaunch");
+}
+
+Status CudaDevice::enqueue(const FunctionSpec &fn, size_t function, int64_t T,
+                           const moert_device_tensor_t *inputs,
+                           const moert_device_tensor_t *outputs, void *stream) {
+  if (Status s = enqueueOn(fn, function, T, inputs, outputs, static_cast<CUstream>(stream));
+      !s)
+    return s.prefixed("enqueue '" + fn.name + "' on " + description_ + ", T = " +
+                      std::to_string(T) + ": ");
+  return Status();
+}
+
+Status CudaDevice::checkCallerTensor(const moert_device_tensor_t &t, uint64_t bytes,
+                                     const std::string &what) const {
+  const Api &api = *api_;
+  if (t.device_id != ordinal_)
+    return error(MOERT_INVALID_ARGUMENT, what, " is on cuda:", t.device_id,
+                 ", the session on cuda:", ordinal_);
+  CUdeviceptr p = reinterpret_cast<uintptr_t>(t.data), start = 0;
+  size_t size = 0;
+  int ordinal = -1;
+  if (api.cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, p) !=
+          CUDA_SUCCESS ||
+      api.cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, p) != CUDA_SUCCESS ||
+      api.cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, p) !=
+          CUDA_SUCCESS)
+    return error(MOERT_INVALID_ARGUMENT, what, ": its data (", t.data,
+                 ") is not in device memory the CUDA driver allocated");
+  if (ordinal != ordinal_)
+    return error(MOERT_INVALID_ARGUMENT, what, ": its data is on cuda:", ordinal,
+                 ", the session on cuda:", ordinal_);
+  if (p - start + bytes > size)
+    return error(MOERT_INVALID_ARGUMENT, what, ": its ", bytes, " bytes run ",
+                 p - start + bytes - size, " bytes past the end of the allocation that holds "
+                 "its data (", size, " bytes)");
+  return Status();
+}
+
+Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
+                             const moert_device_tensor_t *inputs,
+                             const moert_device_tensor_t *outputs, CUstream stream) {
+  const Api &api = *api_;
+  if (!api.cuPointerGetAttribute || !api.cuStreamIsCapturing)
+    return error(MOERT_UNSUPPORTED, "the CUDA driver lacks cuPointerGetAttribute or "
+                 "cuStreamIsCapturing, which runs on a caller's stream need");
+  // Every grouped GEMM must find its experts' rows on the device.
+  int64_t limit = INT64_MAX;
+  for (const CommandSpec &c : fn.commands)
+    if (c.kind == CommandKind::GroupedGemm)
+      limit = std::min<int64_t>(limit, c.gemvKernel >= 0 ? c.gemvMaxTokens : 0);
+  for (size_t ci = 0; ci < fn.commands.size(); ++ci)
+    if (hostGrouped(fn.commands[ci], T))
+      return error(MOERT_UNSUPPORTED, "command ", ci, " (GroupedGemm) runs on cuBLAS at this "
+                   "T, which reads the experts' row counts back to the host; ",
+                   limit > 0 ? "a run on a stream takes T <= " + std::to_string(limit) +
+                                   " (the grouped GEMMs' generated kernel; moe-compile "
+                                   "--cuda-gemv-max-tokens raises it)"
+                             : std::string("the artifact has no generated grouped-GEMM "
+                                           "kernel for runs on a stream (moe-compile "
+                                           "--cuda-gemv-max-tokens N adds one for T <= N)"));
+  if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
+    return s;
+  for (size_t i = 0; i < fn.inputs.size(); ++i)
+    if (Status s = checkCallerTensor(inputs[i], static_cast<uint64_t>(fn.inputs[i].bytes.at(T)),
+                                     "input " + std::to_string(i) + " ('" +
+                                         fn.inputs[i].name + "')");
+        !s)
+      return s;
+  for (size_t i = 0; i < fn.outputs.size(); ++i)
+    if (Status s = checkCallerTensor(outputs[i],
+                                     static_cast<uint64_t>(fn.outputs[i].bytes.at(T)),
+                                     "output " + std::to_string(i) + " ('" +
+                                         fn.outputs[i].name + "')");
+        !s)
+      return s;
+  int status = CU_STREAM_CAPTURE_STATUS_NONE;
+  if (Status s = check(api.cuStreamIsCapturing(stream, &status), "cuStreamIsCapturing"); !s)
+    return s;
+  bool captured = status != CU_STREAM_CAPTURE_STATUS_NONE;
+
+  // For this call the commands (and cuBLAS) go to the caller's stream.
+  if (cublasStatus_t b = api.cublasSetStream(blas_, stream); b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasSetStream (the caller's stream)");
+  CUstream own = stream_;
+  stream_ = stream;
+  offsetsBytes_ = 0;
+  auto commands = [&]() -> Status {
+    for (size_t i = 0; i < fn.inputs.size(); ++i) {
+      int64_t bytes = fn.inputs[i].bytes.at(T);
+      if (bytes > 0)
+        if (Status s = check(api.cuMemcpyDtoDAsync(
+                                 arena_ + fn.buffers[fn.inputs[i].buffer].offset,
+                                 reinterpret_cast<uintptr_t>(inputs[i].data),
+                                 static_cast<size_t>(bytes), stream_),
+                             "cuMemcpyDtoDAsync of input '" + fn.inputs[i].name + "'");
+            !s)
+          return s;
+    }
+    // Inside the caller's capture the commands are captured with it: a
+    // graph launch cannot be.
+    if (size_t n = fn.commands.size()) {
+      Status s = captured ? issue(fn, 0, n, T) : replay(fn, function, 0, n, T);
+      if (!s)
+        return s;
+    }
+    for (size_t i = 0; i < fn.outputs.size(); ++i) {
+      int64_t bytes = fn.outputs[i].bytes.at(T);
+      if (bytes > 0)
+        if (Status s = check(api.cuMemcpyDtoDAsync(
+                                 reinterpret_cast<uintptr_t>(outputs[i].data),
+                                 arena_ + fn.buffers[fn.outputs[i].buffer].offset,
+                                 static_cast<size_t>(bytes), stream_),
+                             "cuMemcpyDtoDAsync of output '" + fn.outputs[i].name + "'");
+            !s)
+          return s;
+    }
+    return Status();
+  };
+  Status s = commands();
+  stream_ = own;
+  cublasStatus_t b = api.cublasSetStream(blas_, own);
+  if (s && b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasSetStream (the session's stream)");
+  return s;
+}
+
+Status CudaDevice::deviceError(void *stream) {
+  const Api &api = *api_;
+  CUstream caller = static_cast<CUstream>(stream);
+  if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
+    return s;
+  int status = CU_STREAM_CAPTURE_STATUS_NONE;
+  if (api.cuStreamIsCapturing &&
+      api.cuStreamIsCapturing(caller, &status) == CUDA_SUCCESS &&
+      status != CU_STREAM_CAPTURE_STATUS_NONE)
+    return error(MOERT_FAILED_PRECONDITION, "the device's fault word cannot be read while "
+                 "the stream is being captured");
+  if (Status s = check(api.cuMemcpyDtoHAsync(&hostFault_, faultWord_, sizeof hostFault_, caller),
+                       "cuMemcpyDtoHAsync of the fault word");
+      !s)
+    return s;
+  if (Status s = check(api.cuStreamSynchronize(caller), "cuStreamSynchronize (the runs)"); !s)
+    return s;
+  if (hostFault_ == 0)
+    return Status();
+  hostFault_ = 0;
+  if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, caller),
+                       "cuMemsetD32Async of the fault word");
+      !s)
+    return s;
+  return kernelFault("a run enqueued on the stream");
+}
+
 Status CudaDevice::run(const FunctionSpec &fn, size_t function, int64_t T) {
   if (Status s = runOnDevice(fn, function, T); !s)
     return s.prefixed("run '" + fn.name + "' on " + description_ + ", T = " +
@@ -531,43 +721,9 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
     // Commands [begin, ci): one stretch, replayed from a graph when one was
     // captured at this T.
     noteWrites(fn, begin, ci, T);
-    if (ci > begin) {
-      auto key = std::make_tuple(function, begin, T);
-      auto it = graphCache_.find(key);
-      if (it != graphCache_.end()) {
-        if (Status s = check(api.cuGraphLaunch(it->second, stream_),
-                             "cuGraphLaunch of commands " + std::to_string(begin) +
-                                 " to " + std::to_string(ci - 1));
-            !s)
-          return s;
-      } else if (graphs_ && graphCache_.size() < kMaxGraphs) {
-        if (Status s = check(api.cuStreamBeginCapture(stream_,
-                                                      CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
-                             "cuStreamBeginCapture");
-            !s)
-          return s;
-        Status issued = issue(fn, begin, ci, T);
-        CUgraph graph = nullptr;
-        CUresult ended = api.cuStreamEndCapture(stream_, &graph);
-        if (!issued) {
-          if (graph)
-            api.cuGraphDestroy(graph);
-          return issued;
-        }
-        if (Status s = check(ended, "cuStreamEndCapture"); !s)
-          return s;
-        CUgraphExec exec = nullptr;
-        CUresult r = api.cuGraphInstantiateWithFlags(&exec, graph, 0);
-        api.cuGraphDestroy(graph);
-        if (Status s = check(r, "cuGraphInstantiateWithFlags"); !s)
-          return s;
-        graphCache_[key] = exec;
-        if (Status s = check(api.cuGraphLaunch(exec, stream_), "cuGraphLaunch"); !s)
-          return s;
-      } else if (Status s = issue(fn, begin, ci, T); !s) {
+    if (ci > begin)
+      if (Status s = replay(fn, function, begin, ci, T); !s)
         return s;
-      }
-    }
     if (grouped)
       if (Status s = groupedGemm(fn, fn.commands[ci], ci, T); !s)
         return s;

@@ -55,6 +55,16 @@ public:
   /// the device, issues the commands, and copies the outputs and auxiliary
   /// outputs back; errors are prefixed with the function, the GPU and T.
   Status run(const FunctionSpec &fn, size_t function, int64_t T) override;
+  /// Enqueues the run on the caller's stream (moert_session_enqueue): the
+  /// inputs and outputs copied device to device, the commands in between
+  /// (one stretch: replayed from a graph, or issued into the caller's
+  /// capture), nothing read back. Refused when a grouped GEMM would run on
+  /// cuBLAS at this T (it reads the experts' row counts to the host).
+  Status enqueue(const FunctionSpec &fn, size_t function, int64_t T,
+                 const moert_device_tensor_t *inputs, const moert_device_tensor_t *outputs,
+                 void *stream) override;
+  /// Reads and clears the fault word after the caller's stream's work.
+  Status deviceError(void *stream) override;
   /// The host side of a run is one thread.
   int32_t threads() const override { return 1; }
 
@@ -63,6 +73,17 @@ public:
 
 private:
   Status runOnDevice(const FunctionSpec &fn, size_t function, int64_t T);
+  Status enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
+                   const moert_device_tensor_t *inputs, const moert_device_tensor_t *outputs,
+                   CUstream stream);
+  /// That the caller's tensor `t` is on this GPU and its first `bytes` bytes
+  /// lie inside one of the driver's allocations.
+  Status checkCallerTensor(const moert_device_tensor_t &t, uint64_t bytes,
+                           const std::string &what) const;
+  /// Commands [begin, end) of `fn` on the stream: replayed from the graph
+  /// captured at this T, or captured into one now (while graphs are on and
+  /// fewer than kMaxGraphs exist), or issued.
+  Status replay(const FunctionSpec &fn, size_t function, size_t begin, size_t end, int64_t T);
   explicit CudaDevice(const Model &model) : model_(model) {}
   Status init(int ordinal);
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
@@ -107,6 +128,7 @@ private:
   const Model &model_;
   const Api *api_ = nullptr;
   CUdevice device_ = 0;
+  int ordinal_ = 0;
   bool retained_ = false;
   CUcontext context_ = nullptr;
   CUstream stream_ = nullptr;

@@ -228,6 +228,72 @@ TEST(Session, InputShapeAndDTypeAreChecked) {
   EXPECT_NE(st.message().find("inputs is NULL"), std::string::npos) << st.message();
 }
 
+namespace {
+moert_device_tensor_t onGpu(std::vector<float> &v, std::initializer_list<int64_t> shape) {
+  moert_device_tensor_t t = {};
+  t.data = v.data();
+  t.bytes = v.size() * sizeof(float);
+  t.device_type = MOERT_DEVICE_CUDA;
+  t.dtype = MOERT_F32;
+  t.rank = static_cast<int32_t>(shape.size());
+  std::copy(shape.begin(), shape.end(), t.shape);
+  return t;
+}
+} // namespace
+
+// moert_session_enqueue checks the device tensors as a run checks host ones
+// (and their device type and strides) before the device is asked; a CPU
+// session then refuses it (the stand-in driver's tests, cuda_enqueue.test,
+// cover a CUDA session's).
+TEST(Session, EnqueueChecksDeviceTensorsAndNeedsACudaSession) {
+  moert::Model m = mustLoad(model().bytes);
+  moert::Session s = mustSession(m);
+  std::vector<float> x(32), g(32), y(32);
+  auto enqueue = [&](std::vector<moert_device_tensor_t> in, std::vector<moert_device_tensor_t> out) {
+    return moert::Status::adopt(moert_session_enqueue(s.get(), "forward", in.data(), in.size(),
+                                                      out.data(), out.size(), nullptr));
+  };
+  moert_device_tensor_t X = onGpu(x, {4, 8}), G = onGpu(g, {4, 8}), Y = onGpu(y, {4, 8});
+  EXPECT_STATUS(enqueue({X, G}, {Y}), MOERT_UNSUPPORTED,
+                "a CPU session runs on host memory: runs on a stream with device tensors need a "
+                "CUDA session (use moert_session_run)");
+  EXPECT_STATUS(enqueue({X}, {Y}), MOERT_INVALID_ARGUMENT,
+                "enqueue 'forward': function 'forward' takes 2 input(s) (x: f32 [T, 8], gate: f32 "
+                "[T, 8]), got 1");
+  EXPECT_STATUS(enqueue({X, G}, {Y, Y}), MOERT_INVALID_ARGUMENT,
+                "function 'forward' has 1 output(s) (y: f32 [T, 8]), got 2");
+  moert_device_tensor_t host = X;
+  host.device_type = MOERT_DEVICE_CPU;
+  EXPECT_STATUS(enqueue({host, G}, {Y}), MOERT_INVALID_ARGUMENT,
+                "input 0 ('x'): device type 1, expected MOERT_DEVICE_CUDA (2): its data must be in "
+                "GPU memory");
+  int64_t padded[] = {16, 1}, compact[] = {8, 1};
+  moert_device_tensor_t strided = G;
+  strided.strides = padded;
+  EXPECT_STATUS(enqueue({X, strided}, {Y}), MOERT_INVALID_ARGUMENT,
+                "input 1 ('gate'): stride 16 of dimension 0 is not row-major's (8): only compact "
+                "tensors are taken");
+  strided.strides = compact; // row-major strides given explicitly are fine
+  EXPECT_STATUS(enqueue({X, strided}, {Y}), MOERT_UNSUPPORTED, "a CPU session");
+  moert_device_tensor_t fewer = onGpu(y, {3, 8});
+  EXPECT_STATUS(enqueue({X, G}, {fewer}), MOERT_INVALID_ARGUMENT,
+                "output 0 ('y') has 3 tokens, the run has 4");
+  moert_device_tensor_t small = Y;
+  small.bytes = 127;
+  EXPECT_STATUS(enqueue({X, G}, {small}), MOERT_INVALID_ARGUMENT,
+                "output 0 ('y'): bytes is 127, less than the 128 bytes of f32 [4, 8]");
+  EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue(s.get(), "forward", nullptr, 2,
+                                                           &Y, 1, nullptr)),
+                MOERT_INVALID_ARGUMENT, "inputs is NULL");
+  EXPECT_STATUS(moert::Status::adopt(moert_session_device_error(s.get(), nullptr)),
+                MOERT_UNSUPPORTED, "a CPU session has no device fault word");
+  EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue(nullptr, "forward", &X, 1, &Y, 1,
+                                                           nullptr)),
+                MOERT_INVALID_ARGUMENT, "the session is NULL");
+  EXPECT_STATUS(moert::Status::adopt(moert_session_device_error(nullptr, nullptr)),
+                MOERT_INVALID_ARGUMENT, "the session is NULL");
+}
+
 TEST(Session, FunctionsByNameAndIndex) {
   moert::Model m = mustLoad(model().bytes);
   moert::Session s = mustSession(m);

@@ -878,6 +878,41 @@ CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
   return kSuccess;
 }
 
+/// The allocation that holds `p` (its start and size) and its GPU (0: every
+/// allocation is on the first GPU here); CUDA_ERROR_INVALID_VALUE outside
+/// every allocation, as the driver says of memory it did not allocate.
+CUresult cuPointerGetAttribute(void *data, int attribute, CUdeviceptr p) {
+  FAKECUDA_ENTRY("cuPointerGetAttribute");
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (!data || !insideLocked(s, p, 0))
+    return kInvalidValue;
+  auto it = --s.allocations.upper_bound(p);
+  switch (attribute) {
+  case moert::rt::cuda::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+    *static_cast<int *>(data) = 0;
+    return kSuccess;
+  case moert::rt::cuda::CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+    *static_cast<CUdeviceptr *>(data) = it->first;
+    return kSuccess;
+  case moert::rt::cuda::CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+    *static_cast<size_t *>(data) = it->second;
+    return kSuccess;
+  default:
+    return kInvalidValue;
+  }
+}
+
+CUresult cuStreamIsCapturing(CUstream stream, int *status) {
+  FAKECUDA_ENTRY("cuStreamIsCapturing");
+  Stream *st = asStream(stream);
+  if (!st || !status)
+    return kInvalidHandle;
+  std::lock_guard<std::mutex> lock(state().mu);
+  *status = st->capturing ? 1 : moert::rt::cuda::CU_STREAM_CAPTURE_STATUS_NONE;
+  return kSuccess;
+}
+
 } // extern "C"
 
 // The stand-ins have the types libmoert calls them with.
@@ -923,4 +958,6 @@ FAKECUDA_SAME_TYPE(cuEventSynchronize, cuEventSynchronize);
 FAKECUDA_SAME_TYPE(cuMemAllocHost, cuMemAllocHost_v2);
 FAKECUDA_SAME_TYPE(cuMemFreeHost, cuMemFreeHost);
 FAKECUDA_SAME_TYPE(cuEventElapsedTime, cuEventElapsedTime_v2);
+FAKECUDA_SAME_TYPE(cuPointerGetAttribute, cuPointerGetAttribute);
+FAKECUDA_SAME_TYPE(cuStreamIsCapturing, cuStreamIsCapturing);
 } // namespace
