@@ -8,7 +8,10 @@
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/Passes.h"
 
+#include "exec/ExecDialect.h"
 #include "moert/format.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace moec {
 #define GEN_PASS_DEF_EXECPLANMEMORY

@@ -3,6 +3,9 @@
 
 #include "moec/Conversion/KernelSpecialization.h"
 
+#include "exec/ExecDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+
 namespace moec {
 #define GEN_PASS_DEF_EXECSPECIALIZEKERNEL
 #include "moec/Conversion/Passes.h.inc"
