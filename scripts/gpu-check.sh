@@ -36,7 +36,8 @@
 #     MOERT_CUDA_PROFILE=1 and its per-command times are printed.
 #     The generated grouped-GEMM kernel's artifacts (gpu-prepare.sh's
 #     BENCH_GEMV) are timed too, at the T it covers, against the same T
-#     with cuBLAS. --results DIR keeps the CSVs there.
+#     with cuBLAS, and with bf16 weights once more with --io device (x and
+#     the outputs in GPU memory, moert_session_enqueue, CUDA events). --results DIR keeps the CSVs there.
 # Exits 1 when a check fails.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -165,18 +166,20 @@ if [ $bench = 1 ]; then
   if [ -n "$gemv" ]; then
     # The generated kernel's T: those of the sweep it covers.
     gemv_tokens=$(echo "$tokens" | tr ',' '\n' | awk -v g="$gemv" '$1 <= g' | paste -sd, -)
-    [ -n "$gemv_tokens" ] && runs+=("f32:gemv" "bf16:gemv")
+    # bf16 with the generated kernel also with device I/O (moert_session_enqueue).
+    [ -n "$gemv_tokens" ] && runs+=("f32:gemv" "bf16:gemv" "bf16:gemv:device")
     [ -n "$gemv_tokens" ] && [ -n "$fp8_shape" ] && runs+=("fp8:gemv")
     [ -n "$gemv_tokens" ] && [ -n "$mxfp4_shape" ] && runs+=("mxfp4:gemv")
   fi
   for run_name in "${runs[@]}"; do
     wt=${run_name%%:*}
-    label=$wt run_tokens=$tokens engine=() run_shape=$shape
+    label=$wt run_tokens=$tokens engine=() run_shape=$shape io=()
     [ "$wt" = fp8 ] && run_shape=$fp8_shape
     [ "$wt" = mxfp4 ] && run_shape=$mxfp4_shape
     if [ "$run_name" != "$wt" ]; then
       label="$wt-gemv$gemv" run_tokens=$gemv_tokens engine=(--cuda-gemv-max-tokens "$gemv")
     fi
+    case "$run_name" in *:device) label="$label-device" io=(--io device) ;; esac
     peaks=(--no-probes)
     # fp8 and mxfp4 weights are read as bf16 values: the bf16 GEMM rate is
     # their limit.
@@ -187,7 +190,8 @@ if [ $bench = 1 ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
     fi
     bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$run_shape"
-                --weight-type "$wt" ${engine[@]+"${engine[@]}"} --warmup 3 --reps 20 --min-time 0 --quiet)
+                --weight-type "$wt" ${engine[@]+"${engine[@]}"} ${io[@]+"${io[@]}"}
+                --warmup 3 --reps 20 --min-time 0 --quiet)
     if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$run_tokens" "${peaks[@]}" --format csv \
          > "$tmp/moec-$label.csv"; then
       echo "FAIL  moe-bench $run_shape $label"
@@ -212,8 +216,10 @@ if os.path.exists(peer):
 r0 = rows[0]
 print(f"\nbench: {r0['shape']} H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}, "
       f"{wt.split('-')[0]} expert weights, on {device} (moe-bench --artifacts"
-      + (f"; grouped GEMMs: the generated kernel, {wt.split('-')[1]})" if "-" in wt
-         else "; grouped GEMMs: cuBLAS)" if device.startswith("cuda") else ")"))
+      + (f"; grouped GEMMs: the generated kernel, {wt.split('-')[1]}" if "-" in wt
+         else "; grouped GEMMs: cuBLAS" if device.startswith("cuda") else "")
+      + ("; device I/O, runs enqueued on a stream, timed by events, L2 flushed)"
+         if wt.endswith("-device") else ")"))
 if float(r0["stream_read_gbps"] or 0) > 0:
     print(f"limits measured by PyTorch: copy {float(r0['stream_read_gbps']):.0f} GB/s, "
           f"{wt.split('-')[0]} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")

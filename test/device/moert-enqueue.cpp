@@ -21,7 +21,7 @@
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
 #include "cuda/CudaApi.h"
-#include "moert/moert.h"
+#include "moert/moert.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -134,16 +134,8 @@ int main(int argc, char **argv) {
 
   // The input and the outputs, in device memory the tool owns.
   auto deviceTensor = [&](const moert_tensor_info_t &info, size_t bytes, CUdeviceptr p) {
-    moert_device_tensor_t t = {};
-    t.data = reinterpret_cast<void *>(static_cast<uintptr_t>(p));
-    t.bytes = bytes;
-    t.device_type = MOERT_DEVICE_CUDA;
-    t.device_id = ordinal;
-    t.dtype = info.dtype;
-    t.rank = info.rank;
-    for (int32_t d = 0; d < info.rank; ++d)
-      t.shape[d] = info.shape[d] == -1 ? T : info.shape[d];
-    return t;
+    return moert::deviceTensor(info, T, reinterpret_cast<void *>(static_cast<uintptr_t>(p)), bytes,
+                               ordinal);
   };
   std::vector<CUdeviceptr> allocations;
   auto allocate = [&](size_t bytes) {

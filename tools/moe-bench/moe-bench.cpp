@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "EvictCaches.h"
+#include "DeviceIo.h"
 #include "Probes.h"
 #include "common/ParseInt.h"
 #include "common/SingleThreadedBlas.h"
@@ -106,10 +107,17 @@ Running:
   --reps N             timed runs per point, at least (default 10)
   --min-time S         keep timing a point until S seconds have passed
                        (default 0.5; at most 1000 runs)
-  --warm-cache         do not evict the CPU caches before each timed run (by
+  --warm-cache         do not evict the caches before each timed run (by
                        default a 128 MiB buffer is read first, so a layer's
                        weights come from memory, as in a model whose other
-                       layers run in between; not done for a GPU)
+                       layers run in between; on a GPU only with --io device,
+                       which flushes the L2 with a write of twice its size)
+  --io host|device     cuda: host, the default, times moert_session_run from
+                       host memory (copies in and out, a synchronization);
+                       device keeps x and the outputs in GPU memory and times
+                       moert_session_enqueue on a stream with CUDA events
+                       (what a server sees; T up to the artifact's
+                       --cuda-gemv-max-tokens)
 
 Limits:
   --no-probes          skip the FMA-peak and streaming-read probes (no %)
@@ -194,6 +202,8 @@ struct Options {
   int reps = 10;
   double minTime = 0.5;
   bool warmCache = false;
+  std::string io = "host";
+  bool deviceIo() const { return io == "device"; }
   bool noProbes = false, probeOnly = false;
   int64_t probeMiB = 1024;
   double peakGflops = 0, peakGbps = 0;
@@ -308,6 +318,8 @@ void parseArgs(int argc, char **argv) {
       opts.reps = static_cast<int>(integer(1, 1000000));
     } else if (a == "--min-time") {
       opts.minTime = parseDouble(a, value());
+    } else if (a == "--io") {
+      opts.io = value();
     } else if (a == "--warm-cache") {
       opts.warmCache = flag();
     } else if (a == "--no-probes") {
@@ -647,7 +659,7 @@ public:
       std::cout << "shape,H,F,E,k,shared_F,threads,T,runs,min_ms,median_ms,max_ms,"
                    "gflops,weight_gbps,experts_touched,fma_peak_gflops,"
                    "stream_read_gbps,pct_fma_peak,pct_stream_read,pct_roofline,"
-                   "compile_s,weight_type,device\n";
+                   "compile_s,weight_type,device,io\n";
   }
   void header(const Shape &s, const Provenance &how) {
     if (opts.format == "csv")
@@ -662,7 +674,12 @@ public:
                                           opts.intActivations + " activations)"
                                     : "")
               << ", "
-              << (opts.gpu() ? "on " + how.device
+              << (opts.gpu() ? "on " + how.device +
+                                   (opts.deviceIo() ? ", device I/O on a stream" +
+                                                          std::string(opts.warmCache
+                                                                          ? ""
+                                                                          : ", L2 flushed")
+                                                    : "")
                              : std::to_string(how.threads) + " threads")
               << ", " << how.text() << (s.note.empty() ? "" : " (" + s.note + ")")
               << "\n";
@@ -702,7 +719,7 @@ public:
                 << pct(haveB, limits.gbps, "%.2f") << "," << pct(haveF, pf, "%.1f") << ","
                 << pct(haveB, pb, "%.1f") << "," << pct(haveRoof, roof, "%.1f") << ","
                 << (how.compileSeconds ? format("%.3f", *how.compileSeconds) : "")
-                << "," << opts.weightType << "," << how.device << "\n";
+                << "," << opts.weightType << "," << how.device << "," << opts.io << "\n";
     } else if (opts.format == "markdown") {
       std::cout << format("| %lld | %.3f | %.3f | %.3f | %.1f | %.2f | %lld | ",
                           (long long)p.tokens, p.medianMs, p.minMs, p.maxMs, shown,
@@ -818,6 +835,36 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     return fail(session.status().message());
   artifact.how.device = opts.device;
   artifact.how.threads = session->numThreads();
+  // --io device: x and the outputs in GPU memory, runs enqueued on a stream.
+  std::unique_ptr<moebench::DeviceIo> io;
+  moert_tensor_info_t inputInfo = {};
+  std::vector<moert_tensor_info_t> outputInfo;
+  if (opts.deviceIo()) {
+    std::vector<size_t> outputBytes;
+    int64_t maxT = *std::max_element(tokens.begin(), tokens.end());
+    if (moert::Status st = moert::Status::adopt(moert_model_tensor_info(
+            model->get(), 0, MOERT_TENSOR_INPUT, 0, &inputInfo));
+        !st)
+      return fail(st.message());
+    for (size_t i = 0; i < moert_model_num_tensors(model->get(), 0, MOERT_TENSOR_OUTPUT); ++i) {
+      moert_tensor_info_t info;
+      if (moert::Status st = moert::Status::adopt(
+              moert_model_tensor_info(model->get(), 0, MOERT_TENSOR_OUTPUT, i, &info));
+          !st)
+        return fail(st.message());
+      size_t bytes = moert_dtype_size(info.dtype);
+      for (int32_t d = 0; d < info.rank; ++d)
+        bytes *= static_cast<size_t>(info.shape[d] == -1 ? maxT : info.shape[d]);
+      outputInfo.push_back(info);
+      outputBytes.push_back(bytes);
+    }
+    size_t colon = opts.device.find(':');
+    int ordinal = colon == std::string::npos ? 0 : std::atoi(opts.device.c_str() + colon + 1);
+    if (std::string e = moebench::DeviceIo::open(
+            ordinal, static_cast<size_t>(maxT * s.hidden) * sizeof(float), outputBytes, &io);
+        !e.empty())
+      return fail("--io device: " + e);
+  }
   table->header(s, artifact.how);
 
   std::mt19937 rng(1234);
@@ -841,18 +888,39 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     const float *load = static_cast<const float *>(stats->data);
     for (int64_t e = 0; e < s.experts; ++e)
       p.expertsTouched += load[e] > 0;
+    std::string at = s.name + " at T=" + std::to_string(T) + ": ";
+    if (io) {
+      if (std::string e = io->setInput(x.data(), x.size() * sizeof(float), T, inputInfo,
+                                       outputInfo);
+          !e.empty())
+        return fail(at + e);
+      for (int i = 0; i < std::max(1, opts.warmup); ++i)
+        if (std::string e = io->run(session->get(), nullptr, false); !e.empty())
+          return fail(at + e);
+    }
     std::vector<double> ms;
     auto begin = Clock::now();
     while (ms.size() < 1000 &&
            (static_cast<int>(ms.size()) < opts.reps ||
             std::chrono::duration<double>(Clock::now() - begin).count() < opts.minTime)) {
+      if (io) {
+        double runMs = 0;
+        if (std::string e = io->run(session->get(), &runMs, !opts.warmCache); !e.empty())
+          return fail(at + e);
+        ms.push_back(runMs);
+        continue;
+      }
       if (!opts.warmCache && !opts.gpu())
         sink = sink + moebench::evictCaches();
       auto t0 = Clock::now();
       if (moert::Status st = session->run(0, inputs); !st)
-        return fail(s.name + " at T=" + std::to_string(T) + ": " + st.message());
+        return fail(at + st.message());
       ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
+    // The timed runs' faults, if a kernel reported one.
+    if (io)
+      if (std::string e = io->run(session->get(), nullptr, false); !e.empty())
+        return fail(at + e);
     std::sort(ms.begin(), ms.end());
     p.runs = static_cast<int>(ms.size());
     p.minMs = ms.front();
@@ -902,6 +970,10 @@ std::string validate() {
            "weights in panels only)";
   if (opts.cudaGemvMaxTokens > 0 && !opts.gpu())
     return "--cuda-gemv-max-tokens is for --target=cuda";
+  if (opts.io != "host" && opts.io != "device")
+    return "--io must be host or device, got '" + opts.io + "'";
+  if (opts.deviceIo() && !opts.gpu())
+    return "--io device is for --target=cuda (a CPU session runs on host memory)";
   if (opts.compileOnly && opts.keepArtifact.empty())
     return "--compile-only needs --keep-artifact DIR (where the artifacts go)";
   if (!opts.artifacts.empty() && (!opts.keepArtifact.empty() || opts.compileOnly))

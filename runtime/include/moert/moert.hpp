@@ -100,6 +100,22 @@ inline moert_tensor_t tensor(moert_dtype_t dtype, const std::vector<int64_t> &sh
   return t;
 }
 
+/// A tensor in the memory of GPU cuda:`device` (moert_session_enqueue) with
+/// the dtype and shape a function declares for it (`info`), at T tokens.
+inline moert_device_tensor_t deviceTensor(const moert_tensor_info_t &info, int64_t T,
+                                          void *data, size_t bytes, int32_t device) {
+  moert_device_tensor_t t{};
+  t.data = data;
+  t.bytes = bytes;
+  t.device_type = MOERT_DEVICE_CUDA;
+  t.device_id = device;
+  t.dtype = info.dtype;
+  t.rank = info.rank;
+  for (int32_t d = 0; d < info.rank && d < MOERT_MAX_RANK; ++d)
+    t.shape[d] = info.shape[d] == -1 ? T : info.shape[d];
+  return t;
+}
+
 class Model {
 public:
   static Expected<Model> load(const std::string &path,
@@ -219,6 +235,19 @@ public:
     return Status::adopt(moert_session_run_index(
         get(), function, inputs.data(), inputs.size(),
         outputs ? outputs->data() : nullptr, outputs ? outputs->size() : 0));
+  }
+
+  /// moert_session_enqueue: a run on the caller's CUDA `stream` with its
+  /// tensors in device memory (deviceTensor); only enqueues.
+  Status enqueue(const std::string &function, const std::vector<moert_device_tensor_t> &inputs,
+                 const std::vector<moert_device_tensor_t> &outputs, void *stream) {
+    return Status::adopt(moert_session_enqueue(
+        get(), function.empty() ? nullptr : function.c_str(), inputs.data(), inputs.size(),
+        outputs.data(), outputs.size(), stream));
+  }
+  /// moert_session_device_error: the enqueued runs' fault word, after `stream`.
+  Status deviceError(void *stream) {
+    return Status::adopt(moert_session_device_error(get(), stream));
   }
 
   /// A view of output `index` of the last run (valid until the next run).

@@ -287,6 +287,20 @@ TEST(Session, EnqueueChecksDeviceTensorsAndNeedsACudaSession) {
                 MOERT_INVALID_ARGUMENT, "inputs is NULL");
   EXPECT_STATUS(moert::Status::adopt(moert_session_device_error(s.get(), nullptr)),
                 MOERT_UNSUPPORTED, "a CPU session has no device fault word");
+  // The C++ wrapper's calls, and its device tensors from the function's info.
+  moert_tensor_info_t xInfo, gInfo, yInfo;
+  ASSERT_EQ(moert_model_tensor_info(m.get(), 0, MOERT_TENSOR_INPUT, 0, &xInfo), nullptr);
+  ASSERT_EQ(moert_model_tensor_info(m.get(), 0, MOERT_TENSOR_INPUT, 1, &gInfo), nullptr);
+  ASSERT_EQ(moert_model_tensor_info(m.get(), 0, MOERT_TENSOR_OUTPUT, 0, &yInfo), nullptr);
+  moert_device_tensor_t wx = moert::deviceTensor(xInfo, 4, x.data(), 128, 0);
+  EXPECT_EQ(wx.rank, 2);
+  EXPECT_EQ(wx.shape[0], 4);
+  EXPECT_EQ(wx.shape[1], 8);
+  EXPECT_EQ(wx.device_type, MOERT_DEVICE_CUDA);
+  EXPECT_STATUS(s.enqueue("forward", {wx, moert::deviceTensor(gInfo, 4, g.data(), 128, 0)},
+                          {moert::deviceTensor(yInfo, 4, y.data(), 128, 0)}, nullptr),
+                MOERT_UNSUPPORTED, "a CPU session");
+  EXPECT_STATUS(s.deviceError(nullptr), MOERT_UNSUPPORTED, "no device fault word");
   EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue(nullptr, "forward", &X, 1, &Y, 1,
                                                            nullptr)),
                 MOERT_INVALID_ARGUMENT, "the session is NULL");
