@@ -3,6 +3,7 @@
 // Every entry point catches everything: no C++ exception crosses the API.
 //
 //===----------------------------------------------------------------------===//
+#include "Device.h"
 #include "Model.h"
 #include "Session.h"
 #include "Status.h"
@@ -20,6 +21,7 @@
 #define MOERT_VERSION_STRING "0.1.0"
 #endif
 
+using moert::rt::Device;
 using moert::rt::Model;
 using moert::rt::Session;
 using moert::rt::Status;
@@ -298,8 +300,15 @@ moert_status_t *moert_model_tensor_info(const moert_model_t *model,
 }
 
 void moert_session_options_init(moert_session_options_t *options) {
-  if (options)
+  if (options) {
     options->threads = 0;
+    options->device_workspace = nullptr;
+    options->device_workspace_bytes = 0;
+  }
+}
+
+uint64_t moert_model_device_workspace_bytes(const moert_model_t *model) {
+  return model ? Device::workspaceBytes(*model->model) : 0;
 }
 
 moert_status_t *moert_session_create(moert_model_t *model, const char *device,

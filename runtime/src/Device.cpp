@@ -49,6 +49,10 @@ Status parseDevice(const char *device, int *cudaOrdinal) {
 
 Device::~Device() = default;
 
+uint64_t Device::workspaceBytes(const Model &model) {
+  return model.target() == MOERT_TARGET_CUDA ? cuda::CudaDevice::workspace(model).total : 0;
+}
+
 Status Device::kernelFault(const std::string &where) {
   return error(MOERT_EXECUTION_ERROR, where, where.empty() ? "" : ": ",
                "a kernel met an index out of range in the data it read (the "
@@ -86,8 +90,11 @@ Status Device::create(const Model &model, const char *device,
   if (threads < 0 || threads > kMaxThreads)
     return error(MOERT_INVALID_ARGUMENT, "threads is ", threads,
                  ", expected 0 (one per available CPU) to ", kMaxThreads);
+  if (!cudaModel && options && options->device_workspace)
+    return error(MOERT_INVALID_ARGUMENT, "device_workspace is for a CUDA session: a CPU "
+                 "session's arena is host memory it allocates itself");
   if (cudaModel) {
-    if (Status s = cuda::CudaDevice::create(model, cudaOrdinal, out); !s)
+    if (Status s = cuda::CudaDevice::create(model, cudaOrdinal, options, out); !s)
       return s.prefixed("device 'cuda:" + std::to_string(cudaOrdinal) + "': ");
     return Status();
   }

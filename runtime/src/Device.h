@@ -24,6 +24,9 @@ public:
                        const moert_session_options_t *options,
                        std::unique_ptr<Device> *out);
   virtual ~Device();
+  /// The device memory a session of `model` uses besides the weights (a
+  /// CUDA artifact's workspace; 0 for the CPU).
+  static uint64_t workspaceBytes(const Model &model);
 
   /// Binds the session's host arena, once, before the first run.
   virtual Status bind(uint8_t *hostArena) = 0;

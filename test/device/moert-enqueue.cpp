@@ -1,8 +1,9 @@
 //===- moert-enqueue.cpp - runs enqueued on a caller's CUDA stream ---------===//
 //
 //   moert-enqueue model.moeb x.npy [--device cuda:N] [--function NAME]
-//                 [--runs N] [--capture] [--out y.npy]
-//                 [--bad host-input|past-end-output|wrong-device]
+//                 [--runs N] [--capture] [--pool] [--out y.npy]
+//                 [--bad host-input|past-end-output|wrong-device|
+//                        short-pool|misaligned-pool]
 //
 // What a server embedding the runtime does with moert_session_enqueue: it
 // owns the device memory and the stream. The tool allocates the function's
@@ -13,6 +14,10 @@
 // the first output back and writes it to --out. --bad passes a tensor the
 // session must refuse: a host address as the input, an output buffer 4 bytes
 // too short for its allocation, or the input marked as on another GPU.
+// --pool gives the session its workspace from the tool's own allocation of
+// moert_model_device_workspace_bytes (moert_session_options_t's
+// device_workspace), as a server's memory pool would; short-pool makes that
+// allocation 256 bytes short, misaligned-pool passes it 4 bytes in.
 //
 // Under the stand-in driver (FAKECUDA_TRACE) it writes "moert-enqueue: ..."
 // lines into the trace around the enqueued runs, so that a test can check
@@ -71,14 +76,15 @@ void mark(const std::string &line) {
 int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: moert-enqueue model.moeb x.npy [--device cuda:N] [--function NAME] "
-         "[--runs N] [--capture] [--out y.npy] [--bad host-input|past-end-output|wrong-device]");
+         "[--runs N] [--capture] [--pool] [--out y.npy] [--bad host-input|past-end-output|"
+         "wrong-device|short-pool|misaligned-pool]");
   std::string device = "cuda:0", function, out, bad;
   int runs = 1;
-  bool capture = false;
+  bool capture = false, pool = false;
   for (int i = 3; i < argc; ++i) {
     std::string flag = argv[i];
-    if (flag == "--capture") {
-      capture = true;
+    if (flag == "--capture" || flag == "--pool") {
+      (flag == "--pool" ? pool : capture) = true;
       continue;
     }
     if (i + 1 == argc)
@@ -99,8 +105,10 @@ int main(int argc, char **argv) {
   }
   if (runs < 1)
     fail("--runs must be at least 1");
-  if (!bad.empty() && bad != "host-input" && bad != "past-end-output" && bad != "wrong-device")
-    fail("--bad takes host-input, past-end-output or wrong-device");
+  if (!bad.empty() && bad != "host-input" && bad != "past-end-output" && bad != "wrong-device" &&
+      bad != "short-pool" && bad != "misaligned-pool")
+    fail("--bad takes host-input, past-end-output, wrong-device, short-pool or misaligned-pool");
+  pool = pool || bad == "short-pool" || bad == "misaligned-pool";
   int ordinal = device == "cuda" ? 0 : device.rfind("cuda:", 0) == 0 ? std::atoi(device.c_str() + 5) : -1;
   if (ordinal < 0)
     fail("--device must be cuda or cuda:N");
@@ -112,9 +120,6 @@ int main(int argc, char **argv) {
      "the function");
   if (moert_model_num_tensors(model, fn, MOERT_TENSOR_INPUT) != 1)
     fail("the function must take one input (x)");
-  moert_session_t *session = nullptr;
-  ok(moert_session_create(model, device.c_str(), nullptr, &session), "the session");
-
   moert::npy::Array x;
   std::string err;
   if (!moert::npy::readTokens(argv[2], &x, &err))
@@ -144,6 +149,20 @@ int main(int argc, char **argv) {
     allocations.push_back(p);
     return p;
   };
+
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  if (pool) {
+    size_t need = moert_model_device_workspace_bytes(model);
+    CUdeviceptr p = allocate(bad == "short-pool" ? need - 256 : need + 256);
+    options.device_workspace = reinterpret_cast<void *>(
+        static_cast<uintptr_t>(p + (bad == "misaligned-pool" ? 4 : 0)));
+    options.device_workspace_bytes = bad == "short-pool" ? need - 256 : need;
+    mark("the session's workspace: " + std::to_string(need) + " bytes of the tool's");
+  }
+  moert_session_t *session = nullptr;
+  ok(moert_session_create(model, device.c_str(), &options, &session), "the session");
+
   moert_tensor_info_t info;
   ok(moert_model_tensor_info(model, fn, MOERT_TENSOR_INPUT, 0, &info), "input 0");
   size_t xBytes = x.data.size();

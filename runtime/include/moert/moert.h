@@ -275,9 +275,19 @@ typedef struct moert_session_options_t {
    *  counts as one): 0 = one per CPU this process may run on (its affinity
    *  mask); at most 1024. */
   int32_t threads;
+  /** CUDA only: device memory the session takes its workspace from (cuBLAS's
+   *  workspace, the arena, the fault word and the copy buffer of fp8 / MXFP4
+   *  matrices) instead of allocating it, for a server that keeps its own
+   *  pool: on the session's GPU, 256-byte aligned, at least
+   *  moert_model_device_workspace_bytes(model) bytes (device_workspace_bytes),
+   *  used by this session alone and valid until it is freed. NULL (the
+   *  default): the session allocates its workspace. A CPU session refuses a
+   *  non-NULL one. */
+  void *device_workspace;
+  size_t device_workspace_bytes;
 } moert_session_options_t;
 
-/** Fills in the defaults (threads = 0). */
+/** Fills in the defaults (threads = 0, no device workspace). */
 MOERT_API void moert_session_options_init(moert_session_options_t *options);
 
 /** Creates a session of `model` on `device`: "cpu" (or "cpu:0") for an
@@ -301,6 +311,12 @@ MOERT_API moert_status_t *moert_session_create(moert_model_t *model,
                                                const char *device,
                                                const moert_session_options_t *options,
                                                moert_session_t **session);
+/** The bytes of device memory a CUDA session of `model` uses besides the
+ *  weights (which its sessions on one GPU share): what
+ *  moert_session_options_t.device_workspace must hold. 0 for a CPU artifact
+ *  or NULL. */
+MOERT_API uint64_t moert_model_device_workspace_bytes(const moert_model_t *model);
+
 /** Frees a session (unloading code objects no other session uses). NULL is fine. */
 MOERT_API void moert_session_free(moert_session_t *session);
 /** The number of threads the session runs commands on (>= 1). */

@@ -40,15 +40,33 @@ Status CudaDevice::check(CUresult r, const std::string &what) const {
 }
 
 Status CudaDevice::create(const Model &model, int ordinal,
+                          const moert_session_options_t *options,
                           std::unique_ptr<Device> *out) {
   std::unique_ptr<CudaDevice> d(new CudaDevice(model));
-  if (Status s = d->init(ordinal); !s)
+  if (Status s = d->init(ordinal, options); !s)
     return s;
   *out = std::move(d);
   return Status();
 }
 
-Status CudaDevice::init(int ordinal) {
+CudaDevice::Workspace CudaDevice::workspace(const Model &model) {
+  uint64_t arena = kDeviceAlign, dequant = 0;
+  for (const FunctionSpec &f : model.functions()) {
+    arena = std::max(arena, alignDevice(f.arenaBytes));
+    for (const CommandSpec &c : f.commands)
+      if (c.dequantKernel >= 0)
+        dequant = std::max(dequant, alignDevice(static_cast<uint64_t>(c.n * c.k) * 2));
+  }
+  Workspace w;
+  w.arenaAt = kWorkspaceBytes;
+  w.faultAt = w.arenaAt + arena;
+  w.dequantAt = w.faultAt + kDeviceAlign;
+  w.dequantBytes = dequant;
+  w.total = w.dequantAt + dequant;
+  return w;
+}
+
+Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
   if (Status s = load(&api_); !s)
     return s;
   const Api &api = *api_;
@@ -101,11 +119,32 @@ Status CudaDevice::init(int ordinal) {
     return cublasError(api, b, "cublasCreate");
   if (cublasStatus_t b = api.cublasSetStream(blas_, stream_); b != CUBLAS_STATUS_SUCCESS)
     return cublasError(api, b, "cublasSetStream");
-  // A fixed workspace: cuBLAS allocates nothing while a graph is captured.
-  if (Status s = check(api.cuMemAlloc(&workspace_, kWorkspaceBytes),
-                       "cuMemAlloc of cuBLAS's workspace");
-      !s)
-    return s;
+  // The session's device memory besides the weights: its own two
+  // allocations (cuBLAS's workspace; the arena, the fault word and the copy
+  // buffer), or carved from the caller's device_workspace.
+  const Workspace layout = workspace(model_);
+  if (void *pool = options ? options->device_workspace : nullptr) {
+    if (options->device_workspace_bytes < layout.total)
+      return error(MOERT_INVALID_ARGUMENT, "device_workspace holds ",
+                   options->device_workspace_bytes, " bytes, the session needs ", layout.total,
+                   " (moert_model_device_workspace_bytes)");
+    if (reinterpret_cast<uintptr_t>(pool) % kDeviceAlign)
+      return error(MOERT_INVALID_ARGUMENT, "device_workspace (", pool, ") is not ",
+                   kDeviceAlign, "-byte aligned");
+    if (api.cuPointerGetAttribute) {
+      moert_device_tensor_t t = {};
+      t.data = pool;
+      t.device_id = ordinal;
+      if (Status s = checkCallerTensor(t, layout.total, "device_workspace"); !s)
+        return s;
+    }
+    ownsWorkspace_ = false;
+    workspace_ = reinterpret_cast<uintptr_t>(pool);
+  } else if (Status s = check(api.cuMemAlloc(&workspace_, kWorkspaceBytes),
+                              "cuMemAlloc of cuBLAS's workspace");
+             !s) {
+    return s; // a fixed workspace: cuBLAS allocates nothing while a graph is captured
+  }
   if (cublasStatus_t b = api.cublasSetWorkspace(
           blas_, reinterpret_cast<void *>(workspace_), kWorkspaceBytes);
       b != CUBLAS_STATUS_SUCCESS)
@@ -147,19 +186,15 @@ Status CudaDevice::init(int ordinal) {
   if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, &weights_); !s)
     return s;
 
-  uint64_t arena = kDeviceAlign, dequant = 0;
-  for (const FunctionSpec &f : model_.functions()) {
-    arena = std::max(arena, alignDevice(f.arenaBytes));
-    for (const CommandSpec &c : f.commands)
-      if (c.dequantKernel >= 0)
-        dequant = std::max(dequant, alignDevice(static_cast<uint64_t>(c.n * c.k) * 2));
-  }
-  if (Status s = check(api.cuMemAlloc(&arena_, arena + kDeviceAlign + dequant),
-                       "cuMemAlloc of the " + std::to_string(arena) + "-byte arena" +
-                           (dequant ? " and a " + std::to_string(dequant) +
-                                          "-byte bf16 copy of an fp8 or mxfp4 matrix"
-                                    : std::string()));
-      !s)
+  uint64_t arena = layout.faultAt - layout.arenaAt, dequant = layout.dequantBytes;
+  if (!ownsWorkspace_)
+    arena_ = workspace_ + layout.arenaAt;
+  else if (Status s = check(api.cuMemAlloc(&arena_, layout.total - layout.arenaAt),
+                            "cuMemAlloc of the " + std::to_string(arena) + "-byte arena" +
+                                (dequant ? " and a " + std::to_string(dequant) +
+                                               "-byte bf16 copy of an fp8 or mxfp4 matrix"
+                                         : std::string()));
+           !s)
     return s;
   faultWord_ = arena_ + arena;
   if (dequant)
@@ -204,9 +239,9 @@ CudaDevice::~CudaDevice() {
     api.cuMemHostUnregister(p);
   if (blas_)
     api.cublasDestroy(blas_);
-  if (arena_)
+  if (arena_ && ownsWorkspace_)
     api.cuMemFree(arena_);
-  if (workspace_)
+  if (workspace_ && ownsWorkspace_)
     api.cuMemFree(workspace_);
   if (module_)
     api.cuModuleUnload(module_);

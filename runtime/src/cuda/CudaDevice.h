@@ -39,9 +39,17 @@ namespace moert::rt::cuda {
 
 class CudaDevice : public Device {
 public:
-  /// Binds `model` (a CUDA artifact) to GPU `ordinal`.
-  static Status create(const Model &model, int ordinal,
+  /// Binds `model` (a CUDA artifact) to GPU `ordinal`; its workspace comes
+  /// from options->device_workspace when given.
+  static Status create(const Model &model, int ordinal, const moert_session_options_t *options,
                        std::unique_ptr<Device> *out);
+  /// Where a session's device memory besides the weights lies, from its
+  /// start: cuBLAS's workspace, the arena, the fault word, the bf16 copy of
+  /// one fp8 or MXFP4 matrix (each 256-byte aligned).
+  struct Workspace {
+    uint64_t arenaAt, faultAt, dequantAt, dequantBytes, total;
+  };
+  static Workspace workspace(const Model &model);
   ~CudaDevice() override;
   CudaDevice(const CudaDevice &) = delete;
   CudaDevice &operator=(const CudaDevice &) = delete;
@@ -85,7 +93,7 @@ private:
   /// fewer than kMaxGraphs exist), or issued.
   Status replay(const FunctionSpec &fn, size_t function, size_t begin, size_t end, int64_t T);
   explicit CudaDevice(const Model &model) : model_(model) {}
-  Status init(int ordinal);
+  Status init(int ordinal, const moert_session_options_t *options);
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
   /// Issues commands [begin, end) of `fn` on the stream.
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
@@ -144,6 +152,9 @@ private:
   CUdeviceptr faultWord_ = 0;
   int32_t hostFault_ = 0;
   CUdeviceptr workspace_ = 0;
+  /// Whether workspace_ and arena_ are the session's own allocations (not
+  /// carved from the caller's device_workspace).
+  bool ownsWorkspace_ = true;
   /// The bf16 copy of one f8e4m3 or mxfp4 matrix that cuBLAS reads (after
   /// the fault word, in the arena's allocation; the largest such matrix's
   /// bytes).

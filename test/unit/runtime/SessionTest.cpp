@@ -301,6 +301,19 @@ TEST(Session, EnqueueChecksDeviceTensorsAndNeedsACudaSession) {
                           {moert::deviceTensor(yInfo, 4, y.data(), 128, 0)}, nullptr),
                 MOERT_UNSUPPORTED, "a CPU session");
   EXPECT_STATUS(s.deviceError(nullptr), MOERT_UNSUPPORTED, "no device fault word");
+  // A CPU artifact needs no device workspace, and a CPU session takes none.
+  EXPECT_EQ(moert_model_device_workspace_bytes(m.get()), 0u);
+  EXPECT_EQ(moert_model_device_workspace_bytes(nullptr), 0u);
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  EXPECT_EQ(options.device_workspace, nullptr);
+  EXPECT_EQ(options.device_workspace_bytes, 0u);
+  options.device_workspace = y.data();
+  options.device_workspace_bytes = y.size() * sizeof(float);
+  moert_session_t *pooled = nullptr;
+  EXPECT_STATUS(moert::Status::adopt(moert_session_create(m.get(), "cpu", &options, &pooled)),
+                MOERT_INVALID_ARGUMENT, "device_workspace is for a CUDA session");
+  EXPECT_EQ(pooled, nullptr);
   EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue(nullptr, "forward", &X, 1, &Y, 1,
                                                            nullptr)),
                 MOERT_INVALID_ARGUMENT, "the session is NULL");
