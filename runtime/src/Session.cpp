@@ -281,17 +281,6 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
       return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": device type ",
                             static_cast<int>(d.device_type),
                             ", expected MOERT_DEVICE_CUDA (2): its data must be in GPU memory"));
-    if (d.rank < 0 || d.rank > MOERT_MAX_RANK)
-      return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": rank ", d.rank,
-                            " is out of range"));
-    int64_t step = 1;
-    for (int32_t k = d.rank - 1; d.strides && k >= 0; --k) {
-      if (d.shape[k] > 1 && d.strides[k] != step)
-        return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": stride ", d.strides[k],
-                              " of dimension ", k, " is not row-major's (", step,
-                              "): only compact tensors are taken"));
-      step *= std::max<int64_t>(d.shape[k], 1);
-    }
     moert_tensor_t &t = staged_[i];
     t.dtype = d.dtype;
     t.rank = d.rank;
@@ -304,6 +293,24 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
     s = checkTensors(fn, true, staged_.data() + numInputs, numOutputs, &T);
   if (!s)
     return prefixed(s);
+  // The shapes are the function's now (no overflow): strides must be
+  // row-major's.
+  for (size_t i = 0; i < numInputs + numOutputs; ++i) {
+    bool isOutput = i >= numInputs;
+    const moert_device_tensor_t &d = isOutput ? outputs[i - numInputs] : inputs[i];
+    int64_t step = 1;
+    for (int32_t k = d.rank - 1; d.strides && k >= 0; --k) {
+      if (d.shape[k] > 1 && d.strides[k] != step) {
+        size_t index = isOutput ? i - numInputs : i;
+        const TensorSpec &spec = isOutput ? fn.outputs[index] : fn.inputs[index];
+        return prefixed(error(MOERT_INVALID_ARGUMENT, isOutput ? "output " : "input ", index,
+                              " ('", spec.name, "'): stride ", d.strides[k], " of dimension ",
+                              k, " is not row-major's (", step,
+                              "): only compact tensors are taken"));
+      }
+      step *= std::max<int64_t>(d.shape[k], 1);
+    }
+  }
   return device_->enqueue(fn, function, T, inputs, outputs, stream);
 }
 

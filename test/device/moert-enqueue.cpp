@@ -177,9 +177,7 @@ int main(int argc, char **argv) {
   std::vector<size_t> outBytes;
   for (size_t i = 0; i < moert_model_num_tensors(model, fn, MOERT_TENSOR_OUTPUT); ++i) {
     ok(moert_model_tensor_info(model, fn, MOERT_TENSOR_OUTPUT, i, &info), "output info");
-    size_t bytes = moert_dtype_size(info.dtype);
-    for (int32_t d = 0; d < info.rank; ++d)
-      bytes *= static_cast<size_t>(info.shape[d] == -1 ? T : info.shape[d]);
+    size_t bytes = moert::tensorBytes(info, T);
     // past-end-output: the allocation is 4 bytes short of the output.
     CUdeviceptr p = allocate(bad == "past-end-output" && i == 0 ? bytes - 4 : bytes);
     outputs.push_back(deviceTensor(info, bytes, p));
@@ -230,8 +228,9 @@ int main(int argc, char **argv) {
               moert_model_function_name(model, fn), static_cast<long long>(T),
               capture ? " in the caller's capture" : "");
   moert_session_free(session);
+  // The session freed none of the tool's memory (its workspace included).
   for (CUdeviceptr p : allocations)
-    api->cuMemFree(p);
+    ok(*api, api->cuMemFree(p), "cuMemFree of the tool's memory");
   api->cuStreamDestroy(stream);
   api->cuDevicePrimaryCtxRelease(dev);
   moert_model_free(model);

@@ -126,28 +126,28 @@ std::string DeviceIo::run(moert_session_t *session, double *ms, bool flush) {
     return e;
   if (ms && !(e = s.check(api.cuEventRecord(s.start, s.stream), "cuEventRecord")).empty())
     return e;
-  if (moert_status_t *st = moert_session_enqueue(session, nullptr, &s.input, 1,
-                                                 s.outputTensors.data(),
-                                                 s.outputTensors.size(), s.stream)) {
-    e = moert_status_message(st);
-    moert_status_free(st);
-    return e;
-  }
-  if (!ms) { // untimed: wait, and read the fault word
-    if (moert_status_t *st = moert_session_device_error(session, s.stream)) {
-      e = moert_status_message(st);
-      moert_status_free(st);
-    }
-    return e;
-  }
+  int runs = ms && !flush ? kWarmRuns : 1;
+  for (int r = 0; r < runs; ++r)
+    if (moert::Status st = moert::Status::adopt(moert_session_enqueue(
+            session, nullptr, &s.input, 1, s.outputTensors.data(), s.outputTensors.size(),
+            s.stream));
+        !st)
+      return st.message();
+  if (!ms) // untimed: wait, and read the fault word
+    return checkFault(session);
   float elapsed = 0;
   if (!(e = s.check(api.cuEventRecord(s.end, s.stream), "cuEventRecord")).empty() ||
       !(e = s.check(api.cuEventSynchronize(s.end), "cuEventSynchronize")).empty() ||
       !(e = s.check(api.cuEventElapsedTime(&elapsed, s.start, s.end), "cuEventElapsedTime"))
            .empty())
     return e;
-  *ms = elapsed;
+  *ms = elapsed / runs;
   return "";
+}
+
+std::string DeviceIo::checkFault(moert_session_t *session) {
+  moert::Status st = moert::Status::adopt(moert_session_device_error(session, state_->stream));
+  return st ? "" : st.message();
 }
 
 } // namespace moebench

@@ -36,8 +36,14 @@ public:
   std::string setInput(const void *x, size_t bytes, int64_t T, const moert_tensor_info_t &input,
                        const std::vector<moert_tensor_info_t> &outputs);
   /// One run enqueued on the stream: untimed (then its fault word read), or
-  /// timed by events (`ms`), after an L2 flush when `flush`.
+  /// timed by events (`ms`). With `flush` the L2 is flushed first (which
+  /// also keeps the GPU busy while the host enqueues, so the events time the
+  /// run alone); without it the events time kWarmRuns runs enqueued back to
+  /// back and *ms is their mean, so that the host's enqueueing is not timed.
   std::string run(moert_session_t *session, double *ms, bool flush);
+  /// Reads the fault word of the runs so far (moert_session_device_error).
+  std::string checkFault(moert_session_t *session);
+  static constexpr int kWarmRuns = 8;
 
 private:
   DeviceIo() = default;

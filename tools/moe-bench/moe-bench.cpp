@@ -852,11 +852,8 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
               moert_model_tensor_info(model->get(), 0, MOERT_TENSOR_OUTPUT, i, &info));
           !st)
         return fail(st.message());
-      size_t bytes = moert_dtype_size(info.dtype);
-      for (int32_t d = 0; d < info.rank; ++d)
-        bytes *= static_cast<size_t>(info.shape[d] == -1 ? maxT : info.shape[d]);
       outputInfo.push_back(info);
-      outputBytes.push_back(bytes);
+      outputBytes.push_back(moert::tensorBytes(info, maxT));
     }
     size_t colon = opts.device.find(':');
     int ordinal = colon == std::string::npos ? 0 : std::atoi(opts.device.c_str() + colon + 1);
@@ -919,7 +916,7 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     }
     // The timed runs' faults, if a kernel reported one.
     if (io)
-      if (std::string e = io->run(session->get(), nullptr, false); !e.empty())
+      if (std::string e = io->checkFault(session->get()); !e.empty())
         return fail(at + e);
     std::sort(ms.begin(), ms.end());
     p.runs = static_cast<int>(ms.size());

@@ -300,8 +300,9 @@ MOERT_API void moert_session_options_init(moert_session_options_t *options);
  *  start no thread.
  *  On a GPU the session opens the CUDA driver and cuBLAS (MOERT_UNSUPPORTED,
  *  saying which, when they or a GPU are missing), loads the kernels, uploads
- *  the weights (once per model and GPU: a live session of the same model on
- *  the same GPU lends its copy, which the last such session frees) and
+ *  the weights (once per model and GPU: a live session of the same
+ *  moert_model_t on the same GPU lends its copy, which the last such session
+ *  frees; two loads of one file are two models) and
  *  allocates the arena on the device (threads is ignored);
  *  each run copies the inputs in and the outputs back and synchronizes, and
  *  repeated runs at the same T replay CUDA graphs. A failed CUDA or cuBLAS
@@ -376,11 +377,14 @@ typedef struct moert_device_tensor_t {
  *  caller's CUDA stream `stream` (a CUstream; NULL is the legacy default
  *  stream), reading `inputs` and writing `outputs` in device memory: the
  *  inputs are copied into the session's arena and the outputs out of it by
- *  device-to-device copies ordered on `stream`, and the call only enqueues.
- *  It never synchronizes, allocates nothing, copies nothing to the host, and
- *  may be called while the caller captures `stream` into a CUDA graph (the
- *  commands are then captured into the caller's graph; otherwise stretches
- *  of commands replay the session's own graphs on `stream`).
+ *  device-to-device copies ordered on `stream`, and the call only enqueues:
+ *  it does not synchronize and copies nothing to the host. Outside a capture
+ *  the commands are the session's graph for this (function, T), launched on
+ *  `stream`; the first call at each (function, T) captures and instantiates
+ *  it on the session's own stream (that call allocates the graph's device
+ *  memory and takes milliseconds; later ones allocate nothing). While the
+ *  caller captures `stream` into a CUDA graph, the commands are issued one by
+ *  one and so captured into the caller's graph.
  *
  *  The inputs are checked as moert_session_run checks them; num_outputs must
  *  equal the function's output count, each output's dtype, rank and shape
@@ -396,7 +400,12 @@ typedef struct moert_device_tensor_t {
  *  MOERT_UNSUPPORTED.
  *
  *  Errors the kernels find on the device (a data-derived index out of range)
- *  are kept in the session's fault word until moert_session_device_error. */
+ *  are kept in the session's fault word until moert_session_device_error.
+ *  The session's arena serves all its runs: enqueue on one stream at a time,
+ *  and synchronize it before a moert_session_run. Before moert_session_free
+ *  (which waits for the whole context when runs were enqueued), destroy any
+ *  graph of the caller's that captured the session's commands: it points
+ *  into the session's memory. */
 MOERT_API moert_status_t *moert_session_enqueue(moert_session_t *session,
                                                 const char *function,
                                                 const moert_device_tensor_t *inputs,

@@ -100,6 +100,15 @@ inline moert_tensor_t tensor(moert_dtype_t dtype, const std::vector<int64_t> &sh
   return t;
 }
 
+/// The bytes of a tensor a function declares (`info`) at T tokens (0 for the
+/// weight-only dtypes, which no function input or output has).
+inline size_t tensorBytes(const moert_tensor_info_t &info, int64_t T) {
+  size_t bytes = moert_dtype_size(info.dtype);
+  for (int32_t d = 0; d < info.rank && d < MOERT_MAX_RANK; ++d)
+    bytes *= static_cast<size_t>(info.shape[d] == -1 ? T : info.shape[d]);
+  return bytes;
+}
+
 /// A tensor in the memory of GPU cuda:`device` (moert_session_enqueue) with
 /// the dtype and shape a function declares for it (`info`), at T tokens.
 inline moert_device_tensor_t deviceTensor(const moert_tensor_info_t &info, int64_t T,

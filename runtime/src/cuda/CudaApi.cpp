@@ -82,6 +82,7 @@ Status loadOnce(Api *api) {
   bind(driver, "cuEventSynchronize", api->cuEventSynchronize, &optional);
   bind(driver, "cuPointerGetAttribute", api->cuPointerGetAttribute, &optional);
   bind(driver, "cuStreamIsCapturing", api->cuStreamIsCapturing, &optional);
+  bind(driver, "cuCtxSynchronize", api->cuCtxSynchronize, &optional);
   bind(driver, "cuEventCreate", api->cuEventCreate, &optional);
   bind(driver, "cuEventDestroy_v2", api->cuEventDestroy, &optional);
   bind(driver, "cuEventRecord", api->cuEventRecord, &optional);

@@ -101,6 +101,7 @@ struct Api {
   // where a caller's pointer lies, whether the caller's stream captures.
   CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
   CUresult (*cuStreamIsCapturing)(CUstream, int *);
+  CUresult (*cuCtxSynchronize)();
   // Events, for MOERT_CUDA_PROFILE only (null when the driver lacks them).
   CUresult (*cuEventCreate)(CUevent *, unsigned);
   CUresult (*cuEventDestroy)(CUevent);

@@ -135,7 +135,8 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
       moert_device_tensor_t t = {};
       t.data = pool;
       t.device_id = ordinal;
-      if (Status s = checkCallerTensor(t, layout.total, "device_workspace"); !s)
+      if (Status s = checkCallerTensor(t, layout.total, [] { return std::string("device_workspace"); });
+          !s)
         return s;
     }
     ownsWorkspace_ = false;
@@ -229,6 +230,10 @@ CudaDevice::~CudaDevice() {
   const Api &api = *api_;
   if (context_)
     api.cuCtxSetCurrent(context_);
+  // Runs enqueued on callers' streams may still use the arena, the weights
+  // and the kernels: wait for the whole context.
+  if (enqueued_ && api.cuCtxSynchronize)
+    api.cuCtxSynchronize();
   for (auto &entry : graphCache_)
     api.cuGraphExecDestroy(entry.second);
   if (stream_)
@@ -519,17 +524,17 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
   return Status();
 }
 
-Status CudaDevice::replay(const FunctionSpec &fn, size_t function, size_t begin, size_t end,
-                          int64_t T) {
+Status CudaDevice::graphFor(const FunctionSpec &fn, size_t function, size_t begin, size_t end,
+                            int64_t T, CUgraphExec *out) {
   const Api &api = *api_;
+  *out = nullptr;
   auto key = std::make_tuple(function, begin, T);
-  auto it = graphCache_.find(key);
-  if (it != graphCache_.end())
-    return check(api.cuGraphLaunch(it->second, stream_),
-                 "cuGraphLaunch of commands " + std::to_string(begin) + " to " +
-                     std::to_string(end - 1));
+  if (auto it = graphCache_.find(key); it != graphCache_.end()) {
+    *out = it->second;
+    return Status();
+  }
   if (!graphs_ || graphCache_.size() >= kMaxGraphs)
-    return issue(fn, begin, end, T);
+    return Status();
   if (Status s = check(api.cuStreamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
                        "cuStreamBeginCapture");
       !s)
@@ -550,7 +555,32 @@ Status CudaDevice::replay(const FunctionSpec &fn, size_t function, size_t begin,
   if (Status s = check(r, "cuGraphInstantiateWithFlags"); !s)
     return s;
   graphCache_[key] = exec;
-  return check(api.cuGraphLaunch(exec, stream_), "cuGraphLaunch");
+  *out = exec;
+  return Status();
+}
+
+Status CudaDevice::replay(const FunctionSpec &fn, size_t function, size_t begin, size_t end,
+                          int64_t T) {
+  CUgraphExec exec = nullptr;
+  if (Status s = graphFor(fn, function, begin, end, T, &exec); !s)
+    return s;
+  if (!exec)
+    return issue(fn, begin, end, T);
+  return check(api_->cuGraphLaunch(exec, stream_),
+               "cuGraphLaunch of commands " + std::to_string(begin) + " to " +
+                   std::to_string(end - 1));
+}
+
+Status CudaDevice::bindBlas(CUstream stream) {
+  const Api &api = *api_;
+  // cublasSetStream also resets the handle's workspace to cuBLAS's own pool.
+  if (cublasStatus_t b = api.cublasSetStream(blas_, stream); b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasSetStream");
+  if (cublasStatus_t b = api.cublasSetWorkspace(blas_, reinterpret_cast<void *>(workspace_),
+                                                kWorkspaceBytes);
+      b != CUBLAS_STATUS_SUCCESS)
+    return cublasError(api, b, "cublasSetWorkspace");
+  return Status();
 }
 
 Status CudaDevice::enqueue(const FunctionSpec &fn, size_t function, int64_t T,
@@ -563,12 +593,15 @@ Status CudaDevice::enqueue(const FunctionSpec &fn, size_t function, int64_t T,
   return Status();
 }
 
+template <typename What>
 Status CudaDevice::checkCallerTensor(const moert_device_tensor_t &t, uint64_t bytes,
-                                     const std::string &what) const {
+                                     What what) const {
   const Api &api = *api_;
   if (t.device_id != ordinal_)
-    return error(MOERT_INVALID_ARGUMENT, what, " is on cuda:", t.device_id,
+    return error(MOERT_INVALID_ARGUMENT, what(), " is on cuda:", t.device_id,
                  ", the session on cuda:", ordinal_);
+  if (bytes == 0)
+    return Status(); // nothing is read or written there
   CUdeviceptr p = reinterpret_cast<uintptr_t>(t.data), start = 0;
   size_t size = 0;
   int ordinal = -1;
@@ -577,13 +610,13 @@ Status CudaDevice::checkCallerTensor(const moert_device_tensor_t &t, uint64_t by
       api.cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, p) != CUDA_SUCCESS ||
       api.cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, p) !=
           CUDA_SUCCESS)
-    return error(MOERT_INVALID_ARGUMENT, what, ": its data (", t.data,
+    return error(MOERT_INVALID_ARGUMENT, what(), ": its data (", t.data,
                  ") is not in device memory the CUDA driver allocated");
   if (ordinal != ordinal_)
-    return error(MOERT_INVALID_ARGUMENT, what, ": its data is on cuda:", ordinal,
+    return error(MOERT_INVALID_ARGUMENT, what(), ": its data is on cuda:", ordinal,
                  ", the session on cuda:", ordinal_);
   if (p - start + bytes > size)
-    return error(MOERT_INVALID_ARGUMENT, what, ": its ", bytes, " bytes run ",
+    return error(MOERT_INVALID_ARGUMENT, what(), ": its ", bytes, " bytes run ",
                  p - start + bytes - size, " bytes past the end of the allocation that holds "
                  "its data (", size, " bytes)");
   return Status();
@@ -613,68 +646,87 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                                            "--cuda-gemv-max-tokens N adds one for T <= N)"));
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
     return s;
+  // Messages are built only for an error: a run allocates nothing.
   for (size_t i = 0; i < fn.inputs.size(); ++i)
-    if (Status s = checkCallerTensor(inputs[i], static_cast<uint64_t>(fn.inputs[i].bytes.at(T)),
-                                     "input " + std::to_string(i) + " ('" +
-                                         fn.inputs[i].name + "')");
+    if (Status s = checkCallerTensor(
+            inputs[i], static_cast<uint64_t>(fn.inputs[i].bytes.at(T)),
+            [&] { return "input " + std::to_string(i) + " ('" + fn.inputs[i].name + "')"; });
         !s)
       return s;
   for (size_t i = 0; i < fn.outputs.size(); ++i)
-    if (Status s = checkCallerTensor(outputs[i],
-                                     static_cast<uint64_t>(fn.outputs[i].bytes.at(T)),
-                                     "output " + std::to_string(i) + " ('" +
-                                         fn.outputs[i].name + "')");
+    if (Status s = checkCallerTensor(
+            outputs[i], static_cast<uint64_t>(fn.outputs[i].bytes.at(T)),
+            [&] { return "output " + std::to_string(i) + " ('" + fn.outputs[i].name + "')"; });
         !s)
       return s;
   int status = CU_STREAM_CAPTURE_STATUS_NONE;
   if (Status s = check(api.cuStreamIsCapturing(stream, &status), "cuStreamIsCapturing"); !s)
     return s;
   bool captured = status != CU_STREAM_CAPTURE_STATUS_NONE;
-
-  // For this call the commands (and cuBLAS) go to the caller's stream.
-  if (cublasStatus_t b = api.cublasSetStream(blas_, stream); b != CUBLAS_STATUS_SUCCESS)
-    return cublasError(api, b, "cublasSetStream (the caller's stream)");
-  CUstream own = stream_;
-  stream_ = stream;
+  enqueued_ = true;
   offsetsBytes_ = 0;
-  auto commands = [&]() -> Status {
-    for (size_t i = 0; i < fn.inputs.size(); ++i) {
-      int64_t bytes = fn.inputs[i].bytes.at(T);
-      if (bytes > 0)
-        if (Status s = check(api.cuMemcpyDtoDAsync(
-                                 arena_ + fn.buffers[fn.inputs[i].buffer].offset,
-                                 reinterpret_cast<uintptr_t>(inputs[i].data),
-                                 static_cast<size_t>(bytes), stream_),
-                             "cuMemcpyDtoDAsync of input '" + fn.inputs[i].name + "'");
-            !s)
-          return s;
-    }
-    // Inside the caller's capture the commands are captured with it: a
-    // graph launch cannot be.
-    if (size_t n = fn.commands.size()) {
-      Status s = captured ? issue(fn, 0, n, T) : replay(fn, function, 0, n, T);
-      if (!s)
-        return s;
-    }
-    for (size_t i = 0; i < fn.outputs.size(); ++i) {
-      int64_t bytes = fn.outputs[i].bytes.at(T);
-      if (bytes > 0)
-        if (Status s = check(api.cuMemcpyDtoDAsync(
-                                 reinterpret_cast<uintptr_t>(outputs[i].data),
-                                 arena_ + fn.buffers[fn.outputs[i].buffer].offset,
-                                 static_cast<size_t>(bytes), stream_),
-                             "cuMemcpyDtoDAsync of output '" + fn.outputs[i].name + "'");
-            !s)
-          return s;
-    }
-    return Status();
+
+  // Outside the caller's capture, the commands are the session's graph for
+  // this (function, T), captured on the session's own stream (idle between
+  // runs) the first time, and launched on the caller's stream. Inside it, a
+  // graph launch cannot be captured: the commands are issued one by one on
+  // the caller's stream (and cuBLAS pointed there for the call).
+  CUgraphExec exec = nullptr;
+  size_t n = fn.commands.size();
+  if (!captured && n)
+    if (Status s = graphFor(fn, function, 0, n, T, &exec); !s)
+      return s;
+  auto copy = [&](CUdeviceptr to, CUdeviceptr from, int64_t bytes, const TensorSpec &t,
+                  const char *kind) -> Status {
+    if (bytes <= 0)
+      return Status();
+    CUresult r = api.cuMemcpyDtoDAsync(to, from, static_cast<size_t>(bytes), stream);
+    return r == CUDA_SUCCESS ? Status()
+                             : driverError(api, r, std::string("cuMemcpyDtoDAsync of ") +
+                                                       kind + " '" + t.name + "'");
   };
-  Status s = commands();
-  stream_ = own;
-  cublasStatus_t b = api.cublasSetStream(blas_, own);
-  if (s && b != CUBLAS_STATUS_SUCCESS)
-    return cublasError(api, b, "cublasSetStream (the session's stream)");
-  return s;
+  for (size_t i = 0; i < fn.inputs.size(); ++i)
+    if (Status s = copy(arena_ + fn.buffers[fn.inputs[i].buffer].offset,
+                        reinterpret_cast<uintptr_t>(inputs[i].data), fn.inputs[i].bytes.at(T),
+                        fn.inputs[i], "input");
+        !s)
+      return s;
+  if (exec) {
+    if (CUresult r = api.cuGraphLaunch(exec, stream); r != CUDA_SUCCESS)
+      return driverError(api, r, "cuGraphLaunch");
+  } else if (n) {
+    // stream_ and cuBLAS go back to the session's stream however this ends.
+    struct OnCallerStream {
+      CudaDevice &d;
+      CUstream own;
+      bool restored = false;
+      Status restore() {
+        restored = true;
+        d.stream_ = own;
+        return d.bindBlas(own);
+      }
+      ~OnCallerStream() {
+        if (!restored)
+          (void)restore();
+      }
+    } guard{*this, stream_};
+    stream_ = stream;
+    Status s = bindBlas(stream);
+    if (s)
+      s = issue(fn, 0, n, T);
+    Status back = guard.restore();
+    if (!s)
+      return s;
+    if (!back)
+      return back.prefixed("back to the session's stream: ");
+  }
+  for (size_t i = 0; i < fn.outputs.size(); ++i)
+    if (Status s = copy(reinterpret_cast<uintptr_t>(outputs[i].data),
+                        arena_ + fn.buffers[fn.outputs[i].buffer].offset,
+                        fn.outputs[i].bytes.at(T), fn.outputs[i], "output");
+        !s)
+      return s;
+  return Status();
 }
 
 Status CudaDevice::deviceError(void *stream) {
@@ -688,8 +740,14 @@ Status CudaDevice::deviceError(void *stream) {
       status != CU_STREAM_CAPTURE_STATUS_NONE)
     return error(MOERT_FAILED_PRECONDITION, "the device's fault word cannot be read while "
                  "the stream is being captured");
+  // The word is read, then cleared, both before the wait: nothing of this
+  // call is left on the stream when it returns.
   if (Status s = check(api.cuMemcpyDtoHAsync(&hostFault_, faultWord_, sizeof hostFault_, caller),
                        "cuMemcpyDtoHAsync of the fault word");
+      !s)
+    return s;
+  if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, caller),
+                       "cuMemsetD32Async of the fault word");
       !s)
     return s;
   if (Status s = check(api.cuStreamSynchronize(caller), "cuStreamSynchronize (the runs)"); !s)
@@ -697,10 +755,6 @@ Status CudaDevice::deviceError(void *stream) {
   if (hostFault_ == 0)
     return Status();
   hostFault_ = 0;
-  if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, caller),
-                       "cuMemsetD32Async of the fault word");
-      !s)
-    return s;
   return kernelFault("a run enqueued on the stream");
 }
 

@@ -85,13 +85,19 @@ private:
                    const moert_device_tensor_t *inputs, const moert_device_tensor_t *outputs,
                    CUstream stream);
   /// That the caller's tensor `t` is on this GPU and its first `bytes` bytes
-  /// lie inside one of the driver's allocations.
-  Status checkCallerTensor(const moert_device_tensor_t &t, uint64_t bytes,
-                           const std::string &what) const;
-  /// Commands [begin, end) of `fn` on the stream: replayed from the graph
-  /// captured at this T, or captured into one now (while graphs are on and
-  /// fewer than kMaxGraphs exist), or issued.
+  /// lie inside one of the driver's allocations; what() names it in an error.
+  template <typename What>
+  Status checkCallerTensor(const moert_device_tensor_t &t, uint64_t bytes, What what) const;
+  /// The graph of commands [begin, end) of `fn` at T: the one captured
+  /// before, or captured on the stream now (while graphs are on and fewer
+  /// than kMaxGraphs exist); null when there is none.
+  Status graphFor(const FunctionSpec &fn, size_t function, size_t begin, size_t end, int64_t T,
+                  CUgraphExec *out);
+  /// Commands [begin, end) of `fn` on the stream: their graph launched, or
+  /// issued one by one when there is none.
   Status replay(const FunctionSpec &fn, size_t function, size_t begin, size_t end, int64_t T);
+  /// Points cuBLAS at `stream` with the session's fixed workspace.
+  Status bindBlas(CUstream stream);
   explicit CudaDevice(const Model &model) : model_(model) {}
   Status init(int ordinal, const moert_session_options_t *options);
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
@@ -155,6 +161,9 @@ private:
   /// Whether workspace_ and arena_ are the session's own allocations (not
   /// carved from the caller's device_workspace).
   bool ownsWorkspace_ = true;
+  /// A run was enqueued on a caller's stream (the destructor then waits for
+  /// the context, not only for the session's stream).
+  bool enqueued_ = false;
   /// The bf16 copy of one f8e4m3 or mxfp4 matrix that cuBLAS reads (after
   /// the fault word, in the arena's allocation; the largest such matrix's
   /// bytes).

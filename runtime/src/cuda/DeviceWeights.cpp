@@ -18,28 +18,43 @@ Status check(const Api &api, CUresult r, const std::string &what) {
 }
 
 /// The uploaded weights of each (model, GPU), while a session holds them.
-/// Held while a session looks its weights up or uploads them, so that
-/// sessions created at once upload one copy.
+/// The registry's lock covers only the lookup; each entry's lock is held
+/// while a session looks its weights up or uploads them, so that sessions of
+/// one model on one GPU created at once upload one copy, while other models
+/// and other GPUs upload in parallel.
+struct Entry {
+  std::mutex mutex;
+  std::weak_ptr<const DeviceWeights> weights;
+};
 std::mutex registryMutex;
-std::map<std::pair<const Model *, CUdevice>, std::weak_ptr<const DeviceWeights>> registry;
+std::map<std::pair<const Model *, CUdevice>, std::shared_ptr<Entry>> registry;
 
 } // namespace
 
 Status DeviceWeights::acquire(const Api &api, const Model &model, CUdevice device,
                               CUstream stream, std::shared_ptr<const DeviceWeights> *out) {
-  std::lock_guard<std::mutex> lock(registryMutex);
-  std::weak_ptr<const DeviceWeights> &slot = registry[{&model, device}];
-  if (auto live = slot.lock()) {
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard<std::mutex> lock(registryMutex);
+    // Entries no session holds and no creation is using go (their models
+    // may be gone).
+    for (auto it = registry.begin(); it != registry.end();)
+      it = it->second.use_count() == 1 && it->second->weights.expired() ? registry.erase(it)
+                                                                         : std::next(it);
+    std::shared_ptr<Entry> &slot = registry[{&model, device}];
+    if (!slot)
+      slot = std::make_shared<Entry>();
+    entry = slot;
+  }
+  std::lock_guard<std::mutex> lock(entry->mutex);
+  if (auto live = entry->weights.lock()) {
     *out = std::move(live);
     return Status();
   }
-  // Entries whose sessions all ended (their models may be gone) go now.
-  for (auto it = registry.begin(); it != registry.end();)
-    it = it->second.expired() && &it->second != &slot ? registry.erase(it) : std::next(it);
   std::shared_ptr<DeviceWeights> w(new DeviceWeights(api, device));
   if (Status s = w->upload(model, stream); !s)
     return s;
-  slot = w;
+  entry->weights = w;
   *out = std::move(w);
   return Status();
 }

@@ -184,8 +184,10 @@ TEST(PanelGemm, Bf16WideningKernelsAreTheLoopsFmaChain) {
 }
 
 // f16 panels (depth 1, as f32's) under the f32 tiles: M crosses the register
-// tiles, the one-slice decode path (at most one tile of rows), the 256-row
-// block; K the 512-deep k slice. Every ISA is exact on small integers (f16
+// tiles, the one-slice decode path (at most one tile of rows; AVX-512's
+// two-panel tiles for one or two), the 256-row block (258: two rows in the
+// second block, the two-panel tiles over several k slices); K the 512-deep k
+// slice. Every ISA is exact on small integers (f16
 // holds them exactly) and, except the portable one, the loop's FMA chain on
 // random values.
 TEST(PanelGemm, F16EveryIsaMatchesTheLoopExactly) {
@@ -195,7 +197,7 @@ TEST(PanelGemm, F16EveryIsaMatchesTheLoopExactly) {
     for (bool integers : {true, false}) {
       if (!integers && isa == PanelIsa::Generic)
         continue;
-      for (int64_t M : {1, 2, 3, 4, 8, 9, 40, 263})
+      for (int64_t M : {1, 2, 3, 4, 8, 9, 40, 258, 263})
         for (int64_t N : {1, 17, 32, 70})
           for (int64_t K : {0, 1, 7, 512, 1031})
             for (bool accumulate : {false, true}) {

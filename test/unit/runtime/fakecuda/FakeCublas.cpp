@@ -82,6 +82,7 @@ cublasStatus_t cublasSetStream_v2(cublasHandle_t handle, CUstream stream) {
   if (!live(h))
     return kNotInitialized;
   h->stream = stream;
+  h->workspace = false; // as cuBLAS: back to its own pool until cublasSetWorkspace
   return kSuccess;
 }
 

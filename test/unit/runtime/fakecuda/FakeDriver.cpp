@@ -591,6 +591,21 @@ CUresult cuStreamSynchronize(CUstream stream) {
   return kSuccess;
 }
 
+/// Every stream's queued work, one stream after the other.
+CUresult cuCtxSynchronize() {
+  FAKECUDA_ENTRY("cuCtxSynchronize");
+  if (refusedInCapture("cuCtxSynchronize"))
+    return kCaptureUnsupported;
+  std::vector<Stream *> streams;
+  {
+    std::lock_guard<std::mutex> lock(state().mu);
+    streams.assign(state().streams.begin(), state().streams.end());
+  }
+  for (Stream *st : streams)
+    runPending(st, "cuCtxSynchronize");
+  return kSuccess;
+}
+
 CUresult cuLaunchKernel(CUfunction function, unsigned gx, unsigned gy, unsigned gz,
                         unsigned bx, unsigned by, unsigned bz, unsigned shared,
                         CUstream stream, void **params, void **extra) {
@@ -960,4 +975,5 @@ FAKECUDA_SAME_TYPE(cuMemFreeHost, cuMemFreeHost);
 FAKECUDA_SAME_TYPE(cuEventElapsedTime, cuEventElapsedTime_v2);
 FAKECUDA_SAME_TYPE(cuPointerGetAttribute, cuPointerGetAttribute);
 FAKECUDA_SAME_TYPE(cuStreamIsCapturing, cuStreamIsCapturing);
+FAKECUDA_SAME_TYPE(cuCtxSynchronize, cuCtxSynchronize);
 } // namespace
