@@ -268,17 +268,21 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
     return prefixed(checkTensors(fn, false, inputs ? staged_.data() : nullptr, numInputs, &T));
   if (numOutputs != fn.outputs.size() || (numOutputs && !outputs))
     return prefixed(checkTensors(fn, true, outputs ? staged_.data() : nullptr, numOutputs, &T));
-  for (size_t i = 0; i < numInputs + numOutputs; ++i) {
+  // Tensor i: the inputs, then the outputs; its name for an error.
+  auto tensor = [&](size_t i) -> const moert_device_tensor_t & {
+    return i < numInputs ? inputs[i] : outputs[i - numInputs];
+  };
+  auto what = [&](size_t i) {
     bool isOutput = i >= numInputs;
-    const moert_device_tensor_t &d = isOutput ? outputs[i - numInputs] : inputs[i];
     size_t index = isOutput ? i - numInputs : i;
-    auto what = [&] {
-      const TensorSpec &spec = isOutput ? fn.outputs[index] : fn.inputs[index];
-      return std::string(isOutput ? "output " : "input ") + std::to_string(index) + " ('" +
-             spec.name + "')";
-    };
+    const TensorSpec &spec = isOutput ? fn.outputs[index] : fn.inputs[index];
+    return std::string(isOutput ? "output " : "input ") + std::to_string(index) + " ('" +
+           spec.name + "')";
+  };
+  for (size_t i = 0; i < numInputs + numOutputs; ++i) {
+    const moert_device_tensor_t &d = tensor(i);
     if (d.device_type != MOERT_DEVICE_CUDA)
-      return prefixed(error(MOERT_INVALID_ARGUMENT, what(), ": device type ",
+      return prefixed(error(MOERT_INVALID_ARGUMENT, what(i), ": device type ",
                             static_cast<int>(d.device_type),
                             ", expected MOERT_DEVICE_CUDA (2): its data must be in GPU memory"));
     moert_tensor_t &t = staged_[i];
@@ -296,18 +300,13 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
   // The shapes are the function's now (no overflow): strides must be
   // row-major's.
   for (size_t i = 0; i < numInputs + numOutputs; ++i) {
-    bool isOutput = i >= numInputs;
-    const moert_device_tensor_t &d = isOutput ? outputs[i - numInputs] : inputs[i];
+    const moert_device_tensor_t &d = tensor(i);
     int64_t step = 1;
     for (int32_t k = d.rank - 1; d.strides && k >= 0; --k) {
-      if (d.shape[k] > 1 && d.strides[k] != step) {
-        size_t index = isOutput ? i - numInputs : i;
-        const TensorSpec &spec = isOutput ? fn.outputs[index] : fn.inputs[index];
-        return prefixed(error(MOERT_INVALID_ARGUMENT, isOutput ? "output " : "input ", index,
-                              " ('", spec.name, "'): stride ", d.strides[k], " of dimension ",
-                              k, " is not row-major's (", step,
+      if (d.shape[k] > 1 && d.strides[k] != step)
+        return prefixed(error(MOERT_INVALID_ARGUMENT, what(i), ": stride ", d.strides[k],
+                              " of dimension ", k, " is not row-major's (", step,
                               "): only compact tensors are taken"));
-      }
       step *= std::max<int64_t>(d.shape[k], 1);
     }
   }

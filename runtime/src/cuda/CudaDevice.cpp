@@ -117,8 +117,6 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
     return s;
   if (cublasStatus_t b = api.cublasCreate(&blas_); b != CUBLAS_STATUS_SUCCESS)
     return cublasError(api, b, "cublasCreate");
-  if (cublasStatus_t b = api.cublasSetStream(blas_, stream_); b != CUBLAS_STATUS_SUCCESS)
-    return cublasError(api, b, "cublasSetStream");
   // The session's device memory besides the weights: its own two
   // allocations (cuBLAS's workspace; the arena, the fault word and the copy
   // buffer), or carved from the caller's device_workspace.
@@ -146,10 +144,8 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
              !s) {
     return s; // a fixed workspace: cuBLAS allocates nothing while a graph is captured
   }
-  if (cublasStatus_t b = api.cublasSetWorkspace(
-          blas_, reinterpret_cast<void *>(workspace_), kWorkspaceBytes);
-      b != CUBLAS_STATUS_SUCCESS)
-    return cublasError(api, b, "cublasSetWorkspace");
+  if (Status s = bindBlas(stream_); !s)
+    return s;
 
   // The kernels (one code object for the CUDA target).
   if (!model_.codeObjects().empty()) {
@@ -630,12 +626,12 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks cuPointerGetAttribute or "
                  "cuStreamIsCapturing, which runs on a caller's stream need");
   // Every grouped GEMM must find its experts' rows on the device.
-  int64_t limit = INT64_MAX;
-  for (const CommandSpec &c : fn.commands)
-    if (c.kind == CommandKind::GroupedGemm)
-      limit = std::min<int64_t>(limit, c.gemvKernel >= 0 ? c.gemvMaxTokens : 0);
   for (size_t ci = 0; ci < fn.commands.size(); ++ci)
-    if (hostGrouped(fn.commands[ci], T))
+    if (hostGrouped(fn.commands[ci], T)) {
+      int64_t limit = INT64_MAX; // the largest T that can
+      for (const CommandSpec &c : fn.commands)
+        if (c.kind == CommandKind::GroupedGemm)
+          limit = std::min<int64_t>(limit, c.gemvKernel >= 0 ? c.gemvMaxTokens : 0);
       return error(MOERT_UNSUPPORTED, "command ", ci, " (GroupedGemm) runs on cuBLAS at this "
                    "T, which reads the experts' row counts back to the host; ",
                    limit > 0 ? "a run on a stream takes T <= " + std::to_string(limit) +
@@ -644,21 +640,26 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                              : std::string("the artifact has no generated grouped-GEMM "
                                            "kernel for runs on a stream (moe-compile "
                                            "--cuda-gemv-max-tokens N adds one for T <= N)"));
+    }
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
     return s;
   // Messages are built only for an error: a run allocates nothing.
-  for (size_t i = 0; i < fn.inputs.size(); ++i)
-    if (Status s = checkCallerTensor(
-            inputs[i], static_cast<uint64_t>(fn.inputs[i].bytes.at(T)),
-            [&] { return "input " + std::to_string(i) + " ('" + fn.inputs[i].name + "')"; });
-        !s)
-      return s;
-  for (size_t i = 0; i < fn.outputs.size(); ++i)
-    if (Status s = checkCallerTensor(
-            outputs[i], static_cast<uint64_t>(fn.outputs[i].bytes.at(T)),
-            [&] { return "output " + std::to_string(i) + " ('" + fn.outputs[i].name + "')"; });
-        !s)
-      return s;
+  auto checkAll = [&](const std::vector<TensorSpec> &specs, const moert_device_tensor_t *tensors,
+                      const char *kind) {
+    for (size_t i = 0; i < specs.size(); ++i)
+      if (Status s = checkCallerTensor(tensors[i], static_cast<uint64_t>(specs[i].bytes.at(T)),
+                                       [&] {
+                                         return kind + (" " + std::to_string(i)) + " ('" +
+                                                specs[i].name + "')";
+                                       });
+          !s)
+        return s;
+    return Status();
+  };
+  if (Status s = checkAll(fn.inputs, inputs, "input"); !s)
+    return s;
+  if (Status s = checkAll(fn.outputs, outputs, "output"); !s)
+    return s;
   int status = CU_STREAM_CAPTURE_STATUS_NONE;
   if (Status s = check(api.cuStreamIsCapturing(stream, &status), "cuStreamIsCapturing"); !s)
     return s;
