@@ -1236,6 +1236,43 @@ def quantized_with_bf16_operands():
 
 
 @check
+def activation_dtype_rounds_where_the_dialect_does():
+    # --act-dtype bf16|f16: x and y hold values of that type; the output
+    # differs from the f32 computation on the same x (every intermediate
+    # rounding counts), and an x that is not of that type is refused.
+    for act, rnd in (("bf16", ref.round_bf16), ("f16", ref.round_f16)):
+        out = os.path.join(tmpdir(), "act_" + act)
+        mk.main(["--arch", "qwen2_moe", "--out", out, "--dtype", "bf16", "--act-dtype", act,
+                 "--tokens", "9", "-q"])
+        manifest = json.load(open(os.path.join(out, "ref", "manifest.json")))
+        expect(manifest["act_dtype"] == act, "manifest act_dtype")
+        cfg = json.load(open(os.path.join(out, "config.json")))
+        tensors = st.load_file(os.path.join(out, "model.safetensors"), bf16_as_f32=True)
+        for layer in range(cfg["num_hidden_layers"]):
+            x, y = load_ref(out, layer, 9, "x"), load_ref(out, layer, 9, "y")
+            same_bits(rnd(x), x, "x of %s" % act)
+            same_bits(rnd(y), y, "y of %s" % act)
+            try:
+                ref.ACT_DTYPE = act
+                yr, _, _ = ref.forward_layer("qwen2_moe", x, tensors, cfg, layer)
+                same_bits(yr, y, "the reference's y again (%s)" % act)
+                bad = x.copy()
+                bad[0, 0] = np.float32(1 + 2.0 ** -20)
+                try:
+                    ref.forward_layer("qwen2_moe", bad, tensors, cfg, layer)
+                    expect(False, "an x that is not %s was accepted" % act)
+                except ValueError:
+                    pass
+                ref.ACT_DTYPE = None
+                yf, _, _ = ref.forward_layer("qwen2_moe", x, tensors, cfg, layer)
+            finally:
+                ref.ACT_DTYPE = None
+            differ = np.count_nonzero(rnd(yf) != y)
+            expect(differ > y.size // 10,
+                   "%s: only %d of %d elements change without the inner roundings" % (act, differ, y.size))
+
+
+@check
 def fp8_cli_set_overrides():
     out = os.path.join(tmpdir(), "cli_fp8")
     mk.main(["--arch", "qwen3_moe", "--out", out, "--weight-format", "fp8", "--tokens", "5", "--layers", "1",

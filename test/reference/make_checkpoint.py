@@ -5,6 +5,7 @@
                        [--seed S] [--tokens 1,7,64,333] [--layers N]
                        [--variant V] [--act A] [--capacity-factor CF]
                        [--weight-format none|fp8|mxfp4] [--ffn-dtype D]
+                       [--act-dtype f32|bf16|f16]
                        [--set KEY=JSON ...] [--min-margin M]
 
 ARCH: mixtral qwen2_moe qwen3_moe olmoe deepseek_v3 deepseek_v2
@@ -266,7 +267,7 @@ def make_input(arch, cfg, values, layer, T, seed, min_margin, max_rounds=200):
     of a tie are redrawn (so a correct implementation with another f32
     summation order makes the same decisions). Returns (x, redrawn count)."""
     rng = np.random.default_rng([seed, 1000003, layer, T])
-    x = rng.standard_normal((T, hidden_size(arch, cfg)), dtype=np.float32)
+    x = ref.round_act(rng.standard_normal((T, hidden_size(arch, cfg)), dtype=np.float32))
     redrawn = 0
     if min_margin <= 0 or ref.layer_info(arch, cfg, layer)["kind"] != "sparse":
         return x, 0
@@ -276,7 +277,7 @@ def make_input(arch, cfg, values, layer, T, seed, min_margin, max_rounds=200):
         bad = np.nonzero(aux["margin"] < min_margin)[0]
         if bad.size == 0:
             return x, redrawn
-        x[bad] = rng.standard_normal((bad.size, x.shape[1]), dtype=np.float32)
+        x[bad] = ref.round_act(rng.standard_normal((bad.size, x.shape[1]), dtype=np.float32))
         redrawn += int(bad.size)
     raise RuntimeError("could not clear near-ties in layer %d, T=%d" % (layer, T))
 
@@ -338,6 +339,8 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
                     min_margin=min_margin, layers=[])
     if weight_format != "none" or arch == "gpt_oss":  # absent otherwise: older outputs stay byte-identical
         manifest["weight_format"] = weight_format
+    if ref.ACT_DTYPE not in (None, "f32"):
+        manifest["act_dtype"] = ref.ACT_DTYPE
     for i in range(ref.num_layers(rarch, cfg)):
         info = ref.layer_info(rarch, cfg, i)
         d = os.path.join(out, "ref", "layer_%d" % i)
@@ -417,6 +420,10 @@ def main(argv=None):
                          "quantized --weight-format, except bf16 with fp8 or mxfp4: the "
                          "dequantized values rounded to bf16 (exact for mxfp4) against bf16 "
                          "activations (the cuda target's fp8 and mxfp4 semantics)")
+    ap.add_argument("--act-dtype", default="f32", choices=("f32", "bf16", "f16"),
+                    help="the layers' activation dtype (moe-import --dtype): x is drawn "
+                         "as values of it and the reference rounds to it where the moe "
+                         "dialect does (moe_reference.ACT_DTYPE); the .npy files stay float32")
     ap.add_argument("--group-size", type=int, default=32, choices=(32, 64, 128),
                     help="--ffn-dtype int8/int4: the values along K per scale (default 32)")
     ap.add_argument("--int-activations", default="int8", choices=("int8", "f32"),
@@ -463,6 +470,7 @@ def main(argv=None):
             raise SystemExit(str(e))
     ref.FFN_OPERAND_DTYPE = a.ffn_dtype or "f32"
     ref.FFN_GROUP_SIZE = a.group_size
+    ref.ACT_DTYPE = a.act_dtype
     ref.FFN_INT_ACTIVATIONS = a.int_activations
     t0 = time.time()
     common = dict(dtype=a.dtype, shards=a.shards, seed=a.seed, tokens=tokens, layers=a.layers,

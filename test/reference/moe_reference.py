@@ -74,6 +74,15 @@ FFN_GROUP_SIZE = 32
 # "f32" keeps them float32 against the dequantized weights.
 FFN_INT_ACTIVATIONS = "int8"
 
+# The activation dtype of a layer (its input and output, and every
+# activation in between, as `moe-import --dtype` writes the graph): None or
+# "f32"; "bf16" or "f16" rounds (to nearest even) where the moe dialect's
+# semantics round to the dtype: each expert projection's result (after its
+# bias), each GLU's result, the shared expert's gated output, and the
+# layer's output once after the combine; the input x is a value of that
+# type. Router math stays float32 either way.
+ACT_DTYPE = None
+
 
 def round_bf16(a):
     """float32 -> the nearest bfloat16 (ties to even), as float32 values."""
@@ -84,13 +93,29 @@ def round_bf16(a):
     return np.where(np.isnan(a), a, out)
 
 
+def round_f16(a):
+    """float32 -> the nearest float16 (ties to even), as float32 values."""
+    return _f32(a).astype(np.float16).astype(np.float32)
+
+
+def round_act(a):
+    """An activation rounded to ACT_DTYPE (unchanged for float32)."""
+    if ACT_DTYPE in (None, "f32"):
+        return _f32(a)
+    if ACT_DTYPE == "bf16":
+        return round_bf16(a)
+    if ACT_DTYPE == "f16":
+        return round_f16(a)
+    raise ValueError("unknown activation dtype %r" % ACT_DTYPE)
+
+
 def round_operand(a):
     if FFN_OPERAND_DTYPE in (None, "f32", "mxfp4", "int8", "int4"):
         return _f32(a)
     if FFN_OPERAND_DTYPE == "bf16":
         return round_bf16(a)
     if FFN_OPERAND_DTYPE == "f16":
-        return _f32(a).astype(np.float16).astype(np.float32)
+        return round_f16(a)
     raise ValueError("unknown FFN operand dtype %r" % FFN_OPERAND_DTYPE)
 
 
@@ -107,14 +132,19 @@ def ffn_weight(w):
     return round_operand(w)
 
 
-def ffn_linear(x, w):
-    """linear() of an FFN projection, operands in FFN_OPERAND_DTYPE."""
+def ffn_linear(x, w, bias=None):
+    """linear() of an FFN projection, operands in FFN_OPERAND_DTYPE, plus the
+    bias (float32) if any; the result rounded to ACT_DTYPE."""
     if FFN_OPERAND_DTYPE in ("int8", "int4") and FFN_INT_ACTIVATIONS == "int8":
         import quant
         bits = 8 if FFN_OPERAND_DTYPE == "int8" else 4
         codes, scales, zeros = quant.quantize_int(_f32(w), bits, FFN_GROUP_SIZE)
-        return quant.linear_int8_activations(_f32(x), codes, scales, zeros, FFN_GROUP_SIZE)
-    return np.matmul(round_operand(x), ffn_weight(w).T)
+        y = quant.linear_int8_activations(_f32(x), codes, scales, zeros, FFN_GROUP_SIZE)
+    else:
+        y = np.matmul(round_operand(x), ffn_weight(w).T)
+    if bias is not None:
+        y = y + _f32(bias)[None, :]
+    return round_act(y)
 
 
 def sigmoid(x):
@@ -156,12 +186,12 @@ def swiglu_clamped(gate, up, alpha=1.702, limit=7.0):
 
 def swiglu_mlp(x, w_gate, w_up, w_down):
     """down(silu(gate x) * (up x)): the Llama/Mixtral/Qwen/DeepSeek MLP."""
-    return ffn_linear(silu(ffn_linear(x, w_gate)) * ffn_linear(x, w_up), w_down)
+    return ffn_linear(round_act(silu(ffn_linear(x, w_gate)) * ffn_linear(x, w_up)), w_down)
 
 
 def relu_mlp(x, wi, wo):
     """wo(relu(wi x)): the T5/Switch DenseReluDense."""
-    return ffn_linear(relu(ffn_linear(x, wi)), wo)
+    return ffn_linear(round_act(relu(ffn_linear(x, wi))), wo)
 
 
 def dense_ffn(x, tensors, prefix, act="silu"):
@@ -297,7 +327,7 @@ def qwen2_moe_moe(x, tensors, config, layer, aux=None):
                                         config.get("norm_topk_prob", False), aux)
     shared = dense_ffn(x, tensors, p + "shared_expert.")
     gate = sigmoid(linear(x, tensors[p + "shared_expert_gate.weight"]))  # [T, 1]
-    out = out + gate * shared
+    out = out + round_act(gate * shared)
     return out, idx, w
 
 
@@ -541,13 +571,13 @@ def gpt_oss_moe(x, tensors, config, layer, aux=None):
     dn, dnb = tensors[p + "experts.down_proj"], tensors[p + "experts.down_proj_bias"]
 
     def expert(e, xs):
-        h = ffn_linear(xs, gu[e].T) + _f32(gub[e])[None, :]
+        h = ffn_linear(xs, gu[e].T, gub[e])
         gate, up = h[:, 0::2], h[:, 1::2]
         gate = np.minimum(gate, limit)
         up = np.clip(up, -limit, limit)
         glu = gate * sigmoid(gate * alpha)
-        a = (up + F32(1)) * glu
-        return ffn_linear(a, dn[e].T) + _f32(dnb[e])[None, :]
+        a = round_act((up + F32(1)) * glu)
+        return ffn_linear(a, dn[e].T, dnb[e])
 
     out = accumulate_experts(x, idx, w, expert, E)
     if aux is not None:
@@ -573,7 +603,7 @@ def generic_expert_fn(params, act="silu", alpha=1.702, limit=7.0):
             h = swiglu_clamped(g, u, alpha, limit)
         else:
             raise ValueError("unsupported act %r" % act)
-        return ffn_linear(h, down[e])
+        return ffn_linear(round_act(h), down[e])
     return expert
 
 
@@ -751,7 +781,12 @@ LAYER_FN = {
 
 
 def forward_layer(arch, x, tensors, config, layer, aux=None):
-    return LAYER_FN[arch](x, tensors, config, layer, aux)
+    """One layer: (out, indices, weights); x holds ACT_DTYPE values and out
+    is rounded to ACT_DTYPE once, after the combine."""
+    if ACT_DTYPE not in (None, "f32") and not np.array_equal(round_act(x), x):
+        raise ValueError("x holds values that are not %s" % ACT_DTYPE)
+    out, idx, w = LAYER_FN[arch](x, tensors, config, layer, aux)
+    return round_act(out), idx, w
 
 
 def num_layers(arch, config):

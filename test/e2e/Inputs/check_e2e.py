@@ -4,13 +4,17 @@ through moe-run and compares with the reference outputs written by
 test/reference/make_checkpoint.py.
 
   check_e2e.py --moe-run BIN --artifact A.moeb --checkpoint DIR --tol 1e-5 [--threads N]
+               [--max-mismatch FRAC]
 
 Prints one line per (layer, T) with the relative error (max |y - ref| /
 max |ref|) and, for token-choice layers, whether each token's experts (the
 router_indices aux output) equal the reference's and whether the per-expert
 load does; the last line is 'N passed, M failed'. Exits 1 on failure. The
 reference redraws tokens whose routing is within 1e-4 of a tie, so every
-token's experts are expected to match.
+token's experts are expected to match. With --max-mismatch (16-bit
+activations, whose every rounding the reference repeats), at most that
+fraction of the output's elements may differ from the reference's at all
+(a different f32 summation order flips a rounding now and then).
 """
 import argparse
 import json
@@ -31,6 +35,7 @@ def main():
     p.add_argument("--tol", type=float, required=True)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--max-mismatch", type=float, default=None)
     a = p.parse_args()
     manifest = json.load(open(os.path.join(a.checkpoint, "ref", "manifest.json")))
     passed = failed = 0
@@ -59,6 +64,10 @@ def main():
                 err = float(np.abs(y - ref).max() / max(np.abs(ref).max(), 1e-30))
                 ok = err <= a.tol and y.shape == ref.shape
                 note = ""
+                if a.max_mismatch is not None and y.shape == ref.shape:
+                    differ = int(np.count_nonzero(y != ref))
+                    note = " mismatch=%d/%d" % (differ, y.size)
+                    ok = ok and differ <= a.max_mismatch * y.size
                 if "indices" in files and layer.get("routing") == "token_choice":
                     idx = np.load(os.path.join(d, files["indices"]))
                     m = re.search(r"load:([ 0-9]+)", run.stdout)
