@@ -10,7 +10,9 @@
 #  1. Every architecture's artifact runs on the GPU at T = 1, 7, 64, 333
 #     against test/reference (f32 at 1e-5, the bf16 checkpoint at 2e-2, the
 #     bf16 / f16 FFN GEMM artifacts (--weight-type) and the fp8 and MXFP4 ones at 1e-3
-#     against references with the same rounding), once with CUDA graphs and once without
+#     against references with the same rounding, the bf16-activation one (_a16) at
+#     1e-2 with at most 2% of its output elements not bit-identical to the
+#     reference's), once with CUDA graphs and once without
 #     (MOERT_CUDA_GRAPHS=0); the PREP/ckpt-gemv artifacts run the same checks
 #     with the grouped GEMMs' generated kernel at T = 1 and 7 (cuBLAS above).
 #     Then moert-stress: 4 threads, each with its own session of the Mixtral
@@ -99,10 +101,11 @@ if [ $suite = 1 ]; then
       engine=""
       [ "$(basename "$(dirname "$artifact")")" = ckpt-gemv ] &&
         engine=", gemv T <= $(cat "$prep/ckpt-gemv/max_tokens" 2>/dev/null || echo '?')"
-      tol=1e-5
-      case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16 | *_wfp8 | *_wmxfp4) tol=1e-3 ;; esac
+      tol=1e-5 exact=""
+      case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16 | *_wfp8 | *_wmxfp4) tol=1e-3 ;;
+        *_a16) tol=1e-2 exact="--max-mismatch 0.02" ;; esac
       if log=$(MOERT_CUDA_GRAPHS=$graphs "$py" "$prep/tools/check_e2e.py" --moe-run "$run" \
-               --artifact "$artifact" --checkpoint "$prep/ckpt/$name" --tol $tol --device "$device" 2>&1); then
+               --artifact "$artifact" --checkpoint "$prep/ckpt/$name" --tol $tol $exact --device "$device" 2>&1); then
         echo "ok    $name (graphs=$graphs, tol $tol$engine): $(echo "$log" | tail -1)"
       else
         echo "FAIL  $name (graphs=$graphs, tol $tol$engine):"

@@ -28,7 +28,7 @@ build=${BUILD:-$root/build}
 py=$(command -v /usr/bin/python3 || command -v python3)
 shape=${BENCH_SHAPE:-mixtral}
 tokens=${BENCH_TOKENS:-1,16,256,4096}
-gemv_ckpts=${GEMV_CHECKPOINTS:-mixtral mixtral_wbf16 olmoe qwen3_moe deepseek_v3_wf16 deepseek_v3_wfp8 gpt_oss_wmxfp4}
+gemv_ckpts=${GEMV_CHECKPOINTS:-mixtral mixtral_wbf16 olmoe qwen3_moe deepseek_v3_wf16 deepseek_v3_wfp8 gpt_oss_wmxfp4 qwen2_moe_a16}
 fp8_shape=${BENCH_FP8_SHAPE:-deepseek-v3}
 mxfp4_shape=${BENCH_MXFP4_SHAPE:-gpt-oss-20b}
 bench_gemv=${BENCH_GEMV:-16}
@@ -64,6 +64,10 @@ echo "gpu-prepare: reference checkpoints (every architecture, T = 1, 7, 64, 333)
   --out "$out/ckpt/mixtral_wbf16" --tokens 1,7,64,333 -q
 "$py" "$root/test/reference/make_checkpoint.py" --arch deepseek_v3 --ffn-dtype f16 \
   --out "$out/ckpt/deepseek_v3_wf16" --tokens 1,7,64,333 -q
+# bf16 activations in and out (moe-import --dtype bf16) over bf16 FFN weights,
+# against the reference that rounds where the moe dialect does.
+"$py" "$root/test/reference/make_checkpoint.py" --arch qwen2_moe --dtype bf16 --act-dtype bf16 \
+  --ffn-dtype bf16 --out "$out/ckpt/qwen2_moe_a16" --tokens 1,7,64,333 -q
 # fp8 and MXFP4 weights as shipped (the cuda target reads them as
 # bf16(code · scale) against bf16 activations: the reference of --ffn-dtype
 # bf16; the cpu target reads them as f32 values, which test/e2e checks).
@@ -76,9 +80,10 @@ fi
 echo "gpu-prepare: compiling them for $target"
 for ckpt in "$out"/ckpt/*/; do
   name=$(basename "$ckpt")
-  wt=f32
-  case "$name" in *_wbf16) wt=bf16 ;; *_wf16) wt=f16 ;; *_wfp8) wt=fp8 ;; *_wmxfp4) wt=mxfp4 ;; esac
-  "$build/bin/moe-import" "$ckpt" -o "$out/ckpt/$name.mlir" --dtype f32
+  wt=f32 act=f32
+  case "$name" in *_wbf16) wt=bf16 ;; *_wf16) wt=f16 ;; *_wfp8) wt=fp8 ;; *_wmxfp4) wt=mxfp4 ;;
+    *_a16) wt=bf16 act=bf16 ;; esac
+  "$build/bin/moe-import" "$ckpt" -o "$out/ckpt/$name.mlir" --dtype "$act"
   "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt/$name.moeb" --target "$target" \
     --max-tokens 512 --progress=never --weight-type "$wt"
   if [ "$arch" != cpu ] && [[ " $gemv_ckpts " == *" $name "* ]]; then

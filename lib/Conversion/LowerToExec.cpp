@@ -38,9 +38,6 @@ using exec::Affine;
 
 namespace {
 
-/// What the patterns assume of a function: f32 activations [T, H] in and
-/// out, and only ops that the conversion target leaves or a pattern lowers
-/// (casts are the conversion's own, not the program's).
 /// The FFN weights (of ffnType) that `op` reads as GEMM operands.
 SmallVector<Value, 3> ffnWeights(Operation *op) {
   if (auto e = dyn_cast<moe::ExpertFfnOp>(op))
@@ -52,23 +49,35 @@ SmallVector<Value, 3> ffnWeights(Operation *op) {
   return {};
 }
 
-LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
-                             const FrozenRewritePatternSet &patterns,
-                             WeightType weightType, int64_t groupSize) {
+/// What the patterns assume of a function: activations [T, H] in and out
+/// of one type (f32, bf16 or f16; the function's activation type, returned),
+/// and only ops that the conversion target leaves or a pattern lowers
+/// (casts are the conversion's own, not the program's).
+FailureOr<Type> checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
+                               const FrozenRewritePatternSet &patterns,
+                               WeightType weightType, int64_t groupSize) {
   FunctionType type = fn.getFunctionType();
+  Type act;
   for (Type t : llvm::concat<const Type>(type.getInputs(), type.getResults())) {
     auto tensor = dyn_cast<RankedTensorType>(t);
+    Type elem = tensor ? tensor.getElementType() : Type();
     if (!tensor || tensor.getRank() != 2 || !tensor.isDynamicDim(0) ||
-        !tensor.getElementType().isF32())
-      return fn.emitError()
-             << "moe-lower-to-exec: the plan compiles functions of "
-                "f32 tensors with a dynamic token dimension, "
-                "tensor<?xHxf32>; @"
-             << fn.getSymName() << " has " << t
-             << (tensor && !tensor.getElementType().isF32()
-                     ? " (import with --dtype f32; weights may stay bf16)"
-                     : "");
+        !(elem.isF32() || elem.isBF16() || elem.isF16()) || (act && elem != act)) {
+      InFlightDiagnostic diag =
+          fn.emitError() << "moe-lower-to-exec: the plan compiles functions of "
+                            "tensors with a dynamic token dimension, "
+                            "tensor<?xHxf32> (or bf16, or f16), of one element "
+                            "type in and out; @"
+                         << fn.getSymName() << " has " << t;
+      if (act && elem && elem != act)
+        diag << " besides " << act;
+      return diag;
+    }
+    act = elem;
   }
+  if (!act)
+    return fn.emitError() << "moe-lower-to-exec: @" << fn.getSymName()
+                          << " takes and returns no tensor";
   for (Operation &op : fn.getBody().front()) {
     // MXFP4 shares a scale among 32 values along K, int8 and int4 among
     // group-size values: K must hold whole groups.
@@ -102,28 +111,34 @@ LogicalResult checkLowerable(func::FuncOp fn, const ConversionTarget &legal,
     for (Value v : llvm::concat<Value>(op.getOperands(), op.getResults()))
       if (auto t = dyn_cast<RankedTensorType>(v.getType());
           t && !isa<moe::WeightOp>(op) && !v.getDefiningOp<moe::WeightOp>() &&
-          !t.getElementType().isF32() && !t.getElementType().isInteger(32))
-        return op.emitError() << "moe-lower-to-exec: activations are f32; "
-                                 "this value is "
+          !t.getElementType().isF32() && !t.getElementType().isInteger(32) &&
+          t.getElementType() != act)
+        return op.emitError() << "moe-lower-to-exec: activations are "
+                              << act << " in @" << fn.getSymName()
+                              << " (its inputs' type; router values f32); this value is "
                               << t;
   }
-  return success();
+  return act;
 }
 
 /// After the conversion: the function's inputs become exec.input buffers
-/// (T rows each), what is left of the tensor program goes, and the function
-/// takes and returns nothing (its outputs are exec.output ops).
-void finishPlan(func::FuncOp fn) {
+/// (T rows each; 16-bit ones widened to f32 for the plan), what is left of
+/// the tensor program goes, and the function takes and returns nothing (its
+/// outputs are exec.output ops).
+LogicalResult finishPlan(func::FuncOp fn, ExecLowering &lowering) {
   Block &body = fn.getBody().front();
-  OpBuilder b(fn.getContext());
-  b.setInsertionPointToStart(&body);
-  for (auto [i, arg] : llvm::enumerate(body.getArguments())) {
-    auto type = cast<exec::BufferType>(arg.getType());
-    std::string name =
-        body.getNumArguments() == 1 ? "x" : "x" + std::to_string(i);
-    Value in = exec::InputOp::create(
-        b, fn.getLoc(), type, b.getStringAttr(name), b.getI64IntegerAttr(0),
-        b.getDenseI64ArrayAttr({type.getShape()[1] * kWord, 0}));
+  IRRewriter rewriter(fn.getContext());
+  ExecBuilder b(lowering, rewriter, fn.getLoc());
+  for (BlockArgument arg : body.getArguments()) {
+    Value in = b.input(arg);
+    if (!lowering.activations().isF32()) {
+      rewriter.setInsertionPointAfter(in.getDefiningOp());
+      auto widened = b.widenInput(
+          in, {1, 0}, cast<exec::BufferType>(in.getType()).getShape()[1]);
+      if (failed(widened))
+        return failure();
+      in = *widened;
+    }
     arg.replaceAllUsesWith(in);
   }
   for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body))) {
@@ -134,6 +149,7 @@ void finishPlan(func::FuncOp fn) {
   }
   body.eraseArguments(0, body.getNumArguments());
   fn.setFunctionType(FunctionType::get(fn.getContext(), {}, {}));
+  return success();
 }
 
 struct MoeLowerToExecPass
@@ -218,12 +234,13 @@ struct MoeLowerToExecPass
     for (auto fn : llvm::to_vector(module.getOps<func::FuncOp>())) {
       if (fn.isExternal())
         continue;
-      if (failed(checkLowerable(fn, legal, frozen, weightType, groupSize)))
+      auto act = checkLowerable(fn, legal, frozen, weightType, groupSize);
+      if (failed(act))
         return signalPassFailure();
-      lowering.beginFunction();
-      if (failed(applyPartialConversion(fn.getOperation(), legal, frozen)))
+      lowering.beginFunction(*act);
+      if (failed(applyPartialConversion(fn.getOperation(), legal, frozen)) ||
+          failed(finishPlan(fn, lowering)))
         return signalPassFailure();
-      finishPlan(fn);
       dialect->getMaxTokensAttrHelper().setAttr(
           fn, b.getI64IntegerAttr(maxTokens));
     }

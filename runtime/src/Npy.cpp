@@ -297,6 +297,18 @@ bool readTokens(const std::string &path, Array *out, std::string *error) {
 
 std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
                                const std::vector<int64_t> &shape) {
+  if (dtype == MOERT_BF16) { // NumPy has no bf16: widened exactly to f32
+    size_t elems = 1;
+    for (int64_t d : shape)
+      elems *= static_cast<size_t>(d);
+    std::vector<float> wide(elems);
+    for (size_t i = 0; i < elems; ++i) {
+      uint16_t b;
+      std::memcpy(&b, static_cast<const uint8_t *>(data) + 2 * i, 2);
+      wide[i] = bf16ToFloat(b);
+    }
+    return serialize(MOERT_F32, wide.data(), shape);
+  }
   const char *descr = descrOf(dtype);
   if (!descr)
     return {};
@@ -319,6 +331,20 @@ std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
     elems *= static_cast<size_t>(d);
   const uint8_t *p = static_cast<const uint8_t *>(data);
   out.insert(out.end(), p, p + elems * moert_dtype_size(dtype));
+  return out;
+}
+
+Array roundedTo16(const Array &f32, moert_dtype_t dtype) {
+  Array out;
+  out.dtype = dtype;
+  out.shape = f32.shape;
+  out.data.resize(f32.elements() * 2);
+  for (size_t i = 0; i < f32.elements(); ++i) {
+    float f;
+    std::memcpy(&f, f32.data.data() + 4 * i, 4);
+    uint16_t h = dtype == MOERT_BF16 ? moert::floatToBf16(f) : floatToHalf(f);
+    std::memcpy(out.data.data() + 2 * i, &h, 2);
+  }
   return out;
 }
 

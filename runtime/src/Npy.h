@@ -39,9 +39,14 @@ bool readTokens(const std::string &path, Array *out, std::string *error);
 
 /// A .npy version 1.0 file holding float32 `values` of `shape` (C order).
 std::vector<uint8_t> serializeF32(const float *values, const std::vector<int64_t> &shape);
-/// The same for any supported dtype from raw little-endian bytes.
+/// The same for any supported dtype from raw little-endian bytes; bf16
+/// (which NumPy lacks) is written as float32, widened exactly.
 std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
                                const std::vector<int64_t> &shape);
+
+/// A float32 array rounded to nearest even to `dtype`, MOERT_BF16 or
+/// MOERT_F16 (an input of 16-bit activations given as float32).
+Array roundedTo16(const Array &f32, moert_dtype_t dtype);
 
 bool writeFile(const std::string &path, const std::vector<uint8_t> &bytes,
                std::string *error);

@@ -319,10 +319,61 @@ func.func @switch_like(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-// Plans compute in f32 with a dynamic token dimension.
-// expected-error@+1 {{moe-lower-to-exec: the plan compiles functions of f32 tensors with a dynamic token dimension, tensor<?xHxf32>; @bf16 has 'tensor<?x8xbf16>' (import with --dtype f32; weights may stay bf16)}}
-func.func @bf16(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
-  return %x : tensor<?x8xbf16>
+// A function's activations are of one type, in and out.
+// expected-error@+1 {{moe-lower-to-exec: the plan compiles functions of tensors with a dynamic token dimension, tensor<?xHxf32> (or bf16, or f16), of one element type in and out; @mixed has 'tensor<?x8xf32>' besides 'bf16'}}
+func.func @mixed(%x: tensor<?x8xbf16>) -> tensor<?x8xf32> {
+  %y = arith.extf %x : tensor<?x8xbf16> to tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+// bf16 activations (moe-import --dtype bf16) in f32 buffers: the input widened
+// once, the router in f32, the GLU rounding gate and up as it reads them and
+// its result (ACT16), the expert FFN's result and the shared expert's
+// (before and after its sigmoid gate) rounded in place, the combine's result
+// written rounded as the bf16 output. The shared expert's GEMMs read the
+// bf16 input itself when their weights are bf16 (BF16 run).
+// CHECK-LABEL: func.func @bf16_switch_like()
+// CHECK: %[[IN:.*]] = exec.input "x" offset(0) bytes([16, 0]) : <?x8xbf16>
+// CHECK: %[[X:.*]] = exec.alloc offset({{[0-9]+}}) bytes([32, 0]) : <?x8xf32>
+// CHECK: exec.launch @elementwise_widen16_0(%[[IN]], %[[X]])
+// CHECK: exec.gemm %[[X]], %{{.*}} -> %{{.*}} rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32>
+// CHECK: exec.launch @permute_0(%[[X]],
+// CHECK: exec.launch @glu_0(%[[H:.*]]) extent
+// CHECK: exec.grouped_gemm %[[H]], %{{.*}}, %{{.*}} -> %[[Y:.*]] rows
+// CHECK: exec.launch @elementwise_round_in_place_0(%[[Y]])
+// CHECK: exec.launch @glu_1(
+// CHECK: exec.gemm %{{.*}}, %{{.*}} -> %[[S:.*]] rows([1, 0]) n(8) k(5)
+// CHECK: exec.launch @elementwise_round_in_place_1(%[[S]])
+// CHECK: exec.launch @elementwise_sigmoid_scale_0(%[[X]], %{{.*}}, %[[S]])
+// CHECK: exec.launch @elementwise_round_in_place_1(%[[S]])
+// CHECK: exec.launch @combine_0(%[[Y]], %{{.*}}, %{{.*}}, %[[X]], %[[S]], %[[C:.*]]) extent
+// CHECK-NOT: elementwise_round_in_place
+// CHECK: %[[OUT:.*]] = exec.alloc offset({{[0-9]+}}) bytes([16, 0]) : <?x8xbf16>
+// CHECK: exec.launch @elementwise_round16_0(%[[C]], %[[OUT]])
+// CHECK: exec.output "y", %[[OUT]] : <?x8xbf16>
+// CHECK: func.func @glu_0(
+// CHECK: arith.shli
+// CHECK: func.func @elementwise_round_in_place_0(
+// BF16-LABEL: func.func @bf16_switch_like()
+// BF16: %[[IN:.*]] = exec.input "x"
+// BF16: exec.gemm %[[IN]], %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) : <?x8xbf16>, <5x8xbf16>
+func.func @bf16_switch_like(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xbf16>
+  %u = moe.weight "e.{e}.wi" from "m.safetensors" : tensor<4x6x8xbf16>
+  %d = moe.weight "e.{e}.wo" from "m.safetensors" : tensor<4x8x6xbf16>
+  %su = moe.weight "s.up" from "m.safetensors" : tensor<5x8xbf16>
+  %sd = moe.weight "s.down" from "m.safetensors" : tensor<8x5xbf16>
+  %sg = moe.weight "s.gate" from "m.safetensors" : tensor<1x8xbf16>
+  %l = moe.router %x, %wg : tensor<?x8xbf16>, tensor<4x8xbf16> -> tensor<?x4xf32>
+  %w, %i = moe.topk %l <k = 1> : tensor<?x4xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(4) capacity <tokens = 3> : tensor<?x1xi32> -> tensor<4xi32>, tensor<5xi32>, tensor<12xi32>, tensor<?x1xi32>
+  %xp = moe.permute %x, %r : tensor<?x8xbf16>, tensor<12xi32> -> tensor<12x8xbf16>
+  %y = moe.expert_ffn %xp, %o up %u down %d <activation = relu, gated = false> : (tensor<12x8xbf16>, tensor<5xi32>, tensor<4x6x8xbf16>, tensor<4x8x6xbf16>) -> tensor<12x8xbf16>
+  %sh = moe.shared_expert %x gate %su up %su down %sd sigmoid_gate %sg <activation = silu> : (tensor<?x8xbf16>, tensor<5x8xbf16>, tensor<5x8xbf16>, tensor<8x5xbf16>, tensor<1x8xbf16>) -> tensor<?x8xbf16>
+  %out = moe.combine %y, %w, %s passthrough %x addend %sh : (tensor<12x8xbf16>, tensor<?x1xf32>, tensor<?x1xi32>, tensor<?x8xbf16>, tensor<?x8xbf16>) -> tensor<?x8xbf16>
+  return %out : tensor<?x8xbf16>
 }
 
 // -----

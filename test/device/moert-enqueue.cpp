@@ -3,11 +3,12 @@
 //   moert-enqueue model.moeb x.npy [--device cuda:N] [--function NAME]
 //                 [--runs N] [--capture] [--pool] [--out y.npy]
 //                 [--bad host-input|past-end-output|wrong-device|
-//                        short-pool|misaligned-pool]
+//                        wrong-dtype|short-pool|misaligned-pool]
 //
 // What a server embedding the runtime does with moert_session_enqueue: it
 // owns the device memory and the stream. The tool allocates the function's
-// input (x, f32 [T, H]) and outputs on the GPU through the driver, copies x
+// input (x [T, H]; an f32 .npy is rounded for a bf16 or f16 input) and
+// outputs on the GPU through the driver, copies x
 // up, then enqueues --runs runs on its own stream (with --capture: into its
 // own stream capture, then launches the captured graph once), reads the
 // session's fault word with moert_session_device_error (the one wait), copies
@@ -77,7 +78,7 @@ int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: moert-enqueue model.moeb x.npy [--device cuda:N] [--function NAME] "
          "[--runs N] [--capture] [--pool] [--out y.npy] [--bad host-input|past-end-output|"
-         "wrong-device|short-pool|misaligned-pool]");
+         "wrong-device|wrong-dtype|short-pool|misaligned-pool]");
   std::string device = "cuda:0", function, out, bad;
   int runs = 1;
   bool capture = false, pool = false;
@@ -106,8 +107,9 @@ int main(int argc, char **argv) {
   if (runs < 1)
     fail("--runs must be at least 1");
   if (!bad.empty() && bad != "host-input" && bad != "past-end-output" && bad != "wrong-device" &&
-      bad != "short-pool" && bad != "misaligned-pool")
-    fail("--bad takes host-input, past-end-output, wrong-device, short-pool or misaligned-pool");
+      bad != "wrong-dtype" && bad != "short-pool" && bad != "misaligned-pool")
+    fail("--bad takes host-input, past-end-output, wrong-device, wrong-dtype, short-pool or "
+         "misaligned-pool");
   pool = pool || bad == "short-pool" || bad == "misaligned-pool";
   int ordinal = device == "cuda" ? 0 : device.rfind("cuda:", 0) == 0 ? std::atoi(device.c_str() + 5) : -1;
   if (ordinal < 0)
@@ -165,6 +167,8 @@ int main(int argc, char **argv) {
 
   moert_tensor_info_t info;
   ok(moert_model_tensor_info(model, fn, MOERT_TENSOR_INPUT, 0, &info), "input 0");
+  if (x.dtype == MOERT_F32 && (info.dtype == MOERT_BF16 || info.dtype == MOERT_F16))
+    x = moert::npy::roundedTo16(x, info.dtype); // as moe-run does
   size_t xBytes = x.data.size();
   CUdeviceptr xDevice = allocate(xBytes);
   ok(*api, api->cuMemcpyHtoD(xDevice, x.data.data(), xBytes), "cuMemcpyHtoD of x");
@@ -173,6 +177,8 @@ int main(int argc, char **argv) {
     input.data = x.data.data();
   if (bad == "wrong-device")
     input.device_id = ordinal + 1;
+  if (bad == "wrong-dtype")
+    input.dtype = info.dtype == MOERT_F32 ? MOERT_BF16 : MOERT_F32;
   std::vector<moert_device_tensor_t> outputs;
   std::vector<size_t> outBytes;
   for (size_t i = 0; i < moert_model_num_tensors(model, fn, MOERT_TENSOR_OUTPUT); ++i) {

@@ -42,6 +42,8 @@ const char *kUsage =
     "\n"
     "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
     "('<f4', '<f2' or '<i4', C order), one --input per function input, in order.\n"
+    "A float32 .npy given for a bf16 or f16 input (NumPy has no bf16) is rounded\n"
+    "to it (to nearest even), as a framework's conversion does.\n"
     "\n"
     "  --output FILE     write the first output as a float32 .npy\n"
     "  --function NAME   the function to run (needed when there are several)\n"
@@ -399,13 +401,17 @@ int main(int argc, char **argv) {
     bool shapeOk = a.shape.size() == spec.shape.size();
     for (size_t d = 0; shapeOk && d < a.shape.size(); ++d)
       shapeOk = spec.shape[d] == -1 || spec.shape[d] == a.shape[d];
-    if (a.dtype != spec.dtype || !shapeOk)
+    bool rounds = a.dtype == MOERT_F32 && (spec.dtype == MOERT_BF16 || spec.dtype == MOERT_F16);
+    if ((a.dtype != spec.dtype && !rounds) || !shapeOk)
       fail("input " + std::to_string(i) + " ('" + spec.name + "') is " +
            moert_dtype_name(spec.dtype) + " " + shapeText(spec.shape, true) + ", but " +
            o.inputs[i] + " holds " + moert_dtype_name(a.dtype) + " " +
            shapeText(a.shape, false));
-    inputs.push_back(moert::tensor(a.dtype, a.shape, const_cast<uint8_t *>(a.data.data()),
-                                   a.data.size()));
+    if (rounds)
+      arrays[i] = moert::npy::roundedTo16(a, spec.dtype);
+    inputs.push_back(moert::tensor(arrays[i].dtype, arrays[i].shape,
+                                   const_cast<uint8_t *>(arrays[i].data.data()),
+                                   arrays[i].data.size()));
   }
 
   auto start = std::chrono::steady_clock::now();

@@ -75,8 +75,10 @@ public:
   mlir::MLIRContext *getContext() const { return ctx; }
   ExecTypeConverter &getTypeConverter() { return typeConverter; }
 
-  /// Forgets the buffers of the previous function.
-  void beginFunction();
+  /// Forgets the buffers of the previous function; `activations` is the
+  /// next one's activation type (f32, bf16 or f16: its inputs' and outputs').
+  void beginFunction(mlir::Type activations);
+  mlir::Type activations() const { return activationType; }
 
 private:
   friend class ExecBuilder;
@@ -88,14 +90,18 @@ private:
   /// moe.weight results -> their exec.weight, per element type.
   llvm::DenseMap<std::pair<mlir::Value, mlir::Type>, mlir::Value> weights;
   llvm::DenseMap<mlir::Value, mlir::Value> rounded; // f32 buffer -> 16-bit copy
+  llvm::DenseMap<mlir::Value, mlir::Value> inputs;  // argument -> exec.input
   int routerStats = 0; // router_stats.<i> outputs so far
+  /// A function of bf16 or f16 activations keeps them in f32 buffers,
+  /// rounded where the moe dialect rounds to the dtype (Rounding.cpp).
+  mlir::Type activationType;
 };
 
 /// Emits exec ops for one moe op at the rewriter's insertion point (before
 /// that op), with its location.
 class ExecBuilder {
 public:
-  ExecBuilder(ExecLowering &lowering, mlir::ConversionPatternRewriter &rewriter,
+  ExecBuilder(ExecLowering &lowering, mlir::RewriterBase &rewriter,
               mlir::Location loc)
       : lowering(lowering), rewriter(rewriter), loc(loc) {}
 
@@ -109,8 +115,8 @@ public:
   /// A new arena buffer of rows(T) × `trailing` elements of `elem`.
   mlir::Value alloc(exec::Affine rows, llvm::ArrayRef<int64_t> trailing,
                     mlir::Type elem);
-  /// A buffer for the tensor `v` (rows `rows`, v's element type and
-  /// trailing dimensions): the value that replaces it.
+  /// A buffer for the tensor `v` (rows `rows`, v's element type, f32 for a
+  /// 16-bit activation, and trailing dimensions): the value that replaces it.
   mlir::Value allocFor(mlir::Value v, exec::Affine rows);
   /// The rows(T) of a buffer that this conversion made, or of a function
   /// input (T).
@@ -186,9 +192,31 @@ public:
                       mlir::Value result, mlir::Value next, exec::Affine rows,
                       int64_t width);
 
+  // 16-bit activations (Rounding.cpp) ----------------------------------------
+  /// The function's activations are bf16 or f16.
+  bool activations16() { return !lowering.activationType.isF32(); }
+  /// Rounds the f32 `buffer` ([rows(T), cols]) in place to the function's
+  /// 16-bit activation type; nothing for f32 activations.
+  mlir::LogicalResult roundActivation(mlir::Value buffer, exec::Affine rows,
+                                      int64_t cols);
+  /// roundActivation of the buffer of `result`, an op's result, unless the
+  /// function only returns it (its output is rounded as it is written).
+  mlir::LogicalResult roundResult(mlir::Value result, mlir::Value buffer,
+                                  exec::Affine rows, int64_t cols);
+  /// The exec.input of the function's argument `arg` (in the activation
+  /// type), made at the function's start on first use.
+  mlir::Value input(mlir::BlockArgument arg);
+  /// A 16-bit function's input: `in` widened exactly into a new f32 buffer.
+  /// A 16-bit output: a new buffer of the activation type holding `buffer`
+  /// rounded to it.
+  mlir::FailureOr<mlir::Value> widenInput(mlir::Value in, exec::Affine rows,
+                                          int64_t cols);
+  mlir::FailureOr<mlir::Value> roundOutput(mlir::Value buffer,
+                                           exec::Affine rows, int64_t cols);
+
 private:
   ExecLowering &lowering;
-  mlir::ConversionPatternRewriter &rewriter;
+  mlir::RewriterBase &rewriter;
   mlir::Location loc;
 };
 

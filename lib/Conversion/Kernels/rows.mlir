@@ -40,10 +40,25 @@ func.func private @round16(%x: f32, %toF16: i1) -> i16 {
   return %v : i16
 }
 
+// %x, or with %on %x rounded to bf16 (or f16 with %toF16) and widened back.
+func.func private @round_act(%x: f32, %on: i1, %toF16: i1) -> f32 {
+  %y = scf.if %on -> f32 {
+    %v = func.call @round16(%x, %toF16) : (f32, i1) -> i16
+    %w = func.call @widen16(%v, %toF16) : (i16, i1) -> f32
+    scf.yield %w : f32
+  } else {
+    scf.yield %x : f32
+  }
+  return %y : f32
+}
+
 // moe.glu: out = act(gate) ⊙ up, in place in `gate` (act(up) in place in
 // `up` without GATED). With ROUND16 the result goes instead to `out`,
 // rounded to bf16 (or f16 with TO_F16) bits: the A operand of a 16-bit down
-// projection, with no f32 pass in between. Exactly one activation flag is
+// projection, with no f32 pass in between. With ACT16 (a function of bf16,
+// or with TO_F16 f16, activations) gate and up are rounded to that type as
+// they are read, and a result kept in f32 is rounded too (the projections'
+// results and the GLU's, as the moe dialect rounds them). Exactly one activation flag is
 // set: SILU, GELU (erf), GELU_TANH, RELU or CLAMPED (gpt-oss: the gate
 // clamped above at LIMIT, x·σ(ALPHA·x); up clamped to ±LIMIT, plus one).
 func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", "F"]},
@@ -51,13 +66,14 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", 
                %out: memref<?x?xi16> {exec.if = "ROUND16", exec.shape = ["ROWS", "F"]},
                %T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {ROWS = index, F = index, ALPHA = f32, LIMIT = f32,
-                                      GATED = i1, ROUND16 = i1, TO_F16 = i1,
+                                      GATED = i1, ROUND16 = i1, TO_F16 = i1, ACT16 = i1,
                                       SILU = i1, GELU = i1, GELU_TANH = i1, RELU = i1,
                                       CLAMPED = i1},
                 exec.kernel_one_of = [["SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"]]} {
   %gated = exec.param "GATED" : i1
   %round = exec.param "ROUND16" : i1
   %toF16 = exec.param "TO_F16" : i1
+  %act16 = exec.param "ACT16" : i1
   %silu = exec.param "SILU" : i1
   %gelu = exec.param "GELU" : i1
   %geluTanh = exec.param "GELU_TANH" : i1
@@ -70,13 +86,14 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", 
   %half = arith.constant 0.5 : f32
   scf.for %r = %begin to %end step %c1 {
     scf.for %f = %c0 to %cF step %c1 {
-      %x = scf.if %gated -> f32 {
+      %x0 = scf.if %gated -> f32 {
         %g = memref.load %gate[%r, %f] : memref<?x?xf32>
         scf.yield %g : f32
       } else {
         %u = memref.load %up[%r, %f] : memref<?x?xf32>
         scf.yield %u : f32
       }
+      %x = func.call @round_act(%x0, %act16, %toF16) : (f32, i1, i1) -> f32
       %a = scf.if %silu -> f32 {
         %nx = arith.negf %x : f32
         %ex = math.exp %nx : f32
@@ -129,7 +146,8 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", 
         scf.yield %a1 : f32
       }
       scf.if %gated {
-        %u = memref.load %up[%r, %f] : memref<?x?xf32>
+        %u0 = memref.load %up[%r, %f] : memref<?x?xf32>
+        %u = func.call @round_act(%u0, %act16, %toF16) : (f32, i1, i1) -> f32
         %clamped = exec.param "CLAMPED" : i1
         %o = scf.if %clamped -> f32 {
           %limit = exec.param "LIMIT" : f32
@@ -147,14 +165,16 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", 
           %o16 = func.call @round16(%o, %toF16) : (f32, i1) -> i16
           memref.store %o16, %out[%r, %f] : memref<?x?xi16>
         } else {
-          memref.store %o, %gate[%r, %f] : memref<?x?xf32>
+          %or = func.call @round_act(%o, %act16, %toF16) : (f32, i1, i1) -> f32
+          memref.store %or, %gate[%r, %f] : memref<?x?xf32>
         }
       } else {
         scf.if %round {
           %a16 = func.call @round16(%a, %toF16) : (f32, i1) -> i16
           memref.store %a16, %out[%r, %f] : memref<?x?xi16>
         } else {
-          memref.store %a, %up[%r, %f] : memref<?x?xf32>
+          %ar = func.call @round_act(%a, %act16, %toF16) : (f32, i1, i1) -> f32
+          memref.store %ar, %up[%r, %f] : memref<?x?xf32>
         }
       }
     } {exec.spread}
@@ -286,6 +306,63 @@ func.func @elementwise_round16(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"
       %x = memref.load %a[%r, %c] : memref<?x?xf32>
       %v = func.call @round16(%x, %toF16) : (f32, i1) -> i16
       memref.store %v, %out[%r, %c] : memref<?x?xi16>
+    } {exec.spread}
+  }
+  return
+}
+
+// The bf16 (or f16 with TO_F16) bits %v widened exactly to f32.
+func.func private @widen16(%v: i16, %toF16: i1) -> f32 {
+  %x = scf.if %toF16 -> f32 {
+    %h = arith.bitcast %v : i16 to f16
+    %f = arith.extf %h : f16 to f32
+    scf.yield %f : f32
+  } else {
+    %c16 = arith.constant 16 : i32
+    %w = arith.extui %v : i16 to i32
+    %hi = arith.shli %w, %c16 : i32
+    %f = arith.bitcast %hi : i32 to f32
+    scf.yield %f : f32
+  }
+  return %x : f32
+}
+
+// a rounded to bf16 (or f16 with TO_F16) in place, kept as f32: an
+// activation of a function of 16-bit activations where the moe dialect
+// rounds to its dtype (a projection's result, say).
+func.func @elementwise_round_in_place(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                                      %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, TO_F16 = i1}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  %toF16 = exec.param "TO_F16" : i1
+  scf.for %r = %begin to %end step %c1 {
+    scf.for %c = %c0 to %cC step %c1 {
+      %x = memref.load %a[%r, %c] : memref<?x?xf32>
+      %v = func.call @round16(%x, %toF16) : (f32, i1) -> i16
+      %y = func.call @widen16(%v, %toF16) : (i16, i1) -> f32
+      memref.store %y, %a[%r, %c] : memref<?x?xf32>
+    } {exec.spread}
+  }
+  return
+}
+
+// out = a's bf16 (or f16 with TO_F16) bits widened exactly to f32: the
+// input of a function of 16-bit activations.
+func.func @elementwise_widen16(%a: memref<?x?xi16> {exec.shape = ["ROWS", "COLS"]},
+                               %out: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                               %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, TO_F16 = i1}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  %toF16 = exec.param "TO_F16" : i1
+  scf.for %r = %begin to %end step %c1 {
+    scf.for %c = %c0 to %cC step %c1 {
+      %v = memref.load %a[%r, %c] : memref<?x?xi16>
+      %x = func.call @widen16(%v, %toF16) : (i16, i1) -> f32
+      memref.store %x, %out[%r, %c] : memref<?x?xf32>
     } {exec.spread}
   }
   return

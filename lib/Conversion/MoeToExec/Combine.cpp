@@ -43,7 +43,8 @@ struct CombineLowering : ExecPattern<moe::CombineOp> {
     }
     Value out = b.allocFor(op.getResult(), t);
     args.push_back(out);
-    if (failed(b.launch(spec, args, t, 8)))
+    if (failed(b.launch(spec, args, t, 8)) ||
+        failed(b.roundResult(op.getResult(), out, t, h)))
       return failure();
     rewriter.replaceOp(op, out);
     return success();

@@ -149,7 +149,8 @@ struct UnpermuteLowering : ExecPattern<moe::UnpermuteOp> {
     }
     Value out = b.allocFor(op.getResult(), t);
     args.push_back(out);
-    if (failed(b.launch(spec, args, {0, h}, 16)))
+    if (failed(b.launch(spec, args, {0, h}, 16)) ||
+        failed(b.roundResult(op.getResult(), out, t, h)))
       return failure();
     rewriter.replaceOp(op, out);
     return success();

@@ -36,7 +36,8 @@ struct AddLowering : ExecPattern<arith::AddFOp> {
     KernelSpecialization spec{"elementwise_add"};
     spec.set("ROWS", b.maxRows(r)).set("COLS", type.getDimSize(1));
     Value out = b.allocFor(op.getResult(), r);
-    if (failed(b.launch(spec, {*lhs, *rhs, out}, r, 64)))
+    if (failed(b.launch(spec, {*lhs, *rhs, out}, r, 64)) ||
+        failed(b.roundResult(op.getResult(), out, r, type.getDimSize(1))))
       return failure();
     rewriter.replaceOp(op, out);
     return success();
@@ -51,6 +52,9 @@ struct ReturnLowering : ExecPattern<func::ReturnOp> {
     ExecBuilder b = builder(rewriter, op);
     for (auto [i, v] : llvm::enumerate(op.getOperands())) {
       auto buffer = b.bufferOf(v, adaptor.getOperands()[i]);
+      if (succeeded(buffer) && b.activations16()) // written rounded
+        buffer = b.roundOutput(*buffer, b.rowsOf(*buffer),
+                               cast<RankedTensorType>(v.getType()).getDimSize(1));
       if (failed(buffer))
         return failure();
       std::string name =

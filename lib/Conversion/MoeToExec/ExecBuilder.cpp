@@ -7,9 +7,13 @@ using exec::Affine;
 
 ExecTypeConverter::ExecTypeConverter() {
   addConversion([](Type t) { return t; });
+  // 16-bit activations live in f32 buffers (Rounding.cpp); weights are not
+  // converted here (ExecBuilder::weight).
   addConversion([](RankedTensorType t) -> Type {
-    return exec::BufferType::get(t.getContext(), t.getShape(),
-                                 t.getElementType());
+    Type elem = t.getElementType();
+    if (elem.isBF16() || elem.isF16())
+      elem = Float32Type::get(t.getContext());
+    return exec::BufferType::get(t.getContext(), t.getShape(), elem);
   });
   // A tensor that ops left to the end still read (tensor.dim of an input:
   // T is the runtime's) stays a cast of its buffer; the lowering erases both
@@ -20,11 +24,13 @@ ExecTypeConverter::ExecTypeConverter() {
   });
 }
 
-void ExecLowering::beginFunction() {
+void ExecLowering::beginFunction(Type activations) {
   rows.clear();
   weights.clear();
   rounded.clear();
+  inputs.clear();
   routerStats = 0;
+  activationType = activations;
 }
 
 Value ExecBuilder::alloc(Affine rowsOf, ArrayRef<int64_t> trailing,
@@ -45,7 +51,34 @@ Value ExecBuilder::alloc(Affine rowsOf, ArrayRef<int64_t> trailing,
 
 Value ExecBuilder::allocFor(Value v, Affine rowsOf) {
   auto type = cast<RankedTensorType>(v.getType());
-  return alloc(rowsOf, type.getShape().drop_front(), type.getElementType());
+  Type elem = type.getElementType();
+  return alloc(rowsOf, type.getShape().drop_front(),
+               elem.isBF16() || elem.isF16() ? f32() : elem);
+}
+
+Value ExecBuilder::input(BlockArgument arg) {
+  Value &in = lowering.inputs[arg];
+  if (in)
+    return in;
+  Block *body = arg.getOwner();
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(body);
+  // The argument is a tensor, or once converted an f32 buffer whatever the
+  // activation type.
+  Type act = lowering.activationType;
+  auto buffer = dyn_cast<exec::BufferType>(arg.getType());
+  int64_t h = buffer ? buffer.getShape()[1]
+                     : cast<RankedTensorType>(arg.getType()).getShape()[1];
+  std::string name = body->getNumArguments() == 1
+                         ? "x"
+                         : "x" + std::to_string(arg.getArgNumber());
+  in = exec::InputOp::create(
+      rewriter, arg.getLoc(),
+      exec::BufferType::get(rewriter.getContext(), {ShapedType::kDynamic, h}, act),
+      rewriter.getStringAttr(name), rewriter.getI64IntegerAttr(0),
+      rewriter.getDenseI64ArrayAttr({h * bytesOf(act), 0}));
+  lowering.rows[in] = {1, 0};
+  return in;
 }
 
 Affine ExecBuilder::rowsOf(Value buffer) {

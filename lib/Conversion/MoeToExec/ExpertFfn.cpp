@@ -124,7 +124,17 @@ LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
   if (gate)
     args.push_back(gate);
   args.push_back(up);
-  roundGluOutput(spec, args, gate ? gate : up, next, rows, width);
+  // With 16-bit activations (ACT16) the kernel rounds gate and up as it
+  // reads them and its result to their type: the rounded copy for the next
+  // GEMM is that value when the GEMM reads that type, else the result is
+  // rounded in place (and the GEMM's operand made from it).
+  Type actType = lowering.activationType;
+  bool copy = next && (!activations16() ||
+                       operandType(cast<exec::BufferType>(next.getType())
+                                       .getElementType()) == actType);
+  if (activations16())
+    spec.flag("ACT16").flag("TO_F16", actType.isF16());
+  roundGluOutput(spec, args, gate ? gate : up, copy ? next : Value(), rows, width);
   return launch(spec, args, rows, 32);
 }
 
@@ -178,7 +188,8 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
       return failure();
     Value y = b.allocFor(op.getResult(), r);
     if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f)) ||
-        failed(b.expertBias(y, op.getDownBias(), off, r, e, h)))
+        failed(b.expertBias(y, op.getDownBias(), off, r, e, h)) ||
+        failed(b.roundResult(op.getResult(), y, r, h)))
       return failure();
     rewriter.replaceOp(op, y);
     return success();
@@ -196,9 +207,11 @@ struct GroupedMatmulLowering : ExecPattern<moe::GroupedMatmulOp> {
       return failure();
     Affine r = b.rowsOf(adaptor.getInput());
     Value y = b.allocFor(op.getResult(), r);
+    int64_t n = dimOf(op.getWeight(), 1);
     if (failed(b.groupedGemm(adaptor.getInput(), *w, adaptor.getOffsets(), y, r,
-                             dimOf(op.getWeight(), 0), dimOf(op.getWeight(), 1),
-                             dimOf(op.getWeight(), 2))))
+                             dimOf(op.getWeight(), 0), n,
+                             dimOf(op.getWeight(), 2))) ||
+        failed(b.roundResult(op.getResult(), y, r, n)))
       return failure();
     rewriter.replaceOp(op, y);
     return success();
@@ -269,15 +282,19 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
                      ffn.getLimit().convertToDouble(), *down)) ||
         failed(b.gemm(gate ? gate : u, *down, y, t, h, f)))
       return failure();
+    // With 16-bit activations: the FFN's result rounded, then its product
+    // with the sigmoid gate.
     if (Value sg = op.getSigmoidGate()) {
       auto g = b.bufferOf(sg, adaptor.getSigmoidGate());
-      if (failed(g))
+      if (failed(g) || failed(b.roundActivation(y, t, h)))
         return failure();
       KernelSpecialization spec{"elementwise_sigmoid_scale"};
       spec.set("ROWS", b.maxRows(t)).set("COLS", h).set("H", h);
       if (failed(b.launch(spec, {x, *g, y}, t, 16)))
         return failure();
     }
+    if (failed(b.roundResult(op.getResult(), y, t, h)))
+      return failure();
     rewriter.replaceOp(op, y);
     return success();
   }

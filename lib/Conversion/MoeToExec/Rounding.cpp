@@ -8,12 +8,27 @@
 // copy is written and read again), otherwise by an elementwise kernel (the
 // gate and up projections share one rounded copy of their input).
 //
+// A function of bf16 or f16 activations (moe-import --dtype) keeps them in
+// f32 buffers and rounds them in place where the moe dialect rounds to the
+// dtype; its input is widened exactly once and its output written rounded.
+//
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/MoeToExec.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 
 using namespace mlir;
 using namespace moec;
 using exec::Affine;
+
+/// A row kernel of Kernels/rows.mlir over `cols` columns of `rows` rows (at
+/// max_tokens) between f32 and `elem`, bf16 or f16 (its TO_F16).
+static KernelSpecialization rowKernel16(const char *name, int64_t rows,
+                                        int64_t cols, Type elem) {
+  KernelSpecialization spec{name};
+  spec.set("ROWS", rows).set("COLS", cols).flag("TO_F16", elem.isF16());
+  return spec;
+}
 
 /// The flags of a kernel's rounded variant (Kernels/rows.mlir's round16) for
 /// `elem`, bf16 or f16.
@@ -34,10 +49,12 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
     return a;
   if (Value done = lowering.rounded.lookup(a))
     return done;
+  // A 16-bit function's input, read in its own type.
+  if (auto arg = dyn_cast<BlockArgument>(a); arg && elem == lowering.activationType)
+    return input(arg);
   Value out = alloc(rows, {k}, elem);
-  KernelSpecialization spec{"elementwise_round16"};
-  spec.set("ROWS", maxRows(rows)).set("COLS", k).flag("TO_F16", elem.isF16());
-  if (failed(launch(spec, {a, out}, rows, 16)))
+  if (failed(launch(rowKernel16("elementwise_round16", maxRows(rows), k, elem),
+                    {a, out}, rows, 16)))
     return failure();
   lowering.rounded[a] = out;
   return out;
@@ -54,4 +71,41 @@ void ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Val
   setRound16(spec, elem);
   args.push_back(out);
   lowering.rounded[result] = out;
+}
+
+LogicalResult ExecBuilder::roundActivation(Value buffer, Affine rows,
+                                           int64_t cols) {
+  if (!activations16())
+    return success();
+  return launch(rowKernel16("elementwise_round_in_place", maxRows(rows), cols,
+                            lowering.activationType),
+                {buffer}, rows, 16);
+}
+
+LogicalResult ExecBuilder::roundResult(Value result, Value buffer, Affine rows,
+                                       int64_t cols) {
+  bool onlyReturned =
+      !result.use_empty() && llvm::all_of(result.getUsers(), [](Operation *user) {
+        return isa<func::ReturnOp>(user);
+      });
+  return onlyReturned ? success() : roundActivation(buffer, rows, cols);
+}
+
+FailureOr<Value> ExecBuilder::widenInput(Value in, Affine rows, int64_t cols) {
+  Value out = alloc(rows, {cols}, f32());
+  if (failed(launch(rowKernel16("elementwise_widen16", maxRows(rows), cols,
+                                lowering.activationType),
+                    {in, out}, rows, 16)))
+    return failure();
+  return out;
+}
+
+FailureOr<Value> ExecBuilder::roundOutput(Value buffer, Affine rows,
+                                          int64_t cols) {
+  Value out = alloc(rows, {cols}, lowering.activationType);
+  if (failed(launch(rowKernel16("elementwise_round16", maxRows(rows), cols,
+                                lowering.activationType),
+                    {buffer, out}, rows, 16)))
+    return failure();
+  return out;
 }

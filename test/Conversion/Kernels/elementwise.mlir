@@ -1,12 +1,18 @@
 // The generic elementwise kernels (lib/Conversion/Kernels/rows.mlir), each
 // specialized: the router bias, the experts' biases, a residual add, the shared expert's sigmoid
-// gate, and the 16-bit rounding of a GEMM operand to bf16 and to f16.
+// gate, the 16-bit rounding of a GEMM operand to bf16 and to f16, and for
+// functions of 16-bit activations the rounding in place (kept f32) and the
+// exact widening of an input.
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_bias name=bias bind=ROWS=16,COLS=12" | FileCheck %s --check-prefix=BIAS
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_add name=add bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=ADD
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_sigmoid_scale name=gate bind=ROWS=16,COLS=72,H=72" | FileCheck %s --check-prefix=GATE
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=expert_bias name=eb bind=ROWS=16,COLS=12,E=4" | FileCheck %s --check-prefix=EXPERT
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=bf16 bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=f16 bind=ROWS=16,COLS=72,TO_F16=true" | FileCheck %s --check-prefix=F16
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round_in_place name=rip bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=RIP
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round_in_place name=rip16 bind=ROWS=16,COLS=72,TO_F16=true" | FileCheck %s --check-prefix=RIPH
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_widen16 name=wb bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=WIDEN
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_widen16 name=wh bind=ROWS=16,COLS=72,TO_F16=true" | FileCheck %s --check-prefix=WIDENH
 
 // BIAS: func.func @bias(%[[A:.*]]: memref<16x12xf32>, %[[B:.*]]: memref<12xf32>,
 // BIAS: %[[V:.*]] = memref.load %[[A]]
@@ -54,3 +60,30 @@
 // F16: arith.truncf %{{.*}} : f32 to f16
 // F16: arith.bitcast %{{.*}} : f16 to i16
 // F16-NOT: arith.select
+
+// Rounded to bf16 bits, then those bits shifted back into an f32, stored
+// where the value came from.
+// RIP: func.func @rip(%[[A:.*]]: memref<16x72xf32>, %{{.*}}: index
+// RIP: memref.load %[[A]]
+// RIP: arith.trunci
+// RIP: arith.extui %{{.*}} : i16 to i32
+// RIP: arith.shli
+// RIP: arith.bitcast %{{.*}} : i32 to f32
+// RIP: memref.store %{{.*}}, %[[A]]
+// RIP-NOT: arith.extf
+
+// RIPH: func.func @rip16(
+// RIPH: arith.truncf %{{.*}} : f32 to f16
+// RIPH: arith.extf %{{.*}} : f16 to f32
+// RIPH-NOT: arith.shli
+
+// WIDEN: func.func @wb(%[[A:.*]]: memref<16x72xi16>, %[[O:.*]]: memref<16x72xf32>,
+// WIDEN: memref.load %[[A]]
+// WIDEN: arith.shli
+// WIDEN: memref.store %{{.*}}, %[[O]]
+// WIDEN-NOT: arith.extf
+
+// WIDENH: func.func @wh(
+// WIDENH: arith.bitcast %{{.*}} : i16 to f16
+// WIDENH: arith.extf %{{.*}} : f16 to f32
+// WIDENH-NOT: arith.shli

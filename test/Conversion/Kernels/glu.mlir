@@ -5,6 +5,7 @@
 // PARSE: func.func @glu(%{{.*}}: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", "F"]}
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=swiglu bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,SILU=true" | FileCheck %s --check-prefix=SILU
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=clamped bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,CLAMPED=true,ROUND16=true" | FileCheck %s --check-prefix=CLAMPED
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=act16 bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,RELU=true,ACT16=true,TO_F16=true" | FileCheck %s --check-prefix=ACT16
 
 // silu(gate) · up, in place in the gate's buffer, over its 40 columns.
 // SILU: func.func @swiglu(%[[G:.*]]: memref<64x40xf32>, %[[U:.*]]: memref<64x40xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) {
@@ -40,3 +41,18 @@
 // CLAMPED: memref.store %{{.*}}, %[[OUT]]
 // CLAMPED-NOT: memref.store
 // CLAMPED: return
+
+// ACT16 (f16 activations): gate and up rounded to f16 as they are read, the
+// result rounded to f16 and stored as f32 in place.
+// ACT16: func.func @act16(%[[G:.*]]: memref<64x40xf32>, %[[U:.*]]: memref<64x40xf32>, %{{.*}}: index
+// ACT16: memref.load %[[G]]
+// ACT16: arith.truncf %{{.*}} : f32 to f16
+// ACT16: arith.extf %{{.*}} : f16 to f32
+// ACT16: arith.maximumf
+// ACT16: memref.load %[[U]]
+// ACT16: arith.truncf %{{.*}} : f32 to f16
+// ACT16: arith.extf %{{.*}} : f16 to f32
+// ACT16: arith.mulf
+// ACT16: arith.truncf %{{.*}} : f32 to f16
+// ACT16: arith.extf %{{.*}} : f16 to f32
+// ACT16: memref.store %{{.*}}, %[[G]]
