@@ -17,6 +17,7 @@
 #include "common/ParseInt.h"
 #include "common/SingleThreadedBlas.h"
 
+#include "moert/half.h"
 #include "moert/moert.hpp"
 
 #include <algorithm>
@@ -77,6 +78,9 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        --group-size values, int4 also a zero point; cpu only,
                        H and F multiples of the group)
                        (weight bytes are counted at that size)
+  --activations TYPE   the block's input, output and activations: f32
+                       (default), bf16 or f16 (as moe-import --dtype; the
+                       artifact rounds where the moe dialect does)
   --group-size G       int8 / int4: values per scale, 32 (default), 64 or 128
   --int-activations A  int8 / int4: int8 (default: activations quantized per
                        group, integer dot products) or f32
@@ -91,8 +95,9 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        cuBLAS at T <= N (as moe-compile; default 0: never)
   --moe-compile PATH   the compiler (default: moe-compile next to moe-bench,
                        else on PATH)
-  --keep-artifact DIR  write each artifact to DIR/<shape>-<type>[-rowmajor]-
-                       <cpu|cuda>[-gemvN].moeb instead of a temporary file
+  --keep-artifact DIR  write each artifact to DIR/<shape>-<type>[-rowmajor]
+                       [-act-<activations>]-<cpu|cuda>[-gemvN].moeb instead of
+                       a temporary file
   --compile-only       with --keep-artifact: compile, run nothing, exit
   --artifacts DIR      run the artifacts --keep-artifact wrote to DIR, compile
                        nothing (for a machine without the compiler)
@@ -182,6 +187,10 @@ struct Options {
   std::vector<int64_t> tokens;
   std::string target = "cpu";
   std::string weightType = "f32";
+  std::string activations = "f32";
+  moert_dtype_t inputDtype() const {
+    return activations == "bf16" ? MOERT_BF16 : activations == "f16" ? MOERT_F16 : MOERT_F32;
+  }
   int64_t groupSize = 32; // int8 / int4
   std::string intActivations = "int8";
   bool groupSizeGiven = false;
@@ -287,6 +296,8 @@ void parseArgs(int argc, char **argv) {
       opts.target = value();
     } else if (a == "--weight-type") {
       opts.weightType = value();
+    } else if (a == "--activations") {
+      opts.activations = value();
     } else if (a == "--int-activations") {
       opts.intActivations = value();
     } else if (a == "--group-size") {
@@ -421,7 +432,7 @@ std::string graphText(const Shape &s) {
       r += std::to_string(d) + "x";
     return r + "f32>";
   };
-  std::string x = "tensor<?x" + std::to_string(H) + "xf32>";
+  std::string x = "tensor<?x" + std::to_string(H) + "x" + opts.activations + ">";
   std::vector<std::string> types = {x};
   os << "func.func @block(%x: " << x << ") -> " << x << " {\n";
   int seed = 1;
@@ -604,7 +615,8 @@ std::string artifactName(const Shape &s) {
   return s.name + "-" + opts.weightType +
          (opts.intWeights() ? "-g" + std::to_string(opts.groupSize) + "-a" + opts.intActivations
                             : "") +
-         (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") + "-" + opts.targetKind() +
+         (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") +
+         (opts.activations != "f32" ? "-act-" + opts.activations : "") + "-" + opts.targetKind() +
          (opts.cudaGemvMaxTokens > 0 ? "-gemv" + std::to_string(opts.cudaGemvMaxTokens) : "") +
          ".moeb";
 }
@@ -659,7 +671,7 @@ public:
       std::cout << "shape,H,F,E,k,shared_F,threads,T,runs,min_ms,median_ms,max_ms,"
                    "gflops,weight_gbps,experts_touched,fma_peak_gflops,"
                    "stream_read_gbps,pct_fma_peak,pct_stream_read,pct_roofline,"
-                   "compile_s,weight_type,device,io\n";
+                   "compile_s,weight_type,device,io,activations\n";
   }
   void header(const Shape &s, const Provenance &how) {
     if (opts.format == "csv")
@@ -673,6 +685,7 @@ public:
               << (opts.intWeights() ? " (groups of " + std::to_string(opts.groupSize) + ", " +
                                           opts.intActivations + " activations)"
                                     : "")
+              << (opts.activations != "f32" ? ", " + opts.activations + " activations" : "")
               << ", "
               << (opts.gpu() ? "on " + how.device +
                                    (opts.deviceIo() ? ", device I/O on a stream" +
@@ -719,7 +732,8 @@ public:
                 << pct(haveB, limits.gbps, "%.2f") << "," << pct(haveF, pf, "%.1f") << ","
                 << pct(haveB, pb, "%.1f") << "," << pct(haveRoof, roof, "%.1f") << ","
                 << (how.compileSeconds ? format("%.3f", *how.compileSeconds) : "")
-                << "," << opts.weightType << "," << how.device << "," << opts.io << "\n";
+                << "," << opts.weightType << "," << how.device << "," << opts.io << ","
+                << opts.activations << "\n";
     } else if (opts.format == "markdown") {
       std::cout << format("| %lld | %.3f | %.3f | %.3f | %.1f | %.2f | %lld | ",
                           (long long)p.tokens, p.medianMs, p.minMs, p.maxMs, shown,
@@ -858,7 +872,8 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
     size_t colon = opts.device.find(':');
     int ordinal = colon == std::string::npos ? 0 : std::atoi(opts.device.c_str() + colon + 1);
     if (std::string e = moebench::DeviceIo::open(
-            ordinal, static_cast<size_t>(maxT * s.hidden) * sizeof(float), outputBytes, &io);
+            ordinal, static_cast<size_t>(maxT * s.hidden) * moert_dtype_size(opts.inputDtype()),
+            outputBytes, &io);
         !e.empty())
       return fail("--io device: " + e);
   }
@@ -868,11 +883,20 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   volatile float sink = 0;
   for (int64_t T : tokens) {
-    std::vector<float> x(static_cast<size_t>(T * s.hidden));
-    for (float &v : x)
-      v = dist(rng);
+    // x in the block's activation type (16-bit values rounded from f32).
+    size_t elems = static_cast<size_t>(T * s.hidden);
+    moert_dtype_t dtype = opts.inputDtype();
+    std::vector<uint8_t> x(elems * moert_dtype_size(dtype));
+    for (size_t i = 0; i < elems; ++i) {
+      float v = dist(rng);
+      uint16_t h = dtype == MOERT_BF16 ? moert::floatToBf16(v) : moert::floatToHalf(v);
+      if (dtype == MOERT_F32)
+        std::memcpy(x.data() + 4 * i, &v, 4);
+      else
+        std::memcpy(x.data() + 2 * i, &h, 2);
+    }
     std::vector<moert_tensor_t> inputs = {
-        moert::tensor(MOERT_F32, {T, s.hidden}, x.data(), x.size() * sizeof(float))};
+        moert::tensor(dtype, {T, s.hidden}, x.data(), x.size())};
     Point p;
     p.tokens = T;
     for (int i = 0; i < std::max(1, opts.warmup); ++i)
@@ -887,7 +911,7 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
       p.expertsTouched += load[e] > 0;
     std::string at = s.name + " at T=" + std::to_string(T) + ": ";
     if (io) {
-      if (std::string e = io->setInput(x.data(), x.size() * sizeof(float), T, inputInfo,
+      if (std::string e = io->setInput(x.data(), x.size(), T, inputInfo,
                                        outputInfo);
           !e.empty())
         return fail(at + e);
@@ -951,6 +975,8 @@ std::string validate() {
       !opts.quantized())
     return "--weight-type must be f32, bf16, f16, fp8, mxfp4, int8 or int4, got '" +
            opts.weightType + "'";
+  if (opts.activations != "f32" && opts.activations != "bf16" && opts.activations != "f16")
+    return "--activations must be f32, bf16 or f16, got '" + opts.activations + "'";
   if (opts.groupSizeGiven && !opts.intWeights())
     return "--group-size is for --weight-type int8 or int4";
   if (opts.intActivations != "int8" && opts.intActivations != "f32")
