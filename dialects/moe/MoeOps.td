@@ -425,6 +425,8 @@ def Moe_SharedExpertOp : Moe_Op<"shared_expert", [AttrSizedOperandSegments]> {
     (gate/up `[F, H]`, down `[H, F]`; no gate weight when `ffn.gated` is false)
     and `g(t) = sigmoid(Σ_h f32(x[t, h]) · f32(gate[0, h]))` when
     `sigmoid_gate` (`[1, H]`, Qwen2-MoE's `shared_expert_gate`) is given, else 1.
+    `FFN(x[t])` is rounded to the dtype as an expert's output is, and the
+    product with `g(t)` (computed in f32) is rounded once more.
     A dense FFN layer is this op without `sigmoid_gate`. `F` may be 0 (the output
     is then 0). Shapes: x and out `[T, H]`.
 
