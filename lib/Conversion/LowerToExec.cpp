@@ -131,7 +131,7 @@ LogicalResult finishPlan(func::FuncOp fn, ExecLowering &lowering) {
   ExecBuilder b(lowering, rewriter, fn.getLoc());
   for (BlockArgument arg : body.getArguments()) {
     Value in = b.input(arg);
-    if (!lowering.activations().isF32()) {
+    if (!lowering.activations().isF32() && !arg.use_empty()) {
       rewriter.setInsertionPointAfter(in.getDefiningOp());
       auto widened = b.widenInput(
           in, {1, 0}, cast<exec::BufferType>(in.getType()).getShape()[1]);
@@ -141,6 +141,10 @@ LogicalResult finishPlan(func::FuncOp fn, ExecLowering &lowering) {
     }
     arg.replaceAllUsesWith(in);
   }
+  // Inputs in the order of the arguments (ExecBuilder::input makes them at
+  // the block's start, first use first).
+  for (BlockArgument arg : llvm::reverse(body.getArguments()))
+    lowering.inputFor(arg).getDefiningOp()->moveBefore(&body.front());
   for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body))) {
     if (isa<exec::ExecDialect>(op.getDialect()) || isa<func::ReturnOp>(op))
       continue;

@@ -335,6 +335,8 @@ std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
 }
 
 Array roundedTo16(const Array &f32, moert_dtype_t dtype) {
+  if (f32.dtype != MOERT_F32 || (dtype != MOERT_BF16 && dtype != MOERT_F16))
+    return f32; // nothing to round
   Array out;
   out.dtype = dtype;
   out.shape = f32.shape;
@@ -342,7 +344,7 @@ Array roundedTo16(const Array &f32, moert_dtype_t dtype) {
   for (size_t i = 0; i < f32.elements(); ++i) {
     float f;
     std::memcpy(&f, f32.data.data() + 4 * i, 4);
-    uint16_t h = dtype == MOERT_BF16 ? moert::floatToBf16(f) : floatToHalf(f);
+    uint16_t h = dtype == MOERT_BF16 ? floatToBf16(f) : floatToHalf(f);
     std::memcpy(out.data.data() + 2 * i, &h, 2);
   }
   return out;

@@ -45,13 +45,15 @@ std::vector<uint8_t> serialize(moert_dtype_t dtype, const void *data,
                                const std::vector<int64_t> &shape);
 
 /// A float32 array rounded to nearest even to `dtype`, MOERT_BF16 or
-/// MOERT_F16 (an input of 16-bit activations given as float32).
+/// MOERT_F16 (an input of 16-bit activations given as float32); any other
+/// array or dtype: the array as it is.
 Array roundedTo16(const Array &f32, moert_dtype_t dtype);
 
 bool writeFile(const std::string &path, const std::vector<uint8_t> &bytes,
                std::string *error);
 
 using moert::bf16ToFloat;
+using moert::floatToBf16; // round to nearest even
 using moert::floatToHalf; // round to nearest even
 using moert::halfToFloat;
 

@@ -378,6 +378,45 @@ func.func @bf16_switch_like(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
 
 // -----
 
+// Several inputs keep the arguments' order; an f32 value of a bf16 function
+// (the router's logits, added here) is not rounded; the result that is only
+// returned is rounded once, as it is written (no round_in_place after the
+// last add); an input that only GEMMs over bf16 weights read is not widened
+// (BF16 run).
+// CHECK-LABEL: func.func @two_inputs()
+// CHECK-NEXT: %[[X0:.*]] = exec.input "x0" {{.*}} : <?x8xbf16>
+// CHECK-NEXT: %[[X1:.*]] = exec.input "x1" {{.*}} : <?x8xbf16>
+// CHECK: exec.launch @elementwise_widen16_0(%[[X1]], %[[W1:[0-9]+]])
+// CHECK: exec.launch @elementwise_widen16_0(%[[X0]], %[[W0:[0-9]+]])
+// CHECK: exec.gemm %[[W1]], %{{.*}} -> %[[L:[0-9]+]]
+// CHECK-NEXT: %[[L2:.*]] = exec.alloc
+// CHECK-NEXT: exec.launch @elementwise_add_0(%[[L]], %[[L]], %[[L2]])
+// CHECK-NEXT: exec.alloc
+// CHECK: exec.gemm %[[W0]], %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) : <?x8xf32>, <5x8xf32>
+// CHECK: exec.launch @elementwise_round_in_place_0(%[[S:[0-9]+]])
+// CHECK: exec.launch @elementwise_add_1(%[[S]], %[[W1]], %[[SUM:[0-9]+]])
+// CHECK-NEXT: %[[Y:.*]] = exec.alloc {{.*}} : <?x8xbf16>
+// CHECK-NEXT: exec.launch @elementwise_round16_0(%[[SUM]], %[[Y]])
+// CHECK-NEXT: exec.output "y", %[[Y]] : <?x8xbf16>
+// BF16-LABEL: func.func @two_inputs()
+// BF16-NEXT: %[[X0:.*]] = exec.input "x0"
+// BF16-NEXT: %[[X1:.*]] = exec.input "x1"
+// BF16-NOT: elementwise_widen16_0(%[[X0]]
+// BF16: exec.gemm %[[X0]], %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) : <?x8xbf16>, <5x8xbf16>
+func.func @two_inputs(%x: tensor<?x8xbf16>, %r: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xbf16>
+  %su = moe.weight "s.up" from "m.safetensors" : tensor<5x8xbf16>
+  %sd = moe.weight "s.down" from "m.safetensors" : tensor<8x5xbf16>
+  %l = moe.router %r, %wg : tensor<?x8xbf16>, tensor<4x8xbf16> -> tensor<?x4xf32>
+  %l2 = arith.addf %l, %l : tensor<?x4xf32>
+  %w, %i = moe.topk %l2 <k = 1> : tensor<?x4xf32> -> tensor<?x1xf32>, tensor<?x1xi32>
+  %sh = moe.shared_expert %x up %su down %sd <activation = relu, gated = false> : (tensor<?x8xbf16>, tensor<5x8xbf16>, tensor<8x5xbf16>) -> tensor<?x8xbf16>
+  %out = arith.addf %sh, %r : tensor<?x8xbf16>
+  return %out : tensor<?x8xbf16>
+}
+
+// -----
+
 func.func @block_not_expanded(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
   %u = moe.weight "e.{e}.wi" from "m.safetensors" : tensor<4x6x8xf32>

@@ -263,7 +263,7 @@ def make_weights(arch, cfg, seed, dtype, weight_format="none"):
 
 
 def make_input(arch, cfg, values, layer, T, seed, min_margin, max_rounds=200):
-    """Random x [T, H] f32; tokens whose routing decision is within min_margin
+    """Random x [T, H] f32 (values of ACT_DTYPE); tokens whose routing decision is within min_margin
     of a tie are redrawn (so a correct implementation with another f32
     summation order makes the same decisions). Returns (x, redrawn count)."""
     rng = np.random.default_rng([seed, 1000003, layer, T])

@@ -13,11 +13,11 @@
 //===----------------------------------------------------------------------===//
 #include "EvictCaches.h"
 #include "DeviceIo.h"
+#include "Npy.h"
 #include "Probes.h"
 #include "common/ParseInt.h"
 #include "common/SingleThreadedBlas.h"
 
-#include "moert/half.h"
 #include "moert/moert.hpp"
 
 #include <algorithm>
@@ -884,19 +884,16 @@ int benchShape(const Shape &s, const std::vector<int64_t> &tokens, Table *table)
   volatile float sink = 0;
   for (int64_t T : tokens) {
     // x in the block's activation type (16-bit values rounded from f32).
-    size_t elems = static_cast<size_t>(T * s.hidden);
-    moert_dtype_t dtype = opts.inputDtype();
-    std::vector<uint8_t> x(elems * moert_dtype_size(dtype));
-    for (size_t i = 0; i < elems; ++i) {
+    moert::npy::Array f32;
+    f32.shape = {T, s.hidden};
+    f32.data.resize(static_cast<size_t>(T * s.hidden) * sizeof(float));
+    for (size_t i = 0; i < f32.elements(); ++i) {
       float v = dist(rng);
-      uint16_t h = dtype == MOERT_BF16 ? moert::floatToBf16(v) : moert::floatToHalf(v);
-      if (dtype == MOERT_F32)
-        std::memcpy(x.data() + 4 * i, &v, 4);
-      else
-        std::memcpy(x.data() + 2 * i, &h, 2);
+      std::memcpy(f32.data.data() + 4 * i, &v, 4);
     }
+    std::vector<uint8_t> x = moert::npy::roundedTo16(f32, opts.inputDtype()).data;
     std::vector<moert_tensor_t> inputs = {
-        moert::tensor(dtype, {T, s.hidden}, x.data(), x.size())};
+        moert::tensor(opts.inputDtype(), {T, s.hidden}, x.data(), x.size())};
     Point p;
     p.tokens = T;
     for (int i = 0; i < std::max(1, opts.warmup); ++i)

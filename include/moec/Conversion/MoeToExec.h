@@ -12,7 +12,10 @@
 //   Elementwise.cpp  arith.addf, func.return (the plan's outputs)
 //   Rounding.cpp     16-bit GEMM operands: each A operand of a GEMM whose
 //                    weights are bf16 or f16 is rounded once, by the GLU that
-//                    produces it or by an elementwise kernel
+//                    produces it or by an elementwise kernel; 16-bit
+//                    activations: a bf16 / f16 function's input widened, its
+//                    activations rounded where the dialect rounds, its output
+//                    written rounded
 //
 // A tensor becomes an `!exec.buffer` of its shape (ExecTypeConverter); the
 // buffer's bytes are affine in the run's token count T (`Affine` rows times
@@ -58,7 +61,13 @@ struct ExecLoweringOptions {
   bool int8Activations = true;
 };
 
-/// Tensors become exec buffers of the same shape and element type.
+/// The element type of the buffer that holds an activation of `elem`: f32
+/// for bf16 and f16 (Rounding.cpp), else elem.
+inline mlir::Type storageType(mlir::Type elem) {
+  return elem.isBF16() || elem.isF16() ? mlir::Float32Type::get(elem.getContext()) : elem;
+}
+
+/// Tensors become exec buffers of the same shape, elements of storageType.
 class ExecTypeConverter : public mlir::TypeConverter {
 public:
   ExecTypeConverter();
@@ -79,6 +88,8 @@ public:
   /// next one's activation type (f32, bf16 or f16: its inputs' and outputs').
   void beginFunction(mlir::Type activations);
   mlir::Type activations() const { return activationType; }
+  /// The exec.input made for the function's argument `arg`, or null.
+  mlir::Value inputFor(mlir::Value arg) const { return inputs.lookup(arg); }
 
 private:
   friend class ExecBuilder;
@@ -101,9 +112,11 @@ private:
 /// that op), with its location.
 class ExecBuilder {
 public:
+  /// `produces`: the element type of the tensor the op being lowered
+  /// produces (its first result), if any.
   ExecBuilder(ExecLowering &lowering, mlir::RewriterBase &rewriter,
-              mlir::Location loc)
-      : lowering(lowering), rewriter(rewriter), loc(loc) {}
+              mlir::Location loc, mlir::Type produces = {})
+      : lowering(lowering), rewriter(rewriter), loc(loc), produces(produces) {}
 
   const ExecLoweringOptions &options() const { return lowering.options; }
   mlir::Type f32() { return rewriter.getF32Type(); }
@@ -171,7 +184,9 @@ public:
                                  int64_t experts, int64_t width);
   /// act(gate) ⊙ up in place in `gate` (act(up) in place in `up` when
   /// ungated); when `next`, the weight of the GEMM that reads the result, is
-  /// 16-bit, the result goes rounded to that type to a new buffer instead.
+  /// 16-bit (and, when rounds16(), of the activation type), the result goes
+  /// rounded to that type to a new buffer instead. When rounds16() the
+  /// kernel rounds gate and up as it reads them and its result (ACT16).
   mlir::LogicalResult glu(mlir::Value gate, mlir::Value up, exec::Affine rows,
                           int64_t width, moe::Activation act, double alpha,
                           double limit, mlir::Value next = nullptr);
@@ -182,7 +197,9 @@ public:
   /// mxfp4 ones on the CUDA target (read as bf16 values there).
   mlir::Type operandType(mlir::Type elem);
   /// A GEMM's A operand for weights `w`: `a` itself when its type is f32,
-  /// else `a` rounded to it (once per buffer).
+  /// the function's 16-bit input itself when `a` is that input widened and
+  /// the type is the activation type, else `a` rounded to it (once per
+  /// buffer).
   mlir::FailureOr<mlir::Value> operandFor(mlir::Value a, mlir::Value w,
                                           exec::Affine rows, int64_t k);
   /// Sets a GLU's rounded output: when `next` is a 16-bit weight, sets the
@@ -195,8 +212,11 @@ public:
   // 16-bit activations (Rounding.cpp) ----------------------------------------
   /// The function's activations are bf16 or f16.
   bool activations16() { return !lowering.activationType.isF32(); }
+  /// The op being lowered produces a 16-bit activation (f32 values of a
+  /// 16-bit function, router logits say, are not rounded).
+  bool rounds16() { return activations16() && produces == lowering.activationType; }
   /// Rounds the f32 `buffer` ([rows(T), cols]) in place to the function's
-  /// 16-bit activation type; nothing for f32 activations.
+  /// 16-bit activation type when rounds16(); else nothing.
   mlir::LogicalResult roundActivation(mlir::Value buffer, exec::Affine rows,
                                       int64_t cols);
   /// roundActivation of the buffer of `result`, an op's result, unless the
@@ -218,6 +238,7 @@ private:
   ExecLowering &lowering;
   mlir::RewriterBase &rewriter;
   mlir::Location loc;
+  mlir::Type produces;
 };
 
 /// A pattern of this conversion: an OpConversionPattern with the shared
@@ -233,7 +254,11 @@ public:
 protected:
   ExecBuilder builder(mlir::ConversionPatternRewriter &rewriter,
                       mlir::Operation *op) const {
-    return ExecBuilder(lowering, rewriter, op->getLoc());
+    mlir::Type produces;
+    if (op->getNumResults() > 0)
+      if (auto t = llvm::dyn_cast<mlir::ShapedType>(op->getResult(0).getType()))
+        produces = t.getElementType();
+    return ExecBuilder(lowering, rewriter, op->getLoc(), produces);
   }
   ExecLowering &lowering;
 };

@@ -292,7 +292,7 @@ func.func @elementwise_sigmoid_scale(%x: memref<?x?xf32> {exec.shape = ["ROWS", 
 }
 
 // out = a rounded to bf16 (or f16 with TO_F16) bits: a 16-bit GEMM's A
-// operand.
+// operand, or the output of a function of 16-bit activations.
 func.func @elementwise_round16(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
                                %out: memref<?x?xi16> {exec.shape = ["ROWS", "COLS"]},
                                %T: index, %begin: index, %end: index)
@@ -337,11 +337,11 @@ func.func @elementwise_round_in_place(%a: memref<?x?xf32> {exec.shape = ["ROWS",
   %c1 = arith.constant 1 : index
   %cC = exec.param "COLS" : index
   %toF16 = exec.param "TO_F16" : i1
+  %true = arith.constant true
   scf.for %r = %begin to %end step %c1 {
     scf.for %c = %c0 to %cC step %c1 {
       %x = memref.load %a[%r, %c] : memref<?x?xf32>
-      %v = func.call @round16(%x, %toF16) : (f32, i1) -> i16
-      %y = func.call @widen16(%v, %toF16) : (i16, i1) -> f32
+      %y = func.call @round_act(%x, %true, %toF16) : (f32, i1, i1) -> f32
       memref.store %y, %a[%r, %c] : memref<?x?xf32>
     } {exec.spread}
   }

@@ -10,10 +10,8 @@ ExecTypeConverter::ExecTypeConverter() {
   // 16-bit activations live in f32 buffers (Rounding.cpp); weights are not
   // converted here (ExecBuilder::weight).
   addConversion([](RankedTensorType t) -> Type {
-    Type elem = t.getElementType();
-    if (elem.isBF16() || elem.isF16())
-      elem = Float32Type::get(t.getContext());
-    return exec::BufferType::get(t.getContext(), t.getShape(), elem);
+    return exec::BufferType::get(t.getContext(), t.getShape(),
+                                 storageType(t.getElementType()));
   });
   // A tensor that ops left to the end still read (tensor.dim of an input:
   // T is the runtime's) stays a cast of its buffer; the lowering erases both
@@ -51,9 +49,8 @@ Value ExecBuilder::alloc(Affine rowsOf, ArrayRef<int64_t> trailing,
 
 Value ExecBuilder::allocFor(Value v, Affine rowsOf) {
   auto type = cast<RankedTensorType>(v.getType());
-  Type elem = type.getElementType();
   return alloc(rowsOf, type.getShape().drop_front(),
-               elem.isBF16() || elem.isF16() ? f32() : elem);
+               storageType(type.getElementType()));
 }
 
 Value ExecBuilder::input(BlockArgument arg) {

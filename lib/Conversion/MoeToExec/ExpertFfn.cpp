@@ -129,10 +129,10 @@ LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
   // GEMM is that value when the GEMM reads that type, else the result is
   // rounded in place (and the GEMM's operand made from it).
   Type actType = lowering.activationType;
-  bool copy = next && (!activations16() ||
+  bool copy = next && (!rounds16() ||
                        operandType(cast<exec::BufferType>(next.getType())
                                        .getElementType()) == actType);
-  if (activations16())
+  if (rounds16())
     spec.flag("ACT16").flag("TO_F16", actType.isF16());
   roundGluOutput(spec, args, gate ? gate : up, copy ? next : Value(), rows, width);
   return launch(spec, args, rows, 32);

@@ -75,7 +75,7 @@ void ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Val
 
 LogicalResult ExecBuilder::roundActivation(Value buffer, Affine rows,
                                            int64_t cols) {
-  if (!activations16())
+  if (!rounds16())
     return success();
   return launch(rowKernel16("elementwise_round_in_place", maxRows(rows), cols,
                             lowering.activationType),

@@ -13,8 +13,9 @@ load does; the last line is 'N passed, M failed'. Exits 1 on failure. The
 reference redraws tokens whose routing is within 1e-4 of a tie, so every
 token's experts are expected to match. With --max-mismatch (16-bit
 activations, whose every rounding the reference repeats), at most that
-fraction of the output's elements may differ from the reference's at all
-(a different f32 summation order flips a rounding now and then).
+fraction of the output's elements (or 4 elements) may differ from the
+reference's at all (a different f32 summation order flips a rounding now
+and then, and a flipped intermediate changes a few outputs).
 """
 import argparse
 import json
@@ -67,7 +68,7 @@ def main():
                 if a.max_mismatch is not None and y.shape == ref.shape:
                     differ = int(np.count_nonzero(y != ref))
                     note = " mismatch=%d/%d" % (differ, y.size)
-                    ok = ok and differ <= a.max_mismatch * y.size
+                    ok = ok and differ <= max(4, a.max_mismatch * y.size)
                 if "indices" in files and layer.get("routing") == "token_choice":
                     idx = np.load(os.path.join(d, files["indices"]))
                     m = re.search(r"load:([ 0-9]+)", run.stdout)
@@ -84,7 +85,7 @@ def main():
                         else:
                             same = load == expected
                             what = "same"
-                        note = " load=%s" % (what if same else "DIFFERENT %s vs %s" % (load, expected))
+                        note += " load=%s" % (what if same else "DIFFERENT %s vs %s" % (load, expected))
                         ok = ok and same
                     stats_path = os.path.join(aux, "router_stats.0.npy")
                     if "router_terms" in files and os.path.exists(stats_path):
