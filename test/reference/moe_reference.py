@@ -98,25 +98,27 @@ def round_f16(a):
     return _f32(a).astype(np.float16).astype(np.float32)
 
 
+def round_to(a, dtype, kind, keep=()):
+    """a rounded to dtype, "bf16" or "f16"; float32 unchanged for None,
+    "f32" or a dtype in `keep`. `kind` names the dtype in errors."""
+    if dtype in (None, "f32") + keep:
+        return _f32(a)
+    if dtype == "bf16":
+        return round_bf16(a)
+    if dtype == "f16":
+        return round_f16(a)
+    raise ValueError("unknown %s dtype %r" % (kind, dtype))
+
+
 def round_act(a):
     """An activation rounded to ACT_DTYPE (unchanged for float32)."""
-    if ACT_DTYPE in (None, "f32"):
-        return _f32(a)
-    if ACT_DTYPE == "bf16":
-        return round_bf16(a)
-    if ACT_DTYPE == "f16":
-        return round_f16(a)
-    raise ValueError("unknown activation dtype %r" % ACT_DTYPE)
+    return round_to(a, ACT_DTYPE, "activation")
 
 
 def round_operand(a):
-    if FFN_OPERAND_DTYPE in (None, "f32", "mxfp4", "int8", "int4"):
-        return _f32(a)
-    if FFN_OPERAND_DTYPE == "bf16":
-        return round_bf16(a)
-    if FFN_OPERAND_DTYPE == "f16":
-        return round_f16(a)
-    raise ValueError("unknown FFN operand dtype %r" % FFN_OPERAND_DTYPE)
+    """An FFN projection's operand rounded to FFN_OPERAND_DTYPE (unchanged
+    for float32 and the quantized types, whose activations stay float32)."""
+    return round_to(a, FFN_OPERAND_DTYPE, "FFN operand", ("mxfp4", "int8", "int4"))
 
 
 def ffn_weight(w):
