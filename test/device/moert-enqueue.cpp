@@ -167,8 +167,7 @@ int main(int argc, char **argv) {
 
   moert_tensor_info_t info;
   ok(moert_model_tensor_info(model, fn, MOERT_TENSOR_INPUT, 0, &info), "input 0");
-  if (x.dtype == MOERT_F32 && (info.dtype == MOERT_BF16 || info.dtype == MOERT_F16))
-    x = moert::npy::roundedTo16(x, info.dtype); // as moe-run does
+  x = moert::npy::roundedTo16(x, info.dtype); // an f32 x for a 16-bit input, as moe-run does
   size_t xBytes = x.data.size();
   CUdeviceptr xDevice = allocate(xBytes);
   ok(*api, api->cuMemcpyHtoD(xDevice, x.data.data(), xBytes), "cuMemcpyHtoD of x");
