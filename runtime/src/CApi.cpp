@@ -304,6 +304,9 @@ void moert_session_options_init(moert_session_options_t *options) {
     options->threads = 0;
     options->device_workspace = nullptr;
     options->device_workspace_bytes = 0;
+    options->communicator = nullptr;
+    options->placement = nullptr;
+    options->placement_size = 0;
   }
 }
 

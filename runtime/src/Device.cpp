@@ -66,6 +66,10 @@ Status Device::enqueue(const FunctionSpec &, size_t, int64_t, const moert_device
                "stream with device tensors need a CUDA session (use moert_session_run)");
 }
 
+Status Device::attachExchange(ExpertExchange *) {
+  return error(MOERT_UNSUPPORTED, "expert parallelism (exchanges) runs on the CPU only");
+}
+
 Status Device::deviceError(void *) {
   return error(MOERT_UNSUPPORTED, "a CPU session has no device fault word: its runs "
                "report kernel faults themselves");

@@ -16,6 +16,8 @@
 
 namespace moert::rt {
 
+class ExpertExchange;
+
 class Device {
 public:
   /// The backend for `device` ("cpu", "cpu:0" or NULL; "cuda" or "cuda:N")
@@ -34,6 +36,9 @@ public:
   /// arena at their buffers' offsets, and its outputs and auxiliary outputs
   /// are left there. Errors name the function, the command and T.
   virtual Status run(const FunctionSpec &fn, size_t function, int64_t T) = 0;
+  /// Runs the artifact's Exchange commands through `exchange` (the
+  /// session's, which outlives the device). Only the CPU has them.
+  virtual Status attachExchange(ExpertExchange *exchange);
   /// The threads a run uses on the host.
   virtual int32_t threads() const = 0;
   /// Enqueues a run of `fn` at T on the caller's `stream`, its inputs and

@@ -11,6 +11,7 @@
 #include "moert/format.h"
 
 #include <algorithm>
+#include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,8 +24,15 @@ const char *commandKindName(CommandKind kind) {
   case CommandKind::GroupedGemm: return "GroupedGemm";
   case CommandKind::Fill: return "Fill";
   case CommandKind::Copy: return "Copy";
+  case CommandKind::Exchange: return "Exchange";
   }
   return "?";
+}
+
+uint64_t Model::tableChecksum() const {
+  FileHeader h;
+  std::memcpy(&h, map_, sizeof h); // the loader checked the header
+  return h.table_checksum;
 }
 
 Model::~Model() {

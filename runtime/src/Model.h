@@ -55,7 +55,7 @@ struct Operand {
   uint32_t index = 0;
 };
 
-enum class CommandKind : uint8_t { Launch, Gemm, GroupedGemm, Fill, Copy };
+enum class CommandKind : uint8_t { Launch, Gemm, GroupedGemm, Fill, Copy, Exchange };
 
 const char *commandKindName(CommandKind kind);
 
@@ -81,8 +81,17 @@ struct CommandSpec {
   // Gemm and GroupedGemm of f8e4m3 weights on the CUDA target: the kernel
   // that writes one [n, k] matrix of B as bf16 for the vendor GEMM.
   int64_t dequantKernel = -1;
-  // Fill, Copy
+  // GroupedGemm of a rank's slots (expert parallelism): group g multiplies
+  // by B's matrix map[g] of mapExperts.
+  bool hasMap = false;
+  Operand map;
+  int64_t mapExperts = 0;
+  // Fill, Copy, Exchange (src, dst; and its offsets, rows and experts above)
   Operand src, dst;
+  // Exchange
+  Operand slotOffsets, slotExperts, counts;
+  int64_t rowBytes = 0, recvRows = 0, ranks = 0, slots = 0;
+  bool back = false;
   Affine bytes;
   uint32_t value = 0;
 };
@@ -93,8 +102,10 @@ enum class Access : uint8_t { Read, Write, ReadWrite };
 /// f(operand, access) for each operand of `c`, in the artifact's order
 /// (docs/artifact.md, "Commands"): a launch's arguments (a kernel may read
 /// and write each), a GEMM's A and B (read) and C (written; read too when it
-/// accumulates), a grouped GEMM's A, B and offsets (read) and C (written), a
-/// fill's destination, a copy's source and destination. The one place that
+/// accumulates), a grouped GEMM's A, B and offsets (read) and C (written)
+/// and its map (read), a fill's destination, a copy's source and
+/// destination, an exchange's source and offsets (read), its slot offsets,
+/// slot experts and counts (written forward, read back) and destination. The one place that
 /// knows which operands each kind of command has.
 template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
   switch (c.kind) {
@@ -112,6 +123,8 @@ template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
     f(c.b, Access::Read);
     f(c.offsets, Access::Read);
     f(c.c, Access::Write);
+    if (c.hasMap)
+      f(c.map, Access::Read);
     return;
   case CommandKind::Fill:
     f(c.dst, Access::Write);
@@ -120,6 +133,16 @@ template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
     f(c.src, Access::Read);
     f(c.dst, Access::Write);
     return;
+  case CommandKind::Exchange: {
+    Access plan = c.back ? Access::Read : Access::Write;
+    f(c.src, Access::Read);
+    f(c.offsets, Access::Read);
+    f(c.slotOffsets, plan);
+    f(c.slotExperts, plan);
+    f(c.counts, plan);
+    f(c.dst, Access::Write);
+    return;
+  }
   }
 }
 
@@ -244,6 +267,9 @@ public:
   void releasePages(const uint8_t *data, uint64_t bytes) const;
   /// The size of the artifact in bytes.
   size_t fileBytes() const { return size_; }
+  /// The header's checksum of the table (which holds every blob's
+  /// checksums): what tells two artifacts apart.
+  uint64_t tableChecksum() const;
   /// The signing key when the artifact is signed (and the signature was
   /// checked), else null.
   const PublicKey *signer() const { return signed_ ? &signer_ : nullptr; }

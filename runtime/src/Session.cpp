@@ -90,9 +90,17 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   for (const FunctionSpec &f : m.functions())
     staged = std::max(staged, f.inputs.size() + f.outputs.size());
   session->staged_.resize(staged);
-  Status s = Device::create(m, device, options, &session->device_);
+  // A sharded artifact: the exchange first, whose creation is a collective
+  // that every rank reaches.
+  Status s = ExpertExchange::create(m, options, &session->exchange_);
   if (!s)
     return s;
+  if (!(s = Device::create(m, device, options, &session->device_)) ||
+      (session->exchange_ && !(s = session->device_->attachExchange(session->exchange_.get())))) {
+    if (session->exchange_)
+      session->exchange_->runFailed(s.message());
+    return s;
+  }
   uint64_t arena = 0;
   for (const FunctionSpec &f : m.functions())
     arena = std::max(arena, f.arenaBytes);
@@ -158,9 +166,12 @@ Status Session::checkTensors(const FunctionSpec &fn, bool outputs,
   if (T < 0)
     T = 1; // no input has a token dimension
   int64_t maxT = model_->maxTokens();
-  if (T < 1 || T > maxT)
-    return error(MOERT_INVALID_ARGUMENT, "T = ", T, " tokens is out of range: a run takes 1 <= T <= max_tokens = ",
-                 maxT);
+  // A rank of a sharded artifact may have no tokens: it still takes part
+  // in the exchanges.
+  int64_t minT = exchange_ ? 0 : 1;
+  if (T < minT || T > maxT)
+    return error(MOERT_INVALID_ARGUMENT, "T = ", T, " tokens is out of range: a run takes ",
+                 minT, " <= T <= max_tokens = ", maxT);
   for (size_t i = 0; i < count; ++i) {
     const TensorSpec &spec = specs[i];
     uint64_t need = static_cast<uint64_t>(spec.bytes.at(T));
@@ -188,6 +199,15 @@ void Session::fillView(const FunctionSpec &fn, const TensorSpec &t,
 
 Status Session::run(size_t function, const moert_tensor_t *inputs,
                     size_t numInputs, moert_tensor_t *outputs, size_t numOutputs) {
+  Status s = runOnce(function, inputs, numInputs, outputs, numOutputs);
+  // The other ranks may wait for this one in an exchange.
+  if (!s && exchange_)
+    exchange_->runFailed(s.message());
+  return s;
+}
+
+Status Session::runOnce(size_t function, const moert_tensor_t *inputs,
+                        size_t numInputs, moert_tensor_t *outputs, size_t numOutputs) {
   const Model &m = *model_;
   hasRun_ = false; // a run, failed or not, replaces the last run's outputs
   if (function >= m.functions().size())

@@ -11,6 +11,7 @@
 #define MOERT_SRC_SESSION_H
 
 #include "Device.h"
+#include "ExpertExchange.h"
 #include "Model.h"
 
 #include <memory>
@@ -46,6 +47,8 @@ public:
 
 private:
   Session() = default;
+  Status runOnce(size_t function, const moert_tensor_t *inputs, size_t numInputs,
+                 moert_tensor_t *outputs, size_t numOutputs);
 
   Status allocateArena(uint64_t bytes);
   /// Checks the function's inputs (`outputs` false: T, from their token
@@ -61,6 +64,8 @@ private:
   size_t arenaBytes_ = 0;
   uint8_t *mapping_ = nullptr;
   size_t mappingBytes_ = 0;
+  /// A sharded artifact's exchanges (before device_: the device points at it).
+  std::unique_ptr<ExpertExchange> exchange_;
   std::unique_ptr<Device> device_;
 
   // enqueue's inputs then outputs as host tensors, for checkTensors (sized

@@ -31,6 +31,8 @@ namespace {
 
 constexpr size_t kHeaderSize = sizeof(FileHeader);
 constexpr int64_t kBlasMax = INT32_MAX; // cblas_sgemm takes int dimensions
+/// The most ranks an exchange may span.
+constexpr int64_t kMaxRanks = 1 << 16;
 
 bool validDType(uint8_t d) { return d <= static_cast<uint8_t>(fb::DType::INT4); }
 
@@ -788,12 +790,40 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     if (!(s = checkDim("experts", out->experts)))
       return s;
     Ends needA, needB, needC, needOff;
-    if (!(s = matmul(c, out->experts, "experts x n x k", "[experts, n, k]",
+    // With a map (expert parallelism, CPU) the groups are slots that name
+    // matrices of B, which holds the weight's leading dimension of them.
+    int64_t bExperts = out->experts;
+    if (c->has_map()) {
+      if (table_.target() != fb::Target::CpuX86_64)
+        return error(MOERT_INVALID_ARTIFACT, where, ": a map is the cpu target's");
+      if (!(s = operand(c->map(), where + ": operand map", &out->map)))
+        return s;
+      const fb::Ref *b = c->b();
+      if (!b || b->kind() != fb::RefKind::Weight || b->index() >= weights_->size() ||
+          (*weights_)[b->index()].shape.size() != 3)
+        return error(MOERT_INVALID_ARTIFACT, where,
+                     ": with a map, operand b must be a weight [E, n, k]");
+      out->hasMap = true;
+      out->mapExperts = bExperts = (*weights_)[b->index()].shape[0];
+      if (!(s = checkDim("the weight's experts", bExperts)))
+        return s;
+    }
+    if (!(s = matmul(c, bExperts, "experts x n x k", "[experts, n, k]",
                      &needA, &needB, &needC)) ||
         !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)) ||
         !(s = fits(out->offsets, where + ": operand offsets", needOff, "i32 [experts + 1]", MOERT_I32)) ||
         !(s = disjoint(out->c, needC, where + ": operand c", out->offsets, needOff, "operand offsets")))
       return s;
+    if (out->hasMap) {
+      Ends needMap;
+      if (!(s = product(where + ": experts", {out->experts, 4}, one, &needMap)) ||
+          !(s = fits(out->map, where + ": operand map", needMap, "i32 [experts]", MOERT_I32)) ||
+          !(s = disjoint(out->c, needC, where + ": operand c", out->map, needMap, "operand map")))
+        return s;
+      if (c->gemv_kernel() != -1 || c->gemv_max_tokens() != 0 || out->dequantKernel != -1)
+        return error(MOERT_INVALID_ARTIFACT, where,
+                     ": a map does not go with a gemv or dequant kernel");
+    }
     // The generated engine for small T (CUDA): a kernel over (a, b, offsets,
     // c), one warp per (expert, column).
     int64_t gk = c->gemv_kernel(), gmax = c->gemv_max_tokens();
@@ -879,6 +909,80 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
         !(s = fits(out->dst, where + ": operand dst", bytes, "bytes(T)")) ||
         !(s = disjoint(out->dst, bytes, where + ": operand dst", out->src, bytes, "operand src")))
       return s;
+    return Status();
+  }
+  case fb::Command::Exchange: {
+    const fb::Exchange *c = entry->command_as_Exchange();
+    out->kind = CommandKind::Exchange;
+    where += " (Exchange)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (table_.target() != fb::Target::CpuX86_64)
+      return error(MOERT_INVALID_ARTIFACT, where, ": exchanges are the cpu target's");
+    if (!(s = operand(c->src(), where + ": operand src", &out->src)) ||
+        !(s = operand(c->offsets(), where + ": operand offsets", &out->offsets)) ||
+        !(s = operand(c->slot_offsets(), where + ": operand slot_offsets", &out->slotOffsets)) ||
+        !(s = operand(c->slot_experts(), where + ": operand slot_experts", &out->slotExperts)) ||
+        !(s = operand(c->counts(), where + ": operand counts", &out->counts)) ||
+        !(s = operand(c->dst(), where + ": operand dst", &out->dst)))
+      return s;
+    Ends rows;
+    if (!(s = affine(c->rows(), where + ": rows", &out->rows, &rows)))
+      return s;
+    out->rowBytes = c->row_bytes();
+    out->recvRows = c->recv_rows();
+    out->ranks = c->ranks();
+    out->slots = c->slots();
+    out->experts = c->experts();
+    out->back = c->back();
+    if (!(s = checkDim("row_bytes", out->rowBytes)) ||
+        !(s = checkDim("experts", out->experts)) ||
+        !(s = checkDim("ranks", out->ranks)) || !(s = checkDim("slots", out->slots)))
+      return s;
+    if (out->recvRows < 0 || out->recvRows > kBlasMax || rows.max() > kBlasMax ||
+        out->ranks > kMaxRanks || out->slots * out->ranks > kBlasMax)
+      return error(MOERT_INVALID_ARTIFACT, where, ": recv_rows ", out->recvRows,
+                   ", rows up to ", rows.max(), ", ranks ", out->ranks, " or slots ",
+                   out->slots, " out of range (ranks <= ", kMaxRanks, ")");
+    const Ends recv{out->recvRows, out->recvRows};
+    Ends needLocal, needRecv, needOff, needSlotOff, needSlots, needCounts;
+    if (!(s = product(where + ": rows x row_bytes", {out->rowBytes}, rows, &needLocal)) ||
+        !(s = product(where + ": recv_rows x row_bytes", {out->rowBytes}, recv, &needRecv)) ||
+        !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)) ||
+        !(s = product(where + ": slots + 1", {out->slots + 1, 4}, one, &needSlotOff)) ||
+        !(s = product(where + ": slots", {out->slots, 4}, one, &needSlots)) ||
+        !(s = product(where + ": ranks x slots", {out->ranks, out->slots, 4}, one,
+                      &needCounts)))
+      return s;
+    const Ends &needSrc = out->back ? needRecv : needLocal;
+    const Ends &needDst = out->back ? needLocal : needRecv;
+    struct Use {
+      const Operand *op;
+      const char *name;
+      const Ends *need;
+      const char *text;
+      bool written;
+    };
+    const Use uses[] = {
+        {&out->src, "src", &needSrc, "rows x row_bytes", false},
+        {&out->offsets, "offsets", &needOff, "i32 [experts + 1]", false},
+        {&out->slotOffsets, "slot_offsets", &needSlotOff, "i32 [slots + 1]", !out->back},
+        {&out->slotExperts, "slot_experts", &needSlots, "i32 [slots]", !out->back},
+        {&out->counts, "counts", &needCounts, "i32 [ranks x slots]", !out->back},
+        {&out->dst, "dst", &needDst, "rows x row_bytes", true}};
+    for (const Use &u : uses) {
+      std::string what = where + ": operand " + u.name;
+      if (!(s = fits(*u.op, what, *u.need, u.text)) ||
+          (u.written && !(s = writable(*u.op, what))))
+        return s;
+    }
+    // What it writes overlaps nothing else it touches.
+    for (const Use &w : uses)
+      for (const Use &o : uses)
+        if (w.written && &w != &o &&
+            !(s = disjoint(*w.op, *w.need, where + ": operand " + w.name, *o.op,
+                           *o.need, std::string("operand ") + o.name)))
+          return s;
     return Status();
   }
   case fb::Command::NONE:

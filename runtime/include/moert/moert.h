@@ -285,9 +285,25 @@ typedef struct moert_session_options_t {
    *  non-NULL one. */
   void *device_workspace;
   size_t device_workspace_bytes;
+  /** Expert parallelism (an artifact compiled with moe-compile
+   *  --shard-experts; docs/parallelism.md): this rank's communicator, which
+   *  must outlive the session. Required by such an artifact, refused by any
+   *  other. Creating the session is then a collective: every rank creates
+   *  its session with the same artifact and placement (checked), and every
+   *  run is one: every rank runs the same function, each on its own tokens
+   *  (T = 0 allowed). */
+  const struct moert_communicator_t *communicator;
+  /** The placement: placement[r · S + s] is the expert in slot s of rank r
+   *  (S: the artifact's slots per rank), or -1 for an empty slot;
+   *  placement_size = ranks · S. Every expert in at least one slot, no expert
+   *  twice on one rank. NULL: slot s of rank r holds expert r · S + s (-1
+   *  past the last expert). */
+  const int32_t *placement;
+  size_t placement_size;
 } moert_session_options_t;
 
-/** Fills in the defaults (threads = 0, no device workspace). */
+/** Fills in the defaults (threads = 0, no device workspace, no
+ *  communicator, the default placement). */
 MOERT_API void moert_session_options_init(moert_session_options_t *options);
 
 /** Creates a session of `model` on `device`: "cpu" (or "cpu:0") for an
@@ -435,6 +451,56 @@ MOERT_API moert_status_t *moert_session_aux_output(const moert_session_t *sessio
  *  the out-parameters alone) when there was none. Either pointer may be NULL. */
 MOERT_API int moert_session_last_run(const moert_session_t *session,
                                      size_t *function, int64_t *tokens);
+
+/* ----------------------------------------------------------------------- */
+/* Communicators (expert parallelism; docs/parallelism.md)                 */
+/* ----------------------------------------------------------------------- */
+
+/** One message of an exchange round: `bytes` bytes to or from rank `peer`. */
+typedef struct moert_message_t {
+  int32_t peer;
+  void *data; /* a send's bytes are only read */
+  uint64_t bytes;
+} moert_message_t;
+
+/** A rank's view of the ranks that run one sharded model together,
+ *  implemented by the caller over their own library (MPI, NCCL) or by
+ *  moert_local_group_create. The runtime links none of them. */
+typedef struct moert_communicator_t {
+  int32_t rank; /* this rank, in [0, size) */
+  int32_t size; /* the ranks */
+  void *context;
+  /** One round, entered by every rank: sends each message of `sends` to its
+   *  peer and receives each of `recvs` from its peer (a rank may send to and
+   *  receive from itself); between two ranks, the i-th send to a peer
+   *  matches that peer's i-th receive from this rank and has its size.
+   *  Returns 0 when every message arrived, else non-zero with a message in
+   *  error[0, error_bytes), NUL-terminated. It must not wait forever on a
+   *  failed peer: a timeout, or the peer's abort, ends it with an error. */
+  int (*exchange)(void *context, const moert_message_t *sends, size_t num_sends,
+                  const moert_message_t *recvs, size_t num_recvs, char *error,
+                  size_t error_bytes);
+  /** Tells the other ranks that this one failed and will not finish the
+   *  round they wait in (`reason` for their messages). May be NULL. */
+  void (*abort)(void *context, const char *reason);
+} moert_communicator_t;
+
+/** N ranks in this process (one thread each), for tests and single-host
+ *  use: exchanges copy between the ranks' buffers. */
+typedef struct moert_local_group moert_local_group_t;
+
+/** Creates a group of `ranks` (1 to 1024) ranks. A rank that waits longer
+ *  than `timeout_ms` (> 0) for the others fails the group: that round and
+ *  every later one on every rank give an error naming the cause, as does a
+ *  rank's abort. */
+MOERT_API moert_status_t *moert_local_group_create(int32_t ranks, int32_t timeout_ms,
+                                                   moert_local_group_t **out);
+/** Rank `rank`'s communicator, valid while the group lives; NULL if out of
+ *  range. */
+MOERT_API const moert_communicator_t *moert_local_group_communicator(moert_local_group_t *group,
+                                                                     int32_t rank);
+/** Frees the group (after every session that uses it). */
+MOERT_API void moert_local_group_free(moert_local_group_t *group);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -210,6 +210,25 @@ private:
   std::unique_ptr<moert_model_t, Free> model_;
 };
 
+/// N ranks in this process (moert_local_group_t): one communicator per rank.
+class LocalGroup {
+public:
+  static Expected<LocalGroup> create(int32_t ranks, int32_t timeoutMs) {
+    moert_local_group_t *g = nullptr;
+    Status st = Status::adopt(moert_local_group_create(ranks, timeoutMs, &g));
+    if (!st)
+      return st;
+    return LocalGroup(g);
+  }
+  const moert_communicator_t *communicator(int32_t rank) const {
+    return moert_local_group_communicator(group_.get(), rank);
+  }
+
+private:
+  explicit LocalGroup(moert_local_group_t *g) : group_(g, moert_local_group_free) {}
+  std::unique_ptr<moert_local_group_t, void (*)(moert_local_group_t *)> group_;
+};
+
 class Session {
 public:
   /// threads: 0 = one per CPU the process may run on.
@@ -219,6 +238,17 @@ public:
     moert_session_options_t options;
     moert_session_options_init(&options);
     options.threads = threads;
+    moert_session_t *s = nullptr;
+    Status st = Status::adopt(
+        moert_session_create(model.get(), device.c_str(), &options, &s));
+    if (!st)
+      return st;
+    return Session(s);
+  }
+
+  /// With every session option (fill them with moert_session_options_init).
+  static Expected<Session> create(const Model &model, const std::string &device,
+                                  const moert_session_options_t &options) {
     moert_session_t *s = nullptr;
     Status st = Status::adopt(
         moert_session_create(model.get(), device.c_str(), &options, &s));

@@ -241,9 +241,19 @@ void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
 
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
-                      GemmB B, float *C, const uint8_t *offsets) {
+                      GemmB B, float *C, const uint8_t *offsets,
+                      const uint8_t *map, int64_t mapExperts) {
   if (Status s = checkExpertOffsets(offsets, experts, rows); !s)
     return s;
+  // A rank's slots: each group with rows names a matrix of B.
+  if (map)
+    for (int64_t g = 0; g < experts; ++g) {
+      int32_t m = loadOffset(map, g);
+      if (loadOffset(offsets, g + 1) > loadOffset(offsets, g) && (m < 0 || m >= mapExperts))
+        return error(MOERT_EXECUTION_ERROR, "slot ", g, " has rows but names expert ", m,
+                     ", not one of the ", mapExperts);
+    }
+  auto matrix = [&](int64_t g) -> int64_t { return map ? loadOffset(map, g) : g; };
   int64_t nonEmpty = 0;
   for (int64_t e = 0; e < experts; ++e)
     nonEmpty += loadOffset(offsets, e + 1) > loadOffset(offsets, e);
@@ -273,7 +283,7 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
     int64_t r0 = loadOffset(offsets, e), r1 = loadOffset(offsets, e + 1);
     int64_t n = std::min(nStep, N - n0);
     if (r1 > r0 && n > 0)
-      gemmTile(dtype, r1 - r0, n, K, A, r0, B, e * N + n0, N,
+      gemmTile(dtype, r1 - r0, n, K, A, r0, B, matrix(e) * N + n0, N,
                C + r0 * N + n0, N, 0.0f);
   };
   if (pool.size() == 1 || macs < kParallelMacs) {

@@ -1,6 +1,7 @@
 //===- CpuDevice.cpp ------------------------------------------------------===//
 #include "cpu/CpuDevice.h"
 
+#include "ExpertExchange.h"
 #include "cpu/CpuCommands.h"
 
 #include <chrono>
@@ -158,7 +159,8 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
     break;
   case CommandKind::GroupedGemm: // A, B, offsets, C
     if (Status s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n, c.k,
-                                  op[0], p.b, static_cast<float *>(op[3]), bytes(2));
+                                  op[0], p.b, static_cast<float *>(op[3]), bytes(2),
+                                  c.hasMap ? bytes(4) : nullptr, c.mapExperts);
         !s)
       return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
                         " (GroupedGemm), T = " + std::to_string(T) + ": ");
@@ -168,6 +170,14 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
     break;
   case CommandKind::Copy: // src, dst
     runCopy(bytes(1), bytes(0), c.bytes.at(T));
+    break;
+  case CommandKind::Exchange: // src, offsets, slot offsets, slot experts, counts, dst
+    if (!exchange_)
+      return error(MOERT_INTERNAL, "run '", fn.name, "': command ", ci,
+                   " (Exchange) without the session's exchange");
+    if (Status s = exchange_->run(c, T, op); !s)
+      return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
+                        " (Exchange), T = " + std::to_string(T) + ": ");
     break;
   }
   return Status();

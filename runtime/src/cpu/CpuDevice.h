@@ -30,6 +30,10 @@ public:
   Status bind(uint8_t *hostArena) override;
   Status run(const FunctionSpec &fn, size_t function, int64_t T) override;
   int32_t threads() const override { return pool_->size(); }
+  Status attachExchange(ExpertExchange *exchange) override {
+    exchange_ = exchange;
+    return Status();
+  }
   ~CpuDevice() override;
 
 private:
@@ -53,6 +57,8 @@ private:
   /// Set to nonzero by a kernel that met a data-derived index out of range
   /// (exec-guard-kernel-indices); checked after each launch.
   int32_t fault_ = 0;
+  /// A sharded artifact's exchanges (the session's), else null.
+  ExpertExchange *exchange_ = nullptr;
   /// MOERT_CPU_PROFILE: each command's wall time (the thread pool's
   /// hand-offs included), printed when the session ends.
   bool profiling_ = false;

@@ -392,6 +392,8 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
           return s;
       break;
     }
+    case CommandKind::Exchange: // the loader refuses them on this target
+      return error(MOERT_INTERNAL, what, ": exchanges run on the CPU only");
     case CommandKind::Copy: {
       int64_t bytes = c.bytes.at(T);
       if (bytes > 0)

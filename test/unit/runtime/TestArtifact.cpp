@@ -353,6 +353,41 @@ void FunctionBuilder::groupedGemm(fb::Ref a, fb::Ref b, fb::Ref c, fb::Ref offse
   addCommand(f, std::move(g));
 }
 
+void FunctionBuilder::groupedGemmMapped(fb::Ref a, fb::Ref b, fb::Ref c, fb::Ref offsets,
+                                        fb::Ref map, fb::Affine rows, int64_t experts,
+                                        int64_t n, int64_t k) {
+  fb::GroupedGemmT g;
+  g.a = std::make_unique<fb::Ref>(a);
+  g.b = std::make_unique<fb::Ref>(b);
+  g.c = std::make_unique<fb::Ref>(c);
+  g.offsets = std::make_unique<fb::Ref>(offsets);
+  g.map = std::make_unique<fb::Ref>(map);
+  g.has_map = true;
+  g.rows = std::make_unique<fb::Affine>(rows);
+  g.experts = experts;
+  g.n = n;
+  g.k = k;
+  addCommand(f, std::move(g));
+}
+
+void FunctionBuilder::exchange(const Exchange &x) {
+  fb::ExchangeT c;
+  c.src = std::make_unique<fb::Ref>(x.src);
+  c.offsets = std::make_unique<fb::Ref>(x.offsets);
+  c.slot_offsets = std::make_unique<fb::Ref>(x.slotOffsets);
+  c.slot_experts = std::make_unique<fb::Ref>(x.slotExperts);
+  c.counts = std::make_unique<fb::Ref>(x.counts);
+  c.dst = std::make_unique<fb::Ref>(x.dst);
+  c.rows = std::make_unique<fb::Affine>(x.rows);
+  c.row_bytes = x.rowBytes;
+  c.recv_rows = x.recvRows;
+  c.ranks = x.ranks;
+  c.slots = x.slots;
+  c.experts = x.experts;
+  c.back = x.back;
+  addCommand(f, std::move(c));
+}
+
 void FunctionBuilder::fill(fb::Ref dst, fb::Affine bytes, uint32_t value) {
   fb::FillT c;
   c.dst = std::make_unique<fb::Ref>(dst);

@@ -112,6 +112,18 @@ public:
             int64_t k, bool accumulate = false);
   void groupedGemm(fb::Ref a, fb::Ref b, fb::Ref c, fb::Ref offsets,
                    fb::Affine rows, int64_t experts, int64_t n, int64_t k);
+  /// A grouped GEMM over a rank's slots: group g multiplies by B's matrix
+  /// map[g] (map: i32 [experts]).
+  void groupedGemmMapped(fb::Ref a, fb::Ref b, fb::Ref c, fb::Ref offsets, fb::Ref map,
+                         fb::Affine rows, int64_t experts, int64_t n, int64_t k);
+  /// An Exchange command (expert parallelism).
+  struct Exchange {
+    fb::Ref src, offsets, slotOffsets, slotExperts, counts, dst;
+    fb::Affine rows;
+    int64_t rowBytes = 0, recvRows = 0, ranks = 0, slots = 0, experts = 0;
+    bool back = false;
+  };
+  void exchange(const Exchange &x);
   void fill(fb::Ref dst, fb::Affine bytes, uint32_t value);
   void copy(fb::Ref src, fb::Ref dst, fb::Affine bytes);
 

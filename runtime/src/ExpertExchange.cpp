@@ -1,0 +1,269 @@
+//===- ExpertExchange.cpp -------------------------------------------------===//
+#include "ExpertExchange.h"
+
+#include "ExpertOffsets.h"
+#include "moert/format.h"
+
+#include <cstring>
+
+namespace moert::rt {
+
+namespace {
+int32_t load32(const uint8_t *p, int64_t i) { return loadOffset(p, i); }
+void store32(uint8_t *p, int64_t i, int32_t v) { std::memcpy(p + 4 * i, &v, 4); }
+} // namespace
+
+Status ExpertExchange::create(const Model &model, const moert_session_options_t *options,
+                              std::unique_ptr<ExpertExchange> *out) {
+  out->reset();
+  const moert_communicator_t *comm = options ? options->communicator : nullptr;
+  const CommandSpec *first = nullptr;
+  for (const FunctionSpec &f : model.functions())
+    for (const CommandSpec &c : f.commands) {
+      if (c.kind != CommandKind::Exchange)
+        continue;
+      if (first && (c.ranks != first->ranks || c.slots != first->slots ||
+                    c.experts != first->experts))
+        return error(MOERT_UNSUPPORTED, "the artifact's exchanges differ (function '", f.name,
+                     "': ", c.ranks, " ranks of ", c.slots, " slots for ", c.experts,
+                     " experts, an earlier one ", first->ranks, " of ", first->slots, " for ",
+                     first->experts, "): a session takes one placement");
+      first = &c;
+    }
+  if (!first) {
+    if (comm || (options && options->placement))
+      return error(MOERT_INVALID_ARGUMENT, "a communicator or placement was given, but the "
+                   "artifact does not shard its experts (moe-compile --shard-experts)");
+    return Status();
+  }
+  if (!comm)
+    return error(MOERT_INVALID_ARGUMENT, "the artifact shards its experts over ", first->ranks,
+                 " ranks (moe-compile --shard-experts): its sessions need a communicator "
+                 "(moert_session_options_t.communicator)");
+  if (!comm->exchange || comm->size != first->ranks || comm->rank < 0 ||
+      comm->rank >= comm->size)
+    return error(MOERT_INVALID_ARGUMENT, "the communicator is rank ", comm->rank, " of ",
+                 comm->size, comm->exchange ? "" : " without an exchange function",
+                 ", but the artifact shards its experts over ", first->ranks, " ranks");
+  std::unique_ptr<ExpertExchange> x(new ExpertExchange());
+  x->comm_ = *comm;
+  int64_t ranks = first->ranks, slots = first->slots, experts = first->experts;
+  x->slots_ = slots;
+  x->experts_ = experts;
+  size_t cells = static_cast<size_t>(ranks * slots);
+  if (options->placement) {
+    if (options->placement_size != cells)
+      return error(MOERT_INVALID_ARGUMENT, "the placement has ", options->placement_size,
+                   " entries, expected ranks x slots = ", ranks, " x ", slots, " = ", cells);
+    x->placement_.assign(options->placement, options->placement + cells);
+  } else {
+    x->placement_.resize(cells);
+    for (size_t i = 0; i < cells; ++i)
+      x->placement_[i] = static_cast<int64_t>(i) < experts ? static_cast<int32_t>(i) : -1;
+  }
+  // Each expert's replicas in (rank, slot) order; the route: this rank's
+  // own replica, else replica (rank mod copies).
+  std::vector<std::vector<int32_t>> replicas(static_cast<size_t>(experts));
+  for (int64_t r = 0; r < ranks; ++r)
+    for (int64_t s = 0; s < slots; ++s) {
+      int32_t e = x->placement_[static_cast<size_t>(r * slots + s)];
+      if (e < -1 || e >= experts)
+        return error(MOERT_INVALID_ARGUMENT, "placement[", r * slots + s, "] (rank ", r,
+                     ", slot ", s, ") is ", e, ", expected an expert in [0, ", experts,
+                     ") or -1");
+      if (e < 0)
+        continue;
+      auto &list = replicas[static_cast<size_t>(e)];
+      if (!list.empty() && list.back() / slots == r)
+        return error(MOERT_INVALID_ARGUMENT, "the placement puts expert ", e,
+                     " twice on rank ", r);
+      list.push_back(static_cast<int32_t>(r * slots + s));
+    }
+  x->route_.resize(static_cast<size_t>(experts));
+  for (int64_t e = 0; e < experts; ++e) {
+    const auto &list = replicas[static_cast<size_t>(e)];
+    if (list.empty())
+      return error(MOERT_INVALID_ARGUMENT, "the placement holds no slot for expert ", e);
+    int32_t pick = list[static_cast<size_t>(comm->rank) % list.size()];
+    for (int32_t g : list)
+      if (g / slots == comm->rank)
+        pick = g;
+    x->route_[static_cast<size_t>(e)] = pick;
+  }
+  x->sendCounts_.resize(cells);
+  x->totals_.resize(static_cast<size_t>(ranks));
+  x->sends_.reserve(cells + static_cast<size_t>(ranks));
+  x->recvs_.reserve(cells + static_cast<size_t>(ranks));
+  // Every rank must hold the same artifact and placement.
+  uint64_t mine[2] = {model.tableChecksum(),
+                      checksum64(reinterpret_cast<const uint8_t *>(x->placement_.data()),
+                                 cells * sizeof(int32_t))};
+  std::vector<uint64_t> theirs(static_cast<size_t>(2 * ranks));
+  for (int32_t r = 0; r < ranks; ++r) {
+    x->sends_.push_back({r, mine, sizeof mine});
+    x->recvs_.push_back({r, &theirs[static_cast<size_t>(2 * r)], sizeof mine});
+  }
+  if (Status s = x->round("the check of the ranks' artifacts and placements"); !s)
+    return s;
+  for (int32_t r = 0; r < ranks; ++r)
+    for (int i = 0; i < 2; ++i)
+      if (theirs[static_cast<size_t>(2 * r + i)] != mine[i])
+        return error(MOERT_INVALID_ARGUMENT, "rank ", r, " holds ",
+                     i == 0 ? "another artifact" : "another placement", " than rank ",
+                     comm->rank, ": every rank must create its session with the same "
+                     "artifact and placement");
+  *out = std::move(x);
+  return Status();
+}
+
+Status ExpertExchange::round(const char *what) {
+  char message[512] = {0};
+  int rc = comm_.exchange(comm_.context, sends_.data(), sends_.size(), recvs_.data(),
+                          recvs_.size(), message, sizeof message);
+  sends_.clear();
+  recvs_.clear();
+  if (rc != 0) {
+    message[sizeof message - 1] = '\0';
+    // The communicator failed on every rank, or will tell them.
+    collectiveFailure_ = true;
+    return error(MOERT_EXECUTION_ERROR, "rank ", comm_.rank, ": ", what, ": the exchange failed: ",
+                 message[0] ? message : "(no message)");
+  }
+  return Status();
+}
+
+void ExpertExchange::runFailed(const std::string &reason) {
+  if (!collectiveFailure_ && comm_.abort)
+    comm_.abort(comm_.context, reason.c_str());
+  collectiveFailure_ = false;
+}
+
+void ExpertExchange::countSends(const uint8_t *offsets) {
+  std::fill(sendCounts_.begin(), sendCounts_.end(), 0);
+  for (int64_t e = 0; e < experts_; ++e)
+    sendCounts_[static_cast<size_t>(route_[static_cast<size_t>(e)])] =
+        load32(offsets, e + 1) - load32(offsets, e);
+}
+
+Status ExpertExchange::run(const CommandSpec &c, int64_t T, void *const *op) {
+  collectiveFailure_ = false;
+  // The session checked that the command's shape is the placement's.
+  return c.back ? back(c, T, op) : forward(c, T, op);
+}
+
+// Operands: src, offsets, slot_offsets, slot_experts, counts, dst.
+Status ExpertExchange::forward(const CommandSpec &c, int64_t T, void *const *op) {
+  auto *src = static_cast<const uint8_t *>(op[0]);
+  auto *offsets = static_cast<const uint8_t *>(op[1]);
+  auto *slotOffsets = static_cast<uint8_t *>(op[2]);
+  auto *slotExperts = static_cast<uint8_t *>(op[3]);
+  auto *counts = static_cast<uint8_t *>(op[4]);
+  auto *dst = static_cast<uint8_t *>(op[5]);
+  int32_t ranks = comm_.size, me = comm_.rank;
+  int64_t S = slots_, rb = c.rowBytes;
+  // A bad offset on this rank is an error here, but the others wait in the
+  // round: runFailed aborts them.
+  if (Status s = checkExpertOffsets(offsets, experts_, c.rows.at(T)); !s)
+    return s;
+  countSends(offsets);
+  // Round 1: the rows of each slot, from every rank.
+  for (int32_t r = 0; r < ranks; ++r) {
+    sends_.push_back({r, &sendCounts_[static_cast<size_t>(r * S)],
+                      static_cast<uint64_t>(S) * 4});
+    recvs_.push_back({r, counts + 4 * r * S, static_cast<uint64_t>(S) * 4});
+  }
+  if (Status s = round("the rows per slot"); !s)
+    return s;
+  int64_t total = 0;
+  for (int64_t i = 0; i < ranks * S; ++i) {
+    int32_t n = load32(counts, i);
+    if (n < 0 || n > c.recvRows)
+      n = static_cast<int32_t>(c.recvRows) + 1; // a peer's bad count: an overflow
+    total += n;
+  }
+  myTotal_ = static_cast<int32_t>(std::min<int64_t>(total, INT32_MAX));
+  // Round 2: every rank's total, so that an overflow fails every rank alike.
+  for (int32_t r = 0; r < ranks; ++r) {
+    sends_.push_back({r, &myTotal_, 4});
+    recvs_.push_back({r, &totals_[static_cast<size_t>(r)], 4});
+  }
+  if (Status s = round("the rows per rank"); !s)
+    return s;
+  for (int32_t r = 0; r < ranks; ++r)
+    if (totals_[static_cast<size_t>(r)] > c.recvRows) {
+      collectiveFailure_ = true;
+      return error(MOERT_EXECUTION_ERROR, "rank ", r, " would receive ",
+                   totals_[static_cast<size_t>(r)], " rows, more than the exchange's bound of ",
+                   c.recvRows, " (moe-compile --shard-recv-rows)");
+    }
+  int32_t at = 0;
+  store32(slotOffsets, 0, 0);
+  for (int64_t s = 0; s < S; ++s) {
+    for (int32_t r = 0; r < ranks; ++r)
+      at += load32(counts, r * S + s);
+    store32(slotOffsets, s + 1, at);
+    store32(slotExperts, s, placement_[static_cast<size_t>(me * S + s)]);
+  }
+  // Round 3: the rows, slot by slot; a slot's rows by source rank.
+  for (int32_t r = 0; r < ranks; ++r)
+    for (int64_t s = 0; s < S; ++s)
+      if (int32_t n = sendCounts_[static_cast<size_t>(r * S + s)]) {
+        int32_t e = placement_[static_cast<size_t>(r * S + s)];
+        sends_.push_back({r, const_cast<uint8_t *>(src) + load32(offsets, e) * rb,
+                          static_cast<uint64_t>(n * rb)});
+      }
+  for (int32_t r = 0; r < ranks; ++r)
+    for (int64_t s = 0; s < S; ++s)
+      if (int32_t n = load32(counts, r * S + s)) {
+        int64_t row = load32(slotOffsets, s);
+        for (int32_t q = 0; q < r; ++q)
+          row += load32(counts, q * S + s);
+        recvs_.push_back({r, dst + row * rb, static_cast<uint64_t>(n * rb)});
+      }
+  return round("the rows to the experts");
+}
+
+Status ExpertExchange::back(const CommandSpec &c, int64_t T, void *const *op) {
+  auto *src = static_cast<const uint8_t *>(op[0]);
+  auto *offsets = static_cast<const uint8_t *>(op[1]);
+  auto *slotOffsets = static_cast<const uint8_t *>(op[2]);
+  auto *counts = static_cast<const uint8_t *>(op[4]);
+  auto *dst = static_cast<uint8_t *>(op[5]);
+  int32_t ranks = comm_.size;
+  int64_t S = slots_, rb = c.rowBytes, rows = c.rows.at(T);
+  if (Status s = checkExpertOffsets(offsets, experts_, rows); !s)
+    return s;
+  // The forward exchange's plan, written by this runtime: checked anyway,
+  // so that no message reaches outside src.
+  int64_t at = 0;
+  for (int64_t s = 0; s < S; ++s) {
+    if (load32(slotOffsets, s) != at)
+      return error(MOERT_EXECUTION_ERROR, "the exchange's slot offsets do not match its counts");
+    for (int32_t r = 0; r < ranks; ++r)
+      at += load32(counts, r * S + s);
+  }
+  if (load32(slotOffsets, S) != at || at > c.recvRows)
+    return error(MOERT_EXECUTION_ERROR, "the exchange's slot offsets do not match its counts");
+  countSends(offsets);
+  for (int32_t r = 0; r < ranks; ++r)
+    for (int64_t s = 0; s < S; ++s)
+      if (int32_t n = load32(counts, r * S + s)) {
+        int64_t row = load32(slotOffsets, s);
+        for (int32_t q = 0; q < r; ++q)
+          row += load32(counts, q * S + s);
+        sends_.push_back({r, const_cast<uint8_t *>(src) + row * rb,
+                          static_cast<uint64_t>(n * rb)});
+      }
+  for (int32_t r = 0; r < ranks; ++r)
+    for (int64_t s = 0; s < S; ++s)
+      if (int32_t n = sendCounts_[static_cast<size_t>(r * S + s)]) {
+        int32_t e = placement_[static_cast<size_t>(r * S + s)];
+        recvs_.push_back({r, dst + load32(offsets, e) * rb, static_cast<uint64_t>(n * rb)});
+      }
+  int64_t used = load32(offsets, experts_);
+  if (used < rows)
+    std::memset(dst + used * rb, 0, static_cast<size_t>((rows - used) * rb));
+  return round("the experts' results back");
+}
+
+} // namespace moert::rt

@@ -1,0 +1,67 @@
+//===- ExpertExchange.h - expert parallelism's exchanges -----------*- C++ -*-===//
+//
+// A session of a sharded artifact (moe-compile --shard-experts) holds one
+// ExpertExchange: the communicator and the placement its options gave, and
+// the routing that follows from them (which slot each expert's rows go to
+// from this rank). It runs the artifact's Exchange commands as three rounds
+// of the communicator (docs/parallelism.md): the rows per slot, each rank's
+// total (so that a rank that would overflow its receive buffer fails every
+// rank alike), then the rows. Nothing is allocated per run.
+//
+//===----------------------------------------------------------------------===//
+#ifndef MOERT_SRC_EXPERTEXCHANGE_H
+#define MOERT_SRC_EXPERTEXCHANGE_H
+
+#include "Model.h"
+
+#include <memory>
+#include <vector>
+
+namespace moert::rt {
+
+class ExpertExchange {
+public:
+  /// The exchange of `model` with `options`' communicator and placement:
+  /// null (*out) when the model has no Exchange command and the options no
+  /// communicator; an error when one is missing, when the model's exchanges
+  /// disagree on ranks, slots or experts, or when the placement is invalid.
+  /// Then checks, with every rank (a collective), that all hold the same
+  /// artifact and placement.
+  static Status create(const Model &model, const moert_session_options_t *options,
+                       std::unique_ptr<ExpertExchange> *out);
+
+  /// Runs Exchange command `c` at T (its operands in forEachOperand's order).
+  Status run(const CommandSpec &c, int64_t T, void *const *operands);
+
+  /// After a failed run: unless every rank failed alike (an overflow), tells
+  /// the others that this rank stops, so that they fail too instead of
+  /// waiting.
+  void runFailed(const std::string &reason);
+
+  int32_t rank() const { return comm_.rank; }
+  int32_t ranks() const { return comm_.size; }
+
+private:
+  ExpertExchange() = default;
+  /// One round of the communicator over sends_ and recvs_.
+  Status round(const char *what);
+  /// sendCounts_ from this rank's offsets: the rows of each (rank, slot).
+  void countSends(const uint8_t *offsets);
+  Status forward(const CommandSpec &c, int64_t T, void *const *op);
+  Status back(const CommandSpec &c, int64_t T, void *const *op);
+
+  moert_communicator_t comm_{};
+  int64_t slots_ = 0, experts_ = 0;
+  std::vector<int32_t> placement_; // [ranks * slots]: expert or -1
+  std::vector<int32_t> route_;     // [experts]: the (rank * slots + slot) this rank sends to
+  std::vector<int32_t> sendCounts_; // [ranks * slots]
+  std::vector<int32_t> totals_;     // [ranks]: rows each rank receives
+  int32_t myTotal_ = 0;
+  std::vector<moert_message_t> sends_, recvs_;
+  /// The last failure was the same on every rank (no abort needed).
+  bool collectiveFailure_ = false;
+};
+
+} // namespace moert::rt
+
+#endif // MOERT_SRC_EXPERTEXCHANGE_H

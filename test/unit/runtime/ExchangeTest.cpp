@@ -1,0 +1,309 @@
+//===- ExchangeTest.cpp - expert parallelism: exchanges, local groups ------===//
+//
+// A hand-made sharded function: each rank's rows x [T, 4] grouped by expert
+// as its `offsets` input says go to the slots that hold their experts
+// (Exchange), each rank multiplies the rows it received by its slots'
+// matrices (a grouped GEMM with a slot map), and the results come back
+// (Exchange back): y[r] = W[expert of r] · x[r] on every rank, whatever the
+// placement, checked against a loop. Then the failures: an overflow fails
+// every rank alike and leaves the group usable; a rank that fails or never
+// comes does not leave the others waiting; ranks with different artifacts
+// or placements are refused.
+//
+//===----------------------------------------------------------------------===//
+#include "TestUtil.h"
+
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <thread>
+
+using namespace moert::test;
+namespace fb = moert::fb;
+
+namespace {
+
+constexpr int64_t kH = 4;
+
+struct Sharded {
+  int64_t ranks, slots, experts, maxT, recvRows;
+  std::vector<float> w; // [experts, kH, kH]
+  Bytes bytes;
+
+  /// `tweak` changes the table before it is written (to break it).
+  Sharded(int64_t ranks, int64_t slots, int64_t experts, int64_t maxT, int64_t recvRows = 0,
+          const std::function<void(fb::ModelT &)> &tweak = {})
+      : ranks(ranks), slots(slots), experts(experts), maxT(maxT),
+        recvRows(recvRows ? recvRows : ranks * maxT) {
+    w = randomFloats(static_cast<size_t>(experts * kH * kH), 5);
+    ArtifactBuilder b(maxT);
+    uint32_t W = b.addWeightPanels("w", {experts, kH, kH}, w);
+    FunctionBuilder f = b.function("forward");
+    uint32_t x = f.buffer(4 * kH, 0), off = f.buffer(0, 4 * (experts + 1));
+    uint32_t recv = f.buffer(0, 4 * kH * this->recvRows), yr = f.buffer(0, 4 * kH * this->recvRows);
+    uint32_t soff = f.buffer(0, 4 * (slots + 1)), smap = f.buffer(0, 4 * slots),
+             counts = f.buffer(0, 4 * ranks * slots), y = f.buffer(4 * kH, 0);
+    f.input("x", fb::DType::F32, {-1, kH}, x);
+    f.input("offsets", fb::DType::I32, {experts + 1}, off);
+    FunctionBuilder::Exchange fwd{buf(x),      buf(off),    buf(soff),  buf(smap),
+                                  buf(counts), buf(recv),   aff(1, 0),  4 * kH,
+                                  this->recvRows, ranks,    slots,      experts};
+    f.exchange(fwd);
+    f.groupedGemmMapped(buf(recv), wt(W), buf(yr), buf(soff), buf(smap), aff(0, this->recvRows),
+                        slots, kH, kH);
+    FunctionBuilder::Exchange back = fwd;
+    back.src = buf(yr);
+    back.dst = buf(y);
+    back.back = true;
+    f.exchange(back);
+    f.output("y", fb::DType::F32, {-1, kH}, y);
+    if (tweak)
+      tweak(b.model);
+    bytes = b.build();
+  }
+
+  /// y[r] = W[e] · x[r] for the expert e whose rows hold r.
+  std::vector<float> expected(const std::vector<float> &x, const std::vector<int32_t> &off) const {
+    std::vector<float> y(x.size(), 0.0f);
+    for (int64_t e = 0; e < experts; ++e)
+      for (int32_t r = off[static_cast<size_t>(e)]; r < off[static_cast<size_t>(e + 1)]; ++r)
+        for (int64_t n = 0; n < kH; ++n) {
+          float acc = 0;
+          for (int64_t k = 0; k < kH; ++k)
+            acc = std::fma(x[static_cast<size_t>(r * kH + k)],
+                           w[static_cast<size_t>((e * kH + n) * kH + k)], acc);
+          y[static_cast<size_t>(r * kH + n)] = acc;
+        }
+    return y;
+  }
+};
+
+moert_session_options_t rankOptions(const moert_communicator_t *comm,
+                                    const std::vector<int32_t> *placement = nullptr) {
+  moert_session_options_t o;
+  moert_session_options_init(&o);
+  o.threads = 1;
+  o.communicator = comm;
+  if (placement) {
+    o.placement = placement->data();
+    o.placement_size = placement->size();
+  }
+  return o;
+}
+
+/// Runs body(rank) on one thread per rank.
+void onRanks(int64_t ranks, const std::function<void(int32_t)> &body) {
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < ranks; ++r)
+    threads.emplace_back(body, r);
+  for (std::thread &t : threads)
+    t.join();
+}
+
+/// Rows of T tokens spread over the experts (some with none).
+std::vector<int32_t> offsetsFor(int64_t T, int64_t experts, uint32_t seed) {
+  std::vector<int32_t> off(static_cast<size_t>(experts + 1), 0);
+  std::mt19937 rng(seed);
+  for (int64_t t = 0; t < T; ++t)
+    ++off[1 + rng() % static_cast<uint32_t>(experts)];
+  for (int64_t e = 0; e < experts; ++e)
+    off[static_cast<size_t>(e + 1)] += off[static_cast<size_t>(e)];
+  return off;
+}
+
+#define EXPECT_MESSAGE(status, substring)                                                    \
+  EXPECT_NE((status).message().find(substring), std::string::npos)                          \
+      << "message: " << (status).message() << "\nexpected to contain: " << (substring)
+
+void checkPlacement(int64_t ranks, int64_t slots, const std::vector<int32_t> *placement,
+                    const std::vector<int64_t> &tokens) {
+  Sharded art(ranks, slots, 6, 16);
+  moert::Model m = mustLoad(art.bytes);
+  auto group = moert::LocalGroup::create(static_cast<int32_t>(ranks), 20000);
+  ASSERT_TRUE(group) << group.status().message();
+  onRanks(ranks, [&](int32_t r) {
+    auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r), placement));
+    ASSERT_TRUE(s) << s.status().message();
+    for (int round = 0; round < 3; ++round) {
+      int64_t T = tokens[static_cast<size_t>((r + round) % tokens.size())];
+      std::vector<float> x = randomFloats(static_cast<size_t>(T * kH), 100 + r + 7 * round);
+      std::vector<int32_t> off = offsetsFor(T, art.experts, 200 + r + 7 * round);
+      ASSERT_TRUE(s->run("forward", {f32(x, {T, kH}), i32(off, {art.experts + 1})}));
+      auto y = s->output(0);
+      ASSERT_TRUE(y);
+      EXPECT_TRUE(near(values(*y), art.expected(x, off)))
+          << "rank " << r << " of " << ranks << ", round " << round << ", T = " << T;
+    }
+  });
+}
+
+} // namespace
+
+TEST(Exchange, RowsReachTheirExpertsAndComeBack) {
+  checkPlacement(1, 6, nullptr, {5});
+  checkPlacement(2, 3, nullptr, {7, 0, 16});
+  checkPlacement(3, 2, nullptr, {1, 16, 0, 9});
+  // Any placement: reversed, and with replicas (slots to spare) and empty slots.
+  std::vector<int32_t> reversed = {5, 4, 3, 2, 1, 0};
+  checkPlacement(2, 3, &reversed, {7, 3});
+  std::vector<int32_t> replicas = {0, 1, 2, 3, -1, 4, 5, 0, 1, 3};
+  checkPlacement(2, 5, &replicas, {16, 2, 0});
+}
+
+TEST(Exchange, AnOverflowFailsEveryRankAlikeAndTheGroupStaysUsable) {
+  Sharded art(2, 3, 6, 16, /*recvRows=*/10);
+  moert::Model m = mustLoad(art.bytes);
+  auto group = moert::LocalGroup::create(2, 20000);
+  ASSERT_TRUE(group);
+  onRanks(2, [&](int32_t r) {
+    auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r)));
+    ASSERT_TRUE(s) << s.status().message();
+    // Every row to expert 0 (rank 0): 2 x 8 rows > 10.
+    std::vector<float> x = randomFloats(8 * kH, 3);
+    std::vector<int32_t> off = {0, 8, 8, 8, 8, 8, 8};
+    moert::Status st = s->run("forward", {f32(x, {8, kH}), i32(off, {7})});
+    EXPECT_EQ(st.code(), MOERT_EXECUTION_ERROR);
+    EXPECT_MESSAGE(st, "rank 0 would receive 16 rows, more than the exchange's bound of 10");
+    std::vector<int32_t> fits = {0, 4, 4, 4, 4, 4, 4};
+    std::vector<float> x4(x.begin(), x.begin() + 4 * kH);
+    EXPECT_TRUE(s->run("forward", {f32(x4, {4, kH}), i32(fits, {7})}));
+  });
+}
+
+TEST(Exchange, AFailingRankDoesNotLeaveTheOthersWaiting) {
+  Sharded art(3, 2, 6, 16);
+  moert::Model m = mustLoad(art.bytes);
+  // A long timeout: the failing rank's abort, not the timeout, ends the wait.
+  auto group = moert::LocalGroup::create(3, 600000);
+  ASSERT_TRUE(group);
+  std::vector<double> seconds(3);
+  onRanks(3, [&](int32_t r) {
+    auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r)));
+    ASSERT_TRUE(s) << s.status().message();
+    int64_t T = r == 1 ? 17 : 4; // rank 1: more than max_tokens
+    std::vector<float> x = randomFloats(static_cast<size_t>(T * kH), 3);
+    std::vector<int32_t> off = offsetsFor(T, 6, 4);
+    auto start = std::chrono::steady_clock::now();
+    moert::Status st = s->run("forward", {f32(x, {T, kH}), i32(off, {7})});
+    seconds[static_cast<size_t>(r)] =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_FALSE(st.ok());
+    if (r == 1)
+      EXPECT_MESSAGE(st, "T = 17 tokens is out of range");
+    else
+      EXPECT_MESSAGE(st, "rank 1 failed: run 'forward': T = 17 tokens is out of range");
+    // The group is broken for good: the next run fails at once.
+    if (r != 1)
+      EXPECT_MESSAGE(s->run("forward", {f32(x, {T, kH}), i32(off, {7})}), "rank 1 failed");
+  });
+  for (double s : seconds)
+    EXPECT_LT(s, 60.0);
+}
+
+TEST(Exchange, ARankThatNeverComesTimesOut) {
+  Sharded art(2, 3, 6, 16);
+  moert::Model m = mustLoad(art.bytes);
+  auto group = moert::LocalGroup::create(2, 300);
+  ASSERT_TRUE(group);
+  onRanks(2, [&](int32_t r) {
+    auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r)));
+    ASSERT_TRUE(s) << s.status().message();
+    if (r == 1)
+      return; // never runs
+    std::vector<float> x = randomFloats(4 * kH, 3);
+    std::vector<int32_t> off = offsetsFor(4, 6, 4);
+    moert::Status st = s->run("forward", {f32(x, {4, kH}), i32(off, {7})});
+    EXPECT_EQ(st.code(), MOERT_EXECUTION_ERROR);
+    EXPECT_MESSAGE(st, "rank 0 waited 300 ms in exchange round");
+  });
+}
+
+TEST(Exchange, RanksMustHoldTheSameArtifactAndPlacement) {
+  Sharded a(2, 3, 6, 16), b(2, 3, 6, 8);
+  moert::Model ma = mustLoad(a.bytes), mb = mustLoad(b.bytes);
+  {
+    auto group = moert::LocalGroup::create(2, 20000);
+    ASSERT_TRUE(group);
+    onRanks(2, [&](int32_t r) {
+      auto s = moert::Session::create(r == 0 ? ma : mb, "cpu", rankOptions(group->communicator(r)));
+      ASSERT_FALSE(s);
+      EXPECT_MESSAGE(s.status(), "holds another artifact than rank");
+    });
+  }
+  {
+    auto group = moert::LocalGroup::create(2, 20000);
+    ASSERT_TRUE(group);
+    std::vector<int32_t> one = {0, 1, 2, 3, 4, 5}, other = {5, 4, 3, 2, 1, 0};
+    onRanks(2, [&](int32_t r) {
+      auto s = moert::Session::create(ma, "cpu",
+                                      rankOptions(group->communicator(r), r ? &other : &one));
+      ASSERT_FALSE(s);
+      EXPECT_MESSAGE(s.status(), "holds another placement than rank");
+    });
+  }
+  // Without a communicator, with one of the wrong size, or for a model that
+  // is not sharded.
+  auto none = moert::Session::create(ma, "cpu", rankOptions(nullptr));
+  EXPECT_MESSAGE(none.status(), "its sessions need a communicator");
+  auto three = moert::LocalGroup::create(3, 1000);
+  ASSERT_TRUE(three);
+  auto wrong = moert::Session::create(ma, "cpu", rankOptions(three->communicator(0)));
+  EXPECT_MESSAGE(wrong.status(), "the communicator is rank 0 of 3, but the artifact shards its "
+                                 "experts over 2 ranks");
+}
+
+TEST(Exchange, LocalGroupChecksItsArgumentsAndMessages) {
+  moert_local_group_t *g = nullptr;
+  moert::Status s = moert::Status::adopt(moert_local_group_create(0, 100, &g));
+  EXPECT_EQ(s.code(), MOERT_INVALID_ARGUMENT);
+  EXPECT_MESSAGE(s, "a local group takes 1 to 1024 ranks");
+  EXPECT_FALSE(moert::Status::adopt(moert_local_group_create(2, 0, &g)));
+  ASSERT_TRUE(moert::Status::adopt(moert_local_group_create(2, 5000, &g)));
+  EXPECT_EQ(moert_local_group_communicator(g, 2), nullptr);
+  // Sizes that do not match fail the round on both ranks.
+  std::vector<std::string> errors(2);
+  onRanks(2, [&](int32_t r) {
+    const moert_communicator_t *c = moert_local_group_communicator(g, r);
+    int32_t out[2] = {r, r}, in[2] = {0, 0};
+    moert_message_t send{1 - r, out, r == 0 ? 8u : 4u}, recv{1 - r, in, 4};
+    char err[256] = {0};
+    int rc = c->exchange(c->context, &send, 1, &recv, 1, err, sizeof err);
+    EXPECT_NE(rc, 0);
+    errors[static_cast<size_t>(r)] = err;
+  });
+  EXPECT_NE(errors[1].find("rank 0 sent 8 bytes where rank 1 expects 4"), std::string::npos)
+      << errors[1];
+  EXPECT_EQ(errors[0], errors[1]);
+  moert_local_group_free(g);
+}
+
+TEST(Exchange, TheLoaderChecksExchangesAndMaps) {
+  auto command = [](fb::ModelT &m, size_t i) -> fb::CommandEntryT & {
+    return *m.functions[0]->commands[i];
+  };
+  struct Case {
+    std::function<void(fb::ModelT &)> tweak;
+    const char *message;
+  } cases[] = {
+      {[&](fb::ModelT &m) { command(m, 0).command.AsExchange()->counts->mutate_index(1); },
+       "command 0 (Exchange): operand counts"},
+      {[&](fb::ModelT &m) { command(m, 0).command.AsExchange()->ranks = 0; },
+       "command 0 (Exchange): ranks is 0"},
+      {[&](fb::ModelT &m) { command(m, 0).command.AsExchange()->recv_rows = 1000; },
+       "command 0 (Exchange): operand dst"},
+      {[&](fb::ModelT &m) { command(m, 2).command.AsExchange()->dst->mutate_index(1); },
+       "command 2 (Exchange): operand dst"},
+      {[&](fb::ModelT &m) { command(m, 0).command.AsExchange()->slots = 4; },
+       "command 0 (Exchange): operand slot_offsets"},
+      {[&](fb::ModelT &m) {
+         command(m, 1).command.AsGroupedGemm()->map->mutate_kind(fb::RefKind::Weight);
+       },
+       "command 1 (GroupedGemm): operand map"},
+  };
+  for (const Case &c : cases) {
+    Sharded art(2, 3, 6, 16, 0, c.tweak);
+    moert::Status s = loadStatus(art.bytes);
+    EXPECT_EQ(s.code(), MOERT_INVALID_ARTIFACT) << c.message;
+    EXPECT_MESSAGE(s, c.message);
+  }
+}
