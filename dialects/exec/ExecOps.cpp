@@ -286,10 +286,14 @@ LogicalResult GroupedGemmOp::verify() {
   FailureOr<Type> ab = gemmOperandType(*this, getB(), getDequant().has_value());
   if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
       failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
-      failed(verifyBuffer(*this, "B", getB(), {e, n, k}, gemmWeightType(getB()))) ||
+      failed(verifyBuffer(*this, "B", getB(), {getMap() ? -1 : e, n, k},
+                          gemmWeightType(getB()))) ||
       failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)) ||
+      (getMap() && failed(verifyBuffer(*this, "map", getMap(), {e}, i32))) ||
       failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
     return failure();
+  if (getMap() && (getGemv() || getDequant()))
+    return emitOpError() << "a map is not supported with gemv or dequant kernels";
   if (getC() == getA())
     return emitOpError() << "C must not be A";
   if (getGemv().has_value() != getGemvMaxTokens().has_value())
@@ -298,6 +302,29 @@ LogicalResult GroupedGemmOp::verify() {
     return emitOpError() << "gemv_max_tokens must be at least 1, got "
                          << *getGemvMaxTokens();
   return verifyInt8Activations(*this, getInt8Activations(), getB());
+}
+
+LogicalResult ExchangeOp::verify() {
+  Type i32 = IntegerType::get(getContext(), 32);
+  int64_t ranks = getRanks(), slots = getSlots(), e = getExperts();
+  if (ranks < 1 || slots < 1 || e < 1 || getRecvRows() < 0)
+    return emitOpError() << "ranks, slots and experts must be at least 1 and "
+                            "recv_rows not negative, got "
+                         << ranks << ", " << slots << ", " << e << ", " << getRecvRows();
+  auto src = cast<BufferType>(getSrc().getType());
+  if (src.getShape().size() != 2)
+    return emitOpError() << "src must have rank 2, got " << src;
+  if (failed(verifyAffine(*this, "rows", getRows())) ||
+      failed(verifyBuffer(*this, "dst", getDst(), {-1, src.getShape()[1]},
+                          src.getElementType())) ||
+      failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)) ||
+      failed(verifyBuffer(*this, "slot_offsets", getSlotOffsets(), {slots + 1}, i32)) ||
+      failed(verifyBuffer(*this, "slot_experts", getSlotExperts(), {slots}, i32)) ||
+      failed(verifyBuffer(*this, "counts", getCounts(), {ranks * slots}, i32)))
+    return failure();
+  if (getSrc() == getDst())
+    return emitOpError() << "src and dst are the same buffer";
+  return success();
 }
 
 LogicalResult FillOp::verify() {

@@ -241,18 +241,56 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
     B, B's scales, offsets, C; `grouped_gemv_mxfp4_warp` for an mxfp4 B as
     `grouped_gemv_warp`; extent experts·n) instead, which reads the
     offsets on the device; larger T keep the vendor GEMM.
+
+    With `map %m` (i32 `[experts]`, written by `exec.exchange`) the groups
+    are a rank's expert slots: group g multiplies by B's matrix `m[g]` (B
+    `[E, n, k]` with any E), a group without rows may hold -1, and any other
+    value outside `[0, E)` is an execution error. The CPU target only.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
-                       Exec_BufferType:$offsets, Exec_BufferType:$c,
+                       Exec_BufferType:$offsets, Optional<Exec_BufferType>:$map,
+                       Exec_BufferType:$c,
                        Exec_AffineAttr:$rows, I64Attr:$experts, I64Attr:$n,
                        I64Attr:$k, OptionalAttr<FlatSymbolRefAttr>:$gemv,
                        OptionalAttr<I64Attr>:$gemv_max_tokens,
                        UnitAttr:$int8_activations,
                        OptionalAttr<FlatSymbolRefAttr>:$dequant);
   let assemblyFormat = [{
-    $a `,` $b `,` $offsets `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
+    $a `,` $b `,` $offsets (`map` $map^)? `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
     `n` `(` $n `)` `k` `(` $k `)` attr-dict `:` type($a) `,` type($b) `,`
-    type($offsets) `->` type($c)
+    type($offsets) (`,` type($map)^)? `->` type($c)
+  }];
+}
+
+def Exec_ExchangeOp : Exec_Op<"exchange"> {
+  let summary = "move expert rows between ranks (moe.exchange, moe.exchange_back)";
+  let description = [{
+    A collective over the session's communicator (every rank runs it). The
+    rows of `src` and `dst` are of one type and width. Forward (without
+    `back`): `src` holds rows(T) rows grouped by `offsets` (i32
+    `[experts + 1]`); each expert's rows go to its slot by the session's
+    placement, and `dst` receives this rank's slots' rows (at most
+    `recv_rows`: more fail the run on every rank), slot by slot and each
+    slot's rows by source rank; it writes `slot_offsets` (i32 `[slots + 1]`),
+    `slot_experts` (i32 `[slots]`, this rank's placement) and `counts` (i32
+    `[ranks · slots]`, rows from each rank per slot). With `back`, `src`
+    holds one row per received row (`recv_rows` rows) and each goes back to
+    where it came from: `dst` gets rows(T) rows in dispatch order (rows past
+    `offsets[experts]` 0), from the forward exchange's `slot_offsets` and
+    `counts`, which it reads.
+  }];
+  let arguments = (ins Exec_BufferType:$src, Exec_BufferType:$offsets,
+                       Exec_BufferType:$slot_offsets,
+                       Exec_BufferType:$slot_experts, Exec_BufferType:$counts,
+                       Exec_BufferType:$dst, Exec_AffineAttr:$rows,
+                       I64Attr:$recv_rows, I64Attr:$ranks, I64Attr:$slots,
+                       I64Attr:$experts, UnitAttr:$back);
+  let assemblyFormat = [{
+    $src `,` $offsets `,` $slot_offsets `,` $slot_experts `,` $counts `->` $dst
+    `rows` `(` $rows `)` `recv_rows` `(` $recv_rows `)` `ranks` `(` $ranks `)`
+    `slots` `(` $slots `)` `experts` `(` $experts `)` attr-dict `:` type($src)
+    `,` type($offsets) `,` type($slot_offsets) `,` type($slot_experts) `,`
+    type($counts) `->` type($dst)
   }];
 }
 

@@ -570,7 +570,16 @@ LogicalResult ExpertFfnOp::verify() {
   if (failed(x) || failed(out) || failed(up))
     return failure();
   int64_t e = up->getDimSize(0), h = x->getDimSize(1);
-  if (failed(verifyOffsets(check, *this, getOffsets(), e)))
+  int64_t groups = e;
+  if (Value map = getExpertMap()) {
+    auto m = check.rank(map, "expert_map", 1, "[G]");
+    if (failed(m) || failed(check.isStatic(*m, "expert_map")))
+      return failure();
+    groups = m->getDimSize(0);
+    if (getUpBias())
+      return emitOpError() << "expert biases with an expert_map are not supported yet";
+  }
+  if (failed(verifyOffsets(check, *this, getOffsets(), groups)))
     return failure();
   auto f = verifyFfnWeights(check, *this, getFfn(), getGateWeight(),
                             getUpWeight(), getDownWeight(), e, h, "");
@@ -579,6 +588,68 @@ LogicalResult ExpertFfnOp::verify() {
                                 getUpBias(), getDownBias(), e, *f, h)) ||
       failed(check.dim(*out, "result", 0, x->getDimSize(0), "R")) ||
       failed(check.dim(*out, "result", 1, x->getDimSize(1), "H")))
+    return failure();
+  return check.sameElementType(getInput().getType(), "input",
+                               getResult().getType(), "result");
+}
+
+/// The rank and slot counts of an exchange: at least one each, and enough
+/// slots for every expert.
+static LogicalResult verifyShards(Operation *op, int64_t ranks, int64_t slots,
+                                  int64_t experts) {
+  if (ranks < 1 || slots < 1)
+    return op->emitOpError() << "ranks (" << ranks << ") and slots (" << slots
+                             << ") must be at least 1";
+  if (ranks * slots < experts)
+    return op->emitOpError() << "ranks · slots = " << ranks * slots
+                             << " cannot hold the " << experts << " experts";
+  return success();
+}
+
+LogicalResult ExchangeOp::verify() {
+  ShapeCheck check(*this);
+  auto x = check.matrix(getInput(), "input", "[R, H]");
+  auto recv = check.matrix(getReceived(), "received", "[B, H]");
+  auto off = check.rank(getOffsets(), "offsets", 1, "[E + 1]");
+  if (failed(x) || failed(recv) || failed(off) || failed(check.isStatic(*off, "offsets")))
+    return failure();
+  int64_t e = off->getDimSize(0) - 1, s = getSlots(), ranks = getRanks();
+  if (failed(verifyShards(*this, ranks, s, e)))
+    return failure();
+  if (getRecvRows() < 0)
+    return emitOpError() << "recv_rows must not be negative, got " << getRecvRows();
+  auto soff = check.rank(getSlotOffsets(), "slot_offsets", 1, "[S + 1]");
+  auto smap = check.rank(getSlotExperts(), "slot_experts", 1, "[S]");
+  auto counts = check.rank(getCounts(), "counts", 1, "[ranks · S]");
+  if (failed(soff) || failed(smap) || failed(counts) ||
+      failed(check.dim(*soff, "slot_offsets", 0, s + 1, "S + 1")) ||
+      failed(check.dim(*smap, "slot_experts", 0, s, "S")) ||
+      failed(check.dim(*counts, "counts", 0, ranks * s, "ranks · S")) ||
+      failed(check.dim(*recv, "received", 1, x->getDimSize(1), "H")))
+    return failure();
+  return check.sameElementType(getInput().getType(), "input",
+                               getReceived().getType(), "received");
+}
+
+LogicalResult ExchangeBackOp::verify() {
+  ShapeCheck check(*this);
+  auto y = check.matrix(getInput(), "input", "[B, N]");
+  auto out = check.matrix(getResult(), "result", "[R, N]");
+  auto off = check.rank(getOffsets(), "offsets", 1, "[E + 1]");
+  auto rt = check.rank(getRowToken(), "row_token", 1, "[R]");
+  if (failed(y) || failed(out) || failed(off) || failed(rt) ||
+      failed(check.isStatic(*off, "offsets")))
+    return failure();
+  int64_t e = off->getDimSize(0) - 1, s = getSlots(), ranks = getRanks();
+  if (failed(verifyShards(*this, ranks, s, e)))
+    return failure();
+  auto soff = check.rank(getSlotOffsets(), "slot_offsets", 1, "[S + 1]");
+  auto counts = check.rank(getCounts(), "counts", 1, "[ranks · S]");
+  if (failed(soff) || failed(counts) ||
+      failed(check.dim(*soff, "slot_offsets", 0, s + 1, "S + 1")) ||
+      failed(check.dim(*counts, "counts", 0, ranks * s, "ranks · S")) ||
+      failed(check.dim(*out, "result", 0, rt->getDimSize(0), "R")) ||
+      failed(check.dim(*out, "result", 1, y->getDimSize(1), "N")))
     return failure();
   return check.sameElementType(getInput().getType(), "input",
                                getResult().getType(), "result");

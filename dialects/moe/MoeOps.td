@@ -370,12 +370,19 @@ def Moe_ExpertFfnOp : Moe_Op<"expert_ffn", [AttrSizedOperandSegments]> {
     `[E, F]`, down `[E, H]`; gate exactly when the FFN is gated) is added in
     f32 before the projection's result is rounded.
 
+    With `experts %map` (i32 `[G]`, as `moe.exchange` writes it), the rows
+    are in G groups (offsets `[G + 1]`) and group g is expert `map[g]`'s:
+    `p_g(x) = x · W_p[map[g]]ᵀ`; a group without rows may hold -1 (an empty
+    slot), any other value is in `[0, E)` (an execution error otherwise).
+    Biases are not supported with a map yet.
+
     ```mlir
     %y = moe.expert_ffn %xp, %offsets gate %w1 up %w3 down %w2 <activation = silu>
         : (tensor<?x72xf32>, tensor<13xi32>, tensor<12x40x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>) -> tensor<?x72xf32>
     ```
   }];
   let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$offsets,
+                       Optional<Moe_I32Tensor>:$expert_map,
                        Optional<Moe_WeightTensor>:$gate_weight,
                        Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
                        Optional<Moe_F32Tensor>:$up_bias,
@@ -384,9 +391,83 @@ def Moe_ExpertFfnOp : Moe_Op<"expert_ffn", [AttrSizedOperandSegments]> {
                        Moe_FfnAttr:$ffn);
   let results = (outs Moe_ActTensor:$result);
   let assemblyFormat = [{
-    $input `,` $offsets (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
+    $input `,` $offsets (`experts` $expert_map^)? (`gate` $gate_weight^)? `up` $up_weight `down` $down_weight
     (`biases` `(` `up` $up_bias^ `,` `down` $down_bias (`,` `gate` $gate_bias^)? `)`)?
     $ffn attr-dict `:` functional-type(operands, results)
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Expert parallelism
+//===----------------------------------------------------------------------===//
+
+def Moe_ExchangeOp : Moe_Op<"exchange"> {
+  let summary = "send each expert's rows to the rank that holds it";
+  let description = [{
+    Expert parallelism (`moe-shard-experts`): every rank runs the function on
+    its own tokens, and the experts' weights are spread over the `ranks` ranks
+    in `slots` slots each by the session's placement, a table that maps
+    (rank, slot) to an expert in `[0, E)` or -1 (an empty slot), given at
+    session creation (default: slot s of rank r holds expert `r · slots + s`
+    when that is below E). An expert may sit in several slots (a replica of a
+    hot expert); a rank sends an expert's rows to its own replica if it holds
+    one, else to the replica `rank mod copies` in (rank, slot) order.
+
+    `input` (`[R, H]`) holds this rank's rows grouped by expert as `offsets`
+    (i32 `[E + 1]`, from `moe.dispatch`) says. All ranks take part together
+    (a collective): each sends expert e's rows to e's slot, and receives into
+    `received` (`[B, H]`, the same dtype) the rows of its own slots: slot s's
+    rows are `[slot_offsets[s], slot_offsets[s + 1])` (i32 `[S + 1]`), from
+    rank 0's first, each rank's in its dispatch order. `slot_experts` (i32
+    `[S]`) is this rank's row of the placement, `counts` (i32
+    `[ranks · S]`) the rows that each rank sent to each slot (rank-major),
+    which `moe.exchange_back` needs. The bound B is `recv_rows`, or when 0
+    `ranks` times R at the largest T: a rank that would receive more rows
+    than B fails the exchange on every rank with an execution error.
+
+    ```mlir
+    %xr, %soff, %smap, %counts = moe.exchange %xp, %offsets ranks(2) slots(4)
+        : tensor<?x72xf32>, tensor<9xi32>
+        -> tensor<?x72xf32>, tensor<5xi32>, tensor<4xi32>, tensor<8xi32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$offsets,
+                       I64Attr:$ranks, I64Attr:$slots,
+                       DefaultValuedAttr<I64Attr, "0">:$recv_rows);
+  let results = (outs Moe_ActTensor:$received, Moe_I32Tensor:$slot_offsets,
+                      Moe_I32Tensor:$slot_experts, Moe_I32Tensor:$counts);
+  let assemblyFormat = [{
+    $input `,` $offsets `ranks` `(` $ranks `)` `slots` `(` $slots `)` attr-dict
+    `:` type($input) `,` type($offsets) `->` type($received) `,`
+    type($slot_offsets) `,` type($slot_experts) `,` type($counts)
+  }];
+}
+
+def Moe_ExchangeBackOp : Moe_Op<"exchange_back"> {
+  let summary = "return the experts' results to the ranks their rows came from";
+  let description = [{
+    The inverse of the `moe.exchange` whose `slot_offsets` and `counts` it
+    takes: `input` (`[B, N]`) holds one result row per received row, and each
+    goes back to the rank and the row it came from, so that `result`
+    (`[R, N]`, R = the size of `row_token`, the dispatch's `row_token`) is in
+    this rank's dispatch order, as `offsets` (i32 `[E + 1]`) groups it; rows
+    past `offsets[E]` are 0. A collective, as `moe.exchange`.
+
+    ```mlir
+    %y = moe.exchange_back %yr, %offsets, %soff, %counts, %row_token ranks(2) slots(4)
+        : tensor<?x72xf32>, tensor<9xi32>, tensor<5xi32>, tensor<8xi32>, tensor<?xi32>
+        -> tensor<?x72xf32>
+    ```
+  }];
+  let arguments = (ins Moe_ActTensor:$input, Moe_I32Tensor:$offsets,
+                       Moe_I32Tensor:$slot_offsets, Moe_I32Tensor:$counts,
+                       Moe_I32Tensor:$row_token, I64Attr:$ranks, I64Attr:$slots);
+  let results = (outs Moe_ActTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $offsets `,` $slot_offsets `,` $counts `,` $row_token `ranks` `(`
+    $ranks `)` `slots` `(` $slots `)` attr-dict `:` type($input) `,`
+    type($offsets) `,` type($slot_offsets) `,` type($counts) `,` type($row_token)
+    `->` type($result)
   }];
 }
 

@@ -1524,13 +1524,30 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
                              dequant = optionalKernel(op, g.getDequant());
       if (!gemv || !dequant)
         break;
+      fb::Ref map = g.getMap() ? ref(g.getMap()) : fb::Ref();
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
                                         g.getExperts(), g.getN(), g.getK(),
                                         gemmDType(g.getB()), *gemv,
                                         g.getGemvMaxTokens().value_or(0),
-                                        g.getInt8Activations(), *dequant);
+                                        g.getInt8Activations(), *dequant,
+                                        g.getMap() ? &map : nullptr,
+                                        bool(g.getMap()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
+    } else if (auto x = dyn_cast<exec::ExchangeOp>(op)) {
+      fb::Ref src = ref(x.getSrc()), off = ref(x.getOffsets()),
+              soff = ref(x.getSlotOffsets()), smap = ref(x.getSlotExperts()),
+              counts = ref(x.getCounts()), dst = ref(x.getDst());
+      fb::Affine rows = affine(x.getRows());
+      auto type = cast<exec::BufferType>(x.getSrc().getType());
+      int64_t rowBytes = type.getShape()[1] *
+                         type.getElementType().getIntOrFloatBitWidth() / 8;
+      auto exchange = fb::CreateExchange(fbb, &src, &off, &soff, &smap, &counts,
+                                         &dst, &rows, rowBytes, x.getRecvRows(),
+                                         x.getRanks(), x.getSlots(),
+                                         x.getExperts(), x.getBack());
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_Exchange, exchange.Union()));
     } else if (auto f = dyn_cast<exec::FillOp>(op)) {
       fb::Ref dst = ref(f.getDst());
       fb::Affine bytes = affine(f.getBytes());

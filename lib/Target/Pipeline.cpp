@@ -79,6 +79,9 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoeExpandBlocks());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (options.shardRanks > 0)
+    pm.addPass(createMoeShardExperts(MoeShardExpertsOptions{
+        options.shardRanks, options.shardSlots, options.shardRecvRows}));
   if (last < Stage::Exec)
     return;
   pm.addPass(createMoeLowerToExec(
@@ -153,6 +156,15 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("cuda: grouped GEMMs run the generated kernel at T <= N")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
+  Option<int64_t> shardRanks{
+      *this, "shard-ranks", llvm::cl::init(0),
+      llvm::cl::desc("expert parallelism over N ranks (0: one device)")};
+  Option<int64_t> shardSlots{
+      *this, "shard-slots", llvm::cl::init(0),
+      llvm::cl::desc("expert slots per rank (0: ceil(E / ranks))")};
+  Option<int64_t> shardRecvRows{
+      *this, "shard-recv-rows", llvm::cl::init(0),
+      llvm::cl::desc("the most rows a rank receives per exchange (0: never overflows)")};
   Option<std::string> output{*this, "output", llvm::cl::init(""),
                              llvm::cl::desc("the .moeb to write")};
   Option<std::string> signKey{
@@ -178,6 +190,9 @@ void moec::registerCompilePipeline() {
         options.int8Activations = o.int8Activations;
         options.packWeights = o.packWeights;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
+        options.shardRanks = o.shardRanks;
+        options.shardSlots = o.shardSlots;
+        options.shardRecvRows = o.shardRecvRows;
         options.output = o.output;
         options.signKey = o.signKey;
         std::string error;

@@ -78,7 +78,7 @@ struct ExpandBlock : OpRewritePattern<BlockOp> {
                                    dispatch.getRowToken());
       Value y = ExpertFfnOp::create(
           rewriter, loc, xp.getType(), xp, dispatch.getOffsets(),
-          op.getGateWeight(), op.getUpWeight(), op.getDownWeight(),
+          /*expert_map=*/Value(), op.getGateWeight(), op.getUpWeight(), op.getDownWeight(),
           op.getUpBias(), op.getDownBias(), op.getGateBias(), op.getFfn());
       Value passthrough =
           op.getDropped() == DroppedPolicy::passthrough ? x : Value();
@@ -95,7 +95,8 @@ struct ExpandBlock : OpRewritePattern<BlockOp> {
                                    rowsType(rows, h, xType.getElementType()), x,
                                    choice.getRowToken());
       Value y = ExpertFfnOp::create(rewriter, loc, xp.getType(), xp,
-                                    choice.getOffsets(), op.getGateWeight(),
+                                    choice.getOffsets(), /*expert_map=*/Value(),
+                                    op.getGateWeight(),
                                     op.getUpWeight(), op.getDownWeight(),
                                     op.getUpBias(), op.getDownBias(),
                                     op.getGateBias(), op.getFfn());

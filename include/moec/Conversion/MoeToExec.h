@@ -9,6 +9,7 @@
 //   ExpertFfn.cpp    moe.expert_ffn, moe.grouped_matmul, moe.glu,
 //                    moe.shared_expert: library GEMMs and the GLU kernel
 //   Combine.cpp      moe.combine
+//   Exchange.cpp     moe.exchange, moe.exchange_back: exec.exchange (CPU)
 //   Elementwise.cpp  arith.addf, func.return (the plan's outputs)
 //   Rounding.cpp     16-bit GEMM operands: each A operand of a GEMM whose
 //                    weights are bf16 or f16 is rounded once, by the GLU that
@@ -125,11 +126,14 @@ public:
     return rewriter.getDenseI64ArrayAttr({a.perToken, a.fixed});
   }
 
-  /// A new arena buffer of rows(T) × `trailing` elements of `elem`.
+  /// A new arena buffer of rows(T) × `trailing` elements of `elem`; its
+  /// type's first dimension is dynamic when rows(T) depends on T or
+  /// `dynamicRows` (rows a bound fixed here for a tensor of unknown rows).
   mlir::Value alloc(exec::Affine rows, llvm::ArrayRef<int64_t> trailing,
-                    mlir::Type elem);
+                    mlir::Type elem, bool dynamicRows = false);
   /// A buffer for the tensor `v` (rows `rows`, v's element type, f32 for a
-  /// 16-bit activation, and trailing dimensions): the value that replaces it.
+  /// 16-bit activation, and trailing dimensions, the first dynamic when v's
+  /// is): the value that replaces it.
   mlir::Value allocFor(mlir::Value v, exec::Affine rows);
   /// The rows(T) of a buffer that this conversion made, or of a function
   /// input (T).
@@ -172,11 +176,12 @@ public:
   /// C[rows(T), n] = A · Wᵀ (A rounded first when W is 16-bit).
   mlir::LogicalResult gemm(mlir::Value a, mlir::Value w, mlir::Value c,
                            exec::Affine rows, int64_t n, int64_t k);
-  /// One GEMM per expert over the rows its offsets give.
+  /// One GEMM per expert over the rows its offsets give; with `map`, one
+  /// per group (`experts` of them) over the matrix of W that map names.
   mlir::LogicalResult groupedGemm(mlir::Value a, mlir::Value w,
                                   mlir::Value offsets, mlir::Value c,
                                   exec::Affine rows, int64_t experts,
-                                  int64_t n, int64_t k);
+                                  int64_t n, int64_t k, mlir::Value map = {});
   /// c[r, :] += bias[e, :] for the expert e whose rows hold r (nothing when
   /// `bias`, a moe.weight or null, is null).
   mlir::LogicalResult expertBias(mlir::Value c, mlir::Value bias,
@@ -283,6 +288,8 @@ void populateDispatchToExecPatterns(ExecLowering &lowering,
                                     mlir::RewritePatternSet &patterns);
 void populateExpertFfnToExecPatterns(ExecLowering &lowering,
                                      mlir::RewritePatternSet &patterns);
+void populateExchangeToExecPatterns(ExecLowering &lowering,
+                                    mlir::RewritePatternSet &patterns);
 void populateCombineToExecPatterns(ExecLowering &lowering,
                                    mlir::RewritePatternSet &patterns);
 void populateElementwiseToExecPatterns(ExecLowering &lowering,

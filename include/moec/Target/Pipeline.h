@@ -47,6 +47,12 @@ struct CompileOptions {
   int64_t cudaGemvMaxTokens = 0;
   CudaBinary cudaBinary = CudaBinary::Auto;
   std::string cudaPath;
+  /// Expert parallelism (moe-shard-experts): the ranks that hold the
+  /// experts (0: none, one device), the slots per rank (0: ceil(E / ranks))
+  /// and the receive bound (0: the pass's default).
+  int64_t shardRanks = 0;
+  int64_t shardSlots = 0;
+  int64_t shardRecvRows = 0;
   std::string output; // the artifact, for Stage::Artifact
   /// A file with an Ed25519 secret key: the artifact is signed with it.
   std::string signKey;

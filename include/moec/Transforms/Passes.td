@@ -36,4 +36,37 @@ def MoePlanDispatch : Pass<"moe-plan-dispatch", "::mlir::ModuleOp"> {
   let dependentDialects = ["::moec::moe::MoeDialect"];
 }
 
+def MoeShardExperts : Pass<"moe-shard-experts", "::mlir::ModuleOp"> {
+  let summary = "Spread the experts over ranks: exchanges around each expert FFN";
+  let description = [{
+    Expert parallelism. Every rank runs the same function on its own tokens;
+    the routing, the dispatch, the shared experts and the combine stay on
+    each rank (data-parallel), and each `moe.expert_ffn` fed by a
+    token-choice `moe.dispatch` and `moe.permute` becomes:
+
+    ```
+    %xr, %soff, %smap, %counts = moe.exchange %xp, %offsets ranks(N) slots(S)
+    %yr = moe.expert_ffn %xr, %soff experts %smap gate ... up ... down ...
+    %y = moe.exchange_back %yr, %offsets, %soff, %counts, %row_token ranks(N) slots(S)
+    ```
+
+    so each rank computes its own slots' experts over the rows that every
+    rank routed to them, and the combine sums each token's experts in the
+    same order as on one device. Which expert a slot holds is the session's
+    placement (moert_session_options_t), chosen at run time; S defaults to
+    ceil(E / ranks). Expert-choice routing, capacity routing and experts
+    with biases are refused (not supported yet).
+  }];
+  let options = [
+    Option<"ranks", "ranks", "int64_t", /*default=*/"1",
+           "the ranks that hold experts">,
+    Option<"slots", "slots", "int64_t", /*default=*/"0",
+           "expert slots per rank (0: ceil(E / ranks))">,
+    Option<"recvRows", "recv-rows", "int64_t", /*default=*/"0",
+           "the most rows a rank may receive per exchange (0: ranks times the "
+           "rows of one rank's dispatch at max tokens, which never overflows)">
+  ];
+  let dependentDialects = ["::moec::moe::MoeDialect"];
+}
+
 #endif // MOEC_TRANSFORMS_PASSES

@@ -81,5 +81,6 @@ void moec::populateMoeToExecPatterns(ExecLowering &lowering,
   populateDispatchToExecPatterns(lowering, patterns);
   populateExpertFfnToExecPatterns(lowering, patterns);
   populateCombineToExecPatterns(lowering, patterns);
+  populateExchangeToExecPatterns(lowering, patterns);
   populateElementwiseToExecPatterns(lowering, patterns);
 }

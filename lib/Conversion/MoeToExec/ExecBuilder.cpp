@@ -32,12 +32,12 @@ void ExecLowering::beginFunction(Type activations) {
 }
 
 Value ExecBuilder::alloc(Affine rowsOf, ArrayRef<int64_t> trailing,
-                         Type elem) {
+                         Type elem, bool dynamicRows) {
   int64_t perRow = bytesOf(elem);
   for (int64_t d : trailing)
     perRow *= d;
-  SmallVector<int64_t> shape{rowsOf.perToken ? ShapedType::kDynamic
-                                             : rowsOf.fixed};
+  SmallVector<int64_t> shape{rowsOf.perToken || dynamicRows ? ShapedType::kDynamic
+                                                            : rowsOf.fixed};
   shape.append(trailing.begin(), trailing.end());
   auto type = exec::BufferType::get(rewriter.getContext(), shape, elem);
   Value buffer = exec::AllocOp::create(rewriter, loc, type,
@@ -50,7 +50,7 @@ Value ExecBuilder::alloc(Affine rowsOf, ArrayRef<int64_t> trailing,
 Value ExecBuilder::allocFor(Value v, Affine rowsOf) {
   auto type = cast<RankedTensorType>(v.getType());
   return alloc(rowsOf, type.getShape().drop_front(),
-               storageType(type.getElementType()));
+               storageType(type.getElementType()), type.isDynamicDim(0));
 }
 
 Value ExecBuilder::input(BlockArgument arg) {

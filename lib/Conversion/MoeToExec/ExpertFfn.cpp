@@ -79,13 +79,16 @@ LogicalResult ExecBuilder::gemm(Value a, Value w, Value c, Affine rows,
 
 LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
                                        Affine rows, int64_t experts, int64_t n,
-                                       int64_t k) {
+                                       int64_t k, Value map) {
   auto in = operandFor(a, w, rows, k);
   auto dequant = dequantKernel(w, n, k);
   if (failed(in) || failed(dequant))
     return failure();
+  if (map && (options().cuda || *dequant))
+    return emitError(loc) << "moe-lower-to-exec: sharded experts (an expert "
+                             "map) run on the CPU target only, for now";
   auto op = exec::GroupedGemmOp::create(
-      rewriter, loc, *in, w, offsets, c, affine(rows),
+      rewriter, loc, *in, w, offsets, map, c, affine(rows),
       rewriter.getI64IntegerAttr(experts), rewriter.getI64IntegerAttr(n),
       rewriter.getI64IntegerAttr(k), /*gemv=*/nullptr,
       /*gemv_max_tokens=*/nullptr, int8Activations(w), *dequant);
@@ -165,8 +168,10 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
     if (failed(up) || failed(down))
       return failure();
     Affine r = b.rowsOf(xp);
-    int64_t e = dimOf(op.getUpWeight(), 0), f = dimOf(op.getUpWeight(), 1),
-            h = dimOf(op.getUpWeight(), 2);
+    // With an expert map, the groups are a rank's slots (moe.exchange).
+    Value map = adaptor.getExpertMap();
+    int64_t e = map ? dimOf(op.getExpertMap(), 0) : dimOf(op.getUpWeight(), 0),
+            f = dimOf(op.getUpWeight(), 1), h = dimOf(op.getUpWeight(), 2);
     moe::FfnAttr ffn = op.getFfn();
     Value gate;
     if (op.getGateWeight()) {
@@ -174,12 +179,12 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
       if (failed(g))
         return failure();
       gate = b.alloc(r, {f}, b.f32());
-      if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h)) ||
+      if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h, map)) ||
           failed(b.expertBias(gate, op.getGateBias(), off, r, e, f)))
         return failure();
     }
     Value u = b.alloc(r, {f}, b.f32());
-    if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h)) ||
+    if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h, map)) ||
         failed(b.expertBias(u, op.getUpBias(), off, r, e, f)))
       return failure();
     if (failed(b.glu(gate, u, r, f, ffn.getActivation(),
@@ -187,7 +192,7 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
                      ffn.getLimit().convertToDouble(), *down)))
       return failure();
     Value y = b.allocFor(op.getResult(), r);
-    if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f)) ||
+    if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f, map)) ||
         failed(b.expertBias(y, op.getDownBias(), off, r, e, h)) ||
         failed(b.roundResult(op.getResult(), y, r, h)))
       return failure();

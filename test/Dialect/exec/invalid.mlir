@@ -652,3 +652,47 @@ exec.grouped_gemm %x, %w, %o -> %y rows([1, 0]) experts(2) n(4) k(32) {dequant =
 %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // expected-error@+1 {{'exec.gemm' op A must hold 'f32', got '!exec.buffer<?x32xbf16>'}}
 exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(32) : <?x32xbf16>, <4x32xf8E4M3FN> -> <?x4xf32>
+
+// -----
+
+// grouped_gemm: a map is i32 [experts]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%v = exec.weight "v" from "m.safetensors" : <4x4x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%m = exec.alloc offset(128) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(192) bytes([16, 0]) : <?x4xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op map dim 0 is 3, expected 2}}
+exec.grouped_gemm %x, %v, %o map %m -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <4x4x8xf32>, <3xi32>, !exec.buffer<3xi32> -> <?x4xf32>
+
+// -----
+
+// exchange: counts is i32 [ranks · slots]
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%m = exec.alloc offset(128) bytes([0, 8]) : <2xi32>
+%c = exec.alloc offset(192) bytes([0, 12]) : <3xi32>
+%r = exec.alloc offset(256) bytes([0, 512]) : <?x8xf32>
+// expected-error@+1 {{'exec.exchange' op counts dim 0 is 3, expected 4}}
+exec.exchange %x, %o, %o, %m, %c -> %r rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <3xi32> -> <?x8xf32>
+
+// -----
+
+// exchange: src and dst rows alike
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%m = exec.alloc offset(128) bytes([0, 8]) : <2xi32>
+%c = exec.alloc offset(192) bytes([0, 16]) : <4xi32>
+%r = exec.alloc offset(256) bytes([0, 256]) : <?x4xf32>
+// expected-error@+1 {{'exec.exchange' op dst dim 1 is 4, expected 8}}
+exec.exchange %x, %o, %o, %m, %c -> %r rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x4xf32>
+
+// -----
+
+// exchange: sizes
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+%m = exec.alloc offset(128) bytes([0, 8]) : <2xi32>
+%c = exec.alloc offset(192) bytes([0, 16]) : <4xi32>
+%r = exec.alloc offset(256) bytes([0, 512]) : <?x8xf32>
+// expected-error@+1 {{'exec.exchange' op ranks, slots and experts must be at least 1 and recv_rows not negative, got 0, 2, 2, 16}}
+exec.exchange %x, %o, %o, %m, %c -> %r rows([1, 0]) recv_rows(16) ranks(0) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>

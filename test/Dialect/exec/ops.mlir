@@ -38,6 +38,13 @@
 // CHECK: exec.weight "d8" from "m.safetensors" scales "d8_scale_inv" : <4x8xf32>
 // CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
 // CHECK: exec.weight "g_bias" from "m.safetensors" rows(1, 2) : <2x4xf32>
+// Expert parallelism: a rank's slots (a map), the exchanges.
+// CHECK: %[[M:.*]] = exec.alloc offset(512) bytes([0, 8]) : <2xi32>
+// CHECK: %[[CN:.*]] = exec.alloc offset(576) bytes([0, 16]) : <4xi32>
+// CHECK: %[[R:.*]] = exec.alloc offset(640) bytes([0, 512]) : <?x8xf32>
+// CHECK: exec.exchange %[[Z]], %[[O]], %[[O]], %[[M]], %[[CN]] -> %[[R]] rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
+// CHECK: exec.grouped_gemm %[[R]], %[[V]], %[[O]] map %[[M]] -> %[[Y]] rows([0, 16]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <?x4xf32>
+// CHECK: exec.exchange %[[R]], %[[O]], %[[O]], %[[M]], %[[CN]] -> %[[Z]] rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) {back} :
 // CHECK: exec.launch @kernel_0(%[[X]], %[[Y]]) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
 // CHECK: exec.fill %[[Y]] bytes([16, 0]) value(0) : <?x4xf32>
 // CHECK: exec.copy %[[X]] -> %[[Z]] bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
@@ -94,6 +101,12 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   exec.gemm %x, %d8 -> %y rows([1, 0]) n(4) k(8) : <?x8xf32>, <4x8xf32> -> <?x4xf32>
   %mx = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" rows(0, 2) panels : <2x4x32xf32>
   %gb = exec.weight "g_bias" from "m.safetensors" rows(1, 2) : <2x4xf32>
+  %m = exec.alloc offset(512) bytes([0, 8]) : <2xi32>
+  %cn = exec.alloc offset(576) bytes([0, 16]) : <4xi32>
+  %rv = exec.alloc offset(640) bytes([0, 512]) : <?x8xf32>
+  exec.exchange %z, %o, %o, %m, %cn -> %rv rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
+  exec.grouped_gemm %rv, %v, %o map %m -> %y rows([0, 16]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <?x4xf32>
+  exec.exchange %rv, %o, %o, %m, %cn -> %z rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) {back} : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
   exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
   exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>
   exec.copy %x -> %z bytes([32, 0]) : <?x8xf32> -> <?x8xf32>

@@ -1281,3 +1281,48 @@ func.func @f(%x: tensor<?x8xf32>, %wg: tensor<2x8xf32>, %u: tensor<2x4x8xf32>, %
   %y = moe.block %x router %wg experts(up %u, down %d) biases(up %b4, down %b8) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<2x8xf32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<3x4xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
   return
 }
+
+// -----
+
+// exchange: enough slots for the experts
+func.func @f(%xp: tensor<?x8xf32>, %off: tensor<5xi32>) {
+  // expected-error@+1 {{'moe.exchange' op ranks · slots = 2 cannot hold the 4 experts}}
+  %xr, %soff, %smap, %c = moe.exchange %xp, %off ranks(2) slots(1) : tensor<?x8xf32>, tensor<5xi32> -> tensor<?x8xf32>, tensor<2xi32>, tensor<1xi32>, tensor<2xi32>
+  return
+}
+
+// -----
+
+// exchange: counts [ranks · S]
+func.func @f(%xp: tensor<?x8xf32>, %off: tensor<5xi32>) {
+  // expected-error@+1 {{'moe.exchange' op counts dim 0 is 2, expected ranks · S = 4}}
+  %xr, %soff, %smap, %c = moe.exchange %xp, %off ranks(2) slots(2) : tensor<?x8xf32>, tensor<5xi32> -> tensor<?x8xf32>, tensor<3xi32>, tensor<2xi32>, tensor<2xi32>
+  return
+}
+
+// -----
+
+// exchange: received rows as wide as the input's
+func.func @f(%xp: tensor<?x8xf32>, %off: tensor<5xi32>) {
+  // expected-error@+1 {{'moe.exchange' op received dim 1 is 4, expected H = 8}}
+  %xr, %soff, %smap, %c = moe.exchange %xp, %off ranks(2) slots(2) : tensor<?x8xf32>, tensor<5xi32> -> tensor<?x4xf32>, tensor<3xi32>, tensor<2xi32>, tensor<4xi32>
+  return
+}
+
+// -----
+
+// exchange_back: the result has the dispatch's rows
+func.func @f(%yr: tensor<?x8xf32>, %off: tensor<5xi32>, %soff: tensor<3xi32>, %c: tensor<4xi32>, %rt: tensor<12xi32>) {
+  // expected-error@+1 {{'moe.exchange_back' op result dim 0 is ?, expected R = 12}}
+  %y = moe.exchange_back %yr, %off, %soff, %c, %rt ranks(2) slots(2) : tensor<?x8xf32>, tensor<5xi32>, tensor<3xi32>, tensor<4xi32>, tensor<12xi32> -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// expert_ffn: with a map, offsets has G + 1 entries
+func.func @f(%x: tensor<?x8xf32>, %o: tensor<5xi32>, %m: tensor<2xi32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) {
+  // expected-error@+1 {{'moe.expert_ffn' op offsets dim 0 is 5, expected E + 1 = 3}}
+  %y = moe.expert_ffn %x, %o experts %m up %u down %d <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<5xi32>, tensor<2xi32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
+  return
+}

@@ -185,3 +185,15 @@ func.func @router_stats(%l: tensor<?x8xf32>, %i: tensor<?x2xi32>) {
   %c, %cv, %lb, %z = moe.router_stats %l, %i : tensor<?x8xf32>, tensor<?x2xi32> -> tensor<8xi32>, tensor<f32>, tensor<f32>, tensor<f32>
   return
 }
+
+// CHECK-LABEL: func @exchange
+func.func @exchange(%xp: tensor<?x72xf32>, %off: tensor<13xi32>, %rt: tensor<?xi32>,
+                    %w1: tensor<12x40x72xf32>, %w2: tensor<12x72x40xf32>) -> tensor<?x72xf32> {
+  // CHECK: moe.exchange %{{.*}}, %{{.*}} ranks(2) slots(6) : tensor<?x72xf32>, tensor<13xi32> -> tensor<?x72xf32>, tensor<7xi32>, tensor<6xi32>, tensor<12xi32>
+  %xr, %soff, %smap, %counts = moe.exchange %xp, %off ranks(2) slots(6) : tensor<?x72xf32>, tensor<13xi32> -> tensor<?x72xf32>, tensor<7xi32>, tensor<6xi32>, tensor<12xi32>
+  // CHECK: moe.expert_ffn %{{.*}}, %{{.*}} experts %{{.*}} gate %{{.*}} up %{{.*}} down %{{.*}} <activation = silu>
+  %yr = moe.expert_ffn %xr, %soff experts %smap gate %w1 up %w1 down %w2 <activation = silu> : (tensor<?x72xf32>, tensor<7xi32>, tensor<6xi32>, tensor<12x40x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>) -> tensor<?x72xf32>
+  // CHECK: moe.exchange_back %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} ranks(2) slots(6) : tensor<?x72xf32>, tensor<13xi32>, tensor<7xi32>, tensor<12xi32>, tensor<?xi32> -> tensor<?x72xf32>
+  %y = moe.exchange_back %yr, %off, %soff, %counts, %rt ranks(2) slots(6) : tensor<?x72xf32>, tensor<13xi32>, tensor<7xi32>, tensor<12xi32>, tensor<?xi32> -> tensor<?x72xf32>
+  return %y : tensor<?x72xf32>
+}

@@ -1,0 +1,35 @@
+// moe-lower-to-exec of expert parallelism (moe-shard-experts' output): each
+// exchange is one exec.exchange, the received rows a buffer of the bound
+// (recv_rows, or ranks times the dispatch's rows at max-tokens), and the
+// slots' grouped GEMMs read the slot map. The CUDA target refuses them.
+// RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec=max-tokens=64 | FileCheck %s
+// RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts="ranks=2 recv-rows=50" --moe-lower-to-exec=max-tokens=64 | FileCheck %s --check-prefix=BOUND
+// RUN: not moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec="max-tokens=64 target=cuda" 2>&1 | FileCheck %s --check-prefix=CUDA
+
+// CHECK-LABEL: func.func @mixtral
+// CHECK: %[[OFF:.*]] = exec.alloc {{.*}} bytes([0, 20]) : <5xi32>
+// CHECK: %[[XP:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
+// CHECK: exec.launch @permute_0(%{{.*}}, %{{.*}}, %[[XP]])
+// CHECK: %[[XR:.*]] = exec.alloc {{.*}} bytes([0, 8192]) : <?x8xf32>
+// CHECK: %[[SOFF:.*]] = exec.alloc {{.*}} bytes([0, 12]) : <3xi32>
+// CHECK: %[[SMAP:.*]] = exec.alloc {{.*}} bytes([0, 8]) : <2xi32>
+// CHECK: %[[CNT:.*]] = exec.alloc {{.*}} bytes([0, 16]) : <4xi32>
+// CHECK: exec.exchange %[[XP]], %[[OFF]], %[[SOFF]], %[[SMAP]], %[[CNT]] -> %[[XR]] rows([2, 0]) recv_rows(256) ranks(2) slots(2) experts(4) :
+// CHECK: exec.grouped_gemm %[[XR]], %{{.*}}, %[[SOFF]] map %[[SMAP]] -> %{{.*}} rows([0, 256]) experts(2) n(6) k(8) : <?x8xf32>, <4x6x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <256x6xf32>
+// CHECK: exec.grouped_gemm %[[XR]], %{{.*}}, %[[SOFF]] map %[[SMAP]]
+// CHECK: exec.launch @glu_0(
+// CHECK: exec.grouped_gemm %{{.*}}, %{{.*}}, %[[SOFF]] map %[[SMAP]] -> %[[YR:.*]] rows([0, 256]) experts(2) n(8) k(6)
+// CHECK: %[[Y:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
+// CHECK: exec.exchange %[[YR]], %[[OFF]], %[[SOFF]], %[[SMAP]], %[[CNT]] -> %[[Y]] rows([2, 0]) recv_rows(256) ranks(2) slots(2) experts(4) {back}
+// CHECK: exec.launch @combine_0(%[[Y]],
+// BOUND: exec.exchange {{.*}} recv_rows(50) ranks(2)
+// BOUND: exec.grouped_gemm {{.*}} rows([0, 50]) experts(2)
+// CUDA: error: moe-lower-to-exec: expert parallelism (moe.exchange) runs on the CPU target only, for now
+func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
+  %w1 = moe.weight "w1" from "m.safetensors" : tensor<4x6x8xf32>
+  %w2 = moe.weight "w2" from "m.safetensors" : tensor<4x8x6xf32>
+  %y = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu>
+      : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>, tensor<4x6x8xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}
