@@ -112,6 +112,21 @@ static cl::opt<int64_t> cudaGemvMaxTokens(
              "experts' row ranges on the GPU (no host synchronization), "
              "instead of cuBLAS when a run's T <= N; the choice is recorded "
              "in the artifact (default 0: cuBLAS at every T)"));
+static cl::opt<int64_t> shardRanks(
+    "shard-experts", cl::init(0), cl::cat(category), cl::value_desc("RANKS"),
+    cl::desc("--target=cpu: expert parallelism over RANKS ranks (pass "
+             "moe-shard-experts): each rank runs the artifact on its own tokens "
+             "and computes the experts of its slots, which the session's "
+             "placement names (docs/parallelism.md); 0 (default): one device"));
+static cl::opt<int64_t> shardSlots(
+    "shard-slots", cl::init(0), cl::cat(category),
+    cl::desc("--shard-experts: expert slots per rank (default ceil(E / RANKS); "
+             "more leave room for replicas of hot experts)"));
+static cl::opt<int64_t> shardRecvRows(
+    "shard-recv-rows", cl::init(0), cl::cat(category),
+    cl::desc("--shard-experts: the most rows one rank receives per exchange "
+             "(default: RANKS times a rank's rows at --max-tokens, which never "
+             "overflows); a run that would receive more fails with an error"));
 static cl::opt<std::string> compileTo(
     "compile-to", cl::init("artifact"), cl::cat(category),
     cl::desc("Stop after a stage and print the IR: input, expand, exec, "
@@ -216,6 +231,7 @@ int main(int argc, char **argv) {
       "              [--group-size=32|64|128] [--int-activations=int8|f32]\n"
       "              [--pack-weights=true|false]\n"
       "              [--cpu=NAME] [--sign KEY]\n"
+      "              [--shard-experts=RANKS [--shard-slots=S] [--shard-recv-rows=N]]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
       "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
@@ -280,6 +296,13 @@ int main(int argc, char **argv) {
     return fail("--cuda-gemv-max-tokens must be >= 0");
   if (cudaGemvMaxTokens > 0 && options.target != moec::ExecTarget::Cuda)
     return fail("--cuda-gemv-max-tokens is for --target=cuda");
+  if (shardRanks < 0 || shardSlots < 0 || shardRecvRows < 0)
+    return fail("--shard-experts, --shard-slots and --shard-recv-rows must be >= 0");
+  if ((shardSlots || shardRecvRows) && !shardRanks)
+    return fail("--shard-slots and --shard-recv-rows go with --shard-experts");
+  if (shardRanks && options.target != moec::ExecTarget::Cpu)
+    return fail("--shard-experts is for --target=cpu (the cuda target has no "
+                "exchange yet)");
   bool writeArtifact = *stage == moec::Stage::Artifact;
   if (!signKey.empty() && !writeArtifact)
     return fail("--sign signs the artifact; it does not go with --compile-to "
@@ -322,6 +345,9 @@ int main(int argc, char **argv) {
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;
   options.cudaPath = cudaPath;
+  options.shardRanks = shardRanks;
+  options.shardSlots = shardSlots;
+  options.shardRecvRows = shardRecvRows;
   options.output = writeArtifact ? outputFile.getValue() : "";
   options.progress = progressOpt == Progress::Always ||
                      (progressOpt == Progress::Auto &&

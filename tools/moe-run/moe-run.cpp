@@ -24,6 +24,7 @@
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/stat.h>
@@ -38,6 +39,8 @@ const char *kUsage =
     "               [--router-stats] [--save-aux DIR] [--quiet]\n"
     "               [--trusted-key KEY.pub ...] [--require-signature]\n"
     "               [--memory-budget BYTES]\n"
+    "               [--ranks N [--rank-tokens T0,T1,...] [--placement E,E,...]\n"
+    "                [--exchange-timeout-ms MS]]\n"
     "       moe-run --version\n"
     "\n"
     "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
@@ -69,6 +72,19 @@ const char *kUsage =
     "  --memory-budget B the most bytes the model may make the session\n"
     "                    allocate (synthetic weights, the arena); default:\n"
     "                    the machine's memory\n"
+    "  --ranks N         an artifact compiled with --shard-experts=N: run its N\n"
+    "                    ranks in this process (a thread and a session each, a\n"
+    "                    local communicator), each on its own rows of the inputs\n"
+    "                    (their token dimension); the outputs are the ranks'\n"
+    "                    concatenated, time_ms the slowest rank's (--bench:\n"
+    "                    median_ms, the slowest rank's median)\n"
+    "  --rank-tokens L   the tokens of each rank, comma-separated (0 allowed),\n"
+    "                    summing to the inputs' T (default: T split evenly, the\n"
+    "                    first ranks taking one more)\n"
+    "  --placement L     the expert in each slot, rank by rank, comma-separated\n"
+    "                    (-1: empty; default: slot s of rank r holds r * S + s)\n"
+    "  --exchange-timeout-ms MS  how long a rank waits for the others in an\n"
+    "                    exchange before the run fails (default 60000)\n"
     "\n"
     "The artifact is mapped read-only and shared: processes that serve the same\n"
     "file share its pages. After the outputs, time_ms is the run's time, and\n"
@@ -97,7 +113,25 @@ struct Options {
   std::vector<uint8_t> trustedKeys; // 32 bytes each
   bool requireSignature = false;
   uint64_t memoryBudget = 0;
+  int32_t ranks = 0; // 0: no local ranks
+  std::vector<int64_t> rankTokens;
+  std::vector<int32_t> placement;
+  int32_t exchangeTimeoutMs = 60000;
 };
+
+/// The comma-separated integers of `text` in [lo, hi].
+std::vector<int64_t> parseList(const std::string &flag, const std::string &text, int64_t lo,
+                               int64_t hi) {
+  std::vector<int64_t> out;
+  size_t at = 0;
+  while (true) {
+    size_t comma = text.find(',', at);
+    out.push_back(moetools::parseInt(flag, text.substr(at, comma - at), lo, hi, fail));
+    if (comma == std::string::npos)
+      return out;
+    at = comma + 1;
+  }
+}
 
 /// The public key in the file `path` (moe-compile --generate-key's NAME.pub).
 void readTrustedKey(const std::string &path, std::vector<uint8_t> *keys) {
@@ -175,6 +209,16 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--memory-budget") {
       o.memoryBudget = static_cast<uint64_t>(moetools::parseInt(
           "--memory-budget", next(), 1, INT64_MAX, fail));
+    } else if (a == "--ranks") {
+      o.ranks = static_cast<int32_t>(moetools::parseInt("--ranks", next(), 1, 1024, fail));
+    } else if (a == "--rank-tokens") {
+      o.rankTokens = parseList("--rank-tokens", next(), 0, int64_t(1) << 40);
+    } else if (a == "--placement") {
+      for (int64_t e : parseList("--placement", next(), -1, INT32_MAX))
+        o.placement.push_back(static_cast<int32_t>(e));
+    } else if (a == "--exchange-timeout-ms") {
+      o.exchangeTimeoutMs = static_cast<int32_t>(
+          moetools::parseInt("--exchange-timeout-ms", next(), 1, INT32_MAX, fail));
     } else if (a == "--device") {
       o.device = next();
     } else if (a == "--threads") {
@@ -202,6 +246,13 @@ Options parseArgs(int argc, char **argv) {
   }
   if (o.model.empty())
     fail("no artifact given (usage: moe-run model.moeb --input x.npy ...; see --help)");
+  if (!o.ranks && (!o.rankTokens.empty() || !o.placement.empty()))
+    fail("--rank-tokens and --placement go with --ranks");
+  if (o.ranks && !o.rankTokens.empty() && o.rankTokens.size() != size_t(o.ranks))
+    fail("--rank-tokens lists " + std::to_string(o.rankTokens.size()) + " ranks, --ranks is " +
+         std::to_string(o.ranks));
+  if (o.ranks && (o.routerStats || !o.saveAux.empty()))
+    fail("--router-stats and --save-aux do not go with --ranks yet (each rank has its own)");
   return o;
 }
 
@@ -340,6 +391,183 @@ double msSince(std::chrono::steady_clock::time_point start) {
       .count();
 }
 
+/// The --input arrays, checked against the function's inputs (an f32 array
+/// for a 16-bit input rounded to it).
+std::vector<moert::npy::Array> readInputs(const Options &o, const moert::FunctionInfo &fn) {
+  if (o.inputs.size() != fn.inputs.size()) {
+    std::string list;
+    for (const moert::TensorInfo &t : fn.inputs)
+      list += (list.empty() ? "" : ", ") + specText(t);
+    fail("function '" + fn.name + "' takes " + std::to_string(fn.inputs.size()) +
+         " input(s) (" + list + "), got " + std::to_string(o.inputs.size()) +
+         " --input");
+  }
+  std::vector<moert::npy::Array> arrays(o.inputs.size());
+  for (size_t i = 0; i < o.inputs.size(); ++i) {
+    std::string err;
+    if (!moert::npy::readFile(o.inputs[i], &arrays[i], &err))
+      fail(err);
+    const moert::npy::Array &a = arrays[i];
+    const moert::TensorInfo &spec = fn.inputs[i];
+    bool shapeOk = a.shape.size() == spec.shape.size();
+    for (size_t d = 0; shapeOk && d < a.shape.size(); ++d)
+      shapeOk = spec.shape[d] == -1 || spec.shape[d] == a.shape[d];
+    bool rounds = a.dtype == MOERT_F32 && (spec.dtype == MOERT_BF16 || spec.dtype == MOERT_F16);
+    if ((a.dtype != spec.dtype && !rounds) || !shapeOk)
+      fail("input " + std::to_string(i) + " ('" + spec.name + "') is " +
+           moert_dtype_name(spec.dtype) + " " + shapeText(spec.shape, true) + ", but " +
+           o.inputs[i] + " holds " + moert_dtype_name(a.dtype) + " " +
+           shapeText(a.shape, false));
+    if (rounds)
+      arrays[i] = moert::npy::roundedTo16(a, spec.dtype);
+  }
+
+  return arrays;
+}
+
+/// --ranks: the artifact's ranks as threads of this process, each with its
+/// session and its rows of `inputs`; returns the outputs of every rank
+/// concatenated (the first output only) and the slowest rank's time.
+struct RankResult {
+  std::vector<float> output;
+  std::vector<int64_t> shape;
+  double ms = 0;
+};
+
+RankResult runRanks(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn,
+                    const std::vector<moert::npy::Array> &arrays) {
+  int64_t T = 0;
+  for (size_t i = 0; i < fn.inputs.size(); ++i)
+    if (!fn.inputs[i].shape.empty() && fn.inputs[i].shape[0] == -1) {
+      T = arrays[i].shape[0];
+      break;
+    }
+  std::vector<int64_t> tokens = o.rankTokens;
+  if (tokens.empty())
+    for (int32_t r = 0; r < o.ranks; ++r)
+      tokens.push_back(T / o.ranks + (r < T % o.ranks ? 1 : 0));
+  int64_t sum = 0;
+  for (int64_t t : tokens)
+    sum += t;
+  if (sum != T)
+    fail("--rank-tokens sums to " + std::to_string(sum) + ", but the inputs have T = " +
+         std::to_string(T));
+  auto group = moert::LocalGroup::create(o.ranks, o.exchangeTimeoutMs);
+  if (!group)
+    fail(group.status().message());
+  int32_t ranks = o.ranks;
+  std::vector<std::string> errors(static_cast<size_t>(ranks));
+  std::vector<double> times(static_cast<size_t>(ranks), 0);
+  std::vector<std::vector<float>> outs(static_cast<size_t>(ranks));
+  std::vector<int64_t> rowShape;
+  std::vector<std::thread> threads;
+  for (int32_t r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      std::string &err = errors[static_cast<size_t>(r)];
+      moert_session_options_t options;
+      moert_session_options_init(&options);
+      options.threads = o.threads;
+      options.communicator = group->communicator(r);
+      if (!o.placement.empty()) {
+        options.placement = o.placement.data();
+        options.placement_size = o.placement.size();
+      }
+      auto session = moert::Session::create(model, o.device, options);
+      if (!session) {
+        err = session.status().message();
+        return;
+      }
+      int64_t first = 0;
+      for (int32_t q = 0; q < r; ++q)
+        first += tokens[static_cast<size_t>(q)];
+      int64_t mine = tokens[static_cast<size_t>(r)];
+      std::vector<moert_tensor_t> in;
+      for (size_t i = 0; i < arrays.size(); ++i) {
+        const moert::npy::Array &a = arrays[i];
+        std::vector<int64_t> shape = a.shape;
+        size_t offset = 0, bytes = a.data.size();
+        if (!fn.inputs[i].shape.empty() && fn.inputs[i].shape[0] == -1 && T > 0) {
+          size_t row = a.data.size() / static_cast<size_t>(T);
+          shape[0] = mine;
+          offset = row * static_cast<size_t>(first);
+          bytes = row * static_cast<size_t>(mine);
+        }
+        in.push_back(moert::tensor(a.dtype, shape,
+                                   const_cast<uint8_t *>(a.data.data()) + offset, bytes));
+      }
+      int64_t runs = 1 + (o.bench > 0 ? 1 + o.bench : 0);
+      std::vector<double> each;
+      for (int64_t k = 0; k < runs; ++k) {
+        auto t0 = std::chrono::steady_clock::now();
+        moert::Status st = session->run(fn.index, in);
+        each.push_back(msSince(t0));
+        if (!st) {
+          err = st.message();
+          return;
+        }
+      }
+      // The first run's time, or with --bench the median of the timed runs.
+      if (o.bench > 0) {
+        std::sort(each.begin() + 2, each.end());
+        times[static_cast<size_t>(r)] = each[2 + each.size() / 2 - 1];
+      } else {
+        times[static_cast<size_t>(r)] = each[0];
+      }
+      if (fn.outputs.empty())
+        return;
+      auto view = session->output(0);
+      if (!view) {
+        err = view.status().message();
+        return;
+      }
+      std::vector<float> &out = outs[static_cast<size_t>(r)];
+      out.resize(elementCount(*view));
+      for (size_t i = 0; i < out.size(); ++i)
+        out[i] = static_cast<float>(element(*view, i));
+      if (r == 0)
+        rowShape = viewShape(*view);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int32_t r = 0; r < ranks; ++r)
+    if (!errors[static_cast<size_t>(r)].empty())
+      fail(errors[static_cast<size_t>(r)]);
+  RankResult result;
+  for (int32_t r = 0; r < ranks; ++r) {
+    const std::vector<float> &out = outs[static_cast<size_t>(r)];
+    result.output.insert(result.output.end(), out.begin(), out.end());
+    result.ms = std::max(result.ms, times[static_cast<size_t>(r)]);
+  }
+  result.shape = rowShape;
+  if (!result.shape.empty())
+    result.shape[0] = T;
+  return result;
+}
+
+int runRanksMain(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
+  RankResult r = runRanks(o, model, fn, readInputs(o, fn));
+  if (fn.outputs.empty())
+    fail("--ranks: function '" + fn.name + "' has no outputs");
+  if (!o.quiet) {
+    moert_tensor_t t = moert::tensor(MOERT_F32, r.shape, r.output.data(),
+                                     r.output.size() * sizeof(float));
+    printSummary(fn.outputs[0].name, t);
+    if (o.bench == 0)
+      std::printf("time_ms=%.3f ranks=%d\n", r.ms, o.ranks);
+  }
+  // As without --ranks, the --bench line is printed even with --quiet.
+  if (o.bench > 0)
+    std::printf("median_ms=%.4f runs=%lld ranks=%d\n", r.ms, static_cast<long long>(o.bench),
+                o.ranks);
+  std::string err;
+  if (!o.output.empty() &&
+      !moert::npy::writeFile(o.output, moert::npy::serializeF32(r.output.data(), r.shape), &err))
+    fail(err);
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    fail(std::string("writing to standard output failed: ") + std::strerror(errno));
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -375,6 +603,8 @@ int main(int argc, char **argv) {
 
   if (o.device.empty())
     o.device = model->target() == "cuda" ? "cuda:0" : "cpu";
+  if (o.ranks)
+    return runRanksMain(o, *model, fn);
   auto sessionStart = Clock::now();
   auto session = moert::Session::create(*model, o.device, o.threads);
   if (!session)
@@ -382,37 +612,10 @@ int main(int argc, char **argv) {
   double sessionSeconds =
       std::chrono::duration<double>(Clock::now() - sessionStart).count();
 
-  if (o.inputs.size() != fn.inputs.size()) {
-    std::string list;
-    for (const moert::TensorInfo &t : fn.inputs)
-      list += (list.empty() ? "" : ", ") + specText(t);
-    fail("function '" + fn.name + "' takes " + std::to_string(fn.inputs.size()) +
-         " input(s) (" + list + "), got " + std::to_string(o.inputs.size()) +
-         " --input");
-  }
-  std::vector<moert::npy::Array> arrays(o.inputs.size());
+  std::vector<moert::npy::Array> arrays = readInputs(o, fn);
   std::vector<moert_tensor_t> inputs;
-  for (size_t i = 0; i < o.inputs.size(); ++i) {
-    std::string err;
-    if (!moert::npy::readFile(o.inputs[i], &arrays[i], &err))
-      fail(err);
-    const moert::npy::Array &a = arrays[i];
-    const moert::TensorInfo &spec = fn.inputs[i];
-    bool shapeOk = a.shape.size() == spec.shape.size();
-    for (size_t d = 0; shapeOk && d < a.shape.size(); ++d)
-      shapeOk = spec.shape[d] == -1 || spec.shape[d] == a.shape[d];
-    bool rounds = a.dtype == MOERT_F32 && (spec.dtype == MOERT_BF16 || spec.dtype == MOERT_F16);
-    if ((a.dtype != spec.dtype && !rounds) || !shapeOk)
-      fail("input " + std::to_string(i) + " ('" + spec.name + "') is " +
-           moert_dtype_name(spec.dtype) + " " + shapeText(spec.shape, true) + ", but " +
-           o.inputs[i] + " holds " + moert_dtype_name(a.dtype) + " " +
-           shapeText(a.shape, false));
-    if (rounds)
-      arrays[i] = moert::npy::roundedTo16(a, spec.dtype);
-    inputs.push_back(moert::tensor(arrays[i].dtype, arrays[i].shape,
-                                   const_cast<uint8_t *>(arrays[i].data.data()),
-                                   arrays[i].data.size()));
-  }
+  for (moert::npy::Array &a : arrays)
+    inputs.push_back(moert::tensor(a.dtype, a.shape, a.data.data(), a.data.size()));
 
   auto start = std::chrono::steady_clock::now();
   moert::Status st = session->run(fn.index, inputs);
