@@ -10,6 +10,7 @@ pkgs=(
   flatbuffers-compiler libflatbuffers-dev
   libopenblas-dev libgtest-dev libsodium-dev
   clang-22 libclang-rt-22-dev
+  libopenmpi-dev openmpi-bin
 )
 
 missing=()

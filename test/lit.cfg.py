@@ -35,6 +35,9 @@ if config.cuda_enabled:
 # them exactly there) are left out.
 if getattr(config, "sanitized", False):
     config.available_features.add("sanitized")
+# mpi: moe-run was built with MPI (MOEC_ENABLE_MPI) and mpirun is here.
+if getattr(config, "mpi_enabled", False) and shutil.which("mpirun"):
+    config.available_features.add("mpi")
 if shutil.which("ptxas") or os.path.exists("/usr/local/cuda/bin/ptxas"):
     config.available_features.add("ptxas")
 config.substitutions.append(("%moec_bin", config.moec_tools_dir))

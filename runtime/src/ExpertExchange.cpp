@@ -126,7 +126,7 @@ Status ExpertExchange::round(const char *what) {
     message[sizeof message - 1] = '\0';
     // The communicator failed on every rank, or will tell them.
     collectiveFailure_ = true;
-    return error(MOERT_EXECUTION_ERROR, "rank ", comm_.rank, ": ", what, ": the exchange failed: ",
+    return error(MOERT_EXECUTION_ERROR, what, ": the exchange failed: ",
                  message[0] ? message : "(no message)");
   }
   return Status();

@@ -30,7 +30,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef MOE_RUN_WITH_MPI
+#include "moert/moert_mpi.h" // <mpi.h>, its C API only
+#endif
+
 namespace {
+
+#ifdef MOE_RUN_WITH_MPI
+/// --mpi: this process's rank (MPI initialized); fail() tells the others.
+moert_mpi_communicator_t *gMpi = nullptr;
+#endif
 
 const char *kUsage =
     "usage: moe-run model.moeb --input x.npy [--input ...] [--output y.npy]\n"
@@ -39,8 +48,8 @@ const char *kUsage =
     "               [--router-stats] [--save-aux DIR] [--quiet]\n"
     "               [--trusted-key KEY.pub ...] [--require-signature]\n"
     "               [--memory-budget BYTES]\n"
-    "               [--ranks N [--rank-tokens T0,T1,...] [--placement E,E,...]\n"
-    "                [--exchange-timeout-ms MS]]\n"
+    "               [--ranks N [--rank-tokens T0,T1,...] | --mpi]\n"
+    "               [--placement E,E,...] [--exchange-timeout-ms MS]\n"
     "       moe-run --version\n"
     "\n"
     "Runs a function of a .moeb artifact (moe-compile's output) on .npy inputs\n"
@@ -81,6 +90,10 @@ const char *kUsage =
     "  --rank-tokens L   the tokens of each rank, comma-separated (0 allowed),\n"
     "                    summing to the inputs' T (default: T split evenly, the\n"
     "                    first ranks taking one more)\n"
+    "  --mpi             run as one rank of such an artifact under mpirun (one\n"
+    "                    process per rank): '%r' in --input and --output paths\n"
+    "                    is replaced by the rank; each rank prints its outputs\n"
+    "                    as 'rank R: output ...'\n"
     "  --placement L     the expert in each slot, rank by rank, comma-separated\n"
     "                    (-1: empty; default: slot s of rank r holds r * S + s)\n"
     "  --exchange-timeout-ms MS  how long a rank waits for the others in an\n"
@@ -94,6 +107,16 @@ const char *kUsage =
     "for a steady state; docs/runtime.md).\n";
 
 [[noreturn]] void fail(const std::string &message) {
+#ifdef MOE_RUN_WITH_MPI
+  if (gMpi) {
+    // The other ranks may wait for this one in an exchange: they fail too.
+    std::fprintf(stderr, "error: rank %d: %s\n", gMpi->base.rank, message.c_str());
+    std::fflush(stderr);
+    gMpi->base.abort(gMpi->base.context, message.c_str());
+    MPI_Finalize();
+    std::exit(1);
+  }
+#endif
   std::fprintf(stderr, "error: %s\n", message.c_str());
   std::exit(1);
 }
@@ -117,7 +140,22 @@ struct Options {
   std::vector<int64_t> rankTokens;
   std::vector<int32_t> placement;
   int32_t exchangeTimeoutMs = 60000;
+  bool mpi = false;
 };
+
+/// `path` with every "%r" replaced by `rank` (--mpi's per-rank files).
+std::string forRank(const std::string &path, int rank) {
+  std::string out;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 1 < path.size() && path[i + 1] == 'r') {
+      out += std::to_string(rank);
+      ++i;
+    } else {
+      out += path[i];
+    }
+  }
+  return out;
+}
 
 /// The comma-separated integers of `text` in [lo, hi].
 std::vector<int64_t> parseList(const std::string &flag, const std::string &text, int64_t lo,
@@ -219,6 +257,9 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--exchange-timeout-ms") {
       o.exchangeTimeoutMs = static_cast<int32_t>(
           moetools::parseInt("--exchange-timeout-ms", next(), 1, INT32_MAX, fail));
+    } else if (a == "--mpi") {
+      noValue();
+      o.mpi = true;
     } else if (a == "--device") {
       o.device = next();
     } else if (a == "--threads") {
@@ -246,13 +287,23 @@ Options parseArgs(int argc, char **argv) {
   }
   if (o.model.empty())
     fail("no artifact given (usage: moe-run model.moeb --input x.npy ...; see --help)");
-  if (!o.ranks && (!o.rankTokens.empty() || !o.placement.empty()))
-    fail("--rank-tokens and --placement go with --ranks");
+  if (o.mpi && o.ranks)
+    fail("give --ranks (threads of this process) or --mpi (MPI processes), not both");
+#ifndef MOE_RUN_WITH_MPI
+  if (o.mpi)
+    fail("--mpi: this moe-run was built without MPI (configure with an MPI installed, "
+         "MOEC_ENABLE_MPI)");
+#endif
+  if (o.mpi && !o.rankTokens.empty())
+    fail("--rank-tokens is for --ranks: under --mpi each rank reads its own inputs");
+  if (!o.ranks && !o.mpi && (!o.rankTokens.empty() || !o.placement.empty()))
+    fail("--rank-tokens and --placement go with --ranks (or --mpi)");
   if (o.ranks && !o.rankTokens.empty() && o.rankTokens.size() != size_t(o.ranks))
     fail("--rank-tokens lists " + std::to_string(o.rankTokens.size()) + " ranks, --ranks is " +
          std::to_string(o.ranks));
-  if (o.ranks && (o.routerStats || !o.saveAux.empty()))
-    fail("--router-stats and --save-aux do not go with --ranks yet (each rank has its own)");
+  if ((o.ranks || o.mpi) && (o.routerStats || !o.saveAux.empty()))
+    fail("--router-stats and --save-aux do not go with --ranks or --mpi yet (each rank has "
+         "its own)");
   return o;
 }
 
@@ -531,7 +582,7 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
     t.join();
   for (int32_t r = 0; r < ranks; ++r)
     if (!errors[static_cast<size_t>(r)].empty())
-      fail(errors[static_cast<size_t>(r)]);
+      fail("rank " + std::to_string(r) + ": " + errors[static_cast<size_t>(r)]);
   RankResult result;
   for (int32_t r = 0; r < ranks; ++r) {
     const std::vector<float> &out = outs[static_cast<size_t>(r)];
@@ -570,9 +621,96 @@ int runRanksMain(const Options &o, const moert::Model &model, const moert::Funct
 
 } // namespace
 
+#ifdef MOE_RUN_WITH_MPI
+/// --mpi: MPI initialized and this rank's communicator made before anything
+/// can fail, so that every later failure reaches the other ranks.
+void startMpi(Options &o, int *argc, char ***argv) {
+  if (MPI_Init(argc, argv) != MPI_SUCCESS)
+    fail("--mpi: MPI_Init failed");
+  static moert_mpi_communicator_t comm;
+  char error[512] = {0};
+  if (moert_mpi_communicator_init(&comm, MPI_COMM_WORLD, o.exchangeTimeoutMs / 1000.0, error,
+                                  sizeof error))
+    fail(std::string("--mpi: ") + error);
+  gMpi = &comm;
+  for (std::string &in : o.inputs)
+    in = forRank(in, comm.base.rank);
+  o.output = forRank(o.output, comm.base.rank);
+}
+
+int runMpiMain(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
+  int rank = gMpi->base.rank;
+  std::vector<moert::npy::Array> arrays = readInputs(o, fn);
+  std::vector<moert_tensor_t> inputs;
+  for (moert::npy::Array &a : arrays)
+    inputs.push_back(moert::tensor(a.dtype, a.shape, a.data.data(), a.data.size()));
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  options.threads = o.threads;
+  options.communicator = &gMpi->base;
+  if (!o.placement.empty()) {
+    options.placement = o.placement.data();
+    options.placement_size = o.placement.size();
+  }
+  auto session = moert::Session::create(model, o.device, options);
+  if (!session)
+    fail(session.status().message());
+  std::vector<double> times;
+  for (int64_t k = 0; k < 1 + (o.bench > 0 ? 1 + o.bench : 0); ++k) {
+    auto t0 = std::chrono::steady_clock::now();
+    moert::Status st = session->run(fn.index, inputs);
+    times.push_back(msSince(t0));
+    if (!st)
+      fail(st.message());
+  }
+  if (!o.quiet)
+    for (size_t i = 0; i < fn.outputs.size(); ++i) {
+      auto view = session->output(i);
+      if (!view)
+        fail(view.status().message());
+      std::printf("rank %d: ", rank);
+      printSummary(fn.outputs[i].name, *view);
+    }
+  if (!o.quiet && o.bench == 0)
+    std::printf("rank %d: time_ms=%.3f\n", rank, times[0]);
+  if (o.bench > 0) {
+    std::sort(times.begin() + 2, times.end());
+    std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, times[2 + (times.size() - 3) / 2],
+                static_cast<long long>(o.bench));
+  }
+  if (!o.output.empty()) {
+    if (fn.outputs.empty())
+      fail("--output: function '" + fn.name + "' has no outputs");
+    auto view = session->output(0);
+    if (!view)
+      fail(view.status().message());
+    std::vector<float> values(elementCount(*view));
+    for (size_t i = 0; i < values.size(); ++i)
+      values[i] = static_cast<float>(element(*view, i));
+    std::string err;
+    if (!moert::npy::writeFile(o.output, moert::npy::serializeF32(values.data(), viewShape(*view)),
+                               &err))
+      fail(err);
+  }
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    fail(std::string("writing to standard output failed: ") + std::strerror(errno));
+  // Every rank's session first: a rank that finalizes while another still
+  // exchanges would leave it waiting.
+  session = moert::Status();
+  moert_mpi_communicator_destroy(gMpi);
+  gMpi = nullptr;
+  MPI_Finalize();
+  return 0;
+}
+#endif
+
 int main(int argc, char **argv) {
   moetools::reexecWithSingleThreadedBlas(argv);
   Options o = parseArgs(argc, argv);
+#ifdef MOE_RUN_WITH_MPI
+  if (o.mpi)
+    startMpi(o, &argc, &argv);
+#endif
 
   using Clock = std::chrono::steady_clock;
   auto loadStart = Clock::now();
@@ -605,6 +743,10 @@ int main(int argc, char **argv) {
     o.device = model->target() == "cuda" ? "cuda:0" : "cpu";
   if (o.ranks)
     return runRanksMain(o, *model, fn);
+#ifdef MOE_RUN_WITH_MPI
+  if (o.mpi)
+    return runMpiMain(o, *model, fn);
+#endif
   auto sessionStart = Clock::now();
   auto session = moert::Session::create(*model, o.device, o.threads);
   if (!session)
