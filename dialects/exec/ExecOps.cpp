@@ -307,10 +307,10 @@ LogicalResult GroupedGemmOp::verify() {
 LogicalResult ExchangeOp::verify() {
   Type i32 = IntegerType::get(getContext(), 32);
   int64_t ranks = getRanks(), slots = getSlots(), e = getExperts();
-  if (ranks < 1 || slots < 1 || e < 1 || getRecvRows() < 0)
+  if (ranks < 1 || slots < 1 || e < 1 || static_cast<int64_t>(getRecvRows()) < 0)
     return emitOpError() << "ranks, slots and experts must be at least 1 and "
                             "recv_rows not negative, got "
-                         << ranks << ", " << slots << ", " << e << ", " << getRecvRows();
+                         << ranks << ", " << slots << ", " << e << ", " << static_cast<int64_t>(getRecvRows());
   auto src = cast<BufferType>(getSrc().getType());
   if (src.getShape().size() != 2)
     return emitOpError() << "src must have rank 2, got " << src;

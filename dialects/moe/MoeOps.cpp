@@ -160,8 +160,12 @@ FailureOr<int64_t> verifyOffsets(ShapeCheck &check, Operation *op,
 LogicalResult verifyExpertBiases(ShapeCheck &check, Operation *op, FfnAttr ffn,
                                  Value gate, Value up, Value down,
                                  int64_t numExperts, int64_t f, int64_t hidden) {
-  if (!up)
+  if (!up) {
+    if (gate || down)
+      return op->emitOpError() << "expert biases come as up and down (and gate) "
+                                  "together: a gate or down bias without an up bias";
     return success();
+  }
   if (ffn.getGated() != bool(gate))
     return op->emitOpError() << "expert biases need a gate bias exactly when "
                                 "the ffn is gated ("
@@ -576,8 +580,6 @@ LogicalResult ExpertFfnOp::verify() {
     if (failed(m) || failed(check.isStatic(*m, "expert_map")))
       return failure();
     groups = m->getDimSize(0);
-    if (getUpBias())
-      return emitOpError() << "expert biases with an expert_map are not supported yet";
   }
   if (failed(verifyOffsets(check, *this, getOffsets(), groups)))
     return failure();
@@ -616,8 +618,8 @@ LogicalResult ExchangeOp::verify() {
   int64_t e = off->getDimSize(0) - 1, s = getSlots(), ranks = getRanks();
   if (failed(verifyShards(*this, ranks, s, e)))
     return failure();
-  if (getRecvRows() < 0)
-    return emitOpError() << "recv_rows must not be negative, got " << getRecvRows();
+  if (static_cast<int64_t>(getRecvRows()) < 0)
+    return emitOpError() << "recv_rows must not be negative, got " << static_cast<int64_t>(getRecvRows());
   auto soff = check.rank(getSlotOffsets(), "slot_offsets", 1, "[S + 1]");
   auto smap = check.rank(getSlotExperts(), "slot_experts", 1, "[S]");
   auto counts = check.rank(getCounts(), "counts", 1, "[ranks · S]");

@@ -372,9 +372,9 @@ def Moe_ExpertFfnOp : Moe_Op<"expert_ffn", [AttrSizedOperandSegments]> {
 
     With `experts %map` (i32 `[G]`, as `moe.exchange` writes it), the rows
     are in G groups (offsets `[G + 1]`) and group g is expert `map[g]`'s:
-    `p_g(x) = x · W_p[map[g]]ᵀ`; a group without rows may hold -1 (an empty
-    slot), any other value is in `[0, E)` (an execution error otherwise).
-    Biases are not supported with a map yet.
+    `p_g(x) = x · W_p[map[g]]ᵀ (+ b_p[map[g]])`; a group without rows may
+    hold -1 (an empty slot), any other value is in `[0, E)` (an execution
+    error otherwise).
 
     ```mlir
     %y = moe.expert_ffn %xp, %offsets gate %w1 up %w3 down %w2 <activation = silu>

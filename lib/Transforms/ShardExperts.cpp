@@ -22,8 +22,6 @@ struct MoeShardExpertsPass
                              PermuteOp &permute) {
     if (ffn.getExpertMap())
       return "this moe.expert_ffn already runs on a rank's slots";
-    if (ffn.getUpBias())
-      return "experts with biases (gpt-oss) are not supported yet";
     if (isa_and_nonnull<ExpertChoiceOp>(ffn.getOffsets().getDefiningOp()))
       return "expert-choice routing is not supported (each expert picks its "
              "tokens among all ranks' tokens, which needs an all-gather)";
@@ -32,9 +30,6 @@ struct MoeShardExpertsPass
     if (!dispatch || !permute || permute.getRowToken() != dispatch.getRowToken())
       return "its rows and offsets must come from one moe.permute and "
              "moe.dispatch (run moe-expand-blocks first)";
-    if (dispatch.getCapacity())
-      return "capacity routing is not supported yet (the capacity would "
-             "apply per rank)";
     return "";
   }
 
@@ -80,8 +75,8 @@ struct MoeShardExpertsPass
           b, loc, RankedTensorType::get({ShapedType::kDynamic, outType.getDimSize(1)},
                                         outType.getElementType()),
           exchange.getReceived(), exchange.getSlotOffsets(), exchange.getSlotExperts(),
-          ffn.getGateWeight(), ffn.getUpWeight(), ffn.getDownWeight(), Value(),
-          Value(), Value(), ffn.getFfn());
+          ffn.getGateWeight(), ffn.getUpWeight(), ffn.getDownWeight(), ffn.getUpBias(),
+          ffn.getDownBias(), ffn.getGateBias(), ffn.getFfn());
       auto back = ExchangeBackOp::create(
           b, loc, outType, local.getResult(), dispatch.getOffsets(),
           exchange.getSlotOffsets(), exchange.getCounts(), dispatch.getRowToken(),

@@ -70,14 +70,25 @@ moert_status_t *nullArgument(const char *what) {
   return toC(MOERT_INVALID_ARGUMENT, what);
 }
 
+/// A run's status, after telling the other ranks of a sharded artifact that
+/// this one failed (whatever failed: a name, an input, a kernel, memory),
+/// so that none waits for it in an exchange.
+moert_status_t *ranRun(moert_session_t *session, moert_status_t *status) {
+  if (status)
+    session->session->runFailed(moert_status_message(status));
+  return status;
+}
+
 /// `body(index)` for the function named `function` (NULL: the only one), with
-/// the session held; a name that is not found ends the last run too.
+/// the session held; a name that is not found ends the last run too. A
+/// failed run (`isRun`) is reported to the other ranks (ranRun).
 template <typename Body>
-moert_status_t *onFunction(moert_session_t *session, const char *function, Body &&body) {
+moert_status_t *onFunction(moert_session_t *session, const char *function, Body &&body,
+                           bool isRun = false) {
   if (!session)
     return nullArgument("the session is NULL");
   return exclusive(session, [&] {
-    return guarded([&]() -> Status {
+    moert_status_t *status = guarded([&]() -> Status {
       size_t index = 0;
       Status s = session->session->model().findFunction(function, &index);
       if (!s) {
@@ -86,6 +97,7 @@ moert_status_t *onFunction(moert_session_t *session, const char *function, Body 
       }
       return body(index);
     });
+    return isRun ? ranRun(session, status) : status;
   });
 }
 
@@ -345,10 +357,10 @@ moert_status_t *moert_session_run_index(moert_session_t *session, size_t functio
   if (!session)
     return nullArgument("the session is NULL");
   return exclusive(session, [&] {
-    return guarded([&] {
+    return ranRun(session, guarded([&] {
       return session->session->run(function, inputs, num_inputs, outputs,
                                    num_outputs);
-    });
+    }));
   });
 }
 
@@ -356,9 +368,12 @@ moert_status_t *moert_session_run_index(moert_session_t *session, size_t functio
 moert_status_t *moert_session_run(moert_session_t *session, const char *function,
                                   const moert_tensor_t *inputs, size_t num_inputs,
                                   moert_tensor_t *outputs, size_t num_outputs) {
-  return onFunction(session, function, [&](size_t index) {
-    return session->session->run(index, inputs, num_inputs, outputs, num_outputs);
-  });
+  return onFunction(
+      session, function,
+      [&](size_t index) {
+        return session->session->run(index, inputs, num_inputs, outputs, num_outputs);
+      },
+      /*isRun=*/true);
 }
 
 moert_status_t *moert_session_enqueue(moert_session_t *session, const char *function,

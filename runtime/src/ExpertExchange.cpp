@@ -9,12 +9,22 @@
 namespace moert::rt {
 
 namespace {
-int32_t load32(const uint8_t *p, int64_t i) { return loadOffset(p, i); }
 void store32(uint8_t *p, int64_t i, int32_t v) { std::memcpy(p + 4 * i, &v, 4); }
 } // namespace
 
 Status ExpertExchange::create(const Model &model, const moert_session_options_t *options,
                               std::unique_ptr<ExpertExchange> *out) {
+  Status s = createChecked(model, options, out);
+  // The other ranks wait in the creation's round: a rank that fails before
+  // (or in) it tells them.
+  const moert_communicator_t *comm = options ? options->communicator : nullptr;
+  if (!s && comm && comm->abort)
+    comm->abort(comm->context, s.message().c_str());
+  return s;
+}
+
+Status ExpertExchange::createChecked(const Model &model, const moert_session_options_t *options,
+                                     std::unique_ptr<ExpertExchange> *out) {
   out->reset();
   const moert_communicator_t *comm = options ? options->communicator : nullptr;
   const CommandSpec *first = nullptr;
@@ -142,13 +152,16 @@ void ExpertExchange::countSends(const uint8_t *offsets) {
   std::fill(sendCounts_.begin(), sendCounts_.end(), 0);
   for (int64_t e = 0; e < experts_; ++e)
     sendCounts_[static_cast<size_t>(route_[static_cast<size_t>(e)])] =
-        load32(offsets, e + 1) - load32(offsets, e);
+        loadOffset(offsets, e + 1) - loadOffset(offsets, e);
 }
 
 Status ExpertExchange::run(const CommandSpec &c, int64_t T, void *const *op) {
   collectiveFailure_ = false;
   // The session checked that the command's shape is the placement's.
-  return c.back ? back(c, T, op) : forward(c, T, op);
+  Status s = c.back ? back(c, T, op) : forward(c, T, op);
+  sends_.clear(); // a round that was not entered leaves its lists behind
+  recvs_.clear();
+  return s;
 }
 
 // Operands: src, offsets, slot_offsets, slot_experts, counts, dst.
@@ -176,7 +189,7 @@ Status ExpertExchange::forward(const CommandSpec &c, int64_t T, void *const *op)
     return s;
   int64_t total = 0;
   for (int64_t i = 0; i < ranks * S; ++i) {
-    int32_t n = load32(counts, i);
+    int32_t n = loadOffset(counts, i);
     if (n < 0 || n > c.recvRows)
       n = static_cast<int32_t>(c.recvRows) + 1; // a peer's bad count: an overflow
     total += n;
@@ -200,7 +213,7 @@ Status ExpertExchange::forward(const CommandSpec &c, int64_t T, void *const *op)
   store32(slotOffsets, 0, 0);
   for (int64_t s = 0; s < S; ++s) {
     for (int32_t r = 0; r < ranks; ++r)
-      at += load32(counts, r * S + s);
+      at += loadOffset(counts, r * S + s);
     store32(slotOffsets, s + 1, at);
     store32(slotExperts, s, placement_[static_cast<size_t>(me * S + s)]);
   }
@@ -209,18 +222,36 @@ Status ExpertExchange::forward(const CommandSpec &c, int64_t T, void *const *op)
     for (int64_t s = 0; s < S; ++s)
       if (int32_t n = sendCounts_[static_cast<size_t>(r * S + s)]) {
         int32_t e = placement_[static_cast<size_t>(r * S + s)];
-        sends_.push_back({r, const_cast<uint8_t *>(src) + load32(offsets, e) * rb,
+        sends_.push_back({r, const_cast<uint8_t *>(src) + loadOffset(offsets, e) * rb,
                           static_cast<uint64_t>(n * rb)});
       }
-  for (int32_t r = 0; r < ranks; ++r)
-    for (int64_t s = 0; s < S; ++s)
-      if (int32_t n = load32(counts, r * S + s)) {
-        int64_t row = load32(slotOffsets, s);
-        for (int32_t q = 0; q < r; ++q)
-          row += load32(counts, q * S + s);
-        recvs_.push_back({r, dst + row * rb, static_cast<uint64_t>(n * rb)});
-      }
+  if (Status s = slotMessages(counts, slotOffsets, c.recvRows, dst, rb, &recvs_); !s)
+    return s;
   return round("the rows to the experts");
+}
+
+Status ExpertExchange::slotMessages(const uint8_t *counts, const uint8_t *slotOffsets,
+                                    int64_t recvRows, uint8_t *base, int64_t rowBytes,
+                                    std::vector<moert_message_t> *out) {
+  // Slot by slot, each slot's rows by rank: each rank's messages in slot
+  // order, as it sends (or receives) them.
+  int64_t row = 0;
+  for (int64_t s = 0; s < slots_; ++s) {
+    if (loadOffset(slotOffsets, s) != row)
+      return error(MOERT_EXECUTION_ERROR, "the exchange's slot offsets do not match its counts");
+    for (int32_t r = 0; r < comm_.size; ++r) {
+      int64_t n = loadOffset(counts, r * slots_ + s);
+      if (n < 0 || n > recvRows - row)
+        return error(MOERT_EXECUTION_ERROR, "the exchange's counts (", n, " rows from rank ", r,
+                     " for slot ", s, ") do not fit its ", recvRows, " rows");
+      if (n)
+        out->push_back({r, base + row * rowBytes, static_cast<uint64_t>(n * rowBytes)});
+      row += n;
+    }
+  }
+  if (loadOffset(slotOffsets, slots_) != row)
+    return error(MOERT_EXECUTION_ERROR, "the exchange's slot offsets do not match its counts");
+  return Status();
 }
 
 Status ExpertExchange::back(const CommandSpec &c, int64_t T, void *const *op) {
@@ -233,34 +264,20 @@ Status ExpertExchange::back(const CommandSpec &c, int64_t T, void *const *op) {
   int64_t S = slots_, rb = c.rowBytes, rows = c.rows.at(T);
   if (Status s = checkExpertOffsets(offsets, experts_, rows); !s)
     return s;
-  // The forward exchange's plan, written by this runtime: checked anyway,
-  // so that no message reaches outside src.
-  int64_t at = 0;
-  for (int64_t s = 0; s < S; ++s) {
-    if (load32(slotOffsets, s) != at)
-      return error(MOERT_EXECUTION_ERROR, "the exchange's slot offsets do not match its counts");
-    for (int32_t r = 0; r < ranks; ++r)
-      at += load32(counts, r * S + s);
-  }
-  if (load32(slotOffsets, S) != at || at > c.recvRows)
-    return error(MOERT_EXECUTION_ERROR, "the exchange's slot offsets do not match its counts");
+  // The forward exchange's plan (or whatever the arena holds there): every
+  // count checked, so that no message reaches outside src.
+  if (Status s = slotMessages(counts, slotOffsets, c.recvRows, const_cast<uint8_t *>(src), rb,
+                              &sends_);
+      !s)
+    return s;
   countSends(offsets);
-  for (int32_t r = 0; r < ranks; ++r)
-    for (int64_t s = 0; s < S; ++s)
-      if (int32_t n = load32(counts, r * S + s)) {
-        int64_t row = load32(slotOffsets, s);
-        for (int32_t q = 0; q < r; ++q)
-          row += load32(counts, q * S + s);
-        sends_.push_back({r, const_cast<uint8_t *>(src) + row * rb,
-                          static_cast<uint64_t>(n * rb)});
-      }
   for (int32_t r = 0; r < ranks; ++r)
     for (int64_t s = 0; s < S; ++s)
       if (int32_t n = sendCounts_[static_cast<size_t>(r * S + s)]) {
         int32_t e = placement_[static_cast<size_t>(r * S + s)];
-        recvs_.push_back({r, dst + load32(offsets, e) * rb, static_cast<uint64_t>(n * rb)});
+        recvs_.push_back({r, dst + loadOffset(offsets, e) * rb, static_cast<uint64_t>(n * rb)});
       }
-  int64_t used = load32(offsets, experts_);
+  int64_t used = loadOffset(offsets, experts_);
   if (used < rows)
     std::memset(dst + used * rb, 0, static_cast<size_t>((rows - used) * rb));
   return round("the experts' results back");

@@ -26,7 +26,7 @@ public:
   /// communicator; an error when one is missing, when the model's exchanges
   /// disagree on ranks, slots or experts, or when the placement is invalid.
   /// Then checks, with every rank (a collective), that all hold the same
-  /// artifact and placement.
+  /// artifact and placement. A failure calls the communicator's abort.
   static Status create(const Model &model, const moert_session_options_t *options,
                        std::unique_ptr<ExpertExchange> *out);
 
@@ -43,10 +43,17 @@ public:
 
 private:
   ExpertExchange() = default;
+  static Status createChecked(const Model &model, const moert_session_options_t *options,
+                              std::unique_ptr<ExpertExchange> *out);
   /// One round of the communicator over sends_ and recvs_.
   Status round(const char *what);
   /// sendCounts_ from this rank's offsets: the rows of each (rank, slot).
   void countSends(const uint8_t *offsets);
+  /// The messages of this rank's slots' rows at `base` (rows of `rowBytes`),
+  /// each slot's rows by rank: from `counts` (rank-major [ranks, slots]),
+  /// checked against `slotOffsets` and the bound `recvRows`.
+  Status slotMessages(const uint8_t *counts, const uint8_t *slotOffsets, int64_t recvRows,
+                      uint8_t *base, int64_t rowBytes, std::vector<moert_message_t> *out);
   Status forward(const CommandSpec &c, int64_t T, void *const *op);
   Status back(const CommandSpec &c, int64_t T, void *const *op);
 

@@ -25,6 +25,7 @@ struct moert_local_group {
     int32_t rank = 0;
     const moert_message_t *sends = nullptr, *recvs = nullptr;
     size_t numSends = 0, numRecvs = 0;
+    bool inRound = false; // between entering exchange and leaving it
   };
 
   int32_t size = 0;
@@ -34,6 +35,7 @@ struct moert_local_group {
   uint64_t generation = 0; // barriers passed
   int32_t arrived = 0;
   uint64_t round = 0; // for messages
+  int32_t copying = 0; // ranks still copying from the others' buffers this round
   bool broken = false;
   std::string cause;
   std::vector<Rank> ranks;
@@ -47,6 +49,7 @@ struct moert_local_group {
     if (++arrived == size) {
       arrived = 0;
       ++generation;
+      copying = size; // only the first of a round's barriers reads it
       changed.notify_all();
       return true;
     }
@@ -88,6 +91,14 @@ struct moert_local_group {
       if (m.bytes)
         std::memcpy(m.data, s.data, static_cast<size_t>(m.bytes));
     }
+    // Every message sent to this rank was received.
+    for (int32_t q = 0; q < size; ++q) {
+      const Rank &from = ranks[static_cast<size_t>(q)];
+      for (size_t j = nextSend[static_cast<size_t>(q)]; j < from.numSends; ++j)
+        if (from.sends[j].peer == me)
+          return "rank " + std::to_string(q) + " sent rank " + std::to_string(me) +
+                 " more messages than it receives";
+    }
     return "";
   }
 
@@ -101,23 +112,47 @@ struct moert_local_group {
       return 1;
     };
     Rank &r = ranks[static_cast<size_t>(me)];
+    auto breakWith = [&](const std::string &why) {
+      if (!broken) {
+        broken = true;
+        cause = "exchange round " + std::to_string(round) + ": " + why;
+        changed.notify_all();
+      }
+    };
+    if (r.inRound) { // two threads on one rank's communicator
+      breakWith("rank " + std::to_string(me) + " entered it twice at once (one communicator "
+                "used by two sessions or threads)");
+      return fail(cause);
+    }
+    for (size_t i = 0; i < numSends; ++i)
+      if (sends[i].peer < 0 || sends[i].peer >= size) {
+        breakWith("rank " + std::to_string(me) + " sends to rank " +
+                  std::to_string(sends[i].peer) + ", not one of the " + std::to_string(size));
+        return fail(cause);
+      }
+    r.inRound = true;
     r.sends = sends;
     r.numSends = numSends;
     r.recvs = recvs;
     r.numRecvs = numRecvs;
-    if (!barrier(lock, me))
+    if (!barrier(lock, me)) {
+      r.inRound = false;
       return fail(cause);
+    }
     // Every rank has posted; nothing changes the lists until the next
     // barrier, so the copies need no lock.
     lock.unlock();
     std::string why = copyIn(me);
     lock.lock();
-    if (!why.empty() && !broken) {
-      broken = true;
-      cause = "exchange round " + std::to_string(round) + ": " + why;
-      changed.notify_all();
-    }
-    if (!barrier(lock, me))
+    if (!why.empty())
+      breakWith(why);
+    --copying;
+    changed.notify_all();
+    bool ok = barrier(lock, me);
+    if (!ok) // no rank may leave while another still reads its buffers
+      changed.wait(lock, [&] { return copying == 0; });
+    r.inRound = false;
+    if (!ok)
       return fail(cause);
     if (me == 0)
       ++round;

@@ -105,8 +105,10 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   for (const FunctionSpec &f : m.functions())
     arena = std::max(arena, f.arenaBytes);
   if (!(s = session->allocateArena(arena)) ||
-      !(s = session->device_->bind(session->arena_)))
+      !(s = session->device_->bind(session->arena_))) {
+    session->runFailed(s.message());
     return s;
+  }
   *out = std::move(session);
   return Status();
 }
@@ -197,17 +199,13 @@ void Session::fillView(const FunctionSpec &fn, const TensorSpec &t,
   out->bytes = static_cast<size_t>(t.bytes.at(tokens));
 }
 
-Status Session::run(size_t function, const moert_tensor_t *inputs,
-                    size_t numInputs, moert_tensor_t *outputs, size_t numOutputs) {
-  Status s = runOnce(function, inputs, numInputs, outputs, numOutputs);
-  // The other ranks may wait for this one in an exchange.
-  if (!s && exchange_)
-    exchange_->runFailed(s.message());
-  return s;
+void Session::runFailed(const std::string &why) {
+  if (exchange_)
+    exchange_->runFailed(why);
 }
 
-Status Session::runOnce(size_t function, const moert_tensor_t *inputs,
-                        size_t numInputs, moert_tensor_t *outputs, size_t numOutputs) {
+Status Session::run(size_t function, const moert_tensor_t *inputs,
+                    size_t numInputs, moert_tensor_t *outputs, size_t numOutputs) {
   const Model &m = *model_;
   hasRun_ = false; // a run, failed or not, replaces the last run's outputs
   if (function >= m.functions().size())

@@ -33,6 +33,10 @@ public:
 
   Status run(size_t function, const moert_tensor_t *inputs, size_t numInputs,
              moert_tensor_t *outputs, size_t numOutputs);
+  /// After a run of a sharded artifact failed for any reason: unless every
+  /// rank failed alike (ExpertExchange::runFailed), the other ranks, which
+  /// may wait for this one in an exchange, are told so. Nothing otherwise.
+  void runFailed(const std::string &why);
   /// moert_session_enqueue: checks the device tensors as run checks host
   /// ones (and their strides), then has the device enqueue the run.
   Status enqueue(size_t function, const moert_device_tensor_t *inputs, size_t numInputs,
@@ -47,8 +51,6 @@ public:
 
 private:
   Session() = default;
-  Status runOnce(size_t function, const moert_tensor_t *inputs, size_t numInputs,
-                 moert_tensor_t *outputs, size_t numOutputs);
 
   Status allocateArena(uint64_t bytes);
   /// Checks the function's inputs (`outputs` false: T, from their token

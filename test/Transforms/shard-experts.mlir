@@ -1,7 +1,7 @@
 // moe-shard-experts: each expert FFN fed by a token-choice dispatch becomes
 // exchange -> the rank's slots' FFN -> exchange_back; what the routing and
-// the combine read stays as it was. Refusals: expert choice, capacity,
-// expert biases, options out of range.
+// the combine read stays as it was; a capacity applies per rank, expert
+// biases go along. Refusals: expert choice, options out of range.
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts="ranks=4 slots=3 recv-rows=100" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SLOTS
 // RUN: not moe-opt %s --moe-shard-experts=ranks=0 -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
@@ -31,8 +31,15 @@ func.func @shared(%x: tensor<?x8xf32>, %wg: tensor<4x8xf32>, %u: tensor<4x6x8xf3
 
 // -----
 
+// A capacity applies per rank: the rank's own dispatch (with its capacity)
+// feeds the exchange.
+// CHECK-LABEL: func @capacity
+// CHECK: %{{.*}}, %[[OFF:[^ ,]+]], %[[RT:[^ ,]+]], %{{.*}} = moe.dispatch %{{.*}} experts(4) capacity <tokens = 3>
+// CHECK: %[[XP:.*]] = moe.permute %arg0, %[[RT]] : tensor<?x8xf32>, tensor<12xi32> -> tensor<12x8xf32>
+// CHECK: moe.exchange %[[XP]], %[[OFF]] ranks(2) slots(2) : tensor<12x8xf32>, tensor<5xi32> -> tensor<?x8xf32>
+// CHECK: moe.exchange_back {{.*}} -> tensor<12x8xf32>
+// CHECK: moe.combine {{.*}} passthrough %arg0
 func.func @capacity(%x: tensor<?x8xf32>, %wg: tensor<4x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) -> tensor<?x8xf32> {
-  // expected-error@+1 {{moe-shard-experts: cannot shard these experts: capacity routing is not supported yet}}
   %y = moe.block %x router %wg experts(up %u, down %d) routing #moe.routing<k = 1> ffn <activation = relu, gated = false>
       capacity <tokens = 3> dropped = passthrough
       : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
@@ -50,9 +57,11 @@ func.func @choice(%x: tensor<?x8xf32>, %wg: tensor<4x8xf32>, %u: tensor<4x6x8xf3
 
 // -----
 
+// Expert biases (gpt-oss) go with the slots' FFN, read through the map.
+// CHECK-LABEL: func @biases
+// CHECK: moe.expert_ffn %{{.*}}, %{{.*}} experts %{{.*}} gate %arg2 up %arg2 down %arg3 biases(up %arg4, down %arg5, gate %arg4)
 func.func @biases(%x: tensor<?x8xf32>, %wg: tensor<4x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>,
                   %bu: tensor<4x6xf32>, %bd: tensor<4x8xf32>) -> tensor<?x8xf32> {
-  // expected-error@+1 {{moe-shard-experts: cannot shard these experts: experts with biases (gpt-oss) are not supported yet}}
   %y = moe.block %x router %wg experts(up %u, down %d, gate %u) biases(up %bu, down %bd, gate %bu)
       routing #moe.routing<k = 2> ffn <activation = silu>
       : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>, tensor<4x6x8xf32>, tensor<4x6xf32>, tensor<4x8xf32>, tensor<4x6xf32>) -> tensor<?x8xf32>

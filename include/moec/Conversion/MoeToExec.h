@@ -183,10 +183,12 @@ public:
                                   exec::Affine rows, int64_t experts,
                                   int64_t n, int64_t k, mlir::Value map = {});
   /// c[r, :] += bias[e, :] for the expert e whose rows hold r (nothing when
-  /// `bias`, a moe.weight or null, is null).
+  /// `bias`, a moe.weight or null, is null); with `map`, for the group g
+  /// whose rows hold r, e = map[g].
   mlir::LogicalResult expertBias(mlir::Value c, mlir::Value bias,
                                  mlir::Value offsets, exec::Affine rows,
-                                 int64_t experts, int64_t width);
+                                 int64_t experts, int64_t width,
+                                 mlir::Value map = {});
   /// act(gate) ⊙ up in place in `gate` (act(up) in place in `up` when
   /// ungated); when `next`, the weight of the GEMM that reads the result, is
   /// 16-bit (and, when rounds16(), of the activation type), the result goes

@@ -54,8 +54,10 @@ def MoeShardExperts : Pass<"moe-shard-experts", "::mlir::ModuleOp"> {
     rank routed to them, and the combine sums each token's experts in the
     same order as on one device. Which expert a slot holds is the session's
     placement (moert_session_options_t), chosen at run time; S defaults to
-    ceil(E / ranks). Expert-choice routing, capacity routing and experts
-    with biases are refused (not supported yet).
+    ceil(E / ranks). A capacity applies per rank, to the rank's own tokens
+    (as Megatron applies it): each rank's dispatch drops or reroutes what
+    exceeds it, before the exchange. Expert-choice routing is refused (each
+    expert would pick among every rank's tokens, an all-gather).
   }];
   let options = [
     Option<"ranks", "ranks", "int64_t", /*default=*/"1",

@@ -238,6 +238,46 @@ func.func @expert_bias(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
   return
 }
 
+// The experts' biases over a rank's slots (expert parallelism): as
+// expert_bias over G groups, group g adding bias[map[g], c] (map: the slot
+// map moe.exchange writes; a data-derived index, checked by
+// exec-guard-kernel-indices).
+func.func @expert_bias_mapped(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                              %bias: memref<?x?xf32> {exec.shape = ["EW", "COLS"]},
+                              %offsets: memref<?xi32> {exec.shape = ["G+1"]},
+                              %map: memref<?xi32> {exec.shape = ["G"]},
+                              %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, G = index, EW = index}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %cC = exec.param "COLS" : index
+  %cG = exec.param "G" : index
+  %end32 = memref.load %offsets[%cG] : memref<?xi32>
+  %used = arith.index_cast %end32 : i32 to index
+  scf.for %r = %begin to %end step %c1 {
+    %inUse = arith.cmpi ult, %r, %used : index
+    scf.if %inUse {
+      %g = scf.for %i = %c1 to %cG step %c1 iter_args(%n = %c0) -> (index) {
+        %o32 = memref.load %offsets[%i] : memref<?xi32>
+        %o = arith.index_cast %o32 : i32 to index
+        %past = arith.cmpi ule, %o, %r : index
+        %n1 = arith.addi %n, %c1 : index
+        %next = arith.select %past, %n1, %n : index
+        scf.yield %next : index
+      }
+      %e32 = memref.load %map[%g] : memref<?xi32>
+      %e = arith.index_cast %e32 : i32 to index
+      scf.for %c = %c0 to %cC step %c1 {
+        %v = memref.load %a[%r, %c] : memref<?x?xf32>
+        %b = memref.load %bias[%e, %c] : memref<?x?xf32>
+        %s = arith.addf %v, %b : f32
+        memref.store %s, %a[%r, %c] : memref<?x?xf32>
+      } {exec.spread}
+    }
+  }
+  return
+}
+
 // out = a + b (a residual).
 func.func @elementwise_add(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
                            %b: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},

@@ -143,12 +143,18 @@ LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
 
 LogicalResult ExecBuilder::expertBias(Value c, Value bias, Value offsets,
                                       Affine rows, int64_t experts,
-                                      int64_t width) {
+                                      int64_t width, Value map) {
   if (!bias)
     return success();
   auto b = weight(bias);
   if (failed(b))
     return failure();
+  if (map) { // a rank's slots: group g adds the bias of expert map[g]
+    KernelSpecialization spec{"expert_bias_mapped"};
+    spec.set("ROWS", maxRows(rows)).set("COLS", width).set("G", experts)
+        .set("EW", dimOf(bias, 0));
+    return launch(spec, {c, *b, offsets, map}, rows, 16);
+  }
   KernelSpecialization spec{"expert_bias"};
   spec.set("ROWS", maxRows(rows)).set("COLS", width).set("E", experts);
   return launch(spec, {c, *b, offsets}, rows, 16);
@@ -180,12 +186,12 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
         return failure();
       gate = b.alloc(r, {f}, b.f32());
       if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h, map)) ||
-          failed(b.expertBias(gate, op.getGateBias(), off, r, e, f)))
+          failed(b.expertBias(gate, op.getGateBias(), off, r, e, f, map)))
         return failure();
     }
     Value u = b.alloc(r, {f}, b.f32());
     if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h, map)) ||
-        failed(b.expertBias(u, op.getUpBias(), off, r, e, f)))
+        failed(b.expertBias(u, op.getUpBias(), off, r, e, f, map)))
       return failure();
     if (failed(b.glu(gate, u, r, f, ffn.getActivation(),
                      ffn.getAlpha().convertToDouble(),
@@ -193,7 +199,7 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
       return failure();
     Value y = b.allocFor(op.getResult(), r);
     if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f, map)) ||
-        failed(b.expertBias(y, op.getDownBias(), off, r, e, h)) ||
+        failed(b.expertBias(y, op.getDownBias(), off, r, e, h, map)) ||
         failed(b.roundResult(op.getResult(), y, r, h)))
       return failure();
     rewriter.replaceOp(op, y);

@@ -55,7 +55,8 @@ extern "C" {
 typedef enum moert_status_code_t {
   MOERT_OK = 0,
   /** A bad argument: NULL where a value is needed, an input of the wrong
-   *  shape or dtype, a token count outside 1..max_tokens, bad options. */
+   *  shape or dtype, a token count outside 1..max_tokens (0..max_tokens for
+   *  a rank of a sharded artifact), bad options. */
   MOERT_INVALID_ARGUMENT = 1,
   /** A name that does not exist: function, output index, file. */
   MOERT_NOT_FOUND = 2,
@@ -234,7 +235,8 @@ MOERT_API moert_status_t *moert_model_load_memory(const void *data, size_t size,
 /** Drops the caller's reference; sessions keep the model alive. NULL is fine. */
 MOERT_API void moert_model_free(moert_model_t *model);
 
-/** The largest token count T a run accepts (runs take 1 <= T <= max_tokens). */
+/** The largest token count T a run accepts (runs take 1 <= T <= max_tokens;
+ *  0 <= T on a rank of a sharded artifact). */
 MOERT_API int64_t moert_model_max_tokens(const moert_model_t *model);
 /** The artifact's producer string, e.g. "moec 0.1.0". */
 MOERT_API const char *moert_model_producer(const moert_model_t *model);
@@ -343,7 +345,9 @@ MOERT_API int32_t moert_session_num_threads(const moert_session_t *session);
  *
  *  `inputs` are the function's inputs in order (num_inputs must match). The
  *  token count T is the size of the inputs' token dimension (every input with
- *  one must agree; 1 <= T <= max_tokens); a function none of whose inputs has
+ *  one must agree; 1 <= T <= max_tokens, or 0 <= T in a session of a sharded
+ *  artifact: a rank with no tokens still takes part in the exchanges); a
+ *  function none of whose inputs has
  *  a token dimension runs with T = 1. Each input's dtype, rank and other
  *  dimensions must match moert_model_tensor_info exactly.
  *
@@ -353,7 +357,11 @@ MOERT_API int32_t moert_session_num_threads(const moert_session_t *session);
  *  least the output's size at this T; the run copies the result there and
  *  fills in dtype, rank and shape.
  *
- *  Allocates nothing on success. On failure the session remains usable. */
+ *  Allocates nothing on success. On failure the session remains usable,
+ *  except in a sharded artifact: unless every rank failed alike (a receive
+ *  bound exceeded), a failed run, whatever failed, calls the communicator's
+ *  abort so that no other rank waits for this one, which leaves the local
+ *  group broken (docs/parallelism.md). */
 MOERT_API moert_status_t *moert_session_run(moert_session_t *session,
                                             const char *function,
                                             const moert_tensor_t *inputs,

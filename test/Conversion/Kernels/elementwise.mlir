@@ -23,6 +23,14 @@
 // The experts' biases: rows at or past offsets[E] are left alone; a row's
 // expert is the number of experts after the first whose rows begin at or
 // before it.
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=expert_bias_mapped name=ebm bind=ROWS=16,COLS=12,G=3,EW=4" | FileCheck %s --check-prefix=MAPPED
+// MAPPED: func.func @ebm(%[[A:.*]]: memref<16x12xf32>, %[[B:.*]]: memref<4x12xf32>, %[[O:.*]]: memref<4xi32>, %[[M:.*]]: memref<3xi32>,
+// MAPPED: memref.load %[[O]][%c3]
+// MAPPED: scf.for %{{.*}} = %c1 to %c3 step %c1 iter_args
+// MAPPED: %[[E32:.*]] = memref.load %[[M]][%{{.*}}]
+// MAPPED: %[[E:.*]] = arith.index_cast %[[E32]]
+// MAPPED: memref.load %[[B]][%[[E]], %{{.*}}]
+// MAPPED: arith.addf
 // EXPERT: func.func @eb(%[[A:.*]]: memref<16x12xf32>, %[[B:.*]]: memref<4x12xf32>, %[[O:.*]]: memref<5xi32>,
 // EXPERT: %[[END:.*]] = memref.load %[[O]][%c4]
 // EXPERT: arith.cmpi ult

@@ -1326,3 +1326,12 @@ func.func @f(%x: tensor<?x8xf32>, %o: tensor<5xi32>, %m: tensor<2xi32>, %u: tens
   %y = moe.expert_ffn %x, %o experts %m up %u down %d <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<5xi32>, tensor<2xi32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
   return
 }
+
+// -----
+
+// expert_ffn: a gate or down bias needs the up bias
+func.func @f(%x: tensor<?x8xf32>, %o: tensor<3xi32>, %u: tensor<2x4x8xf32>, %d: tensor<2x8x4xf32>, %bd: tensor<2x8xf32>) {
+  // expected-error@+1 {{'moe.expert_ffn' op expert biases come as up and down (and gate) together: a gate or down bias without an up bias}}
+  %y = "moe.expert_ffn"(%x, %o, %u, %d, %bd) <{ffn = #moe.ffn<activation = relu, gated = false>, operandSegmentSizes = array<i32: 1, 1, 0, 0, 1, 1, 0, 1, 0>}> : (tensor<?x8xf32>, tensor<3xi32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<2x8xf32>) -> tensor<?x8xf32>
+  return
+}

@@ -11,8 +11,11 @@ largest |output|).
                  [--placement R=LIST ...] [--tol X] [--threads N]
 
 Each (layer, T, R) runs twice: the tokens split evenly, and skewed (rank 0
-gets none, rank r about r parts). Prints one line per run and 'N passed,
-M failed' last; exits 1 on a failure.
+gets none, rank r about r parts). With --per-rank (capacity routing, whose
+capacity applies to each rank's own tokens) the expected output is the
+single-device artifact run on each rank's rows on its own, concatenated;
+else the single-device run on all T rows. Prints one line per run and
+'N passed, M failed' last; exits 1 on a failure.
 """
 import argparse
 import json
@@ -41,6 +44,7 @@ def main():
     p.add_argument("--placement", action="append", default=[], help="R=E,E,...")
     p.add_argument("--tol", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--per-rank", action="store_true")
     a = p.parse_args()
     sharded = [(int(s.split("=", 1)[0]), s.split("=", 1)[1]) for s in a.sharded]
     placements = dict((int(s.split("=", 1)[0]), s.split("=", 1)[1]) for s in a.placement)
@@ -69,6 +73,20 @@ def main():
                 want = np.load(one)
                 for ranks, artifact in sharded:
                     for split in splits(tokens, ranks):
+                        if a.per_rank:
+                            want, at, parts = None, 0, []
+                            xs = np.load(x)
+                            for t in split:
+                                if t:
+                                    part = os.path.join(tmp, "part.npy")
+                                    np.save(os.path.join(tmp, "xpart.npy"), xs[at:at + t])
+                                    rc, err = run(a.single, i, os.path.join(tmp, "xpart.npy"),
+                                                  part, [])
+                                    if rc:
+                                        sys.exit("single device on %d rows: %s" % (t, err))
+                                    parts.append(np.load(part))
+                                at += t
+                            want = np.concatenate(parts)
                         out = os.path.join(tmp, "ranks.npy")
                         extra = ["--ranks", str(ranks), "--rank-tokens",
                                  ",".join(map(str, split))]

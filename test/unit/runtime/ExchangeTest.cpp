@@ -188,13 +188,15 @@ TEST(Exchange, AFailingRankDoesNotLeaveTheOthersWaiting) {
     seconds[static_cast<size_t>(r)] =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     EXPECT_FALSE(st.ok());
-    if (r == 1)
+    if (r == 1) {
       EXPECT_MESSAGE(st, "T = 17 tokens is out of range");
-    else
+    } else {
       EXPECT_MESSAGE(st, "rank 1 failed: run 'forward': T = 17 tokens is out of range");
+    }
     // The group is broken for good: the next run fails at once.
-    if (r != 1)
+    if (r != 1) {
       EXPECT_MESSAGE(s->run("forward", {f32(x, {T, kH}), i32(off, {7})}), "rank 1 failed");
+    }
   });
   for (double s : seconds)
     EXPECT_LT(s, 60.0);
@@ -306,4 +308,63 @@ TEST(Exchange, TheLoaderChecksExchangesAndMaps) {
     EXPECT_EQ(s.code(), MOERT_INVALID_ARTIFACT) << c.message;
     EXPECT_MESSAGE(s, c.message);
   }
+}
+
+TEST(Exchange, TheWayBackChecksEveryCount) {
+  // A back exchange whose plan comes from the caller (the loader cannot
+  // know what a buffer will hold): counts that sum right but step outside
+  // the received rows are refused, never sent.
+  ArtifactBuilder b(8);
+  FunctionBuilder f = b.function("back");
+  int64_t S = 2, E = 2, R = 1, B = 8;
+  uint32_t src = f.buffer(0, 4 * kH * B), off = f.buffer(0, 4 * (E + 1)),
+           soff = f.buffer(0, 4 * (S + 1)), smap = f.buffer(0, 4 * S),
+           counts = f.buffer(0, 4 * R * S), y = f.buffer(4 * kH, 0);
+  f.input("src", fb::DType::F32, {B, kH}, src);
+  f.input("offsets", fb::DType::I32, {E + 1}, off);
+  f.input("slot_offsets", fb::DType::I32, {S + 1}, soff);
+  f.input("counts", fb::DType::I32, {R * S}, counts);
+  FunctionBuilder::Exchange back{buf(src), buf(off), buf(soff), buf(smap), buf(counts),
+                                 buf(y),   aff(1, 0), 4 * kH,   B,         R,
+                                 S,        E,         true};
+  f.exchange(back);
+  f.output("y", fb::DType::F32, {-1, kH}, y);
+  moert::Model m = mustLoad(b.build());
+  auto group = moert::LocalGroup::create(1, 5000);
+  ASSERT_TRUE(group);
+  auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(0)));
+  ASSERT_TRUE(s) << s.status().message();
+  std::vector<float> rows = randomFloats(static_cast<size_t>(B * kH), 1);
+  auto run = [&](std::vector<int32_t> off, std::vector<int32_t> soff, std::vector<int32_t> c) {
+    return s->run("back", {f32(rows, {B, kH}), i32(off, {E + 1}), i32(soff, {S + 1}),
+                           i32(c, {R * S})});
+  };
+  // Slot 0: -3 rows, slot 1: 5 rows (the slot offsets agree: 0, -3, 2).
+  // (No input has a token dimension: T = 1, one row to receive back.) The
+  // plan the forward exchange would write: expert 1's row comes back.
+  EXPECT_TRUE(run({0, 0, 1}, {0, 0, 1}, {0, 1}));
+  // Bad plans are refused before the round (the failed runs also break the
+  // group: their abort).
+  moert::Status st = run({0, 0, 1}, {0, -3, 2}, {-3, 5});
+  EXPECT_EQ(st.code(), MOERT_EXECUTION_ERROR);
+  EXPECT_MESSAGE(st, "the exchange's counts (-3 rows from rank 0 for slot 0) do not fit its 8 rows");
+  EXPECT_MESSAGE(run({0, 0, 1}, {0, 0, 9}, {0, 9}), "(9 rows from rank 0 for slot 1) do not fit");
+  EXPECT_MESSAGE(run({0, 0, 1}, {0, 1, 2}, {0, 2}), "slot offsets do not match its counts");
+}
+
+TEST(Exchange, OneRankEnteringTwiceBreaksTheGroup) {
+  moert_local_group_t *g = nullptr;
+  ASSERT_TRUE(moert::Status::adopt(moert_local_group_create(2, 2000, &g)));
+  const moert_communicator_t *c = moert_local_group_communicator(g, 0);
+  std::vector<std::string> errors(2);
+  onRanks(2, [&](int32_t t) { // two threads, both rank 0
+    char err[256] = {0};
+    EXPECT_NE(c->exchange(c->context, nullptr, 0, nullptr, 0, err, sizeof err), 0);
+    errors[static_cast<size_t>(t)] = err;
+  });
+  const std::string twice = "rank 0 entered it twice at once";
+  EXPECT_TRUE(errors[0].find(twice) != std::string::npos ||
+              errors[1].find(twice) != std::string::npos)
+      << errors[0] << " / " << errors[1];
+  moert_local_group_free(g);
 }

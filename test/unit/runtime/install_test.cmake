@@ -32,7 +32,7 @@ endif()
 # Only the runtime's headers: no FlatBuffers, LLVM or MLIR header leaks into it.
 file(GLOB_RECURSE headers RELATIVE ${prefix}/include ${prefix}/include/*)
 list(SORT headers)
-if(NOT headers STREQUAL "moert/format.h;moert/half.h;moert/moert.h;moert/moert.hpp")
+if(NOT headers STREQUAL "moert/format.h;moert/half.h;moert/moert.h;moert/moert.hpp;moert/moert_mpi.h")
   message(FATAL_ERROR "unexpected installed headers: ${headers}")
 endif()
 
