@@ -256,6 +256,16 @@ LogicalResult OutputOp::verify() {
 LogicalResult LaunchOp::verify() {
   if (getGrain() < 1)
     return emitOpError() << "grain must be at least 1, got " << getGrain();
+  if (bool(getLimit()) != getLimitIndex().has_value())
+    return emitOpError() << "limit and limit_index go together";
+  if (Value limit = getLimit()) {
+    int64_t i = static_cast<int64_t>(*getLimitIndex());
+    auto type = cast<BufferType>(limit.getType());
+    if (!type.getElementType().isInteger(32) || type.getShape().size() != 1 ||
+        i < 0 || (!ShapedType::isDynamic(type.getShape()[0]) && i >= type.getShape()[0]))
+      return emitOpError() << "the limit must be an element of a 1-D i32 buffer, got index "
+                           << i << " of " << type;
+  }
   return verifyAffine(*this, "extent", getExtent());
 }
 

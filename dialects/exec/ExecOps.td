@@ -183,14 +183,24 @@ def Exec_OutputOp : Exec_Op<"output"> {
   let assemblyFormat = [{ $name `,` $buffer attr-dict `:` type($buffer) }];
 }
 
-def Exec_LaunchOp : Exec_Op<"launch"> {
+def Exec_LaunchOp : Exec_Op<"launch", [AttrSizedOperandSegments]> {
   let summary = "run a generated kernel over [0, extent(T)) in chunks";
+  let description = [{
+    With `limit %b[i]` (the CPU target) the launch covers
+    `[0, min(extent(T), max(b[i], 0)))`, where `b[i]` is the i32 at index i of
+    buffer b when the launch runs: the rows a rank received in an exchange
+    (its slot offsets' last entry), so that the kernels over them do not run
+    over the whole receive bound.
+  }];
   let arguments = (ins FlatSymbolRefAttr:$kernel,
                        Variadic<Exec_BufferType>:$args,
-                       Exec_AffineAttr:$extent, I64Attr:$grain);
+                       Optional<Exec_BufferType>:$limit,
+                       Exec_AffineAttr:$extent, I64Attr:$grain,
+                       OptionalAttr<I64Attr>:$limit_index);
   let assemblyFormat = [{
     $kernel `(` $args `)` `extent` `(` $extent `)` `grain` `(` $grain `)`
-    attr-dict `:` type($args)
+    (`limit` $limit^ `[` $limit_index `]`)? attr-dict `:` type($args)
+    (`limit` type($limit)^)?
   }];
 }
 

@@ -1501,8 +1501,10 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       for (Value v : l.getArgs())
         args.push_back(ref(v));
       fb::Affine extent = affine(l.getExtent());
-      auto launch = fb::CreateLaunchDirect(fbb, *kernel, &args, &extent,
-                                           l.getGrain());
+      fb::Ref limit = l.getLimit() ? ref(l.getLimit()) : fb::Ref();
+      auto launch = fb::CreateLaunchDirect(
+          fbb, *kernel, &args, &extent, l.getGrain(), l.getLimit() ? &limit : nullptr,
+          static_cast<int64_t>(l.getLimitIndex().value_or(0)), bool(l.getLimit()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Launch, launch.Union()));
     } else if (auto g = dyn_cast<exec::GemmOp>(op)) {

@@ -66,6 +66,11 @@ struct CommandSpec {
   std::vector<Operand> args;
   Affine extent;
   int64_t grain = 0;
+  // Launch over a rank's received rows: extent(T) limited by the i32 at
+  // index limitIndex of buffer `limit`.
+  bool hasLimit = false;
+  Operand limit;
+  int64_t limitIndex = 0;
   // Gemm, GroupedGemm
   Operand a, b, c, offsets;
   Affine rows;
@@ -101,7 +106,7 @@ enum class Access : uint8_t { Read, Write, ReadWrite };
 
 /// f(operand, access) for each operand of `c`, in the artifact's order
 /// (docs/artifact.md, "Commands"): a launch's arguments (a kernel may read
-/// and write each), a GEMM's A and B (read) and C (written; read too when it
+/// and write each) and its limit (read), a GEMM's A and B (read) and C (written; read too when it
 /// accumulates), a grouped GEMM's A, B and offsets (read) and C (written)
 /// and its map (read), a fill's destination, a copy's source and
 /// destination, an exchange's source and offsets (read), its slot offsets,
@@ -112,6 +117,8 @@ template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
   case CommandKind::Launch:
     for (const Operand &op : c.args)
       f(op, Access::ReadWrite);
+    if (c.hasLimit)
+      f(c.limit, Access::Read);
     return;
   case CommandKind::Gemm:
     f(c.a, Access::Read);

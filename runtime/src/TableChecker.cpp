@@ -738,6 +738,21 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     if (out->grain < 1)
       return error(MOERT_INVALID_ARTIFACT, where, ": grain is ", out->grain,
                    ", expected >= 1");
+    if (c->has_limit()) {
+      if (table_.target() != fb::Target::CpuX86_64)
+        return error(MOERT_INVALID_ARTIFACT, where, ": a limit is the cpu target's");
+      out->hasLimit = true;
+      out->limitIndex = c->limit_index();
+      Ends need;
+      if (!(s = operand(c->limit(), where + ": operand limit", &out->limit)))
+        return s;
+      if (out->limit.isWeight || out->limitIndex < 0 || out->limitIndex >= kBlasMax)
+        return error(MOERT_INVALID_ARTIFACT, where, ": the limit must be an i32 of a buffer, "
+                     "got index ", out->limitIndex, out->limit.isWeight ? " of a weight" : "");
+      if (!(s = product(where + ": limit_index + 1", {out->limitIndex + 1, 4}, one, &need)) ||
+          !(s = fits(out->limit, where + ": operand limit", need, "i32 [limit_index + 1]")))
+        return s;
+    }
     if (c->kernel() >= kernels_->size())
       return error(MOERT_INVALID_ARTIFACT, where, ": kernel ", c->kernel(),
                    " does not exist (the artifact has ", kernels_->size(),
@@ -1139,7 +1154,7 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
       size_t arg = 0;
       forEachOperand(c, [&](const Operand &op, Access access) {
         bool writes = c.kind == CommandKind::Launch
-                          ? ((*kernels_)[c.kernel].writes >> arg & 1) != 0
+                          ? arg < c.args.size() && ((*kernels_)[c.kernel].writes >> arg & 1) != 0
                           : access != Access::Read;
         ++arg;
         if (!writes || op.isWeight)

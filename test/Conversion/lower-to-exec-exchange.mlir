@@ -1,7 +1,9 @@
 // moe-lower-to-exec of expert parallelism (moe-shard-experts' output): each
 // exchange is one exec.exchange, the received rows a buffer of the bound
-// (recv_rows, or ranks times the dispatch's rows at max-tokens), and the
-// slots' grouped GEMMs read the slot map. The CUDA target refuses them.
+// (recv_rows, or ranks times the dispatch's rows at max-tokens), the slots'
+// grouped GEMMs read the slot map, and the kernels over the received rows
+// stop at the rows received (limit: the slot offsets' last entry). The CUDA
+// target refuses them.
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec=max-tokens=64 | FileCheck %s
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts="ranks=2 recv-rows=50" --moe-lower-to-exec=max-tokens=64 | FileCheck %s --check-prefix=BOUND
 // RUN: not moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec="max-tokens=64 target=cuda" 2>&1 | FileCheck %s --check-prefix=CUDA
@@ -17,7 +19,7 @@
 // CHECK: exec.exchange %[[XP]], %[[OFF]], %[[SOFF]], %[[SMAP]], %[[CNT]] -> %[[XR]] rows([2, 0]) recv_rows(256) ranks(2) slots(2) experts(4) :
 // CHECK: exec.grouped_gemm %[[XR]], %{{.*}}, %[[SOFF]] map %[[SMAP]] -> %{{.*}} rows([0, 256]) experts(2) n(6) k(8) : <?x8xf32>, <4x6x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <256x6xf32>
 // CHECK: exec.grouped_gemm %[[XR]], %{{.*}}, %[[SOFF]] map %[[SMAP]]
-// CHECK: exec.launch @glu_0(
+// CHECK: exec.launch @glu_0({{.*}}) extent([0, 256]) grain(32) limit %[[SOFF]][2] :
 // CHECK: exec.grouped_gemm %{{.*}}, %{{.*}}, %[[SOFF]] map %[[SMAP]] -> %[[YR:.*]] rows([0, 256]) experts(2) n(8) k(6)
 // CHECK: %[[Y:.*]] = exec.alloc {{.*}} bytes([64, 0]) : <?x8xf32>
 // CHECK: exec.exchange %[[YR]], %[[OFF]], %[[SOFF]], %[[SMAP]], %[[CNT]] -> %[[Y]] rows([2, 0]) recv_rows(256) ranks(2) slots(2) experts(4) {back}

@@ -165,10 +165,19 @@ public:
   /// GEMM (the GEMM's `dequant`); null for other weights and targets.
   mlir::FailureOr<mlir::FlatSymbolRefAttr> dequantKernel(mlir::Value w,
                                                          int64_t n, int64_t k);
-  /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`.
+  /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`
+  /// (limited, after limitRows, when the extent is those rows).
   mlir::LogicalResult launch(const KernelSpecialization &spec,
                              llvm::ArrayRef<mlir::Value> args,
                              exec::Affine extent, int64_t grain);
+  /// Launches over `rows` fixed rows (a rank's receive bound) run only over
+  /// the first buffer[index] of them (the rows received: exec.launch's
+  /// limit), for the rest of this op's lowering.
+  void limitRows(mlir::Value buffer, int64_t index, int64_t rows) {
+    rowLimit = buffer;
+    rowLimitIndex = index;
+    rowLimitRows = rows;
+  }
   /// The next router_stats.<i> index of this function.
   int nextRouterStats() { return lowering.routerStats++; }
 
@@ -246,6 +255,8 @@ private:
   mlir::RewriterBase &rewriter;
   mlir::Location loc;
   mlir::Type produces;
+  mlir::Value rowLimit; // limitRows
+  int64_t rowLimitIndex = 0, rowLimitRows = -1;
 };
 
 /// A pattern of this conversion: an OpConversionPattern with the shared

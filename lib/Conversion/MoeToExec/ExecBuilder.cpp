@@ -120,8 +120,12 @@ LogicalResult ExecBuilder::launch(const KernelSpecialization &spec, ArrayRef<Val
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))
     return failure();
+  // Over a rank's received rows (limitRows): up to the rows received.
+  bool limited = rowLimit && extent.perToken == 0 && extent.fixed == rowLimitRows;
   exec::LaunchOp::create(rewriter, loc, FlatSymbolRefAttr::get(*kernel), args,
-                         affine(extent), rewriter.getI64IntegerAttr(grain));
+                         limited ? rowLimit : Value(), affine(extent),
+                         rewriter.getI64IntegerAttr(grain),
+                         limited ? rewriter.getI64IntegerAttr(rowLimitIndex) : nullptr);
   return success();
 }
 

@@ -178,6 +178,10 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
     Value map = adaptor.getExpertMap();
     int64_t e = map ? dimOf(op.getExpertMap(), 0) : dimOf(op.getUpWeight(), 0),
             f = dimOf(op.getUpWeight(), 1), h = dimOf(op.getUpWeight(), 2);
+    // A rank's slots: its kernels run over the rows received (offsets[e]),
+    // not the whole receive bound.
+    if (map && r.perToken == 0)
+      b.limitRows(off, e, r.fixed);
     moe::FfnAttr ffn = op.getFfn();
     Value gate;
     if (op.getGateWeight()) {

@@ -258,7 +258,9 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
   for (int64_t e = 0; e < experts; ++e)
     nonEmpty += loadOffset(offsets, e + 1) > loadOffset(offsets, e);
   int64_t used = loadOffset(offsets, experts);
-  if (used < rows)
+  // A rank's slots (map): the rows past the received ones are never read
+  // (the launches over them stop there), so they are left as they are.
+  if (used < rows && !map)
     std::memset(C + used * N, 0, static_cast<size_t>((rows - used) * N) * sizeof(float));
   if (used == 0)
     return Status();

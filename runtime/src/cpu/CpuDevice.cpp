@@ -2,6 +2,7 @@
 #include "cpu/CpuDevice.h"
 
 #include "ExpertExchange.h"
+#include "ExpertOffsets.h"
 #include "cpu/CpuCommands.h"
 
 #include <chrono>
@@ -77,14 +78,21 @@ Status CpuDevice::bind(uint8_t *hostArena) {
       cmds[ci].operandsBegin = operands_.size();
       if (c.kind == CommandKind::Launch)
         cmds[ci].kernel = kernels_[c.kernel];
-      forEachOperand(c, [&](const Operand &op, Access) {
-        operands_.push_back(
-            op.isWeight ? const_cast<uint8_t *>(model_.weights()[op.index].data)
-                        : hostArena + f.buffers[op.index].offset);
-      });
-      // args[n]: the session's fault word (docs/artifact.md, "Host kernel ABI").
-      if (c.kind == CommandKind::Launch)
+      auto address = [&](const Operand &op) -> void * {
+        return op.isWeight ? const_cast<uint8_t *>(model_.weights()[op.index].data)
+                           : hostArena + f.buffers[op.index].offset;
+      };
+      if (c.kind == CommandKind::Launch) {
+        // The kernel's arguments, then args[n]: the session's fault word
+        // (docs/artifact.md, "Host kernel ABI"), then the limit (runCommand's).
+        for (const Operand &op : c.args)
+          operands_.push_back(address(op));
         operands_.push_back(&fault_);
+        if (c.hasLimit)
+          operands_.push_back(address(c.limit));
+      } else {
+        forEachOperand(c, [&](const Operand &op, Access) { operands_.push_back(address(op)); });
+      }
       if (c.kind == CommandKind::Gemm || c.kind == CommandKind::GroupedGemm) {
         cmds[ci].b = GemmB{operands_[cmds[ci].operandsBegin + 1], c.bPanels, nullptr,
                            c.b.isWeight ? model_.weights()[c.b.index].group : 0,
@@ -144,8 +152,12 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
   void *const *op = operands_.data() + p.operandsBegin; // forEachOperand's order
   auto bytes = [&](size_t i) { return static_cast<uint8_t *>(op[i]); };
   switch (c.kind) {
-  case CommandKind::Launch:
-    runLaunch(pool, p.kernel, op, T, c.extent.at(T), c.grain);
+  case CommandKind::Launch: {
+    int64_t extent = c.extent.at(T);
+    if (c.hasLimit) // the rows a rank received (an i32 of the arena)
+      extent = std::min(extent, std::max<int64_t>(
+                                    0, loadOffset(bytes(c.args.size() + 1), c.limitIndex)));
+    runLaunch(pool, p.kernel, op, T, extent, c.grain);
     if (fault_ != 0) {
       fault_ = 0;
       return kernelFault("run '" + fn.name + "': command " + std::to_string(ci) +
@@ -153,6 +165,7 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
                          "'), T = " + std::to_string(T));
     }
     break;
+  }
   case CommandKind::Gemm: // A, B, C
     runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], p.b,
             static_cast<float *>(op[2]), c.accumulate);

@@ -696,3 +696,11 @@ exec.exchange %x, %o, %o, %m, %c -> %r rows([1, 0]) recv_rows(16) ranks(2) slots
 %r = exec.alloc offset(256) bytes([0, 512]) : <?x8xf32>
 // expected-error@+1 {{'exec.exchange' op ranks, slots and experts must be at least 1 and recv_rows not negative, got 0, 2, 2, 16}}
 exec.exchange %x, %o, %o, %m, %c -> %r rows([1, 0]) recv_rows(16) ranks(0) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
+
+// -----
+
+// launch: a limit is an element of a 1-D i32 buffer
+%x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+%o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+// expected-error@+1 {{'exec.launch' op the limit must be an element of a 1-D i32 buffer, got index 3 of '!exec.buffer<3xi32>'}}
+exec.launch @kernel_0(%x) extent([0, 16]) grain(4) limit %o[3] : !exec.buffer<?x8xf32> limit !exec.buffer<3xi32>

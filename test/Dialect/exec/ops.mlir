@@ -44,6 +44,7 @@
 // CHECK: %[[R:.*]] = exec.alloc offset(640) bytes([0, 512]) : <?x8xf32>
 // CHECK: exec.exchange %[[Z]], %[[O]], %[[O]], %[[M]], %[[CN]] -> %[[R]] rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
 // CHECK: exec.grouped_gemm %[[R]], %[[V]], %[[O]] map %[[M]] -> %[[Y]] rows([0, 16]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <?x4xf32>
+// CHECK: exec.launch @kernel_0(%[[R]], %[[Y]]) extent([0, 16]) grain(4) limit %[[O]][2] : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32> limit !exec.buffer<3xi32>
 // CHECK: exec.exchange %[[R]], %[[O]], %[[O]], %[[M]], %[[CN]] -> %[[Z]] rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) {back} :
 // CHECK: exec.launch @kernel_0(%[[X]], %[[Y]]) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
 // CHECK: exec.fill %[[Y]] bytes([16, 0]) value(0) : <?x4xf32>
@@ -106,6 +107,7 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   %rv = exec.alloc offset(640) bytes([0, 512]) : <?x8xf32>
   exec.exchange %z, %o, %o, %m, %cn -> %rv rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
   exec.grouped_gemm %rv, %v, %o map %m -> %y rows([0, 16]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <?x4xf32>
+  exec.launch @kernel_0(%rv, %y) extent([0, 16]) grain(4) limit %o[2] : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32> limit !exec.buffer<3xi32>
   exec.exchange %rv, %o, %o, %m, %cn -> %z rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) {back} : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
   exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
   exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>

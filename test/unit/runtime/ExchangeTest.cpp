@@ -368,3 +368,43 @@ TEST(Exchange, OneRankEnteringTwiceBreaksTheGroup) {
       << errors[0] << " / " << errors[1];
   moert_local_group_free(g);
 }
+
+TEST(Exchange, ALaunchStopsAtItsLimit) {
+  // A launch over a rank's received rows: extent(T) limited by an i32 of
+  // the arena (the rows received), read when the launch runs.
+  auto build = [](int64_t limitIndex) {
+    ArtifactBuilder b(4);
+    uint32_t silu = b.testKernel("moert_test_silu", 2);
+    FunctionBuilder f = b.function("f");
+    uint32_t x = f.buffer(0, 64), n = f.buffer(0, 8), y = f.buffer(0, 64);
+    f.input("x", fb::DType::F32, {16}, x);
+    f.input("n", fb::DType::I32, {2}, n);
+    f.launch(silu, {buf(x), buf(y)}, aff(0, 16), 4);
+    fb::LaunchT &l = *f.f.commands.back()->command.AsLaunch();
+    l.limit = std::make_unique<fb::Ref>(buf(n));
+    l.limit_index = limitIndex;
+    l.has_limit = true;
+    f.output("y", fb::DType::F32, {16}, y);
+    return b.build();
+  };
+  moert::Model m = mustLoad(build(1));
+  moert::Session s = mustSession(m, 2);
+  std::vector<float> x = randomFloats(16, 3);
+  for (int32_t limit : {5, 0, -3, 100}) {
+    std::vector<int32_t> n = {0, limit};
+    ASSERT_TRUE(s.run("f", {f32(x, {16}), i32(n, {2})}));
+    std::vector<float> y = values(*s.output(0));
+    int32_t covered = std::min(std::max(limit, 0), 16);
+    for (int32_t i = 0; i < covered; ++i)
+      EXPECT_FLOAT_EQ(y[static_cast<size_t>(i)], x[static_cast<size_t>(i)] /
+                                                     (1.0f + std::exp(-x[static_cast<size_t>(i)])))
+          << "limit " << limit << ", element " << i;
+    if (limit == 5) {
+      for (size_t i = 5; i < 16; ++i)
+        EXPECT_EQ(y[i], 0.0f) << "element " << i << " is past the limit";
+    }
+  }
+  moert::Status st = loadStatus(build(2));
+  EXPECT_EQ(st.code(), MOERT_INVALID_ARTIFACT);
+  EXPECT_MESSAGE(st, "command 0 (Launch): operand limit");
+}
