@@ -94,7 +94,8 @@ const char *kUsage =
     "                    process per rank): '%r' in --input and --output paths\n"
     "                    is replaced by the rank; each rank prints its outputs\n"
     "                    as 'rank R: output ...'\n"
-    "  --placement L     the expert in each slot, rank by rank, comma-separated\n"
+    "  --placement L     the expert in each slot, rank by rank, comma-separated,\n"
+    "                    or @FILE (moe-placement --output's)\n"
     "                    (-1: empty; default: slot s of rank r holds r * S + s)\n"
     "  --exchange-timeout-ms MS  how long a rank waits for the others in an\n"
     "                    exchange before the run fails (default 60000)\n"
@@ -252,7 +253,15 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--rank-tokens") {
       o.rankTokens = parseList("--rank-tokens", next(), 0, int64_t(1) << 40);
     } else if (a == "--placement") {
-      for (int64_t e : parseList("--placement", next(), -1, INT32_MAX))
+      std::string list = next();
+      if (!list.empty() && list[0] == '@') { // moe-placement --output's file
+        std::string why;
+        if (!moert::rt::readRegularFile(list.c_str() + 1, 64 << 20, &list, &why))
+          fail("--placement: '" + list.substr(1) + "': " + why);
+        while (!list.empty() && (list.back() == '\n' || list.back() == ' '))
+          list.pop_back();
+      }
+      for (int64_t e : parseList("--placement", list, -1, INT32_MAX))
         o.placement.push_back(static_cast<int32_t>(e));
     } else if (a == "--exchange-timeout-ms") {
       o.exchangeTimeoutMs = static_cast<int32_t>(
