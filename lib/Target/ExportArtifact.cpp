@@ -470,13 +470,14 @@ private:
                                                       Operation *op);
   /// Appends a blob (64-byte aligned) from `produce`, which calls its
   /// argument with the blob's bytes in pieces; returns its offset in the
-  /// blob section and its chunk checksums.
+  /// blob section and its chunk checksums: with `slices` > 1 (a weight's
+  /// experts: Weight.expert_slices), chunks restart at each slice.
   LogicalResult appendBlob(Operation *op,
                            llvm::function_ref<LogicalResult(
                                llvm::function_ref<LogicalResult(const uint8_t *, size_t)>)>
                                produce,
                            uint64_t *offset, uint64_t *bytes,
-                           std::vector<uint64_t> *checksums);
+                           std::vector<uint64_t> *checksums, uint32_t slices = 0);
   /// At least `bytes` of `buffer`; an error on `op` (a weight) when the
   /// memory is not there.
   uint8_t *scratch(Scratch &buffer, exec::WeightOp op, size_t bytes);
@@ -531,18 +532,27 @@ LogicalResult Writer::setSigningKey(StringRef keyFile) {
 
 constexpr uint64_t kHeaderBytes = sizeof(moert::FileHeader);
 
+/// Weight.expert_slices of a weight of `shape` stored in a blob: its experts
+/// (the leading dimension of an [E, n, k] weight, or of fp8 scales [E, nb,
+/// kb]), each checked alone by a rank of a sharded artifact; 0 for others.
+uint32_t expertSlices(ArrayRef<int64_t> shape) {
+  return shape.size() >= 3 && shape[0] > 1 ? static_cast<uint32_t>(shape[0]) : 0;
+}
+
 LogicalResult Writer::appendBlob(
     Operation *op,
     llvm::function_ref<LogicalResult(
         llvm::function_ref<LogicalResult(const uint8_t *, size_t)>)>
         produce,
-    uint64_t *offset, uint64_t *bytes, std::vector<uint64_t> *checksums) {
+    uint64_t *offset, uint64_t *bytes, std::vector<uint64_t> *checksums,
+    uint32_t slices) {
   if (auto e = out.align())
     return op->emitError() << "moe-export-artifact: " << *e;
   uint64_t start = out.size();
   moert::ChunkChecksums sums;
   auto sink = [&](const uint8_t *data, size_t size) -> LogicalResult {
-    sums.update(data, size);
+    if (slices <= 1) // sliced: checksummed from the file below
+      sums.update(data, size);
     if (auto e = out.append(data, size))
       return op->emitError() << "moe-export-artifact: " << *e;
     return success();
@@ -551,28 +561,46 @@ LogicalResult Writer::appendBlob(
     return failure();
   *offset = start - kHeaderBytes;
   *bytes = out.size() - start;
-  sums.finish(*checksums);
-  if (signing) {
-    // The signed artifact's hash of each chunk, read back from the file just
-    // written (still in the page cache), on all cores.
-    uint64_t chunks = moert::checksumChunks(*bytes);
-    std::vector<BlobHash> &hashes = blobHashes[*offset];
-    hashes.resize(chunks);
+  if (slices > 1 && *bytes % slices != 0)
+    return op->emitError() << "moe-export-artifact: internal error: a blob of " << *bytes
+                           << " bytes is not " << slices << " equal slices";
+  moert::ChunkLayout layout{*bytes, slices > 1 ? slices : 1};
+  // f(c, bytes, n) for each chunk c, read back from the file just written
+  // (still in the page cache), on all cores.
+  auto eachChunk = [&](auto f) -> LogicalResult {
     std::atomic<bool> readFailed{false};
-    llvm::parallelFor(0, static_cast<size_t>(chunks), [&](size_t c) {
-      uint64_t at = c * moert::kChecksumChunk;
-      size_t n = static_cast<size_t>(std::min(moert::kChecksumChunk, *bytes - at));
+    llvm::parallelFor(0, static_cast<size_t>(layout.count()), [&](size_t c) {
+      size_t n = static_cast<size_t>(layout.size(c));
       std::vector<uint8_t> chunk(n);
-      if (!out.readAt(start + at, chunk.data(), n)) {
+      if (!out.readAt(start + layout.begin(c), chunk.data(), n)) {
         readFailed = true;
         return;
       }
-      crypto_generichash(hashes[c].data(), hashes[c].size(), chunk.data(), n,
-                         nullptr, 0);
+      f(c, chunk.data(), n);
     });
     if (readFailed)
       return op->emitError() << "moe-export-artifact: reading back a blob of "
-                                "the artifact to hash it failed";
+                                "the artifact to check or hash it failed";
+    return success();
+  };
+  if (layout.slices > 1) {
+    // Each expert's chunks of its own: checksummed from the file.
+    checksums->assign(layout.count(), 0);
+    if (failed(eachChunk([&](size_t c, const uint8_t *data, size_t n) {
+          (*checksums)[c] = moert::checksum64(data, n);
+        })))
+      return failure();
+  } else {
+    sums.finish(*checksums);
+  }
+  if (signing) {
+    // The signed artifact's hash of each chunk.
+    std::vector<BlobHash> &hashes = blobHashes[*offset];
+    hashes.resize(layout.count());
+    if (failed(eachChunk([&](size_t c, const uint8_t *data, size_t n) {
+          crypto_generichash(hashes[c].data(), hashes[c].size(), data, n, nullptr, 0);
+        })))
+      return failure();
   }
   return success();
 }
@@ -737,14 +765,14 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
       }
       return success();
     };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)) ||
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))) ||
         failed(appendBlob(
             op,
             [&](auto sink) {
               return sink(reinterpret_cast<const uint8_t *>(scales.data()),
                           scales.size() * sizeof(float));
             },
-            &scaleOffset, &scaleBytes, &scaleChecksums)))
+            &scaleOffset, &scaleBytes, &scaleChecksums, expertSlices(scaleShape))))
       return failure();
     if (op.getFile())
       reportPacked(op, bytes + scaleBytes, shards, start);
@@ -761,14 +789,15 @@ LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
   weightBlobs.push_back(seed ? UINT64_MAX : scaleOffset);
   weights.push_back(fb::CreateWeightDirect(
       fbb, scaleName.c_str(), fb::DType_F32, &scaleVec, scaleOffset, scaleBytes,
-      init, seedValue, fb::WeightLayout_RowMajor, &scaleChecksums));
+      init, seedValue, fb::WeightLayout_RowMajor, &scaleChecksums, /*scales=*/-1,
+      /*group_size=*/0, seed ? 0 : expertSlices(scaleShape)));
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
       fbb, artifactName(op).c_str(), fb::DType_F8E4M3, &shapeVec, offset,
       bytes, init, seedValue,
       panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor, &checksums,
-      static_cast<int32_t>(scaleIndex)));
+      static_cast<int32_t>(scaleIndex), /*group_size=*/0, seed ? 0 : expertSlices(shape)));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
   return success();
@@ -846,7 +875,7 @@ LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key)
       }
       return success();
     };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)))
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))))
       return failure();
     if (op.getFile())
       reportPacked(op, bytes, shards, start);
@@ -871,7 +900,8 @@ void Writer::addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DTyp
       seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
       static_cast<uint64_t>(seed.value_or(0)),
       panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor, &checksums,
-      /*scales=*/-1, static_cast<int32_t>(op.getGroupSize().value_or(0))));
+      /*scales=*/-1, static_cast<int32_t>(op.getGroupSize().value_or(0)),
+      seed ? 0 : expertSlices(shape)));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
 }
@@ -926,7 +956,7 @@ LogicalResult Writer::packIntWeight(exec::WeightOp op, const std::string &key) {
       }
       return success();
     };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)))
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))))
       return failure();
     if (op.getFile())
       reportPacked(op, bytes, shards, start);
@@ -1033,7 +1063,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
               return emitRows(sink, reinterpret_cast<const uint8_t *>(values),
                               Elem::F32, count);
             },
-            &offset, &bytes, &checksums)))
+            &offset, &bytes, &checksums, expertSlices(shape))))
       return failure();
   } else {
     // The tensors, checked before anything is written. With `scales`, fp8
@@ -1103,7 +1133,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
         return emitRows(sink, rows, *elem, perTensor * count);
       return success();
     };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums)))
+    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))))
       return failure();
   }
   if (!seed && bytes != weightBytes(shape, *elem, panels))
@@ -1121,7 +1151,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
       bytes, seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
       static_cast<uint64_t>(seed.value_or(0)),
       panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor,
-      &checksums));
+      &checksums, /*scales=*/-1, /*group_size=*/0, seed ? 0 : expertSlices(shape)));
   weightIndex[key] = index;
   refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
   return success();

@@ -126,6 +126,14 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
   return Status();
 }
 
+std::vector<int32_t> ExpertExchange::localExperts() const {
+  std::vector<int32_t> out;
+  for (int64_t s = 0; s < slots_; ++s)
+    if (int32_t e = placement_[static_cast<size_t>(comm_.rank * slots_ + s)]; e >= 0)
+      out.push_back(e);
+  return out;
+}
+
 Status ExpertExchange::round(const char *what) {
   char message[512] = {0};
   int rc = comm_.exchange(comm_.context, sends_.data(), sends_.size(), recvs_.data(),

@@ -38,6 +38,8 @@ public:
   /// waiting.
   void runFailed(const std::string &reason);
 
+  /// The experts this rank's slots hold (the placement's row; -1 left out).
+  std::vector<int32_t> localExperts() const;
   int32_t rank() const { return comm_.rank; }
   int32_t ranks() const { return comm_.size; }
 

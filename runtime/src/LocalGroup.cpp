@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -193,20 +194,23 @@ moert_status_t *moert_local_group_create(int32_t ranks, int32_t timeoutMs,
   if (ranks < 1 || ranks > 1024 || timeoutMs < 1)
     return toC(error(MOERT_INVALID_ARGUMENT, "a local group takes 1 to 1024 ranks and a "
                      "timeout of at least 1 ms, got ", ranks, " ranks and ", timeoutMs, " ms"));
-  auto *g = new (std::nothrow) moert_local_group();
-  if (!g)
+  std::unique_ptr<moert_local_group> g;
+  try {
+    g = std::make_unique<moert_local_group>();
+    g->ranks.resize(static_cast<size_t>(ranks));
+    g->comms.resize(static_cast<size_t>(ranks));
+  } catch (const std::bad_alloc &) {
     return toC(MOERT_OUT_OF_MEMORY, "cannot allocate the local group");
+  }
   g->size = ranks;
   g->timeout = std::chrono::milliseconds(timeoutMs);
-  g->ranks.resize(static_cast<size_t>(ranks));
-  g->comms.resize(static_cast<size_t>(ranks));
   for (int32_t r = 0; r < ranks; ++r) {
-    g->ranks[static_cast<size_t>(r)].group = g;
+    g->ranks[static_cast<size_t>(r)].group = g.get();
     g->ranks[static_cast<size_t>(r)].rank = r;
     g->comms[static_cast<size_t>(r)] = moert_communicator_t{
         r, ranks, &g->ranks[static_cast<size_t>(r)], localExchange, localAbort};
   }
-  *out = g;
+  *out = g.release();
   return nullptr;
 }
 

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -168,7 +169,10 @@ struct WeightSpec {
   const uint8_t *data = nullptr; // inside the model's read-only mapping
   uint64_t offset = 0;           // in the blob section
   uint64_t bytes = 0;
-  std::vector<uint64_t> checksums; // per kChecksumChunk bytes (moert/format.h)
+  std::vector<uint64_t> checksums; // per chunk of ChunkLayout{bytes, slices} (moert/format.h)
+  /// The experts whose bytes are checksummed apart (Weight.expert_slices),
+  /// or 1: the blob is one slice.
+  uint64_t slices = 1;
   /// A signed artifact: the chunks' BLAKE2b-256 hashes (kBlobHashBytes each,
   /// inside the signature section), checked with the checksums; else null.
   const uint8_t *hashes = nullptr;
@@ -264,6 +268,12 @@ public:
   /// parallel); an error names the first corrupted one, and stays: a weight
   /// that failed fails every later call. Thread-safe.
   Status verifyWeights(const std::vector<uint32_t> &indices) const;
+  /// The same for only the slices `experts` of each weight of `indices`
+  /// whose bytes are in expert slices (WeightSpec::slices > 1; the others,
+  /// and all with `whole`, are checked whole): a rank of a sharded artifact
+  /// checks the experts it holds. Thread-safe.
+  Status verifyWeightExperts(const std::vector<uint32_t> &indices,
+                             const std::vector<int32_t> &experts, bool whole = false) const;
   /// The indices of the weights function `index` reads.
   const std::vector<uint32_t> &functionWeights(size_t index) const {
     return functionWeights_[index];
@@ -330,6 +340,8 @@ private:
   // Per weight: 0 not checked yet, 1 good, 2 corrupted (verifyMutex_).
   mutable std::mutex verifyMutex_;
   mutable std::vector<uint8_t> weightChecked_;
+  // Per weight in expert slices: 1 for each expert checked (verifyMutex_).
+  mutable std::map<uint32_t, std::vector<uint8_t>> sliceChecked_;
 
   mutable std::mutex codeMutex_;
   mutable std::vector<std::weak_ptr<LoadedCode>> codeCache_;

@@ -95,6 +95,8 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   Status s = ExpertExchange::create(m, options, &session->exchange_);
   if (!s)
     return s;
+  if (session->exchange_)
+    session->splitSlotWeights();
   if (!(s = Device::create(m, device, options, &session->device_)) ||
       (session->exchange_ && !(s = session->device_->attachExchange(session->exchange_.get())))) {
     if (session->exchange_)
@@ -199,6 +201,30 @@ void Session::fillView(const FunctionSpec &fn, const TensorSpec &t,
   out->bytes = static_cast<size_t>(t.bytes.at(tokens));
 }
 
+void Session::splitSlotWeights() {
+  const Model &m = *model_;
+  slotWeights_.assign(m.functions().size(), {});
+  functionWeights_.assign(m.functions().size(), {});
+  for (size_t f = 0; f < m.functions().size(); ++f) {
+    // Weights only a mapped grouped GEMM reads (with an fp8 one's scales).
+    std::vector<uint8_t> use(m.weights().size(), 0); // 1: slots only, 2: other
+    for (const CommandSpec &c : m.functions()[f].commands)
+      forEachOperand(c, [&](const Operand &op, Access) {
+        if (!op.isWeight)
+          return;
+        bool slot = c.kind == CommandKind::GroupedGemm && c.hasMap && &op == &c.b;
+        int64_t scales = m.weights()[op.index].scales;
+        for (int64_t w : {static_cast<int64_t>(op.index), scales})
+          if (w >= 0)
+            use[static_cast<size_t>(w)] |= slot ? 1 : 2;
+      });
+    for (size_t w = 0; w < use.size(); ++w)
+      if (use[w])
+        (use[w] == 1 && m.weights()[w].slices > 1 ? slotWeights_ : functionWeights_)[f].push_back(
+            static_cast<uint32_t>(w));
+  }
+}
+
 void Session::runFailed(const std::string &why) {
   if (exchange_)
     exchange_->runFailed(why);
@@ -235,9 +261,14 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
     }
   }
 
-  // Verify::Lazy: the weights this function reads, before its first run.
+  // Verify::Lazy: the weights this function reads, before its first run; a
+  // rank of a sharded artifact only its own experts' slices of the weights
+  // its slots' GEMMs read.
   if (!weightsChecked_[function]) {
-    if (!(s = m.verifyWeights(m.functionWeights(function))))
+    if (!(s = m.verifyWeights(exchange_ ? functionWeights_[function]
+                                        : m.functionWeights(function))) ||
+        (exchange_ &&
+         !(s = m.verifyWeightExperts(slotWeights_[function], exchange_->localExperts()))))
       return s.prefixed("run '" + fn.name + "': ");
     weightsChecked_[function] = 1;
   }

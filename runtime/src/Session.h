@@ -75,6 +75,11 @@ private:
   std::vector<moert_tensor_t> staged_;
   // Per function: its weights' checksums are known to be good.
   std::vector<uint8_t> weightsChecked_;
+  /// A sharded artifact, per function: the weights in expert slices that
+  /// only its slots' GEMMs read (checked for this rank's experts alone) and
+  /// the others (checked whole).
+  void splitSlotWeights();
+  std::vector<std::vector<uint32_t>> slotWeights_, functionWeights_;
   bool hasRun_ = false;
   size_t lastFunction_ = 0;
   int64_t lastTokens_ = 0;

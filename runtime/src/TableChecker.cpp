@@ -95,17 +95,17 @@ bool evalAffine(const Affine &a, int64_t maxTokens, Ends *ends) {
          !__builtin_add_overflow(pm, a.fixed, &ends->last);
 }
 
-/// A blob's chunk checksums: checksumChunks(bytes) of them.
+/// A blob's chunk checksums: ChunkLayout{bytes, slices}.count() of them.
 Status checksums(const flatbuffers::Vector<uint64_t> *v, uint64_t bytes,
-                 std::vector<uint64_t> *out) {
+                 std::vector<uint64_t> *out, uint64_t slices = 1) {
   if (!aligned64(v))
     return error(MOERT_INVALID_ARTIFACT,
                  "the checksums vector is misaligned (malformed table)");
-  uint64_t want = checksumChunks(bytes), have = v ? v->size() : 0;
+  uint64_t want = ChunkLayout{bytes, slices}.count(), have = v ? v->size() : 0;
   if (have != want)
     return error(MOERT_INVALID_ARTIFACT, "has ", have, " checksums, expected ",
                  want, " (one per ", kChecksumChunk, " bytes of its ", bytes,
-                 ")");
+                 slices > 1 ? " in " + std::to_string(slices) + " slices" : std::string(), ")");
   out->clear();
   if (v)
     out->assign(v->begin(), v->end());
@@ -312,7 +312,16 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
                    dtypeName(dt), " ", shapeString(w->shape()),
                    spec.panels ? " in panels" : mxfp4Rows ? " in MXFP4 rows" : "", " is ",
                    expect, " bytes");
-    if (Status c = checksums(w->checksums(), synthetic ? 0 : bytes, &spec.checksums); !c)
+    // One slice per expert (Weight.expert_slices): a blob's, of equal bytes.
+    uint64_t slices = w->expert_slices();
+    if (slices > 1 && (synthetic || spec.shape.size() < 3 ||
+                       slices != static_cast<uint64_t>(spec.shape[0]) || bytes % slices != 0))
+      return error(MOERT_INVALID_ARTIFACT, what, ": expert_slices is ", slices, ", but ",
+                   dtypeName(dt), " ", shapeString(w->shape()),
+                   synthetic ? " is synthetic" : " does not have that many experts of equal bytes");
+    spec.slices = slices > 1 ? slices : 1;
+    if (Status c = checksums(w->checksums(), synthetic ? 0 : bytes, &spec.checksums, spec.slices);
+        !c)
       return c.prefixed(what + ": ");
     spec.dtype = static_cast<moert_dtype_t>(dt);
     spec.scales = w->scales();

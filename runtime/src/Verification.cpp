@@ -66,12 +66,17 @@ size_t checkChunks(const std::vector<Chunk> &chunks) {
   return static_cast<size_t>(std::find(bad.begin(), bad.end(), 1) - bad.begin());
 }
 
+ChunkLayout layoutOf(const WeightSpec &w) { return ChunkLayout{w.bytes, w.slices}; }
+ChunkLayout layoutOf(const CodeObjectSpec &c) { return ChunkLayout{c.bytes, 1}; }
+
+/// Chunks [first, end) of a blob (all of them by default).
 template <class Spec>
-void addChunks(const Spec &spec, size_t owner, std::vector<Chunk> *out) {
-  for (uint64_t i = 0; i < spec.checksums.size(); ++i) {
-    uint64_t begin = i * kChecksumChunk;
-    out->push_back({spec.data + begin, std::min(kChecksumChunk, spec.bytes - begin),
-                    spec.checksums[i], owner, begin,
+void addChunks(const Spec &spec, size_t owner, std::vector<Chunk> *out, uint64_t first = 0,
+               uint64_t end = UINT64_MAX) {
+  ChunkLayout layout = layoutOf(spec);
+  for (uint64_t i = first; i < std::min<uint64_t>(end, spec.checksums.size()); ++i) {
+    uint64_t begin = layout.begin(i);
+    out->push_back({spec.data + begin, layout.size(i), spec.checksums[i], owner, begin,
                     spec.hashes ? spec.hashes + i * kBlobHashBytes : nullptr});
   }
 }
@@ -98,24 +103,45 @@ Status Model::verifyCodeObjects() {
 }
 
 Status Model::verifyWeights(const std::vector<uint32_t> &indices) const {
+  return verifyWeightExperts(indices, {}, /*whole=*/true);
+}
+
+Status Model::verifyWeightExperts(const std::vector<uint32_t> &indices,
+                                  const std::vector<int32_t> &experts, bool whole) const {
   std::lock_guard<std::mutex> lock(verifyMutex_);
   std::vector<Chunk> chunks;
-  std::vector<uint32_t> checking;
+  std::vector<uint32_t> checking;                    // whole weights
+  std::vector<std::pair<uint32_t, uint64_t>> slices; // (weight, expert)
   for (uint32_t w : indices) {
     if (w >= weights_.size())
       return error(MOERT_INTERNAL, "weight ", w, " does not exist");
     if (weightChecked_[w] == 2)
       return error(MOERT_INVALID_ARTIFACT, "weight ", w, " ('", weights_[w].name,
                    "') failed its checksum earlier: the artifact is corrupted");
-    if (weightChecked_[w] == 0) {
+    if (weightChecked_[w] != 0)
+      continue;
+    const WeightSpec &spec = weights_[w];
+    if (whole || spec.slices <= 1) {
       checking.push_back(w);
-      addChunks(weights_[w], w, &chunks);
+      addChunks(spec, w, &chunks);
+      continue;
     }
+    // Only the experts asked for: each slice's chunks.
+    std::vector<uint8_t> &done = sliceChecked_[w];
+    done.resize(spec.slices, 0);
+    uint64_t per = ChunkLayout{spec.bytes, spec.slices}.perSlice();
+    for (int32_t e : experts)
+      if (e >= 0 && static_cast<uint64_t>(e) < spec.slices && !done[static_cast<size_t>(e)]) {
+        slices.push_back({w, static_cast<uint64_t>(e)});
+        addChunks(spec, w, &chunks, e * per, (e + 1) * per);
+      }
   }
   size_t bad = checkChunks(chunks);
   if (bad == chunks.size()) {
     for (uint32_t w : checking)
       weightChecked_[w] = 1;
+    for (auto [w, e] : slices)
+      sliceChecked_[w][static_cast<size_t>(e)] = 1;
     return Status();
   }
   size_t w = chunks[bad].owner;

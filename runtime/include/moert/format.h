@@ -178,6 +178,29 @@ constexpr uint64_t checksumChunks(uint64_t bytes) {
   return bytes / kChecksumChunk + (bytes % kChecksumChunk != 0);
 }
 
+/// Where the checksum chunks of a blob of `bytes` bytes lie when it is made
+/// of `slices` equal slices (an expert's weights each: Weight.expert_slices;
+/// 0 or 1: one slice): each slice in chunks of kChecksumChunk bytes, the
+/// last of each shorter, so that no chunk spans two slices and one expert's
+/// bytes can be checked alone. With one slice, chunk i covers
+/// [i * kChecksumChunk, min(bytes, (i + 1) * kChecksumChunk)).
+struct ChunkLayout {
+  uint64_t bytes = 0;
+  uint64_t slices = 1;
+
+  uint64_t sliceBytes() const { return slices > 1 ? bytes / slices : bytes; }
+  uint64_t perSlice() const { return checksumChunks(sliceBytes()); }
+  uint64_t count() const { return (slices > 1 ? slices : 1) * perSlice(); }
+  /// Chunk i's first byte and its size (i < count()).
+  uint64_t begin(uint64_t i) const {
+    return i / perSlice() * sliceBytes() + i % perSlice() * kChecksumChunk;
+  }
+  uint64_t size(uint64_t i) const {
+    uint64_t in = i % perSlice() * kChecksumChunk;
+    return sliceBytes() - in < kChecksumChunk ? sliceBytes() - in : kChecksumChunk;
+  }
+};
+
 /// The chunk checksums of a blob whose bytes are given in pieces, in order.
 class ChunkChecksums {
 public:

@@ -408,3 +408,47 @@ TEST(Exchange, ALaunchStopsAtItsLimit) {
   EXPECT_EQ(st.code(), MOERT_INVALID_ARTIFACT);
   EXPECT_MESSAGE(st, "command 0 (Launch): operand limit");
 }
+
+TEST(Exchange, ARankChecksOnlyItsExpertsWeights) {
+  // The weight in expert slices (Weight.expert_slices), expert 4's bytes
+  // corrupted: a full verification refuses the file; a lazy one leaves
+  // each rank to check its own experts' slices before its first run, so
+  // the rank holding expert 4 finds it (and the other fails by its abort).
+  auto slices = [](fb::ModelT &m) { m.weights[0]->expert_slices = 6; };
+  Sharded art(2, 3, 6, 16, 0, slices);
+  const fb::Model *table = fb::GetModel(art.bytes.data() + header(art.bytes).table_offset);
+  const fb::Weight *w = table->weights()->Get(0);
+  ASSERT_EQ(w->expert_slices(), 6u);
+  ASSERT_EQ(w->checksums()->size(), 6u); // one chunk per expert here
+  uint64_t slice = w->bytes() / 6;
+  Bytes bad = art.bytes;
+  bad[header(bad).blob_offset + w->offset() + 4 * slice + 5] ^= 1;
+  std::string where = "weight 0 ('w'): checksum mismatch in its bytes [" +
+                      std::to_string(4 * slice) + ", " + std::to_string(5 * slice) + ")";
+  EXPECT_MESSAGE(loadStatus(bad), where);
+
+  moert_load_options_t lazy;
+  moert_load_options_init(&lazy);
+  lazy.verify = MOERT_VERIFY_LAZY;
+  auto m = moert::Model::fromMemory(bad.data(), bad.size(), lazy);
+  ASSERT_TRUE(m) << m.status().message();
+  // Rank 0 holds experts 0-2, rank 1 experts 3-5 (the default placement).
+  auto group = moert::LocalGroup::create(2, 20000);
+  ASSERT_TRUE(group);
+  std::vector<std::string> errors(2);
+  onRanks(2, [&](int32_t r) {
+    auto s = moert::Session::create(*m, "cpu", rankOptions(group->communicator(r)));
+    ASSERT_TRUE(s) << s.status().message();
+    std::vector<float> x = randomFloats(4 * kH, 3);
+    std::vector<int32_t> off = offsetsFor(4, 6, 4);
+    errors[static_cast<size_t>(r)] = s->run("forward", {f32(x, {4, kH}), i32(off, {7})}).message();
+  });
+  EXPECT_NE(errors[1].find(where), std::string::npos) << errors[1];
+  EXPECT_NE(errors[0].find("rank 1 failed: run 'forward': " + where), std::string::npos)
+      << errors[0];
+
+  // An expert_slices that is not the weight's experts.
+  Sharded wrong(2, 3, 6, 16, 0, [](fb::ModelT &m) { m.weights[0]->expert_slices = 5; });
+  EXPECT_MESSAGE(loadStatus(wrong.bytes), "weight 0 ('w'): expert_slices is 5, but f32 [6, 4, 4] "
+                                          "does not have that many experts of equal bytes");
+}

@@ -211,11 +211,12 @@ Bytes ArtifactBuilder::build(const Options &options) {
     blob.insert(blob.end(), data.begin(), data.end());
     return at;
   };
-  auto sums = [&](const Bytes &data) {
-    ChunkChecksums c;
-    c.update(data.data(), data.size());
+  // The chunk checksums of a blob (in expert slices: ChunkLayout's chunks).
+  auto sums = [&](const Bytes &data, uint64_t slices = 1) {
+    ChunkLayout layout{data.size(), slices > 1 && data.size() % slices == 0 ? slices : 1};
     std::vector<uint64_t> out;
-    c.finish(out);
+    for (uint64_t i = 0; i < layout.count(); ++i)
+      out.push_back(checksum64(data.data() + layout.begin(i), layout.size(i)));
     return out;
   };
   for (size_t i = 0; i < weightData_.size(); ++i) {
@@ -230,7 +231,7 @@ Bytes ArtifactBuilder::build(const Options &options) {
     if (!options.keepOffsets && i < model.weights.size()) {
       model.weights[i]->offset = at;
       model.weights[i]->bytes = weightData_[i].size();
-      model.weights[i]->checksums = sums(weightData_[i]);
+      model.weights[i]->checksums = sums(weightData_[i], model.weights[i]->expert_slices);
     }
   }
   for (size_t i = 0; i < codeData_.size(); ++i) {
