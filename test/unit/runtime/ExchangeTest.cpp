@@ -430,13 +430,14 @@ TEST(Exchange, ARankChecksOnlyItsExpertsWeights) {
   moert_load_options_t lazy;
   moert_load_options_init(&lazy);
   lazy.verify = MOERT_VERIFY_LAZY;
-  auto m = moert::Model::fromMemory(bad.data(), bad.size(), lazy);
-  ASSERT_TRUE(m) << m.status().message();
-  // Rank 0 holds experts 0-2, rank 1 experts 3-5 (the default placement).
+  // Rank 0 holds experts 0-2, rank 1 experts 3-5 (the default placement);
+  // each loads the file itself, as a process of its own would.
   auto group = moert::LocalGroup::create(2, 20000);
   ASSERT_TRUE(group);
   std::vector<std::string> errors(2);
   onRanks(2, [&](int32_t r) {
+    auto m = moert::Model::fromMemory(bad.data(), bad.size(), lazy);
+    ASSERT_TRUE(m) << m.status().message();
     auto s = moert::Session::create(*m, "cpu", rankOptions(group->communicator(r)));
     ASSERT_TRUE(s) << s.status().message();
     std::vector<float> x = randomFloats(4 * kH, 3);
