@@ -387,6 +387,12 @@ fb::DType gemmDType(Value b) {
 
 using BlobHash = std::array<uint8_t, moert::kBlobHashBytes>;
 
+/// The experts of a weight of `shape` (the leading dimension of an [E, n, k]
+/// weight, or of fp8 scales [E, nb, kb]), or 0.
+uint32_t expertsOf(ArrayRef<int64_t> shape) {
+  return shape.size() >= 3 && shape[0] > 1 ? static_cast<uint32_t>(shape[0]) : 0;
+}
+
 class Writer {
 public:
   Writer(ModuleOp module, bool progress) : module(module), progress(progress) {}
@@ -508,6 +514,12 @@ private:
   // the blobs of the code objects and weights in table order (UINT64_MAX:
   // a synthetic weight, which has none).
   bool signing = false;
+  /// The module shards its experts (exec.exchange): its weights of experts
+  /// are written in expert slices, each checked alone by the rank that holds
+  /// it (Weight.expert_slices; an artifact that is not sharded keeps the
+  /// layout every runtime of this format reads).
+  bool sharded = false;
+  uint32_t expertSlices(ArrayRef<int64_t> shape) const { return sharded ? expertsOf(shape) : 0; }
   uint8_t secretKey[crypto_sign_SECRETKEYBYTES];
   std::map<uint64_t, std::vector<BlobHash>> blobHashes;
   std::vector<uint64_t> codeBlobs, weightBlobs;
@@ -532,12 +544,6 @@ LogicalResult Writer::setSigningKey(StringRef keyFile) {
 
 constexpr uint64_t kHeaderBytes = sizeof(moert::FileHeader);
 
-/// Weight.expert_slices of a weight of `shape` stored in a blob: its experts
-/// (the leading dimension of an [E, n, k] weight, or of fp8 scales [E, nb,
-/// kb]), each checked alone by a rank of a sharded artifact; 0 for others.
-uint32_t expertSlices(ArrayRef<int64_t> shape) {
-  return shape.size() >= 3 && shape[0] > 1 ? static_cast<uint32_t>(shape[0]) : 0;
-}
 
 LogicalResult Writer::appendBlob(
     Operation *op,
@@ -1610,6 +1616,7 @@ LogicalResult Writer::write(StringRef path) {
   // lines (weights shared by several ops are counted once per op: an
   // over-estimate; the file is trimmed at the end).
   expectedBytes = kHeaderBytes + (1 << 20);
+  module.walk([&](exec::ExchangeOp) { sharded = true; });
   module.walk([&](exec::WeightOp w) {
     weightsFromFiles += w.getFile().has_value() && !w.getRandomSeed();
     auto type = cast<exec::BufferType>(w.getType());

@@ -95,8 +95,15 @@ Status Session::create(std::shared_ptr<const Model> model, const char *device,
   Status s = ExpertExchange::create(m, options, &session->exchange_);
   if (!s)
     return s;
-  if (session->exchange_)
-    session->splitSlotWeights();
+  if (session->exchange_) {
+    try {
+      session->splitSlotWeights();
+    } catch (const std::bad_alloc &) {
+      s = error(MOERT_OUT_OF_MEMORY, "out of memory creating the session");
+      session->runFailed(s.message());
+      return s;
+    }
+  }
   if (!(s = Device::create(m, device, options, &session->device_)) ||
       (session->exchange_ && !(s = session->device_->attachExchange(session->exchange_.get())))) {
     if (session->exchange_)

@@ -35,8 +35,9 @@ const char *kUsage =
     "                     [--replicas N] [--output FILE]\n"
     "\n"
     "A balanced placement of E experts over R ranks of S slots (R * S >= E) from\n"
-    "router statistics (moe-run --save-aux's router_stats.<i>.npy, f32 [E + 4];\n"
-    "or f32 / i32 [E] loads), summed over every --stats file: the hottest experts\n"
+    "router statistics (moe-run --save-aux's router_stats.<i>.npy, f32 [E + 4]:\n"
+    "a file whose name holds 'router_stats' loses its last 4 entries; any other\n"
+    "is f32 / i32 [E] loads), summed over every --stats file: the hottest experts\n"
     "get replicas in the spare slots, then every copy goes to the least loaded\n"
     "rank with room (DeepSeek's EPLB). Prints the load per rank before (the\n"
     "default placement) and after, and the placement.\n"
@@ -161,6 +162,9 @@ int main(int argc, char **argv) {
   }
   int64_t experts = static_cast<int64_t>(load.size());
   int64_t cells = ranks * slots;
+  if (cells > (int64_t(1) << 24))
+    fail(std::to_string(ranks) + " ranks of " + std::to_string(slots) + " slots are " +
+         std::to_string(cells) + " slots, more than the 2^24 this tool places");
   if (cells < experts)
     fail(std::to_string(ranks) + " ranks of " + std::to_string(slots) +
          " slots cannot hold the " + std::to_string(experts) + " experts");

@@ -16,6 +16,7 @@
 #include "moert/moert.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cerrno>
@@ -113,7 +114,8 @@ const char *kUsage =
     // The other ranks may wait for this one in an exchange: they fail too.
     std::fprintf(stderr, "error: rank %d: %s\n", gMpi->base.rank, message.c_str());
     std::fflush(stderr);
-    gMpi->base.abort(gMpi->base.context, message.c_str());
+    gMpi->base.abort(gMpi->base.context, message.c_str()); // once: a no-op if sent
+    moert_mpi_communicator_destroy(gMpi);
     MPI_Finalize();
     std::exit(1);
   }
@@ -255,10 +257,10 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--placement") {
       std::string list = next();
       if (!list.empty() && list[0] == '@') { // moe-placement --output's file
-        std::string why;
-        if (!moert::rt::readRegularFile(list.c_str() + 1, 64 << 20, &list, &why))
-          fail("--placement: '" + list.substr(1) + "': " + why);
-        while (!list.empty() && (list.back() == '\n' || list.back() == ' '))
+        std::string path = list.substr(1), why;
+        if (!moert::rt::readRegularFile(path.c_str(), 64 << 20, &list, &why))
+          fail("--placement: '" + path + "': " + why);
+        while (!list.empty() && std::isspace(static_cast<unsigned char>(list.back())))
           list.pop_back();
       }
       for (int64_t e : parseList("--placement", list, -1, INT32_MAX))
@@ -639,8 +641,11 @@ void startMpi(Options &o, int *argc, char ***argv) {
   static moert_mpi_communicator_t comm;
   char error[512] = {0};
   if (moert_mpi_communicator_init(&comm, MPI_COMM_WORLD, o.exchangeTimeoutMs / 1000.0, error,
-                                  sizeof error))
-    fail(std::string("--mpi: ") + error);
+                                  sizeof error)) {
+    std::fprintf(stderr, "error: --mpi: %s\n", error);
+    MPI_Finalize();
+    std::exit(1);
+  }
   gMpi = &comm;
   for (std::string &in : o.inputs)
     in = forRank(in, comm.base.rank);

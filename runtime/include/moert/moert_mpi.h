@@ -21,8 +21,10 @@
  * between two ranks to the i-th receive. A rank that waits longer than the
  * timeout fails the round; a rank that fails calls abort, which sends its
  * reason to every other rank on a tag of its own, and each rank polls for
- * it, so that nobody waits for a rank that will not come. MPI must be
- * initialized, and a communicator is used by one thread at a time.
+ * it, so that nobody waits for a rank that will not come. After a failed
+ * round the communicator is broken (every later round fails): tear the
+ * sessions and the ranks down. MPI must be initialized, and a communicator
+ * is used by one thread at a time.
  *
  *===----------------------------------------------------------------------===*/
 #ifndef MOERT_MOERT_MPI_H
@@ -60,12 +62,15 @@ typedef struct moert_mpi_communicator_t {
   MPI_Status *statuses;
   uint64_t *expected; /* bytes of each receive request, then 0 for sends */
   size_t capacity;
+  /* After a failed round the communicator is broken: messages of that
+   * round may still be queued, so every later round fails at once. */
+  int broken;
+  int aborted; /* abort sent (once) */
   char abort_reason[512];
-  MPI_Request abort_requests[1024];
-  int num_abort_requests;
+  MPI_Request *abort_requests; /* one per other rank */
 } moert_mpi_communicator_t;
 
-static void moert_mpi_error_(char *error, size_t error_bytes, const char *what, int rc) {
+static inline void moert_mpi_error_(char *error, size_t error_bytes, const char *what, int rc) {
   char mpi[MPI_MAX_ERROR_STRING] = {0};
   int length = 0;
   if (rc != MPI_SUCCESS)
@@ -74,27 +79,44 @@ static void moert_mpi_error_(char *error, size_t error_bytes, const char *what, 
     snprintf(error, error_bytes, "%s%s%s", what, rc != MPI_SUCCESS ? ": " : "", mpi);
 }
 
-static size_t moert_mpi_chunks_(const moert_message_t *m, size_t n) {
+static inline size_t moert_mpi_chunks_(const moert_message_t *m, size_t n) {
   size_t chunks = 0;
   for (size_t i = 0; i < n; ++i)
     chunks += m[i].bytes == 0 ? 1 : (size_t)((m[i].bytes + MOERT_MPI_CHUNK - 1) / MOERT_MPI_CHUNK);
   return chunks;
 }
 
-/* Cancels and frees the requests still pending after a failed round. */
-static void moert_mpi_drop_(moert_mpi_communicator_t *c, size_t n) {
+static inline void moert_mpi_abort_(void *context, const char *reason);
+
+/* After a failed round: cancels the pending receives and lets go of every
+ * request (a send may still complete: after a failure the caller tears the
+ * ranks down), marks the communicator broken and, unless the failure is
+ * another rank's abort, tells the other ranks. Returns 1. */
+static inline int moert_mpi_fail_(moert_mpi_communicator_t *c, size_t n, size_t receives,
+                           const char *error, int tell) {
   for (size_t i = 0; i < n; ++i)
     if (c->requests[i] != MPI_REQUEST_NULL) {
-      MPI_Cancel(&c->requests[i]);
+      if (i < receives)
+        MPI_Cancel(&c->requests[i]);
       MPI_Request_free(&c->requests[i]);
     }
+  c->broken = 1;
+  if (tell)
+    moert_mpi_abort_(c, error);
+  return 1;
 }
 
-static int moert_mpi_exchange_(void *context, const moert_message_t *sends, size_t num_sends,
+static inline int moert_mpi_exchange_(void *context, const moert_message_t *sends, size_t num_sends,
                                const moert_message_t *recvs, size_t num_recvs, char *error,
                                size_t error_bytes) {
   moert_mpi_communicator_t *c = (moert_mpi_communicator_t *)context;
-  size_t n = moert_mpi_chunks_(recvs, num_recvs) + moert_mpi_chunks_(sends, num_sends);
+  if (c->broken) {
+    if (error && error_bytes)
+      snprintf(error, error_bytes, "the MPI communicator failed in an earlier round");
+    return 1;
+  }
+  size_t receives = moert_mpi_chunks_(recvs, num_recvs);
+  size_t n = receives + moert_mpi_chunks_(sends, num_sends);
   if (n > c->capacity) {
     size_t cap = n * 2;
     MPI_Request *r = (MPI_Request *)realloc(c->requests, cap * sizeof *r);
@@ -106,7 +128,8 @@ static int moert_mpi_exchange_(void *context, const moert_message_t *sends, size
     uint64_t *e = s ? (uint64_t *)realloc(c->expected, cap * sizeof *e) : NULL;
     if (!e) {
       moert_mpi_error_(error, error_bytes, "out of memory for the MPI requests", MPI_SUCCESS);
-      return 1;
+      c->capacity = 0; /* the arrays that did grow are kept, not used */
+      return moert_mpi_fail_(c, 0, 0, error, 1);
     }
     c->expected = e;
     c->capacity = cap;
@@ -119,10 +142,9 @@ static int moert_mpi_exchange_(void *context, const moert_message_t *sends, size
     size_t count = pass == 0 ? num_recvs : num_sends;
     for (size_t i = 0; i < count && rc == MPI_SUCCESS; ++i) {
       if (m[i].peer < 0 || m[i].peer >= c->base.size) {
-        moert_mpi_drop_(c, k);
         moert_mpi_error_(error, error_bytes, "a message names a rank outside the communicator",
                          MPI_SUCCESS);
-        return 1;
+        return moert_mpi_fail_(c, k, receives, error, 1);
       }
       uint64_t at = 0;
       do {
@@ -142,9 +164,8 @@ static int moert_mpi_exchange_(void *context, const moert_message_t *sends, size
     }
   }
   if (rc != MPI_SUCCESS) {
-    moert_mpi_drop_(c, k);
     moert_mpi_error_(error, error_bytes, "posting a message failed", rc);
-    return 1;
+    return moert_mpi_fail_(c, k, receives, error, 1);
   }
   double deadline = MPI_Wtime() + c->timeout;
   for (;;) {
@@ -152,30 +173,28 @@ static int moert_mpi_exchange_(void *context, const moert_message_t *sends, size
     MPI_Status st;
     rc = MPI_Testall((int)k, c->requests, &done, c->statuses);
     if (rc != MPI_SUCCESS) {
-      moert_mpi_drop_(c, k);
       moert_mpi_error_(error, error_bytes, "an exchange round failed", rc);
-      return 1;
+      return moert_mpi_fail_(c, k, receives, error, 1);
     }
     if (done)
       break;
     MPI_Iprobe(MPI_ANY_SOURCE, MOERT_MPI_TAG_ABORT, c->comm, &aborted, &st);
     if (aborted) {
-      char reason[512] = {0};
-      MPI_Recv(reason, (int)sizeof reason - 1, MPI_CHAR, st.MPI_SOURCE, MOERT_MPI_TAG_ABORT,
+      char reason[sizeof c->abort_reason] = {0};
+      MPI_Recv(reason, (int)sizeof reason, MPI_CHAR, st.MPI_SOURCE, MOERT_MPI_TAG_ABORT,
                c->comm, MPI_STATUS_IGNORE);
-      moert_mpi_drop_(c, k);
+      reason[sizeof reason - 1] = '\0';
       if (error && error_bytes)
         snprintf(error, error_bytes, "rank %d failed: %s", st.MPI_SOURCE, reason);
-      return 1;
+      return moert_mpi_fail_(c, k, receives, error, 0);
     }
     if (MPI_Wtime() > deadline) {
-      moert_mpi_drop_(c, k);
       if (error && error_bytes)
         snprintf(error, error_bytes,
-                 "rank %d waited %.0f s in an exchange for ranks that never came (a rank "
+                 "rank %d waited %g s in an exchange for ranks that never came (a rank "
                  "failed or stopped taking part)",
                  c->base.rank, c->timeout);
-      return 1;
+      return moert_mpi_fail_(c, k, receives, error, 1);
     }
   }
   /* A receive that got fewer bytes than it asked for (more is MPI's
@@ -188,25 +207,31 @@ static int moert_mpi_exchange_(void *context, const moert_message_t *sends, size
         snprintf(error, error_bytes, "rank %d sent %d bytes where rank %d expects %llu",
                  c->statuses[i].MPI_SOURCE, got, c->base.rank,
                  (unsigned long long)c->expected[i]);
-      return 1;
+      return moert_mpi_fail_(c, 0, 0, error, 1);
     }
   }
   return 0;
 }
 
-static void moert_mpi_abort_(void *context, const char *reason) {
+/* Sends `reason` to every other rank, once (later calls do nothing: the
+ * first reason's buffer is still being sent from). */
+static inline void moert_mpi_abort_(void *context, const char *reason) {
   moert_mpi_communicator_t *c = (moert_mpi_communicator_t *)context;
+  c->broken = 1;
+  if (c->aborted || !c->abort_requests)
+    return;
+  c->aborted = 1;
   snprintf(c->abort_reason, sizeof c->abort_reason, "%s", reason ? reason : "(no reason)");
-  for (int r = 0; r < c->base.size && c->num_abort_requests < 1024; ++r)
+  for (int r = 0; r < c->base.size; ++r)
     if (r != c->base.rank)
       MPI_Isend(c->abort_reason, (int)strlen(c->abort_reason) + 1, MPI_CHAR, r,
-                MOERT_MPI_TAG_ABORT, c->comm, &c->abort_requests[c->num_abort_requests++]);
+                MOERT_MPI_TAG_ABORT, c->comm, &c->abort_requests[r]);
 }
 
 /* Makes `c` this process's rank of `comm` (which it duplicates), with a
  * round timeout of `timeout_seconds` (> 0; else 60). 0 on success, else
  * non-zero with the failing MPI call's message in error[0, error_bytes). */
-static int moert_mpi_communicator_init(moert_mpi_communicator_t *c, MPI_Comm comm,
+static inline int moert_mpi_communicator_init(moert_mpi_communicator_t *c, MPI_Comm comm,
                                        double timeout_seconds, char *error, size_t error_bytes) {
   memset(c, 0, sizeof *c);
   int rank = 0, size = 0, rc = MPI_Comm_dup(comm, &c->comm);
@@ -220,6 +245,14 @@ static int moert_mpi_communicator_init(moert_mpi_communicator_t *c, MPI_Comm com
     moert_mpi_error_(error, error_bytes, "cannot set up the MPI communicator", rc);
     return 1;
   }
+  c->abort_requests = (MPI_Request *)malloc((size_t)size * sizeof(MPI_Request));
+  if (!c->abort_requests) {
+    moert_mpi_error_(error, error_bytes, "out of memory for the MPI communicator", MPI_SUCCESS);
+    MPI_Comm_free(&c->comm);
+    return 1;
+  }
+  for (int r = 0; r < size; ++r)
+    c->abort_requests[r] = MPI_REQUEST_NULL;
   c->timeout = timeout_seconds > 0 ? timeout_seconds : 60.0;
   c->base.rank = rank;
   c->base.size = size;
@@ -229,10 +262,19 @@ static int moert_mpi_communicator_init(moert_mpi_communicator_t *c, MPI_Comm com
   return 0;
 }
 
-/* Frees what init made; the sessions that used it must be gone. */
-static void moert_mpi_communicator_destroy(moert_mpi_communicator_t *c) {
-  for (int i = 0; i < c->num_abort_requests; ++i)
-    MPI_Request_free(&c->abort_requests[i]);
+/* Frees what init made; the sessions that used it must be gone. An abort
+ * that was sent is given up to a second to leave first. */
+static inline void moert_mpi_communicator_destroy(moert_mpi_communicator_t *c) {
+  if (c->aborted) {
+    double deadline = MPI_Wtime() + 1.0;
+    int done = 0;
+    while (!done && MPI_Wtime() < deadline)
+      MPI_Testall(c->base.size, c->abort_requests, &done, MPI_STATUSES_IGNORE);
+  }
+  for (int r = 0; r < c->base.size; ++r)
+    if (c->abort_requests && c->abort_requests[r] != MPI_REQUEST_NULL)
+      MPI_Request_free(&c->abort_requests[r]);
+  free(c->abort_requests);
   free(c->requests);
   free(c->statuses);
   free(c->expected);

@@ -149,7 +149,8 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
                              int64_t T) {
   ThreadPool &pool = *pool_;
   const CommandSpec &c = fn.commands[ci];
-  void *const *op = operands_.data() + p.operandsBegin; // forEachOperand's order
+  // forEachOperand's order; a launch's: its arguments, the fault word, its limit.
+  void *const *op = operands_.data() + p.operandsBegin;
   auto bytes = [&](size_t i) { return static_cast<uint8_t *>(op[i]); };
   switch (c.kind) {
   case CommandKind::Launch: {

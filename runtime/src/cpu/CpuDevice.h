@@ -39,8 +39,9 @@ public:
 private:
   explicit CpuDevice(const Model &model) : model_(model) {}
 
-  /// A command with its operands' addresses (forEachOperand's order) and,
-  /// for a launch, its kernel.
+  /// A command with its operands' addresses (forEachOperand's order; a
+  /// launch's: its arguments, the fault word, then its limit) and, for a
+  /// launch, its kernel.
   struct Prepared {
     KernelFn kernel = nullptr;
     size_t operandsBegin = 0; // into operands_

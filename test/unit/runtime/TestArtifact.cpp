@@ -66,11 +66,15 @@ void sign(Bytes &file, const uint8_t *secretKey) {
     file.resize(h.signature_offset);
   const fb::Model *m = fb::GetModel(file.data() + h.table_offset);
   std::vector<uint8_t> hashes;
-  auto hashBlob = [&](uint64_t offset, uint64_t bytes) {
-    for (uint64_t at = 0; at < bytes; at += kChecksumChunk) {
+  // Each checksum chunk's hash (ChunkLayout: a weight in expert slices
+  // restarts its chunks at each slice).
+  auto hashBlob = [&](uint64_t offset, uint64_t bytes, uint64_t slices = 1) {
+    ChunkLayout layout{bytes, slices > 1 ? slices : 1};
+    for (uint64_t i = 0; i < layout.count(); ++i) {
       uint8_t out[kBlobHashBytes];
-      crypto_generichash(out, sizeof out, file.data() + h.blob_offset + offset + at,
-                         std::min(kChecksumChunk, bytes - at), nullptr, 0);
+      crypto_generichash(out, sizeof out,
+                         file.data() + h.blob_offset + offset + layout.begin(i),
+                         layout.size(i), nullptr, 0);
       hashes.insert(hashes.end(), out, out + sizeof out);
     }
   };
@@ -80,7 +84,7 @@ void sign(Bytes &file, const uint8_t *secretKey) {
   if (m->weights())
     for (const fb::Weight *w : *m->weights())
       if (w->init() == fb::WeightInit::Blob)
-        hashBlob(w->offset(), w->bytes());
+        hashBlob(w->offset(), w->bytes(), w->expert_slices());
   h.signature_offset = file.size();
   h.signature_size = sizeof(SignatureHead) + hashes.size();
   h.file_size = h.signature_offset + h.signature_size;
