@@ -406,6 +406,31 @@ void printSummary(const std::string &name, const moert_tensor_t &t) {
               sum / static_cast<double>(n), absmax);
 }
 
+/// A tensor's values as f32 (f16, bf16 and i32 converted).
+std::vector<float> asF32(const moert_tensor_t &t) {
+  std::vector<float> values(elementCount(t));
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(element(t, i));
+  return values;
+}
+
+/// --output: the session's first output as a float32 .npy.
+void writeFirstOutput(const Options &o, const moert::FunctionInfo &fn,
+                      const moert::Session &session) {
+  if (o.output.empty())
+    return;
+  if (fn.outputs.empty())
+    fail("--output: function '" + fn.name + "' has no outputs");
+  auto view = session.output(0);
+  if (!view)
+    fail(view.status().message());
+  std::vector<float> values = asF32(*view);
+  std::string err;
+  if (!moert::npy::writeFile(o.output, moert::npy::serializeF32(values.data(), viewShape(*view)),
+                             &err))
+    fail(err);
+}
+
 bool isRouterStats(const std::string &name) {
   if (name == "router_stats")
     return true;
@@ -582,10 +607,7 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
         err = view.status().message();
         return;
       }
-      std::vector<float> &out = outs[static_cast<size_t>(r)];
-      out.resize(elementCount(*view));
-      for (size_t i = 0; i < out.size(); ++i)
-        out[i] = static_cast<float>(element(*view, i));
+      outs[static_cast<size_t>(r)] = asF32(*view);
       if (r == 0)
         rowShape = viewShape(*view);
     });
@@ -692,20 +714,7 @@ int runMpiMain(const Options &o, const moert::Model &model, const moert::Functio
     std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, times[2 + (times.size() - 3) / 2],
                 static_cast<long long>(o.bench));
   }
-  if (!o.output.empty()) {
-    if (fn.outputs.empty())
-      fail("--output: function '" + fn.name + "' has no outputs");
-    auto view = session->output(0);
-    if (!view)
-      fail(view.status().message());
-    std::vector<float> values(elementCount(*view));
-    for (size_t i = 0; i < values.size(); ++i)
-      values[i] = static_cast<float>(element(*view, i));
-    std::string err;
-    if (!moert::npy::writeFile(o.output, moert::npy::serializeF32(values.data(), viewShape(*view)),
-                               &err))
-      fail(err);
-  }
+  writeFirstOutput(o, fn, *session);
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail(std::string("writing to standard output failed: ") + std::strerror(errno));
   // Every rank's session first: a rank that finalizes while another still
@@ -794,21 +803,7 @@ int main(int argc, char **argv) {
                 o.verify == MOERT_VERIFY_LAZY ? "lazy" : "full");
   }
 
-  if (!o.output.empty()) {
-    if (fn.outputs.empty())
-      fail("--output: function '" + fn.name + "' has no outputs");
-    auto view = session->output(0);
-    if (!view)
-      fail(view.status().message());
-    size_t n = elementCount(*view);
-    std::vector<float> values(n);
-    for (size_t i = 0; i < n; ++i)
-      values[i] = static_cast<float>(element(*view, i));
-    std::string err;
-    if (!moert::npy::writeFile(o.output, moert::npy::serializeF32(values.data(), viewShape(*view)),
-                               &err))
-      fail(err);
-  }
+  writeFirstOutput(o, fn, *session);
 
   if (o.routerStats)
     printRouterStats(fn, *session);

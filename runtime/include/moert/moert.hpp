@@ -238,12 +238,7 @@ public:
     moert_session_options_t options;
     moert_session_options_init(&options);
     options.threads = threads;
-    moert_session_t *s = nullptr;
-    Status st = Status::adopt(
-        moert_session_create(model.get(), device.c_str(), &options, &s));
-    if (!st)
-      return st;
-    return Session(s);
+    return create(model, device, options);
   }
 
   /// With every session option (fill them with moert_session_options_init).
