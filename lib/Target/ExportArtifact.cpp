@@ -589,25 +589,23 @@ LogicalResult Writer::appendBlob(
                                 "the artifact to check or hash it failed";
     return success();
   };
-  if (layout.slices > 1) {
-    // Each expert's chunks of its own: checksummed from the file.
+  // Sliced, each expert's chunks of their own are checksummed from the
+  // file; signed, each chunk is hashed: one read of each chunk for both.
+  bool sliced = layout.slices > 1;
+  if (sliced)
     checksums->assign(layout.count(), 0);
-    if (failed(eachChunk([&](size_t c, const uint8_t *data, size_t n) {
-          (*checksums)[c] = moert::checksum64(data, n);
-        })))
-      return failure();
-  } else {
+  else
     sums.finish(*checksums);
-  }
-  if (signing) {
-    // The signed artifact's hash of each chunk.
-    std::vector<BlobHash> &hashes = blobHashes[*offset];
-    hashes.resize(layout.count());
-    if (failed(eachChunk([&](size_t c, const uint8_t *data, size_t n) {
-          crypto_generichash(hashes[c].data(), hashes[c].size(), data, n, nullptr, 0);
-        })))
-      return failure();
-  }
+  std::vector<BlobHash> *hashes = signing ? &blobHashes[*offset] : nullptr;
+  if (hashes)
+    hashes->resize(layout.count());
+  if ((sliced || hashes) && failed(eachChunk([&](size_t c, const uint8_t *data, size_t n) {
+        if (sliced)
+          (*checksums)[c] = moert::checksum64(data, n);
+        if (hashes)
+          crypto_generichash((*hashes)[c].data(), (*hashes)[c].size(), data, n, nullptr, 0);
+      })))
+    return failure();
   return success();
 }
 

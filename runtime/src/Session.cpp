@@ -4,6 +4,7 @@
 #include "moert/format.h"
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -211,7 +212,6 @@ void Session::fillView(const FunctionSpec &fn, const TensorSpec &t,
 void Session::splitSlotWeights() {
   const Model &m = *model_;
   slotWeights_.assign(m.functions().size(), {});
-  functionWeights_.assign(m.functions().size(), {});
   for (size_t f = 0; f < m.functions().size(); ++f) {
     // Weights only a mapped grouped GEMM reads (with an fp8 one's scales).
     std::vector<uint8_t> use(m.weights().size(), 0); // 1: slots only, 2: other
@@ -226,9 +226,8 @@ void Session::splitSlotWeights() {
             use[static_cast<size_t>(w)] |= slot ? 1 : 2;
       });
     for (size_t w = 0; w < use.size(); ++w)
-      if (use[w])
-        (use[w] == 1 && m.weights()[w].slices > 1 ? slotWeights_ : functionWeights_)[f].push_back(
-            static_cast<uint32_t>(w));
+      if (use[w] == 1 && m.weights()[w].slices > 1)
+        slotWeights_[f].push_back(static_cast<uint32_t>(w));
   }
 }
 
@@ -272,8 +271,12 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
   // rank of a sharded artifact only its own experts' slices of the weights
   // its slots' GEMMs read.
   if (!weightsChecked_[function]) {
-    if (!(s = m.verifyWeights(exchange_ ? functionWeights_[function]
-                                        : m.functionWeights(function))) ||
+    const std::vector<uint32_t> &all = m.functionWeights(function); // sorted, as slotWeights_
+    std::vector<uint32_t> whole;
+    if (exchange_)
+      std::set_difference(all.begin(), all.end(), slotWeights_[function].begin(),
+                          slotWeights_[function].end(), std::back_inserter(whole));
+    if (!(s = m.verifyWeights(exchange_ ? whole : all)) ||
         (exchange_ &&
          !(s = m.verifyWeightExperts(slotWeights_[function], exchange_->localExperts()))))
       return s.prefixed("run '" + fn.name + "': ");

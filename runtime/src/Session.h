@@ -76,10 +76,10 @@ private:
   // Per function: its weights' checksums are known to be good.
   std::vector<uint8_t> weightsChecked_;
   /// A sharded artifact, per function: the weights in expert slices that
-  /// only its slots' GEMMs read (checked for this rank's experts alone) and
-  /// the others (checked whole).
+  /// only its slots' GEMMs read (checked for this rank's experts alone; the
+  /// function's other weights are checked whole), in ascending order.
   void splitSlotWeights();
-  std::vector<std::vector<uint32_t>> slotWeights_, functionWeights_;
+  std::vector<std::vector<uint32_t>> slotWeights_;
   bool hasRun_ = false;
   size_t lastFunction_ = 0;
   int64_t lastTokens_ = 0;

@@ -512,6 +512,48 @@ std::vector<moert::npy::Array> readInputs(const Options &o, const moert::Functio
   return arrays;
 }
 
+/// The median of `times` (the mean of the middle two for an even count).
+double median(std::vector<double> times) {
+  std::sort(times.begin(), times.end());
+  size_t n = times.size();
+  return n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
+}
+
+/// The session options of a rank of a sharded artifact (--ranks, --mpi).
+moert_session_options_t rankOptions(const Options &o, const moert_communicator_t *comm) {
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  options.threads = o.threads;
+  options.communicator = comm;
+  if (!o.placement.empty()) {
+    options.placement = o.placement.data();
+    options.placement_size = o.placement.size();
+  }
+  return options;
+}
+
+/// A rank's runs (--ranks, --mpi): one, then with --bench N a warm-up and N
+/// timed ones, every rank alike; *ms is the first run's time, or the timed
+/// runs' median.
+moert::Status rankRuns(const Options &o, moert::Session &session, size_t function,
+                       const std::vector<moert_tensor_t> &inputs, double *ms) {
+  std::vector<double> timed;
+  for (int64_t k = 0; k < 1 + (o.bench > 0 ? 1 + o.bench : 0); ++k) {
+    auto t0 = std::chrono::steady_clock::now();
+    moert::Status st = session.run(function, inputs);
+    double t = msSince(t0);
+    if (!st)
+      return st;
+    if (k == 0)
+      *ms = t;
+    else if (k > 1)
+      timed.push_back(t);
+  }
+  if (!timed.empty())
+    *ms = median(timed);
+  return moert::Status();
+}
+
 /// --ranks: the artifact's ranks as threads of this process, each with its
 /// session and its rows of `inputs`; returns the outputs of every rank
 /// concatenated (the first output only) and the slowest rank's time.
@@ -551,15 +593,7 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
   for (int32_t r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       std::string &err = errors[static_cast<size_t>(r)];
-      moert_session_options_t options;
-      moert_session_options_init(&options);
-      options.threads = o.threads;
-      options.communicator = group->communicator(r);
-      if (!o.placement.empty()) {
-        options.placement = o.placement.data();
-        options.placement_size = o.placement.size();
-      }
-      auto session = moert::Session::create(model, o.device, options);
+      auto session = moert::Session::create(model, o.device, rankOptions(o, group->communicator(r)));
       if (!session) {
         err = session.status().message();
         return;
@@ -582,23 +616,10 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
         in.push_back(moert::tensor(a.dtype, shape,
                                    const_cast<uint8_t *>(a.data.data()) + offset, bytes));
       }
-      int64_t runs = 1 + (o.bench > 0 ? 1 + o.bench : 0);
-      std::vector<double> each;
-      for (int64_t k = 0; k < runs; ++k) {
-        auto t0 = std::chrono::steady_clock::now();
-        moert::Status st = session->run(fn.index, in);
-        each.push_back(msSince(t0));
-        if (!st) {
-          err = st.message();
-          return;
-        }
-      }
-      // The first run's time, or with --bench the median of the timed runs.
-      if (o.bench > 0) {
-        std::sort(each.begin() + 2, each.end());
-        times[static_cast<size_t>(r)] = each[2 + each.size() / 2 - 1];
-      } else {
-        times[static_cast<size_t>(r)] = each[0];
+      if (moert::Status st = rankRuns(o, *session, fn.index, in, &times[static_cast<size_t>(r)]);
+          !st) {
+        err = st.message();
+        return;
       }
       if (fn.outputs.empty())
         return;
@@ -680,25 +701,12 @@ int runMpiMain(const Options &o, const moert::Model &model, const moert::Functio
   std::vector<moert_tensor_t> inputs;
   for (moert::npy::Array &a : arrays)
     inputs.push_back(moert::tensor(a.dtype, a.shape, a.data.data(), a.data.size()));
-  moert_session_options_t options;
-  moert_session_options_init(&options);
-  options.threads = o.threads;
-  options.communicator = &gMpi->base;
-  if (!o.placement.empty()) {
-    options.placement = o.placement.data();
-    options.placement_size = o.placement.size();
-  }
-  auto session = moert::Session::create(model, o.device, options);
+  auto session = moert::Session::create(model, o.device, rankOptions(o, &gMpi->base));
   if (!session)
     fail(session.status().message());
-  std::vector<double> times;
-  for (int64_t k = 0; k < 1 + (o.bench > 0 ? 1 + o.bench : 0); ++k) {
-    auto t0 = std::chrono::steady_clock::now();
-    moert::Status st = session->run(fn.index, inputs);
-    times.push_back(msSince(t0));
-    if (!st)
-      fail(st.message());
-  }
+  double ms = 0;
+  if (moert::Status st = rankRuns(o, *session, fn.index, inputs, &ms); !st)
+    fail(st.message());
   if (!o.quiet)
     for (size_t i = 0; i < fn.outputs.size(); ++i) {
       auto view = session->output(i);
@@ -708,12 +716,9 @@ int runMpiMain(const Options &o, const moert::Model &model, const moert::Functio
       printSummary(fn.outputs[i].name, *view);
     }
   if (!o.quiet && o.bench == 0)
-    std::printf("rank %d: time_ms=%.3f\n", rank, times[0]);
-  if (o.bench > 0) {
-    std::sort(times.begin() + 2, times.end());
-    std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, times[2 + (times.size() - 3) / 2],
-                static_cast<long long>(o.bench));
-  }
+    std::printf("rank %d: time_ms=%.3f\n", rank, ms);
+  if (o.bench > 0)
+    std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, ms, static_cast<long long>(o.bench));
   writeFirstOutput(o, fn, *session);
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail(std::string("writing to standard output failed: ") + std::strerror(errno));
@@ -843,12 +848,10 @@ int main(int argc, char **argv) {
       if (!st)
         fail(st.message());
     }
-    std::sort(times.begin(), times.end());
-    size_t n = times.size();
-    double median = n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2;
-    std::printf("median_ms=%.4f min_ms=%.4f max_ms=%.4f runs=%lld tokens=%lld\n", median,
-                times.front(), times.back(), static_cast<long long>(n),
-                static_cast<long long>(tokens));
+    std::printf("median_ms=%.4f min_ms=%.4f max_ms=%.4f runs=%lld tokens=%lld\n",
+                median(times), *std::min_element(times.begin(), times.end()),
+                *std::max_element(times.begin(), times.end()),
+                static_cast<long long>(times.size()), static_cast<long long>(tokens));
   }
   // Standard output is the run's result: a failed write (a full disk,
   // /dev/full) is an error, not exit 0 with the output lost.
