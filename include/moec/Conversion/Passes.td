@@ -15,7 +15,8 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     kernel, specialized from the generic kernels of lib/Conversion/Kernels into a
     nested `module @kernels`. A top-k also feeds a router-statistics kernel
     whose result is an auxiliary output `router_stats.<i>`, and its indices
-    are the auxiliary output `router_indices.<i>` (i32 [T, k]). Each function
+    are the auxiliary output `router_indices.<i>` (i32 [T, k]) and its
+    logits `router_logits.<i>` (f32 [T, E]). Each function
     gets `exec.max_tokens`; its buffers' offsets are left at 0 for
     `exec-plan-memory`. The patterns live in one file per op family
     (include/moec/Conversion/MoeToExec.h). Activations must be f32. The expert and shared-expert FFN weights are

@@ -119,6 +119,9 @@ struct TopKLowering : ExecPattern<moe::TopKOp> {
     exec::OutputOp::create(rewriter, op.getLoc(),
                            rewriter.getStringAttr("router_indices." + index),
                            idx, rewriter.getUnitAttr());
+    exec::OutputOp::create(rewriter, op.getLoc(),
+                           rewriter.getStringAttr("router_logits." + index),
+                           logits, rewriter.getUnitAttr());
     rewriter.replaceOp(op, {w, idx});
     return success();
   }
