@@ -11,6 +11,8 @@ pkgs=(
   libopenblas-dev libgtest-dev libsodium-dev
   clang-22 libclang-rt-22-dev
   libopenmpi-dev openmpi-bin
+  python3-pybind11 pybind11-dev libdlpack-dev python3-pytest python3-torch
+  python3-pip python3-setuptools python3-wheel
 )
 
 missing=()

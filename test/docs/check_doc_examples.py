@@ -6,7 +6,8 @@ the marked shell commands run.
 
 Shell blocks (```sh) right after a `<!-- doc-test -->` line run with --bin
 and --src: each file's marked blocks in order, in one temporary folder (so a
-block can use what an earlier one wrote), with build/bin/ read as DIR,
+block can use what an earlier one wrote), with build/bin/ read as DIR (and
+build/python as DIR's sibling python, the Python package),
 examples/ and test/reference/ as the source tree's, /tmp/ as the temporary
 folder, and `set -e`; a command that fails fails the example.
 
@@ -68,11 +69,13 @@ def check(moe_opt, block):
 
 def run_shell(block, bin_dir, src, tmp):
     """None when the block's commands succeed, else the failure."""
-    # Each path of the text is replaced once, where a word starts with it (the
-    # replacements themselves may start with /tmp/).
+    # Each path of the text is replaced once, where a word (or a variable's
+    # value, after "=") starts with it (the replacements themselves may start
+    # with /tmp/).
     places = {"build/bin/": bin_dir + "/", "examples/": os.path.join(src, "examples/"),
+              "build/python": os.path.join(os.path.dirname(bin_dir), "python"),
               "test/reference/": os.path.join(src, "test/reference/"), "/tmp/": tmp + "/"}
-    pattern = r"(^|\s)(" + "|".join(re.escape(k) for k in places) + ")"
+    pattern = r"(^|\s|=)(" + "|".join(re.escape(k) for k in places) + ")"
     script = re.sub(pattern, lambda m: m.group(1) + places[m.group(2)], block, flags=re.M)
     p = subprocess.run(["bash", "-ec", script], cwd=tmp, capture_output=True, text=True)
     if p.returncode != 0:

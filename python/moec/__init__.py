@@ -1,0 +1,183 @@
+"""moec from Python: run compiled Mixture-of-Experts artifacts (.moeb).
+
+    import numpy as np, moec
+    model = moec.load("model.moeb")            # checks every byte (verify="full")
+    print(model.functions, model.inputs("layer_0"))
+    session = model.session(threads=2)          # a CPU session ("cuda:0" for GPU artifacts)
+    y = session.run(x, function="layer_0")     # x: float32 [T, H], NumPy or torch
+    stats = session.aux_outputs()               # {"router_stats.0": array, ...}
+
+Inputs are read in place (no copy) from NumPy arrays (buffer protocol) and
+from torch tensors (DLPack) on the CPU; with ``out=`` the results are written
+in place into the caller's arrays or tensors. Every failure raises
+:class:`moec.Error`, whose message is the runtime's and whose ``code`` is its
+status code's name (``"invalid argument"``, ``"invalid artifact"``, ...).
+
+:mod:`moec.torch` wraps a compiled block as a ``torch.nn.Module``
+(``MoeBlock``). The C API (``moert.h``) is the reference for every behaviour;
+docs/python.md describes this package.
+"""
+
+from . import _moec
+from ._moec import Error
+
+__all__ = ["Error", "Model", "Session", "TensorInfo", "load", "version", "backends"]
+
+
+def version():
+    """libmoert's version string."""
+    return _moec.version()
+
+
+def backends():
+    """The runtime's backends, e.g. "cpu" or "cpu,cuda"."""
+    return _moec.backends()
+
+
+class TensorInfo:
+    """What a function declares about one of its tensors: name, dtype ("f32",
+    "bf16", "f16", "i32") and shape, with None for the token dimension T."""
+
+    __slots__ = ("name", "dtype", "shape")
+
+    def __init__(self, name, dtype, shape):
+        self.name, self.dtype, self.shape = name, dtype, tuple(shape)
+
+    def __repr__(self):
+        dims = ", ".join("T" if d is None else str(d) for d in self.shape)
+        return "TensorInfo(%r, %s, [%s])" % (self.name, self.dtype, dims)
+
+    def __eq__(self, other):
+        return (isinstance(other, TensorInfo) and
+                (self.name, self.dtype, self.shape) == (other.name, other.dtype, other.shape))
+
+
+def _infos(raw):
+    return [TensorInfo(d["name"], d["dtype"], d["shape"]) for d in raw]
+
+
+class Model:
+    """A loaded artifact (moert_model_t). Sessions keep it alive."""
+
+    def __init__(self, handle, path):
+        self._m = handle
+        self.path = path
+
+    @property
+    def functions(self):
+        """The names of the artifact's functions (moe-import names layer i's
+        function ``layer_i``)."""
+        return list(self._m.functions)
+
+    @property
+    def max_tokens(self):
+        """The largest T a run accepts."""
+        return self._m.max_tokens
+
+    @property
+    def target(self):
+        """"cpu" or "cuda"."""
+        return self._m.target
+
+    @property
+    def producer(self):
+        return self._m.producer
+
+    def inputs(self, function=None):
+        """The inputs of ``function`` (None: the only function), as TensorInfo."""
+        return _infos(self._m.tensors(function, "input"))
+
+    def outputs(self, function=None):
+        return _infos(self._m.tensors(function, "output"))
+
+    def aux_outputs(self, function=None):
+        """Auxiliary outputs such as ``router_stats.<i>`` (docs/artifact.md)."""
+        return _infos(self._m.tensors(function, "aux"))
+
+    def session(self, device=None, threads=0):
+        """A session on ``device`` ("cpu", "cuda" or "cuda:N"; default: the
+        artifact's target) with ``threads`` threads (0: one per usable CPU)."""
+        if device is None:
+            device = "cuda" if self.target == "cuda" else "cpu"
+        return Session(self, device, threads)
+
+    def __repr__(self):
+        return "moec.Model(%r, functions=%r, max_tokens=%d)" % (
+            self.path, self.functions, self.max_tokens)
+
+
+def load(path, verify="full", memory_budget=0):
+    """Loads the artifact at ``path``. ``verify="full"`` checks every byte at
+    load; ``"lazy"`` checks each weight before its first use.
+    ``memory_budget`` bounds what a session of it may allocate (0: the
+    machine's memory)."""
+    import os
+    return Model(_moec.load(os.fspath(path), verify, int(memory_budget)), os.fspath(path))
+
+
+class Session:
+    """A session (moert_session_t): the arena, threads and kernels that runs
+    take. One run at a time per session; runs allocate nothing."""
+
+    def __init__(self, model, device="cpu", threads=0):
+        self.model = model
+        self.device = device
+        self._s = _moec.create_session(model._m, device, int(threads))
+
+    @property
+    def threads(self):
+        return self._s.threads
+
+    def run(self, *inputs, function=None, out=None):
+        """Runs ``function`` (None: the only one) on ``inputs`` in order.
+
+        Without ``out``: returns the outputs as new NumPy arrays, or, when the
+        first input is a torch tensor, as torch tensors (written in place by
+        the run); one output is returned alone, several as a tuple. With
+        ``out`` (a tensor, or a sequence with one per output, each of the
+        output's dtype and shape at this T): the run writes into them in
+        place and returns ``out``."""
+        if out is not None:
+            single = not isinstance(out, (list, tuple))
+            outs = [out] if single else list(out)
+            self._s.run(function, list(inputs), outs)
+            return out
+        if inputs and _is_torch(inputs[0]):
+            return self._run_torch(function, inputs)
+        results = self._s.run(function, list(inputs), None)
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def _run_torch(self, function, inputs):
+        import torch
+        dtypes = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16,
+                  "i32": torch.int32}
+        T = _tokens(self.model.inputs(function), inputs)
+        outs = []
+        for info in self.model.outputs(function):
+            shape = [T if d is None else d for d in info.shape]
+            outs.append(torch.empty(shape, dtype=dtypes[info.dtype]))
+        self._s.run(function, list(inputs), outs)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def aux_outputs(self):
+        """The auxiliary outputs of the last successful run (router statistics:
+        ``router_stats.<i>``, and ``router_indices.<i>`` where compiled in),
+        name -> NumPy array (copies)."""
+        return self._s.aux_outputs()
+
+    def last_run(self):
+        """(function name, T) of the last successful run, or None."""
+        return self._s.last_run()
+
+
+def _is_torch(x):
+    return type(x).__module__.startswith("torch")
+
+
+def _tokens(infos, inputs):
+    """T: the size of the inputs' token dimension (1 when none has one)."""
+    for info, x in zip(infos, inputs):
+        for i, d in enumerate(info.shape):
+            if d is None and i < len(x.shape):
+                return int(x.shape[i])
+    return 1

@@ -1,0 +1,439 @@
+//===- python/src/module.cpp - the moec._moec extension module -------------===//
+//
+// Python bindings of libmoert's C API (moert.h): models, sessions, runs on
+// NumPy arrays and DLPack tensors (torch) without copies on the CPU, the
+// auxiliary outputs (router statistics) as arrays, and every failure as a
+// moec.Error carrying the runtime's message and status code. The Python side
+// (python/moec/__init__.py) adds the conveniences; this file only crosses the
+// boundary.
+//
+//===----------------------------------------------------------------------===//
+
+#include "moert/moert.h"
+
+#include <dlpack/dlpack.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace py = pybind11;
+
+namespace {
+
+/// moec.Error: the runtime's status as a Python exception (set in the module).
+PyObject *gErrorType = nullptr;
+
+struct StatusError {
+  std::string code;
+  std::string message;
+};
+
+/// Raises moec.Error(message) with .code = the status code's name, freeing the
+/// status; does nothing for NULL (success).
+void check(moert_status_t *status) {
+  if (!status)
+    return;
+  StatusError error{moert_status_code_name(moert_status_code(status)),
+                    moert_status_message(status)};
+  moert_status_free(status);
+  throw error;
+}
+
+/// Raises moec.Error for a failure found here, before the runtime is called.
+[[noreturn]] void fail(moert_status_code_t code, const std::string &message) {
+  throw StatusError{moert_status_code_name(code), message};
+}
+
+struct ModelHandle {
+  moert_model_t *model = nullptr;
+  explicit ModelHandle(moert_model_t *m) : model(m) {}
+  ModelHandle(const ModelHandle &) = delete;
+  ~ModelHandle() { moert_model_free(model); }
+};
+
+struct SessionHandle {
+  std::shared_ptr<ModelHandle> model;
+  moert_session_t *session = nullptr;
+  SessionHandle(std::shared_ptr<ModelHandle> m, moert_session_t *s)
+      : model(std::move(m)), session(s) {}
+  SessionHandle(const SessionHandle &) = delete;
+  ~SessionHandle() { moert_session_free(session); }
+};
+
+const char *dtypeName(moert_dtype_t dtype) { return moert_dtype_name(dtype); }
+
+py::dict tensorInfo(const moert_tensor_info_t &info) {
+  py::dict d;
+  d["name"] = info.name;
+  d["dtype"] = dtypeName(info.dtype);
+  py::list shape;
+  for (int32_t i = 0; i < info.rank; ++i) {
+    if (info.shape[i] < 0)
+      shape.append(py::none());
+    else
+      shape.append(info.shape[i]);
+  }
+  d["shape"] = py::tuple(shape);
+  return d;
+}
+
+/// A tensor the caller passed, seen as a moert_tensor_t over its memory (no
+/// copy). Keeps what must stay alive until the run is over: the NumPy buffer
+/// or the DLPack capsule's managed tensor (released through its deleter).
+struct Borrowed {
+  moert_tensor_t tensor{};
+  std::optional<py::buffer_info> buffer;
+  DLManagedTensor *managed = nullptr;
+  Borrowed() = default;
+  Borrowed(const Borrowed &) = delete;
+  Borrowed(Borrowed &&other) noexcept
+      : tensor(other.tensor), buffer(std::move(other.buffer)), managed(other.managed) {
+    other.managed = nullptr;
+  }
+  ~Borrowed() {
+    if (managed && managed->deleter)
+      managed->deleter(managed);
+  }
+};
+
+std::string describe(const std::string &what, size_t index) {
+  return what + " " + std::to_string(index);
+}
+
+void setShape(Borrowed &b, const std::string &what, size_t ndim, const int64_t *shape) {
+  if (ndim > MOERT_MAX_RANK)
+    fail(MOERT_INVALID_ARGUMENT, what + " has rank " + std::to_string(ndim) + " (at most " +
+                                 std::to_string(MOERT_MAX_RANK) + ")");
+  b.tensor.rank = static_cast<int32_t>(ndim);
+  for (size_t i = 0; i < ndim; ++i)
+    b.tensor.shape[i] = shape[i];
+}
+
+size_t elementCount(const moert_tensor_t &t) {
+  size_t n = 1;
+  for (int32_t i = 0; i < t.rank; ++i)
+    n *= static_cast<size_t>(t.shape[i]);
+  return n;
+}
+
+/// Checks that `strides` (in elements; NULL = compact) describe a row-major
+/// compact tensor of `shape` (a dimension of size 1 may have any stride).
+bool rowMajor(size_t ndim, const int64_t *shape, const int64_t *strides) {
+  if (!strides)
+    return true;
+  int64_t expected = 1;
+  for (size_t i = ndim; i-- > 0;) {
+    if (shape[i] != 1 && strides[i] != expected)
+      return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+moert_dtype_t dtypeOfDl(DLDataType t, const std::string &what) {
+  if (t.lanes == 1) {
+    if (t.code == kDLFloat && t.bits == 32)
+      return MOERT_F32;
+    if (t.code == kDLFloat && t.bits == 16)
+      return MOERT_F16;
+    if (t.code == kDLBfloat && t.bits == 16)
+      return MOERT_BF16;
+    if (t.code == kDLInt && t.bits == 32)
+      return MOERT_I32;
+  }
+  fail(MOERT_INVALID_ARGUMENT, what + " has a DLPack dtype (code " + std::to_string(t.code) +
+                               ", " + std::to_string(t.bits) + " bits, " +
+                               std::to_string(t.lanes) +
+                               " lanes) that moec does not take (float32, float16, "
+                               "bfloat16 or int32)");
+}
+
+Borrowed borrowDlpack(py::handle obj, const std::string &what, bool writable) {
+  (void)writable; // DLPack 0.6 carries no read-only flag
+  py::object capsule = obj.attr("__dlpack__")();
+  PyObject *cap = capsule.ptr();
+  if (!PyCapsule_IsValid(cap, "dltensor"))
+    fail(MOERT_INVALID_ARGUMENT, what + ": __dlpack__() did not return an unused DLPack capsule");
+  auto *managed = static_cast<DLManagedTensor *>(PyCapsule_GetPointer(cap, "dltensor"));
+  if (!managed)
+    throw py::error_already_set();
+  // The consumer owns the tensor from here (DLPack's protocol): rename the
+  // capsule so that its destructor leaves it alone, and call the deleter when
+  // the run is over.
+  PyCapsule_SetName(cap, "used_dltensor");
+  Borrowed b;
+  b.managed = managed;
+  const DLTensor &t = managed->dl_tensor;
+  if (t.device.device_type != kDLCPU)
+    fail(MOERT_UNSUPPORTED,
+         what + " is on device type " + std::to_string(t.device.device_type) +
+             "; Session.run takes CPU tensors (moec runs device tensors through the C "
+             "API's moert_session_enqueue, which the Python package does not bind yet)");
+  b.tensor.dtype = dtypeOfDl(t.dtype, what);
+  setShape(b, what, static_cast<size_t>(t.ndim), t.shape);
+  if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
+    fail(MOERT_INVALID_ARGUMENT,
+         what + " is not row-major and contiguous (call .contiguous() on a torch tensor or "
+                "numpy.ascontiguousarray on an array): moec reads tensors in place");
+  b.tensor.data = static_cast<char *>(t.data) + t.byte_offset;
+  b.tensor.bytes = elementCount(b.tensor) * moert_dtype_size(b.tensor.dtype);
+  return b;
+}
+
+Borrowed borrowBuffer(py::handle obj, const std::string &what, bool writable) {
+  py::buffer buf = py::reinterpret_borrow<py::buffer>(obj);
+  py::buffer_info info = buf.request(writable);
+  Borrowed b;
+  const std::string &f = info.format;
+  if (f == "f" && info.itemsize == 4)
+    b.tensor.dtype = MOERT_F32;
+  else if (f == "e" && info.itemsize == 2)
+    b.tensor.dtype = MOERT_F16;
+  else if ((f == "i" || f == "l") && info.itemsize == 4)
+    b.tensor.dtype = MOERT_I32;
+  else
+    fail(MOERT_INVALID_ARGUMENT,
+         what + " has element format '" + f + "' (" + std::to_string(info.itemsize) +
+             " bytes); moec takes float32, float16 and int32 arrays (bfloat16 as a torch "
+             "tensor), as the function declares: convert with .astype(...)");
+  std::vector<int64_t> shape(info.shape.begin(), info.shape.end());
+  std::vector<int64_t> strides;
+  for (size_t i = 0; i < info.strides.size(); ++i) {
+    if (info.strides[i] % info.itemsize != 0)
+      fail(MOERT_INVALID_ARGUMENT, what + " has strides that are not whole elements");
+    strides.push_back(info.strides[i] / info.itemsize);
+  }
+  setShape(b, what, shape.size(), shape.data());
+  if (!rowMajor(shape.size(), shape.data(), strides.data()))
+    fail(MOERT_INVALID_ARGUMENT, what + " is not C-contiguous (numpy.ascontiguousarray makes "
+                                    "it so): moec reads arrays in place");
+  b.tensor.data = info.ptr;
+  b.tensor.bytes = elementCount(b.tensor) * moert_dtype_size(b.tensor.dtype);
+  b.buffer = std::move(info);
+  return b;
+}
+
+/// The caller's tensor: the buffer protocol for NumPy arrays and the like (it
+/// says whether an array is read-only), DLPack for the rest (torch tensors).
+Borrowed borrow(py::handle obj, const std::string &what, bool writable) {
+  if (PyObject_CheckBuffer(obj.ptr()))
+    return borrowBuffer(obj, what, writable);
+  if (py::hasattr(obj, "__dlpack__"))
+    return borrowDlpack(obj, what, writable);
+  fail(MOERT_INVALID_ARGUMENT, what + " is a " +
+                               std::string(py::str(py::type::handle_of(obj).attr("__name__"))) +
+                               ", neither an array (buffer protocol) nor a DLPack tensor");
+}
+
+/// A copy of a runtime view as a NumPy array (f32, f16, i32; bf16 as uint16 bits).
+py::array copyToNumpy(const moert_tensor_t &view) {
+  std::vector<py::ssize_t> shape(view.shape, view.shape + view.rank);
+  py::dtype dt = view.dtype == MOERT_F32   ? py::dtype("float32")
+                 : view.dtype == MOERT_F16 ? py::dtype("float16")
+                 : view.dtype == MOERT_I32 ? py::dtype("int32")
+                                           : py::dtype("uint16");
+  py::array out(dt, shape);
+  std::memcpy(out.mutable_data(), view.data, elementCount(view) * moert_dtype_size(view.dtype));
+  return out;
+}
+
+size_t findFunction(moert_model_t *model, const std::optional<std::string> &name) {
+  size_t index = 0;
+  check(moert_model_find_function(model, name ? name->c_str() : nullptr, &index));
+  return index;
+}
+
+py::list tensorInfos(moert_model_t *model, size_t function, moert_tensor_kind_t kind) {
+  py::list out;
+  size_t n = moert_model_num_tensors(model, function, kind);
+  for (size_t i = 0; i < n; ++i) {
+    moert_tensor_info_t info;
+    check(moert_model_tensor_info(model, function, kind, i, &info));
+    out.append(tensorInfo(info));
+  }
+  return out;
+}
+
+std::shared_ptr<ModelHandle> loadModel(const std::string &path, const std::string &verify,
+                                       uint64_t memoryBudget) {
+  moert_load_options_t options;
+  moert_load_options_init(&options);
+  if (verify == "full")
+    options.verify = MOERT_VERIFY_FULL;
+  else if (verify == "lazy")
+    options.verify = MOERT_VERIFY_LAZY;
+  else
+    fail(MOERT_INVALID_ARGUMENT, "verify must be 'full' or 'lazy', not '" + verify + "'");
+  options.memory_budget = memoryBudget;
+  moert_model_t *model = nullptr;
+  moert_status_t *status;
+  {
+    py::gil_scoped_release release;
+    status = moert_model_load_file_with(path.c_str(), &options, &model);
+  }
+  check(status);
+  return std::make_shared<ModelHandle>(model);
+}
+
+std::shared_ptr<SessionHandle> createSession(std::shared_ptr<ModelHandle> model,
+                                             const std::string &device, int32_t threads) {
+  moert_session_options_t options;
+  moert_session_options_init(&options);
+  options.threads = threads;
+  moert_session_t *session = nullptr;
+  moert_status_t *status;
+  {
+    py::gil_scoped_release release;
+    status = moert_session_create(model->model, device.c_str(), &options, &session);
+  }
+  check(status);
+  return std::make_shared<SessionHandle>(std::move(model), session);
+}
+
+/// Runs `function` on `inputs`, writing into `outputs` (the caller's tensors,
+/// in place) when given; returns None then, else copies of the outputs.
+py::object run(SessionHandle &s, const std::optional<std::string> &function,
+               const py::sequence &inputs, const std::optional<py::sequence> &outputs) {
+  size_t index = findFunction(s.model->model, function);
+  std::vector<Borrowed> in;
+  in.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i)
+    in.push_back(borrow(inputs[i], describe("input", i), /*writable=*/false));
+  std::vector<moert_tensor_t> inTensors;
+  for (auto &b : in)
+    inTensors.push_back(b.tensor);
+  std::vector<Borrowed> out;
+  std::vector<moert_tensor_t> outTensors;
+  if (outputs) {
+    for (size_t i = 0; i < outputs->size(); ++i) {
+      out.push_back(borrow((*outputs)[i], describe("output", i), /*writable=*/true));
+      // The run fills in the shape; it checks dtype through the size and the
+      // caller's dtype here.
+      outTensors.push_back(out.back().tensor);
+    }
+  }
+  moert_status_t *status;
+  {
+    py::gil_scoped_release release;
+    status = moert_session_run_index(s.session, index, inTensors.data(), inTensors.size(),
+                                     outputs ? outTensors.data() : nullptr, outTensors.size());
+  }
+  check(status);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const moert_tensor_t &got = outTensors[i];
+    const moert_tensor_t &mine = out[i].tensor;
+    bool same = got.dtype == mine.dtype && got.rank == mine.rank &&
+                std::equal(got.shape, got.shape + got.rank, mine.shape);
+    if (!same)
+      fail(MOERT_INVALID_ARGUMENT,
+           describe("output", i) + " was given as " + dtypeName(mine.dtype) + " of rank " +
+               std::to_string(mine.rank) + " but the function wrote " + dtypeName(got.dtype) +
+               " of rank " + std::to_string(got.rank) +
+               " (give outputs of the function's dtype and shape at this T)");
+  }
+  if (outputs)
+    return py::none();
+  py::list result;
+  size_t n = moert_model_num_tensors(s.model->model, index, MOERT_TENSOR_OUTPUT);
+  for (size_t i = 0; i < n; ++i) {
+    moert_tensor_t view;
+    check(moert_session_output(s.session, i, &view));
+    if (view.dtype == MOERT_BF16)
+      fail(MOERT_UNSUPPORTED, describe("output", i) +
+                              " is bf16, which NumPy has no type for: pass out= (a torch "
+                              "bfloat16 tensor) to run");
+    result.append(copyToNumpy(view));
+  }
+  return std::move(result);
+}
+
+py::dict auxOutputs(SessionHandle &s) {
+  size_t function = 0;
+  if (!moert_session_last_run(s.session, &function, nullptr))
+    fail(MOERT_FAILED_PRECONDITION, "the session has no successful run yet");
+  py::dict out;
+  size_t n = moert_model_num_tensors(s.model->model, function, MOERT_TENSOR_AUX_OUTPUT);
+  for (size_t i = 0; i < n; ++i) {
+    moert_tensor_info_t info;
+    check(moert_model_tensor_info(s.model->model, function, MOERT_TENSOR_AUX_OUTPUT, i, &info));
+    moert_tensor_t view;
+    check(moert_session_aux_output(s.session, i, &view));
+    out[info.name] = copyToNumpy(view);
+  }
+  return out;
+}
+
+} // namespace
+
+PYBIND11_MODULE(_moec, m) {
+  m.doc() = "moec's runtime (libmoert) from Python: see the package moec";
+  static py::exception<StatusError> error(m, "Error", PyExc_RuntimeError);
+  gErrorType = error.ptr();
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p)
+        std::rethrow_exception(p);
+    } catch (const StatusError &e) {
+      py::object exc = py::reinterpret_borrow<py::object>(gErrorType)(e.message);
+      exc.attr("code") = e.code;
+      PyErr_SetObject(gErrorType, exc.ptr());
+    }
+  });
+
+  m.def("version", [] { return std::string(moert_version()); });
+  m.def("backends", [] { return std::string(moert_backends()); });
+  m.def("format_version", [] { return moert_format_version(); });
+
+  py::class_<ModelHandle, std::shared_ptr<ModelHandle>>(m, "_Model")
+      .def_property_readonly("max_tokens",
+                             [](ModelHandle &h) { return moert_model_max_tokens(h.model); })
+      .def_property_readonly("producer",
+                             [](ModelHandle &h) { return std::string(moert_model_producer(h.model)); })
+      .def_property_readonly("target",
+                             [](ModelHandle &h) { return std::string(moert_model_target(h.model)); })
+      .def_property_readonly("functions",
+                             [](ModelHandle &h) {
+                               std::vector<std::string> names;
+                               size_t n = moert_model_num_functions(h.model);
+                               for (size_t i = 0; i < n; ++i)
+                                 names.emplace_back(moert_model_function_name(h.model, i));
+                               return names;
+                             })
+      .def("tensors", [](ModelHandle &h, const std::optional<std::string> &function,
+                         const std::string &kind) {
+        moert_tensor_kind_t k;
+        if (kind == "input")
+          k = MOERT_TENSOR_INPUT;
+        else if (kind == "output")
+          k = MOERT_TENSOR_OUTPUT;
+        else if (kind == "aux")
+          k = MOERT_TENSOR_AUX_OUTPUT;
+        else
+          fail(MOERT_INVALID_ARGUMENT, "kind must be 'input', 'output' or 'aux'");
+        return tensorInfos(h.model, findFunction(h.model, function), k);
+      });
+  m.def("load", &loadModel, py::arg("path"), py::arg("verify") = "full",
+        py::arg("memory_budget") = 0);
+
+  py::class_<SessionHandle, std::shared_ptr<SessionHandle>>(m, "_Session")
+      .def_property_readonly("threads",
+                             [](SessionHandle &s) { return moert_session_num_threads(s.session); })
+      .def("run", &run, py::arg("function"), py::arg("inputs"), py::arg("outputs"))
+      .def("aux_outputs", &auxOutputs)
+      .def("last_run", [](SessionHandle &s) -> py::object {
+        size_t function = 0;
+        int64_t tokens = 0;
+        if (!moert_session_last_run(s.session, &function, &tokens))
+          return py::none();
+        return py::make_tuple(
+            std::string(moert_model_function_name(s.model->model, function)), tokens);
+      });
+  m.def("create_session", &createSession, py::arg("model"), py::arg("device") = "cpu",
+        py::arg("threads") = 0);
+}
