@@ -367,6 +367,14 @@ SafetensorsCheckpoint::open(StringRef pathArg, const ProgressFn &progress) {
   return checkpoint;
 }
 
+std::vector<const SafetensorsTensor *> SafetensorsCheckpoint::getTensors() const {
+  std::vector<const SafetensorsTensor *> all;
+  for (const auto &shard : shards)
+    for (const SafetensorsTensor &t : shard->getTensors())
+      all.push_back(&t);
+  return all;
+}
+
 const SafetensorsTensor *
 SafetensorsCheckpoint::find(StringRef name) const {
   auto it = byName.find(name);

@@ -120,6 +120,8 @@ public:
   /// What a moe.weight op names as its source: the single file or the index.
   llvm::StringRef getSourcePath() const { return sourcePath; }
   size_t getNumShards() const { return shards.size(); }
+  /// Every tensor: shard by shard, each shard's in order of data offsets.
+  std::vector<const SafetensorsTensor *> getTensors() const;
 
 private:
   std::string sourcePath;
