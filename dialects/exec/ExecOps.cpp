@@ -142,6 +142,21 @@ LogicalResult AllocOp::verify() {
   return verifyInArena(*this, getOffset(), getBytes());
 }
 
+LogicalResult RunParamsOp::verify() {
+  auto type = cast<BufferType>(getResult().getType());
+  if (type.getShape() != ArrayRef<int64_t>{4} || !type.getElementType().isInteger(32))
+    return emitOpError() << "the run's parameters are !exec.buffer<4xi32>, not " << type;
+  if (failed(verifyOffset(*this, getOffset())))
+    return failure();
+  for (Operation &other : (*this)->getBlock()->getOperations()) {
+    if (&other == getOperation())
+      break;
+    if (isa<RunParamsOp>(other))
+      return emitOpError() << "a function has at most one exec.run_params";
+  }
+  return verifyInArena(*this, getOffset(), {0, 16});
+}
+
 LogicalResult WeightOp::verify() {
   if (getTensorName().empty())
     return emitOpError() << "tensor name must not be empty";

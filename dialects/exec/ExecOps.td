@@ -110,6 +110,22 @@ def Exec_AllocOp : Exec_Op<"alloc"> {
   }];
 }
 
+def Exec_RunParamsOp : Exec_Op<"run_params"> {
+  let summary = "the run's parameters, written into the arena by the runtime";
+  let description = [{
+    An i32 `[4]` buffer the runtime writes before every run of the function:
+    `{router noise on (1) or off (0), seed bits 0-31, seed bits 32-63, 0}`,
+    as `moert_session_set_router_noise` last set them (off by default). It is
+    read by the kernels of noisy routers (`moe.router ... noise`). The memory
+    plan keeps it for the whole run, as an input; at most one per function.
+  }];
+  let arguments = (ins I64Attr:$offset);
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = [{
+    `offset` `(` $offset `)` attr-dict `:` type($result)
+  }];
+}
+
 def Exec_WeightOp : Exec_Op<"weight"> {
   let summary = "a weight, packed into the artifact's blob section";
   let description = [{

@@ -302,6 +302,12 @@ LogicalResult RouterOp::verify() {
     if (failed(b) || failed(check.dim(*b, "bias", 0, e, "E")))
       return failure();
   }
+  if (getNoiseWeight()) {
+    auto n = check.weight(getNoiseWeight(), "noise weight", 2, "[E, H]");
+    if (failed(n) || failed(check.dim(*n, "noise weight", 0, e, "E")) ||
+        failed(check.dim(*n, "noise weight", 1, h, "H")))
+      return failure();
+  }
   return success();
 }
 
@@ -716,6 +722,15 @@ LogicalResult BlockOp::verify() {
   int64_t h = x->getDimSize(1), e = router->getDimSize(0);
   if (failed(check.dim(*router, "router weight", 1, h, "H")))
     return failure();
+  if (getRouterNoise()) {
+    auto n = check.weight(getRouterNoise(), "router noise", 2, "[E, H]");
+    if (failed(n) || failed(check.dim(*n, "router noise", 0, e, "E")) ||
+        failed(check.dim(*n, "router noise", 1, h, "H")))
+      return failure();
+    if (!isa<RoutingAttr>(getRouting()))
+      return emitOpError() << "router noise (noisy top-k gating) applies only to "
+                              "token-choice routing";
+  }
   for (auto [v, name] : {std::pair{getRouterBias(), "router bias"},
                          std::pair{getCorrectionBias(), "correction bias"}}) {
     if (!v)

@@ -99,23 +99,35 @@ def Moe_WeightOp : Moe_Op<"weight"> {
 // Routing
 //===----------------------------------------------------------------------===//
 
-def Moe_RouterOp : Moe_Op<"router"> {
-  let summary = "router logits: x·Wgᵀ (+ bias) in f32";
+def Moe_RouterOp : Moe_Op<"router", [AttrSizedOperandSegments]> {
+  let summary = "router logits: x·Wgᵀ (+ bias) in f32, optionally noisy";
   let description = [{
     `logits[t, e] = Σ_h f32(x[t, h]) · f32(Wg[e, h]) (+ bias[e])`, accumulated
     in f32 whatever the dtype of `x` and `Wg`. Shapes: x `[T, H]`, Wg `[E, H]`,
     bias `[E]` f32, logits `[T, E]` f32.
 
+    With `noise(%wn)` (Wn `[E, H]`), the router is noisy top-k gating's
+    (Shazeer et al., 2017, KeepTopK):
+    `H(x)[t, e] = logits[t, e] + StandardNormal() · softplus(x·Wnᵀ)[t, e]`.
+    Inference ignores the noise, as the method prescribes: the op's value is
+    the plain logits unless a run asks for the noise with a seed
+    (`moert_session_set_router_noise`, `moe-run --router-noise-seed`); the
+    normal values are then drawn by a counter-based generator from (seed,
+    router, token, expert) (docs/compiler.md, "Noisy top-k gating").
+
     ```mlir
     %logits = moe.router %x, %wg : tensor<?x72xf32>, tensor<12x72xf32> -> tensor<?x12xf32>
+    %noisy = moe.router %x, %wg noise(%wn : tensor<12x72xf32>) : tensor<?x72xf32>, tensor<12x72xf32> -> tensor<?x12xf32>
     ```
   }];
   let arguments = (ins Moe_ActTensor:$input, Moe_WeightTensor:$weight,
-                       Optional<Moe_F32Tensor>:$bias);
+                       Optional<Moe_F32Tensor>:$bias,
+                       Optional<Moe_WeightTensor>:$noise_weight);
   let results = (outs Moe_F32Tensor:$logits);
   let assemblyFormat = [{
-    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight)
-    (`,` type($bias)^)? `->` type($logits)
+    $input `,` $weight (`bias` $bias^)?
+    (`noise` `(` $noise_weight^ `:` type($noise_weight) `)`)? attr-dict
+    `:` type($input) `,` type($weight) (`,` type($bias)^)? `->` type($logits)
   }];
 }
 
@@ -535,7 +547,8 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
     norm), defined as its expansion into primitives:
 
     - token choice (`routing` is `#moe.routing`):
-      `logits = moe.router(x, router_weight, router_bias)`;
+      `logits = moe.router(x, router_weight, router_bias, noise router_noise)`
+      (noisy top-k gating when `noise` is given: see `moe.router`);
       `w, idx = moe.topk(logits, correction_bias, routing)`;
       `dispatch(idx, capacity)`, `permute`, `expert_ffn(gate, up, down, ffn)`,
       `combine(w)` with `passthrough x` when `dropped = passthrough`; for
@@ -545,7 +558,7 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
     - plus, when shared weights are given, `shared_expert(x, shared_*, ffn,
       shared_expert_gate)` added to the routed output.
 
-    Shapes: x and out `[T, H]`; router_weight `[E, H]`; router_bias and
+    Shapes: x and out `[T, H]`; router_weight and router_noise `[E, H]`; router_bias and
     correction_bias f32 `[E]`; up and gate `[E, F, H]`, down `[E, H, F]`;
     the experts' biases (`biases(up, down, gate)`, as in `moe.expert_ffn`)
     f32 `[E, F]`, `[E, H]`, `[E, F]`;
@@ -560,6 +573,7 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
   }];
   let arguments = (ins Moe_ActTensor:$input, Moe_WeightTensor:$router_weight,
                        Optional<Moe_F32Tensor>:$router_bias,
+                       Optional<Moe_WeightTensor>:$router_noise,
                        Optional<Moe_F32Tensor>:$correction_bias,
                        Moe_WeightTensor:$up_weight, Moe_WeightTensor:$down_weight,
                        Optional<Moe_WeightTensor>:$gate_weight,
@@ -577,7 +591,7 @@ def Moe_BlockOp : Moe_Op<"block", [AttrSizedOperandSegments]> {
   let results = (outs Moe_ActTensor:$result);
   let assemblyFormat = [{
     $input `router` $router_weight (`bias` $router_bias^)?
-    (`correction` $correction_bias^)?
+    (`noise` $router_noise^)? (`correction` $correction_bias^)?
     `experts` `(` `up` $up_weight `,` `down` $down_weight (`,` `gate` $gate_weight^)? `)`
     (`biases` `(` `up` $up_bias^ `,` `down` $down_bias (`,` `gate` $gate_bias^)? `)`)?
     (`shared` `(` `up` $shared_up_weight^ `,` `down` $shared_down_weight

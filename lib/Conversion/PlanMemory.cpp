@@ -45,9 +45,12 @@ int64_t planFunction(func::FuncOp fn, int64_t maxTokens) {
       bytes = exec::toAffine(a.getBytes());
     else if (auto in = dyn_cast<exec::InputOp>(op))
       bytes = exec::toAffine(in.getBytes());
+    else if (isa<exec::RunParamsOp>(op))
+      bytes = exec::Affine{0, 16};
     if (!bytes)
       continue;
-    int64_t begin = isa<exec::InputOp>(op) ? 0 : position[&op];
+    // Inputs and the run's parameters are written before the run starts.
+    int64_t begin = isa<exec::InputOp, exec::RunParamsOp>(op) ? 0 : position[&op];
     int64_t end = begin;
     for (Operation *user : op.getResult(0).getUsers()) {
       // A use nested in an op of the plan counts at that op.

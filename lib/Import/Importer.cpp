@@ -291,7 +291,13 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
   auto router = weights.emit(layer.router, {e, h}, elementType);
   if (failed(router))
     return failure();
-  Value routerBias, correction;
+  Value routerBias, correction, routerNoise;
+  if (!layer.routerNoise.empty()) {
+    auto v = weights.emit(layer.routerNoise, {e, h}, elementType);
+    if (failed(v))
+      return failure();
+    routerNoise = *v;
+  }
   if (!layer.routerBias.empty()) {
     auto v = weights.emit(layer.routerBias, {e}, f32);
     if (failed(v))
@@ -382,7 +388,7 @@ FailureOr<Value> emitSparseBlock(WeightEmitter &weights, OpBuilder &b, Value x,
                                       0, layer.overflow);
   return moe::BlockOp::create(
              b, b.getUnknownLoc(), x.getType(), x, *router, routerBias,
-             correction, *up, *down, gate, upBias, downBias, gateBias, sharedUp,
+             routerNoise, correction, *up, *down, gate, upBias, downBias, gateBias, sharedUp,
              sharedDown, sharedGate,
              sharedExpertGate, routing, ffnAttr, capacity,
              layer.droppedPassthrough ? moe::DroppedPolicy::passthrough

@@ -478,7 +478,9 @@ Expected<ModelPlan> planGptOss(const Config &cfg) {
 /// [E, F, H], down_proj [E, H, F]; `routing` is token_choice (softmax →
 /// top-k, renormalize iff norm_topk_prob, optional capacity_factor with
 /// overflow_policy drop | reroute), expert_choice (capacity_factor) or dense
-/// (k = E, no renormalization); hidden_act silu or swiglu_clamped.
+/// (k = E, no renormalization); hidden_act silu or swiglu_clamped;
+/// router_noise true: layers.{i}.router.noise.weight [E, H], noisy top-k
+/// gating's noise weight (token_choice only).
 Expected<ModelPlan> planGeneric(const Config &cfg) {
   ModelPlan plan;
   TRY(hidden, cfg.positive("hidden_size"));
@@ -492,6 +494,7 @@ Expected<ModelPlan> planGeneric(const Config &cfg) {
   TRY(act, cfg.string("hidden_act", "silu"));
   TRY(alpha, cfg.number("swiglu_alpha", 1.702));
   TRY(limit, cfg.number("swiglu_limit", 7.0));
+  TRY(noise, cfg.boolean("router_noise", false));
   plan.hidden = hidden;
   if (act == "swiglu_clamped") {
     plan.activation = Activation::clamped_swiglu;
@@ -514,12 +517,17 @@ Expected<ModelPlan> planGeneric(const Config &cfg) {
   }
   if ((routing == "expert_choice" || factor > 0.0) && !(factor > 0.0))
     return cfg.error("'capacity_factor' must be > 0 for expert_choice");
+  if (noise && routing != "token_choice")
+    return cfg.error("'router_noise' (noisy top-k gating) needs routing token_choice, not '" +
+                     routing + "'");
   for (int64_t i = 0; i < layers; ++i) {
     std::string p = "layers." + std::to_string(i) + ".";
     LayerPlan l = sparseLayer(i, experts, p + "router.weight",
                               {p + "experts.gate_proj", p + "experts.up_proj",
                                p + "experts.down_proj", width},
                               k);
+    if (noise)
+      l.routerNoise = p + "router.noise.weight";
     if (routing == "token_choice") {
       l.renormalize = norm;
       l.capacityFactor = factor;

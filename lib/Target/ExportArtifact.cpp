@@ -1474,6 +1474,7 @@ fb::Affine affine(ArrayRef<int64_t> a) { return fb::Affine(a[0], a[1]); }
 flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
   refs.clear();
   std::vector<flatbuffers::Offset<fb::BufferDesc>> buffers;
+  int32_t runParams = -1; // the buffer of exec.run_params, if any
   std::vector<flatbuffers::Offset<fb::TensorDesc>> inputs, outputs, aux;
   std::vector<flatbuffers::Offset<fb::CommandEntry>> commands;
   auto tensorDesc = [&](StringRef name, Value buffer) {
@@ -1521,6 +1522,9 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       inputs.push_back(tensorDesc(in.getName(), in.getResult()));
     } else if (auto a = dyn_cast<exec::AllocOp>(op)) {
       addBuffer(a.getResult(), a.getOffset(), a.getBytes());
+    } else if (auto p = dyn_cast<exec::RunParamsOp>(op)) {
+      runParams = static_cast<int32_t>(buffers.size());
+      addBuffer(p.getResult(), p.getOffset(), {0, 16});
     } else if (auto w = dyn_cast<exec::WeightOp>(op)) {
       if (failed(packWeight(w)))
         failedAny = true;
@@ -1606,7 +1610,7 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       exec::ExecDialect::ArenaBytesAttrHelper::getNameStr());
   return fb::CreateFunctionDirect(fbb, fn.getSymName().str().c_str(), &inputs,
                                   &outputs, &aux, &buffers, &commands,
-                                  arena ? arena.getInt() : 0);
+                                  arena ? arena.getInt() : 0, runParams);
 }
 
 LogicalResult Writer::write(StringRef path) {

@@ -40,7 +40,7 @@ struct ExpandBlock : OpRewritePattern<BlockOp> {
 
     Value logits =
         RouterOp::create(rewriter, loc, RankedTensorType::get({t, e}, f32), x,
-                         op.getRouterWeight(), op.getRouterBias());
+                         op.getRouterWeight(), op.getRouterBias(), op.getRouterNoise());
 
     Value shared;
     if (op.hasSharedExpert())

@@ -165,6 +165,17 @@ class Session:
         name -> NumPy array (copies)."""
         return self._s.aux_outputs()
 
+    def set_router_noise(self, seed):
+        """Noisy top-k gating: with an int ``seed``, later runs evaluate noisy
+        routers (a router noise weight) with their noise, drawn by a
+        counter-based generator from (seed, router, token, expert); with None
+        (the default) the noise is ignored, as at inference. moec.Error on an
+        artifact without a noisy router."""
+        if seed is None:
+            self._s.set_router_noise(False, 0)
+        else:
+            self._s.set_router_noise(True, int(seed))
+
     def last_run(self):
         """(function name, T) of the last successful run, or None."""
         return self._s.last_run()

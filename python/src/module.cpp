@@ -426,6 +426,10 @@ PYBIND11_MODULE(_moec, m) {
                              [](SessionHandle &s) { return moert_session_num_threads(s.session); })
       .def("run", &run, py::arg("function"), py::arg("inputs"), py::arg("outputs"))
       .def("aux_outputs", &auxOutputs)
+      .def("set_router_noise",
+           [](SessionHandle &s, bool enabled, uint64_t seed) {
+             check(moert_session_set_router_noise(s.session, enabled ? 1 : 0, seed));
+           })
       .def("last_run", [](SessionHandle &s) -> py::object {
         size_t function = 0;
         int64_t tokens = 0;

@@ -59,3 +59,10 @@ def mixtral_bf16(tmp_path_factory):
     return compile_checkpoint(tmp_path_factory.mktemp("mixtral_bf16"),
                               make=("--dtype", "bf16", "--act-dtype", "bf16"),
                               importer=("--dtype", "bf16"))
+
+
+@pytest.fixture(scope="session")
+def noisy(tmp_path_factory):
+    """moec's generic checkpoint with a noisy router (noisy top-k gating)."""
+    return compile_checkpoint(tmp_path_factory.mktemp("noisy"), arch="generic",
+                              make=("--variant", "topk", "--set", "router_noise=true"))

@@ -166,3 +166,30 @@ def test_pip_install_offline(tmp_path):
     out = subprocess.run([sys.executable, "-c", "import moec, moec.torch; print(moec.__file__)"],
                          check=True, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert out.stdout.strip() == str(target / "moec" / "__init__.py")
+
+
+def test_router_noise(noisy, mixtral):
+    """Noisy top-k gating: ignored by default; with a seed the router's logits
+    are the reference's noisy ones, the same on 1 and 2 threads."""
+    import moe_reference as ref
+    import counter_rng
+    m = moec.load(noisy.artifact)
+    x = noisy.ref(0, "x", 64)
+    s1, s2 = m.session(threads=1), m.session(threads=2)
+    np.testing.assert_allclose(s1.run(x, function="layer_0"), noisy.ref(0, "y", 64),
+                               rtol=0, atol=TOL)
+    plain = s1.aux_outputs()["router_logits.0"]
+    for s in (s1, s2):
+        s.set_router_noise(7)
+        s.run(x, function="layer_0")
+    got = s1.aux_outputs()["router_logits.0"]
+    np.testing.assert_array_equal(got, s2.aux_outputs()["router_logits.0"])
+    want = ref.noisy_logits(x, plain, noisy.tensors["layers.0.router.noise.weight"], 7,
+                            counter_rng.noise_stream("layer_0", 0))
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    assert not np.allclose(got, plain)
+    s1.set_router_noise(None)
+    s1.run(x, function="layer_0")
+    np.testing.assert_array_equal(s1.aux_outputs()["router_logits.0"], plain)
+    with pytest.raises(moec.Error, match="no noisy router"):
+        moec.load(mixtral.artifact).session().set_router_noise(3)

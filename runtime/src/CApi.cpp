@@ -410,6 +410,15 @@ moert_status_t *moert_session_aux_output(const moert_session_t *session,
   });
 }
 
+moert_status_t *moert_session_set_router_noise(moert_session_t *session, int32_t enabled,
+                                              uint64_t seed) {
+  if (!session)
+    return nullArgument("the session is NULL");
+  return exclusive(session, [&] {
+    return guarded([&] { return session->session->setRouterNoise(enabled != 0, seed); });
+  });
+}
+
 int moert_session_last_run(const moert_session_t *session, size_t *function,
                            int64_t *tokens) {
   return session && session->session->lastRun(function, tokens) ? 1 : 0;

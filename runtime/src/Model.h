@@ -160,6 +160,8 @@ struct FunctionSpec {
   std::vector<BufferSpec> buffers;
   std::vector<CommandSpec> commands;
   uint64_t arenaBytes = 0;
+  /// The buffer of the run's parameters (router noise), or -1.
+  int32_t runParams = -1;
 };
 
 struct WeightSpec {

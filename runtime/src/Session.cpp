@@ -231,6 +231,17 @@ void Session::splitSlotWeights() {
   }
 }
 
+Status Session::setRouterNoise(bool on, uint64_t seed) {
+  if (on && std::none_of(model_->functions().begin(), model_->functions().end(),
+                         [](const FunctionSpec &f) { return f.runParams >= 0; }))
+    return error(MOERT_INVALID_ARGUMENT,
+                 "the artifact has no noisy router (a router noise weight, compiled for the "
+                 "cpu target): there is no noise to evaluate");
+  routerNoise_ = on;
+  routerNoiseSeed_ = seed;
+  return Status();
+}
+
 void Session::runFailed(const std::string &why) {
   if (exchange_)
     exchange_->runFailed(why);
@@ -288,6 +299,12 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
     size_t bytes = static_cast<size_t>(spec.bytes.at(T));
     if (bytes) // memmove: the caller may pass a view of this arena
       std::memmove(arena_ + fn.buffers[spec.buffer].offset, inputs[i].data, bytes);
+  }
+
+  if (fn.runParams >= 0) {
+    int32_t params[4] = {routerNoise_ ? 1 : 0, static_cast<int32_t>(routerNoiseSeed_ & 0xffffffffu),
+                         static_cast<int32_t>(routerNoiseSeed_ >> 32), 0};
+    std::memcpy(arena_ + fn.buffers[fn.runParams].offset, params, sizeof params);
   }
 
   if (!(s = device_->run(fn, function, T)))

@@ -45,6 +45,8 @@ public:
   /// A view of output (or aux output) `index` of the last successful run.
   Status view(bool aux, size_t index, moert_tensor_t *out) const;
   bool lastRun(size_t *function, int64_t *tokens) const;
+  /// Noisy routers' noise on later runs (moert_session_set_router_noise).
+  Status setRouterNoise(bool on, uint64_t seed);
   /// A run that failed before reaching the session still ends the last one's
   /// outputs.
   void forgetLastRun() { hasRun_ = false; }
@@ -81,6 +83,8 @@ private:
   void splitSlotWeights();
   std::vector<std::vector<uint32_t>> slotWeights_;
   bool hasRun_ = false;
+  bool routerNoise_ = false;
+  uint64_t routerNoiseSeed_ = 0;
   size_t lastFunction_ = 0;
   int64_t lastTokens_ = 0;
 };

@@ -1112,6 +1112,23 @@ Status TableChecker::function(uint32_t index, const fb::Function &f,
       out->buffers.push_back(spec);
     }
   }
+  // The run's parameters: a fixed 16-byte buffer the runtime writes before
+  // each run, host memory only.
+  if (f.run_params() != -1) {
+    int32_t rp = f.run_params();
+    if (rp < 0 || static_cast<size_t>(rp) >= out->buffers.size())
+      return error(MOERT_INVALID_ARTIFACT, "run_params: buffer ", rp,
+                   " is out of range (the function has ", out->buffers.size(), " buffers)");
+    const BufferSpec &b = out->buffers[rp];
+    if (b.bytes.perToken != 0 || b.bytes.fixed < 16)
+      return error(MOERT_INVALID_ARTIFACT, "run_params: buffer ", rp, " holds ",
+                   b.bytes.perToken, " * T + ", b.bytes.fixed,
+                   " bytes, not a fixed 16 or more");
+    if (table_.target() != fb::Target::CpuX86_64)
+      return error(MOERT_INVALID_ARTIFACT,
+                   "run_params (noisy routers) belong to the cpu target only");
+    out->runParams = rp;
+  }
   if (const auto *cmds = f.commands()) {
     out->commands.resize(cmds->size());
     for (flatbuffers::uoffset_t i = 0; i < cmds->size(); ++i)

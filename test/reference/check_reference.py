@@ -1334,6 +1334,60 @@ def gpt_oss_checkpoint_layout_and_invariants():
 
 
 
+@check
+def counter_rng_definition():
+    """counter_rng: splitmix64's published first output from state 0
+    (0xE220A8397B1DCDAF = mix(0)), independent draws per index and stream,
+    and normal values with mean 0 and variance 1."""
+    import counter_rng as cr
+    expect(int(cr.mix(0)) == 0xE220A8397B1DCDAF, "mix(0) is not splitmix64's first output")
+    u = cr.uniform(5, 9, np.arange(200000, dtype=np.uint64))
+    expect(u.min() > 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.005, "uniform not in (0, 1)")
+    z = cr.normal(5, 9, np.arange(200000, dtype=np.uint64))
+    expect(abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01, "normal: mean %g std %g" % (z.mean(), z.std()))
+    expect(not np.array_equal(z[:100], cr.normal(5, 10, np.arange(100, dtype=np.uint64))),
+           "two streams draw the same values")
+    expect(cr.noise_stream("layer_0", 1) == cr.fnv1a32("layer_0") * 256 + 1, "noise_stream")
+    expect(cr.fnv1a32("a") == 0xE40C292C, "FNV-1a of 'a'")
+
+
+@check
+def noisy_gating_reference():
+    """The noisy router: noise ignored without a seed (the plain top-k), and
+    with one the logits move by normal(t*E + e) * softplus(x Wnoise), checked
+    against a second computation in float64."""
+    rng = np.random.default_rng(3)
+    T, H, E = 9, 16, 6
+    x = rng.standard_normal((T, H)).astype(np.float32)
+    wg = (rng.standard_normal((E, H)) / 4).astype(np.float32)
+    wn = (rng.standard_normal((E, H)) / 4).astype(np.float32)
+    logits = ref.linear(x, wg)
+    noisy = ref.noisy_logits(x, logits, wn, 7, 123)
+    import counter_rng as cr
+    z = cr.normal(7, 123, np.arange(T * E, dtype=np.uint64)).reshape(T, E)
+    sp = np.log1p(np.exp(x.astype(np.float64) @ wn.T.astype(np.float64)))
+    close(noisy, logits + z * sp, 1e-5, 1e-5, "noisy logits")
+    tensors = {"layers.0.router.weight": wg, "layers.0.router.noise.weight": wn,
+               "layers.0.experts.gate_proj": rng.standard_normal((E, 5, H)).astype(np.float32),
+               "layers.0.experts.up_proj": rng.standard_normal((E, 5, H)).astype(np.float32),
+               "layers.0.experts.down_proj": rng.standard_normal((E, H, 5)).astype(np.float32)}
+    cfg = dict(routing="token_choice", num_experts_per_tok=2, norm_topk_prob=True,
+               router_noise=True)
+    plain_cfg = dict(cfg, router_noise=False)
+    out0, idx0, _ = ref.moec_generic_moe(x, tensors, cfg, 0)
+    out1, idx1, _ = ref.moec_generic_moe(x, tensors, plain_cfg, 0)
+    same_bits(out0, out1, "noise ignored without a seed")
+    ref.ROUTER_NOISE_SEED = 7
+    try:
+        aux = {}
+        out2, idx2, _ = ref.moec_generic_moe(x, tensors, cfg, 0, aux)
+    finally:
+        ref.ROUTER_NOISE_SEED = None
+    want = ref.noisy_logits(x, logits, wn, 7, cr.noise_stream("layer_0", 0))
+    same_bits(aux["logits"], want, "the layer's noisy logits")
+    expect(not np.array_equal(idx2, idx0), "the noise changed no token's experts")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-k", default="", help="run only checks whose name contains this")

@@ -32,10 +32,20 @@ See README.md for the exact semantics of each architecture.
 """
 
 import math
+import os
+import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import counter_rng  # noqa: E402
+
 F32 = np.float32
+
+# Noisy top-k gating (moec_generic with router_noise): None evaluates the
+# routers without their noise, as inference does (moec's default); a seed
+# adds the noise of `moe-run --router-noise-seed SEED` (noisy_logits).
+ROUTER_NOISE_SEED = None
 
 ARCHES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3",
           "deepseek_v2", "switch_transformers", "gpt_oss", "moec_generic")
@@ -654,18 +664,37 @@ def assign_with_capacity(probs, idx, capacity, policy):
     return final
 
 
+def softplus(x):
+    """log(1 + exp(x)) in float64, without overflow."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def noisy_logits(x, logits, w_noise, seed, stream):
+    """KeepTopK's H(x) (Shazeer et al., 2017): logits[t, e] +
+    f32(normal(seed, stream, t*E + e) * softplus(x w_noise^T)[t, e]), the
+    normal values from counter_rng, the product in float64."""
+    T, E = logits.shape
+    z = counter_rng.normal(seed, stream, np.arange(T * E, dtype=np.uint64)).reshape(T, E)
+    n = (z * softplus(linear(x, w_noise))).astype(F32)
+    return (logits + n).astype(F32)
+
+
 def topk_moe(x, params, k, norm_topk_prob=True, capacity_factor=None, policy="drop",
-             act="silu", alpha=1.702, limit=7.0, aux=None):
+             act="silu", alpha=1.702, limit=7.0, aux=None, noise=None):
     """Token-choice top-k: p = softmax(x Wr^T); top-k (ties lower); w = p[idx],
     renormalized (w / sum w) iff norm_topk_prob. With capacity_factor, each
     expert takes at most C = ceil(cf * T * k / E) copies (see
     assign_with_capacity); dropped copies contribute 0; rerouted copies keep
-    their original weight. Returns (out, final indices [T, k] (-1 = dropped),
+    their original weight. With noise = (w_noise, seed, stream) the logits
+    are noisy_logits'. Returns (out, final indices [T, k] (-1 = dropped),
     weights [T, k] (the routing weights, unchanged by drops/reroutes))."""
     x = _f32(x)
     T = x.shape[0]
     E = params["router"].shape[0]
     logits = linear(x, params["router"])
+    if noise is not None:
+        logits = noisy_logits(x, logits, *noise)
     probs = softmax(logits)
     idx, margin = topk_desc(probs, k)
     w = np.take_along_axis(probs, idx, axis=-1)
@@ -742,8 +771,11 @@ def dense_mixture_moe(x, params, act="silu", alpha=1.702, limit=7.0, aux=None):
 
 def generic_params(tensors, layer):
     p = "layers.%d." % layer
-    return {"router": tensors[p + "router.weight"], "gate": tensors[p + "experts.gate_proj"],
-            "up": tensors[p + "experts.up_proj"], "down": tensors[p + "experts.down_proj"]}
+    params = {"router": tensors[p + "router.weight"], "gate": tensors[p + "experts.gate_proj"],
+              "up": tensors[p + "experts.up_proj"], "down": tensors[p + "experts.down_proj"]}
+    if p + "router.noise.weight" in tensors:
+        params["router_noise"] = tensors[p + "router.noise.weight"]
+    return params
 
 
 def moec_generic_moe(x, tensors, config, layer, aux=None):
@@ -755,10 +787,17 @@ def moec_generic_moe(x, tensors, config, layer, aux=None):
     a = dict(act=act, alpha=config.get("swiglu_alpha", 1.702),
              limit=config.get("swiglu_limit", 7.0), aux=aux)
     routing = config["routing"]
+    if config.get("router_noise") and routing != "token_choice":
+        raise ValueError("router_noise needs token_choice routing")
     if routing == "token_choice":
+        noise = None
+        if config.get("router_noise") and ROUTER_NOISE_SEED is not None:
+            # moe-import names layer i's function layer_i; its one router
+            noise = (params["router_noise"], ROUTER_NOISE_SEED,
+                     counter_rng.noise_stream("layer_%d" % layer, 0))
         return topk_moe(x, params, config["num_experts_per_tok"],
                         config.get("norm_topk_prob", True), config.get("capacity_factor"),
-                        config.get("overflow_policy", "drop"), **a)
+                        config.get("overflow_policy", "drop"), noise=noise, **a)
     if routing == "expert_choice":
         return expert_choice_moe(x, params, config["capacity_factor"], **a)
     if routing == "dense":
@@ -892,6 +931,8 @@ def param_shapes(arch, config):
             H, F, E = config["hidden_size"], config["intermediate_size"], config["num_experts"]
             out.update({p + "router.weight": (E, H), p + "experts.gate_proj": (E, F, H),
                         p + "experts.up_proj": (E, F, H), p + "experts.down_proj": (E, H, F)})
+            if config.get("router_noise"):
+                out[p + "router.noise.weight"] = (E, H)
         else:
             raise ValueError("unknown arch %r" % arch)
     return out

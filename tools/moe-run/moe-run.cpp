@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,7 +49,7 @@ const char *kUsage =
     "               [--threads N] [--verify full|lazy] [--bench N]\n"
     "               [--router-stats] [--save-aux DIR] [--quiet]\n"
     "               [--trusted-key KEY.pub ...] [--require-signature]\n"
-    "               [--memory-budget BYTES]\n"
+    "               [--memory-budget BYTES] [--router-noise-seed N]\n"
     "               [--ranks N [--rank-tokens T0,T1,...] | --mpi]\n"
     "               [--placement E,E,...] [--exchange-timeout-ms MS]\n"
     "       moe-run --version\n"
@@ -82,6 +83,11 @@ const char *kUsage =
     "  --memory-budget B the most bytes the model may make the session\n"
     "                    allocate (synthetic weights, the arena); default:\n"
     "                    the machine's memory\n"
+    "  --router-noise-seed N  evaluate noisy routers (noisy top-k gating: a\n"
+    "                    router noise weight) with their noise, drawn from\n"
+    "                    seed N by a counter-based generator (the same at any\n"
+    "                    thread count); without it the noise is ignored, as\n"
+    "                    at inference\n"
     "  --ranks N         an artifact compiled with --shard-experts=N: run its N\n"
     "                    ranks in this process (a thread and a session each, a\n"
     "                    local communicator), each on its own rows of the inputs\n"
@@ -139,6 +145,7 @@ struct Options {
   std::vector<uint8_t> trustedKeys; // 32 bytes each
   bool requireSignature = false;
   uint64_t memoryBudget = 0;
+  std::optional<uint64_t> routerNoiseSeed;
   int32_t ranks = 0; // 0: no local ranks
   std::vector<int64_t> rankTokens;
   std::vector<int32_t> placement;
@@ -250,6 +257,9 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--memory-budget") {
       o.memoryBudget = static_cast<uint64_t>(moetools::parseInt(
           "--memory-budget", next(), 1, INT64_MAX, fail));
+    } else if (a == "--router-noise-seed") {
+      o.routerNoiseSeed = static_cast<uint64_t>(moetools::parseInt(
+          "--router-noise-seed", next(), 0, INT64_MAX, fail));
     } else if (a == "--ranks") {
       o.ranks = static_cast<int32_t>(moetools::parseInt("--ranks", next(), 1, 1024, fail));
     } else if (a == "--rank-tokens") {
@@ -312,6 +322,8 @@ Options parseArgs(int argc, char **argv) {
   if (o.ranks && !o.rankTokens.empty() && o.rankTokens.size() != size_t(o.ranks))
     fail("--rank-tokens lists " + std::to_string(o.rankTokens.size()) + " ranks, --ranks is " +
          std::to_string(o.ranks));
+  if ((o.ranks || o.mpi) && o.routerNoiseSeed)
+    fail("--router-noise-seed does not go with --ranks or --mpi yet");
   if ((o.ranks || o.mpi) && (o.routerStats || !o.saveAux.empty()))
     fail("--router-stats and --save-aux do not go with --ranks or --mpi yet (each rank has "
          "its own)");
@@ -779,6 +791,9 @@ int main(int argc, char **argv) {
   auto session = moert::Session::create(*model, o.device, o.threads);
   if (!session)
     fail(session.status().message());
+  if (o.routerNoiseSeed)
+    if (moert::Status s = session->setRouterNoise(true, *o.routerNoiseSeed); !s)
+      fail("--router-noise-seed: " + s.message());
   double sessionSeconds =
       std::chrono::duration<double>(Clock::now() - sessionStart).count();
 

@@ -104,6 +104,8 @@ private:
   llvm::DenseMap<mlir::Value, mlir::Value> rounded; // f32 buffer -> 16-bit copy
   llvm::DenseMap<mlir::Value, mlir::Value> inputs;  // argument -> exec.input
   int routerStats = 0; // router_stats.<i> outputs so far
+  int noisyRouters = 0; // noisy routers so far
+  mlir::Value runParams; // the function's exec.run_params, once made
   /// A function of bf16 or f16 activations keeps them in f32 buffers,
   /// rounded where the moe dialect rounds to the dtype (Rounding.cpp).
   mlir::Type activationType;
@@ -180,6 +182,10 @@ public:
   }
   /// The next router_stats.<i> index of this function.
   int nextRouterStats() { return lowering.routerStats++; }
+  /// The next noisy router's index in this function.
+  int nextNoisyRouter() { return lowering.noisyRouters++; }
+  /// The function's exec.run_params (made at the start of `body` on first use).
+  mlir::Value runParams(mlir::Block *body);
 
   // GEMMs (ExpertFfn.cpp) ---------------------------------------------------
   /// C[rows(T), n] = A · Wᵀ (A rounded first when W is 16-bit).

@@ -44,6 +44,7 @@ struct LayerPlan {
   int64_t numExperts = 0;
   std::string router;         // [E, H]
   std::string routerBias;     // [E], optional
+  std::string routerNoise;    // [E, H], optional: noisy top-k gating's Wnoise
   std::string correctionBias; // [E] f32, optional (DeepSeek-V3)
   FfnTensors experts;         // names contain "{e}"
   std::optional<FfnTensors> shared;

@@ -28,6 +28,8 @@ void ExecLowering::beginFunction(Type activations) {
   rounded.clear();
   inputs.clear();
   routerStats = 0;
+  noisyRouters = 0;
+  runParams = {};
   activationType = activations;
 }
 
@@ -51,6 +53,19 @@ Value ExecBuilder::allocFor(Value v, Affine rowsOf) {
   auto type = cast<RankedTensorType>(v.getType());
   return alloc(rowsOf, type.getShape().drop_front(),
                storageType(type.getElementType()), type.isDynamicDim(0));
+}
+
+Value ExecBuilder::runParams(Block *body) {
+  Value &params = lowering.runParams;
+  if (params)
+    return params;
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPointToStart(body);
+  params = exec::RunParamsOp::create(
+      rewriter, loc, exec::BufferType::get(rewriter.getContext(), {4}, i32()),
+      rewriter.getI64IntegerAttr(0));
+  lowering.rows[params] = {0, 4};
+  return params;
 }
 
 Value ExecBuilder::input(BlockArgument arg) {

@@ -27,6 +27,18 @@ static const char *scoringFlag(moe::ScoringFunc s) {
   llvm_unreachable("scoring");
 }
 
+/// The generator stream of a function's `index`-th noisy router (docs/compiler.md,
+/// "Noisy top-k gating"): FNV-1a (32 bits) of the function's name, times 256,
+/// plus the index.
+static int64_t noiseStream(StringRef function, int index) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : function) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return static_cast<int64_t>(h) * 256 + index;
+}
+
 namespace {
 
 struct RouterLowering : ExecPattern<moe::RouterOp> {
@@ -51,6 +63,21 @@ struct RouterLowering : ExecPattern<moe::RouterOp> {
       KernelSpecialization spec{"elementwise_bias"};
       spec.set("ROWS", b.maxRows(t)).set("COLS", e);
       if (failed(b.launch(spec, {logits, *bb}, t, 64)))
+        return failure();
+    }
+    // Noisy top-k gating: the noise kernel, which adds nothing unless the run
+    // asks for noise (the run's parameters). The CUDA target compiles the
+    // router without it (inference ignores the noise).
+    if (Value noise = op.getNoiseWeight(); noise && !b.options().cuda) {
+      auto nw = b.bufferOf(noise, adaptor.getNoiseWeight());
+      if (failed(nw))
+        return failure();
+      Value params = b.runParams(op->getBlock());
+      KernelSpecialization spec{"router_noise"};
+      auto fn = op->getParentOfType<FunctionOpInterface>();
+      spec.set("MT", b.maxRows(t)).set("H", h).set("E", e);
+      spec.set("SALT", noiseStream(fn ? fn.getName() : "", b.nextNoisyRouter()));
+      if (failed(b.launch(spec, {*x, *nw, params, logits}, t, 16)))
         return failure();
     }
     rewriter.replaceOp(op, logits);

@@ -455,6 +455,15 @@ MOERT_API moert_status_t *moert_session_output(const moert_session_t *session,
 MOERT_API moert_status_t *moert_session_aux_output(const moert_session_t *session,
                                                    size_t index,
                                                    moert_tensor_t *view);
+/** Noisy top-k gating (a router with a noise weight, moe.router ... noise;
+ *  docs/compiler.md "Noisy top-k gating"): with `enabled` nonzero, later runs
+ *  add StandardNormal() · softplus(x·Wnoise) to each noisy router's logits,
+ *  the normal values drawn by a counter-based generator from (seed, router,
+ *  token, expert): the same at any thread count. With 0 (the default) the
+ *  noise is ignored, as at inference. MOERT_INVALID_ARGUMENT when enabling it
+ *  on a model without a noisy router (the cuda target compiles none). */
+MOERT_API moert_status_t *moert_session_set_router_noise(moert_session_t *session,
+                                                         int32_t enabled, uint64_t seed);
 /** The function index and T of the last successful run; returns 0 (and leaves
  *  the out-parameters alone) when there was none. Either pointer may be NULL. */
 MOERT_API int moert_session_last_run(const moert_session_t *session,

@@ -254,6 +254,10 @@ public:
 
   moert_session_t *get() const { return session_.get(); }
   int32_t numThreads() const { return moert_session_num_threads(get()); }
+  /// Noisy routers' noise on later runs (moert_session_set_router_noise).
+  Status setRouterNoise(bool enabled, uint64_t seed) {
+    return Status::adopt(moert_session_set_router_noise(get(), enabled ? 1 : 0, seed));
+  }
 
   /// Runs `function` (empty: the only one). `outputs` may be empty: read
   /// the results with output() afterwards.

@@ -704,3 +704,19 @@ exec.exchange %x, %o, %o, %m, %c -> %r rows([1, 0]) recv_rows(16) ranks(0) slots
 %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 // expected-error@+1 {{'exec.launch' op the limit must be an element of a 1-D i32 buffer, got index 3 of '!exec.buffer<3xi32>'}}
 exec.launch @kernel_0(%x) extent([0, 16]) grain(4) limit %o[3] : !exec.buffer<?x8xf32> limit !exec.buffer<3xi32>
+
+// -----
+
+// run_params: i32 [4]
+// expected-error@+1 {{'exec.run_params' op the run's parameters are !exec.buffer<4xi32>, not '!exec.buffer<8xi32>'}}
+%p = exec.run_params offset(0) : <8xi32>
+
+// -----
+
+// run_params: one per function
+func.func @f() {
+  %p = exec.run_params offset(0) : <4xi32>
+  // expected-error@+1 {{'exec.run_params' op a function has at most one exec.run_params}}
+  %q = exec.run_params offset(64) : <4xi32>
+  return
+}

@@ -13,6 +13,7 @@
 // CHECK: %[[O:.*]] = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
 // CHECK: %[[Y:.*]] = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
 // CHECK: %[[Z:.*]] = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
+// CHECK: exec.run_params offset(3968) : <4xi32>
 // CHECK: exec.gemm %[[X]], %[[W]] -> %[[Y]] rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
 // CHECK: exec.grouped_gemm %[[X]], %[[V]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
 // CHECK: exec.grouped_gemm %[[X]], %[[P]], %[[O]] -> %[[Y]] rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
@@ -68,6 +69,7 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
   %y = exec.alloc offset(128) bytes([16, 0]) : <?x4xf32>
   %z = exec.alloc offset(256) bytes([32, 0]) : <?x8xf32>
+  %rp = exec.run_params offset(3968) : <4xi32>
   exec.gemm %x, %w -> %y rows([1, 0]) n(4) k(8) {accumulate} : <?x8xf32>, <4x8xf32> -> <?x4xf32>
   exec.grouped_gemm %x, %v, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>
   exec.grouped_gemm %x, %p, %o -> %y rows([1, 0]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32> -> <?x4xf32>

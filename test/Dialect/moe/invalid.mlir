@@ -339,6 +339,24 @@ func.func @f(%x: tensor<?x72xf32>, %wg: tensor<?x72xf32>) {
 
 // -----
 
+// router: noise weight E
+func.func @f(%x: tensor<?x72xf32>, %wg: tensor<12x72xf32>, %wn: tensor<8x72xf32>) {
+  // expected-error@+1 {{'moe.router' op noise weight dim 0 is 8, expected E = 12}}
+  %l = moe.router %x, %wg noise(%wn : tensor<8x72xf32>) : tensor<?x72xf32>, tensor<12x72xf32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
+// router: noise weight H
+func.func @f(%x: tensor<?x72xf32>, %wg: tensor<12x72xf32>, %wn: tensor<12x64xf32>) {
+  // expected-error@+1 {{'moe.router' op noise weight dim 1 is 64, expected H = 72}}
+  %l = moe.router %x, %wg noise(%wn : tensor<12x64xf32>) : tensor<?x72xf32>, tensor<12x72xf32> -> tensor<?x12xf32>
+  return
+}
+
+// -----
+
 // router: weight H
 func.func @f(%x: tensor<?x72xf32>, %wg: tensor<12x64xf32>) {
   // expected-error@+1 {{'moe.router' op weight dim 1 is 64, expected H = 72}}
@@ -1072,6 +1090,24 @@ func.func @f(%x: tensor<?x8xf32>, %u: tensor<4x8xf32>, %d: tensor<8x4xf32>) {
 func.func @f(%x: tensor<?x8xf32>, %u: tensor<4x8xf32>, %d: tensor<8x4xf32>) {
   // expected-error@+1 {{'moe.shared_expert' op result element type 'bf16' must match input element type 'f32'}}
   %y = moe.shared_expert %x gate %u up %u down %d <activation = silu> : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<8x4xf32>) -> tensor<?x8xbf16>
+  return
+}
+
+// -----
+
+// block: router noise shape
+func.func @f(%x: tensor<?x8xf32>, %wg: tensor<2x8xf32>, %wn: tensor<3x8xf32>, %u: tensor<2x4x8xf32>, %d: tensor<2x8x4xf32>) {
+  // expected-error@+1 {{'moe.block' op router noise dim 0 is 3, expected E = 2}}
+  %y = moe.block %x router %wg noise %wn experts(up %u, down %d, gate %u) routing #moe.routing<k = 1> ffn <activation = silu> : (tensor<?x8xf32>, tensor<2x8xf32>, tensor<3x8xf32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<2x4x8xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// block: router noise with expert choice
+func.func @f(%x: tensor<?x8xf32>, %wg: tensor<2x8xf32>, %u: tensor<2x4x8xf32>, %d: tensor<2x8x4xf32>) {
+  // expected-error@+1 {{'moe.block' op router noise (noisy top-k gating) applies only to token-choice routing}}
+  %y = moe.block %x router %wg noise %wg experts(up %u, down %d, gate %u) routing #moe.expert_choice<> ffn <activation = silu> : (tensor<?x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x4x8xf32>, tensor<2x8x4xf32>, tensor<2x4x8xf32>) -> tensor<?x8xf32>
   return
 }
 

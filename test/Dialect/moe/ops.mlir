@@ -25,12 +25,15 @@ func.func @weights() -> (tensor<12x72xbf16>, tensor<12x40x72xf32>, tensor<2x3xf3
 }
 
 // CHECK-LABEL: func @router
-func.func @router(%x: tensor<?x72xbf16>, %wg: tensor<12x72xbf16>, %b: tensor<12xf32>) -> (tensor<?x12xf32>, tensor<?x12xf32>) {
+func.func @router(%x: tensor<?x72xbf16>, %wg: tensor<12x72xbf16>, %b: tensor<12xf32>, %wn: tensor<12x72xf32>) -> (tensor<?x12xf32>, tensor<?x12xf32>, tensor<?x12xf32>) {
   // CHECK: moe.router %{{.*}}, %{{.*}} : tensor<?x72xbf16>, tensor<12x72xbf16> -> tensor<?x12xf32>
   %0 = moe.router %x, %wg : tensor<?x72xbf16>, tensor<12x72xbf16> -> tensor<?x12xf32>
   // CHECK: moe.router %{{.*}}, %{{.*}} bias %{{.*}} : tensor<?x72xbf16>, tensor<12x72xbf16>, tensor<12xf32> -> tensor<?x12xf32>
   %1 = moe.router %x, %wg bias %b : tensor<?x72xbf16>, tensor<12x72xbf16>, tensor<12xf32> -> tensor<?x12xf32>
-  return %0, %1 : tensor<?x12xf32>, tensor<?x12xf32>
+  // Noisy top-k gating's noise weight:
+  // CHECK: moe.router %{{.*}}, %{{.*}} bias %{{.*}} noise(%{{.*}} : tensor<12x72xf32>) : tensor<?x72xbf16>, tensor<12x72xbf16>, tensor<12xf32> -> tensor<?x12xf32>
+  %2 = moe.router %x, %wg bias %b noise(%wn : tensor<12x72xf32>) : tensor<?x72xbf16>, tensor<12x72xbf16>, tensor<12xf32> -> tensor<?x12xf32>
+  return %0, %1, %2 : tensor<?x12xf32>, tensor<?x12xf32>, tensor<?x12xf32>
 }
 
 // Defaults are elided: `<k = 8>` is softmax scoring, no renormalization.
@@ -158,6 +161,9 @@ func.func @blocks(%x: tensor<?x72xf32>, %wg: tensor<12x72xf32>, %cb: tensor<12xf
   // Mixtral.
   // CHECK: moe.block %{{.*}} router %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
   %0 = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2, renormalize = true> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
+  // Noisy top-k gating (the router's noise weight).
+  // CHECK: moe.block %{{.*}} router %{{.*}} noise %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) routing #moe.routing<k = 2> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
+  %n = moe.block %x router %wg noise %wg experts(up %w1, down %w2, gate %w1) routing #moe.routing<k = 2> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>) -> tensor<?x72xf32>
   // Qwen2-MoE: sigmoid-gated shared expert.
   // CHECK: moe.block %{{.*}} router %{{.*}} experts(up %{{.*}}, down %{{.*}}, gate %{{.*}}) shared(up %{{.*}}, down %{{.*}}, gate %{{.*}}) shared_expert_gate %{{.*}} routing #moe.routing<k = 4> ffn <activation = silu>
   %1 = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) shared(up %s1, down %s2, gate %s1) shared_expert_gate %sg routing #moe.routing<k = 4> ffn <activation = silu> : (tensor<?x72xf32>, tensor<12x72xf32>, tensor<12x40x72xf32>, tensor<12x72x40xf32>, tensor<12x40x72xf32>, tensor<80x72xf32>, tensor<72x80xf32>, tensor<80x72xf32>, tensor<1x72xf32>) -> tensor<?x72xf32>

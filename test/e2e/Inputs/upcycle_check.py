@@ -7,7 +7,7 @@
   upcycle_check.py check --dense D --moe M --experts E --top-k K --noise-std S
                          --router-std R --seed N [--moe-run BIN --artifact A]
       checks the upcycled checkpoint M from its definition (docs/import.md,
-      "Upcycling"), with the counter-based generator reimplemented here: the
+      "Upcycling"), with test/reference's counter-based generator: the
       config; every other tensor and file copied bit for bit; each expert a
       copy of the dense projection (S = 0) or the copy plus S * rms * N(0, 1);
       the router uniform on [-R*sqrt(3), R*sqrt(3)]. With --moe-run, runs
@@ -29,9 +29,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "reference"))
 import moe_reference as ref  # noqa: E402
+from counter_rng import normal, uniform  # noqa: E402
 import safetensors_np as st  # noqa: E402
-
-MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 def fail(msg):
@@ -39,32 +38,7 @@ def fail(msg):
     sys.exit(1)
 
 
-# -- the counter-based generator, from its definition ------------------------
-
-def mix(z):
-    z = np.asarray(z, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        z = z + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def bits(seed, stream, index):
-    return mix(mix(mix(np.uint64(seed)) ^ np.uint64(stream)) ^ np.asarray(index, np.uint64))
-
-
-def uniform(seed, stream, index):
-    return ((bits(seed, stream, index) >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0 ** 53
-
-
-def normal(seed, stream, index):
-    index = np.asarray(index, np.uint64)
-    u1 = uniform(seed, stream, 2 * index)
-    u2 = uniform(seed, stream, 2 * index + np.uint64(1))
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
-
-
+# moe-upcycle's streams (docs/import.md)
 def noise_stream(layer, proj, expert):
     return (layer << 32) | (proj << 24) | expert
 

@@ -147,6 +147,16 @@ TEST(Session, RunsAndReadsOutputsAndAuxOutputs) {
   EXPECT_STATUS(s.auxOutput(1).status(), MOERT_NOT_FOUND, "aux output 1 does not exist");
 }
 
+TEST(Session, RouterNoiseNeedsANoisyRouter) {
+  moert::Model m = mustLoad(model().bytes);
+  moert::Session s = mustSession(m);
+  EXPECT_STATUS(s.setRouterNoise(true, 7), MOERT_INVALID_ARGUMENT,
+                "the artifact has no noisy router");
+  EXPECT_TRUE(s.setRouterNoise(false, 0)); // off is always fine
+  EXPECT_STATUS(moert::Status::adopt(moert_session_set_router_noise(nullptr, 1, 7)),
+                MOERT_INVALID_ARGUMENT, "the session is NULL");
+}
+
 TEST(Session, OutputsBeforeAnyRunAreAPreconditionError) {
   moert::Model m = mustLoad(model().bytes);
   moert::Session s = mustSession(m);
