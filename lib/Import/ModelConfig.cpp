@@ -40,7 +40,7 @@ public:
   /// Every count and size a config may give: far above any real model, low
   /// enough that products of two stay within 64 bits and that a hostile config
   /// cannot make the importer loop or allocate without bound.
-  static constexpr int64_t kMaxValue = int64_t(1) << 24;
+  static constexpr int64_t kMaxValue = kMaxConfigValue;
 
   /// A required positive integer, at most kMaxValue.
   Expected<int64_t> positive(StringRef key) const {
@@ -62,7 +62,7 @@ public:
                    Twine(kMaxLayers) + ")");
     return v;
   }
-  static constexpr int64_t kMaxLayers = 10000;
+  static constexpr int64_t kMaxLayers = kMaxConfigLayers;
   /// The largest magnitude a real-valued config entry may have.
   static constexpr double kMaxNumber = 1e6;
 

@@ -1,5 +1,6 @@
 //===- Upcycle.cpp - sparse upcycling of dense checkpoints -----------------===//
 #include "moec/Import/Upcycle.h"
+#include "moec/Import/ModelConfig.h"
 #include "moec/Support/CounterRng.h"
 #include "moec/Support/Files.h"
 #include "moec/Support/JsonError.h"
@@ -90,21 +91,27 @@ void writeElements(raw_ostream &out, SafetensorsDType dtype, uint64_t count, F v
   }
 }
 
-Expected<int64_t> configInt(const json::Object &cfg, StringRef key, StringRef path) {
+/// A positive integer of the config, at most `max` (moe-import's bounds).
+Expected<int64_t> configInt(const json::Object &cfg, StringRef key, StringRef path,
+                            int64_t max = import::kMaxConfigValue) {
   const json::Value *v = cfg.get(key);
   if (!v)
     return err(path + ": '" + key + "' is missing");
   std::optional<int64_t> i = v->getAsInteger();
   if (!i || *i <= 0)
     return err(path + ": '" + key + "' must be a positive integer");
+  if (*i > max)
+    return err(formatv("{0}: '{1}' is {2}, more than moe-upcycle accepts ({3})", path, key,
+                       *i, max));
   return *i;
 }
 
 } // namespace
 
 Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
-  if (o.experts < 1 || o.experts > 65536)
-    return err(formatv("--experts must be in [1, 65536], not {0}", o.experts));
+  if (o.experts < 1 || o.experts > 4096)
+    return err(formatv("--experts must be in [1, 4096] (moec's most experts), not {0}",
+                       o.experts));
   if (o.topK < 1 || o.topK > o.experts)
     return err(formatv("--top-k must be in [1, {0}] (the experts), not {1}", o.experts, o.topK));
   if (!std::isfinite(o.noiseStd) || o.noiseStd < 0)
@@ -136,7 +143,7 @@ Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
   auto F = configInt(*cfg, "intermediate_size", configPath.str());
   if (!F)
     return F.takeError();
-  auto L = configInt(*cfg, "num_hidden_layers", configPath.str());
+  auto L = configInt(*cfg, "num_hidden_layers", configPath.str(), import::kMaxConfigLayers);
   if (!L)
     return L.takeError();
   if (const json::Value *act = cfg->get("hidden_act")) {
@@ -205,7 +212,8 @@ Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
   }
 
   // The output folder: new, or empty.
-  if (sys::fs::exists(o.output)) {
+  bool created = !sys::fs::exists(o.output);
+  if (!created) {
     std::error_code ec;
     sys::fs::directory_iterator it(o.output, ec);
     if (ec)
@@ -216,144 +224,160 @@ Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
     return err(o.output + ": cannot create: " + ec.message());
   }
 
-  // What to write: every layer's router and experts, then the other tensors.
-  std::vector<SafetensorsEntry> entries;
-  std::vector<Source> sources;
-  for (int64_t l = 0; l < *L; ++l) {
-    std::string base = formatv("{0}layers.{1}.block_sparse_moe.", prefix, l).str();
-    entries.push_back({base + "gate.weight", layers[l].proj[0]->dtype, {o.experts, *H}});
-    sources.push_back({Source::Router, nullptr, l});
-    for (int64_t e = 0; e < o.experts; ++e)
-      for (int p : {0, 2, 1}) { // w1, w2, w3
-        const SafetensorsTensor *t = layers[l].proj[p];
-        entries.push_back({formatv("{0}experts.{1}.{2}.weight", base, e, kExpertName[p]).str(),
-                           t->dtype, t->shape});
-        sources.push_back({Source::Expert, t, l, p, e});
-      }
-  }
-  for (const SafetensorsTensor *t : others) {
-    entries.push_back({t->name, t->dtype, t->shape});
-    sources.push_back({Source::Copy, t});
-  }
-
-  size_t numShards = 1;
-  std::vector<size_t> shardOf = assignSafetensorsShards(entries, o.maxShardBytes, numShards);
-  // Each weight's root mean square (the noise's scale), computed once.
-  std::vector<std::array<double, 3>> rms(*L, {0, 0, 0});
-  if (o.noiseStd > 0)
-    for (int64_t l = 0; l < *L; ++l)
-      for (int p = 0; p < 3; ++p) {
-        const SafetensorsTensor *t = layers[l].proj[p];
-        unsigned size = getSafetensorsDTypeSize(t->dtype);
-        double sum = 0;
-        for (int64_t i = 0, n = t->getNumElements(); i < n; ++i) {
-          double v = loadElement(t->data.data() + i * size, t->dtype);
-          sum += v * v;
+  // Everything below writes into the folder; on failure what it wrote is
+  // removed (the folder held nothing before), so that a rerun starts clean.
+  auto writeAll = [&]() -> Error {
+    // What to write: every layer's router and experts, then the other tensors.
+    std::vector<SafetensorsEntry> entries;
+    std::vector<Source> sources;
+    for (int64_t l = 0; l < *L; ++l) {
+      std::string base = formatv("{0}layers.{1}.block_sparse_moe.", prefix, l).str();
+      entries.push_back({base + "gate.weight", layers[l].proj[0]->dtype, {o.experts, *H}});
+      sources.push_back({Source::Router, nullptr, l});
+      for (int64_t e = 0; e < o.experts; ++e)
+        for (int p : {0, 2, 1}) { // w1, w2, w3
+          const SafetensorsTensor *t = layers[l].proj[p];
+          entries.push_back({formatv("{0}experts.{1}.{2}.weight", base, e, kExpertName[p]).str(),
+                             t->dtype, t->shape});
+          sources.push_back({Source::Expert, t, l, p, e});
         }
-        rms[l][p] = std::sqrt(sum / double(t->getNumElements()));
-        t->releasePages();
-      }
+    }
+    for (const SafetensorsTensor *t : others) {
+      entries.push_back({t->name, t->dtype, t->shape});
+      sources.push_back({Source::Copy, t});
+    }
 
-  double bound = o.routerStd * std::sqrt(3.0);
-  int64_t lastLayer = -1;
-  for (size_t shard = 0; shard < numShards; ++shard) {
-    std::vector<SafetensorsEntry> mine;
-    std::vector<size_t> index;
-    for (size_t i = 0; i < entries.size(); ++i)
-      if (shardOf[i] == shard) {
-        mine.push_back(entries[i]);
-        index.push_back(i);
-      }
-    SmallString<256> path(o.output);
-    sys::path::append(path, safetensorsShardName(shard, numShards));
-    Error e = writeSafetensorsFile(path, mine, [&](size_t j, raw_ostream &out) -> Error {
-      const Source &s = sources[index[j]];
-      const SafetensorsEntry &entry = mine[j];
-      if (s.kind == Source::Router && s.layer != lastLayer) {
-        if (o.progress && lastLayer >= 0)
-          o.progress(formatv("layer {0}/{1} upcycled", lastLayer + 1, *L).str());
-        lastLayer = s.layer;
-      }
-      uint64_t count = entry.getNumBytes() / getSafetensorsDTypeSize(entry.dtype);
-      switch (s.kind) {
-      case Source::Copy:
-        out.write(reinterpret_cast<const char *>(s.tensor->data.data()), s.tensor->data.size());
-        s.tensor->releasePages();
-        break;
-      case Source::Expert:
-        if (o.noiseStd == 0) {
+    size_t numShards = 1;
+    std::vector<size_t> shardOf = assignSafetensorsShards(entries, o.maxShardBytes, numShards);
+    // Each weight's root mean square (the noise's scale), computed once.
+    std::vector<std::array<double, 3>> rms(*L, {0, 0, 0});
+    if (o.noiseStd > 0)
+      for (int64_t l = 0; l < *L; ++l)
+        for (int p = 0; p < 3; ++p) {
+          const SafetensorsTensor *t = layers[l].proj[p];
+          unsigned size = getSafetensorsDTypeSize(t->dtype);
+          double sum = 0;
+          for (int64_t i = 0, n = t->getNumElements(); i < n; ++i) {
+            double v = loadElement(t->data.data() + i * size, t->dtype);
+            sum += v * v;
+          }
+          rms[l][p] = std::sqrt(sum / double(t->getNumElements()));
+          t->releasePages();
+        }
+
+    double bound = o.routerStd * std::sqrt(3.0);
+    int64_t lastLayer = -1;
+    for (size_t shard = 0; shard < numShards; ++shard) {
+      std::vector<SafetensorsEntry> mine;
+      std::vector<size_t> index;
+      for (size_t i = 0; i < entries.size(); ++i)
+        if (shardOf[i] == shard) {
+          mine.push_back(entries[i]);
+          index.push_back(i);
+        }
+      SmallString<256> path(o.output);
+      sys::path::append(path, safetensorsShardName(shard, numShards));
+      Error e = writeSafetensorsFile(path, mine, [&](size_t j, raw_ostream &out) -> Error {
+        const Source &s = sources[index[j]];
+        const SafetensorsEntry &entry = mine[j];
+        if (s.kind == Source::Router && s.layer != lastLayer) {
+          if (o.progress && lastLayer >= 0)
+            o.progress(formatv("layer {0}/{1} upcycled", lastLayer + 1, *L).str());
+          lastLayer = s.layer;
+        }
+        uint64_t count = entry.getNumBytes() / getSafetensorsDTypeSize(entry.dtype);
+        switch (s.kind) {
+        case Source::Copy:
           out.write(reinterpret_cast<const char *>(s.tensor->data.data()), s.tensor->data.size());
-        } else {
-          double scale = o.noiseStd * rms[s.layer][s.proj];
-          uint64_t stream = upcycleNoiseStream(s.layer, s.proj, s.expert);
-          unsigned size = getSafetensorsDTypeSize(entry.dtype);
-          const uint8_t *src = s.tensor->data.data();
+          s.tensor->releasePages();
+          break;
+        case Source::Expert:
+          if (o.noiseStd == 0) {
+            out.write(reinterpret_cast<const char *>(s.tensor->data.data()), s.tensor->data.size());
+          } else {
+            double scale = o.noiseStd * rms[s.layer][s.proj];
+            uint64_t stream = upcycleNoiseStream(s.layer, s.proj, s.expert);
+            unsigned size = getSafetensorsDTypeSize(entry.dtype);
+            const uint8_t *src = s.tensor->data.data();
+            writeElements(out, entry.dtype, count, [&](uint64_t i) {
+              double w = loadElement(src + i * size, entry.dtype);
+              return static_cast<float>(w + scale * counterNormal(o.seed, stream, i));
+            });
+          }
+          s.tensor->releasePages();
+          break;
+        case Source::Router: {
+          uint64_t stream = upcycleRouterStream(s.layer);
           writeElements(out, entry.dtype, count, [&](uint64_t i) {
-            double w = loadElement(src + i * size, entry.dtype);
-            return static_cast<float>(w + scale * counterNormal(o.seed, stream, i));
+            return static_cast<float>(bound * (2.0 * counterUniform(o.seed, stream, i) - 1.0));
           });
+          break;
         }
-        s.tensor->releasePages();
-        break;
-      case Source::Router: {
-        uint64_t stream = upcycleRouterStream(s.layer);
-        writeElements(out, entry.dtype, count, [&](uint64_t i) {
-          return static_cast<float>(bound * (2.0 * counterUniform(o.seed, stream, i) - 1.0));
-        });
-        break;
-      }
-      }
-      return Error::success();
-    });
-    if (e)
-      return e;
-  }
-  if (o.progress && lastLayer >= 0)
-    o.progress(formatv("layer {0}/{1} upcycled", lastLayer + 1, *L).str());
-  if (numShards > 1)
-    if (Error e = writeSafetensorsIndex(o.output, entries, shardOf, numShards))
+        }
+        return Error::success();
+      });
+      if (e)
+        return e;
+    }
+    if (o.progress && lastLayer >= 0)
+      o.progress(formatv("layer {0}/{1} upcycled", lastLayer + 1, *L).str());
+    if (numShards > 1)
+      if (Error e = writeSafetensorsIndex(o.output, entries, shardOf, numShards))
+        return e;
+
+    // config.json: the dense config as Mixtral's.
+    json::Object out = *cfg;
+    out["model_type"] = "mixtral";
+    out["architectures"] = json::Array{"MixtralForCausalLM"};
+    out["num_local_experts"] = o.experts;
+    out["num_experts_per_tok"] = o.topK;
+    out["hidden_act"] = "silu";
+    if (!out.get("router_aux_loss_coef"))
+      out["router_aux_loss_coef"] = 0.02;
+    out["upcycled_from"] = json::Object{{"model_type", cfg->get("model_type")
+                                                           ? *cfg->get("model_type")
+                                                           : json::Value(nullptr)},
+                                        {"noise_std", o.noiseStd},
+                                        {"router_std", o.routerStd},
+                                        {"seed", static_cast<uint64_t>(o.seed)}};
+    SmallString<256> outConfig(o.output);
+    sys::path::append(outConfig, "config.json");
+    std::error_code ec;
+    ToolOutputFile file(outConfig, ec, sys::fs::OF_Text);
+    if (ec)
+      return err(outConfig + ": cannot write: " + ec.message());
+    file.os() << formatv("{0:2}", json::Value(std::move(out))) << "\n";
+    if (Error e = finishOutput(file))
       return e;
 
-  // config.json: the dense config as Mixtral's.
-  json::Object out = *cfg;
-  out["model_type"] = "mixtral";
-  out["architectures"] = json::Array{"MixtralForCausalLM"};
-  out["num_local_experts"] = o.experts;
-  out["num_experts_per_tok"] = o.topK;
-  out["hidden_act"] = "silu";
-  if (!out.get("router_aux_loss_coef"))
-    out["router_aux_loss_coef"] = 0.02;
-  out["upcycled_from"] = json::Object{{"model_type", cfg->get("model_type")
-                                                         ? *cfg->get("model_type")
-                                                         : json::Value(nullptr)},
-                                      {"noise_std", o.noiseStd},
-                                      {"router_std", o.routerStd},
-                                      {"seed", static_cast<int64_t>(o.seed)}};
-  SmallString<256> outConfig(o.output);
-  sys::path::append(outConfig, "config.json");
-  std::error_code ec;
-  ToolOutputFile file(outConfig, ec, sys::fs::OF_Text);
-  if (ec)
-    return err(outConfig + ": cannot write: " + ec.message());
-  file.os() << formatv("{0:2}", json::Value(std::move(out))) << "\n";
-  if (Error e = finishOutput(file))
+    // The dense checkpoint's other files (tokenizer, generation config), copied.
+    std::error_code dirEc;
+    for (sys::fs::directory_iterator it(o.input, dirEc), end; it != end && !dirEc;
+         it.increment(dirEc)) {
+      StringRef name = sys::path::filename(it->path());
+      // Weights in any format are the dense model's, not the MoE's.
+      if (name == "config.json" || name.ends_with(".safetensors") ||
+          name.ends_with(".safetensors.index.json") || name.ends_with(".bin") ||
+          name.ends_with(".bin.index.json") || name.ends_with(".pt") ||
+          name.ends_with(".pth") || name.ends_with(".gguf") || name.starts_with("."))
+        continue;
+      auto status = it->status();
+      if (!status || status->type() != sys::fs::file_type::regular_file)
+        continue;
+      SmallString<256> to(o.output);
+      sys::path::append(to, name);
+      if (std::error_code c = sys::fs::copy_file(it->path(), to))
+        return err(it->path() + ": cannot copy to " + to + ": " + c.message());
+    }
+    return Error::success();
+  };
+  if (Error e = writeAll()) {
+    std::error_code ec;
+    for (sys::fs::directory_iterator it(o.output, ec), end; it != end && !ec; it.increment(ec))
+      sys::fs::remove(it->path());
+    if (created)
+      sys::fs::remove(o.output);
     return e;
-
-  // The dense checkpoint's other files (tokenizer, generation config), copied.
-  std::error_code dirEc;
-  for (sys::fs::directory_iterator it(o.input, dirEc), end; it != end && !dirEc;
-       it.increment(dirEc)) {
-    StringRef name = sys::path::filename(it->path());
-    if (name == "config.json" || name.ends_with(".safetensors") ||
-        name.ends_with(".safetensors.index.json") || name.starts_with("."))
-      continue;
-    auto status = it->status();
-    if (!status || status->type() != sys::fs::file_type::regular_file)
-      continue;
-    SmallString<256> to(o.output);
-    sys::path::append(to, name);
-    if (std::error_code c = sys::fs::copy_file(it->path(), to))
-      return err(it->path() + ": cannot copy to " + to + ": " + c.message());
   }
   return Error::success();
 }

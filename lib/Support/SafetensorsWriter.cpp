@@ -26,6 +26,9 @@ Error moec::writeSafetensorsFile(StringRef path, ArrayRef<SafetensorsEntry> entr
   header["__metadata__"] = json::Object{{"format", "pt"}};
   uint64_t offset = 0;
   for (const SafetensorsEntry &e : entries) {
+    if (e.name == "__metadata__" || header.get(e.name))
+      return createStringError(inconvertibleErrorCode(), "%s: tensor name '%s' is used twice",
+                               path.str().c_str(), e.name.c_str());
     uint64_t bytes = e.getNumBytes();
     json::Array shape;
     for (int64_t d : e.shape)
@@ -60,11 +63,13 @@ Error moec::writeSafetensorsFile(StringRef path, ArrayRef<SafetensorsEntry> entr
     }
     uint64_t bytes = entries[i].getNumBytes();
     uint64_t wrote = os.tell() - dataStart - offset;
-    if (wrote != bytes)
+    if (wrote != bytes) {
+      os.clear_error(); // the partial file is removed; do not abort on it
       return createStringError(inconvertibleErrorCode(),
                                "%s: tensor '%s': %llu bytes written, %llu expected",
                                path.str().c_str(), entries[i].name.c_str(),
                                (unsigned long long)wrote, (unsigned long long)bytes);
+    }
     offset += bytes;
     if (os.has_error())
       break;
@@ -117,10 +122,18 @@ Error moec::writeSafetensorsIndex(StringRef dir, ArrayRef<SafetensorsEntry> entr
                      {"weight_map", std::move(map)}};
   SmallString<256> path(dir);
   sys::path::append(path, "model.safetensors.index.json");
+  std::string temp = (path + ".partial").str();
   std::error_code ec;
-  ToolOutputFile out(path, ec, sys::fs::OF_Text);
+  ToolOutputFile out(temp, ec, sys::fs::OF_Text);
   if (ec)
-    return createStringError(ec, "%s: cannot write: %s", path.c_str(), ec.message().c_str());
+    return createStringError(ec, "%s: cannot write: %s", temp.c_str(), ec.message().c_str());
   out.os() << formatv("{0:2}", json::Value(std::move(index))) << "\n";
-  return finishOutput(out);
+  if (Error e = finishOutput(out))
+    return e;
+  if (std::error_code rc = sys::fs::rename(temp, path)) {
+    sys::fs::remove(temp);
+    return createStringError(rc, "%s: cannot rename to %s: %s", temp.c_str(), path.c_str(),
+                             rc.message().c_str());
+  }
+  return Error::success();
 }

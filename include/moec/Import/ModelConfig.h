@@ -94,6 +94,13 @@ struct ModelPlan {
   std::vector<LayerPlan> layers;
 };
 
+/// Every count and size a config may give (hidden_size, experts, ...): far
+/// above any real model, low enough that products of two stay within 64 bits
+/// and that a hostile config cannot make a tool loop or allocate without
+/// bound; and the most layers.
+constexpr int64_t kMaxConfigValue = int64_t(1) << 24;
+constexpr int64_t kMaxConfigLayers = 10000;
+
 /// The model_types moe-import understands.
 llvm::ArrayRef<llvm::StringRef> getSupportedModelTypes();
 

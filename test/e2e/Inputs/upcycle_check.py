@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Sparse upcycling (moe-upcycle) against the NumPy reference.
 
-  upcycle_check.py dense --out DIR [--dtype f32|bf16] [--layers N]
+  upcycle_check.py dense --out DIR [--dtype f32|bf16|f16] [--layers N]
       writes a small dense Llama-style checkpoint (embeddings, attention,
       norms, mlp.gate_proj/up_proj/down_proj, lm_head; a tokenizer.json).
   upcycle_check.py check --dense D --moe M --experts E --top-k K --noise-std S
@@ -69,12 +69,15 @@ def write_dense(out, dtype, layers):
     if dtype == "bf16":
         st.save_file({k: st.f32_to_bf16_bits(v) for k, v in t.items()},
                      os.path.join(out, "model.safetensors"), dtypes={k: "BF16" for k in t})
+    elif dtype == "f16":
+        st.save_file({k: v.astype(np.float16) for k, v in t.items()},
+                     os.path.join(out, "model.safetensors"))
     else:
         st.save_file(t, os.path.join(out, "model.safetensors"))
     config = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": H,
               "intermediate_size": F, "num_hidden_layers": L, "num_attention_heads": 4,
               "num_key_value_heads": 4, "vocab_size": V, "hidden_act": "silu",
-              "rms_norm_eps": 1e-5, "torch_dtype": {"f32": "float32", "bf16": "bfloat16"}[dtype]}
+              "rms_norm_eps": 1e-5, "torch_dtype": {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[dtype]}
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     with open(os.path.join(out, "tokenizer.json"), "w") as f:
@@ -208,7 +211,7 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("dense")
     d.add_argument("--out", required=True)
-    d.add_argument("--dtype", default="f32", choices=("f32", "bf16"))
+    d.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
     d.add_argument("--layers", type=int, default=2)
     c = sub.add_parser("check")
     for n in ("--dense", "--moe"):
