@@ -52,6 +52,10 @@ int64_t planFunction(func::FuncOp fn, int64_t maxTokens) {
     // Inputs and the run's parameters are written before the run starts.
     int64_t begin = isa<exec::InputOp, exec::RunParamsOp>(op) ? 0 : position[&op];
     int64_t end = begin;
+    // The run's parameters stay for the whole run, never shared: the bytes
+    // the runtime writes are the only ones there.
+    if (isa<exec::RunParamsOp>(op))
+      end = n;
     for (Operation *user : op.getResult(0).getUsers()) {
       // A use nested in an op of the plan counts at that op.
       Operation *at = body.findAncestorOpInBlock(*user);

@@ -1753,7 +1753,11 @@ LogicalResult Writer::write(StringRef path) {
   uint64_t tableSize = fbb.GetSize();
   moert::FileHeader header{};
   std::memcpy(header.magic, moert::kMagic, 8);
-  header.format_version = moert::kFormatVersion;
+  // Format 5 only where a function has run parameters (noisy routers): a
+  // runtime that reads format 4 only must refuse those, and reads the rest.
+  bool runParams = false;
+  module.walk([&](exec::RunParamsOp) { runParams = true; });
+  header.format_version = runParams ? moert::kFormatVersion : moert::kMinFormatVersion;
   header.header_size = kHeaderBytes;
   header.blob_offset = kHeaderBytes;
   header.table_offset = out.size();

@@ -183,10 +183,10 @@ Status Model::checkHeader() {
   if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0)
     return error(MOERT_INVALID_ARTIFACT,
                  "bad magic: not a .moeb artifact (expected \"MOEBART\\0\")");
-  if (h.format_version != kFormatVersion)
+  if (h.format_version < kMinFormatVersion || h.format_version > kFormatVersion)
     return error(MOERT_UNSUPPORTED, "the artifact has format version ",
-                 h.format_version, "; this runtime reads format version ",
-                 kFormatVersion, " only");
+                 h.format_version, "; this runtime reads format versions ",
+                 kMinFormatVersion, " to ", kFormatVersion);
   if (h.header_size != kHeaderSize)
     return error(MOERT_INVALID_ARTIFACT, "header_size is ", h.header_size,
                  ", expected ", kHeaderSize);

@@ -232,6 +232,10 @@ void Session::splitSlotWeights() {
 }
 
 Status Session::setRouterNoise(bool on, uint64_t seed) {
+  if (on && exchange_)
+    return error(MOERT_UNSUPPORTED,
+                 "router noise on a rank of a sharded artifact: the noise of a token depends "
+                 "on its row in the run, which differs between one device and the ranks");
   if (on && std::none_of(model_->functions().begin(), model_->functions().end(),
                          [](const FunctionSpec &f) { return f.runParams >= 0; }))
     return error(MOERT_INVALID_ARGUMENT,

@@ -41,8 +41,13 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// 2: Weight.layout (panels). 3: the table after the blobs, per-chunk
 /// checksums of each weight and code object instead of one blob checksum.
 /// 4: kernel bounds (Kernel.max_extent, writes, arg_bytes) and the optional
-/// signature section.
-constexpr uint32_t kFormatVersion = 4;
+/// signature section. 5: Function.run_params (noisy routers' parameters,
+/// which a runtime must write before each run); a writer writes 5 only for
+/// an artifact that has them, 4 otherwise, so that a runtime that reads 4
+/// only reads every other artifact and refuses these.
+constexpr uint32_t kFormatVersion = 5;
+/// The oldest format version this runtime reads.
+constexpr uint32_t kMinFormatVersion = 4;
 constexpr uint64_t kAlignment = 64;
 /// A weight's or code object's bytes are checksummed in chunks of this many
 /// bytes (the last may be shorter): chunk i covers [i * kChecksumChunk,

@@ -99,7 +99,8 @@ MOERT_API const char *moert_version(void);
 /** The device backends compiled in, comma-separated: "cpu,cuda". The CUDA
  *  backend loads the driver and cuBLAS when a CUDA session is created. */
 MOERT_API const char *moert_backends(void);
-/** The .moeb format version this runtime reads (FileHeader.format_version). */
+/** The newest .moeb format version this runtime reads (FileHeader.format_version;
+ *  it reads every version from 4 up to this one). */
 MOERT_API uint32_t moert_format_version(void);
 
 /* ----------------------------------------------------------------------- */
@@ -461,7 +462,8 @@ MOERT_API moert_status_t *moert_session_aux_output(const moert_session_t *sessio
  *  the normal values drawn by a counter-based generator from (seed, router,
  *  token, expert): the same at any thread count. With 0 (the default) the
  *  noise is ignored, as at inference. MOERT_INVALID_ARGUMENT when enabling it
- *  on a model without a noisy router (the cuda target compiles none). */
+ *  on a model without a noisy router (the cuda target compiles none);
+ *  MOERT_UNSUPPORTED on a rank of a sharded artifact. */
 MOERT_API moert_status_t *moert_session_set_router_noise(moert_session_t *session,
                                                          int32_t enabled, uint64_t seed);
 /** The function index and T of the last successful run; returns 0 (and leaves

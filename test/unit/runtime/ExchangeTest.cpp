@@ -124,6 +124,10 @@ void checkPlacement(int64_t ranks, int64_t slots, const std::vector<int32_t> *pl
   onRanks(ranks, [&](int32_t r) {
     auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r), placement));
     ASSERT_TRUE(s) << s.status().message();
+    // A token's router noise depends on its row in the run: not on ranks.
+    moert::Status noise = s->setRouterNoise(true, 1);
+    EXPECT_EQ(noise.code(), MOERT_UNSUPPORTED);
+    EXPECT_MESSAGE(noise, "router noise on a rank of a sharded artifact");
     for (int round = 0; round < 3; ++round) {
       int64_t T = tokens[static_cast<size_t>((r + round) % tokens.size())];
       std::vector<float> x = randomFloats(static_cast<size_t>(T * kH), 100 + r + 7 * round);
