@@ -3,15 +3,17 @@
 pip install --no-build-isolation ./python        (from the checkout, offline)
 
 The module is the CMake target moec_python: with MOEC_BUILD_DIR set to a
-configured build folder (`make` makes build/), that folder builds it;
+configured build folder (`make` makes build/), that folder builds it, for
+the interpreter it was configured with (MOEC_PYTHON, /usr/bin/python3 by
+default: pip must run under one of the same version, which is checked);
 otherwise a runtime-only build (no LLVM/MLIR needed) goes into
-python/build/cmake. Either way it is built for the interpreter that runs
-pip.
+python/build/cmake, for the interpreter that runs pip.
 """
 
 import os
 import subprocess
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -42,6 +44,11 @@ class CMakeBuild(build_ext):
                                "-j", os.environ.get("MOEC_JOBS", "2")])
         out_dir = os.path.join(build, "python", "moec")
         built = [f for f in os.listdir(out_dir) if f.startswith("_moec.") and f.endswith(".so")]
+        suffix = sysconfig.get_config_var("EXT_SUFFIX")
+        if built and built != ["_moec" + suffix]:
+            raise RuntimeError("%s holds %s, built for another Python than this one (%s): "
+                               "configure it with -DMOEC_PYTHON=%s" % (
+                                   out_dir, ", ".join(built), suffix, sys.executable))
         if len(built) != 1:
             raise RuntimeError("expected one _moec*.so in %s, found %r" % (out_dir, built))
         target = self.get_ext_fullpath(ext.name)

@@ -136,7 +136,10 @@ class Session:
         the run); one output is returned alone, several as a tuple. With
         ``out`` (a tensor, or a sequence with one per output, each of the
         output's dtype and shape at this T): the run writes into them in
-        place and returns ``out``."""
+        place and returns ``out``. Inputs on a GPU (CUDA tensors) go to
+        :meth:`enqueue`, on torch's current stream."""
+        if inputs and _on_gpu(inputs[0]):
+            return self.enqueue(*inputs, function=function, out=out)
         if out is not None:
             single = not isinstance(out, (list, tuple))
             outs = [out] if single else list(out)
@@ -147,22 +150,63 @@ class Session:
         results = self._s.run(function, list(inputs), None)
         return results[0] if len(results) == 1 else tuple(results)
 
-    def _run_torch(self, function, inputs):
+    def _torch_outputs(self, function, inputs, device=None):
         import torch
         dtypes = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16,
                   "i32": torch.int32}
         T = _tokens(self.model.inputs(function), inputs)
-        outs = []
-        for info in self.model.outputs(function):
-            shape = [T if d is None else d for d in info.shape]
-            outs.append(torch.empty(shape, dtype=dtypes[info.dtype]))
+        return [torch.empty([T if d is None else d for d in info.shape],
+                            dtype=dtypes[info.dtype], device=device)
+                for info in self.model.outputs(function)]
+
+    def _run_torch(self, function, inputs):
+        outs = self._torch_outputs(function, inputs)
         self._s.run(function, list(inputs), outs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def enqueue(self, *inputs, function=None, out=None, stream=None):
+        """Enqueues a run of a CUDA session on a CUDA stream, inputs and
+        outputs in the GPU's memory (DLPack tensors: CUDA torch tensors), by
+        moert_session_enqueue: it only enqueues (no synchronization, nothing
+        copied to the host; inside the caller's stream capture too). ``out``:
+        the outputs (one tensor, or a sequence, each of the output's dtype and
+        shape at this T); without it, torch tensors are allocated on the
+        first input's device. ``stream``: a CUstream handle (int) or an object
+        with ``cuda_stream`` (a torch.cuda.Stream); default: torch's current
+        stream for torch tensors, else the legacy default stream. Auxiliary
+        outputs are not returned; faults the kernels find on the device are
+        read later by :meth:`device_error` (docs/runtime.md, "Runs on the
+        caller's stream")."""
+        if stream is None and inputs and _is_torch(inputs[0]):
+            import torch
+            stream = torch.cuda.current_stream(inputs[0].device)
+        handle = int(getattr(stream, "cuda_stream", stream) or 0)
+        result = out
+        if out is None:
+            outs = self._torch_outputs(function, inputs, device=inputs[0].device)
+            result = outs[0] if len(outs) == 1 else tuple(outs)
+        else:
+            outs = [out] if not isinstance(out, (list, tuple)) else list(out)
+        self._s.enqueue(function, list(inputs), outs, handle)
+        return result
+
+    def device_error(self, stream=None):
+        """Waits for ``stream`` (as :meth:`enqueue` takes it) and raises
+        moec.Error when a kernel of the runs enqueued since the last call
+        reported a fault (moert_session_device_error); clears the fault."""
+        if stream is None:
+            try:
+                import torch
+                if torch.cuda.is_available():
+                    stream = torch.cuda.current_stream()
+            except ImportError:
+                pass
+        self._s.device_error(int(getattr(stream, "cuda_stream", stream) or 0))
+
     def aux_outputs(self):
-        """The auxiliary outputs of the last successful run (router statistics:
-        ``router_stats.<i>``, and ``router_indices.<i>`` where compiled in),
-        name -> NumPy array (copies)."""
+        """The auxiliary outputs of the last successful run: each top-k's
+        ``router_stats.<i>``, ``router_indices.<i>`` and ``router_logits.<i>``
+        (docs/artifact.md), name -> NumPy array (copies)."""
         return self._s.aux_outputs()
 
     def set_router_noise(self, seed):
@@ -173,16 +217,37 @@ class Session:
         artifact without a noisy router."""
         if seed is None:
             self._s.set_router_noise(False, 0)
-        else:
-            self._s.set_router_noise(True, int(seed))
+            return
+        if not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
+            raise _error("invalid argument",
+                         "the router noise seed must be an int in [0, 2^64), not %r" % (seed,))
+        self._s.set_router_noise(True, seed)
 
     def last_run(self):
         """(function name, T) of the last successful run, or None."""
         return self._s.last_run()
 
 
+def _error(code, message):
+    """A moec.Error raised here, before the runtime is called."""
+    e = Error(message)
+    e.code = code
+    return e
+
+
 def _is_torch(x):
     return type(x).__module__.startswith("torch")
+
+
+def _on_gpu(x):
+    """True for a DLPack tensor in a GPU's memory (device type kDLCUDA)."""
+    dev = getattr(x, "__dlpack_device__", None)
+    if dev is None or isinstance(x, type):
+        return False
+    try:
+        return dev()[0] == 2
+    except Exception:  # noqa: BLE001 - a NumPy array that cannot export says why in run
+        return False
 
 
 def _tokens(infos, inputs):

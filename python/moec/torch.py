@@ -56,8 +56,9 @@ class MoeBlock(torch.nn.Module):
         self.hidden_size = inputs[0].shape[1]
         self.dtype = _DTYPES[inputs[0].dtype]
         self.max_tokens = model.max_tokens
-        aux = [a.name for a in model.aux_outputs(function)]
-        self._logits = next((a for a in aux if a.startswith("router_logits.")), None)
+        aux = [a for a in model.aux_outputs(function) if a.name.startswith("router_logits.")]
+        self._logits = aux[0].name if aux else None
+        self.num_experts = aux[0].shape[1] if aux else None
         if return_router_logits and self._logits is None:
             raise ValueError("function %r has no router_logits output (a block without a "
                              "top-k router); pass return_router_logits=False" % function)
@@ -72,9 +73,12 @@ class MoeBlock(torch.nn.Module):
         if shape[-1] != self.hidden_size:
             raise ValueError("hidden states of size %d, the block takes %d" %
                              (shape[-1], self.hidden_size))
-        if hidden_states.device.type != "cpu":
-            raise ValueError("MoeBlock runs CPU tensors (the tensor is on %s)" %
+        if hidden_states.device.type not in ("cpu", "cuda"):
+            raise ValueError("MoeBlock runs CPU or CUDA tensors (the tensor is on %s)" %
                              hidden_states.device)
+        if hidden_states.device.type == "cuda" and self.return_router_logits:
+            raise ValueError("runs on the GPU return no router logits (moert_session_enqueue "
+                             "gives no auxiliary outputs): pass return_router_logits=False")
         x = hidden_states.detach().reshape(-1, self.hidden_size).to(self.dtype).contiguous()
         out = torch.empty_like(x)
         logits = []
@@ -87,28 +91,29 @@ class MoeBlock(torch.nn.Module):
         if not self.return_router_logits:
             return out
         if not logits:
-            return out, torch.empty(0, 0)
+            return out, torch.empty(0, self.num_experts)
         return out, torch.cat(logits)
 
 
 def _default_match(name, module):
-    """Hugging Face's sparse MoE blocks: a class named *SparseMoeBlock or
-    *MoeBlock (MixtralSparseMoeBlock, Qwen2MoeSparseMoeBlock, OlmoeSparseMoeBlock,
-    ...), or a module with a ``gate`` and ``experts`` (the layout they share)."""
-    cls = type(module).__name__
-    if isinstance(module, MoeBlock):
-        return False
-    return cls.endswith("MoeBlock") or (hasattr(module, "gate") and hasattr(module, "experts"))
+    """Hugging Face's sparse MoE blocks that return (hidden states, router
+    logits): a class named *SparseMoeBlock (MixtralSparseMoeBlock,
+    Qwen2MoeSparseMoeBlock, Qwen3MoeSparseMoeBlock, OlmoeSparseMoeBlock).
+    Blocks that return the hidden states alone (DeepseekV3MoE, ...) need
+    ``match`` and ``return_router_logits=False``."""
+    return not isinstance(module, MoeBlock) and type(module).__name__.endswith("SparseMoeBlock")
 
 
-def replace_moe_blocks(model, artifact, threads=0, match=None, function_of=None):
+def replace_moe_blocks(model, artifact, threads=0, match=None, function_of=None,
+                       return_router_logits=True):
     """Replaces every MoE block of ``model`` (a torch.nn.Module) by a
     :class:`MoeBlock` running ``artifact``'s function for its layer, in one
     session shared by all of them. ``match(name, module)`` picks the blocks
-    (default: Hugging Face's sparse MoE blocks); ``function_of(name)`` names
-    a block's function (default: ``layer_<i>`` for a block under
-    ``layers.<i>.``, as moe-import names them). Returns the qualified names
-    of the replaced modules."""
+    (default: Hugging Face's *SparseMoeBlock classes); ``function_of(name)``
+    names a block's function (default: ``layer_<i>`` for a block under
+    ``layers.<i>.``, as moe-import names them); ``return_router_logits`` as
+    MoeBlock's (False for blocks that return the hidden states alone).
+    Returns the qualified names of the replaced modules."""
     if isinstance(artifact, Session):
         session = artifact
     else:
@@ -122,7 +127,7 @@ def replace_moe_blocks(model, artifact, threads=0, match=None, function_of=None)
             continue
         if any(name.startswith(r + ".") for r in replaced):
             continue
-        block = MoeBlock(session, function_of(name))
+        block = MoeBlock(session, function_of(name), return_router_logits=return_router_logits)
         parent_name, _, attr = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, attr, block)
@@ -133,8 +138,8 @@ def replace_moe_blocks(model, artifact, threads=0, match=None, function_of=None)
 
 
 def _layer_function(name):
-    m = re.search(r"(?:^|\.)layers\.(\d+)\.", name)
+    m = re.search(r"(?:^|\.)layers\.(\d+)(?:\.|$)", name)
     if not m:
-        raise ValueError("cannot tell the layer of module %r (no 'layers.<i>.' in its name): "
+        raise ValueError("cannot tell the layer of module %r (no 'layers.<i>' in its name): "
                          "pass function_of" % name)
     return "layer_%s" % m.group(1)

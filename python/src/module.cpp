@@ -171,10 +171,10 @@ Borrowed borrowDlpack(py::handle obj, const std::string &what, bool writable) {
   b.managed = managed;
   const DLTensor &t = managed->dl_tensor;
   if (t.device.device_type != kDLCPU)
-    fail(MOERT_UNSUPPORTED,
+    fail(MOERT_INVALID_ARGUMENT,
          what + " is on device type " + std::to_string(t.device.device_type) +
-             "; Session.run takes CPU tensors (moec runs device tensors through the C "
-             "API's moert_session_enqueue, which the Python package does not bind yet)");
+             ", not the CPU: give every input and output on the CPU (Session.run), or every "
+             "one on the GPU (CUDA tensors: Session.enqueue)");
   b.tensor.dtype = dtypeOfDl(t.dtype, what);
   setShape(b, what, static_cast<size_t>(t.ndim), t.shape);
   if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
@@ -222,13 +222,109 @@ Borrowed borrowBuffer(py::handle obj, const std::string &what, bool writable) {
 /// The caller's tensor: the buffer protocol for NumPy arrays and the like (it
 /// says whether an array is read-only), DLPack for the rest (torch tensors).
 Borrowed borrow(py::handle obj, const std::string &what, bool writable) {
-  if (PyObject_CheckBuffer(obj.ptr()))
-    return borrowBuffer(obj, what, writable);
-  if (py::hasattr(obj, "__dlpack__"))
-    return borrowDlpack(obj, what, writable);
+  try {
+    if (PyObject_CheckBuffer(obj.ptr()))
+      return borrowBuffer(obj, what, writable);
+    if (py::hasattr(obj, "__dlpack__"))
+      return borrowDlpack(obj, what, writable);
+  } catch (py::error_already_set &e) {
+    // The array's own refusal (a read-only output, a tensor that requires
+    // grad): moec.Error, saying which tensor.
+    fail(MOERT_INVALID_ARGUMENT, what + ": " + e.what());
+  }
   fail(MOERT_INVALID_ARGUMENT, what + " is a " +
                                std::string(py::str(py::type::handle_of(obj).attr("__name__"))) +
                                ", neither an array (buffer protocol) nor a DLPack tensor");
+}
+
+/// A CUDA tensor the caller passed (DLPack), seen as a moert_device_tensor_t
+/// over its device memory; the managed tensor is released when done.
+struct BorrowedDevice {
+  moert_device_tensor_t tensor{};
+  DLManagedTensor *managed = nullptr;
+  BorrowedDevice() = default;
+  BorrowedDevice(const BorrowedDevice &) = delete;
+  BorrowedDevice(BorrowedDevice &&other) noexcept : tensor(other.tensor), managed(other.managed) {
+    other.managed = nullptr;
+  }
+  ~BorrowedDevice() {
+    if (managed && managed->deleter)
+      managed->deleter(managed);
+  }
+};
+
+BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t stream);
+
+BorrowedDevice borrowDeviceChecked(py::handle obj, const std::string &what, uintptr_t stream) {
+  try {
+    return borrowDevice(obj, what, stream);
+  } catch (py::error_already_set &e) {
+    fail(MOERT_INVALID_ARGUMENT, what + ": " + e.what());
+  }
+}
+
+BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t stream) {
+  if (!py::hasattr(obj, "__dlpack__") || !py::hasattr(obj, "__dlpack_device__"))
+    fail(MOERT_INVALID_ARGUMENT, what + " is not a DLPack tensor (a CUDA torch tensor, say)");
+  py::tuple device = obj.attr("__dlpack_device__")();
+  if (device.size() != 2 || device[0].cast<int>() != kDLCUDA)
+    fail(MOERT_INVALID_ARGUMENT, what + " is not in a GPU's memory (DLPack device type " +
+                                     std::string(py::str(device[0])) +
+                                     "): enqueue takes CUDA tensors; run takes CPU ones");
+  // DLPack's stream argument: the consumer's stream, on which the producer
+  // orders its pending work (1: the legacy default stream).
+  py::object capsule = obj.attr("__dlpack__")(py::arg("stream") = stream ? stream : 1);
+  PyObject *cap = capsule.ptr();
+  if (!PyCapsule_IsValid(cap, "dltensor"))
+    fail(MOERT_INVALID_ARGUMENT, what + ": __dlpack__() did not return an unused DLPack capsule");
+  auto *managed = static_cast<DLManagedTensor *>(PyCapsule_GetPointer(cap, "dltensor"));
+  if (!managed)
+    throw py::error_already_set();
+  PyCapsule_SetName(cap, "used_dltensor");
+  BorrowedDevice b;
+  b.managed = managed;
+  const DLTensor &t = managed->dl_tensor;
+  if (t.ndim > MOERT_MAX_RANK)
+    fail(MOERT_INVALID_ARGUMENT, what + " has rank " + std::to_string(t.ndim));
+  if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
+    fail(MOERT_INVALID_ARGUMENT, what + " is not row-major and contiguous (.contiguous())");
+  b.tensor.device_type = MOERT_DEVICE_CUDA;
+  b.tensor.device_id = t.device.device_id;
+  b.tensor.dtype = dtypeOfDl(t.dtype, what);
+  b.tensor.rank = t.ndim;
+  size_t count = 1;
+  for (int32_t i = 0; i < t.ndim; ++i) {
+    b.tensor.shape[i] = t.shape[i];
+    count *= static_cast<size_t>(t.shape[i]);
+  }
+  b.tensor.data = static_cast<char *>(t.data) + t.byte_offset;
+  b.tensor.bytes = count * moert_dtype_size(b.tensor.dtype);
+  b.tensor.strides = nullptr; // row-major, checked above
+  return b;
+}
+
+/// Enqueues `function` on the caller's CUDA stream with device tensors
+/// (moert_session_enqueue): no synchronization, nothing copied to the host.
+void enqueue(SessionHandle &s, const std::optional<std::string> &function,
+             const py::sequence &inputs, const py::sequence &outputs, uintptr_t stream) {
+  std::vector<BorrowedDevice> in, out;
+  std::vector<moert_device_tensor_t> inT, outT;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    in.push_back(borrowDeviceChecked(inputs[i], describe("input", i), stream));
+    inT.push_back(in.back().tensor);
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    out.push_back(borrowDeviceChecked(outputs[i], describe("output", i), stream));
+    outT.push_back(out.back().tensor);
+  }
+  moert_status_t *status;
+  {
+    py::gil_scoped_release release;
+    status = moert_session_enqueue(s.session, function ? function->c_str() : nullptr, inT.data(),
+                                   inT.size(), outT.data(), outT.size(),
+                                   reinterpret_cast<void *>(stream));
+  }
+  check(status);
 }
 
 /// A copy of a runtime view as a NumPy array (f32, f16, i32; bf16 as uint16 bits).
@@ -241,6 +337,51 @@ py::array copyToNumpy(const moert_tensor_t &view) {
   py::array out(dt, shape);
   std::memcpy(out.mutable_data(), view.data, elementCount(view) * moert_dtype_size(view.dtype));
   return out;
+}
+
+std::string shapeText(const int64_t *shape, int32_t rank) {
+  std::string s = "[";
+  for (int32_t i = 0; i < rank; ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+/// Checks the caller's outputs against the function's, at the T of the
+/// inputs (the first input with a token dimension), before the run writes
+/// into them: the runtime itself checks only that each holds enough bytes.
+void checkOutputs(moert_model_t *model, size_t function, const std::vector<moert_tensor_t> &inputs,
+                  const std::vector<moert_tensor_t> &outputs) {
+  size_t n = moert_model_num_tensors(model, function, MOERT_TENSOR_OUTPUT);
+  if (outputs.size() != n)
+    fail(MOERT_INVALID_ARGUMENT, std::to_string(outputs.size()) + " outputs given, the function has " +
+                                     std::to_string(n));
+  int64_t T = -1;
+  size_t numInputs = moert_model_num_tensors(model, function, MOERT_TENSOR_INPUT);
+  for (size_t i = 0; i < numInputs && i < inputs.size() && T < 0; ++i) {
+    moert_tensor_info_t info;
+    check(moert_model_tensor_info(model, function, MOERT_TENSOR_INPUT, i, &info));
+    for (int32_t d = 0; d < info.rank && d < inputs[i].rank; ++d)
+      if (info.shape[d] < 0) {
+        T = inputs[i].shape[d];
+        break;
+      }
+  }
+  if (T < 0)
+    T = 1; // no input has a token dimension
+  for (size_t i = 0; i < n; ++i) {
+    moert_tensor_info_t info;
+    check(moert_model_tensor_info(model, function, MOERT_TENSOR_OUTPUT, i, &info));
+    int64_t want[MOERT_MAX_RANK];
+    for (int32_t d = 0; d < info.rank; ++d)
+      want[d] = info.shape[d] < 0 ? T : info.shape[d];
+    const moert_tensor_t &got = outputs[i];
+    if (got.dtype != info.dtype || got.rank != info.rank ||
+        !std::equal(want, want + info.rank, got.shape))
+      fail(MOERT_INVALID_ARGUMENT,
+           describe("output", i) + " ('" + info.name + "') is " + dtypeName(got.dtype) + " " +
+               shapeText(got.shape, got.rank) + "; the function writes " + dtypeName(info.dtype) +
+               " " + shapeText(want, info.rank) + " at T = " + std::to_string(T));
+  }
 }
 
 size_t findFunction(moert_model_t *model, const std::optional<std::string> &name) {
@@ -313,10 +454,9 @@ py::object run(SessionHandle &s, const std::optional<std::string> &function,
   if (outputs) {
     for (size_t i = 0; i < outputs->size(); ++i) {
       out.push_back(borrow((*outputs)[i], describe("output", i), /*writable=*/true));
-      // The run fills in the shape; it checks dtype through the size and the
-      // caller's dtype here.
       outTensors.push_back(out.back().tensor);
     }
+    checkOutputs(s.model->model, index, inTensors, outTensors);
   }
   moert_status_t *status;
   {
@@ -325,18 +465,6 @@ py::object run(SessionHandle &s, const std::optional<std::string> &function,
                                      outputs ? outTensors.data() : nullptr, outTensors.size());
   }
   check(status);
-  for (size_t i = 0; i < out.size(); ++i) {
-    const moert_tensor_t &got = outTensors[i];
-    const moert_tensor_t &mine = out[i].tensor;
-    bool same = got.dtype == mine.dtype && got.rank == mine.rank &&
-                std::equal(got.shape, got.shape + got.rank, mine.shape);
-    if (!same)
-      fail(MOERT_INVALID_ARGUMENT,
-           describe("output", i) + " was given as " + dtypeName(mine.dtype) + " of rank " +
-               std::to_string(mine.rank) + " but the function wrote " + dtypeName(got.dtype) +
-               " of rank " + std::to_string(got.rank) +
-               " (give outputs of the function's dtype and shape at this T)");
-  }
   if (outputs)
     return py::none();
   py::list result;
@@ -426,6 +554,17 @@ PYBIND11_MODULE(_moec, m) {
                              [](SessionHandle &s) { return moert_session_num_threads(s.session); })
       .def("run", &run, py::arg("function"), py::arg("inputs"), py::arg("outputs"))
       .def("aux_outputs", &auxOutputs)
+      .def("enqueue", &enqueue, py::arg("function"), py::arg("inputs"), py::arg("outputs"),
+           py::arg("stream"))
+      .def("device_error",
+           [](SessionHandle &s, uintptr_t stream) {
+             moert_status_t *status;
+             {
+               py::gil_scoped_release release;
+               status = moert_session_device_error(s.session, reinterpret_cast<void *>(stream));
+             }
+             check(status);
+           })
       .def("set_router_noise",
            [](SessionHandle &s, bool enabled, uint64_t seed) {
              check(moert_session_set_router_noise(s.session, enabled ? 1 : 0, seed));

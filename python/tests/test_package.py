@@ -75,6 +75,13 @@ def test_torch_tensors_without_copies(mixtral):
     # a row slice of a larger tensor is contiguous: read in place
     s.run(torch.cat([x, x])[64:], function="layer_1", out=out)
     assert torch.equal(out, y)
+    # what cannot be read in place is refused, saying why
+    with pytest.raises(moec.Error, match="not row-major and contiguous"):
+        s.run(x.t().contiguous().t(), function="layer_1")
+    with pytest.raises(moec.Error, match="DLPack dtype"):
+        s.run(x.double(), function="layer_1")
+    with pytest.raises(moec.Error, match="input 0: .*grad"):
+        s.run(x.clone().requires_grad_(), function="layer_1")
 
 
 def test_bf16_inputs_and_outputs(mixtral_bf16):
@@ -116,6 +123,18 @@ def test_errors_carry_the_runtime_message(mixtral, tmp_path):
         s.run(x, function="nope")
     with pytest.raises(moec.Error, match="neither an array"):
         s.run([[1.0] * 72], function="layer_0")
+    # outputs are checked before the run writes into them
+    wrong = np.full((6, 72), 5.0, dtype=np.float32)
+    with pytest.raises(moec.Error, match=r"output 0 \('y'\) is f32 \[6, 72\]; the function "
+                                         r"writes f32 \[7, 72\] at T = 7"):
+        s.run(x, function="layer_0", out=wrong)
+    assert (wrong == 5.0).all()
+    readonly = np.zeros((7, 72), dtype=np.float32)
+    readonly.setflags(write=False)
+    with pytest.raises(moec.Error, match="output 0"):
+        s.run(x, function="layer_0", out=readonly)
+    with pytest.raises(moec.Error, match="seed must be an int"):
+        s.set_router_noise(-1)
     with pytest.raises(moec.Error) as e:
         moec.load(tmp_path / "missing.moeb")
     assert e.value.code == "not found"

@@ -16,7 +16,7 @@ import moec.torch  # noqa: E402
 from conftest import BIN, SRC  # noqa: E402
 
 
-class HfMixtralBlock(torch.nn.Module):
+class MixtralSparseMoeBlock(torch.nn.Module):
     """Hugging Face's MixtralSparseMoeBlock, written from its semantics."""
 
     def __init__(self, tensors, layer, E, k):
@@ -47,7 +47,7 @@ class HfMixtralBlock(torch.nn.Module):
 def test_moe_block_matches_hf_block(mixtral, shape):
     """[B, S, H] in and out; 150 tokens run as chunks of max_tokens (64)."""
     block = moec.torch.MoeBlock(mixtral.artifact, function="layer_1", threads=2)
-    hf = HfMixtralBlock(mixtral.tensors, 1, 12, 2)
+    hf = MixtralSparseMoeBlock(mixtral.tensors, 1, 12, 2)
     x = torch.randn(*shape, 72, generator=torch.Generator().manual_seed(3))
     out, logits = block(x)
     ref_out, ref_logits = hf(x)
@@ -59,7 +59,7 @@ def test_moe_block_matches_hf_block(mixtral, shape):
 def test_moe_block_dtypes_and_options(mixtral):
     session = moec.load(mixtral.artifact).session(threads=1)
     block = moec.torch.MoeBlock(session, function="layer_0", return_router_logits=False)
-    hf = HfMixtralBlock(mixtral.tensors, 0, 12, 2)
+    hf = MixtralSparseMoeBlock(mixtral.tensors, 0, 12, 2)
     x = torch.randn(4, 72, dtype=torch.float64, requires_grad=True)
     out = block(x)  # [T, H] also works; f64 in, f64 out; no gradient taken
     assert out.dtype == torch.float64 and out.shape == (4, 72) and not out.requires_grad
@@ -67,6 +67,8 @@ def test_moe_block_dtypes_and_options(mixtral):
     assert "layer_0" in repr(block)
     empty = block(torch.zeros(0, 72))
     assert empty.shape == (0, 72)
+    out0, logits0 = moec.torch.MoeBlock(session, function="layer_0")(torch.zeros(0, 72))
+    assert out0.shape == (0, 72) and logits0.shape == (0, 12)
     with pytest.raises(ValueError, match="hidden states of size 71"):
         block(torch.zeros(2, 71))
     with pytest.raises(ValueError, match="2 functions"):
@@ -77,7 +79,7 @@ def test_replace_moe_blocks(mixtral):
     class Layer(torch.nn.Module):
         def __init__(self, i):
             super().__init__()
-            self.block_sparse_moe = HfMixtralBlock(mixtral.tensors, i, 12, 2)
+            self.block_sparse_moe = MixtralSparseMoeBlock(mixtral.tensors, i, 12, 2)
 
         def forward(self, h):
             return h + self.block_sparse_moe(h)[0]
@@ -102,6 +104,31 @@ def test_replace_moe_blocks(mixtral):
     assert torch.allclose(model(x), ref, rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="no MoE block"):
         moec.torch.replace_moe_blocks(torch.nn.Linear(2, 2), mixtral.artifact)
+
+    # A block that returns the hidden states alone (as DeepSeek's): matched
+    # by the caller, replaced without router logits.
+    class DeepseekLikeMoE(torch.nn.Module):
+        def __init__(self, i):
+            super().__init__()
+            self.inner = MixtralSparseMoeBlock(mixtral.tensors, i, 12, 2)
+
+        def forward(self, h):
+            return self.inner(h)[0]
+
+    class Plain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList([DeepseekLikeMoE(0)])
+
+        def forward(self, h):
+            return h + self.layers[0](h)
+
+    plain = Plain()
+    ref2 = plain(x)
+    names = moec.torch.replace_moe_blocks(
+        plain, mixtral.artifact, match=lambda n, m: isinstance(m, DeepseekLikeMoE),
+        return_router_logits=False)
+    assert names == ["layers.0"] and torch.allclose(plain(x), ref2, rtol=0, atol=1e-5)
 
 
 def test_example_transformer(tmp_path):

@@ -1,0 +1,138 @@
+"""Session.enqueue (device tensors on the caller's CUDA stream) on the
+stand-in CUDA driver (test/unit/runtime/fakecuda), as e2e/cuda_enqueue.test
+does for the C API: the host side only (the stand-in computes no kernel), so
+what is checked is the call sequence. A child process with the stand-in
+first on LD_LIBRARY_PATH owns the device memory and the stream through the
+driver API (ctypes) and hands moec DLPack tensors of that memory."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import compile_checkpoint
+
+FAKECUDA = os.environ.get("MOEC_FAKECUDA", "")
+if not os.path.exists(os.path.join(FAKECUDA, "libcuda.so.1")):
+    FAKECUDA = None
+
+CHILD = textwrap.dedent(r'''
+    import ctypes, os, sys
+    import numpy as np
+    import moec
+
+    artifact, x_path, trace = sys.argv[1:4]
+    def mark(line):
+        with open(trace, "a") as f:
+            f.write("python: %s\n" % line)
+
+    cuda = ctypes.CDLL("libcuda.so.1")
+    def ok(rc, what):
+        assert rc == 0, "%s failed: %d" % (what, rc)
+    ok(cuda.cuInit(0), "cuInit")
+    dev = ctypes.c_int()
+    ok(cuda.cuDeviceGet(ctypes.byref(dev), 0), "cuDeviceGet")
+    ctx = ctypes.c_void_p()
+    ok(cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
+    ok(cuda.cuCtxSetCurrent(ctx), "cuCtxSetCurrent")
+    stream = ctypes.c_void_p()
+    ok(cuda.cuStreamCreate(ctypes.byref(stream), 1), "cuStreamCreate")
+    x = np.load(x_path)
+    def alloc(nbytes):
+        p = ctypes.c_uint64()
+        ok(cuda.cuMemAlloc_v2(ctypes.byref(p), ctypes.c_size_t(nbytes)), "cuMemAlloc")
+        return p.value
+    px, py = alloc(x.nbytes), alloc(x.nbytes)
+    ok(cuda.cuMemcpyHtoD_v2(ctypes.c_uint64(px), x.ctypes.data_as(ctypes.c_void_p),
+                            ctypes.c_size_t(x.nbytes)), "cuMemcpyHtoD")
+
+    class DLDevice(ctypes.Structure):
+        _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int)]
+    class DLDataType(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+    class DLTensor(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_void_p), ("device", DLDevice), ("ndim", ctypes.c_int),
+                    ("dtype", DLDataType), ("shape", ctypes.POINTER(ctypes.c_int64)),
+                    ("strides", ctypes.POINTER(ctypes.c_int64)), ("byte_offset", ctypes.c_uint64)]
+    class DLManagedTensor(ctypes.Structure):
+        pass
+    Deleter = ctypes.CFUNCTYPE(None, ctypes.POINTER(DLManagedTensor))
+    DLManagedTensor._fields_ = [("dl_tensor", DLTensor), ("manager_ctx", ctypes.c_void_p),
+                                ("deleter", Deleter)]
+    new_capsule = ctypes.pythonapi.PyCapsule_New
+    new_capsule.restype = ctypes.py_object
+    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    released, streams, keep = [], [], []
+
+    class DeviceArray:
+        """float32 device memory as a DLPack producer (kDLCUDA)."""
+        def __init__(self, ptr, shape):
+            self.ptr, self.shape = ptr, shape
+        def __dlpack_device__(self):
+            return (2, 0)
+        def __dlpack__(self, stream=None):
+            streams.append(stream)
+            m = DLManagedTensor()
+            shape = (ctypes.c_int64 * len(self.shape))(*self.shape)
+            m.dl_tensor = DLTensor(self.ptr, DLDevice(2, 0), len(self.shape), DLDataType(2, 32, 1),
+                                   shape, None, 0)
+            m.deleter = Deleter(lambda p: released.append(1))
+            keep.append((m, shape, m.deleter))
+            return new_capsule(ctypes.addressof(m), b"dltensor", None)
+
+    session = moec.load(artifact).session("cuda:0")
+    X, Y = DeviceArray(px, x.shape), DeviceArray(py, x.shape)
+    mark("runs begin")
+    for _ in range(3):
+        assert session.enqueue(X, out=Y, function="layer_0", stream=stream.value) is Y
+    mark("runs end")
+    session.device_error(stream.value)
+    mark("fault word read")
+    print("released %d of %d, streams %s" % (len(released), len(keep),
+                                             sorted(set(streams)) == [stream.value]))
+    try:
+        session.enqueue(DeviceArray(12345, x.shape), out=Y, function="layer_0", stream=stream.value)
+    except moec.Error as e:
+        print("outside:", e.code, e)
+    try:
+        session.enqueue(x, out=Y, function="layer_0", stream=stream.value)
+    except moec.Error as e:
+        print("host:", e.code, e)
+    try:
+        session.run(x, function="layer_0")
+        print("host run: ok")
+    except moec.Error as e:
+        print("host run:", e)
+    del session
+    for p in (px, py):
+        ok(cuda.cuMemFree_v2(ctypes.c_uint64(p)), "cuMemFree")
+    ok(cuda.cuStreamDestroy_v2(stream), "cuStreamDestroy")
+    ok(cuda.cuDevicePrimaryCtxRelease_v2(dev), "cuDevicePrimaryCtxRelease")
+''')
+
+
+@pytest.mark.skipif(not FAKECUDA, reason="the stand-in CUDA driver (MOEC_FAKECUDA) is not built")
+def test_enqueue_device_tensors_on_the_stand_in_driver(tmp_path):
+    c = compile_checkpoint(tmp_path, compiler=("--target=cuda:sm_90", "--cuda-binary=ptx",
+                                               "--cuda-gemv-max-tokens", "8"))
+    x = os.path.join(c.dir, "ref", "layer_0", "x_T7.npy")
+    trace = tmp_path / "trace"
+    env = dict(os.environ, LD_LIBRARY_PATH=FAKECUDA, FAKECUDA_TRACE=str(trace))
+    out = subprocess.run([sys.executable, "-c", CHILD, c.artifact, x, str(trace)], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # every borrowed DLPack tensor released once, each exported for the run's stream
+    assert "released 6 of 6, streams True" in out.stdout
+    assert "outside: invalid argument" in out.stdout and "input 0" in out.stdout
+    assert "host: invalid argument" in out.stdout and "not in a GPU's memory" in out.stdout
+    assert "host run: ok" in out.stdout  # a CUDA session still runs host arrays
+    lines = trace.read_text().splitlines()
+    runs = lines[lines.index("python: runs begin") + 1:lines.index("python: runs end")]
+    assert sum("cuGraphLaunch" in l for l in runs) == 3, runs
+    assert sum("cuMemcpyDtoDAsync_v2" in l for l in runs) == 6, runs
+    assert not any("Synchronize" in l or "DtoH" in l or "HtoD" in l for l in runs), runs
+    after = lines[lines.index("python: runs end") + 1:lines.index("python: fault word read")]
+    assert any("cuMemcpyDtoHAsync_v2 4 bytes" in l for l in after), after
+    assert not any("leak" in l for l in lines), lines
