@@ -83,23 +83,46 @@ py::dict tensorInfo(const moert_tensor_info_t &info) {
   return d;
 }
 
+/// A DLPack tensor this module consumed: released through its deleter when
+/// the run is over (DLPack's protocol).
+struct Managed {
+  DLManagedTensor *p = nullptr;
+  Managed() = default;
+  Managed(const Managed &) = delete;
+  Managed(Managed &&other) noexcept : p(other.p) { other.p = nullptr; }
+  Managed &operator=(Managed &&other) noexcept {
+    std::swap(p, other.p);
+    return *this;
+  }
+  ~Managed() {
+    if (p && p->deleter)
+      p->deleter(p);
+  }
+};
+
+/// Takes the tensor out of the capsule `__dlpack__` returned: the consumer
+/// owns it from here, so the capsule is renamed and its destructor leaves
+/// it alone.
+Managed consume(const py::object &capsule, const std::string &what) {
+  PyObject *cap = capsule.ptr();
+  if (!PyCapsule_IsValid(cap, "dltensor"))
+    fail(MOERT_INVALID_ARGUMENT, what + ": __dlpack__() did not return an unused DLPack capsule");
+  auto *managed = static_cast<DLManagedTensor *>(PyCapsule_GetPointer(cap, "dltensor"));
+  if (!managed)
+    throw py::error_already_set();
+  PyCapsule_SetName(cap, "used_dltensor");
+  Managed m;
+  m.p = managed;
+  return m;
+}
+
 /// A tensor the caller passed, seen as a moert_tensor_t over its memory (no
 /// copy). Keeps what must stay alive until the run is over: the NumPy buffer
-/// or the DLPack capsule's managed tensor (released through its deleter).
+/// or the DLPack tensor.
 struct Borrowed {
   moert_tensor_t tensor{};
   std::optional<py::buffer_info> buffer;
-  DLManagedTensor *managed = nullptr;
-  Borrowed() = default;
-  Borrowed(const Borrowed &) = delete;
-  Borrowed(Borrowed &&other) noexcept
-      : tensor(other.tensor), buffer(std::move(other.buffer)), managed(other.managed) {
-    other.managed = nullptr;
-  }
-  ~Borrowed() {
-    if (managed && managed->deleter)
-      managed->deleter(managed);
-  }
+  Managed managed;
 };
 
 std::string describe(const std::string &what, size_t index) {
@@ -156,20 +179,9 @@ moert_dtype_t dtypeOfDl(DLDataType t, const std::string &what) {
 
 Borrowed borrowDlpack(py::handle obj, const std::string &what, bool writable) {
   (void)writable; // DLPack 0.6 carries no read-only flag
-  py::object capsule = obj.attr("__dlpack__")();
-  PyObject *cap = capsule.ptr();
-  if (!PyCapsule_IsValid(cap, "dltensor"))
-    fail(MOERT_INVALID_ARGUMENT, what + ": __dlpack__() did not return an unused DLPack capsule");
-  auto *managed = static_cast<DLManagedTensor *>(PyCapsule_GetPointer(cap, "dltensor"));
-  if (!managed)
-    throw py::error_already_set();
-  // The consumer owns the tensor from here (DLPack's protocol): rename the
-  // capsule so that its destructor leaves it alone, and call the deleter when
-  // the run is over.
-  PyCapsule_SetName(cap, "used_dltensor");
   Borrowed b;
-  b.managed = managed;
-  const DLTensor &t = managed->dl_tensor;
+  b.managed = consume(obj.attr("__dlpack__")(), what);
+  const DLTensor &t = b.managed.p->dl_tensor;
   if (t.device.device_type != kDLCPU)
     fail(MOERT_INVALID_ARGUMENT,
          what + " is on device type " + std::to_string(t.device.device_type) +
@@ -241,16 +253,7 @@ Borrowed borrow(py::handle obj, const std::string &what, bool writable) {
 /// over its device memory; the managed tensor is released when done.
 struct BorrowedDevice {
   moert_device_tensor_t tensor{};
-  DLManagedTensor *managed = nullptr;
-  BorrowedDevice() = default;
-  BorrowedDevice(const BorrowedDevice &) = delete;
-  BorrowedDevice(BorrowedDevice &&other) noexcept : tensor(other.tensor), managed(other.managed) {
-    other.managed = nullptr;
-  }
-  ~BorrowedDevice() {
-    if (managed && managed->deleter)
-      managed->deleter(managed);
-  }
+  Managed managed;
 };
 
 BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t stream);
@@ -273,17 +276,9 @@ BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t s
                                      "): enqueue takes CUDA tensors; run takes CPU ones");
   // DLPack's stream argument: the consumer's stream, on which the producer
   // orders its pending work (1: the legacy default stream).
-  py::object capsule = obj.attr("__dlpack__")(py::arg("stream") = stream ? stream : 1);
-  PyObject *cap = capsule.ptr();
-  if (!PyCapsule_IsValid(cap, "dltensor"))
-    fail(MOERT_INVALID_ARGUMENT, what + ": __dlpack__() did not return an unused DLPack capsule");
-  auto *managed = static_cast<DLManagedTensor *>(PyCapsule_GetPointer(cap, "dltensor"));
-  if (!managed)
-    throw py::error_already_set();
-  PyCapsule_SetName(cap, "used_dltensor");
   BorrowedDevice b;
-  b.managed = managed;
-  const DLTensor &t = managed->dl_tensor;
+  b.managed = consume(obj.attr("__dlpack__")(py::arg("stream") = stream ? stream : 1), what);
+  const DLTensor &t = b.managed.p->dl_tensor;
   if (t.ndim > MOERT_MAX_RANK)
     fail(MOERT_INVALID_ARGUMENT, what + " has rank " + std::to_string(t.ndim));
   if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
