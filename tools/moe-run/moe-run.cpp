@@ -10,6 +10,7 @@
 //===----------------------------------------------------------------------===//
 #include "InputFile.h"
 #include "Npy.h"
+#include "RouterStats.h"
 #include "common/ParseInt.h"
 #include "common/SingleThreadedBlas.h"
 #include "moert/format.h"
@@ -98,9 +99,13 @@ const char *kUsage =
     "                    summing to the inputs' T (default: T split evenly, the\n"
     "                    first ranks taking one more)\n"
     "  --mpi             run as one rank of such an artifact under mpirun (one\n"
-    "                    process per rank): '%r' in --input and --output paths\n"
-    "                    is replaced by the rank; each rank prints its outputs\n"
-    "                    as 'rank R: output ...'\n"
+    "                    process per rank): '%r' in --input, --output and\n"
+    "                    --save-aux paths is replaced by the rank; each rank\n"
+    "                    prints its outputs as 'rank R: output ...'\n"
+    "                    (--router-stats with --ranks, or on rank 0 with --mpi:\n"
+    "                    the whole run's statistics; --save-aux with --ranks:\n"
+    "                    the whole run's auxiliary outputs, with --mpi: each\n"
+    "                    rank's own, '%r' required)\n"
     "  --placement L     the expert in each slot, rank by rank, comma-separated,\n"
     "                    or @FILE (moe-placement --output's)\n"
     "                    (-1: empty; default: slot s of rank r holds r * S + s)\n"
@@ -324,9 +329,8 @@ Options parseArgs(int argc, char **argv) {
          std::to_string(o.ranks));
   if ((o.ranks || o.mpi) && o.routerNoiseSeed)
     fail("--router-noise-seed does not go with --ranks or --mpi yet");
-  if ((o.ranks || o.mpi) && (o.routerStats || !o.saveAux.empty()))
-    fail("--router-stats and --save-aux do not go with --ranks or --mpi yet (each rank has "
-         "its own)");
+  if (o.mpi && !o.saveAux.empty() && o.saveAux.find("%r") == std::string::npos)
+    fail("--save-aux under --mpi: put %r in DIR (each rank writes its own auxiliary outputs)");
   return o;
 }
 
@@ -468,16 +472,7 @@ void printRouterStats(const moert::FunctionInfo &fn, const moert::Session &sessi
       fail("aux output '" + info.name + "' is " + moert_dtype_name(t.dtype) + " " +
            shapeText(viewShape(t), false) +
            ", expected f32 [E + 4] with E >= 1 (docs/artifact.md)");
-    const float *v = static_cast<const float *>(t.data);
-    int64_t experts = t.shape[0] - 4;
-    std::printf("%s: experts=%lld tokens=%.6g\n", info.name.c_str(),
-                static_cast<long long>(experts), static_cast<double>(v[experts + 3]));
-    std::printf("  load:");
-    for (int64_t e = 0; e < experts; ++e)
-      std::printf(" %.6g", static_cast<double>(v[e]));
-    std::printf("\n  cv=%.6g load_balancing_loss=%.6g z_loss=%.6g\n",
-                static_cast<double>(v[experts]), static_cast<double>(v[experts + 1]),
-                static_cast<double>(v[experts + 2]));
+    moerun::printStats(info.name, static_cast<const float *>(t.data), t.shape[0] - 4);
   }
   if (!any)
     std::printf("router-stats: function '%s' has no router_stats outputs\n",
@@ -573,6 +568,8 @@ struct RankResult {
   std::vector<float> output;
   std::vector<int64_t> shape;
   double ms = 0;
+  std::vector<int64_t> tokens;                     // each rank's
+  std::vector<std::vector<moerun::AuxCopy>> aux;   // each rank's (--router-stats, --save-aux)
 };
 
 RankResult runRanks(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn,
@@ -600,6 +597,8 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
   std::vector<std::string> errors(static_cast<size_t>(ranks));
   std::vector<double> times(static_cast<size_t>(ranks), 0);
   std::vector<std::vector<float>> outs(static_cast<size_t>(ranks));
+  std::vector<std::vector<moerun::AuxCopy>> aux(static_cast<size_t>(ranks));
+  bool wantAux = o.routerStats || !o.saveAux.empty();
   std::vector<int64_t> rowShape;
   std::vector<std::thread> threads;
   for (int32_t r = 0; r < ranks; ++r)
@@ -633,6 +632,8 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
         err = st.message();
         return;
       }
+      if (wantAux && !moerun::copyAux(fn, *session, &aux[static_cast<size_t>(r)], &err))
+        return;
       if (fn.outputs.empty())
         return;
       auto view = session->output(0);
@@ -658,7 +659,106 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
   result.shape = rowShape;
   if (!result.shape.empty())
     result.shape[0] = T;
+  result.tokens = tokens;
+  result.aux = std::move(aux);
   return result;
+}
+
+/// --save-aux: DIR/<name>.npy (DIR and its parents created when missing).
+/// The artifact names the files; the loader accepts only plain names for
+/// aux outputs, so none writes outside DIR.
+void writeAux(const std::string &dir, const std::string &name, moert_dtype_t dtype,
+              const void *data, const std::vector<int64_t> &shape) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    fail("--save-aux: cannot create the directory '" + dir + "'" +
+         (ec ? ": " + ec.message() : std::string(": not a directory")));
+  std::string err;
+  if (!moert::npy::writeFile(dir + "/" + name + ".npy", moert::npy::serialize(dtype, data, shape),
+                             &err))
+    fail(err);
+}
+
+/// The router statistics of the whole run from every rank's partial sums.
+std::vector<std::pair<std::string, std::vector<float>>>
+combinedStats(const std::vector<std::vector<moerun::AuxCopy>> &aux) {
+  std::vector<std::pair<std::string, std::vector<float>>> out;
+  for (const std::string &index : moerun::statsRouters(aux[0])) {
+    moerun::StatsPartial sum;
+    for (size_t r = 0; r < aux.size(); ++r) {
+      moerun::StatsPartial part;
+      std::string why;
+      if (!moerun::partialStats(aux[r], index, &part, &why))
+        fail("rank " + std::to_string(r) + ": " + why);
+      if (sum.empty())
+        sum.assign(part.size(), 0.0);
+      if (part.size() != sum.size())
+        fail("rank " + std::to_string(r) + ": router " + index + " has another expert count");
+      for (size_t j = 0; j < sum.size(); ++j)
+        sum[j] += part[j];
+    }
+    out.emplace_back("router_stats." + index, moerun::finishStats(sum));
+  }
+  return out;
+}
+
+/// --ranks --router-stats: the whole run's statistics (as one device prints
+/// them), then each rank's load.
+void printRankStats(const moert::FunctionInfo &fn, const RankResult &r) {
+  auto combined = combinedStats(r.aux);
+  if (combined.empty()) {
+    std::printf("router-stats: function '%s' has no router_stats outputs\n", fn.name.c_str());
+    return;
+  }
+  for (const auto &[name, stats] : combined) {
+    int64_t experts = static_cast<int64_t>(stats.size()) - 4;
+    moerun::printStats(name, stats.data(), experts);
+    for (size_t q = 0; q < r.aux.size(); ++q)
+      for (const moerun::AuxCopy &a : r.aux[q])
+        if (a.name == name && a.dtype == MOERT_F32 && a.shape.size() == 1 &&
+            a.shape[0] == experts + 4) {
+          std::vector<float> v(a.data.size() / sizeof(float));
+          std::memcpy(v.data(), a.data.data(), a.data.size());
+          std::printf("  rank %zu: tokens=%lld load:", q, static_cast<long long>(r.tokens[q]));
+          for (int64_t e = 0; e < experts; ++e)
+            std::printf(" %.6g", static_cast<double>(v[static_cast<size_t>(e)]));
+          std::printf("\n");
+        }
+  }
+}
+
+/// --ranks --save-aux: the whole run's auxiliary outputs, as one device
+/// writes them: those with a token dimension concatenated over the ranks,
+/// router_stats.<i> combined; any other, each rank's in DIR/rank<r>/.
+void saveRankAux(const Options &o, const moert::FunctionInfo &fn, const RankResult &r) {
+  auto combined = combinedStats(r.aux);
+  auto write = writeAux;
+  for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
+    const moert::TensorInfo &info = fn.auxOutputs[i];
+    auto stats = std::find_if(combined.begin(), combined.end(),
+                              [&](const auto &c) { return c.first == info.name; });
+    if (stats != combined.end()) {
+      write(o.saveAux, info.name, MOERT_F32, stats->second.data(),
+            {static_cast<int64_t>(stats->second.size())});
+    } else if (!info.shape.empty() && info.shape[0] == -1) {
+      std::vector<uint8_t> all;
+      std::vector<int64_t> shape;
+      for (const auto &rank : r.aux) {
+        const moerun::AuxCopy &a = rank[i];
+        all.insert(all.end(), a.data.begin(), a.data.end());
+        if (shape.empty())
+          shape = a.shape;
+        else
+          shape[0] += a.shape[0];
+      }
+      write(o.saveAux, info.name, r.aux[0][i].dtype, all.data(), shape);
+    } else {
+      for (size_t q = 0; q < r.aux.size(); ++q)
+        write(o.saveAux + "/rank" + std::to_string(q), info.name, r.aux[q][i].dtype,
+              r.aux[q][i].data.data(), r.aux[q][i].shape);
+    }
+  }
 }
 
 int runRanksMain(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
@@ -680,6 +780,10 @@ int runRanksMain(const Options &o, const moert::Model &model, const moert::Funct
   if (!o.output.empty() &&
       !moert::npy::writeFile(o.output, moert::npy::serializeF32(r.output.data(), r.shape), &err))
     fail(err);
+  if (o.routerStats)
+    printRankStats(fn, r);
+  if (!o.saveAux.empty())
+    saveRankAux(o, fn, r);
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail(std::string("writing to standard output failed: ") + std::strerror(errno));
   return 0;
@@ -705,6 +809,47 @@ void startMpi(Options &o, int *argc, char ***argv) {
   for (std::string &in : o.inputs)
     in = forRank(in, comm.base.rank);
   o.output = forRank(o.output, comm.base.rank);
+  o.saveAux = forRank(o.saveAux, comm.base.rank);
+}
+
+/// --mpi --router-stats: every rank's partial sums added on rank 0, which
+/// prints the whole run's statistics. Every rank takes part in every
+/// reduction, a rank whose sums it cannot take too (its count of failures
+/// travels with them), so that no rank waits for one that gave up.
+void reduceRouterStats(const moert::FunctionInfo &fn, const std::vector<moerun::AuxCopy> &aux,
+                       int rank) {
+  std::vector<std::string> routers = moerun::statsRouters(aux);
+  if (routers.empty() && rank == 0)
+    std::printf("router-stats: function '%s' has no router_stats outputs\n", fn.name.c_str());
+  for (const std::string &index : routers) {
+    moerun::StatsPartial part;
+    std::string why;
+    bool ok = moerun::partialStats(aux, index, &part, &why);
+    // E from this rank's logits; every rank runs the same function.
+    const moerun::AuxCopy *stats = nullptr;
+    for (const moerun::AuxCopy &a : aux)
+      if (a.name == "router_stats." + index)
+        stats = &a;
+    size_t n = stats && stats->shape.size() == 1 && stats->shape[0] >= 5
+                   ? static_cast<size_t>(2 * (stats->shape[0] - 4) + 2)
+                   : 0;
+    if (!ok || part.size() != n)
+      part.assign(n, 0.0);
+    part.push_back(ok ? 0.0 : 1.0);
+    std::vector<double> sum(part.size(), 0.0);
+    if (MPI_Reduce(part.data(), sum.data(), static_cast<int>(part.size()), MPI_DOUBLE, MPI_SUM,
+                   0, MPI_COMM_WORLD) != MPI_SUCCESS)
+      fail("--router-stats: MPI_Reduce failed");
+    if (rank != 0)
+      continue;
+    if (sum.back() != 0 || n == 0)
+      fail("--router-stats: router " + index + ": a rank could not take its partial sums" +
+           (ok ? std::string() : ": " + why));
+    sum.pop_back();
+    std::vector<float> all = moerun::finishStats(sum);
+    moerun::printStats("router_stats." + index, all.data(),
+                       static_cast<int64_t>(all.size()) - 4);
+  }
 }
 
 int runMpiMain(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
@@ -732,6 +877,17 @@ int runMpiMain(const Options &o, const moert::Model &model, const moert::Functio
   if (o.bench > 0)
     std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, ms, static_cast<long long>(o.bench));
   writeFirstOutput(o, fn, *session);
+  if (o.routerStats || !o.saveAux.empty()) {
+    std::vector<moerun::AuxCopy> aux;
+    std::string why;
+    if (!moerun::copyAux(fn, *session, &aux, &why))
+      fail(why);
+    if (!o.saveAux.empty()) // each rank its own, in DIR with %r
+      for (const moerun::AuxCopy &a : aux)
+        writeAux(o.saveAux, a.name, a.dtype, a.data.data(), a.shape);
+    if (o.routerStats)
+      reduceRouterStats(fn, aux, rank);
+  }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail(std::string("writing to standard output failed: ") + std::strerror(errno));
   // Every rank's session first: a rank that finalizes while another still
@@ -828,25 +984,13 @@ int main(int argc, char **argv) {
   if (o.routerStats)
     printRouterStats(fn, *session);
 
-  if (!o.saveAux.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(o.saveAux, ec);
-    if (ec || !std::filesystem::is_directory(o.saveAux))
-      fail("--save-aux: cannot create the directory '" + o.saveAux + "'" +
-           (ec ? ": " + ec.message() : std::string(": not a directory")));
+  if (!o.saveAux.empty())
     for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
       auto view = session->auxOutput(i);
       if (!view)
         fail(view.status().message());
-      // The artifact names the files; the loader accepts only plain names
-      // for aux outputs, so none writes outside DIR.
-      std::string err, path = o.saveAux + "/" + fn.auxOutputs[i].name + ".npy";
-      if (!moert::npy::writeFile(
-              path, moert::npy::serialize(view->dtype, view->data, viewShape(*view)),
-              &err))
-        fail(err);
+      writeAux(o.saveAux, fn.auxOutputs[i].name, view->dtype, view->data, viewShape(*view));
     }
-  }
 
   if (o.bench > 0) {
     size_t fi = 0;
