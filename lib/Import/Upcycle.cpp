@@ -11,6 +11,7 @@
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -242,7 +243,13 @@ Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
           sources.push_back({Source::Expert, t, l, p, e});
         }
     }
+    llvm::StringSet<> made;
+    for (const SafetensorsEntry &e : entries)
+      made.insert(e.name);
     for (const SafetensorsTensor *t : others) {
+      if (made.contains(t->name))
+        return err(t->file + ": tensor '" + t->name +
+                   "' has the name of a tensor the upcycled checkpoint makes");
       entries.push_back({t->name, t->dtype, t->shape});
       sources.push_back({Source::Copy, t});
     }

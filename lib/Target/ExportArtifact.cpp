@@ -1757,7 +1757,9 @@ LogicalResult Writer::write(StringRef path) {
   // runtime that reads format 4 only must refuse those, and reads the rest.
   bool runParams = false;
   module.walk([&](exec::RunParamsOp) { runParams = true; });
-  header.format_version = runParams ? moert::kFormatVersion : moert::kMinFormatVersion;
+  header.format_version = moert::kMinFormatVersion;
+  if (runParams)
+    header.format_version = std::max(header.format_version, moert::kRunParamsFormatVersion);
   header.header_size = kHeaderBytes;
   header.blob_offset = kHeaderBytes;
   header.table_offset = out.size();

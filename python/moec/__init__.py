@@ -177,28 +177,42 @@ class Session:
         outputs are not returned; faults the kernels find on the device are
         read later by :meth:`device_error` (docs/runtime.md, "Runs on the
         caller's stream")."""
-        if stream is None and inputs and _is_torch(inputs[0]):
+        torch_stream = None
+        if inputs and _is_torch(inputs[0]):
             import torch
-            stream = torch.cuda.current_stream(inputs[0].device)
+            if stream is None:
+                stream = torch.cuda.current_stream(inputs[0].device)
+            torch_stream = stream if isinstance(stream, torch.cuda.Stream) else \
+                torch.cuda.ExternalStream(int(stream), device=inputs[0].device)
         handle = int(getattr(stream, "cuda_stream", stream) or 0)
         result = out
         if out is None:
+            if not (inputs and _is_torch(inputs[0])):
+                raise _error("invalid argument", "enqueue allocates outputs as torch tensors: "
+                             "pass out= for other DLPack inputs")
             outs = self._torch_outputs(function, inputs, device=inputs[0].device)
             result = outs[0] if len(outs) == 1 else tuple(outs)
         else:
             outs = [out] if not isinstance(out, (list, tuple)) else list(out)
         self._s.enqueue(function, list(inputs), outs, handle)
+        if torch_stream is not None:
+            # The caching allocator must not reuse these tensors' memory before
+            # the work enqueued on `stream` is done with it.
+            for t in list(inputs) + outs:
+                if _is_torch(t):
+                    t.record_stream(torch_stream)
         return result
 
     def device_error(self, stream=None):
         """Waits for ``stream`` (as :meth:`enqueue` takes it) and raises
         moec.Error when a kernel of the runs enqueued since the last call
         reported a fault (moert_session_device_error); clears the fault."""
-        if stream is None:
+        if stream is None and self.device.startswith("cuda"):
             try:
                 import torch
                 if torch.cuda.is_available():
-                    stream = torch.cuda.current_stream()
+                    index = int(self.device.partition(":")[2] or 0)
+                    stream = torch.cuda.current_stream(torch.device("cuda", index))
             except ImportError:
                 pass
         self._s.device_error(int(getattr(stream, "cuda_stream", stream) or 0))
@@ -218,10 +232,12 @@ class Session:
         if seed is None:
             self._s.set_router_noise(False, 0)
             return
-        if not isinstance(seed, int) or not 0 <= seed < 2 ** 64:
+        import numbers
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+                or not 0 <= int(seed) < 2 ** 64:
             raise _error("invalid argument",
                          "the router noise seed must be an int in [0, 2^64), not %r" % (seed,))
-        self._s.set_router_noise(True, seed)
+        self._s.set_router_noise(True, int(seed))
 
     def last_run(self):
         """(function name, T) of the last successful run, or None."""

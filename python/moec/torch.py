@@ -29,11 +29,15 @@ class MoeBlock(torch.nn.Module):
     ``forward(hidden_states)`` flattens the leading dimensions into tokens,
     converts them to the function's input dtype (a copy only when the dtype
     differs or the tensor is not contiguous), runs the block in chunks of at
-    most the artifact's max_tokens, and returns ``(out, router_logits)``
-    with ``out`` in the caller's dtype and shape. With
-    ``return_router_logits=False`` it returns ``out`` alone."""
+    most ``chunk_tokens`` (default: the artifact's max_tokens), and returns
+    ``(out, router_logits)`` with ``out`` in the caller's dtype and shape.
+    With ``return_router_logits=False`` it returns ``out`` alone. CUDA
+    tensors run through Session.enqueue, which returns no router logits and
+    takes T up to the artifact's ``--cuda-gemv-max-tokens`` (pass that as
+    ``chunk_tokens``)."""
 
-    def __init__(self, artifact, function=None, threads=0, return_router_logits=True):
+    def __init__(self, artifact, function=None, threads=0, return_router_logits=True,
+                 chunk_tokens=None):
         super().__init__()
         if isinstance(artifact, Session):
             self.session = artifact
@@ -56,6 +60,9 @@ class MoeBlock(torch.nn.Module):
         self.hidden_size = inputs[0].shape[1]
         self.dtype = _DTYPES[inputs[0].dtype]
         self.max_tokens = model.max_tokens
+        # Runs on the GPU (enqueue) take T up to the artifact's
+        # --cuda-gemv-max-tokens; give it here for inputs larger than that.
+        self.chunk_tokens = min(chunk_tokens or model.max_tokens, model.max_tokens)
         aux = [a for a in model.aux_outputs(function) if a.name.startswith("router_logits.")]
         self._logits = aux[0].name if aux else None
         self.num_experts = aux[0].shape[1] if aux else None
@@ -82,8 +89,8 @@ class MoeBlock(torch.nn.Module):
         x = hidden_states.detach().reshape(-1, self.hidden_size).to(self.dtype).contiguous()
         out = torch.empty_like(x)
         logits = []
-        for begin in range(0, x.shape[0], self.max_tokens):
-            end = min(begin + self.max_tokens, x.shape[0])
+        for begin in range(0, x.shape[0], self.chunk_tokens):
+            end = min(begin + self.chunk_tokens, x.shape[0])
             self.session.run(x[begin:end], function=self.function, out=out[begin:end])
             if self.return_router_logits:
                 logits.append(torch.from_numpy(self.session.aux_outputs()[self._logits]))

@@ -83,6 +83,13 @@ py::dict tensorInfo(const moert_tensor_info_t &info) {
   return d;
 }
 
+/// An exception an array or tensor raises to refuse an export (BufferError,
+/// ValueError, TypeError, RuntimeError), as opposed to an interrupt.
+bool refusal(py::error_already_set &e) {
+  return e.matches(PyExc_BufferError) || e.matches(PyExc_ValueError) ||
+         e.matches(PyExc_TypeError) || e.matches(PyExc_RuntimeError);
+}
+
 /// A DLPack tensor this module consumed: released through its deleter when
 /// the run is over (DLPack's protocol).
 struct Managed {
@@ -241,7 +248,10 @@ Borrowed borrow(py::handle obj, const std::string &what, bool writable) {
       return borrowDlpack(obj, what, writable);
   } catch (py::error_already_set &e) {
     // The array's own refusal (a read-only output, a tensor that requires
-    // grad): moec.Error, saying which tensor.
+    // grad): moec.Error, saying which tensor. Anything else (an interrupt,
+    // memory) goes on as it is.
+    if (!refusal(e))
+      throw;
     fail(MOERT_INVALID_ARGUMENT, what + ": " + e.what());
   }
   fail(MOERT_INVALID_ARGUMENT, what + " is a " +
@@ -262,6 +272,8 @@ BorrowedDevice borrowDeviceChecked(py::handle obj, const std::string &what, uint
   try {
     return borrowDevice(obj, what, stream);
   } catch (py::error_already_set &e) {
+    if (!refusal(e))
+      throw;
     fail(MOERT_INVALID_ARGUMENT, what + ": " + e.what());
   }
 }

@@ -129,6 +129,10 @@ def test_errors_carry_the_runtime_message(mixtral, tmp_path):
                                          r"writes f32 \[7, 72\] at T = 7"):
         s.run(x, function="layer_0", out=wrong)
     assert (wrong == 5.0).all()
+    same_size = np.full((7, 72), 5, dtype=np.int32)  # as many bytes, another dtype
+    with pytest.raises(moec.Error, match=r"output 0 \('y'\) is i32 \[7, 72\]"):
+        s.run(x, function="layer_0", out=same_size)
+    assert (same_size == 5).all()
     readonly = np.zeros((7, 72), dtype=np.float32)
     readonly.setflags(write=False)
     with pytest.raises(moec.Error, match="output 0"):

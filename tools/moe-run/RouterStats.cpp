@@ -38,14 +38,21 @@ const AuxCopy *find(const std::vector<AuxCopy> &aux, const std::string &name) {
 
 } // namespace
 
-std::vector<std::string> statsRouters(const std::vector<AuxCopy> &aux) {
-  std::vector<std::string> out;
+std::vector<std::pair<std::string, int64_t>> statsRouters(const moert::FunctionInfo &fn) {
+  std::vector<std::pair<std::string, int64_t>> out;
   const std::string prefix = "router_stats.";
-  for (const AuxCopy &a : aux)
-    if (a.name.compare(0, prefix.size(), prefix) == 0) {
-      std::string index = a.name.substr(prefix.size());
-      if (find(aux, "router_logits." + index) && find(aux, "router_indices." + index))
-        out.push_back(index);
+  auto has = [&](const std::string &name) {
+    for (const moert::TensorInfo &t : fn.auxOutputs)
+      if (t.name == name)
+        return true;
+    return false;
+  };
+  for (const moert::TensorInfo &t : fn.auxOutputs)
+    if (t.name.compare(0, prefix.size(), prefix) == 0 && t.shape.size() == 1 &&
+        t.shape[0] >= 5) {
+      std::string index = t.name.substr(prefix.size());
+      if (has("router_logits." + index) && has("router_indices." + index))
+        out.emplace_back(index, t.shape[0] - 4);
     }
   return out;
 }
@@ -100,14 +107,14 @@ std::vector<float> finishStats(const StatsPartial &sums) {
     total += counts[e];
   }
   double mean = total / double(E), var = 0, lb = 0;
+  // As the kernel: no guard for T = 0 (NaN then, as on one device).
   for (int64_t e = 0; e < E; ++e) {
     var += (counts[e] - mean) * (counts[e] - mean);
-    if (T > 0)
-      lb += (counts[e] / T) * (probs[e] / T);
+    lb += (counts[e] / T) * (probs[e] / T);
   }
   out[static_cast<size_t>(E)] = static_cast<float>(std::sqrt(var / double(E)) / mean);
   out[static_cast<size_t>(E + 1)] = static_cast<float>(double(E) * lb);
-  out[static_cast<size_t>(E + 2)] = static_cast<float>(T > 0 ? z2 / T : 0.0);
+  out[static_cast<size_t>(E + 2)] = static_cast<float>(z2 / T);
   out[static_cast<size_t>(E + 3)] = static_cast<float>(T);
   return out;
 }

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moerun {
@@ -41,8 +42,9 @@ bool copyAux(const moert::FunctionInfo &fn, const moert::Session &session,
 using StatsPartial = std::vector<double>;
 
 /// The indices i of the routers with router_stats.<i>, router_logits.<i> and
-/// router_indices.<i> among `aux`, in order.
-std::vector<std::string> statsRouters(const std::vector<AuxCopy> &aux);
+/// router_indices.<i> among the function's auxiliary outputs, in order, with
+/// each one's expert count E (from router_stats' [E + 4]).
+std::vector<std::pair<std::string, int64_t>> statsRouters(const moert::FunctionInfo &fn);
 
 /// Router `index`'s partial sums from `aux` (false, with `*why`, when its
 /// logits or indices are missing or misshapen).

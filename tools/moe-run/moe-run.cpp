@@ -682,9 +682,9 @@ void writeAux(const std::string &dir, const std::string &name, moert_dtype_t dty
 
 /// The router statistics of the whole run from every rank's partial sums.
 std::vector<std::pair<std::string, std::vector<float>>>
-combinedStats(const std::vector<std::vector<moerun::AuxCopy>> &aux) {
+combinedStats(const moert::FunctionInfo &fn, const std::vector<std::vector<moerun::AuxCopy>> &aux) {
   std::vector<std::pair<std::string, std::vector<float>>> out;
-  for (const std::string &index : moerun::statsRouters(aux[0])) {
+  for (const auto &[index, experts] : moerun::statsRouters(fn)) {
     moerun::StatsPartial sum;
     for (size_t r = 0; r < aux.size(); ++r) {
       moerun::StatsPartial part;
@@ -706,7 +706,7 @@ combinedStats(const std::vector<std::vector<moerun::AuxCopy>> &aux) {
 /// --ranks --router-stats: the whole run's statistics (as one device prints
 /// them), then each rank's load.
 void printRankStats(const moert::FunctionInfo &fn, const RankResult &r) {
-  auto combined = combinedStats(r.aux);
+  auto combined = combinedStats(fn, r.aux);
   if (combined.empty()) {
     std::printf("router-stats: function '%s' has no router_stats outputs\n", fn.name.c_str());
     return;
@@ -732,7 +732,7 @@ void printRankStats(const moert::FunctionInfo &fn, const RankResult &r) {
 /// writes them: those with a token dimension concatenated over the ranks,
 /// router_stats.<i> combined; any other, each rank's in DIR/rank<r>/.
 void saveRankAux(const Options &o, const moert::FunctionInfo &fn, const RankResult &r) {
-  auto combined = combinedStats(r.aux);
+  auto combined = combinedStats(fn, r.aux);
   auto write = writeAux;
   for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
     const moert::TensorInfo &info = fn.auxOutputs[i];
@@ -816,40 +816,44 @@ void startMpi(Options &o, int *argc, char ***argv) {
 /// prints the whole run's statistics. Every rank takes part in every
 /// reduction, a rank whose sums it cannot take too (its count of failures
 /// travels with them), so that no rank waits for one that gave up.
-void reduceRouterStats(const moert::FunctionInfo &fn, const std::vector<moerun::AuxCopy> &aux,
-                       int rank) {
-  std::vector<std::string> routers = moerun::statsRouters(aux);
+/// Every rank takes part in every reduction (the routers and their sizes come
+/// from the function, the same on every rank), whatever failed on it: its
+/// failures travel as a count with the sums, and each rank fails only after
+/// the last reduction, so that no rank waits for one that gave up. Returns
+/// this rank's error, or rank 0's about another rank's ("" when none).
+std::string reduceRouterStats(const moert::FunctionInfo &fn, const std::vector<moerun::AuxCopy> &aux,
+                              bool auxOk, int rank) {
+  auto routers = moerun::statsRouters(fn);
   if (routers.empty() && rank == 0)
     std::printf("router-stats: function '%s' has no router_stats outputs\n", fn.name.c_str());
-  for (const std::string &index : routers) {
+  std::string error;
+  for (const auto &[index, experts] : routers) {
+    size_t n = static_cast<size_t>(2 * experts + 2);
     moerun::StatsPartial part;
-    std::string why;
-    bool ok = moerun::partialStats(aux, index, &part, &why);
-    // E from this rank's logits; every rank runs the same function.
-    const moerun::AuxCopy *stats = nullptr;
-    for (const moerun::AuxCopy &a : aux)
-      if (a.name == "router_stats." + index)
-        stats = &a;
-    size_t n = stats && stats->shape.size() == 1 && stats->shape[0] >= 5
-                   ? static_cast<size_t>(2 * (stats->shape[0] - 4) + 2)
-                   : 0;
-    if (!ok || part.size() != n)
+    std::string why = "the auxiliary outputs could not be read";
+    bool ok = auxOk && moerun::partialStats(aux, index, &part, &why) && part.size() == n;
+    if (!ok) {
       part.assign(n, 0.0);
+      if (error.empty())
+        error = "--router-stats: router " + index + ": " + why;
+    }
     part.push_back(ok ? 0.0 : 1.0);
     std::vector<double> sum(part.size(), 0.0);
     if (MPI_Reduce(part.data(), sum.data(), static_cast<int>(part.size()), MPI_DOUBLE, MPI_SUM,
-                   0, MPI_COMM_WORLD) != MPI_SUCCESS)
-      fail("--router-stats: MPI_Reduce failed");
-    if (rank != 0)
+                   0, MPI_COMM_WORLD) != MPI_SUCCESS && error.empty())
+      error = "--router-stats: MPI_Reduce failed";
+    if (rank != 0 || !error.empty())
       continue;
-    if (sum.back() != 0 || n == 0)
-      fail("--router-stats: router " + index + ": a rank could not take its partial sums" +
-           (ok ? std::string() : ": " + why));
+    if (sum.back() != 0) {
+      error = "--router-stats: router " + index + ": " + std::to_string(int(sum.back())) +
+              " rank(s) could not take their partial sums (each says why)";
+      continue;
+    }
     sum.pop_back();
     std::vector<float> all = moerun::finishStats(sum);
-    moerun::printStats("router_stats." + index, all.data(),
-                       static_cast<int64_t>(all.size()) - 4);
+    moerun::printStats("router_stats." + index, all.data(), experts);
   }
+  return error;
 }
 
 int runMpiMain(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
@@ -876,18 +880,20 @@ int runMpiMain(const Options &o, const moert::Model &model, const moert::Functio
     std::printf("rank %d: time_ms=%.3f\n", rank, ms);
   if (o.bench > 0)
     std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, ms, static_cast<long long>(o.bench));
+  // The collectives first (no rank may give up while another waits in one),
+  // then the files.
+  std::vector<moerun::AuxCopy> aux;
+  std::string why;
+  bool auxOk = !(o.routerStats || !o.saveAux.empty()) || moerun::copyAux(fn, *session, &aux, &why);
+  if (o.routerStats)
+    if (std::string error = reduceRouterStats(fn, aux, auxOk, rank); !error.empty())
+      fail(auxOk ? error : error + " (" + why + ")");
+  if (!auxOk)
+    fail(why);
   writeFirstOutput(o, fn, *session);
-  if (o.routerStats || !o.saveAux.empty()) {
-    std::vector<moerun::AuxCopy> aux;
-    std::string why;
-    if (!moerun::copyAux(fn, *session, &aux, &why))
-      fail(why);
-    if (!o.saveAux.empty()) // each rank its own, in DIR with %r
-      for (const moerun::AuxCopy &a : aux)
-        writeAux(o.saveAux, a.name, a.dtype, a.data.data(), a.shape);
-    if (o.routerStats)
-      reduceRouterStats(fn, aux, rank);
-  }
+  if (!o.saveAux.empty()) // each rank its own, in DIR with %r
+    for (const moerun::AuxCopy &a : aux)
+      writeAux(o.saveAux, a.name, a.dtype, a.data.data(), a.shape);
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail(std::string("writing to standard output failed: ") + std::strerror(errno));
   // Every rank's session first: a rank that finalizes while another still

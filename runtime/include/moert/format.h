@@ -48,6 +48,9 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 constexpr uint32_t kFormatVersion = 5;
 /// The oldest format version this runtime reads.
 constexpr uint32_t kMinFormatVersion = 4;
+/// The version an artifact with Function.run_params needs (a writer writes
+/// the largest that the features it uses need).
+constexpr uint32_t kRunParamsFormatVersion = 5;
 constexpr uint64_t kAlignment = 64;
 /// A weight's or code object's bytes are checksummed in chunks of this many
 /// bytes (the last may be shorter): chunk i covers [i * kChecksumChunk,
