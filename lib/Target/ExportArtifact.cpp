@@ -1739,7 +1739,7 @@ LogicalResult Writer::write(StringRef path) {
   if (functions.empty())
     return module.emitError() << "moe-export-artifact: no function to export";
 
-  auto model = fb::CreateModelDirect(fbb, "moec 0.1.0",
+  auto model = fb::CreateModelDirect(fbb, "moec " MOEC_VERSION_STRING,
                                      cuda ? fb::Target_Cuda : fb::Target_CpuX86_64,
                                      arch.c_str(),
                                      maxTokens, &functions, &kernels,

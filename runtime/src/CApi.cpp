@@ -18,7 +18,7 @@
 #include <new>
 
 #ifndef MOERT_VERSION_STRING
-#define MOERT_VERSION_STRING "0.1.0"
+#error "MOERT_VERSION_STRING comes from the build (runtime/CMakeLists.txt)"
 #endif
 
 using moert::rt::Device;

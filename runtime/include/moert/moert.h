@@ -94,7 +94,7 @@ MOERT_API const char *moert_status_code_name(moert_status_code_t code);
 /* Library                                                                 */
 /* ----------------------------------------------------------------------- */
 
-/** "0.1.0". */
+/** The runtime's version, e.g. "0.2.0". */
 MOERT_API const char *moert_version(void);
 /** The device backends compiled in, comma-separated: "cpu,cuda". The CUDA
  *  backend loads the driver and cuBLAS when a CUDA session is created. */
@@ -239,7 +239,7 @@ MOERT_API void moert_model_free(moert_model_t *model);
 /** The largest token count T a run accepts (runs take 1 <= T <= max_tokens;
  *  0 <= T on a rank of a sharded artifact). */
 MOERT_API int64_t moert_model_max_tokens(const moert_model_t *model);
-/** The artifact's producer string, e.g. "moec 0.1.0". */
+/** The artifact's producer string, e.g. "moec 0.2.0". */
 MOERT_API const char *moert_model_producer(const moert_model_t *model);
 /** The artifact's target: "cpu" (target CpuX86_64) or "cuda". */
 MOERT_API const char *moert_model_target(const moert_model_t *model);

@@ -8,10 +8,10 @@
 using namespace moert::test;
 
 TEST(Api, VersionAndBackends) {
-  EXPECT_STREQ(moert_version(), "0.1.0");
+  EXPECT_STREQ(moert_version(), "0.2.0");
   EXPECT_STREQ(moert_backends(), "cpu,cuda");
   EXPECT_EQ(moert_format_version(), moert::kFormatVersion);
-  EXPECT_EQ(moert::version(), "0.1.0");
+  EXPECT_EQ(moert::version(), "0.2.0");
 }
 
 TEST(Api, NullStatusMeansSuccess) {

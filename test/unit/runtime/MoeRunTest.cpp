@@ -167,7 +167,7 @@ std::string MoeRun::dir;
 TEST_F(MoeRun, Version) {
   Result r = run("--version");
   EXPECT_EQ(r.code, 0);
-  EXPECT_EQ(r.out, "moe-run (moec) 0.1.0\nbackends: cpu,cuda\n");
+  EXPECT_EQ(r.out, "moe-run (moec) 0.2.0\nbackends: cpu,cuda\n");
   EXPECT_EQ(r.err, "");
 }
 
