@@ -164,7 +164,7 @@ class Session:
         self._s.run(function, list(inputs), outs)
         return outs[0] if len(outs) == 1 else tuple(outs)
 
-    def enqueue(self, *inputs, function=None, out=None, stream=None):
+    def enqueue(self, *inputs, function=None, out=None, stream=None, aux=None):
         """Enqueues a run of a CUDA session on a CUDA stream, inputs and
         outputs in the GPU's memory (DLPack tensors: CUDA torch tensors), by
         moert_session_enqueue: it only enqueues (no synchronization, nothing
@@ -173,10 +173,12 @@ class Session:
         shape at this T); without it, torch tensors are allocated on the
         first input's device. ``stream``: a CUstream handle (int) or an object
         with ``cuda_stream`` (a torch.cuda.Stream); default: torch's current
-        stream for torch tensors, else the legacy default stream. Auxiliary
-        outputs are not returned; faults the kernels find on the device are
-        read later by :meth:`device_error` (docs/runtime.md, "Runs on the
-        caller's stream")."""
+        stream for torch tensors, else the legacy default stream. ``aux``: a
+        dict name -> device tensor for the auxiliary outputs wanted (e.g.
+        ``{"router_logits.0": t}``, each of its dtype and shape at this T),
+        copied device to device after the outputs. Faults the kernels find
+        on the device are read later by :meth:`device_error` (docs/runtime.md,
+        "Runs on the caller's stream")."""
         torch_stream = None
         if inputs and _is_torch(inputs[0]):
             import torch
@@ -194,11 +196,19 @@ class Session:
             result = outs[0] if len(outs) == 1 else tuple(outs)
         else:
             outs = [out] if not isinstance(out, (list, tuple)) else list(out)
-        self._s.enqueue(function, list(inputs), outs, handle)
+        aux_list = []
+        if aux:
+            names = [a.name for a in self.model.aux_outputs(function)]
+            unknown = sorted(set(aux) - set(names))
+            if unknown:
+                raise _error("invalid argument", "no aux output %s (the function has %s)" % (
+                    ", ".join(unknown), ", ".join(names)))
+            aux_list = [aux.get(n) for n in names]
+        self._s.enqueue(function, list(inputs), outs, aux_list, handle)
         if torch_stream is not None:
             # The caching allocator must not reuse these tensors' memory before
             # the work enqueued on `stream` is done with it.
-            for t in list(inputs) + outs:
+            for t in list(inputs) + outs + [a for a in aux_list if a is not None]:
                 if _is_torch(t):
                     t.record_stream(torch_stream)
         return result

@@ -32,9 +32,9 @@ class MoeBlock(torch.nn.Module):
     most ``chunk_tokens`` (default: the artifact's max_tokens), and returns
     ``(out, router_logits)`` with ``out`` in the caller's dtype and shape.
     With ``return_router_logits=False`` it returns ``out`` alone. CUDA
-    tensors run through Session.enqueue, which returns no router logits and
-    takes T up to the artifact's ``--cuda-gemv-max-tokens`` (pass that as
-    ``chunk_tokens``)."""
+    tensors run through Session.enqueue (the logits copied on the GPU too),
+    which takes T up to the artifact's ``--cuda-gemv-max-tokens`` (pass that
+    as ``chunk_tokens``)."""
 
     def __init__(self, artifact, function=None, threads=0, return_router_logits=True,
                  chunk_tokens=None):
@@ -83,14 +83,20 @@ class MoeBlock(torch.nn.Module):
         if hidden_states.device.type not in ("cpu", "cuda"):
             raise ValueError("MoeBlock runs CPU or CUDA tensors (the tensor is on %s)" %
                              hidden_states.device)
-        if hidden_states.device.type == "cuda" and self.return_router_logits:
-            raise ValueError("runs on the GPU return no router logits (moert_session_enqueue "
-                             "gives no auxiliary outputs): pass return_router_logits=False")
         x = hidden_states.detach().reshape(-1, self.hidden_size).to(self.dtype).contiguous()
         out = torch.empty_like(x)
         logits = []
+        gpu = x.device.type == "cuda"
         for begin in range(0, x.shape[0], self.chunk_tokens):
             end = min(begin + self.chunk_tokens, x.shape[0])
+            if gpu:  # enqueued on torch's current stream, the logits copied on the GPU
+                aux = None
+                if self.return_router_logits:
+                    logits.append(torch.empty(end - begin, self.num_experts, device=x.device))
+                    aux = {self._logits: logits[-1]}
+                self.session.enqueue(x[begin:end], function=self.function, out=out[begin:end],
+                                     aux=aux)
+                continue
             self.session.run(x[begin:end], function=self.function, out=out[begin:end])
             if self.return_router_logits:
                 logits.append(torch.from_numpy(self.session.aux_outputs()[self._logits]))
@@ -98,7 +104,7 @@ class MoeBlock(torch.nn.Module):
         if not self.return_router_logits:
             return out
         if not logits:
-            return out, torch.empty(0, self.num_experts)
+            return out, torch.empty(0, self.num_experts, device=out.device)
         return out, torch.cat(logits)
 
 

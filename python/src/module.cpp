@@ -313,9 +313,20 @@ BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t s
 /// Enqueues `function` on the caller's CUDA stream with device tensors
 /// (moert_session_enqueue): no synchronization, nothing copied to the host.
 void enqueue(SessionHandle &s, const std::optional<std::string> &function,
-             const py::sequence &inputs, const py::sequence &outputs, uintptr_t stream) {
-  std::vector<BorrowedDevice> in, out;
-  std::vector<moert_device_tensor_t> inT, outT;
+             const py::sequence &inputs, const py::sequence &outputs, const py::sequence &aux,
+             uintptr_t stream) {
+  std::vector<BorrowedDevice> in, out, auxB;
+  std::vector<moert_device_tensor_t> inT, outT, auxT;
+  // Auxiliary outputs: one per aux output of the function, None where not
+  // wanted (NULL data), or none at all.
+  for (size_t i = 0; i < aux.size(); ++i) {
+    if (aux[i].is_none()) {
+      auxT.push_back(moert_device_tensor_t{});
+      continue;
+    }
+    auxB.push_back(borrowDeviceChecked(aux[i], describe("aux output", i), stream));
+    auxT.push_back(auxB.back().tensor);
+  }
   for (size_t i = 0; i < inputs.size(); ++i) {
     in.push_back(borrowDeviceChecked(inputs[i], describe("input", i), stream));
     inT.push_back(in.back().tensor);
@@ -327,9 +338,9 @@ void enqueue(SessionHandle &s, const std::optional<std::string> &function,
   moert_status_t *status;
   {
     py::gil_scoped_release release;
-    status = moert_session_enqueue(s.session, function ? function->c_str() : nullptr, inT.data(),
-                                   inT.size(), outT.data(), outT.size(),
-                                   reinterpret_cast<void *>(stream));
+    status = moert_session_enqueue_aux(s.session, function ? function->c_str() : nullptr,
+                                       inT.data(), inT.size(), outT.data(), outT.size(),
+                                       auxT.data(), auxT.size(), reinterpret_cast<void *>(stream));
   }
   check(status);
 }
@@ -562,7 +573,7 @@ PYBIND11_MODULE(_moec, m) {
       .def("run", &run, py::arg("function"), py::arg("inputs"), py::arg("outputs"))
       .def("aux_outputs", &auxOutputs)
       .def("enqueue", &enqueue, py::arg("function"), py::arg("inputs"), py::arg("outputs"),
-           py::arg("stream"))
+           py::arg("aux"), py::arg("stream"))
       .def("device_error",
            [](SessionHandle &s, uintptr_t stream) {
              moert_status_t *status;

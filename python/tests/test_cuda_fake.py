@@ -45,6 +45,7 @@ CHILD = textwrap.dedent(r'''
         ok(cuda.cuMemAlloc_v2(ctypes.byref(p), ctypes.c_size_t(nbytes)), "cuMemAlloc")
         return p.value
     px, py = alloc(x.nbytes), alloc(x.nbytes)
+    pl = alloc(x.shape[0] * 12 * 4)  # router_logits.0: f32 [T, 12]
     ok(cuda.cuMemcpyHtoD_v2(ctypes.c_uint64(px), x.ctypes.data_as(ctypes.c_void_p),
                             ctypes.c_size_t(x.nbytes)), "cuMemcpyHtoD")
 
@@ -84,14 +85,25 @@ CHILD = textwrap.dedent(r'''
 
     session = moec.load(artifact).session("cuda:0")
     X, Y = DeviceArray(px, x.shape), DeviceArray(py, x.shape)
+    L = DeviceArray(pl, (x.shape[0], 12))
     mark("runs begin")
     for _ in range(3):
-        assert session.enqueue(X, out=Y, function="layer_0", stream=stream.value) is Y
+        assert session.enqueue(X, out=Y, function="layer_0", stream=stream.value,
+                               aux={"router_logits.0": L}) is Y
     mark("runs end")
     session.device_error(stream.value)
     mark("fault word read")
     print("released %d of %d, streams %s" % (len(released), len(keep),
                                              sorted(set(streams)) == [stream.value]))
+    try:
+        session.enqueue(X, out=Y, function="layer_0", stream=stream.value,
+                        aux={"router_logits.0": DeviceArray(pl, (x.shape[0], 11))})
+    except moec.Error as e:
+        print("aux shape:", e.code, e)
+    try:
+        session.enqueue(X, out=Y, function="layer_0", stream=stream.value, aux={"nope": L})
+    except moec.Error as e:
+        print("aux name:", e.code, e)
     try:
         session.enqueue(DeviceArray(12345, x.shape), out=Y, function="layer_0", stream=stream.value)
     except moec.Error as e:
@@ -106,7 +118,7 @@ CHILD = textwrap.dedent(r'''
     except moec.Error as e:
         print("host run:", e)
     del session
-    for p in (px, py):
+    for p in (px, py, pl):
         ok(cuda.cuMemFree_v2(ctypes.c_uint64(p)), "cuMemFree")
     ok(cuda.cuStreamDestroy_v2(stream), "cuStreamDestroy")
     ok(cuda.cuDevicePrimaryCtxRelease_v2(dev), "cuDevicePrimaryCtxRelease")
@@ -124,14 +136,18 @@ def test_enqueue_device_tensors_on_the_stand_in_driver(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     # every borrowed DLPack tensor released once, each exported for the run's stream
-    assert "released 6 of 6, streams True" in out.stdout
+    assert "released 9 of 9, streams True" in out.stdout
+    assert "aux shape: invalid argument" in out.stdout and "router_logits.0" in out.stdout
+    assert "aux name: invalid argument" in out.stdout and "no aux output nope" in out.stdout
     assert "outside: invalid argument" in out.stdout and "input 0" in out.stdout
     assert "host: invalid argument" in out.stdout and "not in a GPU's memory" in out.stdout
     assert "host run: ok" in out.stdout  # a CUDA session still runs host arrays
     lines = trace.read_text().splitlines()
     runs = lines[lines.index("python: runs begin") + 1:lines.index("python: runs end")]
     assert sum("cuGraphLaunch" in l for l in runs) == 3, runs
-    assert sum("cuMemcpyDtoDAsync_v2" in l for l in runs) == 6, runs
+    # per run: x in, y out, and the router logits (7 x 12 f32) to the caller's memory
+    assert sum("cuMemcpyDtoDAsync_v2" in l for l in runs) == 9, runs
+    assert sum("cuMemcpyDtoDAsync_v2 336 bytes" in l for l in runs) == 3, runs
     assert not any("Synchronize" in l or "DtoH" in l or "HtoD" in l for l in runs), runs
     after = lines[lines.index("python: runs end") + 1:lines.index("python: fault word read")]
     assert any("cuMemcpyDtoHAsync_v2 4 bytes" in l for l in after), after

@@ -381,7 +381,19 @@ moert_status_t *moert_session_enqueue(moert_session_t *session, const char *func
                                       const moert_device_tensor_t *outputs, size_t num_outputs,
                                       void *stream) {
   return onFunction(session, function, [&](size_t index) {
-    return session->session->enqueue(index, inputs, num_inputs, outputs, num_outputs, stream);
+    return session->session->enqueue(index, inputs, num_inputs, outputs, num_outputs, nullptr, 0,
+                                     stream);
+  });
+}
+
+moert_status_t *moert_session_enqueue_aux(moert_session_t *session, const char *function,
+                                          const moert_device_tensor_t *inputs, size_t num_inputs,
+                                          const moert_device_tensor_t *outputs, size_t num_outputs,
+                                          const moert_device_tensor_t *aux, size_t num_aux,
+                                          void *stream) {
+  return onFunction(session, function, [&](size_t index) {
+    return session->session->enqueue(index, inputs, num_inputs, outputs, num_outputs, aux, num_aux,
+                                     stream);
   });
 }
 

@@ -61,7 +61,7 @@ Status Device::kernelFault(const std::string &where) {
 }
 
 Status Device::enqueue(const FunctionSpec &, size_t, int64_t, const moert_device_tensor_t *,
-                       const moert_device_tensor_t *, void *) {
+                       const moert_device_tensor_t *, const moert_device_tensor_t *, void *) {
   return error(MOERT_UNSUPPORTED, "a CPU session runs on host memory: runs on a "
                "stream with device tensors need a CUDA session (use moert_session_run)");
 }

@@ -44,9 +44,12 @@ public:
   /// Enqueues a run of `fn` at T on the caller's `stream`, its inputs and
   /// outputs in device memory (moert_session_enqueue; the session checked
   /// their count, dtypes, shapes and strides). Only a GPU has it.
+  /// `aux`: NULL, or one tensor per auxiliary output (NULL data: not
+  /// wanted), checked by the session too.
   virtual Status enqueue(const FunctionSpec &fn, size_t function, int64_t T,
                          const moert_device_tensor_t *inputs,
-                         const moert_device_tensor_t *outputs, void *stream);
+                         const moert_device_tensor_t *outputs,
+                         const moert_device_tensor_t *aux, void *stream);
   /// Reads and clears the fault word of enqueued runs after `stream`'s work
   /// (moert_session_device_error). Only a GPU has it.
   virtual Status deviceError(void *stream);

@@ -332,7 +332,8 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
 
 Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
                         size_t numInputs, const moert_device_tensor_t *outputs,
-                        size_t numOutputs, void *stream) {
+                        size_t numOutputs, const moert_device_tensor_t *aux, size_t numAux,
+                        void *stream) {
   const Model &m = *model_;
   hasRun_ = false; // an enqueued run leaves no outputs in the host arena
   if (function >= m.functions().size())
@@ -390,7 +391,29 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
       step *= std::max<int64_t>(d.shape[k], 1);
     }
   }
-  return device_->enqueue(fn, function, T, inputs, outputs, stream);
+  // The auxiliary outputs wanted: each the aux output's dtype and shape at T.
+  if (numAux != 0 && (numAux != fn.auxOutputs.size() || !aux))
+    return prefixed(error(MOERT_INVALID_ARGUMENT, numAux, " aux output tensors given, the "
+                          "function has ", fn.auxOutputs.size(), " (or give none)"));
+  for (size_t i = 0; i < numAux; ++i) {
+    const moert_device_tensor_t &d = aux[i];
+    if (!d.data)
+      continue;
+    const TensorSpec &spec = fn.auxOutputs[i];
+    bool shapeOk = d.rank == spec.rank;
+    for (int32_t k = 0; shapeOk && k < spec.rank; ++k)
+      shapeOk = d.shape[k] == (spec.shape[k] < 0 ? T : spec.shape[k]);
+    int64_t step = 1;
+    for (int32_t k = d.rank - 1; shapeOk && d.strides && k >= 0; --k) {
+      shapeOk = d.shape[k] <= 1 || d.strides[k] == step;
+      step *= std::max<int64_t>(d.shape[k], 1);
+    }
+    if (d.device_type != MOERT_DEVICE_CUDA || d.dtype != spec.dtype || !shapeOk)
+      return prefixed(error(MOERT_INVALID_ARGUMENT, "aux output ", i, " ('", spec.name,
+                            "'): expected a compact ", moert_dtype_name(spec.dtype), " tensor of its "
+                            "shape at T = ", T, " in GPU memory"));
+  }
+  return device_->enqueue(fn, function, T, inputs, outputs, numAux ? aux : nullptr, stream);
 }
 
 Status Session::view(bool aux, size_t index, moert_tensor_t *out) const {

@@ -37,10 +37,12 @@ public:
   /// rank failed alike (ExpertExchange::runFailed), the other ranks, which
   /// may wait for this one in an exchange, are told so. Nothing otherwise.
   void runFailed(const std::string &why);
-  /// moert_session_enqueue: checks the device tensors as run checks host
-  /// ones (and their strides), then has the device enqueue the run.
+  /// moert_session_enqueue(_aux): checks the device tensors as run checks
+  /// host ones (and their strides), then has the device enqueue the run;
+  /// `aux` (numAux 0, or one per auxiliary output, NULL data: not wanted).
   Status enqueue(size_t function, const moert_device_tensor_t *inputs, size_t numInputs,
-                 const moert_device_tensor_t *outputs, size_t numOutputs, void *stream);
+                 const moert_device_tensor_t *outputs, size_t numOutputs,
+                 const moert_device_tensor_t *aux, size_t numAux, void *stream);
   Status deviceError(void *stream) { return device_->deviceError(stream); }
   /// A view of output (or aux output) `index` of the last successful run.
   Status view(bool aux, size_t index, moert_tensor_t *out) const;

@@ -415,7 +415,8 @@ typedef struct moert_device_tensor_t {
  *  equal the function's output count, each output's dtype, rank and shape
  *  (with T) must be the output's, and every tensor must be on the session's
  *  GPU and lie inside one of the driver's allocations (MOERT_INVALID_ARGUMENT
- *  naming the tensor otherwise). Auxiliary outputs are not returned, and
+ *  naming the tensor otherwise). Auxiliary outputs are not returned
+ *  (moert_session_enqueue_aux copies them too), and
  *  moert_session_output has no view of an enqueued run.
  *
  *  A T at which a grouped GEMM runs on cuBLAS reads the experts' row counts
@@ -437,6 +438,22 @@ MOERT_API moert_status_t *moert_session_enqueue(moert_session_t *session,
                                                 size_t num_inputs,
                                                 const moert_device_tensor_t *outputs,
                                                 size_t num_outputs, void *stream);
+
+/** moert_session_enqueue that also copies auxiliary outputs (router_stats.<i>,
+ *  router_indices.<i>, router_logits.<i>: moert_model_tensor_info with
+ *  MOERT_TENSOR_AUX_OUTPUT) device to device on `stream`, after the outputs:
+ *  `aux` holds num_aux = the function's aux output count tensors (or
+ *  num_aux 0), one per aux output in order; one whose data is NULL is not
+ *  copied. Each other must be the aux output's dtype and shape at T, compact,
+ *  on the session's GPU and inside a driver allocation. */
+MOERT_API moert_status_t *moert_session_enqueue_aux(moert_session_t *session,
+                                                    const char *function,
+                                                    const moert_device_tensor_t *inputs,
+                                                    size_t num_inputs,
+                                                    const moert_device_tensor_t *outputs,
+                                                    size_t num_outputs,
+                                                    const moert_device_tensor_t *aux,
+                                                    size_t num_aux, void *stream);
 
 /** Reads and clears the fault word of a CUDA session's enqueued runs after the
  *  work enqueued on `stream` so far: it enqueues the word's copy to the host

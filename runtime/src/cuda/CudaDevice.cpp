@@ -583,8 +583,9 @@ Status CudaDevice::bindBlas(CUstream stream) {
 
 Status CudaDevice::enqueue(const FunctionSpec &fn, size_t function, int64_t T,
                            const moert_device_tensor_t *inputs,
-                           const moert_device_tensor_t *outputs, void *stream) {
-  if (Status s = enqueueOn(fn, function, T, inputs, outputs, static_cast<CUstream>(stream));
+                           const moert_device_tensor_t *outputs,
+                           const moert_device_tensor_t *aux, void *stream) {
+  if (Status s = enqueueOn(fn, function, T, inputs, outputs, aux, static_cast<CUstream>(stream));
       !s)
     return s.prefixed("enqueue '" + fn.name + "' on " + description_ + ", T = " +
                       std::to_string(T) + ": ");
@@ -622,7 +623,8 @@ Status CudaDevice::checkCallerTensor(const moert_device_tensor_t &t, uint64_t by
 
 Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                              const moert_device_tensor_t *inputs,
-                             const moert_device_tensor_t *outputs, CUstream stream) {
+                             const moert_device_tensor_t *outputs,
+                             const moert_device_tensor_t *aux, CUstream stream) {
   const Api &api = *api_;
   if (!api.cuPointerGetAttribute || !api.cuStreamIsCapturing)
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks cuPointerGetAttribute or "
@@ -662,6 +664,15 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
     return s;
   if (Status s = checkAll(fn.outputs, outputs, "output"); !s)
     return s;
+  for (size_t i = 0; aux && i < fn.auxOutputs.size(); ++i)
+    if (aux[i].data)
+      if (Status s = checkCallerTensor(aux[i], static_cast<uint64_t>(fn.auxOutputs[i].bytes.at(T)),
+                                       [&] {
+                                         return "aux output " + std::to_string(i) + " ('" +
+                                                fn.auxOutputs[i].name + "')";
+                                       });
+          !s)
+        return s;
   int status = CU_STREAM_CAPTURE_STATUS_NONE;
   if (Status s = check(api.cuStreamIsCapturing(stream, &status), "cuStreamIsCapturing"); !s)
     return s;
@@ -729,6 +740,13 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                         fn.outputs[i].bytes.at(T), fn.outputs[i], "output");
         !s)
       return s;
+  for (size_t i = 0; aux && i < fn.auxOutputs.size(); ++i)
+    if (aux[i].data)
+      if (Status s = copy(reinterpret_cast<uintptr_t>(aux[i].data),
+                          arena_ + fn.buffers[fn.auxOutputs[i].buffer].offset,
+                          fn.auxOutputs[i].bytes.at(T), fn.auxOutputs[i], "aux output");
+          !s)
+        return s;
   return Status();
 }
 

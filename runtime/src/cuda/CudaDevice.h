@@ -70,7 +70,7 @@ public:
   /// cuBLAS at this T (it reads the experts' row counts to the host).
   Status enqueue(const FunctionSpec &fn, size_t function, int64_t T,
                  const moert_device_tensor_t *inputs, const moert_device_tensor_t *outputs,
-                 void *stream) override;
+                 const moert_device_tensor_t *aux, void *stream) override;
   /// Reads and clears the fault word after the caller's stream's work.
   Status deviceError(void *stream) override;
   /// The host side of a run is one thread.
@@ -83,7 +83,7 @@ private:
   Status runOnDevice(const FunctionSpec &fn, size_t function, int64_t T);
   Status enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                    const moert_device_tensor_t *inputs, const moert_device_tensor_t *outputs,
-                   CUstream stream);
+                   const moert_device_tensor_t *aux, CUstream stream);
   /// That the caller's tensor `t` is on this GPU and its first `bytes` bytes
   /// lie inside one of the driver's allocations; what() names it in an error.
   template <typename What>

@@ -311,6 +311,25 @@ TEST(Session, EnqueueChecksDeviceTensorsAndNeedsACudaSession) {
                           {moert::deviceTensor(yInfo, 4, y.data(), 128, 0)}, nullptr),
                 MOERT_UNSUPPORTED, "a CPU session");
   EXPECT_STATUS(s.deviceError(nullptr), MOERT_UNSUPPORTED, "no device fault word");
+  // With auxiliary outputs: one per aux output (or none), each of its shape.
+  moert_device_tensor_t in2[2] = {wx, moert::deviceTensor(gInfo, 4, g.data(), 128, 0)};
+  moert_device_tensor_t out1 = moert::deviceTensor(yInfo, 4, y.data(), 128, 0);
+  moert_device_tensor_t aux2[2] = {};
+  EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue_aux(s.get(), "forward", in2, 2, &out1,
+                                                               1, aux2, 2, nullptr)),
+                MOERT_INVALID_ARGUMENT, "2 aux output tensors given, the function has 1");
+  moert_tensor_info_t statsInfo;
+  ASSERT_EQ(moert_model_tensor_info(m.get(), 0, MOERT_TENSOR_AUX_OUTPUT, 0, &statsInfo), nullptr);
+  std::vector<float> stats(8);
+  moert_device_tensor_t wrong = moert::deviceTensor(statsInfo, 4, stats.data(), 32, 0);
+  wrong.shape[0] = 5; // the stats are [6]
+  EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue_aux(s.get(), "forward", in2, 2, &out1,
+                                                               1, &wrong, 1, nullptr)),
+                MOERT_INVALID_ARGUMENT, "aux output 0 ('");
+  moert_device_tensor_t skipped = {}; // NULL data: not wanted
+  EXPECT_STATUS(moert::Status::adopt(moert_session_enqueue_aux(s.get(), "forward", in2, 2, &out1,
+                                                               1, &skipped, 1, nullptr)),
+                MOERT_UNSUPPORTED, "a CPU session");
   // A CPU artifact needs no device workspace, and a CPU session takes none.
   EXPECT_EQ(moert_model_device_workspace_bytes(m.get()), 0u);
   EXPECT_EQ(moert_model_device_workspace_bytes(nullptr), 0u);
