@@ -184,6 +184,21 @@ moert_dtype_t dtypeOfDl(DLDataType t, const std::string &what) {
                                "bfloat16 or int32)");
 }
 
+/// A DLPack tensor's dtype, shape, data and bytes (in place), checked: a
+/// dtype moec takes, a rank it takes, row-major and compact.
+moert_tensor_t viewOf(const DLTensor &t, const std::string &what) {
+  Borrowed b;
+  b.tensor.dtype = dtypeOfDl(t.dtype, what);
+  setShape(b, what, static_cast<size_t>(t.ndim), t.shape);
+  if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
+    fail(MOERT_INVALID_ARGUMENT,
+         what + " is not row-major and contiguous (call .contiguous() on a torch tensor or "
+                "numpy.ascontiguousarray on an array): moec reads tensors in place");
+  b.tensor.data = static_cast<char *>(t.data) + t.byte_offset;
+  b.tensor.bytes = elementCount(b.tensor) * moert_dtype_size(b.tensor.dtype);
+  return b.tensor;
+}
+
 Borrowed borrowDlpack(py::handle obj, const std::string &what, bool writable) {
   (void)writable; // DLPack 0.6 carries no read-only flag
   Borrowed b;
@@ -194,14 +209,7 @@ Borrowed borrowDlpack(py::handle obj, const std::string &what, bool writable) {
          what + " is on device type " + std::to_string(t.device.device_type) +
              ", not the CPU: give every input and output on the CPU (Session.run), or every "
              "one on the GPU (CUDA tensors: Session.enqueue)");
-  b.tensor.dtype = dtypeOfDl(t.dtype, what);
-  setShape(b, what, static_cast<size_t>(t.ndim), t.shape);
-  if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
-    fail(MOERT_INVALID_ARGUMENT,
-         what + " is not row-major and contiguous (call .contiguous() on a torch tensor or "
-                "numpy.ascontiguousarray on an array): moec reads tensors in place");
-  b.tensor.data = static_cast<char *>(t.data) + t.byte_offset;
-  b.tensor.bytes = elementCount(b.tensor) * moert_dtype_size(b.tensor.dtype);
+  b.tensor = viewOf(t, what);
   return b;
 }
 
@@ -238,22 +246,27 @@ Borrowed borrowBuffer(py::handle obj, const std::string &what, bool writable) {
   return b;
 }
 
-/// The caller's tensor: the buffer protocol for NumPy arrays and the like (it
-/// says whether an array is read-only), DLPack for the rest (torch tensors).
-Borrowed borrow(py::handle obj, const std::string &what, bool writable) {
+/// `take()`, with an array's own refusal to export (a read-only output, a
+/// tensor that requires grad) raised as moec.Error naming the tensor.
+/// Anything else (an interrupt, memory) goes on as it is.
+template <typename Take>
+auto refusalsAsErrors(const std::string &what, Take take) -> decltype(take()) {
   try {
-    if (PyObject_CheckBuffer(obj.ptr()))
-      return borrowBuffer(obj, what, writable);
-    if (py::hasattr(obj, "__dlpack__"))
-      return borrowDlpack(obj, what, writable);
+    return take();
   } catch (py::error_already_set &e) {
-    // The array's own refusal (a read-only output, a tensor that requires
-    // grad): moec.Error, saying which tensor. Anything else (an interrupt,
-    // memory) goes on as it is.
     if (!refusal(e))
       throw;
     fail(MOERT_INVALID_ARGUMENT, what + ": " + e.what());
   }
+}
+
+/// The caller's tensor: the buffer protocol for NumPy arrays and the like (it
+/// says whether an array is read-only), DLPack for the rest (torch tensors).
+Borrowed borrow(py::handle obj, const std::string &what, bool writable) {
+  if (PyObject_CheckBuffer(obj.ptr()))
+    return refusalsAsErrors(what, [&] { return borrowBuffer(obj, what, writable); });
+  if (py::hasattr(obj, "__dlpack__"))
+    return refusalsAsErrors(what, [&] { return borrowDlpack(obj, what, writable); });
   fail(MOERT_INVALID_ARGUMENT, what + " is a " +
                                std::string(py::str(py::type::handle_of(obj).attr("__name__"))) +
                                ", neither an array (buffer protocol) nor a DLPack tensor");
@@ -266,19 +279,7 @@ struct BorrowedDevice {
   Managed managed;
 };
 
-BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t stream);
-
-BorrowedDevice borrowDeviceChecked(py::handle obj, const std::string &what, uintptr_t stream) {
-  try {
-    return borrowDevice(obj, what, stream);
-  } catch (py::error_already_set &e) {
-    if (!refusal(e))
-      throw;
-    fail(MOERT_INVALID_ARGUMENT, what + ": " + e.what());
-  }
-}
-
-BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t stream) {
+BorrowedDevice takeDevice(py::handle obj, const std::string &what, uintptr_t stream) {
   if (!py::hasattr(obj, "__dlpack__") || !py::hasattr(obj, "__dlpack_device__"))
     fail(MOERT_INVALID_ARGUMENT, what + " is not a DLPack tensor (a CUDA torch tensor, say)");
   py::tuple device = obj.attr("__dlpack_device__")();
@@ -291,23 +292,20 @@ BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t s
   BorrowedDevice b;
   b.managed = consume(obj.attr("__dlpack__")(py::arg("stream") = stream ? stream : 1), what);
   const DLTensor &t = b.managed.p->dl_tensor;
-  if (t.ndim > MOERT_MAX_RANK)
-    fail(MOERT_INVALID_ARGUMENT, what + " has rank " + std::to_string(t.ndim));
-  if (!rowMajor(static_cast<size_t>(t.ndim), t.shape, t.strides))
-    fail(MOERT_INVALID_ARGUMENT, what + " is not row-major and contiguous (.contiguous())");
+  moert_tensor_t v = viewOf(t, what);
   b.tensor.device_type = MOERT_DEVICE_CUDA;
   b.tensor.device_id = t.device.device_id;
-  b.tensor.dtype = dtypeOfDl(t.dtype, what);
-  b.tensor.rank = t.ndim;
-  size_t count = 1;
-  for (int32_t i = 0; i < t.ndim; ++i) {
-    b.tensor.shape[i] = t.shape[i];
-    count *= static_cast<size_t>(t.shape[i]);
-  }
-  b.tensor.data = static_cast<char *>(t.data) + t.byte_offset;
-  b.tensor.bytes = count * moert_dtype_size(b.tensor.dtype);
-  b.tensor.strides = nullptr; // row-major, checked above
+  b.tensor.dtype = v.dtype;
+  b.tensor.rank = v.rank;
+  std::copy(v.shape, v.shape + v.rank, b.tensor.shape);
+  b.tensor.data = v.data;
+  b.tensor.bytes = v.bytes;
+  b.tensor.strides = nullptr; // row-major, checked by viewOf
   return b;
+}
+
+BorrowedDevice borrowDevice(py::handle obj, const std::string &what, uintptr_t stream) {
+  return refusalsAsErrors(what, [&] { return takeDevice(obj, what, stream); });
 }
 
 /// Enqueues `function` on the caller's CUDA stream with device tensors
@@ -324,15 +322,15 @@ void enqueue(SessionHandle &s, const std::optional<std::string> &function,
       auxT.push_back(moert_device_tensor_t{});
       continue;
     }
-    auxB.push_back(borrowDeviceChecked(aux[i], describe("aux output", i), stream));
+    auxB.push_back(borrowDevice(aux[i], describe("aux output", i), stream));
     auxT.push_back(auxB.back().tensor);
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
-    in.push_back(borrowDeviceChecked(inputs[i], describe("input", i), stream));
+    in.push_back(borrowDevice(inputs[i], describe("input", i), stream));
     inT.push_back(in.back().tensor);
   }
   for (size_t i = 0; i < outputs.size(); ++i) {
-    out.push_back(borrowDeviceChecked(outputs[i], describe("output", i), stream));
+    out.push_back(borrowDevice(outputs[i], describe("output", i), stream));
     outT.push_back(out.back().tensor);
   }
   moert_status_t *status;

@@ -330,6 +330,21 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
   return Status();
 }
 
+/// The first dimension (from the last) whose stride is not a compact
+/// row-major tensor's, with that stride in *expected; -1 when there is none
+/// (NULL strides are row-major's; a dimension of size 1 may have any).
+static int32_t notRowMajor(const moert_device_tensor_t &d, int64_t *expected) {
+  int64_t step = 1;
+  for (int32_t k = d.rank - 1; d.strides && k >= 0; --k) {
+    if (d.shape[k] > 1 && d.strides[k] != step) {
+      *expected = step;
+      return k;
+    }
+    step *= std::max<int64_t>(d.shape[k], 1);
+  }
+  return -1;
+}
+
 Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
                         size_t numInputs, const moert_device_tensor_t *outputs,
                         size_t numOutputs, const moert_device_tensor_t *aux, size_t numAux,
@@ -382,14 +397,11 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
   // row-major's.
   for (size_t i = 0; i < numInputs + numOutputs; ++i) {
     const moert_device_tensor_t &d = tensor(i);
-    int64_t step = 1;
-    for (int32_t k = d.rank - 1; d.strides && k >= 0; --k) {
-      if (d.shape[k] > 1 && d.strides[k] != step)
-        return prefixed(error(MOERT_INVALID_ARGUMENT, what(i), ": stride ", d.strides[k],
-                              " of dimension ", k, " is not row-major's (", step,
-                              "): only compact tensors are taken"));
-      step *= std::max<int64_t>(d.shape[k], 1);
-    }
+    int64_t step = 0;
+    if (int32_t k = notRowMajor(d, &step); k >= 0)
+      return prefixed(error(MOERT_INVALID_ARGUMENT, what(i), ": stride ", d.strides[k],
+                            " of dimension ", k, " is not row-major's (", step,
+                            "): only compact tensors are taken"));
   }
   // The auxiliary outputs wanted: each the aux output's dtype and shape at T.
   if (numAux != 0 && (numAux != fn.auxOutputs.size() || !aux))
@@ -403,11 +415,8 @@ Status Session::enqueue(size_t function, const moert_device_tensor_t *inputs,
     bool shapeOk = d.rank == spec.rank;
     for (int32_t k = 0; shapeOk && k < spec.rank; ++k)
       shapeOk = d.shape[k] == (spec.shape[k] < 0 ? T : spec.shape[k]);
-    int64_t step = 1;
-    for (int32_t k = d.rank - 1; shapeOk && d.strides && k >= 0; --k) {
-      shapeOk = d.shape[k] <= 1 || d.strides[k] == step;
-      step *= std::max<int64_t>(d.shape[k], 1);
-    }
+    int64_t step = 0;
+    shapeOk = shapeOk && notRowMajor(d, &step) < 0;
     if (d.device_type != MOERT_DEVICE_CUDA || d.dtype != spec.dtype || !shapeOk)
       return prefixed(error(MOERT_INVALID_ARGUMENT, "aux output ", i, " ('", spec.name,
                             "'): expected a compact ", moert_dtype_name(spec.dtype), " tensor of its "

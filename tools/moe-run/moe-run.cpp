@@ -680,10 +680,13 @@ void writeAux(const std::string &dir, const std::string &name, moert_dtype_t dty
     fail(err);
 }
 
+/// router_stats.<i> and its [E + 4] values, for each router.
+using CombinedStats = std::vector<std::pair<std::string, std::vector<float>>>;
+
 /// The router statistics of the whole run from every rank's partial sums.
-std::vector<std::pair<std::string, std::vector<float>>>
-combinedStats(const moert::FunctionInfo &fn, const std::vector<std::vector<moerun::AuxCopy>> &aux) {
-  std::vector<std::pair<std::string, std::vector<float>>> out;
+CombinedStats combinedStats(const moert::FunctionInfo &fn,
+                            const std::vector<std::vector<moerun::AuxCopy>> &aux) {
+  CombinedStats out;
   for (const auto &[index, experts] : moerun::statsRouters(fn)) {
     moerun::StatsPartial sum;
     for (size_t r = 0; r < aux.size(); ++r) {
@@ -705,8 +708,8 @@ combinedStats(const moert::FunctionInfo &fn, const std::vector<std::vector<moeru
 
 /// --ranks --router-stats: the whole run's statistics (as one device prints
 /// them), then each rank's load.
-void printRankStats(const moert::FunctionInfo &fn, const RankResult &r) {
-  auto combined = combinedStats(fn, r.aux);
+void printRankStats(const moert::FunctionInfo &fn, const RankResult &r,
+                    const CombinedStats &combined) {
   if (combined.empty()) {
     std::printf("router-stats: function '%s' has no router_stats outputs\n", fn.name.c_str());
     return;
@@ -731,15 +734,14 @@ void printRankStats(const moert::FunctionInfo &fn, const RankResult &r) {
 /// --ranks --save-aux: the whole run's auxiliary outputs, as one device
 /// writes them: those with a token dimension concatenated over the ranks,
 /// router_stats.<i> combined; any other, each rank's in DIR/rank<r>/.
-void saveRankAux(const Options &o, const moert::FunctionInfo &fn, const RankResult &r) {
-  auto combined = combinedStats(fn, r.aux);
-  auto write = writeAux;
+void saveRankAux(const Options &o, const moert::FunctionInfo &fn, const RankResult &r,
+                 const CombinedStats &combined) {
   for (size_t i = 0; i < fn.auxOutputs.size(); ++i) {
     const moert::TensorInfo &info = fn.auxOutputs[i];
     auto stats = std::find_if(combined.begin(), combined.end(),
                               [&](const auto &c) { return c.first == info.name; });
     if (stats != combined.end()) {
-      write(o.saveAux, info.name, MOERT_F32, stats->second.data(),
+      writeAux(o.saveAux, info.name, MOERT_F32, stats->second.data(),
             {static_cast<int64_t>(stats->second.size())});
     } else if (!info.shape.empty() && info.shape[0] == -1) {
       std::vector<uint8_t> all;
@@ -752,10 +754,10 @@ void saveRankAux(const Options &o, const moert::FunctionInfo &fn, const RankResu
         else
           shape[0] += a.shape[0];
       }
-      write(o.saveAux, info.name, r.aux[0][i].dtype, all.data(), shape);
+      writeAux(o.saveAux, info.name, r.aux[0][i].dtype, all.data(), shape);
     } else {
       for (size_t q = 0; q < r.aux.size(); ++q)
-        write(o.saveAux + "/rank" + std::to_string(q), info.name, r.aux[q][i].dtype,
+        writeAux(o.saveAux + "/rank" + std::to_string(q), info.name, r.aux[q][i].dtype,
               r.aux[q][i].data.data(), r.aux[q][i].shape);
     }
   }
@@ -780,10 +782,13 @@ int runRanksMain(const Options &o, const moert::Model &model, const moert::Funct
   if (!o.output.empty() &&
       !moert::npy::writeFile(o.output, moert::npy::serializeF32(r.output.data(), r.shape), &err))
     fail(err);
-  if (o.routerStats)
-    printRankStats(fn, r);
-  if (!o.saveAux.empty())
-    saveRankAux(o, fn, r);
+  if (o.routerStats || !o.saveAux.empty()) {
+    CombinedStats combined = combinedStats(fn, r.aux);
+    if (o.routerStats)
+      printRankStats(fn, r, combined);
+    if (!o.saveAux.empty())
+      saveRankAux(o, fn, r, combined);
+  }
   if (std::fflush(stdout) != 0 || std::ferror(stdout))
     fail(std::string("writing to standard output failed: ") + std::strerror(errno));
   return 0;
@@ -813,10 +818,7 @@ void startMpi(Options &o, int *argc, char ***argv) {
 }
 
 /// --mpi --router-stats: every rank's partial sums added on rank 0, which
-/// prints the whole run's statistics. Every rank takes part in every
-/// reduction, a rank whose sums it cannot take too (its count of failures
-/// travels with them), so that no rank waits for one that gave up.
-/// Every rank takes part in every reduction (the routers and their sizes come
+/// prints the whole run's statistics. Every rank takes part in every reduction (the routers and their sizes come
 /// from the function, the same on every rank), whatever failed on it: its
 /// failures travel as a count with the sums, and each rank fails only after
 /// the last reduction, so that no rank waits for one that gave up. Returns
