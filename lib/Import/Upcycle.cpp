@@ -33,27 +33,8 @@ Error err(const Twine &message) {
   return createStringError(inconvertibleErrorCode(), message.str());
 }
 
-/// An element of a F32/BF16/F16 tensor as f32, and back (round to nearest even).
-float loadElement(const uint8_t *p, SafetensorsDType dtype) {
-  switch (dtype) {
-  case SafetensorsDType::F32: {
-    float v;
-    std::memcpy(&v, p, 4);
-    return v;
-  }
-  case SafetensorsDType::BF16: {
-    uint16_t b;
-    std::memcpy(&b, p, 2);
-    return moert::bf16ToFloat(b);
-  }
-  default: {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return moert::halfToFloat(h);
-  }
-  }
-}
-
+/// An f32 value as an element of a F32/BF16/F16 tensor (round to nearest
+/// even).
 void storeElement(uint8_t *p, SafetensorsDType dtype, float v) {
   if (dtype == SafetensorsDType::F32) {
     std::memcpy(p, &v, 4);
@@ -262,10 +243,9 @@ Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
       for (int64_t l = 0; l < *L; ++l)
         for (int p = 0; p < 3; ++p) {
           const SafetensorsTensor *t = layers[l].proj[p];
-          unsigned size = getSafetensorsDTypeSize(t->dtype);
           double sum = 0;
           for (int64_t i = 0, n = t->getNumElements(); i < n; ++i) {
-            double v = loadElement(t->data.data() + i * size, t->dtype);
+            double v = t->getFloat(i);
             sum += v * v;
           }
           rms[l][p] = std::sqrt(sum / double(t->getNumElements()));
@@ -304,10 +284,8 @@ Error moec::upcycleCheckpoint(const UpcycleOptions &o) {
           } else {
             double scale = o.noiseStd * rms[s.layer][s.proj];
             uint64_t stream = upcycleNoiseStream(s.layer, s.proj, s.expert);
-            unsigned size = getSafetensorsDTypeSize(entry.dtype);
-            const uint8_t *src = s.tensor->data.data();
             writeElements(out, entry.dtype, count, [&](uint64_t i) {
-              double w = loadElement(src + i * size, entry.dtype);
+              double w = s.tensor->getFloat(i);
               return static_cast<float>(w + scale * counterNormal(o.seed, stream, i));
             });
           }

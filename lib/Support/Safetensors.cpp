@@ -1,8 +1,10 @@
 //===- Safetensors.cpp - validated, memory-mapped safetensors -------------===//
 #include "moec/Support/Safetensors.h"
+#include "moert/half.h"
 
 #include "llvm/Support/Process.h"
 
+#include <cstring>
 #include <sys/mman.h>
 
 #include "moec/Support/Files.h"
@@ -100,6 +102,17 @@ int64_t SafetensorsTensor::getNumElements() const {
   for (int64_t d : shape)
     n *= d;
   return n;
+}
+
+float SafetensorsTensor::getFloat(uint64_t i) const {
+  if (dtype == SafetensorsDType::BF16 || dtype == SafetensorsDType::F16) {
+    uint16_t b;
+    std::memcpy(&b, data.data() + 2 * i, 2);
+    return dtype == SafetensorsDType::BF16 ? moert::bf16ToFloat(b) : moert::halfToFloat(b);
+  }
+  float f;
+  std::memcpy(&f, data.data() + 4 * i, 4);
+  return f;
 }
 
 std::string SafetensorsTensor::getShapeString() const {

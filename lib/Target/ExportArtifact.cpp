@@ -196,20 +196,6 @@ std::string expertTensorName(StringRef pattern, int64_t e) {
   return name;
 }
 
-/// Element i of an F32, BF16 or F16 tensor (an fp8 tensor's scales are F32
-/// or BF16, checked at import and by findTensors' callers).
-float valueAt(const SafetensorsTensor &s, uint64_t i) {
-  if (s.dtype == SafetensorsDType::BF16 || s.dtype == SafetensorsDType::F16) {
-    uint16_t b;
-    std::memcpy(&b, s.data.data() + 2 * i, 2);
-    return s.dtype == SafetensorsDType::BF16 ? moert::bf16ToFloat(b)
-                                             : moert::halfToFloat(b);
-  }
-  float f;
-  std::memcpy(&f, s.data.data() + 4 * i, 4);
-  return f;
-}
-
 /// A weight's name in the artifact: its tensor's, with its row selection.
 std::string artifactName(exec::WeightOp op) {
   std::string name = op.getTensorName().str();
@@ -1406,7 +1392,7 @@ LogicalResult Writer::readSelectedMatrix(exec::WeightOp op,
     float *out = values + r * static_cast<uint64_t>(k);
     if (!scales) {
       for (int64_t c = 0; c < k; ++c)
-        out[c] = valueAt(t, row * rowLength + colStart + c * colStep);
+        out[c] = t.getFloat(row * rowLength + colStart + c * colStep);
       return;
     }
     const uint8_t *codes = t.data.data() + row * (rowLength / 2);
@@ -1435,7 +1421,9 @@ LogicalResult Writer::readFp8Matrix(exec::WeightOp op,
   int64_t kb = moert::fp8Blocks(k);
   uint64_t perScales = static_cast<uint64_t>(moert::fp8Blocks(n) * kb);
   for (uint64_t i = 0; i < perScales; ++i) {
-    float s = valueAt(scales, m * perScales + i);
+    // (an fp8 tensor's scales are F32 or BF16, checked at import and by
+    // findTensors' callers)
+    float s = scales.getFloat(m * perScales + i);
     if (!std::isfinite(s))
       return op.emitError() << "moe-export-artifact: scale tensor '"
                             << scales.name << "' holds " << s << " at index "

@@ -57,6 +57,8 @@ struct SafetensorsTensor {
   bool mapped = false;
 
   int64_t getNumElements() const;
+  /// Element i (row-major) of an F32, BF16 or F16 tensor as f32.
+  float getFloat(uint64_t i) const;
   /// Drops the pages of a mapped tensor from this process's memory once it
   /// has been read (they stay in the page cache, and are read again if the
   /// tensor is touched again), so that streaming a checkpoint of any size
