@@ -648,9 +648,12 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
     return s;
   // Messages are built only for an error: a run allocates nothing.
+  // `wanted`: only the tensors with data (the auxiliary outputs asked for).
   auto checkAll = [&](const std::vector<TensorSpec> &specs, const moert_device_tensor_t *tensors,
-                      const char *kind) {
-    for (size_t i = 0; i < specs.size(); ++i)
+                      const char *kind, bool wanted = false) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      if (wanted && !tensors[i].data)
+        continue;
       if (Status s = checkCallerTensor(tensors[i], static_cast<uint64_t>(specs[i].bytes.at(T)),
                                        [&] {
                                          return kind + (" " + std::to_string(i)) + " ('" +
@@ -658,21 +661,16 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                                        });
           !s)
         return s;
+    }
     return Status();
   };
   if (Status s = checkAll(fn.inputs, inputs, "input"); !s)
     return s;
   if (Status s = checkAll(fn.outputs, outputs, "output"); !s)
     return s;
-  for (size_t i = 0; aux && i < fn.auxOutputs.size(); ++i)
-    if (aux[i].data)
-      if (Status s = checkCallerTensor(aux[i], static_cast<uint64_t>(fn.auxOutputs[i].bytes.at(T)),
-                                       [&] {
-                                         return "aux output " + std::to_string(i) + " ('" +
-                                                fn.auxOutputs[i].name + "')";
-                                       });
-          !s)
-        return s;
+  if (aux)
+    if (Status s = checkAll(fn.auxOutputs, aux, "aux output", /*wanted=*/true); !s)
+      return s;
   int status = CU_STREAM_CAPTURE_STATUS_NONE;
   if (Status s = check(api.cuStreamIsCapturing(stream, &status), "cuStreamIsCapturing"); !s)
     return s;
