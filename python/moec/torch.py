@@ -22,6 +22,14 @@ __all__ = ["MoeBlock", "replace_moe_blocks"]
 _DTYPES = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}
 
 
+def _session_of(artifact, threads):
+    """A Session as given, or a new one of a Model or of an artifact's path."""
+    if isinstance(artifact, Session):
+        return artifact
+    model = artifact if isinstance(artifact, Model) else _load(artifact)
+    return model.session(threads=threads)
+
+
 class MoeBlock(torch.nn.Module):
     """A compiled sparse MoE block: function ``function`` of a moec artifact
     (a path, a :class:`moec.Model` or a :class:`moec.Session`).
@@ -39,11 +47,7 @@ class MoeBlock(torch.nn.Module):
     def __init__(self, artifact, function=None, threads=0, return_router_logits=True,
                  chunk_tokens=None):
         super().__init__()
-        if isinstance(artifact, Session):
-            self.session = artifact
-        else:
-            model = artifact if isinstance(artifact, Model) else _load(artifact)
-            self.session = model.session(threads=threads)
+        self.session = _session_of(artifact, threads)
         model = self.session.model
         if function is None:
             names = model.functions
@@ -127,11 +131,7 @@ def replace_moe_blocks(model, artifact, threads=0, match=None, function_of=None,
     ``layers.<i>.``, as moe-import names them); ``return_router_logits`` as
     MoeBlock's (False for blocks that return the hidden states alone).
     Returns the qualified names of the replaced modules."""
-    if isinstance(artifact, Session):
-        session = artifact
-    else:
-        session = (artifact if isinstance(artifact, Model) else _load(artifact)).session(
-            threads=threads)
+    session = _session_of(artifact, threads)
     match = match or _default_match
     function_of = function_of or _layer_function
     replaced = []
