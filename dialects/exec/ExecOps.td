@@ -202,7 +202,8 @@ def Exec_OutputOp : Exec_Op<"output"> {
 def Exec_LaunchOp : Exec_Op<"launch", [AttrSizedOperandSegments]> {
   let summary = "run a generated kernel over [0, extent(T)) in chunks";
   let description = [{
-    With `limit %b[i]` (the CPU target) the launch covers
+    With `limit %b[i]` (the CPU target; the CUDA target's launches cover
+    their whole extent) the launch covers
     `[0, min(extent(T), max(b[i], 0)))`, where `b[i]` is the i32 at index i of
     buffer b when the launch runs: the rows a rank received in an exchange
     (its slot offsets' last entry), so that the kernels over them do not run
@@ -271,7 +272,10 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
     With `map %m` (i32 `[experts]`, written by `exec.exchange`) the groups
     are a rank's expert slots: group g multiplies by B's matrix `m[g]` (B
     `[E, n, k]` with any E), a group without rows may hold -1, and any other
-    value outside `[0, E)` is an execution error. The CPU target only.
+    value outside `[0, E)` is an execution error. On the CUDA target (vendor
+    GEMMs only, no gemv or dequant kernel) group g reads B's slot g of the
+    rank's copy of B, which holds the placement's experts in slot order:
+    `m[g]`'s matrix.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$offsets, Optional<Exec_BufferType>:$map,
@@ -303,7 +307,9 @@ def Exec_ExchangeOp : Exec_Op<"exchange"> {
     holds one row per received row (`recv_rows` rows) and each goes back to
     where it came from: `dst` gets rows(T) rows in dispatch order (rows past
     `offsets[experts]` 0), from the forward exchange's `slot_offsets` and
-    `counts`, which it reads.
+    `counts`, which it reads. On the CUDA target the runtime copies its
+    operands to the host and its results back (docs/parallelism.md, "On
+    GPUs").
   }];
   let arguments = (ins Exec_BufferType:$src, Exec_BufferType:$offsets,
                        Exec_BufferType:$slot_offsets,

@@ -86,4 +86,25 @@ Status Model::acquireCode(uint32_t index, std::shared_ptr<LoadedCode> *out) cons
   return Status();
 }
 
+std::vector<uint8_t> slotOnlyWeights(const Model &m, size_t function) {
+  std::vector<uint8_t> use(m.weights().size(), 0); // bit 0: a slot's B, bit 1: other
+  for (size_t f = 0; f < m.functions().size(); ++f) {
+    if (function != SIZE_MAX && f != function)
+      continue;
+    for (const CommandSpec &c : m.functions()[f].commands)
+      forEachOperand(c, [&](const Operand &op, Access) {
+        if (!op.isWeight)
+          return;
+        bool slot = c.kind == CommandKind::GroupedGemm && c.hasMap && &op == &c.b;
+        int64_t scales = m.weights()[op.index].scales;
+        for (int64_t w : {static_cast<int64_t>(op.index), scales})
+          if (w >= 0)
+            use[static_cast<size_t>(w)] |= slot ? 1 : 2;
+      });
+  }
+  for (uint8_t &u : use)
+    u = u == 1;
+  return use;
+}
+
 } // namespace moert::rt

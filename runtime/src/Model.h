@@ -349,6 +349,12 @@ private:
   mutable std::vector<std::weak_ptr<LoadedCode>> codeCache_;
 };
 
+/// Expert parallelism: the weights that only the grouped GEMMs of a rank's
+/// slots read (B of a GroupedGemm with a map, with an fp8 one's scales) in
+/// function `function`, or in any function when it is SIZE_MAX; 1 for
+/// those, 0 for every other weight.
+std::vector<uint8_t> slotOnlyWeights(const Model &m, size_t function = SIZE_MAX);
+
 } // namespace moert::rt
 
 #endif // MOERT_SRC_MODEL_H

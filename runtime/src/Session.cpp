@@ -213,20 +213,9 @@ void Session::splitSlotWeights() {
   const Model &m = *model_;
   slotWeights_.assign(m.functions().size(), {});
   for (size_t f = 0; f < m.functions().size(); ++f) {
-    // Weights only a mapped grouped GEMM reads (with an fp8 one's scales).
-    std::vector<uint8_t> use(m.weights().size(), 0); // 1: slots only, 2: other
-    for (const CommandSpec &c : m.functions()[f].commands)
-      forEachOperand(c, [&](const Operand &op, Access) {
-        if (!op.isWeight)
-          return;
-        bool slot = c.kind == CommandKind::GroupedGemm && c.hasMap && &op == &c.b;
-        int64_t scales = m.weights()[op.index].scales;
-        for (int64_t w : {static_cast<int64_t>(op.index), scales})
-          if (w >= 0)
-            use[static_cast<size_t>(w)] |= slot ? 1 : 2;
-      });
-    for (size_t w = 0; w < use.size(); ++w)
-      if (use[w] == 1 && m.weights()[w].slices > 1)
+    std::vector<uint8_t> only = slotOnlyWeights(m, f);
+    for (size_t w = 0; w < only.size(); ++w)
+      if (only[w] && m.weights()[w].slices > 1)
         slotWeights_[f].push_back(static_cast<uint32_t>(w));
   }
 }

@@ -814,12 +814,10 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     if (!(s = checkDim("experts", out->experts)))
       return s;
     Ends needA, needB, needC, needOff;
-    // With a map (expert parallelism, CPU) the groups are slots that name
+    // With a map (expert parallelism) the groups are slots that name
     // matrices of B, which holds the weight's leading dimension of them.
     int64_t bExperts = out->experts;
     if (c->has_map()) {
-      if (table_.target() != fb::Target::CpuX86_64)
-        return error(MOERT_INVALID_ARTIFACT, where, ": a map is the cpu target's");
       if (!(s = operand(c->map(), where + ": operand map", &out->map)))
         return s;
       const fb::Ref *b = c->b();
@@ -941,8 +939,6 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     where += " (Exchange)";
     if (!c)
       return error(MOERT_INVALID_ARTIFACT, where, " has no body");
-    if (table_.target() != fb::Target::CpuX86_64)
-      return error(MOERT_INVALID_ARTIFACT, where, ": exchanges are the cpu target's");
     if (!(s = operand(c->src(), where + ": operand src", &out->src)) ||
         !(s = operand(c->offsets(), where + ": operand offsets", &out->offsets)) ||
         !(s = operand(c->slot_offsets(), where + ": operand slot_offsets", &out->slotOffsets)) ||

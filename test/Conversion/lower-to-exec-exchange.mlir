@@ -2,11 +2,12 @@
 // exchange is one exec.exchange, the received rows a buffer of the bound
 // (recv_rows, or ranks times the dispatch's rows at max-tokens), the slots'
 // grouped GEMMs read the slot map, and the kernels over the received rows
-// stop at the rows received (limit: the slot offsets' last entry). The CUDA
-// target refuses them.
+// stop at the rows received (limit: the slot offsets' last entry). On the
+// CUDA target the slots' grouped GEMMs run on cuBLAS (no generated gemv
+// kernel: it takes no map) and the launches cover the whole bound.
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec=max-tokens=64 | FileCheck %s
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts="ranks=2 recv-rows=50" --moe-lower-to-exec=max-tokens=64 | FileCheck %s --check-prefix=BOUND
-// RUN: not moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec="max-tokens=64 target=cuda" 2>&1 | FileCheck %s --check-prefix=CUDA
+// RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 --moe-lower-to-exec="max-tokens=64 target=cuda gemv-max-tokens=8" | FileCheck %s --check-prefix=CUDA
 
 // CHECK-LABEL: func.func @mixtral
 // CHECK: %[[OFF:.*]] = exec.alloc {{.*}} bytes([0, 20]) : <5xi32>
@@ -26,7 +27,16 @@
 // CHECK: exec.launch @combine_0(%[[Y]],
 // BOUND: exec.exchange {{.*}} recv_rows(50) ranks(2)
 // BOUND: exec.grouped_gemm {{.*}} rows([0, 50]) experts(2)
-// CUDA: error: moe-lower-to-exec: expert parallelism (moe.exchange) runs on the CPU target only, for now
+// CUDA-LABEL: func.func @mixtral
+// CUDA: exec.exchange %[[XP:.*]], %[[OFF:.*]], %[[SOFF:.*]], %[[SMAP:.*]], %[[CNT:.*]] -> %[[XR:[0-9]+]] rows([2, 0]) recv_rows(256) ranks(2) slots(2) experts(4) :
+// CUDA-NOT: gemv
+// CUDA: exec.grouped_gemm %[[XR]], %{{.*}}, %[[SOFF]] map %[[SMAP]] -> %{{.*}} rows([0, 256]) experts(2) n(6) k(8) :
+// CUDA: exec.grouped_gemm %[[XR]], %{{.*}}, %[[SOFF]] map %[[SMAP]]
+// CUDA-SAME: -> <256x6xf32>{{$}}
+// CUDA: exec.launch @glu_0({{.*}}) extent([0, 256]) grain(32) : !exec.buffer<256x6xf32>, !exec.buffer<256x6xf32>{{$}}
+// CUDA: exec.grouped_gemm %{{.*}}, %{{.*}}, %[[SOFF]] map %[[SMAP]] -> %[[YR:[0-9]+]] rows([0, 256]) experts(2) n(8) k(6) :
+// CUDA-NOT: gemv
+// CUDA: exec.exchange %[[YR]], %[[OFF]], %[[SOFF]], %[[SMAP]], %[[CNT]] -> %{{.*}} rows([2, 0]) recv_rows(256) ranks(2) slots(2) experts(4) {back}
 func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
   %w1 = moe.weight "w1" from "m.safetensors" : tensor<4x6x8xf32>

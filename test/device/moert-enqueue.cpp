@@ -1,7 +1,7 @@
 //===- moert-enqueue.cpp - runs enqueued on a caller's CUDA stream ---------===//
 //
 //   moert-enqueue model.moeb x.npy [--device cuda:N] [--function NAME]
-//                 [--runs N] [--capture] [--pool] [--out y.npy]
+//                 [--runs N] [--capture] [--pool] [--one-rank] [--out y.npy]
 //                 [--bad host-input|past-end-output|wrong-device|
 //                        wrong-dtype|short-pool|misaligned-pool]
 //
@@ -19,6 +19,8 @@
 // moert_model_device_workspace_bytes (moert_session_options_t's
 // device_workspace), as a server's memory pool would; short-pool makes that
 // allocation 256 bytes short, misaligned-pool passes it 4 bytes in.
+// --one-rank gives the session the communicator of a one-rank local group,
+// for an artifact sharded over one rank (moe-compile --shard-experts=1).
 //
 // Under the stand-in driver (FAKECUDA_TRACE) it writes "moert-enqueue: ..."
 // lines into the trace around the enqueued runs, so that a test can check
@@ -77,15 +79,15 @@ void mark(const std::string &line) {
 int main(int argc, char **argv) {
   if (argc < 3)
     fail("usage: moert-enqueue model.moeb x.npy [--device cuda:N] [--function NAME] "
-         "[--runs N] [--capture] [--pool] [--out y.npy] [--bad host-input|past-end-output|"
+         "[--runs N] [--capture] [--pool] [--one-rank] [--out y.npy] [--bad host-input|past-end-output|"
          "wrong-device|wrong-dtype|short-pool|misaligned-pool]");
   std::string device = "cuda:0", function, out, bad;
   int runs = 1;
-  bool capture = false, pool = false;
+  bool capture = false, pool = false, oneRank = false;
   for (int i = 3; i < argc; ++i) {
     std::string flag = argv[i];
-    if (flag == "--capture" || flag == "--pool") {
-      (flag == "--pool" ? pool : capture) = true;
+    if (flag == "--capture" || flag == "--pool" || flag == "--one-rank") {
+      (flag == "--pool" ? pool : flag == "--capture" ? capture : oneRank) = true;
       continue;
     }
     if (i + 1 == argc)
@@ -162,6 +164,11 @@ int main(int argc, char **argv) {
     options.device_workspace_bytes = bad == "short-pool" ? need - 256 : need;
     mark("the session's workspace: " + std::to_string(need) + " bytes of the tool's");
   }
+  moert_local_group_t *group = nullptr;
+  if (oneRank) {
+    ok(moert_local_group_create(1, 10000, &group), "the local group");
+    options.communicator = moert_local_group_communicator(group, 0);
+  }
   moert_session_t *session = nullptr;
   ok(moert_session_create(model, device.c_str(), &options, &session), "the session");
 
@@ -233,6 +240,7 @@ int main(int argc, char **argv) {
               moert_model_function_name(model, fn), static_cast<long long>(T),
               capture ? " in the caller's capture" : "");
   moert_session_free(session);
+  moert_local_group_free(group);
   // The session freed none of the tool's memory (its workspace included).
   for (CUdeviceptr p : allocations)
     ok(*api, api->cuMemFree(p), "cuMemFree of the tool's memory");

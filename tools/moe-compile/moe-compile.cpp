@@ -114,10 +114,10 @@ static cl::opt<int64_t> cudaGemvMaxTokens(
              "in the artifact (default 0: cuBLAS at every T)"));
 static cl::opt<int64_t> shardRanks(
     "shard-experts", cl::init(0), cl::cat(category), cl::value_desc("RANKS"),
-    cl::desc("--target=cpu: expert parallelism over RANKS ranks (pass "
-             "moe-shard-experts): each rank runs the artifact on its own tokens "
-             "and computes the experts of its slots, which the session's "
-             "placement names (docs/parallelism.md); 0 (default): one device"));
+    cl::desc("expert parallelism over RANKS ranks (pass moe-shard-experts): "
+             "each rank runs the artifact on its own tokens and computes the "
+             "experts of its slots, which the session's placement names "
+             "(docs/parallelism.md); 0 (default): one device"));
 static cl::opt<int64_t> shardSlots(
     "shard-slots", cl::init(0), cl::cat(category),
     cl::desc("--shard-experts: expert slots per rank (default ceil(E / RANKS); "
@@ -300,9 +300,11 @@ int main(int argc, char **argv) {
     return fail("--shard-experts, --shard-slots and --shard-recv-rows must be >= 0");
   if ((shardSlots || shardRecvRows) && !shardRanks)
     return fail("--shard-slots and --shard-recv-rows go with --shard-experts");
-  if (shardRanks && options.target != moec::ExecTarget::Cpu)
-    return fail("--shard-experts is for --target=cpu (the cuda target has no "
-                "exchange yet)");
+  if (shardRanks && options.target == moec::ExecTarget::Cuda && ffnType &&
+      (*ffnType == moec::WeightType::FP8 || *ffnType == moec::WeightType::MXFP4))
+    return fail("--shard-experts with --target=cuda takes f32, bf16 or f16 expert "
+                "weights (the cuda target's sharded experts do not read fp8 or "
+                "mxfp4 yet)");
   bool writeArtifact = *stage == moec::Stage::Artifact;
   if (!signKey.empty() && !writeArtifact)
     return fail("--sign signs the artifact; it does not go with --compile-to "

@@ -15,21 +15,12 @@ using exec::Affine;
 
 namespace {
 
-LogicalResult refuseCuda(ExecBuilder &b, Operation *op) {
-  if (!b.options().cuda)
-    return success();
-  return op->emitError() << "moe-lower-to-exec: expert parallelism (" << op->getName()
-                         << ") runs on the CPU target only, for now";
-}
-
 struct ExchangeLowering : ExecPattern<moe::ExchangeOp> {
   using ExecPattern::ExecPattern;
   LogicalResult
   matchAndRewrite(moe::ExchangeOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     ExecBuilder b = builder(rewriter, op);
-    if (failed(refuseCuda(b, op)))
-      return failure();
     Value xp = adaptor.getInput();
     Affine rows = b.rowsOf(xp);
     int64_t ranks = op.getRanks(), slots = op.getSlots(),
@@ -54,8 +45,6 @@ struct ExchangeBackLowering : ExecPattern<moe::ExchangeBackOp> {
   matchAndRewrite(moe::ExchangeBackOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
     ExecBuilder b = builder(rewriter, op);
-    if (failed(refuseCuda(b, op)))
-      return failure();
     Value results = adaptor.getInput();
     Affine recv = b.rowsOf(results), rows = b.rowsOf(adaptor.getRowToken());
     if (recv.perToken != 0)

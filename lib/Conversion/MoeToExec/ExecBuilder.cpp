@@ -135,8 +135,11 @@ LogicalResult ExecBuilder::launch(const KernelSpecialization &spec, ArrayRef<Val
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))
     return failure();
-  // Over a rank's received rows (limitRows): up to the rows received.
-  bool limited = rowLimit && extent.perToken == 0 && extent.fixed == rowLimitRows;
+  // Over a rank's received rows (limitRows): up to the rows received. The
+  // CUDA target's launches cover the whole bound (a launch's extent is fixed
+  // in the graph that replays it).
+  bool limited = !options().cuda && rowLimit && extent.perToken == 0 &&
+                 extent.fixed == rowLimitRows;
   exec::LaunchOp::create(rewriter, loc, FlatSymbolRefAttr::get(*kernel), args,
                          limited ? rowLimit : Value(), affine(extent),
                          rewriter.getI64IntegerAttr(grain),

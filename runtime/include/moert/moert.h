@@ -321,7 +321,9 @@ MOERT_API void moert_session_options_init(moert_session_options_t *options);
  *  saying which, when they or a GPU are missing), loads the kernels, uploads
  *  the weights (once per model and GPU: a live session of the same
  *  moert_model_t on the same GPU lends its copy, which the last such session
- *  frees; two loads of one file are two models) and
+ *  frees; two loads of one file are two models; a rank of a sharded
+ *  artifact uploads only its slots of the experts' weights, shared only
+ *  with sessions that hold the same slots) and
  *  allocates the arena on the device (threads is ignored);
  *  each run copies the inputs in and the outputs back and synchronizes, and
  *  repeated runs at the same T replay CUDA graphs. A failed CUDA or cuBLAS
@@ -422,7 +424,8 @@ typedef struct moert_device_tensor_t {
  *  A T at which a grouped GEMM runs on cuBLAS reads the experts' row counts
  *  back to the host, so it cannot be enqueued: MOERT_UNSUPPORTED, which says
  *  the largest T that can (moe-compile --cuda-gemv-max-tokens; 0 when the
- *  artifact has no generated grouped kernel). A CPU session gives
+ *  artifact has no generated grouped kernel). So is any run of a sharded
+ *  artifact (its exchanges go through the host). A CPU session gives
  *  MOERT_UNSUPPORTED.
  *
  *  Errors the kernels find on the device (a data-derived index out of range)

@@ -1,6 +1,7 @@
 //===- CudaDevice.cpp - a session's state on an NVIDIA GPU ------------------===//
 #include "CudaDevice.h"
 
+#include "../ExpertExchange.h"
 #include "../ExpertOffsets.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
@@ -179,9 +180,15 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
   }
 
   // The weights: those a live session of this model uploaded to this GPU,
-  // or uploaded now.
-  if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, &weights_); !s)
-    return s;
+  // or uploaded now; a sharded artifact's once its slots are known
+  // (attachExchange).
+  bool sharded = false;
+  for (const FunctionSpec &f : model_.functions())
+    for (const CommandSpec &c : f.commands)
+      sharded = sharded || c.kind == CommandKind::Exchange;
+  if (!sharded)
+    if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, {}, &weights_); !s)
+      return s;
 
   uint64_t arena = layout.faultAt - layout.arenaAt, dequant = layout.dequantBytes;
   if (!ownsWorkspace_)
@@ -215,6 +222,42 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
     profiling_ = true;
     graphs_ = false;
   }
+  return Status();
+}
+
+Status CudaDevice::attachExchange(ExpertExchange *exchange) {
+  const Api &api = *api_;
+  if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
+    return s;
+  // The weights that only the slots' grouped GEMMs read (B of a mapped
+  // grouped GEMM, one matrix per expert) go up as this rank's slots, which
+  // those GEMMs read by slot: the map (the exchange's slot experts) is the
+  // placement's row, the slots' experts.
+  SlotLayout slots;
+  slots.experts = exchange->localExperts();
+  slots.slotOnly = slotOnlyWeights(model_);
+  for (size_t w = 0; w < slots.slotOnly.size(); ++w) {
+    if (!slots.slotOnly[w])
+      continue;
+    const WeightSpec &spec = model_.weights()[w];
+    if (spec.shape.empty() || spec.slices != static_cast<uint64_t>(spec.shape[0]) ||
+        spec.scales >= 0 || spec.panels)
+      return error(MOERT_UNSUPPORTED, "weight '", spec.name, "' of the slots' grouped GEMMs "
+                   "is not one plain matrix per expert, each with its own checksums, which a "
+                   "rank on a GPU uploads only its slots of");
+    for (int32_t e : slots.experts)
+      if (e >= spec.shape[0])
+        return error(MOERT_INVALID_ARGUMENT, "the placement names expert ", e, ", but weight '",
+                     spec.name, "' holds ", spec.shape[0]);
+  }
+  for (const FunctionSpec &f : model_.functions())
+    for (const CommandSpec &c : f.commands)
+      if (c.hasMap && !slots.slotOnly[c.b.index])
+        return error(MOERT_UNSUPPORTED, "a weight of the slots' grouped GEMMs is also read "
+                     "elsewhere; a rank on a GPU holds only its slots of it");
+  if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, slots, &weights_); !s)
+    return s;
+  exchange_ = exchange;
   return Status();
 }
 
@@ -392,8 +435,8 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
           return s;
       break;
     }
-    case CommandKind::Exchange: // the loader refuses them on this target
-      return error(MOERT_INTERNAL, what, ": exchanges run on the CPU only");
+    case CommandKind::Exchange: // on the host's schedule (hostCommand)
+      return error(MOERT_INTERNAL, what, ": an exchange inside a stretch");
     case CommandKind::Copy: {
       int64_t bytes = c.bytes.at(T);
       if (bytes > 0)
@@ -492,7 +535,9 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
     return s.prefixed(what + ": ");
   CUdeviceptr a = address(fn, c.a), b = address(fn, c.b), out = address(fn, c.c);
   int64_t used = offsets_[c.experts];
-  if (used < rows)
+  // A rank's slots (map): the rows past the received ones are never read
+  // (as on the CPU), and group g's matrix is slot g's (attachExchange).
+  if (used < rows && !c.hasMap)
     if (Status s = check(api.cuMemsetD32Async(out + uint64_t(used * c.n) * 4, 0,
                                               static_cast<size_t>((rows - used) * c.n),
                                               stream_),
@@ -520,6 +565,83 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
       return s;
   }
   return Status();
+}
+
+Status CudaDevice::hostCommand(const FunctionSpec &fn, const CommandSpec &c, size_t index,
+                               int64_t T) {
+  return c.kind == CommandKind::Exchange ? exchange(fn, c, index, T)
+                                         : groupedGemm(fn, c, index, T);
+}
+
+Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index,
+                            int64_t T) {
+  const Api &api = *api_;
+  std::string what = "command " + std::to_string(index) + " (Exchange)";
+  if (!exchange_)
+    return error(MOERT_INTERNAL, what, " without the session's exchange");
+  // The host arena mirrors the device arena's layout: each operand's host
+  // copy lies at its buffer's offset there.
+  auto host = [&](const Operand &op) { return hostArena_ + fn.buffers[op.index].offset; };
+  auto down = [&](const Operand &op, int64_t bytes, const char *name) -> Status {
+    if (bytes <= 0)
+      return Status();
+    return check(api.cuMemcpyDtoHAsync(host(op), address(fn, op), static_cast<size_t>(bytes),
+                                       stream_),
+                 what + ": cuMemcpyDtoHAsync of " + name);
+  };
+  auto up = [&](const Operand &op, int64_t bytes, const char *name) -> Status {
+    if (bytes <= 0)
+      return Status();
+    return check(api.cuMemcpyHtoDAsync(address(fn, op), host(op), static_cast<size_t>(bytes),
+                                       stream_),
+                 what + ": cuMemcpyHtoDAsync of " + name);
+  };
+  auto sync = [&] {
+    return check(api.cuStreamSynchronize(stream_),
+                 what + ": cuStreamSynchronize (the commands before it)");
+  };
+  const int64_t rows = c.rows.at(T), rb = c.rowBytes, slots = c.slots,
+                countBytes = c.ranks * c.slots * 4, slotOffsetBytes = (c.slots + 1) * 4;
+  Status s;
+  if (!c.back) {
+    // Down: this rank's rows in expert order and their offsets.
+    if (!(s = down(c.src, rows * rb, "the rows")) ||
+        !(s = down(c.offsets, (c.experts + 1) * 4, "the offsets")) || !(s = sync()))
+      return s;
+  } else {
+    // Down: the plan of the forward exchange, then the results of the rows
+    // received (as many as its slot offsets say, within the bound).
+    if (!(s = down(c.offsets, (c.experts + 1) * 4, "the offsets")) ||
+        !(s = down(c.slotOffsets, slotOffsetBytes, "the slot offsets")) ||
+        !(s = down(c.counts, countBytes, "the counts")) || !(s = sync()))
+      return s;
+    int64_t received = loadOffset(host(c.slotOffsets), slots);
+    received = std::clamp<int64_t>(received, 0, c.recvRows);
+    if (!(s = down(c.src, received * rb, "the results")) || !(s = sync()))
+      return s;
+  }
+  void *op[6] = {host(c.src),    host(c.offsets), host(c.slotOffsets),
+                 host(c.slotExperts), host(c.counts), host(c.dst)};
+  if (!(s = exchange_->run(c, T, op)))
+    return s.prefixed(what + ", T = " + std::to_string(T) + ": ");
+  if (!c.back) {
+    // Up: the plan and the rows received. The slots' grouped GEMMs that
+    // follow read the slot offsets from here, not back from the device.
+    int64_t received = loadOffset(host(c.slotOffsets), slots);
+    if (!(s = up(c.slotOffsets, slotOffsetBytes, "the slot offsets")) ||
+        !(s = up(c.slotExperts, slots * 4, "the slot experts")) ||
+        !(s = up(c.counts, countBytes, "the counts")) ||
+        !(s = up(c.dst, received * rb, "the rows received")))
+      return s;
+    noteWrites(fn, index, index + 1, T);
+    offsets_.resize(static_cast<size_t>(slots) + 1);
+    std::memcpy(offsets_.data(), host(c.slotOffsets), static_cast<size_t>(slotOffsetBytes));
+    offsetsAt_ = fn.buffers[c.slotOffsets.index].offset;
+    offsetsBytes_ = static_cast<uint64_t>(slotOffsetBytes);
+    return Status();
+  }
+  noteWrites(fn, index, index + 1, T);
+  return up(c.dst, rows * rb, "the results back");
 }
 
 Status CudaDevice::graphFor(const FunctionSpec &fn, size_t function, size_t begin, size_t end,
@@ -629,7 +751,13 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
   if (!api.cuPointerGetAttribute || !api.cuStreamIsCapturing)
     return error(MOERT_UNSUPPORTED, "the CUDA driver lacks cuPointerGetAttribute or "
                  "cuStreamIsCapturing, which runs on a caller's stream need");
-  // Every grouped GEMM must find its experts' rows on the device.
+  // Every grouped GEMM must find its experts' rows on the device, and no
+  // exchange may run (they go through the host).
+  for (size_t ci = 0; ci < fn.commands.size(); ++ci)
+    if (fn.commands[ci].kind == CommandKind::Exchange)
+      return error(MOERT_UNSUPPORTED, "command ", ci, " (Exchange) moves rows between ranks "
+                   "through the host, which a run on a stream cannot; a sharded artifact runs "
+                   "with moert_session_run");
   for (size_t ci = 0; ci < fn.commands.size(); ++ci)
     if (hostGrouped(fn.commands[ci], T)) {
       int64_t limit = INT64_MAX; // the largest T that can
@@ -823,8 +951,8 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
     begin = n + 1; // nothing left to issue
   }
   for (size_t ci = begin; ci <= fn.commands.size(); ++ci) {
-    bool grouped = ci < fn.commands.size() && hostGrouped(fn.commands[ci], T);
-    if (ci < fn.commands.size() && !grouped)
+    bool host = ci < fn.commands.size() && onHost(fn.commands[ci], T);
+    if (ci < fn.commands.size() && !host)
       continue;
     // Commands [begin, ci): one stretch, replayed from a graph when one was
     // captured at this T.
@@ -832,8 +960,8 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
     if (ci > begin)
       if (Status s = replay(fn, function, begin, ci, T); !s)
         return s;
-    if (grouped)
-      if (Status s = groupedGemm(fn, fn.commands[ci], ci, T); !s)
+    if (host)
+      if (Status s = hostCommand(fn, fn.commands[ci], ci, T); !s)
         return s;
     begin = ci + 1;
   }
@@ -897,11 +1025,11 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
       return s;
     if (ci == fn.commands.size())
       break;
-    // A grouped GEMM notes its own writes.
-    bool grouped = hostGrouped(fn.commands[ci], T);
-    if (!grouped)
+    // A host command notes its own writes.
+    bool host = onHost(fn.commands[ci], T);
+    if (!host)
       noteWrites(fn, ci, ci + 1, T);
-    Status s = grouped ? groupedGemm(fn, fn.commands[ci], ci, T) : issue(fn, ci, ci + 1, T);
+    Status s = host ? hostCommand(fn, fn.commands[ci], ci, T) : issue(fn, ci, ci + 1, T);
     if (!s)
       return s;
   }

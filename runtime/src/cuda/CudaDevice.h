@@ -73,6 +73,12 @@ public:
                  const moert_device_tensor_t *aux, void *stream) override;
   /// Reads and clears the fault word after the caller's stream's work.
   Status deviceError(void *stream) override;
+  /// A sharded artifact (expert parallelism): uploads the weights, each
+  /// slot-only weight as this rank's slots (DeviceWeights' SlotLayout), and
+  /// runs the Exchange commands through `exchange` on the host: their
+  /// operands copied to the host arena, the communicator's rounds, the
+  /// results copied back (docs/parallelism.md, "On GPUs").
+  Status attachExchange(ExpertExchange *exchange) override;
   /// The host side of a run is one thread.
   int32_t threads() const override { return 1; }
 
@@ -114,8 +120,18 @@ private:
     return c.kind == CommandKind::GroupedGemm &&
            !(c.gemvKernel >= 0 && T <= c.gemvMaxTokens);
   }
+  /// Whether command `c` at T runs on the host's schedule between stretches
+  /// (hostCommand): a host grouped GEMM or an exchange.
+  static bool onHost(const CommandSpec &c, int64_t T) {
+    return hostGrouped(c, T) || c.kind == CommandKind::Exchange;
+  }
+  Status hostCommand(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
   Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                      int64_t T);
+  /// Exchange command `c`: its operands down to the host arena, the
+  /// exchange's rounds there, its results up (the rows received, or the
+  /// results back).
+  Status exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
   /// C[m, n] (+)= A · Bᵀ by cuBLAS; for an f8e4m3 B (`scales` its
   /// matrix's scales) or an mxfp4 one, after the dequant kernel wrote B as
   /// bf16 to dequant_.
@@ -149,8 +165,11 @@ private:
   cublasHandle_t blas_ = nullptr;
   CUmodule module_ = nullptr;
   std::vector<CUfunction> kernels_;
-  /// The weights, shared with the model's other sessions on this GPU.
+  /// The weights, shared with the model's other sessions on this GPU (with
+  /// the same slots, for a sharded artifact).
   std::shared_ptr<const DeviceWeights> weights_;
+  /// A sharded artifact's exchange (attachExchange), or null.
+  ExpertExchange *exchange_ = nullptr;
   CUdeviceptr arena_ = 0;
   /// The kernels' fault word (after the arena, in its allocation): a kernel
   /// stores 1 there on an out-of-range data-derived index; read back with

@@ -1,6 +1,8 @@
 //===- DeviceWeights.cpp - a model's weights on one GPU, shared -------------===//
 #include "DeviceWeights.h"
 
+#include "moert/format.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -27,12 +29,26 @@ struct Entry {
   std::weak_ptr<const DeviceWeights> weights;
 };
 std::mutex registryMutex;
-std::map<std::pair<const Model *, CUdevice>, std::shared_ptr<Entry>> registry;
+std::map<std::tuple<const Model *, CUdevice, SlotLayout>, std::shared_ptr<Entry>> registry;
+
+bool slotOnly(const SlotLayout &slots, size_t w) {
+  return w < slots.slotOnly.size() && slots.slotOnly[w];
+}
+
+/// The bytes of one expert's matrix of weight `w` ([E, ...], one checksum
+/// slice per expert).
+uint64_t expertBytes(const WeightSpec &w) { return ChunkLayout{w.bytes, w.slices}.sliceBytes(); }
+
+/// The bytes a weight takes on the device.
+uint64_t deviceBytes(const WeightSpec &w, const SlotLayout &slots, size_t index) {
+  return slotOnly(slots, index) ? expertBytes(w) * slots.experts.size() : w.bytes;
+}
 
 } // namespace
 
 Status DeviceWeights::acquire(const Api &api, const Model &model, CUdevice device,
-                              CUstream stream, std::shared_ptr<const DeviceWeights> *out) {
+                              CUstream stream, const SlotLayout &slots,
+                              std::shared_ptr<const DeviceWeights> *out) {
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard<std::mutex> lock(registryMutex);
@@ -41,7 +57,7 @@ Status DeviceWeights::acquire(const Api &api, const Model &model, CUdevice devic
     for (auto it = registry.begin(); it != registry.end();)
       it = it->second.use_count() == 1 && it->second->weights.expired() ? registry.erase(it)
                                                                          : std::next(it);
-    std::shared_ptr<Entry> &slot = registry[{&model, device}];
+    std::shared_ptr<Entry> &slot = registry[{&model, device, slots}];
     if (!slot)
       slot = std::make_shared<Entry>();
     entry = slot;
@@ -52,14 +68,14 @@ Status DeviceWeights::acquire(const Api &api, const Model &model, CUdevice devic
     return Status();
   }
   std::shared_ptr<DeviceWeights> w(new DeviceWeights(api, device));
-  if (Status s = w->upload(model, stream); !s)
+  if (Status s = w->upload(model, slots, stream); !s)
     return s;
   entry->weights = w;
   *out = std::move(w);
   return Status();
 }
 
-Status DeviceWeights::upload(const Model &model, CUstream stream) {
+Status DeviceWeights::upload(const Model &model, const SlotLayout &slots, CUstream stream) {
   const Api &api = api_;
   // The weights outlive the session that uploads them, so they hold the
   // primary context too (it is current: the session retained it).
@@ -68,21 +84,24 @@ Status DeviceWeights::upload(const Model &model, CUstream stream) {
       !s)
     return s;
   uint64_t total = 0;
-  for (const WeightSpec &w : model.weights())
-    total += alignDevice(w.bytes);
+  for (size_t i = 0; i < model.weights().size(); ++i)
+    total += alignDevice(deviceBytes(model.weights()[i], slots, i));
   if (total) {
     if (Status s = check(api, api.cuMemAlloc(&base_, total),
                          "cuMemAlloc of " + std::to_string(total) + " bytes of weights");
         !s)
       return s;
   }
-  // Verify::Lazy: the upload is every weight's first use.
-  std::vector<uint32_t> all(model.weights().size());
-  for (uint32_t i = 0; i < all.size(); ++i)
-    all[i] = i;
-  if (Status s = model.verifyWeights(all); !s)
+  // Verify::Lazy: the upload is every weight's first use (a slot-only
+  // weight's: its slots' experts).
+  std::vector<uint32_t> whole, sliced;
+  for (uint32_t i = 0; i < model.weights().size(); ++i)
+    (slotOnly(slots, i) ? sliced : whole).push_back(i);
+  if (Status s = model.verifyWeights(whole); !s)
     return s;
-  return copy(model, stream);
+  if (Status s = model.verifyWeightExperts(sliced, slots.experts); !s)
+    return s;
+  return copy(model, slots, stream);
 }
 
 DeviceWeights::~DeviceWeights() {
@@ -102,7 +121,7 @@ DeviceWeights::~DeviceWeights() {
 // resident host copy of the weights. Without the driver's page-locked
 // allocations or events, or when they fail, each weight is copied from the
 // mapping directly.
-Status DeviceWeights::copy(const Model &model, CUstream stream) {
+Status DeviceWeights::copy(const Model &model, const SlotLayout &slots, CUstream stream) {
   const Api &api = api_;
   constexpr size_t kStage = size_t(16) << 20;
   void *stage[2] = {nullptr, nullptr};
@@ -129,22 +148,20 @@ Status DeviceWeights::copy(const Model &model, CUstream stream) {
     return s;
   };
   int slot = 0;
-  uint64_t at = 0;
-  for (const WeightSpec &w : model.weights()) {
-    address_.push_back(base_ + at);
-    std::string what = "the upload of weight '" + w.name + "'";
-    for (uint64_t off = 0; off < w.bytes;) {
-      size_t n = static_cast<size_t>(std::min<uint64_t>(w.bytes - off, ring ? kStage : w.bytes));
+  // `bytes` bytes from `src` in the mapping to `dst` on the device.
+  auto put = [&](CUdeviceptr dst, const uint8_t *src, uint64_t bytes,
+                 const std::string &what) -> Status {
+    for (uint64_t off = 0; off < bytes;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - off, ring ? kStage : bytes));
       Status s;
       if (!ring) {
-        s = check(api, api.cuMemcpyHtoD(base_ + at + off, w.data + off, n),
-                  "cuMemcpyHtoD (" + what + ")");
+        s = check(api, api.cuMemcpyHtoD(dst + off, src + off, n), "cuMemcpyHtoD (" + what + ")");
       } else {
         if (used[slot])
           s = check(api, api.cuEventSynchronize(done[slot]), "cuEventSynchronize (" + what + ")");
         if (s) {
-          std::memcpy(stage[slot], w.data + off, n);
-          s = check(api, api.cuMemcpyHtoDAsync(base_ + at + off, stage[slot], n, stream),
+          std::memcpy(stage[slot], src + off, n);
+          s = check(api, api.cuMemcpyHtoDAsync(dst + off, stage[slot], n, stream),
                     "cuMemcpyHtoDAsync (" + what + ")");
         }
         if (s)
@@ -153,11 +170,32 @@ Status DeviceWeights::copy(const Model &model, CUstream stream) {
         slot ^= 1;
       }
       if (!s)
-        return finish(s);
+        return s;
       off += n;
     }
-    model.releasePages(w.data, w.bytes);
-    at += alignDevice(w.bytes);
+    model.releasePages(src, bytes);
+    return Status();
+  };
+  uint64_t at = 0;
+  for (size_t i = 0; i < model.weights().size(); ++i) {
+    const WeightSpec &w = model.weights()[i];
+    address_.push_back(base_ + at);
+    std::string what = "the upload of weight '" + w.name + "'";
+    if (!slotOnly(slots, i)) {
+      if (Status s = put(base_ + at, w.data, w.bytes, what); !s)
+        return finish(s);
+    } else {
+      // Slot s: expert experts[s]'s matrix (an empty slot's rows are never
+      // read).
+      uint64_t per = expertBytes(w);
+      for (size_t s = 0; s < slots.experts.size(); ++s)
+        if (int32_t e = slots.experts[s]; e >= 0)
+          if (Status st = put(base_ + at + s * per, w.data + static_cast<uint64_t>(e) * per, per,
+                              what + ", expert " + std::to_string(e));
+              !st)
+            return finish(st);
+    }
+    at += alignDevice(deviceBytes(w, slots, i));
   }
   return finish(Status());
 }
