@@ -146,6 +146,20 @@ print("max relative difference %.2e" % d); sys.exit(0 if d <= 1e-5 else 1)' "$ou
     done
     rm -rf "$out"
   fi
+  # Expert parallelism: Mixtral over 2 ranks (threads, both on this GPU),
+  # split evenly and skewed, against one device (cuBLAS may sum a GEMM of
+  # other row counts in another order: within 1e-5).
+  if [ -e "$prep/ckpt-r2/mixtral.moeb" ]; then
+    if log=$("$py" "$prep/tools/check_ranks.py" --moe-run "$run" --checkpoint "$prep/ckpt/mixtral" \
+             --single "$prep/ckpt/mixtral.moeb" --sharded "2=$prep/ckpt-r2/mixtral.moeb" \
+             --tol 1e-5 --device "$device" 2>&1); then
+      echo "ok    expert parallelism, 2 ranks on $device: $(echo "$log" | tail -1)"
+    else
+      echo "FAIL  expert parallelism, 2 ranks on $device:"
+      echo "$log" | grep -E "FAIL|failed|rror" | tail -20
+      failed=$((failed + 1))
+    fi
+  fi
 fi
 
 if [ $bench = 1 ]; then

@@ -53,7 +53,8 @@ done
 mkdir -p "$out/lib"
 ldd "$build/bin/moe-run" | awk '/libopenblas|libgfortran|libquadmath/ {print $3}' |
   while read -r lib; do cp -L "$lib" "$out/lib/$(basename "$lib")" && xz -T2 -6 "$out/lib/$(basename "$lib")"; done
-cp "$root/test/e2e/Inputs/check_e2e.py" "$root/bench/torch_peer.py" "$out/tools/"
+cp "$root/test/e2e/Inputs/check_e2e.py" "$root/test/e2e/Inputs/check_ranks.py" \
+  "$root/bench/torch_peer.py" "$out/tools/"
 echo "gpu-prepare: reference checkpoints (every architecture, T = 1, 7, 64, 333)"
 "$py" "$root/test/reference/make_checkpoint.py" --arch all --out "$out/ckpt" --tokens 1,7,64,333 -q
 "$py" "$root/test/reference/make_checkpoint.py" --arch olmoe --dtype bf16 --out "$out/ckpt/olmoe_bf16" \
@@ -89,6 +90,12 @@ for ckpt in "$out"/ckpt/*/; do
   if [ "$arch" != cpu ] && [[ " $gemv_ckpts " == *" $name "* ]]; then
     "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-gemv/$name.moeb" --target "$target" \
       --max-tokens 512 --progress=never --weight-type "$wt" --cuda-gemv-max-tokens "$ckpt_gemv"
+  fi
+  # Expert parallelism: Mixtral's experts over 2 ranks (every rank on this GPU).
+  if [ "$arch" != cpu ] && [ "$name" = mixtral ]; then
+    mkdir -p "$out/ckpt-r2"
+    "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-r2/$name.moeb" --target "$target" \
+      --max-tokens 512 --progress=never --shard-experts=2
   fi
   rm "$out/ckpt/$name.mlir"
 done
