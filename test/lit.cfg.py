@@ -21,7 +21,7 @@ config.substitutions.append(("%moec_src", config.moec_src_root))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.moec_tools_dir, append_path=True)
 tools = ["moe-opt", "moe-import", "moe-compile", "moe-upcycle", "moe-run", "moe-placement", "moe-bench", "moert-stress",
-         "moert-enqueue"]
+         "moert-enqueue", "moert-nccl"]
 llvm_config.add_tool_substitutions(tools, [config.moec_tools_dir])
 config.substitutions.append(("%moe_run", os.path.join(config.moec_tools_dir, "moe-run")))
 

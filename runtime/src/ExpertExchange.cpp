@@ -163,10 +163,10 @@ void ExpertExchange::countSends(const uint8_t *offsets) {
         loadOffset(offsets, e + 1) - loadOffset(offsets, e);
 }
 
-Status ExpertExchange::run(const CommandSpec &c, int64_t T, void *const *op) {
+Status ExpertExchange::run(const CommandSpec &c, int64_t T, void *const *op, bool deviceRows) {
   collectiveFailure_ = false;
   // The session checked that the command's shape is the placement's.
-  Status s = c.back ? back(c, T, op) : forward(c, T, op);
+  Status s = c.back ? back(c, T, op, deviceRows) : forward(c, T, op);
   sends_.clear(); // a round that was not entered leaves its lists behind
   recvs_.clear();
   return s;
@@ -262,7 +262,7 @@ Status ExpertExchange::slotMessages(const uint8_t *counts, const uint8_t *slotOf
   return Status();
 }
 
-Status ExpertExchange::back(const CommandSpec &c, int64_t T, void *const *op) {
+Status ExpertExchange::back(const CommandSpec &c, int64_t T, void *const *op, bool deviceRows) {
   auto *src = static_cast<const uint8_t *>(op[0]);
   auto *offsets = static_cast<const uint8_t *>(op[1]);
   auto *slotOffsets = static_cast<const uint8_t *>(op[2]);
@@ -286,7 +286,7 @@ Status ExpertExchange::back(const CommandSpec &c, int64_t T, void *const *op) {
         recvs_.push_back({r, dst + loadOffset(offsets, e) * rb, static_cast<uint64_t>(n * rb)});
       }
   int64_t used = loadOffset(offsets, experts_);
-  if (used < rows)
+  if (used < rows && !deviceRows)
     std::memset(dst + used * rb, 0, static_cast<size_t>((rows - used) * rb));
   return round("the experts' results back");
 }

@@ -31,7 +31,10 @@ public:
                        std::unique_ptr<ExpertExchange> *out);
 
   /// Runs Exchange command `c` at T (its operands in forEachOperand's order).
-  Status run(const CommandSpec &c, int64_t T, void *const *operands);
+  /// With `deviceRows` the rows (src and dst) lie in a GPU's memory, which
+  /// only the communicator touches: the caller zeroes dst's rows past the
+  /// offsets' last entry on the way back.
+  Status run(const CommandSpec &c, int64_t T, void *const *operands, bool deviceRows = false);
 
   /// After a failed run: unless every rank failed alike (an overflow), tells
   /// the others that this rank stops, so that they fail too instead of
@@ -40,6 +43,7 @@ public:
 
   /// The experts this rank's slots hold (the placement's row; -1 left out).
   std::vector<int32_t> localExperts() const;
+  const moert_communicator_t &communicator() const { return comm_; }
   int32_t rank() const { return comm_.rank; }
   int32_t ranks() const { return comm_.size; }
 
@@ -57,7 +61,7 @@ private:
   Status slotMessages(const uint8_t *counts, const uint8_t *slotOffsets, int64_t recvRows,
                       uint8_t *base, int64_t rowBytes, std::vector<moert_message_t> *out);
   Status forward(const CommandSpec &c, int64_t T, void *const *op);
-  Status back(const CommandSpec &c, int64_t T, void *const *op);
+  Status back(const CommandSpec &c, int64_t T, void *const *op, bool deviceRows);
 
   moert_communicator_t comm_{};
   int64_t slots_ = 0, experts_ = 0;

@@ -51,7 +51,7 @@ const char *kUsage =
     "               [--router-stats] [--save-aux DIR] [--quiet]\n"
     "               [--trusted-key KEY.pub ...] [--require-signature]\n"
     "               [--memory-budget BYTES] [--router-noise-seed N]\n"
-    "               [--ranks N [--rank-tokens T0,T1,...] | --mpi]\n"
+    "               [--ranks N [--rank-tokens T0,T1,...] [--nccl] | --mpi]\n"
     "               [--placement E,E,...] [--exchange-timeout-ms MS]\n"
     "       moe-run --version\n"
     "\n"
@@ -109,6 +109,9 @@ const char *kUsage =
     "  --placement L     the expert in each slot, rank by rank, comma-separated,\n"
     "                    or @FILE (moe-placement --output's)\n"
     "                    (-1: empty; default: slot s of rank r holds r * S + s)\n"
+    "  --nccl            with --ranks: the ranks exchange over NCCL (libnccl.so.2,\n"
+    "                    opened at run time), rank r on GPU cuda:N+r for --device\n"
+    "                    cuda:N; the rows move from GPU to GPU\n"
     "  --exchange-timeout-ms MS  how long a rank waits for the others in an\n"
     "                    exchange before the run fails (default 60000)\n"
     "\n"
@@ -156,6 +159,7 @@ struct Options {
   std::vector<int32_t> placement;
   int32_t exchangeTimeoutMs = 60000;
   bool mpi = false;
+  bool nccl = false; // --ranks over NCCL, one GPU per rank
 };
 
 /// `path` with every "%r" replaced by `rank` (--mpi's per-rank files).
@@ -286,6 +290,9 @@ Options parseArgs(int argc, char **argv) {
     } else if (a == "--mpi") {
       noValue();
       o.mpi = true;
+    } else if (a == "--nccl") {
+      noValue();
+      o.nccl = true;
     } else if (a == "--device") {
       o.device = next();
     } else if (a == "--threads") {
@@ -327,6 +334,11 @@ Options parseArgs(int argc, char **argv) {
   if (o.ranks && !o.rankTokens.empty() && o.rankTokens.size() != size_t(o.ranks))
     fail("--rank-tokens lists " + std::to_string(o.rankTokens.size()) + " ranks, --ranks is " +
          std::to_string(o.ranks));
+  if (o.nccl && !o.ranks)
+    fail(o.mpi ? "--nccl goes with --ranks for now (one process, a GPU per rank); under mpirun "
+                 "give each process's session an NCCL communicator through the C API "
+                 "(docs/parallelism.md, \"NCCL\")"
+               : "--nccl goes with --ranks");
   if ((o.ranks || o.mpi) && o.routerNoiseSeed)
     fail("--router-noise-seed does not go with --ranks or --mpi yet");
   if (o.mpi && !o.saveAux.empty() && o.saveAux.find("%r") == std::string::npos)
@@ -590,9 +602,28 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
   if (sum != T)
     fail("--rank-tokens sums to " + std::to_string(sum) + ", but the inputs have T = " +
          std::to_string(T));
-  auto group = moert::LocalGroup::create(o.ranks, o.exchangeTimeoutMs);
-  if (!group)
-    fail(group.status().message());
+  // The ranks' communicator: a local group, or NCCL (each rank's made in
+  // its thread: ncclCommInitRank waits for every rank).
+  std::optional<moert::LocalGroup> group;
+  moert::NcclRank::Id ncclId{};
+  int32_t firstGpu = 0;
+  if (!o.nccl) {
+    auto g = moert::LocalGroup::create(o.ranks, o.exchangeTimeoutMs);
+    if (!g)
+      fail(g.status().message());
+    group.emplace(std::move(*g));
+  } else {
+    if (o.device.rfind("cuda", 0) != 0)
+      fail("--nccl: the ranks run on GPUs (a cuda artifact, --device cuda[:N]), not '" +
+           o.device + "'");
+    if (o.device.size() > 5)
+      firstGpu = static_cast<int32_t>(
+          moetools::parseInt("--device", o.device.substr(5), 0, 1023, fail));
+    auto id = moert::NcclRank::uniqueId();
+    if (!id)
+      fail("--nccl: " + id.status().message());
+    ncclId = *id;
+  }
   int32_t ranks = o.ranks;
   std::vector<std::string> errors(static_cast<size_t>(ranks));
   std::vector<double> times(static_cast<size_t>(ranks), 0);
@@ -604,7 +635,22 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
   for (int32_t r = 0; r < ranks; ++r)
     threads.emplace_back([&, r] {
       std::string &err = errors[static_cast<size_t>(r)];
-      auto session = moert::Session::create(model, o.device, rankOptions(o, group->communicator(r)));
+      const moert_communicator_t *comm = nullptr;
+      std::string device = o.device;
+      std::optional<moert::NcclRank> nccl; // outlives the session
+      if (group) {
+        comm = group->communicator(r);
+      } else {
+        auto n = moert::NcclRank::create(ncclId, r, o.ranks, firstGpu + r, o.exchangeTimeoutMs);
+        if (!n) {
+          err = n.status().message();
+          return;
+        }
+        nccl.emplace(std::move(*n));
+        comm = nccl->communicator();
+        device = "cuda:" + std::to_string(firstGpu + r);
+      }
+      auto session = moert::Session::create(model, device, rankOptions(o, comm));
       if (!session) {
         err = session.status().message();
         return;

@@ -541,6 +541,46 @@ MOERT_API const moert_communicator_t *moert_local_group_communicator(moert_local
 /** Frees the group (after every session that uses it). */
 MOERT_API void moert_local_group_free(moert_local_group_t *group);
 
+/** NCCL, for CUDA sessions (docs/parallelism.md, "NCCL"): one rank of an
+ *  NCCL communicator whose rounds are grouped ncclSend / ncclRecv calls on
+ *  a stream of its own, so that a CUDA session's exchanges move rows from
+ *  GPU to GPU without the host. libmoert links no NCCL: libnccl.so.2 is
+ *  opened at run time, the one the process already loaded when there is one
+ *  (PyTorch's, say). Messages in host memory (the exchanges' counts, or a
+ *  CPU session's rows) go through a device buffer of the communicator's.
+ *  A round that does not finish within the timeout aborts the NCCL
+ *  communicator (ncclCommAbort) and fails, as does every later one; an
+ *  abort aborts it too (the other ranks then fail by their timeout). */
+#define MOERT_NCCL_UNIQUE_ID_BYTES 128
+typedef struct moert_nccl moert_nccl_t;
+
+/** ncclGetUniqueId: the identity of a new NCCL communicator, which one rank
+ *  makes and every rank passes to moert_nccl_create (sent by the caller's
+ *  own means, e.g. MPI_Bcast). MOERT_UNSUPPORTED when NCCL or the CUDA
+ *  driver cannot be opened. */
+MOERT_API moert_status_t *moert_nccl_unique_id(uint8_t id[MOERT_NCCL_UNIQUE_ID_BYTES]);
+/** Rank `rank` of `ranks` (ncclCommInitRank: every rank calls it with the
+ *  same id, and it returns when all have) on GPU cuda:`device`, which no
+ *  other rank of the communicator may use. `timeout_ms` (> 0) bounds each
+ *  round. */
+MOERT_API moert_status_t *moert_nccl_create(const uint8_t id[MOERT_NCCL_UNIQUE_ID_BYTES],
+                                            int32_t rank, int32_t ranks, int32_t device,
+                                            int32_t timeout_ms, moert_nccl_t **out);
+/** The caller's NCCL communicator (an ncclComm_t) as one: its rank, size
+ *  and GPU are NCCL's. It stays the caller's to destroy (after
+ *  moert_nccl_free), unless a round failed: then it was aborted
+ *  (ncclCommAbort frees it) and must not be used again. */
+MOERT_API moert_status_t *moert_nccl_wrap(void *nccl_comm, int32_t timeout_ms,
+                                          moert_nccl_t **out);
+/** The communicator to give moert_session_options_t.communicator, valid
+ *  while `nccl` lives. */
+MOERT_API const moert_communicator_t *moert_nccl_communicator(moert_nccl_t *nccl);
+/** The GPU (cuda:N) the NCCL rank runs on; -1 for NULL. */
+MOERT_API int32_t moert_nccl_device(const moert_nccl_t *nccl);
+/** Destroys the NCCL communicator moert_nccl_create made (after every session
+ *  that uses it); a wrapped one is left to the caller. NULL is fine. */
+MOERT_API void moert_nccl_free(moert_nccl_t *nccl);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

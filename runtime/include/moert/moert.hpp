@@ -17,6 +17,7 @@
 #include "moert/moert.h"
 
 #include <cstdint>
+#include <array>
 #include <memory>
 #include <string>
 #include <utility>
@@ -227,6 +228,37 @@ public:
 private:
   explicit LocalGroup(moert_local_group_t *g) : group_(g, moert_local_group_free) {}
   std::unique_ptr<moert_local_group_t, void (*)(moert_local_group_t *)> group_;
+};
+
+/// One rank of an NCCL communicator (moert_nccl_*; CUDA sessions).
+class NcclRank {
+public:
+  using Id = std::array<uint8_t, MOERT_NCCL_UNIQUE_ID_BYTES>;
+  /// A new communicator's identity, for every rank's create.
+  static Expected<Id> uniqueId() {
+    Id id{};
+    Status st = Status::adopt(moert_nccl_unique_id(id.data()));
+    if (!st)
+      return st;
+    return id;
+  }
+  /// Rank `rank` of `ranks` on GPU cuda:`device` (a collective).
+  static Expected<NcclRank> create(const Id &id, int32_t rank, int32_t ranks, int32_t device,
+                                   int32_t timeoutMs) {
+    moert_nccl_t *n = nullptr;
+    Status st = Status::adopt(moert_nccl_create(id.data(), rank, ranks, device, timeoutMs, &n));
+    if (!st)
+      return st;
+    return NcclRank(n);
+  }
+  const moert_communicator_t *communicator() const {
+    return moert_nccl_communicator(nccl_.get());
+  }
+  int32_t device() const { return moert_nccl_device(nccl_.get()); }
+
+private:
+  explicit NcclRank(moert_nccl_t *n) : nccl_(n, moert_nccl_free) {}
+  std::unique_ptr<moert_nccl_t, void (*)(moert_nccl_t *)> nccl_;
 };
 
 class Session {

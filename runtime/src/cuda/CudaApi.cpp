@@ -7,8 +7,6 @@
 
 namespace moert::rt::cuda {
 
-namespace {
-
 void *openFirst(std::initializer_list<const char *> names, std::string *tried) {
   for (const char *name : names) {
     if (void *h = ::dlopen(name, RTLD_NOW | RTLD_LOCAL))
@@ -20,13 +18,7 @@ void *openFirst(std::initializer_list<const char *> names, std::string *tried) {
   return nullptr;
 }
 
-template <typename Fn>
-bool bind(void *lib, const char *symbol, Fn *&slot, std::string *missing) {
-  slot = reinterpret_cast<Fn *>(::dlsym(lib, symbol));
-  if (!slot)
-    *missing += std::string(missing->empty() ? "" : ", ") + symbol;
-  return slot != nullptr;
-}
+namespace {
 
 Status loadOnce(Api *api) {
   std::string tried;
@@ -56,6 +48,7 @@ Status loadOnce(Api *api) {
   bind(driver, "cuMemcpyDtoHAsync_v2", api->cuMemcpyDtoHAsync, &missing);
   bind(driver, "cuMemcpyDtoDAsync_v2", api->cuMemcpyDtoDAsync, &missing);
   bind(driver, "cuMemsetD32Async", api->cuMemsetD32Async, &missing);
+  bind(driver, "cuMemsetD8Async", api->cuMemsetD8Async, &missing);
   bind(driver, "cuStreamCreate", api->cuStreamCreate, &missing);
   bind(driver, "cuStreamDestroy_v2", api->cuStreamDestroy, &missing);
   bind(driver, "cuStreamSynchronize", api->cuStreamSynchronize, &missing);
@@ -83,6 +76,7 @@ Status loadOnce(Api *api) {
   bind(driver, "cuPointerGetAttribute", api->cuPointerGetAttribute, &optional);
   bind(driver, "cuStreamIsCapturing", api->cuStreamIsCapturing, &optional);
   bind(driver, "cuCtxSynchronize", api->cuCtxSynchronize, &optional);
+  bind(driver, "cuStreamQuery", api->cuStreamQuery, &optional);
   bind(driver, "cuEventCreate", api->cuEventCreate, &optional);
   bind(driver, "cuEventDestroy_v2", api->cuEventDestroy, &optional);
   bind(driver, "cuEventRecord", api->cuEventRecord, &optional);

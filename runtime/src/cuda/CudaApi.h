@@ -15,6 +15,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <dlfcn.h>
+#include <initializer_list>
 #include <string>
 
 namespace moert::rt::cuda {
@@ -33,6 +35,7 @@ using cublasHandle_t = struct cublasContext *;
 using cublasStatus_t = int;
 
 constexpr CUresult CUDA_SUCCESS = 0;
+constexpr CUresult CUDA_ERROR_NOT_READY = 600;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
 constexpr int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;
 constexpr int CU_JIT_ERROR_LOG_BUFFER = 5;
@@ -75,6 +78,7 @@ struct Api {
   CUresult (*cuMemcpyDtoHAsync)(void *, CUdeviceptr, size_t, CUstream);
   CUresult (*cuMemcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
   CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*cuMemsetD8Async)(CUdeviceptr, unsigned char, size_t, CUstream);
   CUresult (*cuStreamCreate)(CUstream *, unsigned);
   CUresult (*cuStreamDestroy)(CUstream);
   CUresult (*cuStreamSynchronize)(CUstream);
@@ -102,6 +106,8 @@ struct Api {
   CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
   CUresult (*cuStreamIsCapturing)(CUstream, int *);
   CUresult (*cuCtxSynchronize)();
+  // The NCCL communicator's wait with a deadline (null when absent).
+  CUresult (*cuStreamQuery)(CUstream);
   // Events, for MOERT_CUDA_PROFILE only (null when the driver lacks them).
   CUresult (*cuEventCreate)(CUevent *, unsigned);
   CUresult (*cuEventDestroy)(CUevent);
@@ -118,6 +124,19 @@ struct Api {
                                  int, int, int, int);
   const char *(*cublasGetStatusName)(cublasStatus_t);
 };
+
+/// dlopen (RTLD_NOW | RTLD_LOCAL) of the first of `names` that opens; null
+/// when none does, each one's failure added to *tried.
+void *openFirst(std::initializer_list<const char *> names, std::string *tried);
+/// dlsym of `symbol` in `lib` into `slot`; a missing one is added to
+/// *missing.
+template <typename Fn>
+bool bind(void *lib, const char *symbol, Fn *&slot, std::string *missing) {
+  slot = reinterpret_cast<Fn *>(::dlsym(lib, symbol));
+  if (!slot)
+    *missing += std::string(missing->empty() ? "" : ", ") + symbol;
+  return slot != nullptr;
+}
 
 /// Opens the driver and cuBLAS and initializes the driver, once per process;
 /// later calls return the first outcome. MOERT_UNSUPPORTED says which library

@@ -3,6 +3,7 @@
 
 #include "../ExpertExchange.h"
 #include "../ExpertOffsets.h"
+#include "Nccl.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
 #include "moert/mxfp4.h"
@@ -255,9 +256,16 @@ Status CudaDevice::attachExchange(ExpertExchange *exchange) {
       if (c.hasMap && !slots.slotOnly[c.b.index])
         return error(MOERT_UNSUPPORTED, "a weight of the slots' grouped GEMMs is also read "
                      "elsewhere; a rank on a GPU holds only its slots of it");
+  // An NCCL communicator moves the rows from GPU to GPU: its rank must be
+  // on this session's GPU.
+  int32_t ncclDevice = ncclDeviceOf(exchange->communicator());
+  if (ncclDevice >= 0 && ncclDevice != ordinal_)
+    return error(MOERT_INVALID_ARGUMENT, "the NCCL communicator's rank is on cuda:", ncclDevice,
+                 ", the session on cuda:", ordinal_);
   if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, slots, &weights_); !s)
     return s;
   exchange_ = exchange;
+  deviceRows_ = ncclDevice >= 0;
   return Status();
 }
 
@@ -602,11 +610,13 @@ Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t
   };
   const int64_t rows = c.rows.at(T), rb = c.rowBytes, slots = c.slots,
                 countBytes = c.ranks * c.slots * 4, slotOffsetBytes = (c.slots + 1) * 4;
+  // With an NCCL communicator (deviceRows_) the rows stay on the GPU: only
+  // the plan goes through the host.
   Status s;
   if (!c.back) {
-    // Down: this rank's rows in expert order and their offsets.
-    if (!(s = down(c.src, rows * rb, "the rows")) ||
-        !(s = down(c.offsets, (c.experts + 1) * 4, "the offsets")) || !(s = sync()))
+    // Down: the offsets, and this rank's rows in expert order.
+    if (!(s = down(c.offsets, (c.experts + 1) * 4, "the offsets")) ||
+        (!deviceRows_ && !(s = down(c.src, rows * rb, "the rows"))) || !(s = sync()))
       return s;
   } else {
     // Down: the plan of the forward exchange, then the results of the rows
@@ -617,12 +627,16 @@ Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t
       return s;
     int64_t received = loadOffset(host(c.slotOffsets), slots);
     received = std::clamp<int64_t>(received, 0, c.recvRows);
-    if (!(s = down(c.src, received * rb, "the results")) || !(s = sync()))
+    if (!deviceRows_ && (!(s = down(c.src, received * rb, "the results")) || !(s = sync())))
       return s;
   }
-  void *op[6] = {host(c.src),    host(c.offsets), host(c.slotOffsets),
-                 host(c.slotExperts), host(c.counts), host(c.dst)};
-  if (!(s = exchange_->run(c, T, op)))
+  auto rowsAt = [&](const Operand &op) -> void * {
+    return deviceRows_ ? reinterpret_cast<void *>(static_cast<uintptr_t>(address(fn, op)))
+                       : host(op);
+  };
+  void *op[6] = {rowsAt(c.src),       host(c.offsets), host(c.slotOffsets),
+                 host(c.slotExperts), host(c.counts),  rowsAt(c.dst)};
+  if (!(s = exchange_->run(c, T, op, deviceRows_)))
     return s.prefixed(what + ", T = " + std::to_string(T) + ": ");
   if (!c.back) {
     // Up: the plan and the rows received. The slots' grouped GEMMs that
@@ -631,7 +645,7 @@ Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t
     if (!(s = up(c.slotOffsets, slotOffsetBytes, "the slot offsets")) ||
         !(s = up(c.slotExperts, slots * 4, "the slot experts")) ||
         !(s = up(c.counts, countBytes, "the counts")) ||
-        !(s = up(c.dst, received * rb, "the rows received")))
+        (!deviceRows_ && !(s = up(c.dst, received * rb, "the rows received"))))
       return s;
     noteWrites(fn, index, index + 1, T);
     offsets_.resize(static_cast<size_t>(slots) + 1);
@@ -641,7 +655,16 @@ Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t
     return Status();
   }
   noteWrites(fn, index, index + 1, T);
-  return up(c.dst, rows * rb, "the results back");
+  if (!deviceRows_)
+    return up(c.dst, rows * rb, "the results back");
+  // The rows past the offsets' last entry (padding, dropped copies) are 0,
+  // as the exchange leaves them on the host.
+  int64_t used = std::clamp<int64_t>(loadOffset(host(c.offsets), c.experts), 0, rows);
+  if (used == rows)
+    return Status();
+  return check(api.cuMemsetD8Async(address(fn, c.dst) + static_cast<uint64_t>(used * rb), 0,
+                                   static_cast<size_t>((rows - used) * rb), stream_),
+               what + ": cuMemsetD8Async of the rows past the offsets");
 }
 
 Status CudaDevice::graphFor(const FunctionSpec &fn, size_t function, size_t begin, size_t end,

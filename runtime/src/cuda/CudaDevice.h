@@ -130,7 +130,8 @@ private:
                      int64_t T);
   /// Exchange command `c`: its operands down to the host arena, the
   /// exchange's rounds there, its results up (the rows received, or the
-  /// results back).
+  /// results back); with an NCCL communicator only the plan goes through
+  /// the host and the rows move from GPU to GPU.
   Status exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
   /// C[m, n] (+)= A · Bᵀ by cuBLAS; for an f8e4m3 B (`scales` its
   /// matrix's scales) or an mxfp4 one, after the dequant kernel wrote B as
@@ -170,6 +171,8 @@ private:
   std::shared_ptr<const DeviceWeights> weights_;
   /// A sharded artifact's exchange (attachExchange), or null.
   ExpertExchange *exchange_ = nullptr;
+  /// Its communicator moves device memory (NCCL): the rows stay on the GPU.
+  bool deviceRows_ = false;
   CUdeviceptr arena_ = 0;
   /// The kernels' fault word (after the arena, in its allocation): a kernel
   /// stores 1 there on an out-of-range data-derived index; read back with

@@ -1,10 +1,13 @@
-//===- FakeCuda.h - a stand-in CUDA driver and cuBLAS for tests -------------===//
+//===- FakeCuda.h - a stand-in CUDA driver, cuBLAS and NCCL for tests -----===//
 //
-// libmoert opens the CUDA driver (libcuda.so.1) and cuBLAS (libcublas.so.13)
-// with dlopen. These stand-ins, put first on LD_LIBRARY_PATH, let the CUDA
-// backend's host side run on a machine without a GPU:
+// libmoert opens the CUDA driver (libcuda.so.1), cuBLAS (libcublas.so.13)
+// and NCCL (libnccl.so.2) with dlopen. These stand-ins, put first on
+// LD_LIBRARY_PATH, let the CUDA backend's host side run on a machine
+// without a GPU (FakeNccl.cpp: NCCL ranks as threads of one process):
 //
-// - "device" memory is host memory; copies and fills are carried out;
+// - "device" memory is host memory, each allocation on the GPU whose
+//   primary context the thread made current; copies and fills are carried
+//   out;
 // - a stream queues its work and runs it at cuStreamSynchronize, so a result
 //   read before the synchronization is stale, as on a GPU;
 // - a captured stream records its work into a graph, and each graph launch
@@ -68,6 +71,11 @@ bool capturing(void *stream);
 /// when the stream is being captured. `what` names it in the trace;
 /// capturing adds " (captured)".
 void enqueue(void *stream, const std::string &what, std::function<void()> op);
+/// As enqueue, for an operation that runs only once `ready` says so: a
+/// synchronization waits for it, cuStreamQuery leaves it queued and says
+/// CUDA_ERROR_NOT_READY.
+void enqueueWhen(void *stream, const std::string &what, std::function<bool()> ready,
+                 std::function<void()> op);
 /// Called by the cuBLAS stand-in: `handles` cuBLAS handles are live (for
 /// the report at exit).
 void noteBlasHandles(int handles);

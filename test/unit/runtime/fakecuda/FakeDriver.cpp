@@ -4,6 +4,7 @@
 #include "cuda/CudaApi.h" // the signatures libmoert binds
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,6 +40,9 @@ struct Op {
   std::string what;
   std::function<void()> run;
   bool takesTime = true; // an event's record takes none
+  /// Whether it can run yet (null: always): an NCCL receive waits for its
+  /// sender (FakeNccl.cpp).
+  std::function<bool()> ready;
 };
 struct Stream {
   bool capturing = false, invalidated = false;
@@ -78,6 +82,7 @@ struct State {
   FILE *trace = nullptr;
   std::map<std::string, int> calls;         // per entry point, for FAKECUDA_FAIL
   std::map<uint64_t, uint64_t> allocations; // address → bytes
+  std::map<uint64_t, int> devices;          // address → the GPU it is on
   std::map<uint64_t, int> ordinals;         // address → its allocation's number
   int allocated = 0, graphsMade = 0, blasHandles = 0, contexts = 0;
   std::set<Stream *> streams;
@@ -291,30 +296,56 @@ std::string where(uint64_t address) {
 bool capturing(void *stream) { return static_cast<Stream *>(stream)->capturing; }
 
 /// Runs the work queued on `st`, in order (a synchronization, `entry`).
-void runPending(Stream *st, const char *entry) {
+/// Runs the stream's queued work in order; an operation that is not ready
+/// yet is waited for, or with `wait` false ends the call, leaving it and
+/// the rest queued (cuStreamQuery). Returns whether the queue emptied.
+bool runPending(Stream *st, const char *entry, bool wait = true) {
   std::vector<Op> work;
   {
     std::lock_guard<std::mutex> lock(state().mu);
     work.swap(st->pending);
   }
-  trace(std::string(entry) + ": " + std::to_string(work.size()) + " operations run");
-  for (Op &op : work) {
+  size_t i = 0;
+  for (; i < work.size(); ++i) {
+    Op &op = work[i];
+    if (op.ready && !op.ready()) {
+      if (!wait)
+        break;
+      while (!op.ready())
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
     op.run();
     if (op.takesTime)
       st->clockMs += 0.001;
   }
+  if (i < work.size()) {
+    // Not ready: back to the front of the queue (nothing else enqueues on
+    // a stream that one thread queries).
+    std::lock_guard<std::mutex> lock(state().mu);
+    st->pending.insert(st->pending.begin(), std::make_move_iterator(work.begin() + i),
+                       std::make_move_iterator(work.end()));
+  }
+  if (wait || i > 0)
+    trace(std::string(entry) + ": " + std::to_string(i) + " operations run");
+  return i == work.size();
 }
 
 void enqueue(void *stream, const std::string &what, std::function<void()> op) {
+  enqueueWhen(stream, what, nullptr, std::move(op));
+}
+
+void enqueueWhen(void *stream, const std::string &what, std::function<bool()> ready,
+                 std::function<void()> op) {
   State &s = state();
   auto *st = static_cast<Stream *>(stream);
   std::lock_guard<std::mutex> lock(s.mu);
+  Op o{what, std::move(op), true, std::move(ready)};
   if (st->capturing) {
     s.line(what + " (captured)");
-    st->captured.push_back({what, std::move(op)});
+    st->captured.push_back(std::move(o));
   } else {
     s.line(what);
-    st->pending.push_back({what, std::move(op)});
+    st->pending.push_back(std::move(o));
   }
 }
 
@@ -415,12 +446,18 @@ CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice) {
   return kSuccess;
 }
 
-CUresult cuDevicePrimaryCtxRetain(CUcontext *context, CUdevice) {
+/// Each GPU's primary context; the calling thread's current one's GPU
+/// (allocations are on it).
+int primary[64];
+thread_local int currentDevice = 0;
+
+CUresult cuDevicePrimaryCtxRetain(CUcontext *context, CUdevice device) {
   FAKECUDA_ENTRY("cuDevicePrimaryCtxRetain");
+  if (device < 0 || device >= 64)
+    return kInvalidValue;
   std::lock_guard<std::mutex> lock(state().mu);
   ++state().contexts;
-  static int primary;
-  *context = reinterpret_cast<CUcontext>(&primary);
+  *context = reinterpret_cast<CUcontext>(&primary[device]);
   return kSuccess;
 }
 
@@ -434,7 +471,11 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) {
 
 CUresult cuCtxSetCurrent(CUcontext context) {
   FAKECUDA_ENTRY("cuCtxSetCurrent");
-  return context ? kSuccess : kInvalidValue;
+  auto *p = reinterpret_cast<int *>(context);
+  if (p < primary || p >= primary + 64)
+    return kInvalidValue;
+  currentDevice = static_cast<int>(p - primary);
+  return kSuccess;
 }
 
 CUresult cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned, int *, void **) {
@@ -503,6 +544,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
   *out = reinterpret_cast<uintptr_t>(p);
   s.allocations[*out] = bytes;
   s.ordinals[*out] = s.allocated;
+  s.devices[*out] = currentDevice;
   s.line("cuMemAlloc_v2 " + std::to_string(bytes) + " bytes: mem" +
          std::to_string(s.allocated++));
   return kSuccess;
@@ -516,6 +558,7 @@ CUresult cuMemFree_v2(CUdeviceptr p) {
   if (!s.allocations.erase(p))
     return kInvalidValue;
   s.ordinals.erase(p);
+  s.devices.erase(p);
   std::free(reinterpret_cast<void *>(p));
   return kSuccess;
 }
@@ -543,6 +586,20 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes, CUstream
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t bytes,
                               CUstream stream) {
   return copy("cuMemcpyDtoDAsync_v2", nullptr, dst, nullptr, src, bytes, stream, true);
+}
+
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char value, size_t bytes, CUstream stream) {
+  FAKECUDA_ENTRY("cuMemsetD8Async");
+  if (!stream)
+    return kInvalidHandle;
+  if (!inside(dst, bytes)) {
+    trace("cuMemsetD8Async: " + std::to_string(bytes) + " bytes at " + hex(dst) +
+          " are outside any allocation");
+    return kInvalidValue;
+  }
+  enqueue(stream, "cuMemsetD8Async " + std::to_string(bytes) + " bytes at " + where(dst),
+          [=] { std::memset(reinterpret_cast<void *>(dst), value, bytes); });
+  return kSuccess;
 }
 
 CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t words, CUstream stream) {
@@ -589,6 +646,19 @@ CUresult cuStreamSynchronize(CUstream stream) {
     return kCaptureUnsupported;
   runPending(st, "cuStreamSynchronize");
   return kSuccess;
+}
+
+/// Runs what is ready of the stream's work: CUDA_ERROR_NOT_READY while an
+/// operation waits (an NCCL receive for its sender).
+CUresult cuStreamQuery(CUstream stream) {
+  FAKECUDA_ENTRY("cuStreamQuery");
+  Stream *st = asStream(stream);
+  if (!st)
+    return kInvalidHandle;
+  if (refusedInCapture("cuStreamQuery"))
+    return kCaptureUnsupported;
+  return runPending(st, "cuStreamQuery", /*wait=*/false) ? kSuccess
+                                                          : moert::rt::cuda::CUDA_ERROR_NOT_READY;
 }
 
 /// Every stream's queued work, one stream after the other.
@@ -893,8 +963,9 @@ CUresult cuEventElapsedTime_v2(float *ms, CUevent start, CUevent end) {
   return kSuccess;
 }
 
-/// The allocation that holds `p` (its start and size) and its GPU (0: every
-/// allocation is on the first GPU here); CUDA_ERROR_INVALID_VALUE outside
+/// The allocation that holds `p` (its start and size) and its GPU (the one
+/// whose primary context was current when it was made);
+/// CUDA_ERROR_INVALID_VALUE outside
 /// every allocation, as the driver says of memory it did not allocate.
 CUresult cuPointerGetAttribute(void *data, int attribute, CUdeviceptr p) {
   FAKECUDA_ENTRY("cuPointerGetAttribute");
@@ -905,7 +976,7 @@ CUresult cuPointerGetAttribute(void *data, int attribute, CUdeviceptr p) {
   auto it = --s.allocations.upper_bound(p);
   switch (attribute) {
   case moert::rt::cuda::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
-    *static_cast<int *>(data) = 0;
+    *static_cast<int *>(data) = s.devices[it->first];
     return kSuccess;
   case moert::rt::cuda::CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
     *static_cast<CUdeviceptr *>(data) = it->first;
@@ -952,6 +1023,8 @@ FAKECUDA_SAME_TYPE(cuMemcpyHtoDAsync, cuMemcpyHtoDAsync_v2);
 FAKECUDA_SAME_TYPE(cuMemcpyDtoHAsync, cuMemcpyDtoHAsync_v2);
 FAKECUDA_SAME_TYPE(cuMemcpyDtoDAsync, cuMemcpyDtoDAsync_v2);
 FAKECUDA_SAME_TYPE(cuMemsetD32Async, cuMemsetD32Async);
+FAKECUDA_SAME_TYPE(cuMemsetD8Async, cuMemsetD8Async);
+FAKECUDA_SAME_TYPE(cuStreamQuery, cuStreamQuery);
 FAKECUDA_SAME_TYPE(cuStreamCreate, cuStreamCreate);
 FAKECUDA_SAME_TYPE(cuStreamDestroy, cuStreamDestroy_v2);
 FAKECUDA_SAME_TYPE(cuStreamSynchronize, cuStreamSynchronize);
