@@ -21,7 +21,10 @@
 #     Then moert-enqueue: the Mixtral layer with the generated grouped kernel
 #     enqueued 3 times on a stream of the tool's with device tensors, then
 #     inside the tool's own stream capture; its output at T = 7 against the
-#     reference (1e-5).
+#     reference (1e-5). Then expert parallelism: Mixtral over 2 ranks on
+#     this GPU (through the host) against one device (1e-5), and where
+#     libnccl.so.2 loads, moert-nccl with one rank and Mixtral as one rank
+#     over NCCL against one device.
 #  2. moe-bench --target cuda --artifacts PREP/bench: the Mixtral-shape block
 #     (H 4096, F 14336, E 8, k 2; gpu-prepare.sh's BENCH_SHAPE), with f32 and
 #     with bf16 expert weights, and the DeepSeek-V3-shape block (H 7168, F 2048,
@@ -159,6 +162,29 @@ print("max relative difference %.2e" % d); sys.exit(0 if d <= 1e-5 else 1)' "$ou
       echo "$log" | grep -E "FAIL|failed|rror" | tail -20
       failed=$((failed + 1))
     fi
+  fi
+  # NCCL (where libnccl.so.2 loads): the communicator's rounds on one GPU,
+  # then Mixtral as one rank over NCCL against one device.
+  if [ -x "$prep/bin/moert-nccl" ] && "$py" -c 'import ctypes; ctypes.CDLL("libnccl.so.2")' 2>/dev/null; then
+    if log=$("$prep/bin/moert-nccl" --ranks 1 2>&1); then
+      echo "ok    moert-nccl (1 rank, real NCCL): $log"
+    else
+      echo "FAIL  moert-nccl (1 rank, real NCCL): $log"
+      failed=$((failed + 1))
+    fi
+    if [ -e "$prep/ckpt-r1/mixtral.moeb" ] && [ "${device%%:*}" = cuda ]; then
+      if log=$("$py" "$prep/tools/check_ranks.py" --moe-run "$run" --checkpoint "$prep/ckpt/mixtral" \
+               --single "$prep/ckpt/mixtral.moeb" --sharded "1=$prep/ckpt-r1/mixtral.moeb" \
+               --tol 1e-5 --device "$device" --nccl 2>&1); then
+        echo "ok    expert parallelism, 1 rank over NCCL on $device: $(echo "$log" | tail -1)"
+      else
+        echo "FAIL  expert parallelism, 1 rank over NCCL on $device:"
+        echo "$log" | grep -E "FAIL|failed|rror" | tail -20
+        failed=$((failed + 1))
+      fi
+    fi
+  else
+    echo "skip  NCCL: no libnccl.so.2 here (or moert-nccl not built)"
   fi
 fi
 

@@ -42,9 +42,10 @@ target=cuda:$arch
 rm -rf "$out" && mkdir -p "$out/bin" "$out/ckpt" "$out/bench" "$out/tools"
 [ "$arch" = cpu ] || { mkdir -p "$out/ckpt-gemv" && echo "$ckpt_gemv" > "$out/ckpt-gemv/max_tokens"; }
 cp "$build/bin/moe-run" "$build/bin/moe-bench" "$out/bin/"
-# The concurrency stress test (sessions sharing the weights) and the runs on
-# a caller's stream (moert-enqueue), where they are built.
-for tool in moert-stress moert-enqueue; do
+# The concurrency stress test (sessions sharing the weights), the runs on
+# a caller's stream (moert-enqueue) and the NCCL communicator's rounds
+# (moert-nccl), where they are built.
+for tool in moert-stress moert-enqueue moert-nccl; do
   [ -x "$build/bin/$tool" ] && cp "$build/bin/$tool" "$out/bin/"
 done
 # moe-run's and moe-bench's libraries that a GPU machine may lack (OpenBLAS and
@@ -91,11 +92,14 @@ for ckpt in "$out"/ckpt/*/; do
     "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-gemv/$name.moeb" --target "$target" \
       --max-tokens 512 --progress=never --weight-type "$wt" --cuda-gemv-max-tokens "$ckpt_gemv"
   fi
-  # Expert parallelism: Mixtral's experts over 2 ranks (every rank on this GPU).
+  # Expert parallelism: Mixtral's experts over 2 ranks (both on this GPU,
+  # through the host) and over 1 (NCCL, one GPU).
   if [ "$arch" != cpu ] && [ "$name" = mixtral ]; then
-    mkdir -p "$out/ckpt-r2"
-    "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-r2/$name.moeb" --target "$target" \
-      --max-tokens 512 --progress=never --shard-experts=2
+    for r in 1 2; do
+      mkdir -p "$out/ckpt-r$r"
+      "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt-r$r/$name.moeb" \
+        --target "$target" --max-tokens 512 --progress=never --shard-experts=$r
+    done
   fi
   rm "$out/ckpt/$name.mlir"
 done

@@ -9,7 +9,7 @@ largest |output|).
   check_ranks.py --moe-run BIN --checkpoint DIR --single A.moeb
                  --sharded 2=B.moeb [--sharded 4=C.moeb ...]
                  [--placement R=LIST ...] [--tol X] [--threads N]
-                 [--device DEV]
+                 [--device DEV] [--nccl]
 
 Each (layer, T, R) runs twice: the tokens split evenly, and skewed (rank 0
 gets none, rank r about r parts). With --per-rank (capacity routing, whose
@@ -47,6 +47,7 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--per-rank", action="store_true")
     p.add_argument("--device", default="cpu", help="moe-run's --device (every rank's)")
+    p.add_argument("--nccl", action="store_true", help="moe-run --nccl (the ranks over NCCL)")
     a = p.parse_args()
     sharded = [(int(s.split("=", 1)[0]), s.split("=", 1)[1]) for s in a.sharded]
     placements = dict((int(s.split("=", 1)[0]), s.split("=", 1)[1]) for s in a.placement)
@@ -56,6 +57,8 @@ def main():
     def run(artifact, layer, x, out, extra):
         cmd = [a.moe_run, artifact, "--function", "layer_%d" % layer, "--input", x,
                "--output", out, "--threads", str(a.threads), "--device", a.device, "-q"] + extra
+        if a.nccl and extra:
+            cmd.append("--nccl")
         r = subprocess.run(cmd, capture_output=True, text=True)
         return r.returncode, r.stderr.strip()
 
