@@ -51,7 +51,7 @@ const char *kUsage =
     "               [--router-stats] [--save-aux DIR] [--quiet]\n"
     "               [--trusted-key KEY.pub ...] [--require-signature]\n"
     "               [--memory-budget BYTES] [--router-noise-seed N]\n"
-    "               [--ranks N [--rank-tokens T0,T1,...] [--nccl] | --mpi]\n"
+    "               [--ranks N [--rank-tokens T0,T1,...] | --mpi] [--nccl]\n"
     "               [--placement E,E,...] [--exchange-timeout-ms MS]\n"
     "       moe-run --version\n"
     "\n"
@@ -101,7 +101,9 @@ const char *kUsage =
     "  --mpi             run as one rank of such an artifact under mpirun (one\n"
     "                    process per rank): '%r' in --input, --output and\n"
     "                    --save-aux paths is replaced by the rank; each rank\n"
-    "                    prints its outputs as 'rank R: output ...'\n"
+    "                    prints its outputs as 'rank R: output ...'; on GPUs\n"
+    "                    each process runs on cuda:N+L for --device cuda:N, L\n"
+    "                    its rank among those on its machine\n"
     "                    (--router-stats with --ranks, or on rank 0 with --mpi:\n"
     "                    the whole run's statistics; --save-aux with --ranks:\n"
     "                    the whole run's auxiliary outputs, with --mpi: each\n"
@@ -109,9 +111,10 @@ const char *kUsage =
     "  --placement L     the expert in each slot, rank by rank, comma-separated,\n"
     "                    or @FILE (moe-placement --output's)\n"
     "                    (-1: empty; default: slot s of rank r holds r * S + s)\n"
-    "  --nccl            with --ranks: the ranks exchange over NCCL (libnccl.so.2,\n"
-    "                    opened at run time), rank r on GPU cuda:N+r for --device\n"
-    "                    cuda:N; the rows move from GPU to GPU\n"
+    "  --nccl            with --ranks or --mpi on GPUs: the ranks exchange over\n"
+    "                    NCCL (libnccl.so.2, opened at run time; the rows move\n"
+    "                    from GPU to GPU); with --ranks rank r runs on cuda:N+r\n"
+    "                    for --device cuda:N\n"
     "  --exchange-timeout-ms MS  how long a rank waits for the others in an\n"
     "                    exchange before the run fails (default 60000)\n"
     "\n"
@@ -334,11 +337,8 @@ Options parseArgs(int argc, char **argv) {
   if (o.ranks && !o.rankTokens.empty() && o.rankTokens.size() != size_t(o.ranks))
     fail("--rank-tokens lists " + std::to_string(o.rankTokens.size()) + " ranks, --ranks is " +
          std::to_string(o.ranks));
-  if (o.nccl && !o.ranks)
-    fail(o.mpi ? "--nccl goes with --ranks for now (one process, a GPU per rank); under mpirun "
-                 "give each process's session an NCCL communicator through the C API "
-                 "(docs/parallelism.md, \"NCCL\")"
-               : "--nccl goes with --ranks");
+  if (o.nccl && !o.ranks && !o.mpi)
+    fail("--nccl goes with --ranks or --mpi");
   if ((o.ranks || o.mpi) && o.routerNoiseSeed)
     fail("--router-noise-seed does not go with --ranks or --mpi yet");
   if (o.mpi && !o.saveAux.empty() && o.saveAux.find("%r") == std::string::npos)
@@ -904,13 +904,63 @@ std::string reduceRouterStats(const moert::FunctionInfo &fn, const std::vector<m
   return error;
 }
 
-int runMpiMain(const Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
+/// --mpi on GPUs: cuda:N+L for --device cuda:N, L this process's rank among
+/// those on its machine; and with --nccl, its NCCL rank there (the unique id
+/// made on rank 0 and broadcast).
+std::optional<moert::NcclRank> mpiGpu(Options &o) {
+  if (o.device.rfind("cuda", 0) != 0) {
+    if (o.nccl)
+      fail("--nccl: the ranks run on GPUs (a cuda artifact, --device cuda[:N]), not '" +
+           o.device + "'");
+    return std::nullopt;
+  }
+  int32_t first = o.device.size() > 5 ? static_cast<int32_t>(moetools::parseInt(
+                                            "--device", o.device.substr(5), 0, 1023, fail))
+                                      : 0;
+  MPI_Comm node;
+  int local = 0;
+  if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
+          MPI_SUCCESS ||
+      MPI_Comm_rank(node, &local) != MPI_SUCCESS || MPI_Comm_free(&node) != MPI_SUCCESS)
+    fail("--mpi: cannot find this process's rank on its machine (MPI_Comm_split_type)");
+  o.device = "cuda:" + std::to_string(first + local);
+  if (!o.nccl)
+    return std::nullopt;
+  // [0]: whether rank 0 made an id, then the id.
+  std::vector<uint8_t> msg(1 + MOERT_NCCL_UNIQUE_ID_BYTES, 0);
+  std::string why;
+  if (gMpi->base.rank == 0) {
+    auto id = moert::NcclRank::uniqueId();
+    if (id) {
+      msg[0] = 1;
+      std::copy(id->begin(), id->end(), msg.begin() + 1);
+    } else {
+      why = id.status().message();
+    }
+  }
+  if (MPI_Bcast(msg.data(), static_cast<int>(msg.size()), MPI_BYTE, 0, MPI_COMM_WORLD) !=
+      MPI_SUCCESS)
+    fail("--nccl: MPI_Bcast of the NCCL unique id failed");
+  if (!msg[0])
+    fail("--nccl: " + (why.empty() ? "rank 0 could not make an NCCL unique id" : why));
+  moert::NcclRank::Id id;
+  std::copy(msg.begin() + 1, msg.end(), id.begin());
+  auto n = moert::NcclRank::create(id, gMpi->base.rank, gMpi->base.size, first + local,
+                                   o.exchangeTimeoutMs);
+  if (!n)
+    fail("--nccl: " + n.status().message());
+  return std::move(*n);
+}
+
+int runMpiMain(Options &o, const moert::Model &model, const moert::FunctionInfo &fn) {
   int rank = gMpi->base.rank;
   std::vector<moert::npy::Array> arrays = readInputs(o, fn);
   std::vector<moert_tensor_t> inputs;
   for (moert::npy::Array &a : arrays)
     inputs.push_back(moert::tensor(a.dtype, a.shape, a.data.data(), a.data.size()));
-  auto session = moert::Session::create(model, o.device, rankOptions(o, &gMpi->base));
+  std::optional<moert::NcclRank> nccl = mpiGpu(o); // outlives the session
+  auto session = moert::Session::create(
+      model, o.device, rankOptions(o, nccl ? nccl->communicator() : &gMpi->base));
   if (!session)
     fail(session.status().message());
   double ms = 0;

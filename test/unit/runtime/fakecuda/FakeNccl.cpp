@@ -1,18 +1,20 @@
 //===- FakeNccl.cpp - a stand-in libnccl.so.2 for tests (FakeCuda.h) ------===//
 //
 // The NCCL entry points libmoert opens (runtime/src/cuda/Nccl.cpp), for ranks
-// that are threads of one process on the stand-in driver's "GPUs":
+// that are threads of one process or processes of one machine (mpirun), on
+// the stand-in driver's "GPUs". A unique id names a fresh directory (under
+// $TMPDIR, else /tmp), through which the ranks meet:
 //
-// - ncclCommInitRank joins the ranks of one unique id (each waits for the
-//   others, as NCCL does);
+// - ncclCommInitRank leaves a file for its rank there and waits for the
+//   others' (as NCCL waits for every rank);
 // - between ncclGroupStart and ncclGroupEnd, ncclSend and ncclRecv are
 //   checked (the buffer inside a device allocation, the peer in range) and
 //   collected; ncclGroupEnd queues them on their stream: the sends first,
-//   each copying its bytes into the mailbox of (this rank, peer), then each
-//   receive, which runs once its sender's message is there (cuStreamQuery
-//   says CUDA_ERROR_NOT_READY until then) and copies it out; messages
-//   between two ranks are matched in order, and a size that differs is an
-//   asynchronous error (ncclCommGetAsyncError);
+//   each writing its bytes to the file of (this rank, peer, its number
+//   between the two), then each receive, which runs once its sender's file
+//   is there (cuStreamQuery says CUDA_ERROR_NOT_READY until then) and reads
+//   and removes it; a size that differs is an asynchronous error
+//   (ncclCommGetAsyncError);
 // - ncclCommAbort lets the rank's waiting receives end without data.
 //
 // Each call is traced as the driver's are.
@@ -22,15 +24,19 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <deque>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -42,20 +48,14 @@ struct UniqueId {
   char internal[128];
 };
 
-struct Group {
-  int size = 0;
-  std::mutex mu;
-  std::condition_variable joined;
-  int members = 0;
-  /// Messages in flight from rank a to rank b, in order.
-  std::map<std::pair<int, int>, std::deque<std::vector<uint8_t>>> box;
-};
-
 struct Comm {
-  std::shared_ptr<Group> group;
-  int rank = 0;
-  bool aborted = false;   // under group->mu
-  ncclResult_t error = 0; // under group->mu
+  std::string dir; // the unique id's
+  int rank = 0, size = 0;
+  std::mutex mu;
+  bool aborted = false;   // under mu
+  ncclResult_t error = 0; // under mu
+  /// The next message's number to and from each peer (posting order).
+  std::vector<uint64_t> sent, received;
 };
 
 struct P2p {
@@ -67,10 +67,7 @@ struct P2p {
 };
 
 std::mutex registryMu;
-std::map<std::string, std::shared_ptr<Group>> *groups =
-    new std::map<std::string, std::shared_ptr<Group>>; // never destroyed
 std::map<Comm *, std::shared_ptr<Comm>> *comms = new std::map<Comm *, std::shared_ptr<Comm>>;
-int idsMade = 0;
 
 thread_local int depth = 0;
 thread_local std::vector<P2p> collected;
@@ -83,6 +80,16 @@ std::shared_ptr<Comm> find(void *comm) {
 
 std::string name(const Comm &c) { return "rank " + std::to_string(c.rank); }
 
+bool exists(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string messagePath(const Comm &c, int from, int to, uint64_t n) {
+  return c.dir + "/msg." + std::to_string(from) + "." + std::to_string(to) + "." +
+         std::to_string(n);
+}
+
 /// Queues the collected operations on their streams: sends, then receives.
 void flush() {
   std::vector<P2p> ops;
@@ -92,39 +99,48 @@ void flush() {
       if (op.send != (pass == 0))
         continue;
       std::shared_ptr<Comm> c = op.comm;
-      std::pair<int, int> key = op.send ? std::make_pair(c->rank, op.peer)
-                                        : std::make_pair(op.peer, c->rank);
       if (op.send) {
+        std::string path = messagePath(*c, c->rank, op.peer, c->sent[op.peer]++);
         fakecuda::enqueue(op.stream,
                           "ncclSend " + std::to_string(op.bytes) + " bytes from " +
                               fakecuda::where(op.buffer) + ", " + name(*c) + " to rank " +
                               std::to_string(op.peer),
-                          [c, key, op] {
-                            const auto *p = reinterpret_cast<const uint8_t *>(op.buffer);
-                            std::lock_guard<std::mutex> lock(c->group->mu);
-                            c->group->box[key].emplace_back(p, p + op.bytes);
+                          [path, op] {
+                            {
+                              std::ofstream f(path + ".tmp", std::ios::binary);
+                              f.write(reinterpret_cast<const char *>(op.buffer),
+                                      static_cast<std::streamsize>(op.bytes));
+                            }
+                            std::rename((path + ".tmp").c_str(), path.c_str());
                           });
         continue;
       }
+      std::string path = messagePath(*c, op.peer, c->rank, c->received[op.peer]++);
       fakecuda::enqueueWhen(
           op.stream,
           "ncclRecv " + std::to_string(op.bytes) + " bytes to " + fakecuda::where(op.buffer) +
               ", " + name(*c) + " from rank " + std::to_string(op.peer),
-          [c, key] {
-            std::lock_guard<std::mutex> lock(c->group->mu);
-            return c->aborted || !c->group->box[key].empty();
+          [c, path] {
+            {
+              std::lock_guard<std::mutex> lock(c->mu);
+              if (c->aborted)
+                return true;
+            }
+            return exists(path);
           },
-          [c, key, op] {
-            std::lock_guard<std::mutex> lock(c->group->mu);
-            auto &queue = c->group->box[key];
-            if (c->aborted || queue.empty())
-              return;
-            std::vector<uint8_t> m = std::move(queue.front());
-            queue.pop_front();
+          [c, path, op] {
+            std::ifstream f(path, std::ios::binary);
+            if (!f)
+              return; // aborted
+            std::vector<char> m((std::istreambuf_iterator<char>(f)),
+                                std::istreambuf_iterator<char>());
+            f.close();
+            std::remove(path.c_str());
             if (m.size() != op.bytes) {
               fakecuda::trace("ncclRecv: " + name(*c) + " expected " + std::to_string(op.bytes) +
                               " bytes from rank " + std::to_string(op.peer) + ", got " +
                               std::to_string(m.size()));
+              std::lock_guard<std::mutex> lock(c->mu);
               c->error = kInvalidUsage;
             }
             std::memcpy(reinterpret_cast<void *>(op.buffer), m.data(),
@@ -144,7 +160,7 @@ ncclResult_t post(bool send, uint64_t buffer, size_t count, int type, int peer, 
                     " (the stand-in takes bytes)");
     return kInvalidArgument;
   }
-  if (peer < 0 || peer >= c->group->size || !fakecuda::inside(buffer, count)) {
+  if (peer < 0 || peer >= c->size || !fakecuda::inside(buffer, count)) {
     fakecuda::trace(std::string(entry) + ": peer " + std::to_string(peer) + " or " +
                     std::to_string(count) + " bytes at " + fakecuda::where(buffer) +
                     " not in device memory");
@@ -163,50 +179,43 @@ extern "C" {
 ncclResult_t ncclGetUniqueId(UniqueId *id) {
   if (!id)
     return kInvalidArgument;
+  const char *tmp = std::getenv("TMPDIR");
+  std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/fakenccl.XXXXXX";
+  if (pattern.size() >= sizeof id->internal || !::mkdtemp(pattern.data()))
+    return kSystemError;
   std::memset(id->internal, 0, sizeof id->internal);
-  std::lock_guard<std::mutex> lock(registryMu);
-  std::snprintf(id->internal, sizeof id->internal, "fakenccl-%d", idsMade++);
-  fakecuda::trace(std::string("ncclGetUniqueId: ") + id->internal);
+  std::memcpy(id->internal, pattern.data(), pattern.size());
+  fakecuda::trace("ncclGetUniqueId");
   return kSuccess;
 }
 
 ncclResult_t ncclCommInitRank(void **comm, int ranks, UniqueId id, int rank) {
   if (!comm || ranks < 1 || rank < 0 || rank >= ranks)
     return kInvalidArgument;
-  std::string key(id.internal, strnlen(id.internal, sizeof id.internal));
-  std::shared_ptr<Group> g;
-  {
-    std::lock_guard<std::mutex> lock(registryMu);
-    std::shared_ptr<Group> &slot = (*groups)[key];
-    if (!slot) {
-      slot = std::make_shared<Group>();
-      slot->size = ranks;
-    }
-    g = slot;
-  }
-  if (g->size != ranks)
-    return kInvalidUsage;
-  {
-    std::unique_lock<std::mutex> lock(g->mu);
-    ++g->members;
-    g->joined.notify_all();
-    if (!g->joined.wait_for(lock, std::chrono::seconds(30),
-                            [&] { return g->members >= g->size; })) {
-      fakecuda::trace("ncclCommInitRank: rank " + std::to_string(rank) +
-                      " waited 30 s for the others");
-      return kSystemError;
-    }
-  }
   auto c = std::make_shared<Comm>();
-  c->group = g;
+  c->dir.assign(id.internal, strnlen(id.internal, sizeof id.internal));
   c->rank = rank;
+  c->size = ranks;
+  c->sent.assign(static_cast<size_t>(ranks), 0);
+  c->received.assign(static_cast<size_t>(ranks), 0);
+  std::ofstream(c->dir + "/joined." + std::to_string(rank)).put('1');
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (int r = 0; r < ranks; ++r)
+    while (!exists(c->dir + "/joined." + std::to_string(r))) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        fakecuda::trace("ncclCommInitRank: rank " + std::to_string(rank) +
+                        " waited 30 s for the others");
+        return kSystemError;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
   {
     std::lock_guard<std::mutex> lock(registryMu);
     (*comms)[c.get()] = c;
   }
   *comm = c.get();
   fakecuda::trace("ncclCommInitRank: rank " + std::to_string(rank) + " of " +
-                  std::to_string(ranks) + " (" + key + ")");
+                  std::to_string(ranks));
   return kSuccess;
 }
 
@@ -215,13 +224,16 @@ static ncclResult_t release(void *comm, const char *entry) {
   if (!c)
     return kInvalidArgument;
   {
-    std::lock_guard<std::mutex> lock(c->group->mu);
+    std::lock_guard<std::mutex> lock(c->mu);
     c->aborted = true;
   }
   {
     std::lock_guard<std::mutex> lock(registryMu);
     comms->erase(c.get());
   }
+  // The last rank out removes the directory (unless messages were left).
+  std::remove((c->dir + "/joined." + std::to_string(c->rank)).c_str());
+  ::rmdir(c->dir.c_str());
   fakecuda::trace(std::string(entry) + ": " + name(*c));
   return kSuccess;
 }
@@ -233,7 +245,7 @@ ncclResult_t ncclCommGetAsyncError(void *comm, ncclResult_t *error) {
   std::shared_ptr<Comm> c = find(comm);
   if (!c || !error)
     return kInvalidArgument;
-  std::lock_guard<std::mutex> lock(c->group->mu);
+  std::lock_guard<std::mutex> lock(c->mu);
   *error = c->error;
   return kSuccess;
 }
@@ -252,7 +264,7 @@ ncclResult_t ncclCommCount(void *comm, int *count) {
   std::shared_ptr<Comm> c = find(comm);
   if (!c || !count)
     return kInvalidArgument;
-  *count = c->group->size;
+  *count = c->size;
   return kSuccess;
 }
 
