@@ -6,8 +6,12 @@
 //
 //===----------------------------------------------------------------------===//
 #include "exec/ExecDialect.h"
+#include "moert/format.h"
 
 #include "mlir/Interfaces/FunctionInterfaces.h"
+
+#include <algorithm>
+#include <cmath>
 
 using namespace mlir;
 using namespace moec::exec;
@@ -349,6 +353,36 @@ LogicalResult ExchangeOp::verify() {
     return failure();
   if (getSrc() == getDst())
     return emitOpError() << "src and dst are the same buffer";
+  return success();
+}
+
+int64_t ExpertChoiceOp::getMaxRows(int64_t maxTokens, int64_t experts, int64_t ranks,
+                                   double capacityFactor) {
+  int64_t c = moert::expertChoiceCapacity(capacityFactor, ranks * maxTokens, experts);
+  return experts * std::min(c, maxTokens);
+}
+
+LogicalResult ExpertChoiceOp::verify() {
+  Type i32 = IntegerType::get(getContext(), 32), f32 = Float32Type::get(getContext());
+  int64_t e = getExperts(), ranks = getRanks(), mt = getMaxTokens();
+  double cf = getCapacityFactor().convertToDouble();
+  if (e < 1 || ranks < 1 || mt < 1 || !(cf > 0.0) || !std::isfinite(cf))
+    return emitOpError() << "experts, ranks and max_tokens must be at least 1 and "
+                            "capacity_factor finite and > 0, got "
+                         << e << ", " << ranks << ", " << mt << ", " << cf;
+  int64_t need = getMaxRows(mt, e, ranks, cf), rows = getMaxRows();
+  if (rows < need)
+    return emitOpError() << "max_rows must be at least " << need
+                         << " (experts x min(C, max_tokens)), got " << rows;
+  // A static row count is the bound's.
+  int64_t dims = cast<BufferType>(getRowWeight().getType()).getShape()[0];
+  int64_t expect = ShapedType::isDynamic(dims) ? -1 : rows;
+  if (failed(verifyAffine(*this, "tokens", getTokens())) ||
+      failed(verifyBuffer(*this, "scores", getScores(), {-1, e}, f32)) ||
+      failed(verifyBuffer(*this, "row_weight", getRowWeight(), {expect}, f32)) ||
+      failed(verifyBuffer(*this, "row_token", getRowToken(), {-1}, i32)) ||
+      failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)))
+    return failure();
   return success();
 }
 

@@ -326,6 +326,43 @@ def Exec_ExchangeOp : Exec_Op<"exchange"> {
   }];
 }
 
+def Exec_ExpertChoiceOp : Exec_Op<"expert_choice"> {
+  let summary = "expert-choice routing over ranks (moe.expert_choice ranks(N))";
+  let description = [{
+    A collective over the session's communicator (every rank runs it).
+    `scores` holds this rank's tokens' scores (f32 `[tokens(T), experts]`,
+    at most `max_tokens` rows); the ranks' scores are gathered in rank order
+    (Tg tokens in all) and expert e takes its C = min(Tg, ceil(capacity_factor
+    · Tg / experts)) best tokens, descending, ties to the lower token, as
+    `moe.expert_choice` does on one device. It writes this rank's rows of
+    that choice: for each expert, its chosen tokens that are this rank's, in
+    that order; `row_token` (i32 `[R]`) the token's index among this rank's
+    and -1 past the rows kept, `row_weight` (f32 `[R]`) its score (0 past
+    them), `offsets` (i32 `[experts + 1]`) the rows per expert. The row
+    buffers hold `max_rows` rows, at least experts · min(C at ranks ·
+    max_tokens tokens, max_tokens): as many as a rank can keep.
+  }];
+  let arguments = (ins Exec_BufferType:$scores, Exec_BufferType:$row_weight,
+                       Exec_BufferType:$row_token, Exec_BufferType:$offsets,
+                       Exec_AffineAttr:$tokens, I64Attr:$max_tokens,
+                       I64Attr:$max_rows, I64Attr:$experts, I64Attr:$ranks,
+                       F64Attr:$capacity_factor);
+  let assemblyFormat = [{
+    $scores `->` $row_weight `,` $row_token `,` $offsets `tokens` `(` $tokens `)`
+    `max_tokens` `(` $max_tokens `)` `max_rows` `(` $max_rows `)` `experts` `(`
+    $experts `)` `ranks` `(` $ranks `)` `capacity_factor` `(` $capacity_factor `)`
+    attr-dict `:` type($scores) `->` type($row_weight) `,` type($row_token) `,`
+    type($offsets)
+  }];
+  let extraClassDeclaration = [{
+    /// The rows an expert choice over `ranks` ranks of at most `maxTokens`
+    /// tokens each can keep on one rank: experts · min(C, maxTokens), C at
+    /// ranks · maxTokens tokens.
+    static int64_t getMaxRows(int64_t maxTokens, int64_t experts, int64_t ranks,
+                              double capacityFactor);
+  }];
+}
+
 def Exec_FillOp : Exec_Op<"fill"> {
   let summary = "fill bytes(T) bytes with a repeated 32-bit pattern";
   let arguments = (ins Exec_BufferType:$dst, Exec_AffineAttr:$bytes,

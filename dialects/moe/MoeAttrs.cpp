@@ -1,6 +1,6 @@
 //===- MoeAttrs.cpp - routing and expert configuration attributes ---------===//
 #include "moe/MoeDialect.h"
-
+#include "moert/format.h"
 
 #include <cmath>
 #include <cstdio>
@@ -146,9 +146,6 @@ ExpertChoiceAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 int64_t ExpertChoiceAttr::getCapacity(int64_t numTokens,
                                       int64_t numExperts) const {
-  double c = std::ceil(getCapacityFactor().convertToDouble() *
-                       static_cast<double>(numTokens) /
-                       static_cast<double>(numExperts));
-  return c >= static_cast<double>(numTokens) ? numTokens
-                                             : static_cast<int64_t>(c);
+  return moert::expertChoiceCapacity(getCapacityFactor().convertToDouble(), numTokens,
+                                     numExperts);
 }

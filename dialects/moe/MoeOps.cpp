@@ -378,8 +378,12 @@ LogicalResult ExpertChoiceOp::verify() {
   auto e = verifyLogits(check, *this, getLogits());
   if (failed(e))
     return failure();
+  if (getRanks() && *getRanks() < 1)
+    return emitOpError() << "ranks must be at least 1, got " << *getRanks();
   int64_t t = getLogits().getType().getDimSize(0);
-  int64_t rows = getNumRows(t, *e, getConfig());
+  // Over ranks: this rank's rows of the experts' choices, a count known at
+  // run time.
+  int64_t rows = getRanks() ? kDyn : getNumRows(t, *e, getConfig());
   auto w = check.rank(getRowWeight(), "row_weight", 1, "[E * C]");
   auto tok = check.rank(getRowToken(), "row_token", 1, "[E * C]");
   if (failed(w) || failed(tok) ||

@@ -205,8 +205,17 @@ def Moe_ExpertChoiceOp : Moe_Op<"expert_choice"> {
     ```mlir
     %w, %tok, %off = moe.expert_choice %logits <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
     ```
+
+    With `ranks(N)` (expert parallelism, moe-shard-experts) the op runs on
+    each of N ranks, each with its own tokens: the experts choose among the
+    tokens of every rank, in rank order (T the sum of the ranks' T, the
+    ranks' logits gathered), and the results keep this rank's rows only:
+    for each expert, its chosen tokens that are this rank's, in the order
+    above, `row_token` their index among this rank's tokens, `offsets` the
+    rows per expert so kept. The row count is then dynamic.
   }];
-  let arguments = (ins Moe_F32Tensor:$logits, Moe_ExpertChoiceAttr:$config);
+  let arguments = (ins Moe_F32Tensor:$logits, Moe_ExpertChoiceAttr:$config,
+                       OptionalAttr<I64Attr>:$ranks);
   let results = (outs Moe_F32Tensor:$row_weight, Moe_I32Tensor:$row_token,
                       Moe_I32Tensor:$offsets);
   let extraClassDeclaration = [{
@@ -215,8 +224,8 @@ def Moe_ExpertChoiceOp : Moe_Op<"expert_choice"> {
                               ExpertChoiceAttr config);
   }];
   let assemblyFormat = [{
-    $logits $config attr-dict `:` type($logits) `->` type($row_weight) `,`
-    type($row_token) `,` type($offsets)
+    $logits $config (`ranks` `(` $ranks^ `)`)? attr-dict `:` type($logits) `->`
+    type($row_weight) `,` type($row_token) `,` type($offsets)
   }];
 }
 

@@ -1576,6 +1576,15 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
                                          x.getExperts(), x.getBack());
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Exchange, exchange.Union()));
+    } else if (auto x = dyn_cast<exec::ExpertChoiceOp>(op)) {
+      fb::Ref scores = ref(x.getScores()), rw = ref(x.getRowWeight()),
+              rt = ref(x.getRowToken()), off = ref(x.getOffsets());
+      fb::Affine tokens = affine(x.getTokens());
+      auto choice = fb::CreateExpertChoice(
+          fbb, &scores, &rw, &rt, &off, &tokens, x.getMaxTokens(), x.getMaxRows(),
+          x.getExperts(), x.getRanks(), x.getCapacityFactor().convertToDouble());
+      commands.push_back(
+          fb::CreateCommandEntry(fbb, fb::Command_ExpertChoice, choice.Union()));
     } else if (auto f = dyn_cast<exec::FillOp>(op)) {
       fb::Ref dst = ref(f.getDst());
       fb::Affine bytes = affine(f.getBytes());

@@ -90,7 +90,7 @@ struct ExpandBlock : OpRewritePattern<BlockOp> {
       auto choice = ExpertChoiceOp::create(
           rewriter, loc, RankedTensorType::get({rows}, f32),
           RankedTensorType::get({rows}, i32),
-          RankedTensorType::get({e + 1}, i32), logits, config);
+          RankedTensorType::get({e + 1}, i32), logits, config, /*ranks=*/nullptr);
       Value xp = PermuteOp::create(rewriter, loc,
                                    rowsType(rows, h, xType.getElementType()), x,
                                    choice.getRowToken());

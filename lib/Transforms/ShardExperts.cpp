@@ -16,20 +16,34 @@ struct MoeShardExpertsPass
     : moec::impl::MoeShardExpertsBase<MoeShardExpertsPass> {
   using moec::impl::MoeShardExpertsBase<MoeShardExpertsPass>::MoeShardExpertsBase;
 
-  /// Why `ffn` cannot be sharded, or "" when it can; sets the dispatch and
-  /// the permute that feed it.
-  static std::string refusal(ExpertFfnOp ffn, DispatchOp &dispatch,
-                             PermuteOp &permute) {
+  /// Why `ffn` cannot be sharded, or "" when it can; sets the offsets and
+  /// the row_token of the moe.dispatch or moe.expert_choice that planned its
+  /// rows (and the expert choice, to run it over the ranks).
+  static std::string refusal(ExpertFfnOp ffn, Value *offsets, Value *rowToken,
+                             ExpertChoiceOp *choice) {
     if (ffn.getExpertMap())
       return "this moe.expert_ffn already runs on a rank's slots";
-    if (isa_and_nonnull<ExpertChoiceOp>(ffn.getOffsets().getDefiningOp()))
-      return "expert-choice routing is not supported (each expert picks its "
-             "tokens among all ranks' tokens, which needs an all-gather)";
-    dispatch = ffn.getOffsets().getDefiningOp<DispatchOp>();
-    permute = ffn.getInput().getDefiningOp<PermuteOp>();
+    auto permute = ffn.getInput().getDefiningOp<PermuteOp>();
+    if ((*choice = ffn.getOffsets().getDefiningOp<ExpertChoiceOp>())) {
+      if (choice->getRanks())
+        return "its moe.expert_choice already chooses over ranks";
+      if (!permute || permute.getRowToken() != choice->getRowToken())
+        return "its rows and offsets must come from one moe.permute and "
+               "moe.expert_choice";
+      if (!ShapedType::isDynamic(
+              cast<RankedTensorType>(choice->getRowToken().getType()).getDimSize(0)))
+        return "expert-choice routing over ranks needs a dynamic token count "
+               "(its rows are known only at run time)";
+      *offsets = choice->getOffsets();
+      *rowToken = choice->getRowToken();
+      return "";
+    }
+    auto dispatch = ffn.getOffsets().getDefiningOp<DispatchOp>();
     if (!dispatch || !permute || permute.getRowToken() != dispatch.getRowToken())
       return "its rows and offsets must come from one moe.permute and "
              "moe.dispatch (run moe-expand-blocks first)";
+    *offsets = dispatch.getOffsets();
+    *rowToken = dispatch.getRowToken();
     return "";
   }
 
@@ -45,13 +59,17 @@ struct MoeShardExpertsPass
     SmallVector<ExpertFfnOp> ffns;
     getOperation().walk([&](ExpertFfnOp op) { ffns.push_back(op); });
     for (ExpertFfnOp ffn : ffns) {
-      DispatchOp dispatch;
-      PermuteOp permute;
-      if (std::string why = refusal(ffn, dispatch, permute); !why.empty()) {
+      Value offsets, rowToken;
+      ExpertChoiceOp choice;
+      if (std::string why = refusal(ffn, &offsets, &rowToken, &choice); !why.empty()) {
         ffn.emitError() << "moe-shard-experts: cannot shard these experts: " << why;
         return signalPassFailure();
       }
-      int64_t e = dispatch.getNumExperts();
+      // Expert choice: each expert chooses among every rank's tokens (the
+      // logits gathered), each rank keeping its own rows of the choice.
+      if (choice)
+        choice.setRanksAttr(OpBuilder(choice).getI64IntegerAttr(ranks));
+      int64_t e = cast<RankedTensorType>(offsets.getType()).getDimSize(0) - 1;
       int64_t s = slots ? slots.getValue() : (e + ranks - 1) / ranks;
       if (ranks * s < e) {
         ffn.emitError() << "moe-shard-experts: " << ranks.getValue()
@@ -68,8 +86,7 @@ struct MoeShardExpertsPass
       auto exchange = ExchangeOp::create(
           b, loc, received, RankedTensorType::get({s + 1}, i32),
           RankedTensorType::get({s}, i32), RankedTensorType::get({ranks * s}, i32),
-          ffn.getInput(), dispatch.getOffsets(), ranks.getValue(), s,
-          recvRows.getValue());
+          ffn.getInput(), offsets, ranks.getValue(), s, recvRows.getValue());
       auto outType = cast<RankedTensorType>(ffn.getResult().getType());
       auto local = ExpertFfnOp::create(
           b, loc, RankedTensorType::get({ShapedType::kDynamic, outType.getDimSize(1)},
@@ -78,9 +95,8 @@ struct MoeShardExpertsPass
           ffn.getGateWeight(), ffn.getUpWeight(), ffn.getDownWeight(), ffn.getUpBias(),
           ffn.getDownBias(), ffn.getGateBias(), ffn.getFfn());
       auto back = ExchangeBackOp::create(
-          b, loc, outType, local.getResult(), dispatch.getOffsets(),
-          exchange.getSlotOffsets(), exchange.getCounts(), dispatch.getRowToken(),
-          ranks.getValue(), s);
+          b, loc, outType, local.getResult(), offsets, exchange.getSlotOffsets(),
+          exchange.getCounts(), rowToken, ranks.getValue(), s);
       ffn.getResult().replaceAllUsesWith(back.getResult());
       ffn.erase();
     }

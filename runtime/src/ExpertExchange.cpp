@@ -4,7 +4,9 @@
 #include "ExpertOffsets.h"
 #include "moert/format.h"
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace moert::rt {
 
@@ -28,8 +30,11 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
   out->reset();
   const moert_communicator_t *comm = options ? options->communicator : nullptr;
   const CommandSpec *first = nullptr;
+  int64_t choiceScores = 0; // the most scores an ExpertChoice gathers
   for (const FunctionSpec &f : model.functions())
     for (const CommandSpec &c : f.commands) {
+      if (c.kind == CommandKind::ExpertChoice)
+        choiceScores = std::max(choiceScores, c.ranks * c.maxTokens * c.experts);
       if (c.kind != CommandKind::Exchange)
         continue;
       if (first && (c.ranks != first->ranks || c.slots != first->slots ||
@@ -40,6 +45,13 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
                      first->experts, "): a session takes one placement");
       first = &c;
     }
+  for (const FunctionSpec &f : model.functions())
+    for (const CommandSpec &c : f.commands)
+      if (c.kind == CommandKind::ExpertChoice && (!first || c.ranks != first->ranks))
+        return error(MOERT_INVALID_ARTIFACT, "function '", f.name, "': an expert choice over ",
+                     c.ranks, " ranks, but ",
+                     first ? "the exchanges are over " + std::to_string(first->ranks)
+                           : std::string("no exchange"));
   if (!first) {
     if (comm || (options && options->placement))
       return error(MOERT_INVALID_ARGUMENT, "a communicator or placement was given, but the "
@@ -102,6 +114,8 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
   }
   x->sendCounts_.resize(cells);
   x->totals_.resize(static_cast<size_t>(ranks));
+  x->rankTokens_.resize(static_cast<size_t>(ranks));
+  x->gathered_.resize(static_cast<size_t>(choiceScores));
   x->sends_.reserve(cells + static_cast<size_t>(ranks));
   x->recvs_.reserve(cells + static_cast<size_t>(ranks));
   // Every rank must hold the same artifact and placement.
@@ -132,6 +146,90 @@ std::vector<int32_t> ExpertExchange::localExperts() const {
     if (int32_t e = placement_[static_cast<size_t>(comm_.rank * slots_ + s)]; e >= 0)
       out.push_back(e);
   return out;
+}
+
+std::vector<int32_t> ExpertExchange::slotExperts() const {
+  auto row = placement_.begin() + comm_.rank * slots_;
+  return std::vector<int32_t>(row, row + slots_);
+}
+
+// Operands: scores, row_weight, row_token, offsets.
+Status ExpertExchange::choose(const CommandSpec &c, int64_t T, void *const *op) {
+  collectiveFailure_ = false;
+  auto *scores = static_cast<const float *>(op[0]);
+  auto *rowWeight = static_cast<float *>(op[1]);
+  auto *rowToken = static_cast<int32_t *>(op[2]);
+  auto *offsets = static_cast<uint8_t *>(op[3]);
+  int32_t ranks = comm_.size, me = comm_.rank;
+  int64_t E = c.experts;
+  int32_t mine = static_cast<int32_t>(T);
+  // Round 1: every rank's token count.
+  for (int32_t r = 0; r < ranks; ++r) {
+    sends_.push_back({r, &mine, 4});
+    recvs_.push_back({r, &rankTokens_[static_cast<size_t>(r)], 4});
+  }
+  Status s = round("the tokens per rank");
+  int64_t total = 0, base = 0;
+  for (int32_t r = 0; s && r < ranks; ++r) {
+    int32_t n = rankTokens_[static_cast<size_t>(r)];
+    if (n < 0 || n > c.maxTokens) {
+      collectiveFailure_ = true; // every rank sees the same counts
+      s = error(MOERT_EXECUTION_ERROR, "rank ", r, " has ", n,
+                " tokens, more than the expert choice's ", c.maxTokens);
+    }
+    base += r < me ? n : 0;
+    total += n;
+  }
+  // Round 2: the scores, gathered in rank order.
+  for (int32_t r = 0; s && r < ranks; ++r) {
+    sends_.push_back({r, const_cast<float *>(scores), static_cast<uint64_t>(T * E) * 4});
+    int64_t at = 0;
+    for (int32_t q = 0; q < r; ++q)
+      at += rankTokens_[static_cast<size_t>(q)];
+    recvs_.push_back({r, gathered_.data() + at * E,
+                      static_cast<uint64_t>(rankTokens_[static_cast<size_t>(r)] * E) * 4});
+  }
+  if (s)
+    s = round("the scores of every rank");
+  sends_.clear();
+  recvs_.clear();
+  if (!s)
+    return s;
+  // The choice, as the expert_choice kernel makes it: expert e takes, C
+  // times, the best untaken token (strictly greater, so ties go to the lower
+  // token; the first untaken one when none is greater). Then this rank's.
+  int64_t C = expertChoiceCapacity(c.capacityFactor, total, E), row = 0;
+  taken_.resize(static_cast<size_t>(total));
+  store32(offsets, 0, 0);
+  for (int64_t e = 0; e < E; ++e) {
+    std::fill(taken_.begin(), taken_.end(), 0);
+    for (int64_t k = 0; k < C; ++k) {
+      float best = -std::numeric_limits<float>::infinity();
+      int64_t pick = -1;
+      for (int64_t t = 0; t < total; ++t) {
+        float v = gathered_[static_cast<size_t>(t * E + e)];
+        if (!taken_[static_cast<size_t>(t)] && (v > best || pick < 0)) {
+          best = v;
+          pick = t;
+        }
+      }
+      taken_[static_cast<size_t>(pick)] = 1;
+      if (pick < base || pick >= base + T)
+        continue;
+      if (row >= c.maxRows)
+        return error(MOERT_INTERNAL, "the expert choice keeps more than its ", c.maxRows,
+                     " rows");
+      rowToken[row] = static_cast<int32_t>(pick - base);
+      rowWeight[row] = best;
+      ++row;
+    }
+    store32(offsets, e + 1, static_cast<int32_t>(row));
+  }
+  for (; row < c.maxRows; ++row) {
+    rowToken[row] = -1;
+    rowWeight[row] = 0.0f;
+  }
+  return Status();
 }
 
 Status ExpertExchange::round(const char *what) {

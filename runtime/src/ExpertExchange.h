@@ -30,6 +30,12 @@ public:
   static Status create(const Model &model, const moert_session_options_t *options,
                        std::unique_ptr<ExpertExchange> *out);
 
+  /// Runs ExpertChoice command `c` at T (its operands in forEachOperand's
+  /// order, in host memory): gathers the ranks' token counts and scores,
+  /// chooses as moe.expert_choice does over all of them, and writes this
+  /// rank's rows.
+  Status choose(const CommandSpec &c, int64_t T, void *const *operands);
+
   /// Runs Exchange command `c` at T (its operands in forEachOperand's order).
   /// With `deviceRows` the rows (src and dst) lie in a GPU's memory, which
   /// only the communicator touches: the caller zeroes dst's rows past the
@@ -43,6 +49,9 @@ public:
 
   /// The experts this rank's slots hold (the placement's row; -1 left out).
   std::vector<int32_t> localExperts() const;
+  /// The expert in each of this rank's slots, -1 for an empty one (the
+  /// placement's row).
+  std::vector<int32_t> slotExperts() const;
   const moert_communicator_t &communicator() const { return comm_; }
   int32_t rank() const { return comm_.rank; }
   int32_t ranks() const { return comm_.size; }
@@ -71,6 +80,12 @@ private:
   std::vector<int32_t> totals_;     // [ranks]: rows each rank receives
   int32_t myTotal_ = 0;
   std::vector<moert_message_t> sends_, recvs_;
+  // ExpertChoice: each rank's tokens, the ranks' scores gathered (the most
+  // tokens of the artifact's expert choices), and the chosen tokens of one
+  // expert.
+  std::vector<int32_t> rankTokens_;
+  std::vector<float> gathered_;
+  std::vector<uint8_t> taken_;
   /// The last failure was the same on every rank (no abort needed).
   bool collectiveFailure_ = false;
 };

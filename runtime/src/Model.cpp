@@ -25,6 +25,7 @@ const char *commandKindName(CommandKind kind) {
   case CommandKind::Fill: return "Fill";
   case CommandKind::Copy: return "Copy";
   case CommandKind::Exchange: return "Exchange";
+  case CommandKind::ExpertChoice: return "ExpertChoice";
   }
   return "?";
 }

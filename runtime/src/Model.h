@@ -56,7 +56,7 @@ struct Operand {
   uint32_t index = 0;
 };
 
-enum class CommandKind : uint8_t { Launch, Gemm, GroupedGemm, Fill, Copy, Exchange };
+enum class CommandKind : uint8_t { Launch, Gemm, GroupedGemm, Fill, Copy, Exchange, ExpertChoice };
 
 const char *commandKindName(CommandKind kind);
 
@@ -98,6 +98,11 @@ struct CommandSpec {
   Operand slotOffsets, slotExperts, counts;
   int64_t rowBytes = 0, recvRows = 0, ranks = 0, slots = 0;
   bool back = false;
+  // ExpertChoice (src: the scores, rows: tokens(T); offsets, experts and
+  // ranks above)
+  Operand rowWeight, rowToken;
+  int64_t maxTokens = 0, maxRows = 0;
+  double capacityFactor = 0;
   Affine bytes;
   uint32_t value = 0;
 };
@@ -111,7 +116,9 @@ enum class Access : uint8_t { Read, Write, ReadWrite };
 /// accumulates), a grouped GEMM's A, B and offsets (read) and C (written)
 /// and its map (read), a fill's destination, a copy's source and
 /// destination, an exchange's source and offsets (read), its slot offsets,
-/// slot experts and counts (written forward, read back) and destination. The one place that
+/// slot experts and counts (written forward, read back) and destination, an
+/// expert choice's scores (read), row weights, row tokens and offsets
+/// (written). The one place that
 /// knows which operands each kind of command has.
 template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
   switch (c.kind) {
@@ -151,6 +158,12 @@ template <typename F> void forEachOperand(const CommandSpec &c, F &&f) {
     f(c.dst, Access::Write);
     return;
   }
+  case CommandKind::ExpertChoice:
+    f(c.src, Access::Read);
+    f(c.rowWeight, Access::Write);
+    f(c.rowToken, Access::Write);
+    f(c.offsets, Access::Write);
+    return;
   }
 }
 

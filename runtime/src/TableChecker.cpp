@@ -18,6 +18,7 @@
 #include "moert/moeb_generated.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -86,6 +87,16 @@ struct Ends {
   int64_t max() const { return std::max(first, last); }
 };
 
+/// One operand of a command: the bytes it needs and whether the command
+/// writes it (TableChecker::uses).
+struct OperandUse {
+  const Operand *op;
+  const char *name;
+  const Ends *need;
+  const char *text;
+  bool written;
+};
+
 bool evalAffine(const Affine &a, int64_t maxTokens, Ends *ends) {
   int64_t p1, pm;
   if (__builtin_mul_overflow(a.perToken, int64_t(1), &p1) ||
@@ -145,6 +156,9 @@ private:
   Status writable(const Operand &op, const std::string &what);
   Status disjoint(const Operand &x, const Ends &needX, const std::string &wx,
                   const Operand &y, const Ends &needY, const std::string &wy);
+  /// Each operand fits what it needs, those written are writable, and none
+  /// written overlaps another of the command's.
+  Status uses(const std::string &where, std::initializer_list<OperandUse> list);
   Status product(const std::string &what, std::initializer_list<int64_t> factors,
                  const Ends &rowsOrOne, Ends *out);
   Status command(uint32_t index, const fb::CommandEntry *entry, CommandSpec *out);
@@ -976,40 +990,82 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return s;
     const Ends &needSrc = out->back ? needRecv : needLocal;
     const Ends &needDst = out->back ? needLocal : needRecv;
-    struct Use {
-      const Operand *op;
-      const char *name;
-      const Ends *need;
-      const char *text;
-      bool written;
-    };
-    const Use uses[] = {
-        {&out->src, "src", &needSrc, "rows x row_bytes", false},
-        {&out->offsets, "offsets", &needOff, "i32 [experts + 1]", false},
-        {&out->slotOffsets, "slot_offsets", &needSlotOff, "i32 [slots + 1]", !out->back},
-        {&out->slotExperts, "slot_experts", &needSlots, "i32 [slots]", !out->back},
-        {&out->counts, "counts", &needCounts, "i32 [ranks x slots]", !out->back},
-        {&out->dst, "dst", &needDst, "rows x row_bytes", true}};
-    for (const Use &u : uses) {
-      std::string what = where + ": operand " + u.name;
-      if (!(s = fits(*u.op, what, *u.need, u.text)) ||
-          (u.written && !(s = writable(*u.op, what))))
-        return s;
-    }
-    // What it writes overlaps nothing else it touches.
-    for (const Use &w : uses)
-      for (const Use &o : uses)
-        if (w.written && &w != &o &&
-            !(s = disjoint(*w.op, *w.need, where + ": operand " + w.name, *o.op,
-                           *o.need, std::string("operand ") + o.name)))
-          return s;
-    return Status();
+    return uses(where,
+                {{&out->src, "src", &needSrc, "rows x row_bytes", false},
+                 {&out->offsets, "offsets", &needOff, "i32 [experts + 1]", false},
+                 {&out->slotOffsets, "slot_offsets", &needSlotOff, "i32 [slots + 1]", !out->back},
+                 {&out->slotExperts, "slot_experts", &needSlots, "i32 [slots]", !out->back},
+                 {&out->counts, "counts", &needCounts, "i32 [ranks x slots]", !out->back},
+                 {&out->dst, "dst", &needDst, "rows x row_bytes", true}});
+  }
+  case fb::Command::ExpertChoice: {
+    const fb::ExpertChoice *c = entry->command_as_ExpertChoice();
+    out->kind = CommandKind::ExpertChoice;
+    where += " (ExpertChoice)";
+    if (!c)
+      return error(MOERT_INVALID_ARTIFACT, where, " has no body");
+    if (!(s = operand(c->scores(), where + ": operand scores", &out->src)) ||
+        !(s = operand(c->row_weight(), where + ": operand row_weight", &out->rowWeight)) ||
+        !(s = operand(c->row_token(), where + ": operand row_token", &out->rowToken)) ||
+        !(s = operand(c->offsets(), where + ": operand offsets", &out->offsets)))
+      return s;
+    Ends tokens;
+    if (!(s = affine(c->tokens(), where + ": tokens", &out->rows, &tokens)))
+      return s;
+    out->maxTokens = c->max_tokens();
+    out->maxRows = c->max_rows();
+    out->experts = c->experts();
+    out->ranks = c->ranks();
+    out->capacityFactor = c->capacity_factor();
+    if (!(s = checkDim("experts", out->experts)) || !(s = checkDim("ranks", out->ranks)) ||
+        !(s = checkDim("max_tokens", out->maxTokens)) || !(s = checkDim("max_rows", out->maxRows)))
+      return s;
+    double cf = out->capacityFactor;
+    if (out->ranks > kMaxRanks || tokens.max() > out->maxTokens ||
+        out->maxTokens * out->ranks > kBlasMax || !(cf > 0.0) || !std::isfinite(cf))
+      return error(MOERT_INVALID_ARTIFACT, where, ": ranks ", out->ranks, ", tokens up to ",
+                   tokens.max(), ", max_tokens ", out->maxTokens, " or capacity_factor ", cf,
+                   " out of range (ranks <= ", kMaxRanks, ", tokens <= max_tokens)");
+    // The most rows a rank can keep must fit.
+    int64_t keep = out->experts *
+                   std::min(expertChoiceCapacity(cf, out->ranks * out->maxTokens, out->experts),
+                            out->maxTokens);
+    if (out->maxRows < keep || out->maxRows > kBlasMax)
+      return error(MOERT_INVALID_ARTIFACT, where, ": max_rows ", out->maxRows,
+                   " cannot hold the ", keep, " rows a rank may keep (experts x min(C, max_tokens))");
+    const Ends rowsE{out->maxRows, out->maxRows};
+    Ends needScores, needRows, needOff;
+    if (!(s = product(where + ": tokens x experts", {out->experts, 4}, tokens, &needScores)) ||
+        !(s = product(where + ": max_rows", {4}, rowsE, &needRows)) ||
+        !(s = product(where + ": experts + 1", {out->experts + 1, 4}, one, &needOff)))
+      return s;
+    return uses(where, {{&out->src, "scores", &needScores, "f32 [tokens, experts]", false},
+                        {&out->rowWeight, "row_weight", &needRows, "f32 [max_rows]", true},
+                        {&out->rowToken, "row_token", &needRows, "i32 [max_rows]", true},
+                        {&out->offsets, "offsets", &needOff, "i32 [experts + 1]", true}});
   }
   case fb::Command::NONE:
     return error(MOERT_INVALID_ARTIFACT, where, " has no command");
   }
   return error(MOERT_INVALID_ARTIFACT, where, " has unknown command type ",
                int(static_cast<uint8_t>(entry->command_type())));
+}
+
+Status TableChecker::uses(const std::string &where, std::initializer_list<OperandUse> list) {
+  Status s;
+  for (const OperandUse &u : list) {
+    std::string what = where + ": operand " + u.name;
+    if (!(s = fits(*u.op, what, *u.need, u.text)) || (u.written && !(s = writable(*u.op, what))))
+      return s;
+  }
+  // What it writes overlaps nothing else it touches.
+  for (const OperandUse &w : list)
+    for (const OperandUse &o : list)
+      if (w.written && &w != &o &&
+          !(s = disjoint(*w.op, *w.need, where + ": operand " + w.name, *o.op, *o.need,
+                         std::string("operand ") + o.name)))
+        return s;
+  return Status();
 }
 
 Status TableChecker::tensor(const fb::TensorDesc *t, const std::string &what,

@@ -45,3 +45,27 @@ func.func @mixtral(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
       : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>, tensor<4x6x8xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// Expert choice over the ranks: the scores of this rank's tokens, then one
+// exec.expert_choice (the runtime's collective: the ranks' scores gathered,
+// the choice made, this rank's rows kept) into buffers of the bound
+// experts · min(C at ranks · max-tokens, max-tokens) = 4 · min(64, 64)
+// rows, and the exchanges as for top-k routing over those rows.
+// CHECK-LABEL: func.func @choice
+// CHECK: exec.launch @scores_0(%{{.*}}, %[[SC:[0-9]+]]) extent([1, 0])
+// CHECK: %[[RW:.*]] = exec.alloc {{.*}} bytes([0, 1024]) : <?xf32>
+// CHECK: %[[RT:.*]] = exec.alloc {{.*}} bytes([0, 1024]) : <?xi32>
+// CHECK: %[[OFF:.*]] = exec.alloc {{.*}} bytes([0, 20]) : <5xi32>
+// CHECK: exec.expert_choice %[[SC]] -> %[[RW]], %[[RT]], %[[OFF]] tokens([1, 0]) max_tokens(64) max_rows(256) experts(4) ranks(2) capacity_factor(2.000000e+00) :
+// CHECK: exec.launch @permute_{{[0-9]+}}(%{{.*}}, %[[RT]], %[[XP:[0-9]+]]) extent([0, 256])
+// CHECK: exec.exchange %[[XP]], %[[OFF]], {{.*}} rows([0, 256]) recv_rows(512) ranks(2) slots(2) experts(4) :
+// CHECK: exec.exchange {{.*}} {back}
+// CHECK: exec.launch @unpermute_0(%{{.*}}, %[[RT]], %[[RW]],
+func.func @choice(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xf32>
+  %w1 = moe.weight "w1" from "m.safetensors" : tensor<4x6x8xf32>
+  %w2 = moe.weight "w2" from "m.safetensors" : tensor<4x8x6xf32>
+  %y = moe.block %x router %wg experts(up %w1, down %w2, gate %w1) routing #moe.expert_choice<capacity_factor = 2.0> ffn <activation = silu>
+      : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>, tensor<4x6x8xf32>) -> tensor<?x8xf32>
+  return %y : tensor<?x8xf32>
+}

@@ -1,7 +1,8 @@
 // moe-shard-experts: each expert FFN fed by a token-choice dispatch becomes
 // exchange -> the rank's slots' FFN -> exchange_back; what the routing and
 // the combine read stays as it was; a capacity applies per rank, expert
-// biases go along. Refusals: expert choice, options out of range.
+// biases go along; expert choice chooses over the ranks. Refusals: options
+// out of range, expert choice over a static token count.
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts=ranks=2 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --moe-expand-blocks --moe-shard-experts="ranks=4 slots=3 recv-rows=100" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=SLOTS
 // RUN: not moe-opt %s --moe-shard-experts=ranks=0 -split-input-file 2>&1 | FileCheck %s --check-prefix=BAD
@@ -48,8 +49,17 @@ func.func @capacity(%x: tensor<?x8xf32>, %wg: tensor<4x8xf32>, %u: tensor<4x6x8x
 
 // -----
 
+// Expert choice: the experts choose among every rank's tokens (ranks(2)),
+// each rank exchanging its own rows of the choice; the unpermute is as it
+// was.
+// CHECK-LABEL: func @choice
+// CHECK: %[[W:[^ ,]+]], %[[RT:[^ ,]+]], %[[OFF:.*]] = moe.expert_choice %{{.*}} <capacity_factor = 2.0> ranks(2) : tensor<?x4xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<5xi32>
+// CHECK: %[[XP:.*]] = moe.permute %arg0, %[[RT]]
+// CHECK: %[[XR:[^ ,]+]], %[[SOFF:[^ ,]+]], %[[SMAP:[^ ,]+]], %[[CNT:.*]] = moe.exchange %[[XP]], %[[OFF]] ranks(2) slots(2)
+// CHECK: %[[YR:.*]] = moe.expert_ffn %[[XR]], %[[SOFF]] experts %[[SMAP]]
+// CHECK: %[[Y:.*]] = moe.exchange_back %[[YR]], %[[OFF]], %[[SOFF]], %[[CNT]], %[[RT]] ranks(2) slots(2)
+// CHECK: moe.unpermute %[[Y]], %[[RT]] weights %[[W]]
 func.func @choice(%x: tensor<?x8xf32>, %wg: tensor<4x8xf32>, %u: tensor<4x6x8xf32>, %d: tensor<4x8x6xf32>) -> tensor<?x8xf32> {
-  // expected-error@+1 {{moe-shard-experts: cannot shard these experts: expert-choice routing is not supported}}
   %y = moe.block %x router %wg experts(up %u, down %d, gate %u) routing #moe.expert_choice<capacity_factor = 2.0> ffn <activation = silu>
       : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>, tensor<4x6x8xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>

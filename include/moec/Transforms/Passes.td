@@ -42,7 +42,7 @@ def MoeShardExperts : Pass<"moe-shard-experts", "::mlir::ModuleOp"> {
     Expert parallelism. Every rank runs the same function on its own tokens;
     the routing, the dispatch, the shared experts and the combine stay on
     each rank (data-parallel), and each `moe.expert_ffn` fed by a
-    token-choice `moe.dispatch` and `moe.permute` becomes:
+    `moe.dispatch` (or a `moe.expert_choice`) and `moe.permute` becomes:
 
     ```
     %xr, %soff, %smap, %counts = moe.exchange %xp, %offsets ranks(N) slots(S)
@@ -56,8 +56,9 @@ def MoeShardExperts : Pass<"moe-shard-experts", "::mlir::ModuleOp"> {
     placement (moert_session_options_t), chosen at run time; S defaults to
     ceil(E / ranks). A capacity applies per rank, to the rank's own tokens
     (as Megatron applies it): each rank's dispatch drops or reroutes what
-    exceeds it, before the exchange. Expert-choice routing is refused (each
-    expert would pick among every rank's tokens, an all-gather).
+    exceeds it, before the exchange. An expert choice gets `ranks(N)`: its
+    experts choose among every rank's tokens (gathered at run time) and each
+    rank keeps its own rows of the choice; it needs a dynamic token count.
   }];
   let options = [
     Option<"ranks", "ranks", "int64_t", /*default=*/"1",

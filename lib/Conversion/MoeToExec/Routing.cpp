@@ -4,7 +4,8 @@
 // the CUDA target route_warp, a warp per token, where routing is not
 // group-limited; plus the router statistics of each top-k, auxiliary
 // outputs), moe.mixture (scores) and moe.expert_choice (scores, then the
-// expert_choice kernel).
+// expert_choice kernel; over ranks, exec.expert_choice: the runtime gathers
+// the ranks' scores and chooses).
 //
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/MoeToExec.h"
@@ -194,6 +195,22 @@ struct ExpertChoiceLowering : ExecPattern<moe::ExpertChoiceOp> {
     sc.flag(scoringFlag(config.getScoring()));
     if (failed(b.launch(sc, {logits, scores}, t, 16)))
       return failure();
+    // Over ranks: the runtime gathers the ranks' scores, chooses, and keeps
+    // this rank's rows, at most the bound exec.expert_choice names.
+    if (std::optional<int64_t> ranks = op.getRanks()) {
+      int64_t mt = b.maxRows(t), maxRows = exec::ExpertChoiceOp::getMaxRows(mt, e, *ranks, cf);
+      Affine bound{0, maxRows};
+      Value rw = b.allocFor(op.getRowWeight(), bound);
+      Value rt = b.allocFor(op.getRowToken(), bound);
+      Value off = b.allocFor(op.getOffsets(), {0, e + 1});
+      exec::ExpertChoiceOp::create(rewriter, op.getLoc(), scores, rw, rt, off, b.affine(t),
+                                   rewriter.getI64IntegerAttr(mt),
+                                   rewriter.getI64IntegerAttr(maxRows), rewriter.getI64IntegerAttr(e),
+                                   rewriter.getI64IntegerAttr(*ranks),
+                                   rewriter.getF64FloatAttr(cf));
+      rewriter.replaceOp(op, {rw, rt, off});
+      return success();
+    }
     // E · min(T, ceil(cf · T / E)) <= cf · T + E.
     Affine r{static_cast<int64_t>(std::ceil(cf)), e};
     KernelSpecialization spec{"expert_choice"};

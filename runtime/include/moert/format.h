@@ -52,6 +52,15 @@ constexpr uint32_t kMinFormatVersion = 4;
 /// the largest that the features it uses need).
 constexpr uint32_t kRunParamsFormatVersion = 5;
 constexpr uint64_t kAlignment = 64;
+
+/// Expert-choice routing's capacity (moe.expert_choice): each of `experts`
+/// experts takes C = min(T, ceil(capacity_factor · T / experts)) of T
+/// tokens, in double as the expert_choice kernel and the runtime compute it.
+inline int64_t expertChoiceCapacity(double capacityFactor, int64_t tokens, int64_t experts) {
+  double c = std::ceil(capacityFactor * static_cast<double>(tokens) /
+                       static_cast<double>(experts));
+  return c >= static_cast<double>(tokens) ? tokens : static_cast<int64_t>(c);
+}
 /// A weight's or code object's bytes are checksummed in chunks of this many
 /// bytes (the last may be shorter): chunk i covers [i * kChecksumChunk,
 /// min(bytes, (i + 1) * kChecksumChunk)).

@@ -185,13 +185,16 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
   case CommandKind::Copy: // src, dst
     runCopy(bytes(1), bytes(0), c.bytes.at(T));
     break;
-  case CommandKind::Exchange: // src, offsets, slot offsets, slot experts, counts, dst
+  case CommandKind::Exchange:     // src, offsets, slot offsets, slot experts, counts, dst
+  case CommandKind::ExpertChoice: // scores, row weight, row token, offsets
     if (!exchange_)
-      return error(MOERT_INTERNAL, "run '", fn.name, "': command ", ci,
-                   " (Exchange) without the session's exchange");
-    if (Status s = exchange_->run(c, T, op); !s)
-      return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
-                        " (Exchange), T = " + std::to_string(T) + ": ");
+      return error(MOERT_INTERNAL, "run '", fn.name, "': command ", ci, " (",
+                   commandKindName(c.kind), ") without the session's exchange");
+    if (Status s = c.kind == CommandKind::Exchange ? exchange_->run(c, T, op)
+                                                   : exchange_->choose(c, T, op);
+        !s)
+      return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) + " (" +
+                        commandKindName(c.kind) + "), T = " + std::to_string(T) + ": ");
     break;
   }
   return Status();

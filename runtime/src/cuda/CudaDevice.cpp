@@ -235,7 +235,7 @@ Status CudaDevice::attachExchange(ExpertExchange *exchange) {
   // those GEMMs read by slot: the map (the exchange's slot experts) is the
   // placement's row, the slots' experts.
   SlotLayout slots;
-  slots.experts = exchange->localExperts();
+  slots.experts = exchange->slotExperts();
   slots.slotOnly = slotOnlyWeights(model_);
   for (size_t w = 0; w < slots.slotOnly.size(); ++w) {
     if (!slots.slotOnly[w])
@@ -444,6 +444,7 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       break;
     }
     case CommandKind::Exchange: // on the host's schedule (hostCommand)
+    case CommandKind::ExpertChoice:
       return error(MOERT_INTERNAL, what, ": an exchange inside a stretch");
     case CommandKind::Copy: {
       int64_t bytes = c.bytes.at(T);
@@ -577,8 +578,44 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
 
 Status CudaDevice::hostCommand(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                                int64_t T) {
-  return c.kind == CommandKind::Exchange ? exchange(fn, c, index, T)
-                                         : groupedGemm(fn, c, index, T);
+  switch (c.kind) {
+  case CommandKind::Exchange:
+    return exchange(fn, c, index, T);
+  case CommandKind::ExpertChoice:
+    return choose(fn, c, index, T);
+  default:
+    return groupedGemm(fn, c, index, T);
+  }
+}
+
+Status CudaDevice::choose(const FunctionSpec &fn, const CommandSpec &c, size_t index,
+                          int64_t T) {
+  const Api &api = *api_;
+  std::string what = "command " + std::to_string(index) + " (ExpertChoice)";
+  if (!exchange_)
+    return error(MOERT_INTERNAL, what, " without the session's exchange");
+  auto host = [&](const Operand &op) { return hostArena_ + fn.buffers[op.index].offset; };
+  uint64_t scoreBytes = static_cast<uint64_t>(c.rows.at(T) * c.experts) * 4,
+           rowBytes = static_cast<uint64_t>(c.maxRows) * 4,
+           offsetBytes = static_cast<uint64_t>(c.experts + 1) * 4;
+  Status s;
+  if (scoreBytes &&
+      !(s = check(api.cuMemcpyDtoHAsync(host(c.src), address(fn, c.src), scoreBytes, stream_),
+                  what + ": cuMemcpyDtoHAsync of the scores")))
+    return s;
+  if (!(s = check(api.cuStreamSynchronize(stream_),
+                  what + ": cuStreamSynchronize (the commands before it)")))
+    return s;
+  void *op[4] = {host(c.src), host(c.rowWeight), host(c.rowToken), host(c.offsets)};
+  if (!(s = exchange_->choose(c, T, op)))
+    return s.prefixed(what + ", T = " + std::to_string(T) + ": ");
+  noteWrites(fn, index, index + 1, T);
+  for (const Operand *o : {&c.rowWeight, &c.rowToken, &c.offsets})
+    if (!(s = check(api.cuMemcpyHtoDAsync(address(fn, *o), host(*o),
+                                          o == &c.offsets ? offsetBytes : rowBytes, stream_),
+                    what + ": cuMemcpyHtoDAsync of the rows chosen")))
+      return s;
+  return Status();
 }
 
 Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index,
@@ -777,8 +814,10 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
   // Every grouped GEMM must find its experts' rows on the device, and no
   // exchange may run (they go through the host).
   for (size_t ci = 0; ci < fn.commands.size(); ++ci)
-    if (fn.commands[ci].kind == CommandKind::Exchange)
-      return error(MOERT_UNSUPPORTED, "command ", ci, " (Exchange) moves rows between ranks "
+    if (fn.commands[ci].kind == CommandKind::Exchange ||
+        fn.commands[ci].kind == CommandKind::ExpertChoice)
+      return error(MOERT_UNSUPPORTED, "command ", ci, " (",
+                   commandKindName(fn.commands[ci].kind), ") moves rows between ranks "
                    "through the host, which a run on a stream cannot; a sharded artifact runs "
                    "with moert_session_run");
   for (size_t ci = 0; ci < fn.commands.size(); ++ci)

@@ -123,7 +123,8 @@ private:
   /// Whether command `c` at T runs on the host's schedule between stretches
   /// (hostCommand): a host grouped GEMM or an exchange.
   static bool onHost(const CommandSpec &c, int64_t T) {
-    return hostGrouped(c, T) || c.kind == CommandKind::Exchange;
+    return hostGrouped(c, T) || c.kind == CommandKind::Exchange ||
+           c.kind == CommandKind::ExpertChoice;
   }
   Status hostCommand(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
   Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
@@ -133,6 +134,9 @@ private:
   /// results back); with an NCCL communicator only the plan goes through
   /// the host and the rows move from GPU to GPU.
   Status exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
+  /// ExpertChoice command `c`: the scores down to the host arena, the
+  /// choice over the ranks there, this rank's rows up.
+  Status choose(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
   /// C[m, n] (+)= A · Bᵀ by cuBLAS; for an f8e4m3 B (`scales` its
   /// matrix's scales) or an mxfp4 one, after the dequant kernel wrote B as
   /// bf16 to dequant_.

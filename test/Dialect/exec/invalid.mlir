@@ -666,6 +666,26 @@ exec.grouped_gemm %x, %v, %o map %m -> %y rows([1, 0]) experts(2) n(4) k(8) : <?
 
 // -----
 
+// expert_choice: the row buffers hold what a rank may keep, experts ·
+// min(C, max_tokens) = 2 · min(ceil(2.0 · 8 / 2), 4) = 8 rows
+%s = exec.alloc offset(0) bytes([8, 0]) : <?x2xf32>
+%w = exec.alloc offset(64) bytes([0, 28]) : <7xf32>
+%t = exec.alloc offset(128) bytes([0, 28]) : <?xi32>
+%o = exec.alloc offset(192) bytes([0, 12]) : <3xi32>
+// expected-error@+1 {{'exec.expert_choice' op max_rows must be at least 8 (experts x min(C, max_tokens)), got 7}}
+exec.expert_choice %s -> %w, %t, %o tokens([1, 0]) max_tokens(4) max_rows(7) experts(2) ranks(2) capacity_factor(2.0) : <?x2xf32> -> <7xf32>, <?xi32>, <3xi32>
+
+// -----
+
+%s = exec.alloc offset(0) bytes([8, 0]) : <?x2xf32>
+%w = exec.alloc offset(64) bytes([0, 32]) : <8xf32>
+%t = exec.alloc offset(128) bytes([0, 32]) : <?xi32>
+%o = exec.alloc offset(192) bytes([0, 12]) : <3xi32>
+// expected-error@+1 {{'exec.expert_choice' op experts, ranks and max_tokens must be at least 1 and capacity_factor finite and > 0, got 2, 2, 4, 0}}
+exec.expert_choice %s -> %w, %t, %o tokens([1, 0]) max_tokens(4) max_rows(8) experts(2) ranks(2) capacity_factor(0.0) : <?x2xf32> -> <8xf32>, <?xi32>, <3xi32>
+
+// -----
+
 // exchange: counts is i32 [ranks · slots]
 %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
 %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>

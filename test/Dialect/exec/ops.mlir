@@ -47,6 +47,7 @@
 // CHECK: exec.grouped_gemm %[[R]], %[[V]], %[[O]] map %[[M]] -> %[[Y]] rows([0, 16]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <?x4xf32>
 // CHECK: exec.launch @kernel_0(%[[R]], %[[Y]]) extent([0, 16]) grain(4) limit %[[O]][2] : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32> limit !exec.buffer<3xi32>
 // CHECK: exec.exchange %[[R]], %[[O]], %[[O]], %[[M]], %[[CN]] -> %[[Z]] rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) {back} :
+// CHECK: exec.expert_choice %{{.*}} -> %{{.*}}, %{{.*}}, %[[O]] tokens([1, 0]) max_tokens(4) max_rows(8) experts(2) ranks(2) capacity_factor(2.000000e+00) : <?x2xf32> -> <8xf32>, <?xi32>, <3xi32>
 // CHECK: exec.launch @kernel_0(%[[X]], %[[Y]]) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
 // CHECK: exec.fill %[[Y]] bytes([16, 0]) value(0) : <?x4xf32>
 // CHECK: exec.copy %[[X]] -> %[[Z]] bytes([32, 0]) : <?x8xf32> -> <?x8xf32>
@@ -111,6 +112,10 @@ func.func @plan() attributes {exec.max_tokens = 8 : i64, exec.arena_bytes = 4096
   exec.grouped_gemm %rv, %v, %o map %m -> %y rows([0, 16]) experts(2) n(4) k(8) : <?x8xf32>, <2x4x8xf32>, <3xi32>, !exec.buffer<2xi32> -> <?x4xf32>
   exec.launch @kernel_0(%rv, %y) extent([0, 16]) grain(4) limit %o[2] : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32> limit !exec.buffer<3xi32>
   exec.exchange %rv, %o, %o, %m, %cn -> %z rows([1, 0]) recv_rows(16) ranks(2) slots(2) experts(2) {back} : <?x8xf32>, <3xi32>, <3xi32>, <2xi32>, <4xi32> -> <?x8xf32>
+  %sc = exec.alloc offset(1152) bytes([8, 0]) : <?x2xf32>
+  %rw = exec.alloc offset(1216) bytes([0, 32]) : <8xf32>
+  %rt = exec.alloc offset(1280) bytes([0, 32]) : <?xi32>
+  exec.expert_choice %sc -> %rw, %rt, %o tokens([1, 0]) max_tokens(4) max_rows(8) experts(2) ranks(2) capacity_factor(2.0) : <?x2xf32> -> <8xf32>, <?xi32>, <3xi32>
   exec.launch @kernel_0(%x, %y) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<?x4xf32>
   exec.fill %y bytes([16, 0]) value(0) : <?x4xf32>
   exec.copy %x -> %z bytes([32, 0]) : <?x8xf32> -> <?x8xf32>

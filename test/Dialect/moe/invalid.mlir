@@ -183,6 +183,23 @@ func.func @f(%l: tensor<16x8xf32>) {
 
 // -----
 
+// expert_choice over ranks: at least one, and rows known only at run time
+func.func @f(%l: tensor<16x8xf32>) {
+  // expected-error@+1 {{'moe.expert_choice' op ranks must be at least 1, got 0}}
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> ranks(0) : tensor<16x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
+  return
+}
+
+// -----
+
+func.func @f(%l: tensor<16x8xf32>) {
+  // expected-error@+1 {{'moe.expert_choice' op row_weight dim 0 is 32, expected E * C = ?}}
+  %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> ranks(2) : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
+  return
+}
+
+// -----
+
 // expert_choice: scoring must score
 func.func @f(%l: tensor<16x8xf32>) {
   // expected-error@+1 {{expert_choice: scoring must be softmax or sigmoid}}

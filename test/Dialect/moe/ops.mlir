@@ -66,6 +66,9 @@ func.func @expert_choice(%l: tensor<16x8xf32>, %d: tensor<?x8xf32>) {
   %w, %t, %o = moe.expert_choice %l <capacity_factor = 2.0> : tensor<16x8xf32> -> tensor<32xf32>, tensor<32xi32>, tensor<9xi32>
   // CHECK: moe.expert_choice %{{.*}} <scoring = sigmoid> : tensor<?x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
   %w1, %t1, %o1 = moe.expert_choice %d <scoring = sigmoid> : tensor<?x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
+  // Over ranks, this rank's rows: a dynamic count even at a static T.
+  // CHECK: moe.expert_choice %{{.*}} <capacity_factor = 2.0> ranks(4) : tensor<16x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
+  %w2, %t2, %o2 = moe.expert_choice %l <capacity_factor = 2.0> ranks(4) : tensor<16x8xf32> -> tensor<?xf32>, tensor<?xi32>, tensor<9xi32>
   return
 }
 
