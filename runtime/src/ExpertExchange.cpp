@@ -153,6 +153,39 @@ std::vector<int32_t> ExpertExchange::slotExperts() const {
   return std::vector<int32_t>(row, row + slots_);
 }
 
+Status ExpertExchange::runStart(int64_t T, const int32_t params[3], int64_t *base) {
+  collectiveFailure_ = false;
+  int32_t ranks = comm_.size;
+  int32_t mine[4] = {static_cast<int32_t>(T), params[0], params[1], params[2]};
+  std::vector<int32_t> &theirs = startInfo_;
+  theirs.resize(static_cast<size_t>(4 * ranks));
+  for (int32_t r = 0; r < ranks; ++r) {
+    sends_.push_back({r, mine, sizeof mine});
+    recvs_.push_back({r, &theirs[static_cast<size_t>(4 * r)], sizeof mine});
+  }
+  if (Status s = round("the tokens and router noise of every rank"); !s)
+    return s;
+  // "on (seed S)" or "off" for rank r's noise.
+  auto noise = [&](int32_t r) {
+    const int32_t *t = &theirs[static_cast<size_t>(4 * r)];
+    uint64_t seed = static_cast<uint32_t>(t[2]) | uint64_t(static_cast<uint32_t>(t[3])) << 32;
+    return t[1] ? "on (seed " + std::to_string(seed) + ")" : std::string("off");
+  };
+  *base = 0;
+  for (int32_t r = 0; r < ranks; ++r) {
+    const int32_t *t = &theirs[static_cast<size_t>(4 * r)];
+    if (t[1] != theirs[1] || (t[1] && (t[2] != theirs[2] || t[3] != theirs[3]))) {
+      collectiveFailure_ = true; // every rank sees the same
+      return error(MOERT_INVALID_ARGUMENT, "rank ", r, " runs with router noise ", noise(r),
+                   ", rank 0 with ", noise(0),
+                   ": every rank must call moert_session_set_router_noise alike");
+    }
+    if (r < comm_.rank)
+      *base += t[0];
+  }
+  return Status();
+}
+
 // Operands: scores, row_weight, row_token, offsets.
 Status ExpertExchange::choose(const CommandSpec &c, int64_t T, void *const *op) {
   collectiveFailure_ = false;

@@ -30,6 +30,13 @@ public:
   static Status create(const Model &model, const moert_session_options_t *options,
                        std::unique_ptr<ExpertExchange> *out);
 
+  /// Before a run of a function with run parameters (a noisy router): one
+  /// round in which every rank tells its T and its router noise (on, and
+  /// the seed in params[1..2]); fails on every rank when they disagree on
+  /// the noise, else sets *base to the tokens of the ranks before this one
+  /// (the row of its first token among all the ranks').
+  Status runStart(int64_t T, const int32_t params[3], int64_t *base);
+
   /// Runs ExpertChoice command `c` at T (its operands in forEachOperand's
   /// order, in host memory): gathers the ranks' token counts and scores,
   /// chooses as moe.expert_choice does over all of them, and writes this
@@ -84,6 +91,7 @@ private:
   // tokens of the artifact's expert choices), and the chosen tokens of one
   // expert.
   std::vector<int32_t> rankTokens_;
+  std::vector<int32_t> startInfo_; // runStart: each rank's T and noise
   std::vector<float> gathered_;
   std::vector<uint8_t> taken_;
   /// The last failure was the same on every rank (no abort needed).

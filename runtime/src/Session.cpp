@@ -221,10 +221,6 @@ void Session::splitSlotWeights() {
 }
 
 Status Session::setRouterNoise(bool on, uint64_t seed) {
-  if (on && exchange_)
-    return error(MOERT_UNSUPPORTED,
-                 "router noise on a rank of a sharded artifact: the noise of a token depends "
-                 "on its row in the run, which differs between one device and the ranks");
   if (on && std::none_of(model_->functions().begin(), model_->functions().end(),
                          [](const FunctionSpec &f) { return f.runParams >= 0; }))
     return error(MOERT_INVALID_ARGUMENT,
@@ -295,8 +291,16 @@ Status Session::run(size_t function, const moert_tensor_t *inputs,
   }
 
   if (fn.runParams >= 0) {
+    // params[3]: the row of this run's first token among all the tokens of
+    // the run, which on a rank is after the ranks before it.
     int32_t params[4] = {routerNoise_ ? 1 : 0, static_cast<int32_t>(routerNoiseSeed_ & 0xffffffffu),
                          static_cast<int32_t>(routerNoiseSeed_ >> 32), 0};
+    if (exchange_) {
+      int64_t base = 0;
+      if (!(s = exchange_->runStart(T, params, &base)))
+        return s.prefixed("run '" + fn.name + "': ");
+      params[3] = static_cast<int32_t>(base);
+    }
     std::memcpy(arena_ + fn.buffers[fn.runParams].offset, params, sizeof params);
   }
 

@@ -339,8 +339,6 @@ Options parseArgs(int argc, char **argv) {
          std::to_string(o.ranks));
   if (o.nccl && !o.ranks && !o.mpi)
     fail("--nccl goes with --ranks or --mpi");
-  if ((o.ranks || o.mpi) && o.routerNoiseSeed)
-    fail("--router-noise-seed does not go with --ranks or --mpi yet");
   if (o.mpi && !o.saveAux.empty() && o.saveAux.find("%r") == std::string::npos)
     fail("--save-aux under --mpi: put %r in DIR (each rank writes its own auxiliary outputs)");
   return o;
@@ -556,6 +554,10 @@ moert_session_options_t rankOptions(const Options &o, const moert_communicator_t
 /// runs' median.
 moert::Status rankRuns(const Options &o, moert::Session &session, size_t function,
                        const std::vector<moert_tensor_t> &inputs, double *ms) {
+  // Every rank alike: a token's noise is its row's among all the ranks'.
+  if (o.routerNoiseSeed)
+    if (moert::Status st = session.setRouterNoise(true, *o.routerNoiseSeed); !st)
+      return moert::Status(st.code(), "--router-noise-seed: " + st.message());
   std::vector<double> timed;
   for (int64_t k = 0; k < 1 + (o.bench > 0 ? 1 + o.bench : 0); ++k) {
     auto t0 = std::chrono::steady_clock::now();

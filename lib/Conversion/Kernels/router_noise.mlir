@@ -3,7 +3,12 @@
 // when the run asked for noise (params[0] != 0, written by the runtime before
 // every run: moert_session_set_router_noise)
 //
-//   logits[t, e] += f32(normal(t·E + e) · softplus(Σ_h x[t, h] · wn[e, h]))
+//   logits[t, e] += f32(normal((base + t)·E + e) · softplus(Σ_h x[t, h] · wn[e, h]))
+//
+// base = params[3]: the row of the run's first token among all the tokens
+// of the run (0 on one device; on a rank of a sharded artifact, the tokens
+// of the ranks before it), so that a token's noise is its row's however
+// the tokens are split.
 //
 // with the dot product accumulated in f32 in h order, softplus(s) =
 // max(s, 0) + log1p(exp(-|s|)) and the normal value in f64 from the
@@ -68,6 +73,9 @@ func.func @router_noise(%x: memref<?x?xf32> {exec.shape = ["MT", "H"]},
   scf.if %enabled {
     %lo32 = memref.load %params[%c1] : memref<?xi32>
     %hi32 = memref.load %params[%c2] : memref<?xi32>
+    %c3 = arith.constant 3 : index
+    %base32 = memref.load %params[%c3] : memref<?xi32>
+    %base = arith.index_castui %base32 : i32 to index
     %lo = arith.extui %lo32 : i32 to i64
     %hi = arith.extui %hi32 : i32 to i64
     %s32 = arith.constant 32 : i64
@@ -99,8 +107,9 @@ func.func @router_noise(%x: memref<?x?xf32> {exec.shape = ["MT", "H"]},
         %lp = math.log1p %ex : f64
         %pos = arith.maximumf %sd, %dzero : f64
         %sp = arith.addf %pos, %lp : f64
-        // normal(t·E + e)
-        %row = arith.muli %t, %cE : index
+        // normal((base + t)·E + e)
+        %tg = arith.addi %t, %base : index
+        %row = arith.muli %tg, %cE : index
         %ie = arith.addi %row, %e : index
         %i = arith.index_cast %ie : index to i64
         %i2 = arith.shli %i, %one64 : i64

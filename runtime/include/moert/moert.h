@@ -482,8 +482,10 @@ MOERT_API moert_status_t *moert_session_aux_output(const moert_session_t *sessio
  *  the normal values drawn by a counter-based generator from (seed, router,
  *  token, expert): the same at any thread count. With 0 (the default) the
  *  noise is ignored, as at inference. MOERT_INVALID_ARGUMENT when enabling it
- *  on a model without a noisy router (the cuda target compiles none);
- *  MOERT_UNSUPPORTED on a rank of a sharded artifact. */
+ *  on a model without a noisy router (the cuda target compiles none). On the
+ *  ranks of a sharded artifact a token's noise is that of its row among all
+ *  the ranks' tokens (in rank order), as on one device; every rank must set
+ *  the same noise, or their next run fails on every rank. */
 MOERT_API moert_status_t *moert_session_set_router_noise(moert_session_t *session,
                                                          int32_t enabled, uint64_t seed);
 /** The function index and T of the last successful run; returns 0 (and leaves

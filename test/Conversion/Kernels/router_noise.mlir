@@ -1,6 +1,7 @@
 // The router_noise kernel (lib/Conversion/Kernels/router_noise.mlir): it
 // parses as it stands and specializes with the router's sizes and stream;
-// the noise is added only when params[0] != 0, with the splitmix64 mixing
+// the noise is added only when params[0] != 0, at rows offset by params[3],
+// with the splitmix64 mixing
 // constants and f64 math (log, cos, sqrt, exp, log1p: libm on the CPU).
 // Its values are checked against the reference end to end
 // (test/e2e/generic_noisy_gating.test).
@@ -16,11 +17,17 @@
 // CHECK: %[[ON:.*]] = memref.load %[[P]][%{{.*}}] : memref<4xi32>
 // CHECK: %[[EN:.*]] = arith.cmpi ne, %[[ON]], %{{.*}} : i32
 // CHECK: scf.if %[[EN]] {
+// The run's first row among all the tokens (params[3]) offsets the token's.
+// CHECK: memref.load %[[P]][%{{.*}}] : memref<4xi32>
+// CHECK: memref.load %[[P]][%{{.*}}] : memref<4xi32>
+// CHECK: %[[B32:.*]] = memref.load %[[P]][%{{.*}}] : memref<4xi32>
+// CHECK: %[[B:.*]] = arith.index_castui %[[B32]] : i32 to index
 // CHECK: arith.shli %{{.*}}, %{{.*}} : i64
-// CHECK: scf.for
+// CHECK: scf.for %[[T:[^ ]*]] =
 // CHECK: memref.load %[[X]]
 // CHECK: memref.load %[[WN]]
 // CHECK: math.log1p %{{.*}} : f64
+// CHECK: arith.addi %[[T]], %[[B]] : index
 // CHECK: math.log %{{.*}} : f64
 // CHECK: math.sqrt %{{.*}} : f64
 // CHECK: math.cos %{{.*}} : f64

@@ -9,7 +9,7 @@ largest |output|).
   check_ranks.py --moe-run BIN --checkpoint DIR --single A.moeb
                  --sharded 2=B.moeb [--sharded 4=C.moeb ...]
                  [--placement R=LIST ...] [--tol X] [--threads N]
-                 [--device DEV] [--nccl]
+                 [--device DEV] [--nccl] [--router-noise-seed N]
 
 Each (layer, T, R) runs twice: the tokens split evenly, and skewed (rank 0
 gets none, rank r about r parts). With --per-rank (capacity routing, whose
@@ -48,6 +48,8 @@ def main():
     p.add_argument("--per-rank", action="store_true")
     p.add_argument("--device", default="cpu", help="moe-run's --device (every rank's)")
     p.add_argument("--nccl", action="store_true", help="moe-run --nccl (the ranks over NCCL)")
+    p.add_argument("--router-noise-seed", default=None,
+                   help="every run with moe-run --router-noise-seed (noisy routers)")
     a = p.parse_args()
     sharded = [(int(s.split("=", 1)[0]), s.split("=", 1)[1]) for s in a.sharded]
     placements = dict((int(s.split("=", 1)[0]), s.split("=", 1)[1]) for s in a.placement)
@@ -59,6 +61,8 @@ def main():
                "--output", out, "--threads", str(a.threads), "--device", a.device, "-q"] + extra
         if a.nccl and extra:
             cmd.append("--nccl")
+        if a.router_noise_seed is not None:
+            cmd += ["--router-noise-seed", a.router_noise_seed]
         r = subprocess.run(cmd, capture_output=True, text=True)
         return r.returncode, r.stderr.strip()
 

@@ -124,10 +124,6 @@ void checkPlacement(int64_t ranks, int64_t slots, const std::vector<int32_t> *pl
   onRanks(ranks, [&](int32_t r) {
     auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r), placement));
     ASSERT_TRUE(s) << s.status().message();
-    // A token's router noise depends on its row in the run: not on ranks.
-    moert::Status noise = s->setRouterNoise(true, 1);
-    EXPECT_EQ(noise.code(), MOERT_UNSUPPORTED);
-    EXPECT_MESSAGE(noise, "router noise on a rank of a sharded artifact");
     for (int round = 0; round < 3; ++round) {
       int64_t T = tokens[static_cast<size_t>((r + round) % tokens.size())];
       std::vector<float> x = randomFloats(static_cast<size_t>(T * kH), 100 + r + 7 * round);
@@ -256,6 +252,37 @@ TEST(Exchange, RanksMustHoldTheSameArtifactAndPlacement) {
   auto wrong = moert::Session::create(ma, "cpu", rankOptions(three->communicator(0)));
   EXPECT_MESSAGE(wrong.status(), "the communicator is rank 0 of 3, but the artifact shards its "
                                  "experts over 2 ranks");
+}
+
+TEST(Exchange, RanksRunWithTheSameRouterNoise) {
+  // A function with run parameters: before each run the ranks exchange
+  // their T and router noise, which must agree (params[3], the row of a
+  // rank's first token among all the ranks', is checked end to end by
+  // generic_noisy_gating.test).
+  Sharded art(2, 3, 6, 16, 0, [](fb::ModelT &m) { addRunParams(*m.functions[0], 16); });
+  moert::Model m = mustLoad(art.bytes);
+  auto group = moert::LocalGroup::create(2, 20000);
+  ASSERT_TRUE(group) << group.status().message();
+  onRanks(2, [&](int32_t r) {
+    auto s = moert::Session::create(m, "cpu", rankOptions(group->communicator(r)));
+    ASSERT_TRUE(s) << s.status().message();
+    int64_t T = r == 0 ? 3 : 5;
+    std::vector<float> x = randomFloats(static_cast<size_t>(T * kH), 7 + r);
+    std::vector<int32_t> off = offsetsFor(T, art.experts, 9 + r);
+    ASSERT_TRUE(s->setRouterNoise(true, 42));
+    ASSERT_TRUE(s->run("forward", {f32(x, {T, kH}), i32(off, {art.experts + 1})}));
+    // Another seed on one rank fails both runs alike, and they stay usable.
+    ASSERT_TRUE(s->setRouterNoise(true, r == 0 ? 42 : 43));
+    moert::Status bad = s->run("forward", {f32(x, {T, kH}), i32(off, {art.experts + 1})});
+    EXPECT_EQ(bad.code(), MOERT_INVALID_ARGUMENT);
+    EXPECT_MESSAGE(bad, "rank 1 runs with router noise on (seed 43), rank 0 with on (seed 42): "
+                        "every rank must call moert_session_set_router_noise alike");
+    ASSERT_TRUE(s->setRouterNoise(r == 0, 42));
+    bad = s->run("forward", {f32(x, {T, kH}), i32(off, {art.experts + 1})});
+    EXPECT_MESSAGE(bad, "rank 1 runs with router noise off, rank 0 with on (seed 42)");
+    ASSERT_TRUE(s->setRouterNoise(false, 0));
+    ASSERT_TRUE(s->run("forward", {f32(x, {T, kH}), i32(off, {art.experts + 1})}));
+  });
 }
 
 TEST(Exchange, LocalGroupChecksItsArgumentsAndMessages) {

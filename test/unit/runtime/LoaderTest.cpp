@@ -777,26 +777,15 @@ TEST(LoaderSemantic, BuffersLieInsideTheArena) {
   EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "is not a multiple of 64");
 }
 
-/// Appends a buffer of `bytes` fixed bytes past the arena (grown to hold it)
-/// and makes it the function's run_params.
-static void addRunParams(ArtifactBuilder &a, int64_t bytes) {
-  auto p = std::make_unique<fb::BufferDescT>();
-  p->offset = fn(a).arena_bytes;
-  p->bytes = std::make_unique<fb::Affine>(0, bytes);
-  fn(a).arena_bytes += 64;
-  fn(a).buffers.push_back(std::move(p));
-  fn(a).run_params = static_cast<int32_t>(fn(a).buffers.size() - 1);
-}
-
 TEST(LoaderSemantic, RunParamsAreAFixedBufferOfTheFunction) {
   Bytes b = mutated([](ArtifactBuilder &a) { fn(a).run_params = 99; });
   EXPECT_LOAD_ERROR(b, MOERT_INVALID_ARTIFACT,
                     "function 'forward': run_params: buffer 99 is out of range");
   Bytes c = mutated([](ArtifactBuilder &a) { fn(a).run_params = -2; });
   EXPECT_LOAD_ERROR(c, MOERT_INVALID_ARTIFACT, "run_params: buffer -2 is out of range");
-  Bytes d = mutated([](ArtifactBuilder &a) { addRunParams(a, 8); });
+  Bytes d = mutated([](ArtifactBuilder &a) { addRunParams(fn(a), 8); });
   EXPECT_LOAD_ERROR(d, MOERT_INVALID_ARTIFACT, "holds 0 * T + 8 bytes, not a fixed 16 or more");
-  Bytes e = mutated([](ArtifactBuilder &a) { addRunParams(a, 16); });
+  Bytes e = mutated([](ArtifactBuilder &a) { addRunParams(fn(a), 16); });
   moert::Model m = mustLoad(e);
   moert::Session s = mustSession(m);
   EXPECT_TRUE(s.setRouterNoise(true, 42));

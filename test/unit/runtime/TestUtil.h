@@ -16,6 +16,17 @@
 namespace moert::test {
 
 /// Loads an artifact from memory; fails the test when it does not load.
+/// Appends a buffer of `bytes` fixed bytes past the arena of `f` (grown to
+/// hold it) and makes it the function's run_params.
+inline void addRunParams(fb::FunctionT &f, int64_t bytes) {
+  auto p = std::make_unique<fb::BufferDescT>();
+  p->offset = f.arena_bytes;
+  p->bytes = std::make_unique<fb::Affine>(0, bytes);
+  f.arena_bytes += 64;
+  f.buffers.push_back(std::move(p));
+  f.run_params = static_cast<int32_t>(f.buffers.size() - 1);
+}
+
 inline moert::Model mustLoad(const Bytes &bytes) {
   auto m = moert::Model::fromMemory(bytes.data(), bytes.size());
   if (!m) {
