@@ -321,8 +321,8 @@ LogicalResult GroupedGemmOp::verify() {
       (getMap() && failed(verifyBuffer(*this, "map", getMap(), {e}, i32))) ||
       failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
     return failure();
-  if (getMap() && (getGemv() || getDequant()))
-    return emitOpError() << "a map is not supported with gemv or dequant kernels";
+  if (getMap() && getGemv())
+    return emitOpError() << "a map is not supported with a gemv kernel";
   if (getC() == getA())
     return emitOpError() << "C must not be A";
   if (getGemv().has_value() != getGemvMaxTokens().has_value())

@@ -273,9 +273,9 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
     are a rank's expert slots: group g multiplies by B's matrix `m[g]` (B
     `[E, n, k]` with any E), a group without rows may hold -1, and any other
     value outside `[0, E)` is an execution error. On the CUDA target (vendor
-    GEMMs only, no gemv or dequant kernel) group g reads B's slot g of the
-    rank's copy of B, which holds the placement's experts in slot order:
-    `m[g]`'s matrix.
+    GEMMs only, no gemv kernel) group g reads B's slot g of the rank's copy
+    of B (and of an fp8 B's scales), which holds the placement's experts in
+    slot order: `m[g]`'s matrix.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$offsets, Optional<Exec_BufferType>:$map,

@@ -856,9 +856,8 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
           !(s = fits(out->map, where + ": operand map", needMap, "i32 [experts]", MOERT_I32)) ||
           !(s = disjoint(out->c, needC, where + ": operand c", out->map, needMap, "operand map")))
         return s;
-      if (c->gemv_kernel() != -1 || c->gemv_max_tokens() != 0 || out->dequantKernel != -1)
-        return error(MOERT_INVALID_ARTIFACT, where,
-                     ": a map does not go with a gemv or dequant kernel");
+      if (c->gemv_kernel() != -1 || c->gemv_max_tokens() != 0)
+        return error(MOERT_INVALID_ARTIFACT, where, ": a map does not go with a gemv kernel");
     }
     // The generated engine for small T (CUDA): a kernel over (a, b, offsets,
     // c), one warp per (expert, column).

@@ -300,11 +300,6 @@ int main(int argc, char **argv) {
     return fail("--shard-experts, --shard-slots and --shard-recv-rows must be >= 0");
   if ((shardSlots || shardRecvRows) && !shardRanks)
     return fail("--shard-slots and --shard-recv-rows go with --shard-experts");
-  if (shardRanks && options.target == moec::ExecTarget::Cuda && ffnType &&
-      (*ffnType == moec::WeightType::FP8 || *ffnType == moec::WeightType::MXFP4))
-    return fail("--shard-experts with --target=cuda takes f32, bf16 or f16 expert "
-                "weights (the cuda target's sharded experts do not read fp8 or "
-                "mxfp4 yet)");
   bool writeArtifact = *stage == moec::Stage::Artifact;
   if (!signKey.empty() && !writeArtifact)
     return fail("--sign signs the artifact; it does not go with --compile-to "

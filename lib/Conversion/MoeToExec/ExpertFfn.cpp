@@ -84,10 +84,6 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
   auto dequant = dequantKernel(w, n, k);
   if (failed(in) || failed(dequant))
     return failure();
-  if (map && *dequant)
-    return emitError(loc) << "moe-lower-to-exec: sharded experts (an expert "
-                             "map) do not take fp8 or mxfp4 weights on the "
-                             "cuda target yet";
   auto op = exec::GroupedGemmOp::create(
       rewriter, loc, *in, w, offsets, map, c, affine(rows),
       rewriter.getI64IntegerAttr(experts), rewriter.getI64IntegerAttr(n),

@@ -240,12 +240,13 @@ Status CudaDevice::attachExchange(ExpertExchange *exchange) {
   for (size_t w = 0; w < slots.slotOnly.size(); ++w) {
     if (!slots.slotOnly[w])
       continue;
+    // An fp8 weight's block scales go with it, slot by slot.
     const WeightSpec &spec = model_.weights()[w];
     if (spec.shape.empty() || spec.slices != static_cast<uint64_t>(spec.shape[0]) ||
-        spec.scales >= 0 || spec.panels)
+        spec.panels || (spec.scales >= 0 && !slots.slotOnly[static_cast<size_t>(spec.scales)]))
       return error(MOERT_UNSUPPORTED, "weight '", spec.name, "' of the slots' grouped GEMMs "
-                   "is not one plain matrix per expert, each with its own checksums, which a "
-                   "rank on a GPU uploads only its slots of");
+                   "is not one matrix per expert, each with its own checksums (and its "
+                   "scales likewise), which a rank on a GPU uploads only its slots of");
     for (int32_t e : slots.experts)
       if (e >= spec.shape[0])
         return error(MOERT_INVALID_ARGUMENT, "the placement names expert ", e, ", but weight '",
