@@ -65,8 +65,11 @@ const char *kUsage =
     "  --layer N         the function of model layer N (moe-import names it\n"
     "                    layer_N), in an artifact of several layers\n"
     "  --verify MODE     full (default): check every byte of the artifact at\n"
-    "                    load; lazy: check the header, table and code at load\n"
-    "                    and each weight before its first use\n"
+    "                    load; lazy (the default under --mpi, where each rank\n"
+    "                    then checks only the weights it reads, its experts'\n"
+    "                    slices of the experts' weights): check the header,\n"
+    "                    table and code at load and each weight before its\n"
+    "                    first use\n"
     "  --device DEV      cpu, or cuda[:N] for an artifact compiled with\n"
     "                    --target=cuda (default: the artifact's target, cuda:0)\n"
     "  --threads N       threads of the session (0, the default: all cores)\n"
@@ -151,7 +154,7 @@ struct Options {
   int64_t bench = 0;
   bool routerStats = false;
   bool quiet = false;
-  moert_verify_t verify = MOERT_VERIFY_FULL;
+  std::optional<moert_verify_t> verify; // default: full, lazy under --mpi
   std::string saveAux;
   std::vector<uint8_t> trustedKeys; // 32 bytes each
   bool requireSignature = false;
@@ -977,7 +980,8 @@ int runMpiMain(Options &o, const moert::Model &model, const moert::FunctionInfo 
       printSummary(fn.outputs[i].name, *view);
     }
   if (!o.quiet && o.bench == 0)
-    std::printf("rank %d: time_ms=%.3f\n", rank, ms);
+    std::printf("rank %d: time_ms=%.3f verify=%s\n", rank, ms,
+                o.verify == MOERT_VERIFY_LAZY ? "lazy" : "full");
   if (o.bench > 0)
     std::printf("rank %d: median_ms=%.4f runs=%lld\n", rank, ms, static_cast<long long>(o.bench));
   // The collectives first (no rank may give up while another waits in one),
@@ -1018,7 +1022,10 @@ int main(int argc, char **argv) {
   auto loadStart = Clock::now();
   moert_load_options_t loadOptions;
   moert_load_options_init(&loadOptions);
-  loadOptions.verify = o.verify;
+  // Under --mpi each process loads the artifact: with full verification
+  // every rank would read every byte of it, lazily only its own.
+  o.verify = o.verify.value_or(o.mpi ? MOERT_VERIFY_LAZY : MOERT_VERIFY_FULL);
+  loadOptions.verify = *o.verify;
   loadOptions.trusted_keys = o.trustedKeys.data();
   loadOptions.num_trusted_keys = o.trustedKeys.size() / 32;
   loadOptions.require_signature = o.requireSignature;
@@ -1082,7 +1089,7 @@ int main(int argc, char **argv) {
     ::stat(o.model.c_str(), &st);
     std::printf("load_s=%.3f session_s=%.3f artifact_mib=%.1f verify=%s\n",
                 loadSeconds, sessionSeconds, st.st_size / double(1 << 20),
-                o.verify == MOERT_VERIFY_LAZY ? "lazy" : "full");
+                loadOptions.verify == MOERT_VERIFY_LAZY ? "lazy" : "full");
   }
 
   writeFirstOutput(o, fn, *session);
