@@ -191,10 +191,17 @@ struct moert_nccl {
         return error(MOERT_INVALID_ARGUMENT, "a message names rank ", m.peer, " of ", size);
       if (m.bytes == 0)
         continue;
+      // Device memory (not page-locked host memory, which the driver knows
+      // too: the host arena's staging ranges are registered).
+      unsigned type = 0;
       int ordinal = -1;
-      if (cuda->cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
-                                      reinterpret_cast<uintptr_t>(m.data)) == CUDA_SUCCESS) {
-        if (ordinal != device)
+      CUdeviceptr p = reinterpret_cast<uintptr_t>(m.data);
+      if (cuda->cuPointerGetAttribute(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p) ==
+              CUDA_SUCCESS &&
+          type == CU_MEMORYTYPE_DEVICE) {
+        if (cuda->cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, p) !=
+                CUDA_SUCCESS ||
+            ordinal != device)
           return error(MOERT_INVALID_ARGUMENT, "a message's data lies on cuda:", ordinal,
                        ", this NCCL rank's GPU is cuda:", device);
         continue;

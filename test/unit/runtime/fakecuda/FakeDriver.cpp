@@ -975,6 +975,9 @@ CUresult cuPointerGetAttribute(void *data, int attribute, CUdeviceptr p) {
     return kInvalidValue;
   auto it = --s.allocations.upper_bound(p);
   switch (attribute) {
+  case moert::rt::cuda::CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+    *static_cast<unsigned *>(data) = moert::rt::cuda::CU_MEMORYTYPE_DEVICE;
+    return kSuccess;
   case moert::rt::cuda::CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
     *static_cast<int *>(data) = s.devices[it->first];
     return kSuccess;
