@@ -375,8 +375,8 @@ LogicalResult ExpertChoiceOp::verify() {
     return emitOpError() << "max_rows must be at least " << need
                          << " (experts x min(C, max_tokens)), got " << rows;
   // A static row count is the bound's.
-  int64_t dims = cast<BufferType>(getRowWeight().getType()).getShape()[0];
-  int64_t expect = ShapedType::isDynamic(dims) ? -1 : rows;
+  auto shape = cast<BufferType>(getRowWeight().getType()).getShape();
+  int64_t expect = shape.size() == 1 && !ShapedType::isDynamic(shape[0]) ? rows : -1;
   if (failed(verifyAffine(*this, "tokens", getTokens())) ||
       failed(verifyBuffer(*this, "scores", getScores(), {-1, e}, f32)) ||
       failed(verifyBuffer(*this, "row_weight", getRowWeight(), {expect}, f32)) ||

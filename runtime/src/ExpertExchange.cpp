@@ -115,7 +115,12 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
   x->sendCounts_.resize(cells);
   x->totals_.resize(static_cast<size_t>(ranks));
   x->rankTokens_.resize(static_cast<size_t>(ranks));
-  x->gathered_.resize(static_cast<size_t>(choiceScores));
+  try { // the ranks' scores (the loader bounds them by 2^31)
+    x->gathered_.resize(static_cast<size_t>(choiceScores));
+  } catch (const std::bad_alloc &) {
+    return error(MOERT_OUT_OF_MEMORY, "cannot allocate the ", choiceScores,
+                 " scores an expert choice gathers from the ranks");
+  }
   x->sends_.reserve(cells + static_cast<size_t>(ranks));
   x->recvs_.reserve(cells + static_cast<size_t>(ranks));
   // Every rank must hold the same artifact and placement.
@@ -207,8 +212,8 @@ Status ExpertExchange::choose(const CommandSpec &c, int64_t T, void *const *op) 
     int32_t n = rankTokens_[static_cast<size_t>(r)];
     if (n < 0 || n > c.maxTokens) {
       collectiveFailure_ = true; // every rank sees the same counts
-      s = error(MOERT_EXECUTION_ERROR, "rank ", r, " has ", n,
-                " tokens, more than the expert choice's ", c.maxTokens);
+      s = error(MOERT_EXECUTION_ERROR, "rank ", r, " reports ", n,
+                " tokens, outside the expert choice's [0, ", c.maxTokens, "]");
     }
     base += r < me ? n : 0;
     total += n;

@@ -156,8 +156,9 @@ private:
   Status writable(const Operand &op, const std::string &what);
   Status disjoint(const Operand &x, const Ends &needX, const std::string &wx,
                   const Operand &y, const Ends &needY, const std::string &wy);
-  /// Each operand fits what it needs, those written are writable, and none
-  /// written overlaps another of the command's.
+  /// An exchange's or an expert choice's operands: each a buffer that fits
+  /// what it needs, those written writable, and none written overlapping
+  /// another of the command's.
   Status uses(const std::string &where, std::initializer_list<OperandUse> list);
   Status product(const std::string &what, std::initializer_list<int64_t> factors,
                  const Ends &rowsOrOne, Ends *out);
@@ -1011,6 +1012,10 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     Ends tokens;
     if (!(s = affine(c->tokens(), where + ": tokens", &out->rows, &tokens)))
       return s;
+    // The scores are this rank's T rows: T is what the rank tells the others.
+    if (out->rows.perToken != 1 || out->rows.fixed != 0)
+      return error(MOERT_INVALID_ARTIFACT, where, ": tokens must be T (1 * T + 0), got ",
+                   out->rows.perToken, " * T + ", out->rows.fixed);
     out->maxTokens = c->max_tokens();
     out->maxRows = c->max_rows();
     out->experts = c->experts();
@@ -1021,10 +1026,13 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return s;
     double cf = out->capacityFactor;
     if (out->ranks > kMaxRanks || tokens.max() > out->maxTokens ||
-        out->maxTokens * out->ranks > kBlasMax || !(cf > 0.0) || !std::isfinite(cf))
+        out->maxTokens * out->ranks > kBlasMax ||
+        out->maxTokens * out->ranks > kBlasMax / out->experts || !(cf > 0.0) ||
+        !std::isfinite(cf))
       return error(MOERT_INVALID_ARTIFACT, where, ": ranks ", out->ranks, ", tokens up to ",
                    tokens.max(), ", max_tokens ", out->maxTokens, " or capacity_factor ", cf,
-                   " out of range (ranks <= ", kMaxRanks, ", tokens <= max_tokens)");
+                   " out of range (ranks <= ", kMaxRanks, ", tokens <= max_tokens, ranks x "
+                   "max_tokens x experts <= ", kBlasMax, ")");
     // The most rows a rank can keep must fit.
     int64_t keep = out->experts *
                    std::min(expertChoiceCapacity(cf, out->ranks * out->maxTokens, out->experts),
@@ -1054,6 +1062,9 @@ Status TableChecker::uses(const std::string &where, std::initializer_list<Operan
   Status s;
   for (const OperandUse &u : list) {
     std::string what = where + ": operand " + u.name;
+    // The runtime copies these through the host arena (CUDA): buffers only.
+    if (u.op->isWeight)
+      return error(MOERT_INVALID_ARTIFACT, what, " must be a buffer, not a weight");
     if (!(s = fits(*u.op, what, *u.need, u.text)) || (u.written && !(s = writable(*u.op, what))))
       return s;
   }

@@ -624,6 +624,12 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
     if (o.device.size() > 5)
       firstGpu = static_cast<int32_t>(
           moetools::parseInt("--device", o.device.substr(5), 0, 1023, fail));
+    // Every rank's GPU first: a rank that fails before ncclCommInitRank
+    // would leave the others waiting there.
+    if (int32_t gpus = moert_cuda_device_count(); firstGpu + o.ranks > gpus)
+      fail("--nccl: " + std::to_string(o.ranks) + " ranks from cuda:" + std::to_string(firstGpu) +
+           " need " + std::to_string(firstGpu + o.ranks) + " GPUs, this machine has " +
+           std::to_string(gpus));
     auto id = moert::NcclRank::uniqueId();
     if (!id)
       fail("--nccl: " + id.status().message());
@@ -931,6 +937,17 @@ std::optional<moert::NcclRank> mpiGpu(Options &o) {
   o.device = "cuda:" + std::to_string(first + local);
   if (!o.nccl)
     return std::nullopt;
+  // Every rank's GPU first, together: a rank that fails before
+  // ncclCommInitRank would leave the others waiting there.
+  int32_t gpus = moert_cuda_device_count();
+  int mine = first + local < gpus ? 1 : 0, all = 0;
+  if (MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD) != MPI_SUCCESS)
+    fail("--nccl: MPI_Allreduce failed");
+  if (!mine)
+    fail("--nccl: this rank's GPU cuda:" + std::to_string(first + local) +
+         " does not exist (the machine has " + std::to_string(gpus) + ")");
+  if (!all)
+    fail("--nccl: a rank has no GPU of its own (see its error)");
   // [0]: whether rank 0 made an id, then the id.
   std::vector<uint8_t> msg(1 + MOERT_NCCL_UNIQUE_ID_BYTES, 0);
   std::string why;

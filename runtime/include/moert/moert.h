@@ -543,6 +543,10 @@ MOERT_API const moert_communicator_t *moert_local_group_communicator(moert_local
 /** Frees the group (after every session that uses it). */
 MOERT_API void moert_local_group_free(moert_local_group_t *group);
 
+/** The CUDA GPUs this process sees (cuda:0 .. cuda:N-1); 0 when there is no
+ *  CUDA driver or GPU. */
+MOERT_API int32_t moert_cuda_device_count(void);
+
 /** NCCL, for CUDA sessions (docs/parallelism.md, "NCCL"): one rank of an
  *  NCCL communicator whose rounds are grouped ncclSend / ncclRecv calls on
  *  a stream of its own, so that a CUDA session's exchanges move rows from

@@ -160,3 +160,11 @@ Status cublasError(const Api &api, cublasStatus_t s, const std::string &what) {
 }
 
 } // namespace moert::rt::cuda
+
+int32_t moert_cuda_device_count(void) {
+  const moert::rt::cuda::Api *api = nullptr;
+  int count = 0;
+  if (!moert::rt::cuda::load(&api) || api->cuDeviceGetCount(&count) != 0)
+    return 0;
+  return count;
+}

@@ -187,6 +187,14 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
   for (const FunctionSpec &f : model_.functions())
     for (const CommandSpec &c : f.commands)
       sharded = sharded || c.kind == CommandKind::Exchange;
+  bool mapped = false;
+  for (const FunctionSpec &f : model_.functions())
+    for (const CommandSpec &c : f.commands)
+      mapped = mapped || c.hasMap;
+  if (mapped && !sharded)
+    return error(MOERT_UNSUPPORTED, "the artifact's grouped GEMMs read a slot map but it has "
+                 "no exchange to write one: a CUDA session runs a rank's slots only behind "
+                 "an exchange");
   if (!sharded)
     if (Status s = DeviceWeights::acquire(api, model_, device_, stream_, {}, &weights_); !s)
       return s;
@@ -226,6 +234,16 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
   return Status();
 }
 
+uint64_t CudaDevice::matrixBytes(const CommandSpec &c) {
+  return c.dtype == MOERT_MXFP4    ? mxfp4MatrixBytes(c.n, c.k, false)
+         : c.dtype == MOERT_F8E4M3 ? uint64_t(c.n * c.k)
+                                   : uint64_t(c.n * c.k) * moert_dtype_size(c.dtype);
+}
+
+uint64_t CudaDevice::matrixScaleBytes(const CommandSpec &c) {
+  return static_cast<uint64_t>(fp8Blocks(c.n) * fp8Blocks(c.k)) * 4;
+}
+
 Status CudaDevice::attachExchange(ExpertExchange *exchange) {
   const Api &api = *api_;
   if (Status s = check(api.cuCtxSetCurrent(context_), "cuCtxSetCurrent"); !s)
@@ -252,11 +270,28 @@ Status CudaDevice::attachExchange(ExpertExchange *exchange) {
         return error(MOERT_INVALID_ARGUMENT, "the placement names expert ", e, ", but weight '",
                      spec.name, "' holds ", spec.shape[0]);
   }
+  // Group g of a slots' GEMM reads the copy's slot g: as many groups as
+  // slots, each one of B's matrices (and of its scales).
   for (const FunctionSpec &f : model_.functions())
-    for (const CommandSpec &c : f.commands)
-      if (c.hasMap && !slots.slotOnly[c.b.index])
+    for (const CommandSpec &c : f.commands) {
+      if (!c.hasMap)
+        continue;
+      if (!slots.slotOnly[c.b.index])
         return error(MOERT_UNSUPPORTED, "a weight of the slots' grouped GEMMs is also read "
                      "elsewhere; a rank on a GPU holds only its slots of it");
+      const WeightSpec &b = model_.weights()[c.b.index];
+      uint64_t per = ChunkLayout{b.bytes, b.slices}.sliceBytes();
+      bool scalesFit = b.scales < 0 ||
+                       ChunkLayout{model_.weights()[static_cast<size_t>(b.scales)].bytes,
+                                   model_.weights()[static_cast<size_t>(b.scales)].slices}
+                               .sliceBytes() == matrixScaleBytes(c);
+      if (c.experts != static_cast<int64_t>(slots.experts.size()) || per != matrixBytes(c) ||
+          !scalesFit)
+        return error(MOERT_INVALID_ARTIFACT, "function '", f.name, "': a grouped GEMM of ",
+                     c.experts, " slots of ", matrixBytes(c), "-byte matrices over weight '",
+                     b.name, "' (", b.slices, " slices of ", per, " bytes), but the exchange has ",
+                     slots.experts.size(), " slots");
+    }
   // An NCCL communicator moves the rows from GPU to GPU: its rank must be
   // on this session's GPU.
   int32_t ncclDevice = ncclDeviceOf(exchange->communicator());
@@ -560,10 +595,7 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
   // rows); C is f32.
   bool quantized = c.dequantKernel >= 0;
   uint64_t aRow = uint64_t(c.k) * (quantized ? 2 : moert_dtype_size(c.dtype));
-  uint64_t bMatrix = c.dtype == MOERT_MXFP4    ? mxfp4MatrixBytes(c.n, c.k, false)
-                     : c.dtype == MOERT_F8E4M3 ? uint64_t(c.n * c.k)
-                                               : uint64_t(c.n * c.k) * moert_dtype_size(c.dtype);
-  uint64_t scaleBytes = static_cast<uint64_t>(fp8Blocks(c.n) * fp8Blocks(c.k)) * 4;
+  uint64_t bMatrix = matrixBytes(c), scaleBytes = matrixScaleBytes(c);
   CUdeviceptr scales = scalesAddress(c.b);
   for (int64_t e = 0; e < c.experts; ++e) {
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];

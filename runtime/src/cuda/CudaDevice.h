@@ -129,6 +129,10 @@ private:
   Status hostCommand(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
   Status groupedGemm(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                      int64_t T);
+  /// The bytes of one of a grouped GEMM's B matrices on the device, and of
+  /// an fp8 one's block scales.
+  static uint64_t matrixBytes(const CommandSpec &c);
+  static uint64_t matrixScaleBytes(const CommandSpec &c);
   /// Exchange command `c`: its operands down to the host arena, the
   /// exchange's rounds there, its results up (the rows received, or the
   /// results back); with an NCCL communicator only the plan goes through

@@ -146,11 +146,14 @@ struct moert_nccl {
   /// The stream and the base communicator, once comm, rank, size and device
   /// are set.
   Status open() {
-    if (Status s = check(cuda->cuDeviceGet(&dev, device), "cuDeviceGet"); !s)
-      return s;
-    if (Status s = check(cuda->cuDevicePrimaryCtxRetain(&context, dev), "cuDevicePrimaryCtxRetain");
-        !s)
-      return s;
+    if (!context) { // moert_nccl_create retained it already
+      if (Status s = check(cuda->cuDeviceGet(&dev, device), "cuDeviceGet"); !s)
+        return s;
+      if (Status s = check(cuda->cuDevicePrimaryCtxRetain(&context, dev),
+                           "cuDevicePrimaryCtxRetain");
+          !s)
+        return s;
+    }
     if (Status s = check(cuda->cuCtxSetCurrent(context), "cuCtxSetCurrent"); !s)
       return s;
     if (Status s = check(cuda->cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
@@ -258,8 +261,16 @@ struct moert_nccl {
       breakWith(s.message());
       return s;
     }
+    // The wait, with a deadline: NCCL waits forever for a peer that never
+    // comes. The host receives are copied out only after it (a copy into
+    // pageable memory blocks until it is done, and this one would wait for
+    // the peer).
+    if (Status s = wait(); !s)
+      return s;
+    bool copied = false;
     for (size_t i = 0; i < numRecvs; ++i)
-      if (staged[numSends + i] != SIZE_MAX)
+      if (staged[numSends + i] != SIZE_MAX) {
+        copied = true;
         if (Status s = check(cuda->cuMemcpyDtoHAsync(recvs[i].data, bounce + staged[numSends + i],
                                                       recvs[i].bytes, stream),
                              "cuMemcpyDtoHAsync of a host message");
@@ -267,8 +278,20 @@ struct moert_nccl {
           breakWith(s.message());
           return s;
         }
-    // The wait, with a deadline: NCCL waits forever for a peer that never
-    // comes.
+      }
+    if (copied)
+      if (Status s = check(cuda->cuStreamSynchronize(stream),
+                           "cuStreamSynchronize (the host messages of an NCCL round)");
+          !s) {
+        breakWith(s.message());
+        return s;
+      }
+    return Status();
+  }
+
+  /// Until the round's work on the stream is done, NCCL reports an error,
+  /// or the deadline passes.
+  Status wait() {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       CUresult r = cuda->cuStreamQuery(stream);
@@ -311,6 +334,8 @@ int ncclExchange(void *context, const moert_message_t *sends, size_t numSends,
     s = static_cast<moert_nccl *>(context)->round(sends, numSends, recvs, numRecvs);
   } catch (const std::bad_alloc &) {
     s = moert::rt::error(MOERT_OUT_OF_MEMORY, "out of memory in an NCCL round");
+  } catch (...) {
+    s = moert::rt::error(MOERT_INTERNAL, "unexpected exception in an NCCL round");
   }
   if (s)
     return 0;
@@ -388,32 +413,34 @@ moert_status_t *moert_nccl_create(const uint8_t id[MOERT_NCCL_UNIQUE_ID_BYTES], 
     nccl->rank = rank;
     nccl->size = ranks;
     nccl->device = device;
-    // ncclCommInitRank runs on the rank's GPU: its context current.
-    CUdevice dev = 0;
-    CUcontext context = nullptr;
+    // ncclCommInitRank runs on the rank's GPU: its primary context (held
+    // by the communicator from here on) current.
     const Api &cuda = *nccl->cuda;
-    if (Status s = nccl->check(cuda.cuDeviceGet(&dev, device), "cuDeviceGet on cuda:" +
-                                                                   std::to_string(device));
+    if (Status s = nccl->check(cuda.cuDeviceGet(&nccl->dev, device),
+                               "cuDeviceGet on cuda:" + std::to_string(device));
         !s)
       return toC(s);
-    if (Status s = nccl->check(cuda.cuDevicePrimaryCtxRetain(&context, dev),
+    if (Status s = nccl->check(cuda.cuDevicePrimaryCtxRetain(&nccl->context, nccl->dev),
                                "cuDevicePrimaryCtxRetain");
-        !s)
+        !s) {
+      nccl->context = nullptr;
+      return toC(s);
+    }
+    if (Status s = nccl->check(cuda.cuCtxSetCurrent(nccl->context), "cuCtxSetCurrent"); !s)
       return toC(s);
     ncclUniqueId u;
     std::memcpy(u.internal, id, sizeof u.internal);
-    ncclResult_t r = cuda.cuCtxSetCurrent(context) == CUDA_SUCCESS
-                         ? nccl->nccl->ncclCommInitRank(&nccl->comm, ranks, u, rank)
-                         : -1;
-    cuda.cuDevicePrimaryCtxRelease(dev);
-    if (r != ncclSuccess)
-      return toC(r == -1 ? error(MOERT_EXECUTION_ERROR, "cuCtxSetCurrent failed")
-                         : ncclError(*nccl->nccl, r, "ncclCommInitRank (rank " +
-                                                         std::to_string(rank) + " of " +
-                                                         std::to_string(ranks) + ")"));
+    if (ncclResult_t r = nccl->nccl->ncclCommInitRank(&nccl->comm, ranks, u, rank);
+        r != ncclSuccess) {
+      nccl->comm = nullptr;
+      return toC(ncclError(*nccl->nccl, r, "ncclCommInitRank (rank " + std::to_string(rank) +
+                                               " of " + std::to_string(ranks) + ")"));
+    }
     return finish(std::move(nccl), out);
   } catch (const std::bad_alloc &) {
     return toC(MOERT_OUT_OF_MEMORY, "cannot allocate the NCCL communicator");
+  } catch (...) {
+    return toC(MOERT_INTERNAL, "unexpected exception creating the NCCL communicator");
   }
 }
 
@@ -441,6 +468,8 @@ moert_status_t *moert_nccl_wrap(void *ncclComm, int32_t timeoutMs, moert_nccl_t 
     return finish(std::move(nccl), out);
   } catch (const std::bad_alloc &) {
     return toC(MOERT_OUT_OF_MEMORY, "cannot allocate the NCCL communicator");
+  } catch (...) {
+    return toC(MOERT_INTERNAL, "unexpected exception creating the NCCL communicator");
   }
 }
 

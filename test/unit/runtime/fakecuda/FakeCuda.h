@@ -3,13 +3,16 @@
 // libmoert opens the CUDA driver (libcuda.so.1), cuBLAS (libcublas.so.13)
 // and NCCL (libnccl.so.2) with dlopen. These stand-ins, put first on
 // LD_LIBRARY_PATH, let the CUDA backend's host side run on a machine
-// without a GPU (FakeNccl.cpp: NCCL ranks as threads of one process):
+// without a GPU (FakeNccl.cpp: NCCL ranks, threads or processes, meeting
+// in a directory):
 //
 // - "device" memory is host memory, each allocation on the GPU whose
 //   primary context the thread made current; copies and fills are carried
 //   out;
 // - a stream queues its work and runs it at cuStreamSynchronize, so a result
-//   read before the synchronization is stale, as on a GPU;
+//   read before the synchronization is stale, as on a GPU; cuStreamQuery
+//   runs what is ready (an NCCL receive waits for its sender), and an
+//   asynchronous copy into pageable memory behind such a wait is refused;
 // - a captured stream records its work into a graph, and each graph launch
 //   queues it again; while a thread captures, the calls the driver refuses
 //   then (allocation, synchronous copies, synchronization) fail with

@@ -365,6 +365,38 @@ Stream *asStream(CUstream p) { return reinterpret_cast<Stream *>(p); }
 
 /// Copies `bytes` between device addresses checked to be inside allocations
 /// (and host addresses taken on trust): now, or queued on `stream`.
+/// Whether [p, p + bytes) lies in page-locked host memory (registered or
+/// allocated by cuMemAllocHost).
+bool pageLocked(const void *p, size_t bytes) {
+  State &s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto in = [&](const auto &ranges) {
+    auto it = ranges.upper_bound(const_cast<void *>(p));
+    if (it == ranges.begin())
+      return false;
+    --it;
+    auto *b = static_cast<const char *>(it->first);
+    return static_cast<const char *>(p) >= b &&
+           static_cast<const char *>(p) + bytes <= b + it->second;
+  };
+  return in(s.registered) || in(s.pinned);
+}
+
+/// Whether an operation queued on `stream` is not ready to run yet.
+bool waitsOnStream(CUstream stream) {
+  std::vector<std::function<bool()>> ready; // asked outside the lock
+  {
+    std::lock_guard<std::mutex> lock(state().mu);
+    for (const Op &op : asStream(stream)->pending)
+      if (op.ready)
+        ready.push_back(op.ready);
+  }
+  for (const auto &r : ready)
+    if (!r())
+      return true;
+  return false;
+}
+
 CUresult copy(const char *entry, void *dst, uint64_t dstDevice, const void *src,
               uint64_t srcDevice, size_t bytes, CUstream stream, bool async) {
   FAKECUDA_ENTRY(entry);
@@ -387,6 +419,15 @@ CUresult copy(const char *entry, void *dst, uint64_t dstDevice, const void *src,
     what += " from " + where(srcDevice);
   void *to = dstDevice ? reinterpret_cast<void *>(dstDevice) : dst;
   const void *from = srcDevice ? reinterpret_cast<const void *>(srcDevice) : src;
+  // An asynchronous copy into pageable host memory returns only when it is
+  // done, as the driver's does: behind an operation that waits (an NCCL
+  // receive for its sender) it would block the caller, which the stand-in
+  // refuses to do (the caller must wait for that operation first).
+  if (async && !dstDevice && !pageLocked(dst, bytes) && waitsOnStream(stream)) {
+    trace(std::string(entry) + ": a copy into pageable memory queued behind an operation "
+          "that waits: it would block");
+    return kInvalidValue;
+  }
   if (!async) {
     trace(what);
     std::memcpy(to, from, bytes);

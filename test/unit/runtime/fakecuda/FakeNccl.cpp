@@ -15,7 +15,9 @@
 //   is there (cuStreamQuery says CUDA_ERROR_NOT_READY until then) and reads
 //   and removes it; a size that differs is an asynchronous error
 //   (ncclCommGetAsyncError);
-// - ncclCommAbort lets the rank's waiting receives end without data.
+// - ncclCommAbort lets the rank's waiting receives end without data;
+// - sends complete without waiting for their receiver (NCCL's wait for it).
+// The directories stay behind, under TMPDIR (tests point it at their own).
 //
 // Each call is traced as the driver's are.
 //
@@ -231,9 +233,7 @@ static ncclResult_t release(void *comm, const char *entry) {
     std::lock_guard<std::mutex> lock(registryMu);
     comms->erase(c.get());
   }
-  // The last rank out removes the directory (unless messages were left).
-  std::remove((c->dir + "/joined." + std::to_string(c->rank)).c_str());
-  ::rmdir(c->dir.c_str());
+  // The directory stays (a slow rank may still be joining): under TMPDIR.
   fakecuda::trace(std::string(entry) + ": " + name(*c));
   return kSuccess;
 }
