@@ -67,7 +67,7 @@ Status Device::enqueue(const FunctionSpec &, size_t, int64_t, const moert_device
 }
 
 Status Device::attachExchange(ExpertExchange *) {
-  return error(MOERT_UNSUPPORTED, "expert parallelism (exchanges) runs on the CPU only");
+  return error(MOERT_UNSUPPORTED, "this device does not run expert parallelism (exchanges)");
 }
 
 Status Device::deviceError(void *) {
