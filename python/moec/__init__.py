@@ -21,7 +21,8 @@ docs/python.md describes this package.
 from . import _moec
 from ._moec import Error
 
-__all__ = ["Error", "Model", "Session", "TensorInfo", "load", "version", "backends"]
+__all__ = ["Error", "LocalGroup", "Model", "Session", "TensorInfo", "load", "nccl_rank",
+           "nccl_unique_id", "version", "backends"]
 
 
 def version():
@@ -115,14 +116,55 @@ def load(path, verify="full", memory_budget=0):
     return Model(_moec.load(os.fspath(path), verify, int(memory_budget)), os.fspath(path))
 
 
+class LocalGroup:
+    """N ranks of a sharded artifact (moe-compile --shard-experts) in this
+    process (moert_local_group_t): give each rank's Session
+    ``communicator=group.communicator(rank)`` and run each rank in its own
+    thread (creating a session and every run are collectives; the runtime
+    releases the GIL while it waits). ``timeout_ms`` bounds a rank's wait
+    for the others."""
+
+    def __init__(self, ranks, timeout_ms=60000):
+        self.ranks = int(ranks)
+        self._g = _moec.local_group(self.ranks, int(timeout_ms))
+
+    def communicator(self, rank):
+        """Rank ``rank``'s communicator."""
+        return _moec.local_communicator(self._g, int(rank))
+
+
+def nccl_unique_id():
+    """A new NCCL communicator's identity (bytes), which one rank makes and
+    sends to every rank (torch.distributed, MPI, ...)."""
+    return _moec.nccl_unique_id()
+
+
+def nccl_rank(unique_id, rank, ranks, device, timeout_ms=60000):
+    """Rank ``rank`` of ``ranks`` of an NCCL communicator (libnccl.so.2,
+    opened at run time: the process's own when it has loaded one) on GPU
+    cuda:``device``, for a CUDA Session of a sharded artifact on that GPU.
+    Every rank calls it with the same ``unique_id``; it returns when all
+    have."""
+    return _moec.nccl_rank(bytes(unique_id), int(rank), int(ranks), int(device),
+                           int(timeout_ms))
+
+
 class Session:
     """A session (moert_session_t): the arena, threads and kernels that runs
-    take. One run at a time per session; runs allocate nothing."""
+    take. One run at a time per session; runs allocate nothing.
 
-    def __init__(self, model, device="cpu", threads=0):
+    A rank of a sharded artifact takes ``communicator`` (a LocalGroup's or
+    an NCCL rank's) and optionally ``placement`` (the expert in each slot,
+    rank by rank; -1 for an empty slot): its creation and each run are
+    collectives of every rank, each with its own tokens
+    (docs/parallelism.md)."""
+
+    def __init__(self, model, device="cpu", threads=0, communicator=None, placement=None):
         self.model = model
         self.device = device
-        self._s = _moec.create_session(model._m, device, int(threads))
+        self._s = _moec.create_session(
+            model._m, device, int(threads), communicator,
+            None if placement is None else [int(e) for e in placement])
 
     @property
     def threads(self):

@@ -57,11 +57,32 @@ struct ModelHandle {
   ~ModelHandle() { moert_model_free(model); }
 };
 
+/// A communicator's owner (a local group or an NCCL rank), which every
+/// session over it keeps alive.
+struct CommOwner {
+  moert_local_group_t *group = nullptr;
+  moert_nccl_t *nccl = nullptr;
+  CommOwner() = default;
+  CommOwner(const CommOwner &) = delete;
+  ~CommOwner() {
+    moert_local_group_free(group);
+    moert_nccl_free(nccl);
+  }
+};
+
+/// One rank's communicator of an owner.
+struct CommHandle {
+  std::shared_ptr<CommOwner> owner;
+  const moert_communicator_t *comm = nullptr;
+};
+
 struct SessionHandle {
   std::shared_ptr<ModelHandle> model;
   moert_session_t *session = nullptr;
-  SessionHandle(std::shared_ptr<ModelHandle> m, moert_session_t *s)
-      : model(std::move(m)), session(s) {}
+  std::shared_ptr<CommOwner> comm; // outlives the session (freed after it)
+  SessionHandle(std::shared_ptr<ModelHandle> m, moert_session_t *s,
+                std::shared_ptr<CommOwner> c = nullptr)
+      : model(std::move(m)), session(s), comm(std::move(c)) {}
   SessionHandle(const SessionHandle &) = delete;
   ~SessionHandle() { moert_session_free(session); }
 };
@@ -439,18 +460,68 @@ std::shared_ptr<ModelHandle> loadModel(const std::string &path, const std::strin
 }
 
 std::shared_ptr<SessionHandle> createSession(std::shared_ptr<ModelHandle> model,
-                                             const std::string &device, int32_t threads) {
+                                             const std::string &device, int32_t threads,
+                                             std::shared_ptr<CommHandle> comm,
+                                             const std::optional<std::vector<int32_t>> &placement) {
   moert_session_options_t options;
   moert_session_options_init(&options);
   options.threads = threads;
+  if (comm)
+    options.communicator = comm->comm;
+  if (placement) {
+    options.placement = placement->data();
+    options.placement_size = placement->size();
+  }
   moert_session_t *session = nullptr;
   moert_status_t *status;
   {
+    // A rank's creation is a collective: the other ranks' threads must run.
     py::gil_scoped_release release;
     status = moert_session_create(model->model, device.c_str(), &options, &session);
   }
   check(status);
-  return std::make_shared<SessionHandle>(std::move(model), session);
+  return std::make_shared<SessionHandle>(std::move(model), session,
+                                         comm ? comm->owner : nullptr);
+}
+
+std::shared_ptr<CommOwner> localGroup(int32_t ranks, int32_t timeoutMs) {
+  auto owner = std::make_shared<CommOwner>();
+  check(moert_local_group_create(ranks, timeoutMs, &owner->group));
+  return owner;
+}
+
+std::shared_ptr<CommHandle> localCommunicator(std::shared_ptr<CommOwner> owner, int32_t rank) {
+  const moert_communicator_t *c =
+      owner->group ? moert_local_group_communicator(owner->group, rank) : nullptr;
+  if (!c)
+    fail(MOERT_INVALID_ARGUMENT, "rank " + std::to_string(rank) + " is not a rank of the group");
+  return std::make_shared<CommHandle>(CommHandle{std::move(owner), c});
+}
+
+py::bytes ncclUniqueId() {
+  uint8_t id[MOERT_NCCL_UNIQUE_ID_BYTES];
+  check(moert_nccl_unique_id(id));
+  return py::bytes(reinterpret_cast<const char *>(id), sizeof id);
+}
+
+std::shared_ptr<CommHandle> ncclRank(const py::bytes &id, int32_t rank, int32_t ranks,
+                                     int32_t device, int32_t timeoutMs) {
+  std::string bytes = id;
+  if (bytes.size() != MOERT_NCCL_UNIQUE_ID_BYTES)
+    fail(MOERT_INVALID_ARGUMENT, "an NCCL unique id has " +
+                                     std::to_string(MOERT_NCCL_UNIQUE_ID_BYTES) +
+                                     " bytes, got " + std::to_string(bytes.size()));
+  auto owner = std::make_shared<CommOwner>();
+  moert_status_t *status;
+  {
+    // A collective: every rank's thread must get there.
+    py::gil_scoped_release release;
+    status = moert_nccl_create(reinterpret_cast<const uint8_t *>(bytes.data()), rank, ranks,
+                               device, timeoutMs, &owner->nccl);
+  }
+  check(status);
+  const moert_communicator_t *c = moert_nccl_communicator(owner->nccl);
+  return std::make_shared<CommHandle>(CommHandle{std::move(owner), c});
 }
 
 /// Runs `function` on `inputs`, writing into `outputs` (the caller's tensors,
@@ -594,5 +665,16 @@ PYBIND11_MODULE(_moec, m) {
             std::string(moert_model_function_name(s.model->model, function)), tokens);
       });
   m.def("create_session", &createSession, py::arg("model"), py::arg("device") = "cpu",
-        py::arg("threads") = 0);
+        py::arg("threads") = 0, py::arg("communicator") = nullptr,
+        py::arg("placement") = std::nullopt);
+
+  py::class_<CommOwner, std::shared_ptr<CommOwner>>(m, "_CommOwner");
+  py::class_<CommHandle, std::shared_ptr<CommHandle>>(m, "_Communicator")
+      .def_property_readonly("rank", [](const CommHandle &c) { return c.comm->rank; })
+      .def_property_readonly("size", [](const CommHandle &c) { return c.comm->size; });
+  m.def("local_group", &localGroup, py::arg("ranks"), py::arg("timeout_ms"));
+  m.def("local_communicator", &localCommunicator, py::arg("group"), py::arg("rank"));
+  m.def("nccl_unique_id", &ncclUniqueId);
+  m.def("nccl_rank", &ncclRank, py::arg("id"), py::arg("rank"), py::arg("ranks"),
+        py::arg("device"), py::arg("timeout_ms"));
 }

@@ -152,3 +152,51 @@ def test_enqueue_device_tensors_on_the_stand_in_driver(tmp_path):
     after = lines[lines.index("python: runs end") + 1:lines.index("python: fault word read")]
     assert any("cuMemcpyDtoHAsync_v2 4 bytes" in l for l in after), after
     assert not any("leak" in l for l in lines), lines
+
+
+RANKS = textwrap.dedent(r'''
+    import sys, threading
+    import numpy as np
+    import moec
+
+    artifact, x_path = sys.argv[1:3]
+    x = np.load(x_path)
+    model = moec.load(artifact)
+    uid = moec.nccl_unique_id()
+    shapes, errors = [None, None], []
+    def rank(r):
+        try:
+            comm = moec.nccl_rank(uid, r, 2, device=r, timeout_ms=20000)
+            s = moec.Session(model, "cuda:%d" % r, communicator=comm)
+            lo, hi = (0, 4) if r == 0 else (4, 7)
+            shapes[r] = s.run(x[lo:hi], function="layer_0").shape
+        except Exception as e:
+            errors.append("rank %d: %s" % (r, e))
+    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print("errors:", errors)
+    print("shapes:", shapes)
+''')
+
+
+@pytest.mark.skipif(not FAKECUDA, reason="the stand-in CUDA driver (MOEC_FAKECUDA) is not built")
+def test_ranks_over_nccl_on_the_stand_in(tmp_path):
+    """Two ranks of a sharded CUDA artifact as Python threads, over an NCCL
+    communicator (moec.nccl_unique_id / nccl_rank) on the stand-in driver
+    and NCCL: every rank takes part in the exchanges' ncclSend / ncclRecv."""
+    c = compile_checkpoint(tmp_path, compiler=("--target=cuda:sm_90", "--cuda-binary=ptx",
+                                               "--shard-experts=2"))
+    x = os.path.join(c.dir, "ref", "layer_0", "x_T7.npy")
+    trace = tmp_path / "trace"
+    env = dict(os.environ, LD_LIBRARY_PATH=FAKECUDA, FAKECUDA_TRACE=str(trace),
+               FAKECUDA_DEVICES="2", TMPDIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", RANKS, c.artifact, x], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "errors: []" in out.stdout and "shapes: [(4, 72), (3, 72)]" in out.stdout, out.stdout
+    log = trace.read_text()
+    assert log.count("ncclCommInitRank: rank") == 2
+    assert "ncclSend" in log and "ncclCommAbort" not in log

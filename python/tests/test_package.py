@@ -216,3 +216,42 @@ def test_router_noise(noisy, mixtral):
     np.testing.assert_array_equal(s1.aux_outputs()["router_logits.0"], plain)
     with pytest.raises(moec.Error, match="no noisy router"):
         moec.load(mixtral.artifact).session().set_router_noise(3)
+
+
+def test_ranks_of_a_sharded_artifact(mixtral, tmp_path):
+    """Expert parallelism from Python: 2 ranks as threads over a LocalGroup,
+    each with its own tokens (one with none), and a replica placement; the
+    outputs joined are one device's, byte for byte (the CPU panel path)."""
+    import threading
+    from conftest import tool
+    tool("moe-compile", os.path.join(os.path.dirname(mixtral.artifact), "g.mlir"),
+                  "-o", tmp_path / "r2.moeb", "--max-tokens", "64", "--shard-experts=2",
+                  "--shard-slots=7")
+    x = mixtral.ref(1, "x", 64)
+    want = moec.load(mixtral.artifact).session(threads=1).run(x, function="layer_1")
+    sharded = moec.load(tmp_path / "r2.moeb")
+    placement = [0, 1, 2, 3, 4, 5, 6, 6, 7, 8, 9, 10, 11, 0]
+    for split in ((40, 24), (0, 64)):
+        group = moec.LocalGroup(2, timeout_ms=20000)
+        got, errors = [None, None], []
+
+        def rank(r):
+            try:
+                s = moec.Session(sharded, threads=1, communicator=group.communicator(r),
+                                 placement=placement)
+                lo = 0 if r == 0 else split[0]
+                got[r] = s.run(x[lo:lo + split[r]], function="layer_1")
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append("rank %d: %s" % (r, e))
+
+        threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        np.testing.assert_array_equal(np.concatenate(got), want)
+    with pytest.raises(moec.Error, match="need a communicator"):
+        moec.Session(sharded)
+    with pytest.raises(moec.Error, match="not a rank of the group"):
+        moec.LocalGroup(2).communicator(2)
