@@ -155,7 +155,8 @@ def test_enqueue_device_tensors_on_the_stand_in_driver(tmp_path):
 
 
 RANKS = textwrap.dedent(r'''
-    import sys, threading
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
     import numpy as np
     import moec
 
@@ -172,11 +173,8 @@ RANKS = textwrap.dedent(r'''
             shapes[r] = s.run(x[lo:hi], function="layer_0").shape
         except Exception as e:
             errors.append("rank %d: %s" % (r, e))
-    threads = [threading.Thread(target=rank, args=(r,)) for r in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(2) as pool:  # the ranks at once: creation is a collective
+        list(pool.map(rank, range(2)))
     print("errors:", errors)
     print("shapes:", shapes)
 ''')
