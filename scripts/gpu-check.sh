@@ -152,17 +152,22 @@ print("max relative difference %.2e" % d); sys.exit(0 if d <= 1e-5 else 1)' "$ou
   # Expert parallelism: Mixtral over 2 ranks (threads, both on this GPU),
   # split evenly and skewed, against one device (cuBLAS may sum a GEMM of
   # other row counts in another order: within 1e-5).
-  if [ -e "$prep/ckpt-r2/mixtral.moeb" ]; then
+  # check_ranks LABEL R [OPTION...]: Mixtral compiled for R ranks
+  # (PREP/ckpt-rR) against one device.
+  check_ranks() {
+    local label=$1 r=$2 log
+    shift 2
     if log=$("$py" "$prep/tools/check_ranks.py" --moe-run "$run" --checkpoint "$prep/ckpt/mixtral" \
-             --single "$prep/ckpt/mixtral.moeb" --sharded "2=$prep/ckpt-r2/mixtral.moeb" \
-             --tol 1e-5 --device "$device" 2>&1); then
-      echo "ok    expert parallelism, 2 ranks on $device: $(echo "$log" | tail -1)"
+             --single "$prep/ckpt/mixtral.moeb" --sharded "$r=$prep/ckpt-r$r/mixtral.moeb" \
+             --tol 1e-5 --device "$device" "$@" 2>&1); then
+      echo "ok    expert parallelism, $label on $device: $(echo "$log" | tail -1)"
     else
-      echo "FAIL  expert parallelism, 2 ranks on $device:"
+      echo "FAIL  expert parallelism, $label on $device:"
       echo "$log" | grep -E "FAIL|failed|rror" | tail -20
       failed=$((failed + 1))
     fi
-  fi
+  }
+  [ -e "$prep/ckpt-r2/mixtral.moeb" ] && check_ranks "2 ranks" 2
   # NCCL (where libnccl.so.2 loads): the communicator's rounds on one GPU,
   # then Mixtral as one rank over NCCL against one device.
   if [ -x "$prep/bin/moert-nccl" ] && "$py" -c 'import ctypes; ctypes.CDLL("libnccl.so.2")' 2>/dev/null; then
@@ -172,17 +177,8 @@ print("max relative difference %.2e" % d); sys.exit(0 if d <= 1e-5 else 1)' "$ou
       echo "FAIL  moert-nccl (1 rank, real NCCL): $log"
       failed=$((failed + 1))
     fi
-    if [ -e "$prep/ckpt-r1/mixtral.moeb" ] && [ "${device%%:*}" = cuda ]; then
-      if log=$("$py" "$prep/tools/check_ranks.py" --moe-run "$run" --checkpoint "$prep/ckpt/mixtral" \
-               --single "$prep/ckpt/mixtral.moeb" --sharded "1=$prep/ckpt-r1/mixtral.moeb" \
-               --tol 1e-5 --device "$device" --nccl 2>&1); then
-        echo "ok    expert parallelism, 1 rank over NCCL on $device: $(echo "$log" | tail -1)"
-      else
-        echo "FAIL  expert parallelism, 1 rank over NCCL on $device:"
-        echo "$log" | grep -E "FAIL|failed|rror" | tail -20
-        failed=$((failed + 1))
-      fi
-    fi
+    [ -e "$prep/ckpt-r1/mixtral.moeb" ] && [ "${device%%:*}" = cuda ] &&
+      check_ranks "1 rank over NCCL" 1 --nccl
   else
     echo "skip  NCCL: no libnccl.so.2 here (or moert-nccl not built)"
   fi
