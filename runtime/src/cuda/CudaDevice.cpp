@@ -621,34 +621,47 @@ Status CudaDevice::hostCommand(const FunctionSpec &fn, const CommandSpec &c, siz
   }
 }
 
+uint8_t *CudaDevice::hostCopy(const FunctionSpec &fn, const Operand &op) const {
+  return hostArena_ + fn.buffers[op.index].offset;
+}
+
+Status CudaDevice::stage(const FunctionSpec &fn, const Operand &op, int64_t bytes, bool toHost,
+                         const std::string &what, const char *name) {
+  if (bytes <= 0)
+    return Status();
+  const Api &api = *api_;
+  size_t n = static_cast<size_t>(bytes);
+  return toHost ? check(api.cuMemcpyDtoHAsync(hostCopy(fn, op), address(fn, op), n, stream_),
+                        what + ": cuMemcpyDtoHAsync of " + std::string(name))
+                : check(api.cuMemcpyHtoDAsync(address(fn, op), hostCopy(fn, op), n, stream_),
+                        what + ": cuMemcpyHtoDAsync of " + std::string(name));
+}
+
 Status CudaDevice::choose(const FunctionSpec &fn, const CommandSpec &c, size_t index,
                           int64_t T) {
-  const Api &api = *api_;
   std::string what = "command " + std::to_string(index) + " (ExpertChoice)";
   if (!exchange_)
     return error(MOERT_INTERNAL, what, " without the session's exchange");
-  auto host = [&](const Operand &op) { return hostArena_ + fn.buffers[op.index].offset; };
-  uint64_t scoreBytes = static_cast<uint64_t>(c.rows.at(T) * c.experts) * 4,
-           rowBytes = static_cast<uint64_t>(c.maxRows) * 4,
-           offsetBytes = static_cast<uint64_t>(c.experts + 1) * 4;
+  auto host = [&](const Operand &op) { return hostCopy(fn, op); };
+  int64_t rowBytes = c.maxRows * 4, offsetBytes = (c.experts + 1) * 4;
   Status s;
-  if (scoreBytes &&
-      !(s = check(api.cuMemcpyDtoHAsync(host(c.src), address(fn, c.src), scoreBytes, stream_),
-                  what + ": cuMemcpyDtoHAsync of the scores")))
-    return s;
-  if (!(s = check(api.cuStreamSynchronize(stream_),
-                  what + ": cuStreamSynchronize (the commands before it)")))
+  if (!(s = stage(fn, c.src, c.rows.at(T) * c.experts * 4, true, what, "the scores")) ||
+      !(s = synchronize(what)))
     return s;
   void *op[4] = {host(c.src), host(c.rowWeight), host(c.rowToken), host(c.offsets)};
   if (!(s = exchange_->choose(c, T, op)))
     return s.prefixed(what + ", T = " + std::to_string(T) + ": ");
   noteWrites(fn, index, index + 1, T);
   for (const Operand *o : {&c.rowWeight, &c.rowToken, &c.offsets})
-    if (!(s = check(api.cuMemcpyHtoDAsync(address(fn, *o), host(*o),
-                                          o == &c.offsets ? offsetBytes : rowBytes, stream_),
-                    what + ": cuMemcpyHtoDAsync of the rows chosen")))
+    if (!(s = stage(fn, *o, o == &c.offsets ? offsetBytes : rowBytes, false, what,
+                    "the rows chosen")))
       return s;
   return Status();
+}
+
+Status CudaDevice::synchronize(const std::string &what) {
+  return check(api_->cuStreamSynchronize(stream_),
+               what + ": cuStreamSynchronize (the commands before it)");
 }
 
 Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index,
@@ -657,27 +670,14 @@ Status CudaDevice::exchange(const FunctionSpec &fn, const CommandSpec &c, size_t
   std::string what = "command " + std::to_string(index) + " (Exchange)";
   if (!exchange_)
     return error(MOERT_INTERNAL, what, " without the session's exchange");
-  // The host arena mirrors the device arena's layout: each operand's host
-  // copy lies at its buffer's offset there.
-  auto host = [&](const Operand &op) { return hostArena_ + fn.buffers[op.index].offset; };
-  auto down = [&](const Operand &op, int64_t bytes, const char *name) -> Status {
-    if (bytes <= 0)
-      return Status();
-    return check(api.cuMemcpyDtoHAsync(host(op), address(fn, op), static_cast<size_t>(bytes),
-                                       stream_),
-                 what + ": cuMemcpyDtoHAsync of " + name);
+  auto host = [&](const Operand &op) { return hostCopy(fn, op); };
+  auto down = [&](const Operand &op, int64_t bytes, const char *name) {
+    return stage(fn, op, bytes, true, what, name);
   };
-  auto up = [&](const Operand &op, int64_t bytes, const char *name) -> Status {
-    if (bytes <= 0)
-      return Status();
-    return check(api.cuMemcpyHtoDAsync(address(fn, op), host(op), static_cast<size_t>(bytes),
-                                       stream_),
-                 what + ": cuMemcpyHtoDAsync of " + name);
+  auto up = [&](const Operand &op, int64_t bytes, const char *name) {
+    return stage(fn, op, bytes, false, what, name);
   };
-  auto sync = [&] {
-    return check(api.cuStreamSynchronize(stream_),
-                 what + ": cuStreamSynchronize (the commands before it)");
-  };
+  auto sync = [&] { return synchronize(what); };
   const int64_t rows = c.rows.at(T), rb = c.rowBytes, slots = c.slots,
                 countBytes = c.ranks * c.slots * 4, slotOffsetBytes = (c.slots + 1) * 4;
   // With an NCCL communicator (deviceRows_) the rows stay on the GPU: only

@@ -138,6 +138,16 @@ private:
   /// results back); with an NCCL communicator only the plan goes through
   /// the host and the rows move from GPU to GPU.
   Status exchange(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
+  /// Operand `op`'s copy in the host arena, whose layout mirrors the
+  /// device arena's (the exchanges stage their operands there).
+  uint8_t *hostCopy(const FunctionSpec &fn, const Operand &op) const;
+  /// Copies `bytes` bytes of `op` between the device and its host copy on
+  /// the stream (to the host with `toHost`); nothing for bytes <= 0. An
+  /// error names `what` and `name`.
+  Status stage(const FunctionSpec &fn, const Operand &op, int64_t bytes, bool toHost,
+               const std::string &what, const char *name);
+  /// Waits for the stream: the commands before `what`.
+  Status synchronize(const std::string &what);
   /// ExpertChoice command `c`: the scores down to the host arena, the
   /// choice over the ranks there, this rank's rows up.
   Status choose(const FunctionSpec &fn, const CommandSpec &c, size_t index, int64_t T);
