@@ -30,11 +30,8 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
   out->reset();
   const moert_communicator_t *comm = options ? options->communicator : nullptr;
   const CommandSpec *first = nullptr;
-  int64_t choiceScores = 0; // the most scores an ExpertChoice gathers
   for (const FunctionSpec &f : model.functions())
     for (const CommandSpec &c : f.commands) {
-      if (c.kind == CommandKind::ExpertChoice)
-        choiceScores = std::max(choiceScores, c.ranks * c.maxTokens * c.experts);
       if (c.kind != CommandKind::Exchange)
         continue;
       if (first && (c.ranks != first->ranks || c.slots != first->slots ||
@@ -45,13 +42,18 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
                      first->experts, "): a session takes one placement");
       first = &c;
     }
+  int64_t choiceScores = 0; // the most scores an ExpertChoice gathers
   for (const FunctionSpec &f : model.functions())
-    for (const CommandSpec &c : f.commands)
-      if (c.kind == CommandKind::ExpertChoice && (!first || c.ranks != first->ranks))
+    for (const CommandSpec &c : f.commands) {
+      if (c.kind != CommandKind::ExpertChoice)
+        continue;
+      if (!first || c.ranks != first->ranks)
         return error(MOERT_INVALID_ARTIFACT, "function '", f.name, "': an expert choice over ",
                      c.ranks, " ranks, but ",
                      first ? "the exchanges are over " + std::to_string(first->ranks)
                            : std::string("no exchange"));
+      choiceScores = std::max(choiceScores, c.ranks * c.maxTokens * c.experts);
+    }
   if (!first) {
     if (comm || (options && options->placement))
       return error(MOERT_INVALID_ARGUMENT, "a communicator or placement was given, but the "
@@ -128,11 +130,9 @@ Status ExpertExchange::createChecked(const Model &model, const moert_session_opt
                       checksum64(reinterpret_cast<const uint8_t *>(x->placement_.data()),
                                  cells * sizeof(int32_t))};
   std::vector<uint64_t> theirs(static_cast<size_t>(2 * ranks));
-  for (int32_t r = 0; r < ranks; ++r) {
-    x->sends_.push_back({r, mine, sizeof mine});
-    x->recvs_.push_back({r, &theirs[static_cast<size_t>(2 * r)], sizeof mine});
-  }
-  if (Status s = x->round("the check of the ranks' artifacts and placements"); !s)
+  if (Status s = x->allGather(mine, sizeof mine, theirs.data(),
+                              "the check of the ranks' artifacts and placements");
+      !s)
     return s;
   for (int32_t r = 0; r < ranks; ++r)
     for (int i = 0; i < 2; ++i)
@@ -164,11 +164,9 @@ Status ExpertExchange::runStart(int64_t T, const int32_t params[3], int64_t *bas
   int32_t mine[4] = {static_cast<int32_t>(T), params[0], params[1], params[2]};
   std::vector<int32_t> &theirs = startInfo_;
   theirs.resize(static_cast<size_t>(4 * ranks));
-  for (int32_t r = 0; r < ranks; ++r) {
-    sends_.push_back({r, mine, sizeof mine});
-    recvs_.push_back({r, &theirs[static_cast<size_t>(4 * r)], sizeof mine});
-  }
-  if (Status s = round("the tokens and router noise of every rank"); !s)
+  if (Status s = allGather(mine, sizeof mine, theirs.data(),
+                           "the tokens and router noise of every rank");
+      !s)
     return s;
   // "on (seed S)" or "off" for rank r's noise.
   auto noise = [&](int32_t r) {
@@ -202,11 +200,7 @@ Status ExpertExchange::choose(const CommandSpec &c, int64_t T, void *const *op) 
   int64_t E = c.experts;
   int32_t mine = static_cast<int32_t>(T);
   // Round 1: every rank's token count.
-  for (int32_t r = 0; r < ranks; ++r) {
-    sends_.push_back({r, &mine, 4});
-    recvs_.push_back({r, &rankTokens_[static_cast<size_t>(r)], 4});
-  }
-  Status s = round("the tokens per rank");
+  Status s = allGather(&mine, sizeof mine, rankTokens_.data(), "the tokens per rank");
   int64_t total = 0, base = 0;
   for (int32_t r = 0; s && r < ranks; ++r) {
     int32_t n = rankTokens_[static_cast<size_t>(r)];
@@ -219,12 +213,9 @@ Status ExpertExchange::choose(const CommandSpec &c, int64_t T, void *const *op) 
     total += n;
   }
   // Round 2: the scores, gathered in rank order.
-  for (int32_t r = 0; s && r < ranks; ++r) {
+  for (int32_t r = 0, at = 0; s && r < ranks; at += rankTokens_[static_cast<size_t>(r++)]) {
     sends_.push_back({r, const_cast<float *>(scores), static_cast<uint64_t>(T * E) * 4});
-    int64_t at = 0;
-    for (int32_t q = 0; q < r; ++q)
-      at += rankTokens_[static_cast<size_t>(q)];
-    recvs_.push_back({r, gathered_.data() + at * E,
+    recvs_.push_back({r, gathered_.data() + int64_t(at) * E,
                       static_cast<uint64_t>(rankTokens_[static_cast<size_t>(r)] * E) * 4});
   }
   if (s)
@@ -268,6 +259,14 @@ Status ExpertExchange::choose(const CommandSpec &c, int64_t T, void *const *op) 
     rowWeight[row] = 0.0f;
   }
   return Status();
+}
+
+Status ExpertExchange::allGather(const void *mine, uint64_t bytes, void *all, const char *what) {
+  for (int32_t r = 0; r < comm_.size; ++r) {
+    sends_.push_back({r, const_cast<void *>(mine), bytes});
+    recvs_.push_back({r, static_cast<uint8_t *>(all) + r * bytes, bytes});
+  }
+  return round(what);
 }
 
 Status ExpertExchange::round(const char *what) {

@@ -69,6 +69,9 @@ private:
                               std::unique_ptr<ExpertExchange> *out);
   /// One round of the communicator over sends_ and recvs_.
   Status round(const char *what);
+  /// One round in which every rank sends `bytes` bytes from `mine` to every
+  /// rank; rank r's land at all + r · bytes.
+  Status allGather(const void *mine, uint64_t bytes, void *all, const char *what);
   /// sendCounts_ from this rank's offsets: the rows of each (rank, slot).
   void countSends(const uint8_t *offsets);
   /// The messages of this rank's slots' rows at `base` (rows of `rowBytes`),

@@ -12,6 +12,7 @@
 #define MOERT_SRC_MODEL_H
 
 #include "Status.h"
+#include "moert/format.h"
 #include "moert/moert.h"
 
 #include <array>
@@ -184,7 +185,7 @@ struct WeightSpec {
   const uint8_t *data = nullptr; // inside the model's read-only mapping
   uint64_t offset = 0;           // in the blob section
   uint64_t bytes = 0;
-  std::vector<uint64_t> checksums; // per chunk of ChunkLayout{bytes, slices} (moert/format.h)
+  std::vector<uint64_t> checksums; // per chunk of layout() (moert/format.h)
   /// The experts whose bytes are checksummed apart (Weight.expert_slices),
   /// or 1: the blob is one slice.
   uint64_t slices = 1;
@@ -202,6 +203,8 @@ struct WeightSpec {
   int64_t scales = -1, scalesOf = -1;
   /// An int8 / int4 weight: the values along k per scale (moert/intq.h).
   int64_t group = 0;
+  /// Its bytes in checksum chunks, one slice per expert when `slices` > 1.
+  ChunkLayout layout() const { return ChunkLayout{bytes, slices}; }
 };
 
 struct CodeObjectSpec {

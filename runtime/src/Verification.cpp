@@ -66,7 +66,7 @@ size_t checkChunks(const std::vector<Chunk> &chunks) {
   return static_cast<size_t>(std::find(bad.begin(), bad.end(), 1) - bad.begin());
 }
 
-ChunkLayout layoutOf(const WeightSpec &w) { return ChunkLayout{w.bytes, w.slices}; }
+ChunkLayout layoutOf(const WeightSpec &w) { return w.layout(); }
 ChunkLayout layoutOf(const CodeObjectSpec &c) { return ChunkLayout{c.bytes, 1}; }
 
 /// Chunks [first, end) of a blob (all of them by default).
@@ -129,7 +129,7 @@ Status Model::verifyWeightExperts(const std::vector<uint32_t> &indices,
     // Only the experts asked for: each slice's chunks.
     std::vector<uint8_t> &done = sliceChecked_[w];
     done.resize(spec.slices, 0);
-    uint64_t per = ChunkLayout{spec.bytes, spec.slices}.perSlice();
+    uint64_t per = spec.layout().perSlice();
     for (int32_t e : experts)
       if (e >= 0 && static_cast<uint64_t>(e) < spec.slices && !done[static_cast<size_t>(e)]) {
         slices.push_back({w, static_cast<uint64_t>(e)});

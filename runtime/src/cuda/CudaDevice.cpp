@@ -280,11 +280,11 @@ Status CudaDevice::attachExchange(ExpertExchange *exchange) {
         return error(MOERT_UNSUPPORTED, "a weight of the slots' grouped GEMMs is also read "
                      "elsewhere; a rank on a GPU holds only its slots of it");
       const WeightSpec &b = model_.weights()[c.b.index];
-      uint64_t per = ChunkLayout{b.bytes, b.slices}.sliceBytes();
-      bool scalesFit = b.scales < 0 ||
-                       ChunkLayout{model_.weights()[static_cast<size_t>(b.scales)].bytes,
-                                   model_.weights()[static_cast<size_t>(b.scales)].slices}
-                               .sliceBytes() == matrixScaleBytes(c);
+      uint64_t per = b.layout().sliceBytes();
+      bool scalesFit =
+          b.scales < 0 ||
+          model_.weights()[static_cast<size_t>(b.scales)].layout().sliceBytes() ==
+              matrixScaleBytes(c);
       if (c.experts != static_cast<int64_t>(slots.experts.size()) || per != matrixBytes(c) ||
           !scalesFit)
         return error(MOERT_INVALID_ARTIFACT, "function '", f.name, "': a grouped GEMM of ",

@@ -1,8 +1,6 @@
 //===- DeviceWeights.cpp - a model's weights on one GPU, shared -------------===//
 #include "DeviceWeights.h"
 
-#include "moert/format.h"
-
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -35,13 +33,9 @@ bool slotOnly(const SlotLayout &slots, size_t w) {
   return w < slots.slotOnly.size() && slots.slotOnly[w];
 }
 
-/// The bytes of one expert's matrix of weight `w` ([E, ...], one checksum
-/// slice per expert).
-uint64_t expertBytes(const WeightSpec &w) { return ChunkLayout{w.bytes, w.slices}.sliceBytes(); }
-
 /// The bytes a weight takes on the device.
 uint64_t deviceBytes(const WeightSpec &w, const SlotLayout &slots, size_t index) {
-  return slotOnly(slots, index) ? expertBytes(w) * slots.experts.size() : w.bytes;
+  return slotOnly(slots, index) ? w.layout().sliceBytes() * slots.experts.size() : w.bytes;
 }
 
 } // namespace
@@ -187,7 +181,7 @@ Status DeviceWeights::copy(const Model &model, const SlotLayout &slots, CUstream
     } else {
       // Slot s: expert experts[s]'s matrix (an empty slot's rows are never
       // read).
-      uint64_t per = expertBytes(w);
+      uint64_t per = w.layout().sliceBytes(); // one expert's matrix
       for (size_t s = 0; s < slots.experts.size(); ++s)
         if (int32_t e = slots.experts[s]; e >= 0)
           if (Status st = put(base_ + at + s * per, w.data + static_cast<uint64_t>(e) * per, per,
