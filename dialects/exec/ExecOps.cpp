@@ -10,7 +10,6 @@
 
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
-#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -358,8 +357,7 @@ LogicalResult ExchangeOp::verify() {
 
 int64_t ExpertChoiceOp::getMaxRows(int64_t maxTokens, int64_t experts, int64_t ranks,
                                    double capacityFactor) {
-  int64_t c = moert::expertChoiceCapacity(capacityFactor, ranks * maxTokens, experts);
-  return experts * std::min(c, maxTokens);
+  return moert::expertChoiceMaxRows(capacityFactor, maxTokens, experts, ranks);
 }
 
 LogicalResult ExpertChoiceOp::verify() {

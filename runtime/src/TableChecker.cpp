@@ -1026,7 +1026,6 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       return s;
     double cf = out->capacityFactor;
     if (out->ranks > kMaxRanks || tokens.max() > out->maxTokens ||
-        out->maxTokens * out->ranks > kBlasMax ||
         out->maxTokens * out->ranks > kBlasMax / out->experts || !(cf > 0.0) ||
         !std::isfinite(cf))
       return error(MOERT_INVALID_ARTIFACT, where, ": ranks ", out->ranks, ", tokens up to ",
@@ -1034,9 +1033,7 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                    " out of range (ranks <= ", kMaxRanks, ", tokens <= max_tokens, ranks x "
                    "max_tokens x experts <= ", kBlasMax, ")");
     // The most rows a rank can keep must fit.
-    int64_t keep = out->experts *
-                   std::min(expertChoiceCapacity(cf, out->ranks * out->maxTokens, out->experts),
-                            out->maxTokens);
+    int64_t keep = expertChoiceMaxRows(cf, out->maxTokens, out->experts, out->ranks);
     if (out->maxRows < keep || out->maxRows > kBlasMax)
       return error(MOERT_INVALID_ARTIFACT, where, ": max_rows ", out->maxRows,
                    " cannot hold the ", keep, " rows a rank may keep (experts x min(C, max_tokens))");

@@ -61,6 +61,15 @@ inline int64_t expertChoiceCapacity(double capacityFactor, int64_t tokens, int64
                        static_cast<double>(experts));
   return c >= static_cast<double>(tokens) ? tokens : static_cast<int64_t>(c);
 }
+
+/// The most rows one of `ranks` ranks (at most `maxTokens` tokens each) can
+/// keep of an expert choice over all of them (exec.expert_choice's bound):
+/// experts · min(C at ranks · maxTokens tokens, maxTokens).
+inline int64_t expertChoiceMaxRows(double capacityFactor, int64_t maxTokens, int64_t experts,
+                                   int64_t ranks) {
+  int64_t c = expertChoiceCapacity(capacityFactor, ranks * maxTokens, experts);
+  return experts * (c < maxTokens ? c : maxTokens);
+}
 /// A weight's or code object's bytes are checksummed in chunks of this many
 /// bytes (the last may be shorter): chunk i covers [i * kChecksumChunk,
 /// min(bytes, (i + 1) * kChecksumChunk)).
