@@ -8,6 +8,7 @@
 #include "Nccl.h"
 
 #include "CudaApi.h"
+#include "DeviceWeights.h" // alignDevice
 
 #include <chrono>
 #include <cstdio>
@@ -121,7 +122,7 @@ struct moert_nccl {
   CUdevice dev = 0;
   CUcontext context = nullptr; // the GPU's primary context, retained
   CUstream stream = nullptr;
-  // Host messages' bytes on the device, 256-byte aligned each.
+  // Host messages' bytes on the device, each at a multiple of kDeviceAlign.
   CUdeviceptr bounce = 0;
   size_t bounceBytes = 0;
   std::chrono::milliseconds timeout{0};
@@ -210,7 +211,7 @@ struct moert_nccl {
         continue;
       }
       staged[i] = total;
-      total += (m.bytes + 255) / 256 * 256;
+      total += alignDevice(m.bytes);
     }
     if (total > bounceBytes) {
       if (bounce)
