@@ -578,6 +578,20 @@ moert::Status rankRuns(const Options &o, moert::Session &session, size_t functio
   return moert::Status();
 }
 
+/// N of --device cuda[:N] (the first rank's GPU), or -1 for another device,
+/// which --nccl refuses.
+int32_t firstGpuOf(const Options &o) {
+  if (o.device.rfind("cuda", 0) != 0) {
+    if (o.nccl)
+      fail("--nccl: the ranks run on GPUs (a cuda artifact, --device cuda[:N]), not '" +
+           o.device + "'");
+    return -1;
+  }
+  return o.device.size() > 5 ? static_cast<int32_t>(moetools::parseInt(
+                                   "--device", o.device.substr(5), 0, 1023, fail))
+                             : 0;
+}
+
 /// --ranks: the artifact's ranks as threads of this process, each with its
 /// session and its rows of `inputs`; returns the outputs of every rank
 /// concatenated (the first output only) and the slowest rank's time.
@@ -618,12 +632,7 @@ RankResult runRanks(const Options &o, const moert::Model &model, const moert::Fu
       fail(g.status().message());
     group.emplace(std::move(*g));
   } else {
-    if (o.device.rfind("cuda", 0) != 0)
-      fail("--nccl: the ranks run on GPUs (a cuda artifact, --device cuda[:N]), not '" +
-           o.device + "'");
-    if (o.device.size() > 5)
-      firstGpu = static_cast<int32_t>(
-          moetools::parseInt("--device", o.device.substr(5), 0, 1023, fail));
+    firstGpu = firstGpuOf(o);
     // Every rank's GPU first: a rank that fails before ncclCommInitRank
     // would leave the others waiting there.
     if (int32_t gpus = moert_cuda_device_count(); firstGpu + o.ranks > gpus)
@@ -919,15 +928,9 @@ std::string reduceRouterStats(const moert::FunctionInfo &fn, const std::vector<m
 /// those on its machine; and with --nccl, its NCCL rank there (the unique id
 /// made on rank 0 and broadcast).
 std::optional<moert::NcclRank> mpiGpu(Options &o) {
-  if (o.device.rfind("cuda", 0) != 0) {
-    if (o.nccl)
-      fail("--nccl: the ranks run on GPUs (a cuda artifact, --device cuda[:N]), not '" +
-           o.device + "'");
+  int32_t first = firstGpuOf(o);
+  if (first < 0)
     return std::nullopt;
-  }
-  int32_t first = o.device.size() > 5 ? static_cast<int32_t>(moetools::parseInt(
-                                            "--device", o.device.substr(5), 0, 1023, fail))
-                                      : 0;
   MPI_Comm node;
   int local = 0;
   if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) !=
