@@ -183,14 +183,12 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
   // The weights: those a live session of this model uploaded to this GPU,
   // or uploaded now; a sharded artifact's once its slots are known
   // (attachExchange).
-  bool sharded = false;
+  bool sharded = false, mapped = false;
   for (const FunctionSpec &f : model_.functions())
-    for (const CommandSpec &c : f.commands)
+    for (const CommandSpec &c : f.commands) {
       sharded = sharded || c.kind == CommandKind::Exchange;
-  bool mapped = false;
-  for (const FunctionSpec &f : model_.functions())
-    for (const CommandSpec &c : f.commands)
       mapped = mapped || c.hasMap;
+    }
   if (mapped && !sharded)
     return error(MOERT_UNSUPPORTED, "the artifact's grouped GEMMs read a slot map but it has "
                  "no exchange to write one: a CUDA session runs a rank's slots only behind "
