@@ -61,6 +61,12 @@ KernelSpecialization::setElementType(const std::string &name,
   return *this;
 }
 
+KernelSpecialization &KernelSpecialization::setElementType(const std::string &name,
+                                                           mlir::Type type) {
+  assert((type.isF32() || type.isBF16() || type.isF16()) && "an element type");
+  return setElementType(name, type.isBF16() ? "bf16" : type.isF16() ? "f16" : "f32");
+}
+
 KernelSpecialization &KernelSpecialization::flag(const std::string &name,
                                                  bool on) {
   if (on)

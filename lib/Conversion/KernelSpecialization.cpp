@@ -98,6 +98,27 @@ LogicalResult inlineHelpers(func::FuncOp fn, StringRef kernel, ModuleOp library,
                         << ": helpers nested more than 8 deep";
 }
 
+/// The f32 `v` rounded to `elem` (bf16 or f16) to nearest even, as the
+/// kernel library's round_to_bf16 and round_to_f16 (Kernels/rows.mlir) do: a
+/// NaN becomes bf16's quiet NaN 0x7FC0.
+Value roundTo(OpBuilder &b, Location loc, Value v, Type elem) {
+  if (elem.isF16())
+    return arith::TruncFOp::create(b, loc, elem, v);
+  Type i32 = b.getI32Type(), i16 = b.getIntegerType(16);
+  auto c32 = [&](int32_t x) { return arith::ConstantIntOp::create(b, loc, i32, x); };
+  Value bits = arith::BitcastOp::create(b, loc, i32, v);
+  Value hi = arith::ShRUIOp::create(b, loc, bits, c32(16));
+  Value odd = arith::AndIOp::create(b, loc, hi, c32(1));
+  Value inc = arith::AddIOp::create(b, loc, c32(0x7FFF), odd);
+  Value sum = arith::AddIOp::create(b, loc, bits, inc);
+  Value top = arith::ShRUIOp::create(b, loc, sum, c32(16));
+  Value rounded = arith::TruncIOp::create(b, loc, i16, top);
+  Value nan = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, v, v);
+  Value qnan = arith::ConstantIntOp::create(b, loc, i16, 0x7FC0);
+  Value picked = arith::SelectOp::create(b, loc, nan, qnan, rounded);
+  return arith::BitcastOp::create(b, loc, elem, picked);
+}
+
 } // namespace
 
 FailureOr<func::FuncOp>
@@ -231,18 +252,26 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
     if (auto param = fn.getArgAttrOfType<StringAttr>(
             i, exec::ExecDialect::ElementTypeAttrHelper::getNameStr())) {
       // A buffer of a bound element type: each f32 load becomes a load of
-      // that type, widened exactly (after folding, so that only the loads
-      // this variant keeps are looked at).
+      // that type, widened exactly, and each f32 store a store of the value
+      // rounded to it (to nearest even; after folding, so that only the loads
+      // and stores this variant keeps are looked at).
       Type elem = elementTypes.lookup(param.getValue());
       auto memref = cast<MemRefType>(arg.getType());
       if (elem && elem != memref.getElementType()) {
         for (Operation *user : llvm::to_vector(arg.getUsers())) {
+          if (auto store = dyn_cast<memref::StoreOp>(user);
+              store && store.getMemRef() == arg) {
+            OpBuilder at(store);
+            store.getValueMutable().assign(
+                roundTo(at, store.getLoc(), store.getValueToStore(), elem));
+            continue;
+          }
           auto load = dyn_cast<memref::LoadOp>(user);
           if (!load) {
             auto err = emitError(user->getLoc())
                        << "kernel @" << kernel << ": argument " << i
                        << " holds elements of type " << param.getValue()
-                       << ", so it may only be loaded, not used by '"
+                       << ", so it may only be loaded and stored, not used by '"
                        << user->getName() << "'";
             fn.erase();
             return err;

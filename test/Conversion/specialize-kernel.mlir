@@ -16,7 +16,10 @@
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N=2000000000,FACTOR=1.0" 2>&1 | FileCheck %s --check-prefix=RANGE
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=nested" 2>&1 | FileCheck %s --check-prefix=NESTED
 // RUN: moe-opt %s --exec-specialize-kernel="kernel=widen name=w bind=DT=f16" | FileCheck %s --check-prefix=WIDEN
-// RUN: not moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=bf16" 2>&1 | FileCheck %s --check-prefix=NARROW
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=bf16" | FileCheck %s --check-prefix=NARROW
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=f16" | FileCheck %s --check-prefix=NARROW16
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=f32" | FileCheck %s --check-prefix=NARROW32
+// RUN: not moe-opt %s --exec-specialize-kernel="kernel=viewed name=n bind=DT=bf16" 2>&1 | FileCheck %s --check-prefix=VIEWED
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N" 2>&1 | FileCheck %s --check-prefix=SYNTAX
 
 // The generic kernel stays as it was; the specialization comes last.
@@ -46,7 +49,20 @@
 // WIDEN: %[[H:.*]] = memref.load %[[X]]
 // WIDEN: %[[F:.*]] = arith.extf %[[H]] : f16 to f32
 // WIDEN: memref.store %[[F]], %[[Y]]
-// NARROW: error: kernel @narrow: argument 0 holds elements of type DT, so it may only be loaded, not used by 'memref.store'
+// NARROW: func.func @n(%[[X:.*]]: memref<4xbf16>,
+// NARROW: %[[BITS:.*]] = arith.bitcast %{{.*}} : f32 to i32
+// NARROW: arith.shrui %[[BITS]]
+// NARROW: arith.cmpf uno
+// NARROW: %[[Q:.*]] = arith.select {{.*}} : i16
+// NARROW: %[[B:.*]] = arith.bitcast %[[Q]] : i16 to bf16
+// NARROW: memref.store %[[B]], %[[X]]
+// NARROW16: func.func @n(%[[X:.*]]: memref<4xf16>,
+// NARROW16: %[[H:.*]] = arith.truncf %{{.*}} : f32 to f16
+// NARROW16: memref.store %[[H]], %[[X]]
+// NARROW32: func.func @n(%[[X:.*]]: memref<4xf32>,
+// NARROW32-NOT: arith.bitcast
+// NARROW32: memref.store %{{.*}}, %[[X]]
+// VIEWED: error: kernel @viewed: argument 0 holds elements of type DT, so it may only be loaded and stored, not used by 'memref.dim'
 // DECL: error: @declared is a declaration: there is no body to specialize
 // RANGE: error: kernel @scale: argument 2 has a dimension out of range ("2*N+1" with N = 2000000000)
 // NESTED: error: kernel @nested calls @pick, which is not a single-block helper of the kernel library
@@ -113,13 +129,23 @@ func.func @widen(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
   return
 }
 
-// A buffer of an element type is only read.
+// x[0] = v rounded to DT (to nearest even; a NaN becomes bf16's 0x7FC0).
 func.func @narrow(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
+                  %v: f32, %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {DT = none}} {
+  %c0 = arith.constant 0 : index
+  memref.store %v, %x[%c0] : memref<?xf32>
+  return
+}
+
+// A buffer of an element type is only loaded and stored.
+func.func @viewed(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
                   %T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {DT = none}} {
   %c0 = arith.constant 0 : index
-  %zero = arith.constant 0.0 : f32
-  memref.store %zero, %x[%c0] : memref<?xf32>
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %z = arith.constant 0.0 : f32
+  memref.store %z, %x[%n] : memref<?xf32>
   return
 }
 

@@ -45,6 +45,8 @@ struct KernelSpecialization {
   KernelSpecialization &setF64(const std::string &name, double value);
   KernelSpecialization &setElementType(const std::string &name,
                                        const std::string &type);
+  /// The same, for `type` f32, bf16 or f16.
+  KernelSpecialization &setElementType(const std::string &name, mlir::Type type);
   KernelSpecialization &flag(const std::string &name, bool on = true);
 
   /// What identifies the specialization (floats by their exact bits).

@@ -13,7 +13,9 @@
 //   5. drops the arguments whose exec.if flag is off (an error if one is
 //      still used), gives the memrefs their exec.shape (a dimension outside
 //      [0, 2^31) is an error), and turns the loads of an exec.element_type
-//      buffer into loads of that type widened to f32;
+//      buffer into loads of that type widened to f32 and its stores into
+//      stores of the value rounded to it (to nearest even; any other use
+//      of such a buffer is an error);
 //   6. folds again and verifies the result.
 // exec-specialize-kernel (SpecializeKernel.cpp) runs it from moe-opt; the
 // lowering's KernelLibrary runs it for every kernel it launches.
