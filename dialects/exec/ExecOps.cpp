@@ -317,8 +317,11 @@ LogicalResult GroupedGemmOp::verify() {
       failed(verifyBuffer(*this, "B", getB(), {getMap() ? -1 : e, n, k},
                           gemmWeightType(getB()))) ||
       failed(verifyBuffer(*this, "offsets", getOffsets(), {e + 1}, i32)) ||
-      (getMap() && failed(verifyBuffer(*this, "map", getMap(), {e}, i32))) ||
-      failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
+      (getMap() && failed(verifyBuffer(*this, "map", getMap(), {e}, i32))))
+    return failure();
+  // C holds f32, or bf16 / f16: the sums rounded to nearest even.
+  Type c = cast<BufferType>(getC().getType()).getElementType();
+  if (failed(verifyBuffer(*this, "C", getC(), {-1, n}, c.isBF16() || c.isF16() ? c : f32)))
     return failure();
   if (getMap() && getGemv())
     return emitOpError() << "a map is not supported with a gemv kernel";

@@ -258,7 +258,8 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
     and B fp8, mxfp4, int8 or int4 (with `int8_activations` as
     `exec.gemm`'s), or on the CUDA target A bf16 and B fp8 or mxfp4 with
-    `dequant` (as `exec.gemm`'s, applied to each expert's matrix); C f32.
+    `dequant` (as `exec.gemm`'s, applied to each expert's matrix); C f32, or bf16
+    or f16 (a 16-bit function's activations: each sum rounded to nearest even).
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the

@@ -1559,7 +1559,9 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
                                         g.getGemvMaxTokens().value_or(0),
                                         g.getInt8Activations(), *dequant,
                                         g.getMap() ? &map : nullptr,
-                                        bool(g.getMap()));
+                                        bool(g.getMap()),
+                                        dtypeOf(cast<exec::BufferType>(g.getC().getType())
+                                                    .getElementType()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto x = dyn_cast<exec::ExchangeOp>(op)) {
@@ -1752,11 +1754,17 @@ LogicalResult Writer::write(StringRef path) {
   std::memcpy(header.magic, moert::kMagic, 8);
   // Format 5 only where a function has run parameters (noisy routers): a
   // runtime that reads format 4 only must refuse those, and reads the rest.
-  bool runParams = false;
+  // Format 6 only where a grouped GEMM writes a 16-bit C.
+  bool runParams = false, c16 = false;
   module.walk([&](exec::RunParamsOp) { runParams = true; });
+  module.walk([&](exec::GroupedGemmOp g) {
+    c16 |= !cast<exec::BufferType>(g.getC().getType()).getElementType().isF32();
+  });
   header.format_version = moert::kMinFormatVersion;
   if (runParams)
     header.format_version = std::max(header.format_version, moert::kRunParamsFormatVersion);
+  if (c16)
+    header.format_version = std::max(header.format_version, moert::kGemm16FormatVersion);
   header.header_size = kHeaderBytes;
   header.blob_offset = kHeaderBytes;
   header.table_offset = out.size();

@@ -613,6 +613,8 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
   auto matmul = [&](const auto *c, int64_t experts, const char *bLabel,
                     const char *bShape, Ends *needA, Ends *needB,
                     Ends *needC) -> Status {
+    int64_t cSize = static_cast<int64_t>(moert_dtype_size(out->cDtype));
+    std::string cName = moert_dtype_name(out->cDtype);
     Status st;
     if (!(st = operand(c->a(), where + ": operand a", &out->a)) ||
         !(st = operand(c->b(), where + ": operand b", &out->b, /*panelsOk=*/true)) ||
@@ -643,6 +645,10 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     int64_t aSize = static_cast<int64_t>(moert_dtype_size(aType));
     std::string ab = std::string(dtypeName(dt));
     std::string aName = moert_dtype_name(aType);
+    // cuBLAS writes a 16-bit C from A and B of that type only.
+    if (cuda && out->cDtype != MOERT_F32 && out->cDtype != aType)
+      return error(MOERT_INVALID_ARTIFACT, where, ": a ", cName,
+                   " C needs A of that type on the cuda target, got ", aName);
     if (fp8 && !cudaFp8 && table_.target() != fb::Target::CpuX86_64)
       return error(MOERT_INVALID_ARTIFACT, where, ": ", ab,
                    " GEMMs run on the CPU target only (this runtime's "
@@ -712,12 +718,12 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       size = 1;
     if (!(st = product(where + ": rows x k", {out->k, aSize}, rows, needA)) ||
         !(st = product(where + ": " + bLabel, {experts, bMatrix, size}, one, needB)) ||
-        !(st = product(where + ": rows x n", {out->n, 4}, rows, needC)))
+        !(st = product(where + ": rows x n", {out->n, cSize}, rows, needC)))
       return st;
     if (!(st = writable(out->c, where + ": operand c")) ||
         !(st = fits(out->a, where + ": operand a", *needA, aName + " [rows, k]", aType)) ||
         !(st = fits(out->b, where + ": operand b", *needB, ab + " " + bShape, out->dtype)) ||
-        !(st = fits(out->c, where + ": operand c", *needC, "f32 [rows, n]", MOERT_F32)) ||
+        !(st = fits(out->c, where + ": operand c", *needC, cName + " [rows, n]", out->cDtype)) ||
         !(st = disjoint(out->c, *needC, where + ": operand c", out->a, *needA, "operand a")) ||
         !(st = disjoint(out->c, *needC, where + ": operand c", out->b, *needB, "operand b")))
       return st;
@@ -828,6 +834,15 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     out->experts = c->experts();
     if (!(s = checkDim("experts", out->experts)))
       return s;
+    // C: f32, or a 16-bit function's bf16 / f16 activations.
+    if (c->c_dtype() != fb::DType::F32 && c->c_dtype() != fb::DType::BF16 &&
+        c->c_dtype() != fb::DType::F16) {
+      uint8_t dt = static_cast<uint8_t>(c->c_dtype());
+      return error(MOERT_INVALID_ARTIFACT, where, ": c_dtype is ",
+                   validDType(dt) ? dtypeName(dt) : "unknown", " (", int(dt),
+                   "), expected f32, bf16 or f16");
+    }
+    out->cDtype = static_cast<moert_dtype_t>(c->c_dtype());
     Ends needA, needB, needC, needOff;
     // With a map (expert parallelism) the groups are slots that name
     // matrices of B, which holds the weight's leading dimension of them.

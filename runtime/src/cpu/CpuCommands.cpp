@@ -5,6 +5,7 @@
 #include "cpu/SmallGemm.h"
 #include "moert/format.h"
 #include "moert/fp8.h"
+#include "moert/half.h"
 #include "moert/intq.h"
 #include "moert/mxfp4.h"
 
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 namespace moert::rt {
 
@@ -239,10 +241,50 @@ void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
   pool.parallelFor(s.tasks(), tile);
 }
 
+namespace {
+
+/// `n` f32 values rounded to bf16 (to nearest even, a NaN to the quiet NaN
+/// 0x7FC0, as the kernels' round_to_bf16) or f16 (moert/half.h).
+void roundTo16(const float *in, int64_t n, uint16_t *out, bool f16) {
+  if (f16) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = floatToHalf(in[i]);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) { // branch-free, so that it vectorizes
+    uint32_t bits;
+    std::memcpy(&bits, &in[i], 4);
+    uint32_t rounded = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    out[i] = (bits & 0x7fffffffu) > 0x7f800000u ? uint16_t(0x7fc0)
+                                                : static_cast<uint16_t>(rounded);
+  }
+}
+
+/// gemmTile into a 16-bit C: blocks of at most kCScratchRows x
+/// kCScratchCols summed into the calling thread's f32 scratch, then rounded
+/// (the scratch grows to its size once per thread, not per run).
+void gemmTile16C(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K, const void *A,
+                 int64_t a, GemmB B, int64_t b, int64_t ldb, uint16_t *C, int64_t ldc,
+                 bool f16) {
+  thread_local std::vector<float> scratch;
+  scratch.resize(static_cast<size_t>(kCScratchRows * kCScratchCols));
+  // Column blocks start at a panel (n's own blocks do).
+  int64_t cols = B.panels ? kCScratchCols / kPanelWidth * kPanelWidth : kCScratchCols;
+  for (int64_t j = 0; j < n; j += cols)
+    for (int64_t i = 0; i < m; i += kCScratchRows) {
+      int64_t mm = std::min(kCScratchRows, m - i), nn = std::min(cols, n - j);
+      gemmTile(dtype, mm, nn, K, A, a + i, B, b + j, ldb, scratch.data(), nn, 0.0f);
+      for (int64_t r = 0; r < mm; ++r)
+        roundTo16(scratch.data() + r * nn, nn, C + (i + r) * ldc + j, f16);
+    }
+}
+
+} // namespace
+
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
-                      GemmB B, float *C, const uint8_t *offsets,
-                      const uint8_t *map, int64_t mapExperts) {
+                      GemmB B, void *Cv, const uint8_t *offsets,
+                      const uint8_t *map, int64_t mapExperts, moert_dtype_t cType) {
   if (Status s = checkExpertOffsets(offsets, experts, rows); !s)
     return s;
   // A rank's slots: each group with rows names a matrix of B.
@@ -258,10 +300,12 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
   for (int64_t e = 0; e < experts; ++e)
     nonEmpty += loadOffset(offsets, e + 1) > loadOffset(offsets, e);
   int64_t used = loadOffset(offsets, experts);
+  size_t cSize = moert_dtype_size(cType);
   // A rank's slots (map): the rows past the received ones are never read
   // (the launches over them stop there), so they are left as they are.
   if (used < rows && !map)
-    std::memset(C + used * N, 0, static_cast<size_t>((rows - used) * N) * sizeof(float));
+    std::memset(static_cast<uint8_t *>(Cv) + used * N * cSize, 0,
+                static_cast<size_t>((rows - used) * N) * cSize);
   if (used == 0)
     return Status();
 
@@ -284,9 +328,14 @@ Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
     int64_t e = i / nParts, n0 = (i % nParts) * nStep;
     int64_t r0 = loadOffset(offsets, e), r1 = loadOffset(offsets, e + 1);
     int64_t n = std::min(nStep, N - n0);
-    if (r1 > r0 && n > 0)
+    if (r1 <= r0 || n <= 0)
+      return;
+    if (cType == MOERT_F32)
       gemmTile(dtype, r1 - r0, n, K, A, r0, B, matrix(e) * N + n0, N,
-               C + r0 * N + n0, N, 0.0f);
+               static_cast<float *>(Cv) + r0 * N + n0, N, 0.0f);
+    else
+      gemmTile16C(dtype, r1 - r0, n, K, A, r0, B, matrix(e) * N + n0, N,
+                  static_cast<uint16_t *>(Cv) + r0 * N + n0, N, cType == MOERT_F16);
   };
   if (pool.size() == 1 || macs < kParallelMacs) {
     for (int64_t i = 0; i < experts * nParts; ++i)

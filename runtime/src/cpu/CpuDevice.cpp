@@ -173,8 +173,8 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
     break;
   case CommandKind::GroupedGemm: // A, B, offsets, C
     if (Status s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n, c.k,
-                                  op[0], p.b, static_cast<float *>(op[3]), bytes(2),
-                                  c.hasMap ? bytes(4) : nullptr, c.mapExperts);
+                                  op[0], p.b, op[3], bytes(2),
+                                  c.hasMap ? bytes(4) : nullptr, c.mapExperts, c.cDtype);
         !s)
       return s.prefixed("run '" + fn.name + "': command " + std::to_string(ci) +
                         " (GroupedGemm), T = " + std::to_string(T) + ": ");

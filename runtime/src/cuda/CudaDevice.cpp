@@ -370,8 +370,8 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
     b = dequant_;
   }
   // Row-major C[m, n] = A[m, k] · B[n, k]ᵀ is column-major Cᵀ = op(B)·Aᵀ.
-  // A and B hold c.dtype (bf16 for a dequantized B); C is f32 and the sums
-  // run in f32.
+  // A and B hold c.dtype (bf16 for a dequantized B); the sums run in f32
+  // and C holds c.cDtype (f32, or A's 16-bit type: the loader checks).
   const float one = 1.0f, zero = 0.0f;
   int n = static_cast<int>(c.n), k = static_cast<int>(c.k);
   int ab = c.dtype == MOERT_BF16 || quantized ? CUDA_R_16BF
@@ -381,11 +381,24 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
       blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, static_cast<int>(m), k, &one,
       reinterpret_cast<const void *>(b), ab, k,
       reinterpret_cast<const void *>(a), ab, k,
-      accumulate ? &one : &zero, reinterpret_cast<void *>(cOut), CUDA_R_32F, n,
+      accumulate ? &one : &zero, reinterpret_cast<void *>(cOut),
+      c.cDtype == MOERT_BF16 ? CUDA_R_16BF : c.cDtype == MOERT_F16 ? CUDA_R_16F : CUDA_R_32F, n,
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
     return cublasError(*api_, s, what + ": cublasGemmEx");
   return Status();
+}
+
+Status CudaDevice::zero(CUdeviceptr at, uint64_t bytes, const std::string &what,
+                        const char *name) {
+  if (bytes == 0)
+    return Status();
+  const Api &api = *api_;
+  if (bytes % 4 == 0)
+    return check(api.cuMemsetD32Async(at, 0, static_cast<size_t>(bytes / 4), stream_),
+                 what + ": cuMemsetD32Async of " + name);
+  return check(api.cuMemsetD8Async(at, 0, static_cast<size_t>(bytes), stream_),
+               what + ": cuMemsetD8Async of " + name);
 }
 
 Status CudaDevice::launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count,
@@ -444,12 +457,9 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       // the device.
       int64_t rows = c.rows.at(T);
       CUdeviceptr out = address(fn, c.c);
-      if (rows > 0)
-        if (Status s = check(api.cuMemsetD32Async(out, 0, static_cast<size_t>(rows * c.n),
-                                                  stream_),
-                             what + ": cuMemsetD32Async of C");
-            !s)
-          return s;
+      if (Status s = zero(out, uint64_t(rows * c.n) * moert_dtype_size(c.cDtype), what, "C");
+          !s)
+        return s;
       // grouped_gemv_warp: a, b, offsets, c; grouped_gemv_fp8_warp: b's
       // scales after b.
       CUdeviceptr buffers[] = {address(fn, c.a), address(fn, c.b), scalesAddress(c.b),
@@ -580,17 +590,16 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
   int64_t used = offsets_[c.experts];
   // A rank's slots (map): the rows past the received ones are never read
   // (as on the CPU), and group g's matrix is slot g's (attachExchange).
+  uint64_t cSize = moert_dtype_size(c.cDtype);
   if (used < rows && !c.hasMap)
-    if (Status s = check(api.cuMemsetD32Async(out + uint64_t(used * c.n) * 4, 0,
-                                              static_cast<size_t>((rows - used) * c.n),
-                                              stream_),
-                         what + ": cuMemsetD32Async of the unused rows");
+    if (Status s = zero(out + uint64_t(used * c.n) * cSize, uint64_t((rows - used) * c.n) * cSize,
+                        what, "the unused rows");
         !s)
       return s;
   noteWrites(fn, index, index + 1, T);
   // A's bytes per row and B's per matrix (fp8 and mxfp4: bf16 A; one-byte
   // fp8 codes with one f32 scale per 128 x 128 block elsewhere; MXFP4
-  // rows); C is f32.
+  // rows); C's per row.
   bool quantized = c.dequantKernel >= 0;
   uint64_t aRow = uint64_t(c.k) * (quantized ? 2 : moert_dtype_size(c.dtype));
   uint64_t bMatrix = matrixBytes(c), scaleBytes = matrixScaleBytes(c);
@@ -599,7 +608,7 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
     if (Status s = gemm(c, a + uint64_t(r0) * aRow, b + uint64_t(e) * bMatrix,
                         scales ? scales + uint64_t(e) * scaleBytes : 0,
-                        out + uint64_t(r0 * c.n) * 4, r1 - r0, false, T,
+                        out + uint64_t(r0 * c.n) * cSize, r1 - r0, false, T,
                         what + ", expert " + std::to_string(e));
         !s)
       return s;

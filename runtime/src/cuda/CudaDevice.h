@@ -111,6 +111,9 @@ private:
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
   /// Launches kernel `kernel` over `extent` items on `count` buffers
   /// (+ T, extent).
+  /// Zeroes `bytes` bytes at `at` on the stream (32-bit words when they
+  /// divide); an error names the command (`what`) and the bytes (`name`).
+  Status zero(CUdeviceptr at, uint64_t bytes, const std::string &what, const char *name);
   Status launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count, int64_t extent,
                 int64_t T, const std::string &what);
   /// Whether command `c` at T is a grouped GEMM that runs on the host's

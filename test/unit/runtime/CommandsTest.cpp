@@ -159,18 +159,20 @@ std::vector<float> groupedReference(const std::vector<A> &a, const std::vector<W
   return c;
 }
 
-/// Adds grouped(a: dt [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N], one
+/// Adds grouped(a: dt [T, K], offsets: i32 [E + 1]) -> c: ct [T, N], one
 /// GroupedGemm by weight W [E, N, K] of dt (f32, bf16 or f16).
 void addGroupedFunction(ArtifactBuilder &b, uint32_t W, int64_t E, int64_t N, int64_t K,
-                        fb::DType dt = fb::DType::F32) {
+                        fb::DType dt = fb::DType::F32, fb::DType ct = fb::DType::F32) {
   FunctionBuilder f = b.function("grouped");
-  int64_t size = dt == fb::DType::F32 ? 4 : 2;
-  uint32_t a = f.buffer(size * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(4 * N, 0);
+  int64_t size = dt == fb::DType::F32 ? 4 : 2, cSize = ct == fb::DType::F32 ? 4 : 2;
+  uint32_t a = f.buffer(size * K, 0), off = f.buffer(0, 4 * (E + 1)), c = f.buffer(cSize * N, 0);
   f.input("a", dt, {-1, K}, a);
   f.input("offsets", fb::DType::I32, {E + 1}, off);
-  f.output("c", fb::DType::F32, {-1, N}, c);
+  f.output("c", ct, {-1, N}, c);
   f.groupedGemm(buf(a), wt(W), buf(c), buf(off), aff(1, 0), E, N, K);
-  b.model.functions.back()->commands.back()->command.AsGroupedGemm()->dtype = dt;
+  auto *g = b.model.functions.back()->commands.back()->command.AsGroupedGemm();
+  g->dtype = dt;
+  g->c_dtype = ct;
 }
 
 /// grouped(a: f32 [T, K], offsets: i32 [E + 1]) -> c: f32 [T, N]
@@ -242,9 +244,10 @@ struct Grouped16Model {
   bool bf16;
   std::vector<uint16_t> w;
   Bytes bytes;
-  /// With `panels` (bf16 only), W is stored in panels of pairs of k.
+  /// With `panels` (bf16 only), W is stored in panels of pairs of k; with
+  /// `c16`, C holds the 16-bit type too.
   Grouped16Model(bool isBf16, int64_t e, int64_t n, int64_t k, int64_t maxT,
-                 bool panels = false)
+                 bool panels = false, bool c16 = false)
       : E(e), N(n), K(k), bf16(isBf16) {
     ArtifactBuilder b(maxT);
     w = to16(randomFloats(static_cast<size_t>(E * N * K), 31));
@@ -260,7 +263,7 @@ struct Grouped16Model {
     } else {
       W = b.addWeight("w", dt, {E, N, K}, w.data(), w.size() * 2);
     }
-    addGroupedFunction(b, W, E, N, K, dt);
+    addGroupedFunction(b, W, E, N, K, dt, c16 ? dt : fb::DType::F32);
     bytes = b.build();
   }
 
@@ -306,6 +309,53 @@ TEST(GroupedGemm, Bf16AndF16OperandsSumTheWidenedProducts) {
         EXPECT_TRUE(near(values(*c), g.reference(a, off, T), 1e-5f, 1e-5f))
             << (bf16 ? "bf16" : "f16") << (panels ? " in panels" : "") << ", T = " << T
             << ", threads " << threads;
+      }
+    }
+  }
+}
+
+// A 16-bit C (a 16-bit function's activations): each element is the f32
+// C's rounded to nearest even, through the scratch blocks of 256 x 256 (an
+// expert of 300 rows, N = 300: a padded panel), split over threads; rows
+// past the last offset are zeroed. bf16 is bit for bit. Row-major f16 picks
+// its kernel by the rows of a block (<= 64: the direct one), so a block's
+// tail may sum in another order: a few elements round to the neighbouring
+// f16 value.
+TEST(GroupedGemm, SixteenBitCIsTheRoundedF32C) {
+  constexpr int64_t maxT = 700;
+  for (int variant = 0; variant < 3; ++variant) {
+    bool bf16 = variant != 1, panels = variant == 2;
+    Grouped16Model wide(bf16, 3, 300, 72, maxT, panels), narrow(bf16, 3, 300, 72, maxT, panels, true);
+    moert::Model mw = mustLoad(wide.bytes), mn = mustLoad(narrow.bytes);
+    for (int32_t threads : {1, 2}) {
+      moert::Session sw = mustSession(mw, threads), sn = mustSession(mn, threads);
+      for (int64_t T : {1, 7, 300, 700}) {
+        std::vector<int32_t> off{0, static_cast<int32_t>(T / 7), static_cast<int32_t>(T / 7),
+                                 static_cast<int32_t>(T - T / 9)};
+        std::vector<uint16_t> a = wide.to16(randomFloats(static_cast<size_t>(T * wide.K), 90 + T));
+        moert_dtype_t dt = bf16 ? MOERT_BF16 : MOERT_F16;
+        std::vector<moert_tensor_t> in = {moert::tensor(dt, {T, wide.K}, a.data(), a.size() * 2),
+                                         i32(off, {wide.E + 1})};
+        ASSERT_TRUE(sw.run("grouped", in));
+        moert::Status st = sn.run("grouped", in);
+        ASSERT_TRUE(st) << st.message();
+        std::vector<float> c32 = values(*sw.output(0));
+        auto c16 = sn.output(0);
+        ASSERT_TRUE(c16);
+        ASSERT_EQ(c16->dtype, dt);
+        const uint16_t *got = static_cast<const uint16_t *>(c16->data);
+        size_t bad = 0, far = 0;
+        for (size_t i = 0; i < c32.size(); ++i) {
+          int want = bf16 ? moert::floatToBf16(c32[i]) : moert::floatToHalf(c32[i]);
+          bad += got[i] != want;
+          far += std::abs(int(got[i]) - want) > 1;
+        }
+        std::string what = std::string(bf16 ? "bf16" : "f16") + (panels ? " in panels" : "") +
+                           ", T = " + std::to_string(T) + ", threads " + std::to_string(threads);
+        EXPECT_EQ(far, 0u) << what;
+        EXPECT_LE(bad, bf16 ? 0u : c32.size() / 1000) << what;
+        for (int64_t i = off[3] * wide.N; i < T * wide.N; ++i)
+          ASSERT_EQ(got[i], 0) << "element " << i << " past the last offset, T = " << T;
       }
     }
   }

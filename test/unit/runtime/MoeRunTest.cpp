@@ -78,12 +78,12 @@ protected:
       corrupted[corrupted.size() / 2] ^= 0x20;
       ASSERT_TRUE(writeBinaryFile(dir + "/corrupted.moeb", corrupted));
       ASSERT_TRUE(writeBinaryFile(dir + "/truncated.moeb", Bytes(bytes.begin(), bytes.begin() + 1000)));
-      Bytes v6 = bytes;
-      moert::FileHeader hd = header(v6);
-      hd.format_version = 6;
-      setHeader(v6, hd);
-      rehash(v6);
-      ASSERT_TRUE(writeBinaryFile(dir + "/v6.moeb", v6));
+      Bytes v7 = bytes;
+      moert::FileHeader hd = header(v7);
+      hd.format_version = 7;
+      setHeader(v7, hd);
+      rehash(v7);
+      ASSERT_TRUE(writeBinaryFile(dir + "/v7.moeb", v7));
       // The same plan for the cuda target (the ELF image stands in for a
       // cubin: the loader accepts it, the driver would not).
       b.model.target = fb::Target::Cuda;
@@ -287,7 +287,7 @@ TEST_F(MoeRun, BadArtifacts) {
   EXPECT_CLI_ERROR("nowhere.moeb --input x.npy", "'nowhere.moeb': cannot open: No such file or directory");
   EXPECT_CLI_ERROR("truncated.moeb --input x.npy", "'truncated.moeb': the header says file_size");
   EXPECT_CLI_ERROR("corrupted.moeb --input x.npy", "checksum mismatch");
-  EXPECT_CLI_ERROR("v6.moeb --input x.npy", "the artifact has format version 6; this runtime reads format versions 4 to 5");
+  EXPECT_CLI_ERROR("v7.moeb --input x.npy", "the artifact has format version 7; this runtime reads format versions 4 to 6");
   // A cuda artifact (here one that needs no kernel) runs on cuda:0 by
   // default; with the backend disabled that is a clear error, and the cpu
   // cannot run it.

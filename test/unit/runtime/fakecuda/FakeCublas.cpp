@@ -115,7 +115,10 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, int transa, int transb, int m
       (transa != CUBLAS_OP_N && transa != CUBLAS_OP_T) ||
       (transb != CUBLAS_OP_N && transb != CUBLAS_OP_T))
     return kInvalidValue;
-  if (aType != bType || !elementBytes(aType) || cType != CUDA_R_32F ||
+  // C f32, or (as cuBLAS's table for CUBLAS_COMPUTE_32F has it) of A's and
+  // B's 16-bit type.
+  if (aType != bType || !elementBytes(aType) ||
+      (cType != CUDA_R_32F && (cType != aType || aType == CUDA_R_32F)) ||
       compute != CUBLAS_COMPUTE_32F || algo != CUBLAS_GEMM_DEFAULT)
     return kNotSupported;
   // op(A) is m × k, op(B) k × n, C m × n, all column-major.
@@ -128,13 +131,14 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, int transa, int transb, int m
   auto at = [](const void *p) { return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)); };
   const char *bad = !fakecuda::inside(at(a), aElems * eb)   ? "A"
                     : !fakecuda::inside(at(b), bElems * eb) ? "B"
-                    : !fakecuda::inside(at(c), cElems * 4)  ? "C"
+                    : !fakecuda::inside(at(c), cElems * elementBytes(cType)) ? "C"
                                                             : nullptr;
   if (bad) {
     fakecuda::trace(std::string("cublasGemmEx: ") + bad + " is outside any allocation");
     return kInvalidValue;
   }
-  const char *type = aType == CUDA_R_32F ? "f32" : aType == CUDA_R_16F ? "f16" : "bf16";
+  auto name = [](int t) { return t == CUDA_R_32F ? "f32" : t == CUDA_R_16F ? "f16" : "bf16"; };
+  const char *type = name(aType);
   fakecuda::enqueue(h->stream,
                     "cublasGemmEx " + std::to_string(m) + "x" + std::to_string(n) + "x" +
                         std::to_string(k) + " " + type +
@@ -143,7 +147,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, int transa, int transb, int m
                         fakecuda::where(at(a)) + " lda " + std::to_string(lda) + " b " +
                         fakecuda::where(at(b)) + " ldb " + std::to_string(ldb) + " c " +
                         fakecuda::where(at(c)) + " ldc " + std::to_string(ldc) +
-                        (*static_cast<const float *>(beta) != 0 ? " accumulate" : ""),
+                        (*static_cast<const float *>(beta) != 0 ? " accumulate" : "") +
+                        (cType != CUDA_R_32F ? std::string(" c_type ") + name(cType) : ""),
                     [] {});
   return kSuccess;
 }
