@@ -152,6 +152,14 @@ LogicalResult finishPlan(func::FuncOp fn, ExecLowering &lowering) {
     op.erase();
   }
   body.eraseArguments(0, body.getNumArguments());
+  // The f32 buffers that stood for values held in 16 bits only (hold16):
+  // nothing reads or writes them.
+  for (auto &[placeholder, held] : lowering.held16Buffers()) {
+    if (!placeholder.use_empty())
+      return placeholder.getDefiningOp()->emitError()
+             << "moe-lower-to-exec: an activation held in 16 bits is still read in f32";
+    rewriter.eraseOp(placeholder.getDefiningOp());
+  }
   fn.setFunctionType(FunctionType::get(fn.getContext(), {}, {}));
   return success();
 }

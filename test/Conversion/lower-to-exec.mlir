@@ -333,7 +333,11 @@ func.func @mixed(%x: tensor<?x8xbf16>) -> tensor<?x8xf32> {
 // its result (ACT16), the expert FFN's result and the shared expert's
 // (before and after its sigmoid gate) rounded in place, the combine's result
 // written rounded as the bf16 output. The shared expert's GEMMs read the
-// bf16 input itself when their weights are bf16 (BF16 run).
+// bf16 input itself when their weights are bf16 (BF16 run). With bf16
+// weights the expert FFN holds its activations in bf16 only (BF16 run): the
+// permute copies the input's bf16 rows, both grouped GEMMs write bf16, the
+// GLU reads bf16, and the combine reads the experts' bf16 outputs; no f32
+// buffer of expert rows is left.
 // CHECK-LABEL: func.func @bf16_switch_like()
 // CHECK: %[[IN:.*]] = exec.input "x" offset(0) bytes([16, 0]) : <?x8xbf16>
 // CHECK: %[[X:.*]] = exec.alloc offset({{[0-9]+}}) bytes([32, 0]) : <?x8xf32>
@@ -358,7 +362,21 @@ func.func @mixed(%x: tensor<?x8xbf16>) -> tensor<?x8xf32> {
 // CHECK: func.func @elementwise_round_in_place_0(
 // BF16-LABEL: func.func @bf16_switch_like()
 // BF16: %[[IN:.*]] = exec.input "x"
+// BF16-NOT: <12x8xf32>
+// BF16: %[[XP:.*]] = exec.alloc offset({{[0-9]+}}) bytes([0, 192]) : <12x8xbf16>
+// BF16-NEXT: exec.launch @permute_0(%[[IN]], %{{.*}}, %[[XP]])
+// BF16-NOT: <12x8xf32>
+// BF16: exec.grouped_gemm %[[XP]], %{{.*}}, %{{.*}} -> %[[U:.*]] rows([0, 12]) experts(4) n(6) k(8) : <12x8xbf16>, <4x6x8xbf16>, <5xi32> -> <12x6xbf16>
+// BF16: exec.launch @glu_0(%[[U]], %[[H:.*]]) extent{{.*}} : !exec.buffer<12x6xbf16>, !exec.buffer<12x6xbf16>
+// BF16: exec.grouped_gemm %[[H]], %{{.*}}, %{{.*}} -> %[[Y:.*]] rows({{.*}} -> <12x8xbf16>
+// BF16-NOT: <12x8xf32>
 // BF16: exec.gemm %[[IN]], %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) : <?x8xbf16>, <5x8xbf16>
+// BF16-NOT: elementwise_round_in_place_{{[0-9]+}}(%[[Y]])
+// BF16: exec.launch @combine_0(%[[Y]], {{.*}} : !exec.buffer<12x8xbf16>,
+// BF16-NOT: <12x8xf32>
+// BF16: func.func @permute_0(%{{.*}}: memref<64x8xbf16>, %{{.*}}: memref<12xi32>, %{{.*}}: memref<12x8xbf16>,
+// BF16: func.func @glu_0(%{{.*}}: memref<12x6xbf16>, %{{.*}}: memref<12x6xi16>,
+// BF16: func.func @combine_0(%{{.*}}: memref<12x8xbf16>,
 func.func @bf16_switch_like(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xbf16>
   %u = moe.weight "e.{e}.wi" from "m.safetensors" : tensor<4x6x8xbf16>

@@ -121,6 +121,8 @@ TEST_F(KernelLibraryTest, GluEveryActivation) {
     for (bool gated : {false, true})
       for (int round : {0, 1, 2}) { // f32, bf16, f16
         KernelSpecialization s = generic("glu", {{"ROWS", 16}, {"F", 6}});
+        // gate and up of the result's type when it is rounded to a copy
+        s.setElementType("GT", round == 0 ? "f32" : round == 1 ? "bf16" : "f16");
         s.setF32("ALPHA", 1.702).setF32("LIMIT", 7.0);
         s.flag(act).flag("GATED", gated);
         s.flag("ROUND16", round > 0).flag("TO_F16", round == 2);
@@ -139,14 +141,18 @@ TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
   Location loc = UnknownLoc::get(&context);
   // An unknown flag is an error, not a silent false.
   KernelSpecialization unknown = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
-  unknown.flag("WEIGHTED");
+  unknown.setElementType("DT", "f32").flag("WEIGHTED");
   EXPECT_TRUE(failed(library.get(unknown, loc)));
   EXPECT_NE(diagnostics.find("kernel @permute has no parameter 'WEIGHTED'"),
             std::string::npos)
       << diagnostics;
-  EXPECT_TRUE(failed(library.get(generic("permute", {{"MT", 16}, {"H", 8}}), loc)));
+  EXPECT_TRUE(failed(library.get(
+      generic("permute", {{"MT", 16}, {"H", 8}}).setElementType("DT", "f32"), loc)));
   EXPECT_EQ(diagnostics, "kernel @permute needs parameter 'RMAX' of type 'index'");
+  EXPECT_TRUE(failed(library.get(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}}), loc)));
+  EXPECT_EQ(diagnostics, "kernel @permute needs parameter 'DT', an element type (f32, bf16 or f16)");
   KernelSpecialization twoActs = generic("glu", {{"ROWS", 16}, {"F", 6}});
+  twoActs.setElementType("GT", "f32");
   twoActs.setF32("ALPHA", 1.0).setF32("LIMIT", 7.0).flag("SILU").flag("RELU");
   EXPECT_TRUE(failed(library.get(twoActs, loc)));
   EXPECT_EQ(diagnostics, "kernel @glu needs exactly one of SILU, GELU, "
@@ -158,6 +164,7 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
     for (bool addend : {false, true}) {
       KernelSpecialization s = generic("combine", {{"MT", 16}, {"RMAX", 60}, {"H", 8}, {"K", 3}});
       s.flag("PASSTHROUGH", passthrough).flag("ADDEND", addend);
+      s.setElementType("YT", addend ? "bf16" : "f32");
       EXPECT_EQ(check(s), "") << describe(s);
     }
   for (const char *scoring : {"SOFTMAX", "SIGMOID", "NONE"})
@@ -187,7 +194,11 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
     s.flag("WEIGHTED", weighted);
     EXPECT_EQ(check(s), "") << describe(s);
   }
-  EXPECT_EQ(check(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}})), "");
+  for (const char *type : {"f32", "bf16", "f16"})
+    EXPECT_EQ(check(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}})
+                        .setElementType("DT", type)),
+              "")
+        << type;
   EXPECT_EQ(check(generic("router_stats_partial",
                           {{"MT", 16}, {"E", 12}, {"K", 3}, {"NC", 4}, {"CH", 4}})),
             "");
@@ -198,6 +209,7 @@ TEST_F(KernelLibraryTest, IdenticalSpecsShareOneKernel) {
   OwningOpRef<ModuleOp> module = ModuleOp::create(UnknownLoc::get(&context));
   KernelLibrary library(*module);
   KernelSpecialization a = generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}});
+  a.setElementType("DT", "f32");
   KernelSpecialization b = a;
   auto fa = library.get(a, UnknownLoc::get(&context));
   auto fb = library.get(b, UnknownLoc::get(&context));

@@ -91,6 +91,9 @@ public:
   mlir::Type activations() const { return activationType; }
   /// The exec.input made for the function's argument `arg`, or null.
   mlir::Value inputFor(mlir::Value arg) const { return inputs.lookup(arg); }
+  /// The f32 buffers that stand for values held in 16 bits only, each with
+  /// the buffer that holds them (ExecBuilder::hold16).
+  const llvm::DenseMap<mlir::Value, mlir::Value> &held16Buffers() const { return stored16; }
 
 private:
   friend class ExecBuilder;
@@ -102,6 +105,11 @@ private:
   /// moe.weight results -> their exec.weight, per element type.
   llvm::DenseMap<std::pair<mlir::Value, mlir::Type>, mlir::Value> weights;
   llvm::DenseMap<mlir::Value, mlir::Value> rounded; // f32 buffer -> 16-bit copy
+  /// A 16-bit function's activations held only in its activation type: the
+  /// f32 buffer that stands for the value (never written; the lowering
+  /// erases it) -> the buffer of the activation type that holds it
+  /// (ExecBuilder::held16).
+  llvm::DenseMap<mlir::Value, mlir::Value> stored16;
   llvm::DenseMap<mlir::Value, mlir::Value> inputs;  // argument -> exec.input
   int routerStats = 0; // router_stats.<i> outputs so far
   int noisyRouters = 0; // noisy routers so far
@@ -158,7 +166,11 @@ public:
                                       mlir::Type elem = {}, int64_t groupSize = 0);
   /// A weight of the expert and shared-expert FFNs (elements: ffnType).
   mlir::FailureOr<mlir::Value> ffnWeight(mlir::Value moeWeight) {
-    return weight(moeWeight, lowering.options.ffnType, lowering.options.groupSize);
+    return weight(moeWeight, ffnWeightType(), lowering.options.groupSize);
+  }
+  /// The element type of ffnWeight's buffers.
+  mlir::Type ffnWeightType() {
+    return lowering.options.ffnType ? lowering.options.ffnType : f32();
   }
   /// `int8_activations` for a GEMM whose B is `w`, or null.
   mlir::UnitAttr int8Activations(mlir::Value w);
@@ -234,6 +246,8 @@ public:
   // 16-bit activations (Rounding.cpp) ----------------------------------------
   /// The function's activations are bf16 or f16.
   bool activations16() { return !lowering.activationType.isF32(); }
+  /// The function's activation type (f32, bf16 or f16).
+  mlir::Type activationType() { return lowering.activationType; }
   /// The op being lowered produces a 16-bit activation (f32 values of a
   /// 16-bit function, router logits say, are not rounded).
   bool rounds16() { return activations16() && produces == lowering.activationType; }
@@ -255,6 +269,28 @@ public:
                                           int64_t cols);
   mlir::FailureOr<mlir::Value> roundOutput(mlir::Value buffer,
                                            exec::Affine rows, int64_t cols);
+
+  // 16-bit activations held in their type (Rounding.cpp) -------------------
+  /// Whether an expert FFN keeps its activations in the function's 16-bit
+  /// type (rounds16()): no expert map and no biases, and its GEMMs read that
+  /// type (operandType), so its projections write their results rounded and
+  /// the GLU reads them and writes the down projection's operand.
+  bool ffnHolds16(moe::ExpertFfnOp op);
+  /// Whether every user of `permuted` (a moe.permute's result) is an expert
+  /// FFN that ffnHolds16 and reads it as its input: the permute may then
+  /// copy the 16-bit input's rows as they are.
+  bool permutedHolds16(mlir::Value permuted);
+  /// Whether every user of `result` (an expert FFN's) is a moe.combine,
+  /// which reads it in the activation type.
+  bool combinedOnly(mlir::Value result);
+  /// Records that the f32 `placeholder`'s values are held in `held` (of the
+  /// activation type) only.
+  void hold16(mlir::Value placeholder, mlir::Value held) {
+    lowering.stored16[placeholder] = held;
+  }
+  /// The buffer of the activation type that holds `buffer`'s values when
+  /// only it does (hold16), else null.
+  mlir::Value held16(mlir::Value buffer) { return lowering.stored16.lookup(buffer); }
 
 private:
   ExecLowering &lowering;

@@ -3,8 +3,9 @@
 
 // moe.combine for tokens [begin, end): out[t] = Σ w[t, j] · y[slot_row[t, j]]
 // in ascending slot_row order (dropped slots first, in slot order; they add
-// w · x[t] with PASSTHROUGH, else nothing), then + addend[t] (ADDEND).
-func.func @combine(%y: memref<?x?xf32> {exec.shape = ["RMAX", "H"]},
+// w · x[t] with PASSTHROUGH, else nothing), then + addend[t] (ADDEND). y
+// holds YT (f32, or the experts' 16-bit outputs of a 16-bit function).
+func.func @combine(%y: memref<?x?xf32> {exec.element_type = "YT", exec.shape = ["RMAX", "H"]},
                    %w: memref<?x?xf32> {exec.shape = ["MT", "K"]},
                    %slot_row: memref<?x?xi32> {exec.shape = ["MT", "K"]},
                    %x: memref<?x?xf32> {exec.if = "PASSTHROUGH", exec.shape = ["MT", "H"]},
@@ -12,7 +13,7 @@ func.func @combine(%y: memref<?x?xf32> {exec.shape = ["RMAX", "H"]},
                    %out: memref<?x?xf32> {exec.shape = ["MT", "H"]},
                    %T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {MT = index, RMAX = index, H = index, K = index,
-                                      PASSTHROUGH = i1, ADDEND = i1}} {
+                                      PASSTHROUGH = i1, ADDEND = i1, YT = none}} {
   %passthrough = exec.param "PASSTHROUGH" : i1
   %hasAddend = exec.param "ADDEND" : i1
   %c0 = arith.constant 0 : index

@@ -102,17 +102,17 @@ func.func @dequant_fp8(
 // sums; offsets clamped to [0, MR]) over fp8 codes, decoded in registers:
 // lane l reads the codes k = kb + 32u + l (u = 0..3) of each block of 128,
 // whose scale one load gives every lane. A holds bf16 (the lowering rounds
-// it, as for bf16 weights); C is f32.
+// it, as for bf16 weights); C holds CT (f32, or bf16 / f16: the sums rounded).
 func.func @grouped_gemv_fp8_warp(
     %a: memref<?x?xbf16> {exec.shape = ["MR", "K"]},
     %b: memref<?x?x?xi8> {exec.shape = ["E", "N", "K"]},
     %s: memref<?x?x?xf32> {exec.shape = ["E", "NB", "KB"]},
     %off: memref<?xi32> {exec.shape = ["E+1"]},
-    %c: memref<?x?xf32> {exec.shape = ["MR", "N"]},
+    %c: memref<?x?xf32> {exec.element_type = "CT", exec.shape = ["MR", "N"]},
     %T: index, %begin: index, %end: index)
     attributes {exec.lanes = 32 : i64,
                 exec.kernel_params = {E = index, N = index, K = index, MR = index,
-                                      NB = index, KB = index}} {
+                                      NB = index, KB = index, CT = none}} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c2 = arith.constant 2 : index

@@ -14,18 +14,19 @@
 // C first). The offsets are clamped to [0, MR], so corrupt ones cannot make
 // the kernel read or write outside its buffers.
 // Launched with exec.lanes = 32. Parameters: E, N, K, MR (the rows' upper
-// bound), and DT, the element type of A and B (f32, bf16 or f16: their f32
-// loads read DT, widened exactly). Test:
+// bound), DT, the element type of A and B (f32, bf16 or f16: their f32
+// loads read DT, widened exactly), and CT, C's (f32, or bf16 / f16: the sums
+// rounded to nearest even). Test:
 // test/Conversion/Kernels/grouped_gemv_warp.mlir.
 func.func @grouped_gemv_warp(
     %a: memref<?x?xf32> {exec.element_type = "DT", exec.shape = ["MR", "K"]},
     %b: memref<?x?x?xf32> {exec.element_type = "DT", exec.shape = ["E", "N", "K"]},
     %off: memref<?xi32> {exec.shape = ["E+1"]},
-    %c: memref<?x?xf32> {exec.shape = ["MR", "N"]},
+    %c: memref<?x?xf32> {exec.element_type = "CT", exec.shape = ["MR", "N"]},
     %T: index, %begin: index, %end: index)
     attributes {exec.lanes = 32 : i64,
                 exec.kernel_params = {E = index, N = index, K = index, MR = index,
-                                      DT = none}} {
+                                      DT = none, CT = none}} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c2 = arith.constant 2 : index

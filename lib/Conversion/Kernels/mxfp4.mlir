@@ -131,16 +131,17 @@ func.func @dequant_mxfp4(
 // column n); extent E·N; four rows of A per pass over B's row; butterfly
 // sums; offsets clamped to [0, MR]) over MXFP4 rows decoded in registers:
 // lane l reads the code bytes j = jb + 32u + l (u = 0..3) of each block of
-// 128 bytes (256 values), and its group's scale. A holds bf16; C is f32.
+// 128 bytes (256 values), and its group's scale. A holds bf16; C holds CT
+// (f32, or bf16 / f16: the sums rounded).
 func.func @grouped_gemv_mxfp4_warp(
     %a: memref<?x?xbf16> {exec.shape = ["MR", "K"]},
     %b: memref<?x?x?xi8> {exec.shape = ["E", "N", "RB"]},
     %off: memref<?xi32> {exec.shape = ["E+1"]},
-    %c: memref<?x?xf32> {exec.shape = ["MR", "N"]},
+    %c: memref<?x?xf32> {exec.element_type = "CT", exec.shape = ["MR", "N"]},
     %T: index, %begin: index, %end: index)
     attributes {exec.lanes = 32 : i64,
                 exec.kernel_params = {E = index, N = index, K = index, MR = index,
-                                      KH = index, RB = index}} {
+                                      KH = index, RB = index, CT = none}} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %c2 = arith.constant 2 : index

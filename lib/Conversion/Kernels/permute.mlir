@@ -3,12 +3,14 @@
 // test/Conversion/Kernels/{permute,unpermute}.mlir.
 
 // moe.permute over rows [begin, end) of the RMAX expert-ordered rows:
-// out[r] = x[row_token[r]], or 0 for a padding row (row_token[r] = -1).
-func.func @permute(%x: memref<?x?xf32> {exec.shape = ["MT", "H"]},
+// out[r] = x[row_token[r]], or 0 for a padding row (row_token[r] = -1). x
+// and out hold DT (f32, or a 16-bit function's input and the GEMMs' 16-bit
+// operand: the copy is exact).
+func.func @permute(%x: memref<?x?xf32> {exec.element_type = "DT", exec.shape = ["MT", "H"]},
                    %row_token: memref<?xi32> {exec.shape = ["RMAX"]},
-                   %out: memref<?x?xf32> {exec.shape = ["RMAX", "H"]},
+                   %out: memref<?x?xf32> {exec.element_type = "DT", exec.shape = ["RMAX", "H"]},
                    %T: index, %begin: index, %end: index)
-    attributes {exec.kernel_params = {MT = index, RMAX = index, H = index}} {
+    attributes {exec.kernel_params = {MT = index, RMAX = index, H = index, DT = none}} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %cH = exec.param "H" : index

@@ -55,18 +55,20 @@ func.func private @round_act(%x: f32, %on: i1, %toF16: i1) -> f32 {
 // moe.glu: out = act(gate) ⊙ up, in place in `gate` (act(up) in place in
 // `up` without GATED). With ROUND16 the result goes instead to `out`,
 // rounded to bf16 (or f16 with TO_F16) bits: the A operand of a 16-bit down
-// projection, with no f32 pass in between. With ACT16 (a function of bf16,
+// projection, with no f32 pass in between. gate and up hold GT: f32, or the
+// projections' 16-bit results (ACT16 with ROUND16: a 16-bit function's
+// GEMMs write them rounded). With ACT16 (a function of bf16,
 // or with TO_F16 f16, activations) gate and up are rounded to that type as
 // they are read, and a result kept in f32 is rounded too (the projections'
 // results and the GLU's, as the moe dialect rounds them). Exactly one activation flag is
 // set: SILU, GELU (erf), GELU_TANH, RELU or CLAMPED (gpt-oss: the gate
 // clamped above at LIMIT, x·σ(ALPHA·x); up clamped to ±LIMIT, plus one).
-func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", "F"]},
-               %up: memref<?x?xf32> {exec.shape = ["ROWS", "F"]},
+func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "GT", exec.shape = ["ROWS", "F"]},
+               %up: memref<?x?xf32> {exec.element_type = "GT", exec.shape = ["ROWS", "F"]},
                %out: memref<?x?xi16> {exec.if = "ROUND16", exec.shape = ["ROWS", "F"]},
                %T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {ROWS = index, F = index, ALPHA = f32, LIMIT = f32,
-                                      GATED = i1, ROUND16 = i1, TO_F16 = i1, ACT16 = i1,
+                                      GT = none, GATED = i1, ROUND16 = i1, TO_F16 = i1, ACT16 = i1,
                                       SILU = i1, GELU = i1, GELU_TANH = i1, RELU = i1,
                                       CLAMPED = i1},
                 exec.kernel_one_of = [["SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"]]} {

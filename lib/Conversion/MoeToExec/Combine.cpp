@@ -31,7 +31,12 @@ struct CombineLowering : ExecPattern<moe::CombineOp> {
     spec.set("H", h).set("K", k);
     spec.flag("PASSTHROUGH", bool(op.getPassthrough()));
     spec.flag("ADDEND", bool(op.getAddend()));
-    SmallVector<Value> args{*y, *w, *sr};
+    // The experts' outputs, held in a 16-bit function's activation type.
+    Value rows = *y;
+    if (Value held = b.held16(*y))
+      rows = held;
+    spec.setElementType("YT", cast<exec::BufferType>(rows.getType()).getElementType());
+    SmallVector<Value> args{rows, *w, *sr};
     for (auto [v, adapted] : {std::pair(op.getPassthrough(), adaptor.getPassthrough()),
                               std::pair(op.getAddend(), adaptor.getAddend())}) {
       if (!v)

@@ -116,8 +116,17 @@ struct PermuteLowering : ExecPattern<moe::PermuteOp> {
     int64_t h = dimOf(op.getInput(), 1);
     KernelSpecialization spec{"permute"};
     spec.set("MT", b.maxRows(b.rowsOf(x))).set("RMAX", b.maxRows(r)).set("H", h);
-    Value out = b.allocFor(op.getResult(), r);
-    if (failed(b.launch(spec, {x, rt, out}, r, 64)))
+    Value out = b.allocFor(op.getResult(), r), dst = out;
+    // A 16-bit function's input rows copied as they are, when only GEMMs
+    // that read that type read them: out stands for them, unwritten.
+    auto arg = dyn_cast<BlockArgument>(x);
+    if (arg && b.permutedHolds16(op.getResult())) {
+      x = b.input(arg);
+      dst = b.alloc(r, {h}, cast<exec::BufferType>(x.getType()).getElementType());
+      b.hold16(out, dst);
+    }
+    spec.setElementType("DT", cast<exec::BufferType>(x.getType()).getElementType());
+    if (failed(b.launch(spec, {x, rt, dst}, r, 64)))
       return failure();
     rewriter.replaceOp(op, out);
     return success();

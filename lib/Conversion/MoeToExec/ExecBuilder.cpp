@@ -26,6 +26,7 @@ void ExecLowering::beginFunction(Type activations) {
   rows.clear();
   weights.clear();
   rounded.clear();
+  stored16.clear();
   inputs.clear();
   routerStats = 0;
   noisyRouters = 0;

@@ -104,7 +104,8 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
   if (fp8 || mxfp4)
     setQuantizedSizes(spec, elem, n, k);
   else
-    spec.setElementType("DT", elem.isBF16() ? "bf16" : elem.isF16() ? "f16" : "f32");
+    spec.setElementType("DT", elem);
+  spec.setElementType("CT", cast<exec::BufferType>(c.getType()).getElementType());
   auto kernel = lowering.kernels.get(spec, loc);
   if (failed(kernel))
     return failure();
@@ -122,6 +123,8 @@ LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
   spec.set("ROWS", maxRows(rows)).set("F", width);
   spec.setF32("ALPHA", alpha).setF32("LIMIT", limit);
   spec.flag(activationFlag(act)).flag("GATED", bool(gate));
+  // gate and up: f32, or the projections' 16-bit results (ffnHolds16).
+  spec.setElementType("GT", cast<exec::BufferType>(up.getType()).getElementType());
   SmallVector<Value> args;
   if (gate)
     args.push_back(gate);
@@ -182,17 +185,21 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
     if (map && r.perToken == 0)
       b.limitRows(off, e, r.fixed);
     moe::FfnAttr ffn = op.getFfn();
+    // Activations held in the function's 16-bit type (Rounding.cpp): the
+    // projections write their results rounded, the GLU reads them.
+    bool holds16 = b.ffnHolds16(op);
+    Type inner = holds16 ? b.activationType() : b.f32();
     Value gate;
     if (op.getGateWeight()) {
       auto g = b.ffnWeight(op.getGateWeight());
       if (failed(g))
         return failure();
-      gate = b.alloc(r, {f}, b.f32());
+      gate = b.alloc(r, {f}, inner);
       if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h, map)) ||
           failed(b.expertBias(gate, op.getGateBias(), off, r, e, f, map)))
         return failure();
     }
-    Value u = b.alloc(r, {f}, b.f32());
+    Value u = b.alloc(r, {f}, inner);
     if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h, map)) ||
         failed(b.expertBias(u, op.getUpBias(), off, r, e, f, map)))
       return failure();
@@ -201,6 +208,16 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
                      ffn.getLimit().convertToDouble(), *down)))
       return failure();
     Value y = b.allocFor(op.getResult(), r);
+    // The experts' outputs in the activation type too when only combines
+    // read them: y stands for them, unwritten.
+    if (holds16 && b.combinedOnly(op.getResult())) {
+      Value y16 = b.alloc(r, {h}, inner);
+      if (failed(b.groupedGemm(gate ? gate : u, *down, off, y16, r, e, h, f)))
+        return failure();
+      b.hold16(y, y16);
+      rewriter.replaceOp(op, y);
+      return success();
+    }
     if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f, map)) ||
         failed(b.expertBias(y, op.getDownBias(), off, r, e, h, map)) ||
         failed(b.roundResult(op.getResult(), y, r, h)))

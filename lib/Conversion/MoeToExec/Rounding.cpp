@@ -11,6 +11,12 @@
 // A function of bf16 or f16 activations (moe-import --dtype) keeps them in
 // f32 buffers and rounds them in place where the moe dialect rounds to the
 // dtype; its input is widened exactly once and its output written rounded.
+// Where an expert FFN's GEMMs read the activation type (ffnHolds16), its
+// activations are held in that type only: the permute copies the input's
+// 16-bit rows, the projections write their results rounded (16-bit C), the
+// GLU reads them, and the combine reads the experts' 16-bit outputs; the f32
+// buffers that stand for those values in the conversion are never written
+// and are erased.
 //
 //===----------------------------------------------------------------------===//
 #include "moec/Conversion/MoeToExec.h"
@@ -47,6 +53,8 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
   Type elem = operandType(cast<exec::BufferType>(w.getType()).getElementType());
   if (elem.isF32())
     return a;
+  if (Value held = held16(a); held && elem == lowering.activationType)
+    return held;
   if (Value done = lowering.rounded.lookup(a))
     return done;
   // A 16-bit function's input, read in its own type.
@@ -108,4 +116,28 @@ FailureOr<Value> ExecBuilder::roundOutput(Value buffer, Affine rows,
                     {buffer, out}, rows, 16)))
     return failure();
   return out;
+}
+
+bool ExecBuilder::ffnHolds16(moe::ExpertFfnOp op) {
+  if (!rounds16() || op.getExpertMap() || op.getGateBias() || op.getUpBias() ||
+      op.getDownBias())
+    return false;
+  return operandType(ffnWeightType()) == lowering.activationType;
+}
+
+bool ExecBuilder::permutedHolds16(Value permuted) {
+  if (!activations16() || permuted.use_empty())
+    return false;
+  for (OpOperand &use : permuted.getUses()) {
+    auto ffn = dyn_cast<moe::ExpertFfnOp>(use.getOwner());
+    if (!ffn || use.get() != ffn.getInput() || !ffnHolds16(ffn))
+      return false;
+  }
+  return true;
+}
+
+bool ExecBuilder::combinedOnly(Value result) {
+  return !result.use_empty() && llvm::all_of(result.getUsers(), [](Operation *user) {
+    return isa<moe::CombineOp>(user);
+  });
 }

@@ -3,7 +3,7 @@
 // grouped_gemv_fp8_warp is grouped_gemv_warp over fp8 codes decoded in
 // registers, with bf16 A, one scale load per block of 128 k.
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=dequant_fp8 name=d bind=N=130,K=200,NB=2,KB=2" | FileCheck %s --check-prefix=DEQUANT
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=grouped_gemv_fp8_warp name=g bind=E=4,N=130,K=200,MR=32,NB=2,KB=2" | FileCheck %s --check-prefix=GEMV
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=grouped_gemv_fp8_warp name=g bind=E=4,N=130,K=200,MR=32,NB=2,KB=2,CT=f32" | FileCheck %s --check-prefix=GEMV
 // RUN: not moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=dequant_fp8 name=d bind=N=130,K=200" 2>&1 | FileCheck %s --check-prefix=NOBLOCKS
 
 // DEQUANT: func.func @d(%[[B:.*]]: memref<130x200xi8>, %[[S:.*]]: memref<2x2xf32>, %[[OUT:.*]]: memref<130x200xi16>,

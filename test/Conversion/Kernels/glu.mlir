@@ -2,10 +2,10 @@
 // verifies as it stands, and specializes for a SwiGLU in place and for the
 // gated, clamped SwiGLU of gpt-oss rounded to bf16.
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir | FileCheck %s --check-prefix=PARSE
-// PARSE: func.func @glu(%{{.*}}: memref<?x?xf32> {exec.if = "GATED", exec.shape = ["ROWS", "F"]}
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=swiglu bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,SILU=true" | FileCheck %s --check-prefix=SILU
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=clamped bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,CLAMPED=true,ROUND16=true" | FileCheck %s --check-prefix=CLAMPED
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=act16 bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,RELU=true,ACT16=true,TO_F16=true" | FileCheck %s --check-prefix=ACT16
+// PARSE: func.func @glu(%{{.*}}: memref<?x?xf32> {exec.element_type = "GT", exec.if = "GATED", exec.shape = ["ROWS", "F"]}
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=swiglu bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,SILU=true,GT=f32" | FileCheck %s --check-prefix=SILU
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=clamped bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,CLAMPED=true,ROUND16=true,GT=f32" | FileCheck %s --check-prefix=CLAMPED
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=glu name=act16 bind=ROWS=64,F=40,ALPHA=1.702,LIMIT=7.0,GATED=true,RELU=true,ACT16=true,TO_F16=true,GT=f32" | FileCheck %s --check-prefix=ACT16
 
 // silu(gate) · up, in place in the gate's buffer, over its 40 columns.
 // SILU: func.func @swiglu(%[[G:.*]]: memref<64x40xf32>, %[[U:.*]]: memref<64x40xf32>, %{{.*}}: index, %{{.*}}: index, %{{.*}}: index) {

@@ -5,9 +5,9 @@
 // f32, and the offsets are clamped to [0, MR].
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir | FileCheck %s --check-prefix=PARSE
 // PARSE: func.func @grouped_gemv_warp({{.*}}exec.element_type = "DT"
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir --exec-specialize-kernel="kernel=grouped_gemv_warp name=g bind=E=4,N=6,K=8,MR=128,DT=f32" | FileCheck %s --check-prefix=F32
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir --exec-specialize-kernel="kernel=grouped_gemv_warp name=g bind=E=8,N=40,K=72,MR=32,DT=bf16" | FileCheck %s --check-prefix=BF16
-// RUN: not moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir --exec-specialize-kernel="kernel=grouped_gemv_warp name=g bind=E=4,N=6,K=8,MR=128" 2>&1 | FileCheck %s --check-prefix=NODT
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir --exec-specialize-kernel="kernel=grouped_gemv_warp name=g bind=E=4,N=6,K=8,MR=128,DT=f32,CT=f32" | FileCheck %s --check-prefix=F32
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir --exec-specialize-kernel="kernel=grouped_gemv_warp name=g bind=E=8,N=40,K=72,MR=32,DT=bf16,CT=bf16" | FileCheck %s --check-prefix=BF16
+// RUN: not moe-opt %moec_src/lib/Conversion/Kernels/grouped_gemv_warp.mlir --exec-specialize-kernel="kernel=grouped_gemv_warp name=g bind=E=4,N=6,K=8,MR=128,CT=f32" 2>&1 | FileCheck %s --check-prefix=NODT
 
 // F32: func.func @g(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<4x6x8xf32>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x6xf32>, {{.*}} attributes {exec.lanes = 32 : i64}
 // F32-DAG: arith.constant 128 : i32
@@ -18,7 +18,7 @@
 // F32: math.fma
 // F32: gpu.shuffle xor
 
-// BF16: func.func @g(%[[A:.*]]: memref<32x72xbf16>, %[[B:.*]]: memref<8x40x72xbf16>, %{{.*}}: memref<9xi32>, %[[C:.*]]: memref<32x40xf32>,
+// BF16: func.func @g(%[[A:.*]]: memref<32x72xbf16>, %[[B:.*]]: memref<8x40x72xbf16>, %{{.*}}: memref<9xi32>, %[[C:.*]]: memref<32x40xbf16>,
 // BF16: %[[BW:.*]] = memref.load %[[B]]
 // BF16: %[[BV:.*]] = arith.extf %[[BW]] : bf16 to f32
 // BF16: %[[AW:.*]] = memref.load %[[A]]

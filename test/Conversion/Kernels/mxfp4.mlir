@@ -5,7 +5,7 @@
 // decoded in registers (two values per byte, the group's scale read from
 // the row's tail), with bf16 A.
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/mxfp4.mlir --exec-specialize-kernel="kernel=dequant_mxfp4 name=d bind=N=40,K=96,KH=48,RB=51" | FileCheck %s --check-prefix=DEQUANT
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/mxfp4.mlir --exec-specialize-kernel="kernel=grouped_gemv_mxfp4_warp name=g bind=E=4,N=6,K=64,MR=32,KH=32,RB=34" | FileCheck %s --check-prefix=GEMV
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/mxfp4.mlir --exec-specialize-kernel="kernel=grouped_gemv_mxfp4_warp name=g bind=E=4,N=6,K=64,MR=32,KH=32,RB=34,CT=bf16" | FileCheck %s --check-prefix=GEMV
 
 // DEQUANT: func.func @d(%[[B:.*]]: memref<40x51xi8>, %[[OUT:.*]]: memref<40x96xi16>,
 // DEQUANT: %[[S:.*]] = memref.load %[[B]]
@@ -16,7 +16,7 @@
 // DEQUANT: memref.store %{{.*}}, %[[OUT]]
 // DEQUANT: } {exec.spread}
 
-// GEMV: func.func @g(%[[A:.*]]: memref<32x64xbf16>, %[[B:.*]]: memref<4x6x34xi8>, %{{.*}}: memref<5xi32>, %[[C:.*]]: memref<32x6xf32>, {{.*}} attributes {exec.lanes = 32 : i64}
+// GEMV: func.func @g(%[[A:.*]]: memref<32x64xbf16>, %[[B:.*]]: memref<4x6x34xi8>, %{{.*}}: memref<5xi32>, %[[C:.*]]: memref<32x6xbf16>, {{.*}} attributes {exec.lanes = 32 : i64}
 // The kernel's indices (its decoding is dequant_mxfp4's, run below): lane l
 // of item (e, n) reads code bytes j = 128 b + 32 u + l, their group's scale
 // at byte KH + j / 16 of the row, and A's k = 2 j (low nibble), 2 j + 1
