@@ -98,6 +98,20 @@ LogicalResult inlineHelpers(func::FuncOp fn, StringRef kernel, ModuleOp library,
                         << ": helpers nested more than 8 deep";
 }
 
+/// `v` of `elem` (bf16 or f16) widened exactly to f32: a bf16's bits shifted
+/// into the top half of an f32 (integer ops, which the host's vectorizer
+/// handles; arith.extf of bf16 becomes a call per element there), an f16's
+/// by arith.extf.
+Value widenFrom(OpBuilder &b, Location loc, Value v) {
+  if (!v.getType().isBF16())
+    return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+  Value bits = arith::BitcastOp::create(b, loc, b.getIntegerType(16), v);
+  Value wide = arith::ExtUIOp::create(b, loc, b.getI32Type(), bits);
+  Value top = arith::ShLIOp::create(
+      b, loc, wide, arith::ConstantIntOp::create(b, loc, b.getI32Type(), 16));
+  return arith::BitcastOp::create(b, loc, b.getF32Type(), top);
+}
+
 /// The f32 `v` rounded to `elem` (bf16 or f16) to nearest even, as the
 /// kernel library's round_to_bf16 and round_to_f16 (Kernels/rows.mlir) do: a
 /// NaN becomes bf16's quiet NaN 0x7FC0.
@@ -232,6 +246,11 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
   // 5. Arguments: drop those whose flag is off, give the rest their shapes.
   llvm::BitVector drop(fn.getNumArguments());
   SmallVector<Type> types;
+  // The stores into buffers of an element type (rewritten once every load
+  // is: a value widened from a load of that type is stored as loaded, an
+  // exact copy), and the loads' widened values.
+  SmallVector<std::pair<memref::StoreOp, Type>> narrowStores;
+  llvm::DenseMap<Value, Value> narrowOf;
   for (unsigned i = 0; i < fn.getNumArguments(); ++i) {
     BlockArgument arg = fn.getArgument(i);
     if (auto flag = fn.getArgAttrOfType<StringAttr>(
@@ -261,9 +280,7 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
         for (Operation *user : llvm::to_vector(arg.getUsers())) {
           if (auto store = dyn_cast<memref::StoreOp>(user);
               store && store.getMemRef() == arg) {
-            OpBuilder at(store);
-            store.getValueMutable().assign(
-                roundTo(at, store.getLoc(), store.getValueToStore(), elem));
+            narrowStores.push_back({store, elem});
             continue;
           }
           auto load = dyn_cast<memref::LoadOp>(user);
@@ -276,11 +293,15 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
             fn.erase();
             return err;
           }
+          // The load's users read the widened value instead.
+          SmallVector<OpOperand *> uses = llvm::map_to_vector(
+              load.getResult().getUses(), [](OpOperand &use) { return &use; });
           load.getResult().setType(elem);
           OpBuilder after(load->getBlock(), std::next(load->getIterator()));
-          auto widened = arith::ExtFOp::create(after, load.getLoc(),
-                                               b.getF32Type(), load.getResult());
-          load.getResult().replaceAllUsesExcept(widened, widened);
+          Value widened = widenFrom(after, load.getLoc(), load.getResult());
+          for (OpOperand *use : uses)
+            use->set(widened);
+          narrowOf[widened] = load.getResult();
         }
         arg.setType(MemRefType::Builder(memref).setElementType(elem));
       }
@@ -311,6 +332,13 @@ moec::specializeKernel(func::FuncOp generic, StringRef name,
   }
   for (unsigned i = 0; i < fn.getNumArguments(); ++i)
     fn.setArgAttrs(i, DictionaryAttr::get(ctx));
+  for (auto [store, elem] : narrowStores) {
+    Value v = store.getValueToStore(), narrow = narrowOf.lookup(v);
+    OpBuilder at(store);
+    store.getValueMutable().assign(narrow && narrow.getType() == elem
+                                       ? narrow
+                                       : roundTo(at, store.getLoc(), v, elem));
+  }
   if (failed(fn.eraseArguments(drop))) {
     fn.erase();
     return emitError(loc) << "kernel @" << kernel << ": cannot drop arguments";

@@ -16,6 +16,8 @@
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=scale bind=N=2000000000,FACTOR=1.0" 2>&1 | FileCheck %s --check-prefix=RANGE
 // RUN: not moe-opt %s --exec-specialize-kernel="kernel=nested" 2>&1 | FileCheck %s --check-prefix=NESTED
 // RUN: moe-opt %s --exec-specialize-kernel="kernel=widen name=w bind=DT=f16" | FileCheck %s --check-prefix=WIDEN
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=widen name=w bind=DT=bf16" | FileCheck %s --check-prefix=WIDENBF16
+// RUN: moe-opt %s --exec-specialize-kernel="kernel=copy name=c bind=DT=bf16" | FileCheck %s --check-prefix=COPY
 // RUN: moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=bf16" | FileCheck %s --check-prefix=NARROW
 // RUN: moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=f16" | FileCheck %s --check-prefix=NARROW16
 // RUN: moe-opt %s --exec-specialize-kernel="kernel=narrow name=n bind=DT=f32" | FileCheck %s --check-prefix=NARROW32
@@ -49,6 +51,18 @@
 // WIDEN: %[[H:.*]] = memref.load %[[X]]
 // WIDEN: %[[F:.*]] = arith.extf %[[H]] : f16 to f32
 // WIDEN: memref.store %[[F]], %[[Y]]
+// WIDENBF16: func.func @w(%[[X:.*]]: memref<4xbf16>, %[[Y:.*]]: memref<4xf32>,
+// WIDENBF16: %[[H:.*]] = memref.load %[[X]]
+// WIDENBF16-NEXT: %[[I:.*]] = arith.bitcast %[[H]] : bf16 to i16
+// WIDENBF16-NEXT: %[[E:.*]] = arith.extui %[[I]] : i16 to i32
+// WIDENBF16-NEXT: %[[S:.*]] = arith.shli %[[E]], %{{.*}} : i32
+// WIDENBF16-NEXT: %[[F:.*]] = arith.bitcast %[[S]] : i32 to f32
+// WIDENBF16-NEXT: memref.store %[[F]], %[[Y]]
+// COPY: func.func @c(%[[X:.*]]: memref<4xbf16>, %[[Y:.*]]: memref<4xbf16>,
+// COPY-NEXT: %{{.*}} = arith.constant
+// COPY-NEXT: %[[V:.*]] = memref.load %[[X]]
+// COPY-NEXT: memref.store %[[V]], %[[Y]]
+// COPY-NEXT: return
 // NARROW: func.func @n(%[[X:.*]]: memref<4xbf16>,
 // NARROW: %[[BITS:.*]] = arith.bitcast %{{.*}} : f32 to i32
 // NARROW: arith.shrui %[[BITS]]
@@ -122,6 +136,17 @@ func.func @pick(%T: index, %begin: index, %end: index)
 func.func @widen(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
                  %y: memref<?xf32> {exec.shape = [4]},
                  %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {DT = none}} {
+  %c0 = arith.constant 0 : index
+  %v = memref.load %x[%c0] : memref<?xf32>
+  memref.store %v, %y[%c0] : memref<?xf32>
+  return
+}
+
+// y = x, both of DT: the widened value is stored as loaded (an exact copy).
+func.func @copy(%x: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
+                %y: memref<?xf32> {exec.element_type = "DT", exec.shape = [4]},
+                %T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {DT = none}} {
   %c0 = arith.constant 0 : index
   %v = memref.load %x[%c0] : memref<?xf32>

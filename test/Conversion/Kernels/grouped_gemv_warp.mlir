@@ -20,10 +20,17 @@
 
 // BF16: func.func @g(%[[A:.*]]: memref<32x72xbf16>, %[[B:.*]]: memref<8x40x72xbf16>, %{{.*}}: memref<9xi32>, %[[C:.*]]: memref<32x40xbf16>,
 // BF16: %[[BW:.*]] = memref.load %[[B]]
-// BF16: %[[BV:.*]] = arith.extf %[[BW]] : bf16 to f32
+// BF16: %[[BI:.*]] = arith.bitcast %[[BW]] : bf16 to i16
+// BF16: %[[BX:.*]] = arith.extui %[[BI]] : i16 to i32
+// BF16: %[[BS:.*]] = arith.shli %[[BX]]
+// BF16: %[[BV:.*]] = arith.bitcast %[[BS]] : i32 to f32
 // BF16: %[[AW:.*]] = memref.load %[[A]]
-// BF16: %[[AV:.*]] = arith.extf %[[AW]] : bf16 to f32
+// BF16: %[[AI:.*]] = arith.bitcast %[[AW]] : bf16 to i16
+// BF16: %[[AX:.*]] = arith.extui %[[AI]] : i16 to i32
+// BF16: %[[AS:.*]] = arith.shli %[[AX]]
+// BF16: %[[AV:.*]] = arith.bitcast %[[AS]] : i32 to f32
 // BF16: math.fma %[[AV]], %[[BV]]
+// BF16: arith.bitcast %{{.*}} : f32 to i32
 // BF16: memref.store %{{.*}}, %[[C]]
 
 // NODT: error: kernel @grouped_gemv_warp needs parameter 'DT', an element type (f32, bf16 or f16)
