@@ -260,19 +260,25 @@ void roundTo16(const float *in, int64_t n, uint16_t *out, bool f16) {
   }
 }
 
-/// gemmTile into a 16-bit C: blocks of at most kCScratchRows x
-/// kCScratchCols summed into the calling thread's f32 scratch, then rounded
-/// (the scratch grows to its size once per thread, not per run).
+/// gemmTile into a 16-bit C: blocks of rows (of all n columns, up to
+/// kCScratchCols) summed into the calling thread's f32 scratch of at most
+/// kCScratchFloats, then rounded. The rows of a block are whole panel row
+/// blocks (256) when more fit, so the panel kernels traverse B as they do
+/// for an f32 C. The scratch grows once per thread, not per run.
 void gemmTile16C(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K, const void *A,
                  int64_t a, GemmB B, int64_t b, int64_t ldb, uint16_t *C, int64_t ldc,
                  bool f16) {
+  constexpr int64_t kRowBlock = 256;
+  int64_t cols = std::min(n, kCScratchCols); // a multiple of a panel's 32 columns
+  int64_t rows = std::min(m, std::max<int64_t>(1, kCScratchFloats / cols));
+  if (rows > kRowBlock && rows < m)
+    rows = rows / kRowBlock * kRowBlock;
   thread_local std::vector<float> scratch;
-  scratch.resize(static_cast<size_t>(kCScratchRows * kCScratchCols));
-  // Column blocks start at a panel (n's own blocks do).
-  int64_t cols = B.panels ? kCScratchCols / kPanelWidth * kPanelWidth : kCScratchCols;
+  if (scratch.size() < static_cast<size_t>(rows * cols))
+    scratch.resize(static_cast<size_t>(rows * cols));
   for (int64_t j = 0; j < n; j += cols)
-    for (int64_t i = 0; i < m; i += kCScratchRows) {
-      int64_t mm = std::min(kCScratchRows, m - i), nn = std::min(cols, n - j);
+    for (int64_t i = 0; i < m; i += rows) {
+      int64_t mm = std::min(rows, m - i), nn = std::min(cols, n - j);
       gemmTile(dtype, mm, nn, K, A, a + i, B, b + j, ldb, scratch.data(), nn, 0.0f);
       for (int64_t r = 0; r < mm; ++r)
         roundTo16(scratch.data() + r * nn, nn, C + (i + r) * ldc + j, f16);

@@ -46,14 +46,14 @@ void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
 /// (i32 [experts], a rank's slots), group g multiplies by B's matrix map[g]
 /// of `mapExperts`: an error when a group with rows names none of them. C
 /// holds `cType`: f32, or bf16 / f16 (each sum rounded to nearest even, a
-/// tile at a time through a thread's f32 scratch of at most
-/// kCScratchRows x kCScratchCols).
+/// block of rows at a time through a thread's f32 scratch of at most
+/// kCScratchFloats, 4 MiB).
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,
                       GemmB B, void *C, const uint8_t *offsets,
                       const uint8_t *map = nullptr, int64_t mapExperts = 0,
                       moert_dtype_t cType = MOERT_F32);
-constexpr int64_t kCScratchRows = 256, kCScratchCols = 256;
+constexpr int64_t kCScratchFloats = int64_t(1) << 20, kCScratchCols = 8192;
 
 /// `bytes` bytes of dst <- the little-endian 32-bit `value`, repeated.
 void runFill(uint8_t *dst, int64_t bytes, uint32_t value);

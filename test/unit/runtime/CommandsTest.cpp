@@ -315,9 +315,9 @@ TEST(GroupedGemm, Bf16AndF16OperandsSumTheWidenedProducts) {
 }
 
 // A 16-bit C (a 16-bit function's activations): each element is the f32
-// C's rounded to nearest even, through the scratch blocks of 256 x 256 (an
-// expert of 300 rows, N = 300: a padded panel), split over threads; rows
-// past the last offset are zeroed. bf16 is bit for bit. Row-major f16 picks
+// C's rounded to nearest even, through the scratch's blocks of rows (N =
+// 1600, an expert of 680 rows: more than the 2^20 floats of one block, so
+// two), split over threads; rows past the last offset are zeroed. bf16 is bit for bit. Row-major f16 picks
 // its kernel by the rows of a block (<= 64: the direct one), so a block's
 // tail may sum in another order: a few elements round to the neighbouring
 // f16 value.
@@ -325,13 +325,13 @@ TEST(GroupedGemm, SixteenBitCIsTheRoundedF32C) {
   constexpr int64_t maxT = 700;
   for (int variant = 0; variant < 3; ++variant) {
     bool bf16 = variant != 1, panels = variant == 2;
-    Grouped16Model wide(bf16, 3, 300, 72, maxT, panels), narrow(bf16, 3, 300, 72, maxT, panels, true);
+    Grouped16Model wide(bf16, 3, 1600, 72, maxT, panels), narrow(bf16, 3, 1600, 72, maxT, panels, true);
     moert::Model mw = mustLoad(wide.bytes), mn = mustLoad(narrow.bytes);
     for (int32_t threads : {1, 2}) {
       moert::Session sw = mustSession(mw, threads), sn = mustSession(mn, threads);
       for (int64_t T : {1, 7, 300, 700}) {
-        std::vector<int32_t> off{0, static_cast<int32_t>(T / 7), static_cast<int32_t>(T / 7),
-                                 static_cast<int32_t>(T - T / 9)};
+        std::vector<int32_t> off{0, static_cast<int32_t>(T / 70), static_cast<int32_t>(T / 70),
+                                 static_cast<int32_t>(T - T / 70)};
         std::vector<uint16_t> a = wide.to16(randomFloats(static_cast<size_t>(T * wide.K), 90 + T));
         moert_dtype_t dt = bf16 ? MOERT_BF16 : MOERT_F16;
         std::vector<moert_tensor_t> in = {moert::tensor(dt, {T, wide.K}, a.data(), a.size() * 2),
