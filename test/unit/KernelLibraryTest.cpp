@@ -164,7 +164,7 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
     for (bool addend : {false, true}) {
       KernelSpecialization s = generic("combine", {{"MT", 16}, {"RMAX", 60}, {"H", 8}, {"K", 3}});
       s.flag("PASSTHROUGH", passthrough).flag("ADDEND", addend);
-      s.setElementType("YT", addend ? "bf16" : "f32");
+      s.setElementType("YT", addend ? "bf16" : "f32").setElementType("OT", passthrough ? "f16" : "f32");
       EXPECT_EQ(check(s), "") << describe(s);
     }
   for (const char *scoring : {"SOFTMAX", "SIGMOID", "NONE"})

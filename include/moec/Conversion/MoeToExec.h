@@ -255,6 +255,8 @@ public:
   /// 16-bit activation type when rounds16(); else nothing.
   mlir::LogicalResult roundActivation(mlir::Value buffer, exec::Affine rows,
                                       int64_t cols);
+  /// Whether the function only returns `result` (an op's result).
+  bool onlyReturned(mlir::Value result);
   /// roundActivation of the buffer of `result`, an op's result, unless the
   /// function only returns it (its output is rounded as it is written).
   mlir::LogicalResult roundResult(mlir::Value result, mlir::Value buffer,
@@ -264,7 +266,8 @@ public:
   mlir::Value input(mlir::BlockArgument arg);
   /// A 16-bit function's input: `in` widened exactly into a new f32 buffer.
   /// A 16-bit output: a new buffer of the activation type holding `buffer`
-  /// rounded to it.
+  /// rounded to it (the buffer that holds it when only one of that type
+  /// does: hold16).
   mlir::FailureOr<mlir::Value> widenInput(mlir::Value in, exec::Affine rows,
                                           int64_t cols);
   mlir::FailureOr<mlir::Value> roundOutput(mlir::Value buffer,

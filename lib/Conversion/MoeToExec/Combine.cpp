@@ -46,8 +46,16 @@ struct CombineLowering : ExecPattern<moe::CombineOp> {
         return failure();
       args.push_back(*bv);
     }
-    Value out = b.allocFor(op.getResult(), t);
-    args.push_back(out);
+    // A 16-bit function's output: the sums rounded once, as they are
+    // stored, with no f32 copy (ReturnLowering outputs it as it is; out
+    // stands for it, unwritten).
+    Value out = b.allocFor(op.getResult(), t), dst = out;
+    if (b.rounds16() && b.onlyReturned(op.getResult())) {
+      dst = b.alloc(t, {h}, b.activationType());
+      b.hold16(out, dst);
+    }
+    spec.setElementType("OT", cast<exec::BufferType>(dst.getType()).getElementType());
+    args.push_back(dst);
     if (failed(b.launch(spec, args, t, 8)) ||
         failed(b.roundResult(op.getResult(), out, t, h)))
       return failure();

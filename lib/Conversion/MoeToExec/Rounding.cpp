@@ -90,13 +90,15 @@ LogicalResult ExecBuilder::roundActivation(Value buffer, Affine rows,
                 {buffer}, rows, 16);
 }
 
+bool ExecBuilder::onlyReturned(Value result) {
+  return !result.use_empty() && llvm::all_of(result.getUsers(), [](Operation *user) {
+    return isa<func::ReturnOp>(user);
+  });
+}
+
 LogicalResult ExecBuilder::roundResult(Value result, Value buffer, Affine rows,
                                        int64_t cols) {
-  bool onlyReturned =
-      !result.use_empty() && llvm::all_of(result.getUsers(), [](Operation *user) {
-        return isa<func::ReturnOp>(user);
-      });
-  return onlyReturned ? success() : roundActivation(buffer, rows, cols);
+  return onlyReturned(result) ? success() : roundActivation(buffer, rows, cols);
 }
 
 FailureOr<Value> ExecBuilder::widenInput(Value in, Affine rows, int64_t cols) {
@@ -110,6 +112,9 @@ FailureOr<Value> ExecBuilder::widenInput(Value in, Affine rows, int64_t cols) {
 
 FailureOr<Value> ExecBuilder::roundOutput(Value buffer, Affine rows,
                                           int64_t cols) {
+  // Written in the activation type already (a combine's output).
+  if (Value held = held16(buffer))
+    return held;
   Value out = alloc(rows, {cols}, lowering.activationType);
   if (failed(launch(rowKernel16("elementwise_round16", maxRows(rows), cols,
                                 lowering.activationType),
