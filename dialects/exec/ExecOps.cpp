@@ -296,9 +296,16 @@ LogicalResult GemmOp::verify() {
   FailureOr<Type> ab = gemmOperandType(*this, getB(), getDequant().has_value());
   if (failed(ab) || failed(verifyAffine(*this, "rows", getRows())) ||
       failed(verifyBuffer(*this, "A", getA(), {-1, k}, *ab)) ||
-      failed(verifyBuffer(*this, "B", getB(), {n, k}, gemmWeightType(getB()))) ||
-      failed(verifyBuffer(*this, "C", getC(), {-1, n}, f32)))
+      failed(verifyBuffer(*this, "B", getB(), {n, k}, gemmWeightType(getB()))))
     return failure();
+  // C holds f32, or bf16 / f16 (the sums rounded to nearest even), which is
+  // written, not accumulated.
+  Type c = cast<BufferType>(getC().getType()).getElementType();
+  bool c16 = c.isBF16() || c.isF16();
+  if (failed(verifyBuffer(*this, "C", getC(), {-1, n}, c16 ? c : f32)))
+    return failure();
+  if (c16 && getAccumulate())
+    return emitOpError() << "a " << c << " C is written, not accumulated";
   if (getC() == getA() || getC() == getB())
     return emitOpError() << "C must not be an operand";
   return verifyInt8Activations(*this, getInt8Activations(), getB());

@@ -225,7 +225,9 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
   let summary = "C[m, :] (+)= A[m, :] · Bᵀ for m < rows(T), B [n, k]";
   let description = [{
     A and B hold the same element type, f32, bf16 or f16; C is f32, and the
-    products (exact in f32 for the 16-bit types) accumulate in f32. Or B is
+    products (exact in f32 for the 16-bit types) accumulate in f32; or C is
+    bf16 or f16 (a 16-bit function's activations: each sum rounded to nearest
+    even as it is written; not with `accumulate`). Or B is
     an fp8 weight (`f8E4M3FN`, with its block scales; see `exec.weight`) and
     A is f32: each weight value is decoded and scaled in f32. Or B is an
     mxfp4 weight (`f4E2M1FN`), or an int8 / int4 weight (`i8` / `i4`), and

@@ -1541,7 +1541,9 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
         break;
       auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
                                  g.getAccumulate(), gemmDType(g.getB()),
-                                 g.getInt8Activations(), *dequant);
+                                 g.getInt8Activations(), *dequant,
+                                 dtypeOf(cast<exec::BufferType>(g.getC().getType())
+                                             .getElementType()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
     } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
@@ -1754,12 +1756,14 @@ LogicalResult Writer::write(StringRef path) {
   std::memcpy(header.magic, moert::kMagic, 8);
   // Format 5 only where a function has run parameters (noisy routers): a
   // runtime that reads format 4 only must refuse those, and reads the rest.
-  // Format 6 only where a grouped GEMM writes a 16-bit C.
+  // Format 6 only where a GEMM writes a 16-bit C.
   bool runParams = false, c16 = false;
   module.walk([&](exec::RunParamsOp) { runParams = true; });
-  module.walk([&](exec::GroupedGemmOp g) {
-    c16 |= !cast<exec::BufferType>(g.getC().getType()).getElementType().isF32();
-  });
+  auto cIs16 = [](Value c) {
+    return !cast<exec::BufferType>(c.getType()).getElementType().isF32();
+  };
+  module.walk([&](exec::GemmOp g) { c16 |= cIs16(g.getC()); });
+  module.walk([&](exec::GroupedGemmOp g) { c16 |= cIs16(g.getC()); });
   header.format_version = moert::kMinFormatVersion;
   if (runParams)
     header.format_version = std::max(header.format_version, moert::kRunParamsFormatVersion);

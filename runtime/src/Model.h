@@ -80,7 +80,7 @@ struct CommandSpec {
   bool accumulate = false;
   bool bPanels = false;            // B is a weight in panels (Panels32)
   moert_dtype_t dtype = MOERT_F32; // of A and B
-  moert_dtype_t cDtype = MOERT_F32; // of C: f32, or bf16 / f16 (GroupedGemm)
+  moert_dtype_t cDtype = MOERT_F32; // of C: f32, or bf16 / f16 (not accumulated)
   bool int8Activations = false;    // an int8 / int4 GEMM's A quantized per group
   // GroupedGemm on the CUDA target: at T <= gemvMaxTokens, kernel gemvKernel
   // (buffers a, b, offsets, c; extent experts * n) instead of cuBLAS.

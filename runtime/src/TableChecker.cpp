@@ -613,6 +613,18 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
   auto matmul = [&](const auto *c, int64_t experts, const char *bLabel,
                     const char *bShape, Ends *needA, Ends *needB,
                     Ends *needC) -> Status {
+    // C: f32, or a 16-bit function's bf16 / f16 activations.
+    if (c->c_dtype() != fb::DType::F32 && c->c_dtype() != fb::DType::BF16 &&
+        c->c_dtype() != fb::DType::F16) {
+      uint8_t dt = static_cast<uint8_t>(c->c_dtype());
+      return error(MOERT_INVALID_ARTIFACT, where, ": c_dtype is ",
+                   validDType(dt) ? dtypeName(dt) : "unknown", " (", int(dt),
+                   "), expected f32, bf16 or f16");
+    }
+    out->cDtype = static_cast<moert_dtype_t>(c->c_dtype());
+    if (out->cDtype != MOERT_F32 && out->accumulate)
+      return error(MOERT_INVALID_ARTIFACT, where, ": a ", moert_dtype_name(out->cDtype),
+                   " C is written, not accumulated");
     int64_t cSize = static_cast<int64_t>(moert_dtype_size(out->cDtype));
     std::string cName = moert_dtype_name(out->cDtype);
     Status st;
@@ -834,15 +846,6 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
     out->experts = c->experts();
     if (!(s = checkDim("experts", out->experts)))
       return s;
-    // C: f32, or a 16-bit function's bf16 / f16 activations.
-    if (c->c_dtype() != fb::DType::F32 && c->c_dtype() != fb::DType::BF16 &&
-        c->c_dtype() != fb::DType::F16) {
-      uint8_t dt = static_cast<uint8_t>(c->c_dtype());
-      return error(MOERT_INVALID_ARTIFACT, where, ": c_dtype is ",
-                   validDType(dt) ? dtypeName(dt) : "unknown", " (", int(dt),
-                   "), expected f32, bf16 or f16");
-    }
-    out->cDtype = static_cast<moert_dtype_t>(c->c_dtype());
     Ends needA, needB, needC, needOff;
     // With a map (expert parallelism) the groups are slots that name
     // matrices of B, which holds the weight's leading dimension of them.

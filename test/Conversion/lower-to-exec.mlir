@@ -337,7 +337,9 @@ func.func @mixed(%x: tensor<?x8xbf16>) -> tensor<?x8xf32> {
 // weights the expert FFN holds its activations in bf16 only (BF16 run): the
 // permute copies the input's bf16 rows, both grouped GEMMs write bf16, the
 // GLU reads bf16, and the combine reads the experts' bf16 outputs; no f32
-// buffer of expert rows is left.
+// buffer of expert rows is left. The shared expert's GEMMs write bf16 too,
+// its sigmoid gate scales the bf16 result in place, and the combine reads
+// it as its addend and writes the bf16 output.
 // CHECK-LABEL: func.func @bf16_switch_like()
 // CHECK: %[[IN:.*]] = exec.input "x" offset(0) bytes([16, 0]) : <?x8xbf16>
 // CHECK: %[[X:.*]] = exec.alloc offset({{[0-9]+}}) bytes([32, 0]) : <?x8xf32>
@@ -369,9 +371,13 @@ func.func @mixed(%x: tensor<?x8xbf16>) -> tensor<?x8xf32> {
 // BF16: exec.launch @glu_0(%[[U]], %[[H:.*]]) extent{{.*}} : !exec.buffer<12x6xbf16>, !exec.buffer<12x6xbf16>
 // BF16: exec.grouped_gemm %[[H]], %{{.*}}, %{{.*}} -> %[[Y:.*]] rows({{.*}} -> <12x8xbf16>
 // BF16-NOT: <12x8xf32>
-// BF16: exec.gemm %[[IN]], %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) : <?x8xbf16>, <5x8xbf16>
-// BF16-NOT: elementwise_round_in_place_{{[0-9]+}}(%[[Y]])
-// BF16: exec.launch @combine_0(%[[Y]], {{.*}} : !exec.buffer<12x8xbf16>,
+// BF16: exec.gemm %[[IN]], %{{.*}} -> %{{.*}} rows([1, 0]) n(5) k(8) : <?x8xbf16>, <5x8xbf16> -> <?x5xbf16>
+// BF16: exec.gemm %{{.*}}, %{{.*}} -> %[[SY:.*]] rows([1, 0]) n(8) k(5) : <?x5xbf16>, <8x5xbf16> -> <?x8xbf16>
+// BF16-NEXT: exec.weight "s.gate"
+// BF16-NEXT: exec.launch @elementwise_sigmoid_scale_0(%{{.*}}, %{{.*}}, %[[SY]]) {{.*}}, !exec.buffer<?x8xbf16>
+// BF16-NOT: elementwise_round
+// BF16: exec.launch @combine_0(%[[Y]], %{{.*}}, %{{.*}}, %{{.*}}, %[[SY]], %[[OUT:[0-9]+]]) {{.*}} : !exec.buffer<12x8xbf16>, {{.*}}, !exec.buffer<?x8xbf16>, !exec.buffer<?x8xbf16>
+// BF16-NEXT: exec.output "y", %[[OUT]]
 // BF16-NOT: <12x8xf32>
 // BF16: func.func @permute_0(%{{.*}}: memref<64x8xbf16>, %{{.*}}: memref<12xi32>, %{{.*}}: memref<12x8xbf16>,
 // BF16: func.func @glu_0(%{{.*}}: memref<12x6xbf16>, %{{.*}}: memref<12x6xi16>,

@@ -165,6 +165,7 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
       KernelSpecialization s = generic("combine", {{"MT", 16}, {"RMAX", 60}, {"H", 8}, {"K", 3}});
       s.flag("PASSTHROUGH", passthrough).flag("ADDEND", addend);
       s.setElementType("YT", addend ? "bf16" : "f32").setElementType("OT", passthrough ? "f16" : "f32");
+      s.setElementType("AT", addend ? "bf16" : "f32");
       EXPECT_EQ(check(s), "") << describe(s);
     }
   for (const char *scoring : {"SOFTMAX", "SIGMOID", "NONE"})
@@ -180,9 +181,11 @@ TEST_F(KernelLibraryTest, CombineScoresAndTheRest) {
   EXPECT_EQ(check(ec.setF64("CF", 2.0)), "");
   for (const char *kind : {"elementwise_bias", "elementwise_add"})
     EXPECT_EQ(check(generic(kind, {{"ROWS", 16}, {"COLS", 8}})), "") << kind;
-  EXPECT_EQ(check(generic("elementwise_sigmoid_scale",
-                          {{"ROWS", 16}, {"COLS", 8}, {"H", 8}})),
-            "");
+  for (const char *type : {"f32", "bf16"})
+    EXPECT_EQ(check(generic("elementwise_sigmoid_scale", {{"ROWS", 16}, {"COLS", 8}, {"H", 8}})
+                        .setElementType("YT", type)),
+              "")
+        << type;
   for (bool f16 : {false, true}) {
     KernelSpecialization s = generic("elementwise_round16", {{"ROWS", 16}, {"COLS", 8}});
     s.flag("TO_F16", f16);

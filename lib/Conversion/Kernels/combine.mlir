@@ -6,17 +6,18 @@
 // w · x[t] with PASSTHROUGH, else nothing), then + addend[t] (ADDEND). y
 // holds YT (f32, or the experts' 16-bit outputs of a 16-bit function); out
 // holds OT (f32, or a 16-bit function's output: the sum rounded once, as it
-// is stored). Each element's sum runs in f32 in a register, in that order;
+// is stored), addend AT (f32, or a 16-bit function's shared expert output). Each element's sum runs in f32 in a register, in that order;
 // the kept slots' rows and weights are found once per token (stack arrays).
 func.func @combine(%y: memref<?x?xf32> {exec.element_type = "YT", exec.shape = ["RMAX", "H"]},
                    %w: memref<?x?xf32> {exec.shape = ["MT", "K"]},
                    %slot_row: memref<?x?xi32> {exec.shape = ["MT", "K"]},
                    %x: memref<?x?xf32> {exec.if = "PASSTHROUGH", exec.shape = ["MT", "H"]},
-                   %addend: memref<?x?xf32> {exec.if = "ADDEND", exec.shape = ["MT", "H"]},
+                   %addend: memref<?x?xf32> {exec.if = "ADDEND", exec.element_type = "AT", exec.shape = ["MT", "H"]},
                    %out: memref<?x?xf32> {exec.element_type = "OT", exec.shape = ["MT", "H"]},
                    %T: index, %begin: index, %end: index)
     attributes {exec.kernel_params = {MT = index, RMAX = index, H = index, K = index,
-                                      PASSTHROUGH = i1, ADDEND = i1, YT = none, OT = none}} {
+                                      PASSTHROUGH = i1, ADDEND = i1, YT = none, OT = none,
+                                      AT = none}} {
   %passthrough = exec.param "PASSTHROUGH" : i1
   %hasAddend = exec.param "ADDEND" : i1
   %c0 = arith.constant 0 : index

@@ -301,11 +301,13 @@ func.func @elementwise_add(%a: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
 }
 
 // The shared expert's gate: row r of y times sigmoid(Σ_h x[r, h] · g[h]).
+// y holds YT (f32, or a 16-bit function's shared expert output: the product
+// rounded as it is stored).
 func.func @elementwise_sigmoid_scale(%x: memref<?x?xf32> {exec.shape = ["ROWS", "H"]},
                                      %g: memref<?x?xf32> {exec.shape = [1, "H"]},
-                                     %y: memref<?x?xf32> {exec.shape = ["ROWS", "COLS"]},
+                                     %y: memref<?x?xf32> {exec.element_type = "YT", exec.shape = ["ROWS", "COLS"]},
                                      %T: index, %begin: index, %end: index)
-    attributes {exec.kernel_params = {ROWS = index, COLS = index, H = index}} {
+    attributes {exec.kernel_params = {ROWS = index, COLS = index, H = index, YT = none}} {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %cH = exec.param "H" : index

@@ -37,6 +37,7 @@ struct CombineLowering : ExecPattern<moe::CombineOp> {
       rows = held;
     spec.setElementType("YT", cast<exec::BufferType>(rows.getType()).getElementType());
     SmallVector<Value> args{rows, *w, *sr};
+    Type addendType = b.f32();
     for (auto [v, adapted] : {std::pair(op.getPassthrough(), adaptor.getPassthrough()),
                               std::pair(op.getAddend(), adaptor.getAddend())}) {
       if (!v)
@@ -44,8 +45,13 @@ struct CombineLowering : ExecPattern<moe::CombineOp> {
       auto bv = b.bufferOf(v, adapted);
       if (failed(bv))
         return failure();
-      args.push_back(*bv);
+      // The addend (a shared expert's output) held in 16 bits.
+      Value held = v == op.getAddend() ? b.held16(*bv) : Value();
+      if (held)
+        addendType = cast<exec::BufferType>(held.getType()).getElementType();
+      args.push_back(held ? held : *bv);
     }
+    spec.setElementType("AT", addendType);
     // A 16-bit function's output: the sums rounded once, as they are
     // stored, with no f32 copy (ReturnLowering outputs it as it is; out
     // stands for it, unwritten).

@@ -297,32 +297,46 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
     if (failed(up) || failed(down))
       return failure();
     moe::FfnAttr ffn = op.getFfn();
+    // A 16-bit function whose FFN GEMMs read its activation type holds the
+    // FFN's activations in that type (Rounding.cpp): the GEMMs write them
+    // rounded; the result too when only combines read it (y stands for it).
+    bool holds16 = b.rounds16() && b.operandType(b.ffnWeightType()) == b.activationType();
+    Type inner = holds16 ? b.activationType() : b.f32();
     Value gate;
     if (op.getGateWeight()) {
       auto g = b.ffnWeight(op.getGateWeight());
       if (failed(g))
         return failure();
-      gate = b.alloc(t, {f}, b.f32());
+      gate = b.alloc(t, {f}, inner);
       if (failed(b.gemm(x, *g, gate, t, f, h)))
         return failure();
     }
-    Value u = b.alloc(t, {f}, b.f32());
+    Value u = b.alloc(t, {f}, inner), out = y;
+    if (holds16 && b.combinedOnly(op.getResult())) {
+      out = b.alloc(t, {h}, inner);
+      b.hold16(y, out);
+    }
     if (failed(b.gemm(x, *up, u, t, f, h)) ||
         failed(b.glu(gate, u, t, f, ffn.getActivation(),
                      ffn.getAlpha().convertToDouble(),
                      ffn.getLimit().convertToDouble(), *down)) ||
-        failed(b.gemm(gate ? gate : u, *down, y, t, h, f)))
+        failed(b.gemm(gate ? gate : u, *down, out, t, h, f)))
       return failure();
-    // With 16-bit activations: the FFN's result rounded, then its product
-    // with the sigmoid gate.
+    // With 16-bit activations: the FFN's result rounded (written so when it
+    // is held in 16 bits), then its product with the sigmoid gate.
     if (Value sg = op.getSigmoidGate()) {
       auto g = b.bufferOf(sg, adaptor.getSigmoidGate());
-      if (failed(g) || failed(b.roundActivation(y, t, h)))
+      if (failed(g) || (out == y && failed(b.roundActivation(y, t, h))))
         return failure();
       KernelSpecialization spec{"elementwise_sigmoid_scale"};
       spec.set("ROWS", b.maxRows(t)).set("COLS", h).set("H", h);
-      if (failed(b.launch(spec, {x, *g, y}, t, 16)))
+      spec.setElementType("YT", cast<exec::BufferType>(out.getType()).getElementType());
+      if (failed(b.launch(spec, {x, *g, out}, t, 16)))
         return failure();
+    }
+    if (out != y) {
+      rewriter.replaceOp(op, y);
+      return success();
     }
     if (failed(b.roundResult(op.getResult(), y, t, h)))
       return failure();

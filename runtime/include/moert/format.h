@@ -44,15 +44,16 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// signature section. 5: Function.run_params (noisy routers' parameters,
 /// which a runtime must write before each run); a writer writes 5 only for
 /// an artifact that has them, 4 otherwise, so that a runtime that reads 4
-/// only reads every other artifact and refuses these. 6: GroupedGemm.c_dtype
-/// (a grouped GEMM that writes a 16-bit C), written only where one does.
+/// only reads every other artifact and refuses these. 6: Gemm.c_dtype and
+/// GroupedGemm.c_dtype (a GEMM that writes a 16-bit C), written only where
+/// one does.
 constexpr uint32_t kFormatVersion = 6;
 /// The oldest format version this runtime reads.
 constexpr uint32_t kMinFormatVersion = 4;
 /// The version an artifact with Function.run_params needs (a writer writes
 /// the largest that the features it uses need).
 constexpr uint32_t kRunParamsFormatVersion = 5;
-/// The version an artifact with a GroupedGemm.c_dtype other than F32 needs.
+/// The version an artifact with a (Grouped)Gemm.c_dtype other than F32 needs.
 constexpr uint32_t kGemm16FormatVersion = 6;
 constexpr uint64_t kAlignment = 64;
 

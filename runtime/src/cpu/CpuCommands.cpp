@@ -222,25 +222,6 @@ void runLaunch(ThreadPool &pool, KernelFn kernel, void *const *args,
   pool.parallelFor(chunks, chunk);
 }
 
-void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
-             int64_t K, const void *A, GemmB B, float *C, bool accumulate) {
-  if (M <= 0)
-    return;
-  float beta = accumulate ? 1.0f : 0.0f;
-  GemmSplit s = splitGemm(M, N, K, pool.size(), B.panels);
-  if (s.tasks() == 1) {
-    gemmTile(dtype, M, N, K, A, 0, B, 0, N, C, N, beta);
-    return;
-  }
-  auto tile = [&](int64_t i) {
-    int64_t m0 = (i / s.nParts) * s.mStep, n0 = (i % s.nParts) * s.nStep;
-    int64_t m = std::min(s.mStep, M - m0), n = std::min(s.nStep, N - n0);
-    if (m > 0 && n > 0)
-      gemmTile(dtype, m, n, K, A, m0, B, n0, N, C + m0 * N + n0, N, beta);
-  };
-  pool.parallelFor(s.tasks(), tile);
-}
-
 namespace {
 
 /// `n` f32 values rounded to bf16 (to nearest even, a NaN to the quiet NaN
@@ -286,6 +267,35 @@ void gemmTile16C(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K, const voi
 }
 
 } // namespace
+
+void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
+             int64_t K, const void *A, GemmB B, void *C, bool accumulate,
+             moert_dtype_t cType) {
+  if (M <= 0)
+    return;
+  assert((cType == MOERT_F32 || !accumulate) && "a 16-bit C is written, not accumulated");
+  float beta = accumulate ? 1.0f : 0.0f;
+  GemmSplit s = splitGemm(M, N, K, pool.size(), B.panels);
+  auto tile = [&](int64_t m0, int64_t n0, int64_t m, int64_t n) {
+    if (cType == MOERT_F32)
+      gemmTile(dtype, m, n, K, A, m0, B, n0, N, static_cast<float *>(C) + m0 * N + n0, N, beta);
+    else
+      gemmTile16C(dtype, m, n, K, A, m0, B, n0, N, static_cast<uint16_t *>(C) + m0 * N + n0,
+                  N, cType == MOERT_F16);
+  };
+  if (s.tasks() == 1) {
+    tile(0, 0, M, N);
+    return;
+  }
+  auto part = [&](int64_t i) {
+    int64_t m0 = (i / s.nParts) * s.mStep, n0 = (i % s.nParts) * s.nStep;
+    int64_t m = std::min(s.mStep, M - m0), n = std::min(s.nStep, N - n0);
+    if (m > 0 && n > 0)
+      tile(m0, n0, m, n);
+  };
+  pool.parallelFor(s.tasks(), part);
+}
+
 
 Status runGroupedGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t rows,
                       int64_t experts, int64_t N, int64_t K, const void *A,

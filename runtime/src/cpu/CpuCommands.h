@@ -36,9 +36,11 @@ struct GemmB {
 
 /// C[m, :] (+)= A[m, :] · Bᵀ for m < M; A [M, K], B [N, K] of `dtype` (f32,
 /// bf16 or f16; row-major or in panels), or A f32 and B f8e4m3, mxfp4, int8
-/// or int4 in panels, C [M, N] f32; the sums run in f32.
+/// or int4 in panels, C [M, N] of `cType`; the sums run in f32. A bf16 / f16
+/// C (not accumulated) is written as runGroupedGemm writes one.
 void runGemm(ThreadPool &pool, moert_dtype_t dtype, int64_t M, int64_t N,
-             int64_t K, const void *A, GemmB B, float *C, bool accumulate);
+             int64_t K, const void *A, GemmB B, void *C, bool accumulate,
+             moert_dtype_t cType = MOERT_F32);
 
 /// The grouped GEMM over `experts` groups of rows given by the i32 offsets at
 /// `offsets` (experts + 1 of them), validated here: an error status (and C

@@ -168,8 +168,7 @@ Status CpuDevice::runCommand(const FunctionSpec &fn, size_t ci, const Prepared &
     break;
   }
   case CommandKind::Gemm: // A, B, C
-    runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], p.b,
-            static_cast<float *>(op[2]), c.accumulate);
+    runGemm(pool, c.dtype, c.rows.at(T), c.n, c.k, op[0], p.b, op[2], c.accumulate, c.cDtype);
     break;
   case CommandKind::GroupedGemm: // A, B, offsets, C
     if (Status s = runGroupedGemm(pool, c.dtype, c.rows.at(T), c.experts, c.n, c.k,

@@ -5,7 +5,7 @@
 // exact widening of an input.
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_bias name=bias bind=ROWS=16,COLS=12" | FileCheck %s --check-prefix=BIAS
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_add name=add bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=ADD
-// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_sigmoid_scale name=gate bind=ROWS=16,COLS=72,H=72" | FileCheck %s --check-prefix=GATE
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_sigmoid_scale name=gate bind=ROWS=16,COLS=72,H=72,YT=f32" | FileCheck %s --check-prefix=GATE
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=expert_bias name=eb bind=ROWS=16,COLS=12,E=4" | FileCheck %s --check-prefix=EXPERT
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=bf16 bind=ROWS=16,COLS=72" | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %moec_src/lib/Conversion/Kernels/rows.mlir --exec-specialize-kernel="kernel=elementwise_round16 name=f16 bind=ROWS=16,COLS=72,TO_F16=true" | FileCheck %s --check-prefix=F16

@@ -120,6 +120,58 @@ std::vector<int64_t> upTo(int64_t n) {
 
 } // namespace
 
+namespace {
+
+/// forward(x: f32 [T, K]) -> y: ct [T, N] = x · Wᵀ, W f32 in panels.
+Bytes gemmToType(const std::vector<float> &w, int64_t N, int64_t K, fb::DType ct,
+                 bool accumulate = false) {
+  ArtifactBuilder b(700);
+  uint32_t W = b.addWeightPanels("w", {N, K}, w);
+  FunctionBuilder f = b.function("forward");
+  uint32_t x = f.buffer(4 * K, 0), y = f.buffer((ct == fb::DType::F32 ? 4 : 2) * N, 0);
+  f.input("x", fb::DType::F32, {-1, K}, x);
+  f.output("y", ct, {-1, N}, y);
+  f.gemm(buf(x), wt(W), buf(y), aff(1, 0), N, K, accumulate);
+  b.model.functions.back()->commands.back()->command.AsGemm()->c_dtype = ct;
+  return b.build();
+}
+
+} // namespace
+
+// A bf16 / f16 C (a 16-bit function's shared expert): the f32 C rounded to
+// nearest even, split over threads, through the scratch's blocks of rows
+// (700 x 1600 > 2^20); accumulating into one is refused at load.
+TEST(Gemm, SixteenBitCIsTheRoundedF32C) {
+  int64_t N = 1600, K = 40;
+  std::vector<float> w = randomFloats(static_cast<size_t>(N * K), 13);
+  moert::Model wide = mustLoad(gemmToType(w, N, K, fb::DType::F32));
+  for (fb::DType ct : {fb::DType::BF16, fb::DType::F16}) {
+    moert::Model narrow = mustLoad(gemmToType(w, N, K, ct));
+    for (int32_t threads : {1, 2}) {
+      moert::Session sw = mustSession(wide, threads), sn = mustSession(narrow, threads);
+      for (int64_t T : {1, 33, 700}) {
+        std::vector<float> x = randomFloats(static_cast<size_t>(T * K), 40 + T);
+        std::vector<float> c32 = runOne(sw, x, {T, K});
+        ASSERT_TRUE(sn.run("", {f32(x, {T, K})}));
+        auto c16 = sn.output(0);
+        ASSERT_TRUE(c16);
+        const uint16_t *got = static_cast<const uint16_t *>(c16->data);
+        size_t bad = 0;
+        for (size_t i = 0; i < c32.size(); ++i)
+          bad += got[i] != (ct == fb::DType::BF16 ? moert::floatToBf16(c32[i])
+                                                  : moert::floatToHalf(c32[i]));
+        EXPECT_EQ(bad, 0u) << "T = " << T << ", threads " << threads;
+      }
+    }
+  }
+  Bytes acc = gemmToType(w, N, K, fb::DType::BF16, /*accumulate=*/true);
+  auto refused = moert::Model::fromMemory(acc.data(), acc.size());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.status().message().find("a bf16 C is written, not accumulated"),
+            std::string::npos)
+      << refused.status().message();
+}
+
 TEST(Gemm, AccumulateAddsToC) {
   expectAccumulatedGemms(GemmModel(40, 24, kMaxT, true), {2}, {1, 5, 16});
 }
