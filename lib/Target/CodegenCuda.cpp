@@ -166,8 +166,9 @@ FailureOr<int64_t> spreadLanes(func::FuncOp fn) {
   return lanes;
 }
 
-/// gpu.func @name(buffers..., %fault: memref<1xi32>, %T: index,
-/// %extent: index) for each kernel.
+/// gpu.func @name(buffers..., %fault: memref<1xi32>, %run: memref<1xi32>,
+/// %per_token: index, %fixed: index) for each kernel: T is run[0], the
+/// items [0, per_token · T + fixed).
 LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
                                DictionaryAttr &signatures,
                                DictionaryAttr &lanesAttr) {
@@ -205,9 +206,14 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     sigs.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(buffers)));
     lanes.push_back(b.getNamedAttr(fn.getSymName(), b.getI64IntegerAttr(laneCount)));
 
+    // docs/artifact.md, "CUDA kernel ABI": the buffers, the fault word, the
+    // run word (the run's T, which the runtime writes before the run, so a
+    // CUDA graph captured at one T serves every T of its bucket), and the
+    // launch's extent(T) = per_token · T + fixed.
     SmallVector<Type> argTypes(inputs.take_front(buffers));
     argTypes.push_back(MemRefType::get({1}, b.getI32Type())); // the fault word
-    argTypes.append({b.getIndexType(), b.getIndexType()}); // T, extent
+    argTypes.push_back(MemRefType::get({1}, b.getI32Type())); // the run word
+    argTypes.append({b.getIndexType(), b.getIndexType()}); // per_token, fixed
     b.setInsertionPointToEnd(gpuModule.getBody());
     auto gfn = gpu::GPUFuncOp::create(b, loc, fn.getSymName(),
                                       b.getFunctionType(argTypes, {}));
@@ -224,7 +230,13 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
     Value lane = arith::RemUIOp::create(b, loc, global, lanesValue);
     Value next = arith::AddIOp::create(b, loc, item,
                                        arith::ConstantIndexOp::create(b, loc, 1));
-    Value extent = entry.getArgument(buffers + 2);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value runT = arith::IndexCastOp::create(
+        b, loc, b.getIndexType(),
+        memref::LoadOp::create(b, loc, entry.getArgument(buffers + 1), ValueRange{zero}));
+    Value extent = arith::AddIOp::create(
+        b, loc, arith::MulIOp::create(b, loc, entry.getArgument(buffers + 2), runT),
+        entry.getArgument(buffers + 3));
     Value inRange = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
                                           item, extent);
 
@@ -234,7 +246,7 @@ LogicalResult buildEntryPoints(ModuleOp kernels, gpu::GPUModuleOp gpuModule,
       map.map(body.getArgument(i), entry.getArgument(i));
     if (hasFault)
       map.map(body.getArgument(buffers), entry.getArgument(buffers));
-    map.map(body.getArgument(memrefs), entry.getArgument(buffers + 1)); // T
+    map.map(body.getArgument(memrefs), runT);                           // T
     map.map(body.getArgument(memrefs + 1), item);                       // begin
     map.map(body.getArgument(memrefs + 2), next);                       // end
     // Stack arrays live in the entry block (no dynamic allocas on the GPU).

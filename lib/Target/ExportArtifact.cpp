@@ -1769,6 +1769,8 @@ LogicalResult Writer::write(StringRef path) {
     header.format_version = std::max(header.format_version, moert::kRunParamsFormatVersion);
   if (c16)
     header.format_version = std::max(header.format_version, moert::kGemm16FormatVersion);
+  if (cuda)
+    header.format_version = std::max(header.format_version, moert::kRunWordFormatVersion);
   header.header_size = kHeaderBytes;
   header.blob_offset = kHeaderBytes;
   header.table_offset = out.size();

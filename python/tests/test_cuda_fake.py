@@ -198,3 +198,52 @@ def test_ranks_over_nccl_on_the_stand_in(tmp_path):
     log = trace.read_text()
     assert log.count("ncclCommInitRank: rank") == 2
     assert "ncclSend" in log and "ncclCommAbort" not in log
+
+
+BUCKETS = textwrap.dedent(r'''
+    import sys
+    import numpy as np
+    import moec
+
+    artifact, x_path, trace = sys.argv[1:4]
+    x = np.load(x_path)
+    s = moec.Session(moec.load(artifact), "cuda")
+    for T in (5, 6, 3, 7):
+        with open(trace, "a") as f:
+            f.write("python: run at T = %d\n" % T)
+        assert s.run(x[:T], function="layer_0").shape == (T, x.shape[1])
+    print("ok")
+''')
+
+
+@pytest.mark.skipif(not FAKECUDA, reason="the stand-in CUDA driver (MOEC_FAKECUDA) is not built")
+def test_graphs_per_token_bucket_on_the_stand_in(tmp_path):
+    """A session's graphs are per T bucket (the next power of two): runs at
+    T = 6 and 7 replay the one T = 5 captured at 8, T = 3 captures 4's; each
+    run first writes its T to the run word, which the kernels read."""
+    c = compile_checkpoint(tmp_path, compiler=("--target=cuda:sm_90", "--cuda-binary=ptx",
+                                               "--cuda-gemv-max-tokens", "8"))
+    x = os.path.join(c.dir, "ref", "layer_0", "x_T7.npy")
+    trace = tmp_path / "trace"
+    env = dict(os.environ, LD_LIBRARY_PATH=FAKECUDA, FAKECUDA_TRACE=str(trace))
+    out = subprocess.run([sys.executable, "-c", BUCKETS, c.artifact, x, str(trace)], env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stdout + out.stderr
+    lines = trace.read_text().splitlines()
+    runs = {}
+    for line in lines:
+        if line.startswith("python: run at T = "):
+            T = int(line.rsplit(" ", 1)[1])
+            runs[T] = []
+        elif runs:
+            runs[T].append(line)
+    captures = {T: sum("capture begins" in l for l in ls) for T, ls in runs.items()}
+    assert captures == {5: 1, 6: 0, 3: 1, 7: 0}, captures
+    for T, ls in runs.items():
+        assert sum(l.endswith(" = %d" % T) and "cuMemsetD32Async 4 bytes" in l
+                   for l in ls) == 1, (T, ls)
+        assert sum("cuGraphLaunch" in l for l in ls) == 1, (T, ls)
+    # the router's GEMM multiplies the bucket's rows
+    assert any("cublasGemmEx 12x8x72" in l for l in runs[5]), runs[5]
+    assert any("cublasGemmEx 12x4x72" in l for l in runs[3]), runs[3]
+    assert not any("leak" in l for l in lines), lines

@@ -187,6 +187,7 @@ Status Model::checkHeader() {
     return error(MOERT_UNSUPPORTED, "the artifact has format version ",
                  h.format_version, "; this runtime reads format versions ",
                  kMinFormatVersion, " to ", kFormatVersion);
+  formatVersion_ = h.format_version;
   if (h.header_size != kHeaderSize)
     return error(MOERT_INVALID_ARTIFACT, "header_size is ", h.header_size,
                  ", expected ", kHeaderSize);

@@ -272,6 +272,8 @@ public:
   ~Model();
 
   int64_t maxTokens() const { return maxTokens_; }
+  /// The header's format_version (moert/format.h).
+  uint32_t formatVersion() const { return formatVersion_; }
   ModelTarget target() const { return target_; }
   const std::string &producer() const { return producer_; }
   const std::string &targetArch() const { return targetArch_; }
@@ -348,6 +350,7 @@ private:
   bool fileBacked_ = false;
 
   int64_t maxTokens_ = 0;
+  uint32_t formatVersion_ = 0;
   ModelTarget target_ = MOERT_TARGET_CPU;
   std::string producer_, targetArch_;
   std::vector<FunctionSpec> functions_;

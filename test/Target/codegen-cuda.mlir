@@ -41,10 +41,15 @@
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_0,
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_1,
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_2,
-// The fault word (exec-guard-kernel-indices), then T and the extent:
+// The fault word (exec-guard-kernel-indices), the run word (T, loaded),
+// then the extent's per_token and fixed:
 // PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_3,
-// PTX-NEXT: .param .u64 route_warp_0_param_4,
-// PTX-NEXT: .param .u64 route_warp_0_param_5
+// PTX-NEXT: .param .u64 .ptr .align 1 route_warp_0_param_4,
+// PTX-NEXT: .param .u64 route_warp_0_param_5,
+// PTX-NEXT: .param .u64 route_warp_0_param_6
+// PTX: ld.param.b64 [[RWP:%rd[0-9]+]], [route_warp_0_param_4];
+// PTX: cvta.to.global.u64 [[RWG:%rd[0-9]+]], [[RWP]];
+// PTX: ld.global.{{[bs]}}32 {{%rd?[0-9]+}}, [[[RWG]]];
 // PTX: shfl.sync.bfly.b32
 // PTX: .visible .entry route_0(
 // PTX-NOT: call

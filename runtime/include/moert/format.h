@@ -46,8 +46,10 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// an artifact that has them, 4 otherwise, so that a runtime that reads 4
 /// only reads every other artifact and refuses these. 6: Gemm.c_dtype and
 /// GroupedGemm.c_dtype (a GEMM that writes a 16-bit C), written only where
-/// one does.
-constexpr uint32_t kFormatVersion = 6;
+/// one does. 7: the CUDA kernel ABI's run word (a cuda artifact's kernels
+/// take the fault word, the run word holding T, per_token and fixed, where
+/// 6's took the fault word, T and extent); every cuda artifact is 7.
+constexpr uint32_t kFormatVersion = 7;
 /// The oldest format version this runtime reads.
 constexpr uint32_t kMinFormatVersion = 4;
 /// The version an artifact with Function.run_params needs (a writer writes
@@ -55,6 +57,10 @@ constexpr uint32_t kMinFormatVersion = 4;
 constexpr uint32_t kRunParamsFormatVersion = 5;
 /// The version an artifact with a (Grouped)Gemm.c_dtype other than F32 needs.
 constexpr uint32_t kGemm16FormatVersion = 6;
+/// The version of a cuda artifact whose kernels read T from the run word
+/// (docs/artifact.md, "CUDA kernel ABI"); older cuda artifacts' kernels take
+/// T and extent(T) as parameters.
+constexpr uint32_t kRunWordFormatVersion = 7;
 constexpr uint64_t kAlignment = 64;
 
 /// Expert-choice routing's capacity (moe.expert_choice): each of `experts`

@@ -22,6 +22,8 @@ namespace {
 constexpr unsigned kBlock = 128;                   // threads per block
 constexpr size_t kWorkspaceBytes = size_t(32) << 20; // cuBLAS, graph-safe
 constexpr size_t kMaxGraphs = 512;                 // per session
+/// Graphs per T bucket: powers of two up to this, then its multiples.
+constexpr int64_t kBucketStep = 128;
 /// "sm_90" → 90; -1 when it is not sm_NN[a].
 int smVersion(const std::string &arch) {
   if (arch.rfind("sm_", 0) != 0)
@@ -208,6 +210,8 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
            !s)
     return s;
   faultWord_ = arena_ + arena;
+  runWord_ = faultWord_ + 4; // the same aligned slot (workspace())
+  runWordAbi_ = model_.formatVersion() >= kRunWordFormatVersion;
   if (dequant)
     dequant_ = faultWord_ + kDeviceAlign;
   // Zeroed before creation returns: runs enqueued on a caller's stream are
@@ -364,7 +368,8 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
     const CUdeviceptr fp8Buffers[] = {b, scales, dequant_}, mxfp4Buffers[] = {b, dequant_};
     bool fp8 = c.dtype == MOERT_F8E4M3;
     if (Status s = launch(static_cast<uint32_t>(c.dequantKernel),
-                          fp8 ? fp8Buffers : mxfp4Buffers, fp8 ? 3 : 2, c.n, T, what);
+                          fp8 ? fp8Buffers : mxfp4Buffers, fp8 ? 3 : 2, Affine{0, c.n}, T,
+                          what);
         !s)
       return s;
     b = dequant_;
@@ -402,8 +407,9 @@ Status CudaDevice::zero(CUdeviceptr at, uint64_t bytes, const std::string &what,
 }
 
 Status CudaDevice::launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count,
-                          int64_t extent, int64_t T, const std::string &what) {
+                          Affine items, int64_t T, const std::string &what) {
   const KernelSpec &k = model_.kernels()[kernel];
+  int64_t extent = items.at(T);
   if (extent <= 0)
     return Status();
   int64_t threads = extent * k.lanes;
@@ -412,11 +418,17 @@ Status CudaDevice::launch(uint32_t kernel, const CUdeviceptr *buffers, size_t co
     return error(MOERT_UNSUPPORTED, what, ": ", extent, " items exceed a grid's size");
   // cuLaunchKernel copies the parameters, so launchParams_ is free again
   // when it returns.
-  int64_t scalars[2] = {T, extent};
+  // docs/artifact.md, "CUDA kernel ABI": the run word (which holds the run's
+  // T) and the extent's per_token and fixed; before format 7, T and extent.
+  int64_t scalars[2] = {items.perToken, items.fixed};
+  if (!runWordAbi_)
+    scalars[0] = T, scalars[1] = extent;
   launchParams_.clear();
   for (size_t i = 0; i < count; ++i)
     launchParams_.push_back(const_cast<CUdeviceptr *>(&buffers[i]));
-  launchParams_.push_back(&faultWord_); // docs/artifact.md, "CUDA kernel ABI"
+  launchParams_.push_back(&faultWord_);
+  if (runWordAbi_)
+    launchParams_.push_back(&runWord_);
   launchParams_.push_back(&scalars[0]);
   launchParams_.push_back(&scalars[1]);
   return check(api_->cuLaunchKernel(kernels_[kernel], static_cast<unsigned>(blocks), 1, 1,
@@ -437,8 +449,8 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       launchBuffers_.clear();
       for (const Operand &op : c.args)
         launchBuffers_.push_back(address(fn, op));
-      if (Status s = launch(c.kernel, launchBuffers_.data(), launchBuffers_.size(),
-                            c.extent.at(T), T, what);
+      if (Status s = launch(c.kernel, launchBuffers_.data(), launchBuffers_.size(), c.extent,
+                            T, what);
           !s)
         return s;
       break;
@@ -468,7 +480,7 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       if (!fp8)
         std::copy(buffers + 3, buffers + 5, buffers + 2);
       if (Status s = launch(static_cast<uint32_t>(c.gemvKernel), buffers, fp8 ? 5 : 4,
-                            c.experts * c.n, T, what);
+                            Affine{0, c.experts * c.n}, T, what);
           !s)
         return s;
       break;
@@ -748,7 +760,9 @@ Status CudaDevice::graphFor(const FunctionSpec &fn, size_t function, size_t begi
                             int64_t T, CUgraphExec *out) {
   const Api &api = *api_;
   *out = nullptr;
-  auto key = std::make_tuple(function, begin, T);
+  // Captured at T's bucket: the kernels read the run's T from the run word.
+  int64_t bucket = bucketOf(T);
+  auto key = std::make_tuple(function, begin, end, bucket);
   if (auto it = graphCache_.find(key); it != graphCache_.end()) {
     *out = it->second;
     return Status();
@@ -759,7 +773,7 @@ Status CudaDevice::graphFor(const FunctionSpec &fn, size_t function, size_t begi
                        "cuStreamBeginCapture");
       !s)
     return s;
-  Status issued = issue(fn, begin, end, T);
+  Status issued = issue(fn, begin, end, bucket);
   CUgraph graph = nullptr;
   CUresult ended = api.cuStreamEndCapture(stream_, &graph);
   if (!issued) {
@@ -789,6 +803,24 @@ Status CudaDevice::replay(const FunctionSpec &fn, size_t function, size_t begin,
   return check(api_->cuGraphLaunch(exec, stream_),
                "cuGraphLaunch of commands " + std::to_string(begin) + " to " +
                    std::to_string(end - 1));
+}
+
+int64_t CudaDevice::bucketOf(int64_t T) const {
+  if (!runWordAbi_)
+    return T;
+  int64_t bucket = 1;
+  while (bucket < T && bucket < kBucketStep)
+    bucket *= 2;
+  if (bucket < T) // a multiple of kBucketStep: at most kBucketStep - 1 rows more
+    bucket = (T + kBucketStep - 1) / kBucketStep * kBucketStep;
+  return std::min(bucket, model_.maxTokens());
+}
+
+Status CudaDevice::setRunWord(int64_t T, CUstream stream) {
+  if (!runWordAbi_)
+    return Status();
+  return check(api_->cuMemsetD32Async(runWord_, static_cast<unsigned>(T), 1, stream),
+               "cuMemsetD32Async of the run word");
 }
 
 Status CudaDevice::bindBlas(CUstream stream) {
@@ -933,6 +965,8 @@ Status CudaDevice::enqueueOn(const FunctionSpec &fn, size_t function, int64_t T,
                         fn.inputs[i], "input");
         !s)
       return s;
+  if (Status s = setRunWord(T, stream); !s)
+    return s;
   if (exec) {
     if (CUresult r = api.cuGraphLaunch(exec, stream); r != CUDA_SUCCESS)
       return driverError(api, r, "cuGraphLaunch");
@@ -1046,6 +1080,8 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
         return s;
   }
   offsetsBytes_ = 0; // offsets are read afresh in every run
+  if (Status s = setRunWord(T, stream_); !s)
+    return s;
   size_t begin = 0;
   if (profiling_) {
     if (Status s = issueProfiled(fn, T); !s)
@@ -1058,7 +1094,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
       continue;
     // Commands [begin, ci): one stretch, replayed from a graph when one was
     // captured at this T.
-    noteWrites(fn, begin, ci, T);
+    noteWrites(fn, begin, ci, bucketOf(T)); // a graph's extents are its bucket's
     if (ci > begin)
       if (Status s = replay(fn, function, begin, ci, T); !s)
         return s;

@@ -10,8 +10,12 @@
 // arena, from which the C API's views read.
 //
 // Stretches of commands between two grouped GEMMs are captured into CUDA
-// graphs, one per (function, stretch, T), and replayed by later runs at the
-// same T. A grouped GEMM reads the experts' row offsets back to the host (its
+// graphs, one per (function, stretch, T's bucket: the next power of two up
+// to 128, then the next multiple of 128),
+// and replayed by later runs of the bucket: the kernels read the run's T
+// from the run word, which every run sets first (docs/artifact.md, "CUDA
+// kernel ABI"), and launch over the bucket's extents, their items past the
+// run's own stopping at once. A grouped GEMM reads the experts' row offsets back to the host (its
 // per-expert cuBLAS calls need their row counts), so it is issued directly;
 // it reuses the offsets the previous one read when no command in between may
 // have written their bytes (the gate, up and down GEMMs of one dispatch share
@@ -44,7 +48,7 @@ public:
   static Status create(const Model &model, int ordinal, const moert_session_options_t *options,
                        std::unique_ptr<Device> *out);
   /// Where a session's device memory besides the weights lies, from its
-  /// start: cuBLAS's workspace, the arena, the fault word, the bf16 copy of
+  /// start: cuBLAS's workspace, the arena, the fault and run words, the bf16 copy of
   /// one fp8 or MXFP4 matrix (each 256-byte aligned).
   struct Workspace {
     uint64_t arenaAt, faultAt, dequantAt, dequantBytes, total;
@@ -109,13 +113,20 @@ private:
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
   /// Issues commands [begin, end) of `fn` on the stream.
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
-  /// Launches kernel `kernel` over `extent` items on `count` buffers
-  /// (+ T, extent).
   /// Zeroes `bytes` bytes at `at` on the stream (32-bit words when they
   /// divide); an error names the command (`what`) and the bytes (`name`).
   Status zero(CUdeviceptr at, uint64_t bytes, const std::string &what, const char *name);
-  Status launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count, int64_t extent,
+  /// Launches kernel `kernel` over items(T) items on `count` buffers (+ the
+  /// fault word, the run word, items' per_token and fixed; before format 7,
+  /// + the fault word, T and items(T)).
+  Status launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count, Affine items,
                 int64_t T, const std::string &what);
+  /// The T a graph of a run at T is captured at: the next power of two up
+  /// to 128, then the next multiple of 128, at most max_tokens (T itself
+  /// before format 7, whose kernels take T).
+  int64_t bucketOf(int64_t T) const;
+  /// Writes the run's T into the run word on `stream` (format 7).
+  Status setRunWord(int64_t T, CUstream stream);
   /// Whether command `c` at T is a grouped GEMM that runs on the host's
   /// schedule (cuBLAS per expert, offsets read back) rather than inside a
   /// stretch (its generated kernel: T <= gemvMaxTokens).
@@ -199,6 +210,10 @@ private:
   /// stores 1 there on an out-of-range data-derived index; read back with
   /// the outputs at the end of each run.
   CUdeviceptr faultWord_ = 0;
+  /// The run word (the run's T as an i32, next to the fault word), which
+  /// the kernels of a format-7 artifact read (runWordAbi_).
+  CUdeviceptr runWord_ = 0;
+  bool runWordAbi_ = false;
   int32_t hostFault_ = 0;
   CUdeviceptr workspace_ = 0;
   /// Whether workspace_ and arena_ are the session's own allocations (not
@@ -216,7 +231,8 @@ private:
   // 0 bytes when nothing valid was read in this run.
   uint64_t offsetsAt_ = 0, offsetsBytes_ = 0;
   bool graphs_ = true;
-  std::map<std::tuple<size_t, size_t, int64_t>, CUgraphExec> graphCache_;
+  /// By (function, first command, end, T's bucket).
+  std::map<std::tuple<size_t, size_t, size_t, int64_t>, CUgraphExec> graphCache_;
   std::string description_;
   // A Launch command's buffer addresses and cuLaunchKernel's parameter
   // pointers, reused so that a launch allocates nothing once they have grown.

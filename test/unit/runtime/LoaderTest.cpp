@@ -302,14 +302,14 @@ TEST(LoaderHeader, BadMagic) {
 }
 
 TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
-  for (uint32_t v : {0u, 1u, 2u, 3u, 7u, 8u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, 1u, 2u, 3u, 8u, 9u, 0xFFFFFFFFu}) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.format_version = v;
     setHeader(b, h);
     rehash(b); // a well-formed artifact of another version
     EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
-    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format versions 4 to 6");
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format versions 4 to 7");
   }
   ArtifactBuilder ab(kMaxT);
   makeSmall(ab);

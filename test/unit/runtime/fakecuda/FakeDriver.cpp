@@ -652,7 +652,10 @@ CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned value, size_t words, CUstrea
           " are misaligned or outside any allocation");
     return kInvalidValue;
   }
-  enqueue(stream, "cuMemsetD32Async " + std::to_string(words * 4) + " bytes at " + where(dst),
+  // One word set to a value (a run's T): the value too.
+  enqueue(stream,
+          "cuMemsetD32Async " + std::to_string(words * 4) + " bytes at " + where(dst) +
+              (words == 1 && value ? " = " + std::to_string(value) : ""),
           [=] {
             auto *w = reinterpret_cast<uint32_t *>(dst);
             for (size_t i = 0; i < words; ++i)
