@@ -206,9 +206,10 @@ BUCKETS = textwrap.dedent(r'''
     import moec
 
     artifact, x_path, trace = sys.argv[1:4]
+    tokens = [int(t) for t in sys.argv[4].split(",")]
     x = np.load(x_path)
     s = moec.Session(moec.load(artifact), "cuda")
-    for T in (5, 6, 3, 7):
+    for T in tokens:
         with open(trace, "a") as f:
             f.write("python: run at T = %d\n" % T)
         assert s.run(x[:T], function="layer_0").shape == (T, x.shape[1])
@@ -226,17 +227,22 @@ def test_graphs_per_token_bucket_on_the_stand_in(tmp_path):
     x = os.path.join(c.dir, "ref", "layer_0", "x_T7.npy")
     trace = tmp_path / "trace"
     env = dict(os.environ, LD_LIBRARY_PATH=FAKECUDA, FAKECUDA_TRACE=str(trace))
-    out = subprocess.run([sys.executable, "-c", BUCKETS, c.artifact, x, str(trace)], env=env,
-                         capture_output=True, text=True)
-    assert out.returncode == 0 and "ok" in out.stdout, out.stdout + out.stderr
-    lines = trace.read_text().splitlines()
-    runs = {}
-    for line in lines:
-        if line.startswith("python: run at T = "):
-            T = int(line.rsplit(" ", 1)[1])
-            runs[T] = []
-        elif runs:
-            runs[T].append(line)
+    def run(artifact, tokens):
+        trace.unlink(missing_ok=True)
+        out = subprocess.run([sys.executable, "-c", BUCKETS, artifact, x, str(trace), tokens],
+                             env=env, capture_output=True, text=True)
+        assert out.returncode == 0 and "ok" in out.stdout, out.stdout + out.stderr
+        lines = trace.read_text().splitlines()
+        assert not any("leak" in l for l in lines), lines
+        runs = {}
+        for line in lines:
+            if line.startswith("python: run at T = "):
+                T = int(line.rsplit(" ", 1)[1])
+                runs[T] = []
+            elif runs:
+                runs[T].append(line)
+        return runs
+    runs = run(c.artifact, "5,6,3,7")
     captures = {T: sum("capture begins" in l for l in ls) for T, ls in runs.items()}
     assert captures == {5: 1, 6: 0, 3: 1, 7: 0}, captures
     for T, ls in runs.items():
@@ -246,4 +252,12 @@ def test_graphs_per_token_bucket_on_the_stand_in(tmp_path):
     # the router's GEMM multiplies the bucket's rows
     assert any("cublasGemmEx 12x8x72" in l for l in runs[5]), runs[5]
     assert any("cublasGemmEx 12x4x72" in l for l in runs[3]), runs[3]
-    assert not any("leak" in l for l in lines), lines
+    # With --cuda-gemv-max-tokens 6 the bucket of T = 5 is 6, not 8: at 8 the
+    # grouped GEMMs would run on cuBLAS, outside the graph.
+    (tmp_path / "gemv6").mkdir()
+    c6 = compile_checkpoint(tmp_path / "gemv6", compiler=(
+        "--target=cuda:sm_90", "--cuda-binary=ptx", "--cuda-gemv-max-tokens", "6"))
+    runs = run(c6.artifact, "5,6")
+    assert [sum("capture begins" in l for l in runs[T]) for T in (5, 6)] == [1, 0], runs
+    assert any("cublasGemmEx 12x6x72" in l for l in runs[5]), runs[5]
+    assert sum("grouped_gemv_warp" in l for l in runs[5]) == 3, runs[5]

@@ -283,8 +283,9 @@ public:
   /// FFN that ffnHolds16 and reads it as its input: the permute may then
   /// copy the 16-bit input's rows as they are.
   bool permutedHolds16(mlir::Value permuted);
-  /// Whether every user of `result` (an expert FFN's) is a moe.combine,
-  /// which reads it in the activation type.
+  /// Whether every use of `result` (an expert FFN's or a shared expert's) is
+  /// a moe.combine's expert rows or addend, which it reads in the activation
+  /// type.
   bool combinedOnly(mlir::Value result);
   /// Records that the f32 `placeholder`'s values are held in `held` (of the
   /// activation type) only.

@@ -142,7 +142,11 @@ bool ExecBuilder::permutedHolds16(Value permuted) {
 }
 
 bool ExecBuilder::combinedOnly(Value result) {
-  return !result.use_empty() && llvm::all_of(result.getUsers(), [](Operation *user) {
-    return isa<moe::CombineOp>(user);
+  // As a combine's expert rows or its addend (which it reads held), never
+  // as its passthrough.
+  return !result.use_empty() && llvm::all_of(result.getUses(), [](OpOperand &use) {
+    auto combine = dyn_cast<moe::CombineOp>(use.getOwner());
+    return combine && use.get() != combine.getPassthrough() &&
+           (use.get() == combine.getExpertOut() || use.get() == combine.getAddend());
   });
 }

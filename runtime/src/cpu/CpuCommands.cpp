@@ -245,7 +245,9 @@ void roundTo16(const float *in, int64_t n, uint16_t *out, bool f16) {
 /// kCScratchCols) summed into the calling thread's f32 scratch of at most
 /// kCScratchFloats, then rounded. The rows of a block are whole panel row
 /// blocks (256) when more fit, so the panel kernels traverse B as they do
-/// for an f32 C. The scratch grows once per thread, not per run.
+/// for an f32 C; otherwise the blocks are of equal size, so that none is
+/// short where m is not (the row-major kernels pick their algorithm by the
+/// rows). The scratch grows once per thread, not per run.
 void gemmTile16C(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K, const void *A,
                  int64_t a, GemmB B, int64_t b, int64_t ldb, uint16_t *C, int64_t ldc,
                  bool f16) {
@@ -254,6 +256,8 @@ void gemmTile16C(moert_dtype_t dtype, int64_t m, int64_t n, int64_t K, const voi
   int64_t rows = std::min(m, std::max<int64_t>(1, kCScratchFloats / cols));
   if (rows > kRowBlock && rows < m)
     rows = rows / kRowBlock * kRowBlock;
+  else if (rows < m)
+    rows = ceilDiv(m, ceilDiv(m, rows));
   thread_local std::vector<float> scratch;
   if (scratch.size() < static_cast<size_t>(rows * cols))
     scratch.resize(static_cast<size_t>(rows * cols));

@@ -399,7 +399,7 @@ Status CudaDevice::zero(CUdeviceptr at, uint64_t bytes, const std::string &what,
   if (bytes == 0)
     return Status();
   const Api &api = *api_;
-  if (bytes % 4 == 0)
+  if ((at | bytes) % 4 == 0)
     return check(api.cuMemsetD32Async(at, 0, static_cast<size_t>(bytes / 4), stream_),
                  what + ": cuMemsetD32Async of " + name);
   return check(api.cuMemsetD8Async(at, 0, static_cast<size_t>(bytes), stream_),
@@ -761,7 +761,7 @@ Status CudaDevice::graphFor(const FunctionSpec &fn, size_t function, size_t begi
   const Api &api = *api_;
   *out = nullptr;
   // Captured at T's bucket: the kernels read the run's T from the run word.
-  int64_t bucket = bucketOf(T);
+  int64_t bucket = bucketOf(fn, T);
   auto key = std::make_tuple(function, begin, end, bucket);
   if (auto it = graphCache_.find(key); it != graphCache_.end()) {
     *out = it->second;
@@ -805,15 +805,20 @@ Status CudaDevice::replay(const FunctionSpec &fn, size_t function, size_t begin,
                    std::to_string(end - 1));
 }
 
-int64_t CudaDevice::bucketOf(int64_t T) const {
+int64_t CudaDevice::bucketOf(const FunctionSpec &fn, int64_t T) const {
   if (!runWordAbi_)
     return T;
   int64_t bucket = 1;
   while (bucket < T && bucket < kBucketStep)
     bucket *= 2;
-  if (bucket < T) // a multiple of kBucketStep: at most kBucketStep - 1 rows more
+  if (bucket < T) // a multiple of kBucketStep: at most kBucketStep - 1 tokens more
     bucket = (T + kBucketStep - 1) / kBucketStep * kBucketStep;
-  return std::min(bucket, model_.maxTokens());
+  bucket = std::min(bucket, model_.maxTokens());
+  // Every grouped GEMM keeps the engine it has at T (the stretches are T's).
+  for (const CommandSpec &c : fn.commands)
+    if (c.kind == CommandKind::GroupedGemm && !hostGrouped(c, T))
+      bucket = std::min(bucket, c.gemvMaxTokens);
+  return bucket;
 }
 
 Status CudaDevice::setRunWord(int64_t T, CUstream stream) {
@@ -1094,7 +1099,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
       continue;
     // Commands [begin, ci): one stretch, replayed from a graph when one was
     // captured at this T.
-    noteWrites(fn, begin, ci, bucketOf(T)); // a graph's extents are its bucket's
+    noteWrites(fn, begin, ci, bucketOf(fn, T)); // a graph's extents are its bucket's
     if (ci > begin)
       if (Status s = replay(fn, function, begin, ci, T); !s)
         return s;

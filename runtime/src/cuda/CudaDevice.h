@@ -113,18 +113,21 @@ private:
   CUdeviceptr address(const FunctionSpec &fn, const Operand &op) const;
   /// Issues commands [begin, end) of `fn` on the stream.
   Status issue(const FunctionSpec &fn, size_t begin, size_t end, int64_t T);
-  /// Zeroes `bytes` bytes at `at` on the stream (32-bit words when they
-  /// divide); an error names the command (`what`) and the bytes (`name`).
+  /// Zeroes `bytes` bytes at `at` on the stream (32-bit words when `at` and
+  /// `bytes` are multiples of 4); an error names the command (`what`) and
+  /// the bytes (`name`).
   Status zero(CUdeviceptr at, uint64_t bytes, const std::string &what, const char *name);
   /// Launches kernel `kernel` over items(T) items on `count` buffers (+ the
   /// fault word, the run word, items' per_token and fixed; before format 7,
   /// + the fault word, T and items(T)).
   Status launch(uint32_t kernel, const CUdeviceptr *buffers, size_t count, Affine items,
                 int64_t T, const std::string &what);
-  /// The T a graph of a run at T is captured at: the next power of two up
-  /// to 128, then the next multiple of 128, at most max_tokens (T itself
-  /// before format 7, whose kernels take T).
-  int64_t bucketOf(int64_t T) const;
+  /// The T a graph of `fn`'s run at T is captured at: the next power of two
+  /// up to 128, then the next multiple of 128, at most max_tokens and at most
+  /// the gemv_max_tokens of each grouped GEMM that runs its generated kernel
+  /// at T (so that it does at T' too); T itself before format 7, whose
+  /// kernels take T.
+  int64_t bucketOf(const FunctionSpec &fn, int64_t T) const;
   /// Writes the run's T into the run word on `stream` (format 7).
   Status setRunWord(int64_t T, CUstream stream);
   /// Whether command `c` at T is a grouped GEMM that runs on the host's
