@@ -6,8 +6,9 @@
 // w · x[t] with PASSTHROUGH, else nothing), then + addend[t] (ADDEND). y
 // holds YT (f32, or the experts' 16-bit outputs of a 16-bit function); out
 // holds OT (f32, or a 16-bit function's output: the sum rounded once, as it
-// is stored), addend AT (f32, or a 16-bit function's shared expert output). Each element's sum runs in f32 in a register, in that order;
-// the kept slots' rows and weights are found once per token (stack arrays).
+// is stored), addend AT (f32, or a 16-bit function's shared expert
+// output). Each element's sum runs in f32 in a register, in that order; the
+// kept slots' rows and weights are found once per token (stack arrays).
 func.func @combine(%y: memref<?x?xf32> {exec.element_type = "YT", exec.shape = ["RMAX", "H"]},
                    %w: memref<?x?xf32> {exec.shape = ["MT", "K"]},
                    %slot_row: memref<?x?xi32> {exec.shape = ["MT", "K"]},
