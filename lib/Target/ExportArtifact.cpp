@@ -366,8 +366,9 @@ fb::DType dtypeOf(Type t) {
   return fb::DType_F16;
 }
 
-/// A GEMM command's operand dtype: the element type of its B buffer.
-fb::DType gemmDType(Value b) {
+/// The dtype of a buffer's elements: a GEMM command's dtype is its B's, its
+/// c_dtype its C's.
+fb::DType bufferDType(Value b) {
   return dtypeOf(cast<exec::BufferType>(b.getType()).getElementType());
 }
 
@@ -1540,10 +1541,9 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       if (!dequant)
         break;
       auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
-                                 g.getAccumulate(), gemmDType(g.getB()),
+                                 g.getAccumulate(), bufferDType(g.getB()),
                                  g.getInt8Activations(), *dequant,
-                                 dtypeOf(cast<exec::BufferType>(g.getC().getType())
-                                             .getElementType()));
+                                 bufferDType(g.getC()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
     } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
@@ -1557,13 +1557,12 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       fb::Ref map = g.getMap() ? ref(g.getMap()) : fb::Ref();
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
                                         g.getExperts(), g.getN(), g.getK(),
-                                        gemmDType(g.getB()), *gemv,
+                                        bufferDType(g.getB()), *gemv,
                                         g.getGemvMaxTokens().value_or(0),
                                         g.getInt8Activations(), *dequant,
                                         g.getMap() ? &map : nullptr,
                                         bool(g.getMap()),
-                                        dtypeOf(cast<exec::BufferType>(g.getC().getType())
-                                                    .getElementType()));
+                                        bufferDType(g.getC()));
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto x = dyn_cast<exec::ExchangeOp>(op)) {
@@ -1759,11 +1758,8 @@ LogicalResult Writer::write(StringRef path) {
   // Format 6 only where a GEMM writes a 16-bit C.
   bool runParams = false, c16 = false;
   module.walk([&](exec::RunParamsOp) { runParams = true; });
-  auto cIs16 = [](Value c) {
-    return !cast<exec::BufferType>(c.getType()).getElementType().isF32();
-  };
-  module.walk([&](exec::GemmOp g) { c16 |= cIs16(g.getC()); });
-  module.walk([&](exec::GroupedGemmOp g) { c16 |= cIs16(g.getC()); });
+  module.walk([&](exec::GemmOp g) { c16 |= bufferDType(g.getC()) != fb::DType_F32; });
+  module.walk([&](exec::GroupedGemmOp g) { c16 |= bufferDType(g.getC()) != fb::DType_F32; });
   header.format_version = moert::kMinFormatVersion;
   if (runParams)
     header.format_version = std::max(header.format_version, moert::kRunParamsFormatVersion);

@@ -274,6 +274,10 @@ public:
                                            exec::Affine rows, int64_t cols);
 
   // 16-bit activations held in their type (Rounding.cpp) -------------------
+  /// Whether the op being lowered produces the function's 16-bit activation
+  /// type (rounds16()) and the FFN GEMMs read that type (operandType): a
+  /// shared expert then holds its activations in it.
+  bool ffnGemmsRead16();
   /// Whether an expert FFN keeps its activations in the function's 16-bit
   /// type (rounds16()): no expert map and no biases, and its GEMMs read that
   /// type (operandType), so its projections write their results rounded and

@@ -207,20 +207,16 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
                      ffn.getAlpha().convertToDouble(),
                      ffn.getLimit().convertToDouble(), *down)))
       return failure();
-    Value y = b.allocFor(op.getResult(), r);
     // The experts' outputs in the activation type too when only combines
-    // read them: y stands for them, unwritten.
+    // read them (written rounded): y stands for them, unwritten.
+    Value y = b.allocFor(op.getResult(), r), out = y;
     if (holds16 && b.combinedOnly(op.getResult())) {
-      Value y16 = b.alloc(r, {h}, inner);
-      if (failed(b.groupedGemm(gate ? gate : u, *down, off, y16, r, e, h, f)))
-        return failure();
-      b.hold16(y, y16);
-      rewriter.replaceOp(op, y);
-      return success();
+      out = b.alloc(r, {h}, inner);
+      b.hold16(y, out);
     }
-    if (failed(b.groupedGemm(gate ? gate : u, *down, off, y, r, e, h, f, map)) ||
-        failed(b.expertBias(y, op.getDownBias(), off, r, e, h, map)) ||
-        failed(b.roundResult(op.getResult(), y, r, h)))
+    if (failed(b.groupedGemm(gate ? gate : u, *down, off, out, r, e, h, f, map)) ||
+        failed(b.expertBias(out, op.getDownBias(), off, r, e, h, map)) ||
+        (out == y && failed(b.roundResult(op.getResult(), y, r, h))))
       return failure();
     rewriter.replaceOp(op, y);
     return success();
@@ -300,7 +296,7 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
     // A 16-bit function whose FFN GEMMs read its activation type holds the
     // FFN's activations in that type (Rounding.cpp): the GEMMs write them
     // rounded; the result too when only combines read it (y stands for it).
-    bool holds16 = b.rounds16() && b.operandType(b.ffnWeightType()) == b.activationType();
+    bool holds16 = b.ffnGemmsRead16();
     Type inner = holds16 ? b.activationType() : b.f32();
     Value gate;
     if (op.getGateWeight()) {

@@ -123,11 +123,13 @@ FailureOr<Value> ExecBuilder::roundOutput(Value buffer, Affine rows,
   return out;
 }
 
+bool ExecBuilder::ffnGemmsRead16() {
+  return rounds16() && operandType(ffnWeightType()) == lowering.activationType;
+}
+
 bool ExecBuilder::ffnHolds16(moe::ExpertFfnOp op) {
-  if (!rounds16() || op.getExpertMap() || op.getGateBias() || op.getUpBias() ||
-      op.getDownBias())
-    return false;
-  return operandType(ffnWeightType()) == lowering.activationType;
+  return ffnGemmsRead16() && !op.getExpertMap() && !op.getGateBias() && !op.getUpBias() &&
+         !op.getDownBias();
 }
 
 bool ExecBuilder::permutedHolds16(Value permuted) {

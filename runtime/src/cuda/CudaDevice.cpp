@@ -1088,6 +1088,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
   if (Status s = setRunWord(T, stream_); !s)
     return s;
   size_t begin = 0;
+  int64_t bucket = bucketOf(fn, T); // a graph's extents are its bucket's
   if (profiling_) {
     if (Status s = issueProfiled(fn, T); !s)
       return s;
@@ -1099,7 +1100,7 @@ Status CudaDevice::runOnDevice(const FunctionSpec &fn, size_t function,
       continue;
     // Commands [begin, ci): one stretch, replayed from a graph when one was
     // captured at this T.
-    noteWrites(fn, begin, ci, bucketOf(fn, T)); // a graph's extents are its bucket's
+    noteWrites(fn, begin, ci, bucket);
     if (ci > begin)
       if (Status s = replay(fn, function, begin, ci, T); !s)
         return s;
