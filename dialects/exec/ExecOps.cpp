@@ -126,6 +126,9 @@ bool moec::exec::isGemmB(OpOperand &use) {
     return &use == &g.getBMutable();
   if (auto g = dyn_cast<GroupedGemmOp>(use.getOwner()))
     return &use == &g.getBMutable();
+  // A part of stacked weights that are read as a GEMM's B.
+  if (auto c = dyn_cast<ConcatWeightsOp>(use.getOwner()))
+    return llvm::all_of(c.getResult().getUses(), [](OpOperand &u) { return isGemmB(u); });
   return false;
 }
 
@@ -262,6 +265,43 @@ LogicalResult WeightOp::verify() {
                                 "of exec.gemm or exec.grouped_gemm; '"
                              << use.getOwner()->getName()
                              << "' uses it as operand " << use.getOperandNumber();
+  return success();
+}
+
+LogicalResult ConcatWeightsOp::verify() {
+  auto first = getFirst().getDefiningOp<WeightOp>(),
+       second = getSecond().getDefiningOp<WeightOp>();
+  if (!first || !second)
+    return emitOpError() << "stacks the matrices of two exec.weight results";
+  auto a = cast<BufferType>(getFirst().getType()), b = cast<BufferType>(getSecond().getType()),
+       r = cast<BufferType>(getResult().getType());
+  ArrayRef<int64_t> sa = a.getShape(), sb = b.getShape(), sr = r.getShape();
+  Type elem = a.getElementType();
+  if (sa.size() < 2 || sb.size() != sa.size() || sr.size() != sa.size() ||
+      sa.drop_back(2) != sb.drop_back(2) || sa.drop_back(2) != sr.drop_back(2) ||
+      sa.back() != sb.back() || sr.back() != sa.back() ||
+      sr[sr.size() - 2] != sa[sa.size() - 2] + sb[sb.size() - 2])
+    return emitOpError() << "stacks [..., n1, k] and [..., n2, k] into [..., n1 + n2, k], got "
+                         << a << ", " << b << " -> " << r;
+  if (b.getElementType() != elem || r.getElementType() != elem)
+    return emitOpError() << "stacks weights of one element type, got " << a << ", " << b
+                         << " -> " << r;
+  if (first.getGroupSize() != second.getGroupSize() ||
+      first.getPanels() != second.getPanels())
+    return emitOpError() << "stacks weights of one group size and layout (panels or not)";
+  if (first.getRandomSeed().has_value() != second.getRandomSeed().has_value())
+    return emitOpError() << "stacks two synthetic weights ('random') or none";
+  int64_t n1 = sa[sa.size() - 2], align = isa<Float8E4M3FNType>(elem) ? 128 : 32;
+  if (n1 % align != 0)
+    return emitOpError() << "the first weight's rows (" << n1 << ") must be a multiple of "
+                         << align
+                         << (align == 128 ? " (the fp8 scale blocks)" : " (the panel width)");
+  for (OpOperand &use : getResult().getUses())
+    if (!isGemmB(use))
+      return emitOpError() << "stacked weights are read only as the B operand of exec.gemm or "
+                              "exec.grouped_gemm; '"
+                           << use.getOwner()->getName() << "' uses them as operand "
+                           << use.getOperandNumber();
   return success();
 }
 

@@ -193,6 +193,27 @@ def Exec_WeightOp : Exec_Op<"weight"> {
   }];
 }
 
+def Exec_ConcatWeightsOp : Exec_Op<"concat_weights"> {
+  let summary = "a weight whose [n, k] matrices are two weights' rows, stacked";
+  let description = [{
+    Matrix i of the result `[..., n1 + n2, k]` holds the n1 rows of matrix i
+    of `first` (`[..., n1, k]`), then the n2 rows of matrix i of `second`
+    (`[..., n2, k]`): an expert FFN's gate and up projections as one GEMM of
+    N = 2F (moe-lower-to-exec's `fuse-gate-up`). Both operands are
+    `exec.weight`s of the same element type, group size and layout, both
+    synthetic (`random`) or neither; the artifact stores the stacked matrices
+    as one weight, as a weight of the result's shape would be stored. So that
+    this holds for every layout, n1 is a multiple of 32 (the panel width;
+    for fp8, of 128: the scale blocks). Read only as the B operand of
+    `exec.gemm` / `exec.grouped_gemm`.
+  }];
+  let arguments = (ins Exec_BufferType:$first, Exec_BufferType:$second);
+  let results = (outs Exec_BufferType:$result);
+  let assemblyFormat = [{
+    $first `,` $second attr-dict `:` type($first) `,` type($second) `->` type($result)
+  }];
+}
+
 def Exec_OutputOp : Exec_Op<"output"> {
   let summary = "names a buffer as a function output (or an auxiliary one)";
   let arguments = (ins StrAttr:$name, Exec_BufferType:$buffer, UnitAttr:$aux);

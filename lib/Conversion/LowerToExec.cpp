@@ -218,7 +218,7 @@ struct MoeLowerToExecPass
     ExecLowering lowering(&getContext(), library,
                           {maxTokens, cuda, gemvMaxTokens, ffnType,
                            isIntWeightType(weightType) ? int64_t(groupSize) : 0,
-                           int8Activations});
+                           int8Activations, fuseGateUp});
     ExecTypeConverter &types = lowering.getTypeConverter();
     RewritePatternSet patterns(&getContext());
     populateMoeToExecPatterns(lowering, patterns);

@@ -389,12 +389,30 @@ public:
 
 private:
   LogicalResult packWeight(exec::WeightOp op);
-  LogicalResult packFp8Weight(exec::WeightOp op, const std::string &key);
-  LogicalResult packMxfp4Weight(exec::WeightOp op, const std::string &key);
-  LogicalResult packIntWeight(exec::WeightOp op, const std::string &key);
-  void addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DType dtype,
-                       uint64_t offset, uint64_t bytes, const std::vector<uint64_t> &checksums,
-                       bool panels = true);
+  /// Stacked weights (exec.concat_weights): each matrix the rows of its two
+  /// parts' matrices.
+  LogicalResult packConcat(exec::ConcatWeightsOp op);
+  /// Writes the weight `at` defines, `name` of `type`, one [n, k] matrix at
+  /// a time: matrix m of each of `parts` in turn (one part: the weight
+  /// itself; two: stacked), each as a weight of its own would store it
+  /// (fp8, MXFP4 and integer ones in the target's layout, the fp8 scales in
+  /// a second weight); a synthetic weight's seeds instead. Records it as
+  /// `key`.
+  LogicalResult packMatrices(Operation *at, ArrayRef<exec::WeightOp> parts,
+                             exec::BufferType type, StringRef name, const std::string &key);
+  /// A weight's stored bytes, one [n, k] matrix at a time (the layout of its
+  /// element type and target): pack(m, fp8Scales) returns matrix m's
+  /// `matrixBytes` bytes, valid until the next call (in the Writer's
+  /// scratch or the checkpoint's mapping), and for an fp8 weight writes the
+  /// matrix's block scales to fp8Scales; done(m) releases the checkpoint
+  /// pages of matrix m's tensors after their last matrix.
+  struct MatrixPacker {
+    uint64_t matrices = 0, matrixBytes = 0;
+    std::function<FailureOr<const uint8_t *>(uint64_t m, float *fp8Scales)> pack;
+    std::function<void(uint64_t m)> done;
+  };
+  FailureOr<MatrixPacker> matrixPacker(exec::WeightOp op, std::set<std::string> &shards,
+                                       Scratch &inlineBuffer);
   LogicalResult checkQuantizedLayout(exec::WeightOp op, StringRef type);
   /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
   /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
@@ -431,8 +449,9 @@ private:
     /// last matrix of them.
     void done(uint64_t m) const;
   };
+  /// (An inline value is read into `inlineBuffer`.)
   FailureOr<MatrixSource> matrixSource(exec::WeightOp op, uint64_t matrices,
-                                       std::set<std::string> &shards);
+                                       std::set<std::string> &shards, Scratch &inlineBuffer);
   /// Matrix m ([n, k]) of `src` as f32, whatever the source holds: in an
   /// inline value (returned as it is), or read into `values` from f32 /
   /// bf16 / f16 values, selected rows, MXFP4 blocks, or fp8 codes (their
@@ -456,7 +475,7 @@ private:
                                    const SafetensorsTensor *scales,
                                    ArrayRef<int64_t> logical, uint64_t m,
                                    float *values);
-  void reportPacked(exec::WeightOp op, uint64_t bytes,
+  void reportPacked(StringRef name, exec::BufferType type, uint64_t bytes,
                     const std::set<std::string> &shards,
                     std::chrono::steady_clock::time_point start);
   FailureOr<const SafetensorsCheckpoint *> checkpoint(StringRef file,
@@ -485,7 +504,7 @@ private:
   bool cuda = false; // the module's exec.target
   flatbuffers::FlatBufferBuilder fbb{1 << 16};
   OutputFile out;
-  Scratch packed, gathered, decoded, inlined;
+  Scratch packed, gathered, decoded, inlined, inlinedSecond;
   llvm::StringMap<std::unique_ptr<SafetensorsCheckpoint>> checkpoints;
   std::map<std::string, uint32_t> weightIndex; // by identity key
   // Progress of packing weights from checkpoints.
@@ -681,287 +700,285 @@ LogicalResult Writer::checkQuantizedLayout(exec::WeightOp op, StringRef type) {
                         << type << " ones)";
 }
 
-/// An fp8 weight (f8E4M3FN): its codes, one matrix at a time (in panels
-/// on the cpu target, row-major on the cuda target), then its f32 scales as
-/// a second weight, which the first names (Weight.scales). The codes and scales of a checkpoint's F8_E4M3
-/// tensors are copied (checked: no NaN code, finite scales); f32, bf16 or
-/// f16 values (a checkpoint's or an inline value) are quantized per
-/// 128 x 128 block (moert/fp8.h); a synthetic weight is quantized by the
-/// runtime when it generates it.
-LogicalResult Writer::packFp8Weight(exec::WeightOp op, const std::string &key) {
+std::string weightKey(exec::WeightOp op);
+
+FailureOr<Writer::MatrixPacker> Writer::matrixPacker(exec::WeightOp op,
+                                                     std::set<std::string> &shards,
+                                                     Scratch &inlineBuffer) {
   auto type = cast<exec::BufferType>(op.getType());
   ArrayRef<int64_t> shape = type.getShape();
-  // The cuda target's kernels read the codes row-major.
-  bool panels = !cuda;
-  if (failed(checkQuantizedLayout(op, "fp8")))
-    return failure();
+  Type elemType = type.getElementType();
   int64_t n = shape[shape.size() - 2], k = shape.back();
   uint64_t perMatrix = static_cast<uint64_t>(n * k);
+  MatrixPacker p;
+  p.matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
+  auto found = matrixSource(op, p.matrices, shards, inlineBuffer);
+  if (failed(found))
+    return failure();
+  if (!found->inlineValues && found->perTensor == 0)
+    return op.emitError() << "moe-export-artifact: weight '" << op.getTensorName()
+                          << "' stacks tensors of rank below 2, which are not read "
+                             "matrix by matrix";
+  auto src = std::make_shared<MatrixSource>(std::move(*found));
+  p.done = [src](uint64_t m) { src->done(m); };
+  // The f32 values of matrix m (fp8 codes' scales checked into a buffer of
+  // their own), in the `decoded` scratch.
+  auto fp8Scales = std::make_shared<std::vector<float>>(
+      static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
+  auto valuesOf = [=, this](uint64_t m) mutable -> FailureOr<const float *> {
+    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
+    if (!values)
+      return failure();
+    return readMatrixF32(op, *src, m, n, k, values, fp8Scales->data());
+  };
+  bool panels = cuda ? false : op.getPanels() || exec::isQuantizedWeightType(elemType);
+  if (isa<Float8E4M3FNType>(elemType)) {
+    // The checkpoint's codes as they are, or values quantized per 128 x 128
+    // block (moert/fp8.h); in panels on the cpu target, row-major on cuda.
+    bool fromCodes = op.getScales() && !op.getMxfp4() && !op.getRowStart();
+    uint64_t bytes = p.matrixBytes = panels ? moert::panelElements(n, k) : perMatrix;
+    p.pack = [=, this](uint64_t m, float *scales) mutable -> FailureOr<const uint8_t *> {
+      const uint8_t *codes;
+      if (fromCodes) {
+        const SafetensorsTensor &t = *src->tensors.values[m / src->perTensor];
+        uint64_t local = m % src->perTensor;
+        if (failed(readFp8Matrix(op, t, *src->tensors.scales[m / src->perTensor], local, n,
+                                 k, scales, /*values=*/nullptr)))
+          return failure();
+        codes = t.data.data() + local * perMatrix;
+      } else {
+        auto from = valuesOf(m);
+        uint8_t *rows = scratch(gathered, op, perMatrix);
+        if (failed(from) || !rows)
+          return failure();
+        if (!moert::quantizeFp8Matrix(*from, n, k, rows, scales))
+          return op.emitError() << "moe-export-artifact: " << src->what(op, m)
+                                << " holds a value that is not finite; fp8 "
+                                   "quantization needs finite values";
+        codes = rows;
+      }
+      if (!panels)
+        return codes;
+      uint8_t *out = scratch(packed, op, bytes);
+      if (!out)
+        return failure();
+      moert::packPanels(codes, n, k, out);
+      return static_cast<const uint8_t *>(out);
+    };
+    return p;
+  }
+  if (isa<Float4E2M1FNType>(elemType)) {
+    // A checkpoint's MXFP4 blocks and scales as they are (the rows of a row
+    // selection gathered), or values quantized per row and group of 32
+    // (quantizeMxfp4Row); in MXFP4 panels, or MXFP4 rows on cuda.
+    uint64_t bytes = p.matrixBytes = moert::mxfp4MatrixBytes(n, k, panels);
+    p.pack = [=, this](uint64_t m, float *) mutable -> FailureOr<const uint8_t *> {
+      uint8_t *blocks = scratch(gathered, op, perMatrix / 2 + perMatrix / moert::kMxfp4Group);
+      uint8_t *out = scratch(packed, op, bytes);
+      if (!blocks || !out)
+        return failure();
+      uint8_t *scales = blocks + perMatrix / 2;
+      if (op.getMxfp4()) {
+        uint64_t t = m / src->perTensor;
+        if (failed(readMxfp4Matrix(op, *src->tensors.values[t], *src->tensors.scales[t],
+                                   m % src->perTensor, n, k, blocks, scales)))
+          return failure();
+      } else {
+        auto from = valuesOf(m);
+        if (failed(from))
+          return failure();
+        std::atomic<bool> finite{true};
+        llvm::parallelFor(0, static_cast<size_t>(n), [&](size_t r) {
+          if (!moert::quantizeMxfp4Row(*from + r * k, k, blocks + r * (k / 2),
+                                       scales + r * (k / moert::kMxfp4Group)))
+            finite = false;
+        });
+        if (!finite)
+          return op.emitError() << "moe-export-artifact: " << src->what(op, m)
+                                << " holds a value that is not finite; mxfp4 "
+                                   "quantization needs finite values";
+      }
+      moert::packMxfp4(blocks, scales, n, k, panels, out);
+      return static_cast<const uint8_t *>(out);
+    };
+    return p;
+  }
+  if (elemType.isSignlessInteger(8) || elemType.isSignlessInteger(4)) {
+    // Values of any source quantized per row and group (packIntPanels).
+    int bits = elemType.isSignlessInteger(8) ? 8 : 4;
+    int64_t g = *op.getGroupSize();
+    uint64_t bytes = p.matrixBytes = moert::intPanelBytes(bits, n, k, g);
+    p.pack = [=, this](uint64_t m, float *) mutable -> FailureOr<const uint8_t *> {
+      auto from = valuesOf(m);
+      uint8_t *out = scratch(packed, op, bytes);
+      if (failed(from) || !out)
+        return failure();
+      int64_t badRow = 0;
+      if (!moert::packIntPanels(bits, *from, n, k, g, out, &badRow))
+        return op.emitError() << "moe-export-artifact: " << src->what(op, m) << " row "
+                              << badRow << " holds a value that is not finite, or one whose "
+                              << (bits == 8 ? "int8" : "int4")
+                              << " scale overflows f16 (|value| above "
+                              << (bits == 8 ? "8.3e6" : "a range of 9.8e5") << ")";
+      return static_cast<const uint8_t *>(out);
+    };
+    return p;
+  }
+  // f32, bf16 or f16: converted from f32 (exact for every source type that
+  // is not wider), packed into panels or kept row-major.
+  Elem elem = *elemOf(elemType);
+  size_t eb = elemBytes(elem);
+  uint64_t bytes = p.matrixBytes =
+      (panels ? moert::panelElements(n, k, moert::panelDepthFor(elem == Elem::BF16))
+              : perMatrix) * eb;
+  p.pack = [=, this](uint64_t m, float *) mutable -> FailureOr<const uint8_t *> {
+    auto from = valuesOf(m);
+    uint8_t *out = scratch(packed, op, bytes);
+    if (failed(from) || !out)
+      return failure();
+    const uint8_t *values = reinterpret_cast<const uint8_t *>(*from);
+    if (panels)
+      dispatch<PackPanels>(Elem::F32, elem, values, n, k, out);
+    else
+      dispatch<ConvertRows>(Elem::F32, elem, values, perMatrix, out);
+    return static_cast<const uint8_t *>(out);
+  };
+  return p;
+}
+
+LogicalResult Writer::packMatrices(Operation *at, ArrayRef<exec::WeightOp> parts,
+                                   exec::BufferType type, StringRef name,
+                                   const std::string &key) {
+  ArrayRef<int64_t> shape = type.getShape();
+  Type elemType = type.getElementType();
+  exec::WeightOp op = parts.front(), second = parts.back();
+  bool fp8 = isa<Float8E4M3FNType>(elemType);
+  StringRef what = fp8 ? "fp8" : isa<Float4E2M1FNType>(elemType) ? "mxfp4"
+                   : elemType.isSignlessInteger(8)               ? "int8"
+                   : elemType.isSignlessInteger(4)               ? "int4"
+                                                                 : "";
+  bool quantized = !what.empty();
+  for (exec::WeightOp part : parts) {
+    if (quantized && failed(checkQuantizedLayout(part, what)))
+      return failure();
+    if (!quantized && part.getPanels() && cuda)
+      return part.emitError() << "moe-export-artifact: weight '" << part.getTensorName()
+                              << "' is in panels, the CPU target's layout, but the "
+                                 "module is for cuda";
+  }
+  bool panels = cuda ? false : op.getPanels() || quantized;
   uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
-  uint64_t codeBytes = panels ? moert::panelElements(n, k) : perMatrix;
-  uint64_t perScales = static_cast<uint64_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k));
+  // Each matrix's fp8 scales: per part, its blocks of rows in turn.
+  SmallVector<uint64_t> partScales;
+  uint64_t perScales = 0;
+  for (exec::WeightOp part : parts) {
+    ArrayRef<int64_t> s = cast<exec::BufferType>(part.getType()).getShape();
+    partScales.push_back(static_cast<uint64_t>(moert::fp8Blocks(s[s.size() - 2]) *
+                                               moert::fp8Blocks(s.back())));
+    perScales += partScales.back();
+  }
   SmallVector<int64_t> scaleShape = fp8ScaleShape(shape);
-  std::vector<float> scales(matrices * perScales);
+  std::vector<float> scales(fp8 ? matrices * perScales : 0);
   std::optional<int64_t> seed = op.getRandomSeed();
   uint64_t offset = 0, bytes = 0, scaleOffset = 0, scaleBytes = 0;
   std::vector<uint64_t> checksums, scaleChecksums;
   std::set<std::string> shards;
   auto start = Clock::now();
   if (!seed) {
-    // matrix(m, scales): matrix m's row-major codes (the checkpoint's own,
-    // or quantized into rowCodes) and its scales.
-    auto src = matrixSource(op, matrices, shards);
-    if (failed(src))
-      return failure();
-    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
-    uint8_t *rowCodes = scratch(gathered, op, perMatrix);
-    uint8_t *panelCodes = scratch(packed, op, codeBytes);
-    if (!values || !rowCodes || !panelCodes)
-      return failure();
-    auto quantize = [&](const float *from, float *s,
-                        StringRef what) -> FailureOr<const uint8_t *> {
-      if (!moert::quantizeFp8Matrix(from, n, k, rowCodes, s))
-        return op.emitError() << "moe-export-artifact: " << what
-                              << " holds a value that is not finite; fp8 "
-                                 "quantization needs finite values";
-      return static_cast<const uint8_t *>(rowCodes);
-    };
-    // Packed straight from the checkpoint's mapping: fp8 codes as they are.
-    bool fromCodes = op.getScales() && !op.getMxfp4() && !op.getRowStart();
-    auto matrix = [&](uint64_t m, float *s) -> FailureOr<const uint8_t *> {
-      if (fromCodes) {
-        const SafetensorsTensor &t = *src->tensors.values[m / src->perTensor];
-        uint64_t local = m % src->perTensor;
-        if (failed(readFp8Matrix(op, t, *src->tensors.scales[m / src->perTensor],
-                                 local, n, k, s, /*values=*/nullptr)))
-          return failure();
-        return t.data.data() + local * perMatrix;
-      }
-      auto from = readMatrixF32(op, *src, m, n, k, values, nullptr);
-      if (failed(from))
+    // The packers of the parts, reading one matrix of each in turn (each
+    // part's inline value in a buffer of its own).
+    SmallVector<MatrixPacker, 2> packers;
+    Scratch *inlineBuffers[] = {&inlined, &inlinedSecond};
+    for (auto [i, part] : llvm::enumerate(parts)) {
+      auto packer = matrixPacker(part, shards, *inlineBuffers[i]);
+      if (failed(packer))
         return failure();
-      return quantize(*from, s, src->what(op, m));
-    };
+      packers.push_back(std::move(*packer));
+    }
     auto produce = [&](auto sink) -> LogicalResult {
       for (uint64_t m = 0; m < matrices; ++m) {
-        auto codes = matrix(m, scales.data() + m * perScales);
-        if (failed(codes))
-          return failure();
-        if (panels)
-          moert::packPanels(*codes, n, k, panelCodes);
-        LogicalResult written = sink(panels ? panelCodes : *codes, codeBytes);
-        src->done(m);
-        if (failed(written))
-          return failure();
+        float *s = fp8 ? scales.data() + m * perScales : nullptr;
+        for (auto [i, packer] : llvm::enumerate(packers)) {
+          auto data = packer.pack(m, s);
+          if (failed(data))
+            return failure();
+          LogicalResult written = sink(*data, packer.matrixBytes);
+          packer.done(m);
+          if (failed(written))
+            return failure();
+          if (s)
+            s += partScales[i];
+        }
       }
       return success();
     };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))) ||
-        failed(appendBlob(
-            op,
-            [&](auto sink) {
-              return sink(reinterpret_cast<const uint8_t *>(scales.data()),
-                          scales.size() * sizeof(float));
-            },
-            &scaleOffset, &scaleBytes, &scaleChecksums, expertSlices(scaleShape))))
+    if (failed(appendBlob(at, produce, &offset, &bytes, &checksums, expertSlices(shape))))
+      return failure();
+    if (fp8 && failed(appendBlob(
+                   at,
+                   [&](auto sink) {
+                     return sink(reinterpret_cast<const uint8_t *>(scales.data()),
+                                 scales.size() * sizeof(float));
+                   },
+                   &scaleOffset, &scaleBytes, &scaleChecksums, expertSlices(scaleShape))))
       return failure();
     if (op.getFile())
-      reportPacked(op, bytes + scaleBytes, shards, start);
+      reportPacked(name, type, bytes + scaleBytes, shards, start);
   }
-  // The scales first, so the codes can name them.
-  std::string scaleName = op.getScales() && !op.getMxfp4() && !op.getRowStart()
-                              ? op.getScales()->str()
-                              : artifactName(op) + "_scale_inv";
-  std::vector<int64_t> shapeVec(shape.begin(), shape.end()),
-      scaleVec(scaleShape.begin(), scaleShape.end());
+  // A synthetic weight stacked from two: the second's seed from the first
+  // part's rows on (Weight.seed_split).
   auto init = seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob;
-  uint64_t seedValue = static_cast<uint64_t>(seed.value_or(0));
-  uint32_t scaleIndex = weights.size();
-  weightBlobs.push_back(seed ? UINT64_MAX : scaleOffset);
-  weights.push_back(fb::CreateWeightDirect(
-      fbb, scaleName.c_str(), fb::DType_F32, &scaleVec, scaleOffset, scaleBytes,
-      init, seedValue, fb::WeightLayout_RowMajor, &scaleChecksums, /*scales=*/-1,
-      /*group_size=*/0, seed ? 0 : expertSlices(scaleShape)));
-  uint32_t index = weights.size();
-  weightBlobs.push_back(seed ? UINT64_MAX : offset);
-  weights.push_back(fb::CreateWeightDirect(
-      fbb, artifactName(op).c_str(), fb::DType_F8E4M3, &shapeVec, offset,
-      bytes, init, seedValue,
-      panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor, &checksums,
-      static_cast<int32_t>(scaleIndex), /*group_size=*/0, seed ? 0 : expertSlices(shape)));
-  weightIndex[key] = index;
-  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
-  return success();
-}
-
-/// An mxfp4 weight (f4E2M1FN), always in MXFP4 panels (moert/mxfp4.h), one
-/// matrix at a time. A checkpoint's MXFP4 blocks and scales are repacked as
-/// they are (the rows of a row selection gathered; an NaN scale refused);
-/// f32, bf16, f16 or fp8 values (a checkpoint's, selected rows or an inline
-/// value) are quantized per row and group of 32 (quantizeMxfp4Row); a
-/// synthetic weight is quantized by the runtime when it generates it.
-LogicalResult Writer::packMxfp4Weight(exec::WeightOp op, const std::string &key) {
-  auto type = cast<exec::BufferType>(op.getType());
-  ArrayRef<int64_t> shape = type.getShape();
-  // The cuda target's kernels read MXFP4 rows.
-  bool panels = !cuda;
-  if (failed(checkQuantizedLayout(op, "mxfp4")))
-    return failure();
-  int64_t n = shape[shape.size() - 2], k = shape.back();
-  uint64_t perMatrix = static_cast<uint64_t>(n * k);
-  uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
-  uint64_t matrixBytes = moert::mxfp4MatrixBytes(n, k, panels);
-  std::optional<int64_t> seed = op.getRandomSeed();
-  uint64_t offset = 0, bytes = 0;
-  std::vector<uint64_t> checksums;
-  std::set<std::string> shards;
-  auto start = Clock::now();
-  if (!seed) {
-    // rowsOf(m): matrix m as a checkpoint stores MXFP4, in `blocks` and
-    // `scales`.
-    uint8_t *blocks = scratch(gathered, op, perMatrix / 2 + perMatrix / moert::kMxfp4Group);
-    uint8_t *packedMatrix = scratch(packed, op, matrixBytes);
-    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
-    if (!blocks || !packedMatrix || !values)
-      return failure();
-    uint8_t *scales = blocks + perMatrix / 2;
-    std::vector<float> fp8Scales;
-    auto quantize = [&](const float *from, StringRef what) -> LogicalResult {
-      std::atomic<bool> finite{true};
-      llvm::parallelFor(0, static_cast<size_t>(n), [&](size_t r) {
-        if (!moert::quantizeMxfp4Row(from + r * k, k, blocks + r * (k / 2),
-                                     scales + r * (k / moert::kMxfp4Group)))
-          finite = false;
-      });
-      if (!finite)
-        return op.emitError() << "moe-export-artifact: " << what
-                              << " holds a value that is not finite; mxfp4 "
-                                 "quantization needs finite values";
-      return success();
-    };
-    auto src = matrixSource(op, matrices, shards);
-    if (failed(src))
-      return failure();
-    if (op.getScales() && !op.getMxfp4()) // fp8 codes: their scales
-      fp8Scales.resize(static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
-    auto rowsOf = [&](uint64_t m) -> LogicalResult {
-      if (op.getMxfp4()) { // as shipped
-        uint64_t t = m / src->perTensor;
-        return readMxfp4Matrix(op, *src->tensors.values[t], *src->tensors.scales[t],
-                               m % src->perTensor, n, k, blocks, scales);
-      }
-      auto from = readMatrixF32(op, *src, m, n, k, values, fp8Scales.data());
-      if (failed(from))
-        return failure();
-      return quantize(*from, src->what(op, m));
-    };
-    auto produce = [&](auto sink) -> LogicalResult {
-      for (uint64_t m = 0; m < matrices; ++m) {
-        if (failed(rowsOf(m)))
-          return failure();
-        moert::packMxfp4(blocks, scales, n, k, panels, packedMatrix);
-        src->done(m);
-        if (failed(sink(packedMatrix, matrixBytes)))
-          return failure();
-      }
-      return success();
-    };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))))
-      return failure();
-    if (op.getFile())
-      reportPacked(op, bytes, shards, start);
+  uint64_t seedValue = static_cast<uint64_t>(seed.value_or(0)), seed2 = 0;
+  int64_t split = 0;
+  if (seed && parts.size() == 2) {
+    ArrayRef<int64_t> first = cast<exec::BufferType>(op.getType()).getShape();
+    split = first[first.size() - 2];
+    seed2 = static_cast<uint64_t>(*second.getRandomSeed());
   }
-  addPanelsWeight(op, key, fb::DType_MXFP4, offset, bytes, checksums, panels);
-  return success();
-}
-
-/// Records a weight whose scales are inside its bytes (MXFP4, int8, int4 in
-/// panels; MXFP4 rows on the cuda target), as `key`: written at [offset,
-/// offset + bytes) with `checksums`, or synthetic (its op's random seed).
-void Writer::addPanelsWeight(exec::WeightOp op, const std::string &key, fb::DType dtype,
-                             uint64_t offset, uint64_t bytes,
-                             const std::vector<uint64_t> &checksums, bool panels) {
-  ArrayRef<int64_t> shape = cast<exec::BufferType>(op.getType()).getShape();
-  std::optional<int64_t> seed = op.getRandomSeed();
+  int32_t scaleIndex = -1;
+  if (fp8) { // the scales first, so the codes can name them
+    std::string scaleName = parts.size() == 1 && op.getScales() && !op.getMxfp4() &&
+                                    !op.getRowStart()
+                                ? op.getScales()->str()
+                                : name.str() + "_scale_inv";
+    std::vector<int64_t> scaleVec(scaleShape.begin(), scaleShape.end());
+    scaleIndex = static_cast<int32_t>(weights.size());
+    weightBlobs.push_back(seed ? UINT64_MAX : scaleOffset);
+    weights.push_back(fb::CreateWeightDirect(
+        fbb, scaleName.c_str(), fb::DType_F32, &scaleVec, scaleOffset, scaleBytes, init,
+        seedValue, fb::WeightLayout_RowMajor, &scaleChecksums, /*scales=*/-1,
+        /*group_size=*/0, seed ? 0 : expertSlices(scaleShape)));
+  }
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
   weights.push_back(fb::CreateWeightDirect(
-      fbb, artifactName(op).c_str(), dtype, &shapeVec, offset, bytes,
-      seed ? fb::WeightInit_RandomUniform : fb::WeightInit_Blob,
-      static_cast<uint64_t>(seed.value_or(0)),
+      fbb, name.str().c_str(), dtypeOf(elemType), &shapeVec, offset, bytes, init, seedValue,
       panels ? fb::WeightLayout_Panels32 : fb::WeightLayout_RowMajor, &checksums,
-      /*scales=*/-1, static_cast<int32_t>(op.getGroupSize().value_or(0)),
-      seed ? 0 : expertSlices(shape)));
+      scaleIndex, static_cast<int32_t>(op.getGroupSize().value_or(0)),
+      seed ? 0 : expertSlices(shape), split, seed2));
   weightIndex[key] = index;
-  refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, index);
-}
-
-/// An int8 / int4 weight (i8 / i4 with group(G)), always in integer panels
-/// (moert/intq.h), one matrix at a time: the values of any source (f32,
-/// bf16 or f16; fp8 codes and MXFP4 blocks dequantized; selected rows; an
-/// inline value) quantized per row and group (packIntPanels); a synthetic
-/// weight is quantized by the runtime when it generates it.
-LogicalResult Writer::packIntWeight(exec::WeightOp op, const std::string &key) {
-  auto type = cast<exec::BufferType>(op.getType());
-  ArrayRef<int64_t> shape = type.getShape();
-  int bits = type.getElementType().isSignlessInteger(8) ? 8 : 4;
-  std::string name = bits == 8 ? "int8" : "int4";
-  if (failed(checkQuantizedLayout(op, name)))
-    return failure();
-  int64_t n = shape[shape.size() - 2], k = shape.back(), g = *op.getGroupSize();
-  uint64_t perMatrix = static_cast<uint64_t>(n * k);
-  uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
-  uint64_t matrixBytes = moert::intPanelBytes(bits, n, k, g);
-  std::optional<int64_t> seed = op.getRandomSeed();
-  uint64_t offset = 0, bytes = 0;
-  std::vector<uint64_t> checksums;
-  std::set<std::string> shards;
-  auto start = Clock::now();
-  if (!seed) {
-    uint8_t *panels = scratch(packed, op, matrixBytes);
-    float *values = reinterpret_cast<float *>(scratch(decoded, op, perMatrix * 4));
-    if (!panels || !values)
-      return failure();
-    auto src = matrixSource(op, matrices, shards);
-    if (failed(src))
-      return failure();
-    std::vector<float> fp8Scales;
-    if (op.getScales() && !op.getMxfp4()) // fp8 codes: their scales
-      fp8Scales.resize(static_cast<size_t>(moert::fp8Blocks(n) * moert::fp8Blocks(k)));
-    auto produce = [&](auto sink) -> LogicalResult {
-      for (uint64_t m = 0; m < matrices; ++m) {
-        auto from = readMatrixF32(op, *src, m, n, k, values, fp8Scales.data());
-        if (failed(from))
-          return failure();
-        int64_t badRow = 0;
-        if (!moert::packIntPanels(bits, *from, n, k, g, panels, &badRow))
-          return op.emitError()
-                 << "moe-export-artifact: " << src->what(op, m) << " row " << badRow
-                 << " holds a value that is not finite, or one whose " << name
-                 << " scale overflows f16 (|value| above "
-                 << (bits == 8 ? "8.3e6" : "a range of 9.8e5") << ")";
-        src->done(m);
-        if (failed(sink(panels, matrixBytes)))
-          return failure();
-      }
-      return success();
-    };
-    if (failed(appendBlob(op, produce, &offset, &bytes, &checksums, expertSlices(shape))))
-      return failure();
-    if (op.getFile())
-      reportPacked(op, bytes, shards, start);
-  }
-  addPanelsWeight(op, key, bits == 8 ? fb::DType_INT8 : fb::DType_INT4, offset, bytes,
-                  checksums);
+  refs[at->getResult(0)] = fb::Ref(fb::RefKind_Weight, index);
   return success();
 }
 
-LogicalResult Writer::packWeight(exec::WeightOp op) {
-  auto type = cast<exec::BufferType>(op.getType());
-  std::string key = op.getTensorName().str() + "|" +
-                    op.getFile().value_or("").str() + "|";
-  llvm::raw_string_ostream(key) << type;
+LogicalResult Writer::packConcat(exec::ConcatWeightsOp op) {
+  auto first = op.getFirst().getDefiningOp<exec::WeightOp>(),
+       second = op.getSecond().getDefiningOp<exec::WeightOp>();
+  std::string key = "stack(" + weightKey(first) + ", " + weightKey(second) + ")";
+  if (auto it = weightIndex.find(key); it != weightIndex.end()) {
+    refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
+    return success();
+  }
+  return packMatrices(op, {first, second}, cast<exec::BufferType>(op.getType()),
+                      artifactName(first) + "+" + artifactName(second), key);
+}
+
+/// What identifies a weight's stored bytes: two ops with the same key are
+/// written once.
+std::string weightKey(exec::WeightOp op) {
+  std::string key = op.getTensorName().str() + "|" + op.getFile().value_or("").str() + "|";
+  llvm::raw_string_ostream(key) << op.getType();
   if (op.getValue())
     key += "|inline@" + std::to_string(reinterpret_cast<uintptr_t>(
                             op.getValueAttr().getAsOpaquePointer()));
@@ -973,17 +990,27 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
     key += "|group@" + std::to_string(*g);
   if (auto start = op.getRowStart())
     key += "|rows@" + std::to_string(*start) + "/" + std::to_string(*op.getRowStep());
+  return key;
+}
+
+/// Whether `w` is read only as a part of stacked weights (which write its
+/// bytes), so that it is not written on its own.
+bool onlyStacked(exec::WeightOp w) {
+  return !w.getResult().use_empty() && llvm::all_of(w.getResult().getUsers(), [](Operation *u) {
+    return isa<exec::ConcatWeightsOp>(u);
+  });
+}
+
+LogicalResult Writer::packWeight(exec::WeightOp op) {
+  auto type = cast<exec::BufferType>(op.getType());
+  std::string key = weightKey(op);
   if (auto it = weightIndex.find(key); it != weightIndex.end()) {
     refs[op.getResult()] = fb::Ref(fb::RefKind_Weight, it->second);
     return success();
   }
   Type elemType = type.getElementType();
-  if (isa<Float8E4M3FNType>(elemType))
-    return packFp8Weight(op, key);
-  if (isa<Float4E2M1FNType>(elemType))
-    return packMxfp4Weight(op, key);
-  if (elemType.isSignlessInteger(8) || elemType.isSignlessInteger(4))
-    return packIntWeight(op, key);
+  if (exec::isQuantizedWeightType(elemType))
+    return packMatrices(op, {op}, type, artifactName(op), key);
   std::optional<Elem> elem = elemOf(elemType);
   if (!elem)
     return op.emitError() << "moe-export-artifact: weights are packed as f32, "
@@ -1133,7 +1160,7 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
                           << " bytes, expected "
                           << weightBytes(shape, *elem, panels);
   if (op.getFile() && !seed)
-    reportPacked(op, bytes, shards, start);
+    reportPacked(artifactName(op), type, bytes, shards, start);
   std::vector<int64_t> shapeVec(shape.begin(), shape.end());
   uint32_t index = weights.size();
   weightBlobs.push_back(seed ? UINT64_MAX : offset);
@@ -1149,13 +1176,12 @@ LogicalResult Writer::packWeight(exec::WeightOp op) {
 }
 
 /// A progress line for a weight packed from a checkpoint.
-void Writer::reportPacked(exec::WeightOp op, uint64_t bytes,
+void Writer::reportPacked(StringRef name, exec::BufferType type, uint64_t bytes,
                           const std::set<std::string> &shards,
                           Clock::time_point start) {
   packedFromFiles += 1;
   if (!progress)
     return;
-  auto type = cast<exec::BufferType>(op.getType());
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   double total = std::chrono::duration<double>(Clock::now() - packStart).count();
   uint64_t done = out.size();
@@ -1163,7 +1189,7 @@ void Writer::reportPacked(exec::WeightOp op, uint64_t bytes,
   for (const std::string &shard : shards)
     from += (from.empty() ? "" : ", ") + shard;
   llvm::errs() << "moe-compile: packed " << packedFromFiles << "/"
-               << weightsFromFiles << " '" << op.getTensorName() << "' "
+               << weightsFromFiles << " '" << name << "' "
                << formatShape(type.getShape()) << " " << type.getElementType()
                << " from " << from << ": " << formatBytes(bytes)
                << llvm::format(" in %.2f s (%.0f MiB/s); ", seconds,
@@ -1265,11 +1291,12 @@ Writer::weightTensors(exec::WeightOp op, std::set<std::string> &shards) {
 }
 
 FailureOr<Writer::MatrixSource>
-Writer::matrixSource(exec::WeightOp op, uint64_t matrices, std::set<std::string> &shards) {
+Writer::matrixSource(exec::WeightOp op, uint64_t matrices, std::set<std::string> &shards,
+                     Scratch &inlineBuffer) {
   MatrixSource src;
   src.perTensor = matrices;
   if (op.getValue()) {
-    src.inlineValues = inlineValues(op, inlined);
+    src.inlineValues = inlineValues(op, inlineBuffer);
     if (!src.inlineValues)
       return failure();
     return src;
@@ -1515,7 +1542,10 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
       runParams = static_cast<int32_t>(buffers.size());
       addBuffer(p.getResult(), p.getOffset(), {0, 16});
     } else if (auto w = dyn_cast<exec::WeightOp>(op)) {
-      if (failed(packWeight(w)))
+      if (!onlyStacked(w) && failed(packWeight(w)))
+        failedAny = true;
+    } else if (auto c = dyn_cast<exec::ConcatWeightsOp>(op)) {
+      if (failed(packConcat(c)))
         failedAny = true;
     } else if (auto out = dyn_cast<exec::OutputOp>(op)) {
       (out.getAux() ? aux : outputs)
@@ -1619,8 +1649,13 @@ LogicalResult Writer::write(StringRef path) {
   // over-estimate; the file is trimmed at the end).
   expectedBytes = kHeaderBytes + (1 << 20);
   module.walk([&](exec::ExchangeOp) { sharded = true; });
+  module.walk([&](exec::ConcatWeightsOp c) {
+    auto first = c.getFirst().getDefiningOp<exec::WeightOp>();
+    weightsFromFiles += first.getFile().has_value() && !first.getRandomSeed();
+  });
   module.walk([&](exec::WeightOp w) {
-    weightsFromFiles += w.getFile().has_value() && !w.getRandomSeed();
+    // (The bytes of stacked weights are their parts'.)
+    weightsFromFiles += w.getFile().has_value() && !w.getRandomSeed() && !onlyStacked(w);
     auto type = cast<exec::BufferType>(w.getType());
     std::optional<Elem> elem = elemOf(type.getElementType());
     if (!w.getRandomSeed() && elem)
@@ -1755,8 +1790,12 @@ LogicalResult Writer::write(StringRef path) {
   std::memcpy(header.magic, moert::kMagic, 8);
   // Format 5 only where a function has run parameters (noisy routers): a
   // runtime that reads format 4 only must refuse those, and reads the rest.
-  // Format 6 only where a GEMM writes a 16-bit C.
-  bool runParams = false, c16 = false;
+  // Format 6 only where a GEMM writes a 16-bit C; 8 only where a synthetic
+  // weight is stacked from two.
+  bool runParams = false, c16 = false, seedSplit = false;
+  module.walk([&](exec::ConcatWeightsOp c) {
+    seedSplit |= c.getFirst().getDefiningOp<exec::WeightOp>().getRandomSeed().has_value();
+  });
   module.walk([&](exec::RunParamsOp) { runParams = true; });
   module.walk([&](exec::GemmOp g) { c16 |= bufferDType(g.getC()) != fb::DType_F32; });
   module.walk([&](exec::GroupedGemmOp g) { c16 |= bufferDType(g.getC()) != fb::DType_F32; });
@@ -1767,6 +1806,8 @@ LogicalResult Writer::write(StringRef path) {
     header.format_version = std::max(header.format_version, moert::kGemm16FormatVersion);
   if (cuda)
     header.format_version = std::max(header.format_version, moert::kRunWordFormatVersion);
+  if (seedSplit)
+    header.format_version = std::max(header.format_version, moert::kSeedSplitFormatVersion);
   header.header_size = kHeaderBytes;
   header.blob_offset = kHeaderBytes;
   header.table_offset = out.size();

@@ -87,7 +87,8 @@ void moec::buildCompilePipeline(OpPassManager &pm,
   pm.addPass(createMoeLowerToExec(
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType, options.groupSize,
-                            options.int8Activations, options.cudaGemvMaxTokens}));
+                            options.int8Activations, options.cudaGemvMaxTokens,
+                            options.fuseGateUp}));
   pm.addPass(createExecPlanMemory());
   if (options.target == ExecTarget::Cpu && options.packWeights)
     pm.addPass(createMoePackWeights());
@@ -148,6 +149,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<bool> int8Activations{
       *this, "int8-activations", llvm::cl::init(true),
       llvm::cl::desc("int8 / int4: GEMMs quantize the activations per group")};
+  Option<bool> fuseGateUp{
+      *this, "fuse-gate-up", llvm::cl::init(true),
+      llvm::cl::desc("an FFN's gate and up projections as one GEMM")};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: GEMM weights pre-packed in panels")};
@@ -189,6 +193,7 @@ void moec::registerCompilePipeline() {
         options.groupSize = o.groupSize;
         options.int8Activations = o.int8Activations;
         options.packWeights = o.packWeights;
+        options.fuseGateUp = o.fuseGateUp;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
         options.shardRanks = o.shardRanks;
         options.shardSlots = o.shardSlots;

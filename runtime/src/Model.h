@@ -193,9 +193,24 @@ struct WeightSpec {
   /// A signed artifact: the chunks' BLAKE2b-256 hashes (kBlobHashBytes each,
   /// inside the signature section), checked with the checksums; else null.
   const uint8_t *hashes = nullptr;
-  /// Generated at load time (WeightInit::RandomUniform) from `seed`.
+  /// Generated at load time (WeightInit::RandomUniform) from `seed`; with
+  /// seedSplit > 0 (Weight.seed_split), rows [seedSplit, n) of each [n, k]
+  /// matrix from `seed2`, as a weight of their own.
   bool synthetic = false;
-  uint64_t seed = 0;
+  uint64_t seed = 0, seed2 = 0;
+  int64_t seedSplit = 0;
+  /// A synthetic weight's value at (row, col) of [n, k] matrix m, before
+  /// any rounding or quantization (moert/format.h's randomUniformWeight).
+  float syntheticValue(uint64_t m, uint64_t row, uint64_t col, float bound) const {
+    uint64_t n = static_cast<uint64_t>(shape[shape.size() - 2]);
+    uint64_t k = static_cast<uint64_t>(shape.back());
+    uint64_t split = static_cast<uint64_t>(seedSplit);
+    if (split == 0)
+      return randomUniformWeight(seed, (m * n + row) * k + col, bound);
+    if (row < split)
+      return randomUniformWeight(seed, (m * split + row) * k + col, bound);
+    return randomUniformWeight(seed2, (m * (n - split) + row - split) * k + col, bound);
+  }
   /// WeightLayout::Panels32 (f32, bf16, f16, f8e4m3, mxfp4, int8 or int4
   /// [..., n, k] in panels; moert/format.h).
   bool panels = false;

@@ -88,19 +88,22 @@ Status Model::generateSyntheticWeights() {
     // `logical` of matrix i / perMatrix, or padding (zero).
     // In panels (format.h): matrix, panel, step of `depth` values of k,
     // column and value within the step.
-    bool panels = w.panels;
-    uint64_t n = panels ? static_cast<uint64_t>(w.shape[w.shape.size() - 2]) : 0;
+    bool panels = w.panels, split = w.seedSplit != 0;
+    uint64_t n = panels || split ? static_cast<uint64_t>(w.shape[w.shape.size() - 2]) : 0;
     uint64_t k = static_cast<uint64_t>(w.shape.back());
     int64_t depth = panelDepthFor(dtype == MOERT_BF16);
     uint64_t perMatrix = panels ? panelElements(int64_t(n), int64_t(k), depth) : 0;
     uint64_t stepSize = static_cast<uint64_t>(kPanelWidth * depth);
     uint64_t panelSize = panelElements(kPanelWidth, int64_t(k), depth);
-    auto fill = [=](uint64_t begin, uint64_t end) {
+    auto fill = [=, &w](uint64_t begin, uint64_t end) {
       float *f32 = static_cast<float *>(map);
       uint16_t *u16 = static_cast<uint16_t *>(map);
       for (uint64_t i = begin; i < end; ++i) {
         float v = 0.0f; // the padding of panels
-        if (!panels) {
+        if (!panels && split) { // (rank >= 2)
+          uint64_t perMatrix = n * k;
+          v = w.syntheticValue(i / perMatrix, i % perMatrix / k, i % k, bound);
+        } else if (!panels) {
           v = randomUniformWeight(seed, i, bound);
         } else {
           uint64_t matrix = i / perMatrix, r = i % perMatrix;
@@ -108,7 +111,7 @@ Status Model::generateSyntheticWeights() {
           uint64_t row = r / panelSize * kPanelWidth + r % stepSize / d;
           uint64_t col = r % panelSize / stepSize * d + r % d;
           if (row < n && col < k)
-            v = randomUniformWeight(seed, (matrix * n + row) * k + col, bound);
+            v = w.syntheticValue(matrix, row, col, bound);
         }
         if (dtype == MOERT_F32)
           f32[i] = v;
@@ -200,7 +203,7 @@ Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
     values.resize(perMatrix);
     rows.resize(perMatrix);
     for (uint64_t i = 0; i < perMatrix; ++i)
-      values[i] = randomUniformWeight(w.seed, m * perMatrix + i, bound);
+      values[i] = w.syntheticValue(m, i / k, i % k, bound);
     quantizeFp8Matrix(values.data(), n, k, rows.data(), scaleOut + m * perScales);
     if (w.panels)
       packPanels(rows.data(), n, k, codes + m * stored);
@@ -235,9 +238,8 @@ Status Model::generateMxfp4(const WeightSpec &w) {
     blocks.resize(perMatrix / 2);
     scales.resize(perMatrix / kMxfp4Group);
     for (int64_t r = 0; r < n; ++r) {
-      uint64_t first = m * perMatrix + static_cast<uint64_t>(r * k);
       for (int64_t c = 0; c < k; ++c)
-        row[c] = randomUniformWeight(w.seed, first + static_cast<uint64_t>(c), bound);
+        row[c] = w.syntheticValue(m, r, c, bound);
       quantizeMxfp4Row(row.data(), k, blocks.data() + r * (k / 2),
                        scales.data() + r * (k / kMxfp4Group)); // finite values
     }
@@ -264,7 +266,7 @@ Status Model::generateInt(const WeightSpec &w) {
   auto one = [&](uint64_t m, std::vector<float> &values) {
     values.resize(static_cast<size_t>(perMatrix));
     for (uint64_t i = 0; i < perMatrix; ++i)
-      values[i] = randomUniformWeight(w.seed, m * perMatrix + i, bound);
+      values[i] = w.syntheticValue(m, i / k, i % k, bound);
     // Finite values in [-bound, bound]: every group quantizes.
     packIntPanels(bits, values.data(), n, k, w.group, out + m * intPanelBytes(bits, n, k, w.group));
   };

@@ -356,6 +356,17 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
     spec.bytes = expect;
     spec.synthetic = synthetic;
     spec.seed = w->seed();
+    // A synthetic weight stacked from two: its rows split between the seeds.
+    int64_t split = w->seed_split();
+    if (split != 0 && (!synthetic || spec.shape.size() < 2 || split < 0 ||
+                       split >= spec.shape[spec.shape.size() - 2]))
+      return error(MOERT_INVALID_ARTIFACT, what, ": seed_split is ", split, ", but ",
+                   dtypeName(dt), " ", shapeString(w->shape()),
+                   synthetic ? "" : " (not synthetic)",
+                   " does not split its rows there (a synthetic weight [..., n, k] "
+                   "splits them at 0 < seed_split < n)");
+    spec.seedSplit = split;
+    spec.seed2 = w->seed2();
     out->push_back(std::move(spec));
   }
   return fp8Scales(out);

@@ -32,6 +32,7 @@
 // gemv kernel (A, the rows, offsets, C); a row of K values is K / 2 bytes of
 // codes then K / 32 scale bytes (K = 64: 34 bytes).
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda gemv-max-tokens=8" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4CUDA
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 fuse-gate-up=false" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=UNFUSED
 // --weight-type=int8|int4: the FFN weights are i8 / i4 with group(G) (any
 // checkpoint's values quantized when the artifact is written); their GEMMs
 // quantize the activations to int8 (int8_activations) unless
@@ -133,7 +134,7 @@
 // BF16-NOT: exec.launch @elementwise
 // BF16: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %[[U:.*]] rows([2, 0]) experts(4) n(6) k(8) : <?x8xbf16>, <4x6x8xbf16>
 // The GLU writes its result rounded to bf16 for the down projection itself
-// (ROUND16): no f32 result, no separate rounding kernel.
+// (OUT, of type bf16): no f32 result, no separate rounding kernel.
 // BF16: %[[HB:.*]] = exec.alloc {{.*}} bytes([24, 0]) : <?x6xbf16>
 // BF16: exec.launch @glu_0(%[[G]], %[[U]], %[[HB]])
 // BF16-NOT: exec.launch @elementwise
@@ -141,7 +142,7 @@
 // BF16: func.func @elementwise_round16_0(%{{.*}}: memref<128x8xf32>, %{{.*}}: memref<128x8xi16>,
 // BF16: arith.bitcast %{{.*}} : f32 to i32
 // BF16: arith.cmpf uno
-// BF16: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>, %[[OUT:.*]]: memref<128x6xi16>,
+// BF16: func.func @glu_0(%{{.*}}: memref<128x6xf32>, %{{.*}}: memref<128x6xf32>, %[[OUT:.*]]: memref<128x6xbf16>,
 // BF16: math.exp
 // BF16: arith.bitcast %{{.*}} : f32 to i32
 // BF16: arith.cmpf uno
@@ -241,34 +242,55 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
 
 // -----
 
-// The router stays f32; no rounding kernel before the GEMMs.
+// The router stays f32; no rounding kernel before the GEMMs. Gate and up
+// (F = 32) are one GEMM of N = 64 over their stacked weights
+// (exec.concat_weights: the gate's rows, then the up's), the GLU reading
+// both halves of its result and writing the down projection's operand.
 // MXFP4-LABEL: func.func @mxfp4
 // MXFP4CUDA-LABEL: func.func @mxfp4
+// MXFP4CUDA: %[[CU:.*]] = exec.weight "u" from "m.safetensors" : <4x32x64xf4E2M1FN>
+// MXFP4CUDA: %[[CG:.*]] = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf4E2M1FN>
+// MXFP4CUDA: %[[CGU:.*]] = exec.concat_weights %[[CG]], %[[CU]] : <4x32x64xf4E2M1FN>, <4x32x64xf4E2M1FN> -> <4x64x64xf4E2M1FN>
 // MXFP4CUDA: exec.launch @elementwise_round16_0(%{{.*}}, %[[XB:.*]]) extent([2, 0]) grain(16) : !exec.buffer<?x64xf32>, !exec.buffer<?x64xbf16>
-// MXFP4CUDA: exec.grouped_gemm %[[XB]], %{{.*}}, %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) {dequant = @[[DQ:dequant_mxfp4_[0-9]+]], gemv = @[[GV:grouped_gemv_mxfp4_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x64xbf16>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
-// MXFP4CUDA: exec.grouped_gemm %{{.*}} n(64) k(32) {dequant = @dequant_mxfp4_{{[0-9]+}}, gemv = @grouped_gemv_mxfp4_warp_{{[0-9]+}}, gemv_max_tokens = 8 : i64} : <?x32xbf16>, <4x64x32xf4E2M1FN>
-// MXFP4CUDA: func.func @[[DQ]](%{{.*}}: memref<32x34xi8>, %{{.*}}: memref<32x64xi16>,
-// MXFP4CUDA: func.func @[[GV]](%{{.*}}: memref<128x64xbf16>, %{{.*}}: memref<4x32x34xi8>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x32xf32>,
+// MXFP4CUDA: exec.grouped_gemm %[[XB]], %[[CGU]], %{{.*}} -> %[[CC:.*]] rows([2, 0]) experts(4) n(64) k(64) {dequant = @[[DQ:dequant_mxfp4_[0-9]+]], gemv = @[[GV:grouped_gemv_mxfp4_warp_[0-9]+]], gemv_max_tokens = 8 : i64} : <?x64xbf16>, <4x64x64xf4E2M1FN>, <5xi32> -> <?x64xf32>
+// MXFP4CUDA: exec.launch @glu_0(%[[CC]], %[[CC]], %[[CH:.*]]) extent([2, 0]) grain(32) : !exec.buffer<?x64xf32>, !exec.buffer<?x64xf32>, !exec.buffer<?x32xbf16>
+// MXFP4CUDA: exec.grouped_gemm %[[CH]], %{{.*}} n(64) k(32) {dequant = @dequant_mxfp4_{{[0-9]+}}, gemv = @grouped_gemv_mxfp4_warp_{{[0-9]+}}, gemv_max_tokens = 8 : i64} : <?x32xbf16>, <4x64x32xf4E2M1FN>
+// MXFP4CUDA: func.func @[[DQ]](%{{.*}}: memref<64x34xi8>, %{{.*}}: memref<64x64xi16>,
+// MXFP4CUDA: func.func @[[GV]](%{{.*}}: memref<128x64xbf16>, %{{.*}}: memref<4x64x34xi8>, %{{.*}}: memref<5xi32>, %{{.*}}: memref<128x64xf32>,
 // MXFP4: exec.weight "router" from "m.safetensors" : <4x64xf32>
 // MXFP4: %[[U:.*]] = exec.weight "u" from "m.safetensors" : <4x32x64xf4E2M1FN>
 // MXFP4: %[[D:.*]] = exec.weight "d" from "m.safetensors" : <4x64x32xf4E2M1FN>
 // MXFP4: %[[G:.*]] = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf4E2M1FN>
+// MXFP4: %[[GU:.*]] = exec.concat_weights %[[G]], %[[U]] : <4x32x64xf4E2M1FN>, <4x32x64xf4E2M1FN> -> <4x64x64xf4E2M1FN>
 // MXFP4-NOT: exec.launch @elementwise
-// MXFP4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
-// MXFP4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>, <5xi32> -> <?x32xf32>
-// MXFP4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xf4E2M1FN>, <5xi32> -> <?x64xf32>
+// MXFP4: exec.grouped_gemm %{{.*}}, %[[GU]], %{{.*}} -> %[[C:.*]] rows([2, 0]) experts(4) n(64) k(64) : <?x64xf32>, <4x64x64xf4E2M1FN>, <5xi32> -> <?x64xf32>
+// MXFP4: exec.launch @glu_0(%[[C]], %[[C]], %[[H:.*]]) extent([2, 0]) grain(32) : !exec.buffer<?x64xf32>, !exec.buffer<?x64xf32>, !exec.buffer<?x32xf32>
+// MXFP4: exec.grouped_gemm %[[H]], %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xf4E2M1FN>, <5xi32> -> <?x64xf32>
+// MXFP4: func.func @glu_0(%{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x32xf32>,
+// With fuse-gate-up=false, one GEMM each.
+// UNFUSED-LABEL: func.func @mxfp4
+// UNFUSED-NOT: exec.concat_weights
+// UNFUSED: exec.grouped_gemm {{.*}} n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>
+// UNFUSED: exec.grouped_gemm {{.*}} n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>
+// UNFUSED: exec.launch @glu_0(%{{.*}}, %{{.*}}) extent([2, 0]) grain(32) : !exec.buffer<?x32xf32>, !exec.buffer<?x32xf32>
+// fp8 weights stack only where the gate's rows end at a scale block (F a
+// multiple of 128); F = 32 does not.
+// FP8-LABEL: func.func @mxfp4
+// FP8-NOT: exec.concat_weights
+// FP8: exec.grouped_gemm {{.*}} n(32) k(64)
+// FP8: exec.grouped_gemm {{.*}} n(32) k(64)
 // INT4-LABEL: func.func @mxfp4
 // INT4: exec.weight "router" from "m.safetensors" : <4x64xf32>
 // INT4: %[[U:.*]] = exec.weight "u" from "m.safetensors" group(32) : <4x32x64xi4>
 // INT4: %[[D:.*]] = exec.weight "d" from "m.safetensors" group(32) : <4x64x32xi4>
 // INT4: %[[G:.*]] = exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" group(32) : <4x32x64xi4>
+// INT4: %[[GU:.*]] = exec.concat_weights %[[G]], %[[U]] : <4x32x64xi4>, <4x32x64xi4> -> <4x64x64xi4>
 // INT4-NOT: exec.launch @elementwise
-// INT4: exec.grouped_gemm %{{.*}}, %[[G]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) {int8_activations} : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
-// INT4: exec.grouped_gemm %{{.*}}, %[[U]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(32) k(64) {int8_activations} : <?x64xf32>, <4x32x64xi4>, <5xi32> -> <?x32xf32>
+// INT4: exec.grouped_gemm %{{.*}}, %[[GU]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(64) {int8_activations} : <?x64xf32>, <4x64x64xi4>, <5xi32> -> <?x64xf32>
 // INT4: exec.grouped_gemm %{{.*}}, %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) {int8_activations} : <?x32xf32>, <4x64x32xi4>, <5xi32> -> <?x64xf32>
 // INTF32-LABEL: func.func @mxfp4
 // INTF32: %[[U:.*]] = exec.weight "u" from "m.safetensors" group(32) : <4x32x64xi8>
-// INTF32: exec.grouped_gemm {{.*}} k(64) : <?x64xf32>, <4x32x64xi8>, <5xi32> -> <?x32xf32>
+// INTF32: exec.grouped_gemm {{.*}} k(64) : <?x64xf32>, <4x64x64xi8>, <5xi32> -> <?x64xf32>
 // CHECK-LABEL: func.func @mxfp4
 // CHECK: exec.weight "g_blocks" from "m.safetensors" mxfp4 scales "g_scales" : <4x32x64xf32>
 func.func @mxfp4(%x: tensor<?x64xf32>) -> tensor<?x64xf32> {
@@ -380,7 +402,7 @@ func.func @mixed(%x: tensor<?x8xbf16>) -> tensor<?x8xf32> {
 // BF16-NEXT: exec.output "y", %[[OUT]]
 // BF16-NOT: <12x8xf32>
 // BF16: func.func @permute_0(%{{.*}}: memref<64x8xbf16>, %{{.*}}: memref<12xi32>, %{{.*}}: memref<12x8xbf16>,
-// BF16: func.func @glu_0(%{{.*}}: memref<12x6xbf16>, %{{.*}}: memref<12x6xi16>,
+// BF16: func.func @glu_0(%{{.*}}: memref<12x6xbf16>, %{{.*}}: memref<12x6xbf16>,
 // BF16: func.func @combine_0(%{{.*}}: memref<12x8xbf16>,
 func.func @bf16_switch_like(%x: tensor<?x8xbf16>) -> tensor<?x8xbf16> {
   %wg = moe.weight "gate" from "m.safetensors" : tensor<4x8xbf16>

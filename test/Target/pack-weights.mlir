@@ -1,5 +1,6 @@
 // moe-pack-weights: the f32, bf16, f16, fp8 and mxfp4 weights (rank >= 2) that only
-// the B operands of GEMMs read are laid out in panels; weights a copy or a
+// the B operands of GEMMs read are laid out in panels, the parts of stacked
+// weights (exec.concat_weights) that only GEMMs read too; weights a copy or a
 // launch reads stay row-major; a module for cuda is an error.
 // RUN: moe-opt %s --split-input-file --verify-diagnostics --moe-pack-weights | FileCheck %s
 
@@ -41,6 +42,24 @@ func.func @plan() {
   exec.grouped_gemm %x32, %w4, %o -> %y4 rows([1, 0]) experts(2) n(4) k(32) : <?x32xf32>, <2x4x32xf4E2M1FN>, <3xi32> -> <?x4xf32>
   exec.launch @kernel_0(%x, %bias) extent([1, 0]) grain(16) : !exec.buffer<?x8xf32>, !exec.buffer<8xf32>
   exec.output "y", %y : <?x40xf32>
+  return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @stacked
+// CHECK: %[[G:.*]] = exec.weight "g" from "m.safetensors" panels : <2x32x8xf32>
+// CHECK: %[[U:.*]] = exec.weight "u" from "m.safetensors" panels : <2x32x8xf32>
+// CHECK: exec.concat_weights %[[G]], %[[U]] : <2x32x8xf32>, <2x32x8xf32> -> <2x64x8xf32>
+func.func @stacked() {
+  %x = exec.input "x" offset(0) bytes([32, 0]) : <?x8xf32>
+  %g = exec.weight "g" from "m.safetensors" : <2x32x8xf32>
+  %u = exec.weight "u" from "m.safetensors" : <2x32x8xf32>
+  %gu = exec.concat_weights %g, %u : <2x32x8xf32>, <2x32x8xf32> -> <2x64x8xf32>
+  %o = exec.alloc offset(64) bytes([0, 12]) : <3xi32>
+  %y = exec.alloc offset(128) bytes([256, 0]) : <?x64xf32>
+  exec.grouped_gemm %x, %gu, %o -> %y rows([1, 0]) experts(2) n(64) k(8) : <?x8xf32>, <2x64x8xf32>, <3xi32> -> <?x64xf32>
+  exec.output "y", %y : <?x64xf32>
   return
 }
 

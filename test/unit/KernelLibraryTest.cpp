@@ -119,15 +119,20 @@ TEST_F(KernelLibraryTest, DispatchEveryCapacityMode) {
 TEST_F(KernelLibraryTest, GluEveryActivation) {
   for (const char *act : {"SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"})
     for (bool gated : {false, true})
-      for (int round : {0, 1, 2}) { // f32, bf16, f16
-        KernelSpecialization s = generic("glu", {{"ROWS", 16}, {"F", 6}});
-        // gate and up of the result's type when it is rounded to a copy
-        s.setElementType("GT", round == 0 ? "f32" : round == 1 ? "bf16" : "f16");
-        s.setF32("ALPHA", 1.702).setF32("LIMIT", 7.0);
-        s.flag(act).flag("GATED", gated);
-        s.flag("ROUND16", round > 0).flag("TO_F16", round == 2);
-        EXPECT_EQ(check(s), "") << describe(s);
-      }
+      for (int round : {0, 1, 2})     // f32, bf16, f16
+        for (bool stacked : {false, true}) { // gate and up in one buffer
+          if (stacked && !gated)
+            continue;
+          KernelSpecialization s = generic(
+              "glu", {{"ROWS", 16}, {"F", 6}, {"LD", stacked ? 12 : 6}, {"UOFF", stacked ? 6 : 0}});
+          // gate and up of the result's type when it is written to `out`
+          const char *type = round == 0 ? "f32" : round == 1 ? "bf16" : "f16";
+          s.setElementType("GT", type).setElementType("OT", type);
+          s.setF32("ALPHA", 1.702).setF32("LIMIT", 7.0);
+          s.flag(act).flag("GATED", gated);
+          s.flag("OUT", round > 0 || stacked).flag("TO_F16", round == 2).flag("ACT16", round > 0);
+          EXPECT_EQ(check(s), "") << describe(s);
+        }
 }
 
 TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
@@ -151,8 +156,8 @@ TEST_F(KernelLibraryTest, GenericKernelsRefuseWrongParameters) {
   EXPECT_EQ(diagnostics, "kernel @permute needs parameter 'RMAX' of type 'index'");
   EXPECT_TRUE(failed(library.get(generic("permute", {{"MT", 16}, {"RMAX", 60}, {"H", 8}}), loc)));
   EXPECT_EQ(diagnostics, "kernel @permute needs parameter 'DT', an element type (f32, bf16 or f16)");
-  KernelSpecialization twoActs = generic("glu", {{"ROWS", 16}, {"F", 6}});
-  twoActs.setElementType("GT", "f32");
+  KernelSpecialization twoActs = generic("glu", {{"ROWS", 16}, {"F", 6}, {"LD", 6}, {"UOFF", 0}});
+  twoActs.setElementType("GT", "f32").setElementType("OT", "f32");
   twoActs.setF32("ALPHA", 1.0).setF32("LIMIT", 7.0).flag("SILU").flag("RELU");
   EXPECT_TRUE(failed(library.get(twoActs, loc)));
   EXPECT_EQ(diagnostics, "kernel @glu needs exactly one of SILU, GELU, "

@@ -88,6 +88,9 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        GEMM weights in panels, cpu target (default
                        true; false to compare with the row-major kernels,
                        f32, bf16 and f16 only)
+  --fuse-gate-up[=BOOL]
+                       gate and up projections as one GEMM over their stacked
+                       weights (as moe-compile; default true; false: two)
   --cpu NAME           the CPU the host kernels are compiled for (default
                        x86-64-v3)
   --cuda-gemv-max-tokens N
@@ -96,7 +99,7 @@ Compiling (moe-compile runs as a subprocess, with these options):
   --moe-compile PATH   the compiler (default: moe-compile next to moe-bench,
                        else on PATH)
   --keep-artifact DIR  write each artifact to DIR/<shape>-<type>[-rowmajor]
-                       [-act-<activations>]-<cpu|cuda>[-gemvN].moeb instead of
+                       [-act-<activations>][-unfused]-<cpu|cuda>[-gemvN].moeb instead of
                        a temporary file
   --compile-only       with --keep-artifact: compile, run nothing, exit
   --artifacts DIR      run the artifacts --keep-artifact wrote to DIR, compile
@@ -198,6 +201,7 @@ struct Options {
   /// Needs the quantized kernels: the cpu target, in panels.
   bool quantized() const { return weightType == "fp8" || weightType == "mxfp4" || intWeights(); }
   bool packWeights = true;
+  bool fuseGateUp = true;
   std::string cpu = "x86-64-v3";
   int64_t cudaGemvMaxTokens = 0;
   std::string moeCompile;
@@ -305,6 +309,8 @@ void parseArgs(int argc, char **argv) {
       opts.groupSizeGiven = true;
     } else if (a == "--pack-weights") {
       opts.packWeights = flag();
+    } else if (a == "--fuse-gate-up") {
+      opts.fuseGateUp = flag();
     } else if (a == "--cpu") {
       opts.cpu = value();
     } else if (a == "--cuda-gemv-max-tokens") {
@@ -585,7 +591,9 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
                                    "--target=" + opts.target,
                                    "--max-tokens=" + std::to_string(maxTokens),
                                    "--weight-type=" + opts.weightType,
-                                   "--progress=never"};
+                                   "--progress=never",
+                                   std::string("--fuse-gate-up=") +
+                                       (opts.fuseGateUp ? "true" : "false")};
   if (opts.gpu()) {
     args.push_back("--cuda-gemv-max-tokens=" + std::to_string(opts.cudaGemvMaxTokens));
   } else {
@@ -616,7 +624,8 @@ std::string artifactName(const Shape &s) {
          (opts.intWeights() ? "-g" + std::to_string(opts.groupSize) + "-a" + opts.intActivations
                             : "") +
          (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") +
-         (opts.activations != "f32" ? "-act-" + opts.activations : "") + "-" + opts.targetKind() +
+         (opts.activations != "f32" ? "-act-" + opts.activations : "") +
+         (opts.fuseGateUp ? "" : "-unfused") + "-" + opts.targetKind() +
          (opts.cudaGemvMaxTokens > 0 ? "-gemv" + std::to_string(opts.cudaGemvMaxTokens) : "") +
          ".moeb";
 }
@@ -768,7 +777,8 @@ std::optional<int> prepareArtifact(const Shape &s, int64_t maxTokens, Artifact &
     if (::stat(a.path.c_str(), &st) != 0)
       return fail("no artifact " + a.path + ": make it where the compiler is with "
                   "moe-bench --compile-only --keep-artifact DIR and the same --shape, "
-                  "--weight-type, --target, --pack-weights, --cuda-gemv-max-tokens and "
+                  "--weight-type, --target, --pack-weights, --fuse-gate-up, "
+                  "--cuda-gemv-max-tokens and "
                   "--tokens (or a larger T)");
     return std::nullopt;
   }

@@ -104,6 +104,14 @@ static cl::opt<bool> packWeights(
              "(default true; false keeps f32, bf16 and f16 ones row-major, read "
              "by the row-major kernels and BLAS; the quantized types need "
              "panels)"));
+static cl::opt<bool> fuseGateUp(
+    "fuse-gate-up", cl::init(true), cl::cat(category),
+    cl::desc("Compute an FFN's gate and up projections as one GEMM of N = 2F "
+             "over their weights stacked in the artifact (per expert: the gate's "
+             "F rows, then the up's), the GLU reading both halves of its "
+             "result (default true; false: two GEMMs, as before). Applies where "
+             "the FFN has no gate or up biases and F is a multiple of 32 (128 "
+             "for fp8); the results are the same either way"));
 static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
@@ -229,7 +237,7 @@ int main(int argc, char **argv) {
       "              [--max-tokens N] [--compile-to=STAGE] [--emit=mlir|ptx]\n"
       "              [--weight-type=native|f32|bf16|f16|fp8|mxfp4|int8|int4]\n"
       "              [--group-size=32|64|128] [--int-activations=int8|f32]\n"
-      "              [--pack-weights=true|false]\n"
+      "              [--pack-weights=true|false] [--fuse-gate-up=true|false]\n"
       "              [--cpu=NAME] [--sign KEY]\n"
       "              [--shard-experts=RANKS [--shard-slots=S] [--shard-recv-rows=N]]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
@@ -339,6 +347,7 @@ int main(int argc, char **argv) {
   options.groupSize = groupSize;
   options.int8Activations = intActivations == "int8";
   options.packWeights = packWeights;
+  options.fuseGateUp = fuseGateUp;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;
   options.cudaPath = cudaPath;

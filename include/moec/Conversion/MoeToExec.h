@@ -60,6 +60,9 @@ struct ExecLoweringOptions {
   /// i8 / i4 FFN weights: their GEMMs quantize the activations per group
   /// (exec `int8_activations`).
   bool int8Activations = true;
+  /// An FFN's gate and up projections as one GEMM over their stacked
+  /// weights (ExecBuilder::gateUpWeight).
+  bool fuseGateUp = true;
 };
 
 /// The element type of the buffer that holds an activation of `elem`: f32
@@ -216,30 +219,43 @@ public:
                                  mlir::Value offsets, exec::Affine rows,
                                  int64_t experts, int64_t width,
                                  mlir::Value map = {});
+  /// The gate and up weights of an FFN (ffnWeight buffers; `gate` may be
+  /// null) stacked as one [..., 2F, k] weight (exec.concat_weights) for one
+  /// GEMM of N = 2F, when the options fuse them and they stack (the same
+  /// type, both synthetic or neither, F a multiple of 32, of 128 for fp8);
+  /// else null.
+  mlir::Value gateUpWeight(mlir::Value gate, mlir::Value up);
   /// act(gate) ⊙ up in place in `gate` (act(up) in place in `up` when
   /// ungated); when `next`, the weight of the GEMM that reads the result, is
   /// 16-bit (and, when rounds16(), of the activation type), the result goes
-  /// rounded to that type to a new buffer instead. When rounds16() the
-  /// kernel rounds gate and up as it reads them and its result (ACT16).
-  mlir::LogicalResult glu(mlir::Value gate, mlir::Value up, exec::Affine rows,
-                          int64_t width, moe::Activation act, double alpha,
-                          double limit, mlir::Value next = nullptr);
+  /// rounded to that type to a new buffer instead. With `fused`, gate and up
+  /// are the same buffer, one GEMM's [gate | up] result ([rows(T), 2 ·
+  /// width]), and the result goes to a new buffer of the type the next GEMM
+  /// reads. When rounds16() the kernel rounds gate and up as it reads them
+  /// and its result (ACT16). Returns the buffer that holds the result (the
+  /// next GEMM's A).
+  mlir::FailureOr<mlir::Value> glu(mlir::Value gate, mlir::Value up, exec::Affine rows,
+                                   int64_t width, moe::Activation act, double alpha,
+                                   double limit, mlir::Value next = nullptr,
+                                   bool fused = false);
 
   // 16-bit operands (Rounding.cpp) -------------------------------------------
   /// The element type of the A operand of a GEMM over weights of `elem`:
   /// elem (f32, bf16, f16), f32 for quantized weights, bf16 for fp8 and
   /// mxfp4 ones on the CUDA target (read as bf16 values there).
   mlir::Type operandType(mlir::Type elem);
-  /// A GEMM's A operand for weights `w`: `a` itself when its type is f32,
+  /// A GEMM's A operand for weights `w`: `a` itself when its type is f32 or
+  /// already the operand type,
   /// the function's 16-bit input itself when `a` is that input widened and
   /// the type is the activation type, else `a` rounded to it (once per
   /// buffer).
   mlir::FailureOr<mlir::Value> operandFor(mlir::Value a, mlir::Value w,
                                           exec::Affine rows, int64_t k);
   /// Sets a GLU's rounded output: when `next` is a 16-bit weight, sets the
-  /// ROUND16 variant of `spec`, appends its output buffer to `args` and
-  /// records it as the 16-bit copy of `result`.
-  void roundGluOutput(KernelSpecialization &spec, llvm::SmallVectorImpl<mlir::Value> &args,
+  /// OUT variant of `spec` (OT: that type), appends its output buffer to
+  /// `args` and records it as the 16-bit copy of `result`. Returns the
+  /// buffer that holds the GLU's result: that copy, or `result`.
+  mlir::Value roundGluOutput(KernelSpecialization &spec, llvm::SmallVectorImpl<mlir::Value> &args,
                       mlir::Value result, mlir::Value next, exec::Affine rows,
                       int64_t width);
 

@@ -35,6 +35,9 @@ struct CompileOptions {
   /// int8 / int4: their GEMMs quantize the activations per group to int8
   /// (false: f32 activations against the dequantized weights).
   bool int8Activations = true;
+  /// An FFN's gate and up projections as one GEMM over their stacked
+  /// weights (moe-lower-to-exec's fuse-gate-up).
+  bool fuseGateUp = true;
   /// The CPU target: f32 and bf16 GEMM weights pre-packed in panels
   /// (moe-pack-weights); false keeps them row-major.
   bool packWeights = true;

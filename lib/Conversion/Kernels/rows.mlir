@@ -53,27 +53,31 @@ func.func private @round_act(%x: f32, %on: i1, %toF16: i1) -> f32 {
 }
 
 // moe.glu: out = act(gate) ⊙ up, in place in `gate` (act(up) in place in
-// `up` without GATED). With ROUND16 the result goes instead to `out`,
-// rounded to bf16 (or f16 with TO_F16) bits: the A operand of a 16-bit down
-// projection, with no f32 pass in between. gate and up hold GT: f32, or the
-// projections' 16-bit results (ACT16 with ROUND16: a 16-bit function's
-// GEMMs write them rounded). With ACT16 (a function of bf16,
-// or with TO_F16 f16, activations) gate and up are rounded to that type as
-// they are read, and a result kept in f32 is rounded too (the projections'
-// results and the GLU's, as the moe dialect rounds them). Exactly one activation flag is
-// set: SILU, GELU (erf), GELU_TANH, RELU or CLAMPED (gpt-oss: the gate
-// clamped above at LIMIT, x·σ(ALPHA·x); up clamped to ±LIMIT, plus one).
-func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "GT", exec.shape = ["ROWS", "F"]},
-               %up: memref<?x?xf32> {exec.element_type = "GT", exec.shape = ["ROWS", "F"]},
-               %out: memref<?x?xi16> {exec.if = "ROUND16", exec.shape = ["ROWS", "F"]},
+// `up` without GATED). With OUT the result goes instead to `out`, of type OT
+// (a bf16 or f16 `out` holds the result rounded to nearest even): the A
+// operand of the down projection, with no pass in between. Row r's gate is
+// gate[r, 0..F) and its up up[r, UOFF..UOFF + F), in rows of LD values: F
+// and 0 for two buffers of F columns, or 2F and F for one GEMM's [gate | up]
+// result (the same buffer passed as both; its projections fused). gate and
+// up hold GT: f32, or the projections' 16-bit results (a 16-bit function's
+// GEMMs write them rounded). With ACT16 (a function of bf16, or with TO_F16
+// f16, activations) gate and up are rounded to that type as they are read,
+// and so is the result (the projections' results and the GLU's, as the moe
+// dialect rounds them). Exactly one activation flag is set: SILU, GELU (erf),
+// GELU_TANH, RELU or CLAMPED (gpt-oss: the gate clamped above at LIMIT,
+// x·σ(ALPHA·x); up clamped to ±LIMIT, plus one).
+func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "GT", exec.shape = ["ROWS", "LD"]},
+               %up: memref<?x?xf32> {exec.element_type = "GT", exec.shape = ["ROWS", "LD"]},
+               %out: memref<?x?xf32> {exec.if = "OUT", exec.element_type = "OT", exec.shape = ["ROWS", "F"]},
                %T: index, %begin: index, %end: index)
-    attributes {exec.kernel_params = {ROWS = index, F = index, ALPHA = f32, LIMIT = f32,
-                                      GT = none, GATED = i1, ROUND16 = i1, TO_F16 = i1, ACT16 = i1,
+    attributes {exec.kernel_params = {ROWS = index, F = index, LD = index, UOFF = index,
+                                      ALPHA = f32, LIMIT = f32, GT = none, OT = none,
+                                      GATED = i1, OUT = i1, TO_F16 = i1, ACT16 = i1,
                                       SILU = i1, GELU = i1, GELU_TANH = i1, RELU = i1,
                                       CLAMPED = i1},
                 exec.kernel_one_of = [["SILU", "GELU", "GELU_TANH", "RELU", "CLAMPED"]]} {
   %gated = exec.param "GATED" : i1
-  %round = exec.param "ROUND16" : i1
+  %toOut = exec.param "OUT" : i1
   %toF16 = exec.param "TO_F16" : i1
   %act16 = exec.param "ACT16" : i1
   %silu = exec.param "SILU" : i1
@@ -81,6 +85,7 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "G
   %geluTanh = exec.param "GELU_TANH" : i1
   %relu = exec.param "RELU" : i1
   %cF = exec.param "F" : index
+  %uoff = exec.param "UOFF" : index
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   %zero = arith.constant 0.0 : f32
@@ -88,11 +93,12 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "G
   %half = arith.constant 0.5 : f32
   scf.for %r = %begin to %end step %c1 {
     scf.for %f = %c0 to %cF step %c1 {
+      %fu = arith.addi %f, %uoff : index
       %x0 = scf.if %gated -> f32 {
         %g = memref.load %gate[%r, %f] : memref<?x?xf32>
         scf.yield %g : f32
       } else {
-        %u = memref.load %up[%r, %f] : memref<?x?xf32>
+        %u = memref.load %up[%r, %fu] : memref<?x?xf32>
         scf.yield %u : f32
       }
       %x = func.call @round_act(%x0, %act16, %toF16) : (f32, i1, i1) -> f32
@@ -148,7 +154,7 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "G
         scf.yield %a1 : f32
       }
       scf.if %gated {
-        %u0 = memref.load %up[%r, %f] : memref<?x?xf32>
+        %u0 = memref.load %up[%r, %fu] : memref<?x?xf32>
         %u = func.call @round_act(%u0, %act16, %toF16) : (f32, i1, i1) -> f32
         %clamped = exec.param "CLAMPED" : i1
         %o = scf.if %clamped -> f32 {
@@ -163,20 +169,18 @@ func.func @glu(%gate: memref<?x?xf32> {exec.if = "GATED", exec.element_type = "G
           %m = arith.mulf %a, %u : f32
           scf.yield %m : f32
         }
-        scf.if %round {
-          %o16 = func.call @round16(%o, %toF16) : (f32, i1) -> i16
-          memref.store %o16, %out[%r, %f] : memref<?x?xi16>
+        %or = func.call @round_act(%o, %act16, %toF16) : (f32, i1, i1) -> f32
+        scf.if %toOut {
+          memref.store %or, %out[%r, %f] : memref<?x?xf32>
         } else {
-          %or = func.call @round_act(%o, %act16, %toF16) : (f32, i1, i1) -> f32
           memref.store %or, %gate[%r, %f] : memref<?x?xf32>
         }
       } else {
-        scf.if %round {
-          %a16 = func.call @round16(%a, %toF16) : (f32, i1) -> i16
-          memref.store %a16, %out[%r, %f] : memref<?x?xi16>
+        %ar = func.call @round_act(%a, %act16, %toF16) : (f32, i1, i1) -> f32
+        scf.if %toOut {
+          memref.store %ar, %out[%r, %f] : memref<?x?xf32>
         } else {
-          %ar = func.call @round_act(%a, %act16, %toF16) : (f32, i1, i1) -> f32
-          memref.store %ar, %up[%r, %f] : memref<?x?xf32>
+          memref.store %ar, %up[%r, %fu] : memref<?x?xf32>
         }
       }
     } {exec.spread}

@@ -116,31 +116,64 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
   return success();
 }
 
-LogicalResult ExecBuilder::glu(Value gate, Value up, Affine rows,
-                               int64_t width, moe::Activation act,
-                               double alpha, double limit, Value next) {
+Value ExecBuilder::gateUpWeight(Value gate, Value up) {
+  if (!options().fuseGateUp || !gate)
+    return Value();
+  auto g = gate.getDefiningOp<exec::WeightOp>(), u = up.getDefiningOp<exec::WeightOp>();
+  auto type = cast<exec::BufferType>(gate.getType());
+  ArrayRef<int64_t> shape = type.getShape();
+  int64_t f = shape[shape.size() - 2];
+  // The stacked matrices are stored as one weight of their shape would be:
+  // the gate's rows end at a panel (for fp8, a scale block) boundary.
+  int64_t align = isa<Float8E4M3FNType>(type.getElementType()) ? 128 : 32;
+  if (!g || !u || up.getType() != gate.getType() || f % align != 0 ||
+      g.getRandomSeed().has_value() != u.getRandomSeed().has_value())
+    return Value();
+  SmallVector<int64_t> stacked(shape);
+  stacked[stacked.size() - 2] = 2 * f;
+  return exec::ConcatWeightsOp::create(
+      rewriter, loc,
+      exec::BufferType::get(rewriter.getContext(), stacked, type.getElementType()), gate, up);
+}
+
+FailureOr<Value> ExecBuilder::glu(Value gate, Value up, Affine rows, int64_t width,
+                                  moe::Activation act, double alpha, double limit,
+                                  Value next, bool fused) {
   KernelSpecialization spec{"glu"};
   spec.set("ROWS", maxRows(rows)).set("F", width);
+  spec.set("LD", fused ? 2 * width : width).set("UOFF", fused ? width : 0);
   spec.setF32("ALPHA", alpha).setF32("LIMIT", limit);
   spec.flag(activationFlag(act)).flag("GATED", bool(gate));
   // gate and up: f32, or the projections' 16-bit results (ffnHolds16).
   spec.setElementType("GT", cast<exec::BufferType>(up.getType()).getElementType());
+  spec.setElementType("OT", f32()); // (unless it writes `out`: its type)
   SmallVector<Value> args;
   if (gate)
     args.push_back(gate);
   args.push_back(up);
   // With 16-bit activations (ACT16) the kernel rounds gate and up as it
-  // reads them and its result to their type: the rounded copy for the next
-  // GEMM is that value when the GEMM reads that type, else the result is
-  // rounded in place (and the GEMM's operand made from it).
-  Type actType = lowering.activationType;
-  bool copy = next && (!rounds16() ||
-                       operandType(cast<exec::BufferType>(next.getType())
-                                       .getElementType()) == actType);
+  // reads them and its result to their type.
   if (rounds16())
-    spec.flag("ACT16").flag("TO_F16", actType.isF16());
-  roundGluOutput(spec, args, gate ? gate : up, copy ? next : Value(), rows, width);
-  return launch(spec, args, rows, 32);
+    spec.flag("ACT16").flag("TO_F16", lowering.activationType.isF16());
+  Value result = gate ? gate : up;
+  if (fused) {
+    // One GEMM's [gate | up]: the result goes to a buffer of its own, of
+    // the type the next GEMM reads (rounded as it is stored).
+    Type elem = next ? operandType(cast<exec::BufferType>(next.getType()).getElementType())
+                     : f32();
+    result = alloc(rows, {width}, elem);
+    spec.flag("OUT").setElementType("OT", elem);
+    args.push_back(result);
+  } else {
+    // In place; the rounded copy for a next GEMM that reads 16 bits.
+    bool copy = next && (!rounds16() ||
+                         operandType(cast<exec::BufferType>(next.getType())
+                                         .getElementType()) == lowering.activationType);
+    result = roundGluOutput(spec, args, result, copy ? next : Value(), rows, width);
+  }
+  if (failed(launch(spec, args, rows, 32)))
+    return failure();
+  return result;
 }
 
 LogicalResult ExecBuilder::expertBias(Value c, Value bias, Value offsets,
@@ -194,18 +227,34 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
       auto g = b.ffnWeight(op.getGateWeight());
       if (failed(g))
         return failure();
-      gate = b.alloc(r, {f}, inner);
-      if (failed(b.groupedGemm(xp, *g, off, gate, r, e, f, h, map)) ||
-          failed(b.expertBias(gate, op.getGateBias(), off, r, e, f, map)))
-        return failure();
+      gate = *g;
     }
-    Value u = b.alloc(r, {f}, inner);
-    if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h, map)) ||
-        failed(b.expertBias(u, op.getUpBias(), off, r, e, f, map)))
-      return failure();
-    if (failed(b.glu(gate, u, r, f, ffn.getActivation(),
-                     ffn.getAlpha().convertToDouble(),
-                     ffn.getLimit().convertToDouble(), *down)))
+    // Gate and up as one GEMM over their stacked weights (no biases to add
+    // between the GEMM and the GLU), or one GEMM each.
+    Value gateUp = op.getGateBias() || op.getUpBias() ? Value() : b.gateUpWeight(gate, *up);
+    FailureOr<Value> glued;
+    if (gateUp) {
+      Value c = b.alloc(r, {2 * f}, inner);
+      if (failed(b.groupedGemm(xp, gateUp, off, c, r, e, 2 * f, h, map)))
+        return failure();
+      glued = b.glu(c, c, r, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
+                ffn.getLimit().convertToDouble(), *down, /*fused=*/true);
+    } else {
+      Value gateOut;
+      if (gate) {
+        gateOut = b.alloc(r, {f}, inner);
+        if (failed(b.groupedGemm(xp, gate, off, gateOut, r, e, f, h, map)) ||
+            failed(b.expertBias(gateOut, op.getGateBias(), off, r, e, f, map)))
+          return failure();
+      }
+      Value u = b.alloc(r, {f}, inner);
+      if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h, map)) ||
+          failed(b.expertBias(u, op.getUpBias(), off, r, e, f, map)))
+        return failure();
+      glued = b.glu(gateOut, u, r, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
+                ffn.getLimit().convertToDouble(), *down);
+    }
+    if (failed(glued))
       return failure();
     // The experts' outputs in the activation type too when only combines
     // read them (written rounded): y stands for them, unwritten.
@@ -214,7 +263,7 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
       out = b.alloc(r, {h}, inner);
       b.hold16(y, out);
     }
-    if (failed(b.groupedGemm(gate ? gate : u, *down, off, out, r, e, h, f, map)) ||
+    if (failed(b.groupedGemm(*glued, *down, off, out, r, e, h, f, map)) ||
         failed(b.expertBias(out, op.getDownBias(), off, r, e, h, map)) ||
         (out == y && failed(b.roundResult(op.getResult(), y, r, h))))
       return failure();
@@ -303,20 +352,35 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
       auto g = b.ffnWeight(op.getGateWeight());
       if (failed(g))
         return failure();
-      gate = b.alloc(t, {f}, inner);
-      if (failed(b.gemm(x, *g, gate, t, f, h)))
-        return failure();
+      gate = *g;
     }
-    Value u = b.alloc(t, {f}, inner), out = y;
+    Value out = y;
     if (holds16 && b.combinedOnly(op.getResult())) {
       out = b.alloc(t, {h}, inner);
       b.hold16(y, out);
     }
-    if (failed(b.gemm(x, *up, u, t, f, h)) ||
-        failed(b.glu(gate, u, t, f, ffn.getActivation(),
-                     ffn.getAlpha().convertToDouble(),
-                     ffn.getLimit().convertToDouble(), *down)) ||
-        failed(b.gemm(gate ? gate : u, *down, out, t, h, f)))
+    // Gate and up as one GEMM over their stacked weights, or one GEMM each.
+    FailureOr<Value> glued;
+    if (Value gateUp = b.gateUpWeight(gate, *up)) {
+      Value c = b.alloc(t, {2 * f}, inner);
+      if (failed(b.gemm(x, gateUp, c, t, 2 * f, h)))
+        return failure();
+      glued = b.glu(c, c, t, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
+                    ffn.getLimit().convertToDouble(), *down, /*fused=*/true);
+    } else {
+      Value gateOut;
+      if (gate) {
+        gateOut = b.alloc(t, {f}, inner);
+        if (failed(b.gemm(x, gate, gateOut, t, f, h)))
+          return failure();
+      }
+      Value u = b.alloc(t, {f}, inner);
+      if (failed(b.gemm(x, *up, u, t, f, h)))
+        return failure();
+      glued = b.glu(gateOut, u, t, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
+                    ffn.getLimit().convertToDouble(), *down);
+    }
+    if (failed(glued) || failed(b.gemm(*glued, *down, out, t, h, f)))
       return failure();
     // With 16-bit activations: the FFN's result rounded (written so when it
     // is held in 16 bits), then its product with the sigmoid gate.

@@ -36,12 +36,6 @@ static KernelSpecialization rowKernel16(const char *name, int64_t rows,
   return spec;
 }
 
-/// The flags of a kernel's rounded variant (Kernels/rows.mlir's round16) for
-/// `elem`, bf16 or f16.
-static void setRound16(KernelSpecialization &spec, Type elem) {
-  spec.flag("ROUND16").flag("TO_F16", elem.isF16());
-}
-
 Type ExecBuilder::operandType(Type elem) {
   if (options().cuda && isa<Float8E4M3FNType, Float4E2M1FNType>(elem))
     return rewriter.getBF16Type();
@@ -57,6 +51,8 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
     return held;
   if (Value done = lowering.rounded.lookup(a))
     return done;
+  if (cast<exec::BufferType>(a.getType()).getElementType() == elem)
+    return a;
   // A 16-bit function's input, read in its own type.
   if (auto arg = dyn_cast<BlockArgument>(a); arg && elem == lowering.activationType)
     return input(arg);
@@ -68,17 +64,18 @@ FailureOr<Value> ExecBuilder::operandFor(Value a, Value w, Affine rows,
   return out;
 }
 
-void ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Value> &args,
-                                 Value result, Value next, Affine rows,
-                                 int64_t width) {
+Value ExecBuilder::roundGluOutput(KernelSpecialization &spec, SmallVectorImpl<Value> &args,
+                                  Value result, Value next, Affine rows,
+                                  int64_t width) {
   Type elem = next ? operandType(cast<exec::BufferType>(next.getType()).getElementType())
                    : f32();
   if (elem.isF32())
-    return;
+    return result;
   Value out = alloc(rows, {width}, elem);
-  setRound16(spec, elem);
+  spec.flag("OUT").setElementType("OT", elem);
   args.push_back(out);
   lowering.rounded[result] = out;
+  return out;
 }
 
 LogicalResult ExecBuilder::roundActivation(Value buffer, Affine rows,

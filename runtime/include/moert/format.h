@@ -48,8 +48,10 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// GroupedGemm.c_dtype (a GEMM that writes a 16-bit C), written only where
 /// one does. 7: the CUDA kernel ABI's run word (a cuda artifact's kernels
 /// take the fault word, the run word holding T, per_token and fixed, where
-/// 6's took the fault word, T and extent); every cuda artifact is 7.
-constexpr uint32_t kFormatVersion = 7;
+/// 6's took the fault word, T and extent); every cuda artifact is 7. 8:
+/// Weight.seed_split and seed2 (a synthetic weight stacked from two), written
+/// only where a weight has them.
+constexpr uint32_t kFormatVersion = 8;
 /// The oldest format version this runtime reads.
 constexpr uint32_t kMinFormatVersion = 4;
 /// The version an artifact with Function.run_params needs (a writer writes
@@ -61,6 +63,9 @@ constexpr uint32_t kGemm16FormatVersion = 6;
 /// (docs/artifact.md, "CUDA kernel ABI"); older cuda artifacts' kernels take
 /// T and extent(T) as parameters.
 constexpr uint32_t kRunWordFormatVersion = 7;
+/// The version an artifact with a synthetic weight stacked from two
+/// (Weight.seed_split) needs.
+constexpr uint32_t kSeedSplitFormatVersion = 8;
 constexpr uint64_t kAlignment = 64;
 
 /// Expert-choice routing's capacity (moe.expert_choice): each of `experts`

@@ -740,3 +740,60 @@ func.func @f() {
   %q = exec.run_params offset(64) : <4xi32>
   return
 }
+
+// -----
+
+// concat_weights: two exec.weight results
+%a = exec.alloc offset(0) bytes([0, 1024]) : <32x8xf32>
+%w = exec.weight "w" random(1) : <32x8xf32>
+// expected-error@+1 {{'exec.concat_weights' op stacks the matrices of two exec.weight results}}
+%c = exec.concat_weights %a, %w : <32x8xf32>, <32x8xf32> -> <64x8xf32>
+
+// -----
+
+// concat_weights: [..., n1, k] and [..., n2, k] into [..., n1 + n2, k]
+%g = exec.weight "g" random(1) : <2x32x8xf32>
+%u = exec.weight "u" random(2) : <2x32x8xf32>
+// expected-error@+1 {{'exec.concat_weights' op stacks [..., n1, k] and [..., n2, k] into [..., n1 + n2, k], got '!exec.buffer<2x32x8xf32>', '!exec.buffer<2x32x8xf32>' -> '!exec.buffer<2x32x16xf32>'}}
+%c = exec.concat_weights %g, %u : <2x32x8xf32>, <2x32x8xf32> -> <2x32x16xf32>
+
+// -----
+
+// concat_weights: one element type
+%g = exec.weight "g" random(1) : <32x8xf32>
+%u = exec.weight "u" random(2) : <32x8xbf16>
+// expected-error@+1 {{'exec.concat_weights' op stacks weights of one element type}}
+%c = exec.concat_weights %g, %u : <32x8xf32>, <32x8xbf16> -> <64x8xf32>
+
+// -----
+
+// concat_weights: both synthetic or neither
+%g = exec.weight "g" random(1) : <32x8xf32>
+%u = exec.weight "u" from "m.safetensors" : <32x8xf32>
+// expected-error@+1 {{'exec.concat_weights' op stacks two synthetic weights ('random') or none}}
+%c = exec.concat_weights %g, %u : <32x8xf32>, <32x8xf32> -> <64x8xf32>
+
+// -----
+
+// concat_weights: the first's rows end at a panel (fp8: a scale block)
+%g = exec.weight "g" random(1) : <24x8xf32>
+%u = exec.weight "u" random(2) : <24x8xf32>
+// expected-error@+1 {{'exec.concat_weights' op the first weight's rows (24) must be a multiple of 32 (the panel width)}}
+%c = exec.concat_weights %g, %u : <24x8xf32>, <24x8xf32> -> <48x8xf32>
+
+// -----
+
+%g = exec.weight "g" random(1) : <64x8xf8E4M3FN>
+%u = exec.weight "u" random(2) : <64x8xf8E4M3FN>
+// expected-error@+1 {{'exec.concat_weights' op the first weight's rows (64) must be a multiple of 128 (the fp8 scale blocks)}}
+%c = exec.concat_weights %g, %u : <64x8xf8E4M3FN>, <64x8xf8E4M3FN> -> <128x8xf8E4M3FN>
+
+// -----
+
+// concat_weights: read only as a GEMM's B
+%g = exec.weight "g" random(1) : <32x8xf32>
+%u = exec.weight "u" random(2) : <32x8xf32>
+// expected-error@+1 {{'exec.concat_weights' op stacked weights are read only as the B operand of exec.gemm or exec.grouped_gemm; 'exec.copy' uses them as operand 0}}
+%c = exec.concat_weights %g, %u : <32x8xf32>, <32x8xf32> -> <64x8xf32>
+%z = exec.alloc offset(0) bytes([0, 2048]) : <64x8xf32>
+exec.copy %c -> %z bytes([0, 2048]) : <64x8xf32> -> <64x8xf32>

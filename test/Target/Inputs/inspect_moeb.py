@@ -8,7 +8,8 @@ docs/artifact.md), and prints what it found, one fact per line. With
 values n * K + k + 1 row-major and in panels (WeightLayout Panels32). With
 `--holds-tensor CHECKPOINT.safetensors NAME...`, whether the blob section
 holds each tensor's bytes as the checkpoint stores them (e.g. fp8 codes and
-scales copied as shipped)."""
+scales copied as shipped); a NAME of the form A+B stands for A's bytes then
+B's (two tensors stacked in one weight)."""
 import json
 import struct
 import sys
@@ -73,9 +74,11 @@ def holds_tensors(blob, checkpoint, names):
     data = open(checkpoint, "rb").read()
     (length,) = struct.unpack_from("<Q", data, 0)
     header = json.loads(data[8:8 + length])
-    for name in names:
+    def tensor_bytes(name):
         begin, end = header[name]["data_offsets"]
-        print("tensor_in_blob", name, data[8 + length + begin:8 + length + end] in blob)
+        return data[8 + length + begin:8 + length + end]
+    for name in names:
+        print("tensor_in_blob", name, b"".join(tensor_bytes(n) for n in name.split("+")) in blob)
 
 
 def main():

@@ -4,7 +4,7 @@ those values written to a safetensors file by this script's own NumPy
 implementation of the generator documented in docs/artifact.md. Compiled and
 run, the two must give bit-identical outputs.
 
-    synthetic_weights.py --out DIR [--tokens T]
+    synthetic_weights.py --out DIR [--tokens T] [--hidden H] [--ffn F]
 writes DIR/random.mlir, DIR/file.mlir, DIR/w.safetensors, DIR/x.npy.
 """
 import argparse
@@ -44,8 +44,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokens", type=int, default=13)
+    ap.add_argument("--hidden", type=int, default=48)
+    ap.add_argument("--ffn", type=int, default=40,
+                    help="F (a multiple of 32 stacks gate and up in one weight)")
     args = ap.parse_args()
-    H, F, E, k = 48, 40, 6, 2
+    H, F, E, k = args.hidden, args.ffn, 6, 2
     weights = [("router", 11, (E, H)), ("up", 12, (E, F, H)),
                ("down", 13, (E, H, F)), ("gate", 14, (E, F, H))]
     tensors = {name: random_uniform(seed, shape) for name, seed, shape in weights}

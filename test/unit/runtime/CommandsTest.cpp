@@ -764,6 +764,44 @@ TEST(Weights, RandomUniformWeightsInPanelsHoldTheRowMajorValues) {
   }
 }
 
+// A synthetic weight stacked from two (Weight.seed_split, moec's
+// exec.concat_weights): rows [0, split) of each matrix are those of a weight
+// [E, split, K] with `seed`, the rest those of one [E, N - split, K] with
+// `seed2`, in panels and row-major alike.
+TEST(Weights, RandomUniformWeightsStackedFromTwoSeeds) {
+  constexpr int64_t E = 2, N = 40, K = 5, Split = 16;
+  for (bool panels : {false, true}) {
+    ArtifactBuilder b(kMaxT);
+    uint32_t W = b.addWeight("stacked", fb::DType::F32, {E, N, K}, nullptr, 0);
+    b.model.weights[W]->init = fb::WeightInit::RandomUniform;
+    b.model.weights[W]->seed = 7;
+    b.model.weights[W]->seed2 = 9;
+    b.model.weights[W]->seed_split = Split;
+    if (panels)
+      b.model.weights[W]->layout = fb::WeightLayout::Panels32;
+    addGroupedFunction(b, W, E, N, K, fb::DType::F32);
+    moert::Model m = mustLoad(b.build());
+    moert::Session s = mustSession(m);
+    std::vector<float> in(static_cast<size_t>(E * K * K), 0.0f);
+    for (int64_t r = 0; r < E * K; ++r)
+      in[r * K + r % K] = 1.0f;
+    std::vector<int32_t> offs = {0, int32_t(K), int32_t(2 * K)};
+    ASSERT_TRUE(s.run("", {f32(in, {E * K, K}), i32(offs, {E + 1})}));
+    std::vector<float> v = values(*s.output(0));
+    float bound = moert::randomUniformBound(K);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < K; ++j)
+        for (int64_t n = 0; n < N; ++n) {
+          float want = n < Split
+                           ? moert::randomUniformWeight(7, (e * Split + n) * K + j, bound)
+                           : moert::randomUniformWeight(9, (e * (N - Split) + n - Split) * K + j,
+                                                        bound);
+          EXPECT_EQ(v[(e * K + j) * N + n], want) << (panels ? "panels " : "rows ") << e << " "
+                                                  << n << " " << j;
+        }
+  }
+}
+
 namespace {
 
 /// A toy top-1 MoE layer through every piece: route (kernel) -> permute

@@ -302,14 +302,14 @@ TEST(LoaderHeader, BadMagic) {
 }
 
 TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
-  for (uint32_t v : {0u, 1u, 2u, 3u, 8u, 9u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, 1u, 2u, 3u, 9u, 10u, 0xFFFFFFFFu}) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.format_version = v;
     setHeader(b, h);
     rehash(b); // a well-formed artifact of another version
     EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
-    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format versions 4 to 7");
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format versions 4 to 8");
   }
   ArtifactBuilder ab(kMaxT);
   makeSmall(ab);
@@ -736,6 +736,23 @@ TEST(LoaderSemantic, RandomUniformWeights) {
     a.model.weights[0]->shape = {1 << 20, 1 << 20}; // 4 TiB
   }, true);
   EXPECT_LOAD_ERROR(e, MOERT_OUT_OF_MEMORY, "synthetic weights need 4398046511104 bytes, more than");
+  // A weight stacked from two synthetic ones splits its rows between two
+  // seeds (Weight.seed_split): only a synthetic weight, at 0 < split < n.
+  Bytes g = mutated([](ArtifactBuilder &a) { a.model.weights[0]->seed_split = 2; });
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): seed_split is 2, but f32 [");
+  EXPECT_LOAD_ERROR(g, MOERT_INVALID_ARTIFACT, " (not synthetic) does not split its rows there");
+  for (int64_t split : {int64_t(-1), int64_t(1) << 40}) {
+    Bytes h = mutated([split](ArtifactBuilder &a) {
+      a.model.weights[0]->init = fb::WeightInit::RandomUniform;
+      a.model.weights[0]->offset = a.model.weights[0]->bytes = 0;
+      a.model.weights[0]->checksums.clear();
+      a.model.weights[0]->seed_split = split;
+    }, true);
+    EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT,
+                      "seed_split is " + std::to_string(split) + ", but f32 [");
+    EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "splits them at 0 < seed_split < n");
+  }
 }
 
 TEST(LoaderSemantic, CodeObjects) {

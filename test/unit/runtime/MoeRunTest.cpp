@@ -78,12 +78,12 @@ protected:
       corrupted[corrupted.size() / 2] ^= 0x20;
       ASSERT_TRUE(writeBinaryFile(dir + "/corrupted.moeb", corrupted));
       ASSERT_TRUE(writeBinaryFile(dir + "/truncated.moeb", Bytes(bytes.begin(), bytes.begin() + 1000)));
-      Bytes v8 = bytes;
-      moert::FileHeader hd = header(v8);
-      hd.format_version = 8;
-      setHeader(v8, hd);
-      rehash(v8);
-      ASSERT_TRUE(writeBinaryFile(dir + "/v8.moeb", v8));
+      Bytes v9 = bytes;
+      moert::FileHeader hd = header(v9);
+      hd.format_version = 9;
+      setHeader(v9, hd);
+      rehash(v9);
+      ASSERT_TRUE(writeBinaryFile(dir + "/v9.moeb", v9));
       // The same plan for the cuda target (the ELF image stands in for a
       // cubin: the loader accepts it, the driver would not).
       b.model.target = fb::Target::Cuda;
@@ -287,7 +287,7 @@ TEST_F(MoeRun, BadArtifacts) {
   EXPECT_CLI_ERROR("nowhere.moeb --input x.npy", "'nowhere.moeb': cannot open: No such file or directory");
   EXPECT_CLI_ERROR("truncated.moeb --input x.npy", "'truncated.moeb': the header says file_size");
   EXPECT_CLI_ERROR("corrupted.moeb --input x.npy", "checksum mismatch");
-  EXPECT_CLI_ERROR("v8.moeb --input x.npy", "the artifact has format version 8; this runtime reads format versions 4 to 7");
+  EXPECT_CLI_ERROR("v9.moeb --input x.npy", "the artifact has format version 9; this runtime reads format versions 4 to 8");
   // A cuda artifact (here one that needs no kernel) runs on cuda:0 by
   // default; with the backend disabled that is a clear error, and the cpu
   // cannot run it.
