@@ -90,7 +90,8 @@ Compiling (moe-compile runs as a subprocess, with these options):
                        f32, bf16 and f16 only)
   --fuse-gate-up[=BOOL]
                        gate and up projections as one GEMM over their stacked
-                       weights (as moe-compile; default true; false: two)
+                       weights, or two (as moe-compile; default: moe-compile's,
+                       true for cuda, false for cpu)
   --cpu NAME           the CPU the host kernels are compiled for (default
                        x86-64-v3)
   --cuda-gemv-max-tokens N
@@ -99,8 +100,8 @@ Compiling (moe-compile runs as a subprocess, with these options):
   --moe-compile PATH   the compiler (default: moe-compile next to moe-bench,
                        else on PATH)
   --keep-artifact DIR  write each artifact to DIR/<shape>-<type>[-rowmajor]
-                       [-act-<activations>][-unfused]-<cpu|cuda>[-gemvN].moeb instead of
-                       a temporary file
+                       [-act-<activations>][-fused|-unfused]-<cpu|cuda>[-gemvN].moeb
+                       instead of a temporary file
   --compile-only       with --keep-artifact: compile, run nothing, exit
   --artifacts DIR      run the artifacts --keep-artifact wrote to DIR, compile
                        nothing (for a machine without the compiler)
@@ -201,7 +202,7 @@ struct Options {
   /// Needs the quantized kernels: the cpu target, in panels.
   bool quantized() const { return weightType == "fp8" || weightType == "mxfp4" || intWeights(); }
   bool packWeights = true;
-  bool fuseGateUp = true;
+  std::optional<bool> fuseGateUp; // moe-compile's default when not given
   std::string cpu = "x86-64-v3";
   int64_t cudaGemvMaxTokens = 0;
   std::string moeCompile;
@@ -591,9 +592,9 @@ std::optional<double> compile(const Shape &s, const std::string &path, int64_t m
                                    "--target=" + opts.target,
                                    "--max-tokens=" + std::to_string(maxTokens),
                                    "--weight-type=" + opts.weightType,
-                                   "--progress=never",
-                                   std::string("--fuse-gate-up=") +
-                                       (opts.fuseGateUp ? "true" : "false")};
+                                   "--progress=never"};
+  if (opts.fuseGateUp)
+    args.push_back(std::string("--fuse-gate-up=") + (*opts.fuseGateUp ? "true" : "false"));
   if (opts.gpu()) {
     args.push_back("--cuda-gemv-max-tokens=" + std::to_string(opts.cudaGemvMaxTokens));
   } else {
@@ -625,7 +626,8 @@ std::string artifactName(const Shape &s) {
                             : "") +
          (!opts.gpu() && !opts.packWeights ? "-rowmajor" : "") +
          (opts.activations != "f32" ? "-act-" + opts.activations : "") +
-         (opts.fuseGateUp ? "" : "-unfused") + "-" + opts.targetKind() +
+         (!opts.fuseGateUp ? "" : *opts.fuseGateUp ? "-fused" : "-unfused") + "-" +
+         opts.targetKind() +
          (opts.cudaGemvMaxTokens > 0 ? "-gemv" + std::to_string(opts.cudaGemvMaxTokens) : "") +
          ".moeb";
 }

@@ -105,13 +105,15 @@ static cl::opt<bool> packWeights(
              "by the row-major kernels and BLAS; the quantized types need "
              "panels)"));
 static cl::opt<bool> fuseGateUp(
-    "fuse-gate-up", cl::init(true), cl::cat(category),
+    "fuse-gate-up", cl::init(false), cl::cat(category),
     cl::desc("Compute an FFN's gate and up projections as one GEMM of N = 2F "
              "over their weights stacked in the artifact (per expert: the gate's "
              "F rows, then the up's), the GLU reading both halves of its "
-             "result (default true; false: two GEMMs, as before). Applies where "
-             "the FFN has no gate or up biases and F is a multiple of 32 (128 "
-             "for fp8); the results are the same either way"));
+             "result, where the FFN has no gate or up biases and F is a "
+             "multiple of 32 (128 for fp8). Default: true for --target=cuda "
+             "(one vendor GEMM or gemv launch per expert instead of two), false "
+             "for cpu (measured no faster there: docs/compiler.md). The results "
+             "are the same either way (on the cpu bit for bit)"));
 static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
@@ -347,7 +349,8 @@ int main(int argc, char **argv) {
   options.groupSize = groupSize;
   options.int8Activations = intActivations == "int8";
   options.packWeights = packWeights;
-  options.fuseGateUp = fuseGateUp;
+  options.fuseGateUp =
+      fuseGateUp.getNumOccurrences() ? bool(fuseGateUp) : options.target == moec::ExecTarget::Cuda;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;
   options.cudaPath = cudaPath;

@@ -76,7 +76,8 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
     Option<"fuseGateUp", "fuse-gate-up", "bool", /*default=*/"true",
            "an FFN's gate and up projections as one GEMM of N = 2F over their "
            "stacked weights (exec.concat_weights) where they stack: no "
-           "biases, F a multiple of 32 (of 128 for fp8)">
+           "biases, F a multiple of 32 (of 128 for fp8); moe-compile turns it "
+           "on for cuda only">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",

@@ -4,7 +4,7 @@
 // (the exact products accumulate in f32), as does one over fp8 or mxfp4
 // weights on the CUDA target (read as bf16 values there). The f32 activations are rounded to
 // that type (round to nearest even) once per buffer: by the GLU that produces
-// them when it can write its result rounded (its ROUND16 variant, so no f32
+// them when it can write its result rounded (its OUT variant, so no f32
 // copy is written and read again), otherwise by an elementwise kernel (the
 // gate and up projections share one rounded copy of their input).
 //
