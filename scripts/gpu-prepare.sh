@@ -17,7 +17,8 @@
 # For a cuda target, the grouped GEMMs' generated kernel (moe-compile
 # --cuda-gemv-max-tokens) is prepared too: GEMV_CHECKPOINTS (default mixtral,
 # mixtral_wbf16, olmoe, qwen3_moe, deepseek_v3_wf16, deepseek_v3_wfp8,
-# gpt_oss_wmxfp4: f32, bf16, f16, fp8 and MXFP4 GEMMs)
+# gpt_oss_wmxfp4, qwen2_moe_a16 and the two *_stacked ones: f32, bf16, f16,
+# fp8 and MXFP4 GEMMs, gate and up stacked)
 # compiled with it up to T = 8 into OUT/ckpt-gemv, and the benchmark block
 # with it up to T = BENCH_GEMV (default 16), for an A/B against cuBLAS.
 set -euo pipefail
@@ -28,7 +29,7 @@ build=${BUILD:-$root/build}
 py=$(command -v /usr/bin/python3 || command -v python3)
 shape=${BENCH_SHAPE:-mixtral}
 tokens=${BENCH_TOKENS:-1,16,256,4096}
-gemv_ckpts=${GEMV_CHECKPOINTS:-mixtral mixtral_wbf16 olmoe qwen3_moe deepseek_v3_wf16 deepseek_v3_wfp8 gpt_oss_wmxfp4 qwen2_moe_a16}
+gemv_ckpts=${GEMV_CHECKPOINTS:-mixtral mixtral_wbf16 olmoe qwen3_moe deepseek_v3_wf16 deepseek_v3_wfp8 gpt_oss_wmxfp4 qwen2_moe_a16 mixtral_stacked qwen2_moe_stacked_a16}
 fp8_shape=${BENCH_FP8_SHAPE:-deepseek-v3}
 mxfp4_shape=${BENCH_MXFP4_SHAPE:-gpt-oss-20b}
 bench_gemv=${BENCH_GEMV:-16}
@@ -70,6 +71,14 @@ echo "gpu-prepare: reference checkpoints (every architecture, T = 1, 7, 64, 333)
 # against the reference that rounds where the moe dialect does.
 "$py" "$root/test/reference/make_checkpoint.py" --arch qwen2_moe --dtype bf16 --act-dtype bf16 \
   --ffn-dtype bf16 --out "$out/ckpt/qwen2_moe_a16" --tokens 1,7,64,333 -q
+# F a multiple of 32: the cuda target's gate and up as one GEMM over their
+# stacked weights (moe-compile --fuse-gate-up), f32 and with bf16
+# activations (a shared expert's too).
+"$py" "$root/test/reference/make_checkpoint.py" --arch mixtral --out "$out/ckpt/mixtral_stacked" \
+  --tokens 1,7,64,333 -q --set hidden_size=64 --set intermediate_size=96
+"$py" "$root/test/reference/make_checkpoint.py" --arch qwen2_moe --dtype bf16 --act-dtype bf16 \
+  --ffn-dtype bf16 --out "$out/ckpt/qwen2_moe_stacked_a16" --tokens 1,7,64,333 -q \
+  --set hidden_size=64 --set moe_intermediate_size=64 --set shared_expert_intermediate_size=96
 # fp8 and MXFP4 weights as shipped (the cuda target reads them as
 # bf16(code · scale) against bf16 activations: the reference of --ffn-dtype
 # bf16; the cpu target reads them as f32 values, which test/e2e checks).
@@ -102,6 +111,10 @@ for ckpt in "$out"/ckpt/*/; do
     done
   fi
   rm "$out/ckpt/$name.mlir"
+  # The artifacts hold the weights; the checks read the references (ref/)
+  # only: the checkpoint's tensors would not fit the 64 MiB a device call
+  # carries.
+  rm -f "$ckpt"/*.safetensors "$ckpt"/*.safetensors.index.json
 done
 echo "gpu-prepare: the $shape benchmark block for $target (T = $tokens), f32 and bf16 expert weights," \
   "the $fp8_shape one with fp8 and the $mxfp4_shape one with mxfp4 expert weights"
