@@ -824,23 +824,38 @@ FailureOr<Writer::MatrixPacker> Writer::matrixPacker(exec::WeightOp op,
     };
     return p;
   }
-  // f32, bf16 or f16: converted from f32 (exact for every source type that
-  // is not wider), packed into panels or kept row-major.
+  // f32, bf16 or f16, packed into panels or kept row-major: a checkpoint's
+  // f32 / bf16 / f16 values converted from their own type (row-major in
+  // their type: as they are, from the checkpoint's mapping), any other
+  // source from f32 (exact for every source type that is not wider).
   Elem elem = *elemOf(elemType);
   size_t eb = elemBytes(elem);
   uint64_t bytes = p.matrixBytes =
       (panels ? moert::panelElements(n, k, moert::panelDepthFor(elem == Elem::BF16))
               : perMatrix) * eb;
+  bool plainValues = !src->inlineValues && !op.getMxfp4() && !op.getRowStart() && !op.getScales();
   p.pack = [=, this](uint64_t m, float *) mutable -> FailureOr<const uint8_t *> {
-    auto from = valuesOf(m);
+    Elem from = Elem::F32;
+    const uint8_t *values;
+    if (plainValues) {
+      const SafetensorsTensor &t = *src->tensors.values[m / src->perTensor];
+      from = *elemOf(t.dtype);
+      values = t.data.data() + (m % src->perTensor) * perMatrix * elemBytes(from);
+      if (!panels && from == elem)
+        return values;
+    } else {
+      auto f32 = valuesOf(m);
+      if (failed(f32))
+        return failure();
+      values = reinterpret_cast<const uint8_t *>(*f32);
+    }
     uint8_t *out = scratch(packed, op, bytes);
-    if (failed(from) || !out)
+    if (!out)
       return failure();
-    const uint8_t *values = reinterpret_cast<const uint8_t *>(*from);
     if (panels)
-      dispatch<PackPanels>(Elem::F32, elem, values, n, k, out);
+      dispatch<PackPanels>(from, elem, values, n, k, out);
     else
-      dispatch<ConvertRows>(Elem::F32, elem, values, perMatrix, out);
+      dispatch<ConvertRows>(from, elem, values, perMatrix, out);
     return static_cast<const uint8_t *>(out);
   };
   return p;
