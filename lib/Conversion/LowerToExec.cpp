@@ -218,7 +218,9 @@ struct MoeLowerToExecPass
     ExecLowering lowering(&getContext(), library,
                           {maxTokens, cuda, gemvMaxTokens, ffnType,
                            isIntWeightType(weightType) ? int64_t(groupSize) : 0,
-                           int8Activations, fuseGateUp});
+                           int8Activations,
+                           // Not given: the target's default (docs/compiler.md).
+                           fuseGateUp.hasValue() ? bool(fuseGateUp) : cuda});
     ExecTypeConverter &types = lowering.getTypeConverter();
     RewritePatternSet patterns(&getContext());
     populateMoeToExecPatterns(lowering, patterns);

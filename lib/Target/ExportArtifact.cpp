@@ -414,6 +414,15 @@ private:
   FailureOr<MatrixPacker> matrixPacker(exec::WeightOp op, std::set<std::string> &shards,
                                        Scratch &inlineBuffer);
   LogicalResult checkQuantizedLayout(exec::WeightOp op, StringRef type);
+  /// Whether `op` is stored in panels: int8 / int4 always (their only
+  /// layout), fp8 and MXFP4 on the cpu target (rows on cuda), f32 / bf16 /
+  /// f16 where moe-pack-weights marked it.
+  bool storedInPanels(exec::WeightOp op) const {
+    Type elem = cast<exec::BufferType>(op.getType()).getElementType();
+    if (elem.isSignlessInteger(8) || elem.isSignlessInteger(4))
+      return true;
+    return !cuda && (op.getPanels() || exec::isQuantizedWeightType(elem));
+  }
   /// Matrix `m` ([n, k]) of weight `op` read from MXFP4 blocks, its rows'
   /// checkpoint blocks into `blocks` (n · k / 2 bytes) and e8m0 scales into
   /// `scales` (n · k / 32), as they are; an NaN scale is an error.
@@ -731,7 +740,7 @@ FailureOr<Writer::MatrixPacker> Writer::matrixPacker(exec::WeightOp op,
       return failure();
     return readMatrixF32(op, *src, m, n, k, values, fp8Scales->data());
   };
-  bool panels = cuda ? false : op.getPanels() || exec::isQuantizedWeightType(elemType);
+  bool panels = storedInPanels(op);
   if (isa<Float8E4M3FNType>(elemType)) {
     // The checkpoint's codes as they are, or values quantized per 128 x 128
     // block (moert/fp8.h); in panels on the cpu target, row-major on cuda.
@@ -881,7 +890,7 @@ LogicalResult Writer::packMatrices(Operation *at, ArrayRef<exec::WeightOp> parts
                               << "' is in panels, the CPU target's layout, but the "
                                  "module is for cuda";
   }
-  bool panels = cuda ? false : op.getPanels() || quantized;
+  bool panels = storedInPanels(op);
   uint64_t matrices = static_cast<uint64_t>(ShapedType::getNumElements(shape.drop_back(2)));
   // Each matrix's fp8 scales: per part, its blocks of rows in turn.
   SmallVector<uint64_t> partScales;

@@ -88,7 +88,7 @@ void moec::buildCompilePipeline(OpPassManager &pm,
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType, options.groupSize,
                             options.int8Activations, options.cudaGemvMaxTokens,
-                            options.fuseGateUp}));
+                            options.fuseGateUp.value_or(options.target == ExecTarget::Cuda)}));
   pm.addPass(createExecPlanMemory());
   if (options.target == ExecTarget::Cpu && options.packWeights)
     pm.addPass(createMoePackWeights());
@@ -150,8 +150,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
       *this, "int8-activations", llvm::cl::init(true),
       llvm::cl::desc("int8 / int4: GEMMs quantize the activations per group")};
   Option<bool> fuseGateUp{
-      *this, "fuse-gate-up", llvm::cl::init(true),
-      llvm::cl::desc("an FFN's gate and up projections as one GEMM")};
+      *this, "fuse-gate-up", llvm::cl::init(false),
+      llvm::cl::desc("an FFN's gate and up projections as one GEMM (not given: "
+                     "on for cuda, off for cpu)")};
   Option<bool> packWeights{
       *this, "pack-weights", llvm::cl::init(true),
       llvm::cl::desc("cpu: GEMM weights pre-packed in panels")};
@@ -193,7 +194,8 @@ void moec::registerCompilePipeline() {
         options.groupSize = o.groupSize;
         options.int8Activations = o.int8Activations;
         options.packWeights = o.packWeights;
-        options.fuseGateUp = o.fuseGateUp;
+        if (o.fuseGateUp.hasValue())
+          options.fuseGateUp = o.fuseGateUp;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
         options.shardRanks = o.shardRanks;
         options.shardSlots = o.shardSlots;

@@ -202,8 +202,9 @@ Status Model::generateFp8(const WeightSpec &w, uint8_t *scales) {
     std::vector<uint8_t> &rows = s.rows;
     values.resize(perMatrix);
     rows.resize(perMatrix);
-    for (uint64_t i = 0; i < perMatrix; ++i)
-      values[i] = w.syntheticValue(m, i / k, i % k, bound);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c)
+        values[r * k + c] = w.syntheticValue(m, r, c, bound);
     quantizeFp8Matrix(values.data(), n, k, rows.data(), scaleOut + m * perScales);
     if (w.panels)
       packPanels(rows.data(), n, k, codes + m * stored);
@@ -265,8 +266,9 @@ Status Model::generateInt(const WeightSpec &w) {
   uint8_t *out = const_cast<uint8_t *>(w.data);
   auto one = [&](uint64_t m, std::vector<float> &values) {
     values.resize(static_cast<size_t>(perMatrix));
-    for (uint64_t i = 0; i < perMatrix; ++i)
-      values[i] = w.syntheticValue(m, i / k, i % k, bound);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < k; ++c)
+        values[r * k + c] = w.syntheticValue(m, r, c, bound);
     // Finite values in [-bound, bound]: every group quantizes.
     packIntPanels(bits, values.data(), n, k, w.group, out + m * intPanelBytes(bits, n, k, w.group));
   };

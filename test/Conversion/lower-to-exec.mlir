@@ -5,7 +5,7 @@
 // RUN: moe-opt %s --moe-lower-to-exec=max-tokens=64 -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=bf16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=BF16
 // RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=f16" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=F16
-// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8 fuse-gate-up=true" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8
 // fp8 on the cuda target: A rounded to bf16 (each weight value is read as
 // bf16 there), every fp8 GEMM names its dequant kernel (the matrix as bf16
 // for cuBLAS: codes, scales, copy), and the grouped ones their gemv kernel
@@ -24,7 +24,7 @@
 // blocks as they are, other values quantized when the artifact is written)
 // against f32 activations; K (each weight's last dimension) must be a
 // multiple of 32, so the splits with K = 8 or 6 fail with one error each.
-// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 fuse-gate-up=true" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=MXFP4ERR
 // MXFP4ERR: error: moe-lower-to-exec: weight-type mxfp4 shares a scale among 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of 32; this op's weight is 'tensor<4x6x8xf32>' (weight-type fp8, bf16 or f32 takes any K)
 // mxfp4 on the cuda target (the same K errors): A rounded to bf16, each
@@ -32,14 +32,14 @@
 // gemv kernel (A, the rows, offsets, C); a row of K values is K / 2 bytes of
 // codes then K / 32 scale bytes (K = 64: 34 bytes).
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 target=cuda gemv-max-tokens=8" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=MXFP4CUDA
-// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4 fuse-gate-up=false" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=UNFUSED
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=mxfp4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=UNFUSED
 // --weight-type=int8|int4: the FFN weights are i8 / i4 with group(G) (any
 // checkpoint's values quantized when the artifact is written); their GEMMs
 // quantize the activations to int8 (int8_activations) unless
 // int8-activations=false; K must be a multiple of group-size, which is 32,
 // 64 or 128; the cuda target has no integer kernels.
-// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int4" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT4
-// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8 int8-activations=false" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INTF32
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int4 fuse-gate-up=true" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT4
+// RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8 int8-activations=false fuse-gate-up=true" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INTF32
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=INTERR
 // INTERR: error: moe-lower-to-exec: weight-type int8 shares a scale among group-size = 32 values along K, so K (the last dimension of each FFN weight) must be a multiple of it; this op's weight is 'tensor<4x6x8xf32>'
 // RUN: not moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=int8 group-size=64" -split-input-file 2>&1 >/dev/null | FileCheck %s --check-prefix=INTG64
@@ -243,7 +243,8 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
 // -----
 
 // The router stays f32; no rounding kernel before the GEMMs. Gate and up
-// (F = 32) are one GEMM of N = 64 over their stacked weights
+// (F = 32) are one GEMM of N = 64 (fuse-gate-up, the cuda target's default)
+// over their stacked weights
 // (exec.concat_weights: the gate's rows, then the up's), the GLU reading
 // both halves of its result and writing the down projection's operand.
 // MXFP4-LABEL: func.func @mxfp4
@@ -267,7 +268,7 @@ func.func @gpt_oss(%x: tensor<?x32xf32>) -> tensor<?x32xf32> {
 // MXFP4: exec.launch @glu_0(%[[C]], %[[C]], %[[H:.*]]) extent([2, 0]) grain(32) : !exec.buffer<?x64xf32>, !exec.buffer<?x64xf32>, !exec.buffer<?x32xf32>
 // MXFP4: exec.grouped_gemm %[[H]], %[[D]], %{{.*}} -> %{{.*}} rows([2, 0]) experts(4) n(64) k(32) : <?x32xf32>, <4x64x32xf4E2M1FN>, <5xi32> -> <?x64xf32>
 // MXFP4: func.func @glu_0(%{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x64xf32>, %{{.*}}: memref<128x32xf32>,
-// With fuse-gate-up=false, one GEMM each.
+// On the cpu target, unless fuse-gate-up is given, one GEMM each.
 // UNFUSED-LABEL: func.func @mxfp4
 // UNFUSED-NOT: exec.concat_weights
 // UNFUSED: exec.grouped_gemm {{.*}} n(32) k(64) : <?x64xf32>, <4x32x64xf4E2M1FN>

@@ -113,7 +113,7 @@ static cl::opt<bool> fuseGateUp(
              "multiple of 32 (128 for fp8). Default: true for --target=cuda "
              "(one vendor GEMM or gemv launch per expert instead of two), false "
              "for cpu (measured no faster there: docs/compiler.md). The results "
-             "are the same either way (on the cpu bit for bit)"));
+             "are the same either way (bit for bit on the cpu's panel kernels)"));
 static cl::opt<int64_t> cudaGemvMaxTokens(
     "cuda-gemv-max-tokens", cl::init(0), cl::cat(category),
     cl::desc("--target=cuda: each grouped GEMM (the experts' projections) "
@@ -349,8 +349,8 @@ int main(int argc, char **argv) {
   options.groupSize = groupSize;
   options.int8Activations = intActivations == "int8";
   options.packWeights = packWeights;
-  options.fuseGateUp =
-      fuseGateUp.getNumOccurrences() ? bool(fuseGateUp) : options.target == moec::ExecTarget::Cuda;
+  if (fuseGateUp.getNumOccurrences()) // else the target's default
+    options.fuseGateUp = fuseGateUp;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;
   options.cudaPath = cudaPath;

@@ -73,11 +73,11 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
            "cuda: each grouped GEMM also gets the generated grouped_gemv_warp "
            "kernel, which runs instead of cuBLAS when T <= this (0: cuBLAS at "
            "every T; above max-tokens: every T, recorded as max-tokens)">,
-    Option<"fuseGateUp", "fuse-gate-up", "bool", /*default=*/"true",
+    Option<"fuseGateUp", "fuse-gate-up", "bool", /*default=*/"false",
            "an FFN's gate and up projections as one GEMM of N = 2F over their "
            "stacked weights (exec.concat_weights) where they stack: no "
-           "biases, F a multiple of 32 (of 128 for fp8); moe-compile turns it "
-           "on for cuda only">
+           "biases, F a multiple of 32 (of 128 for fp8). Not given: on for "
+           "the cuda target, off for cpu">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",

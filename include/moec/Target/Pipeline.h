@@ -9,6 +9,7 @@
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
+#include <optional>
 #include <string>
 
 #include "mlir/IR/BuiltinOps.h"
@@ -36,8 +37,9 @@ struct CompileOptions {
   /// (false: f32 activations against the dequantized weights).
   bool int8Activations = true;
   /// An FFN's gate and up projections as one GEMM over their stacked
-  /// weights (moe-lower-to-exec's fuse-gate-up).
-  bool fuseGateUp = true;
+  /// weights (moe-lower-to-exec's fuse-gate-up); unset: on for cuda, off
+  /// for cpu.
+  std::optional<bool> fuseGateUp;
   /// The CPU target: f32 and bf16 GEMM weights pre-packed in panels
   /// (moe-pack-weights); false keeps them row-major.
   bool packWeights = true;
