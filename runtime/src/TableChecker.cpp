@@ -127,8 +127,9 @@ Status checksums(const flatbuffers::Vector<uint64_t> *v, uint64_t bytes,
 class TableChecker {
 public:
   TableChecker(const fb::Model &table, const uint8_t *blob, uint64_t blobSize,
-               int64_t maxTokens)
-      : table_(table), blob_(blob), blobSize_(blobSize), maxT_(maxTokens) {}
+               int64_t maxTokens, uint32_t formatVersion)
+      : table_(table), blob_(blob), blobSize_(blobSize), maxT_(maxTokens),
+        version_(formatVersion) {}
 
   Status weights(std::vector<WeightSpec> *out);
   Status fp8Scales(std::vector<WeightSpec> *weights);
@@ -169,6 +170,7 @@ private:
   const uint8_t *blob_;
   uint64_t blobSize_;
   int64_t maxT_;
+  uint32_t version_; // the header's format_version
   // The function being checked.
   const FunctionSpec *fn_ = nullptr;
   const std::vector<WeightSpec> *weights_ = nullptr;
@@ -365,6 +367,11 @@ Status TableChecker::weights(std::vector<WeightSpec> *out) {
                    synthetic ? "" : " (not synthetic)",
                    " does not split its rows there (a synthetic weight [..., n, k] "
                    "splits them at 0 < seed_split < n)");
+    // (A runtime that reads the format the header claims would ignore it.)
+    if (split != 0 && version_ < kSeedSplitFormatVersion)
+      return error(MOERT_INVALID_ARTIFACT, what, ": seed_split is ", split,
+                   " in an artifact of format version ", version_, "; it needs ",
+                   kSeedSplitFormatVersion);
     spec.seedSplit = split;
     spec.seed2 = w->seed2();
     out->push_back(std::move(spec));
@@ -633,6 +640,10 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                    "), expected f32, bf16 or f16");
     }
     out->cDtype = static_cast<moert_dtype_t>(c->c_dtype());
+    if (out->cDtype != MOERT_F32 && version_ < kGemm16FormatVersion)
+      return error(MOERT_INVALID_ARTIFACT, where, ": c_dtype is ",
+                   moert_dtype_name(out->cDtype), " in an artifact of format version ", version_,
+                   "; a 16-bit C needs ", kGemm16FormatVersion);
     if (out->cDtype != MOERT_F32 && out->accumulate)
       return error(MOERT_INVALID_ARTIFACT, where, ": a ", moert_dtype_name(out->cDtype),
                    " C is written, not accumulated");
@@ -1340,7 +1351,7 @@ Status Model::checkTable() {
   producer_ = str(m.producer());
   targetArch_ = str(m.target_arch());
 
-  TableChecker check(m, map_ + h.blob_offset, h.blob_size, maxTokens_);
+  TableChecker check(m, map_ + h.blob_offset, h.blob_size, maxTokens_, h.format_version);
   Status s;
   if (!(s = check.weights(&weights_)) || !(s = check.codeObjects(&codeObjects_)) ||
       !(s = check.kernels(&kernels_)))

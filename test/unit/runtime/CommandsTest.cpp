@@ -124,7 +124,7 @@ namespace {
 
 /// forward(x: f32 [T, K]) -> y: ct [T, N] = x · Wᵀ, W f32 in panels.
 Bytes gemmToType(const std::vector<float> &w, int64_t N, int64_t K, fb::DType ct,
-                 bool accumulate = false) {
+                 bool accumulate = false, uint32_t formatVersion = moert::kFormatVersion) {
   ArtifactBuilder b(700);
   uint32_t W = b.addWeightPanels("w", {N, K}, w);
   FunctionBuilder f = b.function("forward");
@@ -133,7 +133,9 @@ Bytes gemmToType(const std::vector<float> &w, int64_t N, int64_t K, fb::DType ct
   f.output("y", ct, {-1, N}, y);
   f.gemm(buf(x), wt(W), buf(y), aff(1, 0), N, K, accumulate);
   b.model.functions.back()->commands.back()->command.AsGemm()->c_dtype = ct;
-  return b.build();
+  ArtifactBuilder::Options o;
+  o.formatVersion = formatVersion;
+  return b.build(o);
 }
 
 } // namespace
@@ -170,6 +172,15 @@ TEST(Gemm, SixteenBitCIsTheRoundedF32C) {
   EXPECT_NE(refused.status().message().find("a bf16 C is written, not accumulated"),
             std::string::npos)
       << refused.status().message();
+  // A 16-bit C in an artifact that claims a format before 6 (whose
+  // runtimes would read an f32 C) is refused too.
+  Bytes old = gemmToType(w, N, K, fb::DType::BF16, false, moert::kGemm16FormatVersion - 1);
+  auto oldRefused = moert::Model::fromMemory(old.data(), old.size());
+  ASSERT_FALSE(oldRefused);
+  EXPECT_NE(oldRefused.status().message().find(
+                "c_dtype is bf16 in an artifact of format version 5; a 16-bit C needs 6"),
+            std::string::npos)
+      << oldRefused.status().message();
 }
 
 TEST(Gemm, AccumulateAddsToC) {

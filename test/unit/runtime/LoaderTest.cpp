@@ -753,6 +753,20 @@ TEST(LoaderSemantic, RandomUniformWeights) {
                       "seed_split is " + std::to_string(split) + ", but f32 [");
     EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT, "splits them at 0 < seed_split < n");
   }
+  // A valid split in an artifact that claims a format before 8 (whose
+  // runtimes would generate every row from `seed`).
+  ArtifactBuilder ab(kMaxT);
+  makeSmall(ab);
+  ab.build();
+  ab.model.weights[0]->init = fb::WeightInit::RandomUniform;
+  ab.model.weights[0]->offset = ab.model.weights[0]->bytes = 0;
+  ab.model.weights[0]->checksums.clear();
+  ab.model.weights[0]->seed_split = 1;
+  ArtifactBuilder::Options o;
+  o.keepOffsets = true;
+  o.formatVersion = moert::kSeedSplitFormatVersion - 1;
+  EXPECT_LOAD_ERROR(ab.build(o), MOERT_INVALID_ARTIFACT,
+                    "weight 0 ('w'): seed_split is 1 in an artifact of format version 7; it needs 8");
 }
 
 TEST(LoaderSemantic, CodeObjects) {
