@@ -101,8 +101,8 @@ Status Model::generateSyntheticWeights() {
       for (uint64_t i = begin; i < end; ++i) {
         float v = 0.0f; // the padding of panels
         if (!panels && split) { // (rank >= 2)
-          uint64_t perMatrix = n * k;
-          v = w.syntheticValue(i / perMatrix, i % perMatrix / k, i % k, bound);
+          uint64_t values = n * k; // per matrix
+          v = w.syntheticValue(i / values, i % values / k, i % k, bound);
         } else if (!panels) {
           v = randomUniformWeight(seed, i, bound);
         } else {
