@@ -234,6 +234,19 @@ public:
   /// reads. When rounds16() the kernel rounds gate and up as it reads them
   /// and its result (ACT16). Returns the buffer that holds the result (the
   /// next GEMM's A).
+  /// An FFN's hidden activations act(x·gateᵀ) ⊙ x·upᵀ ([rows(T), f], the
+  /// down GEMM's A, of the type it reads): gate and up (ffnWeight buffers;
+  /// `gate` null when ungated) as one GEMM over their stacked weights when
+  /// gateUpWeight stacks them and `stack` allows, else one each.
+  /// `project(w, c, n, part)` writes C [rows(T), n] = x · wᵀ for `part` 0
+  /// (the gate), 1 (the up) or -1 (both, stacked), adding the part's biases
+  /// where it has them; `inner` is the type of the projections' results.
+  mlir::FailureOr<mlir::Value>
+  ffnHidden(mlir::Value gate, mlir::Value up, mlir::Value down, exec::Affine rows, int64_t f,
+            mlir::Type inner, moe::FfnAttr ffn, bool stack,
+            llvm::function_ref<mlir::LogicalResult(mlir::Value w, mlir::Value c, int64_t n,
+                                                   int part)>
+                project);
   mlir::FailureOr<mlir::Value> glu(mlir::Value gate, mlir::Value up, exec::Affine rows,
                                    int64_t width, moe::Activation act, double alpha,
                                    double limit, mlir::Value next = nullptr,

@@ -176,6 +176,28 @@ FailureOr<Value> ExecBuilder::glu(Value gate, Value up, Affine rows, int64_t wid
   return result;
 }
 
+FailureOr<Value> ExecBuilder::ffnHidden(
+    Value gate, Value up, Value down, Affine rows, int64_t f, Type inner, moe::FfnAttr ffn,
+    bool stack, function_ref<LogicalResult(Value, Value, int64_t, int)> project) {
+  double alpha = ffn.getAlpha().convertToDouble(), limit = ffn.getLimit().convertToDouble();
+  if (Value gateUp = stack ? gateUpWeight(gate, up) : Value()) {
+    Value c = alloc(rows, {2 * f}, inner);
+    if (failed(project(gateUp, c, 2 * f, /*part=*/-1)))
+      return failure();
+    return glu(c, c, rows, f, ffn.getActivation(), alpha, limit, down, /*fused=*/true);
+  }
+  Value gateOut;
+  if (gate) {
+    gateOut = alloc(rows, {f}, inner);
+    if (failed(project(gate, gateOut, f, /*part=*/0)))
+      return failure();
+  }
+  Value u = alloc(rows, {f}, inner);
+  if (failed(project(up, u, f, /*part=*/1)))
+    return failure();
+  return glu(gateOut, u, rows, f, ffn.getActivation(), alpha, limit, down);
+}
+
 LogicalResult ExecBuilder::expertBias(Value c, Value bias, Value offsets,
                                       Affine rows, int64_t experts,
                                       int64_t width, Value map) {
@@ -231,29 +253,14 @@ struct ExpertFfnLowering : ExecPattern<moe::ExpertFfnOp> {
     }
     // Gate and up as one GEMM over their stacked weights (no biases to add
     // between the GEMM and the GLU), or one GEMM each.
-    Value gateUp = op.getGateBias() || op.getUpBias() ? Value() : b.gateUpWeight(gate, *up);
-    FailureOr<Value> glued;
-    if (gateUp) {
-      Value c = b.alloc(r, {2 * f}, inner);
-      if (failed(b.groupedGemm(xp, gateUp, off, c, r, e, 2 * f, h, map)))
-        return failure();
-      glued = b.glu(c, c, r, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
-                ffn.getLimit().convertToDouble(), *down, /*fused=*/true);
-    } else {
-      Value gateOut;
-      if (gate) {
-        gateOut = b.alloc(r, {f}, inner);
-        if (failed(b.groupedGemm(xp, gate, off, gateOut, r, e, f, h, map)) ||
-            failed(b.expertBias(gateOut, op.getGateBias(), off, r, e, f, map)))
-          return failure();
-      }
-      Value u = b.alloc(r, {f}, inner);
-      if (failed(b.groupedGemm(xp, *up, off, u, r, e, f, h, map)) ||
-          failed(b.expertBias(u, op.getUpBias(), off, r, e, f, map)))
-        return failure();
-      glued = b.glu(gateOut, u, r, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
-                ffn.getLimit().convertToDouble(), *down);
-    }
+    Value biases[] = {op.getGateBias(), op.getUpBias()};
+    auto glued = b.ffnHidden(
+        gate, *up, *down, r, f, inner, ffn, !biases[0] && !biases[1],
+        [&](Value w, Value c, int64_t n, int part) -> LogicalResult {
+          if (failed(b.groupedGemm(xp, w, off, c, r, e, n, h, map)))
+            return failure();
+          return part < 0 ? success() : b.expertBias(c, biases[part], off, r, e, n, map);
+        });
     if (failed(glued))
       return failure();
     // The experts' outputs in the activation type too when only combines
@@ -360,26 +367,10 @@ struct SharedExpertLowering : ExecPattern<moe::SharedExpertOp> {
       b.hold16(y, out);
     }
     // Gate and up as one GEMM over their stacked weights, or one GEMM each.
-    FailureOr<Value> glued;
-    if (Value gateUp = b.gateUpWeight(gate, *up)) {
-      Value c = b.alloc(t, {2 * f}, inner);
-      if (failed(b.gemm(x, gateUp, c, t, 2 * f, h)))
-        return failure();
-      glued = b.glu(c, c, t, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
-                    ffn.getLimit().convertToDouble(), *down, /*fused=*/true);
-    } else {
-      Value gateOut;
-      if (gate) {
-        gateOut = b.alloc(t, {f}, inner);
-        if (failed(b.gemm(x, gate, gateOut, t, f, h)))
-          return failure();
-      }
-      Value u = b.alloc(t, {f}, inner);
-      if (failed(b.gemm(x, *up, u, t, f, h)))
-        return failure();
-      glued = b.glu(gateOut, u, t, f, ffn.getActivation(), ffn.getAlpha().convertToDouble(),
-                    ffn.getLimit().convertToDouble(), *down);
-    }
+    auto glued = b.ffnHidden(gate, *up, *down, t, f, inner, ffn, /*stack=*/true,
+                             [&](Value w, Value c, int64_t n, int) {
+                               return b.gemm(x, w, c, t, n, h);
+                             });
     if (failed(glued) || failed(b.gemm(*glued, *down, out, t, h, f)))
       return failure();
     // With 16-bit activations: the FFN's result rounded (written so when it
