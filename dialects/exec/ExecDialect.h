@@ -41,13 +41,19 @@ struct ShapeDim {
 };
 mlir::FailureOr<ShapeDim> parseShapeDim(mlir::Attribute entry);
 
-/// Whether `use` is the B operand of an exec.gemm or exec.grouped_gemm (the
-/// only reader a weight in panels may have).
 /// A quantized weight's element type (f8E4M3FN, f4E2M1FN, i8, i4): its
 /// GEMMs take f32 activations.
 bool isQuantizedWeightType(mlir::Type t);
 
+/// Whether `use` is the B operand of an exec.gemm or exec.grouped_gemm (the
+/// only reader a weight in panels may have).
 bool isGemmB(mlir::OpOperand &use);
+
+/// What the rows of the first of two stacked weights (exec.concat_weights)
+/// of element type `elem` must be a multiple of, so that every panel,
+/// quantization group and scale block lies in one part: 32, the panel
+/// width; 128 for fp8, its scale blocks.
+int64_t stackedRowsMultiple(mlir::Type elem);
 } // namespace moec::exec
 
 #endif // MOEC_DIALECT_EXEC_EXECDIALECT_H

@@ -121,6 +121,10 @@ bool moec::exec::isQuantizedWeightType(Type t) {
          t.isSignlessInteger(4);
 }
 
+int64_t moec::exec::stackedRowsMultiple(Type elem) {
+  return isa<Float8E4M3FNType>(elem) ? 128 : 32;
+}
+
 bool moec::exec::isGemmB(OpOperand &use) {
   if (auto g = dyn_cast<GemmOp>(use.getOwner()))
     return &use == &g.getBMutable();
@@ -291,7 +295,7 @@ LogicalResult ConcatWeightsOp::verify() {
     return emitOpError() << "stacks weights of one group size and layout (panels or not)";
   if (first.getRandomSeed().has_value() != second.getRandomSeed().has_value())
     return emitOpError() << "stacks two synthetic weights ('random') or none";
-  int64_t n1 = sa[sa.size() - 2], align = isa<Float8E4M3FNType>(elem) ? 128 : 32;
+  int64_t n1 = sa[sa.size() - 2], align = stackedRowsMultiple(elem);
   if (n1 % align != 0)
     return emitOpError() << "the first weight's rows (" << n1 << ") must be a multiple of "
                          << align

@@ -125,8 +125,8 @@ Value ExecBuilder::gateUpWeight(Value gate, Value up) {
   int64_t f = shape[shape.size() - 2];
   // The stacked matrices are stored as one weight of their shape would be:
   // the gate's rows end at a panel (for fp8, a scale block) boundary.
-  int64_t align = isa<Float8E4M3FNType>(type.getElementType()) ? 128 : 32;
-  if (!g || !u || up.getType() != gate.getType() || f % align != 0 ||
+  if (!g || !u || up.getType() != gate.getType() ||
+      f % exec::stackedRowsMultiple(type.getElementType()) != 0 ||
       g.getRandomSeed().has_value() != u.getRandomSeed().has_value())
     return Value();
   SmallVector<int64_t> stacked(shape);
