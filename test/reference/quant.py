@@ -199,6 +199,29 @@ def quantize_fp8_block(w):
     return encode_e4m3(q), scale
 
 
+def quantize_fp8_rows(x):
+    """float32 x [M, K] -> (codes uint8 [M, K], scales float32 [M,
+    ceil(K/128)]): activations quantized per row and block of 128 along K
+    (ragged at the end), as the CUDA target's cuBLASLt fp8 GEMMs read them
+    (docs/compiler.md, "fp8 weights"; DeepSeek-V3's "dynamic" activation
+    scheme): scale = float32(amax) / 448 in float32 (1.0 when amax is 0 or
+    NaN), code = encode_e4m3(float32(x / scale)). Non-finite values are not
+    refused: a NaN, or an infinity (whose block's scale is then infinite),
+    gives NaN codes, so the GEMM's row is NaN."""
+    x = np.asarray(x)
+    if x.dtype != np.float32 or x.ndim != 2:
+        raise TypeError("quantize_fp8_rows wants a float32 matrix, got %s %s" % (x.dtype, x.shape))
+    M, K = x.shape
+    kb = fp8_blocks(K)
+    pad = np.zeros((M, kb * FP8_BLOCK), dtype=np.float32)
+    pad[:, :K] = np.abs(x)
+    with np.errstate(invalid="ignore"):
+        amax = pad.reshape(M, kb, FP8_BLOCK).max(axis=-1)
+        scale = np.where(amax > 0, amax / F32(E4M3_MAX), F32(1)).astype(np.float32)
+        q = (x / np.repeat(scale, FP8_BLOCK, axis=-1)[:, :K]).astype(np.float32)
+    return encode_e4m3(q), scale
+
+
 # ----------------------------------------------------------------------------
 # e8m0, e2m1, MXFP4
 

@@ -222,3 +222,161 @@ func.func @grouped_gemv_fp8_warp(
   }
   return
 }
+
+// The e4m3 code of an f32: round to nearest even, finite values beyond ±448
+// saturating to 0x7E / 0xFE, the sign kept (-0.0 is 0x80), NaN and ±inf the
+// NaN code of their sign (0x7F / 0xFF): test/reference/quant.py's
+// encode_e4m3. Below 2^-6 (subnormal codes m · 2^-9) |x| · 2^9 is rounded
+// to an integer by adding and subtracting 2^23; above, the f32's mantissa
+// is rounded to 3 bits on its bits, and its exponent rebiased (127 -> 7).
+func.func private @f32_to_e4m3(%x: f32) -> i8 {
+  %bits = arith.bitcast %x : f32 to i32
+  %c1 = arith.constant 1 : i32
+  %c7 = arith.constant 7 : i32
+  %c20 = arith.constant 20 : i32
+  %c31 = arith.constant 31 : i32
+  %c126 = arith.constant 126 : i32
+  %c127 = arith.constant 127 : i32
+  %rebias = arith.constant 960 : i32
+  %halfUlp = arith.constant 524287 : i32
+  %absMask = arith.constant 2147483647 : i32
+  %minNormal = arith.constant 0.015625 : f32
+  %c512 = arith.constant 512.0 : f32
+  %magic = arith.constant 8388608.0 : f32
+  %inf = arith.constant 0x7F800000 : f32
+  %signBit = arith.shrui %bits, %c31 : i32
+  %sign = arith.shli %signBit, %c7 : i32
+  %u = arith.andi %bits, %absMask : i32
+  %a = arith.bitcast %u : i32 to f32
+  %t = arith.mulf %a, %c512 : f32
+  %t1 = arith.addf %t, %magic : f32
+  %t2 = arith.subf %t1, %magic : f32
+  %subCode = arith.fptoui %t2 : f32 to i32
+  %keep = arith.shrui %u, %c20 : i32
+  %odd = arith.andi %keep, %c1 : i32
+  %inc = arith.addi %halfUlp, %odd : i32
+  %rounded = arith.addi %u, %inc : i32
+  %top = arith.shrui %rounded, %c20 : i32
+  %normal = arith.subi %top, %rebias : i32
+  %sat = arith.minui %normal, %c126 : i32
+  %isSub = arith.cmpf olt, %a, %minNormal : f32
+  %mag0 = arith.select %isSub, %subCode, %sat : i32
+  %isNaN = arith.cmpf uno, %x, %x : f32
+  %isInf = arith.cmpf oeq, %a, %inf : f32
+  %bad = arith.ori %isNaN, %isInf : i1
+  %mag = arith.select %bad, %c127, %mag0 : i32
+  %code = arith.ori %mag, %sign : i32
+  %c = arith.trunci %code : i32 to i8
+  return %c : i8
+}
+
+// The activations of an fp8 GEMM that cuBLASLt runs with block scales
+// (sm_90: weights BLK128x128, activations VEC128; docs/runtime.md): each
+// row r of A (type AT: f32, bf16 or f16, widened exactly) that lies in an
+// expert's range [off[e], off[e + 1]) becomes e4m3 codes per block of 128
+// along K, scale = amax / 448 (1 for a block of zeros), code =
+// e4m3(a / scale) (test/reference/quant.py's quantize_fp8_rows). cuBLASLt
+// wants each expert's row count a multiple of 8 and its scales
+// [KB, rows] with rows contiguous, so expert e's M = off[e + 1] - off[e]
+// rows go to its own region: rows base .. base + M8 - 1 of Q, base =
+// roundup8(off[e]) + 16 e and M8 = roundup8(M) (regions never overlap;
+// QR = MR + 16 E + 8 rows hold them all), its scale (kb, i) at QS[KB ·
+// base + kb · M8 + i]. The pad rows M .. M8 - 1 get zero codes and scale 1
+// (their products are 0), written by the expert's rows i = j - M, j - 2M,
+// ... . One item per row of A (extent rows(T)); rows past the last range
+// write nothing. Lanes spread over the blocks of 128 (exec.spread); the
+// offsets were validated on the host before the launch (the grouped GEMM
+// reads them back), and a row whose search finds no range is skipped.
+func.func @quantize_fp8_act(
+    %a: memref<?x?xf32> {exec.element_type = "AT", exec.shape = ["MR", "K"]},
+    %off: memref<?xi32> {exec.shape = ["E+1"]},
+    %q: memref<?x?xi8> {exec.shape = ["QR", "K"]},
+    %qs: memref<?xf32> {exec.shape = ["QS"]},
+    %T: index, %begin: index, %end: index)
+    attributes {exec.kernel_params = {E = index, K = index, KB = index, MR = index,
+                                      QR = index, QS = index, AT = none}} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c7 = arith.constant 7 : index
+  %c8 = arith.constant 8 : index
+  %c16 = arith.constant 16 : index
+  %c128 = arith.constant 128 : index
+  %zero = arith.constant 0.0 : f32
+  %one = arith.constant 1.0 : f32
+  %fp8Max = arith.constant 448.0 : f32
+  %zeroCode = arith.constant 0 : i8
+  %cE = exec.param "E" : index
+  %cK = exec.param "K" : index
+  %cKB = exec.param "KB" : index
+  scf.for %r = %begin to %end step %c1 {
+    %ri = arith.index_cast %r : index to i32
+    // e: the experts whose range ends at or before r.
+    %e = scf.for %j = %c0 to %cE step %c1 iter_args(%n = %c0) -> (index) {
+      %j1 = arith.addi %j, %c1 : index
+      %endJ = memref.load %off[%j1] : memref<?xi32>
+      %before = arith.cmpi sle, %endJ, %ri : i32
+      %step = arith.select %before, %c1, %c0 : index
+      %n1 = arith.addi %n, %step : index
+      scf.yield %n1 : index
+    }
+    %isRow = arith.cmpi ult, %e, %cE : index
+    scf.if %isRow {
+      %e1 = arith.addi %e, %c1 : index
+      %o0i = memref.load %off[%e] : memref<?xi32>
+      %o1i = memref.load %off[%e1] : memref<?xi32>
+      %from = arith.cmpi sle, %o0i, %ri : i32
+      %below = arith.cmpi slt, %ri, %o1i : i32
+      %inRange = arith.andi %from, %below : i1
+      scf.if %inRange {
+        %o0 = arith.index_cast %o0i : i32 to index
+        %o1 = arith.index_cast %o1i : i32 to index
+        %m = arith.subi %o1, %o0 : index
+        %m7 = arith.addi %m, %c7 : index
+        %m8d = arith.divui %m7, %c8 : index
+        %m8 = arith.muli %m8d, %c8 : index
+        %b7 = arith.addi %o0, %c7 : index
+        %b8d = arith.divui %b7, %c8 : index
+        %b8 = arith.muli %b8d, %c8 : index
+        %e16 = arith.muli %e, %c16 : index
+        %base = arith.addi %b8, %e16 : index
+        %i = arith.subi %r, %o0 : index
+        %p = arith.addi %base, %i : index
+        %sBase = arith.muli %base, %cKB : index
+        %padFrom = arith.addi %m, %i : index
+        scf.for %kb = %c0 to %cKB step %c1 {
+          %k0 = arith.muli %kb, %c128 : index
+          %kEnd = arith.addi %k0, %c128 : index
+          %k1 = arith.minui %kEnd, %cK : index
+          %amax = scf.for %k = %k0 to %k1 step %c1 iter_args(%mx = %zero) -> (f32) {
+            %x = memref.load %a[%r, %k] : memref<?x?xf32>
+            %ax = math.absf %x : f32
+            %mx1 = arith.maximumf %mx, %ax : f32
+            scf.yield %mx1 : f32
+          }
+          %positive = arith.cmpf ogt, %amax, %zero : f32
+          %s0 = arith.divf %amax, %fp8Max : f32
+          %scale = arith.select %positive, %s0, %one : f32
+          %kbM = arith.muli %kb, %m8 : index
+          %sRow = arith.addi %sBase, %kbM : index
+          %sAt = arith.addi %sRow, %i : index
+          memref.store %scale, %qs[%sAt] : memref<?xf32>
+          scf.for %k = %k0 to %k1 step %c1 {
+            %x = memref.load %a[%r, %k] : memref<?x?xf32>
+            %y = arith.divf %x, %scale : f32
+            %code = func.call @f32_to_e4m3(%y) : (f32) -> i8
+            memref.store %code, %q[%p, %k] : memref<?x?xi8>
+          }
+          scf.for %j = %padFrom to %m8 step %m {
+            %pj = arith.addi %base, %j : index
+            scf.for %k = %k0 to %k1 step %c1 {
+              memref.store %zeroCode, %q[%pj, %k] : memref<?x?xi8>
+            }
+            %sj = arith.addi %sRow, %j : index
+            memref.store %one, %qs[%sj] : memref<?xf32>
+          }
+        } {exec.spread}
+      }
+    }
+  }
+  return
+}

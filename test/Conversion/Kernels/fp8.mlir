@@ -49,3 +49,25 @@
 // RUN: mlir-opt %t/driver.mlir --convert-scf-to-cf --convert-to-llvm --reconcile-unrealized-casts | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs > %t/out.txt
 // RUN: %python %S/Inputs/dequant_kernel.py fp8 check %t/out.txt | FileCheck %s --check-prefix=RAN
 // RAN: fp8 dequant: 26000 values equal the reference (219 NaN, 0 infinite)
+
+// quantize_fp8_act, the activations of the cuBLASLt engine (e4m3 per row
+// and block of 128, each expert's rows in its own region padded to a
+// multiple of 8), run on the CPU: every code and scale it writes equals
+// test/reference/quant.py's quantize_fp8_rows in the layout
+// docs/runtime.md states, the pad rows are zero with scale 1, and it writes
+// nothing else (the rows past the last expert included).
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=quantize_fp8_act name=qa bind=E=3,K=200,KB=2,MR=16,QR=72,QS=144,AT=f32" --symbol-privatize=exclude=qa --symbol-dce -o %t/qa.mlir
+// RUN: %python %S/Inputs/quantize_act_kernel.py driver %t/qa.mlir %t/qa_driver.mlir
+// RUN: mlir-opt %t/qa_driver.mlir --convert-linalg-to-loops --convert-scf-to-cf --convert-to-llvm --reconcile-unrealized-casts | mlir-runner -e main -entry-point-result=void -shared-libs=%mlir_runner_libs > %t/qa_out.txt
+// RUN: %python %S/Inputs/quantize_act_kernel.py check %t/qa_out.txt | FileCheck %s --check-prefix=QRAN
+// QRAN: fp8 activations: 4796 codes and 48 scales equal the reference (10 pad rows, 2 NaN codes, 387 subnormal codes, 252 ties)
+
+// A 16-bit A is read as its type and widened exactly (bf16: its bits
+// shifted into an f32's upper half).
+// RUN: moe-opt %moec_src/lib/Conversion/Kernels/fp8.mlir --exec-specialize-kernel="kernel=quantize_fp8_act name=qa bind=E=8,K=512,KB=4,MR=64,QR=200,QS=800,AT=bf16" | FileCheck %s --check-prefix=QBF16
+// QBF16: func.func @qa(%[[A:.*]]: memref<64x512xbf16>, %{{.*}}: memref<9xi32>, %[[Q:.*]]: memref<200x512xi8>, %[[QS:.*]]: memref<800xf32>,
+// QBF16: %[[X:.*]] = memref.load %[[A]]
+// QBF16-NEXT: %[[H:.*]] = arith.bitcast %[[X]] : bf16 to i16
+// QBF16-NEXT: %[[W:.*]] = arith.extui %[[H]] : i16 to i32
+// QBF16-NEXT: arith.shli %[[W]], %c16_i32 : i32
+// QBF16: } {exec.spread}

@@ -61,6 +61,17 @@ def nested(matrix, fmt):
     return "[" + ", ".join("[" + ", ".join(fmt(v) for v in row) + "]" for row in matrix) + "]"
 
 
+def write_driver(kernel, text, path):
+    """Writes the module in file `kernel` (the specialized kernel) with
+    `text` (globals and a main that calls it) added inside, to `path`."""
+    with open(kernel) as f:
+        module = f.read().rstrip()
+    if not module.endswith("}"):
+        sys.exit("error: %s is not a module" % kernel)
+    with open(path, "w") as f:
+        f.write(module[:-1] + text + "}\n")
+
+
 def driver(fmt, kernel, path):
     N, K = SIZES[fmt]
     if fmt == "fp8":
@@ -97,12 +108,7 @@ func.func @main() {{
   return
 }}
 """
-    with open(kernel) as f:
-        module = f.read().rstrip()
-    if not module.endswith("}"):
-        sys.exit("error: %s is not a module" % kernel)
-    with open(path, "w") as f:
-        f.write(module[:-1] + text + "}\n")
+    write_driver(kernel, text, path)
 
 
 def check(fmt, path):
