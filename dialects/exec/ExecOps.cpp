@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "exec/ExecDialect.h"
 #include "moert/format.h"
+#include "moert/fp8.h"
 
 #include "mlir/Interfaces/FunctionInterfaces.h"
 
@@ -78,6 +79,23 @@ FailureOr<Type> gemmOperandType(Operation *op, Value b, bool dequant) {
 /// B's element type: A's, or fp8 against f32 activations.
 Type gemmWeightType(Value b) {
   return cast<BufferType>(b.getType()).getElementType();
+}
+
+/// `act_quant` (cuBLASLt's block-scaled fp8 GEMM) needs an fp8 B with its
+/// `dequant` kernel, for GPUs without it, and shapes that fit.
+LogicalResult verifyActQuant(Operation *op, bool set, bool dequant, Value b,
+                             int64_t n, int64_t k) {
+  if (!set)
+    return success();
+  if (!dequant || !isa<Float8E4M3FNType>(gemmWeightType(b)))
+    return op->emitOpError() << "act_quant goes with an fp8 (f8E4M3FN) B and its "
+                                "dequant kernel, got "
+                             << b.getType() << (dequant ? "" : " without dequant");
+  if (!moert::fp8BlockScaledGemmFits(n, k))
+    return op->emitOpError() << "act_quant needs n and k multiples of 16 and "
+                                "ceil(k / 128) a multiple of 4, got n = "
+                             << n << ", k = " << k;
+  return success();
 }
 
 /// `int8_activations` needs an int8 / int4 B.
@@ -352,6 +370,11 @@ LogicalResult GemmOp::verify() {
     return emitOpError() << "a " << c << " C is written, not accumulated";
   if (getC() == getA() || getC() == getB())
     return emitOpError() << "C must not be an operand";
+  if (getActQuant() && getAccumulate())
+    return emitOpError() << "act_quant's GEMM is written, not accumulated";
+  if (failed(verifyActQuant(*this, getActQuant().has_value(), getDequant().has_value(),
+                            getB(), n, k)))
+    return failure();
   return verifyInt8Activations(*this, getInt8Activations(), getB());
 }
 
@@ -383,6 +406,9 @@ LogicalResult GroupedGemmOp::verify() {
   if (getGemvMaxTokens() && *getGemvMaxTokens() < 1)
     return emitOpError() << "gemv_max_tokens must be at least 1, got "
                          << *getGemvMaxTokens();
+  if (failed(verifyActQuant(*this, getActQuant().has_value(), getDequant().has_value(),
+                            getB(), n, k)))
+    return failure();
   return verifyInt8Activations(*this, getInt8Activations(), getB());
 }
 

@@ -263,12 +263,22 @@ def Exec_GemmOp : Exec_Op<"gemm"> {
     (`dequant_fp8`: buffers B's codes, its scales, the bf16 copy;
     `dequant_mxfp4`: B's MXFP4 rows, the copy; extent n) writes one [n, k]
     matrix as bf16 for the vendor GEMM.
+
+    An fp8 B may also carry `act_quant = @kernel`, the engine of GPUs of
+    compute capability 9.0: cuBLASLt's block-scaled fp8 GEMM over B's codes
+    and scales as stored, against A quantized to e4m3 per row and block of
+    128 along k by the kernel (`quantize_fp8_act`: buffers A, offsets,
+    codes, scales; extent rows; moert/fp8.h's fp8ActRows rows). It needs
+    `dequant` too (the engine of other GPUs), n and k multiples of 16 and
+    ceil(k / 128) a multiple of 4 (moert/fp8.h's fp8BlockScaledGemmFits),
+    and no `accumulate`.
   }];
   let arguments = (ins Exec_BufferType:$a, Exec_BufferType:$b,
                        Exec_BufferType:$c, Exec_AffineAttr:$rows, I64Attr:$n,
                        I64Attr:$k, UnitAttr:$accumulate,
                        UnitAttr:$int8_activations,
-                       OptionalAttr<FlatSymbolRefAttr>:$dequant);
+                       OptionalAttr<FlatSymbolRefAttr>:$dequant,
+                       OptionalAttr<FlatSymbolRefAttr>:$act_quant);
   let assemblyFormat = [{
     $a `,` $b `->` $c `rows` `(` $rows `)` `n` `(` $n `)` `k` `(` $k `)`
     attr-dict `:` type($a) `,` type($b) `->` type($c)
@@ -281,8 +291,11 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
     Operand types as `exec.gemm`: A and B f32, bf16 or f16 alike, or A f32
     and B fp8, mxfp4, int8 or int4 (with `int8_activations` as
     `exec.gemm`'s), or on the CUDA target A bf16 and B fp8 or mxfp4 with
-    `dequant` (as `exec.gemm`'s, applied to each expert's matrix); C f32, or bf16
-    or f16 (a 16-bit function's activations: each sum rounded to nearest even).
+    `dequant` (as `exec.gemm`'s, applied to each expert's matrix) and
+    possibly `act_quant` (as `exec.gemm`'s, the kernel run once over all the
+    experts' rows, each expert's cuBLASLt GEMM reading its own region); C
+    f32, or bf16 or f16 (a 16-bit function's activations: each sum rounded
+    to nearest even).
 
     The compiler's choice of engine for the CUDA target: without `gemv`, a
     vendor GEMM (cuBLAS) per expert, after the offsets are read back to the
@@ -308,7 +321,8 @@ def Exec_GroupedGemmOp : Exec_Op<"grouped_gemm"> {
                        I64Attr:$k, OptionalAttr<FlatSymbolRefAttr>:$gemv,
                        OptionalAttr<I64Attr>:$gemv_max_tokens,
                        UnitAttr:$int8_activations,
-                       OptionalAttr<FlatSymbolRefAttr>:$dequant);
+                       OptionalAttr<FlatSymbolRefAttr>:$dequant,
+                       OptionalAttr<FlatSymbolRefAttr>:$act_quant);
   let assemblyFormat = [{
     $a `,` $b `,` $offsets (`map` $map^)? `->` $c `rows` `(` $rows `)` `experts` `(` $experts `)`
     `n` `(` $n `)` `k` `(` $k `)` attr-dict `:` type($a) `,` type($b) `,`

@@ -220,7 +220,8 @@ struct MoeLowerToExecPass
                            isIntWeightType(weightType) ? int64_t(groupSize) : 0,
                            int8Activations,
                            // Not given: the target's default (docs/compiler.md).
-                           fuseGateUp.hasValue() ? bool(fuseGateUp) : cuda});
+                           fuseGateUp.hasValue() ? bool(fuseGateUp) : cuda,
+                           bool(fp8Cublaslt)});
     ExecTypeConverter &types = lowering.getTypeConverter();
     RewritePatternSet patterns(&getContext());
     populateMoeToExecPatterns(lowering, patterns);

@@ -1591,13 +1591,14 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
     } else if (auto g = dyn_cast<exec::GemmOp>(op)) {
       fb::Ref a = ref(g.getA()), b = ref(g.getB()), c = ref(g.getC());
       fb::Affine rows = affine(g.getRows());
-      std::optional<int32_t> dequant = optionalKernel(op, g.getDequant());
-      if (!dequant)
+      std::optional<int32_t> dequant = optionalKernel(op, g.getDequant()),
+                             actQuant = optionalKernel(op, g.getActQuant());
+      if (!dequant || !actQuant)
         break;
       auto gemm = fb::CreateGemm(fbb, &a, &b, &c, &rows, g.getN(), g.getK(),
                                  g.getAccumulate(), bufferDType(g.getB()),
                                  g.getInt8Activations(), *dequant,
-                                 bufferDType(g.getC()));
+                                 bufferDType(g.getC()), *actQuant);
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_Gemm, gemm.Union()));
     } else if (auto g = dyn_cast<exec::GroupedGemmOp>(op)) {
@@ -1605,8 +1606,9 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
               o = ref(g.getOffsets());
       fb::Affine rows = affine(g.getRows());
       std::optional<int32_t> gemv = optionalKernel(op, g.getGemv()),
-                             dequant = optionalKernel(op, g.getDequant());
-      if (!gemv || !dequant)
+                             dequant = optionalKernel(op, g.getDequant()),
+                             actQuant = optionalKernel(op, g.getActQuant());
+      if (!gemv || !dequant || !actQuant)
         break;
       fb::Ref map = g.getMap() ? ref(g.getMap()) : fb::Ref();
       auto gemm = fb::CreateGroupedGemm(fbb, &a, &b, &c, &o, &rows,
@@ -1616,7 +1618,7 @@ flatbuffers::Offset<fb::Function> Writer::function(func::FuncOp fn) {
                                         g.getInt8Activations(), *dequant,
                                         g.getMap() ? &map : nullptr,
                                         bool(g.getMap()),
-                                        bufferDType(g.getC()));
+                                        bufferDType(g.getC()), *actQuant);
       commands.push_back(
           fb::CreateCommandEntry(fbb, fb::Command_GroupedGemm, gemm.Union()));
     } else if (auto x = dyn_cast<exec::ExchangeOp>(op)) {
@@ -1815,14 +1817,20 @@ LogicalResult Writer::write(StringRef path) {
   // Format 5 only where a function has run parameters (noisy routers): a
   // runtime that reads format 4 only must refuse those, and reads the rest.
   // Format 6 only where a GEMM writes a 16-bit C; 8 only where a synthetic
-  // weight is stacked from two.
-  bool runParams = false, c16 = false, seedSplit = false;
+  // weight is stacked from two; 9 only where a GEMM has cuBLASLt's fp8 engine.
+  bool runParams = false, c16 = false, seedSplit = false, actQuant = false;
   module.walk([&](exec::ConcatWeightsOp c) {
     seedSplit |= c.getFirst().getDefiningOp<exec::WeightOp>().getRandomSeed().has_value();
   });
   module.walk([&](exec::RunParamsOp) { runParams = true; });
-  module.walk([&](exec::GemmOp g) { c16 |= bufferDType(g.getC()) != fb::DType_F32; });
-  module.walk([&](exec::GroupedGemmOp g) { c16 |= bufferDType(g.getC()) != fb::DType_F32; });
+  module.walk([&](exec::GemmOp g) {
+    c16 |= bufferDType(g.getC()) != fb::DType_F32;
+    actQuant |= g.getActQuant().has_value();
+  });
+  module.walk([&](exec::GroupedGemmOp g) {
+    c16 |= bufferDType(g.getC()) != fb::DType_F32;
+    actQuant |= g.getActQuant().has_value();
+  });
   header.format_version = moert::kMinFormatVersion;
   if (runParams)
     header.format_version = std::max(header.format_version, moert::kRunParamsFormatVersion);
@@ -1832,6 +1840,8 @@ LogicalResult Writer::write(StringRef path) {
     header.format_version = std::max(header.format_version, moert::kRunWordFormatVersion);
   if (seedSplit)
     header.format_version = std::max(header.format_version, moert::kSeedSplitFormatVersion);
+  if (actQuant)
+    header.format_version = std::max(header.format_version, moert::kActQuantFormatVersion);
   header.header_size = kHeaderBytes;
   header.blob_offset = kHeaderBytes;
   header.table_offset = out.size();

@@ -84,16 +84,24 @@ FailureOr<DictionaryAttr> moec::computeKernelBounds(ModuleOp module,
       note(launch.getKernel(), std::max(extent.at(maxTokens), extent.at(1)));
     });
     // A grouped GEMM's generated kernel runs over experts · n items, a
-    // GEMM's dequant kernel over the n rows of one matrix.
+    // GEMM's dequant kernel over the n rows of one matrix, its act_quant
+    // kernel over its rows.
+    auto noteRows = [&](std::optional<StringRef> kernel, ArrayRef<int64_t> rows) {
+      exec::Affine r = exec::toAffine(rows);
+      if (kernel)
+        note(*kernel, std::max(r.at(maxTokens), r.at(1)));
+    };
     fn.walk([&](exec::GroupedGemmOp gemm) {
       if (auto gemv = gemm.getGemv())
         note(*gemv, gemm.getExperts() * gemm.getN());
       if (auto dequant = gemm.getDequant())
         note(*dequant, gemm.getN());
+      noteRows(gemm.getActQuant(), gemm.getRows());
     });
     fn.walk([&](exec::GemmOp gemm) {
       if (auto dequant = gemm.getDequant())
         note(*dequant, gemm.getN());
+      noteRows(gemm.getActQuant(), gemm.getRows());
     });
   }
   Builder b(kernels.getContext());

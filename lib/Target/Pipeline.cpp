@@ -88,7 +88,8 @@ void moec::buildCompilePipeline(OpPassManager &pm,
       MoeLowerToExecOptions{options.maxTokens, options.target,
                             options.weightType, options.groupSize,
                             options.int8Activations, options.cudaGemvMaxTokens,
-                            options.fuseGateUp.value_or(options.target == ExecTarget::Cuda)}));
+                            options.fuseGateUp.value_or(options.target == ExecTarget::Cuda),
+                            options.cudaFp8Cublaslt}));
   pm.addPass(createExecPlanMemory());
   if (options.target == ExecTarget::Cpu && options.packWeights)
     pm.addPass(createMoePackWeights());
@@ -159,6 +160,9 @@ struct PipelineOptions : PassPipelineOptions<PipelineOptions> {
   Option<int64_t> cudaGemvMaxTokens{
       *this, "cuda-gemv-max-tokens", llvm::cl::init(0),
       llvm::cl::desc("cuda: grouped GEMMs run the generated kernel at T <= N")};
+  Option<bool> cudaFp8Cublaslt{
+      *this, "cuda-fp8-cublaslt", llvm::cl::init(true),
+      llvm::cl::desc("cuda: fp8 GEMMs also record cuBLASLt's block-scaled engine")};
   Option<std::string> cpu{*this, "cpu", llvm::cl::init("x86-64-v3"),
                           llvm::cl::desc("the CPU the kernels are tuned for")};
   Option<int64_t> shardRanks{
@@ -197,6 +201,7 @@ void moec::registerCompilePipeline() {
         if (o.fuseGateUp.hasValue())
           options.fuseGateUp = o.fuseGateUp;
         options.cudaGemvMaxTokens = o.cudaGemvMaxTokens;
+        options.cudaFp8Cublaslt = o.cudaFp8Cublaslt;
         options.shardRanks = o.shardRanks;
         options.shardSlots = o.shardSlots;
         options.shardRecvRows = o.shardRecvRows;

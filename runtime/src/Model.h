@@ -89,6 +89,10 @@ struct CommandSpec {
   // Gemm and GroupedGemm of f8e4m3 weights on the CUDA target: the kernel
   // that writes one [n, k] matrix of B as bf16 for the vendor GEMM.
   int64_t dequantKernel = -1;
+  // ... and on GPUs of compute capability 9.0, cuBLASLt's block-scaled fp8
+  // GEMM after this kernel quantizes A (buffers a, the groups' offsets, the
+  // session's e4m3 copy of A and its scales; extent rows(T)); -1: none.
+  int64_t actQuantKernel = -1;
   // GroupedGemm of a rank's slots (expert parallelism): group g multiplies
   // by B's matrix map[g] of mapExperts.
   bool hasMap = false;

@@ -628,6 +628,17 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
   // What Gemm and GroupedGemm share (a Gemm is one expert): C[rows, n] =
   // A[rows, k] · B[experts, n, k]ᵀ, C written, A and B read, C disjoint from
   // both.
+  // A GEMM's own kernel (dequant, act_quant) touches at most `most[a]`
+  // bytes through argument a, which `given` provides.
+  auto argBounds = [&](const KernelSpec &k, const char *label,
+                       const std::vector<uint64_t> &most, const std::string &given) -> Status {
+    for (size_t a = 0; a < most.size(); ++a)
+      if (k.argBytes[a] > most[a])
+        return error(MOERT_INVALID_ARTIFACT, where, ": ", label, " kernel '", k.name,
+                     "' may touch ", k.argBytes[a], " bytes through argument ", a, ", but ",
+                     given, " gives it ", most[a]);
+    return Status();
+  };
   auto matmul = [&](const auto *c, int64_t experts, const char *bLabel,
                     const char *bShape, Ends *needA, Ends *needB,
                     Ends *needC) -> Status {
@@ -773,11 +784,56 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
       if (k.writes & ~(uint64_t(1) << (most.size() - 1)))
         return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel '", k.name,
                      "' writes arguments other than its last (the copy)");
-      for (size_t a = 0; a < most.size(); ++a)
-        if (k.argBytes[a] > most[a])
-          return error(MOERT_INVALID_ARTIFACT, where, ": dequant kernel '", k.name,
-                       "' may touch ", k.argBytes[a], " bytes through argument ", a,
-                       ", but one [", out->n, ", ", out->k, "] matrix gives it ", most[a]);
+      if (!(st = argBounds(k, "dequant", most,
+                           "one [" + std::to_string(out->n) + ", " + std::to_string(out->k) +
+                               "] matrix")))
+        return st;
+    }
+    int64_t aq = c->act_quant_kernel();
+    if (aq != -1) {
+      if (version_ < kActQuantFormatVersion)
+        return error(MOERT_INVALID_ARTIFACT, where, ": act_quant kernel ", aq,
+                     " in an artifact of format version ", version_, "; it needs ",
+                     kActQuantFormatVersion);
+      if (!cuda || out->dtype != MOERT_F8E4M3)
+        return error(MOERT_INVALID_ARTIFACT, where, ": act_quant kernel ", aq,
+                     ", but only an f8e4m3 GEMM on the cuda target has one");
+      if (out->accumulate)
+        return error(MOERT_INVALID_ARTIFACT, where,
+                     ": an act_quant GEMM is written, not accumulated");
+      if (!fp8BlockScaledGemmFits(out->n, out->k))
+        return error(MOERT_INVALID_ARTIFACT, where, ": an act_quant GEMM needs n and k "
+                     "multiples of 16 and ceil(k / 128) a multiple of 4, got n = ",
+                     out->n, ", k = ", out->k);
+      if (aq < 0 || static_cast<uint64_t>(aq) >= kernels_->size())
+        return error(MOERT_INVALID_ARTIFACT, where, ": act_quant kernel ", aq,
+                     " does not exist (the artifact has ", kernels_->size(), " kernels)");
+      // Its bounds: it reads A's rows and the groups' offsets and writes
+      // only the quantized copy and its scales (fp8ActRows rows).
+      const KernelSpec &k = (*kernels_)[static_cast<size_t>(aq)];
+      int64_t groups = out->kind == CommandKind::GroupedGemm ? out->experts : 1;
+      uint64_t qRows = static_cast<uint64_t>(fp8ActRows(rows.max(), groups));
+      std::vector<uint64_t> most = {
+          static_cast<uint64_t>(needA->max()), static_cast<uint64_t>(groups + 1) * 4,
+          qRows * static_cast<uint64_t>(out->k),
+          qRows * static_cast<uint64_t>(fp8Blocks(out->k)) * 4};
+      if (k.numArgs != most.size() || k.maxExtent < rows.max())
+        return error(MOERT_INVALID_ARTIFACT, where, ": act_quant kernel '", k.name, "' takes ",
+                     k.numArgs, " buffers over at most ", k.maxExtent,
+                     " rows, expected 4 (a, offsets, codes, scales) over ", rows.max());
+      if (k.writes & ~uint64_t(0b1100))
+        return error(MOERT_INVALID_ARTIFACT, where, ": act_quant kernel '", k.name,
+                     "' writes arguments other than the codes and the scales");
+      if (!(st = argBounds(k, "act_quant", most, "the GEMM")))
+        return st;
+      // cuBLASLt writes each group's rows rounded up to 8: C has room for 8
+      // more.
+      Ends padded{rows.first + 8, rows.last + 8}, needPadded;
+      if (!(st = product(where + ": (rows + 8) x n", {out->n, cSize}, padded, &needPadded)) ||
+          !(st = fits(out->c, where + ": operand c", needPadded,
+                      cName + " [rows + 8, n] (an act_quant GEMM's pad rows)", out->cDtype)))
+        return st;
+      out->actQuantKernel = aq;
     }
     return Status();
   };

@@ -471,3 +471,45 @@ func.func @block_not_expanded(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
   %y = moe.block %x router %wg experts(up %u, down %d) routing #moe.routing<k = 1> ffn <activation = relu, gated = false> : (tensor<?x8xf32>, tensor<4x8xf32>, tensor<4x6x8xf32>, tensor<4x8x6xf32>) -> tensor<?x8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+// fp8 on the cuda target where cuBLASLt's block-scaled GEMM fits (n and k
+// multiples of 16, ceil(k / 128) a multiple of 4): the GEMM also names the
+// act_quant kernel that quantizes A per row and block of 128 (A, offsets,
+// codes, scales: fp8ActRows = rows + 16 · groups + 8 of them), and C gets 8
+// more rows of room for cuBLASLt's pad rows. The shared expert's down
+// projection (k = 256: two blocks) keeps only the dequant engine; so does
+// every GEMM with fp8-cublaslt=false.
+// RUN: moe-opt %s --moe-lower-to-exec="max-tokens=64 weight-type=fp8 target=cuda fp8-cublaslt=false" -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=FP8NOLT
+// FP8CUDA-LABEL: func.func @fp8_cublaslt
+// FP8CUDA: %[[SGU:.*]] = exec.alloc offset(0) bytes([2048, 16384]) : <?x512xf32>
+// FP8CUDA: exec.gemm %{{.*}}, %{{.*}} -> %[[SGU]] rows([1, 0]) n(512) k(512) {act_quant = @[[AS:quantize_fp8_act_[0-9]+]], dequant = @dequant_fp8_{{[0-9]+}}} : <?x512xbf16>, <512x512xf8E4M3FN> -> <?x512xf32>
+// FP8CUDA: exec.gemm %{{.*}}, %{{.*}} -> %{{.*}} rows([1, 0]) n(512) k(256) {dequant = @dequant_fp8_{{[0-9]+}}} : <?x256xbf16>
+// FP8CUDA: %[[GU:.*]] = exec.alloc offset(0) bytes([8192, 32768]) : <?x1024xf32>
+// FP8CUDA: exec.grouped_gemm %{{.*}}, %{{.*}}, %[[OFF:.*]] -> %[[GU]] rows([2, 0]) experts(2) n(1024) k(512) {act_quant = @[[AQ:quantize_fp8_act_[0-9]+]], dequant = @dequant_fp8_{{[0-9]+}}, gemv = @grouped_gemv_fp8_warp_{{[0-9]+}}, gemv_max_tokens = 8 : i64} : <?x512xbf16>, <2x1024x512xf8E4M3FN>, <3xi32> -> <?x1024xf32>
+// FP8CUDA: exec.grouped_gemm %{{.*}}, %{{.*}}, %[[OFF]] -> %{{.*}} rows([2, 0]) experts(2) n(512) k(512) {act_quant = @[[AQ]], dequant = @dequant_fp8_{{[0-9]+}}, gemv = @grouped_gemv_fp8_warp_{{[0-9]+}}, gemv_max_tokens = 8 : i64}
+// FP8CUDA: func.func @[[AS]](%{{.*}}: memref<64x512xbf16>, %{{.*}}: memref<2xi32>, %{{.*}}: memref<88x512xi8>, %{{.*}}: memref<352xf32>,
+// FP8CUDA: func.func @[[AQ]](%{{.*}}: memref<128x512xbf16>, %{{.*}}: memref<3xi32>, %{{.*}}: memref<168x512xi8>, %{{.*}}: memref<672xf32>,
+// FP8NOLT-LABEL: func.func @fp8_cublaslt
+// FP8NOLT-NOT: act_quant
+// FP8NOLT: exec.grouped_gemm {{.*}} n(1024) k(512) {dequant = @dequant_fp8_{{[0-9]+}}}
+// FP8NOLT-NOT: act_quant
+// FP8NOLT-NOT: quantize_fp8_act
+func.func @fp8_cublaslt(%x: tensor<?x512xf32>) -> tensor<?x512xf32> {
+  %wg = moe.weight "gate" from "m.safetensors" : tensor<2x512xf32>
+  %w1 = moe.weight "e.{e}.w1" from "m.safetensors" format fp8_e4m3 scales "e.{e}.w1_scale_inv" : tensor<2x512x512xf32>
+  %w3 = moe.weight "e.{e}.w3" from "m.safetensors" format fp8_e4m3 scales "e.{e}.w3_scale_inv" : tensor<2x512x512xf32>
+  %w2 = moe.weight "e.{e}.w2" from "m.safetensors" format fp8_e4m3 scales "e.{e}.w2_scale_inv" : tensor<2x512x512xf32>
+  %sg = moe.weight "s.gate" from "m.safetensors" : tensor<256x512xf32>
+  %su = moe.weight "s.up" from "m.safetensors" : tensor<256x512xf32>
+  %sd = moe.weight "s.down" from "m.safetensors" : tensor<512x256xf32>
+  %sh = moe.shared_expert %x gate %sg up %su down %sd <activation = silu> : (tensor<?x512xf32>, tensor<256x512xf32>, tensor<256x512xf32>, tensor<512x256xf32>) -> tensor<?x512xf32>
+  %l = moe.router %x, %wg : tensor<?x512xf32>, tensor<2x512xf32> -> tensor<?x2xf32>
+  %w, %i = moe.topk %l <k = 2, scoring = none, softmax_after_topk = true> : tensor<?x2xf32> -> tensor<?x2xf32>, tensor<?x2xi32>
+  %c, %o, %r, %s = moe.dispatch %i experts(2) : tensor<?x2xi32> -> tensor<2xi32>, tensor<3xi32>, tensor<?xi32>, tensor<?x2xi32>
+  %xp = moe.permute %x, %r : tensor<?x512xf32>, tensor<?xi32> -> tensor<?x512xf32>
+  %y = moe.expert_ffn %xp, %o gate %w1 up %w3 down %w2 <activation = silu> : (tensor<?x512xf32>, tensor<3xi32>, tensor<2x512x512xf32>, tensor<2x512x512xf32>, tensor<2x512x512xf32>) -> tensor<?x512xf32>
+  %out = moe.combine %y, %w, %s addend %sh : (tensor<?x512xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<?x512xf32>) -> tensor<?x512xf32>
+  return %out : tensor<?x512xf32>
+}

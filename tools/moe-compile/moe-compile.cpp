@@ -122,6 +122,15 @@ static cl::opt<int64_t> cudaGemvMaxTokens(
              "experts' row ranges on the GPU (no host synchronization), "
              "instead of cuBLAS when a run's T <= N; the choice is recorded "
              "in the artifact (default 0: cuBLAS at every T)"));
+static cl::opt<bool> cudaFp8Cublaslt(
+    "cuda-fp8-cublaslt", cl::init(true), cl::cat(category),
+    cl::desc("--target=cuda: fp8 GEMMs whose shapes fit (n and k multiples of 16, "
+             "ceil(k / 128) a multiple of 4) also record cuBLASLt's block-scaled "
+             "fp8 engine, which a GPU of compute capability 9.0 runs above "
+             "--cuda-gemv-max-tokens: the activations quantized to e4m3 per row "
+             "and block of 128, the weights' codes and scales read as stored "
+             "(docs/compiler.md, \"fp8 weights\"). Other GPUs, and false, "
+             "dequantize each matrix to bf16 for cuBLAS (default true)"));
 static cl::opt<int64_t> shardRanks(
     "shard-experts", cl::init(0), cl::cat(category), cl::value_desc("RANKS"),
     cl::desc("expert parallelism over RANKS ranks (pass moe-shard-experts): "
@@ -243,7 +252,8 @@ int main(int argc, char **argv) {
       "              [--cpu=NAME] [--sign KEY]\n"
       "              [--shard-experts=RANKS [--shard-slots=S] [--shard-recv-rows=N]]\n"
       "  moe-compile --generate-key NAME   (writes NAME.key and NAME.pub)\n"
-      "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n\n"
+      "              [--cuda-binary=auto|ptx|cubin] [--cuda-gemv-max-tokens=N]\n"
+      "              [--cuda-fp8-cublaslt=true|false]\n\n"
       "Stages: input (parse and verify), expand (moe.block → primitives, "
       "canonicalized), exec\n(buffers, memory plan, "
       "kernels and GEMM calls), codegen (kernels\ncompiled to a host shared "
@@ -306,6 +316,8 @@ int main(int argc, char **argv) {
     return fail("--cuda-gemv-max-tokens must be >= 0");
   if (cudaGemvMaxTokens > 0 && options.target != moec::ExecTarget::Cuda)
     return fail("--cuda-gemv-max-tokens is for --target=cuda");
+  if (cudaFp8Cublaslt.getNumOccurrences() && options.target != moec::ExecTarget::Cuda)
+    return fail("--cuda-fp8-cublaslt is for --target=cuda");
   if (shardRanks < 0 || shardSlots < 0 || shardRecvRows < 0)
     return fail("--shard-experts, --shard-slots and --shard-recv-rows must be >= 0");
   if ((shardSlots || shardRecvRows) && !shardRanks)
@@ -352,6 +364,7 @@ int main(int argc, char **argv) {
   if (fuseGateUp.getNumOccurrences()) // else the target's default
     options.fuseGateUp = fuseGateUp;
   options.cudaGemvMaxTokens = cudaGemvMaxTokens;
+  options.cudaFp8Cublaslt = cudaFp8Cublaslt;
   options.cudaBinary = emitPtx ? moec::CudaBinary::Ptx : *binary;
   options.cudaPath = cudaPath;
   options.shardRanks = shardRanks;

@@ -63,6 +63,9 @@ struct ExecLoweringOptions {
   /// An FFN's gate and up projections as one GEMM over their stacked
   /// weights (ExecBuilder::gateUpWeight).
   bool fuseGateUp = true;
+  /// The CUDA target's fp8 GEMMs also get cuBLASLt's block-scaled engine
+  /// where their shapes fit (exec `act_quant`).
+  bool cudaFp8BlockScaled = true;
 };
 
 /// The element type of the buffer that holds an activation of `elem`: f32
@@ -182,6 +185,15 @@ public:
   /// GEMM (the GEMM's `dequant`); null for other weights and targets.
   mlir::FailureOr<mlir::FlatSymbolRefAttr> dequantKernel(mlir::Value w,
                                                          int64_t n, int64_t k);
+  /// The CUDA target's cuBLASLt engine for an fp8 `w` (the GEMM's
+  /// `act_quant`): the kernel that quantizes A (`a`, rows(T) rows) per row
+  /// and block of 128 for `groups` groups of rows; C's buffer (`c`, an
+  /// exec.alloc) grows by 8 rows for the pad rows cuBLASLt writes. Null
+  /// where the option is off, `w` is not fp8, the shapes do not fit
+  /// (moert/fp8.h) or C is not the lowering's own buffer.
+  mlir::FailureOr<mlir::FlatSymbolRefAttr> actQuantKernel(mlir::Value a, mlir::Value w,
+                                                          mlir::Value c, exec::Affine rows,
+                                                          int64_t groups, int64_t n, int64_t k);
   /// A launch of kernel `spec` over [0, extent(T)) in chunks of `grain`
   /// (limited, after limitRows, when the extent is those rows).
   mlir::LogicalResult launch(const KernelSpecialization &spec,

@@ -77,7 +77,11 @@ def MoeLowerToExec : Pass<"moe-lower-to-exec", "::mlir::ModuleOp"> {
            "an FFN's gate and up projections as one GEMM of N = 2F over their "
            "stacked weights (exec.concat_weights) where they stack: no "
            "biases, F a multiple of 32 (of 128 for fp8). Not given: on for "
-           "the cuda target, off for cpu">
+           "the cuda target, off for cpu">,
+    Option<"fp8Cublaslt", "fp8-cublaslt", "bool", /*default=*/"true",
+           "cuda: fp8 GEMMs whose shapes fit also get cuBLASLt's block-scaled "
+           "engine (exec act_quant: the activations quantized to e4m3 per row "
+           "and block of 128), which GPUs of compute capability 9.0 run">
   ];
   let dependentDialects = ["::moec::exec::ExecDialect",
                            "::mlir::func::FuncDialect",

@@ -50,6 +50,9 @@ struct CompileOptions {
   /// cuBLAS when T <= this (0: cuBLAS at every T; moe-lower-to-exec's
   /// gemv-max-tokens).
   int64_t cudaGemvMaxTokens = 0;
+  /// fp8 GEMMs also get cuBLASLt's block-scaled engine where their shapes
+  /// fit (moe-lower-to-exec's fp8-cublaslt).
+  bool cudaFp8Cublaslt = true;
   CudaBinary cudaBinary = CudaBinary::Auto;
   std::string cudaPath;
   /// Expert parallelism (moe-shard-experts): the ranks that hold the

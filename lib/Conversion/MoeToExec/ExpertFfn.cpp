@@ -64,16 +64,45 @@ FailureOr<FlatSymbolRefAttr> ExecBuilder::dequantKernel(Value w, int64_t n,
   return FlatSymbolRefAttr::get(*kernel);
 }
 
+FailureOr<FlatSymbolRefAttr> ExecBuilder::actQuantKernel(Value a, Value w, Value c,
+                                                         Affine rows, int64_t groups,
+                                                         int64_t n, int64_t k) {
+  Type elem = cast<exec::BufferType>(w.getType()).getElementType();
+  // cuBLASLt's GEMMs write each group's rows rounded up to a multiple of 8
+  // (quantize_fp8_act's pad rows, whose results are 0): C, the lowering's
+  // own buffer, gets room for 8 more rows than it holds. A C that is not
+  // one (a function's input or output) keeps the dequant engine.
+  auto alloc = c.getDefiningOp<exec::AllocOp>();
+  if (!options().cuda || !options().cudaFp8BlockScaled || !isa<Float8E4M3FNType>(elem) ||
+      !moert::fp8BlockScaledGemmFits(n, k) || !alloc)
+    return FlatSymbolRefAttr();
+  Affine bytes = exec::toAffine(alloc.getBytes());
+  bytes.fixed += 8 * n * bytesOf(cast<exec::BufferType>(c.getType()).getElementType());
+  alloc.setBytesAttr(affine(bytes));
+  int64_t kb = moert::fp8Blocks(k), mr = maxRows(rows);
+  int64_t qr = moert::fp8ActRows(mr, groups);
+  KernelSpecialization spec{"quantize_fp8_act"};
+  spec.set("E", groups).set("K", k).set("KB", kb).set("MR", mr).set("QR", qr).set("QS", kb * qr);
+  spec.setElementType("AT", cast<exec::BufferType>(a.getType()).getElementType());
+  auto kernel = lowering.kernels.get(spec, loc);
+  if (failed(kernel))
+    return failure();
+  return FlatSymbolRefAttr::get(*kernel);
+}
+
 LogicalResult ExecBuilder::gemm(Value a, Value w, Value c, Affine rows,
                                 int64_t n, int64_t k) {
   auto in = operandFor(a, w, rows, k);
   auto dequant = dequantKernel(w, n, k);
   if (failed(in) || failed(dequant))
     return failure();
+  auto actQuant = actQuantKernel(*in, w, c, rows, 1, n, k);
+  if (failed(actQuant))
+    return failure();
   exec::GemmOp::create(rewriter, loc, *in, w, c, affine(rows),
                        rewriter.getI64IntegerAttr(n),
                        rewriter.getI64IntegerAttr(k), /*accumulate=*/nullptr,
-                       int8Activations(w), *dequant);
+                       int8Activations(w), *dequant, *actQuant);
   return success();
 }
 
@@ -84,11 +113,14 @@ LogicalResult ExecBuilder::groupedGemm(Value a, Value w, Value offsets, Value c,
   auto dequant = dequantKernel(w, n, k);
   if (failed(in) || failed(dequant))
     return failure();
+  auto actQuant = actQuantKernel(*in, w, c, rows, experts, n, k);
+  if (failed(actQuant))
+    return failure();
   auto op = exec::GroupedGemmOp::create(
       rewriter, loc, *in, w, offsets, map, c, affine(rows),
       rewriter.getI64IntegerAttr(experts), rewriter.getI64IntegerAttr(n),
       rewriter.getI64IntegerAttr(k), /*gemv=*/nullptr,
-      /*gemv_max_tokens=*/nullptr, int8Activations(w), *dequant);
+      /*gemv_max_tokens=*/nullptr, int8Activations(w), *dequant, *actQuant);
   // A rank's slots (map) run on cuBLAS, which the exchange before them
   // already synchronizes for: the generated kernel takes no map.
   int64_t gemvMaxTokens = options().gemvMaxTokens;

@@ -50,8 +50,9 @@ constexpr char kMagic[8] = {'M', 'O', 'E', 'B', 'A', 'R', 'T', '\0'};
 /// take the fault word, the run word holding T, per_token and fixed, where
 /// 6's took the fault word, T and extent); every cuda artifact is 7. 8:
 /// Weight.seed_split and seed2 (a synthetic weight stacked from two), written
-/// only where a weight has them.
-constexpr uint32_t kFormatVersion = 8;
+/// only where a weight has them. 9: (Grouped)Gemm.act_quant_kernel (cuBLASLt's
+/// block-scaled fp8 engine), written only where a GEMM has one.
+constexpr uint32_t kFormatVersion = 9;
 /// The oldest format version this runtime reads.
 constexpr uint32_t kMinFormatVersion = 4;
 /// The version an artifact with Function.run_params needs (a writer writes
@@ -66,6 +67,8 @@ constexpr uint32_t kRunWordFormatVersion = 7;
 /// The version an artifact with a synthetic weight stacked from two
 /// (Weight.seed_split) needs.
 constexpr uint32_t kSeedSplitFormatVersion = 8;
+/// The version an artifact with a (Grouped)Gemm.act_quant_kernel needs.
+constexpr uint32_t kActQuantFormatVersion = 9;
 constexpr uint64_t kAlignment = 64;
 
 /// Expert-choice routing's capacity (moe.expert_choice): each of `experts`

@@ -27,6 +27,24 @@ constexpr int64_t fp8Blocks(int64_t size) {
   return (size + kFp8Block - 1) / kFp8Block;
 }
 
+/// Whether an fp8 GEMM C[m, n] = A[m, k] · B[n, k]ᵀ fits cuBLASLt's
+/// block-scaled fp8 GEMM as the CUDA target runs it (docs/runtime.md, "fp8
+/// GEMMs on cuBLASLt"): every row of B's codes and of A's quantized codes
+/// 16-byte aligned (k a multiple of 16), C's rows too (n a multiple of 16),
+/// and B's [fp8Blocks(n), fp8Blocks(k)] scales usable as they are stored,
+/// since cuBLASLt wants the stride between their rows a multiple of 4.
+constexpr bool fp8BlockScaledGemmFits(int64_t n, int64_t k) {
+  return n > 0 && k > 0 && n % 16 == 0 && k % 16 == 0 && fp8Blocks(k) % 4 == 0;
+}
+
+/// The rows of the quantized activations of a cuBLASLt fp8 GEMM over
+/// `rows` rows in `groups` groups (experts; 1 for a GEMM): each group's
+/// rows start at roundup8(first row) + 16 · group and are padded to a
+/// multiple of 8 (quantize_fp8_act, lib/Conversion/Kernels/fp8.mlir).
+constexpr int64_t fp8ActRows(int64_t rows, int64_t groups) {
+  return rows + 16 * groups + 8;
+}
+
 /// The e4m3 NaN codes: 0x7F and 0xFF (all exponent and mantissa bits set).
 constexpr bool isFp8NaN(uint8_t code) { return (code & 0x7F) == 0x7F; }
 

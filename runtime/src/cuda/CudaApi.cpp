@@ -132,6 +132,39 @@ Status load(const Api **out) {
   return outcome;
 }
 
+Status loadLt(const LtApi **out) {
+  static LtApi lt;
+  static Status outcome;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::string tried, missing;
+    void *lib = openFirst({"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"}, &tried);
+    if (!lib) {
+      outcome = error(MOERT_UNSUPPORTED, "cannot open cuBLASLt (", tried, ")");
+      return;
+    }
+    bind(lib, "cublasLtGetVersion", lt.cublasLtGetVersion, &missing);
+    bind(lib, "cublasLtCreate", lt.cublasLtCreate, &missing);
+    bind(lib, "cublasLtDestroy", lt.cublasLtDestroy, &missing);
+    bind(lib, "cublasLtMatmulDescCreate", lt.cublasLtMatmulDescCreate, &missing);
+    bind(lib, "cublasLtMatmulDescDestroy", lt.cublasLtMatmulDescDestroy, &missing);
+    bind(lib, "cublasLtMatmulDescSetAttribute", lt.cublasLtMatmulDescSetAttribute, &missing);
+    bind(lib, "cublasLtMatrixLayoutCreate", lt.cublasLtMatrixLayoutCreate, &missing);
+    bind(lib, "cublasLtMatrixLayoutDestroy", lt.cublasLtMatrixLayoutDestroy, &missing);
+    bind(lib, "cublasLtMatmulPreferenceCreate", lt.cublasLtMatmulPreferenceCreate, &missing);
+    bind(lib, "cublasLtMatmulPreferenceDestroy", lt.cublasLtMatmulPreferenceDestroy, &missing);
+    bind(lib, "cublasLtMatmulPreferenceSetAttribute", lt.cublasLtMatmulPreferenceSetAttribute,
+         &missing);
+    bind(lib, "cublasLtMatmulAlgoGetHeuristic", lt.cublasLtMatmulAlgoGetHeuristic, &missing);
+    bind(lib, "cublasLtMatmul", lt.cublasLtMatmul, &missing);
+    if (!missing.empty())
+      outcome = error(MOERT_UNSUPPORTED, "cuBLASLt lacks ", missing);
+  });
+  if (outcome.ok())
+    *out = &lt;
+  return outcome;
+}
+
 std::string resultName(const Api &api, CUresult r) {
   const char *name = nullptr, *text = nullptr;
   if (api.cuGetErrorName)

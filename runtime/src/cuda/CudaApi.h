@@ -127,6 +127,67 @@ struct Api {
   const char *(*cublasGetStatusName)(cublasStatus_t);
 };
 
+/// cuBLASLt (libcublasLt.so.13 / .12), for the block-scaled fp8 GEMMs of
+/// GPUs of compute capability 9.0 only (docs/runtime.md, "fp8 GEMMs on
+/// cuBLASLt"); its types and constants as cublasLt.h declares them.
+using cublasLtHandle_t = struct cublasLtContext *;
+using cublasLtMatmulDesc_t = struct cublasLtMatmulDescOpaque *;
+using cublasLtMatrixLayout_t = struct cublasLtMatrixLayoutOpaque *;
+using cublasLtMatmulPreference_t = struct cublasLtMatmulPreferenceOpaque *;
+struct cublasLtMatmulAlgo_t {
+  uint64_t data[8];
+};
+struct cublasLtMatmulHeuristicResult_t {
+  cublasLtMatmulAlgo_t algo;
+  size_t workspaceSize;
+  cublasStatus_t state;
+  float wavesCount;
+  int reserved[4];
+};
+constexpr int CUDA_R_8F_E4M3 = 28;
+constexpr int CUBLASLT_MATMUL_DESC_TRANSA = 3;
+constexpr int CUBLASLT_MATMUL_DESC_TRANSB = 4;
+constexpr int CUBLASLT_MATMUL_DESC_A_SCALE_POINTER = 17;
+constexpr int CUBLASLT_MATMUL_DESC_B_SCALE_POINTER = 18;
+constexpr int CUBLASLT_MATMUL_DESC_FAST_ACCUM = 25;
+constexpr int CUBLASLT_MATMUL_DESC_A_SCALE_MODE = 31;
+constexpr int CUBLASLT_MATMUL_DESC_B_SCALE_MODE = 32;
+constexpr int CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F = 4;
+constexpr int CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F = 5;
+constexpr int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
+/// The first cuBLASLt with VEC128_32F / BLK128x128_32F (cublasLtGetVersion).
+constexpr size_t kLtBlockScaledVersion = 120900;
+
+struct LtApi {
+  size_t (*cublasLtGetVersion)();
+  cublasStatus_t (*cublasLtCreate)(cublasLtHandle_t *);
+  cublasStatus_t (*cublasLtDestroy)(cublasLtHandle_t);
+  cublasStatus_t (*cublasLtMatmulDescCreate)(cublasLtMatmulDesc_t *, int, int);
+  cublasStatus_t (*cublasLtMatmulDescDestroy)(cublasLtMatmulDesc_t);
+  cublasStatus_t (*cublasLtMatmulDescSetAttribute)(cublasLtMatmulDesc_t, int, const void *,
+                                                   size_t);
+  cublasStatus_t (*cublasLtMatrixLayoutCreate)(cublasLtMatrixLayout_t *, int, uint64_t,
+                                               uint64_t, int64_t);
+  cublasStatus_t (*cublasLtMatrixLayoutDestroy)(cublasLtMatrixLayout_t);
+  cublasStatus_t (*cublasLtMatmulPreferenceCreate)(cublasLtMatmulPreference_t *);
+  cublasStatus_t (*cublasLtMatmulPreferenceDestroy)(cublasLtMatmulPreference_t);
+  cublasStatus_t (*cublasLtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference_t, int,
+                                                         const void *, size_t);
+  cublasStatus_t (*cublasLtMatmulAlgoGetHeuristic)(
+      cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+      cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+      cublasLtMatmulHeuristicResult_t *, int *);
+  cublasStatus_t (*cublasLtMatmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void *,
+                                   const void *, cublasLtMatrixLayout_t, const void *,
+                                   cublasLtMatrixLayout_t, const void *, const void *,
+                                   cublasLtMatrixLayout_t, void *, cublasLtMatrixLayout_t,
+                                   const cublasLtMatmulAlgo_t *, void *, size_t, CUstream);
+};
+
+/// Opens cuBLASLt once per process; later calls return the first outcome.
+/// MOERT_UNSUPPORTED says which library or symbol is missing.
+Status loadLt(const LtApi **out);
+
 /// dlopen (RTLD_NOW | RTLD_LOCAL) of the first of `names` that opens; null
 /// when none does, each one's failure added to *tried.
 void *openFirst(std::initializer_list<const char *> names, std::string *tried);

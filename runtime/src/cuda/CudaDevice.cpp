@@ -54,19 +54,30 @@ Status CudaDevice::create(const Model &model, int ordinal,
 }
 
 CudaDevice::Workspace CudaDevice::workspace(const Model &model) {
-  uint64_t arena = kDeviceAlign, dequant = 0;
+  uint64_t arena = kDeviceAlign, dequant = 0, codes = 0, scales = 0;
   for (const FunctionSpec &f : model.functions()) {
     arena = std::max(arena, alignDevice(f.arenaBytes));
-    for (const CommandSpec &c : f.commands)
+    for (const CommandSpec &c : f.commands) {
       if (c.dequantKernel >= 0)
         dequant = std::max(dequant, alignDevice(static_cast<uint64_t>(c.n * c.k) * 2));
+      if (c.actQuantKernel >= 0) {
+        int64_t groups = c.kind == CommandKind::GroupedGemm ? c.experts : 1;
+        uint64_t rows = static_cast<uint64_t>(
+            fp8ActRows(std::max<int64_t>(c.rows.at(model.maxTokens()), 0), groups));
+        codes = std::max(codes, alignDevice(rows * static_cast<uint64_t>(c.k)));
+        scales = std::max(scales, alignDevice(rows * static_cast<uint64_t>(fp8Blocks(c.k)) * 4));
+      }
+    }
   }
   Workspace w;
   w.arenaAt = kWorkspaceBytes;
   w.faultAt = w.arenaAt + arena;
   w.dequantAt = w.faultAt + kDeviceAlign;
   w.dequantBytes = dequant;
-  w.total = w.dequantAt + dequant;
+  w.actAt = w.dequantAt + dequant;
+  w.actCodeBytes = codes;
+  w.actScaleBytes = scales;
+  w.total = w.actAt + (codes ? codes + scales + kDeviceAlign : 0);
   return w;
 }
 
@@ -214,6 +225,40 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
   runWordAbi_ = model_.formatVersion() >= kRunWordFormatVersion;
   if (dequant)
     dequant_ = faultWord_ + kDeviceAlign;
+  if (layout.actCodeBytes) {
+    actCodes_ = arena_ + (layout.actAt - layout.arenaAt);
+    actScales_ = actCodes_ + layout.actCodeBytes;
+    actOffsets_ = actScales_ + layout.actScaleBytes;
+    // The engine of the fp8 GEMMs that record cuBLASLt's (docs/runtime.md,
+    // "fp8 GEMMs on cuBLASLt"): a GPU of compute capability 9.0 (cuBLASLt
+    // has VEC128 / BLK128x128 block scaling there only) with cuBLASLt 12.9
+    // or newer, unless MOERT_CUDA_FP8_GEMM says dequant; "cublaslt" makes
+    // its absence an error.
+    const char *want = std::getenv("MOERT_CUDA_FP8_GEMM");
+    std::string choice = want && *want ? want : "auto";
+    if (choice != "auto" && choice != "dequant" && choice != "cublaslt")
+      return error(MOERT_INVALID_ARGUMENT, "MOERT_CUDA_FP8_GEMM is '", choice,
+                   "', expected auto, dequant or cublaslt");
+    std::string why;
+    if (choice == "dequant")
+      why = "MOERT_CUDA_FP8_GEMM=dequant";
+    else if (major != 9)
+      why = "compute capability " + std::to_string(major) + "." + std::to_string(minor) +
+            " (cuBLASLt's block-scaled fp8 GEMM needs 9.0)";
+    else if (Status s = loadLt(&lt_); !s)
+      why = s.message();
+    else if (lt_->cublasLtGetVersion() < kLtBlockScaledVersion)
+      why = "cuBLASLt " + std::to_string(lt_->cublasLtGetVersion()) + " (block scaling needs " +
+            std::to_string(kLtBlockScaledVersion) + ")";
+    else if (cublasStatus_t b = lt_->cublasLtCreate(&ltHandle_); b != CUBLAS_STATUS_SUCCESS)
+      return cublasError(api, b, "cublasLtCreate");
+    if (!why.empty() && choice == "cublaslt")
+      return error(MOERT_UNSUPPORTED, "MOERT_CUDA_FP8_GEMM=cublaslt, but cuda:", ordinal,
+                   " cannot run cuBLASLt's block-scaled fp8 GEMM: ", why);
+    fp8Lt_ = why.empty();
+    fp8Engine_ = fp8Lt_ ? "fp8 GEMMs on cuBLASLt, block-scaled"
+                        : "fp8 GEMMs dequantized to bf16 for cuBLAS: " + why;
+  }
   // Zeroed before creation returns: runs enqueued on a caller's stream are
   // not ordered after the session's own stream.
   if (Status s = check(api.cuMemsetD32Async(faultWord_, 0, 1, stream_),
@@ -234,6 +279,12 @@ Status CudaDevice::init(int ordinal, const moert_session_options_t *options) {
     graphs_ = false;
   }
   return Status();
+}
+
+int64_t CudaDevice::bufferRows(const FunctionSpec &fn, const CommandSpec &c) const {
+  uint64_t bytes = static_cast<uint64_t>(
+      std::max<int64_t>(fn.buffers[c.c.index].bytes.at(model_.maxTokens()), 0));
+  return static_cast<int64_t>(bytes / (static_cast<uint64_t>(c.n) * moert_dtype_size(c.cDtype)));
 }
 
 uint64_t CudaDevice::matrixBytes(const CommandSpec &c) {
@@ -329,6 +380,8 @@ CudaDevice::~CudaDevice() {
     api.cuMemHostUnregister(p);
   if (blas_)
     api.cublasDestroy(blas_);
+  if (ltHandle_)
+    lt_->cublasLtDestroy(ltHandle_);
   if (arena_ && ownsWorkspace_)
     api.cuMemFree(arena_);
   if (workspace_ && ownsWorkspace_)
@@ -394,6 +447,122 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
   return Status();
 }
 
+Status CudaDevice::quantizeActivations(const CommandSpec &c, CUdeviceptr a,
+                                       CUdeviceptr offsets, int64_t T,
+                                       const std::string &what) {
+  const CUdeviceptr buffers[] = {a, offsets, actCodes_, actScales_};
+  return launch(static_cast<uint32_t>(c.actQuantKernel), buffers, 4, c.rows, T, what);
+}
+
+Status CudaDevice::ltGroup(const CommandSpec &c, CUdeviceptr b, CUdeviceptr scales,
+                           CUdeviceptr out, int64_t r0, int64_t m, int64_t group,
+                           int64_t cRows, const std::string &what) {
+  if (m <= 0)
+    return Status();
+  // quantize_fp8_act's region of the group: rows base .. base + m8 - 1 of
+  // the codes, its scales [KB, m8] from KB · base.
+  int64_t m8 = (m + 7) / 8 * 8, base = (r0 + 7) / 8 * 8 + 16 * group;
+  if (r0 + m8 > cRows)
+    return error(MOERT_INVALID_ARTIFACT, what, ": C holds ", cRows, " rows, but the cuBLASLt "
+                 "GEMM of rows [", r0, ", ", r0 + m, ") writes ", m8, " (the artifact's C "
+                 "lacks the 8 rows of room an act_quant GEMM needs)");
+  uint64_t row = static_cast<uint64_t>(c.n) * moert_dtype_size(c.cDtype);
+  return ltMatmul(c, b, scales, actCodes_ + uint64_t(base * c.k),
+                  actScales_ + uint64_t(base * fp8Blocks(c.k)) * 4, out + uint64_t(r0) * row,
+                  m8, what);
+}
+
+Status CudaDevice::ltMatmul(const CommandSpec &c, CUdeviceptr b, CUdeviceptr bScales,
+                            CUdeviceptr q, CUdeviceptr qScales, CUdeviceptr d, int64_t cols,
+                            const std::string &what) {
+  if (c.n > INT_MAX || c.k > INT_MAX || cols > INT_MAX)
+    return error(MOERT_UNSUPPORTED, what, ": a GEMM of ", cols, " x ", c.n, " x ", c.k,
+                 " exceeds cuBLASLt's 32-bit sizes");
+  const LtApi &lt = *lt_;
+  // Row-major C[cols, n] = Q[cols, k] · B[n, k]ᵀ is the column-major
+  // n x cols D = Aᵀ · B' of cuBLAS's TN, with its A = our B's codes (k x n,
+  // ld k; BLK128x128 scales, our [ceil(n / 128), ceil(k / 128)] as stored)
+  // and its B' = Q (k x cols, ld k; VEC128 scales, [ceil(k / 128), cols]
+  // with cols contiguous); D = C (ld n), f32 sums.
+  int cType = c.cDtype == MOERT_BF16 ? CUDA_R_16BF : c.cDtype == MOERT_F16 ? CUDA_R_16F
+                                                                           : CUDA_R_32F;
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
+  auto done = [&](cublasStatus_t s, const char *call) {
+    if (ld)
+      lt.cublasLtMatrixLayoutDestroy(ld);
+    if (lb)
+      lt.cublasLtMatrixLayoutDestroy(lb);
+    if (la)
+      lt.cublasLtMatrixLayoutDestroy(la);
+    if (desc)
+      lt.cublasLtMatmulDescDestroy(desc);
+    return s == CUBLAS_STATUS_SUCCESS ? Status() : cublasError(*api_, s, what + ": " + call);
+  };
+  const int32_t opT = CUBLAS_OP_T, opN = CUBLAS_OP_N, blk = CUBLASLT_MATMUL_MATRIX_SCALE_BLK128x128_32F,
+                vec = CUBLASLT_MATMUL_MATRIX_SCALE_VEC128_32F, exact = 0;
+  const void *aScale = reinterpret_cast<const void *>(bScales),
+             *bScale = reinterpret_cast<const void *>(qScales);
+  cublasStatus_t s = lt.cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    return done(s, "cublasLtMatmulDescCreate");
+  struct Attribute {
+    int name;
+    const void *value;
+    size_t bytes;
+  } attributes[] = {{CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof opT},
+                    {CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof opN},
+                    {CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &blk, sizeof blk},
+                    {CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &vec, sizeof vec},
+                    {CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &aScale, sizeof aScale},
+                    {CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &bScale, sizeof bScale},
+                    {CUBLASLT_MATMUL_DESC_FAST_ACCUM, &exact, sizeof exact}};
+  for (const Attribute &a : attributes)
+    if ((s = lt.cublasLtMatmulDescSetAttribute(desc, a.name, a.value, a.bytes)) !=
+        CUBLAS_STATUS_SUCCESS)
+      return done(s, "cublasLtMatmulDescSetAttribute");
+  if ((s = lt.cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, uint64_t(c.k), uint64_t(c.n),
+                                         c.k)) != CUBLAS_STATUS_SUCCESS ||
+      (s = lt.cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, uint64_t(c.k), uint64_t(cols),
+                                         c.k)) != CUBLAS_STATUS_SUCCESS ||
+      (s = lt.cublasLtMatrixLayoutCreate(&ld, cType, uint64_t(c.n), uint64_t(cols), c.n)) !=
+          CUBLAS_STATUS_SUCCESS)
+    return done(s, "cublasLtMatrixLayoutCreate");
+  // The algorithm cuBLASLt's heuristic picks, once per shape.
+  auto key = std::make_tuple(c.n, c.k, cols, cType);
+  auto found = ltAlgos_.find(key);
+  if (found == ltAlgos_.end()) {
+    cublasLtMatmulPreference_t pref = nullptr;
+    cublasLtMatmulHeuristicResult_t result = {};
+    int count = 0;
+    const uint64_t room = kWorkspaceBytes;
+    if ((s = lt.cublasLtMatmulPreferenceCreate(&pref)) == CUBLAS_STATUS_SUCCESS &&
+        (s = lt.cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                     &room, sizeof room)) ==
+            CUBLAS_STATUS_SUCCESS)
+      s = lt.cublasLtMatmulAlgoGetHeuristic(ltHandle_, desc, la, lb, ld, ld, pref, 1, &result,
+                                            &count);
+    if (pref)
+      lt.cublasLtMatmulPreferenceDestroy(pref);
+    if (s != CUBLAS_STATUS_SUCCESS)
+      return done(s, "cublasLtMatmulAlgoGetHeuristic");
+    if (count < 1) {
+      (void)done(CUBLAS_STATUS_SUCCESS, "");
+      return error(MOERT_UNSUPPORTED, what, ": cuBLASLt has no block-scaled fp8 algorithm for ",
+                   cols, " x ", c.n, " x ", c.k, " (MOERT_CUDA_FP8_GEMM=dequant runs the "
+                   "bf16 engine instead)");
+    }
+    found = ltAlgos_.emplace(key, result.algo).first;
+  }
+  const float one = 1.0f, zero = 0.0f;
+  s = lt.cublasLtMatmul(ltHandle_, desc, &one, reinterpret_cast<const void *>(b), la,
+                        reinterpret_cast<const void *>(q), lb, &zero,
+                        reinterpret_cast<const void *>(d), ld, reinterpret_cast<void *>(d), ld,
+                        &found->second, reinterpret_cast<void *>(workspace_), kWorkspaceBytes,
+                        stream_);
+  return done(s, "cublasLtMatmul");
+}
+
 Status CudaDevice::zero(CUdeviceptr at, uint64_t bytes, const std::string &what,
                         const char *name) {
   if (bytes == 0)
@@ -456,6 +625,25 @@ Status CudaDevice::issue(const FunctionSpec &fn, size_t begin, size_t end,
       break;
     }
     case CommandKind::Gemm:
+      if (fp8Lt_ && c.actQuantKernel >= 0) {
+        // One group: rows [0, rows(T)), its offsets written on the stream.
+        int64_t m = c.rows.at(T);
+        if (m <= 0)
+          break;
+        Status s = check(api.cuMemsetD32Async(actOffsets_, 0, 1, stream_),
+                         what + ": cuMemsetD32Async of the offsets");
+        if (s)
+          s = check(api.cuMemsetD32Async(actOffsets_ + 4, static_cast<unsigned>(m), 1, stream_),
+                    what + ": cuMemsetD32Async of the offsets");
+        if (s)
+          s = quantizeActivations(c, address(fn, c.a), actOffsets_, T, what);
+        if (s)
+          s = ltGroup(c, address(fn, c.b), scalesAddress(c.b), address(fn, c.c), 0, m, 0,
+                      bufferRows(fn, c), what);
+        if (!s)
+          return s;
+        break;
+      }
       if (Status s = gemm(c, address(fn, c.a), address(fn, c.b), scalesAddress(c.b),
                           address(fn, c.c), c.rows.at(T), c.accumulate, T, what);
           !s)
@@ -616,6 +804,19 @@ Status CudaDevice::groupedGemm(const FunctionSpec &fn, const CommandSpec &c,
   uint64_t aRow = uint64_t(c.k) * (quantized ? 2 : moert_dtype_size(c.dtype));
   uint64_t bMatrix = matrixBytes(c), scaleBytes = matrixScaleBytes(c);
   CUdeviceptr scales = scalesAddress(c.b);
+  if (fp8Lt_ && c.actQuantKernel >= 0) {
+    // cuBLASLt's block-scaled fp8 engine: A quantized once, then a GEMM per
+    // expert over its region of the quantized rows.
+    if (Status s = quantizeActivations(c, a, address(fn, c.offsets), T, what); !s)
+      return s;
+    for (int64_t e = 0; e < c.experts; ++e)
+      if (Status s = ltGroup(c, b + uint64_t(e) * bMatrix, scales + uint64_t(e) * scaleBytes,
+                             out, offsets_[e], offsets_[e + 1] - offsets_[e], e,
+                             bufferRows(fn, c), what + ", expert " + std::to_string(e));
+          !s)
+        return s;
+    return Status();
+  }
   for (int64_t e = 0; e < c.experts; ++e) {
     int64_t r0 = offsets_[e], r1 = offsets_[e + 1];
     if (Status s = gemm(c, a + uint64_t(r0) * aRow, b + uint64_t(e) * bMatrix,
@@ -1181,7 +1382,7 @@ Status CudaDevice::issueProfiled(const FunctionSpec &fn, int64_t T) {
 }
 
 void CudaDevice::printProfile() const {
-  profile_.print(model_, "CUDA", description_,
+  profile_.print(model_, "CUDA", fp8Engine_.empty() ? description_ : description_ + "; " + fp8Engine_,
                  "the first at each T loads cuBLAS's kernels",
                  [&](const FunctionSpec &fn, int64_t T, size_t i) {
                    size_t n = fn.commands.size();
@@ -1191,9 +1392,12 @@ void CudaDevice::printProfile() const {
                      return CommandProfile::Line{"-", "Copy", "outputs, device to host"};
                    const CommandSpec &c = fn.commands[i - 1];
                    std::string what = CommandProfile::what(model_, c);
-                   // Which engine ran this grouped GEMM at this T.
+                   // Which engine ran this GEMM at this T.
+                   bool lt = fp8Lt_ && c.actQuantKernel >= 0;
                    if (c.kind == CommandKind::GroupedGemm)
-                     what += hostGrouped(c, T) ? " cuBLAS" : " gemv";
+                     what += !hostGrouped(c, T) ? " gemv" : lt ? " cuBLASLt" : " cuBLAS";
+                   else if (c.kind == CommandKind::Gemm && lt)
+                     what += " cuBLASLt";
                    return CommandProfile::Line{std::to_string(i - 1),
                                                commandKindName(c.kind), what};
                  });

@@ -49,9 +49,11 @@ public:
                        std::unique_ptr<Device> *out);
   /// Where a session's device memory besides the weights lies, from its
   /// start: cuBLAS's workspace, the arena, the fault and run words, the bf16 copy of
-  /// one fp8 or MXFP4 matrix (each 256-byte aligned).
+  /// one fp8 or MXFP4 matrix, the e4m3 copy of an fp8 GEMM's A for cuBLASLt
+  /// (its codes, its scales, a GEMM's two offsets; each 256-byte aligned).
   struct Workspace {
-    uint64_t arenaAt, faultAt, dequantAt, dequantBytes, total;
+    uint64_t arenaAt, faultAt, dequantAt, dequantBytes, actAt, actCodeBytes, actScaleBytes,
+        total;
   };
   static Workspace workspace(const Model &model);
   ~CudaDevice() override;
@@ -149,6 +151,8 @@ private:
   /// The bytes of one of a grouped GEMM's B matrices on the device, and of
   /// an fp8 one's block scales.
   static uint64_t matrixBytes(const CommandSpec &c);
+  /// The rows of GEMM `c`'s C that its buffer holds (at max_tokens).
+  int64_t bufferRows(const FunctionSpec &fn, const CommandSpec &c) const;
   static uint64_t matrixScaleBytes(const CommandSpec &c);
   /// Exchange command `c`: its operands down to the host arena, the
   /// exchange's rounds there, its results up (the rows received, or the
@@ -174,6 +178,23 @@ private:
   Status gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
               CUdeviceptr scales, CUdeviceptr cOut, int64_t m, bool accumulate,
               int64_t T, const std::string &what);
+  /// The engine of fp8 GEMMs with an act_quant kernel on a GPU of compute
+  /// capability 9.0 (fp8Lt_; docs/runtime.md, "fp8 GEMMs on cuBLASLt"):
+  /// the kernel quantizes A's rows (buffers a, the groups' offsets, the
+  /// codes and scales at actCodes_ / actScales_; extent rows(T)) ...
+  Status quantizeActivations(const CommandSpec &c, CUdeviceptr a, CUdeviceptr offsets,
+                             int64_t T, const std::string &what);
+  /// ... then group `group`'s rows [r0, r0 + m) of C (`out`, C's first row;
+  /// `cRows` rows fit its buffer) are one cuBLASLt GEMM over B's matrix `b`
+  /// and its scales, of m rounded up to 8 rows (the pad rows are zero:
+  /// they land on the next group's rows, which its GEMM writes after, or on
+  /// rows past the groups; past cRows, the last m % 8 rows go through
+  /// dequant_ instead).
+  Status ltGroup(const CommandSpec &c, CUdeviceptr b, CUdeviceptr scales, CUdeviceptr out,
+                 int64_t r0, int64_t m, int64_t group, int64_t cRows, const std::string &what);
+  /// D[cols, n] = (q · scales) · (b · bScales)ᵀ: one cublasLtMatmul.
+  Status ltMatmul(const CommandSpec &c, CUdeviceptr b, CUdeviceptr bScales, CUdeviceptr q,
+                  CUdeviceptr qScales, CUdeviceptr d, int64_t cols, const std::string &what);
   /// The scales of weight operand `b` (an f8e4m3 weight's), or 0.
   CUdeviceptr scalesAddress(const Operand &b) const;
   Status check(CUresult r, const std::string &what) const;
@@ -229,6 +250,15 @@ private:
   /// the fault word, in the arena's allocation; the largest such matrix's
   /// bytes).
   CUdeviceptr dequant_ = 0;
+  /// cuBLASLt's fp8 engine: in use on this GPU (compute capability 9.0,
+  /// cuBLASLt >= 12.9, MOERT_CUDA_FP8_GEMM not "dequant"), its handle, the
+  /// quantized A (codes, scales) and a GEMM's offsets {0, rows} after the
+  /// copy buffer, and the algorithms found per (n, k, columns, C type).
+  bool fp8Lt_ = false;
+  const LtApi *lt_ = nullptr;
+  cublasLtHandle_t ltHandle_ = nullptr;
+  CUdeviceptr actCodes_ = 0, actScales_ = 0, actOffsets_ = 0;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int>, cublasLtMatmulAlgo_t> ltAlgos_;
   std::vector<int32_t> offsets_; // a grouped GEMM's offsets, read back
   // Where offsets_ came from: [offsetsAt_, + offsetsBytes_) of the arena;
   // 0 bytes when nothing valid was read in this run.
@@ -237,6 +267,9 @@ private:
   /// By (function, first command, end, T's bucket).
   std::map<std::tuple<size_t, size_t, size_t, int64_t>, CUgraphExec> graphCache_;
   std::string description_;
+  /// Which engine runs the fp8 GEMMs that record cuBLASLt's, and why
+  /// (MOERT_CUDA_PROFILE prints it); empty without such GEMMs.
+  std::string fp8Engine_;
   // A Launch command's buffer addresses and cuLaunchKernel's parameter
   // pointers, reused so that a launch allocates nothing once they have grown.
   std::vector<CUdeviceptr> launchBuffers_;

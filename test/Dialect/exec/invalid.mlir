@@ -646,6 +646,35 @@ exec.grouped_gemm %x, %w, %o -> %y rows([1, 0]) experts(2) n(4) k(32) {dequant =
 
 // -----
 
+// gemm: act_quant (cuBLASLt's engine) goes with an fp8 B's dequant kernel
+%x = exec.input "x" offset(0) bytes([2048, 0]) : <?x512xf32>
+%w = exec.weight "w" random(1) : <16x512xf8E4M3FN>
+%y = exec.alloc offset(2048) bytes([64, 512]) : <?x16xf32>
+// expected-error@+1 {{'exec.gemm' op act_quant goes with an fp8 (f8E4M3FN) B and its dequant kernel, got '!exec.buffer<16x512xf8E4M3FN>' without dequant}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(16) k(512) {act_quant = @q} : <?x512xf32>, <16x512xf8E4M3FN> -> <?x16xf32>
+
+// -----
+
+// grouped_gemm: act_quant needs ceil(k / 128) a multiple of 4 (cuBLASLt
+// reads the weight's scales as stored)
+%x = exec.input "x" offset(0) bytes([512, 0]) : <?x256xbf16>
+%w = exec.weight "w" random(1) : <2x16x256xf8E4M3FN>
+%o = exec.alloc offset(512) bytes([0, 12]) : <3xi32>
+%y = exec.alloc offset(1024) bytes([64, 512]) : <?x16xf32>
+// expected-error@+1 {{'exec.grouped_gemm' op act_quant needs n and k multiples of 16 and ceil(k / 128) a multiple of 4, got n = 16, k = 256}}
+exec.grouped_gemm %x, %w, %o -> %y rows([1, 0]) experts(2) n(16) k(256) {act_quant = @q, dequant = @d} : <?x256xbf16>, <2x16x256xf8E4M3FN>, <3xi32> -> <?x16xf32>
+
+// -----
+
+// gemm: act_quant's GEMM is not accumulated
+%x = exec.input "x" offset(0) bytes([1024, 0]) : <?x512xbf16>
+%w = exec.weight "w" random(1) : <16x512xf8E4M3FN>
+%y = exec.alloc offset(1024) bytes([64, 512]) : <?x16xf32>
+// expected-error@+1 {{'exec.gemm' op act_quant's GEMM is written, not accumulated}}
+exec.gemm %x, %w -> %y rows([1, 0]) n(16) k(512) {accumulate, act_quant = @q, dequant = @d} : <?x512xbf16>, <16x512xf8E4M3FN> -> <?x16xf32>
+
+// -----
+
 // gemm: without dequant an fp8 B is read against f32 A
 %x = exec.input "x" offset(0) bytes([64, 0]) : <?x32xbf16>
 %w = exec.weight "w" random(1) : <4x32xf8E4M3FN>

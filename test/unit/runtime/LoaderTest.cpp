@@ -302,14 +302,14 @@ TEST(LoaderHeader, BadMagic) {
 }
 
 TEST(LoaderHeader, OtherFormatVersionsNameTheVersion) {
-  for (uint32_t v : {0u, 1u, 2u, 3u, 9u, 10u, 0xFFFFFFFFu}) {
+  for (uint32_t v : {0u, 1u, 2u, 3u, 10u, 11u, 0xFFFFFFFFu}) {
     Bytes b = small();
     moert::FileHeader h = header(b);
     h.format_version = v;
     setHeader(b, h);
     rehash(b); // a well-formed artifact of another version
     EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "format version " + std::to_string(v));
-    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format versions 4 to 8");
+    EXPECT_LOAD_ERROR(b, MOERT_UNSUPPORTED, "reads format versions 4 to 9");
   }
   ArtifactBuilder ab(kMaxT);
   makeSmall(ab);
@@ -1100,6 +1100,36 @@ TEST(LoaderSemantic, Fp8OnCuda) {
   EXPECT_LOAD_ERROR(h, MOERT_INVALID_ARTIFACT,
                     "command 3 (GroupedGemm): gemv kernel argument 2 (the scales of weight 4 "
                     "'w8') holds 8 bytes, but kernel 'grouped_gemv_fp8_warp_0' needs 12");
+}
+
+// cuBLASLt's fp8 engine (act_quant_kernel, format 9): on an f8e4m3 GEMM of
+// the cuda target only, with n and k that fit it (the e2e test
+// cuda_fp8_cublaslt_fake_driver.test loads one that does), in an artifact
+// that claims format 9.
+TEST(LoaderSemantic, ActQuantKernel) {
+  Bytes shape = mutated([](ArtifactBuilder &b) {
+    useFp8Cuda(b);
+    cmd<fb::GroupedGemmT>(b, 3)->act_quant_kernel = cmd<fb::GroupedGemmT>(b, 3)->dequant_kernel;
+  });
+  EXPECT_LOAD_ERROR(shape, MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): an act_quant GEMM needs n and k multiples of 16 "
+                    "and ceil(k / 128) a multiple of 4, got n = 8, k = 8");
+  Bytes f32 = mutated([](ArtifactBuilder &b) {
+    useCudaTarget(b);
+    cmd<fb::GemmT>(b, 0)->act_quant_kernel = 0;
+  });
+  EXPECT_LOAD_ERROR(f32, MOERT_INVALID_ARTIFACT,
+                    "command 0 (Gemm): act_quant kernel 0, but only an f8e4m3 GEMM on the cuda "
+                    "target has one");
+  ArtifactBuilder ab(kMaxT);
+  makeSmall(ab);
+  useFp8Cuda(ab);
+  cmd<fb::GroupedGemmT>(ab, 3)->act_quant_kernel = 0;
+  ArtifactBuilder::Options o;
+  o.formatVersion = moert::kActQuantFormatVersion - 1;
+  EXPECT_LOAD_ERROR(ab.build(o), MOERT_INVALID_ARTIFACT,
+                    "command 3 (GroupedGemm): act_quant kernel 0 in an artifact of format "
+                    "version 8; it needs 9");
 }
 
 // An mxfp4 grouped GEMM: B is an mxfp4 weight [2, 8, 32] in MXFP4 panels

@@ -78,12 +78,13 @@ protected:
       corrupted[corrupted.size() / 2] ^= 0x20;
       ASSERT_TRUE(writeBinaryFile(dir + "/corrupted.moeb", corrupted));
       ASSERT_TRUE(writeBinaryFile(dir + "/truncated.moeb", Bytes(bytes.begin(), bytes.begin() + 1000)));
-      Bytes v9 = bytes;
-      moert::FileHeader hd = header(v9);
-      hd.format_version = 9;
-      setHeader(v9, hd);
-      rehash(v9);
-      ASSERT_TRUE(writeBinaryFile(dir + "/v9.moeb", v9));
+      // The format after this runtime's.
+      Bytes next = bytes;
+      moert::FileHeader hd = header(next);
+      hd.format_version = moert::kFormatVersion + 1;
+      setHeader(next, hd);
+      rehash(next);
+      ASSERT_TRUE(writeBinaryFile(dir + "/next.moeb", next));
       // The same plan for the cuda target (the ELF image stands in for a
       // cubin: the loader accepts it, the driver would not).
       b.model.target = fb::Target::Cuda;
@@ -287,7 +288,7 @@ TEST_F(MoeRun, BadArtifacts) {
   EXPECT_CLI_ERROR("nowhere.moeb --input x.npy", "'nowhere.moeb': cannot open: No such file or directory");
   EXPECT_CLI_ERROR("truncated.moeb --input x.npy", "'truncated.moeb': the header says file_size");
   EXPECT_CLI_ERROR("corrupted.moeb --input x.npy", "checksum mismatch");
-  EXPECT_CLI_ERROR("v9.moeb --input x.npy", "the artifact has format version 9; this runtime reads format versions 4 to 8");
+  EXPECT_CLI_ERROR("next.moeb --input x.npy", "the artifact has format version 10; this runtime reads format versions 4 to 9");
   // A cuda artifact (here one that needs no kernel) runs on cuda:0 by
   // default; with the backend disabled that is a clear error, and the cpu
   // cannot run it.
