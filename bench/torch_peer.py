@@ -17,7 +17,8 @@ and ends with the f32 output there, as a moe-bench run on a GPU does.
     torch_peer.py --device cuda --device-limits
 prints the GPU's measured limits, one `name=value` per line: copy_gbps (a
 device-to-device copy, bytes read + written per second), bf16_tflops and
-f32_tflops (an 8192^3 matmul; TF32 off, as moec's f32 GEMMs).
+f32_tflops (an 8192^3 matmul; TF32 off, as moec's f32 GEMMs), and where the
+GPU has fp8 tensor cores fp8_tflops (the same matmul in e4m3, f32 sums).
 """
 import argparse
 import contextlib
@@ -120,6 +121,21 @@ def device_limits(device):
             torch.cuda.synchronize(device)
         ms = times_ms(gemm, 3, 10, 0)
         print(f"{name}_tflops={2 * m ** 3 / min(ms) / 1e9:.1f}")
+    # e4m3 x e4m3 with f32 sums (torch._scaled_mm, per-tensor scales), the
+    # rate of the fp8 tensor cores that moec's cuBLASLt fp8 GEMMs use; not
+    # printed where the GPU or this PyTorch has none.
+    try:
+        x = torch.rand(m, m, device=device).to(torch.float8_e4m3fn)
+        y = torch.rand(m, m, device=device).to(torch.float8_e4m3fn)
+        one = torch.ones((), device=device)
+
+        def gemm8():
+            torch._scaled_mm(x, y.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            torch.cuda.synchronize(device)
+        ms = times_ms(gemm8, 3, 10, 0)
+        print(f"fp8_tflops={2 * m ** 3 / min(ms) / 1e9:.1f}")
+    except (AttributeError, RuntimeError):
+        pass
 
 
 def main():

@@ -10,6 +10,10 @@
 #  1. Every architecture's artifact runs on the GPU at T = 1, 7, 64, 333
 #     against test/reference (f32 at 1e-5, the bf16 checkpoint at 2e-2, the
 #     bf16 / f16 FFN GEMM artifacts (--weight-type) and the fp8 and MXFP4 ones at 1e-3
+#     (deepseek_v3_wfp8lt, whose fp8 GEMMs run on cuBLASLt with e4m3
+#     activations on a GPU of compute capability 9.0, at 1e-2 against
+#     --ffn-dtype fp8act: an e4m3 rounding that flips moves an output by
+#     about 5e-3; the bf16 reading is 4e-2 away)
 #     against references with the same rounding, the bf16-activation one (_a16) at
 #     1e-2 with at most 2% of its output elements not bit-identical to the
 #     reference's), once with CUDA graphs and once without
@@ -30,8 +34,10 @@
 #     with bf16 expert weights, and the DeepSeek-V3-shape block (H 7168, F 2048,
 #     E 256, k 8, a shared expert; BENCH_FP8_SHAPE) with fp8 expert weights
 #     and the gpt-oss-20b-shape block (H 2880, F 2880, E 32, k 4;
-#     BENCH_MXFP4_SHAPE) with MXFP4 ones (both read as bf16 values, against
-#     the bf16 GEMM rate; no PyTorch column),
+#     BENCH_MXFP4_SHAPE) with MXFP4 ones (no PyTorch column; MXFP4 read as
+#     bf16 values, against the bf16 GEMM rate; fp8 above the gemv kernel's T
+#     on cuBLASLt's block-scaled fp8 GEMM where the GPU has compute
+#     capability 9.0, against the fp8 GEMM rate the peer measures),
 #     at T = 1, 16, 256, 4096 (BENCH_TOKENS): median
 #     time, weight bytes touched per second (HBM GB/s) and TFLOP/s. Where
 #     PyTorch sees the GPU, it also measures the GPU's copy bandwidth and GEMM
@@ -106,6 +112,7 @@ if [ $suite = 1 ]; then
         engine=", gemv T <= $(cat "$prep/ckpt-gemv/max_tokens" 2>/dev/null || echo '?')"
       tol=1e-5 exact=""
       case "$name" in *_bf16) tol=2e-2 ;; *_wbf16 | *_wf16 | *_wfp8 | *_wmxfp4) tol=1e-3 ;;
+        *_wfp8lt) tol=1e-2 ;;
         *_a16) tol=1e-2 exact="--max-mismatch 0.02" ;; esac
       if log=$(MOERT_CUDA_GRAPHS=$graphs "$py" "$prep/tools/check_e2e.py" --moe-run "$run" \
                --artifact "$artifact" --checkpoint "$prep/ckpt/$name" --tol $tol $exact --device "$device" 2>&1); then
@@ -220,10 +227,12 @@ if [ $bench = 1 ]; then
     fi
     case "$run_name" in *:device) label="$label-device" io=(--io device) ;; esac
     peaks=(--no-probes)
-    # fp8 and mxfp4 weights are read as bf16 values: the bf16 GEMM rate is
-    # their limit.
+    # mxfp4 weights are read as bf16 values: the bf16 GEMM rate is their
+    # limit; fp8 ones too, except on cuBLASLt's block-scaled engine
+    # (compute capability 9.0, above the gemv kernel's T), whose limit is
+    # the fp8 GEMM rate where the PyTorch peer measured one.
     rate=$wt
-    case "$wt" in fp8 | mxfp4) rate=bf16 ;; esac
+    case "$wt" in mxfp4) rate=bf16 ;; fp8) rate=bf16; [ -n "$(limit fp8_tflops)" ] && rate=fp8 ;; esac
     gbps=$(limit copy_gbps) tflops=$(limit "${rate}_tflops")
     if [ -n "$gbps" ] && [ -n "$tflops" ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")

@@ -87,12 +87,21 @@ if [ "$arch" != cpu ]; then
     --ffn-dtype bf16 --out "$out/ckpt/deepseek_v3_wfp8" --tokens 1,7,64,333 -q
   "$py" "$root/test/reference/make_checkpoint.py" --arch gpt_oss --weight-format mxfp4 \
     --ffn-dtype bf16 --out "$out/ckpt/gpt_oss_wmxfp4" --tokens 1,7,64,333 -q
+  # fp8 GEMMs that fit cuBLASLt's block-scaled GEMM (H and widths 512), which
+  # a GPU of compute capability 9.0 runs with the activations quantized to
+  # e4m3 per row and block of 128: the reference of --ffn-dtype fp8act (one
+  # small MoE layer: the 64 MiB a device call carries).
+  "$py" "$root/test/reference/make_checkpoint.py" --arch deepseek_v3 --weight-format fp8 \
+    --ffn-dtype fp8act --out "$out/ckpt/deepseek_v3_wfp8lt" --tokens 1,7,64,333 -q \
+    --set hidden_size=512 --set moe_intermediate_size=512 --set intermediate_size=512 \
+    --set n_routed_experts=4 --set num_experts_per_tok=2 --set n_group=2 --set topk_group=1 \
+    --set num_hidden_layers=1 --set first_k_dense_replace=0
 fi
 echo "gpu-prepare: compiling them for $target"
 for ckpt in "$out"/ckpt/*/; do
   name=$(basename "$ckpt")
   wt=f32 act=f32
-  case "$name" in *_wbf16) wt=bf16 ;; *_wf16) wt=f16 ;; *_wfp8) wt=fp8 ;; *_wmxfp4) wt=mxfp4 ;;
+  case "$name" in *_wbf16) wt=bf16 ;; *_wf16) wt=f16 ;; *_wfp8 | *_wfp8lt) wt=fp8 ;; *_wmxfp4) wt=mxfp4 ;;
     *_a16) wt=bf16 act=bf16 ;; esac
   "$build/bin/moe-import" "$ckpt" -o "$out/ckpt/$name.mlir" --dtype "$act"
   "$build/bin/moe-compile" "$out/ckpt/$name.mlir" -o "$out/ckpt/$name.moeb" --target "$target" \

@@ -302,7 +302,8 @@ def build(arch, out, dtype="f32", shards=1, seed=0, tokens=(1, 7, 64, 333), laye
     """Write one checkpoint directory. Returns the config dict."""
     weight_format = resolve_weight_format(arch, weight_format)
     if (weight_format != "none" and ref.FFN_OPERAND_DTYPE not in (None, "f32", "mxfp4", "int8", "int4")
-            and not (weight_format in ("fp8", "mxfp4") and ref.FFN_OPERAND_DTYPE == "bf16")):
+            and not (weight_format in ("fp8", "mxfp4") and ref.FFN_OPERAND_DTYPE == "bf16")
+            and not (weight_format == "fp8" and ref.FFN_OPERAND_DTYPE == "fp8act")):
         raise ValueError("--ffn-dtype %s cannot be combined with --weight-format %s"
                          % (ref.FFN_OPERAND_DTYPE, weight_format))
     cfg = default_config(arch, variant, act, capacity_factor)
@@ -410,7 +411,8 @@ def main(argv=None):
     ap.add_argument("--arch", required=True, choices=HF_ARCHES + EXTRA_ARCHES + ("generic", "all"))
     ap.add_argument("--out", required=True)
     ap.add_argument("--dtype", default="f32", choices=("f32", "bf16", "f16"))
-    ap.add_argument("--ffn-dtype", default=None, choices=("f32", "bf16", "f16", "mxfp4", "int8", "int4"),
+    ap.add_argument("--ffn-dtype", default=None,
+                    choices=("f32", "bf16", "f16", "mxfp4", "int8", "int4", "fp8act"),
                     help="the reference's expert FFN operand type (default f32): bf16/f16 round both "
                          "operands of each FFN projection (moe-compile --weight-type); mxfp4 "
                          "quantizes each FFN weight per row and 32 values (quant.py, rule ceil) "
@@ -419,7 +421,11 @@ def main(argv=None):
                          "(quant.quantize_int) against f32 activations; bf16/f16 not with a "
                          "quantized --weight-format, except bf16 with fp8 or mxfp4: the "
                          "dequantized values rounded to bf16 (exact for mxfp4) against bf16 "
-                         "activations (the cuda target's fp8 and mxfp4 semantics)")
+                         "activations (the cuda target's fp8 and mxfp4 semantics); fp8act, with "
+                         "--weight-format fp8: the dequantized weights against the activations "
+                         "rounded to bf16 and quantized to e4m3 per row and block of 128 where "
+                         "cuBLASLt's block-scaled GEMM fits (the cuda target's engine on compute "
+                         "capability 9.0), bf16 elsewhere")
     ap.add_argument("--act-dtype", default="f32", choices=("f32", "bf16", "f16"),
                     help="the layers' activation dtype (moe-import --dtype): x is drawn "
                          "as values of it and the reference rounds to it where the moe "
@@ -457,10 +463,14 @@ def main(argv=None):
     quantized = a.weight_format not in (None, "none") or (a.arch == "gpt_oss" and a.weight_format is None)
     if (quantized and a.ffn_dtype not in (None, "mxfp4", "int8", "int4")
             and not (a.weight_format in ("fp8", "mxfp4", None) and a.ffn_dtype == "bf16"
-                     and (a.weight_format is not None or a.arch == "gpt_oss"))):
+                     and (a.weight_format is not None or a.arch == "gpt_oss"))
+            and not (a.weight_format == "fp8" and a.ffn_dtype == "fp8act")):
         raise SystemExit("--ffn-dtype cannot be combined with a quantized weight format (%s): the "
                          "reference computes quantized checkpoints from the dequantized weights in f32"
                          % (a.weight_format or "mxfp4"))
+    if a.ffn_dtype == "fp8act" and a.weight_format != "fp8":
+        raise SystemExit("--ffn-dtype fp8act is the cuda target's reading of fp8 weights: it "
+                         "needs --weight-format fp8")
     if a.arch == "all" and a.weight_format == "mxfp4":
         raise SystemExit("--weight-format mxfp4 is for --arch gpt_oss only")
     if a.arch != "all":

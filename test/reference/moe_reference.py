@@ -75,7 +75,12 @@ def linear(x, w):
 # to weights that are not MXFP4 already) and keeps the activations float32;
 # "int8" / "int4" quantize each weight per row and group of FFN_GROUP_SIZE
 # values along K (quant.quantize_int, as --weight-type=int8|int4
-# --group-size) against float32 activations.
+# --group-size) against float32 activations; "fp8act" (fp8 checkpoints,
+# the cuda target's cuBLASLt engine on compute capability 9.0) keeps the
+# dequantized weights as they are and reads the activations rounded to bf16
+# and then quantized to e4m3 per row and block of 128 (quant.quantize_fp8_rows,
+# dequantized exactly) in the projections whose shapes cuBLASLt's
+# block-scaled GEMM takes (fp8_block_scaled_fits), and as "bf16" in the others.
 # The routers and the shared-expert gate stay float32 either way.
 FFN_OPERAND_DTYPE = None
 FFN_GROUP_SIZE = 32
@@ -127,8 +132,17 @@ def round_act(a):
 
 def round_operand(a):
     """An FFN projection's operand rounded to FFN_OPERAND_DTYPE (unchanged
-    for float32 and the quantized types, whose activations stay float32)."""
-    return round_to(a, FFN_OPERAND_DTYPE, "FFN operand", ("mxfp4", "int8", "int4"))
+    for float32 and the quantized types, whose activations stay float32;
+    bf16 for "fp8act", whose quantization ffn_linear applies)."""
+    dtype = "bf16" if FFN_OPERAND_DTYPE == "fp8act" else FFN_OPERAND_DTYPE
+    return round_to(a, dtype, "FFN operand", ("mxfp4", "int8", "int4"))
+
+
+def fp8_block_scaled_fits(n, k):
+    """Whether a projection of weight [n, k] runs on cuBLASLt's block-scaled
+    fp8 GEMM on the cuda target (moert::fp8BlockScaledGemmFits): n and k
+    multiples of 16, ceil(k / 128) a multiple of 4."""
+    return n % 16 == 0 and k % 16 == 0 and ((k + 127) // 128) % 4 == 0
 
 
 def ffn_weight(w):
@@ -152,6 +166,12 @@ def ffn_linear(x, w, bias=None):
         bits = 8 if FFN_OPERAND_DTYPE == "int8" else 4
         codes, scales, zeros = quant.quantize_int(_f32(w), bits, FFN_GROUP_SIZE)
         y = quant.linear_int8_activations(_f32(x), codes, scales, zeros, FFN_GROUP_SIZE)
+    elif FFN_OPERAND_DTYPE == "fp8act" and fp8_block_scaled_fits(*np.shape(w)):
+        import quant
+        codes, scales = quant.quantize_fp8_rows(round_bf16(x))
+        K = codes.shape[1]
+        a = quant.decode_e4m3(codes) * np.repeat(scales, quant.FP8_BLOCK, axis=1)[:, :K]
+        y = np.matmul(_f32(a), _f32(w).T)
     else:
         y = np.matmul(round_operand(x), ffn_weight(w).T)
     if bias is not None:
