@@ -72,7 +72,11 @@ Compiling (moe-compile runs as a subprocess, with these options):
   --target TARGET      cpu (default), or cuda[:sm_NN] (default sm_90)
   --weight-type TYPE   the expert weights' type: f32 (default), bf16, f16,
                        fp8 (e4m3, a scale per 128 x 128 block; cuda reads
-                       fp8 and mxfp4 values as bf16, against bf16 activations),
+                       fp8 and mxfp4 values as bf16, against bf16 activations,
+                       except fp8 GEMMs on cuBLASLt's block-scaled GEMM: a
+                       GPU of compute capability 9.0 above
+                       --cuda-gemv-max-tokens, e4m3 activations;
+                       MOERT_CUDA_FP8_GEMM=dequant for the bf16 reading),
                        mxfp4 (e2m1, a scale per 32 values; H and F
                        multiples of 32), int8 or int4 (an f16 scale per
                        --group-size values, int4 also a zero point; cpu only,
