@@ -279,8 +279,10 @@ func.func private @f32_to_e4m3(%x: f32) -> i8 {
 // wants each expert's row count a multiple of 8 and its scales
 // [KB, rows] with rows contiguous, so expert e's M = off[e + 1] - off[e]
 // rows go to its own region: rows base .. base + M8 - 1 of Q, base =
-// roundup8(off[e]) + 16 e and M8 = roundup8(M) (regions never overlap;
-// QR = MR + 16 E + 8 rows hold them all), its scale (kb, i) at QS[KB ·
+// roundup8(off[e]) + 16 e and M8 = roundup8(M) (moert/fp8.h's
+// fp8ActGroupRow and fp8ActPaddedRows, by which the runtime's GEMMs read
+// the regions; they never overlap, and QR = MR + 16 E + 8 rows, its
+// fp8ActRows, hold them all), its scale (kb, i) at QS[KB ·
 // base + kb · M8 + i]. The pad rows M .. M8 - 1 get zero codes and scale 1
 // (their products are 0), written by the expert's rows i = j - M, j - 2M,
 // ... . One item per row of A (extent rows(T)); rows past the last range

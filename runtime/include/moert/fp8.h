@@ -37,10 +37,18 @@ constexpr bool fp8BlockScaledGemmFits(int64_t n, int64_t k) {
   return n > 0 && k > 0 && n % 16 == 0 && k % 16 == 0 && fp8Blocks(k) % 4 == 0;
 }
 
-/// The rows of the quantized activations of a cuBLASLt fp8 GEMM over
-/// `rows` rows in `groups` groups (experts; 1 for a GEMM): each group's
-/// rows start at roundup8(first row) + 16 · group and are padded to a
-/// multiple of 8 (quantize_fp8_act, lib/Conversion/Kernels/fp8.mlir).
+/// The quantized activations of a cuBLASLt fp8 GEMM (quantize_fp8_act,
+/// lib/Conversion/Kernels/fp8.mlir, computes the same): group `group`'s
+/// rows, the first at row `first` of A, start at this row of the copy, and
+/// are padded to a multiple of 8 (fp8ActPaddedRows). The regions never
+/// overlap: the next group's starts at least 16 rows further than this
+/// one's first row plus its rows, less 7.
+constexpr int64_t fp8ActGroupRow(int64_t first, int64_t group) {
+  return (first + 7) / 8 * 8 + 16 * group;
+}
+constexpr int64_t fp8ActPaddedRows(int64_t rows) { return (rows + 7) / 8 * 8; }
+/// The copy's rows for `rows` rows of A in `groups` groups (experts; 1 for
+/// a GEMM): room for every group's region.
 constexpr int64_t fp8ActRows(int64_t rows, int64_t groups) {
   return rows + 16 * groups + 8;
 }

@@ -461,7 +461,7 @@ Status CudaDevice::ltGroup(const CommandSpec &c, CUdeviceptr b, CUdeviceptr scal
     return Status();
   // quantize_fp8_act's region of the group: rows base .. base + m8 - 1 of
   // the codes, its scales [KB, m8] from KB · base.
-  int64_t m8 = (m + 7) / 8 * 8, base = (r0 + 7) / 8 * 8 + 16 * group;
+  int64_t m8 = fp8ActPaddedRows(m), base = fp8ActGroupRow(r0, group);
   if (r0 + m8 > cRows)
     return error(MOERT_INVALID_ARTIFACT, what, ": C holds ", cRows, " rows, but the cuBLASLt "
                  "GEMM of rows [", r0, ", ", r0 + m, ") writes ", m8, " (the artifact's C "
