@@ -207,7 +207,11 @@ if [ $bench = 1 ]; then
   fi
   limit() { echo "$limits" | sed -n "s/^$1=//p"; }
   runs=("f32" "bf16")
-  [ -n "$fp8_shape" ] && runs+=("fp8")
+  # fp8 twice: as the artifact chooses (cuBLASLt's block-scaled GEMM on a GPU
+  # of compute capability 9.0), and with MOERT_CUDA_FP8_GEMM=dequant (bf16
+  # copies for cuBLAS): the A/B that decides which engine should be the
+  # default.
+  [ -n "$fp8_shape" ] && runs+=("fp8" "fp8:dequant")
   [ -n "$mxfp4_shape" ] && runs+=("mxfp4")
   if [ -n "$gemv" ]; then
     # The generated kernel's T: those of the sweep it covers.
@@ -219,10 +223,12 @@ if [ $bench = 1 ]; then
   fi
   for run_name in "${runs[@]}"; do
     wt=${run_name%%:*}
-    label=$wt run_tokens=$tokens engine=() run_shape=$shape io=()
+    label=$wt run_tokens=$tokens engine=() run_shape=$shape io=() envs=()
     [ "$wt" = fp8 ] && run_shape=$fp8_shape
     [ "$wt" = mxfp4 ] && run_shape=$mxfp4_shape
-    if [ "$run_name" != "$wt" ]; then
+    if [ "$run_name" = fp8:dequant ]; then
+      label="fp8-dequant" envs=(MOERT_CUDA_FP8_GEMM=dequant)
+    elif [ "$run_name" != "$wt" ]; then
       label="$wt-gemv$gemv" run_tokens=$gemv_tokens engine=(--cuda-gemv-max-tokens "$gemv")
     fi
     case "$run_name" in *:device) label="$label-device" io=(--io device) ;; esac
@@ -232,7 +238,7 @@ if [ $bench = 1 ]; then
     # (compute capability 9.0, above the gemv kernel's T), whose limit is
     # the fp8 GEMM rate where the PyTorch peer measured one.
     rate=$wt
-    case "$wt" in mxfp4) rate=bf16 ;; fp8) rate=bf16; [ -n "$(limit fp8_tflops)" ] && rate=fp8 ;; esac
+    case "$label" in mxfp4*|fp8-dequant) rate=bf16 ;; fp8*) rate=bf16; [ -n "$(limit fp8_tflops)" ] && rate=fp8 ;; esac
     gbps=$(limit copy_gbps) tflops=$(limit "${rate}_tflops")
     if [ -n "$gbps" ] && [ -n "$tflops" ]; then
       peaks=(--peak-gbps "$gbps" --peak-gflops "$(awk "BEGIN { print $tflops * 1000 }")")
@@ -240,7 +246,7 @@ if [ $bench = 1 ]; then
     bench_args=(--artifacts "$prep/bench" --target "$kind" --device "$device" --shape "$run_shape"
                 --weight-type "$wt" ${engine[@]+"${engine[@]}"} ${io[@]+"${io[@]}"}
                 --warmup 3 --reps 20 --min-time 0 --quiet)
-    if ! "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$run_tokens" "${peaks[@]}" --format csv \
+    if ! env ${envs[@]+"${envs[@]}"} "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$run_tokens" "${peaks[@]}" --format csv \
          > "$tmp/moec-$label.csv"; then
       echo "FAIL  moe-bench $run_shape $label"
       failed=$((failed + 1))
@@ -251,9 +257,9 @@ if [ $bench = 1 ]; then
         --tokens "$tokens" --warmup 2 --reps 10 --min-time 0 > "$tmp/torch-$wt.csv" ||
         { echo "gpu-check: the PyTorch peer failed ($wt); no PyTorch column"; rm -f "$tmp/torch-$wt.csv"; }
     fi
-    "$py" - "$tmp/moec-$label.csv" "$tmp/torch-$wt.csv" "$label" "$device" <<'PY' || failed=$((failed + 1))
+    "$py" - "$tmp/moec-$label.csv" "$tmp/torch-$wt.csv" "$label" "$device" "$rate" <<'PY' || failed=$((failed + 1))
 import csv, os, sys
-moec, peer, wt, device = sys.argv[1:5]
+moec, peer, wt, device, rate = sys.argv[1:6]
 rows = [r for r in csv.DictReader(l for l in open(moec) if not l.startswith("#"))]
 if not rows:
     sys.exit(f"FAIL  moe-bench wrote no rows for {wt} ({moec})")
@@ -264,13 +270,17 @@ if os.path.exists(peer):
 r0 = rows[0]
 print(f"\nbench: {r0['shape']} H={r0['H']} F={r0['F']} E={r0['E']} k={r0['k']}, "
       f"{wt.split('-')[0]} expert weights, on {device} (moe-bench --artifacts"
-      + (f"; grouped GEMMs: the generated kernel, {wt.split('-')[1]}" if "-" in wt
+      + ("; fp8 GEMMs dequantized to bf16 for cuBLAS (MOERT_CUDA_FP8_GEMM=dequant)"
+         if wt == "fp8-dequant"
+         else f"; grouped GEMMs: the generated kernel, {wt.split('-')[1]}" if "-" in wt
+         else "; fp8 GEMMs: cuBLASLt's block-scaled GEMM on compute capability 9.0, else cuBLAS"
+         if wt == "fp8" and device.startswith("cuda")
          else "; grouped GEMMs: cuBLAS" if device.startswith("cuda") else "")
       + ("; device I/O, runs enqueued on a stream, timed by events, L2 flushed)"
          if wt.endswith("-device") else ")"))
 if float(r0["stream_read_gbps"] or 0) > 0:
     print(f"limits measured by PyTorch: copy {float(r0['stream_read_gbps']):.0f} GB/s, "
-          f"{wt.split('-')[0]} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")
+          f"{rate} GEMM {float(r0['fma_peak_gflops']) / 1000:.0f} TFLOP/s")
 print(f"{'T':>6} {'median ms':>10} {'min ms':>9} {'experts':>8} {'HBM GB/s':>9} {'TFLOP/s':>8} "
       f"{'% copy':>7} {'% GEMM':>7} {'% roof':>7} {'torch ms':>9} {'x torch':>8}")
 for r in rows:
@@ -285,7 +295,7 @@ PY
     if [ $profile = 1 ]; then
       for T in ${run_tokens//,/ }; do
         echo "T = $T:"
-        MOERT_CUDA_PROFILE=1 "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$T" --no-probes \
+        env ${envs[@]+"${envs[@]}"} MOERT_CUDA_PROFILE=1 "$prep/bin/moe-bench" "${bench_args[@]}" --tokens "$T" --no-probes \
           --warmup 1 --reps 10 --format csv 2>&1 >/dev/null
       done
     fi
