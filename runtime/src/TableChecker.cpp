@@ -625,9 +625,6 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
   };
   const Ends one{1, 1};
   Status s;
-  // What Gemm and GroupedGemm share (a Gemm is one expert): C[rows, n] =
-  // A[rows, k] · B[experts, n, k]ᵀ, C written, A and B read, C disjoint from
-  // both.
   // A GEMM's own kernel (dequant, act_quant) touches at most `most[a]`
   // bytes through argument a, which `given` provides.
   auto argBounds = [&](const KernelSpec &k, const char *label,
@@ -639,6 +636,9 @@ Status TableChecker::command(uint32_t index, const fb::CommandEntry *entry,
                      given, " gives it ", most[a]);
     return Status();
   };
+  // What Gemm and GroupedGemm share (a Gemm is one expert): C[rows, n] =
+  // A[rows, k] · B[experts, n, k]ᵀ, C written, A and B read, C disjoint from
+  // both.
   auto matmul = [&](const auto *c, int64_t experts, const char *bLabel,
                     const char *bShape, Ends *needA, Ends *needB,
                     Ends *needC) -> Status {

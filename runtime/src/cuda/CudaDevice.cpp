@@ -35,6 +35,11 @@ int smVersion(const std::string &arch) {
   return static_cast<int>(v);
 }
 
+/// The cudaDataType of a GEMM operand of f32, bf16 or f16.
+int cudaDataType(moert_dtype_t t) {
+  return t == MOERT_BF16 ? CUDA_R_16BF : t == MOERT_F16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
 } // namespace
 
 Status CudaDevice::check(CUresult r, const std::string &what) const {
@@ -432,15 +437,13 @@ Status CudaDevice::gemm(const CommandSpec &c, CUdeviceptr a, CUdeviceptr b,
   // and C holds c.cDtype (f32, or A's 16-bit type: the loader checks).
   const float one = 1.0f, zero = 0.0f;
   int n = static_cast<int>(c.n), k = static_cast<int>(c.k);
-  int ab = c.dtype == MOERT_BF16 || quantized ? CUDA_R_16BF
-           : c.dtype == MOERT_F16             ? CUDA_R_16F
-                                              : CUDA_R_32F;
+  int ab = quantized ? CUDA_R_16BF : cudaDataType(c.dtype);
   cublasStatus_t s = api_->cublasGemmEx(
       blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, static_cast<int>(m), k, &one,
       reinterpret_cast<const void *>(b), ab, k,
       reinterpret_cast<const void *>(a), ab, k,
       accumulate ? &one : &zero, reinterpret_cast<void *>(cOut),
-      c.cDtype == MOERT_BF16 ? CUDA_R_16BF : c.cDtype == MOERT_F16 ? CUDA_R_16F : CUDA_R_32F, n,
+      cudaDataType(c.cDtype), n,
       CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
   if (s != CUBLAS_STATUS_SUCCESS)
     return cublasError(*api_, s, what + ": cublasGemmEx");
@@ -484,8 +487,7 @@ Status CudaDevice::ltMatmul(const CommandSpec &c, CUdeviceptr b, CUdeviceptr bSc
   // ld k; BLK128x128 scales, our [ceil(n / 128), ceil(k / 128)] as stored)
   // and its B' = Q (k x cols, ld k; VEC128 scales, [ceil(k / 128), cols]
   // with cols contiguous); D = C (ld n), f32 sums.
-  int cType = c.cDtype == MOERT_BF16 ? CUDA_R_16BF : c.cDtype == MOERT_F16 ? CUDA_R_16F
-                                                                           : CUDA_R_32F;
+  int cType = cudaDataType(c.cDtype);
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, ld = nullptr;
   auto done = [&](cublasStatus_t s, const char *call) {
